@@ -1,0 +1,205 @@
+// CUDA kernels of the batched operations (see kernels/batched.hpp). Each kernel applies the same
+// per-element function as the matching OpenMP loop in src/kernels/batched.cpp.
+#include <cuda_runtime.h>
+
+#include <cstring>
+#include <string>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/kernels/cuda_ops.hpp"
+#include "patchlearn/kernels/tridiag.hpp"
+
+namespace patchlearn::kernels::cuda {
+namespace {
+
+constexpr int kBlock = 256;
+
+unsigned blocks_for(index_t count) { return static_cast<unsigned>((count + kBlock - 1) / kBlock); }
+
+void check_launch(const char* what) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw RunError(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e));
+}
+
+__global__ void k_assemble(index_t mats, index_t n, const double* cond, double c, EndRows ends,
+                           double* l, double* d, double* u) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= mats * n) return;
+  const index_t m = t / n, j = t % n;
+  implicit_row(j, n, cond + m * (n - 1), c, ends, l + m * n, d + m * n, u + m * n);
+}
+
+__global__ void k_factor_chunks(index_t mats, index_t n, index_t P, const double* l, const double* d,
+                                const double* u, double* cp, double* inv, double* v, double* w) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= mats * P) return;
+  const index_t m = t / P, k = t % P, o = m * n;
+  factor_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l + o, d + o, u + o, cp + o, inv + o, v + o, w + o);
+}
+
+__global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo, const double* l,
+                                 const double* d, const double* u, const double* v, const double* w,
+                                 double* rlow, double* rcp, double* rinv) {
+  const index_t m = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (m >= mats) return;
+  const index_t o = m * n, r = m * (P + 1);
+  factor_reduced(n, P, eo, l + o, d + o, u + o, v + o, w + o, rlow + r, rcp + r, rinv + r);
+}
+
+__global__ void k_solve_chunks(index_t systems, index_t mats, index_t n, index_t P, const double* l,
+                               const double* cp, const double* inv, double* x) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= systems * P) return;
+  const index_t s = t / P, k = t % P, o = (s % mats) * n;
+  solve_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l + o, cp + o, inv + o, x + s * n);
+}
+
+__global__ void k_solve_reduced(index_t systems, index_t mats, index_t n, index_t P, index_t eo,
+                                const double* l, const double* u, const double* rlow, const double* rcp,
+                                const double* rinv, double* x) {
+  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (s >= systems) return;
+  const index_t o = (s % mats) * n, r = (s % mats) * (P + 1);
+  solve_reduced(n, P, eo, l + o, u + o, rlow + r, rcp + r, rinv + r, x + s * n);
+}
+
+__global__ void k_correct(index_t systems, index_t mats, index_t n, index_t P, const double* v,
+                          const double* w, double* x) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= systems * n) return;
+  const index_t s = t / n, i = t % n, o = (s % mats) * n;
+  if (is_separator(i, n, P)) return;
+  correct_element(i, n, P, v + o, w + o, x + s * n);
+}
+
+__global__ void k_flux_update(index_t systems, index_t mats, index_t n, const double* cond, double alpha,
+                              const double* x, double* out) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= systems * n) return;
+  const index_t s = t / n, j = t % n;
+  const double* xs = x + s * n;
+  out[t] = (j == 0 || j == n - 1) ? xs[j] : xs[j] + alpha * flux_difference(cond + (s % mats) * (n - 1), xs, j);
+}
+
+__global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= systems * n) return;
+  const index_t s = t / n, j = t % n;
+  y[t] = lift_value(coef + s * ncoef, ncoef, static_cast<double>(j - centre) * dx);
+}
+
+// One block per tooth: strided partial sums, then a shared-memory tree.
+__global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
+                           const double* x, double* out) {
+  __shared__ double part[kBlock];
+  const index_t st = blockIdx.x, s = st / teeth, t = st % teeth;
+  const double* xs = x + s * n + start + t * stride;
+  double acc = 0.0;
+  for (index_t q = threadIdx.x; q < nq; q += blockDim.x) acc += simpson_weight(q, nq) * xs[q];
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int h = blockDim.x / 2; h > 0; h >>= 1) {
+    if (threadIdx.x < h) part[threadIdx.x] += part[threadIdx.x + h];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[st] = part[0];
+}
+
+__global__ void k_set_end_rows(index_t systems, index_t n, const double* left, const double* right, double* x) {
+  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (s >= systems) return;
+  x[s * n] = left[s];
+  x[s * n + n - 1] = right[s];
+}
+
+__global__ void k_count_nonfinite(const double* x, index_t count, unsigned long long* bad) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t < count && !isfinite(x[t])) atomicAdd(bad, 1ull);
+}
+
+// Block-wide max of |y2 - y1| while extrapolating; one atomic per block on the bit pattern
+// (valid for non-negative doubles).
+__global__ void k_richardson(const double* y1, double* y2, index_t count, unsigned long long* maxbits) {
+  __shared__ double part[kBlock];
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  part[threadIdx.x] = t < count ? richardson_value(y1[t], &y2[t]) : 0.0;
+  __syncthreads();
+  for (int h = blockDim.x / 2; h > 0; h >>= 1) {
+    if (threadIdx.x < h) part[threadIdx.x] = fmax(part[threadIdx.x], part[threadIdx.x + h]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) atomicMax(maxbits, static_cast<unsigned long long>(__double_as_longlong(part[0])));
+}
+
+}  // namespace
+
+double richardson_extrapolate(const double* y1, double* y2, index_t count) {
+  unsigned long long* bits = nullptr;
+  if (cudaMalloc(&bits, sizeof(*bits)) != cudaSuccess) throw RunError("out of GPU memory (Richardson step)");
+  cudaMemset(bits, 0, sizeof(*bits));
+  k_richardson<<<blocks_for(count), kBlock>>>(y1, y2, count, bits);
+  unsigned long long h = 0;
+  cudaMemcpy(&h, bits, sizeof(h), cudaMemcpyDeviceToHost);
+  cudaFree(bits);
+  check_launch("Richardson step");
+  double m;
+  memcpy(&m, &h, sizeof(m));
+  return m;
+}
+
+void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l,
+                        double* d, double* u) {
+  k_assemble<<<blocks_for(mats * n), kBlock>>>(mats, n, cond, c, ends, l, d, u);
+  check_launch("assemble");
+}
+
+void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
+            double* cp, double* inv, double* v, double* w, double* rlow, double* rcp, double* rinv) {
+  k_factor_chunks<<<blocks_for(mats * P), kBlock>>>(mats, n, P, l, d, u, cp, inv, v, w);
+  k_factor_reduced<<<blocks_for(mats), kBlock>>>(mats, n, P, eo, l, d, u, v, w, rlow, rcp, rinv);
+  check_launch("factor");
+}
+
+void solve(index_t systems, index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* u,
+           const double* cp, const double* inv, const double* v, const double* w, const double* rlow,
+           const double* rcp, const double* rinv, double* x) {
+  k_solve_chunks<<<blocks_for(systems * P), kBlock>>>(systems, mats, n, P, l, cp, inv, x);
+  k_solve_reduced<<<blocks_for(systems), kBlock>>>(systems, mats, n, P, eo, l, u, rlow, rcp, rinv, x);
+  k_correct<<<blocks_for(systems * n), kBlock>>>(systems, mats, n, P, v, w, x);
+  check_launch("tridiagonal solve");
+}
+
+void flux_update(index_t systems, index_t mats, index_t n, const double* cond, double alpha, const double* x, double* out) {
+  k_flux_update<<<blocks_for(systems * n), kBlock>>>(systems, mats, n, cond, alpha, x, out);
+  check_launch("flux update");
+}
+
+void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
+  k_lift<<<blocks_for(systems * n), kBlock>>>(systems, n, centre, dx, ncoef, coef, y);
+  check_launch("lift");
+}
+
+void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
+                    const double* x, double* out) {
+  k_restrict<<<static_cast<unsigned>(systems * teeth), kBlock>>>(n, teeth, start, stride, nq, x, out);
+  check_launch("restrict");
+}
+
+void set_end_rows(index_t systems, index_t n, const double* left, const double* right, double* x) {
+  k_set_end_rows<<<blocks_for(systems), kBlock>>>(systems, n, left, right, x);
+  check_launch("set end rows");
+}
+
+index_t count_nonfinite(const double* x, index_t count) {
+  unsigned long long* bad = nullptr;
+  if (cudaMalloc(&bad, sizeof(*bad)) != cudaSuccess) throw RunError("out of GPU memory (NaN check)");
+  cudaMemset(bad, 0, sizeof(*bad));
+  k_count_nonfinite<<<blocks_for(count), kBlock>>>(x, count, bad);
+  unsigned long long h = 0;
+  cudaMemcpy(&h, bad, sizeof(h), cudaMemcpyDeviceToHost);
+  cudaFree(bad);
+  check_launch("NaN check");
+  return static_cast<index_t>(h);
+}
+
+}  // namespace patchlearn::kernels::cuda

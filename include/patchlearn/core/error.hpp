@@ -1,0 +1,26 @@
+#pragma once
+// Errors a user can cause. Each carries one line that names what was wrong, the bad value and
+// what would be valid; the CLI prints it and exits with status 2 (ConfigError, InputError) or 1.
+#include <stdexcept>
+#include <string>
+
+namespace patchlearn {
+
+/// A configuration value is missing, unknown, of the wrong type, out of range or inconsistent.
+struct ConfigError : std::runtime_error {
+  ConfigError(const std::string& key, const std::string& what)
+      : std::runtime_error(key + ": " + what), key(key) {}
+  std::string key;
+};
+
+/// An input file is missing, unreadable, corrupt or does not match what is expected.
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// A run went wrong at run time: no GPU, out of memory, a NaN in a simulation.
+struct RunError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace patchlearn

@@ -1,0 +1,63 @@
+#pragma once
+// TOML configuration of a 1D run, validated up front. Every key is optional and has the default
+// shown in the README; unknown keys, wrong types and out-of-range or inconsistent values are
+// ConfigErrors naming the key, the bad value and what is valid. Soft problems (a buffer that may
+// be too thin for the burst) are collected as warnings.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "patchlearn/coeff/field.hpp"
+#include "patchlearn/core/defs.hpp"
+#include "patchlearn/micro/initial_conditions.hpp"
+
+namespace patchlearn {
+
+struct Config1D {
+  std::string text;    ///< the TOML source, stored with the data
+  std::string origin;  ///< file path, or "<embedded default>"
+
+  // [medium]
+  std::optional<CoefficientField> field;
+  double epsilon = 1e-3;
+  // [domain]
+  double length = 1.0;
+  int macro_nodes = 11;
+  // [micro]
+  double micro_dx = 1e-5;
+  // [scheme]
+  std::string scheme = "patch_dynamics";  ///< patch_dynamics | gap_tooth | full_resolution
+  // [patch]
+  double tooth_width = 2e-3, buffer_width = 1.2e-2;
+  int lifting_degree = 2;
+  double burst = 1e-6;
+  int substeps = 10;
+  std::string burst_method = "backward_euler";
+  // [gap_tooth]
+  double gap_tooth_dt = 1e-5;
+  // [full_resolution]
+  double full_rtol = 1e-6, full_dt0 = 1e-9;
+  // [macro]
+  double macro_dt = 1e-3;
+  std::string integrator = "euler";
+  double t_end = 0.999;
+  int sample_every = 1;
+  // [initial]
+  InitialConditionParams initial;
+  // [homogenized]
+  double homogenized_dx = 5e-3;
+  // [run]
+  std::string device = "auto";
+
+  std::vector<std::string> warnings;
+
+  index_t macro_steps() const;        ///< t_end / macro.dt
+  std::vector<double> sample_times() const;
+};
+
+/// Parse and validate TOML text; base_dir resolves relative file names (medium.table).
+Config1D parse_config_1d(const std::string& text, const std::string& origin, const std::string& base_dir = ".");
+/// Read and validate a config file (InputError when it cannot be read).
+Config1D load_config_1d(const std::string& path);
+
+}  // namespace patchlearn

@@ -1,0 +1,66 @@
+#pragma once
+// Batched operations over "systems": contiguous rows of n fine points, laid out as
+// [trajectory][patch][point] in one allocation. Every operation runs on the device that owns its
+// buffers; the CPU backend loops with OpenMP and the CUDA backend launches kernels, both calling
+// the per-element functions of kernels/tridiag.hpp and kernels/diffusion.hpp.
+#include "patchlearn/core/buffer.hpp"
+#include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/diffusion.hpp"
+
+namespace patchlearn::kernels {
+
+/// `mats` tridiagonal matrices of size n, factored once for a partitioned solve of many
+/// right-hand sides. System s of a batch uses matrix s % mats.
+class BatchedTridiag {
+ public:
+  /// chunk_len: target chunk length of the partition (0 = one chunk, plain Thomas).
+  BatchedTridiag(Device dev, index_t mats, index_t n, index_t chunk_len, index_t end_offset = 1);
+
+  /// Fill the matrices with I - c L for the diffusion operator with conductances
+  /// cond[mat][n-1], closed by `ends`, and factor them.
+  void assemble_diffusion(const Buffer<double>& cond, double c, EndRows ends);
+  /// Solve all systems x[s][n] in place.
+  void solve(double* x, index_t systems) const;
+
+  index_t n() const { return n_; }
+  index_t mats() const { return mats_; }
+  index_t chunks() const { return chunks_; }
+  Device device() const { return dev_; }
+  /// Host copies of the matrix rows (tests).
+  std::vector<double> lower() const { return l_.to_host(); }
+  std::vector<double> diag() const { return d_.to_host(); }
+  std::vector<double> upper() const { return u_.to_host(); }
+
+  /// Factor matrices already placed in l, d, u (exposed for tests of general matrices).
+  void set_matrices(const std::vector<double>& l, const std::vector<double>& d, const std::vector<double>& u);
+
+ private:
+  void factor();
+  Device dev_;
+  index_t mats_, n_, chunks_, eo_;
+  Buffer<double> l_, d_, u_, cp_, inv_, v_, w_, rlow_, rcp_, rinv_;
+};
+
+/// out = x + alpha * (flux differences of x) on the interior, out = x on the end rows.
+/// cond is [mat][n-1]; system s uses conductances s % mats.
+void flux_update(Device dev, index_t systems, index_t mats, index_t n, const double* cond,
+                 double alpha, const double* x, double* out);
+
+/// y[s][j] = sum_k coef[s][k] ((j - centre) dx)^k, k < ncoef.
+void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef,
+          const double* coef, double* y);
+
+/// out[s][t] = Simpson average of x[s][start + t*stride + q], q < nq, for t < teeth.
+void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start,
+                    index_t stride, index_t nq, const double* x, double* out);
+
+/// Set x[s][j] for the end rows of every system: x[s][0] = left[s], x[s][n-1] = right[s].
+void set_end_rows(Device dev, index_t systems, index_t n, const double* left, const double* right, double* x);
+
+/// Richardson extrapolation of two solutions: y2 <- 2 y2 - y1; returns max |y2 - y1| (before).
+double richardson_extrapolate(Device dev, const double* y1, double* y2, index_t count);
+
+/// Number of non-finite values in x (0 when all are finite).
+index_t count_nonfinite(Device dev, const double* x, index_t count);
+
+}  // namespace patchlearn::kernels

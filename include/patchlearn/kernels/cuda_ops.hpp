@@ -1,0 +1,26 @@
+#pragma once
+// Launchers of the CUDA kernels behind kernels/batched.hpp (implemented in cuda/batched.cu).
+// Pointers are device pointers; each launcher mirrors one CPU loop in src/kernels/batched.cpp.
+#include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/diffusion.hpp"
+
+namespace patchlearn::kernels::cuda {
+
+void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends,
+                        double* l, double* d, double* u);
+void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d,
+            const double* u, double* cp, double* inv, double* v, double* w, double* rlow,
+            double* rcp, double* rinv);
+void solve(index_t systems, index_t mats, index_t n, index_t P, index_t eo, const double* l,
+           const double* u, const double* cp, const double* inv, const double* v, const double* w,
+           const double* rlow, const double* rcp, const double* rinv, double* x);
+void flux_update(index_t systems, index_t mats, index_t n, const double* cond, double alpha,
+                 const double* x, double* out);
+void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y);
+void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
+                    index_t nq, const double* x, double* out);
+void set_end_rows(index_t systems, index_t n, const double* left, const double* right, double* x);
+index_t count_nonfinite(const double* x, index_t count);
+double richardson_extrapolate(const double* y1, double* y2, index_t count);
+
+}  // namespace patchlearn::kernels::cuda

@@ -1,0 +1,152 @@
+#pragma once
+// Partitioned (spike) tridiagonal solve, per-element math shared by both backends.
+//
+// A system of n unknowns is cut by P+1 separators s_k = floor(k (n-1) / P), k = 0..P, into P
+// chunks. With the separator values y_s known, the interior of chunk k solves independently:
+//     y_i = g_i - y[s_k] v_i - y[s_{k+1}] w_i,     g = A_kk^{-1} b,
+// where the spikes v = A_kk^{-1} (l_lo e_lo) and w = A_kk^{-1} (u_hi e_hi) depend only on the
+// matrix. Substituting into the separator rows gives a tridiagonal "reduced" system of P+1
+// unknowns. Our matrices are fixed for many right-hand sides, so Thomas factors, spikes and the
+// reduced factors are computed once; a solve is then: chunk sweeps (parallel over systems x
+// chunks) -> reduced Thomas (per system) -> spike correction (per element). P = 1 is plain Thomas
+// on the interior with the two end rows as separators, which is what the CPU backend uses.
+//
+// End rows may couple to a column `eo` away instead of their neighbour (row 0 to column eo,
+// row n-1 to column n-1-eo). This carries the gap-tooth averaged-gradient condition without
+// leaving the tridiagonal framework; eo = 1 is an ordinary tridiagonal matrix.
+#include "patchlearn/core/defs.hpp"
+
+namespace patchlearn::kernels {
+
+PL_HD index_t separator(index_t k, index_t n, index_t P) { return k * (n - 1) / P; }
+
+/// Chunk k whose interior holds i (s_k < i < s_{k+1}); i must not be a separator.
+PL_HD index_t chunk_of(index_t i, index_t n, index_t P) {
+  index_t k = i * P / (n - 1);
+  if (k >= P) k = P - 1;
+  while (separator(k + 1, n, P) <= i) ++k;
+  while (separator(k, n, P) >= i) --k;
+  return k;
+}
+
+/// Thomas factors and spikes for the interior rows lo..hi-1 of one chunk.
+PL_HD void factor_chunk(index_t lo, index_t hi, const double* l, const double* d, const double* u,
+                        double* cp, double* inv, double* v, double* w) {
+  if (lo >= hi) return;
+  inv[lo] = 1.0 / d[lo];
+  cp[lo] = u[lo] * inv[lo];
+  for (index_t i = lo + 1; i < hi; ++i) {
+    inv[i] = 1.0 / (d[i] - l[i] * cp[i - 1]);
+    cp[i] = u[i] * inv[i];
+  }
+  // v: forward sweep of l_lo e_lo, then back substitution.
+  double p = l[lo] * inv[lo];
+  v[lo] = p;
+  for (index_t i = lo + 1; i < hi; ++i) v[i] = p = -l[i] * p * inv[i];
+  for (index_t i = hi - 2; i >= lo; --i) v[i] -= cp[i] * v[i + 1];
+  // w: the forward sweep is zero until the last row.
+  w[hi - 1] = u[hi - 1] * inv[hi - 1];
+  for (index_t i = hi - 2; i >= lo; --i) w[i] = -cp[i] * w[i + 1];
+}
+
+/// g = A_kk^{-1} b on rows lo..hi-1, in place (x holds b on entry, g on exit).
+PL_HD void solve_chunk(index_t lo, index_t hi, const double* l, const double* cp, const double* inv,
+                       double* x) {
+  if (lo >= hi) return;
+  double p = 0.0;
+  for (index_t i = lo; i < hi; ++i) x[i] = p = (x[i] - l[i] * p) * inv[i];
+  for (index_t i = hi - 2; i >= lo; --i) x[i] -= cp[i] * x[i + 1];
+}
+
+/// Columns the separator row k couples to, on its left and right (-1 when none).
+PL_HD void reduced_neighbours(index_t k, index_t n, index_t P, index_t eo, index_t* jl, index_t* ju) {
+  const index_t s = separator(k, n, P);
+  *jl = k == 0 ? -1 : (k == P ? s - eo : s - 1);
+  *ju = k == P ? -1 : (k == 0 ? eo : s + 1);
+}
+
+/// Coefficients of reduced row k: lower (x[s_{k-1}]), diagonal (x[s_k]), upper (x[s_{k+1}]).
+PL_HD void reduced_row(index_t k, index_t n, index_t P, index_t eo, const double* l, const double* d,
+                       const double* u, const double* v, const double* w, double* lo, double* di,
+                       double* up) {
+  const index_t s = separator(k, n, P);
+  index_t jl, ju;
+  reduced_neighbours(k, n, P, eo, &jl, &ju);
+  *lo = 0.0;
+  *up = 0.0;
+  *di = d[s];
+  if (jl >= 0) {
+    if (jl == separator(k - 1, n, P)) {
+      *lo = l[s];
+    } else {
+      *lo = -l[s] * v[jl];
+      *di -= l[s] * w[jl];
+    }
+  }
+  if (ju >= 0) {
+    if (ju == separator(k + 1, n, P)) {
+      *up = u[s];
+    } else {
+      *di -= u[s] * v[ju];
+      *up = -u[s] * w[ju];
+    }
+  }
+}
+
+/// Right-hand side of reduced row k, from b at the separator and g in the neighbouring chunks.
+PL_HD double reduced_rhs(index_t k, index_t n, index_t P, index_t eo, const double* l, const double* u,
+                         const double* x) {
+  const index_t s = separator(k, n, P);
+  index_t jl, ju;
+  reduced_neighbours(k, n, P, eo, &jl, &ju);
+  double r = x[s];
+  if (jl >= 0 && jl != separator(k - 1, n, P)) r -= l[s] * x[jl];
+  if (ju >= 0 && ju != separator(k + 1, n, P)) r -= u[s] * x[ju];
+  return r;
+}
+
+/// Thomas factors of the reduced system of one matrix: rlow (lower coefficients), rcp, rinv.
+PL_HD void factor_reduced(index_t n, index_t P, index_t eo, const double* l, const double* d,
+                          const double* u, const double* v, const double* w, double* rlow,
+                          double* rcp, double* rinv) {
+  double prev_cp = 0.0;
+  for (index_t k = 0; k <= P; ++k) {
+    double lo, di, up;
+    reduced_row(k, n, P, eo, l, d, u, v, w, &lo, &di, &up);
+    rlow[k] = lo;
+    rinv[k] = 1.0 / (di - lo * prev_cp);
+    rcp[k] = up * rinv[k];
+    prev_cp = rcp[k];
+  }
+}
+
+/// Solve the reduced system of one system in place: x at the separators receives the solution.
+/// x holds g in the chunk interiors and b at the separators on entry.
+PL_HD void solve_reduced(index_t n, index_t P, index_t eo, const double* l, const double* u,
+                         const double* rlow, const double* rcp, const double* rinv, double* x) {
+  // The right-hand sides read g next to the separators, which the sweep does not touch, so each
+  // separator slot can hold its forward-swept value.
+  double prev = 0.0;
+  for (index_t k = 0; k <= P; ++k) {
+    const double r = reduced_rhs(k, n, P, eo, l, u, x);
+    x[separator(k, n, P)] = prev = (r - rlow[k] * prev) * rinv[k];
+  }
+  for (index_t k = P - 1; k >= 0; --k)
+    x[separator(k, n, P)] -= rcp[k] * x[separator(k + 1, n, P)];
+}
+
+/// Whether point i is one of the separators.
+PL_HD bool is_separator(index_t i, index_t n, index_t P) {
+  return separator((i * P + n - 2) / (n - 1), n, P) == i;
+}
+
+/// Spike correction of one interior value, given the separator values xl, xr of its chunk.
+PL_HD void spike_correct(double* xi, double xl, double xr, double vi, double wi) { *xi -= xl * vi + xr * wi; }
+
+/// Spike correction of interior element i (not a separator), locating its chunk.
+PL_HD void correct_element(index_t i, index_t n, index_t P, const double* v, const double* w, double* x) {
+  const index_t k = chunk_of(i, n, P);
+  spike_correct(&x[i], x[separator(k, n, P)], x[separator(k + 1, n, P)], v[i], w[i]);
+}
+
+}  // namespace patchlearn::kernels

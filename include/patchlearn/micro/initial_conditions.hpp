@@ -1,0 +1,38 @@
+#pragma once
+// Random initial conditions of paper eq. (23):
+//     u(x, 0) = sum_{k < modes} A_k sin(2 pi l_k x + phi_k),
+// with A_k, l_k, phi_k uniform on configurable ranges (drawn in the reference's order: all A,
+// then all phi, then all l). The reference's positivity shift is optional: with rho the sum
+// evaluated on linspace(0, 2 pi, 128) (the reference's grid, not [0, 1]), if min rho < 0.05 the IC
+// becomes rho + |min rho| + 0.1. Trajectory i draws from its own stream of the seed.
+#include <cstdint>
+#include <vector>
+
+namespace patchlearn {
+
+struct InitialConditionParams {
+  int trajectories = 10;
+  int modes = 20;
+  double amplitude_lo = -0.5, amplitude_hi = 0.5;
+  double frequency_lo = 0.0, frequency_hi = 4.0;
+  double phase_lo = 0.0, phase_hi = 6.283185307179586;
+  bool positivity_shift = true;
+  std::uint64_t seed = 42;
+};
+
+class InitialCondition {
+ public:
+  InitialCondition(std::vector<double> amplitude, std::vector<double> frequency,
+                   std::vector<double> phase, bool positivity_shift);
+  double operator()(double x) const;
+  double shift() const { return shift_; }
+
+ private:
+  double series(double x) const;
+  std::vector<double> a_, l_, phi_;
+  double shift_ = 0.0;
+};
+
+std::vector<InitialCondition> draw_initial_conditions(const InitialConditionParams& p);
+
+}  // namespace patchlearn

@@ -1,0 +1,60 @@
+#pragma once
+// Geometry of 1D patches on the macro grid x_i = i dX, i = 0..M-1, of the domain [0, L].
+// A patch sits at every interior macro node (the two end nodes carry the fixed Dirichlet values):
+//
+//   |<-------------------- patch (buffer) width H -------------------->|
+//   |   buffer   |<--- tooth width h --->|   buffer                    |
+//   x_i - H/2          x_i (centre)                              x_i + H/2
+//
+// Every patch is a window of the global fine lattice x_g = g dx: N = H/dx + 1 points, centre
+// index c = H/(2 dx), tooth points c - h/(2dx) .. c + h/(2dx) (an odd count, so the composite
+// Simpson rule restricts exactly for the lifted polynomials and is aligned with the tooth).
+// For gap-tooth schemes the patch is the tooth itself (H = h).
+#include <vector>
+
+#include "patchlearn/core/defs.hpp"
+
+namespace patchlearn {
+
+struct PatchLayout1D {
+  /// Throws ConfigError when a width is not an even number of fine intervals, a centre is off the
+  /// fine lattice, or the tooth does not fit inside the patch.
+  PatchLayout1D(double length, int macro_nodes, double dx, double tooth_width, double patch_width);
+
+  double length, macro_dx, dx, tooth_width, patch_width;
+  int macro_nodes;
+  index_t points;        // N, fine points per patch
+  index_t centre;        // c, index of the patch centre
+  index_t tooth_points;  // nq, odd
+  index_t tooth_start;   // c - (nq-1)/2
+
+  int patches() const { return macro_nodes - 2; }
+  double node_x(int i) const { return i * macro_dx; }
+  /// Global lattice index of point 0 of the patch at macro node i (1 <= i <= M-2).
+  index_t global_start(int i) const;
+  /// Offset z = x - x_i of tooth quadrature point q.
+  double tooth_offset(index_t q) const { return static_cast<double>(q - (tooth_points - 1) / 2) * dx; }
+  /// mu_k = sum_q w_q z_q^k / k!, the discrete tooth moments used by the lifting correction.
+  std::vector<double> tooth_moments(int max_degree) const;
+};
+
+/// Lifting: the polynomial of degree 2 (3-point differences) or 4 (5-point differences) through
+/// the macro values, with the constant term corrected so that the discrete tooth average of the
+/// lift is exactly U_i. For degree 2 the correction is the reference's -h^2 D2 / 24.
+class Lifting1D {
+ public:
+  Lifting1D(const PatchLayout1D& layout, int degree);
+  int coefficients() const { return degree_ + 1; }
+  /// coef[b][p][k] (powers of z) for macro states U[b][M], b < batch.
+  void coefficients(const double* U, index_t batch, double* coef) const;
+  /// Finite differences D_1..D_degree at interior node i of one macro state (D[0] = U_i). Nodes
+  /// next to the boundary use 3-point differences (and D3 = D4 = 0) in degree 4.
+  void differences(const double* U, int i, double* D) const;
+
+ private:
+  PatchLayout1D layout_;
+  int degree_;
+  std::vector<double> mu_;
+};
+
+}  // namespace patchlearn

@@ -1,0 +1,73 @@
+#pragma once
+// Patch dynamics with buffers (paper sec. 3; the reference's algorithm, REFERENCE sec. 2):
+//   lift     U -> polynomial profile in every patch (tooth + buffers), tooth average exactly U_i
+//   burst    integrate the fine model for delta_t in `substeps` implicit steps (backward Euler or
+//            Crank-Nicolson), buffer ends held at their lifted (Dirichlet) values
+//   restrict R_i = Simpson average over the tooth
+//   estimate dU_i/dt = (R_i - U_i) / delta_t                                        (paper eq. 11)
+// All patches of all trajectories form one batched array [trajectory][patch][point] on the
+// device, and each substep is one batched tridiagonal solve over the whole batch. The implicit
+// matrix is fixed per patch, so it is factored once at construction.
+#include <memory>
+
+#include "patchlearn/core/buffer.hpp"
+#include "patchlearn/kernels/batched.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/patch/layout1d.hpp"
+#include "patchlearn/schemes/coarse_operator.hpp"
+
+namespace patchlearn {
+
+/// Implicit fine stepping: theta = 1 backward Euler, theta = 1/2 Crank-Nicolson.
+enum class BurstMethod { BackwardEuler, CrankNicolson };
+BurstMethod parse_burst_method(const std::string& name);
+
+struct PatchDynamicsParams {
+  double burst = 1e-6;  ///< delta_t, the burst length
+  int substeps = 10;    ///< implicit steps per burst
+  BurstMethod method = BurstMethod::BackwardEuler;
+  int lifting_degree = 2;
+  index_t chunk_len = -1;  ///< tridiagonal partition length (-1: the backend's default)
+};
+
+class PatchDynamics1D : public CoarseOperator {
+ public:
+  /// max_batch: the largest number of macro states evaluated at once.
+  PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& layout, const PatchDynamicsParams& params,
+                  Device device, index_t max_batch);
+
+  int nodes() const override { return layout_.macro_nodes; }
+  void rhs(const double* U, double* dUdt, index_t batch) override;
+  double point_steps() const override { return point_steps_; }
+
+  /// Lift only: fill the patch array from macro states (tests, figures).
+  void lift(const double* U, index_t batch);
+  /// One burst on the current patch array, then the restricted tooth averages R[batch][patches].
+  std::vector<double> burst_and_restrict(index_t batch);
+  /// Tooth averages of the current patch array.
+  std::vector<double> restrict_teeth(index_t batch) const;
+  /// The patch array [batch][patch][point] on the host.
+  std::vector<double> patch_values(index_t batch) const;
+
+  const PatchLayout1D& layout() const { return layout_; }
+  Device device() const { return device_; }
+
+ private:
+  PatchLayout1D layout_;
+  PatchDynamicsParams params_;
+  Lifting1D lifting_;
+  Device device_;
+  index_t max_batch_;
+  Buffer<double> cond_, y_, work_, coef_;
+  mutable Buffer<double> restricted_;
+  std::unique_ptr<kernels::BatchedTridiag> solver_;
+  double theta_, dx2_;
+  double point_steps_ = 0.0;
+};
+
+/// Default chunk length of the partitioned tridiagonal solve for a batch of `systems` systems of
+/// n points: one chunk per system when the systems alone keep every CPU thread busy; on CUDA,
+/// short chunks so that systems x chunks fill the GPU.
+index_t default_chunk_len(Device device, index_t systems, index_t n);
+
+}  // namespace patchlearn

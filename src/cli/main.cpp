@@ -1,0 +1,153 @@
+// patchlearn: the command-line program. The only layer that prints for people; every subcommand
+// takes --json and then prints exactly one JSON object as its last stdout line.
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "patchlearn/cli/simulate.hpp"
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/core/timer.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace patchlearn;
+
+namespace {
+
+/// Progress on stderr: a live line with rate and ETA on a terminal, periodic lines otherwise.
+class Progress {
+ public:
+  Progress(std::string what, bool quiet) : what_(std::move(what)), quiet_(quiet), tty_(isatty(2)) {}
+  void operator()(double fraction) {
+    if (quiet_) return;
+    const double t = clock_.seconds();
+    if (fraction < 1.0 && t - last_ < (tty_ ? 0.2 : 10.0)) return;
+    last_ = t;
+    const double eta = fraction > 0 ? t * (1.0 - fraction) / fraction : 0.0;
+    std::fprintf(stderr, "%s%s: %5.1f%%  %.1f s elapsed  ETA %.1f s%s", tty_ ? "\r" : "", what_.c_str(),
+                 100.0 * fraction, t, eta, tty_ ? "   " : "\n");
+    if (tty_ && fraction >= 1.0) std::fputc('\n', stderr);
+  }
+
+ private:
+  std::string what_;
+  bool quiet_, tty_;
+  Stopwatch clock_;
+  double last_ = -1e9;
+};
+
+void print_warnings(const Config1D& cfg, bool quiet) {
+  if (quiet) return;
+  for (const auto& w : cfg.warnings) std::cerr << "warning: " << w << "\n";
+}
+
+int cmd_cell(const std::string& config, bool as_json) {
+  const auto cfg = load_config_1d(config);
+  const double a = cell_a_star(cfg), hm = cfg.field->harmonic_mean();
+  if (as_json) {
+    std::cout << json{{"a_star", a}, {"harmonic_mean", hm}}.dump() << std::endl;
+  } else {
+    std::printf("medium: %s\n", cfg.field->description().c_str());
+    std::printf("a* (cell problem on the micro lattice) = %.15g\n", a);
+    std::printf("harmonic mean 1/<1/a>                  = %.15g\n", hm);
+  }
+  return 0;
+}
+
+int cmd_validate(const std::string& config, bool as_json) {
+  const auto cfg = load_config_1d(config);
+  if (as_json) {
+    std::cout << json{{"valid", true}, {"warnings", cfg.warnings}}.dump() << std::endl;
+  } else {
+    for (const auto& w : cfg.warnings) std::cout << "warning: " << w << "\n";
+    std::cout << config << ": valid\n";
+  }
+  return 0;
+}
+
+int cmd_simulate(const std::string& config, const std::string& out, const std::string& device_req, bool as_json,
+                 bool quiet) {
+  const auto cfg = load_config_1d(config);
+  print_warnings(cfg, quiet);
+  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw InputError("cannot create output directory '" + out + "': " + ec.message());
+  Progress progress("simulate (" + cfg.scheme + ")", quiet);
+  const auto sim = simulate_1d(cfg, dev, std::ref(progress));
+  const std::string path = (fs::path(out) / "data.h5").string();
+  write_data_h5(path, cfg, sim, dev);
+  const json j{{"wall_s", sim.wall_s},
+               {"point_steps", sim.data.point_steps},
+               {"device", device_name(dev)},
+               {"scheme", cfg.scheme},
+               {"a_star_cell", sim.a_star},
+               {"rmse_vs_homogenized", sim.rmse_vs_homogenized},
+               {"data", path}};
+  if (as_json) {
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::printf("wrote %s: %lld trajectories x %lld times x %lld nodes\n", path.c_str(),
+                static_cast<long long>(sim.data.trajectories), static_cast<long long>(sim.data.times),
+                static_cast<long long>(sim.data.nodes));
+    std::printf("wall %.3f s, %.4g micro point-steps, rMSE vs homogenized %.3e (a* = %.12g)\n", sim.wall_s,
+                sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"patchlearn: discover effective PDEs of heterogeneous media from patch simulations"};
+  app.set_version_flag("--version", std::string(PATCHLEARN_VERSION));
+  app.require_subcommand(1);
+  bool as_json = false, quiet = false;
+  std::string config, out = "out", device;
+
+  auto* cell = app.add_subcommand("cell", "solve the cell problem: the effective diffusivity a*");
+  cell->add_option("config", config, "TOML config")->required();
+  cell->add_flag("--json", as_json, "print one JSON object");
+
+  auto* validate = app.add_subcommand("validate", "check a config and report every problem");
+  validate->add_option("config", config, "TOML config")->required();
+  validate->add_flag("--json", as_json, "print one JSON object");
+
+  auto* sim = app.add_subcommand("simulate", "generate coarse data with the configured scheme into DIR/data.h5");
+  sim->add_option("config", config, "TOML config")->required();
+  sim->add_option("--out", out, "output directory")->capture_default_str();
+  sim->add_option("--device", device, "auto | cpu | cuda (default: the config's run.device)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sim->add_flag("--json", as_json, "print one JSON object as the last line");
+  sim->add_flag("--quiet", quiet, "no progress output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (*cell) return cmd_cell(config, as_json);
+    if (*validate) return cmd_validate(config, as_json);
+    if (*sim) return cmd_simulate(config, out, device, as_json, quiet);
+  } catch (const ConfigError& e) {
+    std::cerr << "patchlearn: config error: " << e.what() << "\n";
+    return 2;
+  } catch (const InputError& e) {
+    std::cerr << "patchlearn: input error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "patchlearn: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "patchlearn: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

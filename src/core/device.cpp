@@ -1,0 +1,95 @@
+#include "patchlearn/core/device.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <omp.h>
+
+#include "patchlearn/core/buffer.hpp"
+#include "patchlearn/core/error.hpp"
+#ifdef PATCHLEARN_HAVE_CUDA
+#include "patchlearn/core/cuda_runtime.hpp"
+#endif
+
+namespace patchlearn {
+
+bool cuda_built() {
+#ifdef PATCHLEARN_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool cuda_available() {
+#ifdef PATCHLEARN_HAVE_CUDA
+  return cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+Device resolve_device(const std::string& request) {
+  if (request == "cpu") return Device::CPU;
+  if (request == "cuda") {
+    if (!cuda_built())
+      throw RunError("--device cuda: this patchlearn was built without the CUDA backend (rebuild with nvcc present, PATCHLEARN_CUDA=ON)");
+    if (!cuda_available()) throw RunError("--device cuda: no usable CUDA GPU was found (check the driver and --gpus)");
+    return Device::CUDA;
+  }
+  if (request == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
+  throw ConfigError("device", "'" + request + "' is not a device; use auto, cpu or cuda");
+}
+
+const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
+
+std::string device_description(Device d) {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (d == Device::CUDA) return "cuda (" + cuda::device_name() + ")";
+#endif
+  (void)d;
+  return "cpu (" + std::to_string(omp_get_max_threads()) + " OpenMP threads)";
+}
+
+namespace detail {
+
+void* device_alloc(Device d, std::size_t bytes) {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (d == Device::CUDA) return cuda::malloc_bytes(bytes);
+#endif
+  (void)d;
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!p) throw RunError("out of host memory allocating " + std::to_string(bytes >> 20) + " MiB");
+  return p;
+}
+
+void device_free(Device d, void* p) {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (d == Device::CUDA) return cuda::free_bytes(p);
+#endif
+  (void)d;
+  std::free(p);
+}
+
+void copy_bytes(Device dst_dev, void* dst, Device src_dev, const void* src, std::size_t bytes) {
+  if (!bytes) return;
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (dst_dev == Device::CUDA && src_dev == Device::CUDA) return cuda::memcpy_d2d(dst, src, bytes);
+  if (dst_dev == Device::CUDA) return cuda::memcpy_h2d(dst, src, bytes);
+  if (src_dev == Device::CUDA) return cuda::memcpy_d2h(dst, src, bytes);
+#endif
+  (void)dst_dev;
+  (void)src_dev;
+  std::memcpy(dst, src, bytes);
+}
+
+void fill_zero(Device d, void* p, std::size_t bytes) {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (d == Device::CUDA) return cuda::memset_zero(p, bytes);
+#endif
+  (void)d;
+  std::memset(p, 0, bytes);
+}
+
+}  // namespace detail
+}  // namespace patchlearn

@@ -1,0 +1,154 @@
+// CPU backend of the batched operations and the dispatch to CUDA. Each CPU loop calls the same
+// per-element functions as the matching kernel in cuda/batched.cu.
+#include "patchlearn/kernels/batched.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/kernels/tridiag.hpp"
+#ifdef PATCHLEARN_HAVE_CUDA
+#include "patchlearn/kernels/cuda_ops.hpp"
+#define PL_DISPATCH(dev, call) \
+  if ((dev) == Device::CUDA) return cuda::call
+#else
+#define PL_DISPATCH(dev, call) \
+  if ((dev) == Device::CUDA) throw RunError("this patchlearn was built without the CUDA backend")
+#endif
+
+namespace patchlearn::kernels {
+
+BatchedTridiag::BatchedTridiag(Device dev, index_t mats, index_t n, index_t chunk_len, index_t end_offset)
+    : dev_(dev), mats_(mats), n_(n), eo_(end_offset) {
+  if (n < 3) throw std::invalid_argument("BatchedTridiag: a system needs at least 3 points");
+  // Chunks at least chunk_len long (>= eo + 1 so the end rows couple into their own chunk).
+  const index_t len = chunk_len <= 0 ? n - 1 : std::max<index_t>(chunk_len, eo_ + 1);
+  chunks_ = std::max<index_t>(1, (n - 1) / len);
+  if (eo_ < 1 || eo_ >= (n - 1) / chunks_)
+    throw std::invalid_argument("BatchedTridiag: end offset does not fit in the first chunk");
+  const std::size_t total = static_cast<std::size_t>(mats * n);
+  const std::size_t red = static_cast<std::size_t>(mats * (chunks_ + 1));
+  l_ = Buffer<double>(dev, total); d_ = Buffer<double>(dev, total); u_ = Buffer<double>(dev, total);
+  cp_ = Buffer<double>(dev, total); inv_ = Buffer<double>(dev, total);
+  v_ = Buffer<double>(dev, total); w_ = Buffer<double>(dev, total);
+  rlow_ = Buffer<double>(dev, red); rcp_ = Buffer<double>(dev, red); rinv_ = Buffer<double>(dev, red);
+}
+
+void BatchedTridiag::set_matrices(const std::vector<double>& l, const std::vector<double>& d,
+                                  const std::vector<double>& u) {
+  l_.copy_from_host(l); d_.copy_from_host(d); u_.copy_from_host(u);
+  factor();
+}
+
+void BatchedTridiag::assemble_diffusion(const Buffer<double>& cond, double c, EndRows ends) {
+  [&] {
+    PL_DISPATCH(dev_, assemble_diffusion(mats_, n_, cond.data(), c, ends, l_.data(), d_.data(), u_.data()));
+    const double* a = cond.data();
+#pragma omp parallel for
+    for (index_t m = 0; m < mats_; ++m)
+      for (index_t j = 0; j < n_; ++j)
+        implicit_row(j, n_, a + m * (n_ - 1), c, ends, l_.data() + m * n_, d_.data() + m * n_, u_.data() + m * n_);
+  }();
+  factor();
+}
+
+void BatchedTridiag::factor() {
+  PL_DISPATCH(dev_, factor(mats_, n_, chunks_, eo_, l_.data(), d_.data(), u_.data(), cp_.data(),
+                           inv_.data(), v_.data(), w_.data(), rlow_.data(), rcp_.data(), rinv_.data()));
+  const index_t P = chunks_, n = n_;
+#pragma omp parallel for collapse(2)
+  for (index_t m = 0; m < mats_; ++m)
+    for (index_t k = 0; k < P; ++k) {
+      const index_t o = m * n;
+      factor_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l_.data() + o, d_.data() + o,
+                   u_.data() + o, cp_.data() + o, inv_.data() + o, v_.data() + o, w_.data() + o);
+    }
+  for (index_t m = 0; m < mats_; ++m) {
+    const index_t o = m * n, r = m * (P + 1);
+    factor_reduced(n, P, eo_, l_.data() + o, d_.data() + o, u_.data() + o, v_.data() + o, w_.data() + o,
+                   rlow_.data() + r, rcp_.data() + r, rinv_.data() + r);
+  }
+}
+
+void BatchedTridiag::solve(double* x, index_t systems) const {
+  PL_DISPATCH(dev_, solve(systems, mats_, n_, chunks_, eo_, l_.data(), u_.data(), cp_.data(), inv_.data(),
+                          v_.data(), w_.data(), rlow_.data(), rcp_.data(), rinv_.data(), x));
+  const index_t P = chunks_, n = n_;
+#pragma omp parallel for
+  for (index_t s = 0; s < systems; ++s) {
+    const index_t o = (s % mats_) * n, r = (s % mats_) * (P + 1);
+    double* xs = x + s * n;
+    for (index_t k = 0; k < P; ++k)
+      solve_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l_.data() + o, cp_.data() + o, inv_.data() + o, xs);
+    solve_reduced(n, P, eo_, l_.data() + o, u_.data() + o, rlow_.data() + r, rcp_.data() + r, rinv_.data() + r, xs);
+    for (index_t k = 0; k < P; ++k) {
+      const index_t lo = separator(k, n, P), hi = separator(k + 1, n, P);
+      const double xl = xs[lo], xr = xs[hi];
+      const double* v = v_.data() + o;
+      const double* w = w_.data() + o;
+      for (index_t i = lo + 1; i < hi; ++i) spike_correct(&xs[i], xl, xr, v[i], w[i]);
+    }
+  }
+}
+
+void flux_update(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha,
+                 const double* x, double* out) {
+  PL_DISPATCH(dev, flux_update(systems, mats, n, cond, alpha, x, out));
+#pragma omp parallel for
+  for (index_t s = 0; s < systems; ++s) {
+    const double* a = cond + (s % mats) * (n - 1);
+    const double* xs = x + s * n;
+    double* os = out + s * n;
+    os[0] = xs[0];
+    os[n - 1] = xs[n - 1];
+    for (index_t j = 1; j < n - 1; ++j) os[j] = xs[j] + alpha * flux_difference(a, xs, j);
+  }
+}
+
+void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
+  PL_DISPATCH(dev, lift(systems, n, centre, dx, ncoef, coef, y));
+#pragma omp parallel for
+  for (index_t s = 0; s < systems; ++s)
+    for (index_t j = 0; j < n; ++j)
+      y[s * n + j] = lift_value(coef + s * ncoef, ncoef, static_cast<double>(j - centre) * dx);
+}
+
+void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
+                    index_t nq, const double* x, double* out) {
+  PL_DISPATCH(dev, restrict_teeth(systems, n, teeth, start, stride, nq, x, out));
+#pragma omp parallel for collapse(2)
+  for (index_t s = 0; s < systems; ++s)
+    for (index_t t = 0; t < teeth; ++t) {
+      const double* xs = x + s * n + start + t * stride;
+      double acc = 0.0;
+      for (index_t q = 0; q < nq; ++q) acc += simpson_weight(q, nq) * xs[q];
+      out[s * teeth + t] = acc;
+    }
+}
+
+void set_end_rows(Device dev, index_t systems, index_t n, const double* left, const double* right, double* x) {
+  PL_DISPATCH(dev, set_end_rows(systems, n, left, right, x));
+  for (index_t s = 0; s < systems; ++s) {
+    x[s * n] = left[s];
+    x[s * n + n - 1] = right[s];
+  }
+}
+
+double richardson_extrapolate(Device dev, const double* y1, double* y2, index_t count) {
+  PL_DISPATCH(dev, richardson_extrapolate(y1, y2, count));
+  double m = 0.0;
+#pragma omp parallel for reduction(max : m)
+  for (index_t i = 0; i < count; ++i) m = std::max(m, richardson_value(y1[i], &y2[i]));
+  return m;
+}
+
+index_t count_nonfinite(Device dev, const double* x, index_t count) {
+  PL_DISPATCH(dev, count_nonfinite(x, count));
+  index_t bad = 0;
+#pragma omp parallel for reduction(+ : bad)
+  for (index_t i = 0; i < count; ++i) bad += std::isfinite(x[i]) ? 0 : 1;
+  return bad;
+}
+
+}  // namespace patchlearn::kernels

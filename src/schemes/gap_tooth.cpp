@@ -1,0 +1,123 @@
+#include "patchlearn/schemes/gap_tooth.hpp"
+
+#include <cmath>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/schemes/patch_dynamics.hpp"
+
+namespace patchlearn {
+
+GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, const GapToothParams& params,
+                       Device device, index_t batch)
+    : teeth_(teeth.length, teeth.macro_nodes, teeth.dx, teeth.tooth_width, teeth.tooth_width),
+      params_(params), device_(device), batch_(batch) {
+  m_ = model.points_per_period();
+  if (m_ < 1)
+    throw ConfigError("micro.dx", "the gap-tooth edge condition averages over one period, so medium.epsilon / micro.dx must be a whole number");
+  const index_t P = teeth_.patches(), N = teeth_.points;
+  if (2 * m_ >= N - 1)
+    throw ConfigError("patch.tooth_width", "a gap-tooth tooth must span more than two periods of the medium (got " +
+                                               std::to_string(static_cast<double>(N - 1) / m_) + ")");
+  std::vector<double> cond(static_cast<std::size_t>(P * (N - 1)));
+  for (int p = 0; p < P; ++p) {
+    auto a = model.conductances(teeth_.global_start(p + 1), N - 1);
+    std::copy(a.begin(), a.end(), cond.begin() + p * (N - 1));
+  }
+  Buffer<double> condb(device_, cond);
+  y_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P * N));
+  left_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
+  right_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
+  out_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
+  const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, batch * P, N);
+  solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, m_ + 1), m_);
+  solver_->assemble_diffusion(condb, params_.dt / (model.dx() * model.dx()), kernels::EndRows::AveragedGradient);
+  slopes_ = std::make_unique<Lifting1D>(teeth_, 2);
+}
+
+std::vector<double> GapTooth1D::tooth_averages() {
+  const index_t systems = batch_ * teeth_.patches();
+  kernels::restrict_teeth(device_, systems, teeth_.points, 1, 0, 0, teeth_.points, y_.data(), out_.data());
+  std::vector<double> R(static_cast<std::size_t>(systems));
+  out_.copy_to_host(R.data(), R.size());
+  return R;
+}
+
+void GapTooth1D::step(const std::vector<double>& Umacro) {
+  const int M = teeth_.macro_nodes, P = teeth_.patches();
+  const double w = static_cast<double>(m_) * teeth_.dx, zr = 0.5 * teeth_.tooth_width - 0.5 * w;
+  std::vector<double> L(static_cast<std::size_t>(batch_ * P)), R(L.size());
+  double D[3];
+  for (index_t b = 0; b < batch_; ++b)
+    for (int p = 0; p < P; ++p) {
+      slopes_->differences(Umacro.data() + b * M, p + 1, D);
+      L[b * P + p] = w * (D[1] - D[2] * zr);
+      R[b * P + p] = w * (D[1] + D[2] * zr);
+    }
+  left_.copy_from_host(L);
+  right_.copy_from_host(R);
+  const index_t systems = batch_ * P;
+  kernels::set_end_rows(device_, systems, teeth_.points, left_.data(), right_.data(), y_.data());
+  solver_->solve(y_.data(), systems);
+  point_steps_ += static_cast<double>(systems * teeth_.points);
+}
+
+CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics, const std::vector<double>& times,
+                           const std::function<void(double)>& progress) {
+  if (static_cast<index_t>(ics.size()) != batch_) throw std::invalid_argument("GapTooth1D: batch size mismatch");
+  const int M = teeth_.macro_nodes, P = teeth_.patches();
+  const index_t N = teeth_.points;
+  // Teeth start from the initial condition sampled at their fine points.
+  std::vector<double> y0(static_cast<std::size_t>(batch_ * P * N));
+  std::vector<double> Umacro(static_cast<std::size_t>(batch_ * M));
+  for (index_t b = 0; b < batch_; ++b) {
+    for (int p = 0; p < P; ++p)
+      for (index_t j = 0; j < N; ++j)
+        y0[(b * P + p) * N + j] = ics[b](static_cast<double>(teeth_.global_start(p + 1) + j) * teeth_.dx);
+    Umacro[b * M] = ics[b](0.0);
+    Umacro[b * M + M - 1] = ics[b](teeth_.length);
+  }
+  y_.copy_from_host(y0);
+  CoarseData d;
+  d.trajectories = batch_;
+  d.nodes = M;
+  d.times = static_cast<index_t>(times.size());
+  d.t = times;
+  d.U.assign(static_cast<std::size_t>(batch_ * d.times * M), 0.0);
+  d.dUdt.assign(d.U.size(), 0.0);
+  auto load = [&](const std::vector<double>& avg) {
+    for (index_t b = 0; b < batch_; ++b)
+      for (int p = 0; p < P; ++p) Umacro[b * M + p + 1] = avg[b * P + p];
+  };
+  double t = 0.0;
+  auto avg = tooth_averages();
+  load(avg);
+  for (index_t n = 0; n < d.times; ++n) {
+    const auto steps = static_cast<index_t>(std::llround((times[n] - t) / params_.dt));
+    for (index_t s = 0; s < steps; ++s) {
+      step(Umacro);
+      load(avg = tooth_averages());
+    }
+    t = times[n];
+    // Record U, then the rate over the next step (continuing from here).
+    step(Umacro);
+    const auto next = tooth_averages();
+    for (index_t b = 0; b < batch_; ++b)
+      for (int j = 0; j < M; ++j) {
+        const std::size_t o = static_cast<std::size_t>((b * d.times + n) * M + j);
+        d.U[o] = Umacro[b * M + j];
+        if (j > 0 && j < M - 1) {
+          const double r = (next[b * P + j - 1] - avg[b * P + j - 1]) / params_.dt;
+          if (!std::isfinite(r))
+            throw RunError("non-finite gap-tooth rate at t = " + std::to_string(t) + ", trajectory " + std::to_string(b));
+          d.dUdt[o] = r;
+        }
+      }
+    load(avg = next);
+    t += params_.dt;
+    if (progress) progress(t);
+  }
+  d.point_steps = point_steps_;
+  return d;
+}
+
+}  // namespace patchlearn
