@@ -72,13 +72,19 @@ __global__ void k_correct(index_t systems, index_t mats, index_t n, index_t P, c
   correct_element(i, n, P, v + o, w + o, x + s * n);
 }
 
-__global__ void k_flux_update(index_t systems, index_t mats, index_t n, const double* cond, double alpha,
-                              const double* x, double* out) {
+__global__ void k_increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha,
+                                EndRows ends, index_t eo, const double* left, const double* right, const double* x,
+                                double* out) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= systems * n) return;
   const index_t s = t / n, j = t % n;
-  const double* xs = x + s * n;
-  out[t] = (j == 0 || j == n - 1) ? xs[j] : xs[j] + alpha * flux_difference(cond + (s % mats) * (n - 1), xs, j);
+  out[t] = increment_rhs(j, n, cond + (s % mats) * (n - 1), x + s * n, alpha, ends, eo, left ? left[s] : 0.0,
+                         right ? right[s] : 0.0);
+}
+
+__global__ void k_add(index_t count, const double* a, const double* b, double* out) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t < count) out[t] = a[t] + b[t];
 }
 
 __global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
@@ -105,13 +111,6 @@ __global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stri
   if (threadIdx.x == 0) out[st] = part[0];
 }
 
-__global__ void k_set_end_rows(index_t systems, index_t n, const double* left, const double* right, double* x) {
-  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (s >= systems) return;
-  x[s * n] = left[s];
-  x[s * n + n - 1] = right[s];
-}
-
 __global__ void k_count_nonfinite(const double* x, index_t count, unsigned long long* bad) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t < count && !isfinite(x[t])) atomicAdd(bad, 1ull);
@@ -119,10 +118,11 @@ __global__ void k_count_nonfinite(const double* x, index_t count, unsigned long 
 
 // Block-wide max of |y2 - y1| while extrapolating; one atomic per block on the bit pattern
 // (valid for non-negative doubles).
-__global__ void k_richardson(const double* y1, double* y2, index_t count, unsigned long long* maxbits) {
+__global__ void k_richardson(const double* u, const double* d1, const double* d2, double* out, index_t count,
+                             unsigned long long* maxbits) {
   __shared__ double part[kBlock];
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  part[threadIdx.x] = t < count ? richardson_value(y1[t], &y2[t]) : 0.0;
+  part[threadIdx.x] = t < count ? richardson_value(u[t], d1[t], d2[t], &out[t]) : 0.0;
   __syncthreads();
   for (int h = blockDim.x / 2; h > 0; h >>= 1) {
     if (threadIdx.x < h) part[threadIdx.x] = fmax(part[threadIdx.x], part[threadIdx.x + h]);
@@ -133,11 +133,11 @@ __global__ void k_richardson(const double* y1, double* y2, index_t count, unsign
 
 }  // namespace
 
-double richardson_extrapolate(const double* y1, double* y2, index_t count) {
+double richardson_extrapolate(const double* u, const double* d1, const double* d2, double* out, index_t count) {
   unsigned long long* bits = nullptr;
   if (cudaMalloc(&bits, sizeof(*bits)) != cudaSuccess) throw RunError("out of GPU memory (Richardson step)");
   cudaMemset(bits, 0, sizeof(*bits));
-  k_richardson<<<blocks_for(count), kBlock>>>(y1, y2, count, bits);
+  k_richardson<<<blocks_for(count), kBlock>>>(u, d1, d2, out, count, bits);
   unsigned long long h = 0;
   cudaMemcpy(&h, bits, sizeof(h), cudaMemcpyDeviceToHost);
   cudaFree(bits);
@@ -169,9 +169,15 @@ void solve(index_t systems, index_t mats, index_t n, index_t P, index_t eo, cons
   check_launch("tridiagonal solve");
 }
 
-void flux_update(index_t systems, index_t mats, index_t n, const double* cond, double alpha, const double* x, double* out) {
-  k_flux_update<<<blocks_for(systems * n), kBlock>>>(systems, mats, n, cond, alpha, x, out);
-  check_launch("flux update");
+void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
+                   index_t eo, const double* left, const double* right, const double* x, double* out) {
+  k_increment_rhs<<<blocks_for(systems * n), kBlock>>>(systems, mats, n, cond, alpha, ends, eo, left, right, x, out);
+  check_launch("increment rhs");
+}
+
+void add(index_t count, const double* a, const double* b, double* out) {
+  k_add<<<blocks_for(count), kBlock>>>(count, a, b, out);
+  check_launch("add");
 }
 
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
@@ -183,11 +189,6 @@ void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, in
                     const double* x, double* out) {
   k_restrict<<<static_cast<unsigned>(systems * teeth), kBlock>>>(n, teeth, start, stride, nq, x, out);
   check_launch("restrict");
-}
-
-void set_end_rows(index_t systems, index_t n, const double* left, const double* right, double* x) {
-  k_set_end_rows<<<blocks_for(systems), kBlock>>>(systems, n, left, right, x);
-  check_launch("set end rows");
 }
 
 index_t count_nonfinite(const double* x, index_t count) {

@@ -35,6 +35,8 @@ Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function
     p.substeps = cfg.substeps;
     p.method = parse_burst_method(cfg.burst_method);
     p.lifting_degree = cfg.lifting_degree;
+    p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
+    p.heal_substeps = cfg.heal_substeps;
     PatchDynamics1D op(model, layout, p, device, B);
     std::vector<double> U0(B * M);
     for (index_t b = 0; b < B; ++b)

@@ -52,7 +52,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"domain", {"length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
-      {"patch", {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method"}},
+      {"patch", {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps"}},
       {"gap_tooth", {"dt"}},
       {"full_resolution", {"rtol", "dt0"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
@@ -230,6 +230,11 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.burst = patch.positive("burst", c.burst);
   c.substeps = static_cast<int>(patch.integer("substeps", c.substeps, 1, 1000000));
   c.burst_method = patch.choice("method", c.burst_method, {"backward_euler", "crank_nicolson"});
+  c.buffer_ends = patch.choice("buffer_ends", c.buffer_ends, {"dirichlet", "averaged_gradient"});
+  c.heal_substeps = static_cast<int>(patch.integer("heal_substeps", c.heal_substeps, 0, 1000000));
+  if (c.heal_substeps >= c.substeps)
+    throw ConfigError("patch.heal_substeps", std::to_string(c.heal_substeps) + " must be smaller than patch.substeps = " +
+                                                 std::to_string(c.substeps));
   c.gap_tooth_dt = gap.positive("dt", c.gap_tooth_dt);
   c.full_rtol = full.positive("rtol", c.full_rtol);
   c.full_dt0 = full.positive("dt0", c.full_dt0);

@@ -92,18 +92,21 @@ void BatchedTridiag::solve(double* x, index_t systems) const {
   }
 }
 
-void flux_update(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha,
-                 const double* x, double* out) {
-  PL_DISPATCH(dev, flux_update(systems, mats, n, cond, alpha, x, out));
+void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha,
+                   EndRows ends, index_t eo, const double* left, const double* right, const double* x, double* out) {
+  PL_DISPATCH(dev, increment_rhs(systems, mats, n, cond, alpha, ends, eo, left, right, x, out));
 #pragma omp parallel for
   for (index_t s = 0; s < systems; ++s) {
     const double* a = cond + (s % mats) * (n - 1);
-    const double* xs = x + s * n;
-    double* os = out + s * n;
-    os[0] = xs[0];
-    os[n - 1] = xs[n - 1];
-    for (index_t j = 1; j < n - 1; ++j) os[j] = xs[j] + alpha * flux_difference(a, xs, j);
+    const double l = left ? left[s] : 0.0, r = right ? right[s] : 0.0;
+    for (index_t j = 0; j < n; ++j) out[s * n + j] = increment_rhs(j, n, a, x + s * n, alpha, ends, eo, l, r);
   }
+}
+
+void add(Device dev, index_t count, const double* a, const double* b, double* out) {
+  PL_DISPATCH(dev, add(count, a, b, out));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) out[i] = a[i] + b[i];
 }
 
 void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
@@ -127,19 +130,12 @@ void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index
     }
 }
 
-void set_end_rows(Device dev, index_t systems, index_t n, const double* left, const double* right, double* x) {
-  PL_DISPATCH(dev, set_end_rows(systems, n, left, right, x));
-  for (index_t s = 0; s < systems; ++s) {
-    x[s * n] = left[s];
-    x[s * n + n - 1] = right[s];
-  }
-}
-
-double richardson_extrapolate(Device dev, const double* y1, double* y2, index_t count) {
-  PL_DISPATCH(dev, richardson_extrapolate(y1, y2, count));
+double richardson_extrapolate(Device dev, const double* u, const double* d1, const double* d2, double* out,
+                              index_t count) {
+  PL_DISPATCH(dev, richardson_extrapolate(u, d1, d2, out, count));
   double m = 0.0;
 #pragma omp parallel for reduction(max : m)
-  for (index_t i = 0; i < count; ++i) m = std::max(m, richardson_value(y1[i], &y2[i]));
+  for (index_t i = 0; i < count; ++i) m = std::max(m, richardson_value(u[i], d1[i], d2[i], &out[i]));
   return m;
 }
 

@@ -16,9 +16,10 @@ FullResolution1D::FullResolution1D(const FineModel1D& model, const PatchLayout1D
   stride_ = static_cast<index_t>(std::llround(teeth_.macro_dx / dx_));
   cond_ = Buffer<double>(device_, model.conductances(0, N_ - 1));
   u_ = Buffer<double>(device_, N_);
-  y1_ = Buffer<double>(device_, N_);
-  y2_ = Buffer<double>(device_, N_);
-  rate_ = Buffer<double>(device_, N_);
+  d1_ = Buffer<double>(device_, N_);
+  d2_ = Buffer<double>(device_, N_);
+  d3_ = Buffer<double>(device_, N_);
+  tmp_ = Buffer<double>(device_, N_);
 }
 
 void FullResolution1D::restrict_state(double* U, double* dUdt) {
@@ -28,8 +29,9 @@ void FullResolution1D::restrict_state(double* U, double* dUdt) {
   Buffer<double> out(device_, M - 2);
   kernels::restrict_teeth(device_, 1, N_, M - 2, start, stride_, nq, u_.data(), out.data());
   out.copy_to_host(R.data(), R.size());
-  kernels::flux_update(device_, 1, 1, N_, cond_.data(), 1.0 / (dx_ * dx_), u_.data(), rate_.data());
-  kernels::restrict_teeth(device_, 1, N_, M - 2, start, stride_, nq, rate_.data(), out.data());
+  kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), 1.0 / (dx_ * dx_), kernels::EndRows::Dirichlet, 1,
+                         nullptr, nullptr, u_.data(), d1_.data());
+  kernels::restrict_teeth(device_, 1, N_, M - 2, start, stride_, nq, d1_.data(), out.data());
   out.copy_to_host(Rr.data(), Rr.size());
   double ends[2];
   u_.copy_to_host(&ends[0], 1, 0);
@@ -39,7 +41,7 @@ void FullResolution1D::restrict_state(double* U, double* dUdt) {
   dUdt[0] = dUdt[M - 1] = 0.0;
   for (int i = 1; i < M - 1; ++i) {
     U[i] = R[i - 1];
-    dUdt[i] = Rr[i - 1] - R[i - 1];
+    dUdt[i] = Rr[i - 1];
   }
 }
 
@@ -58,7 +60,6 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, 1, N_);
   kernels::BatchedTridiag full(device_, 1, N_, chunk), half(device_, 1, N_, chunk);
   double t = 0.0, dt = params_.dt0, factored_dt = -1.0;
-  const std::size_t bytes = static_cast<std::size_t>(N_) * sizeof(double);
   for (std::size_t n = 0; n < times.size(); ++n) {
     while (t < times[n] * (1 - 1e-14)) {
       const double h = std::min(dt, times[n] - t);
@@ -67,17 +68,26 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
         half.assemble_diffusion(cond_, 0.5 * h / (dx_ * dx_), kernels::EndRows::Dirichlet);
         factored_dt = h;
       }
-      detail::copy_bytes(device_, y1_.data(), device_, u_.data(), bytes);
-      detail::copy_bytes(device_, y2_.data(), device_, u_.data(), bytes);
-      full.solve(y1_.data(), 1);
-      half.solve(y2_.data(), 1);
-      half.solve(y2_.data(), 1);
+      // Increments: d1 over h; d2 then d3 over the two halves (from u, then from u + d2).
+      const double c = h / (dx_ * dx_);
+      const auto rhs = [&](const Buffer<double>& from, Buffer<double>& to, double alpha) {
+        kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), alpha, kernels::EndRows::Dirichlet, 1, nullptr,
+                               nullptr, from.data(), to.data());
+      };
+      rhs(u_, d1_, c);
+      full.solve(d1_.data(), 1);
+      rhs(u_, d2_, 0.5 * c);
+      half.solve(d2_.data(), 1);
+      kernels::add(device_, N_, u_.data(), d2_.data(), tmp_.data());
+      rhs(tmp_, d3_, 0.5 * c);
+      half.solve(d3_.data(), 1);
+      kernels::add(device_, N_, d2_.data(), d3_.data(), d2_.data());
       point_steps_ += 3.0 * static_cast<double>(N_);
-      const double err = kernels::richardson_extrapolate(device_, y1_.data(), y2_.data(), N_);
+      const double err = kernels::richardson_extrapolate(device_, u_.data(), d1_.data(), d2_.data(), tmp_.data(), N_);
       if (!std::isfinite(err))
         throw RunError("non-finite fine state in the full-resolution solve at t = " + std::to_string(t));
       if (err <= tol) {
-        std::swap(u_, y2_);
+        std::swap(u_, tmp_);
         t += h;
         ++accepted_;
       } else {

@@ -15,22 +15,24 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   if (m_ < 1)
     throw ConfigError("micro.dx", "the gap-tooth edge condition averages over one period, so medium.epsilon / micro.dx must be a whole number");
   const index_t P = teeth_.patches(), N = teeth_.points;
-  if (2 * m_ >= N - 1)
-    throw ConfigError("patch.tooth_width", "a gap-tooth tooth must span more than two periods of the medium (got " +
+  if (2 * m_ > N - 1)
+    throw ConfigError("patch.tooth_width", "a gap-tooth tooth must span at least two periods of the medium (got " +
                                                std::to_string(static_cast<double>(N - 1) / m_) + ")");
   std::vector<double> cond(static_cast<std::size_t>(P * (N - 1)));
   for (int p = 0; p < P; ++p) {
     auto a = model.conductances(teeth_.global_start(p + 1), N - 1);
     std::copy(a.begin(), a.end(), cond.begin() + p * (N - 1));
   }
-  Buffer<double> condb(device_, cond);
+  cond_ = Buffer<double>(device_, cond);
+  dx2_ = model.dx() * model.dx();
   y_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P * N));
+  work_ = Buffer<double>(device_, y_.size());
   left_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   right_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   out_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, batch * P, N);
   solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, m_ + 1), m_);
-  solver_->assemble_diffusion(condb, params_.dt / (model.dx() * model.dx()), kernels::EndRows::AveragedGradient);
+  solver_->assemble_diffusion(cond_, params_.dt / dx2_, kernels::EndRows::AveragedGradient);
   slopes_ = std::make_unique<Lifting1D>(teeth_, 2);
 }
 
@@ -55,9 +57,11 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
     }
   left_.copy_from_host(L);
   right_.copy_from_host(R);
-  const index_t systems = batch_ * P;
-  kernels::set_end_rows(device_, systems, teeth_.points, left_.data(), right_.data(), y_.data());
-  solver_->solve(y_.data(), systems);
+  const index_t systems = batch_ * P, N = teeth_.points;
+  kernels::increment_rhs(device_, systems, P, N, cond_.data(), params_.dt / dx2_, kernels::EndRows::AveragedGradient,
+                         m_, left_.data(), right_.data(), y_.data(), work_.data());
+  solver_->solve(work_.data(), systems);
+  kernels::add(device_, systems * N, y_.data(), work_.data(), y_.data());
   point_steps_ += static_cast<double>(systems * teeth_.points);
 }
 

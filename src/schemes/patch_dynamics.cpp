@@ -14,6 +14,12 @@ BurstMethod parse_burst_method(const std::string& name) {
   throw ConfigError("patch.method", "'" + name + "' is not a burst method; use backward_euler or crank_nicolson");
 }
 
+kernels::EndRows parse_buffer_ends(const std::string& name) {
+  if (name == "dirichlet") return kernels::EndRows::Dirichlet;
+  if (name == "averaged_gradient") return kernels::EndRows::AveragedGradient;
+  throw ConfigError("patch.buffer_ends", "'" + name + "' is not a buffer closure; use dirichlet or averaged_gradient");
+}
+
 index_t default_chunk_len(Device device, index_t systems, index_t n) {
   if (device == Device::CUDA) return 64;
   const index_t threads = omp_get_max_threads();
@@ -33,22 +39,46 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   }
   cond_ = Buffer<double>(device_, cond);
   y_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * N));
-  if (params_.method == BurstMethod::CrankNicolson) work_ = Buffer<double>(device_, y_.size());
+  work_ = Buffer<double>(device_, y_.size());
+  if (params_.heal_substeps < 0 || params_.heal_substeps >= params_.substeps)
+    throw ConfigError("patch.heal_substeps", std::to_string(params_.heal_substeps) + " must be >= 0 and < patch.substeps = " +
+                                                 std::to_string(params_.substeps));
   coef_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * lifting_.coefficients()));
   restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   theta_ = params_.method == BurstMethod::BackwardEuler ? 1.0 : 0.5;
   const double dt = params_.burst / params_.substeps;
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, max_batch * P, N);
-  solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk);
-  solver_->assemble_diffusion(cond_, theta_ * dt / (model.dx() * model.dx()), kernels::EndRows::Dirichlet);
+  if (params_.buffer_ends == kernels::EndRows::AveragedGradient) {
+    eo_ = model.points_per_period();
+    if (eo_ < 1 || 2 * eo_ > N - 1)
+      throw ConfigError("patch.buffer_ends", "averaged_gradient needs epsilon / micro.dx to be a whole number and a patch of at least two periods");
+    left_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
+    right_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
+  }
+  solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, eo_ + 1), eo_);
+  solver_->assemble_diffusion(cond_, theta_ * dt / (model.dx() * model.dx()), params_.buffer_ends);
   dx2_ = model.dx() * model.dx();
 }
 
 void PatchDynamics1D::lift(const double* U, index_t batch) {
   if (batch > max_batch_) throw std::invalid_argument("PatchDynamics1D: batch exceeds max_batch");
-  std::vector<double> coef(static_cast<std::size_t>(batch * layout_.patches() * lifting_.coefficients()));
+  const int nc = lifting_.coefficients();
+  auto& coef = host_coef_;
+  coef.resize(static_cast<std::size_t>(batch * layout_.patches() * nc));
   lifting_.coefficients(U, batch, coef.data());
   coef_.copy_from_host(coef.data(), coef.size());
+  if (params_.buffer_ends == kernels::EndRows::AveragedGradient) {
+    // The lift's rise over the period next to each end: the averaged gradient the ends keep.
+    const double half = 0.5 * layout_.patch_width, w = static_cast<double>(eo_) * layout_.dx;
+    std::vector<double> L(coef.size() / nc), R(L.size());
+    for (std::size_t s = 0; s < L.size(); ++s) {
+      const double* c = coef.data() + s * nc;
+      L[s] = kernels::lift_value(c, nc, -half + w) - kernels::lift_value(c, nc, -half);
+      R[s] = kernels::lift_value(c, nc, half) - kernels::lift_value(c, nc, half - w);
+    }
+    left_.copy_from_host(L);
+    right_.copy_from_host(R);
+  }
   kernels::lift(device_, batch * layout_.patches(), layout_.points, layout_.centre, layout_.dx,
                 lifting_.coefficients(), coef_.data(), y_.data());
 }
@@ -62,25 +92,33 @@ std::vector<double> PatchDynamics1D::restrict_teeth(index_t batch) const {
   return R;
 }
 
-std::vector<double> PatchDynamics1D::burst_and_restrict(index_t batch) {
+void PatchDynamics1D::substeps(index_t batch, int count) {
   const index_t systems = batch * layout_.patches(), N = layout_.points;
   const double dt = params_.burst / params_.substeps;
-  for (int k = 0; k < params_.substeps; ++k) {
-    if (theta_ < 1.0) {
-      kernels::flux_update(device_, systems, layout_.patches(), N, cond_.data(), (1.0 - theta_) * dt / dx2_,
-                           y_.data(), work_.data());
-      std::swap(y_, work_);
-    }
-    solver_->solve(y_.data(), systems);
+  for (int k = 0; k < count; ++k) {
+    kernels::increment_rhs(device_, systems, layout_.patches(), N, cond_.data(), dt / dx2_, params_.buffer_ends, eo_,
+                           left_.data(), right_.data(), y_.data(), work_.data());
+    solver_->solve(work_.data(), systems);
+    kernels::add(device_, systems * N, y_.data(), work_.data(), y_.data());
   }
-  point_steps_ += static_cast<double>(systems) * static_cast<double>(N) * params_.substeps;
-  return restrict_teeth(batch);
+  point_steps_ += static_cast<double>(systems) * static_cast<double>(N) * count;
 }
 
 void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
   const int M = layout_.macro_nodes, P = layout_.patches();
   lift(U, batch);
-  const auto R = burst_and_restrict(batch);
+  // Reference estimator: (R(delta_t) - U) / delta_t. Healed estimator: the rate between the end
+  // of the healing substeps and the end of the burst, which drops the O(eps^2 / delta_t) jump of
+  // the tooth average while the micro-scale corrector forms.
+  std::vector<double> R0;
+  double span = params_.burst;
+  if (params_.heal_substeps > 0) {
+    substeps(batch, params_.heal_substeps);
+    R0 = restrict_teeth(batch);
+    span *= static_cast<double>(params_.substeps - params_.heal_substeps) / params_.substeps;
+  }
+  substeps(batch, params_.substeps - params_.heal_substeps);
+  const auto R = restrict_teeth(batch);
   for (index_t b = 0; b < batch; ++b) {
     dUdt[b * M] = dUdt[b * M + M - 1] = 0.0;
     for (int p = 0; p < P; ++p) {
@@ -88,7 +126,7 @@ void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
       if (!std::isfinite(r))
         throw RunError("non-finite tooth average in a patch-dynamics burst: trajectory " + std::to_string(b) +
                        ", patch at node " + std::to_string(p + 1));
-      dUdt[b * M + p + 1] = (r - U[b * M + p + 1]) / params_.burst;
+      dUdt[b * M + p + 1] = (r - (R0.empty() ? U[b * M + p + 1] : R0[b * P + p])) / span;
     }
   }
 }

@@ -33,6 +33,8 @@ struct Config1D {
   double burst = 1e-6;
   int substeps = 10;
   std::string burst_method = "backward_euler";
+  std::string buffer_ends = "dirichlet";  ///< dirichlet | averaged_gradient
+  int heal_substeps = 0;
   // [gap_tooth]
   double gap_tooth_dt = 1e-5;
   // [full_resolution]

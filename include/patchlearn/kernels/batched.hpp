@@ -41,10 +41,14 @@ class BatchedTridiag {
   Buffer<double> l_, d_, u_, cp_, inv_, v_, w_, rlow_, rcp_, rinv_;
 };
 
-/// out = x + alpha * (flux differences of x) on the interior, out = x on the end rows.
-/// cond is [mat][n-1]; system s uses conductances s % mats.
-void flux_update(Device dev, index_t systems, index_t mats, index_t n, const double* cond,
-                 double alpha, const double* x, double* out);
+/// out[s] = increment right-hand side of x[s] (kernels/diffusion.hpp: increment_rhs). cond is
+/// [mat][n-1], system s uses conductances s % mats; left/right hold one edge target per system
+/// (nullptr for Dirichlet ends).
+void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha,
+                   EndRows ends, index_t eo, const double* left, const double* right, const double* x, double* out);
+
+/// out = a + b elementwise (out may alias a or b).
+void add(Device dev, index_t count, const double* a, const double* b, double* out);
 
 /// y[s][j] = sum_k coef[s][k] ((j - centre) dx)^k, k < ncoef.
 void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef,
@@ -54,11 +58,9 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start,
                     index_t stride, index_t nq, const double* x, double* out);
 
-/// Set x[s][j] for the end rows of every system: x[s][0] = left[s], x[s][n-1] = right[s].
-void set_end_rows(Device dev, index_t systems, index_t n, const double* left, const double* right, double* x);
-
-/// Richardson extrapolation of two solutions: y2 <- 2 y2 - y1; returns max |y2 - y1| (before).
-double richardson_extrapolate(Device dev, const double* y1, double* y2, index_t count);
+/// Step doubling: out = u + 2 d2 - d1; returns max |d2 - d1|.
+double richardson_extrapolate(Device dev, const double* u, const double* d1, const double* d2, double* out,
+                              index_t count);
 
 /// Number of non-finite values in x (0 when all are finite).
 index_t count_nonfinite(Device dev, const double* x, index_t count);

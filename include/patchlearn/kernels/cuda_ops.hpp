@@ -14,13 +14,13 @@ void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, con
 void solve(index_t systems, index_t mats, index_t n, index_t P, index_t eo, const double* l,
            const double* u, const double* cp, const double* inv, const double* v, const double* w,
            const double* rlow, const double* rcp, const double* rinv, double* x);
-void flux_update(index_t systems, index_t mats, index_t n, const double* cond, double alpha,
-                 const double* x, double* out);
+void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
+                   index_t eo, const double* left, const double* right, const double* x, double* out);
+void add(index_t count, const double* a, const double* b, double* out);
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y);
 void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
                     index_t nq, const double* x, double* out);
-void set_end_rows(index_t systems, index_t n, const double* left, const double* right, double* x);
 index_t count_nonfinite(const double* x, index_t count);
-double richardson_extrapolate(const double* y1, double* y2, index_t count);
+double richardson_extrapolate(const double* u, const double* d1, const double* d2, double* out, index_t count);
 
 }  // namespace patchlearn::kernels::cuda

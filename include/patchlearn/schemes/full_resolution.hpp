@@ -3,7 +3,7 @@
 // Dirichlet ends at their initial values), stepped implicitly with adaptive steps. Each step is
 // backward Euler with step doubling: one step of dt and two of dt/2, their difference estimates
 // the local error, and the Richardson extrapolation 2 y_{dt/2} - y_dt (second order, and damping
-// stiff modes like backward Euler) is kept. Every solve is one batched tridiagonal solve.
+// stiff modes like backward Euler) is kept. Every solve is one tridiagonal solve in increment form.
 // The state is restricted to the macro nodes with the same Simpson tooth average the patches use,
 // so full resolution and patch data compare node for node.
 #include <functional>
@@ -43,7 +43,7 @@ class FullResolution1D {
   FullResolutionParams params_;
   Device device_;
   index_t N_, stride_;
-  Buffer<double> cond_, u_, y1_, y2_, rate_;
+  Buffer<double> cond_, u_, d1_, d2_, d3_, tmp_;
   double point_steps_ = 0.0;
   index_t accepted_ = 0, rejected_ = 0;
 };

@@ -47,7 +47,8 @@ class GapTooth1D {
   GapToothParams params_;
   Device device_;
   index_t batch_, m_;
-  Buffer<double> y_, left_, right_, out_;
+  Buffer<double> cond_, y_, work_, left_, right_, out_;
+  double dx2_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
   std::unique_ptr<Lifting1D> slopes_;
   double point_steps_ = 0.0;

@@ -1,0 +1,85 @@
+// Patch geometry, lifting and restriction.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/kernels/batched.hpp"
+#include "patchlearn/patch/layout1d.hpp"
+
+using namespace patchlearn;
+
+TEST(Layout1D, PaperGeometry) {
+  const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
+  EXPECT_EQ(L.patches(), 9);
+  EXPECT_EQ(L.points, 80001);
+  EXPECT_EQ(L.centre, 40000);
+  EXPECT_EQ(L.tooth_points, 1001);
+  EXPECT_EQ(L.tooth_start, 39500);  // the reference's slice 39500..40500
+  EXPECT_EQ(L.global_start(4), 4000000 - 40000);
+}
+
+TEST(Layout1D, RejectsMisalignedWidths) {
+  EXPECT_THROW(PatchLayout1D(1.0, 11, 1e-7, 1.5e-7, 8e-3), ConfigError);  // odd tooth interval count
+  EXPECT_THROW(PatchLayout1D(1.0, 11, 1e-7, 1e-4, 5e-5), ConfigError);    // H < h
+  EXPECT_THROW(PatchLayout1D(1.0, 11, 3e-3, 6e-3, 1.2e-2), ConfigError);  // dX = 0.1 not on the lattice
+}
+
+TEST(Restriction, ExactForQuadratics) {
+  // Simpson's rule is exact for cubics: the tooth average of z^2 is h^2/12, of z^3 is 0.
+  const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
+  const auto mu = L.tooth_moments(4);
+  const double h = 1e-4;
+  EXPECT_NEAR(mu[0], 1.0, 1e-15);
+  // Odd moments vanish by symmetry up to roundoff: ~ machine eps * max|z|^k * sqrt(nq).
+  EXPECT_NEAR(mu[1], 0.0, 1e-16 * 5e-5 * 32);
+  EXPECT_NEAR(mu[2], h * h / 24, 1e-15 * h * h);  // mu_2 = <z^2>/2!
+  EXPECT_NEAR(mu[3], 0.0, 1e-16 * 1.25e-13 * 32);
+  // Through the batched kernel: restrict a + b z + c z^2 on a patch.
+  const index_t N = L.points;
+  std::vector<double> y(N);
+  for (index_t j = 0; j < N; ++j) {
+    const double z = static_cast<double>(j - L.centre) * L.dx;
+    y[j] = 2.0 + 3.0e2 * z + 5.0e5 * z * z;
+  }
+  double R = 0;
+  kernels::restrict_teeth(Device::CPU, 1, N, 1, L.tooth_start, 0, L.tooth_points, y.data(), &R);
+  EXPECT_NEAR(R, 2.0 + 5.0e5 * h * h / 12, 1e-14);
+}
+
+TEST(Lifting, ToothAverageIsExactlyU) {
+  // The lifting's constant term is corrected with the discrete tooth moments, so the restriction
+  // of the lift returns U to roundoff (|U| ~ 1-3, 1001-term sums: ~1e-15).
+  for (int degree : {2, 4}) {
+    const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
+    const Lifting1D lift(L, degree);
+    std::vector<double> U(2 * 11);
+    for (int i = 0; i < 22; ++i) U[i] = 1.5 + std::sin(1.3 * i) + 0.2 * i;
+    std::vector<double> coef(2 * 9 * lift.coefficients()), y(2 * 9 * L.points), R(18);
+    lift.coefficients(U.data(), 2, coef.data());
+    kernels::lift(Device::CPU, 18, L.points, L.centre, L.dx, lift.coefficients(), coef.data(), y.data());
+    kernels::restrict_teeth(Device::CPU, 18, L.points, 1, L.tooth_start, 0, L.tooth_points, y.data(), R.data());
+    for (int b = 0; b < 2; ++b)
+      for (int p = 0; p < 9; ++p) EXPECT_NEAR(R[b * 9 + p], U[b * 11 + p + 1], 1e-13) << "degree " << degree;
+    if (degree == 2) {  // the reference's correction: c0 = U - h^2 D2 / 24
+      const double D2 = (U[2] - 2 * U[1] + U[0]) / 0.01;
+      EXPECT_NEAR(coef[0], U[1] - 1e-8 * D2 / 24, 1e-14);
+    }
+  }
+}
+
+TEST(Lifting, QuarticUsesFivePointDifferences) {
+  // On a quartic the 5-point differences are exact.
+  const PatchLayout1D L(1.0, 11, 1e-5, 2e-3, 1.2e-2);
+  const Lifting1D lift(L, 4);
+  std::vector<double> U(11);
+  auto f = [](double x) { return 1 + x - 2 * x * x + 3 * x * x * x - 4 * x * x * x * x; };
+  for (int i = 0; i < 11; ++i) U[i] = f(0.1 * i);
+  double D[5];
+  lift.differences(U.data(), 5, D);
+  const double x = 0.5;
+  EXPECT_NEAR(D[1], 1 - 4 * x + 9 * x * x - 16 * x * x * x, 1e-11);
+  EXPECT_NEAR(D[2], -4 + 18 * x - 48 * x * x, 1e-9);
+  EXPECT_NEAR(D[3], 18 - 96 * x, 1e-8);
+  EXPECT_NEAR(D[4], -96, 1e-6);
+}
