@@ -1,2 +1,105 @@
+// Config validation: every bad value is a ConfigError that names its key.
 #include <gtest/gtest.h>
+
+#include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
+
+using namespace patchlearn;
+
+namespace {
+
+const char* kBase = R"(
+[medium]
+epsilon = 1e-3
+[micro]
+dx = 1e-5
+[patch]
+tooth_width = 2e-3
+buffer_width = 1.2e-2
+)";
+
+// The key of the ConfigError that parsing `extra` appended to a valid base raises ("" if none).
+std::string error_key(const std::string& text, std::string* message = nullptr) {
+  try {
+    parse_config_1d(text, "test.toml");
+  } catch (const ConfigError& e) {
+    if (message) *message = e.what();
+    return e.key;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, ShippedConfigsAreValid) {
+  for (const char* name : {"paper1d.toml", "quick1d.toml"}) {
+    const auto c = load_config_1d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/" + name);
+    EXPECT_EQ(c.macro_nodes, 11);
+    EXPECT_EQ(c.macro_steps(), 999);
+    EXPECT_EQ(c.sample_times().size(), 1000u);
+    EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+  }
+  const auto p = load_config_1d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/paper1d.toml");
+  EXPECT_DOUBLE_EQ(p.epsilon, 1e-5);
+  EXPECT_DOUBLE_EQ(p.micro_dx, 1e-7);
+  EXPECT_DOUBLE_EQ(p.buffer_width, 8e-3);
+  EXPECT_EQ(p.initial.trajectories, 10);
+}
+
+TEST(Config, NonPositiveCoefficient) {
+  EXPECT_EQ(error_key(std::string(kBase) + "\n[medium]\n"), "test.toml");  // duplicate table: a TOML error
+  EXPECT_EQ(error_key("[medium]\nmean = 0.5\namplitude = 1.0\n"), "medium.coefficient");
+  EXPECT_EQ(error_key("[medium]\ncoefficient = \"expression\"\nexpression = \"sin(2*pi*y)\"\n"), "medium.coefficient");
+  EXPECT_EQ(error_key("[medium]\ncoefficient = \"laminate\"\na1 = 1.0\na2 = -1.0\nfraction = 0.5\n"), "medium.coefficient");
+}
+
+TEST(Config, ToothWiderThanMacroSpacing) {
+  std::string msg;
+  EXPECT_EQ(error_key("[patch]\ntooth_width = 0.1\nbuffer_width = 0.2\n", &msg), "patch.tooth_width");
+  EXPECT_NE(msg.find("macro spacing"), std::string::npos) << msg;
+}
+
+TEST(Config, BufferSmallerThanTooth) {
+  EXPECT_EQ(error_key("[patch]\ntooth_width = 2e-3\nbuffer_width = 1e-3\n"), "patch.buffer_width");
+}
+
+TEST(Config, MicroGridNotResolvingEpsilon) {
+  std::string msg;
+  EXPECT_EQ(error_key("[medium]\nepsilon = 1e-3\n[micro]\ndx = 5e-4\n", &msg), "micro.dx");
+  EXPECT_NE(msg.find("points per period"), std::string::npos) << msg;
+}
+
+TEST(Config, UnknownKeysSuggestTheRightOne) {
+  std::string msg;
+  EXPECT_EQ(error_key("[patch]\ntooth_widht = 2e-3\n", &msg), "patch.tooth_widht");
+  EXPECT_NE(msg.find("did you mean 'tooth_width'"), std::string::npos) << msg;
+  EXPECT_EQ(error_key("[macor]\ndt = 1e-3\n", &msg), "macor");
+  EXPECT_NE(msg.find("did you mean 'macro'"), std::string::npos) << msg;
+  EXPECT_EQ(error_key("top_level = 1\n"), "top_level");
+}
+
+TEST(Config, WrongTypesAndRanges) {
+  std::string msg;
+  EXPECT_EQ(error_key("[macro]\ndt = \"fast\"\n", &msg), "macro.dt");
+  EXPECT_NE(msg.find("expected a number"), std::string::npos) << msg;
+  EXPECT_EQ(error_key("[initial]\ntrajectories = 2.5\n"), "initial.trajectories");
+  EXPECT_EQ(error_key("[initial]\ntrajectories = 0\n"), "initial.trajectories");
+  EXPECT_EQ(error_key("[macro]\ndt = -1e-3\n"), "macro.dt");
+  EXPECT_EQ(error_key("[macro]\nintegrator = \"rk3\"\n"), "macro.integrator");
+  EXPECT_EQ(error_key("[macro]\nt_end = 0.9995\n"), "macro.t_end");
+  EXPECT_EQ(error_key("[patch]\nburst = 2e-3\n"), "patch.burst");
+  EXPECT_EQ(error_key("[patch]\nheal_substeps = 10\n"), "patch.heal_substeps");
+  EXPECT_EQ(error_key("[initial]\namplitude = [1.0, -1.0]\n"), "initial.amplitude");
+  EXPECT_EQ(error_key("[homogenized]\ndx = 3e-3\n"), "homogenized.dx");
+  EXPECT_EQ(error_key("[scheme]\ntype = \"gap_tooth\"\n[gap_tooth]\ndt = 3e-4\n"), "gap_tooth.dt");
+  EXPECT_EQ(error_key("[run]\ndevice = \"tpu\"\n"), "run.device");
+  EXPECT_EQ(error_key("[medium\n"), "test.toml");  // syntax error names the file
+}
+
+TEST(Config, ThinBufferWarns) {
+  const auto c = parse_config_1d("[patch]\ntooth_width = 2e-3\nbuffer_width = 4e-3\nburst = 1e-5\n", "t");
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("patch.buffer_width"), std::string::npos);
+}
+
+TEST(Config, MissingFile) { EXPECT_THROW(load_config_1d("/nonexistent/x.toml"), InputError); }

@@ -279,7 +279,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
 
   // --- soft checks
-  if (c.scheme == "patch_dynamics") {
+  if (c.scheme == "patch_dynamics" && c.buffer_ends == "dirichlet") {
     const double reach = std::sqrt(2.0 * c.field->max_value() * c.burst), room = 0.5 * (c.buffer_width - c.tooth_width);
     if (reach > room)
       c.warnings.push_back("patch.buffer_width: the diffusion length sqrt(2 a_max burst) = " + num(reach) +

@@ -1,8 +1,8 @@
 #pragma once
 // TOML configuration of a 1D run, validated up front. Every key is optional and has the default
 // shown in the README; unknown keys, wrong types and out-of-range or inconsistent values are
-// ConfigErrors naming the key, the bad value and what is valid. Soft problems (a buffer that may
-// be too thin for the burst) are collected as warnings.
+// ConfigErrors naming the key, the bad value and what is valid. Soft problems (a Dirichlet buffer
+// that may be too thin for the burst) are collected as warnings.
 #include <optional>
 #include <string>
 #include <vector>
