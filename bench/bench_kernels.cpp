@@ -1,0 +1,135 @@
+// Kernel microbenchmarks. Each benchmark reports
+//   cells/s  fine-cell updates (or solves) per second,
+//   bytes/s  effective memory traffic: the unique bytes a kernel must move per cell (stated per
+//            kernel below) times cells/s,
+// and BM_Copy measures the copy bandwidth of the same device in the same run (read + write), the
+// ceiling the others are judged against. Pass --benchmark_filter=Cuda / =Cpu to choose a backend.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <vector>
+
+#ifdef PATCHLEARN_HAVE_CUDA
+#include "patchlearn/core/cuda_runtime.hpp"
+#endif
+#include <cmath>
+#include "patchlearn/kernels/batched.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/patch/layout1d.hpp"
+#include "patchlearn/schemes/patch_dynamics.hpp"
+
+using namespace patchlearn;
+
+namespace {
+
+// The paper's batch: 10 trajectories x 9 patches x 80,001 points.
+constexpr index_t kMats = 9, kN = 80001, kSystems = 90;
+
+void sync(Device d) {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (d == Device::CUDA) cuda::synchronize();
+#endif
+  (void)d;
+}
+
+bool usable(Device d, benchmark::State& st) {
+  if (d == Device::CUDA && !cuda_available()) {
+    st.SkipWithError("no CUDA GPU");
+    return false;
+  }
+  return true;
+}
+
+void report(benchmark::State& st, double cells_per_iter, double bytes_per_cell) {
+  st.counters["cells/s"] = benchmark::Counter(cells_per_iter, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["bytes/s"] =
+      benchmark::Counter(cells_per_iter * bytes_per_cell, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+std::vector<double> field(index_t n, double base) {
+  std::vector<double> v(n);
+  for (index_t i = 0; i < n; ++i) v[i] = base + 0.5 * std::sin(0.001 * static_cast<double>(i));
+  return v;
+}
+
+// Copy: read 8 + write 8 bytes per double.
+void BM_Copy(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  const index_t n = kSystems * kN;
+  Buffer<double> a(d, field(n, 1.0)), b(d, n);
+  for (auto _ : st) {
+    detail::copy_bytes(d, b.data(), d, a.data(), n * sizeof(double));
+    sync(d);
+  }
+  report(st, static_cast<double>(n), 16.0);
+}
+
+// Increment right-hand side (the explicit stencil): read u, read a, write r = 24 B/cell.
+void BM_Stencil(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  Buffer<double> cond(d, field(kMats * (kN - 1), 1.1)), x(d, field(kSystems * kN, 2.0)), out(d, kSystems * kN);
+  for (auto _ : st) {
+    kernels::increment_rhs(d, kSystems, kMats, kN, cond.data(), 1e7, kernels::EndRows::Dirichlet, 1, nullptr,
+                           nullptr, x.data(), out.data());
+    sync(d);
+  }
+  report(st, static_cast<double>(kSystems * kN), 24.0);
+}
+
+// Batched tridiagonal solve with a prefactored matrix: read and write x (16 B) plus the factors and
+// spikes l, c', 1/den, v, w (40 B) = 56 B/cell.
+void BM_Tridiag(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  Buffer<double> cond(d, field(kMats * (kN - 1), 1.1)), x(d, field(kSystems * kN, 2.0));
+  kernels::BatchedTridiag solver(d, kMats, kN, default_chunk_len(d, kSystems, kN));
+  solver.assemble_diffusion(cond, 1e7, kernels::EndRows::Dirichlet);
+  for (auto _ : st) {
+    solver.solve(x.data(), kSystems);
+    sync(d);
+  }
+  report(st, static_cast<double>(kSystems * kN), 56.0);
+}
+
+// Lift (write 8 B/cell) followed by restriction of the tooth (read 8 B per tooth cell).
+void BM_LiftRestrict(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
+  Buffer<double> coef(d, field(kSystems * 3, 1.0)), y(d, kSystems * kN), r(d, kSystems);
+  for (auto _ : st) {
+    kernels::lift(d, kSystems, kN, L.centre, L.dx, 3, coef.data(), y.data());
+    kernels::restrict_teeth(d, kSystems, kN, 1, L.tooth_start, 0, L.tooth_points, y.data(), r.data());
+    sync(d);
+  }
+  report(st, static_cast<double>(kSystems * (kN + L.tooth_points)) / 1.0, 8.0);
+}
+
+// One patch-dynamics burst of the paper case for one trajectory (9 patches x 80,001 points,
+// 10 backward-Euler substeps): the issue's <= 0.1 s target on one core.
+void BM_PaperBurst(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  const FineModel1D model(CoefficientField::sinusoid(1.1, 1.0), 1e-5, 1e-7);
+  const PatchLayout1D layout(1.0, 11, 1e-7, 1e-4, 8e-3);
+  const index_t batch = st.range(0);
+  PatchDynamics1D op(model, layout, PatchDynamicsParams{}, d, batch);
+  std::vector<double> U(11 * batch), R(U.size());
+  for (index_t i = 0; i < static_cast<index_t>(U.size()); ++i) U[i] = 1.0 + 0.1 * static_cast<double>(i % 11);
+  for (auto _ : st) op.rhs(U.data(), R.data(), batch);
+  // per substep: stencil 24 + solve 56 + add 24 B/cell
+  report(st, static_cast<double>(batch * 9 * kN * 10), 104.0);
+  st.counters["bursts/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_Copy, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Stencil, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Tridiag, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LiftRestrict, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_PaperBurst, Cpu, Device::CPU)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Copy, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Stencil, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Tridiag, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LiftRestrict, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_PaperBurst, Cuda, Device::CUDA)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();

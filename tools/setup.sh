@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# patchlearn quick start on Debian 12: installs what is missing, builds, then
+#   tools/setup.sh run    runs the main job (simulate the quick 1D case into out/quick1d)
+#   tools/setup.sh test   runs the test suite (what CI runs)
+# Environment: BUILD_DIR (default build), PATCHLEARN_CUDA (AUTO|ON|OFF, default AUTO: the CUDA
+# backend is compiled when nvcc is found, e.g. /usr/local/cuda/bin/nvcc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+BUILD_DIR=${BUILD_DIR:-build}
+
+packages=(cmake ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libhdf5-dev libtomlplusplus-dev
+          libmuparser-dev libcli11-dev nlohmann-json3-dev python3 python3-h5py python3-matplotlib)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPATCHLEARN_CUDA="${PATCHLEARN_CUDA:-AUTO}"
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+
+case "$mode" in
+  run)
+    "$BUILD_DIR/patchlearn" simulate configs/quick1d.toml --out out/quick1d
+    ;;
+  test)
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+    ;;
+  *)
+    echo "usage: tools/setup.sh [run|test]" >&2
+    exit 2
+    ;;
+esac
