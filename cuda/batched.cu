@@ -16,6 +16,16 @@ constexpr int kBlock = 256;
 
 unsigned blocks_for(index_t count) { return static_cast<unsigned>((count + kBlock - 1) / kBlock); }
 
+// One device word for the scalar reductions, allocated on first use and kept for the process.
+unsigned long long* reduction_scratch() {
+  static unsigned long long* p = [] {
+    unsigned long long* q = nullptr;
+    if (cudaMalloc(&q, sizeof(*q)) != cudaSuccess) throw RunError("out of GPU memory (reduction scratch)");
+    return q;
+  }();
+  return p;
+}
+
 void check_launch(const char* what) {
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw RunError(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e));
@@ -82,9 +92,39 @@ __global__ void k_increment_rhs(index_t systems, index_t mats, index_t n, const 
                          right ? right[s] : 0.0);
 }
 
-__global__ void k_add(index_t count, const double* a, const double* b, double* out) {
+__global__ void k_axpby(index_t count, double a, const double* x, double b, const double* y, double* out) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count) out[t] = a[t] + b[t];
+  if (t < count) out[t] = a * x[t] + b * y[t];
+}
+
+__global__ void k_lift_coefficients(index_t batch, int M, int degree, double dX, ToothMoments mu, const double* U,
+                                    double* coef) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  const int P = M - 2;
+  if (t >= batch * P) return;
+  const index_t b = t / P, p = t % P;
+  lift_coefficients(U + b * M, M, static_cast<int>(p) + 1, degree, dX, mu, coef + t * (degree + 1));
+}
+
+__global__ void k_lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
+  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (s < systems) out[s] = lift_value(coef + s * ncoef, ncoef, z1) - lift_value(coef + s * ncoef, ncoef, z0);
+}
+
+__global__ void k_patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
+                                  double* dUdt) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= batch * M) return;
+  const index_t b = t / M, j = t % M, P = M - 2;
+  dUdt[t] = (j == 0 || j == M - 1) ? 0.0
+                                   : patch_estimate(R[b * P + j - 1], R0 ? R0[b * P + j - 1] : U[t], span);
+}
+
+__global__ void k_store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= batch * M) return;
+  const index_t b = t / M, j = t % M;
+  dst[(b * times + n) * M + j] = src[t];
 }
 
 __global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
@@ -134,13 +174,11 @@ __global__ void k_richardson(const double* u, const double* d1, const double* d2
 }  // namespace
 
 double richardson_extrapolate(const double* u, const double* d1, const double* d2, double* out, index_t count) {
-  unsigned long long* bits = nullptr;
-  if (cudaMalloc(&bits, sizeof(*bits)) != cudaSuccess) throw RunError("out of GPU memory (Richardson step)");
+  unsigned long long* bits = reduction_scratch();
   cudaMemset(bits, 0, sizeof(*bits));
   k_richardson<<<blocks_for(count), kBlock>>>(u, d1, d2, out, count, bits);
   unsigned long long h = 0;
   cudaMemcpy(&h, bits, sizeof(h), cudaMemcpyDeviceToHost);
-  cudaFree(bits);
   check_launch("Richardson step");
   double m;
   memcpy(&m, &h, sizeof(m));
@@ -175,9 +213,29 @@ void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond,
   check_launch("increment rhs");
 }
 
-void add(index_t count, const double* a, const double* b, double* out) {
-  k_add<<<blocks_for(count), kBlock>>>(count, a, b, out);
-  check_launch("add");
+void axpby(index_t count, double a, const double* x, double b, const double* y, double* out) {
+  k_axpby<<<blocks_for(count), kBlock>>>(count, a, x, b, y, out);
+  check_launch("axpby");
+}
+
+void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U, double* coef) {
+  k_lift_coefficients<<<blocks_for(batch * (M - 2)), kBlock>>>(batch, M, degree, dX, mu, U, coef);
+  check_launch("lift coefficients");
+}
+
+void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
+  k_lift_rise<<<blocks_for(systems), kBlock>>>(systems, ncoef, coef, z0, z1, out);
+  check_launch("lift rise");
+}
+
+void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span, double* dUdt) {
+  k_patch_estimates<<<blocks_for(batch * M), kBlock>>>(batch, M, R, U, R0, span, dUdt);
+  check_launch("patch estimates");
+}
+
+void store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
+  k_store_snapshot<<<blocks_for(batch * M), kBlock>>>(batch, M, times, n, src, dst);
+  check_launch("store snapshot");
 }
 
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
@@ -192,13 +250,11 @@ void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, in
 }
 
 index_t count_nonfinite(const double* x, index_t count) {
-  unsigned long long* bad = nullptr;
-  if (cudaMalloc(&bad, sizeof(*bad)) != cudaSuccess) throw RunError("out of GPU memory (NaN check)");
+  unsigned long long* bad = reduction_scratch();
   cudaMemset(bad, 0, sizeof(*bad));
   k_count_nonfinite<<<blocks_for(count), kBlock>>>(x, count, bad);
   unsigned long long h = 0;
   cudaMemcpy(&h, bad, sizeof(h), cudaMemcpyDeviceToHost);
-  cudaFree(bad);
   check_launch("NaN check");
   return static_cast<index_t>(h);
 }

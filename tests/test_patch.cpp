@@ -28,7 +28,8 @@ TEST(Layout1D, RejectsMisalignedWidths) {
 TEST(Restriction, ExactForQuadratics) {
   // Simpson's rule is exact for cubics: the tooth average of z^2 is h^2/12, of z^3 is 0.
   const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
-  const auto mu = L.tooth_moments(4);
+  const auto moments = L.tooth_moments();
+  const double* mu = moments.mu;
   const double h = 1e-4;
   EXPECT_NEAR(mu[0], 1.0, 1e-15);
   // Odd moments vanish by symmetry up to roundoff: ~ machine eps * max|z|^k * sqrt(nq).
@@ -50,14 +51,14 @@ TEST(Restriction, ExactForQuadratics) {
 TEST(Lifting, ToothAverageIsExactlyU) {
   // The lifting's constant term is corrected with the discrete tooth moments, so the restriction
   // of the lift returns U to roundoff (|U| ~ 1-3, 1001-term sums: ~1e-15).
+  const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
   for (int degree : {2, 4}) {
-    const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
-    const Lifting1D lift(L, degree);
+    const int nc = degree + 1;
     std::vector<double> U(2 * 11);
     for (int i = 0; i < 22; ++i) U[i] = 1.5 + std::sin(1.3 * i) + 0.2 * i;
-    std::vector<double> coef(2 * 9 * lift.coefficients()), y(2 * 9 * L.points), R(18);
-    lift.coefficients(U.data(), 2, coef.data());
-    kernels::lift(Device::CPU, 18, L.points, L.centre, L.dx, lift.coefficients(), coef.data(), y.data());
+    std::vector<double> coef(2 * 9 * nc), y(2 * 9 * L.points), R(18);
+    kernels::lift_coefficients(Device::CPU, 2, 11, degree, L.macro_dx, L.tooth_moments(), U.data(), coef.data());
+    kernels::lift(Device::CPU, 18, L.points, L.centre, L.dx, nc, coef.data(), y.data());
     kernels::restrict_teeth(Device::CPU, 18, L.points, 1, L.tooth_start, 0, L.tooth_points, y.data(), R.data());
     for (int b = 0; b < 2; ++b)
       for (int p = 0; p < 9; ++p) EXPECT_NEAR(R[b * 9 + p], U[b * 11 + p + 1], 1e-13) << "degree " << degree;
@@ -69,17 +70,18 @@ TEST(Lifting, ToothAverageIsExactlyU) {
 }
 
 TEST(Lifting, QuarticUsesFivePointDifferences) {
-  // On a quartic the 5-point differences are exact.
-  const PatchLayout1D L(1.0, 11, 1e-5, 2e-3, 1.2e-2);
-  const Lifting1D lift(L, 4);
+  // On a quartic the 5-point differences are exact (up to roundoff amplified by 1/dX^k).
   std::vector<double> U(11);
   auto f = [](double x) { return 1 + x - 2 * x * x + 3 * x * x * x - 4 * x * x * x * x; };
   for (int i = 0; i < 11; ++i) U[i] = f(0.1 * i);
   double D[5];
-  lift.differences(U.data(), 5, D);
+  kernels::macro_differences(U.data(), 11, 5, 4, 0.1, D);
   const double x = 0.5;
   EXPECT_NEAR(D[1], 1 - 4 * x + 9 * x * x - 16 * x * x * x, 1e-11);
   EXPECT_NEAR(D[2], -4 + 18 * x - 48 * x * x, 1e-9);
   EXPECT_NEAR(D[3], 18 - 96 * x, 1e-8);
   EXPECT_NEAR(D[4], -96, 1e-6);
+  kernels::macro_differences(U.data(), 11, 1, 4, 0.1, D);  // next to the boundary: 3-point
+  EXPECT_NEAR(D[2], (U[2] - 2 * U[1] + U[0]) / 0.01, 1e-12);
+  EXPECT_EQ(D[4], 0.0);
 }

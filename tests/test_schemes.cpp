@@ -113,7 +113,7 @@ TEST(PatchDynamics, Quick1dTrajectoryMatchesCoarseScheme) {
   HomogenizedOperator coarse(kAstar, 1.0, 11);
   const auto a = integrate_coarse(pd, MacroMethod::Euler, 1e-3, 300, 1, U0, 3);
   const auto b = integrate_coarse(coarse, MacroMethod::Euler, 1e-3, 300, 1, U0, 3);
-  const double r = relative_mse(a.U, b.U), rd = relative_mse(a.dUdt, b.dUdt);
+  const double r = relative_mse(a.host_U(), b.host_U()), rd = relative_mse(a.host_dUdt(), b.host_dUdt());
   std::printf("quick1d patch dynamics vs coarse scheme: rMSE U %.3e, dU/dt %.3e\n", r, rd);
   EXPECT_LE(r, 1e-6);
   EXPECT_LE(rd, 1e-6);
@@ -146,7 +146,8 @@ TEST(Homogenized, ExactTimeMatchesFineEulerSteps) {
   for (int i = 0; i < M; ++i) nodes[i] = i;
   std::vector<double> U(M), R(M);
   sol.evaluate(0.02, nodes, U.data(), R.data());
-  for (int i = 0; i < M; ++i) EXPECT_NEAR(d.U[M + i], U[i], 1e-11);
+  const auto dU = d.host_U();
+  for (int i = 0; i < M; ++i) EXPECT_NEAR(dU[M + i], U[i], 1e-11);
 }
 
 TEST(FullResolution, ApproachesHomogenizedAsEpsShrinks) {
@@ -193,7 +194,7 @@ TEST(GapTooth, MatchesCoarseScheme) {
   GapTooth1D gt(model, teeth, p, Device::CPU, 2);
   const auto d = gt.run(f, times);
   const auto coarse = homogenized_truth(kAstar, 1.0, 11, 1, f, times);
-  const double r = relative_mse(d.U, coarse.U);
+  const double r = relative_mse(d.host_U(), coarse.U);
   std::printf("gap-tooth vs coarse scheme rMSE = %.3e\n", r);
   EXPECT_LT(r, 1e-5);
 }

@@ -54,24 +54,19 @@ Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function
     p.rtol = cfg.full_rtol;
     p.dt0 = cfg.full_dt0;
     FullResolution1D fr(model, layout, p, device);
-    CoarseData& d = sim.data;
-    d.trajectories = B;
-    d.nodes = M;
-    d.times = static_cast<index_t>(times.size());
-    d.t = times;
-    d.U.resize(B * d.times * M);
-    d.dUdt.resize(d.U.size());
+    const auto nt = static_cast<index_t>(times.size());
+    std::vector<double> U(B * nt * M), R(U.size());
     for (index_t b = 0; b < B; ++b) {
-      fr.run(icf[b], times, d.U.data() + b * d.times * M, d.dUdt.data() + b * d.times * M);
+      fr.run(icf[b], times, U.data() + b * nt * M, R.data() + b * nt * M);
       if (progress) progress(double(b + 1) / double(B));
     }
-    d.point_steps = fr.point_steps();
+    sim.data = CoarseData::from_host(device, B, times, M, U, R, fr.point_steps());
   }
   sim.wall_s = clock.seconds();
   sim.a_star = cell_a_star(cfg);
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
   sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
-  sim.rmse_vs_homogenized = relative_mse(sim.data.U, sim.truth.U);
+  sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
   return sim;
 }
 
@@ -79,8 +74,8 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
   const auto& d = sim.data;
   H5Writer w(path);
   const std::vector<index_t> dims{d.trajectories, d.times, d.nodes};
-  w.dataset("U", dims, d.U);
-  w.dataset("dUdt", dims, d.dUdt);
+  w.dataset("U", dims, d.host_U());
+  w.dataset("dUdt", dims, d.host_dUdt());
   w.dataset("U_hom", dims, sim.truth.U);
   w.dataset("dUdt_hom", dims, sim.truth.dUdt);
   w.dataset("t", {d.times}, d.t);

@@ -103,10 +103,42 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
   }
 }
 
-void add(Device dev, index_t count, const double* a, const double* b, double* out) {
-  PL_DISPATCH(dev, add(count, a, b, out));
+void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out) {
+  PL_DISPATCH(dev, axpby(count, a, x, b, y, out));
 #pragma omp parallel for
-  for (index_t i = 0; i < count; ++i) out[i] = a[i] + b[i];
+  for (index_t i = 0; i < count; ++i) out[i] = a * x[i] + b * y[i];
+}
+
+void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu,
+                       const double* U, double* coef) {
+  PL_DISPATCH(dev, lift_coefficients(batch, M, degree, dX, mu, U, coef));
+  const int P = M - 2;
+  for (index_t b = 0; b < batch; ++b)
+    for (int p = 0; p < P; ++p)
+      kernels::lift_coefficients(U + b * M, M, p + 1, degree, dX, mu, coef + (b * P + p) * (degree + 1));
+}
+
+void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
+  PL_DISPATCH(dev, lift_rise(systems, ncoef, coef, z0, z1, out));
+  for (index_t s = 0; s < systems; ++s)
+    out[s] = lift_value(coef + s * ncoef, ncoef, z1) - lift_value(coef + s * ncoef, ncoef, z0);
+}
+
+void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0,
+                     double span, double* dUdt) {
+  PL_DISPATCH(dev, patch_estimates(batch, M, R, U, R0, span, dUdt));
+  const int P = M - 2;
+  for (index_t b = 0; b < batch; ++b) {
+    dUdt[b * M] = dUdt[b * M + M - 1] = 0.0;
+    for (int p = 0; p < P; ++p)
+      dUdt[b * M + p + 1] = patch_estimate(R[b * P + p], R0 ? R0[b * P + p] : U[b * M + p + 1], span);
+  }
+}
+
+void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
+  PL_DISPATCH(dev, store_snapshot(batch, M, times, n, src, dst));
+  for (index_t b = 0; b < batch; ++b)
+    for (index_t j = 0; j < M; ++j) dst[(b * times + n) * M + j] = src[b * M + j];
 }
 
 void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {

@@ -51,8 +51,10 @@ index_t PatchLayout1D::global_start(int i) const {
   return i * static_cast<index_t>(std::llround(macro_dx / dx)) - centre;
 }
 
-std::vector<double> PatchLayout1D::tooth_moments(int max_degree) const {
-  std::vector<double> mu(max_degree + 1, 0.0);
+kernels::ToothMoments PatchLayout1D::tooth_moments() const {
+  const int max_degree = 4;
+  kernels::ToothMoments m{};
+  double* mu = m.mu;
   for (index_t q = 0; q < tooth_points; ++q) {
     const double w = kernels::simpson_weight(q, tooth_points), z = tooth_offset(q);
     double zk = 1.0, fact = 1.0;
@@ -61,46 +63,7 @@ std::vector<double> PatchLayout1D::tooth_moments(int max_degree) const {
       mu[k] += w * zk / fact;
     }
   }
-  return mu;
-}
-
-Lifting1D::Lifting1D(const PatchLayout1D& layout, int degree)
-    : layout_(layout), degree_(degree), mu_(layout.tooth_moments(degree)) {
-  if (degree != 2 && degree != 4) throw ConfigError("patch.lifting", "degree must be 2 (quadratic) or 4 (quartic)");
-}
-
-void Lifting1D::differences(const double* U, int i, double* D) const {
-  const double h = layout_.macro_dx;
-  const int M = layout_.macro_nodes;
-  D[0] = U[i];
-  if (degree_ == 4 && i >= 2 && i <= M - 3) {
-    const double um2 = U[i - 2], um1 = U[i - 1], u0 = U[i], up1 = U[i + 1], up2 = U[i + 2];
-    D[1] = (-up2 + 8 * up1 - 8 * um1 + um2) / (12 * h);
-    D[2] = (-up2 + 16 * up1 - 30 * u0 + 16 * um1 - um2) / (12 * h * h);
-    D[3] = (up2 - 2 * up1 + 2 * um1 - um2) / (2 * h * h * h);
-    D[4] = (up2 - 4 * up1 + 6 * u0 - 4 * um1 + um2) / (h * h * h * h);
-    return;
-  }
-  D[1] = (U[i + 1] - U[i - 1]) / (2 * h);
-  D[2] = (U[i + 1] - 2 * U[i] + U[i - 1]) / (h * h);
-  for (int k = 3; k <= degree_; ++k) D[k] = 0.0;
-}
-
-void Lifting1D::coefficients(const double* U, index_t batch, double* coef) const {
-  const int M = layout_.macro_nodes, P = layout_.patches(), nc = degree_ + 1;
-  double D[5];
-  for (index_t b = 0; b < batch; ++b)
-    for (int p = 0; p < P; ++p) {
-      differences(U + b * M, p + 1, D);
-      double* c = coef + (b * P + p) * nc;
-      double fact = 1.0, corr = 0.0;
-      for (int k = 1; k <= degree_; ++k) {
-        fact *= k;
-        c[k] = D[k] / fact;
-        corr += D[k] * mu_[k];  // mu_k already holds the 1/k!
-      }
-      c[0] = D[0] - corr;
-    }
+  return m;
 }
 
 }  // namespace patchlearn

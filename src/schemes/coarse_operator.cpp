@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/kernels/batched.hpp"
 
 namespace patchlearn {
 
@@ -13,11 +14,29 @@ MacroMethod parse_macro_method(const std::string& name) {
   throw ConfigError("macro.integrator", "'" + name + "' is not a macro integrator; use euler, rk2 or rk4");
 }
 
+CoarseData::CoarseData(Device dev, index_t trajectories_, index_t times_, index_t nodes_)
+    : trajectories(trajectories_), times(times_), nodes(nodes_), t(times_),
+      U(dev, static_cast<std::size_t>(trajectories_ * times_ * nodes_)),
+      dUdt(dev, static_cast<std::size_t>(trajectories_ * times_ * nodes_)) {}
+
+CoarseData CoarseData::from_host(Device dev, index_t trajectories, std::vector<double> t, index_t nodes,
+                                 const std::vector<double>& U, const std::vector<double>& dUdt, double point_steps) {
+  CoarseData d(dev, trajectories, static_cast<index_t>(t.size()), nodes);
+  d.t = std::move(t);
+  d.U.copy_from_host(U);
+  d.dUdt.copy_from_host(dUdt);
+  d.point_steps = point_steps;
+  return d;
+}
+
 namespace {
 
-void check_finite(const std::vector<double>& v, index_t M, index_t step, const char* what) {
-  for (std::size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i]))
+// Names the first non-finite value of a batch (read back only when one exists).
+void check_finite(const Buffer<double>& v, index_t M, index_t step, const char* what) {
+  if (kernels::count_nonfinite(v.device(), v.data(), static_cast<index_t>(v.size())) == 0) return;
+  const auto h = v.to_host();
+  for (std::size_t i = 0; i < h.size(); ++i)
+    if (!std::isfinite(h[i]))
       throw RunError(std::string("non-finite ") + what + " at macro step " + std::to_string(step) + ", trajectory " +
                      std::to_string(i / M) + ", node " + std::to_string(i % M));
 }
@@ -26,53 +45,49 @@ void check_finite(const std::vector<double>& v, index_t M, index_t step, const c
 
 CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
                             const std::vector<double>& U0, index_t batch, const std::function<void(index_t)>& progress) {
+  const Device dev = op.device();
   const index_t M = op.nodes(), size = batch * M;
-  CoarseData d;
-  d.trajectories = batch;
-  d.nodes = M;
-  d.times = steps / sample_every + 1;
-  d.t.resize(d.times);
-  d.U.resize(d.trajectories * d.times * M);
-  d.dUdt.resize(d.U.size());
-  std::vector<double> U = U0, k1(size), k2(size), k3(size), k4(size), tmp(size);
-  auto record = [&](index_t n) {
-    d.t[n] = static_cast<double>(n * sample_every) * dt;
-    for (index_t b = 0; b < batch; ++b)
-      for (index_t j = 0; j < M; ++j) {
-        d.U[(b * d.times + n) * M + j] = U[b * M + j];
-        d.dUdt[(b * d.times + n) * M + j] = k1[b * M + j];
-      }
-  };
-  auto axpy = [&](const std::vector<double>& k, double a) {
-    for (index_t i = 0; i < size; ++i) tmp[i] = U[i] + a * k[i];
+  CoarseData d(dev, batch, steps / sample_every + 1, M);
+  Buffer<double> U(dev, U0), k1(dev, size), k2(dev, size), k3(dev, size), k4(dev, size), tmp(dev, size);
+  const auto axpby = [&](double a, const Buffer<double>& x, double b, const Buffer<double>& y, Buffer<double>& out) {
+    kernels::axpby(dev, size, a, x.data(), b, y.data(), out.data());
   };
   for (index_t s = 0; s <= steps; ++s) {
     op.rhs(U.data(), k1.data(), batch);
     check_finite(k1, M, s, "dU/dt");
-    if (s % sample_every == 0) record(s / sample_every);
+    if (s % sample_every == 0) {
+      const index_t n = s / sample_every;
+      d.t[n] = static_cast<double>(s) * dt;
+      kernels::store_snapshot(dev, batch, M, d.times, n, U.data(), d.U.data());
+      kernels::store_snapshot(dev, batch, M, d.times, n, k1.data(), d.dUdt.data());
+    }
     if (s == steps) break;
     switch (method) {
       case MacroMethod::Euler:
-        for (index_t i = 0; i < size; ++i) U[i] += dt * k1[i];
+        axpby(1.0, U, dt, k1, U);
         break;
       case MacroMethod::RK2:
-        axpy(k1, dt);
+        axpby(1.0, U, dt, k1, tmp);
         op.rhs(tmp.data(), k2.data(), batch);
-        for (index_t i = 0; i < size; ++i) U[i] += 0.5 * dt * (k1[i] + k2[i]);
+        axpby(1.0, k1, 1.0, k2, k2);
+        axpby(1.0, U, 0.5 * dt, k2, U);
         break;
       case MacroMethod::RK4:
-        axpy(k1, 0.5 * dt);
+        axpby(1.0, U, 0.5 * dt, k1, tmp);
         op.rhs(tmp.data(), k2.data(), batch);
-        axpy(k2, 0.5 * dt);
+        axpby(1.0, U, 0.5 * dt, k2, tmp);
         op.rhs(tmp.data(), k3.data(), batch);
-        axpy(k3, dt);
+        axpby(1.0, U, dt, k3, tmp);
         op.rhs(tmp.data(), k4.data(), batch);
-        for (index_t i = 0; i < size; ++i) U[i] += dt / 6.0 * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]);
+        axpby(1.0, k1, 2.0, k2, k2);  // k2 <- k1 + 2 k2
+        axpby(1.0, k2, 2.0, k3, k2);  //       + 2 k3
+        axpby(1.0, k2, 1.0, k4, k2);  //       + k4
+        axpby(1.0, U, dt / 6.0, k2, U);
         break;
     }
-    check_finite(U, M, s + 1, "U");
     if (progress) progress(s + 1);
   }
+  check_finite(U, M, steps, "U");
   d.point_steps = op.point_steps();
   return d;
 }

@@ -78,10 +78,10 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
       full.solve(d1_.data(), 1);
       rhs(u_, d2_, 0.5 * c);
       half.solve(d2_.data(), 1);
-      kernels::add(device_, N_, u_.data(), d2_.data(), tmp_.data());
+      kernels::axpby(device_, N_, 1.0, u_.data(), 1.0, d2_.data(), tmp_.data());
       rhs(tmp_, d3_, 0.5 * c);
       half.solve(d3_.data(), 1);
-      kernels::add(device_, N_, d2_.data(), d3_.data(), d2_.data());
+      kernels::axpby(device_, N_, 1.0, d2_.data(), 1.0, d3_.data(), d2_.data());
       point_steps_ += 3.0 * static_cast<double>(N_);
       const double err = kernels::richardson_extrapolate(device_, u_.data(), d1_.data(), d2_.data(), tmp_.data(), N_);
       if (!std::isfinite(err))

@@ -33,7 +33,6 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, batch * P, N);
   solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, m_ + 1), m_);
   solver_->assemble_diffusion(cond_, params_.dt / dx2_, kernels::EndRows::AveragedGradient);
-  slopes_ = std::make_unique<Lifting1D>(teeth_, 2);
 }
 
 std::vector<double> GapTooth1D::tooth_averages() {
@@ -51,7 +50,7 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
   double D[3];
   for (index_t b = 0; b < batch_; ++b)
     for (int p = 0; p < P; ++p) {
-      slopes_->differences(Umacro.data() + b * M, p + 1, D);
+      kernels::macro_differences(Umacro.data() + b * M, M, p + 1, 2, teeth_.macro_dx, D);
       L[b * P + p] = w * (D[1] - D[2] * zr);
       R[b * P + p] = w * (D[1] + D[2] * zr);
     }
@@ -61,7 +60,7 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
   kernels::increment_rhs(device_, systems, P, N, cond_.data(), params_.dt / dx2_, kernels::EndRows::AveragedGradient,
                          m_, left_.data(), right_.data(), y_.data(), work_.data());
   solver_->solve(work_.data(), systems);
-  kernels::add(device_, systems * N, y_.data(), work_.data(), y_.data());
+  kernels::axpby(device_, systems * N, 1.0, y_.data(), 1.0, work_.data(), y_.data());
   point_steps_ += static_cast<double>(systems * teeth_.points);
 }
 
@@ -81,13 +80,8 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
     Umacro[b * M + M - 1] = ics[b](teeth_.length);
   }
   y_.copy_from_host(y0);
-  CoarseData d;
-  d.trajectories = batch_;
-  d.nodes = M;
-  d.times = static_cast<index_t>(times.size());
-  d.t = times;
-  d.U.assign(static_cast<std::size_t>(batch_ * d.times * M), 0.0);
-  d.dUdt.assign(d.U.size(), 0.0);
+  const auto nt = static_cast<index_t>(times.size());
+  std::vector<double> hU(static_cast<std::size_t>(batch_ * nt * M), 0.0), hR(hU.size(), 0.0);
   auto load = [&](const std::vector<double>& avg) {
     for (index_t b = 0; b < batch_; ++b)
       for (int p = 0; p < P; ++p) Umacro[b * M + p + 1] = avg[b * P + p];
@@ -95,7 +89,7 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
   double t = 0.0;
   auto avg = tooth_averages();
   load(avg);
-  for (index_t n = 0; n < d.times; ++n) {
+  for (index_t n = 0; n < nt; ++n) {
     const auto steps = static_cast<index_t>(std::llround((times[n] - t) / params_.dt));
     for (index_t s = 0; s < steps; ++s) {
       step(Umacro);
@@ -107,21 +101,20 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
     const auto next = tooth_averages();
     for (index_t b = 0; b < batch_; ++b)
       for (int j = 0; j < M; ++j) {
-        const std::size_t o = static_cast<std::size_t>((b * d.times + n) * M + j);
-        d.U[o] = Umacro[b * M + j];
+        const std::size_t o = static_cast<std::size_t>((b * nt + n) * M + j);
+        hU[o] = Umacro[b * M + j];
         if (j > 0 && j < M - 1) {
           const double r = (next[b * P + j - 1] - avg[b * P + j - 1]) / params_.dt;
           if (!std::isfinite(r))
             throw RunError("non-finite gap-tooth rate at t = " + std::to_string(t) + ", trajectory " + std::to_string(b));
-          d.dUdt[o] = r;
+          hR[o] = r;
         }
       }
     load(avg = next);
     t += params_.dt;
     if (progress) progress(t);
   }
-  d.point_steps = point_steps_;
-  return d;
+  return CoarseData::from_host(device_, batch_, times, M, hU, hR, point_steps_);
 }
 
 }  // namespace patchlearn

@@ -29,8 +29,9 @@ index_t default_chunk_len(Device device, index_t systems, index_t n) {
 
 PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& layout,
                                  const PatchDynamicsParams& params, Device device, index_t max_batch)
-    : layout_(layout), params_(params), lifting_(layout_, params.lifting_degree), device_(device),
-      max_batch_(max_batch) {
+    : layout_(layout), params_(params), moments_(layout_.tooth_moments()), device_(device), max_batch_(max_batch) {
+  if (params_.lifting_degree != 2 && params_.lifting_degree != 4)
+    throw ConfigError("patch.lifting", "degree must be 2 (quadratic) or 4 (quartic)");
   const index_t P = layout_.patches(), N = layout_.points;
   std::vector<double> cond(static_cast<std::size_t>(P * (N - 1)));
   for (int p = 0; p < P; ++p) {
@@ -43,8 +44,9 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   if (params_.heal_substeps < 0 || params_.heal_substeps >= params_.substeps)
     throw ConfigError("patch.heal_substeps", std::to_string(params_.heal_substeps) + " must be >= 0 and < patch.substeps = " +
                                                  std::to_string(params_.substeps));
-  coef_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * lifting_.coefficients()));
+  coef_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * (params_.lifting_degree + 1)));
   restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
+  healed_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   theta_ = params_.method == BurstMethod::BackwardEuler ? 1.0 : 0.5;
   const double dt = params_.burst / params_.substeps;
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, max_batch * P, N);
@@ -62,32 +64,27 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
 
 void PatchDynamics1D::lift(const double* U, index_t batch) {
   if (batch > max_batch_) throw std::invalid_argument("PatchDynamics1D: batch exceeds max_batch");
-  const int nc = lifting_.coefficients();
-  auto& coef = host_coef_;
-  coef.resize(static_cast<std::size_t>(batch * layout_.patches() * nc));
-  lifting_.coefficients(U, batch, coef.data());
-  coef_.copy_from_host(coef.data(), coef.size());
+  const int nc = params_.lifting_degree + 1;
+  const index_t systems = batch * layout_.patches();
+  kernels::lift_coefficients(device_, batch, layout_.macro_nodes, params_.lifting_degree, layout_.macro_dx, moments_, U,
+                             coef_.data());
   if (params_.buffer_ends == kernels::EndRows::AveragedGradient) {
     // The lift's rise over the period next to each end: the averaged gradient the ends keep.
     const double half = 0.5 * layout_.patch_width, w = static_cast<double>(eo_) * layout_.dx;
-    std::vector<double> L(coef.size() / nc), R(L.size());
-    for (std::size_t s = 0; s < L.size(); ++s) {
-      const double* c = coef.data() + s * nc;
-      L[s] = kernels::lift_value(c, nc, -half + w) - kernels::lift_value(c, nc, -half);
-      R[s] = kernels::lift_value(c, nc, half) - kernels::lift_value(c, nc, half - w);
-    }
-    left_.copy_from_host(L);
-    right_.copy_from_host(R);
+    kernels::lift_rise(device_, systems, nc, coef_.data(), -half, -half + w, left_.data());
+    kernels::lift_rise(device_, systems, nc, coef_.data(), half - w, half, right_.data());
   }
-  kernels::lift(device_, batch * layout_.patches(), layout_.points, layout_.centre, layout_.dx,
-                lifting_.coefficients(), coef_.data(), y_.data());
+  kernels::lift(device_, systems, layout_.points, layout_.centre, layout_.dx, nc, coef_.data(), y_.data());
+}
+
+void PatchDynamics1D::restrict_into(index_t batch, double* R) const {
+  kernels::restrict_teeth(device_, batch * layout_.patches(), layout_.points, 1, layout_.tooth_start, 0,
+                          layout_.tooth_points, y_.data(), R);
 }
 
 std::vector<double> PatchDynamics1D::restrict_teeth(index_t batch) const {
-  const index_t systems = batch * layout_.patches();
-  kernels::restrict_teeth(device_, systems, layout_.points, 1, layout_.tooth_start, 0, layout_.tooth_points,
-                          y_.data(), restricted_.data());
-  std::vector<double> R(static_cast<std::size_t>(systems));
+  restrict_into(batch, restricted_.data());
+  std::vector<double> R(static_cast<std::size_t>(batch * layout_.patches()));
   restricted_.copy_to_host(R.data(), R.size());
   return R;
 }
@@ -99,36 +96,27 @@ void PatchDynamics1D::substeps(index_t batch, int count) {
     kernels::increment_rhs(device_, systems, layout_.patches(), N, cond_.data(), dt / dx2_, params_.buffer_ends, eo_,
                            left_.data(), right_.data(), y_.data(), work_.data());
     solver_->solve(work_.data(), systems);
-    kernels::add(device_, systems * N, y_.data(), work_.data(), y_.data());
+    kernels::axpby(device_, systems * N, 1.0, y_.data(), 1.0, work_.data(), y_.data());
   }
   point_steps_ += static_cast<double>(systems) * static_cast<double>(N) * count;
 }
 
 void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
-  const int M = layout_.macro_nodes, P = layout_.patches();
   lift(U, batch);
   // Reference estimator: (R(delta_t) - U) / delta_t. Healed estimator: the rate between the end
   // of the healing substeps and the end of the burst, which drops the O(eps^2 / delta_t) jump of
   // the tooth average while the micro-scale corrector forms.
-  std::vector<double> R0;
   double span = params_.burst;
-  if (params_.heal_substeps > 0) {
+  const bool healed = params_.heal_substeps > 0;
+  if (healed) {
     substeps(batch, params_.heal_substeps);
-    R0 = restrict_teeth(batch);
+    restrict_into(batch, healed_.data());
     span *= static_cast<double>(params_.substeps - params_.heal_substeps) / params_.substeps;
   }
   substeps(batch, params_.substeps - params_.heal_substeps);
-  const auto R = restrict_teeth(batch);
-  for (index_t b = 0; b < batch; ++b) {
-    dUdt[b * M] = dUdt[b * M + M - 1] = 0.0;
-    for (int p = 0; p < P; ++p) {
-      const double r = R[b * P + p];
-      if (!std::isfinite(r))
-        throw RunError("non-finite tooth average in a patch-dynamics burst: trajectory " + std::to_string(b) +
-                       ", patch at node " + std::to_string(p + 1));
-      dUdt[b * M + p + 1] = (r - (R0.empty() ? U[b * M + p + 1] : R0[b * P + p])) / span;
-    }
-  }
+  restrict_into(batch, restricted_.data());
+  kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), U, healed ? healed_.data() : nullptr,
+                           span, dUdt);
 }
 
 std::vector<double> PatchDynamics1D::patch_values(index_t batch) const {

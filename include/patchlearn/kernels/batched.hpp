@@ -5,6 +5,7 @@
 // the per-element functions of kernels/tridiag.hpp and kernels/diffusion.hpp.
 #include "patchlearn/core/buffer.hpp"
 #include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
 
 namespace patchlearn::kernels {
@@ -47,8 +48,23 @@ class BatchedTridiag {
 void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha,
                    EndRows ends, index_t eo, const double* left, const double* right, const double* x, double* out);
 
-/// out = a + b elementwise (out may alias a or b).
-void add(Device dev, index_t count, const double* a, const double* b, double* out);
+/// out = a x + b y elementwise (out may alias x or y).
+void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out);
+
+/// Lift coefficients coef[b][p][0..degree] for macro states U[b][M] (patch p at node p + 1).
+void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu,
+                       const double* U, double* coef);
+
+/// Rise of each lift over [z0, z1]: out[s] = p_s(z1) - p_s(z0) (buffer-end targets).
+void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, double z0, double z1, double* out);
+
+/// dUdt[b][p+1] = (R[b][p] - base) / span with base = R0[b][p] if R0 else U[b][p+1]; the two
+/// end nodes get 0.
+void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0,
+                     double span, double* dUdt);
+
+/// dst[(b * times + n) * M + j] = src[b * M + j]: store one snapshot of a batch of macro states.
+void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst);
 
 /// y[s][j] = sum_k coef[s][k] ((j - centre) dx)^k, k < ncoef.
 void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef,

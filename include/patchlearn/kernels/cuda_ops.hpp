@@ -2,6 +2,7 @@
 // Launchers of the CUDA kernels behind kernels/batched.hpp (implemented in cuda/batched.cu).
 // Pointers are device pointers; each launcher mirrors one CPU loop in src/kernels/batched.cpp.
 #include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
 
 namespace patchlearn::kernels::cuda {
@@ -16,7 +17,11 @@ void solve(index_t systems, index_t mats, index_t n, index_t P, index_t eo, cons
            const double* rlow, const double* rcp, const double* rinv, double* x);
 void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
                    index_t eo, const double* left, const double* right, const double* x, double* out);
-void add(index_t count, const double* a, const double* b, double* out);
+void axpby(index_t count, double a, const double* x, double b, const double* y, double* out);
+void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U, double* coef);
+void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out);
+void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span, double* dUdt);
+void store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst);
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y);
 void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
                     index_t nq, const double* x, double* out);

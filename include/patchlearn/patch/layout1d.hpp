@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/coarse.hpp"
 
 namespace patchlearn {
 
@@ -34,27 +35,9 @@ struct PatchLayout1D {
   index_t global_start(int i) const;
   /// Offset z = x - x_i of tooth quadrature point q.
   double tooth_offset(index_t q) const { return static_cast<double>(q - (tooth_points - 1) / 2) * dx; }
-  /// mu_k = sum_q w_q z_q^k / k!, the discrete tooth moments used by the lifting correction.
-  std::vector<double> tooth_moments(int max_degree) const;
-};
-
-/// Lifting: the polynomial of degree 2 (3-point differences) or 4 (5-point differences) through
-/// the macro values, with the constant term corrected so that the discrete tooth average of the
-/// lift is exactly U_i. For degree 2 the correction is the reference's -h^2 D2 / 24.
-class Lifting1D {
- public:
-  Lifting1D(const PatchLayout1D& layout, int degree);
-  int coefficients() const { return degree_ + 1; }
-  /// coef[b][p][k] (powers of z) for macro states U[b][M], b < batch.
-  void coefficients(const double* U, index_t batch, double* coef) const;
-  /// Finite differences D_1..D_degree at interior node i of one macro state (D[0] = U_i). Nodes
-  /// next to the boundary use 3-point differences (and D3 = D4 = 0) in degree 4.
-  void differences(const double* U, int i, double* D) const;
-
- private:
-  PatchLayout1D layout_;
-  int degree_;
-  std::vector<double> mu_;
+  /// mu_k = sum_q w_q z_q^k / k!, k <= 4: the discrete tooth moments of the lifting correction
+  /// (kernels/coarse.hpp), with which the tooth average of the lift is exactly U_i.
+  kernels::ToothMoments tooth_moments() const;
 };
 
 }  // namespace patchlearn

@@ -1,13 +1,15 @@
 #pragma once
 // The one abstraction every way of knowing the macro dynamics shares: a coarse operator maps macro
-// states U[batch][M] (values at the macro nodes, host memory) to dU/dt[batch][M]. The two end nodes
-// carry fixed Dirichlet values, so their rate is 0. Patch dynamics, the homogenized finite-difference
-// scheme and (later) learned networks are coarse operators; the macro integrators and the data
-// driver below serve them all alike.
+// states U[batch][M] (values at the macro nodes, in the memory of the operator's device) to
+// dU/dt[batch][M]. The two end nodes carry fixed Dirichlet values, so their rate is 0. Patch
+// dynamics, the homogenized finite-difference scheme and learned networks are coarse operators;
+// the macro integrators and the data driver below serve them all alike, on the operator's device,
+// so coarse data produced on a GPU stay there.
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "patchlearn/core/buffer.hpp"
 #include "patchlearn/core/defs.hpp"
 
 namespace patchlearn {
@@ -16,6 +18,8 @@ class CoarseOperator {
  public:
   virtual ~CoarseOperator() = default;
   virtual int nodes() const = 0;
+  /// The device whose memory U and dUdt live in.
+  virtual Device device() const { return Device::CPU; }
   /// dUdt = F(U) for `batch` states; both arrays hold batch * nodes() values.
   virtual void rhs(const double* U, double* dUdt, index_t batch) = 0;
   /// Fine point-steps spent so far (0 for operators without a fine model).
@@ -26,17 +30,25 @@ class CoarseOperator {
 enum class MacroMethod { Euler, RK2, RK4 };
 MacroMethod parse_macro_method(const std::string& name);
 
-/// Coarse data on the macro grid: U and dU/dt as [trajectory][time][node].
+/// Coarse data on the macro grid: U and dU/dt as [trajectory][time][node], in one allocation each
+/// on the device that produced them (t stays on the host).
 struct CoarseData {
   index_t trajectories = 0, times = 0, nodes = 0;
-  std::vector<double> t, U, dUdt;
+  std::vector<double> t;
+  Buffer<double> U, dUdt;
   double point_steps = 0.0;
-  double at(const std::vector<double>& a, index_t tr, index_t n, index_t j) const {
-    return a[(tr * times + n) * nodes + j];
-  }
+
+  CoarseData() = default;
+  CoarseData(Device dev, index_t trajectories, index_t times, index_t nodes);
+  /// Wrap host arrays (moved onto `dev`).
+  static CoarseData from_host(Device dev, index_t trajectories, std::vector<double> t, index_t nodes,
+                              const std::vector<double>& U, const std::vector<double>& dUdt, double point_steps);
+  Device device() const { return U.device(); }
+  std::vector<double> host_U() const { return U.to_host(); }
+  std::vector<double> host_dUdt() const { return dUdt.to_host(); }
 };
 
-/// Integrate `op` from U0[batch][M] with macro step dt for `steps` steps, recording U and the
+/// Integrate `op` from U0[batch][M] (host) with macro step dt for `steps` steps, recording U and the
 /// operator's own dU/dt at every `sample_every`-th step (and at t = 0). `progress` (may be empty)
 /// is called after each step with the number of steps done.
 CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps,

@@ -50,7 +50,6 @@ class GapTooth1D {
   Buffer<double> cond_, y_, work_, left_, right_, out_;
   double dx2_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
-  std::unique_ptr<Lifting1D> slopes_;
   double point_steps_ = 0.0;
 };
 

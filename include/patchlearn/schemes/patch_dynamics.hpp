@@ -49,10 +49,11 @@ class PatchDynamics1D : public CoarseOperator {
                   Device device, index_t max_batch);
 
   int nodes() const override { return layout_.macro_nodes; }
+  Device device() const override { return device_; }
   void rhs(const double* U, double* dUdt, index_t batch) override;
   double point_steps() const override { return point_steps_; }
 
-  /// Lift only: fill the patch array from macro states (tests, figures).
+  /// Lift only: fill the patch array from macro states U[batch][M] on the device (tests, figures).
   void lift(const double* U, index_t batch);
   /// Tooth averages of the current patch array.
   std::vector<double> restrict_teeth(index_t batch) const;
@@ -60,17 +61,16 @@ class PatchDynamics1D : public CoarseOperator {
   std::vector<double> patch_values(index_t batch) const;
 
   const PatchLayout1D& layout() const { return layout_; }
-  Device device() const { return device_; }
 
  private:
   void substeps(index_t batch, int count);
+  void restrict_into(index_t batch, double* R) const;
   PatchLayout1D layout_;
   PatchDynamicsParams params_;
-  Lifting1D lifting_;
+  kernels::ToothMoments moments_;
   Device device_;
   index_t max_batch_;
-  Buffer<double> cond_, y_, work_, coef_, left_, right_;
-  std::vector<double> host_coef_;
+  Buffer<double> cond_, y_, work_, coef_, left_, right_, healed_;
   index_t eo_ = 1;
   mutable Buffer<double> restricted_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
