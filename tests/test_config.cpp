@@ -32,9 +32,9 @@ std::string error_key(const std::string& text, std::string* message = nullptr) {
 }  // namespace
 
 TEST(Config, ShippedConfigsAreValid) {
-  for (const char* name : {"paper1d.toml", "quick1d.toml"}) {
+  for (const char* name : {"paper1d.toml", "quick1d.toml", "dense1d.toml"}) {
     const auto c = load_config_1d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/" + name);
-    EXPECT_EQ(c.macro_nodes, 11);
+    EXPECT_EQ(c.macro_nodes, std::string(name) == "dense1d.toml" ? 41 : 11);
     EXPECT_EQ(c.macro_steps(), 999);
     EXPECT_EQ(c.sample_times().size(), 1000u);
     EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # patchlearn quick start on Debian 12: installs what is missing, builds, then
-#   tools/setup.sh run    runs the main job (simulate the quick 1D case into out/quick1d)
+#   tools/setup.sh run    runs the main job (`patchlearn run`: the embedded quick 1D case, end to
+#                         end, into out/quick1d)
 #   tools/setup.sh test   runs the test suite (what CI runs)
 # Environment: BUILD_DIR (default build), PATCHLEARN_CUDA (AUTO|ON|OFF, default AUTO: the CUDA
 # backend is compiled when nvcc is found, e.g. /usr/local/cuda/bin/nvcc).
@@ -9,8 +10,11 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 BUILD_DIR=${BUILD_DIR:-build}
 
+# libopenblas0-openmp: Debian's LibTorch otherwise runs its matrix products on the reference BLAS
+# (~3x slower training); the OpenMP build shares libgomp with LibTorch and our kernels.
 packages=(cmake ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libhdf5-dev libtomlplusplus-dev
-          libmuparser-dev libcli11-dev nlohmann-json3-dev python3 python3-h5py python3-matplotlib)
+          libmuparser-dev libcli11-dev nlohmann-json3-dev libtorch-dev libopenblas0-openmp
+          python3 python3-h5py python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,7 +32,7 @@ cmake --build "$BUILD_DIR" -j "$(nproc)"
 
 case "$mode" in
   run)
-    "$BUILD_DIR/patchlearn" simulate configs/quick1d.toml --out out/quick1d
+    "$BUILD_DIR/patchlearn" run --out out/quick1d
     ;;
   test)
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"

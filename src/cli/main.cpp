@@ -6,10 +6,13 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "patchlearn/cli/learn.hpp"
 #include "patchlearn/cli/simulate.hpp"
+#include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 
@@ -102,6 +105,93 @@ int cmd_simulate(const std::string& config, const std::string& out, const std::s
   return 0;
 }
 
+// The headline numbers of a model's evaluation.
+json headline(const json& r) {
+  json h;
+  for (const char* k : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"}) h[k] = r.at(k);
+  return h;
+}
+
+void print_model(const std::string& kind, const json& r) {
+  std::printf("%-12s rhs rMSE %.3e | rollout rMSE %.3e | vs coarse operator %.3e | floor %.3e\n", kind.c_str(),
+              r["rhs_rmse"].get<double>(), r["rollout_rmse"].get<double>(), r["rollout_rmse_vs_coarse"].get<double>(),
+              r["floor_rmse"].get<double>());
+}
+
+int cmd_train(const std::string& config, const std::string& data_path, const std::string& out,
+              const std::string& device_req, bool as_json, bool quiet) {
+  const auto cfg = load_config_1d(config);
+  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  const auto data = load_learning_data(data_path, cfg, learn::torch_device(dev));
+  Stopwatch clock;
+  auto summary = train_and_evaluate(cfg, data, cell_a_star(cfg), dev, out, quiet);
+  summary["wall_s"] = clock.seconds();
+  if (as_json) {
+    json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
+           {"wall_s", summary["wall_s"]}, {"device", device_name(dev)}};
+    for (const auto& k : cfg.networks) j[k] = headline(summary[k]);
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::printf("%s\n", summary["regression"]["equation"].get<std::string>().c_str());
+    for (const auto& k : cfg.networks) print_model(k, summary[k]);
+  }
+  return 0;
+}
+
+int cmd_rollout(const std::string& config, const std::string& model_path, const std::string& device_req, bool as_json) {
+  const auto cfg = load_config_1d(config);
+  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  const auto model = learn::load_model(model_path, learn::torch_device(dev));
+  if (model->nodes() != cfg.macro_nodes)
+    throw InputError("'" + model_path + "' was trained on " + std::to_string(model->nodes()) +
+                     " macro nodes but the config has domain.macro_nodes = " + std::to_string(cfg.macro_nodes));
+  const auto eval = evaluation_set(cfg, cell_a_star(cfg), nullptr, learn::torch_device(dev));
+  const auto r = evaluate_model(model, eval, cfg);
+  if (as_json) {
+    json j = headline(r);
+    j["kind"] = model->kind();
+    j["rollout_rmse_per_trajectory"] = r["rollout_rmse_per_trajectory"];
+    j["device"] = device_name(dev);
+    std::cout << j.dump() << std::endl;
+  } else {
+    print_model(model->kind(), r);
+  }
+  return 0;
+}
+
+int cmd_run(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet) {
+  const auto cfg = config.empty() ? parse_config_1d(embedded_default_config(), "<embedded default: configs/quick1d.toml>")
+                                  : load_config_1d(config);
+  print_warnings(cfg, quiet);
+  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw InputError("cannot create output directory '" + out + "': " + ec.message());
+  Stopwatch clock;
+  Progress progress("simulate (" + cfg.scheme + ")", quiet);
+  auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, dev, std::ref(progress)));
+  write_data_h5((fs::path(out) / "data.h5").string(), cfg, *sim, dev);
+  auto summary = train_and_evaluate(cfg, learning_data(sim), sim->a_star, dev, out, quiet);
+  summary["simulate"] = {{"wall_s", sim->wall_s}, {"point_steps", sim->data.point_steps},
+                         {"rmse_vs_homogenized", sim->rmse_vs_homogenized}, {"scheme", cfg.scheme}};
+  summary["wall_s"] = clock.seconds();
+  std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
+  json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
+         {"equation", summary["regression"]["equation"]}, {"wall_s", summary["wall_s"]}, {"device", device_name(dev)},
+         {"summary", (fs::path(out) / "summary.json").string()}};
+  for (const auto& k : cfg.networks) j[k] = headline(summary[k]);
+  if (as_json) {
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::printf("a* cell problem %.10g, regression %.10g\n%s\n", summary["a_star_cell"].get<double>(),
+                summary["a_star_regression"].get<double>(), summary["regression"]["equation"].get<std::string>().c_str());
+    for (const auto& k : cfg.networks) print_model(k, summary[k]);
+    std::printf("wall %.1f s; outputs in %s\n", summary["wall_s"].get<double>(), out.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +217,28 @@ int main(int argc, char** argv) {
   sim->add_flag("--json", as_json, "print one JSON object as the last line");
   sim->add_flag("--quiet", quiet, "no progress output");
 
+  std::string data_path, model_path;
+  auto* train = app.add_subcommand("train", "train the networks on DIR/data.h5, with regression and evaluation");
+  train->add_option("config", config, "TOML config")->required();
+  train->add_option("--data", data_path, "data.h5 written by simulate")->required();
+  train->add_option("--out", out, "output directory (models/, summary.json)")->capture_default_str();
+  train->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  train->add_flag("--json", as_json, "print one JSON object as the last line");
+  train->add_flag("--quiet", quiet, "no progress output");
+
+  auto* roll = app.add_subcommand("rollout", "roll a trained model out from the config's unseen initial conditions");
+  roll->add_option("config", config, "TOML config")->required();
+  roll->add_option("--model", model_path, "checkpoint DIR/models/NAME.pt")->required();
+  roll->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  roll->add_flag("--json", as_json, "print one JSON object");
+
+  auto* run = app.add_subcommand("run", "the whole pipeline: simulate, train both networks, regression, rollout, evaluation");
+  run->add_option("config", config, "TOML config (default: the embedded quick 1D case)");
+  run->add_option("--out", out, "output directory")->capture_default_str();
+  run->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  run->add_flag("--json", as_json, "print one JSON object as the last line");
+  run->add_flag("--quiet", quiet, "no progress output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -136,6 +248,9 @@ int main(int argc, char** argv) {
     if (*cell) return cmd_cell(config, as_json);
     if (*validate) return cmd_validate(config, as_json);
     if (*sim) return cmd_simulate(config, out, device, as_json, quiet);
+    if (*train) return cmd_train(config, data_path, out, device, as_json, quiet);
+    if (*roll) return cmd_rollout(config, model_path, device, as_json);
+    if (*run) return cmd_run(config, out, device, as_json, quiet);
   } catch (const ConfigError& e) {
     std::cerr << "patchlearn: config error: " << e.what() << "\n";
     return 2;

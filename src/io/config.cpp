@@ -58,6 +58,10 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
       {"initial", {"trajectories", "modes", "amplitude", "frequency", "phase", "positivity_shift", "seed"}},
       {"homogenized", {"dx"}},
+      {"learn", {"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "precision", "train_trajectories",
+                 "validation_fraction", "train_t_max", "stencil", "seed", "checkpoint_every"}},
+      {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
+      {"regression", {"threshold"}},
       {"run", {"device"}},
   };
   return s;
@@ -111,6 +115,22 @@ class Table {
       throw ConfigError(key(k), "'" + v + "' is not valid; use one of " + list);
     }
     return v;
+  }
+  std::vector<std::string> strings(const std::string& k, std::vector<std::string> def,
+                                   const std::vector<std::string>& options) const {
+    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
+    if (!n) return def;
+    const toml::array* a = n->as_array();
+    if (!a || a->empty()) throw ConfigError(key(k), "expected a non-empty array of strings");
+    std::vector<std::string> out;
+    for (const auto& e : *a) {
+      if (!e.is_string()) throw ConfigError(key(k), "expected an array of strings");
+      const std::string v = *e.value<std::string>();
+      if (std::find(options.begin(), options.end(), v) == options.end())
+        throw ConfigError(key(k), "'" + v + "' is not valid; use " + options.front() + " and/or " + options.back());
+      out.push_back(v);
+    }
+    return out;
   }
   std::pair<double, double> range(const std::string& k, std::pair<double, double> def) const {
     const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
@@ -277,6 +297,40 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " must divide the macro spacing " + num(DX));
 
   c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
+
+  // --- learning, rollout, regression
+  Table learn(root, "learn"), roll(root, "rollout"), reg(root, "regression");
+  c.networks = learn.strings("networks", c.networks, {"functional", "discretized"});
+  c.epochs = static_cast<int>(learn.integer("epochs", c.epochs, 1, 1000000));
+  c.batch = static_cast<int>(learn.integer("batch", c.batch, 1, 1000000));
+  c.lbfgs_iterations = static_cast<int>(learn.integer("lbfgs_iterations", c.lbfgs_iterations, 0, 1000000));
+  c.lr = learn.positive("lr", c.lr);
+  c.lr_final = learn.positive("lr_final", std::min(c.lr_final, c.lr));
+  if (c.lr_final > c.lr) throw ConfigError("learn.lr_final", num(c.lr_final) + " must not exceed learn.lr = " + num(c.lr));
+  c.standardize = learn.boolean("standardize", c.standardize);
+  c.precision = learn.choice("precision", c.precision, {"fp64", "fp32"});
+  // Default: 8 training trajectories (the paper's split) or all but one when there are fewer.
+  c.train_trajectories = std::max(1, std::min(8, ic.trajectories - 1));
+  c.train_trajectories = static_cast<int>(learn.integer("train_trajectories", c.train_trajectories, 1, 1000000));
+  if (learn.has("train_trajectories") && c.train_trajectories >= ic.trajectories)
+    throw ConfigError("learn.train_trajectories", std::to_string(c.train_trajectories) + " leaves no test trajectory out of initial.trajectories = " +
+                                                      std::to_string(ic.trajectories));
+  c.validation_fraction = learn.number("validation_fraction", c.validation_fraction);
+  if (!(c.validation_fraction >= 0 && c.validation_fraction < 1))
+    throw ConfigError("learn.validation_fraction", num(c.validation_fraction) + " must be in [0, 1)");
+  c.train_t_max = learn.positive("train_t_max", c.train_t_max);
+  c.stencil = static_cast<int>(learn.integer("stencil", c.stencil, 3, 5));
+  if (c.stencil != 3 && c.stencil != 5) throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
+  c.learn_seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
+  c.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
+  c.rollout_method = roll.choice("method", c.rollout_method, {"dopri5", "bdf"});
+  c.rollout_t_end = roll.positive("t_end", std::min(c.rollout_t_end, c.t_end));
+  if (roll.has("t_end") && c.rollout_t_end > c.t_end + 1e-12)
+    throw ConfigError("rollout.t_end", num(c.rollout_t_end) + " is past the data's macro.t_end = " + num(c.t_end));
+  c.rollout_dt = roll.positive("dt", c.rollout_dt);
+  c.rollout_rtol = roll.positive("rtol", c.rollout_rtol);
+  c.rollout_atol = roll.positive("atol", c.rollout_atol);
+  c.regression_threshold = reg.number("threshold", c.regression_threshold);
 
   // --- soft checks
   if (c.scheme == "patch_dynamics" && c.buffer_ends == "dirichlet") {

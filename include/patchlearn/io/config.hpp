@@ -48,6 +48,23 @@ struct Config1D {
   InitialConditionParams initial;
   // [homogenized]
   double homogenized_dx = 5e-3;
+  // [learn]
+  std::vector<std::string> networks{"functional", "discretized"};
+  int epochs = 300, batch = 64, lbfgs_iterations = 0;
+  double lr = 1e-3, lr_final = 1e-5;
+  bool standardize = true;
+  std::string precision = "fp64";  ///< fp64 | fp32
+  int train_trajectories = 8;      ///< the first ones train, the rest test
+  double validation_fraction = 0.1;
+  double train_t_max = 1e300;      ///< use snapshots with t < train_t_max
+  int stencil = 3;
+  std::uint64_t learn_seed = 0;
+  int checkpoint_every = 0;
+  // [rollout]
+  std::string rollout_method = "dopri5";
+  double rollout_t_end = 0.5, rollout_dt = 1e-4, rollout_rtol = 1e-9, rollout_atol = 1e-12;
+  // [regression]
+  double regression_threshold = 1e-3;
   // [run]
   std::string device = "auto";
 

@@ -1,0 +1,54 @@
+#pragma once
+// The learning jobs behind `train`, `rollout` and `run`: split coarse data by trajectory, train the
+// networks, fit the interpretable regression, roll the models out from unseen initial conditions
+// and measure them against the homogenized truth and against the exact coarse operator the data
+// represent.
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "patchlearn/cli/simulate.hpp"
+#include "patchlearn/io/config.hpp"
+#include "patchlearn/learn/networks.hpp"
+#include "patchlearn/learn/rollout.hpp"
+
+namespace patchlearn {
+
+/// Coarse training data as tensors [trajectory, time, node].
+struct LearningData {
+  torch::Tensor U, dUdt;
+  std::vector<double> t;
+};
+
+/// Zero-copy: tensors over the simulation's own buffers (on its device); `sim` stays alive as
+/// long as any tensor does.
+LearningData learning_data(std::shared_ptr<const Simulation1D> sim);
+/// From a data.h5 written by `simulate`, checked against the config (nodes, trajectories, times).
+LearningData load_learning_data(const std::string& path, const Config1D& cfg, torch::Device device);
+
+/// Unseen test initial conditions (the trajectories after learn.train_trajectories), their
+/// homogenized truth at the rollout times, and the rollout of the exact coarse operator (the
+/// 3-point homogenized scheme on the macro nodes, with the same integrator).
+struct EvaluationSet {
+  std::vector<double> times;
+  torch::Tensor U0, truth, coarse, test_states;  ///< test_states: [N, M] states for the RHS error
+  double a_star = 0.0, dX = 0.0;
+};
+EvaluationSet evaluation_set(const Config1D& cfg, double a_star, const LearningData* data, torch::Device device);
+
+/// rhs_rmse, rollout_rmse, rollout_rmse_vs_coarse, floor_rmse, per-trajectory values, the MSE over
+/// time and the Fourier-amplitude projection, for one trained model.
+nlohmann::json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& eval, const Config1D& cfg);
+
+/// Train every configured network on `data`, save DIR/models/NAME.pt, run the regression and the
+/// evaluation. Returns the summary (also written to DIR/summary.json).
+nlohmann::json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_star_cell, Device device,
+                                  const std::string& out_dir, bool quiet);
+
+/// The configuration `patchlearn run` uses without a config file (configs/quick1d.toml, embedded).
+const char* embedded_default_config();
+
+}  // namespace patchlearn

@@ -1,0 +1,75 @@
+#pragma once
+// The two learned coarse operators of paper Fig. 3, each mapping macro states U[B, M] to
+// dU/dt[B, M] with 0 at the two Dirichlet nodes:
+//   functional   (U, U_x, U_xx) at each interior node, from a 3- or 5-point finite-difference
+//                stencil, through a pointwise MLP 3 -> 32 -> 32 -> 1 (ReLU after the first two)
+//   discretized  Conv1d(1->32, k=3) -> ReLU -> Conv1d(32->32, k=1) -> ReLU -> Conv1d(32->1, k=1),
+//                which sees the interior nodes with their two neighbours
+// Inputs and outputs can be standardized (affine maps fitted on the training data and stored in
+// the model as buffers, so a checkpoint is self-contained). Checkpoints are LibTorch archives with
+// the parameters, the buffers and a small header (kind, nodes, dX, stencil, dtype).
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+namespace patchlearn::learn {
+
+/// (U, U_x, U_xx) at the interior nodes: [B, M-2, 3]. stencil 3 or 5 (5-point differences where
+/// they fit, 3-point next to the boundary).
+torch::Tensor derivative_features(const torch::Tensor& U, double dX, int stencil);
+
+class CoarseModelImpl : public torch::nn::Module {
+ public:
+  CoarseModelImpl(int nodes, double dX) : nodes_(nodes), dX_(dX) {}
+  /// dU/dt for states U[B, M] (any leading batch size; 0 at the end nodes).
+  virtual torch::Tensor forward(const torch::Tensor& U) = 0;
+  virtual std::string kind() const = 0;
+  /// Fit the input/output standardization to training states and targets; identity when !enabled.
+  virtual void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) = 0;
+  /// Standard deviation of the interior targets the loss is measured in.
+  torch::Tensor output_scale() const { return out_std_; }
+  int nodes() const { return nodes_; }
+  double dX() const { return dX_; }
+  int stencil() const { return stencil_; }
+
+ protected:
+  torch::Tensor pad_ends(const torch::Tensor& interior) const;  // [B, M-2] -> [B, M]
+  int nodes_;
+  double dX_;
+  int stencil_ = 3;
+  torch::Tensor in_mean_, in_std_, out_mean_, out_std_;
+};
+
+class FunctionalNetImpl : public CoarseModelImpl {
+ public:
+  FunctionalNetImpl(int nodes, double dX, int stencil);
+  torch::Tensor forward(const torch::Tensor& U) override;
+  std::string kind() const override { return "functional"; }
+  void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
+
+ private:
+  torch::nn::Sequential mlp_{nullptr};
+};
+
+class DiscretizedNetImpl : public CoarseModelImpl {
+ public:
+  DiscretizedNetImpl(int nodes, double dX);
+  torch::Tensor forward(const torch::Tensor& U) override;
+  std::string kind() const override { return "discretized"; }
+  void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
+
+ private:
+  torch::nn::Sequential conv_{nullptr};
+};
+
+using CoarseModel = std::shared_ptr<CoarseModelImpl>;
+
+/// "functional" or "discretized" on a grid of `nodes` nodes with spacing dX.
+CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil);
+
+void save_model(const CoarseModel& model, const std::string& path);
+/// Load a checkpoint onto `device`; InputError if it is missing, corrupt or not a patchlearn model.
+CoarseModel load_model(const std::string& path, torch::Device device);
+
+}  // namespace patchlearn::learn

@@ -1,0 +1,74 @@
+#pragma once
+// Rollout: integrate a coarse operator from initial macro states U0[B, M] on the macro grid,
+// batched across initial conditions, on the operator's device. Any coarse operator can be rolled
+// out through TorchOperator: a learned network (Jacobian by autograd), the homogenized 3-point
+// scheme (tensor ops, Jacobian by autograd too) or an engine CoarseOperator such as patch dynamics
+// (Jacobian by finite differences, one batched evaluation per node).
+//   bdf     BDF2 with a fixed step (BDF1 for the first step), Newton iterations on the Jacobian
+//   dopri5  adaptive Dormand-Prince 5(4), one step size shared by the batch
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "patchlearn/learn/networks.hpp"
+#include "patchlearn/schemes/coarse_operator.hpp"
+
+namespace patchlearn::learn {
+
+class TorchOperator {
+ public:
+  virtual ~TorchOperator() = default;
+  virtual torch::Tensor rhs(const torch::Tensor& U) = 0;
+  /// dF/dU for each state: [B, M, M]. Default: autograd through rhs().
+  virtual torch::Tensor jacobian(const torch::Tensor& U);
+};
+
+/// A trained network.
+class ModelOperator : public TorchOperator {
+ public:
+  explicit ModelOperator(CoarseModel model) : model_(std::move(model)) {}
+  torch::Tensor rhs(const torch::Tensor& U) override;
+
+ private:
+  CoarseModel model_;
+};
+
+/// The homogenized 3-point scheme a* (U_{i+1} - 2U_i + U_{i-1}) / dX^2, Dirichlet ends.
+class HomogenizedTorchOperator : public TorchOperator {
+ public:
+  HomogenizedTorchOperator(double a_star, double dX) : a_(a_star), dX_(dX) {}
+  torch::Tensor rhs(const torch::Tensor& U) override;
+
+ private:
+  double a_, dX_;
+};
+
+/// An engine coarse operator (e.g. patch dynamics); U is moved to its device and back.
+class EngineOperator : public TorchOperator {
+ public:
+  explicit EngineOperator(CoarseOperator& op) : op_(op) {}
+  torch::Tensor rhs(const torch::Tensor& U) override;
+  torch::Tensor jacobian(const torch::Tensor& U) override;  // finite differences
+
+ private:
+  CoarseOperator& op_;
+};
+
+struct RolloutParams {
+  std::string method = "dopri5";  ///< dopri5 | bdf
+  double dt = 1e-4;                ///< bdf step (must divide the sample spacing)
+  double rtol = 1e-9, atol = 1e-12;
+  int newton_max = 8;
+  double newton_tol = 1e-13;  ///< on the Newton update, relative to max |U|
+};
+
+struct RolloutResult {
+  torch::Tensor U;  ///< [B, T, M] at the sample times
+  int64_t steps = 0, rhs_evaluations = 0;
+};
+
+RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vector<double>& times,
+                      const RolloutParams& params);
+
+}  // namespace patchlearn::learn

@@ -1,0 +1,30 @@
+#pragma once
+// Bridge between engine buffers and LibTorch tensors. Only the learn layer (and the CLI glue)
+// includes LibTorch.
+//
+// Zero-copy: view() wraps a Buffer's memory as a tensor on the buffer's own device with
+// torch::from_blob. Ownership is explicit: the tensor's deleter holds a shared_ptr to the owner of
+// the buffer, so the memory lives as long as the last tensor (or view of it) that uses it.
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "patchlearn/core/buffer.hpp"
+
+namespace patchlearn::learn {
+
+torch::Device torch_device(Device d);
+
+/// A float64 tensor of shape `sizes` over buf's memory; `owner` must own buf.
+torch::Tensor view(std::shared_ptr<const void> owner, const Buffer<double>& buf, at::IntArrayRef sizes);
+
+/// Host vector -> tensor (copied) on a device with a dtype.
+torch::Tensor to_tensor(const std::vector<double>& v, at::IntArrayRef sizes, torch::Device device,
+                        torch::Dtype dtype = torch::kFloat64);
+/// Tensor -> host vector of doubles.
+std::vector<double> to_vector(const torch::Tensor& t);
+
+/// Relative MSE of paper eq. (24): sum |v - ref|^2 / sum |ref - mean(ref)|^2.
+double relative_mse(const torch::Tensor& v, const torch::Tensor& ref);
+
+}  // namespace patchlearn::learn

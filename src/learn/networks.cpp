@@ -1,0 +1,131 @@
+#include "patchlearn/learn/networks.hpp"
+
+#include <filesystem>
+
+#include "patchlearn/core/error.hpp"
+
+namespace patchlearn::learn {
+
+namespace nn = torch::nn;
+using torch::indexing::Slice;
+
+torch::Tensor derivative_features(const torch::Tensor& U, double dX, int stencil) {
+  const auto M = U.size(-1);
+  const auto um = U.index({Slice(), Slice(0, M - 2)}), u0 = U.index({Slice(), Slice(1, M - 1)}),
+             up = U.index({Slice(), Slice(2, M)});
+  auto ux = (up - um) / (2 * dX);
+  auto uxx = (up - 2 * u0 + um) / (dX * dX);
+  if (stencil == 5 && M >= 7) {
+    // 5-point differences on nodes 2..M-3 (interior index 1..M-4).
+    const auto a = U.index({Slice(), Slice(0, M - 4)}), b = U.index({Slice(), Slice(1, M - 3)}),
+               c = U.index({Slice(), Slice(2, M - 2)}), d = U.index({Slice(), Slice(3, M - 1)}),
+               e = U.index({Slice(), Slice(4, M)});
+    ux = ux.clone();
+    uxx = uxx.clone();
+    ux.index_put_({Slice(), Slice(1, M - 3)}, (-e + 8 * d - 8 * b + a) / (12 * dX));
+    uxx.index_put_({Slice(), Slice(1, M - 3)}, (-e + 16 * d - 30 * c + 16 * b - a) / (12 * dX * dX));
+  }
+  return torch::stack({u0, ux, uxx}, -1);
+}
+
+torch::Tensor CoarseModelImpl::pad_ends(const torch::Tensor& interior) const {
+  return torch::constant_pad_nd(interior, {1, 1}, 0.0);
+}
+
+FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil) : CoarseModelImpl(nodes, dX) {
+  if (stencil != 3 && stencil != 5) throw ConfigError("learn.stencil", std::to_string(stencil) + " must be 3 or 5");
+  stencil_ = stencil;
+  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(3, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(),
+                                               nn::Linear(32, 1)));
+  in_mean_ = register_buffer("in_mean", torch::zeros({3}));
+  in_std_ = register_buffer("in_std", torch::ones({3}));
+  out_mean_ = register_buffer("out_mean", torch::zeros({1}));
+  out_std_ = register_buffer("out_std", torch::ones({1}));
+}
+
+torch::Tensor FunctionalNetImpl::forward(const torch::Tensor& U) {
+  auto f = (derivative_features(U, dX_, stencil_) - in_mean_) / in_std_;
+  return pad_ends(mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_);
+}
+
+void FunctionalNetImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
+  torch::NoGradGuard g;
+  if (!enabled) return;
+  const auto f = derivative_features(U, dX_, stencil_).reshape({-1, 3});
+  in_mean_.copy_(f.mean(0));
+  in_std_.copy_(f.std(0).clamp_min(1e-12));
+  const auto r = dUdt.index({Slice(), Slice(1, nodes_ - 1)});
+  out_mean_.fill_(r.mean().item<double>());
+  out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
+}
+
+DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX) : CoarseModelImpl(nodes, dX) {
+  conv_ = register_module("conv", nn::Sequential(nn::Conv1d(nn::Conv1dOptions(1, 32, 3)), nn::ReLU(),
+                                                 nn::Conv1d(nn::Conv1dOptions(32, 32, 1)), nn::ReLU(),
+                                                 nn::Conv1d(nn::Conv1dOptions(32, 1, 1))));
+  in_mean_ = register_buffer("in_mean", torch::zeros({1}));
+  in_std_ = register_buffer("in_std", torch::ones({1}));
+  out_mean_ = register_buffer("out_mean", torch::zeros({1}));
+  out_std_ = register_buffer("out_std", torch::ones({1}));
+}
+
+torch::Tensor DiscretizedNetImpl::forward(const torch::Tensor& U) {
+  auto x = ((U - in_mean_) / in_std_).unsqueeze(1);  // [B, 1, M]
+  return pad_ends(conv_->forward(x).squeeze(1) * out_std_ + out_mean_);
+}
+
+void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
+  torch::NoGradGuard g;
+  if (!enabled) return;
+  in_mean_.fill_(U.mean().item<double>());
+  in_std_.fill_(std::max(U.std().item<double>(), 1e-12));
+  const auto r = dUdt.index({Slice(), Slice(1, nodes_ - 1)});
+  out_mean_.fill_(r.mean().item<double>());
+  out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
+}
+
+CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil) {
+  if (kind == "functional") return std::make_shared<FunctionalNetImpl>(nodes, dX, stencil);
+  if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX);
+  throw ConfigError("learn.networks", "'" + kind + "' is not a network; use functional or discretized");
+}
+
+void save_model(const CoarseModel& model, const std::string& path) {
+  torch::serialize::OutputArchive ar;
+  model->save(ar);
+  ar.write("patchlearn_kind", c10::IValue(model->kind()));
+  ar.write("patchlearn_nodes", c10::IValue(static_cast<int64_t>(model->nodes())));
+  ar.write("patchlearn_dx", c10::IValue(model->dX()));
+  ar.write("patchlearn_stencil", c10::IValue(static_cast<int64_t>(model->stencil())));
+  const std::string tmp = path + ".partial";
+  ar.save_to(tmp);
+  std::filesystem::rename(tmp, path);
+}
+
+CoarseModel load_model(const std::string& path, torch::Device device) {
+  if (!std::filesystem::exists(path)) throw InputError("model checkpoint '" + path + "' does not exist");
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path, torch::kCPU);
+  } catch (const std::exception&) {
+    throw InputError("'" + path + "' is not a readable LibTorch checkpoint");
+  }
+  c10::IValue kind, nodes, dx, stencil;
+  if (!ar.try_read("patchlearn_kind", kind) || !ar.try_read("patchlearn_nodes", nodes) ||
+      !ar.try_read("patchlearn_dx", dx) || !ar.try_read("patchlearn_stencil", stencil))
+    throw InputError("'" + path + "' is not a patchlearn model checkpoint (no patchlearn header)");
+  auto model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),
+                          static_cast<int>(stencil.toInt()));
+  // Match the stored precision before loading the tensors.
+  torch::Tensor probe;
+  if (ar.try_read("out_std", probe, true)) model->to(probe.scalar_type());
+  try {
+    model->load(ar);
+  } catch (const std::exception& e) {
+    throw InputError("'" + path + "' does not match a " + kind.toStringRef() + " network: " + std::string(e.what()).substr(0, 120));
+  }
+  model->to(device);
+  return model;
+}
+
+}  // namespace patchlearn::learn

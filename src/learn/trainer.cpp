@@ -1,0 +1,89 @@
+#include "patchlearn/learn/trainer.hpp"
+
+#include <cmath>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/core/timer.hpp"
+
+namespace patchlearn::learn {
+
+using torch::indexing::Slice;
+
+namespace {
+torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R) {
+  const int M = model->nodes();
+  const auto d = (model->forward(U) - R).index({Slice(), Slice(1, M - 1)}) / model->output_scale();
+  return d.pow(2).mean();
+}
+}  // namespace
+
+TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const torch::Tensor& Uval,
+               const torch::Tensor& Rval, const TrainParams& p, const std::function<void(int, double, double)>& on_epoch) {
+  torch::manual_seed(p.seed);
+  model->fit_standardization(Utr, Rtr, p.standardize);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(p.lr));
+  const auto N = Utr.size(0);
+  const auto gen_opts = torch::TensorOptions().dtype(torch::kLong).device(Utr.device());
+  TrainLog log;
+  Stopwatch clock;
+  for (int e = 0; e < p.epochs; ++e) {
+    // Cosine decay of the learning rate over the epochs.
+    const double lr = p.lr_final + 0.5 * (p.lr - p.lr_final) * (1 + std::cos(M_PI * e / std::max(1, p.epochs - 1)));
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+    model->train();
+    const auto perm = torch::randperm(N, gen_opts);
+    double sum = 0.0;
+    int64_t count = 0;
+    for (int64_t s = 0; s < N; s += p.batch) {
+      const auto idx = perm.index({Slice(s, std::min<int64_t>(s + p.batch, N))});
+      opt.zero_grad();
+      auto loss = loss_of(model, Utr.index_select(0, idx), Rtr.index_select(0, idx));
+      loss.backward();
+      opt.step();
+      sum += loss.item<double>() * static_cast<double>(idx.size(0));
+      count += idx.size(0);
+    }
+    const double train_loss = sum / static_cast<double>(count);
+    if (!std::isfinite(train_loss))
+      throw RunError("non-finite training loss in epoch " + std::to_string(e + 1) + " of the " + model->kind() +
+                     " network (lower learn.lr or check the data for NaN)");
+    double val_loss = std::nan("");
+    if (Uval.defined() && Uval.size(0) > 0) {
+      torch::NoGradGuard g;
+      model->eval();
+      val_loss = loss_of(model, Uval, Rval).item<double>();
+    }
+    log.train_loss.push_back(train_loss);
+    log.val_loss.push_back(val_loss);
+    log.epochs_done = e + 1;
+    if (p.checkpoint_every > 0 && (e + 1) % p.checkpoint_every == 0 && !p.checkpoint_path.empty())
+      save_model(model, p.checkpoint_path);
+    if (on_epoch) on_epoch(e + 1, train_loss, val_loss);
+  }
+  if (p.lbfgs_iterations > 0) {
+    torch::optim::LBFGS lbfgs(model->parameters(), torch::optim::LBFGSOptions(1.0)
+                                                       .max_iter(p.lbfgs_iterations)
+                                                       .history_size(50)
+                                                       .tolerance_grad(1e-14)
+                                                       .tolerance_change(1e-16)
+                                                       .line_search_fn("strong_wolfe"));
+    lbfgs.step([&] {
+      lbfgs.zero_grad();
+      auto loss = loss_of(model, Utr, Rtr);
+      loss.backward();
+      return loss;
+    });
+  }
+  model->eval();
+  {
+    torch::NoGradGuard g;
+    log.final_train_loss = loss_of(model, Utr, Rtr).item<double>();
+    log.final_val_loss = Uval.defined() && Uval.size(0) > 0 ? loss_of(model, Uval, Rval).item<double>() : std::nan("");
+  }
+  if (!std::isfinite(log.final_train_loss)) throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");
+  if (p.checkpoint_every > 0 && !p.checkpoint_path.empty()) save_model(model, p.checkpoint_path);
+  log.wall_s = clock.seconds();
+  return log;
+}
+
+}  // namespace patchlearn::learn

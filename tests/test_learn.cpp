@@ -1,0 +1,205 @@
+// The learning layer: zero-copy data, networks, training, regression, rollout, checkpoints.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "patchlearn/cli/learn.hpp"
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/homogenized1d.hpp"
+#include "patchlearn/learn/regression.hpp"
+#include "patchlearn/learn/tensors.hpp"
+#include "patchlearn/learn/trainer.hpp"
+
+using namespace patchlearn;
+using torch::indexing::Slice;
+
+namespace {
+
+// Smooth random macro states on M nodes: a few sine modes plus a linear part.
+torch::Tensor smooth_states(int64_t n, int M, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto x = torch::linspace(0, 1, M, torch::kFloat64);
+  auto U = torch::zeros({n, M}, torch::kFloat64);
+  for (int k = 1; k <= 3; ++k) U += torch::rand({n, 1}, torch::kFloat64) * torch::sin(M_PI * k * x) / k;
+  return U + 1.0 + torch::rand({n, 1}, torch::kFloat64) * x;
+}
+
+}  // namespace
+
+TEST(Learn, ZeroCopyViewOfSimulationBuffers) {
+  auto cfg = parse_config_1d("[macro]\nt_end = 0.003\n[initial]\ntrajectories = 2\n", "t");
+  auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
+  const double* engine = sim->data.U.data();
+  const auto data = learning_data(sim);
+  EXPECT_EQ(data.U.data_ptr<double>(), engine);
+  EXPECT_EQ(data.dUdt.data_ptr<double>(), sim->data.dUdt.data());
+  EXPECT_EQ(data.U.sizes(), (std::vector<int64_t>{2, 4, 11}));
+  // The tensor keeps the buffers alive after the last other owner is gone.
+  std::weak_ptr<Simulation1D> weak = sim;
+  const double first = sim->data.host_U()[0];
+  sim.reset();
+  EXPECT_FALSE(weak.expired());
+  EXPECT_EQ(data.U[0][0][0].item<double>(), first);
+}
+
+TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {
+  // Exact 3-point diffusion data: both networks can represent it, so a short run must cut the
+  // (standardized) loss by far more than 100x from its initial value.
+  const int M = 11;
+  learn::HomogenizedTorchOperator exact(0.4, 0.1);
+  const auto U = smooth_states(640, M, 1), R = exact.rhs(U);
+  for (const char* kind : {"functional", "discretized"}) {
+    auto model = learn::make_model(kind, M, 0.1, 3);
+    model->to(torch::kFloat64);
+    learn::TrainParams p;
+    p.epochs = 30;
+    p.lbfgs_iterations = 30;
+    p.seed = 3;
+    model->fit_standardization(U, R, true);
+    const double before = [&] {
+      torch::NoGradGuard g;
+      return ((model->forward(U) - R).index({Slice(), Slice(1, M - 1)}) / model->output_scale()).pow(2).mean().item<double>();
+    }();
+    const auto log = learn::train(model, U, R, torch::Tensor(), torch::Tensor(), p);
+    ASSERT_EQ(log.train_loss.size(), 30u);
+    std::printf("%s: loss %.3e -> %.3e\n", kind, before, log.final_train_loss);
+    EXPECT_LT(log.final_train_loss, before / 100) << kind;
+  }
+}
+
+TEST(Learn, TrainingIsDeterministicForASeed) {
+  learn::HomogenizedTorchOperator exact(0.4, 0.1);
+  const auto U = smooth_states(128, 11, 2), R = exact.rhs(U);
+  std::vector<double> losses;
+  for (int run = 0; run < 2; ++run) {
+    torch::manual_seed(7);
+    auto model = learn::make_model("discretized", 11, 0.1, 3);
+    model->to(torch::kFloat64);
+    learn::TrainParams p;
+    p.epochs = 3;
+    p.seed = 11;
+    losses.push_back(learn::train(model, U, R, torch::Tensor(), torch::Tensor(), p).final_train_loss);
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+}
+
+TEST(Learn, RegressionRecoversKnownCoefficient) {
+  // Data from the exact scheme dU/dt = 0.37 U_xx: least squares is exact up to roundoff, so STLSQ
+  // keeps only U_xx and recovers 0.37 to ~1e-12 (asserted: 1e-6 relative).
+  learn::HomogenizedTorchOperator exact(0.37, 0.05);
+  const auto U = smooth_states(200, 21, 4), R = exact.rhs(U);
+  const auto res = learn::regress(learn::to_vector(U), learn::to_vector(R), 21, 0.05, 3, 1e-3);
+  EXPECT_NEAR(res.a_star, 0.37, 0.37e-6);
+  for (std::size_t j = 0; j < res.terms.size(); ++j)
+    if (res.terms[j] != "U_xx") EXPECT_EQ(res.stlsq[j], 0.0) << res.terms[j];
+  EXPECT_EQ(res.equation, "dU/dt = 0.37 U_xx");
+  EXPECT_LT(res.relative_residual, 1e-20);
+}
+
+TEST(Learn, LeastSquaresSolvesOverdeterminedSystem) {
+  // Consistent system: the QR solution is exact to roundoff.
+  const int rows = 50, cols = 4;
+  std::vector<double> A(rows * cols), b(rows);
+  const double x[] = {1.5, -2.0, 0.25, 3.0};
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) A[r * cols + c] = std::sin(1.0 + r * (c + 1) * 0.37) + (c == r % cols ? 2 : 0);
+    b[r] = 0;
+    for (int c = 0; c < cols; ++c) b[r] += A[r * cols + c] * x[c];
+  }
+  const auto sol = learn::least_squares(A, b, rows, cols);
+  for (int c = 0; c < cols; ++c) EXPECT_NEAR(sol[c], x[c], 1e-12);
+}
+
+TEST(Learn, RolloutOfHomogenizedOperatorMatchesSolver) {
+  // The semi-discrete 3-point scheme on the macro grid, integrated exactly in time, is the
+  // reference. BDF2 with dt = 1e-5: global error ~ dt^2 |lambda|^3 t / 12 * |u| < 1e-6 for the
+  // stiffest mode (|lambda| <= 4 a / dX^2 = 160) -> tolerance 1e-6. Dormand-Prince with rtol 1e-10.
+  const int M = 11;
+  const double a = 0.4;
+  auto ic = [](double x) { return 1 + x + std::sin(M_PI * x) + 0.3 * std::sin(4 * M_PI * x); };
+  HomogenizedSolution1D sol(a, 1.0, M - 1, ic);
+  const std::vector<double> times{0.0, 0.01, 0.05, 0.1};
+  std::vector<index_t> nodes(M);
+  for (int i = 0; i < M; ++i) nodes[i] = i;
+  std::vector<double> ref(times.size() * M), rate(M), U0(M);
+  for (std::size_t n = 0; n < times.size(); ++n) sol.evaluate(times[n], nodes, ref.data() + n * M, rate.data());
+  for (int i = 0; i < M; ++i) U0[i] = ic(0.1 * i);
+  learn::HomogenizedTorchOperator op(a, 0.1);
+  const auto u0 = learn::to_tensor(U0, {1, M}, torch::kCPU);
+  const auto bdf = learn::rollout(op, u0, times, {"bdf", 1e-5, 1e-9, 1e-12, 8, 1e-13});
+  const auto dp = learn::rollout(op, u0, times, {"dopri5", 1e-4, 1e-10, 1e-13, 8, 1e-13});
+  const auto R = learn::to_tensor(ref, {1, static_cast<int64_t>(times.size()), M}, torch::kCPU);
+  EXPECT_LT((bdf.U - R).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((dp.U - R).abs().max().item<double>(), 1e-8);
+  // Engine operators roll out through finite-difference Jacobians: same answer.
+  HomogenizedOperator engine(a, 1.0, M);
+  learn::EngineOperator eop(engine);
+  const auto J = eop.jacobian(u0), Jexact = op.jacobian(u0);
+  EXPECT_LT((J - Jexact).abs().max().item<double>(), 1e-4 * Jexact.abs().max().item<double>());
+}
+
+TEST(Learn, CheckpointRoundTripGivesIdenticalOutputs) {
+  const auto dir = std::filesystem::path(testing::TempDir()) / "pl_ckpt";
+  std::filesystem::create_directories(dir);
+  const auto U = smooth_states(16, 11, 5);
+  for (auto dtype : {torch::kFloat64, torch::kFloat32})
+    for (const char* kind : {"functional", "discretized"}) {
+      auto m = learn::make_model(kind, 11, 0.1, 5);
+      m->to(dtype);
+      m->fit_standardization(U.to(dtype), U.to(dtype) * 3, true);
+      const auto path = (dir / (std::string(kind) + ".pt")).string();
+      learn::save_model(m, path);
+      auto back = learn::load_model(path, torch::kCPU);
+      EXPECT_EQ(back->kind(), kind);
+      EXPECT_EQ(back->stencil(), m->stencil());
+      torch::NoGradGuard g;
+      EXPECT_TRUE(torch::equal(back->forward(U.to(dtype)), m->forward(U.to(dtype)))) << kind;
+    }
+}
+
+TEST(Learn, MissingOrMismatchedFilesAreClearErrors) {
+  const auto dir = std::filesystem::path(testing::TempDir()) / "pl_bad";
+  std::filesystem::create_directories(dir);
+  EXPECT_THROW(learn::load_model((dir / "none.pt").string(), torch::kCPU), InputError);
+  std::ofstream(dir / "junk.pt") << "not a checkpoint";
+  EXPECT_THROW(learn::load_model((dir / "junk.pt").string(), torch::kCPU), InputError);
+  // A LibTorch archive that is not a patchlearn model.
+  torch::serialize::OutputArchive ar;
+  ar.write("x", torch::ones({2}));
+  ar.save_to((dir / "other.pt").string());
+  EXPECT_THROW(learn::load_model((dir / "other.pt").string(), torch::kCPU), InputError);
+  // Data written for 11 nodes does not fit a 21-node config.
+  auto cfg = parse_config_1d("[macro]\nt_end = 0.002\n[initial]\ntrajectories = 2\n", "t");
+  const auto sim = simulate_1d(cfg, Device::CPU);
+  write_data_h5((dir / "data.h5").string(), cfg, sim, Device::CPU);
+  auto other = parse_config_1d("[domain]\nmacro_nodes = 21\n[macro]\nt_end = 0.002\n[initial]\ntrajectories = 2\n", "t");
+  EXPECT_THROW(load_learning_data((dir / "data.h5").string(), other, torch::kCPU), InputError);
+  EXPECT_THROW(load_learning_data((dir / "missing.h5").string(), cfg, torch::kCPU), InputError);
+  EXPECT_NO_THROW(load_learning_data((dir / "data.h5").string(), cfg, torch::kCPU));
+}
+
+TEST(Learn, PipelineEndToEndOnATinyCase) {
+  // simulate -> train both networks -> regression -> rollout -> evaluation, in seconds. Checks the
+  // wiring and the summary's keys and that the regression finds a* from the patch data (quick1d's
+  // estimate is accurate to ~5e-7, so 1e-4 is a loose bound).
+  auto cfg = parse_config_1d(std::string(embedded_default_config()) , "default");
+  cfg.initial.trajectories = 3;
+  cfg.train_trajectories = 2;
+  cfg.t_end = 0.05;
+  cfg.rollout_t_end = 0.05;
+  cfg.epochs = 3;
+  cfg.lbfgs_iterations = 5;
+  auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
+  const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_pipe").string();
+  const auto s = train_and_evaluate(cfg, learning_data(sim), sim->a_star, Device::CPU, dir, true);
+  EXPECT_NEAR(s["a_star_regression"].get<double>(), std::sqrt(0.21), 1e-4 * std::sqrt(0.21));
+  for (const char* k : {"functional", "discretized"}) {
+    for (const char* m : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})
+      EXPECT_TRUE(s[k][m].is_number()) << k << "." << m;
+    EXPECT_TRUE(std::filesystem::exists(s[k]["model"].get<std::string>()));
+    EXPECT_EQ(s[k]["mse_over_time"].size(), 51u);
+  }
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "summary.json"));
+}
