@@ -44,9 +44,14 @@ timeout 180 build-gpu/bench/bench_kernels --benchmark_min_time=0.2 --benchmark_f
 log "benchmarks rc=$?"
 
 log "paper1d data set on the GPU"
-timeout 240 build-gpu/patchlearn simulate configs/paper1d.toml --device cuda --out /tmp/paper1d --json --quiet \
+timeout 150 build-gpu/patchlearn simulate configs/paper1d.toml --device cuda --out /tmp/paper1d --json --quiet \
   >"$OUT/paper1d.json" 2>"$OUT/paper1d.err"
 log "paper1d rc=$?: $(tail -1 "$OUT/paper1d.json")"
+
+log "paper1d end to end (run) on the GPU"
+timeout 200 build-gpu/patchlearn run configs/paper1d.toml --device cuda --out /tmp/paper1d_run --json --quiet \
+  >"$OUT/paper1d_run.json" 2>"$OUT/paper1d_run.err"
+log "paper1d run rc=$?: $(tail -1 "$OUT/paper1d_run.json")"
 
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
 import json, sys, os
@@ -65,8 +70,15 @@ for r in runs:
     print(f'| {r["name"]} | {r["real_time"]:.3f} {r["time_unit"]} | {r.get("cells/s", 0):.3g} | {r.get("bytes/s", 0):.3g} | {pct:.0f}% |')
 try:
     j = json.loads(open(os.path.join(out, "paper1d.json")).read().strip().splitlines()[-1])
-    print(f'\npaper1d on {j["device"]}: wall {j["wall_s"]:.2f} s, {j["point_steps"]:.3g} point-steps, rMSE vs homogenized {j["rmse_vs_homogenized"]:.3e}')
+    print(f'\npaper1d simulate on {j["device"]}: wall {j["wall_s"]:.2f} s, {j["point_steps"]:.3g} point-steps, rMSE vs homogenized {j["rmse_vs_homogenized"]:.3e}')
 except Exception as e:
-    print(f"\npaper1d: no result ({e})")
+    print(f"\npaper1d simulate: no result ({e})")
+try:
+    j = json.loads(open(os.path.join(out, "paper1d_run.json")).read().strip().splitlines()[-1])
+    print(f'paper1d run on {j["device"]}: wall {j["wall_s"]:.1f} s, a* regression {j["a_star_regression"]:.10g}')
+    for k in ("functional", "discretized"):
+        if k in j: print(f'  {k}: ' + ", ".join(f"{m} {v:.3e}" for m, v in j[k].items()))
+except Exception as e:
+    print(f"paper1d run: no result ({e})")
 PY
 log "done in $(($(date +%s) - start)) s"

@@ -49,6 +49,17 @@ void print_warnings(const Config1D& cfg, bool quiet) {
   for (const auto& w : cfg.warnings) std::cerr << "warning: " << w << "\n";
 }
 
+// The common start of a job that writes into `out`: warnings, the device it takes, the folder.
+Device prepare_job(const Config1D& cfg, const std::string& device_req, const std::string& out, bool quiet) {
+  print_warnings(cfg, quiet);
+  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw InputError("cannot create output directory '" + out + "': " + ec.message());
+  return dev;
+}
+
 int cmd_cell(const std::string& config, bool as_json) {
   const auto cfg = load_config_1d(config);
   const double a = cell_a_star(cfg), hm = cfg.field->harmonic_mean();
@@ -76,12 +87,7 @@ int cmd_validate(const std::string& config, bool as_json) {
 int cmd_simulate(const std::string& config, const std::string& out, const std::string& device_req, bool as_json,
                  bool quiet) {
   const auto cfg = load_config_1d(config);
-  print_warnings(cfg, quiet);
-  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
-  if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw InputError("cannot create output directory '" + out + "': " + ec.message());
+  const Device dev = prepare_job(cfg, device_req, out, quiet);
   Progress progress("simulate (" + cfg.scheme + ")", quiet);
   const auto sim = simulate_1d(cfg, dev, std::ref(progress));
   const std::string path = (fs::path(out) / "data.h5").string();
@@ -162,12 +168,7 @@ int cmd_rollout(const std::string& config, const std::string& model_path, const 
 int cmd_run(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet) {
   const auto cfg = config.empty() ? parse_config_1d(embedded_default_config(), "<embedded default: configs/quick1d.toml>")
                                   : load_config_1d(config);
-  print_warnings(cfg, quiet);
-  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
-  if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw InputError("cannot create output directory '" + out + "': " + ec.message());
+  const Device dev = prepare_job(cfg, device_req, out, quiet);
   Stopwatch clock;
   Progress progress("simulate (" + cfg.scheme + ")", quiet);
   auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, dev, std::ref(progress)));
