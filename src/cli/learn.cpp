@@ -101,7 +101,7 @@ std::vector<double> per_trajectory_rmse(const torch::Tensor& Y, const torch::Ten
 
 }  // namespace
 
-json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& e, const Config1D& cfg) {
+json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& e, const Config1D& cfg, ModelPredictions* out) {
   torch::NoGradGuard g;
   learn::ModelOperator op(model);
   learn::HomogenizedTorchOperator coarse(e.a_star, e.dX);
@@ -134,6 +134,7 @@ json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& e, con
     fourier["trajectories"].push_back(json{{"truth", learn::to_vector(amp_truth[b].index_select(1, top))},
                                            {"model", learn::to_vector(amp_model[b].index_select(1, top))}});
   j["fourier"] = fourier;
+  if (out) *out = {pred, Y};
   return j;
 }
 
@@ -178,6 +179,16 @@ json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_
 
   const auto eval = evaluation_set(cfg, a_star_cell, &data, tdev);
   fs::create_directories(fs::path(out_dir) / "models");
+  H5Writer arrays((fs::path(out_dir) / "rollout.h5").string());
+  const auto put = [&](const std::string& name, const torch::Tensor& t) {
+    std::vector<index_t> dims(t.sizes().begin(), t.sizes().end());
+    arrays.dataset(name, dims, learn::to_vector(t));
+  };
+  put("truth", eval.truth);
+  put("coarse", eval.coarse);
+  put("test_states", eval.test_states);
+  put("exact_rhs", learn::HomogenizedTorchOperator(a_star_cell, eval.dX).rhs(eval.test_states));
+  arrays.dataset("t", {static_cast<index_t>(eval.times.size())}, eval.times);
   for (const auto& kind : cfg.networks) {
     auto model = learn::make_model(kind, M, cfg.length / (M - 1), cfg.stencil);
     model->to(tdev, dtype);
@@ -199,7 +210,10 @@ json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_
                      cfg.epochs, tl, vl, clock.seconds(), clock.seconds() / e * (cfg.epochs - e));
     });
     learn::save_model(model, path);
-    json r = evaluate_model(model, eval, cfg);
+    ModelPredictions pred;
+    json r = evaluate_model(model, eval, cfg, &pred);
+    put(kind + "_rhs", pred.rhs);
+    put(kind + "_rollout", pred.rollout);
     r["train_loss"] = log.train_loss;
     r["val_loss"] = log.val_loss;
     r["train_wall_s"] = log.wall_s;
@@ -216,6 +230,7 @@ json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_
     summary[kind] = r;
   }
   summary["times"] = eval.times;
+  arrays.commit();
   std::ofstream(fs::path(out_dir) / "summary.json") << summary.dump(1) << "\n";
   return summary;
 }

@@ -2,7 +2,10 @@
 // takes --json and then prints exactly one JSON object as its last stdout line.
 #include <CLI/CLI.hpp>
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <cstdio>
 #include <filesystem>
@@ -58,6 +61,37 @@ Device prepare_job(const Config1D& cfg, const std::string& device_req, const std
   fs::create_directories(out, ec);
   if (ec) throw InputError("cannot create output directory '" + out + "': " + ec.message());
   return dev;
+}
+
+// tools/report.py: $PATCHLEARN_TOOLS_DIR, the installed share folder next to the program, or the
+// source tree the program was built from.
+std::string report_script() {
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("PATCHLEARN_TOOLS_DIR")) dirs.emplace_back(env);
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share" / "patchlearn" / "tools");
+  dirs.emplace_back(PATCHLEARN_TOOLS_DIR);
+  for (const auto& d : dirs)
+    if (fs::exists(d / "report.py")) return (d / "report.py").string();
+  throw InputError("cannot find tools/report.py (set PATCHLEARN_TOOLS_DIR)");
+}
+
+// Figures and report.md for DIR; returns the exit status of the script.
+int make_report(const std::string& dir, bool quiet) {
+  // Debian's python3-matplotlib and python3-h5py live in /usr/bin/python3's site-packages.
+  std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  if (const char* env = std::getenv("PATCHLEARN_PYTHON")) python = env;
+  const std::string cmd = python + " '" + report_script() + "' '" + dir + "'" + (quiet ? " > /dev/null" : "");
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 1;
+}
+
+int cmd_report(const std::string& dir) {
+  if (!fs::is_directory(dir)) throw InputError("'" + dir + "' is not a run directory");
+  const int rc = make_report(dir, false);
+  if (rc != 0) throw RunError("the report script failed (exit " + std::to_string(rc) + ")");
+  return 0;
 }
 
 int cmd_cell(const std::string& config, bool as_json) {
@@ -178,6 +212,7 @@ int cmd_run(const std::string& config, const std::string& out, const std::string
                          {"rmse_vs_homogenized", sim->rmse_vs_homogenized}, {"scheme", cfg.scheme}};
   summary["wall_s"] = clock.seconds();
   std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
+  if (make_report(out, quiet) != 0) std::cerr << "warning: no figures (the report script failed; see above)\n";
   json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
          {"equation", summary["regression"]["equation"]}, {"wall_s", summary["wall_s"]}, {"device", device_name(dev)},
          {"summary", (fs::path(out) / "summary.json").string()}};
@@ -240,6 +275,10 @@ int main(int argc, char** argv) {
   run->add_flag("--json", as_json, "print one JSON object as the last line");
   run->add_flag("--quiet", quiet, "no progress output");
 
+  std::string report_dir;
+  auto* report = app.add_subcommand("report", "figures (PNG) and report.md for a run directory");
+  report->add_option("dir", report_dir, "directory with data.h5 (and rollout.h5, summary.json)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -252,6 +291,7 @@ int main(int argc, char** argv) {
     if (*train) return cmd_train(config, data_path, out, device, as_json, quiet);
     if (*roll) return cmd_rollout(config, model_path, device, as_json);
     if (*run) return cmd_run(config, out, device, as_json, quiet);
+    if (*report) return cmd_report(report_dir);
   } catch (const ConfigError& e) {
     std::cerr << "patchlearn: config error: " << e.what() << "\n";
     return 2;

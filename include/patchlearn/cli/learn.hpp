@@ -39,12 +39,20 @@ struct EvaluationSet {
 };
 EvaluationSet evaluation_set(const Config1D& cfg, double a_star, const LearningData* data, torch::Device device);
 
+/// A model's predictions on an evaluation set: dU/dt on the test states and the rollout [B, T, M].
+struct ModelPredictions {
+  torch::Tensor rhs, rollout;
+};
+
 /// rhs_rmse, rollout_rmse, rollout_rmse_vs_coarse, floor_rmse, per-trajectory values, the MSE over
-/// time and the Fourier-amplitude projection, for one trained model.
-nlohmann::json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& eval, const Config1D& cfg);
+/// time and the Fourier-amplitude projection, for one trained model; `out` receives the arrays.
+nlohmann::json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& eval, const Config1D& cfg,
+                              ModelPredictions* out = nullptr);
 
 /// Train every configured network on `data`, save DIR/models/NAME.pt, run the regression and the
-/// evaluation. Returns the summary (also written to DIR/summary.json).
+/// evaluation. Returns the summary (also written to DIR/summary.json); the arrays behind the
+/// figures (test states, exact and learned dU/dt, truth, coarse and learned rollouts) go to
+/// DIR/rollout.h5.
 nlohmann::json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_star_cell, Device device,
                                   const std::string& out_dir, bool quiet);
 
