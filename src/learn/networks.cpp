@@ -60,9 +60,10 @@ void FunctionalNetImpl::fit_standardization(const torch::Tensor& U, const torch:
 }
 
 DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX) : CoarseModelImpl(nodes, dX) {
-  conv_ = register_module("conv", nn::Sequential(nn::Conv1d(nn::Conv1dOptions(1, 32, 3)), nn::ReLU(),
-                                                 nn::Conv1d(nn::Conv1dOptions(32, 32, 1)), nn::ReLU(),
+  first_ = register_module("conv1", nn::Conv1d(nn::Conv1dOptions(1, 32, 3)));
+  rest_ = register_module("rest", nn::Sequential(nn::ReLU(), nn::Conv1d(nn::Conv1dOptions(32, 32, 1)), nn::ReLU(),
                                                  nn::Conv1d(nn::Conv1dOptions(32, 1, 1))));
+  whiten_ = register_buffer("whiten", torch::eye(3));
   in_mean_ = register_buffer("in_mean", torch::zeros({1}));
   in_std_ = register_buffer("in_std", torch::ones({1}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
@@ -71,7 +72,9 @@ DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX) : CoarseModelImpl(n
 
 torch::Tensor DiscretizedNetImpl::forward(const torch::Tensor& U) {
   auto x = ((U - in_mean_) / in_std_).unsqueeze(1);  // [B, 1, M]
-  return pad_ends(conv_->forward(x).squeeze(1) * out_std_ + out_mean_);
+  const auto W = torch::matmul(first_->weight.view({32, 3}), whiten_).view({32, 1, 3});
+  const auto h = torch::conv1d(x, W, first_->bias);
+  return pad_ends(rest_->forward(h).squeeze(1) * out_std_ + out_mean_);
 }
 
 void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
@@ -79,6 +82,16 @@ void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch
   if (!enabled) return;
   in_mean_.fill_(U.mean().item<double>());
   in_std_.fill_(std::max(U.std().item<double>(), 1e-12));
+  // Whitening of the standardized 3-point windows: A = C^{-1/2} (eigenvalues floored for safety).
+  const auto x = (U - in_mean_) / in_std_;
+  const auto w = torch::stack({x.index({Slice(), Slice(0, nodes_ - 2)}), x.index({Slice(), Slice(1, nodes_ - 1)}),
+                               x.index({Slice(), Slice(2, nodes_)})}, -1).reshape({-1, 3});
+  const auto c = w - w.mean(0);
+  const auto C = torch::matmul(c.t(), c) / static_cast<double>(c.size(0));
+  const auto eig = torch::linalg_eigh(C);
+  const auto lam = std::get<0>(eig).clamp_min(1e-12 * std::get<0>(eig).max().item<double>());
+  const auto Q = std::get<1>(eig);
+  whiten_.copy_(torch::matmul(Q * lam.rsqrt(), Q.t()));
   const auto r = dUdt.index({Slice(), Slice(1, nodes_ - 1)});
   out_mean_.fill_(r.mean().item<double>());
   out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
