@@ -3,20 +3,13 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
+#include "small_case.hpp"
 
 using namespace patchlearn;
 
 namespace {
 
-const char* kBase = R"(
-[medium]
-epsilon = 1e-3
-[micro]
-dx = 1e-5
-[patch]
-tooth_width = 2e-3
-buffer_width = 1.2e-2
-)";
+const char* kBase = testing_support::kSmallCase;
 
 // The key of the ConfigError that parsing `extra` appended to a valid base raises ("" if none).
 std::string error_key(const std::string& text, std::string* message = nullptr) {

@@ -7,25 +7,19 @@
 #include "patchlearn/cli/simulate.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/h5.hpp"
+#include "small_case.hpp"
 
 using namespace patchlearn;
 
 namespace {
 Config1D tiny(const std::string& scheme_block) {
-  return parse_config_1d(std::string(R"(
-[medium]
-epsilon = 1e-3
-[micro]
-dx = 1e-5
-[patch]
-tooth_width = 2e-3
-buffer_width = 1.2e-2
+  return parse_config_1d(std::string(testing_support::kSmallCase) + R"(
 [macro]
 dt = 1e-3
 t_end = 0.02
 [initial]
 trajectories = 2
-)") + scheme_block,
+)" + scheme_block,
                          "tiny.toml");
 }
 }  // namespace
