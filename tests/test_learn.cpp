@@ -202,4 +202,19 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
     EXPECT_EQ(s[k]["mse_over_time"].size(), 51u);
   }
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "summary.json"));
+
+  // The report: every expected figure is a real PNG with content (not a blank canvas: > 10 kB).
+  write_data_h5(dir + "/data.h5", cfg, *sim, Device::CPU);
+  const std::string cmd = "/usr/bin/python3 " + std::string(PATCHLEARN_SOURCE_DIR) + "/tools/report.py " + dir + " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  for (const char* png : {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png"}) {
+    const auto path = std::filesystem::path(dir) / "figures" / png;
+    ASSERT_TRUE(std::filesystem::exists(path)) << png;
+    std::ifstream f(path, std::ios::binary);
+    char sig[8] = {};
+    f.read(sig, 8);
+    EXPECT_EQ(std::string(sig + 1, 3), "PNG") << png;
+    EXPECT_GT(std::filesystem::file_size(path), 10000u) << png;
+  }
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "report.md"));
 }

@@ -97,10 +97,10 @@ def fig_mse_fourier(r, figdir, kinds):
     f = s[kinds[0]]["fourier"]
     m = f["modes"]
     for b, tr in enumerate(f["trajectories"]):
-        a = np.array(tr["truth"])
+        a = np.array(tr["truth"]).reshape(-1, len(m))
         axes[1].plot(a[:, 0], a[:, 1], "-", color=f"C{b}", label=f"truth, test trajectory {b}")
         for k, mk in zip(kinds, ("o", "x")):
-            am = np.array(s[k]["fourier"]["trajectories"][b]["model"])
+            am = np.array(s[k]["fourier"]["trajectories"][b]["model"]).reshape(-1, len(m))
             axes[1].plot(am[::max(1, len(am) // 25), 0], am[::max(1, len(am) // 25), 1], mk, color=f"C{b}", ms=4, label=f"{k}" if b == 0 else None)
     axes[1].set_xlabel(f"sine amplitude, mode {m[0]}"); axes[1].set_ylabel(f"sine amplitude, mode {m[1]}"); axes[1].legend(fontsize=7)
     fig.suptitle("Error over time and the Fourier-amplitude state space (paper Fig. 8)")
