@@ -28,7 +28,7 @@ TEST(Config, ShippedConfigsAreValid) {
   for (const char* name : {"paper1d.toml", "quick1d.toml", "dense1d.toml"}) {
     const auto c = load_config_1d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/" + name);
     EXPECT_EQ(c.macro_nodes, std::string(name) == "dense1d.toml" ? 41 : 11);
-    EXPECT_EQ(c.macro_steps(), 999);
+    EXPECT_EQ(c.macro_steps(), std::string(name) == "dense1d.toml" ? 1998 : 999);
     EXPECT_EQ(c.sample_times().size(), 1000u);
     EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
   }
@@ -86,6 +86,9 @@ TEST(Config, WrongTypesAndRanges) {
   EXPECT_EQ(error_key("[homogenized]\ndx = 3e-3\n"), "homogenized.dx");
   EXPECT_EQ(error_key("[scheme]\ntype = \"gap_tooth\"\n[gap_tooth]\ndt = 3e-4\n"), "gap_tooth.dt");
   EXPECT_EQ(error_key("[run]\ndevice = \"tpu\"\n"), "run.device");
+  // Forward Euler on 41 nodes at dt = 1e-3: 4 a* dt / dX^2 = 2.93 > 2 (the projective step blows up).
+  EXPECT_EQ(error_key("[domain]\nmacro_nodes = 41\n[patch]\ntooth_width = 2e-3\nbuffer_width = 4e-3\n"), "macro.dt");
+  EXPECT_EQ(error_key("[domain]\nmacro_nodes = 41\n[patch]\ntooth_width = 2e-3\nbuffer_width = 4e-3\n[macro]\ndt = 5e-4\nt_end = 0.5\n"), "");
   EXPECT_EQ(error_key("[medium\n"), "test.toml");  // syntax error names the file
 }
 

@@ -273,6 +273,16 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (c.burst > c.macro_dt)
     throw ConfigError("patch.burst", num(c.burst) + " is longer than macro.dt = " + num(c.macro_dt) +
                                          "; a projective step needs burst <= macro.dt");
+  if (c.scheme == "patch_dynamics") {
+    // Projective steps are explicit: the 3-point coarse scheme's fastest mode, lambda = 4 a*/dX^2
+    // (a* = the harmonic mean, exact in 1D), must lie in the integrator's stability interval.
+    const double lam_dt = 4.0 * c.field->harmonic_mean() * c.macro_dt / (DX * DX);
+    const double limit = c.integrator == "rk4" ? 2.785 : 2.0;
+    if (lam_dt > limit)
+      throw ConfigError("macro.dt", num(c.macro_dt) + " is over the stability limit of " + c.integrator + " on this grid: 4 a* dt / dX^2 = " +
+                                        num(lam_dt) + " > " + num(limit) + "; use macro.dt <= " +
+                                        num(limit * DX * DX / (4.0 * c.field->harmonic_mean())));
+  }
   if (c.scheme == "gap_tooth") {
     const double r = c.macro_dt * c.sample_every / c.gap_tooth_dt;
     if (std::abs(r - std::round(r)) > 1e-6 * r)
