@@ -1,0 +1,92 @@
+// The corpus of bad configs in tests/bad_configs/: each file names the key its error must carry and
+// a piece of the message. Through the library each is a ConfigError (or an InputError for a missing
+// file) with that key and text; through the program, `patchlearn validate` exits with status 2 and
+// prints exactly one line, and nothing crashes.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/io/config.hpp"
+
+using namespace patchlearn;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Case {
+  std::string path, key, message;
+};
+
+std::vector<Case> corpus() {
+  std::vector<Case> out;
+  for (const auto& e : fs::directory_iterator(fs::path(PATCHLEARN_SOURCE_DIR) / "tests" / "bad_configs")) {
+    std::ifstream in(e.path());
+    std::string l1, l2;
+    std::getline(in, l1);
+    std::getline(in, l2);
+    Case c{e.path().string(), l1.substr(l1.find(':') + 2), l2.substr(l2.find(':') + 2)};
+    if (l1.find(':') + 2 > l1.size()) c.key.clear();
+    if (c.key == "<file>") c.key = c.path;
+    out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const Case& a, const Case& b) { return a.path < b.path; });
+  return out;
+}
+
+}  // namespace
+
+TEST(BadInputs, CorpusHasAtLeastThirtyCases) { EXPECT_GE(corpus().size(), 30u); }
+
+TEST(BadInputs, EveryConfigErrorNamesItsKeyAndReason) {
+  for (const auto& c : corpus()) {
+    SCOPED_TRACE(c.path);
+    try {
+      load_config_1d(c.path);
+      ADD_FAILURE() << "accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.key, c.key);
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+    } catch (const InputError& e) {
+      EXPECT_TRUE(c.key.empty()) << "InputError for a ConfigError case: " << e.what();
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(BadInputs, ProgramExitsWithStatusTwoAndOneLine) {
+  // Every 5th case through the program (each start loads LibTorch, ~1 s); all through the library above.
+  const auto cases = corpus();
+  for (std::size_t i = 0; i < cases.size(); i += 5) {
+    const auto& c = cases[i];
+    SCOPED_TRACE(c.path);
+    const std::string cmd = std::string(PATCHLEARN_BINARY) + " validate '" + c.path + "' 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    std::array<char, 512> buf{};
+    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+    const int status = pclose(p);
+    EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+    EXPECT_EQ(out.rfind("patchlearn: ", 0), 0u) << out;
+    EXPECT_NE(out.find(c.message), std::string::npos) << out;
+  }
+}
+
+TEST(BadInputs, MissingConfigFile) {
+  const std::string cmd = std::string(PATCHLEARN_BINARY) + " validate /nonexistent/config.toml 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 512> buf{};
+  std::string out;
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  EXPECT_EQ(WEXITSTATUS(pclose(p)), 2);
+  EXPECT_NE(out.find("cannot read config file"), std::string::npos) << out;
+}
