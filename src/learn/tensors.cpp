@@ -1,5 +1,7 @@
 #include "patchlearn/learn/tensors.hpp"
 
+#include "patchlearn/schemes/coarse_operator.hpp"
+
 namespace patchlearn::learn {
 
 torch::Device torch_device(Device d) { return d == Device::CUDA ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU); }
@@ -20,8 +22,7 @@ std::vector<double> to_vector(const torch::Tensor& t) {
 }
 
 double relative_mse(const torch::Tensor& v, const torch::Tensor& ref) {
-  auto r = ref.to(torch::kFloat64), x = v.to(torch::kFloat64);
-  return ((x - r).pow(2).sum() / (r - r.mean()).pow(2).sum()).item<double>();
+  return patchlearn::relative_mse(to_vector(v), to_vector(ref));
 }
 
 }  // namespace patchlearn::learn

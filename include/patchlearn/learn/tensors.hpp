@@ -24,7 +24,7 @@ torch::Tensor to_tensor(const std::vector<double>& v, at::IntArrayRef sizes, tor
 /// Tensor -> host vector of doubles.
 std::vector<double> to_vector(const torch::Tensor& t);
 
-/// Relative MSE of paper eq. (24): sum |v - ref|^2 / sum |ref - mean(ref)|^2.
+/// Relative MSE of paper eq. (24) (patchlearn::relative_mse) of two tensors, on the host.
 double relative_mse(const torch::Tensor& v, const torch::Tensor& ref);
 
 }  // namespace patchlearn::learn
