@@ -90,8 +90,6 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
         std::swap(u_, tmp_);
         t += h;
         ++accepted_;
-      } else {
-        ++rejected_;
       }
       // Step-doubling error ~ C h^2: aim at 0.8 tol, grow at most 2x, shrink at most 5x.
       const double fac = err > 0 ? 0.9 * std::sqrt(tol / err) : 2.0;

@@ -82,13 +82,6 @@ void PatchDynamics1D::restrict_into(index_t batch, double* R) const {
                           layout_.tooth_points, y_.data(), R);
 }
 
-std::vector<double> PatchDynamics1D::restrict_teeth(index_t batch) const {
-  restrict_into(batch, restricted_.data());
-  std::vector<double> R(static_cast<std::size_t>(batch * layout_.patches()));
-  restricted_.copy_to_host(R.data(), R.size());
-  return R;
-}
-
 void PatchDynamics1D::substeps(index_t batch, int count) {
   const index_t systems = batch * layout_.patches(), N = layout_.points;
   const double dt = params_.burst / params_.substeps;
@@ -117,12 +110,6 @@ void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
   restrict_into(batch, restricted_.data());
   kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), U, healed ? healed_.data() : nullptr,
                            span, dUdt);
-}
-
-std::vector<double> PatchDynamics1D::patch_values(index_t batch) const {
-  std::vector<double> h(static_cast<std::size_t>(batch * layout_.patches() * layout_.points));
-  y_.copy_to_host(h.data(), h.size());
-  return h;
 }
 
 }  // namespace patchlearn

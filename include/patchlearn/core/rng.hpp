@@ -3,7 +3,6 @@
 // bits), so a seed gives the same draws with every standard library. Each trajectory gets its own
 // stream derived from (seed, index) by SplitMix64, so adding trajectories never changes earlier ones.
 #include <cstdint>
-#include <cmath>
 #include <random>
 
 namespace patchlearn {
@@ -22,11 +21,6 @@ class Rng {
   double uniform(double lo, double hi) {
     const double u = static_cast<double>(gen_() >> 11) * 0x1.0p-53;
     return lo + (hi - lo) * u;
-  }
-  double normal() {
-    // Box-Muller on our own uniforms (portable across standard libraries).
-    const double u1 = 1.0 - uniform(0.0, 1.0), u2 = uniform(0.0, 1.0);
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
 
  private:

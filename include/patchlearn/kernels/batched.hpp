@@ -23,14 +23,8 @@ class BatchedTridiag {
   /// Solve all systems x[s][n] in place.
   void solve(double* x, index_t systems) const;
 
-  index_t n() const { return n_; }
-  index_t mats() const { return mats_; }
-  index_t chunks() const { return chunks_; }
-  Device device() const { return dev_; }
-  /// Host copies of the matrix rows (tests).
-  std::vector<double> lower() const { return l_.to_host(); }
+  /// Host copy of the diagonals (tests).
   std::vector<double> diag() const { return d_.to_host(); }
-  std::vector<double> upper() const { return u_.to_host(); }
 
   /// Factor matrices already placed in l, d, u (exposed for tests of general matrices).
   void set_matrices(const std::vector<double>& l, const std::vector<double>& d, const std::vector<double>& u);

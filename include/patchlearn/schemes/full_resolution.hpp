@@ -28,13 +28,8 @@ class FullResolution1D {
 
   /// Simulate one initial condition; U and dUdt receive [time][macro node] at the sample times.
   void run(const std::function<double(double)>& ic, const std::vector<double>& times, double* U, double* dUdt);
-  /// The fine state after the last run (host copy), for figures and tests.
-  std::vector<double> fine_state() const { return u_.to_host(); }
-
   double point_steps() const { return point_steps_; }
   index_t accepted_steps() const { return accepted_; }
-  index_t rejected_steps() const { return rejected_; }
-  index_t points() const { return N_; }
 
  private:
   void restrict_state(double* U, double* dUdt);
@@ -45,7 +40,7 @@ class FullResolution1D {
   index_t N_, stride_;
   Buffer<double> cond_, u_, d1_, d2_, d3_, tmp_;
   double point_steps_ = 0.0;
-  index_t accepted_ = 0, rejected_ = 0;
+  index_t accepted_ = 0;
 };
 
 }  // namespace patchlearn

@@ -53,16 +53,9 @@ class PatchDynamics1D : public CoarseOperator {
   void rhs(const double* U, double* dUdt, index_t batch) override;
   double point_steps() const override { return point_steps_; }
 
-  /// Lift only: fill the patch array from macro states U[batch][M] on the device (tests, figures).
-  void lift(const double* U, index_t batch);
-  /// Tooth averages of the current patch array.
-  std::vector<double> restrict_teeth(index_t batch) const;
-  /// The patch array [batch][patch][point] on the host.
-  std::vector<double> patch_values(index_t batch) const;
-
-  const PatchLayout1D& layout() const { return layout_; }
-
  private:
+  /// Fill the patch array from macro states U[batch][M] on the device.
+  void lift(const double* U, index_t batch);
   void substeps(index_t batch, int count);
   void restrict_into(index_t batch, double* R) const;
   PatchLayout1D layout_;
@@ -70,9 +63,8 @@ class PatchDynamics1D : public CoarseOperator {
   kernels::ToothMoments moments_;
   Device device_;
   index_t max_batch_;
-  Buffer<double> cond_, y_, work_, coef_, left_, right_, healed_;
+  Buffer<double> cond_, y_, work_, coef_, left_, right_, healed_, restricted_;
   index_t eo_ = 1;
-  mutable Buffer<double> restricted_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
   double theta_, dx2_;
   double point_steps_ = 0.0;
