@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "patchlearn/cli/learn.hpp"
+#include "patchlearn/cli/run2d.hpp"
 #include "patchlearn/cli/simulate.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/core/error.hpp"
@@ -47,14 +48,11 @@ class Progress {
   double last_ = -1e9;
 };
 
-void print_warnings(const Config1D& cfg, bool quiet) {
-  if (quiet) return;
-  for (const auto& w : cfg.warnings) std::cerr << "warning: " << w << "\n";
-}
-
 // The common start of a job that writes into `out`: warnings, the device it takes, the folder.
-Device prepare_job(const Config1D& cfg, const std::string& device_req, const std::string& out, bool quiet) {
-  print_warnings(cfg, quiet);
+template <class Config>
+Device prepare_job(const Config& cfg, const std::string& device_req, const std::string& out, bool quiet) {
+  if (!quiet)
+    for (const auto& w : cfg.warnings) std::cerr << "warning: " << w << "\n";
   const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
   if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
   std::error_code ec;
@@ -94,7 +92,131 @@ int cmd_report(const std::string& dir) {
   return 0;
 }
 
+/// Whether a config file is a 2D lattice config (domain.dimension = 2).
+bool is_2d(const std::string& config) {
+  return !config.empty() && config_dimension(read_config_text(config), config) == 2;
+}
+
+json tensor_json(const EffectiveTensor& D) { return json::array({{D.xx, D.xy}, {D.xy, D.yy}}); }
+
+int cmd_cell_2d(const std::string& config, bool as_json) {
+  const auto cfg = load_config_2d(config);
+  const auto D = cell_tensor(cfg);
+  if (as_json) {
+    std::cout << json{{"D", tensor_json(D)}}.dump() << std::endl;
+  } else {
+    std::printf("lattice: %d x %d diffusivity tables, placement %s\n", cfg.kappa.mx, cfg.kappa.my, cfg.placement.c_str());
+    std::printf("D (cell problem on the lattice) = [[%.10f, %.10f], [%.10f, %.10f]]\n", D.xx, D.xy, D.xy, D.yy);
+    std::printf("u_t = %.6f u_xx + %.6f u_xy + %.6f u_yy\n", D.xx, 2 * D.xy, D.yy);
+  }
+  return 0;
+}
+
+json simulate_json_2d(const Config2D& cfg, const Simulation2D& sim, Device dev) {
+  return json{{"wall_s", sim.wall_s},
+              {"point_steps", sim.data.point_steps},
+              {"device", device_name(dev)},
+              {"scheme", cfg.scheme},
+              {"fine_evaluations_per_sample", sim.fine_evaluations},
+              {"D_cell", tensor_json(sim.D)},
+              {"rmse_vs_homogenized", sim.rmse_vs_homogenized},
+              {"gap_tooth_vs_homogenized_rmse", sim.rmse_vs_homogenized_t03}};
+}
+
+int cmd_simulate_2d(const std::string& config, const std::string& out, const std::string& device_req, bool as_json,
+                    bool quiet) {
+  const auto cfg = load_config_2d(config);
+  const Device dev = prepare_job(cfg, device_req, out, quiet);
+  Progress progress("simulate (" + cfg.scheme + ", 2D)", quiet);
+  const auto sim = simulate_2d(cfg, dev, std::ref(progress));
+  const std::string path = (fs::path(out) / "data.h5").string();
+  write_data_2d_h5(path, cfg, sim, dev);
+  auto j = simulate_json_2d(cfg, sim, dev);
+  j["data"] = path;
+  if (as_json) {
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::printf("wrote %s: %lld trajectories x %lld times x %d x %d patches\n", path.c_str(),
+                static_cast<long long>(sim.data.trajectories), static_cast<long long>(sim.data.times), cfg.patches, cfg.patches);
+    std::printf("wall %.3f s, %.4g micro point-steps; rMSE vs the tensor-homogenized truth %.3e (t = 0.3: %.3e)\n",
+                sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.rmse_vs_homogenized_t03);
+  }
+  return 0;
+}
+
+json headline_2d(const json& r) { return json{{"rhs_rmse", r.at("rhs_rmse")}, {"rollout_rmse", r.at("rollout_rmse")}}; }
+
+void print_model_2d(const std::string& kind, const json& r) {
+  std::printf("%-12s rhs rMSE %.3e | rollout rMSE %.3e\n", kind.c_str(), r["rhs_rmse"].get<double>(),
+              r["rollout_rmse"].get<double>());
+}
+
+json learning_json_2d(const Config2D& cfg, const json& summary) {
+  json j{{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]},
+         {"equation", summary["regression"]["equation"]}};
+  for (const auto& k : cfg.networks) j[k] = headline_2d(summary[k]);
+  return j;
+}
+
+void print_learning_2d(const Config2D& cfg, const json& summary) {
+  const auto& Dc = summary["D_cell"];
+  const auto& Dr = summary["D_regression"];
+  std::printf("D cell problem [[%.6f, %.6f], [%.6f, %.6f]]\nD regression   [[%.6f, %.6f], [%.6f, %.6f]]\n%s\n",
+              Dc[0][0].get<double>(), Dc[0][1].get<double>(), Dc[1][0].get<double>(), Dc[1][1].get<double>(),
+              Dr[0][0].get<double>(), Dr[0][1].get<double>(), Dr[1][0].get<double>(), Dr[1][1].get<double>(),
+              summary["regression"]["equation"].get<std::string>().c_str());
+  for (const auto& k : cfg.networks) print_model_2d(k, summary[k]);
+}
+
+int cmd_train_2d(const std::string& config, const std::string& data_path, const std::string& out,
+                 const std::string& device_req, bool as_json, bool quiet) {
+  const auto cfg = load_config_2d(config);
+  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  const auto data = load_learning_data_2d(data_path, cfg, learn::torch_device(dev));
+  Stopwatch clock;
+  auto summary = train_and_evaluate_2d(cfg, data, cell_tensor(cfg), dev, out, quiet);
+  auto j = learning_json_2d(cfg, summary);
+  j["wall_s"] = clock.seconds();
+  j["device"] = device_name(dev);
+  if (as_json)
+    std::cout << j.dump() << std::endl;
+  else
+    print_learning_2d(cfg, summary);
+  return 0;
+}
+
+int cmd_run_2d(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet) {
+  const auto cfg = load_config_2d(config);
+  const Device dev = prepare_job(cfg, device_req, out, quiet);
+  Stopwatch clock;
+  Progress progress("simulate (" + cfg.scheme + ", 2D)", quiet);
+  auto sim = std::make_shared<Simulation2D>(simulate_2d(cfg, dev, std::ref(progress)));
+  write_data_2d_h5((fs::path(out) / "data.h5").string(), cfg, *sim, dev);
+  if (!quiet)
+    std::fprintf(stderr, "%s vs the tensor-homogenized truth: rMSE %.3e at t = 0.3 (%.3e over all times)\n",
+                 cfg.scheme.c_str(), sim->rmse_vs_homogenized_t03, sim->rmse_vs_homogenized);
+  auto summary = train_and_evaluate_2d(cfg, learning_data_2d(sim), sim->D, dev, out, quiet);
+  summary["simulate"] = simulate_json_2d(cfg, *sim, dev);
+  summary["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
+  summary["wall_s"] = clock.seconds();
+  std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
+  auto j = learning_json_2d(cfg, summary);
+  j["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
+  j["wall_s"] = summary["wall_s"];
+  j["device"] = device_name(dev);
+  j["summary"] = (fs::path(out) / "summary.json").string();
+  if (as_json) {
+    std::cout << j.dump() << std::endl;
+  } else {
+    print_learning_2d(cfg, summary);
+    std::printf("%s vs homogenized at t = 0.3: rMSE %.3e\nwall %.1f s; outputs in %s\n", cfg.scheme.c_str(),
+                sim->rmse_vs_homogenized_t03, summary["wall_s"].get<double>(), out.c_str());
+  }
+  return 0;
+}
+
 int cmd_cell(const std::string& config, bool as_json) {
+  if (is_2d(config)) return cmd_cell_2d(config, as_json);
   const auto cfg = load_config_1d(config);
   const double a = cell_a_star(cfg), hm = cfg.field->harmonic_mean();
   if (as_json) {
@@ -108,11 +230,11 @@ int cmd_cell(const std::string& config, bool as_json) {
 }
 
 int cmd_validate(const std::string& config, bool as_json) {
-  const auto cfg = load_config_1d(config);
+  const auto warnings = is_2d(config) ? load_config_2d(config).warnings : load_config_1d(config).warnings;
   if (as_json) {
-    std::cout << json{{"valid", true}, {"warnings", cfg.warnings}}.dump() << std::endl;
+    std::cout << json{{"valid", true}, {"warnings", warnings}}.dump() << std::endl;
   } else {
-    for (const auto& w : cfg.warnings) std::cout << "warning: " << w << "\n";
+    for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
     std::cout << config << ": valid\n";
   }
   return 0;
@@ -120,6 +242,7 @@ int cmd_validate(const std::string& config, bool as_json) {
 
 int cmd_simulate(const std::string& config, const std::string& out, const std::string& device_req, bool as_json,
                  bool quiet) {
+  if (is_2d(config)) return cmd_simulate_2d(config, out, device_req, as_json, quiet);
   const auto cfg = load_config_1d(config);
   const Device dev = prepare_job(cfg, device_req, out, quiet);
   Progress progress("simulate (" + cfg.scheme + ")", quiet);
@@ -160,6 +283,7 @@ void print_model(const std::string& kind, const json& r) {
 
 int cmd_train(const std::string& config, const std::string& data_path, const std::string& out,
               const std::string& device_req, bool as_json, bool quiet) {
+  if (is_2d(config)) return cmd_train_2d(config, data_path, out, device_req, as_json, quiet);
   const auto cfg = load_config_1d(config);
   const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
   const auto data = load_learning_data(data_path, cfg, learn::torch_device(dev));
@@ -178,7 +302,24 @@ int cmd_train(const std::string& config, const std::string& data_path, const std
   return 0;
 }
 
+int cmd_rollout_2d(const std::string& config, const std::string& model_path, const std::string& device_req, bool as_json) {
+  const auto cfg = load_config_2d(config);
+  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  auto r = rollout_model_2d(cfg, model_path, dev);
+  if (as_json) {
+    json j = headline_2d(r);
+    j["kind"] = r["kind"];
+    j["rollout_rmse_per_trajectory"] = r["rollout_rmse_per_trajectory"];
+    j["device"] = device_name(dev);
+    std::cout << j.dump() << std::endl;
+  } else {
+    print_model_2d(r["kind"].get<std::string>(), r);
+  }
+  return 0;
+}
+
 int cmd_rollout(const std::string& config, const std::string& model_path, const std::string& device_req, bool as_json) {
+  if (is_2d(config)) return cmd_rollout_2d(config, model_path, device_req, as_json);
   const auto cfg = load_config_1d(config);
   const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
   const auto model = learn::load_model(model_path, learn::torch_device(dev));
@@ -200,6 +341,7 @@ int cmd_rollout(const std::string& config, const std::string& model_path, const 
 }
 
 int cmd_run(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet) {
+  if (is_2d(config)) return cmd_run_2d(config, out, device_req, as_json, quiet);
   const auto cfg = config.empty() ? parse_config_1d(embedded_default_config(), "<embedded default: configs/quick1d.toml>")
                                   : load_config_1d(config);
   const Device dev = prepare_job(cfg, device_req, out, quiet);
@@ -237,7 +379,7 @@ int main(int argc, char** argv) {
   bool as_json = false, quiet = false;
   std::string config, out = "out", device;
 
-  auto* cell = app.add_subcommand("cell", "solve the cell problem: the effective diffusivity a*");
+  auto* cell = app.add_subcommand("cell", "solve the cell problem: the effective diffusivity a* (1D) or tensor D (2D)");
   cell->add_option("config", config, "TOML config")->required();
   cell->add_flag("--json", as_json, "print one JSON object");
 

@@ -1,6 +1,5 @@
 #include "patchlearn/io/config.hpp"
 
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,46 +9,17 @@
 #include <sstream>
 
 #include "patchlearn/core/error.hpp"
+#include "toml_table.hpp"
 
 namespace patchlearn {
 namespace {
 
-std::string num(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string suggestion(const std::string& key, const std::set<std::string>& valid) {
-  std::string best;
-  std::size_t bd = 1000;
-  for (const auto& v : valid) {
-    const auto d = edit_distance(key, v);
-    if (d < bd) { bd = d; best = v; }
-  }
-  std::string list;
-  for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
-  if (bd <= std::max<std::size_t>(2, key.size() / 3)) return "; did you mean '" + best + "'?";
-  return "; valid keys here: " + list;
-}
+using namespace config_detail;
 
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = {
       {"medium", {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon"}},
-      {"domain", {"length", "macro_nodes"}},
+      {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
       {"patch", {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps"}},
@@ -67,113 +37,6 @@ const std::map<std::string, std::set<std::string>>& schema() {
   return s;
 }
 
-/// Typed access to one table, with errors that name the full key.
-class Table {
- public:
-  Table(const toml::table& root, const std::string& name) : name_(name) {
-    if (auto* t = root.get(name)) tbl_ = t->as_table();
-  }
-  std::string key(const std::string& k) const { return name_ + "." + k; }
-  bool has(const std::string& k) const { return tbl_ && tbl_->get(k); }
-
-  double number(const std::string& k, double def) const {
-    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
-    if (!n) return def;
-    if (auto v = n->value<double>(); v && (n->is_floating_point() || n->is_integer())) {
-      if (!std::isfinite(*v)) throw ConfigError(key(k), "must be a finite number");
-      return *v;
-    }
-    throw ConfigError(key(k), "expected a number, got " + type_of(*n));
-  }
-  double positive(const std::string& k, double def) const {
-    const double v = number(k, def);
-    if (!(v > 0)) throw ConfigError(key(k), num(v) + " must be > 0");
-    return v;
-  }
-  long long integer(const std::string& k, long long def, long long lo, long long hi) const {
-    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
-    if (!n) return def;
-    if (!n->is_integer()) throw ConfigError(key(k), "expected an integer, got " + type_of(*n));
-    const long long v = *n->value<long long>();
-    if (v < lo || v > hi) throw ConfigError(key(k), std::to_string(v) + " is out of range; use " + std::to_string(lo) + ".." + std::to_string(hi));
-    return v;
-  }
-  bool boolean(const std::string& k, bool def) const {
-    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
-    if (!n) return def;
-    if (!n->is_boolean()) throw ConfigError(key(k), "expected true or false, got " + type_of(*n));
-    return *n->value<bool>();
-  }
-  std::string choice(const std::string& k, const std::string& def, const std::vector<std::string>& options) const {
-    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
-    if (!n) return def;
-    if (!n->is_string()) throw ConfigError(key(k), "expected a string, got " + type_of(*n));
-    const std::string v = *n->value<std::string>();
-    if (!options.empty() && std::find(options.begin(), options.end(), v) == options.end()) {
-      std::string list;
-      for (const auto& o : options) list += (list.empty() ? "" : ", ") + o;
-      throw ConfigError(key(k), "'" + v + "' is not valid; use one of " + list);
-    }
-    return v;
-  }
-  std::vector<std::string> strings(const std::string& k, std::vector<std::string> def,
-                                   const std::vector<std::string>& options) const {
-    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
-    if (!n) return def;
-    const toml::array* a = n->as_array();
-    if (!a || a->empty()) throw ConfigError(key(k), "expected a non-empty array of strings");
-    std::vector<std::string> out;
-    for (const auto& e : *a) {
-      if (!e.is_string()) throw ConfigError(key(k), "expected an array of strings");
-      const std::string v = *e.value<std::string>();
-      if (std::find(options.begin(), options.end(), v) == options.end())
-        throw ConfigError(key(k), "'" + v + "' is not valid; use " + options.front() + " and/or " + options.back());
-      out.push_back(v);
-    }
-    return out;
-  }
-  std::pair<double, double> range(const std::string& k, std::pair<double, double> def) const {
-    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
-    if (!n) return def;
-    const toml::array* a = n->as_array();
-    if (!a || a->size() != 2 || !(*a)[0].value<double>() || !(*a)[1].value<double>())
-      throw ConfigError(key(k), "expected a range [low, high] of two numbers");
-    const double lo = *(*a)[0].value<double>(), hi = *(*a)[1].value<double>();
-    if (!(lo <= hi)) throw ConfigError(key(k), "[" + num(lo) + ", " + num(hi) + "] must have low <= high");
-    return {lo, hi};
-  }
-
- private:
-  static std::string type_of(const toml::node& n) {
-    switch (n.type()) {
-      case toml::node_type::string: return "a string";
-      case toml::node_type::integer: return "an integer";
-      case toml::node_type::floating_point: return "a number";
-      case toml::node_type::boolean: return "a boolean";
-      case toml::node_type::array: return "an array";
-      case toml::node_type::table: return "a table";
-      default: return "a date/time";
-    }
-  }
-  std::string name_;
-  const toml::table* tbl_ = nullptr;
-};
-
-void check_keys(const toml::table& root) {
-  std::set<std::string> tables;
-  for (const auto& [name, _] : schema()) tables.insert(name);
-  for (const auto& [k, node] : root) {
-    const std::string key(k.str());
-    auto it = schema().find(key);
-    if (it == schema().end()) throw ConfigError(key, "unknown table or key" + suggestion(key, tables));
-    if (!node.is_table()) throw ConfigError(key, "expected a table [" + key + "]");
-    for (const auto& [sk, _] : *node.as_table()) {
-      const std::string sub(sk.str());
-      if (!it->second.count(sub)) throw ConfigError(key + "." + sub, "unknown key" + suggestion(sub, it->second));
-    }
-  }
-}
-
 }  // namespace
 
 index_t Config1D::macro_steps() const { return static_cast<index_t>(std::llround(t_end / macro_dt)); }
@@ -186,15 +49,8 @@ std::vector<double> Config1D::sample_times() const {
 }
 
 Config1D parse_config_1d(const std::string& text, const std::string& origin, const std::string& base_dir) {
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    throw ConfigError(origin, "TOML syntax error at line " + std::to_string(b.line) + ", column " +
-                                  std::to_string(b.column) + ": " + std::string(e.description()));
-  }
-  check_keys(root);
+  const toml::table root = parse_toml(text, origin);
+  check_keys(root, schema());
   Config1D c;
   c.text = text;
   c.origin = origin;
@@ -223,6 +79,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.epsilon = medium.positive("epsilon", c.epsilon);
 
   // --- grids
+  if (domain.integer("dimension", 1, 1, 2) != 1)
+    throw ConfigError("domain.dimension", "2 selects the 2D lattice problem, whose config is read by the 2D parser");
   c.length = domain.positive("length", c.length);
   c.macro_nodes = static_cast<int>(domain.integer("macro_nodes", c.macro_nodes, 3, 100000));
   c.micro_dx = micro.positive("dx", c.micro_dx);
@@ -353,13 +211,23 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   return c;
 }
 
-Config1D load_config_1d(const std::string& path) {
+int config_dimension(const std::string& text, const std::string& origin) {
+  const toml::table root = parse_toml(text, origin);
+  const Table domain(root, "domain");
+  return static_cast<int>(domain.integer("dimension", 1, 1, 2));
+}
+
+std::string read_config_text(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError("cannot read config file '" + path + "'");
   std::stringstream ss;
   ss << in.rdbuf();
+  return ss.str();
+}
+
+Config1D load_config_1d(const std::string& path) {
   const auto slash = path.find_last_of('/');
-  return parse_config_1d(ss.str(), path, slash == std::string::npos ? "." : path.substr(0, slash));
+  return parse_config_1d(read_config_text(path), path, slash == std::string::npos ? "." : path.substr(0, slash));
 }
 
 }  // namespace patchlearn

@@ -180,3 +180,66 @@ index_t count_nonfinite(Device dev, const double* x, index_t count) {
 }
 
 }  // namespace patchlearn::kernels
+
+namespace patchlearn::kernels {
+
+void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
+                     const double* wm, double inv_h2, const double* U, double* dUdt) {
+  PL_DISPATCH(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
+  const index_t per = static_cast<index_t>(P) * P * m * m;
+#pragma omp parallel for collapse(3)
+  for (index_t b = 0; b < batch; ++b)
+    for (int J = 0; J < P; ++J)
+      for (int I = 0; I < P; ++I) {
+        double* out = dUdt + b * per + (static_cast<index_t>(J) * P + I) * m * m;
+        for (int q = 0; q < m; ++q)
+          for (int p = 0; p < m; ++p)
+            out[q * m + p] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, kE, kN, wp, wm, inv_h2);
+      }
+}
+
+void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
+                   const double* u, double* dudt) {
+  PL_DISPATCH(dev, lattice_rates(batch, N, kE, kN, inv_h2, u, dudt));
+#pragma omp parallel for collapse(2)
+  for (index_t b = 0; b < batch; ++b)
+    for (index_t y = 0; y < N; ++y)
+      for (index_t x = 0; x < N; ++x)
+        dudt[(b * N + y) * N + x] = periodic_lattice_rate(u + b * N * N, kE, kN, N, x, y, inv_h2);
+}
+
+void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
+                    double* acc) {
+  PL_DISPATCH(dev, chebyshev_step(count, a, AT, Tk, Tkm1, c, acc));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c, acc[i]);
+}
+
+void block_means(Device dev, index_t blocks, index_t len, const double* x, double* out) {
+  PL_DISPATCH(dev, block_means(blocks, len, x, out));
+#pragma omp parallel for
+  for (index_t k = 0; k < blocks; ++k) {
+    double s = 0.0;
+    for (index_t j = 0; j < len; ++j) s += x[k * len + j];
+    out[k] = s / static_cast<double>(len);
+  }
+}
+
+void window_means(Device dev, index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u,
+                  double* U) {
+  PL_DISPATCH(dev, window_means(batch, N, P, first, spacing, m, u, U));
+#pragma omp parallel for collapse(3)
+  for (index_t b = 0; b < batch; ++b)
+    for (int J = 0; J < P; ++J)
+      for (int I = 0; I < P; ++I) {
+        double s = 0.0;
+        for (int q = 0; q < m; ++q)
+          for (int p = 0; p < m; ++p) {
+            const index_t y = (first + J * spacing + 1 + q) % N, x = (first + I * spacing + 1 + p) % N;
+            s += u[(b * N + y) * N + x];
+          }
+        U[(b * P + J) * P + I] = s / (static_cast<double>(m) * m);
+      }
+}
+
+}  // namespace patchlearn::kernels

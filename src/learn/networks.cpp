@@ -28,6 +28,25 @@ torch::Tensor derivative_features(const torch::Tensor& U, double dX, int stencil
   return torch::stack({u0, ux, uxx}, -1);
 }
 
+namespace {
+/// Covariance of the rows of w [N, k].
+torch::Tensor covariance(const torch::Tensor& w) {
+  const auto c = w - w.mean(0);
+  return torch::matmul(c.t(), c) / static_cast<double>(c.size(0));
+}
+/// C^{-1/2} of a covariance (eigenvalues floored at 1e-12 of the largest).
+torch::Tensor inverse_sqrt(const torch::Tensor& C) {
+  const auto eig = torch::linalg_eigh(C);
+  const auto lam = std::get<0>(eig).clamp_min(1e-12 * std::get<0>(eig).max().item<double>());
+  const auto Q = std::get<1>(eig);
+  return torch::matmul(Q * lam.rsqrt(), Q.t());
+}
+}  // namespace
+
+torch::Tensor CoarseModelImpl::interior(const torch::Tensor& x) const {
+  return x.index({Slice(), Slice(1, nodes_ - 1)});
+}
+
 torch::Tensor CoarseModelImpl::pad_ends(const torch::Tensor& interior) const {
   return torch::constant_pad_nd(interior, {1, 1}, 0.0);
 }
@@ -54,7 +73,7 @@ void FunctionalNetImpl::fit_standardization(const torch::Tensor& U, const torch:
   const auto f = derivative_features(U, dX_, stencil_).reshape({-1, 3});
   in_mean_.copy_(f.mean(0));
   in_std_.copy_(f.std(0).clamp_min(1e-12));
-  const auto r = dUdt.index({Slice(), Slice(1, nodes_ - 1)});
+  const auto r = interior(dUdt);
   out_mean_.fill_(r.mean().item<double>());
   out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
 }
@@ -86,21 +105,97 @@ void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch
   const auto x = (U - in_mean_) / in_std_;
   const auto w = torch::stack({x.index({Slice(), Slice(0, nodes_ - 2)}), x.index({Slice(), Slice(1, nodes_ - 1)}),
                                x.index({Slice(), Slice(2, nodes_)})}, -1).reshape({-1, 3});
-  const auto c = w - w.mean(0);
-  const auto C = torch::matmul(c.t(), c) / static_cast<double>(c.size(0));
-  const auto eig = torch::linalg_eigh(C);
-  const auto lam = std::get<0>(eig).clamp_min(1e-12 * std::get<0>(eig).max().item<double>());
-  const auto Q = std::get<1>(eig);
-  whiten_.copy_(torch::matmul(Q * lam.rsqrt(), Q.t()));
-  const auto r = dUdt.index({Slice(), Slice(1, nodes_ - 1)});
+  const auto C = covariance(w);
+  whiten_.copy_(inverse_sqrt(C));
+  const auto r = interior(dUdt);
   out_mean_.fill_(r.mean().item<double>());
   out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
 }
 
-CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil) {
+torch::Tensor spectral_features_2d(const torch::Tensor& U, double L) {
+  const auto P = U.size(-1);
+  const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
+  // Wavenumbers 2 pi k / L, k = 0..P/2, -P/2+1..-1; the Nyquist mode is dropped from odd derivatives.
+  auto k = torch::fft::fftfreq(P, L / (2.0 * M_PI * P), opts);
+  auto k_odd = k.clone();
+  if (P % 2 == 0) k_odd.index_put_({P / 2}, 0.0);
+  const auto kx = k.view({1, P}), ky = k.view({P, 1}), kxo = k_odd.view({1, P}), kyo = k_odd.view({P, 1});
+  const auto Uh = torch::fft::fft2(U);
+  const auto I = c10::complex<double>(0.0, 1.0);
+  auto back = [&](const torch::Tensor& f) { return torch::real(torch::fft::ifft2(Uh * f)); };
+  const auto ux = back(kxo * I), uy = back(kyo * I);
+  const auto uxx = back(-(kx * kx)), uyy = back(-(ky * ky)), uxy = back(-(kxo * kyo));
+  return torch::stack({U, ux, uy, uxx, uyy, uxy}, -1);
+}
+
+FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L) : CoarseModelImpl(P * P, L / P), P_(P) {
+  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(6, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(),
+                                               nn::Linear(32, 1)));
+  in_mean_ = register_buffer("in_mean", torch::zeros({6}));
+  in_std_ = register_buffer("in_std", torch::ones({6}));
+  out_mean_ = register_buffer("out_mean", torch::zeros({1}));
+  out_std_ = register_buffer("out_std", torch::ones({1}));
+}
+
+torch::Tensor FunctionalNet2DImpl::forward(const torch::Tensor& U) {
+  const auto f = (spectral_features_2d(U.view({-1, P_, P_}), dX_ * P_) - in_mean_) / in_std_;
+  return (mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_).reshape({-1, nodes_});
+}
+
+void FunctionalNet2DImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
+  torch::NoGradGuard g;
+  if (!enabled) return;
+  const auto f = spectral_features_2d(U.view({-1, P_, P_}), dX_ * P_).reshape({-1, 6});
+  in_mean_.copy_(f.mean(0));
+  in_std_.copy_(f.std(0).clamp_min(1e-12));
+  out_mean_.fill_(dUdt.mean().item<double>());
+  out_std_.fill_(std::max(dUdt.std().item<double>(), 1e-12));
+}
+
+DiscretizedNet2DImpl::DiscretizedNet2DImpl(int P, double L) : CoarseModelImpl(P * P, L / P), P_(P) {
+  first_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, 32, 5)));
+  rest_ = register_module("rest", nn::Sequential(nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(32, 32, 1)), nn::ReLU(),
+                                                 nn::Conv2d(nn::Conv2dOptions(32, 1, 1))));
+  whiten_ = register_buffer("whiten", torch::eye(25));
+  in_mean_ = register_buffer("in_mean", torch::zeros({1}));
+  in_std_ = register_buffer("in_std", torch::ones({1}));
+  out_mean_ = register_buffer("out_mean", torch::zeros({1}));
+  out_std_ = register_buffer("out_std", torch::ones({1}));
+}
+
+torch::Tensor DiscretizedNet2DImpl::windows(const torch::Tensor& x) const {
+  // Periodic padding by 2 on both axes.
+  const auto y = torch::cat({x.narrow(-2, P_ - 2, 2), x, x.narrow(-2, 0, 2)}, -2);
+  return torch::cat({y.narrow(-1, P_ - 2, 2), y, y.narrow(-1, 0, 2)}, -1);
+}
+
+torch::Tensor DiscretizedNet2DImpl::forward(const torch::Tensor& U) {
+  const auto x = windows(((U - in_mean_) / in_std_).view({-1, 1, P_, P_}));
+  const auto W = torch::matmul(first_->weight.view({32, 25}), whiten_).view({32, 1, 5, 5});
+  const auto h = torch::conv2d(x, W, first_->bias);
+  return (rest_->forward(h).squeeze(1) * out_std_ + out_mean_).reshape({-1, nodes_});
+}
+
+void DiscretizedNet2DImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
+  torch::NoGradGuard g;
+  if (!enabled) return;
+  in_mean_.fill_(U.mean().item<double>());
+  in_std_.fill_(std::max(U.std().item<double>(), 1e-12));
+  // The 5 x 5 windows of the standardized states, as rows [B P P, 25] (unfold of the padded grid).
+  const auto x = windows(((U - in_mean_) / in_std_).view({-1, 1, P_, P_}));
+  const auto w = torch::nn::functional::unfold(x, torch::nn::functional::UnfoldFuncOptions({5, 5}))
+                     .transpose(1, 2).reshape({-1, 25});
+  whiten_.copy_(inverse_sqrt(covariance(w)));
+  out_mean_.fill_(dUdt.mean().item<double>());
+  out_std_.fill_(std::max(dUdt.std().item<double>(), 1e-12));
+}
+
+CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid) {
   if (kind == "functional") return std::make_shared<FunctionalNetImpl>(nodes, dX, stencil);
   if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX);
-  throw ConfigError("learn.networks", "'" + kind + "' is not a network; use functional or discretized");
+  if (kind == "functional2d") return std::make_shared<FunctionalNet2DImpl>(grid, dX * grid);
+  if (kind == "discretized2d") return std::make_shared<DiscretizedNet2DImpl>(grid, dX * grid);
+  throw ConfigError("learn.networks", "'" + kind + "' is not a network; use functional or discretized");  // (the 2D kinds are chosen by the 2D run)
 }
 
 void save_model(const CoarseModel& model, const std::string& path) {
@@ -110,6 +205,7 @@ void save_model(const CoarseModel& model, const std::string& path) {
   ar.write("patchlearn_nodes", c10::IValue(static_cast<int64_t>(model->nodes())));
   ar.write("patchlearn_dx", c10::IValue(model->dX()));
   ar.write("patchlearn_stencil", c10::IValue(static_cast<int64_t>(model->stencil())));
+  ar.write("patchlearn_grid", c10::IValue(static_cast<int64_t>(model->grid())));
   const std::string tmp = path + ".partial";
   ar.save_to(tmp);
   std::filesystem::rename(tmp, path);
@@ -127,8 +223,10 @@ CoarseModel load_model(const std::string& path, torch::Device device) {
   if (!ar.try_read("patchlearn_kind", kind) || !ar.try_read("patchlearn_nodes", nodes) ||
       !ar.try_read("patchlearn_dx", dx) || !ar.try_read("patchlearn_stencil", stencil))
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (no patchlearn header)");
+  c10::IValue grid(static_cast<int64_t>(0));
+  ar.try_read("patchlearn_grid", grid);
   auto model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),
-                          static_cast<int>(stencil.toInt()));
+                          static_cast<int>(stencil.toInt()), static_cast<int>(grid.toInt()));
   // Match the stored precision before loading the tensors.
   torch::Tensor probe;
   if (ar.try_read("out_std", probe, true)) model->to(probe.scalar_type());

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "patchlearn/kernels/coarse.hpp"
+#include "patchlearn/learn/networks.hpp"
 
 namespace patchlearn::learn {
 
@@ -43,9 +44,8 @@ std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, 
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold) {
-  RegressionResult res;
-  res.terms = {"1", "U", "U_x", "U_xx", "U^2", "U U_x", "U U_xx", "U_x^2", "U_x U_xx", "U_xx^2"};
-  const int P = static_cast<int>(res.terms.size());
+  std::vector<std::string> terms = {"1", "U", "U_x", "U_xx", "U^2", "U U_x", "U U_xx", "U_x^2", "U_x U_xx", "U_xx^2"};
+  const int P = static_cast<int>(terms.size());
   const std::size_t N = U.size() / M;
   const int rows = static_cast<int>(N * (M - 2));
   std::vector<double> theta(static_cast<std::size_t>(rows) * P), y(rows);
@@ -59,6 +59,42 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
       for (int j = 0; j < P; ++j) theta[r * P + j] = row[j];
       y[r] = dUdt[n * M + i];
     }
+  auto res = stlsq(theta, y, std::move(terms), threshold);
+  res.a_star = res.coefficient("U_xx");
+  return res;
+}
+
+RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
+                            double threshold) {
+  const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
+  auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, P, P}, torch::kDouble);
+  const auto f = spectral_features_2d(Ut, L).reshape({-1, 6}).contiguous();
+  const auto* F = f.data_ptr<double>();
+  std::vector<std::string> terms = {"1", "U", "U_x", "U_y", "U_xx", "U_xy", "U_yy", "U^2", "U U_x", "U U_y"};
+  const int T = static_cast<int>(terms.size());
+  const std::size_t rows = static_cast<std::size_t>(f.size(0));
+  std::vector<double> theta(rows * T);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double u = F[r * 6], ux = F[r * 6 + 1], uy = F[r * 6 + 2], uxx = F[r * 6 + 3], uyy = F[r * 6 + 4],
+                 uxy = F[r * 6 + 5];
+    const double row[] = {1, u, ux, uy, uxx, uxy, uyy, u * u, u * ux, u * uy};
+    for (int j = 0; j < T; ++j) theta[r * T + j] = row[j];
+  }
+  return stlsq(theta, dUdt, std::move(terms), threshold);
+}
+
+double RegressionResult::coefficient(const std::string& term) const {
+  for (std::size_t j = 0; j < terms.size(); ++j)
+    if (terms[j] == term) return stlsq[j];
+  return 0.0;
+}
+
+RegressionResult stlsq(const std::vector<double>& theta, const std::vector<double>& y, std::vector<std::string> terms,
+                       double threshold) {
+  RegressionResult res;
+  res.terms = std::move(terms);
+  const int P = static_cast<int>(res.terms.size());
+  const int rows = static_cast<int>(y.size());
   // Column scales (the constant column keeps scale 1) for conditioning and for the threshold.
   double ymean = 0, ystd = 0;
   for (double v : y) ymean += v;
@@ -95,7 +131,6 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
     active = keep;
     res.stlsq = fit(active);
   }
-  res.a_star = res.stlsq[3];
   char buf[64];
   res.equation = "dU/dt =";
   bool first = true;

@@ -37,6 +37,17 @@ torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 
+torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
+  const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
+  const auto k = torch::fft::fftfreq(P_, L_ / (2.0 * M_PI * P_), opts);
+  auto ko = k.clone();
+  if (P_ % 2 == 0) ko.index_put_({P_ / 2}, 0.0);
+  const auto kx = k.view({1, P_}), ky = k.view({P_, 1});
+  const auto lam = Dxx_ * kx * kx + 2.0 * Dxy_ * ko.view({1, P_}) * ko.view({P_, 1}) + Dyy_ * ky * ky;
+  const auto V = U.reshape({-1, P_, P_});
+  return torch::real(torch::fft::ifft2(torch::fft::fft2(V) * (-lam))).reshape({-1, P_ * P_});
+}
+
 torch::Tensor EngineOperator::rhs(const torch::Tensor& U) {
   const auto dev = torch_device(op_.device());
   auto x = U.detach().to(dev, torch::kFloat64).contiguous();

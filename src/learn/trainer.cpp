@@ -11,8 +11,7 @@ using torch::indexing::Slice;
 
 namespace {
 torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R) {
-  const int M = model->nodes();
-  const auto d = (model->forward(U) - R).index({Slice(), Slice(1, M - 1)}) / model->output_scale();
+  const auto d = model->interior(model->forward(U) - R) / model->output_scale();
   return d.pow(2).mean();
 }
 }  // namespace

@@ -39,3 +39,32 @@ std::vector<InitialCondition> draw_initial_conditions(const InitialConditionPara
 }
 
 }  // namespace patchlearn
+
+namespace patchlearn {
+
+double InitialCondition2D::operator()(double x, double y) const {
+  double s = 0.0;
+  for (std::size_t j = 0; j < a.size(); ++j) s += a[j] * std::sin(lx[j] * x + px[j]) * std::sin(ly[j] * y + py[j]);
+  return s;
+}
+
+std::vector<InitialCondition2D> draw_initial_conditions_2d(const InitialConditionParams2D& p) {
+  std::vector<InitialCondition2D> out;
+  for (int i = 0; i < p.trajectories; ++i) {
+    Rng rng(p.seed, static_cast<std::uint64_t>(i));
+    InitialCondition2D ic;
+    auto wavenumber = [&] { return std::floor(rng.uniform(p.k_lo, p.k_hi + 1.0)); };
+    auto phase = [&] { return p.reference_phases ? M_PI * std::floor(rng.uniform(0.0, 2.0)) : rng.uniform(0.0, 2.0 * M_PI); };
+    for (int j = 0; j < p.modes; ++j) {
+      ic.a.push_back(rng.uniform(p.amplitude_lo, p.amplitude_hi));
+      ic.lx.push_back(wavenumber());
+      ic.ly.push_back(wavenumber());
+      ic.px.push_back(phase());
+      ic.py.push_back(phase());
+    }
+    out.push_back(std::move(ic));
+  }
+  return out;
+}
+
+}  // namespace patchlearn

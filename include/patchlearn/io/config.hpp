@@ -79,4 +79,9 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
 /// Read and validate a config file (InputError when it cannot be read).
 Config1D load_config_1d(const std::string& path);
 
+/// The text of a config file (InputError when it cannot be read).
+std::string read_config_text(const std::string& path);
+/// domain.dimension of a config (1 when absent; a ConfigError for anything but 1 or 2).
+int config_dimension(const std::string& text, const std::string& origin);
+
 }  // namespace patchlearn

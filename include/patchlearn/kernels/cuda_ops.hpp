@@ -28,4 +28,13 @@ void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, in
 index_t count_nonfinite(const double* x, index_t count);
 double richardson_extrapolate(const double* u, const double* d1, const double* d2, double* out, index_t count);
 
+// 2D lattice (cuda/lattice2d.cu)
+void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
+                     const double* wm, double inv_h2, const double* U, double* dUdt);
+void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
+                   double* dudt);
+void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc);
+void block_means(index_t blocks, index_t len, const double* x, double* out);
+void window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u, double* U);
+
 }  // namespace patchlearn::kernels::cuda

@@ -31,6 +31,10 @@ class CoarseModelImpl : public torch::nn::Module {
   virtual std::string kind() const = 0;
   /// Fit the input/output standardization to training states and targets; identity when !enabled.
   virtual void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) = 0;
+  /// The nodes the loss sees: the interior nodes in 1D, every node on the periodic 2D grid.
+  virtual torch::Tensor interior(const torch::Tensor& x) const;
+  /// Patches per side of a 2D model (0 for a 1D model).
+  virtual int grid() const { return 0; }
   /// Standard deviation of the interior targets the loss is measured in.
   torch::Tensor output_scale() const { return out_std_; }
   int nodes() const { return nodes_; }
@@ -69,10 +73,52 @@ class DiscretizedNetImpl : public CoarseModelImpl {
   torch::Tensor whiten_;  ///< A, [3, 3]
 };
 
+// --- 2D, on the periodic P x P grid of patch means (states [B, P*P], row-major [J][I]) ---
+
+/// Spectral derivatives (u, u_x, u_y, u_xx, u_yy, u_xy) of periodic fields U[B, P, P] on [0, L)^2:
+/// [B, P, P, 6] (the Nyquist mode is dropped from the odd derivatives).
+torch::Tensor spectral_features_2d(const torch::Tensor& U, double L);
+
+/// Paper Fig. 3a in 2D: the six spectral features through a pointwise MLP 6 -> 32 -> 32 -> 1.
+class FunctionalNet2DImpl : public CoarseModelImpl {
+ public:
+  FunctionalNet2DImpl(int P, double L);
+  torch::Tensor forward(const torch::Tensor& U) override;
+  std::string kind() const override { return "functional2d"; }
+  void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
+  torch::Tensor interior(const torch::Tensor& x) const override { return x; }
+  int grid() const override { return P_; }
+
+ private:
+  int P_;
+  torch::nn::Sequential mlp_{nullptr};
+};
+
+/// Paper Fig. 3b in 2D: periodic padding by 2, Conv2d(1 -> 32, 5 x 5) -> ReLU -> Conv2d(32 -> 32,
+/// 1 x 1) -> ReLU -> Conv2d(32 -> 1, 1 x 1). With standardization the 5 x 5 windows are whitened
+/// as in 1D (first layer W = V A, A = C^{-1/2} of the windows' covariance).
+class DiscretizedNet2DImpl : public CoarseModelImpl {
+ public:
+  DiscretizedNet2DImpl(int P, double L);
+  torch::Tensor forward(const torch::Tensor& U) override;
+  std::string kind() const override { return "discretized2d"; }
+  void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
+  torch::Tensor interior(const torch::Tensor& x) const override { return x; }
+  int grid() const override { return P_; }
+
+ private:
+  torch::Tensor windows(const torch::Tensor& x) const;  // [B, 1, P+4, P+4] padded
+  int P_;
+  torch::nn::Conv2d first_{nullptr};
+  torch::nn::Sequential rest_{nullptr};
+  torch::Tensor whiten_;  ///< A, [25, 25]
+};
+
 using CoarseModel = std::shared_ptr<CoarseModelImpl>;
 
-/// "functional" or "discretized" on a grid of `nodes` nodes with spacing dX.
-CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil);
+/// 1D: "functional" or "discretized" on `nodes` nodes with spacing dX.
+/// 2D: "functional2d" or "discretized2d" on grid x grid patches of spacing dX (nodes = grid^2).
+CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid = 0);
 
 void save_model(const CoarseModel& model, const std::string& path);
 /// Load a checkpoint onto `device`; InputError if it is missing, corrupt or not a patchlearn model.

@@ -44,6 +44,21 @@ class HomogenizedTorchOperator : public TorchOperator {
   double a_, dX_;
 };
 
+/// The homogenized tensor equation on the periodic P x P grid of patch means, spectrally:
+/// dU/dt = IFFT(-(Dxx kx^2 + 2 Dxy kx ky + Dyy ky^2) FFT(U)) (Nyquist dropped from the cross term).
+/// Exact for patch means of modes below P/2: the exact coarse operator of 2D gap-tooth data.
+class SpectralHomogenizedOperator2D : public TorchOperator {
+ public:
+  SpectralHomogenizedOperator2D(double Dxx, double Dxy, double Dyy, int P, double L)
+      : Dxx_(Dxx), Dxy_(Dxy), Dyy_(Dyy), P_(P), L_(L) {}
+  torch::Tensor rhs(const torch::Tensor& U) override;
+
+ private:
+  double Dxx_, Dxy_, Dyy_;
+  int P_;
+  double L_;
+};
+
 /// An engine coarse operator (e.g. patch dynamics); U is moved to its device and back.
 class EngineOperator : public TorchOperator {
  public:

@@ -36,3 +36,27 @@ class InitialCondition {
 std::vector<InitialCondition> draw_initial_conditions(const InitialConditionParams& p);
 
 }  // namespace patchlearn
+
+namespace patchlearn {
+
+/// Random initial conditions of paper eq. (28) on [0, 2 pi)^2:
+///     u(x, y, 0) = sum_{j < modes} a_j sin(lx_j x + px_j) sin(ly_j y + py_j),
+/// a_j uniform on [amplitude], lx_j, ly_j integers uniform on [k_lo, k_hi], phases uniform on
+/// [0, 2 pi) (the paper) or drawn from {0, pi} (the reference's code, REFERENCE §4.4).
+struct InitialConditionParams2D {
+  int trajectories = 100;
+  int modes = 10;
+  int k_lo = 1, k_hi = 5;
+  double amplitude_lo = -1.0, amplitude_hi = 1.0;
+  bool reference_phases = false;
+  std::uint64_t seed = 42;
+};
+
+struct InitialCondition2D {
+  std::vector<double> a, lx, ly, px, py;
+  double operator()(double x, double y) const;
+};
+
+std::vector<InitialCondition2D> draw_initial_conditions_2d(const InitialConditionParams2D& p);
+
+}  // namespace patchlearn

@@ -1,0 +1,21 @@
+#pragma once
+// The discrete cell problem of the 2D lattice (micro/lattice2d.hpp), giving the full effective
+// tensor D = [[Dxx, Dxy], [Dxy, Dyy]] of u_t = Dxx u_xx + 2 Dxy u_xy + Dyy u_yy.
+// For a unit macro gradient e, u = e.x + h phi with phi periodic on one mx x my period is the
+// lattice-harmonic function (zero net flux at every point):
+//     (-L) phi = e_x (kx(x,y) - kx(x-1,y)) + e_y (ky(x,y) - ky(x,y-1)),
+// L the periodic lattice Laplacian of eq. (25) in units of h. The effective flux is the mean bond
+// flux, (D e)_x = mean_x,y kx(x,y) (e_x + phi(x+1,y) - phi(x,y)), likewise along y. The problem is
+// independent of h; phi is found by conjugate gradients on the mean-zero subspace to round-off.
+#include "patchlearn/micro/lattice2d.hpp"
+
+namespace patchlearn {
+
+struct EffectiveTensor {
+  double xx = 0, xy = 0, yy = 0;
+  double asymmetry = 0;  ///< |D(x,y) - D(y,x)| before symmetrizing: a check of the solve (~1e-15)
+};
+
+EffectiveTensor effective_tensor(const Lattice2D& lattice);
+
+}  // namespace patchlearn

@@ -1,0 +1,64 @@
+#pragma once
+// TOML configuration of a 2D lattice run (domain.dimension = 2), validated up front with the same
+// rules as the 1D config: unknown keys (with a "did you mean"), wrong types, out-of-range and
+// inconsistent values are ConfigErrors naming the key, the value and what is valid.
+#include <string>
+#include <vector>
+
+#include "patchlearn/micro/initial_conditions.hpp"
+#include "patchlearn/micro/lattice2d.hpp"
+
+namespace patchlearn {
+
+struct Config2D {
+  std::string text, origin;
+  // [domain]
+  double length = 6.283185307179586;
+  int patches = 16;
+  // [lattice]
+  KappaTables kappa = KappaTables::paper();
+  std::string kappa_kind = "table";  ///< table | lognormal
+  std::string placement = "reference";
+  // [patch]
+  int points = 5;
+  double ratio = 0.1;
+  std::string coupling = "spectral";
+  int order = 4;
+  // [scheme]
+  std::string scheme = "gap_tooth";  ///< gap_tooth | full_lattice
+  // [fine]
+  std::string stepper = "exponential";
+  double fine_dt = 0.0;  ///< rk4 step; 0 = the largest stable step
+  // [time]
+  double t_end = 1.0, sample_dt = 0.01;
+  // [initial]
+  InitialConditionParams2D initial;
+  // [homogenized]
+  int homogenized_grid = 32;
+  // [learn]
+  std::vector<std::string> networks{"functional", "discretized"};
+  int epochs = 40, batch = 64, lbfgs_iterations = 200;
+  double lr = 1e-3, lr_final = 1e-5;
+  bool standardize = true;
+  std::string precision = "fp32";
+  double train_fraction = 0.85, validation_fraction = 0.1, train_t_min = 0.01;
+  std::uint64_t learn_seed = 0;
+  int checkpoint_every = 0;
+  // [rollout]
+  std::string rollout_method = "dopri5";
+  double rollout_t_end = 1.0, rollout_dt = 1e-3, rollout_rtol = 1e-7, rollout_atol = 1e-10;
+  // [regression]
+  double regression_threshold = 1e-3;
+  // [run]
+  std::string device = "auto";
+
+  std::vector<std::string> warnings;
+
+  index_t samples() const;  ///< t_end / sample_dt + 1
+  int train_trajectories() const;
+};
+
+Config2D parse_config_2d(const std::string& text, const std::string& origin);
+Config2D load_config_2d(const std::string& path);
+
+}  // namespace patchlearn

@@ -1,0 +1,55 @@
+#pragma once
+// The 2D lattice micro model of paper eq. (25) on the bi-periodic square [0, L)^2:
+//     du/dt(x,y) = [ kx(x,y)(u(x+1,y) - u) + kx(x-1,y)(u(x-1,y) - u)
+//                  + ky(x,y)(u(x,y+1) - u) + ky(x,y-1)(u(x,y-1) - u) ] / h^2,
+// in lattice indices; kx(x,y) is the bond between (x,y) and (x+1,y), ky(x,y) the one between (x,y)
+// and (x,y+1). The diffusivities are periodic tables cx, cy of mx x my entries, written with the
+// row index along x as the paper prints them (eq. 26). Where the tables sit on the lattice:
+//   reference  as the authors' code (REFERENCE §4.1), tiled from the first point of every patch:
+//              kx(o+p, o+q) = cx[p mod mx][(q-1) mod my],  ky(o+p, o+q) = cy[(p-1) mod mx][q mod my]
+//   aligned    the same-index reading of eq. (25): kx = cx[p][q], ky = cy[p][q]  (indices mod m)
+// with o the origin (the first point of a patch). The relative offset of the two tables changes
+// the effective tensor (REFERENCE §4.5), so it is a named option, not an accident.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patchlearn/core/defs.hpp"
+
+namespace patchlearn {
+
+struct KappaTables {
+  int mx = 0, my = 0;
+  std::vector<double> cx, cy;  ///< [i][j], i along x (mx rows), j along y (my columns)
+
+  /// The paper's 3 x 3 tables (C3x3.mat at full precision, REFERENCE §4.1).
+  static KappaTables paper();
+  /// Independent log-normal entries exp(sigma N(0,1)) from a seed.
+  static KappaTables lognormal(int mx, int my, double sigma, std::uint64_t seed);
+};
+
+enum class BondPlacement { Reference, Aligned };
+BondPlacement parse_bond_placement(const std::string& name);
+
+class Lattice2D {
+ public:
+  /// h: lattice spacing; origin: lattice index (in x and in y) where the tables start.
+  Lattice2D(KappaTables tables, BondPlacement placement, double h, index_t origin = 0);
+  double kx(index_t x, index_t y) const;
+  double ky(index_t x, index_t y) const;
+  double h() const { return h_; }
+  const KappaTables& tables() const { return t_; }
+  BondPlacement placement() const { return placement_; }
+  /// Bond tables kE, kN ([y][x], n x n) of the window of points x0.., y0.. .
+  void window(index_t x0, index_t y0, index_t n, std::vector<double>& kE, std::vector<double>& kN) const;
+  /// Largest diffusivity in the tables.
+  double max_kappa() const;
+
+ private:
+  KappaTables t_;
+  BondPlacement placement_;
+  double h_;
+  index_t origin_;
+};
+
+}  // namespace patchlearn

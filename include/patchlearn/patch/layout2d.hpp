@@ -1,0 +1,41 @@
+#pragma once
+// Gap-tooth patches on the bi-periodic square [0, L)^2 (REFERENCE §4.2; the Equation-Free
+// toolbox's EdgyInt patches, notes/equation-free-toolbox.md §2).
+//   P x P patches, spacing DX = L / P; each has n x n lattice points (n odd) of which the
+//   m x m interior (m = n - 2) evolves; the lattice spacing is h = ratio DX / m, and
+//   s = DX / h = m / ratio must be a whole number of lattice points.
+//   Patch I has its centre on lattice point c_I = I s + floor(s / 2), its first (edge) point at
+//   c_I - (n - 1) / 2. The global lattice has N = P s points per side.
+// Coupling (EdgyInt): the right edge of patch I takes the value at X_I + r DX of the field
+// interpolated through the neighbours' first interior column, r = m h / DX = ratio; the left edge
+// the value at X_I - r DX of the field through their last interior column (and likewise in y).
+// Interpolation is along the patch index, as a circulant kernel w[(I - J) mod P]:
+//   spectral     trigonometric interpolation (ordCC = 0; the Nyquist mode as +P/2, real part)
+//   polynomial   Lagrange through the `order` + 1 patches centred on I (order even)
+#include <string>
+#include <vector>
+
+#include "patchlearn/core/defs.hpp"
+
+namespace patchlearn {
+
+struct PatchLayout2D {
+  double L = 0, DX = 0, h = 0, ratio = 0;
+  int P = 0, n = 0, m = 0;
+  index_t spacing = 0;  ///< s, lattice points between patch centres
+  index_t first = 0;    ///< lattice index of the first point of patch 0 (the tables' origin)
+  std::vector<double> centres;  ///< X_I = c_I h
+  std::vector<double> wp, wm;   ///< coupling kernels for the shifts +r and -r
+  std::string coupling;
+  int order = 0;
+
+  index_t lattice_points() const { return P * spacing; }
+};
+
+/// Validates the geometry (ConfigErrors name the keys patch.* / domain.*).
+PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, const std::string& coupling, int order);
+
+/// Circulant interpolation kernel at a shift of `r` patch spacings (see above).
+std::vector<double> coupling_kernel(int P, double r, const std::string& coupling, int order);
+
+}  // namespace patchlearn

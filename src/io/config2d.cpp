@@ -1,0 +1,187 @@
+#include "patchlearn/io/config2d.hpp"
+
+#include <cmath>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/io/config.hpp"
+#include "toml_table.hpp"
+
+namespace patchlearn {
+namespace {
+
+using namespace config_detail;
+
+const std::map<std::string, std::set<std::string>>& schema() {
+  static const std::map<std::string, std::set<std::string>> s = {
+      {"domain", {"dimension", "length", "patches"}},
+      {"lattice", {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed"}},
+      {"patch", {"points", "ratio", "coupling", "order"}},
+      {"scheme", {"type"}},
+      {"fine", {"stepper", "dt"}},
+      {"time", {"t_end", "sample_dt"}},
+      {"initial", {"trajectories", "modes", "wavenumbers", "amplitude", "phases", "seed"}},
+      {"homogenized", {"grid"}},
+      {"learn", {"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "precision",
+                 "train_fraction", "validation_fraction", "train_t_min", "seed", "checkpoint_every"}},
+      {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
+      {"regression", {"threshold"}},
+      {"run", {"device"}},
+  };
+  return s;
+}
+
+/// A square table of positive numbers given as an array of rows (row index along x).
+std::vector<double> kappa_table(const toml::table& root, const std::string& k, int& rows, int& cols) {
+  const std::string key = "lattice." + k;
+  const toml::node* n = toml::at_path(root, key).node();
+  const toml::array* a = n ? n->as_array() : nullptr;
+  if (!a || a->empty()) throw ConfigError(key, "expected an array of rows of positive numbers, e.g. [[1.0, 2.0], [3.0, 4.0]]");
+  std::vector<double> out;
+  rows = static_cast<int>(a->size());
+  cols = -1;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::array* r = (*a)[i].as_array();
+    if (!r || r->empty()) throw ConfigError(key, "row " + std::to_string(i + 1) + " is not a non-empty array of numbers");
+    if (cols >= 0 && static_cast<int>(r->size()) != cols)
+      throw ConfigError(key, "row " + std::to_string(i + 1) + " has " + std::to_string(r->size()) + " entries, row 1 has " +
+                                 std::to_string(cols) + "; the table must be rectangular");
+    cols = static_cast<int>(r->size());
+    for (const auto& e : *r) {
+      const auto v = e.value<double>();
+      if (!v) throw ConfigError(key, "row " + std::to_string(i + 1) + " holds a non-number");
+      if (!(*v > 0) || !std::isfinite(*v))
+        throw ConfigError(key, "entry " + num(*v) + " in row " + std::to_string(i + 1) + " must be a finite diffusivity > 0");
+      out.push_back(*v);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+index_t Config2D::samples() const { return static_cast<index_t>(std::llround(t_end / sample_dt)) + 1; }
+
+int Config2D::train_trajectories() const {
+  const int n = initial.trajectories;
+  return std::max(1, std::min(n - 1, static_cast<int>(std::lround(train_fraction * n))));
+}
+
+Config2D parse_config_2d(const std::string& text, const std::string& origin) {
+  const toml::table root = parse_toml(text, origin);
+  check_keys(root, schema());
+  Config2D c;
+  c.text = text;
+  c.origin = origin;
+  Table domain(root, "domain"), lattice(root, "lattice"), patch(root, "patch"), scheme(root, "scheme"), fine(root, "fine"),
+      time(root, "time"), initial(root, "initial"), homog(root, "homogenized"), learn(root, "learn"), roll(root, "rollout"),
+      reg(root, "regression"), run(root, "run");
+  if (domain.integer("dimension", 1, 1, 2) != 2)
+    throw ConfigError("domain.dimension", "must be 2 for a 2D lattice config");
+  c.length = domain.positive("length", c.length);
+  c.patches = static_cast<int>(domain.integer("patches", c.patches, 3, 4096));
+
+  // --- lattice
+  c.kappa_kind = lattice.choice("kappa", c.kappa_kind, {"table", "lognormal"});
+  if (c.kappa_kind == "table") {
+    if (lattice.has("kappa_x") != lattice.has("kappa_y"))
+      throw ConfigError(lattice.has("kappa_x") ? "lattice.kappa_y" : "lattice.kappa_x",
+                        "missing; give both kappa_x and kappa_y (or neither, for the paper's 3 x 3 tables)");
+    if (lattice.has("kappa_x")) {
+      int rx, cx, ry, cy;
+      c.kappa.cx = kappa_table(root, "kappa_x", rx, cx);
+      c.kappa.cy = kappa_table(root, "kappa_y", ry, cy);
+      if (rx != ry || cx != cy)
+        throw ConfigError("lattice.kappa_y", std::to_string(ry) + " x " + std::to_string(cy) + " does not match kappa_x, " +
+                                                 std::to_string(rx) + " x " + std::to_string(cx));
+      c.kappa.mx = rx;
+      c.kappa.my = cx;
+    }
+  } else {
+    if (lattice.has("kappa_x") || lattice.has("kappa_y"))
+      throw ConfigError("lattice.kappa", "\"lognormal\" draws the tables; remove kappa_x / kappa_y or use kappa = \"table\"");
+    const int period = static_cast<int>(lattice.integer("period", 3, 1, 64));
+    c.kappa = KappaTables::lognormal(period, period, lattice.number("sigma", 1.0),
+                                     static_cast<std::uint64_t>(lattice.integer("seed", 1, 0, 9223372036854775807LL)));
+  }
+  c.placement = lattice.choice("placement", c.placement, {"reference", "aligned"});
+
+  // --- patches
+  c.points = static_cast<int>(patch.integer("points", c.points, 3, 101));
+  c.ratio = patch.positive("ratio", c.ratio);
+  c.coupling = patch.choice("coupling", c.coupling, {"spectral", "polynomial"});
+  c.order = static_cast<int>(patch.integer("order", c.order, 2, 64));
+  c.scheme = scheme.choice("type", c.scheme, {"gap_tooth", "full_lattice"});
+  const int m = c.points - 2;
+  if (m % c.kappa.mx || m % c.kappa.my)
+    c.warnings.push_back("patch.points: the " + std::to_string(m) + " evolving points per side are not a whole number of diffusivity periods (" +
+                         std::to_string(c.kappa.mx) + " x " + std::to_string(c.kappa.my) +
+                         "); the EdgyInt coupling is then not self-adjoint and the effective tensor is only approximated");
+
+  // --- time stepping
+  c.stepper = fine.choice("stepper", c.stepper, {"exponential", "rk4"});
+  c.fine_dt = fine.number("dt", c.fine_dt);
+  if (c.fine_dt < 0) throw ConfigError("fine.dt", num(c.fine_dt) + " must be >= 0 (0: the largest stable step)");
+  if (c.stepper == "exponential" && c.coupling != "spectral")
+    throw ConfigError("fine.stepper", "exponential needs the symmetric spectral coupling; use rk4 with patch.coupling = \"polynomial\"");
+  c.t_end = time.positive("t_end", c.t_end);
+  c.sample_dt = time.positive("sample_dt", c.sample_dt);
+  const double steps = c.t_end / c.sample_dt;
+  if (std::abs(steps - std::round(steps)) > 1e-6 * steps)
+    throw ConfigError("time.t_end", num(c.t_end) + " is not a whole number of time.sample_dt = " + num(c.sample_dt));
+
+  // --- initial conditions
+  auto& ic = c.initial;
+  ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 2, 1000000));
+  ic.modes = static_cast<int>(initial.integer("modes", ic.modes, 1, 10000));
+  const auto kr = initial.range("wavenumbers", {ic.k_lo, ic.k_hi});
+  if (kr.first != std::floor(kr.first) || kr.second != std::floor(kr.second) || kr.first < 0)
+    throw ConfigError("initial.wavenumbers", "expected two whole numbers >= 0, e.g. [1, 5]");
+  ic.k_lo = static_cast<int>(kr.first);
+  ic.k_hi = static_cast<int>(kr.second);
+  std::tie(ic.amplitude_lo, ic.amplitude_hi) = initial.range("amplitude", {ic.amplitude_lo, ic.amplitude_hi});
+  ic.reference_phases = initial.choice("phases", "continuous", {"continuous", "reference"}) == "reference";
+  ic.seed = static_cast<std::uint64_t>(initial.integer("seed", 42, 0, 9223372036854775807LL));
+  if (2 * ic.k_hi >= c.patches)
+    c.warnings.push_back("initial.wavenumbers: modes up to " + std::to_string(ic.k_hi) + " are not resolved by " +
+                         std::to_string(c.patches) + " patches per side (need wavenumber < patches / 2)");
+  c.homogenized_grid = static_cast<int>(homog.integer("grid", c.homogenized_grid, 4, 4096));
+  if (c.homogenized_grid % 2 || c.homogenized_grid <= 2 * ic.k_hi)
+    throw ConfigError("homogenized.grid", std::to_string(c.homogenized_grid) + " must be even and above twice the largest wavenumber " +
+                                              std::to_string(ic.k_hi) + " so the initial conditions are represented exactly");
+
+  // --- learning, rollout, regression
+  c.networks = learn.strings("networks", c.networks, {"functional", "discretized"});
+  c.epochs = static_cast<int>(learn.integer("epochs", c.epochs, 1, 1000000));
+  c.batch = static_cast<int>(learn.integer("batch", c.batch, 1, 1000000));
+  c.lbfgs_iterations = static_cast<int>(learn.integer("lbfgs_iterations", c.lbfgs_iterations, 0, 1000000));
+  c.lr = learn.positive("lr", c.lr);
+  c.lr_final = learn.positive("lr_final", std::min(c.lr_final, c.lr));
+  if (c.lr_final > c.lr) throw ConfigError("learn.lr_final", num(c.lr_final) + " must not exceed learn.lr = " + num(c.lr));
+  c.standardize = learn.boolean("standardize", c.standardize);
+  c.precision = learn.choice("precision", c.precision, {"fp64", "fp32"});
+  c.train_fraction = learn.number("train_fraction", c.train_fraction);
+  if (!(c.train_fraction > 0 && c.train_fraction < 1))
+    throw ConfigError("learn.train_fraction", num(c.train_fraction) + " must be in (0, 1)");
+  c.validation_fraction = learn.number("validation_fraction", c.validation_fraction);
+  if (!(c.validation_fraction >= 0 && c.validation_fraction < 1))
+    throw ConfigError("learn.validation_fraction", num(c.validation_fraction) + " must be in [0, 1)");
+  c.train_t_min = learn.number("train_t_min", c.train_t_min);
+  if (!(c.train_t_min >= 0 && c.train_t_min < c.t_end))
+    throw ConfigError("learn.train_t_min", num(c.train_t_min) + " must be in [0, time.t_end)");
+  c.learn_seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
+  c.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
+  c.rollout_method = roll.choice("method", c.rollout_method, {"dopri5", "bdf"});
+  c.rollout_t_end = roll.positive("t_end", std::min(c.rollout_t_end, c.t_end));
+  if (c.rollout_t_end > c.t_end + 1e-12)
+    throw ConfigError("rollout.t_end", num(c.rollout_t_end) + " is past the data's time.t_end = " + num(c.t_end));
+  c.rollout_dt = roll.positive("dt", c.rollout_dt);
+  c.rollout_rtol = roll.positive("rtol", c.rollout_rtol);
+  c.rollout_atol = roll.positive("atol", c.rollout_atol);
+  c.regression_threshold = reg.number("threshold", c.regression_threshold);
+  c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
+  return c;
+}
+
+Config2D load_config_2d(const std::string& path) { return parse_config_2d(read_config_text(path), path); }
+
+}  // namespace patchlearn

@@ -1,0 +1,85 @@
+#include "patchlearn/micro/lattice2d.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/core/rng.hpp"
+
+namespace patchlearn {
+namespace {
+index_t wrap(index_t i, int m) {
+  const index_t r = i % m;
+  return r < 0 ? r + m : r;
+}
+}  // namespace
+
+KappaTables KappaTables::paper() {
+  KappaTables t;
+  t.mx = t.my = 3;
+  t.cx = {1.0568443800327378, 0.6667688764170373, 1.1567570793183417, 6.58943280148587, 0.8682722106552978,
+          2.417373110621216,  0.9472880471239477, 1.1406934498430858, 1.6610331475130502};
+  t.cy = {3.635489827254553,  0.44704165916815564, 2.389572961353843,   0.8627884628122521, 4.855807353407596,
+          0.28333722696940417, 4.502451125633513,  1.5864704356781725, 0.5679225873812012};
+  return t;
+}
+
+KappaTables KappaTables::lognormal(int mx, int my, double sigma, std::uint64_t seed) {
+  KappaTables t;
+  t.mx = mx;
+  t.my = my;
+  Rng rng(seed, 0);
+  auto draw = [&] {
+    // Box-Muller from two uniforms in (0, 1].
+    const double u1 = 1.0 - rng.uniform(0.0, 1.0), u2 = rng.uniform(0.0, 1.0);
+    return std::exp(sigma * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+  };
+  for (int k = 0; k < mx * my; ++k) t.cx.push_back(draw());
+  for (int k = 0; k < mx * my; ++k) t.cy.push_back(draw());
+  return t;
+}
+
+BondPlacement parse_bond_placement(const std::string& name) {
+  if (name == "reference") return BondPlacement::Reference;
+  if (name == "aligned") return BondPlacement::Aligned;
+  throw ConfigError("lattice.placement", "'" + name + "' is not valid; use reference or aligned");
+}
+
+Lattice2D::Lattice2D(KappaTables tables, BondPlacement placement, double h, index_t origin)
+    : t_(std::move(tables)), placement_(placement), h_(h), origin_(origin) {
+  if (t_.mx < 1 || t_.my < 1 || t_.cx.size() != static_cast<std::size_t>(t_.mx * t_.my) ||
+      t_.cy.size() != t_.cx.size())
+    throw ConfigError("lattice.kappa_x", "the diffusivity tables must both be mx x my with mx, my >= 1");
+  for (double v : t_.cx)
+    if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_x", "every diffusivity must be finite and > 0");
+  for (double v : t_.cy)
+    if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_y", "every diffusivity must be finite and > 0");
+}
+
+double Lattice2D::kx(index_t x, index_t y) const {
+  const index_t p = wrap(x - origin_, t_.mx);
+  const index_t q = wrap(y - origin_ - (placement_ == BondPlacement::Reference ? 1 : 0), t_.my);
+  return t_.cx[p * t_.my + q];
+}
+
+double Lattice2D::ky(index_t x, index_t y) const {
+  const index_t p = wrap(x - origin_ - (placement_ == BondPlacement::Reference ? 1 : 0), t_.mx);
+  const index_t q = wrap(y - origin_, t_.my);
+  return t_.cy[p * t_.my + q];
+}
+
+void Lattice2D::window(index_t x0, index_t y0, index_t n, std::vector<double>& kE, std::vector<double>& kN) const {
+  kE.resize(n * n);
+  kN.resize(n * n);
+  for (index_t y = 0; y < n; ++y)
+    for (index_t x = 0; x < n; ++x) {
+      kE[y * n + x] = kx(x0 + x, y0 + y);
+      kN[y * n + x] = ky(x0 + x, y0 + y);
+    }
+}
+
+double Lattice2D::max_kappa() const {
+  return std::max(*std::max_element(t_.cx.begin(), t_.cx.end()), *std::max_element(t_.cy.begin(), t_.cy.end()));
+}
+
+}  // namespace patchlearn

@@ -1,0 +1,252 @@
+#include "patchlearn/schemes/lattice2d.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/kernels/batched.hpp"
+
+namespace patchlearn {
+namespace {
+
+std::string num(double v) {
+  std::ostringstream s;
+  s.precision(6);
+  s << v;
+  return s.str();
+}
+
+void check_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
+  const int mx = lattice.tables().mx, my = lattice.tables().my;
+  if (g.spacing % mx || g.spacing % my)
+    throw ConfigError("patch.ratio", "the patch centres are " + std::to_string(g.spacing) +
+                                         " lattice points apart, not a multiple of the diffusivity period " +
+                                         std::to_string(mx) + " x " + std::to_string(my) +
+                                         "; every patch must see the same phase of the medium");
+}
+
+/// Scaled modified Bessel coefficients of exp(z (x - 1)) = sum_k c_k T_k(x): c_0 = e^-z I_0(z),
+/// c_k = 2 e^-z I_k(z), by Miller's backward recurrence normalized with I_0 + 2 sum I_k = e^z,
+/// cut where the terms fall below 1e-16.
+std::vector<double> exp_chebyshev_coefficients(double z) {
+  const int K0 = static_cast<int>(std::ceil(z + 40.0 + 20.0 * std::sqrt(z)));
+  std::vector<double> I(K0 + 2, 0.0);
+  I[K0] = 1e-300;
+  for (int k = K0; k >= 1; --k) {
+    I[k - 1] = I[k + 1] + (2.0 * k / z) * I[k];
+    if (I[k - 1] > 1e200)
+      for (int j = k - 1; j <= K0; ++j) I[j] *= 1e-200;
+  }
+  double S = I[0];
+  for (int k = 1; k <= K0; ++k) S += 2.0 * I[k];
+  std::vector<double> c;
+  for (int k = 0; k <= K0; ++k) {
+    const double v = (k == 0 ? 1.0 : 2.0) * I[k] / S;
+    if (k > 1 && v < 1e-16 && v <= c.back()) break;
+    c.push_back(v);
+  }
+  return c;
+}
+
+}  // namespace
+
+FineStepper parse_fine_stepper(const std::string& name) {
+  if (name == "exponential") return FineStepper::Exponential;
+  if (name == "rk4") return FineStepper::RK4;
+  throw ConfigError("fine.stepper", "'" + name + "' is not valid; use exponential or rk4");
+}
+
+GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
+    : LatticeScheme2D(dev, g, batch) {
+  check_phase(lattice, g);
+  std::vector<double> kE, kN;
+  lattice.window(g.first, g.first, g.n, kE, kN);
+  kE_ = Buffer<double>(dev, kE);
+  kN_ = Buffer<double>(dev, kN);
+  // The circulant matrices W[I][J] = w[(I - J) mod P].
+  std::vector<double> Wp(static_cast<std::size_t>(g.P) * g.P), Wm(Wp.size());
+  for (int I = 0; I < g.P; ++I)
+    for (int J = 0; J < g.P; ++J) {
+      Wp[I * g.P + J] = g.wp[(I - J + g.P) % g.P];
+      Wm[I * g.P + J] = g.wm[(I - J + g.P) % g.P];
+    }
+  wp_ = Buffer<double>(dev, Wp);
+  wm_ = Buffer<double>(dev, Wm);
+  // Gershgorin: |diagonal| + the absolute row sum; an edge neighbour spreads its bond over the
+  // kernel, sum |w| = Lambda.
+  double lp = 0.0, lm = 0.0;
+  for (int k = 0; k < g.P; ++k) {
+    lp += std::abs(g.wp[k]);
+    lm += std::abs(g.wm[k]);
+  }
+  const double lam = std::max(lp, lm);
+  const int n = g.n;
+  for (int q = 1; q <= g.m; ++q)
+    for (int p = 1; p <= g.m; ++p) {
+      const double bonds[4] = {kE[q * n + p], kE[q * n + p - 1], kN[q * n + p], kN[(q - 1) * n + p]};
+      const bool edge[4] = {p == g.m, p == 1, q == g.m, q == 1};
+      double row = 0.0;
+      for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
+      rho_ = std::max(rho_, row / (g.h * g.h));
+    }
+}
+
+void GapTooth2D::rates(const double* u, double* dudt) {
+  const auto& g = layout_;
+  kernels::gap_tooth_rates(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(), 1.0 / (g.h * g.h), u,
+                           dudt);
+  point_steps_ += static_cast<double>(batch_ * state_size());
+}
+
+void GapTooth2D::restrict_means(const double* u, double* U) {
+  kernels::block_means(dev_, batch_ * layout_.P * layout_.P, static_cast<index_t>(layout_.m) * layout_.m, u, U);
+}
+
+std::vector<double> GapTooth2D::sample(const std::vector<InitialCondition2D>& ics) const {
+  const auto& g = layout_;
+  std::vector<double> u;
+  u.reserve(static_cast<std::size_t>(batch_ * state_size()));
+  for (index_t b = 0; b < batch_; ++b)
+    for (int J = 0; J < g.P; ++J)
+      for (int I = 0; I < g.P; ++I)
+        for (int q = 0; q < g.m; ++q)
+          for (int p = 0; p < g.m; ++p)
+            u.push_back(ics[b](static_cast<double>(g.first + I * g.spacing + 1 + p) * g.h,
+                               static_cast<double>(g.first + J * g.spacing + 1 + q) * g.h));
+  return u;
+}
+
+FullLattice2D::FullLattice2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
+    : LatticeScheme2D(dev, g, batch), N_(g.lattice_points()) {
+  check_phase(lattice, g);
+  std::vector<double> kE, kN;
+  lattice.window(0, 0, N_, kE, kN);
+  kE_ = Buffer<double>(dev, kE);
+  kN_ = Buffer<double>(dev, kN);
+  for (index_t y = 0; y < N_; ++y)
+    for (index_t x = 0; x < N_; ++x) {
+      const double s = kE[y * N_ + x] + kE[y * N_ + (x + N_ - 1) % N_] + kN[y * N_ + x] + kN[((y + N_ - 1) % N_) * N_ + x];
+      rho_ = std::max(rho_, 2.0 * s / (g.h * g.h));
+    }
+}
+
+void FullLattice2D::rates(const double* u, double* dudt) {
+  kernels::lattice_rates(dev_, batch_, N_, kE_.data(), kN_.data(), 1.0 / (layout_.h * layout_.h), u, dudt);
+  point_steps_ += static_cast<double>(batch_ * state_size());
+}
+
+void FullLattice2D::restrict_means(const double* u, double* U) {
+  kernels::window_means(dev_, batch_, N_, layout_.P, layout_.first, layout_.spacing, layout_.m, u, U);
+}
+
+std::vector<double> FullLattice2D::sample(const std::vector<InitialCondition2D>& ics) const {
+  std::vector<double> u;
+  u.reserve(static_cast<std::size_t>(batch_ * state_size()));
+  for (index_t b = 0; b < batch_; ++b)
+    for (index_t y = 0; y < N_; ++y)
+      for (index_t x = 0; x < N_; ++x) u.push_back(ics[b](static_cast<double>(x) * layout_.h, static_cast<double>(y) * layout_.h));
+  return u;
+}
+
+Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper stepper, double rk4_dt)
+    : s_(scheme), stepper_(stepper) {
+  const double rho = scheme.spectral_bound();
+  const std::size_t size = static_cast<std::size_t>(scheme.batch() * scheme.state_size());
+  a_ = Buffer<double>(scheme.device(), size);
+  b_ = Buffer<double>(scheme.device(), size);
+  c_ = Buffer<double>(scheme.device(), size);
+  if (stepper == FineStepper::Exponential) {
+    if (!scheme.symmetric())
+      throw ConfigError("fine.stepper", "exponential needs a symmetric patch system (patch.coupling = \"spectral\"); use rk4");
+    cheb_ = exp_chebyshev_coefficients(0.5 * interval * rho);
+    evaluations_ = static_cast<int>(cheb_.size()) - 1;
+    d_ = Buffer<double>(scheme.device(), size);
+    return;
+  }
+  constexpr double limit = 2.785;  // RK4's stability interval on the negative real axis
+  if (rk4_dt <= 0) {
+    steps_ = static_cast<int>(std::ceil(interval * rho / (0.98 * limit)));
+  } else {
+    if (rk4_dt * rho > limit)
+      throw ConfigError("fine.dt", num(rk4_dt) + " is over the RK4 stability limit 2.785 / rho = " + num(limit / rho) +
+                                       " (rho = " + num(rho) + ", a bound of the fastest lattice rate); use fine.dt <= " +
+                                       num(limit / rho) + " or fine.stepper = \"exponential\"");
+    const double r = interval / rk4_dt;
+    if (std::abs(r - std::round(r)) > 1e-9 * r)
+      throw ConfigError("fine.dt", num(rk4_dt) + " does not divide the sampling interval " + num(interval));
+    steps_ = static_cast<int>(std::llround(r));
+  }
+  dt_ = interval / steps_;
+  evaluations_ = 4 * steps_;
+}
+
+void Propagator2D::advance(Buffer<double>& u) {
+  const Device dev = s_.device();
+  const index_t n = static_cast<index_t>(u.size());
+  auto axpby = [&](double a, const double* x, double b, const double* y, double* out) {
+    kernels::axpby(dev, n, a, x, b, y, out);
+  };
+  if (stepper_ == FineStepper::Exponential) {
+    const double rho = s_.spectral_bound();
+    // acc = c0 u; T0 = u (in b_); T1 = (2/rho) A u + u (in d_).
+    axpby(cheb_[0], u.data(), 0.0, u.data(), a_.data());
+    axpby(1.0, u.data(), 0.0, u.data(), b_.data());
+    s_.rates(u.data(), c_.data());
+    axpby(2.0 / rho, c_.data(), 1.0, u.data(), d_.data());
+    axpby(cheb_[1], d_.data(), 1.0, a_.data(), a_.data());
+    for (std::size_t k = 1; k + 1 < cheb_.size(); ++k) {
+      s_.rates(d_.data(), c_.data());
+      kernels::chebyshev_step(dev, n, 4.0 / rho, c_.data(), d_.data(), b_.data(), cheb_[k + 1], a_.data());
+      std::swap(b_, d_);
+    }
+    std::swap(u, a_);
+    return;
+  }
+  // RK4: a_ stage rates, b_ stage state, c_ accumulated result.
+  for (int s = 0; s < steps_; ++s) {
+    s_.rates(u.data(), a_.data());
+    axpby(1.0, u.data(), dt_ / 6, a_.data(), c_.data());
+    axpby(1.0, u.data(), dt_ / 2, a_.data(), b_.data());
+    s_.rates(b_.data(), a_.data());
+    axpby(1.0, c_.data(), dt_ / 3, a_.data(), c_.data());
+    axpby(1.0, u.data(), dt_ / 2, a_.data(), b_.data());
+    s_.rates(b_.data(), a_.data());
+    axpby(1.0, c_.data(), dt_ / 3, a_.data(), c_.data());
+    axpby(1.0, u.data(), dt_, a_.data(), b_.data());
+    s_.rates(b_.data(), a_.data());
+    axpby(1.0, c_.data(), dt_ / 6, a_.data(), u.data());
+  }
+}
+
+CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, double interval, index_t samples,
+                               const std::vector<InitialCondition2D>& ics, const std::function<void(index_t)>& progress) {
+  const Device dev = scheme.device();
+  const index_t B = scheme.batch(), M = static_cast<index_t>(scheme.layout().P) * scheme.layout().P;
+  if (static_cast<index_t>(ics.size()) != B) throw std::invalid_argument("simulate_lattice_2d: one initial condition per trajectory");
+  CoarseData d(dev, B, samples, M);
+  Buffer<double> u(dev, scheme.sample(ics)), du(dev, u.size()), U(dev, static_cast<std::size_t>(B * M)),
+      R(dev, static_cast<std::size_t>(B * M));
+  for (index_t k = 0; k < samples; ++k) {
+    d.t[k] = static_cast<double>(k) * interval;
+    scheme.restrict_means(u.data(), U.data());
+    scheme.rates(u.data(), du.data());
+    scheme.restrict_means(du.data(), R.data());
+    if (kernels::count_nonfinite(dev, U.data(), B * M) + kernels::count_nonfinite(dev, R.data(), B * M)) {
+      const auto hu = U.to_host(), hr = R.to_host();
+      for (index_t i = 0; i < B * M; ++i)
+        if (!std::isfinite(hu[i]) || !std::isfinite(hr[i]))
+          throw RunError(std::string("non-finite ") + (std::isfinite(hu[i]) ? "dU/dt" : "U") + " at t = " + num(d.t[k]) +
+                         " (sample " + std::to_string(k) + "), trajectory " + std::to_string(i / M) + ", patch (" +
+                         std::to_string(i % M % scheme.layout().P) + ", " + std::to_string(i % M / scheme.layout().P) + ")");
+    }
+    kernels::store_snapshot(dev, B, M, samples, k, U.data(), d.U.data());
+    kernels::store_snapshot(dev, B, M, samples, k, R.data(), d.dUdt.data());
+    if (k + 1 < samples) prop.advance(u);
+    if (progress) progress(k + 1);
+  }
+  d.point_steps = scheme.point_steps();
+  return d;
+}
+
+}  // namespace patchlearn
