@@ -4,6 +4,8 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/patch/layout2d.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
 #include "toml_table.hpp"
 
 namespace patchlearn {
@@ -123,6 +125,17 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   if (c.fine_dt < 0) throw ConfigError("fine.dt", num(c.fine_dt) + " must be >= 0 (0: the largest stable step)");
   if (c.stepper == "exponential" && c.coupling != "spectral")
     throw ConfigError("fine.stepper", "exponential needs the symmetric spectral coupling; use rk4 with patch.coupling = \"polynomial\"");
+  {
+    // The geometry and the medium together: phase alignment and, for RK4, the stability limit.
+    const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
+    const Lattice2D lat(c.kappa, parse_bond_placement(c.placement), g.h, g.first);
+    check_patch_phase(lat, g);
+    const double rho = c.scheme == "gap_tooth" ? gap_tooth_spectral_bound(lat, g) : full_lattice_spectral_bound(lat, g);
+    if (c.stepper == "rk4" && c.fine_dt * rho > rk4_stability_limit())
+      throw ConfigError("fine.dt", num(c.fine_dt) + " is over the RK4 stability limit 2.785 / rho = " +
+                                       num(rk4_stability_limit() / rho) + " of this lattice (rho = " + num(rho) +
+                                       "); use a smaller fine.dt, 0 (automatic) or fine.stepper = \"exponential\"");
+  }
   c.t_end = time.positive("t_end", c.t_end);
   c.sample_dt = time.positive("sample_dt", c.sample_dt);
   const double steps = c.t_end / c.sample_dt;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/tridiag.hpp"
@@ -186,16 +187,44 @@ namespace patchlearn::kernels {
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt) {
   PL_DISPATCH(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
-  const index_t per = static_cast<index_t>(P) * P * m * m;
-#pragma omp parallel for collapse(3)
-  for (index_t b = 0; b < batch; ++b)
-    for (int J = 0; J < P; ++J)
-      for (int I = 0; I < P; ++I) {
-        double* out = dUdt + b * per + (static_cast<index_t>(J) * P + I) * m * m;
+  // Per trajectory: first every edge value, each source line gathered once into S and shared by
+  // the P edges it feeds (coupling_sum over a contiguous row), then the rates patch by patch.
+  const index_t mm = static_cast<index_t>(m) * m, per = static_cast<index_t>(P) * P * mm, line = static_cast<index_t>(P) * P * m;
+#pragma omp parallel
+  {
+    std::vector<double> S(P), edges(4 * line);
+    double *xE = edges.data(), *xW = xE + line, *yN = xW + line, *yS = yN + line;  // [J][I][q or p]
+#pragma omp for
+    for (index_t b = 0; b < batch; ++b) {
+      const double* Ub = U + b * per;
+      for (int J = 0; J < P; ++J)
         for (int q = 0; q < m; ++q)
-          for (int p = 0; p < m; ++p)
-            out[q * m + p] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, kE, kN, wp, wm, inv_h2);
-      }
+          for (int side = 0; side < 2; ++side) {
+            for (int K = 0; K < P; ++K) S[K] = Ub[(J * P + K) * mm + q * m + (side ? m - 1 : 0)];
+            double* out = side ? xW : xE;
+            const double* W = side ? wm : wp;
+            for (int I = 0; I < P; ++I) out[(J * P + I) * m + q] = coupling_sum(W + I * P, P, S.data(), 1);
+          }
+      for (int I = 0; I < P; ++I)
+        for (int p = 0; p < m; ++p)
+          for (int side = 0; side < 2; ++side) {
+            for (int K = 0; K < P; ++K) S[K] = Ub[(K * P + I) * mm + (side ? (m - 1) * m : 0) + p];
+            double* out = side ? yS : yN;
+            const double* W = side ? wm : wp;
+            for (int J = 0; J < P; ++J) out[(J * P + I) * m + p] = coupling_sum(W + J * P, P, S.data(), 1);
+          }
+      for (int J = 0; J < P; ++J)
+        for (int I = 0; I < P; ++I) {
+          const index_t patch = J * P + I;
+          const double* u = Ub + patch * mm;
+          double* out = dUdt + b * per + patch * mm;
+          for (int q = 0; q < m; ++q)
+            for (int p = 0; p < m; ++p)
+              out[q * m + p] = patch_point_rate(u, m, p, q, xE[patch * m + q], xW[patch * m + q], yN[patch * m + p],
+                                                yS[patch * m + p], kE, kN, inv_h2);
+        }
+    }
+  }
 }
 
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,

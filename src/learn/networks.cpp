@@ -112,20 +112,26 @@ void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch
   out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
 }
 
-torch::Tensor spectral_features_2d(const torch::Tensor& U, double L) {
+torch::Tensor spectral_derivative_2d(const torch::Tensor& U, double L, int px, int py) {
   const auto P = U.size(-1);
   const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
-  // Wavenumbers 2 pi k / L, k = 0..P/2, -P/2+1..-1; the Nyquist mode is dropped from odd derivatives.
-  auto k = torch::fft::fftfreq(P, L / (2.0 * M_PI * P), opts);
-  auto k_odd = k.clone();
-  if (P % 2 == 0) k_odd.index_put_({P / 2}, 0.0);
-  const auto kx = k.view({1, P}), ky = k.view({P, 1}), kxo = k_odd.view({1, P}), kyo = k_odd.view({P, 1});
-  const auto Uh = torch::fft::fft2(U);
-  const auto I = c10::complex<double>(0.0, 1.0);
-  auto back = [&](const torch::Tensor& f) { return torch::real(torch::fft::ifft2(Uh * f)); };
-  const auto ux = back(kxo * I), uy = back(kyo * I);
-  const auto uxx = back(-(kx * kx)), uyy = back(-(ky * ky)), uxy = back(-(kxo * kyo));
-  return torch::stack({U, ux, uy, uxx, uyy, uxy}, -1);
+  // (i kx)^px (i ky)^py with k = 2 pi (0..P/2, -P/2+1..-1) / L; the Nyquist wavenumber is dropped
+  // from odd orders (its derivative is not real).
+  const auto k = torch::fft::fftfreq(P, L / (2.0 * M_PI * P), opts);
+  auto kx = k.clone(), ky = k.clone();
+  if (P % 2 == 0 && px % 2) kx.index_put_({P / 2}, 0.0);
+  if (P % 2 == 0 && py % 2) ky.index_put_({P / 2}, 0.0);
+  const auto factor = kx.pow(px).view({1, P}) * ky.pow(py).view({P, 1});
+  const int order = px + py;
+  const double sign = (order / 2) % 2 ? -1.0 : 1.0;  // i^order = sign (order even) or sign i (odd)
+  const auto Uh = torch::fft::fft2(U) * (factor * sign);
+  return torch::real(torch::fft::ifft2(order % 2 ? Uh * c10::complex<double>(0.0, 1.0) : Uh));
+}
+
+torch::Tensor spectral_features_2d(const torch::Tensor& U, double L) {
+  return torch::stack({U, spectral_derivative_2d(U, L, 1, 0), spectral_derivative_2d(U, L, 0, 1),
+                       spectral_derivative_2d(U, L, 2, 0), spectral_derivative_2d(U, L, 0, 2),
+                       spectral_derivative_2d(U, L, 1, 1)}, -1);
 }
 
 FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L) : CoarseModelImpl(P * P, L / P), P_(P) {

@@ -17,15 +17,6 @@ std::string num(double v) {
   return s.str();
 }
 
-void check_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
-  const int mx = lattice.tables().mx, my = lattice.tables().my;
-  if (g.spacing % mx || g.spacing % my)
-    throw ConfigError("patch.ratio", "the patch centres are " + std::to_string(g.spacing) +
-                                         " lattice points apart, not a multiple of the diffusivity period " +
-                                         std::to_string(mx) + " x " + std::to_string(my) +
-                                         "; every patch must see the same phase of the medium");
-}
-
 /// Scaled modified Bessel coefficients of exp(z (x - 1)) = sum_k c_k T_k(x): c_0 = e^-z I_0(z),
 /// c_k = 2 e^-z I_k(z), by Miller's backward recurrence normalized with I_0 + 2 sum I_k = e^z,
 /// cut where the terms fall below 1e-16.
@@ -51,6 +42,52 @@ std::vector<double> exp_chebyshev_coefficients(double z) {
 
 }  // namespace
 
+void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
+  const int mx = lattice.tables().mx, my = lattice.tables().my;
+  if (g.spacing % mx || g.spacing % my)
+    throw ConfigError("patch.ratio", "the patch centres are " + std::to_string(g.spacing) +
+                                         " lattice points apart, not a multiple of the diffusivity period " +
+                                         std::to_string(mx) + " x " + std::to_string(my) +
+                                         "; every patch must see the same phase of the medium");
+}
+
+double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& g) {
+  std::vector<double> kE, kN;
+  lattice.window(g.first, g.first, g.n, kE, kN);
+  // Gershgorin: |diagonal| + the absolute row sum; an edge neighbour spreads its bond over the
+  // coupling kernel, sum |w| = Lambda.
+  double lp = 0.0, lm = 0.0;
+  for (int k = 0; k < g.P; ++k) {
+    lp += std::abs(g.wp[k]);
+    lm += std::abs(g.wm[k]);
+  }
+  const double lam = std::max(lp, lm);
+  const int n = g.n;
+  double rho = 0.0;
+  for (int q = 1; q <= g.m; ++q)
+    for (int p = 1; p <= g.m; ++p) {
+      const double bonds[4] = {kE[q * n + p], kE[q * n + p - 1], kN[q * n + p], kN[(q - 1) * n + p]};
+      const bool edge[4] = {p == g.m, p == 1, q == g.m, q == 1};
+      double row = 0.0;
+      for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
+      rho = std::max(rho, row / (g.h * g.h));
+    }
+  return rho;
+}
+
+double full_lattice_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& g) {
+  // One period of the tables covers every distinct row sum.
+  double rho = 0.0;
+  for (index_t y = 0; y < lattice.tables().my; ++y)
+    for (index_t x = 0; x < lattice.tables().mx; ++x) {
+      const double s = lattice.kx(x, y) + lattice.kx(x - 1, y) + lattice.ky(x, y) + lattice.ky(x, y - 1);
+      rho = std::max(rho, 2.0 * s / (g.h * g.h));
+    }
+  return rho;
+}
+
+double rk4_stability_limit() { return 2.785; }
+
 FineStepper parse_fine_stepper(const std::string& name) {
   if (name == "exponential") return FineStepper::Exponential;
   if (name == "rk4") return FineStepper::RK4;
@@ -59,7 +96,7 @@ FineStepper parse_fine_stepper(const std::string& name) {
 
 GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch) {
-  check_phase(lattice, g);
+  check_patch_phase(lattice, g);
   std::vector<double> kE, kN;
   lattice.window(g.first, g.first, g.n, kE, kN);
   kE_ = Buffer<double>(dev, kE);
@@ -73,23 +110,7 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
     }
   wp_ = Buffer<double>(dev, Wp);
   wm_ = Buffer<double>(dev, Wm);
-  // Gershgorin: |diagonal| + the absolute row sum; an edge neighbour spreads its bond over the
-  // kernel, sum |w| = Lambda.
-  double lp = 0.0, lm = 0.0;
-  for (int k = 0; k < g.P; ++k) {
-    lp += std::abs(g.wp[k]);
-    lm += std::abs(g.wm[k]);
-  }
-  const double lam = std::max(lp, lm);
-  const int n = g.n;
-  for (int q = 1; q <= g.m; ++q)
-    for (int p = 1; p <= g.m; ++p) {
-      const double bonds[4] = {kE[q * n + p], kE[q * n + p - 1], kN[q * n + p], kN[(q - 1) * n + p]};
-      const bool edge[4] = {p == g.m, p == 1, q == g.m, q == 1};
-      double row = 0.0;
-      for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
-      rho_ = std::max(rho_, row / (g.h * g.h));
-    }
+  rho_ = gap_tooth_spectral_bound(lattice, g);
 }
 
 void GapTooth2D::rates(const double* u, double* dudt) {
@@ -119,16 +140,12 @@ std::vector<double> GapTooth2D::sample(const std::vector<InitialCondition2D>& ic
 
 FullLattice2D::FullLattice2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch), N_(g.lattice_points()) {
-  check_phase(lattice, g);
+  check_patch_phase(lattice, g);
   std::vector<double> kE, kN;
   lattice.window(0, 0, N_, kE, kN);
   kE_ = Buffer<double>(dev, kE);
   kN_ = Buffer<double>(dev, kN);
-  for (index_t y = 0; y < N_; ++y)
-    for (index_t x = 0; x < N_; ++x) {
-      const double s = kE[y * N_ + x] + kE[y * N_ + (x + N_ - 1) % N_] + kN[y * N_ + x] + kN[((y + N_ - 1) % N_) * N_ + x];
-      rho_ = std::max(rho_, 2.0 * s / (g.h * g.h));
-    }
+  rho_ = full_lattice_spectral_bound(lattice, g);
 }
 
 void FullLattice2D::rates(const double* u, double* dudt) {
@@ -164,7 +181,7 @@ Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper
     d_ = Buffer<double>(scheme.device(), size);
     return;
   }
-  constexpr double limit = 2.785;  // RK4's stability interval on the negative real axis
+  const double limit = rk4_stability_limit();
   if (rk4_dt <= 0) {
     steps_ = static_cast<int>(std::ceil(interval * rho / (0.98 * limit)));
   } else {

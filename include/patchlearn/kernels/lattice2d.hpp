@@ -34,25 +34,34 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
   return s;
 }
 
+/// du/dt at interior point (p, q) of one patch (m x m values, row-major) given the edge values
+/// next to it (eE, eW, eN, eS; only those on the patch border are read). kE, kN are the patch's
+/// (m+2) x (m+2) bond tables, edges included.
+PL_HD double patch_point_rate(const double* patch, int m, int p, int q, double eE, double eW, double eN, double eS,
+                              const double* kE, const double* kN, double inv_h2) {
+  const double u = patch[q * m + p];
+  const double uE = p + 1 < m ? patch[q * m + p + 1] : eE;
+  const double uW = p > 0 ? patch[q * m + p - 1] : eW;
+  const double uN = q + 1 < m ? patch[(q + 1) * m + p] : eN;
+  const double uS = q > 0 ? patch[(q - 1) * m + p] : eS;
+  const int n = m + 2, x = p + 1, y = q + 1;
+  return lattice_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x],
+                      inv_h2);
+}
+
 /// du/dt at interior point (p, q) of patch (I, J) of one trajectory U[J][I][q][p] (P x P patches of
-/// m x m). kE, kN are the patch's (m+2) x (m+2) bond tables (edges included); Wp / Wm are the
-/// P x P circulant coupling matrices that give the right/top edge from the neighbours' first
-/// interior column/row (shift +r) and the left/bottom edge from their last (shift -r).
+/// m x m), with the edge values it needs interpolated on the spot. Wp / Wm are the P x P circulant
+/// coupling matrices that give the right/top edge from the neighbours' first interior column/row
+/// (shift +r) and the left/bottom edge from their last (shift -r).
 PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, int q, const double* kE,
                             const double* kN, const double* Wp, const double* Wm, double inv_h2) {
   const index_t mm = static_cast<index_t>(m) * m;
   const index_t row = static_cast<index_t>(P) * mm;  // one patch row (fixed J)
-  const double* patch = U + (static_cast<index_t>(J) * P + I) * mm;
-  const double u = patch[q * m + p];
-  // x neighbours: inside the patch, or the interpolated right/left edge.
-  const double uE = p + 1 < m ? patch[q * m + p + 1]
-                              : coupling_sum(Wp + I * P, P, U + J * row + q * m + 0, mm);
-  const double uW = p > 0 ? patch[q * m + p - 1] : coupling_sum(Wm + I * P, P, U + J * row + q * m + (m - 1), mm);
-  const double uN = q + 1 < m ? patch[(q + 1) * m + p] : coupling_sum(Wp + J * P, P, U + I * mm + 0 * m + p, row);
-  const double uS = q > 0 ? patch[(q - 1) * m + p] : coupling_sum(Wm + J * P, P, U + I * mm + (m - 1) * m + p, row);
-  const int n = m + 2, x = p + 1, y = q + 1;
-  return lattice_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x],
-                      inv_h2);
+  const double eE = p + 1 < m ? 0.0 : coupling_sum(Wp + I * P, P, U + J * row + q * m, mm);
+  const double eW = p > 0 ? 0.0 : coupling_sum(Wm + I * P, P, U + J * row + q * m + (m - 1), mm);
+  const double eN = q + 1 < m ? 0.0 : coupling_sum(Wp + J * P, P, U + I * mm + p, row);
+  const double eS = q > 0 ? 0.0 : coupling_sum(Wm + J * P, P, U + I * mm + (m - 1) * m + p, row);
+  return patch_point_rate(U + (static_cast<index_t>(J) * P + I) * mm, m, p, q, eE, eW, eN, eS, kE, kN, inv_h2);
 }
 
 /// One step of the Chebyshev recurrence for exp(dt A): T_{k+1} = a A T_k + 2 T_k - T_{k-1}, written

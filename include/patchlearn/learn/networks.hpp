@@ -75,6 +75,8 @@ class DiscretizedNetImpl : public CoarseModelImpl {
 
 // --- 2D, on the periodic P x P grid of patch means (states [B, P*P], row-major [J][I]) ---
 
+/// d^px/dx^px d^py/dy^py of periodic fields U[..., P, P] ([y][x]) on [0, L)^2, spectrally.
+torch::Tensor spectral_derivative_2d(const torch::Tensor& U, double L, int px, int py);
 /// Spectral derivatives (u, u_x, u_y, u_xx, u_yy, u_xy) of periodic fields U[B, P, P] on [0, L)^2:
 /// [B, P, P, 6] (the Nyquist mode is dropped from the odd derivatives).
 torch::Tensor spectral_features_2d(const torch::Tensor& U, double L);

@@ -29,9 +29,10 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX,
                          int stencil, double threshold);
 
-/// 2D: dU/dt on {1, U, U_x, U_y, U_xx, U_xy, U_yy, U^2, U U_x, U U_y} with spectral derivatives of
-/// the periodic P x P states U[N][P*P] on [0, L)^2 (learn/networks.hpp: spectral_features_2d). The
-/// effective tensor is D = [[c(U_xx), c(U_xy) / 2], [c(U_xy) / 2, c(U_yy)]].
+/// 2D: dU/dt on {1, U, U_x, U_y, U_xx, U_xy, U_yy, U_xxxx, U_xxyy, U_yyyy, U^2, U U_x, U U_y} with
+/// spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2. The fourth-order terms
+/// take up the lattice's next-order (O(h^2 k^4)) correction of the rates, which would otherwise
+/// bias D by ~5e-4 through the fast modes. D = [[c(U_xx), c(U_xy)/2], [c(U_xy)/2, c(U_yy)]].
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold);
 

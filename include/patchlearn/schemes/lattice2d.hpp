@@ -85,6 +85,15 @@ class FullLattice2D : public LatticeScheme2D {
   double rho_ = 0.0;
 };
 
+/// ConfigError unless every patch sees the same phase of the medium (centre spacing a multiple of
+/// the diffusivity period).
+void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& layout);
+/// Gershgorin bounds of the spectral radius of A (the same the schemes use).
+double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& layout);
+double full_lattice_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& layout);
+/// RK4's stability interval on the negative real axis: dt rho <= 2.785.
+double rk4_stability_limit();
+
 enum class FineStepper { Exponential, RK4 };
 FineStepper parse_fine_stepper(const std::string& name);
 

@@ -1,0 +1,261 @@
+// The 2D lattice problem: the cell problem's tensor, the coupling, the gap-tooth and full-lattice
+// schemes, the exponential stepper and the spectral homogenized truth.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/cell2d.hpp"
+#include "patchlearn/homog/homogenized2d.hpp"
+#include "patchlearn/io/config2d.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
+
+using namespace patchlearn;
+
+namespace {
+
+KappaTables layered_x(std::vector<double> a, std::vector<double> b) {
+  // Tables varying only along x: x-bonds in series (harmonic mean), y-bonds in parallel (mean).
+  KappaTables t;
+  t.mx = static_cast<int>(a.size());
+  t.my = 1;
+  t.cx = std::move(a);
+  t.cy = std::move(b);
+  return t;
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / v.size();
+}
+
+double harmonic(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += 1.0 / x;
+  return v.size() / s;
+}
+
+std::vector<InitialCondition2D> two_ics() {
+  InitialConditionParams2D p;
+  p.trajectories = 2;
+  p.modes = 4;
+  p.k_lo = 1;
+  p.k_hi = 3;
+  return draw_initial_conditions_2d(p);
+}
+
+}  // namespace
+
+TEST(Cell2D, PaperTablesGiveTheFullTensor) {
+  // REFERENCE §4.5: [[1.33997, 0.11047], [0.11047, 1.26458]] with the reference's placement, and
+  // [[1.3346, 0.0424], [0.0424, 1.2484]] with the same-index reading of eq. (25).
+  const auto D = effective_tensor(Lattice2D(KappaTables::paper(), BondPlacement::Reference, 0.01, 13));
+  EXPECT_NEAR(D.xx, 1.33997, 1e-5);
+  EXPECT_NEAR(D.xy, 0.11047, 1e-5);
+  EXPECT_NEAR(D.yy, 1.26458, 1e-5);
+  EXPECT_LT(D.asymmetry, 1e-12);
+  const auto A = effective_tensor(Lattice2D(KappaTables::paper(), BondPlacement::Aligned, 0.01, 0));
+  EXPECT_NEAR(A.xx, 1.3346, 1e-4);
+  EXPECT_NEAR(A.xy, 0.0424, 1e-4);
+  EXPECT_NEAR(A.yy, 1.2484, 1e-4);
+  // Only the relative placement matters: a shifted origin gives the same tensor to round-off.
+  const auto S = effective_tensor(Lattice2D(KappaTables::paper(), BondPlacement::Reference, 0.01, 5));
+  EXPECT_NEAR(S.xx, D.xx, 1e-13);
+  EXPECT_NEAR(S.xy, D.xy, 1e-13);
+}
+
+TEST(Cell2D, LayeredMediaHaveClosedForms) {
+  const std::vector<double> a{1.0, 7.0, 0.3, 2.5}, b{4.0, 0.2, 1.1, 3.0};
+  for (auto pl : {BondPlacement::Reference, BondPlacement::Aligned}) {
+    const auto D = effective_tensor(Lattice2D(layered_x(a, b), pl, 1.0));
+    EXPECT_NEAR(D.xx, harmonic(a), 1e-12);  // series
+    EXPECT_NEAR(D.yy, mean(b), 1e-12);      // parallel
+    EXPECT_NEAR(D.xy, 0.0, 1e-12);
+  }
+  // The same layers along y (tables with one row).
+  KappaTables t;
+  t.mx = 1;
+  t.my = 4;
+  t.cx = b;
+  t.cy = a;
+  const auto D = effective_tensor(Lattice2D(t, BondPlacement::Reference, 1.0));
+  EXPECT_NEAR(D.yy, harmonic(a), 1e-12);
+  EXPECT_NEAR(D.xx, mean(b), 1e-12);
+}
+
+TEST(Cell2D, RandomLogNormalTablesGiveAnSpdTensorWithinTheWienerBounds) {
+  const auto t = KappaTables::lognormal(5, 5, 1.0, 7);
+  const auto D = effective_tensor(Lattice2D(t, BondPlacement::Aligned, 1.0));
+  EXPECT_LT(D.asymmetry, 1e-12);
+  EXPECT_GT(D.xx * D.yy - D.xy * D.xy, 0.0);
+  EXPECT_LE(D.xx, mean(t.cx) + 1e-12);
+  EXPECT_GE(D.xx, harmonic(t.cx) - 1e-12);
+  EXPECT_LE(D.yy, mean(t.cy) + 1e-12);
+  EXPECT_GE(D.yy, harmonic(t.cy) - 1e-12);
+}
+
+TEST(Coupling, SpectralInterpolationReproducesFourierModes) {
+  for (int P : {7, 16}) {
+    for (double r : {0.1, -0.1, 0.37, 1.0}) {
+      const auto w = coupling_kernel(P, r, "spectral", 0);
+      for (int k = 0; 2 * k < P; ++k) {
+        for (int I = 0; I < P; ++I) {
+          double s = 0;
+          for (int J = 0; J < P; ++J) s += w[((I - J) % P + P) % P] * std::cos(2 * M_PI * k * J / P + 0.3);
+          EXPECT_NEAR(s, std::cos(2 * M_PI * k * (I + r) / P + 0.3), 1e-13) << "P " << P << " r " << r << " k " << k;
+        }
+      }
+    }
+  }
+  // Polynomial coupling of order p is exact for polynomials of degree p in the patch index (away
+  // from the wrap): sum_j l_j(r) j^d = r^d.
+  const auto w = coupling_kernel(16, 0.1, "polynomial", 4);
+  for (int d = 0; d <= 4; ++d) {
+    double s = 0;
+    for (int j = -2; j <= 2; ++j) s += w[((-j) % 16 + 16) % 16] * std::pow(j, d);
+    EXPECT_NEAR(s, std::pow(0.1, d), 1e-14);
+  }
+}
+
+TEST(GapTooth2D, InteriorJacobianIsSymmetricUnderEdgyInt) {
+  // REFERENCE §4.3: symmetric to 5e-11 relative; here by unit perturbations of a 6 x 6 system.
+  const auto g = make_layout_2d(2 * M_PI, 6, 5, 0.1, "spectral", 0);
+  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
+  GapTooth2D gt(Device::CPU, lat, g, 1);
+  const index_t n = gt.state_size();
+  std::vector<double> J(n * n), e(n, 0.0), out(n);
+  for (index_t j = 0; j < n; ++j) {
+    e.assign(n, 0.0);
+    e[j] = 1.0;
+    gt.rates(e.data(), out.data());
+    for (index_t i = 0; i < n; ++i) J[i * n + j] = out[i];
+  }
+  double asym = 0, scale = 0;
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      asym = std::max(asym, std::abs(J[i * n + j] - J[j * n + i]));
+      scale = std::max(scale, std::abs(J[i * n + j]));
+    }
+  EXPECT_LT(asym, 1e-13 * scale);
+  // Polynomial coupling is not symmetric, and the exponential stepper refuses it.
+  const auto gp = make_layout_2d(2 * M_PI, 6, 5, 0.1, "polynomial", 2);
+  GapTooth2D poly(Device::CPU, Lattice2D(KappaTables::paper(), BondPlacement::Reference, gp.h, gp.first), gp, 1);
+  EXPECT_FALSE(poly.symmetric());
+  EXPECT_THROW(Propagator2D(poly, 0.01, FineStepper::Exponential), ConfigError);
+}
+
+TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {
+  // ratio = 1: each edge is the neighbour's interior point itself, so the patch system is the
+  // whole 24 x 24 lattice; the rates agree to round-off, and so do the propagated patch means.
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 1.0, "spectral", 0);
+  ASSERT_EQ(g.lattice_points(), 24);
+  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
+  const auto ics = two_ics();
+  GapTooth2D gt(Device::CPU, lat, g, 2);
+  FullLattice2D full(Device::CPU, lat, g, 2);
+  Propagator2D pg(gt, 0.01, FineStepper::Exponential), pf(full, 0.01, FineStepper::Exponential);
+  const auto a = simulate_lattice_2d(gt, pg, 0.01, 4, ics), b = simulate_lattice_2d(full, pf, 0.01, 4, ics);
+  const auto Ua = a.host_U(), Ub = b.host_U(), Ra = a.host_dUdt(), Rb = b.host_dUdt();
+  for (std::size_t i = 0; i < Ua.size(); ++i) {
+    EXPECT_NEAR(Ua[i], Ub[i], 1e-12);
+    EXPECT_NEAR(Ra[i], Rb[i], 1e-12 * 1e4);  // rates ~ 1/h^2 at t = 0
+  }
+}
+
+TEST(GapTooth2D, ExponentialAndRk4SteppersAgree) {
+  // RK4 at its stability limit has a local error ~ (dt lambda)^5 / 120 on the slow modes: ~1e-15.
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
+  const auto ics = two_ics();
+  GapTooth2D a(Device::CPU, lat, g, 2), b(Device::CPU, lat, g, 2);
+  Propagator2D pe(a, 0.01, FineStepper::Exponential), pr(b, 0.01, FineStepper::RK4);
+  const auto x = simulate_lattice_2d(a, pe, 0.01, 3, ics).host_U(), y = simulate_lattice_2d(b, pr, 0.01, 3, ics).host_U();
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], 1e-9);
+  // Over the stability limit: a clear error naming fine.dt.
+  try {
+    Propagator2D bad(b, 0.01, FineStepper::RK4, 1e-3);
+    FAIL() << "accepted an unstable RK4 step";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key, "fine.dt");
+  }
+}
+
+TEST(GapTooth2D, MatchesTheTensorHomogenizedTruth) {
+  // REFERENCE §4.5: exact propagation of the paper's patch system is ~4e-8 from the cell-problem
+  // tensor's solution at t = 0.3 (and 0.1 from the reference's swapped coefficients).
+  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
+  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
+  const auto D = effective_tensor(lat);
+  InitialConditionParams2D p;
+  p.trajectories = 1;
+  const auto ics = draw_initial_conditions_2d(p);
+  GapTooth2D gt(Device::CPU, lat, g, 1);
+  Propagator2D prop(gt, 0.01, FineStepper::Exponential);
+  const auto d = simulate_lattice_2d(gt, prop, 0.01, 31, ics);
+  const int N = 32;
+  std::vector<double> s(N * N);
+  for (int y = 0; y < N; ++y)
+    for (int x = 0; x < N; ++x) s[y * N + x] = ics[0](x * 2 * M_PI / N, y * 2 * M_PI / N);
+  const HomogenizedSolution2D truth(D, 2 * M_PI, N, s);
+  std::vector<double> U(256), R(256);
+  truth.patch_means(0.3, g.centres, g.m, g.h, U.data(), R.data());
+  const auto all = d.host_U();
+  const std::vector<double> got(all.begin() + 30 * 256, all.begin() + 31 * 256);
+  EXPECT_LT(relative_mse(got, U), 1e-5);  // the target; this trajectory gives 1.5e-6
+  // The swapped, cross-term-free tensor of the reference is far off.
+  const HomogenizedSolution2D wrong({1.2644263440876433, 0.0, 1.3398410832045946, 0.0}, 2 * M_PI, N, s);
+  wrong.patch_means(0.3, g.centres, g.m, g.h, U.data(), R.data());
+  EXPECT_GT(relative_mse(got, U), 1e-3);
+}
+
+TEST(Homogenized2D, SingleModeDecaysWithItsTensorRate) {
+  const EffectiveTensor D{1.3, 0.2, 0.9, 0.0};
+  const int N = 16;
+  std::vector<double> s(N * N);
+  for (int y = 0; y < N; ++y)
+    for (int x = 0; x < N; ++x) s[y * N + x] = std::cos(2.0 * x * 2 * M_PI / N + 3.0 * y * 2 * M_PI / N);
+  const HomogenizedSolution2D h(D, 2 * M_PI, N, s);
+  const std::vector<double> c{0.1, 1.3, 4.0};
+  std::vector<double> U(9), R(9);
+  const double t = 0.05, m = 3, dh = 0.02;
+  h.patch_means(t, c, 3, dh, U.data(), R.data());
+  const double lam = 1.3 * 4 + 2 * 0.2 * 6 + 0.9 * 9;
+  const double sx = (1 + 2 * std::cos(2 * dh)) / m, sy = (1 + 2 * std::cos(3 * dh)) / m;
+  for (int J = 0; J < 3; ++J)
+    for (int I = 0; I < 3; ++I) {
+      const double mode = std::cos(2 * c[I] + 3 * c[J]) * sx * sy * std::exp(-lam * t);
+      EXPECT_NEAR(U[J * 3 + I], mode, 1e-13);
+      EXPECT_NEAR(R[J * 3 + I], -lam * mode, 1e-11);
+    }
+}
+
+TEST(Config2D, PaperConfigAndBadTables) {
+  const auto c = load_config_2d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/paper2d.toml");
+  EXPECT_EQ(c.patches, 16);
+  EXPECT_EQ(c.initial.trajectories, 100);
+  EXPECT_EQ(c.train_trajectories(), 85);
+  EXPECT_EQ(c.samples(), 101);
+  const std::string head = "[domain]\ndimension = 2\n[lattice]\n";
+  auto key_of = [&](const std::string& body) {
+    try {
+      parse_config_2d(head + body, "t");
+    } catch (const ConfigError& e) {
+      return e.key;
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(key_of("kappa_x = [[1.0, -2.0], [1.0, 1.0]]\nkappa_y = [[1.0, 1.0], [1.0, 1.0]]"), "lattice.kappa_x");
+  EXPECT_EQ(key_of("kappa_x = [[1.0, 2.0], [1.0]]\nkappa_y = [[1.0, 1.0], [1.0, 1.0]]"), "lattice.kappa_x");
+  EXPECT_EQ(key_of("kappa_x = [[1.0, 2.0, 3.0]]\nkappa_y = [[1.0], [1.0], [1.0]]"), "lattice.kappa_y");
+  EXPECT_EQ(key_of("kappa_x = [[1.0]]"), "lattice.kappa_y");
+  EXPECT_EQ(key_of("kappa_x = [[1.0, 0.0]]\nkappa_y = [[1.0, 2.0]]"), "lattice.kappa_x");
+  EXPECT_EQ(key_of("kappa_x = \"big\"\nkappa_y = [[1.0]]"), "lattice.kappa_x");
+  EXPECT_EQ(key_of("kappa_x = [[1.0, 2.0], [3.0, 4.0]]\nkappa_y = [[1.0, 2.0], [3.0, 4.0]]"), "accepted");
+  // A period of 4 does not divide the 30 lattice points between patch centres.
+  const std::string row4 = "[1.0, 2.0, 3.0, 4.0]";
+  const std::string t4 = "[" + row4 + ", " + row4 + ", " + row4 + ", " + row4 + "]";
+  EXPECT_EQ(key_of("kappa_x = " + t4 + "\nkappa_y = " + t4), "patch.ratio");
+  EXPECT_EQ(key_of("[fine]\nstepper = \"rk4\"\ndt = 1e-3"), "fine.dt");  // over the stability limit (~1.8e-5)
+  EXPECT_EQ(key_of("[fine]\nstepper = \"rk4\"\ndt = 1e-5"), "accepted");
+}
