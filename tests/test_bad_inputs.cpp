@@ -15,6 +15,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/io/config2d.hpp"
 
 using namespace patchlearn;
 namespace fs = std::filesystem;
@@ -49,7 +50,10 @@ TEST(BadInputs, EveryConfigErrorNamesItsKeyAndReason) {
   for (const auto& c : corpus()) {
     SCOPED_TRACE(c.path);
     try {
-      load_config_1d(c.path);
+      if (config_dimension(read_config_text(c.path), c.path) == 2)
+        load_config_2d(c.path);
+      else
+        load_config_1d(c.path);
       ADD_FAILURE() << "accepted";
     } catch (const ConfigError& e) {
       EXPECT_EQ(e.key, c.key);

@@ -121,8 +121,29 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
     for (int c = 0; c < k; ++c) xi[active[c]] = xs[c] / scale[active[c]];
     return xi;
   };
-  std::vector<int> active(P);
-  for (int j = 0; j < P; ++j) active[j] = j;
+  // Terms the data cannot tell apart from earlier ones (e.g. U_xxxx = 5 U_xx + 4 U when only
+  // wavenumbers 1 and 2 occur) are left out: modified Gram-Schmidt on the columns in library
+  // order drops a column whose part independent of the kept ones is below 1e-8 of its norm.
+  std::vector<int> active;
+  {
+    std::vector<std::vector<double>> basis;
+    for (int j = 0; j < P; ++j) {
+      std::vector<double> v(rows);
+      double n0 = 0;
+      for (int r = 0; r < rows; ++r) n0 += (v[r] = theta[static_cast<std::size_t>(r) * P + j]) * v[r];
+      for (const auto& q : basis) {
+        double d = 0;
+        for (int r = 0; r < rows; ++r) d += q[r] * v[r];
+        for (int r = 0; r < rows; ++r) v[r] -= d * q[r];
+      }
+      double n1 = 0;
+      for (int r = 0; r < rows; ++r) n1 += v[r] * v[r];
+      if (n0 == 0 || n1 < 1e-16 * n0) continue;
+      for (auto& x : v) x /= std::sqrt(n1);
+      basis.push_back(std::move(v));
+      active.push_back(j);
+    }
+  }
   res.least_squares = fit(active);
   res.stlsq = res.least_squares;
   for (int it = 0; it < 10; ++it) {
