@@ -187,13 +187,29 @@ namespace patchlearn::kernels {
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt) {
   PL_DISPATCH(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
-  // Per trajectory: first every edge value, each source line gathered once into S and shared by
-  // the P edges it feeds (coupling_sum over a contiguous row), then the rates patch by patch.
+  // Per trajectory: first every edge value, then the rates patch by patch. An edge line is the
+  // circulant product W S of a source line S (gathered once, P values) for all P patches at once,
+  // accumulated column by column (acc[I] += W[I][K] S[K], K ascending: coupling_sum's order), so
+  // the P sums run side by side in vector lanes instead of as one dependent chain each.
   const index_t mm = static_cast<index_t>(m) * m, per = static_cast<index_t>(P) * P * mm, line = static_cast<index_t>(P) * P * m;
 #pragma omp parallel
   {
-    std::vector<double> S(P), edges(4 * line);
+    std::vector<double> S(P), acc(P), WpT(static_cast<std::size_t>(P) * P), WmT(WpT.size()), edges(4 * line);
+    for (int I = 0; I < P; ++I)
+      for (int K = 0; K < P; ++K) {
+        WpT[K * P + I] = wp[I * P + K];
+        WmT[K * P + I] = wm[I * P + K];
+      }
     double *xE = edges.data(), *xW = xE + line, *yN = xW + line, *yS = yN + line;  // [J][I][q or p]
+    // out[(row * P + I) * m + k] (x edges) or out[(I * P + row) * m + k] (y edges) = (W S)[I].
+    const auto product = [&](const double* WT, double* out, index_t stride, index_t offset) {
+      for (int I = 0; I < P; ++I) acc[I] = 0.0;
+      for (int K = 0; K < P; ++K) {
+        const double s = S[K], *w = WT + K * P;
+        for (int I = 0; I < P; ++I) acc[I] += w[I] * s;
+      }
+      for (int I = 0; I < P; ++I) out[offset + I * stride] = acc[I];
+    };
 #pragma omp for
     for (index_t b = 0; b < batch; ++b) {
       const double* Ub = U + b * per;
@@ -201,17 +217,14 @@ void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, 
         for (int q = 0; q < m; ++q)
           for (int side = 0; side < 2; ++side) {
             for (int K = 0; K < P; ++K) S[K] = Ub[(J * P + K) * mm + q * m + (side ? m - 1 : 0)];
-            double* out = side ? xW : xE;
-            const double* W = side ? wm : wp;
-            for (int I = 0; I < P; ++I) out[(J * P + I) * m + q] = coupling_sum(W + I * P, P, S.data(), 1);
+            product(side ? WmT.data() : WpT.data(), side ? xW : xE, m, static_cast<index_t>(J) * P * m + q);
           }
       for (int I = 0; I < P; ++I)
         for (int p = 0; p < m; ++p)
           for (int side = 0; side < 2; ++side) {
             for (int K = 0; K < P; ++K) S[K] = Ub[(K * P + I) * mm + (side ? (m - 1) * m : 0) + p];
-            double* out = side ? yS : yN;
-            const double* W = side ? wm : wp;
-            for (int J = 0; J < P; ++J) out[(J * P + I) * m + p] = coupling_sum(W + J * P, P, S.data(), 1);
+            // Edge of patch (I, J) for J = 0..P-1: index (J * P + I) * m + p.
+            product(side ? WmT.data() : WpT.data(), side ? yS : yN, static_cast<index_t>(P) * m, static_cast<index_t>(I) * m + p);
           }
       for (int J = 0; J < P; ++J)
         for (int I = 0; I < P; ++I) {

@@ -124,6 +124,9 @@ RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vec
           ++res.steps;
         }
         h = step * std::clamp(0.9 * std::pow(std::max(en, 1e-10), -0.2), 0.2, 5.0);
+        if (h < 1e-10 * std::max(1.0, times.back()))
+          throw RunError("rollout: the Dormand-Prince step fell to " + std::to_string(h) + " at t = " + std::to_string(t) +
+                         " (the operator is stiff or unstable here; rollout.method = \"bdf\" handles stiffness)");
       }
       out.push_back(U);
     }
