@@ -119,6 +119,81 @@ def fig_loss(r, figdir, kinds):
     return "loss.png"
 
 
+def report_2d(r, d, figdir):
+    """2D lattice runs (data [trajectory, time, patch y, patch x]): paper Figs. 6-8."""
+    s, ro, data = r.get("summary"), r.get("roll"), r["data"]
+    P = data["U"].shape[-1]
+    figs = []
+    kinds = [k for k in ("functional", "discretized") if s and k in s]
+    if s and ro is not None and kinds:
+        t = ro["t"]
+        picks = [i for i in (0, 10, 30, 100) if i < len(t)]
+        truth = ro["truth"][0].reshape(len(t), P, P)
+        rows = 1 + len(kinds)
+        fig, axes = plt.subplots(rows, len(picks), figsize=(3 * len(picks), 2.8 * rows), squeeze=False)
+        for j, i in enumerate(picks):
+            im = axes[0][j].imshow(truth[i], origin="lower"); axes[0][j].set_title(f"truth, t = {t[i]:.2f}", fontsize=9)
+            fig.colorbar(im, ax=axes[0][j], fraction=0.046)
+            for k_i, k in enumerate(kinds):
+                roll = ro[f"{k}2d_rollout"][0].reshape(len(t), P, P)
+                im = axes[1 + k_i][j].imshow(roll[i] - truth[i], origin="lower", cmap="RdBu_r")
+                axes[1 + k_i][j].set_title(f"{k} - truth", fontsize=9); fig.colorbar(im, ax=axes[1 + k_i][j], fraction=0.046)
+        for a in axes.ravel():
+            a.set_xticks([]); a.set_yticks([])
+        fig.suptitle("Rollout of a test trajectory against the tensor-homogenized truth (paper Fig. 7)")
+        fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig7_rollout_2d.png"), dpi=110); plt.close(fig)
+        figs.append("fig7_rollout_2d.png")
+
+        exact = ro["exact_rhs"].reshape(-1, P * P)
+        fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
+        for ax, k in zip(axes[0], kinds):
+            pred = ro[f"{k}2d_rhs"].reshape(-1, P * P)
+            sel = np.linspace(0, exact.size - 1, min(exact.size, 20000)).astype(int)
+            ax.plot(exact.ravel()[sel], pred.ravel()[sel], ".", ms=1)
+            lim = [exact.min(), exact.max()]
+            ax.plot(lim, lim, "k-", lw=0.5)
+            ax.set_xlabel("true dU/dt"); ax.set_ylabel(f"{k} dU/dt"); ax.set_title(f"{k}: rhs rMSE {s[k]['rhs_rmse']:.2e}")
+        fig.suptitle("Learned against true right-hand side on the test states (paper Figs. 4, 6)")
+        fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig6_rhs_2d.png"), dpi=110); plt.close(fig)
+        figs.append("fig6_rhs_2d.png")
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for k in kinds:
+            axes[0].semilogy(t, np.maximum(s[k]["mse_over_time"], 1e-30), label=k)
+        axes[0].set_xlabel("t"); axes[0].set_ylabel("MSE vs truth"); axes[0].legend(fontsize=8)
+        f = s[kinds[0]]["fourier"]
+        for b, tr in enumerate(f["trajectories"][:4]):
+            a = np.array(tr["truth"]).reshape(-1, len(f["modes"]))
+            axes[1].plot(a[:, 0], a[:, 1], "-", color=f"C{b}", label="truth" if b == 0 else None)
+            for k, mk in zip(kinds, ("o", "x")):
+                am = np.array(s[k]["fourier"]["trajectories"][b]["model"]).reshape(-1, len(f["modes"]))
+                axes[1].plot(am[::5, 0], am[::5, 1], mk, color=f"C{b}", ms=4, label=k if b == 0 else None)
+        m = f["modes"]
+        axes[1].set_xlabel(f"|c| of mode {tuple(m[0])}"); axes[1].set_ylabel(f"|c| of mode {tuple(m[1])}"); axes[1].legend(fontsize=7)
+        fig.suptitle("Error over time and the Fourier-amplitude state space (paper Fig. 8)")
+        fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig8_mse_fourier.png"), dpi=110); plt.close(fig)
+        figs.append("fig8_mse_fourier.png")
+        figs.append(fig_loss(r, figdir, kinds))
+    a = r["data_attrs"]
+    lines = ["# patchlearn report (2D lattice)", "", f"Directory: `{d}`", "",
+             "## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
+             f"{a.get('point_steps', 0):.3g} micro point-steps",
+             f"- rMSE of the patch means against the tensor-homogenized truth (all times): {a.get('rmse_vs_homogenized', float('nan')):.3e}", ""]
+    if s:
+        Dc, Dr = s["D_cell"], s["D_regression"]
+        lines += ["## Effective tensor", "", f"- cell problem: [[{Dc[0][0]:.6f}, {Dc[0][1]:.6f}], [{Dc[1][0]:.6f}, {Dc[1][1]:.6f}]]",
+                  f"- regression: [[{Dr[0][0]:.6f}, {Dr[0][1]:.6f}], [{Dr[1][0]:.6f}, {Dr[1][1]:.6f}]] (`{s['regression']['equation']}`)",
+                  f"- gap-tooth against the truth at t = 0.3: rMSE {s.get('gap_tooth_vs_homogenized_rmse', float('nan')):.3e}", "",
+                  "| network | rhs rMSE | rollout rMSE |", "|---|---|---|"]
+        for k in kinds:
+            lines.append(f"| {k} | {s[k]['rhs_rmse']:.3e} | {s[k]['rollout_rmse']:.3e} |")
+        lines.append("")
+    lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    print(os.path.join(d, "report.md"))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: report.py DIR")
@@ -128,6 +203,8 @@ def main():
     r = load(d)
     figdir = os.path.join(d, "figures")
     os.makedirs(figdir, exist_ok=True)
+    if r["data"]["U"].ndim == 4:
+        return report_2d(r, d, figdir)
     figs = [fig_snapshots(r, figdir)]
     s = r.get("summary")
     kinds = [k for k in ("functional", "discretized") if s and k in s]

@@ -200,6 +200,7 @@ int cmd_run_2d(const std::string& config, const std::string& out, const std::str
   summary["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   summary["wall_s"] = clock.seconds();
   std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
+  if (make_report(out, quiet) != 0) std::cerr << "warning: no figures (the report script failed; see above)\n";
   auto j = learning_json_2d(cfg, summary);
   j["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   j["wall_s"] = summary["wall_s"];
