@@ -53,6 +53,11 @@ timeout 200 build-gpu/patchlearn run configs/paper1d.toml --device cuda --out /t
   >"$OUT/paper1d_run.json" 2>"$OUT/paper1d_run.err"
 log "paper1d run rc=$?: $(tail -1 "$OUT/paper1d_run.json")"
 
+log "paper2d end to end (run) on the GPU"
+timeout 120 build-gpu/patchlearn run configs/paper2d.toml --device cuda --out /tmp/paper2d_run --json --quiet \
+  >"$OUT/paper2d_run.json" 2>"$OUT/paper2d_run.err"
+log "paper2d run rc=$?: $(tail -1 "$OUT/paper2d_run.json")"
+
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
 import json, sys, os
 out = sys.argv[1]
@@ -80,5 +85,12 @@ try:
         if k in j: print(f'  {k}: ' + ", ".join(f"{m} {v:.3e}" for m, v in j[k].items()))
 except Exception as e:
     print(f"paper1d run: no result ({e})")
+try:
+    j = json.loads(open(os.path.join(out, "paper2d_run.json")).read().strip().splitlines()[-1])
+    print(f'paper2d run on {j["device"]}: wall {j["wall_s"]:.1f} s, gap-tooth vs truth {j["gap_tooth_vs_homogenized_rmse"]:.2e}, '
+          f'rhs rMSE {j["functional"]["rhs_rmse"]:.2e} / {j["discretized"]["rhs_rmse"]:.2e}, '
+          f'rollout rMSE {j["functional"]["rollout_rmse"]:.2e} / {j["discretized"]["rollout_rmse"]:.2e}')
+except Exception as e:
+    print(f"paper2d run: no result ({e})")
 PY
 log "done in $(($(date +%s) - start)) s"

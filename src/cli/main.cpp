@@ -49,9 +49,11 @@ class Progress {
 };
 
 // The common start of a job that writes into `out`: warnings, the device it takes, the folder.
+bool g_show_warnings = true;  // --log-level error hides warnings
+
 template <class Config>
 Device prepare_job(const Config& cfg, const std::string& device_req, const std::string& out, bool quiet) {
-  if (!quiet)
+  if (g_show_warnings)
     for (const auto& w : cfg.warnings) std::cerr << "warning: " << w << "\n";
   const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
   if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
@@ -200,7 +202,8 @@ int cmd_run_2d(const std::string& config, const std::string& out, const std::str
   summary["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   summary["wall_s"] = clock.seconds();
   std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
-  if (make_report(out, quiet) != 0) std::cerr << "warning: no figures (the report script failed; see above)\n";
+  if (make_report(out, quiet) != 0 && g_show_warnings)
+    std::cerr << "warning: no figures (the report script failed; see above)\n";
   auto j = learning_json_2d(cfg, summary);
   j["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   j["wall_s"] = summary["wall_s"];
@@ -355,7 +358,8 @@ int cmd_run(const std::string& config, const std::string& out, const std::string
                          {"rmse_vs_homogenized", sim->rmse_vs_homogenized}, {"scheme", cfg.scheme}};
   summary["wall_s"] = clock.seconds();
   std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
-  if (make_report(out, quiet) != 0) std::cerr << "warning: no figures (the report script failed; see above)\n";
+  if (make_report(out, quiet) != 0 && g_show_warnings)
+    std::cerr << "warning: no figures (the report script failed; see above)\n";
   json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
          {"equation", summary["regression"]["equation"]}, {"wall_s", summary["wall_s"]}, {"device", device_name(dev)},
          {"summary", (fs::path(out) / "summary.json").string()}};
@@ -378,6 +382,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(PATCHLEARN_VERSION));
   app.require_subcommand(1);
   bool as_json = false, quiet = false;
+  // --log-level: error (only errors), warning (errors and warnings), info (also progress; the
+  // default). --quiet on a subcommand is --log-level warning.
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "error | warning | info (default info: progress, ETA and results on stderr)")
+      ->check(CLI::IsMember({"error", "warning", "info"}));
   std::string config, out = "out", device;
 
   auto* cell = app.add_subcommand("cell", "solve the cell problem: the effective diffusivity a* (1D) or tensor D (2D)");
@@ -427,6 +436,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (log_level != "info") quiet = true;
+  g_show_warnings = log_level != "error";
   try {
     if (*cell) return cmd_cell(config, as_json);
     if (*validate) return cmd_validate(config, as_json);
