@@ -66,11 +66,20 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
                                                        .tolerance_grad(1e-14)
                                                        .tolerance_change(1e-16)
                                                        .line_search_fn("strong_wolfe"));
+    // The full-batch loss and gradient, accumulated over chunks of states: the same numbers as one
+    // pass over all of them, without activations of the whole set in memory at once (on 2D data
+    // that is ~10x faster per evaluation on a CPU).
+    const int64_t chunk = 1024;
     lbfgs.step([&] {
       lbfgs.zero_grad();
-      auto loss = loss_of(model, Utr, Rtr);
-      loss.backward();
-      return loss;
+      double total = 0.0;
+      for (int64_t s = 0; s < N; s += chunk) {
+        const auto n = std::min(chunk, N - s);
+        auto loss = loss_of(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n)) * (static_cast<double>(n) / static_cast<double>(N));
+        loss.backward();
+        total += loss.item<double>();
+      }
+      return torch::tensor(total, Utr.options());
     });
   }
   model->eval();
