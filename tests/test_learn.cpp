@@ -189,8 +189,8 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
   cfg.train_trajectories = 2;
   cfg.t_end = 0.05;
   cfg.rollout_t_end = 0.05;
-  cfg.epochs = 3;
-  cfg.lbfgs_iterations = 5;
+  cfg.learn.epochs = 3;
+  cfg.learn.lbfgs_iterations = 5;
   auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_pipe").string();
   const auto s = train_and_evaluate(cfg, learning_data(sim), sim->a_star, Device::CPU, dir, true);

@@ -1,8 +1,14 @@
 // The simulate job end to end on small cases: data.h5 layout, attributes and the cost counters.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "patchlearn/cli/simulate.hpp"
 #include "patchlearn/core/error.hpp"
@@ -72,4 +78,61 @@ TEST(Simulate, CudaWithoutGpuIsAClearError) {
   EXPECT_THROW(resolve_device("cuda"), RunError);
   EXPECT_EQ(resolve_device("auto"), Device::CPU);
   EXPECT_THROW(resolve_device("gpu"), ConfigError);
+}
+
+namespace {
+
+// Start `patchlearn simulate CONFIG --out DIR --quiet [--resume]`; returns the child's pid.
+pid_t start_simulate(const std::string& config, const std::string& dir, bool resume) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    if (resume)
+      execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "simulate", config.c_str(), "--out", dir.c_str(), "--quiet", "--resume",
+            static_cast<char*>(nullptr));
+    else
+      execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "simulate", config.c_str(), "--out", dir.c_str(), "--quiet",
+            static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST(Simulate, InterruptedRunsResumeToBitIdenticalData) {
+  // Four trajectories committed one by one; a run killed (SIGKILL, then SIGINT) after its first
+  // commit leaves no data.h5, and --resume completes it with exactly the uninterrupted run's data.
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(testing::TempDir()) / "pl_resume";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  const std::string config = (root / "case.toml").string();
+  std::ofstream(config) << testing_support::kSmallCase << "[macro]\nt_end = 0.2\n[initial]\ntrajectories = 4\n"
+                        << "[run]\nchunk_trajectories = 1\n";
+  ASSERT_EQ(wait_exit(start_simulate(config, (root / "whole").string(), false)), 0);
+  const auto U = h5_read((root / "whole" / "data.h5").string(), "U"), R = h5_read((root / "whole" / "data.h5").string(), "dUdt");
+  for (int sig : {SIGKILL, SIGINT}) {
+    SCOPED_TRACE(sig);
+    const fs::path dir = root / ("cut" + std::to_string(sig));
+    const pid_t pid = start_simulate(config, dir.string(), false);
+    const auto first_chunk = dir / "data.h5.chunks" / "chunk_0_1.h5";
+    for (int i = 0; i < 60000 && !fs::exists(first_chunk); ++i) usleep(1000);
+    kill(pid, sig);
+    wait_exit(pid);
+    ASSERT_TRUE(fs::exists(first_chunk));
+    EXPECT_FALSE(fs::exists(dir / "data.h5"));  // nothing that looks complete
+    ASSERT_EQ(wait_exit(start_simulate(config, dir.string(), true)), 0);
+    EXPECT_EQ(h5_read((dir / "data.h5").string(), "U"), U);  // bit-identical
+    EXPECT_EQ(h5_read((dir / "data.h5").string(), "dUdt"), R);
+    EXPECT_FALSE(fs::exists(dir / "data.h5.chunks"));
+  }
 }

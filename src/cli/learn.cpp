@@ -138,10 +138,51 @@ json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& e, con
   return j;
 }
 
+TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device) {
+  const auto dtype = o.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
+  const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
+  torch::manual_seed(o.seed);
+  const auto perm = torch::randperm(Ud.size(0), torch::TensorOptions().dtype(torch::kLong).device(device));
+  const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
+  const auto val_idx = perm.index({Slice(0, nval)}), tr_idx = perm.index({Slice(nval)});
+  return {Ud.index_select(0, tr_idx), Rd.index_select(0, tr_idx), Ud.index_select(0, val_idx), Rd.index_select(0, val_idx)};
+}
+
+learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
+                            const TrainSplit& d, const std::string& path, bool quiet, json& record) {
+  learn::TrainParams tp;
+  tp.epochs = o.epochs;
+  tp.batch = o.batch;
+  tp.lr = o.lr;
+  tp.lr_final = o.lr_final;
+  tp.standardize = o.standardize;
+  tp.seed = o.seed;
+  tp.checkpoint_every = o.checkpoint_every;
+  tp.lbfgs_iterations = o.lbfgs_iterations;
+  tp.checkpoint_path = path;
+  Stopwatch clock;
+  const auto log = learn::train(model, d.Utr, d.Rtr, d.Uval, d.Rval, tp, [&](int e, double tl, double vl) {
+    if (!quiet && (e == 1 || e % std::max(1, o.epochs / 10) == 0 || e == o.epochs))
+      std::fprintf(stderr, "%s: epoch %d/%d  train loss %.3e  val loss %.3e  (%.1f s, ETA %.0f s)\n", name.c_str(), e,
+                   o.epochs, tl, vl, clock.seconds(), clock.seconds() / e * (o.epochs - e));
+  });
+  learn::save_model(model, path);
+  if (!quiet && o.lbfgs_iterations > 0)
+    std::fprintf(stderr, "%s: after %d L-BFGS iterations: train loss %.3e  val loss %.3e\n", name.c_str(),
+                 o.lbfgs_iterations, log.final_train_loss, log.final_val_loss);
+  record["train_loss"] = log.train_loss;
+  record["val_loss"] = log.val_loss;
+  record["train_wall_s"] = log.wall_s;
+  record["final_train_loss"] = log.final_train_loss;
+  record["final_val_loss"] = log.final_val_loss;
+  record["model"] = path;
+  return log;
+}
+
 json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_star_cell, Device device,
                         const std::string& out_dir, bool quiet) {
   const auto tdev = learn::torch_device(device);
-  const auto dtype = cfg.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
+  const auto dtype = cfg.learn.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
   const int M = cfg.macro_nodes, ntr = cfg.train_trajectories;
   if (data.U.size(0) <= ntr)
     throw ConfigError("learn.train_trajectories", std::to_string(ntr) + " leaves no test trajectory in the data");
@@ -150,18 +191,13 @@ json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_
   while (nt < static_cast<int64_t>(data.t.size()) && data.t[nt] < cfg.train_t_max) ++nt;
   auto Uall = data.U.index({Slice(0, ntr), Slice(0, nt)}).reshape({-1, M}).to(tdev, dtype);
   auto Rall = data.dUdt.index({Slice(0, ntr), Slice(0, nt)}).reshape({-1, M}).to(tdev, dtype);
-  torch::manual_seed(cfg.learn_seed);
-  const auto perm = torch::randperm(Uall.size(0), torch::TensorOptions().dtype(torch::kLong).device(tdev));
-  const auto nval = static_cast<int64_t>(std::floor(cfg.validation_fraction * static_cast<double>(Uall.size(0))));
-  const auto val_idx = perm.index({Slice(0, nval)}), tr_idx = perm.index({Slice(nval)});
-  const auto Utr = Uall.index_select(0, tr_idx), Rtr = Rall.index_select(0, tr_idx);
-  const auto Uval = Uall.index_select(0, val_idx), Rval = Rall.index_select(0, val_idx);
+  const auto split = split_states(Uall, Rall, cfg.learn, tdev);
 
   json summary;
   summary["device"] = device_name(device);
   summary["a_star_cell"] = a_star_cell;
-  summary["precision"] = cfg.precision;
-  summary["train"] = {{"trajectories", ntr}, {"states", Utr.size(0)}, {"validation_states", Uval.size(0)}};
+  summary["precision"] = cfg.learn.precision;
+  summary["train"] = {{"trajectories", ntr}, {"states", split.Utr.size(0)}, {"validation_states", split.Uval.size(0)}};
 
   // Interpretable regression on the training states.
   {
@@ -189,40 +225,16 @@ json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_
   put("test_states", eval.test_states);
   put("exact_rhs", learn::HomogenizedTorchOperator(a_star_cell, eval.dX).rhs(eval.test_states));
   arrays.dataset("t", {static_cast<index_t>(eval.times.size())}, eval.times);
-  for (const auto& kind : cfg.networks) {
+  for (const auto& kind : cfg.learn.networks) {
     auto model = learn::make_model(kind, M, cfg.length / (M - 1), cfg.stencil);
     model->to(tdev, dtype);
-    learn::TrainParams tp;
-    tp.epochs = cfg.epochs;
-    tp.batch = cfg.batch;
-    tp.lr = cfg.lr;
-    tp.lr_final = cfg.lr_final;
-    tp.standardize = cfg.standardize;
-    tp.seed = cfg.learn_seed;
-    tp.checkpoint_every = cfg.checkpoint_every;
-    tp.lbfgs_iterations = cfg.lbfgs_iterations;
     const std::string path = (fs::path(out_dir) / "models" / (kind + ".pt")).string();
-    tp.checkpoint_path = path;
-    Stopwatch clock;
-    const auto log = learn::train(model, Utr, Rtr, Uval, Rval, tp, [&](int e, double tl, double vl) {
-      if (!quiet && (e == 1 || e % std::max(1, cfg.epochs / 10) == 0 || e == cfg.epochs))
-        std::fprintf(stderr, "%s: epoch %d/%d  train loss %.3e  val loss %.3e  (%.1f s, ETA %.0f s)\n", kind.c_str(), e,
-                     cfg.epochs, tl, vl, clock.seconds(), clock.seconds() / e * (cfg.epochs - e));
-    });
-    learn::save_model(model, path);
+    json r;
+    const auto log = train_model(model, kind, cfg.learn, split, path, quiet, r);
     ModelPredictions pred;
-    json r = evaluate_model(model, eval, cfg, &pred);
+    r.update(evaluate_model(model, eval, cfg, &pred));
     put(kind + "_rhs", pred.rhs);
     put(kind + "_rollout", pred.rollout);
-    r["train_loss"] = log.train_loss;
-    r["val_loss"] = log.val_loss;
-    r["train_wall_s"] = log.wall_s;
-    r["final_train_loss"] = log.final_train_loss;
-    r["final_val_loss"] = log.final_val_loss;
-    r["model"] = path;
-    if (!quiet && cfg.lbfgs_iterations > 0)
-      std::fprintf(stderr, "%s: after %d L-BFGS iterations: train loss %.3e  val loss %.3e\n", kind.c_str(),
-                   cfg.lbfgs_iterations, log.final_train_loss, log.final_val_loss);
     if (!quiet)
       std::fprintf(stderr, "%s: rhs rMSE %.3e, rollout rMSE %.3e (vs coarse %.3e, floor %.3e)\n", kind.c_str(),
                    r["rhs_rmse"].get<double>(), r["rollout_rmse"].get<double>(), r["rollout_rmse_vs_coarse"].get<double>(),

@@ -126,13 +126,15 @@ json simulate_json_2d(const Config2D& cfg, const Simulation2D& sim, Device dev) 
 }
 
 int cmd_simulate_2d(const std::string& config, const std::string& out, const std::string& device_req, bool as_json,
-                    bool quiet) {
+                    bool quiet, bool resume) {
   const auto cfg = load_config_2d(config);
   const Device dev = prepare_job(cfg, device_req, out, quiet);
   Progress progress("simulate (" + cfg.scheme + ", 2D)", quiet);
-  const auto sim = simulate_2d(cfg, dev, std::ref(progress));
   const std::string path = (fs::path(out) / "data.h5").string();
+  const ChunkedRun chunks{path + ".chunks", resume, cfg.chunk_trajectories};
+  const auto sim = simulate_2d(cfg, dev, std::ref(progress), &chunks);
   write_data_2d_h5(path, cfg, sim, dev);
+  remove_chunks(chunks);
   auto j = simulate_json_2d(cfg, sim, dev);
   j["data"] = path;
   if (as_json) {
@@ -156,7 +158,7 @@ void print_model_2d(const std::string& kind, const json& r) {
 json learning_json_2d(const Config2D& cfg, const json& summary) {
   json j{{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]},
          {"equation", summary["regression"]["equation"]}};
-  for (const auto& k : cfg.networks) j[k] = headline_2d(summary[k]);
+  for (const auto& k : cfg.learn.networks) j[k] = headline_2d(summary[k]);
   return j;
 }
 
@@ -167,7 +169,7 @@ void print_learning_2d(const Config2D& cfg, const json& summary) {
               Dc[0][0].get<double>(), Dc[0][1].get<double>(), Dc[1][0].get<double>(), Dc[1][1].get<double>(),
               Dr[0][0].get<double>(), Dr[0][1].get<double>(), Dr[1][0].get<double>(), Dr[1][1].get<double>(),
               summary["regression"]["equation"].get<std::string>().c_str());
-  for (const auto& k : cfg.networks) print_model_2d(k, summary[k]);
+  for (const auto& k : cfg.learn.networks) print_model_2d(k, summary[k]);
 }
 
 int cmd_train_2d(const std::string& config, const std::string& data_path, const std::string& out,
@@ -187,13 +189,17 @@ int cmd_train_2d(const std::string& config, const std::string& data_path, const 
   return 0;
 }
 
-int cmd_run_2d(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet) {
+int cmd_run_2d(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet,
+               bool resume) {
   const auto cfg = load_config_2d(config);
   const Device dev = prepare_job(cfg, device_req, out, quiet);
   Stopwatch clock;
   Progress progress("simulate (" + cfg.scheme + ", 2D)", quiet);
-  auto sim = std::make_shared<Simulation2D>(simulate_2d(cfg, dev, std::ref(progress)));
-  write_data_2d_h5((fs::path(out) / "data.h5").string(), cfg, *sim, dev);
+  const std::string path = (fs::path(out) / "data.h5").string();
+  const ChunkedRun chunks{path + ".chunks", resume, cfg.chunk_trajectories};
+  auto sim = std::make_shared<Simulation2D>(simulate_2d(cfg, dev, std::ref(progress), &chunks));
+  write_data_2d_h5(path, cfg, *sim, dev);
+  remove_chunks(chunks);
   if (!quiet)
     std::fprintf(stderr, "%s vs the tensor-homogenized truth: rMSE %.3e at t = 0.3 (%.3e over all times)\n",
                  cfg.scheme.c_str(), sim->rmse_vs_homogenized_t03, sim->rmse_vs_homogenized);
@@ -245,14 +251,16 @@ int cmd_validate(const std::string& config, bool as_json) {
 }
 
 int cmd_simulate(const std::string& config, const std::string& out, const std::string& device_req, bool as_json,
-                 bool quiet) {
-  if (is_2d(config)) return cmd_simulate_2d(config, out, device_req, as_json, quiet);
+                 bool quiet, bool resume) {
+  if (is_2d(config)) return cmd_simulate_2d(config, out, device_req, as_json, quiet, resume);
   const auto cfg = load_config_1d(config);
   const Device dev = prepare_job(cfg, device_req, out, quiet);
   Progress progress("simulate (" + cfg.scheme + ")", quiet);
-  const auto sim = simulate_1d(cfg, dev, std::ref(progress));
   const std::string path = (fs::path(out) / "data.h5").string();
+  const ChunkedRun chunks{path + ".chunks", resume, cfg.chunk_trajectories};
+  const auto sim = simulate_1d(cfg, dev, std::ref(progress), &chunks);
   write_data_h5(path, cfg, sim, dev);
+  remove_chunks(chunks);
   const json j{{"wall_s", sim.wall_s},
                {"point_steps", sim.data.point_steps},
                {"device", device_name(dev)},
@@ -297,11 +305,11 @@ int cmd_train(const std::string& config, const std::string& data_path, const std
   if (as_json) {
     json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
            {"wall_s", summary["wall_s"]}, {"device", device_name(dev)}};
-    for (const auto& k : cfg.networks) j[k] = headline(summary[k]);
+    for (const auto& k : cfg.learn.networks) j[k] = headline(summary[k]);
     std::cout << j.dump() << std::endl;
   } else {
     std::printf("%s\n", summary["regression"]["equation"].get<std::string>().c_str());
-    for (const auto& k : cfg.networks) print_model(k, summary[k]);
+    for (const auto& k : cfg.learn.networks) print_model(k, summary[k]);
   }
   return 0;
 }
@@ -344,15 +352,19 @@ int cmd_rollout(const std::string& config, const std::string& model_path, const 
   return 0;
 }
 
-int cmd_run(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet) {
-  if (is_2d(config)) return cmd_run_2d(config, out, device_req, as_json, quiet);
+int cmd_run(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet,
+            bool resume) {
+  if (is_2d(config)) return cmd_run_2d(config, out, device_req, as_json, quiet, resume);
   const auto cfg = config.empty() ? parse_config_1d(embedded_default_config(), "<embedded default: configs/quick1d.toml>")
                                   : load_config_1d(config);
   const Device dev = prepare_job(cfg, device_req, out, quiet);
   Stopwatch clock;
   Progress progress("simulate (" + cfg.scheme + ")", quiet);
-  auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, dev, std::ref(progress)));
-  write_data_h5((fs::path(out) / "data.h5").string(), cfg, *sim, dev);
+  const std::string path = (fs::path(out) / "data.h5").string();
+  const ChunkedRun chunks{path + ".chunks", resume, cfg.chunk_trajectories};
+  auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, dev, std::ref(progress), &chunks));
+  write_data_h5(path, cfg, *sim, dev);
+  remove_chunks(chunks);
   auto summary = train_and_evaluate(cfg, learning_data(sim), sim->a_star, dev, out, quiet);
   summary["simulate"] = {{"wall_s", sim->wall_s}, {"point_steps", sim->data.point_steps},
                          {"rmse_vs_homogenized", sim->rmse_vs_homogenized}, {"scheme", cfg.scheme}};
@@ -363,13 +375,13 @@ int cmd_run(const std::string& config, const std::string& out, const std::string
   json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
          {"equation", summary["regression"]["equation"]}, {"wall_s", summary["wall_s"]}, {"device", device_name(dev)},
          {"summary", (fs::path(out) / "summary.json").string()}};
-  for (const auto& k : cfg.networks) j[k] = headline(summary[k]);
+  for (const auto& k : cfg.learn.networks) j[k] = headline(summary[k]);
   if (as_json) {
     std::cout << j.dump() << std::endl;
   } else {
     std::printf("a* cell problem %.10g, regression %.10g\n%s\n", summary["a_star_cell"].get<double>(),
                 summary["a_star_regression"].get<double>(), summary["regression"]["equation"].get<std::string>().c_str());
-    for (const auto& k : cfg.networks) print_model(k, summary[k]);
+    for (const auto& k : cfg.learn.networks) print_model(k, summary[k]);
     std::printf("wall %.1f s; outputs in %s\n", summary["wall_s"].get<double>(), out.c_str());
   }
   return 0;
@@ -404,6 +416,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sim->add_flag("--json", as_json, "print one JSON object as the last line");
   sim->add_flag("--quiet", quiet, "no progress output");
+  bool resume = false;
+  sim->add_flag("--resume", resume, "continue an interrupted run from the trajectories it committed (DIR/data.h5.chunks)");
 
   std::string data_path, model_path;
   auto* train = app.add_subcommand("train", "train the networks on DIR/data.h5, with regression and evaluation");
@@ -426,6 +440,7 @@ int main(int argc, char** argv) {
   run->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run->add_flag("--json", as_json, "print one JSON object as the last line");
   run->add_flag("--quiet", quiet, "no progress output");
+  run->add_flag("--resume", resume, "continue an interrupted simulation from its committed trajectories");
 
   std::string report_dir;
   auto* report = app.add_subcommand("report", "figures (PNG) and report.md for a run directory");
@@ -441,10 +456,10 @@ int main(int argc, char** argv) {
   try {
     if (*cell) return cmd_cell(config, as_json);
     if (*validate) return cmd_validate(config, as_json);
-    if (*sim) return cmd_simulate(config, out, device, as_json, quiet);
+    if (*sim) return cmd_simulate(config, out, device, as_json, quiet, resume);
     if (*train) return cmd_train(config, data_path, out, device, as_json, quiet);
     if (*roll) return cmd_rollout(config, model_path, device, as_json);
-    if (*run) return cmd_run(config, out, device, as_json, quiet);
+    if (*run) return cmd_run(config, out, device, as_json, quiet, resume);
     if (*report) return cmd_report(report_dir);
   } catch (const ConfigError& e) {
     std::cerr << "patchlearn: config error: " << e.what() << "\n";

@@ -1,4 +1,5 @@
 #include "patchlearn/cli/run2d.hpp"
+#include "patchlearn/cli/learn.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -55,26 +56,36 @@ Truth2D homogenized_truth_2d(const Config2D& cfg, const EffectiveTensor& D, int 
   return tr;
 }
 
-Simulation2D simulate_2d(const Config2D& cfg, Device device, const std::function<void(double)>& progress) {
+Simulation2D simulate_2d(const Config2D& cfg, Device device, const std::function<void(double)>& progress,
+                         const ChunkedRun* chunks) {
   const auto g = layout_2d(cfg);
   const auto lattice = Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
   Simulation2D sim;
   sim.D = effective_tensor(lattice);
   const int B = cfg.initial.trajectories;
   const auto ics = draw_initial_conditions_2d(cfg.initial);
-  std::unique_ptr<LatticeScheme2D> scheme;
-  if (cfg.scheme == "gap_tooth")
-    scheme = std::make_unique<GapTooth2D>(device, lattice, g, B);
-  else
-    scheme = std::make_unique<FullLattice2D>(device, lattice, g, B);
-  Propagator2D prop(*scheme, cfg.sample_dt, parse_fine_stepper(cfg.stepper), cfg.fine_dt);
-  sim.fine_evaluations = prop.evaluations();
   const index_t samples = cfg.samples();
-  Stopwatch clock;
-  sim.data = simulate_lattice_2d(*scheme, prop, cfg.sample_dt, samples, ics, [&](index_t k) {
-    if (progress) progress(static_cast<double>(k) / static_cast<double>(samples));
-  });
-  sim.wall_s = clock.seconds();
+  // Trajectories [first, first + count) with the configured scheme.
+  const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
+    const std::vector<InitialCondition2D> sub(ics.begin() + first, ics.begin() + first + count);
+    std::unique_ptr<LatticeScheme2D> scheme;
+    if (cfg.scheme == "gap_tooth")
+      scheme = std::make_unique<GapTooth2D>(device, lattice, g, count);
+    else
+      scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
+    Propagator2D prop(*scheme, cfg.sample_dt, parse_fine_stepper(cfg.stepper), cfg.fine_dt);
+    sim.fine_evaluations = prop.evaluations();
+    return simulate_lattice_2d(*scheme, prop, cfg.sample_dt, samples, sub, [&](index_t k) {
+      if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
+    });
+  };
+  if (chunks) {
+    sim.data = run_in_chunks(*chunks, cfg.text, B, device, compute, progress, sim.wall_s);
+  } else {
+    Stopwatch clock;
+    sim.data = compute(0, B, progress);
+    sim.wall_s = clock.seconds();
+  }
   sim.truth = homogenized_truth_2d(cfg, sim.D, 0, B, sim.data.t);
   const auto U = sim.data.host_U();
   sim.rmse_vs_homogenized = relative_mse(U, sim.truth.U);
@@ -223,7 +234,7 @@ json evaluate_2d(const learn::CoarseModel& model, const Evaluation2D& e, const C
 json train_and_evaluate_2d(const Config2D& cfg, const LearningData2D& data, const EffectiveTensor& D, Device device,
                            const std::string& out_dir, bool quiet) {
   const auto tdev = learn::torch_device(device);
-  const auto dtype = cfg.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
+  const auto dtype = cfg.learn.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
   const int P = cfg.patches, M = P * P, ntr = cfg.train_trajectories();
   if (data.U.size(0) <= ntr) throw ConfigError("learn.train_fraction", "leaves no test trajectory in the data");
   // Training states: the training trajectories' snapshots with t >= train_t_min (the first
@@ -232,20 +243,14 @@ json train_and_evaluate_2d(const Config2D& cfg, const LearningData2D& data, cons
   while (t0 < static_cast<int64_t>(data.t.size()) && data.t[t0] < cfg.train_t_min - 1e-12) ++t0;
   const auto Uall = data.U.index({Slice(0, ntr), Slice(t0)}).reshape({-1, M});
   const auto Rall = data.dUdt.index({Slice(0, ntr), Slice(t0)}).reshape({-1, M});
-  torch::manual_seed(cfg.learn_seed);
-  const auto Ulearn = Uall.to(tdev, dtype), Rlearn = Rall.to(tdev, dtype);
-  const auto perm = torch::randperm(Ulearn.size(0), torch::TensorOptions().dtype(torch::kLong).device(tdev));
-  const auto nval = static_cast<int64_t>(std::floor(cfg.validation_fraction * static_cast<double>(Ulearn.size(0))));
-  const auto val_idx = perm.index({Slice(0, nval)}), tr_idx = perm.index({Slice(nval)});
-  const auto Utr = Ulearn.index_select(0, tr_idx), Rtr = Rlearn.index_select(0, tr_idx);
-  const auto Uval = Ulearn.index_select(0, val_idx), Rval = Rlearn.index_select(0, val_idx);
+  const auto split = split_states(Uall, Rall, cfg.learn, tdev);
 
   json summary;
   summary["dimension"] = 2;
   summary["device"] = device_name(device);
-  summary["precision"] = cfg.precision;
+  summary["precision"] = cfg.learn.precision;
   summary["D_cell"] = {{D.xx, D.xy}, {D.xy, D.yy}};
-  summary["train"] = {{"trajectories", ntr}, {"states", Utr.size(0)}, {"validation_states", Uval.size(0)}};
+  summary["train"] = {{"trajectories", ntr}, {"states", split.Utr.size(0)}, {"validation_states", split.Uval.size(0)}};
   {
     const auto reg = learn::regress_2d(learn::to_vector(Uall), learn::to_vector(Rall), P, cfg.length, cfg.regression_threshold);
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
@@ -271,38 +276,17 @@ json train_and_evaluate_2d(const Config2D& cfg, const LearningData2D& data, cons
   put("truth", eval.truth);
   put("exact_rhs", eval.truth_rhs);
   arrays.dataset("t", {static_cast<index_t>(eval.times.size())}, eval.times);
-  for (const auto& net : cfg.networks) {
+  for (const auto& net : cfg.learn.networks) {
     const std::string kind = net + "2d";
     auto model = learn::make_model(kind, M, cfg.length / P, 0, P);
     model->to(tdev, dtype);
-    learn::TrainParams tp;
-    tp.epochs = cfg.epochs;
-    tp.batch = cfg.batch;
-    tp.lr = cfg.lr;
-    tp.lr_final = cfg.lr_final;
-    tp.standardize = cfg.standardize;
-    tp.seed = cfg.learn_seed;
-    tp.checkpoint_every = cfg.checkpoint_every;
-    tp.lbfgs_iterations = cfg.lbfgs_iterations;
     const std::string path = (fs::path(out_dir) / "models" / (kind + ".pt")).string();
-    tp.checkpoint_path = path;
-    Stopwatch clock;
-    const auto log = learn::train(model, Utr, Rtr, Uval, Rval, tp, [&](int ep, double tl, double vl) {
-      if (!quiet && (ep == 1 || ep % std::max(1, cfg.epochs / 10) == 0 || ep == cfg.epochs))
-        std::fprintf(stderr, "%s: epoch %d/%d  train loss %.3e  val loss %.3e  (%.1f s, ETA %.0f s)\n", kind.c_str(), ep,
-                     cfg.epochs, tl, vl, clock.seconds(), clock.seconds() / ep * (cfg.epochs - ep));
-    });
-    learn::save_model(model, path);
+    json r;
+    const auto log = train_model(model, kind, cfg.learn, split, path, quiet, r);
     torch::Tensor rhs, roll;
-    json r = evaluate_2d(model, eval, cfg, &rhs, &roll);
+    r.update(evaluate_2d(model, eval, cfg, &rhs, &roll));
     put(kind + "_rhs", rhs);
     put(kind + "_rollout", roll);
-    r["train_loss"] = log.train_loss;
-    r["val_loss"] = log.val_loss;
-    r["train_wall_s"] = log.wall_s;
-    r["final_train_loss"] = log.final_train_loss;
-    r["final_val_loss"] = log.final_val_loss;
-    r["model"] = path;
     if (!quiet)
       std::fprintf(stderr, "%s: final train loss %.3e, val %.3e; rhs rMSE %.3e, rollout rMSE %.3e\n", kind.c_str(),
                    log.final_train_loss, log.final_val_loss, r["rhs_rmse"].get<double>(), r["rollout_rmse"].get<double>());

@@ -19,7 +19,8 @@ double cell_a_star(const Config1D& cfg) {
   return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
 }
 
-Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function<void(double)>& progress) {
+Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function<void(double)>& progress,
+                         const ChunkedRun* chunks) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
   const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width,
                              cfg.scheme == "patch_dynamics" ? cfg.buffer_width : cfg.tooth_width);
@@ -27,42 +28,51 @@ Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function
   std::vector<std::function<double(double)>> icf(ics.begin(), ics.end());
   const index_t B = cfg.initial.trajectories, M = cfg.macro_nodes;
   const auto times = cfg.sample_times();
-  Simulation1D sim;
-  Stopwatch clock;
-  if (cfg.scheme == "patch_dynamics") {
-    PatchDynamicsParams p;
-    p.burst = cfg.burst;
-    p.substeps = cfg.substeps;
-    p.method = parse_burst_method(cfg.burst_method);
-    p.lifting_degree = cfg.lifting_degree;
-    p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
-    p.heal_substeps = cfg.heal_substeps;
-    PatchDynamics1D op(model, layout, p, device, B);
-    std::vector<double> U0(B * M);
-    for (index_t b = 0; b < B; ++b)
-      for (index_t i = 0; i < M; ++i) U0[b * M + i] = ics[b](layout.node_x(static_cast<int>(i)));
-    const index_t steps = cfg.macro_steps();
-    sim.data = integrate_coarse(op, parse_macro_method(cfg.integrator), cfg.macro_dt, steps, cfg.sample_every, U0, B,
-                                [&](index_t s) { if (progress) progress(double(s) / double(steps)); });
-  } else if (cfg.scheme == "gap_tooth") {
-    GapToothParams p;
-    p.dt = cfg.gap_tooth_dt;
-    GapTooth1D gt(model, layout, p, device, B);
-    sim.data = gt.run(icf, times, [&](double t) { if (progress) progress(t / cfg.t_end); });
-  } else {
+  // Trajectories [first, first + count) with the configured scheme.
+  const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
+    const std::vector<std::function<double(double)>> sub(icf.begin() + first, icf.begin() + first + count);
+    if (cfg.scheme == "patch_dynamics") {
+      PatchDynamicsParams p;
+      p.burst = cfg.burst;
+      p.substeps = cfg.substeps;
+      p.method = parse_burst_method(cfg.burst_method);
+      p.lifting_degree = cfg.lifting_degree;
+      p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
+      p.heal_substeps = cfg.heal_substeps;
+      PatchDynamics1D op(model, layout, p, device, count);
+      std::vector<double> U0(count * M);
+      for (index_t b = 0; b < count; ++b)
+        for (index_t i = 0; i < M; ++i) U0[b * M + i] = sub[b](layout.node_x(static_cast<int>(i)));
+      const index_t steps = cfg.macro_steps();
+      return integrate_coarse(op, parse_macro_method(cfg.integrator), cfg.macro_dt, steps, cfg.sample_every, U0, count,
+                              [&](index_t s) { if (prog) prog(double(s) / double(steps)); });
+    }
+    if (cfg.scheme == "gap_tooth") {
+      GapToothParams p;
+      p.dt = cfg.gap_tooth_dt;
+      GapTooth1D gt(model, layout, p, device, count);
+      return gt.run(sub, times, [&](double t) { if (prog) prog(t / cfg.t_end); });
+    }
     FullResolutionParams p;
     p.rtol = cfg.full_rtol;
     p.dt0 = cfg.full_dt0;
     FullResolution1D fr(model, layout, p, device);
     const auto nt = static_cast<index_t>(times.size());
-    std::vector<double> U(B * nt * M), R(U.size());
-    for (index_t b = 0; b < B; ++b) {
-      fr.run(icf[b], times, U.data() + b * nt * M, R.data() + b * nt * M);
-      if (progress) progress(double(b + 1) / double(B));
+    std::vector<double> U(count * nt * M), R(U.size());
+    for (index_t b = 0; b < count; ++b) {
+      fr.run(sub[b], times, U.data() + b * nt * M, R.data() + b * nt * M);
+      if (prog) prog(double(b + 1) / double(count));
     }
-    sim.data = CoarseData::from_host(device, B, times, M, U, R, fr.point_steps());
+    return CoarseData::from_host(device, count, times, M, U, R, fr.point_steps());
+  };
+  Simulation1D sim;
+  if (chunks) {
+    sim.data = run_in_chunks(*chunks, cfg.text, B, device, compute, progress, sim.wall_s);
+  } else {
+    Stopwatch clock;
+    sim.data = compute(0, B, progress);
+    sim.wall_s = clock.seconds();
   }
-  sim.wall_s = clock.seconds();
   sim.a_star = cell_a_star(cfg);
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
   sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);

@@ -32,7 +32,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
                  "validation_fraction", "train_t_max", "stencil", "seed", "checkpoint_every"}},
       {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
       {"regression", {"threshold"}},
-      {"run", {"device"}},
+      {"run", {"device", "chunk_trajectories"}},
   };
   return s;
 }
@@ -165,32 +165,20 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " must divide the macro spacing " + num(DX));
 
   c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
+  c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
 
   // --- learning, rollout, regression
   Table learn(root, "learn"), roll(root, "rollout"), reg(root, "regression");
-  c.networks = learn.strings("networks", c.networks, {"functional", "discretized"});
-  c.epochs = static_cast<int>(learn.integer("epochs", c.epochs, 1, 1000000));
-  c.batch = static_cast<int>(learn.integer("batch", c.batch, 1, 1000000));
-  c.lbfgs_iterations = static_cast<int>(learn.integer("lbfgs_iterations", c.lbfgs_iterations, 0, 1000000));
-  c.lr = learn.positive("lr", c.lr);
-  c.lr_final = learn.positive("lr_final", std::min(c.lr_final, c.lr));
-  if (c.lr_final > c.lr) throw ConfigError("learn.lr_final", num(c.lr_final) + " must not exceed learn.lr = " + num(c.lr));
-  c.standardize = learn.boolean("standardize", c.standardize);
-  c.precision = learn.choice("precision", c.precision, {"fp64", "fp32"});
+  c.learn = parse_learn_options(learn, c.learn);
   // Default: 8 training trajectories (the paper's split) or all but one when there are fewer.
   c.train_trajectories = std::max(1, std::min(8, ic.trajectories - 1));
   c.train_trajectories = static_cast<int>(learn.integer("train_trajectories", c.train_trajectories, 1, 1000000));
   if (learn.has("train_trajectories") && c.train_trajectories >= ic.trajectories)
     throw ConfigError("learn.train_trajectories", std::to_string(c.train_trajectories) + " leaves no test trajectory out of initial.trajectories = " +
                                                       std::to_string(ic.trajectories));
-  c.validation_fraction = learn.number("validation_fraction", c.validation_fraction);
-  if (!(c.validation_fraction >= 0 && c.validation_fraction < 1))
-    throw ConfigError("learn.validation_fraction", num(c.validation_fraction) + " must be in [0, 1)");
   c.train_t_max = learn.positive("train_t_max", c.train_t_max);
   c.stencil = static_cast<int>(learn.integer("stencil", c.stencil, 3, 5));
   if (c.stencil != 3 && c.stencil != 5) throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
-  c.learn_seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
-  c.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
   c.rollout_method = roll.choice("method", c.rollout_method, {"dopri5", "bdf"});
   c.rollout_t_end = roll.positive("t_end", std::min(c.rollout_t_end, c.t_end));
   if (roll.has("t_end") && c.rollout_t_end > c.t_end + 1e-12)

@@ -27,7 +27,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
                  "train_fraction", "validation_fraction", "train_t_min", "seed", "checkpoint_every"}},
       {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
       {"regression", {"threshold"}},
-      {"run", {"device"}},
+      {"run", {"device", "chunk_trajectories"}},
   };
   return s;
 }
@@ -163,26 +163,13 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                                               std::to_string(ic.k_hi) + " so the initial conditions are represented exactly");
 
   // --- learning, rollout, regression
-  c.networks = learn.strings("networks", c.networks, {"functional", "discretized"});
-  c.epochs = static_cast<int>(learn.integer("epochs", c.epochs, 1, 1000000));
-  c.batch = static_cast<int>(learn.integer("batch", c.batch, 1, 1000000));
-  c.lbfgs_iterations = static_cast<int>(learn.integer("lbfgs_iterations", c.lbfgs_iterations, 0, 1000000));
-  c.lr = learn.positive("lr", c.lr);
-  c.lr_final = learn.positive("lr_final", std::min(c.lr_final, c.lr));
-  if (c.lr_final > c.lr) throw ConfigError("learn.lr_final", num(c.lr_final) + " must not exceed learn.lr = " + num(c.lr));
-  c.standardize = learn.boolean("standardize", c.standardize);
-  c.precision = learn.choice("precision", c.precision, {"fp64", "fp32"});
+  c.learn = parse_learn_options(learn, c.learn);
   c.train_fraction = learn.number("train_fraction", c.train_fraction);
   if (!(c.train_fraction > 0 && c.train_fraction < 1))
     throw ConfigError("learn.train_fraction", num(c.train_fraction) + " must be in (0, 1)");
-  c.validation_fraction = learn.number("validation_fraction", c.validation_fraction);
-  if (!(c.validation_fraction >= 0 && c.validation_fraction < 1))
-    throw ConfigError("learn.validation_fraction", num(c.validation_fraction) + " must be in [0, 1)");
   c.train_t_min = learn.number("train_t_min", c.train_t_min);
   if (!(c.train_t_min >= 0 && c.train_t_min < c.t_end))
     throw ConfigError("learn.train_t_min", num(c.train_t_min) + " must be in [0, time.t_end)");
-  c.learn_seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
-  c.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
   c.rollout_method = roll.choice("method", c.rollout_method, {"dopri5", "bdf"});
   c.rollout_t_end = roll.positive("t_end", std::min(c.rollout_t_end, c.t_end));
   if (c.rollout_t_end > c.t_end + 1e-12)
@@ -192,6 +179,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.rollout_atol = roll.positive("atol", c.rollout_atol);
   c.regression_threshold = reg.number("threshold", c.regression_threshold);
   c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
+  c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
   return c;
 }
 

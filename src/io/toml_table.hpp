@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/io/config.hpp"
 
 namespace patchlearn::config_detail {
 
@@ -154,6 +155,25 @@ inline void check_keys(const toml::table& root, const std::map<std::string, std:
   }
 }
 
+
+/// The shared [learn] keys (io/config.hpp: LearnOptions); `o` holds the defaults.
+inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
+  o.networks = learn.strings("networks", o.networks, {"functional", "discretized"});
+  o.epochs = static_cast<int>(learn.integer("epochs", o.epochs, 1, 1000000));
+  o.batch = static_cast<int>(learn.integer("batch", o.batch, 1, 1000000));
+  o.lbfgs_iterations = static_cast<int>(learn.integer("lbfgs_iterations", o.lbfgs_iterations, 0, 1000000));
+  o.lr = learn.positive("lr", o.lr);
+  o.lr_final = learn.positive("lr_final", std::min(o.lr_final, o.lr));
+  if (o.lr_final > o.lr) throw ConfigError("learn.lr_final", num(o.lr_final) + " must not exceed learn.lr = " + num(o.lr));
+  o.standardize = learn.boolean("standardize", o.standardize);
+  o.precision = learn.choice("precision", o.precision, {"fp64", "fp32"});
+  o.validation_fraction = learn.number("validation_fraction", o.validation_fraction);
+  if (!(o.validation_fraction >= 0 && o.validation_fraction < 1))
+    throw ConfigError("learn.validation_fraction", num(o.validation_fraction) + " must be in [0, 1)");
+  o.seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
+  o.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
+  return o;
+}
 
 /// Parse TOML text; a syntax error is a ConfigError naming the line and column.
 inline toml::table parse_toml(const std::string& text, const std::string& origin) {

@@ -14,6 +14,7 @@
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/learn/networks.hpp"
 #include "patchlearn/learn/rollout.hpp"
+#include "patchlearn/learn/trainer.hpp"
 
 namespace patchlearn {
 
@@ -55,6 +56,18 @@ nlohmann::json evaluate_model(const learn::CoarseModel& model, const EvaluationS
 /// DIR/rollout.h5.
 nlohmann::json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_star_cell, Device device,
                                   const std::string& out_dir, bool quiet);
+
+/// Training states [N, M] split at random (seeded by the [learn] options) into training and
+/// validation parts, on `device` in the configured precision.
+struct TrainSplit {
+  torch::Tensor Utr, Rtr, Uval, Rval;
+};
+TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device);
+
+/// Train `model` with the [learn] options, report its progress (unless quiet), save it to `path`;
+/// returns the log and puts the loss history and checkpoint into `record`.
+learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
+                            const TrainSplit& data, const std::string& path, bool quiet, nlohmann::json& record);
 
 /// The configuration `patchlearn run` uses without a config file (configs/quick1d.toml, embedded).
 const char* embedded_default_config();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "patchlearn/cli/chunks.hpp"
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/homog/cell2d.hpp"
 #include "patchlearn/io/config2d.hpp"
@@ -40,7 +41,9 @@ struct Simulation2D {
   int fine_evaluations = 0;              ///< rate evaluations per sampling interval
 };
 
-Simulation2D simulate_2d(const Config2D& cfg, Device device, const std::function<void(double)>& progress = {});
+/// With `chunks`: resumable, chunk by chunk (cli/chunks.hpp).
+Simulation2D simulate_2d(const Config2D& cfg, Device device, const std::function<void(double)>& progress = {},
+                         const ChunkedRun* chunks = nullptr);
 void write_data_2d_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device);
 
 /// Training data U, dUdt [trajectory, time, P*P]: zero-copy over the simulation's buffers, or

@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 
+#include "patchlearn/cli/chunks.hpp"
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/io/config.hpp"
@@ -23,8 +24,10 @@ struct Simulation1D {
 /// or 1000 when eps/dx is not a whole number).
 double cell_a_star(const Config1D& cfg);
 
-/// Run the configured scheme; `progress(fraction)` is called as it goes (may be empty).
-Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function<void(double)>& progress = {});
+/// Run the configured scheme; `progress(fraction)` is called as it goes (may be empty). With
+/// `chunks`, trajectories run chunk by chunk, each committed to disk (cli/chunks.hpp: resumable).
+Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function<void(double)>& progress = {},
+                         const ChunkedRun* chunks = nullptr);
 
 /// Write DIR/data.h5 (atomically).
 void write_data_h5(const std::string& path, const Config1D& cfg, const Simulation1D& sim, Device device);

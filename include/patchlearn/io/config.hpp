@@ -13,6 +13,18 @@
 
 namespace patchlearn {
 
+/// The [learn] keys the 1D and 2D problems share.
+struct LearnOptions {
+  std::vector<std::string> networks{"functional", "discretized"};
+  int epochs = 300, batch = 64, lbfgs_iterations = 0;
+  double lr = 1e-3, lr_final = 1e-5;
+  bool standardize = true;
+  std::string precision = "fp64";  ///< fp64 | fp32
+  double validation_fraction = 0.1;
+  std::uint64_t seed = 0;
+  int checkpoint_every = 0;
+};
+
 struct Config1D {
   std::string text;    ///< the TOML source, stored with the data
   std::string origin;  ///< file path, or "<embedded default>"
@@ -49,17 +61,10 @@ struct Config1D {
   // [homogenized]
   double homogenized_dx = 5e-3;
   // [learn]
-  std::vector<std::string> networks{"functional", "discretized"};
-  int epochs = 300, batch = 64, lbfgs_iterations = 0;
-  double lr = 1e-3, lr_final = 1e-5;
-  bool standardize = true;
-  std::string precision = "fp64";  ///< fp64 | fp32
+  LearnOptions learn;
   int train_trajectories = 8;      ///< the first ones train, the rest test
-  double validation_fraction = 0.1;
   double train_t_max = 1e300;      ///< use snapshots with t < train_t_max
   int stencil = 3;
-  std::uint64_t learn_seed = 0;
-  int checkpoint_every = 0;
   // [rollout]
   std::string rollout_method = "dopri5";
   double rollout_t_end = 0.5, rollout_dt = 1e-4, rollout_rtol = 1e-9, rollout_atol = 1e-12;
@@ -67,6 +72,7 @@ struct Config1D {
   double regression_threshold = 1e-3;
   // [run]
   std::string device = "auto";
+  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
 
   std::vector<std::string> warnings;
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "patchlearn/io/config.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
 #include "patchlearn/micro/lattice2d.hpp"
 
@@ -36,14 +37,14 @@ struct Config2D {
   // [homogenized]
   int homogenized_grid = 32;
   // [learn]
-  std::vector<std::string> networks{"functional", "discretized"};
-  int epochs = 40, batch = 64, lbfgs_iterations = 200;
-  double lr = 1e-3, lr_final = 1e-5;
-  bool standardize = true;
-  std::string precision = "fp32";
-  double train_fraction = 0.85, validation_fraction = 0.1, train_t_min = 0.01;
-  std::uint64_t learn_seed = 0;
-  int checkpoint_every = 0;
+  LearnOptions learn = [] {
+    LearnOptions o;
+    o.epochs = 10;
+    o.lbfgs_iterations = 50;
+    o.precision = "fp32";
+    return o;
+  }();
+  double train_fraction = 0.85, train_t_min = 0.01;
   // [rollout]
   std::string rollout_method = "dopri5";
   double rollout_t_end = 1.0, rollout_dt = 1e-3, rollout_rtol = 1e-7, rollout_atol = 1e-10;
@@ -51,6 +52,7 @@ struct Config2D {
   double regression_threshold = 1e-3;
   // [run]
   std::string device = "auto";
+  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
 
   std::vector<std::string> warnings;
 

@@ -1,0 +1,31 @@
+#pragma once
+// Resumable simulations. Trajectories are simulated in chunks and each finished chunk is committed
+// to DIR/data.h5.chunks/ as its own HDF5 file (written as .partial and renamed, so a killed run
+// leaves only whole chunks). With `resume`, chunks already there (made from the same config text)
+// are read back instead of simulated; data.h5 is assembled at the end and the folder removed.
+// Chunks are computed independently of each other, so a resumed run's data are bit-identical to
+// an uninterrupted run's.
+#include <functional>
+#include <string>
+
+#include "patchlearn/schemes/coarse_operator.hpp"
+
+namespace patchlearn {
+
+struct ChunkedRun {
+  std::string dir;     ///< DIR/data.h5.chunks
+  bool resume = false;
+  int chunk = 0;       ///< trajectories per chunk (0: a tenth of them, at least 1)
+};
+
+/// compute(first, count, progress) simulates trajectories [first, first + count); the result is
+/// the whole data set on `device` (t from the chunks, point_steps summed). `wall_s` receives the
+/// summed simulation time of all chunks, including those read back.
+CoarseData run_in_chunks(const ChunkedRun& run, const std::string& config_text, index_t trajectories, Device device,
+                         const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
+                         const std::function<void(double)>& progress, double& wall_s);
+
+/// Remove the chunk folder (after data.h5 is committed).
+void remove_chunks(const ChunkedRun& run);
+
+}  // namespace patchlearn

@@ -1,0 +1,106 @@
+#include "patchlearn/cli/chunks.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/core/timer.hpp"
+#include "patchlearn/io/h5.hpp"
+
+namespace fs = std::filesystem;
+
+namespace patchlearn {
+
+CoarseData run_in_chunks(const ChunkedRun& run, const std::string& config_text, index_t B, Device device,
+                         const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
+                         const std::function<void(double)>& progress, double& wall_s) {
+  std::error_code ec;
+  if (!run.resume) fs::remove_all(run.dir, ec);
+  fs::create_directories(run.dir, ec);
+  if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
+  const index_t chunk = run.chunk > 0 ? run.chunk : std::max<index_t>(1, (B + 9) / 10);
+  // Each chunk's U and dU/dt: computed ones stay on the device (and are copied into the whole set
+  // there, so the data of a fresh run never leave the device on their way to training); read-back
+  // ones come from the host.
+  struct Part {
+    index_t first, count;
+    CoarseData computed;
+    std::vector<double> U, R;
+  };
+  std::vector<Part> parts;
+  std::vector<double> t;
+  double point_steps = 0.0;
+  wall_s = 0.0;
+  index_t T = 0, M = 0;
+  for (index_t first = 0; first < B; first += chunk) {
+    const index_t count = std::min(chunk, B - first);
+    const std::string path = (fs::path(run.dir) / ("chunk_" + std::to_string(first) + "_" + std::to_string(count) + ".h5")).string();
+    Part part{first, count, {}, {}, {}};
+    std::vector<double> ct, ps, ws;
+    index_t nodes = 0;
+    if (run.resume && fs::exists(path)) {
+      if (h5_read_string_attribute(path, "config") != config_text)
+        throw InputError("'" + path + "' was simulated from a different config; remove " + run.dir + " or drop --resume");
+      std::vector<index_t> dims;
+      part.U = h5_read(path, "U", &dims);
+      part.R = h5_read(path, "dUdt");
+      ct = h5_read(path, "t");
+      ps = h5_read(path, "point_steps");
+      ws = h5_read(path, "wall_s");
+      if (dims.size() != 3 || dims[0] != count || part.R.size() != part.U.size() || ps.size() != 1 || ws.size() != 1)
+        throw InputError("'" + path + "' is not a complete chunk of this run; remove " + run.dir + " or drop --resume");
+      nodes = dims[2];
+    } else {
+      Stopwatch clock;
+      part.computed = compute(first, count, [&](double f) {
+        if (progress) progress((static_cast<double>(first) + f * static_cast<double>(count)) / static_cast<double>(B));
+      });
+      const auto& d = part.computed;
+      ct = d.t;
+      ps = {d.point_steps};
+      ws = {clock.seconds()};
+      nodes = d.nodes;
+      H5Writer out(path);
+      out.dataset("U", {count, d.times, d.nodes}, d.host_U());
+      out.dataset("dUdt", {count, d.times, d.nodes}, d.host_dUdt());
+      out.dataset("t", {d.times}, ct);
+      out.dataset("point_steps", {1}, ps);
+      out.dataset("wall_s", {1}, ws);
+      out.attribute("config", config_text);
+      out.commit();
+    }
+    if (first == 0) {
+      t = ct;
+      T = static_cast<index_t>(t.size());
+      M = nodes;
+    } else if (ct != t || nodes != M) {
+      throw InputError("'" + path + "' does not match the other chunks; remove " + run.dir + " or drop --resume");
+    }
+    point_steps += ps[0];
+    wall_s += ws[0];
+    parts.push_back(std::move(part));
+    if (progress) progress(static_cast<double>(first + count) / static_cast<double>(B));
+  }
+  CoarseData all(device, B, T, M);
+  all.t = t;
+  all.point_steps = point_steps;
+  for (const auto& p : parts) {
+    const std::size_t n = static_cast<std::size_t>(p.count * T * M), off = static_cast<std::size_t>(p.first * T * M);
+    if (p.U.empty()) {
+      detail::copy_bytes(device, all.U.data() + off, device, p.computed.U.data(), n * sizeof(double));
+      detail::copy_bytes(device, all.dUdt.data() + off, device, p.computed.dUdt.data(), n * sizeof(double));
+    } else {
+      all.U.copy_from_host(p.U.data(), n, off);
+      all.dUdt.copy_from_host(p.R.data(), n, off);
+    }
+  }
+  return all;
+}
+
+void remove_chunks(const ChunkedRun& run) {
+  std::error_code ec;
+  fs::remove_all(run.dir, ec);
+}
+
+}  // namespace patchlearn
