@@ -12,9 +12,16 @@ namespace fs = std::filesystem;
 
 namespace patchlearn {
 
-CoarseData run_in_chunks(const ChunkedRun& run, const std::string& config_text, index_t B, Device device,
+CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t B, Device device,
                          const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
                          const std::function<void(double)>& progress, double& wall_s) {
+  if (!chunks) {
+    Stopwatch clock;
+    auto d = compute(0, B, progress);
+    wall_s = clock.seconds();
+    return d;
+  }
+  const ChunkedRun& run = *chunks;
   std::error_code ec;
   if (!run.resume) fs::remove_all(run.dir, ec);
   fs::create_directories(run.dir, ec);

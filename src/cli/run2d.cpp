@@ -79,13 +79,7 @@ Simulation2D simulate_2d(const Config2D& cfg, Device device, const std::function
       if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
     });
   };
-  if (chunks) {
-    sim.data = run_in_chunks(*chunks, cfg.text, B, device, compute, progress, sim.wall_s);
-  } else {
-    Stopwatch clock;
-    sim.data = compute(0, B, progress);
-    sim.wall_s = clock.seconds();
-  }
+  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, progress, sim.wall_s);
   sim.truth = homogenized_truth_2d(cfg, sim.D, 0, B, sim.data.t);
   const auto U = sim.data.host_U();
   sim.rmse_vs_homogenized = relative_mse(U, sim.truth.U);

@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "patchlearn/core/timer.hpp"
 #include "patchlearn/homog/cell1d.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
@@ -66,13 +65,7 @@ Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function
     return CoarseData::from_host(device, count, times, M, U, R, fr.point_steps());
   };
   Simulation1D sim;
-  if (chunks) {
-    sim.data = run_in_chunks(*chunks, cfg.text, B, device, compute, progress, sim.wall_s);
-  } else {
-    Stopwatch clock;
-    sim.data = compute(0, B, progress);
-    sim.wall_s = clock.seconds();
-  }
+  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, progress, sim.wall_s);
   sim.a_star = cell_a_star(cfg);
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
   sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);

@@ -20,8 +20,9 @@ struct ChunkedRun {
 
 /// compute(first, count, progress) simulates trajectories [first, first + count); the result is
 /// the whole data set on `device` (t from the chunks, point_steps summed). `wall_s` receives the
-/// summed simulation time of all chunks, including those read back.
-CoarseData run_in_chunks(const ChunkedRun& run, const std::string& config_text, index_t trajectories, Device device,
+/// summed simulation time of all chunks, including those read back. Without `chunks`: one
+/// compute(0, trajectories) and nothing on disk.
+CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t trajectories, Device device,
                          const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
                          const std::function<void(double)>& progress, double& wall_s);
 
