@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "patchlearn/cli/run2d.hpp"
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/rollout.hpp"
 #include "patchlearn/learn/tensors.hpp"
@@ -129,4 +131,43 @@ grid = 16
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "models" / "functional2d.pt"));
   EXPECT_EQ(s["functional"]["fourier"]["modes"].size(), 6u);
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "summary.json"));
+}
+
+TEST(Learn2D, CorruptOrMismatchedDataFilesAreClearErrors) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::path(testing::TempDir()) / "pl_bad2d";
+  fs::create_directories(dir);
+  const auto cfg = load_config_2d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/paper2d.toml");
+  const auto expect_input_error = [&](const fs::path& p, const std::string& text) {
+    try {
+      load_learning_data_2d(p.string(), cfg, torch::kCPU);
+      ADD_FAILURE() << "accepted " << p;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  expect_input_error(dir / "none.h5", "");
+  std::ofstream(dir / "junk.h5") << "not HDF5 at all";
+  expect_input_error(dir / "junk.h5", "junk.h5");
+  {  // 1D-shaped data
+    H5Writer w((dir / "one_d.h5").string());
+    w.dataset("U", {2, 3, 11}, std::vector<double>(66, 0.0));
+    w.dataset("dUdt", {2, 3, 11}, std::vector<double>(66, 0.0));
+    w.dataset("t", {3}, {0.0, 0.01, 0.02});
+    w.commit();
+  }
+  expect_input_error(dir / "one_d.h5", "[trajectory, time, patch y, patch x]");
+  {  // the wrong number of patches
+    H5Writer w((dir / "p8.h5").string());
+    w.dataset("U", {100, 2, 8, 8}, std::vector<double>(12800, 0.0));
+    w.dataset("dUdt", {100, 2, 8, 8}, std::vector<double>(12800, 0.0));
+    w.dataset("t", {2}, {0.0, 0.01});
+    w.commit();
+  }
+  expect_input_error(dir / "p8.h5", "8 x 8 patches");
+  // A file cut short (as by a full disk): still a clear error, never a crash.
+  const auto whole = fs::file_size(dir / "p8.h5");
+  fs::copy_file(dir / "p8.h5", dir / "cut.h5", fs::copy_options::overwrite_existing);
+  fs::resize_file(dir / "cut.h5", whole / 2);
+  expect_input_error(dir / "cut.h5", "cut.h5");
 }
