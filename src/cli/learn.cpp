@@ -160,6 +160,7 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   tp.checkpoint_every = o.checkpoint_every;
   tp.lbfgs_iterations = o.lbfgs_iterations;
   tp.checkpoint_path = path;
+  tp.resume = o.resume;
   Stopwatch clock;
   const auto log = learn::train(model, d.Utr, d.Rtr, d.Uval, d.Rval, tp, [&](int e, double tl, double vl) {
     if (!quiet && (e == 1 || e % std::max(1, o.epochs / 10) == 0 || e == o.epochs))

@@ -173,8 +173,9 @@ void print_learning_2d(const Config2D& cfg, const json& summary) {
 }
 
 int cmd_train_2d(const std::string& config, const std::string& data_path, const std::string& out,
-                 const std::string& device_req, bool as_json, bool quiet) {
-  const auto cfg = load_config_2d(config);
+                 const std::string& device_req, bool as_json, bool quiet, bool resume) {
+  auto cfg = load_config_2d(config);
+  cfg.learn.resume = resume;
   const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
   const auto data = load_learning_data_2d(data_path, cfg, learn::torch_device(dev));
   Stopwatch clock;
@@ -191,7 +192,8 @@ int cmd_train_2d(const std::string& config, const std::string& data_path, const 
 
 int cmd_run_2d(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet,
                bool resume) {
-  const auto cfg = load_config_2d(config);
+  auto cfg = load_config_2d(config);
+  cfg.learn.resume = resume;
   const Device dev = prepare_job(cfg, device_req, out, quiet);
   Stopwatch clock;
   Progress progress("simulate (" + cfg.scheme + ", 2D)", quiet);
@@ -294,9 +296,10 @@ void print_model(const std::string& kind, const json& r) {
 }
 
 int cmd_train(const std::string& config, const std::string& data_path, const std::string& out,
-              const std::string& device_req, bool as_json, bool quiet) {
-  if (is_2d(config)) return cmd_train_2d(config, data_path, out, device_req, as_json, quiet);
-  const auto cfg = load_config_1d(config);
+              const std::string& device_req, bool as_json, bool quiet, bool resume) {
+  if (is_2d(config)) return cmd_train_2d(config, data_path, out, device_req, as_json, quiet, resume);
+  auto cfg = load_config_1d(config);
+  cfg.learn.resume = resume;
   const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
   const auto data = load_learning_data(data_path, cfg, learn::torch_device(dev));
   Stopwatch clock;
@@ -355,8 +358,9 @@ int cmd_rollout(const std::string& config, const std::string& model_path, const 
 int cmd_run(const std::string& config, const std::string& out, const std::string& device_req, bool as_json, bool quiet,
             bool resume) {
   if (is_2d(config)) return cmd_run_2d(config, out, device_req, as_json, quiet, resume);
-  const auto cfg = config.empty() ? parse_config_1d(embedded_default_config(), "<embedded default: configs/quick1d.toml>")
-                                  : load_config_1d(config);
+  auto cfg = config.empty() ? parse_config_1d(embedded_default_config(), "<embedded default: configs/quick1d.toml>")
+                            : load_config_1d(config);
+  cfg.learn.resume = resume;
   const Device dev = prepare_job(cfg, device_req, out, quiet);
   Stopwatch clock;
   Progress progress("simulate (" + cfg.scheme + ")", quiet);
@@ -393,7 +397,7 @@ int main(int argc, char** argv) {
   CLI::App app{"patchlearn: discover effective PDEs of heterogeneous media from patch simulations"};
   app.set_version_flag("--version", std::string(PATCHLEARN_VERSION));
   app.require_subcommand(1);
-  bool as_json = false, quiet = false;
+  bool as_json = false, quiet = false, resume = false;
   // --log-level: error (only errors), warning (errors and warnings), info (also progress; the
   // default). --quiet on a subcommand is --log-level warning.
   std::string log_level = "info";
@@ -416,7 +420,6 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sim->add_flag("--json", as_json, "print one JSON object as the last line");
   sim->add_flag("--quiet", quiet, "no progress output");
-  bool resume = false;
   sim->add_flag("--resume", resume, "continue an interrupted run from the trajectories it committed (DIR/data.h5.chunks)");
 
   std::string data_path, model_path;
@@ -427,6 +430,7 @@ int main(int argc, char** argv) {
   train->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   train->add_flag("--json", as_json, "print one JSON object as the last line");
   train->add_flag("--quiet", quiet, "no progress output");
+  train->add_flag("--resume", resume, "continue from the last training checkpoint (learn.checkpoint_every)");
 
   auto* roll = app.add_subcommand("rollout", "roll a trained model out from the config's unseen initial conditions");
   roll->add_option("config", config, "TOML config")->required();
@@ -440,7 +444,7 @@ int main(int argc, char** argv) {
   run->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run->add_flag("--json", as_json, "print one JSON object as the last line");
   run->add_flag("--quiet", quiet, "no progress output");
-  run->add_flag("--resume", resume, "continue an interrupted simulation from its committed trajectories");
+  run->add_flag("--resume", resume, "continue an interrupted run: the simulation's committed trajectories, then training from its last checkpoint");
 
   std::string report_dir;
   auto* report = app.add_subcommand("report", "figures (PNG) and report.md for a run directory");
@@ -457,7 +461,7 @@ int main(int argc, char** argv) {
     if (*cell) return cmd_cell(config, as_json);
     if (*validate) return cmd_validate(config, as_json);
     if (*sim) return cmd_simulate(config, out, device, as_json, quiet, resume);
-    if (*train) return cmd_train(config, data_path, out, device, as_json, quiet);
+    if (*train) return cmd_train(config, data_path, out, device, as_json, quiet, resume);
     if (*roll) return cmd_rollout(config, model_path, device, as_json);
     if (*run) return cmd_run(config, out, device, as_json, quiet, resume);
     if (*report) return cmd_report(report_dir);

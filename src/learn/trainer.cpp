@@ -1,6 +1,7 @@
 #include "patchlearn/learn/trainer.hpp"
 
 #include <cmath>
+#include <filesystem>
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
@@ -18,14 +19,40 @@ torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const to
 
 TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const torch::Tensor& Uval,
                const torch::Tensor& Rval, const TrainParams& p, const std::function<void(int, double, double)>& on_epoch) {
-  torch::manual_seed(p.seed);
   model->fit_standardization(Utr, Rtr, p.standardize);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(p.lr));
   const auto N = Utr.size(0);
   const auto gen_opts = torch::TensorOptions().dtype(torch::kLong).device(Utr.device());
   TrainLog log;
   Stopwatch clock;
-  for (int e = 0; e < p.epochs; ++e) {
+  const std::string state_path = p.checkpoint_path + ".state";
+  int start = 0;
+  if (p.resume && p.checkpoint_every > 0 && std::filesystem::exists(state_path)) {
+    // The model (parameters and standardization) and Adam's moments as they were after epoch
+    // `start`, and the loss history so far.
+    try {
+      torch::serialize::InputArchive m, st;
+      m.load_from(p.checkpoint_path, Utr.device());
+      model->load(m);
+      st.load_from(state_path, Utr.device());
+      opt.load(st);
+      c10::IValue epoch;
+      torch::Tensor tl, vl;
+      st.read("epoch", epoch);
+      st.read("train_loss", tl);
+      st.read("val_loss", vl);
+      start = static_cast<int>(epoch.toInt());
+      log.train_loss = std::vector<double>(tl.data_ptr<double>(), tl.data_ptr<double>() + tl.numel());
+      log.val_loss = std::vector<double>(vl.data_ptr<double>(), vl.data_ptr<double>() + vl.numel());
+    } catch (const c10::Error& e) {
+      throw InputError("cannot resume training from '" + state_path + "' (" + std::string(e.what()).substr(0, 80) +
+                       "); remove it to start afresh");
+    }
+    if (start > p.epochs) throw InputError("'" + state_path + "' is past learn.epochs = " + std::to_string(p.epochs));
+  }
+  for (int e = start; e < p.epochs; ++e) {
+    // Each epoch's shuffle has its own seed, so a resumed run draws the same batches.
+    torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(e));
     // Cosine decay of the learning rate over the epochs.
     const double lr = p.lr_final + 0.5 * (p.lr - p.lr_final) * (1 + std::cos(M_PI * e / std::max(1, p.epochs - 1)));
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
@@ -55,8 +82,16 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
     log.train_loss.push_back(train_loss);
     log.val_loss.push_back(val_loss);
     log.epochs_done = e + 1;
-    if (p.checkpoint_every > 0 && (e + 1) % p.checkpoint_every == 0 && !p.checkpoint_path.empty())
+    if (p.checkpoint_every > 0 && (e + 1) % p.checkpoint_every == 0 && !p.checkpoint_path.empty()) {
       save_model(model, p.checkpoint_path);
+      torch::serialize::OutputArchive st;
+      opt.save(st);
+      st.write("epoch", c10::IValue(static_cast<int64_t>(e + 1)));
+      st.write("train_loss", torch::tensor(log.train_loss, torch::kFloat64));
+      st.write("val_loss", torch::tensor(log.val_loss, torch::kFloat64));
+      st.save_to(state_path + ".partial");
+      std::filesystem::rename(state_path + ".partial", state_path);
+    }
     if (on_epoch) on_epoch(e + 1, train_loss, val_loss);
   }
   if (p.lbfgs_iterations > 0) {
@@ -89,7 +124,11 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
     log.final_val_loss = Uval.defined() && Uval.size(0) > 0 ? loss_of(model, Uval, Rval).item<double>() : std::nan("");
   }
   if (!std::isfinite(log.final_train_loss)) throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");
-  if (p.checkpoint_every > 0 && !p.checkpoint_path.empty()) save_model(model, p.checkpoint_path);
+  if (p.checkpoint_every > 0 && !p.checkpoint_path.empty()) {
+    save_model(model, p.checkpoint_path);
+    std::error_code ec;
+    std::filesystem::remove(state_path, ec);  // finished: nothing left to resume
+  }
   log.wall_s = clock.seconds();
   return log;
 }

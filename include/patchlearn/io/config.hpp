@@ -23,6 +23,7 @@ struct LearnOptions {
   double validation_fraction = 0.1;
   std::uint64_t seed = 0;
   int checkpoint_every = 0;
+  bool resume = false;  ///< not a TOML key: set by --resume (continue from the last checkpoint)
 };
 
 struct Config1D {

@@ -5,7 +5,9 @@
 // `checkpoint_every` epochs. An optional full-batch L-BFGS polish (strong Wolfe line search)
 // follows the Adam epochs: the nets are tiny and the data exact to ~1e-6, so a second-order finish
 // reaches a far lower loss than Adam's noisy steps in the same time. A seed makes a run
-// deterministic on a given device.
+// deterministic on a given device (every epoch's shuffle is seeded by (seed, epoch)). With
+// checkpoints every N epochs, `resume` continues an interrupted run from the last one (model,
+// Adam state, loss history) and reaches the same parameters as an uninterrupted run.
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,7 +24,8 @@ struct TrainParams {
   std::uint64_t seed = 0;
   int lbfgs_iterations = 0;   ///< full-batch L-BFGS iterations after the Adam epochs
   int checkpoint_every = 0;   ///< 0: none
-  std::string checkpoint_path;  ///< where periodic checkpoints go
+  std::string checkpoint_path;  ///< where periodic checkpoints go (the optimizer state: PATH.state)
+  bool resume = false;          ///< continue from PATH and PATH.state when they exist
 };
 
 struct TrainLog {
