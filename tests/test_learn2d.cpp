@@ -13,6 +13,7 @@
 #include "patchlearn/learn/rollout.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/learn/trainer.hpp"
+#include "report_check.hpp"
 
 using namespace patchlearn;
 
@@ -131,6 +132,9 @@ grid = 16
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "models" / "functional2d.pt"));
   EXPECT_EQ(s["functional"]["fourier"]["modes"].size(), 6u);
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "summary.json"));
+  // The 2D figures: each a real, non-trivial PNG.
+  write_data_2d_h5((std::filesystem::path(dir) / "data.h5").string(), cfg, *sim, Device::CPU);
+  testing_support::expect_report_figures(dir, {"fig6_rhs_2d.png", "fig7_rollout_2d.png", "fig8_mse_fourier.png", "loss.png"});
 }
 
 TEST(Learn2D, CorruptOrMismatchedDataFilesAreClearErrors) {
