@@ -16,6 +16,7 @@
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/patch/layout1d.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
 
 using namespace patchlearn;
@@ -121,15 +122,50 @@ void BM_PaperBurst(benchmark::State& st, Device d) {
 
 }  // namespace
 
+// 2D lattice step (paper eq. 25) on the periodic 480 x 480 lattice of the paper, 16 trajectories:
+// read u, write du/dt (16 B/cell; the bond tables are shared by the batch and stay in cache).
+void BM_Lattice2D(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
+  const index_t B = 16;
+  FullLattice2D full(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, B);
+  Buffer<double> u(d, field(B * full.state_size(), 1.0)), du(d, B * full.state_size());
+  for (auto _ : st) {
+    full.rates(u.data(), du.data());
+    sync(d);
+  }
+  report(st, static_cast<double>(B * full.state_size()), 16.0);
+}
+
+// Gap-tooth rates of the paper2d batch (100 trajectories x 256 patches x 9 evolving points), the
+// EdgyInt coupling included: read u, write du/dt (16 B/cell; the edge sums re-read neighbours that
+// are in cache).
+void BM_GapTooth2D(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
+  const index_t B = 100;
+  GapTooth2D gt(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, B);
+  Buffer<double> u(d, field(B * gt.state_size(), 1.0)), du(d, B * gt.state_size());
+  for (auto _ : st) {
+    gt.rates(u.data(), du.data());
+    sync(d);
+  }
+  report(st, static_cast<double>(B * gt.state_size()), 16.0);
+}
+
 BENCHMARK_CAPTURE(BM_Copy, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Stencil, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Tridiag, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LiftRestrict, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_PaperBurst, Cpu, Device::CPU)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Lattice2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_GapTooth2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Copy, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Stencil, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Tridiag, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LiftRestrict, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_PaperBurst, Cuda, Device::CUDA)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Lattice2D, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_GapTooth2D, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
