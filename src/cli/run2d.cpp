@@ -208,7 +208,13 @@ json evaluate_2d(const learn::CoarseModel& model, const Evaluation2D& e, const C
            static_cast<double>(e.P * e.P);
   };
   const auto at = amp(e.truth), am = amp(Y);
-  const auto top = std::get<1>(at.mean(at::IntArrayRef{0, 1}).topk(6));
+  // A real field has |c(k)| = |c(-k)|: rank only one of each pair (ky > 0, or ky = 0 and kx >= 0).
+  const auto idx = torch::arange(e.P * e.P, torch::TensorOptions().dtype(torch::kLong).device(at.device()));
+  const auto kx = idx.remainder(e.P), ky = idx.div(e.P, "floor");
+  const auto kxs = torch::where(kx <= e.P / 2, kx, kx - e.P), kys = torch::where(ky <= e.P / 2, ky, ky - e.P);
+  const auto half = (kys > 0).logical_or(kys.eq(0).logical_and(kxs >= 0));
+  const auto score = torch::where(half, at.mean(at::IntArrayRef{0, 1}), torch::full_like(at.mean(at::IntArrayRef{0, 1}), -1.0));
+  const auto top = std::get<1>(score.topk(6));
   json fourier;
   for (int64_t k = 0; k < top.size(0); ++k) {
     const int64_t idx = top[k].item<int64_t>(), ky = idx / e.P, kx = idx % e.P;
