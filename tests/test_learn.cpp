@@ -33,7 +33,7 @@ TEST(Learn, ZeroCopyViewOfSimulationBuffers) {
   auto cfg = parse_config_1d("[macro]\nt_end = 0.003\n[initial]\ntrajectories = 2\n", "t");
   auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
   const double* engine = sim->data.U.data();
-  const auto data = learning_data(sim);
+  const auto data = learning_data(sim, sim->data);
   EXPECT_EQ(data.U.data_ptr<double>(), engine);
   EXPECT_EQ(data.dUdt.data_ptr<double>(), sim->data.dUdt.data());
   EXPECT_EQ(data.U.sizes(), (std::vector<int64_t>{2, 4, 11}));
@@ -194,7 +194,7 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
   cfg.learn.lbfgs_iterations = 5;
   auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_pipe").string();
-  const auto s = train_and_evaluate(cfg, learning_data(sim), sim->a_star, Device::CPU, dir, true);
+  const auto s = train_and_evaluate(cfg, learning_data(sim, sim->data), sim->a_star, Device::CPU, dir, true);
   EXPECT_NEAR(s["a_star_regression"].get<double>(), std::sqrt(0.21), 1e-4 * std::sqrt(0.21));
   for (const char* k : {"functional", "discretized"}) {
     for (const char* m : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})

@@ -123,7 +123,7 @@ grid = 16
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_tiny2d").string();
   auto sim = std::make_shared<Simulation2D>(simulate_2d(cfg, Device::CPU));
   EXPECT_LT(sim->rmse_vs_homogenized, 1e-5);
-  const auto data = learning_data_2d(sim);
+  const auto data = learning_data(sim, sim->data);
   EXPECT_EQ(data.U.data_ptr<double>(), sim->data.U.data());  // zero-copy
   const auto s = train_and_evaluate_2d(cfg, data, sim->D, Device::CPU, dir, true);
   EXPECT_LT(s["D_regression_max_abs_error"].get<double>(), 1e-3);

@@ -20,33 +20,40 @@ using torch::indexing::Slice;
 
 namespace patchlearn {
 
-LearningData learning_data(std::shared_ptr<const Simulation1D> sim) {
-  const auto& d = sim->data;
+LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& d) {
   LearningData out;
-  out.U = learn::view(sim, d.U, {d.trajectories, d.times, d.nodes});
-  out.dUdt = learn::view(sim, d.dUdt, {d.trajectories, d.times, d.nodes});
+  out.U = learn::view(owner, d.U, {d.trajectories, d.times, d.nodes});
+  out.dUdt = learn::view(owner, d.dUdt, {d.trajectories, d.times, d.nodes});
   out.t = d.t;
   return out;
 }
 
-LearningData load_learning_data(const std::string& path, const Config1D& cfg, torch::Device device) {
-  std::vector<index_t> dims, dims2;
+LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
+                                torch::Device device, std::vector<index_t>& dims) {
+  std::vector<index_t> dims2;
   const auto U = h5_read(path, "U", &dims);
   const auto R = h5_read(path, "dUdt", &dims2);
   const auto t = h5_read(path, "t");
-  if (dims.size() != 3 || dims != dims2)
-    throw InputError("'" + path + "': U and dUdt must both be [trajectory, time, node]");
+  if (dims.size() != rank || dims != dims2) throw InputError("'" + path + "': U and dUdt must both be " + layout);
+  if (dims[0] != trajectories)
+    throw InputError("'" + path + "' holds " + std::to_string(dims[0]) + " trajectories but the config has initial.trajectories = " +
+                     std::to_string(trajectories));
+  if (static_cast<index_t>(t.size()) != dims[1]) throw InputError("'" + path + "': t does not match U's time axis");
+  index_t nodes = 1;
+  for (std::size_t k = 2; k < rank; ++k) nodes *= dims[k];
+  LearningData out;
+  out.U = learn::to_tensor(U, {dims[0], dims[1], nodes}, device);
+  out.dUdt = learn::to_tensor(R, {dims[0], dims[1], nodes}, device);
+  out.t = t;
+  return out;
+}
+
+LearningData load_learning_data(const std::string& path, const Config1D& cfg, torch::Device device) {
+  std::vector<index_t> dims;
+  auto out = read_learning_data(path, 3, "[trajectory, time, node]", cfg.initial.trajectories, device, dims);
   if (dims[2] != cfg.macro_nodes)
     throw InputError("'" + path + "' has " + std::to_string(dims[2]) + " macro nodes but the config has domain.macro_nodes = " +
                      std::to_string(cfg.macro_nodes));
-  if (dims[0] != cfg.initial.trajectories)
-    throw InputError("'" + path + "' holds " + std::to_string(dims[0]) + " trajectories but the config has initial.trajectories = " +
-                     std::to_string(cfg.initial.trajectories));
-  if (static_cast<index_t>(t.size()) != dims[1]) throw InputError("'" + path + "': t does not match U's time axis");
-  LearningData out;
-  out.U = learn::to_tensor(U, {dims[0], dims[1], dims[2]}, device);
-  out.dUdt = learn::to_tensor(R, {dims[0], dims[1], dims[2]}, device);
-  out.t = t;
   return out;
 }
 

@@ -205,7 +205,7 @@ int cmd_run_2d(const std::string& config, const std::string& out, const std::str
   if (!quiet)
     std::fprintf(stderr, "%s vs the tensor-homogenized truth: rMSE %.3e at t = 0.3 (%.3e over all times)\n",
                  cfg.scheme.c_str(), sim->rmse_vs_homogenized_t03, sim->rmse_vs_homogenized);
-  auto summary = train_and_evaluate_2d(cfg, learning_data_2d(sim), sim->D, dev, out, quiet);
+  auto summary = train_and_evaluate_2d(cfg, learning_data(sim, sim->data), sim->D, dev, out, quiet);
   summary["simulate"] = simulate_json_2d(cfg, *sim, dev);
   summary["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   summary["wall_s"] = clock.seconds();
@@ -369,7 +369,7 @@ int cmd_run(const std::string& config, const std::string& out, const std::string
   auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, dev, std::ref(progress), &chunks));
   write_data_h5(path, cfg, *sim, dev);
   remove_chunks(chunks);
-  auto summary = train_and_evaluate(cfg, learning_data(sim), sim->a_star, dev, out, quiet);
+  auto summary = train_and_evaluate(cfg, learning_data(sim, sim->data), sim->a_star, dev, out, quiet);
   summary["simulate"] = {{"wall_s", sim->wall_s}, {"point_steps", sim->data.point_steps},
                          {"rmse_vs_homogenized", sim->rmse_vs_homogenized}, {"scheme", cfg.scheme}};
   summary["wall_s"] = clock.seconds();

@@ -119,34 +119,13 @@ void write_data_2d_h5(const std::string& path, const Config2D& cfg, const Simula
   w.commit();
 }
 
-LearningData2D learning_data_2d(std::shared_ptr<const Simulation2D> sim) {
-  const auto& d = sim->data;
-  LearningData2D out;
-  out.U = learn::view(sim, d.U, {d.trajectories, d.times, d.nodes});
-  out.dUdt = learn::view(sim, d.dUdt, {d.trajectories, d.times, d.nodes});
-  out.t = d.t;
-  return out;
-}
-
-LearningData2D load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device) {
-  std::vector<index_t> dims, dims2;
-  const auto U = h5_read(path, "U", &dims);
-  const auto R = h5_read(path, "dUdt", &dims2);
-  const auto t = h5_read(path, "t");
-  if (dims.size() != 4 || dims != dims2)
-    throw InputError("'" + path + "': U and dUdt must both be [trajectory, time, patch y, patch x] for a 2D config");
+LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device) {
+  std::vector<index_t> dims;
+  auto out = read_learning_data(path, 4, "[trajectory, time, patch y, patch x] for a 2D config", cfg.initial.trajectories,
+                                device, dims);
   if (dims[2] != cfg.patches || dims[3] != cfg.patches)
     throw InputError("'" + path + "' has " + std::to_string(dims[3]) + " x " + std::to_string(dims[2]) +
                      " patches but the config has domain.patches = " + std::to_string(cfg.patches));
-  if (dims[0] != cfg.initial.trajectories)
-    throw InputError("'" + path + "' holds " + std::to_string(dims[0]) + " trajectories but the config has initial.trajectories = " +
-                     std::to_string(cfg.initial.trajectories));
-  if (static_cast<index_t>(t.size()) != dims[1]) throw InputError("'" + path + "': t does not match U's time axis");
-  LearningData2D out;
-  const int64_t M = dims[2] * dims[3];
-  out.U = learn::to_tensor(U, {dims[0], dims[1], M}, device);
-  out.dUdt = learn::to_tensor(R, {dims[0], dims[1], M}, device);
-  out.t = t;
   return out;
 }
 
@@ -231,7 +210,7 @@ json evaluate_2d(const learn::CoarseModel& model, const Evaluation2D& e, const C
 
 }  // namespace
 
-json train_and_evaluate_2d(const Config2D& cfg, const LearningData2D& data, const EffectiveTensor& D, Device device,
+json train_and_evaluate_2d(const Config2D& cfg, const LearningData& data, const EffectiveTensor& D, Device device,
                            const std::string& out_dir, bool quiet) {
   const auto tdev = learn::torch_device(device);
   const auto dtype = cfg.learn.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;

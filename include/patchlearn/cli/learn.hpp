@@ -24,10 +24,15 @@ struct LearningData {
   std::vector<double> t;
 };
 
-/// Zero-copy: tensors over the simulation's own buffers (on its device); `sim` stays alive as
-/// long as any tensor does.
-LearningData learning_data(std::shared_ptr<const Simulation1D> sim);
-/// From a data.h5 written by `simulate`, checked against the config (nodes, trajectories, times).
+/// Zero-copy: tensors over the coarse data's own buffers (on its device); `owner` (which holds
+/// `data`) stays alive as long as any tensor does.
+LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& data);
+/// U, dU/dt and t of a data.h5 written by `simulate`, as [trajectory, time, nodes]: InputError
+/// unless U and dU/dt have `rank` dimensions (`layout` names them), `trajectories` of them, and
+/// t matches. `dims` receives U's shape.
+LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
+                                torch::Device device, std::vector<index_t>& dims);
+/// From a 1D data.h5, checked against the config (nodes, trajectories, times).
 LearningData load_learning_data(const std::string& path, const Config1D& cfg, torch::Device device);
 
 /// Unseen test initial conditions (the trajectories after learn.train_trajectories), their

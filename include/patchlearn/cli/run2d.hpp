@@ -11,6 +11,7 @@
 #include <string>
 
 #include "patchlearn/cli/chunks.hpp"
+#include "patchlearn/cli/learn.hpp"
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/homog/cell2d.hpp"
 #include "patchlearn/io/config2d.hpp"
@@ -46,18 +47,13 @@ Simulation2D simulate_2d(const Config2D& cfg, Device device, const std::function
                          const ChunkedRun* chunks = nullptr);
 void write_data_2d_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device);
 
-/// Training data U, dUdt [trajectory, time, P*P]: zero-copy over the simulation's buffers, or
-/// loaded from data.h5 (checked against the config).
-struct LearningData2D {
-  torch::Tensor U, dUdt;
-  std::vector<double> t;
-};
-LearningData2D learning_data_2d(std::shared_ptr<const Simulation2D> sim);
-LearningData2D load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device);
+/// Training data U, dUdt [trajectory, time, P*P] from a 2D data.h5, checked against the config
+/// (zero-copy from a simulation: learning_data(sim, sim->data), cli/learn.hpp).
+LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device);
 
 /// Train the configured networks (models/NAME2d.pt), the regression, the rollouts and the
 /// evaluation; writes summary.json and rollout.h5 into out_dir and returns the summary.
-nlohmann::json train_and_evaluate_2d(const Config2D& cfg, const LearningData2D& data, const EffectiveTensor& D,
+nlohmann::json train_and_evaluate_2d(const Config2D& cfg, const LearningData& data, const EffectiveTensor& D,
                                      Device device, const std::string& out_dir, bool quiet);
 
 /// Roll a saved 2D model out from the config's test initial conditions and evaluate it.
