@@ -122,35 +122,39 @@ void BM_PaperBurst(benchmark::State& st, Device d) {
 
 }  // namespace
 
-// 2D lattice step (paper eq. 25) on the periodic 480 x 480 lattice of the paper, 16 trajectories:
-// read u, write du/dt (16 B/cell; the bond tables are shared by the batch and stay in cache).
-void BM_Lattice2D(benchmark::State& st, Device d) {
-  if (!usable(d, st)) return;
-  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
-  const index_t B = 16;
-  FullLattice2D full(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, B);
-  Buffer<double> u(d, field(B * full.state_size(), 1.0)), du(d, B * full.state_size());
+// Rates of a 2D scheme over its whole batch: read u, write du/dt (16 B/cell; the bond tables and
+// coupling kernels are shared by the batch and stay in cache, the edge sums re-read neighbours
+// that are in cache).
+void rates_2d(benchmark::State& st, Device d, LatticeScheme2D& s) {
+  const index_t n = s.batch() * s.state_size();
+  Buffer<double> u(d, field(n, 1.0)), du(d, n);
   for (auto _ : st) {
-    full.rates(u.data(), du.data());
+    s.rates(u.data(), du.data());
     sync(d);
   }
-  report(st, static_cast<double>(B * full.state_size()), 16.0);
+  report(st, static_cast<double>(n), 16.0);
+}
+
+const PatchLayout2D& paper_layout_2d() {
+  static const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
+  return g;
+}
+
+// 2D lattice step (paper eq. 25) on the paper's periodic 480 x 480 lattice, 16 trajectories.
+void BM_Lattice2D(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  const auto& g = paper_layout_2d();
+  FullLattice2D full(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, 16);
+  rates_2d(st, d, full);
 }
 
 // Gap-tooth rates of the paper2d batch (100 trajectories x 256 patches x 9 evolving points), the
-// EdgyInt coupling included: read u, write du/dt (16 B/cell; the edge sums re-read neighbours that
-// are in cache).
+// EdgyInt coupling included.
 void BM_GapTooth2D(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
-  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
-  const index_t B = 100;
-  GapTooth2D gt(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, B);
-  Buffer<double> u(d, field(B * gt.state_size(), 1.0)), du(d, B * gt.state_size());
-  for (auto _ : st) {
-    gt.rates(u.data(), du.data());
-    sync(d);
-  }
-  report(st, static_cast<double>(B * gt.state_size()), 16.0);
+  const auto& g = paper_layout_2d();
+  GapTooth2D gt(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, 100);
+  rates_2d(st, d, gt);
 }
 
 BENCHMARK_CAPTURE(BM_Copy, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -145,6 +145,10 @@ json evaluate_model(const learn::CoarseModel& model, const EvaluationSet& e, con
   return j;
 }
 
+void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& t) {
+  file.dataset(name, std::vector<index_t>(t.sizes().begin(), t.sizes().end()), learn::to_vector(t));
+}
+
 TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device) {
   const auto dtype = o.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
   const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
@@ -224,10 +228,7 @@ json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_
   const auto eval = evaluation_set(cfg, a_star_cell, &data, tdev);
   fs::create_directories(fs::path(out_dir) / "models");
   H5Writer arrays((fs::path(out_dir) / "rollout.h5").string());
-  const auto put = [&](const std::string& name, const torch::Tensor& t) {
-    std::vector<index_t> dims(t.sizes().begin(), t.sizes().end());
-    arrays.dataset(name, dims, learn::to_vector(t));
-  };
+  const auto put = [&](const std::string& name, const torch::Tensor& t) { write_tensor(arrays, name, t); };
   put("truth", eval.truth);
   put("coarse", eval.coarse);
   put("test_states", eval.test_states);

@@ -248,10 +248,7 @@ json train_and_evaluate_2d(const Config2D& cfg, const LearningData& data, const 
   const auto eval = evaluation_2d(cfg, D, tdev);
   fs::create_directories(fs::path(out_dir) / "models");
   H5Writer arrays((fs::path(out_dir) / "rollout.h5").string());
-  const auto put = [&](const std::string& name, const torch::Tensor& t) {
-    std::vector<index_t> dims(t.sizes().begin(), t.sizes().end());
-    arrays.dataset(name, dims, learn::to_vector(t));
-  };
+  const auto put = [&](const std::string& name, const torch::Tensor& t) { write_tensor(arrays, name, t); };
   put("truth", eval.truth);
   put("exact_rhs", eval.truth_rhs);
   arrays.dataset("t", {static_cast<index_t>(eval.times.size())}, eval.times);

@@ -12,6 +12,7 @@
 
 #include "patchlearn/cli/simulate.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/networks.hpp"
 #include "patchlearn/learn/rollout.hpp"
 #include "patchlearn/learn/trainer.hpp"
@@ -73,6 +74,9 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const Le
 /// returns the log and puts the loss history and checkpoint into `record`.
 learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
                             const TrainSplit& data, const std::string& path, bool quiet, nlohmann::json& record);
+
+/// Store a tensor (any device and dtype) as a float64 dataset of its shape.
+void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& t);
 
 /// The configuration `patchlearn run` uses without a config file (configs/quick1d.toml, embedded).
 const char* embedded_default_config();
