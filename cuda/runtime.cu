@@ -33,7 +33,7 @@ void* malloc_bytes(std::size_t bytes) {
   cudaError_t e = cudaMalloc(&p, bytes);
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
-    throw RunError("out of GPU memory allocating " + std::to_string(bytes >> 20) +
+    throw OutOfMemory("out of GPU memory allocating " + std::to_string(bytes >> 20) +
                    " MiB; reduce trajectories or patch size, or use --device cpu");
   }
   check(e, "malloc");

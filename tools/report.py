@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Figures and report.md for a patchlearn run directory (data.h5, rollout.h5, summary.json).
+"""Figures and report.md for a patchlearn run directory (data.h5, rollout.h5, summary.json) or a
+benchmark directory (bench.json from `patchlearn bench`: the cost-scaling figure).
 
 Usage: python3 tools/report.py DIR        (what `patchlearn report DIR` runs)
 Writes DIR/figures/*.png and DIR/report.md. Needs Debian's python3-matplotlib and python3-h5py.
@@ -35,6 +36,61 @@ def load(d):
         with open(path) as f:
             out["summary"] = json.load(f)
     return out
+
+
+def fig_cost_scaling(b, figdir):
+    """Wall time and micro point-steps of patch and full-resolution data against eps (bench.json)."""
+    two_d = b["dimension"] == 2
+    full = [e for e in b["sweep"] if "full_wall_s" in e]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in zip(axes, ("wall_s", "point_steps"), ("wall time [s]", "micro point-steps")):
+        ax.loglog([e["eps"] for e in b["sweep"]], [e["patch_" + key] for e in b["sweep"]], "o-", color="C1",
+                  label="gap-tooth" if two_d else "patch dynamics")
+        ax.loglog([e["eps"] for e in full], [e["full_" + key] for e in full], "s-", color="k",
+                  label="full lattice" if two_d else "full resolution")
+        if key == "point_steps" and not two_d:
+            ax.loglog([e["eps"] for e in b["sweep"]], [e["nominal"]["full_point_steps"] for e in b["sweep"]], "s:",
+                      color="gray", label="full, nominal (paper)")
+            ax.loglog([e["eps"] for e in b["sweep"]], [e["nominal"]["patch_point_steps"] for e in b["sweep"]], "o:",
+                      color="C1", alpha=0.5, label="patch, nominal (paper)")
+        ax.set_xlabel("eps"); ax.set_ylabel(label); ax.invert_xaxis(); ax.grid(True, which="both", alpha=0.3)
+    ex = b["exponents"]
+    fmt = lambda v: "n/a" if v is None else f"{v:+.2f}"
+    axes[0].set_title(f"cost ~ eps^p: patch p = {fmt(ex['patch'])}, full p = {fmt(ex['full'])}", fontsize=9)
+    axes[1].set_title(f"matched accuracy: rMSE <= {b['rmse_target']:.0e} vs homogenized", fontsize=9)
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"Cost of coarse data, {b['dimension']}D ({b['device']})")
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_cost_scaling.png"), dpi=120); plt.close(fig)
+    return "fig_cost_scaling.png"
+
+
+def report_bench(d, figdir):
+    with open(os.path.join(d, "bench.json")) as f:
+        b = json.load(f)
+    fig = fig_cost_scaling(b, figdir)
+    two_d = b["dimension"] == 2
+    lines = ["# patchlearn benchmark", "", f"- patches: {b['patch_solver']}", f"- full: {b['full_solver']}",
+             f"- device: {b['device']}; {b['trajectories']} trajectories, {b['times']} sample times; "
+             f"matched accuracy: rMSE (eq. 24) <= {b['rmse_target']:.1e} against the homogenized truth", "",
+             "| " + ("lattice" if two_d else "eps") + " | patch wall [s] | full wall [s] | speed-up | patch point-steps | "
+             "full point-steps | patch rMSE | full rMSE | nominal ratio (paper) |", "|---|---|---|---|---|---|---|---|---|"]
+    for e in b["sweep"]:
+        size = f"{e['lattice']}^2" if two_d else f"{e['eps']:.0e}"
+        if "full_wall_s" in e:
+            lines.append(f"| {size} | {e['patch_wall_s']:.3f} | {e['full_wall_s']:.3f} | {e['wall_ratio']:.1f}x | "
+                         f"{e['patch_point_steps']:.3e} | {e['full_point_steps']:.3e} | {e['patch_rmse']:.2e} | "
+                         f"{e['full_rmse']:.2e} | {e['nominal']['ratio']:.3g} |")
+        else:
+            lines.append(f"| {size} | {e['patch_wall_s']:.3f} | - | - | {e['patch_point_steps']:.3e} | - | "
+                         f"{e['patch_rmse']:.2e} | - ({e['full_error']}) | {e['nominal']['ratio']:.3g} |")
+    ex = b["exponents"]
+    fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"
+    lines += ["", "Cost exponents (wall time ~ eps^p): patch " + fmt(ex["patch"]) + ", full " + fmt(ex["full"]) + ".",
+              "Full resolution is faster at eps = " + (", ".join(f"{e:.0e}" for e in b["full_faster_at_eps"]) or "none") + ".",
+              "", f"![{fig}](figures/{fig})", ""]
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    print(os.path.join(d, "report.md"))
 
 
 def fig_snapshots(r, figdir):
@@ -200,8 +256,11 @@ def main():
     d = sys.argv[1]
     if not os.path.isdir(d):
         sys.exit(f"report: {d} is not a directory")
-    r = load(d)
     figdir = os.path.join(d, "figures")
+    if os.path.exists(os.path.join(d, "bench.json")) and not os.path.exists(os.path.join(d, "data.h5")):
+        os.makedirs(figdir, exist_ok=True)
+        return report_bench(d, figdir)
+    r = load(d)
     os.makedirs(figdir, exist_ok=True)
     if r["data"]["U"].ndim == 4:
         return report_2d(r, d, figdir)

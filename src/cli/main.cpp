@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
+#include "patchlearn/cli/bench.hpp"
 #include "patchlearn/cli/learn.hpp"
 #include "patchlearn/cli/run2d.hpp"
 #include "patchlearn/cli/simulate.hpp"
@@ -391,6 +393,34 @@ int cmd_run(const std::string& config, const std::string& out, const std::string
   return 0;
 }
 
+int cmd_bench(const std::string& config, const std::string& out, const std::string& device_req, bool as_json,
+              bool quiet) {
+  std::unique_ptr<Progress> bar;
+  std::string stage;
+  const BenchProgress progress = [&](const std::string& what, double f) {
+    if (what != stage) bar = std::make_unique<Progress>("bench: " + (stage = what), quiet);
+    (*bar)(f);
+  };
+  json result;
+  if (is_2d(config)) {
+    const auto cfg = load_config_2d(config);
+    result = bench_2d(cfg, prepare_job(cfg, device_req, out, quiet), progress);
+  } else {
+    const auto cfg = load_config_1d(config);
+    result = bench_1d(cfg, prepare_job(cfg, device_req, out, quiet), progress);
+  }
+  const fs::path path = fs::path(out) / "bench.json", partial = path.string() + ".partial";
+  std::ofstream(partial) << result.dump(1) << "\n";
+  fs::rename(partial, path);
+  if (make_report(out, quiet) != 0 && g_show_warnings)
+    std::cerr << "warning: no cost-scaling figure (the report script failed; see above)\n";
+  if (as_json)
+    std::cout << result.dump() << std::endl;
+  else
+    std::cout << bench_table(result) << "wrote " << path.string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -450,6 +480,15 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "figures (PNG) and report.md for a run directory");
   report->add_option("dir", report_dir, "directory with data.h5 (and rollout.h5, summary.json)")->required();
 
+  auto* bench = app.add_subcommand(
+      "bench", "cost of patch data against full-resolution data of matched accuracy, over the config's [bench] sweep");
+  bench->add_option("config", config, "TOML config with a [bench] section (configs/bench1d.toml, configs/bench2d.toml)")
+      ->required();
+  bench->add_option("--out", out, "output directory (bench.json, figures/fig_cost_scaling.png)")->capture_default_str();
+  bench->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  bench->add_flag("--json", as_json, "print one JSON object as the last line");
+  bench->add_flag("--quiet", quiet, "no progress output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -465,6 +504,7 @@ int main(int argc, char** argv) {
     if (*roll) return cmd_rollout(config, model_path, device, as_json);
     if (*run) return cmd_run(config, out, device, as_json, quiet, resume);
     if (*report) return cmd_report(report_dir);
+    if (*bench) return cmd_bench(config, out, device, as_json, quiet);
   } catch (const ConfigError& e) {
     std::cerr << "patchlearn: config error: " << e.what() << "\n";
     return 2;

@@ -1,5 +1,6 @@
 #include "patchlearn/core/device.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -53,23 +54,47 @@ std::string device_description(Device d) {
 
 namespace detail {
 
+namespace {
+struct MemoryCount {
+  std::atomic<std::size_t> live{0}, peak{0};
+};
+MemoryCount& memory_count(Device d) {
+  static MemoryCount counts[2];
+  return counts[d == Device::CUDA ? 1 : 0];
+}
+}  // namespace
+
 void* device_alloc(Device d, std::size_t bytes) {
+  void* p = nullptr;
 #ifdef PATCHLEARN_HAVE_CUDA
-  if (d == Device::CUDA) return cuda::malloc_bytes(bytes);
+  if (d == Device::CUDA) p = cuda::malloc_bytes(bytes);
 #endif
-  (void)d;
-  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-  if (!p) throw RunError("out of host memory allocating " + std::to_string(bytes >> 20) + " MiB");
+  if (d == Device::CPU) {
+    p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw OutOfMemory("out of host memory allocating " + std::to_string(bytes >> 20) + " MiB");
+  }
+  auto& c = memory_count(d);
+  const std::size_t now = c.live += bytes;
+  for (std::size_t peak = c.peak; now > peak && !c.peak.compare_exchange_weak(peak, now);) {
+  }
   return p;
 }
 
-void device_free(Device d, void* p) {
+void device_free(Device d, void* p, std::size_t bytes) {
+  memory_count(d).live -= bytes;
 #ifdef PATCHLEARN_HAVE_CUDA
   if (d == Device::CUDA) return cuda::free_bytes(p);
 #endif
-  (void)d;
   std::free(p);
 }
+
+}  // namespace detail
+
+std::size_t buffer_bytes(Device d) { return detail::memory_count(d).live; }
+std::size_t buffer_peak_bytes(Device d) { return detail::memory_count(d).peak; }
+void reset_buffer_peak(Device d) { detail::memory_count(d).peak = detail::memory_count(d).live.load(); }
+
+namespace detail {
 
 void copy_bytes(Device dst_dev, void* dst, Device src_dev, const void* src, std::size_t bytes) {
   if (!bytes) return;

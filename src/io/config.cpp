@@ -33,6 +33,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
       {"regression", {"threshold"}},
       {"run", {"device", "chunk_trajectories"}},
+      {"bench", {"epsilon", "rmse", "full_rtol"}},
   };
   return s;
 }
@@ -187,6 +188,21 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.rollout_rtol = roll.positive("rtol", c.rollout_rtol);
   c.rollout_atol = roll.positive("atol", c.rollout_atol);
   c.regression_threshold = reg.number("threshold", c.regression_threshold);
+
+  // --- bench: every eps of the sweep scales the micro grid by eps / medium.epsilon, which must
+  // keep a whole number of micro intervals per macro interval.
+  const Table bench(root, "bench");
+  c.bench.epsilon = bench.positives("epsilon", c.bench.epsilon);
+  for (const double e : c.bench.epsilon) {
+    const double per = DX / (c.micro_dx * e / c.epsilon);
+    if (std::abs(per - std::round(per)) > 1e-6 * per)
+      throw ConfigError("bench.epsilon", num(e) + " scales micro.dx to " + num(c.micro_dx * e / c.epsilon) +
+                                             ", which does not divide the macro spacing " + num(DX));
+  }
+  c.bench.rmse = bench.positive("rmse", c.bench.rmse);
+  c.bench.full_rtol = bench.positives("full_rtol", c.bench.full_rtol);
+  if (!std::is_sorted(c.bench.full_rtol.rbegin(), c.bench.full_rtol.rend()))
+    throw ConfigError("bench.full_rtol", "the tolerances must be listed loosest first (decreasing)");
 
   // --- soft checks
   if (c.scheme == "patch_dynamics" && c.buffer_ends == "dirichlet") {

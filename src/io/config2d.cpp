@@ -28,6 +28,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
       {"regression", {"threshold"}},
       {"run", {"device", "chunk_trajectories"}},
+      {"bench", {"lattice", "rmse"}},
   };
   return s;
 }
@@ -180,6 +181,22 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.regression_threshold = reg.number("threshold", c.regression_threshold);
   c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
   c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
+
+  // --- bench: lattice sizes N; each sets patch.ratio = patches (points - 2) / N.
+  const Table bench(root, "bench");
+  c.bench.rmse = bench.positive("rmse", c.bench.rmse);
+  std::vector<double> sizes(c.bench.lattice.begin(), c.bench.lattice.end());
+  sizes = bench.positives("lattice", sizes);
+  c.bench.lattice.clear();
+  for (const double n : sizes) {
+    const int span = c.patches * (c.points - 2);
+    if (n != std::floor(n) || n > 1e6 || static_cast<long long>(n) % c.patches || n < span)
+      throw ConfigError("bench.lattice", num(n) + " must be a whole multiple of domain.patches = " + std::to_string(c.patches) +
+                                             ", at least patches x (points - 2) = " + std::to_string(span) + ", up to 1e6");
+    c.bench.lattice.push_back(static_cast<int>(n));
+    const auto g = make_layout_2d(c.length, c.patches, c.points, span / n, c.coupling, c.order);
+    check_patch_phase(Lattice2D(c.kappa, parse_bond_placement(c.placement), g.h, g.first), g);
+  }
   return c;
 }
 

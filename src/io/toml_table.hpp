@@ -113,6 +113,21 @@ class Table {
     }
     return out;
   }
+  /// A non-empty array of numbers, each > 0.
+  std::vector<double> positives(const std::string& k, std::vector<double> def) const {
+    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
+    if (!n) return def;
+    const toml::array* a = n->as_array();
+    if (!a || a->empty()) throw ConfigError(key(k), "expected a non-empty array of numbers, got " + type_of(*n));
+    std::vector<double> out;
+    for (const auto& e : *a) {
+      const auto v = e.value<double>();
+      if (!v || !(e.is_floating_point() || e.is_integer())) throw ConfigError(key(k), "expected an array of numbers");
+      if (!(*v > 0) || !std::isfinite(*v)) throw ConfigError(key(k), num(*v) + " must be a finite number > 0");
+      out.push_back(*v);
+    }
+    return out;
+  }
   std::pair<double, double> range(const std::string& k, std::pair<double, double> def) const {
     const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
     if (!n) return def;

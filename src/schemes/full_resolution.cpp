@@ -20,29 +20,30 @@ FullResolution1D::FullResolution1D(const FineModel1D& model, const PatchLayout1D
   d2_ = Buffer<double>(device_, N_);
   d3_ = Buffer<double>(device_, N_);
   tmp_ = Buffer<double>(device_, N_);
+  teeth_out_ = Buffer<double>(device_, teeth_.macro_nodes - 2);
 }
 
-void FullResolution1D::restrict_state(double* U, double* dUdt) {
+FullResolution1D::Restricted FullResolution1D::restrict_state() {
   const int M = teeth_.macro_nodes;
   const index_t nq = teeth_.tooth_points, start = stride_ - (nq - 1) / 2;
-  std::vector<double> R(M - 2), Rr(M - 2);
-  Buffer<double> out(device_, M - 2);
-  kernels::restrict_teeth(device_, 1, N_, M - 2, start, stride_, nq, u_.data(), out.data());
-  out.copy_to_host(R.data(), R.size());
-  kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), 1.0 / (dx_ * dx_), kernels::EndRows::Dirichlet, 1,
-                         nullptr, nullptr, u_.data(), d1_.data());
-  kernels::restrict_teeth(device_, 1, N_, M - 2, start, stride_, nq, d1_.data(), out.data());
-  out.copy_to_host(Rr.data(), Rr.size());
-  double ends[2];
-  u_.copy_to_host(&ends[0], 1, 0);
-  u_.copy_to_host(&ends[1], 1, N_ - 1);
-  U[0] = ends[0];
-  U[M - 1] = ends[1];
-  dUdt[0] = dUdt[M - 1] = 0.0;
-  for (int i = 1; i < M - 1; ++i) {
-    U[i] = R[i - 1];
-    dUdt[i] = Rr[i - 1];
-  }
+  const auto restrict_teeth = [&](const Buffer<double>& x, std::vector<double>& out) {
+    out.assign(M, 0.0);
+    kernels::restrict_teeth(device_, 1, N_, M - 2, start, stride_, nq, x.data(), teeth_out_.data());
+    teeth_out_.copy_to_host(out.data() + 1, M - 2);
+  };
+  const auto apply_A = [&](const Buffer<double>& x, Buffer<double>& out) {
+    kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), 1.0 / (dx_ * dx_), kernels::EndRows::Dirichlet, 1,
+                           nullptr, nullptr, x.data(), out.data());
+  };
+  Restricted r;
+  restrict_teeth(u_, r.U);
+  u_.copy_to_host(&r.U[0], 1, 0);
+  u_.copy_to_host(&r.U[M - 1], 1, N_ - 1);
+  apply_A(u_, d1_);  // the Dirichlet rows are 0: the end nodes do not move
+  restrict_teeth(d1_, r.rate);
+  apply_A(d1_, d2_);
+  restrict_teeth(d2_, r.accel);
+  return r;
 }
 
 void FullResolution1D::run(const std::function<double(double)>& ic, const std::vector<double>& times, double* U,
@@ -59,43 +60,66 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
   const double tol = params_.rtol * std::max(scale, 1e-300);
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, 1, N_);
   kernels::BatchedTridiag full(device_, 1, N_, chunk), half(device_, 1, N_, chunk);
+  // Steps come from the ladder dt0 * sqrt(2)^k, so the two factorizations are redone only when the
+  // controller moves a rung (and once for the last, clipped step).
+  const double rung = std::sqrt(2.0);
+  const auto ladder = [&](double h) {
+    return params_.dt0 * std::pow(rung, std::floor(std::log(h / params_.dt0) / std::log(rung) + 1e-9));
+  };
+  const double t_last = times.empty() ? 0.0 : times.back();
   double t = 0.0, dt = params_.dt0, factored_dt = -1.0;
-  for (std::size_t n = 0; n < times.size(); ++n) {
-    while (t < times[n] * (1 - 1e-14)) {
-      const double h = std::min(dt, times[n] - t);
-      if (h != factored_dt) {
-        full.assemble_diffusion(cond_, h / (dx_ * dx_), kernels::EndRows::Dirichlet);
-        half.assemble_diffusion(cond_, 0.5 * h / (dx_ * dx_), kernels::EndRows::Dirichlet);
-        factored_dt = h;
+  Restricted a = restrict_state();
+  std::size_t next = 0;
+  const auto emit = [&](const Restricted& r0, const Restricted& r1, double t0, double h) {
+    // Cubic Hermite in time for U (from U and its rate) and for dU/dt (from the rate and its rate),
+    // for every sample time in [t0, t0 + h]: O(h^4) like the step's own accuracy.
+    for (; next < times.size() && times[next] <= t0 + h * (1 + 1e-14); ++next) {
+      const double s = h > 0 ? std::clamp((times[next] - t0) / h, 0.0, 1.0) : 1.0;
+      const double h00 = (1 + 2 * s) * (1 - s) * (1 - s), h10 = s * (1 - s) * (1 - s), h01 = s * s * (3 - 2 * s),
+                   h11 = s * s * (s - 1);
+      for (int i = 0; i < M; ++i) {
+        U[next * M + i] = h00 * r0.U[i] + h * h10 * r0.rate[i] + h01 * r1.U[i] + h * h11 * r1.rate[i];
+        dUdt[next * M + i] = h00 * r0.rate[i] + h * h10 * r0.accel[i] + h01 * r1.rate[i] + h * h11 * r1.accel[i];
       }
-      // Increments: d1 over h; d2 then d3 over the two halves (from u, then from u + d2).
-      const double c = h / (dx_ * dx_);
-      const auto rhs = [&](const Buffer<double>& from, Buffer<double>& to, double alpha) {
-        kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), alpha, kernels::EndRows::Dirichlet, 1, nullptr,
-                               nullptr, from.data(), to.data());
-      };
-      rhs(u_, d1_, c);
-      full.solve(d1_.data(), 1);
-      rhs(u_, d2_, 0.5 * c);
-      half.solve(d2_.data(), 1);
-      kernels::axpby(device_, N_, 1.0, u_.data(), 1.0, d2_.data(), tmp_.data());
-      rhs(tmp_, d3_, 0.5 * c);
-      half.solve(d3_.data(), 1);
-      kernels::axpby(device_, N_, 1.0, d2_.data(), 1.0, d3_.data(), d2_.data());
-      point_steps_ += 3.0 * static_cast<double>(N_);
-      const double err = kernels::richardson_extrapolate(device_, u_.data(), d1_.data(), d2_.data(), tmp_.data(), N_);
-      if (!std::isfinite(err))
-        throw RunError("non-finite fine state in the full-resolution solve at t = " + std::to_string(t));
-      if (err <= tol) {
-        std::swap(u_, tmp_);
-        t += h;
-        ++accepted_;
-      }
-      // Step-doubling error ~ C h^2: aim at 0.8 tol, grow at most 2x, shrink at most 5x.
-      const double fac = err > 0 ? 0.9 * std::sqrt(tol / err) : 2.0;
-      dt = h * std::clamp(fac, 0.2, 2.0);
     }
-    restrict_state(U + n * M, dUdt + n * M);
+  };
+  emit(a, a, 0.0, 0.0);
+  while (next < times.size()) {
+    const double h = std::min(dt, t_last - t);
+    if (h != factored_dt) {
+      full.assemble_diffusion(cond_, h / (dx_ * dx_), kernels::EndRows::Dirichlet);
+      half.assemble_diffusion(cond_, 0.5 * h / (dx_ * dx_), kernels::EndRows::Dirichlet);
+      factored_dt = h;
+    }
+    // Increments: d1 over h; d2 then d3 over the two halves (from u, then from u + d2).
+    const double c = h / (dx_ * dx_);
+    const auto rhs = [&](const Buffer<double>& from, Buffer<double>& to, double alpha) {
+      kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), alpha, kernels::EndRows::Dirichlet, 1, nullptr,
+                             nullptr, from.data(), to.data());
+    };
+    rhs(u_, d1_, c);
+    full.solve(d1_.data(), 1);
+    rhs(u_, d2_, 0.5 * c);
+    half.solve(d2_.data(), 1);
+    kernels::axpby(device_, N_, 1.0, u_.data(), 1.0, d2_.data(), tmp_.data());
+    rhs(tmp_, d3_, 0.5 * c);
+    half.solve(d3_.data(), 1);
+    kernels::axpby(device_, N_, 1.0, d2_.data(), 1.0, d3_.data(), d2_.data());
+    point_steps_ += 3.0 * static_cast<double>(N_);
+    const double err = kernels::richardson_extrapolate(device_, u_.data(), d1_.data(), d2_.data(), tmp_.data(), N_);
+    if (!std::isfinite(err))
+      throw RunError("non-finite fine state in the full-resolution solve at t = " + std::to_string(t));
+    if (err <= tol) {
+      std::swap(u_, tmp_);
+      const Restricted b = restrict_state();
+      emit(a, b, t, h);
+      a = b;
+      t += h;
+      ++accepted_;
+    }
+    // Step-doubling error ~ C h^2: aim at 0.8 tol, grow at most 2x, shrink at most 5x, onto the ladder.
+    const double fac = err > 0 ? 0.9 * std::sqrt(tol / err) : 2.0;
+    dt = ladder(std::max(dt, h) * std::clamp(fac, 0.2, 2.0));
   }
 }
 

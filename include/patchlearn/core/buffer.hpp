@@ -10,10 +10,16 @@ namespace patchlearn {
 
 namespace detail {
 void* device_alloc(Device d, std::size_t bytes);
-void device_free(Device d, void* p);
+void device_free(Device d, void* p, std::size_t bytes);
 void copy_bytes(Device dst_dev, void* dst, Device src_dev, const void* src, std::size_t bytes);
 void fill_zero(Device d, void* p, std::size_t bytes);
 }  // namespace detail
+
+/// Bytes held by live Buffers on `d`, and the most held at once since the last reset: the working
+/// memory of a solver, on the GPU as on the host (benchmarks report it per run).
+std::size_t buffer_bytes(Device d);
+std::size_t buffer_peak_bytes(Device d);
+void reset_buffer_peak(Device d);
 
 template <class T>
 class Buffer {
@@ -53,7 +59,7 @@ class Buffer {
 
  private:
   void release() {
-    if (data_) detail::device_free(dev_, data_);
+    if (data_) detail::device_free(dev_, data_, n_ * sizeof(T));
     data_ = nullptr;
   }
   Device dev_ = Device::CPU;

@@ -23,4 +23,9 @@ struct RunError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// An allocation failed on the host or the GPU (benchmarks then report the size as out of reach).
+struct OutOfMemory : RunError {
+  using RunError::RunError;
+};
+
 }  // namespace patchlearn

@@ -26,6 +26,16 @@ struct LearnOptions {
   bool resume = false;  ///< not a TOML key: set by --resume (continue from the last checkpoint)
 };
 
+/// The [bench] keys of `patchlearn bench`: the sweep, and the accuracy both ways of producing the
+/// coarse data must reach.
+struct BenchOptions {
+  std::vector<double> epsilon{1e-3, 1e-4, 1e-5, 1e-6};  ///< 1D: the scale separations swept
+  /// 1D: full-resolution tolerances, loosest first; each eps takes the loosest that meets `rmse`.
+  std::vector<double> full_rtol{1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6};
+  std::vector<int> lattice{480, 1440, 4800};  ///< 2D: lattice sizes N (an N x N lattice) swept
+  double rmse = 1e-6;  ///< eq. (24) against the homogenized truth, over all trajectories and times
+};
+
 struct Config1D {
   std::string text;    ///< the TOML source, stored with the data
   std::string origin;  ///< file path, or "<embedded default>"
@@ -74,6 +84,8 @@ struct Config1D {
   // [run]
   std::string device = "auto";
   int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
+  // [bench]
+  BenchOptions bench;
 
   std::vector<std::string> warnings;
 

@@ -53,6 +53,12 @@ struct Config2D {
   // [run]
   std::string device = "auto";
   int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
+  // [bench]
+  BenchOptions bench = [] {
+    BenchOptions o;
+    o.rmse = 1e-5;
+    return o;
+  }();
 
   std::vector<std::string> warnings;
 

@@ -4,8 +4,11 @@
 // backward Euler with step doubling: one step of dt and two of dt/2, their difference estimates
 // the local error, and the Richardson extrapolation 2 y_{dt/2} - y_dt (second order, and damping
 // stiff modes like backward Euler) is kept. Every solve is one tridiagonal solve in increment form.
-// The state is restricted to the macro nodes with the same Simpson tooth average the patches use,
-// so full resolution and patch data compare node for node.
+// Steps are chosen freely (on a ladder of sqrt(2) rungs, so the matrices are refactored only when
+// the step changes), not clipped to the sample times: after each step the state is restricted to
+// the macro nodes with the same Simpson tooth average the patches use (U, its rate R(Au) and
+// R(A^2 u)), and samples inside the step are cubic Hermite interpolants of those. Full-resolution
+// and patch data thus compare node for node.
 #include <functional>
 #include <vector>
 
@@ -32,13 +35,17 @@ class FullResolution1D {
   index_t accepted_steps() const { return accepted_; }
 
  private:
-  void restrict_state(double* U, double* dUdt);
+  /// Tooth averages of u, A u and A^2 u at the macro nodes (the ends: u, 0, 0).
+  struct Restricted {
+    std::vector<double> U, rate, accel;
+  };
+  Restricted restrict_state();
   double dx_;
   PatchLayout1D teeth_;
   FullResolutionParams params_;
   Device device_;
   index_t N_, stride_;
-  Buffer<double> cond_, u_, d1_, d2_, d3_, tmp_;
+  Buffer<double> cond_, u_, d1_, d2_, d3_, tmp_, teeth_out_;
   double point_steps_ = 0.0;
   index_t accepted_ = 0;
 };

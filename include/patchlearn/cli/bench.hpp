@@ -1,0 +1,43 @@
+#pragma once
+// `patchlearn bench`: the same coarse data (trajectories, macro nodes or patches, sample times)
+// produced two ways, by patches and by a full-resolution simulation, each with the best solver we
+// have, matched in accuracy against the homogenized truth (bench.rmse, eq. 24 over all
+// trajectories and times), and what each costs: wall time, micro point-steps, peak working memory.
+//
+// 1D, a sweep of eps (bench.epsilon): patch dynamics against the whole fine lattice. The micro grid,
+//   tooth and buffer scale with eps and the burst with eps^2, so every patch problem is the same in
+//   units of the period and the patch cost stays flat, while the full lattice has L/dx ~ 1/eps
+//   points. Both sides are implicit: the patch bursts in backward-Euler or Crank-Nicolson substeps,
+//   the full domain in adaptive step-doubled backward Euler (schemes/full_resolution.hpp) at the
+//   loosest tolerance of bench.full_rtol whose data meet bench.rmse (tighter ones are tried in
+//   turn; the time spent on the rejected ones is reported apart, not in full_wall_s).
+// 2D, a sweep of lattice sizes N (bench.lattice): gap-tooth against the full N x N lattice, with
+//   the same patches (patch.ratio = patches (points - 2) / N, so eps = period L / N), both
+//   propagated over each sample interval by the same exact exponential (Chebyshev) stepper.
+// The cost exponents are least-squares slopes of log(wall time) against log(eps). Beside the
+// measured cost each entry carries the paper's nominal accounting (one micro step per burst, the
+// full lattice stepped at the burst's step; REFERENCE sec. 8).
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "patchlearn/core/device.hpp"
+#include "patchlearn/io/config.hpp"
+#include "patchlearn/io/config2d.hpp"
+
+namespace patchlearn {
+
+/// Called as the benchmark goes: the stage (say "full resolution, eps = 1e-05") and its fraction.
+using BenchProgress = std::function<void(const std::string& stage, double fraction)>;
+
+nlohmann::json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress);
+nlohmann::json bench_2d(const Config2D& cfg, Device device, const BenchProgress& progress);
+
+/// The result as a table for people: one row per sweep entry, then the exponents.
+std::string bench_table(const nlohmann::json& result);
+
+/// The exponent p of cost ~ C x^p fitted by least squares in log-log (NaN for fewer than 2 points).
+double cost_exponent(const std::vector<double>& x, const std::vector<double>& cost);
+
+}  // namespace patchlearn

@@ -1,0 +1,292 @@
+#include "patchlearn/cli/bench.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <new>
+#include <optional>
+#include <sstream>
+
+#include "patchlearn/cli/run2d.hpp"
+#include "patchlearn/cli/simulate.hpp"
+#include "patchlearn/core/buffer.hpp"
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/patch/layout1d.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
+
+namespace patchlearn {
+
+using nlohmann::json;
+
+namespace {
+
+/// A field of /proc/self/status in bytes (-1 when unreadable).
+double proc_status_bytes(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) return 1024.0 * std::stod(line.substr(field.size() + 1));
+  return -1.0;
+}
+
+/// Peak working memory of one run: the most its Buffers held at once on the device (above what
+/// was live when the probe started) and, on the CPU, the rise of the process's resident
+/// high-water mark (reset through /proc/self/clear_refs), which also sees host temporaries.
+class MemoryProbe {
+ public:
+  explicit MemoryProbe(Device d) : dev_(d), live_(buffer_bytes(d)) {
+    reset_buffer_peak(d);
+    if (d == Device::CPU) {
+      std::ofstream("/proc/self/clear_refs") << "5";
+      rss_ = proc_status_bytes("VmRSS");
+    }
+  }
+  double peak_bytes() const {
+    double peak = static_cast<double>(buffer_peak_bytes(dev_) - live_);
+    const double hwm = proc_status_bytes("VmHWM");
+    if (dev_ == Device::CPU && rss_ >= 0 && hwm >= 0) peak = std::max(peak, hwm - rss_);
+    return peak;
+  }
+
+ private:
+  Device dev_;
+  std::size_t live_;
+  double rss_ = -1.0;
+};
+
+std::string eps_label(double eps) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%.0e", eps);
+  return s;
+}
+
+/// The config at another eps: micro grid, tooth and buffer scale with eps, time steps with eps^2.
+Config1D scaled_to(const Config1D& base, double eps) {
+  Config1D c = base;
+  const double s = eps / base.epsilon;
+  c.epsilon = eps;
+  c.micro_dx *= s;
+  c.tooth_width *= s;
+  c.buffer_width *= s;
+  c.burst *= s * s;
+  c.gap_tooth_dt *= s * s;
+  c.full_dt0 *= s * s;
+  return c;
+}
+
+/// What one way of producing the data cost.
+struct Run {
+  double wall_s = 0, point_steps = 0, rmse = 0, peak_bytes = 0;
+};
+
+template <class Sim>
+Run measured(Device device, const std::function<Sim()>& simulate) {
+  MemoryProbe probe(device);
+  const Sim sim = simulate();
+  return {sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, probe.peak_bytes()};
+}
+
+/// One entry of the sweep; without `full` (it did not fit in memory) only the patch side.
+json entry(double eps, const Run& patch, const Run* full, double rmse_target) {
+  json e{{"eps", eps},
+         {"patch_wall_s", patch.wall_s},
+         {"patch_point_steps", patch.point_steps},
+         {"patch_rmse", patch.rmse},
+         {"patch_peak_bytes", patch.peak_bytes}};
+  if (!full) return e;
+  e["full_wall_s"] = full->wall_s;
+  e["full_point_steps"] = full->point_steps;
+  e["full_rmse"] = full->rmse;
+  e["full_peak_bytes"] = full->peak_bytes;
+  e["wall_ratio"] = full->wall_s / patch.wall_s;
+  e["point_step_ratio"] = full->point_steps / patch.point_steps;
+  e["matched"] = patch.rmse <= rmse_target && full->rmse <= rmse_target;
+  return e;
+}
+
+/// Exponents and the sizes at which full resolution is faster, from the finished sweep.
+void summarize(json& out) {
+  std::vector<double> eps, pw, fw, pp, fp;
+  json faster = json::array();
+  for (const auto& e : out["sweep"]) {
+    if (e.contains("full_error")) continue;
+    eps.push_back(e["eps"]);
+    pw.push_back(e["patch_wall_s"]);
+    fw.push_back(e["full_wall_s"]);
+    pp.push_back(e["patch_point_steps"]);
+    fp.push_back(e["full_point_steps"]);
+    if (fw.back() < pw.back()) faster.push_back(e["eps"]);
+  }
+  const auto finite_or_null = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  out["exponents"] = {{"patch", finite_or_null(cost_exponent(eps, pw))}, {"full", finite_or_null(cost_exponent(eps, fw))}};
+  out["point_step_exponents"] = {{"patch", finite_or_null(cost_exponent(eps, pp))},
+                                 {"full", finite_or_null(cost_exponent(eps, fp))}};
+  out["full_faster_at_eps"] = faster;
+}
+
+}  // namespace
+
+double cost_exponent(const std::vector<double>& x, const std::vector<double>& cost) {
+  const std::size_t n = std::min(x.size(), cost.size());
+  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double lx = std::log(x[i]), ly = std::log(cost[i]);
+    sx += lx;
+    sy += ly;
+    sxx += lx * lx;
+    sxy += lx * ly;
+  }
+  const double den = n * sxx - sx * sx;
+  return den > 0 ? (n * sxy - sx * sy) / den : std::numeric_limits<double>::quiet_NaN();
+}
+
+std::string bench_table(const json& r) {
+  std::ostringstream o;
+  char line[320];
+  const bool two_d = r["dimension"] == 2;
+  o << "patch: " << r["patch_solver"].get<std::string>() << "\nfull:  " << r["full_solver"].get<std::string>()
+    << "\nmatched accuracy: rMSE (eq. 24) vs the homogenized truth <= " << r["rmse_target"].get<double>() << "\n";
+  std::snprintf(line, sizeof line, "%-9s %11s %11s %9s %11s %11s %10s %10s %11s %11s %10s\n", two_d ? "lattice" : "eps",
+                "patch s", "full s", "speedup", "patch pt-st", "full pt-st", "patch rMSE", "full rMSE", "patch mem", "full mem",
+                "nominal");
+  o << line;
+  for (const auto& e : r["sweep"]) {
+    const std::string size = two_d ? std::to_string(e["lattice"].get<int>()) + "^2" : eps_label(e["eps"]);
+    const double nominal = e["nominal"]["ratio"];
+    if (e.contains("full_error")) {
+      std::snprintf(line, sizeof line, "%-9s %11.3f %11s %9s %11.3e %11s %10.2e   full side: %s\n", size.c_str(),
+                    e["patch_wall_s"].get<double>(), "-", "-", e["patch_point_steps"].get<double>(), "-",
+                    e["patch_rmse"].get<double>(), e["full_error"].get<std::string>().c_str());
+    } else {
+      std::snprintf(line, sizeof line, "%-9s %11.3f %11.3f %8.1fx %11.3e %11.3e %10.2e %10.2e %8.1f MB %8.1f MB %9.3gx%s\n",
+                    size.c_str(), e["patch_wall_s"].get<double>(), e["full_wall_s"].get<double>(),
+                    e["wall_ratio"].get<double>(), e["patch_point_steps"].get<double>(),
+                    e["full_point_steps"].get<double>(), e["patch_rmse"].get<double>(), e["full_rmse"].get<double>(),
+                    e["patch_peak_bytes"].get<double>() / 1e6, e["full_peak_bytes"].get<double>() / 1e6, nominal,
+                    e["matched"].get<bool>() ? "" : "  (accuracy not matched)");
+    }
+    o << line;
+  }
+  const auto show = [](const json& v) { return v.is_null() ? std::string("n/a") : std::to_string(v.get<double>()); };
+  o << "cost exponents in eps (wall time): patch " << show(r["exponents"]["patch"]) << ", full "
+    << show(r["exponents"]["full"]) << "; point-steps: patch " << show(r["point_step_exponents"]["patch"]) << ", full "
+    << show(r["point_step_exponents"]["full"]) << "\n";
+  std::string faster;
+  for (const auto& e : r["sweep"])
+    if (e.contains("full_wall_s") && e["full_wall_s"].get<double>() < e["patch_wall_s"].get<double>())
+      faster += " " + (two_d ? std::to_string(e["lattice"].get<int>()) + "^2" : eps_label(e["eps"]));
+  o << (faster.empty() ? "full resolution is not faster at any size of the sweep\n"
+                       : "full resolution is faster at" + faster + "\n");
+  o << "nominal: the paper's accounting, full-lattice over patch point-steps with one micro step per burst"
+    << (two_d ? " (2D: points only; both sides take the same steps)" : "") << "\n";
+  return o.str();
+}
+
+json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress) {
+  const auto& opt = cfg.bench;
+  const index_t trajectories = cfg.initial.trajectories, steps = cfg.macro_steps();
+  json out{{"dimension", 1},
+           {"config", cfg.origin},
+           {"device", device_description(device)},
+           {"rmse_target", opt.rmse},
+           {"trajectories", trajectories},
+           {"macro_nodes", cfg.macro_nodes},
+           {"times", cfg.sample_times().size()},
+           {"patch_solver", "patch dynamics: " + std::to_string(cfg.substeps) + " " + cfg.burst_method +
+                                " substeps per burst, " + cfg.integrator + " macro steps"},
+           {"full_solver", "adaptive step-doubled backward Euler (Richardson), dense output"},
+           {"sweep", json::array()}};
+  std::size_t rung = 0;  // the loosest full-resolution tolerance still worth trying
+  for (const double eps : opt.epsilon) {
+    Config1D c = scaled_to(cfg, eps);
+    const auto stage = [&](const std::string& what) {
+      return [&progress, label = what + ", eps = " + eps_label(eps)](double f) { if (progress) progress(label, f); };
+    };
+    c.scheme = "patch_dynamics";
+    const Run patch = measured<Simulation1D>(device, [&] { return simulate_1d(c, device, stage("patch dynamics")); });
+    c.scheme = "full_resolution";
+    Run full;
+    double rejected_s = 0.0;
+    json tried = json::array();
+    for (;; ++rung) {
+      c.full_rtol = opt.full_rtol[rung];
+      full = measured<Simulation1D>(device, [&] { return simulate_1d(c, device, stage("full resolution")); });
+      tried.push_back({{"rtol", c.full_rtol}, {"rmse", full.rmse}, {"wall_s", full.wall_s}});
+      if (full.rmse <= opt.rmse || rung + 1 == opt.full_rtol.size()) break;
+      rejected_s += full.wall_s;
+    }
+    json e = entry(eps, patch, &full, opt.rmse);
+    e["full_rtol"] = c.full_rtol;
+    e["full_rejected_wall_s"] = rejected_s;
+    e["full_tolerances_tried"] = tried;
+    // The paper's accounting: one micro step per burst in every patch, and the whole lattice
+    // stepped at the burst length over the whole time.
+    const PatchLayout1D layout(c.length, c.macro_nodes, c.micro_dx, c.tooth_width, c.buffer_width);
+    const double lattice = std::llround(c.length / c.micro_dx) + 1.0;
+    const double nominal_patch = double(trajectories) * double(steps) * layout.patches() * double(layout.points);
+    const double nominal_full = double(trajectories) * lattice * std::ceil(c.t_end / c.burst - 1e-9);
+    e["nominal"] = {{"patch_point_steps", nominal_patch},
+                    {"full_point_steps", nominal_full},
+                    {"ratio", nominal_full / nominal_patch},
+                    {"patch_points", layout.patches() * layout.points},
+                    {"full_points", lattice},
+                    {"burst", c.burst}};
+    out["sweep"].push_back(e);
+  }
+  summarize(out);
+  return out;
+}
+
+json bench_2d(const Config2D& cfg, Device device, const BenchProgress& progress) {
+  const auto& opt = cfg.bench;
+  json out{{"dimension", 2},
+           {"config", cfg.origin},
+           {"device", device_description(device)},
+           {"rmse_target", opt.rmse},
+           {"trajectories", cfg.initial.trajectories},
+           {"patches", cfg.patches * cfg.patches},
+           {"times", cfg.samples()},
+           {"patch_solver", "gap-tooth, " + cfg.stepper + " fine stepper, " + cfg.coupling + " coupling"},
+           {"full_solver", "full lattice, " + cfg.stepper + " fine stepper"},
+           {"sweep", json::array()}};
+  for (const int N : opt.lattice) {
+    Config2D c = cfg;
+    const int m = c.points - 2;
+    c.ratio = static_cast<double>(c.patches * m) / N;
+    if (c.stepper == "rk4") c.fine_dt = 0.0;  // the largest stable step of this lattice
+    const double eps = c.kappa.mx * c.length / N;
+    const auto stage = [&](const std::string& what) {
+      return [&progress, label = what + ", " + std::to_string(N) + "^2"](double f) { if (progress) progress(label, f); };
+    };
+    c.scheme = "gap_tooth";
+    int evaluations = 0;
+    const Run patch = measured<Simulation2D>(device, [&] {
+      auto sim = simulate_2d(c, device, stage("gap-tooth"));
+      evaluations = sim.fine_evaluations;
+      return sim;
+    });
+    c.scheme = "full_lattice";
+    std::optional<Run> full;
+    std::string error;
+    try {
+      full = measured<Simulation2D>(device, [&] { return simulate_2d(c, device, stage("full lattice")); });
+    } catch (const OutOfMemory& err) {
+      error = err.what();
+    } catch (const std::bad_alloc&) {
+      error = "out of host memory";
+    }
+    json e = entry(eps, patch, full ? &*full : nullptr, opt.rmse);
+    if (!full) e["full_error"] = error;
+    const double lattice = double(N) * N, evolving = double(c.patches) * c.patches * m * m;
+    e["lattice"] = N;
+    e["fine_evaluations_per_sample"] = evaluations;
+    e["nominal"] = {{"patch_points", evolving}, {"full_points", lattice}, {"ratio", lattice / evolving}};
+    out["sweep"].push_back(e);
+  }
+  summarize(out);
+  return out;
+}
+
+}  // namespace patchlearn
