@@ -156,13 +156,17 @@ __global__ void k_count_nonfinite(const double* x, index_t count, unsigned long 
   if (t < count && !isfinite(x[t])) atomicAdd(bad, 1ull);
 }
 
-// Block-wide max of |y2 - y1| while extrapolating; one atomic per block on the bit pattern
-// (valid for non-negative doubles).
-__global__ void k_richardson(const double* u, const double* d1, const double* d2, double* out, index_t count,
-                             unsigned long long* maxbits) {
+__global__ void k_trbdf2_error(const double* F, const double* d1, const double* d2, double h, double* out,
+                               index_t count) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t < count) out[t] = trbdf2_error(F[t], d1[t], d2[t], h);
+}
+
+// Block-wide max of |x|; one atomic per block on the bit pattern (valid for non-negative doubles).
+__global__ void k_max_abs(const double* x, index_t count, unsigned long long* maxbits) {
   __shared__ double part[kBlock];
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  part[threadIdx.x] = t < count ? richardson_value(u[t], d1[t], d2[t], &out[t]) : 0.0;
+  part[threadIdx.x] = t < count ? abs_or_inf(x[t]) : 0.0;
   __syncthreads();
   for (int h = blockDim.x / 2; h > 0; h >>= 1) {
     if (threadIdx.x < h) part[threadIdx.x] = fmax(part[threadIdx.x], part[threadIdx.x + h]);
@@ -173,13 +177,18 @@ __global__ void k_richardson(const double* u, const double* d1, const double* d2
 
 }  // namespace
 
-double richardson_extrapolate(const double* u, const double* d1, const double* d2, double* out, index_t count) {
+void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count) {
+  k_trbdf2_error<<<blocks_for(count), kBlock>>>(F, d1, d2, h, out, count);
+  check_launch("TR-BDF2 error estimate");
+}
+
+double max_abs(const double* x, index_t count) {
   unsigned long long* bits = reduction_scratch();
   cudaMemset(bits, 0, sizeof(*bits));
-  k_richardson<<<blocks_for(count), kBlock>>>(u, d1, d2, out, count, bits);
+  k_max_abs<<<blocks_for(count), kBlock>>>(x, count, bits);
   unsigned long long h = 0;
   cudaMemcpy(&h, bits, sizeof(h), cudaMemcpyDeviceToHost);
-  check_launch("Richardson step");
+  check_launch("max-norm");
   double m;
   memcpy(&m, &h, sizeof(m));
   return m;

@@ -5,6 +5,7 @@
 
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/kernels/diffusion.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
 #include "patchlearn/schemes/full_resolution.hpp"
@@ -148,6 +149,32 @@ TEST(Homogenized, ExactTimeMatchesFineEulerSteps) {
   sol.evaluate(0.02, nodes, U.data(), R.data());
   const auto dU = d.host_U();
   for (int i = 0; i < M; ++i) EXPECT_NEAR(dU[M + i], U[i], 1e-11);
+}
+
+TEST(FullResolution, TrBdf2StepAndErrorEstimateOnTheScalarEquation) {
+  // y' = lambda y, one TR-BDF2 step in the increment form full resolution uses. The step is second
+  // order (local error -C (lambda h)^3 y = 0.0404 (lambda h)^3 y), the filtered estimate matches the
+  // true local error to O(lambda h) relative, and for stiff components (lambda h = -1e4, -1e8) the
+  // step is L-stable (damps them) and the filtered estimate stays O(|y|) instead of growing with
+  // |lambda h| (the filter's purpose: an initial layer of amplitude a costs steps only if a > tol).
+  using kernels::TrBdf2;
+  const auto step = [](double lh, double* estimate) {
+    const double y = 1.0, F = lh, dh = TrBdf2::d, M = 1.0 - dh * lh;  // h = 1, lambda = lh
+    const double d1 = 2.0 * dh * F / M, d2 = (dh * lh * (y + d1) - (1.0 - TrBdf2::w) * d1) / M;
+    *estimate = kernels::trbdf2_error(F, d1, d2, 1.0) / M;
+    return y + d1 + d2;
+  };
+  for (const double lh : {-1e-1, -1e-2, -1e-3}) {
+    double est = 0.0;
+    const double err = step(lh, &est) - std::exp(lh);
+    EXPECT_NEAR(err / std::pow(-lh, 3), -0.0404401, 0.0404 * (std::abs(lh) + 2e-3)) << lh;  // next order: O(lambda h)
+    EXPECT_NEAR(est / err, 1.0, 0.05 * std::abs(lh) + 1e-6) << lh;
+  }
+  for (const double lh : {-1e4, -1e8}) {
+    double est = 0.0;
+    EXPECT_LT(std::abs(step(lh, &est)), 1e-3) << lh;
+    EXPECT_LT(std::abs(est), 2.0) << lh;
+  }
 }
 
 TEST(FullResolution, ApproachesHomogenizedAsEpsShrinks) {

@@ -196,7 +196,7 @@ json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress)
            {"times", cfg.sample_times().size()},
            {"patch_solver", "patch dynamics: " + std::to_string(cfg.substeps) + " " + cfg.burst_method +
                                 " substeps per burst, " + cfg.integrator + " macro steps"},
-           {"full_solver", "adaptive step-doubled backward Euler (Richardson), dense output"},
+           {"full_solver", "whole lattice, adaptive TR-BDF2 (one tridiagonal matrix, filtered error estimate), dense output"},
            {"sweep", json::array()}};
   std::size_t rung = 0;  // the loosest full-resolution tolerance still worth trying
   for (const double eps : opt.epsilon) {

@@ -163,12 +163,18 @@ void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index
     }
 }
 
-double richardson_extrapolate(Device dev, const double* u, const double* d1, const double* d2, double* out,
-                              index_t count) {
-  PL_DISPATCH(dev, richardson_extrapolate(u, d1, d2, out, count));
+void trbdf2_error_estimate(Device dev, const double* F, const double* d1, const double* d2, double h, double* out,
+                           index_t count) {
+  PL_DISPATCH(dev, trbdf2_error_estimate(F, d1, d2, h, out, count));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) out[i] = trbdf2_error(F[i], d1[i], d2[i], h);
+}
+
+double max_abs(Device dev, const double* x, index_t count) {
+  PL_DISPATCH(dev, max_abs(x, count));
   double m = 0.0;
 #pragma omp parallel for reduction(max : m)
-  for (index_t i = 0; i < count; ++i) m = std::max(m, richardson_value(u[i], d1[i], d2[i], &out[i]));
+  for (index_t i = 0; i < count; ++i) m = std::max(m, abs_or_inf(x[i]));
   return m;
 }
 

@@ -16,10 +16,9 @@ FullResolution1D::FullResolution1D(const FineModel1D& model, const PatchLayout1D
   stride_ = static_cast<index_t>(std::llround(teeth_.macro_dx / dx_));
   cond_ = Buffer<double>(device_, model.conductances(0, N_ - 1));
   u_ = Buffer<double>(device_, N_);
+  f_ = Buffer<double>(device_, N_);
   d1_ = Buffer<double>(device_, N_);
   d2_ = Buffer<double>(device_, N_);
-  d3_ = Buffer<double>(device_, N_);
-  tmp_ = Buffer<double>(device_, N_);
   teeth_out_ = Buffer<double>(device_, teeth_.macro_nodes - 2);
 }
 
@@ -39,10 +38,10 @@ FullResolution1D::Restricted FullResolution1D::restrict_state() {
   restrict_teeth(u_, r.U);
   u_.copy_to_host(&r.U[0], 1, 0);
   u_.copy_to_host(&r.U[M - 1], 1, N_ - 1);
-  apply_A(u_, d1_);  // the Dirichlet rows are 0: the end nodes do not move
-  restrict_teeth(d1_, r.rate);
-  apply_A(d1_, d2_);
-  restrict_teeth(d2_, r.accel);
+  apply_A(u_, f_);  // the Dirichlet rows are 0: the end nodes do not move
+  restrict_teeth(f_, r.rate);
+  apply_A(f_, d1_);
+  restrict_teeth(d1_, r.accel);
   return r;
 }
 
@@ -59,8 +58,8 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
   u_.copy_from_host(u0);
   const double tol = params_.rtol * std::max(scale, 1e-300);
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, 1, N_);
-  kernels::BatchedTridiag full(device_, 1, N_, chunk), half(device_, 1, N_, chunk);
-  // Steps come from the ladder dt0 * sqrt(2)^k, so the two factorizations are redone only when the
+  kernels::BatchedTridiag implicit(device_, 1, N_, chunk);  // I - d h A, both TR-BDF2 stages
+  // Steps come from the ladder dt0 * sqrt(2)^k, so the matrix is refactored only when the
   // controller moves a rung (and once for the last, clipped step).
   const double rung = std::sqrt(2.0);
   const auto ladder = [&](double h) {
@@ -86,39 +85,41 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
   emit(a, a, 0.0, 0.0);
   while (next < times.size()) {
     const double h = std::min(dt, t_last - t);
+    const double dh = kernels::TrBdf2::d * h, c = dh / (dx_ * dx_);
     if (h != factored_dt) {
-      full.assemble_diffusion(cond_, h / (dx_ * dx_), kernels::EndRows::Dirichlet);
-      half.assemble_diffusion(cond_, 0.5 * h / (dx_ * dx_), kernels::EndRows::Dirichlet);
+      implicit.assemble_diffusion(cond_, c, kernels::EndRows::Dirichlet);
       factored_dt = h;
     }
-    // Increments: d1 over h; d2 then d3 over the two halves (from u, then from u + d2).
-    const double c = h / (dx_ * dx_);
-    const auto rhs = [&](const Buffer<double>& from, Buffer<double>& to, double alpha) {
+    const auto apply = [&](const Buffer<double>& from, Buffer<double>& to, double alpha) {
       kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), alpha, kernels::EndRows::Dirichlet, 1, nullptr,
                              nullptr, from.data(), to.data());
     };
-    rhs(u_, d1_, c);
-    full.solve(d1_.data(), 1);
-    rhs(u_, d2_, 0.5 * c);
-    half.solve(d2_.data(), 1);
-    kernels::axpby(device_, N_, 1.0, u_.data(), 1.0, d2_.data(), tmp_.data());
-    rhs(tmp_, d3_, 0.5 * c);
-    half.solve(d3_.data(), 1);
-    kernels::axpby(device_, N_, 1.0, d2_.data(), 1.0, d3_.data(), d2_.data());
+    // TR-BDF2 in increment form (kernels/diffusion.hpp): F = A y; d1 from 2 d h F; d2 from
+    // d h A z - (1 - w) d1 = d h F + c L d1 - (1 - w) d1.
+    apply(u_, f_, 1.0 / (dx_ * dx_));
+    kernels::axpby(device_, N_, 2.0 * dh, f_.data(), 0.0, f_.data(), d1_.data());
+    implicit.solve(d1_.data(), 1);
+    apply(d1_, d2_, c);
+    kernels::axpby(device_, N_, 1.0, d2_.data(), dh, f_.data(), d2_.data());
+    kernels::axpby(device_, N_, 1.0, d2_.data(), -(1.0 - kernels::TrBdf2::w), d1_.data(), d2_.data());
+    implicit.solve(d2_.data(), 1);
+    kernels::trbdf2_error_estimate(device_, f_.data(), d1_.data(), d2_.data(), h, f_.data(), N_);
+    implicit.solve(f_.data(), 1);
     point_steps_ += 3.0 * static_cast<double>(N_);
-    const double err = kernels::richardson_extrapolate(device_, u_.data(), d1_.data(), d2_.data(), tmp_.data(), N_);
+    const double err = kernels::max_abs(device_, f_.data(), N_);
     if (!std::isfinite(err))
       throw RunError("non-finite fine state in the full-resolution solve at t = " + std::to_string(t));
     if (err <= tol) {
-      std::swap(u_, tmp_);
+      kernels::axpby(device_, N_, 1.0, d1_.data(), 1.0, d2_.data(), d1_.data());
+      kernels::axpby(device_, N_, 1.0, u_.data(), 1.0, d1_.data(), u_.data());
       const Restricted b = restrict_state();
       emit(a, b, t, h);
       a = b;
       t += h;
       ++accepted_;
     }
-    // Step-doubling error ~ C h^2: aim at 0.8 tol, grow at most 2x, shrink at most 5x, onto the ladder.
-    const double fac = err > 0 ? 0.9 * std::sqrt(tol / err) : 2.0;
+    // Local error ~ C h^3: aim at 0.73 tol, grow at most 2x, shrink at most 5x, onto the ladder.
+    const double fac = err > 0 ? 0.9 * std::cbrt(tol / err) : 2.0;
     dt = ladder(std::max(dt, h) * std::clamp(fac, 0.2, 2.0));
   }
 }

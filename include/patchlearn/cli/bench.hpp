@@ -8,7 +8,7 @@
 //   tooth and buffer scale with eps and the burst with eps^2, so every patch problem is the same in
 //   units of the period and the patch cost stays flat, while the full lattice has L/dx ~ 1/eps
 //   points. Both sides are implicit: the patch bursts in backward-Euler or Crank-Nicolson substeps,
-//   the full domain in adaptive step-doubled backward Euler (schemes/full_resolution.hpp) at the
+//   the full domain in adaptive TR-BDF2 with dense output (schemes/full_resolution.hpp) at the
 //   loosest tolerance of bench.full_rtol whose data meet bench.rmse (tighter ones are tried in
 //   turn; the time spent on the rejected ones is reported apart, not in full_wall_s).
 // 2D, a sweep of lattice sizes N (bench.lattice): gap-tooth against the full N x N lattice, with

@@ -69,9 +69,12 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start,
                     index_t stride, index_t nq, const double* x, double* out);
 
-/// Step doubling: out = u + 2 d2 - d1; returns max |d2 - d1|.
-double richardson_extrapolate(Device dev, const double* u, const double* d1, const double* d2, double* out,
-                              index_t count);
+/// out = the TR-BDF2 local-error estimate (kernels/diffusion.hpp: trbdf2_error) at every point
+/// (out may alias F).
+void trbdf2_error_estimate(Device dev, const double* F, const double* d1, const double* d2, double h, double* out,
+                           index_t count);
+/// max |x| (+inf when any value is not finite).
+double max_abs(Device dev, const double* x, index_t count);
 
 /// Number of non-finite values in x (0 when all are finite).
 index_t count_nonfinite(Device dev, const double* x, index_t count);

@@ -26,7 +26,8 @@ void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, cons
 void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
                     index_t nq, const double* x, double* out);
 index_t count_nonfinite(const double* x, index_t count);
-double richardson_extrapolate(const double* u, const double* d1, const double* d2, double* out, index_t count);
+void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count);
+double max_abs(const double* x, index_t count);
 
 // 2D lattice (cuda/lattice2d.cu)
 void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,

@@ -1,11 +1,10 @@
 #pragma once
 // Full-resolution fine simulation: the whole domain [0, L] on the fine lattice (N = L/dx + 1 points,
-// Dirichlet ends at their initial values), stepped implicitly with adaptive steps. Each step is
-// backward Euler with step doubling: one step of dt and two of dt/2, their difference estimates
-// the local error, and the Richardson extrapolation 2 y_{dt/2} - y_dt (second order, and damping
-// stiff modes like backward Euler) is kept. Every solve is one tridiagonal solve in increment form.
-// Steps are chosen freely (on a ladder of sqrt(2) rungs, so the matrices are refactored only when
-// the step changes), not clipped to the sample times: after each step the state is restricted to
+// Dirichlet ends at their initial values), stepped implicitly with adaptive steps of TR-BDF2
+// (kernels/diffusion.hpp: second order, L-stable, both stages and the error filter solve with one
+// tridiagonal matrix I - d h A, in increment form; the step keeps the filtered local-error
+// estimate under rtol max|u(0)|). Steps are chosen freely (on a ladder of sqrt(2) rungs, so the
+// matrix is refactored only when the step changes), not clipped to the sample times: after each step the state is restricted to
 // the macro nodes with the same Simpson tooth average the patches use (U, its rate R(Au) and
 // R(A^2 u)), and samples inside the step are cubic Hermite interpolants of those. Full-resolution
 // and patch data thus compare node for node.
@@ -45,7 +44,7 @@ class FullResolution1D {
   FullResolutionParams params_;
   Device device_;
   index_t N_, stride_;
-  Buffer<double> cond_, u_, d1_, d2_, d3_, tmp_, teeth_out_;
+  Buffer<double> cond_, u_, f_, d1_, d2_, teeth_out_;
   double point_steps_ = 0.0;
   index_t accepted_ = 0;
 };
