@@ -27,6 +27,9 @@ def load(d):
     with h5py.File(path, "r") as f:
         out["data"] = {k: f[k][()] for k in ("U", "dUdt", "U_hom", "dUdt_hom", "t", "x")}
         out["data_attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        if "fine_u" in f:
+            out["fine"] = {"u": f["fine_u"][()], "x": f["fine_x"][()], "t": float(f.attrs["fine_t"]),
+                           "epsilon": float(f.attrs["epsilon"]), "tooth_width": float(f.attrs["tooth_width"])}
     path = os.path.join(d, "rollout.h5")
     if os.path.exists(path):
         with h5py.File(path, "r") as f:
@@ -94,17 +97,47 @@ def report_bench(d, figdir):
 
 
 def fig_snapshots(r, figdir):
+    """Paper Fig. 2: homogenized solution, coarse data and, for patch dynamics, the fine field in the
+    patches with a zoom into one patch and into the eps-scale (the micro-scale corrector)."""
     d = r["data"]
     t, x = d["t"], d["x"]
-    n = min(range(len(t)), key=lambda i: abs(t[i] - 0.05))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, tr in zip(axes, (0, min(1, d["U"].shape[0] - 1))):
-        ax.plot(x, d["U_hom"][tr, 0], ":", color="gray", label="t = 0")
-        ax.plot(x, d["U_hom"][tr, n], "-", color="k", label=f"homogenized, t = {t[n]:.3f}")
-        ax.plot(x, d["U"][tr, n], "o", color="C1", label=f'{r["data_attrs"].get("scheme", "patches")}')
-        ax.set_xlabel("x"); ax.set_ylabel("U"); ax.set_title(f"trajectory {tr}")
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Coarse data against the homogenized solution (paper Fig. 2, top)")
+    fine = r.get("fine")
+    n = min(range(len(t)), key=lambda i: abs(t[i] - (fine["t"] if fine else 0.05)))
+    ncols = 3 if fine else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.8))
+    ax = axes[0]
+    ax.plot(x, d["U_hom"][0, 0], ":", color="gray", label="t = 0")
+    ax.plot(x, d["U_hom"][0, n], "-", color="k", label=f"homogenized, t = {t[n]:.3f}")
+    if fine:
+        for p in range(fine["u"].shape[0]):
+            ax.plot(fine["x"][p], fine["u"][p], "-", color="C0", lw=2.5, label="fine field in the patches" if p == 0 else None)
+    ax.plot(x, d["U"][0, n], "o", color="C1", ms=4, label=f'coarse data ({r["data_attrs"].get("scheme", "patches")})')
+    ax.set_xlabel("x"); ax.set_ylabel("u"); ax.set_title("trajectory 0"); ax.legend(fontsize=7)
+    if fine:
+        # One patch (the middle one): the fine field across tooth and buffers, after the burst.
+        p = fine["u"].shape[0] // 2
+        xp, up = fine["x"][p], fine["u"][p]
+        xc, h, eps = 0.5 * (xp[0] + xp[-1]), fine["tooth_width"], fine["epsilon"]
+        ax = axes[1]
+        ax.plot(xp, up, "-", color="C0", lw=1)
+        ax.axvspan(xc - h / 2, xc + h / 2, color="C1", alpha=0.25, label=f"tooth (h = {h:.2g})")
+        ax.plot([xc], [d["U"][0, n, p + 1]], "o", color="C1", label="tooth average U")
+        ax.set_xlabel("x"); ax.set_title(f"patch at x = {xc:.3g}: tooth and buffers"); ax.legend(fontsize=7)
+        # eps-zoom: a few periods around the tooth, the smooth macro profile (a quadratic fit over
+        # the patch) removed: what is left is the eps-periodic corrector eps chi(x/eps) u_x.
+        ax = axes[2]
+        sel = np.abs(xp - xc) <= 2 * eps
+        c = np.polyfit(xp - xc, up, 2)
+        ax.plot((xp[sel] - xc) / eps, up[sel] - np.polyval(c, xp[sel] - xc), "-", color="C0")
+        ax.axvspan(-h / 2 / eps, h / 2 / eps, color="C1", alpha=0.15)
+        ax.set_xlabel("(x - x_patch) / eps"); ax.set_ylabel("u - smooth part")
+        ax.set_title(f"eps-scale zoom (eps = {eps:.0e}): the micro-scale corrector", fontsize=9)
+    else:
+        ax = axes[1]
+        tr = min(1, d["U"].shape[0] - 1)
+        ax.plot(x, d["U_hom"][tr, n], "-", color="k"); ax.plot(x, d["U"][tr, n], "o", color="C1")
+        ax.set_xlabel("x"); ax.set_title(f"trajectory {tr} (no fine field stored for this scheme)")
+    fig.suptitle("Fine, homogenized and coarse solutions (paper Fig. 2)")
     fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig2_snapshots.png"), dpi=120); plt.close(fig)
     return "fig2_snapshots.png"
 

@@ -12,6 +12,19 @@
 
 namespace patchlearn {
 
+namespace {
+PatchDynamicsParams patch_params(const Config1D& cfg) {
+  PatchDynamicsParams p;
+  p.burst = cfg.burst;
+  p.substeps = cfg.substeps;
+  p.method = parse_burst_method(cfg.burst_method);
+  p.lifting_degree = cfg.lifting_degree;
+  p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
+  p.heal_substeps = cfg.heal_substeps;
+  return p;
+}
+}  // namespace
+
 double cell_a_star(const Config1D& cfg) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
   const int n = model.points_per_period() > 0 ? model.points_per_period() : 1000;
@@ -31,14 +44,7 @@ Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function
   const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
     const std::vector<std::function<double(double)>> sub(icf.begin() + first, icf.begin() + first + count);
     if (cfg.scheme == "patch_dynamics") {
-      PatchDynamicsParams p;
-      p.burst = cfg.burst;
-      p.substeps = cfg.substeps;
-      p.method = parse_burst_method(cfg.burst_method);
-      p.lifting_degree = cfg.lifting_degree;
-      p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
-      p.heal_substeps = cfg.heal_substeps;
-      PatchDynamics1D op(model, layout, p, device, count);
+      PatchDynamics1D op(model, layout, patch_params(cfg), device, count);
       std::vector<double> U0(count * M);
       for (index_t b = 0; b < count; ++b)
         for (index_t i = 0; i < M; ++i) U0[b * M + i] = sub[b](layout.node_x(static_cast<int>(i)));
@@ -66,6 +72,23 @@ Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function
   };
   Simulation1D sim;
   sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, progress, sim.wall_s);
+  if (cfg.scheme == "patch_dynamics") {
+    // One more burst from trajectory 0's data at the sample nearest t = 0.05: the fine field the
+    // coarse data come from (for the figures; not part of the timed run).
+    index_t n = 0;
+    for (index_t k = 0; k < sim.data.times; ++k)
+      if (std::abs(sim.data.t[k] - 0.05) < std::abs(sim.data.t[n] - 0.05)) n = k;
+    PatchDynamics1D op(model, layout, patch_params(cfg), device, 1);
+    Buffer<double> U(device, M), R(device, M);
+    detail::copy_bytes(device, U.data(), device, sim.data.U.data() + n * M, M * sizeof(double));
+    op.rhs(U.data(), R.data(), 1);
+    sim.fine_t = sim.data.t[n];
+    sim.fine_u = op.patch_field(0);
+    sim.fine_x.resize(sim.fine_u.size());
+    for (int p = 0; p < layout.patches(); ++p)
+      for (index_t j = 0; j < layout.points; ++j)
+        sim.fine_x[p * layout.points + j] = static_cast<double>(layout.global_start(p + 1) + j) * cfg.micro_dx;
+  }
   sim.a_star = cell_a_star(cfg);
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
   sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
@@ -85,6 +108,14 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
   std::vector<double> x(d.nodes);
   for (index_t i = 0; i < d.nodes; ++i) x[i] = cfg.length * static_cast<double>(i) / static_cast<double>(d.nodes - 1);
   w.dataset("x", {d.nodes}, x);
+  if (!sim.fine_u.empty()) {
+    const index_t patches = cfg.macro_nodes - 2, points = static_cast<index_t>(sim.fine_u.size()) / patches;
+    w.dataset("fine_u", {patches, points}, sim.fine_u);
+    w.dataset("fine_x", {patches, points}, sim.fine_x);
+    w.attribute("fine_t", sim.fine_t);
+    w.attribute("epsilon", cfg.epsilon);
+    w.attribute("tooth_width", cfg.tooth_width);
+  }
   w.attribute("config", cfg.text);
   w.attribute("version", std::string(PATCHLEARN_VERSION));
   w.attribute("device", device_description(device));

@@ -94,6 +94,13 @@ void PatchDynamics1D::substeps(index_t batch, int count) {
   point_steps_ += static_cast<double>(systems) * static_cast<double>(N) * count;
 }
 
+std::vector<double> PatchDynamics1D::patch_field(index_t b) const {
+  const index_t n = static_cast<index_t>(layout_.patches()) * layout_.points;
+  std::vector<double> out(n);
+  y_.copy_to_host(out.data(), n, b * n);
+  return out;
+}
+
 void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
   lift(U, batch);
   // Reference estimator: (R(delta_t) - U) / delta_t. Healed estimator: the rate between the end

@@ -18,6 +18,10 @@ struct Simulation1D {
   double a_star = 0.0;      ///< from the cell problem on the micro lattice
   double wall_s = 0.0;      ///< wall time of the scheme alone
   double rmse_vs_homogenized = 0.0;
+  /// Patch dynamics only: the fine field in every patch of trajectory 0 after the burst that starts
+  /// at the sample time fine_t nearest 0.05 (paper Fig. 2), and its positions: [patch][point].
+  double fine_t = 0.0;
+  std::vector<double> fine_x, fine_u;
 };
 
 /// The cell-problem a* for the configured medium on its micro lattice (eps/dx points per period,

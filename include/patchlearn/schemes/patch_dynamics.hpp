@@ -52,6 +52,9 @@ class PatchDynamics1D : public CoarseOperator {
   Device device() const override { return device_; }
   void rhs(const double* U, double* dUdt, index_t batch) override;
   double point_steps() const override { return point_steps_; }
+  /// The fine field of state `b` of the last rhs() call at the end of its burst: [patch][point]
+  /// (host copy; patch p sits at macro node p + 1, its point 0 at layout.global_start(p + 1)).
+  std::vector<double> patch_field(index_t b) const;
 
  private:
   /// Fill the patch array from macro states U[batch][M] on the device.
