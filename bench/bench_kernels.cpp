@@ -3,11 +3,15 @@
 //   bytes/s  effective memory traffic: the unique bytes a kernel must move per cell (stated per
 //            kernel below) times cells/s,
 // and BM_Copy measures the copy bandwidth of the same device in the same run (read + write), the
-// ceiling the others are judged against. Pass --benchmark_filter=Cuda / =Cpu to choose a backend.
+// ceiling the others are judged against: every later benchmark of that device also reports
+//   copy_%   its bytes/s as a percentage of that copy bandwidth.
+// Pass --benchmark_filter=Cuda / =Cpu to choose a backend (keep BM_Copy in the filter for copy_%).
 #include <benchmark/benchmark.h>
 
 #include <cstring>
 #include <vector>
+
+#include "patchlearn/core/timer.hpp"
 
 #ifdef PATCHLEARN_HAVE_CUDA
 #include "patchlearn/core/cuda_runtime.hpp"
@@ -41,10 +45,16 @@ bool usable(Device d, benchmark::State& st) {
   return true;
 }
 
-void report(benchmark::State& st, double cells_per_iter, double bytes_per_cell) {
+// The copy bandwidth BM_Copy measured on each device in this run (bytes/s; 0 before it ran).
+double g_copy_bandwidth[2] = {0.0, 0.0};
+
+void report(benchmark::State& st, Device d, double cells_per_iter, double bytes_per_cell) {
   st.counters["cells/s"] = benchmark::Counter(cells_per_iter, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["bytes/s"] =
       benchmark::Counter(cells_per_iter * bytes_per_cell, benchmark::Counter::kIsIterationInvariantRate);
+  if (const double copy = g_copy_bandwidth[d == Device::CUDA ? 1 : 0]; copy > 0)
+    st.counters["copy_%"] =
+        benchmark::Counter(100.0 * cells_per_iter * bytes_per_cell / copy, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 std::vector<double> field(index_t n, double base) {
@@ -58,11 +68,13 @@ void BM_Copy(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   const index_t n = kSystems * kN;
   Buffer<double> a(d, field(n, 1.0)), b(d, n);
+  Stopwatch clock;
   for (auto _ : st) {
     detail::copy_bytes(d, b.data(), d, a.data(), n * sizeof(double));
     sync(d);
   }
-  report(st, static_cast<double>(n), 16.0);
+  g_copy_bandwidth[d == Device::CUDA ? 1 : 0] = 16.0 * static_cast<double>(n) * static_cast<double>(st.iterations()) / clock.seconds();
+  report(st, d, static_cast<double>(n), 16.0);
 }
 
 // Increment right-hand side (the explicit stencil): read u, read a, write r = 24 B/cell.
@@ -74,7 +86,7 @@ void BM_Stencil(benchmark::State& st, Device d) {
                            nullptr, x.data(), out.data());
     sync(d);
   }
-  report(st, static_cast<double>(kSystems * kN), 24.0);
+  report(st, d, static_cast<double>(kSystems * kN), 24.0);
 }
 
 // Batched tridiagonal solve with a prefactored matrix: read and write x (16 B) plus the factors and
@@ -88,7 +100,7 @@ void BM_Tridiag(benchmark::State& st, Device d) {
     solver.solve(x.data(), kSystems);
     sync(d);
   }
-  report(st, static_cast<double>(kSystems * kN), 56.0);
+  report(st, d, static_cast<double>(kSystems * kN), 56.0);
 }
 
 // Lift (write 8 B/cell) followed by restriction of the tooth (read 8 B per tooth cell).
@@ -101,7 +113,7 @@ void BM_LiftRestrict(benchmark::State& st, Device d) {
     kernels::restrict_teeth(d, kSystems, kN, 1, L.tooth_start, 0, L.tooth_points, y.data(), r.data());
     sync(d);
   }
-  report(st, static_cast<double>(kSystems * (kN + L.tooth_points)) / 1.0, 8.0);
+  report(st, d, static_cast<double>(kSystems * (kN + L.tooth_points)) / 1.0, 8.0);
 }
 
 // One patch-dynamics burst of the paper case for one trajectory (9 patches x 80,001 points,
@@ -116,7 +128,7 @@ void BM_PaperBurst(benchmark::State& st, Device d) {
   for (index_t i = 0; i < static_cast<index_t>(U.size()); ++i) U[i] = 1.0 + 0.1 * static_cast<double>(i % 11);
   for (auto _ : st) op.rhs(U.data(), R.data(), batch);
   // per substep: stencil 24 + solve 56 + add 24 B/cell
-  report(st, static_cast<double>(batch * 9 * kN * 10), 104.0);
+  report(st, d, static_cast<double>(batch * 9 * kN * 10), 104.0);
   st.counters["bursts/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -132,7 +144,7 @@ void rates_2d(benchmark::State& st, Device d, LatticeScheme2D& s) {
     s.rates(u.data(), du.data());
     sync(d);
   }
-  report(st, static_cast<double>(n), 16.0);
+  report(st, d, static_cast<double>(n), 16.0);
 }
 
 const PatchLayout2D& paper_layout_2d() {

@@ -61,7 +61,7 @@ def fig_cost_scaling(b, figdir):
     fmt = lambda v: "n/a" if v is None else f"{v:+.2f}"
     axes[0].set_title(f"cost ~ eps^p: patch p = {fmt(ex['patch'])}, full p = {fmt(ex['full'])}", fontsize=9)
     axes[1].set_title(f"matched accuracy: rMSE <= {b['rmse_target']:.0e} vs homogenized", fontsize=9)
-    axes[1].legend(fontsize=7)
+    axes[0].legend(fontsize=7); axes[1].legend(fontsize=7)
     fig.suptitle(f"Cost of coarse data, {b['dimension']}D ({b['device']})")
     fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_cost_scaling.png"), dpi=120); plt.close(fig)
     return "fig_cost_scaling.png"

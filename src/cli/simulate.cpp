@@ -65,8 +65,9 @@ Simulation1D simulate_1d(const Config1D& cfg, Device device, const std::function
     const auto nt = static_cast<index_t>(times.size());
     std::vector<double> U(count * nt * M), R(U.size());
     for (index_t b = 0; b < count; ++b) {
-      fr.run(sub[b], times, U.data() + b * nt * M, R.data() + b * nt * M);
-      if (prog) prog(double(b + 1) / double(count));
+      fr.run(sub[b], times, U.data() + b * nt * M, R.data() + b * nt * M, [&](double f) {
+        if (prog) prog((double(b) + f) / double(count));
+      });
     }
     return CoarseData::from_host(device, count, times, M, U, R, fr.point_steps());
   };

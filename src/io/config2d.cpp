@@ -194,8 +194,12 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
       throw ConfigError("bench.lattice", num(n) + " must be a whole multiple of domain.patches = " + std::to_string(c.patches) +
                                              ", at least patches x (points - 2) = " + std::to_string(span) + ", up to 1e6");
     c.bench.lattice.push_back(static_cast<int>(n));
-    const auto g = make_layout_2d(c.length, c.patches, c.points, span / n, c.coupling, c.order);
-    check_patch_phase(Lattice2D(c.kappa, parse_bond_placement(c.placement), g.h, g.first), g);
+    try {
+      const auto g = make_layout_2d(c.length, c.patches, c.points, span / n, c.coupling, c.order);
+      check_patch_phase(Lattice2D(c.kappa, parse_bond_placement(c.placement), g.h, g.first), g);
+    } catch (const ConfigError& e) {
+      throw ConfigError("bench.lattice", num(n) + ": " + e.what());
+    }
   }
   return c;
 }

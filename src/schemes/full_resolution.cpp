@@ -46,7 +46,7 @@ FullResolution1D::Restricted FullResolution1D::restrict_state() {
 }
 
 void FullResolution1D::run(const std::function<double(double)>& ic, const std::vector<double>& times, double* U,
-                           double* dUdt) {
+                           double* dUdt, const std::function<void(double)>& progress) {
   const int M = teeth_.macro_nodes;
   std::vector<double> u0(N_);
   double scale = 0.0;
@@ -117,6 +117,7 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
       a = b;
       t += h;
       ++accepted_;
+      if (progress) progress(t / t_last);
     }
     // Local error ~ C h^3: aim at 0.73 tol, grow at most 2x, shrink at most 5x, onto the ladder.
     const double fac = err > 0 ? 0.9 * std::cbrt(tol / err) : 2.0;

@@ -10,7 +10,8 @@
 //   points. Both sides are implicit: the patch bursts in backward-Euler or Crank-Nicolson substeps,
 //   the full domain in adaptive TR-BDF2 with dense output (schemes/full_resolution.hpp) at the
 //   loosest tolerance of bench.full_rtol whose data meet bench.rmse (tighter ones are tried in
-//   turn; the time spent on the rejected ones is reported apart, not in full_wall_s).
+//   turn, until one meets it or tightening no longer halves the error; the time spent on the
+//   rejected ones is reported apart, not in full_wall_s).
 // 2D, a sweep of lattice sizes N (bench.lattice): gap-tooth against the full N x N lattice, with
 //   the same patches (patch.ratio = patches (points - 2) / N, so eps = period L / N), both
 //   propagated over each sample interval by the same exact exponential (Chebyshev) stepper.

@@ -29,7 +29,9 @@ class FullResolution1D {
   FullResolution1D(const FineModel1D& model, const PatchLayout1D& teeth, const FullResolutionParams& params, Device device);
 
   /// Simulate one initial condition; U and dUdt receive [time][macro node] at the sample times.
-  void run(const std::function<double(double)>& ic, const std::vector<double>& times, double* U, double* dUdt);
+  /// `progress` (may be empty) gets the fraction of the time span done after every step.
+  void run(const std::function<double(double)>& ic, const std::vector<double>& times, double* U, double* dUdt,
+           const std::function<void(double)>& progress = {});
   double point_steps() const { return point_steps_; }
   index_t accepted_steps() const { return accepted_; }
 
