@@ -277,6 +277,9 @@ def report_2d(r, d, figdir):
         for k in kinds:
             lines.append(f"| {k} | {s[k]['rhs_rmse']:.3e} | {s[k]['rollout_rmse']:.3e} |")
         lines.append("")
+    if os.path.exists(os.path.join(d, "bench.json")):  # a bench run into a run directory
+        with open(os.path.join(d, "bench.json")) as f:
+            figs.append(fig_cost_scaling(json.load(f), figdir))
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(lines))
@@ -316,6 +319,9 @@ def main():
             q = s[k]
             lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {q['rollout_rmse']:.3e} | {q['rollout_rmse_vs_coarse']:.3e} | {q['floor_rmse']:.3e} |")
         lines.append("")
+    if os.path.exists(os.path.join(d, "bench.json")):  # a bench run into a run directory
+        with open(os.path.join(d, "bench.json")) as f:
+            figs.append(fig_cost_scaling(json.load(f), figdir))
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(lines))
