@@ -102,7 +102,13 @@ json entry(double eps, const Run& patch, const Run* full, double rmse_target) {
   e["wall_ratio"] = full->wall_s / patch.wall_s;
   e["point_step_ratio"] = full->point_steps / patch.point_steps;
   e["matched"] = patch.rmse <= rmse_target && full->rmse <= rmse_target;
+  e["full_faster"] = full->wall_s < patch.wall_s;
   return e;
+}
+
+/// A progress callback for one stage of the sweep.
+std::function<void(double)> stage_progress(const BenchProgress& progress, std::string label) {
+  return [&progress, label = std::move(label)](double f) { if (progress) progress(label, f); };
 }
 
 /// Exponents and the sizes at which full resolution is faster, from the finished sweep.
@@ -116,7 +122,7 @@ void summarize(json& out) {
     fw.push_back(e["full_wall_s"]);
     pp.push_back(e["patch_point_steps"]);
     fp.push_back(e["full_point_steps"]);
-    if (fw.back() < pw.back()) faster.push_back(e["eps"]);
+    if (e["full_faster"].get<bool>()) faster.push_back(e["eps"]);
   }
   const auto finite_or_null = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   out["exponents"] = {{"patch", finite_or_null(cost_exponent(eps, pw))}, {"full", finite_or_null(cost_exponent(eps, fw))}};
@@ -152,8 +158,13 @@ std::string bench_table(const json& r) {
                 "patch s", "full s", "speedup", "patch pt-st", "full pt-st", "patch rMSE", "full rMSE", "patch mem", "full mem",
                 "nominal");
   o << line;
+  const auto size_of = [two_d](const json& e) {
+    return two_d ? std::to_string(e["lattice"].get<int>()) + "^2" : eps_label(e["eps"]);
+  };
+  std::string faster;
   for (const auto& e : r["sweep"]) {
-    const std::string size = two_d ? std::to_string(e["lattice"].get<int>()) + "^2" : eps_label(e["eps"]);
+    const std::string size = size_of(e);
+    if (e.value("full_faster", false)) faster += " " + size;
     const double nominal = e["nominal"]["ratio"];
     if (e.contains("full_error")) {
       std::snprintf(line, sizeof line, "%-9s %11.3f %11s %9s %11.3e %11s %10.2e   full side: %s\n", size.c_str(),
@@ -173,10 +184,6 @@ std::string bench_table(const json& r) {
   o << "cost exponents in eps (wall time): patch " << show(r["exponents"]["patch"]) << ", full "
     << show(r["exponents"]["full"]) << "; point-steps: patch " << show(r["point_step_exponents"]["patch"]) << ", full "
     << show(r["point_step_exponents"]["full"]) << "\n";
-  std::string faster;
-  for (const auto& e : r["sweep"])
-    if (e.contains("full_wall_s") && e["full_wall_s"].get<double>() < e["patch_wall_s"].get<double>())
-      faster += " " + (two_d ? std::to_string(e["lattice"].get<int>()) + "^2" : eps_label(e["eps"]));
   o << (faster.empty() ? "full resolution is not faster at any size of the sweep\n"
                        : "full resolution is faster at" + faster + "\n");
   o << "nominal: the paper's accounting, full-lattice over patch point-steps with one micro step per burst"
@@ -201,9 +208,7 @@ json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress)
   std::size_t rung = 0;  // the loosest full-resolution tolerance still worth trying
   for (const double eps : opt.epsilon) {
     Config1D c = scaled_to(cfg, eps);
-    const auto stage = [&](const std::string& what) {
-      return [&progress, label = what + ", eps = " + eps_label(eps)](double f) { if (progress) progress(label, f); };
-    };
+    const auto stage = [&](const std::string& what) { return stage_progress(progress, what + ", eps = " + eps_label(eps)); };
     c.scheme = "patch_dynamics";
     const Run patch = measured<Simulation1D>(device, [&] { return simulate_1d(c, device, stage("patch dynamics")); });
     c.scheme = "full_resolution";
@@ -260,9 +265,7 @@ json bench_2d(const Config2D& cfg, Device device, const BenchProgress& progress)
     c.ratio = static_cast<double>(c.patches * m) / N;
     if (c.stepper == "rk4") c.fine_dt = 0.0;  // the largest stable step of this lattice
     const double eps = c.kappa.mx * c.length / N;
-    const auto stage = [&](const std::string& what) {
-      return [&progress, label = what + ", " + std::to_string(N) + "^2"](double f) { if (progress) progress(label, f); };
-    };
+    const auto stage = [&](const std::string& what) { return stage_progress(progress, what + ", " + std::to_string(N) + "^2"); };
     c.scheme = "gap_tooth";
     int evaluations = 0;
     const Run patch = measured<Simulation2D>(device, [&] {
