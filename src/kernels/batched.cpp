@@ -5,6 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
+#include <unistd.h>
+#include <cstdint>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <vector>
 
 #include "patchlearn/core/error.hpp"
@@ -19,6 +25,46 @@
 #endif
 
 namespace patchlearn::kernels {
+namespace {
+
+/// Size of the CPU's last-level cache (32 MiB when the system does not say).
+double last_level_cache_bytes() {
+  static const double bytes = [] {
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return static_cast<double>(l3 > 0 ? l3 : l2 > 0 ? l2 : 32L << 20);
+  }();
+  return bytes;
+}
+
+/// y[j0 + i] = value(j0, i) for j0 + i < n with non-temporal (cache-bypassing) stores where the CPU
+/// has them. The values are computed a block at a time into a local array (a loop over the int i
+/// that vectorizes), then streamed out in aligned pairs.
+template <class F>
+void stream_row(double* y, index_t n, const F& value) {
+  index_t j = 0;
+#ifdef __SSE2__
+  if (n > 0 && reinterpret_cast<std::uintptr_t>(y) % 16 != 0) {
+    y[0] = value(0, 0);
+    j = 1;
+  }
+  constexpr int kBlock = 256;
+  alignas(16) double block[kBlock];
+  for (; j + kBlock <= n; j += kBlock) {
+    for (int i = 0; i < kBlock; ++i) block[i] = value(j, i);
+    for (int i = 0; i < kBlock; i += 2) _mm_stream_pd(y + j + i, _mm_load_pd(block + i));
+  }
+#endif
+  for (; j < n; ++j) y[j] = value(j, 0);
+}
+
+/// Orders this thread's streaming stores before whatever reads them next.
+void stream_fence() {
+#ifdef __SSE2__
+  _mm_sfence();
+#endif
+}
+
+}  // namespace
 
 BatchedTridiag::BatchedTridiag(Device dev, index_t mats, index_t n, index_t chunk_len, index_t end_offset)
     : dev_(dev), mats_(mats), n_(n), eo_(end_offset) {
@@ -144,10 +190,31 @@ void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t
 
 void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
   PL_DISPATCH(dev, lift(systems, n, centre, dx, ncoef, coef, y));
-#pragma omp parallel for
-  for (index_t s = 0; s < systems; ++s)
-    for (index_t j = 0; j < n; ++j)
-      y[s * n + j] = lift_value(coef + s * ncoef, ncoef, static_cast<double>(j - centre) * dx);
+  // The degree as a compile-time constant, so that Horner unrolls and the loop over j vectorizes.
+  // A lift larger than the last-level cache is read back from memory anyway, so it bypasses the
+  // cache with streaming stores (no read-for-ownership of every line it overwrites).
+  const bool stream = static_cast<double>(systems) * static_cast<double>(n) * sizeof(double) > last_level_cache_bytes();
+  const auto fill = [&](auto nc) {
+#pragma omp parallel
+    {
+#pragma omp for nowait
+      for (index_t s = 0; s < systems; ++s) {
+        const double* c = coef + s * nc();
+        // z = (j0 + i - centre) dx: integers are exact in a double, so this is the CUDA kernel's value.
+        const auto value = [&](index_t j0, int i) {
+          return lift_value(c, nc(), (static_cast<double>(j0 - centre) + i) * dx);
+        };
+        if (stream)
+          stream_row(y + s * n, n, value);
+        else
+          for (index_t j = 0; j < n; ++j) y[s * n + j] = value(j, 0);
+      }
+      if (stream) stream_fence();
+    }
+  };
+  if (ncoef == 3) return fill(std::integral_constant<int, 3>{});
+  if (ncoef == 5) return fill(std::integral_constant<int, 5>{});
+  fill([ncoef] { return ncoef; });
 }
 
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
@@ -251,11 +318,22 @@ void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const
   PL_DISPATCH(dev, lattice_rates(batch, N, kE, kN, inv_h2, u, dudt));
   // Row by row, every trajectory of the batch in turn: the two bond-table rows a lattice row reads
   // stay in cache across the batch, so the tables are read once, not once per trajectory.
+  // Inside a row only the two end columns wrap; the others take their neighbours from the row
+  // pointers directly, a loop the compiler vectorizes.
 #pragma omp parallel for
-  for (index_t y = 0; y < N; ++y)
-    for (index_t b = 0; b < batch; ++b)
-      for (index_t x = 0; x < N; ++x)
-        dudt[(b * N + y) * N + x] = periodic_lattice_rate(u + b * N * N, kE, kN, N, x, y, inv_h2);
+  for (index_t y = 0; y < N; ++y) {
+    const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
+    const double *ke = kE + y * N, *kn = kN + y * N, *ks = kN + ys * N;
+    for (index_t b = 0; b < batch; ++b) {
+      const double* ub = u + b * N * N;
+      const double *uc = ub + y * N, *un = ub + yn * N, *us = ub + ys * N;
+      double* out = dudt + (b * N + y) * N;
+      out[0] = periodic_lattice_rate(ub, kE, kN, N, 0, y, inv_h2);
+      for (index_t x = 1; x + 1 < N; ++x)
+        out[x] = lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2);
+      out[N - 1] = periodic_lattice_rate(ub, kE, kN, N, N - 1, y, inv_h2);
+    }
+  }
 }
 
 void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,

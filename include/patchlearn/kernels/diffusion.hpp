@@ -48,8 +48,8 @@ PL_HD void implicit_row(index_t j, index_t n, const double* a, double c, EndRows
 
 /// Lifted polynomial sum_k coef_k z^k at offset z from the patch centre (Horner).
 PL_HD double lift_value(const double* coef, int ncoef, double z) {
-  double r = 0.0;
-  for (int k = ncoef - 1; k >= 0; --k) r = r * z + coef[k];
+  double r = coef[ncoef - 1];
+  for (int k = ncoef - 2; k >= 0; --k) r = r * z + coef[k];
   return r;
 }
 
