@@ -56,30 +56,56 @@ __global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo,
   factor_reduced(n, P, eo, l + o, d + o, u + o, v + o, w + o, rlow + r, rcp + r, rinv + r);
 }
 
-__global__ void k_solve_chunks(index_t systems, index_t mats, index_t n, index_t P, const double* l,
-                               const double* cp, const double* inv, double* x) {
+__global__ void k_solve_chunks(index_t systems, TridiagFactors f, double* x) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= systems * P) return;
-  const index_t s = t / P, k = t % P, o = (s % mats) * n;
-  solve_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l + o, cp + o, inv + o, x + s * n);
+  if (t >= systems * f.P) return;
+  const index_t s = t / f.P, k = t % f.P, o = f.at(s);
+  solve_chunk(separator(k, f.n, f.P) + 1, separator(k + 1, f.n, f.P), f.l + o, f.cp + o, f.inv + o, x + s * f.n);
 }
 
-__global__ void k_solve_reduced(index_t systems, index_t mats, index_t n, index_t P, index_t eo,
-                                const double* l, const double* u, const double* rlow, const double* rcp,
-                                const double* rinv, double* x) {
+__global__ void k_solve_reduced(index_t systems, TridiagFactors f, double* x) {
   const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (s >= systems) return;
-  const index_t o = (s % mats) * n, r = (s % mats) * (P + 1);
-  solve_reduced(n, P, eo, l + o, u + o, rlow + r, rcp + r, rinv + r, x + s * n);
+  const index_t o = f.at(s), r = f.reduced_at(s);
+  solve_reduced(f.n, f.P, f.eo, f.l + o, f.u + o, f.rlow + r, f.rcp + r, f.rinv + r, x + s * f.n);
 }
 
-__global__ void k_correct(index_t systems, index_t mats, index_t n, index_t P, const double* v,
-                          const double* w, double* x) {
+__global__ void k_correct(index_t systems, TridiagFactors f, double* x) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= systems * n) return;
-  const index_t s = t / n, i = t % n, o = (s % mats) * n;
-  if (is_separator(i, n, P)) return;
-  correct_element(i, n, P, v + o, w + o, x + s * n);
+  if (t >= systems * f.n) return;
+  const index_t s = t / f.n, i = t % f.n, o = f.at(s);
+  if (is_separator(i, f.n, f.P)) return;
+  correct_element(i, f.n, f.P, f.v + o, f.w + o, x + s * f.n);
+}
+
+// Temporally blocked steps: one block per system, which lives in shared memory (y and the
+// increment r) through all `count` steps. Each step runs the phases of increment_rhs, solve and
+// axpby with block barriers between them: the rhs and the update over points, the chunk sweeps
+// over chunks, the reduced system on one thread.
+__global__ void k_fused_steps(TridiagFactors f, int count, const double* cond, double alpha, EndRows ends,
+                              const double* left, const double* right, double* y) {
+  extern __shared__ double shared[];
+  const index_t n = f.n, P = f.P, s = blockIdx.x, o = f.at(s), r = f.reduced_at(s);
+  double *ys = shared, *rs = shared + n, *yg = y + s * n;
+  const double* a = cond + (s % f.mats) * (n - 1);
+  const double lv = left ? left[s] : 0.0, rv = right ? right[s] : 0.0;
+  for (index_t j = threadIdx.x; j < n; j += blockDim.x) ys[j] = yg[j];
+  __syncthreads();
+  for (int k = 0; k < count; ++k) {
+    for (index_t j = threadIdx.x; j < n; j += blockDim.x) rs[j] = increment_rhs(j, n, a, ys, alpha, ends, f.eo, lv, rv);
+    __syncthreads();
+    for (index_t c = threadIdx.x; c < P; c += blockDim.x)
+      solve_chunk(separator(c, n, P) + 1, separator(c + 1, n, P), f.l + o, f.cp + o, f.inv + o, rs);
+    __syncthreads();
+    if (threadIdx.x == 0) solve_reduced(n, P, f.eo, f.l + o, f.u + o, f.rlow + r, f.rcp + r, f.rinv + r, rs);
+    __syncthreads();
+    for (index_t j = threadIdx.x; j < n; j += blockDim.x) {
+      if (!is_separator(j, n, P)) correct_element(j, n, P, f.v + o, f.w + o, rs);
+      ys[j] += rs[j];
+    }
+    __syncthreads();
+  }
+  for (index_t j = threadIdx.x; j < n; j += blockDim.x) yg[j] = ys[j];
 }
 
 __global__ void k_increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha,
@@ -207,13 +233,36 @@ void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, con
   check_launch("factor");
 }
 
-void solve(index_t systems, index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* u,
-           const double* cp, const double* inv, const double* v, const double* w, const double* rlow,
-           const double* rcp, const double* rinv, double* x) {
-  k_solve_chunks<<<blocks_for(systems * P), kBlock>>>(systems, mats, n, P, l, cp, inv, x);
-  k_solve_reduced<<<blocks_for(systems), kBlock>>>(systems, mats, n, P, eo, l, u, rlow, rcp, rinv, x);
-  k_correct<<<blocks_for(systems * n), kBlock>>>(systems, mats, n, P, v, w, x);
+void solve(index_t systems, const TridiagFactors& f, double* x) {
+  k_solve_chunks<<<blocks_for(systems * f.P), kBlock>>>(systems, f, x);
+  k_solve_reduced<<<blocks_for(systems), kBlock>>>(systems, f, x);
+  k_correct<<<blocks_for(systems * f.n), kBlock>>>(systems, f, x);
   check_launch("tridiagonal solve");
+}
+
+// The shared memory one block may use (with the opt-in above the 48 KiB default).
+std::size_t shared_bytes_per_block() {
+  static const std::size_t bytes = [] {
+    int device = 0, optin = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+      return std::size_t{48 << 10};
+    return static_cast<std::size_t>(optin);
+  }();
+  return bytes;
+}
+
+bool fused_steps_fit(index_t n) { return 2 * sizeof(double) * static_cast<std::size_t>(n) <= shared_bytes_per_block(); }
+
+void fused_steps(index_t systems, const TridiagFactors& f, int count, const double* cond, double alpha, EndRows ends,
+                 const double* left, const double* right, double* y) {
+  const std::size_t bytes = 2 * sizeof(double) * static_cast<std::size_t>(f.n);
+  if (!fused_steps_fit(f.n)) throw RunError("fused steps: a system of " + std::to_string(f.n) + " points does not fit in shared memory");
+  if (bytes > (48 << 10) &&
+      cudaFuncSetAttribute(k_fused_steps, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) != cudaSuccess)
+    throw RunError("fused steps: cannot reserve " + std::to_string(bytes) + " bytes of shared memory");
+  if (systems > 0 && count > 0) k_fused_steps<<<static_cast<unsigned>(systems), kBlock, bytes>>>(f, count, cond, alpha, ends, left, right, y);
+  check_launch("fused steps");
 }
 
 void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,

@@ -60,6 +60,43 @@ TEST(Gpu, TridiagonalSolve) {
   }
 }
 
+TEST(Gpu, FusedStepsInSharedMemory) {
+  // The temporally blocked steps (one block per system, in shared memory) against the unblocked
+  // CUDA steps with the same chunks (the same operations: equal up to FMA contraction, ~1e-15)
+  // and against the CPU's blocked steps (plain Thomas: the solve tolerance above). n = 4801 needs
+  // 77 KB of shared memory, beyond the 48 KB default; the paper's 80,001 points do not fit.
+  REQUIRE_GPU();
+  const index_t mats = 3, systems = 40;
+  const int steps = 5;
+  for (index_t n : {index_t{481}, index_t{4801}})
+    for (auto ends : {kernels::EndRows::Dirichlet, kernels::EndRows::AveragedGradient}) {
+      const index_t eo = ends == kernels::EndRows::Dirichlet ? 1 : 20;
+      const auto cond = randoms(mats * (n - 1), 3, 0.1, 2.1);
+      const auto y0 = randoms(systems * n, 4), edges = randoms(2 * systems, 5, -0.1, 0.1);
+      Buffer<double> cc(Device::CPU, cond), cg(Device::CUDA, cond), eg(Device::CUDA, edges);
+      const bool grad = ends == kernels::EndRows::AveragedGradient;
+      const double *lc = grad ? edges.data() : nullptr, *rc = grad ? edges.data() + systems : nullptr;
+      const double *lg = grad ? eg.data() : nullptr, *rg = grad ? eg.data() + systems : nullptr;
+      kernels::BatchedTridiag cpu(Device::CPU, mats, n, 0, eo), gpu(Device::CUDA, mats, n, 64, eo);
+      cpu.assemble_diffusion(cc, 1e5, ends);
+      gpu.assemble_diffusion(cg, 1e5, ends);
+      ASSERT_TRUE(gpu.fits_on_chip());
+      std::vector<double> yc = y0;
+      Buffer<double> fused(Device::CUDA, y0), plain(Device::CUDA, y0), work(Device::CUDA, y0.size());
+      cpu.fused_steps(yc.data(), systems, steps, cc.data(), 1e5, ends, lc, rc);
+      gpu.fused_steps(fused.data(), systems, steps, cg.data(), 1e5, ends, lg, rg);
+      for (int k = 0; k < steps; ++k) {
+        kernels::increment_rhs(Device::CUDA, systems, mats, n, cg.data(), 1e5, ends, eo, lg, rg, plain.data(), work.data());
+        gpu.solve(work.data(), systems);
+        kernels::axpby(Device::CUDA, systems * n, 1.0, plain.data(), 1.0, work.data(), plain.data());
+      }
+      expect_close(fused.to_host(), plain.to_host(), 1e-13, "fused vs unblocked CUDA steps");
+      expect_close(fused.to_host(), yc, 1e-10, "fused CUDA vs fused CPU steps");
+    }
+  kernels::BatchedTridiag paper(Device::CUDA, 9, 80001, 64, 1);
+  EXPECT_FALSE(paper.fits_on_chip());
+}
+
 TEST(Gpu, ElementwiseKernels) {
   REQUIRE_GPU();
   const index_t systems = 7, n = 3001, mats = 2;
@@ -125,6 +162,31 @@ TEST(Gpu, PatchDynamicsPaperCase) {
     EXPECT_EQ(dg.device(), Device::CUDA);
     expect_close(dg.host_U(), dc.host_U(), 1e-12, "patch-dynamics trajectory");
   }
+}
+
+TEST(Gpu, PatchDynamicsBlockedBurst) {
+  // Patches of 241 points fit in shared memory, so the CUDA burst runs temporally blocked: it
+  // must agree with the unblocked CUDA burst and with the CPU.
+  REQUIRE_GPU();
+  const FineModel1D model(CoefficientField::sinusoid(1.1, 1.0), 1e-3, 5e-5);
+  const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
+  std::vector<double> U(3 * 11);
+  for (int b = 0; b < 3; ++b)
+    for (int i = 0; i < 11; ++i) U[b * 11 + i] = 1.0 + std::sin(0.9 * i + b) * (0.3 + 0.1 * b);
+  PatchDynamicsParams p;
+  p.burst = 5e-6;
+  p.buffer_ends = kernels::EndRows::AveragedGradient;
+  p.heal_substeps = 2;
+  PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
+  p.temporal_blocking = false;
+  PatchDynamics1D plain(model, layout, p, Device::CUDA, 3);
+  std::vector<double> rc(U.size());
+  Buffer<double> ug(Device::CUDA, U), rg(Device::CUDA, U.size()), rp(Device::CUDA, U.size());
+  cpu.rhs(U.data(), rc.data(), 3);
+  gpu.rhs(ug.data(), rg.data(), 3);
+  plain.rhs(ug.data(), rp.data(), 3);
+  expect_close(rg.to_host(), rp.to_host(), 1e-12, "blocked vs unblocked CUDA dU/dt");
+  expect_close(rg.to_host(), rc, 1e-9, "blocked CUDA vs CPU dU/dt");
 }
 
 TEST(Gpu, GapToothAndFullResolution) {

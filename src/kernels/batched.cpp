@@ -2,19 +2,20 @@
 // per-element functions as the matching kernel in cuda/batched.cu.
 #include "patchlearn/kernels/batched.hpp"
 
+#include <omp.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <type_traits>
-#include <unistd.h>
-#include <cstdint>
+#include <vector>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-#include <vector>
 
 #include "patchlearn/core/error.hpp"
-#include "patchlearn/kernels/tridiag.hpp"
 #ifdef PATCHLEARN_HAVE_CUDA
 #include "patchlearn/kernels/cuda_ops.hpp"
 #define PL_DISPATCH(dev, call) \
@@ -118,23 +119,44 @@ void BatchedTridiag::factor() {
   }
 }
 
+TridiagFactors BatchedTridiag::factors() const {
+  return {mats_,       n_,          chunks_,      eo_,          l_.data(),    u_.data(),   cp_.data(),
+          inv_.data(), v_.data(),   w_.data(),    rlow_.data(), rcp_.data(), rinv_.data()};
+}
+
 void BatchedTridiag::solve(double* x, index_t systems) const {
-  PL_DISPATCH(dev_, solve(systems, mats_, n_, chunks_, eo_, l_.data(), u_.data(), cp_.data(), inv_.data(),
-                          v_.data(), w_.data(), rlow_.data(), rcp_.data(), rinv_.data(), x));
-  const index_t P = chunks_, n = n_;
+  const TridiagFactors f = factors();
+  PL_DISPATCH(dev_, solve(systems, f, x));
 #pragma omp parallel for
-  for (index_t s = 0; s < systems; ++s) {
-    const index_t o = (s % mats_) * n, r = (s % mats_) * (P + 1);
-    double* xs = x + s * n;
-    for (index_t k = 0; k < P; ++k)
-      solve_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l_.data() + o, cp_.data() + o, inv_.data() + o, xs);
-    solve_reduced(n, P, eo_, l_.data() + o, u_.data() + o, rlow_.data() + r, rcp_.data() + r, rinv_.data() + r, xs);
-    for (index_t k = 0; k < P; ++k) {
-      const index_t lo = separator(k, n, P), hi = separator(k + 1, n, P);
-      const double xl = xs[lo], xr = xs[hi];
-      const double* v = v_.data() + o;
-      const double* w = w_.data() + o;
-      for (index_t i = lo + 1; i < hi; ++i) spike_correct(&xs[i], xl, xr, v[i], w[i]);
+  for (index_t s = 0; s < systems; ++s) solve_system(f, s, x + s * f.n);
+}
+
+bool BatchedTridiag::fits_on_chip() const {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (dev_ == Device::CUDA) return cuda::fused_steps_fit(n_);
+#endif
+  return 8.0 * sizeof(double) * static_cast<double>(n_) * omp_get_max_threads() <= last_level_cache_bytes();
+}
+
+void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const double* cond, double alpha, EndRows ends,
+                                 const double* left, const double* right) const {
+  const TridiagFactors f = factors();
+  PL_DISPATCH(dev_, fused_steps(systems, f, count, cond, alpha, ends, left, right, y));
+  const index_t n = n_;
+#pragma omp parallel
+  {
+    std::vector<double> work(n);
+    double* r = work.data();
+#pragma omp for
+    for (index_t s = 0; s < systems; ++s) {
+      const double* a = cond + (s % mats_) * (n - 1);
+      const double lv = left ? left[s] : 0.0, rv = right ? right[s] : 0.0;
+      double* ys = y + s * n;
+      for (int k = 0; k < count; ++k) {
+        for (index_t j = 0; j < n; ++j) r[j] = increment_rhs(j, n, a, ys, alpha, ends, eo_, lv, rv);
+        solve_system(f, s, r);
+        for (index_t j = 0; j < n; ++j) ys[j] += r[j];
+      }
     }
   }
 }

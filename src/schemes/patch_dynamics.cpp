@@ -59,6 +59,7 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   }
   solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, eo_ + 1), eo_);
   solver_->assemble_diffusion(cond_, theta_ * dt / (model.dx() * model.dx()), params_.buffer_ends);
+  blocked_ = params_.temporal_blocking && solver_->fits_on_chip();
   dx2_ = model.dx() * model.dx();
 }
 
@@ -85,7 +86,10 @@ void PatchDynamics1D::restrict_into(index_t batch, double* R) const {
 void PatchDynamics1D::substeps(index_t batch, int count) {
   const index_t systems = batch * layout_.patches(), N = layout_.points;
   const double dt = params_.burst / params_.substeps;
-  for (int k = 0; k < count; ++k) {
+  if (blocked_)
+    solver_->fused_steps(y_.data(), systems, count, cond_.data(), dt / dx2_, params_.buffer_ends, left_.data(),
+                         right_.data());
+  for (int k = 0; k < count && !blocked_; ++k) {
     kernels::increment_rhs(device_, systems, layout_.patches(), N, cond_.data(), dt / dx2_, params_.buffer_ends, eo_,
                            left_.data(), right_.data(), y_.data(), work_.data());
     solver_->solve(work_.data(), systems);

@@ -8,6 +8,7 @@
 #include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
 #include "patchlearn/kernels/lattice2d.hpp"
+#include "patchlearn/kernels/tridiag.hpp"
 
 namespace patchlearn::kernels {
 
@@ -24,6 +25,19 @@ class BatchedTridiag {
   /// Solve all systems x[s][n] in place.
   void solve(double* x, index_t systems) const;
 
+  /// `count` implicit diffusion steps in increment form on every system y[s]:
+  ///     y += solve(increment_rhs(y))      (kernels/diffusion.hpp), `count` times,
+  /// temporally blocked: each system is read once, held on chip (a CUDA block's shared memory,
+  /// a CPU thread's cache) through all `count` steps and written once, where the unblocked form
+  /// (increment_rhs, solve, axpby) makes three passes through memory per step. The arithmetic
+  /// is the same, value for value. Arguments as for increment_rhs; needs fits_on_chip().
+  void fused_steps(double* y, index_t systems, int count, const double* cond, double alpha, EndRows ends,
+                   const double* left, const double* right) const;
+  /// Whether fused_steps can hold one system (and, on the CPU, its matrix) on chip: on CUDA two
+  /// n-point arrays within one block's shared memory; on the CPU every thread's working set
+  /// (8 n-point arrays) within the last-level cache.
+  bool fits_on_chip() const;
+
   /// Host copy of the diagonals (tests).
   std::vector<double> diag() const { return d_.to_host(); }
 
@@ -32,6 +46,7 @@ class BatchedTridiag {
 
  private:
   void factor();
+  TridiagFactors factors() const;
   Device dev_;
   index_t mats_, n_, chunks_, eo_;
   Buffer<double> l_, d_, u_, cp_, inv_, v_, w_, rlow_, rcp_, rinv_;

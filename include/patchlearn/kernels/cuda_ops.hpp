@@ -4,6 +4,7 @@
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
+#include "patchlearn/kernels/tridiag.hpp"
 
 namespace patchlearn::kernels::cuda {
 
@@ -12,9 +13,11 @@ void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, E
 void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d,
             const double* u, double* cp, double* inv, double* v, double* w, double* rlow,
             double* rcp, double* rinv);
-void solve(index_t systems, index_t mats, index_t n, index_t P, index_t eo, const double* l,
-           const double* u, const double* cp, const double* inv, const double* v, const double* w,
-           const double* rlow, const double* rcp, const double* rinv, double* x);
+void solve(index_t systems, const TridiagFactors& f, double* x);
+void fused_steps(index_t systems, const TridiagFactors& f, int count, const double* cond, double alpha, EndRows ends,
+                 const double* left, const double* right, double* y);
+/// Whether two n-point arrays fit in one block's shared memory on the current GPU.
+bool fused_steps_fit(index_t n);
 void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
                    index_t eo, const double* left, const double* right, const double* x, double* out);
 void axpby(index_t count, double a, const double* x, double b, const double* y, double* out);

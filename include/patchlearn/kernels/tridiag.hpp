@@ -149,4 +149,28 @@ PL_HD void correct_element(index_t i, index_t n, index_t P, const double* v, con
   spike_correct(&x[i], x[separator(k, n, P)], x[separator(k + 1, n, P)], v[i], w[i]);
 }
 
+/// The factors of `mats` prefactored matrices of size n, cut into P chunks (device pointers of
+/// the backend that uses them). System s uses matrix s % mats.
+struct TridiagFactors {
+  index_t mats, n, P, eo;
+  const double *l, *u, *cp, *inv, *v, *w, *rlow, *rcp, *rinv;
+  /// Offset of system s's matrix in l, u, cp, inv, v, w.
+  PL_HD index_t at(index_t s) const { return (s % mats) * n; }
+  /// Offset of system s's matrix in the reduced factors rlow, rcp, rinv.
+  PL_HD index_t reduced_at(index_t s) const { return (s % mats) * (P + 1); }
+};
+
+/// The whole solve of system s in place, by one thread: chunk sweeps, reduced system, spike
+/// correction, in that order.
+PL_HD void solve_system(const TridiagFactors& f, index_t s, double* x) {
+  const index_t n = f.n, P = f.P, o = f.at(s), r = f.reduced_at(s);
+  for (index_t k = 0; k < P; ++k) solve_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), f.l + o, f.cp + o, f.inv + o, x);
+  solve_reduced(n, P, f.eo, f.l + o, f.u + o, f.rlow + r, f.rcp + r, f.rinv + r, x);
+  for (index_t k = 0; k < P; ++k) {
+    const index_t lo = separator(k, n, P), hi = separator(k + 1, n, P);
+    const double xl = x[lo], xr = x[hi];
+    for (index_t i = lo + 1; i < hi; ++i) spike_correct(&x[i], xl, xr, f.v[o + i], f.w[o + i]);
+  }
+}
+
 }  // namespace patchlearn::kernels

@@ -17,6 +17,8 @@
 // All patches of all trajectories form one batched array [trajectory][patch][point] on the
 // device, and each substep is one batched tridiagonal solve over the whole batch, in increment
 // form (kernels/diffusion.hpp). The implicit matrix is fixed per patch, so it is factored once.
+// Where a patch fits on chip the substeps between two restrictions run temporally blocked: each
+// patch is read once, stepped in shared memory (CUDA) or cache (CPU) and written once.
 #include <memory>
 
 #include "patchlearn/core/buffer.hpp"
@@ -40,6 +42,9 @@ struct PatchDynamicsParams {
   kernels::EndRows buffer_ends = kernels::EndRows::Dirichlet;
   int heal_substeps = 0;  ///< 0: the reference estimator (R(delta_t) - U) / delta_t
   index_t chunk_len = -1;  ///< tridiagonal partition length (-1: the backend's default)
+  /// Run the substeps temporally blocked (BatchedTridiag::fused_steps: every patch held on chip
+  /// through them) whenever a patch fits; false always takes the unblocked path. Same values.
+  bool temporal_blocking = true;
 };
 
 class PatchDynamics1D : public CoarseOperator {
@@ -68,6 +73,7 @@ class PatchDynamics1D : public CoarseOperator {
   index_t max_batch_;
   Buffer<double> cond_, y_, work_, coef_, left_, right_, healed_, restricted_;
   index_t eo_ = 1;
+  bool blocked_ = false;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
   double theta_, dx2_;
   double point_steps_ = 0.0;
