@@ -210,12 +210,19 @@ void BM_Lattice2D(benchmark::State& st, Device d) {
 }
 
 // Gap-tooth rates of the paper2d batch (100 trajectories x 256 patches x 9 evolving points), the
-// EdgyInt coupling included.
+// EdgyInt coupling included. The coupling is compute-bound: each of the 4 P m edge lines of a
+// trajectory is a sum over the P patches of its row for each of the P patches, 8 P^3 m flops per
+// trajectory (1.3 multiply-adds per byte of state for the paper's P = 16, m = 3), plus 12 flops per
+// point for the rates; flop/s reports that rate.
 void BM_GapTooth2D(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   const auto& g = paper_layout_2d();
-  GapTooth2D gt(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, 100);
+  constexpr index_t batch = 100;
+  GapTooth2D gt(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, batch);
   rates_2d(st, d, gt);
+  const double P = g.P, m = g.m;
+  st.counters["flop/s"] = benchmark::Counter(batch * (8 * P * P * P * m + 12 * P * P * m * m),
+                                             benchmark::Counter::kIsIterationInvariantRate);
 }
 
 BENCHMARK_CAPTURE(BM_Copy, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
+#include <utility>
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/cell2d.hpp"
 #include "patchlearn/homog/homogenized2d.hpp"
 #include "patchlearn/io/config2d.hpp"
+#include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
 
 using namespace patchlearn;
@@ -143,6 +146,38 @@ TEST(GapTooth2D, InteriorJacobianIsSymmetricUnderEdgyInt) {
   GapTooth2D poly(Device::CPU, Lattice2D(KappaTables::paper(), BondPlacement::Reference, gp.h, gp.first), gp, 1);
   EXPECT_FALSE(poly.symmetric());
   EXPECT_THROW(Propagator2D(poly, 0.01, FineStepper::Exponential), ConfigError);
+}
+
+TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
+  // The CPU loop computes all edges of a trajectory as register-blocked matrix products and the
+  // rates from framed patches; every value must be the per-point gap_tooth_rate that the CUDA
+  // kernel evaluates (same sums in the same order): for the paper's m = 3 (compiled for that
+  // size) and other sizes, with P * m not a multiple of the register block.
+  std::mt19937_64 gen(5);
+  std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
+  for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{16, 3}}) {
+    const int n = m + 2;
+    const index_t batch = 3, per = static_cast<index_t>(P) * P * m * m;
+    std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), U(batch * per), out(U.size());
+    for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
+    for (auto* v : {&wp, &wm}) for (auto& x : *v) x = V(gen);
+    for (auto& x : U) x = V(gen);
+    kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 7.0, U.data(), out.data());
+    double worst = 0, scale = 0;
+    for (index_t b = 0; b < batch; ++b)
+      for (int J = 0; J < P; ++J)
+        for (int I = 0; I < P; ++I)
+          for (int q = 0; q < m; ++q)
+            for (int p = 0; p < m; ++p) {
+              const double ref = kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, kE.data(), kN.data(),
+                                                         wp.data(), wm.data(), 7.0);
+              const double got = out[b * per + ((static_cast<index_t>(J) * P + I) * m + q) * m + p];
+              worst = std::max(worst, std::abs(got - ref));
+              scale = std::max(scale, std::abs(ref));
+            }
+    EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m;  // equal unless a compiler contracts to FMA
+    EXPECT_GT(scale, 1.0);
+  }
 }
 
 TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {

@@ -279,60 +279,87 @@ index_t count_nonfinite(Device dev, const double* x, index_t count) {
 
 namespace patchlearn::kernels {
 
-void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt) {
-  PL_DISPATCH(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
-  // Per trajectory: first every edge value, then the rates patch by patch. An edge line is the
-  // circulant product W S of a source line S (gathered once, P values) for all P patches at once,
-  // accumulated column by column (acc[I] += W[I][K] S[K], K ascending: coupling_sum's order), so
-  // the P sums run side by side in vector lanes instead of as one dependent chain each.
-  const index_t mm = static_cast<index_t>(m) * m, per = static_cast<index_t>(P) * P * mm, line = static_cast<index_t>(P) * P * m;
+namespace {
+
+template <int Mc>
+void gap_tooth_rates_cpu(index_t batch, int P, int m_runtime, const double* kE, const double* kN, const double* wp,
+                         const double* wm, double inv_h2, const double* U, double* dUdt) {
+  // Per trajectory: first every edge value, then the rates patch by patch.
+  //
+  // Edges: the right edges of all patches are one matrix product X = Wp S, with S[K][c] the first
+  // interior column of patch K of patch row J at height q (c = J m + q), and X[I][c] the edge of
+  // patch (I, J) at height q; likewise the left edges (Wm, last columns) and, with the roles of
+  // the patch rows and columns swapped, the top and bottom edges. Each product runs over register
+  // blocks of kLanes columns, summing over K in ascending order: coupling_sum's order, so the
+  // values are the per-element function's.
+  //
+  // Rates: each patch is copied into an (m+2) x (m+2) frame with its four edges around it, and
+  // every interior point takes its neighbours from the frame (padded_point_rate), branch-free.
+  //
+  // Mc > 0 fixes the patch size m at compile time (the small loops over a patch then unroll).
+  constexpr int kLanes = 16;
+  const int m = Mc > 0 ? Mc : m_runtime;
+  const index_t mm = static_cast<index_t>(m) * m, per = static_cast<index_t>(P) * P * mm;
+  const int C = P * m, Cp = (C + kLanes - 1) / kLanes * kLanes, n = m + 2;
 #pragma omp parallel
   {
-    std::vector<double> S(P), acc(P), WpT(static_cast<std::size_t>(P) * P), WmT(WpT.size()), edges(4 * line);
-    for (int I = 0; I < P; ++I)
-      for (int K = 0; K < P; ++K) {
-        WpT[K * P + I] = wp[I * P + K];
-        WmT[K * P + I] = wm[I * P + K];
-      }
-    double *xE = edges.data(), *xW = xE + line, *yN = xW + line, *yS = yN + line;  // [J][I][q or p]
-    // out[(row * P + I) * m + k] (x edges) or out[(I * P + row) * m + k] (y edges) = (W S)[I].
-    const auto product = [&](const double* WT, double* out, index_t stride, index_t offset) {
-      for (int I = 0; I < P; ++I) acc[I] = 0.0;
-      for (int K = 0; K < P; ++K) {
-        const double s = S[K], *w = WT + K * P;
-        for (int I = 0; I < P; ++I) acc[I] += w[I] * s;
-      }
-      for (int I = 0; I < P; ++I) out[offset + I * stride] = acc[I];
+    // S (sources, padding columns stay 0) and the four edge products X0 (right), X1 (left),
+    // Y0 (top), Y1 (bottom), each [P][Cp]; one framed patch.
+    std::vector<double> S(static_cast<std::size_t>(P) * Cp, 0.0), edges(4 * S.size()), frame(static_cast<std::size_t>(n) * n);
+    double *X0 = edges.data(), *X1 = X0 + S.size(), *Y0 = X1 + S.size(), *Y1 = Y0 + S.size();
+    const auto product = [&](const double* W, double* out) {
+      for (int I = 0; I < P; ++I)
+        for (int c0 = 0; c0 < Cp; c0 += kLanes) {
+          double acc[kLanes] = {};
+          for (int K = 0; K < P; ++K) {
+            const double w = W[I * P + K], *src = S.data() + static_cast<std::size_t>(K) * Cp + c0;
+#pragma omp simd
+            for (int c = 0; c < kLanes; ++c) acc[c] += w * src[c];
+          }
+          for (int c = 0; c < kLanes; ++c) out[I * Cp + c0 + c] = acc[c];
+        }
     };
 #pragma omp for
     for (index_t b = 0; b < batch; ++b) {
       const double* Ub = U + b * per;
-      for (int J = 0; J < P; ++J)
-        for (int q = 0; q < m; ++q)
-          for (int side = 0; side < 2; ++side) {
-            for (int K = 0; K < P; ++K) S[K] = Ub[(J * P + K) * mm + q * m + (side ? m - 1 : 0)];
-            product(side ? WmT.data() : WpT.data(), side ? xW : xE, m, static_cast<index_t>(J) * P * m + q);
-          }
-      for (int I = 0; I < P; ++I)
-        for (int p = 0; p < m; ++p)
-          for (int side = 0; side < 2; ++side) {
-            for (int K = 0; K < P; ++K) S[K] = Ub[(K * P + I) * mm + (side ? (m - 1) * m : 0) + p];
-            // Edge of patch (I, J) for J = 0..P-1: index (J * P + I) * m + p.
-            product(side ? WmT.data() : WpT.data(), side ? yS : yN, static_cast<index_t>(P) * m, static_cast<index_t>(I) * m + p);
-          }
+      for (int side = 0; side < 2; ++side) {
+        for (int K = 0; K < P; ++K)  // x edges: patch K of row J, column 0 or m - 1
+          for (int J = 0; J < P; ++J)
+            for (int q = 0; q < m; ++q) S[K * Cp + J * m + q] = Ub[(J * P + K) * mm + q * m + (side ? m - 1 : 0)];
+        product(side ? wm : wp, side ? X1 : X0);
+        for (int K = 0; K < P; ++K)  // y edges: patch I of row K, row 0 or m - 1
+          for (int I = 0; I < P; ++I)
+            for (int p = 0; p < m; ++p) S[K * Cp + I * m + p] = Ub[(K * P + I) * mm + (side ? (m - 1) * m : 0) + p];
+        product(side ? wm : wp, side ? Y1 : Y0);
+      }
       for (int J = 0; J < P; ++J)
         for (int I = 0; I < P; ++I) {
           const index_t patch = J * P + I;
           const double* u = Ub + patch * mm;
+          for (int q = 0; q < m; ++q) {
+            for (int p = 0; p < m; ++p) frame[(q + 1) * n + p + 1] = u[q * m + p];
+            frame[(q + 1) * n + m + 1] = X0[I * Cp + J * m + q];
+            frame[(q + 1) * n] = X1[I * Cp + J * m + q];
+          }
+          for (int p = 0; p < m; ++p) {
+            frame[(m + 1) * n + p + 1] = Y0[J * Cp + I * m + p];
+            frame[p + 1] = Y1[J * Cp + I * m + p];
+          }
           double* out = dUdt + b * per + patch * mm;
           for (int q = 0; q < m; ++q)
-            for (int p = 0; p < m; ++p)
-              out[q * m + p] = patch_point_rate(u, m, p, q, xE[patch * m + q], xW[patch * m + q], yN[patch * m + p],
-                                                yS[patch * m + p], kE, kN, inv_h2);
+            for (int p = 0; p < m; ++p) out[q * m + p] = padded_point_rate(frame.data(), n, p + 1, q + 1, kE, kN, inv_h2);
         }
     }
   }
+}
+
+}  // namespace
+
+void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
+                     const double* wm, double inv_h2, const double* U, double* dUdt) {
+  PL_DISPATCH(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
+  if (m == 3) return gap_tooth_rates_cpu<3>(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);  // the paper's 5 x 5 patches
+  gap_tooth_rates_cpu<0>(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);
 }
 
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,

@@ -34,6 +34,15 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
   return s;
 }
 
+/// du/dt at point (x, y) of a framed patch: the n x n = (m+2) x (m+2) values of a patch's
+/// interior surrounded by its edge values (corners unused), with the patch's bond tables kE, kN.
+PL_HD double padded_point_rate(const double* frame, int n, int x, int y, const double* kE, const double* kN,
+                               double inv_h2) {
+  const int c = y * n + x;
+  return lattice_rate(frame[c], frame[c + 1], frame[c - 1], frame[c + n], frame[c - n], kE[c], kE[c - 1], kN[c],
+                      kN[c - n], inv_h2);
+}
+
 /// du/dt at interior point (p, q) of one patch (m x m values, row-major) given the edge values
 /// next to it (eE, eW, eN, eS; only those on the patch border are read). kE, kN are the patch's
 /// (m+2) x (m+2) bond tables, edges included.
