@@ -368,20 +368,32 @@ void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const
   // Row by row, every trajectory of the batch in turn: the two bond-table rows a lattice row reads
   // stay in cache across the batch, so the tables are read once, not once per trajectory.
   // Inside a row only the two end columns wrap; the others take their neighbours from the row
-  // pointers directly, a loop the compiler vectorizes.
-#pragma omp parallel for
-  for (index_t y = 0; y < N; ++y) {
-    const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
-    const double *ke = kE + y * N, *kn = kN + y * N, *ks = kN + ys * N;
-    for (index_t b = 0; b < batch; ++b) {
-      const double* ub = u + b * N * N;
-      const double *uc = ub + y * N, *un = ub + yn * N, *us = ub + ys * N;
-      double* out = dudt + (b * N + y) * N;
-      out[0] = periodic_lattice_rate(ub, kE, kN, N, 0, y, inv_h2);
-      for (index_t x = 1; x + 1 < N; ++x)
-        out[x] = lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2);
-      out[N - 1] = periodic_lattice_rate(ub, kE, kN, N, N - 1, y, inv_h2);
+  // pointers directly, a loop the compiler vectorizes. When the pass touches more than the
+  // last-level cache, the rates are streamed past it (they are evicted before the next read).
+  const bool stream = 2.0 * sizeof(double) * static_cast<double>(batch) * N * N > last_level_cache_bytes();
+#pragma omp parallel
+  {
+#pragma omp for nowait
+    for (index_t y = 0; y < N; ++y) {
+      const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
+      const double *ke = kE + y * N, *kn = kN + y * N, *ks = kN + ys * N;
+      for (index_t b = 0; b < batch; ++b) {
+        const double* ub = u + b * N * N;
+        const double *uc = ub + y * N, *un = ub + yn * N, *us = ub + ys * N;
+        double* out = dudt + (b * N + y) * N;
+        out[0] = periodic_lattice_rate(ub, kE, kN, N, 0, y, inv_h2);
+        const auto interior = [&](index_t x0, int i) {
+          const index_t x = x0 + i + 1;
+          return lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2);
+        };
+        if (stream)
+          stream_row(out + 1, N - 2, interior);
+        else
+          for (index_t x = 0; x + 2 < N; ++x) out[x + 1] = interior(x, 0);
+        out[N - 1] = periodic_lattice_rate(ub, kE, kN, N, N - 1, y, inv_h2);
+      }
     }
+    if (stream) stream_fence();
   }
 }
 
