@@ -131,31 +131,52 @@ void BatchedTridiag::solve(double* x, index_t systems) const {
   for (index_t s = 0; s < systems; ++s) solve_system(f, s, x + s * f.n);
 }
 
+// Systems the CPU's blocked steps solve side by side in one thread (solve_systems).
+constexpr int kBlockedLanes = 4;
+
 bool BatchedTridiag::fits_on_chip() const {
 #ifdef PATCHLEARN_HAVE_CUDA
   if (dev_ == Device::CUDA) return cuda::fused_steps_fit(n_);
 #endif
-  return 8.0 * sizeof(double) * static_cast<double>(n_) * omp_get_max_threads() <= last_level_cache_bytes();
+  // Each thread's values and increments (2 arrays per lane) within half the last-level cache.
+  return 2.0 * kBlockedLanes * sizeof(double) * static_cast<double>(n_) * omp_get_max_threads() <=
+         0.5 * last_level_cache_bytes();
 }
 
 void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const double* cond, double alpha, EndRows ends,
                                  const double* left, const double* right) const {
   const TridiagFactors f = factors();
   PL_DISPATCH(dev_, fused_steps(systems, f, count, cond, alpha, ends, left, right, y));
-  const index_t n = n_;
+  // Each thread takes kBlockedLanes systems at a time and steps them together through all
+  // `count` steps: their tridiagonal sweeps interleave (solve_systems), the rest runs lane by lane.
+  const index_t n = n_, groups = (systems + kBlockedLanes - 1) / kBlockedLanes;
 #pragma omp parallel
   {
-    std::vector<double> work(n);
-    double* r = work.data();
-#pragma omp for
-    for (index_t s = 0; s < systems; ++s) {
-      const double* a = cond + (s % mats_) * (n - 1);
-      const double lv = left ? left[s] : 0.0, rv = right ? right[s] : 0.0;
-      double* ys = y + s * n;
-      for (int k = 0; k < count; ++k) {
-        for (index_t j = 0; j < n; ++j) r[j] = increment_rhs(j, n, a, ys, alpha, ends, eo_, lv, rv);
-        solve_system(f, s, r);
-        for (index_t j = 0; j < n; ++j) ys[j] += r[j];
+    std::vector<double> work(kBlockedLanes * n);
+#pragma omp for schedule(static, 1)
+    for (index_t g = 0; g < groups; ++g) {
+      const int lanes = static_cast<int>(std::min<index_t>(kBlockedLanes, systems - g * kBlockedLanes));
+      index_t s[kBlockedLanes];
+      double* r[kBlockedLanes];
+      for (int k = 0; k < lanes; ++k) {
+        s[k] = g * kBlockedLanes + k;
+        r[k] = work.data() + k * n;
+      }
+      for (int step = 0; step < count; ++step) {
+        for (int k = 0; k < lanes; ++k) {
+          const double* a = cond + (s[k] % mats_) * (n - 1);
+          const double lv = left ? left[s[k]] : 0.0, rv = right ? right[s[k]] : 0.0;
+          const double* ys = y + s[k] * n;
+          for (index_t j = 0; j < n; ++j) r[k][j] = increment_rhs(j, n, a, ys, alpha, ends, eo_, lv, rv);
+        }
+        if (lanes == kBlockedLanes)
+          solve_systems<kBlockedLanes>(f, s, r);
+        else
+          for (int k = 0; k < lanes; ++k) solve_system(f, s[k], r[k]);
+        for (int k = 0; k < lanes; ++k) {
+          double* ys = y + s[k] * n;
+          for (index_t j = 0; j < n; ++j) ys[j] += r[k][j];
+        }
       }
     }
   }

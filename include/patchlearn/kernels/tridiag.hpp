@@ -49,13 +49,25 @@ PL_HD void factor_chunk(index_t lo, index_t hi, const double* l, const double* d
   for (index_t i = hi - 2; i >= lo; --i) w[i] = -cp[i] * w[i + 1];
 }
 
-/// g = A_kk^{-1} b on rows lo..hi-1, in place (x holds b on entry, g on exit).
+/// g = A_kk^{-1} b on rows lo..hi-1 of K independent systems side by side (lane k: factors l[k],
+/// cp[k], inv[k], values x[k]; x holds b on entry, g on exit). The sweeps are recurrences, bound
+/// by the latency of each step; K > 1 interleaves K of them so that a core overlaps their steps.
+template <int K>
+PL_HD void solve_chunk_lanes(index_t lo, index_t hi, const double* const* l, const double* const* cp,
+                             const double* const* inv, double* const* x) {
+  if (lo >= hi) return;
+  double p[K];
+  for (int k = 0; k < K; ++k) p[k] = 0.0;
+  for (index_t i = lo; i < hi; ++i)
+    for (int k = 0; k < K; ++k) x[k][i] = p[k] = (x[k][i] - l[k][i] * p[k]) * inv[k][i];
+  for (index_t i = hi - 2; i >= lo; --i)
+    for (int k = 0; k < K; ++k) x[k][i] -= cp[k][i] * x[k][i + 1];
+}
+
+/// g = A_kk^{-1} b on rows lo..hi-1 of one system, in place.
 PL_HD void solve_chunk(index_t lo, index_t hi, const double* l, const double* cp, const double* inv,
                        double* x) {
-  if (lo >= hi) return;
-  double p = 0.0;
-  for (index_t i = lo; i < hi; ++i) x[i] = p = (x[i] - l[i] * p) * inv[i];
-  for (index_t i = hi - 2; i >= lo; --i) x[i] -= cp[i] * x[i + 1];
+  solve_chunk_lanes<1>(lo, hi, &l, &cp, &inv, &x);
 }
 
 /// Columns the separator row k couples to, on its left and right (-1 when none).
@@ -160,17 +172,32 @@ struct TridiagFactors {
   PL_HD index_t reduced_at(index_t s) const { return (s % mats) * (P + 1); }
 };
 
-/// The whole solve of system s in place, by one thread: chunk sweeps, reduced system, spike
-/// correction, in that order.
-PL_HD void solve_system(const TridiagFactors& f, index_t s, double* x) {
-  const index_t n = f.n, P = f.P, o = f.at(s), r = f.reduced_at(s);
-  for (index_t k = 0; k < P; ++k) solve_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), f.l + o, f.cp + o, f.inv + o, x);
-  solve_reduced(n, P, f.eo, f.l + o, f.u + o, f.rlow + r, f.rcp + r, f.rinv + r, x);
-  for (index_t k = 0; k < P; ++k) {
-    const index_t lo = separator(k, n, P), hi = separator(k + 1, n, P);
-    const double xl = x[lo], xr = x[hi];
-    for (index_t i = lo + 1; i < hi; ++i) spike_correct(&x[i], xl, xr, f.v[o + i], f.w[o + i]);
+/// The whole solve of K systems s[k] in place (values x[k]), by one thread: chunk sweeps (the K
+/// side by side), reduced system, spike correction, in that order.
+template <int K>
+PL_HD void solve_systems(const TridiagFactors& f, const index_t* s, double* const* x) {
+  const index_t n = f.n, P = f.P;
+  const double *l[K], *cp[K], *inv[K];
+  for (int k = 0; k < K; ++k) {
+    const index_t o = f.at(s[k]);
+    l[k] = f.l + o;
+    cp[k] = f.cp + o;
+    inv[k] = f.inv + o;
+  }
+  for (index_t c = 0; c < P; ++c) solve_chunk_lanes<K>(separator(c, n, P) + 1, separator(c + 1, n, P), l, cp, inv, x);
+  for (int k = 0; k < K; ++k) {
+    const index_t o = f.at(s[k]), r = f.reduced_at(s[k]);
+    double* xs = x[k];
+    solve_reduced(n, P, f.eo, f.l + o, f.u + o, f.rlow + r, f.rcp + r, f.rinv + r, xs);
+    for (index_t c = 0; c < P; ++c) {
+      const index_t lo = separator(c, n, P), hi = separator(c + 1, n, P);
+      const double xl = xs[lo], xr = xs[hi];
+      for (index_t i = lo + 1; i < hi; ++i) spike_correct(&xs[i], xl, xr, f.v[o + i], f.w[o + i]);
+    }
   }
 }
+
+/// The whole solve of system s in place.
+PL_HD void solve_system(const TridiagFactors& f, index_t s, double* x) { solve_systems<1>(f, &s, &x); }
 
 }  // namespace patchlearn::kernels
