@@ -492,7 +492,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "patchlearn: usage error: " << e.what() << " (see patchlearn --help)\n";
+    return 2;
   }
   if (log_level != "info") quiet = true;
   g_show_warnings = log_level != "error";
