@@ -33,9 +33,9 @@ class BatchedTridiag {
   /// is the same, value for value. Arguments as for increment_rhs; needs fits_on_chip().
   void fused_steps(double* y, index_t systems, int count, const double* cond, double alpha, EndRows ends,
                    const double* left, const double* right) const;
-  /// Whether fused_steps can hold one system (and, on the CPU, its matrix) on chip: on CUDA two
-  /// n-point arrays within one block's shared memory; on the CPU every thread's working set
-  /// (8 n-point arrays) within the last-level cache.
+  /// Whether fused_steps can hold its systems on chip: on CUDA two n-point arrays within one
+  /// block's shared memory; on the CPU the values and increments of the four systems each thread
+  /// steps side by side within half the last-level cache.
   bool fits_on_chip() const;
 
   /// Host copy of the diagonals (tests).
