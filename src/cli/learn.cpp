@@ -20,6 +20,23 @@ using torch::indexing::Slice;
 
 namespace patchlearn {
 
+void write_json_file(const std::string& path, const nlohmann::json& j) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream f(partial);
+    f << j.dump(1) << "\n";
+    if (!f.flush()) {
+      std::error_code ignored;
+      fs::remove(partial, ignored);
+      throw RunError("cannot write " + path);
+    }
+  }
+  std::error_code e;
+  fs::rename(partial, path, e);
+  if (e) throw RunError("cannot write " + path + ": " + e.message());
+}
+
+
 LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& d) {
   LearningData out;
   out.U = learn::view(owner, d.U, {d.trajectories, d.times, d.nodes});
@@ -252,7 +269,7 @@ json train_and_evaluate(const Config1D& cfg, const LearningData& data, double a_
   }
   summary["times"] = eval.times;
   arrays.commit();
-  std::ofstream(fs::path(out_dir) / "summary.json") << summary.dump(1) << "\n";
+  write_json_file((fs::path(out_dir) / "summary.json").string(), summary);
   return summary;
 }
 

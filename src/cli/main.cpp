@@ -211,7 +211,7 @@ int cmd_run_2d(const std::string& config, const std::string& out, const std::str
   summary["simulate"] = simulate_json_2d(cfg, *sim, dev);
   summary["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   summary["wall_s"] = clock.seconds();
-  std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
+  write_json_file((fs::path(out) / "summary.json").string(), summary);
   if (make_report(out, quiet) != 0 && g_show_warnings)
     std::cerr << "warning: no figures (the report script failed; see above)\n";
   auto j = learning_json_2d(cfg, summary);
@@ -375,7 +375,7 @@ int cmd_run(const std::string& config, const std::string& out, const std::string
   summary["simulate"] = {{"wall_s", sim->wall_s}, {"point_steps", sim->data.point_steps},
                          {"rmse_vs_homogenized", sim->rmse_vs_homogenized}, {"scheme", cfg.scheme}};
   summary["wall_s"] = clock.seconds();
-  std::ofstream(fs::path(out) / "summary.json") << summary.dump(1) << "\n";
+  write_json_file((fs::path(out) / "summary.json").string(), summary);
   if (make_report(out, quiet) != 0 && g_show_warnings)
     std::cerr << "warning: no figures (the report script failed; see above)\n";
   json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
@@ -409,9 +409,8 @@ int cmd_bench(const std::string& config, const std::string& out, const std::stri
     const auto cfg = load_config_1d(config);
     result = bench_1d(cfg, prepare_job(cfg, device_req, out, quiet), progress);
   }
-  const fs::path path = fs::path(out) / "bench.json", partial = path.string() + ".partial";
-  std::ofstream(partial) << result.dump(1) << "\n";
-  fs::rename(partial, path);
+  const fs::path path = fs::path(out) / "bench.json";
+  write_json_file(path.string(), result);
   if (make_report(out, quiet) != 0 && g_show_warnings)
     std::cerr << "warning: no cost-scaling figure (the report script failed; see above)\n";
   if (as_json)

@@ -270,7 +270,7 @@ json train_and_evaluate_2d(const Config2D& cfg, const LearningData& data, const 
   }
   summary["times"] = eval.times;
   arrays.commit();
-  std::ofstream(fs::path(out_dir) / "summary.json") << summary.dump(1) << "\n";
+  write_json_file((fs::path(out_dir) / "summary.json").string(), summary);
   return summary;
 }
 

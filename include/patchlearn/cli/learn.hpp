@@ -19,6 +19,10 @@
 
 namespace patchlearn {
 
+/// Write j to `path` (indented) through "<path>.partial" and a rename, so that a killed or failed
+/// job never leaves a truncated file; RunError when it cannot be written.
+void write_json_file(const std::string& path, const nlohmann::json& j);
+
 /// Coarse training data as tensors [trajectory, time, node].
 struct LearningData {
   torch::Tensor U, dUdt;
