@@ -185,12 +185,9 @@ void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const do
         r[k] = work.data() + k * n;
       }
       for (int step = 0; step < count; ++step) {
-        for (int k = 0; k < lanes; ++k) {
-          const double* a = cond + (s[k] % mats_) * (n - 1);
-          const double lv = left ? left[s[k]] : 0.0, rv = right ? right[s[k]] : 0.0;
-          const double* ys = y + s[k] * n;
-          for (index_t j = 0; j < n; ++j) r[k][j] = increment_rhs(j, n, a, ys, alpha, ends, eo_, lv, rv);
-        }
+        for (int k = 0; k < lanes; ++k)
+          increment_rhs_system(n, cond + (s[k] % mats_) * (n - 1), y + s[k] * n, alpha, ends, eo_,
+                               left ? left[s[k]] : 0.0, right ? right[s[k]] : 0.0, r[k]);
         if (lanes == kBlockedLanes)
           solve_systems<kBlockedLanes>(f, s, r);
         else
@@ -208,11 +205,9 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
                    EndRows ends, index_t eo, const double* left, const double* right, const double* x, double* out) {
   PL_DISPATCH(dev, increment_rhs(systems, mats, n, cond, alpha, ends, eo, left, right, x, out));
 #pragma omp parallel for
-  for (index_t s = 0; s < systems; ++s) {
-    const double* a = cond + (s % mats) * (n - 1);
-    const double l = left ? left[s] : 0.0, r = right ? right[s] : 0.0;
-    for (index_t j = 0; j < n; ++j) out[s * n + j] = increment_rhs(j, n, a, x + s * n, alpha, ends, eo, l, r);
-  }
+  for (index_t s = 0; s < systems; ++s)
+    increment_rhs_system(n, cond + (s % mats) * (n - 1), x + s * n, alpha, ends, eo, left ? left[s] : 0.0,
+                         right ? right[s] : 0.0, out + s * n);
 }
 
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out) {

@@ -86,14 +86,16 @@ void PatchDynamics1D::restrict_into(index_t batch, double* R) const {
 void PatchDynamics1D::substeps(index_t batch, int count) {
   const index_t systems = batch * layout_.patches(), N = layout_.points;
   const double dt = params_.burst / params_.substeps;
-  if (blocked_)
+  if (blocked_) {
     solver_->fused_steps(y_.data(), systems, count, cond_.data(), dt / dx2_, params_.buffer_ends, left_.data(),
                          right_.data());
-  for (int k = 0; k < count && !blocked_; ++k) {
-    kernels::increment_rhs(device_, systems, layout_.patches(), N, cond_.data(), dt / dx2_, params_.buffer_ends, eo_,
-                           left_.data(), right_.data(), y_.data(), work_.data());
-    solver_->solve(work_.data(), systems);
-    kernels::axpby(device_, systems * N, 1.0, y_.data(), 1.0, work_.data(), y_.data());
+  } else {
+    for (int k = 0; k < count; ++k) {
+      kernels::increment_rhs(device_, systems, layout_.patches(), N, cond_.data(), dt / dx2_, params_.buffer_ends, eo_,
+                             left_.data(), right_.data(), y_.data(), work_.data());
+      solver_->solve(work_.data(), systems);
+      kernels::axpby(device_, systems * N, 1.0, y_.data(), 1.0, work_.data(), y_.data());
+    }
   }
   point_steps_ += static_cast<double>(systems) * static_cast<double>(N) * count;
 }

@@ -31,6 +31,13 @@ PL_HD double increment_rhs(index_t j, index_t n, const double* a, const double* 
   return alpha * flux_difference(a, u, j);
 }
 
+/// The increment right-hand side of a whole system of n points (out[j] for every j): one
+/// thread's loop over a system, shared by the CPU's batched and blocked steps.
+PL_HD void increment_rhs_system(index_t n, const double* a, const double* u, double alpha, EndRows ends, index_t eo,
+                                double left, double right, double* out) {
+  for (index_t j = 0; j < n; ++j) out[j] = increment_rhs(j, n, a, u, alpha, ends, eo, left, right);
+}
+
 /// Row j of I - c L (c = theta dt / dx^2) for a system of n points.
 PL_HD void implicit_row(index_t j, index_t n, const double* a, double c, EndRows ends, double* l,
                         double* d, double* u) {
