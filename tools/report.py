@@ -67,6 +67,15 @@ def fig_cost_scaling(b, figdir):
     return "fig_cost_scaling.png"
 
 
+def bench_figures(d, figdir):
+    """The cost-scaling figure when a bench also wrote into this run directory."""
+    path = os.path.join(d, "bench.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [fig_cost_scaling(json.load(f), figdir)]
+
+
 def report_bench(d, figdir):
     with open(os.path.join(d, "bench.json")) as f:
         b = json.load(f)
@@ -277,9 +286,7 @@ def report_2d(r, d, figdir):
         for k in kinds:
             lines.append(f"| {k} | {s[k]['rhs_rmse']:.3e} | {s[k]['rollout_rmse']:.3e} |")
         lines.append("")
-    if os.path.exists(os.path.join(d, "bench.json")):  # a bench run into a run directory
-        with open(os.path.join(d, "bench.json")) as f:
-            figs.append(fig_cost_scaling(json.load(f), figdir))
+    figs += bench_figures(d, figdir)
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(lines))
@@ -319,9 +326,7 @@ def main():
             q = s[k]
             lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {q['rollout_rmse']:.3e} | {q['rollout_rmse_vs_coarse']:.3e} | {q['floor_rmse']:.3e} |")
         lines.append("")
-    if os.path.exists(os.path.join(d, "bench.json")):  # a bench run into a run directory
-        with open(os.path.join(d, "bench.json")) as f:
-            figs.append(fig_cost_scaling(json.load(f), figdir))
+    figs += bench_figures(d, figdir)
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(lines))

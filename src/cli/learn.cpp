@@ -36,7 +36,6 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
   if (e) throw RunError("cannot write " + path + ": " + e.message());
 }
 
-
 LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& d) {
   LearningData out;
   out.U = learn::view(owner, d.U, {d.trajectories, d.times, d.nodes});
