@@ -20,14 +20,15 @@ void check_launch(const char* what) {
   if (e != cudaSuccess) throw RunError(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e));
 }
 
-// One thread per evolving point; consecutive threads walk p, q, then patches, so the patch interior
-// reads coalesce and the coupling sums of one patch row share their sources in cache.
+// One thread per evolving point; consecutive threads walk the patches at one interior point (the
+// point-major state), so the reads coalesce, a warp takes one branch (all its points on the same
+// patch border or none), and the coupling sums of one patch row share their sources in cache.
 __global__ void k_gap_tooth(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                             const double* wm, double inv_h2, const double* U, double* dUdt) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  const index_t mm = static_cast<index_t>(m) * m, per = static_cast<index_t>(P) * P * mm;
+  const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
   if (t >= batch * per) return;
-  const index_t b = t / per, r = t % per, patch = r / mm, k = r % mm;
+  const index_t b = t / per, r = t % per, k = r / PP, patch = r % PP;
   const int I = static_cast<int>(patch % P), J = static_cast<int>(patch / P);
   const int p = static_cast<int>(k % m), q = static_cast<int>(k / m);
   dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, kE, kN, wp, wm, inv_h2);
@@ -47,12 +48,13 @@ __global__ void k_chebyshev(index_t count, double a, const double* AT, const dou
   if (t < count) chebyshev_update(a, AT[t], Tk[t], Tkm1[t], c, acc[t]);
 }
 
-__global__ void k_block_means(index_t blocks, index_t len, const double* x, double* out) {
+__global__ void k_patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= blocks) return;
+  if (t >= batch * patches) return;
+  const index_t b = t / patches, i = t % patches;
   double s = 0.0;
-  for (index_t j = 0; j < len; ++j) s += x[t * len + j];
-  out[t] = s / static_cast<double>(len);
+  for (index_t k = 0; k < points; ++k) s += x[(b * points + k) * patches + i];
+  out[t] = s / static_cast<double>(points);
 }
 
 __global__ void k_window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u,
@@ -88,9 +90,9 @@ void chebyshev_step(index_t count, double a, const double* AT, const double* Tk,
   check_launch("Chebyshev step");
 }
 
-void block_means(index_t blocks, index_t len, const double* x, double* out) {
-  k_block_means<<<blocks_for(blocks), kBlock>>>(blocks, len, x, out);
-  check_launch("block means");
+void patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out) {
+  k_patch_means<<<blocks_for(batch * patches), kBlock>>>(batch, points, patches, x, out);
+  check_launch("patch means");
 }
 
 void window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u, double* U) {

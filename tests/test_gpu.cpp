@@ -213,7 +213,7 @@ TEST(Gpu, GapToothAndFullResolution) {
 }
 
 TEST(Gpu, Lattice2DRatesAndPropagation) {
-  // The gap-tooth rates (edge sums on the fly on CUDA, gathered per line on the CPU) and the
+  // The gap-tooth rates (edge sums on the fly on CUDA, matrix products on the CPU) and the
   // periodic lattice rates differ only in summation order: ~1e-15 of the rate scale 1/h^2. The
   // exponential propagation then agrees to ~1e-12 of the state.
   REQUIRE_GPU();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <utility>
 
@@ -150,12 +151,18 @@ TEST(GapTooth2D, InteriorJacobianIsSymmetricUnderEdgyInt) {
 
 TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
   // The CPU loop computes all edges of a trajectory as register-blocked matrix products and the
-  // rates from framed patches; every value must be the per-point gap_tooth_rate that the CUDA
+  // rates over all patches at once; every value must be the per-point gap_tooth_rate that the CUDA
   // kernel evaluates (same sums in the same order): for the paper's m = 3 (compiled for that
-  // size) and other sizes, with P * m not a multiple of the register block.
+  // size) and other sizes, with P not a multiple of the register blocks, in the AVX2 version
+  // (where the CPU has it) and the baseline one (PATCHLEARN_CPU_BASELINE).
   std::mt19937_64 gen(5);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
-  for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{16, 3}}) {
+  for (const bool baseline : {false, true})
+  for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
+    if (baseline)
+      setenv("PATCHLEARN_CPU_BASELINE", "1", 1);
+    else
+      unsetenv("PATCHLEARN_CPU_BASELINE");
     const int n = m + 2;
     const index_t batch = 3, per = static_cast<index_t>(P) * P * m * m;
     std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), U(batch * per), out(U.size());
@@ -171,11 +178,12 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
             for (int p = 0; p < m; ++p) {
               const double ref = kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, kE.data(), kN.data(),
                                                          wp.data(), wm.data(), 7.0);
-              const double got = out[b * per + ((static_cast<index_t>(J) * P + I) * m + q) * m + p];
+              const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
               worst = std::max(worst, std::abs(got - ref));
               scale = std::max(scale, std::abs(ref));
             }
-    EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m;  // equal unless a compiler contracts to FMA
+    unsetenv("PATCHLEARN_CPU_BASELINE");
+    EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "");  // equal unless a compiler contracts to FMA
     EXPECT_GT(scale, 1.0);
   }
 }

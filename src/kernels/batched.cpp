@@ -80,6 +80,16 @@ void stream_row(double* y, index_t n, const F& value) {
   for (; j < n; ++j) y[j] = value(j, 0);
 }
 
+/// Whether the CPU loops that have an AVX2 version may run it: the CPU has AVX2 and the environment
+/// does not set PATCHLEARN_CPU_BASELINE (which lets the tests run both versions on one machine).
+bool cpu_avx2() {
+#ifdef __x86_64__
+  return __builtin_cpu_supports("avx2") && std::getenv("PATCHLEARN_CPU_BASELINE") == nullptr;
+#else
+  return false;
+#endif
+}
+
 /// Orders this thread's streaming stores before whatever reads them next.
 void stream_fence() {
 #ifdef __SSE2__
@@ -319,75 +329,130 @@ namespace patchlearn::kernels {
 
 namespace {
 
+/// Vectors of GCC's vector extension, read and written at any double's alignment: two doubles
+/// (one register of the x86-64 baseline, SSE2, or of NEON) and four (one AVX register; only used
+/// in functions compiled for AVX2, elsewhere it would be split through memory).
+using double2 = double __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double))));
+using double4 = double __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double))));
+
+/// out = L R for P x P row-major matrices, each value summed over K in ascending order (the order of
+/// coupling_sum, so the values are the per-element function's), in register blocks of MR rows by
+/// NV vectors V of columns: per K, MR values of L times NV vectors of R's row K.
+template <class V, int MR, int NV>
+[[gnu::always_inline]] inline void coupling_product_block(int P, const double* L, const double* R, double* out, int r0,
+                                                          int c0) {
+  constexpr int W = sizeof(V) / sizeof(double);
+  V acc[MR][NV] = {};
+  for (int K = 0; K < P; ++K) {
+    const V* rv = reinterpret_cast<const V*>(R + K * P + c0);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const double l = L[(r0 + i) * P + K];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] += l * rv[v];
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(out + (r0 + i) * P + c0 + v * W) = acc[i][v];
+}
+
+template <class V>
+[[gnu::always_inline]] inline void coupling_product(int P, const double* L, const double* R, double* out) {
+  constexpr int MR = 4, NV = 2, NR = NV * sizeof(V) / sizeof(double);
+  int c0 = 0;
+  for (; c0 + NR <= P; c0 += NR) {
+    int r0 = 0;
+    for (; r0 + MR <= P; r0 += MR) coupling_product_block<V, MR, NV>(P, L, R, out, r0, c0);
+    for (; r0 < P; ++r0) coupling_product_block<V, 1, NV>(P, L, R, out, r0, c0);
+  }
+  for (; c0 < P; ++c0)
+    for (int r = 0; r < P; ++r) {
+      double acc = 0.0;
+      for (int K = 0; K < P; ++K) acc += L[r * P + K] * R[K * P + c0];
+      out[r * P + c0] = acc;
+    }
+}
+
+/// One gap-tooth rate evaluation: the batch's patch values U and rates dUdt (point-major,
+/// [b][q][p][J][I]), the (m+2) x (m+2) bond tables of a patch, and both coupling kernels as given (Wp, Wm)
+/// and transposed.
+struct GapToothProblem {
+  int P, m;
+  const double *kE, *kN, *wp, *wm, *wpT, *wmT;
+  double inv_h2;
+  const double* U;
+  double* dUdt;
+};
+
+/// The rates of trajectory b; `edges` holds 4 m P^2 values.
+///
+/// Frame position (x, y), 0 <= x, y <= m+1, of every patch at once is one P x P matrix [J][I]:
+/// at the interior positions a plane of U, at the border one of the 4 m edge planes (corners
+/// unused). The edges are matrix products: the east edge of patch (I, J) at height y is
+///   sum_K Wp[I][K] U_(K,J)(0, y),  i.e.  F(m+1, y) = F(1, y) Wp^T,
+/// the west edge F(0, y) = F(m, y) Wm^T, the north edge F(x, m+1) = Wp F(x, 1) and the south
+/// edge F(x, 0) = Wm F(x, m). The rates at each interior position are then lattice_rate over
+/// all patches (a unit-stride loop the compiler vectorizes), with the bond values of that
+/// position, which every patch shares.
+///
+/// Mc > 0 fixes the patch size m at compile time (the small loops over a patch then unroll).
+template <class V, int Mc>
+[[gnu::always_inline]] inline void gap_tooth_trajectory(const GapToothProblem& g, index_t b, double* edges) {
+  const int P = g.P, m = Mc > 0 ? Mc : g.m, n = m + 2;
+  const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
+  const double* Ub = g.U + b * per;
+  // Edge planes: east (x = m+1), west (x = 0), north (y = m+1), south (y = 0), m of each.
+  const auto edge = [edges, m, PP](int side, int k) { return edges + (static_cast<index_t>(side) * m + k - 1) * PP; };
+  const auto F = [&](int x, int y) -> const double* {
+    if (x == m + 1) return edge(0, y);
+    if (x == 0) return edge(1, y);
+    if (y == m + 1) return edge(2, x);
+    if (y == 0) return edge(3, x);
+    return Ub + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+  };
+  for (int k = 1; k <= m; ++k) {
+    coupling_product<V>(P, F(1, k), g.wpT, edge(0, k));
+    coupling_product<V>(P, F(m, k), g.wmT, edge(1, k));
+    coupling_product<V>(P, g.wp, F(k, 1), edge(2, k));
+    coupling_product<V>(P, g.wm, F(k, m), edge(3, k));
+  }
+  for (int y = 1; y <= m; ++y)
+    for (int x = 1; x <= m; ++x) {
+      const int c = y * n + x;
+      const double kE = g.kE[c], kW = g.kE[c - 1], kN = g.kN[c], kS = g.kN[c - n];
+      const double *u = F(x, y), *uE = F(x + 1, y), *uW = F(x - 1, y), *uN = F(x, y + 1), *uS = F(x, y - 1);
+      double* out = g.dUdt + b * per + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+#pragma omp simd
+      for (index_t i = 0; i < PP; ++i) out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE, kW, kN, kS, g.inv_h2);
+    }
+}
+
+// The trajectory compiled for the baseline and, on x86-64, for AVX2, chosen at run time (one
+// binary runs everywhere); neither uses FMA, so both give the same values.
 template <int Mc>
-void gap_tooth_rates_cpu(index_t batch, int P, int m_runtime, const double* kE, const double* kN, const double* wp,
-                         const double* wm, double inv_h2, const double* U, double* dUdt) {
-  // Per trajectory: first every edge value, then the rates patch by patch.
-  //
-  // Edges: the right edges of all patches are one matrix product X = Wp S, with S[K][c] the first
-  // interior column of patch K of patch row J at height q (c = J m + q), and X[I][c] the edge of
-  // patch (I, J) at height q; likewise the left edges (Wm, last columns) and, with the roles of
-  // the patch rows and columns swapped, the top and bottom edges. Each product runs over register
-  // blocks of kLanes columns, summing over K in ascending order: coupling_sum's order, so the
-  // values are the per-element function's.
-  //
-  // Rates: each patch is copied into an (m+2) x (m+2) frame with its four edges around it, and
-  // every interior point takes its neighbours from the frame (padded_point_rate), branch-free.
-  //
-  // Mc > 0 fixes the patch size m at compile time (the small loops over a patch then unroll).
-  constexpr int kLanes = 16;
-  const int m = Mc > 0 ? Mc : m_runtime;
-  const index_t mm = static_cast<index_t>(m) * m, per = static_cast<index_t>(P) * P * mm;
-  const int C = P * m, Cp = (C + kLanes - 1) / kLanes * kLanes, n = m + 2;
+void gap_tooth_trajectory_baseline(const GapToothProblem& g, index_t b, double* edges) {
+  gap_tooth_trajectory<double2, Mc>(g, b, edges);
+}
+#ifdef __x86_64__
+template <int Mc>
+[[gnu::target("avx2")]] void gap_tooth_trajectory_avx2(const GapToothProblem& g, index_t b, double* edges) {
+  gap_tooth_trajectory<double4, Mc>(g, b, edges);
+}
+#endif
+
+template <int Mc>
+void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
+  auto trajectory = gap_tooth_trajectory_baseline<Mc>;
+#ifdef __x86_64__
+  if (cpu_avx2()) trajectory = gap_tooth_trajectory_avx2<Mc>;
+#endif
 #pragma omp parallel
   {
-    // S (sources, padding columns stay 0) and the four edge products X0 (right), X1 (left),
-    // Y0 (top), Y1 (bottom), each [P][Cp]; one framed patch.
-    std::vector<double> S(static_cast<std::size_t>(P) * Cp, 0.0), edges(4 * S.size()), frame(static_cast<std::size_t>(n) * n);
-    double *X0 = edges.data(), *X1 = X0 + S.size(), *Y0 = X1 + S.size(), *Y1 = Y0 + S.size();
-    const auto product = [&](const double* W, double* out) {
-      for (int I = 0; I < P; ++I)
-        for (int c0 = 0; c0 < Cp; c0 += kLanes) {
-          double acc[kLanes] = {};
-          for (int K = 0; K < P; ++K) {
-            const double w = W[I * P + K], *src = S.data() + static_cast<std::size_t>(K) * Cp + c0;
-#pragma omp simd
-            for (int c = 0; c < kLanes; ++c) acc[c] += w * src[c];
-          }
-          for (int c = 0; c < kLanes; ++c) out[I * Cp + c0 + c] = acc[c];
-        }
-    };
+    std::vector<double> edges(static_cast<std::size_t>(4 * g.m * g.P * g.P));
 #pragma omp for
-    for (index_t b = 0; b < batch; ++b) {
-      const double* Ub = U + b * per;
-      for (int side = 0; side < 2; ++side) {
-        for (int K = 0; K < P; ++K)  // x edges: patch K of row J, column 0 or m - 1
-          for (int J = 0; J < P; ++J)
-            for (int q = 0; q < m; ++q) S[K * Cp + J * m + q] = Ub[(J * P + K) * mm + q * m + (side ? m - 1 : 0)];
-        product(side ? wm : wp, side ? X1 : X0);
-        for (int K = 0; K < P; ++K)  // y edges: patch I of row K, row 0 or m - 1
-          for (int I = 0; I < P; ++I)
-            for (int p = 0; p < m; ++p) S[K * Cp + I * m + p] = Ub[(K * P + I) * mm + (side ? (m - 1) * m : 0) + p];
-        product(side ? wm : wp, side ? Y1 : Y0);
-      }
-      for (int J = 0; J < P; ++J)
-        for (int I = 0; I < P; ++I) {
-          const index_t patch = J * P + I;
-          const double* u = Ub + patch * mm;
-          for (int q = 0; q < m; ++q) {
-            for (int p = 0; p < m; ++p) frame[(q + 1) * n + p + 1] = u[q * m + p];
-            frame[(q + 1) * n + m + 1] = X0[I * Cp + J * m + q];
-            frame[(q + 1) * n] = X1[I * Cp + J * m + q];
-          }
-          for (int p = 0; p < m; ++p) {
-            frame[(m + 1) * n + p + 1] = Y0[J * Cp + I * m + p];
-            frame[p + 1] = Y1[J * Cp + I * m + p];
-          }
-          double* out = dUdt + b * per + patch * mm;
-          for (int q = 0; q < m; ++q)
-            for (int p = 0; p < m; ++p) out[q * m + p] = padded_point_rate(frame.data(), n, p + 1, q + 1, kE, kN, inv_h2);
-        }
-    }
+    for (index_t b = 0; b < batch; ++b) trajectory(g, b, edges.data());
   }
 }
 
@@ -396,8 +461,15 @@ void gap_tooth_rates_cpu(index_t batch, int P, int m_runtime, const double* kE, 
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt) {
   PL_DISPATCH(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
-  if (m == 3) return gap_tooth_rates_cpu<3>(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);  // the paper's 5 x 5 patches
-  gap_tooth_rates_cpu<0>(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);
+  std::vector<double> wpT(P * P), wmT(P * P);
+  for (int I = 0; I < P; ++I)
+    for (int K = 0; K < P; ++K) {
+      wpT[K * P + I] = wp[I * P + K];
+      wmT[K * P + I] = wm[I * P + K];
+    }
+  const GapToothProblem g{P, m, kE, kN, wp, wm, wpT.data(), wmT.data(), inv_h2, U, dUdt};
+  if (m == 3) return gap_tooth_rates_cpu<3>(g, batch);  // the paper's 5 x 5 patches
+  gap_tooth_rates_cpu<0>(g, batch);
 }
 
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
@@ -431,13 +503,18 @@ void chebyshev_step(Device dev, index_t count, double a, const double* AT, const
   for (index_t i = 0; i < count; ++i) chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c, acc[i]);
 }
 
-void block_means(Device dev, index_t blocks, index_t len, const double* x, double* out) {
-  PL_DISPATCH(dev, block_means(blocks, len, x, out));
+void patch_means(Device dev, index_t batch, index_t points, index_t patches, const double* x, double* out) {
+  PL_DISPATCH(dev, patch_means(batch, points, patches, x, out));
+  // Each patch's sum runs over its points in order (the CUDA kernel's), all patches side by side.
 #pragma omp parallel for
-  for (index_t k = 0; k < blocks; ++k) {
-    double s = 0.0;
-    for (index_t j = 0; j < len; ++j) s += x[k * len + j];
-    out[k] = s / static_cast<double>(len);
+  for (index_t b = 0; b < batch; ++b) {
+    double* o = out + b * patches;
+    std::fill(o, o + patches, 0.0);
+    for (index_t k = 0; k < points; ++k) {
+      const double* xk = x + (b * points + k) * patches;
+      for (index_t i = 0; i < patches; ++i) o[i] += xk[i];
+    }
+    for (index_t i = 0; i < patches; ++i) o[i] /= static_cast<double>(points);
   }
 }
 

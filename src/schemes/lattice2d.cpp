@@ -121,7 +121,8 @@ void GapTooth2D::rates(const double* u, double* dudt) {
 }
 
 void GapTooth2D::restrict_means(const double* u, double* U) {
-  kernels::block_means(dev_, batch_ * layout_.P * layout_.P, static_cast<index_t>(layout_.m) * layout_.m, u, U);
+  kernels::patch_means(dev_, batch_, static_cast<index_t>(layout_.m) * layout_.m,
+                       static_cast<index_t>(layout_.P) * layout_.P, u, U);
 }
 
 std::vector<double> GapTooth2D::sample(const std::vector<InitialCondition2D>& ics) const {
@@ -129,10 +130,10 @@ std::vector<double> GapTooth2D::sample(const std::vector<InitialCondition2D>& ic
   std::vector<double> u;
   u.reserve(static_cast<std::size_t>(batch_ * state_size()));
   for (index_t b = 0; b < batch_; ++b)
-    for (int J = 0; J < g.P; ++J)
-      for (int I = 0; I < g.P; ++I)
-        for (int q = 0; q < g.m; ++q)
-          for (int p = 0; p < g.m; ++p)
+    for (int q = 0; q < g.m; ++q)
+      for (int p = 0; p < g.m; ++p)
+        for (int J = 0; J < g.P; ++J)
+          for (int I = 0; I < g.P; ++I)
             u.push_back(ics[b](static_cast<double>(g.first + I * g.spacing + 1 + p) * g.h,
                                static_cast<double>(g.first + J * g.spacing + 1 + q) * g.h));
   return u;

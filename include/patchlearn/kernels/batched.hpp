@@ -96,8 +96,9 @@ index_t count_nonfinite(Device dev, const double* x, index_t count);
 
 
 // --- 2D lattice (kernels/lattice2d.hpp) ---
-/// dUdt = gap-tooth rates of U[b][J][I][q][p] (P x P patches of m x m evolving points); kE, kN
-/// (m+2)^2 bond tables shared by all patches; wp, wm coupling kernels of length P.
+/// dUdt = gap-tooth rates of U[b][q][p][J][I] (P x P patches of m x m evolving points,
+/// point-major); kE, kN (m+2)^2 bond tables shared by all patches; wp, wm the P x P circulant
+/// coupling matrices.
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt);
 /// dudt = rates of the periodic N x N lattices u[b][y][x] with full bond tables kE, kN [y][x].
@@ -106,8 +107,9 @@ void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const
 /// Chebyshev recurrence over count values (kernels/lattice2d.hpp: chebyshev_update).
 void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
                     double* acc);
-/// out[k] = mean of x[k * len .. k * len + len - 1].
-void block_means(Device dev, index_t blocks, index_t len, const double* x, double* out);
+/// out[b][i] = mean over k of x[b][k][i]: the means of `patches` patches of `points` points
+/// each, stored point-major (kernels/lattice2d.hpp).
+void patch_means(Device dev, index_t batch, index_t points, index_t patches, const double* x, double* out);
 /// U[b][J][I] = mean of u[b][y][x] (N x N lattices) over x, y in first + I|J * spacing + 1 .. + m.
 void window_means(Device dev, index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u,
                   double* U);

@@ -38,7 +38,7 @@ void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                    double* dudt);
 void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc);
-void block_means(index_t blocks, index_t len, const double* x, double* out);
+void patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out);
 void window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u, double* U);
 
 }  // namespace patchlearn::kernels::cuda

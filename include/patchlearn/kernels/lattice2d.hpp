@@ -3,10 +3,12 @@
 // by the CPU loops and the CUDA kernels. Arrays are [row y][column x], x fastest. kE[y][x] is the
 // x-bond diffusivity between (x, y) and (x+1, y); kN[y][x] the y-bond between (x, y) and (x, y+1).
 //
-// Gap-tooth state: only the m x m evolving interior of each patch is stored, as
-// [trajectory][patch J (y)][patch I (x)][q][p]. The patch edges are never stored: each edge value
-// is a circulant sum over the neighbours' interior values along the patch row or column (the
-// coupling kernel of patch/layout2d.hpp), computed where the one interior point next to it needs it.
+// Gap-tooth state: only the m x m evolving interior of each patch is stored, point-major, as
+// [trajectory][q][p][patch J (y)][patch I (x)]: for each interior point, the P x P values of all
+// patches side by side (so the batched loops run over patches in unit stride). The patch edges
+// are never stored: each edge value is a circulant sum over the neighbours' interior values along
+// the patch row or column (the coupling kernel of patch/layout2d.hpp), computed where the one
+// interior point next to it needs it.
 #include "patchlearn/core/defs.hpp"
 
 namespace patchlearn::kernels {
@@ -34,43 +36,36 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
   return s;
 }
 
-/// du/dt at point (x, y) of a framed patch: the n x n = (m+2) x (m+2) values of a patch's
-/// interior surrounded by its edge values (corners unused), with the patch's bond tables kE, kN.
-PL_HD double padded_point_rate(const double* frame, int n, int x, int y, const double* kE, const double* kN,
-                               double inv_h2) {
-  const int c = y * n + x;
-  return lattice_rate(frame[c], frame[c + 1], frame[c - 1], frame[c + n], frame[c - n], kE[c], kE[c - 1], kN[c],
-                      kN[c - n], inv_h2);
-}
-
-/// du/dt at interior point (p, q) of one patch (m x m values, row-major) given the edge values
-/// next to it (eE, eW, eN, eS; only those on the patch border are read). kE, kN are the patch's
-/// (m+2) x (m+2) bond tables, edges included.
-PL_HD double patch_point_rate(const double* patch, int m, int p, int q, double eE, double eW, double eN, double eS,
-                              const double* kE, const double* kN, double inv_h2) {
-  const double u = patch[q * m + p];
-  const double uE = p + 1 < m ? patch[q * m + p + 1] : eE;
-  const double uW = p > 0 ? patch[q * m + p - 1] : eW;
-  const double uN = q + 1 < m ? patch[(q + 1) * m + p] : eN;
-  const double uS = q > 0 ? patch[(q - 1) * m + p] : eS;
+/// du/dt at interior point (p, q) of one patch, its m x m values patch[(q m + p) stride], given
+/// the edge values next to it (eE, eW, eN, eS; only those on the patch border are read). kE, kN
+/// are the patch's (m+2) x (m+2) bond tables, edges included.
+PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p, int q, double eE, double eW, double eN,
+                              double eS, const double* kE, const double* kN, double inv_h2) {
+  const auto at = [patch, stride, m](int pp, int qq) { return patch[(static_cast<index_t>(qq) * m + pp) * stride]; };
+  const double u = at(p, q);
+  const double uE = p + 1 < m ? at(p + 1, q) : eE;
+  const double uW = p > 0 ? at(p - 1, q) : eW;
+  const double uN = q + 1 < m ? at(p, q + 1) : eN;
+  const double uS = q > 0 ? at(p, q - 1) : eS;
   const int n = m + 2, x = p + 1, y = q + 1;
   return lattice_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x],
                       inv_h2);
 }
 
-/// du/dt at interior point (p, q) of patch (I, J) of one trajectory U[J][I][q][p] (P x P patches of
-/// m x m), with the edge values it needs interpolated on the spot. Wp / Wm are the P x P circulant
-/// coupling matrices that give the right/top edge from the neighbours' first interior column/row
-/// (shift +r) and the left/bottom edge from their last (shift -r).
+/// du/dt at interior point (p, q) of patch (I, J) of one trajectory's patch values, stored
+/// point-major: U[q][p][J][I], the P x P patches' values at one interior point side by side (m x m
+/// such planes). The edge values it needs are interpolated on the spot: Wp / Wm are the P x P
+/// circulant coupling matrices that give the right/top edge from the neighbours' first interior
+/// column/row (shift +r) and the left/bottom edge from their last (shift -r).
 PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, int q, const double* kE,
                             const double* kN, const double* Wp, const double* Wm, double inv_h2) {
-  const index_t mm = static_cast<index_t>(m) * m;
-  const index_t row = static_cast<index_t>(P) * mm;  // one patch row (fixed J)
-  const double eE = p + 1 < m ? 0.0 : coupling_sum(Wp + I * P, P, U + J * row + q * m, mm);
-  const double eW = p > 0 ? 0.0 : coupling_sum(Wm + I * P, P, U + J * row + q * m + (m - 1), mm);
-  const double eN = q + 1 < m ? 0.0 : coupling_sum(Wp + J * P, P, U + I * mm + p, row);
-  const double eS = q > 0 ? 0.0 : coupling_sum(Wm + J * P, P, U + I * mm + (m - 1) * m + p, row);
-  return patch_point_rate(U + (static_cast<index_t>(J) * P + I) * mm, m, p, q, eE, eW, eN, eS, kE, kN, inv_h2);
+  const index_t PP = static_cast<index_t>(P) * P;
+  const auto plane = [U, m, PP](int pp, int qq) { return U + (static_cast<index_t>(qq) * m + pp) * PP; };
+  const double eE = p + 1 < m ? 0.0 : coupling_sum(Wp + I * P, P, plane(0, q) + J * P, 1);
+  const double eW = p > 0 ? 0.0 : coupling_sum(Wm + I * P, P, plane(m - 1, q) + J * P, 1);
+  const double eN = q + 1 < m ? 0.0 : coupling_sum(Wp + J * P, P, plane(p, 0) + I, P);
+  const double eS = q > 0 ? 0.0 : coupling_sum(Wm + J * P, P, plane(p, m - 1) + I, P);
+  return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, kE, kN, inv_h2);
 }
 
 /// One step of the Chebyshev recurrence for exp(dt A): T_{k+1} = a A T_k + 2 T_k - T_{k-1}, written

@@ -1,7 +1,7 @@
 #pragma once
 // Schemes for the 2D lattice model (micro/lattice2d.hpp), batched over trajectories on one device:
 //   GapTooth2D    P x P patches of m x m evolving points, edges from the EdgyInt coupling
-//                 (patch/layout2d.hpp); state [trajectory][J][I][q][p]
+//                 (patch/layout2d.hpp); state point-major, [trajectory][q][p][J][I]
 //   FullLattice2D the whole periodic N x N lattice; state [trajectory][y][x]
 // Both are linear, du/dt = A u, and both restrict to the same patch means (the m x m points of
 // each patch), so their coarse data compare directly.
