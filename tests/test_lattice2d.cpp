@@ -49,6 +49,14 @@ std::vector<InitialCondition2D> two_ics() {
   return draw_initial_conditions_2d(p);
 }
 
+// Runs the CPU loops that have an AVX2 version in their baseline version (kernels/batched.cpp).
+void use_cpu_baseline(bool on) {
+  if (on)
+    setenv("PATCHLEARN_CPU_BASELINE", "1", 1);
+  else
+    unsetenv("PATCHLEARN_CPU_BASELINE");
+}
+
 }  // namespace
 
 TEST(Cell2D, PaperTablesGiveTheFullTensor) {
@@ -159,10 +167,7 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   for (const bool baseline : {false, true})
   for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
-    if (baseline)
-      setenv("PATCHLEARN_CPU_BASELINE", "1", 1);
-    else
-      unsetenv("PATCHLEARN_CPU_BASELINE");
+    use_cpu_baseline(baseline);
     const int n = m + 2;
     const index_t batch = 3, per = static_cast<index_t>(P) * P * m * m;
     std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), U(batch * per), out(U.size());
@@ -182,18 +187,21 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
               worst = std::max(worst, std::abs(got - ref));
               scale = std::max(scale, std::abs(ref));
             }
-    unsetenv("PATCHLEARN_CPU_BASELINE");
+    use_cpu_baseline(false);
     EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "");  // equal unless a compiler contracts to FMA
     EXPECT_GT(scale, 1.0);
   }
 }
 
 TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {
-  // The CPU loop takes interior neighbours from row pointers; every value must still be
-  // periodic_lattice_rate's, wrapped ends included, on a small and a large lattice.
+  // The CPU loop takes interior neighbours from row pointers, in bands of rows; every value must
+  // still be periodic_lattice_rate's, wrapped ends included, on a small and a large lattice (N not
+  // a multiple of the band), in the AVX2 and the baseline version.
   std::mt19937_64 gen(9);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
+  for (const bool baseline : {false, true})
   for (index_t N : {index_t{37}, index_t{600}}) {
+    use_cpu_baseline(baseline);
     const index_t batch = 2;
     std::vector<double> kE(N * N), kN(N * N), u(batch * N * N), out(u.size());
     for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
@@ -205,7 +213,8 @@ TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {
         for (index_t x = 0; x < N; ++x)
           differ += out[(b * N + y) * N + x] !=
                     kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(), kN.data(), N, x, y, 3.0);
-    EXPECT_EQ(differ, 0) << "N = " << N;
+    use_cpu_baseline(false);
+    EXPECT_EQ(differ, 0) << "N = " << N << (baseline ? ", baseline" : "");
   }
 }
 
