@@ -403,8 +403,8 @@ template <class V>
 }
 
 /// One gap-tooth rate evaluation: the batch's patch values U and rates dUdt (point-major,
-/// [b][q][p][J][I]), the (m+2) x (m+2) bond tables of a patch, and both coupling kernels as given (Wp, Wm)
-/// and transposed.
+/// [b][q][p][J][I]), the (m+2) x (m+2) bond tables of a patch, and both coupling matrices as
+/// given (wp, wm) and transposed.
 struct GapToothProblem {
   int P, m;
   const double *kE, *kN, *wp, *wm, *wpT, *wmT;
@@ -475,7 +475,7 @@ void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
 
 /// Rows first .. first + kRows - 1 of one trajectory's lattice rates. Inside a row only the two
 /// end columns wrap; the others take their neighbours from the row pointers directly, a loop the
-/// compiler vectorizes. (Streaming the rates past the cache, as the lift does, was slower here,
+/// compiler vectorizes to the target's width by itself (V is not needed). (Streaming the rates past the cache, as the lift does, was slower here,
 /// whether value by value or a whole row at a time.)
 struct LatticeBand {
   static constexpr index_t kRows = 32;
