@@ -67,16 +67,16 @@ log "paper2d run rc=$?: $(tail -1 "$OUT/paper2d_run.json")"
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
 import json, sys, os
 out = sys.argv[1]
-print("| benchmark | time/iter | cells/s | bytes/s | copy B/s (same run) | % of copy |")
-print("|---|---|---|---|---|---|")
+print("| benchmark | time/iter | cells/s | bytes/s | copy B/s (same run) | % of copy (mean) | % of copy (best iteration) |")
+print("|---|---|---|---|---|---|---|")
 try:
     runs = json.load(open(os.path.join(out, "bench_kernels.json")))["benchmarks"]
 except Exception as e:
-    runs = []; print(f"| (no benchmark json: {e}) | | | | | |")
+    runs = []; print(f"| (no benchmark json: {e}) | | | | | | |")
 for r in runs:
     if r.get("error_occurred"): continue
     print(f'| {r["name"]} | {r["real_time"]:.3f} {r["time_unit"]} | {r.get("cells/s", 0):.3g} | {r.get("bytes/s", 0):.3g} | '
-          f'{r.get("copy_B/s", 0):.3g} | {r.get("copy_%", float("nan")):.0f}% |')
+          f'{r.get("copy_B/s", 0):.3g} | {r.get("copy_%", float("nan")):.0f}% | {r.get("best_copy_%", float("nan")):.0f}% |')
 for name in ("bench1d", "bench2d"):
     try:
         b = json.loads(open(os.path.join(out, name + ".json")).read().strip().splitlines()[-1])
