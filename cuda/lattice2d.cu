@@ -42,6 +42,15 @@ __global__ void k_lattice(index_t batch, index_t N, const double* kE, const doub
   dudt[t] = periodic_lattice_rate(u + b * N * N, kE, kN, N, r % N, r / N, inv_h2);
 }
 
+__global__ void k_lattice_chebyshev(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
+                                    double a, const double* Tk, double* Tkm1, double c, double* acc) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t >= batch * N * N) return;
+  const index_t b = t / (N * N), r = t % (N * N);
+  const double rate = periodic_lattice_rate(Tk + b * N * N, kE, kN, N, r % N, r / N, inv_h2);
+  chebyshev_update(a, rate, Tk[t], Tkm1[t], c, acc[t]);
+}
+
 __global__ void k_chebyshev(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
                             double* acc) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
@@ -88,6 +97,12 @@ void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN,
 void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc) {
   k_chebyshev<<<blocks_for(count), kBlock>>>(count, a, AT, Tk, Tkm1, c, acc);
   check_launch("Chebyshev step");
+}
+
+void lattice_chebyshev_step(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, double a,
+                            const double* Tk, double* Tkm1, double c, double* acc) {
+  k_lattice_chebyshev<<<blocks_for(batch * N * N), kBlock>>>(batch, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc);
+  check_launch("lattice Chebyshev step");
 }
 
 void patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out) {

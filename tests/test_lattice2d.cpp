@@ -218,6 +218,29 @@ TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {
   }
 }
 
+TEST(Lattice2D, FusedChebyshevStepEqualsRatesThenStep) {
+  // lattice_chebyshev_step computes each rate where it uses it; the values must be those of
+  // lattice_rates followed by chebyshev_step, bit for bit, in both CPU versions.
+  std::mt19937_64 gen(13);
+  std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
+  const index_t N = 70, batch = 3, n = batch * N * N;
+  std::vector<double> kE(N * N), kN(N * N), Tk(n), Tkm1(n), acc(n);
+  for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
+  for (auto* v : {&Tk, &Tkm1, &acc}) for (auto& x : *v) x = V(gen);
+  std::vector<double> AT(n), want_Tkm1 = Tkm1, want_acc = acc;
+  kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, Tk.data(), AT.data());
+  kernels::chebyshev_step(Device::CPU, n, 0.7, AT.data(), Tk.data(), want_Tkm1.data(), 0.3, want_acc.data());
+  for (const bool baseline : {false, true}) {
+    use_cpu_baseline(baseline);
+    std::vector<double> got_Tkm1 = Tkm1, got_acc = acc;
+    kernels::lattice_chebyshev_step(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, 0.7, Tk.data(), got_Tkm1.data(),
+                                    0.3, got_acc.data());
+    use_cpu_baseline(false);
+    EXPECT_EQ(got_Tkm1, want_Tkm1) << (baseline ? "baseline" : "");
+    EXPECT_EQ(got_acc, want_acc) << (baseline ? "baseline" : "");
+  }
+}
+
 TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {
   // ratio = 1: each edge is the neighbour's interior point itself, so the patch system is the
   // whole 24 x 24 lattice; the rates agree to round-off, and so do the propagated patch means.

@@ -473,26 +473,59 @@ void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
   }
 }
 
-/// Rows first .. first + kRows - 1 of one trajectory's lattice rates. Inside a row only the two
-/// end columns wrap; the others take their neighbours from the row pointers directly, a loop the
-/// compiler vectorizes to the target's width by itself (V is not needed). (Streaming the rates past the cache, as the lift does, was slower here,
+/// Rows first .. first + kLatticeBandRows - 1 of one trajectory's lattice rates, each handed to
+/// sink(index, rate), which must not write what the band reads. Inside a row only the two end
+/// columns wrap; the others take their neighbours from the row pointers directly, a loop vectorized
+/// to the target's width (V is not needed). (Streaming the rates past the cache, as the lift does, was slower here,
 /// whether value by value or a whole row at a time.)
+constexpr index_t kLatticeBandRows = 32;
+template <class Sink>
 struct LatticeBand {
-  static constexpr index_t kRows = 32;
   template <class V>
   [[gnu::always_inline]] static void run(index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
-                                         double* dudt, index_t first) {
-    for (index_t y = first; y < std::min(N, first + kRows); ++y) {
-      const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
-      const double *ke = kE + y * N, *kn = kN + y * N, *ks = kN + ys * N;
-      const double *uc = u + y * N, *un = u + yn * N, *us = u + ys * N;
-      double* out = dudt + y * N;
-      out[0] = periodic_lattice_rate(u, kE, kN, N, 0, y, inv_h2);
-      for (index_t x = 1; x + 1 < N; ++x)
-        out[x] = lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2);
-      out[N - 1] = periodic_lattice_rate(u, kE, kN, N, N - 1, y, inv_h2);
+                                         Sink sink, index_t first) {
+    for (index_t y = first; y < std::min(N, first + kLatticeBandRows); ++y) {
+      const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1, row = y * N;
+      const double *ke = kE + row, *kn = kN + row, *ks = kN + ys * N;
+      const double *uc = u + row, *un = u + yn * N, *us = u + ys * N;
+      sink(row, periodic_lattice_rate(u, kE, kN, N, 0, y, inv_h2));
+#pragma omp simd
+      for (index_t x = 1; x < N - 1; ++x)
+        sink(row + x, lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2));
+      sink(row + N - 1, periodic_lattice_rate(u, kE, kN, N, N - 1, y, inv_h2));
     }
   }
+};
+
+/// The lattice rates of every trajectory b of u, handed to sink_for(b) (see LatticeBand).
+///
+/// In bands of kLatticeBandRows rows, every trajectory of the batch in turn: the bond-table rows
+/// of a band stay in cache across the batch (the tables are read about once, not once per
+/// trajectory), and each trajectory's band is one contiguous stretch that the prefetchers follow
+/// (row by row across the batch, 3 streams per trajectory, was ~15 % slower). The loop is also
+/// compiled for AVX2 (run_vectorized), another ~15 %.
+template <class SinkFor>
+void lattice_bands(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
+                   const SinkFor& sink_for) {
+  using Band = LatticeBand<decltype(sink_for(index_t{0}))>;
+  const index_t bands = (N + kLatticeBandRows - 1) / kLatticeBandRows;
+  const bool avx2 = cpu_avx2();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (index_t k = 0; k < bands; ++k)
+    for (index_t b = 0; b < batch; ++b)
+      run_vectorized<Band>(avx2, N, kE, kN, inv_h2, u + b * N * N, sink_for(b), k * kLatticeBandRows);
+}
+
+/// Sinks of lattice_bands: store the rates, or take one Chebyshev step with them.
+struct StoreRates {
+  double* dudt;
+  void operator()(index_t i, double rate) const { dudt[i] = rate; }
+};
+struct ChebyshevUpdate {
+  double a, c;
+  const double* Tk;
+  double *Tkm1, *acc;
+  void operator()(index_t i, double rate) const { chebyshev_update(a, rate, Tk[i], Tkm1[i], c, acc[i]); }
 };
 
 }  // namespace
@@ -514,17 +547,16 @@ void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, 
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
                    const double* u, double* dudt) {
   PL_DISPATCH(dev, lattice_rates(batch, N, kE, kN, inv_h2, u, dudt));
-  // In bands of LatticeBand::kRows rows, every trajectory of the batch in turn: the bond-table
-  // rows of a band stay in cache across the batch (the tables are read about once, not once per
-  // trajectory), and each trajectory's band is one contiguous stretch that the prefetchers follow
-  // (row by row across the batch, 3 streams per trajectory, was ~15 % slower). The loop is also
-  // compiled for AVX2 (run_vectorized), another ~15 %.
-  const index_t bands = (N + LatticeBand::kRows - 1) / LatticeBand::kRows;
-  const bool avx2 = cpu_avx2();
-#pragma omp parallel for collapse(2) schedule(static)
-  for (index_t k = 0; k < bands; ++k)
-    for (index_t b = 0; b < batch; ++b)
-      run_vectorized<LatticeBand>(avx2, N, kE, kN, inv_h2, u + b * N * N, dudt + b * N * N, k * LatticeBand::kRows);
+  lattice_bands(batch, N, kE, kN, inv_h2, u, [&](index_t b) { return StoreRates{dudt + b * N * N}; });
+}
+
+void lattice_chebyshev_step(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
+                            double a, const double* Tk, double* Tkm1, double c, double* acc) {
+  PL_DISPATCH(dev, lattice_chebyshev_step(batch, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc));
+  lattice_bands(batch, N, kE, kN, inv_h2, Tk, [&](index_t b) {
+    const index_t o = b * N * N;
+    return ChebyshevUpdate{a, c, Tk + o, Tkm1 + o, acc + o};
+  });
 }
 
 void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,

@@ -94,6 +94,12 @@ FineStepper parse_fine_stepper(const std::string& name) {
   throw ConfigError("fine.stepper", "'" + name + "' is not valid; use exponential or rk4");
 }
 
+void LatticeScheme2D::chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc,
+                                     double* scratch) {
+  rates(Tk, scratch);
+  kernels::chebyshev_step(dev_, batch_ * state_size(), a, scratch, Tk, Tkm1, c, acc);
+}
+
 GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch) {
   check_patch_phase(lattice, g);
@@ -151,6 +157,12 @@ FullLattice2D::FullLattice2D(Device dev, const Lattice2D& lattice, const PatchLa
 
 void FullLattice2D::rates(const double* u, double* dudt) {
   kernels::lattice_rates(dev_, batch_, N_, kE_.data(), kN_.data(), 1.0 / (layout_.h * layout_.h), u, dudt);
+  point_steps_ += static_cast<double>(batch_ * state_size());
+}
+
+void FullLattice2D::chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double*) {
+  kernels::lattice_chebyshev_step(dev_, batch_, N_, kE_.data(), kN_.data(), 1.0 / (layout_.h * layout_.h), a, Tk, Tkm1,
+                                  c, acc);
   point_steps_ += static_cast<double>(batch_ * state_size());
 }
 
@@ -214,8 +226,7 @@ void Propagator2D::advance(Buffer<double>& u) {
     axpby(2.0 / rho, c_.data(), 1.0, u.data(), d_.data());
     axpby(cheb_[1], d_.data(), 1.0, a_.data(), a_.data());
     for (std::size_t k = 1; k + 1 < cheb_.size(); ++k) {
-      s_.rates(d_.data(), c_.data());
-      kernels::chebyshev_step(dev, n, 4.0 / rho, c_.data(), d_.data(), b_.data(), cheb_[k + 1], a_.data());
+      s_.chebyshev_step(d_.data(), b_.data(), 4.0 / rho, cheb_[k + 1], a_.data(), c_.data());
       std::swap(b_, d_);
     }
     std::swap(u, a_);

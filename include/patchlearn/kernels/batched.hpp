@@ -107,6 +107,10 @@ void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const
 /// Chebyshev recurrence over count values (kernels/lattice2d.hpp: chebyshev_update).
 void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
                     double* acc);
+/// lattice_rates and chebyshev_step in one pass, the rate A Tk of each point used where it is
+/// computed and never stored: 40 instead of 64 bytes per point, the same values.
+void lattice_chebyshev_step(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
+                            double a, const double* Tk, double* Tkm1, double c, double* acc);
 /// out[b][i] = mean over k of x[b][k][i]: the means of `patches` patches of `points` points
 /// each, stored point-major (kernels/lattice2d.hpp).
 void patch_means(Device dev, index_t batch, index_t points, index_t patches, const double* x, double* out);

@@ -38,6 +38,8 @@ void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                    double* dudt);
 void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc);
+void lattice_chebyshev_step(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, double a,
+                            const double* Tk, double* Tkm1, double c, double* acc);
 void patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out);
 void window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u, double* U);
 

@@ -34,6 +34,10 @@ class LatticeScheme2D {
   virtual index_t state_size() const = 0;
   /// dudt = A u for the whole batch (device arrays of batch * state_size()).
   virtual void rates(const double* u, double* dudt) = 0;
+  /// One step of the Chebyshev recurrence of exp(dt A) (kernels/lattice2d.hpp: chebyshev_update)
+  /// over the batch: Tkm1 <- a A Tk + 2 Tk - Tkm1, acc += c Tkm1. This one puts A Tk in scratch
+  /// (batch * state_size()) first.
+  virtual void chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double* scratch);
   /// Patch means U[b][J][I] of a state.
   virtual void restrict_means(const double* u, double* U) = 0;
   /// Upper bound of the spectral radius of A.
@@ -74,6 +78,8 @@ class FullLattice2D : public LatticeScheme2D {
   FullLattice2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& layout, index_t batch);
   index_t state_size() const override { return N_ * N_; }
   void rates(const double* u, double* dudt) override;
+  /// In one pass over the lattice, the rates never stored (scratch unused).
+  void chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double* scratch) override;
   void restrict_means(const double* u, double* U) override;
   double spectral_bound() const override { return rho_; }
   bool symmetric() const override { return true; }
