@@ -53,6 +53,10 @@ json checked_bench(const std::string& name, std::size_t entries) {
     EXPECT_GT(e["patch_point_steps"].get<double>(), 0);
     EXPECT_GT(e["full_point_steps"].get<double>(), 0);
     EXPECT_TRUE(e.at("matched").is_boolean());
+    for (const char* k : {"patch_runs", "full_runs"}) {
+      EXPECT_GE(e.at(k).get<int>(), 1) << k;
+      EXPECT_LE(e.at(k).get<int>(), 10) << k;
+    }
     EXPECT_GT(e.at("nominal").at("ratio").get<double>(), 0);
   }
   for (const char* k : {"patch", "full"}) {
@@ -69,6 +73,8 @@ TEST(Bench, EpsSweep1DIsWellFormed) {
   const json j = checked_bench("tiny1d", 2);
   EXPECT_EQ(j["dimension"], 1);
   const auto& s = j["sweep"];
+  // bench.repeat_s = 0.05: runs of a few milliseconds are repeated, and none past 10 runs.
+  EXPECT_GT(s[0]["patch_runs"].get<int>(), 1);
   EXPECT_DOUBLE_EQ(s[0]["eps"].get<double>(), 1e-2);
   EXPECT_DOUBLE_EQ(s[1]["eps"].get<double>(), 5e-3);
   // The patch problem scales with eps: the same count of micro point-steps at every eps.

@@ -99,3 +99,9 @@ TEST(Config, ThinBufferWarns) {
 }
 
 TEST(Config, MissingFile) { EXPECT_THROW(load_config_1d("/nonexistent/x.toml"), InputError); }
+
+TEST(Config, BenchRepeatTime) {
+  EXPECT_EQ(error_key(std::string(kBase) + "\n[bench]\nrepeat_s = -1\n"), "bench.repeat_s");
+  EXPECT_EQ(parse_config_1d(std::string(kBase) + "\n[bench]\nrepeat_s = 0\n", "test.toml").bench.repeat_s, 0.0);
+  EXPECT_EQ(parse_config_1d(kBase, "test.toml").bench.repeat_s, 1.0);
+}

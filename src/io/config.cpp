@@ -33,7 +33,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
       {"regression", {"threshold"}},
       {"run", {"device", "chunk_trajectories"}},
-      {"bench", {"epsilon", "rmse", "full_rtol"}},
+      {"bench", {"epsilon", "rmse", "full_rtol", "repeat_s"}},
   };
   return s;
 }
@@ -200,6 +200,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                                              ", which does not divide the macro spacing " + num(DX));
   }
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
+  c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
   c.bench.full_rtol = bench.positives("full_rtol", c.bench.full_rtol);
   if (!std::is_sorted(c.bench.full_rtol.rbegin(), c.bench.full_rtol.rend()))
     throw ConfigError("bench.full_rtol", "the tolerances must be listed loosest first (decreasing)");

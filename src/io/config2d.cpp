@@ -28,7 +28,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
       {"regression", {"threshold"}},
       {"run", {"device", "chunk_trajectories"}},
-      {"bench", {"lattice", "rmse"}},
+      {"bench", {"lattice", "rmse", "repeat_s"}},
   };
   return s;
 }
@@ -185,6 +185,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // --- bench: lattice sizes N; each sets patch.ratio = patches (points - 2) / N.
   const Table bench(root, "bench");
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
+  c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
   std::vector<double> sizes(c.bench.lattice.begin(), c.bench.lattice.end());
   sizes = bench.positives("lattice", sizes);
   c.bench.lattice.clear();

@@ -66,6 +66,11 @@ class Table {
     }
     throw ConfigError(key(k), "expected a number, got " + type_of(*n));
   }
+  double non_negative(const std::string& k, double def) const {
+    const double v = number(k, def);
+    if (!(v >= 0)) throw ConfigError(key(k), num(v) + " must be >= 0");
+    return v;
+  }
   double positive(const std::string& k, double def) const {
     const double v = number(k, def);
     if (!(v > 0)) throw ConfigError(key(k), num(v) + " must be > 0");
