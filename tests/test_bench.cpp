@@ -73,8 +73,6 @@ TEST(Bench, EpsSweep1DIsWellFormed) {
   const json j = checked_bench("tiny1d", 2);
   EXPECT_EQ(j["dimension"], 1);
   const auto& s = j["sweep"];
-  // bench.repeat_s = 0.05: runs of a few milliseconds are repeated, and none past 10 runs.
-  EXPECT_GT(s[0]["patch_runs"].get<int>(), 1);
   EXPECT_DOUBLE_EQ(s[0]["eps"].get<double>(), 1e-2);
   EXPECT_DOUBLE_EQ(s[1]["eps"].get<double>(), 5e-3);
   // The patch problem scales with eps: the same count of micro point-steps at every eps.
@@ -94,6 +92,21 @@ TEST(Bench, LatticeSweep2DIsWellFormed) {
   EXPECT_EQ(j["sweep"][1]["lattice"], 48);
   // Same patches at both sizes: 4 x 4 patches of 3 x 3 evolving points against N^2.
   EXPECT_DOUBLE_EQ(j["sweep"][1]["nominal"]["ratio"].get<double>(), 48.0 * 48 / 144);
+}
+
+TEST(Bench, ShortRunsAreRepeatedAndTheFastestKept) {
+  // Runs of 0.3, 0.2, 0.4, 0.5, ... s against 1 s: four runs (1.4 s in all), the fastest 0.2 s.
+  const std::vector<double> walls{0.3, 0.2, 0.4, 0.5, 0.1};
+  std::size_t next = 0;
+  int runs = 0;
+  EXPECT_EQ(patchlearn::fastest_run(1.0, [&] { return walls.at(next++); }, runs), 0.2);
+  EXPECT_EQ(runs, 4);
+  next = 0;  // repeat_s = 0: one run
+  EXPECT_EQ(patchlearn::fastest_run(0.0, [&] { return walls.at(next++); }, runs), 0.3);
+  EXPECT_EQ(runs, 1);
+  // Millisecond runs stop at ten.
+  EXPECT_EQ(patchlearn::fastest_run(1.0, [] { return 1e-3; }, runs), 1e-3);
+  EXPECT_EQ(runs, 10);
 }
 
 TEST(Bench, CostExponentFitsAPowerLaw) {

@@ -82,19 +82,17 @@ struct Run {
   int runs = 0;
 };
 
-/// simulate() once, and again while the runs so far took less than repeat_s in all (at most 10
-/// runs): a run of milliseconds is at the mercy of the machine's noise, so a short one reports its
-/// fastest repetition. The data, point-steps and rMSE are the same in every run.
+/// simulate() timed by fastest_run; the data, point-steps and rMSE are the same in every run.
 template <class Sim>
 Run measured(Device device, double repeat_s, const std::function<Sim()>& simulate) {
   MemoryProbe probe(device);
-  const Sim sim = simulate();
-  Run r{sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, 0.0, 1};
-  for (double spent = sim.wall_s; spent < repeat_s && r.runs < 10; ++r.runs) {
-    const double wall = simulate().wall_s;
-    spent += wall;
-    r.wall_s = std::min(r.wall_s, wall);
-  }
+  Run r;
+  r.wall_s = fastest_run(repeat_s, [&] {
+    const Sim sim = simulate();
+    r.point_steps = sim.data.point_steps;
+    r.rmse = sim.rmse_vs_homogenized;
+    return sim.wall_s;
+  }, r.runs);
   r.peak_bytes = probe.peak_bytes();
   return r;
 }
@@ -146,6 +144,16 @@ void summarize(json& out) {
 }
 
 }  // namespace
+
+double fastest_run(double repeat_s, const std::function<double()>& run, int& runs) {
+  double fastest = run(), spent = fastest;
+  for (runs = 1; spent < repeat_s && runs < 10; ++runs) {
+    const double wall = run();
+    spent += wall;
+    fastest = std::min(fastest, wall);
+  }
+  return fastest;
+}
 
 double cost_exponent(const std::vector<double>& x, const std::vector<double>& cost) {
   const std::size_t n = std::min(x.size(), cost.size());

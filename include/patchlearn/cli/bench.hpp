@@ -41,4 +41,9 @@ std::string bench_table(const nlohmann::json& result);
 /// The exponent p of cost ~ C x^p fitted by least squares in log-log (NaN for fewer than 2 points).
 double cost_exponent(const std::vector<double>& x, const std::vector<double>& cost);
 
+/// How every measurement of the sweep is timed: run() (one run; it returns its wall time) once,
+/// and again while the runs so far took less than repeat_s in all, at most 10 times, since a run
+/// of milliseconds is at the mercy of the machine's noise. The fastest wall time; `runs` counts.
+double fastest_run(double repeat_s, const std::function<double()>& run, int& runs);
+
 }  // namespace patchlearn
