@@ -195,12 +195,26 @@ constexpr int kBlockedLanes = 4;
 
 namespace {
 
-/// Solves `lanes` <= kBlockedLanes systems s[k] with values x[k] in place: side by side when there
-/// are kBlockedLanes of them, else one by one (the same values either way).
-void solve_lanes(const TridiagFactors& f, int lanes, const index_t* s, double* const* x) {
-  if (lanes == kBlockedLanes) return solve_systems<kBlockedLanes>(f, s, x);
-  for (int k = 0; k < lanes; ++k) solve_system(f, s[k], x[k]);
-}
+/// Group g of the systems taken kBlockedLanes at a time: the indices s[k] of its `lanes` systems
+/// (fewer in the last group) and r[k] = first + k stride, where their values are.
+struct LaneGroup {
+  int lanes;
+  index_t s[kBlockedLanes];
+  double* r[kBlockedLanes];
+  LaneGroup(index_t g, index_t systems, double* first, index_t stride)
+      : lanes(static_cast<int>(std::min<index_t>(kBlockedLanes, systems - g * kBlockedLanes))) {
+    for (int k = 0; k < lanes; ++k) {
+      s[k] = g * kBlockedLanes + k;
+      r[k] = first + k * stride;
+    }
+  }
+  /// Solves the group's systems in place: side by side when there are kBlockedLanes of them, else
+  /// one by one (the same values either way).
+  void solve(const TridiagFactors& f) const {
+    if (lanes == kBlockedLanes) return solve_systems<kBlockedLanes>(f, s, r);
+    for (int k = 0; k < lanes; ++k) solve_system(f, s[k], r[k]);
+  }
+};
 
 }  // namespace
 
@@ -211,16 +225,7 @@ void BatchedTridiag::solve(double* x, index_t systems) const {
   // on two, for the paper's 90 systems of 80,001 points).
   const index_t groups = (systems + kBlockedLanes - 1) / kBlockedLanes;
 #pragma omp parallel for schedule(static, 1)
-  for (index_t g = 0; g < groups; ++g) {
-    const int lanes = static_cast<int>(std::min<index_t>(kBlockedLanes, systems - g * kBlockedLanes));
-    index_t s[kBlockedLanes];
-    double* r[kBlockedLanes];
-    for (int k = 0; k < lanes; ++k) {
-      s[k] = g * kBlockedLanes + k;
-      r[k] = x + s[k] * f.n;
-    }
-    solve_lanes(f, lanes, s, r);
-  }
+  for (index_t g = 0; g < groups; ++g) LaneGroup(g, systems, x + g * kBlockedLanes * f.n, f.n).solve(f);
 }
 
 bool BatchedTridiag::fits_on_chip() const {
@@ -244,18 +249,15 @@ void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const do
     std::vector<double> work(kBlockedLanes * n);
 #pragma omp for schedule(static, 1)
     for (index_t g = 0; g < groups; ++g) {
-      const int lanes = static_cast<int>(std::min<index_t>(kBlockedLanes, systems - g * kBlockedLanes));
-      index_t s[kBlockedLanes];
-      double* r[kBlockedLanes];
-      for (int k = 0; k < lanes; ++k) {
-        s[k] = g * kBlockedLanes + k;
-        r[k] = work.data() + k * n;
-      }
+      const LaneGroup group(g, systems, work.data(), n);
+      const int lanes = group.lanes;
+      const index_t* s = group.s;
+      double* const* r = group.r;
       for (int step = 0; step < count; ++step) {
         for (int k = 0; k < lanes; ++k)
           increment_rhs_system(n, cond + (s[k] % mats_) * (n - 1), y + s[k] * n, alpha, ends, eo_,
                                left ? left[s[k]] : 0.0, right ? right[s[k]] : 0.0, r[k]);
-        solve_lanes(f, lanes, s, r);
+        group.solve(f);
         for (int k = 0; k < lanes; ++k) {
           double* ys = y + s[k] * n;
           for (index_t j = 0; j < n; ++j) ys[j] += r[k][j];
