@@ -498,9 +498,9 @@ void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
 
 /// Rows first .. first + kLatticeBandRows - 1 of one trajectory's lattice rates, each handed to
 /// sink(index, rate), which must not write what the band reads. Inside a row only the two end
-/// columns wrap; the others take their neighbours from the row pointers directly, a loop vectorized
-/// to the target's width (V is not needed). (Streaming the rates past the cache, as the lift does, was slower here,
-/// whether value by value or a whole row at a time.)
+/// columns wrap; the others take their neighbours from the row pointers directly, a loop
+/// vectorized to the target's width (V is not needed). (Streaming the rates past the cache, as
+/// the lift does, was slower here, whether value by value or a whole row at a time.)
 constexpr index_t kLatticeBandRows = 32;
 template <class Sink>
 struct LatticeBand {
