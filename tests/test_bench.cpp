@@ -92,6 +92,12 @@ TEST(Bench, LatticeSweep2DIsWellFormed) {
   EXPECT_EQ(j["sweep"][1]["lattice"], 48);
   // Same patches at both sizes: 4 x 4 patches of 3 x 3 evolving points against N^2.
   EXPECT_DOUBLE_EQ(j["sweep"][1]["nominal"]["ratio"].get<double>(), 48.0 * 48 / 144);
+  // Each side's exponential-stepper tolerance comes from the ladder, and its run was the last tried.
+  for (const auto& e : j["sweep"])
+    for (const std::string side : {"patch", "full"}) {
+      EXPECT_EQ(e[side + "_tolerances_tried"].back()["tolerance"], e[side + "_tolerance"]) << side;
+      EXPECT_GT(e[side + "_evaluations_per_sample"].get<int>(), 0) << side;
+    }
 }
 
 TEST(Bench, ShortRunsAreRepeatedAndTheFastestKept) {

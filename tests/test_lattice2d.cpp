@@ -259,6 +259,40 @@ TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {
   }
 }
 
+TEST(FullLattice2D, ExponentialToleranceBoundsTheError) {
+  // Every Chebyshev coefficient of exp is positive and |T_k| <= 1 on the spectrum, so the dropped
+  // tail bounds the error of one interval's propagator in the 2-norm. On smooth data the error is
+  // close to that bound (T_k(1) = 1: the slow modes see the whole tail), so it is a real knob.
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.5, "spectral", 0);
+  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
+  FullLattice2D full(Device::CPU, lat, g, 2);
+  const auto propagated = [&](double tolerance, int& evaluations) {
+    Propagator2D prop(full, 0.01, FineStepper::Exponential, 0.0, tolerance);
+    evaluations = prop.evaluations();
+    Buffer<double> u(Device::CPU, full.sample(two_ics()));
+    prop.advance(u);
+    return u.to_host();
+  };
+  const auto norm = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x * x;
+    return std::sqrt(s);
+  };
+  int exact_evaluations = 0;
+  const auto exact = propagated(exact_exponential_tolerance(), exact_evaluations);
+  const double u0 = norm(full.sample(two_ics()));
+  int previous = exact_evaluations;
+  for (const double tol : {1e-8, 1e-5, 1e-3, 1e-2}) {
+    int evaluations = 0;
+    auto u = propagated(tol, evaluations);
+    for (std::size_t i = 0; i < u.size(); ++i) u[i] -= exact[i];
+    EXPECT_LE(norm(u), tol * u0) << tol;
+    EXPECT_GE(norm(u), 0.1 * tol * u0) << tol;
+    EXPECT_LT(evaluations, previous) << tol;
+    previous = evaluations;
+  }
+}
+
 TEST(GapTooth2D, ExponentialAndRk4SteppersAgree) {
   // RK4 at its stability limit has a local error ~ (dt lambda)^5 / 120 on the slow modes: ~1e-15.
   const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);

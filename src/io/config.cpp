@@ -201,9 +201,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   }
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
   c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
-  c.bench.full_rtol = bench.positives("full_rtol", c.bench.full_rtol);
-  if (!std::is_sorted(c.bench.full_rtol.rbegin(), c.bench.full_rtol.rend()))
-    throw ConfigError("bench.full_rtol", "the tolerances must be listed loosest first (decreasing)");
+  c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
 
   // --- soft checks
   if (c.scheme == "patch_dynamics" && c.buffer_ends == "dirichlet") {

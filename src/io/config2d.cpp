@@ -19,7 +19,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"lattice", {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed"}},
       {"patch", {"points", "ratio", "coupling", "order"}},
       {"scheme", {"type"}},
-      {"fine", {"stepper", "dt"}},
+      {"fine", {"stepper", "dt", "tolerance"}},
       {"time", {"t_end", "sample_dt"}},
       {"initial", {"trajectories", "modes", "wavenumbers", "amplitude", "phases", "seed"}},
       {"homogenized", {"grid"}},
@@ -28,7 +28,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
       {"regression", {"threshold"}},
       {"run", {"device", "chunk_trajectories"}},
-      {"bench", {"lattice", "rmse", "repeat_s"}},
+      {"bench", {"lattice", "rmse", "repeat_s", "tolerance"}},
   };
   return s;
 }
@@ -124,6 +124,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.stepper = fine.choice("stepper", c.stepper, {"exponential", "rk4"});
   c.fine_dt = fine.number("dt", c.fine_dt);
   if (c.fine_dt < 0) throw ConfigError("fine.dt", num(c.fine_dt) + " must be >= 0 (0: the largest stable step)");
+  c.fine_tolerance = fine.positive("tolerance", c.fine_tolerance);
+  if (c.fine_tolerance >= 1) throw ConfigError("fine.tolerance", num(c.fine_tolerance) + " must be < 1");
   if (c.stepper == "exponential" && c.coupling != "spectral")
     throw ConfigError("fine.stepper", "exponential needs the symmetric spectral coupling; use rk4 with patch.coupling = \"polynomial\"");
   {
@@ -186,6 +188,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   const Table bench(root, "bench");
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
   c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
+  c.bench.tolerance = bench.ladder("tolerance", c.bench.tolerance);
+  for (const double t : c.bench.tolerance)
+    if (t >= 1) throw ConfigError("bench.tolerance", num(t) + " must be < 1");
   std::vector<double> sizes(c.bench.lattice.begin(), c.bench.lattice.end());
   sizes = bench.positives("lattice", sizes);
   c.bench.lattice.clear();

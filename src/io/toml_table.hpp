@@ -133,6 +133,13 @@ class Table {
     }
     return out;
   }
+  /// Tolerances to try in turn, loosest first: positives() that never increase.
+  std::vector<double> ladder(const std::string& k, std::vector<double> def) const {
+    std::vector<double> v = positives(k, std::move(def));
+    if (!std::is_sorted(v.rbegin(), v.rend()))
+      throw ConfigError(key(k), "the tolerances must be listed loosest first (decreasing)");
+    return v;
+  }
   std::pair<double, double> range(const std::string& k, std::pair<double, double> def) const {
     const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
     if (!n) return def;

@@ -33,6 +33,9 @@ struct BenchOptions {
   /// 1D: full-resolution tolerances, loosest first; each eps takes the loosest that meets `rmse`.
   std::vector<double> full_rtol{1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6};
   std::vector<int> lattice{480, 1440, 4800};  ///< 2D: lattice sizes N (an N x N lattice) swept
+  /// 2D: exponential-stepper tolerances (fine.tolerance), loosest first; at each N each side
+  /// takes the loosest that meets `rmse`.
+  std::vector<double> tolerance{1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-6, 1e-8, 1e-11, 1e-14};
   double rmse = 1e-6;  ///< eq. (24) against the homogenized truth, over all trajectories and times
   /// A measurement that took less than this (seconds) is run again until this much time has
   /// passed in all (at most 10 runs), and its fastest run reported; 0: one run each.

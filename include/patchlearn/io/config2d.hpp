@@ -8,6 +8,7 @@
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
 #include "patchlearn/micro/lattice2d.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
 
 namespace patchlearn {
 
@@ -30,6 +31,7 @@ struct Config2D {
   // [fine]
   std::string stepper = "exponential";
   double fine_dt = 0.0;  ///< rk4 step; 0 = the largest stable step
+  double fine_tolerance = exact_exponential_tolerance();  ///< exponential: propagator error bound
   // [time]
   double t_end = 1.0, sample_dt = 0.01;
   // [initial]
