@@ -14,7 +14,9 @@
 //   rejected ones is reported apart, not in full_wall_s).
 // 2D, a sweep of lattice sizes N (bench.lattice): gap-tooth against the full N x N lattice, with
 //   the same patches (patch.ratio = patches (points - 2) / N, so eps = period L / N), both
-//   propagated over each sample interval by the same exact exponential (Chebyshev) stepper.
+//   propagated over each sample interval by the same exponential (Chebyshev) stepper, each side
+//   at the loosest tolerance of bench.tolerance (fine.tolerance) whose data meet bench.rmse, by
+//   the same ladder rule as the 1D full side.
 // The cost exponents are least-squares slopes of log(wall time) against log(eps). Beside the
 // measured cost each entry carries the paper's nominal accounting (one micro step per burst, the
 // full lattice stepped at the burst's step; REFERENCE sec. 8).
