@@ -4,6 +4,7 @@
 # builds for sm_90, runs the `gpu`-labelled tests and the benchmarks, writes logs to $OUT and prints
 # a short table last. Every step after the build shares a 460 s budget: it ends within 8 minutes.
 #   usage (device run, carry [".debs"]):  bash bench/gpu_check.sh
+#   bash bench/gpu_check.sh --dry-run: unpack and configure only (a rehearsal of the device setup)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -14,20 +15,45 @@ log() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$OUT/summary.log"; }
 
 log "machine: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
 log "nvcc: $(nvcc --version | tail -1)"
-rm -rf "$PREFIX" && mkdir -p "$PREFIX"
+rm -rf "$PREFIX" && mkdir -p "$PREFIX/runtime" "$PREFIX/fallback"
 shopt -s nullglob
 debs=(.debs/*.deb)
 [ ${#debs[@]} -gt 0 ] || { log "no .debs/ carried: run tools/fetch_debs.sh here and carry .debs"; exit 2; }
-for f in "${debs[@]}"; do dpkg -x "$f" "$PREFIX"; done
+unpack() {  # a .deb into a folder: dpkg -x, or on a machine without dpkg its data member by hand
+  if command -v dpkg >/dev/null; then dpkg -x "$1" "$2"; return; fi
+  python3 - "$1" "$2" <<'PY'
+import io, sys, tarfile
+deb = open(sys.argv[1], "rb").read()
+assert deb[:8] == b"!<arch>\n", sys.argv[1] + " is not a .deb"
+pos = 8
+while pos + 60 <= len(deb):  # ar members: a 60-byte header, the body, padding to even
+    name, size = deb[pos:pos + 16].decode().strip().rstrip("/"), int(deb[pos + 48:pos + 58])
+    if name.startswith("data.tar"):
+        with tarfile.open(fileobj=io.BytesIO(deb[pos + 60:pos + 60 + size])) as t:
+            t.extractall(sys.argv[2], **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+    pos += 60 + size + (size & 1)
+PY
+}
+for f in "${debs[@]}"; do unpack "$f" "$PREFIX" || { log "cannot unpack $f"; exit 2; }; done
+for f in .debs/runtime/*.deb; do unpack "$f" "$PREFIX/runtime" || { log "cannot unpack $f"; exit 2; }; done
+# The libraries' own dependencies (tools/fetch_debs.sh) stand in only for what this machine lacks:
+# a link in fallback/ for each library name the loader's cache does not know.
+known=$( (/sbin/ldconfig -p || ldconfig -p) 2>/dev/null | awk '{print $1}')
+for so in $(find "$PREFIX/runtime" -name 'lib*.so.*' \( -type f -o -type l \)); do
+  grep -qxF "$(basename "$so")" <<<"$known" || ln -sf "$so" "$PREFIX/fallback/$(basename "$so")"
+done
+log "standing in for missing system libraries: $(ls "$PREFIX/fallback" | tr '\n' ' ')"
 LIBDIR=$PREFIX/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=$LIBDIR:$LIBDIR/hdf5/serial:${LD_LIBRARY_PATH:-}
+export LD_LIBRARY_PATH=$LIBDIR:$LIBDIR/hdf5/serial:$PREFIX/fallback:${LD_LIBRARY_PATH:-}
 TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
 
 log "configure + build (sm_90)"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPATCHLEARN_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" -DCMAKE_PREFIX_PATH="$PREFIX/usr;$TORCH_PREFIX" \
-  >"$OUT/build.log" 2>&1 && cmake --build build-gpu -j "$(nproc)" >>"$OUT/build.log" 2>&1
+  >"$OUT/build.log" 2>&1
 rc_build=$?
+if [ "${1:-}" = "--dry-run" ]; then log "configure rc=$rc_build (dry run: nothing built)"; exit $rc_build; fi
+[ $rc_build -ne 0 ] || { cmake --build build-gpu -j "$(nproc)" >>"$OUT/build.log" 2>&1; rc_build=$?; }
 log "build rc=$rc_build"
 if [ $rc_build -ne 0 ]; then tail -30 "$OUT/build.log"; exit 1; fi
 missing=$(ldd build-gpu/patchlearn | grep "not found")
