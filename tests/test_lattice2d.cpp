@@ -241,6 +241,21 @@ TEST(Lattice2D, FusedChebyshevStepEqualsRatesThenStep) {
   }
 }
 
+TEST(InitialCondition2D, GridValuesEqualThePointwiseOnes) {
+  // on_grid tabulates each mode's sines per coordinate; the products and their order are those of
+  // operator(), so the values agree bit for bit, on any coordinates.
+  InitialConditionParams2D p;
+  p.trajectories = 2;
+  const auto ics = draw_initial_conditions_2d(p);
+  const std::vector<double> xs{0.0, 0.3, 1.7, 2.5, 6.1}, ys{0.2, 4.4, 3.3};
+  for (const auto& ic : ics) {
+    std::vector<double> grid(xs.size() * ys.size());
+    ic.on_grid(xs, ys, grid.data());
+    for (std::size_t k = 0; k < ys.size(); ++k)
+      for (std::size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(grid[k * xs.size() + i], ic(xs[i], ys[k]));
+  }
+}
+
 TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {
   // ratio = 1: each edge is the neighbour's interior point itself, so the patch system is the
   // whole 24 x 24 lattice; the rates agree to round-off, and so do the propagated patch means.

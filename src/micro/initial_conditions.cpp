@@ -48,6 +48,25 @@ double InitialCondition2D::operator()(double x, double y) const {
   return s;
 }
 
+void InitialCondition2D::on_grid(const std::vector<double>& xs, const std::vector<double>& ys, double* out) const {
+  const std::size_t nx = xs.size(), ny = ys.size(), modes = a.size();
+  std::vector<double> X(modes * nx), Y(modes * ny);
+  for (std::size_t j = 0; j < modes; ++j) {
+    for (std::size_t i = 0; i < nx; ++i) X[j * nx + i] = std::sin(lx[j] * xs[i] + px[j]);
+    for (std::size_t k = 0; k < ny; ++k) Y[j * ny + k] = std::sin(ly[j] * ys[k] + py[j]);
+  }
+#pragma omp parallel for
+  for (std::size_t k = 0; k < ny; ++k) {
+    double* row = out + k * nx;
+    std::fill(row, row + nx, 0.0);
+    for (std::size_t j = 0; j < modes; ++j) {
+      const double* Xj = X.data() + j * nx;
+      const double ay = Y[j * ny + k];
+      for (std::size_t i = 0; i < nx; ++i) row[i] += a[j] * Xj[i] * ay;
+    }
+  }
+}
+
 std::vector<InitialCondition2D> draw_initial_conditions_2d(const InitialConditionParams2D& p) {
   std::vector<InitialCondition2D> out;
   for (int i = 0; i < p.trajectories; ++i) {

@@ -137,15 +137,20 @@ void GapTooth2D::restrict_means(const double* u, double* U) {
 
 std::vector<double> GapTooth2D::sample(const std::vector<InitialCondition2D>& ics) const {
   const auto& g = layout_;
-  std::vector<double> u;
-  u.reserve(static_cast<std::size_t>(batch_ * state_size()));
-  for (index_t b = 0; b < batch_; ++b)
+  // Coordinate p * P + I: point p of the patches in column I (the same list serves y).
+  std::vector<double> xs;
+  for (int p = 0; p < g.m; ++p)
+    for (int I = 0; I < g.P; ++I) xs.push_back(static_cast<double>(g.first + I * g.spacing + 1 + p) * g.h);
+  const std::size_t n = xs.size(), per = static_cast<std::size_t>(state_size());
+  std::vector<double> u(static_cast<std::size_t>(batch_) * per), grid(n * n);
+  for (index_t b = 0; b < batch_; ++b) {
+    ics[b].on_grid(xs, xs, grid.data());
+    double* ub = u.data() + b * per;
     for (int q = 0; q < g.m; ++q)
       for (int p = 0; p < g.m; ++p)
         for (int J = 0; J < g.P; ++J)
-          for (int I = 0; I < g.P; ++I)
-            u.push_back(ics[b](static_cast<double>(g.first + I * g.spacing + 1 + p) * g.h,
-                               static_cast<double>(g.first + J * g.spacing + 1 + q) * g.h));
+          for (int I = 0; I < g.P; ++I) *ub++ = grid[(q * g.P + J) * n + p * g.P + I];
+  }
   return u;
 }
 
@@ -175,11 +180,11 @@ void FullLattice2D::restrict_means(const double* u, double* U) {
 }
 
 std::vector<double> FullLattice2D::sample(const std::vector<InitialCondition2D>& ics) const {
-  std::vector<double> u;
-  u.reserve(static_cast<std::size_t>(batch_ * state_size()));
-  for (index_t b = 0; b < batch_; ++b)
-    for (index_t y = 0; y < N_; ++y)
-      for (index_t x = 0; x < N_; ++x) u.push_back(ics[b](static_cast<double>(x) * layout_.h, static_cast<double>(y) * layout_.h));
+  std::vector<double> xs(static_cast<std::size_t>(N_));
+  for (index_t x = 0; x < N_; ++x) xs[x] = static_cast<double>(x) * layout_.h;
+  const std::size_t per = static_cast<std::size_t>(state_size());
+  std::vector<double> u(static_cast<std::size_t>(batch_) * per);
+  for (index_t b = 0; b < batch_; ++b) ics[b].on_grid(xs, xs, u.data() + b * per);
   return u;
 }
 

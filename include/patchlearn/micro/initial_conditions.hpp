@@ -55,6 +55,10 @@ struct InitialConditionParams2D {
 struct InitialCondition2D {
   std::vector<double> a, lx, ly, px, py;
   double operator()(double x, double y) const;
+  /// The condition at every (xs[i], ys[k]) into out[k * xs.size() + i]: the values of
+  /// operator(), bit for bit, with each mode's sines taken once per coordinate instead of once
+  /// per point (a lattice of 4800^2 points then costs 10 products per point, not 20 sines).
+  void on_grid(const std::vector<double>& xs, const std::vector<double>& ys, double* out) const;
 };
 
 std::vector<InitialCondition2D> draw_initial_conditions_2d(const InitialConditionParams2D& p);
