@@ -240,7 +240,6 @@ void solve(index_t systems, const TridiagFactors& f, double* x) {
   check_launch("tridiagonal solve");
 }
 
-// The shared memory one block may use (with the opt-in above the 48 KiB default).
 std::size_t shared_bytes_per_block() {
   static const std::size_t bytes = [] {
     int device = 0, optin = 0;

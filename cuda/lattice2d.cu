@@ -34,6 +34,38 @@ __global__ void k_gap_tooth(index_t batch, int P, int m, const double* kE, const
   dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, kE, kN, wp, wm, inv_h2);
 }
 
+// A whole sampling interval of the Chebyshev series for one trajectory per block, its three
+// vectors (T_k-1, T_k, the sum) in shared memory: each term reads T_k there and writes T_k-1 and
+// the sum at the thread's own points only, so one barrier per term orders it.
+__global__ void k_gap_tooth_interval(int P, int m, const double* kE, const double* kN, const double* wp,
+                                     const double* wm, double inv_h2, double a, const double* c, int n, double* u) {
+  extern __shared__ double vectors[];
+  const int PP = P * P, per = PP * m * m;
+  double *Tkm1 = vectors, *Tk = vectors + per, *acc = vectors + 2 * per, *ub = u + blockIdx.x * static_cast<index_t>(per);
+  const auto rate = [&](const double* T, int i) {
+    const int patch = i % PP, k = i / PP;
+    return gap_tooth_rate(T, P, m, patch % P, patch / P, k % m, k / m, kE, kN, wp, wm, inv_h2);
+  };
+  for (int i = threadIdx.x; i < per; i += blockDim.x) Tkm1[i] = ub[i];
+  __syncthreads();
+  for (int i = threadIdx.x; i < per; i += blockDim.x) chebyshev_start(a, rate(Tkm1, i), Tkm1[i], c[0], c[1], Tk[i], acc[i]);
+  __syncthreads();
+  for (int k = 1; k + 1 < n; ++k) {
+    for (int i = threadIdx.x; i < per; i += blockDim.x) chebyshev_update(a, rate(Tk, i), Tk[i], Tkm1[i], c[k + 1], acc[i]);
+    __syncthreads();
+    double* t = Tk;
+    Tk = Tkm1;
+    Tkm1 = t;
+  }
+  for (int i = threadIdx.x; i < per; i += blockDim.x) ub[i] = acc[i];
+}
+
+__global__ void k_chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1,
+                                  double* T1, double* acc) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t < count) chebyshev_start(a, Au[t], u[t], c0, c1, T1[t], acc[t]);
+}
+
 __global__ void k_lattice(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                           double* dudt) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
@@ -86,6 +118,34 @@ void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double
                      const double* wm, double inv_h2, const double* U, double* dUdt) {
   k_gap_tooth<<<blocks_for(batch * P * P * m * m), kBlock>>>(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);
   check_launch("gap-tooth rates");
+}
+
+namespace {
+std::size_t gap_tooth_interval_bytes(int P, int m) { return 3 * sizeof(double) * static_cast<std::size_t>(P * P * m * m); }
+}  // namespace
+
+bool gap_tooth_interval_fits(int P, int m) { return gap_tooth_interval_bytes(P, m) <= shared_bytes_per_block(); }
+
+void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
+                                  const double* wm, double inv_h2, double rho, const double* c, int n, double* u) {
+  const std::size_t bytes = gap_tooth_interval_bytes(P, m);
+  if (!gap_tooth_interval_fits(P, m))
+    throw RunError("gap-tooth interval: " + std::to_string(P * P * m * m) + " points per trajectory do not fit in shared memory");
+  if (bytes > (48 << 10) &&
+      cudaFuncSetAttribute(k_gap_tooth_interval, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) !=
+          cudaSuccess)
+    throw RunError("gap-tooth interval: cannot reserve " + std::to_string(bytes) + " bytes of shared memory");
+  // Up to 1024 threads, a whole number of warps, each with as even a share of the points as that allows.
+  const int per = P * P * m * m, rounds = (per + 1023) / 1024, threads = ((per + rounds - 1) / rounds + 31) / 32 * 32;
+  if (batch > 0)
+    k_gap_tooth_interval<<<static_cast<unsigned>(batch), threads, bytes>>>(P, m, kE, kN, wp, wm, inv_h2, 4.0 / rho, c, n, u);
+  check_launch("gap-tooth interval");
+}
+
+void chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1, double* T1,
+                     double* acc) {
+  k_chebyshev_start<<<blocks_for(count), kBlock>>>(count, a, Au, u, c0, c1, T1, acc);
+  check_launch("Chebyshev start");
 }
 
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,

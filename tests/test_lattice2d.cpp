@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <tuple>
 #include <utility>
 
 #include "patchlearn/core/error.hpp"
@@ -190,6 +191,40 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
     use_cpu_baseline(false);
     EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "");  // equal unless a compiler contracts to FMA
     EXPECT_GT(scale, 1.0);
+  }
+}
+
+TEST(GapTooth2D, ChebyshevIntervalEqualsTheTermByTermLoop) {
+  // One call carries each trajectory's series through all its terms on chip; its values must be
+  // those of the batch-wide loop of kernels (chebyshev_start, gap_tooth_rates, chebyshev_step)
+  // that Propagator2D runs for other schemes: the same arithmetic, bit for bit, for m = 3
+  // (compiled for that size) and other sizes, AVX2 and baseline versions, 2 to 9 terms.
+  std::mt19937_64 gen(11);
+  std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0), C(0.0, 0.3);
+  for (const bool baseline : {false, true})
+  for (auto [P, m, terms] : {std::tuple{16, 3, 9}, std::tuple{5, 2, 2}, std::tuple{7, 4, 5}}) {
+    use_cpu_baseline(baseline);
+    const int n = m + 2;
+    const index_t batch = 3, count = batch * P * P * m * m;
+    const double rho = 50.0, inv_h2 = 3.0, a = 4.0 / rho;
+    std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), u(count), c(terms);
+    for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
+    for (auto* v : {&wp, &wm}) for (auto& x : *v) x = V(gen);
+    for (auto& x : u) x = V(gen);
+    for (auto& x : c) x = C(gen);
+    // The loop: T_0 = u overwritten in place, T_1 in Tk, the sum in acc.
+    std::vector<double> Tkm1 = u, Tk(count), AT(count), acc(count);
+    kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2, Tkm1.data(), AT.data());
+    kernels::chebyshev_start(Device::CPU, count, a, AT.data(), Tkm1.data(), c[0], c[1], Tk.data(), acc.data());
+    for (int k = 1; k + 1 < terms; ++k) {
+      kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2, Tk.data(), AT.data());
+      kernels::chebyshev_step(Device::CPU, count, a, AT.data(), Tk.data(), Tkm1.data(), c[k + 1], acc.data());
+      std::swap(Tk, Tkm1);
+    }
+    kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2, rho,
+                                          c.data(), terms, u.data());
+    use_cpu_baseline(false);
+    EXPECT_EQ(u, acc) << "P " << P << ", m " << m << ", " << terms << " terms" << (baseline ? ", baseline" : "");
   }
 }
 

@@ -485,6 +485,50 @@ struct GapToothTrajectory {
   }
 };
 
+/// A gap-tooth problem with its coupling matrices transposed (for GapToothTrajectory), U and dUdt
+/// left to the caller.
+struct GapToothCoupling {
+  std::vector<double> wpT, wmT;
+  GapToothProblem g;
+  GapToothCoupling(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm, double inv_h2)
+      : wpT(static_cast<std::size_t>(P) * P), wmT(wpT.size()) {
+    for (int I = 0; I < P; ++I)
+      for (int K = 0; K < P; ++K) {
+        wpT[K * P + I] = wp[I * P + K];
+        wmT[K * P + I] = wm[I * P + K];
+      }
+    g = GapToothProblem{P, m, kE, kN, wp, wm, wpT.data(), wmT.data(), inv_h2, nullptr, nullptr};
+  }
+};
+
+/// gap_tooth_chebyshev_interval on the CPU: each thread carries one trajectory's series through
+/// all n terms in its own three vectors (T_k-1, T_k, A T_k), the sum building up in u itself.
+template <int Mc>
+void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const double* c, int n, double* u) {
+  const bool avx2 = cpu_avx2();
+  const index_t per = static_cast<index_t>(g.P) * g.P * g.m * g.m;
+  const double a = 4.0 / rho;
+#pragma omp parallel firstprivate(g)
+  {
+    std::vector<double> edges(static_cast<std::size_t>(4 * g.m * g.P * g.P)), work(static_cast<std::size_t>(3 * per));
+#pragma omp for
+    for (index_t b = 0; b < batch; ++b) {
+      double *Tkm1 = work.data(), *Tk = Tkm1 + per, *AT = Tk + per, *acc = u + b * per;
+      std::copy(acc, acc + per, Tkm1);
+      g.dUdt = AT;
+      g.U = Tkm1;
+      run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+      for (index_t i = 0; i < per; ++i) chebyshev_start(a, AT[i], Tkm1[i], c[0], c[1], Tk[i], acc[i]);
+      for (int k = 1; k + 1 < n; ++k) {
+        g.U = Tk;
+        run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+        for (index_t i = 0; i < per; ++i) chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c[k + 1], acc[i]);
+        std::swap(Tk, Tkm1);
+      }
+    }
+  }
+}
+
 template <int Mc>
 void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
   const bool avx2 = cpu_avx2();
@@ -556,15 +600,30 @@ struct ChebyshevUpdate {
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt) {
   PL_DISPATCH(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
-  std::vector<double> wpT(P * P), wmT(P * P);
-  for (int I = 0; I < P; ++I)
-    for (int K = 0; K < P; ++K) {
-      wpT[K * P + I] = wp[I * P + K];
-      wmT[K * P + I] = wm[I * P + K];
-    }
-  const GapToothProblem g{P, m, kE, kN, wp, wm, wpT.data(), wmT.data(), inv_h2, U, dUdt};
+  GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2);
+  GapToothProblem& g = coupling.g;
+  g.U = U;
+  g.dUdt = dUdt;
   if (m == 3) return gap_tooth_rates_cpu<3>(g, batch);  // the paper's 5 x 5 patches
   gap_tooth_rates_cpu<0>(g, batch);
+}
+
+void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
+                                  const double* wp, const double* wm, double inv_h2, double rho, const double* c, int n,
+                                  double* u) {
+  if (n < 2) throw std::invalid_argument("gap_tooth_chebyshev_interval: at least two terms");
+  PL_DISPATCH(dev, gap_tooth_chebyshev_interval(batch, P, m, kE, kN, wp, wm, inv_h2, rho, c, n, u));
+  const GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2);
+  if (m == 3) return gap_tooth_intervals_cpu<3>(coupling.g, batch, rho, c, n, u);
+  gap_tooth_intervals_cpu<0>(coupling.g, batch, rho, c, n, u);
+}
+
+bool gap_tooth_interval_fits(Device dev, int P, int m) {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (dev == Device::CUDA) return cuda::gap_tooth_interval_fits(P, m);
+#endif
+  (void)P, (void)m;
+  return dev == Device::CPU;
 }
 
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
@@ -580,6 +639,13 @@ void lattice_chebyshev_step(Device dev, index_t batch, index_t N, const double* 
     const index_t o = b * N * N;
     return ChebyshevUpdate{a, c, Tk + o, Tkm1 + o, acc + o};
   });
+}
+
+void chebyshev_start(Device dev, index_t count, double a, const double* Au, const double* u, double c0, double c1,
+                     double* T1, double* acc) {
+  PL_DISPATCH(dev, chebyshev_start(count, a, Au, u, c0, c1, T1, acc));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) chebyshev_start(a, Au[i], u[i], c0, c1, T1[i], acc[i]);
 }
 
 void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,

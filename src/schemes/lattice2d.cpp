@@ -104,6 +104,8 @@ void LatticeScheme2D::chebyshev_step(const double* Tk, double* Tkm1, double a, d
   kernels::chebyshev_step(dev_, batch_ * state_size(), a, scratch, Tk, Tkm1, c, acc);
 }
 
+bool LatticeScheme2D::chebyshev_interval(const double*, int, double, double*) { return false; }
+
 GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch) {
   check_patch_phase(lattice, g);
@@ -128,6 +130,15 @@ void GapTooth2D::rates(const double* u, double* dudt) {
   kernels::gap_tooth_rates(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(), 1.0 / (g.h * g.h), u,
                            dudt);
   point_steps_ += static_cast<double>(batch_ * state_size());
+}
+
+bool GapTooth2D::chebyshev_interval(const double* c, int n, double rho, double* u) {
+  const auto& g = layout_;
+  if (!kernels::gap_tooth_interval_fits(dev_, g.P, g.m)) return false;
+  kernels::gap_tooth_chebyshev_interval(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(),
+                                        1.0 / (g.h * g.h), rho, c, n, u);
+  point_steps_ += static_cast<double>(n - 1) * static_cast<double>(batch_ * state_size());
+  return true;
 }
 
 void GapTooth2D::restrict_means(const double* u, double* U) {
@@ -194,16 +205,17 @@ Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper
   const double rho = scheme.spectral_bound();
   const std::size_t size = static_cast<std::size_t>(scheme.batch() * scheme.state_size());
   a_ = Buffer<double>(scheme.device(), size);
-  b_ = Buffer<double>(scheme.device(), size);
   c_ = Buffer<double>(scheme.device(), size);
   if (stepper == FineStepper::Exponential) {
     if (!scheme.symmetric())
       throw ConfigError("fine.stepper", "exponential needs a symmetric patch system (patch.coupling = \"spectral\"); use rk4");
     cheb_ = exp_chebyshev_coefficients(0.5 * interval * rho, tolerance);
+    cheb_dev_ = Buffer<double>(scheme.device(), cheb_);
     evaluations_ = static_cast<int>(cheb_.size()) - 1;
     d_ = Buffer<double>(scheme.device(), size);
     return;
   }
+  b_ = Buffer<double>(scheme.device(), size);
   const double limit = rk4_stability_limit();
   if (rk4_dt <= 0) {
     steps_ = static_cast<int>(std::ceil(interval * rho / (0.98 * limit)));
@@ -229,15 +241,14 @@ void Propagator2D::advance(Buffer<double>& u) {
   };
   if (stepper_ == FineStepper::Exponential) {
     const double rho = s_.spectral_bound();
-    // acc = c0 u; T0 = u (in b_); T1 = (2/rho) A u + u (in d_).
-    axpby(cheb_[0], u.data(), 0.0, u.data(), a_.data());
-    axpby(1.0, u.data(), 0.0, u.data(), b_.data());
+    const int terms = static_cast<int>(cheb_.size());
+    if (s_.chebyshev_interval(cheb_dev_.data(), terms, rho, u.data())) return;
+    // Term by term: T_0 = u, then T_k-1 overwritten in place; T_1 in d_, the sum in a_, A u in c_.
     s_.rates(u.data(), c_.data());
-    axpby(2.0 / rho, c_.data(), 1.0, u.data(), d_.data());
-    axpby(cheb_[1], d_.data(), 1.0, a_.data(), a_.data());
-    for (std::size_t k = 1; k + 1 < cheb_.size(); ++k) {
-      s_.chebyshev_step(d_.data(), b_.data(), 4.0 / rho, cheb_[k + 1], a_.data(), c_.data());
-      std::swap(b_, d_);
+    kernels::chebyshev_start(dev, n, 4.0 / rho, c_.data(), u.data(), cheb_[0], cheb_[1], d_.data(), a_.data());
+    for (int k = 1; k + 1 < terms; ++k) {
+      s_.chebyshev_step(d_.data(), u.data(), 4.0 / rho, cheb_[k + 1], a_.data(), c_.data());
+      std::swap(u, d_);
     }
     std::swap(u, a_);
     return;

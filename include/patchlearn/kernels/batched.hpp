@@ -101,9 +101,22 @@ index_t count_nonfinite(Device dev, const double* x, index_t count);
 /// coupling matrices.
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt);
+/// u <- exp(dt A) u over one sampling interval for the gap-tooth patches of gap_tooth_rates, by the
+/// Chebyshev series c[0..n) (n >= 2, a device array) on [-rho, 0], each trajectory's series carried
+/// through in one go: the arithmetic of the term-by-term loop (chebyshev_start, gap_tooth_rate,
+/// chebyshev_update) without a pass through memory, a barrier across the batch or a launch per
+/// term. CPU: a trajectory per thread, its three vectors in that core's cache. CUDA: a block per
+/// trajectory, the vectors in shared memory, where gap_tooth_interval_fits.
+void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
+                                  const double* wp, const double* wm, double inv_h2, double rho, const double* c, int n,
+                                  double* u);
+bool gap_tooth_interval_fits(Device dev, int P, int m);
 /// dudt = rates of the periodic N x N lattices u[b][y][x] with full bond tables kE, kN [y][x].
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
                    const double* u, double* dudt);
+/// The Chebyshev series' first terms over count values (kernels/lattice2d.hpp: chebyshev_start).
+void chebyshev_start(Device dev, index_t count, double a, const double* Au, const double* u, double c0, double c1,
+                     double* T1, double* acc);
 /// Chebyshev recurrence over count values (kernels/lattice2d.hpp: chebyshev_update).
 void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
                     double* acc);

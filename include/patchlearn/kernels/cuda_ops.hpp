@@ -1,6 +1,8 @@
 #pragma once
 // Launchers of the CUDA kernels behind kernels/batched.hpp (implemented in cuda/batched.cu).
 // Pointers are device pointers; each launcher mirrors one CPU loop in src/kernels/batched.cpp.
+#include <cstddef>
+
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
@@ -18,6 +20,8 @@ void fused_steps(index_t systems, const TridiagFactors& f, int count, const doub
                  const double* left, const double* right, double* y);
 /// Whether two n-point arrays fit in one block's shared memory on the current GPU.
 bool fused_steps_fit(index_t n);
+/// The shared memory one block may use (with the opt-in above the 48 KiB default).
+std::size_t shared_bytes_per_block();
 void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
                    index_t eo, const double* left, const double* right, const double* x, double* out);
 void axpby(index_t count, double a, const double* x, double b, const double* y, double* out);
@@ -35,6 +39,11 @@ double max_abs(const double* x, index_t count);
 // 2D lattice (cuda/lattice2d.cu)
 void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt);
+void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
+                                  const double* wm, double inv_h2, double rho, const double* c, int n, double* u);
+bool gap_tooth_interval_fits(int P, int m);
+void chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1, double* T1,
+                     double* acc);
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                    double* dudt);
 void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc);

@@ -68,6 +68,13 @@ PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, 
   return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, kE, kN, inv_h2);
 }
 
+/// The first two terms of the Chebyshev series for exp(dt A) u at one point, T_0 = u and
+/// T_1 = (a/2) A u + u, summed: acc = c0 T_0 + c1 T_1 (a = 4/rho as below).
+PL_HD void chebyshev_start(double a, double Au, double u, double c0, double c1, double& T1, double& acc) {
+  T1 = 0.5 * a * Au + u;
+  acc = c0 * u + c1 * T1;
+}
+
 /// One step of the Chebyshev recurrence for exp(dt A): T_{k+1} = a A T_k + 2 T_k - T_{k-1}, written
 /// over T_{k-1}, and acc += c T_{k+1}. (a = 4/rho maps the spectrum [-rho, 0] onto [-1, 1].)
 PL_HD void chebyshev_update(double a, double AT, double Tk, double& Tkm1, double c, double& acc) {

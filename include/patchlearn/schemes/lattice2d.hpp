@@ -40,6 +40,10 @@ class LatticeScheme2D {
   /// over the batch: Tkm1 <- a A Tk + 2 Tk - Tkm1, acc += c Tkm1. This one puts A Tk in scratch
   /// (batch * state_size()) first.
   virtual void chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double* scratch);
+  /// u <- the whole Chebyshev series c[0..n) (a device array) of exp(dt A) on [-rho, 0] in one
+  /// call, where the scheme can carry every trajectory's series through on chip; false (and u
+  /// untouched) where it cannot, and the caller goes term by term.
+  virtual bool chebyshev_interval(const double* c, int n, double rho, double* u);
   /// Patch means U[b][J][I] of a state.
   virtual void restrict_means(const double* u, double* U) = 0;
   /// Upper bound of the spectral radius of A.
@@ -65,6 +69,9 @@ class GapTooth2D : public LatticeScheme2D {
   GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& layout, index_t batch);
   index_t state_size() const override { return static_cast<index_t>(layout_.P) * layout_.P * layout_.m * layout_.m; }
   void rates(const double* u, double* dudt) override;
+  /// kernels::gap_tooth_chebyshev_interval: on the CPU always, on CUDA where a trajectory's
+  /// series fits in shared memory.
+  bool chebyshev_interval(const double* c, int n, double rho, double* u) override;
   void restrict_means(const double* u, double* U) override;
   double spectral_bound() const override { return rho_; }
   bool symmetric() const override { return layout_.coupling == "spectral"; }
@@ -124,6 +131,7 @@ class Propagator2D {
   double dt_ = 0.0;
   int steps_ = 0, evaluations_ = 0;
   std::vector<double> cheb_;  ///< Chebyshev coefficients of exp(interval A)
+  Buffer<double> cheb_dev_;   ///< the same on the scheme's device
   Buffer<double> a_, b_, c_, d_;
 };
 
