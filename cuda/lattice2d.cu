@@ -37,8 +37,9 @@ __global__ void k_gap_tooth(index_t batch, int P, int m, const double* kE, const
 // A whole sampling interval of the Chebyshev series for one trajectory per block, its three
 // vectors (T_k-1, T_k, the sum) in shared memory: each term reads T_k there and writes T_k-1 and
 // the sum at the thread's own points only, so one barrier per term orders it.
-__global__ void k_gap_tooth_interval(int P, int m, const double* kE, const double* kN, const double* wp,
-                                     const double* wm, double inv_h2, double a, const double* c, int n, double* u) {
+__global__ void __launch_bounds__(1024)
+    k_gap_tooth_interval(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm,
+                         double inv_h2, double a, const double* c, int n, double* u) {
   extern __shared__ double vectors[];
   const int PP = P * P, per = PP * m * m;
   double *Tkm1 = vectors, *Tk = vectors + per, *acc = vectors + 2 * per, *ub = u + blockIdx.x * static_cast<index_t>(per);
@@ -48,10 +49,12 @@ __global__ void k_gap_tooth_interval(int P, int m, const double* kE, const doubl
   };
   for (int i = threadIdx.x; i < per; i += blockDim.x) Tkm1[i] = ub[i];
   __syncthreads();
-  for (int i = threadIdx.x; i < per; i += blockDim.x) chebyshev_start(a, rate(Tkm1, i), Tkm1[i], c[0], c[1], Tk[i], acc[i]);
+  for (int i = threadIdx.x; i < per; i += blockDim.x)
+    kernels::chebyshev_start(a, rate(Tkm1, i), Tkm1[i], c[0], c[1], Tk[i], acc[i]);
   __syncthreads();
   for (int k = 1; k + 1 < n; ++k) {
-    for (int i = threadIdx.x; i < per; i += blockDim.x) chebyshev_update(a, rate(Tk, i), Tk[i], Tkm1[i], c[k + 1], acc[i]);
+    for (int i = threadIdx.x; i < per; i += blockDim.x)
+      chebyshev_update(a, rate(Tk, i), Tk[i], Tkm1[i], c[k + 1], acc[i]);
     __syncthreads();
     double* t = Tk;
     Tk = Tkm1;
@@ -63,7 +66,7 @@ __global__ void k_gap_tooth_interval(int P, int m, const double* kE, const doubl
 __global__ void k_chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1,
                                   double* T1, double* acc) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count) chebyshev_start(a, Au[t], u[t], c0, c1, T1[t], acc[t]);
+  if (t < count) kernels::chebyshev_start(a, Au[t], u[t], c0, c1, T1[t], acc[t]);
 }
 
 __global__ void k_lattice(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,

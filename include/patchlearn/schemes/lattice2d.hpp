@@ -13,6 +13,9 @@
 //                which bounds the error of each interval's propagator in the 2-norm: the default
 //                1e-14 is exact to round-off, with ~10x fewer rate evaluations than RK4 at its
 //                stability limit; a looser one takes fewer terms (degree ~ sqrt(dt rho ln(1/tol))).
+//                The gap-tooth patches carry each trajectory's whole series through on chip in one
+//                call (chebyshev_interval); the full lattice goes term by term, each term's rates
+//                computed inside its update (chebyshev_step).
 //   rk4          classical RK4 with a fixed step, checked against the stability limit 2.785 / rho
 #include <functional>
 #include <memory>
