@@ -74,7 +74,7 @@ log "benchmarks rc=$?"
 
 # On a GPU the gap-tooth side of 2 trajectories is bound by kernel-launch latency while the full
 # lattice's cost grows with the trajectories, so the 2D sweep runs with 64 (the paper's data set has
-# 100; 64 keep the full 4800^2 lattice's six state vectors within ~71 GB).
+# 100; 64 keep the full 4800^2 lattice's five state vectors within ~59 GB).
 sed 's/^trajectories = 2$/trajectories = 64/' configs/bench2d.toml >"$OUT/bench2d.toml"
 grep -q '^trajectories = 64$' "$OUT/bench2d.toml" || log "bench2d: could not set 64 trajectories; running the config's"
 for b in bench1d bench2d; do
