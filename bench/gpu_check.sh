@@ -115,7 +115,8 @@ for r in runs:
 for name in ("bench1d", "bench2d"):
     try:
         b = json.loads(open(os.path.join(out, name + ".json")).read().strip().splitlines()[-1])
-        print(f"\n{name} on {b['device']} (speed-up = full / patch wall time at matched rMSE <= {b['rmse_target']:.0e}):")
+        print(f"\n{name} on {b['device']}, {b['trajectories']} trajectories (speed-up = full / patch wall time at "
+              f"matched rMSE <= {b['rmse_target']:.0e}):")
         for e in b["sweep"]:
             size = f"{e['lattice']}^2" if b["dimension"] == 2 else f"eps {e['eps']:.0e}"
             full = f"{e['full_wall_s']:.3f} s, x{e['wall_ratio']:.1f}" if "full_wall_s" in e else e.get("full_error", "-")
