@@ -42,11 +42,12 @@ Truth2D homogenized_truth_2d(const Config2D& cfg, const EffectiveTensor& D, int 
   Truth2D tr;
   tr.U.resize(static_cast<std::size_t>(count) * T * M);
   tr.dUdt.resize(tr.U.size());
+  std::vector<double> xs(static_cast<std::size_t>(N));
+  for (int x = 0; x < N; ++x) xs[x] = x * cfg.length / N;
 #pragma omp parallel for
   for (int b = 0; b < count; ++b) {
     std::vector<double> s(static_cast<std::size_t>(N) * N);
-    for (int y = 0; y < N; ++y)
-      for (int x = 0; x < N; ++x) s[y * N + x] = ics[first + b](x * cfg.length / N, y * cfg.length / N);
+    ics[first + b].on_grid(xs, xs, s.data());
     const HomogenizedSolution2D sol(D, cfg.length, N, s);
     for (int k = 0; k < T; ++k) {
       const std::size_t off = (static_cast<std::size_t>(b) * T + k) * M;

@@ -486,10 +486,12 @@ struct GapToothTrajectory {
 };
 
 /// A gap-tooth problem with its coupling matrices transposed (for GapToothTrajectory), U and dUdt
-/// left to the caller.
+/// left to the caller. g points into the object itself, so it is not copied.
 struct GapToothCoupling {
   std::vector<double> wpT, wmT;
   GapToothProblem g;
+  GapToothCoupling(const GapToothCoupling&) = delete;
+  GapToothCoupling& operator=(const GapToothCoupling&) = delete;
   GapToothCoupling(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm, double inv_h2)
       : wpT(static_cast<std::size_t>(P) * P), wmT(wpT.size()) {
     for (int I = 0; I < P; ++I)
