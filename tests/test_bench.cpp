@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "patchlearn/cli/bench.hpp"
+#include "patchlearn/pipeline/bench.hpp"
 #include "report_check.hpp"
 
 using nlohmann::json;

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "patchlearn/cli/learn.hpp"
+#include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/learn/regression.hpp"
@@ -189,12 +189,12 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
   cfg.initial.trajectories = 3;
   cfg.train_trajectories = 2;
   cfg.t_end = 0.05;
-  cfg.rollout_t_end = 0.05;
+  cfg.rollout.t_end = 0.05;
   cfg.learn.epochs = 3;
   cfg.learn.lbfgs_iterations = 5;
   auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_pipe").string();
-  const auto s = train_and_evaluate(cfg, learning_data(sim, sim->data), sim->a_star, Device::CPU, dir, true);
+  const auto s = train_and_evaluate(*learning_task_1d(cfg, sim->a_star), learning_data(sim, sim->data), Device::CPU, dir, silent_observer());
   EXPECT_NEAR(s["a_star_regression"].get<double>(), std::sqrt(0.21), 1e-4 * std::sqrt(0.21));
   for (const char* k : {"functional", "discretized"}) {
     for (const char* m : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})

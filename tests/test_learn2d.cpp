@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "patchlearn/cli/run2d.hpp"
+#include "patchlearn/pipeline/problem2d.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/regression.hpp"
@@ -95,7 +95,7 @@ TEST(Learn2D, CheckpointRoundTripAndMismatchedModel) {
   }
   // A model on 8 x 8 patches against the paper's 16 x 16 config: a clear InputError.
   const auto cfg = load_config_2d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/paper2d.toml");
-  EXPECT_THROW(rollout_model_2d(cfg, (dir / "functional2d.pt").string(), Device::CPU), InputError);
+  EXPECT_THROW(Problem2D(cfg).load_model((dir / "functional2d.pt").string(), torch::kCPU), InputError);
 }
 
 TEST(Learn2D, TinyPipelineEndToEnd) {
@@ -125,7 +125,7 @@ grid = 16
   EXPECT_LT(sim->rmse_vs_homogenized, 1e-5);
   const auto data = learning_data(sim, sim->data);
   EXPECT_EQ(data.U.data_ptr<double>(), sim->data.U.data());  // zero-copy
-  const auto s = train_and_evaluate_2d(cfg, data, sim->D, Device::CPU, dir, true);
+  const auto s = train_and_evaluate(*learning_task_2d(cfg, sim->D), data, Device::CPU, dir, silent_observer());
   EXPECT_LT(s["D_regression_max_abs_error"].get<double>(), 1e-3);
   EXPECT_LT(s["functional"]["rhs_rmse"].get<double>(), 1e-2);
   EXPECT_LT(s["functional"]["rollout_rmse"].get<double>(), 1e-2);

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "patchlearn/cli/simulate.hpp"
+#include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "small_case.hpp"

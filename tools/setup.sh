@@ -13,7 +13,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 # libopenblas0-openmp: Debian's LibTorch otherwise runs its matrix products on the reference BLAS
 # (~3x slower training); the OpenMP build shares libgomp with LibTorch and our kernels.
 packages=(cmake ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libhdf5-dev libtomlplusplus-dev
-          libmuparser-dev libcli11-dev nlohmann-json3-dev libtorch-dev libopenblas0-openmp
+          libmuparser-dev libcli11-dev libfmt-dev nlohmann-json3-dev libtorch-dev libopenblas0-openmp
           python3 python3-h5py python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do

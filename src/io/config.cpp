@@ -17,7 +17,7 @@ namespace {
 using namespace config_detail;
 
 const std::map<std::string, std::set<std::string>>& schema() {
-  static const std::map<std::string, std::set<std::string>> s = {
+  static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
       {"medium", {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
@@ -28,13 +28,9 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
       {"initial", {"trajectories", "modes", "amplitude", "frequency", "phase", "positivity_shift", "seed"}},
       {"homogenized", {"dx"}},
-      {"learn", {"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "precision", "train_trajectories",
-                 "validation_fraction", "train_t_max", "stencil", "seed", "checkpoint_every"}},
-      {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
-      {"regression", {"threshold"}},
-      {"run", {"device", "chunk_trajectories"}},
-      {"bench", {"epsilon", "rmse", "full_rtol", "repeat_s"}},
-  };
+      {"learn", {"train_trajectories", "train_t_max", "stencil"}},
+      {"bench", {"epsilon", "full_rtol"}},
+  });
   return s;
 }
 
@@ -58,7 +54,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
 
   Table medium(root, "medium"), domain(root, "domain"), micro(root, "micro"), scheme(root, "scheme"),
       patch(root, "patch"), gap(root, "gap_tooth"), full(root, "full_resolution"), macro(root, "macro"),
-      initial(root, "initial"), homog(root, "homogenized"), run(root, "run");
+      initial(root, "initial"), homog(root, "homogenized");
 
   // --- medium
   const std::string kind = medium.choice("coefficient", "sinusoid", {"sinusoid", "laminate", "expression", "table"});
@@ -165,12 +161,9 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (std::abs(fine - std::round(fine)) > 1e-6 * fine || fine < 1)
     throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " must divide the macro spacing " + num(DX));
 
-  c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
-  c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
-
-  // --- learning, rollout, regression
-  Table learn(root, "learn"), roll(root, "rollout"), reg(root, "regression");
-  c.learn = parse_learn_options(learn, c.learn);
+  // --- the shared sections, then the 1D [learn] keys
+  parse_shared_sections(root, c, c.t_end, "macro.t_end");
+  const Table learn(root, "learn");
   // Default: 8 training trajectories (the paper's split) or all but one when there are fewer.
   c.train_trajectories = std::max(1, std::min(8, ic.trajectories - 1));
   c.train_trajectories = static_cast<int>(learn.integer("train_trajectories", c.train_trajectories, 1, 1000000));
@@ -180,14 +173,6 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.train_t_max = learn.positive("train_t_max", c.train_t_max);
   c.stencil = static_cast<int>(learn.integer("stencil", c.stencil, 3, 5));
   if (c.stencil != 3 && c.stencil != 5) throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
-  c.rollout_method = roll.choice("method", c.rollout_method, {"dopri5", "bdf"});
-  c.rollout_t_end = roll.positive("t_end", std::min(c.rollout_t_end, c.t_end));
-  if (roll.has("t_end") && c.rollout_t_end > c.t_end + 1e-12)
-    throw ConfigError("rollout.t_end", num(c.rollout_t_end) + " is past the data's macro.t_end = " + num(c.t_end));
-  c.rollout_dt = roll.positive("dt", c.rollout_dt);
-  c.rollout_rtol = roll.positive("rtol", c.rollout_rtol);
-  c.rollout_atol = roll.positive("atol", c.rollout_atol);
-  c.regression_threshold = reg.number("threshold", c.regression_threshold);
 
   // --- bench: every eps of the sweep scales the micro grid by eps / medium.epsilon, which must
   // keep a whole number of micro intervals per macro interval.
@@ -199,8 +184,6 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
       throw ConfigError("bench.epsilon", num(e) + " scales micro.dx to " + num(c.micro_dx * e / c.epsilon) +
                                              ", which does not divide the macro spacing " + num(DX));
   }
-  c.bench.rmse = bench.positive("rmse", c.bench.rmse);
-  c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
   c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
 
   // --- soft checks

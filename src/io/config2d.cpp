@@ -14,7 +14,7 @@ namespace {
 using namespace config_detail;
 
 const std::map<std::string, std::set<std::string>>& schema() {
-  static const std::map<std::string, std::set<std::string>> s = {
+  static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
       {"domain", {"dimension", "length", "patches"}},
       {"lattice", {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed"}},
       {"patch", {"points", "ratio", "coupling", "order"}},
@@ -23,13 +23,9 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"time", {"t_end", "sample_dt"}},
       {"initial", {"trajectories", "modes", "wavenumbers", "amplitude", "phases", "seed"}},
       {"homogenized", {"grid"}},
-      {"learn", {"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "precision",
-                 "train_fraction", "validation_fraction", "train_t_min", "seed", "checkpoint_every"}},
-      {"rollout", {"method", "t_end", "dt", "rtol", "atol"}},
-      {"regression", {"threshold"}},
-      {"run", {"device", "chunk_trajectories"}},
-      {"bench", {"lattice", "rmse", "repeat_s", "tolerance"}},
-  };
+      {"learn", {"train_fraction", "train_t_min"}},
+      {"bench", {"lattice", "tolerance"}},
+  });
   return s;
 }
 
@@ -62,6 +58,17 @@ std::vector<double> kappa_table(const toml::table& root, const std::string& k, i
 
 }  // namespace
 
+Config2D::Config2D() {
+  learn.epochs = 10;
+  learn.lbfgs_iterations = 50;
+  learn.precision = "fp32";
+  rollout.t_end = 1.0;
+  rollout.dt = 1e-3;
+  rollout.rtol = 1e-7;
+  rollout.atol = 1e-10;
+  bench.rmse = 1e-5;
+}
+
 index_t Config2D::samples() const { return static_cast<index_t>(std::llround(t_end / sample_dt)) + 1; }
 
 int Config2D::train_trajectories() const {
@@ -76,8 +83,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.text = text;
   c.origin = origin;
   Table domain(root, "domain"), lattice(root, "lattice"), patch(root, "patch"), scheme(root, "scheme"), fine(root, "fine"),
-      time(root, "time"), initial(root, "initial"), homog(root, "homogenized"), learn(root, "learn"), roll(root, "rollout"),
-      reg(root, "regression"), run(root, "run");
+      time(root, "time"), initial(root, "initial"), homog(root, "homogenized"), learn(root, "learn");
   if (domain.integer("dimension", 1, 1, 2) != 2)
     throw ConfigError("domain.dimension", "must be 2 for a 2D lattice config");
   c.length = domain.positive("length", c.length);
@@ -165,29 +171,17 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     throw ConfigError("homogenized.grid", std::to_string(c.homogenized_grid) + " must be even and above twice the largest wavenumber " +
                                               std::to_string(ic.k_hi) + " so the initial conditions are represented exactly");
 
-  // --- learning, rollout, regression
-  c.learn = parse_learn_options(learn, c.learn);
+  // --- the shared sections, then the 2D [learn] keys
+  parse_shared_sections(root, c, c.t_end, "time.t_end");
   c.train_fraction = learn.number("train_fraction", c.train_fraction);
   if (!(c.train_fraction > 0 && c.train_fraction < 1))
     throw ConfigError("learn.train_fraction", num(c.train_fraction) + " must be in (0, 1)");
   c.train_t_min = learn.number("train_t_min", c.train_t_min);
   if (!(c.train_t_min >= 0 && c.train_t_min < c.t_end))
     throw ConfigError("learn.train_t_min", num(c.train_t_min) + " must be in [0, time.t_end)");
-  c.rollout_method = roll.choice("method", c.rollout_method, {"dopri5", "bdf"});
-  c.rollout_t_end = roll.positive("t_end", std::min(c.rollout_t_end, c.t_end));
-  if (c.rollout_t_end > c.t_end + 1e-12)
-    throw ConfigError("rollout.t_end", num(c.rollout_t_end) + " is past the data's time.t_end = " + num(c.t_end));
-  c.rollout_dt = roll.positive("dt", c.rollout_dt);
-  c.rollout_rtol = roll.positive("rtol", c.rollout_rtol);
-  c.rollout_atol = roll.positive("atol", c.rollout_atol);
-  c.regression_threshold = reg.number("threshold", c.regression_threshold);
-  c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
-  c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
 
   // --- bench: lattice sizes N; each sets patch.ratio = patches (points - 2) / N.
   const Table bench(root, "bench");
-  c.bench.rmse = bench.positive("rmse", c.bench.rmse);
-  c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
   c.bench.tolerance = bench.ladder("tolerance", c.bench.tolerance);
   for (const double t : c.bench.tolerance)
     if (t >= 1) throw ConfigError("bench.tolerance", num(t) + " must be < 1");

@@ -202,6 +202,39 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   return o;
 }
 
+/// The keys of the sections every problem shares, added to a problem's own schema (which lists
+/// its own [learn] and [bench] keys beside these).
+inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
+  s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "precision",
+                     "validation_fraction", "seed", "checkpoint_every"});
+  s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
+  s["regression"] = {"threshold"};
+  s["run"] = {"device", "chunk_trajectories"};
+  s["bench"].insert({"rmse", "repeat_s"});
+  return s;
+}
+
+/// The shared sections ([learn], [rollout], [regression], [run], the common [bench] keys), with
+/// c's values as the defaults. The rollout cannot run past the data: `data_t_end` is the data's
+/// final time, set by the key `t_end_key`.
+inline void parse_shared_sections(const toml::table& root, SharedConfig& c, double data_t_end, const std::string& t_end_key) {
+  const Table learn(root, "learn"), roll(root, "rollout"), reg(root, "regression"), run(root, "run"), bench(root, "bench");
+  c.learn = parse_learn_options(learn, c.learn);
+  auto& r = c.rollout;
+  r.method = roll.choice("method", r.method, {"dopri5", "bdf"});
+  r.t_end = roll.positive("t_end", std::min(r.t_end, data_t_end));
+  if (r.t_end > data_t_end + 1e-12)
+    throw ConfigError("rollout.t_end", num(r.t_end) + " is past the data's " + t_end_key + " = " + num(data_t_end));
+  r.dt = roll.positive("dt", r.dt);
+  r.rtol = roll.positive("rtol", r.rtol);
+  r.atol = roll.positive("atol", r.atol);
+  c.regression_threshold = reg.number("threshold", c.regression_threshold);
+  c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
+  c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
+  c.bench.rmse = bench.positive("rmse", c.bench.rmse);
+  c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
+}
+
 /// Parse TOML text; a syntax error is a ConfigError naming the line and column.
 inline toml::table parse_toml(const std::string& text, const std::string& origin) {
   try {

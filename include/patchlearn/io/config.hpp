@@ -42,9 +42,34 @@ struct BenchOptions {
   double repeat_s = 1.0;
 };
 
-struct Config1D {
+/// The [rollout] keys: how models are rolled out from the unseen initial conditions.
+struct RolloutOptions {
+  std::string method = "dopri5";  ///< dopri5 | bdf
+  double t_end = 0.5, dt = 1e-4, rtol = 1e-9, atol = 1e-12;
+};
+
+/// What every problem's config holds: its text, the sections all problems share ([learn],
+/// [rollout], [regression], [run], [bench]; each problem sets its own defaults before they are
+/// parsed, by parse_shared_sections in src/io/toml_table.hpp) and the warnings its validation found.
+struct SharedConfig {
   std::string text;    ///< the TOML source, stored with the data
   std::string origin;  ///< file path, or "<embedded default>"
+  // [learn]
+  LearnOptions learn;
+  // [rollout]
+  RolloutOptions rollout;
+  // [regression]
+  double regression_threshold = 1e-3;
+  // [run]
+  std::string device = "auto";
+  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
+  // [bench]
+  BenchOptions bench;
+
+  std::vector<std::string> warnings;
+};
+
+struct Config1D : SharedConfig {
 
   // [medium]
   std::optional<CoefficientField> field;
@@ -77,23 +102,10 @@ struct Config1D {
   InitialConditionParams initial;
   // [homogenized]
   double homogenized_dx = 5e-3;
-  // [learn]
-  LearnOptions learn;
+  // [learn], beside the shared keys
   int train_trajectories = 8;      ///< the first ones train, the rest test
   double train_t_max = 1e300;      ///< use snapshots with t < train_t_max
   int stencil = 3;
-  // [rollout]
-  std::string rollout_method = "dopri5";
-  double rollout_t_end = 0.5, rollout_dt = 1e-4, rollout_rtol = 1e-9, rollout_atol = 1e-12;
-  // [regression]
-  double regression_threshold = 1e-3;
-  // [run]
-  std::string device = "auto";
-  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
-  // [bench]
-  BenchOptions bench;
-
-  std::vector<std::string> warnings;
 
   index_t macro_steps() const;        ///< t_end / macro.dt
   std::vector<double> sample_times() const;

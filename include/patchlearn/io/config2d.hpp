@@ -12,8 +12,8 @@
 
 namespace patchlearn {
 
-struct Config2D {
-  std::string text, origin;
+struct Config2D : SharedConfig {
+  Config2D();
   // [domain]
   double length = 6.283185307179586;
   int patches = 16;
@@ -38,31 +38,8 @@ struct Config2D {
   InitialConditionParams2D initial;
   // [homogenized]
   int homogenized_grid = 32;
-  // [learn]
-  LearnOptions learn = [] {
-    LearnOptions o;
-    o.epochs = 10;
-    o.lbfgs_iterations = 50;
-    o.precision = "fp32";
-    return o;
-  }();
+  // [learn], beside the shared keys (whose 2D defaults the constructor sets)
   double train_fraction = 0.85, train_t_min = 0.01;
-  // [rollout]
-  std::string rollout_method = "dopri5";
-  double rollout_t_end = 1.0, rollout_dt = 1e-3, rollout_rtol = 1e-7, rollout_atol = 1e-10;
-  // [regression]
-  double regression_threshold = 1e-3;
-  // [run]
-  std::string device = "auto";
-  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
-  // [bench]
-  BenchOptions bench = [] {
-    BenchOptions o;
-    o.rmse = 1e-5;
-    return o;
-  }();
-
-  std::vector<std::string> warnings;
 
   index_t samples() const;  ///< t_end / sample_dt + 1
   int train_trajectories() const;

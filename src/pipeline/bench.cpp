@@ -1,18 +1,17 @@
-#include "patchlearn/cli/bench.hpp"
+#include "patchlearn/pipeline/bench.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <limits>
 #include <new>
 #include <optional>
-#include <sstream>
 
-#include "patchlearn/cli/run2d.hpp"
-#include "patchlearn/cli/simulate.hpp"
-#include "patchlearn/core/buffer.hpp"
+#include <fmt/format.h>
+
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/memory_probe.hpp"
+#include "patchlearn/pipeline/problem1d.hpp"
+#include "patchlearn/pipeline/problem2d.hpp"
 #include "patchlearn/patch/layout1d.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
 
@@ -22,45 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-/// A field of /proc/self/status in bytes (-1 when unreadable).
-double proc_status_bytes(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(field + ":", 0) == 0) return 1024.0 * std::stod(line.substr(field.size() + 1));
-  return -1.0;
-}
-
-/// Peak working memory of one run: the most its Buffers held at once on the device (above what
-/// was live when the probe started) and, on the CPU, the rise of the process's resident
-/// high-water mark (reset through /proc/self/clear_refs), which also sees host temporaries.
-class MemoryProbe {
- public:
-  explicit MemoryProbe(Device d) : dev_(d), live_(buffer_bytes(d)) {
-    reset_buffer_peak(d);
-    if (d == Device::CPU) {
-      std::ofstream("/proc/self/clear_refs") << "5";
-      rss_ = proc_status_bytes("VmRSS");
-    }
-  }
-  double peak_bytes() const {
-    double peak = static_cast<double>(buffer_peak_bytes(dev_) - live_);
-    const double hwm = proc_status_bytes("VmHWM");
-    if (dev_ == Device::CPU && rss_ >= 0 && hwm >= 0) peak = std::max(peak, hwm - rss_);
-    return peak;
-  }
-
- private:
-  Device dev_;
-  std::size_t live_;
-  double rss_ = -1.0;
-};
-
-std::string eps_label(double eps) {
-  char s[32];
-  std::snprintf(s, sizeof s, "%.0e", eps);
-  return s;
-}
+std::string eps_label(double eps) { return fmt::format("{:.0e}", eps); }
 
 /// The config at another eps: micro grid, tooth and buffer scale with eps, time steps with eps^2.
 Config1D scaled_to(const Config1D& base, double eps) {
@@ -146,11 +107,6 @@ Matched loosest_matching(const std::vector<double>& ladder, std::size_t& rung, d
   return m;
 }
 
-/// A progress callback for one stage of the sweep.
-std::function<void(double)> stage_progress(const BenchProgress& progress, std::string label) {
-  return [&progress, label = std::move(label)](double f) { if (progress) progress(label, f); };
-}
-
 /// Exponents and the sizes at which full resolution is faster, from the finished sweep.
 void summarize(json& out) {
   std::vector<double> eps, pw, fw, pp, fp;
@@ -198,54 +154,7 @@ double cost_exponent(const std::vector<double>& x, const std::vector<double>& co
   return den > 0 ? (n * sxy - sx * sy) / den : std::numeric_limits<double>::quiet_NaN();
 }
 
-std::string bench_table(const json& r) {
-  std::ostringstream o;
-  char line[320];
-  const bool two_d = r["dimension"] == 2;
-  o << "patch: " << r["patch_solver"].get<std::string>() << "\nfull:  " << r["full_solver"].get<std::string>()
-    << (r.contains("tolerances") ? "\ntolerances: " + r["tolerances"].get<std::string>() : std::string())
-    << "\nmatched accuracy: rMSE (eq. 24) vs the homogenized truth <= " << r["rmse_target"].get<double>() << "\n";
-  std::snprintf(line, sizeof line, "%-9s %11s %11s %9s %11s %11s %10s %10s %11s %11s %10s %15s\n", two_d ? "lattice" : "eps",
-                "patch s", "full s", "speedup", "patch pt-st", "full pt-st", "patch rMSE", "full rMSE", "patch mem", "full mem",
-                "nominal", two_d ? "tol patch/full" : "full rtol");
-  o << line;
-  const auto size_of = [two_d](const json& e) {
-    return two_d ? std::to_string(e["lattice"].get<int>()) + "^2" : eps_label(e["eps"]);
-  };
-  std::string faster;
-  for (const auto& e : r["sweep"]) {
-    const std::string size = size_of(e);
-    if (e.value("full_faster", false)) faster += " " + size;
-    const double nominal = e["nominal"]["ratio"];
-    if (e.contains("full_error")) {
-      std::snprintf(line, sizeof line, "%-9s %11.3f %11s %9s %11.3e %11s %10.2e   full side: %s\n", size.c_str(),
-                    e["patch_wall_s"].get<double>(), "-", "-", e["patch_point_steps"].get<double>(), "-",
-                    e["patch_rmse"].get<double>(), e["full_error"].get<std::string>().c_str());
-    } else {
-      // The tolerances taken from the ladders (none for a fixed-step RK4).
-      const auto taken = [&e](const char* key) { return e.contains(key) ? eps_label(e[key]) : std::string("-"); };
-      const std::string tol = two_d ? taken("patch_tolerance") + "/" + taken("full_tolerance") : taken("full_rtol");
-      std::snprintf(line, sizeof line, "%-9s %11.3f %11.3f %8.1fx %11.3e %11.3e %10.2e %10.2e %8.1f MB %8.1f MB %9.3gx %15s%s\n",
-                    size.c_str(), e["patch_wall_s"].get<double>(), e["full_wall_s"].get<double>(),
-                    e["wall_ratio"].get<double>(), e["patch_point_steps"].get<double>(),
-                    e["full_point_steps"].get<double>(), e["patch_rmse"].get<double>(), e["full_rmse"].get<double>(),
-                    e["patch_peak_bytes"].get<double>() / 1e6, e["full_peak_bytes"].get<double>() / 1e6, nominal,
-                    tol.c_str(), e["matched"].get<bool>() ? "" : "  (accuracy not matched)");
-    }
-    o << line;
-  }
-  const auto show = [](const json& v) { return v.is_null() ? std::string("n/a") : std::to_string(v.get<double>()); };
-  o << "cost exponents in eps (wall time): patch " << show(r["exponents"]["patch"]) << ", full "
-    << show(r["exponents"]["full"]) << "; point-steps: patch " << show(r["point_step_exponents"]["patch"]) << ", full "
-    << show(r["point_step_exponents"]["full"]) << "\n";
-  o << (faster.empty() ? "full resolution is not faster at any size of the sweep\n"
-                       : "full resolution is faster at" + faster + "\n");
-  o << "nominal: the paper's accounting, full-lattice over patch point-steps with one micro step per burst"
-    << (two_d ? " (2D: the ratio of evolving points, as if both sides took the same steps)" : "") << "\n";
-  return o.str();
-}
-
-json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress) {
+json bench_1d(const Config1D& cfg, Device device, Observer& observer) {
   const auto& opt = cfg.bench;
   const index_t trajectories = cfg.initial.trajectories, steps = cfg.macro_steps();
   json out{{"dimension", 1},
@@ -262,14 +171,14 @@ json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress)
   std::size_t rung = 0;
   for (const double eps : opt.epsilon) {
     Config1D c = scaled_to(cfg, eps);
-    const auto stage = [&](const std::string& what) { return stage_progress(progress, what + ", eps = " + eps_label(eps)); };
+    StageObserver patch_stage(observer, "patch dynamics, eps = " + eps_label(eps)),
+        full_stage(observer, "full resolution, eps = " + eps_label(eps));
     c.scheme = "patch_dynamics";
-    const Run patch =
-        measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_1d(c, device, stage("patch dynamics")); });
+    const Run patch = measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_1d(c, device, patch_stage); });
     c.scheme = "full_resolution";
     const Matched full = loosest_matching(opt.full_rtol, rung, opt.rmse, "full", "rtol", [&](double rtol) {
       c.full_rtol = rtol;
-      return measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_1d(c, device, stage("full resolution")); });
+      return measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_1d(c, device, full_stage); });
     });
     json e = entry(eps, patch, &full.run, opt.rmse);
     e.update(full.fields);
@@ -291,7 +200,7 @@ json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress)
   return out;
 }
 
-json bench_2d(const Config2D& cfg, Device device, const BenchProgress& progress) {
+json bench_2d(const Config2D& cfg, Device device, Observer& observer) {
   const auto& opt = cfg.bench;
   const bool exponential = cfg.stepper == "exponential";
   json out{{"dimension", 2},
@@ -319,7 +228,7 @@ json bench_2d(const Config2D& cfg, Device device, const BenchProgress& progress)
     // rate evaluations per sample interval.
     const auto side = [&](const std::string& scheme, const std::string& label, std::size_t& rung, int& evaluations) {
       c.scheme = scheme;
-      const auto stage = stage_progress(progress, label + ", " + std::to_string(N) + "^2");
+      StageObserver stage(observer, label + ", " + std::to_string(N) + "^2");
       return loosest_matching(ladder, rung, opt.rmse, scheme == "gap_tooth" ? "patch" : "full", "tolerance", [&](double tol) {
         c.fine_tolerance = tol;
         return measured<Simulation2D>(device, opt.repeat_s, [&] {

@@ -1,7 +1,6 @@
-#include "patchlearn/cli/chunks.hpp"
+#include "patchlearn/pipeline/chunks.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 
 #include "patchlearn/core/error.hpp"

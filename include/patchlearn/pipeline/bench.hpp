@@ -28,17 +28,13 @@
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/config2d.hpp"
+#include "patchlearn/pipeline/observer.hpp"
 
 namespace patchlearn {
 
-/// Called as the benchmark goes: the stage (say "full resolution, eps = 1e-05") and its fraction.
-using BenchProgress = std::function<void(const std::string& stage, double fraction)>;
-
-nlohmann::json bench_1d(const Config1D& cfg, Device device, const BenchProgress& progress);
-nlohmann::json bench_2d(const Config2D& cfg, Device device, const BenchProgress& progress);
-
-/// The result as a table for people: one row per sweep entry, then the exponents.
-std::string bench_table(const nlohmann::json& result);
+/// The observer hears each stage (say "full resolution, eps = 1e-05") and its fraction.
+nlohmann::json bench_1d(const Config1D& cfg, Device device, Observer& observer);
+nlohmann::json bench_2d(const Config2D& cfg, Device device, Observer& observer);
 
 /// The exponent p of cost ~ C x^p fitted by least squares in log-log (NaN for fewer than 2 points).
 double cost_exponent(const std::vector<double>& x, const std::vector<double>& cost);

@@ -1,0 +1,41 @@
+#pragma once
+// The jobs behind the commands, written once for every problem (pipeline/problem.hpp): each takes
+// a problem, where to write and on which device, and an observer for its progress; each returns a
+// Report (the JSON object `--json` prints, and the lines for people) and prints nothing.
+#include <memory>
+#include <string>
+
+#include "patchlearn/core/device.hpp"
+#include "patchlearn/pipeline/observer.hpp"
+#include "patchlearn/pipeline/problem.hpp"
+
+namespace patchlearn {
+
+struct JobOptions {
+  std::string out = "out";  ///< the run directory
+  std::string device;       ///< auto | cpu | cuda; empty: the config's run.device
+  bool resume = false;      ///< continue from the committed chunks and the last training checkpoint
+};
+
+/// The device a job runs on: the request, or the config's run.device.
+Device job_device(const Problem& problem, const JobOptions& options);
+
+/// `cell`: the effective coefficients from the cell problem.
+Report cell(const Problem& problem);
+/// `validate`: every check of the config (the bench sweep's too); the warnings it found.
+Report validate(const Problem& problem);
+/// `simulate`: coarse data into OUT/data.h5 (resumable chunk by chunk).
+Report simulate(const Problem& problem, const JobOptions& options, Observer& observer);
+/// `train`: the configured networks, the regression and the evaluation on a saved data.h5.
+Report train(Problem& problem, const std::string& data_path, const JobOptions& options, Observer& observer);
+/// `rollout`: a saved model rolled out from the config's unseen initial conditions and scored.
+Report rollout(const Problem& problem, const std::string& model_path, const JobOptions& options);
+/// `run`: simulate, train, regression, rollout, evaluation and the report, into OUT.
+Report run(Problem& problem, const JobOptions& options, Observer& observer);
+/// `bench`: the cost of patch against full-resolution data over the config's sweep, OUT/bench.json.
+Report bench(const Problem& problem, const JobOptions& options, Observer& observer);
+/// `report`: figures and DIR/report.md from a run directory (tools/report.py, its output passed to
+/// the observer); RunError when the script fails, and then no report is left in DIR.
+void make_report(const std::string& dir, Observer& observer);
+
+}  // namespace patchlearn

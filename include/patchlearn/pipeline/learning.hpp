@@ -1,0 +1,116 @@
+#pragma once
+// The learning job, written once for every problem: split coarse data by trajectory, train the
+// configured networks, fit the interpretable regression, roll the models out from unseen initial
+// conditions and measure them against the truth. A problem supplies what differs (which states
+// train, its regression library, its evaluation set and Fourier projection, its networks) as a
+// LearningTask; train_and_evaluate() runs the same steps for all of them.
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "patchlearn/core/device.hpp"
+#include "patchlearn/io/config.hpp"
+#include "patchlearn/io/h5.hpp"
+#include "patchlearn/learn/networks.hpp"
+#include "patchlearn/learn/rollout.hpp"
+#include "patchlearn/learn/trainer.hpp"
+#include "patchlearn/pipeline/observer.hpp"
+#include "patchlearn/schemes/coarse_operator.hpp"
+
+namespace patchlearn {
+
+/// Coarse training data as tensors [trajectory, time, node].
+struct LearningData {
+  torch::Tensor U, dUdt;
+  std::vector<double> t;
+};
+
+/// Zero-copy: tensors over the coarse data's own buffers (on its device); `owner` (which holds
+/// `data`) stays alive as long as any tensor does.
+LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& data);
+/// U, dU/dt and t of a data.h5 written by `simulate`, as [trajectory, time, nodes]: InputError
+/// unless U and dU/dt have `rank` dimensions (`layout` names them), `trajectories` of them, and
+/// t matches. `dims` receives U's shape.
+LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
+                                torch::Device device, std::vector<index_t>& dims);
+
+/// Training states [N, M] split at random (seeded by the [learn] options) into training and
+/// validation parts, on `device` in the configured precision.
+struct TrainSplit {
+  torch::Tensor Utr, Rtr, Uval, Rval;
+};
+TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device);
+
+/// Train `model` with the [learn] options, report its progress to `observer`, save it to `path`;
+/// returns the log and puts the loss history and checkpoint into `record`.
+learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
+                            const TrainSplit& data, const std::string& path, Observer& observer, nlohmann::json& record);
+
+/// Store a tensor (any device and dtype) as a float64 dataset of its shape.
+void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& t);
+
+/// Eq. (24) of each trajectory Y[b] against ref[b].
+std::vector<double> per_trajectory_rmse(const torch::Tensor& Y, const torch::Tensor& ref);
+
+/// The unseen test trajectories a model is scored on: their initial states U0 [B, M], the truth at
+/// the rollout times [B, T, M], the states its right-hand side is scored on [N, M] with the exact
+/// right-hand side there, and (where the problem has one) the rollout of the exact coarse operator
+/// on the same nodes [B, T, M]: the floor no model on this grid can beat.
+struct EvaluationSet {
+  std::vector<double> times;
+  torch::Tensor U0, truth, test_states, exact_rhs;
+  torch::Tensor coarse;  ///< undefined where the problem has no separate coarse operator
+};
+
+/// A model's predictions on an evaluation set: dU/dt on the test states and the rollout [B, T, M].
+struct ModelPredictions {
+  torch::Tensor rhs, rollout;
+};
+
+/// The problem's projection of truth and model rollouts [B, T, M] on its dominant Fourier modes
+/// (paper Fig. 8b), as the summary's "fourier" object.
+using FourierProjection = std::function<nlohmann::json(const torch::Tensor& truth, const torch::Tensor& model)>;
+
+/// rhs_rmse, rollout_rmse (and, with a coarse operator, rollout_rmse_vs_coarse and floor_rmse),
+/// per-trajectory values, the MSE over time and the Fourier projection of one model; `out`
+/// receives its predictions.
+nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval, const learn::RolloutParams& rollout,
+                              const FourierProjection& fourier, ModelPredictions* out = nullptr);
+
+/// What a problem supplies to the one training and evaluation loop.
+class LearningTask {
+ public:
+  virtual ~LearningTask() = default;
+  virtual const LearnOptions& options() const = 0;
+  /// The first this many trajectories train; the rest are the unseen test set.
+  virtual int train_trajectories() const = 0;
+  /// Training states U, dU/dt [N, M] (any device, float64) from the whole data set.
+  virtual std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const = 0;
+  /// The regression on the training states: the keys it adds to the summary (with "regression").
+  virtual nlohmann::json regression(const torch::Tensor& U, const torch::Tensor& dUdt, Observer& observer) const = 0;
+  /// The unseen test set; `data` (may be null) supplies the test states when given.
+  virtual EvaluationSet evaluation(const LearningData* data, torch::Device device) const = 0;
+  /// A new network `net` (a name of learn.networks) and the file name it is saved under.
+  virtual learn::CoarseModel make_model(const std::string& net) const = 0;
+  virtual std::string model_name(const std::string& net) const { return net; }
+  virtual const learn::RolloutParams& rollout_params() const = 0;
+  virtual nlohmann::json fourier(const torch::Tensor& truth, const torch::Tensor& model) const = 0;
+  /// Keys that describe the problem in the summary (a_star_cell, D_cell, dimension, ...).
+  virtual nlohmann::json describe() const = 0;
+};
+
+/// Train every configured network on `data`, save DIR/models/NAME.pt, run the regression and the
+/// evaluation. Returns the summary (also written to DIR/summary.json); the arrays behind the
+/// figures (test states, exact and learned dU/dt, truth, coarse and learned rollouts) go to
+/// DIR/rollout.h5.
+nlohmann::json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device,
+                                  const std::string& out_dir, Observer& observer);
+
+/// Load a saved model and score it on the task's evaluation set.
+nlohmann::json rollout_saved_model(const LearningTask& task, const learn::CoarseModel& model, Device device);
+
+}  // namespace patchlearn

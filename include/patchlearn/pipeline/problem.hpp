@@ -1,0 +1,94 @@
+#pragma once
+// A problem: the medium, the micro model, the schemes, the truth, the networks and the regression
+// library that belong together (the 1D continuum of paper §5.1, the 2D lattice of §5.2, whatever
+// comes next). The jobs (pipeline/jobs.hpp) are written once against this interface; a new
+// problem kind is one implementation and one entry in the registry (src/pipeline/problem.cpp),
+// never a new branch in every command.
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "patchlearn/core/device.hpp"
+#include "patchlearn/homog/homogenized1d.hpp"
+#include "patchlearn/io/config.hpp"
+#include "patchlearn/pipeline/chunks.hpp"
+#include "patchlearn/pipeline/learning.hpp"
+#include "patchlearn/pipeline/observer.hpp"
+#include "patchlearn/schemes/coarse_operator.hpp"
+
+namespace patchlearn {
+
+/// A result for people and for scripts: the JSON object a command prints with --json, and the
+/// lines it prints otherwise.
+struct Report {
+  nlohmann::json json = nlohmann::json::object();
+  std::vector<std::string> lines;
+};
+
+/// What every simulation of a problem yields: the scheme's coarse data, the homogenized truth on
+/// the same nodes and times, the scheme's wall time and eq. (24) of the data against the truth.
+/// Problems derive from it to keep what else their data file stores.
+struct Simulation {
+  Simulation() = default;
+  Simulation(Simulation&&) = default;
+  Simulation& operator=(Simulation&&) = default;
+  virtual ~Simulation() = default;
+  CoarseData data;
+  HomogenizedTruth truth;
+  double wall_s = 0.0;
+  double rmse_vs_homogenized = 0.0;
+};
+
+class Problem {
+ public:
+  virtual ~Problem() = default;
+  virtual int dimension() const = 0;
+  /// The sections every problem shares ([learn], [rollout], [regression], [run], [bench]), the
+  /// config text, its origin and the warnings its validation found.
+  virtual const SharedConfig& shared() const = 0;
+  virtual SharedConfig& shared() = 0;
+  /// The configured scheme's name (patch_dynamics, gap_tooth, full_lattice, ...).
+  virtual std::string scheme() const = 0;
+
+  /// `cell`: the effective coefficients of the medium from its cell problem.
+  virtual Report cell() const = 0;
+
+  /// Coarse data with the configured scheme and its truth; with `chunks`, chunk by chunk
+  /// (pipeline/chunks.hpp: resumable).
+  virtual std::shared_ptr<Simulation> simulate(Device device, const ChunkedRun* chunks, Observer& observer) const = 0;
+  /// DIR/data.h5, written atomically.
+  virtual void write_data(const std::string& path, const Simulation& sim, Device device) const = 0;
+  /// What `simulate` reports about a simulation (wall time, cost, accuracy against the truth).
+  virtual Report simulation_report(const Simulation& sim, Device device) const = 0;
+  /// Keys a `run` adds to its summary and its JSON from the simulation (may be empty).
+  virtual nlohmann::json run_extras(const Simulation& sim) const { (void)sim; return nlohmann::json::object(); }
+
+  /// The learning task on this problem's data; `sim` (may be null) supplies the cell-problem
+  /// coefficients it computed already.
+  virtual std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const = 0;
+  /// Training data from a data.h5 of this problem, checked against the config.
+  virtual LearningData load_data(const std::string& path, torch::Device device) const = 0;
+  /// A saved model, checked to fit this problem's grid (InputError otherwise).
+  virtual learn::CoarseModel load_model(const std::string& path, torch::Device device) const = 0;
+  /// The problem's part of what `train` and `run` report from the summary: the effective
+  /// coefficients from the cell problem and from the regression.
+  virtual Report learning_report(const nlohmann::json& summary) const = 0;
+
+  /// `bench`: the cost of coarse data by patches against the full-resolution simulation.
+  virtual nlohmann::json bench(Device device, Observer& observer) const = 0;
+};
+
+/// The problem a config describes, chosen by domain.dimension through the registry; base_dir
+/// resolves relative file names in the config.
+std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin, const std::string& base_dir = ".");
+/// The same from a file (InputError when it cannot be read).
+std::unique_ptr<Problem> load_problem(const std::string& path);
+/// The problem `patchlearn run` uses without a config (configs/quick1d.toml, embedded at build time).
+std::unique_ptr<Problem> default_problem();
+/// The text of that embedded config.
+const char* embedded_default_config();
+
+}  // namespace patchlearn

@@ -1,0 +1,66 @@
+#pragma once
+// The 1D continuum problem (paper §5.1): u_t = (a(x/eps) u_x)_x on [0, L] with Dirichlet ends.
+// Coarse data from the configured scheme (patch dynamics, gap-tooth or full resolution), the
+// homogenized truth on the same nodes and times, the data.h5 that stores both, and the learning
+// task (functional and discretized networks, the 1D regression, the 3-point homogenized scheme as
+// the exact coarse operator).
+#include <memory>
+#include <string>
+
+#include "patchlearn/io/config.hpp"
+#include "patchlearn/pipeline/problem.hpp"
+
+namespace patchlearn {
+
+struct Simulation1D : Simulation {
+  double a_star = 0.0;  ///< from the cell problem on the micro lattice
+  /// Patch dynamics only: the fine field in every patch of trajectory 0 after the burst that starts
+  /// at the sample time fine_t nearest 0.05 (paper Fig. 2), and its positions: [patch][point].
+  double fine_t = 0.0;
+  std::vector<double> fine_x, fine_u;
+};
+
+/// The cell-problem a* for the configured medium on its micro lattice (eps/dx points per period,
+/// or 1000 when eps/dx is not a whole number).
+double cell_a_star(const Config1D& cfg);
+
+/// Run the configured scheme; `observer` hears its progress. With `chunks`, trajectories run chunk
+/// by chunk, each committed to disk (pipeline/chunks.hpp: resumable).
+Simulation1D simulate_1d(const Config1D& cfg, Device device, Observer& observer = silent_observer(),
+                         const ChunkedRun* chunks = nullptr);
+
+/// Write DIR/data.h5 (atomically).
+void write_data_h5(const std::string& path, const Config1D& cfg, const Simulation1D& sim, Device device);
+
+/// From a 1D data.h5, checked against the config (nodes, trajectories, times).
+LearningData load_learning_data(const std::string& path, const Config1D& cfg, torch::Device device);
+
+/// The learning task of a 1D config with the effective coefficient a_star (its exact coarse
+/// operator is the 3-point homogenized scheme a* D2 on the macro nodes).
+std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_star);
+
+/// The problem behind a 1D config.
+class Problem1D : public Problem {
+ public:
+  explicit Problem1D(Config1D cfg) : cfg_(std::move(cfg)) {}
+  const Config1D& config() const { return cfg_; }
+
+  int dimension() const override { return 1; }
+  const SharedConfig& shared() const override { return cfg_; }
+  SharedConfig& shared() override { return cfg_; }
+  std::string scheme() const override { return cfg_.scheme; }
+  Report cell() const override;
+  std::shared_ptr<Simulation> simulate(Device device, const ChunkedRun* chunks, Observer& observer) const override;
+  void write_data(const std::string& path, const Simulation& sim, Device device) const override;
+  Report simulation_report(const Simulation& sim, Device device) const override;
+  std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
+  LearningData load_data(const std::string& path, torch::Device device) const override;
+  learn::CoarseModel load_model(const std::string& path, torch::Device device) const override;
+  Report learning_report(const nlohmann::json& summary) const override;
+  nlohmann::json bench(Device device, Observer& observer) const override;
+
+ private:
+  Config1D cfg_;
+};
+
+}  // namespace patchlearn

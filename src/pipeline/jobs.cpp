@@ -1,0 +1,204 @@
+#include "patchlearn/pipeline/jobs.hpp"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/core/timer.hpp"
+#include "patchlearn/io/json_file.hpp"
+#include "patchlearn/learn/tensors.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace patchlearn {
+namespace {
+
+// The common start of a job that writes into `out`: the config's warnings, the device it takes,
+// the folder.
+Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer) {
+  for (const auto& w : problem.shared().warnings) observer.warning(w);
+  const Device dev = job_device(problem, o);
+  observer.info("device: " + device_description(dev));
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw InputError("cannot create output directory '" + o.out + "': " + ec.message());
+  return dev;
+}
+
+std::string data_path(const JobOptions& o) { return (fs::path(o.out) / "data.h5").string(); }
+
+// Simulate into OUT/data.h5, chunk by chunk.
+std::shared_ptr<Simulation> simulate_into(const Problem& problem, const JobOptions& o, Device dev, Observer& observer) {
+  const std::string path = data_path(o);
+  const ChunkedRun chunks{path + ".chunks", o.resume, problem.shared().chunk_trajectories};
+  auto sim = problem.simulate(dev, &chunks, observer);
+  problem.write_data(path, *sim, dev);
+  remove_chunks(chunks);
+  return sim;
+}
+
+// The headline numbers of a model's evaluation (those its problem reports).
+json headline(const json& r) {
+  json h;
+  for (const char* k : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})
+    if (r.contains(k)) h[k] = r.at(k);
+  return h;
+}
+
+std::string model_line(const std::string& kind, const json& r) {
+  std::string s = fmt::format("{:<12} rhs rMSE {:.3e} | rollout rMSE {:.3e}", kind, r["rhs_rmse"].get<double>(),
+                              r["rollout_rmse"].get<double>());
+  if (r.contains("floor_rmse"))
+    s += fmt::format(" | vs coarse operator {:.3e} | floor {:.3e}", r["rollout_rmse_vs_coarse"].get<double>(),
+                     r["floor_rmse"].get<double>());
+  return s;
+}
+
+// What `train` and `run` report of a summary: the problem's coefficients, the equation and each
+// network's headline.
+Report learning_report(const Problem& problem, const json& summary) {
+  Report r = problem.learning_report(summary);
+  r.json["equation"] = summary["regression"]["equation"];
+  r.lines.push_back(summary["regression"]["equation"].get<std::string>());
+  for (const auto& k : problem.shared().learn.networks) {
+    r.json[k] = headline(summary[k]);
+    r.lines.push_back(model_line(k, summary[k]));
+  }
+  return r;
+}
+
+// tools/report.py: $PATCHLEARN_TOOLS_DIR, the installed share folder next to the program, or the
+// source tree the program was built from.
+std::string report_script() {
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("PATCHLEARN_TOOLS_DIR")) dirs.emplace_back(env);
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share" / "patchlearn" / "tools");
+  dirs.emplace_back(PATCHLEARN_TOOLS_DIR);
+  for (const auto& d : dirs)
+    if (fs::exists(d / "report.py")) return (d / "report.py").string();
+  throw InputError("cannot find tools/report.py (set PATCHLEARN_TOOLS_DIR)");
+}
+
+}  // namespace
+
+void make_report(const std::string& dir, Observer& observer) {
+  if (!fs::is_directory(dir)) throw InputError("'" + dir + "' is not a run directory");
+  // A report is made whole or not at all: the previous one goes first, so that a failed script
+  // never leaves an old report beside new results.
+  std::error_code ec;
+  fs::remove(fs::path(dir) / "report.md", ec);
+  fs::remove_all(fs::path(dir) / "figures", ec);
+  // Debian's python3-matplotlib and python3-h5py live in /usr/bin/python3's site-packages.
+  std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  if (const char* env = std::getenv("PATCHLEARN_PYTHON")) python = env;
+  const std::string cmd = "'" + python + "' '" + report_script() + "' '" + dir + "'";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  if (!pipe) throw RunError("cannot start the report script (" + python + ")");
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe.get())) {
+    std::string l(line);
+    if (!l.empty() && l.back() == '\n') l.pop_back();
+    observer.info(l);
+  }
+  const int rc = pclose(pipe.release());
+  if (rc != 0)
+    throw RunError(fmt::format("the report script failed (exit {}); the results are in {}, without figures or report.md",
+                               WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, dir));
+}
+
+Device job_device(const Problem& problem, const JobOptions& o) {
+  return resolve_device(o.device.empty() ? problem.shared().device : o.device);
+}
+
+Report cell(const Problem& problem) { return problem.cell(); }
+
+Report validate(const Problem& problem) {
+  Report r;
+  r.json = {{"valid", true}, {"warnings", problem.shared().warnings}};
+  for (const auto& w : problem.shared().warnings) r.lines.push_back("warning: " + w);
+  r.lines.push_back(problem.shared().origin + ": valid");
+  return r;
+}
+
+Report simulate(const Problem& problem, const JobOptions& o, Observer& observer) {
+  const Device dev = prepare_job(problem, o, observer);
+  const auto sim = simulate_into(problem, o, dev, observer);
+  Report r = problem.simulation_report(*sim, dev);
+  r.json["data"] = data_path(o);
+  r.lines.insert(r.lines.begin(), "wrote " + data_path(o) + ": " + r.lines.front());
+  r.lines.erase(r.lines.begin() + 1);
+  return r;
+}
+
+Report train(Problem& problem, const std::string& data, const JobOptions& o, Observer& observer) {
+  problem.shared().learn.resume = o.resume;
+  const Device dev = job_device(problem, o);
+  const auto task = problem.learning_task(nullptr);
+  const auto learning = problem.load_data(data, learn::torch_device(dev));
+  Stopwatch clock;
+  const auto summary = train_and_evaluate(*task, learning, dev, o.out, observer);
+  Report r = learning_report(problem, summary);
+  r.json["wall_s"] = clock.seconds();
+  r.json["device"] = device_name(dev);
+  return r;
+}
+
+Report rollout(const Problem& problem, const std::string& model_path, const JobOptions& o) {
+  const Device dev = job_device(problem, o);
+  const auto model = problem.load_model(model_path, learn::torch_device(dev));
+  const auto result = rollout_saved_model(*problem.learning_task(nullptr), model, dev);
+  Report r;
+  r.json = headline(result);
+  r.json["kind"] = model->kind();
+  r.json["rollout_rmse_per_trajectory"] = result["rollout_rmse_per_trajectory"];
+  r.json["device"] = device_name(dev);
+  r.lines.push_back(model_line(model->kind(), result));
+  return r;
+}
+
+Report run(Problem& problem, const JobOptions& o, Observer& observer) {
+  problem.shared().learn.resume = o.resume;
+  const Device dev = prepare_job(problem, o, observer);
+  Stopwatch clock;
+  const auto sim = simulate_into(problem, o, dev, observer);
+  const Report simulated = problem.simulation_report(*sim, dev);
+  const json extras = problem.run_extras(*sim);
+  observer.info(simulated.lines.back());
+  const auto task = problem.learning_task(sim.get());
+  auto summary = train_and_evaluate(*task, learning_data(sim, sim->data), dev, o.out, observer);
+  summary["simulate"] = simulated.json;
+  summary.update(extras);
+  summary["wall_s"] = clock.seconds();
+  const std::string summary_path = (fs::path(o.out) / "summary.json").string();
+  write_json_file(summary_path, summary);
+  Report r = learning_report(problem, summary);
+  r.json.update(extras);
+  r.json["wall_s"] = summary["wall_s"];
+  r.json["device"] = device_name(dev);
+  r.json["summary"] = summary_path;
+  r.lines.push_back(fmt::format("wall {:.1f} s; outputs in {}", summary["wall_s"].get<double>(), o.out));
+  make_report(o.out, observer);
+  return r;
+}
+
+Report bench(const Problem& problem, const JobOptions& o, Observer& observer) {
+  const Device dev = prepare_job(problem, o, observer);
+  Report r;
+  r.json = problem.bench(dev, observer);
+  const std::string path = (fs::path(o.out) / "bench.json").string();
+  write_json_file(path, r.json);
+  make_report(o.out, observer);
+  r.lines.push_back("wrote " + path);
+  return r;
+}
+
+}  // namespace patchlearn

@@ -1,0 +1,198 @@
+#include "patchlearn/pipeline/learning.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/core/timer.hpp"
+#include "patchlearn/io/json_file.hpp"
+#include "patchlearn/learn/tensors.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using torch::indexing::Slice;
+
+namespace patchlearn {
+
+LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& d) {
+  LearningData out;
+  out.U = learn::view(owner, d.U, {d.trajectories, d.times, d.nodes});
+  out.dUdt = learn::view(owner, d.dUdt, {d.trajectories, d.times, d.nodes});
+  out.t = d.t;
+  return out;
+}
+
+LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
+                                torch::Device device, std::vector<index_t>& dims) {
+  std::vector<index_t> dims2;
+  const auto U = h5_read(path, "U", &dims);
+  const auto R = h5_read(path, "dUdt", &dims2);
+  const auto t = h5_read(path, "t");
+  if (dims.size() != rank || dims != dims2) throw InputError("'" + path + "': U and dUdt must both be " + layout);
+  if (dims[0] != trajectories)
+    throw InputError(fmt::format("'{}' holds {} trajectories but the config has initial.trajectories = {}", path, dims[0],
+                                 trajectories));
+  if (static_cast<index_t>(t.size()) != dims[1]) throw InputError("'" + path + "': t does not match U's time axis");
+  index_t nodes = 1;
+  for (std::size_t k = 2; k < rank; ++k) nodes *= dims[k];
+  LearningData out;
+  out.U = learn::to_tensor(U, {dims[0], dims[1], nodes}, device);
+  out.dUdt = learn::to_tensor(R, {dims[0], dims[1], nodes}, device);
+  out.t = t;
+  return out;
+}
+
+std::vector<double> per_trajectory_rmse(const torch::Tensor& Y, const torch::Tensor& ref) {
+  std::vector<double> out;
+  for (int64_t b = 0; b < Y.size(0); ++b) out.push_back(learn::relative_mse(Y[b], ref[b]));
+  return out;
+}
+
+json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const learn::RolloutParams& rp,
+                    const FourierProjection& fourier, ModelPredictions* out) {
+  torch::NoGradGuard g;
+  const auto pred = op.rhs(e.test_states);
+  Stopwatch clock;
+  const auto roll = learn::rollout(op, e.U0, e.times, rp);
+  const double roll_s = clock.seconds();
+  const auto& Y = roll.U;
+  json j;
+  j["rhs_rmse"] = learn::relative_mse(pred, e.exact_rhs);
+  j["rollout_rmse"] = learn::relative_mse(Y, e.truth);
+  j["rollout_rmse_per_trajectory"] = per_trajectory_rmse(Y, e.truth);
+  j["rollout"] = {{"method", rp.method}, {"steps", roll.steps}, {"rhs_evaluations", roll.rhs_evaluations},
+                  {"wall_s", roll_s}, {"t_end", e.times.back()}};
+  j["mse_over_time"] = learn::to_vector((Y - e.truth).pow(2).mean(at::IntArrayRef{0, 2}));
+  if (e.coarse.defined()) {
+    j["rollout_rmse_vs_coarse"] = learn::relative_mse(Y, e.coarse);
+    j["floor_rmse"] = learn::relative_mse(e.coarse, e.truth);
+    j["floor_rmse_per_trajectory"] = per_trajectory_rmse(e.coarse, e.truth);
+    j["floor_mse_over_time"] = learn::to_vector((e.coarse - e.truth).pow(2).mean(at::IntArrayRef{0, 2}));
+  }
+  j["fourier"] = fourier(e.truth, Y);
+  if (out) *out = {pred, Y};
+  return j;
+}
+
+void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& t) {
+  file.dataset(name, std::vector<index_t>(t.sizes().begin(), t.sizes().end()), learn::to_vector(t));
+}
+
+TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device) {
+  const auto dtype = o.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
+  const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
+  torch::manual_seed(o.seed);
+  const auto perm = torch::randperm(Ud.size(0), torch::TensorOptions().dtype(torch::kLong).device(device));
+  const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
+  const auto val_idx = perm.index({Slice(0, nval)}), tr_idx = perm.index({Slice(nval)});
+  return {Ud.index_select(0, tr_idx), Rd.index_select(0, tr_idx), Ud.index_select(0, val_idx), Rd.index_select(0, val_idx)};
+}
+
+learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
+                            const TrainSplit& d, const std::string& path, Observer& observer, json& record) {
+  learn::TrainParams tp;
+  tp.epochs = o.epochs;
+  tp.batch = o.batch;
+  tp.lr = o.lr;
+  tp.lr_final = o.lr_final;
+  tp.standardize = o.standardize;
+  tp.seed = o.seed;
+  tp.checkpoint_every = o.checkpoint_every;
+  tp.lbfgs_iterations = o.lbfgs_iterations;
+  tp.checkpoint_path = path;
+  tp.resume = o.resume;
+  Stopwatch clock;
+  const auto log = learn::train(model, d.Utr, d.Rtr, d.Uval, d.Rval, tp, [&](int e, double tl, double vl) {
+    observer.progress(name + ": training", static_cast<double>(e) / o.epochs);
+    if (e == 1 || e % std::max(1, o.epochs / 10) == 0 || e == o.epochs)
+      observer.info(fmt::format("{}: epoch {}/{}  train loss {:.3e}  val loss {:.3e}  ({:.1f} s, ETA {:.0f} s)", name, e,
+                                o.epochs, tl, vl, clock.seconds(), clock.seconds() / e * (o.epochs - e)));
+  });
+  learn::save_model(model, path);
+  if (o.lbfgs_iterations > 0)
+    observer.info(fmt::format("{}: after {} L-BFGS iterations: train loss {:.3e}  val loss {:.3e}", name,
+                              o.lbfgs_iterations, log.final_train_loss, log.final_val_loss));
+  record["train_loss"] = log.train_loss;
+  record["val_loss"] = log.val_loss;
+  record["train_wall_s"] = log.wall_s;
+  record["final_train_loss"] = log.final_train_loss;
+  record["final_val_loss"] = log.final_val_loss;
+  record["model"] = path;
+  return log;
+}
+
+namespace {
+
+json score(const LearningTask& task, const learn::CoarseModel& model, const EvaluationSet& eval, ModelPredictions* out) {
+  learn::ModelOperator op(model);
+  return evaluate_model(op, eval, task.rollout_params(),
+                        [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, out);
+}
+
+std::string headline(const std::string& name, const json& r) {
+  std::string s = fmt::format("{}: rhs rMSE {:.3e}, rollout rMSE {:.3e}", name, r["rhs_rmse"].get<double>(),
+                              r["rollout_rmse"].get<double>());
+  if (r.contains("floor_rmse"))
+    s += fmt::format(" (vs coarse {:.3e}, floor {:.3e})", r["rollout_rmse_vs_coarse"].get<double>(),
+                     r["floor_rmse"].get<double>());
+  return s;
+}
+
+}  // namespace
+
+json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
+                        Observer& observer) {
+  const auto& o = task.options();
+  const auto tdev = learn::torch_device(device);
+  const auto dtype = o.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
+  const auto [Uall, Rall] = task.training_states(data);
+  const auto split = split_states(Uall, Rall, o, tdev);
+
+  json summary = task.describe();
+  summary["device"] = device_name(device);
+  summary["precision"] = o.precision;
+  summary["train"] = {{"trajectories", task.train_trajectories()},
+                      {"states", split.Utr.size(0)},
+                      {"validation_states", split.Uval.size(0)}};
+  summary.update(task.regression(Uall, Rall, observer));
+
+  const auto eval = task.evaluation(&data, tdev);
+  std::error_code ec;
+  fs::create_directories(fs::path(out_dir) / "models", ec);
+  if (ec) throw InputError("cannot create '" + (fs::path(out_dir) / "models").string() + "': " + ec.message());
+  H5Writer arrays((fs::path(out_dir) / "rollout.h5").string());
+  const auto put = [&](const std::string& name, const torch::Tensor& t) { write_tensor(arrays, name, t); };
+  put("truth", eval.truth);
+  if (eval.coarse.defined()) put("coarse", eval.coarse);
+  put("test_states", eval.test_states);
+  put("exact_rhs", eval.exact_rhs);
+  arrays.dataset("t", {static_cast<index_t>(eval.times.size())}, eval.times);
+  for (const auto& net : o.networks) {
+    auto model = task.make_model(net);
+    model->to(tdev, dtype);
+    const std::string name = task.model_name(net);
+    const std::string path = (fs::path(out_dir) / "models" / (name + ".pt")).string();
+    json r;
+    train_model(model, name, o, split, path, observer, r);
+    ModelPredictions pred;
+    r.update(score(task, model, eval, &pred));
+    put(name + "_rhs", pred.rhs);
+    put(name + "_rollout", pred.rollout);
+    observer.info(headline(name, r));
+    summary[net] = r;
+  }
+  summary["times"] = eval.times;
+  arrays.commit();
+  write_json_file((fs::path(out_dir) / "summary.json").string(), summary);
+  return summary;
+}
+
+json rollout_saved_model(const LearningTask& task, const learn::CoarseModel& model, Device device) {
+  json r = score(task, model, task.evaluation(nullptr, learn::torch_device(device)), nullptr);
+  r["kind"] = model->kind();
+  return r;
+}
+
+}  // namespace patchlearn

@@ -1,0 +1,314 @@
+#include "patchlearn/pipeline/problem1d.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/cell1d.hpp"
+#include "patchlearn/io/h5.hpp"
+#include "patchlearn/learn/regression.hpp"
+#include "patchlearn/learn/tensors.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/micro/initial_conditions.hpp"
+#include "patchlearn/schemes/full_resolution.hpp"
+#include "patchlearn/schemes/gap_tooth.hpp"
+#include "patchlearn/schemes/patch_dynamics.hpp"
+#include "patchlearn/pipeline/bench.hpp"
+
+using nlohmann::json;
+using torch::indexing::Slice;
+
+namespace patchlearn {
+
+namespace {
+PatchDynamicsParams patch_params(const Config1D& cfg) {
+  PatchDynamicsParams p;
+  p.burst = cfg.burst;
+  p.substeps = cfg.substeps;
+  p.method = parse_burst_method(cfg.burst_method);
+  p.lifting_degree = cfg.lifting_degree;
+  p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
+  p.heal_substeps = cfg.heal_substeps;
+  return p;
+}
+}  // namespace
+
+double cell_a_star(const Config1D& cfg) {
+  const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
+  const int n = model.points_per_period() > 0 ? model.points_per_period() : 1000;
+  return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
+}
+
+Simulation1D simulate_1d(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
+  const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
+  const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width,
+                             cfg.scheme == "patch_dynamics" ? cfg.buffer_width : cfg.tooth_width);
+  const auto ics = draw_initial_conditions(cfg.initial);
+  std::vector<std::function<double(double)>> icf(ics.begin(), ics.end());
+  const index_t B = cfg.initial.trajectories, M = cfg.macro_nodes;
+  const auto times = cfg.sample_times();
+  // Trajectories [first, first + count) with the configured scheme.
+  const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
+    const std::vector<std::function<double(double)>> sub(icf.begin() + first, icf.begin() + first + count);
+    if (cfg.scheme == "patch_dynamics") {
+      PatchDynamics1D op(model, layout, patch_params(cfg), device, count);
+      std::vector<double> U0(count * M);
+      for (index_t b = 0; b < count; ++b)
+        for (index_t i = 0; i < M; ++i) U0[b * M + i] = sub[b](layout.node_x(static_cast<int>(i)));
+      const index_t steps = cfg.macro_steps();
+      return integrate_coarse(op, parse_macro_method(cfg.integrator), cfg.macro_dt, steps, cfg.sample_every, U0, count,
+                              [&](index_t s) { if (prog) prog(double(s) / double(steps)); });
+    }
+    if (cfg.scheme == "gap_tooth") {
+      GapToothParams p;
+      p.dt = cfg.gap_tooth_dt;
+      GapTooth1D gt(model, layout, p, device, count);
+      return gt.run(sub, times, [&](double t) { if (prog) prog(t / cfg.t_end); });
+    }
+    FullResolutionParams p;
+    p.rtol = cfg.full_rtol;
+    p.dt0 = cfg.full_dt0;
+    FullResolution1D fr(model, layout, p, device);
+    const auto nt = static_cast<index_t>(times.size());
+    std::vector<double> U(count * nt * M), R(U.size());
+    for (index_t b = 0; b < count; ++b) {
+      fr.run(sub[b], times, U.data() + b * nt * M, R.data() + b * nt * M, [&](double f) {
+        if (prog) prog((double(b) + f) / double(count));
+      });
+    }
+    return CoarseData::from_host(device, count, times, M, U, R, fr.point_steps());
+  };
+  Simulation1D sim;
+  const std::string stage = "simulate (" + cfg.scheme + ")";
+  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute,
+                           [&](double f) { observer.progress(stage, f); }, sim.wall_s);
+  if (cfg.scheme == "patch_dynamics") {
+    // One more burst from trajectory 0's data at the sample nearest t = 0.05: the fine field the
+    // coarse data come from (for the figures; not part of the timed run).
+    index_t n = 0;
+    for (index_t k = 0; k < sim.data.times; ++k)
+      if (std::abs(sim.data.t[k] - 0.05) < std::abs(sim.data.t[n] - 0.05)) n = k;
+    PatchDynamics1D op(model, layout, patch_params(cfg), device, 1);
+    Buffer<double> U(device, M), R(device, M);
+    detail::copy_bytes(device, U.data(), device, sim.data.U.data() + n * M, M * sizeof(double));
+    op.rhs(U.data(), R.data(), 1);
+    sim.fine_t = sim.data.t[n];
+    sim.fine_u = op.patch_field(0);
+    sim.fine_x.resize(sim.fine_u.size());
+    for (int p = 0; p < layout.patches(); ++p)
+      for (index_t j = 0; j < layout.points; ++j)
+        sim.fine_x[p * layout.points + j] = static_cast<double>(layout.global_start(p + 1) + j) * cfg.micro_dx;
+  }
+  sim.a_star = cell_a_star(cfg);
+  const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
+  sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
+  sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
+  return sim;
+}
+
+void write_data_h5(const std::string& path, const Config1D& cfg, const Simulation1D& sim, Device device) {
+  const auto& d = sim.data;
+  H5Writer w(path);
+  const std::vector<index_t> dims{d.trajectories, d.times, d.nodes};
+  w.dataset("U", dims, d.host_U());
+  w.dataset("dUdt", dims, d.host_dUdt());
+  w.dataset("U_hom", dims, sim.truth.U);
+  w.dataset("dUdt_hom", dims, sim.truth.dUdt);
+  w.dataset("t", {d.times}, d.t);
+  std::vector<double> x(d.nodes);
+  for (index_t i = 0; i < d.nodes; ++i) x[i] = cfg.length * static_cast<double>(i) / static_cast<double>(d.nodes - 1);
+  w.dataset("x", {d.nodes}, x);
+  if (!sim.fine_u.empty()) {
+    const index_t patches = cfg.macro_nodes - 2, points = static_cast<index_t>(sim.fine_u.size()) / patches;
+    w.dataset("fine_u", {patches, points}, sim.fine_u);
+    w.dataset("fine_x", {patches, points}, sim.fine_x);
+    w.attribute("fine_t", sim.fine_t);
+    w.attribute("epsilon", cfg.epsilon);
+    w.attribute("tooth_width", cfg.tooth_width);
+  }
+  w.attribute("config", cfg.text);
+  w.attribute("version", std::string(PATCHLEARN_VERSION));
+  w.attribute("device", device_description(device));
+  w.attribute("scheme", cfg.scheme);
+  w.attribute("wall_s", sim.wall_s);
+  w.attribute("point_steps", d.point_steps);
+  w.attribute("a_star_cell", sim.a_star);
+  w.attribute("rmse_vs_homogenized", sim.rmse_vs_homogenized);
+  w.commit();
+}
+
+LearningData load_learning_data(const std::string& path, const Config1D& cfg, torch::Device device) {
+  std::vector<index_t> dims;
+  auto out = read_learning_data(path, 3, "[trajectory, time, node]", cfg.initial.trajectories, device, dims);
+  if (dims[2] != cfg.macro_nodes)
+    throw InputError(fmt::format("'{}' has {} macro nodes but the config has domain.macro_nodes = {}", path, dims[2],
+                                 cfg.macro_nodes));
+  return out;
+}
+
+namespace {
+
+// Sine amplitudes of the interior part (values minus the linear Dirichlet interpolant) of
+// trajectories Y[B, T, M]: [B, T, M-2].
+torch::Tensor sine_amplitudes(const torch::Tensor& Y) {
+  const auto M = Y.size(2);
+  const auto x = torch::linspace(0, 1, M, Y.options());
+  const auto lin = Y.index({Slice(), Slice(), Slice(0, 1)}) +
+                   (Y.index({Slice(), Slice(), Slice(M - 1, M)}) - Y.index({Slice(), Slice(), Slice(0, 1)})) * x;
+  const auto W = (Y - lin).index({Slice(), Slice(), Slice(1, M - 1)});
+  const auto j = torch::arange(1, M - 1, Y.options());
+  const auto S = torch::sin(M_PI * j.unsqueeze(1) * j.unsqueeze(0) / static_cast<double>(M - 1));  // [j, k]
+  return torch::matmul(W, S) * (2.0 / static_cast<double>(M - 1));
+}
+
+/// The 1D learning task: states with t < learn.train_t_max, the 1D regression library, the unseen
+/// test trajectories with their homogenized truth, and the 3-point scheme a* D2 as the exact
+/// coarse operator.
+class LearningTask1D : public LearningTask {
+ public:
+  LearningTask1D(const Config1D& cfg, double a_star)
+      : cfg_(cfg), a_star_(a_star), dX_(cfg.length / (cfg.macro_nodes - 1)),
+        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
+
+  const LearnOptions& options() const override { return cfg_.learn; }
+  int train_trajectories() const override { return cfg_.train_trajectories; }
+  const learn::RolloutParams& rollout_params() const override { return rollout_; }
+
+  std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const override {
+    const int ntr = cfg_.train_trajectories, M = cfg_.macro_nodes;
+    if (data.U.size(0) <= ntr)
+      throw ConfigError("learn.train_trajectories", std::to_string(ntr) + " leaves no test trajectory in the data");
+    int64_t nt = 0;
+    while (nt < static_cast<int64_t>(data.t.size()) && data.t[nt] < cfg_.train_t_max) ++nt;
+    return {data.U.index({Slice(0, ntr), Slice(0, nt)}).reshape({-1, M}),
+            data.dUdt.index({Slice(0, ntr), Slice(0, nt)}).reshape({-1, M})};
+  }
+
+  json regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
+    const int M = cfg_.macro_nodes;
+    const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold);
+    observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
+    return {{"a_star_regression", reg.a_star},
+            {"a_star_regression_relative_error", reg.a_star / a_star_ - 1.0},
+            {"regression",
+             {{"equation", reg.equation},
+              {"terms", reg.terms},
+              {"least_squares", reg.least_squares},
+              {"stlsq", reg.stlsq},
+              {"relative_residual", reg.relative_residual}}}};
+  }
+
+  EvaluationSet evaluation(const LearningData* data, torch::Device device) const override {
+    EvaluationSet e;
+    for (double t : cfg_.sample_times())
+      if (t <= cfg_.rollout.t_end + 1e-12) e.times.push_back(t);
+    const int ntest = cfg_.initial.trajectories - cfg_.train_trajectories, M = cfg_.macro_nodes;
+    if (ntest < 1) throw ConfigError("learn.train_trajectories", "no test trajectory is left; raise initial.trajectories");
+    const auto ics = draw_initial_conditions(cfg_.initial);
+    std::vector<std::function<double(double)>> test(ics.begin() + cfg_.train_trajectories, ics.end());
+    std::vector<double> U0(ntest * M);
+    for (int b = 0; b < ntest; ++b)
+      for (int i = 0; i < M; ++i) U0[b * M + i] = test[b](i * dX_);
+    e.U0 = learn::to_tensor(U0, {ntest, M}, device);
+    const auto per_macro = static_cast<index_t>(std::llround(dX_ / cfg_.homogenized_dx));
+    const auto truth = homogenized_truth(a_star_, cfg_.length, M, per_macro, test, e.times);
+    e.truth = learn::to_tensor(truth.U, {ntest, static_cast<int64_t>(e.times.size()), M}, device);
+    e.test_states = data ? data->U.index({Slice(cfg_.train_trajectories)}).reshape({-1, M}).to(device)
+                         : e.truth.reshape({-1, M});
+    learn::HomogenizedTorchOperator coarse(a_star_, dX_);
+    e.exact_rhs = coarse.rhs(e.test_states);
+    e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
+    return e;
+  }
+
+  learn::CoarseModel make_model(const std::string& net) const override {
+    return learn::make_model(net, cfg_.macro_nodes, dX_, cfg_.stencil);
+  }
+
+  // Fourier-amplitude state space (paper Fig. 8b): the two sine modes of largest mean amplitude in
+  // the truth, for every test trajectory.
+  json fourier(const torch::Tensor& truth, const torch::Tensor& Y) const override {
+    const torch::Tensor amp_truth = sine_amplitudes(truth), amp_model = sine_amplitudes(Y);
+    const torch::Tensor top =
+        std::get<1>(amp_truth.abs().mean(at::IntArrayRef{0, 1}).topk(std::min<int64_t>(2, amp_truth.size(2))));
+    std::vector<int64_t> modes;
+    for (int64_t k = 0; k < top.size(0); ++k) modes.push_back(top[k].item<int64_t>() + 1);
+    json f = {{"modes", modes}};
+    for (int64_t b = 0; b < Y.size(0); ++b)
+      f["trajectories"].push_back(json{{"truth", learn::to_vector(amp_truth[b].index_select(1, top))},
+                                       {"model", learn::to_vector(amp_model[b].index_select(1, top))}});
+    return f;
+  }
+
+  json describe() const override { return {{"a_star_cell", a_star_}}; }
+
+ private:
+  const Config1D& cfg_;
+  double a_star_, dX_;
+  learn::RolloutParams rollout_;
+};
+
+}  // namespace
+
+std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_star) {
+  return std::make_unique<LearningTask1D>(cfg, a_star);
+}
+
+// --- the problem
+
+Report Problem1D::cell() const {
+  const double a = cell_a_star(cfg_), hm = cfg_.field->harmonic_mean();
+  return {{{"a_star", a}, {"harmonic_mean", hm}},
+          {"medium: " + cfg_.field->description(), fmt::format("a* (cell problem on the micro lattice) = {:.15g}", a),
+           fmt::format("harmonic mean 1/<1/a>                  = {:.15g}", hm)}};
+}
+
+std::shared_ptr<Simulation> Problem1D::simulate(Device device, const ChunkedRun* chunks, Observer& observer) const {
+  return std::make_shared<Simulation1D>(simulate_1d(cfg_, device, observer, chunks));
+}
+
+void Problem1D::write_data(const std::string& path, const Simulation& sim, Device device) const {
+  write_data_h5(path, cfg_, dynamic_cast<const Simulation1D&>(sim), device);
+}
+
+Report Problem1D::simulation_report(const Simulation& s, Device device) const {
+  const auto& sim = dynamic_cast<const Simulation1D&>(s);
+  return {{{"wall_s", sim.wall_s},
+           {"point_steps", sim.data.point_steps},
+           {"device", device_name(device)},
+           {"scheme", cfg_.scheme},
+           {"a_star_cell", sim.a_star},
+           {"rmse_vs_homogenized", sim.rmse_vs_homogenized}},
+          {fmt::format("{} trajectories x {} times x {} nodes", sim.data.trajectories, sim.data.times, sim.data.nodes),
+           fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})", sim.wall_s,
+                       sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star)}};
+}
+
+std::unique_ptr<LearningTask> Problem1D::learning_task(const Simulation* sim) const {
+  return learning_task_1d(cfg_, sim ? dynamic_cast<const Simulation1D&>(*sim).a_star : cell_a_star(cfg_));
+}
+
+LearningData Problem1D::load_data(const std::string& path, torch::Device device) const {
+  return load_learning_data(path, cfg_, device);
+}
+
+learn::CoarseModel Problem1D::load_model(const std::string& path, torch::Device device) const {
+  auto model = learn::load_model(path, device);
+  if (model->grid() != 0 || model->nodes() != cfg_.macro_nodes)
+    throw InputError(fmt::format("'{}' was trained on {} but the config has domain.macro_nodes = {}", path,
+                                 model->grid() ? fmt::format("{0} x {0} patches", model->grid())
+                                               : fmt::format("{} macro nodes", model->nodes()),
+                                 cfg_.macro_nodes));
+  return model;
+}
+
+Report Problem1D::learning_report(const json& summary) const {
+  return {{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
+          {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
+                       summary["a_star_regression"].get<double>())}};
+}
+
+json Problem1D::bench(Device device, Observer& observer) const { return bench_1d(cfg_, device, observer); }
+
+}  // namespace patchlearn

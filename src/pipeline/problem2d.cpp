@@ -1,0 +1,301 @@
+#include "patchlearn/pipeline/problem2d.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/homogenized2d.hpp"
+#include "patchlearn/io/h5.hpp"
+#include "patchlearn/learn/regression.hpp"
+#include "patchlearn/learn/rollout.hpp"
+#include "patchlearn/learn/tensors.hpp"
+#include "patchlearn/pipeline/bench.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
+
+using nlohmann::json;
+using torch::indexing::Slice;
+
+namespace patchlearn {
+
+PatchLayout2D layout_2d(const Config2D& cfg) {
+  return make_layout_2d(cfg.length, cfg.patches, cfg.points, cfg.ratio, cfg.coupling, cfg.order);
+}
+
+Lattice2D lattice_2d(const Config2D& cfg) {
+  const auto g = layout_2d(cfg);
+  return Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
+}
+
+EffectiveTensor cell_tensor(const Config2D& cfg) { return effective_tensor(lattice_2d(cfg)); }
+
+HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveTensor& D, int first, int count,
+                                      const std::vector<double>& times) {
+  const auto g = layout_2d(cfg);
+  const auto ics = draw_initial_conditions_2d(cfg.initial);
+  const int N = cfg.homogenized_grid, M = g.P * g.P, T = static_cast<int>(times.size());
+  HomogenizedTruth tr;
+  tr.U.resize(static_cast<std::size_t>(count) * T * M);
+  tr.dUdt.resize(tr.U.size());
+  std::vector<double> xs(static_cast<std::size_t>(N));
+  for (int x = 0; x < N; ++x) xs[x] = x * cfg.length / N;
+#pragma omp parallel for
+  for (int b = 0; b < count; ++b) {
+    std::vector<double> s(static_cast<std::size_t>(N) * N);
+    ics[first + b].on_grid(xs, xs, s.data());
+    const HomogenizedSolution2D sol(D, cfg.length, N, s);
+    for (int k = 0; k < T; ++k) {
+      const std::size_t off = (static_cast<std::size_t>(b) * T + k) * M;
+      sol.patch_means(times[k], g.centres, g.m, g.h, tr.U.data() + off, tr.dUdt.data() + off);
+    }
+  }
+  return tr;
+}
+
+Simulation2D simulate_2d(const Config2D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
+  const auto g = layout_2d(cfg);
+  const auto lattice = Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
+  Simulation2D sim;
+  sim.D = effective_tensor(lattice);
+  const int B = cfg.initial.trajectories;
+  const auto ics = draw_initial_conditions_2d(cfg.initial);
+  const index_t samples = cfg.samples();
+  // Trajectories [first, first + count) with the configured scheme.
+  const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
+    const std::vector<InitialCondition2D> sub(ics.begin() + first, ics.begin() + first + count);
+    std::unique_ptr<LatticeScheme2D> scheme;
+    if (cfg.scheme == "gap_tooth")
+      scheme = std::make_unique<GapTooth2D>(device, lattice, g, count);
+    else
+      scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
+    Propagator2D prop(*scheme, cfg.sample_dt, parse_fine_stepper(cfg.stepper), cfg.fine_dt, cfg.fine_tolerance);
+    sim.fine_evaluations = prop.evaluations();
+    return simulate_lattice_2d(*scheme, prop, cfg.sample_dt, samples, sub, [&](index_t k) {
+      if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
+    });
+  };
+  const std::string stage = "simulate (" + cfg.scheme + ", 2D)";
+  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute,
+                           [&](double f) { observer.progress(stage, f); }, sim.wall_s);
+  sim.truth = homogenized_truth_2d(cfg, sim.D, 0, B, sim.data.t);
+  const auto U = sim.data.host_U();
+  sim.rmse_vs_homogenized = relative_mse(U, sim.truth.U);
+  // At the snapshot nearest t = 0.3, over all trajectories.
+  const auto k03 = static_cast<index_t>(std::min<double>(static_cast<double>(samples - 1), std::round(0.3 / cfg.sample_dt)));
+  const index_t M = sim.data.nodes;
+  std::vector<double> a, b;
+  for (int i = 0; i < B; ++i)
+    for (index_t j = 0; j < M; ++j) {
+      a.push_back(U[(i * samples + k03) * M + j]);
+      b.push_back(sim.truth.U[(i * samples + k03) * M + j]);
+    }
+  sim.rmse_vs_homogenized_t03 = relative_mse(a, b);
+  return sim;
+}
+
+void write_data_2d_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device) {
+  const auto& d = sim.data;
+  const auto g = layout_2d(cfg);
+  H5Writer w(path);
+  const std::vector<index_t> dims{d.trajectories, d.times, g.P, g.P};
+  w.dataset("U", dims, d.host_U());
+  w.dataset("dUdt", dims, d.host_dUdt());
+  w.dataset("U_hom", dims, sim.truth.U);
+  w.dataset("dUdt_hom", dims, sim.truth.dUdt);
+  w.dataset("t", {d.times}, d.t);
+  w.dataset("x", {g.P}, g.centres);
+  w.dataset("D_cell", {2, 2}, {sim.D.xx, sim.D.xy, sim.D.xy, sim.D.yy});
+  w.attribute("config", cfg.text);
+  w.attribute("version", std::string(PATCHLEARN_VERSION));
+  w.attribute("device", device_description(device));
+  w.attribute("scheme", cfg.scheme);
+  w.attribute("dimension", 2.0);
+  w.attribute("wall_s", sim.wall_s);
+  w.attribute("point_steps", d.point_steps);
+  w.attribute("rmse_vs_homogenized", sim.rmse_vs_homogenized);
+  w.commit();
+}
+
+LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device) {
+  std::vector<index_t> dims;
+  auto out = read_learning_data(path, 4, "[trajectory, time, patch y, patch x] for a 2D config", cfg.initial.trajectories,
+                                device, dims);
+  if (dims[2] != cfg.patches || dims[3] != cfg.patches)
+    throw InputError("'" + path + "' has " + std::to_string(dims[3]) + " x " + std::to_string(dims[2]) +
+                     " patches but the config has domain.patches = " + std::to_string(cfg.patches));
+  return out;
+}
+
+namespace {
+
+/// The 2D learning task: states with t >= learn.train_t_min (the first snapshot carries the
+/// lattice's initial layer, not the slow dynamics), the 2D regression library, the unseen test
+/// trajectories with their tensor-homogenized truth (whose exact rates score the right-hand side).
+class LearningTask2D : public LearningTask {
+ public:
+  LearningTask2D(const Config2D& cfg, const EffectiveTensor& D)
+      : cfg_(cfg), D_(D), rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
+
+  const LearnOptions& options() const override { return cfg_.learn; }
+  int train_trajectories() const override { return cfg_.train_trajectories(); }
+  const learn::RolloutParams& rollout_params() const override { return rollout_; }
+
+  std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const override {
+    const int M = cfg_.patches * cfg_.patches, ntr = cfg_.train_trajectories();
+    if (data.U.size(0) <= ntr) throw ConfigError("learn.train_fraction", "leaves no test trajectory in the data");
+    int64_t t0 = 0;
+    while (t0 < static_cast<int64_t>(data.t.size()) && data.t[t0] < cfg_.train_t_min - 1e-12) ++t0;
+    return {data.U.index({Slice(0, ntr), Slice(t0)}).reshape({-1, M}),
+            data.dUdt.index({Slice(0, ntr), Slice(t0)}).reshape({-1, M})};
+  }
+
+  json regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
+    const auto reg =
+        learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length, cfg_.regression_threshold);
+    const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
+    observer.info(fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
+                              "[{:.6f}, {:.6f}]])",
+                              reg.equation, dxx, dxy, dxy, dyy, D_.xx, D_.xy, D_.xy, D_.yy));
+    return {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
+            {"D_regression_max_abs_error", std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
+            {"regression",
+             {{"equation", reg.equation},
+              {"terms", reg.terms},
+              {"least_squares", reg.least_squares},
+              {"stlsq", reg.stlsq},
+              {"relative_residual", reg.relative_residual}}}};
+  }
+
+  EvaluationSet evaluation(const LearningData*, torch::Device device) const override {
+    EvaluationSet e;
+    for (index_t k = 0; k < cfg_.samples(); ++k) {
+      const double t = static_cast<double>(k) * cfg_.sample_dt;
+      if (t <= cfg_.rollout.t_end + 1e-12) e.times.push_back(t);
+    }
+    const int ntr = cfg_.train_trajectories(), nte = cfg_.initial.trajectories - ntr, M = cfg_.patches * cfg_.patches;
+    const auto tr = homogenized_truth_2d(cfg_, D_, ntr, nte, e.times);
+    const int64_t T = static_cast<int64_t>(e.times.size());
+    e.truth = learn::to_tensor(tr.U, {nte, T, M}, device);
+    e.exact_rhs = learn::to_tensor(tr.dUdt, {nte * T, M}, device);
+    e.U0 = e.truth.index({Slice(), 0}).contiguous();
+    e.test_states = e.truth.reshape({-1, M});
+    return e;
+  }
+
+  learn::CoarseModel make_model(const std::string& net) const override {
+    return learn::make_model(model_name(net), cfg_.patches * cfg_.patches, cfg_.length / cfg_.patches, 0, cfg_.patches);
+  }
+  std::string model_name(const std::string& net) const override { return net + "2d"; }
+
+  // Paper Fig. 8b: the 6 Fourier modes of largest mean amplitude in the truth; |coefficient| of
+  // truth and model along every test trajectory.
+  json fourier(const torch::Tensor& truth, const torch::Tensor& Y) const override {
+    const int P = cfg_.patches;
+    const auto amp = [&](const torch::Tensor& V) {
+      return torch::abs(torch::fft::fft2(V.reshape({V.size(0), V.size(1), P, P}))).reshape({V.size(0), V.size(1), -1}) /
+             static_cast<double>(P * P);
+    };
+    const auto at = amp(truth), am = amp(Y);
+    // A real field has |c(k)| = |c(-k)|: rank only one of each pair (ky > 0, or ky = 0 and kx >= 0).
+    const auto idx = torch::arange(P * P, torch::TensorOptions().dtype(torch::kLong).device(at.device()));
+    const auto kx = idx.remainder(P), ky = idx.div(P, "floor");
+    const auto kxs = torch::where(kx <= P / 2, kx, kx - P), kys = torch::where(ky <= P / 2, ky, ky - P);
+    const auto half = (kys > 0).logical_or(kys.eq(0).logical_and(kxs >= 0));
+    const auto mean = at.mean(at::IntArrayRef{0, 1});
+    const auto top = std::get<1>(torch::where(half, mean, torch::full_like(mean, -1.0)).topk(6));
+    json f;
+    for (int64_t k = 0; k < top.size(0); ++k) {
+      const int64_t i = top[k].item<int64_t>(), y = i / P, x = i % P;
+      f["modes"].push_back({x <= P / 2 ? x : x - P, y <= P / 2 ? y : y - P});
+    }
+    for (int64_t b = 0; b < Y.size(0); ++b)
+      f["trajectories"].push_back(json{{"truth", learn::to_vector(at[b].index_select(1, top))},
+                                       {"model", learn::to_vector(am[b].index_select(1, top))}});
+    return f;
+  }
+
+  json describe() const override { return {{"dimension", 2}, {"D_cell", {{D_.xx, D_.xy}, {D_.xy, D_.yy}}}}; }
+
+ private:
+  const Config2D& cfg_;
+  EffectiveTensor D_;
+  learn::RolloutParams rollout_;
+};
+
+json tensor_json(const EffectiveTensor& D) { return json::array({{D.xx, D.xy}, {D.xy, D.yy}}); }
+
+std::string tensor_text(const json& D) {
+  return fmt::format("[[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]", D[0][0].get<double>(), D[0][1].get<double>(),
+                     D[1][0].get<double>(), D[1][1].get<double>());
+}
+
+}  // namespace
+
+std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveTensor& D) {
+  return std::make_unique<LearningTask2D>(cfg, D);
+}
+
+// --- the problem
+
+Report Problem2D::cell() const {
+  const auto D = cell_tensor(cfg_);
+  return {{{"D", tensor_json(D)}},
+          {fmt::format("lattice: {} x {} diffusivity tables, placement {}", cfg_.kappa.mx, cfg_.kappa.my, cfg_.placement),
+           fmt::format("D (cell problem on the lattice) = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]]", D.xx, D.xy, D.xy, D.yy),
+           fmt::format("u_t = {:.6f} u_xx + {:.6f} u_xy + {:.6f} u_yy", D.xx, 2 * D.xy, D.yy)}};
+}
+
+std::shared_ptr<Simulation> Problem2D::simulate(Device device, const ChunkedRun* chunks, Observer& observer) const {
+  return std::make_shared<Simulation2D>(simulate_2d(cfg_, device, observer, chunks));
+}
+
+void Problem2D::write_data(const std::string& path, const Simulation& sim, Device device) const {
+  write_data_2d_h5(path, cfg_, dynamic_cast<const Simulation2D&>(sim), device);
+}
+
+Report Problem2D::simulation_report(const Simulation& s, Device device) const {
+  const auto& sim = dynamic_cast<const Simulation2D&>(s);
+  return {{{"wall_s", sim.wall_s},
+           {"point_steps", sim.data.point_steps},
+           {"device", device_name(device)},
+           {"scheme", cfg_.scheme},
+           {"fine_evaluations_per_sample", sim.fine_evaluations},
+           {"D_cell", tensor_json(sim.D)},
+           {"rmse_vs_homogenized", sim.rmse_vs_homogenized},
+           {"gap_tooth_vs_homogenized_rmse", sim.rmse_vs_homogenized_t03}},
+          {fmt::format("{} trajectories x {} times x {} x {} patches", sim.data.trajectories, sim.data.times, cfg_.patches,
+                       cfg_.patches),
+           fmt::format("wall {:.3f} s, {:.4g} micro point-steps; rMSE vs the tensor-homogenized truth {:.3e} (t = 0.3: {:.3e})",
+                       sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.rmse_vs_homogenized_t03)}};
+}
+
+json Problem2D::run_extras(const Simulation& s) const {
+  return {{"gap_tooth_vs_homogenized_rmse", dynamic_cast<const Simulation2D&>(s).rmse_vs_homogenized_t03}};
+}
+
+std::unique_ptr<LearningTask> Problem2D::learning_task(const Simulation* sim) const {
+  return learning_task_2d(cfg_, sim ? dynamic_cast<const Simulation2D&>(*sim).D : cell_tensor(cfg_));
+}
+
+LearningData Problem2D::load_data(const std::string& path, torch::Device device) const {
+  return load_learning_data_2d(path, cfg_, device);
+}
+
+learn::CoarseModel Problem2D::load_model(const std::string& path, torch::Device device) const {
+  auto model = learn::load_model(path, device);
+  if (model->grid() != cfg_.patches)
+    throw InputError("'" + path + "' is " +
+                     (model->grid() ? fmt::format("a 2D model on {0} x {0} patches", model->grid()) : std::string("a 1D model")) +
+                     " but the config has domain.patches = " + std::to_string(cfg_.patches));
+  return model;
+}
+
+Report Problem2D::learning_report(const json& summary) const {
+  return {{{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]}},
+          {"D cell problem " + tensor_text(summary["D_cell"]), "D regression   " + tensor_text(summary["D_regression"])}};
+}
+
+json Problem2D::bench(Device device, Observer& observer) const { return bench_2d(cfg_, device, observer); }
+
+}  // namespace patchlearn
