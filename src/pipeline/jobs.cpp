@@ -71,6 +71,13 @@ Report learning_report(const Problem& problem, const json& summary) {
     r.json[k] = headline(summary[k]);
     r.lines.push_back(model_line(k, summary[k]));
   }
+  // The discovered equation, scored like the networks.
+  const auto& reg = summary["regression"];
+  r.json["regression"] = headline(reg);
+  if (reg.contains("rollout_rmse"))
+    r.lines.push_back(model_line("regression", reg));
+  else
+    r.lines.push_back("regression   not rolled out: " + reg.value("rollout_error", std::string("?")));
   return r;
 }
 

@@ -156,7 +156,8 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   summary["train"] = {{"trajectories", task.train_trajectories()},
                       {"states", split.Utr.size(0)},
                       {"validation_states", split.Uval.size(0)}};
-  summary.update(task.regression(Uall, Rall, observer));
+  const auto fitted = task.regression(Uall, Rall, observer);
+  summary.update(fitted.summary);
 
   const auto eval = task.evaluation(&data, tdev);
   std::error_code ec;
@@ -182,6 +183,24 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
     put(name + "_rollout", pred.rollout);
     observer.info(headline(name, r));
     summary[net] = r;
+  }
+  {
+    // The discovered equation, scored like a network (its rollout may fail where the library's
+    // higher terms make it unstable: then the summary says so).
+    const auto op = task.discovered(fitted.result);
+    ModelPredictions pred;
+    json r;
+    try {
+      r = evaluate_model(*op, eval, task.rollout_params(),
+                         [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, &pred);
+      put("regression_rhs", pred.rhs);
+      put("regression_rollout", pred.rollout);
+      observer.info(headline("regression", r));
+    } catch (const RunError& e) {
+      r["rollout_error"] = e.what();
+      observer.warning(std::string("the discovered equation could not be rolled out: ") + e.what());
+    }
+    summary["regression"].update(r);
   }
   summary["times"] = eval.times;
   arrays.commit();

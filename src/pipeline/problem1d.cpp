@@ -7,6 +7,7 @@
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/cell1d.hpp"
 #include "patchlearn/io/h5.hpp"
+#include "patchlearn/learn/discovered.hpp"
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
@@ -185,18 +186,25 @@ class LearningTask1D : public LearningTask {
             data.dUdt.index({Slice(0, ntr), Slice(0, nt)}).reshape({-1, M})};
   }
 
-  json regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
+  FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const int M = cfg_.macro_nodes;
     const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold);
     observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
-    return {{"a_star_regression", reg.a_star},
+    return {reg, {{"a_star_regression", reg.a_star},
             {"a_star_regression_relative_error", reg.a_star / a_star_ - 1.0},
             {"regression",
              {{"equation", reg.equation},
               {"terms", reg.terms},
               {"least_squares", reg.least_squares},
               {"stlsq", reg.stlsq},
-              {"relative_residual", reg.relative_residual}}}};
+              {"relative_residual", reg.relative_residual}}}}};
+  }
+
+  std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
+    const double dX = dX_;
+    const int stencil = cfg_.stencil;
+    return std::make_unique<learn::DiscoveredOperator>(
+        fit, [dX, stencil](const torch::Tensor& U) { return learn::macro_derivatives_1d(U, dX, stencil); }, true);
   }
 
   EvaluationSet evaluation(const LearningData* data, torch::Device device) const override {

@@ -8,6 +8,7 @@
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized2d.hpp"
 #include "patchlearn/io/h5.hpp"
+#include "patchlearn/learn/discovered.hpp"
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/rollout.hpp"
 #include "patchlearn/learn/tensors.hpp"
@@ -150,21 +151,28 @@ class LearningTask2D : public LearningTask {
             data.dUdt.index({Slice(0, ntr), Slice(t0)}).reshape({-1, M})};
   }
 
-  json regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
+  FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const auto reg =
         learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length, cfg_.regression_threshold);
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
     observer.info(fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
                               "[{:.6f}, {:.6f}]])",
                               reg.equation, dxx, dxy, dxy, dyy, D_.xx, D_.xy, D_.xy, D_.yy));
-    return {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
+    return {reg, {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
             {"D_regression_max_abs_error", std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
             {"regression",
              {{"equation", reg.equation},
               {"terms", reg.terms},
               {"least_squares", reg.least_squares},
               {"stlsq", reg.stlsq},
-              {"relative_residual", reg.relative_residual}}}};
+              {"relative_residual", reg.relative_residual}}}}};
+  }
+
+  std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
+    const int P = cfg_.patches;
+    const double L = cfg_.length;
+    return std::make_unique<learn::DiscoveredOperator>(
+        fit, [P, L](const torch::Tensor& U) { return learn::spectral_derivatives_2d(U, P, L); }, false);
   }
 
   EvaluationSet evaluation(const LearningData*, torch::Device device) const override {

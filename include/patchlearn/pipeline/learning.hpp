@@ -16,6 +16,7 @@
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/networks.hpp"
+#include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/rollout.hpp"
 #include "patchlearn/learn/trainer.hpp"
 #include "patchlearn/pipeline/observer.hpp"
@@ -81,6 +82,13 @@ using FourierProjection = std::function<nlohmann::json(const torch::Tensor& trut
 nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval, const learn::RolloutParams& rollout,
                               const FourierProjection& fourier, ModelPredictions* out = nullptr);
 
+/// The regression on the training states: its result and the keys it adds to the summary (with
+/// "regression").
+struct FittedRegression {
+  learn::RegressionResult result;
+  nlohmann::json summary;
+};
+
 /// What a problem supplies to the one training and evaluation loop.
 class LearningTask {
  public:
@@ -90,8 +98,10 @@ class LearningTask {
   virtual int train_trajectories() const = 0;
   /// Training states U, dU/dt [N, M] (any device, float64) from the whole data set.
   virtual std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const = 0;
-  /// The regression on the training states: the keys it adds to the summary (with "regression").
-  virtual nlohmann::json regression(const torch::Tensor& U, const torch::Tensor& dUdt, Observer& observer) const = 0;
+  /// The regression on the training states.
+  virtual FittedRegression regression(const torch::Tensor& U, const torch::Tensor& dUdt, Observer& observer) const = 0;
+  /// The discovered equation of a regression as a model, in the problem's own discretization.
+  virtual std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const = 0;
   /// The unseen test set; `data` (may be null) supplies the test states when given.
   virtual EvaluationSet evaluation(const LearningData* data, torch::Device device) const = 0;
   /// A new network `net` (a name of learn.networks) and the file name it is saved under.
@@ -104,7 +114,8 @@ class LearningTask {
 };
 
 /// Train every configured network on `data`, save DIR/models/NAME.pt, run the regression and the
-/// evaluation. Returns the summary (also written to DIR/summary.json); the arrays behind the
+/// evaluation of every network and of the discovered equation (summary "regression": its fit and
+/// the same scores as a network's). Returns the summary (also written to DIR/summary.json); the arrays behind the
 /// figures (test states, exact and learned dU/dt, truth, coarse and learned rollouts) go to
 /// DIR/rollout.h5.
 nlohmann::json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device,

@@ -1,0 +1,51 @@
+#pragma once
+// The discovered equation as a model: dU/dt = sum_j xi_j theta_j(U), the regression's sparse
+// coefficients xi_j times its library terms theta_j, evaluated on a batch of macro states like a
+// network, so that it is rolled out and scored with the same metrics.
+//
+// A term is named by its factors joined by '*' (or ' '), each a derivative with an optional
+// power: "U_xx", "U*U_x", "U_x^2", "1". The derivatives come from the problem's own
+// discretization (1D: the finite differences of the regression's stencil on the interior nodes,
+// the Dirichlet ends held; 2D: spectral derivatives of the periodic patch means).
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "patchlearn/learn/regression.hpp"
+#include "patchlearn/learn/rollout.hpp"
+
+namespace patchlearn::learn {
+
+/// The named derivatives of a batch of states U [B, M], each [B, K] (K: the nodes the terms live on).
+using DerivativeMap = std::map<std::string, torch::Tensor>;
+
+/// sum_j coefficients[j] * term_j over the derivatives (terms with a zero coefficient skipped);
+/// std::invalid_argument for a factor that is not among them.
+torch::Tensor evaluate_terms(const DerivativeMap& derivatives, const std::vector<std::string>& terms,
+                             const std::vector<double>& coefficients);
+
+/// 1D: U, U_x, U_xx on the interior nodes of U [B, M] by the 3- or 5-point differences of
+/// kernels::macro_differences (5-point falls back to 3-point next to a boundary).
+DerivativeMap macro_derivatives_1d(const torch::Tensor& U, double dX, int stencil);
+/// 2D: U and its spectral derivatives up to fourth order on the periodic P x P grid, [B, P*P].
+DerivativeMap spectral_derivatives_2d(const torch::Tensor& U, int P, double L);
+
+/// The regression's equation as a coarse operator.
+class DiscoveredOperator : public TorchOperator {
+ public:
+  /// `derivatives` maps U [B, M] to the derivatives on the nodes the equation lives on, and
+  /// `interior` says whether those are the interior nodes 1..M-2 (1D, Dirichlet ends held) or all.
+  DiscoveredOperator(RegressionResult fit, std::function<DerivativeMap(const torch::Tensor&)> derivatives, bool interior)
+      : fit_(std::move(fit)), derivatives_(std::move(derivatives)), interior_(interior) {}
+  torch::Tensor rhs(const torch::Tensor& U) override;
+
+ private:
+  RegressionResult fit_;
+  std::function<DerivativeMap(const torch::Tensor&)> derivatives_;
+  bool interior_;
+};
+
+}  // namespace patchlearn::learn

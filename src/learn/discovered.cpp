@@ -1,0 +1,77 @@
+#include "patchlearn/learn/discovered.hpp"
+
+#include <stdexcept>
+
+#include "patchlearn/learn/networks.hpp"
+
+using torch::indexing::Slice;
+
+namespace patchlearn::learn {
+namespace {
+
+/// One factor "NAME" or "NAME^k".
+torch::Tensor factor(const DerivativeMap& d, const std::string& f) {
+  const auto caret = f.find('^');
+  const std::string name = f.substr(0, caret);
+  const auto it = d.find(name);
+  if (it == d.end()) throw std::invalid_argument("discovered equation: unknown factor '" + name + "'");
+  return caret == std::string::npos ? it->second : it->second.pow(std::stoi(f.substr(caret + 1)));
+}
+
+}  // namespace
+
+torch::Tensor evaluate_terms(const DerivativeMap& d, const std::vector<std::string>& terms,
+                             const std::vector<double>& coefficients) {
+  const torch::Tensor& like = d.at("U");
+  torch::Tensor sum = torch::zeros_like(like);
+  for (std::size_t j = 0; j < terms.size(); ++j) {
+    if (coefficients[j] == 0.0) continue;
+    torch::Tensor t = torch::ones_like(like);
+    std::size_t start = 0;
+    const std::string& name = terms[j];
+    while (start <= name.size()) {
+      const auto end = name.find_first_of(" *", start);
+      const std::string f = name.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (!f.empty() && f != "1") t = t * factor(d, f);
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    sum = sum + coefficients[j] * t;
+  }
+  return sum;
+}
+
+DerivativeMap macro_derivatives_1d(const torch::Tensor& U, double dX, int stencil) {
+  const auto M = U.size(1);
+  const auto at = [&](int64_t lo) { return U.index({Slice(), Slice(lo, M - 2 + lo)}); };  // U[i - 1 + lo]
+  const auto um = at(0), u0 = at(1), up = at(2);
+  auto ux = (up - um) / (2 * dX), uxx = (up - 2 * u0 + um) / (dX * dX);
+  if (stencil == 5 && M >= 5) {
+    // 5-point differences at nodes 2..M-3 (rows 1..M-4 of the interior).
+    const auto v = [&](int64_t lo) { return U.index({Slice(), Slice(lo, M - 4 + lo)}); };  // U[i - 2 + lo]
+    const auto vm2 = v(0), vm1 = v(1), v0 = v(2), vp1 = v(3), vp2 = v(4);
+    const auto inner = Slice(1, M - 3);
+    ux = ux.clone();
+    uxx = uxx.clone();
+    ux.index_put_({Slice(), inner}, (-vp2 + 8 * vp1 - 8 * vm1 + vm2) / (12 * dX));
+    uxx.index_put_({Slice(), inner}, (-vp2 + 16 * vp1 - 30 * v0 + 16 * vm1 - vm2) / (12 * dX * dX));
+  }
+  return {{"U", u0}, {"U_x", ux}, {"U_xx", uxx}};
+}
+
+DerivativeMap spectral_derivatives_2d(const torch::Tensor& U, int P, double L) {
+  const auto V = U.reshape({-1, P, P});
+  const auto d = [&](int px, int py) { return spectral_derivative_2d(V, L, px, py).reshape({-1, P * P}); };
+  return {{"U", U.reshape({-1, P * P})}, {"U_x", d(1, 0)},    {"U_y", d(0, 1)},    {"U_xx", d(2, 0)},   {"U_xy", d(1, 1)},
+          {"U_yy", d(0, 2)},             {"U_xxxx", d(4, 0)}, {"U_xxyy", d(2, 2)}, {"U_yyyy", d(0, 4)}};
+}
+
+torch::Tensor DiscoveredOperator::rhs(const torch::Tensor& U) {
+  const auto rates = evaluate_terms(derivatives_(U), fit_.terms, fit_.stlsq);
+  if (!interior_) return rates;
+  auto out = torch::zeros_like(U);
+  out.index_put_({Slice(), Slice(1, U.size(1) - 1)}, rates);
+  return out;
+}
+
+}  // namespace patchlearn::learn
