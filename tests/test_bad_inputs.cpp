@@ -51,9 +51,9 @@ TEST(BadInputs, EveryConfigErrorNamesItsKeyAndReason) {
     SCOPED_TRACE(c.path);
     try {
       if (config_dimension(read_config_text(c.path), c.path) == 2)
-        load_config_2d(c.path);
+        check_bench_sweep(load_config_2d(c.path));
       else
-        load_config_1d(c.path);
+        check_bench_sweep(load_config_1d(c.path));
       ADD_FAILURE() << "accepted";
     } catch (const ConfigError& e) {
       EXPECT_EQ(e.key, c.key);

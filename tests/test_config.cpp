@@ -3,6 +3,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/io/config2d.hpp"
 #include "small_case.hpp"
 
 using namespace patchlearn;
@@ -104,4 +105,28 @@ TEST(Config, BenchRepeatTime) {
   EXPECT_EQ(error_key(std::string(kBase) + "\n[bench]\nrepeat_s = -1\n"), "bench.repeat_s");
   EXPECT_EQ(parse_config_1d(std::string(kBase) + "\n[bench]\nrepeat_s = 0\n", "test.toml").bench.repeat_s, 0.0);
   EXPECT_EQ(parse_config_1d(kBase, "test.toml").bench.repeat_s, 1.0);
+}
+
+TEST(Config, EachCommandChecksTheSectionsItUses) {
+  // A 2D lattice of period 4 with patch centres 32 points apart: the default bench sweep (480,
+  // 1440, 4800 on 16 patches, centres 30, 90, 300 apart) does not fit its period, which only
+  // `bench` and `validate` need to know.
+  const auto c = parse_config_2d(R"(
+[domain]
+dimension = 2
+[lattice]
+kappa = "lognormal"
+period = 4
+[patch]
+ratio = 0.09375
+)", "period4");
+  try {
+    check_bench_sweep(c);
+    ADD_FAILURE() << "the default sweep was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key, "bench.lattice");
+  }
+  // One trajectory is a valid simulation in 1D and 2D (training then says it needs a test one).
+  EXPECT_EQ(parse_config_1d("[initial]\ntrajectories = 1\n", "t").initial.trajectories, 1);
+  EXPECT_EQ(parse_config_2d("[domain]\ndimension = 2\n[initial]\ntrajectories = 1\n", "t").initial.trajectories, 1);
 }

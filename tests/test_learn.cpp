@@ -31,7 +31,7 @@ torch::Tensor smooth_states(int64_t n, int M, uint64_t seed) {
 
 TEST(Learn, ZeroCopyViewOfSimulationBuffers) {
   auto cfg = parse_config_1d("[macro]\nt_end = 0.003\n[initial]\ntrajectories = 2\n", "t");
-  auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
+  auto sim = std::make_shared<Simulation1D>(simulate_data(cfg, Device::CPU));
   const double* engine = sim->data.U.data();
   const auto data = learning_data(sim, sim->data);
   EXPECT_EQ(data.U.data_ptr<double>(), engine);
@@ -173,7 +173,7 @@ TEST(Learn, MissingOrMismatchedFilesAreClearErrors) {
   EXPECT_THROW(learn::load_model((dir / "other.pt").string(), torch::kCPU), InputError);
   // Data written for 11 nodes does not fit a 21-node config.
   auto cfg = parse_config_1d("[macro]\nt_end = 0.002\n[initial]\ntrajectories = 2\n", "t");
-  const auto sim = simulate_1d(cfg, Device::CPU);
+  const auto sim = simulate_data(cfg, Device::CPU);
   write_data_h5((dir / "data.h5").string(), cfg, sim, Device::CPU);
   auto other = parse_config_1d("[domain]\nmacro_nodes = 21\n[macro]\nt_end = 0.002\n[initial]\ntrajectories = 2\n", "t");
   EXPECT_THROW(load_learning_data((dir / "data.h5").string(), other, torch::kCPU), InputError);
@@ -192,7 +192,7 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
   cfg.rollout.t_end = 0.05;
   cfg.learn.epochs = 3;
   cfg.learn.lbfgs_iterations = 5;
-  auto sim = std::make_shared<Simulation1D>(simulate_1d(cfg, Device::CPU));
+  auto sim = std::make_shared<Simulation1D>(simulate_data(cfg, Device::CPU));
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_pipe").string();
   const auto s = train_and_evaluate(*learning_task_1d(cfg, sim->a_star), learning_data(sim, sim->data), Device::CPU, dir, silent_observer());
   EXPECT_NEAR(s["a_star_regression"].get<double>(), std::sqrt(0.21), 1e-4 * std::sqrt(0.21));

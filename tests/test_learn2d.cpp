@@ -121,7 +121,7 @@ train_fraction = 0.75
 grid = 16
 )", "tiny2d");
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_tiny2d").string();
-  auto sim = std::make_shared<Simulation2D>(simulate_2d(cfg, Device::CPU));
+  auto sim = std::make_shared<Simulation2D>(simulate_data(cfg, Device::CPU));
   EXPECT_LT(sim->rmse_vs_homogenized, 1e-5);
   const auto data = learning_data(sim, sim->data);
   EXPECT_EQ(data.U.data_ptr<double>(), sim->data.U.data());  // zero-copy
@@ -137,7 +137,7 @@ grid = 16
       EXPECT_FALSE(modes[i][0].get<int>() == -modes[j][0].get<int>() && modes[i][1].get<int>() == -modes[j][1].get<int>());
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "summary.json"));
   // The 2D figures: each a real, non-trivial PNG.
-  write_data_2d_h5((std::filesystem::path(dir) / "data.h5").string(), cfg, *sim, Device::CPU);
+  write_data_h5((std::filesystem::path(dir) / "data.h5").string(), cfg, *sim, Device::CPU);
   testing_support::expect_report_figures(dir, {"fig6_rhs_2d.png", "fig7_rollout_2d.png", "fig8_mse_fourier.png", "loss.png"});
 }
 

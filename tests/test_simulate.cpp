@@ -32,7 +32,7 @@ trajectories = 2
 
 TEST(Simulate, PatchDynamicsDataFile) {
   const auto cfg = tiny("");
-  const auto sim = simulate_1d(cfg, Device::CPU);
+  const auto sim = simulate_data(cfg, Device::CPU);
   const auto& d = sim.data;
   ASSERT_EQ(d.times, 21);
   EXPECT_NEAR(sim.a_star, std::sqrt(0.21), 1e-12);
@@ -65,7 +65,7 @@ TEST(Simulate, AllSchemesAgreeWithTheHomogenizedTruth) {
   // Patch dynamics, gap-tooth and full resolution see the same medium and ICs; each stays within
   // the coarse-grid floor of the homogenized truth (3-point scheme on dX = 0.1 vs dx = 5e-3).
   for (const char* block : {"", "[scheme]\ntype = \"gap_tooth\"\n", "[scheme]\ntype = \"full_resolution\"\n"}) {
-    const auto sim = simulate_1d(tiny(block), Device::CPU);
+    const auto sim = simulate_data(tiny(block), Device::CPU);
     std::printf("%-40s rMSE vs homogenized %.3e, %.3g point-steps\n", block, sim.rmse_vs_homogenized,
                 sim.data.point_steps);
     EXPECT_LT(sim.rmse_vs_homogenized, 1e-2) << block;

@@ -151,6 +151,18 @@ def fig_snapshots(r, figdir):
     return "fig2_snapshots.png"
 
 
+def scored_models(s):
+    """The networks and the discovered equation that were scored (the summary's own order)."""
+    return [k for k in ("functional", "discretized", "regression") if k in s and "rhs_rmse" in s[k]]
+
+
+def score(q, key):
+    """A score of the report's tables, or why it is missing (a rollout that blew up)."""
+    if key in q and q[key] is not None:
+        return f"{q[key]:.3e}"
+    return "rollout failed" if "rollout_error" in q else "n/a"
+
+
 def fig_rhs(r, figdir, kinds):
     ro = r["roll"]
     exact = ro["exact_rhs"][:, 1:-1].ravel()
@@ -222,7 +234,7 @@ def report_2d(r, d, figdir):
     s, ro, data = r.get("summary"), r.get("roll"), r["data"]
     P = data["U"].shape[-1]
     figs = []
-    kinds = [k for k in ("functional", "discretized") if s and k in s]
+    kinds = [k for k in ("functional", "discretized") if s and k in s and "rollout_rmse" in s[k]]
     if s and ro is not None and kinds:
         t = ro["t"]
         picks = [i for i in (0, 10, 30, 100) if i < len(t)]
@@ -282,9 +294,10 @@ def report_2d(r, d, figdir):
         lines += ["## Effective tensor", "", f"- cell problem: [[{Dc[0][0]:.6f}, {Dc[0][1]:.6f}], [{Dc[1][0]:.6f}, {Dc[1][1]:.6f}]]",
                   f"- regression: [[{Dr[0][0]:.6f}, {Dr[0][1]:.6f}], [{Dr[1][0]:.6f}, {Dr[1][1]:.6f}]] (`{s['regression']['equation']}`)",
                   f"- gap-tooth against the truth at t = 0.3: rMSE {s.get('gap_tooth_vs_homogenized_rmse', float('nan')):.3e}", "",
-                  "| network | rhs rMSE | rollout rMSE |", "|---|---|---|"]
-        for k in kinds:
-            lines.append(f"| {k} | {s[k]['rhs_rmse']:.3e} | {s[k]['rollout_rmse']:.3e} |")
+                  "| model | rhs rMSE | rollout rMSE |", "|---|---|---|"]
+        for k in scored_models(s):
+            q = s[k]
+            lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {score(q, 'rollout_rmse')} |")
         lines.append("")
     figs += bench_figures(d, figdir)
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
@@ -309,7 +322,7 @@ def main():
         return report_2d(r, d, figdir)
     figs = [fig_snapshots(r, figdir)]
     s = r.get("summary")
-    kinds = [k for k in ("functional", "discretized") if s and k in s]
+    kinds = [k for k in ("functional", "discretized") if s and k in s and "rollout_rmse" in s[k]]
     if s and "roll" in r and kinds:
         figs += [fig_rhs(r, figdir, kinds), fig_rollout(r, figdir, kinds), fig_mse_fourier(r, figdir, kinds), fig_loss(r, figdir, kinds)]
     lines = ["# patchlearn report", "", f"Directory: `{d}`", ""]
@@ -321,10 +334,11 @@ def main():
     if s:
         lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` "
                   f"(a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e})", "",
-                  "| network | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
-        for k in kinds:
+                  "| model | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
+        for k in scored_models(s):
             q = s[k]
-            lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {q['rollout_rmse']:.3e} | {q['rollout_rmse_vs_coarse']:.3e} | {q['floor_rmse']:.3e} |")
+            lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {score(q, 'rollout_rmse')} | {score(q, 'rollout_rmse_vs_coarse')} | "
+                         f"{score(q, 'floor_rmse')} |")
         lines.append("")
     figs += bench_figures(d, figdir)
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]

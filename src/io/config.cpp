@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
 #include "toml_table.hpp"
 
 namespace patchlearn {
@@ -132,7 +133,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     // Projective steps are explicit: the 3-point coarse scheme's fastest mode, lambda = 4 a*/dX^2
     // (a* = the harmonic mean, exact in 1D), must lie in the integrator's stability interval.
     const double lam_dt = 4.0 * c.field->harmonic_mean() * c.macro_dt / (DX * DX);
-    const double limit = c.integrator == "rk4" ? 2.785 : 2.0;
+    const double limit = c.integrator == "rk4" ? rk4_stability_limit() : 2.0;
     if (lam_dt > limit)
       throw ConfigError("macro.dt", num(c.macro_dt) + " is over the stability limit of " + c.integrator + " on this grid: 4 a* dt / dX^2 = " +
                                         num(lam_dt) + " > " + num(limit) + "; use macro.dt <= " +
@@ -174,16 +175,9 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.stencil = static_cast<int>(learn.integer("stencil", c.stencil, 3, 5));
   if (c.stencil != 3 && c.stencil != 5) throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
 
-  // --- bench: every eps of the sweep scales the micro grid by eps / medium.epsilon, which must
-  // keep a whole number of micro intervals per macro interval.
+  // --- bench (its consistency with the rest: check_bench)
   const Table bench(root, "bench");
   c.bench.epsilon = bench.positives("epsilon", c.bench.epsilon);
-  for (const double e : c.bench.epsilon) {
-    const double per = DX / (c.micro_dx * e / c.epsilon);
-    if (std::abs(per - std::round(per)) > 1e-6 * per)
-      throw ConfigError("bench.epsilon", num(e) + " scales micro.dx to " + num(c.micro_dx * e / c.epsilon) +
-                                             ", which does not divide the macro spacing " + num(DX));
-  }
   c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
 
   // --- soft checks
@@ -195,6 +189,18 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                            "; the buffer ends may disturb the tooth (widen the buffer or shorten the burst)");
   }
   return c;
+}
+
+void check_bench_sweep(const Config1D& c) {
+  // Every eps of the sweep scales the micro grid by eps / medium.epsilon, which must keep a whole
+  // number of micro intervals per macro interval.
+  const double DX = c.length / (c.macro_nodes - 1);
+  for (const double e : c.bench.epsilon) {
+    const double per = DX / (c.micro_dx * e / c.epsilon);
+    if (std::abs(per - std::round(per)) > 1e-6 * per)
+      throw ConfigError("bench.epsilon", num(e) + " scales micro.dx to " + num(c.micro_dx * e / c.epsilon) +
+                                             ", which does not divide the macro spacing " + num(DX));
+  }
 }
 
 int config_dimension(const std::string& text, const std::string& origin) {

@@ -141,7 +141,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     check_patch_phase(lat, g);
     const double rho = c.scheme == "gap_tooth" ? gap_tooth_spectral_bound(lat, g) : full_lattice_spectral_bound(lat, g);
     if (c.stepper == "rk4" && c.fine_dt * rho > rk4_stability_limit())
-      throw ConfigError("fine.dt", num(c.fine_dt) + " is over the RK4 stability limit 2.785 / rho = " +
+      throw ConfigError("fine.dt", num(c.fine_dt) + " is over the RK4 stability limit " + num(rk4_stability_limit()) + " / rho = " +
                                        num(rk4_stability_limit() / rho) + " of this lattice (rho = " + num(rho) +
                                        "); use a smaller fine.dt, 0 (automatic) or fine.stepper = \"exponential\"");
   }
@@ -153,7 +153,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
   // --- initial conditions
   auto& ic = c.initial;
-  ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 2, 1000000));
+  ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 1, 1000000));
   ic.modes = static_cast<int>(initial.integer("modes", ic.modes, 1, 10000));
   const auto kr = initial.range("wavenumbers", {ic.k_lo, ic.k_hi});
   if (kr.first != std::floor(kr.first) || kr.second != std::floor(kr.second) || kr.first < 0)
@@ -180,7 +180,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   if (!(c.train_t_min >= 0 && c.train_t_min < c.t_end))
     throw ConfigError("learn.train_t_min", num(c.train_t_min) + " must be in [0, time.t_end)");
 
-  // --- bench: lattice sizes N; each sets patch.ratio = patches (points - 2) / N.
+  // --- bench: lattice sizes N (their consistency with the patches: check_bench)
   const Table bench(root, "bench");
   c.bench.tolerance = bench.ladder("tolerance", c.bench.tolerance);
   for (const double t : c.bench.tolerance)
@@ -189,11 +189,20 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   sizes = bench.positives("lattice", sizes);
   c.bench.lattice.clear();
   for (const double n : sizes) {
+    if (n != std::floor(n) || n > 1e6) throw ConfigError("bench.lattice", num(n) + " must be a whole number up to 1e6");
+    c.bench.lattice.push_back(static_cast<int>(n));
+  }
+  return c;
+}
+
+void check_bench_sweep(const Config2D& c) {
+  // Each lattice size N sets patch.ratio = patches (points - 2) / N.
+  for (const int N : c.bench.lattice) {
+    const double n = N;
     const int span = c.patches * (c.points - 2);
-    if (n != std::floor(n) || n > 1e6 || static_cast<long long>(n) % c.patches || n < span)
+    if (N % c.patches || N < span)
       throw ConfigError("bench.lattice", num(n) + " must be a whole multiple of domain.patches = " + std::to_string(c.patches) +
                                              ", at least patches x (points - 2) = " + std::to_string(span) + ", up to 1e6");
-    c.bench.lattice.push_back(static_cast<int>(n));
     try {
       const auto g = make_layout_2d(c.length, c.patches, c.points, span / n, c.coupling, c.order);
       check_patch_phase(Lattice2D(c.kappa, parse_bond_placement(c.placement), g.h, g.first), g);
@@ -201,7 +210,6 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
       throw ConfigError("bench.lattice", num(n) + ": " + e.what());
     }
   }
-  return c;
 }
 
 Config2D load_config_2d(const std::string& path) { return parse_config_2d(read_config_text(path), path); }

@@ -78,8 +78,4 @@ void Lattice2D::window(index_t x0, index_t y0, index_t n, std::vector<double>& k
     }
 }
 
-double Lattice2D::max_kappa() const {
-  return std::max(*std::max_element(t_.cx.begin(), t_.cx.end()), *std::max_element(t_.cy.begin(), t_.cy.end()));
-}
-
 }  // namespace patchlearn

@@ -154,7 +154,7 @@ double cost_exponent(const std::vector<double>& x, const std::vector<double>& co
   return den > 0 ? (n * sxy - sx * sy) / den : std::numeric_limits<double>::quiet_NaN();
 }
 
-json bench_1d(const Config1D& cfg, Device device, Observer& observer) {
+json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
   const auto& opt = cfg.bench;
   const index_t trajectories = cfg.initial.trajectories, steps = cfg.macro_steps();
   json out{{"dimension", 1},
@@ -174,11 +174,11 @@ json bench_1d(const Config1D& cfg, Device device, Observer& observer) {
     StageObserver patch_stage(observer, "patch dynamics, eps = " + eps_label(eps)),
         full_stage(observer, "full resolution, eps = " + eps_label(eps));
     c.scheme = "patch_dynamics";
-    const Run patch = measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_1d(c, device, patch_stage); });
+    const Run patch = measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_data(c, device, patch_stage); });
     c.scheme = "full_resolution";
     const Matched full = loosest_matching(opt.full_rtol, rung, opt.rmse, "full", "rtol", [&](double rtol) {
       c.full_rtol = rtol;
-      return measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_1d(c, device, full_stage); });
+      return measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_data(c, device, full_stage); });
     });
     json e = entry(eps, patch, &full.run, opt.rmse);
     e.update(full.fields);
@@ -200,7 +200,7 @@ json bench_1d(const Config1D& cfg, Device device, Observer& observer) {
   return out;
 }
 
-json bench_2d(const Config2D& cfg, Device device, Observer& observer) {
+json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
   const auto& opt = cfg.bench;
   const bool exponential = cfg.stepper == "exponential";
   json out{{"dimension", 2},
@@ -232,7 +232,7 @@ json bench_2d(const Config2D& cfg, Device device, Observer& observer) {
       return loosest_matching(ladder, rung, opt.rmse, scheme == "gap_tooth" ? "patch" : "full", "tolerance", [&](double tol) {
         c.fine_tolerance = tol;
         return measured<Simulation2D>(device, opt.repeat_s, [&] {
-          auto sim = simulate_2d(c, device, stage);
+          auto sim = simulate_data(c, device, stage);
           evaluations = sim.fine_evaluations;
           return sim;
         });

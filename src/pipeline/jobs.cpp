@@ -44,23 +44,6 @@ std::shared_ptr<Simulation> simulate_into(const Problem& problem, const JobOptio
   return sim;
 }
 
-// The headline numbers of a model's evaluation (those its problem reports).
-json headline(const json& r) {
-  json h;
-  for (const char* k : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})
-    if (r.contains(k)) h[k] = r.at(k);
-  return h;
-}
-
-std::string model_line(const std::string& kind, const json& r) {
-  std::string s = fmt::format("{:<12} rhs rMSE {:.3e} | rollout rMSE {:.3e}", kind, r["rhs_rmse"].get<double>(),
-                              r["rollout_rmse"].get<double>());
-  if (r.contains("floor_rmse"))
-    s += fmt::format(" | vs coarse operator {:.3e} | floor {:.3e}", r["rollout_rmse_vs_coarse"].get<double>(),
-                     r["floor_rmse"].get<double>());
-  return s;
-}
-
 // What `train` and `run` report of a summary: the problem's coefficients, the equation and each
 // network's headline.
 Report learning_report(const Problem& problem, const json& summary) {
@@ -68,16 +51,12 @@ Report learning_report(const Problem& problem, const json& summary) {
   r.json["equation"] = summary["regression"]["equation"];
   r.lines.push_back(summary["regression"]["equation"].get<std::string>());
   for (const auto& k : problem.shared().learn.networks) {
-    r.json[k] = headline(summary[k]);
-    r.lines.push_back(model_line(k, summary[k]));
+    r.json[k] = headline_scores(summary[k]);
+    r.lines.push_back(score_line(k, summary[k]));
   }
   // The discovered equation, scored like the networks.
-  const auto& reg = summary["regression"];
-  r.json["regression"] = headline(reg);
-  if (reg.contains("rollout_rmse"))
-    r.lines.push_back(model_line("regression", reg));
-  else
-    r.lines.push_back("regression   not rolled out: " + reg.value("rollout_error", std::string("?")));
+  r.json["regression"] = headline_scores(summary["regression"]);
+  r.lines.push_back(score_line("regression", summary["regression"]));
   return r;
 }
 
@@ -129,6 +108,7 @@ Device job_device(const Problem& problem, const JobOptions& o) {
 Report cell(const Problem& problem) { return problem.cell(); }
 
 Report validate(const Problem& problem) {
+  problem.check_bench();
   Report r;
   r.json = {{"valid", true}, {"warnings", problem.shared().warnings}};
   for (const auto& w : problem.shared().warnings) r.lines.push_back("warning: " + w);
@@ -164,11 +144,11 @@ Report rollout(const Problem& problem, const std::string& model_path, const JobO
   const auto model = problem.load_model(model_path, learn::torch_device(dev));
   const auto result = rollout_saved_model(*problem.learning_task(nullptr), model, dev);
   Report r;
-  r.json = headline(result);
+  r.json = headline_scores(result);
   r.json["kind"] = model->kind();
   r.json["rollout_rmse_per_trajectory"] = result["rollout_rmse_per_trajectory"];
   r.json["device"] = device_name(dev);
-  r.lines.push_back(model_line(model->kind(), result));
+  r.lines.push_back(score_line(model->kind(), result));
   return r;
 }
 
@@ -198,6 +178,7 @@ Report run(Problem& problem, const JobOptions& o, Observer& observer) {
 }
 
 Report bench(const Problem& problem, const JobOptions& o, Observer& observer) {
+  problem.check_bench();
   const Device dev = prepare_job(problem, o, observer);
   Report r;
   r.json = problem.bench(dev, observer);

@@ -54,12 +54,21 @@ json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const lear
                     const FourierProjection& fourier, ModelPredictions* out) {
   torch::NoGradGuard g;
   const auto pred = op.rhs(e.test_states);
-  Stopwatch clock;
-  const auto roll = learn::rollout(op, e.U0, e.times, rp);
-  const double roll_s = clock.seconds();
-  const auto& Y = roll.U;
   json j;
   j["rhs_rmse"] = learn::relative_mse(pred, e.exact_rhs);
+  if (out) *out = {pred, {}};
+  Stopwatch clock;
+  learn::RolloutResult roll;
+  try {
+    roll = learn::rollout(op, e.U0, e.times, rp);
+  } catch (const RunError& err) {
+    // A model that is unstable on the test states is a result too: it is scored on its
+    // right-hand side and its rollout is reported as failed.
+    j["rollout_error"] = err.what();
+    return j;
+  }
+  const double roll_s = clock.seconds();
+  const auto& Y = roll.U;
   j["rollout_rmse"] = learn::relative_mse(Y, e.truth);
   j["rollout_rmse_per_trajectory"] = per_trajectory_rmse(Y, e.truth);
   j["rollout"] = {{"method", rp.method}, {"steps", roll.steps}, {"rhs_evaluations", roll.rhs_evaluations},
@@ -72,7 +81,7 @@ json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const lear
     j["floor_mse_over_time"] = learn::to_vector((e.coarse - e.truth).pow(2).mean(at::IntArrayRef{0, 2}));
   }
   j["fourier"] = fourier(e.truth, Y);
-  if (out) *out = {pred, Y};
+  if (out) out->rollout = Y;
   return j;
 }
 
@@ -131,16 +140,34 @@ json score(const LearningTask& task, const learn::CoarseModel& model, const Eval
                         [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, out);
 }
 
-std::string headline(const std::string& name, const json& r) {
-  std::string s = fmt::format("{}: rhs rMSE {:.3e}, rollout rMSE {:.3e}", name, r["rhs_rmse"].get<double>(),
+}  // namespace
+
+json regression_json(const learn::RegressionResult& fit) {
+  return {{"equation", fit.equation},
+          {"terms", fit.terms},
+          {"least_squares", fit.least_squares},
+          {"stlsq", fit.stlsq},
+          {"relative_residual", fit.relative_residual}};
+}
+
+json headline_scores(const json& r) {
+  json h;
+  for (const char* k : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})
+    if (r.contains(k)) h[k] = r.at(k);
+  return h;
+}
+
+std::string score_line(const std::string& name, const json& r) {
+  if (!r.contains("rollout_rmse"))
+    return fmt::format("{:<12} rhs rMSE {:.3e} | rollout failed: {}", name, r["rhs_rmse"].get<double>(),
+                       r.value("rollout_error", std::string("?")));
+  std::string s = fmt::format("{:<12} rhs rMSE {:.3e} | rollout rMSE {:.3e}", name, r["rhs_rmse"].get<double>(),
                               r["rollout_rmse"].get<double>());
   if (r.contains("floor_rmse"))
-    s += fmt::format(" (vs coarse {:.3e}, floor {:.3e})", r["rollout_rmse_vs_coarse"].get<double>(),
+    s += fmt::format(" | vs coarse operator {:.3e} | floor {:.3e}", r["rollout_rmse_vs_coarse"].get<double>(),
                      r["floor_rmse"].get<double>());
   return s;
 }
-
-}  // namespace
 
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
                         Observer& observer) {
@@ -180,26 +207,22 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
     ModelPredictions pred;
     r.update(score(task, model, eval, &pred));
     put(name + "_rhs", pred.rhs);
-    put(name + "_rollout", pred.rollout);
-    observer.info(headline(name, r));
+    if (pred.rollout.defined()) put(name + "_rollout", pred.rollout);
+    observer.info(score_line(name, r));
+    if (r.contains("rollout_error")) observer.warning(name + ": " + r["rollout_error"].get<std::string>());
     summary[net] = r;
   }
   {
-    // The discovered equation, scored like a network (its rollout may fail where the library's
-    // higher terms make it unstable: then the summary says so).
+    // The discovered equation, scored like a network.
     const auto op = task.discovered(fitted.result);
     ModelPredictions pred;
-    json r;
-    try {
-      r = evaluate_model(*op, eval, task.rollout_params(),
-                         [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, &pred);
-      put("regression_rhs", pred.rhs);
-      put("regression_rollout", pred.rollout);
-      observer.info(headline("regression", r));
-    } catch (const RunError& e) {
-      r["rollout_error"] = e.what();
-      observer.warning(std::string("the discovered equation could not be rolled out: ") + e.what());
-    }
+    const json r = evaluate_model(
+        *op, eval, task.rollout_params(),
+        [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, &pred);
+    put("regression_rhs", pred.rhs);
+    if (pred.rollout.defined()) put("regression_rollout", pred.rollout);
+    observer.info(score_line("regression", r));
+    if (r.contains("rollout_error")) observer.warning("regression: " + r["rollout_error"].get<std::string>());
     summary["regression"].update(r);
   }
   summary["times"] = eval.times;

@@ -41,7 +41,7 @@ double cell_a_star(const Config1D& cfg) {
   return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
 }
 
-Simulation1D simulate_1d(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
+Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
   const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width,
                              cfg.scheme == "patch_dynamics" ? cfg.buffer_width : cfg.tooth_width);
@@ -192,12 +192,7 @@ class LearningTask1D : public LearningTask {
     observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
     return {reg, {{"a_star_regression", reg.a_star},
             {"a_star_regression_relative_error", reg.a_star / a_star_ - 1.0},
-            {"regression",
-             {{"equation", reg.equation},
-              {"terms", reg.terms},
-              {"least_squares", reg.least_squares},
-              {"stlsq", reg.stlsq},
-              {"relative_residual", reg.relative_residual}}}}};
+            {"regression", regression_json(reg)}}};
   }
 
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
@@ -272,14 +267,6 @@ Report Problem1D::cell() const {
            fmt::format("harmonic mean 1/<1/a>                  = {:.15g}", hm)}};
 }
 
-std::shared_ptr<Simulation> Problem1D::simulate(Device device, const ChunkedRun* chunks, Observer& observer) const {
-  return std::make_shared<Simulation1D>(simulate_1d(cfg_, device, observer, chunks));
-}
-
-void Problem1D::write_data(const std::string& path, const Simulation& sim, Device device) const {
-  write_data_h5(path, cfg_, dynamic_cast<const Simulation1D&>(sim), device);
-}
-
 Report Problem1D::simulation_report(const Simulation& s, Device device) const {
   const auto& sim = dynamic_cast<const Simulation1D&>(s);
   return {{{"wall_s", sim.wall_s},
@@ -301,14 +288,12 @@ LearningData Problem1D::load_data(const std::string& path, torch::Device device)
   return load_learning_data(path, cfg_, device);
 }
 
-learn::CoarseModel Problem1D::load_model(const std::string& path, torch::Device device) const {
-  auto model = learn::load_model(path, device);
-  if (model->grid() != 0 || model->nodes() != cfg_.macro_nodes)
+void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const std::string& path) {
+  if (model.grid() != 0 || model.nodes() != cfg.macro_nodes)
     throw InputError(fmt::format("'{}' was trained on {} but the config has domain.macro_nodes = {}", path,
-                                 model->grid() ? fmt::format("{0} x {0} patches", model->grid())
-                                               : fmt::format("{} macro nodes", model->nodes()),
-                                 cfg_.macro_nodes));
-  return model;
+                                 model.grid() ? fmt::format("{0} x {0} patches", model.grid())
+                                              : fmt::format("{} macro nodes", model.nodes()),
+                                 cfg.macro_nodes));
 }
 
 Report Problem1D::learning_report(const json& summary) const {
@@ -316,7 +301,5 @@ Report Problem1D::learning_report(const json& summary) const {
           {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
                        summary["a_star_regression"].get<double>())}};
 }
-
-json Problem1D::bench(Device device, Observer& observer) const { return bench_1d(cfg_, device, observer); }
 
 }  // namespace patchlearn

@@ -54,7 +54,7 @@ HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveTensor
   return tr;
 }
 
-Simulation2D simulate_2d(const Config2D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
+Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
   const auto g = layout_2d(cfg);
   const auto lattice = Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
   Simulation2D sim;
@@ -95,7 +95,7 @@ Simulation2D simulate_2d(const Config2D& cfg, Device device, Observer& observer,
   return sim;
 }
 
-void write_data_2d_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device) {
+void write_data_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device) {
   const auto& d = sim.data;
   const auto g = layout_2d(cfg);
   H5Writer w(path);
@@ -160,12 +160,7 @@ class LearningTask2D : public LearningTask {
                               reg.equation, dxx, dxy, dxy, dyy, D_.xx, D_.xy, D_.xy, D_.yy));
     return {reg, {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
             {"D_regression_max_abs_error", std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
-            {"regression",
-             {{"equation", reg.equation},
-              {"terms", reg.terms},
-              {"least_squares", reg.least_squares},
-              {"stlsq", reg.stlsq},
-              {"relative_residual", reg.relative_residual}}}}};
+            {"regression", regression_json(reg)}}};
   }
 
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
@@ -254,14 +249,6 @@ Report Problem2D::cell() const {
            fmt::format("u_t = {:.6f} u_xx + {:.6f} u_xy + {:.6f} u_yy", D.xx, 2 * D.xy, D.yy)}};
 }
 
-std::shared_ptr<Simulation> Problem2D::simulate(Device device, const ChunkedRun* chunks, Observer& observer) const {
-  return std::make_shared<Simulation2D>(simulate_2d(cfg_, device, observer, chunks));
-}
-
-void Problem2D::write_data(const std::string& path, const Simulation& sim, Device device) const {
-  write_data_2d_h5(path, cfg_, dynamic_cast<const Simulation2D&>(sim), device);
-}
-
 Report Problem2D::simulation_report(const Simulation& s, Device device) const {
   const auto& sim = dynamic_cast<const Simulation2D&>(s);
   return {{{"wall_s", sim.wall_s},
@@ -290,20 +277,16 @@ LearningData Problem2D::load_data(const std::string& path, torch::Device device)
   return load_learning_data_2d(path, cfg_, device);
 }
 
-learn::CoarseModel Problem2D::load_model(const std::string& path, torch::Device device) const {
-  auto model = learn::load_model(path, device);
-  if (model->grid() != cfg_.patches)
+void check_model(const Config2D& cfg, const learn::CoarseModelImpl& model, const std::string& path) {
+  if (model.grid() != cfg.patches)
     throw InputError("'" + path + "' is " +
-                     (model->grid() ? fmt::format("a 2D model on {0} x {0} patches", model->grid()) : std::string("a 1D model")) +
-                     " but the config has domain.patches = " + std::to_string(cfg_.patches));
-  return model;
+                     (model.grid() ? fmt::format("a 2D model on {0} x {0} patches", model.grid()) : std::string("a 1D model")) +
+                     " but the config has domain.patches = " + std::to_string(cfg.patches));
 }
 
 Report Problem2D::learning_report(const json& summary) const {
   return {{{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]}},
           {"D cell problem " + tensor_text(summary["D_cell"]), "D regression   " + tensor_text(summary["D_regression"])}};
 }
-
-json Problem2D::bench(Device device, Observer& observer) const { return bench_2d(cfg_, device, observer); }
 
 }  // namespace patchlearn

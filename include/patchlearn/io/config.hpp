@@ -115,6 +115,8 @@ struct Config1D : SharedConfig {
 Config1D parse_config_1d(const std::string& text, const std::string& origin, const std::string& base_dir = ".");
 /// Read and validate a config file (InputError when it cannot be read).
 Config1D load_config_1d(const std::string& path);
+/// The [bench] sweep against the rest of the config (only `bench` and `validate` need it).
+void check_bench_sweep(const Config1D& cfg);
 
 /// The text of a config file (InputError when it cannot be read).
 std::string read_config_text(const std::string& path);

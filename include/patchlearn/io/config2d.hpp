@@ -47,5 +47,7 @@ struct Config2D : SharedConfig {
 
 Config2D parse_config_2d(const std::string& text, const std::string& origin);
 Config2D load_config_2d(const std::string& path);
+/// The [bench] sweep against the rest of the config (only `bench` and `validate` need it).
+void check_bench_sweep(const Config2D& cfg);
 
 }  // namespace patchlearn

@@ -25,7 +25,6 @@ class InitialCondition {
   InitialCondition(std::vector<double> amplitude, std::vector<double> frequency,
                    std::vector<double> phase, bool positivity_shift);
   double operator()(double x) const;
-  double shift() const { return shift_; }
 
  private:
   double series(double x) const;

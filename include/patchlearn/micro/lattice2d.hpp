@@ -42,8 +42,6 @@ class Lattice2D {
   BondPlacement placement() const { return placement_; }
   /// Bond tables kE, kN ([y][x], n x n) of the window of points x0.., y0.. .
   void window(index_t x0, index_t y0, index_t n, std::vector<double>& kE, std::vector<double>& kN) const;
-  /// Largest diffusivity in the tables.
-  double max_kappa() const;
 
  private:
   KappaTables t_;

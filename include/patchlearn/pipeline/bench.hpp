@@ -33,8 +33,8 @@
 namespace patchlearn {
 
 /// The observer hears each stage (say "full resolution, eps = 1e-05") and its fraction.
-nlohmann::json bench_1d(const Config1D& cfg, Device device, Observer& observer);
-nlohmann::json bench_2d(const Config2D& cfg, Device device, Observer& observer);
+nlohmann::json bench_sweep(const Config1D& cfg, Device device, Observer& observer);
+nlohmann::json bench_sweep(const Config2D& cfg, Device device, Observer& observer);
 
 /// The exponent p of cost ~ C x^p fitted by least squares in log-log (NaN for fewer than 2 points).
 double cost_exponent(const std::vector<double>& x, const std::vector<double>& cost);

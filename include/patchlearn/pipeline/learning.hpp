@@ -72,6 +72,15 @@ struct ModelPredictions {
   torch::Tensor rhs, rollout;
 };
 
+/// The regression's fit as the summary's "regression": equation, terms, least-squares and STLSQ
+/// coefficients, residual.
+nlohmann::json regression_json(const learn::RegressionResult& fit);
+/// The headline scores of a model's evaluation (those present of rhs_rmse, rollout_rmse,
+/// rollout_rmse_vs_coarse, floor_rmse).
+nlohmann::json headline_scores(const nlohmann::json& scores);
+/// The same as one line for people, after the model's name.
+std::string score_line(const std::string& name, const nlohmann::json& scores);
+
 /// The problem's projection of truth and model rollouts [B, T, M] on its dominant Fourier modes
 /// (paper Fig. 8b), as the summary's "fourier" object.
 using FourierProjection = std::function<nlohmann::json(const torch::Tensor& truth, const torch::Tensor& model)>;

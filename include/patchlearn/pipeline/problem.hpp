@@ -79,6 +79,39 @@ class Problem {
 
   /// `bench`: the cost of coarse data by patches against the full-resolution simulation.
   virtual nlohmann::json bench(Device device, Observer& observer) const = 0;
+  /// The checks only `bench` (and `validate`) need: the sweep against the rest of the config.
+  virtual void check_bench() const = 0;
+};
+
+/// What every problem kind implements the same way from its own config type `Config` (a
+/// SharedConfig with a `scheme`) and simulation type `Sim`, through the overloads
+/// simulate_data(cfg, ...), write_data_h5(path, cfg, sim, device), bench_sweep(cfg, ...),
+/// check_bench_sweep(cfg) and check_model(cfg, model, path) of its header.
+template <class Config, class Sim>
+class ProblemOf : public Problem {
+ public:
+  explicit ProblemOf(Config cfg) : cfg_(std::move(cfg)) {}
+  const Config& config() const { return cfg_; }
+
+  const SharedConfig& shared() const override { return cfg_; }
+  SharedConfig& shared() override { return cfg_; }
+  std::string scheme() const override { return cfg_.scheme; }
+  std::shared_ptr<Simulation> simulate(Device device, const ChunkedRun* chunks, Observer& observer) const override {
+    return std::make_shared<Sim>(simulate_data(cfg_, device, observer, chunks));
+  }
+  void write_data(const std::string& path, const Simulation& sim, Device device) const override {
+    write_data_h5(path, cfg_, dynamic_cast<const Sim&>(sim), device);
+  }
+  learn::CoarseModel load_model(const std::string& path, torch::Device device) const override {
+    auto model = learn::load_model(path, device);
+    check_model(cfg_, *model, path);
+    return model;
+  }
+  nlohmann::json bench(Device device, Observer& observer) const override { return bench_sweep(cfg_, device, observer); }
+  void check_bench() const override { check_bench_sweep(cfg_); }
+
+ protected:
+  Config cfg_;
 };
 
 /// The problem a config describes, chosen by domain.dimension through the registry; base_dir

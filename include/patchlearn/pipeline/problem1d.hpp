@@ -8,6 +8,7 @@
 #include <string>
 
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/pipeline/bench.hpp"
 #include "patchlearn/pipeline/problem.hpp"
 
 namespace patchlearn {
@@ -26,7 +27,7 @@ double cell_a_star(const Config1D& cfg);
 
 /// Run the configured scheme; `observer` hears its progress. With `chunks`, trajectories run chunk
 /// by chunk, each committed to disk (pipeline/chunks.hpp: resumable).
-Simulation1D simulate_1d(const Config1D& cfg, Device device, Observer& observer = silent_observer(),
+Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer = silent_observer(),
                          const ChunkedRun* chunks = nullptr);
 
 /// Write DIR/data.h5 (atomically).
@@ -39,28 +40,19 @@ LearningData load_learning_data(const std::string& path, const Config1D& cfg, to
 /// operator is the 3-point homogenized scheme a* D2 on the macro nodes).
 std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_star);
 
-/// The problem behind a 1D config.
-class Problem1D : public Problem {
- public:
-  explicit Problem1D(Config1D cfg) : cfg_(std::move(cfg)) {}
-  const Config1D& config() const { return cfg_; }
+/// A saved model fits this problem's grid (InputError naming the file otherwise).
+void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const std::string& path);
 
+/// The problem behind a 1D config.
+class Problem1D : public ProblemOf<Config1D, Simulation1D> {
+ public:
+  using ProblemOf::ProblemOf;
   int dimension() const override { return 1; }
-  const SharedConfig& shared() const override { return cfg_; }
-  SharedConfig& shared() override { return cfg_; }
-  std::string scheme() const override { return cfg_.scheme; }
   Report cell() const override;
-  std::shared_ptr<Simulation> simulate(Device device, const ChunkedRun* chunks, Observer& observer) const override;
-  void write_data(const std::string& path, const Simulation& sim, Device device) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
   LearningData load_data(const std::string& path, torch::Device device) const override;
-  learn::CoarseModel load_model(const std::string& path, torch::Device device) const override;
   Report learning_report(const nlohmann::json& summary) const override;
-  nlohmann::json bench(Device device, Observer& observer) const override;
-
- private:
-  Config1D cfg_;
 };
 
 }  // namespace patchlearn

@@ -8,6 +8,7 @@
 #include "patchlearn/homog/cell2d.hpp"
 #include "patchlearn/io/config2d.hpp"
 #include "patchlearn/patch/layout2d.hpp"
+#include "patchlearn/pipeline/bench.hpp"
 #include "patchlearn/pipeline/problem.hpp"
 
 namespace patchlearn {
@@ -28,9 +29,9 @@ struct Simulation2D : Simulation {
 };
 
 /// With `chunks`: resumable, chunk by chunk (pipeline/chunks.hpp).
-Simulation2D simulate_2d(const Config2D& cfg, Device device, Observer& observer = silent_observer(),
+Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observer = silent_observer(),
                          const ChunkedRun* chunks = nullptr);
-void write_data_2d_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device);
+void write_data_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device);
 
 /// Training data U, dUdt [trajectory, time, P*P] from a 2D data.h5, checked against the config
 /// (zero-copy from a simulation: learning_data(sim, sim->data), pipeline/learning.hpp).
@@ -39,29 +40,20 @@ LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg,
 /// The learning task of a 2D config whose effective tensor is D.
 std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveTensor& D);
 
-/// The problem behind a 2D lattice config.
-class Problem2D : public Problem {
- public:
-  explicit Problem2D(Config2D cfg) : cfg_(std::move(cfg)) {}
-  const Config2D& config() const { return cfg_; }
+/// A saved model fits this problem's grid (InputError naming the file otherwise).
+void check_model(const Config2D& cfg, const learn::CoarseModelImpl& model, const std::string& path);
 
+/// The problem behind a 2D lattice config.
+class Problem2D : public ProblemOf<Config2D, Simulation2D> {
+ public:
+  using ProblemOf::ProblemOf;
   int dimension() const override { return 2; }
-  const SharedConfig& shared() const override { return cfg_; }
-  SharedConfig& shared() override { return cfg_; }
-  std::string scheme() const override { return cfg_.scheme; }
   Report cell() const override;
-  std::shared_ptr<Simulation> simulate(Device device, const ChunkedRun* chunks, Observer& observer) const override;
-  void write_data(const std::string& path, const Simulation& sim, Device device) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
   LearningData load_data(const std::string& path, torch::Device device) const override;
-  learn::CoarseModel load_model(const std::string& path, torch::Device device) const override;
   Report learning_report(const nlohmann::json& summary) const override;
-  nlohmann::json bench(Device device, Observer& observer) const override;
-
- private:
-  Config2D cfg_;
 };
 
 }  // namespace patchlearn
