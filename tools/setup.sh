@@ -44,7 +44,7 @@ case "$mode" in
       cmake --build --preset emu -j "$(nproc)"
       ctest --preset emu -j "$(nproc)"
     fi
-    # The numerics unit tests and the gpu tests on the emulated backend (both orders) again under
+    # The numerics unit tests and the gpu tests on the emulated backend (threads in order) again under
     # AddressSanitizer + UndefinedBehaviorSanitizer (CMakePresets.json: asan; no LibTorch in that
     # build). PATCHLEARN_SANITIZE_TESTS=0 skips it.
     if [ "${PATCHLEARN_SANITIZE_TESTS:-1}" != 0 ]; then
