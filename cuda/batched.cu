@@ -1,6 +1,6 @@
 // CUDA kernels of the batched operations (see kernels/batched.hpp). Each kernel applies the same
 // per-element function as the matching OpenMP loop in src/kernels/batched.cpp.
-#include <cuda_runtime.h>
+#include "common.cuh"
 
 #include <cstring>
 #include <string>
@@ -12,10 +12,6 @@
 namespace patchlearn::kernels::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-
-unsigned blocks_for(index_t count) { return static_cast<unsigned>((count + kBlock - 1) / kBlock); }
-
 // One device word for the scalar reductions, allocated on first use and kept for the process.
 unsigned long long* reduction_scratch() {
   static unsigned long long* p = [] {
@@ -24,11 +20,6 @@ unsigned long long* reduction_scratch() {
     return q;
   }();
   return p;
-}
-
-void check_launch(const char* what) {
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw RunError(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e));
 }
 
 __global__ void k_assemble(index_t mats, index_t n, const double* cond, double c, EndRows ends,
@@ -84,7 +75,7 @@ __global__ void k_correct(index_t systems, TridiagFactors f, double* x) {
 // over chunks, the reduced system on one thread.
 __global__ void k_fused_steps(TridiagFactors f, int count, const double* cond, double alpha, EndRows ends,
                               const double* left, const double* right, double* y) {
-  extern __shared__ double shared[];
+  PL_DYNAMIC_SHARED(double, shared);
   const index_t n = f.n, P = f.P, s = blockIdx.x, o = f.at(s), r = f.reduced_at(s);
   double *ys = shared, *rs = shared + n, *yg = y + s * n;
   const double* a = cond + (s % f.mats) * (n - 1);
@@ -163,14 +154,14 @@ __global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, in
 // One block per tooth: strided partial sums, then a shared-memory tree.
 __global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
                            const double* x, double* out) {
-  __shared__ double part[kBlock];
+  PL_SHARED(double, part, kBlock);
   const index_t st = blockIdx.x, s = st / teeth, t = st % teeth;
   const double* xs = x + s * n + start + t * stride;
   double acc = 0.0;
   for (index_t q = threadIdx.x; q < nq; q += blockDim.x) acc += simpson_weight(q, nq) * xs[q];
   part[threadIdx.x] = acc;
   __syncthreads();
-  for (int h = blockDim.x / 2; h > 0; h >>= 1) {
+  for (unsigned h = blockDim.x / 2; h > 0; h >>= 1) {
     if (threadIdx.x < h) part[threadIdx.x] += part[threadIdx.x + h];
     __syncthreads();
   }
@@ -188,33 +179,35 @@ __global__ void k_trbdf2_error(const double* F, const double* d1, const double* 
   if (t < count) out[t] = trbdf2_error(F[t], d1[t], d2[t], h);
 }
 
-// Block-wide max of |x|; one atomic per block on the bit pattern (valid for non-negative doubles).
+// Block-wide max of |x|; one atomic per block on the bit pattern without the sign bit (the order of
+// non-negative doubles; abs_or_inf(-0.0) is -0.0, whose sign bit would beat every other value).
 __global__ void k_max_abs(const double* x, index_t count, unsigned long long* maxbits) {
-  __shared__ double part[kBlock];
+  PL_SHARED(double, part, kBlock);
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   part[threadIdx.x] = t < count ? abs_or_inf(x[t]) : 0.0;
   __syncthreads();
-  for (int h = blockDim.x / 2; h > 0; h >>= 1) {
+  for (unsigned h = blockDim.x / 2; h > 0; h >>= 1) {
     if (threadIdx.x < h) part[threadIdx.x] = fmax(part[threadIdx.x], part[threadIdx.x + h]);
     __syncthreads();
   }
-  if (threadIdx.x == 0) atomicMax(maxbits, static_cast<unsigned long long>(__double_as_longlong(part[0])));
+  if (threadIdx.x == 0) atomicMax(maxbits, static_cast<unsigned long long>(__double_as_longlong(part[0])) & 0x7fffffffffffffffull);
 }
 
 }  // namespace
 
 void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count) {
-  k_trbdf2_error<<<blocks_for(count), kBlock>>>(F, d1, d2, h, out, count);
+  PL_LAUNCH(k_trbdf2_error, blocks_for(count), kBlock, 0)(F, d1, d2, h, out, count);
   check_launch("TR-BDF2 error estimate");
 }
 
 double max_abs(const double* x, index_t count) {
+  if (count <= 0) return 0.0;
   unsigned long long* bits = reduction_scratch();
-  cudaMemset(bits, 0, sizeof(*bits));
-  k_max_abs<<<blocks_for(count), kBlock>>>(x, count, bits);
-  unsigned long long h = 0;
-  cudaMemcpy(&h, bits, sizeof(h), cudaMemcpyDeviceToHost);
+  check(cudaMemset(bits, 0, sizeof(*bits)), "memset (max-norm)");
+  PL_LAUNCH(k_max_abs, blocks_for(count), kBlock, 0)(x, count, bits);
   check_launch("max-norm");
+  unsigned long long h = 0;
+  check(cudaMemcpy(&h, bits, sizeof(h), cudaMemcpyDeviceToHost), "copy to host (max-norm)");
   double m;
   memcpy(&m, &h, sizeof(m));
   return m;
@@ -222,21 +215,21 @@ double max_abs(const double* x, index_t count) {
 
 void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l,
                         double* d, double* u) {
-  k_assemble<<<blocks_for(mats * n), kBlock>>>(mats, n, cond, c, ends, l, d, u);
+  PL_LAUNCH(k_assemble, blocks_for(mats * n), kBlock, 0)(mats, n, cond, c, ends, l, d, u);
   check_launch("assemble");
 }
 
 void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
             double* cp, double* inv, double* v, double* w, double* rlow, double* rcp, double* rinv) {
-  k_factor_chunks<<<blocks_for(mats * P), kBlock>>>(mats, n, P, l, d, u, cp, inv, v, w);
-  k_factor_reduced<<<blocks_for(mats), kBlock>>>(mats, n, P, eo, l, d, u, v, w, rlow, rcp, rinv);
+  PL_LAUNCH(k_factor_chunks, blocks_for(mats * P), kBlock, 0)(mats, n, P, l, d, u, cp, inv, v, w);
+  PL_LAUNCH(k_factor_reduced, blocks_for(mats), kBlock, 0)(mats, n, P, eo, l, d, u, v, w, rlow, rcp, rinv);
   check_launch("factor");
 }
 
 void solve(index_t systems, const TridiagFactors& f, double* x) {
-  k_solve_chunks<<<blocks_for(systems * f.P), kBlock>>>(systems, f, x);
-  k_solve_reduced<<<blocks_for(systems), kBlock>>>(systems, f, x);
-  k_correct<<<blocks_for(systems * f.n), kBlock>>>(systems, f, x);
+  PL_LAUNCH(k_solve_chunks, blocks_for(systems * f.P), kBlock, 0)(systems, f, x);
+  PL_LAUNCH(k_solve_reduced, blocks_for(systems), kBlock, 0)(systems, f, x);
+  PL_LAUNCH(k_correct, blocks_for(systems * f.n), kBlock, 0)(systems, f, x);
   check_launch("tridiagonal solve");
 }
 
@@ -260,59 +253,60 @@ void fused_steps(index_t systems, const TridiagFactors& f, int count, const doub
   if (bytes > (48 << 10) &&
       cudaFuncSetAttribute(k_fused_steps, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) != cudaSuccess)
     throw RunError("fused steps: cannot reserve " + std::to_string(bytes) + " bytes of shared memory");
-  if (systems > 0 && count > 0) k_fused_steps<<<static_cast<unsigned>(systems), kBlock, bytes>>>(f, count, cond, alpha, ends, left, right, y);
+  if (systems > 0 && count > 0) PL_LAUNCH(k_fused_steps, static_cast<unsigned>(systems), kBlock, bytes)(f, count, cond, alpha, ends, left, right, y);
   check_launch("fused steps");
 }
 
 void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
                    index_t eo, const double* left, const double* right, const double* x, double* out) {
-  k_increment_rhs<<<blocks_for(systems * n), kBlock>>>(systems, mats, n, cond, alpha, ends, eo, left, right, x, out);
+  PL_LAUNCH(k_increment_rhs, blocks_for(systems * n), kBlock, 0)(systems, mats, n, cond, alpha, ends, eo, left, right, x, out);
   check_launch("increment rhs");
 }
 
 void axpby(index_t count, double a, const double* x, double b, const double* y, double* out) {
-  k_axpby<<<blocks_for(count), kBlock>>>(count, a, x, b, y, out);
+  PL_LAUNCH(k_axpby, blocks_for(count), kBlock, 0)(count, a, x, b, y, out);
   check_launch("axpby");
 }
 
 void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U, double* coef) {
-  k_lift_coefficients<<<blocks_for(batch * (M - 2)), kBlock>>>(batch, M, degree, dX, mu, U, coef);
+  PL_LAUNCH(k_lift_coefficients, blocks_for(batch * (M - 2)), kBlock, 0)(batch, M, degree, dX, mu, U, coef);
   check_launch("lift coefficients");
 }
 
 void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
-  k_lift_rise<<<blocks_for(systems), kBlock>>>(systems, ncoef, coef, z0, z1, out);
+  PL_LAUNCH(k_lift_rise, blocks_for(systems), kBlock, 0)(systems, ncoef, coef, z0, z1, out);
   check_launch("lift rise");
 }
 
 void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span, double* dUdt) {
-  k_patch_estimates<<<blocks_for(batch * M), kBlock>>>(batch, M, R, U, R0, span, dUdt);
+  PL_LAUNCH(k_patch_estimates, blocks_for(batch * M), kBlock, 0)(batch, M, R, U, R0, span, dUdt);
   check_launch("patch estimates");
 }
 
 void store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
-  k_store_snapshot<<<blocks_for(batch * M), kBlock>>>(batch, M, times, n, src, dst);
+  PL_LAUNCH(k_store_snapshot, blocks_for(batch * M), kBlock, 0)(batch, M, times, n, src, dst);
   check_launch("store snapshot");
 }
 
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
-  k_lift<<<blocks_for(systems * n), kBlock>>>(systems, n, centre, dx, ncoef, coef, y);
+  PL_LAUNCH(k_lift, blocks_for(systems * n), kBlock, 0)(systems, n, centre, dx, ncoef, coef, y);
   check_launch("lift");
 }
 
 void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
                     const double* x, double* out) {
-  k_restrict<<<static_cast<unsigned>(systems * teeth), kBlock>>>(n, teeth, start, stride, nq, x, out);
+  PL_LAUNCH(k_restrict, static_cast<unsigned>(systems * teeth), kBlock, 0)(n, teeth, start, stride, nq, x, out);
   check_launch("restrict");
 }
 
 index_t count_nonfinite(const double* x, index_t count) {
+  if (count <= 0) return 0;
   unsigned long long* bad = reduction_scratch();
-  cudaMemset(bad, 0, sizeof(*bad));
-  k_count_nonfinite<<<blocks_for(count), kBlock>>>(x, count, bad);
-  unsigned long long h = 0;
-  cudaMemcpy(&h, bad, sizeof(h), cudaMemcpyDeviceToHost);
+  check(cudaMemset(bad, 0, sizeof(*bad)), "memset (NaN check)");
+  PL_LAUNCH(k_count_nonfinite, blocks_for(count), kBlock, 0)(x, count, bad);
   check_launch("NaN check");
+  unsigned long long h = 0;
+  check(cudaMemcpy(&h, bad, sizeof(h), cudaMemcpyDeviceToHost), "copy to host (NaN check)");
   return static_cast<index_t>(h);
 }
 

@@ -1,6 +1,6 @@
 // CUDA kernels of the 2D lattice operations (see kernels/batched.hpp). Each kernel applies the same
 // per-element function of kernels/lattice2d.hpp as the matching OpenMP loop in src/kernels/batched.cpp.
-#include <cuda_runtime.h>
+#include "common.cuh"
 
 #include <string>
 
@@ -10,15 +10,6 @@
 
 namespace patchlearn::kernels::cuda {
 namespace {
-
-constexpr int kBlock = 256;
-
-unsigned blocks_for(index_t count) { return static_cast<unsigned>((count + kBlock - 1) / kBlock); }
-
-void check_launch(const char* what) {
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw RunError(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e));
-}
 
 // One thread per evolving point; consecutive threads walk the patches at one interior point (the
 // point-major state), so the reads coalesce, a warp takes one branch (all its points on the same
@@ -40,7 +31,7 @@ __global__ void k_gap_tooth(index_t batch, int P, int m, const double* kE, const
 __global__ void __launch_bounds__(1024)
     k_gap_tooth_interval(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm,
                          double inv_h2, double a, const double* c, int n, double* u) {
-  extern __shared__ double vectors[];
+  PL_DYNAMIC_SHARED(double, vectors);
   const int PP = P * P, per = PP * m * m;
   double *Tkm1 = vectors, *Tk = vectors + per, *acc = vectors + 2 * per, *ub = u + blockIdx.x * static_cast<index_t>(per);
   const auto rate = [&](const double* T, int i) {
@@ -119,7 +110,7 @@ __global__ void k_window_means(index_t batch, index_t N, int P, index_t first, i
 
 void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                      const double* wm, double inv_h2, const double* U, double* dUdt) {
-  k_gap_tooth<<<blocks_for(batch * P * P * m * m), kBlock>>>(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);
+  PL_LAUNCH(k_gap_tooth, blocks_for(batch * P * P * m * m), kBlock, 0)(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);
   check_launch("gap-tooth rates");
 }
 
@@ -141,40 +132,40 @@ void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE,
   // Up to 1024 threads, a whole number of warps, each with as even a share of the points as that allows.
   const int per = P * P * m * m, rounds = (per + 1023) / 1024, threads = ((per + rounds - 1) / rounds + 31) / 32 * 32;
   if (batch > 0)
-    k_gap_tooth_interval<<<static_cast<unsigned>(batch), threads, bytes>>>(P, m, kE, kN, wp, wm, inv_h2, 4.0 / rho, c, n, u);
+    PL_LAUNCH(k_gap_tooth_interval, static_cast<unsigned>(batch), threads, bytes)(P, m, kE, kN, wp, wm, inv_h2, 4.0 / rho, c, n, u);
   check_launch("gap-tooth interval");
 }
 
 void chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1, double* T1,
                      double* acc) {
-  k_chebyshev_start<<<blocks_for(count), kBlock>>>(count, a, Au, u, c0, c1, T1, acc);
+  PL_LAUNCH(k_chebyshev_start, blocks_for(count), kBlock, 0)(count, a, Au, u, c0, c1, T1, acc);
   check_launch("Chebyshev start");
 }
 
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                    double* dudt) {
-  k_lattice<<<blocks_for(batch * N * N), kBlock>>>(batch, N, kE, kN, inv_h2, u, dudt);
+  PL_LAUNCH(k_lattice, blocks_for(batch * N * N), kBlock, 0)(batch, N, kE, kN, inv_h2, u, dudt);
   check_launch("lattice rates");
 }
 
 void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc) {
-  k_chebyshev<<<blocks_for(count), kBlock>>>(count, a, AT, Tk, Tkm1, c, acc);
+  PL_LAUNCH(k_chebyshev, blocks_for(count), kBlock, 0)(count, a, AT, Tk, Tkm1, c, acc);
   check_launch("Chebyshev step");
 }
 
 void lattice_chebyshev_step(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, double a,
                             const double* Tk, double* Tkm1, double c, double* acc) {
-  k_lattice_chebyshev<<<blocks_for(batch * N * N), kBlock>>>(batch, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc);
+  PL_LAUNCH(k_lattice_chebyshev, blocks_for(batch * N * N), kBlock, 0)(batch, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc);
   check_launch("lattice Chebyshev step");
 }
 
 void patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out) {
-  k_patch_means<<<blocks_for(batch * patches), kBlock>>>(batch, points, patches, x, out);
+  PL_LAUNCH(k_patch_means, blocks_for(batch * patches), kBlock, 0)(batch, points, patches, x, out);
   check_launch("patch means");
 }
 
 void window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u, double* U) {
-  k_window_means<<<blocks_for(batch * P * P), kBlock>>>(batch, N, P, first, spacing, m, u, U);
+  PL_LAUNCH(k_window_means, blocks_for(batch * P * P), kBlock, 0)(batch, N, P, first, spacing, m, u, U);
   check_launch("window means");
 }
 

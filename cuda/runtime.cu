@@ -1,5 +1,5 @@
 // CUDA runtime services for the host code (see core/cuda_runtime.hpp).
-#include <cuda_runtime.h>
+#include "common.cuh"
 
 #include <string>
 
@@ -7,11 +7,7 @@
 #include "patchlearn/core/error.hpp"
 
 namespace patchlearn::cuda {
-namespace {
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw RunError(std::string("CUDA ") + what + ": " + cudaGetErrorString(e));
-}
-}  // namespace
+using kernels::cuda::check;
 
 int device_count() {
   int n = 0;

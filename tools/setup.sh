@@ -2,7 +2,8 @@
 # patchlearn quick start on Debian 12: installs what is missing, builds, then
 #   tools/setup.sh run    runs the main job (`patchlearn run`: the embedded quick 1D case, end to
 #                         end, into out/quick1d)
-#   tools/setup.sh test   runs the test suite, then the numerics tests under ASan + UBSan (what CI runs)
+#   tools/setup.sh test   runs the test suite, the gpu tests on the emulated CUDA backend, then the
+#                         numerics and emulated gpu tests under ASan + UBSan (what CI runs)
 # Environment: BUILD_DIR (default build), PATCHLEARN_CUDA (AUTO|ON|OFF, default AUTO: the CUDA
 # backend is compiled when nvcc is found, e.g. /usr/local/cuda/bin/nvcc).
 set -euo pipefail
@@ -36,8 +37,16 @@ case "$mode" in
     ;;
   test)
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
-    # The numerics unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-    # (CMakePresets.json: asan; no LibTorch in that build). PATCHLEARN_SANITIZE_TESTS=0 skips it.
+    # The CUDA backend compiled by g++ and run on the host emulator (CMakePresets.json: emu; no GPU,
+    # no LibTorch): every gpu test, threads in order and reversed. PATCHLEARN_EMU_TESTS=0 skips it.
+    if [ "${PATCHLEARN_EMU_TESTS:-1}" != 0 ]; then
+      cmake --preset emu > /dev/null
+      cmake --build --preset emu -j "$(nproc)"
+      ctest --preset emu -j "$(nproc)"
+    fi
+    # The numerics unit tests and the gpu tests on the emulated backend (threads in order) again under
+    # AddressSanitizer + UndefinedBehaviorSanitizer (CMakePresets.json: asan; no LibTorch in that
+    # build). PATCHLEARN_SANITIZE_TESTS=0 skips it.
     if [ "${PATCHLEARN_SANITIZE_TESTS:-1}" != 0 ]; then
       cmake --preset asan > /dev/null
       cmake --build --preset asan -j "$(nproc)"
