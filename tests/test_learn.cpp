@@ -94,7 +94,9 @@ TEST(Learn, RegressionRecoversKnownCoefficient) {
   const auto res = learn::regress(learn::to_vector(U), learn::to_vector(R), 21, 0.05, 3, 1e-3);
   EXPECT_NEAR(res.a_star, 0.37, 0.37e-6);
   for (std::size_t j = 0; j < res.terms.size(); ++j)
-    if (res.terms[j] != "U_xx") EXPECT_EQ(res.stlsq[j], 0.0) << res.terms[j];
+    if (res.terms[j] != "U_xx") {
+      EXPECT_EQ(res.stlsq[j], 0.0) << res.terms[j];
+    }
   EXPECT_EQ(res.equation, "dU/dt = 0.37 U_xx");
   EXPECT_LT(res.relative_residual, 1e-20);
 }

@@ -2,7 +2,8 @@
 # Fetch the Debian packages of patchlearn's C++ dependencies into .debs/ (git-ignored), so that
 # bench/gpu_check.sh can unpack them with `dpkg -x` into a private prefix on a GPU machine that
 # has no network and no package manager. Run here, then name .debs in the device run's `carry`.
-#   .debs/*.deb          what we build against: header-only toml++, CLI11, nlohmann-json; muParser,
+#   .debs/*.deb          what we build against: header-only toml++, CLI11, nlohmann-json, fmt (its
+#                        header-only target); muParser,
 #                        HDF5 (+ szip/aec), GoogleTest, Google Benchmark
 #   .debs/runtime/*.deb  what those libraries load in turn (HDF5 links libcurl, which brings TLS,
 #                        Kerberos, LDAP, ...), found with ldd here; gpu_check.sh uses each only
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .debs && mkdir -p .debs/runtime
-pkgs=(libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libmuparser-dev libmuparser2v5
+pkgs=(libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libmuparser-dev libmuparser2v5
       libhdf5-dev libhdf5-103-1 libsz2 libaec0 libgtest-dev libbenchmark-dev libbenchmark1debian)
 (cd .debs && apt-get download "${pkgs[@]}")
 

@@ -5,7 +5,8 @@
 #   tools/setup.sh test   runs the test suite, the gpu tests on the emulated CUDA backend, then the
 #                         numerics and emulated gpu tests under ASan + UBSan (what CI runs)
 # Environment: BUILD_DIR (default build), PATCHLEARN_CUDA (AUTO|ON|OFF, default AUTO: the CUDA
-# backend is compiled when nvcc is found, e.g. /usr/local/cuda/bin/nvcc).
+# backend is compiled when nvcc is found, e.g. /usr/local/cuda/bin/nvcc), PATCHLEARN_WERROR (ON:
+# warnings are errors; CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -14,7 +15,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 # libopenblas0-openmp: Debian's LibTorch otherwise runs its matrix products on the reference BLAS
 # (~3x slower training); the OpenMP build shares libgomp with LibTorch and our kernels.
 packages=(cmake ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libhdf5-dev libtomlplusplus-dev
-          libmuparser-dev libcli11-dev libfmt-dev nlohmann-json3-dev libtorch-dev libopenblas0-openmp
+          libmuparser-dev libcli11-dev libfmt-dev clang-format nlohmann-json3-dev libtorch-dev libopenblas0-openmp
           python3 python3-h5py python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
@@ -28,7 +29,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPATCHLEARN_CUDA="${PATCHLEARN_CUDA:-AUTO}"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPATCHLEARN_CUDA="${PATCHLEARN_CUDA:-AUTO}" \
+  -DPATCHLEARN_WERROR="${PATCHLEARN_WERROR:-OFF}"
 cmake --build "$BUILD_DIR" -j "$(nproc)"
 
 case "$mode" in
