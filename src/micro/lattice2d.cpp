@@ -61,12 +61,12 @@ Lattice2D::Lattice2D(KappaTables tables, BondPlacement placement, double h, inde
                                                    std::to_string(t_.mx) + " x " + std::to_string(t_.my));
 }
 
-void KappaTables::require_linear(const std::string& who) const {
+void KappaTables::require_linear() const {
   const std::string key = nonlinear_key();
   if (!key.empty())
-    throw ConfigError(key, fmt::format("makes the lattice u-dependent, which {} does not model yet (issue 15); only "
-                                       "validate and the effective coefficients at a given u accept it",
-                                       who));
+    throw ConfigError(key, fmt::format("makes the lattice u-dependent, which the 2D schemes (simulate, run, bench) and the "
+                                       "cell problem without a fixed u do not model yet (issue 15); only validate and the "
+                                       "effective coefficients at a given u accept it"));
 }
 
 std::string KappaTables::nonlinear_key() const {

@@ -36,9 +36,9 @@ struct KappaTables {
   /// The key of the first u-dependent term (lattice.conductance_factor, lattice.reaction), ""
   /// when the lattice is linear.
   std::string nonlinear_key() const;
-  /// ConfigError naming that key when the lattice is u-dependent: `who` (e.g. "the 2D gap-tooth
-  /// scheme") models the linear lattice only and must not silently drop g and f.
-  void require_linear(const std::string& who) const;
+  /// ConfigError naming that key when the lattice is u-dependent: the caller (a 2D scheme, the
+  /// linear cell problem) models the linear lattice only and must not silently drop g and f.
+  void require_linear() const;
 
   /// The paper's 3 x 3 tables (C3x3.mat at full precision, REFERENCE §4.1).
   static KappaTables paper();
