@@ -42,6 +42,17 @@ std::vector<Case> corpus() {
   return out;
 }
 
+/// The exit status and the output (stdout and stderr) of a shell command.
+std::pair<int, std::string> run_program(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 512> buf{};
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+
 }  // namespace
 
 TEST(BadInputs, CorpusHasAtLeastThirtyCases) { EXPECT_GE(corpus().size(), 30u); }
@@ -72,14 +83,8 @@ TEST(BadInputs, ProgramExitsWithStatusTwoAndOneLine) {
   for (std::size_t i = 0; i < cases.size(); i += 5) {
     const auto& c = cases[i];
     SCOPED_TRACE(c.path);
-    const std::string cmd = std::string(PATCHLEARN_BINARY) + " validate '" + c.path + "' 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::string out;
-    std::array<char, 512> buf{};
-    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-    const int status = pclose(p);
-    EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+    const auto [status, out] = run_program(std::string(PATCHLEARN_BINARY) + " validate '" + c.path + "'");
+    EXPECT_EQ(status, 2) << out;
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
     EXPECT_EQ(out.rfind("patchlearn: ", 0), 0u) << out;
     EXPECT_NE(out.find(c.message), std::string::npos) << out;
@@ -111,15 +116,9 @@ TEST(BadInputs, SimulateRefusesUDependentMedia) {
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const fs::path cfg = dir / ("c" + std::to_string(i) + ".toml"), out = dir / ("out" + std::to_string(i));
     std::ofstream(cfg) << cases[i].first;
-    const std::string cmd = std::string(PATCHLEARN_BINARY) + " simulate '" + cfg.string() + "' --out '" + out.string() +
-                            "' --device cpu 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::string text;
-    std::array<char, 512> buf{};
-    while (fgets(buf.data(), buf.size(), p)) text += buf.data();
-    const int status = pclose(p);
-    EXPECT_EQ(WEXITSTATUS(status), 2) << text;
+    const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + cfg.string() + "' --out '" +
+                                            out.string() + "' --device cpu");
+    EXPECT_EQ(status, 2) << text;
     EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
     EXPECT_NE(text.find("patchlearn: " + cases[i].second + ":"), std::string::npos) << text;
     EXPECT_NE(text.find("do not model yet"), std::string::npos) << text;
