@@ -42,6 +42,17 @@ std::vector<Case> corpus() {
   return out;
 }
 
+/// The exit status and the output (stdout and stderr) of a shell command.
+std::pair<int, std::string> run_program(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 512> buf{};
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+
 }  // namespace
 
 TEST(BadInputs, CorpusHasAtLeastThirtyCases) { EXPECT_GE(corpus().size(), 30u); }
@@ -72,14 +83,8 @@ TEST(BadInputs, ProgramExitsWithStatusTwoAndOneLine) {
   for (std::size_t i = 0; i < cases.size(); i += 5) {
     const auto& c = cases[i];
     SCOPED_TRACE(c.path);
-    const std::string cmd = std::string(PATCHLEARN_BINARY) + " validate '" + c.path + "' 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::string out;
-    std::array<char, 512> buf{};
-    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-    const int status = pclose(p);
-    EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+    const auto [status, out] = run_program(std::string(PATCHLEARN_BINARY) + " validate '" + c.path + "'");
+    EXPECT_EQ(status, 2) << out;
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
     EXPECT_EQ(out.rfind("patchlearn: ", 0), 0u) << out;
     EXPECT_NE(out.find(c.message), std::string::npos) << out;
@@ -95,4 +100,28 @@ TEST(BadInputs, MissingConfigFile) {
   while (fgets(buf.data(), buf.size(), p)) out += buf.data();
   EXPECT_EQ(WEXITSTATUS(pclose(p)), 2);
   EXPECT_NE(out.find("cannot read config file"), std::string::npos) << out;
+}
+
+TEST(BadInputs, SimulateRefusesUDependentMedia) {
+  // The schemes do not simulate u-dependent media yet (issue 15): simulate must stop with one line
+  // naming the key before it writes anything, not simulate the linear part.
+  if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
+  const fs::path dir = fs::path(testing::TempDir()) / "nonlinear_refused";
+  fs::create_directories(dir);
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"[medium]\ncoefficient = \"expression\"\nexpression = \"(1 + u^2) * (1.1 + sin(2*pi*y))\"\nu_range = [0, 1]\n",
+       "medium.expression"},
+      {"[medium]\nreaction = \"u*(1-u)\"\nu_range = [0, 1]\n", "medium.reaction"},
+      {"[domain]\ndimension = 2\n[lattice]\nconductance_factor = \"1 + u^2\"\n", "lattice.conductance_factor"}};
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const fs::path cfg = dir / ("c" + std::to_string(i) + ".toml"), out = dir / ("out" + std::to_string(i));
+    std::ofstream(cfg) << cases[i].first;
+    const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + cfg.string() + "' --out '" +
+                                            out.string() + "' --device cpu");
+    EXPECT_EQ(status, 2) << text;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    EXPECT_NE(text.find("patchlearn: " + cases[i].second + ":"), std::string::npos) << text;
+    EXPECT_NE(text.find("do not model yet"), std::string::npos) << text;
+    EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
+  }
 }

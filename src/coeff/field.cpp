@@ -1,5 +1,6 @@
 #include "patchlearn/coeff/field.hpp"
 
+#include <fmt/format.h>
 #include <muParser.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "patchlearn/core/error.hpp"
 
@@ -22,12 +24,87 @@ std::string num(double v) {
   return s.str();
 }
 
+/// 1 / <1/a> over a period by adaptive Simpson; exact-enough for smooth fields and steps alike.
+double quadrature_harmonic_mean(const std::function<double(double)>& a) {
+  auto g = [&](double y) { return 1.0 / a(y); };
+  std::function<double(double, double, double, double, double, double, int)> rec =
+      [&](double a, double b, double fa, double fm, double fb, double whole, int depth) {
+        const double m = 0.5 * (a + b), lm = 0.5 * (a + m), rm = 0.5 * (m + b);
+        const double flm = g(lm), frm = g(rm);
+        const double left = (m - a) / 6 * (fa + 4 * flm + fm), right = (b - m) / 6 * (fm + 4 * frm + fb);
+        if (depth > 40 || std::abs(left + right - whole) < 1e-15 * 15) return left + right + (left + right - whole) / 15;
+        return rec(a, m, fa, flm, fm, left, depth + 1) + rec(m, b, fm, frm, fb, right, depth + 1);
+      };
+  // Split at 64 panels so steps and sharp features are all seen.
+  double s = 0;
+  const int panels = 64;
+  for (int p = 0; p < panels; ++p) {
+    const double a = double(p) / panels, b = double(p + 1) / panels, m = 0.5 * (a + b);
+    const double fa = g(a), fm = g(m), fb = g(b);
+    s += rec(a, b, fa, fm, fb, (b - a) / 6 * (fa + 4 * fm + fb), 0);
+  }
+  return 1.0 / s;
+}
+
 }  // namespace
 
-CoefficientField::CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table)
+void for_each_check_point(URange r, bool over_y, const std::function<void(double y, double u)>& f) {
+  if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || r.lo > r.hi)
+    throw std::invalid_argument(fmt::format("a medium's u range [{}, {}] must be finite with lo <= hi", r.lo, r.hi));
+  const int ny = over_y ? 1024 : 1, nu = 64;
+  for (int k = 0; k <= nu; ++k) {
+    const double u = k == nu ? r.hi : r.lo + k * (r.hi - r.lo) / nu;
+    for (int j = 0; j < ny; ++j) f(static_cast<double>(j) / ny, u);
+  }
+}
+
+struct MediumExpression::Parser {
+  mu::Parser parser;
+  double y = 0, u = 0;
+  std::vector<std::string> used;
+};
+
+MediumExpression::MediumExpression(std::string key, const std::string& expr, const std::vector<std::string>& variables)
+    : parser_(std::make_shared<Parser>()), key_(std::move(key)), text_(expr) {
+  std::string names;
+  for (const auto& v : variables) names += (names.empty() ? "" : " and ") + v;
+  try {
+    auto& p = parser_->parser;
+    for (const auto& v : variables) p.DefineVar(v, v == "y" ? &parser_->y : &parser_->u);
+    p.DefineConst("pi", M_PI);
+    p.SetExpr(expr);
+    p.Eval();
+    for (const auto& [name, _] : p.GetUsedVar()) parser_->used.push_back(name);
+  } catch (mu::Parser::exception_type& e) {
+    throw ConfigError(key_, fmt::format("cannot parse '{}': {} (the variables are {}, the constant pi)", expr, e.GetMsg(), names));
+  }
+}
+
+double MediumExpression::operator()(double y, double u) const {
+  parser_->y = y;
+  parser_->u = u;
+  return parser_->parser.Eval();
+}
+
+bool MediumExpression::uses(const std::string& variable) const {
+  return std::find(parser_->used.begin(), parser_->used.end(), variable) != parser_->used.end();
+}
+
+void MediumExpression::check(URange r, bool positive, const std::string& range_key) const {
+  for_each_check_point(r, uses("y"), [&](double y, double u) {
+    const double v = (*this)(y, u);
+    if (std::isfinite(v) && (v > 0 || !positive)) return;
+    throw ConfigError(key_, fmt::format("'{}' = {} at {}u = {:.10g}, in {} = [{:.10g}, {:.10g}]; {}", text_, v,
+                                        uses("y") ? fmt::format("y = {:.10g}, ", y) : "", u, range_key, r.lo, r.hi,
+                                        positive ? "a diffusivity must be finite and > 0 there" : "it must be finite there"));
+  });
+}
+
+CoefficientField::CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table, bool scan)
     : f_(std::move(f)), desc_(std::move(desc)), table_(std::move(table)) {
   min_ = std::numeric_limits<double>::infinity();
   max_ = -min_;
+  if (!scan) return;  // a u-dependent field: expression() takes min_ and max_ on its u range
   if (!table_.empty()) {
     for (double v : table_) { min_ = std::min(min_, v); max_ = std::max(max_, v); }
   } else {
@@ -60,23 +137,50 @@ CoefficientField CoefficientField::laminate(double a1, double a2, double fractio
   return f;
 }
 
-CoefficientField CoefficientField::expression(const std::string& expr) {
-  auto parser = std::make_shared<mu::Parser>();
-  auto y = std::make_shared<double>(0.0);
-  try {
-    parser->DefineVar("y", y.get());
-    parser->DefineConst("pi", M_PI);
-    parser->SetExpr(expr);
-    parser->Eval();
-  } catch (mu::Parser::exception_type& e) {
-    throw ConfigError("medium.expression", "cannot parse '" + expr + "': " + e.GetMsg());
-  }
-  return CoefficientField(
-      [parser, y](double v) {
-        *y = v;
-        return parser->Eval();
+CoefficientField CoefficientField::expression(const std::string& expr, URange u_range, const std::string& range_key) {
+  auto a = std::make_shared<const MediumExpression>("medium.expression", expr, std::vector<std::string>{"y", "u"});
+  if (!a->uses("u")) return CoefficientField([a](double y) { return (*a)(y, 0.0); }, "expression " + expr);
+  // a(y, u): checked on the grid of [0, 1) x u_range, where min_ and max_ are taken.
+  a->check(u_range, true, range_key);
+  CoefficientField f(
+      [expr](double) -> double {
+        throw std::logic_error("a(y) of the u-dependent medium '" + expr + "': evaluate a(y, u)");
       },
-      "expression " + expr);
+      "expression " + expr, {}, false);
+  f.a_u_ = a;
+  f.u_range_ = u_range;
+  for_each_check_point(u_range, true, [&](double y, double u) {
+    const double v = (*a)(y, u);
+    f.min_ = std::min(f.min_, v);
+    f.max_ = std::max(f.max_, v);
+  });
+  return f;
+}
+
+CoefficientField CoefficientField::with_terms(const std::string& drift, const std::string& reaction, URange u_range,
+                                              const std::string& range_key) const {
+  if (a_u_ && (u_range.lo != u_range_.lo || u_range.hi != u_range_.hi))
+    throw std::invalid_argument("with_terms: the u range differs from the one a(y, u) was checked on");
+  CoefficientField f = *this;
+  f.u_range_ = u_range;
+  const auto term = [&](const std::string& key, const std::string& expr) -> std::shared_ptr<const MediumExpression> {
+    if (expr.empty()) return nullptr;
+    auto e = std::make_shared<const MediumExpression>(key, expr, std::vector<std::string>{"y", "u"});
+    e->check(u_range, false, range_key);
+    return e;
+  };
+  f.drift_ = term("medium.drift", drift);
+  f.reaction_ = term("medium.reaction", reaction);
+  if (f.drift_) f.desc_ += "; drift " + drift;
+  if (f.reaction_) f.desc_ += "; reaction " + reaction;
+  return f;
+}
+
+std::string CoefficientField::nonlinear_key() const {
+  if (a_u_) return "medium.expression";
+  if (drift_) return "medium.drift";
+  if (reaction_) return "medium.reaction";
+  return "";
 }
 
 CoefficientField CoefficientField::table(std::vector<double> values, const std::string& origin) {
@@ -133,25 +237,12 @@ double CoefficientField::harmonic_mean() const {
     for (double v : table_) s += 1.0 / v;
     return static_cast<double>(table_.size()) / s;
   }
-  // Adaptive Simpson of 1/a over [0, 1]; exact-enough for smooth fields and steps alike.
-  auto g = [&](double y) { return 1.0 / f_(y); };
-  std::function<double(double, double, double, double, double, double, int)> rec =
-      [&](double a, double b, double fa, double fm, double fb, double whole, int depth) {
-        const double m = 0.5 * (a + b), lm = 0.5 * (a + m), rm = 0.5 * (m + b);
-        const double flm = g(lm), frm = g(rm);
-        const double left = (m - a) / 6 * (fa + 4 * flm + fm), right = (b - m) / 6 * (fm + 4 * frm + fb);
-        if (depth > 40 || std::abs(left + right - whole) < 1e-15 * 15) return left + right + (left + right - whole) / 15;
-        return rec(a, m, fa, flm, fm, left, depth + 1) + rec(m, b, fm, frm, fb, right, depth + 1);
-      };
-  // Split at 64 panels so steps and sharp features are all seen.
-  double s = 0;
-  const int panels = 64;
-  for (int p = 0; p < panels; ++p) {
-    const double a = double(p) / panels, b = double(p + 1) / panels, m = 0.5 * (a + b);
-    const double fa = g(a), fm = g(m), fb = g(b);
-    s += rec(a, b, fa, fm, fb, (b - a) / 6 * (fa + 4 * fm + fb), 0);
-  }
-  return 1.0 / s;
+  if (!a_u_) return quadrature_harmonic_mean(f_);
+  double largest = 0;
+  for_each_check_point(u_range_, false, [&](double, double u) {
+    largest = std::max(largest, quadrature_harmonic_mean([&](double y) { return (*a_u_)(y, u); }));
+  });
+  return largest;
 }
 
 }  // namespace patchlearn

@@ -8,6 +8,7 @@
 namespace patchlearn {
 
 EffectiveTensor effective_tensor(const Lattice2D& lat) {
+  lat.tables().require_linear();
   const int mx = lat.tables().mx, my = lat.tables().my, n = mx * my;
   auto at = [&](int x, int y) { return ((y % my + my) % my) * mx + ((x % mx) + mx) % mx; };
   // (-L) phi, in units of h.

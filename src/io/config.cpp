@@ -19,7 +19,8 @@ using namespace config_detail;
 
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
-      {"medium", {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon"}},
+      {"medium", {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon", "drift",
+                  "reaction", "u_range"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
@@ -35,7 +36,19 @@ const std::map<std::string, std::set<std::string>>& schema() {
   return s;
 }
 
+/// How the errors of a medium checked on its u range name that range.
+std::string u_range_key(const Table& medium) {
+  return medium.has("u_range") ? "medium.u_range" : "medium.u_range (default: the initial conditions' bound)";
+}
+
 }  // namespace
+
+URange default_u_range(const InitialConditionParams& ic) {
+  const double s = ic.modes * std::max(std::abs(ic.amplitude_lo), std::abs(ic.amplitude_hi));
+  const double lo = -s, hi = ic.positivity_shift ? 2.0 * s + 0.1 : s;
+  const double margin = std::max(0.05, 0.05 * (hi - lo));
+  return {lo - margin, hi + margin};
+}
 
 index_t Config1D::macro_steps() const { return static_cast<index_t>(std::llround(t_end / macro_dt)); }
 
@@ -57,7 +70,23 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
       patch(root, "patch"), gap(root, "gap_tooth"), full(root, "full_resolution"), macro(root, "macro"),
       initial(root, "initial"), homog(root, "homogenized");
 
-  // --- medium
+  // --- initial conditions (first: the medium's default u range is theirs)
+  auto& ic = c.initial;
+  ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 1, 1000000));
+  ic.modes = static_cast<int>(initial.integer("modes", ic.modes, 1, 100000));
+  std::tie(ic.amplitude_lo, ic.amplitude_hi) = initial.range("amplitude", {ic.amplitude_lo, ic.amplitude_hi});
+  std::tie(ic.frequency_lo, ic.frequency_hi) = initial.range("frequency", {ic.frequency_lo, ic.frequency_hi});
+  std::tie(ic.phase_lo, ic.phase_hi) = initial.range("phase", {ic.phase_lo, ic.phase_hi});
+  ic.positivity_shift = initial.boolean("positivity_shift", ic.positivity_shift);
+  ic.seed = static_cast<std::uint64_t>(initial.integer("seed", 42, 0, 9223372036854775807LL));
+
+  // --- medium: a(y) or a(y, u), the optional drift and reaction, all checked on the u range
+  if (medium.has("u_range")) {
+    const auto r = medium.range("u_range", {0, 0});
+    c.u_range = {r.first, r.second};
+  } else {
+    c.u_range = default_u_range(ic);
+  }
   const std::string kind = medium.choice("coefficient", "sinusoid", {"sinusoid", "laminate", "expression", "table"});
   if (kind == "sinusoid") {
     c.field = CoefficientField::sinusoid(medium.number("mean", 1.1), medium.number("amplitude", 1.0));
@@ -66,14 +95,16 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
       throw ConfigError("medium", "a laminate needs a1, a2 and fraction");
     c.field = CoefficientField::laminate(medium.number("a1", 1), medium.number("a2", 1), medium.number("fraction", 0.5));
   } else if (kind == "expression") {
-    if (!medium.has("expression")) throw ConfigError("medium.expression", "missing; give an expression in y, e.g. \"1.1 + sin(2*pi*y)\"");
-    c.field = CoefficientField::expression(medium.choice("expression", "", {}));
+    if (!medium.has("expression"))
+      throw ConfigError("medium.expression", "missing; give an expression in y (and u), e.g. \"1.1 + sin(2*pi*y)\"");
+    c.field = CoefficientField::expression(medium.choice("expression", "", {}), c.u_range, u_range_key(medium));
   } else {
     if (!medium.has("table")) throw ConfigError("medium.table", "missing; give the path of a file of coefficient values");
     std::string path = medium.choice("table", "", {});
     if (!path.empty() && path[0] != '/') path = base_dir + "/" + path;
     c.field = CoefficientField::table_file(path);
   }
+  c.field = c.field->with_terms(medium.choice("drift", "", {}), medium.choice("reaction", "", {}), c.u_range, u_range_key(medium));
   c.epsilon = medium.positive("epsilon", c.epsilon);
 
   // --- grids
@@ -145,16 +176,6 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
       throw ConfigError("gap_tooth.dt", num(c.gap_tooth_dt) + " must divide the sampling interval " +
                                             num(c.macro_dt * c.sample_every));
   }
-
-  // --- initial conditions
-  auto& ic = c.initial;
-  ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 1, 1000000));
-  ic.modes = static_cast<int>(initial.integer("modes", ic.modes, 1, 100000));
-  std::tie(ic.amplitude_lo, ic.amplitude_hi) = initial.range("amplitude", {ic.amplitude_lo, ic.amplitude_hi});
-  std::tie(ic.frequency_lo, ic.frequency_hi) = initial.range("frequency", {ic.frequency_lo, ic.frequency_hi});
-  std::tie(ic.phase_lo, ic.phase_hi) = initial.range("phase", {ic.phase_lo, ic.phase_hi});
-  ic.positivity_shift = initial.boolean("positivity_shift", ic.positivity_shift);
-  ic.seed = static_cast<std::uint64_t>(initial.integer("seed", 42, 0, 9223372036854775807LL));
 
   // --- homogenized truth
   c.homogenized_dx = homog.positive("dx", c.homogenized_dx);

@@ -16,7 +16,8 @@ using namespace config_detail;
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
       {"domain", {"dimension", "length", "patches"}},
-      {"lattice", {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed"}},
+      {"lattice", {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed", "conductance_factor", "reaction",
+                   "reaction_rate", "u_range"}},
       {"patch", {"points", "ratio", "coupling", "order"}},
       {"scheme", {"type"}},
       {"fine", {"stepper", "dt", "tolerance"}},
@@ -29,8 +30,9 @@ const std::map<std::string, std::set<std::string>>& schema() {
   return s;
 }
 
-/// A square table of positive numbers given as an array of rows (row index along x).
-std::vector<double> kappa_table(const toml::table& root, const std::string& k, int& rows, int& cols) {
+/// A rectangular table of positive numbers (non-negative with `allow_zero`) given as an array of
+/// rows (row index along x).
+std::vector<double> kappa_table(const toml::table& root, const std::string& k, int& rows, int& cols, bool allow_zero = false) {
   const std::string key = "lattice." + k;
   const toml::node* n = toml::at_path(root, key).node();
   const toml::array* a = n ? n->as_array() : nullptr;
@@ -48,8 +50,9 @@ std::vector<double> kappa_table(const toml::table& root, const std::string& k, i
     for (const auto& e : *r) {
       const auto v = e.value<double>();
       if (!v) throw ConfigError(key, "row " + std::to_string(i + 1) + " holds a non-number");
-      if (!(*v > 0) || !std::isfinite(*v))
-        throw ConfigError(key, "entry " + num(*v) + " in row " + std::to_string(i + 1) + " must be a finite diffusivity > 0");
+      if (!(*v > 0 || (allow_zero && *v == 0)) || !std::isfinite(*v))
+        throw ConfigError(key, "entry " + num(*v) + " in row " + std::to_string(i + 1) +
+                                   (allow_zero ? " must be a finite rate >= 0" : " must be a finite diffusivity > 0"));
       out.push_back(*v);
     }
   }
@@ -57,6 +60,12 @@ std::vector<double> kappa_table(const toml::table& root, const std::string& k, i
 }
 
 }  // namespace
+
+URange default_u_range(const InitialConditionParams2D& ic) {
+  const double s = ic.modes * std::max(std::abs(ic.amplitude_lo), std::abs(ic.amplitude_hi));
+  const double margin = std::max(0.05, 0.1 * s);
+  return {-s - margin, s + margin};
+}
 
 Config2D::Config2D() {
   learn.epochs = 10;
@@ -89,6 +98,22 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.length = domain.positive("length", c.length);
   c.patches = static_cast<int>(domain.integer("patches", c.patches, 3, 4096));
 
+  // --- initial conditions (first: the lattice's default u range is theirs)
+  auto& ic = c.initial;
+  ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 1, 1000000));
+  ic.modes = static_cast<int>(initial.integer("modes", ic.modes, 1, 10000));
+  const auto kr = initial.range("wavenumbers", {ic.k_lo, ic.k_hi});
+  if (kr.first != std::floor(kr.first) || kr.second != std::floor(kr.second) || kr.first < 0)
+    throw ConfigError("initial.wavenumbers", "expected two whole numbers >= 0, e.g. [1, 5]");
+  ic.k_lo = static_cast<int>(kr.first);
+  ic.k_hi = static_cast<int>(kr.second);
+  std::tie(ic.amplitude_lo, ic.amplitude_hi) = initial.range("amplitude", {ic.amplitude_lo, ic.amplitude_hi});
+  ic.reference_phases = initial.choice("phases", "continuous", {"continuous", "reference"}) == "reference";
+  ic.seed = static_cast<std::uint64_t>(initial.integer("seed", 42, 0, 9223372036854775807LL));
+  if (2 * ic.k_hi >= c.patches)
+    c.warnings.push_back("initial.wavenumbers: modes up to " + std::to_string(ic.k_hi) + " are not resolved by " +
+                         std::to_string(c.patches) + " patches per side (need wavenumber < patches / 2)");
+
   // --- lattice
   c.kappa_kind = lattice.choice("kappa", c.kappa_kind, {"table", "lognormal"});
   if (c.kappa_kind == "table") {
@@ -113,6 +138,33 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                                      static_cast<std::uint64_t>(lattice.integer("seed", 1, 0, 9223372036854775807LL)));
   }
   c.placement = lattice.choice("placement", c.placement, {"reference", "aligned"});
+  // The u-dependence: g(u) on every bond, rho(p, q) f(u) at every site, checked on the u range.
+  if (lattice.has("u_range")) {
+    const auto r = lattice.range("u_range", {0, 0});
+    c.kappa.u_range = {r.first, r.second};
+  } else {
+    c.kappa.u_range = default_u_range(ic);
+  }
+  const std::string range_key =
+      lattice.has("u_range") ? "lattice.u_range" : "lattice.u_range (default: the initial conditions' bound)";
+  if (lattice.has("conductance_factor")) {
+    c.kappa.conductance_factor.emplace("lattice.conductance_factor", lattice.choice("conductance_factor", "", {}),
+                                       std::vector<std::string>{"u"});
+    c.kappa.conductance_factor->check(c.kappa.u_range, true, range_key);
+  }
+  if (lattice.has("reaction")) {
+    c.kappa.reaction.emplace("lattice.reaction", lattice.choice("reaction", "", {}), std::vector<std::string>{"u"});
+    c.kappa.reaction->check(c.kappa.u_range, false, range_key);
+  }
+  if (lattice.has("reaction_rate")) {
+    if (!lattice.has("reaction")) throw ConfigError("lattice.reaction_rate", "is given without lattice.reaction = f(u)");
+    int rows, cols;
+    c.kappa.reaction_rate = kappa_table(root, "reaction_rate", rows, cols, true);
+    if (rows != c.kappa.mx || cols != c.kappa.my)
+      throw ConfigError("lattice.reaction_rate", std::to_string(rows) + " x " + std::to_string(cols) +
+                                                     " does not match the period of the diffusivity tables, " +
+                                                     std::to_string(c.kappa.mx) + " x " + std::to_string(c.kappa.my));
+  }
 
   // --- patches
   c.points = static_cast<int>(patch.integer("points", c.points, 3, 101));
@@ -151,21 +203,6 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   if (std::abs(steps - std::round(steps)) > 1e-6 * steps)
     throw ConfigError("time.t_end", num(c.t_end) + " is not a whole number of time.sample_dt = " + num(c.sample_dt));
 
-  // --- initial conditions
-  auto& ic = c.initial;
-  ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 1, 1000000));
-  ic.modes = static_cast<int>(initial.integer("modes", ic.modes, 1, 10000));
-  const auto kr = initial.range("wavenumbers", {ic.k_lo, ic.k_hi});
-  if (kr.first != std::floor(kr.first) || kr.second != std::floor(kr.second) || kr.first < 0)
-    throw ConfigError("initial.wavenumbers", "expected two whole numbers >= 0, e.g. [1, 5]");
-  ic.k_lo = static_cast<int>(kr.first);
-  ic.k_hi = static_cast<int>(kr.second);
-  std::tie(ic.amplitude_lo, ic.amplitude_hi) = initial.range("amplitude", {ic.amplitude_lo, ic.amplitude_hi});
-  ic.reference_phases = initial.choice("phases", "continuous", {"continuous", "reference"}) == "reference";
-  ic.seed = static_cast<std::uint64_t>(initial.integer("seed", 42, 0, 9223372036854775807LL));
-  if (2 * ic.k_hi >= c.patches)
-    c.warnings.push_back("initial.wavenumbers: modes up to " + std::to_string(ic.k_hi) + " are not resolved by " +
-                         std::to_string(c.patches) + " patches per side (need wavenumber < patches / 2)");
   c.homogenized_grid = static_cast<int>(homog.integer("grid", c.homogenized_grid, 4, 4096));
   if (c.homogenized_grid % 2 || c.homogenized_grid <= 2 * ic.k_hi)
     throw ConfigError("homogenized.grid", std::to_string(c.homogenized_grid) + " must be even and above twice the largest wavenumber " +

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/rng.hpp"
 
@@ -54,6 +56,28 @@ Lattice2D::Lattice2D(KappaTables tables, BondPlacement placement, double h, inde
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_x", "every diffusivity must be finite and > 0");
   for (double v : t_.cy)
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_y", "every diffusivity must be finite and > 0");
+  if (!t_.reaction_rate.empty() && t_.reaction_rate.size() != t_.cx.size())
+    throw ConfigError("lattice.reaction_rate", "the reaction-rate table must have the period of the diffusivity tables, " +
+                                                   std::to_string(t_.mx) + " x " + std::to_string(t_.my));
+}
+
+void KappaTables::require_linear() const {
+  const std::string key = nonlinear_key();
+  if (!key.empty())
+    throw ConfigError(key, fmt::format("makes the lattice u-dependent, which the 2D schemes (simulate, run, bench) and the "
+                                       "cell problem without a fixed u do not model yet (issue 15); only validate and the "
+                                       "effective coefficients at a given u accept it"));
+}
+
+std::string KappaTables::nonlinear_key() const {
+  if (conductance_factor) return conductance_factor->key();
+  if (reaction) return reaction->key();
+  return "";
+}
+
+double Lattice2D::rho(index_t x, index_t y) const {
+  if (t_.reaction_rate.empty()) return 1.0;
+  return t_.reaction_rate[wrap(x - origin_, t_.mx) * t_.my + wrap(y - origin_, t_.my)];
 }
 
 double Lattice2D::kx(index_t x, index_t y) const {

@@ -108,6 +108,7 @@ bool LatticeScheme2D::chebyshev_interval(const double*, int, double, double*) { 
 
 GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch) {
+  lattice.tables().require_linear();
   check_patch_phase(lattice, g);
   std::vector<double> kE, kN;
   lattice.window(g.first, g.first, g.n, kE, kN);
@@ -167,6 +168,7 @@ std::vector<double> GapTooth2D::sample(const std::vector<InitialCondition2D>& ic
 
 FullLattice2D::FullLattice2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch), N_(g.lattice_points()) {
+  lattice.tables().require_linear();
   check_patch_phase(lattice, g);
   std::vector<double> kE, kN;
   lattice.window(0, 0, N_, kE, kN);

@@ -2,41 +2,110 @@
 // Coefficient fields a(y): positive, period 1 in the fast variable y = x / epsilon.
 //   sinusoid    a(y) = mean + amplitude sin(2 pi y)          (the paper: 1.1 + sin 2 pi y)
 //   laminate    a(y) = a1 on [0, fraction), a2 on [fraction, 1)
-//   expression  any muParser expression in y, e.g. "1.1 + sin(2*pi*y)"
+//   expression  any muParser expression in y, e.g. "1.1 + sin(2*pi*y)", or in y and the unknown u,
+//               e.g. "(1 + u^2) * (1.1 + sin(2*pi*y))": a(y, u), a concentration-dependent medium
 //   table       K values from a file, piecewise constant on K equal cells of [0, 1)
 // A field whose minimum over a period is <= 0 is rejected at construction.
+//
+// The medium of u_t = (a(y, u) u_x)_x + c(y, u) u_x + r(y, u) (issue 15) is such a field with
+// optional drift c and reaction r (with_terms). Whatever depends on u is checked on the medium's
+// u range (medium.u_range): on the grid y_j = j / 1024 (j < 1024) times u_k = lo + k (hi - lo) / 64
+// (k <= 64), a must be finite and > 0, c and r finite; a ConfigError names the key and the point.
+// The linear fine model (a(y) sampled once into bond conductances) is untouched: a field that does
+// not depend on u evaluates a(y) as before; a u-dependent one has only a(y, u).
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace patchlearn {
 
+/// The range [lo, hi] of the unknown u on which a medium is used and checked; the default, all
+/// reals, is that of a medium that was never checked on a range (it cannot depend on u).
+struct URange {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool contains(double u) const { return u >= lo && u <= hi; }
+};
+
+/// The check grid of a medium: calls f(y, u) at y_j = j / 1024 (j < 1024; only y = 0 when
+/// `over_y` is false) and u_k = lo + k (hi - lo) / 64 (k <= 64); r must be finite.
+void for_each_check_point(URange r, bool over_y, const std::function<void(double y, double u)>& f);
+
+/// A muParser expression of one config key in the fast variable y and / or the unknown u (which of
+/// them the key allows is given at construction; pi is a constant). Copies share one parser: not
+/// for concurrent use.
+class MediumExpression {
+ public:
+  /// A syntax error or a variable outside `variables` is a ConfigError naming `key`.
+  MediumExpression(std::string key, const std::string& expr, const std::vector<std::string>& variables);
+  double operator()(double y, double u) const;
+  /// Whether the expression uses the variable ("y" or "u").
+  bool uses(const std::string& variable) const;
+  const std::string& key() const { return key_; }
+  const std::string& text() const { return text_; }
+  /// ConfigError naming the key and the point where the value is not finite (or, with
+  /// `positive`, not > 0) on the check grid of `r` (for_each_check_point).
+  void check(URange r, bool positive, const std::string& range_key) const;
+
+ private:
+  struct Parser;
+  std::shared_ptr<Parser> parser_;
+  std::string key_, text_;
+};
+
 class CoefficientField {
  public:
   static CoefficientField sinusoid(double mean, double amplitude);
   static CoefficientField laminate(double a1, double a2, double fraction);
-  static CoefficientField expression(const std::string& expr);
+  /// An expression in y, or in y and u (then checked on the grid of [0, 1) x u_range, whose key
+  /// `range_key` the errors name).
+  static CoefficientField expression(const std::string& expr, URange u_range = {},
+                                     const std::string& range_key = "medium.u_range");
   static CoefficientField table(std::vector<double> values, const std::string& origin = "table");
   /// A table read from a text file: whitespace- or comma-separated numbers, '#' comments.
   static CoefficientField table_file(const std::string& path);
 
-  /// a(y) for any real y (the period is applied).
+  /// This medium with a drift c(y, u) (medium.drift) and a reaction r(y, u) (medium.reaction):
+  /// muParser expressions in y and u, "" for none, checked finite on the grid of [0, 1) x u_range.
+  /// u_range becomes the medium's (for an expression in u it must be the one it was built with).
+  CoefficientField with_terms(const std::string& drift, const std::string& reaction, URange u_range,
+                              const std::string& range_key = "medium.u_range") const;
+
+  /// a(y) for any real y (the period is applied); a field that depends on u has no a(y)
+  /// (std::logic_error): use a(y, u).
   double operator()(double y) const;
+  /// a(y, u): a(y) when the field does not depend on u.
+  double operator()(double y, double u) const { return a_u_ ? (*a_u_)(y, u) : f_(y); }
+  /// c(y, u) and r(y, u); 0 without a drift / reaction.
+  double drift(double y, double u) const { return drift_ ? (*drift_)(y, u) : 0.0; }
+  double reaction(double y, double u) const { return reaction_ ? (*reaction_)(y, u) : 0.0; }
+  bool depends_on_u() const { return static_cast<bool>(a_u_); }
+  bool has_drift() const { return static_cast<bool>(drift_); }
+  bool has_reaction() const { return static_cast<bool>(reaction_); }
+  /// The u range the medium was checked on (set by expression() in u or with_terms()).
+  URange u_range() const { return u_range_; }
+  /// The key of the first term the linear fine model u_t = (a(y) u_x)_x lacks (medium.expression
+  /// when a depends on u, medium.drift, medium.reaction), "" when it has none.
+  std::string nonlinear_key() const;
   /// Sample a at y_j = (j + 0.5) / n, j < n: the face-centred values of one period on a lattice
   /// of n points per period.
   std::vector<double> sample_period(int n) const;
-  /// Smallest and largest value over a period (sampled densely, and exactly for tables).
+  /// Smallest and largest value over a period (sampled densely, and exactly for tables); for a
+  /// u-dependent field, over the check grid of [0, 1) x u_range.
   double min_value() const { return min_; }
   double max_value() const { return max_; }
   /// Harmonic mean 1 / <1/a> over a period: closed form for sinusoid, laminate and table,
-  /// adaptive quadrature for expressions.
+  /// adaptive quadrature for expressions. For a u-dependent field, the largest harmonic mean over
+  /// the 65 check values of u (what bounds such as an explicit stability limit need).
   double harmonic_mean() const;
   const std::string& description() const { return desc_; }
 
  private:
-  CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table = {});
+  CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table = {}, bool scan = true);
   std::function<double(double)> f_;
+  std::shared_ptr<const MediumExpression> a_u_, drift_, reaction_;  // a(y, u) when a depends on u
+  URange u_range_;
   std::string desc_;
   std::vector<double> table_;  // non-empty for piecewise-constant fields (laminate, table)
   double min_ = 0, max_ = 0;

@@ -72,7 +72,11 @@ struct SharedConfig {
 struct Config1D : SharedConfig {
 
   // [medium]
+  /// a(y) or a(y, u) (medium.coefficient / medium.expression) with the optional drift c(y, u) and
+  /// reaction r(y, u) (medium.drift, medium.reaction), checked on u_range
   std::optional<CoefficientField> field;
+  /// medium.u_range: where the medium is used and checked; default default_u_range(initial)
+  URange u_range;
   double epsilon = 1e-3;
   // [domain]
   double length = 1.0;
@@ -110,6 +114,14 @@ struct Config1D : SharedConfig {
   index_t macro_steps() const;        ///< t_end / macro.dt
   std::vector<double> sample_times() const;
 };
+
+/// The default medium.u_range: a sound bound of the initial conditions of eq. (23). Each is a sum
+/// of `modes` sines with |A_k| <= A = max(|amplitude_lo|, |amplitude_hi|), so |sum| <= S = modes A;
+/// the positivity shift |min| + 0.1 <= S + 0.1 is only ever added, so u(x, 0) lies in [-S, S]
+/// without the shift and in [-S, 2 S + 0.1] with it. The range is that bound widened by 5% of its
+/// width (at least 0.05) at each end. Diffusion and drift keep u inside its initial range (maximum
+/// principle); a reaction may take it out: such a medium should give medium.u_range.
+URange default_u_range(const InitialConditionParams& ic);
 
 /// Parse and validate TOML text; base_dir resolves relative file names (medium.table).
 Config1D parse_config_1d(const std::string& text, const std::string& origin, const std::string& base_dir = ".");

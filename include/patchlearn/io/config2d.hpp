@@ -18,6 +18,8 @@ struct Config2D : SharedConfig {
   double length = 6.283185307179586;
   int patches = 16;
   // [lattice]
+  /// the bond tables and the u-dependence (lattice.conductance_factor, lattice.reaction,
+  /// lattice.reaction_rate, lattice.u_range; default u range default_u_range(initial))
   KappaTables kappa = KappaTables::paper();
   std::string kappa_kind = "table";  ///< table | lognormal
   std::string placement = "reference";
@@ -44,6 +46,11 @@ struct Config2D : SharedConfig {
   index_t samples() const;  ///< t_end / sample_dt + 1
   int train_trajectories() const;
 };
+
+/// The default lattice.u_range: each initial condition of eq. (28) is a sum of `modes` products of
+/// sines with |a_j| <= A = max(|amplitude_lo|, |amplitude_hi|), so |u(x, y, 0)| <= S = modes A;
+/// the range is [-S, S] widened by 5% of its width (at least 0.05) at each end.
+URange default_u_range(const InitialConditionParams2D& ic);
 
 Config2D parse_config_2d(const std::string& text, const std::string& origin);
 Config2D load_config_2d(const std::string& path);

@@ -6,7 +6,9 @@
 //     a_g = a( (g + 1/2) dx / eps ).
 // (The reference samples at x_{g+1}; that is a phase shift of a and changes no effective
 // coefficient.) Patches, teeth and the full domain are all windows of this one lattice, so every
-// scheme sees the same fine-scale medium.
+// scheme sees the same fine-scale medium. A medium that depends on u or has a drift or a reaction
+// (CoefficientField::nonlinear_key) is refused with a ConfigError naming its key: this linear model
+// cannot represent it, and the schemes built on it must not silently simulate the linear part.
 #include <vector>
 
 #include "patchlearn/coeff/field.hpp"

@@ -10,10 +10,18 @@
 //   aligned    the same-index reading of eq. (25): kx = cx[p][q], ky = cy[p][q]  (indices mod m)
 // with o the origin (the first point of a patch). The relative offset of the two tables changes
 // the effective tensor (REFERENCE §4.5), so it is a named option, not an accident.
+//
+// u-dependent lattices (issue 15): every bond's kappa is multiplied by g(u) at the mean u of its two
+// sites (lattice.conductance_factor, an expression in u) and each site gains a reaction
+// rho(p, q) f(u) (lattice.reaction = f(u); lattice.reaction_rate = rho, a table with the period of
+// the kappa tables, [p][q] with p along x, tiled from the origin like the tables; default all 1).
+// g must be finite and > 0 and f finite on the lattice's u range (lattice.u_range).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "patchlearn/coeff/field.hpp"
 #include "patchlearn/core/defs.hpp"
 
 namespace patchlearn {
@@ -21,6 +29,16 @@ namespace patchlearn {
 struct KappaTables {
   int mx = 0, my = 0;
   std::vector<double> cx, cy;  ///< [i][j], i along x (mx rows), j along y (my columns)
+  // The u-dependence (above); none by default: the linear lattice of eq. (25).
+  std::optional<MediumExpression> conductance_factor, reaction;  ///< g(u), f(u)
+  std::vector<double> reaction_rate;                             ///< rho, mx x my like cx; empty: all 1
+  URange u_range;                                                ///< where g and f were checked
+  /// The key of the first u-dependent term (lattice.conductance_factor, lattice.reaction), ""
+  /// when the lattice is linear.
+  std::string nonlinear_key() const;
+  /// ConfigError naming that key when the lattice is u-dependent: the caller (a 2D scheme, the
+  /// linear cell problem) models the linear lattice only and must not silently drop g and f.
+  void require_linear() const;
 
   /// The paper's 3 x 3 tables (C3x3.mat at full precision, REFERENCE §4.1).
   static KappaTables paper();
@@ -37,9 +55,12 @@ class Lattice2D {
   Lattice2D(KappaTables tables, BondPlacement placement, double h, index_t origin = 0);
   double kx(index_t x, index_t y) const;
   double ky(index_t x, index_t y) const;
+  /// The reaction rate rho of site (x, y) (1 without lattice.reaction_rate).
+  double rho(index_t x, index_t y) const;
   double h() const { return h_; }
   const KappaTables& tables() const { return t_; }
   BondPlacement placement() const { return placement_; }
+  index_t origin() const { return origin_; }
   /// Bond tables kE, kN ([y][x], n x n) of the window of points x0.., y0.. .
   void window(index_t x0, index_t y0, index_t n, std::vector<double>& kE, std::vector<double>& kN) const;
 

@@ -1,0 +1,59 @@
+#pragma once
+// Effective coefficients of u-dependent media at a fixed u (issue 15), from the cell problem on the
+// micro lattice and period means -- not from the closed forms below, which are the tests' oracle.
+//
+// 1D. The fine model u_t = (a(x/eps, u) u_x)_x + c(x/eps, u) u_x + r(x/eps, u), a, c, r of
+// period 1 in y = x/eps. Two-scale expansion u = u0(x, t) + eps u1(x, y, t) + eps^2 u2 + ..., with
+// d/dx -> d_x + eps^-1 d_y and a(y, u) = a(y, u0) + O(eps) (likewise c, r):
+//   eps^-2:  d_y(a d_y u0) = 0                         => u0 = u0(x, t) does not depend on y;
+//   eps^-1:  d_y(a (d_x u0 + d_y u1)) = 0              => u1 = chi(y; u0) d_x u0, chi the corrector of
+//            the cell problem at fixed u = u0: d_y(a(y, u)(1 + chi_y)) = 0, chi periodic, so the flux
+//            a (1 + chi_y) = a*(u) is constant and 1 + chi_y = a*(u) / a(y, u), <1 + chi_y> = 1 gives
+//            a*(u) = <1/a(., u)>^-1. (The drift enters only at eps^0: c eps^-1 d_y u0 = 0.)
+//   eps^0:   u0_t = d_y(...) + d_x(a (1 + chi_y) d_x u0) + c (1 + chi_y) d_x u0 + r(y, u0); the period
+//            mean <.> over y removes d_y(...) (periodic), leaving
+//   U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U),
+//   a*(u) = <a (1 + chi_y)> = <1/a(., u)>^-1,   c*(u) = <c (1 + chi_y)> = a*(u) <c(., u)/a(., u)>,
+//   r*(u) = <r(., u)>.
+// So the drift is weighted by the corrector's flux factor 1 + chi_y = a*/a, the reaction by 1.
+// Discretely (n points per period, dy = 1/n): bond j joins points j and j+1 and carries
+// a_j = a((j + 1/2) dy, u) and c_j = c((j + 1/2) dy, u) (the fine model's bond-midpoint sampling);
+// solve_cell_problem_1d gives chi and a* = (1/n) sum a_j (1 + (chi_{j+1} - chi_j)/dy); then
+// c* = (1/n) sum c_j (1 + (chi_{j+1} - chi_j)/dy) and r* = (1/n) sum r(j dy, u) at the points.
+// These equal the midpoint / periodic-rectangle quadratures of the closed forms to round-off
+// (the discrete flux is exactly constant), and for smooth periodic integrands those quadratures
+// converge geometrically in n, so at n >= 100 they match the integrals to ~1e-15.
+//
+// 2D lattice (micro/lattice2d.hpp): at a fixed u every bond carries kappa g(u) (g at the mean of
+// two equal values is g(u)) and every site the reaction rho(p, q) f(u). The cell problem of
+// homog/cell2d.hpp is linear in the bond tables, so its tensor at u is D*(u) = g(u) D with D the
+// tensor of the kappa tables; the reaction's period mean is r*(u) = <rho> f(u), <rho> the mean of
+// the reaction-rate table (the corrector does not enter: the reaction has no gradient).
+#include "patchlearn/coeff/field.hpp"
+#include "patchlearn/homog/cell2d.hpp"
+#include "patchlearn/micro/lattice2d.hpp"
+
+namespace patchlearn {
+
+struct EffectiveCoefficients1D {
+  double a_star = 0;    ///< a*(u), the effective diffusivity
+  double drift = 0;     ///< c*(u), 0 without medium.drift
+  double reaction = 0;  ///< r*(u), 0 without medium.reaction
+};
+
+/// a*(u), c*(u), r*(u) of `medium` from the cell problem on a lattice of `points_per_period`
+/// (>= 2) points per period at the fixed value u. InputError (naming medium.u_range) when u is not
+/// finite or lies outside the medium's u range.
+EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, int points_per_period, double u);
+
+struct EffectiveCoefficients2D {
+  EffectiveTensor D;    ///< D*(u): the cell problem's tensor of the bond tables times g(u)
+  double reaction = 0;  ///< r*(u): f(u) times the period mean of rho; 0 without lattice.reaction
+};
+
+/// D*(u) and r*(u) of `lattice` at the fixed value u, from the 2D cell problem (effective_tensor)
+/// on its bond tables at that u and the period mean of its site reactions. InputError (naming
+/// lattice.u_range) when u is not finite or lies outside the lattice's u range.
+EffectiveCoefficients2D effective_coefficients(const Lattice2D& lattice, double u);
+
+}  // namespace patchlearn

@@ -1,0 +1,22 @@
+#pragma once
+// The effective coefficients at a fixed u of a config's medium (homog/effective.hpp on the micro
+// lattice the config describes): what `patchlearn cell CONFIG --u VALUE` reports.
+#include "patchlearn/homog/effective.hpp"
+#include "patchlearn/io/config.hpp"
+#include "patchlearn/io/config2d.hpp"
+
+namespace patchlearn {
+
+/// Points per period of the 1D cell problem: medium.epsilon / micro.dx when that is a whole
+/// number (the micro lattice repeats every period), else 1000.
+int cell_points_per_period(const Config1D& cfg);
+
+/// a*(u), c*(u), r*(u) of the medium on cell_points_per_period(cfg) points per period; InputError
+/// naming medium.u_range when u is outside it.
+EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u);
+
+/// D*(u), r*(u) of the lattice as the 2D schemes place it (the patch layout's spacing and origin);
+/// InputError naming lattice.u_range when u is outside it.
+EffectiveCoefficients2D effective_coefficients(const Config2D& cfg, double u);
+
+}  // namespace patchlearn

@@ -1,0 +1,65 @@
+#include "patchlearn/homog/effective.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/cell1d.hpp"
+
+namespace patchlearn {
+namespace {
+
+void check_u(double u, URange r, const std::string& range_key) {
+  if (!std::isfinite(u) || !r.contains(u))
+    throw InputError(fmt::format("{}: u = {} is outside [{:.10g}, {:.10g}], the range the medium was checked on; "
+                                 "give a u inside it or widen {}",
+                                 range_key, u, r.lo, r.hi, range_key));
+}
+
+}  // namespace
+
+EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, int n, double u) {
+  if (n < 2) throw std::invalid_argument("effective_coefficients: the cell problem needs at least 2 points per period");
+  check_u(u, medium.u_range(), "medium.u_range");
+  const double dy = 1.0 / n;
+  std::vector<double> a(static_cast<std::size_t>(n));
+  for (int j = 0; j < n; ++j) a[j] = medium((j + 0.5) * dy, u);
+  const CellSolution1D cell = solve_cell_problem_1d(a);
+  EffectiveCoefficients1D e;
+  e.a_star = cell.a_star;
+  double drift = 0, reaction = 0;
+  for (int j = 0; j < n; ++j) {
+    // The drift at bond j, weighted by the corrector's flux factor 1 + chi_y there.
+    if (medium.has_drift()) drift += medium.drift((j + 0.5) * dy, u) * (1.0 + (cell.chi[(j + 1) % n] - cell.chi[j]) / dy);
+    if (medium.has_reaction()) reaction += medium.reaction(j * dy, u);
+  }
+  e.drift = drift / n;
+  e.reaction = reaction / n;
+  return e;
+}
+
+EffectiveCoefficients2D effective_coefficients(const Lattice2D& lattice, double u) {
+  const KappaTables& t = lattice.tables();
+  check_u(u, t.u_range, "lattice.u_range");
+  // The bond tables at this u: the linear lattice of kappa g(u).
+  const double g = t.conductance_factor ? (*t.conductance_factor)(0.0, u) : 1.0;
+  KappaTables at_u;
+  at_u.mx = t.mx;
+  at_u.my = t.my;
+  for (const double k : t.cx) at_u.cx.push_back(k * g);
+  for (const double k : t.cy) at_u.cy.push_back(k * g);
+  EffectiveCoefficients2D e;
+  e.D = effective_tensor(Lattice2D(at_u, lattice.placement(), lattice.h(), lattice.origin()));
+  if (t.reaction) {
+    double rho = 0;
+    for (int y = 0; y < t.my; ++y)
+      for (int x = 0; x < t.mx; ++x) rho += lattice.rho(x, y);
+    e.reaction = (*t.reaction)(0.0, u) * rho / (t.mx * t.my);
+  }
+  return e;
+}
+
+}  // namespace patchlearn

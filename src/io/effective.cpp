@@ -1,0 +1,23 @@
+#include "patchlearn/io/effective.hpp"
+
+#include <cmath>
+
+#include "patchlearn/patch/layout2d.hpp"
+
+namespace patchlearn {
+
+int cell_points_per_period(const Config1D& cfg) {
+  const double r = cfg.epsilon / cfg.micro_dx;
+  return std::abs(r - std::round(r)) < 1e-9 * r ? static_cast<int>(std::lround(r)) : 1000;
+}
+
+EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u) {
+  return effective_coefficients(*cfg.field, cell_points_per_period(cfg), u);
+}
+
+EffectiveCoefficients2D effective_coefficients(const Config2D& cfg, double u) {
+  const auto g = make_layout_2d(cfg.length, cfg.patches, cfg.points, cfg.ratio, cfg.coupling, cfg.order);
+  return effective_coefficients(Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first), u);
+}
+
+}  // namespace patchlearn
