@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -120,8 +122,32 @@ TEST(BadInputs, SimulateRefusesUDependentMedia) {
                                             out.string() + "' --device cpu");
     EXPECT_EQ(status, 2) << text;
     EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
-    EXPECT_NE(text.find("patchlearn: " + cases[i].second + ":"), std::string::npos) << text;
+    EXPECT_NE(text.find("patchlearn: config error: " + cases[i].second + ":"), std::string::npos) << text;
     EXPECT_NE(text.find("do not model yet"), std::string::npos) << text;
     EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
   }
+}
+
+TEST(BadInputs, CellOfAUDependentMediumNeedsU) {
+  // `cell` on a medium that depends on u: without --u one line saying so (exit 2); with it the
+  // effective coefficients at that u; outside medium.u_range one line naming it (exit 2).
+  if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
+  const fs::path cfg = fs::path(testing::TempDir()) / "cell_u.toml";
+  std::ofstream(cfg) << "[medium]\ncoefficient = \"expression\"\nexpression = \"(1 + u^2) * (1.1 + sin(2*pi*y))\"\n"
+                     << "reaction = \"u*(1-u)\"\nu_range = [0, 1]\n";
+  const std::string cell = std::string(PATCHLEARN_BINARY) + " cell '" + cfg.string() + "'";
+  auto [status, text] = run_program(cell);
+  EXPECT_EQ(status, 2) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_NE(text.find("--u"), std::string::npos) << text;
+  std::tie(status, text) = run_program(cell + " --u 0.5 --json");
+  EXPECT_EQ(status, 0) << text;
+  // a*(u) = (1 + u^2) sqrt(1.1^2 - 1) (the harmonic mean of 1.1 + sin), r*(u) = u (1 - u).
+  const auto j = text.substr(text.rfind('{'));
+  const double a = std::stod(j.substr(j.find("\"a_star\":") + 9)), r = std::stod(j.substr(j.find("\"reaction\":") + 11));
+  EXPECT_NEAR(a, 1.25 * std::sqrt(0.21), 1e-10 * a) << text;
+  EXPECT_NEAR(r, 0.25, 1e-12) << text;
+  std::tie(status, text) = run_program(cell + " --u 2");
+  EXPECT_EQ(status, 2) << text;
+  EXPECT_NE(text.find("medium.u_range"), std::string::npos) << text;
 }

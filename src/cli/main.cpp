@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
   auto* cell = app.add_subcommand("cell", "solve the cell problem: the effective diffusivity a* (1D) or tensor D (2D)");
   cell->add_option("config", config, "TOML config")->required();
   cell->add_flag("--json", as_json, "print one JSON object");
+  double u_value = 0.0;
+  auto* u_option = cell->add_option("--u", u_value, "the value of u at which a u-dependent medium is homogenized");
 
   auto* validate = app.add_subcommand("validate", "check a config and report every problem");
   validate->add_option("config", config, "TOML config")->required();
@@ -147,7 +149,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     auto problem = config.empty() ? default_problem() : load_problem(config);
-    if (*cell) print(patchlearn::cell(*problem), as_json);
+    if (*cell) print(patchlearn::cell(*problem, *u_option ? std::optional<double>(u_value) : std::nullopt), as_json);
     if (*validate) print(patchlearn::validate(*problem), as_json);
     if (*sim) print(patchlearn::simulate(*problem, options, observer), as_json);
     if (*train) print(patchlearn::train(*problem, data_path, options, observer), as_json);

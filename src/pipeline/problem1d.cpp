@@ -6,6 +6,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/cell1d.hpp"
+#include "patchlearn/io/effective.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/discovered.hpp"
 #include "patchlearn/learn/regression.hpp"
@@ -260,7 +261,17 @@ std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_sta
 
 // --- the problem
 
-Report Problem1D::cell() const {
+Report Problem1D::cell(std::optional<double> u) const {
+  const std::string key = cfg_.field->nonlinear_key();
+  if (!u && !key.empty()) throw InputError("the medium depends on u (" + key + "): give the value with --u VALUE");
+  if (u) {
+    const auto e = effective_coefficients(cfg_, *u);
+    return {{{"u", *u}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}},
+            {"medium: " + cfg_.field->description(),
+             fmt::format("at u = {:.15g}: a* = {:.15g}, drift c* = {:.15g}, reaction r* = {:.15g}", *u, e.a_star, e.drift,
+                         e.reaction),
+             fmt::format("U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)")}};
+  }
   const double a = cell_a_star(cfg_), hm = cfg_.field->harmonic_mean();
   return {{{"a_star", a}, {"harmonic_mean", hm}},
           {"medium: " + cfg_.field->description(), fmt::format("a* (cell problem on the micro lattice) = {:.15g}", a),

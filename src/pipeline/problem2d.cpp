@@ -7,6 +7,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized2d.hpp"
+#include "patchlearn/io/effective.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/discovered.hpp"
 #include "patchlearn/learn/regression.hpp"
@@ -241,7 +242,16 @@ std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const Effect
 
 // --- the problem
 
-Report Problem2D::cell() const {
+Report Problem2D::cell(std::optional<double> u) const {
+  const std::string key = cfg_.kappa.nonlinear_key();
+  if (!u && !key.empty()) throw InputError("the lattice depends on u (" + key + "): give the value with --u VALUE");
+  if (u) {
+    const auto e = effective_coefficients(cfg_, *u);
+    const auto& D = e.D;
+    return {{{"u", *u}, {"D", tensor_json(D)}, {"reaction", e.reaction}},
+            {fmt::format("at u = {:.15g}: D* = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]], reaction r* = {:.15g}", *u, D.xx,
+                         D.xy, D.xy, D.yy, e.reaction)}};
+  }
   const auto D = cell_tensor(cfg_);
   return {{{"D", tensor_json(D)}},
           {fmt::format("lattice: {} x {} diffusivity tables, placement {}", cfg_.kappa.mx, cfg_.kappa.my, cfg_.placement),

@@ -3,6 +3,7 @@
 // a problem, where to write and on which device, and an observer for its progress; each returns a
 // Report (the JSON object `--json` prints, and the lines for people) and prints nothing.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "patchlearn/core/device.hpp"
@@ -20,8 +21,8 @@ struct JobOptions {
 /// The device a job runs on: the request, or the config's run.device.
 Device job_device(const Problem& problem, const JobOptions& options);
 
-/// `cell`: the effective coefficients from the cell problem.
-Report cell(const Problem& problem);
+/// `cell`: the effective coefficients from the cell problem (at `u` for a u-dependent medium).
+Report cell(const Problem& problem, std::optional<double> u = std::nullopt);
 /// `validate`: every check of the config (the bench sweep's too); the warnings it found.
 Report validate(const Problem& problem);
 /// `simulate`: coarse data into OUT/data.h5 (resumable chunk by chunk).

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,9 @@ class Problem {
   /// The configured scheme's name (patch_dynamics, gap_tooth, full_lattice, ...).
   virtual std::string scheme() const = 0;
 
-  /// `cell`: the effective coefficients of the medium from its cell problem.
-  virtual Report cell() const = 0;
+  /// `cell`: the effective coefficients of the medium from its cell problem, at the value `u` of
+  /// the field where the medium depends on it (InputError when such a medium has no `u`).
+  virtual Report cell(std::optional<double> u = std::nullopt) const = 0;
 
   /// Coarse data with the configured scheme and its truth; with `chunks`, chunk by chunk
   /// (pipeline/chunks.hpp: resumable).

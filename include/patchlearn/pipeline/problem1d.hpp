@@ -48,7 +48,7 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 1; }
-  Report cell() const override;
+  Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
   LearningData load_data(const std::string& path, torch::Device device) const override;

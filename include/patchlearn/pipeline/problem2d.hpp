@@ -48,7 +48,7 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 2; }
-  Report cell() const override;
+  Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
