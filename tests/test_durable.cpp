@@ -14,8 +14,11 @@
 #include "patchlearn/io/chunk_file.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/io/identity.hpp"
+#include "failure_support.hpp"
 
 using namespace patchlearn;
+using testing_support::dev_full_usable;
+using testing_support::message_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -25,13 +28,6 @@ fs::path fresh_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-bool dev_full_usable() {
-  std::ofstream f("/dev/full");
-  f << "x";
-  f.flush();
-  return fs::exists("/dev/full") && !f;
 }
 
 std::string read_bytes(const fs::path& p) {
@@ -50,15 +46,6 @@ void flip_inside(const fs::path& p, double value) {
   ASSERT_NE(at, std::string::npos);
   s[at + 3] ^= 0x10;
   write_bytes(p, s);
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
 }
 
 ChunkFile sample_chunk(index_t first) {

@@ -11,9 +11,11 @@
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/learn/trainer.hpp"
+#include "failure_support.hpp"
 #include "report_check.hpp"
 
 using namespace patchlearn;
+using testing_support::message_of;
 using torch::indexing::Slice;
 
 namespace {
@@ -249,15 +251,6 @@ TEST(Learn, ResumedTrainingReachesTheSameModel) {
 
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // Flip a byte inside the stored bytes of `t` (the first of its values found in the file):
 // LibTorch archives store tensor data uncompressed.
 void flip_tensor_bytes(const std::filesystem::path& file, const torch::Tensor& t) {
@@ -385,12 +378,7 @@ TEST(Learn, DamagedCheckpointsAreRefusedNamingTheFile) {
 }
 
 TEST(Learn, SavingAModelOnAFullDiskIsOneLineAndLeavesNoPartial) {
-  {
-    std::ofstream f("/dev/full");
-    f << "x";
-    f.flush();
-    if (f) GTEST_SKIP() << "no /dev/full here";
-  }
+  if (!testing_support::dev_full_usable()) GTEST_SKIP() << "no /dev/full here";
   const auto dir = std::filesystem::path(testing::TempDir()) / "pl_model_full";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
