@@ -391,3 +391,32 @@ TEST(Learn, SavingAModelOnAFullDiskIsOneLineAndLeavesNoPartial) {
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(path + ".partial")));
   EXPECT_FALSE(std::filesystem::exists(path));
 }
+
+TEST(Learn, NonFiniteOrUnorderedInputDataAreRefusedByDataset) {
+  const auto dir = std::filesystem::path(testing::TempDir()) / "pl_nan_data";
+  std::filesystem::create_directories(dir);
+  const auto cfg = parse_config_1d("[macro]\nt_end = 0.003\n[initial]\ntrajectories = 2\n", "t");
+  const std::vector<double> good_t{0.0, 0.001, 0.002, 0.003};
+  const std::vector<double> good(2 * 4 * 11, 0.5);
+  auto write = [&](const std::vector<double>& U, const std::vector<double>& R, const std::vector<double>& t) {
+    const auto path = (dir / "data.h5").string();
+    H5Writer w(path);
+    w.dataset("U", {2, 4, 11}, U);
+    w.dataset("dUdt", {2, 4, 11}, R);
+    w.dataset("t", {4}, t);
+    w.commit();
+    return path;
+  };
+  EXPECT_NO_THROW(load_learning_data(write(good, good, good_t), cfg, torch::kCPU));
+  auto bad = good;
+  bad[1 * 44 + 2 * 11 + 5] = std::nan("");
+  auto msg = message_of([&] { load_learning_data(write(bad, good, good_t), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("dataset 'U' holds NaN at [1, 2, 5]"), std::string::npos) << msg;
+  bad[1 * 44 + 2 * 11 + 5] = -HUGE_VAL;
+  msg = message_of([&] { load_learning_data(write(good, bad, good_t), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("dataset 'dUdt' holds an infinite value"), std::string::npos) << msg;
+  msg = message_of([&] { load_learning_data(write(good, good, {0.0, std::nan(""), 0.002, 0.003}), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("dataset 't' holds NaN at [1]"), std::string::npos) << msg;
+  msg = message_of([&] { load_learning_data(write(good, good, {0.0, 0.002, 0.001, 0.003}), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("not increasing"), std::string::npos) << msg;
+}

@@ -1,5 +1,6 @@
 #include "patchlearn/cli/learn.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -47,14 +48,16 @@ LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& 
 LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
                                 torch::Device device, std::vector<index_t>& dims) {
   std::vector<index_t> dims2;
-  const auto U = h5_read(path, "U", &dims);
-  const auto R = h5_read(path, "dUdt", &dims2);
-  const auto t = h5_read(path, "t");
+  const auto U = h5_read_finite(path, "U", &dims);
+  const auto R = h5_read_finite(path, "dUdt", &dims2);
+  const auto t = h5_read_finite(path, "t");
   if (dims.size() != rank || dims != dims2) throw InputError("'" + path + "': U and dUdt must both be " + layout);
   if (dims[0] != trajectories)
     throw InputError("'" + path + "' holds " + std::to_string(dims[0]) + " trajectories but the config has initial.trajectories = " +
                      std::to_string(trajectories));
   if (static_cast<index_t>(t.size()) != dims[1]) throw InputError("'" + path + "': t does not match U's time axis");
+  if (std::adjacent_find(t.begin(), t.end(), std::greater_equal<double>()) != t.end())
+    throw InputError("'" + path + "': the times t are not increasing");
   index_t nodes = 1;
   for (std::size_t k = 2; k < rank; ++k) nodes *= dims[k];
   LearningData out;

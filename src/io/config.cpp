@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/homogenized1d.hpp"
 #include "toml_table.hpp"
 
 namespace patchlearn {
@@ -164,6 +165,10 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   const double fine = DX / c.homogenized_dx;
   if (std::abs(fine - std::round(fine)) > 1e-6 * fine || fine < 1)
     throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " must divide the macro spacing " + num(DX));
+  if (c.length / c.homogenized_dx > kMaxHomogenizedIntervals + 0.5)
+    throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " gives " + num(c.length / c.homogenized_dx) + " intervals over domain.length; at most " +
+                                            std::to_string(kMaxHomogenizedIntervals) + " are supported (use dx >= " +
+                                            num(c.length / kMaxHomogenizedIntervals) + ")");
 
   c.device = run.choice("device", c.device, {"auto", "cpu", "cuda"});
   c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 
 #include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
@@ -154,6 +155,24 @@ std::vector<double> h5_read(const std::string& path, const std::string& name, st
                      "' does not match its checksum (the file is damaged); delete it and run the command that wrote it again");
   if (dims) dims->assign(d.begin(), d.end());
   return out;
+}
+
+std::vector<double> h5_read_finite(const std::string& path, const std::string& name, std::vector<index_t>* dims) {
+  std::vector<index_t> d;
+  auto v = h5_read(path, name, &d);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (std::isfinite(v[i])) continue;
+    std::string at;  // the element's index, e.g. [2, 17, 5]
+    std::size_t rest = i;
+    for (std::size_t k = d.size(); k-- > 0;) {
+      at = std::to_string(rest % static_cast<std::size_t>(d[k])) + (at.empty() ? "" : ", ") + at;
+      rest /= static_cast<std::size_t>(d[k]);
+    }
+    throw InputError("'" + path + "': dataset '" + name + "' holds " + (std::isnan(v[i]) ? "NaN" : "an infinite value") + " at [" +
+                     at + "]; the data cannot be used (re-run the simulation)");
+  }
+  if (dims) *dims = d;
+  return v;
 }
 
 std::string h5_read_string_attribute(const std::string& path, const std::string& name) {

@@ -147,6 +147,10 @@ class Table {
     if (!a || a->size() != 2 || !(*a)[0].value<double>() || !(*a)[1].value<double>())
       throw ConfigError(key(k), "expected a range [low, high] of two numbers");
     const double lo = *(*a)[0].value<double>(), hi = *(*a)[1].value<double>();
+    // Finite, and small enough that squares summed over every sample of a run (the rMSE of
+    // eq. 24, ~1e9 terms) stay finite in float64: |v| <= 1e100 leaves 1e100 of headroom.
+    if (!std::isfinite(lo) || !std::isfinite(hi) || std::abs(lo) > 1e100 || std::abs(hi) > 1e100)
+      throw ConfigError(key(k), "[" + num(lo) + ", " + num(hi) + "] must hold finite numbers of magnitude at most 1e100");
     if (!(lo <= hi)) throw ConfigError(key(k), "[" + num(lo) + ", " + num(hi) + "] must have low <= high");
     return {lo, hi};
   }
