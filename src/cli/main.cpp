@@ -20,6 +20,7 @@
 #include "patchlearn/cli/simulate.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/process.hpp"
 #include "patchlearn/core/timer.hpp"
 
 namespace fs = std::filesystem;
@@ -50,6 +51,14 @@ class Progress {
   double last_ = -1e9;
 };
 
+// report.md and figures/ of an earlier run: removed when a job starts writing into DIR and before
+// the script runs, so that a failed or interrupted job never leaves them beside its results.
+void discard_report(const std::string& dir) {
+  std::error_code ec;
+  fs::remove(fs::path(dir) / "report.md", ec);
+  fs::remove_all(fs::path(dir) / "figures", ec);
+}
+
 // The common start of a job that writes into `out`: warnings, the device it takes, the folder.
 bool g_show_warnings = true;  // --log-level error hides warnings
 
@@ -61,7 +70,8 @@ Device prepare_job(const Config& cfg, const std::string& device_req, const std::
   if (!quiet) std::cerr << "device: " << device_description(dev) << "\n";
   std::error_code ec;
   fs::create_directories(out, ec);
-  if (ec) throw InputError("cannot create output directory '" + out + "': " + ec.message());
+  if (ec || !fs::is_directory(out)) throw InputError("cannot create output directory '" + out + "'" + (ec ? ": " + ec.message() : ": a file of that name exists"));
+  discard_report(out);
   return dev;
 }
 
@@ -79,20 +89,24 @@ std::string report_script() {
   throw InputError("cannot find tools/report.py (set PATCHLEARN_TOOLS_DIR)");
 }
 
-// Figures and report.md for DIR; returns the exit status of the script.
-int make_report(const std::string& dir, bool quiet) {
+// Figures and report.md for DIR; RunError when the script fails or cannot start.
+void make_report(const std::string& dir, bool quiet) {
   // Debian's python3-matplotlib and python3-h5py live in /usr/bin/python3's site-packages.
   std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   if (const char* env = std::getenv("PATCHLEARN_PYTHON")) python = env;
-  const std::string cmd = python + " '" + report_script() + "' '" + dir + "'" + (quiet ? " > /dev/null" : "");
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 1;
+  discard_report(dir);
+  const int rc = run_child({python, report_script(), dir}, quiet);
+  if (rc == 127) throw RunError("cannot run the report script with '" + python + "' (set PATCHLEARN_PYTHON); the results are in " + dir + " without figures");
+  if (rc != 0) {
+    discard_report(dir);
+    throw RunError("the report script failed (exit " + std::to_string(rc) + "); the results are in " + dir +
+                   " without figures (patchlearn report " + dir + " retries)");
+  }
 }
 
 int cmd_report(const std::string& dir) {
   if (!fs::is_directory(dir)) throw InputError("'" + dir + "' is not a run directory");
-  const int rc = make_report(dir, false);
-  if (rc != 0) throw RunError("the report script failed (exit " + std::to_string(rc) + ")");
+  make_report(dir, false);
   return 0;
 }
 
@@ -212,8 +226,7 @@ int cmd_run_2d(const std::string& config, const std::string& out, const std::str
   summary["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   summary["wall_s"] = clock.seconds();
   write_json_file((fs::path(out) / "summary.json").string(), summary);
-  if (make_report(out, quiet) != 0 && g_show_warnings)
-    std::cerr << "warning: no figures (the report script failed; see above)\n";
+  make_report(out, quiet);
   auto j = learning_json_2d(cfg, summary);
   j["gap_tooth_vs_homogenized_rmse"] = sim->rmse_vs_homogenized_t03;
   j["wall_s"] = summary["wall_s"];
@@ -376,8 +389,7 @@ int cmd_run(const std::string& config, const std::string& out, const std::string
                          {"rmse_vs_homogenized", sim->rmse_vs_homogenized}, {"scheme", cfg.scheme}};
   summary["wall_s"] = clock.seconds();
   write_json_file((fs::path(out) / "summary.json").string(), summary);
-  if (make_report(out, quiet) != 0 && g_show_warnings)
-    std::cerr << "warning: no figures (the report script failed; see above)\n";
+  make_report(out, quiet);
   json j{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]},
          {"equation", summary["regression"]["equation"]}, {"wall_s", summary["wall_s"]}, {"device", device_name(dev)},
          {"summary", (fs::path(out) / "summary.json").string()}};
@@ -411,8 +423,7 @@ int cmd_bench(const std::string& config, const std::string& out, const std::stri
   }
   const fs::path path = fs::path(out) / "bench.json";
   write_json_file(path.string(), result);
-  if (make_report(out, quiet) != 0 && g_show_warnings)
-    std::cerr << "warning: no cost-scaling figure (the report script failed; see above)\n";
+  make_report(out, quiet);
   if (as_json)
     std::cout << result.dump() << std::endl;
   else
@@ -421,6 +432,14 @@ int cmd_bench(const std::string& config, const std::string& out, const std::stri
 }
 
 }  // namespace
+
+// A failure: one line on stderr and, with --json, a JSON object with the error on stdout.
+int fail(const std::string& kind, const std::string& what, int status, bool as_json) {
+  const std::string line = one_line(what);
+  std::cerr << "patchlearn: " << kind << ": " << line << "\n";
+  if (as_json) std::cout << json{{"error", line}, {"kind", kind}, {"exit_status", status}}.dump() << std::endl;
+  return status;
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"patchlearn: discover effective PDEs of heterogeneous media from patch simulations"};
@@ -507,17 +526,13 @@ int main(int argc, char** argv) {
     if (*report) return cmd_report(report_dir);
     if (*bench) return cmd_bench(config, out, device, as_json, quiet);
   } catch (const ConfigError& e) {
-    std::cerr << "patchlearn: config error: " << e.what() << "\n";
-    return 2;
+    return fail("config error", e.what(), 2, as_json);
   } catch (const InputError& e) {
-    std::cerr << "patchlearn: input error: " << e.what() << "\n";
-    return 2;
+    return fail("input error", e.what(), 2, as_json);
   } catch (const std::bad_alloc&) {
-    std::cerr << "patchlearn: out of memory\n";
-    return 1;
+    return fail("error", "out of memory", 1, as_json);
   } catch (const std::exception& e) {
-    std::cerr << "patchlearn: error: " << e.what() << "\n";
-    return 1;
+    return fail("error", e.what(), 1, as_json);
   }
   return 0;
 }

@@ -1,0 +1,151 @@
+// The program under faults a user can meet: a full disk while committing a chunk or saving a
+// model, a report script that cannot run, an output path that is a file, and --json on failure.
+// Each must end with a non-zero status and exactly one line on stderr, leave no ".partial" file
+// and no report of an earlier run beside the new results. The full-disk cases mount a small tmpfs
+// (root only; they skip where mounting is not allowed: test_durable injects ENOSPC portably).
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "small_case.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+// Run the program with `args` (a shell fragment) and `env` prepended; stdout and stderr apart.
+Result run(const std::string& args, const std::string& env = "") {
+  const fs::path err = fs::path(testing::TempDir()) / "pl_faults_stderr.txt";
+  const std::string cmd = env + " " + std::string(PATCHLEARN_BINARY) + " " + args + " 2>'" + err.string() + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, "", ""};
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), buf.size(), p)) r.out += buf.data();
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::path(testing::TempDir()) / name;
+  if (fs::exists(d)) std::system(("umount '" + d.string() + "' 2>/dev/null").c_str());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A tmpfs of `size` at `dir`; false where mounting is not allowed.
+bool mount_small_disk(const fs::path& dir, const std::string& size) {
+  return std::system(("mount -t tmpfs -o size=" + size + " tmpfs '" + dir.string() + "' 2>/dev/null").c_str()) == 0;
+}
+
+struct Unmount {
+  fs::path dir;
+  ~Unmount() { std::system(("umount '" + dir.string() + "' 2>/dev/null").c_str()); }
+};
+
+std::size_t partial_files(const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().extension() == ".partial") ++n;
+  return n;
+}
+
+std::string tiny_config(const fs::path& dir, const std::string& extra = "") {
+  const auto path = (dir / "tiny.toml").string();
+  std::ofstream(path) << patchlearn::testing_support::kSmallCase
+                      << "[macro]\nt_end = 0.02\n[initial]\ntrajectories = 3\n[run]\nchunk_trajectories = 1\n"
+                      << "[learn]\nepochs = 2\nlbfgs_iterations = 2\ntrain_trajectories = 2\n[rollout]\nt_end = 0.02\n"
+                      << extra;
+  return path;
+}
+
+void expect_one_line(const Result& r, const std::string& piece) {
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("patchlearn: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(piece), std::string::npos) << r.err;
+}
+
+}  // namespace
+
+TEST(Faults, FullDiskWhileCommittingAChunk) {
+  const auto root = fresh_dir("pl_fault_chunk");
+  const auto config = tiny_config(root);
+  const auto disk = root / "disk";
+  fs::create_directories(disk);
+  if (!mount_small_disk(disk, "12k")) GTEST_SKIP() << "cannot mount a tmpfs here";
+  Unmount unmount{disk};
+  const auto r = run("simulate '" + config + "' --quiet --out '" + (disk / "o").string() + "'");
+  EXPECT_EQ(r.status, 1);  // a run-time failure, not a crash (139)
+  expect_one_line(r, "(disk full?)");
+  EXPECT_NE(r.err.find("chunk_"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(disk / "o" / "data.h5"));
+  EXPECT_EQ(partial_files(disk), 0u);
+}
+
+TEST(Faults, FullDiskWhileTrainingLeavesNoPartialFiles) {
+  const auto root = fresh_dir("pl_fault_train");
+  const auto config = tiny_config(root);
+  ASSERT_EQ(run("simulate '" + config + "' --quiet --out '" + (root / "sim").string() + "'").status, 0);
+  const auto disk = root / "disk";
+  fs::create_directories(disk);
+  if (!mount_small_disk(disk, "40k")) GTEST_SKIP() << "cannot mount a tmpfs here";
+  Unmount unmount{disk};
+  const auto r = run("train '" + config + "' --quiet --data '" + (root / "sim" / "data.h5").string() + "' --out '" +
+                     (disk / "t").string() + "'");
+  EXPECT_EQ(r.status, 1);  // not an abort (134) on an uncaught LibTorch error
+  expect_one_line(r, "(disk full?)");
+  EXPECT_EQ(partial_files(disk), 0u);
+}
+
+TEST(Faults, AFailedReportFailsTheRunAndLeavesNoOldReport) {
+  const auto root = fresh_dir("pl_fault_report");
+  const auto config = tiny_config(root);
+  const auto out = root / "run";
+  fs::create_directories(out / "figures");
+  std::ofstream(out / "report.md") << "# an earlier run\n";
+  std::ofstream(out / "figures" / "loss.png") << "old";
+  const auto r = run("run '" + config + "' --quiet --json --out '" + out.string() + "'", "PATCHLEARN_PYTHON=/nonexistent");
+  EXPECT_EQ(r.status, 1);
+  expect_one_line(r, "cannot run the report script with '/nonexistent'");
+  EXPECT_TRUE(fs::exists(out / "summary.json"));  // the results are there
+  EXPECT_FALSE(fs::exists(out / "report.md"));    // but nothing of the earlier run
+  EXPECT_FALSE(fs::exists(out / "figures"));
+  // --json: the last stdout line is a JSON object with the error.
+  EXPECT_NE(r.out.find("{\"error\":\"cannot run the report script"), std::string::npos) << r.out;
+}
+
+TEST(Faults, OutputPathThatIsAFileIsRefusedAtOnce) {
+  const auto root = fresh_dir("pl_fault_outfile");
+  const auto config = tiny_config(root);
+  std::ofstream(root / "afile") << "x";
+  const auto r = run("simulate '" + config + "' --quiet --json --out '" + (root / "afile").string() + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "cannot create output directory");
+  EXPECT_NE(r.out.find("\"error\""), std::string::npos) << r.out;
+}
+
+TEST(Faults, ErrorsAreOneLineEvenForHugeValues) {
+  const auto root = fresh_dir("pl_fault_huge");
+  const auto config = (root / "huge.toml").string();
+  std::ofstream(config) << "[scheme]\ntype = \"" << std::string(1 << 20, 'x') << "\"\n";
+  const auto r = run("validate '" + config + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "scheme.type");
+  EXPECT_LT(r.err.size(), 1000u);
+}
