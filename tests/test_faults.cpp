@@ -5,7 +5,10 @@
 // (root only; they skip where mounting is not allowed: test_durable injects ENOSPC portably).
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -138,6 +141,30 @@ TEST(Faults, OutputPathThatIsAFileIsRefusedAtOnce) {
   EXPECT_EQ(r.status, 2);
   expect_one_line(r, "cannot create output directory");
   EXPECT_NE(r.out.find("\"error\""), std::string::npos) << r.out;
+  // train too, before it reads or fits anything (no data.h5 exists: the folder is checked first).
+  const auto t = run("train '" + config + "' --quiet --data '" + (root / "none.h5").string() + "' --out '" + (root / "afile").string() + "'");
+  EXPECT_EQ(t.status, 2);
+  expect_one_line(t, "cannot create output directory");
+}
+
+TEST(Faults, TwoJobsNeverWriteIntoOneFolder) {
+  const auto root = fresh_dir("pl_fault_lock");
+  const auto config = tiny_config(root);
+  const auto out = root / "o";
+  fs::create_directories(out);
+  // Another job holds the folder's lock.
+  const int fd = open((out / ".patchlearn.lock").c_str(), O_RDWR | O_CREAT, 0666);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  std::ofstream(out / "keep.txt") << "the other job's file";
+  auto r = run("simulate '" + config + "' --quiet --out '" + out.string() + "'");
+  EXPECT_EQ(r.status, 1);
+  expect_one_line(r, "another patchlearn job is writing into " + out.string());
+  EXPECT_FALSE(fs::exists(out / "data.h5"));
+  close(fd);
+  r = run("simulate '" + config + "' --quiet --out '" + out.string() + "'");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out / "data.h5"));
 }
 
 TEST(Faults, ErrorsAreOneLineEvenForHugeValues) {

@@ -420,3 +420,14 @@ TEST(Learn, NonFiniteOrUnorderedInputDataAreRefusedByDataset) {
   msg = message_of([&] { load_learning_data(write(good, good, {0.0, 0.002, 0.001, 0.003}), cfg, torch::kCPU); });
   EXPECT_NE(msg.find("not increasing"), std::string::npos) << msg;
 }
+
+TEST(Learn, ConstantTargetsAreRefusedNotBlamedOnTheLearningRate) {
+  const auto U = smooth_states(32, 11, 2);
+  auto m = learn::make_model("functional", 11, 0.1, 3);
+  m->to(torch::kFloat64);
+  learn::TrainParams p;
+  p.epochs = 2;
+  const auto msg = message_of([&] { learn::train(m, U * 0.0, torch::zeros_like(U), {}, {}, p); });
+  EXPECT_NE(msg.find("dU/dt of the functional network are all 0: there is nothing to learn"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("learn.lr"), std::string::npos) << msg;
+}

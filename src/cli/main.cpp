@@ -71,6 +71,7 @@ Device prepare_job(const Config& cfg, const std::string& device_req, const std::
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec || !fs::is_directory(out)) throw InputError("cannot create output directory '" + out + "'" + (ec ? ": " + ec.message() : ": a file of that name exists"));
+  lock_output_directory(out);
   discard_report(out);
   return dev;
 }
@@ -192,7 +193,7 @@ int cmd_train_2d(const std::string& config, const std::string& data_path, const 
                  const std::string& device_req, bool as_json, bool quiet, bool resume) {
   auto cfg = load_config_2d(config);
   cfg.learn.resume = resume;
-  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  const Device dev = prepare_job(cfg, device_req, out, quiet);
   const auto data = load_learning_data_2d(data_path, cfg, learn::torch_device(dev));
   Stopwatch clock;
   auto summary = train_and_evaluate_2d(cfg, data, cell_tensor(cfg), dev, out, quiet);
@@ -315,7 +316,7 @@ int cmd_train(const std::string& config, const std::string& data_path, const std
   if (is_2d(config)) return cmd_train_2d(config, data_path, out, device_req, as_json, quiet, resume);
   auto cfg = load_config_1d(config);
   cfg.learn.resume = resume;
-  const Device dev = resolve_device(device_req.empty() ? cfg.device : device_req);
+  const Device dev = prepare_job(cfg, device_req, out, quiet);
   const auto data = load_learning_data(data_path, cfg, learn::torch_device(dev));
   Stopwatch clock;
   auto summary = train_and_evaluate(cfg, data, cell_a_star(cfg), dev, out, quiet);

@@ -2,11 +2,15 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "patchlearn/core/error.hpp"
 
 namespace patchlearn {
 
@@ -35,6 +39,20 @@ int run_child(const std::vector<std::string>& argv, bool discard_stdout) {
     if (errno != EINTR) return 127;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 127;
+}
+
+void lock_output_directory(const std::string& dir) {
+  const std::string path = dir + "/.patchlearn.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) throw RunError("cannot create " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) throw RunError("another patchlearn job is writing into " + dir + "; wait for it to end or use another --out");
+    throw RunError("cannot lock " + path + ": " + std::strerror(err));
+  }
+  // The descriptor stays open (and the lock held) until the process ends; the system releases it
+  // however the process ends.
 }
 
 }  // namespace patchlearn

@@ -215,6 +215,10 @@ void lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torc
 
 TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const torch::Tensor& Uval,
                const torch::Tensor& Rval, const TrainParams& p, const std::function<void(int, double, double)>& on_epoch) {
+  if (Rtr.numel() > 0 && (Rtr.max() - Rtr.min()).item<double>() == 0.0)
+    throw InputError("the training targets dU/dt of the " + model->kind() + " network are all " +
+                     text(Rtr.flatten()[0].item<double>()) +
+                     ": there is nothing to learn (check the data or initial.amplitude)");
   model->fit_standardization(Utr, Rtr, p.standardize);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(p.lr));
   TrainLog log;
