@@ -178,6 +178,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   if (c.rollout_t_end > c.t_end + 1e-12)
     throw ConfigError("rollout.t_end", num(c.rollout_t_end) + " is past the data's time.t_end = " + num(c.t_end));
   c.rollout_dt = roll.positive("dt", c.rollout_dt);
+  check_rollout_steps(c.rollout_method, c.rollout_t_end, c.rollout_dt);
   c.rollout_rtol = roll.positive("rtol", c.rollout_rtol);
   c.rollout_atol = roll.positive("atol", c.rollout_atol);
   c.regression_threshold = reg.number("threshold", c.regression_threshold);

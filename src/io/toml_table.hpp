@@ -206,6 +206,15 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   return o;
 }
 
+/// A BDF rollout takes t_end / dt fixed steps, each a Newton solve: at most 1e6 of them (200x the
+/// default's 5000), so that a mistyped rollout.dt is refused up front instead of running for days.
+inline void check_rollout_steps(const std::string& method, double t_end, double dt) {
+  constexpr double max_steps = 1e6;
+  if (method == "bdf" && t_end / dt > max_steps)
+    throw ConfigError("rollout.dt", num(dt) + " takes " + num(t_end / dt) + " BDF steps to rollout.t_end = " + num(t_end) +
+                                        "; at most 1e6 are allowed (use rollout.dt >= " + num(t_end / max_steps) + ")");
+}
+
 /// Parse TOML text; a syntax error is a ConfigError naming the line and column.
 inline toml::table parse_toml(const std::string& text, const std::string& origin) {
   try {
