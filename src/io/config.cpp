@@ -10,6 +10,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
+#include "patchlearn/io/footprint.hpp"
 #include "toml_table.hpp"
 
 namespace patchlearn {
@@ -208,6 +209,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
   c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
   c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
+
+  check_fits_in_memory(footprint_1d(c), "initial.trajectories", "micro.dx");
 
   // --- soft checks
   if (c.scheme == "patch_dynamics" && c.buffer_ends == "dirichlet") {

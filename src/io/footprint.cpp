@@ -1,0 +1,54 @@
+#include "patchlearn/io/footprint.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "patchlearn/core/error.hpp"
+
+namespace patchlearn {
+namespace {
+
+std::string gib(double bytes) {
+  std::ostringstream s;
+  s.precision(3);
+  s << bytes / (1024.0 * 1024.0 * 1024.0) << " GiB";
+  return s.str();
+}
+
+}  // namespace
+
+Footprint footprint_1d(const Config1D& c) {
+  const double B = c.initial.trajectories, M = c.macro_nodes;
+  const double T = static_cast<double>(c.sample_times().size());
+  // Trajectories simulated together: a chunk (run.chunk_trajectories, default a tenth).
+  const double together = c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
+  double points = 0.0;  // fine points per trajectory
+  if (c.scheme == "full_resolution")
+    points = std::floor(c.length / c.micro_dx) + 1.0;
+  else if (c.scheme == "gap_tooth")
+    points = (M - 2.0) * (std::floor(c.tooth_width / c.micro_dx) + 1.0);
+  else
+    points = (M - 2.0) * (std::floor(c.buffer_width / c.micro_dx) + 1.0);
+  Footprint f;
+  f.coarse_bytes = 4.0 * B * T * M * sizeof(double);
+  f.fine_bytes = together * points * sizeof(double);
+  return f;
+}
+
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? static_cast<double>(pages) * static_cast<double>(size) : 0.0;
+}
+
+void check_fits_in_memory(const Footprint& need, const std::string& coarse_key, const std::string& fine_key) {
+  const double have = physical_memory_bytes();
+  if (have <= 0.0 || need.total() <= have) return;
+  throw ConfigError(need.coarse_bytes >= need.fine_bytes ? coarse_key : fine_key, "this run needs at least " + gib(need.total()) + " (coarse data " + gib(need.coarse_bytes) +
+                             ", one fine state " + gib(need.fine_bytes) + ") but this machine has " + gib(have) +
+                             " of memory; use fewer trajectories or times, or a coarser micro.dx");
+}
+
+}  // namespace patchlearn
