@@ -30,7 +30,9 @@ struct Result {
 
 // Run the program with `args` (a shell fragment) and `env` prepended; stdout and stderr apart.
 Result run(const std::string& args, const std::string& env = "") {
-  const fs::path err = fs::path(testing::TempDir()) / "pl_faults_stderr.txt";
+  // One file per test: ctest runs the tests of this file side by side.
+  const fs::path err = fs::path(testing::TempDir()) /
+                       ("pl_faults_stderr_" + std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + ".txt");
   const std::string cmd = env + " " + std::string(PATCHLEARN_BINARY) + " " + args + " 2>'" + err.string() + "'";
   FILE* p = popen(cmd.c_str(), "r");
   Result r{-1, "", ""};
