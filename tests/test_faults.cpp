@@ -17,6 +17,8 @@
 #include <fstream>
 #include <string>
 
+#include "patchlearn/io/h5.hpp"
+#include "patchlearn/learn/networks.hpp"
 #include "small_case.hpp"
 
 namespace fs = std::filesystem;
@@ -177,4 +179,43 @@ TEST(Faults, ErrorsAreOneLineEvenForHugeValues) {
   EXPECT_EQ(r.status, 2);
   expect_one_line(r, "scheme.type");
   EXPECT_LT(r.err.size(), 1000u);
+}
+
+namespace {
+
+// Flip one byte inside the stored bytes of `value` (its first occurrence in the file).
+bool flip_value_bytes(const fs::path& file, const void* value, std::size_t n) {
+  std::ifstream in(file, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  const auto at = s.find(std::string(static_cast<const char*>(value), n));
+  if (at == std::string::npos) return false;
+  s[at + n / 2] ^= 0x20;
+  std::ofstream(file, std::ios::binary) << s;
+  return true;
+}
+
+}  // namespace
+
+TEST(Faults, DamagedDataAndModelFilesAreRefusedByName) {
+  const auto root = fresh_dir("pl_fault_damaged");
+  const auto config = tiny_config(root);
+  const auto out = root / "o";
+  ASSERT_EQ(run("run '" + config + "' --quiet --out '" + out.string() + "'", "PATCHLEARN_PYTHON=/bin/true").status, 0);
+  const auto model = out / "models" / "functional.pt";
+  ASSERT_TRUE(fs::exists(model));
+  EXPECT_EQ(run("rollout '" + config + "' --model '" + model.string() + "'").status, 0);
+  // Flipped bytes inside the data's U: train refuses the file by name.
+  const auto data = out / "data.h5";
+  const auto U = patchlearn::h5_read(data.string(), "U");
+  ASSERT_TRUE(flip_value_bytes(data, &U[U.size() / 2], sizeof(double)));
+  auto r = run("train '" + config + "' --quiet --data '" + data.string() + "' --out '" + (root / "t").string() + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "'" + data.string() + "': dataset 'U' does not match its checksum");
+  // Flipped bytes inside a model's weights: rollout refuses it by name.
+  const auto net = patchlearn::learn::load_model(model.string(), torch::kCPU);
+  const auto w = net->parameters()[0].detach().contiguous();
+  ASSERT_TRUE(flip_value_bytes(model, w.data_ptr(), 4 * w.element_size()));
+  r = run("rollout '" + config + "' --model '" + model.string() + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "'" + model.string() + "' does not match its checksum");
 }
