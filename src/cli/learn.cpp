@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
@@ -22,19 +23,8 @@ using torch::indexing::Slice;
 namespace patchlearn {
 
 void write_json_file(const std::string& path, const nlohmann::json& j) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream f(partial);
-    f << j.dump(1) << "\n";
-    if (!f.flush()) {
-      std::error_code ignored;
-      fs::remove(partial, ignored);
-      throw RunError("cannot write " + path);
-    }
-  }
-  std::error_code e;
-  fs::rename(partial, path, e);
-  if (e) throw RunError("cannot write " + path + ": " + e.message());
+  const std::string text = j.dump(1) + "\n";
+  write_file_durably(path + ".partial", path, text.data(), text.size());
 }
 
 LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& d) {

@@ -19,8 +19,9 @@
 
 namespace patchlearn {
 
-/// Write j to `path` (indented) through "<path>.partial" and a rename, so that a killed or failed
-/// job never leaves a truncated file; RunError when it cannot be written.
+/// Write j to `path` (indented) through "<path>.partial", fsync and a rename (core/durable.hpp),
+/// so that a killed or failed job never leaves a truncated file; RunError naming the file (and
+/// "disk full?" where so) when it cannot be written.
 void write_json_file(const std::string& path, const nlohmann::json& j);
 
 /// Coarse training data as tensors [trajectory, time, node].
