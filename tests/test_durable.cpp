@@ -160,6 +160,14 @@ TEST(Durable, TruncatedFileIsCalledDamagedNotMissingAnAttribute) {
   write_bytes(path, s.substr(0, s.size() / 2));
   const auto msg = message_of([&] { h5_read_string_attribute(path, "config"); });
   EXPECT_NE(msg.find("truncated or damaged"), std::string::npos) << msg;
+  // The same damage to a chunk: the resume says it is damaged and what to do.
+  const auto chunk = (dir / "chunk_0_2.h5").string();
+  write_chunk_file(chunk, sample_chunk(0), "id", "x = 1");
+  const auto c = read_bytes(chunk);
+  write_bytes(chunk, c.substr(0, c.size() / 2));
+  const auto cmsg = message_of([&] { read_chunk_file(chunk, 0, 2, "id", dir.string()); });
+  EXPECT_NE(cmsg.find("truncated or damaged"), std::string::npos) << cmsg;
+  EXPECT_NE(cmsg.find("delete it to simulate it again"), std::string::npos) << cmsg;
 }
 
 TEST(Durable, ChunksCarryTheirIdentityAndTrajectoryRange) {

@@ -27,8 +27,9 @@ ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count,
   std::string stored;
   try {
     stored = h5_read_string_attribute(path, "identity");
-  } catch (const InputError&) {
-    throw InputError("'" + path + "' is not a complete chunk of this run (no identity: damaged, or written by an older patchlearn)" + remedy);
+  } catch (const InputError& e) {
+    // A truncated file says so (h5.hpp); a readable one without an identity is from an older patchlearn.
+    throw InputError(std::string(e.what()) + " (not a usable chunk of this run)" + remedy);
   }
   if (stored != identity)
     throw InputError("'" + path + "' was simulated from a config that differs in a setting that affects the data" + remedy);
