@@ -4,6 +4,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/io/footprint.hpp"
 #include "patchlearn/patch/layout2d.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
 #include "toml_table.hpp"
@@ -208,6 +209,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
       throw ConfigError("bench.lattice", num(n) + ": " + e.what());
     }
   }
+  check_fits_in_memory(footprint_2d(c), "domain.patches", c.scheme == "full_lattice" ? "patch.ratio" : "patch.points");
   return c;
 }
 

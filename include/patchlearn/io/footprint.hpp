@@ -6,6 +6,7 @@
 #include <string>
 
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/io/config2d.hpp"
 
 namespace patchlearn {
 
@@ -16,12 +17,14 @@ struct Footprint {
   double total() const { return coarse_bytes + fine_bytes; }
 };
 Footprint footprint_1d(const Config1D& c);
+Footprint footprint_2d(const Config2D& c);
 
 /// Physical memory of this machine in bytes (0 when unknown).
 double physical_memory_bytes();
 
-/// ConfigError when `need` exceeds this machine's physical memory, under `coarse_key` or
-/// `fine_key` for whichever part is larger.
+/// ConfigError when the coarse data exceed this machine's physical memory, or (without a GPU,
+/// which could hold the fine state) coarse data and fine state together do; under `coarse_key`
+/// or `fine_key` for whichever part is larger.
 void check_fits_in_memory(const Footprint& need, const std::string& coarse_key, const std::string& fine_key);
 
 }  // namespace patchlearn
