@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -218,4 +219,28 @@ TEST(Faults, DamagedDataAndModelFilesAreRefusedByName) {
   r = run("rollout '" + config + "' --model '" + model.string() + "'");
   EXPECT_EQ(r.status, 2);
   expect_one_line(r, "'" + model.string() + "' does not match its checksum");
+}
+
+TEST(Faults, AKilledJobTakesItsReportScriptWithIt) {
+  // A report "script" that would write a file after 3 s; patchlearn is terminated after 1 s and
+  // the script must not outlive it (no orphan writing into the run folder afterwards).
+  const auto root = fresh_dir("pl_fault_orphan");
+  const auto marker = root / "written_after_the_end";
+  const auto script = root / "slow_python.sh";
+  std::ofstream(script) << "#!/bin/sh\nexec python3 -c \"import time; time.sleep(3); open('" << marker.string()
+                        << "', 'w').write('x')\"\n";
+  fs::permissions(script, fs::perms::owner_all);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("PATCHLEARN_PYTHON", script.c_str(), 1);
+    execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "report", root.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  sleep(1);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  sleep(4);
+  EXPECT_FALSE(fs::exists(marker));
 }
