@@ -87,4 +87,11 @@ TEST(Coefficient, NonPositiveFieldsAreRejected) {
     EXPECT_EQ(e.key, "medium.coefficient");
     EXPECT_NE(std::string(e.what()).find("-0.5"), std::string::npos);
   }
+  // The message names the table by its real size (the name is made before the values move).
+  try {
+    CoefficientField::table({-1.0, 0.0, -2.0}, "t.txt");
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("table of 3 values (t.txt)"), std::string::npos) << e.what();
+  }
 }

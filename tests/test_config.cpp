@@ -1,9 +1,11 @@
 // Config validation: every bad value is a ConfigError that names its key.
 #include <gtest/gtest.h>
 
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/config2d.hpp"
+#include "patchlearn/io/footprint.hpp"
 #include "small_case.hpp"
 
 using namespace patchlearn;
@@ -129,4 +131,21 @@ ratio = 0.09375
   // One trajectory is a valid simulation in 1D and 2D (training then says it needs a test one).
   EXPECT_EQ(parse_config_1d("[initial]\ntrajectories = 1\n", "t").initial.trajectories, 1);
   EXPECT_EQ(parse_config_2d("[domain]\ndimension = 2\n[initial]\ntrajectories = 1\n", "t").initial.trajectories, 1);
+}
+
+TEST(Config, SizesBeyondMemoryAreRefusedUpFront) {
+  // A micro grid of 1e-15 gives 1.2e13 points per patch: one fine state of a single trajectory
+  // needs ~1e15 bytes, beyond any machine; the coarse data are tiny. Without a GPU (which might
+  // hold the fine state) validation refuses it under micro.dx.
+  const std::string text = "[medium]\nepsilon = 1e-3\n[micro]\ndx = 1e-15\n[initial]\ntrajectories = 10\n";
+  const auto need = footprint_1d(parse_config_1d("[medium]\nepsilon = 1e-3\n", "ok"));
+  EXPECT_LT(need.total(), 1e8);  // the default run: ~ 10 x 1000 x 11 coarse values x 4 arrays
+  if (cuda_available()) GTEST_SKIP() << "a GPU could hold the fine state";
+  try {
+    parse_config_1d(text, "huge.toml");
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key, "micro.dx");
+    EXPECT_NE(std::string(e.what()).find("one fine state"), std::string::npos) << e.what();
+  }
 }

@@ -11,9 +11,11 @@
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/learn/trainer.hpp"
+#include "failure_support.hpp"
 #include "report_check.hpp"
 
 using namespace patchlearn;
+using testing_support::message_of;
 using torch::indexing::Slice;
 
 namespace {
@@ -247,4 +249,187 @@ TEST(Learn, ResumedTrainingReachesTheSameModel) {
   EXPECT_FALSE(std::filesystem::exists(dir / "b.pt.state"));  // finished
   torch::NoGradGuard g;
   EXPECT_TRUE(torch::equal(c->forward(U), a->forward(U)));
+}
+
+namespace {
+
+// Flip a byte inside the stored bytes of `t` (the first of its values found in the file):
+// LibTorch archives store tensor data uncompressed.
+void flip_tensor_bytes(const std::filesystem::path& file, const torch::Tensor& t) {
+  std::ifstream in(file, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  const auto c = t.detach().contiguous().to(torch::kCPU);
+  const std::string pattern(static_cast<const char*>(c.data_ptr()), 4 * c.element_size());
+  const auto at = s.find(pattern);
+  ASSERT_NE(at, std::string::npos);
+  s[at + 2] ^= 0x08;
+  std::ofstream(file, std::ios::binary) << s;
+}
+
+struct ResumeCase {
+  std::filesystem::path dir;
+  torch::Tensor U, R;
+  learn::TrainParams p;
+  learn::CoarseModel fresh(uint64_t seed, torch::Dtype dtype = torch::kFloat64) const {
+    torch::manual_seed(seed);
+    auto m = learn::make_model("functional", 11, 0.1, 3);
+    m->to(dtype);
+    return m;
+  }
+  // A run cut after epoch `cut` (after that epoch's checkpoint when it falls on one).
+  void interrupt(const std::string& name, int cut) {
+    p.checkpoint_path = (dir / name).string();
+    p.resume = false;
+    auto m = fresh(1);
+    EXPECT_THROW(learn::train(m, U, R, {}, {}, p, [cut](int e, double, double) {
+                   if (e == cut) throw std::runtime_error("interrupted");
+                 }),
+                 std::runtime_error);
+    ASSERT_TRUE(std::filesystem::exists(p.checkpoint_path + ".state"));
+  }
+};
+
+ResumeCase resume_case(const std::string& name) {
+  ResumeCase c;
+  c.dir = std::filesystem::path(testing::TempDir()) / name;
+  std::filesystem::remove_all(c.dir);
+  std::filesystem::create_directories(c.dir);
+  c.U = smooth_states(48, 11, 7);
+  c.R = learn::HomogenizedTorchOperator(0.45, 0.1).rhs(c.U);
+  c.p.epochs = 6;
+  c.p.checkpoint_every = 2;
+  c.p.lbfgs_iterations = 5;
+  c.p.seed = 3;
+  return c;
+}
+
+}  // namespace
+
+TEST(Learn, ResumeAfterTheLastEpochAlsoReproducesTheNextNetwork) {
+  // The cut falls after the last Adam epoch's checkpoint (in the L-BFGS polish or the
+  // evaluation): the resumed run skips every Adam epoch, and the next network, initialized from
+  // the global generator, must still get the uninterrupted run's initial weights.
+  auto rc = resume_case("pl_resume_last");
+  rc.p.checkpoint_path = (rc.dir / "a.pt").string();
+  auto a = rc.fresh(1);
+  learn::train(a, rc.U, rc.R, {}, {}, rc.p);
+  auto next_a = learn::make_model("discretized", 11, 0.1, 3);  // draws from the global generator
+  rc.interrupt("b.pt", rc.p.epochs);
+  auto b = rc.fresh(99);
+  rc.p.resume = true;
+  learn::train(b, rc.U, rc.R, {}, {}, rc.p);
+  auto next_b = learn::make_model("discretized", 11, 0.1, 3);
+  torch::NoGradGuard g;
+  EXPECT_TRUE(torch::equal(b->forward(rc.U), a->forward(rc.U)));
+  for (std::size_t i = 0; i < next_a->parameters().size(); ++i)
+    EXPECT_TRUE(torch::equal(next_a->parameters()[i], next_b->parameters()[i])) << i;
+}
+
+TEST(Learn, ResumeRefusesChangedSettingsByName) {
+  auto rc = resume_case("pl_resume_changed");
+  rc.interrupt("m.pt", 4);
+  const auto base = rc.p;
+  auto refused = [&](learn::TrainParams p, const std::string& key, torch::Dtype dtype = torch::kFloat64) {
+    p.resume = true;
+    auto m = rc.fresh(5, dtype);
+    const auto msg = message_of([&] { learn::train(m, rc.U.to(dtype), rc.R.to(dtype), {}, {}, p); });
+    EXPECT_NE(msg.find(key), std::string::npos) << key << ": " << msg;
+    EXPECT_NE(msg.find(p.checkpoint_path + ".state"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  };
+  auto p = base;
+  p.lr = 2e-3;
+  refused(p, "learn.lr was 0.001 there and is 0.002 now");
+  p = base;
+  p.epochs = 8;
+  refused(p, "learn.epochs");
+  p = base;
+  p.standardize = false;
+  refused(p, "learn.standardize");
+  refused(base, "learn.precision was fp64 there and is fp32 now", torch::kFloat32);
+  // Other data (e.g. another data.h5) cannot continue the checkpoint either.
+  p = base;
+  p.resume = true;
+  auto m = rc.fresh(5);
+  EXPECT_NE(message_of([&] { learn::train(m, rc.U * 1.01, rc.R, {}, {}, p); }).find("training data differ"), std::string::npos);
+  // The L-BFGS count acts after the Adam epochs: changing it continues the checkpoint.
+  p = base;
+  p.resume = true;
+  p.lbfgs_iterations = 7;
+  auto ok = rc.fresh(5);
+  const auto log = learn::train(ok, rc.U, rc.R, {}, {}, p);
+  EXPECT_EQ(log.train_loss.size(), 6u);
+}
+
+TEST(Learn, DamagedCheckpointsAreRefusedNamingTheFile) {
+  auto rc = resume_case("pl_resume_damaged");
+  rc.interrupt("m.pt", 4);
+  const std::filesystem::path pt = rc.p.checkpoint_path, state = rc.p.checkpoint_path + ".state";
+  // The exported model: flipped tensor bytes are caught by its checksum.
+  const auto model = learn::load_model(pt.string(), torch::kCPU);
+  flip_tensor_bytes(pt, model->parameters()[0]);
+  auto msg = message_of([&] { learn::load_model(pt.string(), torch::kCPU); });
+  EXPECT_NE(msg.find("'" + pt.string() + "' does not match its checksum"), std::string::npos) << msg;
+  // The resume state holds the same model (and Adam's moments) in one file.
+  flip_tensor_bytes(state, model->parameters()[1]);
+  rc.p.resume = true;
+  auto m = rc.fresh(5);
+  msg = message_of([&] { learn::train(m, rc.U, rc.R, {}, {}, rc.p); });
+  EXPECT_NE(msg.find(state.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("checksum"), std::string::npos) << msg;
+}
+
+TEST(Learn, SavingAModelOnAFullDiskIsOneLineAndLeavesNoPartial) {
+  if (!testing_support::dev_full_usable()) GTEST_SKIP() << "no /dev/full here";
+  const auto dir = std::filesystem::path(testing::TempDir()) / "pl_model_full";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "functional.pt").string();
+  std::filesystem::create_symlink("/dev/full", path + ".partial");
+  auto m = learn::make_model("functional", 11, 0.1, 3);
+  const auto msg = message_of([&] { learn::save_model(m, path); });
+  EXPECT_NE(msg.find("cannot write " + path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("disk full?"), std::string::npos) << msg;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(path + ".partial")));
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(Learn, NonFiniteOrUnorderedInputDataAreRefusedByDataset) {
+  const auto dir = std::filesystem::path(testing::TempDir()) / "pl_nan_data";
+  std::filesystem::create_directories(dir);
+  const auto cfg = parse_config_1d("[macro]\nt_end = 0.003\n[initial]\ntrajectories = 2\n", "t");
+  const std::vector<double> good_t{0.0, 0.001, 0.002, 0.003};
+  const std::vector<double> good(2 * 4 * 11, 0.5);
+  auto write = [&](const std::vector<double>& U, const std::vector<double>& R, const std::vector<double>& t) {
+    const auto path = (dir / "data.h5").string();
+    H5Writer w(path);
+    w.dataset("U", {2, 4, 11}, U);
+    w.dataset("dUdt", {2, 4, 11}, R);
+    w.dataset("t", {4}, t);
+    w.commit();
+    return path;
+  };
+  EXPECT_NO_THROW(load_learning_data(write(good, good, good_t), cfg, torch::kCPU));
+  auto bad = good;
+  bad[1 * 44 + 2 * 11 + 5] = std::nan("");
+  auto msg = message_of([&] { load_learning_data(write(bad, good, good_t), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("dataset 'U' holds NaN at [1, 2, 5]"), std::string::npos) << msg;
+  bad[1 * 44 + 2 * 11 + 5] = -HUGE_VAL;
+  msg = message_of([&] { load_learning_data(write(good, bad, good_t), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("dataset 'dUdt' holds an infinite value"), std::string::npos) << msg;
+  msg = message_of([&] { load_learning_data(write(good, good, {0.0, std::nan(""), 0.002, 0.003}), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("dataset 't' holds NaN at [1]"), std::string::npos) << msg;
+  msg = message_of([&] { load_learning_data(write(good, good, {0.0, 0.002, 0.001, 0.003}), cfg, torch::kCPU); });
+  EXPECT_NE(msg.find("not increasing"), std::string::npos) << msg;
+}
+
+TEST(Learn, ConstantTargetsAreRefusedNotBlamedOnTheLearningRate) {
+  const auto U = smooth_states(32, 11, 2);
+  auto m = learn::make_model("functional", 11, 0.1, 3);
+  m->to(torch::kFloat64);
+  learn::TrainParams p;
+  p.epochs = 2;
+  const auto msg = message_of([&] { learn::train(m, U * 0.0, torch::zeros_like(U), {}, {}, p); });
+  EXPECT_NE(msg.find("dU/dt of the functional network are all 0: there is nothing to learn"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("learn.lr"), std::string::npos) << msg;
 }

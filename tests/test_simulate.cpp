@@ -110,7 +110,8 @@ int wait_exit(pid_t pid) {
 
 TEST(Simulate, InterruptedRunsResumeToBitIdenticalData) {
   // Four trajectories committed one by one; a run killed (SIGKILL, then SIGINT) after its first
-  // commit leaves no data.h5, and --resume completes it with exactly the uninterrupted run's data.
+  // commit leaves no data.h5, and --resume completes it with exactly the uninterrupted run's data
+  // (a chunk the resumed config did not accept would be an error, exit 2, not a re-simulation).
   namespace fs = std::filesystem;
   const fs::path root = fs::path(testing::TempDir()) / "pl_resume";
   fs::remove_all(root);
@@ -118,6 +119,11 @@ TEST(Simulate, InterruptedRunsResumeToBitIdenticalData) {
   const std::string config = (root / "case.toml").string();
   std::ofstream(config) << testing_support::kSmallCase << "[macro]\nt_end = 0.2\n[initial]\ntrajectories = 4\n"
                         << "[run]\nchunk_trajectories = 1\n";
+  // The resumed runs' config differs only in a comment and a table that cannot change the data:
+  // the committed chunks are still used.
+  const std::string edited = (root / "edited.toml").string();
+  std::ofstream(edited) << "# resumed with other learning settings\n" << testing_support::kSmallCase
+                        << "[macro]\nt_end = 0.2\n[initial]\ntrajectories = 4\n[run]\nchunk_trajectories = 1\n[learn]\nepochs = 7\n";
   ASSERT_EQ(wait_exit(start_simulate(config, (root / "whole").string(), false)), 0);
   const auto U = h5_read((root / "whole" / "data.h5").string(), "U"), R = h5_read((root / "whole" / "data.h5").string(), "dUdt");
   for (int sig : {SIGKILL, SIGINT}) {
@@ -130,7 +136,7 @@ TEST(Simulate, InterruptedRunsResumeToBitIdenticalData) {
     wait_exit(pid);
     ASSERT_TRUE(fs::exists(first_chunk));
     EXPECT_FALSE(fs::exists(dir / "data.h5"));  // nothing that looks complete
-    ASSERT_EQ(wait_exit(start_simulate(config, dir.string(), true)), 0);
+    ASSERT_EQ(wait_exit(start_simulate(edited, dir.string(), true)), 0);
     EXPECT_EQ(h5_read((dir / "data.h5").string(), "U"), U);  // bit-identical
     EXPECT_EQ(h5_read((dir / "data.h5").string(), "dUdt"), R);
     EXPECT_FALSE(fs::exists(dir / "data.h5.chunks"));

@@ -63,6 +63,14 @@ void print(const Report& r, bool as_json) {
   }
 }
 
+// A failure: one line on stderr and, with --json, a JSON object with the error on stdout.
+int fail(const std::string& kind, const std::string& what, int status, bool as_json) {
+  const std::string line = one_line(what);
+  std::cerr << "patchlearn: " << kind << ": " << line << "\n";
+  if (as_json) std::cout << json{{"error", line}, {"kind", kind}, {"exit_status", status}}.dump() << std::endl;
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -163,17 +171,13 @@ int main(int argc, char** argv) {
         std::cout << cli::bench_table(r.json) << r.lines.back() << "\n";
     }
   } catch (const ConfigError& e) {
-    std::cerr << "patchlearn: config error: " << e.what() << "\n";
-    return 2;
+    return fail("config error", e.what(), 2, as_json);
   } catch (const InputError& e) {
-    std::cerr << "patchlearn: input error: " << e.what() << "\n";
-    return 2;
+    return fail("input error", e.what(), 2, as_json);
   } catch (const std::bad_alloc&) {
-    std::cerr << "patchlearn: out of memory\n";
-    return 1;
+    return fail("error", "out of memory", 1, as_json);
   } catch (const std::exception& e) {
-    std::cerr << "patchlearn: error: " << e.what() << "\n";
-    return 1;
+    return fail("error", e.what(), 1, as_json);
   }
   return 0;
 }

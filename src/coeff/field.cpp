@@ -189,12 +189,14 @@ CoefficientField CoefficientField::table(std::vector<double> values, const std::
     if (!std::isfinite(v)) throw ConfigError("medium.table", origin + " holds a non-finite value");
   const auto k = static_cast<double>(values.size());
   auto vals = values;
+  // The name before the values are moved (the order in which arguments are evaluated is unspecified).
+  std::string name = "table of " + std::to_string(values.size()) + " values (" + origin + ")";
   return CoefficientField(
       [vals, k](double y) {
         auto i = static_cast<std::size_t>(frac(y) * k);
         return vals[std::min(i, vals.size() - 1)];
       },
-      "table of " + std::to_string(values.size()) + " values (" + origin + ")", std::move(values));
+      std::move(name), std::move(values));
 }
 
 CoefficientField CoefficientField::table_file(const std::string& path) {

@@ -15,11 +15,20 @@ HomogenizedSolution1D::HomogenizedSolution1D(double a_star, double length, index
     const double x = static_cast<double>(j) * dx;
     W[j] = ic(x) - (left_ + (right_ - left_) * static_cast<double>(j) / static_cast<double>(N_));
   }
+  // sin(pi m / N) for m in [0, 2N): every sine below is sin(pi (k j mod 2N) / N), an exact
+  // argument reduction, so the transform costs N² table reads instead of N² sines.
+  sine_.resize(2 * N_);
+  for (index_t m = 0; m < 2 * N_; ++m) sine_[m] = std::sin(M_PI * static_cast<double>(m) / static_cast<double>(N_));
   b_.assign(N_, 0.0);
   lambda_.assign(N_, 0.0);
   for (index_t k = 1; k < N_; ++k) {
     double s = 0.0;
-    for (index_t j = 1; j < N_; ++j) s += W[j] * std::sin(M_PI * static_cast<double>(k * j) / static_cast<double>(N_));
+    index_t m = 0;  // k j mod 2N
+    for (index_t j = 1; j < N_; ++j) {
+      m += k;
+      if (m >= 2 * N_) m -= 2 * N_;
+      s += W[j] * sine_[m];
+    }
     b_[k] = 2.0 * s / static_cast<double>(N_);
     const double sk = std::sin(M_PI * static_cast<double>(k) / (2.0 * static_cast<double>(N_)));
     lambda_[k] = -4.0 * a_ / (dx * dx) * sk * sk;
@@ -34,8 +43,7 @@ void HomogenizedSolution1D::evaluate(double t, const std::vector<index_t>& nodes
     double u = 0.0, r = 0.0;
     if (j > 0 && j < N_)
       for (index_t k = 1; k < N_; ++k) {
-        // sin(pi k j / N) with k j reduced mod 2N keeps the argument small and exact.
-        const double s = std::sin(M_PI * static_cast<double>((k * j) % (2 * N_)) / static_cast<double>(N_));
+        const double s = sine_[(k * j) % (2 * N_)];
         u += e[k] * s;
         r += lambda_[k] * e[k] * s;
       }

@@ -10,6 +10,8 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
+#include "patchlearn/homog/homogenized1d.hpp"
+#include "patchlearn/io/footprint.hpp"
 #include "toml_table.hpp"
 
 namespace patchlearn {
@@ -182,6 +184,10 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   const double fine = DX / c.homogenized_dx;
   if (std::abs(fine - std::round(fine)) > 1e-6 * fine || fine < 1)
     throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " must divide the macro spacing " + num(DX));
+  if (c.length / c.homogenized_dx > kMaxHomogenizedIntervals + 0.5)
+    throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " gives " + num(c.length / c.homogenized_dx) + " intervals over domain.length; at most " +
+                                            std::to_string(kMaxHomogenizedIntervals) + " are supported (use dx >= " +
+                                            num(c.length / kMaxHomogenizedIntervals) + ")");
 
   // --- the shared sections, then the 1D [learn] keys
   parse_shared_sections(root, c, c.t_end, "macro.t_end");
@@ -200,6 +206,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   const Table bench(root, "bench");
   c.bench.epsilon = bench.positives("epsilon", c.bench.epsilon);
   c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
+
+  check_fits_in_memory(footprint_1d(c), "initial.trajectories", "micro.dx");
 
   // --- soft checks
   if (c.scheme == "patch_dynamics" && c.buffer_ends == "dirichlet") {

@@ -4,6 +4,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/io/footprint.hpp"
 #include "patchlearn/patch/layout2d.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
 #include "toml_table.hpp"
@@ -229,6 +230,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     if (n != std::floor(n) || n > 1e6) throw ConfigError("bench.lattice", num(n) + " must be a whole number up to 1e6");
     c.bench.lattice.push_back(static_cast<int>(n));
   }
+  check_fits_in_memory(footprint_2d(c), "domain.patches", c.scheme == "full_lattice" ? "patch.ratio" : "patch.points");
   return c;
 }
 

@@ -1,28 +1,12 @@
 #include "patchlearn/io/json_file.hpp"
 
-#include <filesystem>
-#include <fstream>
-
-#include "patchlearn/core/error.hpp"
-
-namespace fs = std::filesystem;
+#include "patchlearn/core/durable.hpp"
 
 namespace patchlearn {
 
 void write_json_file(const std::string& path, const nlohmann::json& j) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream f(partial);
-    f << j.dump(1) << "\n";
-    if (!f.flush()) {
-      std::error_code ignored;
-      fs::remove(partial, ignored);
-      throw RunError("cannot write " + path);
-    }
-  }
-  std::error_code e;
-  fs::rename(partial, path, e);
-  if (e) throw RunError("cannot write " + path + ": " + e.message());
+  const std::string text = j.dump(1) + "\n";
+  write_file_durably(path + ".partial", path, text.data(), text.size());
 }
 
 }  // namespace patchlearn

@@ -147,6 +147,10 @@ class Table {
     if (!a || a->size() != 2 || !(*a)[0].value<double>() || !(*a)[1].value<double>())
       throw ConfigError(key(k), "expected a range [low, high] of two numbers");
     const double lo = *(*a)[0].value<double>(), hi = *(*a)[1].value<double>();
+    // Finite, and small enough that squares summed over every sample of a run (the rMSE of
+    // eq. 24, ~1e9 terms) stay finite in float64: |v| <= 1e100 leaves 1e100 of headroom.
+    if (!std::isfinite(lo) || !std::isfinite(hi) || std::abs(lo) > 1e100 || std::abs(hi) > 1e100)
+      throw ConfigError(key(k), "[" + num(lo) + ", " + num(hi) + "] must hold finite numbers of magnitude at most 1e100");
     if (!(lo <= hi)) throw ConfigError(key(k), "[" + num(lo) + ", " + num(hi) + "] must have low <= high");
     return {lo, hi};
   }
@@ -202,6 +206,15 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   return o;
 }
 
+/// A BDF rollout takes t_end / dt fixed steps, each a Newton solve: at most 1e6 of them (200x the
+/// default's 5000), so that a mistyped rollout.dt is refused up front instead of running for days.
+inline void check_rollout_steps(const std::string& method, double t_end, double dt) {
+  constexpr double max_steps = 1e6;
+  if (method == "bdf" && t_end / dt > max_steps)
+    throw ConfigError("rollout.dt", num(dt) + " takes " + num(t_end / dt) + " BDF steps to rollout.t_end = " + num(t_end) +
+                                        "; at most 1e6 are allowed (use rollout.dt >= " + num(t_end / max_steps) + ")");
+}
+
 /// The keys of the sections every problem shares, added to a problem's own schema (which lists
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
@@ -226,6 +239,7 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
   if (r.t_end > data_t_end + 1e-12)
     throw ConfigError("rollout.t_end", num(r.t_end) + " is past the data's " + t_end_key + " = " + num(data_t_end));
   r.dt = roll.positive("dt", r.dt);
+  check_rollout_steps(r.method, r.t_end, r.dt);
   r.rtol = roll.positive("rtol", r.rtol);
   r.atol = roll.positive("atol", r.atol);
   c.regression_threshold = reg.number("threshold", c.regression_threshold);

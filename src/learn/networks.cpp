@@ -1,7 +1,9 @@
 #include "patchlearn/learn/networks.hpp"
 
 #include <filesystem>
+#include <sstream>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 
 namespace patchlearn::learn {
@@ -204,6 +206,34 @@ CoarseModel make_model(const std::string& kind, int nodes, double dX, int stenci
   throw ConfigError("learn.networks", "'" + kind + "' is not a network; use functional or discretized");  // (the 2D kinds are chosen by the 2D run)
 }
 
+std::string first_line(const std::string& message) {
+  const auto end = message.find_first_of("\r\n");
+  return message.substr(0, std::min<std::size_t>(end, 160));
+}
+
+std::uint64_t tensor_checksum(const torch::Tensor& t, std::uint64_t seed) {
+  const auto c = t.detach().to(torch::kCPU).contiguous();
+  return checksum64(c.data_ptr(), c.numel() * c.element_size(), seed);
+}
+
+std::uint64_t model_checksum(const CoarseModel& model) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const auto& p : model->named_parameters()) h = tensor_checksum(p.value(), checksum64(p.key().data(), p.key().size(), h));
+  for (const auto& b : model->named_buffers()) h = tensor_checksum(b.value(), checksum64(b.key().data(), b.key().size(), h));
+  return h;
+}
+
+void write_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  std::ostringstream bytes;
+  try {
+    archive.save_to(bytes);
+  } catch (const c10::Error&) {
+    throw RunError("cannot write " + path + ": LibTorch could not serialize it (out of memory?)");
+  }
+  const std::string s = bytes.str();
+  write_file_durably(path + ".partial", path, s.data(), s.size());
+}
+
 void save_model(const CoarseModel& model, const std::string& path) {
   torch::serialize::OutputArchive ar;
   model->save(ar);
@@ -212,9 +242,8 @@ void save_model(const CoarseModel& model, const std::string& path) {
   ar.write("patchlearn_dx", c10::IValue(model->dX()));
   ar.write("patchlearn_stencil", c10::IValue(static_cast<int64_t>(model->stencil())));
   ar.write("patchlearn_grid", c10::IValue(static_cast<int64_t>(model->grid())));
-  const std::string tmp = path + ".partial";
-  ar.save_to(tmp);
-  std::filesystem::rename(tmp, path);
+  ar.write("patchlearn_checksum", c10::IValue(checksum_hex(model_checksum(model))));
+  write_archive(ar, path);
 }
 
 CoarseModel load_model(const std::string& path, torch::Device device) {
@@ -223,24 +252,36 @@ CoarseModel load_model(const std::string& path, torch::Device device) {
   try {
     ar.load_from(path, torch::kCPU);
   } catch (const std::exception&) {
-    throw InputError("'" + path + "' is not a readable LibTorch checkpoint");
+    throw InputError("'" + path + "' is not a readable LibTorch checkpoint (damaged or truncated?)");
   }
   c10::IValue kind, nodes, dx, stencil;
   if (!ar.try_read("patchlearn_kind", kind) || !ar.try_read("patchlearn_nodes", nodes) ||
-      !ar.try_read("patchlearn_dx", dx) || !ar.try_read("patchlearn_stencil", stencil))
+      !ar.try_read("patchlearn_dx", dx) || !ar.try_read("patchlearn_stencil", stencil) || !kind.isString() ||
+      !nodes.isInt() || !dx.isDouble() || !stencil.isInt())
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (no patchlearn header)");
   c10::IValue grid(static_cast<int64_t>(0));
   ar.try_read("patchlearn_grid", grid);
-  auto model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),
-                          static_cast<int>(stencil.toInt()), static_cast<int>(grid.toInt()));
+  if (!grid.isInt()) throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
+  CoarseModel model;
+  try {
+    model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(), static_cast<int>(stencil.toInt()),
+                       static_cast<int>(grid.toInt()));
+  } catch (const std::exception&) {
+    throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
+  }
   // Match the stored precision before loading the tensors.
   torch::Tensor probe;
   if (ar.try_read("out_std", probe, true)) model->to(probe.scalar_type());
   try {
     model->load(ar);
   } catch (const std::exception& e) {
-    throw InputError("'" + path + "' does not match a " + kind.toStringRef() + " network: " + std::string(e.what()).substr(0, 120));
+    throw InputError("'" + path + "' does not match a " + kind.toStringRef() + " network: " + first_line(e.what()));
   }
+  // Checkpoints written before checksums were stored have none; those are loaded as they are.
+  c10::IValue stored;
+  if (ar.try_read("patchlearn_checksum", stored) &&
+      (!stored.isString() || stored.toStringRef() != checksum_hex(model_checksum(model))))
+    throw InputError("'" + path + "' does not match its checksum (the file is damaged); train the model again");
   model->to(device);
   return model;
 }

@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <sstream>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 
@@ -11,70 +14,226 @@ namespace patchlearn::learn {
 using torch::indexing::Slice;
 
 namespace {
+
 torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R) {
   const auto d = model->interior(model->forward(U) - R) / model->output_scale();
   return d.pow(2).mean();
 }
+
+std::string text(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+// What an Adam checkpoint's continuation depends on, as "key=value" lines with the config's own
+// key names: a resumed run must reach the parameters of an uninterrupted one, so any of these
+// changed since the checkpoint is refused. (L-BFGS iterations and the checkpoint interval only act
+// after or between the saved epochs; changing them is fine.)
+std::map<std::string, std::string> identity_of(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr,
+                                               const TrainParams& p) {
+  return {{"network", model->kind()},
+          {"learn.epochs", std::to_string(p.epochs)},
+          {"learn.batch", std::to_string(p.batch)},
+          {"learn.lr", text(p.lr)},
+          {"learn.lr_final", text(p.lr_final)},
+          {"learn.standardize", p.standardize ? "true" : "false"},
+          {"learn.seed", std::to_string(p.seed)},
+          {"learn.precision", Utr.scalar_type() == torch::kFloat32 ? "fp32" : "fp64"},
+          {"training data", checksum_hex(tensor_checksum(Rtr, tensor_checksum(Utr, Utr.size(0))))}};
+}
+
+std::string serialize(const std::map<std::string, std::string>& m) {
+  std::string s;
+  for (const auto& [k, v] : m) s += k + "=" + v + "\n";
+  return s;
+}
+
+std::map<std::string, std::string> parse(const std::string& s) {
+  std::map<std::string, std::string> m;
+  std::istringstream in(s);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) m[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return m;
+}
+
+// Checksum of Adam's moments and step counts, in parameter order.
+std::uint64_t adam_checksum(torch::optim::Adam& opt) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto& state = opt.state();
+  for (const auto& group : opt.param_groups())
+    for (const auto& p : group.params()) {
+      const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == state.end()) continue;
+      const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
+      const int64_t step = s.step();
+      h = checksum64(&step, sizeof step, h);
+      for (const auto* t : {&s.exp_avg(), &s.exp_avg_sq(), &s.max_exp_avg_sq()})
+        if (t->defined()) h = tensor_checksum(*t, h);
+    }
+  return h;
+}
+
+std::uint64_t state_checksum(const CoarseModel& model, torch::optim::Adam& opt, int64_t epoch, const std::string& identity,
+                             const TrainLog& log) {
+  std::uint64_t h = checksum64(&epoch, sizeof epoch, model_checksum(model));
+  h = checksum64(identity.data(), identity.size(), h);
+  h = checksum64(log.train_loss.data(), log.train_loss.size() * sizeof(double), h);
+  h = checksum64(log.val_loss.data(), log.val_loss.size() * sizeof(double), h);
+  return checksum64(&h, sizeof h, adam_checksum(opt));
+}
+
+// The resume checkpoint PATH.state holds everything a continuation needs in one file, written
+// atomically: the model (parameters and standardization), Adam's moments, the epoch, the loss
+// history, the identity of the run and a checksum over all of it. (PATH itself is the exported
+// model; a resume never reads it, so the two can never be from different epochs.)
+void save_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, int epoch, const std::string& identity,
+                     const TrainLog& log, const std::string& state_path) {
+  torch::serialize::OutputArchive st, m;
+  model->save(m);
+  st.write("model", m);
+  opt.save(st);
+  st.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
+  st.write("identity", c10::IValue(identity));
+  st.write("train_loss", torch::tensor(log.train_loss, torch::kFloat64));
+  st.write("val_loss", torch::tensor(log.val_loss, torch::kFloat64));
+  st.write("checksum", c10::IValue(checksum_hex(state_checksum(model, opt, epoch, identity, log))));
+  write_archive(st, state_path);
+}
+
+// Continue from PATH.state: returns the epoch it was saved after, with the model, Adam and the
+// loss history restored. InputError naming the file when it is damaged or from other settings.
+int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const std::string& identity, const TrainParams& p,
+                      const torch::Device& device, TrainLog& log, const std::string& state_path) {
+  const std::string afresh = "; delete " + state_path + " to train afresh";
+  torch::serialize::InputArchive st;
+  c10::IValue epoch, stored_identity, stored_checksum;
+  try {
+    st.load_from(state_path, device);
+  } catch (const c10::Error& e) {
+    throw InputError("cannot resume training from '" + state_path + "': not a readable checkpoint (" + first_line(e.what()) + ")" + afresh);
+  }
+  if (!st.try_read("identity", stored_identity) || !stored_identity.isString() || !st.try_read("checksum", stored_checksum) ||
+      !stored_checksum.isString())
+    throw InputError("cannot resume training from '" + state_path + "': written by an older patchlearn or damaged" + afresh);
+  // Settings first: a changed precision must be refused before any tensor of the other dtype is
+  // loaded into the model.
+  const auto was = parse(stored_identity.toStringRef()), now = parse(identity);
+  for (const auto& [key, value] : now) {
+    const auto it = was.find(key);
+    const std::string before = it == was.end() ? "unset" : it->second;
+    if (before == value) continue;
+    if (key == "training data")
+      throw InputError("cannot resume training from '" + state_path +
+                       "': the training data differ from the checkpoint's (another data.h5, or a changed split)" + afresh);
+    throw InputError("cannot resume training from '" + state_path + "': " + key + " was " + before + " there and is " + value +
+                     " now; restore it, or" + afresh.substr(1));
+  }
+  torch::Tensor tl, vl;
+  try {
+    torch::serialize::InputArchive m;
+    st.read("model", m);
+    model->load(m);
+    opt.load(st);
+    st.read("epoch", epoch);
+    st.read("train_loss", tl);
+    st.read("val_loss", vl);
+  } catch (const c10::Error& e) {
+    throw InputError("cannot resume training from '" + state_path + "': " + first_line(e.what()) + afresh);
+  }
+  if (!epoch.isInt() || epoch.toInt() < 0 || epoch.toInt() > p.epochs || tl.numel() != epoch.toInt() || vl.numel() != epoch.toInt())
+    throw InputError("cannot resume training from '" + state_path + "': its epoch count is damaged" + afresh);
+  tl = tl.to(torch::kCPU, torch::kFloat64).contiguous();
+  vl = vl.to(torch::kCPU, torch::kFloat64).contiguous();
+  log.train_loss.assign(tl.data_ptr<double>(), tl.data_ptr<double>() + tl.numel());
+  log.val_loss.assign(vl.data_ptr<double>(), vl.data_ptr<double>() + vl.numel());
+  const int start = static_cast<int>(epoch.toInt());
+  if (stored_checksum.toStringRef() != checksum_hex(state_checksum(model, opt, start, identity, log)))
+    throw InputError("cannot resume training from '" + state_path + "': it does not match its checksum (the file is damaged)" + afresh);
+  return start;
+}
+
+// One Adam epoch over shuffled mini-batches (the shuffle seeded by (seed, epoch), so a resumed run
+// draws the same batches); returns the mean training loss.
+double adam_epoch(const CoarseModel& model, torch::optim::Adam& opt, const torch::Tensor& Utr, const torch::Tensor& Rtr,
+                  const TrainParams& p, int e) {
+  const auto N = Utr.size(0);
+  torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(e));
+  // Cosine decay of the learning rate over the epochs.
+  const double lr = p.lr_final + 0.5 * (p.lr - p.lr_final) * (1 + std::cos(M_PI * e / std::max(1, p.epochs - 1)));
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+  model->train();
+  const auto perm = torch::randperm(N, torch::TensorOptions().dtype(torch::kLong).device(Utr.device()));
+  double sum = 0.0;
+  int64_t count = 0;
+  for (int64_t s = 0; s < N; s += p.batch) {
+    const auto idx = perm.index({Slice(s, std::min<int64_t>(s + p.batch, N))});
+    opt.zero_grad();
+    auto loss = loss_of(model, Utr.index_select(0, idx), Rtr.index_select(0, idx));
+    loss.backward();
+    opt.step();
+    sum += loss.item<double>() * static_cast<double>(idx.size(0));
+    count += idx.size(0);
+  }
+  const double train_loss = sum / static_cast<double>(count);
+  if (!std::isfinite(train_loss))
+    throw RunError("non-finite training loss in epoch " + std::to_string(e + 1) + " of the " + model->kind() +
+                   " network (lower learn.lr or check the data for NaN)");
+  return train_loss;
+}
+
+// Full-batch L-BFGS with a strong Wolfe line search.
+void lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, int iterations) {
+  torch::optim::LBFGS lbfgs(model->parameters(), torch::optim::LBFGSOptions(1.0)
+                                                     .max_iter(iterations)
+                                                     .history_size(50)
+                                                     .tolerance_grad(1e-14)
+                                                     .tolerance_change(1e-16)
+                                                     .line_search_fn("strong_wolfe"));
+  // The full-batch loss and gradient, accumulated over chunks of states: the same numbers as one
+  // pass over all of them, without activations of the whole set in memory at once (on 2D data
+  // that is ~10x faster per evaluation on a CPU).
+  const auto N = Utr.size(0);
+  const int64_t chunk = 1024;
+  lbfgs.step([&] {
+    lbfgs.zero_grad();
+    double total = 0.0;
+    for (int64_t s = 0; s < N; s += chunk) {
+      const auto n = std::min(chunk, N - s);
+      auto loss = loss_of(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n)) * (static_cast<double>(n) / static_cast<double>(N));
+      loss.backward();
+      total += loss.item<double>();
+    }
+    return torch::tensor(total, Utr.options());
+  });
+}
+
 }  // namespace
 
 TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const torch::Tensor& Uval,
                const torch::Tensor& Rval, const TrainParams& p, const std::function<void(int, double, double)>& on_epoch) {
+  if (Rtr.numel() > 0 && (Rtr.max() - Rtr.min()).item<double>() == 0.0)
+    throw InputError("the training targets dU/dt of the " + model->kind() + " network are all " +
+                     text(Rtr.flatten()[0].item<double>()) +
+                     ": there is nothing to learn (check the data or initial.amplitude)");
   model->fit_standardization(Utr, Rtr, p.standardize);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(p.lr));
-  const auto N = Utr.size(0);
-  const auto gen_opts = torch::TensorOptions().dtype(torch::kLong).device(Utr.device());
   TrainLog log;
   Stopwatch clock;
+  const bool checkpoints = p.checkpoint_every > 0 && !p.checkpoint_path.empty();
   const std::string state_path = p.checkpoint_path + ".state";
+  const std::string identity = serialize(identity_of(model, Utr, Rtr, p));
   int start = 0;
-  if (p.resume && p.checkpoint_every > 0 && std::filesystem::exists(state_path)) {
-    // The model (parameters and standardization) and Adam's moments as they were after epoch
-    // `start`, and the loss history so far.
-    try {
-      torch::serialize::InputArchive m, st;
-      m.load_from(p.checkpoint_path, Utr.device());
-      model->load(m);
-      st.load_from(state_path, Utr.device());
-      opt.load(st);
-      c10::IValue epoch;
-      torch::Tensor tl, vl;
-      st.read("epoch", epoch);
-      st.read("train_loss", tl);
-      st.read("val_loss", vl);
-      start = static_cast<int>(epoch.toInt());
-      log.train_loss = std::vector<double>(tl.data_ptr<double>(), tl.data_ptr<double>() + tl.numel());
-      log.val_loss = std::vector<double>(vl.data_ptr<double>(), vl.data_ptr<double>() + vl.numel());
-    } catch (const c10::Error& e) {
-      throw InputError("cannot resume training from '" + state_path + "' (" + std::string(e.what()).substr(0, 80) +
-                       "); remove it to start afresh");
-    }
-    if (start > p.epochs) throw InputError("'" + state_path + "' is past learn.epochs = " + std::to_string(p.epochs));
-  }
+  if (p.resume && checkpoints && std::filesystem::exists(state_path))
+    start = resume_checkpoint(model, opt, identity, p, Utr.device(), log, state_path);
+  const bool validate = Uval.defined() && Uval.size(0) > 0;
   for (int e = start; e < p.epochs; ++e) {
-    // Each epoch's shuffle has its own seed, so a resumed run draws the same batches.
-    torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(e));
-    // Cosine decay of the learning rate over the epochs.
-    const double lr = p.lr_final + 0.5 * (p.lr - p.lr_final) * (1 + std::cos(M_PI * e / std::max(1, p.epochs - 1)));
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-    model->train();
-    const auto perm = torch::randperm(N, gen_opts);
-    double sum = 0.0;
-    int64_t count = 0;
-    for (int64_t s = 0; s < N; s += p.batch) {
-      const auto idx = perm.index({Slice(s, std::min<int64_t>(s + p.batch, N))});
-      opt.zero_grad();
-      auto loss = loss_of(model, Utr.index_select(0, idx), Rtr.index_select(0, idx));
-      loss.backward();
-      opt.step();
-      sum += loss.item<double>() * static_cast<double>(idx.size(0));
-      count += idx.size(0);
-    }
-    const double train_loss = sum / static_cast<double>(count);
-    if (!std::isfinite(train_loss))
-      throw RunError("non-finite training loss in epoch " + std::to_string(e + 1) + " of the " + model->kind() +
-                     " network (lower learn.lr or check the data for NaN)");
+    const double train_loss = adam_epoch(model, opt, Utr, Rtr, p, e);
     double val_loss = std::nan("");
-    if (Uval.defined() && Uval.size(0) > 0) {
+    if (validate) {
       torch::NoGradGuard g;
       model->eval();
       val_loss = loss_of(model, Uval, Rval).item<double>();
@@ -82,52 +241,30 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
     log.train_loss.push_back(train_loss);
     log.val_loss.push_back(val_loss);
     log.epochs_done = e + 1;
-    if (p.checkpoint_every > 0 && (e + 1) % p.checkpoint_every == 0 && !p.checkpoint_path.empty()) {
+    if (checkpoints && (e + 1) % p.checkpoint_every == 0) {
       save_model(model, p.checkpoint_path);
-      torch::serialize::OutputArchive st;
-      opt.save(st);
-      st.write("epoch", c10::IValue(static_cast<int64_t>(e + 1)));
-      st.write("train_loss", torch::tensor(log.train_loss, torch::kFloat64));
-      st.write("val_loss", torch::tensor(log.val_loss, torch::kFloat64));
-      st.save_to(state_path + ".partial");
-      std::filesystem::rename(state_path + ".partial", state_path);
+      save_checkpoint(model, opt, e + 1, identity, log, state_path);
     }
     if (on_epoch) on_epoch(e + 1, train_loss, val_loss);
   }
-  if (p.lbfgs_iterations > 0) {
-    torch::optim::LBFGS lbfgs(model->parameters(), torch::optim::LBFGSOptions(1.0)
-                                                       .max_iter(p.lbfgs_iterations)
-                                                       .history_size(50)
-                                                       .tolerance_grad(1e-14)
-                                                       .tolerance_change(1e-16)
-                                                       .line_search_fn("strong_wolfe"));
-    // The full-batch loss and gradient, accumulated over chunks of states: the same numbers as one
-    // pass over all of them, without activations of the whole set in memory at once (on 2D data
-    // that is ~10x faster per evaluation on a CPU).
-    const int64_t chunk = 1024;
-    lbfgs.step([&] {
-      lbfgs.zero_grad();
-      double total = 0.0;
-      for (int64_t s = 0; s < N; s += chunk) {
-        const auto n = std::min(chunk, N - s);
-        auto loss = loss_of(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n)) * (static_cast<double>(n) / static_cast<double>(N));
-        loss.backward();
-        total += loss.item<double>();
-      }
-      return torch::tensor(total, Utr.options());
-    });
-  }
+  log.epochs_done = p.epochs;
+  // Leave the random generator as the last epoch leaves it whether or not this run was resumed
+  // after it (its seed, then its shuffle: the only draw of an epoch), so that whatever draws next
+  // (the next network's initialization) is the same as in an uninterrupted run, and as before
+  // resuming existed.
+  torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(p.epochs - 1));
+  (void)torch::randperm(Utr.size(0), torch::TensorOptions().dtype(torch::kLong).device(Utr.device()));
+  if (p.lbfgs_iterations > 0) lbfgs_polish(model, Utr, Rtr, p.lbfgs_iterations);
   model->eval();
   {
     torch::NoGradGuard g;
     log.final_train_loss = loss_of(model, Utr, Rtr).item<double>();
-    log.final_val_loss = Uval.defined() && Uval.size(0) > 0 ? loss_of(model, Uval, Rval).item<double>() : std::nan("");
+    log.final_val_loss = validate ? loss_of(model, Uval, Rval).item<double>() : std::nan("");
   }
   if (!std::isfinite(log.final_train_loss)) throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");
-  if (p.checkpoint_every > 0 && !p.checkpoint_path.empty()) {
+  if (checkpoints) {
     save_model(model, p.checkpoint_path);
-    std::error_code ec;
-    std::filesystem::remove(state_path, ec);  // finished: nothing left to resume
+    remove_quietly(state_path);  // finished: nothing left to resume
   }
   log.wall_s = clock.seconds();
   return log;

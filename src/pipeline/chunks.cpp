@@ -5,7 +5,8 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
-#include "patchlearn/io/h5.hpp"
+#include "patchlearn/io/chunk_file.hpp"
+#include "patchlearn/io/identity.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,6 +26,7 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   if (!run.resume) fs::remove_all(run.dir, ec);
   fs::create_directories(run.dir, ec);
   if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
+  const std::string identity = config_identity(config_text, run.dir, tables_not_affecting_simulation());
   const index_t chunk = run.chunk > 0 ? run.chunk : std::max<index_t>(1, (B + 9) / 10);
   // Each chunk's U and dU/dt: computed ones stay on the device (and are copied into the whole set
   // there, so the data of a fresh run never leave the device on their way to training); read-back
@@ -43,20 +45,17 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
     const index_t count = std::min(chunk, B - first);
     const std::string path = (fs::path(run.dir) / ("chunk_" + std::to_string(first) + "_" + std::to_string(count) + ".h5")).string();
     Part part{first, count, {}, {}, {}};
-    std::vector<double> ct, ps, ws;
+    std::vector<double> ct;
+    double steps = 0.0, wall = 0.0;
     index_t nodes = 0;
     if (run.resume && fs::exists(path)) {
-      if (h5_read_string_attribute(path, "config") != config_text)
-        throw InputError("'" + path + "' was simulated from a different config; remove " + run.dir + " or drop --resume");
-      std::vector<index_t> dims;
-      part.U = h5_read(path, "U", &dims);
-      part.R = h5_read(path, "dUdt");
-      ct = h5_read(path, "t");
-      ps = h5_read(path, "point_steps");
-      ws = h5_read(path, "wall_s");
-      if (dims.size() != 3 || dims[0] != count || part.R.size() != part.U.size() || ps.size() != 1 || ws.size() != 1)
-        throw InputError("'" + path + "' is not a complete chunk of this run; remove " + run.dir + " or drop --resume");
-      nodes = dims[2];
+      auto c = read_chunk_file(path, first, count, identity, run.dir);
+      part.U = std::move(c.U);
+      part.R = std::move(c.dUdt);
+      ct = std::move(c.t);
+      steps = c.point_steps;
+      wall = c.wall_s;
+      nodes = c.nodes;
     } else {
       Stopwatch clock;
       part.computed = compute(first, count, [&](double f) {
@@ -64,17 +63,11 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
       });
       const auto& d = part.computed;
       ct = d.t;
-      ps = {d.point_steps};
-      ws = {clock.seconds()};
+      steps = d.point_steps;
+      wall = clock.seconds();
       nodes = d.nodes;
-      H5Writer out(path);
-      out.dataset("U", {count, d.times, d.nodes}, d.host_U());
-      out.dataset("dUdt", {count, d.times, d.nodes}, d.host_dUdt());
-      out.dataset("t", {d.times}, ct);
-      out.dataset("point_steps", {1}, ps);
-      out.dataset("wall_s", {1}, ws);
-      out.attribute("config", config_text);
-      out.commit();
+      write_chunk_file(path, ChunkFile{first, count, d.times, d.nodes, d.host_U(), d.host_dUdt(), ct, steps, wall}, identity,
+                       config_text);
     }
     if (first == 0) {
       t = ct;
@@ -83,8 +76,8 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
     } else if (ct != t || nodes != M) {
       throw InputError("'" + path + "' does not match the other chunks; remove " + run.dir + " or drop --resume");
     }
-    point_steps += ps[0];
-    wall_s += ws[0];
+    point_steps += steps;
+    wall_s += wall;
     parts.push_back(std::move(part));
     if (progress) progress(static_cast<double>(first + count) / static_cast<double>(B));
   }

@@ -1,15 +1,12 @@
 #include "patchlearn/pipeline/jobs.hpp"
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <memory>
 
 #include <fmt/format.h>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/process.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/io/json_file.hpp"
 #include "patchlearn/learn/tensors.hpp"
@@ -20,6 +17,14 @@ using nlohmann::json;
 namespace patchlearn {
 namespace {
 
+// report.md and figures/ of an earlier run: removed when a job starts writing into DIR and before
+// the script runs, so that a failed or interrupted job never leaves them beside its results.
+void discard_report(const std::string& dir) {
+  std::error_code ec;
+  fs::remove(fs::path(dir) / "report.md", ec);
+  fs::remove_all(fs::path(dir) / "figures", ec);
+}
+
 // The common start of a job that writes into `out`: the config's warnings, the device it takes,
 // the folder.
 Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer) {
@@ -28,7 +33,10 @@ Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observ
   observer.info("device: " + device_description(dev));
   std::error_code ec;
   fs::create_directories(o.out, ec);
-  if (ec) throw InputError("cannot create output directory '" + o.out + "': " + ec.message());
+  if (ec || !fs::is_directory(o.out))
+    throw InputError("cannot create output directory '" + o.out + "'" + (ec ? ": " + ec.message() : ": a file of that name exists"));
+  lock_output_directory(o.out);
+  discard_report(o.out);
   return dev;
 }
 
@@ -80,25 +88,22 @@ void make_report(const std::string& dir, Observer& observer) {
   if (!fs::is_directory(dir)) throw InputError("'" + dir + "' is not a run directory");
   // A report is made whole or not at all: the previous one goes first, so that a failed script
   // never leaves an old report beside new results.
-  std::error_code ec;
-  fs::remove(fs::path(dir) / "report.md", ec);
-  fs::remove_all(fs::path(dir) / "figures", ec);
+  discard_report(dir);
   // Debian's python3-matplotlib and python3-h5py live in /usr/bin/python3's site-packages.
   std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   if (const char* env = std::getenv("PATCHLEARN_PYTHON")) python = env;
-  const std::string cmd = "'" + python + "' '" + report_script() + "' '" + dir + "'";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  if (!pipe) throw RunError("cannot start the report script (" + python + ")");
-  char line[4096];
-  while (std::fgets(line, sizeof line, pipe.get())) {
-    std::string l(line);
-    if (!l.empty() && l.back() == '\n') l.pop_back();
-    observer.info(l);
+  // A child that dies with patchlearn (core/process.hpp); its errors go to stderr.
+  const int rc = run_child({python, report_script(), dir}, true);
+  if (rc == 127)
+    throw RunError("cannot run the report script with '" + python + "' (set PATCHLEARN_PYTHON); the results are in " +
+                   dir + " without figures");
+  if (rc != 0) {
+    discard_report(dir);
+    throw RunError(fmt::format("the report script failed (exit {}); the results are in {} without figures (patchlearn "
+                               "report {} retries)",
+                               rc, dir, dir));
   }
-  const int rc = pclose(pipe.release());
-  if (rc != 0)
-    throw RunError(fmt::format("the report script failed (exit {}); the results are in {}, without figures or report.md",
-                               WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, dir));
+  observer.info("report: " + (fs::path(dir) / "report.md").string());
 }
 
 Device job_device(const Problem& problem, const JobOptions& o) {
@@ -128,7 +133,7 @@ Report simulate(const Problem& problem, const JobOptions& o, Observer& observer)
 
 Report train(Problem& problem, const std::string& data, const JobOptions& o, Observer& observer) {
   problem.shared().learn.resume = o.resume;
-  const Device dev = job_device(problem, o);
+  const Device dev = prepare_job(problem, o, observer);
   const auto task = problem.learning_task(nullptr);
   const auto learning = problem.load_data(data, learn::torch_device(dev));
   Stopwatch clock;

@@ -1,6 +1,8 @@
 #include "patchlearn/pipeline/learning.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -27,14 +29,16 @@ LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& 
 LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
                                 torch::Device device, std::vector<index_t>& dims) {
   std::vector<index_t> dims2;
-  const auto U = h5_read(path, "U", &dims);
-  const auto R = h5_read(path, "dUdt", &dims2);
-  const auto t = h5_read(path, "t");
+  const auto U = h5_read_finite(path, "U", &dims);
+  const auto R = h5_read_finite(path, "dUdt", &dims2);
+  const auto t = h5_read_finite(path, "t");
   if (dims.size() != rank || dims != dims2) throw InputError("'" + path + "': U and dUdt must both be " + layout);
   if (dims[0] != trajectories)
     throw InputError(fmt::format("'{}' holds {} trajectories but the config has initial.trajectories = {}", path, dims[0],
                                  trajectories));
   if (static_cast<index_t>(t.size()) != dims[1]) throw InputError("'" + path + "': t does not match U's time axis");
+  if (std::adjacent_find(t.begin(), t.end(), std::greater_equal<double>()) != t.end())
+    throw InputError("'" + path + "': the times t are not increasing");
   index_t nodes = 1;
   for (std::size_t k = 2; k < rank; ++k) nodes *= dims[k];
   LearningData out;

@@ -28,4 +28,13 @@ struct OutOfMemory : RunError {
   using RunError::RunError;
 };
 
+/// A message as one line of at most `max` characters: line breaks become spaces, and a longer
+/// message (a huge value echoed back) is cut with " …".
+inline std::string one_line(const std::string& message, std::size_t max = 400) {
+  std::string s;
+  for (const char c : message) s += (c == '\n' || c == '\r') ? ' ' : c;
+  if (s.size() > max) s = s.substr(0, max) + " …";
+  return s;
+}
+
 }  // namespace patchlearn

@@ -7,8 +7,8 @@
 
 namespace patchlearn {
 
-/// Write j to `path` (indented) through "<path>.partial" and a rename; RunError when it cannot be
-/// written.
+/// Write j to `path` (indented) through "<path>.partial", fsync and a rename (core/durable.hpp);
+/// RunError naming the file (and "disk full?" where so) when it cannot be written.
 void write_json_file(const std::string& path, const nlohmann::json& j);
 
 }  // namespace patchlearn

@@ -14,6 +14,7 @@
 // the parameters, the buffers and a small header (kind, nodes, dX, stencil, dtype).
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -122,8 +123,20 @@ using CoarseModel = std::shared_ptr<CoarseModelImpl>;
 /// 2D: "functional2d" or "discretized2d" on grid x grid patches of spacing dX (nodes = grid^2).
 CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid = 0);
 
+/// Save parameters, buffers, the header and a checksum of the tensors durably (PATH.partial,
+/// fsync, rename); RunError naming PATH when it cannot be written (disk full).
 void save_model(const CoarseModel& model, const std::string& path);
-/// Load a checkpoint onto `device`; InputError if it is missing, corrupt or not a patchlearn model.
+/// Load a checkpoint onto `device`; InputError if it is missing, corrupt, does not match its
+/// checksum or is not a patchlearn model.
 CoarseModel load_model(const std::string& path, torch::Device device);
+
+/// Checksum of a model's parameters and buffers (names, dtypes' bytes, in order).
+std::uint64_t model_checksum(const CoarseModel& model);
+/// Checksum of a tensor's bytes (any device), chained from `seed`.
+std::uint64_t tensor_checksum(const torch::Tensor& t, std::uint64_t seed);
+/// Serialize an archive in memory and write it durably to `path` (core/durable.hpp).
+void write_archive(torch::serialize::OutputArchive& archive, const std::string& path);
+/// The first line of an error message (LibTorch's carry stack traces), at most 160 characters.
+std::string first_line(const std::string& message);
 
 }  // namespace patchlearn::learn

@@ -5,9 +5,14 @@
 // `checkpoint_every` epochs. An optional full-batch L-BFGS polish (strong Wolfe line search)
 // follows the Adam epochs: the nets are tiny and the data exact to ~1e-6, so a second-order finish
 // reaches a far lower loss than Adam's noisy steps in the same time. A seed makes a run
-// deterministic on a given device (every epoch's shuffle is seeded by (seed, epoch)). With
-// checkpoints every N epochs, `resume` continues an interrupted run from the last one (model,
-// Adam state, loss history) and reaches the same parameters as an uninterrupted run.
+// deterministic on a given device (every epoch's shuffle is seeded by (seed, epoch), and after the
+// Adam epochs the global generator is reseeded by (seed, epochs), so whatever draws next — the
+// next network's initialization — does not depend on whether this run was resumed). With
+// checkpoints every N epochs, PATH.state holds the model, Adam's state, the loss history, the
+// settings the continuation depends on and a checksum, in one durably written file; `resume`
+// continues from it and reaches the same parameters as an uninterrupted run, and refuses (an
+// InputError naming the file and the setting) a state whose settings or training data differ or
+// whose checksum does not match.
 #include <functional>
 #include <string>
 #include <vector>
@@ -24,8 +29,8 @@ struct TrainParams {
   std::uint64_t seed = 0;
   int lbfgs_iterations = 0;   ///< full-batch L-BFGS iterations after the Adam epochs
   int checkpoint_every = 0;   ///< 0: none
-  std::string checkpoint_path;  ///< where periodic checkpoints go (the optimizer state: PATH.state)
-  bool resume = false;          ///< continue from PATH and PATH.state when they exist
+  std::string checkpoint_path;  ///< the exported model PATH; the resume checkpoint is PATH.state
+  bool resume = false;          ///< continue from PATH.state when it exists
 };
 
 struct TrainLog {

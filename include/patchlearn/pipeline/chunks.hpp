@@ -1,8 +1,10 @@
 #pragma once
 // Resumable simulations. Trajectories are simulated in chunks and each finished chunk is committed
 // to DIR/data.h5.chunks/ as its own HDF5 file (written as .partial and renamed, so a killed run
-// leaves only whole chunks). With `resume`, chunks already there (made from the same config text)
-// are read back instead of simulated; data.h5 is assembled at the end and the folder removed.
+// leaves only whole chunks). With `resume`, chunks already there are read back instead of
+// simulated, after checking (io/chunk_file.hpp) that they are undamaged, hold the trajectories
+// their names say and were made from a config with the same settings that affect the data;
+// data.h5 is assembled at the end and the folder removed.
 // Chunks are computed independently of each other, so a resumed run's data are bit-identical to
 // an uninterrupted run's.
 #include <functional>

@@ -1,0 +1,30 @@
+#pragma once
+// Memory a run needs, estimated from its config before anything is allocated, so that `validate`
+// refuses a size that can only end in an out-of-memory failure (hours in, or at once with a
+// std::bad_alloc). The estimate is a lower bound: the arrays named here are certainly allocated
+// together, and the solvers' work arrays come on top.
+#include <string>
+
+#include "patchlearn/io/config.hpp"
+#include "patchlearn/io/config2d.hpp"
+
+namespace patchlearn {
+
+/// Bytes of the coarse data set (U, dU/dt and the homogenized truth's U and dU/dt, all
+/// trajectories) and of one fine state of the trajectories simulated together (a chunk).
+struct Footprint {
+  double coarse_bytes = 0.0, fine_bytes = 0.0;
+  double total() const { return coarse_bytes + fine_bytes; }
+};
+Footprint footprint_1d(const Config1D& c);
+Footprint footprint_2d(const Config2D& c);
+
+/// Physical memory of this machine in bytes (0 when unknown).
+double physical_memory_bytes();
+
+/// ConfigError when the coarse data exceed this machine's physical memory, or (without a GPU,
+/// which could hold the fine state) coarse data and fine state together do; under `coarse_key`
+/// or `fine_key` for whichever part is larger.
+void check_fits_in_memory(const Footprint& need, const std::string& coarse_key, const std::string& fine_key);
+
+}  // namespace patchlearn

@@ -1,0 +1,58 @@
+#include "patchlearn/core/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "patchlearn/core/error.hpp"
+
+namespace patchlearn {
+
+int run_child(const std::vector<std::string>& argv, bool discard_stdout) {
+  if (argv.empty()) return 127;
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return 127;
+  if (pid == 0) {
+    // The child dies with its parent: a killed patchlearn leaves no report script writing into
+    // the run folder afterwards.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    if (discard_stdout) {
+      const int null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0) ::dup2(null, STDOUT_FILENO);
+    }
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return 127;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 127;
+}
+
+void lock_output_directory(const std::string& dir) {
+  const std::string path = dir + "/.patchlearn.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) throw RunError("cannot create " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) throw RunError("another patchlearn job is writing into " + dir + "; wait for it to end or use another --out");
+    throw RunError("cannot lock " + path + ": " + std::strerror(err));
+  }
+  // The descriptor stays open (and the lock held) until the process ends; the system releases it
+  // however the process ends.
+}
+
+}  // namespace patchlearn

@@ -1,0 +1,72 @@
+#include "patchlearn/io/footprint.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "patchlearn/core/device.hpp"
+#include "patchlearn/core/error.hpp"
+
+namespace patchlearn {
+namespace {
+
+std::string gib(double bytes) {
+  std::ostringstream s;
+  s.precision(3);
+  s << bytes / (1024.0 * 1024.0 * 1024.0) << " GiB";
+  return s.str();
+}
+
+}  // namespace
+
+Footprint footprint_1d(const Config1D& c) {
+  const double B = c.initial.trajectories, M = c.macro_nodes;
+  const double T = static_cast<double>(c.sample_times().size());
+  // Trajectories simulated together: a chunk (run.chunk_trajectories, default a tenth).
+  const double together = c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
+  double points = 0.0;  // fine points per trajectory
+  if (c.scheme == "full_resolution")
+    points = std::floor(c.length / c.micro_dx) + 1.0;
+  else if (c.scheme == "gap_tooth")
+    points = (M - 2.0) * (std::floor(c.tooth_width / c.micro_dx) + 1.0);
+  else
+    points = (M - 2.0) * (std::floor(c.buffer_width / c.micro_dx) + 1.0);
+  Footprint f;
+  f.coarse_bytes = 4.0 * B * T * M * sizeof(double);
+  f.fine_bytes = together * points * sizeof(double);
+  return f;
+}
+
+Footprint footprint_2d(const Config2D& c) {
+  const double B = c.initial.trajectories, P = c.patches, T = static_cast<double>(c.samples());
+  const double together = c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
+  // Lattice sites per trajectory: n x n in each of the P x P patches, or the whole N x N lattice
+  // (N = P s, s = (n - 2) / ratio points between patch centres).
+  const double n = c.points, s = std::round((n - 2.0) / c.ratio);
+  const double sites = c.scheme == "full_lattice" ? (P * s) * (P * s) : P * P * n * n;
+  Footprint f;
+  f.coarse_bytes = 4.0 * B * T * P * P * sizeof(double);
+  f.fine_bytes = together * sites * sizeof(double);
+  return f;
+}
+
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? static_cast<double>(pages) * static_cast<double>(size) : 0.0;
+}
+
+void check_fits_in_memory(const Footprint& need, const std::string& coarse_key, const std::string& fine_key) {
+  const double have = physical_memory_bytes();
+  if (have <= 0.0) return;
+  const std::string sizes = "this run needs at least " + gib(need.total()) + " (coarse data " + gib(need.coarse_bytes) +
+                            ", one fine state " + gib(need.fine_bytes) + ") but this machine has " + gib(have) + " of memory";
+  // The coarse data always pass through the host (data.h5 is written from there); the fine state
+  // may live on a GPU instead, whose memory is not known here, so it counts only without one.
+  if (need.coarse_bytes > have) throw ConfigError(coarse_key, sizes + "; use fewer trajectories, times or patches");
+  if (need.total() > have && !cuda_available())
+    throw ConfigError(need.coarse_bytes >= need.fine_bytes ? coarse_key : fine_key, sizes + "; use fewer trajectories or a smaller fine grid");
+}
+
+}  // namespace patchlearn

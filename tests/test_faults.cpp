@@ -1,0 +1,246 @@
+// The program under faults a user can meet: a full disk while committing a chunk or saving a
+// model, a report script that cannot run, an output path that is a file, and --json on failure.
+// Each must end with a non-zero status and exactly one line on stderr, leave no ".partial" file
+// and no report of an earlier run beside the new results. The full-disk cases mount a small tmpfs
+// (root only; they skip where mounting is not allowed: test_durable injects ENOSPC portably).
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "patchlearn/io/h5.hpp"
+#include "patchlearn/learn/networks.hpp"
+#include "small_case.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+// Run the program with `args` (a shell fragment) and `env` prepended; stdout and stderr apart.
+Result run(const std::string& args, const std::string& env = "") {
+  // One file per test: ctest runs the tests of this file side by side.
+  const fs::path err = fs::path(testing::TempDir()) /
+                       ("pl_faults_stderr_" + std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + ".txt");
+  const std::string cmd = env + " " + std::string(PATCHLEARN_BINARY) + " " + args + " 2>'" + err.string() + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, "", ""};
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), buf.size(), p)) r.out += buf.data();
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::path(testing::TempDir()) / name;
+  if (fs::exists(d)) std::system(("umount '" + d.string() + "' 2>/dev/null").c_str());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A tmpfs of `size` at `dir`; false where mounting is not allowed.
+bool mount_small_disk(const fs::path& dir, const std::string& size) {
+  return std::system(("mount -t tmpfs -o size=" + size + " tmpfs '" + dir.string() + "' 2>/dev/null").c_str()) == 0;
+}
+
+struct Unmount {
+  fs::path dir;
+  ~Unmount() { std::system(("umount '" + dir.string() + "' 2>/dev/null").c_str()); }
+};
+
+std::size_t partial_files(const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().extension() == ".partial") ++n;
+  return n;
+}
+
+std::string tiny_config(const fs::path& dir, const std::string& extra = "") {
+  const auto path = (dir / "tiny.toml").string();
+  std::ofstream(path) << patchlearn::testing_support::kSmallCase
+                      << "[macro]\nt_end = 0.02\n[initial]\ntrajectories = 3\n[run]\nchunk_trajectories = 1\n"
+                      << "[learn]\nepochs = 2\nlbfgs_iterations = 2\ntrain_trajectories = 2\n[rollout]\nt_end = 0.02\n"
+                      << extra;
+  return path;
+}
+
+void expect_one_line(const Result& r, const std::string& piece) {
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("patchlearn: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(piece), std::string::npos) << r.err;
+}
+
+}  // namespace
+
+TEST(Faults, FullDiskWhileCommittingAChunk) {
+  const auto root = fresh_dir("pl_fault_chunk");
+  const auto config = tiny_config(root);
+  const auto disk = root / "disk";
+  fs::create_directories(disk);
+  if (!mount_small_disk(disk, "12k")) GTEST_SKIP() << "cannot mount a tmpfs here";
+  Unmount unmount{disk};
+  const auto r = run("simulate '" + config + "' --quiet --out '" + (disk / "o").string() + "'");
+  EXPECT_EQ(r.status, 1);  // a run-time failure, not a crash (139)
+  expect_one_line(r, "(disk full?)");
+  EXPECT_NE(r.err.find("chunk_"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(disk / "o" / "data.h5"));
+  EXPECT_EQ(partial_files(disk), 0u);
+}
+
+TEST(Faults, FullDiskWhileTrainingLeavesNoPartialFiles) {
+  const auto root = fresh_dir("pl_fault_train");
+  const auto config = tiny_config(root);
+  ASSERT_EQ(run("simulate '" + config + "' --quiet --out '" + (root / "sim").string() + "'").status, 0);
+  const auto disk = root / "disk";
+  fs::create_directories(disk);
+  if (!mount_small_disk(disk, "40k")) GTEST_SKIP() << "cannot mount a tmpfs here";
+  Unmount unmount{disk};
+  const auto r = run("train '" + config + "' --quiet --data '" + (root / "sim" / "data.h5").string() + "' --out '" +
+                     (disk / "t").string() + "'");
+  EXPECT_EQ(r.status, 1);  // not an abort (134) on an uncaught LibTorch error
+  expect_one_line(r, "(disk full?)");
+  EXPECT_EQ(partial_files(disk), 0u);
+}
+
+TEST(Faults, AFailedReportFailsTheRunAndLeavesNoOldReport) {
+  const auto root = fresh_dir("pl_fault_report");
+  const auto config = tiny_config(root);
+  const auto out = root / "run";
+  fs::create_directories(out / "figures");
+  std::ofstream(out / "report.md") << "# an earlier run\n";
+  std::ofstream(out / "figures" / "loss.png") << "old";
+  const auto r = run("run '" + config + "' --quiet --json --out '" + out.string() + "'", "PATCHLEARN_PYTHON=/nonexistent");
+  EXPECT_EQ(r.status, 1);
+  expect_one_line(r, "cannot run the report script with '/nonexistent'");
+  EXPECT_TRUE(fs::exists(out / "summary.json"));  // the results are there
+  EXPECT_FALSE(fs::exists(out / "report.md"));    // but nothing of the earlier run
+  EXPECT_FALSE(fs::exists(out / "figures"));
+  // --json: the last stdout line is a JSON object with the error.
+  EXPECT_NE(r.out.find("{\"error\":\"cannot run the report script"), std::string::npos) << r.out;
+}
+
+TEST(Faults, OutputPathThatIsAFileIsRefusedAtOnce) {
+  const auto root = fresh_dir("pl_fault_outfile");
+  const auto config = tiny_config(root);
+  std::ofstream(root / "afile") << "x";
+  const auto r = run("simulate '" + config + "' --quiet --json --out '" + (root / "afile").string() + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "cannot create output directory");
+  EXPECT_NE(r.out.find("\"error\""), std::string::npos) << r.out;
+  // train too, before it reads or fits anything (no data.h5 exists: the folder is checked first).
+  const auto t = run("train '" + config + "' --quiet --data '" + (root / "none.h5").string() + "' --out '" + (root / "afile").string() + "'");
+  EXPECT_EQ(t.status, 2);
+  expect_one_line(t, "cannot create output directory");
+}
+
+TEST(Faults, TwoJobsNeverWriteIntoOneFolder) {
+  const auto root = fresh_dir("pl_fault_lock");
+  const auto config = tiny_config(root);
+  const auto out = root / "o";
+  fs::create_directories(out);
+  // Another job holds the folder's lock.
+  const int fd = open((out / ".patchlearn.lock").c_str(), O_RDWR | O_CREAT, 0666);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  std::ofstream(out / "keep.txt") << "the other job's file";
+  auto r = run("simulate '" + config + "' --quiet --out '" + out.string() + "'");
+  EXPECT_EQ(r.status, 1);
+  expect_one_line(r, "another patchlearn job is writing into " + out.string());
+  EXPECT_FALSE(fs::exists(out / "data.h5"));
+  close(fd);
+  r = run("simulate '" + config + "' --quiet --out '" + out.string() + "'");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out / "data.h5"));
+}
+
+TEST(Faults, ErrorsAreOneLineEvenForHugeValues) {
+  const auto root = fresh_dir("pl_fault_huge");
+  const auto config = (root / "huge.toml").string();
+  std::ofstream(config) << "[scheme]\ntype = \"" << std::string(1 << 20, 'x') << "\"\n";
+  const auto r = run("validate '" + config + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "scheme.type");
+  EXPECT_LT(r.err.size(), 1000u);
+}
+
+namespace {
+
+// Flip one byte inside the stored bytes of `value` (its first occurrence in the file).
+bool flip_value_bytes(const fs::path& file, const void* value, std::size_t n) {
+  std::ifstream in(file, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  const auto at = s.find(std::string(static_cast<const char*>(value), n));
+  if (at == std::string::npos) return false;
+  s[at + n / 2] ^= 0x20;
+  std::ofstream(file, std::ios::binary) << s;
+  return true;
+}
+
+}  // namespace
+
+TEST(Faults, DamagedDataAndModelFilesAreRefusedByName) {
+  const auto root = fresh_dir("pl_fault_damaged");
+  const auto config = tiny_config(root);
+  const auto out = root / "o";
+  ASSERT_EQ(run("run '" + config + "' --quiet --out '" + out.string() + "'", "PATCHLEARN_PYTHON=/bin/true").status, 0);
+  const auto model = out / "models" / "functional.pt";
+  ASSERT_TRUE(fs::exists(model));
+  EXPECT_EQ(run("rollout '" + config + "' --model '" + model.string() + "'").status, 0);
+  // Flipped bytes inside the data's U: train refuses the file by name.
+  const auto data = out / "data.h5";
+  const auto U = patchlearn::h5_read(data.string(), "U");
+  ASSERT_TRUE(flip_value_bytes(data, &U[U.size() / 2], sizeof(double)));
+  auto r = run("train '" + config + "' --quiet --data '" + data.string() + "' --out '" + (root / "t").string() + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "'" + data.string() + "': dataset 'U' does not match its checksum");
+  // Flipped bytes inside a model's weights: rollout refuses it by name.
+  const auto net = patchlearn::learn::load_model(model.string(), torch::kCPU);
+  const auto w = net->parameters()[0].detach().contiguous();
+  ASSERT_TRUE(flip_value_bytes(model, w.data_ptr(), 4 * w.element_size()));
+  r = run("rollout '" + config + "' --model '" + model.string() + "'");
+  EXPECT_EQ(r.status, 2);
+  expect_one_line(r, "'" + model.string() + "' does not match its checksum");
+}
+
+TEST(Faults, AKilledJobTakesItsReportScriptWithIt) {
+  // A report "script" that would write a file after 3 s; patchlearn is terminated after 1 s and
+  // the script must not outlive it (no orphan writing into the run folder afterwards).
+  const auto root = fresh_dir("pl_fault_orphan");
+  const auto marker = root / "written_after_the_end";
+  const auto script = root / "slow_python.sh";
+  std::ofstream(script) << "#!/bin/sh\nexec python3 -c \"import time; time.sleep(3); open('" << marker.string()
+                        << "', 'w').write('x')\"\n";
+  fs::permissions(script, fs::perms::owner_all);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("PATCHLEARN_PYTHON", script.c_str(), 1);
+    execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "report", root.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  sleep(1);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  sleep(4);
+  EXPECT_FALSE(fs::exists(marker));
+}
