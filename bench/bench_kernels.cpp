@@ -128,8 +128,8 @@ void BM_Stencil(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   Buffer<double> cond(d, field(kMats * (kN - 1), 1.1)), x(d, field(kSystems * kN, 2.0)), out(d, kSystems * kN);
   const LoopTimes t = timed(st, [&] {
-    kernels::increment_rhs(d, kSystems, kMats, kN, cond.data(), 1e7, kernels::EndRows::Dirichlet, 1, nullptr,
-                           nullptr, x.data(), out.data());
+    kernels::increment_rhs(d, kSystems, kMats, kN, cond.data(), 1e7, kernels::EndRows::Dirichlet, 1, nullptr, nullptr,
+                           x.data(), out.data());
     sync(d);
   });
   report(st, d, static_cast<double>(kSystems * kN), 24.0, t);
@@ -175,7 +175,8 @@ void BM_PaperBurst(benchmark::State& st, Device d) {
   const LoopTimes t = timed(st, [&] { op.rhs(U.data(), R.data(), batch); });
   // per substep: stencil 24 + solve 56 + add 24 B/cell
   report(st, d, static_cast<double>(batch * 9 * kN * 10), 104.0, t);
-  st.counters["bursts/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["bursts/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // The bench1d burst on many patches: 20,000 systems of 481 points (19 patch matrices; 77 MB,
@@ -258,10 +259,10 @@ void BM_GapTooth2D(benchmark::State& st, Device d) {
 
 // One sampling interval of the paper2d batch's gap-tooth patches by a Chebyshev series of 220
 // terms (the exact one at dt = 0.01; here every coefficient 1/220: the spectrum of the symmetric
-// system keeps the terms bounded, and the sum, the state of the next iteration, stays near 1). Arg 0: term by term through memory (the rates, then the
-// update: read T_k, write A T_k; read A T_k, T_k, T_k-1, the sum; write T_k-1, the sum: 64 B per
-// point and term); arg 1: chebyshev_interval, each trajectory's series on chip. Both count the
-// 64 B, so a copy_% above 100 for arg 1 is the gain beyond the DRAM roofline.
+// system keeps the terms bounded, and the sum, the state of the next iteration, stays near 1). Arg 0: term by term
+// through memory (the rates, then the update: read T_k, write A T_k; read A T_k, T_k, T_k-1, the sum; write T_k-1, the
+// sum: 64 B per point and term); arg 1: chebyshev_interval, each trajectory's series on chip. Both count the 64 B, so a
+// copy_% above 100 for arg 1 is the gain beyond the DRAM roofline.
 void BM_GapToothInterval(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   const auto& g = paper_layout_2d();
@@ -311,6 +312,10 @@ BENCHMARK_CAPTURE(BM_PaperBurst, Cuda, Device::CUDA)->Arg(1)->Arg(10)->UseRealTi
 BENCHMARK_CAPTURE(BM_SmallPatchBurst, Cuda, Device::CUDA)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Lattice2D, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapTooth2D, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_GapToothInterval, Cuda, Device::CUDA)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_GapToothInterval, Cuda, Device::CUDA)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -22,25 +22,25 @@ unsigned long long* reduction_scratch() {
   return p;
 }
 
-__global__ void k_assemble(index_t mats, index_t n, const double* cond, double c, EndRows ends,
-                           double* l, double* d, double* u) {
+__global__ void k_assemble(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l, double* d,
+                           double* u) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= mats * n) return;
   const index_t m = t / n, j = t % n;
   implicit_row(j, n, cond + m * (n - 1), c, ends, l + m * n, d + m * n, u + m * n);
 }
 
-__global__ void k_factor_chunks(index_t mats, index_t n, index_t P, const double* l, const double* d,
-                                const double* u, double* cp, double* inv, double* v, double* w) {
+__global__ void k_factor_chunks(index_t mats, index_t n, index_t P, const double* l, const double* d, const double* u,
+                                double* cp, double* inv, double* v, double* w) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= mats * P) return;
   const index_t m = t / P, k = t % P, o = m * n;
   factor_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l + o, d + o, u + o, cp + o, inv + o, v + o, w + o);
 }
 
-__global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo, const double* l,
-                                 const double* d, const double* u, const double* v, const double* w,
-                                 double* rlow, double* rcp, double* rinv) {
+__global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d,
+                                 const double* u, const double* v, const double* w, double* rlow, double* rcp,
+                                 double* rinv) {
   const index_t m = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (m >= mats) return;
   const index_t o = m * n, r = m * (P + 1);
@@ -133,8 +133,7 @@ __global__ void k_patch_estimates(index_t batch, int M, const double* R, const d
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= batch * M) return;
   const index_t b = t / M, j = t % M, P = M - 2;
-  dUdt[t] = (j == 0 || j == M - 1) ? 0.0
-                                   : patch_estimate(R[b * P + j - 1], R0 ? R0[b * P + j - 1] : U[t], span);
+  dUdt[t] = (j == 0 || j == M - 1) ? 0.0 : patch_estimate(R[b * P + j - 1], R0 ? R0[b * P + j - 1] : U[t], span);
 }
 
 __global__ void k_store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
@@ -144,7 +143,8 @@ __global__ void k_store_snapshot(index_t batch, index_t M, index_t times, index_
   dst[(b * times + n) * M + j] = src[t];
 }
 
-__global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
+__global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef,
+                       double* y) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= systems * n) return;
   const index_t s = t / n, j = t % n;
@@ -152,8 +152,8 @@ __global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, in
 }
 
 // One block per tooth: strided partial sums, then a shared-memory tree.
-__global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
-                           const double* x, double* out) {
+__global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stride, index_t nq, const double* x,
+                           double* out) {
   PL_SHARED(double, part, kBlock);
   const index_t st = blockIdx.x, s = st / teeth, t = st % teeth;
   const double* xs = x + s * n + start + t * stride;
@@ -190,7 +190,8 @@ __global__ void k_max_abs(const double* x, index_t count, unsigned long long* ma
     if (threadIdx.x < h) part[threadIdx.x] = fmax(part[threadIdx.x], part[threadIdx.x + h]);
     __syncthreads();
   }
-  if (threadIdx.x == 0) atomicMax(maxbits, static_cast<unsigned long long>(__double_as_longlong(part[0])) & 0x7fffffffffffffffull);
+  if (threadIdx.x == 0)
+    atomicMax(maxbits, static_cast<unsigned long long>(__double_as_longlong(part[0])) & 0x7fffffffffffffffull);
 }
 
 }  // namespace
@@ -213,8 +214,8 @@ double max_abs(const double* x, index_t count) {
   return m;
 }
 
-void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l,
-                        double* d, double* u) {
+void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l, double* d,
+                        double* u) {
   PL_LAUNCH(k_assemble, blocks_for(mats * n), kBlock, 0)(mats, n, cond, c, ends, l, d, u);
   check_launch("assemble");
 }
@@ -249,17 +250,22 @@ bool fused_steps_fit(index_t n) { return 2 * sizeof(double) * static_cast<std::s
 void fused_steps(index_t systems, const TridiagFactors& f, int count, const double* cond, double alpha, EndRows ends,
                  const double* left, const double* right, double* y) {
   const std::size_t bytes = 2 * sizeof(double) * static_cast<std::size_t>(f.n);
-  if (!fused_steps_fit(f.n)) throw RunError("fused steps: a system of " + std::to_string(f.n) + " points does not fit in shared memory");
-  if (bytes > (48 << 10) &&
-      cudaFuncSetAttribute(k_fused_steps, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) != cudaSuccess)
+  if (!fused_steps_fit(f.n))
+    throw RunError("fused steps: a system of " + std::to_string(f.n) + " points does not fit in shared memory");
+  if (bytes > (48 << 10) && cudaFuncSetAttribute(k_fused_steps, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 static_cast<int>(bytes)) != cudaSuccess)
     throw RunError("fused steps: cannot reserve " + std::to_string(bytes) + " bytes of shared memory");
-  if (systems > 0 && count > 0) PL_LAUNCH(k_fused_steps, static_cast<unsigned>(systems), kBlock, bytes)(f, count, cond, alpha, ends, left, right, y);
+  if (systems > 0 && count > 0) {
+    PL_LAUNCH(k_fused_steps, static_cast<unsigned>(systems), kBlock, bytes)
+    (f, count, cond, alpha, ends, left, right, y);
+  }
   check_launch("fused steps");
 }
 
-void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
-                   index_t eo, const double* left, const double* right, const double* x, double* out) {
-  PL_LAUNCH(k_increment_rhs, blocks_for(systems * n), kBlock, 0)(systems, mats, n, cond, alpha, ends, eo, left, right, x, out);
+void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends, index_t eo,
+                   const double* left, const double* right, const double* x, double* out) {
+  PL_LAUNCH(k_increment_rhs, blocks_for(systems * n), kBlock, 0)
+  (systems, mats, n, cond, alpha, ends, eo, left, right, x, out);
   check_launch("increment rhs");
 }
 
@@ -268,7 +274,8 @@ void axpby(index_t count, double a, const double* x, double b, const double* y, 
   check_launch("axpby");
 }
 
-void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U, double* coef) {
+void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
+                       double* coef) {
   PL_LAUNCH(k_lift_coefficients, blocks_for(batch * (M - 2)), kBlock, 0)(batch, M, degree, dX, mu, U, coef);
   check_launch("lift coefficients");
 }
@@ -278,7 +285,8 @@ void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double
   check_launch("lift rise");
 }
 
-void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span, double* dUdt) {
+void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
+                     double* dUdt) {
   PL_LAUNCH(k_patch_estimates, blocks_for(batch * M), kBlock, 0)(batch, M, R, U, R0, span, dUdt);
   check_launch("patch estimates");
 }

@@ -33,7 +33,8 @@ __global__ void __launch_bounds__(1024)
                          double inv_h2, double a, const double* c, int n, double* u) {
   PL_DYNAMIC_SHARED(double, vectors);
   const int PP = P * P, per = PP * m * m;
-  double *Tkm1 = vectors, *Tk = vectors + per, *acc = vectors + 2 * per, *ub = u + blockIdx.x * static_cast<index_t>(per);
+  double *Tkm1 = vectors, *Tk = vectors + per, *acc = vectors + 2 * per,
+         *ub = u + blockIdx.x * static_cast<index_t>(per);
   const auto rate = [&](const double* T, int i) {
     const int patch = i % PP, k = i / PP;
     return gap_tooth_rate(T, P, m, patch % P, patch / P, k % m, k / m, kE, kN, wp, wm, inv_h2);
@@ -115,7 +116,9 @@ void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double
 }
 
 namespace {
-std::size_t gap_tooth_interval_bytes(int P, int m) { return 3 * sizeof(double) * static_cast<std::size_t>(P * P * m * m); }
+std::size_t gap_tooth_interval_bytes(int P, int m) {
+  return 3 * sizeof(double) * static_cast<std::size_t>(P * P * m * m);
+}
 }  // namespace
 
 bool gap_tooth_interval_fits(int P, int m) { return gap_tooth_interval_bytes(P, m) <= shared_bytes_per_block(); }
@@ -124,15 +127,17 @@ void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE,
                                   const double* wm, double inv_h2, double rho, const double* c, int n, double* u) {
   const std::size_t bytes = gap_tooth_interval_bytes(P, m);
   if (!gap_tooth_interval_fits(P, m))
-    throw RunError("gap-tooth interval: " + std::to_string(P * P * m * m) + " points per trajectory do not fit in shared memory");
-  if (bytes > (48 << 10) &&
-      cudaFuncSetAttribute(k_gap_tooth_interval, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) !=
-          cudaSuccess)
+    throw RunError("gap-tooth interval: " + std::to_string(P * P * m * m) +
+                   " points per trajectory do not fit in shared memory");
+  if (bytes > (48 << 10) && cudaFuncSetAttribute(k_gap_tooth_interval, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 static_cast<int>(bytes)) != cudaSuccess)
     throw RunError("gap-tooth interval: cannot reserve " + std::to_string(bytes) + " bytes of shared memory");
   // Up to 1024 threads, a whole number of warps, each with as even a share of the points as that allows.
   const int per = P * P * m * m, rounds = (per + 1023) / 1024, threads = ((per + rounds - 1) / rounds + 31) / 32 * 32;
-  if (batch > 0)
-    PL_LAUNCH(k_gap_tooth_interval, static_cast<unsigned>(batch), threads, bytes)(P, m, kE, kN, wp, wm, inv_h2, 4.0 / rho, c, n, u);
+  if (batch > 0) {
+    PL_LAUNCH(k_gap_tooth_interval, static_cast<unsigned>(batch), threads, bytes)
+    (P, m, kE, kN, wp, wm, inv_h2, 4.0 / rho, c, n, u);
+  }
   check_launch("gap-tooth interval");
 }
 

@@ -30,16 +30,22 @@ void* malloc_bytes(std::size_t bytes) {
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     throw OutOfMemory("out of GPU memory allocating " + std::to_string(bytes >> 20) +
-                   " MiB; reduce trajectories or patch size, or use --device cpu");
+                      " MiB; reduce trajectories or patch size, or use --device cpu");
   }
   check(e, "malloc");
   return p;
 }
 
 void free_bytes(void* p) { cudaFree(p); }
-void memcpy_h2d(void* d, const void* s, std::size_t n) { check(cudaMemcpy(d, s, n, cudaMemcpyHostToDevice), "copy to device"); }
-void memcpy_d2h(void* d, const void* s, std::size_t n) { check(cudaMemcpy(d, s, n, cudaMemcpyDeviceToHost), "copy to host"); }
-void memcpy_d2d(void* d, const void* s, std::size_t n) { check(cudaMemcpy(d, s, n, cudaMemcpyDeviceToDevice), "copy on device"); }
+void memcpy_h2d(void* d, const void* s, std::size_t n) {
+  check(cudaMemcpy(d, s, n, cudaMemcpyHostToDevice), "copy to device");
+}
+void memcpy_d2h(void* d, const void* s, std::size_t n) {
+  check(cudaMemcpy(d, s, n, cudaMemcpyDeviceToHost), "copy to host");
+}
+void memcpy_d2d(void* d, const void* s, std::size_t n) {
+  check(cudaMemcpy(d, s, n, cudaMemcpyDeviceToDevice), "copy on device");
+}
 void memset_zero(void* p, std::size_t n) { check(cudaMemset(p, 0, n), "memset"); }
 void synchronize() {
   check(cudaGetLastError(), "kernel launch");

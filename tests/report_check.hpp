@@ -12,7 +12,8 @@
 namespace patchlearn::testing_support {
 
 inline void expect_report_figures(const std::string& dir, std::initializer_list<const char*> pngs) {
-  const std::string cmd = "/usr/bin/python3 " + std::string(PATCHLEARN_SOURCE_DIR) + "/tools/report.py " + dir + " > /dev/null";
+  const std::string cmd =
+      "/usr/bin/python3 " + std::string(PATCHLEARN_SOURCE_DIR) + "/tools/report.py " + dir + " > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   for (const char* png : pngs) {
     const auto path = std::filesystem::path(dir) / "figures" / png;

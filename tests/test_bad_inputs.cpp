@@ -118,12 +118,13 @@ TEST(BadInputs, SimulateRefusesUDependentMedia) {
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const fs::path cfg = dir / ("c" + std::to_string(i) + ".toml"), out = dir / ("out" + std::to_string(i));
     std::ofstream(cfg) << cases[i].first;
-    const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + cfg.string() + "' --out '" +
-                                            out.string() + "' --device cpu");
+    const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + cfg.string() +
+                                            "' --out '" + out.string() + "' --device cpu");
     EXPECT_EQ(status, 2) << text;
     EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
     EXPECT_NE(text.find("patchlearn: config error: " + cases[i].second + ":"), std::string::npos) << text;
     EXPECT_NE(text.find("do not model yet"), std::string::npos) << text;
+    EXPECT_NE(text.find("--u"), std::string::npos) << text;
     EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
   }
 }
@@ -144,7 +145,8 @@ TEST(BadInputs, CellOfAUDependentMediumNeedsU) {
   EXPECT_EQ(status, 0) << text;
   // a*(u) = (1 + u^2) sqrt(1.1^2 - 1) (the harmonic mean of 1.1 + sin), r*(u) = u (1 - u).
   const auto j = text.substr(text.rfind('{'));
-  const double a = std::stod(j.substr(j.find("\"a_star\":") + 9)), r = std::stod(j.substr(j.find("\"reaction\":") + 11));
+  const double a = std::stod(j.substr(j.find("\"a_star\":") + 9)),
+               r = std::stod(j.substr(j.find("\"reaction\":") + 11));
   EXPECT_NEAR(a, 1.25 * std::sqrt(0.21), 1e-10 * a) << text;
   EXPECT_NEAR(r, 0.25, 1e-12) << text;
   std::tie(status, text) = run_program(cell + " --u 2");

@@ -35,7 +35,8 @@ std::pair<int, std::string> run_bench(const std::string& config, const std::stri
 json checked_bench(const std::string& name, std::size_t entries) {
   const std::string dir = (fs::temp_directory_path() / ("patchlearn_bench_" + name)).string();
   fs::remove_all(dir);
-  const auto [status, line] = run_bench(std::string(PATCHLEARN_SOURCE_DIR) + "/tests/bench_configs/" + name + ".toml", dir);
+  const auto [status, line] =
+      run_bench(std::string(PATCHLEARN_SOURCE_DIR) + "/tests/bench_configs/" + name + ".toml", dir);
   EXPECT_EQ(status, 0);
   const json j = json::parse(line);
   std::ifstream in(fs::path(dir) / "bench.json");
@@ -105,13 +106,19 @@ TEST(Bench, ShortRunsAreRepeatedAndTheFastestKept) {
   const std::vector<double> walls{0.3, 0.2, 0.4, 0.5, 0.1};
   std::size_t next = 0;
   int runs = 0;
-  EXPECT_EQ(patchlearn::fastest_run(1.0, [&] { return walls.at(next++); }, runs), 0.2);
+  EXPECT_EQ(patchlearn::fastest_run(
+                1.0, [&] { return walls.at(next++); }, runs),
+            0.2);
   EXPECT_EQ(runs, 4);
   next = 0;  // repeat_s = 0: one run
-  EXPECT_EQ(patchlearn::fastest_run(0.0, [&] { return walls.at(next++); }, runs), 0.3);
+  EXPECT_EQ(patchlearn::fastest_run(
+                0.0, [&] { return walls.at(next++); }, runs),
+            0.3);
   EXPECT_EQ(runs, 1);
   // Millisecond runs stop at ten.
-  EXPECT_EQ(patchlearn::fastest_run(1.0, [] { return 1e-3; }, runs), 1e-3);
+  EXPECT_EQ(patchlearn::fastest_run(
+                1.0, [] { return 1e-3; }, runs),
+            1e-3);
   EXPECT_EQ(runs, 10);
 }
 

@@ -45,8 +45,7 @@ TEST(Cell1D, CorrectorMakesFluxConstant) {
   double mean = 0;
   for (double c : cell.chi) mean += c;
   EXPECT_NEAR(mean, 0.0, 1e-14);
-  for (int j = 0; j < n; ++j)
-    EXPECT_NEAR(a[j] * (1.0 + (cell.chi[(j + 1) % n] - cell.chi[j]) * n), cell.a_star, 1e-12);
+  for (int j = 0; j < n; ++j) EXPECT_NEAR(a[j] * (1.0 + (cell.chi[(j + 1) % n] - cell.chi[j]) * n), cell.a_star, 1e-12);
   EXPECT_NEAR(cell.a_star, CoefficientField::table(a).harmonic_mean(), 1e-12);
 }
 

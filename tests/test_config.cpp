@@ -46,7 +46,8 @@ TEST(Config, NonPositiveCoefficient) {
   EXPECT_EQ(error_key(std::string(kBase) + "\n[medium]\n"), "test.toml");  // duplicate table: a TOML error
   EXPECT_EQ(error_key("[medium]\nmean = 0.5\namplitude = 1.0\n"), "medium.coefficient");
   EXPECT_EQ(error_key("[medium]\ncoefficient = \"expression\"\nexpression = \"sin(2*pi*y)\"\n"), "medium.coefficient");
-  EXPECT_EQ(error_key("[medium]\ncoefficient = \"laminate\"\na1 = 1.0\na2 = -1.0\nfraction = 0.5\n"), "medium.coefficient");
+  EXPECT_EQ(error_key("[medium]\ncoefficient = \"laminate\"\na1 = 1.0\na2 = -1.0\nfraction = 0.5\n"),
+            "medium.coefficient");
 }
 
 TEST(Config, ToothWiderThanMacroSpacing) {
@@ -91,7 +92,9 @@ TEST(Config, WrongTypesAndRanges) {
   EXPECT_EQ(error_key("[run]\ndevice = \"tpu\"\n"), "run.device");
   // Forward Euler on 41 nodes at dt = 1e-3: 4 a* dt / dX^2 = 2.93 > 2 (the projective step blows up).
   EXPECT_EQ(error_key("[domain]\nmacro_nodes = 41\n[patch]\ntooth_width = 2e-3\nbuffer_width = 4e-3\n"), "macro.dt");
-  EXPECT_EQ(error_key("[domain]\nmacro_nodes = 41\n[patch]\ntooth_width = 2e-3\nbuffer_width = 4e-3\n[macro]\ndt = 5e-4\nt_end = 0.5\n"), "");
+  EXPECT_EQ(error_key("[domain]\nmacro_nodes = 41\n[patch]\ntooth_width = 2e-3\nbuffer_width = 4e-3\n[macro]\ndt = "
+                      "5e-4\nt_end = 0.5\n"),
+            "");
   EXPECT_EQ(error_key("[medium\n"), "test.toml");  // syntax error names the file
 }
 
@@ -121,7 +124,8 @@ kappa = "lognormal"
 period = 4
 [patch]
 ratio = 0.09375
-)", "period4");
+)",
+                                 "period4");
   try {
     check_bench_sweep(c);
     ADD_FAILURE() << "the default sweep was accepted";

@@ -99,7 +99,7 @@ TEST(Effective1D, DriftIsWeightedByTheCorrectorFlux) {
 TEST(Effective1D, FisherKppReactionIsThePeriodMean) {
   // r = (1 + 0.5 sin 2 pi y) u (1 - u) + cos^2(2 pi y) u: <r> = u (1 - u) + u / 2.
   const auto f = CoefficientField::sinusoid(1.1, 1.0).with_terms("", "(1 + 0.5*sin(2*pi*y))*u*(1-u) + cos(2*pi*y)^2*u",
-                                                                  {0.0, 1.0});
+                                                                 {0.0, 1.0});
   for (double u : {0.0, 0.1, 0.5, 0.8, 1.0}) {
     const auto e = effective_coefficients(f, kN, u);
     expect_rel(e.a_star, std::sqrt(0.21), "a*");
@@ -120,7 +120,8 @@ u_range = [0, 1]
 epsilon = 1e-3
 [micro]
 dx = 1e-5
-)toml", "nonlinear.toml");
+)toml",
+                                 "nonlinear.toml");
   EXPECT_EQ(cell_points_per_period(c), 100);
   EXPECT_EQ(c.u_range.lo, 0.0);
   EXPECT_EQ(c.u_range.hi, 1.0);
@@ -203,7 +204,8 @@ conductance_factor = "exp(-u) + 0.5"
 reaction = "u*(1-u)"
 reaction_rate = [[1, 2, 3], [0, 1, 2], [2, 2, 5]]
 u_range = [0, 1]
-)toml", "nonlinear2d.toml");
+)toml",
+                                 "nonlinear2d.toml");
   // The linear paper lattice's tensor, placed as the schemes place it.
   const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
   const auto D = effective_tensor(Lattice2D(KappaTables::paper(), parse_bond_placement(c.placement), g.h, g.first));
@@ -228,7 +230,8 @@ TEST(EffectiveBadInput, UOutsideTheRange) {
       EXPECT_TRUE(has(e.what(), "[0, 1]")) << e.what();
     }
   }
-  const auto c2 = parse_config_2d("[domain]\ndimension = 2\n[lattice]\nconductance_factor = \"1 + u^2\"\nu_range = [0, 1]\n", "t");
+  const auto c2 =
+      parse_config_2d("[domain]\ndimension = 2\n[lattice]\nconductance_factor = \"1 + u^2\"\nu_range = [0, 1]\n", "t");
   EXPECT_THROW(effective_coefficients(c2, 2.0), InputError);
 }
 
@@ -270,7 +273,8 @@ TEST(EffectiveBadInput, ConfigKeys) {
   EXPECT_EQ(key_of("u_range = [1, 0]\n"), "medium.u_range");
   EXPECT_EQ(key_of("reaction = \"log(u)\"\nu_range = [0, 1]\n"), "medium.reaction");
   EXPECT_EQ(key_of("drfit = \"u\"\n"), "medium.drfit");
-  EXPECT_TRUE(has(config_error([] { parse_config_1d("[medium]\ndrfit = \"u\"\n", "t"); }).second, "did you mean 'drift'"));
+  EXPECT_TRUE(
+      has(config_error([] { parse_config_1d("[medium]\ndrfit = \"u\"\n", "t"); }).second, "did you mean 'drift'"));
   const auto key2 = [](const std::string& lattice) {
     return config_error([&] { parse_config_2d("[domain]\ndimension = 2\n[lattice]\n" + lattice, "t"); }).first;
   };

@@ -34,8 +34,9 @@ struct Result {
 // Run the program with `args` (a shell fragment) and `env` prepended; stdout and stderr apart.
 Result run(const std::string& args, const std::string& env = "") {
   // One file per test: ctest runs the tests of this file side by side.
-  const fs::path err = fs::path(testing::TempDir()) /
-                       ("pl_faults_stderr_" + std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + ".txt");
+  const fs::path err =
+      fs::path(testing::TempDir()) /
+      ("pl_faults_stderr_" + std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + ".txt");
   const std::string cmd = env + " " + std::string(PATCHLEARN_BINARY) + " " + args + " 2>'" + err.string() + "'";
   FILE* p = popen(cmd.c_str(), "r");
   Result r{-1, "", ""};
@@ -128,7 +129,8 @@ TEST(Faults, AFailedReportFailsTheRunAndLeavesNoOldReport) {
   fs::create_directories(out / "figures");
   std::ofstream(out / "report.md") << "# an earlier run\n";
   std::ofstream(out / "figures" / "loss.png") << "old";
-  const auto r = run("run '" + config + "' --quiet --json --out '" + out.string() + "'", "PATCHLEARN_PYTHON=/nonexistent");
+  const auto r =
+      run("run '" + config + "' --quiet --json --out '" + out.string() + "'", "PATCHLEARN_PYTHON=/nonexistent");
   EXPECT_EQ(r.status, 1);
   expect_one_line(r, "cannot run the report script with '/nonexistent'");
   EXPECT_TRUE(fs::exists(out / "summary.json"));  // the results are there
@@ -147,7 +149,8 @@ TEST(Faults, OutputPathThatIsAFileIsRefusedAtOnce) {
   expect_one_line(r, "cannot create output directory");
   EXPECT_NE(r.out.find("\"error\""), std::string::npos) << r.out;
   // train too, before it reads or fits anything (no data.h5 exists: the folder is checked first).
-  const auto t = run("train '" + config + "' --quiet --data '" + (root / "none.h5").string() + "' --out '" + (root / "afile").string() + "'");
+  const auto t = run("train '" + config + "' --quiet --data '" + (root / "none.h5").string() + "' --out '" +
+                     (root / "afile").string() + "'");
   EXPECT_EQ(t.status, 2);
   expect_one_line(t, "cannot create output directory");
 }

@@ -92,7 +92,8 @@ TEST(Gpu, FusedStepsInSharedMemory) {
       cpu.fused_steps(yc.data(), systems, steps, cc.data(), 1e5, ends, lc, rc);
       gpu.fused_steps(fused.data(), systems, steps, cg.data(), 1e5, ends, lg, rg);
       for (int k = 0; k < steps; ++k) {
-        kernels::increment_rhs(Device::CUDA, systems, mats, n, cg.data(), 1e5, ends, eo, lg, rg, plain.data(), work.data());
+        kernels::increment_rhs(Device::CUDA, systems, mats, n, cg.data(), 1e5, ends, eo, lg, rg, plain.data(),
+                               work.data());
         gpu.solve(work.data(), systems);
         kernels::axpby(Device::CUDA, systems * n, 1.0, plain.data(), 1.0, work.data(), plain.data());
       }
@@ -301,10 +302,10 @@ TEST(Gpu, GapToothChebyshevIntervalOnChip) {
     Buffer<double> ug(Device::CUDA, u), kEg(Device::CUDA, kE), kNg(Device::CUDA, kN), wpg(Device::CUDA, wp),
         wmg(Device::CUDA, wm), cg(Device::CUDA, c);
     std::vector<double> uc = u;
-    kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 1.0, 200.0,
-                                          c.data(), terms, uc.data());
-    kernels::gap_tooth_chebyshev_interval(Device::CUDA, batch, P, m, kEg.data(), kNg.data(), wpg.data(), wmg.data(), 1.0,
-                                          200.0, cg.data(), terms, ug.data());
+    kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 1.0,
+                                          200.0, c.data(), terms, uc.data());
+    kernels::gap_tooth_chebyshev_interval(Device::CUDA, batch, P, m, kEg.data(), kNg.data(), wpg.data(), wmg.data(),
+                                          1.0, 200.0, cg.data(), terms, ug.data());
     expect_close(ug.to_host(), uc, 1e-12, "gap-tooth Chebyshev interval");
   }
 }

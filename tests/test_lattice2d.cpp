@@ -167,31 +167,35 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
   std::mt19937_64 gen(5);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   for (const bool baseline : {false, true})
-  for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
-    use_cpu_baseline(baseline);
-    const int n = m + 2;
-    const index_t batch = 3, per = static_cast<index_t>(P) * P * m * m;
-    std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), U(batch * per), out(U.size());
-    for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
-    for (auto* v : {&wp, &wm}) for (auto& x : *v) x = V(gen);
-    for (auto& x : U) x = V(gen);
-    kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 7.0, U.data(), out.data());
-    double worst = 0, scale = 0;
-    for (index_t b = 0; b < batch; ++b)
-      for (int J = 0; J < P; ++J)
-        for (int I = 0; I < P; ++I)
-          for (int q = 0; q < m; ++q)
-            for (int p = 0; p < m; ++p) {
-              const double ref = kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, kE.data(), kN.data(),
-                                                         wp.data(), wm.data(), 7.0);
-              const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
-              worst = std::max(worst, std::abs(got - ref));
-              scale = std::max(scale, std::abs(ref));
-            }
-    use_cpu_baseline(false);
-    EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "");  // equal unless a compiler contracts to FMA
-    EXPECT_GT(scale, 1.0);
-  }
+    for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
+      use_cpu_baseline(baseline);
+      const int n = m + 2;
+      const index_t batch = 3, per = static_cast<index_t>(P) * P * m * m;
+      std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), U(batch * per), out(U.size());
+      for (auto* v : {&kE, &kN})
+        for (auto& x : *v) x = R(gen);
+      for (auto* v : {&wp, &wm})
+        for (auto& x : *v) x = V(gen);
+      for (auto& x : U) x = V(gen);
+      kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 7.0, U.data(),
+                               out.data());
+      double worst = 0, scale = 0;
+      for (index_t b = 0; b < batch; ++b)
+        for (int J = 0; J < P; ++J)
+          for (int I = 0; I < P; ++I)
+            for (int q = 0; q < m; ++q)
+              for (int p = 0; p < m; ++p) {
+                const double ref = kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, kE.data(), kN.data(),
+                                                           wp.data(), wm.data(), 7.0);
+                const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
+                worst = std::max(worst, std::abs(got - ref));
+                scale = std::max(scale, std::abs(ref));
+              }
+      use_cpu_baseline(false);
+      EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m
+                                      << (baseline ? ", baseline" : "");  // equal unless a compiler contracts to FMA
+      EXPECT_GT(scale, 1.0);
+    }
 }
 
 TEST(GapTooth2D, ChebyshevIntervalEqualsTheTermByTermLoop) {
@@ -202,30 +206,34 @@ TEST(GapTooth2D, ChebyshevIntervalEqualsTheTermByTermLoop) {
   std::mt19937_64 gen(11);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0), C(0.0, 0.3);
   for (const bool baseline : {false, true})
-  for (auto [P, m, terms] : {std::tuple{16, 3, 9}, std::tuple{5, 2, 2}, std::tuple{7, 4, 5}}) {
-    use_cpu_baseline(baseline);
-    const int n = m + 2;
-    const index_t batch = 3, count = batch * P * P * m * m;
-    const double rho = 50.0, inv_h2 = 3.0, a = 4.0 / rho;
-    std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), u(count), c(terms);
-    for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
-    for (auto* v : {&wp, &wm}) for (auto& x : *v) x = V(gen);
-    for (auto& x : u) x = V(gen);
-    for (auto& x : c) x = C(gen);
-    // The loop: T_0 = u overwritten in place, T_1 in Tk, the sum in acc.
-    std::vector<double> Tkm1 = u, Tk(count), AT(count), acc(count);
-    kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2, Tkm1.data(), AT.data());
-    kernels::chebyshev_start(Device::CPU, count, a, AT.data(), Tkm1.data(), c[0], c[1], Tk.data(), acc.data());
-    for (int k = 1; k + 1 < terms; ++k) {
-      kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2, Tk.data(), AT.data());
-      kernels::chebyshev_step(Device::CPU, count, a, AT.data(), Tk.data(), Tkm1.data(), c[k + 1], acc.data());
-      std::swap(Tk, Tkm1);
+    for (auto [P, m, terms] : {std::tuple{16, 3, 9}, std::tuple{5, 2, 2}, std::tuple{7, 4, 5}}) {
+      use_cpu_baseline(baseline);
+      const int n = m + 2;
+      const index_t batch = 3, count = batch * P * P * m * m;
+      const double rho = 50.0, inv_h2 = 3.0, a = 4.0 / rho;
+      std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), u(count), c(terms);
+      for (auto* v : {&kE, &kN})
+        for (auto& x : *v) x = R(gen);
+      for (auto* v : {&wp, &wm})
+        for (auto& x : *v) x = V(gen);
+      for (auto& x : u) x = V(gen);
+      for (auto& x : c) x = C(gen);
+      // The loop: T_0 = u overwritten in place, T_1 in Tk, the sum in acc.
+      std::vector<double> Tkm1 = u, Tk(count), AT(count), acc(count);
+      kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2,
+                               Tkm1.data(), AT.data());
+      kernels::chebyshev_start(Device::CPU, count, a, AT.data(), Tkm1.data(), c[0], c[1], Tk.data(), acc.data());
+      for (int k = 1; k + 1 < terms; ++k) {
+        kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2,
+                                 Tk.data(), AT.data());
+        kernels::chebyshev_step(Device::CPU, count, a, AT.data(), Tk.data(), Tkm1.data(), c[k + 1], acc.data());
+        std::swap(Tk, Tkm1);
+      }
+      kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(),
+                                            inv_h2, rho, c.data(), terms, u.data());
+      use_cpu_baseline(false);
+      EXPECT_EQ(u, acc) << "P " << P << ", m " << m << ", " << terms << " terms" << (baseline ? ", baseline" : "");
     }
-    kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2, rho,
-                                          c.data(), terms, u.data());
-    use_cpu_baseline(false);
-    EXPECT_EQ(u, acc) << "P " << P << ", m " << m << ", " << terms << " terms" << (baseline ? ", baseline" : "");
-  }
 }
 
 TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {
@@ -235,22 +243,23 @@ TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {
   std::mt19937_64 gen(9);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   for (const bool baseline : {false, true})
-  for (index_t N : {index_t{37}, index_t{600}}) {
-    use_cpu_baseline(baseline);
-    const index_t batch = 2;
-    std::vector<double> kE(N * N), kN(N * N), u(batch * N * N), out(u.size());
-    for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
-    for (auto& x : u) x = V(gen);
-    kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, u.data(), out.data());
-    index_t differ = 0;
-    for (index_t b = 0; b < batch; ++b)
-      for (index_t y = 0; y < N; ++y)
-        for (index_t x = 0; x < N; ++x)
-          differ += out[(b * N + y) * N + x] !=
-                    kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(), kN.data(), N, x, y, 3.0);
-    use_cpu_baseline(false);
-    EXPECT_EQ(differ, 0) << "N = " << N << (baseline ? ", baseline" : "");
-  }
+    for (index_t N : {index_t{37}, index_t{600}}) {
+      use_cpu_baseline(baseline);
+      const index_t batch = 2;
+      std::vector<double> kE(N * N), kN(N * N), u(batch * N * N), out(u.size());
+      for (auto* v : {&kE, &kN})
+        for (auto& x : *v) x = R(gen);
+      for (auto& x : u) x = V(gen);
+      kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, u.data(), out.data());
+      index_t differ = 0;
+      for (index_t b = 0; b < batch; ++b)
+        for (index_t y = 0; y < N; ++y)
+          for (index_t x = 0; x < N; ++x)
+            differ += out[(b * N + y) * N + x] !=
+                      kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(), kN.data(), N, x, y, 3.0);
+      use_cpu_baseline(false);
+      EXPECT_EQ(differ, 0) << "N = " << N << (baseline ? ", baseline" : "");
+    }
 }
 
 TEST(Lattice2D, FusedChebyshevStepEqualsRatesThenStep) {
@@ -260,8 +269,10 @@ TEST(Lattice2D, FusedChebyshevStepEqualsRatesThenStep) {
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   const index_t N = 70, batch = 3, n = batch * N * N;
   std::vector<double> kE(N * N), kN(N * N), Tk(n), Tkm1(n), acc(n);
-  for (auto* v : {&kE, &kN}) for (auto& x : *v) x = R(gen);
-  for (auto* v : {&Tk, &Tkm1, &acc}) for (auto& x : *v) x = V(gen);
+  for (auto* v : {&kE, &kN})
+    for (auto& x : *v) x = R(gen);
+  for (auto* v : {&Tk, &Tkm1, &acc})
+    for (auto& x : *v) x = V(gen);
   std::vector<double> AT(n), want_Tkm1 = Tkm1, want_acc = acc;
   kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, Tk.data(), AT.data());
   kernels::chebyshev_step(Device::CPU, n, 0.7, AT.data(), Tk.data(), want_Tkm1.data(), 0.3, want_acc.data());
@@ -350,7 +361,8 @@ TEST(GapTooth2D, ExponentialAndRk4SteppersAgree) {
   const auto ics = two_ics();
   GapTooth2D a(Device::CPU, lat, g, 2), b(Device::CPU, lat, g, 2);
   Propagator2D pe(a, 0.01, FineStepper::Exponential), pr(b, 0.01, FineStepper::RK4);
-  const auto x = simulate_lattice_2d(a, pe, 0.01, 3, ics).host_U(), y = simulate_lattice_2d(b, pr, 0.01, 3, ics).host_U();
+  const auto x = simulate_lattice_2d(a, pe, 0.01, 3, ics).host_U(),
+             y = simulate_lattice_2d(b, pr, 0.01, 3, ics).host_U();
   for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], 1e-9);
   // Over the stability limit: a clear error naming fine.dt.
   try {

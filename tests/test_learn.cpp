@@ -8,6 +8,7 @@
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
+#include "patchlearn/learn/discovered.hpp"
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/learn/trainer.hpp"
@@ -63,7 +64,10 @@ TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {
     model->fit_standardization(U, R, true);
     const double before = [&] {
       torch::NoGradGuard g;
-      return ((model->forward(U) - R).index({Slice(), Slice(1, M - 1)}) / model->output_scale()).pow(2).mean().item<double>();
+      return ((model->forward(U) - R).index({Slice(), Slice(1, M - 1)}) / model->output_scale())
+          .pow(2)
+          .mean()
+          .item<double>();
     }();
     const auto log = learn::train(model, U, R, torch::Tensor(), torch::Tensor(), p);
     ASSERT_EQ(log.train_loss.size(), 30u);
@@ -179,7 +183,8 @@ TEST(Learn, MissingOrMismatchedFilesAreClearErrors) {
   auto cfg = parse_config_1d("[macro]\nt_end = 0.002\n[initial]\ntrajectories = 2\n", "t");
   const auto sim = simulate_data(cfg, Device::CPU);
   write_data_h5((dir / "data.h5").string(), cfg, sim, Device::CPU);
-  auto other = parse_config_1d("[domain]\nmacro_nodes = 21\n[macro]\nt_end = 0.002\n[initial]\ntrajectories = 2\n", "t");
+  auto other =
+      parse_config_1d("[domain]\nmacro_nodes = 21\n[macro]\nt_end = 0.002\n[initial]\ntrajectories = 2\n", "t");
   EXPECT_THROW(load_learning_data((dir / "data.h5").string(), other, torch::kCPU), InputError);
   EXPECT_THROW(load_learning_data((dir / "missing.h5").string(), cfg, torch::kCPU), InputError);
   EXPECT_NO_THROW(load_learning_data((dir / "data.h5").string(), cfg, torch::kCPU));
@@ -189,7 +194,7 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
   // simulate -> train both networks -> regression -> rollout -> evaluation, in seconds. Checks the
   // wiring and the summary's keys and that the regression finds a* from the patch data (quick1d's
   // estimate is accurate to ~5e-7, so 1e-4 is a loose bound).
-  auto cfg = parse_config_1d(std::string(embedded_default_config()) , "default");
+  auto cfg = parse_config_1d(std::string(embedded_default_config()), "default");
   cfg.initial.trajectories = 3;
   cfg.train_trajectories = 2;
   cfg.t_end = 0.05;
@@ -198,7 +203,8 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
   cfg.learn.lbfgs_iterations = 5;
   auto sim = std::make_shared<Simulation1D>(simulate_data(cfg, Device::CPU));
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_pipe").string();
-  const auto s = train_and_evaluate(*learning_task_1d(cfg, sim->a_star), learning_data(sim, sim->data), Device::CPU, dir, silent_observer());
+  const auto s = train_and_evaluate(*learning_task_1d(cfg, sim->a_star), learning_data(sim, sim->data), Device::CPU,
+                                    dir, silent_observer());
   EXPECT_NEAR(s["a_star_regression"].get<double>(), std::sqrt(0.21), 1e-4 * std::sqrt(0.21));
   for (const char* k : {"functional", "discretized"}) {
     for (const char* m : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})
@@ -210,7 +216,8 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
 
   // The report: every expected figure is a real PNG with content.
   write_data_h5(dir + "/data.h5", cfg, *sim, Device::CPU);
-  testing_support::expect_report_figures(dir, {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png"});
+  testing_support::expect_report_figures(
+      dir, {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png"});
 }
 
 TEST(Learn, ResumedTrainingReachesTheSameModel) {
@@ -237,9 +244,10 @@ TEST(Learn, ResumedTrainingReachesTheSameModel) {
   learn::train(a, U, R, {}, {}, p);
   auto b = fresh(1);
   p.checkpoint_path = (dir / "b.pt").string();
-  EXPECT_THROW(learn::train(b, U, R, {}, {}, p, [](int e, double, double) {
-                 if (e == 4) throw std::runtime_error("interrupted");
-               }),
+  EXPECT_THROW(learn::train(b, U, R, {}, {}, p,
+                            [](int e, double, double) {
+                              if (e == 4) throw std::runtime_error("interrupted");
+                            }),
                std::runtime_error);
   ASSERT_TRUE(std::filesystem::exists(dir / "b.pt.state"));
   auto c = fresh(99);  // different initial weights: everything must come from the checkpoint
@@ -281,9 +289,10 @@ struct ResumeCase {
     p.checkpoint_path = (dir / name).string();
     p.resume = false;
     auto m = fresh(1);
-    EXPECT_THROW(learn::train(m, U, R, {}, {}, p, [cut](int e, double, double) {
-                   if (e == cut) throw std::runtime_error("interrupted");
-                 }),
+    EXPECT_THROW(learn::train(m, U, R, {}, {}, p,
+                              [cut](int e, double, double) {
+                                if (e == cut) throw std::runtime_error("interrupted");
+                              }),
                  std::runtime_error);
     ASSERT_TRUE(std::filesystem::exists(p.checkpoint_path + ".state"));
   }
@@ -351,7 +360,8 @@ TEST(Learn, ResumeRefusesChangedSettingsByName) {
   p = base;
   p.resume = true;
   auto m = rc.fresh(5);
-  EXPECT_NE(message_of([&] { learn::train(m, rc.U * 1.01, rc.R, {}, {}, p); }).find("training data differ"), std::string::npos);
+  EXPECT_NE(message_of([&] { learn::train(m, rc.U * 1.01, rc.R, {}, {}, p); }).find("training data differ"),
+            std::string::npos);
   // The L-BFGS count acts after the Adam epochs: changing it continues the checkpoint.
   p = base;
   p.resume = true;
@@ -432,4 +442,32 @@ TEST(Learn, ConstantTargetsAreRefusedNotBlamedOnTheLearningRate) {
   const auto msg = message_of([&] { learn::train(m, U * 0.0, torch::zeros_like(U), {}, {}, p); });
   EXPECT_NE(msg.find("dU/dt of the functional network are all 0: there is nothing to learn"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("learn.lr"), std::string::npos) << msg;
+}
+
+TEST(Learn, DiscoveredEquationIsEvaluatedByTermName) {
+  // The regression's equation as an operator: with only U_xx it is the homogenized 3-point scheme
+  // (the same arithmetic up to the order of one multiplication: 1 ulp), Dirichlet ends held;
+  // products and powers by name; an unknown factor is refused.
+  torch::manual_seed(3);
+  const int M = 11;
+  const double dX = 0.1;
+  const auto U = torch::rand({4, M}, torch::kFloat64);
+  learn::RegressionResult fit;
+  fit.terms = {"1", "U", "U_x", "U_xx", "U^2", "U U_x"};
+  fit.stlsq = {0, 0, 0, 0.37, 0, 0};
+  learn::DiscoveredOperator op(
+      fit, [&](const torch::Tensor& V) { return learn::macro_derivatives_1d(V, dX, 3); }, true);
+  const auto exact = learn::HomogenizedTorchOperator(0.37, dX).rhs(U);
+  EXPECT_LT((op.rhs(U) - exact).abs().max().item<double>(), 1e-12 * exact.abs().max().item<double>());
+  EXPECT_EQ(op.rhs(U).index({torch::indexing::Slice(), 0}).abs().max().item<double>(), 0.0);
+  const auto d = learn::macro_derivatives_1d(U, dX, 3);
+  const auto sum = learn::evaluate_terms(d, {"U*U_x", "U_x^2", "1"}, {2.0, -1.0, 0.5});
+  EXPECT_TRUE(torch::allclose(sum, 2.0 * d.at("U") * d.at("U_x") - d.at("U_x").pow(2) + 0.5, 1e-14, 0));
+  EXPECT_THROW(learn::evaluate_terms(d, {"U_xxx"}, {1.0}), std::invalid_argument);
+  // 5-point differences where both neighbours exist, 3-point next to the ends.
+  const auto x = torch::linspace(0, 1, M, torch::kFloat64).unsqueeze(0);
+  const auto d5 = learn::macro_derivatives_1d(x.pow(4), dX, 5);
+  const auto xi = x.index({torch::indexing::Slice(), torch::indexing::Slice(1, M - 1)});
+  const auto inner = torch::indexing::Slice(1, M - 3);
+  EXPECT_TRUE(torch::allclose(d5.at("U_xx").index({0, inner}), (12 * xi.pow(2)).index({0, inner}), 1e-9, 1e-9));
 }

@@ -30,7 +30,8 @@ torch::Tensor periodic_states(int64_t n, uint64_t seed) {
   for (int kx = 0; kx <= 2; ++kx)
     for (int ky = -2; ky <= 2; ++ky) {
       if (kx == 0 && ky <= 0) continue;
-      const auto a = torch::rand({n, 1, 1}, torch::kFloat64) - 0.5, ph = torch::rand({n, 1, 1}, torch::kFloat64) * 2 * M_PI;
+      const auto a = torch::rand({n, 1, 1}, torch::kFloat64) - 0.5,
+                 ph = torch::rand({n, 1, 1}, torch::kFloat64) * 2 * M_PI;
       U += a * torch::cos(kx * x.view({1, 1, P}) + ky * x.view({1, P, 1}) + ph);
     }
   return U.reshape({n, P * P});
@@ -119,7 +120,8 @@ precision = "fp64"
 train_fraction = 0.75
 [homogenized]
 grid = 16
-)", "tiny2d");
+)",
+                                   "tiny2d");
   const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_tiny2d").string();
   auto sim = std::make_shared<Simulation2D>(simulate_data(cfg, Device::CPU));
   EXPECT_LT(sim->rmse_vs_homogenized, 1e-5);
@@ -134,11 +136,13 @@ grid = 16
   ASSERT_EQ(modes.size(), 6u);
   for (std::size_t i = 0; i < 6; ++i)  // one of each conjugate pair (|c(k)| = |c(-k)| for a real field)
     for (std::size_t j = i + 1; j < 6; ++j)
-      EXPECT_FALSE(modes[i][0].get<int>() == -modes[j][0].get<int>() && modes[i][1].get<int>() == -modes[j][1].get<int>());
+      EXPECT_FALSE(modes[i][0].get<int>() == -modes[j][0].get<int>() &&
+                   modes[i][1].get<int>() == -modes[j][1].get<int>());
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir) / "summary.json"));
   // The 2D figures: each a real, non-trivial PNG.
   write_data_h5((std::filesystem::path(dir) / "data.h5").string(), cfg, *sim, Device::CPU);
-  testing_support::expect_report_figures(dir, {"fig6_rhs_2d.png", "fig7_rollout_2d.png", "fig8_mse_fourier.png", "loss.png"});
+  testing_support::expect_report_figures(
+      dir, {"fig6_rhs_2d.png", "fig7_rollout_2d.png", "fig8_mse_fourier.png", "loss.png"});
 }
 
 TEST(Learn2D, CorruptOrMismatchedDataFilesAreClearErrors) {

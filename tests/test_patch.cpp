@@ -82,7 +82,8 @@ TEST(Lifting, LargeBatchesGiveTheSameValues) {
     index_t mismatches = 0;
     for (index_t s = 0; s < systems; ++s)
       for (index_t j = 0; j < n; ++j)
-        mismatches += y[s * n + j] != kernels::lift_value(coef.data() + s * nc, nc, static_cast<double>(j - L.centre) * L.dx);
+        mismatches +=
+            y[s * n + j] != kernels::lift_value(coef.data() + s * nc, nc, static_cast<double>(j - L.centre) * L.dx);
     EXPECT_EQ(mismatches, 0) << nc << " coefficients";
   }
 }

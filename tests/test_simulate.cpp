@@ -90,8 +90,8 @@ pid_t start_simulate(const std::string& config, const std::string& dir, bool res
     dup2(devnull, 1);
     dup2(devnull, 2);
     if (resume)
-      execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "simulate", config.c_str(), "--out", dir.c_str(), "--quiet", "--resume",
-            static_cast<char*>(nullptr));
+      execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "simulate", config.c_str(), "--out", dir.c_str(), "--quiet",
+            "--resume", static_cast<char*>(nullptr));
     else
       execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "simulate", config.c_str(), "--out", dir.c_str(), "--quiet",
             static_cast<char*>(nullptr));
@@ -122,10 +122,13 @@ TEST(Simulate, InterruptedRunsResumeToBitIdenticalData) {
   // The resumed runs' config differs only in a comment and a table that cannot change the data:
   // the committed chunks are still used.
   const std::string edited = (root / "edited.toml").string();
-  std::ofstream(edited) << "# resumed with other learning settings\n" << testing_support::kSmallCase
-                        << "[macro]\nt_end = 0.2\n[initial]\ntrajectories = 4\n[run]\nchunk_trajectories = 1\n[learn]\nepochs = 7\n";
+  std::ofstream(edited)
+      << "# resumed with other learning settings\n"
+      << testing_support::kSmallCase
+      << "[macro]\nt_end = 0.2\n[initial]\ntrajectories = 4\n[run]\nchunk_trajectories = 1\n[learn]\nepochs = 7\n";
   ASSERT_EQ(wait_exit(start_simulate(config, (root / "whole").string(), false)), 0);
-  const auto U = h5_read((root / "whole" / "data.h5").string(), "U"), R = h5_read((root / "whole" / "data.h5").string(), "dUdt");
+  const auto U = h5_read((root / "whole" / "data.h5").string(), "U"),
+             R = h5_read((root / "whole" / "data.h5").string(), "dUdt");
   for (int sig : {SIGKILL, SIGINT}) {
     SCOPED_TRACE(sig);
     const fs::path dir = root / ("cut" + std::to_string(sig));

@@ -59,8 +59,10 @@ TEST_P(Tridiag, MatchesDenseSolve) {
     }
   if (c.eo > 1)  // gap-tooth end rows: -x0 + x_eo and x_{n-1} - x_{n-1-eo}
     for (int m = 0; m < c.mats; ++m) {
-      d[m * n] = -1.0; u[m * n] = 1.0;
-      d[m * n + n - 1] = 1.0; l[m * n + n - 1] = -1.0;
+      d[m * n] = -1.0;
+      u[m * n] = 1.0;
+      d[m * n + n - 1] = 1.0;
+      l[m * n + n - 1] = -1.0;
     }
   kernels::BatchedTridiag solver(Device::CPU, c.mats, n, c.chunk, c.eo);
   solver.set_matrices(l, d, u);

@@ -37,8 +37,8 @@ class TerminalObserver : public Observer {
     if (fraction < 1.0 && t - last_ < (tty_ ? 0.2 : 10.0)) return;
     last_ = t;
     const double eta = fraction > 0 ? t * (1.0 - fraction) / fraction : 0.0;
-    fmt::print(stderr, "{}{}: {:5.1f}%  {:.1f} s elapsed  ETA {:.1f} s{}", tty_ ? "\r" : "", stage, 100.0 * fraction, t, eta,
-               tty_ ? "   " : "\n");
+    fmt::print(stderr, "{}{}: {:5.1f}%  {:.1f} s elapsed  ETA {:.1f} s{}", tty_ ? "\r" : "", stage, 100.0 * fraction, t,
+               eta, tty_ ? "   " : "\n");
     if (tty_ && fraction >= 1.0) std::fputc('\n', stderr);
   }
   void info(const std::string& line) override {
@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sim->add_flag("--json", as_json, "print one JSON object as the last line");
   sim->add_flag("--quiet", quiet, "no progress output");
-  sim->add_flag("--resume", resume, "continue an interrupted run from the trajectories it committed (DIR/data.h5.chunks)");
+  sim->add_flag("--resume", resume,
+                "continue an interrupted run from the trajectories it committed (DIR/data.h5.chunks)");
 
   std::string data_path, model_path;
   auto* train = app.add_subcommand("train", "train the networks on DIR/data.h5, with regression and evaluation");
@@ -120,13 +121,16 @@ int main(int argc, char** argv) {
   roll->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   roll->add_flag("--json", as_json, "print one JSON object");
 
-  auto* run = app.add_subcommand("run", "the whole pipeline: simulate, train both networks, regression, rollout, evaluation");
+  auto* run =
+      app.add_subcommand("run", "the whole pipeline: simulate, train both networks, regression, rollout, evaluation");
   run->add_option("config", config, "TOML config (default: the embedded quick 1D case)");
   run->add_option("--out", out, "output directory")->capture_default_str();
   run->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run->add_flag("--json", as_json, "print one JSON object as the last line");
   run->add_flag("--quiet", quiet, "no progress output");
-  run->add_flag("--resume", resume, "continue an interrupted run: the simulation's committed trajectories, then training from its last checkpoint");
+  run->add_flag(
+      "--resume", resume,
+      "continue an interrupted run: the simulation's committed trajectories, then training from its last checkpoint");
 
   std::string report_dir;
   auto* report = app.add_subcommand("report", "figures (PNG) and report.md for a run directory");

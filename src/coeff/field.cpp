@@ -32,7 +32,8 @@ double quadrature_harmonic_mean(const std::function<double(double)>& a) {
         const double m = 0.5 * (a + b), lm = 0.5 * (a + m), rm = 0.5 * (m + b);
         const double flm = g(lm), frm = g(rm);
         const double left = (m - a) / 6 * (fa + 4 * flm + fm), right = (b - m) / 6 * (fm + 4 * frm + fb);
-        if (depth > 40 || std::abs(left + right - whole) < 1e-15 * 15) return left + right + (left + right - whole) / 15;
+        if (depth > 40 || std::abs(left + right - whole) < 1e-15 * 15)
+          return left + right + (left + right - whole) / 15;
         return rec(a, m, fa, flm, fm, left, depth + 1) + rec(m, b, fm, frm, fb, right, depth + 1);
       };
   // Split at 64 panels so steps and sharp features are all seen.
@@ -76,7 +77,8 @@ MediumExpression::MediumExpression(std::string key, const std::string& expr, con
     p.Eval();
     for (const auto& [name, _] : p.GetUsedVar()) parser_->used.push_back(name);
   } catch (mu::Parser::exception_type& e) {
-    throw ConfigError(key_, fmt::format("cannot parse '{}': {} (the variables are {}, the constant pi)", expr, e.GetMsg(), names));
+    throw ConfigError(
+        key_, fmt::format("cannot parse '{}': {} (the variables are {}, the constant pi)", expr, e.GetMsg(), names));
   }
 }
 
@@ -94,31 +96,37 @@ void MediumExpression::check(URange r, bool positive, const std::string& range_k
   for_each_check_point(r, uses("y"), [&](double y, double u) {
     const double v = (*this)(y, u);
     if (std::isfinite(v) && (v > 0 || !positive)) return;
-    throw ConfigError(key_, fmt::format("'{}' = {} at {}u = {:.10g}, in {} = [{:.10g}, {:.10g}]; {}", text_, v,
-                                        uses("y") ? fmt::format("y = {:.10g}, ", y) : "", u, range_key, r.lo, r.hi,
-                                        positive ? "a diffusivity must be finite and > 0 there" : "it must be finite there"));
+    throw ConfigError(key_,
+                      fmt::format("'{}' = {} at {}u = {:.10g}, in {} = [{:.10g}, {:.10g}]; {}", text_, v,
+                                  uses("y") ? fmt::format("y = {:.10g}, ", y) : "", u, range_key, r.lo, r.hi,
+                                  positive ? "a diffusivity must be finite and > 0 there" : "it must be finite there"));
   });
 }
 
-CoefficientField::CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table, bool scan)
+CoefficientField::CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table,
+                                   bool scan)
     : f_(std::move(f)), desc_(std::move(desc)), table_(std::move(table)) {
   min_ = std::numeric_limits<double>::infinity();
   max_ = -min_;
   if (!scan) return;  // a u-dependent field: expression() takes min_ and max_ on its u range
   if (!table_.empty()) {
-    for (double v : table_) { min_ = std::min(min_, v); max_ = std::max(max_, v); }
+    for (double v : table_) {
+      min_ = std::min(min_, v);
+      max_ = std::max(max_, v);
+    }
   } else {
     const int n = 8192;  // dense enough to see any feature a lattice of <= 8192 points per period resolves
     for (int j = 0; j <= n; ++j) {
       const double v = f_(static_cast<double>(j) / n);
-      if (!std::isfinite(v)) throw ConfigError("medium.coefficient", desc_ + " is not finite at y = " + num(double(j) / n));
+      if (!std::isfinite(v))
+        throw ConfigError("medium.coefficient", desc_ + " is not finite at y = " + num(double(j) / n));
       min_ = std::min(min_, v);
       max_ = std::max(max_, v);
     }
   }
   if (!(min_ > 0.0))
-    throw ConfigError("medium.coefficient", desc_ + " has minimum " + num(min_) +
-                                                " over a period; a diffusivity must be > 0 everywhere");
+    throw ConfigError("medium.coefficient",
+                      desc_ + " has minimum " + num(min_) + " over a period; a diffusivity must be > 0 everywhere");
 }
 
 CoefficientField CoefficientField::sinusoid(double mean, double amplitude) {
@@ -176,6 +184,15 @@ CoefficientField CoefficientField::with_terms(const std::string& drift, const st
   return f;
 }
 
+void CoefficientField::require_linear() const {
+  if (const std::string key = nonlinear_key(); !key.empty())
+    throw ConfigError(
+        key, fmt::format("the medium '{}' depends on u or has a drift or reaction, which the fine-scale schemes "
+                         "(simulate, run, bench) do not model yet; `patchlearn cell CONFIG --u VALUE` gives its "
+                         "effective coefficients at a value of u",
+                         description()));
+}
+
 std::string CoefficientField::nonlinear_key() const {
   if (a_u_) return "medium.expression";
   if (drift_) return "medium.drift";
@@ -217,7 +234,8 @@ CoefficientField CoefficientField::table_file(const std::string& path) {
         v.push_back(std::stod(tok, &used));
         if (used != tok.size()) throw std::invalid_argument(tok);
       } catch (std::exception&) {
-        throw InputError("medium.table: '" + path + "' line " + std::to_string(lineno) + ": '" + tok + "' is not a number");
+        throw InputError("medium.table: '" + path + "' line " + std::to_string(lineno) + ": '" + tok +
+                         "' is not a number");
       }
     }
   }

@@ -34,7 +34,9 @@ Device resolve_device(const std::string& request) {
   if (request == "cpu") return Device::CPU;
   if (request == "cuda") {
     if (!cuda_built())
-      throw RunError("--device cuda: this patchlearn was built without the CUDA backend (rebuild with nvcc present, PATCHLEARN_CUDA=ON)");
+      throw RunError(
+          "--device cuda: this patchlearn was built without the CUDA backend (rebuild with nvcc present, "
+          "PATCHLEARN_CUDA=ON)");
     if (!cuda_available()) throw RunError("--device cuda: no usable CUDA GPU was found (check the driver and --gpus)");
     return Device::CUDA;
   }

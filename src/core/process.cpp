@@ -1,5 +1,9 @@
 #include "patchlearn/core/process.hpp"
 
+#include <filesystem>
+#include <mutex>
+#include <set>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -42,17 +46,27 @@ int run_child(const std::vector<std::string>& argv, bool discard_stdout) {
 }
 
 void lock_output_directory(const std::string& dir) {
+  // One lock per folder and process: a library user's second job into the same folder (simulate,
+  // then train) already holds it.
+  static std::mutex mutex;
+  static std::set<std::string> held;
+  std::error_code ec;
+  const std::string canonical = std::filesystem::weakly_canonical(dir, ec).string();
+  const std::lock_guard<std::mutex> guard(mutex);
+  if (held.count(canonical)) return;
   const std::string path = dir + "/.patchlearn.lock";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) throw RunError("cannot create " + path + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);
-    if (err == EWOULDBLOCK) throw RunError("another patchlearn job is writing into " + dir + "; wait for it to end or use another --out");
+    if (err == EWOULDBLOCK)
+      throw RunError("another patchlearn job is writing into " + dir + "; wait for it to end or use another --out");
     throw RunError("cannot lock " + path + ": " + std::strerror(err));
   }
   // The descriptor stays open (and the lock held) until the process ends; the system releases it
   // however the process ends.
+  held.insert(canonical);
 }
 
 }  // namespace patchlearn

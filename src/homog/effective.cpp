@@ -14,9 +14,10 @@ namespace {
 
 void check_u(double u, URange r, const std::string& range_key) {
   if (!std::isfinite(u) || !r.contains(u))
-    throw InputError(fmt::format("{}: u = {} is outside [{:.10g}, {:.10g}], the range the medium was checked on; "
-                                 "give a u inside it or widen {}",
-                                 range_key, u, r.lo, r.hi, range_key));
+    throw InputError(
+        fmt::format("{}: u = {} is outside [{:.10g}, {:.10g}], the range the medium was checked on; "
+                    "give a u inside it or widen {}",
+                    range_key, u, r.lo, r.hi, range_key));
 }
 
 }  // namespace
@@ -33,7 +34,8 @@ EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, i
   double drift = 0, reaction = 0;
   for (int j = 0; j < n; ++j) {
     // The drift at bond j, weighted by the corrector's flux factor 1 + chi_y there.
-    if (medium.has_drift()) drift += medium.drift((j + 0.5) * dy, u) * (1.0 + (cell.chi[(j + 1) % n] - cell.chi[j]) / dy);
+    if (medium.has_drift())
+      drift += medium.drift((j + 0.5) * dy, u) * (1.0 + (cell.chi[(j + 1) % n] - cell.chi[j]) / dy);
     if (medium.has_reaction()) reaction += medium.reaction(j * dy, u);
   }
   e.drift = drift / n;

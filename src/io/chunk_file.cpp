@@ -7,7 +7,8 @@
 
 namespace patchlearn {
 
-void write_chunk_file(const std::string& path, const ChunkFile& c, const std::string& identity, const std::string& config_text) {
+void write_chunk_file(const std::string& path, const ChunkFile& c, const std::string& identity,
+                      const std::string& config_text) {
   H5Writer out(path);
   out.dataset("U", {c.count, c.times, c.nodes}, c.U);
   out.dataset("dUdt", {c.count, c.times, c.nodes}, c.dUdt);
@@ -21,7 +22,8 @@ void write_chunk_file(const std::string& path, const ChunkFile& c, const std::st
   out.commit();
 }
 
-ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count, const std::string& identity, const std::string& dir) {
+ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count, const std::string& identity,
+                          const std::string& dir) {
   const std::string remedy = "; delete it to simulate it again, or remove " + dir + " or drop --resume";
   ChunkFile c;
   std::string stored;
@@ -32,7 +34,8 @@ ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count,
     throw InputError(std::string(e.what()) + " (not a usable chunk of this run)" + remedy);
   }
   if (stored != identity)
-    throw InputError("'" + path + "' was simulated from a config that differs in a setting that affects the data" + remedy);
+    throw InputError("'" + path + "' was simulated from a config that differs in a setting that affects the data" +
+                     remedy);
   const double f = h5_read_number_attribute(path, "first"), n = h5_read_number_attribute(path, "count");
   if (f != static_cast<double>(first) || n != static_cast<double>(count))
     throw InputError("'" + path + "' holds trajectories " + std::to_string(std::llround(f)) + ".." +
@@ -45,8 +48,8 @@ ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count,
   c.dUdt = h5_read(path, "dUdt", &dims2);
   c.t = h5_read(path, "t");
   const auto ps = h5_read(path, "point_steps"), ws = h5_read(path, "wall_s");
-  if (dims.size() != 3 || dims != dims2 || dims[0] != count || dims[1] != static_cast<index_t>(c.t.size()) || ps.size() != 1 ||
-      ws.size() != 1)
+  if (dims.size() != 3 || dims != dims2 || dims[0] != count || dims[1] != static_cast<index_t>(c.t.size()) ||
+      ps.size() != 1 || ws.size() != 1)
     throw InputError("'" + path + "' is not a complete chunk of this run" + remedy);
   c.times = dims[1];
   c.nodes = dims[2];

@@ -1,6 +1,5 @@
 #include "patchlearn/io/config.hpp"
 
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -21,12 +20,14 @@ using namespace config_detail;
 
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
-      {"medium", {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon", "drift",
-                  "reaction", "u_range"}},
+      {"medium",
+       {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon", "drift",
+        "reaction", "u_range"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
-      {"patch", {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps"}},
+      {"patch",
+       {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps"}},
       {"gap_tooth", {"dt"}},
       {"full_resolution", {"rtol", "dt0"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
@@ -95,18 +96,21 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   } else if (kind == "laminate") {
     if (!medium.has("a1") || !medium.has("a2") || !medium.has("fraction"))
       throw ConfigError("medium", "a laminate needs a1, a2 and fraction");
-    c.field = CoefficientField::laminate(medium.number("a1", 1), medium.number("a2", 1), medium.number("fraction", 0.5));
+    c.field =
+        CoefficientField::laminate(medium.number("a1", 1), medium.number("a2", 1), medium.number("fraction", 0.5));
   } else if (kind == "expression") {
     if (!medium.has("expression"))
       throw ConfigError("medium.expression", "missing; give an expression in y (and u), e.g. \"1.1 + sin(2*pi*y)\"");
     c.field = CoefficientField::expression(medium.choice("expression", "", {}), c.u_range, u_range_key(medium));
   } else {
-    if (!medium.has("table")) throw ConfigError("medium.table", "missing; give the path of a file of coefficient values");
+    if (!medium.has("table"))
+      throw ConfigError("medium.table", "missing; give the path of a file of coefficient values");
     std::string path = medium.choice("table", "", {});
     if (!path.empty() && path[0] != '/') path = base_dir + "/" + path;
     c.field = CoefficientField::table_file(path);
   }
-  c.field = c.field->with_terms(medium.choice("drift", "", {}), medium.choice("reaction", "", {}), c.u_range, u_range_key(medium));
+  c.field = c.field->with_terms(medium.choice("drift", "", {}), medium.choice("reaction", "", {}), c.u_range,
+                                u_range_key(medium));
   c.epsilon = medium.positive("epsilon", c.epsilon);
 
   // --- grids
@@ -132,8 +136,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     throw ConfigError("patch.buffer_width", num(c.buffer_width) + " is smaller than patch.tooth_width = " +
                                                 num(c.tooth_width) + "; the buffer must contain the tooth (H >= h)");
   if (c.tooth_width < c.epsilon)
-    throw ConfigError("patch.tooth_width", num(c.tooth_width) + " is shorter than one period epsilon = " + num(c.epsilon) +
-                                               "; a tooth must average over at least one period");
+    throw ConfigError("patch.tooth_width", num(c.tooth_width) + " is shorter than one period epsilon = " +
+                                               num(c.epsilon) + "; a tooth must average over at least one period");
   const std::string lifting = patch.choice("lifting", "quadratic", {"quadratic", "quartic"});
   c.lifting_degree = lifting == "quadratic" ? 2 : 4;
   c.burst = patch.positive("burst", c.burst);
@@ -142,8 +146,9 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.buffer_ends = patch.choice("buffer_ends", c.buffer_ends, {"dirichlet", "averaged_gradient"});
   c.heal_substeps = static_cast<int>(patch.integer("heal_substeps", c.heal_substeps, 0, 1000000));
   if (c.heal_substeps >= c.substeps)
-    throw ConfigError("patch.heal_substeps", std::to_string(c.heal_substeps) + " must be smaller than patch.substeps = " +
-                                                 std::to_string(c.substeps));
+    throw ConfigError(
+        "patch.heal_substeps",
+        std::to_string(c.heal_substeps) + " must be smaller than patch.substeps = " + std::to_string(c.substeps));
   c.gap_tooth_dt = gap.positive("dt", c.gap_tooth_dt);
   c.full_rtol = full.positive("rtol", c.full_rtol);
   c.full_dt0 = full.positive("dt0", c.full_dt0);
@@ -168,15 +173,15 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     const double lam_dt = 4.0 * c.field->harmonic_mean() * c.macro_dt / (DX * DX);
     const double limit = c.integrator == "rk4" ? rk4_stability_limit() : 2.0;
     if (lam_dt > limit)
-      throw ConfigError("macro.dt", num(c.macro_dt) + " is over the stability limit of " + c.integrator + " on this grid: 4 a* dt / dX^2 = " +
-                                        num(lam_dt) + " > " + num(limit) + "; use macro.dt <= " +
-                                        num(limit * DX * DX / (4.0 * c.field->harmonic_mean())));
+      throw ConfigError("macro.dt", num(c.macro_dt) + " is over the stability limit of " + c.integrator +
+                                        " on this grid: 4 a* dt / dX^2 = " + num(lam_dt) + " > " + num(limit) +
+                                        "; use macro.dt <= " + num(limit * DX * DX / (4.0 * c.field->harmonic_mean())));
   }
   if (c.scheme == "gap_tooth") {
     const double r = c.macro_dt * c.sample_every / c.gap_tooth_dt;
     if (std::abs(r - std::round(r)) > 1e-6 * r)
-      throw ConfigError("gap_tooth.dt", num(c.gap_tooth_dt) + " must divide the sampling interval " +
-                                            num(c.macro_dt * c.sample_every));
+      throw ConfigError("gap_tooth.dt",
+                        num(c.gap_tooth_dt) + " must divide the sampling interval " + num(c.macro_dt * c.sample_every));
   }
 
   // --- homogenized truth
@@ -185,9 +190,10 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (std::abs(fine - std::round(fine)) > 1e-6 * fine || fine < 1)
     throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " must divide the macro spacing " + num(DX));
   if (c.length / c.homogenized_dx > kMaxHomogenizedIntervals + 0.5)
-    throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " gives " + num(c.length / c.homogenized_dx) + " intervals over domain.length; at most " +
-                                            std::to_string(kMaxHomogenizedIntervals) + " are supported (use dx >= " +
-                                            num(c.length / kMaxHomogenizedIntervals) + ")");
+    throw ConfigError("homogenized.dx",
+                      num(c.homogenized_dx) + " gives " + num(c.length / c.homogenized_dx) +
+                          " intervals over domain.length; at most " + std::to_string(kMaxHomogenizedIntervals) +
+                          " are supported (use dx >= " + num(c.length / kMaxHomogenizedIntervals) + ")");
 
   // --- the shared sections, then the 1D [learn] keys
   parse_shared_sections(root, c, c.t_end, "macro.t_end");
@@ -196,11 +202,13 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.train_trajectories = std::max(1, std::min(8, ic.trajectories - 1));
   c.train_trajectories = static_cast<int>(learn.integer("train_trajectories", c.train_trajectories, 1, 1000000));
   if (learn.has("train_trajectories") && c.train_trajectories >= ic.trajectories)
-    throw ConfigError("learn.train_trajectories", std::to_string(c.train_trajectories) + " leaves no test trajectory out of initial.trajectories = " +
+    throw ConfigError("learn.train_trajectories", std::to_string(c.train_trajectories) +
+                                                      " leaves no test trajectory out of initial.trajectories = " +
                                                       std::to_string(ic.trajectories));
   c.train_t_max = learn.positive("train_t_max", c.train_t_max);
   c.stencil = static_cast<int>(learn.integer("stencil", c.stencil, 3, 5));
-  if (c.stencil != 3 && c.stencil != 5) throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
+  if (c.stencil != 3 && c.stencil != 5)
+    throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
 
   // --- bench (its consistency with the rest: check_bench)
   const Table bench(root, "bench");

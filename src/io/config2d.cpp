@@ -17,8 +17,9 @@ using namespace config_detail;
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
       {"domain", {"dimension", "length", "patches"}},
-      {"lattice", {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed", "conductance_factor", "reaction",
-                   "reaction_rate", "u_range"}},
+      {"lattice",
+       {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed", "conductance_factor", "reaction",
+        "reaction_rate", "u_range"}},
       {"patch", {"points", "ratio", "coupling", "order"}},
       {"scheme", {"type"}},
       {"fine", {"stepper", "dt", "tolerance"}},
@@ -33,20 +34,23 @@ const std::map<std::string, std::set<std::string>>& schema() {
 
 /// A rectangular table of positive numbers (non-negative with `allow_zero`) given as an array of
 /// rows (row index along x).
-std::vector<double> kappa_table(const toml::table& root, const std::string& k, int& rows, int& cols, bool allow_zero = false) {
+std::vector<double> kappa_table(const toml::table& root, const std::string& k, int& rows, int& cols,
+                                bool allow_zero = false) {
   const std::string key = "lattice." + k;
   const toml::node* n = toml::at_path(root, key).node();
   const toml::array* a = n ? n->as_array() : nullptr;
-  if (!a || a->empty()) throw ConfigError(key, "expected an array of rows of positive numbers, e.g. [[1.0, 2.0], [3.0, 4.0]]");
+  if (!a || a->empty())
+    throw ConfigError(key, "expected an array of rows of positive numbers, e.g. [[1.0, 2.0], [3.0, 4.0]]");
   std::vector<double> out;
   rows = static_cast<int>(a->size());
   cols = -1;
   for (std::size_t i = 0; i < a->size(); ++i) {
     const toml::array* r = (*a)[i].as_array();
-    if (!r || r->empty()) throw ConfigError(key, "row " + std::to_string(i + 1) + " is not a non-empty array of numbers");
+    if (!r || r->empty())
+      throw ConfigError(key, "row " + std::to_string(i + 1) + " is not a non-empty array of numbers");
     if (cols >= 0 && static_cast<int>(r->size()) != cols)
-      throw ConfigError(key, "row " + std::to_string(i + 1) + " has " + std::to_string(r->size()) + " entries, row 1 has " +
-                                 std::to_string(cols) + "; the table must be rectangular");
+      throw ConfigError(key, "row " + std::to_string(i + 1) + " has " + std::to_string(r->size()) +
+                                 " entries, row 1 has " + std::to_string(cols) + "; the table must be rectangular");
     cols = static_cast<int>(r->size());
     for (const auto& e : *r) {
       const auto v = e.value<double>();
@@ -92,8 +96,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   Config2D c;
   c.text = text;
   c.origin = origin;
-  Table domain(root, "domain"), lattice(root, "lattice"), patch(root, "patch"), scheme(root, "scheme"), fine(root, "fine"),
-      time(root, "time"), initial(root, "initial"), homog(root, "homogenized"), learn(root, "learn");
+  Table domain(root, "domain"), lattice(root, "lattice"), patch(root, "patch"), scheme(root, "scheme"),
+      fine(root, "fine"), time(root, "time"), initial(root, "initial"), homog(root, "homogenized"),
+      learn(root, "learn");
   if (domain.integer("dimension", 1, 1, 2) != 2)
     throw ConfigError("domain.dimension", "must be 2 for a 2D lattice config");
   c.length = domain.positive("length", c.length);
@@ -126,14 +131,16 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
       c.kappa.cx = kappa_table(root, "kappa_x", rx, cx);
       c.kappa.cy = kappa_table(root, "kappa_y", ry, cy);
       if (rx != ry || cx != cy)
-        throw ConfigError("lattice.kappa_y", std::to_string(ry) + " x " + std::to_string(cy) + " does not match kappa_x, " +
-                                                 std::to_string(rx) + " x " + std::to_string(cx));
+        throw ConfigError("lattice.kappa_y", std::to_string(ry) + " x " + std::to_string(cy) +
+                                                 " does not match kappa_x, " + std::to_string(rx) + " x " +
+                                                 std::to_string(cx));
       c.kappa.mx = rx;
       c.kappa.my = cx;
     }
   } else {
     if (lattice.has("kappa_x") || lattice.has("kappa_y"))
-      throw ConfigError("lattice.kappa", "\"lognormal\" draws the tables; remove kappa_x / kappa_y or use kappa = \"table\"");
+      throw ConfigError("lattice.kappa",
+                        "\"lognormal\" draws the tables; remove kappa_x / kappa_y or use kappa = \"table\"");
     const int period = static_cast<int>(lattice.integer("period", 3, 1, 64));
     c.kappa = KappaTables::lognormal(period, period, lattice.number("sigma", 1.0),
                                      static_cast<std::uint64_t>(lattice.integer("seed", 1, 0, 9223372036854775807LL)));
@@ -158,7 +165,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     c.kappa.reaction->check(c.kappa.u_range, false, range_key);
   }
   if (lattice.has("reaction_rate")) {
-    if (!lattice.has("reaction")) throw ConfigError("lattice.reaction_rate", "is given without lattice.reaction = f(u)");
+    if (!lattice.has("reaction"))
+      throw ConfigError("lattice.reaction_rate", "is given without lattice.reaction = f(u)");
     int rows, cols;
     c.kappa.reaction_rate = kappa_table(root, "reaction_rate", rows, cols, true);
     if (rows != c.kappa.mx || cols != c.kappa.my)
@@ -175,9 +183,11 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.scheme = scheme.choice("type", c.scheme, {"gap_tooth", "full_lattice"});
   const int m = c.points - 2;
   if (m % c.kappa.mx || m % c.kappa.my)
-    c.warnings.push_back("patch.points: the " + std::to_string(m) + " evolving points per side are not a whole number of diffusivity periods (" +
-                         std::to_string(c.kappa.mx) + " x " + std::to_string(c.kappa.my) +
-                         "); the EdgyInt coupling is then not self-adjoint and the effective tensor is only approximated");
+    c.warnings.push_back(
+        "patch.points: the " + std::to_string(m) +
+        " evolving points per side are not a whole number of diffusivity periods (" + std::to_string(c.kappa.mx) +
+        " x " + std::to_string(c.kappa.my) +
+        "); the EdgyInt coupling is then not self-adjoint and the effective tensor is only approximated");
 
   // --- time stepping
   c.stepper = fine.choice("stepper", c.stepper, {"exponential", "rk4"});
@@ -186,7 +196,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.fine_tolerance = fine.positive("tolerance", c.fine_tolerance);
   if (c.fine_tolerance >= 1) throw ConfigError("fine.tolerance", num(c.fine_tolerance) + " must be < 1");
   if (c.stepper == "exponential" && c.coupling != "spectral")
-    throw ConfigError("fine.stepper", "exponential needs the symmetric spectral coupling; use rk4 with patch.coupling = \"polynomial\"");
+    throw ConfigError(
+        "fine.stepper",
+        "exponential needs the symmetric spectral coupling; use rk4 with patch.coupling = \"polynomial\"");
   {
     // The geometry and the medium together: phase alignment and, for RK4, the stability limit.
     const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
@@ -194,8 +206,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     check_patch_phase(lat, g);
     const double rho = c.scheme == "gap_tooth" ? gap_tooth_spectral_bound(lat, g) : full_lattice_spectral_bound(lat, g);
     if (c.stepper == "rk4" && c.fine_dt * rho > rk4_stability_limit())
-      throw ConfigError("fine.dt", num(c.fine_dt) + " is over the RK4 stability limit " + num(rk4_stability_limit()) + " / rho = " +
-                                       num(rk4_stability_limit() / rho) + " of this lattice (rho = " + num(rho) +
+      throw ConfigError("fine.dt", num(c.fine_dt) + " is over the RK4 stability limit " + num(rk4_stability_limit()) +
+                                       " / rho = " + num(rk4_stability_limit() / rho) +
+                                       " of this lattice (rho = " + num(rho) +
                                        "); use a smaller fine.dt, 0 (automatic) or fine.stepper = \"exponential\"");
   }
   c.t_end = time.positive("t_end", c.t_end);
@@ -206,8 +219,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
   c.homogenized_grid = static_cast<int>(homog.integer("grid", c.homogenized_grid, 4, 4096));
   if (c.homogenized_grid % 2 || c.homogenized_grid <= 2 * ic.k_hi)
-    throw ConfigError("homogenized.grid", std::to_string(c.homogenized_grid) + " must be even and above twice the largest wavenumber " +
-                                              std::to_string(ic.k_hi) + " so the initial conditions are represented exactly");
+    throw ConfigError("homogenized.grid",
+                      std::to_string(c.homogenized_grid) + " must be even and above twice the largest wavenumber " +
+                          std::to_string(ic.k_hi) + " so the initial conditions are represented exactly");
 
   // --- the shared sections, then the 2D [learn] keys
   parse_shared_sections(root, c, c.t_end, "time.t_end");
@@ -240,8 +254,9 @@ void check_bench_sweep(const Config2D& c) {
     const double n = N;
     const int span = c.patches * (c.points - 2);
     if (N % c.patches || N < span)
-      throw ConfigError("bench.lattice", num(n) + " must be a whole multiple of domain.patches = " + std::to_string(c.patches) +
-                                             ", at least patches x (points - 2) = " + std::to_string(span) + ", up to 1e6");
+      throw ConfigError("bench.lattice",
+                        num(n) + " must be a whole multiple of domain.patches = " + std::to_string(c.patches) +
+                            ", at least patches x (points - 2) = " + std::to_string(span) + ", up to 1e6");
     try {
       const auto g = make_layout_2d(c.length, c.patches, c.points, span / n, c.coupling, c.order);
       check_patch_phase(Lattice2D(c.kappa, parse_bond_placement(c.placement), g.h, g.first), g);

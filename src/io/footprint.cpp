@@ -25,7 +25,8 @@ Footprint footprint_1d(const Config1D& c) {
   const double B = c.initial.trajectories, M = c.macro_nodes;
   const double T = static_cast<double>(c.sample_times().size());
   // Trajectories simulated together: a chunk (run.chunk_trajectories, default a tenth).
-  const double together = c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
+  const double together =
+      c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
   double points = 0.0;  // fine points per trajectory
   if (c.scheme == "full_resolution")
     points = std::floor(c.length / c.micro_dx) + 1.0;
@@ -41,7 +42,8 @@ Footprint footprint_1d(const Config1D& c) {
 
 Footprint footprint_2d(const Config2D& c) {
   const double B = c.initial.trajectories, P = c.patches, T = static_cast<double>(c.samples());
-  const double together = c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
+  const double together =
+      c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
   // Lattice sites per trajectory: n x n in each of the P x P patches, or the whole N x N lattice
   // (N = P s, s = (n - 2) / ratio points between patch centres).
   const double n = c.points, s = std::round((n - 2.0) / c.ratio);
@@ -61,12 +63,14 @@ void check_fits_in_memory(const Footprint& need, const std::string& coarse_key, 
   const double have = physical_memory_bytes();
   if (have <= 0.0) return;
   const std::string sizes = "this run needs at least " + gib(need.total()) + " (coarse data " + gib(need.coarse_bytes) +
-                            ", one fine state " + gib(need.fine_bytes) + ") but this machine has " + gib(have) + " of memory";
+                            ", one fine state " + gib(need.fine_bytes) + ") but this machine has " + gib(have) +
+                            " of memory";
   // The coarse data always pass through the host (data.h5 is written from there); the fine state
   // may live on a GPU instead, whose memory is not known here, so it counts only without one.
   if (need.coarse_bytes > have) throw ConfigError(coarse_key, sizes + "; use fewer trajectories, times or patches");
   if (need.total() > have && !cuda_available())
-    throw ConfigError(need.coarse_bytes >= need.fine_bytes ? coarse_key : fine_key, sizes + "; use fewer trajectories or a smaller fine grid");
+    throw ConfigError(need.coarse_bytes >= need.fine_bytes ? coarse_key : fine_key,
+                      sizes + "; use fewer trajectories or a smaller fine grid");
 }
 
 }  // namespace patchlearn

@@ -123,7 +123,8 @@ void H5Writer::commit() {
   const ssize_t size = H5Fget_file_image(file_, nullptr, 0);
   if (size <= 0) throw RunError("HDF5: cannot take the image of " + path_);
   std::vector<char> image(static_cast<std::size_t>(size));
-  if (H5Fget_file_image(file_, image.data(), image.size()) != size) throw RunError("HDF5: cannot take the image of " + path_);
+  if (H5Fget_file_image(file_, image.data(), image.size()) != size)
+    throw RunError("HDF5: cannot take the image of " + path_);
   H5Fclose(file_);
   file_ = -1;
   write_file_durably(partial_, path_, image.data(), image.size());
@@ -148,11 +149,13 @@ std::vector<double> h5_read(const std::string& path, const std::string& name, st
   H5Tclose(type);
   H5Sclose(space);
   H5Dclose(set);
-  if (r < 0) throw InputError("'" + path + "': dataset '" + name + "' is not readable float data (damaged or truncated file?)");
+  if (r < 0)
+    throw InputError("'" + path + "': dataset '" + name + "' is not readable float data (damaged or truncated file?)");
   // Files written before checksums were stored have none; those are read as they are.
   if (has_checksum && stored != data_checksum(out))
-    throw InputError("'" + path + "': dataset '" + name +
-                     "' does not match its checksum (the file is damaged); delete it and run the command that wrote it again");
+    throw InputError(
+        "'" + path + "': dataset '" + name +
+        "' does not match its checksum (the file is damaged); delete it and run the command that wrote it again");
   if (dims) dims->assign(d.begin(), d.end());
   return out;
 }
@@ -168,8 +171,9 @@ std::vector<double> h5_read_finite(const std::string& path, const std::string& n
       at = std::to_string(rest % static_cast<std::size_t>(d[k])) + (at.empty() ? "" : ", ") + at;
       rest /= static_cast<std::size_t>(d[k]);
     }
-    throw InputError("'" + path + "': dataset '" + name + "' holds " + (std::isnan(v[i]) ? "NaN" : "an infinite value") + " at [" +
-                     at + "]; the data cannot be used (re-run the simulation)");
+    throw InputError("'" + path + "': dataset '" + name + "' holds " +
+                     (std::isnan(v[i]) ? "NaN" : "an infinite value") + " at [" + at +
+                     "]; the data cannot be used (re-run the simulation)");
   }
   if (dims) *dims = d;
   return v;
@@ -190,7 +194,8 @@ double h5_read_number_attribute(const std::string& path, const std::string& name
     hid_t a = H5Aopen(f.id, name.c_str(), H5P_DEFAULT);
     if (a >= 0) {
       hid_t type = H5Aget_type(a);
-      if (H5Tget_class(type) == H5T_FLOAT || H5Tget_class(type) == H5T_INTEGER) r = H5Aread(a, H5T_NATIVE_DOUBLE, &value);
+      if (H5Tget_class(type) == H5T_FLOAT || H5Tget_class(type) == H5T_INTEGER)
+        r = H5Aread(a, H5T_NATIVE_DOUBLE, &value);
       H5Tclose(type);
       H5Aclose(a);
     }

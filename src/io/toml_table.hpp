@@ -40,7 +40,10 @@ inline std::string suggestion(const std::string& key, const std::set<std::string
   std::size_t bd = 1000;
   for (const auto& v : valid) {
     const auto d = edit_distance(key, v);
-    if (d < bd) { bd = d; best = v; }
+    if (d < bd) {
+      bd = d;
+      best = v;
+    }
   }
   std::string list;
   for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
@@ -81,7 +84,9 @@ class Table {
     if (!n) return def;
     if (!n->is_integer()) throw ConfigError(key(k), "expected an integer, got " + type_of(*n));
     const long long v = *n->value<long long>();
-    if (v < lo || v > hi) throw ConfigError(key(k), std::to_string(v) + " is out of range; use " + std::to_string(lo) + ".." + std::to_string(hi));
+    if (v < lo || v > hi)
+      throw ConfigError(key(k),
+                        std::to_string(v) + " is out of range; use " + std::to_string(lo) + ".." + std::to_string(hi));
     return v;
   }
   bool boolean(const std::string& k, bool def) const {
@@ -150,7 +155,8 @@ class Table {
     // Finite, and small enough that squares summed over every sample of a run (the rMSE of
     // eq. 24, ~1e9 terms) stay finite in float64: |v| <= 1e100 leaves 1e100 of headroom.
     if (!std::isfinite(lo) || !std::isfinite(hi) || std::abs(lo) > 1e100 || std::abs(hi) > 1e100)
-      throw ConfigError(key(k), "[" + num(lo) + ", " + num(hi) + "] must hold finite numbers of magnitude at most 1e100");
+      throw ConfigError(key(k),
+                        "[" + num(lo) + ", " + num(hi) + "] must hold finite numbers of magnitude at most 1e100");
     if (!(lo <= hi)) throw ConfigError(key(k), "[" + num(lo) + ", " + num(hi) + "] must have low <= high");
     return {lo, hi};
   }
@@ -158,13 +164,20 @@ class Table {
  private:
   static std::string type_of(const toml::node& n) {
     switch (n.type()) {
-      case toml::node_type::string: return "a string";
-      case toml::node_type::integer: return "an integer";
-      case toml::node_type::floating_point: return "a number";
-      case toml::node_type::boolean: return "a boolean";
-      case toml::node_type::array: return "an array";
-      case toml::node_type::table: return "a table";
-      default: return "a date/time";
+      case toml::node_type::string:
+        return "a string";
+      case toml::node_type::integer:
+        return "an integer";
+      case toml::node_type::floating_point:
+        return "a number";
+      case toml::node_type::boolean:
+        return "a boolean";
+      case toml::node_type::array:
+        return "an array";
+      case toml::node_type::table:
+        return "a table";
+      default:
+        return "a date/time";
     }
   }
   std::string name_;
@@ -186,7 +199,6 @@ inline void check_keys(const toml::table& root, const std::map<std::string, std:
   }
 }
 
-
 /// The shared [learn] keys (io/config.hpp: LearnOptions); `o` holds the defaults.
 inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   o.networks = learn.strings("networks", o.networks, {"functional", "discretized"});
@@ -195,7 +207,8 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   o.lbfgs_iterations = static_cast<int>(learn.integer("lbfgs_iterations", o.lbfgs_iterations, 0, 1000000));
   o.lr = learn.positive("lr", o.lr);
   o.lr_final = learn.positive("lr_final", std::min(o.lr_final, o.lr));
-  if (o.lr_final > o.lr) throw ConfigError("learn.lr_final", num(o.lr_final) + " must not exceed learn.lr = " + num(o.lr));
+  if (o.lr_final > o.lr)
+    throw ConfigError("learn.lr_final", num(o.lr_final) + " must not exceed learn.lr = " + num(o.lr));
   o.standardize = learn.boolean("standardize", o.standardize);
   o.precision = learn.choice("precision", o.precision, {"fp64", "fp32"});
   o.validation_fraction = learn.number("validation_fraction", o.validation_fraction);
@@ -211,7 +224,8 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
 inline void check_rollout_steps(const std::string& method, double t_end, double dt) {
   constexpr double max_steps = 1e6;
   if (method == "bdf" && t_end / dt > max_steps)
-    throw ConfigError("rollout.dt", num(dt) + " takes " + num(t_end / dt) + " BDF steps to rollout.t_end = " + num(t_end) +
+    throw ConfigError("rollout.dt", num(dt) + " takes " + num(t_end / dt) +
+                                        " BDF steps to rollout.t_end = " + num(t_end) +
                                         "; at most 1e6 are allowed (use rollout.dt >= " + num(t_end / max_steps) + ")");
 }
 
@@ -230,8 +244,10 @@ inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<st
 /// The shared sections ([learn], [rollout], [regression], [run], the common [bench] keys), with
 /// c's values as the defaults. The rollout cannot run past the data: `data_t_end` is the data's
 /// final time, set by the key `t_end_key`.
-inline void parse_shared_sections(const toml::table& root, SharedConfig& c, double data_t_end, const std::string& t_end_key) {
-  const Table learn(root, "learn"), roll(root, "rollout"), reg(root, "regression"), run(root, "run"), bench(root, "bench");
+inline void parse_shared_sections(const toml::table& root, SharedConfig& c, double data_t_end,
+                                  const std::string& t_end_key) {
+  const Table learn(root, "learn"), roll(root, "rollout"), reg(root, "regression"), run(root, "run"),
+      bench(root, "bench");
   c.learn = parse_learn_options(learn, c.learn);
   auto& r = c.rollout;
   r.method = roll.choice("method", r.method, {"dopri5", "bdf"});

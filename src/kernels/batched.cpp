@@ -43,7 +43,8 @@ double last_level_cache_bytes() {
       std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
       int level = 0;
       std::string type, text;
-      if (!(level_file >> level) || !(type_file >> type) || !(size_file >> text) || type == "Instruction" || level < top)
+      if (!(level_file >> level) || !(type_file >> type) || !(size_file >> text) || type == "Instruction" ||
+          level < top)
         continue;
       char* end = nullptr;
       double v = std::strtod(text.c_str(), &end);
@@ -142,15 +143,23 @@ BatchedTridiag::BatchedTridiag(Device dev, index_t mats, index_t n, index_t chun
     throw std::invalid_argument("BatchedTridiag: end offset does not fit in the first chunk");
   const std::size_t total = static_cast<std::size_t>(mats * n);
   const std::size_t red = static_cast<std::size_t>(mats * (chunks_ + 1));
-  l_ = Buffer<double>(dev, total); d_ = Buffer<double>(dev, total); u_ = Buffer<double>(dev, total);
-  cp_ = Buffer<double>(dev, total); inv_ = Buffer<double>(dev, total);
-  v_ = Buffer<double>(dev, total); w_ = Buffer<double>(dev, total);
-  rlow_ = Buffer<double>(dev, red); rcp_ = Buffer<double>(dev, red); rinv_ = Buffer<double>(dev, red);
+  l_ = Buffer<double>(dev, total);
+  d_ = Buffer<double>(dev, total);
+  u_ = Buffer<double>(dev, total);
+  cp_ = Buffer<double>(dev, total);
+  inv_ = Buffer<double>(dev, total);
+  v_ = Buffer<double>(dev, total);
+  w_ = Buffer<double>(dev, total);
+  rlow_ = Buffer<double>(dev, red);
+  rcp_ = Buffer<double>(dev, red);
+  rinv_ = Buffer<double>(dev, red);
 }
 
 void BatchedTridiag::set_matrices(const std::vector<double>& l, const std::vector<double>& d,
                                   const std::vector<double>& u) {
-  l_.copy_from_host(l); d_.copy_from_host(d); u_.copy_from_host(u);
+  l_.copy_from_host(l);
+  d_.copy_from_host(d);
+  u_.copy_from_host(u);
   factor();
 }
 
@@ -167,15 +176,15 @@ void BatchedTridiag::assemble_diffusion(const Buffer<double>& cond, double c, En
 }
 
 void BatchedTridiag::factor() {
-  PL_DISPATCH(dev_, factor(mats_, n_, chunks_, eo_, l_.data(), d_.data(), u_.data(), cp_.data(),
-                           inv_.data(), v_.data(), w_.data(), rlow_.data(), rcp_.data(), rinv_.data()));
+  PL_DISPATCH(dev_, factor(mats_, n_, chunks_, eo_, l_.data(), d_.data(), u_.data(), cp_.data(), inv_.data(), v_.data(),
+                           w_.data(), rlow_.data(), rcp_.data(), rinv_.data()));
   const index_t P = chunks_, n = n_;
 #pragma omp parallel for collapse(2)
   for (index_t m = 0; m < mats_; ++m)
     for (index_t k = 0; k < P; ++k) {
       const index_t o = m * n;
-      factor_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l_.data() + o, d_.data() + o,
-                   u_.data() + o, cp_.data() + o, inv_.data() + o, v_.data() + o, w_.data() + o);
+      factor_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l_.data() + o, d_.data() + o, u_.data() + o,
+                   cp_.data() + o, inv_.data() + o, v_.data() + o, w_.data() + o);
     }
   for (index_t m = 0; m < mats_; ++m) {
     const index_t o = m * n, r = m * (P + 1);
@@ -185,8 +194,8 @@ void BatchedTridiag::factor() {
 }
 
 TridiagFactors BatchedTridiag::factors() const {
-  return {mats_,       n_,          chunks_,      eo_,          l_.data(),    u_.data(),   cp_.data(),
-          inv_.data(), v_.data(),   w_.data(),    rlow_.data(), rcp_.data(), rinv_.data()};
+  return {mats_,       n_,        chunks_,   eo_,          l_.data(),   u_.data(),   cp_.data(),
+          inv_.data(), v_.data(), w_.data(), rlow_.data(), rcp_.data(), rinv_.data()};
 }
 
 // Systems the CPU solves side by side in one thread (solve_systems): their Thomas recurrences
@@ -267,8 +276,8 @@ void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const do
   }
 }
 
-void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha,
-                   EndRows ends, index_t eo, const double* left, const double* right, const double* x, double* out) {
+void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
+                   index_t eo, const double* left, const double* right, const double* x, double* out) {
   PL_DISPATCH(dev, increment_rhs(systems, mats, n, cond, alpha, ends, eo, left, right, x, out));
 #pragma omp parallel for
   for (index_t s = 0; s < systems; ++s)
@@ -282,8 +291,8 @@ void axpby(Device dev, index_t count, double a, const double* x, double b, const
   for (index_t i = 0; i < count; ++i) out[i] = a * x[i] + b * y[i];
 }
 
-void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu,
-                       const double* U, double* coef) {
+void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
+                       double* coef) {
   PL_DISPATCH(dev, lift_coefficients(batch, M, degree, dX, mu, U, coef));
   const int P = M - 2;
   for (index_t b = 0; b < batch; ++b)
@@ -297,8 +306,8 @@ void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, doubl
     out[s] = lift_value(coef + s * ncoef, ncoef, z1) - lift_value(coef + s * ncoef, ncoef, z0);
 }
 
-void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0,
-                     double span, double* dUdt) {
+void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
+                     double* dUdt) {
   PL_DISPATCH(dev, patch_estimates(batch, M, R, U, R0, span, dUdt));
   const int P = M - 2;
   for (index_t b = 0; b < batch; ++b) {
@@ -343,8 +352,8 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
   fill([ncoef] { return ncoef; });
 }
 
-void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
-                    index_t nq, const double* x, double* out) {
+void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
+                    const double* x, double* out) {
   PL_DISPATCH(dev, restrict_teeth(systems, n, teeth, start, stride, nq, x, out));
 #pragma omp parallel for collapse(2)
   for (index_t s = 0; s < systems; ++s)
@@ -456,9 +465,7 @@ struct GapToothTrajectory {
     const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
     const double* Ub = g.U + b * per;
     // Edge planes: east (x = m+1), west (x = 0), north (y = m+1), south (y = 0), m of each.
-    const auto edge = [edges, m, PP](int side, int k) {
-      return edges + (static_cast<index_t>(side) * m + k - 1) * PP;
-    };
+    const auto edge = [edges, m, PP](int side, int k) { return edges + (static_cast<index_t>(side) * m + k - 1) * PP; };
     const auto F = [&](int x, int y) -> const double* {
       if (x == m + 1) return edge(0, y);
       if (x == 0) return edge(1, y);

@@ -62,8 +62,15 @@ DerivativeMap macro_derivatives_1d(const torch::Tensor& U, double dX, int stenci
 DerivativeMap spectral_derivatives_2d(const torch::Tensor& U, int P, double L) {
   const auto V = U.reshape({-1, P, P});
   const auto d = [&](int px, int py) { return spectral_derivative_2d(V, L, px, py).reshape({-1, P * P}); };
-  return {{"U", U.reshape({-1, P * P})}, {"U_x", d(1, 0)},    {"U_y", d(0, 1)},    {"U_xx", d(2, 0)},   {"U_xy", d(1, 1)},
-          {"U_yy", d(0, 2)},             {"U_xxxx", d(4, 0)}, {"U_xxyy", d(2, 2)}, {"U_yyyy", d(0, 4)}};
+  return {{"U", U.reshape({-1, P * P})},
+          {"U_x", d(1, 0)},
+          {"U_y", d(0, 1)},
+          {"U_xx", d(2, 0)},
+          {"U_xy", d(1, 1)},
+          {"U_yy", d(0, 2)},
+          {"U_xxxx", d(4, 0)},
+          {"U_xxyy", d(2, 2)},
+          {"U_yyyy", d(0, 4)}};
 }
 
 torch::Tensor DiscoveredOperator::rhs(const torch::Tensor& U) {

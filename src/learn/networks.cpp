@@ -56,8 +56,8 @@ torch::Tensor CoarseModelImpl::pad_ends(const torch::Tensor& interior) const {
 FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil) : CoarseModelImpl(nodes, dX) {
   if (stencil != 3 && stencil != 5) throw ConfigError("learn.stencil", std::to_string(stencil) + " must be 3 or 5");
   stencil_ = stencil;
-  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(3, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(),
-                                               nn::Linear(32, 1)));
+  mlp_ = register_module(
+      "mlp", nn::Sequential(nn::Linear(3, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(), nn::Linear(32, 1)));
   in_mean_ = register_buffer("in_mean", torch::zeros({3}));
   in_std_ = register_buffer("in_std", torch::ones({3}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
@@ -106,7 +106,9 @@ void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch
   // Whitening of the standardized 3-point windows: A = C^{-1/2} (eigenvalues floored for safety).
   const auto x = (U - in_mean_) / in_std_;
   const auto w = torch::stack({x.index({Slice(), Slice(0, nodes_ - 2)}), x.index({Slice(), Slice(1, nodes_ - 1)}),
-                               x.index({Slice(), Slice(2, nodes_)})}, -1).reshape({-1, 3});
+                               x.index({Slice(), Slice(2, nodes_)})},
+                              -1)
+                     .reshape({-1, 3});
   const auto C = covariance(w);
   whiten_.copy_(inverse_sqrt(C));
   const auto r = interior(dUdt);
@@ -131,14 +133,15 @@ torch::Tensor spectral_derivative_2d(const torch::Tensor& U, double L, int px, i
 }
 
 torch::Tensor spectral_features_2d(const torch::Tensor& U, double L) {
-  return torch::stack({U, spectral_derivative_2d(U, L, 1, 0), spectral_derivative_2d(U, L, 0, 1),
-                       spectral_derivative_2d(U, L, 2, 0), spectral_derivative_2d(U, L, 0, 2),
-                       spectral_derivative_2d(U, L, 1, 1)}, -1);
+  return torch::stack(
+      {U, spectral_derivative_2d(U, L, 1, 0), spectral_derivative_2d(U, L, 0, 1), spectral_derivative_2d(U, L, 2, 0),
+       spectral_derivative_2d(U, L, 0, 2), spectral_derivative_2d(U, L, 1, 1)},
+      -1);
 }
 
 FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L) : CoarseModelImpl(P * P, L / P), P_(P) {
-  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(6, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(),
-                                               nn::Linear(32, 1)));
+  mlp_ = register_module(
+      "mlp", nn::Sequential(nn::Linear(6, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(), nn::Linear(32, 1)));
   in_mean_ = register_buffer("in_mean", torch::zeros({6}));
   in_std_ = register_buffer("in_std", torch::ones({6}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
@@ -192,7 +195,8 @@ void DiscretizedNet2DImpl::fit_standardization(const torch::Tensor& U, const tor
   // The 5 x 5 windows of the standardized states, as rows [B P P, 25] (unfold of the padded grid).
   const auto x = windows(((U - in_mean_) / in_std_).view({-1, 1, P_, P_}));
   const auto w = torch::nn::functional::unfold(x, torch::nn::functional::UnfoldFuncOptions({5, 5}))
-                     .transpose(1, 2).reshape({-1, 25});
+                     .transpose(1, 2)
+                     .reshape({-1, 25});
   whiten_.copy_(inverse_sqrt(covariance(w)));
   out_mean_.fill_(dUdt.mean().item<double>());
   out_std_.fill_(std::max(dUdt.std().item<double>(), 1e-12));
@@ -203,7 +207,9 @@ CoarseModel make_model(const std::string& kind, int nodes, double dX, int stenci
   if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX);
   if (kind == "functional2d") return std::make_shared<FunctionalNet2DImpl>(grid, dX * grid);
   if (kind == "discretized2d") return std::make_shared<DiscretizedNet2DImpl>(grid, dX * grid);
-  throw ConfigError("learn.networks", "'" + kind + "' is not a network; use functional or discretized");  // (the 2D kinds are chosen by the 2D run)
+  throw ConfigError(
+      "learn.networks",
+      "'" + kind + "' is not a network; use functional or discretized");  // (the 2D kinds are chosen by the 2D run)
 }
 
 std::string first_line(const std::string& message) {
@@ -218,8 +224,10 @@ std::uint64_t tensor_checksum(const torch::Tensor& t, std::uint64_t seed) {
 
 std::uint64_t model_checksum(const CoarseModel& model) {
   std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const auto& p : model->named_parameters()) h = tensor_checksum(p.value(), checksum64(p.key().data(), p.key().size(), h));
-  for (const auto& b : model->named_buffers()) h = tensor_checksum(b.value(), checksum64(b.key().data(), b.key().size(), h));
+  for (const auto& p : model->named_parameters())
+    h = tensor_checksum(p.value(), checksum64(p.key().data(), p.key().size(), h));
+  for (const auto& b : model->named_buffers())
+    h = tensor_checksum(b.value(), checksum64(b.key().data(), b.key().size(), h));
   return h;
 }
 
@@ -264,8 +272,8 @@ CoarseModel load_model(const std::string& path, torch::Device device) {
   if (!grid.isInt()) throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
   CoarseModel model;
   try {
-    model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(), static_cast<int>(stencil.toInt()),
-                       static_cast<int>(grid.toInt()));
+    model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),
+                       static_cast<int>(stencil.toInt()), static_cast<int>(grid.toInt()));
   } catch (const std::exception&) {
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
   }

@@ -70,16 +70,18 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, P, P}, torch::kDouble);
   const auto d = [&](int px, int py) { return spectral_derivative_2d(Ut, L, px, py); };
   const auto f = torch::stack({Ut, d(1, 0), d(0, 1), d(2, 0), d(1, 1), d(0, 2), d(4, 0), d(2, 2), d(0, 4)}, -1)
-                     .reshape({-1, 9}).contiguous();
+                     .reshape({-1, 9})
+                     .contiguous();
   const auto* F = f.data_ptr<double>();
-  std::vector<std::string> terms = {"1",      "U",         "U_x",    "U_y",   "U_xx",  "U_xy", "U_yy",
-                                    "U_xxxx", "U_xxyy",    "U_yyyy", "U^2",   "U U_x", "U U_y"};
+  std::vector<std::string> terms = {"1",      "U",      "U_x",    "U_y", "U_xx",  "U_xy", "U_yy",
+                                    "U_xxxx", "U_xxyy", "U_yyyy", "U^2", "U U_x", "U U_y"};
   const int T = static_cast<int>(terms.size());
   const std::size_t rows = static_cast<std::size_t>(f.size(0));
   std::vector<double> theta(rows * T);
   for (std::size_t r = 0; r < rows; ++r) {
     const double* v = F + r * 9;
-    const double row[] = {1, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[0] * v[0], v[0] * v[1], v[0] * v[2]};
+    const double row[] = {1,    v[0], v[1], v[2],        v[3],        v[4],       v[5],
+                          v[6], v[7], v[8], v[0] * v[0], v[0] * v[1], v[0] * v[2]};
     for (int j = 0; j < T; ++j) theta[r * T + j] = row[j];
   }
   return stlsq(theta, dUdt, std::move(terms), threshold);

@@ -28,12 +28,16 @@ torch::Tensor TorchOperator::jacobian(const torch::Tensor& U) {
   return torch::stack(rows, 1).detach();
 }
 
-torch::Tensor ModelOperator::rhs(const torch::Tensor& U) { return model_->forward(U.to(model_->output_scale().dtype())).to(U.dtype()); }
+torch::Tensor ModelOperator::rhs(const torch::Tensor& U) {
+  return model_->forward(U.to(model_->output_scale().dtype())).to(U.dtype());
+}
 
 torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
   const auto M = U.size(1);
-  auto inner = a_ * (U.index({Slice(), Slice(2, M)}) - 2 * U.index({Slice(), Slice(1, M - 1)}) +
-                     U.index({Slice(), Slice(0, M - 2)})) / (dX_ * dX_);
+  auto inner = a_ *
+               (U.index({Slice(), Slice(2, M)}) - 2 * U.index({Slice(), Slice(1, M - 1)}) +
+                U.index({Slice(), Slice(0, M - 2)})) /
+               (dX_ * dX_);
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 
@@ -125,7 +129,8 @@ RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vec
         }
         h = step * std::clamp(0.9 * std::pow(std::max(en, 1e-10), -0.2), 0.2, 5.0);
         if (h < 1e-10 * std::max(1.0, times.back()))
-          throw RunError("rollout: the Dormand-Prince step fell to " + std::to_string(h) + " at t = " + std::to_string(t) +
+          throw RunError("rollout: the Dormand-Prince step fell to " + std::to_string(h) +
+                         " at t = " + std::to_string(t) +
                          " (the operator is stiff or unstable here; rollout.method = \"bdf\" handles stiffness)");
       }
       out.push_back(U);
@@ -165,7 +170,9 @@ RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vec
             }
           }
           if (!converged && attempt == 0) continue;
-          if (!converged) throw RunError("rollout: Newton did not converge at t = " + std::to_string(t) + " (try a smaller rollout.dt)");
+          if (!converged)
+            throw RunError("rollout: Newton did not converge at t = " + std::to_string(t) +
+                           " (try a smaller rollout.dt)");
         }
         Uprev = U;
         U = Y;

@@ -4,12 +4,15 @@
 
 namespace patchlearn::learn {
 
-torch::Device torch_device(Device d) { return d == Device::CUDA ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU); }
+torch::Device torch_device(Device d) {
+  return d == Device::CUDA ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
 
 torch::Tensor view(std::shared_ptr<const void> owner, const Buffer<double>& buf, at::IntArrayRef sizes) {
   auto keep = std::make_shared<std::shared_ptr<const void>>(std::move(owner));
-  return torch::from_blob(const_cast<double*>(buf.data()), sizes, [keep](void*) mutable { keep->reset(); },
-                          torch::TensorOptions().dtype(torch::kFloat64).device(torch_device(buf.device())));
+  return torch::from_blob(
+      const_cast<double*>(buf.data()), sizes, [keep](void*) mutable { keep->reset(); },
+      torch::TensorOptions().dtype(torch::kFloat64).device(torch_device(buf.device())));
 }
 
 torch::Tensor to_tensor(const std::vector<double>& v, at::IntArrayRef sizes, torch::Device device, torch::Dtype dtype) {

@@ -31,8 +31,8 @@ std::string text(double v) {
 // key names: a resumed run must reach the parameters of an uninterrupted one, so any of these
 // changed since the checkpoint is refused. (L-BFGS iterations and the checkpoint interval only act
 // after or between the saved epochs; changing them is fine.)
-std::map<std::string, std::string> identity_of(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr,
-                                               const TrainParams& p) {
+std::map<std::string, std::string> identity_of(const CoarseModel& model, const torch::Tensor& Utr,
+                                               const torch::Tensor& Rtr, const TrainParams& p) {
   return {{"network", model->kind()},
           {"learn.epochs", std::to_string(p.epochs)},
           {"learn.batch", std::to_string(p.batch)},
@@ -77,8 +77,8 @@ std::uint64_t adam_checksum(torch::optim::Adam& opt) {
   return h;
 }
 
-std::uint64_t state_checksum(const CoarseModel& model, torch::optim::Adam& opt, int64_t epoch, const std::string& identity,
-                             const TrainLog& log) {
+std::uint64_t state_checksum(const CoarseModel& model, torch::optim::Adam& opt, int64_t epoch,
+                             const std::string& identity, const TrainLog& log) {
   std::uint64_t h = checksum64(&epoch, sizeof epoch, model_checksum(model));
   h = checksum64(identity.data(), identity.size(), h);
   h = checksum64(log.train_loss.data(), log.train_loss.size() * sizeof(double), h);
@@ -106,19 +106,21 @@ void save_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, int epoc
 
 // Continue from PATH.state: returns the epoch it was saved after, with the model, Adam and the
 // loss history restored. InputError naming the file when it is damaged or from other settings.
-int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const std::string& identity, const TrainParams& p,
-                      const torch::Device& device, TrainLog& log, const std::string& state_path) {
+int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const std::string& identity,
+                      const TrainParams& p, const torch::Device& device, TrainLog& log, const std::string& state_path) {
   const std::string afresh = "; delete " + state_path + " to train afresh";
   torch::serialize::InputArchive st;
   c10::IValue epoch, stored_identity, stored_checksum;
   try {
     st.load_from(state_path, device);
   } catch (const c10::Error& e) {
-    throw InputError("cannot resume training from '" + state_path + "': not a readable checkpoint (" + first_line(e.what()) + ")" + afresh);
+    throw InputError("cannot resume training from '" + state_path + "': not a readable checkpoint (" +
+                     first_line(e.what()) + ")" + afresh);
   }
-  if (!st.try_read("identity", stored_identity) || !stored_identity.isString() || !st.try_read("checksum", stored_checksum) ||
-      !stored_checksum.isString())
-    throw InputError("cannot resume training from '" + state_path + "': written by an older patchlearn or damaged" + afresh);
+  if (!st.try_read("identity", stored_identity) || !stored_identity.isString() ||
+      !st.try_read("checksum", stored_checksum) || !stored_checksum.isString())
+    throw InputError("cannot resume training from '" + state_path + "': written by an older patchlearn or damaged" +
+                     afresh);
   // Settings first: a changed precision must be refused before any tensor of the other dtype is
   // loaded into the model.
   const auto was = parse(stored_identity.toStringRef()), now = parse(identity);
@@ -128,9 +130,10 @@ int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const s
     if (before == value) continue;
     if (key == "training data")
       throw InputError("cannot resume training from '" + state_path +
-                       "': the training data differ from the checkpoint's (another data.h5, or a changed split)" + afresh);
-    throw InputError("cannot resume training from '" + state_path + "': " + key + " was " + before + " there and is " + value +
-                     " now; restore it, or" + afresh.substr(1));
+                       "': the training data differ from the checkpoint's (another data.h5, or a changed split)" +
+                       afresh);
+    throw InputError("cannot resume training from '" + state_path + "': " + key + " was " + before + " there and is " +
+                     value + " now; restore it, or" + afresh.substr(1));
   }
   torch::Tensor tl, vl;
   try {
@@ -144,7 +147,8 @@ int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const s
   } catch (const c10::Error& e) {
     throw InputError("cannot resume training from '" + state_path + "': " + first_line(e.what()) + afresh);
   }
-  if (!epoch.isInt() || epoch.toInt() < 0 || epoch.toInt() > p.epochs || tl.numel() != epoch.toInt() || vl.numel() != epoch.toInt())
+  if (!epoch.isInt() || epoch.toInt() < 0 || epoch.toInt() > p.epochs || tl.numel() != epoch.toInt() ||
+      vl.numel() != epoch.toInt())
     throw InputError("cannot resume training from '" + state_path + "': its epoch count is damaged" + afresh);
   tl = tl.to(torch::kCPU, torch::kFloat64).contiguous();
   vl = vl.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -152,7 +156,8 @@ int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const s
   log.val_loss.assign(vl.data_ptr<double>(), vl.data_ptr<double>() + vl.numel());
   const int start = static_cast<int>(epoch.toInt());
   if (stored_checksum.toStringRef() != checksum_hex(state_checksum(model, opt, start, identity, log)))
-    throw InputError("cannot resume training from '" + state_path + "': it does not match its checksum (the file is damaged)" + afresh);
+    throw InputError("cannot resume training from '" + state_path +
+                     "': it does not match its checksum (the file is damaged)" + afresh);
   return start;
 }
 
@@ -203,7 +208,8 @@ void lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torc
     double total = 0.0;
     for (int64_t s = 0; s < N; s += chunk) {
       const auto n = std::min(chunk, N - s);
-      auto loss = loss_of(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n)) * (static_cast<double>(n) / static_cast<double>(N));
+      auto loss =
+          loss_of(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n)) * (static_cast<double>(n) / static_cast<double>(N));
       loss.backward();
       total += loss.item<double>();
     }
@@ -214,7 +220,8 @@ void lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torc
 }  // namespace
 
 TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const torch::Tensor& Uval,
-               const torch::Tensor& Rval, const TrainParams& p, const std::function<void(int, double, double)>& on_epoch) {
+               const torch::Tensor& Rval, const TrainParams& p,
+               const std::function<void(int, double, double)>& on_epoch) {
   if (Rtr.numel() > 0 && (Rtr.max() - Rtr.min()).item<double>() == 0.0)
     throw InputError("the training targets dU/dt of the " + model->kind() + " network are all " +
                      text(Rtr.flatten()[0].item<double>()) +
@@ -261,7 +268,8 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
     log.final_train_loss = loss_of(model, Utr, Rtr).item<double>();
     log.final_val_loss = validate ? loss_of(model, Uval, Rval).item<double>() : std::nan("");
   }
-  if (!std::isfinite(log.final_train_loss)) throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");
+  if (!std::isfinite(log.final_train_loss))
+    throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");
   if (checkpoints) {
     save_model(model, p.checkpoint_path);
     remove_quietly(state_path);  // finished: nothing left to resume

@@ -10,11 +10,7 @@ namespace patchlearn {
 
 FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
     : field_(std::move(field)), eps_(epsilon), dx_(dx), per_period_(0) {
-  if (const std::string key = field_.nonlinear_key(); !key.empty())
-    throw ConfigError(key, fmt::format("the medium '{}' depends on u or has a drift or reaction, which the fine-scale schemes "
-                                       "(simulate, run, bench) and the cell problem without a fixed u do not model yet "
-                                       "(issue 15); only validate and the effective coefficients at a given u accept it",
-                                       field_.description()));
+  field_.require_linear();
   const double r = epsilon / dx;
   if (std::abs(r - std::round(r)) < 1e-9 * r) {
     per_period_ = static_cast<int>(std::lround(r));

@@ -73,7 +73,9 @@ std::vector<InitialCondition2D> draw_initial_conditions_2d(const InitialConditio
     Rng rng(p.seed, static_cast<std::uint64_t>(i));
     InitialCondition2D ic;
     auto wavenumber = [&] { return std::floor(rng.uniform(p.k_lo, p.k_hi + 1.0)); };
-    auto phase = [&] { return p.reference_phases ? M_PI * std::floor(rng.uniform(0.0, 2.0)) : rng.uniform(0.0, 2.0 * M_PI); };
+    auto phase = [&] {
+      return p.reference_phases ? M_PI * std::floor(rng.uniform(0.0, 2.0)) : rng.uniform(0.0, 2.0 * M_PI);
+    };
     for (int j = 0; j < p.modes; ++j) {
       ic.a.push_back(rng.uniform(p.amplitude_lo, p.amplitude_hi));
       ic.lx.push_back(wavenumber());

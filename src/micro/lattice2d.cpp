@@ -19,10 +19,10 @@ index_t wrap(index_t i, int m) {
 KappaTables KappaTables::paper() {
   KappaTables t;
   t.mx = t.my = 3;
-  t.cx = {1.0568443800327378, 0.6667688764170373, 1.1567570793183417, 6.58943280148587, 0.8682722106552978,
+  t.cx = {1.0568443800327378, 0.6667688764170373, 1.1567570793183417, 6.58943280148587,  0.8682722106552978,
           2.417373110621216,  0.9472880471239477, 1.1406934498430858, 1.6610331475130502};
-  t.cy = {3.635489827254553,  0.44704165916815564, 2.389572961353843,   0.8627884628122521, 4.855807353407596,
-          0.28333722696940417, 4.502451125633513,  1.5864704356781725, 0.5679225873812012};
+  t.cy = {3.635489827254553,   0.44704165916815564, 2.389572961353843,  0.8627884628122521, 4.855807353407596,
+          0.28333722696940417, 4.502451125633513,   1.5864704356781725, 0.5679225873812012};
   return t;
 }
 
@@ -49,24 +49,24 @@ BondPlacement parse_bond_placement(const std::string& name) {
 
 Lattice2D::Lattice2D(KappaTables tables, BondPlacement placement, double h, index_t origin)
     : t_(std::move(tables)), placement_(placement), h_(h), origin_(origin) {
-  if (t_.mx < 1 || t_.my < 1 || t_.cx.size() != static_cast<std::size_t>(t_.mx * t_.my) ||
-      t_.cy.size() != t_.cx.size())
+  if (t_.mx < 1 || t_.my < 1 || t_.cx.size() != static_cast<std::size_t>(t_.mx * t_.my) || t_.cy.size() != t_.cx.size())
     throw ConfigError("lattice.kappa_x", "the diffusivity tables must both be mx x my with mx, my >= 1");
   for (double v : t_.cx)
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_x", "every diffusivity must be finite and > 0");
   for (double v : t_.cy)
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_y", "every diffusivity must be finite and > 0");
   if (!t_.reaction_rate.empty() && t_.reaction_rate.size() != t_.cx.size())
-    throw ConfigError("lattice.reaction_rate", "the reaction-rate table must have the period of the diffusivity tables, " +
-                                                   std::to_string(t_.mx) + " x " + std::to_string(t_.my));
+    throw ConfigError("lattice.reaction_rate",
+                      "the reaction-rate table must have the period of the diffusivity tables, " +
+                          std::to_string(t_.mx) + " x " + std::to_string(t_.my));
 }
 
 void KappaTables::require_linear() const {
   const std::string key = nonlinear_key();
   if (!key.empty())
-    throw ConfigError(key, fmt::format("makes the lattice u-dependent, which the 2D schemes (simulate, run, bench) and the "
-                                       "cell problem without a fixed u do not model yet (issue 15); only validate and the "
-                                       "effective coefficients at a given u accept it"));
+    throw ConfigError(key,
+                      "makes the lattice u-dependent, which the 2D schemes (simulate, run, bench) do not model yet; "
+                      "`patchlearn cell CONFIG --u VALUE` gives its effective coefficients at a value of u");
 }
 
 std::string KappaTables::nonlinear_key() const {

@@ -26,8 +26,12 @@ std::string str(double v) {
 }  // namespace
 
 PatchLayout1D::PatchLayout1D(double length_, int macro_nodes_, double dx_, double tooth_width_, double patch_width_)
-    : length(length_), macro_dx(length_ / (macro_nodes_ - 1)), dx(dx_), tooth_width(tooth_width_),
-      patch_width(patch_width_), macro_nodes(macro_nodes_) {
+    : length(length_),
+      macro_dx(length_ / (macro_nodes_ - 1)),
+      dx(dx_),
+      tooth_width(tooth_width_),
+      patch_width(patch_width_),
+      macro_nodes(macro_nodes_) {
   const index_t nh = lattice_count(tooth_width, dx), nH = lattice_count(patch_width, dx);
   if (nh < 2 || nh % 2)
     throw ConfigError("patch.tooth_width", str(tooth_width) + " is " + str(tooth_width / dx) +
@@ -36,11 +40,11 @@ PatchLayout1D::PatchLayout1D(double length_, int macro_nodes_, double dx_, doubl
     throw ConfigError("patch.buffer_width", str(patch_width) + " is " + str(patch_width / dx) +
                                                 " fine intervals; it must be an even number of micro.dx");
   if (nH < nh)
-    throw ConfigError("patch.buffer_width", str(patch_width) + " is smaller than the tooth width " +
-                                                str(tooth_width) + "; the buffer must contain the tooth (H >= h)");
+    throw ConfigError("patch.buffer_width", str(patch_width) + " is smaller than the tooth width " + str(tooth_width) +
+                                                "; the buffer must contain the tooth (H >= h)");
   if (lattice_count(macro_dx, dx) < 0)
-    throw ConfigError("domain.macro_nodes", "the macro spacing " + str(macro_dx) +
-                                                " is not a whole number of micro.dx = " + str(dx));
+    throw ConfigError("domain.macro_nodes",
+                      "the macro spacing " + str(macro_dx) + " is not a whole number of micro.dx = " + str(dx));
   points = nH + 1;
   centre = nH / 2;
   tooth_points = nh + 1;
@@ -59,7 +63,10 @@ kernels::ToothMoments PatchLayout1D::tooth_moments() const {
     const double w = kernels::simpson_weight(q, tooth_points), z = tooth_offset(q);
     double zk = 1.0, fact = 1.0;
     for (int k = 0; k <= max_degree; ++k) {
-      if (k > 0) { zk *= z; fact *= k; }
+      if (k > 0) {
+        zk *= z;
+        fact *= k;
+      }
       mu[k] += w * zk / fact;
     }
   }

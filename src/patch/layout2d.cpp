@@ -30,8 +30,15 @@ std::vector<double> coupling_kernel(int P, double r, const std::string& coupling
 }
 
 PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, const std::string& coupling, int order) {
-  auto num = [](double v) { std::ostringstream s; s.precision(10); s << v; return s.str(); };
-  if (n < 3 || n % 2 == 0) throw ConfigError("patch.points", std::to_string(n) + " must be odd and >= 3 (a centre point and one edge each side)");
+  auto num = [](double v) {
+    std::ostringstream s;
+    s.precision(10);
+    s << v;
+    return s.str();
+  };
+  if (n < 3 || n % 2 == 0)
+    throw ConfigError("patch.points",
+                      std::to_string(n) + " must be odd and >= 3 (a centre point and one edge each side)");
   if (P < 3) throw ConfigError("domain.patches", std::to_string(P) + " must be >= 3");
   if (!(ratio > 0 && ratio <= 1))
     throw ConfigError("patch.ratio", num(ratio) + " must be in (0, 1]: 1 means the patches fill the domain");

@@ -48,12 +48,15 @@ template <class Sim>
 Run measured(Device device, double repeat_s, const std::function<Sim()>& simulate) {
   MemoryProbe probe(device);
   Run r;
-  r.wall_s = fastest_run(repeat_s, [&] {
-    const Sim sim = simulate();
-    r.point_steps = sim.data.point_steps;
-    r.rmse = sim.rmse_vs_homogenized;
-    return sim.wall_s;
-  }, r.runs);
+  r.wall_s = fastest_run(
+      repeat_s,
+      [&] {
+        const Sim sim = simulate();
+        r.point_steps = sim.data.point_steps;
+        r.rmse = sim.rmse_vs_homogenized;
+        return sim.wall_s;
+      },
+      r.runs);
   r.peak_bytes = probe.peak_bytes();
   return r;
 }
@@ -101,9 +104,8 @@ Matched loosest_matching(const std::vector<double>& ladder, std::size_t& rung, d
     previous = m.run.rmse;
     rejected_s += m.run.wall_s;
   }
-  m.fields = {{side + "_" + name, ladder[rung]},
-              {side + "_rejected_wall_s", rejected_s},
-              {side + "_tolerances_tried", tried}};
+  m.fields = {
+      {side + "_" + name, ladder[rung]}, {side + "_rejected_wall_s", rejected_s}, {side + "_tolerances_tried", tried}};
   return m;
 }
 
@@ -121,7 +123,8 @@ void summarize(json& out) {
     if (e["full_faster"].get<bool>()) faster.push_back(e["eps"]);
   }
   const auto finite_or_null = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-  out["exponents"] = {{"patch", finite_or_null(cost_exponent(eps, pw))}, {"full", finite_or_null(cost_exponent(eps, fw))}};
+  out["exponents"] = {{"patch", finite_or_null(cost_exponent(eps, pw))},
+                      {"full", finite_or_null(cost_exponent(eps, fw))}};
   out["point_step_exponents"] = {{"patch", finite_or_null(cost_exponent(eps, pp))},
                                  {"full", finite_or_null(cost_exponent(eps, fp))}};
   out["full_faster_at_eps"] = faster;
@@ -166,7 +169,8 @@ json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
            {"times", cfg.sample_times().size()},
            {"patch_solver", "patch dynamics: " + std::to_string(cfg.substeps) + " " + cfg.burst_method +
                                 " substeps per burst, " + cfg.integrator + " macro steps"},
-           {"full_solver", "whole lattice, adaptive TR-BDF2 (one tridiagonal matrix, filtered error estimate), dense output"},
+           {"full_solver",
+            "whole lattice, adaptive TR-BDF2 (one tridiagonal matrix, filtered error estimate), dense output"},
            {"sweep", json::array()}};
   std::size_t rung = 0;
   for (const double eps : opt.epsilon) {
@@ -174,7 +178,8 @@ json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
     StageObserver patch_stage(observer, "patch dynamics, eps = " + eps_label(eps)),
         full_stage(observer, "full resolution, eps = " + eps_label(eps));
     c.scheme = "patch_dynamics";
-    const Run patch = measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_data(c, device, patch_stage); });
+    const Run patch =
+        measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_data(c, device, patch_stage); });
     c.scheme = "full_resolution";
     const Matched full = loosest_matching(opt.full_rtol, rung, opt.rmse, "full", "rtol", [&](double rtol) {
       c.full_rtol = rtol;
@@ -229,14 +234,15 @@ json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
     const auto side = [&](const std::string& scheme, const std::string& label, std::size_t& rung, int& evaluations) {
       c.scheme = scheme;
       StageObserver stage(observer, label + ", " + std::to_string(N) + "^2");
-      return loosest_matching(ladder, rung, opt.rmse, scheme == "gap_tooth" ? "patch" : "full", "tolerance", [&](double tol) {
-        c.fine_tolerance = tol;
-        return measured<Simulation2D>(device, opt.repeat_s, [&] {
-          auto sim = simulate_data(c, device, stage);
-          evaluations = sim.fine_evaluations;
-          return sim;
-        });
-      });
+      return loosest_matching(ladder, rung, opt.rmse, scheme == "gap_tooth" ? "patch" : "full", "tolerance",
+                              [&](double tol) {
+                                c.fine_tolerance = tol;
+                                return measured<Simulation2D>(device, opt.repeat_s, [&] {
+                                  auto sim = simulate_data(c, device, stage);
+                                  evaluations = sim.fine_evaluations;
+                                  return sim;
+                                });
+                              });
     };
     int patch_evaluations = 0, full_evaluations = 0;
     const Matched patch = side("gap_tooth", "gap-tooth", patch_rung, patch_evaluations);

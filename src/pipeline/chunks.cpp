@@ -43,7 +43,8 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   index_t T = 0, M = 0;
   for (index_t first = 0; first < B; first += chunk) {
     const index_t count = std::min(chunk, B - first);
-    const std::string path = (fs::path(run.dir) / ("chunk_" + std::to_string(first) + "_" + std::to_string(count) + ".h5")).string();
+    const std::string path =
+        (fs::path(run.dir) / ("chunk_" + std::to_string(first) + "_" + std::to_string(count) + ".h5")).string();
     Part part{first, count, {}, {}, {}};
     std::vector<double> ct;
     double steps = 0.0, wall = 0.0;
@@ -66,8 +67,8 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
       steps = d.point_steps;
       wall = clock.seconds();
       nodes = d.nodes;
-      write_chunk_file(path, ChunkFile{first, count, d.times, d.nodes, d.host_U(), d.host_dUdt(), ct, steps, wall}, identity,
-                       config_text);
+      write_chunk_file(path, ChunkFile{first, count, d.times, d.nodes, d.host_U(), d.host_dUdt(), ct, steps, wall},
+                       identity, config_text);
     }
     if (first == 0) {
       t = ct;

@@ -34,7 +34,8 @@ Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observ
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec || !fs::is_directory(o.out))
-    throw InputError("cannot create output directory '" + o.out + "'" + (ec ? ": " + ec.message() : ": a file of that name exists"));
+    throw InputError("cannot create output directory '" + o.out + "'" +
+                     (ec ? ": " + ec.message() : ": a file of that name exists"));
   lock_output_directory(o.out);
   discard_report(o.out);
   return dev;
@@ -99,9 +100,10 @@ void make_report(const std::string& dir, Observer& observer) {
                    dir + " without figures");
   if (rc != 0) {
     discard_report(dir);
-    throw RunError(fmt::format("the report script failed (exit {}); the results are in {} without figures (patchlearn "
-                               "report {} retries)",
-                               rc, dir, dir));
+    throw RunError(
+        fmt::format("the report script failed (exit {}); the results are in {} without figures (patchlearn "
+                    "report {} retries)",
+                    rc, dir, dir));
   }
   observer.info("report: " + (fs::path(dir) / "report.md").string());
 }
@@ -122,6 +124,7 @@ Report validate(const Problem& problem) {
 }
 
 Report simulate(const Problem& problem, const JobOptions& o, Observer& observer) {
+  problem.check_simulable();
   const Device dev = prepare_job(problem, o, observer);
   const auto sim = simulate_into(problem, o, dev, observer);
   Report r = problem.simulation_report(*sim, dev);
@@ -158,6 +161,7 @@ Report rollout(const Problem& problem, const std::string& model_path, const JobO
 }
 
 Report run(Problem& problem, const JobOptions& o, Observer& observer) {
+  problem.check_simulable();
   problem.shared().learn.resume = o.resume;
   const Device dev = prepare_job(problem, o, observer);
   Stopwatch clock;
@@ -184,6 +188,7 @@ Report run(Problem& problem, const JobOptions& o, Observer& observer) {
 
 Report bench(const Problem& problem, const JobOptions& o, Observer& observer) {
   problem.check_bench();
+  problem.check_simulable();
   const Device dev = prepare_job(problem, o, observer);
   Report r;
   r.json = problem.bench(dev, observer);

@@ -26,16 +26,16 @@ LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& 
   return out;
 }
 
-LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
-                                torch::Device device, std::vector<index_t>& dims) {
+LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout,
+                                index_t trajectories, torch::Device device, std::vector<index_t>& dims) {
   std::vector<index_t> dims2;
   const auto U = h5_read_finite(path, "U", &dims);
   const auto R = h5_read_finite(path, "dUdt", &dims2);
   const auto t = h5_read_finite(path, "t");
   if (dims.size() != rank || dims != dims2) throw InputError("'" + path + "': U and dUdt must both be " + layout);
   if (dims[0] != trajectories)
-    throw InputError(fmt::format("'{}' holds {} trajectories but the config has initial.trajectories = {}", path, dims[0],
-                                 trajectories));
+    throw InputError(fmt::format("'{}' holds {} trajectories but the config has initial.trajectories = {}", path,
+                                 dims[0], trajectories));
   if (static_cast<index_t>(t.size()) != dims[1]) throw InputError("'" + path + "': t does not match U's time axis");
   if (std::adjacent_find(t.begin(), t.end(), std::greater_equal<double>()) != t.end())
     throw InputError("'" + path + "': the times t are not increasing");
@@ -75,8 +75,11 @@ json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const lear
   const auto& Y = roll.U;
   j["rollout_rmse"] = learn::relative_mse(Y, e.truth);
   j["rollout_rmse_per_trajectory"] = per_trajectory_rmse(Y, e.truth);
-  j["rollout"] = {{"method", rp.method}, {"steps", roll.steps}, {"rhs_evaluations", roll.rhs_evaluations},
-                  {"wall_s", roll_s}, {"t_end", e.times.back()}};
+  j["rollout"] = {{"method", rp.method},
+                  {"steps", roll.steps},
+                  {"rhs_evaluations", roll.rhs_evaluations},
+                  {"wall_s", roll_s},
+                  {"t_end", e.times.back()}};
   j["mse_over_time"] = learn::to_vector((Y - e.truth).pow(2).mean(at::IntArrayRef{0, 2}));
   if (e.coarse.defined()) {
     j["rollout_rmse_vs_coarse"] = learn::relative_mse(Y, e.coarse);
@@ -100,7 +103,8 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const Le
   const auto perm = torch::randperm(Ud.size(0), torch::TensorOptions().dtype(torch::kLong).device(device));
   const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
   const auto val_idx = perm.index({Slice(0, nval)}), tr_idx = perm.index({Slice(nval)});
-  return {Ud.index_select(0, tr_idx), Rd.index_select(0, tr_idx), Ud.index_select(0, val_idx), Rd.index_select(0, val_idx)};
+  return {Ud.index_select(0, tr_idx), Rd.index_select(0, tr_idx), Ud.index_select(0, val_idx),
+          Rd.index_select(0, val_idx)};
 }
 
 learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
@@ -120,8 +124,8 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   const auto log = learn::train(model, d.Utr, d.Rtr, d.Uval, d.Rval, tp, [&](int e, double tl, double vl) {
     observer.progress(name + ": training", static_cast<double>(e) / o.epochs);
     if (e == 1 || e % std::max(1, o.epochs / 10) == 0 || e == o.epochs)
-      observer.info(fmt::format("{}: epoch {}/{}  train loss {:.3e}  val loss {:.3e}  ({:.1f} s, ETA {:.0f} s)", name, e,
-                                o.epochs, tl, vl, clock.seconds(), clock.seconds() / e * (o.epochs - e)));
+      observer.info(fmt::format("{}: epoch {}/{}  train loss {:.3e}  val loss {:.3e}  ({:.1f} s, ETA {:.0f} s)", name,
+                                e, o.epochs, tl, vl, clock.seconds(), clock.seconds() / e * (o.epochs - e)));
   });
   learn::save_model(model, path);
   if (o.lbfgs_iterations > 0)
@@ -138,10 +142,12 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
 
 namespace {
 
-json score(const LearningTask& task, const learn::CoarseModel& model, const EvaluationSet& eval, ModelPredictions* out) {
+json score(const LearningTask& task, const learn::CoarseModel& model, const EvaluationSet& eval,
+           ModelPredictions* out) {
   learn::ModelOperator op(model);
-  return evaluate_model(op, eval, task.rollout_params(),
-                        [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, out);
+  return evaluate_model(
+      op, eval, task.rollout_params(),
+      [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, out);
 }
 
 }  // namespace

@@ -9,15 +9,18 @@
 namespace patchlearn {
 namespace {
 
-using Factory = std::unique_ptr<Problem> (*)(const std::string& text, const std::string& origin, const std::string& base_dir);
+using Factory = std::unique_ptr<Problem> (*)(const std::string& text, const std::string& origin,
+                                             const std::string& base_dir);
 
 /// The registry of problem kinds, by domain.dimension: a new kind is one line here.
 const std::map<int, Factory>& registry() {
   static const std::map<int, Factory> kinds = {
-      {1, [](const std::string& text, const std::string& origin, const std::string& base_dir) -> std::unique_ptr<Problem> {
+      {1,
+       [](const std::string& text, const std::string& origin, const std::string& base_dir) -> std::unique_ptr<Problem> {
          return std::make_unique<Problem1D>(parse_config_1d(text, origin, base_dir));
        }},
-      {2, [](const std::string& text, const std::string& origin, const std::string&) -> std::unique_ptr<Problem> {
+      {2,
+       [](const std::string& text, const std::string& origin, const std::string&) -> std::unique_ptr<Problem> {
          return std::make_unique<Problem2D>(parse_config_2d(text, origin));
        }},
   };
@@ -26,10 +29,12 @@ const std::map<int, Factory>& registry() {
 
 }  // namespace
 
-std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin, const std::string& base_dir) {
+std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin,
+                                       const std::string& base_dir) {
   const int dimension = config_dimension(text, origin);
   const auto kind = registry().find(dimension);
-  if (kind == registry().end()) throw ConfigError("domain.dimension", std::to_string(dimension) + " is not a problem kind");
+  if (kind == registry().end())
+    throw ConfigError("domain.dimension", std::to_string(dimension) + " is not a problem kind");
   return kind->second(text, origin, base_dir);
 }
 

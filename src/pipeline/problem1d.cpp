@@ -60,13 +60,17 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
         for (index_t i = 0; i < M; ++i) U0[b * M + i] = sub[b](layout.node_x(static_cast<int>(i)));
       const index_t steps = cfg.macro_steps();
       return integrate_coarse(op, parse_macro_method(cfg.integrator), cfg.macro_dt, steps, cfg.sample_every, U0, count,
-                              [&](index_t s) { if (prog) prog(double(s) / double(steps)); });
+                              [&](index_t s) {
+                                if (prog) prog(double(s) / double(steps));
+                              });
     }
     if (cfg.scheme == "gap_tooth") {
       GapToothParams p;
       p.dt = cfg.gap_tooth_dt;
       GapTooth1D gt(model, layout, p, device, count);
-      return gt.run(sub, times, [&](double t) { if (prog) prog(t / cfg.t_end); });
+      return gt.run(sub, times, [&](double t) {
+        if (prog) prog(t / cfg.t_end);
+      });
     }
     FullResolutionParams p;
     p.rtol = cfg.full_rtol;
@@ -83,8 +87,8 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   };
   Simulation1D sim;
   const std::string stage = "simulate (" + cfg.scheme + ")";
-  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute,
-                           [&](double f) { observer.progress(stage, f); }, sim.wall_s);
+  sim.data = run_in_chunks(
+      chunks, cfg.text, B, device, compute, [&](double f) { observer.progress(stage, f); }, sim.wall_s);
   if (cfg.scheme == "patch_dynamics") {
     // One more burst from trajectory 0's data at the sample nearest t = 0.05: the fine field the
     // coarse data come from (for the figures; not part of the timed run).
@@ -170,7 +174,9 @@ torch::Tensor sine_amplitudes(const torch::Tensor& Y) {
 class LearningTask1D : public LearningTask {
  public:
   LearningTask1D(const Config1D& cfg, double a_star)
-      : cfg_(cfg), a_star_(a_star), dX_(cfg.length / (cfg.macro_nodes - 1)),
+      : cfg_(cfg),
+        a_star_(a_star),
+        dX_(cfg.length / (cfg.macro_nodes - 1)),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
 
   const LearnOptions& options() const override { return cfg_.learn; }
@@ -189,11 +195,13 @@ class LearningTask1D : public LearningTask {
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const int M = cfg_.macro_nodes;
-    const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold);
+    const auto reg =
+        learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold);
     observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
-    return {reg, {{"a_star_regression", reg.a_star},
-            {"a_star_regression_relative_error", reg.a_star / a_star_ - 1.0},
-            {"regression", regression_json(reg)}}};
+    return {reg,
+            {{"a_star_regression", reg.a_star},
+             {"a_star_regression_relative_error", reg.a_star / a_star_ - 1.0},
+             {"regression", regression_json(reg)}}};
   }
 
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
@@ -208,7 +216,8 @@ class LearningTask1D : public LearningTask {
     for (double t : cfg_.sample_times())
       if (t <= cfg_.rollout.t_end + 1e-12) e.times.push_back(t);
     const int ntest = cfg_.initial.trajectories - cfg_.train_trajectories, M = cfg_.macro_nodes;
-    if (ntest < 1) throw ConfigError("learn.train_trajectories", "no test trajectory is left; raise initial.trajectories");
+    if (ntest < 1)
+      throw ConfigError("learn.train_trajectories", "no test trajectory is left; raise initial.trajectories");
     const auto ics = draw_initial_conditions(cfg_.initial);
     std::vector<std::function<double(double)>> test(ics.begin() + cfg_.train_trajectories, ics.end());
     std::vector<double> U0(ntest * M);
@@ -218,8 +227,8 @@ class LearningTask1D : public LearningTask {
     const auto per_macro = static_cast<index_t>(std::llround(dX_ / cfg_.homogenized_dx));
     const auto truth = homogenized_truth(a_star_, cfg_.length, M, per_macro, test, e.times);
     e.truth = learn::to_tensor(truth.U, {ntest, static_cast<int64_t>(e.times.size()), M}, device);
-    e.test_states = data ? data->U.index({Slice(cfg_.train_trajectories)}).reshape({-1, M}).to(device)
-                         : e.truth.reshape({-1, M});
+    e.test_states =
+        data ? data->U.index({Slice(cfg_.train_trajectories)}).reshape({-1, M}).to(device) : e.truth.reshape({-1, M});
     learn::HomogenizedTorchOperator coarse(a_star_, dX_);
     e.exact_rhs = coarse.rhs(e.test_states);
     e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
@@ -268,8 +277,8 @@ Report Problem1D::cell(std::optional<double> u) const {
     const auto e = effective_coefficients(cfg_, *u);
     return {{{"u", *u}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}},
             {"medium: " + cfg_.field->description(),
-             fmt::format("at u = {:.15g}: a* = {:.15g}, drift c* = {:.15g}, reaction r* = {:.15g}", *u, e.a_star, e.drift,
-                         e.reaction),
+             fmt::format("at u = {:.15g}: a* = {:.15g}, drift c* = {:.15g}, reaction r* = {:.15g}", *u, e.a_star,
+                         e.drift, e.reaction),
              fmt::format("U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)")}};
   }
   const double a = cell_a_star(cfg_), hm = cfg_.field->harmonic_mean();
@@ -301,10 +310,10 @@ LearningData Problem1D::load_data(const std::string& path, torch::Device device)
 
 void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const std::string& path) {
   if (model.grid() != 0 || model.nodes() != cfg.macro_nodes)
-    throw InputError(fmt::format("'{}' was trained on {} but the config has domain.macro_nodes = {}", path,
-                                 model.grid() ? fmt::format("{0} x {0} patches", model.grid())
-                                              : fmt::format("{} macro nodes", model.nodes()),
-                                 cfg.macro_nodes));
+    throw InputError(fmt::format(
+        "'{}' was trained on {} but the config has domain.macro_nodes = {}", path,
+        model.grid() ? fmt::format("{0} x {0} patches", model.grid()) : fmt::format("{} macro nodes", model.nodes()),
+        cfg.macro_nodes));
 }
 
 Report Problem1D::learning_report(const json& summary) const {

@@ -78,13 +78,14 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
     });
   };
   const std::string stage = "simulate (" + cfg.scheme + ", 2D)";
-  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute,
-                           [&](double f) { observer.progress(stage, f); }, sim.wall_s);
+  sim.data = run_in_chunks(
+      chunks, cfg.text, B, device, compute, [&](double f) { observer.progress(stage, f); }, sim.wall_s);
   sim.truth = homogenized_truth_2d(cfg, sim.D, 0, B, sim.data.t);
   const auto U = sim.data.host_U();
   sim.rmse_vs_homogenized = relative_mse(U, sim.truth.U);
   // At the snapshot nearest t = 0.3, over all trajectories.
-  const auto k03 = static_cast<index_t>(std::min<double>(static_cast<double>(samples - 1), std::round(0.3 / cfg.sample_dt)));
+  const auto k03 =
+      static_cast<index_t>(std::min<double>(static_cast<double>(samples - 1), std::round(0.3 / cfg.sample_dt)));
   const index_t M = sim.data.nodes;
   std::vector<double> a, b;
   for (int i = 0; i < B; ++i)
@@ -121,8 +122,8 @@ void write_data_h5(const std::string& path, const Config2D& cfg, const Simulatio
 
 LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device) {
   std::vector<index_t> dims;
-  auto out = read_learning_data(path, 4, "[trajectory, time, patch y, patch x] for a 2D config", cfg.initial.trajectories,
-                                device, dims);
+  auto out = read_learning_data(path, 4, "[trajectory, time, patch y, patch x] for a 2D config",
+                                cfg.initial.trajectories, device, dims);
   if (dims[2] != cfg.patches || dims[3] != cfg.patches)
     throw InputError("'" + path + "' has " + std::to_string(dims[3]) + " x " + std::to_string(dims[2]) +
                      " patches but the config has domain.patches = " + std::to_string(cfg.patches));
@@ -153,15 +154,18 @@ class LearningTask2D : public LearningTask {
   }
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
-    const auto reg =
-        learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length, cfg_.regression_threshold);
+    const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
+                                       cfg_.regression_threshold);
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
-    observer.info(fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
-                              "[{:.6f}, {:.6f}]])",
-                              reg.equation, dxx, dxy, dxy, dyy, D_.xx, D_.xy, D_.xy, D_.yy));
-    return {reg, {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
-            {"D_regression_max_abs_error", std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
-            {"regression", regression_json(reg)}}};
+    observer.info(
+        fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
+                    "[{:.6f}, {:.6f}]])",
+                    reg.equation, dxx, dxy, dxy, dyy, D_.xx, D_.xy, D_.xy, D_.yy));
+    return {reg,
+            {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
+             {"D_regression_max_abs_error",
+              std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
+             {"regression", regression_json(reg)}}};
   }
 
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
@@ -249,14 +253,16 @@ Report Problem2D::cell(std::optional<double> u) const {
     const auto e = effective_coefficients(cfg_, *u);
     const auto& D = e.D;
     return {{{"u", *u}, {"D", tensor_json(D)}, {"reaction", e.reaction}},
-            {fmt::format("at u = {:.15g}: D* = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]], reaction r* = {:.15g}", *u, D.xx,
-                         D.xy, D.xy, D.yy, e.reaction)}};
+            {fmt::format("at u = {:.15g}: D* = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]], reaction r* = {:.15g}", *u,
+                         D.xx, D.xy, D.xy, D.yy, e.reaction)}};
   }
   const auto D = cell_tensor(cfg_);
-  return {{{"D", tensor_json(D)}},
-          {fmt::format("lattice: {} x {} diffusivity tables, placement {}", cfg_.kappa.mx, cfg_.kappa.my, cfg_.placement),
-           fmt::format("D (cell problem on the lattice) = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]]", D.xx, D.xy, D.xy, D.yy),
-           fmt::format("u_t = {:.6f} u_xx + {:.6f} u_xy + {:.6f} u_yy", D.xx, 2 * D.xy, D.yy)}};
+  return {
+      {{"D", tensor_json(D)}},
+      {fmt::format("lattice: {} x {} diffusivity tables, placement {}", cfg_.kappa.mx, cfg_.kappa.my, cfg_.placement),
+       fmt::format("D (cell problem on the lattice) = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]]", D.xx, D.xy, D.xy,
+                   D.yy),
+       fmt::format("u_t = {:.6f} u_xx + {:.6f} u_xy + {:.6f} u_yy", D.xx, 2 * D.xy, D.yy)}};
 }
 
 Report Problem2D::simulation_report(const Simulation& s, Device device) const {
@@ -269,10 +275,11 @@ Report Problem2D::simulation_report(const Simulation& s, Device device) const {
            {"D_cell", tensor_json(sim.D)},
            {"rmse_vs_homogenized", sim.rmse_vs_homogenized},
            {"gap_tooth_vs_homogenized_rmse", sim.rmse_vs_homogenized_t03}},
-          {fmt::format("{} trajectories x {} times x {} x {} patches", sim.data.trajectories, sim.data.times, cfg_.patches,
-                       cfg_.patches),
-           fmt::format("wall {:.3f} s, {:.4g} micro point-steps; rMSE vs the tensor-homogenized truth {:.3e} (t = 0.3: {:.3e})",
-                       sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.rmse_vs_homogenized_t03)}};
+          {fmt::format("{} trajectories x {} times x {} x {} patches", sim.data.trajectories, sim.data.times,
+                       cfg_.patches, cfg_.patches),
+           fmt::format(
+               "wall {:.3f} s, {:.4g} micro point-steps; rMSE vs the tensor-homogenized truth {:.3e} (t = 0.3: {:.3e})",
+               sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.rmse_vs_homogenized_t03)}};
 }
 
 json Problem2D::run_extras(const Simulation& s) const {
@@ -289,14 +296,16 @@ LearningData Problem2D::load_data(const std::string& path, torch::Device device)
 
 void check_model(const Config2D& cfg, const learn::CoarseModelImpl& model, const std::string& path) {
   if (model.grid() != cfg.patches)
-    throw InputError("'" + path + "' is " +
-                     (model.grid() ? fmt::format("a 2D model on {0} x {0} patches", model.grid()) : std::string("a 1D model")) +
-                     " but the config has domain.patches = " + std::to_string(cfg.patches));
+    throw InputError(
+        "'" + path + "' is " +
+        (model.grid() ? fmt::format("a 2D model on {0} x {0} patches", model.grid()) : std::string("a 1D model")) +
+        " but the config has domain.patches = " + std::to_string(cfg.patches));
 }
 
 Report Problem2D::learning_report(const json& summary) const {
-  return {{{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]}},
-          {"D cell problem " + tensor_text(summary["D_cell"]), "D regression   " + tensor_text(summary["D_regression"])}};
+  return {
+      {{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]}},
+      {"D cell problem " + tensor_text(summary["D_cell"]), "D regression   " + tensor_text(summary["D_regression"])}};
 }
 
 }  // namespace patchlearn

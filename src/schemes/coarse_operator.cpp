@@ -15,7 +15,10 @@ MacroMethod parse_macro_method(const std::string& name) {
 }
 
 CoarseData::CoarseData(Device dev, index_t trajectories_, index_t times_, index_t nodes_)
-    : trajectories(trajectories_), times(times_), nodes(nodes_), t(times_),
+    : trajectories(trajectories_),
+      times(times_),
+      nodes(nodes_),
+      t(times_),
       U(dev, static_cast<std::size_t>(trajectories_ * times_ * nodes_)),
       dUdt(dev, static_cast<std::size_t>(trajectories_ * times_ * nodes_)) {}
 
@@ -44,7 +47,8 @@ void check_finite(const Buffer<double>& v, index_t M, index_t step, const char* 
 }  // namespace
 
 CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
-                            const std::vector<double>& U0, index_t batch, const std::function<void(index_t)>& progress) {
+                            const std::vector<double>& U0, index_t batch,
+                            const std::function<void(index_t)>& progress) {
   const Device dev = op.device();
   const index_t M = op.nodes(), size = batch * M;
   CoarseData d(dev, batch, steps / sample_every + 1, M);

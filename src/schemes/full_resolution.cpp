@@ -31,8 +31,8 @@ FullResolution1D::Restricted FullResolution1D::restrict_state() {
     teeth_out_.copy_to_host(out.data() + 1, M - 2);
   };
   const auto apply_A = [&](const Buffer<double>& x, Buffer<double>& out) {
-    kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), 1.0 / (dx_ * dx_), kernels::EndRows::Dirichlet, 1,
-                           nullptr, nullptr, x.data(), out.data());
+    kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), 1.0 / (dx_ * dx_), kernels::EndRows::Dirichlet, 1, nullptr,
+                           nullptr, x.data(), out.data());
   };
   Restricted r;
   restrict_teeth(u_, r.U);
@@ -91,8 +91,8 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
       factored_dt = h;
     }
     const auto apply = [&](const Buffer<double>& from, Buffer<double>& to, double alpha) {
-      kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), alpha, kernels::EndRows::Dirichlet, 1, nullptr,
-                             nullptr, from.data(), to.data());
+      kernels::increment_rhs(device_, 1, 1, N_, cond_.data(), alpha, kernels::EndRows::Dirichlet, 1, nullptr, nullptr,
+                             from.data(), to.data());
     };
     // TR-BDF2 in increment form (kernels/diffusion.hpp): F = A y; d1 from 2 d h F; d2 from
     // d h A z - (1 - w) d1 = d h F + c L d1 - (1 - w) d1.

@@ -10,10 +10,14 @@ namespace patchlearn {
 GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, const GapToothParams& params,
                        Device device, index_t batch)
     : teeth_(teeth.length, teeth.macro_nodes, teeth.dx, teeth.tooth_width, teeth.tooth_width),
-      params_(params), device_(device), batch_(batch) {
+      params_(params),
+      device_(device),
+      batch_(batch) {
   m_ = model.points_per_period();
   if (m_ < 1)
-    throw ConfigError("micro.dx", "the gap-tooth edge condition averages over one period, so medium.epsilon / micro.dx must be a whole number");
+    throw ConfigError(
+        "micro.dx",
+        "the gap-tooth edge condition averages over one period, so medium.epsilon / micro.dx must be a whole number");
   const index_t P = teeth_.patches(), N = teeth_.points;
   if (2 * m_ > N - 1)
     throw ConfigError("patch.tooth_width", "a gap-tooth tooth must span at least two periods of the medium (got " +
@@ -106,7 +110,8 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
         if (j > 0 && j < M - 1) {
           const double r = (next[b * P + j - 1] - avg[b * P + j - 1]) / params_.dt;
           if (!std::isfinite(r))
-            throw RunError("non-finite gap-tooth rate at t = " + std::to_string(t) + ", trajectory " + std::to_string(b));
+            throw RunError("non-finite gap-tooth rate at t = " + std::to_string(t) + ", trajectory " +
+                           std::to_string(b));
           hR[o] = r;
         }
       }

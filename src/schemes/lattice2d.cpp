@@ -98,8 +98,7 @@ FineStepper parse_fine_stepper(const std::string& name) {
   throw ConfigError("fine.stepper", "'" + name + "' is not valid; use exponential or rk4");
 }
 
-void LatticeScheme2D::chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc,
-                                     double* scratch) {
+void LatticeScheme2D::chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double* scratch) {
   rates(Tk, scratch);
   kernels::chebyshev_step(dev_, batch_ * state_size(), a, scratch, Tk, Tkm1, c, acc);
 }
@@ -210,7 +209,8 @@ Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper
   c_ = Buffer<double>(scheme.device(), size);
   if (stepper == FineStepper::Exponential) {
     if (!scheme.symmetric())
-      throw ConfigError("fine.stepper", "exponential needs a symmetric patch system (patch.coupling = \"spectral\"); use rk4");
+      throw ConfigError("fine.stepper",
+                        "exponential needs a symmetric patch system (patch.coupling = \"spectral\"); use rk4");
     cheb_ = exp_chebyshev_coefficients(0.5 * interval * rho, tolerance);
     cheb_dev_ = Buffer<double>(scheme.device(), cheb_);
     evaluations_ = static_cast<int>(cheb_.size()) - 1;
@@ -224,8 +224,9 @@ Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper
   } else {
     if (rk4_dt * rho > limit)
       throw ConfigError("fine.dt", num(rk4_dt) + " is over the RK4 stability limit 2.785 / rho = " + num(limit / rho) +
-                                       " (rho = " + num(rho) + ", a bound of the fastest lattice rate); use fine.dt <= " +
-                                       num(limit / rho) + " or fine.stepper = \"exponential\"");
+                                       " (rho = " + num(rho) +
+                                       ", a bound of the fastest lattice rate); use fine.dt <= " + num(limit / rho) +
+                                       " or fine.stepper = \"exponential\"");
     const double r = interval / rk4_dt;
     if (std::abs(r - std::round(r)) > 1e-9 * r)
       throw ConfigError("fine.dt", num(rk4_dt) + " does not divide the sampling interval " + num(interval));
@@ -272,10 +273,12 @@ void Propagator2D::advance(Buffer<double>& u) {
 }
 
 CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, double interval, index_t samples,
-                               const std::vector<InitialCondition2D>& ics, const std::function<void(index_t)>& progress) {
+                               const std::vector<InitialCondition2D>& ics,
+                               const std::function<void(index_t)>& progress) {
   const Device dev = scheme.device();
   const index_t B = scheme.batch(), M = static_cast<index_t>(scheme.layout().P) * scheme.layout().P;
-  if (static_cast<index_t>(ics.size()) != B) throw std::invalid_argument("simulate_lattice_2d: one initial condition per trajectory");
+  if (static_cast<index_t>(ics.size()) != B)
+    throw std::invalid_argument("simulate_lattice_2d: one initial condition per trajectory");
   CoarseData d(dev, B, samples, M);
   Buffer<double> u(dev, scheme.sample(ics)), du(dev, u.size()), U(dev, static_cast<std::size_t>(B * M)),
       R(dev, static_cast<std::size_t>(B * M));
@@ -288,9 +291,10 @@ CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, doub
       const auto hu = U.to_host(), hr = R.to_host();
       for (index_t i = 0; i < B * M; ++i)
         if (!std::isfinite(hu[i]) || !std::isfinite(hr[i]))
-          throw RunError(std::string("non-finite ") + (std::isfinite(hu[i]) ? "dU/dt" : "U") + " at t = " + num(d.t[k]) +
-                         " (sample " + std::to_string(k) + "), trajectory " + std::to_string(i / M) + ", patch (" +
-                         std::to_string(i % M % scheme.layout().P) + ", " + std::to_string(i % M / scheme.layout().P) + ")");
+          throw RunError(std::string("non-finite ") + (std::isfinite(hu[i]) ? "dU/dt" : "U") +
+                         " at t = " + num(d.t[k]) + " (sample " + std::to_string(k) + "), trajectory " +
+                         std::to_string(i / M) + ", patch (" + std::to_string(i % M % scheme.layout().P) + ", " +
+                         std::to_string(i % M / scheme.layout().P) + ")");
     }
     kernels::store_snapshot(dev, B, M, samples, k, U.data(), d.U.data());
     kernels::store_snapshot(dev, B, M, samples, k, R.data(), d.dUdt.data());

@@ -42,8 +42,9 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   y_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * N));
   work_ = Buffer<double>(device_, y_.size());
   if (params_.heal_substeps < 0 || params_.heal_substeps >= params_.substeps)
-    throw ConfigError("patch.heal_substeps", std::to_string(params_.heal_substeps) + " must be >= 0 and < patch.substeps = " +
-                                                 std::to_string(params_.substeps));
+    throw ConfigError("patch.heal_substeps",
+                      std::to_string(params_.heal_substeps) +
+                          " must be >= 0 and < patch.substeps = " + std::to_string(params_.substeps));
   coef_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * (params_.lifting_degree + 1)));
   restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   healed_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
@@ -53,7 +54,9 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   if (params_.buffer_ends == kernels::EndRows::AveragedGradient) {
     eo_ = model.points_per_period();
     if (eo_ < 1 || 2 * eo_ > N - 1)
-      throw ConfigError("patch.buffer_ends", "averaged_gradient needs epsilon / micro.dx to be a whole number and a patch of at least two periods");
+      throw ConfigError(
+          "patch.buffer_ends",
+          "averaged_gradient needs epsilon / micro.dx to be a whole number and a patch of at least two periods");
     left_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
     right_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   }
@@ -121,8 +124,8 @@ void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
   }
   substeps(batch, params_.substeps - params_.heal_substeps);
   restrict_into(batch, restricted_.data());
-  kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), U, healed ? healed_.data() : nullptr,
-                           span, dUdt);
+  kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), U,
+                           healed ? healed_.data() : nullptr, span, dUdt);
 }
 
 }  // namespace patchlearn

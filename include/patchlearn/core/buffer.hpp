@@ -32,9 +32,19 @@ class Buffer {
   ~Buffer() { release(); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
-  Buffer(Buffer&& o) noexcept : dev_(o.dev_), n_(o.n_), data_(o.data_) { o.data_ = nullptr; o.n_ = 0; }
+  Buffer(Buffer&& o) noexcept : dev_(o.dev_), n_(o.n_), data_(o.data_) {
+    o.data_ = nullptr;
+    o.n_ = 0;
+  }
   Buffer& operator=(Buffer&& o) noexcept {
-    if (this != &o) { release(); dev_ = o.dev_; n_ = o.n_; data_ = o.data_; o.data_ = nullptr; o.n_ = 0; }
+    if (this != &o) {
+      release();
+      dev_ = o.dev_;
+      n_ = o.n_;
+      data_ = o.data_;
+      o.data_ = nullptr;
+      o.n_ = 0;
+    }
     return *this;
   }
 
@@ -55,7 +65,9 @@ class Buffer {
     copy_to_host(h.data(), n_);
     return h;
   }
-  void zero() { if (n_) detail::fill_zero(dev_, data_, n_ * sizeof(T)); }
+  void zero() {
+    if (n_) detail::fill_zero(dev_, data_, n_ * sizeof(T));
+  }
 
  private:
   void release() {

@@ -119,8 +119,8 @@ struct Fiber {
 
 // The state of the block being run.
 struct Block {
-  unsigned n = 0;        // threads
-  unsigned next = 0;     // threads started (in phase 0)
+  unsigned n = 0;     // threads
+  unsigned next = 0;  // threads started (in phase 0)
   unsigned finished = 0;
   unsigned phase = 0;
   bool reverse = false;
@@ -257,7 +257,8 @@ inline Fiber* idle_fiber() {
   }
   auto f = std::make_unique<Fiber>();
   const std::size_t page = getpagesize();
-  void* m = mmap(nullptr, kFiberStack + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* m =
+      mmap(nullptr, kFiberStack + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) fail("cannot map a fiber stack");
   mprotect(m, page, PROT_NONE);  // overflow guard
   f->stack = static_cast<char*>(m) + page;
@@ -331,10 +332,12 @@ inline void run_grid(const char* name, const void* fn, dim3 grid, dim3 block, st
   if (grid.x > kMaxGridX || grid.y > kMaxGridYZ || grid.z > kMaxGridYZ)
     fail(where() + "grid beyond 2^31-1 x 65535 x 65535 blocks");
   const auto optin = s.max_dynamic_shared.find(fn);
-  const std::size_t limit = optin == s.max_dynamic_shared.end() ? kSharedDefault : static_cast<std::size_t>(optin->second);
+  const std::size_t limit =
+      optin == s.max_dynamic_shared.end() ? kSharedDefault : static_cast<std::size_t>(optin->second);
   if (shmem > limit)
     fail(where() + std::to_string(shmem) + " bytes of dynamic shared memory above the " + std::to_string(limit) +
-         " allowed (" + (optin == s.max_dynamic_shared.end() ? "no cudaFuncAttributeMaxDynamicSharedMemorySize set)" : "opt-in)"));
+         " allowed (" +
+         (optin == s.max_dynamic_shared.end() ? "no cudaFuncAttributeMaxDynamicSharedMemorySize set)" : "opt-in)"));
   s.kernel = name;
   s.dynamic_bytes = shmem;
   s.dynamic_limit = limit;
@@ -368,9 +371,10 @@ inline void run_grid(const char* name, const void* fn, dim3 grid, dim3 block, st
     // Back here when every thread of the block has started: each has finished or waits at a barrier.
     while (!b.waiting.empty()) {
       if (b.finished)
-        fail(std::string("kernel ") + name + ", block (" + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) +
-             "," + std::to_string(blockIdx.z) + "): " + std::to_string(b.finished) + " threads returned while " +
-             std::to_string(b.waiting.size()) + " wait at __syncthreads (barrier divergence)");
+        fail(std::string("kernel ") + name + ", block (" + std::to_string(blockIdx.x) + "," +
+             std::to_string(blockIdx.y) + "," + std::to_string(blockIdx.z) + "): " + std::to_string(b.finished) +
+             " threads returned while " + std::to_string(b.waiting.size()) +
+             " wait at __syncthreads (barrier divergence)");
       std::vector<unsigned> w;
       w.swap(b.waiting);
       std::sort(w.begin(), w.end());
@@ -406,7 +410,8 @@ T* static_shared(const void* tag, std::size_t count) {
     const std::size_t bytes = count * sizeof(T);
     s.static_bytes += bytes;
     if (s.static_bytes > kSharedDefault)
-      fail(std::string("kernel ") + s.kernel + ": " + std::to_string(s.static_bytes) + " bytes of static shared memory (at most 48 KiB)");
+      fail(std::string("kernel ") + s.kernel + ": " + std::to_string(s.static_bytes) +
+           " bytes of static shared memory (at most 48 KiB)");
     if (s.static_bytes + s.dynamic_bytes > std::max(s.dynamic_limit, kSharedDefault))
       fail(std::string("kernel ") + s.kernel + ": static and dynamic shared memory together exceed the block's limit");
     auto* data = static_cast<unsigned char*>(std::malloc(bytes));
@@ -440,16 +445,19 @@ struct Launch {
       void (*fn)(P...);
       std::tuple<std::decay_t<P>...> args;
     } call{fn, std::tuple<std::decay_t<P>...>(static_cast<std::decay_t<P>>(std::forward<A>(a))...)};
-    std::apply([&](const auto&... v) {
-      int i = 0;
-      (check_argument(name, i++, v), ...);
-    }, call.args);
-    run_grid(name, reinterpret_cast<const void*>(fn), grid, block, shmem,
-             [](const void* c) {
-               const Call& k = *static_cast<const Call*>(c);
-               std::apply(k.fn, k.args);
-             },
-             &call);
+    std::apply(
+        [&](const auto&... v) {
+          int i = 0;
+          (check_argument(name, i++, v), ...);
+        },
+        call.args);
+    run_grid(
+        name, reinterpret_cast<const void*>(fn), grid, block, shmem,
+        [](const void* c) {
+          const Call& k = *static_cast<const Call*>(c);
+          std::apply(k.fn, k.args);
+        },
+        &call);
   }
 };
 
@@ -461,7 +469,7 @@ Launch<P...> launch(const char* name, void (*fn)(P...), dim3 grid, dim3 block, s
 }  // namespace patchlearn::emu
 
 #define PL_LAUNCH(kernel, grid, block, shmem) ::patchlearn::emu::launch(#kernel, kernel, grid, block, shmem)
-#define PL_SHARED(T, name, count)  \
+#define PL_SHARED(T, name, count)   \
   static const char name##_tag = 0; \
   T* const name = ::patchlearn::emu::static_shared<T>(&name##_tag, (count))
 #define PL_DYNAMIC_SHARED(T, name) T* const name = ::patchlearn::emu::dynamic_shared<T>()
@@ -488,11 +496,16 @@ inline long long __double_as_longlong(double x) {
 
 inline const char* cudaGetErrorString(cudaError_t e) {
   switch (e) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    case cudaErrorInvalidDevice:
+      return "invalid device ordinal";
   }
   return "unknown error";
 }
@@ -514,7 +527,9 @@ inline cudaError_t cudaGetDevice(int* d) {
   *d = 0;
   return cudaSuccess;
 }
-inline cudaError_t cudaSetDevice(int d) { return patchlearn::emu::set_error(d == 0 ? cudaSuccess : cudaErrorInvalidDevice); }
+inline cudaError_t cudaSetDevice(int d) {
+  return patchlearn::emu::set_error(d == 0 ? cudaSuccess : cudaErrorInvalidDevice);
+}
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   if (d != 0) return patchlearn::emu::set_error(cudaErrorInvalidDevice);
   *p = cudaDeviceProp{};
@@ -531,7 +546,7 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
   if (d != 0) return patchlearn::emu::set_error(cudaErrorInvalidDevice);
   *v = static_cast<int>(a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? patchlearn::emu::kSharedOptin
-                                                                       : patchlearn::emu::kSharedDefault);
+                                                                     : patchlearn::emu::kSharedDefault);
   return cudaSuccess;
 }
 template <class... P>
@@ -566,7 +581,8 @@ inline cudaError_t cudaFree(void* p) {
   State& s = state();
   if (!p) return cudaSuccess;
   auto it = s.allocations.find(reinterpret_cast<std::uintptr_t>(p));
-  if (it == s.allocations.end()) fail("cudaFree(" + hex(p) + "): not the start of a device allocation (host pointer or freed twice?)");
+  if (it == s.allocations.end())
+    fail("cudaFree(" + hex(p) + "): not the start of a device allocation (host pointer or freed twice?)");
   s.allocated -= it->second;
   s.allocations.erase(it);
   std::free(p);
@@ -578,15 +594,16 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cud
   if (!bytes) return cudaSuccess;
   if (kind == cudaMemcpyDefault) {
     const bool d = on_device(dst, bytes), r = on_device(src, bytes);
-    kind = d ? (r ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice) : (r ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+    kind = d ? (r ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+             : (r ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   }
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   static const char* names[] = {"HostToHost", "HostToDevice", "DeviceToHost", "DeviceToDevice"};
   const auto check = [&](const void* p, bool dev, const char* which) {
     if (dev ? !on_device(p, bytes) : touches_device(p, bytes))
-      fail(std::string("cudaMemcpy ") + names[kind] + " of " + std::to_string(bytes) + " bytes: " + which + " " + hex(p) +
-           (dev ? " is not (wholly) in a device allocation" : " is device memory"));
+      fail(std::string("cudaMemcpy ") + names[kind] + " of " + std::to_string(bytes) + " bytes: " + which + " " +
+           hex(p) + (dev ? " is not (wholly) in a device allocation" : " is device memory"));
   };
   check(dst, dst_dev, "destination");
   check(src, src_dev, "source");

@@ -6,14 +6,14 @@
 
 namespace patchlearn::cuda {
 
-int device_count();                      // 0 when no driver or device is usable
-std::string device_name();               // name of device 0
-void* malloc_bytes(std::size_t bytes);   // throws RunError("out of GPU memory ...")
+int device_count();                     // 0 when no driver or device is usable
+std::string device_name();              // name of device 0
+void* malloc_bytes(std::size_t bytes);  // throws RunError("out of GPU memory ...")
 void free_bytes(void* p);
 void memcpy_h2d(void* dst, const void* src, std::size_t bytes);
 void memcpy_d2h(void* dst, const void* src, std::size_t bytes);
 void memcpy_d2d(void* dst, const void* src, std::size_t bytes);
 void memset_zero(void* p, std::size_t bytes);
-void synchronize();                      // waits and turns any pending kernel error into a RunError
+void synchronize();  // waits and turns any pending kernel error into a RunError
 
 }  // namespace patchlearn::cuda

@@ -8,8 +8,7 @@ namespace patchlearn {
 
 /// A configuration value is missing, unknown, of the wrong type, out of range or inconsistent.
 struct ConfigError : std::runtime_error {
-  ConfigError(const std::string& key, const std::string& what)
-      : std::runtime_error(key + ": " + what), key(key) {}
+  ConfigError(const std::string& key, const std::string& what) : std::runtime_error(key + ": " + what), key(key) {}
   std::string key;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// Processes: one job per output folder, and running a helper program (the report script) as a child that cannot outlive patchlearn: it is
-// sent SIGTERM when patchlearn dies, and its failure (including "cannot start") is an exit status.
+// Processes: one job per output folder, and running a helper program (the report script) as a child that cannot outlive
+// patchlearn: it is sent SIGTERM when patchlearn dies, and its failure (including "cannot start") is an exit status.
 #include <string>
 #include <vector>
 
@@ -11,7 +11,8 @@ namespace patchlearn {
 int run_child(const std::vector<std::string>& argv, bool discard_stdout);
 
 /// Take the lock of an output folder (an flock on DIR/.patchlearn.lock) for the rest of this
-/// process: RunError when another job holds it, so two jobs never write into one folder.
+/// process: RunError when another process holds it, so two jobs never write into one folder (a
+/// second job of the same process into the same folder keeps the lock it has).
 void lock_output_directory(const std::string& dir);
 
 }  // namespace patchlearn

@@ -26,7 +26,7 @@ class HomogenizedSolution2D {
   double L_;
   int N_;
   std::vector<std::complex<double>> coef_;  ///< [ky][kx]
-  std::vector<double> k_;                    ///< physical wavenumber of index i
+  std::vector<double> k_;                   ///< physical wavenumber of index i
 };
 
 }  // namespace patchlearn

@@ -18,11 +18,13 @@ struct ChunkFile {
 
 /// Write `c` durably to `path`; `identity` is config_identity() of the run's config and
 /// `config_text` is stored beside it for people.
-void write_chunk_file(const std::string& path, const ChunkFile& c, const std::string& identity, const std::string& config_text);
+void write_chunk_file(const std::string& path, const ChunkFile& c, const std::string& identity,
+                      const std::string& config_text);
 
 /// Read the chunk at `path` that should hold trajectories [first, first + count) of a run with
 /// `identity`; InputError naming the file (and `dir`, the chunk folder, in the remedy) when it is
 /// damaged, incomplete, from another config or holds other trajectories.
-ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count, const std::string& identity, const std::string& dir);
+ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count, const std::string& identity,
+                          const std::string& dir);
 
 }  // namespace patchlearn

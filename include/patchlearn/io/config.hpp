@@ -70,7 +70,6 @@ struct SharedConfig {
 };
 
 struct Config1D : SharedConfig {
-
   // [medium]
   /// a(y) or a(y, u) (medium.coefficient / medium.expression) with the optional drift c(y, u) and
   /// reaction r(y, u) (medium.drift, medium.reaction), checked on u_range
@@ -107,11 +106,11 @@ struct Config1D : SharedConfig {
   // [homogenized]
   double homogenized_dx = 5e-3;
   // [learn], beside the shared keys
-  int train_trajectories = 8;      ///< the first ones train, the rest test
-  double train_t_max = 1e300;      ///< use snapshots with t < train_t_max
+  int train_trajectories = 8;  ///< the first ones train, the rest test
+  double train_t_max = 1e300;  ///< use snapshots with t < train_t_max
   int stencil = 3;
 
-  index_t macro_steps() const;        ///< t_end / macro.dt
+  index_t macro_steps() const;  ///< t_end / macro.dt
   std::vector<double> sample_times() const;
 };
 

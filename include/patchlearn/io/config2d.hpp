@@ -32,7 +32,7 @@ struct Config2D : SharedConfig {
   std::string scheme = "gap_tooth";  ///< gap_tooth | full_lattice
   // [fine]
   std::string stepper = "exponential";
-  double fine_dt = 0.0;  ///< rk4 step; 0 = the largest stable step
+  double fine_dt = 0.0;                                   ///< rk4 step; 0 = the largest stable step
   double fine_tolerance = exact_exponential_tolerance();  ///< exponential: propagator error bound
   // [time]
   double t_end = 1.0, sample_dt = 0.01;

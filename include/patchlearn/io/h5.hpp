@@ -38,7 +38,8 @@ class H5Writer {
 std::vector<double> h5_read(const std::string& path, const std::string& name, std::vector<index_t>* dims = nullptr);
 /// h5_read, and InputError naming the dataset and the first bad element's index when any value
 /// is NaN or infinite.
-std::vector<double> h5_read_finite(const std::string& path, const std::string& name, std::vector<index_t>* dims = nullptr);
+std::vector<double> h5_read_finite(const std::string& path, const std::string& name,
+                                   std::vector<index_t>* dims = nullptr);
 /// Read a string attribute of the root group.
 std::string h5_read_string_attribute(const std::string& path, const std::string& name);
 /// Read a numeric attribute of the root group.

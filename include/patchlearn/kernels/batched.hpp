@@ -55,34 +55,33 @@ class BatchedTridiag {
 /// out[s] = increment right-hand side of x[s] (kernels/diffusion.hpp: increment_rhs). cond is
 /// [mat][n-1], system s uses conductances s % mats; left/right hold one edge target per system
 /// (nullptr for Dirichlet ends).
-void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha,
-                   EndRows ends, index_t eo, const double* left, const double* right, const double* x, double* out);
+void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
+                   index_t eo, const double* left, const double* right, const double* x, double* out);
 
 /// out = a x + b y elementwise (out may alias x or y).
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out);
 
 /// Lift coefficients coef[b][p][0..degree] for macro states U[b][M] (patch p at node p + 1).
-void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu,
-                       const double* U, double* coef);
+void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
+                       double* coef);
 
 /// Rise of each lift over [z0, z1]: out[s] = p_s(z1) - p_s(z0) (buffer-end targets).
 void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, double z0, double z1, double* out);
 
 /// dUdt[b][p+1] = (R[b][p] - base) / span with base = R0[b][p] if R0 else U[b][p+1]; the two
 /// end nodes get 0.
-void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0,
-                     double span, double* dUdt);
+void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
+                     double* dUdt);
 
 /// dst[(b * times + n) * M + j] = src[b * M + j]: store one snapshot of a batch of macro states.
 void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst);
 
 /// y[s][j] = sum_k coef[s][k] ((j - centre) dx)^k, k < ncoef.
-void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef,
-          const double* coef, double* y);
+void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y);
 
 /// out[s][t] = Simpson average of x[s][start + t*stride + q], q < nq, for t < teeth.
-void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start,
-                    index_t stride, index_t nq, const double* x, double* out);
+void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
+                    const double* x, double* out);
 
 /// out = the TR-BDF2 local-error estimate (kernels/diffusion.hpp: trbdf2_error) at every point
 /// (out may alias F).
@@ -93,7 +92,6 @@ double max_abs(Device dev, const double* x, index_t count);
 
 /// Number of non-finite values in x (0 when all are finite).
 index_t count_nonfinite(Device dev, const double* x, index_t count);
-
 
 // --- 2D lattice (kernels/lattice2d.hpp) ---
 /// dUdt = gap-tooth rates of U[b][q][p][J][I] (P x P patches of m x m evolving points,

@@ -10,11 +10,10 @@
 
 namespace patchlearn::kernels::cuda {
 
-void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends,
-                        double* l, double* d, double* u);
-void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d,
-            const double* u, double* cp, double* inv, double* v, double* w, double* rlow,
-            double* rcp, double* rinv);
+void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l, double* d,
+                        double* u);
+void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
+            double* cp, double* inv, double* v, double* w, double* rlow, double* rcp, double* rinv);
 void solve(index_t systems, const TridiagFactors& f, double* x);
 void fused_steps(index_t systems, const TridiagFactors& f, int count, const double* cond, double alpha, EndRows ends,
                  const double* left, const double* right, double* y);
@@ -22,16 +21,18 @@ void fused_steps(index_t systems, const TridiagFactors& f, int count, const doub
 bool fused_steps_fit(index_t n);
 /// The shared memory one block may use (with the opt-in above the 48 KiB default).
 std::size_t shared_bytes_per_block();
-void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
-                   index_t eo, const double* left, const double* right, const double* x, double* out);
+void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends, index_t eo,
+                   const double* left, const double* right, const double* x, double* out);
 void axpby(index_t count, double a, const double* x, double b, const double* y, double* out);
-void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U, double* coef);
+void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
+                       double* coef);
 void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out);
-void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span, double* dUdt);
+void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
+                     double* dUdt);
 void store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst);
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y);
-void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride,
-                    index_t nq, const double* x, double* out);
+void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
+                    const double* x, double* out);
 index_t count_nonfinite(const double* x, index_t count);
 void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count);
 double max_abs(const double* x, index_t count);

@@ -39,8 +39,8 @@ PL_HD void increment_rhs_system(index_t n, const double* a, const double* u, dou
 }
 
 /// Row j of I - c L (c = theta dt / dx^2) for a system of n points.
-PL_HD void implicit_row(index_t j, index_t n, const double* a, double c, EndRows ends, double* l,
-                        double* d, double* u) {
+PL_HD void implicit_row(index_t j, index_t n, const double* a, double c, EndRows ends, double* l, double* d,
+                        double* u) {
   if (j == 0 || j == n - 1) {
     const bool grad = ends == EndRows::AveragedGradient;
     l[j] = (j == n - 1 && grad) ? -1.0 : 0.0;

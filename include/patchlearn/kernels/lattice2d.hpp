@@ -20,8 +20,8 @@ PL_HD double lattice_rate(double u, double uE, double uW, double uN, double uS, 
 }
 
 /// du/dt at global point (x, y) of a periodic N x N lattice u[y][x] with full bond tables.
-PL_HD double periodic_lattice_rate(const double* u, const double* kE, const double* kN, index_t N, index_t x,
-                                   index_t y, double inv_h2) {
+PL_HD double periodic_lattice_rate(const double* u, const double* kE, const double* kN, index_t N, index_t x, index_t y,
+                                   double inv_h2) {
   const index_t xe = x + 1 == N ? 0 : x + 1, xw = x == 0 ? N - 1 : x - 1;
   const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
   return lattice_rate(u[y * N + x], u[y * N + xe], u[y * N + xw], u[yn * N + x], u[ys * N + x], kE[y * N + x],
@@ -48,8 +48,7 @@ PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p,
   const double uN = q + 1 < m ? at(p, q + 1) : eN;
   const double uS = q > 0 ? at(p, q - 1) : eS;
   const int n = m + 2, x = p + 1, y = q + 1;
-  return lattice_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x],
-                      inv_h2);
+  return lattice_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x], inv_h2);
 }
 
 /// du/dt at interior point (p, q) of patch (I, J) of one trajectory's patch values, stored

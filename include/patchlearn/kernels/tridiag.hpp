@@ -30,8 +30,8 @@ PL_HD index_t chunk_of(index_t i, index_t n, index_t P) {
 }
 
 /// Thomas factors and spikes for the interior rows lo..hi-1 of one chunk.
-PL_HD void factor_chunk(index_t lo, index_t hi, const double* l, const double* d, const double* u,
-                        double* cp, double* inv, double* v, double* w) {
+PL_HD void factor_chunk(index_t lo, index_t hi, const double* l, const double* d, const double* u, double* cp,
+                        double* inv, double* v, double* w) {
   if (lo >= hi) return;
   inv[lo] = 1.0 / d[lo];
   cp[lo] = u[lo] * inv[lo];
@@ -65,8 +65,7 @@ PL_HD void solve_chunk_lanes(index_t lo, index_t hi, const double* const* l, con
 }
 
 /// g = A_kk^{-1} b on rows lo..hi-1 of one system, in place.
-PL_HD void solve_chunk(index_t lo, index_t hi, const double* l, const double* cp, const double* inv,
-                       double* x) {
+PL_HD void solve_chunk(index_t lo, index_t hi, const double* l, const double* cp, const double* inv, double* x) {
   solve_chunk_lanes<1>(lo, hi, &l, &cp, &inv, &x);
 }
 
@@ -78,9 +77,8 @@ PL_HD void reduced_neighbours(index_t k, index_t n, index_t P, index_t eo, index
 }
 
 /// Coefficients of reduced row k: lower (x[s_{k-1}]), diagonal (x[s_k]), upper (x[s_{k+1}]).
-PL_HD void reduced_row(index_t k, index_t n, index_t P, index_t eo, const double* l, const double* d,
-                       const double* u, const double* v, const double* w, double* lo, double* di,
-                       double* up) {
+PL_HD void reduced_row(index_t k, index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
+                       const double* v, const double* w, double* lo, double* di, double* up) {
   const index_t s = separator(k, n, P);
   index_t jl, ju;
   reduced_neighbours(k, n, P, eo, &jl, &ju);
@@ -118,9 +116,8 @@ PL_HD double reduced_rhs(index_t k, index_t n, index_t P, index_t eo, const doub
 }
 
 /// Thomas factors of the reduced system of one matrix: rlow (lower coefficients), rcp, rinv.
-PL_HD void factor_reduced(index_t n, index_t P, index_t eo, const double* l, const double* d,
-                          const double* u, const double* v, const double* w, double* rlow,
-                          double* rcp, double* rinv) {
+PL_HD void factor_reduced(index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
+                          const double* v, const double* w, double* rlow, double* rcp, double* rinv) {
   double prev_cp = 0.0;
   for (index_t k = 0; k <= P; ++k) {
     double lo, di, up;
@@ -134,8 +131,8 @@ PL_HD void factor_reduced(index_t n, index_t P, index_t eo, const double* l, con
 
 /// Solve the reduced system of one system in place: x at the separators receives the solution.
 /// x holds g in the chunk interiors and b at the separators on entry.
-PL_HD void solve_reduced(index_t n, index_t P, index_t eo, const double* l, const double* u,
-                         const double* rlow, const double* rcp, const double* rinv, double* x) {
+PL_HD void solve_reduced(index_t n, index_t P, index_t eo, const double* l, const double* u, const double* rlow,
+                         const double* rcp, const double* rinv, double* x) {
   // The right-hand sides read g next to the separators, which the sweep does not touch, so each
   // separator slot can hold its forward-swept value.
   double prev = 0.0;
@@ -143,14 +140,11 @@ PL_HD void solve_reduced(index_t n, index_t P, index_t eo, const double* l, cons
     const double r = reduced_rhs(k, n, P, eo, l, u, x);
     x[separator(k, n, P)] = prev = (r - rlow[k] * prev) * rinv[k];
   }
-  for (index_t k = P - 1; k >= 0; --k)
-    x[separator(k, n, P)] -= rcp[k] * x[separator(k + 1, n, P)];
+  for (index_t k = P - 1; k >= 0; --k) x[separator(k, n, P)] -= rcp[k] * x[separator(k + 1, n, P)];
 }
 
 /// Whether point i is one of the separators.
-PL_HD bool is_separator(index_t i, index_t n, index_t P) {
-  return separator((i * P + n - 2) / (n - 1), n, P) == i;
-}
+PL_HD bool is_separator(index_t i, index_t n, index_t P) { return separator((i * P + n - 2) / (n - 1), n, P) == i; }
 
 /// Spike correction of one interior value, given the separator values xl, xr of its chunk.
 PL_HD void spike_correct(double* xi, double xl, double xr, double vi, double wi) { *xi -= xl * vi + xr * wi; }

@@ -38,7 +38,8 @@ class DiscoveredOperator : public TorchOperator {
  public:
   /// `derivatives` maps U [B, M] to the derivatives on the nodes the equation lives on, and
   /// `interior` says whether those are the interior nodes 1..M-2 (1D, Dirichlet ends held) or all.
-  DiscoveredOperator(RegressionResult fit, std::function<DerivativeMap(const torch::Tensor&)> derivatives, bool interior)
+  DiscoveredOperator(RegressionResult fit, std::function<DerivativeMap(const torch::Tensor&)> derivatives,
+                     bool interior)
       : fit_(std::move(fit)), derivatives_(std::move(derivatives)), interior_(interior) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 

@@ -26,8 +26,8 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
                        double threshold);
 
 /// U and dUdt: [N][M] macro states and rates (row-major); the interior nodes are the samples.
-RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX,
-                         int stencil, double threshold);
+RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
+                         double threshold);
 
 /// 2D: dU/dt on {1, U, U_x, U_y, U_xx, U_xy, U_yy, U_xxxx, U_xxyy, U_yyyy, U^2, U U_x, U U_y} with
 /// spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2. The fourth-order terms

@@ -27,14 +27,14 @@ struct TrainParams {
   double lr = 1e-3, lr_final = 1e-5;
   bool standardize = true;
   std::uint64_t seed = 0;
-  int lbfgs_iterations = 0;   ///< full-batch L-BFGS iterations after the Adam epochs
-  int checkpoint_every = 0;   ///< 0: none
+  int lbfgs_iterations = 0;     ///< full-batch L-BFGS iterations after the Adam epochs
+  int checkpoint_every = 0;     ///< 0: none
   std::string checkpoint_path;  ///< the exported model PATH; the resume checkpoint is PATH.state
   bool resume = false;          ///< continue from PATH.state when it exists
 };
 
 struct TrainLog {
-  std::vector<double> train_loss, val_loss;  ///< per epoch, standardized MSE
+  std::vector<double> train_loss, val_loss;             ///< per epoch, standardized MSE
   double final_train_loss = 0.0, final_val_loss = 0.0;  ///< after the L-BFGS polish
   double wall_s = 0.0;
   int epochs_done = 0;

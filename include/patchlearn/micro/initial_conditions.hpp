@@ -22,8 +22,8 @@ struct InitialConditionParams {
 
 class InitialCondition {
  public:
-  InitialCondition(std::vector<double> amplitude, std::vector<double> frequency,
-                   std::vector<double> phase, bool positivity_shift);
+  InitialCondition(std::vector<double> amplitude, std::vector<double> frequency, std::vector<double> phase,
+                   bool positivity_shift);
   double operator()(double x) const;
 
  private:

@@ -22,8 +22,8 @@ namespace patchlearn {
 struct PatchLayout2D {
   double L = 0, DX = 0, h = 0, ratio = 0;
   int P = 0, n = 0, m = 0;
-  index_t spacing = 0;  ///< s, lattice points between patch centres
-  index_t first = 0;    ///< lattice index of the first point of patch 0 (the tables' origin)
+  index_t spacing = 0;          ///< s, lattice points between patch centres
+  index_t first = 0;            ///< lattice index of the first point of patch 0 (the tables' origin)
   std::vector<double> centres;  ///< X_I = c_I h
   std::vector<double> wp, wm;   ///< coupling kernels for the shifts +r and -r
   std::string coupling;

@@ -36,8 +36,8 @@ LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& 
 /// U, dU/dt and t of a data.h5 written by `simulate`, as [trajectory, time, nodes]: InputError
 /// unless U and dU/dt have `rank` dimensions (`layout` names them), `trajectories` of them, and
 /// t matches. `dims` receives U's shape.
-LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout, index_t trajectories,
-                                torch::Device device, std::vector<index_t>& dims);
+LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout,
+                                index_t trajectories, torch::Device device, std::vector<index_t>& dims);
 
 /// Training states [N, M] split at random (seeded by the [learn] options) into training and
 /// validation parts, on `device` in the configured precision.
@@ -49,7 +49,8 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const Le
 /// Train `model` with the [learn] options, report its progress to `observer`, save it to `path`;
 /// returns the log and puts the loss history and checkpoint into `record`.
 learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
-                            const TrainSplit& data, const std::string& path, Observer& observer, nlohmann::json& record);
+                            const TrainSplit& data, const std::string& path, Observer& observer,
+                            nlohmann::json& record);
 
 /// Store a tensor (any device and dtype) as a float64 dataset of its shape.
 void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& t);
@@ -88,8 +89,9 @@ using FourierProjection = std::function<nlohmann::json(const torch::Tensor& trut
 /// rhs_rmse, rollout_rmse (and, with a coarse operator, rollout_rmse_vs_coarse and floor_rmse),
 /// per-trajectory values, the MSE over time and the Fourier projection of one model; `out`
 /// receives its predictions.
-nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval, const learn::RolloutParams& rollout,
-                              const FourierProjection& fourier, ModelPredictions* out = nullptr);
+nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval,
+                              const learn::RolloutParams& rollout, const FourierProjection& fourier,
+                              ModelPredictions* out = nullptr);
 
 /// The regression on the training states: its result and the keys it adds to the summary (with
 /// "regression").

@@ -66,7 +66,10 @@ class Problem {
   /// What `simulate` reports about a simulation (wall time, cost, accuracy against the truth).
   virtual Report simulation_report(const Simulation& sim, Device device) const = 0;
   /// Keys a `run` adds to its summary and its JSON from the simulation (may be empty).
-  virtual nlohmann::json run_extras(const Simulation& sim) const { (void)sim; return nlohmann::json::object(); }
+  virtual nlohmann::json run_extras(const Simulation& sim) const {
+    (void)sim;
+    return nlohmann::json::object();
+  }
 
   /// The learning task on this problem's data; `sim` (may be null) supplies the cell-problem
   /// coefficients it computed already.
@@ -79,6 +82,9 @@ class Problem {
   /// coefficients from the cell problem and from the regression.
   virtual Report learning_report(const nlohmann::json& summary) const = 0;
 
+  /// ConfigError (naming the key) when the schemes cannot simulate this medium: checked before a
+  /// job that simulates starts.
+  virtual void check_simulable() const = 0;
   /// `bench`: the cost of coarse data by patches against the full-resolution simulation.
   virtual nlohmann::json bench(Device device, Observer& observer) const = 0;
   /// The checks only `bench` (and `validate`) need: the sweep against the rest of the config.
@@ -118,7 +124,8 @@ class ProblemOf : public Problem {
 
 /// The problem a config describes, chosen by domain.dimension through the registry; base_dir
 /// resolves relative file names in the config.
-std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin, const std::string& base_dir = ".");
+std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin,
+                                       const std::string& base_dir = ".");
 /// The same from a file (InputError when it cannot be read).
 std::unique_ptr<Problem> load_problem(const std::string& path);
 /// The problem `patchlearn run` uses without a config (configs/quick1d.toml, embedded at build time).

@@ -28,7 +28,7 @@ double cell_a_star(const Config1D& cfg);
 /// Run the configured scheme; `observer` hears its progress. With `chunks`, trajectories run chunk
 /// by chunk, each committed to disk (pipeline/chunks.hpp: resumable).
 Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer = silent_observer(),
-                         const ChunkedRun* chunks = nullptr);
+                           const ChunkedRun* chunks = nullptr);
 
 /// Write DIR/data.h5 (atomically).
 void write_data_h5(const std::string& path, const Config1D& cfg, const Simulation1D& sim, Device device);
@@ -48,6 +48,7 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 1; }
+  void check_simulable() const override { cfg_.field->require_linear(); }
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;

@@ -30,7 +30,7 @@ struct Simulation2D : Simulation {
 
 /// With `chunks`: resumable, chunk by chunk (pipeline/chunks.hpp).
 Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observer = silent_observer(),
-                         const ChunkedRun* chunks = nullptr);
+                           const ChunkedRun* chunks = nullptr);
 void write_data_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device);
 
 /// Training data U, dUdt [trajectory, time, P*P] from a 2D data.h5, checked against the config
@@ -48,6 +48,7 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 2; }
+  void check_simulable() const override { cfg_.kappa.require_linear(); }
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;

@@ -51,8 +51,8 @@ struct CoarseData {
 /// Integrate `op` from U0[batch][M] (host) with macro step dt for `steps` steps, recording U and the
 /// operator's own dU/dt at every `sample_every`-th step (and at t = 0). `progress` (may be empty)
 /// is called after each step with the number of steps done.
-CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps,
-                            index_t sample_every, const std::vector<double>& U0, index_t batch,
+CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
+                            const std::vector<double>& U0, index_t batch,
                             const std::function<void(index_t)>& progress = {});
 
 }  // namespace patchlearn

@@ -4,10 +4,10 @@
 // (kernels/diffusion.hpp: second order, L-stable, both stages and the error filter solve with one
 // tridiagonal matrix I - d h A, in increment form; the step keeps the filtered local-error
 // estimate under rtol max|u(0)|). Steps are chosen freely (on a ladder of sqrt(2) rungs, so the
-// matrix is refactored only when the step changes), not clipped to the sample times: after each step the state is restricted to
-// the macro nodes with the same Simpson tooth average the patches use (U, its rate R(Au) and
-// R(A^2 u)), and samples inside the step are cubic Hermite interpolants of those. Full-resolution
-// and patch data thus compare node for node.
+// matrix is refactored only when the step changes), not clipped to the sample times: after each step the state is
+// restricted to the macro nodes with the same Simpson tooth average the patches use (U, its rate R(Au) and R(A^2 u)),
+// and samples inside the step are cubic Hermite interpolants of those. Full-resolution and patch data thus compare node
+// for node.
 #include <functional>
 #include <vector>
 
@@ -26,7 +26,8 @@ struct FullResolutionParams {
 class FullResolution1D {
  public:
   /// `teeth` gives the macro grid and the tooth width used for restriction (its buffer is unused).
-  FullResolution1D(const FineModel1D& model, const PatchLayout1D& teeth, const FullResolutionParams& params, Device device);
+  FullResolution1D(const FineModel1D& model, const PatchLayout1D& teeth, const FullResolutionParams& params,
+                   Device device);
 
   /// Simulate one initial condition; U and dUdt receive [time][macro node] at the sample times.
   /// `progress` (may be empty) gets the fraction of the time span done after every step.

@@ -60,7 +60,8 @@ class LatticeScheme2D {
   double point_steps() const { return point_steps_; }
 
  protected:
-  LatticeScheme2D(Device dev, PatchLayout2D layout, index_t batch) : dev_(dev), batch_(batch), layout_(std::move(layout)) {}
+  LatticeScheme2D(Device dev, PatchLayout2D layout, index_t batch)
+      : dev_(dev), batch_(batch), layout_(std::move(layout)) {}
   Device dev_;
   index_t batch_;
   PatchLayout2D layout_;

@@ -40,7 +40,7 @@ struct PatchDynamicsParams {
   BurstMethod method = BurstMethod::BackwardEuler;
   int lifting_degree = 2;
   kernels::EndRows buffer_ends = kernels::EndRows::Dirichlet;
-  int heal_substeps = 0;  ///< 0: the reference estimator (R(delta_t) - U) / delta_t
+  int heal_substeps = 0;   ///< 0: the reference estimator (R(delta_t) - U) / delta_t
   index_t chunk_len = -1;  ///< tridiagonal partition length (-1: the backend's default)
   /// Run the substeps temporally blocked (BatchedTridiag::fused_steps: every patch held on chip
   /// through them) whenever a patch fits; false always takes the unblocked path. Same values.
