@@ -1,5 +1,7 @@
 #include "patchlearn/coeff/field.hpp"
 
+#include "patchlearn/core/format.hpp"
+
 #include <fmt/format.h>
 #include <muParser.h>
 
@@ -16,13 +18,6 @@ namespace patchlearn {
 namespace {
 
 double frac(double y) { return y - std::floor(y); }
-
-std::string num(double v) {
-  std::ostringstream s;
-  s.precision(12);
-  s << v;
-  return s.str();
-}
 
 /// 1 / <1/a> over a period by adaptive Simpson; exact-enough for smooth fields and steps alike.
 double quadrature_harmonic_mean(const std::function<double(double)>& a) {

@@ -1,5 +1,7 @@
 #include "patchlearn/core/durable.hpp"
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -96,10 +98,6 @@ std::uint64_t checksum64(const void* bytes, std::size_t n, std::uint64_t seed) {
   return h;
 }
 
-std::string checksum_hex(std::uint64_t c) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(c));
-  return buf;
-}
+std::string checksum_hex(std::uint64_t c) { return fmt::format("{:016x}", c); }
 
 }  // namespace patchlearn

@@ -1,10 +1,11 @@
 #include "patchlearn/io/footprint.hpp"
 
+#include "patchlearn/core/format.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/core/error.hpp"
@@ -12,12 +13,7 @@
 namespace patchlearn {
 namespace {
 
-std::string gib(double bytes) {
-  std::ostringstream s;
-  s.precision(3);
-  s << bytes / (1024.0 * 1024.0 * 1024.0) << " GiB";
-  return s.str();
-}
+std::string gib(double bytes) { return fmt::format("{:.3g} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); }
 
 }  // namespace
 

@@ -12,16 +12,10 @@
 #include <vector>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/format.hpp"
 #include "patchlearn/io/config.hpp"
 
 namespace patchlearn::config_detail {
-
-inline std::string num(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
 
 inline std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);

@@ -1,5 +1,7 @@
 #include "patchlearn/learn/regression.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -156,14 +158,13 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
     active = keep;
     res.stlsq = fit(active);
   }
-  char buf[64];
   res.equation = "dU/dt =";
   bool first = true;
   for (int j = 0; j < P; ++j) {
     if (res.stlsq[j] == 0.0) continue;
-    std::snprintf(buf, sizeof buf, "%s%.7g%s%s", first ? " " : (res.stlsq[j] < 0 ? " - " : " + "),
-                  first ? res.stlsq[j] : std::abs(res.stlsq[j]), j == 0 ? "" : " ", j == 0 ? "" : res.terms[j].c_str());
-    res.equation += buf;
+    res.equation +=
+        fmt::format("{}{:.7g}{}{}", first ? " " : (res.stlsq[j] < 0 ? " - " : " + "),
+                    first ? res.stlsq[j] : std::abs(res.stlsq[j]), j == 0 ? "" : " ", j == 0 ? "" : res.terms[j]);
     first = false;
   }
   if (first) res.equation += " 0";

@@ -1,5 +1,7 @@
 #include "patchlearn/learn/trainer.hpp"
 
+#include "patchlearn/core/format.hpp"
+
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -20,12 +22,7 @@ torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const to
   return d.pow(2).mean();
 }
 
-std::string text(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
+std::string text(double v) { return fmt::format("{}", v); }  // the shortest form that reads back exactly
 
 // What an Adam checkpoint's continuation depends on, as "key=value" lines with the config's own
 // key names: a resumed run must reach the parameters of an uninterrupted one, so any of these

@@ -1,7 +1,8 @@
 #include "patchlearn/patch/layout1d.hpp"
 
+#include "patchlearn/core/format.hpp"
+
 #include <cmath>
-#include <sstream>
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
@@ -16,13 +17,6 @@ index_t lattice_count(double x, double dx) {
   return std::abs(r - n) <= 1e-6 * std::max(1.0, n) ? static_cast<index_t>(n) : -1;
 }
 
-std::string str(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
-
 }  // namespace
 
 PatchLayout1D::PatchLayout1D(double length_, int macro_nodes_, double dx_, double tooth_width_, double patch_width_)
@@ -34,17 +28,17 @@ PatchLayout1D::PatchLayout1D(double length_, int macro_nodes_, double dx_, doubl
       macro_nodes(macro_nodes_) {
   const index_t nh = lattice_count(tooth_width, dx), nH = lattice_count(patch_width, dx);
   if (nh < 2 || nh % 2)
-    throw ConfigError("patch.tooth_width", str(tooth_width) + " is " + str(tooth_width / dx) +
+    throw ConfigError("patch.tooth_width", num(tooth_width) + " is " + num(tooth_width / dx) +
                                                " fine intervals; it must be an even number (>= 2) of micro.dx");
   if (nH < 2 || nH % 2)
-    throw ConfigError("patch.buffer_width", str(patch_width) + " is " + str(patch_width / dx) +
+    throw ConfigError("patch.buffer_width", num(patch_width) + " is " + num(patch_width / dx) +
                                                 " fine intervals; it must be an even number of micro.dx");
   if (nH < nh)
-    throw ConfigError("patch.buffer_width", str(patch_width) + " is smaller than the tooth width " + str(tooth_width) +
+    throw ConfigError("patch.buffer_width", num(patch_width) + " is smaller than the tooth width " + num(tooth_width) +
                                                 "; the buffer must contain the tooth (H >= h)");
   if (lattice_count(macro_dx, dx) < 0)
     throw ConfigError("domain.macro_nodes",
-                      "the macro spacing " + str(macro_dx) + " is not a whole number of micro.dx = " + str(dx));
+                      "the macro spacing " + num(macro_dx) + " is not a whole number of micro.dx = " + num(dx));
   points = nH + 1;
   centre = nH / 2;
   tooth_points = nh + 1;

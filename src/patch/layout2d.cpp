@@ -1,7 +1,8 @@
 #include "patchlearn/patch/layout2d.hpp"
 
+#include "patchlearn/core/format.hpp"
+
 #include <cmath>
-#include <sstream>
 
 #include "patchlearn/core/error.hpp"
 
@@ -30,12 +31,6 @@ std::vector<double> coupling_kernel(int P, double r, const std::string& coupling
 }
 
 PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, const std::string& coupling, int order) {
-  auto num = [](double v) {
-    std::ostringstream s;
-    s.precision(10);
-    s << v;
-    return s.str();
-  };
   if (n < 3 || n % 2 == 0)
     throw ConfigError("patch.points",
                       std::to_string(n) + " must be odd and >= 3 (a centre point and one edge each side)");

@@ -1,21 +1,15 @@
 #include "patchlearn/schemes/lattice2d.hpp"
 
+#include "patchlearn/core/format.hpp"
+
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 
 namespace patchlearn {
 namespace {
-
-std::string num(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
 
 /// Scaled modified Bessel coefficients of exp(z (x - 1)) = sum_k c_k T_k(x): c_0 = e^-z I_0(z),
 /// c_k = 2 e^-z I_k(z), by Miller's backward recurrence normalized with I_0 + 2 sum I_k = e^z,

@@ -1,0 +1,138 @@
+#pragma once
+// The CPU side of the batched kernels (internal to src/kernels): the dispatch to the CUDA backend,
+// the cache size, streaming stores, and the run-time choice between the x86-64 baseline and AVX2
+// versions of a loop. The kernel families are in tridiag_batched.cpp (the batched tridiagonal
+// solver), patch1d.cpp (the 1D patch operations and element-wise work) and lattice2d.cpp (the 2D
+// lattice and gap-tooth coupling).
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/kernels/batched.hpp"
+// PL_RETURN_IF_CUDA(dev, op(args)): on a CUDA device, return cuda::op(args) (a build without the
+// backend throws instead); otherwise go on to the CPU loop that follows.
+#ifdef PATCHLEARN_HAVE_CUDA
+#include "patchlearn/kernels/cuda_ops.hpp"
+#define PL_RETURN_IF_CUDA(dev, call) \
+  if ((dev) == Device::CUDA) return cuda::call
+#else
+#define PL_RETURN_IF_CUDA(dev, call) \
+  if ((dev) == Device::CUDA) throw RunError("this patchlearn was built without the CUDA backend")
+#endif
+
+namespace patchlearn::kernels::cpu {
+
+/// Size of the CPU's last-level cache: the largest-level data cache sysfs lists for cpu 0 (what
+/// lscpu shows; glibc's sysconf may report the whole host's L3 inside a virtual machine), else
+/// sysconf, else 32 MiB.
+inline double last_level_cache_bytes() {
+  static const double bytes = [] {
+    double size = 0.0;
+    int top = 0;
+    for (int i = 0; i < 16; ++i) {
+      const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+      std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
+      int level = 0;
+      std::string type, text;
+      if (!(level_file >> level) || !(type_file >> type) || !(size_file >> text) || type == "Instruction" ||
+          level < top)
+        continue;
+      char* end = nullptr;
+      double v = std::strtod(text.c_str(), &end);
+      if (*end == 'K') v *= 1024.0;
+      if (*end == 'M') v *= 1024.0 * 1024.0;
+      if (*end == 'G') v *= 1024.0 * 1024.0 * 1024.0;
+      if (v > 0) size = v, top = level;
+    }
+    if (size > 0) return size;
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return static_cast<double>(l3 > 0 ? l3 : l2 > 0 ? l2 : 32L << 20);
+  }();
+  return bytes;
+}
+
+/// y[j0 + i] = value(j0, i) for j0 + i < n with non-temporal (cache-bypassing) stores where the CPU
+/// has them. The values are computed a block at a time into a local array (a loop over the int i
+/// that vectorizes), then streamed out in aligned pairs. The block is short enough that the
+/// compiler unrolls it whole and streams the values straight from registers, with i a constant
+/// (256 values through a stack array ran at a third of the store bandwidth).
+template <class F>
+void stream_row(double* y, index_t n, const F& value) {
+  index_t j = 0;
+#ifdef __SSE2__
+  if (n > 0 && reinterpret_cast<std::uintptr_t>(y) % 16 != 0) {
+    y[0] = value(0, 0);
+    j = 1;
+  }
+  constexpr int kBlock = 32;
+  alignas(16) double block[kBlock];
+  for (; j + kBlock <= n; j += kBlock) {
+    for (int i = 0; i < kBlock; ++i) block[i] = value(j, i);
+    for (int i = 0; i < kBlock; i += 2) _mm_stream_pd(y + j + i, _mm_load_pd(block + i));
+  }
+#endif
+  for (; j < n; ++j) y[j] = value(j, 0);
+}
+
+/// Whether the CPU loops that have an AVX2 version may run it: the CPU has AVX2 and the environment
+/// does not set PATCHLEARN_CPU_BASELINE (which lets the tests run both versions on one machine).
+inline bool cpu_avx2() {
+#ifdef __x86_64__
+  return __builtin_cpu_supports("avx2") && std::getenv("PATCHLEARN_CPU_BASELINE") == nullptr;
+#else
+  return false;
+#endif
+}
+
+/// Vectors of GCC's vector extension, read and written at any double's alignment: two doubles
+/// (one register of the x86-64 baseline, SSE2, or of NEON) and four (one AVX register; only used
+/// in functions compiled for AVX2, elsewhere it would be split through memory).
+using double2 = double __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double))));
+using double4 = double __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double))));
+
+/// Kernel::run<V>(args...) in a function compiled for AVX2 (V = double4) where `avx2`
+/// (cpu_avx2()), else in one compiled for the baseline (V = double2): one binary that uses AVX2
+/// where the CPU has it. Kernel::run must be always_inline, so that its loops are compiled for the
+/// target of the function around it; that function is kept out of the caller's OpenMP region
+/// (inlined there, the gap-tooth trajectory ran ~40 % slower). Neither version uses FMA, so both
+/// give the same values.
+template <class Kernel, class... Args>
+[[gnu::noinline]] void run_baseline(Args... args) {
+  Kernel::template run<double2>(args...);
+}
+#ifdef __x86_64__
+template <class Kernel, class... Args>
+[[gnu::noinline, gnu::target("avx2")]] void run_avx2(Args... args) {
+  Kernel::template run<double4>(args...);
+}
+#endif
+template <class Kernel, class... Args>
+void run_vectorized(bool avx2, Args... args) {
+#ifdef __x86_64__
+  if (avx2) return run_avx2<Kernel>(args...);
+#endif
+  (void)avx2;
+  run_baseline<Kernel>(args...);
+}
+
+/// Orders this thread's streaming stores before whatever reads them next.
+inline void stream_fence() {
+#ifdef __SSE2__
+  _mm_sfence();
+#endif
+}
+
+}  // namespace patchlearn::kernels::cpu

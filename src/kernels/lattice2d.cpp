@@ -1,0 +1,315 @@
+// The 2D lattice on the CPU (and its dispatch to CUDA): the gap-tooth coupling as register-blocked
+// P x P products, the gap-tooth and full-lattice rates, the Chebyshev steps, patch and window
+// means. Each CPU loop calls the same per-element functions (kernels/lattice2d.hpp) as
+// cuda/lattice2d.cu.
+#include "cpu_support.hpp"
+
+namespace patchlearn::kernels {
+
+using namespace cpu;
+
+namespace {
+
+/// out = L R for P x P row-major matrices, each value summed over K in ascending order (the order of
+/// coupling_sum, so the values are the per-element function's), in register blocks of MR rows by
+/// NV vectors V of columns: per K, MR values of L times NV vectors of R's row K.
+template <class V, int MR, int NV>
+[[gnu::always_inline]] inline void coupling_product_block(int P, const double* L, const double* R, double* out, int r0,
+                                                          int c0) {
+  constexpr int W = sizeof(V) / sizeof(double);
+  V acc[MR][NV] = {};
+  for (int K = 0; K < P; ++K) {
+    const V* rv = reinterpret_cast<const V*>(R + K * P + c0);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const double l = L[(r0 + i) * P + K];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] += l * rv[v];
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(out + (r0 + i) * P + c0 + v * W) = acc[i][v];
+}
+
+template <class V>
+[[gnu::always_inline]] inline void coupling_product(int P, const double* L, const double* R, double* out) {
+  constexpr int MR = 4, NV = 2, NR = NV * sizeof(V) / sizeof(double);
+  int c0 = 0;
+  for (; c0 + NR <= P; c0 += NR) {
+    int r0 = 0;
+    for (; r0 + MR <= P; r0 += MR) coupling_product_block<V, MR, NV>(P, L, R, out, r0, c0);
+    for (; r0 < P; ++r0) coupling_product_block<V, 1, NV>(P, L, R, out, r0, c0);
+  }
+  for (; c0 < P; ++c0)
+    for (int r = 0; r < P; ++r) {
+      double acc = 0.0;
+      for (int K = 0; K < P; ++K) acc += L[r * P + K] * R[K * P + c0];
+      out[r * P + c0] = acc;
+    }
+}
+
+/// One gap-tooth rate evaluation: the batch's patch values U and rates dUdt (point-major,
+/// [b][q][p][J][I]), the (m+2) x (m+2) bond tables of a patch, and both coupling matrices as
+/// given (wp, wm) and transposed.
+struct GapToothProblem {
+  int P, m;
+  const double *kE, *kN, *wp, *wm, *wpT, *wmT;
+  double inv_h2;
+  const double* U;
+  double* dUdt;
+};
+
+/// The rates of trajectory b; `edges` holds 4 m P^2 values.
+///
+/// Frame position (x, y), 0 <= x, y <= m+1, of every patch at once is one P x P matrix [J][I]:
+/// at the interior positions a plane of U, at the border one of the 4 m edge planes (corners
+/// unused). The edges are matrix products: the east edge of patch (I, J) at height y is
+///   sum_K Wp[I][K] U_(K,J)(0, y),  i.e.  F(m+1, y) = F(1, y) Wp^T,
+/// the west edge F(0, y) = F(m, y) Wm^T, the north edge F(x, m+1) = Wp F(x, 1) and the south
+/// edge F(x, 0) = Wm F(x, m). The rates at each interior position are then lattice_rate over
+/// all patches (a unit-stride loop the compiler vectorizes), with the bond values of that
+/// position, which every patch shares.
+///
+/// Mc > 0 fixes the patch size m at compile time (the small loops over a patch then unroll).
+template <int Mc>
+struct GapToothTrajectory {
+  template <class V>
+  [[gnu::always_inline]] static inline void run(const GapToothProblem& g, index_t b, double* edges) {
+    const int P = g.P, m = Mc > 0 ? Mc : g.m, n = m + 2;
+    const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
+    const double* Ub = g.U + b * per;
+    // Edge planes: east (x = m+1), west (x = 0), north (y = m+1), south (y = 0), m of each.
+    const auto edge = [edges, m, PP](int side, int k) { return edges + (static_cast<index_t>(side) * m + k - 1) * PP; };
+    const auto F = [&](int x, int y) -> const double* {
+      if (x == m + 1) return edge(0, y);
+      if (x == 0) return edge(1, y);
+      if (y == m + 1) return edge(2, x);
+      if (y == 0) return edge(3, x);
+      return Ub + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+    };
+    for (int k = 1; k <= m; ++k) {
+      coupling_product<V>(P, F(1, k), g.wpT, edge(0, k));
+      coupling_product<V>(P, F(m, k), g.wmT, edge(1, k));
+      coupling_product<V>(P, g.wp, F(k, 1), edge(2, k));
+      coupling_product<V>(P, g.wm, F(k, m), edge(3, k));
+    }
+    for (int y = 1; y <= m; ++y)
+      for (int x = 1; x <= m; ++x) {
+        const int c = y * n + x;
+        const double kE = g.kE[c], kW = g.kE[c - 1], kN = g.kN[c], kS = g.kN[c - n];
+        const double *u = F(x, y), *uE = F(x + 1, y), *uW = F(x - 1, y), *uN = F(x, y + 1), *uS = F(x, y - 1);
+        double* out = g.dUdt + b * per + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+#pragma omp simd
+        for (index_t i = 0; i < PP; ++i)
+          out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE, kW, kN, kS, g.inv_h2);
+      }
+  }
+};
+
+/// A gap-tooth problem with its coupling matrices transposed (for GapToothTrajectory), U and dUdt
+/// left to the caller. g points into the object itself, so it is not copied.
+struct GapToothCoupling {
+  std::vector<double> wpT, wmT;
+  GapToothProblem g;
+  GapToothCoupling(const GapToothCoupling&) = delete;
+  GapToothCoupling& operator=(const GapToothCoupling&) = delete;
+  GapToothCoupling(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm, double inv_h2)
+      : wpT(static_cast<std::size_t>(P) * P), wmT(wpT.size()) {
+    for (int I = 0; I < P; ++I)
+      for (int K = 0; K < P; ++K) {
+        wpT[K * P + I] = wp[I * P + K];
+        wmT[K * P + I] = wm[I * P + K];
+      }
+    g = GapToothProblem{P, m, kE, kN, wp, wm, wpT.data(), wmT.data(), inv_h2, nullptr, nullptr};
+  }
+};
+
+/// gap_tooth_chebyshev_interval on the CPU: each thread carries one trajectory's series through
+/// all n terms in its own three vectors (T_k-1, T_k, A T_k), the sum building up in u itself.
+template <int Mc>
+void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const double* c, int n, double* u) {
+  const bool avx2 = cpu_avx2();
+  const index_t per = static_cast<index_t>(g.P) * g.P * g.m * g.m;
+  const double a = 4.0 / rho;
+#pragma omp parallel firstprivate(g)
+  {
+    std::vector<double> edges(static_cast<std::size_t>(4 * g.m * g.P * g.P)), work(static_cast<std::size_t>(3 * per));
+#pragma omp for
+    for (index_t b = 0; b < batch; ++b) {
+      double *Tkm1 = work.data(), *Tk = Tkm1 + per, *AT = Tk + per, *acc = u + b * per;
+      std::copy(acc, acc + per, Tkm1);
+      g.dUdt = AT;
+      g.U = Tkm1;
+      run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+      for (index_t i = 0; i < per; ++i) chebyshev_start(a, AT[i], Tkm1[i], c[0], c[1], Tk[i], acc[i]);
+      for (int k = 1; k + 1 < n; ++k) {
+        g.U = Tk;
+        run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+        for (index_t i = 0; i < per; ++i) chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c[k + 1], acc[i]);
+        std::swap(Tk, Tkm1);
+      }
+    }
+  }
+}
+
+template <int Mc>
+void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
+  const bool avx2 = cpu_avx2();
+#pragma omp parallel
+  {
+    std::vector<double> edges(static_cast<std::size_t>(4 * g.m * g.P * g.P));
+#pragma omp for
+    for (index_t b = 0; b < batch; ++b) run_vectorized<GapToothTrajectory<Mc>>(avx2, g, b, edges.data());
+  }
+}
+
+/// Rows first .. first + kLatticeBandRows - 1 of one trajectory's lattice rates, each handed to
+/// sink(index, rate), which must not write what the band reads. Inside a row only the two end
+/// columns wrap; the others take their neighbours from the row pointers directly, a loop
+/// vectorized to the target's width (V is not needed). (Streaming the rates past the cache, as
+/// the lift does, was slower here, whether value by value or a whole row at a time.)
+constexpr index_t kLatticeBandRows = 32;
+template <class Sink>
+struct LatticeBand {
+  template <class V>
+  [[gnu::always_inline]] static void run(index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
+                                         Sink sink, index_t first) {
+    for (index_t y = first; y < std::min(N, first + kLatticeBandRows); ++y) {
+      const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1, row = y * N;
+      const double *ke = kE + row, *kn = kN + row, *ks = kN + ys * N;
+      const double *uc = u + row, *un = u + yn * N, *us = u + ys * N;
+      sink(row, periodic_lattice_rate(u, kE, kN, N, 0, y, inv_h2));
+#pragma omp simd
+      for (index_t x = 1; x < N - 1; ++x)
+        sink(row + x, lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2));
+      sink(row + N - 1, periodic_lattice_rate(u, kE, kN, N, N - 1, y, inv_h2));
+    }
+  }
+};
+
+/// The lattice rates of every trajectory b of u, handed to sink_for(b) (see LatticeBand).
+///
+/// In bands of kLatticeBandRows rows, every trajectory of the batch in turn: the bond-table rows
+/// of a band stay in cache across the batch (the tables are read about once, not once per
+/// trajectory), and each trajectory's band is one contiguous stretch that the prefetchers follow
+/// (row by row across the batch, 3 streams per trajectory, was ~15 % slower). The loop is also
+/// compiled for AVX2 (run_vectorized), another ~15 %.
+template <class SinkFor>
+void lattice_bands(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
+                   const SinkFor& sink_for) {
+  using Band = LatticeBand<decltype(sink_for(index_t{0}))>;
+  const index_t bands = (N + kLatticeBandRows - 1) / kLatticeBandRows;
+  const bool avx2 = cpu_avx2();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (index_t k = 0; k < bands; ++k)
+    for (index_t b = 0; b < batch; ++b)
+      run_vectorized<Band>(avx2, N, kE, kN, inv_h2, u + b * N * N, sink_for(b), k * kLatticeBandRows);
+}
+
+/// Sinks of lattice_bands: store the rates, or take one Chebyshev step with them.
+struct StoreRates {
+  double* dudt;
+  void operator()(index_t i, double rate) const { dudt[i] = rate; }
+};
+struct ChebyshevUpdate {
+  double a, c;
+  const double* Tk;
+  double *Tkm1, *acc;
+  void operator()(index_t i, double rate) const { chebyshev_update(a, rate, Tk[i], Tkm1[i], c, acc[i]); }
+};
+
+}  // namespace
+
+void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
+                     const double* wm, double inv_h2, const double* U, double* dUdt) {
+  PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
+  GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2);
+  GapToothProblem& g = coupling.g;
+  g.U = U;
+  g.dUdt = dUdt;
+  if (m == 3) return gap_tooth_rates_cpu<3>(g, batch);  // the paper's 5 x 5 patches
+  gap_tooth_rates_cpu<0>(g, batch);
+}
+
+void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
+                                  const double* wp, const double* wm, double inv_h2, double rho, const double* c, int n,
+                                  double* u) {
+  if (n < 2) throw std::invalid_argument("gap_tooth_chebyshev_interval: at least two terms");
+  PL_RETURN_IF_CUDA(dev, gap_tooth_chebyshev_interval(batch, P, m, kE, kN, wp, wm, inv_h2, rho, c, n, u));
+  const GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2);
+  if (m == 3) return gap_tooth_intervals_cpu<3>(coupling.g, batch, rho, c, n, u);
+  gap_tooth_intervals_cpu<0>(coupling.g, batch, rho, c, n, u);
+}
+
+bool gap_tooth_interval_fits(Device dev, int P, int m) {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (dev == Device::CUDA) return cuda::gap_tooth_interval_fits(P, m);
+#endif
+  (void)P, (void)m;
+  return dev == Device::CPU;
+}
+
+void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
+                   const double* u, double* dudt) {
+  PL_RETURN_IF_CUDA(dev, lattice_rates(batch, N, kE, kN, inv_h2, u, dudt));
+  lattice_bands(batch, N, kE, kN, inv_h2, u, [&](index_t b) { return StoreRates{dudt + b * N * N}; });
+}
+
+void lattice_chebyshev_step(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
+                            double a, const double* Tk, double* Tkm1, double c, double* acc) {
+  PL_RETURN_IF_CUDA(dev, lattice_chebyshev_step(batch, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc));
+  lattice_bands(batch, N, kE, kN, inv_h2, Tk, [&](index_t b) {
+    const index_t o = b * N * N;
+    return ChebyshevUpdate{a, c, Tk + o, Tkm1 + o, acc + o};
+  });
+}
+
+void chebyshev_start(Device dev, index_t count, double a, const double* Au, const double* u, double c0, double c1,
+                     double* T1, double* acc) {
+  PL_RETURN_IF_CUDA(dev, chebyshev_start(count, a, Au, u, c0, c1, T1, acc));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) chebyshev_start(a, Au[i], u[i], c0, c1, T1[i], acc[i]);
+}
+
+void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
+                    double* acc) {
+  PL_RETURN_IF_CUDA(dev, chebyshev_step(count, a, AT, Tk, Tkm1, c, acc));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c, acc[i]);
+}
+
+void patch_means(Device dev, index_t batch, index_t points, index_t patches, const double* x, double* out) {
+  PL_RETURN_IF_CUDA(dev, patch_means(batch, points, patches, x, out));
+  // Each patch's sum runs over its points in order (the CUDA kernel's), all patches side by side.
+#pragma omp parallel for
+  for (index_t b = 0; b < batch; ++b) {
+    double* o = out + b * patches;
+    std::fill(o, o + patches, 0.0);
+    for (index_t k = 0; k < points; ++k) {
+      const double* xk = x + (b * points + k) * patches;
+      for (index_t i = 0; i < patches; ++i) o[i] += xk[i];
+    }
+    for (index_t i = 0; i < patches; ++i) o[i] /= static_cast<double>(points);
+  }
+}
+
+void window_means(Device dev, index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u,
+                  double* U) {
+  PL_RETURN_IF_CUDA(dev, window_means(batch, N, P, first, spacing, m, u, U));
+#pragma omp parallel for collapse(3)
+  for (index_t b = 0; b < batch; ++b)
+    for (int J = 0; J < P; ++J)
+      for (int I = 0; I < P; ++I) {
+        double s = 0.0;
+        for (int q = 0; q < m; ++q)
+          for (int p = 0; p < m; ++p) {
+            const index_t y = (first + J * spacing + 1 + q) % N, x = (first + I * spacing + 1 + p) % N;
+            s += u[(b * N + y) * N + x];
+          }
+        U[(b * P + J) * P + I] = s / (static_cast<double>(m) * m);
+      }
+}
+
+}  // namespace patchlearn::kernels

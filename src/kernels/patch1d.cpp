@@ -1,0 +1,123 @@
+// The 1D patch operations on the CPU (and their dispatch to CUDA): the increment right-hand side,
+// lifting and restriction, the patch-dynamics estimates, snapshots, the TR-BDF2 error estimate,
+// and the element-wise reductions (max |x|, non-finite count). Each CPU loop calls the same
+// per-element functions as cuda/batched.cu.
+#include "cpu_support.hpp"
+
+namespace patchlearn::kernels {
+
+using namespace cpu;
+
+void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
+                   index_t eo, const double* left, const double* right, const double* x, double* out) {
+  PL_RETURN_IF_CUDA(dev, increment_rhs(systems, mats, n, cond, alpha, ends, eo, left, right, x, out));
+#pragma omp parallel for
+  for (index_t s = 0; s < systems; ++s)
+    increment_rhs_system(n, cond + (s % mats) * (n - 1), x + s * n, alpha, ends, eo, left ? left[s] : 0.0,
+                         right ? right[s] : 0.0, out + s * n);
+}
+
+void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out) {
+  PL_RETURN_IF_CUDA(dev, axpby(count, a, x, b, y, out));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) out[i] = a * x[i] + b * y[i];
+}
+
+void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
+                       double* coef) {
+  PL_RETURN_IF_CUDA(dev, lift_coefficients(batch, M, degree, dX, mu, U, coef));
+  const int P = M - 2;
+  for (index_t b = 0; b < batch; ++b)
+    for (int p = 0; p < P; ++p)
+      kernels::lift_coefficients(U + b * M, M, p + 1, degree, dX, mu, coef + (b * P + p) * (degree + 1));
+}
+
+void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
+  PL_RETURN_IF_CUDA(dev, lift_rise(systems, ncoef, coef, z0, z1, out));
+  for (index_t s = 0; s < systems; ++s)
+    out[s] = lift_value(coef + s * ncoef, ncoef, z1) - lift_value(coef + s * ncoef, ncoef, z0);
+}
+
+void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
+                     double* dUdt) {
+  PL_RETURN_IF_CUDA(dev, patch_estimates(batch, M, R, U, R0, span, dUdt));
+  const int P = M - 2;
+  for (index_t b = 0; b < batch; ++b) {
+    dUdt[b * M] = dUdt[b * M + M - 1] = 0.0;
+    for (int p = 0; p < P; ++p)
+      dUdt[b * M + p + 1] = patch_estimate(R[b * P + p], R0 ? R0[b * P + p] : U[b * M + p + 1], span);
+  }
+}
+
+void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
+  PL_RETURN_IF_CUDA(dev, store_snapshot(batch, M, times, n, src, dst));
+  for (index_t b = 0; b < batch; ++b)
+    for (index_t j = 0; j < M; ++j) dst[(b * times + n) * M + j] = src[b * M + j];
+}
+
+void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
+  PL_RETURN_IF_CUDA(dev, lift(systems, n, centre, dx, ncoef, coef, y));
+  // The degree as a compile-time constant, so that Horner unrolls and the loop over j vectorizes.
+  // A lift larger than the last-level cache is read back from memory anyway, so it bypasses the
+  // cache with streaming stores (no read-for-ownership of every line it overwrites).
+  const bool stream = static_cast<double>(systems) * static_cast<double>(n) * sizeof(double) > last_level_cache_bytes();
+  const auto fill = [&](auto nc) {
+#pragma omp parallel
+    {
+#pragma omp for nowait
+      for (index_t s = 0; s < systems; ++s) {
+        const double* c = coef + s * nc();
+        // z = (j0 + i - centre) dx: integers are exact in a double, so this is the CUDA kernel's value.
+        const auto value = [&](index_t j0, int i) {
+          return lift_value(c, nc(), (static_cast<double>(j0 - centre) + i) * dx);
+        };
+        if (stream)
+          stream_row(y + s * n, n, value);
+        else
+          for (index_t j = 0; j < n; ++j) y[s * n + j] = value(j, 0);
+      }
+      if (stream) stream_fence();
+    }
+  };
+  if (ncoef == 3) return fill(std::integral_constant<int, 3>{});
+  if (ncoef == 5) return fill(std::integral_constant<int, 5>{});
+  fill([ncoef] { return ncoef; });
+}
+
+void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
+                    const double* x, double* out) {
+  PL_RETURN_IF_CUDA(dev, restrict_teeth(systems, n, teeth, start, stride, nq, x, out));
+#pragma omp parallel for collapse(2)
+  for (index_t s = 0; s < systems; ++s)
+    for (index_t t = 0; t < teeth; ++t) {
+      const double* xs = x + s * n + start + t * stride;
+      double acc = 0.0;
+      for (index_t q = 0; q < nq; ++q) acc += simpson_weight(q, nq) * xs[q];
+      out[s * teeth + t] = acc;
+    }
+}
+
+void trbdf2_error_estimate(Device dev, const double* F, const double* d1, const double* d2, double h, double* out,
+                           index_t count) {
+  PL_RETURN_IF_CUDA(dev, trbdf2_error_estimate(F, d1, d2, h, out, count));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) out[i] = trbdf2_error(F[i], d1[i], d2[i], h);
+}
+
+double max_abs(Device dev, const double* x, index_t count) {
+  PL_RETURN_IF_CUDA(dev, max_abs(x, count));
+  double m = 0.0;
+#pragma omp parallel for reduction(max : m)
+  for (index_t i = 0; i < count; ++i) m = std::max(m, abs_or_inf(x[i]));
+  return m;
+}
+
+index_t count_nonfinite(Device dev, const double* x, index_t count) {
+  PL_RETURN_IF_CUDA(dev, count_nonfinite(x, count));
+  index_t bad = 0;
+#pragma omp parallel for reduction(+ : bad)
+  for (index_t i = 0; i < count; ++i) bad += std::isfinite(x[i]) ? 0 : 1;
+  return bad;
+}
+
+}  // namespace patchlearn::kernels
