@@ -1,7 +1,24 @@
 // Config validation: every bad value is a ConfigError that names its key.
 #include <gtest/gtest.h>
 
+#include <vector>
+
+#include <string>
+
+#include <set>
+
+#include <map>
+
+#include <functional>
+
+#include <fstream>
+
+#include <cctype>
+
+#include <algorithm>
+
 #include "patchlearn/core/device.hpp"
+#include "patchlearn/core/format.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/config2d.hpp"
@@ -152,4 +169,105 @@ TEST(Config, SizesBeyondMemoryAreRefusedUpFront) {
     EXPECT_EQ(e.key, "micro.dx");
     EXPECT_NE(std::string(e.what()).find("one fine state"), std::string::npos) << e.what();
   }
+}
+
+TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
+  // The README's configuration table states each key's built-in default (what a config without
+  // the key gets): read it back and compare with an empty config's values, key by key.
+  const auto c = parse_config_1d("", "empty");
+  using Get = std::function<std::string(const Config1D&)>;
+  const auto n = [](double v) { return num(v); };
+  const std::map<std::string, Get> value = {
+      {"medium.epsilon", [&](const Config1D& x) { return n(x.epsilon); }},
+      {"domain.length", [&](const Config1D& x) { return n(x.length); }},
+      {"domain.macro_nodes", [&](const Config1D& x) { return n(x.macro_nodes); }},
+      {"micro.dx", [&](const Config1D& x) { return n(x.micro_dx); }},
+      {"scheme.type", [](const Config1D& x) { return x.scheme; }},
+      {"patch.tooth_width", [&](const Config1D& x) { return n(x.tooth_width); }},
+      {"patch.buffer_width", [&](const Config1D& x) { return n(x.buffer_width); }},
+      {"patch.lifting", [](const Config1D& x) { return std::string(x.lifting_degree == 2 ? "quadratic" : "quartic"); }},
+      {"patch.burst", [&](const Config1D& x) { return n(x.burst); }},
+      {"patch.substeps", [&](const Config1D& x) { return n(x.substeps); }},
+      {"patch.method", [](const Config1D& x) { return x.burst_method; }},
+      {"patch.buffer_ends", [](const Config1D& x) { return x.buffer_ends; }},
+      {"patch.heal_substeps", [&](const Config1D& x) { return n(x.heal_substeps); }},
+      {"gap_tooth.dt", [&](const Config1D& x) { return n(x.gap_tooth_dt); }},
+      {"full_resolution.rtol", [&](const Config1D& x) { return n(x.full_rtol); }},
+      {"full_resolution.dt0", [&](const Config1D& x) { return n(x.full_dt0); }},
+      {"macro.dt", [&](const Config1D& x) { return n(x.macro_dt); }},
+      {"macro.integrator", [](const Config1D& x) { return x.integrator; }},
+      {"macro.t_end", [&](const Config1D& x) { return n(x.t_end); }},
+      {"macro.sample_every", [&](const Config1D& x) { return n(x.sample_every); }},
+      {"initial.trajectories", [&](const Config1D& x) { return n(x.initial.trajectories); }},
+      {"initial.modes", [&](const Config1D& x) { return n(x.initial.modes); }},
+      {"initial.positivity_shift",
+       [](const Config1D& x) { return std::string(x.initial.positivity_shift ? "true" : "false"); }},
+      {"initial.seed", [&](const Config1D& x) { return n(static_cast<double>(x.initial.seed)); }},
+      {"homogenized.dx", [&](const Config1D& x) { return n(x.homogenized_dx); }},
+      {"learn.epochs", [&](const Config1D& x) { return n(x.learn.epochs); }},
+      {"learn.batch", [&](const Config1D& x) { return n(x.learn.batch); }},
+      {"learn.lr", [&](const Config1D& x) { return n(x.learn.lr); }},
+      {"learn.lr_final", [&](const Config1D& x) { return n(x.learn.lr_final); }},
+      {"learn.lbfgs_iterations", [&](const Config1D& x) { return n(x.learn.lbfgs_iterations); }},
+      {"learn.standardize", [](const Config1D& x) { return std::string(x.learn.standardize ? "true" : "false"); }},
+      {"learn.precision", [](const Config1D& x) { return x.learn.precision; }},
+      {"learn.train_trajectories", [&](const Config1D& x) { return n(x.train_trajectories); }},
+      {"learn.validation_fraction", [&](const Config1D& x) { return n(x.learn.validation_fraction); }},
+      {"learn.stencil", [&](const Config1D& x) { return n(x.stencil); }},
+      {"learn.seed", [&](const Config1D& x) { return n(static_cast<double>(x.learn.seed)); }},
+      {"learn.checkpoint_every", [&](const Config1D& x) { return n(x.learn.checkpoint_every); }},
+      {"rollout.method", [](const Config1D& x) { return x.rollout.method; }},
+      {"rollout.t_end", [&](const Config1D& x) { return n(x.rollout.t_end); }},
+      {"rollout.dt", [&](const Config1D& x) { return n(x.rollout.dt); }},
+      {"rollout.rtol", [&](const Config1D& x) { return n(x.rollout.rtol); }},
+      {"rollout.atol", [&](const Config1D& x) { return n(x.rollout.atol); }},
+      {"regression.threshold", [&](const Config1D& x) { return n(x.regression_threshold); }},
+      {"run.device", [](const Config1D& x) { return x.device; }},
+      {"run.chunk_trajectories", [&](const Config1D& x) { return n(x.chunk_trajectories); }},
+      {"bench.rmse", [&](const Config1D& x) { return n(x.bench.rmse); }},
+      {"bench.repeat_s", [&](const Config1D& x) { return n(x.bench.repeat_s); }},
+  };
+  std::ifstream readme(std::string(PATCHLEARN_SOURCE_DIR) + "/README.md");
+  std::string line;
+  std::set<std::string> seen;
+  const auto cells = [](const std::string& row) {
+    std::vector<std::string> out;
+    std::size_t a = 1, b;
+    while ((b = row.find(" | ", a)) != std::string::npos) out.push_back(row.substr(a, b - a)), a = b + 3;
+    return out;
+  };
+  const auto strip = [](std::string s) {
+    s = s.substr(0, s.find(" ("));
+    s.erase(std::remove_if(s.begin(), s.end(), [](char ch) { return ch == '`' || ch == '"' || ch == ' '; }), s.end());
+    return s;
+  };
+  while (std::getline(readme, line)) {
+    if (line.rfind("| `", 0) != 0) continue;
+    const auto cell = cells(line);
+    if (cell.size() < 2) continue;
+    // "`a.x`, `a.y`" with defaults "1, 2": pair them up.
+    std::vector<std::string> keys, defaults;
+    for (std::size_t a = 0, b; (a = cell[0].find('`', a)) != std::string::npos; a = b + 1) {
+      b = cell[0].find('`', a + 1);
+      keys.push_back(cell[0].substr(a + 1, b - a - 1));
+    }
+    std::string d = cell[1].substr(0, cell[1].find(" ("));
+    for (std::size_t a = 0, b; a <= d.size(); a = b + 2) {
+      b = d.find(", ", a);
+      if (b == std::string::npos) b = d.size();
+      defaults.push_back(strip(d.substr(a, b - a)));
+    }
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      const auto it = value.find(keys[k]);
+      if (it == value.end()) continue;
+      seen.insert(keys[k]);
+      ASSERT_LT(k, defaults.size()) << line;
+      const std::string actual = it->second(c), stated = defaults[k];
+      if (!stated.empty() && (std::isdigit(static_cast<unsigned char>(stated[0])) || stated[0] == '-'))
+        EXPECT_EQ(std::stod(stated), std::stod(actual)) << keys[k] << ": the README says " << stated;
+      else
+        EXPECT_EQ(stated, actual) << keys[k];
+    }
+  }
+  for (const auto& [key, get] : value) EXPECT_TRUE(seen.count(key)) << key << " has no row in the README's table";
 }

@@ -27,7 +27,10 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   fs::create_directories(run.dir, ec);
   if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
   const std::string identity = config_identity(config_text, run.dir, tables_not_affecting_simulation());
-  const index_t chunk = run.chunk > 0 ? run.chunk : std::max<index_t>(1, (B + 9) / 10);
+  // By default a tenth of the trajectories per chunk on the CPU (whose cost is linear in them, so
+  // that an interruption loses little), all of them at once on a GPU (which needs the whole batch
+  // to fill the chip: a tenth would leave it mostly idle).
+  const index_t chunk = run.chunk > 0 ? run.chunk : device == Device::CUDA ? B : std::max<index_t>(1, (B + 9) / 10);
   // Each chunk's U and dU/dt: computed ones stay on the device (and are copied into the whole set
   // there, so the data of a fresh run never leave the device on their way to training); read-back
   // ones come from the host.

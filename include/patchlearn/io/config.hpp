@@ -62,7 +62,7 @@ struct SharedConfig {
   double regression_threshold = 1e-3;
   // [run]
   std::string device = "auto";
-  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth)
+  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth; GPU: all)
   // [bench]
   BenchOptions bench;
 
