@@ -29,6 +29,25 @@ const std::map<int, Factory>& registry() {
 
 }  // namespace
 
+void write_common_data(H5Writer& w, const std::vector<index_t>& node_dims, const SharedConfig& cfg,
+                       const std::string& scheme, const Simulation& sim, Device device) {
+  const auto& d = sim.data;
+  std::vector<index_t> dims{d.trajectories, d.times};
+  dims.insert(dims.end(), node_dims.begin(), node_dims.end());
+  w.dataset("U", dims, d.host_U());
+  w.dataset("dUdt", dims, d.host_dUdt());
+  w.dataset("U_hom", dims, sim.truth.U);
+  w.dataset("dUdt_hom", dims, sim.truth.dUdt);
+  w.dataset("t", {d.times}, d.t);
+  w.attribute("config", cfg.text);
+  w.attribute("version", std::string(PATCHLEARN_VERSION));
+  w.attribute("device", device_description(device));
+  w.attribute("scheme", scheme);
+  w.attribute("wall_s", sim.wall_s);
+  w.attribute("point_steps", d.point_steps);
+  w.attribute("rmse_vs_homogenized", sim.rmse_vs_homogenized);
+}
+
 std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin,
                                        const std::string& base_dir) {
   const int dimension = config_dimension(text, origin);

@@ -116,12 +116,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
 void write_data_h5(const std::string& path, const Config1D& cfg, const Simulation1D& sim, Device device) {
   const auto& d = sim.data;
   H5Writer w(path);
-  const std::vector<index_t> dims{d.trajectories, d.times, d.nodes};
-  w.dataset("U", dims, d.host_U());
-  w.dataset("dUdt", dims, d.host_dUdt());
-  w.dataset("U_hom", dims, sim.truth.U);
-  w.dataset("dUdt_hom", dims, sim.truth.dUdt);
-  w.dataset("t", {d.times}, d.t);
+  write_common_data(w, {d.nodes}, cfg, cfg.scheme, sim, device);
   std::vector<double> x(d.nodes);
   for (index_t i = 0; i < d.nodes; ++i) x[i] = cfg.length * static_cast<double>(i) / static_cast<double>(d.nodes - 1);
   w.dataset("x", {d.nodes}, x);
@@ -133,14 +128,7 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
     w.attribute("epsilon", cfg.epsilon);
     w.attribute("tooth_width", cfg.tooth_width);
   }
-  w.attribute("config", cfg.text);
-  w.attribute("version", std::string(PATCHLEARN_VERSION));
-  w.attribute("device", device_description(device));
-  w.attribute("scheme", cfg.scheme);
-  w.attribute("wall_s", sim.wall_s);
-  w.attribute("point_steps", d.point_steps);
   w.attribute("a_star_cell", sim.a_star);
-  w.attribute("rmse_vs_homogenized", sim.rmse_vs_homogenized);
   w.commit();
 }
 

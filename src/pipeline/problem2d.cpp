@@ -98,25 +98,12 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
 }
 
 void write_data_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device) {
-  const auto& d = sim.data;
   const auto g = layout_2d(cfg);
   H5Writer w(path);
-  const std::vector<index_t> dims{d.trajectories, d.times, g.P, g.P};
-  w.dataset("U", dims, d.host_U());
-  w.dataset("dUdt", dims, d.host_dUdt());
-  w.dataset("U_hom", dims, sim.truth.U);
-  w.dataset("dUdt_hom", dims, sim.truth.dUdt);
-  w.dataset("t", {d.times}, d.t);
+  write_common_data(w, {g.P, g.P}, cfg, cfg.scheme, sim, device);
   w.dataset("x", {g.P}, g.centres);
   w.dataset("D_cell", {2, 2}, {sim.D.xx, sim.D.xy, sim.D.xy, sim.D.yy});
-  w.attribute("config", cfg.text);
-  w.attribute("version", std::string(PATCHLEARN_VERSION));
-  w.attribute("device", device_description(device));
-  w.attribute("scheme", cfg.scheme);
   w.attribute("dimension", 2.0);
-  w.attribute("wall_s", sim.wall_s);
-  w.attribute("point_steps", d.point_steps);
-  w.attribute("rmse_vs_homogenized", sim.rmse_vs_homogenized);
   w.commit();
 }
 

@@ -15,6 +15,7 @@
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/io/h5.hpp"
 #include "patchlearn/pipeline/chunks.hpp"
 #include "patchlearn/pipeline/learning.hpp"
 #include "patchlearn/pipeline/observer.hpp"
@@ -90,6 +91,12 @@ class Problem {
   /// The checks only `bench` (and `validate`) need: the sweep against the rest of the config.
   virtual void check_bench() const = 0;
 };
+
+/// What every data.h5 holds, whatever the problem: U, dUdt, U_hom, dUdt_hom as [trajectory, time,
+/// node_dims...], t, and the attributes config, version, device, scheme, wall_s, point_steps and
+/// rmse_vs_homogenized. The problem adds its own (x, ...) and commits.
+void write_common_data(H5Writer& file, const std::vector<index_t>& node_dims, const SharedConfig& cfg,
+                       const std::string& scheme, const Simulation& sim, Device device);
 
 /// What every problem kind implements the same way from its own config type `Config` (a
 /// SharedConfig with a `scheme`) and simulation type `Sim`, through the overloads
