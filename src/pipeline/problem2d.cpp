@@ -121,7 +121,8 @@ namespace {
 
 /// The 2D learning task: states with t >= learn.train_t_min (the first snapshot carries the
 /// lattice's initial layer, not the slow dynamics), the 2D regression library, the unseen test
-/// trajectories with their tensor-homogenized truth (whose exact rates score the right-hand side).
+/// trajectories with their tensor-homogenized truth (whose exact rates score the right-hand side),
+/// and the spectral tensor operator on the patch means as the exact coarse operator.
 class LearningTask2D : public LearningTask {
  public:
   LearningTask2D(const Config2D& cfg, const EffectiveTensor& D)
@@ -175,6 +176,10 @@ class LearningTask2D : public LearningTask {
     e.exact_rhs = learn::to_tensor(tr.dUdt, {nte * T, M}, device);
     e.U0 = e.truth.index({Slice(), 0}).contiguous();
     e.test_states = e.truth.reshape({-1, M});
+    // The exact coarse operator of patch means (every mode below P/2 decays as the truth's own),
+    // rolled out with the same integrator: its distance to the truth is the integrator's alone.
+    learn::SpectralHomogenizedOperator2D coarse(D_.xx, D_.xy, D_.yy, cfg_.patches, cfg_.length);
+    e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
     return e;
   }
 
