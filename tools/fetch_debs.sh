@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .debs && mkdir -p .debs/runtime
-pkgs=(libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libmuparser-dev libmuparser2v5
+pkgs=(libtomlplusplus-dev libcli11-dev libfmt-dev libfmt9 nlohmann-json3-dev libmuparser-dev libmuparser2v5
       libhdf5-dev libhdf5-103-1 libsz2 libaec0 libgtest-dev libbenchmark-dev libbenchmark1debian)
 (cd .debs && apt-get download "${pkgs[@]}")
 
