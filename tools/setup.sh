@@ -54,6 +54,17 @@ case "$mode" in
       cmake --build --preset asan -j "$(nproc)"
       ctest --preset asan -j "$(nproc)"
     fi
+    # The GPU machine's setup rehearsed (bench/gpu_check.sh --dry-run: the carried .debs unpacked
+    # into a private prefix and configured for sm_90 against it), where nvcc is installed. A failed
+    # download (no package lists, no network) is said and skipped; a failed configure fails.
+    # PATCHLEARN_GPU_DRY_RUN=0 skips it.
+    if [ "${PATCHLEARN_GPU_DRY_RUN:-1}" != 0 ] && [ -x /usr/local/cuda/bin/nvcc ]; then
+      if bash tools/fetch_debs.sh > /dev/null 2>&1 || { apt-get update -qq > /dev/null 2>&1 && bash tools/fetch_debs.sh > /dev/null 2>&1; }; then
+        PATH=/usr/local/cuda/bin:$PATH OUT=${GPU_DRY_RUN_OUT:-$PWD/gpu_out} bash bench/gpu_check.sh --dry-run
+      else
+        echo "gpu_check.sh --dry-run skipped: tools/fetch_debs.sh could not download the packages"
+      fi
+    fi
     ;;
   *)
     echo "usage: tools/setup.sh [run|test]" >&2
