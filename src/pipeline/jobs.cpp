@@ -129,8 +129,7 @@ Report simulate(const Problem& problem, const JobOptions& o, Observer& observer)
   const auto sim = simulate_into(problem, o, dev, observer);
   Report r = problem.simulation_report(*sim, dev);
   r.json["data"] = data_path(o);
-  r.lines.insert(r.lines.begin(), "wrote " + data_path(o) + ": " + r.lines.front());
-  r.lines.erase(r.lines.begin() + 1);
+  r.lines.front() = "wrote " + data_path(o) + ": " + r.lines.front();
   return r;
 }
 

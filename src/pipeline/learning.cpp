@@ -142,9 +142,8 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
 
 namespace {
 
-json score(const LearningTask& task, const learn::CoarseModel& model, const EvaluationSet& eval,
-           ModelPredictions* out) {
-  learn::ModelOperator op(model);
+// evaluate_model with the task's rollout and Fourier projection.
+json score(const LearningTask& task, learn::TorchOperator& op, const EvaluationSet& eval, ModelPredictions* out) {
   return evaluate_model(
       op, eval, task.rollout_params(),
       [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, out);
@@ -207,6 +206,17 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   put("test_states", eval.test_states);
   put("exact_rhs", eval.exact_rhs);
   arrays.dataset("t", {static_cast<index_t>(eval.times.size())}, eval.times);
+  // A model's scores, its predictions into rollout.h5 and its line for people, alike for the
+  // networks and the discovered equation.
+  const auto scored = [&](const std::string& name, learn::TorchOperator& op) {
+    ModelPredictions pred;
+    const json r = score(task, op, eval, &pred);
+    put(name + "_rhs", pred.rhs);
+    if (pred.rollout.defined()) put(name + "_rollout", pred.rollout);
+    observer.info(score_line(name, r));
+    if (r.contains("rollout_error")) observer.warning(name + ": " + r["rollout_error"].get<std::string>());
+    return r;
+  };
   for (const auto& net : o.networks) {
     auto model = task.make_model(net);
     model->to(tdev, dtype);
@@ -214,27 +224,12 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
     const std::string path = (fs::path(out_dir) / "models" / (name + ".pt")).string();
     json r;
     train_model(model, name, o, split, path, observer, r);
-    ModelPredictions pred;
-    r.update(score(task, model, eval, &pred));
-    put(name + "_rhs", pred.rhs);
-    if (pred.rollout.defined()) put(name + "_rollout", pred.rollout);
-    observer.info(score_line(name, r));
-    if (r.contains("rollout_error")) observer.warning(name + ": " + r["rollout_error"].get<std::string>());
+    learn::ModelOperator op(model);
+    r.update(scored(name, op));
     summary[net] = r;
   }
-  {
-    // The discovered equation, scored like a network.
-    const auto op = task.discovered(fitted.result);
-    ModelPredictions pred;
-    const json r = evaluate_model(
-        *op, eval, task.rollout_params(),
-        [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, &pred);
-    put("regression_rhs", pred.rhs);
-    if (pred.rollout.defined()) put("regression_rollout", pred.rollout);
-    observer.info(score_line("regression", r));
-    if (r.contains("rollout_error")) observer.warning("regression: " + r["rollout_error"].get<std::string>());
-    summary["regression"].update(r);
-  }
+  // The discovered equation, scored like a network.
+  summary["regression"].update(scored("regression", *task.discovered(fitted.result)));
   summary["times"] = eval.times;
   arrays.commit();
   write_json_file((fs::path(out_dir) / "summary.json").string(), summary);
@@ -242,7 +237,8 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
 }
 
 json rollout_saved_model(const LearningTask& task, const learn::CoarseModel& model, Device device) {
-  json r = score(task, model, task.evaluation(nullptr, learn::torch_device(device)), nullptr);
+  learn::ModelOperator op(model);
+  json r = score(task, op, task.evaluation(nullptr, learn::torch_device(device)), nullptr);
   r["kind"] = model->kind();
   return r;
 }

@@ -48,6 +48,14 @@ void write_common_data(H5Writer& w, const std::vector<index_t>& node_dims, const
   w.attribute("rmse_vs_homogenized", sim.rmse_vs_homogenized);
 }
 
+nlohmann::json common_simulation_json(const Simulation& sim, const std::string& scheme, Device device) {
+  return {{"wall_s", sim.wall_s},
+          {"point_steps", sim.data.point_steps},
+          {"device", device_name(device)},
+          {"scheme", scheme},
+          {"rmse_vs_homogenized", sim.rmse_vs_homogenized}};
+}
+
 std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin,
                                        const std::string& base_dir) {
   const int dimension = config_dimension(text, origin);

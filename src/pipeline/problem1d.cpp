@@ -267,7 +267,7 @@ Report Problem1D::cell(std::optional<double> u) const {
             {"medium: " + cfg_.field->description(),
              fmt::format("at u = {:.15g}: a* = {:.15g}, drift c* = {:.15g}, reaction r* = {:.15g}", *u, e.a_star,
                          e.drift, e.reaction),
-             fmt::format("U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)")}};
+             "U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)"}};
   }
   const double a = cell_a_star(cfg_), hm = cfg_.field->harmonic_mean();
   return {{{"a_star", a}, {"harmonic_mean", hm}},
@@ -277,15 +277,14 @@ Report Problem1D::cell(std::optional<double> u) const {
 
 Report Problem1D::simulation_report(const Simulation& s, Device device) const {
   const auto& sim = dynamic_cast<const Simulation1D&>(s);
-  return {{{"wall_s", sim.wall_s},
-           {"point_steps", sim.data.point_steps},
-           {"device", device_name(device)},
-           {"scheme", cfg_.scheme},
-           {"a_star_cell", sim.a_star},
-           {"rmse_vs_homogenized", sim.rmse_vs_homogenized}},
-          {fmt::format("{} trajectories x {} times x {} nodes", sim.data.trajectories, sim.data.times, sim.data.nodes),
-           fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})", sim.wall_s,
-                       sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star)}};
+  Report r;
+  r.json = common_simulation_json(sim, cfg_.scheme, device);
+  r.json["a_star_cell"] = sim.a_star;
+  r.lines = {
+      fmt::format("{} trajectories x {} times x {} nodes", sim.data.trajectories, sim.data.times, sim.data.nodes),
+      fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})", sim.wall_s,
+                  sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star)};
+  return r;
 }
 
 std::unique_ptr<LearningTask> Problem1D::learning_task(const Simulation* sim) const {

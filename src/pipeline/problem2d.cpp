@@ -259,19 +259,18 @@ Report Problem2D::cell(std::optional<double> u) const {
 
 Report Problem2D::simulation_report(const Simulation& s, Device device) const {
   const auto& sim = dynamic_cast<const Simulation2D&>(s);
-  return {{{"wall_s", sim.wall_s},
-           {"point_steps", sim.data.point_steps},
-           {"device", device_name(device)},
-           {"scheme", cfg_.scheme},
-           {"fine_evaluations_per_sample", sim.fine_evaluations},
-           {"D_cell", tensor_json(sim.D)},
-           {"rmse_vs_homogenized", sim.rmse_vs_homogenized},
-           {"gap_tooth_vs_homogenized_rmse", sim.rmse_vs_homogenized_t03}},
-          {fmt::format("{} trajectories x {} times x {} x {} patches", sim.data.trajectories, sim.data.times,
-                       cfg_.patches, cfg_.patches),
-           fmt::format(
-               "wall {:.3f} s, {:.4g} micro point-steps; rMSE vs the tensor-homogenized truth {:.3e} (t = 0.3: {:.3e})",
-               sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.rmse_vs_homogenized_t03)}};
+  Report r;
+  r.json = common_simulation_json(sim, cfg_.scheme, device);
+  r.json["fine_evaluations_per_sample"] = sim.fine_evaluations;
+  r.json["D_cell"] = tensor_json(sim.D);
+  r.json["gap_tooth_vs_homogenized_rmse"] = sim.rmse_vs_homogenized_t03;
+  r.lines = {
+      fmt::format("{} trajectories x {} times x {} x {} patches", sim.data.trajectories, sim.data.times, cfg_.patches,
+                  cfg_.patches),
+      fmt::format(
+          "wall {:.3f} s, {:.4g} micro point-steps; rMSE vs the tensor-homogenized truth {:.3e} (t = 0.3: {:.3e})",
+          sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.rmse_vs_homogenized_t03)};
+  return r;
 }
 
 json Problem2D::run_extras(const Simulation& s) const {

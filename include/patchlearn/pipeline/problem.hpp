@@ -98,6 +98,10 @@ class Problem {
 void write_common_data(H5Writer& file, const std::vector<index_t>& node_dims, const SharedConfig& cfg,
                        const std::string& scheme, const Simulation& sim, Device device);
 
+/// What every simulation report holds, whatever the problem: wall_s, point_steps, device, scheme,
+/// rmse_vs_homogenized. The problem adds its own keys.
+nlohmann::json common_simulation_json(const Simulation& sim, const std::string& scheme, Device device);
+
 /// What every problem kind implements the same way from its own config type `Config` (a
 /// SharedConfig with a `scheme`) and simulation type `Sim`, through the overloads
 /// simulate_data(cfg, ...), write_data_h5(path, cfg, sim, device), bench_sweep(cfg, ...),
