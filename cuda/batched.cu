@@ -109,6 +109,25 @@ __global__ void k_increment_rhs(index_t systems, index_t mats, index_t n, const 
                          right ? right[s] : 0.0);
 }
 
+// One thread per system through all `count` steps, its scratch in global memory (eight arrays of n
+// values per system, contiguous: each thread walks its own rows, so the accesses are not coalesced).
+__global__ void k_theta_steps(index_t systems, index_t n, MediumTables m, int count, double dt, double theta,
+                              double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
+                              double* y, double* scratch) {
+  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (s >= systems) return;
+  const MediumTables ms = m.of_system(s, n);
+  const StepScratch work = StepScratch::at(scratch + s * 8 * n, n);
+  for (int k = 0; k < count; ++k)
+    theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0,
+                      work);
+}
+
+__global__ void k_fine_rates(index_t systems, index_t n, MediumTables m, double inv_dx, const double* y, double* out) {
+  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (s < systems) fine_rates_system(n, m.of_system(s, n), y + s * n, inv_dx, out + s * n);
+}
+
 __global__ void k_axpby(index_t count, double a, const double* x, double b, const double* y, double* out) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t < count) out[t] = a * x[t] + b * y[t];
@@ -129,11 +148,13 @@ __global__ void k_lift_rise(index_t systems, int ncoef, const double* coef, doub
 }
 
 __global__ void k_patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                                  double* dUdt) {
+                                  double* dUdt, const double* Rmid, double beta) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= batch * M) return;
   const index_t b = t / M, j = t % M, P = M - 2;
-  dUdt[t] = (j == 0 || j == M - 1) ? 0.0 : patch_estimate(R[b * P + j - 1], R0 ? R0[b * P + j - 1] : U[t], span);
+  dUdt[t] = (j == 0 || j == M - 1) ? 0.0
+                                   : patch_estimate(R[b * P + j - 1], R0 ? R0[b * P + j - 1] : U[t], span,
+                                                    Rmid ? Rmid[b * P + j - 1] : 0.0, beta);
 }
 
 __global__ void k_store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
@@ -269,6 +290,18 @@ void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond,
   check_launch("increment rhs");
 }
 
+void theta_steps(index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta, double inv_dx,
+                 EndRows ends, index_t eo, const double* left, const double* right, double* y, double* scratch) {
+  PL_LAUNCH(k_theta_steps, blocks_for(systems), kBlock, 0)
+  (systems, n, m, count, dt, theta, inv_dx, ends, eo, left, right, y, scratch);
+  check_launch("nonlinear theta steps");
+}
+
+void fine_rates(index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y, double* out) {
+  PL_LAUNCH(k_fine_rates, blocks_for(systems), kBlock, 0)(systems, n, m, inv_dx, y, out);
+  check_launch("nonlinear rates");
+}
+
 void axpby(index_t count, double a, const double* x, double b, const double* y, double* out) {
   PL_LAUNCH(k_axpby, blocks_for(count), kBlock, 0)(count, a, x, b, y, out);
   check_launch("axpby");
@@ -286,8 +319,8 @@ void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double
 }
 
 void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                     double* dUdt) {
-  PL_LAUNCH(k_patch_estimates, blocks_for(batch * M), kBlock, 0)(batch, M, R, U, R0, span, dUdt);
+                     double* dUdt, const double* Rmid, double beta) {
+  PL_LAUNCH(k_patch_estimates, blocks_for(batch * M), kBlock, 0)(batch, M, R, U, R0, span, dUdt, Rmid, beta);
   check_launch("patch estimates");
 }
 

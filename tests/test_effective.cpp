@@ -285,17 +285,18 @@ TEST(EffectiveBadInput, ConfigKeys) {
   EXPECT_EQ(key2("reaction = \"u\"\nreaction_rate = [[1, 2, 3], [1, -2, 3], [1, 2, 3]]\n"), "lattice.reaction_rate");
 }
 
-TEST(EffectiveBadInput, SchemesRefuseUDependentMedia) {
-  // simulate / run / bench build FineModel1D (1D) or a 2D scheme (and the linear cell problem):
-  // each refuses a u-dependent medium, naming its key, rather than simulating the linear part.
+TEST(EffectiveBadInput, LinearSchemesRefuseUDependentMedia) {
+  // The linear fine model (the conductances gap-tooth, full resolution and the linear cell problem
+  // use) and the 2D schemes refuse a u-dependent medium, naming its key, rather than simulating
+  // the linear part; 1D patch dynamics takes the medium's series instead (test_nonlinear).
   const auto a_u = CoefficientField::expression("1 + u^2 + 0.5*sin(2*pi*y)", {0.0, 1.0});
-  EXPECT_EQ(config_error([&] { FineModel1D(a_u, 1e-3, 1e-5); }).first, "medium.expression");
+  EXPECT_EQ(config_error([&] { FineModel1D(a_u, 1e-3, 1e-5).conductances(0, 10); }).first, "medium.expression");
   const auto drift = CoefficientField::sinusoid(1.1, 1).with_terms("u", "", {0.0, 1.0});
-  EXPECT_EQ(config_error([&] { FineModel1D(drift, 1e-3, 1e-5); }).first, "medium.drift");
+  EXPECT_EQ(config_error([&] { FineModel1D(drift, 1e-3, 1e-5).conductances(0, 10); }).first, "medium.drift");
   const auto reaction = CoefficientField::sinusoid(1.1, 1).with_terms("", "u*(1-u)", {0.0, 1.0});
-  const auto [key, what] = config_error([&] { FineModel1D(reaction, 1e-3, 1e-5); });
+  const auto [key, what] = config_error([&] { FineModel1D(reaction, 1e-3, 1e-5).conductances(0, 10); });
   EXPECT_EQ(key, "medium.reaction");
-  EXPECT_TRUE(has(what, "do not model yet")) << what;
+  EXPECT_TRUE(has(what, "linear fine model")) << what;
   EXPECT_THROW(a_u(0.5), std::logic_error);  // no a(y) of a u-dependent medium
   const auto c = parse_config_2d("[domain]\ndimension = 2\n[lattice]\nreaction = \"u*(1-u)\"\n", "t");
   const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);

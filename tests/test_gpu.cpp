@@ -213,6 +213,56 @@ TEST(Gpu, PatchDynamicsBlockedBurst) {
   expect_close(rg.to_host(), rc, 1e-9, "blocked CUDA vs CPU dU/dt");
 }
 
+TEST(Gpu, PatchDynamicsNonlinearMedium) {
+  // A u-dependent diffusivity with a drift and a reaction: the linearly implicit burst (one thread
+  // per patch, kernels/nonlinear.hpp) and the three-restriction estimate on CUDA against the CPU,
+  // and the fine rates. Same per-element arithmetic; nvcc may fuse multiply-adds, so the fields
+  // agree to round-off and the rates (differences of tooth averages over the burst) to 1e-9.
+  REQUIRE_GPU();
+  const URange r{0.0, 2.0};
+  const auto field = CoefficientField::expression("(1.1 + sin(2*pi*y)) * (1 + 0.5*u)", r)
+                         .with_terms("-u", "2 * (1 + 0.5*sin(2*pi*y)) * u * (1 - u)", r);
+  const FineModel1D model(field, 1e-3, 5e-5);
+  const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
+  std::vector<double> U(3 * 11);
+  for (int b = 0; b < 3; ++b)
+    for (int i = 0; i < 11; ++i) U[b * 11 + i] = 1.0 + std::sin(0.9 * i + b) * (0.3 + 0.1 * b);
+  PatchDynamicsParams p;
+  p.burst = 4e-6;
+  p.substeps = 8;
+  p.heal_substeps = 2;
+  p.buffer_ends = kernels::EndRows::AveragedGradient;
+  PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
+  std::vector<double> rc(U.size());
+  Buffer<double> ug(Device::CUDA, U), rg(Device::CUDA, U.size());
+  cpu.rhs(U.data(), rc.data(), 3);
+  gpu.rhs(ug.data(), rg.data(), 3);
+  expect_close(rg.to_host(), rc, 1e-9, "nonlinear CUDA vs CPU dU/dt");
+  for (int b = 0; b < 3; ++b) expect_close(gpu.patch_field(b), cpu.patch_field(b), 1e-13, "nonlinear burst fields");
+  // The fine rates of the burst's end fields.
+  const index_t n = layout.points, systems = 3 * layout.patches();
+  std::vector<double> y(systems * n);
+  for (int b = 0; b < 3; ++b) {
+    const auto f = cpu.patch_field(b);
+    std::copy(f.begin(), f.end(), y.begin() + b * layout.patches() * n);
+  }
+  std::vector<index_t> firsts;
+  for (int q = 0; q < layout.patches(); ++q) firsts.push_back(layout.global_start(q + 1));
+  const auto t = model.medium_tables(firsts, n);
+  Buffer<double> ta(Device::CUDA, t.a.coef), tc(Device::CUDA, t.c.coef), tr(Device::CUDA, t.r.coef);
+  kernels::MediumTables mh{t.a.coef.data(), t.c.coef.data(), t.r.coef.data(), t.a.terms,        t.c.terms, t.r.terms,
+                           t.a.terms,       t.c.terms,       t.r.terms,       layout.patches(), t.a.mid(), t.a.scale()};
+  kernels::MediumTables md = mh;
+  md.a = ta.data();
+  md.c = tc.data();
+  md.r = tr.data();
+  std::vector<double> fc(y.size());
+  Buffer<double> yg(Device::CUDA, y), fg(Device::CUDA, y.size());
+  kernels::fine_rates(Device::CPU, systems, n, mh, 1.0 / 5e-5, y.data(), fc.data());
+  kernels::fine_rates(Device::CUDA, systems, n, md, 1.0 / 5e-5, yg.data(), fg.data());
+  expect_close(fg.to_host(), fc, 1e-12, "nonlinear fine rates");
+}
+
 TEST(Gpu, GapToothAndFullResolution) {
   // Both backends use the same partition (chunks of 64), so only FMA on the GPU separates them.
   // U: ~1e-16 per step over some hundred adaptive steps, compared to 1e-10. The full-resolution

@@ -182,9 +182,9 @@ CoefficientField CoefficientField::with_terms(const std::string& drift, const st
 void CoefficientField::require_linear() const {
   if (const std::string key = nonlinear_key(); !key.empty())
     throw ConfigError(
-        key, fmt::format("the medium '{}' depends on u or has a drift or reaction, which the fine-scale schemes "
-                         "(simulate, run, bench) do not model yet; `patchlearn cell CONFIG --u VALUE` gives its "
-                         "effective coefficients at a value of u",
+        key, fmt::format("the medium '{}' depends on u or has a drift or reaction, which the linear fine model "
+                         "(gap-tooth, full resolution, the linear cell problem) does not represent; patch dynamics "
+                         "simulates it, and `patchlearn cell CONFIG --u VALUE` gives its effective coefficients",
                          description()));
 }
 

@@ -1,6 +1,7 @@
 #include "patchlearn/homog/effective.hpp"
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -41,6 +42,49 @@ EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, i
   e.drift = drift / n;
   e.reaction = reaction / n;
   return e;
+}
+
+EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
+  const URange r = medium.u_range();
+  EffectiveMedium1D m;
+  // The three coefficients share one cell problem per u; the Chebyshev points of every table are
+  // the same for the same number of points, so a small cache of the last solve serves all three.
+  double cached_u = std::numeric_limits<double>::quiet_NaN();
+  EffectiveCoefficients1D cached;
+  const auto at = [&](double u) -> const EffectiveCoefficients1D& {
+    if (u != cached_u) cached = effective_coefficients(medium, n, u), cached_u = u;
+    return cached;
+  };
+  m.a = tabulate_in_u(
+      1, [&](index_t, double u) { return at(u).a_star; }, r, "medium.expression");
+  if (medium.has_drift())
+    m.c = tabulate_in_u(
+        1, [&](index_t, double u) { return at(u).drift; }, r, "medium.drift");
+  if (medium.has_reaction())
+    m.r = tabulate_in_u(
+        1, [&](index_t, double u) { return at(u).reaction; }, r, "medium.reaction");
+  return m;
+}
+
+EffectiveCoefficients1D EffectiveMedium1D::at(double u) const {
+  EffectiveCoefficients1D e;
+  e.a_star = a.value(0, u);
+  if (c.terms) e.drift = c.value(0, u);
+  if (r.terms) e.reaction = r.value(0, u);
+  return e;
+}
+
+kernels::MediumTables EffectiveMedium1D::tables() const {
+  kernels::MediumTables t;
+  t.a = a.coef.data();
+  t.c = c.coef.data();
+  t.r = r.coef.data();
+  t.na = a.terms;
+  t.nc = c.terms;
+  t.nr = r.terms;
+  t.u_mid = a.mid();
+  t.u_scale = a.scale();
+  return t;
 }
 
 EffectiveCoefficients2D effective_coefficients(const Lattice2D& lattice, double u) {

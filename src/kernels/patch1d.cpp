@@ -17,6 +17,34 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
                          right ? right[s] : 0.0, out + s * n);
 }
 
+void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
+                 double inv_dx, EndRows ends, index_t eo, const double* left, const double* right, double* y,
+                 double* scratch) {
+  PL_RETURN_IF_CUDA(dev, theta_steps(systems, n, m, count, dt, theta, inv_dx, ends, eo, left, right, y, scratch));
+#pragma omp parallel
+  {
+    const StepScratch work = StepScratch::at(scratch + static_cast<index_t>(omp_get_thread_num()) * 8 * n, n);
+#pragma omp for schedule(dynamic)
+    for (index_t s = 0; s < systems; ++s) {
+      const MediumTables ms = m.of_system(s, n);
+      for (int k = 0; k < count; ++k)
+        theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0,
+                          work);
+    }
+  }
+}
+
+index_t theta_steps_scratch(Device dev, index_t systems, index_t n) {
+  return 8 * n * (dev == Device::CUDA ? systems : static_cast<index_t>(omp_get_max_threads()));
+}
+
+void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,
+                double* out) {
+  PL_RETURN_IF_CUDA(dev, fine_rates(systems, n, m, inv_dx, y, out));
+#pragma omp parallel for
+  for (index_t s = 0; s < systems; ++s) fine_rates_system(n, m.of_system(s, n), y + s * n, inv_dx, out + s * n);
+}
+
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out) {
   PL_RETURN_IF_CUDA(dev, axpby(count, a, x, b, y, out));
 #pragma omp parallel for
@@ -39,13 +67,14 @@ void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, doubl
 }
 
 void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                     double* dUdt) {
-  PL_RETURN_IF_CUDA(dev, patch_estimates(batch, M, R, U, R0, span, dUdt));
+                     double* dUdt, const double* Rmid, double beta) {
+  PL_RETURN_IF_CUDA(dev, patch_estimates(batch, M, R, U, R0, span, dUdt, Rmid, beta));
   const int P = M - 2;
   for (index_t b = 0; b < batch; ++b) {
     dUdt[b * M] = dUdt[b * M + M - 1] = 0.0;
     for (int p = 0; p < P; ++p)
-      dUdt[b * M + p + 1] = patch_estimate(R[b * P + p], R0 ? R0[b * P + p] : U[b * M + p + 1], span);
+      dUdt[b * M + p + 1] =
+          patch_estimate(R[b * P + p], R0 ? R0[b * P + p] : U[b * M + p + 1], span, Rmid ? Rmid[b * P + p] : 0.0, beta);
   }
 }
 

@@ -41,6 +41,32 @@ torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 
+namespace {
+// sum_k c_k T_k(t) of one series of a table, elementwise in t (Clenshaw).
+torch::Tensor chebyshev(const ChebyshevTable& table, const torch::Tensor& u) {
+  const auto t = (u - table.mid()) * table.scale();
+  auto b1 = torch::zeros_like(t), b2 = torch::zeros_like(t);
+  for (int k = table.terms - 1; k >= 1; --k) {
+    auto b = table.coef[k] + 2.0 * t * b1 - b2;
+    b2 = b1;
+    b1 = b;
+  }
+  return table.coef[0] + t * b1 - b2;
+}
+}  // namespace
+
+torch::Tensor EffectiveTorchOperator::rhs(const torch::Tensor& U) {
+  const auto M = U.size(1);
+  const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
+             right = U.index({Slice(), Slice(2, M)});
+  const auto bonds = U.index({Slice(), Slice(0, M - 1)}), next = U.index({Slice(), Slice(1, M)});
+  const auto flux = chebyshev(m_.a, 0.5 * (bonds + next)) * (next - bonds);  // [B, M-1]
+  auto inner = (flux.index({Slice(), Slice(1, M - 1)}) - flux.index({Slice(), Slice(0, M - 2)})) / (dX_ * dX_);
+  if (m_.c.terms) inner = inner + chebyshev(m_.c, mid) * (right - left) / (2.0 * dX_);
+  if (m_.r.terms) inner = inner + chebyshev(m_.r, mid);
+  return torch::constant_pad_nd(inner, {1, 1}, 0.0);
+}
+
 torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
   const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
   const auto k = torch::fft::fftfreq(P_, L_ / (2.0 * M_PI * P_), opts);

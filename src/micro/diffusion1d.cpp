@@ -8,17 +8,56 @@
 
 namespace patchlearn {
 
+namespace {
+
+// The series of a, c and r for the bond and point positions y of the elements (bond k at
+// y_bond(k), point k at y_point(k)).
+FineModel1D::Tables tabulate(const CoefficientField& field, index_t bonds, index_t points,
+                             const std::function<double(index_t)>& y_bond,
+                             const std::function<double(index_t)>& y_point) {
+  const URange r = field.u_range();
+  FineModel1D::Tables t;
+  t.a = tabulate_in_u(
+      bonds, [&](index_t k, double u) { return field(y_bond(k), u); }, r, "medium.expression");
+  if (field.has_drift())
+    t.c = tabulate_in_u(
+        points, [&](index_t k, double u) { return field.drift(y_point(k), u); }, r, "medium.drift");
+  if (field.has_reaction())
+    t.r = tabulate_in_u(
+        points, [&](index_t k, double u) { return field.reaction(y_point(k), u); }, r, "medium.reaction");
+  return t;
+}
+
+// Append the series of elements first .. first + count - 1 of `src` to `dst`, where element g of
+// the lattice is series g mod `period` of src (period 0: src holds elements 0, 1, ... of dst).
+void append(const ChebyshevTable& src, index_t first, index_t count, index_t period, ChebyshevTable& dst) {
+  if (src.terms == 0) return;
+  dst.terms = src.terms;
+  dst.lo = src.lo;
+  dst.hi = src.hi;
+  for (index_t j = 0; j < count; ++j) {
+    const index_t k = period > 0 ? ((first + j) % period + period) % period : first + j;
+    dst.coef.insert(dst.coef.end(), src.coef.begin() + k * src.terms, src.coef.begin() + (k + 1) * src.terms);
+  }
+}
+
+}  // namespace
+
 FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
     : field_(std::move(field)), eps_(epsilon), dx_(dx), per_period_(0) {
-  field_.require_linear();
   const double r = epsilon / dx;
-  if (std::abs(r - std::round(r)) < 1e-9 * r) {
-    per_period_ = static_cast<int>(std::lround(r));
-    period_ = field_.sample_period(per_period_);
+  if (std::abs(r - std::round(r)) < 1e-9 * r) per_period_ = static_cast<int>(std::lround(r));
+  if (per_period_ > 0 && !nonlinear()) period_ = field_.sample_period(per_period_);
+  if (per_period_ > 0 && nonlinear()) {
+    const double n = per_period_;
+    phase_ = tabulate(
+        field_, per_period_, per_period_, [n](index_t k) { return (static_cast<double>(k) + 0.5) / n; },
+        [n](index_t k) { return static_cast<double>(k) / n; });
   }
 }
 
 std::vector<double> FineModel1D::conductances(index_t first, index_t count) const {
+  field_.require_linear();
   std::vector<double> a(static_cast<std::size_t>(count));
   if (per_period_ > 0) {
     const index_t n = per_period_;
@@ -31,6 +70,31 @@ std::vector<double> FineModel1D::conductances(index_t first, index_t count) cons
     for (index_t j = 0; j < count; ++j) a[j] = field_((static_cast<double>(first + j) + 0.5) * dx_ / eps_);
   }
   return a;
+}
+
+FineModel1D::Tables FineModel1D::medium_tables(const std::vector<index_t>& firsts, index_t n) const {
+  if (!nonlinear()) throw std::logic_error("FineModel1D::medium_tables: the medium is linear");
+  // Without a whole number of points per period every element is its own series: tabulate the
+  // windows' elements in order (window w's bonds are elements w (n - 1) .., its points w n ..).
+  Tables all;
+  index_t period = per_period_;
+  const Tables* src = &phase_;
+  if (per_period_ == 0) {
+    const auto W = static_cast<index_t>(firsts.size());
+    const auto bond_at = [&](index_t k) { return firsts[k / (n - 1)] + k % (n - 1); };
+    const auto point_at = [&](index_t k) { return firsts[k / n] + k % n; };
+    all = tabulate(
+        field_, W * (n - 1), W * n, [&](index_t k) { return (static_cast<double>(bond_at(k)) + 0.5) * dx_ / eps_; },
+        [&](index_t k) { return static_cast<double>(point_at(k)) * dx_ / eps_; });
+    return all;
+  }
+  Tables out;
+  for (const index_t first : firsts) {
+    append(src->a, first, n - 1, period, out.a);
+    append(src->c, first, n, period, out.c);
+    append(src->r, first, n, period, out.r);
+  }
+  return out;
 }
 
 }  // namespace patchlearn

@@ -36,10 +36,41 @@ PatchDynamicsParams patch_params(const Config1D& cfg) {
 }
 }  // namespace
 
-double cell_a_star(const Config1D& cfg) {
+namespace {
+// Points per period of the config's micro lattice (1000 when eps/dx is not a whole number).
+int cell_points(const Config1D& cfg) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
-  const int n = model.points_per_period() > 0 ? model.points_per_period() : 1000;
+  return model.points_per_period() > 0 ? model.points_per_period() : 1000;
+}
+}  // namespace
+
+double cell_a_star(const Config1D& cfg) {
+  const int n = cell_points(cfg);
   return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
+}
+
+EffectiveMedium1D effective_medium(const Config1D& cfg) { return effective_medium(*cfg.field, cell_points(cfg)); }
+
+json effective_curves_json(const EffectiveMedium1D& m) {
+  json out = {{"u", json::array()}, {"a_star", json::array()}, {"drift", json::array()}, {"reaction", json::array()}};
+  constexpr int kPoints = 33;
+  for (int k = 0; k < kPoints; ++k) {
+    const double u = m.a.lo + (m.a.hi - m.a.lo) * k / (kPoints - 1);
+    const auto e = m.at(u);
+    out["u"].push_back(u);
+    out["a_star"].push_back(e.a_star);
+    out["drift"].push_back(e.drift);
+    out["reaction"].push_back(e.reaction);
+  }
+  return out;
+}
+
+void Problem1D::check_simulable() const {
+  const std::string key = cfg_.field->nonlinear_key();
+  if (!key.empty() && cfg_.scheme != "patch_dynamics")
+    throw ConfigError("scheme.type", fmt::format("{} has only the linear fine model; the medium depends on u or has a "
+                                                 "drift or reaction ({}): use scheme.type = \"patch_dynamics\"",
+                                                 cfg_.scheme, key));
 }
 
 Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
@@ -106,9 +137,15 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
       for (index_t j = 0; j < layout.points; ++j)
         sim.fine_x[p * layout.points + j] = static_cast<double>(layout.global_start(p + 1) + j) * cfg.micro_dx;
   }
-  sim.a_star = cell_a_star(cfg);
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
-  sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
+  if (model.nonlinear()) {
+    sim.effective = effective_medium(cfg);
+    sim.truth =
+        effective_truth(*sim.effective, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t, cfg.rollout.rtol);
+  } else {
+    sim.a_star = cell_a_star(cfg);
+    sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
+  }
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
   return sim;
 }
@@ -128,7 +165,14 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
     w.attribute("epsilon", cfg.epsilon);
     w.attribute("tooth_width", cfg.tooth_width);
   }
-  w.attribute("a_star_cell", sim.a_star);
+  if (sim.effective) {
+    const json c = effective_curves_json(*sim.effective);
+    const auto n = static_cast<index_t>(c["u"].size());
+    for (const char* key : {"u", "a_star", "drift", "reaction"})
+      w.dataset(std::string("effective_") + key, {n}, c[key].get<std::vector<double>>());
+  } else {
+    w.attribute("a_star_cell", sim.a_star);
+  }
   w.commit();
 }
 
@@ -161,9 +205,10 @@ torch::Tensor sine_amplitudes(const torch::Tensor& Y) {
 /// coarse operator.
 class LearningTask1D : public LearningTask {
  public:
-  LearningTask1D(const Config1D& cfg, double a_star)
+  LearningTask1D(const Config1D& cfg, double a_star, std::optional<EffectiveMedium1D> effective)
       : cfg_(cfg),
         a_star_(a_star),
+        effective_(std::move(effective)),
         dX_(cfg.length / (cfg.macro_nodes - 1)),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
 
@@ -185,6 +230,10 @@ class LearningTask1D : public LearningTask {
     const int M = cfg_.macro_nodes;
     const auto reg =
         learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold);
+    if (effective_) {
+      observer.info("regression: " + reg.equation);
+      return {reg, {{"regression", regression_json(reg)}, {"regression_effective", regression_curves(reg)}}};
+    }
     observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
     return {reg,
             {{"a_star_regression", reg.a_star},
@@ -213,13 +262,19 @@ class LearningTask1D : public LearningTask {
       for (int i = 0; i < M; ++i) U0[b * M + i] = test[b](i * dX_);
     e.U0 = learn::to_tensor(U0, {ntest, M}, device);
     const auto per_macro = static_cast<index_t>(std::llround(dX_ / cfg_.homogenized_dx));
-    const auto truth = homogenized_truth(a_star_, cfg_.length, M, per_macro, test, e.times);
+    const auto truth = effective_
+                           ? effective_truth(*effective_, cfg_.length, M, per_macro, test, e.times, cfg_.rollout.rtol)
+                           : homogenized_truth(a_star_, cfg_.length, M, per_macro, test, e.times);
     e.truth = learn::to_tensor(truth.U, {ntest, static_cast<int64_t>(e.times.size()), M}, device);
     e.test_states =
         data ? data->U.index({Slice(cfg_.train_trajectories)}).reshape({-1, M}).to(device) : e.truth.reshape({-1, M});
-    learn::HomogenizedTorchOperator coarse(a_star_, dX_);
-    e.exact_rhs = coarse.rhs(e.test_states);
-    e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
+    std::unique_ptr<learn::TorchOperator> coarse;
+    if (effective_)
+      coarse = std::make_unique<learn::EffectiveTorchOperator>(*effective_, dX_);
+    else
+      coarse = std::make_unique<learn::HomogenizedTorchOperator>(a_star_, dX_);
+    e.exact_rhs = coarse->rhs(e.test_states);
+    e.coarse = learn::rollout(*coarse, e.U0, e.times, rollout_).U;
     return e;
   }
 
@@ -242,18 +297,52 @@ class LearningTask1D : public LearningTask {
     return f;
   }
 
-  json describe() const override { return {{"a_star_cell", a_star_}}; }
+  json describe() const override {
+    if (effective_) return {{"effective", effective_curves_json(*effective_)}};
+    return {{"a_star_cell", a_star_}};
+  }
 
  private:
+  // a*(u), c*(u), r*(u) as the regression's equation has them (the coefficients of the terms
+  // U^k*U_xx, U^k*U_x and U^k), on the effective medium's curve points, and the largest error of
+  // each against the cell problems' relative to that curve's largest magnitude.
+  json regression_curves(const learn::RegressionResult& reg) const {
+    const json truth = effective_curves_json(*effective_);
+    const auto poly = [&](const std::vector<std::string>& names, double u) {
+      double v = 0, p = 1;
+      for (const auto& n : names) v += reg.coefficient(n) * p, p *= u;
+      return v;
+    };
+    json out = {{"u", truth["u"]}};
+    const std::vector<std::pair<std::string, std::vector<std::string>>> curves = {
+        {"a_star", {"U_xx", "U*U_xx", "U^2*U_xx"}},
+        {"drift", {"U_x", "U*U_x", "U^2*U_x"}},
+        {"reaction", {"1", "U", "U^2", "U^3"}}};
+    for (const auto& [key, names] : curves) {
+      double err = 0, size = 0;
+      for (std::size_t k = 0; k < truth["u"].size(); ++k) {
+        const double v = poly(names, truth["u"][k].get<double>()), ref = truth[key][k].get<double>();
+        out[key].push_back(v);
+        err = std::max(err, std::abs(v - ref));
+        size = std::max(size, std::abs(ref));
+      }
+      out[key + "_max_error"] = size > 0 ? err / size : err;
+    }
+    return out;
+  }
+
   const Config1D& cfg_;
-  double a_star_, dX_;
+  double a_star_;
+  std::optional<EffectiveMedium1D> effective_;
+  double dX_;
   learn::RolloutParams rollout_;
 };
 
 }  // namespace
 
-std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_star) {
-  return std::make_unique<LearningTask1D>(cfg, a_star);
+std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_star,
+                                               std::optional<EffectiveMedium1D> effective) {
+  return std::make_unique<LearningTask1D>(cfg, a_star, std::move(effective));
 }
 
 // --- the problem
@@ -279,15 +368,24 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
   const auto& sim = dynamic_cast<const Simulation1D&>(s);
   Report r;
   r.json = common_simulation_json(sim, cfg_.scheme, device);
-  r.json["a_star_cell"] = sim.a_star;
   r.lines = {
-      fmt::format("{} trajectories x {} times x {} nodes", sim.data.trajectories, sim.data.times, sim.data.nodes),
-      fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})", sim.wall_s,
-                  sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star)};
+      fmt::format("{} trajectories x {} times x {} nodes", sim.data.trajectories, sim.data.times, sim.data.nodes)};
+  if (sim.effective) {
+    r.json["effective"] = effective_curves_json(*sim.effective);
+    r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs the effective PDE {:.3e}",
+                                  sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized));
+  } else {
+    r.json["a_star_cell"] = sim.a_star;
+    r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})",
+                                  sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star));
+  }
   return r;
 }
 
 std::unique_ptr<LearningTask> Problem1D::learning_task(const Simulation* sim) const {
+  if (!cfg_.field->nonlinear_key().empty())
+    return learning_task_1d(cfg_, 0.0,
+                            sim ? *dynamic_cast<const Simulation1D&>(*sim).effective : effective_medium(cfg_));
   return learning_task_1d(cfg_, sim ? dynamic_cast<const Simulation1D&>(*sim).a_star : cell_a_star(cfg_));
 }
 
@@ -304,6 +402,13 @@ void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const
 }
 
 Report Problem1D::learning_report(const json& summary) const {
+  if (summary.contains("regression_effective")) {
+    const json& c = summary["regression_effective"];
+    return {{{"regression_effective", c}},
+            {fmt::format("regression vs cell problems: a*(u) {:.2e}, c*(u) {:.2e}, r*(u) {:.2e} (max error / max size)",
+                         c["a_star_max_error"].get<double>(), c["drift_max_error"].get<double>(),
+                         c["reaction_max_error"].get<double>())}};
+  }
   return {{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
           {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
                        summary["a_star_regression"].get<double>())}};

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "patchlearn/core/error.hpp"
 
 namespace patchlearn {
@@ -33,12 +35,37 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   if (params_.lifting_degree != 2 && params_.lifting_degree != 4)
     throw ConfigError("patch.lifting", "degree must be 2 (quadratic) or 4 (quartic)");
   const index_t P = layout_.patches(), N = layout_.points;
-  std::vector<double> cond(static_cast<std::size_t>(P * (N - 1)));
-  for (int p = 0; p < P; ++p) {
-    auto a = model.conductances(layout_.global_start(p + 1), N - 1);
-    std::copy(a.begin(), a.end(), cond.begin() + p * (N - 1));
+  nonlinear_ = model.nonlinear();
+  if (nonlinear_) {
+    std::vector<index_t> firsts(P);
+    for (int p = 0; p < P; ++p) firsts[p] = layout_.global_start(p + 1);
+    const auto t = model.medium_tables(firsts, N);
+    u_range_ = model.field().u_range();
+    series_a_ = Buffer<double>(device_, t.a.coef);
+    series_c_ = Buffer<double>(device_, t.c.coef);
+    series_r_ = Buffer<double>(device_, t.r.coef);
+    medium_.a = series_a_.data();
+    medium_.c = series_c_.data();
+    medium_.r = series_r_.data();
+    medium_.na = t.a.terms;
+    medium_.nc = t.c.terms;
+    medium_.nr = t.r.terms;
+    medium_.a_stride = t.a.terms;
+    medium_.c_stride = t.c.terms;
+    medium_.r_stride = t.r.terms;
+    medium_.mats = P;
+    medium_.u_mid = t.a.mid();
+    medium_.u_scale = t.a.scale();
+    scratch_ =
+        Buffer<double>(device_, static_cast<std::size_t>(kernels::theta_steps_scratch(device_, max_batch * P, N)));
+  } else {
+    std::vector<double> cond(static_cast<std::size_t>(P * (N - 1)));
+    for (int p = 0; p < P; ++p) {
+      auto a = model.conductances(layout_.global_start(p + 1), N - 1);
+      std::copy(a.begin(), a.end(), cond.begin() + p * (N - 1));
+    }
+    cond_ = Buffer<double>(device_, cond);
   }
-  cond_ = Buffer<double>(device_, cond);
   y_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * N));
   work_ = Buffer<double>(device_, y_.size());
   if (params_.heal_substeps < 0 || params_.heal_substeps >= params_.substeps)
@@ -48,6 +75,7 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   coef_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * (params_.lifting_degree + 1)));
   restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   healed_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
+  middle_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   theta_ = params_.method == BurstMethod::BackwardEuler ? 1.0 : 0.5;
   const double dt = params_.burst / params_.substeps;
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, max_batch * P, N);
@@ -60,10 +88,11 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
     left_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
     right_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   }
-  solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, eo_ + 1), eo_);
-  solver_->assemble_diffusion(cond_, theta_ * dt / (model.dx() * model.dx()), params_.buffer_ends);
-  blocked_ = params_.temporal_blocking && solver_->fits_on_chip();
   dx2_ = model.dx() * model.dx();
+  if (nonlinear_) return;
+  solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, eo_ + 1), eo_);
+  solver_->assemble_diffusion(cond_, theta_ * dt / dx2_, params_.buffer_ends);
+  blocked_ = params_.temporal_blocking && solver_->fits_on_chip();
 }
 
 void PatchDynamics1D::lift(const double* U, index_t batch) {
@@ -89,7 +118,10 @@ void PatchDynamics1D::restrict_into(index_t batch, double* R) const {
 void PatchDynamics1D::substeps(index_t batch, int count) {
   const index_t systems = batch * layout_.patches(), N = layout_.points;
   const double dt = params_.burst / params_.substeps;
-  if (blocked_) {
+  if (nonlinear_) {
+    kernels::theta_steps(device_, systems, N, medium_, count, dt, theta_, 1.0 / std::sqrt(dx2_), params_.buffer_ends,
+                         eo_, left_.data(), right_.data(), y_.data(), scratch_.data());
+  } else if (blocked_) {
     solver_->fused_steps(y_.data(), systems, count, cond_.data(), dt / dx2_, params_.buffer_ends, left_.data(),
                          right_.data());
   } else {
@@ -110,22 +142,50 @@ std::vector<double> PatchDynamics1D::patch_field(index_t b) const {
   return out;
 }
 
+void PatchDynamics1D::check_u_range(const double* U, index_t batch) const {
+  const index_t M = layout_.macro_nodes;
+  std::vector<double> host(static_cast<std::size_t>(batch * M));
+  detail::copy_bytes(Device::CPU, host.data(), device_, U, host.size() * sizeof(double));
+  for (index_t i = 0; i < batch * M; ++i)
+    if (!u_range_.contains(host[i]))
+      throw RunError(
+          fmt::format("U = {:.6g} at trajectory {}, node {} is outside medium.u_range [{:.6g}, {:.6g}], where "
+                      "the medium is tabulated; widen medium.u_range",
+                      host[i], i / M, i % M, u_range_.lo, u_range_.hi));
+}
+
 void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
+  if (nonlinear_) check_u_range(U, batch);
   lift(U, batch);
   // Reference estimator: (R(delta_t) - U) / delta_t. Healed estimator: the rate between the end
   // of the healing substeps and the end of the burst, which drops the O(eps^2 / delta_t) jump of
-  // the tooth average while the micro-scale corrector forms.
-  double span = params_.burst;
-  const bool healed = params_.heal_substeps > 0;
+  // the tooth average while the micro-scale corrector forms. A nonlinear medium's macro rate
+  // changes within the burst (a linear medium's does not for a quadratic lift), which biases
+  // those two-point rates by O(delta_t); there the rate is the derivative at the burst's start of
+  // the quadratic through three restrictions (end of healing, middle of the rest, end).
+  const int S = params_.substeps, h = params_.heal_substeps;
+  const bool healed = h > 0, three = nonlinear_ && S - h >= 2;
+  const int m = (h + S) / 2;
   if (healed) {
-    substeps(batch, params_.heal_substeps);
+    substeps(batch, h);
     restrict_into(batch, healed_.data());
-    span *= static_cast<double>(params_.substeps - params_.heal_substeps) / params_.substeps;
   }
-  substeps(batch, params_.substeps - params_.heal_substeps);
+  if (three) {
+    substeps(batch, m - h);
+    restrict_into(batch, middle_.data());
+  }
+  substeps(batch, S - (three ? m : h));
   restrict_into(batch, restricted_.data());
+  const double dt = params_.burst / S, ta = h * dt, tb = m * dt, tc = S * dt;
+  double span = params_.burst * static_cast<double>(S - h) / S, beta = 0.0;
+  if (three) {
+    // Derivative weights at t = 0 of the quadratic through (ta, tb, tc).
+    const double wb = -(ta + tc) / ((tb - ta) * (tb - tc)), wc = -(ta + tb) / ((tc - ta) * (tc - tb));
+    span = 1.0 / wc;
+    beta = wb / wc;
+  }
   kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), U,
-                           healed ? healed_.data() : nullptr, span, dUdt);
+                           healed ? healed_.data() : nullptr, span, dUdt, three ? middle_.data() : nullptr, beta);
 }
 
 }  // namespace patchlearn

@@ -29,8 +29,10 @@
 // homog/cell2d.hpp is linear in the bond tables, so its tensor at u is D*(u) = g(u) D with D the
 // tensor of the kappa tables; the reaction's period mean is r*(u) = <rho> f(u), <rho> the mean of
 // the reaction-rate table (the corrector does not enter: the reaction has no gradient).
+#include "patchlearn/coeff/chebyshev.hpp"
 #include "patchlearn/coeff/field.hpp"
 #include "patchlearn/homog/cell2d.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
 #include "patchlearn/micro/lattice2d.hpp"
 
 namespace patchlearn {
@@ -45,6 +47,18 @@ struct EffectiveCoefficients1D {
 /// (>= 2) points per period at the fixed value u. InputError (naming medium.u_range) when u is not
 /// finite or lies outside the medium's u range.
 EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, int points_per_period, double u);
+
+/// The effective medium of a u-dependent 1D medium over its whole u range: a*(u), c*(u), r*(u) as
+/// Chebyshev series (coeff/chebyshev.hpp) through effective_coefficients at the Chebyshev points,
+/// so the effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) runs on the same per-element math
+/// as the fine model (kernels/nonlinear.hpp) with one series shared by every element.
+struct EffectiveMedium1D {
+  ChebyshevTable a, c, r;  ///< c and r empty without a drift / reaction
+  EffectiveCoefficients1D at(double u) const;
+  /// The per-element view of the effective PDE (host pointers into this object, stride 0).
+  kernels::MediumTables tables() const;
+};
+EffectiveMedium1D effective_medium(const CoefficientField& medium, int points_per_period);
 
 struct EffectiveCoefficients2D {
   EffectiveTensor D;    ///< D*(u): the cell problem's tensor of the bond tables times g(u)

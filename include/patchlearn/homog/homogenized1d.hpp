@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "patchlearn/core/defs.hpp"
+#include "patchlearn/homog/effective.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
 
 namespace patchlearn {
@@ -58,5 +59,22 @@ struct HomogenizedTruth {
 HomogenizedTruth homogenized_truth(double a_star, double length, int macro_nodes, index_t fine_per_macro,
                                    const std::vector<std::function<double(double)>>& ics,
                                    const std::vector<double>& times);
+
+}  // namespace patchlearn
+
+namespace patchlearn {
+
+/// The truth of a u-dependent medium: its effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)
+/// with Dirichlet ends held at their initial values, discretized like the fine model
+/// (kernels/nonlinear.hpp: conservative, a* at the bond's mean U, drift centred) on the fine grid
+/// of `fine_per_macro` intervals per macro interval, and integrated by extrapolated linearly
+/// implicit Euler (two half steps against one whole step, combined to second order; the
+/// difference is the error estimate of the step-size control, relative tolerance `rtol` on
+/// max |U|): L-stable enough for the stiff grid, one tridiagonal solve per stage. Samples U and
+/// dU/dt (the grid's rates) at the macro nodes, as homogenized_truth. A state that leaves
+/// medium.u_range is a RunError naming the trajectory and time.
+HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length, int macro_nodes,
+                                 index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                                 const std::vector<double>& times, double rtol);
 
 }  // namespace patchlearn

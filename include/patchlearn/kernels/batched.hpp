@@ -8,6 +8,7 @@
 #include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
 #include "patchlearn/kernels/lattice2d.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
 #include "patchlearn/kernels/tridiag.hpp"
 
 namespace patchlearn::kernels {
@@ -58,6 +59,19 @@ class BatchedTridiag {
 void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
                    index_t eo, const double* left, const double* right, const double* x, double* out);
 
+/// `count` linearly implicit theta steps of dt (kernels/nonlinear.hpp: theta_step_system) on every
+/// system y[s] of n points of the nonlinear medium m, each system held through all of them (one
+/// thread per system; on the CPU it stays in that core's cache). Ends as for increment_rhs.
+/// scratch: theta_steps_scratch(dev, systems, n) values on the device.
+void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
+                 double inv_dx, EndRows ends, index_t eo, const double* left, const double* right, double* y,
+                 double* scratch);
+/// The scratch theta_steps needs: eight n-point arrays per CPU thread, or per system on CUDA.
+index_t theta_steps_scratch(Device dev, index_t systems, index_t n);
+/// out[s] = the nonlinear medium's rates F(y[s]) (0 at the held end points).
+void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,
+                double* out);
+
 /// out = a x + b y elementwise (out may alias x or y).
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out);
 
@@ -68,10 +82,10 @@ void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, 
 /// Rise of each lift over [z0, z1]: out[s] = p_s(z1) - p_s(z0) (buffer-end targets).
 void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, double z0, double z1, double* out);
 
-/// dUdt[b][p+1] = (R[b][p] - base) / span with base = R0[b][p] if R0 else U[b][p+1]; the two
-/// end nodes get 0.
+/// dUdt[b][p+1] = patch_estimate(R[b][p], base, span, Rmid[b][p], beta) with base = R0[b][p] if R0
+/// else U[b][p+1] (Rmid may be nullptr when beta = 0); the two end nodes get 0.
 void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                     double* dUdt);
+                     double* dUdt, const double* Rmid = nullptr, double beta = 0.0);
 
 /// dst[(b * times + n) * M + j] = src[b * M + j]: store one snapshot of a batch of macro states.
 void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst);

@@ -42,7 +42,13 @@ PL_HD void lift_coefficients(const double* U, int M, int i, int degree, double d
   c[0] = D[0] - corr;
 }
 
-/// Patch-dynamics estimate (R - base) / span (paper eq. 11; base = U_i or the healed R).
-PL_HD double patch_estimate(double R, double base, double span) { return (R - base) / span; }
+/// Patch-dynamics estimate (R - base) / span (paper eq. 11; base = U_i or the healed R), or with
+/// a restriction `mid` between the two, ((R - base) + beta (mid - base)) / span: the derivative at
+/// the burst's start of the quadratic through the three restrictions (span = 1 / w_end and
+/// beta = w_mid / w_end with the interpolant's derivative weights; the base weight is minus their
+/// sum, so base cancels exactly).
+PL_HD double patch_estimate(double R, double base, double span, double mid = 0.0, double beta = 0.0) {
+  return ((R - base) + beta * (mid - base)) / span;
+}
 
 }  // namespace patchlearn::kernels

@@ -6,6 +6,7 @@
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
 #include "patchlearn/kernels/tridiag.hpp"
 
 namespace patchlearn::kernels::cuda {
@@ -23,12 +24,15 @@ bool fused_steps_fit(index_t n);
 std::size_t shared_bytes_per_block();
 void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends, index_t eo,
                    const double* left, const double* right, const double* x, double* out);
+void theta_steps(index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta, double inv_dx,
+                 EndRows ends, index_t eo, const double* left, const double* right, double* y, double* scratch);
+void fine_rates(index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y, double* out);
 void axpby(index_t count, double a, const double* x, double b, const double* y, double* out);
 void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
                        double* coef);
 void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out);
 void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                     double* dUdt);
+                     double* dUdt, const double* Rmid, double beta);
 void store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst);
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y);
 void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "patchlearn/homog/effective.hpp"
 #include "patchlearn/learn/networks.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
 
@@ -42,6 +43,21 @@ class HomogenizedTorchOperator : public TorchOperator {
 
  private:
   double a_, dX_;
+};
+
+/// The effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) of a u-dependent medium on the macro
+/// grid, discretized as the fine model is (kernels/nonlinear.hpp: conservative 3-point diffusion
+/// with a* at the mean U of each macro bond, centred drift, pointwise reaction), Dirichlet ends:
+/// the exact coarse operator of nonlinear patch data. The series are evaluated by Clenshaw's
+/// recurrence in tensor ops, so the Jacobian comes from autograd.
+class EffectiveTorchOperator : public TorchOperator {
+ public:
+  EffectiveTorchOperator(EffectiveMedium1D medium, double dX) : m_(std::move(medium)), dX_(dX) {}
+  torch::Tensor rhs(const torch::Tensor& U) override;
+
+ private:
+  EffectiveMedium1D m_;
+  double dX_;
 };
 
 /// The homogenized tensor equation on the periodic P x P grid of patch means, spectrally:

@@ -6,11 +6,16 @@
 //     a_g = a( (g + 1/2) dx / eps ).
 // (The reference samples at x_{g+1}; that is a phase shift of a and changes no effective
 // coefficient.) Patches, teeth and the full domain are all windows of this one lattice, so every
-// scheme sees the same fine-scale medium. A medium that depends on u or has a drift or a reaction
-// (CoefficientField::nonlinear_key) is refused with a ConfigError naming its key: this linear model
-// cannot represent it, and the schemes built on it must not silently simulate the linear part.
+// scheme sees the same fine-scale medium.
+//
+// A medium that depends on u or has a drift or a reaction (CoefficientField::nonlinear_key) is the
+// nonlinear model of kernels/nonlinear.hpp on the same lattice: its bonds and points carry Chebyshev
+// series in u (medium_tables) instead of numbers. conductances() exists only for a linear medium
+// (a ConfigError naming the nonlinear key otherwise), so a scheme that has only the linear model
+// cannot silently simulate the linear part of a nonlinear medium.
 #include <vector>
 
+#include "patchlearn/coeff/chebyshev.hpp"
 #include "patchlearn/coeff/field.hpp"
 #include "patchlearn/core/defs.hpp"
 
@@ -20,8 +25,17 @@ class FineModel1D {
  public:
   FineModel1D(CoefficientField field, double epsilon, double dx);
 
-  /// Conductances of bonds first .. first+count-1.
+  /// Conductances of bonds first .. first+count-1 (linear media only).
   std::vector<double> conductances(index_t first, index_t count) const;
+  /// Whether the medium depends on u or has a drift or a reaction.
+  bool nonlinear() const { return !field_.nonlinear_key().empty(); }
+  /// The nonlinear medium on windows of n points starting at each of `firsts`, window after
+  /// window: a on the n - 1 bonds, the drift c and the reaction r on the n points (empty tables
+  /// without them), Chebyshev series in u on the medium's u range with one length per table.
+  struct Tables {
+    ChebyshevTable a, c, r;
+  };
+  Tables medium_tables(const std::vector<index_t>& firsts, index_t n) const;
   /// eps/dx when it is an integer (the lattice repeats every period), else 0.
   int points_per_period() const { return per_period_; }
 
@@ -33,7 +47,8 @@ class FineModel1D {
   CoefficientField field_;
   double eps_, dx_;
   int per_period_;
-  std::vector<double> period_;  // a over one period when per_period_ > 0
+  std::vector<double> period_;  // a over one period when per_period_ > 0 (linear media)
+  Tables phase_;                // one period's series when per_period_ > 0 (nonlinear media)
 };
 
 }  // namespace patchlearn

@@ -1,9 +1,11 @@
 #pragma once
-// The 1D continuum problem (paper §5.1): u_t = (a(x/eps) u_x)_x on [0, L] with Dirichlet ends.
-// Coarse data from the configured scheme (patch dynamics, gap-tooth or full resolution), the
-// homogenized truth on the same nodes and times, the data.h5 that stores both, and the learning
-// task (functional and discretized networks, the 1D regression, the 3-point homogenized scheme as
-// the exact coarse operator).
+// The 1D continuum problem (paper §5.1): u_t = (a(x/eps) u_x)_x on [0, L] with Dirichlet ends, or
+// the nonlinear u_t = (a(x/eps, u) u_x)_x + c(x/eps, u) u_x + r(x/eps, u) (issue 15).
+// Coarse data from the configured scheme (patch dynamics, gap-tooth or full resolution; a
+// nonlinear medium: patch dynamics), the truth on the same nodes and times (the homogenized
+// solution, or the effective PDE of the nonlinear medium), the data.h5 that stores both, and the
+// learning task (functional and discretized networks, the 1D regression, the 3-point scheme of
+// the homogenized / effective PDE as the exact coarse operator).
 #include <memory>
 #include <string>
 
@@ -14,7 +16,9 @@
 namespace patchlearn {
 
 struct Simulation1D : Simulation {
-  double a_star = 0.0;  ///< from the cell problem on the micro lattice
+  double a_star = 0.0;  ///< from the cell problem on the micro lattice (a linear medium)
+  /// a*(u), c*(u), r*(u) from the cell problems over medium.u_range (a nonlinear medium)
+  std::optional<EffectiveMedium1D> effective;
   /// Patch dynamics only: the fine field in every patch of trajectory 0 after the burst that starts
   /// at the sample time fine_t nearest 0.05 (paper Fig. 2), and its positions: [patch][point].
   double fine_t = 0.0;
@@ -24,6 +28,14 @@ struct Simulation1D : Simulation {
 /// The cell-problem a* for the configured medium on its micro lattice (eps/dx points per period,
 /// or 1000 when eps/dx is not a whole number).
 double cell_a_star(const Config1D& cfg);
+
+/// The effective medium of a nonlinear config: effective_medium on the config's micro lattice
+/// (eps/dx points per period, or 1000).
+EffectiveMedium1D effective_medium(const Config1D& cfg);
+
+/// a*(u), c*(u), r*(u) of the effective medium at 33 values of u across its range, as
+/// {"u": [...], "a_star": [...], "drift": [...], "reaction": [...]}.
+nlohmann::json effective_curves_json(const EffectiveMedium1D& medium);
 
 /// Run the configured scheme; `observer` hears its progress. With `chunks`, trajectories run chunk
 /// by chunk, each committed to disk (pipeline/chunks.hpp: resumable).
@@ -37,8 +49,10 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
 LearningData load_learning_data(const std::string& path, const Config1D& cfg, torch::Device device);
 
 /// The learning task of a 1D config with the effective coefficient a_star (its exact coarse
-/// operator is the 3-point homogenized scheme a* D2 on the macro nodes).
-std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_star);
+/// operator is the 3-point homogenized scheme a* D2 on the macro nodes), or, for a nonlinear
+/// medium, its effective medium (the exact coarse operator is then EffectiveTorchOperator).
+std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_star,
+                                               std::optional<EffectiveMedium1D> effective = std::nullopt);
 
 /// A saved model fits this problem's grid (InputError naming the file otherwise).
 void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const std::string& path);
@@ -48,7 +62,8 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 1; }
-  void check_simulable() const override { cfg_.field->require_linear(); }
+  /// A nonlinear medium runs on patch dynamics only (the other schemes have the linear model).
+  void check_simulable() const override;
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;

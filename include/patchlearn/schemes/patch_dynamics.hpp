@@ -19,6 +19,10 @@
 // form (kernels/diffusion.hpp). The implicit matrix is fixed per patch, so it is factored once.
 // Where a patch fits on chip the substeps between two restrictions run temporally blocked: each
 // patch is read once, stepped in shared memory (CUDA) or cache (CPU) and written once.
+// A nonlinear medium (a(y, u), drift, reaction) bursts with the linearly implicit theta method of
+// kernels/nonlinear.hpp on the same patches (one factorization per substep, each patch held by
+// one thread through its substeps); its macro states must stay inside medium.u_range, where the
+// medium's series are valid (a RunError naming the trajectory and node otherwise).
 #include <memory>
 
 #include "patchlearn/core/buffer.hpp"
@@ -71,7 +75,14 @@ class PatchDynamics1D : public CoarseOperator {
   kernels::ToothMoments moments_;
   Device device_;
   index_t max_batch_;
-  Buffer<double> cond_, y_, work_, coef_, left_, right_, healed_, restricted_;
+  /// RunError unless every U[b][i] lies in the nonlinear medium's u range.
+  void check_u_range(const double* U, index_t batch) const;
+  Buffer<double> cond_, y_, work_, coef_, left_, right_, healed_, middle_, restricted_;
+  // The nonlinear medium: its series on the patches' bonds and points, and the step scratch.
+  bool nonlinear_ = false;
+  URange u_range_;
+  Buffer<double> series_a_, series_c_, series_r_, scratch_;
+  kernels::MediumTables medium_;
   index_t eo_ = 1;
   bool blocked_ = false;
   std::unique_ptr<kernels::BatchedTridiag> solver_;

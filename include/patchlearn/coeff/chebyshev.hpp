@@ -1,0 +1,40 @@
+#pragma once
+// Chebyshev series in the unknown u of a medium's coefficients (issue 15). A u-dependent medium
+// is given as expressions (muParser), which the device cannot evaluate and the host evaluates at
+// ~100 ns a call; every element (bond or point) of the fine lattice therefore carries its a, c, r
+// as a Chebyshev series in u on the medium's u range, evaluated by Clenshaw's recurrence
+// (kernels/nonlinear.hpp) on either backend. Sampled at K Chebyshev points, a function analytic
+// on the range has coefficients decaying geometrically, so K doubles until the last two are below
+// 1e-14 of the series' size (polynomials in u of degree < K are exact at the first K); the series
+// are then cut after their last coefficient above 1e-14 of that size (the transform's round-off
+// is ~K 1e-16), one length for the table.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "patchlearn/coeff/field.hpp"
+#include "patchlearn/core/defs.hpp"
+
+namespace patchlearn {
+
+/// `count` Chebyshev series in u on [lo, hi] with `terms` coefficients each: coef[k * terms + i].
+struct ChebyshevTable {
+  std::vector<double> coef;
+  int terms = 0;
+  double lo = -1, hi = 1;
+  /// t = (u - mid) scale in [-1, 1] for u in [lo, hi].
+  double mid() const { return 0.5 * (lo + hi); }
+  double scale() const { return 2.0 / (hi - lo); }
+  /// Series k at u (for host use and tests).
+  double value(index_t k, double u) const;
+};
+
+/// The largest number of Chebyshev points tried before a function counts as not resolvable.
+inline constexpr int kMaxChebyshevPoints = 257;
+
+/// Tabulate f(k, u) for k < count on the finite range r. A function whose series has not converged
+/// at kMaxChebyshevPoints points (not smooth in u on the range) is a ConfigError naming `key`.
+ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
+                             const std::string& key);
+
+}  // namespace patchlearn

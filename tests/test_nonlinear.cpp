@@ -1,0 +1,169 @@
+// Nonlinear media (issue 15): the Chebyshev tables, the linearly implicit burst, patch-dynamics
+// estimates against the effective rate of the lifted profile, and the effective-PDE truth.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "patchlearn/coeff/chebyshev.hpp"
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/effective.hpp"
+#include "patchlearn/homog/homogenized1d.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/schemes/patch_dynamics.hpp"
+
+using namespace patchlearn;
+
+namespace {
+
+const URange kRange{0.0, 2.0};
+
+CoefficientField medium(const std::string& a, const std::string& drift = "", const std::string& reaction = "") {
+  return CoefficientField::expression(a, kRange).with_terms(drift, reaction, kRange);
+}
+
+// quick1d's geometry: eps = 1e-3, dx = 1e-5, 11 macro nodes, teeth of 2 periods, buffers of 24
+// periods, ends that keep the lift's averaged gradient; a burst of 4e-6 in 16 backward-Euler
+// substeps healed over the first 8 (quick1d's 5e-6 lets the ends' disturbance reach the tooth
+// when a grows to ~3.6 on these states: 1.2e-5 relative for the first medium below).
+PatchDynamicsParams quick_params() {
+  PatchDynamicsParams p;
+  p.burst = 4e-6;
+  p.substeps = 16;
+  p.heal_substeps = 8;
+  p.buffer_ends = kernels::EndRows::AveragedGradient;
+  return p;
+}
+
+std::vector<double> smooth_states(int M) {
+  const std::vector<std::function<double(double)>> f = {
+      [](double x) { return 0.8 + 0.4 * std::sin(2 * M_PI * x) + 0.2 * std::cos(3 * M_PI * x); },
+      [](double x) { return 0.5 + 0.6 * x * x; },
+      [](double x) { return 1.2 - 0.5 * std::sin(M_PI * x) + 0.1 * std::sin(5 * M_PI * x); }};
+  std::vector<double> U(f.size() * M);
+  for (std::size_t b = 0; b < f.size(); ++b)
+    for (int i = 0; i < M; ++i) U[b * M + i] = f[b](double(i) / (M - 1));
+  return U;
+}
+
+// The effective rate of the lifted quadratic profile, averaged over the tooth: with p the quadratic
+// whose tooth averages are U_{i-1}, U_i, U_{i+1} (the lift, exact for Simpson's averages), the
+// effective PDE's rate a*(p) p'' + a*'(p) p'^2 + c*(p) p' + r*(p) averaged over |z| <= h/2.
+double lifted_rate(const EffectiveMedium1D& m, const double* U, int i, double dX, double h) {
+  const double c2 = (U[i + 1] - 2 * U[i] + U[i - 1]) / (2 * dX * dX), c1 = (U[i + 1] - U[i - 1]) / (2 * dX);
+  const double c0 = U[i] - c2 * h * h / 12;
+  const int n = 401;
+  double acc = 0;
+  for (int q = 0; q < n; ++q) {
+    const double z = -0.5 * h + h * q / (n - 1), p = c0 + c1 * z + c2 * z * z, dp = c1 + 2 * c2 * z;
+    const double da = 1e-6, slope = (m.at(p + da).a_star - m.at(p - da).a_star) / (2 * da);
+    const auto e = m.at(p);
+    const double w = (q == 0 || q == n - 1) ? 1.0 : (q % 2 ? 4.0 : 2.0);
+    acc += w * (e.a_star * 2 * c2 + slope * dp * dp + e.drift * dp + e.reaction);
+  }
+  return acc / (3.0 * (n - 1));
+}
+
+}  // namespace
+
+TEST(Chebyshev, PolynomialsAreExactAndShort) {
+  const auto t = tabulate_in_u(
+      2, [](index_t k, double u) { return k == 0 ? 1 + 0.5 * u : 2 - u * u * u; }, kRange, "k");
+  EXPECT_EQ(t.terms, 4);
+  for (double u : {0.0, 0.3, 1.7, 2.0}) {
+    // The transform's round-off: ~K eps relative to the series' size (K = 9 points).
+    EXPECT_NEAR(t.value(0, u), 1 + 0.5 * u, 1e-14);
+    EXPECT_NEAR(t.value(1, u), 2 - u * u * u, 1e-13);
+  }
+}
+
+TEST(Chebyshev, SmoothFunctionsToRoundOffAndKinksRefused) {
+  const auto t = tabulate_in_u(
+      1, [](index_t, double u) { return std::exp(-u) / (1 + u * u); }, kRange, "k");
+  double err = 0;
+  for (int k = 0; k <= 200; ++k) {
+    const double u = 2.0 * k / 200;
+    err = std::max(err, std::abs(t.value(0, u) - std::exp(-u) / (1 + u * u)));
+  }
+  EXPECT_LT(err, 1e-14);
+  try {
+    tabulate_in_u(
+        1, [](index_t, double u) { return std::abs(u - 0.7); }, kRange, "medium.expression");
+    FAIL() << "a kink in u was tabulated";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key, "medium.expression");
+  }
+}
+
+TEST(NonlinearBurst, AMediumThatIgnoresUStepsLikeTheLinearModel) {
+  // a(y, u) = 1.1 + sin(2 pi y) + 0 u takes the nonlinear path: its Jacobian is the linear
+  // matrix, so the linearly implicit step is the linear increment form. The two differ by the
+  // solver's arithmetic only (one factorization per step against one per run).
+  const PatchLayout1D layout(1.0, 11, 1e-5, 2e-3, 2.4e-2);
+  const FineModel1D linear(CoefficientField::sinusoid(1.1, 1.0), 1e-3, 1e-5);
+  const FineModel1D ignoring(medium("1.1 + sin(2*pi*y) + 0*u"), 1e-3, 1e-5);
+  ASSERT_TRUE(ignoring.nonlinear());
+  const auto U = smooth_states(11);
+  std::vector<double> R(U.size());
+  PatchDynamics1D a(linear, layout, quick_params(), Device::CPU, 3),
+      b(ignoring, layout, quick_params(), Device::CPU, 3);
+  a.rhs(U.data(), R.data(), 3);
+  b.rhs(U.data(), R.data(), 3);
+  for (int s = 0; s < 3; ++s) {
+    const auto fa = a.patch_field(s), fb = b.patch_field(s);
+    double diff = 0, change = 0;
+    for (std::size_t k = 0; k < fa.size(); ++k) diff = std::max(diff, std::abs(fa[k] - fb[k]));
+    for (int i = 1; i < 10; ++i) change = std::max(change, std::abs(R[s * 11 + i]) * 4e-6);
+    // The fields after the burst agree to the solves' round-off (~1e-16 of the fields' size ~1
+    // per step, 16 steps), far below the burst's change of the tooth averages (~1e-5).
+    EXPECT_LT(diff, 1e-13) << diff << " vs a change of " << change;
+  }
+}
+
+TEST(NonlinearBurst, EstimateIsTheEffectiveRateOfTheLift) {
+  // The data target of issue 15: patch-dynamics dU/dt within 1e-5 relative of the effective rate
+  // of the lifted profile, for a concentration-dependent diffusivity, a Burgers-type drift and a
+  // heterogeneous Fisher-KPP reaction, on quick1d's geometry.
+  const PatchLayout1D layout(1.0, 11, 1e-5, 2e-3, 2.4e-2);
+  const std::vector<CoefficientField> media = {
+      medium("(1.1 + sin(2*pi*y)) * (1 + 0.5*u)"), medium("(1.1 + sin(2*pi*y)) * exp(-0.3*u)", "-u"),
+      medium("0.8 + 0.5*sin(2*pi*y)", "", "5 * (1 + 0.5*sin(2*pi*y)) * u * (1 - u)")};
+  const auto U = smooth_states(11);
+  for (const auto& field : media) {
+    const FineModel1D model(field, 1e-3, 1e-5);
+    const auto eff = effective_medium(field, 100);
+    std::vector<double> R(U.size());
+    PatchDynamics1D(model, layout, quick_params(), Device::CPU, 3).rhs(U.data(), R.data(), 3);
+    double err = 0, scale = 0;
+    for (int b = 0; b < 3; ++b)
+      for (int i = 1; i < 10; ++i) {
+        const double ref = lifted_rate(eff, U.data() + b * 11, i, 0.1, 2e-3);
+        err = std::max(err, std::abs(R[b * 11 + i] - ref));
+        scale = std::max(scale, std::abs(ref));
+      }
+    std::printf("%s: max |estimate - effective rate| / max |rate| = %.3e\n", field.description().c_str(), err / scale);
+    EXPECT_LT(err, 1e-5 * scale) << field.description();
+  }
+}
+
+TEST(EffectiveTruth, ALinearMediumMatchesTheExactHomogenizedSolution) {
+  // a* (U) constant: the effective-PDE integrator against the sine-series solution that is exact
+  // in time on the same grid. Relative tolerance 1e-9 per step; the global error stays near it.
+  const auto field = medium("1.1 + sin(2*pi*y) + 0*u");
+  const auto eff = effective_medium(field, 100);
+  const std::vector<std::function<double(double)>> ics = {
+      [](double x) { return 1 + 0.5 * std::sin(2 * M_PI * x) + 0.3 * std::cos(3 * M_PI * x); }};
+  const std::vector<double> times = {0.0, 0.01, 0.1, 0.5};
+  const auto a = effective_truth(eff, 1.0, 11, 20, ics, times, 1e-9);
+  const auto b = homogenized_truth(std::sqrt(0.21), 1.0, 11, 20, ics, times);
+  for (std::size_t k = 0; k < a.U.size(); ++k) {
+    EXPECT_NEAR(a.U[k], b.U[k], 1e-7) << k;
+    EXPECT_NEAR(a.dUdt[k], b.dUdt[k], 1e-6 * std::max(1.0, std::abs(b.dUdt[k]))) << k;
+  }
+}
+
+TEST(EffectiveTruth, LeavingTheURangeIsARunError) {
+  const auto field = medium("1 + 0*u", "", "20 * u");  // grows like exp(20 t) out of [0, 2]
+  const auto eff = effective_medium(field, 10);
+  const std::vector<std::function<double(double)>> ics = {[](double) { return 1.0; }};
+  EXPECT_THROW(effective_truth(eff, 1.0, 11, 10, ics, {0.0, 0.5}, 1e-8), RunError);
+}
