@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
@@ -206,6 +207,17 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
   const auto s = train_and_evaluate(*learning_task_1d(cfg, sim->a_star), learning_data(sim, sim->data), Device::CPU,
                                     dir, silent_observer());
   EXPECT_NEAR(s["a_star_regression"].get<double>(), std::sqrt(0.21), 1e-4 * std::sqrt(0.21));
+  // regression.coefficients: every library term by its canonical name, in summary.json and in
+  // what `train` and `run` print with --json; U_xx's is a*.
+  const auto report = learning_report(Problem1D(cfg), s);
+  for (const auto& coefficients : {s["regression"]["coefficients"], report.json["regression"]["coefficients"]}) {
+    ASSERT_TRUE(coefficients.is_object());
+    EXPECT_EQ(coefficients.size(), s["regression"]["terms"].size());
+    for (const char* t : {"1", "U", "U^2", "U^3", "U_x", "U*U_x", "U^2*U_x", "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2",
+                          "U*U_x^2", "U_xx^2"})
+      EXPECT_TRUE(coefficients.contains(t) && coefficients[t].is_number()) << t;
+    EXPECT_EQ(coefficients["U_xx"], s["a_star_regression"]);
+  }
   for (const char* k : {"functional", "discretized"}) {
     for (const char* m : {"rhs_rmse", "rollout_rmse", "rollout_rmse_vs_coarse", "floor_rmse"})
       EXPECT_TRUE(s[k][m].is_number()) << k << "." << m;
@@ -453,7 +465,7 @@ TEST(Learn, DiscoveredEquationIsEvaluatedByTermName) {
   const double dX = 0.1;
   const auto U = torch::rand({4, M}, torch::kFloat64);
   learn::RegressionResult fit;
-  fit.terms = {"1", "U", "U_x", "U_xx", "U^2", "U U_x"};
+  fit.terms = {"1", "U", "U_x", "U_xx", "U^2", "U*U_x"};
   fit.stlsq = {0, 0, 0, 0.37, 0, 0};
   learn::DiscoveredOperator op(
       fit, [&](const torch::Tensor& V) { return learn::macro_derivatives_1d(V, dX, 3); }, true);

@@ -30,7 +30,7 @@ torch::Tensor evaluate_terms(const DerivativeMap& d, const std::vector<std::stri
     std::size_t start = 0;
     const std::string& name = terms[j];
     while (start <= name.size()) {
-      const auto end = name.find_first_of(" *", start);
+      const auto end = name.find('*', start);
       const std::string f = name.substr(start, end == std::string::npos ? std::string::npos : end - start);
       if (!f.empty() && f != "1") t = t * factor(d, f);
       if (end == std::string::npos) break;

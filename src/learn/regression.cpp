@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "patchlearn/kernels/coarse.hpp"
-#include "patchlearn/learn/networks.hpp"
+#include "patchlearn/learn/discovered.hpp"
+#include "patchlearn/learn/tensors.hpp"
+
+using torch::indexing::Slice;
 
 namespace patchlearn::learn {
 
@@ -44,24 +46,27 @@ std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, 
   return x;
 }
 
+namespace {
+
+/// The library's columns theta [rows][terms] (row-major), each term evaluated from its name on
+/// the derivatives, as the discovered equation evaluates it.
+std::vector<double> library_columns(const DerivativeMap& d, const std::vector<std::string>& terms) {
+  std::vector<torch::Tensor> cols;
+  for (const auto& t : terms) cols.push_back(evaluate_terms(d, {t}, {1.0}).reshape({-1}));
+  return to_vector(torch::stack(cols, -1));
+}
+
+}  // namespace
+
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold) {
-  std::vector<std::string> terms = {"1", "U", "U_x", "U_xx", "U^2", "U U_x", "U U_xx", "U_x^2", "U_x U_xx", "U_xx^2"};
-  const int P = static_cast<int>(terms.size());
-  const std::size_t N = U.size() / M;
-  const int rows = static_cast<int>(N * (M - 2));
-  std::vector<double> theta(static_cast<std::size_t>(rows) * P), y(rows);
-  double D[5];
-  for (std::size_t n = 0; n < N; ++n)
-    for (int i = 1; i < M - 1; ++i) {
-      kernels::macro_differences(U.data() + n * M, M, i, stencil == 5 ? 4 : 2, dX, D);
-      const double u = D[0], ux = D[1], uxx = D[2];
-      const double row[] = {1, u, ux, uxx, u * u, u * ux, u * uxx, ux * ux, ux * uxx, uxx * uxx};
-      const std::size_t r = n * (M - 2) + (i - 1);
-      for (int j = 0; j < P; ++j) theta[r * P + j] = row[j];
-      y[r] = dUdt[n * M + i];
-    }
-  auto res = stlsq(theta, y, std::move(terms), threshold);
+  const auto N = static_cast<int64_t>(U.size() / M);
+  const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
+  const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
+  std::vector<std::string> terms = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
+                                    "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
+  const auto theta = library_columns(macro_derivatives_1d(Ut, dX, stencil), terms);
+  auto res = stlsq(theta, to_vector(Rt.index({Slice(), Slice(1, M - 1)})), std::move(terms), threshold);
   res.a_star = res.coefficient("U_xx");
   return res;
 }
@@ -69,23 +74,12 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
-  const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, P, P}, torch::kDouble);
-  const auto d = [&](int px, int py) { return spectral_derivative_2d(Ut, L, px, py); };
-  const auto f = torch::stack({Ut, d(1, 0), d(0, 1), d(2, 0), d(1, 1), d(0, 2), d(4, 0), d(2, 2), d(0, 4)}, -1)
-                     .reshape({-1, 9})
-                     .contiguous();
-  const auto* F = f.data_ptr<double>();
-  std::vector<std::string> terms = {"1",      "U",      "U_x",    "U_y", "U_xx",  "U_xy", "U_yy",
-                                    "U_xxxx", "U_xxyy", "U_yyyy", "U^2", "U U_x", "U U_y"};
-  const int T = static_cast<int>(terms.size());
-  const std::size_t rows = static_cast<std::size_t>(f.size(0));
-  std::vector<double> theta(rows * T);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const double* v = F + r * 9;
-    const double row[] = {1,    v[0], v[1], v[2],        v[3],        v[4],       v[5],
-                          v[6], v[7], v[8], v[0] * v[0], v[0] * v[1], v[0] * v[2]};
-    for (int j = 0; j < T; ++j) theta[r * T + j] = row[j];
-  }
+  const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble);
+  std::vector<std::string> terms = {"1",      "U",        "U^2",     "U^3",     "U_x",       "U*U_x",    "U^2*U_x",
+                                    "U_y",    "U*U_y",    "U^2*U_y", "U_xx",    "U*U_xx",    "U^2*U_xx", "U_xy",
+                                    "U*U_xy", "U^2*U_xy", "U_yy",    "U*U_yy",  "U^2*U_yy",  "U_xxxx",   "U_xxyy",
+                                    "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",    "U*U_y^2"};
+  const auto theta = library_columns(spectral_derivatives_2d(Ut, P, L), terms);
   return stlsq(theta, dUdt, std::move(terms), threshold);
 }
 
@@ -101,28 +95,34 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
   res.terms = std::move(terms);
   const int P = static_cast<int>(res.terms.size());
   const int rows = static_cast<int>(y.size());
-  // Column scales (the constant column keeps scale 1) for conditioning and for the threshold.
+  // Two scales per column: its norm, to which it is scaled for the least squares (QR on raw
+  // columns whose norms differ by orders of magnitude loses the small ones' digits), and its
+  // standard deviation (the rms for a column constant up to rounding), which standardizes the threshold.
   double ymean = 0, ystd = 0;
   for (double v : y) ymean += v;
   ymean /= rows;
   for (double v : y) ystd += (v - ymean) * (v - ymean);
   ystd = std::sqrt(ystd / rows);
-  std::vector<double> scale(P, 1.0);
-  for (int j = 1; j < P; ++j) {
-    double m = 0, s = 0;
+  std::vector<double> norm(P, 1.0), spread(P, 1.0);
+  for (int j = 0; j < P; ++j) {
+    double m = 0, s = 0, q = 0;
     for (int r = 0; r < rows; ++r) m += theta[r * P + j];
     m /= rows;
-    for (int r = 0; r < rows; ++r) s += (theta[r * P + j] - m) * (theta[r * P + j] - m);
-    scale[j] = std::sqrt(s / rows) > 0 ? std::sqrt(s / rows) : 1.0;
+    for (int r = 0; r < rows; ++r) {
+      s += (theta[r * P + j] - m) * (theta[r * P + j] - m);
+      q += theta[r * P + j] * theta[r * P + j];
+    }
+    if (q > 0) norm[j] = std::sqrt(q);
+    spread[j] = s > 1e-24 * q ? std::sqrt(s / rows) : std::sqrt(q / rows);
   }
   auto fit = [&](const std::vector<int>& active) {
     const int k = static_cast<int>(active.size());
     std::vector<double> A(static_cast<std::size_t>(rows) * k);
     for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < k; ++c) A[r * k + c] = theta[r * P + active[c]] / scale[active[c]];
+      for (int c = 0; c < k; ++c) A[r * k + c] = theta[r * P + active[c]] / norm[active[c]];
     const auto xs = least_squares(std::move(A), y, rows, k);
     std::vector<double> xi(P, 0.0);
-    for (int c = 0; c < k; ++c) xi[active[c]] = xs[c] / scale[active[c]];
+    for (int c = 0; c < k; ++c) xi[active[c]] = xs[c] / norm[active[c]];
     return xi;
   };
   // Terms the data cannot tell apart from earlier ones (e.g. U_xxxx = 5 U_xx + 4 U when only
@@ -153,7 +153,7 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
   for (int it = 0; it < 10; ++it) {
     std::vector<int> keep;
     for (int j : active)
-      if (std::abs(res.stlsq[j]) * (j == 0 ? 1.0 : scale[j]) >= threshold * ystd) keep.push_back(j);
+      if (std::abs(res.stlsq[j]) * spread[j] >= threshold * ystd) keep.push_back(j);
     if (keep.size() == active.size() || keep.empty()) break;
     active = keep;
     res.stlsq = fit(active);
@@ -162,9 +162,10 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
   bool first = true;
   for (int j = 0; j < P; ++j) {
     if (res.stlsq[j] == 0.0) continue;
+    const bool constant = res.terms[j] == "1";
     res.equation +=
         fmt::format("{}{:.7g}{}{}", first ? " " : (res.stlsq[j] < 0 ? " - " : " + "),
-                    first ? res.stlsq[j] : std::abs(res.stlsq[j]), j == 0 ? "" : " ", j == 0 ? "" : res.terms[j]);
+                    first ? res.stlsq[j] : std::abs(res.stlsq[j]), constant ? "" : " ", constant ? "" : res.terms[j]);
     first = false;
   }
   if (first) res.equation += " 0";

@@ -53,22 +53,6 @@ std::shared_ptr<Simulation> simulate_into(const Problem& problem, const JobOptio
   return sim;
 }
 
-// What `train` and `run` report of a summary: the problem's coefficients, the equation and each
-// network's headline.
-Report learning_report(const Problem& problem, const json& summary) {
-  Report r = problem.learning_report(summary);
-  r.json["equation"] = summary["regression"]["equation"];
-  r.lines.push_back(summary["regression"]["equation"].get<std::string>());
-  for (const auto& k : problem.shared().learn.networks) {
-    r.json[k] = headline_scores(summary[k]);
-    r.lines.push_back(score_line(k, summary[k]));
-  }
-  // The discovered equation, scored like the networks.
-  r.json["regression"] = headline_scores(summary["regression"]);
-  r.lines.push_back(score_line("regression", summary["regression"]));
-  return r;
-}
-
 // tools/report.py: $PATCHLEARN_TOOLS_DIR, the installed share folder next to the program, or the
 // source tree the program was built from.
 std::string report_script() {
@@ -84,6 +68,21 @@ std::string report_script() {
 }
 
 }  // namespace
+
+Report learning_report(const Problem& problem, const json& summary) {
+  Report r = problem.learning_report(summary);
+  r.json["equation"] = summary["regression"]["equation"];
+  r.lines.push_back(summary["regression"]["equation"].get<std::string>());
+  for (const auto& k : problem.shared().learn.networks) {
+    r.json[k] = headline_scores(summary[k]);
+    r.lines.push_back(score_line(k, summary[k]));
+  }
+  // The discovered equation, scored like the networks, with its coefficient of every term.
+  r.json["regression"] = headline_scores(summary["regression"]);
+  r.json["regression"]["coefficients"] = summary["regression"]["coefficients"];
+  r.lines.push_back(score_line("regression", summary["regression"]));
+  return r;
+}
 
 void make_report(const std::string& dir, Observer& observer) {
   if (!fs::is_directory(dir)) throw InputError("'" + dir + "' is not a run directory");

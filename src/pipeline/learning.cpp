@@ -152,11 +152,11 @@ json score(const LearningTask& task, learn::TorchOperator& op, const EvaluationS
 }  // namespace
 
 json regression_json(const learn::RegressionResult& fit) {
-  return {{"equation", fit.equation},
-          {"terms", fit.terms},
-          {"least_squares", fit.least_squares},
-          {"stlsq", fit.stlsq},
-          {"relative_residual", fit.relative_residual}};
+  json coefficients = json::object();
+  for (std::size_t j = 0; j < fit.terms.size(); ++j) coefficients[fit.terms[j]] = fit.stlsq[j];
+  return {{"equation", fit.equation}, {"coefficients", coefficients},
+          {"terms", fit.terms},       {"least_squares", fit.least_squares},
+          {"stlsq", fit.stlsq},       {"relative_residual", fit.relative_residual}};
 }
 
 json headline_scores(const json& r) {

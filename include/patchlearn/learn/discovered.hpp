@@ -3,10 +3,10 @@
 // coefficients xi_j times its library terms theta_j, evaluated on a batch of macro states like a
 // network, so that it is rolled out and scored with the same metrics.
 //
-// A term is named by its factors joined by '*' (or ' '), each a derivative with an optional
-// power: "U_xx", "U*U_x", "U_x^2", "1". The derivatives come from the problem's own
-// discretization (1D: the finite differences of the regression's stencil on the interior nodes,
-// the Dirichlet ends held; 2D: spectral derivatives of the periodic patch means).
+// A term is named by its factors joined by '*', each a derivative with an optional power:
+// "U_xx", "U*U_x", "U^2*U_xx", "U_x^2", "1" (the regression library's names, regression.hpp). The derivatives come from
+// the problem's own discretization (1D: the finite differences of the regression's stencil on the interior nodes, the
+// Dirichlet ends held; 2D: spectral derivatives of the periodic patch means).
 #include <torch/torch.h>
 
 #include <functional>

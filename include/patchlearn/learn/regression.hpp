@@ -1,10 +1,26 @@
 #pragma once
-// Interpretable regression of dU/dt on a library of candidate terms built from (U, U_x, U_xx):
-//   {1, U, U_x, U_xx, U^2, U U_x, U U_xx, U_x^2, U_x U_xx, U_xx^2}
-// (in 2D from the spectral derivatives (U, U_x, U_y, U_xx, U_xy, U_yy), see regress_2d)
-// by least squares and by sequentially thresholded least squares (STLSQ, as PDE-FIND/SINDy): fit,
-// drop the terms whose standardized coefficient |xi_j| std(theta_j) / std(dU/dt) is below the
-// threshold, refit on the rest, repeat. Solved by Householder QR in double precision on the host.
+// Interpretable regression of dU/dt on a library of candidate terms, by least squares and by
+// sequentially thresholded least squares (STLSQ, as PDE-FIND/SINDy): fit, drop the terms whose
+// standardized coefficient |xi_j| std(theta_j) / std(dU/dt) is below the threshold, refit on the
+// rest, repeat. Solved by Householder QR in double precision on the host, on columns scaled to
+// unit norm (the library's columns differ in scale by many orders: U^3 against U_xx / dX^2...).
+//
+// The library is polynomial in U times derivative terms, enough for the effective equation
+// U_t = (a(U) U_x)_x + c(U) U_x + r(U) with quadratic a and c and cubic r:
+//   1D: 1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_xx, U*U_xx, U^2*U_xx, U_x^2, U*U_x^2, U_xx^2
+// (the derivatives from the macro finite differences of the regression's stencil). A term's
+// name is its factors joined by '*': the power of U first, then the derivatives in the order
+// U_x, U_y, U_xx, U_xy, U_yy, U_xxxx, U_xxyy, U_yyyy, each with an optional power "^k"; the
+// constant is "1". The discovered equation evaluates a term from that name (discovered.hpp), and
+// the library's columns are computed the same way, so the two cannot disagree.
+//
+// Of the earlier library's U_x*U_xx and U_xx^2, U_xx^2 stays: in the 3-point differences the
+// conservative 3-point discretization of (a(U) U_x)_x with a quadratic a is exactly
+//   a(U) U_xx + a'(U) (U_x^2 + dX^2/4 U_xx^2) + a''/2 (3 dX^2/4 U_x^2 U_xx + dX^4/16 U_xx^3),
+// which the library holds exactly for a linear a; and it costs nothing in conditioning (random
+// smooth states: condition number 2.8e2 without it, 2.9e2 with it, on unit-norm columns).
+// U_x*U_xx goes: neither the equation family nor that discretization produces it, so it could
+// only absorb noise.
 #include <string>
 #include <vector>
 
@@ -29,10 +45,14 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold);
 
-/// 2D: dU/dt on {1, U, U_x, U_y, U_xx, U_xy, U_yy, U_xxxx, U_xxyy, U_yyyy, U^2, U U_x, U U_y} with
-/// spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2. The fourth-order terms
-/// take up the lattice's next-order (O(h^2 k^4)) correction of the rates, which would otherwise
-/// bias D by ~5e-4 through the fast modes. D = [[c(U_xx), c(U_xy)/2], [c(U_xy)/2, c(U_yy)]].
+/// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
+///   1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_y, U*U_y, U^2*U_y, U_xx, U*U_xx, U^2*U_xx, U_xy,
+///   U*U_xy, U^2*U_xy, U_yy, U*U_yy, U^2*U_yy, U_xxxx, U_xxyy, U_yyyy, U_x^2, U*U_x^2, U_x*U_y,
+///   U*U_x*U_y, U_y^2, U*U_y^2
+/// (div(g(U) D grad U) with a quadratic g needs U*U_x*U_y beside U*U_x^2 and U*U_y^2 when D has
+/// an off-diagonal part). The fourth-order terms take up the lattice's next-order (O(h^2 k^4))
+/// correction of the rates, which would otherwise bias D by ~5e-4 through the fast modes.
+/// D = [[c(U_xx), c(U_xy)/2], [c(U_xy)/2, c(U_yy)]].
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold);
 

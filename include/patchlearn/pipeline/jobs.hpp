@@ -31,6 +31,9 @@ Report simulate(const Problem& problem, const JobOptions& options, Observer& obs
 Report train(Problem& problem, const std::string& data_path, const JobOptions& options, Observer& observer);
 /// `rollout`: a saved model rolled out from the config's unseen initial conditions and scored.
 Report rollout(const Problem& problem, const std::string& model_path, const JobOptions& options);
+/// What `train` and `run` report of a learning summary: the problem's coefficients, the equation,
+/// each network's headline scores and the discovered equation's, with its "coefficients" map.
+Report learning_report(const Problem& problem, const nlohmann::json& summary);
 /// `run`: simulate, train, regression, rollout, evaluation and the report, into OUT.
 Report run(Problem& problem, const JobOptions& options, Observer& observer);
 /// `bench`: the cost of patch against full-resolution data over the config's sweep, OUT/bench.json.

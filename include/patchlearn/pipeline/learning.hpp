@@ -74,7 +74,8 @@ struct ModelPredictions {
 };
 
 /// The regression's fit as the summary's "regression": equation, terms, least-squares and STLSQ
-/// coefficients, residual.
+/// coefficients (lists in library order), "coefficients" (every term's name mapped to its STLSQ
+/// coefficient, 0 for a dropped term), residual.
 nlohmann::json regression_json(const learn::RegressionResult& fit);
 /// The headline scores of a model's evaluation (those present of rhs_rmse, rollout_rmse,
 /// rollout_rmse_vs_coarse, floor_rmse).

@@ -1,0 +1,164 @@
+// The regression library, polynomial in U times derivative terms: a known polynomial effective
+// equation evaluated exactly on the library's own features is recovered (1D: exact and with
+// noise; 2D: exact), absent terms are dropped, and the discovered equation evaluates every term.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "patchlearn/learn/discovered.hpp"
+#include "patchlearn/learn/regression.hpp"
+#include "patchlearn/learn/tensors.hpp"
+
+using namespace patchlearn;
+using torch::indexing::Slice;
+
+namespace {
+
+using Truth = std::map<std::string, double>;
+
+constexpr int M = 21;
+constexpr double dX = 0.05;
+
+// dU/dt = d/dx((0.4 + 0.3 U^2) U_x) + (0.2 - U) U_x + 0.5 (U - U^2): a concentration-dependent
+// diffusivity (a = 0.4 + 0.3 U^2 gives a U_xx + 0.6 U*U_x^2), a Burgers-like drift and a
+// Fisher-like reaction. The library's other terms (1, U^3, U^2*U_x, U*U_xx, U_x^2, U_xx^2) are
+// absent.
+const Truth kTruth1D = {{"U_xx", 0.4},   {"U^2*U_xx", 0.3}, {"U*U_x^2", 0.6}, {"U_x", 0.2},
+                        {"U*U_x", -1.0}, {"U", 0.5},        {"U^2", -0.5}};
+
+// Random smooth states on [0, 1]: three sine modes, a linear part and an offset, U in ~[0.2, 2.6].
+torch::Tensor smooth_states(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto x = torch::linspace(0, 1, M, torch::kFloat64);
+  auto U = 0.2 + torch::rand({n, 1}, torch::kFloat64) + torch::rand({n, 1}, torch::kFloat64) * x;
+  for (int k = 1; k <= 3; ++k) U = U + torch::rand({n, 1}, torch::kFloat64) * torch::sin(M_PI * k * x) / k;
+  return U;
+}
+
+// The truth's dU/dt on the interior nodes from the 3-point differences (the ends 0).
+torch::Tensor rates_1d(const torch::Tensor& U) {
+  const auto d = learn::macro_derivatives_1d(U, dX, 3);
+  std::vector<std::string> terms;
+  std::vector<double> xi;
+  for (const auto& [t, c] : kTruth1D) terms.push_back(t), xi.push_back(c);
+  auto R = torch::zeros_like(U);
+  R.index_put_({Slice(), Slice(1, M - 1)}, learn::evaluate_terms(d, terms, xi));
+  return R;
+}
+
+// Every true coefficient within rel_tol relative, every other term below rel_tol of the largest
+// true coefficient; returns the largest relative error of each kind.
+std::pair<double, double> check(const learn::RegressionResult& fit, const Truth& truth, double rel_tol) {
+  double largest = 0, worst_present = 0, worst_absent = 0;
+  for (const auto& [t, c] : truth) largest = std::max(largest, std::abs(c));
+  for (const auto& t : fit.terms) {
+    const double got = fit.coefficient(t);
+    const auto it = truth.find(t);
+    if (it != truth.end()) {
+      worst_present = std::max(worst_present, std::abs(got / it->second - 1));
+      EXPECT_NEAR(got, it->second, rel_tol * std::abs(it->second)) << t;
+    } else {
+      worst_absent = std::max(worst_absent, std::abs(got) / largest);
+      EXPECT_LT(std::abs(got), rel_tol * largest) << t;
+    }
+  }
+  for (const auto& [t, c] : truth) EXPECT_NE(std::find(fit.terms.begin(), fit.terms.end(), t), fit.terms.end()) << t;
+  return {worst_present, worst_absent};
+}
+
+}  // namespace
+
+TEST(Regression, LibraryHasCanonicalTermNames) {
+  const auto U = smooth_states(20, 1);
+  const auto fit = learn::regress(learn::to_vector(U), learn::to_vector(rates_1d(U)), M, dX, 3, 1e-3);
+  const std::vector<std::string> want = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
+                                         "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
+  EXPECT_EQ(fit.terms, want);
+}
+
+TEST(Regression, RecoversPolynomialEquationExactly) {
+  // Data exact up to rounding (~1e-16 relative): the coefficient errors are rounding amplified
+  // by the condition number of the unit-norm columns (~3e2 on such states: U^k on U in [0.2, 2.6]
+  // are the near-collinear ones) and by 1 / the term's standardized coefficient (>= ~1e-2: 0.5 U
+  // is the smallest), ~1e-13, far inside the 1e-4. STLSQ at the configs' threshold 1e-3
+  // drops the absent terms (standardized least-squares coefficients ~1e-14) to exactly 0.
+  const auto U = smooth_states(200, 2);
+  const auto fit = learn::regress(learn::to_vector(U), learn::to_vector(rates_1d(U)), M, dX, 3, 1e-3);
+  const auto [present, absent] = check(fit, kTruth1D, 1e-4);
+  std::printf("exact 1D data: largest relative coefficient error %.2e, largest absent term %.2e\n", present, absent);
+  EXPECT_LT(present, 1e-10);
+  EXPECT_EQ(absent, 0.0);
+  EXPECT_LT(fit.relative_residual, 1e-24);
+}
+
+TEST(Regression, RecoversPolynomialEquationFromNoisyRates) {
+  // Noise of 1e-9 times the rms rate: a coefficient moves by at most ~ noise x condition number
+  // / its standardized coefficient ~ 1e-9 x 3e2 / 1e-2 ~ 3e-5, inside 1e-4 (random noise over
+  // 3800 samples averages far below that: ~1e-9 measured); the absent terms (standardized
+  // ~1e-9 x 3e2) stay far below the threshold 1e-3 and are dropped.
+  const auto U = smooth_states(200, 3);
+  auto R = rates_1d(U);
+  torch::manual_seed(4);
+  const double rms = R.pow(2).mean().sqrt().item<double>();
+  R.index_put_({Slice(), Slice(1, M - 1)},
+               R.index({Slice(), Slice(1, M - 1)}) + 1e-9 * rms * torch::randn({U.size(0), M - 2}, torch::kFloat64));
+  const auto fit = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX, 3, 1e-3);
+  const auto [present, absent] = check(fit, kTruth1D, 1e-4);
+  std::printf("noisy 1D data: largest relative coefficient error %.2e, largest absent term %.2e\n", present, absent);
+  EXPECT_LT(present, 1e-5);
+}
+
+TEST(Regression, RecoversPolynomialEquationOnTheLattice) {
+  // 2D: div(g(U) D grad U) + r(U) with g = 1 + 0.5 U^2, D = [[1.1, 0.25], [0.25, 0.7]] and the
+  // Fisher-like r = 0.3 (U - U^2), evaluated on the spectral derivatives of random periodic
+  // states: g D:grad grad U + g'(U) grad U . D grad U + r. Exact data as in 1D; fourth-order terms,
+  // drifts, U^3 and the other products are absent and dropped (threshold 1e-4 as paper2d.toml).
+  const int P = 8;
+  const double L = 2 * M_PI;
+  torch::manual_seed(5);
+  const auto x = torch::arange(P, torch::kFloat64) * (L / P);
+  auto V = 0.5 + torch::zeros({60, P, P}, torch::kFloat64);
+  for (int kx = 0; kx <= 2; ++kx)
+    for (int ky = -2; ky <= 2; ++ky) {
+      if (kx == 0 && ky <= 0) continue;
+      const auto a = 0.5 * (torch::rand({60, 1, 1}, torch::kFloat64) - 0.5),
+                 ph = torch::rand({60, 1, 1}, torch::kFloat64) * 2 * M_PI;
+      V = V + a * torch::cos(kx * x.view({1, 1, P}) + ky * x.view({1, P, 1}) + ph);
+    }
+  const auto U = V.reshape({60, P * P});
+  const Truth truth = {{"U_xx", 1.1},    {"U^2*U_xx", 0.55}, {"U_xy", 0.5},    {"U^2*U_xy", 0.25},
+                       {"U_yy", 0.7},    {"U^2*U_yy", 0.35}, {"U*U_x^2", 1.1}, {"U*U_x*U_y", 0.5},
+                       {"U*U_y^2", 0.7}, {"U", 0.3},         {"U^2", -0.3}};
+  std::vector<std::string> terms;
+  std::vector<double> xi;
+  for (const auto& [t, c] : truth) terms.push_back(t), xi.push_back(c);
+  const auto R = learn::evaluate_terms(learn::spectral_derivatives_2d(U, P, L), terms, xi);
+  const auto fit = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), P, L, 1e-4);
+  EXPECT_EQ(fit.terms.size(), 28u);
+  const auto [present, absent] = check(fit, truth, 1e-4);
+  std::printf("exact 2D data: largest relative coefficient error %.2e, largest absent term %.2e\n", present, absent);
+  EXPECT_LT(present, 1e-10);
+}
+
+TEST(Regression, DiscoveredEquationEvaluatesEveryLibraryTerm) {
+  // The fitted equation as an operator reproduces the rates it was fitted to: every library
+  // term, U^3 and U^2*U_xx included, is evaluated by name like the regression's columns.
+  const auto U = smooth_states(50, 6);
+  const auto R = rates_1d(U);
+  const auto fit = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX, 3, 1e-3);
+  const auto d = learn::macro_derivatives_1d(U, dX, 3);
+  const auto u = d.at("U"), ux = d.at("U_x"), uxx = d.at("U_xx");
+  const torch::Tensor want[] = {
+      torch::ones_like(u), u,       u * u,       u * u * u, ux, u * ux, u * u * ux, uxx, u * uxx,
+      u * u * uxx,         ux * ux, u * ux * ux, uxx * uxx};
+  ASSERT_EQ(fit.terms.size(), 13u);
+  for (std::size_t j = 0; j < fit.terms.size(); ++j)
+    EXPECT_TRUE(torch::allclose(learn::evaluate_terms(d, {fit.terms[j]}, {1.0}), want[j], 1e-15, 0)) << fit.terms[j];
+  learn::DiscoveredOperator op(
+      fit, [](const torch::Tensor& V) { return learn::macro_derivatives_1d(V, dX, 3); }, true);
+  EXPECT_LT((op.rhs(U) - R).abs().max().item<double>(), 1e-12 * R.abs().max().item<double>());
+}
