@@ -42,16 +42,19 @@ torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
 }
 
 namespace {
-// sum_k c_k T_k(t) of one series of a table, elementwise in t (Clenshaw).
-torch::Tensor chebyshev(const ChebyshevTable& table, const torch::Tensor& u) {
+// sum_k c_k T_k(t) of one series of a table and its u-derivative, elementwise (Clenshaw and its
+// derivative recurrence, as kernels::chebyshev_value_slope).
+std::pair<torch::Tensor, torch::Tensor> chebyshev(const ChebyshevTable& table, const torch::Tensor& u) {
   const auto t = (u - table.mid()) * table.scale();
-  auto b1 = torch::zeros_like(t), b2 = torch::zeros_like(t);
+  auto b1 = torch::zeros_like(t), b2 = torch::zeros_like(t), d1 = torch::zeros_like(t), d2 = torch::zeros_like(t);
   for (int k = table.terms - 1; k >= 1; --k) {
-    auto b = table.coef[k] + 2.0 * t * b1 - b2;
+    auto b = table.coef[k] + 2.0 * t * b1 - b2, d = 2.0 * b1 + 2.0 * t * d1 - d2;
     b2 = b1;
     b1 = b;
+    d2 = d1;
+    d1 = d;
   }
-  return table.coef[0] + t * b1 - b2;
+  return {table.coef[0] + t * b1 - b2, (b1 + t * d1 - d2) * table.scale()};
 }
 }  // namespace
 
@@ -59,11 +62,11 @@ torch::Tensor EffectiveTorchOperator::rhs(const torch::Tensor& U) {
   const auto M = U.size(1);
   const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
              right = U.index({Slice(), Slice(2, M)});
-  const auto bonds = U.index({Slice(), Slice(0, M - 1)}), next = U.index({Slice(), Slice(1, M)});
-  const auto flux = chebyshev(m_.a, 0.5 * (bonds + next)) * (next - bonds);  // [B, M-1]
-  auto inner = (flux.index({Slice(), Slice(1, M - 1)}) - flux.index({Slice(), Slice(0, M - 2)})) / (dX_ * dX_);
-  if (m_.c.terms) inner = inner + chebyshev(m_.c, mid) * (right - left) / (2.0 * dX_);
-  if (m_.r.terms) inner = inner + chebyshev(m_.r, mid);
+  const auto D1 = (right - left) / (2.0 * dX_), D2 = (right - 2.0 * mid + left) / (dX_ * dX_);
+  const auto [a, da] = chebyshev(m_.a, mid);
+  auto inner = a * D2 + da * D1 * D1;
+  if (m_.c.terms) inner = inner + chebyshev(m_.c, mid).first * D1;
+  if (m_.r.terms) inner = inner + chebyshev(m_.r, mid).first;
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 
