@@ -213,6 +213,38 @@ void BM_SmallPatchBurst(benchmark::State& st, Device d) {
   report(st, d, static_cast<double>(systems * n * steps), 104.0, t);
 }
 
+// The nonlinear burst (kernels/nonlinear.hpp: theta_steps) on BM_SmallPatchBurst's systems: the
+// same 10 backward-Euler steps of 20000 patches of 481 points, with a(y, u) a Chebyshev series of
+// `arg` terms per bond (3: quadratic in u), so that its cost per point-step compares directly with
+// the linear burst's (issue 15's target: at most 2x the linear burst on the CPU).
+void BM_NonlinearBurst(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  constexpr index_t mats = 19, n = 481, systems = 20000;
+  constexpr int steps = 10;
+  const int terms = static_cast<int>(st.range(0));
+  std::vector<double> series(static_cast<std::size_t>(mats * (n - 1) * terms), 0.0);
+  for (index_t k = 0; k < mats * (n - 1); ++k) {
+    series[k * terms] = 1.1;
+    for (int i = 1; i < terms; ++i) series[k * terms + i] = 0.3 / i;
+  }
+  Buffer<double> a(d, series), y(d, field(systems * n, 2.0)),
+      scratch(d, static_cast<std::size_t>(kernels::theta_steps_scratch(d, systems, n)));
+  kernels::MediumTables m;
+  m.a = a.data();
+  m.na = terms;
+  m.a_stride = terms;
+  m.mats = mats;
+  m.u_mid = 2.0;
+  m.u_scale = 1.0;
+  const double dx = 1.0 / 481, dt = 2e4 * dx * dx;  // BM_SmallPatchBurst's dt / dx^2
+  const LoopTimes t = timed(st, [&] {
+    kernels::theta_steps(d, systems, n, m, steps, dt, 1.0, 1.0 / dx, kernels::EndRows::Dirichlet, 1, nullptr, nullptr,
+                         y.data(), scratch.data());
+    sync(d);
+  });
+  report(st, d, static_cast<double>(systems * n * steps), 104.0, t);
+}
+
 }  // namespace
 
 // Rates of a 2D scheme over its whole batch: read u, write du/dt (16 B/cell; the bond tables and
@@ -301,6 +333,7 @@ BENCHMARK_CAPTURE(BM_Tridiag, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::
 BENCHMARK_CAPTURE(BM_LiftRestrict, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_PaperBurst, Cpu, Device::CPU)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SmallPatchBurst, Cpu, Device::CPU)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_NonlinearBurst, Cpu, Device::CPU)->Arg(1)->Arg(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Lattice2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapTooth2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapToothInterval, Cpu, Device::CPU)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -310,6 +343,7 @@ BENCHMARK_CAPTURE(BM_Tridiag, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark
 BENCHMARK_CAPTURE(BM_LiftRestrict, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_PaperBurst, Cuda, Device::CUDA)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SmallPatchBurst, Cuda, Device::CUDA)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_NonlinearBurst, Cuda, Device::CUDA)->Arg(1)->Arg(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Lattice2D, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapTooth2D, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapToothInterval, Cuda, Device::CUDA)

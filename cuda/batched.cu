@@ -117,7 +117,7 @@ __global__ void k_theta_steps(index_t systems, index_t n, MediumTables m, int co
   const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (s >= systems) return;
   const MediumTables ms = m.of_system(s, n);
-  const StepScratch work = StepScratch::at(scratch + s * 8 * n, n);
+  const StepScratch work = StepScratch::at(scratch + s * StepScratch::kArrays * n, n);
   for (int k = 0; k < count; ++k)
     theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0,
                       work);

@@ -105,7 +105,7 @@ HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length,
   std::string failure;
 #pragma omp parallel for schedule(dynamic)
   for (std::size_t tr = 0; tr < ics.size(); ++tr) {
-    std::vector<double> y(N), y1(N), y2(N), rate(N), scratch(8 * N);
+    std::vector<double> y(N), y1(N), y2(N), rate(N), scratch(kernels::StepScratch::kArrays * N);
     const auto work = kernels::StepScratch::at(scratch.data(), N);
     for (index_t j = 0; j < N; ++j) y[j] = ics[tr](static_cast<double>(j) * dx);
     const auto step = [&](std::vector<double>& v, double h) {

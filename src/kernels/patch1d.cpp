@@ -21,21 +21,42 @@ void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, 
                  double inv_dx, EndRows ends, index_t eo, const double* left, const double* right, double* y,
                  double* scratch) {
   PL_RETURN_IF_CUDA(dev, theta_steps(systems, n, m, count, dt, theta, inv_dx, ends, eo, left, right, y, scratch));
+  // Each thread steps kLanes systems side by side through all `count` steps (theta_step_lanes),
+  // each held in that core's cache; a last group of fewer systems goes one by one.
+  constexpr int kLanes = 4;
+  const index_t groups = (systems + kLanes - 1) / kLanes;
 #pragma omp parallel
   {
-    const StepScratch work = StepScratch::at(scratch + static_cast<index_t>(omp_get_thread_num()) * 8 * n, n);
+    double* base = scratch + static_cast<index_t>(omp_get_thread_num()) * kLanes * StepScratch::kArrays * n;
+    StepScratch work[kLanes];
+    for (int k = 0; k < kLanes; ++k) work[k] = StepScratch::at(base + k * StepScratch::kArrays * n, n);
 #pragma omp for schedule(dynamic)
-    for (index_t s = 0; s < systems; ++s) {
-      const MediumTables ms = m.of_system(s, n);
-      for (int k = 0; k < count; ++k)
-        theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0,
-                          work);
+    for (index_t grp = 0; grp < groups; ++grp) {
+      const int lanes = static_cast<int>(std::min<index_t>(kLanes, systems - grp * kLanes));
+      MediumTables ms[kLanes];
+      double* ys[kLanes];
+      double lv[kLanes], rv[kLanes];
+      for (int k = 0; k < lanes; ++k) {
+        const index_t s = grp * kLanes + k;
+        ms[k] = m.of_system(s, n);
+        ys[k] = y + s * n;
+        lv[k] = left ? left[s] : 0.0;
+        rv[k] = right ? right[s] : 0.0;
+      }
+      for (int step = 0; step < count; ++step) {
+        if (lanes == kLanes) {
+          theta_step_lanes<kLanes>(n, ms, ys, dt, theta, inv_dx, ends, eo, lv, rv, work);
+        } else {
+          for (int k = 0; k < lanes; ++k)
+            theta_step_system(n, ms[k], ys[k], dt, theta, inv_dx, ends, eo, lv[k], rv[k], work[k]);
+        }
+      }
     }
   }
 }
 
 index_t theta_steps_scratch(Device dev, index_t systems, index_t n) {
-  return 8 * n * (dev == Device::CUDA ? systems : static_cast<index_t>(omp_get_max_threads()));
+  return StepScratch::kArrays * n * (dev == Device::CUDA ? systems : 4 * static_cast<index_t>(omp_get_max_threads()));
 }
 
 void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,

@@ -21,7 +21,6 @@
 // It needs one factorization per step instead of the linear model's one per run.
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
-#include "patchlearn/kernels/tridiag.hpp"
 
 namespace patchlearn::kernels {
 
@@ -67,14 +66,17 @@ struct MediumTables {
   }
 };
 
-/// Row j (interior) of the fine model at u: the rate F_j and the Jacobian entries J_{j,j-1},
-/// J_{j,j}, J_{j,j+1}; inv_dx = 1 / dx.
-PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double inv_dx, double* F, double* jl, double* jd,
-                    double* ju) {
+/// A_j and dA_j/du of bond j at the mean of its two points' values u[j], u[j+1].
+PL_HD void bond_series(const MediumTables& m, index_t j, const double* u, double* A, double* dA) {
+  m.eval(m.a, m.na, m.a_stride, j, 0.5 * (u[j] + u[j + 1]), A, dA);
+}
+
+/// Row j (interior) of the fine model at u, given its two bonds' series values (Al, dAl: bond
+/// j-1; Ar, dAr: bond j): the rate F_j and the Jacobian entries J_{j,j-1}, J_{j,j}, J_{j,j+1};
+/// inv_dx = 1 / dx.
+PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double inv_dx, double Al, double dAl, double Ar,
+                    double dAr, double* F, double* jl, double* jd, double* ju) {
   const double ul = u[j - 1], u0 = u[j], ur = u[j + 1], h2 = inv_dx * inv_dx;
-  double Al, dAl, Ar, dAr;
-  m.eval(m.a, m.na, m.a_stride, j - 1, 0.5 * (ul + u0), &Al, &dAl);
-  m.eval(m.a, m.na, m.a_stride, j, 0.5 * (u0 + ur), &Ar, &dAr);
   const double gl = u0 - ul, gr = ur - u0;
   *F = (Ar * gr - Al * gl) * h2;
   // d(flux_j)/du_{j+1} = A_j + A_j' g_j / 2, d(flux_j)/du_j = -A_j + A_j' g_j / 2.
@@ -101,53 +103,93 @@ PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double in
 /// The rates F_j of one system (0 at the two end points, which are held).
 PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, double inv_dx, double* out) {
   out[0] = out[n - 1] = 0.0;
-  for (index_t j = 1; j < n - 1; ++j) {
-    double jl, jd, ju;
-    fine_row(j, m, u, inv_dx, &out[j], &jl, &jd, &ju);
+  double Al, dAl, Ar, dAr, jl, jd, ju;
+  bond_series(m, 0, u, &Al, &dAl);
+  for (index_t j = 1; j < n - 1; ++j, Al = Ar, dAl = dAr) {
+    bond_series(m, j, u, &Ar, &dAr);
+    fine_row(j, m, u, inv_dx, Al, dAl, Ar, dAr, &out[j], &jl, &jd, &ju);
   }
 }
 
-/// Scratch of one system's step: eight arrays of n values.
+/// Scratch of one system's step: kArrays arrays of n values.
 struct StepScratch {
-  double *l, *d, *u, *cp, *inv, *v, *w, *b;
-  PL_HD static StepScratch at(double* base, index_t n) {
-    return {base, base + n, base + 2 * n, base + 3 * n, base + 4 * n, base + 5 * n, base + 6 * n, base + 7 * n};
-  }
+  static constexpr int kArrays = 4;
+  double *cp, *g, *v, *w;
+  PL_HD static StepScratch at(double* base, index_t n) { return {base, base + n, base + 2 * n, base + 3 * n}; }
 };
 
-/// One linearly implicit theta step of one system y[n] in place (see the header comment); the
-/// end rows are closed as in the linear model (EndRows, with edge targets left / right). The
-/// tridiagonal solve is the partitioned one of kernels/tridiag.hpp with one chunk (P = 1: Thomas
-/// on the interior, the two end rows as separators), so the averaged-gradient rows' coupling to
-/// column eo is handled as in the linear solver.
+/// One linearly implicit theta step of K systems y[k][n] in place, side by side (see the header
+/// comment), the end rows closed as in the linear model (kernels/diffusion.hpp: implicit_row,
+/// increment_rhs; edge targets left[k], right[k]). Each system is assembled and eliminated in one
+/// forward sweep (each bond's series evaluated once) and back-substituted in one backward sweep,
+/// on its scratch s[k]: the interior solve with zero end increments (g) and, for averaged-gradient
+/// ends, the responses v, w to unit end increments (the spikes of kernels/tridiag.hpp with one
+/// chunk); the end increments p, q then solve the 2 x 2 system of the end rows, which couple to
+/// columns eo and n-1-eo:
+///     -p + (g - p v - q w)[eo] = b_0,     q - (g - p v - q w)[n-1-eo] = b_{n-1}.
+/// Dirichlet ends have p = q = 0 and need neither spike. The forward sweep is a recurrence with a
+/// division in it, bound by latency; K > 1 interleaves K of them so that a core overlaps them.
+template <int K>
+PL_HD void theta_step_lanes(index_t n, const MediumTables* m, double* const* y, double dt, double theta, double inv_dx,
+                            EndRows ends, index_t eo, const double* left, const double* right, const StepScratch* s) {
+  const double c = theta * dt;
+  const bool grad = ends == EndRows::AveragedGradient;
+  double Al[K], dAl[K], cp[K], g[K], v[K];
+  for (int k = 0; k < K; ++k) {
+    bond_series(m[k], 0, y[k], &Al[k], &dAl[k]);
+    cp[k] = g[k] = v[k] = 0.0;
+  }
+  for (index_t j = 1; j < n - 1; ++j)
+    for (int k = 0; k < K; ++k) {
+      double Ar, dAr, F, jl, jd, ju;
+      bond_series(m[k], j, y[k], &Ar, &dAr);
+      fine_row(j, m[k], y[k], inv_dx, Al[k], dAl[k], Ar, dAr, &F, &jl, &jd, &ju);
+      Al[k] = Ar;
+      dAl[k] = dAr;
+      const double l = -c * jl, u = -c * ju, inv = 1.0 / (1.0 - c * jd - l * cp[k]);
+      s[k].cp[j] = cp[k] = u * inv;
+      s[k].g[j] = g[k] = (dt * F - l * g[k]) * inv;
+      if (grad) s[k].v[j] = v[k] = (j == 1 ? l : -l * v[k]) * inv;
+    }
+  if (!grad) {
+    double next[K];
+    for (int k = 0; k < K; ++k) next[k] = 0.0;
+    for (index_t j = n - 2; j >= 1; --j)
+      for (int k = 0; k < K; ++k) {
+        next[k] = s[k].g[j] - s[k].cp[j] * next[k];
+        y[k][j] += next[k];
+      }
+    return;
+  }
+  // w's forward sweep is zero but for the last interior row: w_{n-2} = u_{n-2} / den_{n-2} = cp_{n-2}.
+  for (int k = 0; k < K; ++k) s[k].w[n - 2] = s[k].cp[n - 2];
+  for (index_t j = n - 3; j >= 1; --j)
+    for (int k = 0; k < K; ++k) {
+      s[k].g[j] -= s[k].cp[j] * s[k].g[j + 1];
+      s[k].v[j] -= s[k].cp[j] * s[k].v[j + 1];
+      s[k].w[j] = -s[k].cp[j] * s[k].w[j + 1];
+    }
+  const index_t a = eo, b = n - 1 - eo;
+  for (int k = 0; k < K; ++k) {
+    const StepScratch& sk = s[k];
+    const double b0 = increment_rhs(0, n, nullptr, y[k], 0.0, ends, eo, left[k], right[k]),
+                 bn = increment_rhs(n - 1, n, nullptr, y[k], 0.0, ends, eo, left[k], right[k]);
+    // [-(1 + v_a)  -w_a   ] [p]   [b0 - g_a]
+    // [  v_b      1 + w_b ] [q] = [bn + g_b]
+    const double m00 = -(1.0 + sk.v[a]), m01 = -sk.w[a], m10 = sk.v[b], m11 = 1.0 + sk.w[b];
+    const double r0 = b0 - sk.g[a], r1 = bn + sk.g[b], det = m00 * m11 - m01 * m10;
+    const double p = (r0 * m11 - m01 * r1) / det, q = (m00 * r1 - m10 * r0) / det;
+    double* yk = y[k];
+    yk[0] += p;
+    for (index_t j = 1; j < n - 1; ++j) yk[j] += sk.g[j] - p * sk.v[j] - q * sk.w[j];
+    yk[n - 1] += q;
+  }
+}
+
+/// One linearly implicit theta step of one system y[n] in place.
 PL_HD void theta_step_system(index_t n, const MediumTables& m, double* y, double dt, double theta, double inv_dx,
                              EndRows ends, index_t eo, double left, double right, StepScratch s) {
-  const double c = theta * dt;
-  for (index_t j = 0; j < n; ++j) {
-    if (j == 0 || j == n - 1) {
-      implicit_row(j, n, nullptr, 0.0, ends, s.l, s.d, s.u);
-      s.b[j] = increment_rhs(j, n, nullptr, y, 0.0, ends, eo, left, right);
-      continue;
-    }
-    double F, jl, jd, ju;
-    fine_row(j, m, y, inv_dx, &F, &jl, &jd, &ju);
-    s.l[j] = -c * jl;
-    s.d[j] = 1.0 - c * jd;
-    s.u[j] = -c * ju;
-    s.b[j] = dt * F;
-  }
-  double rlow[2], rcp[2], rinv[2];
-  factor_chunk(1, n - 1, s.l, s.d, s.u, s.cp, s.inv, s.v, s.w);
-  factor_reduced(n, 1, eo, s.l, s.d, s.u, s.v, s.w, rlow, rcp, rinv);
-  solve_chunk(1, n - 1, s.l, s.cp, s.inv, s.b);
-  solve_reduced(n, 1, eo, s.l, s.u, rlow, rcp, rinv, s.b);
-  const double b0 = s.b[0], bn = s.b[n - 1];
-  y[0] += b0;
-  for (index_t j = 1; j < n - 1; ++j) {
-    spike_correct(&s.b[j], b0, bn, s.v[j], s.w[j]);
-    y[j] += s.b[j];
-  }
-  y[n - 1] += bn;
+  theta_step_lanes<1>(n, &m, &y, dt, theta, inv_dx, ends, eo, &left, &right, &s);
 }
 
 }  // namespace patchlearn::kernels
