@@ -232,6 +232,38 @@ TEST(Learn, PipelineEndToEndOnATinyCase) {
       dir, {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png"});
 }
 
+TEST(Learn, NonlinearPipelineEndToEndOnAShortFisherRun) {
+  // fisher1d.toml cut to 4 trajectories and 0.06 time units: patch dynamics on the reaction medium,
+  // the effective-PDE truth, the effective curves, the regression's coefficients (the patch rates
+  // are within ~2e-6 of the lifted effective rate, test_nonlinear, so 1e-3 is a loose bound even
+  // on these few states), the front speeds of every model, and the report's figures.
+  auto cfg = load_config_1d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/fisher1d.toml");
+  cfg.initial.trajectories = 4;
+  cfg.train_trajectories = 3;
+  cfg.t_end = 0.06;
+  cfg.rollout.t_end = 0.06;
+  cfg.learn.epochs = 3;
+  cfg.learn.lbfgs_iterations = 5;
+  const Problem1D problem(cfg);
+  auto sim = std::make_shared<Simulation1D>(simulate_data(cfg, Device::CPU));
+  ASSERT_TRUE(sim->effective.has_value());
+  EXPECT_LT(sim->rmse_vs_homogenized, 1e-3);
+  const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_fisher").string();
+  const auto s = train_and_evaluate(*problem.learning_task(sim.get()), learning_data(sim, sim->data), Device::CPU, dir,
+                                    silent_observer());
+  const auto& c = s["regression"]["coefficients"];
+  EXPECT_NEAR(c["U"].get<double>(), 4.0, 4e-3);
+  EXPECT_NEAR(c["U^2"].get<double>(), -4.0, 4e-3);
+  EXPECT_NEAR(c["U_xx"].get<double>(), std::sqrt(0.21), 1e-3 * std::sqrt(0.21));
+  EXPECT_LT(s["regression_effective"]["reaction_max_error"].get<double>(), 1e-3);
+  EXPECT_EQ(s["effective"]["u"].size(), 33u);
+  EXPECT_LE(s["regression"]["rollout_rmse"].get<double>(), 1.1 * s["regression"]["floor_rmse"].get<double>());
+  for (const char* k : {"functional", "discretized", "regression"}) EXPECT_TRUE(s[k]["front"].is_object()) << k;
+  write_data_h5(dir + "/data.h5", cfg, *sim, Device::CPU);
+  testing_support::expect_report_figures(
+      dir, {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png"});
+}
+
 TEST(Learn, ResumedTrainingReachesTheSameModel) {
   // Checkpoints every 2 epochs; a run cut after epoch 4 and resumed into a freshly built model
   // ends with exactly the parameters of the uninterrupted run (same batches, same Adam moments).

@@ -31,7 +31,9 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"gap_tooth", {"dt"}},
       {"full_resolution", {"rtol", "dt0"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
-      {"initial", {"trajectories", "modes", "amplitude", "frequency", "phase", "positivity_shift", "seed"}},
+      {"initial",
+       {"trajectories", "modes", "amplitude", "frequency", "phase", "positivity_shift", "seed", "kind", "front_position",
+        "front_width"}},
       {"homogenized", {"dx"}},
       {"learn", {"train_trajectories", "train_t_max", "stencil"}},
       {"bench", {"epsilon", "full_rtol"}},
@@ -48,7 +50,7 @@ std::string u_range_key(const Table& medium) {
 
 URange default_u_range(const InitialConditionParams& ic) {
   const double s = ic.modes * std::max(std::abs(ic.amplitude_lo), std::abs(ic.amplitude_hi));
-  const double lo = -s, hi = ic.positivity_shift ? 2.0 * s + 0.1 : s;
+  const double lo = -s, hi = ic.front ? 1.0 + s : (ic.positivity_shift ? 2.0 * s + 0.1 : s);
   const double margin = std::max(0.05, 0.05 * (hi - lo));
   return {lo - margin, hi + margin};
 }
@@ -82,6 +84,12 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   std::tie(ic.phase_lo, ic.phase_hi) = initial.range("phase", {ic.phase_lo, ic.phase_hi});
   ic.positivity_shift = initial.boolean("positivity_shift", ic.positivity_shift);
   ic.seed = static_cast<std::uint64_t>(initial.integer("seed", 42, 0, 9223372036854775807LL));
+  ic.front = initial.choice("kind", "sines", {"sines", "front"}) == "front";
+  std::tie(ic.front_position_lo, ic.front_position_hi) =
+      initial.range("front_position", {ic.front_position_lo, ic.front_position_hi});
+  std::tie(ic.front_width_lo, ic.front_width_hi) = initial.range("front_width", {ic.front_width_lo, ic.front_width_hi});
+  if (ic.front_width_lo <= 0)
+    throw ConfigError("initial.front_width", "the front widths must be > 0");
 
   // --- medium: a(y) or a(y, u), the optional drift and reaction, all checked on the u range
   if (medium.has("u_range")) {

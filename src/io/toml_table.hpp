@@ -205,6 +205,7 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
     throw ConfigError("learn.lr_final", num(o.lr_final) + " must not exceed learn.lr = " + num(o.lr));
   o.standardize = learn.boolean("standardize", o.standardize);
   o.precision = learn.choice("precision", o.precision, {"fp64", "fp32"});
+  o.activation = learn.choice("activation", o.activation, {"relu", "silu", "tanh"});
   o.validation_fraction = learn.number("validation_fraction", o.validation_fraction);
   if (!(o.validation_fraction >= 0 && o.validation_fraction < 1))
     throw ConfigError("learn.validation_fraction", num(o.validation_fraction) + " must be in [0, 1)");
@@ -226,7 +227,8 @@ inline void check_rollout_steps(const std::string& method, double t_end, double 
 /// The keys of the sections every problem shares, added to a problem's own schema (which lists
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
-  s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "precision",
+  s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "activation",
+                     "precision",
                      "validation_fraction", "seed", "checkpoint_every"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
   s["regression"] = {"threshold"};

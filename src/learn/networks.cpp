@@ -49,15 +49,23 @@ torch::Tensor CoarseModelImpl::interior(const torch::Tensor& x) const {
   return x.index({Slice(), Slice(1, nodes_ - 1)});
 }
 
+torch::nn::AnyModule CoarseModelImpl::act() const {
+  if (activation_ == "relu") return torch::nn::AnyModule(nn::ReLU());
+  if (activation_ == "silu") return torch::nn::AnyModule(nn::SiLU());
+  if (activation_ == "tanh") return torch::nn::AnyModule(nn::Tanh());
+  throw ConfigError("learn.activation", "'" + activation_ + "' is not an activation; use relu, silu or tanh");
+}
+
 torch::Tensor CoarseModelImpl::pad_ends(const torch::Tensor& interior) const {
   return torch::constant_pad_nd(interior, {1, 1}, 0.0);
 }
 
-FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil) : CoarseModelImpl(nodes, dX) {
+FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil, const std::string& activation)
+    : CoarseModelImpl(nodes, dX, activation) {
   if (stencil != 3 && stencil != 5) throw ConfigError("learn.stencil", std::to_string(stencil) + " must be 3 or 5");
   stencil_ = stencil;
   mlp_ = register_module(
-      "mlp", nn::Sequential(nn::Linear(3, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(), nn::Linear(32, 1)));
+      "mlp", nn::Sequential(nn::Linear(3, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
   in_mean_ = register_buffer("in_mean", torch::zeros({3}));
   in_std_ = register_buffer("in_std", torch::ones({3}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
@@ -80,9 +88,10 @@ void FunctionalNetImpl::fit_standardization(const torch::Tensor& U, const torch:
   out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
 }
 
-DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX) : CoarseModelImpl(nodes, dX) {
+DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX, const std::string& activation)
+    : CoarseModelImpl(nodes, dX, activation) {
   first_ = register_module("conv1", nn::Conv1d(nn::Conv1dOptions(1, 32, 3)));
-  rest_ = register_module("rest", nn::Sequential(nn::ReLU(), nn::Conv1d(nn::Conv1dOptions(32, 32, 1)), nn::ReLU(),
+  rest_ = register_module("rest", nn::Sequential(act(), nn::Conv1d(nn::Conv1dOptions(32, 32, 1)), act(),
                                                  nn::Conv1d(nn::Conv1dOptions(32, 1, 1))));
   whiten_ = register_buffer("whiten", torch::eye(3));
   in_mean_ = register_buffer("in_mean", torch::zeros({1}));
@@ -139,9 +148,10 @@ torch::Tensor spectral_features_2d(const torch::Tensor& U, double L) {
       -1);
 }
 
-FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L) : CoarseModelImpl(P * P, L / P), P_(P) {
+FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L, const std::string& activation)
+    : CoarseModelImpl(P * P, L / P, activation), P_(P) {
   mlp_ = register_module(
-      "mlp", nn::Sequential(nn::Linear(6, 32), nn::ReLU(), nn::Linear(32, 32), nn::ReLU(), nn::Linear(32, 1)));
+      "mlp", nn::Sequential(nn::Linear(6, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
   in_mean_ = register_buffer("in_mean", torch::zeros({6}));
   in_std_ = register_buffer("in_std", torch::ones({6}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
@@ -163,9 +173,10 @@ void FunctionalNet2DImpl::fit_standardization(const torch::Tensor& U, const torc
   out_std_.fill_(std::max(dUdt.std().item<double>(), 1e-12));
 }
 
-DiscretizedNet2DImpl::DiscretizedNet2DImpl(int P, double L) : CoarseModelImpl(P * P, L / P), P_(P) {
+DiscretizedNet2DImpl::DiscretizedNet2DImpl(int P, double L, const std::string& activation)
+    : CoarseModelImpl(P * P, L / P, activation), P_(P) {
   first_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, 32, 5)));
-  rest_ = register_module("rest", nn::Sequential(nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(32, 32, 1)), nn::ReLU(),
+  rest_ = register_module("rest", nn::Sequential(act(), nn::Conv2d(nn::Conv2dOptions(32, 32, 1)), act(),
                                                  nn::Conv2d(nn::Conv2dOptions(32, 1, 1))));
   whiten_ = register_buffer("whiten", torch::eye(25));
   in_mean_ = register_buffer("in_mean", torch::zeros({1}));
@@ -202,11 +213,12 @@ void DiscretizedNet2DImpl::fit_standardization(const torch::Tensor& U, const tor
   out_std_.fill_(std::max(dUdt.std().item<double>(), 1e-12));
 }
 
-CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid) {
-  if (kind == "functional") return std::make_shared<FunctionalNetImpl>(nodes, dX, stencil);
-  if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX);
-  if (kind == "functional2d") return std::make_shared<FunctionalNet2DImpl>(grid, dX * grid);
-  if (kind == "discretized2d") return std::make_shared<DiscretizedNet2DImpl>(grid, dX * grid);
+CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid,
+                       const std::string& activation) {
+  if (kind == "functional") return std::make_shared<FunctionalNetImpl>(nodes, dX, stencil, activation);
+  if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX, activation);
+  if (kind == "functional2d") return std::make_shared<FunctionalNet2DImpl>(grid, dX * grid, activation);
+  if (kind == "discretized2d") return std::make_shared<DiscretizedNet2DImpl>(grid, dX * grid, activation);
   throw ConfigError(
       "learn.networks",
       "'" + kind + "' is not a network; use functional or discretized");  // (the 2D kinds are chosen by the 2D run)
@@ -250,6 +262,7 @@ void save_model(const CoarseModel& model, const std::string& path) {
   ar.write("patchlearn_dx", c10::IValue(model->dX()));
   ar.write("patchlearn_stencil", c10::IValue(static_cast<int64_t>(model->stencil())));
   ar.write("patchlearn_grid", c10::IValue(static_cast<int64_t>(model->grid())));
+  ar.write("patchlearn_activation", c10::IValue(model->activation()));
   ar.write("patchlearn_checksum", c10::IValue(checksum_hex(model_checksum(model))));
   write_archive(ar, path);
 }
@@ -267,13 +280,14 @@ CoarseModel load_model(const std::string& path, torch::Device device) {
       !ar.try_read("patchlearn_dx", dx) || !ar.try_read("patchlearn_stencil", stencil) || !kind.isString() ||
       !nodes.isInt() || !dx.isDouble() || !stencil.isInt())
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (no patchlearn header)");
-  c10::IValue grid(static_cast<int64_t>(0));
+  c10::IValue grid(static_cast<int64_t>(0)), activation(std::string("relu"));  // (older checkpoints: relu)
   ar.try_read("patchlearn_grid", grid);
-  if (!grid.isInt()) throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
+  ar.try_read("patchlearn_activation", activation);
+  if (!grid.isInt() || !activation.isString()) throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
   CoarseModel model;
   try {
     model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),
-                       static_cast<int>(stencil.toInt()), static_cast<int>(grid.toInt()));
+                       static_cast<int>(stencil.toInt()), static_cast<int>(grid.toInt()), activation.toStringRef());
   } catch (const std::exception&) {
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
   }

@@ -31,6 +31,7 @@ std::string text(double v) { return fmt::format("{}", v); }  // the shortest for
 std::map<std::string, std::string> identity_of(const CoarseModel& model, const torch::Tensor& Utr,
                                                const torch::Tensor& Rtr, const TrainParams& p) {
   return {{"network", model->kind()},
+          {"learn.activation", model->activation()},
           {"learn.epochs", std::to_string(p.epochs)},
           {"learn.batch", std::to_string(p.batch)},
           {"learn.lr", text(p.lr)},

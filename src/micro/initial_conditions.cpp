@@ -23,7 +23,18 @@ double InitialCondition::series(double x) const {
   return s;
 }
 
-double InitialCondition::operator()(double x) const { return series(x) + shift_; }
+InitialCondition InitialCondition::with_front(double x0, double w) const {
+  InitialCondition c = *this;
+  c.shift_ = 0.0;
+  c.front_x0_ = x0;
+  c.front_w_ = w;
+  return c;
+}
+
+double InitialCondition::operator()(double x) const {
+  const double front = front_w_ > 0 ? 0.5 * (1.0 - std::tanh((x - front_x0_) / front_w_)) : 0.0;
+  return series(x) + shift_ + front;
+}
 
 std::vector<InitialCondition> draw_initial_conditions(const InitialConditionParams& p) {
   std::vector<InitialCondition> out;
@@ -33,7 +44,12 @@ std::vector<InitialCondition> draw_initial_conditions(const InitialConditionPara
     for (auto& v : a) v = rng.uniform(p.amplitude_lo, p.amplitude_hi);
     for (auto& v : phi) v = rng.uniform(p.phase_lo, p.phase_hi);
     for (auto& v : l) v = rng.uniform(p.frequency_lo, p.frequency_hi);
-    out.emplace_back(std::move(a), std::move(l), std::move(phi), p.positivity_shift);
+    InitialCondition c(std::move(a), std::move(l), std::move(phi), p.positivity_shift && !p.front);
+    if (p.front) {
+      const double x0 = rng.uniform(p.front_position_lo, p.front_position_hi);
+      c = c.with_front(x0, rng.uniform(p.front_width_lo, p.front_width_hi));
+    }
+    out.push_back(std::move(c));
   }
   return out;
 }

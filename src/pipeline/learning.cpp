@@ -55,7 +55,7 @@ std::vector<double> per_trajectory_rmse(const torch::Tensor& Y, const torch::Ten
 }
 
 json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const learn::RolloutParams& rp,
-                    const FourierProjection& fourier, ModelPredictions* out) {
+                    const TrajectoryViews& views, ModelPredictions* out) {
   torch::NoGradGuard g;
   const auto pred = op.rhs(e.test_states);
   json j;
@@ -87,7 +87,7 @@ json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const lear
     j["floor_rmse_per_trajectory"] = per_trajectory_rmse(e.coarse, e.truth);
     j["floor_mse_over_time"] = learn::to_vector((e.coarse - e.truth).pow(2).mean(at::IntArrayRef{0, 2}));
   }
-  j["fourier"] = fourier(e.truth, Y);
+  j.update(views(e.truth, Y, e.times));
   if (out) out->rollout = Y;
   return j;
 }
@@ -146,7 +146,10 @@ namespace {
 json score(const LearningTask& task, learn::TorchOperator& op, const EvaluationSet& eval, ModelPredictions* out) {
   return evaluate_model(
       op, eval, task.rollout_params(),
-      [&](const torch::Tensor& truth, const torch::Tensor& Y) { return task.fourier(truth, Y); }, out);
+      [&](const torch::Tensor& truth, const torch::Tensor& Y, const std::vector<double>& t) {
+        return task.trajectory_views(truth, Y, t);
+      },
+      out);
 }
 
 }  // namespace
@@ -175,6 +178,8 @@ std::string score_line(const std::string& name, const json& r) {
   if (r.contains("floor_rmse"))
     s += fmt::format(" | vs coarse operator {:.3e} | floor {:.3e}", r["rollout_rmse_vs_coarse"].get<double>(),
                      r["floor_rmse"].get<double>());
+  if (r.contains("front"))
+    s += fmt::format(" | front speed error {:.2e}", r["front"]["max_relative_error"].get<double>());
   return s;
 }
 

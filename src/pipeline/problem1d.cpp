@@ -1,6 +1,7 @@
 #include "patchlearn/pipeline/problem1d.hpp"
 
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -279,12 +280,13 @@ class LearningTask1D : public LearningTask {
   }
 
   learn::CoarseModel make_model(const std::string& net) const override {
-    return learn::make_model(net, cfg_.macro_nodes, dX_, cfg_.stencil);
+    return learn::make_model(net, cfg_.macro_nodes, dX_, cfg_.stencil, 0, cfg_.learn.activation);
   }
 
   // Fourier-amplitude state space (paper Fig. 8b): the two sine modes of largest mean amplitude in
-  // the truth, for every test trajectory.
-  json fourier(const torch::Tensor& truth, const torch::Tensor& Y) const override {
+  // the truth, for every test trajectory. Front-shaped data (initial.kind = "front") also get the
+  // front speeds.
+  json trajectory_views(const torch::Tensor& truth, const torch::Tensor& Y, const std::vector<double>& times) const override {
     const torch::Tensor amp_truth = sine_amplitudes(truth), amp_model = sine_amplitudes(Y);
     const torch::Tensor top =
         std::get<1>(amp_truth.abs().mean(at::IntArrayRef{0, 1}).topk(std::min<int64_t>(2, amp_truth.size(2))));
@@ -294,7 +296,41 @@ class LearningTask1D : public LearningTask {
     for (int64_t b = 0; b < Y.size(0); ++b)
       f["trajectories"].push_back(json{{"truth", learn::to_vector(amp_truth[b].index_select(1, top))},
                                        {"model", learn::to_vector(amp_model[b].index_select(1, top))}});
-    return f;
+    json views = {{"fourier", f}};
+    if (cfg_.initial.front) views["front"] = front_speeds(truth, Y, times);
+    return views;
+  }
+
+  // The speed of each test trajectory's front (where U falls through 1/2, between macro nodes by
+  // linear interpolation) in truth and model: the least-squares slope of its position against time
+  // over the samples where the truth's front lies in the middle of the domain, [0.3 L, 0.7 L] (away
+  // from the initial layer and from the Dirichlet end that slows it); the largest relative error.
+  json front_speeds(const torch::Tensor& truth, const torch::Tensor& Y, const std::vector<double>& times) const {
+    const auto position = [&](const torch::Tensor& V, int64_t b, int64_t n) {
+      const auto u = learn::to_vector(V[b][n]);
+      for (std::size_t i = 0; i + 1 < u.size(); ++i)
+        if (u[i] >= 0.5 && u[i + 1] < 0.5) return dX_ * (static_cast<double>(i) + (u[i] - 0.5) / (u[i] - u[i + 1]));
+      return std::numeric_limits<double>::quiet_NaN();
+    };
+    json out = {{"truth", json::array()}, {"model", json::array()}};
+    double worst = 0;
+    for (int64_t b = 0; b < truth.size(0); ++b) {
+      double st = 0, sx = 0, sm = 0, stt = 0, stx = 0, stm = 0, count = 0;
+      for (std::size_t n = 0; n < times.size(); ++n) {
+        const double xt = position(truth, b, static_cast<int64_t>(n)), xm = position(Y, b, static_cast<int64_t>(n));
+        if (!(xt >= 0.3 * cfg_.length && xt <= 0.7 * cfg_.length) || !std::isfinite(xm)) continue;
+        const double t = times[n];
+        st += t, sx += xt, sm += xm, stt += t * t, stx += t * xt, stm += t * xm, count += 1;
+      }
+      const double den = count * stt - st * st;
+      if (count < 3 || den <= 0) continue;
+      const double vt = (count * stx - st * sx) / den, vm = (count * stm - st * sm) / den;
+      out["truth"].push_back(vt);
+      out["model"].push_back(vm);
+      worst = std::max(worst, std::abs(vm / vt - 1.0));
+    }
+    out["max_relative_error"] = worst;
+    return out;
   }
 
   json describe() const override {

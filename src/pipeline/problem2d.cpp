@@ -184,13 +184,14 @@ class LearningTask2D : public LearningTask {
   }
 
   learn::CoarseModel make_model(const std::string& net) const override {
-    return learn::make_model(model_name(net), cfg_.patches * cfg_.patches, cfg_.length / cfg_.patches, 0, cfg_.patches);
+    return learn::make_model(model_name(net), cfg_.patches * cfg_.patches, cfg_.length / cfg_.patches, 0, cfg_.patches,
+                             cfg_.learn.activation);
   }
   std::string model_name(const std::string& net) const override { return net + "2d"; }
 
   // Paper Fig. 8b: the 6 Fourier modes of largest mean amplitude in the truth; |coefficient| of
   // truth and model along every test trajectory.
-  json fourier(const torch::Tensor& truth, const torch::Tensor& Y) const override {
+  json trajectory_views(const torch::Tensor& truth, const torch::Tensor& Y, const std::vector<double>&) const override {
     const int P = cfg_.patches;
     const auto amp = [&](const torch::Tensor& V) {
       return torch::abs(torch::fft::fft2(V.reshape({V.size(0), V.size(1), P, P}))).reshape({V.size(0), V.size(1), -1}) /
@@ -212,7 +213,7 @@ class LearningTask2D : public LearningTask {
     for (int64_t b = 0; b < Y.size(0); ++b)
       f["trajectories"].push_back(json{{"truth", learn::to_vector(at[b].index_select(1, top))},
                                        {"model", learn::to_vector(am[b].index_select(1, top))}});
-    return f;
+    return {{"fourier", f}};
   }
 
   json describe() const override { return {{"dimension", 2}, {"D_cell", {{D_.xx, D_.xy}, {D_.xy, D_.yy}}}}; }

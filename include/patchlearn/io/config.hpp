@@ -19,7 +19,8 @@ struct LearnOptions {
   int epochs = 300, batch = 64, lbfgs_iterations = 0;
   double lr = 1e-3, lr_final = 1e-5;
   bool standardize = true;
-  std::string precision = "fp64";  ///< fp64 | fp32
+  std::string activation = "relu";  ///< relu | silu | tanh (the hidden layers')
+  std::string precision = "fp64";   ///< fp64 | fp32
   double validation_fraction = 0.1;
   std::uint64_t seed = 0;
   int checkpoint_every = 0;
@@ -117,8 +118,9 @@ struct Config1D : SharedConfig {
 /// The default medium.u_range: a sound bound of the initial conditions of eq. (23). Each is a sum
 /// of `modes` sines with |A_k| <= A = max(|amplitude_lo|, |amplitude_hi|), so |sum| <= S = modes A;
 /// the positivity shift |min| + 0.1 <= S + 0.1 is only ever added, so u(x, 0) lies in [-S, S]
-/// without the shift and in [-S, 2 S + 0.1] with it. The range is that bound widened by 5% of its
-/// width (at least 0.05) at each end. Diffusion and drift keep u inside its initial range (maximum
+/// without the shift and in [-S, 2 S + 0.1] with it; a front (kind = "front", values in (0, 1)) adds
+/// the series to it: [-S, 1 + S]. The range is that bound widened by 5% of its width (at least
+/// 0.05) at each end. Diffusion and drift keep u inside its initial range (maximum
 /// principle); a reaction may take it out: such a medium should give medium.u_range.
 URange default_u_range(const InitialConditionParams& ic);
 

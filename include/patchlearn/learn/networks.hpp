@@ -26,7 +26,8 @@ torch::Tensor derivative_features(const torch::Tensor& U, double dX, int stencil
 
 class CoarseModelImpl : public torch::nn::Module {
  public:
-  CoarseModelImpl(int nodes, double dX) : nodes_(nodes), dX_(dX) {}
+  CoarseModelImpl(int nodes, double dX, std::string activation)
+      : nodes_(nodes), dX_(dX), activation_(std::move(activation)) {}
   /// dU/dt for states U[B, M] (any leading batch size; 0 at the end nodes).
   virtual torch::Tensor forward(const torch::Tensor& U) = 0;
   virtual std::string kind() const = 0;
@@ -40,19 +41,24 @@ class CoarseModelImpl : public torch::nn::Module {
   torch::Tensor output_scale() const { return out_std_; }
   int nodes() const { return nodes_; }
   double dX() const { return dX_; }
+  /// The hidden layers' activation (learn.activation): relu (the paper's), silu or tanh.
+  const std::string& activation() const { return activation_; }
   int stencil() const { return stencil_; }
 
  protected:
   torch::Tensor pad_ends(const torch::Tensor& interior) const;  // [B, M-2] -> [B, M]
+  /// A new activation module of this model's kind.
+  torch::nn::AnyModule act() const;
   int nodes_;
   double dX_;
+  std::string activation_;
   int stencil_ = 3;
   torch::Tensor in_mean_, in_std_, out_mean_, out_std_;
 };
 
 class FunctionalNetImpl : public CoarseModelImpl {
  public:
-  FunctionalNetImpl(int nodes, double dX, int stencil);
+  FunctionalNetImpl(int nodes, double dX, int stencil, const std::string& activation = "relu");
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "functional"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
@@ -63,7 +69,7 @@ class FunctionalNetImpl : public CoarseModelImpl {
 
 class DiscretizedNetImpl : public CoarseModelImpl {
  public:
-  DiscretizedNetImpl(int nodes, double dX);
+  DiscretizedNetImpl(int nodes, double dX, const std::string& activation = "relu");
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "discretized"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
@@ -85,7 +91,7 @@ torch::Tensor spectral_features_2d(const torch::Tensor& U, double L);
 /// Paper Fig. 3a in 2D: the six spectral features through a pointwise MLP 6 -> 32 -> 32 -> 1.
 class FunctionalNet2DImpl : public CoarseModelImpl {
  public:
-  FunctionalNet2DImpl(int P, double L);
+  FunctionalNet2DImpl(int P, double L, const std::string& activation = "relu");
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "functional2d"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
@@ -102,7 +108,7 @@ class FunctionalNet2DImpl : public CoarseModelImpl {
 /// as in 1D (first layer W = V A, A = C^{-1/2} of the windows' covariance).
 class DiscretizedNet2DImpl : public CoarseModelImpl {
  public:
-  DiscretizedNet2DImpl(int P, double L);
+  DiscretizedNet2DImpl(int P, double L, const std::string& activation = "relu");
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "discretized2d"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
@@ -121,7 +127,8 @@ using CoarseModel = std::shared_ptr<CoarseModelImpl>;
 
 /// 1D: "functional" or "discretized" on `nodes` nodes with spacing dX.
 /// 2D: "functional2d" or "discretized2d" on grid x grid patches of spacing dX (nodes = grid^2).
-CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid = 0);
+CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid = 0,
+                       const std::string& activation = "relu");
 
 /// Save parameters, buffers, the header and a checksum of the tensors durably (PATH.partial,
 /// fsync, rename); RunError naming PATH when it cannot be written (disk full).

@@ -5,6 +5,11 @@
 // then all phi, then all l). The reference's positivity shift is optional: with rho the sum
 // evaluated on linspace(0, 2 pi, 128) (the reference's grid, not [0, 1]), if min rho < 0.05 the IC
 // becomes rho + |min rho| + 0.1. Trajectory i draws from its own stream of the seed.
+//
+// kind = "front" (fronts of reaction-diffusion media, issue 15): a front from 1 on the left to 0
+// on the right, 0.5 (1 - tanh((x - x0) / w)), with x0 and w uniform on initial.front_position and
+// initial.front_width, plus the sine series above (no positivity shift). Each trajectory draws its
+// series first, then x0, then w, from its own stream.
 #include <cstdint>
 #include <vector>
 
@@ -18,18 +23,24 @@ struct InitialConditionParams {
   double phase_lo = 0.0, phase_hi = 6.283185307179586;
   bool positivity_shift = true;
   std::uint64_t seed = 42;
+  bool front = false;  ///< kind = "front"
+  double front_position_lo = 0.2, front_position_hi = 0.4;
+  double front_width_lo = 0.05, front_width_hi = 0.1;
 };
 
 class InitialCondition {
  public:
   InitialCondition(std::vector<double> amplitude, std::vector<double> frequency, std::vector<double> phase,
                    bool positivity_shift);
+  /// The same series on a front at x0 of width w (no positivity shift).
+  InitialCondition with_front(double x0, double w) const;
   double operator()(double x) const;
 
  private:
   double series(double x) const;
   std::vector<double> a_, l_, phi_;
   double shift_ = 0.0;
+  double front_x0_ = 0.0, front_w_ = 0.0;  // w = 0: no front
 };
 
 std::vector<InitialCondition> draw_initial_conditions(const InitialConditionParams& p);

@@ -83,15 +83,17 @@ nlohmann::json headline_scores(const nlohmann::json& scores);
 /// The same as one line for people, after the model's name.
 std::string score_line(const std::string& name, const nlohmann::json& scores);
 
-/// The problem's projection of truth and model rollouts [B, T, M] on its dominant Fourier modes
-/// (paper Fig. 8b), as the summary's "fourier" object.
-using FourierProjection = std::function<nlohmann::json(const torch::Tensor& truth, const torch::Tensor& model)>;
+/// The problem's views of truth and model rollouts [B, T, M] at `times`, as keys of a model's
+/// record: "fourier", the projection on the dominant Fourier modes (paper Fig. 8b); "front", the
+/// front speeds of front-shaped data (reaction-diffusion, issue 15).
+using TrajectoryViews = std::function<nlohmann::json(const torch::Tensor& truth, const torch::Tensor& model,
+                                                     const std::vector<double>& times)>;
 
 /// rhs_rmse, rollout_rmse (and, with a coarse operator, rollout_rmse_vs_coarse and floor_rmse),
-/// per-trajectory values, the MSE over time and the Fourier projection of one model; `out`
+/// per-trajectory values, the MSE over time and the problem's trajectory views of one model; `out`
 /// receives its predictions.
 nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval,
-                              const learn::RolloutParams& rollout, const FourierProjection& fourier,
+                              const learn::RolloutParams& rollout, const TrajectoryViews& views,
                               ModelPredictions* out = nullptr);
 
 /// The regression on the training states: its result and the keys it adds to the summary (with
@@ -120,7 +122,9 @@ class LearningTask {
   virtual learn::CoarseModel make_model(const std::string& net) const = 0;
   virtual std::string model_name(const std::string& net) const { return net; }
   virtual const learn::RolloutParams& rollout_params() const = 0;
-  virtual nlohmann::json fourier(const torch::Tensor& truth, const torch::Tensor& model) const = 0;
+  /// The problem's TrajectoryViews of a model's rollout.
+  virtual nlohmann::json trajectory_views(const torch::Tensor& truth, const torch::Tensor& model,
+                                          const std::vector<double>& times) const = 0;
   /// Keys that describe the problem in the summary (a_star_cell, D_cell, dimension, ...).
   virtual nlohmann::json describe() const = 0;
 };
