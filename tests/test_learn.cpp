@@ -261,7 +261,8 @@ TEST(Learn, NonlinearPipelineEndToEndOnAShortFisherRun) {
   for (const char* k : {"functional", "discretized", "regression"}) EXPECT_TRUE(s[k]["front"].is_object()) << k;
   write_data_h5(dir + "/data.h5", cfg, *sim, Device::CPU);
   testing_support::expect_report_figures(
-      dir, {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png"});
+      dir, {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png",
+            "fig_front.png", "fig_effective.png"});
 }
 
 TEST(Learn, ResumedTrainingReachesTheSameModel) {

@@ -197,6 +197,53 @@ def fig_rollout(r, figdir, kinds):
     return "fig5_rollout.png"
 
 
+def fig_effective(r, figdir):
+    """A nonlinear medium: a*(u), c*(u), r*(u) from the cell problems against the regression's."""
+    s = r["summary"]
+    cell, reg = s["effective"], s.get("regression_effective", {})
+    keys = [k for k in ("a_star", "drift", "reaction") if any(v != 0 for v in cell[k])]
+    names = {"a_star": "a*(u)", "drift": "c*(u)", "reaction": "r*(u)"}
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        ax.plot(cell["u"], cell[k], "-", label="cell problems")
+        if k in reg:
+            ax.plot(reg["u"], reg[k], "o", ms=4, label=f"regression (max error {reg[k + '_max_error']:.1e})")
+        ax.ticklabel_format(useOffset=False)
+        if k == "a_star":
+            ax.set_ylim(bottom=0)
+        ax.set_xlabel("u"); ax.set_title(names[k]); ax.legend(fontsize=7)
+    fig.suptitle("Effective coefficients of the nonlinear medium: cell problems against the learned equation")
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_effective.png"), dpi=120); plt.close(fig)
+    return "fig_effective.png"
+
+
+def front_positions(V, dx):
+    """Where each state of V[T, M] falls through 1/2 (linear interpolation between nodes), NaN if nowhere."""
+    out = np.full(V.shape[0], np.nan)
+    for n, u in enumerate(V):
+        i = np.nonzero((u[:-1] >= 0.5) & (u[1:] < 0.5))[0]
+        if len(i):
+            i = i[0]; out[n] = dx * (i + (u[i] - 0.5) / (u[i] - u[i + 1]))
+    return out
+
+
+def fig_front(r, figdir, kinds):
+    """Front data: the front's position against time, truth and every model, test trajectory 0."""
+    ro = r["roll"]
+    t, truth = ro["t"], ro["truth"]
+    dx = 1.0 / (truth.shape[2] - 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(t, front_positions(truth[0], dx), "k-", lw=2, label="effective PDE (truth)")
+    for c, k in enumerate(kinds + ["regression"]):
+        if f"{k}_rollout" in ro:
+            err = r["summary"][k]["front"]["max_relative_error"]
+            ax.plot(t, front_positions(ro[f"{k}_rollout"][0], dx), "--", color=f"C{c}", label=f"{k} (speed error {err:.1e})")
+    ax.set_xlabel("t"); ax.set_ylabel("front position (U = 1/2)"); ax.legend(fontsize=7)
+    ax.set_title("Front position, unseen test trajectory")
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_front.png"), dpi=120); plt.close(fig)
+    return "fig_front.png"
+
+
 def fig_mse_fourier(r, figdir, kinds):
     s, t = r["summary"], r["roll"]["t"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -325,15 +372,25 @@ def main():
     kinds = [k for k in ("functional", "discretized") if s and k in s and "rollout_rmse" in s[k]]
     if s and "roll" in r and kinds:
         figs += [fig_rhs(r, figdir, kinds), fig_rollout(r, figdir, kinds), fig_mse_fourier(r, figdir, kinds), fig_loss(r, figdir, kinds)]
+        if "front" in s[kinds[0]]:
+            figs.append(fig_front(r, figdir, kinds))
+    if s and "effective" in s:
+        figs.append(fig_effective(r, figdir))
     lines = ["# patchlearn report", "", f"Directory: `{d}`", ""]
     a = r["data_attrs"]
     lines += ["## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
               f"{a.get('point_steps', 0):.3g} micro point-steps",
-              f"- rMSE of the data against the homogenized truth: {a.get('rmse_vs_homogenized', float('nan')):.3e}",
-              f"- a* from the cell problem: {a.get('a_star_cell', float('nan')):.12g}", ""]
+              f"- rMSE of the data against the {'effective-PDE' if s and 'effective' in s else 'homogenized'} truth: "
+              f"{a.get('rmse_vs_homogenized', float('nan')):.3e}"]
+    lines += [f"- a* from the cell problem: {a['a_star_cell']:.12g}", ""] if "a_star_cell" in a else [""]
     if s:
-        lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` "
-                  f"(a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e})", "",
+        if "regression_effective" in s:
+            e = s["regression_effective"]
+            accuracy = (f"against the cell problems: a*(u) {e['a_star_max_error']:.2e}, c*(u) {e['drift_max_error']:.2e}, "
+                        f"r*(u) {e['reaction_max_error']:.2e}")
+        else:
+            accuracy = f"a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e}"
+        lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` ({accuracy})", "",
                   "| model | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
         for k in scored_models(s):
             q = s[k]

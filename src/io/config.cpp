@@ -32,8 +32,8 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"full_resolution", {"rtol", "dt0"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
       {"initial",
-       {"trajectories", "modes", "amplitude", "frequency", "phase", "positivity_shift", "seed", "kind", "front_position",
-        "front_width"}},
+       {"trajectories", "modes", "amplitude", "frequency", "phase", "positivity_shift", "seed", "kind",
+        "front_position", "front_width"}},
       {"homogenized", {"dx"}},
       {"learn", {"train_trajectories", "train_t_max", "stencil"}},
       {"bench", {"epsilon", "full_rtol"}},
@@ -88,8 +88,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   std::tie(ic.front_position_lo, ic.front_position_hi) =
       initial.range("front_position", {ic.front_position_lo, ic.front_position_hi});
   std::tie(ic.front_width_lo, ic.front_width_hi) = initial.range("front_width", {ic.front_width_lo, ic.front_width_hi});
-  if (ic.front_width_lo <= 0)
-    throw ConfigError("initial.front_width", "the front widths must be > 0");
+  if (ic.front_width_lo <= 0) throw ConfigError("initial.front_width", "the front widths must be > 0");
 
   // --- medium: a(y) or a(y, u), the optional drift and reaction, all checked on the u range
   if (medium.has("u_range")) {

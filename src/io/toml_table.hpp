@@ -228,8 +228,7 @@ inline void check_rollout_steps(const std::string& method, double t_end, double 
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
   s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "activation",
-                     "precision",
-                     "validation_fraction", "seed", "checkpoint_every"});
+                     "precision", "validation_fraction", "seed", "checkpoint_every"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
   s["regression"] = {"threshold"};
   s["run"] = {"device", "chunk_trajectories"};

@@ -64,8 +64,7 @@ FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil, const st
     : CoarseModelImpl(nodes, dX, activation) {
   if (stencil != 3 && stencil != 5) throw ConfigError("learn.stencil", std::to_string(stencil) + " must be 3 or 5");
   stencil_ = stencil;
-  mlp_ = register_module(
-      "mlp", nn::Sequential(nn::Linear(3, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
+  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(3, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
   in_mean_ = register_buffer("in_mean", torch::zeros({3}));
   in_std_ = register_buffer("in_std", torch::ones({3}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
@@ -150,8 +149,7 @@ torch::Tensor spectral_features_2d(const torch::Tensor& U, double L) {
 
 FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L, const std::string& activation)
     : CoarseModelImpl(P * P, L / P, activation), P_(P) {
-  mlp_ = register_module(
-      "mlp", nn::Sequential(nn::Linear(6, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
+  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(6, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
   in_mean_ = register_buffer("in_mean", torch::zeros({6}));
   in_std_ = register_buffer("in_std", torch::ones({6}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
@@ -283,7 +281,8 @@ CoarseModel load_model(const std::string& path, torch::Device device) {
   c10::IValue grid(static_cast<int64_t>(0)), activation(std::string("relu"));  // (older checkpoints: relu)
   ar.try_read("patchlearn_grid", grid);
   ar.try_read("patchlearn_activation", activation);
-  if (!grid.isInt() || !activation.isString()) throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
+  if (!grid.isInt() || !activation.isString())
+    throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
   CoarseModel model;
   try {
     model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),

@@ -286,7 +286,8 @@ class LearningTask1D : public LearningTask {
   // Fourier-amplitude state space (paper Fig. 8b): the two sine modes of largest mean amplitude in
   // the truth, for every test trajectory. Front-shaped data (initial.kind = "front") also get the
   // front speeds.
-  json trajectory_views(const torch::Tensor& truth, const torch::Tensor& Y, const std::vector<double>& times) const override {
+  json trajectory_views(const torch::Tensor& truth, const torch::Tensor& Y,
+                        const std::vector<double>& times) const override {
     const torch::Tensor amp_truth = sine_amplitudes(truth), amp_model = sine_amplitudes(Y);
     const torch::Tensor top =
         std::get<1>(amp_truth.abs().mean(at::IntArrayRef{0, 1}).topk(std::min<int64_t>(2, amp_truth.size(2))));
