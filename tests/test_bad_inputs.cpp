@@ -104,6 +104,29 @@ TEST(BadInputs, MissingConfigFile) {
   EXPECT_NE(out.find("cannot read config file"), std::string::npos) << out;
 }
 
+TEST(BadInputs, AReactionThatBlowsUpStopsTheRunNamingTrajectoryAndTime) {
+  // u_t = (a u_x)_x + 20 u^2 blows up in finite time (~1 / (20 u0)) and leaves medium.u_range
+  // [0, 3] before: simulate stops there with exit 1 and one line naming the trajectory, the node
+  // and the time, and writes no data.h5.
+  if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
+  const fs::path dir = fs::path(testing::TempDir()) / "blow_up";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path cfg = dir / "c.toml", out = dir / "out";
+  std::ofstream(cfg) << "[medium]\nreaction = \"20 * u^2\"\nu_range = [0, 3]\n[patch]\nbuffer_ends = "
+                        "\"averaged_gradient\"\n[initial]\ntrajectories = 2\nmodes = 2\namplitude = [-0.2, 0.2]\n"
+                        "[learn]\ntrain_trajectories = 1\n[macro]\nt_end = 0.2\n[rollout]\nt_end = 0.2\n";
+  const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + cfg.string() + "' --out '" +
+                                          out.string() + "' --device cpu --quiet");
+  EXPECT_EQ(status, 1) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_NE(text.find("outside medium.u_range"), std::string::npos) << text;
+  EXPECT_NE(text.find("trajectory"), std::string::npos) << text;
+  EXPECT_NE(text.find("(macro step "), std::string::npos) << text;
+  EXPECT_NE(text.find(", t = "), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
+}
+
 TEST(BadInputs, SimulateRefusesUDependentMediaWhereTheSchemeIsLinear) {
   // Gap-tooth and full resolution in 1D, and the 2D lattice schemes, have only the linear fine
   // model (issue 15): simulate must stop with one line naming the key before it writes anything,

@@ -56,8 +56,19 @@ CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, i
   const auto axpby = [&](double a, const Buffer<double>& x, double b, const Buffer<double>& y, Buffer<double>& out) {
     kernels::axpby(dev, size, a, x.data(), b, y.data(), out.data());
   };
-  for (index_t s = 0; s <= steps; ++s) {
-    op.rhs(U.data(), k1.data(), batch);
+  // An operator's own run-time error (a nonlinear medium's state outside its u range, ...) gains
+  // the macro step and time it happened at.
+  index_t s = 0;
+  const auto rhs = [&](const Buffer<double>& x, Buffer<double>& out) {
+    try {
+      op.rhs(x.data(), out.data(), batch);
+    } catch (const RunError& e) {
+      throw RunError(std::string(e.what()) + " (macro step " + std::to_string(s) +
+                     ", t = " + std::to_string(static_cast<double>(s) * dt) + ")");
+    }
+  };
+  for (; s <= steps; ++s) {
+    rhs(U, k1);
     check_finite(k1, M, s, "dU/dt");
     if (s % sample_every == 0) {
       const index_t n = s / sample_every;
@@ -72,17 +83,17 @@ CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, i
         break;
       case MacroMethod::RK2:
         axpby(1.0, U, dt, k1, tmp);
-        op.rhs(tmp.data(), k2.data(), batch);
+        rhs(tmp, k2);
         axpby(1.0, k1, 1.0, k2, k2);
         axpby(1.0, U, 0.5 * dt, k2, U);
         break;
       case MacroMethod::RK4:
         axpby(1.0, U, 0.5 * dt, k1, tmp);
-        op.rhs(tmp.data(), k2.data(), batch);
+        rhs(tmp, k2);
         axpby(1.0, U, 0.5 * dt, k2, tmp);
-        op.rhs(tmp.data(), k3.data(), batch);
+        rhs(tmp, k3);
         axpby(1.0, U, dt, k3, tmp);
-        op.rhs(tmp.data(), k4.data(), batch);
+        rhs(tmp, k4);
         axpby(1.0, k1, 2.0, k2, k2);  // k2 <- k1 + 2 k2
         axpby(1.0, k2, 2.0, k3, k2);  //       + 2 k3
         axpby(1.0, k2, 1.0, k4, k2);  //       + k4
