@@ -32,6 +32,14 @@ std::vector<double> randoms(std::size_t n, unsigned seed, double lo = -1, double
   return v;
 }
 
+// Three smooth macro states of 11 nodes, values in [0.5, 1.5].
+std::vector<double> three_macro_states() {
+  std::vector<double> U(3 * 11);
+  for (int b = 0; b < 3; ++b)
+    for (int i = 0; i < 11; ++i) U[b * 11 + i] = 1.0 + std::sin(0.9 * i + b) * (0.3 + 0.1 * b);
+  return U;
+}
+
 void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel, const char* what) {
   ASSERT_EQ(a.size(), b.size());
   // NaN-aware maxima (std::max drops a NaN): an element the CUDA side never wrote reads as NaN in
@@ -194,9 +202,7 @@ TEST(Gpu, PatchDynamicsBlockedBurst) {
   REQUIRE_GPU();
   const FineModel1D model(CoefficientField::sinusoid(1.1, 1.0), 1e-3, 5e-5);
   const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
-  std::vector<double> U(3 * 11);
-  for (int b = 0; b < 3; ++b)
-    for (int i = 0; i < 11; ++i) U[b * 11 + i] = 1.0 + std::sin(0.9 * i + b) * (0.3 + 0.1 * b);
+  const std::vector<double> U = three_macro_states();
   PatchDynamicsParams p;
   p.burst = 5e-6;
   p.buffer_ends = kernels::EndRows::AveragedGradient;
@@ -224,9 +230,7 @@ TEST(Gpu, PatchDynamicsNonlinearMedium) {
                          .with_terms("-u", "2 * (1 + 0.5*sin(2*pi*y)) * u * (1 - u)", r);
   const FineModel1D model(field, 1e-3, 5e-5);
   const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
-  std::vector<double> U(3 * 11);
-  for (int b = 0; b < 3; ++b)
-    for (int i = 0; i < 11; ++i) U[b * 11 + i] = 1.0 + std::sin(0.9 * i + b) * (0.3 + 0.1 * b);
+  const std::vector<double> U = three_macro_states();
   PatchDynamicsParams p;
   p.burst = 4e-6;
   p.substeps = 8;
@@ -250,12 +254,8 @@ TEST(Gpu, PatchDynamicsNonlinearMedium) {
   for (int q = 0; q < layout.patches(); ++q) firsts.push_back(layout.global_start(q + 1));
   const auto t = model.medium_tables(firsts, n);
   Buffer<double> ta(Device::CUDA, t.a.coef), tc(Device::CUDA, t.c.coef), tr(Device::CUDA, t.r.coef);
-  kernels::MediumTables mh{t.a.coef.data(), t.c.coef.data(), t.r.coef.data(), t.a.terms,        t.c.terms, t.r.terms,
-                           t.a.terms,       t.c.terms,       t.r.terms,       layout.patches(), t.a.mid(), t.a.scale()};
-  kernels::MediumTables md = mh;
-  md.a = ta.data();
-  md.c = tc.data();
-  md.r = tr.data();
+  const auto mh = t.view(t.a.coef.data(), t.c.coef.data(), t.r.coef.data(), layout.patches(), true),
+             md = t.view(ta.data(), tc.data(), tr.data(), layout.patches(), true);
   std::vector<double> fc(y.size());
   Buffer<double> yg(Device::CUDA, y), fg(Device::CUDA, y.size());
   kernels::fine_rates(Device::CPU, systems, n, mh, 1.0 / 5e-5, y.data(), fc.data());

@@ -16,6 +16,24 @@ double ChebyshevTable::value(index_t k, double u) const {
   return f;
 }
 
+kernels::MediumTables MediumSeries::view(const double* a_values, const double* c_values, const double* r_values,
+                                         index_t mats, bool per_element) const {
+  kernels::MediumTables t;
+  t.a = a_values;
+  t.c = c_values;
+  t.r = r_values;
+  t.na = a.terms;
+  t.nc = c.terms;
+  t.nr = r.terms;
+  t.a_stride = per_element ? a.terms : 0;
+  t.c_stride = per_element ? c.terms : 0;
+  t.r_stride = per_element ? r.terms : 0;
+  t.mats = mats;
+  t.u_mid = a.mid();
+  t.u_scale = a.scale();
+  return t;
+}
+
 ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
                              const std::string& key) {
   if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || !(r.hi > r.lo))

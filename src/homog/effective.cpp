@@ -75,16 +75,7 @@ EffectiveCoefficients1D EffectiveMedium1D::at(double u) const {
 }
 
 kernels::MediumTables EffectiveMedium1D::tables() const {
-  kernels::MediumTables t;
-  t.a = a.coef.data();
-  t.c = c.coef.data();
-  t.r = r.coef.data();
-  t.na = a.terms;
-  t.nc = c.terms;
-  t.nr = r.terms;
-  t.u_mid = a.mid();
-  t.u_scale = a.scale();
-  return t;
+  return view(a.coef.data(), c.coef.data(), r.coef.data(), 1, false);
 }
 
 EffectiveCoefficients2D effective_coefficients(const Lattice2D& lattice, double u) {

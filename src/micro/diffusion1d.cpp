@@ -28,15 +28,15 @@ FineModel1D::Tables tabulate(const CoefficientField& field, index_t bonds, index
   return t;
 }
 
-// Append the series of elements first .. first + count - 1 of `src` to `dst`, where element g of
-// the lattice is series g mod `period` of src (period 0: src holds elements 0, 1, ... of dst).
+// Append the series of lattice elements first .. first + count - 1 to `dst`, element g being
+// series g mod `period` of one period's table `src`.
 void append(const ChebyshevTable& src, index_t first, index_t count, index_t period, ChebyshevTable& dst) {
   if (src.terms == 0) return;
   dst.terms = src.terms;
   dst.lo = src.lo;
   dst.hi = src.hi;
   for (index_t j = 0; j < count; ++j) {
-    const index_t k = period > 0 ? ((first + j) % period + period) % period : first + j;
+    const index_t k = ((first + j) % period + period) % period;
     dst.coef.insert(dst.coef.end(), src.coef.begin() + k * src.terms, src.coef.begin() + (k + 1) * src.terms);
   }
 }
@@ -74,25 +74,21 @@ std::vector<double> FineModel1D::conductances(index_t first, index_t count) cons
 
 FineModel1D::Tables FineModel1D::medium_tables(const std::vector<index_t>& firsts, index_t n) const {
   if (!nonlinear()) throw std::logic_error("FineModel1D::medium_tables: the medium is linear");
-  // Without a whole number of points per period every element is its own series: tabulate the
-  // windows' elements in order (window w's bonds are elements w (n - 1) .., its points w n ..).
-  Tables all;
-  index_t period = per_period_;
-  const Tables* src = &phase_;
   if (per_period_ == 0) {
+    // Without a whole number of points per period every element is its own series: tabulate the
+    // windows' elements in order (window w's bonds are elements w (n - 1) .., its points w n ..).
     const auto W = static_cast<index_t>(firsts.size());
     const auto bond_at = [&](index_t k) { return firsts[k / (n - 1)] + k % (n - 1); };
     const auto point_at = [&](index_t k) { return firsts[k / n] + k % n; };
-    all = tabulate(
+    return tabulate(
         field_, W * (n - 1), W * n, [&](index_t k) { return (static_cast<double>(bond_at(k)) + 0.5) * dx_ / eps_; },
         [&](index_t k) { return static_cast<double>(point_at(k)) * dx_ / eps_; });
-    return all;
   }
   Tables out;
   for (const index_t first : firsts) {
-    append(src->a, first, n - 1, period, out.a);
-    append(src->c, first, n, period, out.c);
-    append(src->r, first, n, period, out.r);
+    append(phase_.a, first, n - 1, per_period_, out.a);
+    append(phase_.c, first, n, per_period_, out.c);
+    append(phase_.r, first, n, per_period_, out.r);
   }
   return out;
 }

@@ -44,18 +44,7 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
     series_a_ = Buffer<double>(device_, t.a.coef);
     series_c_ = Buffer<double>(device_, t.c.coef);
     series_r_ = Buffer<double>(device_, t.r.coef);
-    medium_.a = series_a_.data();
-    medium_.c = series_c_.data();
-    medium_.r = series_r_.data();
-    medium_.na = t.a.terms;
-    medium_.nc = t.c.terms;
-    medium_.nr = t.r.terms;
-    medium_.a_stride = t.a.terms;
-    medium_.c_stride = t.c.terms;
-    medium_.r_stride = t.r.terms;
-    medium_.mats = P;
-    medium_.u_mid = t.a.mid();
-    medium_.u_scale = t.a.scale();
+    medium_ = t.view(series_a_.data(), series_c_.data(), series_r_.data(), P, true);
     scratch_ =
         Buffer<double>(device_, static_cast<std::size_t>(kernels::theta_steps_scratch(device_, max_batch * P, N)));
   } else {

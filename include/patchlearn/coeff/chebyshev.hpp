@@ -14,6 +14,7 @@
 
 #include "patchlearn/coeff/field.hpp"
 #include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
 
 namespace patchlearn {
 
@@ -27,6 +28,18 @@ struct ChebyshevTable {
   double scale() const { return 2.0 / (hi - lo); }
   /// Series k at u (for host use and tests).
   double value(index_t k, double u) const;
+};
+
+/// A medium's a (on bonds), c and r (on points) as tables of series in u on one range (c and r
+/// empty without a drift / reaction): the fine model's on a lattice window, or the effective
+/// medium's single series.
+struct MediumSeries {
+  ChebyshevTable a, c, r;
+  /// The per-element view (kernels/nonlinear.hpp) of these tables with their values at a, c, r
+  /// (a.coef, c.coef, r.coef or copies of them on a device): each element its own series for
+  /// `mats` media of elements when `per_element`, else one series shared by every element.
+  kernels::MediumTables view(const double* a_values, const double* c_values, const double* r_values, index_t mats,
+                             bool per_element) const;
 };
 
 /// The largest number of Chebyshev points tried before a function counts as not resolvable.

@@ -52,8 +52,7 @@ EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, i
 /// Chebyshev series (coeff/chebyshev.hpp) through effective_coefficients at the Chebyshev points,
 /// so the effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) runs on the same per-element math
 /// as the fine model (kernels/nonlinear.hpp) with one series shared by every element.
-struct EffectiveMedium1D {
-  ChebyshevTable a, c, r;  ///< c and r empty without a drift / reaction
+struct EffectiveMedium1D : MediumSeries {
   EffectiveCoefficients1D at(double u) const;
   /// The per-element view of the effective PDE (host pointers into this object, stride 0).
   kernels::MediumTables tables() const;

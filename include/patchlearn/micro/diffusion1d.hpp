@@ -32,9 +32,7 @@ class FineModel1D {
   /// The nonlinear medium on windows of n points starting at each of `firsts`, window after
   /// window: a on the n - 1 bonds, the drift c and the reaction r on the n points (empty tables
   /// without them), Chebyshev series in u on the medium's u range with one length per table.
-  struct Tables {
-    ChebyshevTable a, c, r;
-  };
+  using Tables = MediumSeries;
   Tables medium_tables(const std::vector<index_t>& firsts, index_t n) const;
   /// eps/dx when it is an integer (the lattice repeats every period), else 0.
   int points_per_period() const { return per_period_; }
