@@ -25,10 +25,13 @@ void discard_report(const std::string& dir) {
   fs::remove_all(fs::path(dir) / "figures", ec);
 }
 
-// The common start of a job that writes into `out`: the config's warnings, the device it takes,
-// the folder.
-Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer) {
+// The common start of a job that writes into `out`: the config's warnings (and those of the
+// simulation checks, `more`), the device it takes, the folder.
+Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer,
+                   const std::vector<std::string>& more = {}) {
   for (const auto& w : problem.shared().warnings) observer.warning(w);
+  for (const auto& w : more) observer.warning(w);
+  for (const auto& n : problem.shared().notes) observer.info(n);
   const Device dev = job_device(problem, o);
   observer.info("device: " + device_description(dev));
   std::error_code ec;
@@ -115,16 +118,18 @@ Report cell(const Problem& problem, std::optional<double> u) { return problem.ce
 
 Report validate(const Problem& problem) {
   problem.check_bench();
+  auto warnings = problem.shared().warnings;
+  for (auto& w : problem.check_simulable()) warnings.push_back(std::move(w));
   Report r;
-  r.json = {{"valid", true}, {"warnings", problem.shared().warnings}};
-  for (const auto& w : problem.shared().warnings) r.lines.push_back("warning: " + w);
+  r.json = {{"valid", true}, {"warnings", warnings}, {"notes", problem.shared().notes}};
+  for (const auto& w : warnings) r.lines.push_back("warning: " + w);
+  r.lines.insert(r.lines.end(), problem.shared().notes.begin(), problem.shared().notes.end());
   r.lines.push_back(problem.shared().origin + ": valid");
   return r;
 }
 
 Report simulate(const Problem& problem, const JobOptions& o, Observer& observer) {
-  problem.check_simulable();
-  const Device dev = prepare_job(problem, o, observer);
+  const Device dev = prepare_job(problem, o, observer, problem.check_simulable());
   const auto sim = simulate_into(problem, o, dev, observer);
   Report r = problem.simulation_report(*sim, dev);
   r.json["data"] = data_path(o);
@@ -159,9 +164,8 @@ Report rollout(const Problem& problem, const std::string& model_path, const JobO
 }
 
 Report run(Problem& problem, const JobOptions& o, Observer& observer) {
-  problem.check_simulable();
   problem.shared().learn.resume = o.resume;
-  const Device dev = prepare_job(problem, o, observer);
+  const Device dev = prepare_job(problem, o, observer, problem.check_simulable());
   Stopwatch clock;
   const auto sim = simulate_into(problem, o, dev, observer);
   const Report simulated = problem.simulation_report(*sim, dev);
@@ -186,8 +190,7 @@ Report run(Problem& problem, const JobOptions& o, Observer& observer) {
 
 Report bench(const Problem& problem, const JobOptions& o, Observer& observer) {
   problem.check_bench();
-  problem.check_simulable();
-  const Device dev = prepare_job(problem, o, observer);
+  const Device dev = prepare_job(problem, o, observer, problem.check_simulable());
   Report r;
   r.json = problem.bench(dev, observer);
   const std::string path = (fs::path(o.out) / "bench.json").string();
