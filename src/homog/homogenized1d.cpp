@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/micro/lattice_ivp.hpp"
 
 namespace patchlearn {
 
@@ -105,53 +106,18 @@ HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length,
   std::string failure;
 #pragma omp parallel for schedule(dynamic)
   for (std::size_t tr = 0; tr < ics.size(); ++tr) {
-    std::vector<double> y(N), y1(N), y2(N), rate(N), scratch(kernels::StepScratch::kArrays * N);
-    const auto work = kernels::StepScratch::at(scratch.data(), N);
+    std::vector<double> y(N), rate(N);
     for (index_t j = 0; j < N; ++j) y[j] = ics[tr](static_cast<double>(j) * dx);
-    const auto step = [&](std::vector<double>& v, double h) {
-      kernels::theta_step_system(N, m, v.data(), h, 1.0, inv_dx, kernels::EndRows::Dirichlet, 1, 0, 0, work);
-    };
-    double t = 0, h = 1e-6;
     try {
-      for (index_t n = 0; n < nt; ++n) {
-        while (t < times[n]) {
-          const bool last = t + h >= times[n] * (1 - 1e-14);
-          const double hs = last ? times[n] - t : h;
-          y1 = y;
-          step(y1, hs);
-          y2 = y;
-          step(y2, 0.5 * hs);
-          step(y2, 0.5 * hs);
-          double err = 0, scale = 0;
-          for (index_t j = 0; j < N; ++j) {
-            err = std::max(err, std::abs(y2[j] - y1[j]));
-            scale = std::max(scale, std::abs(y2[j]));
-          }
-          err /= rtol * std::max(scale, 1e-300);
-          if (!(err <= 1.0)) {  // also rejects a NaN estimate
-            if (!std::isfinite(err) || hs < 1e-14 * std::max(times[n], 1e-300))
-              throw RunError(fmt::format("the effective-PDE truth of trajectory {} failed at t = {:.6g}", tr, t));
-            h = hs * std::max(0.2, 0.9 / std::sqrt(err));
-            continue;
-          }
-          for (index_t j = 0; j < N; ++j) y[j] = 2.0 * y2[j] - y1[j];
-          t = last ? times[n] : t + hs;
-          const double grow = std::min(4.0, 0.9 / std::sqrt(std::max(err, 1e-12)));
-          if (!last || grow < 1.0) h = hs * grow;
-          for (index_t j = 0; j < N; ++j)
-            if (!range.contains(y[j]))
-              throw RunError(
-                  fmt::format("the effective-PDE truth of trajectory {} reaches U = {:.6g} at t = {:.6g}, "
-                              "outside medium.u_range [{:.6g}, {:.6g}]; widen medium.u_range",
-                              tr, y[j], t, range.lo, range.hi));
-        }
-        kernels::fine_rates_system(N, m, y.data(), inv_dx, rate.data());
-        const std::size_t o = (tr * nt + n) * M;
-        for (index_t i = 0; i < M; ++i) {
-          out.U[o + i] = y[i * fine_per_macro];
-          out.dUdt[o + i] = rate[i * fine_per_macro];
-        }
-      }
+      integrate_lattice(m, inv_dx, y, times, rtol, range, fmt::format("the effective-PDE truth of trajectory {}", tr),
+                        [&](std::size_t n, const std::vector<double>& v) {
+                          kernels::fine_rates_system(N, m, v.data(), inv_dx, rate.data());
+                          const std::size_t o = (tr * nt + n) * M;
+                          for (index_t i = 0; i < M; ++i) {
+                            out.U[o + i] = v[i * fine_per_macro];
+                            out.dUdt[o + i] = rate[i * fine_per_macro];
+                          }
+                        });
     } catch (const std::exception& e) {
 #pragma omp critical
       if (failure.empty()) failure = e.what();

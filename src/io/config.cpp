@@ -30,7 +30,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
        {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps",
         "rate_tolerance"}},
       {"gap_tooth", {"dt"}},
-      {"full_resolution", {"rtol", "dt0"}},
+      {"full_resolution", {"rtol", "dt0", "compare"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
       {"initial",
        {"trajectories", "modes", "amplitude", "frequency", "phase", "positivity_shift", "seed", "kind",
@@ -215,6 +215,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.gap_tooth_dt = gap.positive("dt", c.gap_tooth_dt);
   c.full_rtol = full.positive("rtol", c.full_rtol);
   c.full_dt0 = full.positive("dt0", c.full_dt0);
+  c.full_compare = static_cast<int>(full.integer("compare", c.full_compare, 0, 1000000));
 
   // --- macro time
   c.macro_dt = macro.positive("dt", c.macro_dt);

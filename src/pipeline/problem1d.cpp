@@ -55,10 +55,11 @@ json effective_curves_json(const EffectiveMedium1D& m) {
 
 std::vector<std::string> Problem1D::check_simulable() const {
   const std::string key = cfg_.field->nonlinear_key();
-  if (!key.empty() && cfg_.scheme != "patch_dynamics")
-    throw ConfigError("scheme.type", fmt::format("{} has only the linear fine model; the medium depends on u or has a "
-                                                 "drift or reaction ({}): use scheme.type = \"patch_dynamics\"",
-                                                 cfg_.scheme, key));
+  if (!key.empty() && cfg_.scheme == "gap_tooth")
+    throw ConfigError("scheme.type", fmt::format("gap_tooth has only the linear fine model; the medium depends on u or "
+                                                 "has a drift or reaction ({}): use \"patch_dynamics\" or "
+                                                 "\"full_resolution\"",
+                                                 key));
   if (cfg_.scheme != "patch_dynamics") return {};
   // The patch parameters against patch.rate_tolerance: each error over a third of it is named with
   // the key that owns it, when together they exceed it.
@@ -80,6 +81,30 @@ std::vector<std::string> Problem1D::check_simulable() const {
   line("patch.substeps", a.substeps, b.time, "the implicit substeps' time error", "more substeps");
   return w;
 }
+
+namespace {
+
+// The full-resolution run of the initial conditions `ics` at `times` on the host arrays of a
+// CoarseData on `device`.
+CoarseData full_resolution_data(const Config1D& cfg, const FineModel1D& model, const PatchLayout1D& layout,
+                                Device device, const std::vector<std::function<double(double)>>& ics,
+                                const std::vector<double>& times, const std::function<void(double)>& prog) {
+  FullResolutionParams p;
+  p.rtol = cfg.full_rtol;
+  p.dt0 = cfg.full_dt0;
+  FullResolution1D fr(model, layout, p, device);
+  const auto nt = static_cast<index_t>(times.size()), count = static_cast<index_t>(ics.size()),
+             M = static_cast<index_t>(cfg.macro_nodes);
+  std::vector<double> U(count * nt * M), R(U.size());
+  for (index_t b = 0; b < count; ++b) {
+    fr.run(ics[b], times, U.data() + b * nt * M, R.data() + b * nt * M, [&](double f) {
+      if (prog) prog((double(b) + f) / double(count));
+    });
+  }
+  return CoarseData::from_host(device, count, times, M, U, R, fr.point_steps());
+}
+
+}  // namespace
 
 Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
@@ -111,18 +136,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
         if (prog) prog(t / cfg.t_end);
       });
     }
-    FullResolutionParams p;
-    p.rtol = cfg.full_rtol;
-    p.dt0 = cfg.full_dt0;
-    FullResolution1D fr(model, layout, p, device);
-    const auto nt = static_cast<index_t>(times.size());
-    std::vector<double> U(count * nt * M), R(U.size());
-    for (index_t b = 0; b < count; ++b) {
-      fr.run(sub[b], times, U.data() + b * nt * M, R.data() + b * nt * M, [&](double f) {
-        if (prog) prog((double(b) + f) / double(count));
-      });
-    }
-    return CoarseData::from_host(device, count, times, M, U, R, fr.point_steps());
+    return full_resolution_data(cfg, model, layout, device, sub, times, prog);
   };
   Simulation1D sim;
   const std::string stage = "simulate (" + cfg.scheme + ")";
@@ -155,6 +169,14 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
   }
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
+  if (cfg.full_compare > 0 && cfg.scheme != "full_resolution") {
+    const index_t n = std::min<index_t>(cfg.full_compare, B);
+    const auto full = full_resolution_data(cfg, model, layout, Device::CPU, {icf.begin(), icf.begin() + n}, sim.data.t,
+                                           [&](double f) { observer.progress("full resolution (compare)", f); });
+    const auto U = sim.data.host_U();
+    sim.rmse_vs_full_resolution = relative_mse({U.begin(), U.begin() + n * sim.data.times * M}, full.host_U());
+    sim.full_resolution_trajectories = n;
+  }
   return sim;
 }
 
@@ -423,6 +445,17 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
     r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})",
                                   sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star));
   }
+  if (sim.full_resolution_trajectories > 0) {
+    r.json["rmse_vs_full_resolution"] = sim.rmse_vs_full_resolution;
+    r.json["full_resolution_trajectories"] = sim.full_resolution_trajectories;
+    r.lines.back() += fmt::format(", vs full resolution {:.3e} (the first {} trajectories)",
+                                  sim.rmse_vs_full_resolution, sim.full_resolution_trajectories);
+  }
+  if (cfg_.scheme == "patch_dynamics")  // the patch parameters the data were made with ("auto" resolved)
+    r.json["patch"] = {{"burst", cfg_.burst},
+                       {"substeps", cfg_.substeps},
+                       {"heal_substeps", cfg_.heal_substeps},
+                       {"buffer_width", cfg_.buffer_width}};
   return r;
 }
 

@@ -5,15 +5,25 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
+#include "patchlearn/micro/lattice_ivp.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
 
 namespace patchlearn {
 
 FullResolution1D::FullResolution1D(const FineModel1D& model, const PatchLayout1D& teeth,
                                    const FullResolutionParams& params, Device device)
-    : dx_(model.dx()), teeth_(teeth), params_(params), device_(device) {
+    : dx_(model.dx()),
+      nonlinear_(model.nonlinear()),
+      u_range_(model.field().u_range()),
+      teeth_(teeth),
+      params_(params),
+      device_(device) {
   N_ = static_cast<index_t>(std::llround(teeth_.length / dx_)) + 1;
   stride_ = static_cast<index_t>(std::llround(teeth_.macro_dx / dx_));
+  if (nonlinear_) {
+    series_ = model.medium_tables({0}, N_);
+    return;
+  }
   cond_ = Buffer<double>(device_, model.conductances(0, N_ - 1));
   u_ = Buffer<double>(device_, N_);
   f_ = Buffer<double>(device_, N_);
@@ -45,8 +55,35 @@ FullResolution1D::Restricted FullResolution1D::restrict_state() {
   return r;
 }
 
+void FullResolution1D::restrict_host(const std::vector<double>& x, double* out) const {
+  const index_t nq = teeth_.tooth_points, start = stride_ - (nq - 1) / 2;
+  kernels::restrict_teeth(Device::CPU, 1, N_, teeth_.macro_nodes - 2, start, stride_, nq, x.data(), out + 1);
+}
+
+void FullResolution1D::run_nonlinear(const std::function<double(double)>& ic, const std::vector<double>& times,
+                                     double* U, double* dUdt, const std::function<void(double)>& progress) {
+  const int M = teeth_.macro_nodes;
+  const auto m = series_.view(series_.a.coef.data(), series_.c.coef.data(), series_.r.coef.data(), 1, true);
+  const double inv_dx = 1.0 / dx_;
+  std::vector<double> y(N_), rate(N_);
+  for (index_t g = 0; g < N_; ++g) y[g] = ic(static_cast<double>(g) * dx_);
+  const auto stats = integrate_lattice(m, inv_dx, y, times, params_.rtol, u_range_, "the full-resolution fine run",
+                                       [&](std::size_t n, const std::vector<double>& v) {
+                                         kernels::fine_rates_system(N_, m, v.data(), inv_dx, rate.data());
+                                         restrict_host(v, U + n * M);
+                                         restrict_host(rate, dUdt + n * M);
+                                         U[n * M] = v[0];
+                                         U[n * M + M - 1] = v[N_ - 1];
+                                         dUdt[n * M] = dUdt[n * M + M - 1] = 0.0;  // the Dirichlet ends do not move
+                                         if (progress) progress(times[n] / std::max(times.back(), 1e-300));
+                                       });
+  point_steps_ += stats.point_steps;
+  accepted_ += stats.accepted;
+}
+
 void FullResolution1D::run(const std::function<double(double)>& ic, const std::vector<double>& times, double* U,
                            double* dUdt, const std::function<void(double)>& progress) {
+  if (nonlinear_) return run_nonlinear(ic, times, U, dUdt, progress);
   const int M = teeth_.macro_nodes;
   std::vector<double> u0(N_);
   double scale = 0.0;

@@ -107,6 +107,9 @@ struct Config1D : SharedConfig {
   double gap_tooth_dt = 1e-5;
   // [full_resolution]
   double full_rtol = 1e-6, full_dt0 = 1e-9;
+  /// full_resolution.compare: with another scheme, also run the first this many trajectories at full
+  /// resolution, the theory-free truth the data are scored against (0: none)
+  int full_compare = 0;
   // [macro]
   double macro_dt = 1e-3;
   std::string integrator = "euler";

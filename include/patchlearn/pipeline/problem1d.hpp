@@ -2,7 +2,7 @@
 // The 1D continuum problem (paper §5.1): u_t = (a(x/eps) u_x)_x on [0, L] with Dirichlet ends, or
 // the nonlinear u_t = (a(x/eps, u) u_x)_x + c(x/eps, u) u_x + r(x/eps, u) (issue 15).
 // Coarse data from the configured scheme (patch dynamics, gap-tooth or full resolution; a
-// nonlinear medium: patch dynamics), the truth on the same nodes and times (the homogenized
+// nonlinear medium: patch dynamics or full resolution), the truth on the same nodes and times (the homogenized
 // solution, or the effective PDE of the nonlinear medium), the data.h5 that stores both, and the
 // learning task (functional and discretized networks, the 1D regression, the 3-point scheme of
 // the homogenized / effective PDE as the exact coarse operator).
@@ -23,6 +23,10 @@ struct Simulation1D : Simulation {
   /// at the sample time fine_t nearest 0.05 (paper Fig. 2), and its positions: [patch][point].
   double fine_t = 0.0;
   std::vector<double> fine_x, fine_u;
+  /// With full_resolution.compare = n: eq. (24) of the data of the first n trajectories against the
+  /// full-resolution run of the same initial conditions (the theory-free truth), and n.
+  double rmse_vs_full_resolution = 0.0;
+  index_t full_resolution_trajectories = 0;
 };
 
 /// The cell-problem a* for the configured medium on its micro lattice (eps/dx points per period,
@@ -62,7 +66,8 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 1; }
-  /// A nonlinear medium runs on patch dynamics only (the other schemes have the linear model); on
+  /// A nonlinear medium runs on patch dynamics and full resolution (gap-tooth has the linear model
+  /// only); on
   /// patch dynamics, the estimate's measured error budget against patch.rate_tolerance.
   std::vector<std::string> check_simulable() const override;
   Report cell(std::optional<double> u) const override;

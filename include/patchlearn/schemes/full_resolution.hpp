@@ -8,10 +8,16 @@
 // restricted to the macro nodes with the same Simpson tooth average the patches use (U, its rate R(Au) and R(A^2 u)),
 // and samples inside the step are cubic Hermite interpolants of those. Full-resolution and patch data thus compare node
 // for node.
+// A nonlinear medium (a(y, u), drift, reaction) is integrated on the host by the extrapolated
+// linearly implicit Euler of micro/lattice_ivp.hpp on the same lattice (its bonds and points
+// carrying their Chebyshev series in u), with steps that end on the sample times; U and dU/dt are
+// the tooth averages of u and of the fine rate F(u) there. No homogenization theory enters: this
+// is the truth for media whose effective equation has no closed form.
 #include <functional>
 #include <vector>
 
 #include "patchlearn/core/buffer.hpp"
+#include "patchlearn/coeff/chebyshev.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/patch/layout1d.hpp"
 
@@ -42,7 +48,14 @@ class FullResolution1D {
     std::vector<double> U, rate, accel;
   };
   Restricted restrict_state();
+  /// Tooth averages of the host field x at the interior nodes into out[1 .. M-2].
+  void restrict_host(const std::vector<double>& x, double* out) const;
+  void run_nonlinear(const std::function<double(double)>& ic, const std::vector<double>& times, double* U, double* dUdt,
+                     const std::function<void(double)>& progress);
   double dx_;
+  bool nonlinear_;
+  MediumSeries series_;  // nonlinear media: every bond's and point's series over the lattice
+  URange u_range_;
   PatchLayout1D teeth_;
   FullResolutionParams params_;
   Device device_;
