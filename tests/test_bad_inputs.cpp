@@ -128,18 +128,13 @@ TEST(BadInputs, AReactionThatBlowsUpStopsTheRunNamingTrajectoryAndTime) {
 }
 
 TEST(BadInputs, SimulateRefusesUDependentMediaWhereTheSchemeIsLinear) {
-  // Gap-tooth in 1D and the 2D lattice schemes have only the linear fine model (issue 15):
-  // simulate must stop with one line naming the key before it writes anything, not simulate the
-  // linear part. (1D patch dynamics and full resolution simulate these media: test_nonlinear.)
+  // The 2D lattice schemes have only the linear fine model (issue 15): simulate must stop with one
+  // line naming the key before it writes anything, not simulate the linear part. (Every 1D scheme
+  // simulates these media: test_nonlinear, test_simulate.)
   if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
   const fs::path dir = fs::path(testing::TempDir()) / "nonlinear_refused";
   fs::create_directories(dir);
   const std::vector<std::tuple<std::string, std::string, std::string>> cases{
-      {"[medium]\ncoefficient = \"expression\"\nexpression = \"(1 + u^2) * (1.1 + sin(2*pi*y))\"\nu_range = [0, 1]\n"
-       "[scheme]\ntype = \"gap_tooth\"\n",
-       "scheme.type", "patch_dynamics"},
-      {"[medium]\nreaction = \"u*(1-u)\"\nu_range = [0, 1]\n[scheme]\ntype = \"gap_tooth\"\n", "scheme.type",
-       "full_resolution"},
       {"[domain]\ndimension = 2\n[lattice]\nconductance_factor = \"1 + u^2\"\n", "lattice.conductance_factor", "--u"}};
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const auto& [text_in, key, hint] = cases[i];

@@ -49,6 +49,12 @@ index_t PatchLayout1D::global_start(int i) const {
   return i * static_cast<index_t>(std::llround(macro_dx / dx)) - centre;
 }
 
+std::vector<index_t> PatchLayout1D::patch_starts() const {
+  std::vector<index_t> s(static_cast<std::size_t>(patches()));
+  for (int p = 0; p < patches(); ++p) s[p] = global_start(p + 1);
+  return s;
+}
+
 kernels::ToothMoments PatchLayout1D::tooth_moments() const {
   const int max_degree = 4;
   kernels::ToothMoments m{};

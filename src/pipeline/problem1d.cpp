@@ -54,12 +54,6 @@ json effective_curves_json(const EffectiveMedium1D& m) {
 }
 
 std::vector<std::string> Problem1D::check_simulable() const {
-  const std::string key = cfg_.field->nonlinear_key();
-  if (!key.empty() && cfg_.scheme == "gap_tooth")
-    throw ConfigError("scheme.type", fmt::format("gap_tooth has only the linear fine model; the medium depends on u or "
-                                                 "has a drift or reaction ({}): use \"patch_dynamics\" or "
-                                                 "\"full_resolution\"",
-                                                 key));
   if (cfg_.scheme != "patch_dynamics") return {};
   // The patch parameters against patch.rate_tolerance: each error over a third of it is named with
   // the key that owns it, when together they exceed it.

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
 
@@ -12,8 +14,9 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
     : teeth_(teeth.length, teeth.macro_nodes, teeth.dx, teeth.tooth_width, teeth.tooth_width),
       params_(params),
       device_(device),
-      batch_(batch) {
-  m_ = model.points_per_period();
+      batch_(batch),
+      m_(model.points_per_period()),
+      medium_(model, teeth_.patch_starts(), teeth_.points, device, batch * teeth_.patches()) {
   if (m_ < 1)
     throw ConfigError(
         "micro.dx",
@@ -22,21 +25,16 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   if (2 * m_ > N - 1)
     throw ConfigError("patch.tooth_width", "a gap-tooth tooth must span at least two periods of the medium (got " +
                                                std::to_string(static_cast<double>(N - 1) / m_) + ")");
-  std::vector<double> cond(static_cast<std::size_t>(P * (N - 1)));
-  for (int p = 0; p < P; ++p) {
-    auto a = model.conductances(teeth_.global_start(p + 1), N - 1);
-    std::copy(a.begin(), a.end(), cond.begin() + p * (N - 1));
-  }
-  cond_ = Buffer<double>(device_, cond);
   dx2_ = model.dx() * model.dx();
   y_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P * N));
-  work_ = Buffer<double>(device_, y_.size());
   left_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   right_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   out_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
+  if (medium_.nonlinear()) return;
+  work_ = Buffer<double>(device_, y_.size());
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, batch * P, N);
   solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, m_ + 1), m_);
-  solver_->assemble_diffusion(cond_, params_.dt / dx2_, kernels::EndRows::AveragedGradient);
+  solver_->assemble_diffusion(medium_.conductances(), params_.dt / dx2_, kernels::EndRows::AveragedGradient);
 }
 
 std::vector<double> GapTooth1D::tooth_averages() {
@@ -44,6 +42,11 @@ std::vector<double> GapTooth1D::tooth_averages() {
   kernels::restrict_teeth(device_, systems, teeth_.points, 1, 0, 0, teeth_.points, y_.data(), out_.data());
   std::vector<double> R(static_cast<std::size_t>(systems));
   out_.copy_to_host(R.data(), R.size());
+  if (medium_.nonlinear()) {
+    const index_t P = teeth_.patches();
+    medium_.check_u_range(
+        R, [&](std::size_t i) { return fmt::format("trajectory {}, node {} (t = {:.6g})", i / P, i % P + 1, t_); });
+  }
   return R;
 }
 
@@ -61,10 +64,16 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
   left_.copy_from_host(L);
   right_.copy_from_host(R);
   const index_t systems = batch_ * P, N = teeth_.points;
-  kernels::increment_rhs(device_, systems, P, N, cond_.data(), params_.dt / dx2_, kernels::EndRows::AveragedGradient,
-                         m_, left_.data(), right_.data(), y_.data(), work_.data());
-  solver_->solve(work_.data(), systems);
-  kernels::axpby(device_, systems * N, 1.0, y_.data(), 1.0, work_.data(), y_.data());
+  if (medium_.nonlinear()) {  // one linearly implicit Euler step (kernels/nonlinear.hpp)
+    medium_.theta_steps(systems, 1, params_.dt, 1.0, kernels::EndRows::AveragedGradient, m_, left_.data(),
+                        right_.data(), y_.data());
+  } else {
+    kernels::increment_rhs(device_, systems, P, N, medium_.conductances().data(), params_.dt / dx2_,
+                           kernels::EndRows::AveragedGradient, m_, left_.data(), right_.data(), y_.data(),
+                           work_.data());
+    solver_->solve(work_.data(), systems);
+    kernels::axpby(device_, systems * N, 1.0, y_.data(), 1.0, work_.data(), y_.data());
+  }
   point_steps_ += static_cast<double>(systems * teeth_.points);
 }
 
@@ -90,16 +99,16 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
     for (index_t b = 0; b < batch_; ++b)
       for (int p = 0; p < P; ++p) Umacro[b * M + p + 1] = avg[b * P + p];
   };
-  double t = 0.0;
+  t_ = 0.0;
   auto avg = tooth_averages();
   load(avg);
   for (index_t n = 0; n < nt; ++n) {
-    const auto steps = static_cast<index_t>(std::llround((times[n] - t) / params_.dt));
+    const auto steps = static_cast<index_t>(std::llround((times[n] - t_) / params_.dt));
     for (index_t s = 0; s < steps; ++s) {
       step(Umacro);
       load(avg = tooth_averages());
     }
-    t = times[n];
+    t_ = times[n];
     // Record U, then the rate over the next step (continuing from here).
     step(Umacro);
     const auto next = tooth_averages();
@@ -110,14 +119,14 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
         if (j > 0 && j < M - 1) {
           const double r = (next[b * P + j - 1] - avg[b * P + j - 1]) / params_.dt;
           if (!std::isfinite(r))
-            throw RunError("non-finite gap-tooth rate at t = " + std::to_string(t) + ", trajectory " +
+            throw RunError("non-finite gap-tooth rate at t = " + std::to_string(t_) + ", trajectory " +
                            std::to_string(b));
           hR[o] = r;
         }
       }
     load(avg = next);
-    t += params_.dt;
-    if (progress) progress(t);
+    t_ += params_.dt;
+    if (progress) progress(t_);
   }
   return CoarseData::from_host(device_, batch_, times, M, hU, hR, point_steps_);
 }

@@ -31,32 +31,17 @@ index_t default_chunk_len(Device device, index_t systems, index_t n) {
 
 PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& layout,
                                  const PatchDynamicsParams& params, Device device, index_t max_batch)
-    : layout_(layout), params_(params), moments_(layout_.tooth_moments()), device_(device), max_batch_(max_batch) {
+    : layout_(layout),
+      params_(params),
+      moments_(layout_.tooth_moments()),
+      device_(device),
+      max_batch_(max_batch),
+      medium_(model, layout.patch_starts(), layout.points, device, max_batch * layout.patches()) {
   if (params_.lifting_degree != 2 && params_.lifting_degree != 4)
     throw ConfigError("patch.lifting", "degree must be 2 (quadratic) or 4 (quartic)");
   const index_t P = layout_.patches(), N = layout_.points;
-  nonlinear_ = model.nonlinear();
-  if (nonlinear_) {
-    std::vector<index_t> firsts(P);
-    for (int p = 0; p < P; ++p) firsts[p] = layout_.global_start(p + 1);
-    const auto t = model.medium_tables(firsts, N);
-    u_range_ = model.field().u_range();
-    series_a_ = Buffer<double>(device_, t.a.coef);
-    series_c_ = Buffer<double>(device_, t.c.coef);
-    series_r_ = Buffer<double>(device_, t.r.coef);
-    medium_ = t.view(series_a_.data(), series_c_.data(), series_r_.data(), P, true);
-    scratch_ =
-        Buffer<double>(device_, static_cast<std::size_t>(kernels::theta_steps_scratch(device_, max_batch * P, N)));
-  } else {
-    std::vector<double> cond(static_cast<std::size_t>(P * (N - 1)));
-    for (int p = 0; p < P; ++p) {
-      auto a = model.conductances(layout_.global_start(p + 1), N - 1);
-      std::copy(a.begin(), a.end(), cond.begin() + p * (N - 1));
-    }
-    cond_ = Buffer<double>(device_, cond);
-  }
   y_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * N));
-  work_ = Buffer<double>(device_, y_.size());
+  if (!medium_.nonlinear()) work_ = Buffer<double>(device_, y_.size());  // the unblocked linear steps' increments
   if (params_.heal_substeps < 0 || params_.heal_substeps >= params_.substeps)
     throw ConfigError("patch.heal_substeps",
                       std::to_string(params_.heal_substeps) +
@@ -78,9 +63,9 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
     right_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   }
   dx2_ = model.dx() * model.dx();
-  if (nonlinear_) return;
+  if (medium_.nonlinear()) return;
   solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, eo_ + 1), eo_);
-  solver_->assemble_diffusion(cond_, theta_ * dt / dx2_, params_.buffer_ends);
+  solver_->assemble_diffusion(medium_.conductances(), theta_ * dt / dx2_, params_.buffer_ends);
   blocked_ = params_.temporal_blocking && solver_->fits_on_chip();
 }
 
@@ -107,16 +92,15 @@ void PatchDynamics1D::restrict_into(index_t batch, double* R) const {
 void PatchDynamics1D::substeps(index_t batch, int count) {
   const index_t systems = batch * layout_.patches(), N = layout_.points;
   const double dt = params_.burst / params_.substeps;
-  if (nonlinear_) {
-    kernels::theta_steps(device_, systems, N, medium_, count, dt, theta_, 1.0 / std::sqrt(dx2_), params_.buffer_ends,
-                         eo_, left_.data(), right_.data(), y_.data(), scratch_.data());
+  if (medium_.nonlinear()) {
+    medium_.theta_steps(systems, count, dt, theta_, params_.buffer_ends, eo_, left_.data(), right_.data(), y_.data());
   } else if (blocked_) {
-    solver_->fused_steps(y_.data(), systems, count, cond_.data(), dt / dx2_, params_.buffer_ends, left_.data(),
-                         right_.data());
+    solver_->fused_steps(y_.data(), systems, count, medium_.conductances().data(), dt / dx2_, params_.buffer_ends,
+                         left_.data(), right_.data());
   } else {
     for (int k = 0; k < count; ++k) {
-      kernels::increment_rhs(device_, systems, layout_.patches(), N, cond_.data(), dt / dx2_, params_.buffer_ends, eo_,
-                             left_.data(), right_.data(), y_.data(), work_.data());
+      kernels::increment_rhs(device_, systems, layout_.patches(), N, medium_.conductances().data(), dt / dx2_,
+                             params_.buffer_ends, eo_, left_.data(), right_.data(), y_.data(), work_.data());
       solver_->solve(work_.data(), systems);
       kernels::axpby(device_, systems * N, 1.0, y_.data(), 1.0, work_.data(), y_.data());
     }
@@ -135,16 +119,11 @@ void PatchDynamics1D::check_u_range(const double* U, index_t batch) const {
   const index_t M = layout_.macro_nodes;
   std::vector<double> host(static_cast<std::size_t>(batch * M));
   detail::copy_bytes(Device::CPU, host.data(), device_, U, host.size() * sizeof(double));
-  for (index_t i = 0; i < batch * M; ++i)
-    if (!u_range_.contains(host[i]))
-      throw RunError(
-          fmt::format("U = {:.6g} at trajectory {}, node {} is outside medium.u_range [{:.6g}, {:.6g}], where "
-                      "the medium is tabulated; widen medium.u_range",
-                      host[i], i / M, i % M, u_range_.lo, u_range_.hi));
+  medium_.check_u_range(host, [M](std::size_t i) { return fmt::format("trajectory {}, node {}", i / M, i % M); });
 }
 
 void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
-  if (nonlinear_) check_u_range(U, batch);
+  if (medium_.nonlinear()) check_u_range(U, batch);
   lift(U, batch);
   // Reference estimator: (R(delta_t) - U) / delta_t. Healed estimator: the rate between the end
   // of the healing substeps and the end of the burst, which drops the O(eps^2 / delta_t) jump of
@@ -153,7 +132,7 @@ void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
   // those two-point rates by O(delta_t); there the rate is the derivative at the burst's start of
   // the quadratic through three restrictions (end of healing, middle of the rest, end).
   const int S = params_.substeps, h = params_.heal_substeps;
-  const bool healed = h > 0, three = nonlinear_ && S - h >= 2;
+  const bool healed = h > 0, three = medium_.nonlinear() && S - h >= 2;
   const int m = (h + S) / 2;
   if (healed) {
     substeps(batch, h);

@@ -33,6 +33,8 @@ struct PatchLayout1D {
   double node_x(int i) const { return i * macro_dx; }
   /// Global lattice index of point 0 of the patch at macro node i (1 <= i <= M-2).
   index_t global_start(int i) const;
+  /// global_start of every patch, in order (nodes 1 .. M-2).
+  std::vector<index_t> patch_starts() const;
   /// Offset z = x - x_i of tooth quadrature point q.
   double tooth_offset(index_t q) const { return static_cast<double>(q - (tooth_points - 1) / 2) * dx; }
   /// mu_k = sum_q w_q z_q^k / k!, k <= 4: the discrete tooth moments of the lifting correction

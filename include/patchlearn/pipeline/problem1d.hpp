@@ -1,11 +1,10 @@
 #pragma once
 // The 1D continuum problem (paper §5.1): u_t = (a(x/eps) u_x)_x on [0, L] with Dirichlet ends, or
 // the nonlinear u_t = (a(x/eps, u) u_x)_x + c(x/eps, u) u_x + r(x/eps, u) (issue 15).
-// Coarse data from the configured scheme (patch dynamics, gap-tooth or full resolution; a
-// nonlinear medium: patch dynamics or full resolution), the truth on the same nodes and times (the homogenized
-// solution, or the effective PDE of the nonlinear medium), the data.h5 that stores both, and the
-// learning task (functional and discretized networks, the 1D regression, the 3-point scheme of
-// the homogenized / effective PDE as the exact coarse operator).
+// Coarse data from the configured scheme (patch dynamics, gap-tooth or full resolution), the truth on the same nodes
+// and times (the homogenized solution, or the effective PDE of the nonlinear medium), the data.h5 that stores both, and
+// the learning task (functional and discretized networks, the 1D regression, the 3-point scheme of the homogenized /
+// effective PDE as the exact coarse operator).
 #include <memory>
 #include <string>
 
@@ -66,9 +65,8 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 1; }
-  /// A nonlinear medium runs on patch dynamics and full resolution (gap-tooth has the linear model
-  /// only); on
-  /// patch dynamics, the estimate's measured error budget against patch.rate_tolerance.
+  /// On patch dynamics, the warnings of the estimate's measured error budget against
+  /// patch.rate_tolerance (every scheme simulates every 1D medium).
   std::vector<std::string> check_simulable() const override;
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;

@@ -12,6 +12,9 @@
 // Steps are backward Euler of length dt; the slopes are recomputed from the current tooth
 // averages before every step. The reported dU/dt is the rate of the tooth averages over the
 // step that starts at the sample time.
+// A nonlinear medium steps by linearly implicit Euler (kernels/nonlinear.hpp) with the same edge
+// rows; its tooth averages must stay inside medium.u_range (a RunError naming trajectory, node
+// and time otherwise).
 #include <functional>
 #include <memory>
 #include <vector>
@@ -21,6 +24,7 @@
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/patch/layout1d.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
+#include "patchlearn/schemes/patch_medium.hpp"
 
 namespace patchlearn {
 
@@ -47,7 +51,9 @@ class GapTooth1D {
   GapToothParams params_;
   Device device_;
   index_t batch_, m_;
-  Buffer<double> cond_, y_, work_, left_, right_, out_;
+  PatchMedium1D medium_;
+  Buffer<double> y_, work_, left_, right_, out_;
+  double t_ = 0.0;  ///< the time of the teeth's state
   double dx2_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
   double point_steps_ = 0.0;

@@ -30,6 +30,7 @@
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/patch/layout1d.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
+#include "patchlearn/schemes/patch_medium.hpp"
 
 namespace patchlearn {
 
@@ -77,12 +78,8 @@ class PatchDynamics1D : public CoarseOperator {
   index_t max_batch_;
   /// RunError unless every U[b][i] lies in the nonlinear medium's u range.
   void check_u_range(const double* U, index_t batch) const;
-  Buffer<double> cond_, y_, work_, coef_, left_, right_, healed_, middle_, restricted_;
-  // The nonlinear medium: its series on the patches' bonds and points, and the step scratch.
-  bool nonlinear_ = false;
-  URange u_range_;
-  Buffer<double> series_a_, series_c_, series_r_, scratch_;
-  kernels::MediumTables medium_;
+  PatchMedium1D medium_;
+  Buffer<double> y_, work_, coef_, left_, right_, healed_, middle_, restricted_;
   index_t eo_ = 1;
   bool blocked_ = false;
   std::unique_ptr<kernels::BatchedTridiag> solver_;

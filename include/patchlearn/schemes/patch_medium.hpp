@@ -1,0 +1,44 @@
+#pragma once
+// The fine medium of the windows a patch scheme simulates (the patches of patch dynamics, the
+// teeth of gap-tooth), on the scheme's device, window after window: the bond conductances of a
+// linear medium, or, for a nonlinear one (a(y, u), drift, reaction), every bond's and point's
+// Chebyshev series in u with their per-element view (kernels/nonlinear.hpp) and the scratch the
+// batched linearly implicit step needs. A batch of systems uses window s % windows for system s.
+#include <vector>
+
+#include "patchlearn/core/buffer.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
+
+namespace patchlearn {
+
+class PatchMedium1D {
+ public:
+  /// Windows of n lattice points starting at `firsts`; `max_systems` bounds the systems stepped at
+  /// once (the nonlinear scratch).
+  PatchMedium1D(const FineModel1D& model, const std::vector<index_t>& firsts, index_t n, Device device,
+                index_t max_systems);
+  bool nonlinear() const { return nonlinear_; }
+  /// Linear media: the conductances [window][n - 1].
+  const Buffer<double>& conductances() const { return cond_; }
+  /// Nonlinear media: the series of every window's elements, and where they are valid.
+  const kernels::MediumTables& tables() const { return tables_; }
+  URange u_range() const { return u_range_; }
+  /// Nonlinear media: `count` linearly implicit theta steps of dt of `systems` systems y (kernels::theta_steps).
+  void theta_steps(index_t systems, int count, double dt, double theta, kernels::EndRows ends, index_t eo,
+                   const double* left, const double* right, double* y);
+  /// RunError unless every value of the host array v[count] lies in the u range; `where(i)` names
+  /// the place of value i in the message.
+  void check_u_range(const std::vector<double>& v, const std::function<std::string(std::size_t)>& where) const;
+
+ private:
+  Device device_;
+  index_t n_;
+  double inv_dx_;
+  bool nonlinear_;
+  URange u_range_;
+  Buffer<double> cond_, series_a_, series_c_, series_r_, scratch_;
+  kernels::MediumTables tables_;
+};
+
+}  // namespace patchlearn
