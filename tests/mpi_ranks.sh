@@ -6,7 +6,8 @@
 #  2. a rank that fails (a damaged chunk of rank 1's share, on --resume) stops both ranks with a
 #     non-zero status and one line naming rank 1, and leaves no data.h5;
 #  3. a rank killed (SIGKILL) while simulating stops the job, leaves no data.h5, and --resume
-#     with 3 ranks completes the committed chunks to the serial run's data.
+#     with 3 ranks completes the committed chunks to the serial run's data (a longer case, six
+#     chunks of ~0.4 s, so that rank 1 is still at work when it is killed).
 # Usage: mpi_ranks.sh PATCHLEARN MPIEXEC SCRATCH_DIR
 set -euo pipefail
 bin=$1
@@ -40,6 +41,7 @@ trajectories = 5
 [run]
 chunk_trajectories = 1
 EOF
+sed -e 's/^t_end = 0.2/t_end = 1.0/' -e 's/^trajectories = 5/trajectories = 6/' case1d.toml > long1d.toml
 cat > case2d.toml <<'EOF'
 [domain]
 dimension = 2
@@ -96,7 +98,8 @@ rm failed/data.h5.chunks/chunk_1_1.h5
 same_data serial_case1d/data.h5 failed/data.h5
 
 # 3. Rank 1 is killed once it has committed a chunk.
-"${mpi[@]}" -np 2 "$bin" simulate case1d.toml --out killed --quiet > killed.out 2> killed.err &
+"$bin" simulate long1d.toml --out serial_long1d --quiet
+"${mpi[@]}" -np 2 "$bin" simulate long1d.toml --out killed --quiet > killed.out 2> killed.err &
 launcher=$!
 for _ in $(seq 600); do
   [ -e killed/data.h5.chunks/chunk_1_1.h5 ] && break
@@ -114,6 +117,6 @@ wait $launcher || status=$?
 [ "$status" -ne 0 ] || fail "a killed rank, yet exit 0"
 grep -q 'rank 1' killed.err || fail "the launcher does not name rank 1: $(cat killed.err)"
 [ ! -e killed/data.h5 ] || fail "a data.h5 after a killed rank"
-"${mpi[@]}" -np 3 "$bin" simulate case1d.toml --out killed --resume --quiet > /dev/null
-same_data serial_case1d/data.h5 killed/data.h5
+"${mpi[@]}" -np 3 "$bin" simulate long1d.toml --out killed --resume --quiet > /dev/null
+same_data serial_long1d/data.h5 killed/data.h5
 echo "mpi ranks: all checks passed"
