@@ -89,8 +89,11 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   };
   Committed committed(run.dir, ranks);
   // This rank's chunks (chunk i is rank i mod N's), each simulated and committed, or on resume
-  // read back (and so checked).
+  // read back (and so checked); rank 0 keeps its own for the whole set.
   std::vector<Part> parts;
+  const auto keep = [&](Part&& part) {
+    if (me == 0) parts.push_back(std::move(part));
+  };
   together([&] {
     index_t i = 0;
     for (index_t first = 0; first < B; first += chunk, ++i) {
@@ -98,7 +101,7 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
       const index_t count = std::min(chunk, B - first);
       const std::string path = chunk_path(first, count);
       if (run.resume && fs::exists(path)) {
-        parts.push_back(read_back(first, count));
+        keep(read_back(first, count));
       } else {
         Stopwatch clock;
         Part part{first, count, {}, {}};
@@ -111,7 +114,7 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
         write_chunk_file(path, part.read, identity, config_text);
         part.read.U = {};  // the data stay on the device, in `computed`
         part.read.dUdt = {};
-        parts.push_back(std::move(part));
+        keep(std::move(part));
       }
       committed.add(count);
       if (progress) progress(committed.fraction(0.0, B));
