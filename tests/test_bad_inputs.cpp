@@ -116,8 +116,8 @@ TEST(BadInputs, AReactionThatBlowsUpStopsTheRunNamingTrajectoryAndTime) {
   std::ofstream(cfg) << "[medium]\nreaction = \"20 * u^2\"\nu_range = [0, 3]\n[patch]\nbuffer_ends = "
                         "\"averaged_gradient\"\n[initial]\ntrajectories = 2\nmodes = 2\namplitude = [-0.2, 0.2]\n"
                         "[learn]\ntrain_trajectories = 1\n[macro]\nt_end = 0.2\n[rollout]\nt_end = 0.2\n";
-  const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + cfg.string() + "' --out '" +
-                                          out.string() + "' --device cpu --quiet");
+  const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " --log-level error simulate '" +
+                                          cfg.string() + "' --out '" + out.string() + "' --device cpu");
   EXPECT_EQ(status, 1) << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
   EXPECT_NE(text.find("outside medium.u_range"), std::string::npos) << text;

@@ -115,10 +115,32 @@ TEST(Config, WrongTypesAndRanges) {
   EXPECT_EQ(error_key("[medium\n"), "test.toml");  // syntax error names the file
 }
 
-TEST(Config, ThinBufferWarns) {
-  const auto c = parse_config_1d("[patch]\ntooth_width = 2e-3\nbuffer_width = 4e-3\nburst = 1e-5\n", "t");
-  ASSERT_EQ(c.warnings.size(), 1u);
-  EXPECT_NE(c.warnings[0].find("patch.buffer_width"), std::string::npos);
+TEST(Config, ThinBufferIsInTheBudget) {
+  // A burst whose diffusion length sqrt(2 a_max burst) = 6.5e-3 is twice the buffer's room: the
+  // ends' disturbance dominates the measured budget (the `validate` warning names the key).
+  const auto c = parse_config_1d("[patch]\ntooth_width = 2e-3\nbuffer_width = 8e-3\nburst = 1e-5\n", "t");
+  const auto b = patch_error_budget(c);
+  EXPECT_GT(b.buffer, c.rate_tolerance);
+  EXPECT_GT(b.buffer, b.corrector);
+}
+
+TEST(Config, AutoPatchKeys) {
+  const std::string geometry = "[medium]\nmean = 3.0\namplitude = 2.5\n[patch]\ntooth_width = 2e-3\n";
+  const auto c = parse_config_1d(geometry +
+                                     "burst = \"auto\"\nbuffer_width = \"auto\"\nsubsteps = \"auto\"\n"
+                                     "heal_substeps = \"auto\"\nrate_tolerance = 1e-7\n",
+                                 "t");
+  ASSERT_TRUE(c.patch_budget);
+  EXPECT_LE(c.patch_budget->total(), 1e-7);
+  EXPECT_LT(c.heal_substeps, c.substeps);
+  EXPECT_GT(c.buffer_width, c.tooth_width);
+  EXPECT_EQ(c.notes.size(), 1u);
+  EXPECT_EQ(error_key("[patch]\nburst = \"automatic\"\n"), "patch.burst");
+  EXPECT_EQ(error_key("[patch]\nrate_tolerance = 0\n"), "patch.rate_tolerance");
+  // An explicit key stays as given.
+  const auto d = parse_config_1d(geometry + "burst = 2e-6\nbuffer_width = \"auto\"\n", "t");
+  EXPECT_DOUBLE_EQ(d.burst, 2e-6);
+  EXPECT_EQ(d.substeps, 10);
 }
 
 TEST(Config, MissingFile) { EXPECT_THROW(load_config_1d("/nonexistent/x.toml"), InputError); }

@@ -100,11 +100,7 @@ TEST(PatchDynamics, Quick1dTrajectoryMatchesCoarseScheme) {
   auto cfg = load_config_1d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/quick1d.toml");
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
   const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width, cfg.buffer_width);
-  PatchDynamicsParams p;
-  p.burst = cfg.burst;
-  p.substeps = cfg.substeps;
-  p.heal_substeps = cfg.heal_substeps;
-  p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
+  const PatchDynamicsParams p = cfg.patch_setting().params;
   cfg.initial.trajectories = 3;
   const auto ics = draw_initial_conditions(cfg.initial);
   std::vector<double> U0(3 * 11);

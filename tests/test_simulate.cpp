@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/h5.hpp"
@@ -144,4 +145,21 @@ TEST(Simulate, InterruptedRunsResumeToBitIdenticalData) {
     EXPECT_EQ(h5_read((dir / "data.h5").string(), "dUdt"), R);
     EXPECT_FALSE(fs::exists(dir / "data.h5.chunks"));
   }
+}
+
+TEST(Validate, PatchParametersThatMissTheRateToleranceWarnAndAutoMeetsIt) {
+  // quick1d with a = 3 + 2.5 sin: its buffer, sized for a_max = 2.1, lets the ends' disturbance
+  // reach the tooth (8.7e-5 relative, test_nonlinear). validate names the key; with "auto" the
+  // parameters are chosen instead, with no warning.
+  std::string text = read_config_text(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/quick1d.toml");
+  text.replace(text.find("mean = 1.1"), 10, "mean = 3.0");
+  text.replace(text.find("amplitude = 1.0"), 15, "amplitude = 2.5");
+  const auto r = validate(*parse_problem(text, "wide.toml"));
+  ASSERT_EQ(r.json["warnings"].size(), 1u) << r.json.dump();
+  EXPECT_EQ(r.json["warnings"][0].get<std::string>().rfind("patch.buffer_width: ", 0), 0u);
+  text.replace(text.find("buffer_width = 2.4e-2"), 21, "buffer_width = \"auto\"");
+  text.replace(text.find("burst = 5e-6"), 12, "burst = \"auto\"");
+  const auto a = validate(*parse_problem(text, "auto.toml"));
+  EXPECT_TRUE(a.json["warnings"].empty()) << a.json.dump();
+  ASSERT_EQ(a.json["notes"].size(), 1u);
 }

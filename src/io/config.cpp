@@ -27,7 +27,8 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"micro", {"dx"}},
       {"scheme", {"type"}},
       {"patch",
-       {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps"}},
+       {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps",
+        "rate_tolerance"}},
       {"gap_tooth", {"dt"}},
       {"full_resolution", {"rtol", "dt0"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
@@ -63,6 +64,57 @@ std::vector<double> Config1D::sample_times() const {
   for (index_t i = 0; i <= n; ++i) t[i] = static_cast<double>(i * sample_every) * macro_dt;
   return t;
 }
+
+PatchSetting Config1D::patch_setting() const {
+  PatchSetting s;
+  s.buffer_width = buffer_width;
+  s.params.burst = burst;
+  s.params.substeps = substeps;
+  s.params.method = parse_burst_method(burst_method);
+  s.params.lifting_degree = lifting_degree;
+  s.params.buffer_ends = parse_buffer_ends(buffer_ends);
+  s.params.heal_substeps = heal_substeps;
+  return s;
+}
+
+PatchProbe patch_probe(const Config1D& cfg) {
+  InitialConditionParams ic = cfg.initial;
+  ic.trajectories = std::min(ic.trajectories, 2);
+  const auto ics = draw_initial_conditions(ic);
+  const auto batch = static_cast<index_t>(ics.size());
+  const double DX = cfg.length / (cfg.macro_nodes - 1);
+  std::vector<double> U(batch * cfg.macro_nodes);
+  for (index_t b = 0; b < batch; ++b)
+    for (int i = 0; i < cfg.macro_nodes; ++i) U[b * cfg.macro_nodes + i] = ics[b](i * DX);
+  return probe_windows({cfg.length, cfg.macro_nodes, cfg.tooth_width}, cfg.lifting_degree, U, batch);
+}
+
+PatchErrorBudget patch_error_budget(const Config1D& cfg) {
+  if (cfg.patch_budget) return *cfg.patch_budget;
+  return measure_patch_errors(FineModel1D(*cfg.field, cfg.epsilon, cfg.micro_dx), patch_probe(cfg),
+                              cfg.patch_setting());
+}
+
+namespace {
+
+// The "auto" patch keys, chosen for patch.rate_tolerance (schemes/patch_budget.hpp).
+void choose_patch_parameters(Config1D& c) {
+  const auto t = tune_patch_parameters(FineModel1D(*c.field, c.epsilon, c.micro_dx), patch_probe(c), c.patch_setting(),
+                                       c.patch_auto, c.rate_tolerance, c.macro_dt);
+  c.buffer_width = t.setting.buffer_width;
+  c.burst = t.setting.params.burst;
+  c.substeps = t.setting.params.substeps;
+  c.heal_substeps = t.setting.params.heal_substeps;
+  c.patch_budget = t.budget;
+  const auto& b = t.budget;
+  c.notes.push_back("patch: \"auto\" chose burst = " + num(c.burst) + ", substeps = " + std::to_string(c.substeps) +
+                    ", heal_substeps = " + std::to_string(c.heal_substeps) + ", buffer_width = " + num(c.buffer_width) +
+                    "; dU/dt error " + num(b.total()) + " (buffer " + num(b.buffer) + ", corrector " +
+                    num(b.corrector) + ", time " + num(b.time) +
+                    ") for patch.rate_tolerance = " + num(c.rate_tolerance));
+}
+
+}  // namespace
 
 Config1D parse_config_1d(const std::string& text, const std::string& origin, const std::string& base_dir) {
   const toml::table root = parse_toml(text, origin);
@@ -135,11 +187,13 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   // --- scheme and patches
   c.scheme = scheme.choice("type", c.scheme, {"patch_dynamics", "gap_tooth", "full_resolution"});
   c.tooth_width = patch.positive("tooth_width", c.tooth_width);
-  c.buffer_width = patch.positive("buffer_width", c.buffer_width);
+  c.patch_auto = {patch.is_auto("burst"), patch.is_auto("buffer_width"), patch.is_auto("substeps"),
+                  patch.is_auto("heal_substeps")};
+  if (!c.patch_auto.buffer_width) c.buffer_width = patch.positive("buffer_width", c.buffer_width);
   if (c.tooth_width >= DX)
     throw ConfigError("patch.tooth_width", num(c.tooth_width) + " must be smaller than the macro spacing " + num(DX) +
                                                " (domain.length / (domain.macro_nodes - 1))");
-  if (c.buffer_width < c.tooth_width)
+  if (!c.patch_auto.buffer_width && c.buffer_width < c.tooth_width)
     throw ConfigError("patch.buffer_width", num(c.buffer_width) + " is smaller than patch.tooth_width = " +
                                                 num(c.tooth_width) + "; the buffer must contain the tooth (H >= h)");
   if (c.tooth_width < c.epsilon)
@@ -147,15 +201,17 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                                                num(c.epsilon) + "; a tooth must average over at least one period");
   const std::string lifting = patch.choice("lifting", "quadratic", {"quadratic", "quartic"});
   c.lifting_degree = lifting == "quadratic" ? 2 : 4;
-  c.burst = patch.positive("burst", c.burst);
-  c.substeps = static_cast<int>(patch.integer("substeps", c.substeps, 1, 1000000));
+  if (!c.patch_auto.burst) c.burst = patch.positive("burst", c.burst);
+  if (!c.patch_auto.substeps) c.substeps = static_cast<int>(patch.integer("substeps", c.substeps, 1, 1000000));
   c.burst_method = patch.choice("method", c.burst_method, {"backward_euler", "crank_nicolson"});
   c.buffer_ends = patch.choice("buffer_ends", c.buffer_ends, {"dirichlet", "averaged_gradient"});
-  c.heal_substeps = static_cast<int>(patch.integer("heal_substeps", c.heal_substeps, 0, 1000000));
-  if (c.heal_substeps >= c.substeps)
+  if (!c.patch_auto.heal_substeps)
+    c.heal_substeps = static_cast<int>(patch.integer("heal_substeps", c.heal_substeps, 0, 1000000));
+  if (!c.patch_auto.substeps && !c.patch_auto.heal_substeps && c.heal_substeps >= c.substeps)
     throw ConfigError(
         "patch.heal_substeps",
         std::to_string(c.heal_substeps) + " must be smaller than patch.substeps = " + std::to_string(c.substeps));
+  c.rate_tolerance = patch.positive("rate_tolerance", c.rate_tolerance);
   c.gap_tooth_dt = gap.positive("dt", c.gap_tooth_dt);
   c.full_rtol = full.positive("rtol", c.full_rtol);
   c.full_dt0 = full.positive("dt0", c.full_dt0);
@@ -171,7 +227,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (c.macro_steps() % c.sample_every)
     throw ConfigError("macro.sample_every", std::to_string(c.sample_every) + " does not divide the " +
                                                 std::to_string(c.macro_steps()) + " macro steps");
-  if (c.burst > c.macro_dt)
+  if (!c.patch_auto.burst && c.burst > c.macro_dt)
     throw ConfigError("patch.burst", num(c.burst) + " is longer than macro.dt = " + num(c.macro_dt) +
                                          "; a projective step needs burst <= macro.dt");
   if (c.scheme == "patch_dynamics") {
@@ -222,16 +278,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.bench.epsilon = bench.positives("epsilon", c.bench.epsilon);
   c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
 
+  if (c.scheme == "patch_dynamics" && c.patch_auto.any()) choose_patch_parameters(c);
   check_fits_in_memory(footprint_1d(c), "initial.trajectories", "micro.dx");
-
-  // --- soft checks
-  if (c.scheme == "patch_dynamics" && c.buffer_ends == "dirichlet") {
-    const double reach = std::sqrt(2.0 * c.field->max_value() * c.burst), room = 0.5 * (c.buffer_width - c.tooth_width);
-    if (reach > room)
-      c.warnings.push_back("patch.buffer_width: the diffusion length sqrt(2 a_max burst) = " + num(reach) +
-                           " exceeds the buffer (H - h)/2 = " + num(room) +
-                           "; the buffer ends may disturb the tooth (widen the buffer or shorten the burst)");
-  }
   return c;
 }
 

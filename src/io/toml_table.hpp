@@ -53,6 +53,15 @@ class Table {
   }
   std::string key(const std::string& k) const { return name_ + "." + k; }
   bool has(const std::string& k) const { return tbl_ && tbl_->get(k); }
+  /// Whether a key that takes a number may be, and is, the string "auto" (ConfigError for any
+  /// other string).
+  bool is_auto(const std::string& k) const {
+    const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;
+    if (!n || !n->is_string()) return false;
+    if (*n->value<std::string>() != "auto")
+      throw ConfigError(key(k), "expected a number or \"auto\", got \"" + *n->value<std::string>() + "\"");
+    return true;
+  }
 
   double number(const std::string& k, double def) const {
     const toml::node* n = tbl_ ? tbl_->get(k) : nullptr;

@@ -26,15 +26,18 @@ void discard_report(const std::string& dir) {
   fs::remove_all(fs::path(dir) / "figures", ec);
 }
 
-// The common start of a job that writes into `out`: the config's warnings, the device it takes,
-// the folder. `divided`: a job that simulates, run by every rank (simulate, run), whose checks
-// every rank makes and whose folder rank 0 makes, locks and clears while the others wait;
-// otherwise rank 0 runs the job alone.
-Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer, bool divided = false) {
-  for (const auto& w : problem.shared().warnings) observer.warning(w);
+// How a job that writes into `out` starts: `plain` (train), `checked` (bench: the simulation
+// checks, on rank 0 alone) or `divided` (simulate, run: run by every rank, each making the checks,
+// while rank 0 makes, locks and clears the folder and the others wait).
+enum class Start { plain, checked, divided };
+
+// The common start of a job that writes into `out`: the config's warnings (and those of the
+// simulation checks), the device it takes, the folder.
+Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer, Start kind = Start::plain) {
+  std::vector<std::string> more;
   Device dev = Device::CPU;
   const auto start = [&] {
-    if (divided) problem.check_simulable();
+    if (kind != Start::plain) more = problem.check_simulable();
     dev = job_device(problem, o);
     if (rank() != 0) return;
     std::error_code ec;
@@ -45,11 +48,14 @@ Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observ
     lock_output_directory(o.out);
     discard_report(o.out);
   };
-  if (divided)
+  if (kind == Start::divided)
     together(start);
   else
     start();
-  const int ranks = divided ? rank_count() : 1;
+  for (const auto& w : problem.shared().warnings) observer.warning(w);
+  for (const auto& w : more) observer.warning(w);
+  for (const auto& n : problem.shared().notes) observer.info(n);
+  const int ranks = kind == Start::divided ? rank_count() : 1;
   observer.info("device: " + device_description(dev) + (ranks > 1 ? fmt::format(" on each of {} ranks", ranks) : ""));
   return dev;
 }
@@ -135,15 +141,18 @@ Report cell(const Problem& problem, std::optional<double> u) { return problem.ce
 
 Report validate(const Problem& problem) {
   problem.check_bench();
+  auto warnings = problem.shared().warnings;
+  for (auto& w : problem.check_simulable()) warnings.push_back(std::move(w));
   Report r;
-  r.json = {{"valid", true}, {"warnings", problem.shared().warnings}};
-  for (const auto& w : problem.shared().warnings) r.lines.push_back("warning: " + w);
+  r.json = {{"valid", true}, {"warnings", warnings}, {"notes", problem.shared().notes}};
+  for (const auto& w : warnings) r.lines.push_back("warning: " + w);
+  r.lines.insert(r.lines.end(), problem.shared().notes.begin(), problem.shared().notes.end());
   r.lines.push_back(problem.shared().origin + ": valid");
   return r;
 }
 
 Report simulate(const Problem& problem, const JobOptions& o, Observer& observer) {
-  const Device dev = prepare_job(problem, o, observer, true);
+  const Device dev = prepare_job(problem, o, observer, Start::divided);
   const auto sim = simulate_into(problem, o, dev, observer);
   if (!sim) return {};
   Report r = problem.simulation_report(*sim, dev);
@@ -182,7 +191,7 @@ Report rollout(const Problem& problem, const std::string& model_path, const JobO
 
 Report run(Problem& problem, const JobOptions& o, Observer& observer) {
   problem.shared().learn.resume = o.resume;
-  const Device dev = prepare_job(problem, o, observer, true);
+  const Device dev = prepare_job(problem, o, observer, Start::divided);
   Stopwatch clock;
   const auto sim = simulate_into(problem, o, dev, observer);
   if (!sim) return {};  // this rank's share is done; rank 0 trains
@@ -209,8 +218,7 @@ Report run(Problem& problem, const JobOptions& o, Observer& observer) {
 Report bench(const Problem& problem, const JobOptions& o, Observer& observer) {
   if (rank() != 0) return {};  // the sweep times one device (see README, "Several ranks")
   problem.check_bench();
-  problem.check_simulable();
-  const Device dev = prepare_job(problem, o, observer);
+  const Device dev = prepare_job(problem, o, observer, Start::checked);
   Report r;
   r.json = problem.bench(dev, observer);
   const std::string path = (fs::path(o.out) / "bench.json").string();

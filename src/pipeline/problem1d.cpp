@@ -25,19 +25,6 @@ using torch::indexing::Slice;
 namespace patchlearn {
 
 namespace {
-PatchDynamicsParams patch_params(const Config1D& cfg) {
-  PatchDynamicsParams p;
-  p.burst = cfg.burst;
-  p.substeps = cfg.substeps;
-  p.method = parse_burst_method(cfg.burst_method);
-  p.lifting_degree = cfg.lifting_degree;
-  p.buffer_ends = parse_buffer_ends(cfg.buffer_ends);
-  p.heal_substeps = cfg.heal_substeps;
-  return p;
-}
-}  // namespace
-
-namespace {
 // Points per period of the config's micro lattice (1000 when eps/dx is not a whole number).
 int cell_points(const Config1D& cfg) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
@@ -66,12 +53,32 @@ json effective_curves_json(const EffectiveMedium1D& m) {
   return out;
 }
 
-void Problem1D::check_simulable() const {
+std::vector<std::string> Problem1D::check_simulable() const {
   const std::string key = cfg_.field->nonlinear_key();
   if (!key.empty() && cfg_.scheme != "patch_dynamics")
     throw ConfigError("scheme.type", fmt::format("{} has only the linear fine model; the medium depends on u or has a "
                                                  "drift or reaction ({}): use scheme.type = \"patch_dynamics\"",
                                                  cfg_.scheme, key));
+  if (cfg_.scheme != "patch_dynamics") return {};
+  // The patch parameters against patch.rate_tolerance: each error over a third of it is named with
+  // the key that owns it, when together they exceed it.
+  const auto b = patch_error_budget(cfg_);
+  const double tol = cfg_.rate_tolerance;
+  std::vector<std::string> w;
+  if (b.total() <= tol) return w;
+  const auto line = [&](const char* key, bool chosen, double err, const char* what, const char* remedy) {
+    if (err > tol / 3.0)
+      w.push_back(fmt::format("{}: {}: {:.2g} relative error in dU/dt, over patch.rate_tolerance = {:g} ({}{})", key,
+                              what, err, tol, remedy,
+                              chosen ? "; \"auto\" stopped at the limits of the fixed keys" : ", or \"auto\""));
+  };
+  const auto& a = cfg_.patch_auto;
+  line("patch.buffer_width", a.buffer_width, b.buffer,
+       "the buffer ends' disturbance reaches the tooth within the burst", "widen the buffer or shorten the burst");
+  line("patch.burst", a.burst, b.corrector, "the micro-scale corrector is still forming when the estimate starts",
+       "lengthen the burst or patch.heal_substeps");
+  line("patch.substeps", a.substeps, b.time, "the implicit substeps' time error", "more substeps");
+  return w;
 }
 
 Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
@@ -86,7 +93,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
     const std::vector<std::function<double(double)>> sub(icf.begin() + first, icf.begin() + first + count);
     if (cfg.scheme == "patch_dynamics") {
-      PatchDynamics1D op(model, layout, patch_params(cfg), device, count);
+      PatchDynamics1D op(model, layout, cfg.patch_setting().params, device, count);
       std::vector<double> U0(count * M);
       for (index_t b = 0; b < count; ++b)
         for (index_t i = 0; i < M; ++i) U0[b * M + i] = sub[b](layout.node_x(static_cast<int>(i)));
@@ -127,7 +134,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     index_t n = 0;
     for (index_t k = 0; k < sim.data.times; ++k)
       if (std::abs(sim.data.t[k] - 0.05) < std::abs(sim.data.t[n] - 0.05)) n = k;
-    PatchDynamics1D op(model, layout, patch_params(cfg), device, 1);
+    PatchDynamics1D op(model, layout, cfg.patch_setting().params, device, 1);
     Buffer<double> U(device, M), R(device, M);
     detail::copy_bytes(device, U.data(), device, sim.data.U.data() + n * M, M * sizeof(double));
     op.rhs(U.data(), R.data(), 1);

@@ -1,8 +1,9 @@
 #pragma once
 // TOML configuration of a 1D run, validated up front. Every key is optional and has the default
 // shown in the README; unknown keys, wrong types and out-of-range or inconsistent values are
-// ConfigErrors naming the key, the bad value and what is valid. Soft problems (a Dirichlet buffer
-// that may be too thin for the burst) are collected as warnings.
+// ConfigErrors naming the key, the bad value and what is valid. Soft problems are collected as
+// warnings. Patch parameters given as "auto" are chosen here, by probing the patch-dynamics
+// estimate's error budget (schemes/patch_budget.hpp), so that a parsed config is complete.
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "patchlearn/coeff/field.hpp"
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
+#include "patchlearn/schemes/patch_budget.hpp"
 
 namespace patchlearn {
 
@@ -68,6 +70,8 @@ struct SharedConfig {
   BenchOptions bench;
 
   std::vector<std::string> warnings;
+  /// What the parser chose for the user (the "auto" keys), one line each
+  std::vector<std::string> notes;
 };
 
 struct Config1D : SharedConfig {
@@ -93,6 +97,12 @@ struct Config1D : SharedConfig {
   std::string burst_method = "backward_euler";
   std::string buffer_ends = "dirichlet";  ///< dirichlet | averaged_gradient
   int heal_substeps = 0;
+  /// The keys among burst, buffer_width, substeps and heal_substeps given as "auto"
+  PatchFreedom patch_auto;
+  /// patch.rate_tolerance: the relative error of the dU/dt estimate the patch parameters must reach
+  double rate_tolerance = 1e-6;
+  /// The error budget measured while choosing the "auto" keys (none when all are explicit)
+  std::optional<PatchErrorBudget> patch_budget;
   // [gap_tooth]
   double gap_tooth_dt = 1e-5;
   // [full_resolution]
@@ -112,6 +122,8 @@ struct Config1D : SharedConfig {
   int stencil = 3;
 
   index_t macro_steps() const;  ///< t_end / macro.dt
+  /// The patch width and the burst's parameters, as patch dynamics takes them.
+  PatchSetting patch_setting() const;
   std::vector<double> sample_times() const;
 };
 
@@ -123,6 +135,13 @@ struct Config1D : SharedConfig {
 /// 0.05) at each end. Diffusion and drift keep u inside its initial range (maximum
 /// principle); a reaction may take it out: such a medium should give medium.u_range.
 URange default_u_range(const InitialConditionParams& ic);
+
+/// Where the patch parameters are probed: the hardest windows (schemes/patch_budget.hpp) of the
+/// first (at most two) initial conditions at the macro nodes.
+PatchProbe patch_probe(const Config1D& cfg);
+/// The patch-dynamics estimate's error budget with the config's patch parameters (the one found
+/// while choosing "auto" keys, else measured: a few bursts).
+PatchErrorBudget patch_error_budget(const Config1D& cfg);
 
 /// Parse and validate TOML text; base_dir resolves relative file names (medium.table).
 Config1D parse_config_1d(const std::string& text, const std::string& origin, const std::string& base_dir = ".");

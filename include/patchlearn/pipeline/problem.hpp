@@ -83,9 +83,10 @@ class Problem {
   /// coefficients from the cell problem and from the regression.
   virtual Report learning_report(const nlohmann::json& summary) const = 0;
 
-  /// ConfigError (naming the key) when the schemes cannot simulate this medium: checked before a
-  /// job that simulates starts.
-  virtual void check_simulable() const = 0;
+  /// ConfigError (naming the key) when the schemes cannot simulate this medium; otherwise warnings
+  /// about the accuracy the configured scheme can reach (measured by short probes). Checked by
+  /// `validate` and before a job that simulates starts.
+  virtual std::vector<std::string> check_simulable() const = 0;
   /// `bench`: the cost of coarse data by patches against the full-resolution simulation.
   virtual nlohmann::json bench(Device device, Observer& observer) const = 0;
   /// The checks only `bench` (and `validate`) need: the sweep against the rest of the config.

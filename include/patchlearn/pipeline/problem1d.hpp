@@ -62,8 +62,9 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 1; }
-  /// A nonlinear medium runs on patch dynamics only (the other schemes have the linear model).
-  void check_simulable() const override;
+  /// A nonlinear medium runs on patch dynamics only (the other schemes have the linear model); on
+  /// patch dynamics, the estimate's measured error budget against patch.rate_tolerance.
+  std::vector<std::string> check_simulable() const override;
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;

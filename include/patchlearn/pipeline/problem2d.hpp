@@ -48,7 +48,10 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 2; }
-  void check_simulable() const override { cfg_.kappa.require_linear(); }
+  std::vector<std::string> check_simulable() const override {
+    cfg_.kappa.require_linear();
+    return {};
+  }
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;

@@ -1,0 +1,87 @@
+#pragma once
+// The error budget of the patch-dynamics estimate, and patch parameters chosen to meet it.
+// The dU/dt that patch dynamics reports differs from the effective rate of the lifted profile by
+// three errors, each owned by one group of patch parameters:
+//   buffer     the buffer ends' disturbance diffusing into the tooth within the burst: the buffer
+//              half-room (H - h)/2 against the diffusion length sqrt(a_max burst)
+//              (patch.buffer_width);
+//   corrector  the micro-scale corrector, which the lift lacks, still forming when the estimate
+//              starts: it relaxes in time ~eps^2 / a_min, so its residual decays with the healed
+//              time and is divided by the estimate's span (patch.burst, patch.heal_substeps);
+//   time       the implicit fine stepper's error (patch.substeps).
+// Each error is measured, not modelled: the estimate on probe macro states is compared with the
+// same estimate with only that group refined (a buffer wide enough that nothing reaches the tooth;
+// the healing extended by half the burst at the same substep; twice the substeps at the same burst
+// and healed time), relative to the largest |dU/dt|. Closed-form bounds (erfc of the buffer,
+// the cell spectrum's slowest mode) would need the spectrum of every medium and bound rather than
+// measure; the probe is the same for a periodic, nonlinear, drifting or reacting medium, and costs
+// a few bursts of a few patches.
+#include <vector>
+
+#include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/schemes/patch_dynamics.hpp"
+
+namespace patchlearn {
+
+/// The three errors of an estimate, each relative to the largest |dU/dt| of the probe states.
+struct PatchErrorBudget {
+  double buffer = 0.0, corrector = 0.0, time = 0.0;
+  double total() const { return buffer + corrector + time; }
+};
+
+/// Patch parameters: the patch (buffer) width H beside the burst's parameters.
+struct PatchSetting {
+  double buffer_width = 0.0;
+  PatchDynamicsParams params;
+};
+
+/// The patch geometry that stays fixed while the patch parameters are chosen.
+struct PatchGeometry {
+  double length = 1.0;
+  int macro_nodes = 11;
+  double tooth_width = 0.0;
+};
+
+/// Macro states to probe on: windows of one patch's lifting stencil (lifting_degree + 1 macro
+/// nodes), each a state of a grid of that many nodes with the same spacing, so that a probe costs
+/// a few patches whatever the size of the macro grid.
+struct PatchProbe {
+  PatchGeometry geometry;
+  std::vector<double> U;  ///< [batch][geometry.macro_nodes], host
+  index_t batch = 0;
+};
+
+/// The `count` windows of the states U[batch][g.macro_nodes] where the estimate is hardest: half
+/// with the largest second differences (the corrector's jump and the buffer ends' disturbance
+/// grow with them), the rest with the largest first differences (drift).
+PatchProbe probe_windows(const PatchGeometry& g, int lifting_degree, const std::vector<double>& U, index_t batch,
+                         int count = 4);
+
+/// Measure the budget of `setting` on the probe's states, on the CPU.
+PatchErrorBudget measure_patch_errors(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& setting);
+
+/// Which parameters tune_patch_parameters may change ("auto" in the config).
+struct PatchFreedom {
+  bool burst = false, buffer_width = false, substeps = false, heal_substeps = false;
+  bool any() const { return burst || buffer_width || substeps || heal_substeps; }
+};
+
+struct TunedPatch {
+  PatchSetting setting;
+  PatchErrorBudget budget;
+  bool met = false;  ///< every error within a third of the tolerance
+};
+
+/// Choose the free parameters for `tolerance` (fixed ones keep their values in `start`). They start
+/// from eps and the largest a over the medium's u range, a_hi: a burst of 4 eps^2 / a_hi (a few
+/// relaxation times of the corrector's fast modes), 16 substeps healed over half of them, a buffer
+/// room (H - h)/2 of 3 diffusion lengths sqrt(2 a_hi burst). Then, until each error is at most
+/// tolerance / 3: a corrector error lengthens the burst by half (or, with the burst fixed, extends
+/// the healing); a time error, once the corrector is within its share, doubles the substeps (and
+/// the healing substeps); a buffer error widens the room by half. It stops when it meets the tolerance or when the
+/// errors left are owned by fixed parameters; the burst never exceeds max_burst (the macro step). The result records
+/// the budget it reached.
+TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& start,
+                                 const PatchFreedom& free, double tolerance, double max_burst);
+
+}  // namespace patchlearn
