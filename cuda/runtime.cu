@@ -19,10 +19,14 @@ int device_count() {
 }
 
 std::string device_name() {
+  int d = 0;
+  check(cudaGetDevice(&d), "current device");
   cudaDeviceProp p{};
-  check(cudaGetDeviceProperties(&p, 0), "device query");
-  return p.name;
+  check(cudaGetDeviceProperties(&p, d), "device query");
+  return p.name + (d > 0 ? " #" + std::to_string(d) : std::string());
 }
+
+void select_device(int index) { check(cudaSetDevice(index), "select device"); }
 
 void* malloc_bytes(std::size_t bytes) {
   void* p = nullptr;

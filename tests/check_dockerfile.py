@@ -42,10 +42,13 @@ for step in ("cmake -S . -B", "-G Ninja", "-DCMAKE_BUILD_TYPE=Release", "cmake -
     assert step in readme, f"quick start lacks {step!r}"
     assert step in run, f"the Dockerfile does not build with {step!r}"
 assert "-DPATCHLEARN_CUDA=ON" in run and "cmake_prefix_path" in run and "cmake --install" in run
+# OpenMPI for several ranks (mpirun in the container, Slurm across nodes).
+assert "-DPATCHLEARN_MPI=ON" in run and "libopenmpi-dev" in run and "openmpi-bin" in run
 dreadme = open(f"{src}/docker/README.md").read()
 assert "docker build -f docker/Dockerfile -t patchlearn ." in dreadme
 subcommands = {"run", "simulate", "train", "rollout", "cell", "validate", "report", "bench"}
 for m in re.finditer(r"docker run --gpus all[^\n]*?patchlearn(?: +([a-z]+))?", dreadme):
     sub = m.group(1)
     assert sub is None or sub in subcommands, f"docker/README.md runs unknown subcommand {sub!r}"
+assert "mpirun" in dreadme and "#SBATCH" in dreadme, "docker/README.md shows no multi-GPU or Slurm run"
 print(f"Dockerfile: {len(instr)} instructions checked")

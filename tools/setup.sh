@@ -16,7 +16,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 # (~3x slower training); the OpenMP build shares libgomp with LibTorch and our kernels.
 packages=(cmake ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libhdf5-dev libtomlplusplus-dev
           libmuparser-dev libcli11-dev libfmt-dev clang-format nlohmann-json3-dev libtorch-dev libopenblas0-openmp
-          python3 python3-h5py python3-matplotlib)
+          libopenmpi-dev openmpi-bin python3 python3-h5py python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

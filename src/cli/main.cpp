@@ -15,6 +15,7 @@
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
+#include "patchlearn/pipeline/ranks.hpp"
 
 using nlohmann::json;
 using namespace patchlearn;
@@ -56,6 +57,7 @@ class TerminalObserver : public Observer {
 };
 
 void print(const Report& r, bool as_json) {
+  if (rank() != 0) return;
   if (as_json) {
     std::cout << r.json.dump() << std::endl;
   } else {
@@ -71,9 +73,20 @@ int fail(const std::string& kind, const std::string& what, int status, bool as_j
   return status;
 }
 
+// A failure of this rank alone (away from the places where the ranks meet): its line, naming the
+// rank when there are several, then every rank ends (the others may be waiting for this one).
+int fail_alone(const std::string& kind, const std::string& what, int status, bool as_json) {
+  fail(kind, rank_count() > 1 ? fmt::format("rank {}: {}", rank(), what) : what, status, as_json);
+  abort_ranks(status);
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun or srun, one of several ranks (pipeline/ranks.hpp): rank 0 alone prints.
+  const RankSession ranks(argc, argv);
+  const bool root = rank() == 0;
   CLI::App app{"patchlearn: discover effective PDEs of heterogeneous media from patch simulations"};
   app.set_version_flag("--version", std::string(PATCHLEARN_VERSION));
   app.require_subcommand(1);
@@ -149,18 +162,19 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::cerr << "patchlearn: usage error: " << e.what() << " (see patchlearn --help)\n";
+    if (root) std::cerr << "patchlearn: usage error: " << e.what() << " (see patchlearn --help)\n";
     return 2;
   }
-  if (log_level != "info") quiet = true;
-  TerminalObserver observer(quiet, log_level != "error");
+  if (log_level != "info" || !root) quiet = true;
+  TerminalObserver observer(quiet, root && log_level != "error");
   const JobOptions options{out, device, resume};
   try {
     if (*report) {
       make_report(report_dir, observer);
       return 0;
     }
-    auto problem = config.empty() ? default_problem() : load_problem(config);
+    std::unique_ptr<Problem> problem;
+    together([&] { problem = config.empty() ? default_problem() : load_problem(config); });
     if (*cell) print(patchlearn::cell(*problem, *u_option ? std::optional<double>(u_value) : std::nullopt), as_json);
     if (*validate) print(patchlearn::validate(*problem), as_json);
     if (*sim) print(patchlearn::simulate(*problem, options, observer), as_json);
@@ -171,17 +185,19 @@ int main(int argc, char** argv) {
       const Report r = patchlearn::bench(*problem, options, observer);
       if (as_json)
         print(r, true);
-      else
+      else if (root)
         std::cout << cli::bench_table(r.json) << r.lines.back() << "\n";
     }
+  } catch (const RankFailure& e) {  // known to every rank: rank 0 says it
+    return root ? fail(e.kind, e.what(), e.status, as_json) : e.status;
   } catch (const ConfigError& e) {
-    return fail("config error", e.what(), 2, as_json);
+    return fail_alone("config error", e.what(), 2, as_json);
   } catch (const InputError& e) {
-    return fail("input error", e.what(), 2, as_json);
+    return fail_alone("input error", e.what(), 2, as_json);
   } catch (const std::bad_alloc&) {
-    return fail("error", "out of memory", 1, as_json);
+    return fail_alone("error", "out of memory", 1, as_json);
   } catch (const std::exception& e) {
-    return fail("error", e.what(), 1, as_json);
+    return fail_alone("error", e.what(), 1, as_json);
   }
   return 0;
 }

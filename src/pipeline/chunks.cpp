@@ -1,16 +1,52 @@
 #include "patchlearn/pipeline/chunks.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <utility>
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/io/chunk_file.hpp"
 #include "patchlearn/io/identity.hpp"
+#include "patchlearn/pipeline/ranks.hpp"
 
 namespace fs = std::filesystem;
 
 namespace patchlearn {
+namespace {
+
+// How far a chunked simulation has come, for its progress: the trajectories committed by this
+// rank or, with several ranks, by all of them (counted from the chunk files in the folder, looked
+// at no more than once a second), and the part of the chunk in flight.
+class Committed {
+ public:
+  Committed(std::string dir, int ranks) : dir_(std::move(dir)), ranks_(ranks) {}
+  void add(index_t count) { own_ += count; }
+  double fraction(double in_flight, index_t trajectories) {
+    if (ranks_ > 1 && clock_.seconds() >= next_look_) {
+      next_look_ = clock_.seconds() + 1.0;
+      all_ = 0;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(dir_, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("chunk_", 0) == 0 && e.path().extension() == ".h5")
+          all_ += std::strtoll(name.c_str() + name.rfind('_') + 1, nullptr, 10);
+      }
+    }
+    const double done = static_cast<double>(std::max(own_, all_));
+    return std::min(1.0, (done + in_flight) / static_cast<double>(trajectories));
+  }
+
+ private:
+  std::string dir_;
+  int ranks_;
+  index_t own_ = 0, all_ = 0;
+  Stopwatch clock_;
+  double next_look_ = 0.0;
+};
+
+}  // namespace
 
 CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t B, Device device,
                          const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
@@ -22,80 +58,99 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
     return d;
   }
   const ChunkedRun& run = *chunks;
-  std::error_code ec;
-  if (!run.resume) fs::remove_all(run.dir, ec);
-  fs::create_directories(run.dir, ec);
-  if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
+  const int ranks = rank_count(), me = rank();
+  // Rank 0 clears (without resume) and creates the folder; the others wait for it.
+  together([&] {
+    if (me != 0) return;
+    std::error_code ec;
+    if (!run.resume) fs::remove_all(run.dir, ec);
+    fs::create_directories(run.dir, ec);
+    if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
+  });
   const std::string identity = config_identity(config_text, run.dir, tables_not_affecting_simulation());
   // By default a tenth of the trajectories per chunk on the CPU (whose cost is linear in them, so
   // that an interruption loses little), all of them at once on a GPU (which needs the whole batch
-  // to fill the chip: a tenth would leave it mostly idle).
+  // to fill the chip: a tenth would leave it mostly idle). Never dependent on the rank count, so
+  // that any number of ranks computes the same chunks.
   const index_t chunk = run.chunk > 0 ? run.chunk : device == Device::CUDA ? B : std::max<index_t>(1, (B + 9) / 10);
+  const auto chunk_path = [&](index_t first, index_t count) {
+    return (fs::path(run.dir) / ("chunk_" + std::to_string(first) + "_" + std::to_string(count) + ".h5")).string();
+  };
   // Each chunk's U and dU/dt: computed ones stay on the device (and are copied into the whole set
   // there, so the data of a fresh run never leave the device on their way to training); read-back
   // ones come from the host.
   struct Part {
     index_t first, count;
     CoarseData computed;
-    std::vector<double> U, R;
+    ChunkFile read;
   };
+  const auto read_back = [&](index_t first, index_t count) {
+    return Part{first, count, {}, read_chunk_file(chunk_path(first, count), first, count, identity, run.dir)};
+  };
+  Committed committed(run.dir, ranks);
+  // This rank's chunks (chunk i is rank i mod N's), each simulated and committed, or on resume
+  // read back (and so checked); rank 0 keeps its own for the whole set.
   std::vector<Part> parts;
-  std::vector<double> t;
+  const auto keep = [&](Part&& part) {
+    if (me == 0) parts.push_back(std::move(part));
+  };
+  together([&] {
+    index_t i = 0;
+    for (index_t first = 0; first < B; first += chunk, ++i) {
+      if (i % ranks != me) continue;
+      const index_t count = std::min(chunk, B - first);
+      const std::string path = chunk_path(first, count);
+      if (run.resume && fs::exists(path)) {
+        keep(read_back(first, count));
+      } else {
+        Stopwatch clock;
+        Part part{first, count, {}, {}};
+        part.computed = compute(first, count, [&](double f) {
+          if (progress) progress(committed.fraction(f * static_cast<double>(count), B));
+        });
+        const auto& d = part.computed;
+        const double wall = clock.seconds();
+        part.read = ChunkFile{first, count, d.times, d.nodes, d.host_U(), d.host_dUdt(), d.t, d.point_steps, wall};
+        write_chunk_file(path, part.read, identity, config_text);
+        part.read.U = {};  // the data stay on the device, in `computed`
+        part.read.dUdt = {};
+        keep(std::move(part));
+      }
+      committed.add(count);
+      if (progress) progress(committed.fraction(0.0, B));
+    }
+  });
+  if (me != 0) throw ShareCommitted{};
+  // Rank 0: the other ranks' chunks, read back; every chunk in order.
+  std::vector<Part> all_parts;
+  {
+    index_t i = 0;
+    auto own = parts.begin();
+    for (index_t first = 0; first < B; first += chunk, ++i)
+      all_parts.push_back(i % ranks == 0 ? std::move(*own++) : read_back(first, std::min(chunk, B - first)));
+  }
+  std::vector<double> t = all_parts.front().read.t;
   double point_steps = 0.0;
   wall_s = 0.0;
-  index_t T = 0, M = 0;
-  for (index_t first = 0; first < B; first += chunk) {
-    const index_t count = std::min(chunk, B - first);
-    const std::string path =
-        (fs::path(run.dir) / ("chunk_" + std::to_string(first) + "_" + std::to_string(count) + ".h5")).string();
-    Part part{first, count, {}, {}, {}};
-    std::vector<double> ct;
-    double steps = 0.0, wall = 0.0;
-    index_t nodes = 0;
-    if (run.resume && fs::exists(path)) {
-      auto c = read_chunk_file(path, first, count, identity, run.dir);
-      part.U = std::move(c.U);
-      part.R = std::move(c.dUdt);
-      ct = std::move(c.t);
-      steps = c.point_steps;
-      wall = c.wall_s;
-      nodes = c.nodes;
-    } else {
-      Stopwatch clock;
-      part.computed = compute(first, count, [&](double f) {
-        if (progress) progress((static_cast<double>(first) + f * static_cast<double>(count)) / static_cast<double>(B));
-      });
-      const auto& d = part.computed;
-      ct = d.t;
-      steps = d.point_steps;
-      wall = clock.seconds();
-      nodes = d.nodes;
-      write_chunk_file(path, ChunkFile{first, count, d.times, d.nodes, d.host_U(), d.host_dUdt(), ct, steps, wall},
-                       identity, config_text);
-    }
-    if (first == 0) {
-      t = ct;
-      T = static_cast<index_t>(t.size());
-      M = nodes;
-    } else if (ct != t || nodes != M) {
-      throw InputError("'" + path + "' does not match the other chunks; remove " + run.dir + " or drop --resume");
-    }
-    point_steps += steps;
-    wall_s += wall;
-    parts.push_back(std::move(part));
-    if (progress) progress(static_cast<double>(first + count) / static_cast<double>(B));
+  const index_t T = static_cast<index_t>(t.size()), M = all_parts.front().read.nodes;
+  for (const auto& p : all_parts) {
+    if (p.read.t != t || p.read.nodes != M)
+      throw InputError("'" + chunk_path(p.first, p.count) + "' does not match the other chunks; remove " + run.dir +
+                       " or drop --resume");
+    point_steps += p.read.point_steps;
+    wall_s += p.read.wall_s;
   }
   CoarseData all(device, B, T, M);
   all.t = t;
   all.point_steps = point_steps;
-  for (const auto& p : parts) {
+  for (const auto& p : all_parts) {
     const std::size_t n = static_cast<std::size_t>(p.count * T * M), off = static_cast<std::size_t>(p.first * T * M);
-    if (p.U.empty()) {
+    if (p.read.U.empty()) {
       detail::copy_bytes(device, all.U.data() + off, device, p.computed.U.data(), n * sizeof(double));
       detail::copy_bytes(device, all.dUdt.data() + off, device, p.computed.dUdt.data(), n * sizeof(double));
     } else {
-      all.U.copy_from_host(p.U.data(), n, off);
-      all.dUdt.copy_from_host(p.R.data(), n, off);
+      all.U.copy_from_host(p.read.U.data(), n, off);
+      all.dUdt.copy_from_host(p.read.dUdt.data(), n, off);
     }
   }
   return all;

@@ -10,6 +10,7 @@
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/io/json_file.hpp"
 #include "patchlearn/learn/tensors.hpp"
+#include "patchlearn/pipeline/ranks.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -25,32 +26,53 @@ void discard_report(const std::string& dir) {
   fs::remove_all(fs::path(dir) / "figures", ec);
 }
 
+// How a job that writes into `out` starts: `plain` (train), `checked` (bench: the simulation
+// checks, on rank 0 alone) or `divided` (simulate, run: run by every rank, each making the checks,
+// while rank 0 makes, locks and clears the folder and the others wait).
+enum class Start { plain, checked, divided };
+
 // The common start of a job that writes into `out`: the config's warnings (and those of the
-// simulation checks, `more`), the device it takes, the folder.
-Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer,
-                   const std::vector<std::string>& more = {}) {
+// simulation checks), the device it takes, the folder.
+Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer, Start kind = Start::plain) {
+  std::vector<std::string> more;
+  Device dev = Device::CPU;
+  const auto start = [&] {
+    if (kind != Start::plain) more = problem.check_simulable();
+    dev = job_device(problem, o);
+    if (rank() != 0) return;
+    std::error_code ec;
+    fs::create_directories(o.out, ec);
+    if (ec || !fs::is_directory(o.out))
+      throw InputError("cannot create output directory '" + o.out + "'" +
+                       (ec ? ": " + ec.message() : ": a file of that name exists"));
+    lock_output_directory(o.out);
+    discard_report(o.out);
+  };
+  if (kind == Start::divided)
+    together(start);
+  else
+    start();
   for (const auto& w : problem.shared().warnings) observer.warning(w);
   for (const auto& w : more) observer.warning(w);
   for (const auto& n : problem.shared().notes) observer.info(n);
-  const Device dev = job_device(problem, o);
-  observer.info("device: " + device_description(dev));
-  std::error_code ec;
-  fs::create_directories(o.out, ec);
-  if (ec || !fs::is_directory(o.out))
-    throw InputError("cannot create output directory '" + o.out + "'" +
-                     (ec ? ": " + ec.message() : ": a file of that name exists"));
-  lock_output_directory(o.out);
-  discard_report(o.out);
+  const int ranks = kind == Start::divided ? rank_count() : 1;
+  observer.info("device: " + device_description(dev) + (ranks > 1 ? fmt::format(" on each of {} ranks", ranks) : ""));
   return dev;
 }
 
 std::string data_path(const JobOptions& o) { return (fs::path(o.out) / "data.h5").string(); }
 
-// Simulate into OUT/data.h5, chunk by chunk.
+// Simulate into OUT/data.h5, chunk by chunk; on ranks other than 0, nullptr once their share of
+// the chunks is committed.
 std::shared_ptr<Simulation> simulate_into(const Problem& problem, const JobOptions& o, Device dev, Observer& observer) {
   const std::string path = data_path(o);
   const ChunkedRun chunks{path + ".chunks", o.resume, problem.shared().chunk_trajectories};
-  auto sim = problem.simulate(dev, &chunks, observer);
+  std::shared_ptr<Simulation> sim;
+  try {
+    sim = problem.simulate(dev, &chunks, observer);
+  } catch (const ShareCommitted&) {
+    return nullptr;
+  }
   problem.write_data(path, *sim, dev);
   remove_chunks(chunks);
   return sim;
@@ -88,6 +110,7 @@ Report learning_report(const Problem& problem, const json& summary) {
 }
 
 void make_report(const std::string& dir, Observer& observer) {
+  if (rank() != 0) return;
   if (!fs::is_directory(dir)) throw InputError("'" + dir + "' is not a run directory");
   // A report is made whole or not at all: the previous one goes first, so that a failed script
   // never leaves an old report beside new results.
@@ -129,8 +152,9 @@ Report validate(const Problem& problem) {
 }
 
 Report simulate(const Problem& problem, const JobOptions& o, Observer& observer) {
-  const Device dev = prepare_job(problem, o, observer, problem.check_simulable());
+  const Device dev = prepare_job(problem, o, observer, Start::divided);
   const auto sim = simulate_into(problem, o, dev, observer);
+  if (!sim) return {};
   Report r = problem.simulation_report(*sim, dev);
   r.json["data"] = data_path(o);
   r.lines.front() = "wrote " + data_path(o) + ": " + r.lines.front();
@@ -138,6 +162,7 @@ Report simulate(const Problem& problem, const JobOptions& o, Observer& observer)
 }
 
 Report train(Problem& problem, const std::string& data, const JobOptions& o, Observer& observer) {
+  if (rank() != 0) return {};
   problem.shared().learn.resume = o.resume;
   const Device dev = prepare_job(problem, o, observer);
   const auto task = problem.learning_task(nullptr);
@@ -151,6 +176,7 @@ Report train(Problem& problem, const std::string& data, const JobOptions& o, Obs
 }
 
 Report rollout(const Problem& problem, const std::string& model_path, const JobOptions& o) {
+  if (rank() != 0) return {};
   const Device dev = job_device(problem, o);
   const auto model = problem.load_model(model_path, learn::torch_device(dev));
   const auto result = rollout_saved_model(*problem.learning_task(nullptr), model, dev);
@@ -165,9 +191,10 @@ Report rollout(const Problem& problem, const std::string& model_path, const JobO
 
 Report run(Problem& problem, const JobOptions& o, Observer& observer) {
   problem.shared().learn.resume = o.resume;
-  const Device dev = prepare_job(problem, o, observer, problem.check_simulable());
+  const Device dev = prepare_job(problem, o, observer, Start::divided);
   Stopwatch clock;
   const auto sim = simulate_into(problem, o, dev, observer);
+  if (!sim) return {};  // this rank's share is done; rank 0 trains
   const Report simulated = problem.simulation_report(*sim, dev);
   const json extras = problem.run_extras(*sim);
   observer.info(simulated.lines.back());
@@ -189,8 +216,9 @@ Report run(Problem& problem, const JobOptions& o, Observer& observer) {
 }
 
 Report bench(const Problem& problem, const JobOptions& o, Observer& observer) {
+  if (rank() != 0) return {};  // the sweep times one device (see README, "Several ranks")
   problem.check_bench();
-  const Device dev = prepare_job(problem, o, observer, problem.check_simulable());
+  const Device dev = prepare_job(problem, o, observer, Start::checked);
   Report r;
   r.json = problem.bench(dev, observer);
   const std::string path = (fs::path(o.out) / "bench.json").string();

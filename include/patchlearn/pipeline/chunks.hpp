@@ -6,7 +6,9 @@
 // their names say and were made from a config with the same settings that affect the data;
 // data.h5 is assembled at the end and the folder removed.
 // Chunks are computed independently of each other, so a resumed run's data are bit-identical to
-// an uninterrupted run's.
+// an uninterrupted run's. With several MPI ranks (pipeline/ranks.hpp) chunk i is rank i mod N's;
+// the chunk size never depends on N, so the chunks, and the data, are the same for any N, and any
+// rank count resumes any other's chunks.
 #include <functional>
 #include <string>
 
@@ -23,7 +25,9 @@ struct ChunkedRun {
 /// compute(first, count, progress) simulates trajectories [first, first + count); the result is
 /// the whole data set on `device` (t from the chunks, point_steps summed). `wall_s` receives the
 /// summed simulation time of all chunks, including those read back. Without `chunks`: one
-/// compute(0, trajectories) and nothing on disk.
+/// compute(0, trajectories) and nothing on disk. With several ranks, rank 0 returns the whole set
+/// once every rank has committed its chunks, and the others throw ShareCommitted; a failure on
+/// any rank is a RankFailure on all.
 CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t trajectories, Device device,
                          const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
                          const std::function<void(double)>& progress, double& wall_s);
