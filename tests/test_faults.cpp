@@ -140,6 +140,25 @@ TEST(Faults, AFailedReportFailsTheRunAndLeavesNoOldReport) {
   EXPECT_NE(r.out.find("{\"error\":\"cannot run the report script"), std::string::npos) << r.out;
 }
 
+TEST(Faults, AMovedProgramCarriesItsReportScript) {
+  // The program reports from the copy of tools/report.py built into it, wherever it is.
+  const auto root = fresh_dir("pl_fault_moved");
+  const auto config = tiny_config(root);
+  const auto out = root / "sim";
+  ASSERT_EQ(run("simulate '" + config + "' --quiet --out '" + out.string() + "'").status, 0);
+  fs::create_directories(root / "elsewhere");
+  const auto moved = root / "elsewhere" / "patchlearn";
+  fs::copy_file(PATCHLEARN_BINARY, moved);
+  const std::string cmd = "'" + moved.string() + "' --log-level error report '" + out.string() + "' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::array<char, 4096> buf{};
+  std::string text;
+  while (fgets(buf.data(), buf.size(), p)) text += buf.data();
+  EXPECT_EQ(pclose(p), 0) << text;
+  EXPECT_TRUE(fs::exists(out / "report.md")) << text;
+}
+
 TEST(Faults, OutputPathThatIsAFileIsRefusedAtOnce) {
   const auto root = fresh_dir("pl_fault_outfile");
   const auto config = tiny_config(root);

@@ -2,6 +2,7 @@
 // (pipeline/jobs.hpp) and prints: the only layer that prints for people. Every subcommand takes
 // --json and then prints exactly one JSON object as its last stdout line.
 #include <CLI/CLI.hpp>
+#include <omp.h>
 
 #include <unistd.h>
 
@@ -168,6 +169,12 @@ int main(int argc, char** argv) {
   if (log_level != "info" || !root) quiet = true;
   TerminalObserver observer(quiet, root && log_level != "error");
   const JobOptions options{out, device, resume};
+  // One process alone on a shared machine takes the idle cores only (core/device.hpp); ranks
+  // take their share of the node instead (pipeline/ranks.hpp).
+  if (rank_count() == 1 && (*sim || *train || *roll || *run || *bench))
+    if (const int busy = fit_threads_to_idle_cores())
+      observer.info(fmt::format("{} of the {} cores are busy: {} OpenMP threads (OMP_NUM_THREADS overrides)", busy,
+                                omp_get_num_procs(), omp_get_max_threads()));
   try {
     if (*report) {
       make_report(report_dir, observer);

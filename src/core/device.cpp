@@ -1,10 +1,17 @@
 #include "patchlearn/core/device.hpp"
 
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
-#include <omp.h>
+#include <thread>
 
 #include "patchlearn/core/buffer.hpp"
 #include "patchlearn/core/error.hpp"
@@ -119,4 +126,35 @@ void fill_zero(Device d, void* p, std::size_t bytes) {
 }
 
 }  // namespace detail
+namespace {
+
+// Total and idle jiffies of all CPUs (the first line of /proc/stat); false when unreadable.
+bool cpu_times(double& total, double& idle) {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  if (!(in >> cpu) || cpu != "cpu") return false;
+  total = idle = 0;
+  double v = 0;
+  for (int k = 0; k < 8 && in >> v; ++k) {
+    total += v;
+    if (k == 3 || k == 4) idle += v;  // idle and iowait
+  }
+  return total > 0;
+}
+
+}  // namespace
+
+int fit_threads_to_idle_cores() {
+  if (std::getenv("OMP_NUM_THREADS")) return 0;
+  const int cores = omp_get_num_procs();  // the cores this process may run on
+  if (cores < 2 || cores != static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) return 0;
+  double t0 = 0, i0 = 0, t1 = 0, i1 = 0;
+  if (!cpu_times(t0, i0)) return 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!cpu_times(t1, i1) || t1 <= t0) return 0;
+  const int busy = std::clamp(static_cast<int>(std::lround((1.0 - (i1 - i0) / (t1 - t0)) * cores)), 0, cores - 1);
+  if (busy > 0) omp_set_num_threads(cores - busy);
+  return busy;
+}
+
 }  // namespace patchlearn

@@ -1,7 +1,10 @@
 #include "patchlearn/pipeline/jobs.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -11,6 +14,7 @@
 #include "patchlearn/io/json_file.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/pipeline/ranks.hpp"
+#include "report_py.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -78,18 +82,36 @@ std::shared_ptr<Simulation> simulate_into(const Problem& problem, const JobOptio
   return sim;
 }
 
-// tools/report.py: $PATCHLEARN_TOOLS_DIR, the installed share folder next to the program, or the
-// source tree the program was built from.
-std::string report_script() {
-  std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("PATCHLEARN_TOOLS_DIR")) dirs.emplace_back(env);
-  std::error_code ec;
-  const auto exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share" / "patchlearn" / "tools");
-  dirs.emplace_back(PATCHLEARN_TOOLS_DIR);
-  for (const auto& d : dirs)
-    if (fs::exists(d / "report.py")) return (d / "report.py").string();
-  throw InputError("cannot find tools/report.py (set PATCHLEARN_TOOLS_DIR)");
+// tools/report.py: $PATCHLEARN_TOOLS_DIR/report.py when that is set (a script being edited), else
+// the copy built into the program (so an installed, copied or moved program has the script it was
+// built with), written to a temporary file that the ReportScript removes.
+class ReportScript {
+ public:
+  ReportScript();
+  ReportScript(const ReportScript&) = delete;
+  ReportScript& operator=(const ReportScript&) = delete;
+  ~ReportScript() {
+    std::error_code ec;
+    if (temporary_) fs::remove(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool temporary_ = false;
+};
+
+ReportScript::ReportScript() {
+  if (const char* env = std::getenv("PATCHLEARN_TOOLS_DIR")) {
+    path_ = (fs::path(env) / "report.py").string();
+    if (!fs::exists(path_)) throw InputError("PATCHLEARN_TOOLS_DIR has no report.py: '" + path_ + "'");
+    return;
+  }
+  path_ = (fs::temp_directory_path() / ("patchlearn-report-" + std::to_string(getpid()) + ".py")).string();
+  temporary_ = true;
+  std::ofstream out(path_, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(kReportPy), sizeof kReportPy);
+  if (!out.flush()) throw RunError("cannot write the report script to '" + path_ + "'");
 }
 
 }  // namespace
@@ -119,7 +141,8 @@ void make_report(const std::string& dir, Observer& observer) {
   std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   if (const char* env = std::getenv("PATCHLEARN_PYTHON")) python = env;
   // A child that dies with patchlearn (core/process.hpp); its errors go to stderr.
-  const int rc = run_child({python, report_script(), dir}, true);
+  const ReportScript script;
+  const int rc = run_child({python, script.path(), dir}, true);
   if (rc == 127)
     throw RunError("cannot run the report script with '" + python + "' (set PATCHLEARN_PYTHON); the results are in " +
                    dir + " without figures");

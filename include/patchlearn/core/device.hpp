@@ -18,4 +18,13 @@ const char* device_name(Device d);
 /// A short description of the device actually used (GPU model, or CPU with thread count).
 std::string device_description(Device d);
 
+/// The CPU backend's threads on a shared machine. OpenMP threads wait for each other at every
+/// barrier by spinning; when another process holds a core, the thread that lands on it stalls every
+/// barrier (a quick1d simulate beside one busy process on 2 cores: 49 s with 2 threads, 9.5 s with
+/// 1; idle: 6.2 s with 2). Without OMP_NUM_THREADS, and when no affinity mask restricts the
+/// process, this samples the cores' idle time over ~50 ms (/proc/stat) and sets as many threads as
+/// cores are idle (at least 1). Returns the number of busy cores it left alone (0 when it changed
+/// nothing).
+int fit_threads_to_idle_cores();
+
 }  // namespace patchlearn
