@@ -198,9 +198,11 @@ def fig_rollout(r, figdir, kinds):
 
 
 def fig_effective(r, figdir):
-    """A nonlinear medium: a*(u), c*(u), r*(u) from the cell problems against the regression's."""
+    """A nonlinear medium: a*(u), c*(u), r*(u) from the cell problems against the regression's and
+    the functional net's (probed at quadratic states)."""
     s = r["summary"]
     cell, reg = s["effective"], s.get("regression_effective", {})
+    net = s.get("functional", {}).get("effective", {})
     keys = [k for k in ("a_star", "drift", "reaction") if any(v != 0 for v in cell[k])]
     names = {"a_star": "a*(u)", "drift": "c*(u)", "reaction": "r*(u)"}
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
@@ -208,6 +210,8 @@ def fig_effective(r, figdir):
         ax.plot(cell["u"], cell[k], "-", label="cell problems")
         if k in reg:
             ax.plot(reg["u"], reg[k], "o", ms=4, label=f"regression (max error {reg[k + '_max_error']:.1e})")
+        if k in net:
+            ax.plot(net["u"], net[k], "x", ms=4, label=f"functional net, probed (max error {net[k + '_max_error']:.1e})")
         ax.ticklabel_format(useOffset=False)
         if k == "a_star":
             ax.set_ylim(bottom=0)

@@ -362,6 +362,49 @@ class LearningTask1D : public LearningTask {
     return {{"a_star_cell", a_star_}};
   }
 
+  // The functional net is a function f(U, U_x, U_xx) of the derivative features; the effective
+  // PDE's rate a*(U) U_xx + a*'(U) U_x^2 + c*(U) U_x + r*(U) makes a*(u) its slope in U_xx and
+  // c*(u) its slope in U_x (central differences, exact for that form: U_x^2 is even) and r*(u) its
+  // value at U_x = U_xx = 0. The net is probed at the middle node of quadratic macro states, whose
+  // 3- and 5-point differences are exactly (u, p, q), over the effective medium's curve points,
+  // with steps of the size of the data's derivatives (dq = 1, dp = 0.1).
+  json model_views(learn::CoarseModelImpl& model) const override {
+    if (!effective_ || model.kind() != "functional") return json::object();
+    torch::NoGradGuard no_grad;
+    const json truth = effective_curves_json(*effective_);
+    const int M = cfg_.macro_nodes, i = M / 2;
+    const double dq = 1.0, dp = 0.1;
+    const std::vector<std::pair<double, double>> probes = {{0, 0}, {0, dq}, {0, -dq}, {dp, 0}, {-dp, 0}};
+    const auto n = static_cast<int64_t>(truth["u"].size());
+    std::vector<double> U(static_cast<std::size_t>(n) * probes.size() * M);
+    for (int64_t k = 0; k < n; ++k)
+      for (std::size_t s = 0; s < probes.size(); ++s)
+        for (int j = 0; j < M; ++j) {
+          const auto [p, q] = probes[s];
+          const double z = (j - i) * dX_;
+          U[(k * probes.size() + s) * M + j] = truth["u"][k].get<double>() + p * z + 0.5 * q * z * z;
+        }
+    const auto param = model.parameters().front();
+    const auto X = torch::tensor(U, torch::kFloat64).reshape({-1, M}).to(param.device(), param.scalar_type());
+    const auto f = model.forward(X).index({Slice(), i}).to(torch::kCPU, torch::kFloat64).reshape({n, 5});
+    const auto at = [&](int64_t k, int s) { return f[k][s].item<double>(); };
+    json out = {{"u", truth["u"]}};
+    for (int64_t k = 0; k < n; ++k) {
+      out["a_star"].push_back((at(k, 1) - at(k, 2)) / (2 * dq));
+      out["drift"].push_back((at(k, 3) - at(k, 4)) / (2 * dp));
+      out["reaction"].push_back(at(k, 0));
+    }
+    for (const char* key : {"a_star", "drift", "reaction"}) {
+      double err = 0, size = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        err = std::max(err, std::abs(out[key][k].get<double>() - truth[key][k].get<double>()));
+        size = std::max(size, std::abs(truth[key][k].get<double>()));
+      }
+      out[std::string(key) + "_max_error"] = size > 0 ? err / size : err;
+    }
+    return {{"effective", out}};
+  }
+
  private:
   // a*(u), c*(u), r*(u) as the regression's equation has them (the coefficients of the terms
   // U^k*U_xx, U^k*U_x and U^k), on the effective medium's curve points, and the largest error of

@@ -127,6 +127,12 @@ class LearningTask {
                                           const std::vector<double>& times) const = 0;
   /// Keys that describe the problem in the summary (a_star_cell, D_cell, dimension, ...).
   virtual nlohmann::json describe() const = 0;
+  /// Keys a trained network adds to its summary entry (empty by default; a nonlinear 1D medium:
+  /// the effective coefficients probed from the functional net).
+  virtual nlohmann::json model_views(learn::CoarseModelImpl& model) const {
+    (void)model;
+    return nlohmann::json::object();
+  }
 };
 
 /// Train every configured network on `data`, save DIR/models/NAME.pt, run the regression and the
