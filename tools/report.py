@@ -216,7 +216,7 @@ def fig_effective(r, figdir):
         if k == "a_star":
             ax.set_ylim(bottom=0)
         ax.set_xlabel("u"); ax.set_title(names[k]); ax.legend(fontsize=7)
-    fig.suptitle("Effective coefficients of the nonlinear medium: cell problems against the learned equation")
+    fig.suptitle("Effective coefficients: cell problems against the learned ones", fontsize=10)
     fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_effective.png"), dpi=120); plt.close(fig)
     return "fig_effective.png"
 
