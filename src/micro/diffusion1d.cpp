@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/format.hpp"
 
 namespace patchlearn {
 
@@ -47,7 +48,8 @@ FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
     : field_(std::move(field)), eps_(epsilon), dx_(dx), per_period_(0) {
   const double r = epsilon / dx;
   if (std::abs(r - std::round(r)) < 1e-9 * r) per_period_ = static_cast<int>(std::lround(r));
-  if (per_period_ > 0 && !nonlinear()) period_ = field_.sample_period(per_period_);
+  // The one-period shortcut needs a periodic medium; a random one is sampled bond by bond.
+  if (per_period_ > 0 && !nonlinear() && field_.periodic()) period_ = field_.sample_period(per_period_);
   if (per_period_ > 0 && nonlinear()) {
     const double n = per_period_;
     phase_ = tabulate(
@@ -58,8 +60,13 @@ FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
 
 std::vector<double> FineModel1D::conductances(index_t first, index_t count) const {
   field_.require_linear();
+  if (!field_.periodic() && (first < 0 || (static_cast<double>(first + count) - 0.5) * dx_ / eps_ >= field_.extent()))
+    throw ConfigError("patch.buffer_width",
+                      fmt::format("the lattice window of bonds {} .. {} reaches outside the random medium, which "
+                                  "covers the domain [0, {}] only; narrow the buffers",
+                                  first, first + count - 1, num(field_.extent() * eps_)));
   std::vector<double> a(static_cast<std::size_t>(count));
-  if (per_period_ > 0) {
+  if (!period_.empty()) {
     const index_t n = per_period_;
     index_t p = ((first % n) + n) % n;
     for (index_t j = 0; j < count; ++j) {
