@@ -46,9 +46,15 @@ std::vector<double> RandomMediumSpec::draw(std::int64_t cells) const {
   std::vector<double> a(static_cast<std::size_t>(cells));
   for (auto& v : a) {
     switch (distribution) {
-      case Distribution::lognormal: v = std::exp(rng.normal(mu, sigma)); break;
-      case Distribution::uniform: v = rng.uniform(lo, hi); break;
-      case Distribution::two_phase: v = rng.uniform(0.0, 1.0) < fraction ? a1 : a2; break;
+      case Distribution::lognormal:
+        v = std::exp(rng.normal(mu, sigma));
+        break;
+      case Distribution::uniform:
+        v = rng.uniform(lo, hi);
+        break;
+      case Distribution::two_phase:
+        v = rng.uniform(0.0, 1.0) < fraction ? a1 : a2;
+        break;
     }
   }
   return a;
@@ -58,7 +64,8 @@ std::string RandomMediumSpec::description() const {
   switch (distribution) {
     case Distribution::lognormal:
       return fmt::format("lognormal, log a ~ N({}, {}^2)", num(mu), num(sigma));
-    case Distribution::uniform: return fmt::format("uniform on [{}, {})", num(lo), num(hi));
+    case Distribution::uniform:
+      return fmt::format("uniform on [{}, {})", num(lo), num(hi));
     case Distribution::two_phase:
       return fmt::format("two-phase {} (fraction {}) / {}", num(a1), num(fraction), num(a2));
   }

@@ -47,7 +47,8 @@ const std::map<std::string, std::set<std::string>>& schema() {
 /// distribution's), drawn over the domain [0, length] with cells of length epsilon.
 CoefficientField parse_random_medium(const Table& medium, double length, double epsilon) {
   if (!medium.has("distribution"))
-    throw ConfigError("medium.distribution", "missing; a random medium takes \"lognormal\", \"uniform\" or \"two_phase\"");
+    throw ConfigError("medium.distribution",
+                      "missing; a random medium takes \"lognormal\", \"uniform\" or \"two_phase\"");
   const std::string dist = medium.choice("distribution", "", {"lognormal", "uniform", "two_phase"});
   for (const std::string other : {"lognormal", "uniform", "two_phase"}) {
     if (other == dist) continue;
@@ -61,7 +62,8 @@ CoefficientField parse_random_medium(const Table& medium, double length, double 
     if (medium.has(k)) throw ConfigError(medium.key(k), "is not a parameter of a random medium");
   for (const auto& k : RandomMediumSpec::keys(dist))
     if (!medium.has(k)) throw ConfigError(medium.key(k), "missing; the " + dist + " distribution needs it");
-  if (!medium.has("seed")) throw ConfigError("medium.seed", "missing; a random medium needs the seed of its realization");
+  if (!medium.has("seed"))
+    throw ConfigError("medium.seed", "missing; a random medium needs the seed of its realization");
   RandomMediumSpec spec;
   spec.distribution = dist == "lognormal" ? RandomMediumSpec::Distribution::lognormal
                       : dist == "uniform" ? RandomMediumSpec::Distribution::uniform
@@ -331,8 +333,9 @@ void check_bench_sweep(const Config1D& c) {
   // number of micro intervals per macro interval.
   const double DX = c.length / (c.macro_nodes - 1);
   if (!c.field->periodic() && !(c.bench.epsilon.size() == 1 && c.bench.epsilon[0] == c.epsilon))
-    throw ConfigError("bench.epsilon", "a random medium is one realization at medium.epsilon; sweeping epsilon "
-                                       "(a new realization per value) is not supported yet");
+    throw ConfigError("bench.epsilon",
+                      "a random medium is one realization at medium.epsilon; sweeping epsilon "
+                      "(a new realization per value) is not supported yet");
   for (const double e : c.bench.epsilon) {
     const double per = DX / (c.micro_dx * e / c.epsilon);
     if (std::abs(per - std::round(per)) > 1e-6 * per)

@@ -18,9 +18,9 @@ namespace patchlearn {
 struct RandomMediumSpec {
   enum class Distribution { lognormal, uniform, two_phase };
   Distribution distribution = Distribution::lognormal;
-  double mu = 0, sigma = 0;                // lognormal
-  double lo = 0, hi = 0;                   // uniform
-  double a1 = 0, a2 = 0, fraction = 0.5;   // two_phase
+  double mu = 0, sigma = 0;               // lognormal
+  double lo = 0, hi = 0;                  // uniform
+  double a1 = 0, a2 = 0, fraction = 0.5;  // two_phase
   std::uint64_t seed = 0;
 
   /// The medium.* keys each distribution takes ("lognormal", "uniform", "two_phase").
