@@ -1,7 +1,7 @@
 // 1D random media (issue 17): the realization (reproducible, with its distribution's statistics),
 // its non-periodic fine model (every bond sampled from its own cell), the realization's harmonic
-// mean as a*, and the schemes on it: full resolution against the effective PDE with that a*, and
-// the patch-to-patch scatter of the patch-dynamics estimate against the tooth width.
+// mean as a*, and full resolution on it against the effective PDE with that a*. (Patch dynamics and
+// gap-tooth refuse random media for now: README, "Random media"; tests/bad_configs/69_*.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,9 +14,7 @@
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
-#include "patchlearn/patch/layout1d.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
-#include "patchlearn/schemes/patch_dynamics.hpp"
 
 using namespace patchlearn;
 
@@ -52,8 +50,8 @@ epsilon = 1e-3
 dx = 1e-5
 [patch]
 tooth_width = 2e-3
-buffer_width = 1.2e-2
-rate_tolerance = 0.1
+[scheme]
+type = "full_resolution"
 [macro]
 dt = 1e-3
 t_end = 0.02
@@ -121,7 +119,7 @@ TEST(RandomMedium, CellAStarIsTheRealizationsHarmonicMean) {
   double s = 0;
   for (double v : a) s += 1.0 / v;
   const double hm = double(a.size()) / s;
-  EXPECT_NEAR(cell_a_star(cfg), hm, 1e-12 * hm);
+  EXPECT_NEAR(cell_a_star(cfg), hm, 1e-10 * hm);            // the cell problem's Thomas solve over 1e5 bonds
   EXPECT_NEAR(cfg.field->harmonic_mean(), hm, 1e-12 * hm);  // whole cells of whole bonds
   // The finite-sample value against the ergodic 1/E[1/a] = exp(mu - sigma^2/2) of the
   // distribution: within 4 standard errors (the delta method: relative sigma_{1/a} / E[1/a] / sqrt(cells)).
@@ -136,7 +134,7 @@ TEST(RandomMedium, FullResolutionFollowsTheEffectivePdeWithTheRealizationsAStar)
   // realization's own harmonic mean), so |u - u0| <~ eps max_k |sum_{j<k} (a*/a_j - 1)| max|u0_x|:
   // O(sigma sqrt(eps L)). That bound, from this realization, is the tolerance; the arithmetic
   // mean as a* (the wrong average) must do much worse.
-  auto cfg = parse_config_1d(std::string(kRandomCase) + "[scheme]\ntype = \"full_resolution\"\n", "random.toml");
+  const auto cfg = parse_config_1d(kRandomCase, "random.toml");
   const auto sim = simulate_data(cfg, Device::CPU);
   const auto U = sim.data.host_U();
   const double a_star = sim.a_star;
@@ -168,42 +166,4 @@ TEST(RandomMedium, FullResolutionFollowsTheEffectivePdeWithTheRealizationsAStar)
       a_star, arith, err, bound, err_wrong, sim.rmse_vs_homogenized);
   EXPECT_LT(err, bound);
   EXPECT_GT(err_wrong, 3 * err);
-}
-
-TEST(RandomMedium, EverySchemeRunsAndPatchScatterShrinksWithTheTooth) {
-  // Patch dynamics and gap-tooth run on the random medium (each tooth its own piece of it).
-  for (const char* block : {"", "[scheme]\ntype = \"gap_tooth\"\n"}) {
-    const auto sim = simulate_data(parse_config_1d(std::string(kRandomCase) + block, "random.toml"), Device::CPU);
-    std::printf("%-30s rMSE vs the effective PDE with the realization's a*: %.3e\n", block, sim.rmse_vs_homogenized);
-    EXPECT_TRUE(std::isfinite(sim.rmse_vs_homogenized));
-    EXPECT_LT(sim.rmse_vs_homogenized, 0.2) << block;
-  }
-  // Each patch estimates its own a*: on U = x^2 / 2 (U_xx = 1) its rate is the local a*. With
-  // independent cells the patches' scatter shrinks like (cells per tooth)^(-1/2): measured on 39
-  // patches (eps = 1e-4) for teeth of 2, 8 and 32 cells.
-  const auto field = random_medium(lognormal(0.0, 0.5, 5), 1.0, 1e-4);
-  const FineModel1D model(field, 1e-4, 1e-5);
-  const int M = 41;
-  std::vector<double> U(M);
-  for (int i = 0; i < M; ++i) U[i] = 0.5 * std::pow(i / double(M - 1), 2);
-  std::vector<double> scatter;
-  for (const int cells : {2, 8, 32}) {
-    const double h = cells * 1e-4;
-    const PatchLayout1D layout(1.0, M, 1e-5, h, h + 8e-3);
-    PatchDynamicsParams p;
-    p.burst = 2e-7;
-    p.substeps = 20;
-    p.heal_substeps = 10;
-    p.buffer_ends = kernels::EndRows::AveragedGradient;
-    PatchDynamics1D op(model, layout, p, Device::CPU, 1);
-    std::vector<double> R(M);
-    op.rhs(U.data(), R.data(), 1);
-    const std::vector<double> local(R.begin() + 1, R.end() - 1);
-    scatter.push_back(stddev(local) / mean(local));
-    std::printf(
-        "tooth of %2d cells: patch a* mean %.4f, relative scatter %.3f (sigma_{1/a}/E[1/a]/sqrt(cells) = %.3f)\n",
-        cells, mean(local), scatter.back(), std::sqrt(std::exp(0.25) - 1.0) / std::sqrt(double(cells)));
-  }
-  EXPECT_LT(scatter[1], 0.75 * scatter[0]);
-  EXPECT_LT(scatter[2], 0.75 * scatter[1]);
 }
