@@ -110,7 +110,7 @@ TEST(RandomMedium, FineModelSamplesEveryBondFromItsOwnCell) {
   // A window is its own piece of the realization, not the first period repeated.
   EXPECT_EQ(model.conductances(51234, 500), std::vector<double>(a.begin() + 51234, a.begin() + 51734));
   EXPECT_NE(model.conductances(0, 100), model.conductances(100, 100));
-  EXPECT_THROW(model.conductances(99990, 20), ConfigError);
+  EXPECT_THROW(model.conductances(99990, 20), std::out_of_range);
 }
 
 TEST(RandomMedium, CellAStarIsTheRealizationsHarmonicMean) {

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "patchlearn/core/error.hpp"
-#include "patchlearn/core/format.hpp"
 
 namespace patchlearn {
 
@@ -60,11 +59,6 @@ FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
 
 std::vector<double> FineModel1D::conductances(index_t first, index_t count) const {
   field_.require_linear();
-  if (!field_.periodic() && (first < 0 || (static_cast<double>(first + count) - 0.5) * dx_ / eps_ >= field_.extent()))
-    throw ConfigError("patch.buffer_width",
-                      fmt::format("the lattice window of bonds {} .. {} reaches outside the random medium, which "
-                                  "covers the domain [0, {}] only; narrow the buffers",
-                                  first, first + count - 1, num(field_.extent() * eps_)));
   std::vector<double> a(static_cast<std::size_t>(count));
   if (!period_.empty()) {
     const index_t n = per_period_;

@@ -27,8 +27,8 @@ class FineModel1D {
 
   /// Conductances of bonds first .. first+count-1 (linear media only). A periodic medium repeats
   /// one period's table when eps/dx is whole; a random one (not periodic) is sampled at every
-  /// bond of its one realization, so each window gets its own piece (a ConfigError naming
-  /// patch.buffer_width for a window that reaches outside the realization's domain).
+  /// bond of its one realization, so each window gets its own piece (std::out_of_range for a
+  /// window that reaches outside the realization's domain).
   std::vector<double> conductances(index_t first, index_t count) const;
   /// Whether the medium depends on u or has a drift or a reaction.
   bool nonlinear() const { return !field_.nonlinear_key().empty(); }
