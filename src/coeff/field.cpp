@@ -164,6 +164,9 @@ CoefficientField CoefficientField::with_terms(const std::string& drift, const st
                                               const std::string& range_key) const {
   if (a_u_ && (u_range.lo != u_range_.lo || u_range.hi != u_range_.hi))
     throw std::invalid_argument("with_terms: the u range differs from the one a(y, u) was checked on");
+  if (!periodic() && (!drift.empty() || !reaction.empty()))
+    throw ConfigError(drift.empty() ? "medium.reaction" : "medium.drift",
+                      "a random medium is linear for now: no drift or reaction");
   CoefficientField f = *this;
   f.u_range_ = u_range;
   const auto term = [&](const std::string& key, const std::string& expr) -> std::shared_ptr<const MediumExpression> {
@@ -211,6 +214,20 @@ CoefficientField CoefficientField::table(std::vector<double> values, const std::
       std::move(name), std::move(values));
 }
 
+CoefficientField CoefficientField::random_cells(std::vector<double> values, std::string desc) {
+  if (values.empty()) throw std::invalid_argument("random_cells: no cells");
+  auto vals = std::make_shared<const std::vector<double>>(values);
+  CoefficientField f(
+      [vals](double y) {
+        if (!(y >= 0.0 && y < static_cast<double>(vals->size())))
+          throw std::out_of_range(fmt::format("y = {} is outside the random medium's cells [0, {})", y, vals->size()));
+        return (*vals)[static_cast<std::size_t>(y)];
+      },
+      std::move(desc), std::move(values));
+  f.extent_ = static_cast<double>(f.table_.size());
+  return f;
+}
+
 CoefficientField CoefficientField::table_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError("medium.table: cannot open coefficient table '" + path + "'");
@@ -240,6 +257,7 @@ CoefficientField CoefficientField::table_file(const std::string& path) {
 double CoefficientField::operator()(double y) const { return f_(y); }
 
 std::vector<double> CoefficientField::sample_period(int n) const {
+  if (!periodic()) throw std::logic_error("sample_period: " + desc_ + " is not periodic");
   std::vector<double> a(n);
   for (int j = 0; j < n; ++j) a[j] = f_((j + 0.5) / n);
   return a;

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
@@ -22,7 +23,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
       {"medium",
        {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon", "drift",
-        "reaction", "u_range"}},
+        "reaction", "u_range", "distribution", "mu", "sigma", "lo", "hi", "seed"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
@@ -40,6 +41,42 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"bench", {"epsilon", "full_rtol"}},
   });
   return s;
+}
+
+/// The random medium of medium.distribution and its parameters (all required, none of another
+/// distribution's), drawn over the domain [0, length] with cells of length epsilon.
+CoefficientField parse_random_medium(const Table& medium, double length, double epsilon) {
+  if (!medium.has("distribution"))
+    throw ConfigError("medium.distribution",
+                      "missing; a random medium takes \"lognormal\", \"uniform\" or \"two_phase\"");
+  const std::string dist = medium.choice("distribution", "", {"lognormal", "uniform", "two_phase"});
+  for (const std::string other : {"lognormal", "uniform", "two_phase"}) {
+    if (other == dist) continue;
+    for (const auto& k : RandomMediumSpec::keys(other)) {
+      const auto& mine = RandomMediumSpec::keys(dist);
+      if (medium.has(k) && std::find(mine.begin(), mine.end(), k) == mine.end())
+        throw ConfigError(medium.key(k), "is a parameter of the " + other + " distribution, not of " + dist);
+    }
+  }
+  for (const std::string k : {"mean", "amplitude", "expression", "table"})
+    if (medium.has(k)) throw ConfigError(medium.key(k), "is not a parameter of a random medium");
+  for (const auto& k : RandomMediumSpec::keys(dist))
+    if (!medium.has(k)) throw ConfigError(medium.key(k), "missing; the " + dist + " distribution needs it");
+  if (!medium.has("seed"))
+    throw ConfigError("medium.seed", "missing; a random medium needs the seed of its realization");
+  RandomMediumSpec spec;
+  spec.distribution = dist == "lognormal" ? RandomMediumSpec::Distribution::lognormal
+                      : dist == "uniform" ? RandomMediumSpec::Distribution::uniform
+                                          : RandomMediumSpec::Distribution::two_phase;
+  spec.mu = medium.number("mu", 0);
+  spec.sigma = medium.number("sigma", 0);
+  spec.lo = medium.number("lo", 0);
+  spec.hi = medium.number("hi", 0);
+  spec.a1 = medium.number("a1", 0);
+  spec.a2 = medium.number("a2", 0);
+  spec.fraction = medium.number("fraction", 0);
+  spec.seed = static_cast<std::uint64_t>(medium.integer("seed", 0, 0, 9223372036854775807LL));
+  return random_medium(spec, length, epsilon);
 }
 
 /// How the errors of a medium checked on its u range name that range.
@@ -149,8 +186,19 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   } else {
     c.u_range = default_u_range(ic);
   }
-  const std::string kind = medium.choice("coefficient", "sinusoid", {"sinusoid", "laminate", "expression", "table"});
-  if (kind == "sinusoid") {
+  // The cells of a random medium cover the domain, so its length and epsilon come first.
+  if (domain.integer("dimension", 1, 1, 2) != 1)
+    throw ConfigError("domain.dimension", "2 selects the 2D lattice problem, whose config is read by the 2D parser");
+  c.length = domain.positive("length", c.length);
+  c.epsilon = medium.positive("epsilon", c.epsilon);
+  const std::string kind =
+      medium.choice("coefficient", "sinusoid", {"sinusoid", "laminate", "expression", "table", "random"});
+  if (kind != "random")
+    for (const std::string k : {"distribution", "mu", "sigma", "lo", "hi", "seed"})
+      if (medium.has(k)) throw ConfigError(medium.key(k), "is a key of random media (medium.coefficient = \"random\")");
+  if (kind == "random") {
+    c.field = parse_random_medium(medium, c.length, c.epsilon);
+  } else if (kind == "sinusoid") {
     c.field = CoefficientField::sinusoid(medium.number("mean", 1.1), medium.number("amplitude", 1.0));
   } else if (kind == "laminate") {
     if (!medium.has("a1") || !medium.has("a2") || !medium.has("fraction"))
@@ -170,12 +218,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   }
   c.field = c.field->with_terms(medium.choice("drift", "", {}), medium.choice("reaction", "", {}), c.u_range,
                                 u_range_key(medium));
-  c.epsilon = medium.positive("epsilon", c.epsilon);
 
   // --- grids
-  if (domain.integer("dimension", 1, 1, 2) != 1)
-    throw ConfigError("domain.dimension", "2 selects the 2D lattice problem, whose config is read by the 2D parser");
-  c.length = domain.positive("length", c.length);
   c.macro_nodes = static_cast<int>(domain.integer("macro_nodes", c.macro_nodes, 3, 100000));
   c.micro_dx = micro.positive("dx", c.micro_dx);
   const double per_period = c.epsilon / c.micro_dx;
@@ -186,6 +230,12 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
 
   // --- scheme and patches
   c.scheme = scheme.choice("type", c.scheme, {"patch_dynamics", "gap_tooth", "full_resolution"});
+  if (!c.field->periodic() && c.scheme != "full_resolution")
+    throw ConfigError("scheme.type",
+                      "\"" + c.scheme +
+                          "\" cannot simulate a random medium yet: its lift lacks the corrector, which on a random "
+                          "medium wanders over the cells and forms only by diffusion across the patch, so it swamps "
+                          "the estimate (README, random media); use \"full_resolution\"");
   c.tooth_width = patch.positive("tooth_width", c.tooth_width);
   c.patch_auto = {patch.is_auto("burst"), patch.is_auto("buffer_width"), patch.is_auto("substeps"),
                   patch.is_auto("heal_substeps")};

@@ -47,7 +47,8 @@ FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
     : field_(std::move(field)), eps_(epsilon), dx_(dx), per_period_(0) {
   const double r = epsilon / dx;
   if (std::abs(r - std::round(r)) < 1e-9 * r) per_period_ = static_cast<int>(std::lround(r));
-  if (per_period_ > 0 && !nonlinear()) period_ = field_.sample_period(per_period_);
+  // The one-period shortcut needs a periodic medium; a random one is sampled bond by bond.
+  if (per_period_ > 0 && !nonlinear() && field_.periodic()) period_ = field_.sample_period(per_period_);
   if (per_period_ > 0 && nonlinear()) {
     const double n = per_period_;
     phase_ = tabulate(
@@ -59,7 +60,7 @@ FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
 std::vector<double> FineModel1D::conductances(index_t first, index_t count) const {
   field_.require_linear();
   std::vector<double> a(static_cast<std::size_t>(count));
-  if (per_period_ > 0) {
+  if (!period_.empty()) {
     const index_t n = per_period_;
     index_t p = ((first % n) + n) % n;
     for (index_t j = 0; j < count; ++j) {

@@ -158,6 +158,10 @@ double cost_exponent(const std::vector<double>& x, const std::vector<double>& co
 }
 
 json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
+  if (!cfg.field->periodic())
+    throw ConfigError("medium.coefficient",
+                      "bench sweeps epsilon with patch dynamics; neither applies to a random "
+                      "medium yet (one realization, full resolution only)");
   const auto& opt = cfg.bench;
   const index_t trajectories = cfg.initial.trajectories, steps = cfg.macro_steps();
   json out{{"dimension", 1},

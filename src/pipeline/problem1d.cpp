@@ -33,6 +33,13 @@ int cell_points(const Config1D& cfg) {
 }  // namespace
 
 double cell_a_star(const Config1D& cfg) {
+  if (!cfg.field->periodic()) {
+    // A random medium has no period: its representative volume is the whole realization, the
+    // domain's lattice bonds closed periodically (in 1D the harmonic mean of the conductances,
+    // the finite-sample value of 1/E[1/a]).
+    const auto bonds = static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx));
+    return solve_cell_problem_1d(FineModel1D(*cfg.field, cfg.epsilon, cfg.micro_dx).conductances(0, bonds)).a_star;
+  }
   const int n = cell_points(cfg);
   return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
 }
@@ -453,6 +460,7 @@ std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_sta
 Report Problem1D::cell(std::optional<double> u) const {
   const std::string key = cfg_.field->nonlinear_key();
   if (!u && !key.empty()) throw InputError("the medium depends on u (" + key + "): give the value with --u VALUE");
+  if (u && !cfg_.field->periodic()) throw InputError("--u: a random medium is linear; run cell without it");
   if (u) {
     const auto e = effective_coefficients(cfg_, *u);
     return {{{"u", *u}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}},
@@ -462,9 +470,14 @@ Report Problem1D::cell(std::optional<double> u) const {
              "U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)"}};
   }
   const double a = cell_a_star(cfg_), hm = cfg_.field->harmonic_mean();
-  return {{{"a_star", a}, {"harmonic_mean", hm}},
-          {"medium: " + cfg_.field->description(), fmt::format("a* (cell problem on the micro lattice) = {:.15g}", a),
-           fmt::format("harmonic mean 1/<1/a>                  = {:.15g}", hm)}};
+  const bool random = !cfg_.field->periodic();
+  Report r{{{"a_star", a}, {"harmonic_mean", hm}},
+           {"medium: " + cfg_.field->description(),
+            fmt::format("a* (cell problem on the micro lattice{}) = {:.15g}",
+                        random ? ", the representative volume is the whole realization" : "", a),
+            fmt::format("harmonic mean 1/<1/a>{} = {:.15g}", random ? " over the realization's cells" : "", hm)}};
+  if (random) r.json["representative_volume"] = "realization";
+  return r;
 }
 
 Report Problem1D::simulation_report(const Simulation& s, Device device) const {

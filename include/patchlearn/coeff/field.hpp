@@ -7,6 +7,11 @@
 //   table       K values from a file, piecewise constant on K equal cells of [0, 1)
 // A field whose minimum over a period is <= 0 is rejected at construction.
 //
+// Random media (issue 17, coeff/random_medium.hpp) are not periodic: random_cells holds one value
+// per cell of length eps over the whole domain, a(y) = value floor(y) for y in [0, extent()), and
+// periodic() is false. Whatever repeats one period (sample_period, the fine model's one-period
+// shortcut) is not for them; they are linear (no u-dependence, drift or reaction) for now.
+//
 // The medium of u_t = (a(y, u) u_x)_x + c(y, u) u_x + r(y, u) (issue 15) is such a field with
 // optional drift c and reaction r (with_terms). Whatever depends on u is checked on the medium's
 // u range (medium.u_range): on the grid y_j = j / 1024 (j < 1024) times u_k = lo + k (hi - lo) / 64
@@ -65,6 +70,9 @@ class CoefficientField {
   static CoefficientField table(std::vector<double> values, const std::string& origin = "table");
   /// A table read from a text file: whitespace- or comma-separated numbers, '#' comments.
   static CoefficientField table_file(const std::string& path);
+  /// A non-periodic field of cells: a(y) = values[floor(y)] on [0, values.size()) (a random
+  /// realization; `desc` describes it).
+  static CoefficientField random_cells(std::vector<double> values, std::string desc);
 
   /// This medium with a drift c(y, u) (medium.drift) and a reaction r(y, u) (medium.reaction):
   /// muParser expressions in y and u, "" for none, checked finite on the grid of [0, 1) x u_range.
@@ -72,7 +80,8 @@ class CoefficientField {
   CoefficientField with_terms(const std::string& drift, const std::string& reaction, URange u_range,
                               const std::string& range_key = "medium.u_range") const;
 
-  /// a(y) for any real y (the period is applied); a field that depends on u has no a(y)
+  /// a(y) for any real y (the period is applied), or for y in [0, extent()) when the field is not
+  /// periodic (std::out_of_range outside); a field that depends on u has no a(y)
   /// (std::logic_error): use a(y, u).
   double operator()(double y) const;
   /// a(y, u): a(y) when the field does not depend on u.
@@ -80,6 +89,10 @@ class CoefficientField {
   /// c(y, u) and r(y, u); 0 without a drift / reaction.
   double drift(double y, double u) const { return drift_ ? (*drift_)(y, u) : 0.0; }
   double reaction(double y, double u) const { return reaction_ ? (*reaction_)(y, u) : 0.0; }
+  /// Whether a(y + 1) = a(y); false for random cells, which cover only [0, extent()).
+  bool periodic() const { return extent_ == 0; }
+  /// The y range [0, extent()) of a non-periodic field, 0 for a periodic one.
+  double extent() const { return extent_; }
   bool depends_on_u() const { return static_cast<bool>(a_u_); }
   bool has_drift() const { return static_cast<bool>(drift_); }
   bool has_reaction() const { return static_cast<bool>(reaction_); }
@@ -91,13 +104,15 @@ class CoefficientField {
   /// ConfigError naming that key unless the medium is linear (what the fine-scale schemes model).
   void require_linear() const;
   /// Sample a at y_j = (j + 0.5) / n, j < n: the face-centred values of one period on a lattice
-  /// of n points per period.
+  /// of n points per period (periodic fields only: std::logic_error otherwise).
   std::vector<double> sample_period(int n) const;
-  /// Smallest and largest value over a period (sampled densely, and exactly for tables); for a
+  /// Smallest and largest value over a period (sampled densely, and exactly for tables and random
+  /// cells, where the "period" is the whole realization); for a
   /// u-dependent field, over the check grid of [0, 1) x u_range.
   double min_value() const { return min_; }
   double max_value() const { return max_; }
-  /// Harmonic mean 1 / <1/a> over a period: closed form for sinusoid, laminate and table,
+  /// Harmonic mean 1 / <1/a> over a period (over all cells of a random realization): closed
+  /// form for sinusoid, laminate, table and random cells,
   /// adaptive quadrature for expressions. For a u-dependent field, the largest harmonic mean over
   /// the 65 check values of u (what bounds such as an explicit stability limit need).
   double harmonic_mean() const;
@@ -112,6 +127,7 @@ class CoefficientField {
   std::vector<double> table_;  // non-empty for piecewise-constant fields (laminate, table)
   double min_ = 0, max_ = 0;
   double exact_harmonic_ = 0;  // > 0 where a closed form is known
+  double extent_ = 0;          // > 0 for a non-periodic field: its y range [0, extent_)
 };
 
 }  // namespace patchlearn

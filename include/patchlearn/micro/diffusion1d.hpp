@@ -25,7 +25,10 @@ class FineModel1D {
  public:
   FineModel1D(CoefficientField field, double epsilon, double dx);
 
-  /// Conductances of bonds first .. first+count-1 (linear media only).
+  /// Conductances of bonds first .. first+count-1 (linear media only). A periodic medium repeats
+  /// one period's table when eps/dx is whole; a random one (not periodic) is sampled at every
+  /// bond of its one realization, so each window gets its own piece (std::out_of_range for a
+  /// window that reaches outside the realization's domain).
   std::vector<double> conductances(index_t first, index_t count) const;
   /// Whether the medium depends on u or has a drift or a reaction.
   bool nonlinear() const { return !field_.nonlinear_key().empty(); }
@@ -34,7 +37,8 @@ class FineModel1D {
   /// without them), Chebyshev series in u on the medium's u range with one length per table.
   using Tables = MediumSeries;
   Tables medium_tables(const std::vector<index_t>& firsts, index_t n) const;
-  /// eps/dx when it is an integer (the lattice repeats every period), else 0.
+  /// eps/dx when it is an integer, else 0: the lattice points of one period (of a periodic
+  /// medium) or of one cell (of a random one), over which averaged gradients are taken.
   int points_per_period() const { return per_period_; }
 
   const CoefficientField& field() const { return field_; }
@@ -45,7 +49,7 @@ class FineModel1D {
   CoefficientField field_;
   double eps_, dx_;
   int per_period_;
-  std::vector<double> period_;  // a over one period when per_period_ > 0 (linear media)
+  std::vector<double> period_;  // a over one period when per_period_ > 0 (linear periodic media)
   Tables phase_;                // one period's series when per_period_ > 0 (nonlinear media)
 };
 

@@ -29,7 +29,8 @@ struct Simulation1D : Simulation {
 };
 
 /// The cell-problem a* for the configured medium on its micro lattice (eps/dx points per period,
-/// or 1000 when eps/dx is not a whole number).
+/// or 1000 when eps/dx is not a whole number). A random medium's representative volume is its
+/// whole realization: the cell problem of all the domain's bonds (their harmonic mean).
 double cell_a_star(const Config1D& cfg);
 
 /// The effective medium of a nonlinear config: effective_medium on the config's micro lattice

@@ -1,0 +1,40 @@
+#pragma once
+// A 1D random medium (issue 17): independent values of a on cells of length eps covering the whole
+// domain [0, L], cell k on x in [k eps, (k + 1) eps), drawn once from one distribution:
+//   lognormal   log a ~ N(mu, sigma^2)                       (medium.mu, medium.sigma >= 0)
+//   uniform     a ~ U[lo, hi)                                 (medium.lo, medium.hi, 0 < lo < hi)
+//   two_phase   a = a1 with probability fraction, else a2     (medium.a1, medium.a2 > 0, 0 < fraction < 1)
+// The cells are drawn in order from one stream of Rng(medium.seed, 0), so a seed gives the same
+// realization on every machine and thread count. The medium is one realization, not a period:
+// CoefficientField::random_cells makes it a field that is not periodic.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patchlearn/coeff/field.hpp"
+
+namespace patchlearn {
+
+struct RandomMediumSpec {
+  enum class Distribution { lognormal, uniform, two_phase };
+  Distribution distribution = Distribution::lognormal;
+  double mu = 0, sigma = 0;               // lognormal
+  double lo = 0, hi = 0;                  // uniform
+  double a1 = 0, a2 = 0, fraction = 0.5;  // two_phase
+  std::uint64_t seed = 0;
+
+  /// The medium.* keys each distribution takes ("lognormal", "uniform", "two_phase").
+  static const std::vector<std::string>& keys(const std::string& distribution);
+  /// ConfigError naming the first parameter out of range (medium.sigma, medium.lo, ...).
+  void validate() const;
+  /// The values of `cells` cells, in order.
+  std::vector<double> draw(std::int64_t cells) const;
+  /// One line naming the distribution and its parameters.
+  std::string description() const;
+};
+
+/// The realization of `spec` over [0, length] with cells of length epsilon (the last cell may
+/// reach past L): a field of period-free cells, y = x / epsilon in [0, ceil(L / epsilon)).
+CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon);
+
+}  // namespace patchlearn

@@ -1,0 +1,82 @@
+#include "patchlearn/coeff/random_medium.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/core/format.hpp"
+#include "patchlearn/core/rng.hpp"
+
+namespace patchlearn {
+
+const std::vector<std::string>& RandomMediumSpec::keys(const std::string& distribution) {
+  static const std::vector<std::string> lognormal{"mu", "sigma"}, uniform{"lo", "hi"},
+      two_phase{"a1", "a2", "fraction"};
+  if (distribution == "lognormal") return lognormal;
+  if (distribution == "uniform") return uniform;
+  if (distribution == "two_phase") return two_phase;
+  throw std::invalid_argument("RandomMediumSpec::keys: unknown distribution " + distribution);
+}
+
+void RandomMediumSpec::validate() const {
+  switch (distribution) {
+    case Distribution::lognormal:
+      if (!(sigma >= 0)) throw ConfigError("medium.sigma", num(sigma) + " must be >= 0");
+      if (!(std::abs(mu) + 8 * sigma < 700))
+        throw ConfigError("medium.sigma", "medium.mu = " + num(mu) + " and sigma = " + num(sigma) +
+                                              " give values of a beyond the range of doubles");
+      break;
+    case Distribution::uniform:
+      if (!(lo > 0)) throw ConfigError("medium.lo", num(lo) + " must be > 0 (a diffusivity is positive)");
+      if (!(hi > lo)) throw ConfigError("medium.hi", num(hi) + " must be > medium.lo = " + num(lo));
+      break;
+    case Distribution::two_phase:
+      if (!(a1 > 0)) throw ConfigError("medium.a1", num(a1) + " must be > 0 (a diffusivity is positive)");
+      if (!(a2 > 0)) throw ConfigError("medium.a2", num(a2) + " must be > 0 (a diffusivity is positive)");
+      if (!(fraction > 0 && fraction < 1))
+        throw ConfigError("medium.fraction", num(fraction) + " is not a volume fraction; use 0 < fraction < 1");
+      break;
+  }
+}
+
+std::vector<double> RandomMediumSpec::draw(std::int64_t cells) const {
+  validate();
+  Rng rng(seed, 0);
+  std::vector<double> a(static_cast<std::size_t>(cells));
+  for (auto& v : a) {
+    switch (distribution) {
+      case Distribution::lognormal:
+        v = std::exp(rng.normal(mu, sigma));
+        break;
+      case Distribution::uniform:
+        v = rng.uniform(lo, hi);
+        break;
+      case Distribution::two_phase:
+        v = rng.uniform(0.0, 1.0) < fraction ? a1 : a2;
+        break;
+    }
+  }
+  return a;
+}
+
+std::string RandomMediumSpec::description() const {
+  switch (distribution) {
+    case Distribution::lognormal:
+      return fmt::format("lognormal, log a ~ N({}, {}^2)", num(mu), num(sigma));
+    case Distribution::uniform:
+      return fmt::format("uniform on [{}, {})", num(lo), num(hi));
+    case Distribution::two_phase:
+      return fmt::format("two-phase {} (fraction {}) / {}", num(a1), num(fraction), num(a2));
+  }
+  return "";
+}
+
+CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon) {
+  const auto cells = static_cast<std::int64_t>(std::ceil(length / epsilon * (1 - 1e-12)));
+  return CoefficientField::random_cells(
+      spec.draw(cells), fmt::format("random cells ({}, seed {}): one realization of {} cells over the domain",
+                                    spec.description(), spec.seed, cells));
+}
+
+}  // namespace patchlearn

@@ -1,0 +1,169 @@
+// 1D random media (issue 17): the realization (reproducible, with its distribution's statistics),
+// its non-periodic fine model (every bond sampled from its own cell), the realization's harmonic
+// mean as a*, and full resolution on it against the effective PDE with that a*. (Patch dynamics and
+// gap-tooth refuse random media for now: README, "Random media"; tests/bad_configs/69_*.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <string>
+
+#include "patchlearn/coeff/random_medium.hpp"
+#include "patchlearn/core/error.hpp"
+#include "patchlearn/homog/homogenized1d.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/micro/initial_conditions.hpp"
+#include "patchlearn/pipeline/problem1d.hpp"
+
+using namespace patchlearn;
+
+namespace {
+
+RandomMediumSpec lognormal(double mu, double sigma, std::uint64_t seed) {
+  RandomMediumSpec s;
+  s.mu = mu;
+  s.sigma = sigma;
+  s.seed = seed;
+  return s;
+}
+
+double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
+
+double stddev(const std::vector<double>& v) {
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / double(v.size() - 1));
+}
+
+// A random lognormal medium (sigma 0.5) on the small case's geometry.
+const char* kRandomCase = R"(
+[medium]
+coefficient = "random"
+distribution = "lognormal"
+mu = 0.0
+sigma = 0.5
+seed = 7
+epsilon = 1e-3
+[micro]
+dx = 1e-5
+[patch]
+tooth_width = 2e-3
+[scheme]
+type = "full_resolution"
+[macro]
+dt = 1e-3
+t_end = 0.02
+[initial]
+trajectories = 2
+)";
+
+}  // namespace
+
+TEST(RandomMedium, RealizationIsReproducibleWithItsDistributionsStatistics) {
+  const std::int64_t n = 20000;
+  const auto a = lognormal(0.3, 0.5, 11).draw(n);
+  EXPECT_EQ(a, lognormal(0.3, 0.5, 11).draw(n));
+  EXPECT_NE(a, lognormal(0.3, 0.5, 12).draw(n));
+  // A longer draw extends a shorter one (one stream, cells in order).
+  const auto head = lognormal(0.3, 0.5, 11).draw(100);
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), a.begin()));
+  // log a ~ N(0.3, 0.25): the sample mean within 4 standard errors sigma / sqrt(n), the sample
+  // standard deviation within 4 of its own, sigma / sqrt(2 n).
+  std::vector<double> loga(a.size());
+  for (std::size_t k = 0; k < a.size(); ++k) loga[k] = std::log(a[k]);
+  EXPECT_NEAR(mean(loga), 0.3, 4 * 0.5 / std::sqrt(double(n)));
+  EXPECT_NEAR(stddev(loga), 0.5, 4 * 0.5 / std::sqrt(2.0 * n));
+
+  RandomMediumSpec u;
+  u.distribution = RandomMediumSpec::Distribution::uniform;
+  u.lo = 0.5;
+  u.hi = 2.0;
+  const auto b = u.draw(n);
+  EXPECT_GE(*std::min_element(b.begin(), b.end()), 0.5);
+  EXPECT_LT(*std::max_element(b.begin(), b.end()), 2.0);
+  EXPECT_NEAR(mean(b), 1.25, 4 * 1.5 / std::sqrt(12.0 * n));
+
+  RandomMediumSpec t;
+  t.distribution = RandomMediumSpec::Distribution::two_phase;
+  t.a1 = 0.2;
+  t.a2 = 3.0;
+  t.fraction = 0.3;
+  const auto c = t.draw(n);
+  const double f = double(std::count(c.begin(), c.end(), 0.2)) / double(n);
+  EXPECT_EQ(std::count(c.begin(), c.end(), 0.2) + std::count(c.begin(), c.end(), 3.0), n);
+  EXPECT_NEAR(f, 0.3, 4 * std::sqrt(0.3 * 0.7 / double(n)));
+}
+
+TEST(RandomMedium, FineModelSamplesEveryBondFromItsOwnCell) {
+  const auto field = random_medium(lognormal(0.0, 0.5, 3), 1.0, 1e-3);
+  EXPECT_FALSE(field.periodic());
+  EXPECT_EQ(field.extent(), 1000.0);
+  EXPECT_THROW(field(1000.0), std::out_of_range);
+  EXPECT_THROW(field(-0.5), std::out_of_range);
+  EXPECT_THROW(field.sample_period(10), std::logic_error);
+  const FineModel1D model(field, 1e-3, 1e-5);
+  EXPECT_EQ(model.points_per_period(), 100);  // one cell: the averaged-gradient width
+  const auto a = model.conductances(0, 100000);
+  for (index_t g = 0; g < 100000; g += 37) EXPECT_EQ(a[g], field(double(g / 100))) << g;
+  // A window is its own piece of the realization, not the first period repeated.
+  EXPECT_EQ(model.conductances(51234, 500), std::vector<double>(a.begin() + 51234, a.begin() + 51734));
+  EXPECT_NE(model.conductances(0, 100), model.conductances(100, 100));
+  EXPECT_THROW(model.conductances(99990, 20), std::out_of_range);
+}
+
+TEST(RandomMedium, CellAStarIsTheRealizationsHarmonicMean) {
+  const auto cfg = parse_config_1d(kRandomCase, "random.toml");
+  const auto a = FineModel1D(*cfg.field, cfg.epsilon, cfg.micro_dx).conductances(0, 100000);
+  double s = 0;
+  for (double v : a) s += 1.0 / v;
+  const double hm = double(a.size()) / s;
+  EXPECT_NEAR(cell_a_star(cfg), hm, 1e-10 * hm);            // the cell problem's Thomas solve over 1e5 bonds
+  EXPECT_NEAR(cfg.field->harmonic_mean(), hm, 1e-12 * hm);  // whole cells of whole bonds
+  // The finite-sample value against the ergodic 1/E[1/a] = exp(mu - sigma^2/2) of the
+  // distribution: within 4 standard errors (the delta method: relative sigma_{1/a} / E[1/a] / sqrt(cells)).
+  const double ergodic = std::exp(-0.125), rel_se = std::sqrt(std::exp(0.25) - 1.0) / std::sqrt(1000.0);
+  std::printf("a* of the realization %.6f, ergodic %.6f, relative standard error %.3g\n", hm, ergodic, rel_se);
+  EXPECT_NEAR(hm / ergodic, 1.0, 4 * rel_se);
+}
+
+TEST(RandomMedium, FullResolutionFollowsTheEffectivePdeWithTheRealizationsAStar) {
+  // The homogenization error of a random medium is not O(eps): u - u0 ~ eps chi(x / eps) u0_x
+  // with chi' = a* / a - 1 a random walk over the cells (a Brownian bridge, since a* is the
+  // realization's own harmonic mean), so |u - u0| <~ eps max_k |sum_{j<k} (a*/a_j - 1)| max|u0_x|:
+  // O(sigma sqrt(eps L)). That bound, from this realization, is the tolerance; the arithmetic
+  // mean as a* (the wrong average) must do much worse.
+  const auto cfg = parse_config_1d(kRandomCase, "random.toml");
+  const auto sim = simulate_data(cfg, Device::CPU);
+  const auto U = sim.data.host_U();
+  const double a_star = sim.a_star;
+  double walk = 0, bridge = 0, arith = 0;
+  for (int k = 0; k < 1000; ++k) {
+    const double a = (*cfg.field)(k + 0.5);
+    walk += a_star / a - 1.0;
+    bridge = std::max(bridge, std::abs(walk));
+    arith += a / 1000;
+  }
+  // max |u0_x| of the initial conditions (their derivative bounds the later ones: diffusion).
+  const auto ics = draw_initial_conditions(cfg.initial);
+  double ux = 0;
+  for (const auto& ic : ics)
+    for (int j = 0; j < 10000; ++j) ux = std::max(ux, std::abs(ic((j + 1) * 1e-4) - ic(j * 1e-4)) / 1e-4);
+  const double bound = cfg.epsilon * bridge * ux;
+  std::vector<std::function<double(double)>> icf(ics.begin(), ics.end());
+  std::vector<double> times(static_cast<std::size_t>(sim.data.times));
+  for (std::size_t n = 0; n < times.size(); ++n) times[n] = n * cfg.macro_dt;
+  const auto wrong = homogenized_truth(arith, cfg.length, cfg.macro_nodes, 20, icf, times);
+  double err = 0, err_wrong = 0;
+  for (std::size_t k = 0; k < U.size(); ++k) {
+    err = std::max(err, std::abs(U[k] - sim.truth.U[k]));
+    err_wrong = std::max(err_wrong, std::abs(U[k] - wrong.U[k]));
+  }
+  std::printf(
+      "a* %.6f (arithmetic mean %.6f): max |U - U_hom| %.3e (bound eps*bridge*max|u_x| = %.3e), with the "
+      "arithmetic mean %.3e; rMSE %.3e\n",
+      a_star, arith, err, bound, err_wrong, sim.rmse_vs_homogenized);
+  EXPECT_LT(err, bound);
+  EXPECT_GT(err_wrong, 3 * err);
+}
