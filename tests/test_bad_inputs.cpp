@@ -150,6 +150,20 @@ TEST(BadInputs, SimulateRefusesUDependentMediaWhereTheSchemeIsLinear) {
   }
 }
 
+TEST(BadInputs, LearningRefusesRandomMediaAtOnce) {
+  // The rates of a random medium are not learnable yet (README, "Random media"): run stops before
+  // it simulates, with one line naming the key, and writes nothing.
+  if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
+  const fs::path out = fs::path(testing::TempDir()) / "random_run";
+  fs::remove_all(out);
+  const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " run '" + PATCHLEARN_SOURCE_DIR +
+                                          "/configs/random1d.toml' --out '" + out.string() + "' --device cpu");
+  EXPECT_EQ(status, 2) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_NE(text.find("patchlearn: config error: medium.coefficient:"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
+}
+
 TEST(BadInputs, CellOfAUDependentMediumNeedsU) {
   // `cell` on a medium that depends on u: without --u one line saying so (exit 2); with it the
   // effective coefficients at that u; outside medium.u_range one line naming it (exit 2).

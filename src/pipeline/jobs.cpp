@@ -186,6 +186,7 @@ Report simulate(const Problem& problem, const JobOptions& o, Observer& observer)
 
 Report train(Problem& problem, const std::string& data, const JobOptions& o, Observer& observer) {
   if (rank() != 0) return {};
+  problem.check_learnable();
   problem.shared().learn.resume = o.resume;
   const Device dev = prepare_job(problem, o, observer);
   const auto task = problem.learning_task(nullptr);
@@ -200,6 +201,7 @@ Report train(Problem& problem, const std::string& data, const JobOptions& o, Obs
 
 Report rollout(const Problem& problem, const std::string& model_path, const JobOptions& o) {
   if (rank() != 0) return {};
+  problem.check_learnable();
   const Device dev = job_device(problem, o);
   const auto model = problem.load_model(model_path, learn::torch_device(dev));
   const auto result = rollout_saved_model(*problem.learning_task(nullptr), model, dev);
@@ -213,6 +215,7 @@ Report rollout(const Problem& problem, const std::string& model_path, const JobO
 }
 
 Report run(Problem& problem, const JobOptions& o, Observer& observer) {
+  problem.check_learnable();
   problem.shared().learn.resume = o.resume;
   const Device dev = prepare_job(problem, o, observer, Start::divided);
   Stopwatch clock;

@@ -60,6 +60,13 @@ json effective_curves_json(const EffectiveMedium1D& m) {
   return out;
 }
 
+void Problem1D::check_learnable() const {
+  if (!cfg_.field->periodic())
+    throw ConfigError("medium.coefficient",
+                      "learning on a random medium is not supported yet (its full-resolution rates are dominated by "
+                      "the forming corrector; README, \"Random media\"): `simulate` and `cell` work on it");
+}
+
 std::vector<std::string> Problem1D::check_simulable() const {
   if (cfg_.scheme != "patch_dynamics") return {};
   // The patch parameters against patch.rate_tolerance: each error over a third of it is named with

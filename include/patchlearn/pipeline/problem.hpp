@@ -87,6 +87,9 @@ class Problem {
   /// about the accuracy the configured scheme can reach (measured by short probes). Checked by
   /// `validate` and before a job that simulates starts.
   virtual std::vector<std::string> check_simulable() const = 0;
+  /// ConfigError (naming the key) when the learning stages cannot work on this medium: checked
+  /// before `train`, `rollout` and `run` start.
+  virtual void check_learnable() const {}
   /// `bench`: the cost of coarse data by patches against the full-resolution simulation.
   virtual nlohmann::json bench(Device device, Observer& observer) const = 0;
   /// The checks only `bench` (and `validate`) need: the sweep against the rest of the config.

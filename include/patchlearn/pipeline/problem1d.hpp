@@ -69,6 +69,8 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
   /// On patch dynamics, the warnings of the estimate's measured error budget against
   /// patch.rate_tolerance (every scheme simulates every 1D medium).
   std::vector<std::string> check_simulable() const override;
+  /// A random medium's rate data are not learnable yet (README, "Random media").
+  void check_learnable() const override;
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
