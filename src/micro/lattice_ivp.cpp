@@ -37,7 +37,6 @@ LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx,
       }
       err /= rtol * std::max(scale, 1e-300);
       if (!(err <= 1.0)) {  // also rejects a NaN estimate
-        ++stats.rejected;
         if (!std::isfinite(err) || hs < 1e-14 * std::max(times[n], 1e-300))
           throw RunError(fmt::format("{} failed at t = {:.6g}", what, t));
         h = hs * std::max(0.2, 0.9 / std::sqrt(err));

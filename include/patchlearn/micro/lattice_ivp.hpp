@@ -17,7 +17,7 @@
 namespace patchlearn {
 
 struct LatticeIvpStats {
-  index_t accepted = 0, rejected = 0;
+  index_t accepted = 0;      ///< accepted steps
   double point_steps = 0.0;  ///< lattice points times linearly implicit steps
 };
 

@@ -21,9 +21,6 @@ class PatchMedium1D {
   bool nonlinear() const { return nonlinear_; }
   /// Linear media: the conductances [window][n - 1].
   const Buffer<double>& conductances() const { return cond_; }
-  /// Nonlinear media: the series of every window's elements, and where they are valid.
-  const kernels::MediumTables& tables() const { return tables_; }
-  URange u_range() const { return u_range_; }
   /// Nonlinear media: `count` linearly implicit theta steps of dt of `systems` systems y (kernels::theta_steps).
   void theta_steps(index_t systems, int count, double dt, double theta, kernels::EndRows ends, index_t eo,
                    const double* left, const double* right, double* y);
