@@ -15,14 +15,14 @@ namespace {
 // point-major state), so the reads coalesce, a warp takes one branch (all its points on the same
 // patch border or none), and the coupling sums of one patch row share their sources in cache.
 __global__ void k_gap_tooth(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                            const double* wm, double inv_h2, const double* U, double* dUdt) {
+                            const double* wm, double inv_h2, const double* U, double* dUdt, LatticeNonlinearity nl) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
   if (t >= batch * per) return;
   const index_t b = t / per, r = t % per, k = r / PP, patch = r % PP;
   const int I = static_cast<int>(patch % P), J = static_cast<int>(patch / P);
   const int p = static_cast<int>(k % m), q = static_cast<int>(k / m);
-  dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, kE, kN, wp, wm, inv_h2);
+  dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, kE, kN, wp, wm, inv_h2, nl);
 }
 
 // A whole sampling interval of the Chebyshev series for one trajectory per block, its three
@@ -62,11 +62,17 @@ __global__ void k_chebyshev_start(index_t count, double a, const double* Au, con
 }
 
 __global__ void k_lattice(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
-                          double* dudt) {
+                          double* dudt, LatticeNonlinearity nl) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= batch * N * N) return;
   const index_t b = t / (N * N), r = t % (N * N);
-  dudt[t] = periodic_lattice_rate(u + b * N * N, kE, kN, N, r % N, r / N, inv_h2);
+  dudt[t] = periodic_lattice_rate(u + b * N * N, kE, kN, N, r % N, r / N, inv_h2, nl);
+}
+
+__global__ void k_rkc_stage(index_t count, RkcStage s, const double* y0, const double* yjm1, const double* f,
+                            const double* f0, double* yjm2) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (t < count) yjm2[t] = rkc_stage_value(s, y0[t], yjm1[t], yjm2[t], f[t], f0[t]);
 }
 
 __global__ void k_lattice_chebyshev(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
@@ -110,8 +116,9 @@ __global__ void k_window_means(index_t batch, index_t N, int P, index_t first, i
 }  // namespace
 
 void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt) {
-  PL_LAUNCH(k_gap_tooth, blocks_for(batch * P * P * m * m), kBlock, 0)(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt);
+                     const double* wm, double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
+  PL_LAUNCH(k_gap_tooth, blocks_for(batch * P * P * m * m), kBlock, 0)
+  (batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt, nl);
   check_launch("gap-tooth rates");
 }
 
@@ -148,9 +155,15 @@ void chebyshev_start(index_t count, double a, const double* Au, const double* u,
 }
 
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
-                   double* dudt) {
-  PL_LAUNCH(k_lattice, blocks_for(batch * N * N), kBlock, 0)(batch, N, kE, kN, inv_h2, u, dudt);
+                   double* dudt, const LatticeNonlinearity& nl) {
+  PL_LAUNCH(k_lattice, blocks_for(batch * N * N), kBlock, 0)(batch, N, kE, kN, inv_h2, u, dudt, nl);
   check_launch("lattice rates");
+}
+
+void rkc_stage(index_t count, const RkcStage& s, const double* y0, const double* yjm1, const double* f,
+               const double* f0, double* yjm2) {
+  PL_LAUNCH(k_rkc_stage, blocks_for(count), kBlock, 0)(count, s, y0, yjm1, f, f0, yjm2);
+  check_launch("RKC stage");
 }
 
 void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc) {

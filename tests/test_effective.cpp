@@ -287,8 +287,8 @@ TEST(EffectiveBadInput, ConfigKeys) {
 
 TEST(EffectiveBadInput, LinearSchemesRefuseUDependentMedia) {
   // The linear fine model (the conductances gap-tooth, full resolution and the linear cell problem
-  // use) and the 2D schemes refuse a u-dependent medium, naming its key, rather than simulating
-  // the linear part; 1D patch dynamics takes the medium's series instead (test_nonlinear).
+  // use) and the 2D cell problem refuse a u-dependent medium, naming its key, rather than using
+  // the linear part; the schemes take the medium's series instead (test_nonlinear, test_lattice2d).
   const auto a_u = CoefficientField::expression("1 + u^2 + 0.5*sin(2*pi*y)", {0.0, 1.0});
   EXPECT_EQ(config_error([&] { FineModel1D(a_u, 1e-3, 1e-5).conductances(0, 10); }).first, "medium.expression");
   const auto drift = CoefficientField::sinusoid(1.1, 1).with_terms("u", "", {0.0, 1.0});
@@ -301,7 +301,5 @@ TEST(EffectiveBadInput, LinearSchemesRefuseUDependentMedia) {
   const auto c = parse_config_2d("[domain]\ndimension = 2\n[lattice]\nreaction = \"u*(1-u)\"\n", "t");
   const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
   const Lattice2D lat(c.kappa, parse_bond_placement(c.placement), g.h, g.first);
-  EXPECT_EQ(config_error([&] { GapTooth2D(Device::CPU, lat, g, 1); }).first, "lattice.reaction");
-  EXPECT_EQ(config_error([&] { FullLattice2D(Device::CPU, lat, g, 1); }).first, "lattice.reaction");
   EXPECT_EQ(config_error([&] { effective_tensor(lat); }).first, "lattice.reaction");
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <complex>
 #include <cstdlib>
 #include <random>
 #include <tuple>
@@ -48,6 +49,31 @@ std::vector<InitialCondition2D> two_ics() {
   p.k_lo = 1;
   p.k_hi = 3;
   return draw_initial_conditions_2d(p);
+}
+
+// Series of g (positive on [-1, 1]) and f in t = u, for the u-dependent rate tests.
+const double kG[3] = {1.2, 0.3, 0.1}, kF[4] = {0.1, -0.5, 0.2, 0.05};
+
+/// The linear lattice, then g and f, g alone and f alone (site rates rho).
+std::vector<kernels::LatticeNonlinearity> nonlinearities(const double* rho) {
+  kernels::LatticeNonlinearity both, g_only, f_only;
+  both.g = g_only.g = kG;
+  both.ng = g_only.ng = 3;
+  both.f = f_only.f = kF;
+  both.nf = f_only.nf = 4;
+  both.rho = f_only.rho = rho;
+  return {{}, both, g_only, f_only};
+}
+
+/// The paper lattice with g(u) = 1 + u^2 / 2 on every bond and the Allen-Cahn reaction
+/// rho (u - u^3) on every site, rho a 3 x 3 table of mean 1 (configs/nonlinear2d.toml).
+Lattice2D nonlinear_paper_lattice(const PatchLayout2D& g) {
+  KappaTables t = KappaTables::paper();
+  t.u_range = {-1.5, 1.5};
+  t.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});
+  t.reaction.emplace("lattice.reaction", "u - u^3", std::vector<std::string>{"u"});
+  t.reaction_rate = {0.5, 1.5, 1.0, 2.0, 0.25, 1.0, 1.0, 0.75, 1.0};
+  return Lattice2D(t, BondPlacement::Reference, g.h, g.first);
 }
 
 // Runs the CPU loops that have an AVX2 version in their baseline version (kernels/batched.cpp).
@@ -177,24 +203,30 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
       for (auto* v : {&wp, &wm})
         for (auto& x : *v) x = V(gen);
       for (auto& x : U) x = V(gen);
-      kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 7.0, U.data(),
-                               out.data());
-      double worst = 0, scale = 0;
-      for (index_t b = 0; b < batch; ++b)
-        for (int J = 0; J < P; ++J)
-          for (int I = 0; I < P; ++I)
-            for (int q = 0; q < m; ++q)
-              for (int p = 0; p < m; ++p) {
-                const double ref = kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, kE.data(), kN.data(),
-                                                           wp.data(), wm.data(), 7.0);
-                const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
-                worst = std::max(worst, std::abs(got - ref));
-                scale = std::max(scale, std::abs(ref));
-              }
+      std::vector<double> rho(n * n);
+      for (auto& x : rho) x = R(gen);
+      for (const auto& nl : nonlinearities(rho.data())) {
+        kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 7.0, U.data(),
+                                 out.data(), nl);
+        double worst = 0, scale = 0;
+        for (index_t b = 0; b < batch; ++b)
+          for (int J = 0; J < P; ++J)
+            for (int I = 0; I < P; ++I)
+              for (int q = 0; q < m; ++q)
+                for (int p = 0; p < m; ++p) {
+                  const double ref = kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, kE.data(), kN.data(),
+                                                             wp.data(), wm.data(), 7.0, nl);
+                  const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
+                  worst = std::max(worst, std::abs(got - ref));
+                  scale = std::max(scale, std::abs(ref));
+                }
+        // Equal unless a compiler contracts to FMA (the u-dependent loop evaluates the series plane by
+        // plane, in the same order).
+        EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "")
+                                        << (nl.linear() ? "" : ", u-dependent");
+        EXPECT_GT(scale, 1.0);
+      }
       use_cpu_baseline(false);
-      EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m
-                                      << (baseline ? ", baseline" : "");  // equal unless a compiler contracts to FMA
-      EXPECT_GT(scale, 1.0);
     }
 }
 
@@ -250,15 +282,21 @@ TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {
       for (auto* v : {&kE, &kN})
         for (auto& x : *v) x = R(gen);
       for (auto& x : u) x = V(gen);
-      kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, u.data(), out.data());
-      index_t differ = 0;
-      for (index_t b = 0; b < batch; ++b)
-        for (index_t y = 0; y < N; ++y)
-          for (index_t x = 0; x < N; ++x)
-            differ += out[(b * N + y) * N + x] !=
-                      kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(), kN.data(), N, x, y, 3.0);
+      std::vector<double> rho(N * N);
+      for (auto& x : rho) x = R(gen);
+      for (const auto& nl : nonlinearities(rho.data())) {
+        kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, u.data(), out.data(), nl);
+        double worst = 0;
+        for (index_t b = 0; b < batch; ++b)
+          for (index_t y = 0; y < N; ++y)
+            for (index_t x = 0; x < N; ++x)
+              worst = std::max(worst, std::abs(out[(b * N + y) * N + x] -
+                                               kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(),
+                                                                              kN.data(), N, x, y, 3.0, nl)));
+        // The same function per point: equal but for FMA contraction in the vectorized loop.
+        EXPECT_LE(worst, nl.linear() ? 0.0 : 1e-14) << "N = " << N << (baseline ? ", baseline" : "");
+      }
       use_cpu_baseline(false);
-      EXPECT_EQ(differ, 0) << "N = " << N << (baseline ? ", baseline" : "");
     }
 }
 
@@ -373,6 +411,130 @@ TEST(GapTooth2D, ExponentialAndRk4SteppersAgree) {
   }
 }
 
+TEST(Rkc, SecondOrderAndStableOnItsInterval) {
+  // The damped RKC polynomial R_s(z) (eps = 2/13) has |R_s| <= 1 on [-beta(s), 0], beta ~ 0.653 s^2
+  // for many stages, and R_s(z) = e^z + O(z^3): halving z divides the error by 8.
+  for (const double dt_rho : {0.5, 10.0, 300.0, 5000.0}) {
+    const auto m = RkcMethod::for_step(dt_rho);
+    EXPECT_GE(m.beta, dt_rho);
+    if (m.s >= 10) {
+      EXPECT_GT(m.beta / (m.s * m.s), 0.63);
+      EXPECT_LT(m.beta / (m.s * m.s), 0.66);
+    }
+    double worst = 0;
+    for (int k = 0; k <= 4000; ++k) worst = std::max(worst, std::abs(m.amplification(-m.beta * k / 4000)));
+    EXPECT_LE(worst, 1.0 + 1e-12) << m.s << " stages";
+    const double e1 = m.amplification(-0.02) - std::exp(-0.02), e2 = m.amplification(-0.01) - std::exp(-0.01);
+    EXPECT_NEAR(e1 / e2, 8.0, 0.2) << m.s << " stages";
+  }
+}
+
+TEST(GapTooth2D, RkcIntervalEqualsTheStageByStageLoop) {
+  // The CPU carries each trajectory through all the steps in one call (rkc_interval); that must be
+  // the batch-wide stage loop the CUDA path takes (rates, then kernels::rkc_stage), on a
+  // u-dependent lattice: equal but for FMA contraction, ~1e-15 of the state per stage.
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const Lattice2D lat = nonlinear_paper_lattice(g);
+  GapTooth2D gt(Device::CPU, lat, g, 2);
+  EXPECT_FALSE(gt.linear());
+  EXPECT_FALSE(gt.symmetric());
+  const auto ics = two_ics();
+  auto u = gt.sample(ics);
+  for (auto& x : u) x *= 0.3;
+  auto m = RkcMethod::for_step(0.01 / 4 * gt.spectral_bound());
+  for (auto& st : m.stage) st.mu_dt *= 0.0025, st.gamma_dt *= 0.0025;
+  std::vector<double> fused = u;
+  ASSERT_TRUE(gt.rkc_interval(m.stage.data(), m.s, 4, fused.data()));
+  const index_t n = static_cast<index_t>(u.size());
+  std::vector<double> F0(n), Y1(n), Y2(n), F(n);
+  for (int step = 0; step < 4; ++step) {
+    gt.rates(u.data(), F0.data());
+    kernels::axpby(Device::CPU, n, 1.0, u.data(), m.stage[0].gamma_dt, F0.data(), Y1.data());
+    Y2 = u;
+    for (int j = 1; j < m.s; ++j) {
+      gt.rates(Y1.data(), F.data());
+      kernels::rkc_stage(Device::CPU, n, m.stage[j], u.data(), Y1.data(), F.data(), F0.data(), Y2.data());
+      std::swap(Y1, Y2);
+    }
+    u = Y1;
+  }
+  double worst = 0, scale = 0;
+  for (index_t i = 0; i < n; ++i) {
+    worst = std::max(worst, std::abs(fused[i] - u[i]));
+    scale = std::max(scale, std::abs(u[i]));
+  }
+  EXPECT_LE(worst, 1e-15 * scale * 4 * m.s);
+  EXPECT_GT(scale, 0.1);
+}
+
+TEST(GapTooth2D, RkcToleranceBoundsTheErrorAgainstTheExponential) {
+  // On a linear lattice the exponential stepper is exact to round-off, so the rkc stepper's
+  // distance to it is its own error. Per interval that is at most the tolerance on every coarse
+  // mode of unit amplitude, so after k intervals at most k tol sum|c| for patch means with Fourier
+  // coefficients c (the spectral coupling's coarse modes are Fourier modes in the patch index).
+  // The faster intra-patch modes are damped, not followed; the margin of 2 leaves room for them.
+  const int P = 8;
+  const auto g = make_layout_2d(2 * M_PI, P, 5, 0.1, "spectral", 0);
+  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
+  const auto D = effective_tensor(lat);
+  const auto ics = two_ics();
+  GapTooth2D a(Device::CPU, lat, g, 2);
+  Propagator2D pe(a, 0.01, FineStepper::Exponential);
+  const auto x = simulate_lattice_2d(a, pe, 0.01, 6, ics).host_U();
+  double c1 = 0;  // the larger sum |c| of the two trajectories' initial patch means
+  for (int tr = 0; tr < 2; ++tr) {
+    double sum = 0;
+    for (int ky = 0; ky < P; ++ky)
+      for (int kx = 0; kx < P; ++kx) {
+        std::complex<double> c = 0;
+        for (int J = 0; J < P; ++J)
+          for (int I = 0; I < P; ++I)
+            c += x[tr * 6 * P * P + J * P + I] * std::polar(1.0, -2 * M_PI * (kx * I + ky * J) / P);
+        sum += std::abs(c) / (P * P);
+      }
+    c1 = std::max(c1, sum);
+  }
+  for (const double tol : {1e-4, 1e-6}) {
+    GapTooth2D b(Device::CPU, lat, g, 2);
+    Propagator2D pr(b, 0.01, FineStepper::RKC, 0.0, tol, b.slow_rate(D));
+    const auto y = simulate_lattice_2d(b, pr, 0.01, 6, ics).host_U();
+    for (int k = 0; k < 6; ++k) {
+      double worst = 0;
+      for (int tr = 0; tr < 2; ++tr)
+        for (int i = 0; i < P * P; ++i)
+          worst = std::max(worst, std::abs(x[(tr * 6 + k) * P * P + i] - y[(tr * 6 + k) * P * P + i]));
+      EXPECT_LE(worst, 2 * k * tol * c1 + 1e-13) << "tol " << tol << ", sample " << k << ", " << pr.steps() << " steps";
+      if (k == 1) {
+        EXPECT_GT(worst, 1e-3 * tol * c1);  // rkc is not exact: the test sees its error
+      }
+    }
+  }
+}
+
+TEST(GapTooth2D, UDependentLatticeRunsOnRkcAndRefusesTheExponential) {
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const Lattice2D lat = nonlinear_paper_lattice(g);
+  GapTooth2D gt(Device::CPU, lat, g, 1);
+  const GapTooth2D linear(Device::CPU, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, 1);
+  // max g = 1 + 1.5^2 / 2 = 2.125 on [-1.5, 1.5]; max |rho f'| = 2 |1 - 3 1.5^2| = 11.5; 10% spare.
+  EXPECT_NEAR(gt.spectral_bound(), 1.1 * (2.125 * linear.spectral_bound() + 11.5), 1e-9 * gt.spectral_bound());
+  try {
+    Propagator2D bad(gt, 0.01, FineStepper::Exponential);
+    FAIL() << "the exponential stepper took a u-dependent lattice";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key, "fine.stepper");
+  }
+  EXPECT_THROW(Propagator2D(gt, 0.01, FineStepper::RKC), std::invalid_argument);  // no step, no slow rate
+  Propagator2D fixed(gt, 0.01, FineStepper::RKC, 0.0025);
+  EXPECT_EQ(fixed.steps(), 4);
+  try {
+    Propagator2D bad(gt, 0.01, FineStepper::RKC, 0.003);
+    FAIL() << "accepted a step that does not divide the interval";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key, "fine.dt");
+  }
+}
+
 TEST(GapTooth2D, MatchesTheTensorHomogenizedTruth) {
   // REFERENCE §4.5: exact propagation of the paper's patch system is ~4e-8 from the cell-problem
   // tensor's solution at t = 0.3 (and 0.1 from the reference's swapped coefficients).
@@ -450,4 +612,9 @@ TEST(Config2D, PaperConfigAndBadTables) {
   EXPECT_EQ(key_of("kappa_x = " + t4 + "\nkappa_y = " + t4), "patch.ratio");
   EXPECT_EQ(key_of("[fine]\nstepper = \"rk4\"\ndt = 1e-3"), "fine.dt");  // over the stability limit (~1.8e-5)
   EXPECT_EQ(key_of("[fine]\nstepper = \"rk4\"\ndt = 1e-5"), "accepted");
+  // A u-dependent lattice: rkc by default, with its tolerance; the exponential refused.
+  const auto nl = parse_config_2d(head + "conductance_factor = \"1 + u^2\"\n", "t");
+  EXPECT_EQ(nl.stepper, "rkc");
+  EXPECT_EQ(nl.fine_tolerance, rkc_default_tolerance());
+  EXPECT_EQ(key_of("conductance_factor = \"1 + u^2\"\n[fine]\nstepper = \"exponential\""), "fine.stepper");
 }

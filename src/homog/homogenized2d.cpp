@@ -7,11 +7,27 @@ namespace patchlearn {
 
 using cd = std::complex<double>;
 
+namespace {
+double wavenumber(double L, int N, int i) { return 2.0 * M_PI / L * (i <= N / 2 ? i : i - N); }
+}  // namespace
+
+std::vector<cd> patch_mean_modes(double L, int N, const std::vector<double>& centres, int m, double h) {
+  const int P = static_cast<int>(centres.size());
+  std::vector<cd> E(static_cast<std::size_t>(N) * P);
+  for (int i = 0; i < N; ++i) {
+    const double k = wavenumber(L, N, i);
+    cd a = 0;
+    for (int j = 0; j < m; ++j) a += std::polar(1.0, k * (j - 0.5 * (m - 1)) * h);
+    for (int I = 0; I < P; ++I) E[i * P + I] = std::polar(1.0, k * centres[I]) * (a / static_cast<double>(m));
+  }
+  return E;
+}
+
 HomogenizedSolution2D::HomogenizedSolution2D(EffectiveTensor D, double L, int N, const std::vector<double>& samples)
     : D_(D), L_(L), N_(N), coef_(static_cast<std::size_t>(N) * N), k_(N) {
   if (N < 4 || N % 2 || samples.size() != static_cast<std::size_t>(N) * N)
     throw std::invalid_argument("HomogenizedSolution2D: need N x N samples with N even, N >= 4");
-  for (int i = 0; i < N; ++i) k_[i] = 2.0 * M_PI / L * (i <= N / 2 ? i : i - N);
+  for (int i = 0; i < N; ++i) k_[i] = wavenumber(L, N, i);
   // Separable DFT: rows then columns, O(N^3).
   std::vector<cd> tw(N), rowf(static_cast<std::size_t>(N) * N);
   for (int i = 0; i < N; ++i) tw[i] = std::polar(1.0, -2.0 * M_PI * i / N);
@@ -32,13 +48,7 @@ HomogenizedSolution2D::HomogenizedSolution2D(EffectiveTensor D, double L, int N,
 void HomogenizedSolution2D::patch_means(double t, const std::vector<double>& centres, int m, double h, double* U,
                                         double* dUdt) const {
   const int N = N_, P = static_cast<int>(centres.size());
-  std::vector<cd> s(N), E(static_cast<std::size_t>(N) * P);
-  for (int i = 0; i < N; ++i) {
-    cd a = 0;
-    for (int j = 0; j < m; ++j) a += std::polar(1.0, k_[i] * (j - 0.5 * (m - 1)) * h);
-    s[i] = a / static_cast<double>(m);
-    for (int I = 0; I < P; ++I) E[i * P + I] = std::polar(1.0, k_[i] * centres[I]) * s[i];
-  }
+  const std::vector<cd> E = patch_mean_modes(L_, N, centres, m, h);
   // W[ky][I] = sum_kx c[ky][kx] g E[kx][I], with the decay g and the rate factor -k.Dk.
   std::vector<cd> W(static_cast<std::size_t>(N) * P), Wr(static_cast<std::size_t>(N) * P);
   for (int ky = 0; ky < N; ++ky)

@@ -190,11 +190,17 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
         "); the EdgyInt coupling is then not self-adjoint and the effective tensor is only approximated");
 
   // --- time stepping
-  c.stepper = fine.choice("stepper", c.stepper, {"exponential", "rk4"});
+  // A u-dependent lattice has no exp(dt A): its default stepper is rkc, with rkc's tolerance.
+  const bool linear = c.kappa.nonlinear_key().empty();
+  c.stepper = fine.choice("stepper", linear ? c.stepper : "rkc", {"exponential", "rk4", "rkc"});
   c.fine_dt = fine.number("dt", c.fine_dt);
   if (c.fine_dt < 0) throw ConfigError("fine.dt", num(c.fine_dt) + " must be >= 0 (0: the largest stable step)");
-  c.fine_tolerance = fine.positive("tolerance", c.fine_tolerance);
+  c.fine_tolerance =
+      fine.positive("tolerance", c.stepper == "rkc" ? rkc_default_tolerance() : exact_exponential_tolerance());
   if (c.fine_tolerance >= 1) throw ConfigError("fine.tolerance", num(c.fine_tolerance) + " must be < 1");
+  if (c.stepper == "exponential" && !linear)
+    throw ConfigError("fine.stepper", "exponential needs a linear lattice, and " + c.kappa.nonlinear_key() +
+                                          " makes it u-dependent; use rkc");
   if (c.stepper == "exponential" && c.coupling != "spectral")
     throw ConfigError(
         "fine.stepper",

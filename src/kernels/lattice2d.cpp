@@ -59,9 +59,37 @@ struct GapToothProblem {
   double inv_h2;
   const double* U;
   double* dUdt;
+  LatticeNonlinearity nl;
 };
 
-/// The rates of trajectory b; `edges` holds 4 m P^2 values.
+/// The scratch of one trajectory's rates: 4 m edge planes, and for a u-dependent lattice the
+/// 2 m (m+1) planes of bond factors g(u_mean) behind them.
+index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl) {
+  return static_cast<index_t>(P) * P * (4 * m + (nl.linear() ? 0 : 2 * m * (m + 1) + 3));
+}
+
+/// out[i] = sum_k c_k T_k(t[i]) over a plane of `count` values, Clenshaw's recurrence (as
+/// kernels::chebyshev_value) run term by term across the plane, so every step is one unit-stride
+/// loop; b1, b2 hold count values each.
+[[gnu::always_inline]] inline void chebyshev_plane(const double* c, int n, const double* t, index_t count, double* b1,
+                                                   double* b2, double* out) {
+  std::fill(b1, b1 + count, 0.0);
+  std::fill(b2, b2 + count, 0.0);
+  for (int k = n - 1; k >= 1; --k) {
+    const double ck = c[k];
+#pragma omp simd
+    for (index_t i = 0; i < count; ++i) {
+      const double b = ck + 2.0 * t[i] * b1[i] - b2[i];
+      b2[i] = b1[i];
+      b1[i] = b;
+    }
+  }
+  const double c0 = n > 0 ? c[0] : 0.0;
+#pragma omp simd
+  for (index_t i = 0; i < count; ++i) out[i] = c0 + t[i] * b1[i] - b2[i];
+}
+
+/// The rates of trajectory b; `edges` holds gap_tooth_scratch values.
 ///
 /// Frame position (x, y), 0 <= x, y <= m+1, of every patch at once is one P x P matrix [J][I]:
 /// at the interior positions a plane of U, at the border one of the 4 m edge planes (corners
@@ -70,7 +98,10 @@ struct GapToothProblem {
 /// the west edge F(0, y) = F(m, y) Wm^T, the north edge F(x, m+1) = Wp F(x, 1) and the south
 /// edge F(x, 0) = Wm F(x, m). The rates at each interior position are then lattice_rate over
 /// all patches (a unit-stride loop the compiler vectorizes), with the bond values of that
-/// position, which every patch shares.
+/// position, which every patch shares. On a u-dependent lattice each bond's factor g is computed
+/// once per evaluation into a plane (x-bonds between frame positions (x, y) and (x+1, y), y-bonds
+/// between (x, y) and (x, y+1)), not once from either end: the values site_rate gives, at half
+/// the series evaluations.
 ///
 /// Mc > 0 fixes the patch size m at compile time (the small loops over a patch then unroll).
 template <int Mc>
@@ -95,15 +126,53 @@ struct GapToothTrajectory {
       coupling_product<V>(P, g.wp, F(k, 1), edge(2, k));
       coupling_product<V>(P, g.wm, F(k, m), edge(3, k));
     }
+    const LatticeNonlinearity& nl = g.nl;
+    double* bonds = edges + 4 * static_cast<index_t>(m) * PP;
+    const auto bx = [bonds, m, PP](int x, int y) { return bonds + (static_cast<index_t>(y - 1) * (m + 1) + x) * PP; };
+    const auto by = [bonds, m, PP](int x, int y) {
+      return bonds + (static_cast<index_t>(m) * (m + 1) + static_cast<index_t>(x - 1) * (m + 1) + y) * PP;
+    };
+    // Three planes for the series: its argument and Clenshaw's two partial sums.
+    double *arg = bonds + 2 * static_cast<index_t>(m) * (m + 1) * PP, *b1 = arg + PP, *b2 = b1 + PP;
+    if (!nl.linear()) {
+      const auto factors = [&nl, PP, arg, b1, b2](const double* a, const double* c, double* out) {
+        if (!nl.g) return std::fill(out, out + PP, 1.0);
+#pragma omp simd
+        for (index_t i = 0; i < PP; ++i) arg[i] = (0.5 * (a[i] + c[i]) - nl.u_mid) * nl.u_scale;
+        chebyshev_plane(nl.g, nl.ng, arg, PP, b1, b2, out);
+      };
+      for (int y = 1; y <= m; ++y)
+        for (int x = 0; x <= m; ++x) factors(F(x, y), F(x + 1, y), bx(x, y));
+      for (int x = 1; x <= m; ++x)
+        for (int y = 0; y <= m; ++y) factors(F(x, y), F(x, y + 1), by(x, y));
+    }
     for (int y = 1; y <= m; ++y)
       for (int x = 1; x <= m; ++x) {
         const int c = y * n + x;
         const double kE = g.kE[c], kW = g.kE[c - 1], kN = g.kN[c], kS = g.kN[c - n];
         const double *u = F(x, y), *uE = F(x + 1, y), *uW = F(x - 1, y), *uN = F(x, y + 1), *uS = F(x, y - 1);
         double* out = g.dUdt + b * per + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+        if (nl.linear()) {
 #pragma omp simd
-        for (index_t i = 0; i < PP; ++i)
-          out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE, kW, kN, kS, g.inv_h2);
+          for (index_t i = 0; i < PP; ++i)
+            out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE, kW, kN, kS, g.inv_h2);
+        } else {
+          const double *gE = bx(x, y), *gW = bx(x - 1, y), *gN = by(x, y), *gS = by(x, y - 1);
+          // The reaction rho f(u) first, into out (zero without one), then the bonds on top.
+          if (nl.f) {
+#pragma omp simd
+            for (index_t i = 0; i < PP; ++i) arg[i] = (u[i] - nl.u_mid) * nl.u_scale;
+            chebyshev_plane(nl.f, nl.nf, arg, PP, b1, b2, out);
+          } else {
+            std::fill(out, out + PP, 0.0);
+          }
+          const double rho = nl.f ? nl.rho[c] : 0.0;
+#pragma omp simd
+          for (index_t i = 0; i < PP; ++i)
+            out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE * gE[i], kW * gW[i], kN * gN[i], kS * gS[i],
+                                  g.inv_h2) +
+                     rho * out[i];
+        }
       }
   }
 };
@@ -115,14 +184,15 @@ struct GapToothCoupling {
   GapToothProblem g;
   GapToothCoupling(const GapToothCoupling&) = delete;
   GapToothCoupling& operator=(const GapToothCoupling&) = delete;
-  GapToothCoupling(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm, double inv_h2)
+  GapToothCoupling(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm, double inv_h2,
+                   const LatticeNonlinearity& nl = {})
       : wpT(static_cast<std::size_t>(P) * P), wmT(wpT.size()) {
     for (int I = 0; I < P; ++I)
       for (int K = 0; K < P; ++K) {
         wpT[K * P + I] = wp[I * P + K];
         wmT[K * P + I] = wm[I * P + K];
       }
-    g = GapToothProblem{P, m, kE, kN, wp, wm, wpT.data(), wmT.data(), inv_h2, nullptr, nullptr};
+    g = GapToothProblem{P, m, kE, kN, wp, wm, wpT.data(), wmT.data(), inv_h2, nullptr, nullptr, nl};
   }
 };
 
@@ -135,7 +205,8 @@ void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const
   const double a = 4.0 / rho;
 #pragma omp parallel firstprivate(g)
   {
-    std::vector<double> edges(static_cast<std::size_t>(4 * g.m * g.P * g.P)), work(static_cast<std::size_t>(3 * per));
+    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl))),
+        work(static_cast<std::size_t>(3 * per));
 #pragma omp for
     for (index_t b = 0; b < batch; ++b) {
       double *Tkm1 = work.data(), *Tk = Tkm1 + per, *AT = Tk + per, *acc = u + b * per;
@@ -154,12 +225,46 @@ void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const
   }
 }
 
+/// gap_tooth_rkc_interval on the CPU: each thread carries one trajectory through all the steps
+/// and stages in its own four vectors (F(Y_0), Y_j-1, Y_j-2, F(Y_j-1)), Y_0 being u itself.
+template <int Mc>
+void gap_tooth_rkc_intervals_cpu(GapToothProblem g, index_t batch, const RkcStage* stage, int s, int steps, double* u) {
+  const bool avx2 = cpu_avx2();
+  const index_t per = static_cast<index_t>(g.P) * g.P * g.m * g.m;
+#pragma omp parallel firstprivate(g)
+  {
+    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl))),
+        work(static_cast<std::size_t>(4 * per));
+#pragma omp for
+    for (index_t b = 0; b < batch; ++b) {
+      double *F0 = work.data(), *Yjm1 = F0 + per, *Yjm2 = Yjm1 + per, *F = Yjm2 + per, *y0 = u + b * per;
+      for (int step = 0; step < steps; ++step) {
+        g.U = y0;
+        g.dUdt = F0;
+        run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+        for (index_t i = 0; i < per; ++i) {
+          Yjm1[i] = y0[i] + stage[0].gamma_dt * F0[i];
+          Yjm2[i] = y0[i];
+        }
+        g.dUdt = F;
+        for (int j = 1; j < s; ++j) {
+          g.U = Yjm1;
+          run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+          for (index_t i = 0; i < per; ++i) Yjm2[i] = rkc_stage_value(stage[j], y0[i], Yjm1[i], Yjm2[i], F[i], F0[i]);
+          std::swap(Yjm1, Yjm2);
+        }
+        std::copy(Yjm1, Yjm1 + per, y0);
+      }
+    }
+  }
+}
+
 template <int Mc>
 void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
   const bool avx2 = cpu_avx2();
 #pragma omp parallel
   {
-    std::vector<double> edges(static_cast<std::size_t>(4 * g.m * g.P * g.P));
+    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl)));
 #pragma omp for
     for (index_t b = 0; b < batch; ++b) run_vectorized<GapToothTrajectory<Mc>>(avx2, g, b, edges.data());
   }
@@ -174,17 +279,25 @@ constexpr index_t kLatticeBandRows = 32;
 template <class Sink>
 struct LatticeBand {
   template <class V>
-  [[gnu::always_inline]] static void run(index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
-                                         Sink sink, index_t first) {
+  [[gnu::always_inline]] static void run(index_t N, const double* kE, const double* kN, double inv_h2,
+                                         const LatticeNonlinearity& nl, const double* u, Sink sink, index_t first) {
     for (index_t y = first; y < std::min(N, first + kLatticeBandRows); ++y) {
       const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1, row = y * N;
       const double *ke = kE + row, *kn = kN + row, *ks = kN + ys * N;
       const double *uc = u + row, *un = u + yn * N, *us = u + ys * N;
-      sink(row, periodic_lattice_rate(u, kE, kN, N, 0, y, inv_h2));
+      sink(row, periodic_lattice_rate(u, kE, kN, N, 0, y, inv_h2, nl));
+      if (nl.linear()) {
 #pragma omp simd
-      for (index_t x = 1; x < N - 1; ++x)
-        sink(row + x, lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2));
-      sink(row + N - 1, periodic_lattice_rate(u, kE, kN, N, N - 1, y, inv_h2));
+        for (index_t x = 1; x < N - 1; ++x)
+          sink(row + x,
+               lattice_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2));
+      } else {
+#pragma omp simd
+        for (index_t x = 1; x < N - 1; ++x)
+          sink(row + x, site_rate(uc[x], uc[x + 1], uc[x - 1], un[x], us[x], ke[x], ke[x - 1], kn[x], ks[x], inv_h2, nl,
+                                  row + x));
+      }
+      sink(row + N - 1, periodic_lattice_rate(u, kE, kN, N, N - 1, y, inv_h2, nl));
     }
   }
 };
@@ -197,15 +310,15 @@ struct LatticeBand {
 /// (row by row across the batch, 3 streams per trajectory, was ~15 % slower). The loop is also
 /// compiled for AVX2 (run_vectorized), another ~15 %.
 template <class SinkFor>
-void lattice_bands(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
-                   const SinkFor& sink_for) {
+void lattice_bands(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
+                   const LatticeNonlinearity& nl, const double* u, const SinkFor& sink_for) {
   using Band = LatticeBand<decltype(sink_for(index_t{0}))>;
   const index_t bands = (N + kLatticeBandRows - 1) / kLatticeBandRows;
   const bool avx2 = cpu_avx2();
 #pragma omp parallel for collapse(2) schedule(static)
   for (index_t k = 0; k < bands; ++k)
     for (index_t b = 0; b < batch; ++b)
-      run_vectorized<Band>(avx2, N, kE, kN, inv_h2, u + b * N * N, sink_for(b), k * kLatticeBandRows);
+      run_vectorized<Band>(avx2, N, kE, kN, inv_h2, nl, u + b * N * N, sink_for(b), k * kLatticeBandRows);
 }
 
 /// Sinks of lattice_bands: store the rates, or take one Chebyshev step with them.
@@ -223,9 +336,9 @@ struct ChebyshevUpdate {
 }  // namespace
 
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt) {
-  PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt));
-  GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2);
+                     const double* wm, double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
+  PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt, nl));
+  GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2, nl);
   GapToothProblem& g = coupling.g;
   g.U = U;
   g.dUdt = dUdt;
@@ -243,6 +356,18 @@ void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const
   gap_tooth_intervals_cpu<0>(coupling.g, batch, rho, c, n, u);
 }
 
+bool gap_tooth_rkc_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
+                            const double* wp, const double* wm, double inv_h2, const LatticeNonlinearity& nl,
+                            const RkcStage* stage, int s, int steps, double* u) {
+  if (dev != Device::CPU) return false;
+  const GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2, nl);
+  if (m == 3)
+    gap_tooth_rkc_intervals_cpu<3>(coupling.g, batch, stage, s, steps, u);
+  else
+    gap_tooth_rkc_intervals_cpu<0>(coupling.g, batch, stage, s, steps, u);
+  return true;
+}
+
 bool gap_tooth_interval_fits(Device dev, int P, int m) {
 #ifdef PATCHLEARN_HAVE_CUDA
   if (dev == Device::CUDA) return cuda::gap_tooth_interval_fits(P, m);
@@ -252,15 +377,22 @@ bool gap_tooth_interval_fits(Device dev, int P, int m) {
 }
 
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
-                   const double* u, double* dudt) {
-  PL_RETURN_IF_CUDA(dev, lattice_rates(batch, N, kE, kN, inv_h2, u, dudt));
-  lattice_bands(batch, N, kE, kN, inv_h2, u, [&](index_t b) { return StoreRates{dudt + b * N * N}; });
+                   const double* u, double* dudt, const LatticeNonlinearity& nl) {
+  PL_RETURN_IF_CUDA(dev, lattice_rates(batch, N, kE, kN, inv_h2, u, dudt, nl));
+  lattice_bands(batch, N, kE, kN, inv_h2, nl, u, [&](index_t b) { return StoreRates{dudt + b * N * N}; });
+}
+
+void rkc_stage(Device dev, index_t count, const RkcStage& s, const double* y0, const double* yjm1, const double* f,
+               const double* f0, double* yjm2) {
+  PL_RETURN_IF_CUDA(dev, rkc_stage(count, s, y0, yjm1, f, f0, yjm2));
+#pragma omp parallel for
+  for (index_t i = 0; i < count; ++i) yjm2[i] = rkc_stage_value(s, y0[i], yjm1[i], yjm2[i], f[i], f0[i]);
 }
 
 void lattice_chebyshev_step(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
                             double a, const double* Tk, double* Tkm1, double c, double* acc) {
   PL_RETURN_IF_CUDA(dev, lattice_chebyshev_step(batch, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc));
-  lattice_bands(batch, N, kE, kN, inv_h2, Tk, [&](index_t b) {
+  lattice_bands(batch, N, kE, kN, inv_h2, LatticeNonlinearity{}, Tk, [&](index_t b) {
     const index_t o = b * N * N;
     return ChebyshevUpdate{a, c, Tk + o, Tkm1 + o, acc + o};
   });

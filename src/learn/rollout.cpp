@@ -76,9 +76,13 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
   auto ko = k.clone();
   if (P_ % 2 == 0) ko.index_put_({P_ / 2}, 0.0);
   const auto kx = k.view({1, P_}), ky = k.view({P_, 1});
-  const auto lam = Dxx_ * kx * kx + 2.0 * Dxy_ * ko.view({1, P_}) * ko.view({P_, 1}) + Dyy_ * ky * ky;
+  const auto& D = e_.D;
+  const auto lam = D.xx * kx * kx + 2.0 * D.xy * ko.view({1, P_}) * ko.view({P_, 1}) + D.yy * ky * ky;
   const auto V = U.reshape({-1, P_, P_});
-  return torch::real(torch::fft::ifft2(torch::fft::fft2(V) * (-lam))).reshape({-1, P_ * P_});
+  const auto G = e_.G.terms ? chebyshev(e_.G, V).first : V;
+  auto out = torch::real(torch::fft::ifft2(torch::fft::fft2(G) * (-lam)));
+  if (e_.f.terms) out = out + e_.rho_mean * chebyshev(e_.f, V).first;
+  return out.reshape({-1, P_ * P_});
 }
 
 torch::Tensor EngineOperator::rhs(const torch::Tensor& U) {

@@ -69,6 +69,16 @@ void KappaTables::require_linear() const {
                       "`patchlearn cell CONFIG --u VALUE` gives its effective coefficients at a value of u");
 }
 
+KappaTables KappaTables::linear_part() const {
+  KappaTables t;
+  t.mx = mx;
+  t.my = my;
+  t.cx = cx;
+  t.cy = cy;
+  t.u_range = u_range;
+  return t;
+}
+
 std::string KappaTables::nonlinear_key() const {
   if (conductance_factor) return conductance_factor->key();
   if (reaction) return reaction->key();

@@ -30,23 +30,55 @@ Lattice2D lattice_2d(const Config2D& cfg) {
   return Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
 }
 
-EffectiveTensor cell_tensor(const Config2D& cfg) { return effective_tensor(lattice_2d(cfg)); }
+EffectiveLattice2D effective_lattice(const Config2D& cfg) { return effective_lattice(lattice_2d(cfg)); }
 
-HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveTensor& D, int first, int count,
+EffectiveTensor cell_tensor(const Config2D& cfg) { return effective_lattice(cfg).D; }
+
+namespace {
+
+/// The truth of a u-dependent lattice: the effective PDE (SpectralHomogenizedOperator2D) on the
+/// N x N grid of homogenized.grid, integrated by Dormand-Prince at rtol 1e-10, restricted to patch
+/// means through the trigonometric interpolant (patch_mean_modes).
+HomogenizedTruth effective_pde_truth_2d(const Config2D& cfg, const EffectiveLattice2D& e,
+                                        const std::vector<std::vector<double>>& samples,
+                                        const std::vector<double>& times) {
+  const auto g = layout_2d(cfg);
+  const int N = cfg.homogenized_grid, P = g.P;
+  const auto count = static_cast<int64_t>(samples.size()), T = static_cast<int64_t>(times.size());
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto U0 = torch::empty({count, N * N}, f64);
+  for (int64_t b = 0; b < count; ++b)
+    std::copy(samples[b].begin(), samples[b].end(), U0.data_ptr<double>() + b * N * N);
+  learn::SpectralHomogenizedOperator2D op(e, N, cfg.length);
+  const auto Y = learn::rollout(op, U0, times, {"dopri5", 0.0, 1e-10, 1e-12}).U.reshape({-1, N * N});
+  const auto R = op.rhs(Y);
+  auto E = patch_mean_modes(cfg.length, N, g.centres, g.m, g.h);
+  const auto Et = torch::from_blob(E.data(), {N, P}, torch::TensorOptions().dtype(torch::kComplexDouble)).clone();
+  const auto restrict = [&](const torch::Tensor& V) {
+    const auto C = torch::fft::fft2(V.reshape({-1, N, N})) / static_cast<double>(N * N);
+    return torch::real(torch::matmul(Et.t(), torch::matmul(C, Et))).reshape({count * T * P * P}).contiguous();
+  };
+  return {learn::to_vector(restrict(Y)), learn::to_vector(restrict(R))};
+}
+
+}  // namespace
+
+HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveLattice2D& e, int first, int count,
                                       const std::vector<double>& times) {
   const auto g = layout_2d(cfg);
   const auto ics = draw_initial_conditions_2d(cfg.initial);
   const int N = cfg.homogenized_grid, M = g.P * g.P, T = static_cast<int>(times.size());
+  std::vector<double> xs(static_cast<std::size_t>(N));
+  for (int x = 0; x < N; ++x) xs[x] = x * cfg.length / N;
+  std::vector<std::vector<double>> samples(count, std::vector<double>(static_cast<std::size_t>(N) * N));
+  for (int b = 0; b < count; ++b) ics[first + b].on_grid(xs, xs, samples[b].data());
+  if (!e.linear()) return effective_pde_truth_2d(cfg, e, samples, times);
   HomogenizedTruth tr;
   tr.U.resize(static_cast<std::size_t>(count) * T * M);
   tr.dUdt.resize(tr.U.size());
-  std::vector<double> xs(static_cast<std::size_t>(N));
-  for (int x = 0; x < N; ++x) xs[x] = x * cfg.length / N;
 #pragma omp parallel for
   for (int b = 0; b < count; ++b) {
-    std::vector<double> s(static_cast<std::size_t>(N) * N);
-    ics[first + b].on_grid(xs, xs, s.data());
-    const HomogenizedSolution2D sol(D, cfg.length, N, s);
+    const HomogenizedSolution2D sol(e.D, cfg.length, N, samples[b]);
     for (int k = 0; k < T; ++k) {
       const std::size_t off = (static_cast<std::size_t>(b) * T + k) * M;
       sol.patch_means(times[k], g.centres, g.m, g.h, tr.U.data() + off, tr.dUdt.data() + off);
@@ -59,7 +91,8 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
   const auto g = layout_2d(cfg);
   const auto lattice = Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
   Simulation2D sim;
-  sim.D = effective_tensor(lattice);
+  const EffectiveLattice2D effective = effective_lattice(lattice);
+  sim.D = effective.D;
   const int B = cfg.initial.trajectories;
   const auto ics = draw_initial_conditions_2d(cfg.initial);
   const index_t samples = cfg.samples();
@@ -71,7 +104,8 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
       scheme = std::make_unique<GapTooth2D>(device, lattice, g, count);
     else
       scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
-    Propagator2D prop(*scheme, cfg.sample_dt, parse_fine_stepper(cfg.stepper), cfg.fine_dt, cfg.fine_tolerance);
+    Propagator2D prop(*scheme, cfg.sample_dt, parse_fine_stepper(cfg.stepper), cfg.fine_dt, cfg.fine_tolerance,
+                      scheme->slow_rate(sim.D));
     sim.fine_evaluations = prop.evaluations();
     return simulate_lattice_2d(*scheme, prop, cfg.sample_dt, samples, sub, [&](index_t k) {
       if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
@@ -80,7 +114,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
   const std::string stage = "simulate (" + cfg.scheme + ", 2D)";
   sim.data = run_in_chunks(
       chunks, cfg.text, B, device, compute, [&](double f) { observer.progress(stage, f); }, sim.wall_s);
-  sim.truth = homogenized_truth_2d(cfg, sim.D, 0, B, sim.data.t);
+  sim.truth = homogenized_truth_2d(cfg, effective, 0, B, sim.data.t);
   const auto U = sim.data.host_U();
   sim.rmse_vs_homogenized = relative_mse(U, sim.truth.U);
   // At the snapshot nearest t = 0.3, over all trajectories.
@@ -125,8 +159,11 @@ namespace {
 /// and the spectral tensor operator on the patch means as the exact coarse operator.
 class LearningTask2D : public LearningTask {
  public:
-  LearningTask2D(const Config2D& cfg, const EffectiveTensor& D)
-      : cfg_(cfg), D_(D), rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
+  LearningTask2D(const Config2D& cfg, EffectiveLattice2D e)
+      : cfg_(cfg),
+        e_(std::move(e)),
+        D_(e_.D),
+        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories(); }
@@ -170,15 +207,16 @@ class LearningTask2D : public LearningTask {
       if (t <= cfg_.rollout.t_end + 1e-12) e.times.push_back(t);
     }
     const int ntr = cfg_.train_trajectories(), nte = cfg_.initial.trajectories - ntr, M = cfg_.patches * cfg_.patches;
-    const auto tr = homogenized_truth_2d(cfg_, D_, ntr, nte, e.times);
+    const auto tr = homogenized_truth_2d(cfg_, e_, ntr, nte, e.times);
     const int64_t T = static_cast<int64_t>(e.times.size());
     e.truth = learn::to_tensor(tr.U, {nte, T, M}, device);
     e.exact_rhs = learn::to_tensor(tr.dUdt, {nte * T, M}, device);
     e.U0 = e.truth.index({Slice(), 0}).contiguous();
     e.test_states = e.truth.reshape({-1, M});
-    // The exact coarse operator of patch means (every mode below P/2 decays as the truth's own),
-    // rolled out with the same integrator: its distance to the truth is the integrator's alone.
-    learn::SpectralHomogenizedOperator2D coarse(D_.xx, D_.xy, D_.yy, cfg_.patches, cfg_.length);
+    // The exact coarse operator of patch means (on a linear lattice every mode below P/2 decays as
+    // the truth's own), rolled out with the same integrator: its distance to the truth is the
+    // integrator's alone there, and the coarse grid's aliasing of G(U) and f(U) beside.
+    learn::SpectralHomogenizedOperator2D coarse(e_, cfg_.patches, cfg_.length);
     e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
     return e;
   }
@@ -220,7 +258,8 @@ class LearningTask2D : public LearningTask {
 
  private:
   const Config2D& cfg_;
-  EffectiveTensor D_;
+  EffectiveLattice2D e_;
+  EffectiveTensor D_;  ///< the tensor of the bond tables, e_.D
   learn::RolloutParams rollout_;
 };
 
@@ -233,8 +272,8 @@ std::string tensor_text(const json& D) {
 
 }  // namespace
 
-std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveTensor& D) {
-  return std::make_unique<LearningTask2D>(cfg, D);
+std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveLattice2D& e) {
+  return std::make_unique<LearningTask2D>(cfg, e);
 }
 
 // --- the problem
@@ -279,7 +318,8 @@ json Problem2D::run_extras(const Simulation& s) const {
 }
 
 std::unique_ptr<LearningTask> Problem2D::learning_task(const Simulation* sim) const {
-  return learning_task_2d(cfg_, sim ? dynamic_cast<const Simulation2D&>(*sim).D : cell_tensor(cfg_));
+  (void)sim;
+  return learning_task_2d(cfg_, effective_lattice(cfg_));
 }
 
 LearningData Problem2D::load_data(const std::string& path, torch::Device device) const {

@@ -38,7 +38,79 @@ std::vector<double> exp_chebyshev_coefficients(double z, double tolerance) {
   return c;
 }
 
+/// The number of steps dt in the interval (ConfigError naming fine.dt unless dt divides it).
+int steps_dividing(double interval, double dt) {
+  const double r = interval / dt;
+  if (r < 0.5 || std::abs(r - std::round(r)) > 1e-9 * r)
+    throw ConfigError("fine.dt", num(dt) + " does not divide the sampling interval " + num(interval));
+  return static_cast<int>(std::llround(r));
+}
+
+/// A linear lattice's spectral bound raised for its u-dependence (LatticeScheme2D::spectral_bound).
+double with_nonlinearity(const Lattice2D& lattice, double linear_bound) {
+  const LatticeNonlinearityTables nl(Device::CPU, lattice, 0, 0);
+  if (nl.linear()) return linear_bound;
+  return 1.1 * (linear_bound * nl.max_factor() + nl.max_reaction_slope());
+}
+
 }  // namespace
+
+LatticeNonlinearityTables::LatticeNonlinearityTables(Device dev, const Lattice2D& lattice, index_t x0, index_t n) {
+  const KappaTables& t = lattice.tables();
+  const auto tabulate = [&t](const MediumExpression& e) {
+    return tabulate_in_u(
+        1, [&e](index_t, double u) { return e(0.0, u); }, t.u_range, e.key());
+  };
+  if (t.conductance_factor) {
+    g_ = tabulate(*t.conductance_factor);
+    g_dev_ = Buffer<double>(dev, g_.coef);
+  }
+  double rho_max = 0.0;
+  if (t.reaction) {
+    f_ = tabulate(*t.reaction);
+    f_dev_ = Buffer<double>(dev, f_.coef);
+    std::vector<double> rho(static_cast<std::size_t>(n * n));
+    for (index_t y = 0; y < n; ++y)
+      for (index_t x = 0; x < n; ++x) rho[y * n + x] = lattice.rho(x0 + x, x0 + y);
+    rho_dev_ = Buffer<double>(dev, rho);
+    for (index_t y = 0; y < t.my; ++y)
+      for (index_t x = 0; x < t.mx; ++x) rho_max = std::max(rho_max, std::abs(lattice.rho(x, y)));
+  }
+  if (g_.terms) max_factor_ = 0.0;
+  for (int k = 0; k <= 1024 && !linear(); ++k) {
+    const double u = t.u_range.lo + k * (t.u_range.hi - t.u_range.lo) / 1024;
+    if (g_.terms) max_factor_ = std::max(max_factor_, g_.value(0, u));
+    if (f_.terms) {
+      double f, df;
+      kernels::chebyshev_value_slope(f_.coef.data(), f_.terms, (u - f_.mid()) * f_.scale(), &f, &df);
+      max_slope_ = std::max(max_slope_, rho_max * std::abs(df * f_.scale()));
+    }
+  }
+}
+
+kernels::LatticeNonlinearity LatticeNonlinearityTables::view() const {
+  kernels::LatticeNonlinearity nl;
+  if (g_.terms) {
+    nl.g = g_dev_.data();
+    nl.ng = g_.terms;
+  }
+  if (f_.terms) {
+    nl.f = f_dev_.data();
+    nl.nf = f_.terms;
+    nl.rho = rho_dev_.data();
+  }
+  const ChebyshevTable& any = g_.terms ? g_ : f_;
+  nl.u_mid = any.mid();
+  nl.u_scale = any.scale();
+  return nl;
+}
+
+double LatticeScheme2D::slow_rate(const EffectiveTensor& D) const {
+  // k.Dk <= lambda_max(D) |k|^2, |k|^2 <= 2 (pi P / L)^2 at the Nyquist wavenumber of both axes.
+  const double lam = 0.5 * (D.xx + D.yy) + std::sqrt(0.25 * (D.xx - D.yy) * (D.xx - D.yy) + D.xy * D.xy);
+  const double k = M_PI * layout_.P / layout_.L;
+  return nl_.max_factor() * lam * 2.0 * k * k + nl_.max_reaction_slope();
+}
 
 void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
   const int mx = lattice.tables().mx, my = lattice.tables().my;
@@ -70,7 +142,7 @@ double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& g
       for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
       rho = std::max(rho, row / (g.h * g.h));
     }
-  return rho;
+  return with_nonlinearity(lattice, rho);
 }
 
 double full_lattice_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& g) {
@@ -81,7 +153,7 @@ double full_lattice_spectral_bound(const Lattice2D& lattice, const PatchLayout2D
       const double s = lattice.kx(x, y) + lattice.kx(x - 1, y) + lattice.ky(x, y) + lattice.ky(x, y - 1);
       rho = std::max(rho, 2.0 * s / (g.h * g.h));
     }
-  return rho;
+  return with_nonlinearity(lattice, rho);
 }
 
 double rk4_stability_limit() { return 2.785; }
@@ -89,7 +161,53 @@ double rk4_stability_limit() { return 2.785; }
 FineStepper parse_fine_stepper(const std::string& name) {
   if (name == "exponential") return FineStepper::Exponential;
   if (name == "rk4") return FineStepper::RK4;
-  throw ConfigError("fine.stepper", "'" + name + "' is not valid; use exponential or rk4");
+  if (name == "rkc") return FineStepper::RKC;
+  throw ConfigError("fine.stepper", "'" + name + "' is not valid; use exponential, rk4 or rkc");
+}
+
+RkcMethod RkcMethod::for_step(double dt_rho) {
+  // Sommeijer, Shampine & Verwer (1998): with w0 = 1 + eps / s^2, w1 = T_s'(w0) / T_s''(w0),
+  // b_j = T_j''(w0) / T_j'(w0)^2 (b_0 = b_1 = b_2), a_j = 1 - b_j T_j(w0):
+  //   mu~_1 = b_1 w1;  mu_j = 2 b_j w0 / b_j-1,  nu_j = -b_j / b_j-2,  mu~_j = 2 b_j w1 / b_j-1,
+  //   gamma~_j = -a_j-1 mu~_j  (j >= 2);  stable on [-(1 + w0) / w1, 0].
+  const double eps = 2.0 / 13.0;
+  for (int s = 2;; ++s) {
+    const double w0 = 1.0 + eps / (static_cast<double>(s) * s);
+    std::vector<double> T(s + 1), dT(s + 1), ddT(s + 1), b(s + 1), a(s + 1);
+    T[0] = 1, T[1] = w0, dT[0] = 0, dT[1] = 1, ddT[0] = ddT[1] = 0;
+    for (int j = 2; j <= s; ++j) {
+      T[j] = 2 * w0 * T[j - 1] - T[j - 2];
+      dT[j] = 2 * T[j - 1] + 2 * w0 * dT[j - 1] - dT[j - 2];
+      ddT[j] = 4 * dT[j - 1] + 2 * w0 * ddT[j - 1] - ddT[j - 2];
+    }
+    const double w1 = dT[s] / ddT[s], beta = (1 + w0) / w1;
+    if (beta < dt_rho && s < 100000) continue;
+    for (int j = 2; j <= s; ++j) b[j] = ddT[j] / (dT[j] * dT[j]);
+    b[0] = b[1] = b[2];
+    for (int j = 0; j <= s; ++j) a[j] = 1 - b[j] * T[j];
+    RkcMethod m;
+    m.s = s;
+    m.beta = beta;
+    m.stage.push_back({0, 0, 0, b[1] * w1});
+    for (int j = 2; j <= s; ++j) {
+      const double mut = 2 * b[j] * w1 / b[j - 1];
+      m.stage.push_back({2 * b[j] * w0 / b[j - 1], -b[j] / b[j - 2], mut, -a[j - 1] * mut});
+    }
+    return m;
+  }
+}
+
+double RkcMethod::amplification(double z) const {
+  const double y0 = 1.0;
+  double yjm2 = y0, yjm1 = y0 + stage[0].gamma_dt * z * y0;
+  for (int j = 1; j < s; ++j) {
+    const auto& c = stage[j];
+    // F(Y) = z Y per unit step.
+    const double y = kernels::rkc_stage_value({c.mu, c.nu, c.mu_dt * z, c.gamma_dt * z}, y0, yjm1, yjm2, yjm1, y0);
+    yjm2 = yjm1;
+    yjm1 = y;
+  }
+  return yjm1;
 }
 
 void LatticeScheme2D::chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double* scratch) {
@@ -99,10 +217,12 @@ void LatticeScheme2D::chebyshev_step(const double* Tk, double* Tkm1, double a, d
 
 bool LatticeScheme2D::chebyshev_interval(const double*, int, double, double*) { return false; }
 
+bool LatticeScheme2D::rkc_interval(const kernels::RkcStage*, int, int, double*) { return false; }
+
 GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch) {
-  lattice.tables().require_linear();
   check_patch_phase(lattice, g);
+  nl_ = LatticeNonlinearityTables(dev, lattice, g.first, g.n);
   std::vector<double> kE, kN;
   lattice.window(g.first, g.first, g.n, kE, kN);
   kE_ = Buffer<double>(dev, kE);
@@ -122,16 +242,25 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
 void GapTooth2D::rates(const double* u, double* dudt) {
   const auto& g = layout_;
   kernels::gap_tooth_rates(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(), 1.0 / (g.h * g.h), u,
-                           dudt);
+                           dudt, nl_.view());
   point_steps_ += static_cast<double>(batch_ * state_size());
 }
 
 bool GapTooth2D::chebyshev_interval(const double* c, int n, double rho, double* u) {
   const auto& g = layout_;
-  if (!kernels::gap_tooth_interval_fits(dev_, g.P, g.m)) return false;
+  if (!linear() || !kernels::gap_tooth_interval_fits(dev_, g.P, g.m)) return false;
   kernels::gap_tooth_chebyshev_interval(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(),
                                         1.0 / (g.h * g.h), rho, c, n, u);
   point_steps_ += static_cast<double>(n - 1) * static_cast<double>(batch_ * state_size());
+  return true;
+}
+
+bool GapTooth2D::rkc_interval(const kernels::RkcStage* stage, int s, int steps, double* u) {
+  const auto& g = layout_;
+  if (!kernels::gap_tooth_rkc_interval(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(),
+                                       1.0 / (g.h * g.h), nl_.view(), stage, s, steps, u))
+    return false;
+  point_steps_ += static_cast<double>(steps) * s * static_cast<double>(batch_ * state_size());
   return true;
 }
 
@@ -161,8 +290,8 @@ std::vector<double> GapTooth2D::sample(const std::vector<InitialCondition2D>& ic
 
 FullLattice2D::FullLattice2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch), N_(g.lattice_points()) {
-  lattice.tables().require_linear();
   check_patch_phase(lattice, g);
+  nl_ = LatticeNonlinearityTables(dev, lattice, 0, N_);
   std::vector<double> kE, kN;
   lattice.window(0, 0, N_, kE, kN);
   kE_ = Buffer<double>(dev, kE);
@@ -171,11 +300,12 @@ FullLattice2D::FullLattice2D(Device dev, const Lattice2D& lattice, const PatchLa
 }
 
 void FullLattice2D::rates(const double* u, double* dudt) {
-  kernels::lattice_rates(dev_, batch_, N_, kE_.data(), kN_.data(), 1.0 / (layout_.h * layout_.h), u, dudt);
+  kernels::lattice_rates(dev_, batch_, N_, kE_.data(), kN_.data(), 1.0 / (layout_.h * layout_.h), u, dudt, nl_.view());
   point_steps_ += static_cast<double>(batch_ * state_size());
 }
 
-void FullLattice2D::chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double*) {
+void FullLattice2D::chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double* scratch) {
+  if (!linear()) return LatticeScheme2D::chebyshev_step(Tk, Tkm1, a, c, acc, scratch);
   kernels::lattice_chebyshev_step(dev_, batch_, N_, kE_.data(), kN_.data(), 1.0 / (layout_.h * layout_.h), a, Tk, Tkm1,
                                   c, acc);
   point_steps_ += static_cast<double>(batch_ * state_size());
@@ -194,14 +324,17 @@ std::vector<double> FullLattice2D::sample(const std::vector<InitialCondition2D>&
   return u;
 }
 
-Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper stepper, double rk4_dt,
-                           double tolerance)
+Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper stepper, double dt, double tolerance,
+                           double slow_rate)
     : s_(scheme), stepper_(stepper) {
   const double rho = scheme.spectral_bound();
   const std::size_t size = static_cast<std::size_t>(scheme.batch() * scheme.state_size());
   a_ = Buffer<double>(scheme.device(), size);
   c_ = Buffer<double>(scheme.device(), size);
   if (stepper == FineStepper::Exponential) {
+    if (!scheme.linear())
+      throw ConfigError("fine.stepper",
+                        "exponential needs a linear lattice (exp(dt A)); use rkc for a u-dependent one");
     if (!scheme.symmetric())
       throw ConfigError("fine.stepper",
                         "exponential needs a symmetric patch system (patch.coupling = \"spectral\"); use rk4");
@@ -212,19 +345,21 @@ Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper
     return;
   }
   b_ = Buffer<double>(scheme.device(), size);
+  if (stepper == FineStepper::RKC) {
+    d_ = Buffer<double>(scheme.device(), size);
+    rkc_steps(interval, rho, dt, tolerance, slow_rate);
+    return;
+  }
   const double limit = rk4_stability_limit();
-  if (rk4_dt <= 0) {
+  if (dt <= 0) {
     steps_ = static_cast<int>(std::ceil(interval * rho / (0.98 * limit)));
   } else {
-    if (rk4_dt * rho > limit)
-      throw ConfigError("fine.dt", num(rk4_dt) + " is over the RK4 stability limit 2.785 / rho = " + num(limit / rho) +
+    if (dt * rho > limit)
+      throw ConfigError("fine.dt", num(dt) + " is over the RK4 stability limit 2.785 / rho = " + num(limit / rho) +
                                        " (rho = " + num(rho) +
                                        ", a bound of the fastest lattice rate); use fine.dt <= " + num(limit / rho) +
                                        " or fine.stepper = \"exponential\"");
-    const double r = interval / rk4_dt;
-    if (std::abs(r - std::round(r)) > 1e-9 * r)
-      throw ConfigError("fine.dt", num(rk4_dt) + " does not divide the sampling interval " + num(interval));
-    steps_ = static_cast<int>(std::llround(r));
+    steps_ = steps_dividing(interval, dt);
   }
   dt_ = interval / steps_;
   evaluations_ = 4 * steps_;
@@ -250,6 +385,22 @@ void Propagator2D::advance(Buffer<double>& u) {
     std::swap(u, a_);
     return;
   }
+  if (stepper_ == FineStepper::RKC) {
+    if (s_.rkc_interval(rkc_.stage.data(), rkc_.s, steps_, u.data())) return;
+    // Stage by stage: a_ F(Y_0), b_ Y_j-1, c_ Y_j-2 (overwritten by Y_j), d_ F(Y_j-1); Y_0 = u.
+    for (int step = 0; step < steps_; ++step) {
+      s_.rates(u.data(), a_.data());
+      axpby(1.0, u.data(), rkc_.stage[0].gamma_dt, a_.data(), b_.data());
+      axpby(1.0, u.data(), 0.0, u.data(), c_.data());
+      for (int j = 1; j < rkc_.s; ++j) {
+        s_.rates(b_.data(), d_.data());
+        kernels::rkc_stage(dev, n, rkc_.stage[j], u.data(), b_.data(), d_.data(), a_.data(), c_.data());
+        std::swap(b_, c_);
+      }
+      std::swap(u, b_);
+    }
+    return;
+  }
   // RK4: a_ stage rates, b_ stage state, c_ accumulated result.
   for (int s = 0; s < steps_; ++s) {
     s_.rates(u.data(), a_.data());
@@ -264,6 +415,40 @@ void Propagator2D::advance(Buffer<double>& u) {
     s_.rates(b_.data(), a_.data());
     axpby(1.0, c_.data(), dt_ / 6, a_.data(), u.data());
   }
+}
+
+void Propagator2D::rkc_steps(double interval, double rho, double dt, double tolerance, double slow_rate) {
+  if (dt > 0) {
+    steps_ = steps_dividing(interval, dt);
+  } else {
+    if (!(slow_rate > 0)) throw std::invalid_argument("Propagator2D: rkc without a step needs the slow rate");
+    // The largest error of n steps over the interval on a coarse mode of rate lambda <= slow_rate.
+    const auto error = [&](int n) {
+      const double h = interval / n;
+      const RkcMethod m = RkcMethod::for_step(h * rho);
+      double worst = 0.0;
+      for (int k = 1; k <= 64; ++k) {
+        const double lam = slow_rate * k / 64;
+        worst = std::max(worst, std::abs(std::pow(m.amplification(-lam * h), n) - std::exp(-lam * interval)));
+      }
+      return worst;
+    };
+    int hi = 1;
+    while (error(hi) > tolerance && hi < (1 << 20)) hi *= 2;
+    int lo = hi / 2;  // error(lo) > tolerance (or lo = 0)
+    while (hi - lo > 1) {
+      const int mid = (lo + hi) / 2;
+      (error(mid) > tolerance ? lo : hi) = mid;
+    }
+    steps_ = hi;
+  }
+  dt_ = interval / steps_;
+  rkc_ = RkcMethod::for_step(dt_ * rho);
+  for (auto& st : rkc_.stage) {
+    st.mu_dt *= dt_;
+    st.gamma_dt *= dt_;
+  }
+  evaluations_ = steps_ * rkc_.s;
 }
 
 CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, double interval, index_t samples,

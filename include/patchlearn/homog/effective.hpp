@@ -64,6 +64,20 @@ struct EffectiveCoefficients2D {
   double reaction = 0;  ///< r*(u): f(u) times the period mean of rho; 0 without lattice.reaction
 };
 
+/// The effective PDE of a u-dependent lattice over its whole u range. Since D*(u) = g(u) D with one
+/// tensor D, the flux g(U) D grad U is D grad G(U) with G' = g (the Kirchhoff transform), so
+///     U_t = div(g(U) D grad U) + <rho> f(U) = D : grad grad G(U) + <rho> f(U),
+/// a linear operator on G(U): spectral derivatives apply to it directly. G (the antiderivative of
+/// g's Chebyshev series, term by term) and f are series on the lattice's u range; G is empty when
+/// the lattice has no g (G(U) = U), f when it has no reaction.
+struct EffectiveLattice2D {
+  EffectiveTensor D;  ///< the tensor of the bond tables (D*(u) / g(u))
+  ChebyshevTable G, f;
+  double rho_mean = 1.0;  ///< <rho>, the period mean of the site reaction rates
+  bool linear() const { return !G.terms && !f.terms; }
+};
+EffectiveLattice2D effective_lattice(const Lattice2D& lattice);
+
 /// D*(u) and r*(u) of `lattice` at the fixed value u, from the 2D cell problem (effective_tensor)
 /// on its bond tables at that u and the period mean of its site reactions. InputError (naming
 /// lattice.u_range) when u is not finite or lies outside the lattice's u range.

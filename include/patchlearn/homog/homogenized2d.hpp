@@ -14,6 +14,13 @@
 
 namespace patchlearn {
 
+/// The restriction of the trigonometric interpolant of an N-point grid on [0, L) to patch means:
+/// E[i][I] = exp(i k_i X_I) s(k_i), k_i the physical wavenumber of index i (i <= N/2 positive).
+/// A field with DFT coefficients c[ky][kx] (divided by N^2) has patch means
+/// U[J][I] = Re sum_ky,kx E[ky][J] c[ky][kx] E[kx][I].
+std::vector<std::complex<double>> patch_mean_modes(double L, int N, const std::vector<double>& centres, int m,
+                                                   double h);
+
 class HomogenizedSolution2D {
  public:
   /// samples: u(x_i, y_j) at x_i = i L / N, row-major [j][i]; N even and >= 4.

@@ -111,9 +111,10 @@ index_t count_nonfinite(Device dev, const double* x, index_t count);
 // --- 2D lattice (kernels/lattice2d.hpp) ---
 /// dUdt = gap-tooth rates of U[b][q][p][J][I] (P x P patches of m x m evolving points,
 /// point-major); kE, kN (m+2)^2 bond tables shared by all patches; wp, wm the P x P circulant
-/// coupling matrices.
+/// coupling matrices; nl the u-dependence (site rates nl.rho indexed like kE), linear by default.
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt);
+                     const double* wm, double inv_h2, const double* U, double* dUdt,
+                     const LatticeNonlinearity& nl = {});
 /// u <- exp(dt A) u over one sampling interval for the gap-tooth patches of gap_tooth_rates, by the
 /// Chebyshev series c[0..n) (n >= 2, a device array) on [-rho, 0], each trajectory's series carried
 /// through in one go: the arithmetic of the term-by-term loop (chebyshev_start, gap_tooth_rate,
@@ -124,9 +125,22 @@ void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const
                                   const double* wp, const double* wm, double inv_h2, double rho, const double* c, int n,
                                   double* u);
 bool gap_tooth_interval_fits(Device dev, int P, int m);
-/// dudt = rates of the periodic N x N lattices u[b][y][x] with full bond tables kE, kN [y][x].
+/// u <- `steps` steps of the rkc method (stage[0..s), kernels/lattice2d.hpp: rkc_stage_value, the
+/// step folded into mu_dt and gamma_dt) for the gap-tooth patches of gap_tooth_rates, each
+/// trajectory carried through in one go as gap_tooth_chebyshev_interval does. CPU only (a thread
+/// per trajectory, its vectors in that core's cache); false on CUDA, where the caller goes stage
+/// by stage (gap_tooth_rates, rkc_stage).
+bool gap_tooth_rkc_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
+                            const double* wp, const double* wm, double inv_h2, const LatticeNonlinearity& nl,
+                            const RkcStage* stage, int s, int steps, double* u);
+/// dudt = rates of the periodic N x N lattices u[b][y][x] with full bond tables kE, kN [y][x] and
+/// the u-dependence nl (site rates nl.rho [y][x]), linear by default.
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
-                   const double* u, double* dudt);
+                   const double* u, double* dudt, const LatticeNonlinearity& nl = {});
+/// One stage of the Runge-Kutta-Chebyshev method over count values (kernels/lattice2d.hpp:
+/// rkc_stage_value), written over yjm2: yjm2 <- stage(y0, yjm1, yjm2, f, f0).
+void rkc_stage(Device dev, index_t count, const RkcStage& s, const double* y0, const double* yjm1, const double* f,
+               const double* f0, double* yjm2);
 /// The Chebyshev series' first terms over count values (kernels/lattice2d.hpp: chebyshev_start).
 void chebyshev_start(Device dev, index_t count, double a, const double* Au, const double* u, double c0, double c1,
                      double* T1, double* acc);

@@ -6,6 +6,7 @@
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/coarse.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
+#include "patchlearn/kernels/lattice2d.hpp"
 #include "patchlearn/kernels/nonlinear.hpp"
 #include "patchlearn/kernels/tridiag.hpp"
 
@@ -43,14 +44,16 @@ double max_abs(const double* x, index_t count);
 
 // 2D lattice (cuda/lattice2d.cu)
 void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt);
+                     const double* wm, double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl);
 void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
                                   const double* wm, double inv_h2, double rho, const double* c, int n, double* u);
 bool gap_tooth_interval_fits(int P, int m);
 void chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1, double* T1,
                      double* acc);
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
-                   double* dudt);
+                   double* dudt, const LatticeNonlinearity& nl);
+void rkc_stage(index_t count, const RkcStage& s, const double* y0, const double* yjm1, const double* f,
+               const double* f0, double* yjm2);
 void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc);
 void lattice_chebyshev_step(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, double a,
                             const double* Tk, double* Tkm1, double c, double* acc);

@@ -9,9 +9,32 @@
 // are never stored: each edge value is a circulant sum over the neighbours' interior values along
 // the patch row or column (the coupling kernel of patch/layout2d.hpp), computed where the one
 // interior point next to it needs it.
+//
+// A u-dependent lattice (micro/lattice2d.hpp: g(u) on every bond, rho f(u) on every site) enters
+// through LatticeNonlinearity: g and f as Chebyshev series in u (coeff/chebyshev.hpp), the site
+// rates rho laid out like the bond tables. Its default is the linear lattice, whose rates are then
+// lattice_rate's to the bit.
 #include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
 
 namespace patchlearn::kernels {
+
+struct LatticeNonlinearity {
+  const double* g = nullptr;    ///< g's series (ng terms); nullptr: every bond keeps its kappa
+  const double* f = nullptr;    ///< f's series (nf terms); nullptr: no reaction
+  const double* rho = nullptr;  ///< site reaction rates, indexed like the bond tables
+  int ng = 0, nf = 0;
+  double u_mid = 0, u_scale = 1;  ///< t = (u - u_mid) u_scale maps the u range onto [-1, 1]
+  PL_HD bool linear() const { return !g && !f; }
+  /// g at the mean of a bond's two values (1 without g).
+  PL_HD double factor(double ua, double ub) const {
+    return g ? chebyshev_value(g, ng, (0.5 * (ua + ub) - u_mid) * u_scale) : 1.0;
+  }
+  /// rho f(u) at site `site` (0 without f).
+  PL_HD double source(double u, index_t site) const {
+    return f ? rho[site] * chebyshev_value(f, nf, (u - u_mid) * u_scale) : 0.0;
+  }
+};
 
 /// du/dt at a point from its four neighbours and the four bond diffusivities (paper eq. 25).
 PL_HD double lattice_rate(double u, double uE, double uW, double uN, double uS, double kE, double kW, double kN,
@@ -19,13 +42,24 @@ PL_HD double lattice_rate(double u, double uE, double uW, double uN, double uS, 
   return (kE * (uE - u) + kW * (uW - u) + kN * (uN - u) + kS * (uS - u)) * inv_h2;
 }
 
-/// du/dt at global point (x, y) of a periodic N x N lattice u[y][x] with full bond tables.
+/// lattice_rate of a u-dependent lattice: each bond's diffusivity times g at the mean u of its two
+/// sites, plus the reaction of site `site` (lattice_rate itself when nl is linear).
+PL_HD double site_rate(double u, double uE, double uW, double uN, double uS, double kE, double kW, double kN, double kS,
+                       double inv_h2, const LatticeNonlinearity& nl, index_t site) {
+  if (nl.linear()) return lattice_rate(u, uE, uW, uN, uS, kE, kW, kN, kS, inv_h2);
+  return lattice_rate(u, uE, uW, uN, uS, kE * nl.factor(u, uE), kW * nl.factor(u, uW), kN * nl.factor(u, uN),
+                      kS * nl.factor(u, uS), inv_h2) +
+         nl.source(u, site);
+}
+
+/// du/dt at global point (x, y) of a periodic N x N lattice u[y][x] with full bond tables (and
+/// site rates nl.rho[y][x]).
 PL_HD double periodic_lattice_rate(const double* u, const double* kE, const double* kN, index_t N, index_t x, index_t y,
-                                   double inv_h2) {
+                                   double inv_h2, const LatticeNonlinearity& nl = {}) {
   const index_t xe = x + 1 == N ? 0 : x + 1, xw = x == 0 ? N - 1 : x - 1;
   const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
-  return lattice_rate(u[y * N + x], u[y * N + xe], u[y * N + xw], u[yn * N + x], u[ys * N + x], kE[y * N + x],
-                      kE[y * N + xw], kN[y * N + x], kN[ys * N + x], inv_h2);
+  return site_rate(u[y * N + x], u[y * N + xe], u[y * N + xw], u[yn * N + x], u[ys * N + x], kE[y * N + x],
+                   kE[y * N + xw], kN[y * N + x], kN[ys * N + x], inv_h2, nl, y * N + x);
 }
 
 /// sum_J W[J] src[J * stride]: one interpolated edge value, W the row of the circulant coupling
@@ -38,9 +72,10 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
 
 /// du/dt at interior point (p, q) of one patch, its m x m values patch[(q m + p) stride], given
 /// the edge values next to it (eE, eW, eN, eS; only those on the patch border are read). kE, kN
-/// are the patch's (m+2) x (m+2) bond tables, edges included.
+/// are the patch's (m+2) x (m+2) bond tables, edges included (nl.rho likewise).
 PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p, int q, double eE, double eW, double eN,
-                              double eS, const double* kE, const double* kN, double inv_h2) {
+                              double eS, const double* kE, const double* kN, double inv_h2,
+                              const LatticeNonlinearity& nl = {}) {
   const auto at = [patch, stride, m](int pp, int qq) { return patch[(static_cast<index_t>(qq) * m + pp) * stride]; };
   const double u = at(p, q);
   const double uE = p + 1 < m ? at(p + 1, q) : eE;
@@ -48,7 +83,8 @@ PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p,
   const double uN = q + 1 < m ? at(p, q + 1) : eN;
   const double uS = q > 0 ? at(p, q - 1) : eS;
   const int n = m + 2, x = p + 1, y = q + 1;
-  return lattice_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x], inv_h2);
+  return site_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x], inv_h2, nl,
+                   y * n + x);
 }
 
 /// du/dt at interior point (p, q) of patch (I, J) of one trajectory's patch values, stored
@@ -57,14 +93,15 @@ PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p,
 /// circulant coupling matrices that give the right/top edge from the neighbours' first interior
 /// column/row (shift +r) and the left/bottom edge from their last (shift -r).
 PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, int q, const double* kE,
-                            const double* kN, const double* Wp, const double* Wm, double inv_h2) {
+                            const double* kN, const double* Wp, const double* Wm, double inv_h2,
+                            const LatticeNonlinearity& nl = {}) {
   const index_t PP = static_cast<index_t>(P) * P;
   const auto plane = [U, m, PP](int pp, int qq) { return U + (static_cast<index_t>(qq) * m + pp) * PP; };
   const double eE = p + 1 < m ? 0.0 : coupling_sum(Wp + I * P, P, plane(0, q) + J * P, 1);
   const double eW = p > 0 ? 0.0 : coupling_sum(Wm + I * P, P, plane(m - 1, q) + J * P, 1);
   const double eN = q + 1 < m ? 0.0 : coupling_sum(Wp + J * P, P, plane(p, 0) + I, P);
   const double eS = q > 0 ? 0.0 : coupling_sum(Wm + J * P, P, plane(p, m - 1) + I, P);
-  return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, kE, kN, inv_h2);
+  return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, kE, kN, inv_h2, nl);
 }
 
 /// The first two terms of the Chebyshev series for exp(dt A) u at one point, T_0 = u and
@@ -79,6 +116,15 @@ PL_HD void chebyshev_start(double a, double Au, double u, double c0, double c1, 
 PL_HD void chebyshev_update(double a, double AT, double Tk, double& Tkm1, double c, double& acc) {
   Tkm1 = a * AT + 2.0 * Tk - Tkm1;
   acc += c * Tkm1;
+}
+
+/// One stage of the second-order Runge-Kutta-Chebyshev method (schemes/lattice2d.hpp: the rkc
+/// stepper) at one value: Y_j = (1 - mu - nu) Y_0 + mu Y_j-1 + nu Y_j-2 + mu_dt F(Y_j-1) + gamma_dt F(Y_0).
+struct RkcStage {
+  double mu = 0, nu = 0, mu_dt = 0, gamma_dt = 0;
+};
+PL_HD double rkc_stage_value(const RkcStage& s, double y0, double yjm1, double yjm2, double f, double f0) {
+  return (1.0 - s.mu - s.nu) * y0 + s.mu * yjm1 + s.nu * yjm2 + s.mu_dt * f + s.gamma_dt * f0;
 }
 
 }  // namespace patchlearn::kernels

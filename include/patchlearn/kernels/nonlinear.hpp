@@ -38,6 +38,17 @@ PL_HD void chebyshev_value_slope(const double* c, int n, double t, double* f, do
   *df = b1 + t * d1 - d2;
 }
 
+/// f(t) = sum_k c_k T_k(t) for t in [-1, 1] (Clenshaw).
+PL_HD double chebyshev_value(const double* c, int n, double t) {
+  double b1 = 0, b2 = 0;
+  for (int k = n - 1; k >= 1; --k) {
+    const double b = c[k] + 2.0 * t * b1 - b2;
+    b2 = b1;
+    b1 = b;
+  }
+  return (n > 0 ? c[0] : 0.0) + t * b1 - b2;
+}
+
 /// The medium of a batch of systems of n points, as Chebyshev series in u on [lo, hi]:
 /// a[(m (n-1) + j) * a_stride .. + na) is bond j of medium m (likewise c and r on the n points;
 /// nc = 0 or nr = 0: no drift / no reaction). A stride of 0 shares one series by every element

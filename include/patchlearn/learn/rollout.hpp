@@ -63,17 +63,19 @@ class EffectiveTorchOperator : public TorchOperator {
   double dX_;
 };
 
-/// The homogenized tensor equation on the periodic P x P grid of patch means, spectrally:
-/// dU/dt = IFFT(-(Dxx kx^2 + 2 Dxy kx ky + Dyy ky^2) FFT(U)) (Nyquist dropped from the cross term).
-/// Exact for patch means of modes below P/2: the exact coarse operator of 2D gap-tooth data.
+/// The effective equation of a 2D lattice (homog/effective.hpp: EffectiveLattice2D) on a periodic
+/// P x P grid, pseudo-spectrally:
+///     dU/dt = IFFT(-(Dxx kx^2 + 2 Dxy kx ky + Dyy ky^2) FFT(G(U))) + <rho> f(U)
+/// (Nyquist dropped from the cross term; G(U) = U and no reaction on a linear lattice). On a linear
+/// lattice it is exact for patch means of modes below P/2: the exact coarse operator of 2D
+/// gap-tooth data. On the truth's fine grid it is the method of lines of the effective PDE.
 class SpectralHomogenizedOperator2D : public TorchOperator {
  public:
-  SpectralHomogenizedOperator2D(double Dxx, double Dxy, double Dyy, int P, double L)
-      : Dxx_(Dxx), Dxy_(Dxy), Dyy_(Dyy), P_(P), L_(L) {}
+  SpectralHomogenizedOperator2D(EffectiveLattice2D e, int P, double L) : e_(std::move(e)), P_(P), L_(L) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 
  private:
-  double Dxx_, Dxy_, Dyy_;
+  EffectiveLattice2D e_;
   int P_;
   double L_;
 };

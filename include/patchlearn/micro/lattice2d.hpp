@@ -39,6 +39,8 @@ struct KappaTables {
   /// ConfigError naming that key when the lattice is u-dependent: the caller (a 2D scheme, the
   /// linear cell problem) models the linear lattice only and must not silently drop g and f.
   void require_linear() const;
+  /// These tables without their u-dependence: the linear lattice of the kappa alone.
+  KappaTables linear_part() const;
 
   /// The paper's 3 x 3 tables (C3x3.mat at full precision, REFERENCE §4.1).
   static KappaTables paper();

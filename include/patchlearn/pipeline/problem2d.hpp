@@ -6,6 +6,7 @@
 #include <string>
 
 #include "patchlearn/homog/cell2d.hpp"
+#include "patchlearn/homog/effective.hpp"
 #include "patchlearn/io/config2d.hpp"
 #include "patchlearn/patch/layout2d.hpp"
 #include "patchlearn/pipeline/bench.hpp"
@@ -15,11 +16,15 @@ namespace patchlearn {
 
 PatchLayout2D layout_2d(const Config2D& cfg);
 Lattice2D lattice_2d(const Config2D& cfg);
-/// The cell-problem tensor of the configured lattice.
+/// The effective PDE of the configured lattice (homog/effective.hpp).
+EffectiveLattice2D effective_lattice(const Config2D& cfg);
+/// The cell-problem tensor of the configured lattice's bond tables (D*(u) / g(u)).
 EffectiveTensor cell_tensor(const Config2D& cfg);
 
-/// Homogenized truth U, dU/dt [trajectory][time][P*P] (host) of trajectories [first, first + count).
-HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveTensor& D, int first, int count,
+/// Homogenized truth U, dU/dt [trajectory][time][P*P] (host) of trajectories [first, first + count):
+/// the exact tensor-homogenized solution on a linear lattice, the effective PDE solved on the
+/// homogenized.grid grid (Dormand-Prince, rtol 1e-10) on a u-dependent one.
+HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveLattice2D& e, int first, int count,
                                       const std::vector<double>& times);
 
 struct Simulation2D : Simulation {
@@ -37,8 +42,8 @@ void write_data_h5(const std::string& path, const Config2D& cfg, const Simulatio
 /// (zero-copy from a simulation: learning_data(sim, sim->data), pipeline/learning.hpp).
 LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device);
 
-/// The learning task of a 2D config whose effective tensor is D.
-std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveTensor& D);
+/// The learning task of a 2D config whose effective PDE is e.
+std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveLattice2D& e);
 
 /// A saved model fits this problem's grid (InputError naming the file otherwise).
 void check_model(const Config2D& cfg, const learn::CoarseModelImpl& model, const std::string& path);
@@ -48,10 +53,7 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 2; }
-  std::vector<std::string> check_simulable() const override {
-    cfg_.kappa.require_linear();
-    return {};
-  }
+  std::vector<std::string> check_simulable() const override { return {}; }
   Report cell(std::optional<double> u) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;

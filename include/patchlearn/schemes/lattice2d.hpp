@@ -3,8 +3,10 @@
 //   GapTooth2D    P x P patches of m x m evolving points, edges from the EdgyInt coupling
 //                 (patch/layout2d.hpp); state point-major, [trajectory][q][p][J][I]
 //   FullLattice2D the whole periodic N x N lattice; state [trajectory][y][x]
-// Both are linear, du/dt = A u, and both restrict to the same patch means (the m x m points of
-// each patch), so their coarse data compare directly.
+// Both restrict to the same patch means (the m x m points of each patch), so their coarse data
+// compare directly. On a linear lattice du/dt = A u; a u-dependent one (g(u) on the bonds, a
+// reaction rho f(u) on the sites, micro/lattice2d.hpp) runs on the same loops with its g and f as
+// Chebyshev series in u (LatticeNonlinearityTables).
 //
 // Fine time stepping over one sampling interval (FineStepper):
 //   exponential  u <- exp(dt A) u by its Chebyshev expansion on [-rho, 0] (rho a Gershgorin bound
@@ -17,18 +19,53 @@
 //                call (chebyshev_interval); the full lattice goes term by term, each term's rates
 //                computed inside its update (chebyshev_step).
 //   rk4          classical RK4 with a fixed step, checked against the stability limit 2.785 / rho
+//   rkc          the second-order Runge-Kutta-Chebyshev method (Sommeijer, Shampine & Verwer 1998),
+//                for the u-dependent lattice, where exp(dt A) no longer applies: an explicit
+//                s-stage step whose stability interval [-beta(s), 0], beta ~ 0.65 s^2, grows with the
+//                square of the stages, so a step of rate bound rho costs ~ sqrt(dt rho / 0.65) rate
+//                evaluations, as the Chebyshev series of the exponential does. Why this one: the rates
+//                are all it needs (no Jacobian, no linear solve: the gap-tooth Jacobian with its
+//                interpolated edges is neither banded nor symmetric), it runs on the same batched
+//                kernels on either backend, and its damping (eps = 2/13) keeps the stiff
+//                intra-patch modes decaying. It is second order and not exact, so the step is chosen
+//                from a tolerance: the fewest steps per sampling interval whose propagator differs
+//                from exp(-lambda interval) by <= tolerance on every coarse mode, lambda in
+//                [0, slow rate] (the fastest decay of the macro modes the patch means carry,
+//                LatticeScheme2D::slow_rate). Faster modes are damped, not followed.
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "patchlearn/coeff/chebyshev.hpp"
 #include "patchlearn/core/buffer.hpp"
+#include "patchlearn/homog/cell2d.hpp"
+#include "patchlearn/kernels/lattice2d.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
 #include "patchlearn/micro/lattice2d.hpp"
 #include "patchlearn/patch/layout2d.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
 
 namespace patchlearn {
+
+/// The u-dependence of a lattice on a device (kernels/lattice2d.hpp: LatticeNonlinearity): g and f
+/// as Chebyshev series on the lattice's u range and the site reaction rates of an n x n window from
+/// lattice point (x0, x0). Empty (the linear view) for a linear lattice.
+class LatticeNonlinearityTables {
+ public:
+  LatticeNonlinearityTables() = default;
+  LatticeNonlinearityTables(Device dev, const Lattice2D& lattice, index_t x0, index_t n);
+  bool linear() const { return !g_.terms && !f_.terms; }
+  kernels::LatticeNonlinearity view() const;
+  /// max g and max |rho f'| over the u range (sampled at 1025 points; 1 and 0 when absent).
+  double max_factor() const { return max_factor_; }
+  double max_reaction_slope() const { return max_slope_; }
+
+ private:
+  ChebyshevTable g_, f_;
+  Buffer<double> g_dev_, f_dev_, rho_dev_;
+  double max_factor_ = 1.0, max_slope_ = 0.0;
+};
 
 class LatticeScheme2D {
  public:
@@ -47,12 +84,24 @@ class LatticeScheme2D {
   /// call, where the scheme can carry every trajectory's series through on chip; false (and u
   /// untouched) where it cannot, and the caller goes term by term.
   virtual bool chebyshev_interval(const double* c, int n, double rho, double* u);
+  /// u <- `steps` steps of the rkc method (stage[0..s) with the step folded in, host array) in one
+  /// call where the scheme can carry each trajectory through on its own; false (u untouched)
+  /// where it cannot, and the caller goes stage by stage.
+  virtual bool rkc_interval(const kernels::RkcStage* stage, int s, int steps, double* u);
   /// Patch means U[b][J][I] of a state.
   virtual void restrict_means(const double* u, double* U) = 0;
-  /// Upper bound of the spectral radius of A.
+  /// Upper bound of the spectral radius of A (of the rates' Jacobian on the u range, for a
+  /// u-dependent lattice: the linear bound times max g, plus max |rho f'|, with 10% to spare for
+  /// the g' terms, which scale with the difference of neighbouring values).
   virtual double spectral_bound() const = 0;
-  /// Whether A is symmetric (the exponential stepper needs a real spectrum).
+  /// Whether A is symmetric (the exponential stepper needs a real spectrum; a u-dependent lattice
+  /// has no A).
   virtual bool symmetric() const = 0;
+  /// The fastest decay rate of a coarse mode on this layout: the macro modes of the P x P patch
+  /// means (wavenumbers up to P/2 in x and y) under the effective tensor D of the bond tables, times
+  /// max g, plus max |rho f'|. The rkc stepper follows the modes up to this rate.
+  double slow_rate(const EffectiveTensor& D) const;
+  bool linear() const { return nl_.linear(); }
   /// The initial conditions sampled pointwise at every evolving point (host, batch * state_size()).
   virtual std::vector<double> sample(const std::vector<InitialCondition2D>& ics) const = 0;
   const PatchLayout2D& layout() const { return layout_; }
@@ -65,6 +114,7 @@ class LatticeScheme2D {
   Device dev_;
   index_t batch_;
   PatchLayout2D layout_;
+  LatticeNonlinearityTables nl_;
   double point_steps_ = 0.0;
 };
 
@@ -76,9 +126,11 @@ class GapTooth2D : public LatticeScheme2D {
   /// kernels::gap_tooth_chebyshev_interval: on the CPU always, on CUDA where a trajectory's
   /// series fits in shared memory.
   bool chebyshev_interval(const double* c, int n, double rho, double* u) override;
+  /// kernels::gap_tooth_rkc_interval: on the CPU.
+  bool rkc_interval(const kernels::RkcStage* stage, int s, int steps, double* u) override;
   void restrict_means(const double* u, double* U) override;
   double spectral_bound() const override { return rho_; }
-  bool symmetric() const override { return layout_.coupling == "spectral"; }
+  bool symmetric() const override { return layout_.coupling == "spectral" && linear(); }
   std::vector<double> sample(const std::vector<InitialCondition2D>& ics) const override;
 
  private:
@@ -95,7 +147,7 @@ class FullLattice2D : public LatticeScheme2D {
   void chebyshev_step(const double* Tk, double* Tkm1, double a, double c, double* acc, double* scratch) override;
   void restrict_means(const double* u, double* U) override;
   double spectral_bound() const override { return rho_; }
-  bool symmetric() const override { return true; }
+  bool symmetric() const override { return linear(); }
   std::vector<double> sample(const std::vector<InitialCondition2D>& ics) const override;
 
  private:
@@ -113,27 +165,52 @@ double full_lattice_spectral_bound(const Lattice2D& lattice, const PatchLayout2D
 /// RK4's stability interval on the negative real axis: dt rho <= 2.785.
 double rk4_stability_limit();
 
-enum class FineStepper { Exponential, RK4 };
+enum class FineStepper { Exponential, RK4, RKC };
 /// The exponential stepper's default tolerance, 1e-14: exact to round-off.
 constexpr double exact_exponential_tolerance() { return 1e-14; }
+/// The rkc stepper's default tolerance on each interval's coarse-mode propagator (see above):
+/// 1e-4. On nonlinear2d.toml its states stay within 2.1e-5 (max, relative to max |U|) of a run at
+/// 1e-6, rMSE 5e-11, far below the gap-tooth scheme's own error against the effective PDE
+/// (~1e-7), at 435 rate evaluations per 0.01 instead of 1626 (bench/RESULTS.md). The rates
+/// recorded with the states are exact at them whatever the tolerance.
+constexpr double rkc_default_tolerance() { return 1e-4; }
+
+/// The second-order Runge-Kutta-Chebyshev method with s stages (damping eps = 2/13): stage j >= 1
+/// is kernels::rkc_stage_value with stage[j - 1] (mu_dt and gamma_dt per unit step), stable for
+/// dt rho <= beta.
+struct RkcMethod {
+  int s = 0;
+  double beta = 0;
+  std::vector<kernels::RkcStage> stage;
+  /// The fewest stages (>= 2) stable for dt rho.
+  static RkcMethod for_step(double dt_rho);
+  /// The stability polynomial R_s(z): one step of y' = lambda y from y = 1, z = lambda dt.
+  double amplification(double z) const;
+};
 FineStepper parse_fine_stepper(const std::string& name);
 
 /// Advances a scheme's state over a fixed interval, again and again.
 class Propagator2D {
  public:
-  /// rk4_dt: the RK4 step (<= 0: the largest stable step that divides the interval);
-  /// tolerance: the exponential stepper's bound on each interval's propagator error.
-  Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper stepper, double rk4_dt = 0.0,
-               double tolerance = exact_exponential_tolerance());
+  /// dt: the rk4 or rkc step (<= 0: rk4 the largest stable step that divides the interval, rkc the
+  /// step from the tolerance); tolerance: the exponential stepper's bound on each interval's
+  /// propagator error, or rkc's on its coarse modes, those of rates up to slow_rate (> 0 for rkc
+  /// without a step).
+  Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper stepper, double dt = 0.0,
+               double tolerance = exact_exponential_tolerance(), double slow_rate = 0.0);
   void advance(Buffer<double>& u);
   /// Rate evaluations per interval.
   int evaluations() const { return evaluations_; }
+  /// Steps per interval (rk4, rkc; 1 for the exponential).
+  int steps() const { return steps_; }
 
  private:
   LatticeScheme2D& s_;
   FineStepper stepper_;
   double dt_ = 0.0;
-  int steps_ = 0, evaluations_ = 0;
+  int steps_ = 1, evaluations_ = 0;
+  RkcMethod rkc_;  ///< its stage coefficients scaled by the step
+  void rkc_steps(double interval, double rho, double dt, double tolerance, double slow_rate);
   std::vector<double> cheb_;  ///< Chebyshev coefficients of exp(interval A)
   Buffer<double> cheb_dev_;   ///< the same on the scheme's device
   Buffer<double> a_, b_, c_, d_;
