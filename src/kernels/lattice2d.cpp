@@ -68,23 +68,45 @@ index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl) {
   return static_cast<index_t>(P) * P * (4 * m + (nl.linear() ? 0 : 2 * m * (m + 1) + 3));
 }
 
-/// out[i] = sum_k c_k T_k(t[i]) over a plane of `count` values, Clenshaw's recurrence (as
-/// kernels::chebyshev_value) run term by term across the plane, so every step is one unit-stride
-/// loop; b1, b2 hold count values each.
-[[gnu::always_inline]] inline void chebyshev_plane(const double* c, int n, const double* t, index_t count, double* b1,
-                                                   double* b2, double* out) {
-  std::fill(b1, b1 + count, 0.0);
-  std::fill(b2, b2 + count, 0.0);
-  for (int k = n - 1; k >= 1; --k) {
+/// out[i] = sum_k c_k T_k(t[i]) over a plane of `count` values, t[i] = (a[i] + b[i]) / 2 - mid) *
+/// scale (b == nullptr: (a[i] - mid) * scale), by Clenshaw's recurrence (kernels::chebyshev_value,
+/// the same operations) run term by term across the plane, so every step is one unit-stride loop;
+/// t, b1, b2 are scratch planes of `count` values. The first steps, where the partial sums are
+/// still 0 and c_n-1, are folded into the first pass.
+[[gnu::always_inline]] inline void chebyshev_plane(const double* c, int n, double mid, double scale, const double* a,
+                                                   const double* b, index_t count, double* t, double* b1, double* b2,
+                                                   double* out) {
+  if (b) {
+#pragma omp simd
+    for (index_t i = 0; i < count; ++i) t[i] = (0.5 * (a[i] + b[i]) - mid) * scale;
+  } else {
+#pragma omp simd
+    for (index_t i = 0; i < count; ++i) t[i] = (a[i] - mid) * scale;
+  }
+  const double c0 = n > 0 ? c[0] : 0.0;
+  if (n <= 1) return std::fill(out, out + count, c0);
+  // k = n - 1: b1 = c_n-1 (from b1 = b2 = 0), b2 = 0; then k = n - 2 .. 1.
+  const double top = c[n - 1];
+  if (n == 2) {
+#pragma omp simd
+    for (index_t i = 0; i < count; ++i) out[i] = c0 + t[i] * top - 0.0;
+    return;
+  }
+  const double next = c[n - 2];
+#pragma omp simd
+  for (index_t i = 0; i < count; ++i) {
+    b1[i] = next + 2.0 * t[i] * top - 0.0;
+    b2[i] = top;
+  }
+  for (int k = n - 3; k >= 1; --k) {
     const double ck = c[k];
 #pragma omp simd
     for (index_t i = 0; i < count; ++i) {
-      const double b = ck + 2.0 * t[i] * b1[i] - b2[i];
+      const double v = ck + 2.0 * t[i] * b1[i] - b2[i];
       b2[i] = b1[i];
-      b1[i] = b;
+      b1[i] = v;
     }
   }
-  const double c0 = n > 0 ? c[0] : 0.0;
 #pragma omp simd
   for (index_t i = 0; i < count; ++i) out[i] = c0 + t[i] * b1[i] - b2[i];
 }
@@ -137,9 +159,7 @@ struct GapToothTrajectory {
     if (!nl.linear()) {
       const auto factors = [&nl, PP, arg, b1, b2](const double* a, const double* c, double* out) {
         if (!nl.g) return std::fill(out, out + PP, 1.0);
-#pragma omp simd
-        for (index_t i = 0; i < PP; ++i) arg[i] = (0.5 * (a[i] + c[i]) - nl.u_mid) * nl.u_scale;
-        chebyshev_plane(nl.g, nl.ng, arg, PP, b1, b2, out);
+        chebyshev_plane(nl.g, nl.ng, nl.u_mid, nl.u_scale, a, c, PP, arg, b1, b2, out);
       };
       for (int y = 1; y <= m; ++y)
         for (int x = 0; x <= m; ++x) factors(F(x, y), F(x + 1, y), bx(x, y));
@@ -160,9 +180,7 @@ struct GapToothTrajectory {
           const double *gE = bx(x, y), *gW = bx(x - 1, y), *gN = by(x, y), *gS = by(x, y - 1);
           // The reaction rho f(u) first, into out (zero without one), then the bonds on top.
           if (nl.f) {
-#pragma omp simd
-            for (index_t i = 0; i < PP; ++i) arg[i] = (u[i] - nl.u_mid) * nl.u_scale;
-            chebyshev_plane(nl.f, nl.nf, arg, PP, b1, b2, out);
+            chebyshev_plane(nl.f, nl.nf, nl.u_mid, nl.u_scale, u, nullptr, PP, arg, b1, b2, out);
           } else {
             std::fill(out, out + PP, 0.0);
           }
