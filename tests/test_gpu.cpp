@@ -336,6 +336,48 @@ TEST(Gpu, Lattice2DRatesAndPropagation) {
   expect_close(Mg.to_host(), Mc.to_host(), 1e-14, "window means");
 }
 
+TEST(Gpu, UDependentLatticeOnTheRkcStepper) {
+  // g(u) on the bonds and a reaction on the sites: the CUDA kernels evaluate them per point
+  // (site_rate), the CPU per plane of bonds; the CUDA rkc path goes stage by stage over the batch
+  // (gap_tooth_rates, rkc_stage), the CPU one carries each trajectory through in one call. The
+  // same arithmetic in another order: rates ~1e-15 of their scale, states after three intervals
+  // of a few hundred stages ~1e-12.
+  REQUIRE_GPU();
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  KappaTables t = KappaTables::paper();
+  t.u_range = {-1.5, 1.5};
+  t.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});
+  t.reaction.emplace("lattice.reaction", "u - u^3", std::vector<std::string>{"u"});
+  t.reaction_rate = {0.5, 1.5, 1.0, 2.0, 0.25, 1.0, 1.0, 0.75, 1.0};
+  const Lattice2D lat(t, BondPlacement::Reference, g.h, g.first);
+  InitialConditionParams2D p;
+  p.trajectories = 2;
+  p.k_hi = 3;
+  p.amplitude_lo = -0.3;
+  p.amplitude_hi = 0.3;
+  const auto ics = draw_initial_conditions_2d(p);
+  GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
+  const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 13);
+  Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
+  gc.rates(uc.data(), rc.data());
+  gg.rates(ug.data(), rg.data());
+  expect_close(rg.to_host(), rc.to_host(), 1e-13, "u-dependent gap-tooth rates");
+  const auto D = effective_tensor(Lattice2D(t.linear_part(), BondPlacement::Reference, g.h, g.first));
+  Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
+      pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
+  EXPECT_EQ(pc.evaluations(), pg.evaluations());
+  const auto dc = simulate_lattice_2d(gc, pc, 0.01, 4, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 4, ics);
+  expect_close(dg.host_U(), dc.host_U(), 1e-12, "u-dependent patch means");
+  expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "u-dependent rates of the means");
+
+  FullLattice2D fc(Device::CPU, lat, g, 1), fg(Device::CUDA, lat, g, 1);
+  const auto v = randoms(static_cast<std::size_t>(fc.state_size()), 14);
+  Buffer<double> vc(Device::CPU, v), vg(Device::CUDA, v), sc(Device::CPU, v.size()), sg(Device::CUDA, v.size());
+  fc.rates(vc.data(), sc.data());
+  fg.rates(vg.data(), sg.data());
+  expect_close(sg.to_host(), sc.to_host(), 1e-14, "u-dependent full-lattice rates");
+}
+
 TEST(Gpu, GapToothChebyshevIntervalOnChip) {
   // A block per trajectory carries the whole series in shared memory (above the 48 KiB default for
   // the paper's 16 x 16 patches of 3 x 3, below it for 7 x 7 of 4 x 4); the CPU's thread per

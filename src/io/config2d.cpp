@@ -237,6 +237,12 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.train_t_min = learn.number("train_t_min", c.train_t_min);
   if (!(c.train_t_min >= 0 && c.train_t_min < c.t_end))
     throw ConfigError("learn.train_t_min", num(c.train_t_min) + " must be in [0, time.t_end)");
+  // The models are scored from the first snapshot at or after train_t_min to rollout.t_end.
+  const double first = std::ceil(c.train_t_min / c.sample_dt - 1e-9) * c.sample_dt;
+  if (c.rollout.t_end < first + c.sample_dt - 1e-9 * c.sample_dt)
+    throw ConfigError("rollout.t_end", num(c.rollout.t_end) +
+                                           " leaves no interval after learn.train_t_min = " + num(c.train_t_min) +
+                                           " to score the models on; use at least " + num(first + c.sample_dt));
 
   // --- bench: lattice sizes N (their consistency with the patches: check_bench)
   const Table bench(root, "bench");

@@ -134,7 +134,7 @@ RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vec
   RolloutResult res;
   std::vector<torch::Tensor> out;
   auto U = U0.clone();
-  double t = 0.0;
+  double t = times.empty() ? 0.0 : times.front();
   if (p.method == "dopri5") {
     auto k1 = op.rhs(U);
     ++res.rhs_evaluations;

@@ -50,7 +50,13 @@ HomogenizedTruth effective_pde_truth_2d(const Config2D& cfg, const EffectiveLatt
   for (int64_t b = 0; b < count; ++b)
     std::copy(samples[b].begin(), samples[b].end(), U0.data_ptr<double>() + b * N * N);
   learn::SpectralHomogenizedOperator2D op(e, N, cfg.length);
-  const auto Y = learn::rollout(op, U0, times, {"dopri5", 0.0, 1e-10, 1e-12}).U.reshape({-1, N * N});
+  // From t = 0, where the initial conditions are, to every one of `times`.
+  const bool from_zero = !times.empty() && times.front() == 0.0;
+  std::vector<double> span = times;
+  if (!from_zero) span.insert(span.begin(), 0.0);
+  auto Y = learn::rollout(op, U0, span, {"dopri5", 0.0, 1e-10, 1e-12}).U;
+  if (!from_zero) Y = Y.index({Slice(), Slice(1)});
+  Y = Y.reshape({-1, N * N});
   const auto R = op.rhs(Y);
   auto E = patch_mean_modes(cfg.length, N, g.centres, g.m, g.h);
   const auto Et = torch::from_blob(E.data(), {N, P}, torch::TensorOptions().dtype(torch::kComplexDouble)).clone();
@@ -200,12 +206,15 @@ class LearningTask2D : public LearningTask {
         fit, [P, L](const torch::Tensor& U) { return learn::spectral_derivatives_2d(U, P, L); }, false);
   }
 
+  // The models are scored where they were trained: from the first snapshot at or after
+  // learn.train_t_min (the rollouts start from the truth there) to rollout.t_end.
   EvaluationSet evaluation(const LearningData*, torch::Device device) const override {
     EvaluationSet e;
     for (index_t k = 0; k < cfg_.samples(); ++k) {
       const double t = static_cast<double>(k) * cfg_.sample_dt;
-      if (t <= cfg_.rollout.t_end + 1e-12) e.times.push_back(t);
+      if (t >= cfg_.train_t_min - 1e-12 && t <= cfg_.rollout.t_end + 1e-12) e.times.push_back(t);
     }
+
     const int ntr = cfg_.train_trajectories(), nte = cfg_.initial.trajectories - ntr, M = cfg_.patches * cfg_.patches;
     const auto tr = homogenized_truth_2d(cfg_, e_, ntr, nte, e.times);
     const int64_t T = static_cast<int64_t>(e.times.size());

@@ -104,6 +104,7 @@ struct RolloutResult {
   int64_t steps = 0, rhs_evaluations = 0;
 };
 
+/// U0 is the state at times[0]; the result holds the states at every one of `times` (ascending).
 RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vector<double>& times,
                       const RolloutParams& params);
 
