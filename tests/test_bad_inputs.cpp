@@ -127,23 +127,40 @@ TEST(BadInputs, AReactionThatBlowsUpStopsTheRunNamingTrajectoryAndTime) {
   EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
 }
 
-TEST(BadInputs, ABlowingUpLatticeReactionStopsAtTheNaNGuard) {
-  // u_t = 20 u^2 from u >= 0.5 blows up before t = 0.1: simulate stops with exit 1 and one error
-  // line naming the time and the trajectory, and leaves no data.h5 that looks finished.
+TEST(BadInputs, ALatticeLeavingItsURangeOrBlowingUpStopsTheRun) {
+  // Two u-dependent lattices that cannot finish, each stopped with exit 1 and one error line naming
+  // the time and the trajectory, no data.h5 that looks finished:
+  //  - u_t = 20 u^2 from u >= 0.5 blows up before t = 0.1 (the NaN guard, or the u-range check where
+  //    a sample's patch means leave lattice.u_range before they overflow);
+  //  - u_t = 8 u + diffusion (wavenumber 1) from |u| <= 0.3 grows past lattice.u_range = [-0.5, 0.5]
+  //    near t = 0.1, where f is no longer tabulated: the u-range check names it.
   if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
-  const fs::path dir = fs::path(testing::TempDir()) / "lattice_blowup";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  std::ofstream(dir / "c.toml") << "[domain]\ndimension = 2\npatches = 8\n[lattice]\nreaction = \"20*u^2\"\n"
-                                   "[initial]\ntrajectories = 2\nwavenumbers = [1, 3]\namplitude = [0.5, 1.0]\n";
-  const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + (dir / "c.toml").string() +
-                                          "' --out '" + (dir / "out").string() + "' --device cpu");
-  EXPECT_EQ(status, 1) << text;
-  const auto at = text.find("patchlearn: error: non-finite U at t = ");
-  ASSERT_NE(at, std::string::npos) << text;
-  EXPECT_NE(text.find("trajectory", at), std::string::npos) << text;
-  EXPECT_EQ(text.find('\n', at), text.size() - 1) << text;  // the error is the last line, and one line
-  EXPECT_FALSE(fs::exists(dir / "out" / "data.h5")) << text;
+  const std::string head = "[domain]\ndimension = 2\npatches = 8\n[initial]\ntrajectories = 2\n";
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases{
+      {head + "wavenumbers = [1, 3]\namplitude = [0.5, 1.0]\n[lattice]\nreaction = \"20*u^2\"\n",
+       {"non-finite U", "is outside lattice.u_range"}},
+      {head + "wavenumbers = [1, 1]\nmodes = 1\namplitude = [0.3, 0.3]\n[lattice]\nreaction = \"8*u\"\nu_range = "
+              "[-0.5, 0.5]\n",
+       {"is outside lattice.u_range [-0.5, 0.5]"}}};
+  for (std::size_t c = 0; c < cases.size(); ++c) {
+    const fs::path dir = fs::path(testing::TempDir()) / ("lattice_stop" + std::to_string(c));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::ofstream(dir / "c.toml") << cases[c].first;
+    const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + (dir / "c.toml").string() +
+                                            "' --out '" + (dir / "out").string() + "' --device cpu");
+    EXPECT_EQ(status, 1) << text;
+    const auto at = text.find("patchlearn: error: ");
+    ASSERT_NE(at, std::string::npos) << text;
+    const std::string line = text.substr(at);
+    bool named = false;
+    for (const auto& what : cases[c].second) named = named || line.find(what) != std::string::npos;
+    EXPECT_TRUE(named) << text;
+    EXPECT_NE(line.find(" at t = "), std::string::npos) << text;
+    EXPECT_NE(line.find("trajectory"), std::string::npos) << text;
+    EXPECT_EQ(text.find('\n', at), text.size() - 1) << text;  // the error is the last line, and one line
+    EXPECT_FALSE(fs::exists(dir / "out" / "data.h5")) << text;
+  }
 }
 
 TEST(BadInputs, LearningRefusesRandomMediaAtOnce) {

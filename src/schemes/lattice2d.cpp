@@ -1,9 +1,11 @@
 #include "patchlearn/schemes/lattice2d.hpp"
 
-#include "patchlearn/core/format.hpp"
-
 #include <algorithm>
 #include <cmath>
+
+#include <fmt/format.h>
+
+#include "patchlearn/core/format.hpp"
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
@@ -55,7 +57,8 @@ double with_nonlinearity(const Lattice2D& lattice, double linear_bound) {
 
 }  // namespace
 
-LatticeNonlinearityTables::LatticeNonlinearityTables(Device dev, const Lattice2D& lattice, index_t x0, index_t n) {
+LatticeNonlinearityTables::LatticeNonlinearityTables(Device dev, const Lattice2D& lattice, index_t x0, index_t n)
+    : range_(lattice.tables().u_range) {
   const KappaTables& t = lattice.tables();
   const auto tabulate = [&t](const MediumExpression& e) {
     return tabulate_in_u(
@@ -466,6 +469,17 @@ CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, doub
     scheme.restrict_means(u.data(), U.data());
     scheme.rates(u.data(), du.data());
     scheme.restrict_means(du.data(), R.data());
+    if (!scheme.linear()) {
+      const URange r = scheme.nonlinearity().u_range();
+      const auto hu = U.to_host();
+      for (index_t i = 0; i < B * M; ++i)
+        if (std::isfinite(hu[i]) && !r.contains(hu[i]))
+          throw RunError(fmt::format(
+              "U = {:.6g} at t = {} (sample {}), trajectory {}, patch ({}, {}) is outside "
+              "lattice.u_range [{:.6g}, {:.6g}], where g and f are tabulated; widen "
+              "lattice.u_range",
+              hu[i], num(d.t[k]), k, i / M, i % M % scheme.layout().P, i % M / scheme.layout().P, r.lo, r.hi));
+    }
     if (kernels::count_nonfinite(dev, U.data(), B * M) + kernels::count_nonfinite(dev, R.data(), B * M)) {
       const auto hu = U.to_host(), hr = R.to_host();
       for (index_t i = 0; i < B * M; ++i)

@@ -60,8 +60,11 @@ class LatticeNonlinearityTables {
   /// max g and max |rho f'| over the u range (sampled at 1025 points; 1 and 0 when absent).
   double max_factor() const { return max_factor_; }
   double max_reaction_slope() const { return max_slope_; }
+  /// The u range the series (and the stability bound) hold on.
+  URange u_range() const { return range_; }
 
  private:
+  URange range_;
   ChebyshevTable g_, f_;
   Buffer<double> g_dev_, f_dev_, rho_dev_;
   double max_factor_ = 1.0, max_slope_ = 0.0;
@@ -102,6 +105,7 @@ class LatticeScheme2D {
   /// max g, plus max |rho f'|. The rkc stepper follows the modes up to this rate.
   double slow_rate(const EffectiveTensor& D) const;
   bool linear() const { return nl_.linear(); }
+  const LatticeNonlinearityTables& nonlinearity() const { return nl_; }
   /// The initial conditions sampled pointwise at every evolving point (host, batch * state_size()).
   virtual std::vector<double> sample(const std::vector<InitialCondition2D>& ics) const = 0;
   const PatchLayout2D& layout() const { return layout_; }
@@ -218,7 +222,8 @@ class Propagator2D {
 
 /// Integrate from the sampled initial conditions, recording the patch means and their rates at
 /// t = 0, interval, 2 interval, ... (samples values). NaN/Inf stop the run naming the time,
-/// trajectory and patch.
+/// trajectory and patch; so does a patch mean of a u-dependent lattice outside lattice.u_range
+/// (where g and f are tabulated and the stepper's stability bound holds).
 CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, double interval, index_t samples,
                                const std::vector<InitialCondition2D>& ics,
                                const std::function<void(index_t)>& progress = {});
