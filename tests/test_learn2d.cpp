@@ -173,6 +173,8 @@ wavenumbers = [1, 2]
 amplitude = [-0.5, 0.5]
 [time]
 t_end = 0.5
+[regression]
+threshold = 1e-4
 )",
                                    "nonlinear2d");
   EXPECT_EQ(cfg.stepper, "rkc");
@@ -199,6 +201,17 @@ t_end = 0.5
   EXPECT_EQ(kept, truth.size()) << reg.equation;
   for (const auto& [term, value] : truth)
     EXPECT_NEAR(reg.coefficient(term), value, 0.01 * std::abs(value)) << term << ": " << reg.equation;
+  // The learning task's view of the same fit: D*(u) and r*(u) from the equation against the cell
+  // problems' curves (summary "regression_effective" and "effective", drawn by the report).
+  const auto task = learning_task_2d(cfg, effective_lattice(cfg));
+  const auto M64 = static_cast<int64_t>(M), rows = static_cast<int64_t>(u.size()) / M64;
+  const auto fitted = task->regression(learn::to_tensor(u, {rows, M64}, torch::kCPU),
+                                       learn::to_tensor(r, {rows, M64}, torch::kCPU), silent_observer());
+  const auto& curves = fitted.summary["regression_effective"];
+  for (const char* key : {"D_xx", "D_xy", "D_yy", "reaction"})
+    EXPECT_LT(curves[std::string(key) + "_max_error"].get<double>(), 0.01) << key << " " << curves;
+  const auto cell = task->describe()["effective"];
+  EXPECT_NEAR(cell["D_xx"][16].get<double>(), D.xx * (1 + 0.5 * std::pow(cell["u"][16].get<double>(), 2)), 1e-12);
 }
 
 TEST(Learn2D, CorruptOrMismatchedDataFilesAreClearErrors) {

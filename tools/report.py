@@ -197,14 +197,18 @@ def fig_rollout(r, figdir, kinds):
     return "fig5_rollout.png"
 
 
+# The effective coefficient curves of a nonlinear medium (summary "effective"), by key.
+CURVE_NAMES = {"a_star": "a*(u)", "drift": "c*(u)", "D_xx": "D*_xx(u)", "D_xy": "D*_xy(u)", "D_yy": "D*_yy(u)",
+               "reaction": "r*(u)"}
+
+
 def fig_effective(r, figdir):
-    """A nonlinear medium: a*(u), c*(u), r*(u) from the cell problems against the regression's and
-    the functional net's (probed at quadratic states)."""
+    """A nonlinear medium: a*(u), c*(u), r*(u) (the 2D lattice: D*(u), r*(u)) from the cell problems against
+    the regression's and (1D) the functional net's (probed at quadratic states)."""
     s = r["summary"]
     cell, reg = s["effective"], s.get("regression_effective", {})
     net = s.get("functional", {}).get("effective", {})
-    keys = [k for k in ("a_star", "drift", "reaction") if any(v != 0 for v in cell[k])]
-    names = {"a_star": "a*(u)", "drift": "c*(u)", "reaction": "r*(u)"}
+    keys = [k for k in CURVE_NAMES if k in cell and any(v != 0 for v in cell[k])]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
     for ax, k in zip(axes[0], keys):
         ax.plot(cell["u"], cell[k], "-", label="cell problems")
@@ -213,9 +217,9 @@ def fig_effective(r, figdir):
         if k in net:
             ax.plot(net["u"], net[k], "x", ms=4, label=f"functional net, probed (max error {net[k + '_max_error']:.1e})")
         ax.ticklabel_format(useOffset=False)
-        if k == "a_star":
+        if k in ("a_star", "D_xx", "D_yy"):
             ax.set_ylim(bottom=0)
-        ax.set_xlabel("u"); ax.set_title(names[k]); ax.legend(fontsize=7)
+        ax.set_xlabel("u"); ax.set_title(CURVE_NAMES[k]); ax.legend(fontsize=7)
     fig.suptitle("Effective coefficients: cell problems against the learned ones", fontsize=10)
     fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_effective.png"), dpi=120); plt.close(fig)
     return "fig_effective.png"
@@ -390,8 +394,8 @@ def main():
     if s:
         if "regression_effective" in s:
             e = s["regression_effective"]
-            accuracy = (f"against the cell problems: a*(u) {e['a_star_max_error']:.2e}, c*(u) {e['drift_max_error']:.2e}, "
-                        f"r*(u) {e['reaction_max_error']:.2e}")
+            accuracy = "against the cell problems: " + ", ".join(
+                f"{name} {e[k + '_max_error']:.2e}" for k, name in CURVE_NAMES.items() if k + "_max_error" in e)
         else:
             accuracy = f"a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e}"
         lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` ({accuracy})", "",

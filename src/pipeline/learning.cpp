@@ -183,6 +183,32 @@ std::string score_line(const std::string& name, const json& r) {
   return s;
 }
 
+json regression_curves(const learn::RegressionResult& fit, const json& truth,
+                       const std::vector<CoefficientCurve>& curves) {
+  json out = {{"u", truth["u"]}};
+  for (const auto& c : curves)
+    for (const auto& point : truth["u"]) {
+      const double u = point.get<double>();
+      double v = 0, p = 1;
+      for (const auto& term : c.terms) v += fit.coefficient(term) * p, p *= u;
+      out[c.key].push_back(c.scale * v);
+    }
+  add_curve_errors(out, truth);
+  return out;
+}
+
+void add_curve_errors(json& out, const json& truth) {
+  for (const auto& [key, ref] : truth.items()) {
+    if (key == "u" || !out.contains(key)) continue;
+    double err = 0, size = 0;
+    for (std::size_t k = 0; k < ref.size(); ++k) {
+      err = std::max(err, std::abs(out[key][k].get<double>() - ref[k].get<double>()));
+      size = std::max(size, std::abs(ref[k].get<double>()));
+    }
+    out[key + "_max_error"] = size > 0 ? err / size : err;
+  }
+}
+
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
                         Observer& observer) {
   const auto& o = task.options();

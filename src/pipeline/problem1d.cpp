@@ -408,7 +408,7 @@ class LearningTask1D : public LearningTask {
       out["drift"].push_back((at(k, 3) - at(k, 4)) / (2 * dp));
       out["reaction"].push_back(at(k, 0));
     }
-    add_max_errors(out, truth);
+    add_curve_errors(out, truth);
     return {{"effective", out}};
   }
 
@@ -416,36 +416,10 @@ class LearningTask1D : public LearningTask {
   // a*(u), c*(u), r*(u) as the regression's equation has them (the coefficients of the terms
   // U^k*U_xx, U^k*U_x and U^k), on the effective medium's curve points, with their errors.
   json regression_curves(const learn::RegressionResult& reg) const {
-    const json truth = effective_curves_json(*effective_);
-    const auto poly = [&](const std::vector<std::string>& names, double u) {
-      double v = 0, p = 1;
-      for (const auto& n : names) v += reg.coefficient(n) * p, p *= u;
-      return v;
-    };
-    json out = {{"u", truth["u"]}};
-    const std::vector<std::pair<std::string, std::vector<std::string>>> curves = {
-        {"a_star", {"U_xx", "U*U_xx", "U^2*U_xx"}},
-        {"drift", {"U_x", "U*U_x", "U^2*U_x"}},
-        {"reaction", {"1", "U", "U^2", "U^3"}}};
-    for (const auto& [key, names] : curves)
-      for (const auto& u : truth["u"]) out[key].push_back(poly(names, u.get<double>()));
-    add_max_errors(out, truth);
-    return out;
-  }
-
-  // Learned curves `out` (a_star, drift, reaction on the points of `truth`, the cell problems'
-  // curves) gain KEY_max_error: the largest error against the cell problems' curve relative to
-  // that curve's largest magnitude (absolute where the curve is zero).
-  static void add_max_errors(json& out, const json& truth) {
-    for (const char* key : {"a_star", "drift", "reaction"}) {
-      double err = 0, size = 0;
-      for (std::size_t k = 0; k < truth["u"].size(); ++k) {
-        const double ref = truth[key][k].get<double>();
-        err = std::max(err, std::abs(out[key][k].get<double>() - ref));
-        size = std::max(size, std::abs(ref));
-      }
-      out[std::string(key) + "_max_error"] = size > 0 ? err / size : err;
-    }
+    return patchlearn::regression_curves(reg, effective_curves_json(*effective_),
+                                         {{"a_star", {"U_xx", "U*U_xx", "U^2*U_xx"}},
+                                          {"drift", {"U_x", "U*U_x", "U^2*U_x"}},
+                                          {"reaction", {"1", "U", "U^2", "U^3"}}});
   }
 
   const Config1D& cfg_;

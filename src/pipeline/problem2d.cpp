@@ -159,6 +159,27 @@ LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg,
 
 namespace {
 
+/// D*(u) and r*(u) of a u-dependent lattice from its cell problems at 33 values of u over its u range.
+json effective_curves_json(const Lattice2D& lattice) {
+  const URange r = lattice.tables().u_range;
+  json out = {{"u", json::array()},
+              {"D_xx", json::array()},
+              {"D_xy", json::array()},
+              {"D_yy", json::array()},
+              {"reaction", json::array()}};
+  constexpr int kPoints = 33;
+  for (int k = 0; k < kPoints; ++k) {
+    const double u = r.lo + (r.hi - r.lo) * k / (kPoints - 1);
+    const auto e = effective_coefficients(lattice, u);
+    out["u"].push_back(u);
+    out["D_xx"].push_back(e.D.xx);
+    out["D_xy"].push_back(e.D.xy);
+    out["D_yy"].push_back(e.D.yy);
+    out["reaction"].push_back(e.reaction);
+  }
+  return out;
+}
+
 /// The 2D learning task: states with t >= learn.train_t_min (the first snapshot carries the
 /// lattice's initial layer, not the slow dynamics), the 2D regression library, the unseen test
 /// trajectories with their tensor-homogenized truth (whose exact rates score the right-hand side),
@@ -192,11 +213,18 @@ class LearningTask2D : public LearningTask {
         fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
                     "[{:.6f}, {:.6f}]])",
                     reg.equation, dxx, dxy, dxy, dyy, D_.xx, D_.xy, D_.xy, D_.yy));
-    return {reg,
-            {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
-             {"D_regression_max_abs_error",
-              std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
-             {"regression", regression_json(reg)}}};
+    json extra = {
+        {"D_regression", {{dxx, dxy}, {dxy, dyy}}},
+        {"D_regression_max_abs_error", std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
+        {"regression", regression_json(reg)}};
+    // A u-dependent lattice: D*(u) and r*(u) as the equation has them (D*_xy is half the U_xy curve).
+    if (!e_.linear())
+      extra["regression_effective"] = regression_curves(reg, effective_curves_json(lattice_2d(cfg_)),
+                                                        {{"D_xx", {"U_xx", "U*U_xx", "U^2*U_xx"}},
+                                                         {"D_xy", {"U_xy", "U*U_xy", "U^2*U_xy"}, 0.5},
+                                                         {"D_yy", {"U_yy", "U*U_yy", "U^2*U_yy"}},
+                                                         {"reaction", {"1", "U", "U^2", "U^3"}}});
+    return {reg, extra};
   }
 
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
@@ -263,7 +291,11 @@ class LearningTask2D : public LearningTask {
     return {{"fourier", f}};
   }
 
-  json describe() const override { return {{"dimension", 2}, {"D_cell", {{D_.xx, D_.xy}, {D_.xy, D_.yy}}}}; }
+  json describe() const override {
+    json d = {{"dimension", 2}, {"D_cell", {{D_.xx, D_.xy}, {D_.xy, D_.yy}}}};
+    if (!e_.linear()) d["effective"] = effective_curves_json(lattice_2d(cfg_));
+    return d;
+  }
 
  private:
   const Config2D& cfg_;

@@ -77,6 +77,21 @@ struct ModelPredictions {
 /// coefficients (lists in library order), "coefficients" (every term's name mapped to its STLSQ
 /// coefficient, 0 for a dropped term), residual.
 nlohmann::json regression_json(const learn::RegressionResult& fit);
+/// A coefficient curve of the regression's equation: sum_k scale c(terms[k]) u^k, c the coefficient
+/// of a term (a*(u) from U_xx, U*U_xx, U^2*U_xx; a 2D D*_xy(u) from U_xy, ... with scale 1/2).
+struct CoefficientCurve {
+  std::string key;
+  std::vector<std::string> terms;
+  double scale = 1.0;
+};
+/// The regression's curves on the points u of `truth` (the cell problems' curves: "u" and an array
+/// per key), each with its KEY_max_error (add_curve_errors).
+nlohmann::json regression_curves(const learn::RegressionResult& fit, const nlohmann::json& truth,
+                                 const std::vector<CoefficientCurve>& curves);
+/// Learned curves `out` (arrays on the points of `truth`) gain KEY_max_error for every key they
+/// share with truth: the largest error against truth's curve relative to that curve's largest
+/// magnitude (absolute where the curve is zero).
+void add_curve_errors(nlohmann::json& out, const nlohmann::json& truth);
 /// The headline scores of a model's evaluation (those present of rhs_rmse, rollout_rmse,
 /// rollout_rmse_vs_coarse, floor_rmse).
 nlohmann::json headline_scores(const nlohmann::json& scores);
