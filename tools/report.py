@@ -202,6 +202,12 @@ CURVE_NAMES = {"a_star": "a*(u)", "drift": "c*(u)", "D_xx": "D*_xx(u)", "D_xy": 
                "reaction": "r*(u)"}
 
 
+def curve_accuracy(e):
+    """The largest errors of learned effective curves (KEY_max_error) as one phrase."""
+    return "against the cell problems: " + ", ".join(
+        f"{name} {e[k + '_max_error']:.2e}" for k, name in CURVE_NAMES.items() if k + "_max_error" in e)
+
+
 def fig_effective(r, figdir):
     """A nonlinear medium: a*(u), c*(u), r*(u) (the 2D lattice: D*(u), r*(u)) from the cell problems against
     the regression's and (1D) the functional net's (probed at quadratic states)."""
@@ -339,16 +345,23 @@ def report_2d(r, d, figdir):
         fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig8_mse_fourier.png"), dpi=110); plt.close(fig)
         figs.append("fig8_mse_fourier.png")
         figs.append(fig_loss(r, figdir, kinds))
+    nonlinear = bool(s) and "effective" in s
+    if nonlinear:
+        figs.append(fig_effective(r, figdir))
     a = r["data_attrs"]
     lines = ["# patchlearn report (2D lattice)", "", f"Directory: `{d}`", "",
              "## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
              f"{a.get('point_steps', 0):.3g} micro point-steps",
-             f"- rMSE of the patch means against the tensor-homogenized truth (all times): {a.get('rmse_vs_homogenized', float('nan')):.3e}", ""]
+             f"- rMSE of the patch means against the {'effective-PDE' if nonlinear else 'tensor-homogenized'} truth "
+             f"(all times): {a.get('rmse_vs_homogenized', float('nan')):.3e}", ""]
     if s:
         Dc, Dr = s["D_cell"], s["D_regression"]
         lines += ["## Effective tensor", "", f"- cell problem: [[{Dc[0][0]:.6f}, {Dc[0][1]:.6f}], [{Dc[1][0]:.6f}, {Dc[1][1]:.6f}]]",
                   f"- regression: [[{Dr[0][0]:.6f}, {Dr[0][1]:.6f}], [{Dr[1][0]:.6f}, {Dr[1][1]:.6f}]] (`{s['regression']['equation']}`)",
-                  f"- gap-tooth against the truth at t = 0.3: rMSE {s.get('gap_tooth_vs_homogenized_rmse', float('nan')):.3e}", "",
+                  f"- gap-tooth against the truth at t = 0.3: rMSE {s.get('gap_tooth_vs_homogenized_rmse', float('nan')):.3e}"]
+        if "regression_effective" in s:
+            lines.append(f"- D*(u), r*(u) from the regression, {curve_accuracy(s['regression_effective'])}")
+        lines += ["",
                   "| model | rhs rMSE | rollout rMSE |", "|---|---|---|"]
         for k in scored_models(s):
             q = s[k]
@@ -393,9 +406,7 @@ def main():
     lines += [f"- a* from the cell problem: {a['a_star_cell']:.12g}", ""] if "a_star_cell" in a else [""]
     if s:
         if "regression_effective" in s:
-            e = s["regression_effective"]
-            accuracy = "against the cell problems: " + ", ".join(
-                f"{name} {e[k + '_max_error']:.2e}" for k, name in CURVE_NAMES.items() if k + "_max_error" in e)
+            accuracy = curve_accuracy(s["regression_effective"])
         else:
             accuracy = f"a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e}"
         lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` ({accuracy})", "",
