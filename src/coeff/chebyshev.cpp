@@ -82,4 +82,9 @@ ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, 
   }
 }
 
+ChebyshevTable tabulate_in_u(const MediumExpression& e, URange r) {
+  return tabulate_in_u(
+      1, [&e](index_t, double u) { return e(0.0, u); }, r, e.key());
+}
+
 }  // namespace patchlearn

@@ -82,15 +82,11 @@ EffectiveLattice2D effective_lattice(const Lattice2D& lattice) {
   const KappaTables& t = lattice.tables();
   EffectiveLattice2D e;
   e.D = effective_tensor(Lattice2D(t.linear_part(), lattice.placement(), lattice.h(), lattice.origin()));
-  const auto tabulate = [&t](const MediumExpression& x) {
-    return tabulate_in_u(
-        1, [&x](index_t, double u) { return x(0.0, u); }, t.u_range, x.key());
-  };
   if (t.conductance_factor) {
     // G = integral of sum c_k T_k(s) ds / scale: int T_0 = T_1, int T_k = T_k+1 / 2(k+1) - T_k-1 / 2(k-1),
     // so C_1 = c_0 - c_2 / 2 and C_k = (c_k-1 - c_k+1) / 2k (k >= 2); C_0 = 0 (G is used through its
     // derivatives only).
-    const ChebyshevTable g = tabulate(*t.conductance_factor);
+    const ChebyshevTable g = tabulate_in_u(*t.conductance_factor, t.u_range);
     e.G = g;
     e.G.terms = g.terms + 1;
     e.G.coef.assign(e.G.terms, 0.0);
@@ -99,11 +95,8 @@ EffectiveLattice2D effective_lattice(const Lattice2D& lattice) {
       e.G.coef[k] = (k == 1 ? c(0) - 0.5 * c(2) : (c(k - 1) - c(k + 1)) / (2.0 * k)) / g.scale();
   }
   if (t.reaction) {
-    e.f = tabulate(*t.reaction);
-    double rho = 0;
-    for (int y = 0; y < t.my; ++y)
-      for (int x = 0; x < t.mx; ++x) rho += lattice.rho(x, y);
-    e.rho_mean = rho / (t.mx * t.my);
+    e.f = tabulate_in_u(*t.reaction, t.u_range);
+    e.rho_mean = lattice.mean_rho();
   }
   return e;
 }
@@ -120,12 +113,7 @@ EffectiveCoefficients2D effective_coefficients(const Lattice2D& lattice, double 
   for (const double k : t.cy) at_u.cy.push_back(k * g);
   EffectiveCoefficients2D e;
   e.D = effective_tensor(Lattice2D(at_u, lattice.placement(), lattice.h(), lattice.origin()));
-  if (t.reaction) {
-    double rho = 0;
-    for (int y = 0; y < t.my; ++y)
-      for (int x = 0; x < t.mx; ++x) rho += lattice.rho(x, y);
-    e.reaction = (*t.reaction)(0.0, u) * rho / (t.mx * t.my);
-  }
+  if (t.reaction) e.reaction = (*t.reaction)(0.0, u) * lattice.mean_rho();
   return e;
 }
 

@@ -90,6 +90,13 @@ double Lattice2D::rho(index_t x, index_t y) const {
   return t_.reaction_rate[wrap(x - origin_, t_.mx) * t_.my + wrap(y - origin_, t_.my)];
 }
 
+double Lattice2D::mean_rho() const {
+  double sum = 0;
+  for (index_t y = 0; y < t_.my; ++y)
+    for (index_t x = 0; x < t_.mx; ++x) sum += rho(x, y);
+  return sum / (t_.mx * t_.my);
+}
+
 double Lattice2D::kx(index_t x, index_t y) const {
   const index_t p = wrap(x - origin_, t_.mx);
   const index_t q = wrap(y - origin_ - (placement_ == BondPlacement::Reference ? 1 : 0), t_.my);

@@ -189,7 +189,7 @@ class LearningTask2D : public LearningTask {
   LearningTask2D(const Config2D& cfg, EffectiveLattice2D e)
       : cfg_(cfg),
         e_(std::move(e)),
-        D_(e_.D),
+        curves_(e_.linear() ? json() : effective_curves_json(lattice_2d(cfg))),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
 
   const LearnOptions& options() const override { return cfg_.learn; }
@@ -212,14 +212,14 @@ class LearningTask2D : public LearningTask {
     observer.info(
         fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
                     "[{:.6f}, {:.6f}]])",
-                    reg.equation, dxx, dxy, dxy, dyy, D_.xx, D_.xy, D_.xy, D_.yy));
-    json extra = {
-        {"D_regression", {{dxx, dxy}, {dxy, dyy}}},
-        {"D_regression_max_abs_error", std::max({std::abs(dxx - D_.xx), std::abs(dxy - D_.xy), std::abs(dyy - D_.yy)})},
-        {"regression", regression_json(reg)}};
+                    reg.equation, dxx, dxy, dxy, dyy, e_.D.xx, e_.D.xy, e_.D.xy, e_.D.yy));
+    json extra = {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
+                  {"D_regression_max_abs_error",
+                   std::max({std::abs(dxx - e_.D.xx), std::abs(dxy - e_.D.xy), std::abs(dyy - e_.D.yy)})},
+                  {"regression", regression_json(reg)}};
     // A u-dependent lattice: D*(u) and r*(u) as the equation has them (D*_xy is half the U_xy curve).
     if (!e_.linear())
-      extra["regression_effective"] = regression_curves(reg, effective_curves_json(lattice_2d(cfg_)),
+      extra["regression_effective"] = regression_curves(reg, curves_,
                                                         {{"D_xx", {"U_xx", "U*U_xx", "U^2*U_xx"}},
                                                          {"D_xy", {"U_xy", "U*U_xy", "U^2*U_xy"}, 0.5},
                                                          {"D_yy", {"U_yy", "U*U_yy", "U^2*U_yy"}},
@@ -292,15 +292,15 @@ class LearningTask2D : public LearningTask {
   }
 
   json describe() const override {
-    json d = {{"dimension", 2}, {"D_cell", {{D_.xx, D_.xy}, {D_.xy, D_.yy}}}};
-    if (!e_.linear()) d["effective"] = effective_curves_json(lattice_2d(cfg_));
+    json d = {{"dimension", 2}, {"D_cell", {{e_.D.xx, e_.D.xy}, {e_.D.xy, e_.D.yy}}}};
+    if (!e_.linear()) d["effective"] = curves_;
     return d;
   }
 
  private:
   const Config2D& cfg_;
   EffectiveLattice2D e_;
-  EffectiveTensor D_;  ///< the tensor of the bond tables, e_.D
+  json curves_;  ///< D*(u), r*(u) from the cell problems (effective_curves_json); null when linear
   learn::RolloutParams rollout_;
 };
 

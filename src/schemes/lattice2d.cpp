@@ -60,17 +60,13 @@ double with_nonlinearity(const Lattice2D& lattice, double linear_bound) {
 LatticeNonlinearityTables::LatticeNonlinearityTables(Device dev, const Lattice2D& lattice, index_t x0, index_t n)
     : range_(lattice.tables().u_range) {
   const KappaTables& t = lattice.tables();
-  const auto tabulate = [&t](const MediumExpression& e) {
-    return tabulate_in_u(
-        1, [&e](index_t, double u) { return e(0.0, u); }, t.u_range, e.key());
-  };
   if (t.conductance_factor) {
-    g_ = tabulate(*t.conductance_factor);
+    g_ = tabulate_in_u(*t.conductance_factor, t.u_range);
     g_dev_ = Buffer<double>(dev, g_.coef);
   }
   double rho_max = 0.0;
   if (t.reaction) {
-    f_ = tabulate(*t.reaction);
+    f_ = tabulate_in_u(*t.reaction, t.u_range);
     f_dev_ = Buffer<double>(dev, f_.coef);
     std::vector<double> rho(static_cast<std::size_t>(n * n));
     for (index_t y = 0; y < n; ++y)

@@ -49,5 +49,7 @@ inline constexpr int kMaxChebyshevPoints = 257;
 /// at kMaxChebyshevPoints points (not smooth in u on the range) is a ConfigError naming `key`.
 ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
                              const std::string& key);
+/// One series: a medium expression of u alone (a 2D lattice's g or f), named by its key.
+ChebyshevTable tabulate_in_u(const MediumExpression& e, URange r);
 
 }  // namespace patchlearn

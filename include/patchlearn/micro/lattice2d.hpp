@@ -59,6 +59,8 @@ class Lattice2D {
   double ky(index_t x, index_t y) const;
   /// The reaction rate rho of site (x, y) (1 without lattice.reaction_rate).
   double rho(index_t x, index_t y) const;
+  /// <rho>, the mean of the reaction rates over one period of the tables (1 without them).
+  double mean_rho() const;
   double h() const { return h_; }
   const KappaTables& tables() const { return t_; }
   BondPlacement placement() const { return placement_; }
