@@ -170,8 +170,9 @@ void BM_PaperBurst(benchmark::State& st, Device d) {
   const PatchLayout1D layout(1.0, 11, 1e-7, 1e-4, 8e-3);
   const index_t batch = st.range(0);
   PatchDynamics1D op(model, layout, PatchDynamicsParams{}, d, batch);
-  std::vector<double> U(11 * batch), R(U.size());
-  for (index_t i = 0; i < static_cast<index_t>(U.size()); ++i) U[i] = 1.0 + 0.1 * static_cast<double>(i % 11);
+  std::vector<double> u0(11 * batch);
+  for (index_t i = 0; i < static_cast<index_t>(u0.size()); ++i) u0[i] = 1.0 + 0.1 * static_cast<double>(i % 11);
+  Buffer<double> U(d, u0), R(d, u0.size());  // the operator's states live on its device
   const LoopTimes t = timed(st, [&] { op.rhs(U.data(), R.data(), batch); });
   // per substep: stencil 24 + solve 56 + add 24 B/cell
   report(st, d, static_cast<double>(batch * 9 * kN * 10), 104.0, t);

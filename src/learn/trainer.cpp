@@ -58,13 +58,26 @@ std::map<std::string, std::string> parse(const std::string& s) {
   return m;
 }
 
+// The optimizer state's key of a parameter: its TensorImpl's address, as text in LibTorch 1.x and the
+// address itself in 2.x.
+template <class Key>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
 // Checksum of Adam's moments and step counts, in parameter order.
 std::uint64_t adam_checksum(torch::optim::Adam& opt) {
   std::uint64_t h = 0xcbf29ce484222325ull;
   auto& state = opt.state();
   for (const auto& group : opt.param_groups())
     for (const auto& p : group.params()) {
-      const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      const auto it = state.find(state_key<typename std::decay_t<decltype(state)>::key_type>(p));
       if (it == state.end()) continue;
       const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
       const int64_t step = s.step();
