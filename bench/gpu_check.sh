@@ -34,14 +34,24 @@ pack() {
 trap pack EXIT
 # The seconds a step may take: at most CAP, and no more than what is left of the budget.
 left() { local l=$((BUDGET - ($(date +%s) - start))); [ "$l" -lt "$1" ] && echo $((l > 0 ? l : 0)) || echo "$1"; }
-# run_step NAME CAP CMD...: runs CMD under the step's limit (skipped under 10 s left), logs its rc.
+# run_step KEY NAME CAP CMD...: runs CMD under the step's limit and logs its rc; skipped when KEY is
+# in PATCHLEARN_GPU_SKIP (comma-separated: a later lease measures what an earlier one did not) or
+# under 10 s are left. A crash (SIGSEGV, SIGABRT, SIGFPE, SIGBUS) is run again under cuda-gdb, and
+# its backtrace goes to backtrace_KEY.log and, the top frames, to the summary.
 run_step() {
-  local name=$1 t; t=$(left "$2"); shift 2
+  local key=$1 name=$2 t; t=$(left "$3"); shift 3
+  if [[ ",${PATCHLEARN_GPU_SKIP:-}," == *",$key,"* ]]; then log "$name: skipped (PATCHLEARN_GPU_SKIP)"; return 1; fi
   if [ "$t" -lt 10 ]; then log "$name: skipped (budget spent)"; return 1; fi
   log "$name (limit ${t} s)"
   timeout "$t" "$@"
   local rc=$?
   log "$name rc=$rc$([ $rc -eq 124 ] && echo ' (time limit)')"
+  if [[ " 134 135 136 139 " == *" $rc "* ]] && command -v cuda-gdb >/dev/null && [ "$(left 90)" -ge 20 ]; then
+    log "  $name crashed: its backtrace under cuda-gdb (backtrace_$key.log)"
+    timeout "$(left 90)" cuda-gdb -q -batch -ex run -ex bt -ex 'info sharedlibrary' --args "$@" \
+      >"$W/backtrace_$key.log" 2>&1 </dev/null
+    grep -E '^#[0-9]+ ' "$W/backtrace_$key.log" | head -12 | cut -c1-220 | while read -r l; do log "    $l"; done
+  fi
   return $rc
 }
 
@@ -80,6 +90,9 @@ log "standing in for missing system libraries: $(ls "$PREFIX/fallback" | tr '\n'
 LIBDIR=$PREFIX/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$LIBDIR:$LIBDIR/hdf5/serial:$PREFIX/fallback:${LD_LIBRARY_PATH:-}
 TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
+# The reports' Python: the machine's python3, which carries h5py and matplotlib (a /usr/bin/python3
+# there may not).
+export PATCHLEARN_PYTHON=${PATCHLEARN_PYTHON:-$(command -v python3)}
 
 configure() {
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPATCHLEARN_CUDA=ON \
@@ -101,21 +114,29 @@ if [ "${1:-}" = "--dry-run" ]; then
 fi
 [ $rc -eq 0 ] || { log "configure failed"; tail -40 "$W/build.log"; exit 1; }
 
-# Stage 1: what needs no LibTorch, then the gpu tests while the program builds beside them.
-run_step "build test_gpu, bench_kernels" 300 cmake --build build-gpu --target test_gpu bench_kernels -- -k 0 \
-  >>"$W/build.log" 2>&1 || grep -m20 -E 'error|FAILED' "$W/build.log"
+# Stage 1: what needs no LibTorch (the gpu tests, the kernel benchmarks and the numerics' unit tests
+# but test_bad_inputs, which runs the program), then the gpu tests while the program builds beside.
+numerics_tests=(test_coeff_cell test_effective test_nonlinear test_tridiag test_patch test_schemes test_config
+                test_lattice2d test_durable)
+run_step build "build test_gpu, bench_kernels, the numerics tests" 300 cmake --build build-gpu --target test_gpu \
+  bench_kernels "${numerics_tests[@]}" -- -k 0 >>"$W/build.log" 2>&1 || grep -m20 -E 'error|FAILED' "$W/build.log"
 if [ $have_torch -eq 1 ]; then
   (timeout "$(left 400)" cmake --build build-gpu --target patchlearn -- -k 0 >"$W/build_program.log" 2>&1
    echo $? >"$W/build_program.rc") &
   builder=$!
 fi
 if [ -x build-gpu/tests/test_gpu ]; then
-  run_step "gpu tests" 120 ctest --test-dir build-gpu -L gpu --output-on-failure --timeout 100 >"$W/ctest_gpu.log" 2>&1
+  run_step gpu "gpu tests" 120 ctest --test-dir build-gpu -L gpu --output-on-failure --timeout 100 >"$W/ctest_gpu.log" 2>&1
   log "gpu tests: $(grep -E 'tests passed|tests failed' "$W/ctest_gpu.log")"
   grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess)' "$W/ctest_gpu.log" | head -20 | while read -r l; do log "  $l"; done
 else
   log "no test_gpu binary"
 fi
+run_step unit "numerics unit tests" 90 ctest --test-dir build-gpu -L unit -j 8 --timeout 80 \
+  -E '^(install_consumer|format_check|dockerfile_static|mpi_ranks)$' >"$W/ctest_unit.log" 2>&1
+log "numerics unit tests: $(grep -E 'tests passed|tests failed' "$W/ctest_unit.log" 2>/dev/null)"
+grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess)' "$W/ctest_unit.log" 2>/dev/null | head -20 |
+  while read -r l; do log "  $l"; done
 if [ $have_torch -eq 1 ]; then
   log "waiting for the program's build"
   wait "$builder"
@@ -124,13 +145,21 @@ if [ $have_torch -eq 1 ]; then
 fi
 [ -x build-gpu/patchlearn ] && { missing=$(ldd build-gpu/patchlearn | grep "not found"); [ -z "$missing" ] || log "unresolved libraries: $missing"; }
 
-# Stage 2: measurements, most wanted first.
-[ -x build-gpu/bench/bench_kernels ] && run_step "kernel benchmarks" 80 build-gpu/bench/bench_kernels \
+# Stage 2: measurements, the quickest end-to-end checks first.
+[ -x build-gpu/bench/bench_kernels ] && run_step kernels "kernel benchmarks" 80 build-gpu/bench/bench_kernels \
   --benchmark_min_time=0.1 --benchmark_format=json --benchmark_out="$W/bench_kernels.json" >"$W/bench_kernels.log" 2>&1
 
 if [ -x build-gpu/patchlearn ]; then
-  run_step "paper1d end to end (run)" 150 build-gpu/patchlearn run configs/paper1d.toml --device cuda --out /tmp/paper1d_run \
-    --json --quiet >"$W/paper1d_run.json" 2>"$W/paper1d_run.err"
+  run_step paper2d "paper2d end to end (run)" 90 build-gpu/patchlearn run configs/paper2d.toml --device cuda \
+    --out /tmp/paper2d_run --json --quiet >"$W/paper2d_run.json" 2>"$W/paper2d_run.err"
+  log "  $(tail -c 600 "$W/paper2d_run.json")"
+
+  run_step nonlinear2d "nonlinear2d data (simulate, rkc stage by stage)" 40 build-gpu/patchlearn simulate \
+    configs/nonlinear2d.toml --device cuda --out /tmp/nonlinear2d --json --quiet >"$W/nonlinear2d_simulate.json" \
+    2>"$W/nonlinear2d_simulate.err"
+
+  run_step paper1d "paper1d end to end (run)" 150 build-gpu/patchlearn run configs/paper1d.toml --device cuda \
+    --out /tmp/paper1d_run --json --quiet >"$W/paper1d_run.json" 2>"$W/paper1d_run.err"
   log "  $(tail -c 600 "$W/paper1d_run.json")"
   cp /tmp/paper1d_run/summary.json "$W/paper1d_summary.json" 2>/dev/null
 
@@ -139,27 +168,20 @@ if [ -x build-gpu/patchlearn ]; then
   # most of the chip idle (2 of 132 SMs for the 2D on-chip interval; launch latency for the 1D bursts)
   # while the full side's cost grows with them, so the GPU sweeps run with the paper's 10 trajectories
   # in 1D and 64 in 2D (rather than the paper's 100, to keep the full 4800^2 run well within this
-  # script's time; its five state vectors take ~59 GB).
-  for spec in bench1d:10:60 bench2d:64:90; do
+  # script's time; its five state vectors take ~59 GB). bench.json is kept whatever the report does.
+  for spec in bench2d:64:90 bench1d:10:150; do
     IFS=: read -r b n cap <<<"$spec"
     sed "s/^trajectories = 2\$/trajectories = $n/" configs/$b.toml >"$W/$b.toml"
     grep -q "^trajectories = $n\$" "$W/$b.toml" || log "$b: could not set $n trajectories; running the config's"
-    run_step "$b: patches against full resolution at matched accuracy ($n trajectories)" "$cap" \
+    run_step "$b" "$b: patches against full resolution at matched accuracy ($n trajectories)" "$cap" \
       build-gpu/patchlearn bench "$W/$b.toml" --device cuda --out "$W/$b" --json --quiet >"$W/$b.json" 2>"$W/$b.err"
   done
-
-  run_step "paper2d end to end (run)" 90 build-gpu/patchlearn run configs/paper2d.toml --device cuda --out /tmp/paper2d_run \
-    --json --quiet >"$W/paper2d_run.json" 2>"$W/paper2d_run.err"
-  log "  $(tail -c 600 "$W/paper2d_run.json")"
-
-  run_step "nonlinear2d data (simulate, rkc stage by stage)" 40 build-gpu/patchlearn simulate configs/nonlinear2d.toml \
-    --device cuda --out /tmp/nonlinear2d --json --quiet >"$W/nonlinear2d_simulate.json" 2>"$W/nonlinear2d_simulate.err"
 fi
 
 # Last: memcheck on the fast gpu tests (the two whole-scheme comparisons would take minutes under it).
 if [ -x build-gpu/tests/test_gpu ] && command -v compute-sanitizer >/dev/null; then
-  run_step "compute-sanitizer memcheck on the gpu tests" 60 compute-sanitizer --tool memcheck --error-exitcode 3 \
-    build-gpu/tests/test_gpu --gtest_filter='-Gpu.PatchDynamicsPaperCase:Gpu.GapToothAndFullResolution' \
+  run_step memcheck "compute-sanitizer memcheck on the gpu tests" 60 compute-sanitizer --tool memcheck \
+    --error-exitcode 3 build-gpu/tests/test_gpu --gtest_filter='-Gpu.PatchDynamicsPaperCase:Gpu.GapToothAndFullResolution' \
     >"$W/memcheck.log" 2>&1
   log "  memcheck: $(grep -m1 -E 'ERROR SUMMARY' "$W/memcheck.log")"
 fi
@@ -172,7 +194,8 @@ def grep(name, pattern):
         return next((l.strip() for l in open(os.path.join(out, name)) if re.search(pattern, l)), "-")
     except OSError:
         return "(no log)"
-print(f"gpu tests: {grep('ctest_gpu.log', 'tests passed|tests failed')}; memcheck: {grep('memcheck.log', 'ERROR SUMMARY')}\n")
+print(f"gpu tests: {grep('ctest_gpu.log', 'tests passed|tests failed')}; numerics unit tests: "
+      f"{grep('ctest_unit.log', 'tests passed|tests failed')}; memcheck: {grep('memcheck.log', 'ERROR SUMMARY')}\n")
 print("| benchmark | time/iter | cells/s | bytes/s | copy B/s (same run) | % of copy (mean) | % of copy (best iteration) |")
 print("|---|---|---|---|---|---|---|")
 try:
@@ -185,7 +208,9 @@ for r in runs:
           f'{r.get("copy_B/s", 0):.3g} | {r.get("copy_%", float("nan")):.0f}% | {r.get("best_copy_%", float("nan")):.0f}% |')
 for name in ("bench1d", "bench2d"):
     try:
-        b = json.loads(open(os.path.join(out, name + ".json")).read().strip().splitlines()[-1])
+        path = os.path.join(out, name, "bench.json")  # written before the report, which may fail
+        b = json.load(open(path)) if os.path.exists(path) else \
+            json.loads(open(os.path.join(out, name + ".json")).read().strip().splitlines()[-1])
         print(f"\n{name} on {b['device']}, {b['trajectories']} trajectories (speed-up = full / patch wall time at "
               f"matched rMSE <= {b['rmse_target']:.0e}):")
         for e in b["sweep"]:
