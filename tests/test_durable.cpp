@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <unistd.h>
+
 #include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/chunk_file.hpp"
@@ -65,6 +67,23 @@ ChunkFile sample_chunk(index_t first) {
 }
 
 }  // namespace
+
+TEST(Durable, RemoveTreeTakesTheFolderAndWhatItHoldsButNotWhatALinkPointsTo) {
+  const fs::path root = fs::temp_directory_path() / ("pl_remove_tree_" + std::to_string(::getpid()));
+  const fs::path outside = root.string() + "_outside";
+  fs::create_directories(root / "a" / "b");
+  fs::create_directories(outside);
+  std::ofstream(root / "a" / "b" / "f") << "x";
+  std::ofstream(root / "g") << "y";
+  std::ofstream(outside / "kept") << "z";
+  fs::create_directory_symlink(outside, root / "a" / "link");
+  remove_tree_quietly(root.string());
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root)));
+  EXPECT_TRUE(fs::exists(outside / "kept"));  // the link itself went, not its target
+  remove_tree_quietly(root.string());         // absent: nothing to do, no error
+  remove_tree_quietly(outside.string());
+  EXPECT_FALSE(fs::exists(outside));
+}
 
 TEST(Durable, ChecksumSeesEveryFlippedBit) {
   std::vector<double> v(1000);

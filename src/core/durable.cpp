@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,6 +41,13 @@ std::string write_failure(const std::string& path, int errno_value) {
 }
 
 void remove_quietly(const std::string& path) noexcept { ::unlink(path.c_str()); }
+
+void remove_tree_quietly(const std::string& path) noexcept {
+  // Depth first (a folder after what it holds), links removed rather than followed.
+  ::nftw(
+      path.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p), 0; }, 16,
+      FTW_DEPTH | FTW_PHYS);
+}
 
 void commit_partial(const std::string& partial, const std::string& path) {
   if (const int err = sync_path(partial, O_RDONLY)) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/io/chunk_file.hpp"
@@ -63,7 +64,7 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   together([&] {
     if (me != 0) return;
     std::error_code ec;
-    if (!run.resume) fs::remove_all(run.dir, ec);
+    if (!run.resume) remove_tree_quietly(run.dir);
     fs::create_directories(run.dir, ec);
     if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
   });
@@ -156,9 +157,6 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   return all;
 }
 
-void remove_chunks(const ChunkedRun& run) {
-  std::error_code ec;
-  fs::remove_all(run.dir, ec);
-}
+void remove_chunks(const ChunkedRun& run) { remove_tree_quietly(run.dir); }
 
 }  // namespace patchlearn

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/process.hpp"
 #include "patchlearn/core/timer.hpp"
@@ -27,7 +28,7 @@ namespace {
 void discard_report(const std::string& dir) {
   std::error_code ec;
   fs::remove(fs::path(dir) / "report.md", ec);
-  fs::remove_all(fs::path(dir) / "figures", ec);
+  remove_tree_quietly((fs::path(dir) / "figures").string());
 }
 
 // How a job that writes into `out` starts: `plain` (train), `checked` (bench: the simulation

@@ -23,6 +23,12 @@ std::string write_failure(const std::string& path, int errno_value);
 /// Remove a file, ignoring every error (for cleanup in destructors and catch blocks).
 void remove_quietly(const std::string& path) noexcept;
 
+/// Remove a folder and everything in it (or a file; nothing if absent), ignoring every error, without
+/// following links. POSIX nftw rather than std::filesystem::remove_all: the LibTorch of PyTorch's
+/// wheels (2.11+cu130 on the H200 machine) exports its own copy of remove_all, which a program
+/// linked to it binds to and which calls through a null pointer there.
+void remove_tree_quietly(const std::string& path) noexcept;
+
 /// A 64-bit checksum of bytes (FNV-1a over 64-bit words, then a final avalanche): any flipped bit
 /// changes it; `seed` chains several buffers into one checksum.
 std::uint64_t checksum64(const void* bytes, std::size_t n, std::uint64_t seed = 0xcbf29ce484222325ull);
