@@ -89,14 +89,16 @@ struct LoopTimes {
   double total, best;
 };
 
-/// Runs body() once per benchmark iteration (body synchronizes the device itself).
+/// Runs body() once per benchmark iteration, each waited for on device d (an asynchronous launch
+/// would otherwise make an iteration look faster than the copy).
 template <class Body>
-LoopTimes timed(benchmark::State& st, const Body& body) {
+LoopTimes timed(benchmark::State& st, Device d, const Body& body) {
   Stopwatch total;
   double best = 1e300;
   for (auto _ : st) {
     Stopwatch lap;
     body();
+    sync(d);
     best = std::min(best, lap.seconds());
   }
   return {total.seconds(), best};
@@ -119,7 +121,7 @@ void BM_Copy(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   const index_t n = kSystems * kN;
   Buffer<double> a(d, field(n, 1.0)), b(d, n);
-  const LoopTimes t = timed(st, [&] { copy_once(d, a.data(), b.data(), n); });
+  const LoopTimes t = timed(st, d, [&] { copy_once(d, a.data(), b.data(), n); });
   report(st, d, static_cast<double>(n), 16.0, t);
 }
 
@@ -127,10 +129,9 @@ void BM_Copy(benchmark::State& st, Device d) {
 void BM_Stencil(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   Buffer<double> cond(d, field(kMats * (kN - 1), 1.1)), x(d, field(kSystems * kN, 2.0)), out(d, kSystems * kN);
-  const LoopTimes t = timed(st, [&] {
+  const LoopTimes t = timed(st, d, [&] {
     kernels::increment_rhs(d, kSystems, kMats, kN, cond.data(), 1e7, kernels::EndRows::Dirichlet, 1, nullptr, nullptr,
                            x.data(), out.data());
-    sync(d);
   });
   report(st, d, static_cast<double>(kSystems * kN), 24.0, t);
 }
@@ -142,10 +143,7 @@ void BM_Tridiag(benchmark::State& st, Device d) {
   Buffer<double> cond(d, field(kMats * (kN - 1), 1.1)), x(d, field(kSystems * kN, 2.0));
   kernels::BatchedTridiag solver(d, kMats, kN, default_chunk_len(d, kSystems, kN));
   solver.assemble_diffusion(cond, 1e7, kernels::EndRows::Dirichlet);
-  const LoopTimes t = timed(st, [&] {
-    solver.solve(x.data(), kSystems);
-    sync(d);
-  });
+  const LoopTimes t = timed(st, d, [&] { solver.solve(x.data(), kSystems); });
   report(st, d, static_cast<double>(kSystems * kN), 56.0, t);
 }
 
@@ -154,10 +152,9 @@ void BM_LiftRestrict(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
   Buffer<double> coef(d, field(kSystems * 3, 1.0)), y(d, kSystems * kN), r(d, kSystems);
-  const LoopTimes t = timed(st, [&] {
+  const LoopTimes t = timed(st, d, [&] {
     kernels::lift(d, kSystems, kN, L.centre, L.dx, 3, coef.data(), y.data());
     kernels::restrict_teeth(d, kSystems, kN, 1, L.tooth_start, 0, L.tooth_points, y.data(), r.data());
-    sync(d);
   });
   report(st, d, static_cast<double>(kSystems * (kN + L.tooth_points)) / 1.0, 8.0, t);
 }
@@ -173,7 +170,7 @@ void BM_PaperBurst(benchmark::State& st, Device d) {
   std::vector<double> u0(11 * batch);
   for (index_t i = 0; i < static_cast<index_t>(u0.size()); ++i) u0[i] = 1.0 + 0.1 * static_cast<double>(i % 11);
   Buffer<double> U(d, u0), R(d, u0.size());  // the operator's states live on its device
-  const LoopTimes t = timed(st, [&] { op.rhs(U.data(), R.data(), batch); });
+  const LoopTimes t = timed(st, d, [&] { op.rhs(U.data(), R.data(), batch); });
   // per substep: stencil 24 + solve 56 + add 24 B/cell
   report(st, d, static_cast<double>(batch * 9 * kN * 10), 104.0, t);
   st.counters["bursts/s"] =
@@ -198,7 +195,7 @@ void BM_SmallPatchBurst(benchmark::State& st, Device d) {
     st.SkipWithError("a 481-point system does not fit on chip");
     return;
   }
-  const LoopTimes t = timed(st, [&] {
+  const LoopTimes t = timed(st, d, [&] {
     if (blocked) {
       solver.fused_steps(y.data(), systems, steps, cond.data(), alpha, kernels::EndRows::Dirichlet, nullptr, nullptr);
     } else {
@@ -209,7 +206,6 @@ void BM_SmallPatchBurst(benchmark::State& st, Device d) {
         kernels::axpby(d, systems * n, 1.0, y.data(), 1.0, work.data(), y.data());
       }
     }
-    sync(d);
   });
   report(st, d, static_cast<double>(systems * n * steps), 104.0, t);
 }
@@ -238,10 +234,9 @@ void BM_NonlinearBurst(benchmark::State& st, Device d) {
   m.u_mid = 2.0;
   m.u_scale = 1.0;
   const double dx = 1.0 / 481, dt = 2e4 * dx * dx;  // BM_SmallPatchBurst's dt / dx^2
-  const LoopTimes t = timed(st, [&] {
+  const LoopTimes t = timed(st, d, [&] {
     kernels::theta_steps(d, systems, n, m, steps, dt, 1.0, 1.0 / dx, kernels::EndRows::Dirichlet, 1, nullptr, nullptr,
                          y.data(), scratch.data());
-    sync(d);
   });
   report(st, d, static_cast<double>(systems * n * steps), 104.0, t);
 }
@@ -254,10 +249,7 @@ void BM_NonlinearBurst(benchmark::State& st, Device d) {
 void rates_2d(benchmark::State& st, Device d, LatticeScheme2D& s) {
   const index_t n = s.batch() * s.state_size();
   Buffer<double> u(d, field(n, 1.0)), du(d, n);
-  const LoopTimes t = timed(st, [&] {
-    s.rates(u.data(), du.data());
-    sync(d);
-  });
+  const LoopTimes t = timed(st, d, [&] { s.rates(u.data(), du.data()); });
   report(st, d, static_cast<double>(n), 16.0, t);
 }
 
@@ -312,7 +304,7 @@ void BM_GapToothInterval(benchmark::State& st, Device d) {
   const double ck = 1.0 / terms;
   const std::vector<double> coefficients(terms, ck);
   Buffer<double> c(d, coefficients), u(d, field(n, 1.0)), Tk(d, n), AT(d, n), acc(d, n);
-  const LoopTimes t = timed(st, [&] {
+  const LoopTimes t = timed(st, d, [&] {
     if (on_chip) {
       gt.chebyshev_interval(c.data(), terms, rho, u.data());
     } else {
@@ -323,7 +315,6 @@ void BM_GapToothInterval(benchmark::State& st, Device d) {
         std::swap(Tk, u);
       }
     }
-    sync(d);
   });
   report(st, d, static_cast<double>(n) * (terms - 1), 64.0, t);
 }
