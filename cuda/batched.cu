@@ -54,11 +54,60 @@ __global__ void k_solve_chunks(index_t systems, TridiagFactors f, double* x) {
   solve_chunk(separator(k, f.n, f.P) + 1, separator(k + 1, f.n, f.P), f.l + o, f.cp + o, f.inv + o, x + s * f.n);
 }
 
-__global__ void k_solve_reduced(index_t systems, TridiagFactors f, double* x) {
-  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (s >= systems) return;
-  const index_t o = f.at(s), r = f.reduced_at(s);
-  solve_reduced(f.n, f.P, f.eo, f.l + o, f.u + o, f.rlow + r, f.rcp + r, f.rinv + r, x + s * f.n);
+// The composition of the maps of threads 0 .. pos-1 (in that order) for the thread at position
+// pos of T, each bringing `mine`: an exclusive Hillis-Steele scan through `sh` (T maps). Every
+// thread of the block calls it.
+__device__ AffineMap block_exclusive_scan(AffineMap* sh, AffineMap mine, index_t pos, index_t T) {
+  sh[pos] = mine;
+  __syncthreads();
+  for (index_t off = 1; off < T; off *= 2) {
+    const AffineMap v = pos >= off ? then(sh[pos - off], sh[pos]) : sh[pos];
+    __syncthreads();
+    sh[pos] = v;
+    __syncthreads();
+  }
+  const AffineMap prefix = pos > 0 ? sh[pos - 1] : identity_map();
+  __syncthreads();  // sh is free again for the next scan
+  return prefix;
+}
+
+// The reduced system of system s by one block: the forward sweep and the back substitution each
+// as a scan of affine maps (kernels/tridiag.hpp) over runs of rows, one run per thread. Same
+// result as solve_reduced up to rounding. x holds g in the chunk interiors and b at the
+// separators on entry, the separator values on exit.
+__global__ void k_solve_reduced(TridiagFactors f, double* x) {
+  PL_SHARED(AffineMap, scan, kBlock);
+  const index_t s = blockIdx.x, n = f.n, P = f.P, o = f.at(s), r = f.reduced_at(s), T = blockDim.x, t = threadIdx.x;
+  const double *l = f.l + o, *u = f.u + o, *rlow = f.rlow + r, *rcp = f.rcp + r, *rinv = f.rinv + r;
+  double* xs = x + s * n;
+  const index_t per = (P + T) / T, k0 = t * per < P + 1 ? t * per : P + 1, k1 = k0 + per < P + 1 ? k0 + per : P + 1;
+  // Forward sweep: the right-hand sides r_k (read before any separator is overwritten; they read
+  // b at their own separator and g inside the chunks) replace b, and each run composes its maps.
+  AffineMap run = identity_map();
+  for (index_t k = k0; k < k1; ++k) {
+    const double rk = reduced_rhs(k, n, P, f.eo, l, u, xs);
+    xs[separator(k, n, P)] = rk;
+    run = then(run, reduced_forward_row(rk, rlow[k], rinv[k]));
+  }
+  double z = block_exclusive_scan(scan, run, t, T).a;  // y_{k0-1}; the sweep starts from 0
+  for (index_t k = k0; k < k1; ++k) {
+    double& y = xs[separator(k, n, P)];
+    y = z = (y - rlow[k] * z) * rinv[k];
+  }
+  // Back substitution, runs in reverse order: thread T-1 first, from x_{P+1} = 0.
+  run = identity_map();
+  for (index_t k = k1; k-- > k0;) run = then(run, reduced_backward_row(xs[separator(k, n, P)], rcp[k]));
+  z = block_exclusive_scan(scan, run, T - 1 - t, T).a;  // x_{k1}
+  for (index_t k = k1; k-- > k0;) {
+    double& v = xs[separator(k, n, P)];
+    v = z = v - rcp[k] * z;
+  }
+}
+
+// Threads for a reduced system of rows unknowns: about four rows each, whole warps, at most kBlock.
+unsigned reduced_threads(index_t rows) {
+  const index_t warps = (rows + 4 * 32 - 1) / (4 * 32);
+  return static_cast<unsigned>(warps * 32 < kBlock ? warps * 32 : kBlock);
 }
 
 __global__ void k_correct(index_t systems, TridiagFactors f, double* x) {
@@ -249,8 +298,10 @@ void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, con
 }
 
 void solve(index_t systems, const TridiagFactors& f, double* x) {
+  if (systems < 1 || systems > 2147483647)
+    throw RunError("CUDA tridiagonal solve of " + std::to_string(systems) + " systems: outside 1 .. 2^31-1");
   PL_LAUNCH(k_solve_chunks, blocks_for(systems * f.P), kBlock, 0)(systems, f, x);
-  PL_LAUNCH(k_solve_reduced, blocks_for(systems), kBlock, 0)(systems, f, x);
+  PL_LAUNCH(k_solve_reduced, static_cast<unsigned>(systems), reduced_threads(f.P + 1), 0)(f, x);
   PL_LAUNCH(k_correct, blocks_for(systems * f.n), kBlock, 0)(systems, f, x);
   check_launch("tridiagonal solve");
 }

@@ -59,19 +59,22 @@ TEST(Gpu, TridiagonalSolve) {
   const index_t mats = 3, n = 5001, systems = 12;
   const auto cond = randoms(mats * (n - 1), 1, 0.1, 2.1);
   const auto b = randoms(systems * n, 2);
-  for (auto ends : {kernels::EndRows::Dirichlet, kernels::EndRows::AveragedGradient}) {
-    const index_t eo = ends == kernels::EndRows::Dirichlet ? 1 : 100;
-    Buffer<double> cc(Device::CPU, cond), cg(Device::CUDA, cond);
-    kernels::BatchedTridiag cpu(Device::CPU, mats, n, 0, eo), gpu(Device::CUDA, mats, n, 64, eo);
-    cpu.assemble_diffusion(cc, 1e7, ends);
-    gpu.assemble_diffusion(cg, 1e7, ends);
-    expect_close(gpu.diag(), cpu.diag(), 0.0, "assembled diagonal");
-    std::vector<double> x = b;
-    Buffer<double> xg(Device::CUDA, b);
-    cpu.solve(x.data(), systems);
-    gpu.solve(xg.data(), systems);
-    expect_close(xg.to_host(), x, 1e-10, "tridiagonal solve");
-  }
+  // Chunks of 64 give a reduced system of 79 rows (one warp scans it); chunks of 8, 626 rows
+  // (five warps, four rows a thread): the block scan across warps.
+  for (index_t chunk : {index_t{64}, index_t{8}})
+    for (auto ends : {kernels::EndRows::Dirichlet, kernels::EndRows::AveragedGradient}) {
+      const index_t eo = ends == kernels::EndRows::Dirichlet ? 1 : (chunk == 8 ? 7 : 100);
+      Buffer<double> cc(Device::CPU, cond), cg(Device::CUDA, cond);
+      kernels::BatchedTridiag cpu(Device::CPU, mats, n, 0, eo), gpu(Device::CUDA, mats, n, chunk, eo);
+      cpu.assemble_diffusion(cc, 1e7, ends);
+      gpu.assemble_diffusion(cg, 1e7, ends);
+      expect_close(gpu.diag(), cpu.diag(), 0.0, "assembled diagonal");
+      std::vector<double> x = b;
+      Buffer<double> xg(Device::CUDA, b);
+      cpu.solve(x.data(), systems);
+      gpu.solve(xg.data(), systems);
+      expect_close(xg.to_host(), x, 1e-10, "tridiagonal solve");
+    }
 }
 
 TEST(Gpu, FusedStepsInSharedMemory) {

@@ -143,6 +143,21 @@ PL_HD void solve_reduced(index_t n, index_t P, index_t eo, const double* l, cons
   for (index_t k = P - 1; k >= 0; --k) x[separator(k, n, P)] -= rcp[k] * x[separator(k + 1, n, P)];
 }
 
+/// An affine map z -> a + b z. Each row of a Thomas sweep of the reduced system is one: the
+/// forward sweep maps y_{k-1} to y_k = (r_k - rlow_k y_{k-1}) rinv_k, the back substitution maps
+/// x_{k+1} to x_k = y_k - rcp_k x_{k+1} (rcp_P = 0, so x_P = y_P from any x_{P+1}). Composition is
+/// associative, so a GPU block solves a long reduced system as two scans: each thread composes
+/// the maps of its run of rows, a scan over the threads gives every run its incoming value, and
+/// each thread then sweeps its run from it with the rows' own formulas.
+struct AffineMap {
+  double a, b;
+};
+PL_HD AffineMap identity_map() { return {0.0, 1.0}; }
+/// `first`, then `second`.
+PL_HD AffineMap then(AffineMap first, AffineMap second) { return {second.a + second.b * first.a, second.b * first.b}; }
+PL_HD AffineMap reduced_forward_row(double r, double rlow, double rinv) { return {r * rinv, -rlow * rinv}; }
+PL_HD AffineMap reduced_backward_row(double y, double rcp) { return {y, -rcp}; }
+
 /// Whether point i is one of the separators.
 PL_HD bool is_separator(index_t i, index_t n, index_t P) { return separator((i * P + n - 2) / (n - 1), n, P) == i; }
 
