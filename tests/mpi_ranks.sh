@@ -84,6 +84,13 @@ for case in case1d case2d; do
   [ ! -e ranks_$case/data.h5.chunks ] || fail "$case: the chunk folder is left"
 done
 
+# 1b. One chunk for two ranks: one warning names the setting that gives both ranks work.
+sed 's/^chunk_trajectories = 3/chunk_trajectories = 8/' case2d.toml > onechunk2d.toml
+"${mpi[@]}" -np 2 "$bin" simulate onechunk2d.toml --out onechunk --quiet > onechunk.out 2> onechunk.err ||
+  fail "mpirun -np 2 simulate with one chunk: $(cat onechunk.err)"
+[ "$(grep -c 'so 1 rank will have nothing to simulate: set run.chunk_trajectories to at most 4' onechunk.err)" -eq 1 ] ||
+  fail "not one warning of the idle rank: $(cat onechunk.err)"
+
 # 2. Rank 1 fails: its chunk 1 is damaged and --resume reads it back.
 mkdir -p failed/data.h5.chunks
 echo "not a chunk" > failed/data.h5.chunks/chunk_1_1.h5

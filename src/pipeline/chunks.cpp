@@ -1,5 +1,7 @@
 #include "patchlearn/pipeline/chunks.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -51,7 +53,8 @@ class Committed {
 
 CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t B, Device device,
                          const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
-                         const std::function<void(double)>& progress, double& wall_s) {
+                         Observer& observer, const std::string& stage, double& wall_s) {
+  const auto progress = [&](double f) { observer.progress(stage, f); };
   if (!chunks) {
     Stopwatch clock;
     auto d = compute(0, B, progress);
@@ -74,6 +77,12 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   // to fill the chip: a tenth would leave it mostly idle). Never dependent on the rank count, so
   // that any number of ranks computes the same chunks.
   const index_t chunk = run.chunk > 0 ? run.chunk : device == Device::CUDA ? B : std::max<index_t>(1, (B + 9) / 10);
+  if (const index_t count = (B + chunk - 1) / chunk; count < ranks && me == 0)
+    observer.warning(
+        fmt::format("{} trajectories make {} chunk{} of {} for {} ranks, so {} rank{} will have nothing to "
+                    "simulate: set run.chunk_trajectories to at most {}",
+                    B, count, count == 1 ? "" : "s", chunk, ranks, ranks - count, ranks - count == 1 ? "" : "s",
+                    (B + ranks - 1) / ranks));
   const auto chunk_path = [&](index_t first, index_t count) {
     return (fs::path(run.dir) / ("chunk_" + std::to_string(first) + "_" + std::to_string(count) + ".h5")).string();
   };
@@ -106,9 +115,8 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
       } else {
         Stopwatch clock;
         Part part{first, count, {}, {}};
-        part.computed = compute(first, count, [&](double f) {
-          if (progress) progress(committed.fraction(f * static_cast<double>(count), B));
-        });
+        part.computed =
+            compute(first, count, [&](double f) { progress(committed.fraction(f * static_cast<double>(count), B)); });
         const auto& d = part.computed;
         const double wall = clock.seconds();
         part.read = ChunkFile{first, count, d.times, d.nodes, d.host_U(), d.host_dUdt(), d.t, d.point_steps, wall};
@@ -118,7 +126,7 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
         keep(std::move(part));
       }
       committed.add(count);
-      if (progress) progress(committed.fraction(0.0, B));
+      progress(committed.fraction(0.0, B));
     }
   });
   if (me != 0) throw ShareCommitted{};

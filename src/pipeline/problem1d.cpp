@@ -148,8 +148,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   };
   Simulation1D sim;
   const std::string stage = "simulate (" + cfg.scheme + ")";
-  sim.data = run_in_chunks(
-      chunks, cfg.text, B, device, compute, [&](double f) { observer.progress(stage, f); }, sim.wall_s);
+  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, observer, stage, sim.wall_s);
   if (cfg.scheme == "patch_dynamics") {
     // One more burst from trajectory 0's data at the sample nearest t = 0.05: the fine field the
     // coarse data come from (for the figures; not part of the timed run).

@@ -118,8 +118,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
     });
   };
   const std::string stage = "simulate (" + cfg.scheme + ", 2D)";
-  sim.data = run_in_chunks(
-      chunks, cfg.text, B, device, compute, [&](double f) { observer.progress(stage, f); }, sim.wall_s);
+  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, observer, stage, sim.wall_s);
   sim.truth = homogenized_truth_2d(cfg, effective, 0, B, sim.data.t);
   const auto U = sim.data.host_U();
   sim.rmse_vs_homogenized = relative_mse(U, sim.truth.U);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 
+#include "patchlearn/pipeline/observer.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
 
 namespace patchlearn {
@@ -27,10 +28,11 @@ struct ChunkedRun {
 /// summed simulation time of all chunks, including those read back. Without `chunks`: one
 /// compute(0, trajectories) and nothing on disk. With several ranks, rank 0 returns the whole set
 /// once every rank has committed its chunks, and the others throw ShareCommitted; a failure on
-/// any rank is a RankFailure on all.
+/// any rank is a RankFailure on all. The progress over all ranks is reported as `stage`; with
+/// fewer chunks than ranks, a warning says which setting gives every rank work.
 CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t trajectories, Device device,
                          const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
-                         const std::function<void(double)>& progress, double& wall_s);
+                         Observer& observer, const std::string& stage, double& wall_s);
 
 /// Remove the chunk folder (after data.h5 is committed).
 void remove_chunks(const ChunkedRun& run);
