@@ -28,6 +28,12 @@ std::string device_name() {
 
 void select_device(int index) { check(cudaSetDevice(index), "select device"); }
 
+int current_device() {
+  int d = 0;
+  check(cudaGetDevice(&d), "current device");
+  return d;
+}
+
 void* malloc_bytes(std::size_t bytes) {
   void* p = nullptr;
   cudaError_t e = cudaMalloc(&p, bytes);

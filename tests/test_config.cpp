@@ -59,6 +59,21 @@ TEST(Config, ShippedConfigsAreValid) {
   EXPECT_EQ(p.initial.trajectories, 10);
 }
 
+TEST(Config, DeviceNames) {
+  for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:15"}) EXPECT_TRUE(is_device_name(ok)) << ok;
+  for (const char* bad : {"", "gpu", "cuda:", "cuda:x", "cuda:-1", "cuda 0", "CUDA", "cuda:99999"})
+    EXPECT_FALSE(is_device_name(bad)) << bad;
+  EXPECT_THROW(resolve_device("gpu"), ConfigError);
+  if (!cuda_available()) {  // a GPU named on a machine without one: a one-line RunError naming it
+    try {
+      resolve_device("cuda:1");
+      ADD_FAILURE() << "cuda:1 resolved without a GPU";
+    } catch (const RunError& e) {
+      EXPECT_NE(std::string(e.what()).find("--device cuda:1: "), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Config, NonPositiveCoefficient) {
   EXPECT_EQ(error_key(std::string(kBase) + "\n[medium]\n"), "test.toml");  // duplicate table: a TOML error
   EXPECT_EQ(error_key("[medium]\nmean = 0.5\namplitude = 1.0\n"), "medium.coefficient");

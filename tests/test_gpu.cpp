@@ -10,6 +10,7 @@
 #include <random>
 #include <tuple>
 
+#include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
 #include "patchlearn/schemes/full_resolution.hpp"
@@ -113,6 +114,19 @@ TEST(Gpu, FusedStepsInSharedMemory) {
     }
   kernels::BatchedTridiag paper(Device::CUDA, 9, 80001, 64, 1);
   EXPECT_FALSE(paper.fits_on_chip());
+}
+
+TEST(Gpu, DeviceIndex) {
+  REQUIRE_GPU();
+  EXPECT_EQ(resolve_device("cuda:0"), Device::CUDA);
+  EXPECT_EQ(current_gpu(), 0);
+  try {
+    resolve_device("cuda:999");
+    ADD_FAILURE() << "a GPU past the visible ones resolved";
+  } catch (const RunError& e) {
+    EXPECT_NE(std::string(e.what()).find("visible (cuda:0"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(current_gpu(), 0);  // the failed request left the current GPU alone
 }
 
 TEST(Gpu, ElementwiseKernels) {

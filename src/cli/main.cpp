@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "bench_table.hpp"
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
@@ -98,6 +99,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "error | warning | info (default info: progress, ETA and results on stderr)")
       ->check(CLI::IsMember({"error", "warning", "info"}));
   std::string config, out = "out", device;
+  const CLI::Validator device_name_check(
+      [](std::string& v) { return is_device_name(v) ? std::string() : "'" + v + "' is not auto, cpu, cuda or cuda:N"; },
+      "DEVICE");
 
   auto* cell = app.add_subcommand("cell", "solve the cell problem: the effective diffusivity a* (1D) or tensor D (2D)");
   cell->add_option("config", config, "TOML config")->required();
@@ -112,8 +116,8 @@ int main(int argc, char** argv) {
   auto* sim = app.add_subcommand("simulate", "generate coarse data with the configured scheme into DIR/data.h5");
   sim->add_option("config", config, "TOML config")->required();
   sim->add_option("--out", out, "output directory")->capture_default_str();
-  sim->add_option("--device", device, "auto | cpu | cuda (default: the config's run.device)")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sim->add_option("--device", device, "auto | cpu | cuda | cuda:N (default: the config's run.device)")
+      ->check(device_name_check);
   sim->add_flag("--json", as_json, "print one JSON object as the last line");
   sim->add_flag("--quiet", quiet, "no progress output");
   sim->add_flag("--resume", resume,
@@ -124,7 +128,7 @@ int main(int argc, char** argv) {
   train->add_option("config", config, "TOML config")->required();
   train->add_option("--data", data_path, "data.h5 written by simulate")->required();
   train->add_option("--out", out, "output directory (models/, summary.json)")->capture_default_str();
-  train->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  train->add_option("--device", device, "auto | cpu | cuda | cuda:N")->check(device_name_check);
   train->add_flag("--json", as_json, "print one JSON object as the last line");
   train->add_flag("--quiet", quiet, "no progress output");
   train->add_flag("--resume", resume, "continue from the last training checkpoint (learn.checkpoint_every)");
@@ -132,14 +136,14 @@ int main(int argc, char** argv) {
   auto* roll = app.add_subcommand("rollout", "roll a trained model out from the config's unseen initial conditions");
   roll->add_option("config", config, "TOML config")->required();
   roll->add_option("--model", model_path, "checkpoint DIR/models/NAME.pt")->required();
-  roll->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  roll->add_option("--device", device, "auto | cpu | cuda | cuda:N")->check(device_name_check);
   roll->add_flag("--json", as_json, "print one JSON object");
 
   auto* run =
       app.add_subcommand("run", "the whole pipeline: simulate, train both networks, regression, rollout, evaluation");
   run->add_option("config", config, "TOML config (default: the embedded quick 1D case)");
   run->add_option("--out", out, "output directory")->capture_default_str();
-  run->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  run->add_option("--device", device, "auto | cpu | cuda | cuda:N")->check(device_name_check);
   run->add_flag("--json", as_json, "print one JSON object as the last line");
   run->add_flag("--quiet", quiet, "no progress output");
   run->add_flag(
@@ -155,7 +159,7 @@ int main(int argc, char** argv) {
   bench->add_option("config", config, "TOML config with a [bench] section (configs/bench1d.toml, configs/bench2d.toml)")
       ->required();
   bench->add_option("--out", out, "output directory (bench.json, figures/fig_cost_scaling.png)")->capture_default_str();
-  bench->add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  bench->add_option("--device", device, "auto | cpu | cuda | cuda:N")->check(device_name_check);
   bench->add_flag("--json", as_json, "print one JSON object as the last line");
   bench->add_flag("--quiet", quiet, "no progress output");
 

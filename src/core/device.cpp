@@ -13,6 +13,8 @@
 #include <new>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "patchlearn/core/buffer.hpp"
 #include "patchlearn/core/error.hpp"
 #ifdef PATCHLEARN_HAVE_CUDA
@@ -37,18 +39,56 @@ bool cuda_available() {
 #endif
 }
 
+namespace {
+
+// N of "cuda:N" (-1 when `name` is not of that form).
+int gpu_index(const std::string& name) {
+  if (name.size() < 6 || name.compare(0, 5, "cuda:") != 0 || name.size() > 9) return -1;
+  int n = 0;
+  for (std::size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    n = 10 * n + (name[i] - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+bool is_device_name(const std::string& name) {
+  return name == "auto" || name == "cpu" || name == "cuda" || gpu_index(name) >= 0;
+}
+
 Device resolve_device(const std::string& request) {
   if (request == "cpu") return Device::CPU;
-  if (request == "cuda") {
+  const int index = gpu_index(request);
+  if (request == "cuda" || index >= 0) {
     if (!cuda_built())
-      throw RunError(
-          "--device cuda: this patchlearn was built without the CUDA backend (rebuild with nvcc present, "
-          "PATCHLEARN_CUDA=ON)");
-    if (!cuda_available()) throw RunError("--device cuda: no usable CUDA GPU was found (check the driver and --gpus)");
+      throw RunError("--device " + request +
+                     ": this patchlearn was built without the CUDA backend (rebuild with nvcc present, "
+                     "PATCHLEARN_CUDA=ON)");
+    if (!cuda_available())
+      throw RunError("--device " + request + ": no usable CUDA GPU was found (check the driver and --gpus)");
+#ifdef PATCHLEARN_HAVE_CUDA
+    if (index >= 0) {
+      const int count = cuda::device_count();
+      if (index >= count)
+        throw RunError(fmt::format("--device {}: {} CUDA GPU{} visible (cuda:0{})", request, count,
+                                   count == 1 ? " is" : "s are",
+                                   count > 1 ? fmt::format(" .. cuda:{}", count - 1) : ""));
+      cuda::select_device(index);
+    }
+#endif
     return Device::CUDA;
   }
   if (request == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
-  throw ConfigError("device", "'" + request + "' is not a device; use auto, cpu or cuda");
+  throw ConfigError("device", "'" + request + "' is not a device; use auto, cpu, cuda or cuda:N");
+}
+
+int current_gpu() {
+#ifdef PATCHLEARN_HAVE_CUDA
+  if (cuda_available()) return cuda::current_device();
+#endif
+  return 0;
 }
 
 const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }

@@ -5,7 +5,8 @@
 namespace patchlearn::learn {
 
 torch::Device torch_device(Device d) {
-  return d == Device::CUDA ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  return d == Device::CUDA ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(current_gpu()))
+                           : torch::Device(torch::kCPU);
 }
 
 torch::Tensor view(std::shared_ptr<const void> owner, const Buffer<double>& buf, at::IntArrayRef sizes) {

@@ -12,8 +12,14 @@ enum class Device { CPU, CUDA };
 bool cuda_built();
 /// Whether a CUDA device can be used right now (false in CPU-only builds and without a GPU).
 bool cuda_available();
-/// Parse "auto" | "cpu" | "cuda" and resolve it; "cuda" without a usable GPU is a RunError.
+/// Whether `name` names a device: "auto", "cpu", "cuda" or "cuda:N" (GPU N of the visible ones).
+bool is_device_name(const std::string& name);
+/// Parse a device name and resolve it; "cuda" or "cuda:N" without that usable GPU is a RunError.
+/// "cuda:N" makes GPU N the current device of the process; "cuda" keeps the current one (GPU 0,
+/// or the one an MPI rank took).
 Device resolve_device(const std::string& request);
+/// The index of the current GPU (0 without the CUDA backend).
+int current_gpu();
 const char* device_name(Device d);
 /// A short description of the device actually used (GPU model, or CPU with thread count).
 std::string device_description(Device d);
