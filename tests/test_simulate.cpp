@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -113,6 +114,29 @@ amplitude = [-0.3, 0.3]
     EXPECT_LT(sim.rmse_vs_full_resolution, 1e-2) << block;
     EXPECT_EQ(sim.full_resolution_trajectories, compare.empty() ? 0 : 1) << block;
   }
+}
+
+TEST(Simulate, AStageThatReportsRarelyStillShowsItIsAlive) {
+  // 1000 x 1000 patches: the first sampling interval takes minutes on 2 cores. With lines due every
+  // 0.5 s, the heartbeat repeats the stage's 0% line with a growing elapsed time until SIGINT.
+  const auto dir = std::filesystem::temp_directory_path() / ("pl_heartbeat_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream((dir / "c.toml").string()) << "[domain]\ndimension = 2\npatches = 1000\n[initial]\ntrajectories = 1\n"
+                                              "wavenumbers = [1, 2]\n[time]\nt_end = 0.02\n";
+  const std::string cmd = "PATCHLEARN_PROGRESS_SECONDS=0.5 timeout -s INT 3 " + std::string(PATCHLEARN_BINARY) +
+                          " simulate '" + (dir / "c.toml").string() + "' --out '" + (dir / "out").string() + "' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::vector<double> elapsed;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) {
+    double t = 0;
+    if (std::sscanf(buf, "simulate (gap_tooth, 2D): 0.0%% %lf s elapsed", &t) == 1) elapsed.push_back(t);
+  }
+  pclose(p);
+  std::filesystem::remove_all(dir);
+  ASSERT_GE(elapsed.size(), 3u) << "the stage's line was not repeated";
+  for (std::size_t i = 1; i < elapsed.size(); ++i) EXPECT_GT(elapsed[i], elapsed[i - 1]);
 }
 
 TEST(Simulate, CudaWithoutGpuIsAClearError) {

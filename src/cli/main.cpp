@@ -6,7 +6,12 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -25,37 +30,81 @@ using namespace patchlearn;
 namespace {
 
 /// Progress on stderr: per stage, a live line with rate and ETA on a terminal, periodic lines
-/// otherwise; info lines unless quiet, warnings unless only errors are wanted.
+/// otherwise; info lines unless quiet, warnings unless only errors are wanted. A stage that reports
+/// rarely (one sampling interval of a large 2D run can take minutes) still shows it is alive: a
+/// heartbeat thread repeats the stage's line, with its elapsed time, whenever the period has
+/// passed without one (on a terminal every second; otherwise every PATCHLEARN_PROGRESS_SECONDS,
+/// default 10).
 class TerminalObserver : public Observer {
  public:
-  TerminalObserver(bool quiet, bool warnings) : quiet_(quiet), warnings_(warnings), tty_(isatty(2)) {}
+  TerminalObserver(bool quiet, bool warnings)
+      : quiet_(quiet), warnings_(warnings), tty_(isatty(2)), period_(tty_ ? 1.0 : line_period()) {
+    if (!quiet_) heartbeat_ = std::thread([this] { beat(); });
+  }
+  TerminalObserver(const TerminalObserver&) = delete;
+  TerminalObserver& operator=(const TerminalObserver&) = delete;
+  ~TerminalObserver() override {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (heartbeat_.joinable()) heartbeat_.join();
+  }
   void progress(const std::string& stage, double fraction) override {
     if (quiet_) return;
+    const std::lock_guard<std::mutex> lock(mutex_);
     if (stage != stage_) {
       stage_ = stage;
       clock_ = Stopwatch();
       last_ = -1e9;
     }
+    fraction_ = fraction;
     const double t = clock_.seconds();
-    if (fraction < 1.0 && t - last_ < (tty_ ? 0.2 : 10.0)) return;
-    last_ = t;
-    const double eta = fraction > 0 ? t * (1.0 - fraction) / fraction : 0.0;
-    fmt::print(stderr, "{}{}: {:5.1f}%  {:.1f} s elapsed  ETA {:.1f} s{}", tty_ ? "\r" : "", stage, 100.0 * fraction, t,
-               eta, tty_ ? "   " : "\n");
-    if (tty_ && fraction >= 1.0) std::fputc('\n', stderr);
+    if (fraction < 1.0 && t - last_ < (tty_ ? 0.2 : period_)) return;
+    line(t);
   }
   void info(const std::string& line) override {
+    const std::lock_guard<std::mutex> lock(mutex_);
     if (!quiet_) fmt::print(stderr, "{}\n", line);
   }
   void warning(const std::string& line) override {
+    const std::lock_guard<std::mutex> lock(mutex_);
     if (warnings_) fmt::print(stderr, "warning: {}\n", line);
   }
 
  private:
+  static double line_period() {
+    const char* v = std::getenv("PATCHLEARN_PROGRESS_SECONDS");
+    const double s = v ? std::atof(v) : 10.0;
+    return s > 0 ? s : 10.0;
+  }
+  // The stage's line at elapsed time t (mutex_ held).
+  void line(double t) {
+    last_ = t;
+    const std::string eta = fraction_ > 0 ? fmt::format("{:.1f} s", t * (1.0 - fraction_) / fraction_) : "unknown";
+    fmt::print(stderr, "{}{}: {:5.1f}%  {:.1f} s elapsed  ETA {}{}", tty_ ? "\r" : "", stage_, 100.0 * fraction_, t,
+               eta, tty_ ? "   " : "\n");
+    if (tty_ && fraction_ >= 1.0) std::fputc('\n', stderr);
+  }
+  void beat() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; })) {
+      if (stage_.empty() || fraction_ >= 1.0) continue;
+      if (const double t = clock_.seconds(); t - last_ >= period_) line(t);
+    }
+  }
+
   bool quiet_, warnings_, tty_;
+  double period_;
   std::string stage_;
+  double fraction_ = 0.0;
   Stopwatch clock_;
   double last_ = -1e9;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread heartbeat_;  // last: it starts once every other member is set
 };
 
 void print(const Report& r, bool as_json) {

@@ -55,6 +55,7 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
                          const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
                          Observer& observer, const std::string& stage, double& wall_s) {
   const auto progress = [&](double f) { observer.progress(stage, f); };
+  progress(0.0);  // the stage starts now, though its first step may take long
   if (!chunks) {
     Stopwatch clock;
     auto d = compute(0, B, progress);
