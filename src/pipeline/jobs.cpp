@@ -226,12 +226,12 @@ Report run(Problem& problem, const JobOptions& o, Observer& observer) {
   const json extras = problem.run_extras(*sim);
   observer.info(simulated.lines.back());
   const auto task = problem.learning_task(sim.get());
-  auto summary = train_and_evaluate(*task, learning_data(sim, sim->data), dev, o.out, observer);
-  summary["simulate"] = simulated.json;
-  summary.update(extras);
-  summary["wall_s"] = clock.seconds();
+  const auto summary = train_and_evaluate(*task, learning_data(sim, sim->data), dev, o.out, observer, [&](json& s) {
+    s["simulate"] = simulated.json;
+    s.update(extras);
+    s["wall_s"] = clock.seconds();
+  });
   const std::string summary_path = (fs::path(o.out) / "summary.json").string();
-  write_json_file(summary_path, summary);
   Report r = learning_report(problem, summary);
   r.json.update(extras);
   r.json["wall_s"] = summary["wall_s"];

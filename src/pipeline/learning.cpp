@@ -210,7 +210,7 @@ void add_curve_errors(json& out, const json& truth) {
 }
 
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
-                        Observer& observer) {
+                        Observer& observer, const std::function<void(json&)>& complete) {
   const auto& o = task.options();
   const auto tdev = learn::torch_device(device);
   const auto dtype = o.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
@@ -264,6 +264,7 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   summary["regression"].update(scored("regression", *task.discovered(fitted.result)));
   summary["times"] = eval.times;
   arrays.commit();
+  if (complete) complete(summary);
   write_json_file((fs::path(out_dir) / "summary.json").string(), summary);
   return summary;
 }

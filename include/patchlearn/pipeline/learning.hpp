@@ -152,11 +152,13 @@ class LearningTask {
 
 /// Train every configured network on `data`, save DIR/models/NAME.pt, run the regression and the
 /// evaluation of every network and of the discovered equation (summary "regression": its fit and
-/// the same scores as a network's). Returns the summary (also written to DIR/summary.json); the arrays behind the
-/// figures (test states, exact and learned dU/dt, truth, coarse and learned rollouts) go to
-/// DIR/rollout.h5.
+/// the same scores as a network's). Returns the summary, also written once to DIR/summary.json
+/// after `complete` (when given) has added the caller's own entries (say, the simulation that
+/// made the data); the arrays behind the figures (test states, exact and learned dU/dt, truth,
+/// coarse and learned rollouts) go to DIR/rollout.h5.
 nlohmann::json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device,
-                                  const std::string& out_dir, Observer& observer);
+                                  const std::string& out_dir, Observer& observer,
+                                  const std::function<void(nlohmann::json&)>& complete = {});
 
 /// Load a saved model and score it on the task's evaluation set.
 nlohmann::json rollout_saved_model(const LearningTask& task, const learn::CoarseModel& model, Device device);
