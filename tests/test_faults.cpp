@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <vector>
+#include <set>
 #include <string>
 
 #include "patchlearn/io/h5.hpp"
@@ -241,6 +243,48 @@ TEST(Faults, DamagedDataAndModelFilesAreRefusedByName) {
   r = run("rollout '" + config + "' --model '" + model.string() + "'");
   EXPECT_EQ(r.status, 2);
   expect_one_line(r, "'" + model.string() + "' does not match its checksum");
+}
+
+TEST(Faults, TheDamagedFileCorpusIsRefusedFileByFile) {
+  // tests/damaged_files/: committed damaged data, chunk and model files (make.sh), each given to
+  // the command that reads it (cases.txt): exit 2 and one line naming the file and the damage.
+  const fs::path corpus = fs::path(PATCHLEARN_SOURCE_DIR) / "tests" / "damaged_files";
+  std::ifstream in(corpus / "cases.txt");
+  std::set<std::string> covered;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f;  // file, where it goes, command, refusal
+    std::size_t a = 0;
+    for (std::size_t b; (b = line.find(" | ", a)) != std::string::npos; a = b + 3) f.push_back(line.substr(a, b - a));
+    f.push_back(line.substr(a));
+    ASSERT_EQ(f.size(), 4u) << line;
+    SCOPED_TRACE(f[0]);
+    covered.insert(f[0]);
+    const auto dir = fresh_dir("pl_fault_corpus");
+    const fs::path placed = dir / f[1];
+    fs::create_directories(placed.parent_path());
+    fs::copy_file(corpus / f[0], placed);
+    std::string cmd = f[2];
+    const auto put = [&](const std::string& key, const std::string& value) {
+      for (auto k = cmd.find(key); k != std::string::npos; k = cmd.find(key, k + value.size()))
+        cmd.replace(k, key.size(), value);
+    };
+    put("{config}", "'" + (corpus / "tiny.toml").string() + "'");
+    put("{placed}", "'" + placed.string() + "'");
+    put("{dir}", dir.string());
+    const auto r = run(cmd);
+    EXPECT_EQ(r.status, 2);
+    expect_one_line(r, "'" + placed.string() + "'");
+    EXPECT_NE(r.err.find(f[3]), std::string::npos) << r.err;
+  }
+  EXPECT_GE(covered.size(), 10u);
+  for (const auto& e : fs::directory_iterator(corpus)) {  // every damaged file has its case
+    const auto ext = e.path().extension();
+    if (ext == ".h5" || ext == ".pt") {
+      EXPECT_EQ(covered.count(e.path().filename().string()), 1u) << e.path();
+    }
+  }
 }
 
 TEST(Faults, AKilledJobTakesItsReportScriptWithIt) {
