@@ -219,7 +219,7 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"domain.length", [&](const Config1D& x) { return n(x.length); }},
       {"domain.macro_nodes", [&](const Config1D& x) { return n(x.macro_nodes); }},
       {"micro.dx", [&](const Config1D& x) { return n(x.micro_dx); }},
-      {"scheme.type", [](const Config1D& x) { return x.scheme; }},
+      {"scheme.type", [](const Config1D& x) { return std::string(name_of(x.scheme)); }},
       {"patch.tooth_width", [&](const Config1D& x) { return n(x.tooth_width); }},
       {"patch.buffer_width", [&](const Config1D& x) { return n(x.buffer_width); }},
       {"patch.lifting", [](const Config1D& x) { return std::string(x.lifting_degree == 2 ? "quadratic" : "quartic"); }},

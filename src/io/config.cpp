@@ -93,6 +93,18 @@ URange default_u_range(const InitialConditionParams& ic) {
   return {lo - margin, hi + margin};
 }
 
+const char* name_of(Scheme1D s) {
+  switch (s) {
+    case Scheme1D::PatchDynamics:
+      return "patch_dynamics";
+    case Scheme1D::GapTooth:
+      return "gap_tooth";
+    case Scheme1D::FullResolution:
+      return "full_resolution";
+  }
+  return "?";
+}
+
 index_t Config1D::macro_steps() const { return static_cast<index_t>(std::llround(t_end / macro_dt)); }
 
 std::vector<double> Config1D::sample_times() const {
@@ -229,10 +241,11 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   const double DX = c.length / (c.macro_nodes - 1);
 
   // --- scheme and patches
-  c.scheme = scheme.choice("type", c.scheme, {"patch_dynamics", "gap_tooth", "full_resolution"});
-  if (!c.field->periodic() && c.scheme != "full_resolution")
+  c.scheme =
+      scheme.enumerated("type", c.scheme, {Scheme1D::PatchDynamics, Scheme1D::GapTooth, Scheme1D::FullResolution});
+  if (!c.field->periodic() && c.scheme != Scheme1D::FullResolution)
     throw ConfigError("scheme.type",
-                      "\"" + c.scheme +
+                      "\"" + std::string(name_of(c.scheme)) +
                           "\" cannot simulate a random medium yet: its lift lacks the corrector, which on a random "
                           "medium wanders over the cells and forms only by diffusion across the patch, so it swamps "
                           "the estimate (README, random media); use \"full_resolution\"");
@@ -281,7 +294,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (!c.patch_auto.burst && c.burst > c.macro_dt)
     throw ConfigError("patch.burst", num(c.burst) + " is longer than macro.dt = " + num(c.macro_dt) +
                                          "; a projective step needs burst <= macro.dt");
-  if (c.scheme == "patch_dynamics") {
+  if (c.scheme == Scheme1D::PatchDynamics) {
     // Projective steps are explicit: the 3-point coarse scheme's fastest mode, lambda = 4 a*/dX^2
     // (a* = the harmonic mean, exact in 1D), must lie in the integrator's stability interval.
     const double lam_dt = 4.0 * c.field->harmonic_mean() * c.macro_dt / (DX * DX);
@@ -291,7 +304,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                                         " on this grid: 4 a* dt / dX^2 = " + num(lam_dt) + " > " + num(limit) +
                                         "; use macro.dt <= " + num(limit * DX * DX / (4.0 * c.field->harmonic_mean())));
   }
-  if (c.scheme == "gap_tooth") {
+  if (c.scheme == Scheme1D::GapTooth) {
     const double r = c.macro_dt * c.sample_every / c.gap_tooth_dt;
     if (std::abs(r - std::round(r)) > 1e-6 * r)
       throw ConfigError("gap_tooth.dt",
@@ -329,7 +342,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.bench.epsilon = bench.positives("epsilon", c.bench.epsilon);
   c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
 
-  if (c.scheme == "patch_dynamics" && c.patch_auto.any()) choose_patch_parameters(c);
+  if (c.scheme == Scheme1D::PatchDynamics && c.patch_auto.any()) choose_patch_parameters(c);
   check_fits_in_memory(footprint_1d(c), "initial.trajectories", "micro.dx");
   return c;
 }

@@ -72,6 +72,8 @@ URange default_u_range(const InitialConditionParams2D& ic) {
   return {-s - margin, s + margin};
 }
 
+const char* name_of(Scheme2D s) { return s == Scheme2D::GapTooth ? "gap_tooth" : "full_lattice"; }
+
 Config2D::Config2D() {
   learn.epochs = 10;
   learn.lbfgs_iterations = 50;
@@ -180,7 +182,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.ratio = patch.positive("ratio", c.ratio);
   c.coupling = patch.choice("coupling", c.coupling, {"spectral", "polynomial"});
   c.order = static_cast<int>(patch.integer("order", c.order, 2, 64));
-  c.scheme = scheme.choice("type", c.scheme, {"gap_tooth", "full_lattice"});
+  c.scheme = scheme.enumerated("type", c.scheme, {Scheme2D::GapTooth, Scheme2D::FullLattice});
   const int m = c.points - 2;
   if (m % c.kappa.mx || m % c.kappa.my)
     c.warnings.push_back(
@@ -210,7 +212,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
     const Lattice2D lat(c.kappa, parse_bond_placement(c.placement), g.h, g.first);
     check_patch_phase(lat, g);
-    const double rho = c.scheme == "gap_tooth" ? gap_tooth_spectral_bound(lat, g) : full_lattice_spectral_bound(lat, g);
+    const double rho =
+        c.scheme == Scheme2D::GapTooth ? gap_tooth_spectral_bound(lat, g) : full_lattice_spectral_bound(lat, g);
     if (c.stepper == "rk4" && c.fine_dt * rho > rk4_stability_limit())
       throw ConfigError("fine.dt", num(c.fine_dt) + " is over the RK4 stability limit " + num(rk4_stability_limit()) +
                                        " / rho = " + num(rk4_stability_limit() / rho) +
@@ -256,7 +259,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     if (n != std::floor(n) || n > 1e6) throw ConfigError("bench.lattice", num(n) + " must be a whole number up to 1e6");
     c.bench.lattice.push_back(static_cast<int>(n));
   }
-  check_fits_in_memory(footprint_2d(c), "domain.patches", c.scheme == "full_lattice" ? "patch.ratio" : "patch.points");
+  check_fits_in_memory(footprint_2d(c), "domain.patches",
+                       c.scheme == Scheme2D::FullLattice ? "patch.ratio" : "patch.points");
   return c;
 }
 

@@ -24,9 +24,9 @@ Footprint footprint_1d(const Config1D& c) {
   const double together =
       c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
   double points = 0.0;  // fine points per trajectory
-  if (c.scheme == "full_resolution")
+  if (c.scheme == Scheme1D::FullResolution)
     points = std::floor(c.length / c.micro_dx) + 1.0;
-  else if (c.scheme == "gap_tooth")
+  else if (c.scheme == Scheme1D::GapTooth)
     points = (M - 2.0) * (std::floor(c.tooth_width / c.micro_dx) + 1.0);
   else
     points = (M - 2.0) * (std::floor(c.buffer_width / c.micro_dx) + 1.0);
@@ -43,7 +43,7 @@ Footprint footprint_2d(const Config2D& c) {
   // Lattice sites per trajectory: n x n in each of the P x P patches, or the whole N x N lattice
   // (N = P s, s = (n - 2) / ratio points between patch centres).
   const double n = c.points, s = std::round((n - 2.0) / c.ratio);
-  const double sites = c.scheme == "full_lattice" ? (P * s) * (P * s) : P * P * n * n;
+  const double sites = c.scheme == Scheme2D::FullLattice ? (P * s) * (P * s) : P * P * n * n;
   Footprint f;
   f.coarse_bytes = 4.0 * B * T * P * P * sizeof(double);
   f.fine_bytes = together * sites * sizeof(double);

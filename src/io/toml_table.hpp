@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <sstream>
@@ -110,6 +111,16 @@ class Table {
       throw ConfigError(key(k), "'" + v + "' is not valid; use one of " + list);
     }
     return v;
+  }
+  /// An enum value by its name_of(), one of `all` (the choices the message lists).
+  template <class E>
+  E enumerated(const std::string& k, E def, std::initializer_list<E> all) const {
+    std::vector<std::string> names;
+    for (E e : all) names.emplace_back(name_of(e));
+    const std::string v = choice(k, name_of(def), names);
+    for (E e : all)
+      if (v == name_of(e)) return e;
+    return def;
   }
   std::vector<std::string> strings(const std::string& k, std::vector<std::string> def,
                                    const std::vector<std::string>& options) const {

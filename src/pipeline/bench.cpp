@@ -181,10 +181,10 @@ json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
     Config1D c = scaled_to(cfg, eps);
     StageObserver patch_stage(observer, "patch dynamics, eps = " + eps_label(eps)),
         full_stage(observer, "full resolution, eps = " + eps_label(eps));
-    c.scheme = "patch_dynamics";
+    c.scheme = Scheme1D::PatchDynamics;
     const Run patch =
         measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_data(c, device, patch_stage); });
-    c.scheme = "full_resolution";
+    c.scheme = Scheme1D::FullResolution;
     const Matched full = loosest_matching(opt.full_rtol, rung, opt.rmse, "full", "rtol", [&](double rtol) {
       c.full_rtol = rtol;
       return measured<Simulation1D>(device, opt.repeat_s, [&] { return simulate_data(c, device, full_stage); });
@@ -235,10 +235,10 @@ json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
     const double eps = c.kappa.mx * c.length / N;
     // One side at the loosest tolerance that meets the target; `evaluations`: the taken run's
     // rate evaluations per sample interval.
-    const auto side = [&](const std::string& scheme, const std::string& label, std::size_t& rung, int& evaluations) {
+    const auto side = [&](Scheme2D scheme, const std::string& label, std::size_t& rung, int& evaluations) {
       c.scheme = scheme;
       StageObserver stage(observer, label + ", " + std::to_string(N) + "^2");
-      return loosest_matching(ladder, rung, opt.rmse, scheme == "gap_tooth" ? "patch" : "full", "tolerance",
+      return loosest_matching(ladder, rung, opt.rmse, scheme == Scheme2D::GapTooth ? "patch" : "full", "tolerance",
                               [&](double tol) {
                                 c.fine_tolerance = tol;
                                 return measured<Simulation2D>(device, opt.repeat_s, [&] {
@@ -249,11 +249,11 @@ json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
                               });
     };
     int patch_evaluations = 0, full_evaluations = 0;
-    const Matched patch = side("gap_tooth", "gap-tooth", patch_rung, patch_evaluations);
+    const Matched patch = side(Scheme2D::GapTooth, "gap-tooth", patch_rung, patch_evaluations);
     std::optional<Matched> full;
     std::string error;
     try {
-      full = side("full_lattice", "full lattice", full_rung, full_evaluations);
+      full = side(Scheme2D::FullLattice, "full lattice", full_rung, full_evaluations);
     } catch (const OutOfMemory& err) {
       error = err.what();
     } catch (const std::bad_alloc&) {

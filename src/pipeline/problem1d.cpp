@@ -68,7 +68,7 @@ void Problem1D::check_learnable() const {
 }
 
 std::vector<std::string> Problem1D::check_simulable() const {
-  if (cfg_.scheme != "patch_dynamics") return {};
+  if (cfg_.scheme != Scheme1D::PatchDynamics) return {};
   // The patch parameters against patch.rate_tolerance: each error over a third of it is named with
   // the key that owns it, when together they exceed it.
   const auto b = patch_error_budget(cfg_);
@@ -117,7 +117,7 @@ CoarseData full_resolution_data(const Config1D& cfg, const FineModel1D& model, c
 Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
   const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width,
-                             cfg.scheme == "patch_dynamics" ? cfg.buffer_width : cfg.tooth_width);
+                             cfg.scheme == Scheme1D::PatchDynamics ? cfg.buffer_width : cfg.tooth_width);
   const auto ics = draw_initial_conditions(cfg.initial);
   std::vector<std::function<double(double)>> icf(ics.begin(), ics.end());
   const index_t B = cfg.initial.trajectories, M = cfg.macro_nodes;
@@ -125,7 +125,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   // Trajectories [first, first + count) with the configured scheme.
   const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
     const std::vector<std::function<double(double)>> sub(icf.begin() + first, icf.begin() + first + count);
-    if (cfg.scheme == "patch_dynamics") {
+    if (cfg.scheme == Scheme1D::PatchDynamics) {
       PatchDynamics1D op(model, layout, cfg.patch_setting().params, device, count);
       std::vector<double> U0(count * M);
       for (index_t b = 0; b < count; ++b)
@@ -136,7 +136,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
                                 if (prog) prog(double(s) / double(steps));
                               });
     }
-    if (cfg.scheme == "gap_tooth") {
+    if (cfg.scheme == Scheme1D::GapTooth) {
       GapToothParams p;
       p.dt = cfg.gap_tooth_dt;
       GapTooth1D gt(model, layout, p, device, count);
@@ -147,9 +147,9 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     return full_resolution_data(cfg, model, layout, device, sub, times, prog);
   };
   Simulation1D sim;
-  const std::string stage = "simulate (" + cfg.scheme + ")";
+  const std::string stage = "simulate (" + std::string(name_of(cfg.scheme)) + ")";
   sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, observer, stage, sim.wall_s);
-  if (cfg.scheme == "patch_dynamics") {
+  if (cfg.scheme == Scheme1D::PatchDynamics) {
     // One more burst from trajectory 0's data at the sample nearest t = 0.05: the fine field the
     // coarse data come from (for the figures; not part of the timed run).
     index_t n = 0;
@@ -176,7 +176,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
   }
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
-  if (cfg.full_compare > 0 && cfg.scheme != "full_resolution") {
+  if (cfg.full_compare > 0 && cfg.scheme != Scheme1D::FullResolution) {
     const index_t n = std::min<index_t>(cfg.full_compare, B);
     const auto full = full_resolution_data(cfg, model, layout, Device::CPU, {icf.begin(), icf.begin() + n}, sim.data.t,
                                            [&](double f) { observer.progress("full resolution (compare)", f); });
@@ -190,7 +190,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
 void write_data_h5(const std::string& path, const Config1D& cfg, const Simulation1D& sim, Device device) {
   const auto& d = sim.data;
   H5Writer w(path);
-  write_common_data(w, {d.nodes}, cfg, cfg.scheme, sim, device);
+  write_common_data(w, {d.nodes}, cfg, name_of(cfg.scheme), sim, device);
   std::vector<double> x(d.nodes);
   for (index_t i = 0; i < d.nodes; ++i) x[i] = cfg.length * static_cast<double>(i) / static_cast<double>(d.nodes - 1);
   w.dataset("x", {d.nodes}, x);
@@ -463,7 +463,7 @@ Report Problem1D::cell(std::optional<double> u) const {
 Report Problem1D::simulation_report(const Simulation& s, Device device) const {
   const auto& sim = dynamic_cast<const Simulation1D&>(s);
   Report r;
-  r.json = common_simulation_json(sim, cfg_.scheme, device);
+  r.json = common_simulation_json(sim, name_of(cfg_.scheme), device);
   r.lines = {
       fmt::format("{} trajectories x {} times x {} nodes", sim.data.trajectories, sim.data.times, sim.data.nodes)};
   if (sim.effective) {
@@ -481,7 +481,7 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
     r.lines.back() += fmt::format(", vs full resolution {:.3e} (the first {} trajectories)",
                                   sim.rmse_vs_full_resolution, sim.full_resolution_trajectories);
   }
-  if (cfg_.scheme == "patch_dynamics")  // the patch parameters the data were made with ("auto" resolved)
+  if (cfg_.scheme == Scheme1D::PatchDynamics)  // the patch parameters the data were made with ("auto" resolved)
     r.json["patch"] = {{"burst", cfg_.burst},
                        {"substeps", cfg_.substeps},
                        {"heal_substeps", cfg_.heal_substeps},

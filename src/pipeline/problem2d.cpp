@@ -106,7 +106,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
   const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
     const std::vector<InitialCondition2D> sub(ics.begin() + first, ics.begin() + first + count);
     std::unique_ptr<LatticeScheme2D> scheme;
-    if (cfg.scheme == "gap_tooth")
+    if (cfg.scheme == Scheme2D::GapTooth)
       scheme = std::make_unique<GapTooth2D>(device, lattice, g, count);
     else
       scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
@@ -117,7 +117,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
       if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
     });
   };
-  const std::string stage = "simulate (" + cfg.scheme + ", 2D)";
+  const std::string stage = "simulate (" + std::string(name_of(cfg.scheme)) + ", 2D)";
   sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, observer, stage, sim.wall_s);
   sim.truth = homogenized_truth_2d(cfg, effective, 0, B, sim.data.t);
   const auto U = sim.data.host_U();
@@ -139,7 +139,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
 void write_data_h5(const std::string& path, const Config2D& cfg, const Simulation2D& sim, Device device) {
   const auto g = layout_2d(cfg);
   H5Writer w(path);
-  write_common_data(w, {g.P, g.P}, cfg, cfg.scheme, sim, device);
+  write_common_data(w, {g.P, g.P}, cfg, name_of(cfg.scheme), sim, device);
   w.dataset("x", {g.P}, g.centres);
   w.dataset("D_cell", {2, 2}, {sim.D.xx, sim.D.xy, sim.D.xy, sim.D.yy});
   w.attribute("dimension", 2.0);
@@ -340,7 +340,7 @@ Report Problem2D::cell(std::optional<double> u) const {
 Report Problem2D::simulation_report(const Simulation& s, Device device) const {
   const auto& sim = dynamic_cast<const Simulation2D&>(s);
   Report r;
-  r.json = common_simulation_json(sim, cfg_.scheme, device);
+  r.json = common_simulation_json(sim, name_of(cfg_.scheme), device);
   r.json["fine_evaluations_per_sample"] = sim.fine_evaluations;
   r.json["D_cell"] = tensor_json(sim.D);
   r.json["gap_tooth_vs_homogenized_rmse"] = sim.rmse_vs_homogenized_t03;

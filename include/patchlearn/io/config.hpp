@@ -51,6 +51,11 @@ struct RolloutOptions {
   double t_end = 0.5, dt = 1e-4, rtol = 1e-9, atol = 1e-12;
 };
 
+/// The 1D schemes that make coarse data (scheme.type).
+enum class Scheme1D { PatchDynamics, GapTooth, FullResolution };
+/// Its name in configs, data files and messages: patch_dynamics, gap_tooth, full_resolution.
+const char* name_of(Scheme1D s);
+
 /// What every problem's config holds: its text, the sections all problems share ([learn],
 /// [rollout], [regression], [run], [bench]; each problem sets its own defaults before they are
 /// parsed, by parse_shared_sections in src/io/toml_table.hpp) and the warnings its validation found.
@@ -88,7 +93,7 @@ struct Config1D : SharedConfig {
   // [micro]
   double micro_dx = 1e-5;
   // [scheme]
-  std::string scheme = "patch_dynamics";  ///< patch_dynamics | gap_tooth | full_resolution
+  Scheme1D scheme = Scheme1D::PatchDynamics;
   // [patch]
   double tooth_width = 2e-3, buffer_width = 1.2e-2;
   int lifting_degree = 2;

@@ -12,6 +12,11 @@
 
 namespace patchlearn {
 
+/// The 2D schemes that make coarse data (scheme.type).
+enum class Scheme2D { GapTooth, FullLattice };
+/// Its name in configs, data files and messages: gap_tooth, full_lattice.
+const char* name_of(Scheme2D s);
+
 struct Config2D : SharedConfig {
   Config2D();
   // [domain]
@@ -29,7 +34,7 @@ struct Config2D : SharedConfig {
   std::string coupling = "spectral";
   int order = 4;
   // [scheme]
-  std::string scheme = "gap_tooth";  ///< gap_tooth | full_lattice
+  Scheme2D scheme = Scheme2D::GapTooth;
   // [fine]
   std::string stepper = "exponential";
   double fine_dt = 0.0;                                   ///< rk4 step; 0 = the largest stable step

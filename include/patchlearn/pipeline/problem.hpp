@@ -118,7 +118,7 @@ class ProblemOf : public Problem {
 
   const SharedConfig& shared() const override { return cfg_; }
   SharedConfig& shared() override { return cfg_; }
-  std::string scheme() const override { return cfg_.scheme; }
+  std::string scheme() const override { return name_of(cfg_.scheme); }
   std::shared_ptr<Simulation> simulate(Device device, const ChunkedRun* chunks, Observer& observer) const override {
     return std::make_shared<Sim>(simulate_data(cfg_, device, observer, chunks));
   }
