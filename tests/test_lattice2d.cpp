@@ -614,7 +614,7 @@ TEST(Config2D, PaperConfigAndBadTables) {
   EXPECT_EQ(key_of("[fine]\nstepper = \"rk4\"\ndt = 1e-5"), "accepted");
   // A u-dependent lattice: rkc by default, with its tolerance; the exponential refused.
   const auto nl = parse_config_2d(head + "conductance_factor = \"1 + u^2\"\n", "t");
-  EXPECT_EQ(nl.stepper, "rkc");
+  EXPECT_EQ(nl.stepper, FineStepper::RKC);
   EXPECT_EQ(nl.fine_tolerance, rkc_default_tolerance());
   EXPECT_EQ(key_of("conductance_factor = \"1 + u^2\"\n[fine]\nstepper = \"exponential\""), "fine.stepper");
 }

@@ -177,7 +177,7 @@ t_end = 0.5
 threshold = 1e-4
 )",
                                    "nonlinear2d");
-  EXPECT_EQ(cfg.stepper, "rkc");
+  EXPECT_EQ(cfg.stepper, FineStepper::RKC);
   const auto sim = simulate_data(cfg, Device::CPU);
   EXPECT_LT(sim.rmse_vs_homogenized, 1e-5);
   EXPECT_LT(sim.rmse_vs_homogenized_t03, 1e-5);

@@ -194,16 +194,17 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // --- time stepping
   // A u-dependent lattice has no exp(dt A): its default stepper is rkc, with rkc's tolerance.
   const bool linear = c.kappa.nonlinear_key().empty();
-  c.stepper = fine.choice("stepper", linear ? c.stepper : "rkc", {"exponential", "rk4", "rkc"});
+  c.stepper = fine.enumerated("stepper", linear ? c.stepper : FineStepper::RKC,
+                              {FineStepper::Exponential, FineStepper::RK4, FineStepper::RKC});
   c.fine_dt = fine.number("dt", c.fine_dt);
   if (c.fine_dt < 0) throw ConfigError("fine.dt", num(c.fine_dt) + " must be >= 0 (0: the largest stable step)");
-  c.fine_tolerance =
-      fine.positive("tolerance", c.stepper == "rkc" ? rkc_default_tolerance() : exact_exponential_tolerance());
+  c.fine_tolerance = fine.positive(
+      "tolerance", c.stepper == FineStepper::RKC ? rkc_default_tolerance() : exact_exponential_tolerance());
   if (c.fine_tolerance >= 1) throw ConfigError("fine.tolerance", num(c.fine_tolerance) + " must be < 1");
-  if (c.stepper == "exponential" && !linear)
+  if (c.stepper == FineStepper::Exponential && !linear)
     throw ConfigError("fine.stepper", "exponential needs a linear lattice, and " + c.kappa.nonlinear_key() +
                                           " makes it u-dependent; use rkc");
-  if (c.stepper == "exponential" && c.coupling != "spectral")
+  if (c.stepper == FineStepper::Exponential && c.coupling != "spectral")
     throw ConfigError(
         "fine.stepper",
         "exponential needs the symmetric spectral coupling; use rk4 with patch.coupling = \"polynomial\"");
@@ -214,7 +215,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     check_patch_phase(lat, g);
     const double rho =
         c.scheme == Scheme2D::GapTooth ? gap_tooth_spectral_bound(lat, g) : full_lattice_spectral_bound(lat, g);
-    if (c.stepper == "rk4" && c.fine_dt * rho > rk4_stability_limit())
+    if (c.stepper == FineStepper::RK4 && c.fine_dt * rho > rk4_stability_limit())
       throw ConfigError("fine.dt", num(c.fine_dt) + " is over the RK4 stability limit " + num(rk4_stability_limit()) +
                                        " / rho = " + num(rk4_stability_limit() / rho) +
                                        " of this lattice (rho = " + num(rho) +

@@ -211,7 +211,7 @@ json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
 
 json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
   const auto& opt = cfg.bench;
-  const bool exponential = cfg.stepper == "exponential";
+  const bool exponential = cfg.stepper == FineStepper::Exponential;
   json out{{"dimension", 2},
            {"config", cfg.origin},
            {"device", device_description(device)},
@@ -219,8 +219,9 @@ json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
            {"trajectories", cfg.initial.trajectories},
            {"patches", cfg.patches * cfg.patches},
            {"times", cfg.samples()},
-           {"patch_solver", "gap-tooth, " + cfg.stepper + " fine stepper, " + cfg.coupling + " coupling"},
-           {"full_solver", "full lattice, " + cfg.stepper + " fine stepper"},
+           {"patch_solver",
+            "gap-tooth, " + std::string(name_of(cfg.stepper)) + " fine stepper, " + cfg.coupling + " coupling"},
+           {"full_solver", "full lattice, " + std::string(name_of(cfg.stepper)) + " fine stepper"},
            {"tolerances", exponential ? "each side at the loosest of bench.tolerance that meets bench.rmse"
                                       : "rk4 at the largest stable step"},
            {"sweep", json::array()}};
@@ -231,7 +232,7 @@ json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
     Config2D c = cfg;
     const int m = c.points - 2;
     c.ratio = static_cast<double>(c.patches * m) / N;
-    if (c.stepper == "rk4") c.fine_dt = 0.0;  // the largest stable step of this lattice
+    if (c.stepper == FineStepper::RK4) c.fine_dt = 0.0;  // the largest stable step of this lattice
     const double eps = c.kappa.mx * c.length / N;
     // One side at the loosest tolerance that meets the target; `evaluations`: the taken run's
     // rate evaluations per sample interval.

@@ -110,8 +110,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
       scheme = std::make_unique<GapTooth2D>(device, lattice, g, count);
     else
       scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
-    Propagator2D prop(*scheme, cfg.sample_dt, parse_fine_stepper(cfg.stepper), cfg.fine_dt, cfg.fine_tolerance,
-                      scheme->slow_rate(sim.D));
+    Propagator2D prop(*scheme, cfg.sample_dt, cfg.stepper, cfg.fine_dt, cfg.fine_tolerance, scheme->slow_rate(sim.D));
     sim.fine_evaluations = prop.evaluations();
     return simulate_lattice_2d(*scheme, prop, cfg.sample_dt, samples, sub, [&](index_t k) {
       if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));

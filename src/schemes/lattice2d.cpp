@@ -157,11 +157,16 @@ double full_lattice_spectral_bound(const Lattice2D& lattice, const PatchLayout2D
 
 double rk4_stability_limit() { return 2.785; }
 
-FineStepper parse_fine_stepper(const std::string& name) {
-  if (name == "exponential") return FineStepper::Exponential;
-  if (name == "rk4") return FineStepper::RK4;
-  if (name == "rkc") return FineStepper::RKC;
-  throw ConfigError("fine.stepper", "'" + name + "' is not valid; use exponential, rk4 or rkc");
+const char* name_of(FineStepper s) {
+  switch (s) {
+    case FineStepper::Exponential:
+      return "exponential";
+    case FineStepper::RK4:
+      return "rk4";
+    case FineStepper::RKC:
+      return "rkc";
+  }
+  return "?";
 }
 
 RkcMethod RkcMethod::for_step(double dt_rho) {

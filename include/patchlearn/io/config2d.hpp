@@ -36,7 +36,7 @@ struct Config2D : SharedConfig {
   // [scheme]
   Scheme2D scheme = Scheme2D::GapTooth;
   // [fine]
-  std::string stepper = "exponential";
+  FineStepper stepper = FineStepper::Exponential;
   double fine_dt = 0.0;                                   ///< rk4 step; 0 = the largest stable step
   double fine_tolerance = exact_exponential_tolerance();  ///< exponential: propagator error bound
   // [time]

@@ -191,7 +191,8 @@ struct RkcMethod {
   /// The stability polynomial R_s(z): one step of y' = lambda y from y = 1, z = lambda dt.
   double amplification(double z) const;
 };
-FineStepper parse_fine_stepper(const std::string& name);
+/// Its name in configs and messages: exponential, rk4, rkc.
+const char* name_of(FineStepper s);
 
 /// Advances a scheme's state over a fixed interval, again and again.
 class Propagator2D {
