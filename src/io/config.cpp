@@ -94,15 +94,8 @@ URange default_u_range(const InitialConditionParams& ic) {
 }
 
 const char* name_of(Scheme1D s) {
-  switch (s) {
-    case Scheme1D::PatchDynamics:
-      return "patch_dynamics";
-    case Scheme1D::GapTooth:
-      return "gap_tooth";
-    case Scheme1D::FullResolution:
-      return "full_resolution";
-  }
-  return "?";
+  static const char* const names[] = {"patch_dynamics", "gap_tooth", "full_resolution"};  // in the enum's order
+  return names[static_cast<int>(s)];
 }
 
 index_t Config1D::macro_steps() const { return static_cast<index_t>(std::llround(t_end / macro_dt)); }

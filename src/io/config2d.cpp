@@ -72,7 +72,10 @@ URange default_u_range(const InitialConditionParams2D& ic) {
   return {-s - margin, s + margin};
 }
 
-const char* name_of(Scheme2D s) { return s == Scheme2D::GapTooth ? "gap_tooth" : "full_lattice"; }
+const char* name_of(Scheme2D s) {
+  static const char* const names[] = {"gap_tooth", "full_lattice"};  // in the enum's order
+  return names[static_cast<int>(s)];
+}
 
 Config2D::Config2D() {
   learn.epochs = 10;

@@ -158,15 +158,8 @@ double full_lattice_spectral_bound(const Lattice2D& lattice, const PatchLayout2D
 double rk4_stability_limit() { return 2.785; }
 
 const char* name_of(FineStepper s) {
-  switch (s) {
-    case FineStepper::Exponential:
-      return "exponential";
-    case FineStepper::RK4:
-      return "rk4";
-    case FineStepper::RKC:
-      return "rkc";
-  }
-  return "?";
+  static const char* const names[] = {"exponential", "rk4", "rkc"};  // in the enum's order
+  return names[static_cast<int>(s)];
 }
 
 RkcMethod RkcMethod::for_step(double dt_rho) {
