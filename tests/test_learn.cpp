@@ -138,8 +138,8 @@ TEST(Learn, RolloutOfHomogenizedOperatorMatchesSolver) {
   for (int i = 0; i < M; ++i) U0[i] = ic(0.1 * i);
   learn::HomogenizedTorchOperator op(a, 0.1);
   const auto u0 = learn::to_tensor(U0, {1, M}, torch::kCPU);
-  const auto bdf = learn::rollout(op, u0, times, {"bdf", 1e-5, 1e-9, 1e-12, 8, 1e-13});
-  const auto dp = learn::rollout(op, u0, times, {"dopri5", 1e-4, 1e-10, 1e-13, 8, 1e-13});
+  const auto bdf = learn::rollout(op, u0, times, {RolloutMethod::BDF, 1e-5, 1e-9, 1e-12, 8, 1e-13});
+  const auto dp = learn::rollout(op, u0, times, {RolloutMethod::Dopri5, 1e-4, 1e-10, 1e-13, 8, 1e-13});
   const auto R = learn::to_tensor(ref, {1, static_cast<int64_t>(times.size()), M}, torch::kCPU);
   EXPECT_LT((bdf.U - R).abs().max().item<double>(), 1e-6);
   EXPECT_LT((dp.U - R).abs().max().item<double>(), 1e-8);

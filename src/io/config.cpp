@@ -275,7 +275,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
 
   // --- macro time
   c.macro_dt = macro.positive("dt", c.macro_dt);
-  c.integrator = macro.choice("integrator", c.integrator, {"euler", "rk2", "rk4"});
+  c.integrator = macro.enumerated("integrator", c.integrator, {MacroMethod::Euler, MacroMethod::RK2, MacroMethod::RK4});
   c.t_end = macro.positive("t_end", c.t_end);
   c.sample_every = static_cast<int>(macro.integer("sample_every", c.sample_every, 1, 1000000000));
   const double steps = c.t_end / c.macro_dt;
@@ -291,9 +291,9 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     // Projective steps are explicit: the 3-point coarse scheme's fastest mode, lambda = 4 a*/dX^2
     // (a* = the harmonic mean, exact in 1D), must lie in the integrator's stability interval.
     const double lam_dt = 4.0 * c.field->harmonic_mean() * c.macro_dt / (DX * DX);
-    const double limit = c.integrator == "rk4" ? rk4_stability_limit() : 2.0;
+    const double limit = c.integrator == MacroMethod::RK4 ? rk4_stability_limit() : 2.0;
     if (lam_dt > limit)
-      throw ConfigError("macro.dt", num(c.macro_dt) + " is over the stability limit of " + c.integrator +
+      throw ConfigError("macro.dt", num(c.macro_dt) + " is over the stability limit of " + name_of(c.integrator) +
                                         " on this grid: 4 a* dt / dX^2 = " + num(lam_dt) + " > " + num(limit) +
                                         "; use macro.dt <= " + num(limit * DX * DX / (4.0 * c.field->harmonic_mean())));
   }

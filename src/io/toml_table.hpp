@@ -237,9 +237,9 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
 
 /// A BDF rollout takes t_end / dt fixed steps, each a Newton solve: at most 1e6 of them (200x the
 /// default's 5000), so that a mistyped rollout.dt is refused up front instead of running for days.
-inline void check_rollout_steps(const std::string& method, double t_end, double dt) {
+inline void check_rollout_steps(RolloutMethod method, double t_end, double dt) {
   constexpr double max_steps = 1e6;
-  if (method == "bdf" && t_end / dt > max_steps)
+  if (method == RolloutMethod::BDF && t_end / dt > max_steps)
     throw ConfigError("rollout.dt", num(dt) + " takes " + num(t_end / dt) +
                                         " BDF steps to rollout.t_end = " + num(t_end) +
                                         "; at most 1e6 are allowed (use rollout.dt >= " + num(t_end / max_steps) + ")");
@@ -266,7 +266,7 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
       bench(root, "bench");
   c.learn = parse_learn_options(learn, c.learn);
   auto& r = c.rollout;
-  r.method = roll.choice("method", r.method, {"dopri5", "bdf"});
+  r.method = roll.enumerated("method", r.method, {RolloutMethod::Dopri5, RolloutMethod::BDF});
   r.t_end = roll.positive("t_end", std::min(r.t_end, data_t_end));
   if (r.t_end > data_t_end + 1e-12)
     throw ConfigError("rollout.t_end", num(r.t_end) + " is past the data's " + t_end_key + " = " + num(data_t_end));

@@ -172,7 +172,7 @@ json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
            {"macro_nodes", cfg.macro_nodes},
            {"times", cfg.sample_times().size()},
            {"patch_solver", "patch dynamics: " + std::to_string(cfg.substeps) + " " + cfg.burst_method +
-                                " substeps per burst, " + cfg.integrator + " macro steps"},
+                                " substeps per burst, " + std::string(name_of(cfg.integrator)) + " macro steps"},
            {"full_solver",
             "whole lattice, adaptive TR-BDF2 (one tridiagonal matrix, filtered error estimate), dense output"},
            {"sweep", json::array()}};

@@ -75,7 +75,7 @@ json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const lear
   const auto& Y = roll.U;
   j["rollout_rmse"] = learn::relative_mse(Y, e.truth);
   j["rollout_rmse_per_trajectory"] = per_trajectory_rmse(Y, e.truth);
-  j["rollout"] = {{"method", rp.method},
+  j["rollout"] = {{"method", name_of(rp.method)},
                   {"steps", roll.steps},
                   {"rhs_evaluations", roll.rhs_evaluations},
                   {"wall_s", roll_s},

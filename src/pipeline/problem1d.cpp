@@ -131,10 +131,9 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
       for (index_t b = 0; b < count; ++b)
         for (index_t i = 0; i < M; ++i) U0[b * M + i] = sub[b](layout.node_x(static_cast<int>(i)));
       const index_t steps = cfg.macro_steps();
-      return integrate_coarse(op, parse_macro_method(cfg.integrator), cfg.macro_dt, steps, cfg.sample_every, U0, count,
-                              [&](index_t s) {
-                                if (prog) prog(double(s) / double(steps));
-                              });
+      return integrate_coarse(op, cfg.integrator, cfg.macro_dt, steps, cfg.sample_every, U0, count, [&](index_t s) {
+        if (prog) prog(double(s) / double(steps));
+      });
     }
     if (cfg.scheme == Scheme1D::GapTooth) {
       GapToothParams p;

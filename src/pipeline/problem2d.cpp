@@ -54,7 +54,7 @@ HomogenizedTruth effective_pde_truth_2d(const Config2D& cfg, const EffectiveLatt
   const bool from_zero = !times.empty() && times.front() == 0.0;
   std::vector<double> span = times;
   if (!from_zero) span.insert(span.begin(), 0.0);
-  auto Y = learn::rollout(op, U0, span, {"dopri5", 0.0, 1e-10, 1e-12}).U;
+  auto Y = learn::rollout(op, U0, span, {RolloutMethod::Dopri5, 0.0, 1e-10, 1e-12}).U;
   if (!from_zero) Y = Y.index({Slice(), Slice(1)});
   Y = Y.reshape({-1, N * N});
   const auto R = op.rhs(Y);

@@ -7,11 +7,14 @@
 
 namespace patchlearn {
 
-MacroMethod parse_macro_method(const std::string& name) {
-  if (name == "euler") return MacroMethod::Euler;
-  if (name == "rk2") return MacroMethod::RK2;
-  if (name == "rk4") return MacroMethod::RK4;
-  throw ConfigError("macro.integrator", "'" + name + "' is not a macro integrator; use euler, rk2 or rk4");
+const char* name_of(RolloutMethod m) {
+  static const char* const names[] = {"dopri5", "bdf"};  // in the enum's order
+  return names[static_cast<int>(m)];
+}
+
+const char* name_of(MacroMethod m) {
+  static const char* const names[] = {"euler", "rk2", "rk4"};  // in the enum's order
+  return names[static_cast<int>(m)];
 }
 
 CoarseData::CoarseData(Device dev, index_t trajectories_, index_t times_, index_t nodes_)

@@ -11,6 +11,7 @@
 #include "patchlearn/coeff/field.hpp"
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
+#include "patchlearn/schemes/coarse_operator.hpp"
 #include "patchlearn/schemes/patch_budget.hpp"
 
 namespace patchlearn {
@@ -47,7 +48,7 @@ struct BenchOptions {
 
 /// The [rollout] keys: how models are rolled out from the unseen initial conditions.
 struct RolloutOptions {
-  std::string method = "dopri5";  ///< dopri5 | bdf
+  RolloutMethod method = RolloutMethod::Dopri5;
   double t_end = 0.5, dt = 1e-4, rtol = 1e-9, atol = 1e-12;
 };
 
@@ -117,7 +118,7 @@ struct Config1D : SharedConfig {
   int full_compare = 0;
   // [macro]
   double macro_dt = 1e-3;
-  std::string integrator = "euler";
+  MacroMethod integrator = MacroMethod::Euler;
   double t_end = 0.999;
   int sample_every = 1;
   // [initial]

@@ -92,8 +92,8 @@ class EngineOperator : public TorchOperator {
 };
 
 struct RolloutParams {
-  std::string method = "dopri5";  ///< dopri5 | bdf
-  double dt = 1e-4;               ///< bdf step (must divide the sample spacing)
+  RolloutMethod method = RolloutMethod::Dopri5;
+  double dt = 1e-4;  ///< bdf step (must divide the sample spacing)
   double rtol = 1e-9, atol = 1e-12;
   int newton_max = 8;
   double newton_tol = 1e-13;  ///< on the Newton update, relative to max |U|

@@ -28,7 +28,12 @@ class CoarseOperator {
 
 /// Explicit macro integrators for projective steps: forward Euler, Heun's RK2, classical RK4.
 enum class MacroMethod { Euler, RK2, RK4 };
-MacroMethod parse_macro_method(const std::string& name);
+/// Its name in configs and messages: euler, rk2, rk4.
+const char* name_of(MacroMethod m);
+/// Rollout integrators of a coarse model: adaptive Dormand-Prince 5(4), or BDF2 with a fixed step.
+enum class RolloutMethod { Dopri5, BDF };
+/// Its name in configs and messages: dopri5, bdf.
+const char* name_of(RolloutMethod m);
 
 /// Coarse data on the macro grid: U and dU/dt as [trajectory][time][node], in one allocation each
 /// on the device that produced them (t stays on the host).
