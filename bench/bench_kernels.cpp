@@ -254,7 +254,7 @@ void rates_2d(benchmark::State& st, Device d, LatticeScheme2D& s) {
 }
 
 const PatchLayout2D& paper_layout_2d() {
-  static const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
+  static const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, Coupling::Spectral, 0);
   return g;
 }
 

@@ -183,7 +183,7 @@ TEST(Effective2D, GTimesTheTensorAndTheMeanReaction) {
   t.conductance_factor.emplace("lattice.conductance_factor", "1 + u^2", std::vector<std::string>{"u"});
   t.reaction.emplace("lattice.reaction", "u * (1 - u)", std::vector<std::string>{"u"});
   t.reaction_rate = {0.5, 1.5, 1, 0, 2, 1, 1, 1, 1};
-  const auto g = make_layout_2d(2 * M_PI, 6, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 6, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat(t, BondPlacement::Reference, g.h, g.first);
   for (double u : {-1.0, -0.3, 0.0, 0.7, 2.0}) {
     const auto e = effective_coefficients(lat, u);

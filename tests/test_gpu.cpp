@@ -322,7 +322,7 @@ TEST(Gpu, Lattice2DRatesAndPropagation) {
   // periodic lattice rates differ only in summation order: ~1e-15 of the rate scale 1/h^2. The
   // exponential propagation then agrees to ~1e-12 of the state.
   REQUIRE_GPU();
-  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   InitialConditionParams2D p;
   p.trajectories = 3;
@@ -339,7 +339,7 @@ TEST(Gpu, Lattice2DRatesAndPropagation) {
   expect_close(dg.host_U(), dc.host_U(), 1e-12, "gap-tooth patch means");
   expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "gap-tooth rates of the means");
 
-  const auto gf = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const auto gf = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
   FullLattice2D fc(Device::CPU, Lattice2D(KappaTables::paper(), BondPlacement::Reference, gf.h, gf.first), gf, 2),
       fg(Device::CUDA, Lattice2D(KappaTables::paper(), BondPlacement::Reference, gf.h, gf.first), gf, 2);
   const auto v = randoms(static_cast<std::size_t>(2 * fc.state_size()), 12);
@@ -360,7 +360,7 @@ TEST(Gpu, UDependentLatticeOnTheRkcStepper) {
   // same arithmetic in another order: rates ~1e-15 of their scale, states after three intervals
   // of a few hundred stages ~1e-12.
   REQUIRE_GPU();
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
   KappaTables t = KappaTables::paper();
   t.u_range = {-1.5, 1.5};
   t.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});

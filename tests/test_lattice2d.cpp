@@ -137,7 +137,7 @@ TEST(Cell2D, RandomLogNormalTablesGiveAnSpdTensorWithinTheWienerBounds) {
 TEST(Coupling, SpectralInterpolationReproducesFourierModes) {
   for (int P : {7, 16}) {
     for (double r : {0.1, -0.1, 0.37, 1.0}) {
-      const auto w = coupling_kernel(P, r, "spectral", 0);
+      const auto w = coupling_kernel(P, r, Coupling::Spectral, 0);
       for (int k = 0; 2 * k < P; ++k) {
         for (int I = 0; I < P; ++I) {
           double s = 0;
@@ -149,7 +149,7 @@ TEST(Coupling, SpectralInterpolationReproducesFourierModes) {
   }
   // Polynomial coupling of order p is exact for polynomials of degree p in the patch index (away
   // from the wrap): sum_j l_j(r) j^d = r^d.
-  const auto w = coupling_kernel(16, 0.1, "polynomial", 4);
+  const auto w = coupling_kernel(16, 0.1, Coupling::Polynomial, 4);
   for (int d = 0; d <= 4; ++d) {
     double s = 0;
     for (int j = -2; j <= 2; ++j) s += w[((-j) % 16 + 16) % 16] * std::pow(j, d);
@@ -159,7 +159,7 @@ TEST(Coupling, SpectralInterpolationReproducesFourierModes) {
 
 TEST(GapTooth2D, InteriorJacobianIsSymmetricUnderEdgyInt) {
   // REFERENCE §4.3: symmetric to 5e-11 relative; here by unit perturbations of a 6 x 6 system.
-  const auto g = make_layout_2d(2 * M_PI, 6, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 6, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   GapTooth2D gt(Device::CPU, lat, g, 1);
   const index_t n = gt.state_size();
@@ -178,7 +178,7 @@ TEST(GapTooth2D, InteriorJacobianIsSymmetricUnderEdgyInt) {
     }
   EXPECT_LT(asym, 1e-13 * scale);
   // Polynomial coupling is not symmetric, and the exponential stepper refuses it.
-  const auto gp = make_layout_2d(2 * M_PI, 6, 5, 0.1, "polynomial", 2);
+  const auto gp = make_layout_2d(2 * M_PI, 6, 5, 0.1, Coupling::Polynomial, 2);
   GapTooth2D poly(Device::CPU, Lattice2D(KappaTables::paper(), BondPlacement::Reference, gp.h, gp.first), gp, 1);
   EXPECT_FALSE(poly.symmetric());
   EXPECT_THROW(Propagator2D(poly, 0.01, FineStepper::Exponential), ConfigError);
@@ -343,7 +343,7 @@ TEST(InitialCondition2D, GridValuesEqualThePointwiseOnes) {
 TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {
   // ratio = 1: each edge is the neighbour's interior point itself, so the patch system is the
   // whole 24 x 24 lattice; the rates agree to round-off, and so do the propagated patch means.
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 1.0, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 1.0, Coupling::Spectral, 0);
   ASSERT_EQ(g.lattice_points(), 24);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto ics = two_ics();
@@ -362,7 +362,7 @@ TEST(FullLattice2D, ExponentialToleranceBoundsTheError) {
   // Every Chebyshev coefficient of exp is positive and |T_k| <= 1 on the spectrum, so the dropped
   // tail bounds the error of one interval's propagator in the 2-norm. On smooth data the error is
   // close to that bound (T_k(1) = 1: the slow modes see the whole tail), so it is a real knob.
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.5, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.5, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   FullLattice2D full(Device::CPU, lat, g, 2);
   const auto propagated = [&](double tolerance, int& evaluations) {
@@ -394,7 +394,7 @@ TEST(FullLattice2D, ExponentialToleranceBoundsTheError) {
 
 TEST(GapTooth2D, ExponentialAndRk4SteppersAgree) {
   // RK4 at its stability limit has a local error ~ (dt lambda)^5 / 120 on the slow modes: ~1e-15.
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto ics = two_ics();
   GapTooth2D a(Device::CPU, lat, g, 2), b(Device::CPU, lat, g, 2);
@@ -433,7 +433,7 @@ TEST(GapTooth2D, RkcIntervalEqualsTheStageByStageLoop) {
   // The CPU carries each trajectory through all the steps in one call (rkc_interval); that must be
   // the batch-wide stage loop the CUDA path takes (rates, then kernels::rkc_stage), on a
   // u-dependent lattice: equal but for FMA contraction, ~1e-15 of the state per stage.
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat = nonlinear_paper_lattice(g);
   GapTooth2D gt(Device::CPU, lat, g, 2);
   EXPECT_FALSE(gt.linear());
@@ -474,7 +474,7 @@ TEST(GapTooth2D, RkcToleranceBoundsTheErrorAgainstTheExponential) {
   // coefficients c (the spectral coupling's coarse modes are Fourier modes in the patch index).
   // The faster intra-patch modes are damped, not followed; the margin of 2 leaves room for them.
   const int P = 8;
-  const auto g = make_layout_2d(2 * M_PI, P, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, P, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto D = effective_tensor(lat);
   const auto ics = two_ics();
@@ -512,7 +512,7 @@ TEST(GapTooth2D, RkcToleranceBoundsTheErrorAgainstTheExponential) {
 }
 
 TEST(GapTooth2D, UDependentLatticeRunsOnRkcAndRefusesTheExponential) {
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat = nonlinear_paper_lattice(g);
   GapTooth2D gt(Device::CPU, lat, g, 1);
   const GapTooth2D linear(Device::CPU, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, 1);
@@ -538,7 +538,7 @@ TEST(GapTooth2D, UDependentLatticeRunsOnRkcAndRefusesTheExponential) {
 TEST(GapTooth2D, MatchesTheTensorHomogenizedTruth) {
   // REFERENCE §4.5: exact propagation of the paper's patch system is ~4e-8 from the cell-problem
   // tensor's solution at t = 0.3 (and 0.1 from the reference's swapped coefficients).
-  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, "spectral", 0);
+  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto D = effective_tensor(lat);
   InitialConditionParams2D p;

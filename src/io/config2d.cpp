@@ -183,7 +183,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // --- patches
   c.points = static_cast<int>(patch.integer("points", c.points, 3, 101));
   c.ratio = patch.positive("ratio", c.ratio);
-  c.coupling = patch.choice("coupling", c.coupling, {"spectral", "polynomial"});
+  c.coupling = patch.enumerated("coupling", c.coupling, {Coupling::Spectral, Coupling::Polynomial});
   c.order = static_cast<int>(patch.integer("order", c.order, 2, 64));
   c.scheme = scheme.enumerated("type", c.scheme, {Scheme2D::GapTooth, Scheme2D::FullLattice});
   const int m = c.points - 2;
@@ -207,7 +207,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   if (c.stepper == FineStepper::Exponential && !linear)
     throw ConfigError("fine.stepper", "exponential needs a linear lattice, and " + c.kappa.nonlinear_key() +
                                           " makes it u-dependent; use rkc");
-  if (c.stepper == FineStepper::Exponential && c.coupling != "spectral")
+  if (c.stepper == FineStepper::Exponential && c.coupling != Coupling::Spectral)
     throw ConfigError(
         "fine.stepper",
         "exponential needs the symmetric spectral coupling; use rk4 with patch.coupling = \"polynomial\"");

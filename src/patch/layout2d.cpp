@@ -8,9 +8,14 @@
 
 namespace patchlearn {
 
-std::vector<double> coupling_kernel(int P, double r, const std::string& coupling, int order) {
+const char* name_of(Coupling c) {
+  static const char* const names[] = {"spectral", "polynomial"};  // in the enum's order
+  return names[static_cast<int>(c)];
+}
+
+std::vector<double> coupling_kernel(int P, double r, Coupling coupling, int order) {
   std::vector<double> w(P, 0.0);
-  if (coupling == "spectral") {
+  if (coupling == Coupling::Spectral) {
     for (int d = 0; d < P; ++d) {
       double s = 1.0;
       for (int k = 1; 2 * k < P; ++k) s += 2.0 * std::cos(2.0 * M_PI * k * (d + r) / P);
@@ -30,16 +35,14 @@ std::vector<double> coupling_kernel(int P, double r, const std::string& coupling
   return w;
 }
 
-PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, const std::string& coupling, int order) {
+PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, Coupling coupling, int order) {
   if (n < 3 || n % 2 == 0)
     throw ConfigError("patch.points",
                       std::to_string(n) + " must be odd and >= 3 (a centre point and one edge each side)");
   if (P < 3) throw ConfigError("domain.patches", std::to_string(P) + " must be >= 3");
   if (!(ratio > 0 && ratio <= 1))
     throw ConfigError("patch.ratio", num(ratio) + " must be in (0, 1]: 1 means the patches fill the domain");
-  if (coupling != "spectral" && coupling != "polynomial")
-    throw ConfigError("patch.coupling", "'" + coupling + "' is not valid; use spectral or polynomial");
-  if (coupling == "polynomial" && (order < 2 || order % 2 || order + 1 > P))
+  if (coupling == Coupling::Polynomial && (order < 2 || order % 2 || order + 1 > P))
     throw ConfigError("patch.order", std::to_string(order) + " must be even, >= 2 and at most domain.patches - 1");
   PatchLayout2D g;
   g.L = L;

@@ -219,8 +219,8 @@ json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
            {"trajectories", cfg.initial.trajectories},
            {"patches", cfg.patches * cfg.patches},
            {"times", cfg.samples()},
-           {"patch_solver",
-            "gap-tooth, " + std::string(name_of(cfg.stepper)) + " fine stepper, " + cfg.coupling + " coupling"},
+           {"patch_solver", "gap-tooth, " + std::string(name_of(cfg.stepper)) + " fine stepper, " +
+                                name_of(cfg.coupling) + " coupling"},
            {"full_solver", "full lattice, " + std::string(name_of(cfg.stepper)) + " fine stepper"},
            {"tolerances", exponential ? "each side at the loosest of bench.tolerance that meets bench.rmse"
                                       : "rk4 at the largest stable step"},

@@ -31,7 +31,7 @@ struct Config2D : SharedConfig {
   // [patch]
   int points = 5;
   double ratio = 0.1;
-  std::string coupling = "spectral";
+  Coupling coupling = Coupling::Spectral;
   int order = 4;
   // [scheme]
   Scheme2D scheme = Scheme2D::GapTooth;

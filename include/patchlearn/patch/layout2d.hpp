@@ -19,6 +19,11 @@
 
 namespace patchlearn {
 
+/// How an edge value is interpolated along the patch index (above).
+enum class Coupling { Spectral, Polynomial };
+/// Its name in configs and messages: spectral, polynomial.
+const char* name_of(Coupling c);
+
 struct PatchLayout2D {
   double L = 0, DX = 0, h = 0, ratio = 0;
   int P = 0, n = 0, m = 0;
@@ -26,16 +31,16 @@ struct PatchLayout2D {
   index_t first = 0;            ///< lattice index of the first point of patch 0 (the tables' origin)
   std::vector<double> centres;  ///< X_I = c_I h
   std::vector<double> wp, wm;   ///< coupling kernels for the shifts +r and -r
-  std::string coupling;
+  Coupling coupling = Coupling::Spectral;
   int order = 0;
 
   index_t lattice_points() const { return P * spacing; }
 };
 
 /// Validates the geometry (ConfigErrors name the keys patch.* / domain.*).
-PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, const std::string& coupling, int order);
+PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, Coupling coupling, int order);
 
 /// Circulant interpolation kernel at a shift of `r` patch spacings (see above).
-std::vector<double> coupling_kernel(int P, double r, const std::string& coupling, int order);
+std::vector<double> coupling_kernel(int P, double r, Coupling coupling, int order);
 
 }  // namespace patchlearn

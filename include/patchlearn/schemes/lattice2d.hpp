@@ -134,7 +134,7 @@ class GapTooth2D : public LatticeScheme2D {
   bool rkc_interval(const kernels::RkcStage* stage, int s, int steps, double* u) override;
   void restrict_means(const double* u, double* U) override;
   double spectral_bound() const override { return rho_; }
-  bool symmetric() const override { return layout_.coupling == "spectral" && linear(); }
+  bool symmetric() const override { return layout_.coupling == Coupling::Spectral && linear(); }
   std::vector<double> sample(const std::vector<InitialCondition2D>& ics) const override;
 
  private:
