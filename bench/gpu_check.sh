@@ -8,8 +8,9 @@
 #               (PATCHLEARN_REQUIRE_TORCH=OFF: the numerics, test_gpu and bench_kernels still build)
 #   stage 1     test_gpu and bench_kernels (no LibTorch), then the program built in the background
 #               while `ctest -L gpu` runs
-#   stage 2     kernel benchmarks, paper1d end to end, the bench1d and bench2d sweeps, paper2d end
-#               to end, nonlinear2d data, and compute-sanitizer memcheck on the gpu tests last
+#   stage 2     kernel benchmarks, paper2d end to end, nonlinear2d data, paper1d end to end, every
+#               unit test (the learning layer's on the machine's LibTorch), the bench2d and bench1d
+#               sweeps, and compute-sanitizer memcheck on the gpu tests last
 # Everything shares one budget (PATCHLEARN_GPU_BUDGET seconds, default 520) and the script ends within
 # it. $OUT receives three files: summary.log (the step lines), table.md (the table printed last) and
 # gpu_check.tar.gz (every log and JSON), packed on exit whatever happened.
@@ -121,7 +122,9 @@ numerics_tests=(test_coeff_cell test_effective test_nonlinear test_tridiag test_
 run_step build "build test_gpu, bench_kernels, the numerics tests" 300 cmake --build build-gpu --target test_gpu \
   bench_kernels "${numerics_tests[@]}" -- -k 0 >>"$W/build.log" 2>&1 || grep -m20 -E 'error|FAILED' "$W/build.log"
 if [ $have_torch -eq 1 ]; then
-  (timeout "$(left 400)" cmake --build build-gpu --target patchlearn -- -k 0 >"$W/build_program.log" 2>&1
+  # The program, and the tests that run it or LibTorch (run after the paper runs: LibTorch 2.x there).
+  (timeout "$(left 400)" cmake --build build-gpu --target patchlearn test_simulate test_random test_learn test_learn2d \
+     test_regression test_bench test_faults test_bad_inputs -- -k 0 >"$W/build_program.log" 2>&1
    echo $? >"$W/build_program.rc") &
   builder=$!
 fi
@@ -163,6 +166,13 @@ if [ -x build-gpu/patchlearn ]; then
   log "  $(tail -c 600 "$W/paper1d_run.json")"
   cp /tmp/paper1d_run/summary.json "$W/paper1d_summary.json" 2>/dev/null
 
+  # Every unit test built (the numerics' again, and those of the learning layer and the program).
+  run_step apptests "all unit tests" 150 ctest --test-dir build-gpu -L unit -j 8 --timeout 120 \
+    -E '^(install_consumer|format_check|dockerfile_static|mpi_ranks)$' >"$W/ctest_all.log" 2>&1
+  log "all unit tests: $(grep -E 'tests passed|tests failed' "$W/ctest_all.log" 2>/dev/null)"
+  grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess|Not Run)' "$W/ctest_all.log" 2>/dev/null |
+    head -20 | while read -r l; do log "  $l"; done
+
   # The sweeps' configs take 2 trajectories, which stand for the paper's data sets on a CPU, where
   # both sides' costs grow linearly with them. On a GPU the patch side of so few trajectories leaves
   # most of the chip idle (2 of 132 SMs for the 2D on-chip interval; launch latency for the 1D bursts)
@@ -195,7 +205,8 @@ def grep(name, pattern):
     except OSError:
         return "(no log)"
 print(f"gpu tests: {grep('ctest_gpu.log', 'tests passed|tests failed')}; numerics unit tests: "
-      f"{grep('ctest_unit.log', 'tests passed|tests failed')}; memcheck: {grep('memcheck.log', 'ERROR SUMMARY')}\n")
+      f"{grep('ctest_unit.log', 'tests passed|tests failed')}; all unit tests: "
+      f"{grep('ctest_all.log', 'tests passed|tests failed')}; memcheck: {grep('memcheck.log', 'ERROR SUMMARY')}\n")
 print("| benchmark | time/iter | cells/s | bytes/s | copy B/s (same run) | % of copy (mean) | % of copy (best iteration) |")
 print("|---|---|---|---|---|---|---|")
 try:
