@@ -55,6 +55,17 @@ run_step() {
   fi
   return $rc
 }
+# ctest_step KEY NAME CAP LOG CTEST-ARGS...: a ctest run as a step (its output in LOG), then its tally
+# and its failed tests in the summary.
+ctest_step() {
+  local key=$1 name=$2 cap=$3 out=$W/$4; shift 4
+  run_step "$key" "$name" "$cap" ctest --test-dir build-gpu "$@" >"$out" 2>&1
+  log "$name: $(grep -E 'tests passed|tests failed' "$out" 2>/dev/null)"
+  grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess|Not Run)' "$out" 2>/dev/null | head -20 |
+    while read -r l; do log "  $l"; done
+}
+# The unit tests of this machine: every built one but those that need the source tree's tools or MPI.
+unit_tests=(-L unit -j 8 -E '^(install_consumer|format_check|dockerfile_static|mpi_ranks)$')
 
 log "machine: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
 log "nvcc: $(nvcc --version 2>&1 | tail -1); host compiler: $(c++ --version 2>&1 | head -1); $(cmake --version | head -1)"
@@ -129,17 +140,11 @@ if [ $have_torch -eq 1 ]; then
   builder=$!
 fi
 if [ -x build-gpu/tests/test_gpu ]; then
-  run_step gpu "gpu tests" 120 ctest --test-dir build-gpu -L gpu --output-on-failure --timeout 100 >"$W/ctest_gpu.log" 2>&1
-  log "gpu tests: $(grep -E 'tests passed|tests failed' "$W/ctest_gpu.log")"
-  grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess)' "$W/ctest_gpu.log" | head -20 | while read -r l; do log "  $l"; done
+  ctest_step gpu "gpu tests" 120 ctest_gpu.log -L gpu --output-on-failure --timeout 100
 else
   log "no test_gpu binary"
 fi
-run_step unit "numerics unit tests" 90 ctest --test-dir build-gpu -L unit -j 8 --timeout 80 \
-  -E '^(install_consumer|format_check|dockerfile_static|mpi_ranks)$' >"$W/ctest_unit.log" 2>&1
-log "numerics unit tests: $(grep -E 'tests passed|tests failed' "$W/ctest_unit.log" 2>/dev/null)"
-grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess)' "$W/ctest_unit.log" 2>/dev/null | head -20 |
-  while read -r l; do log "  $l"; done
+ctest_step unit "numerics unit tests" 90 ctest_unit.log "${unit_tests[@]}" --timeout 80
 if [ $have_torch -eq 1 ]; then
   log "waiting for the program's build"
   wait "$builder"
@@ -167,11 +172,7 @@ if [ -x build-gpu/patchlearn ]; then
   cp /tmp/paper1d_run/summary.json "$W/paper1d_summary.json" 2>/dev/null
 
   # Every unit test built (the numerics' again, and those of the learning layer and the program).
-  run_step apptests "all unit tests" 150 ctest --test-dir build-gpu -L unit -j 8 --timeout 120 \
-    -E '^(install_consumer|format_check|dockerfile_static|mpi_ranks)$' >"$W/ctest_all.log" 2>&1
-  log "all unit tests: $(grep -E 'tests passed|tests failed' "$W/ctest_all.log" 2>/dev/null)"
-  grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess|Not Run)' "$W/ctest_all.log" 2>/dev/null |
-    head -20 | while read -r l; do log "  $l"; done
+  ctest_step apptests "all unit tests" 150 ctest_all.log "${unit_tests[@]}" --timeout 120
 
   # The sweeps' configs take 2 trajectories, which stand for the paper's data sets on a CPU, where
   # both sides' costs grow linearly with them. On a GPU the patch side of so few trajectories leaves

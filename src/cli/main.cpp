@@ -149,8 +149,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"error", "warning", "info"}));
   std::string config, out = "out", device;
   const CLI::Validator device_name_check(
-      [](std::string& v) { return is_device_name(v) ? std::string() : "'" + v + "' is not auto, cpu, cuda or cuda:N"; },
-      "DEVICE");
+      [](std::string& v) { return is_device_name(v) ? std::string() : not_a_device(v); }, "DEVICE");
 
   auto* cell = app.add_subcommand("cell", "solve the cell problem: the effective diffusivity a* (1D) or tensor D (2D)");
   cell->add_option("config", config, "TOML config")->required();

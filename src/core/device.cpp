@@ -58,6 +58,10 @@ bool is_device_name(const std::string& name) {
   return name == "auto" || name == "cpu" || name == "cuda" || gpu_index(name) >= 0;
 }
 
+std::string not_a_device(const std::string& name) {
+  return "'" + name + "' is not a device; use auto, cpu, cuda or cuda:N";
+}
+
 Device resolve_device(const std::string& request) {
   if (request == "cpu") return Device::CPU;
   const int index = gpu_index(request);
@@ -81,7 +85,7 @@ Device resolve_device(const std::string& request) {
     return Device::CUDA;
   }
   if (request == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
-  throw ConfigError("device", "'" + request + "' is not a device; use auto, cpu, cuda or cuda:N");
+  throw ConfigError("device", not_a_device(request));
 }
 
 int current_gpu() {

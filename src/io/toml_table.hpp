@@ -276,8 +276,7 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
   r.atol = roll.positive("atol", r.atol);
   c.regression_threshold = reg.number("threshold", c.regression_threshold);
   c.device = run.choice("device", c.device, {});
-  if (!is_device_name(c.device))
-    throw ConfigError("run.device", "'" + c.device + "' is not a device; use auto, cpu, cuda or cuda:N");
+  if (!is_device_name(c.device)) throw ConfigError("run.device", not_a_device(c.device));
   c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
   c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);

@@ -14,6 +14,8 @@ bool cuda_built();
 bool cuda_available();
 /// Whether `name` names a device: "auto", "cpu", "cuda" or "cuda:N" (GPU N of the visible ones).
 bool is_device_name(const std::string& name);
+/// Why `name` is not a device name, for every place that refuses one.
+std::string not_a_device(const std::string& name);
 /// Parse a device name and resolve it; "cuda" or "cuda:N" without that usable GPU is a RunError.
 /// "cuda:N" makes GPU N the current device of the process; "cuda" keeps the current one (GPU 0,
 /// or the one an MPI rank took).
