@@ -156,6 +156,8 @@ int main(int argc, char** argv) {
   cell->add_flag("--json", as_json, "print one JSON object");
   double u_value = 0.0;
   auto* u_option = cell->add_option("--u", u_value, "the value of u at which a u-dependent medium is homogenized");
+  double x_value = 0.0;
+  auto* x_option = cell->add_option("--x", x_value, "the macro position at which a graded medium is homogenized");
 
   auto* validate = app.add_subcommand("validate", "check a config and report every problem");
   validate->add_option("config", config, "TOML config")->required();
@@ -234,7 +236,12 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<Problem> problem;
     together([&] { problem = config.empty() ? default_problem() : load_problem(config); });
-    if (*cell) print(patchlearn::cell(*problem, *u_option ? std::optional<double>(u_value) : std::nullopt), as_json);
+    if (*cell) {
+      patchlearn::CellQuery q;
+      if (*u_option) q.u = u_value;
+      if (*x_option) q.x = x_value;
+      print(patchlearn::cell(*problem, q), as_json);
+    }
     if (*validate) print(patchlearn::validate(*problem), as_json);
     if (*sim) print(patchlearn::simulate(*problem, options, observer), as_json);
     if (*train) print(patchlearn::train(*problem, data_path, options, observer), as_json);

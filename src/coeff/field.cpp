@@ -56,7 +56,7 @@ void for_each_check_point(URange r, bool over_y, const std::function<void(double
 
 struct MediumExpression::Parser {
   mu::Parser parser;
-  double y = 0, u = 0;
+  double x = 0, y = 0, u = 0;
   std::vector<std::string> used;
 };
 
@@ -66,7 +66,7 @@ MediumExpression::MediumExpression(std::string key, const std::string& expr, con
   for (const auto& v : variables) names += (names.empty() ? "" : " and ") + v;
   try {
     auto& p = parser_->parser;
-    for (const auto& v : variables) p.DefineVar(v, v == "y" ? &parser_->y : &parser_->u);
+    for (const auto& v : variables) p.DefineVar(v, v == "x" ? &parser_->x : v == "y" ? &parser_->y : &parser_->u);
     p.DefineConst("pi", M_PI);
     p.SetExpr(expr);
     p.Eval();
@@ -77,7 +77,8 @@ MediumExpression::MediumExpression(std::string key, const std::string& expr, con
   }
 }
 
-double MediumExpression::operator()(double y, double u) const {
+double MediumExpression::at(double x, double y, double u) const {
+  parser_->x = x;
   parser_->y = y;
   parser_->u = u;
   return parser_->parser.Eval();
@@ -140,8 +141,10 @@ CoefficientField CoefficientField::laminate(double a1, double a2, double fractio
   return f;
 }
 
-CoefficientField CoefficientField::expression(const std::string& expr, URange u_range, const std::string& range_key) {
-  auto a = std::make_shared<const MediumExpression>("medium.expression", expr, std::vector<std::string>{"y", "u"});
+CoefficientField CoefficientField::expression(const std::string& expr, URange u_range, const std::string& range_key,
+                                              double epsilon, double length) {
+  auto a = std::make_shared<const MediumExpression>("medium.expression", expr, std::vector<std::string>{"x", "y", "u"});
+  if (a->uses("x")) return graded(a, epsilon, length);
   if (!a->uses("u")) return CoefficientField([a](double y) { return (*a)(y, 0.0); }, "expression " + expr);
   // a(y, u): checked on the grid of [0, 1) x u_range, where min_ and max_ are taken.
   a->check(u_range, true, range_key);
@@ -160,13 +163,50 @@ CoefficientField CoefficientField::expression(const std::string& expr, URange u_
   return f;
 }
 
+CoefficientField CoefficientField::graded(const std::shared_ptr<const MediumExpression>& a, double epsilon,
+                                          double length) {
+  const std::string& expr = a->text();
+  if (!(epsilon > 0 && length > 0))
+    throw std::invalid_argument("CoefficientField::graded: '" + expr + "' uses x and needs the domain and epsilon");
+  if (a->uses("u"))
+    throw ConfigError("medium.expression", "'" + expr +
+                                               "' uses both x and u; a graded medium is linear for now (an "
+                                               "expression in x and y)");
+  // The fine model's a(x, x / eps) at y = x / eps: the position is eps y.
+  CoefficientField f([a, epsilon](double y) { return a->at(epsilon * y, y, 0.0); }, "graded expression " + expr, {},
+                     false);
+  f.graded_ = a;
+  f.length_ = length;
+  f.extent_ = length / epsilon;
+  constexpr int nx = 256, ny = 1024;
+  for (int k = 0; k <= nx; ++k)
+    for (int j = 0; j < ny; ++j) {
+      const double x = length * k / nx, y = static_cast<double>(j) / ny, v = a->at(x, y, 0.0);
+      if (!(std::isfinite(v) && v > 0))
+        throw ConfigError("medium.expression",
+                          fmt::format("'{}' = {} at x = {:.10g}, y = {:.10g}; a diffusivity must be finite and > 0 "
+                                      "on the domain [0, {:.10g}] and the period [0, 1)",
+                                      expr, v, x, y, length));
+      f.min_ = std::min(f.min_, v);
+      f.max_ = std::max(f.max_, v);
+    }
+  return f;
+}
+
+CoefficientField CoefficientField::at_position(double x) const {
+  if (!graded_) throw std::logic_error("at_position: " + desc_ + " is not graded");
+  auto a = graded_;
+  return CoefficientField([a, x](double y) { return a->at(x, y, 0.0); }, fmt::format("{} at x = {:.10g}", desc_, x));
+}
+
 CoefficientField CoefficientField::with_terms(const std::string& drift, const std::string& reaction, URange u_range,
                                               const std::string& range_key) const {
   if (a_u_ && (u_range.lo != u_range_.lo || u_range.hi != u_range_.hi))
     throw std::invalid_argument("with_terms: the u range differs from the one a(y, u) was checked on");
   if (!periodic() && (!drift.empty() || !reaction.empty()))
-    throw ConfigError(drift.empty() ? "medium.reaction" : "medium.drift",
-                      "a random medium is linear for now: no drift or reaction");
+    throw ConfigError(
+        drift.empty() ? "medium.reaction" : "medium.drift",
+        std::string("a ") + (graded() ? "graded" : "random") + " medium is linear for now: no drift or reaction");
   CoefficientField f = *this;
   f.u_range_ = u_range;
   const auto term = [&](const std::string& key, const std::string& expr) -> std::shared_ptr<const MediumExpression> {
@@ -269,6 +309,11 @@ double CoefficientField::harmonic_mean() const {
     double s = 0;
     for (double v : table_) s += 1.0 / v;
     return static_cast<double>(table_.size()) / s;
+  }
+  if (graded_) {
+    double largest = 0;
+    for (int k = 0; k <= 64; ++k) largest = std::max(largest, at_position(length_ * k / 64).harmonic_mean());
+    return largest;
   }
   if (!a_u_) return quadrature_harmonic_mean(f_);
   double largest = 0;

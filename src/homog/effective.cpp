@@ -44,6 +44,13 @@ EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, i
   return e;
 }
 
+double local_a_star(const CoefficientField& graded, double x, int n) {
+  if (n < 2) throw std::invalid_argument("local_a_star: the cell problem needs at least 2 points per period");
+  if (!(x >= 0 && x <= graded.length()))
+    throw InputError(fmt::format("--x: {} is outside the domain [0, {:.10g}]", x, graded.length()));
+  return solve_cell_problem_1d(graded.at_position(x).sample_period(n)).a_star;
+}
+
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
   const URange r = medium.u_range();
   EffectiveMedium1D m;

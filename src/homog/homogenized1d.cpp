@@ -93,13 +93,15 @@ HomogenizedTruth homogenized_truth(double a_star, double length, int macro_nodes
 
 namespace patchlearn {
 
-HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length, int macro_nodes,
-                                 index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
-                                 const std::vector<double>& times, double rtol) {
+namespace {
+
+// U and dU/dt at the macro nodes of the lattice model `m` (conservative, kernels/nonlinear.hpp) on
+// the fine grid of (macro_nodes - 1) fine_per_macro intervals, integrated by integrate_lattice.
+HomogenizedTruth lattice_truth(const kernels::MediumTables& m, URange range, double length, int macro_nodes,
+                               index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                               const std::vector<double>& times, double rtol) {
   const index_t nt = static_cast<index_t>(times.size()), M = macro_nodes, N = (M - 1) * fine_per_macro + 1;
   const double dx = length / static_cast<double>(N - 1), inv_dx = 1.0 / dx;
-  const kernels::MediumTables m = medium.tables();
-  const URange range{medium.a.lo, medium.a.hi};
   HomogenizedTruth out;
   out.U.resize(ics.size() * nt * M);
   out.dUdt.resize(out.U.size());
@@ -125,6 +127,32 @@ HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length,
   }
   if (!failure.empty()) throw RunError(failure);
   return out;
+}
+
+}  // namespace
+
+HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length, int macro_nodes,
+                                 index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                                 const std::vector<double>& times, double rtol) {
+  return lattice_truth(medium.tables(), {medium.a.lo, medium.a.hi}, length, macro_nodes, fine_per_macro, ics, times,
+                       rtol);
+}
+
+HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_period, double length, int macro_nodes,
+                              index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                              const std::vector<double>& times, double rtol, URange range) {
+  const index_t bonds = (macro_nodes - 1) * fine_per_macro;
+  const double dx = length / static_cast<double>(bonds);
+  // One constant series (a single Chebyshev term) per bond: a*(x) at the bond's midpoint.
+  MediumSeries s;
+  s.a.terms = 1;
+  s.a.lo = range.lo;
+  s.a.hi = range.hi;
+  s.a.coef.resize(static_cast<std::size_t>(bonds));
+  for (index_t k = 0; k < bonds; ++k)
+    s.a.coef[k] = local_a_star(graded, (static_cast<double>(k) + 0.5) * dx, points_per_period);
+  return lattice_truth(s.view(s.a.coef.data(), nullptr, nullptr, 1, true), range, length, macro_nodes, fine_per_macro,
+                       ics, times, rtol);
 }
 
 }  // namespace patchlearn

@@ -38,6 +38,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
         "front_position", "front_width"}},
       {"homogenized", {"dx"}},
       {"learn", {"train_trajectories", "train_t_max", "stencil"}},
+      {"regression", {"position_basis", "position_degree"}},
       {"bench", {"epsilon", "full_rtol"}},
   });
   return s;
@@ -213,7 +214,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   } else if (kind == "expression") {
     if (!medium.has("expression"))
       throw ConfigError("medium.expression", "missing; give an expression in y (and u), e.g. \"1.1 + sin(2*pi*y)\"");
-    c.field = CoefficientField::expression(medium.choice("expression", "", {}), c.u_range, u_range_key(medium));
+    c.field = CoefficientField::expression(medium.choice("expression", "", {}), c.u_range, u_range_key(medium),
+                                           c.epsilon, c.length);
   } else {
     if (!medium.has("table"))
       throw ConfigError("medium.table", "missing; give the path of a file of coefficient values");
@@ -236,7 +238,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   // --- scheme and patches
   c.scheme =
       scheme.enumerated("type", c.scheme, {Scheme1D::PatchDynamics, Scheme1D::GapTooth, Scheme1D::FullResolution});
-  if (!c.field->periodic() && c.scheme != Scheme1D::FullResolution)
+  if (c.field->random() && c.scheme != Scheme1D::FullResolution)
     throw ConfigError("scheme.type",
                       "\"" + std::string(name_of(c.scheme)) +
                           "\" cannot simulate a random medium yet: its lift lacks the corrector, which on a random "
@@ -329,6 +331,27 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.stencil = static_cast<int>(learn.integer("stencil", c.stencil, 3, 5));
   if (c.stencil != 3 && c.stencil != 5)
     throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
+  const Table reg(root, "regression");
+  c.position_basis = reg.choice("position_basis", c.position_basis, {"none", "polynomial", "fourier"});
+  c.position_degree = static_cast<int>(reg.integer("position_degree", c.position_degree, 1, 8));
+  if (reg.has("position_degree") && c.position_basis == "none")
+    throw ConfigError("regression.position_degree",
+                      "is set but regression.position_basis is \"none\"; choose \"polynomial\" or \"fourier\"");
+  if (c.position_basis == "polynomial" && c.position_degree > c.macro_nodes - 3)
+    throw ConfigError("regression.position_degree",
+                      std::to_string(c.position_degree) + " needs more than the " + std::to_string(c.macro_nodes - 2) +
+                          " interior macro nodes to tell the powers of x apart; use at most " +
+                          std::to_string(c.macro_nodes - 3));
+  if (c.position_basis == "fourier" && 2 * c.position_degree > c.macro_nodes - 3)
+    throw ConfigError("regression.position_degree",
+                      std::to_string(c.position_degree) + " gives " + std::to_string(2 * c.position_degree) +
+                          " sine and cosine factors, more than the " + std::to_string(c.macro_nodes - 2) +
+                          " interior macro nodes tell apart; use at most " + std::to_string((c.macro_nodes - 3) / 2));
+  if (c.field->graded() && c.position_basis == "none")
+    c.warnings.push_back(
+        "regression.position_basis: the medium is graded (x in medium.expression), but the regression's library is "
+        "translation invariant and can find only one average a*; set position_basis = \"polynomial\" or "
+        "\"fourier\"");
 
   // --- bench (its consistency with the rest: check_bench)
   const Table bench(root, "bench");

@@ -238,6 +238,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
   // --- the shared sections, then the 2D [learn] keys
   parse_shared_sections(root, c, c.t_end, "time.t_end");
+  if (c.learn.position_input)
+    throw ConfigError("learn.position_input", "the 2D networks have no position input yet (1D only)");
   c.train_fraction = learn.number("train_fraction", c.train_fraction);
   if (!(c.train_fraction > 0 && c.train_fraction < 1))
     throw ConfigError("learn.train_fraction", num(c.train_fraction) + " must be in (0, 1)");

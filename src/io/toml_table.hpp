@@ -232,6 +232,7 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
     throw ConfigError("learn.validation_fraction", num(o.validation_fraction) + " must be in [0, 1)");
   o.seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
   o.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
+  o.position_input = learn.boolean("position_input", o.position_input);
   return o;
 }
 
@@ -249,9 +250,9 @@ inline void check_rollout_steps(RolloutMethod method, double t_end, double dt) {
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
   s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "activation",
-                     "precision", "validation_fraction", "seed", "checkpoint_every"});
+                     "precision", "validation_fraction", "seed", "checkpoint_every", "position_input"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
-  s["regression"] = {"threshold"};
+  s["regression"].insert("threshold");
   s["run"] = {"device", "chunk_trajectories"};
   s["bench"].insert({"rmse", "repeat_s"});
   return s;

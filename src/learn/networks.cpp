@@ -56,30 +56,43 @@ torch::nn::AnyModule CoarseModelImpl::act() const {
   throw ConfigError("learn.activation", "'" + activation_ + "' is not an activation; use relu, silu or tanh");
 }
 
+torch::Tensor CoarseModelImpl::interior_positions(const torch::Tensor& U) const {
+  const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
+  // x_i / L = i / (M - 1) for i = 1 .. M - 2, mapped to [-1, 1].
+  return (torch::arange(1, nodes_ - 1, opts) * (2.0 / (nodes_ - 1)) - 1.0).unsqueeze(0);
+}
+
 torch::Tensor CoarseModelImpl::pad_ends(const torch::Tensor& interior) const {
   return torch::constant_pad_nd(interior, {1, 1}, 0.0);
 }
 
-FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil, const std::string& activation)
-    : CoarseModelImpl(nodes, dX, activation) {
+FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil, const std::string& activation, bool position)
+    : CoarseModelImpl(nodes, dX, activation, position) {
   if (stencil != 3 && stencil != 5) throw ConfigError("learn.stencil", std::to_string(stencil) + " must be 3 or 5");
   stencil_ = stencil;
-  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(3, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
-  in_mean_ = register_buffer("in_mean", torch::zeros({3}));
-  in_std_ = register_buffer("in_std", torch::ones({3}));
+  const int n = position ? 4 : 3;
+  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(n, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
+  in_mean_ = register_buffer("in_mean", torch::zeros({n}));
+  in_std_ = register_buffer("in_std", torch::ones({n}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
   out_std_ = register_buffer("out_std", torch::ones({1}));
 }
 
+torch::Tensor FunctionalNetImpl::features(const torch::Tensor& U) const {
+  const auto f = derivative_features(U, dX_, stencil_);
+  if (!position_) return f;
+  return torch::cat({f, interior_positions(U).unsqueeze(-1).expand({f.size(0), f.size(1), 1})}, -1);
+}
+
 torch::Tensor FunctionalNetImpl::forward(const torch::Tensor& U) {
-  auto f = (derivative_features(U, dX_, stencil_) - in_mean_) / in_std_;
+  auto f = (features(U) - in_mean_) / in_std_;
   return pad_ends(mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_);
 }
 
 void FunctionalNetImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
   torch::NoGradGuard g;
   if (!enabled) return;
-  const auto f = derivative_features(U, dX_, stencil_).reshape({-1, 3});
+  const auto f = features(U).reshape({-1, in_mean_.size(0)});
   in_mean_.copy_(f.mean(0));
   in_std_.copy_(f.std(0).clamp_min(1e-12));
   const auto r = interior(dUdt);
@@ -87,9 +100,10 @@ void FunctionalNetImpl::fit_standardization(const torch::Tensor& U, const torch:
   out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
 }
 
-DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX, const std::string& activation)
-    : CoarseModelImpl(nodes, dX, activation) {
+DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX, const std::string& activation, bool position)
+    : CoarseModelImpl(nodes, dX, activation, position) {
   first_ = register_module("conv1", nn::Conv1d(nn::Conv1dOptions(1, 32, 3)));
+  if (position) position_layer_ = register_module("position", nn::Conv1d(nn::Conv1dOptions(1, 32, 1).bias(false)));
   rest_ = register_module("rest", nn::Sequential(act(), nn::Conv1d(nn::Conv1dOptions(32, 32, 1)), act(),
                                                  nn::Conv1d(nn::Conv1dOptions(32, 1, 1))));
   whiten_ = register_buffer("whiten", torch::eye(3));
@@ -102,7 +116,8 @@ DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX, const std::string& 
 torch::Tensor DiscretizedNetImpl::forward(const torch::Tensor& U) {
   auto x = ((U - in_mean_) / in_std_).unsqueeze(1);  // [B, 1, M]
   const auto W = torch::matmul(first_->weight.view({32, 3}), whiten_).view({32, 1, 3});
-  const auto h = torch::conv1d(x, W, first_->bias);
+  auto h = torch::conv1d(x, W, first_->bias);
+  if (position_) h = h + position_layer_->forward(interior_positions(U).unsqueeze(1));  // [1, 32, M-2]
   return pad_ends(rest_->forward(h).squeeze(1) * out_std_ + out_mean_);
 }
 
@@ -212,9 +227,10 @@ void DiscretizedNet2DImpl::fit_standardization(const torch::Tensor& U, const tor
 }
 
 CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid,
-                       const std::string& activation) {
-  if (kind == "functional") return std::make_shared<FunctionalNetImpl>(nodes, dX, stencil, activation);
-  if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX, activation);
+                       const std::string& activation, bool position) {
+  if (kind == "functional") return std::make_shared<FunctionalNetImpl>(nodes, dX, stencil, activation, position);
+  if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX, activation, position);
+  if (position) throw ConfigError("learn.position_input", "the 2D networks have no position input yet");
   if (kind == "functional2d") return std::make_shared<FunctionalNet2DImpl>(grid, dX * grid, activation);
   if (kind == "discretized2d") return std::make_shared<DiscretizedNet2DImpl>(grid, dX * grid, activation);
   throw ConfigError(
@@ -261,6 +277,7 @@ void save_model(const CoarseModel& model, const std::string& path) {
   ar.write("patchlearn_stencil", c10::IValue(static_cast<int64_t>(model->stencil())));
   ar.write("patchlearn_grid", c10::IValue(static_cast<int64_t>(model->grid())));
   ar.write("patchlearn_activation", c10::IValue(model->activation()));
+  ar.write("patchlearn_position", c10::IValue(model->position()));
   ar.write("patchlearn_checksum", c10::IValue(checksum_hex(model_checksum(model))));
   write_archive(ar, path);
 }
@@ -278,15 +295,18 @@ CoarseModel load_model(const std::string& path, torch::Device device) {
       !ar.try_read("patchlearn_dx", dx) || !ar.try_read("patchlearn_stencil", stencil) || !kind.isString() ||
       !nodes.isInt() || !dx.isDouble() || !stencil.isInt())
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (no patchlearn header)");
-  c10::IValue grid(static_cast<int64_t>(0)), activation(std::string("relu"));  // (older checkpoints: relu)
+  // Older checkpoints: relu, no position input.
+  c10::IValue grid(static_cast<int64_t>(0)), activation(std::string("relu")), position(false);
   ar.try_read("patchlearn_grid", grid);
   ar.try_read("patchlearn_activation", activation);
-  if (!grid.isInt() || !activation.isString())
+  ar.try_read("patchlearn_position", position);
+  if (!grid.isInt() || !activation.isString() || !position.isBool())
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
   CoarseModel model;
   try {
     model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),
-                       static_cast<int>(stencil.toInt()), static_cast<int>(grid.toInt()), activation.toStringRef());
+                       static_cast<int>(stencil.toInt()), static_cast<int>(grid.toInt()), activation.toStringRef(),
+                       position.toBool());
   } catch (const std::exception&) {
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
   }

@@ -58,14 +58,52 @@ std::vector<double> library_columns(const DerivativeMap& d, const std::vector<st
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::function<double(double)>>> PositionBasis::functions() const {
+  std::vector<std::pair<std::string, std::function<double(double)>>> f;
+  for (int k = 1; k <= degree && kind != Kind::None; ++k) {
+    if (kind == Kind::Polynomial) {
+      f.emplace_back(k == 1 ? "x" : "x^" + std::to_string(k), [k](double x) { return std::pow(x, k); });
+    } else {
+      const double w = 2.0 * M_PI * k / length;
+      const std::string arg = fmt::format("({}pi x/L)", 2 * k);
+      f.emplace_back("sin" + arg, [w](double x) { return std::sin(w * x); });
+      f.emplace_back("cos" + arg, [w](double x) { return std::cos(w * x); });
+    }
+  }
+  return f;
+}
+
+double PositionBasis::coefficient_at(const RegressionResult& fit, const std::string& term, double x) const {
+  double c = fit.coefficient(term);
+  for (const auto& [name, phi] : functions()) c += fit.coefficient(name + "*" + term) * phi(x);
+  return c;
+}
+
+DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, double dX) {
+  if (basis.kind == PositionBasis::Kind::None) return d;
+  const torch::Tensor& U = d.at("U");  // [B, M - 2]: the interior nodes i = 1 .. M - 2
+  const auto K = U.size(1);
+  // "x" carries the position itself, so "x^2" is its square (evaluate_terms' powers).
+  for (const auto& [name, phi] : basis.functions()) {
+    if (name.rfind("x^", 0) == 0) continue;
+    std::vector<double> v(static_cast<std::size_t>(K));
+    for (int64_t i = 0; i < K; ++i) v[i] = phi(static_cast<double>(i + 1) * dX);
+    d[name] = torch::tensor(v, U.options()).unsqueeze(0).expand_as(U);
+  }
+  return d;
+}
+
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold) {
+                         double threshold, const PositionBasis& position) {
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
-  std::vector<std::string> terms = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
-                                    "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
-  const auto theta = library_columns(macro_derivatives_1d(Ut, dX, stencil), terms);
+  const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
+                                         "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
+  std::vector<std::string> terms = base;
+  for (const auto& [name, phi] : position.functions())
+    for (const auto& t : base) terms.push_back(t == "1" ? name : name + "*" + t);
+  const auto theta = library_columns(with_position(macro_derivatives_1d(Ut, dX, stencil), position, dX), terms);
   auto res = stlsq(theta, to_vector(Rt.index({Slice(), Slice(1, M - 1)})), std::move(terms), threshold);
   res.a_star = res.coefficient("U_xx");
   return res;

@@ -34,10 +34,12 @@ torch::Tensor ModelOperator::rhs(const torch::Tensor& U) {
 
 torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
   const auto M = U.size(1);
-  auto inner = a_ *
-               (U.index({Slice(), Slice(2, M)}) - 2 * U.index({Slice(), Slice(1, M - 1)}) +
-                U.index({Slice(), Slice(0, M - 2)})) /
-               (dX_ * dX_);
+  const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
+             right = U.index({Slice(), Slice(2, M)});
+  const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
+  auto inner = torch::tensor(a_, opts) * (right - 2 * mid + left) / (dX_ * dX_);
+  if (slope_.size() > 1 || slope_.front() != 0.0)
+    inner = inner + torch::tensor(slope_, opts) * (right - left) / (2 * dX_);
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 

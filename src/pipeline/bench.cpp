@@ -158,10 +158,14 @@ double cost_exponent(const std::vector<double>& x, const std::vector<double>& co
 }
 
 json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
-  if (!cfg.field->periodic())
+  if (cfg.field->random())
     throw ConfigError("medium.coefficient",
                       "bench sweeps epsilon with patch dynamics; neither applies to a random "
                       "medium yet (one realization, full resolution only)");
+  if (cfg.field->graded())
+    throw ConfigError("medium.expression",
+                      "bench compares against the homogenized equation of one a*; a graded medium (x in the "
+                      "expression) has a*(x): use run, whose truth is the local a*(x)");
   const auto& opt = cfg.bench;
   const index_t trajectories = cfg.initial.trajectories, steps = cfg.macro_steps();
   json out{{"dimension", 1},

@@ -161,7 +161,7 @@ Device job_device(const Problem& problem, const JobOptions& o) {
   return resolve_device(o.device.empty() ? problem.shared().device : o.device);
 }
 
-Report cell(const Problem& problem, std::optional<double> u) { return problem.cell(u); }
+Report cell(const Problem& problem, const CellQuery& query) { return problem.cell(query); }
 
 Report validate(const Problem& problem) {
   problem.check_bench();

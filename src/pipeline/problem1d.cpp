@@ -46,6 +46,28 @@ double cell_a_star(const Config1D& cfg) {
 
 EffectiveMedium1D effective_medium(const Config1D& cfg) { return effective_medium(*cfg.field, cell_points(cfg)); }
 
+GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<double>& xs) {
+  const int n = cell_points(cfg);
+  // a*'(x) by central differences of the cell problems: the step's truncation error h^2 a*'''/6 and
+  // its round-off ~1e-16 a* / h balance near h = 1e-5 L, both far below the 1e-3 the targets need.
+  const double h = 1e-5 * cfg.length;
+  GradedCoefficients g;
+  g.x = xs;
+  for (const double x : xs) {
+    g.a_star.push_back(local_a_star(*cfg.field, x, n));
+    const double lo = std::max(0.0, x - h), hi = std::min(cfg.length, x + h);
+    g.slope.push_back((local_a_star(*cfg.field, hi, n) - local_a_star(*cfg.field, lo, n)) / (hi - lo));
+  }
+  return g;
+}
+
+std::vector<double> macro_positions(const Config1D& cfg, bool interior) {
+  std::vector<double> x;
+  for (int i = interior ? 1 : 0; i < cfg.macro_nodes - (interior ? 1 : 0); ++i)
+    x.push_back(cfg.length * i / (cfg.macro_nodes - 1));
+  return x;
+}
+
 json effective_curves_json(const EffectiveMedium1D& m) {
   json out = {{"u", json::array()}, {"a_star", json::array()}, {"drift", json::array()}, {"reaction", json::array()}};
   constexpr int kPoints = 33;
@@ -61,7 +83,7 @@ json effective_curves_json(const EffectiveMedium1D& m) {
 }
 
 void Problem1D::check_learnable() const {
-  if (!cfg_.field->periodic())
+  if (cfg_.field->random())
     throw ConfigError("medium.coefficient",
                       "learning on a random medium is not supported yet (its full-resolution rates are dominated by "
                       "the forming corrector; README, \"Random media\"): `simulate` and `cell` work on it");
@@ -170,6 +192,10 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     sim.effective = effective_medium(cfg);
     sim.truth =
         effective_truth(*sim.effective, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t, cfg.rollout.rtol);
+  } else if (cfg.field->graded()) {
+    sim.a_star_x = graded_coefficients(cfg, macro_positions(cfg, false)).a_star;
+    sim.truth = graded_truth(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t,
+                             cfg.rollout.rtol, cfg.u_range);
   } else {
     sim.a_star = cell_a_star(cfg);
     sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
@@ -206,6 +232,8 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
     const auto n = static_cast<index_t>(c["u"].size());
     for (const char* key : {"u", "a_star", "drift", "reaction"})
       w.dataset(std::string("effective_") + key, {n}, c[key].get<std::vector<double>>());
+  } else if (!sim.a_star_x.empty()) {
+    w.dataset("a_star_x", {d.nodes}, sim.a_star_x);
   } else {
     w.attribute("a_star_cell", sim.a_star);
   }
@@ -246,7 +274,15 @@ class LearningTask1D : public LearningTask {
         a_star_(a_star),
         effective_(std::move(effective)),
         dX_(cfg.length / (cfg.macro_nodes - 1)),
-        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
+        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {
+    using Kind = learn::PositionBasis::Kind;
+    basis_.kind = cfg.position_basis == "polynomial" ? Kind::Polynomial
+                  : cfg.position_basis == "fourier"  ? Kind::Fourier
+                                                     : Kind::None;
+    basis_.degree = cfg.position_degree;
+    basis_.length = cfg.length;
+    if (cfg.field->graded()) graded_ = graded_coefficients(cfg, macro_positions(cfg, true));
+  }
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories; }
@@ -264,8 +300,23 @@ class LearningTask1D : public LearningTask {
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const int M = cfg_.macro_nodes;
-    const auto reg =
-        learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold);
+    const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil,
+                                    cfg_.regression_threshold, basis_);
+    if (graded_) {
+      // a*(x) as the equation has it: the coefficient of U_xx with its position factors, at the
+      // interior macro nodes, against the local cell problems there.
+      json g = {{"x", graded_->x}, {"a_star_cell", graded_->a_star}};
+      double worst = 0;
+      for (std::size_t i = 0; i < graded_->x.size(); ++i) {
+        const double a = basis_.coefficient_at(reg, "U_xx", graded_->x[i]);
+        g["a_star_regression"].push_back(a);
+        worst = std::max(worst, std::abs(a / graded_->a_star[i] - 1.0));
+      }
+      g["max_relative_error"] = worst;
+      observer.info(fmt::format("regression: {}  (a*(x) against the local cell problems: max relative error {:.2e})",
+                                reg.equation, worst));
+      return {reg, {{"regression", regression_json(reg)}, {"regression_graded", g}}};
+    }
     if (effective_) {
       observer.info("regression: " + reg.equation);
       return {reg, {{"regression", regression_json(reg)}, {"regression_effective", regression_curves(reg)}}};
@@ -280,8 +331,13 @@ class LearningTask1D : public LearningTask {
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
     const double dX = dX_;
     const int stencil = cfg_.stencil;
+    const learn::PositionBasis basis = basis_;
     return std::make_unique<learn::DiscoveredOperator>(
-        fit, [dX, stencil](const torch::Tensor& U) { return learn::macro_derivatives_1d(U, dX, stencil); }, true);
+        fit,
+        [dX, stencil, basis](const torch::Tensor& U) {
+          return learn::with_position(learn::macro_derivatives_1d(U, dX, stencil), basis, dX);
+        },
+        true);
   }
 
   EvaluationSet evaluation(const LearningData* data, torch::Device device) const override {
@@ -300,13 +356,17 @@ class LearningTask1D : public LearningTask {
     const auto per_macro = static_cast<index_t>(std::llround(dX_ / cfg_.homogenized_dx));
     const auto truth = effective_
                            ? effective_truth(*effective_, cfg_.length, M, per_macro, test, e.times, cfg_.rollout.rtol)
-                           : homogenized_truth(a_star_, cfg_.length, M, per_macro, test, e.times);
+                       : graded_ ? graded_truth(*cfg_.field, cell_points(cfg_), cfg_.length, M, per_macro, test,
+                                                e.times, cfg_.rollout.rtol, cfg_.u_range)
+                                 : homogenized_truth(a_star_, cfg_.length, M, per_macro, test, e.times);
     e.truth = learn::to_tensor(truth.U, {ntest, static_cast<int64_t>(e.times.size()), M}, device);
     e.test_states =
         data ? data->U.index({Slice(cfg_.train_trajectories)}).reshape({-1, M}).to(device) : e.truth.reshape({-1, M});
     std::unique_ptr<learn::TorchOperator> coarse;
     if (effective_)
       coarse = std::make_unique<learn::EffectiveTorchOperator>(*effective_, dX_);
+    else if (graded_)
+      coarse = std::make_unique<learn::HomogenizedTorchOperator>(graded_->a_star, graded_->slope, dX_);
     else
       coarse = std::make_unique<learn::HomogenizedTorchOperator>(a_star_, dX_);
     e.exact_rhs = coarse->rhs(e.test_states);
@@ -315,7 +375,8 @@ class LearningTask1D : public LearningTask {
   }
 
   learn::CoarseModel make_model(const std::string& net) const override {
-    return learn::make_model(net, cfg_.macro_nodes, dX_, cfg_.stencil, 0, cfg_.learn.activation);
+    return learn::make_model(net, cfg_.macro_nodes, dX_, cfg_.stencil, 0, cfg_.learn.activation,
+                             cfg_.learn.position_input);
   }
 
   // Fourier-amplitude state space (paper Fig. 8b): the two sine modes of largest mean amplitude in
@@ -371,6 +432,7 @@ class LearningTask1D : public LearningTask {
 
   json describe() const override {
     if (effective_) return {{"effective", effective_curves_json(*effective_)}};
+    if (graded_) return {{"graded", {{"x", graded_->x}, {"a_star_cell", graded_->a_star}}}};
     return {{"a_star_cell", a_star_}};
   }
 
@@ -423,6 +485,8 @@ class LearningTask1D : public LearningTask {
   const Config1D& cfg_;
   double a_star_;
   std::optional<EffectiveMedium1D> effective_;
+  std::optional<GradedCoefficients> graded_;  ///< a*(x), a*'(x) at the interior nodes (a graded medium)
+  learn::PositionBasis basis_;
   double dX_;
   learn::RolloutParams rollout_;
 };
@@ -436,7 +500,27 @@ std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_sta
 
 // --- the problem
 
-Report Problem1D::cell(std::optional<double> u) const {
+Report Problem1D::cell(const CellQuery& query) const {
+  const std::optional<double>& u = query.u;
+  if (query.x && !cfg_.field->graded())
+    throw InputError("--x: the medium is not graded (medium.expression does not use x); run cell without it");
+  if (cfg_.field->graded()) {
+    if (u) throw InputError("--u: a graded medium is linear; run cell without it");
+    if (query.x) {
+      const double x = *query.x;
+      const double a = graded_coefficients(cfg_, {x}).a_star[0], hm = cfg_.field->at_position(x).harmonic_mean();
+      return {{{"x", x}, {"a_star", a}, {"harmonic_mean", hm}},
+              {"medium: " + cfg_.field->description(),
+               fmt::format("at x = {:.15g}: a* (cell problem of the local period) = {:.15g}", x, a),
+               fmt::format("local harmonic mean 1/<1/a(x, .)> = {:.15g}", hm)}};
+    }
+    const auto g = graded_coefficients(cfg_, macro_positions(cfg_, false));
+    Report r{{{"x", g.x}, {"a_star", g.a_star}, {"slope", g.slope}},
+             {"medium: " + cfg_.field->description(), "the local a*(x) at the macro nodes (cell problems):"}};
+    for (std::size_t i = 0; i < g.x.size(); ++i)
+      r.lines.push_back(fmt::format("  x = {:<10.6g} a* = {:.12g}   a*' = {:.6g}", g.x[i], g.a_star[i], g.slope[i]));
+    return r;
+  }
   const std::string key = cfg_.field->nonlinear_key();
   if (!u && !key.empty()) throw InputError("the medium depends on u (" + key + "): give the value with --u VALUE");
   if (u && !cfg_.field->periodic()) throw InputError("--u: a random medium is linear; run cell without it");
@@ -469,6 +553,10 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
     r.json["effective"] = effective_curves_json(*sim.effective);
     r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs the effective PDE {:.3e}",
                                   sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized));
+  } else if (!sim.a_star_x.empty()) {
+    r.json["a_star_x"] = sim.a_star_x;
+    r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs the effective PDE of a*(x) {:.3e}",
+                                  sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized));
   } else {
     r.json["a_star_cell"] = sim.a_star;
     r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})",
@@ -492,6 +580,7 @@ std::unique_ptr<LearningTask> Problem1D::learning_task(const Simulation* sim) co
   if (!cfg_.field->nonlinear_key().empty())
     return learning_task_1d(cfg_, 0.0,
                             sim ? *dynamic_cast<const Simulation1D&>(*sim).effective : effective_medium(cfg_));
+  if (cfg_.field->graded()) return learning_task_1d(cfg_, 0.0);  // its a*(x) comes from the cell problems
   return learning_task_1d(cfg_, sim ? dynamic_cast<const Simulation1D&>(*sim).a_star : cell_a_star(cfg_));
 }
 
@@ -508,6 +597,12 @@ void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const
 }
 
 Report Problem1D::learning_report(const json& summary) const {
+  if (summary.contains("regression_graded")) {
+    const json& g = summary["regression_graded"];
+    return {{{"regression_graded", g}},
+            {fmt::format("regression vs cell problems: a*(x) max relative error {:.2e} at the interior macro nodes",
+                         g["max_relative_error"].get<double>())}};
+  }
   if (summary.contains("regression_effective")) {
     const json& c = summary["regression_effective"];
     return {{{"regression_effective", c}},

@@ -317,7 +317,9 @@ std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const Effect
 
 // --- the problem
 
-Report Problem2D::cell(std::optional<double> u) const {
+Report Problem2D::cell(const CellQuery& query) const {
+  if (query.x) throw InputError("--x: the 2D lattice is not graded; run cell without it");
+  const std::optional<double>& u = query.u;
   const std::string key = cfg_.kappa.nonlinear_key();
   if (!u && !key.empty()) throw InputError("the lattice depends on u (" + key + "): give the value with --u VALUE");
   if (u) {

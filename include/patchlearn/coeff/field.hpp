@@ -12,6 +12,14 @@
 // periodic() is false. Whatever repeats one period (sample_period, the fine model's one-period
 // shortcut) is not for them; they are linear (no u-dependence, drift or reaction) for now.
 //
+// Graded (macro-modulated) media (issue 17): an expression that uses the macro position x as well,
+// a(x, y) with y = x / eps, e.g. "(1 + x/2) * (1.1 + sin(2*pi*y))": a slowly varying micro-structure,
+// periodic in y at every fixed x. The fine model samples a(x, x / eps) at every bond (not
+// periodic(), like random cells), while at_position(x) is the locally periodic medium y -> a(x, y)
+// whose cell problem gives the local effective coefficient a*(x). Graded media are linear for now
+// (no u, drift or reaction); a is checked finite and > 0 on the grid x_k = k L / 256 (k <= 256)
+// times y_j = j / 1024.
+//
 // The medium of u_t = (a(y, u) u_x)_x + c(y, u) u_x + r(y, u) (issue 15) is such a field with
 // optional drift c and reaction r (with_terms). Whatever depends on u is checked on the medium's
 // u range (medium.u_range): on the grid y_j = j / 1024 (j < 1024) times u_k = lo + k (hi - lo) / 64
@@ -42,10 +50,12 @@ void for_each_check_point(URange r, bool over_y, const std::function<void(double
 /// for concurrent use.
 class MediumExpression {
  public:
-  /// A syntax error or a variable outside `variables` is a ConfigError naming `key`.
+  /// A syntax error or a variable outside `variables` ("x", "y", "u") is a ConfigError naming `key`.
   MediumExpression(std::string key, const std::string& expr, const std::vector<std::string>& variables);
-  double operator()(double y, double u) const;
-  /// Whether the expression uses the variable ("y" or "u").
+  double operator()(double y, double u) const { return at(0.0, y, u); }
+  /// The value at the macro position x (graded media), fast variable y and unknown u.
+  double at(double x, double y, double u) const;
+  /// Whether the expression uses the variable ("x", "y" or "u").
   bool uses(const std::string& variable) const;
   const std::string& key() const { return key_; }
   const std::string& text() const { return text_; }
@@ -64,9 +74,11 @@ class CoefficientField {
   static CoefficientField sinusoid(double mean, double amplitude);
   static CoefficientField laminate(double a1, double a2, double fraction);
   /// An expression in y, or in y and u (then checked on the grid of [0, 1) x u_range, whose key
-  /// `range_key` the errors name).
+  /// `range_key` the errors name), or in x and y: a graded medium on the domain [0, length] with
+  /// period epsilon (both needed only then; a ConfigError when x is used without them).
   static CoefficientField expression(const std::string& expr, URange u_range = {},
-                                     const std::string& range_key = "medium.u_range");
+                                     const std::string& range_key = "medium.u_range", double epsilon = 0,
+                                     double length = 0);
   static CoefficientField table(std::vector<double> values, const std::string& origin = "table");
   /// A table read from a text file: whitespace- or comma-separated numbers, '#' comments.
   static CoefficientField table_file(const std::string& path);
@@ -89,8 +101,18 @@ class CoefficientField {
   /// c(y, u) and r(y, u); 0 without a drift / reaction.
   double drift(double y, double u) const { return drift_ ? (*drift_)(y, u) : 0.0; }
   double reaction(double y, double u) const { return reaction_ ? (*reaction_)(y, u) : 0.0; }
-  /// Whether a(y + 1) = a(y); false for random cells, which cover only [0, extent()).
+  /// Whether a(y + 1) = a(y); false for random cells, which cover only [0, extent()), and for
+  /// graded media.
   bool periodic() const { return extent_ == 0; }
+  /// Whether the medium is graded: a(x, y) with a slowly varying x (periodic in y at each x).
+  bool graded() const { return static_cast<bool>(graded_); }
+  /// Whether the medium is a random realization (neither periodic nor graded).
+  bool random() const { return !periodic() && !graded(); }
+  /// The locally periodic medium y -> a(x, y) of a graded medium at the macro position x
+  /// (std::logic_error for a medium that is not graded; ConfigError where a(x, .) is not > 0).
+  CoefficientField at_position(double x) const;
+  /// The domain [0, length()] of a graded medium (0 otherwise).
+  double length() const { return length_; }
   /// The y range [0, extent()) of a non-periodic field, 0 for a periodic one.
   double extent() const { return extent_; }
   bool depends_on_u() const { return static_cast<bool>(a_u_); }
@@ -108,20 +130,25 @@ class CoefficientField {
   std::vector<double> sample_period(int n) const;
   /// Smallest and largest value over a period (sampled densely, and exactly for tables and random
   /// cells, where the "period" is the whole realization); for a
-  /// u-dependent field, over the check grid of [0, 1) x u_range.
+  /// u-dependent field, over the check grid of [0, 1) x u_range; for a graded one over its check
+  /// grid of [0, L] x [0, 1).
   double min_value() const { return min_; }
   double max_value() const { return max_; }
   /// Harmonic mean 1 / <1/a> over a period (over all cells of a random realization): closed
   /// form for sinusoid, laminate, table and random cells,
   /// adaptive quadrature for expressions. For a u-dependent field, the largest harmonic mean over
-  /// the 65 check values of u (what bounds such as an explicit stability limit need).
+  /// the 65 check values of u; for a graded one the largest local harmonic mean over 65 positions
+  /// x_k = k L / 64 (what bounds such as an explicit stability limit need).
   double harmonic_mean() const;
   const std::string& description() const { return desc_; }
 
  private:
   CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table = {}, bool scan = true);
+  static CoefficientField graded(const std::shared_ptr<const MediumExpression>& a, double epsilon, double length);
   std::function<double(double)> f_;
   std::shared_ptr<const MediumExpression> a_u_, drift_, reaction_;  // a(y, u) when a depends on u
+  std::shared_ptr<const MediumExpression> graded_;                  // a(x, y) of a graded medium
+  double length_ = 0;                                               // a graded medium's domain [0, length_]
   URange u_range_;
   std::string desc_;
   std::vector<double> table_;  // non-empty for piecewise-constant fields (laminate, table)

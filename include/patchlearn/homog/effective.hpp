@@ -59,6 +59,15 @@ struct EffectiveMedium1D : MediumSeries {
 };
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int points_per_period);
 
+/// The local effective diffusivity a*(x) of a graded medium a(x, y) (coeff/field.hpp) at the macro
+/// position x: the cell problem of the locally periodic medium y -> a(x, y) on `points_per_period`
+/// (>= 2) points. The two-scale expansion above with a(x, y) keeps x as a parameter of the cell
+/// problem (d/dx -> d_x + eps^-1 d_y acts on the slow x of a only at order eps^0, inside the
+/// flux's d_x): u1 = chi(x, y) u0_x with d_y(a(x, y)(1 + chi_y)) = 0, and the period mean at eps^0
+/// gives U_t = (a*(x) U_x)_x, a*(x) = <1/a(x, .)>^-1, exact in 1D up to O(eps) (the local harmonic
+/// mean; the closed form is the tests' oracle). InputError when x lies outside the domain [0, L].
+double local_a_star(const CoefficientField& graded, double x, int points_per_period);
+
 struct EffectiveCoefficients2D {
   EffectiveTensor D;    ///< D*(u): the cell problem's tensor of the bond tables times g(u)
   double reaction = 0;  ///< r*(u): f(u) times the period mean of rho; 0 without lattice.reaction

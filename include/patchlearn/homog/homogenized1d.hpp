@@ -77,4 +77,12 @@ HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length,
                                  index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
                                  const std::vector<double>& times, double rtol);
 
+/// The truth of a graded medium: U_t = (a*(x) U_x)_x with Dirichlet ends held, a*(x) the local
+/// effective diffusivity (homog/effective.hpp: local_a_star on `points_per_period` points) at every
+/// bond midpoint of the fine grid, discretized conservatively and integrated as effective_truth
+/// (the same lattice integrator, whose u-range check uses `range`).
+HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_period, double length, int macro_nodes,
+                              index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                              const std::vector<double>& times, double rtol, URange range);
+
 }  // namespace patchlearn

@@ -27,6 +27,8 @@ struct LearnOptions {
   double validation_fraction = 0.1;
   std::uint64_t seed = 0;
   int checkpoint_every = 0;
+  /// The 1D networks see the nodes' positions (graded media; learn/networks.hpp)
+  bool position_input = false;
   bool resume = false;  ///< not a TOML key: set by --resume (continue from the last checkpoint)
 };
 
@@ -129,6 +131,10 @@ struct Config1D : SharedConfig {
   int train_trajectories = 8;  ///< the first ones train, the rest test
   double train_t_max = 1e300;  ///< use snapshots with t < train_t_max
   int stencil = 3;
+  // [regression], beside the shared keys: the position basis of a position-aware regression
+  // (learn/regression.hpp: PositionBasis), "none", "polynomial" or "fourier", and its degree
+  std::string position_basis = "none";
+  int position_degree = 2;
 
   index_t macro_steps() const;  ///< t_end / macro.dt
   /// The patch width and the burst's parameters, as patch dynamics takes them.

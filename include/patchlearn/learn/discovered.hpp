@@ -30,6 +30,9 @@ torch::Tensor evaluate_terms(const DerivativeMap& derivatives, const std::vector
 /// 1D: U, U_x, U_xx on the interior nodes of U [B, M] by the 3- or 5-point differences of
 /// kernels::macro_differences (5-point falls back to 3-point next to a boundary).
 DerivativeMap macro_derivatives_1d(const torch::Tensor& U, double dX, int stencil);
+/// The derivatives of the interior nodes with the position factors of `basis` (regression.hpp) at
+/// x_i = i dX beside them, so that terms such as "x^2*U_xx" evaluate.
+DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, double dX);
 /// 2D: U and its spectral derivatives up to fourth order on the periodic P x P grid, [B, P*P].
 DerivativeMap spectral_derivatives_2d(const torch::Tensor& U, int P, double L);
 

@@ -5,6 +5,10 @@
 //                stencil, through a pointwise MLP 3 -> 32 -> 32 -> 1 (ReLU after the first two)
 //   discretized  Conv1d(1->32, k=3) -> ReLU -> Conv1d(32->32, k=1) -> ReLU -> Conv1d(32->1, k=1),
 //                which sees the interior nodes with their two neighbours
+// With position input (learn.position_input, for graded media whose effective operator varies
+// across the domain) both also see the node's position s = 2 x / L - 1 in [-1, 1]: the functional
+// net as a fourth feature (U, U_x, U_xx, s), the discretized net as a position channel entering
+// the first layer through its own Conv1d(1->32, k=1) (so the whitening of the U windows is kept).
 // Inputs and outputs can be standardized (affine maps fitted on the training data and stored in
 // the model as buffers, so a checkpoint is self-contained). For the discretized net the
 // standardization also whitens the 3-point window: its first layer is parametrized as W = V A with
@@ -26,8 +30,8 @@ torch::Tensor derivative_features(const torch::Tensor& U, double dX, int stencil
 
 class CoarseModelImpl : public torch::nn::Module {
  public:
-  CoarseModelImpl(int nodes, double dX, std::string activation)
-      : nodes_(nodes), dX_(dX), activation_(std::move(activation)) {}
+  CoarseModelImpl(int nodes, double dX, std::string activation, bool position = false)
+      : nodes_(nodes), dX_(dX), activation_(std::move(activation)), position_(position) {}
   /// dU/dt for states U[B, M] (any leading batch size; 0 at the end nodes).
   virtual torch::Tensor forward(const torch::Tensor& U) = 0;
   virtual std::string kind() const = 0;
@@ -44,38 +48,44 @@ class CoarseModelImpl : public torch::nn::Module {
   /// The hidden layers' activation (learn.activation): relu (the paper's), silu or tanh.
   const std::string& activation() const { return activation_; }
   int stencil() const { return stencil_; }
+  /// Whether the model sees the nodes' positions (learn.position_input).
+  bool position() const { return position_; }
 
  protected:
+  /// s = 2 x / L - 1 at the interior nodes, [1, M - 2], in U's dtype and device.
+  torch::Tensor interior_positions(const torch::Tensor& U) const;
   torch::Tensor pad_ends(const torch::Tensor& interior) const;  // [B, M-2] -> [B, M]
   /// A new activation module of this model's kind.
   torch::nn::AnyModule act() const;
   int nodes_;
   double dX_;
   std::string activation_;
+  bool position_ = false;
   int stencil_ = 3;
   torch::Tensor in_mean_, in_std_, out_mean_, out_std_;
 };
 
 class FunctionalNetImpl : public CoarseModelImpl {
  public:
-  FunctionalNetImpl(int nodes, double dX, int stencil, const std::string& activation = "relu");
+  FunctionalNetImpl(int nodes, double dX, int stencil, const std::string& activation = "relu", bool position = false);
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "functional"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
 
  private:
+  torch::Tensor features(const torch::Tensor& U) const;  // [B, M-2, 3 or 4]
   torch::nn::Sequential mlp_{nullptr};
 };
 
 class DiscretizedNetImpl : public CoarseModelImpl {
  public:
-  DiscretizedNetImpl(int nodes, double dX, const std::string& activation = "relu");
+  DiscretizedNetImpl(int nodes, double dX, const std::string& activation = "relu", bool position = false);
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "discretized"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
 
  private:
-  torch::nn::Conv1d first_{nullptr};
+  torch::nn::Conv1d first_{nullptr}, position_layer_{nullptr};
   torch::nn::Sequential rest_{nullptr};
   torch::Tensor whiten_;  ///< A, [3, 3]
 };
@@ -125,10 +135,11 @@ class DiscretizedNet2DImpl : public CoarseModelImpl {
 
 using CoarseModel = std::shared_ptr<CoarseModelImpl>;
 
-/// 1D: "functional" or "discretized" on `nodes` nodes with spacing dX.
+/// 1D: "functional" or "discretized" on `nodes` nodes with spacing dX, with the nodes' positions as
+/// input when `position`.
 /// 2D: "functional2d" or "discretized2d" on grid x grid patches of spacing dX (nodes = grid^2).
 CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid = 0,
-                       const std::string& activation = "relu");
+                       const std::string& activation = "relu", bool position = false);
 
 /// Save parameters, buffers, the header and a checksum of the tensors durably (PATH.partial,
 /// fsync, rename); RunError naming PATH when it cannot be written (disk full).

@@ -21,6 +21,7 @@
 // smooth states: condition number 2.8e2 without it, 2.9e2 with it, on unit-norm columns).
 // U_x*U_xx goes: neither the equation family nor that discretization produces it, so it could
 // only absorb noise.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,13 +38,34 @@ struct RegressionResult {
   double coefficient(const std::string& term) const;
 };
 
+/// Position-aware regression (issue 17, graded media): every library term T also appears times
+/// each basis function phi_k(x) of the macro position, so a coefficient varying across the domain
+/// [0, L] is expanded in the basis (a*(x) U_xx = sum_k c_k phi_k(x) U_xx):
+///   polynomial  phi_k = x^k, k = 1..degree, named "x", "x^2", ...
+///   fourier     sin and cos(2 pi k x / L), k = 1..degree, named "sin(2pi x/L)", "cos(2pi x/L)",
+///               "sin(4pi x/L)", ...
+/// The factor comes first in a term's name ("x^2*U_xx", "cos(2pi x/L)*U_x"). None by default: the
+/// translation-invariant library.
+struct PositionBasis {
+  enum class Kind { None, Polynomial, Fourier };
+  Kind kind = Kind::None;
+  int degree = 2;
+  double length = 1.0;
+  /// The basis functions' names (the factors of the terms) and values: [name, phi].
+  std::vector<std::pair<std::string, std::function<double(double)>>> functions() const;
+  /// The value at x of the coefficient of `term` in `fit`: the sum over the position factors phi
+  /// (and 1) of the sparse coefficient of "phi*term" times phi(x).
+  double coefficient_at(const RegressionResult& fit, const std::string& term, double x) const;
+};
+
 /// STLSQ of y on the columns of theta [rows][terms.size()] (the engine of both regressions).
 RegressionResult stlsq(const std::vector<double>& theta, const std::vector<double>& y, std::vector<std::string> terms,
                        double threshold);
 
-/// U and dUdt: [N][M] macro states and rates (row-major); the interior nodes are the samples.
+/// U and dUdt: [N][M] macro states and rates (row-major); the interior nodes are the samples, at
+/// x_i = i dX for the position basis.
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold);
+                         double threshold, const PositionBasis& position = {});
 
 /// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
 ///   1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_y, U*U_y, U^2*U_y, U_xx, U*U_xx, U^2*U_xx, U_xy,

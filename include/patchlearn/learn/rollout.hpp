@@ -35,14 +35,20 @@ class ModelOperator : public TorchOperator {
   CoarseModel model_;
 };
 
-/// The homogenized 3-point scheme a* (U_{i+1} - 2U_i + U_{i-1}) / dX^2, Dirichlet ends.
+/// The homogenized 3-point scheme a* (U_{i+1} - 2U_i + U_{i-1}) / dX^2, Dirichlet ends; on a graded
+/// medium, as patch dynamics represents U_t = (a*(x) U_x)_x (the effective rate of the quadratic
+/// lift through each node and its neighbours), a*(x_i) D2 U + a*'(x_i) D1 U at the interior nodes.
 class HomogenizedTorchOperator : public TorchOperator {
  public:
-  HomogenizedTorchOperator(double a_star, double dX) : a_(a_star), dX_(dX) {}
+  HomogenizedTorchOperator(double a_star, double dX) : a_{a_star}, slope_{0.0}, dX_(dX) {}
+  /// a*(x_i) and a*'(x_i) at the interior nodes i = 1 .. M - 2.
+  HomogenizedTorchOperator(std::vector<double> a, std::vector<double> slope, double dX)
+      : a_(std::move(a)), slope_(std::move(slope)), dX_(dX) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 
  private:
-  double a_, dX_;
+  std::vector<double> a_, slope_;  // one value each (constant) or one per interior node
+  double dX_;
 };
 
 /// The effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) of a u-dependent medium on the macro

@@ -21,8 +21,9 @@ struct JobOptions {
 /// The device a job runs on: the request, or the config's run.device.
 Device job_device(const Problem& problem, const JobOptions& options);
 
-/// `cell`: the effective coefficients from the cell problem (at `u` for a u-dependent medium).
-Report cell(const Problem& problem, std::optional<double> u = std::nullopt);
+/// `cell`: the effective coefficients from the cell problem (at `u` for a u-dependent medium, at
+/// `x` for a graded one).
+Report cell(const Problem& problem, const CellQuery& query = {});
 /// `validate`: every check of the config (the bench sweep's too); the warnings it found.
 Report validate(const Problem& problem);
 /// `simulate`: coarse data into OUT/data.h5 (resumable chunk by chunk).

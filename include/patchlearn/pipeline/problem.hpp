@@ -44,6 +44,12 @@ struct Simulation {
   double rmse_vs_homogenized = 0.0;
 };
 
+/// Where `cell` evaluates the effective coefficients: at the value u of a u-dependent medium, at the
+/// macro position x of a graded one.
+struct CellQuery {
+  std::optional<double> u, x;
+};
+
 class Problem {
  public:
   virtual ~Problem() = default;
@@ -56,8 +62,9 @@ class Problem {
   virtual std::string scheme() const = 0;
 
   /// `cell`: the effective coefficients of the medium from its cell problem, at the value `u` of
-  /// the field where the medium depends on it (InputError when such a medium has no `u`).
-  virtual Report cell(std::optional<double> u = std::nullopt) const = 0;
+  /// the field where the medium depends on it (InputError when such a medium has no `u`), at the
+  /// macro position `x` of a graded medium (without it: at every macro node).
+  virtual Report cell(const CellQuery& query = {}) const = 0;
 
   /// Coarse data with the configured scheme and its truth; with `chunks`, chunk by chunk
   /// (pipeline/chunks.hpp: resumable).

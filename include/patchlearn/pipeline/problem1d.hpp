@@ -18,6 +18,8 @@ struct Simulation1D : Simulation {
   double a_star = 0.0;  ///< from the cell problem on the micro lattice (a linear medium)
   /// a*(u), c*(u), r*(u) from the cell problems over medium.u_range (a nonlinear medium)
   std::optional<EffectiveMedium1D> effective;
+  /// The local a*(x) at the macro nodes from the cell problems (a graded medium)
+  std::vector<double> a_star_x;
   /// Patch dynamics only: the fine field in every patch of trajectory 0 after the burst that starts
   /// at the sample time fine_t nearest 0.05 (paper Fig. 2), and its positions: [patch][point].
   double fine_t = 0.0;
@@ -32,6 +34,15 @@ struct Simulation1D : Simulation {
 /// or 1000 when eps/dx is not a whole number). A random medium's representative volume is its
 /// whole realization: the cell problem of all the domain's bonds (their harmonic mean).
 double cell_a_star(const Config1D& cfg);
+
+/// A graded medium's local effective diffusivity a*(x) and its slope a*'(x) at the positions x,
+/// from the cell problems on the config's micro lattice (homog/effective.hpp: local_a_star).
+struct GradedCoefficients {
+  std::vector<double> x, a_star, slope;
+};
+GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<double>& xs);
+/// The macro nodes' positions i L / (M - 1): all of them, or the interior ones.
+std::vector<double> macro_positions(const Config1D& cfg, bool interior);
 
 /// The effective medium of a nonlinear config: effective_medium on the config's micro lattice
 /// (eps/dx points per period, or 1000).
@@ -71,7 +82,7 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
   std::vector<std::string> check_simulable() const override;
   /// A random medium's rate data are not learnable yet (README, "Random media").
   void check_learnable() const override;
-  Report cell(std::optional<double> u) const override;
+  Report cell(const CellQuery& query) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
   LearningData load_data(const std::string& path, torch::Device device) const override;

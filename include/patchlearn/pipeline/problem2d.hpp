@@ -54,7 +54,7 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
   using ProblemOf::ProblemOf;
   int dimension() const override { return 2; }
   std::vector<std::string> check_simulable() const override { return {}; }
-  Report cell(std::optional<double> u) const override;
+  Report cell(const CellQuery& query) const override;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
