@@ -167,3 +167,74 @@ TEST(RandomMedium, FullResolutionFollowsTheEffectivePdeWithTheRealizationsAStar)
   EXPECT_LT(err, bound);
   EXPECT_GT(err_wrong, 3 * err);
 }
+
+TEST(RandomMedium, TheErgodicValueIsTheDistributionsOneOverTheMeanOfOneOverA) {
+  RandomMediumSpec s = lognormal(0.3, 0.5, 1);
+  EXPECT_NEAR(s.ergodic_a_star(), std::exp(0.3 - 0.125), 1e-15);
+  s.distribution = RandomMediumSpec::Distribution::uniform;
+  s.lo = 0.5;
+  s.hi = 2.0;
+  // E[1/a] = int_lo^hi da / (a (hi - lo)) = ln(hi / lo) / (hi - lo), by the midpoint rule on 1e5 cells.
+  double m = 0;
+  for (int k = 0; k < 100000; ++k) m += 1.0 / (0.5 + 1.5 * (k + 0.5) / 100000) / 100000;
+  EXPECT_NEAR(s.ergodic_a_star(), 1.0 / m, 1e-9);
+  s.distribution = RandomMediumSpec::Distribution::two_phase;
+  s.a1 = 1.0;
+  s.a2 = 10.0;
+  s.fraction = 0.25;
+  EXPECT_NEAR(s.ergodic_a_star(), 1.0 / (0.25 + 0.075), 1e-15);
+}
+
+TEST(RandomMedium, RepresentativeVolumesAreDisjointWindowsWithTheirStandardError) {
+  // 1000 cells; windows of 100 cells and 10 samples: the trend over 25, 50, 100 cells with 40, 20,
+  // 10 samples covers the same cells. Each window's cell problem is its harmonic mean.
+  const auto cfg = parse_config_1d(std::string(kRandomCase) + "[cell]\nwindow = 100\n", "random.toml");
+  EXPECT_EQ(cfg.cell_samples, 10);
+  const auto rve = representative_volumes(cfg);
+  ASSERT_EQ(rve.size(), 3u);
+  EXPECT_EQ(rve[0].window, 25);
+  EXPECT_EQ(rve[0].samples, 40);
+  EXPECT_EQ(rve[2].samples, 10);
+  std::vector<double> per;
+  for (int k = 0; k < 10; ++k) {
+    double s = 0;
+    for (int j = 0; j < 100; ++j) s += 1.0 / (*cfg.field)(100 * k + j + 0.5);
+    per.push_back(100.0 / s);
+  }
+  EXPECT_NEAR(rve[2].a_star, mean(per), 1e-10);
+  EXPECT_NEAR(rve[2].standard_error, stddev(per) / std::sqrt(10.0), 1e-10);
+  EXPECT_NEAR(rve[2].scatter, stddev(per), 1e-10);
+  // The scatter of independent windows shrinks like W^(-1/2): by 2 from 25 to 100 cells, within the
+  // sampling error of a standard deviation from 10 samples (~1/sqrt(2 (10 - 1)) = 24%, doubled).
+  EXPECT_NEAR(rve[0].scatter / rve[2].scatter, 2.0, 2.0 * 0.5);
+  // The windowed harmonic mean is biased upwards (Jensen), by ~(e^(sigma^2) - 1) / W relative
+  // (2.8e-3 at W = 100 against a standard error of ~1.7e-2 / sqrt(10 / 10)): the largest windows'
+  // estimate lies within 3 standard errors of the ergodic value.
+  const double ergodic = std::exp(-0.125);
+  std::printf("RVE a*: W=25 %.5f +- %.5f, W=50 %.5f +- %.5f, W=100 %.5f +- %.5f; ergodic %.5f\n", rve[0].a_star,
+              rve[0].standard_error, rve[1].a_star, rve[1].standard_error, rve[2].a_star, rve[2].standard_error,
+              ergodic);
+  EXPECT_LT(std::abs(rve[2].a_star - ergodic), 3 * rve[2].standard_error);
+  const auto report = Problem1D(cfg).cell({});
+  EXPECT_EQ(report.json["windows"].size(), 3u);
+  EXPECT_NEAR(report.json["ergodic"].get<double>(), ergodic, 1e-15);
+  EXPECT_NEAR(report.json["a_star_stderr"].get<double>(), rve[2].standard_error, 1e-15);
+}
+
+TEST(RandomMedium, WindowsThatCannotBeTakenAreRefusedByKey) {
+  const auto key_of = [](const std::string& extra, const char* base) {
+    try {
+      parse_config_1d(std::string(base) + extra, "bad.toml");
+    } catch (const ConfigError& e) {
+      return e.key;
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(key_of("[cell]\nwindow = 3\n", kRandomCase), "cell.window");     // no trend over W/4
+  EXPECT_EQ(key_of("[cell]\nwindow = 0\n", kRandomCase), "cell.window");     // under one period
+  EXPECT_EQ(key_of("[cell]\nwindow = 1001\n", kRandomCase), "cell.window");  // past the domain
+  EXPECT_EQ(key_of("[cell]\nwindow = 100\nsamples = 11\n", kRandomCase), "cell.samples");
+  EXPECT_EQ(key_of("[cell]\nsamples = 1\n", kRandomCase), "cell.samples");                   // no standard error
+  EXPECT_EQ(key_of("[cell]\nwindow = 100\n", "[medium]\nepsilon = 1e-3\n"), "cell.window");  // periodic medium
+  EXPECT_EQ(key_of("[cell]\nwindow = 100\nsamples = 10\n", kRandomCase), "accepted");
+}

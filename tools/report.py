@@ -231,6 +231,20 @@ def fig_effective(r, figdir):
     return "fig_effective.png"
 
 
+def fig_graded(r, figdir):
+    """A graded medium: the local a*(x) of the cell problems against the regression's (the coefficient of U_xx with
+    its position factors) at the interior macro nodes."""
+    g = r["summary"]["regression_graded"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(g["x"], g["a_star_cell"], "-", label="local cell problems")
+    ax.plot(g["x"], g["a_star_regression"], "o", ms=5,
+            label=f"regression (max relative error {g['max_relative_error']:.1e})")
+    ax.set_xlabel("x"); ax.set_ylabel("a*(x)"); ax.set_ylim(bottom=0); ax.legend(fontsize=8)
+    ax.set_title("Graded medium: the effective diffusivity across the domain", fontsize=10)
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_graded.png"), dpi=120); plt.close(fig)
+    return "fig_graded.png"
+
+
 def front_positions(V, dx):
     """Where each state of V[T, M] falls through 1/2 (linear interpolation between nodes), NaN if nowhere."""
     out = np.full(V.shape[0], np.nan)
@@ -397,6 +411,8 @@ def main():
             figs.append(fig_front(r, figdir, kinds))
     if s and "effective" in s:
         figs.append(fig_effective(r, figdir))
+    if s and "regression_graded" in s:
+        figs.append(fig_graded(r, figdir))
     lines = ["# patchlearn report", "", f"Directory: `{d}`", ""]
     a = r["data_attrs"]
     lines += ["## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
@@ -407,6 +423,8 @@ def main():
     if s:
         if "regression_effective" in s:
             accuracy = curve_accuracy(s["regression_effective"])
+        elif "regression_graded" in s:
+            accuracy = f"a*(x) against the local cell problems: max relative error {s['regression_graded']['max_relative_error']:.2e}"
         else:
             accuracy = f"a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e}"
         lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` ({accuracy})", "",

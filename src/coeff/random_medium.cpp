@@ -72,6 +72,18 @@ std::string RandomMediumSpec::description() const {
   return "";
 }
 
+double RandomMediumSpec::ergodic_a_star() const {
+  switch (distribution) {
+    case Distribution::lognormal:
+      return std::exp(mu - 0.5 * sigma * sigma);
+    case Distribution::uniform:
+      return (hi - lo) / std::log(hi / lo);
+    case Distribution::two_phase:
+      return 1.0 / (fraction / a1 + (1.0 - fraction) / a2);
+  }
+  return 0.0;
+}
+
 CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon) {
   const auto cells = static_cast<std::int64_t>(std::ceil(length / epsilon * (1 - 1e-12)));
   return CoefficientField::random_cells(

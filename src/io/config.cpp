@@ -39,14 +39,15 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"homogenized", {"dx"}},
       {"learn", {"train_trajectories", "train_t_max", "stencil"}},
       {"regression", {"position_basis", "position_degree"}},
+      {"cell", {"window", "samples"}},
       {"bench", {"epsilon", "full_rtol"}},
   });
   return s;
 }
 
-/// The random medium of medium.distribution and its parameters (all required, none of another
-/// distribution's), drawn over the domain [0, length] with cells of length epsilon.
-CoefficientField parse_random_medium(const Table& medium, double length, double epsilon) {
+/// The random medium's law: medium.distribution and its parameters (all required, none of another
+/// distribution's) and the seed.
+RandomMediumSpec parse_random_medium(const Table& medium) {
   if (!medium.has("distribution"))
     throw ConfigError("medium.distribution",
                       "missing; a random medium takes \"lognormal\", \"uniform\" or \"two_phase\"");
@@ -77,7 +78,8 @@ CoefficientField parse_random_medium(const Table& medium, double length, double 
   spec.a2 = medium.number("a2", 0);
   spec.fraction = medium.number("fraction", 0);
   spec.seed = static_cast<std::uint64_t>(medium.integer("seed", 0, 0, 9223372036854775807LL));
-  return random_medium(spec, length, epsilon);
+  spec.validate();
+  return spec;
 }
 
 /// How the errors of a medium checked on its u range name that range.
@@ -203,7 +205,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     for (const std::string k : {"distribution", "mu", "sigma", "lo", "hi", "seed"})
       if (medium.has(k)) throw ConfigError(medium.key(k), "is a key of random media (medium.coefficient = \"random\")");
   if (kind == "random") {
-    c.field = parse_random_medium(medium, c.length, c.epsilon);
+    c.random = parse_random_medium(medium);
+    c.field = random_medium(*c.random, c.length, c.epsilon);
   } else if (kind == "sinusoid") {
     c.field = CoefficientField::sinusoid(medium.number("mean", 1.1), medium.number("amplitude", 1.0));
   } else if (kind == "laminate") {
@@ -352,6 +355,33 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
         "regression.position_basis: the medium is graded (x in medium.expression), but the regression's library is "
         "translation invariant and can find only one average a*; set position_basis = \"polynomial\" or "
         "\"fourier\"");
+
+  // --- cell: representative-volume windows of a random medium
+  const Table cell(root, "cell");
+  if (!c.random) {
+    for (const char* k : {"window", "samples"})
+      if (cell.has(k))
+        throw ConfigError(cell.key(k),
+                          "representative-volume windows are for random media (medium.coefficient = "
+                          "\"random\"); a periodic medium's cell is one period");
+  } else {
+    const auto cells = static_cast<long long>(std::ceil(c.length / c.epsilon * (1 - 1e-12)));
+    c.cell_window = static_cast<int>(cell.integer("window", std::min<long long>(100, cells), 1, 1000000000));
+    if (c.cell_window < 4)
+      throw ConfigError("cell.window", std::to_string(c.cell_window) +
+                                           " periods leave no room for the trend over the window sizes W/4, W/2, "
+                                           "W; use at least 4");
+    if (c.cell_window > cells)
+      throw ConfigError("cell.window", std::to_string(c.cell_window) + " periods are larger than the domain's " +
+                                           std::to_string(cells) + " cells of the realization");
+    c.cell_samples = static_cast<int>(cell.integer("samples", cells / c.cell_window, 2, 1000000000));
+    if (static_cast<long long>(c.cell_samples) * c.cell_window > cells)
+      throw ConfigError("cell.samples",
+                        std::to_string(c.cell_samples) + " windows of " + std::to_string(c.cell_window) +
+                            " periods need " + std::to_string(static_cast<long long>(c.cell_samples) * c.cell_window) +
+                            " cells without overlap (independent windows); the realization has " +
+                            std::to_string(cells) + ": use at most " + std::to_string(cells / c.cell_window));
+  }
 
   // --- bench (its consistency with the rest: check_bench)
   const Table bench(root, "bench");

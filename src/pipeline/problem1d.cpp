@@ -46,6 +46,34 @@ double cell_a_star(const Config1D& cfg) {
 
 EffectiveMedium1D effective_medium(const Config1D& cfg) { return effective_medium(*cfg.field, cell_points(cfg)); }
 
+std::vector<RveEstimate> representative_volumes(const Config1D& cfg) {
+  if (!cfg.random) throw std::logic_error("representative_volumes: the medium is not random");
+  const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
+  const double bonds_per_cell = cfg.epsilon / cfg.micro_dx;
+  const int W = cfg.cell_window;
+  std::vector<RveEstimate> out;
+  for (const int w : {W / 4, W / 2, W}) {
+    RveEstimate e;
+    e.window = w;
+    e.samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W / w);
+    std::vector<double> a(static_cast<std::size_t>(e.samples));
+    for (int k = 0; k < e.samples; ++k) {
+      const auto first = static_cast<index_t>(std::llround(static_cast<double>(k) * w * bonds_per_cell));
+      const auto last = static_cast<index_t>(std::llround(static_cast<double>(k + 1) * w * bonds_per_cell));
+      a[k] = solve_cell_problem_1d(model.conductances(first, last - first)).a_star;
+    }
+    double mean = 0, var = 0;
+    for (const double v : a) mean += v;
+    mean /= e.samples;
+    for (const double v : a) var += (v - mean) * (v - mean);
+    e.a_star = mean;
+    e.scatter = std::sqrt(var / (e.samples - 1));
+    e.standard_error = e.scatter / std::sqrt(static_cast<double>(e.samples));
+    out.push_back(e);
+  }
+  return out;
+}
+
 GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<double>& xs) {
   const int n = cell_points(cfg);
   // a*'(x) by central differences of the cell problems: the step's truncation error h^2 a*'''/6 and
@@ -532,14 +560,50 @@ Report Problem1D::cell(const CellQuery& query) const {
                          e.drift, e.reaction),
              "U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)"}};
   }
+  if (cfg_.random) return random_cell();
   const double a = cell_a_star(cfg_), hm = cfg_.field->harmonic_mean();
-  const bool random = !cfg_.field->periodic();
-  Report r{{{"a_star", a}, {"harmonic_mean", hm}},
+  return {{{"a_star", a}, {"harmonic_mean", hm}},
+          {"medium: " + cfg_.field->description(), fmt::format("a* (cell problem on the micro lattice) = {:.15g}", a),
+           fmt::format("harmonic mean 1/<1/a> = {:.15g}", hm)}};
+}
+
+Report Problem1D::random_cell() const {
+  // The representative-volume estimates at three window sizes, the whole realization's cell
+  // problem (what the truth uses) and the distribution's exact ergodic value.
+  const auto rve = representative_volumes(cfg_);
+  const RveEstimate& big = rve.back();
+  const RveEstimate& half = rve[1];
+  const double whole = cell_a_star(cfg_), ergodic = cfg_.random->ergodic_a_star();
+  // Converged: the two largest windows agree within twice their combined standard error.
+  const bool converged =
+      std::abs(big.a_star - half.a_star) <= 2.0 * std::hypot(big.standard_error, half.standard_error);
+  json windows = json::array();
+  Report r{{{"a_star", big.a_star},
+            {"a_star_stderr", big.standard_error},
+            {"ergodic", ergodic},
+            {"a_star_realization", whole},
+            {"harmonic_mean", cfg_.field->harmonic_mean()},
+            {"representative_volume", "windows"},
+            {"converged", converged}},
            {"medium: " + cfg_.field->description(),
-            fmt::format("a* (cell problem on the micro lattice{}) = {:.15g}",
-                        random ? ", the representative volume is the whole realization" : "", a),
-            fmt::format("harmonic mean 1/<1/a>{} = {:.15g}", random ? " over the realization's cells" : "", hm)}};
-  if (random) r.json["representative_volume"] = "realization";
+            "representative volumes: disjoint windows of the realization, each cell problem closed periodically:"}};
+  for (const auto& e : rve) {
+    r.json["windows"].push_back({{"window", e.window},
+                                 {"samples", e.samples},
+                                 {"a_star", e.a_star},
+                                 {"a_star_stderr", e.standard_error},
+                                 {"scatter", e.scatter}});
+    r.lines.push_back(
+        fmt::format("  window {:>8} periods x {:>6} samples: a* = {:.10g} +- {:.3g} (window-to-window scatter {:.3g})",
+                    e.window, e.samples, e.a_star, e.standard_error, e.scatter));
+  }
+  r.lines.push_back(fmt::format("a* = {:.10g} +- {:.3g} (windows of {} periods; {})", big.a_star, big.standard_error,
+                                big.window,
+                                converged ? "converged: the two largest windows agree within their standard errors"
+                                          : "not converged: the two largest windows differ; use a larger cell.window"));
+  r.lines.push_back(fmt::format("ergodic 1/E[1/a] of the distribution = {:.10g} ({:+.2f} standard errors)", ergodic,
+                                (ergodic - big.a_star) / big.standard_error));
+  r.lines.push_back(fmt::format("the whole realization's cell problem (the truth's a*) = {:.10g}", whole));
   return r;
 }
 

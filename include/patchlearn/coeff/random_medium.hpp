@@ -31,6 +31,10 @@ struct RandomMediumSpec {
   std::vector<double> draw(std::int64_t cells) const;
   /// One line naming the distribution and its parameters.
   std::string description() const;
+  /// The ergodic effective diffusivity of a medium of independent cells in 1D, 1 / E[1/a], exact:
+  /// lognormal exp(mu - sigma^2 / 2), uniform (hi - lo) / ln(hi / lo), two-phase
+  /// 1 / (fraction / a1 + (1 - fraction) / a2).
+  double ergodic_a_star() const;
 };
 
 /// The realization of `spec` over [0, length] with cells of length epsilon (the last cell may

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "patchlearn/coeff/field.hpp"
+#include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
@@ -87,6 +88,8 @@ struct Config1D : SharedConfig {
   /// a(y) or a(y, u) (medium.coefficient / medium.expression) with the optional drift c(y, u) and
   /// reaction r(y, u) (medium.drift, medium.reaction), checked on u_range
   std::optional<CoefficientField> field;
+  /// The law of a random medium (medium.coefficient = "random"), none otherwise
+  std::optional<RandomMediumSpec> random;
   /// medium.u_range: where the medium is used and checked; default default_u_range(initial)
   URange u_range;
   double epsilon = 1e-3;
@@ -135,6 +138,9 @@ struct Config1D : SharedConfig {
   // (learn/regression.hpp: PositionBasis), "none", "polynomial" or "fourier", and its degree
   std::string position_basis = "none";
   int position_degree = 2;
+  // [cell] (random media): representative-volume windows of `cell_window` periods (cells), and
+  // `cell_samples` of them, disjoint, from the realization (0: not random)
+  int cell_window = 0, cell_samples = 0;
 
   index_t macro_steps() const;  ///< t_end / macro.dt
   /// The patch width and the burst's parameters, as patch dynamics takes them.

@@ -35,6 +35,22 @@ struct Simulation1D : Simulation {
 /// whole realization: the cell problem of all the domain's bonds (their harmonic mean).
 double cell_a_star(const Config1D& cfg);
 
+/// The representative-volume estimate of a*(random media) at one window size: the cell problems of
+/// `samples` disjoint windows of `window` periods (cells) of the realization, each closed
+/// periodically (in 1D the window's harmonic mean), their mean and its standard error s / sqrt(n)
+/// (s the windows' sample standard deviation; the windows hold disjoint independent cells, so
+/// their estimates are independent), and that scatter s itself, which shrinks like W^(-1/2) for
+/// independent cells (the standard error of the mean does not: the windows of every size cover the
+/// same cells).
+struct RveEstimate {
+  int window = 0, samples = 0;
+  double a_star = 0, standard_error = 0, scatter = 0;
+};
+/// The estimates at the windows W / 4, W / 2 and W (W = cell.window), each over the cells that
+/// cell.samples windows of W cover (so the smaller windows have more samples): the trend with the
+/// window size. Random media only.
+std::vector<RveEstimate> representative_volumes(const Config1D& cfg);
+
 /// A graded medium's local effective diffusivity a*(x) and its slope a*'(x) at the positions x,
 /// from the cell problems on the config's micro lattice (homog/effective.hpp: local_a_star).
 struct GradedCoefficients {
@@ -83,6 +99,9 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
   /// A random medium's rate data are not learnable yet (README, "Random media").
   void check_learnable() const override;
   Report cell(const CellQuery& query) const override;
+  /// `cell` on a random medium: the representative-volume windows (representative_volumes), their
+  /// trend and convergence, the ergodic value and the whole realization's cell problem.
+  Report random_cell() const;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
   LearningData load_data(const std::string& path, torch::Device device) const override;
