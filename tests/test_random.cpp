@@ -1,7 +1,7 @@
-// 1D random media (issue 17): the realization (reproducible, with its distribution's statistics),
-// its non-periodic fine model (every bond sampled from its own cell), the realization's harmonic
-// mean as a*, and full resolution on it against the effective PDE with that a*. (Patch dynamics and
-// gap-tooth refuse random media for now: README, "Random media"; tests/bad_configs/69_*.)
+// 1D random media and 2D random lattices (issue 17): the realization (reproducible, with its distribution's
+// statistics), its non-periodic fine model (every bond sampled from its own cell), the realization's harmonic mean as
+// a*, and full resolution on it against the effective PDE with that a*. (Patch dynamics and gap-tooth refuse random
+// media for now: README, "Random media"; tests/bad_configs/69_*.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,7 +14,11 @@
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
+#include "patchlearn/homog/cell2d.hpp"
+#include "patchlearn/io/config2d.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
+#include "patchlearn/pipeline/problem2d.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
 
 using namespace patchlearn;
 
@@ -201,24 +205,24 @@ TEST(RandomMedium, RepresentativeVolumesAreDisjointWindowsWithTheirStandardError
     for (int j = 0; j < 100; ++j) s += 1.0 / (*cfg.field)(100 * k + j + 0.5);
     per.push_back(100.0 / s);
   }
-  EXPECT_NEAR(rve[2].a_star, mean(per), 1e-10);
-  EXPECT_NEAR(rve[2].standard_error, stddev(per) / std::sqrt(10.0), 1e-10);
-  EXPECT_NEAR(rve[2].scatter, stddev(per), 1e-10);
+  EXPECT_NEAR(rve[2].a_star.mean, mean(per), 1e-10);
+  EXPECT_NEAR(rve[2].a_star.standard_error, stddev(per) / std::sqrt(10.0), 1e-10);
+  EXPECT_NEAR(rve[2].a_star.scatter, stddev(per), 1e-10);
   // The scatter of independent windows shrinks like W^(-1/2): by 2 from 25 to 100 cells, within the
   // sampling error of a standard deviation from 10 samples (~1/sqrt(2 (10 - 1)) = 24%, doubled).
-  EXPECT_NEAR(rve[0].scatter / rve[2].scatter, 2.0, 2.0 * 0.5);
+  EXPECT_NEAR(rve[0].a_star.scatter / rve[2].a_star.scatter, 2.0, 2.0 * 0.5);
   // The windowed harmonic mean is biased upwards (Jensen), by ~(e^(sigma^2) - 1) / W relative
   // (2.8e-3 at W = 100 against a standard error of ~1.7e-2 / sqrt(10 / 10)): the largest windows'
   // estimate lies within 3 standard errors of the ergodic value.
   const double ergodic = std::exp(-0.125);
-  std::printf("RVE a*: W=25 %.5f +- %.5f, W=50 %.5f +- %.5f, W=100 %.5f +- %.5f; ergodic %.5f\n", rve[0].a_star,
-              rve[0].standard_error, rve[1].a_star, rve[1].standard_error, rve[2].a_star, rve[2].standard_error,
-              ergodic);
-  EXPECT_LT(std::abs(rve[2].a_star - ergodic), 3 * rve[2].standard_error);
+  std::printf("RVE a*: W=25 %.5f +- %.5f, W=50 %.5f +- %.5f, W=100 %.5f +- %.5f; ergodic %.5f\n", rve[0].a_star.mean,
+              rve[0].a_star.standard_error, rve[1].a_star.mean, rve[1].a_star.standard_error, rve[2].a_star.mean,
+              rve[2].a_star.standard_error, ergodic);
+  EXPECT_LT(std::abs(rve[2].a_star.mean - ergodic), 3 * rve[2].a_star.standard_error);
   const auto report = Problem1D(cfg).cell({});
   EXPECT_EQ(report.json["windows"].size(), 3u);
   EXPECT_NEAR(report.json["ergodic"].get<double>(), ergodic, 1e-15);
-  EXPECT_NEAR(report.json["a_star_stderr"].get<double>(), rve[2].standard_error, 1e-15);
+  EXPECT_NEAR(report.json["a_star_stderr"].get<double>(), rve[2].a_star.standard_error, 1e-15);
 }
 
 TEST(RandomMedium, WindowsThatCannotBeTakenAreRefusedByKey) {
@@ -237,4 +241,111 @@ TEST(RandomMedium, WindowsThatCannotBeTakenAreRefusedByKey) {
   EXPECT_EQ(key_of("[cell]\nsamples = 1\n", kRandomCase), "cell.samples");                   // no standard error
   EXPECT_EQ(key_of("[cell]\nwindow = 100\n", "[medium]\nepsilon = 1e-3\n"), "cell.window");  // periodic medium
   EXPECT_EQ(key_of("[cell]\nwindow = 100\nsamples = 10\n", kRandomCase), "accepted");
+}
+
+namespace {
+
+// A random lattice of 96 x 96 sites (8 patches of 12 sites), lognormal bonds, sigma 0.5.
+std::string random_lattice(const std::string& extra) {
+  return R"toml(
+[domain]
+dimension = 2
+patches = 8
+[lattice]
+kappa = "random"
+distribution = "lognormal"
+mu = 0.0
+sigma = 0.5
+seed = 3
+[patch]
+points = 5
+ratio = 0.25
+[scheme]
+type = "full_lattice"
+[initial]
+trajectories = 2
+wavenumbers = [1, 3]
+)toml" + extra;
+}
+
+std::string key_of_2d(const std::string& text) {
+  try {
+    parse_config_2d(text, "bad.toml");
+  } catch (const ConfigError& e) {
+    return e.key;
+  }
+  return "accepted";
+}
+
+}  // namespace
+
+TEST(RandomLattice, EveryBondOfTheWholeLatticeIsItsOwnDrawAndWindowsAreItsPieces) {
+  const auto c = parse_config_2d(random_lattice(""), "random2d.toml");
+  ASSERT_TRUE(c.kappa.whole_lattice);
+  ASSERT_EQ(c.kappa.mx, 96);
+  const auto v = c.random->draw(2 * 96 * 96);  // the x-bonds, then the y-bonds, from one stream
+  EXPECT_EQ(c.kappa.cx.front(), v.front());
+  EXPECT_EQ(c.kappa.cy.back(), v.back());
+  // Aligned from the lattice's origin: site (x, y)'s x-bond is cx[x - origin][y - origin], so two
+  // patches see different bonds (no period).
+  const auto g = layout_2d(c);
+  const auto lat = lattice_2d(c);
+  EXPECT_EQ(lat.kx(g.first + 5, g.first + 7), c.kappa.cx[5 * 96 + 7]);
+  EXPECT_NE(lat.kx(g.first + 5, g.first + 7), lat.kx(g.first + 5 + g.spacing, g.first + 7));
+  const auto w = c.kappa.window(90, 3, 8);  // wraps around the lattice
+  EXPECT_EQ(w.cx[0], c.kappa.cx[90 * 96 + 3]);
+  EXPECT_EQ(w.cy[7 * 8 + 2], c.kappa.cy[(97 % 96) * 96 + 5]);
+  // The full lattice runs on it; gap-tooth (one bond table shared by its teeth) refuses it.
+  EXPECT_NO_THROW(FullLattice2D(Device::CPU, lat, g, 1));
+  EXPECT_THROW(GapTooth2D(Device::CPU, lat, g, 1), ConfigError);
+}
+
+TEST(RandomLattice, RepresentativeVolumesEstimateTheErgodicTensorWithTheirStandardErrors) {
+  // 36 disjoint windows of 16 x 16 sites (and 144 of 8, 576 of 4). Independent lognormal bonds on
+  // the square lattice have D = exp(mu) I exactly (Keller's duality for log-symmetric laws): the
+  // estimate lies within 3 standard errors of it, and the windows' scatter shrinks with the window
+  // (like 1/W in 2D, to within the sampling error of 36 windows).
+  const auto c = parse_config_2d(random_lattice("[cell]\nwindow = 16\n"), "random2d.toml");
+  EXPECT_EQ(c.cell_samples, 36);
+  const auto rve = representative_volumes(c);
+  ASSERT_EQ(rve.size(), 3u);
+  EXPECT_EQ(rve[0].samples, 576);
+  const auto first = effective_tensor(Lattice2D(c.kappa.window(0, 0, 16), BondPlacement::Aligned, 1.0, 0));
+  const auto second = effective_tensor(Lattice2D(c.kappa.window(16, 0, 16), BondPlacement::Aligned, 1.0, 0));
+  EXPECT_GT(std::abs(first.xx - second.xx), 0.0);
+  const auto& big = rve[2];
+  std::printf(
+      "RVE D: W=4 Dxx %.4f +- %.4f (scatter %.3f), W=8 %.4f +- %.4f (%.3f), W=16 %.4f +- %.4f (%.3f); Dyy %.4f\n",
+      rve[0].xx.mean, rve[0].xx.standard_error, rve[0].xx.scatter, rve[1].xx.mean, rve[1].xx.standard_error,
+      rve[1].xx.scatter, big.xx.mean, big.xx.standard_error, big.xx.scatter, big.yy.mean);
+  EXPECT_LT(std::abs(big.xx.mean - 1.0), 3 * big.xx.standard_error);
+  EXPECT_LT(std::abs(big.yy.mean - 1.0), 3 * big.yy.standard_error);
+  EXPECT_LT(std::abs(big.xy.mean), 3 * big.xy.standard_error);
+  EXPECT_NEAR(rve[0].xx.scatter / big.xx.scatter, 4.0, 2.0);
+  const auto report = Problem2D(c).cell({});
+  EXPECT_NEAR(report.json["ergodic"].get<double>(), 1.0, 0.0);
+  EXPECT_NEAR(report.json["D"][0][0].get<double>(), big.xx.mean, 0.0);
+  // The truth's D is that estimate.
+  EXPECT_NEAR(effective_lattice(c).D.yy, big.yy.mean, 0.0);
+}
+
+TEST(RandomLattice, WhatARandomLatticeCannotDoIsRefusedByKey) {
+  EXPECT_EQ(key_of_2d(random_lattice("")), "accepted");
+  std::string t = random_lattice("");
+  t.replace(t.find("full_lattice"), 12, "gap_tooth");
+  EXPECT_EQ(key_of_2d(t), "scheme.type");
+  t = random_lattice("");
+  t.replace(t.find("seed = 3"), 8, "seed = 3\nplacement = \"reference\"");
+  EXPECT_EQ(key_of_2d(t), "lattice.placement");
+  t = random_lattice("");
+  t.replace(t.find("sigma = 0.5"), 11, "sigma = -1.0");
+  EXPECT_EQ(key_of_2d(t), "lattice.sigma");
+  t = random_lattice("");
+  t.replace(t.find("distribution = \"lognormal\""), 26, "distribution = \"two_phase\"");
+  EXPECT_EQ(key_of_2d(t), "lattice.mu");  // a lognormal parameter under two_phase
+  EXPECT_EQ(key_of_2d(random_lattice("[cell]\nwindow = 3\n")), "cell.window");
+  EXPECT_EQ(key_of_2d(random_lattice("[cell]\nwindow = 97\n")), "cell.window");
+  EXPECT_EQ(key_of_2d(random_lattice("[cell]\nwindow = 16\nsamples = 37\n")), "cell.samples");
+  EXPECT_EQ(key_of_2d("[domain]\ndimension = 2\n[cell]\nwindow = 8\n"), "cell.window");  // a periodic lattice
+  EXPECT_EQ(key_of_2d("[domain]\ndimension = 2\n[lattice]\nk1 = 2.0\n"), "lattice.k1");
 }

@@ -12,7 +12,11 @@ EffectiveTensor effective_tensor(const Lattice2D& lat) {
   const int mx = lat.tables().mx, my = lat.tables().my, n = mx * my;
   auto at = [&](int x, int y) { return ((y % my + my) % my) * mx + ((x % mx) + mx) % mx; };
   // (-L) phi, in units of h.
+  // Large tables (random lattices, RVE windows) share the loops among threads; the paper's 3 x 3
+  // tables stay serial.
+  const bool threads = n > 4096;
   auto apply = [&](const std::vector<double>& v, std::vector<double>& out) {
+#pragma omp parallel for if (threads)
     for (int y = 0; y < my; ++y)
       for (int x = 0; x < mx; ++x) {
         const double u = v[at(x, y)];
@@ -36,14 +40,17 @@ EffectiveTensor effective_tensor(const Lattice2D& lat) {
     for (int it = 0; it < 10 * n + 100 && rr > 1e-30 * bb && rr > 0; ++it) {
       apply(p, Ap);
       double pAp = 0;
+#pragma omp parallel for reduction(+ : pAp) if (threads)
       for (int i = 0; i < n; ++i) pAp += p[i] * Ap[i];
       const double alpha = rr / pAp;
       double rr_new = 0;
+#pragma omp parallel for reduction(+ : rr_new) if (threads)
       for (int i = 0; i < n; ++i) {
         phi[i] += alpha * p[i];
         r[i] -= alpha * Ap[i];
         rr_new += r[i] * r[i];
       }
+#pragma omp parallel for if (threads)
       for (int i = 0; i < n; ++i) p[i] = r[i] + (rr_new / rr) * p[i];
       rr = rr_new;
     }

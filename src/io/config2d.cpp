@@ -1,5 +1,6 @@
 #include "patchlearn/io/config2d.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "patchlearn/core/error.hpp"
@@ -19,7 +20,8 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"domain", {"dimension", "length", "patches"}},
       {"lattice",
        {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed", "conductance_factor", "reaction",
-        "reaction_rate", "u_range"}},
+        "reaction_rate", "u_range", "distribution", "mu", "k1", "k2", "fraction"}},
+      {"cell", {"window", "samples"}},
       {"patch", {"points", "ratio", "coupling", "order"}},
       {"scheme", {"type"}},
       {"fine", {"stepper", "dt", "tolerance"}},
@@ -30,6 +32,74 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"bench", {"lattice", "tolerance"}},
   });
   return s;
+}
+
+/// The law of a random lattice: lattice.distribution ("lognormal" with lattice.mu, lattice.sigma;
+/// "two_phase" with lattice.k1, lattice.k2, lattice.fraction), all required, and lattice.seed.
+RandomMediumSpec parse_random_lattice(const Table& lattice) {
+  if (!lattice.has("distribution"))
+    throw ConfigError("lattice.distribution", "missing; a random lattice takes \"lognormal\" or \"two_phase\"");
+  RandomMediumSpec s;
+  const std::string dist = lattice.choice("distribution", "", {"lognormal", "two_phase"});
+  const std::vector<std::string> mine =
+      dist == "lognormal" ? std::vector<std::string>{"mu", "sigma"} : std::vector<std::string>{"k1", "k2", "fraction"};
+  for (const char* k : {"mu", "sigma", "k1", "k2", "fraction"}) {
+    const bool ours = std::find(mine.begin(), mine.end(), k) != mine.end();
+    if (!ours && lattice.has(k))
+      throw ConfigError(lattice.key(k), "is not a parameter of the " + dist + " distribution");
+    if (ours && !lattice.has(k)) throw ConfigError(lattice.key(k), "missing; the " + dist + " distribution needs it");
+  }
+  if (!lattice.has("seed"))
+    throw ConfigError("lattice.seed", "missing; a random lattice needs the seed of its realization");
+  s.distribution =
+      dist == "lognormal" ? RandomMediumSpec::Distribution::lognormal : RandomMediumSpec::Distribution::two_phase;
+  s.mu = lattice.number("mu", 0);
+  s.sigma = lattice.number("sigma", 0);
+  s.a1 = lattice.number("k1", 0);
+  s.a2 = lattice.number("k2", 0);
+  s.fraction = lattice.number("fraction", 0.5);
+  s.seed = static_cast<std::uint64_t>(lattice.integer("seed", 0, 0, 9223372036854775807LL));
+  try {
+    s.validate();
+  } catch (const ConfigError& e) {
+    // The law's checks name the 1D keys (medium.a1, ...): the lattice's are lattice.k1, ...
+    static const std::map<std::string, std::string> keys = {{"medium.mu", "lattice.mu"},
+                                                            {"medium.sigma", "lattice.sigma"},
+                                                            {"medium.a1", "lattice.k1"},
+                                                            {"medium.a2", "lattice.k2"},
+                                                            {"medium.fraction", "lattice.fraction"}};
+    const std::string what = e.what();
+    throw ConfigError(keys.count(e.key) ? keys.at(e.key) : e.key, what.substr(e.key.size() + 2));
+  }
+  return s;
+}
+
+/// [cell] of a random lattice: `samples` disjoint windows of W x W sites (Config2D::cell_window).
+void parse_cell_windows(const Table& cell, Config2D& c) {
+  if (!c.random) {
+    for (const char* k : {"window", "samples"})
+      if (cell.has(k))
+        throw ConfigError(cell.key(k),
+                          "representative-volume windows are for random lattices (lattice.kappa = "
+                          "\"random\"); a periodic lattice's cell is one period");
+    return;
+  }
+  const int N = c.kappa.mx;
+  c.cell_window = static_cast<int>(cell.integer("window", std::min(32, N), 1, 1000000));
+  if (c.cell_window < 4)
+    throw ConfigError("cell.window", std::to_string(c.cell_window) +
+                                         " sites leave no room for the trend over the window sizes W/4, W/2, W; use "
+                                         "at least 4");
+  if (c.cell_window > N)
+    throw ConfigError("cell.window", std::to_string(c.cell_window) + " sites are larger than the " + std::to_string(N) +
+                                         " x " + std::to_string(N) + " lattice");
+  const long long fit = static_cast<long long>(N / c.cell_window) * (N / c.cell_window);
+  c.cell_samples = static_cast<int>(cell.integer("samples", std::min<long long>(fit, 100), 2, 1000000000));
+  if (c.cell_samples > fit)
+    throw ConfigError("cell.samples", std::to_string(c.cell_samples) + " disjoint windows of " +
+                                          std::to_string(c.cell_window) + " x " + std::to_string(c.cell_window) +
+                                          " sites do not fit in the " + std::to_string(N) + " x " + std::to_string(N) +
+                                          " lattice; use at most " + std::to_string(fit));
 }
 
 /// A rectangular table of positive numbers (non-negative with `allow_zero`) given as an array of
@@ -126,8 +196,14 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                          std::to_string(c.patches) + " patches per side (need wavenumber < patches / 2)");
 
   // --- lattice
-  c.kappa_kind = lattice.choice("kappa", c.kappa_kind, {"table", "lognormal"});
-  if (c.kappa_kind == "table") {
+  c.kappa_kind = lattice.choice("kappa", c.kappa_kind, {"table", "lognormal", "random"});
+  if (c.kappa_kind != "random")
+    for (const char* k : {"distribution", "mu", "k1", "k2", "fraction"})
+      if (lattice.has(k)) throw ConfigError(lattice.key(k), "is a key of random lattices (lattice.kappa = \"random\")");
+  if (c.kappa_kind == "random") {
+    c.random = parse_random_lattice(lattice);
+    // The tables are drawn once the lattice's size is known (below, with the patches).
+  } else if (c.kappa_kind == "table") {
     if (lattice.has("kappa_x") != lattice.has("kappa_y"))
       throw ConfigError(lattice.has("kappa_x") ? "lattice.kappa_y" : "lattice.kappa_x",
                         "missing; give both kappa_x and kappa_y (or neither, for the paper's 3 x 3 tables)");
@@ -150,7 +226,14 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     c.kappa = KappaTables::lognormal(period, period, lattice.number("sigma", 1.0),
                                      static_cast<std::uint64_t>(lattice.integer("seed", 1, 0, 9223372036854775807LL)));
   }
-  c.placement = lattice.choice("placement", c.placement, {"reference", "aligned"});
+  c.placement = lattice.choice("placement", c.random ? "aligned" : c.placement, {"reference", "aligned"});
+  if (c.random && c.placement != "aligned")
+    throw ConfigError("lattice.placement",
+                      "\"reference\" tiles one period from every patch's first point; a random "
+                      "lattice has no period: use \"aligned\" (its default)");
+  if (c.random)
+    for (const char* k : {"conductance_factor", "reaction", "reaction_rate"})
+      if (lattice.has(k)) throw ConfigError(lattice.key(k), "a random lattice is linear for now");
   // The u-dependence: g(u) on every bond, rho(p, q) f(u) at every site, checked on the u range.
   if (lattice.has("u_range")) {
     const auto r = lattice.range("u_range", {0, 0});
@@ -186,8 +269,19 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.coupling = patch.enumerated("coupling", c.coupling, {Coupling::Spectral, Coupling::Polynomial});
   c.order = static_cast<int>(patch.integer("order", c.order, 2, 64));
   c.scheme = scheme.enumerated("type", c.scheme, {Scheme2D::GapTooth, Scheme2D::FullLattice});
+  if (c.random) {
+    if (c.scheme != Scheme2D::FullLattice)
+      throw ConfigError("scheme.type",
+                        "\"gap_tooth\" cannot simulate a random lattice yet: its teeth share one bond "
+                        "table (one phase of a periodic medium); use \"full_lattice\"");
+    const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
+    const URange range = c.kappa.u_range;
+    c.kappa = KappaTables::random_lattice(static_cast<int>(g.lattice_points()), *c.random);
+    c.kappa.u_range = range;
+  }
+  parse_cell_windows(Table(root, "cell"), c);
   const int m = c.points - 2;
-  if (m % c.kappa.mx || m % c.kappa.my)
+  if (!c.kappa.whole_lattice && (m % c.kappa.mx || m % c.kappa.my))
     c.warnings.push_back(
         "patch.points: the " + std::to_string(m) +
         " evolving points per side are not a whole number of diffusivity periods (" + std::to_string(c.kappa.mx) +

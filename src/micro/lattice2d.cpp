@@ -41,6 +41,29 @@ KappaTables KappaTables::lognormal(int mx, int my, double sigma, std::uint64_t s
   return t;
 }
 
+KappaTables KappaTables::random_lattice(int N, const RandomMediumSpec& law) {
+  KappaTables t;
+  t.mx = t.my = N;
+  const auto n = static_cast<std::int64_t>(N) * N;
+  const auto v = law.draw(2 * n);
+  t.cx.assign(v.begin(), v.begin() + n);
+  t.cy.assign(v.begin() + n, v.end());
+  t.whole_lattice = true;
+  return t;
+}
+
+KappaTables KappaTables::window(int x0, int y0, int W) const {
+  KappaTables t;
+  t.mx = t.my = W;
+  for (int i = 0; i < W; ++i)
+    for (int j = 0; j < W; ++j) {
+      const std::size_t k = static_cast<std::size_t>((x0 + i) % mx) * my + (y0 + j) % my;
+      t.cx.push_back(cx[k]);
+      t.cy.push_back(cy[k]);
+    }
+  return t;
+}
+
 BondPlacement parse_bond_placement(const std::string& name) {
   if (name == "reference") return BondPlacement::Reference;
   if (name == "aligned") return BondPlacement::Aligned;

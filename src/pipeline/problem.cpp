@@ -48,6 +48,18 @@ void write_common_data(H5Writer& w, const std::vector<index_t>& node_dims, const
   w.attribute("rmse_vs_homogenized", sim.rmse_vs_homogenized);
 }
 
+SampleStats sample_stats(const std::vector<double>& v) {
+  if (v.size() < 2) throw std::invalid_argument("sample_stats: at least two values");
+  SampleStats s;
+  for (const double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  double var = 0;
+  for (const double x : v) var += (x - s.mean) * (x - s.mean);
+  s.scatter = std::sqrt(var / static_cast<double>(v.size() - 1));
+  s.standard_error = s.scatter / std::sqrt(static_cast<double>(v.size()));
+  return s;
+}
+
 nlohmann::json common_simulation_json(const Simulation& sim, const std::string& scheme, Device device) {
   return {{"wall_s", sim.wall_s},
           {"point_steps", sim.data.point_steps},

@@ -62,13 +62,7 @@ std::vector<RveEstimate> representative_volumes(const Config1D& cfg) {
       const auto last = static_cast<index_t>(std::llround(static_cast<double>(k + 1) * w * bonds_per_cell));
       a[k] = solve_cell_problem_1d(model.conductances(first, last - first)).a_star;
     }
-    double mean = 0, var = 0;
-    for (const double v : a) mean += v;
-    mean /= e.samples;
-    for (const double v : a) var += (v - mean) * (v - mean);
-    e.a_star = mean;
-    e.scatter = std::sqrt(var / (e.samples - 1));
-    e.standard_error = e.scatter / std::sqrt(static_cast<double>(e.samples));
+    e.a_star = sample_stats(a);
     out.push_back(e);
   }
   return out;
@@ -575,11 +569,11 @@ Report Problem1D::random_cell() const {
   const RveEstimate& half = rve[1];
   const double whole = cell_a_star(cfg_), ergodic = cfg_.random->ergodic_a_star();
   // Converged: the two largest windows agree within twice their combined standard error.
-  const bool converged =
-      std::abs(big.a_star - half.a_star) <= 2.0 * std::hypot(big.standard_error, half.standard_error);
+  const bool converged = std::abs(big.a_star.mean - half.a_star.mean) <=
+                         2.0 * std::hypot(big.a_star.standard_error, half.a_star.standard_error);
   json windows = json::array();
-  Report r{{{"a_star", big.a_star},
-            {"a_star_stderr", big.standard_error},
+  Report r{{{"a_star", big.a_star.mean},
+            {"a_star_stderr", big.a_star.standard_error},
             {"ergodic", ergodic},
             {"a_star_realization", whole},
             {"harmonic_mean", cfg_.field->harmonic_mean()},
@@ -590,19 +584,19 @@ Report Problem1D::random_cell() const {
   for (const auto& e : rve) {
     r.json["windows"].push_back({{"window", e.window},
                                  {"samples", e.samples},
-                                 {"a_star", e.a_star},
-                                 {"a_star_stderr", e.standard_error},
-                                 {"scatter", e.scatter}});
+                                 {"a_star", e.a_star.mean},
+                                 {"a_star_stderr", e.a_star.standard_error},
+                                 {"scatter", e.a_star.scatter}});
     r.lines.push_back(
         fmt::format("  window {:>8} periods x {:>6} samples: a* = {:.10g} +- {:.3g} (window-to-window scatter {:.3g})",
-                    e.window, e.samples, e.a_star, e.standard_error, e.scatter));
+                    e.window, e.samples, e.a_star.mean, e.a_star.standard_error, e.a_star.scatter));
   }
-  r.lines.push_back(fmt::format("a* = {:.10g} +- {:.3g} (windows of {} periods; {})", big.a_star, big.standard_error,
-                                big.window,
+  r.lines.push_back(fmt::format("a* = {:.10g} +- {:.3g} (windows of {} periods; {})", big.a_star.mean,
+                                big.a_star.standard_error, big.window,
                                 converged ? "converged: the two largest windows agree within their standard errors"
                                           : "not converged: the two largest windows differ; use a larger cell.window"));
   r.lines.push_back(fmt::format("ergodic 1/E[1/a] of the distribution = {:.10g} ({:+.2f} standard errors)", ergodic,
-                                (ergodic - big.a_star) / big.standard_error));
+                                (ergodic - big.a_star.mean) / big.a_star.standard_error));
   r.lines.push_back(fmt::format("the whole realization's cell problem (the truth's a*) = {:.10g}", whole));
   return r;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -30,9 +31,45 @@ Lattice2D lattice_2d(const Config2D& cfg) {
   return Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
 }
 
-EffectiveLattice2D effective_lattice(const Config2D& cfg) { return effective_lattice(lattice_2d(cfg)); }
+EffectiveLattice2D effective_lattice(const Config2D& cfg) {
+  if (!cfg.random) return effective_lattice(lattice_2d(cfg));
+  // A random lattice: the representative-volume estimate at the largest window (the realization's
+  // own cell problem, `cell`'s "D_realization", is a CG solve over all N^2 sites).
+  const auto big = representative_volumes(cfg).back();
+  EffectiveLattice2D e;
+  e.D.xx = big.xx.mean;
+  e.D.xy = big.xy.mean;
+  e.D.yy = big.yy.mean;
+  return e;
+}
 
 EffectiveTensor cell_tensor(const Config2D& cfg) { return effective_lattice(cfg).D; }
+
+std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
+  if (!cfg.random) throw std::logic_error("representative_volumes: the lattice is not random");
+  const int N = cfg.kappa.mx, W = cfg.cell_window;
+  const double h = layout_2d(cfg).h;
+  std::vector<RveTensorEstimate> out;
+  for (const int w : {W / 4, W / 2, W}) {
+    RveTensorEstimate e;
+    e.window = w;
+    e.samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W * W / (w * w));
+    const int per_row = N / w;
+    std::vector<double> xx, xy, yy;
+    for (int k = 0; k < e.samples; ++k) {
+      const auto D = effective_tensor(
+          Lattice2D(cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w), BondPlacement::Aligned, h, 0));
+      xx.push_back(D.xx);
+      xy.push_back(D.xy);
+      yy.push_back(D.yy);
+    }
+    e.xx = sample_stats(xx);
+    e.xy = sample_stats(xy);
+    e.yy = sample_stats(yy);
+    out.push_back(e);
+  }
+  return out;
+}
 
 namespace {
 
@@ -97,7 +134,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
   const auto g = layout_2d(cfg);
   const auto lattice = Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
   Simulation2D sim;
-  const EffectiveLattice2D effective = effective_lattice(lattice);
+  const EffectiveLattice2D effective = effective_lattice(cfg);
   sim.D = effective.D;
   const int B = cfg.initial.trajectories;
   const auto ics = draw_initial_conditions_2d(cfg.initial);
@@ -292,6 +329,13 @@ class LearningTask2D : public LearningTask {
   json describe() const override {
     json d = {{"dimension", 2}, {"D_cell", {{e_.D.xx, e_.D.xy}, {e_.D.xy, e_.D.yy}}}};
     if (!e_.linear()) d["effective"] = curves_;
+    if (cfg_.random) {
+      // D_cell is the representative-volume estimate: its standard errors, by which the
+      // regression's D is judged (learning_report).
+      const auto big = representative_volumes(cfg_).back();
+      d["D_cell_stderr"] = {{big.xx.standard_error, big.xy.standard_error},
+                            {big.xy.standard_error, big.yy.standard_error}};
+    }
     return d;
   }
 
@@ -329,6 +373,7 @@ Report Problem2D::cell(const CellQuery& query) const {
             {fmt::format("at u = {:.15g}: D* = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]], reaction r* = {:.15g}", *u,
                          D.xx, D.xy, D.xy, D.yy, e.reaction)}};
   }
+  if (cfg_.random) return random_cell();
   const auto D = cell_tensor(cfg_);
   return {
       {{"D", tensor_json(D)}},
@@ -336,6 +381,66 @@ Report Problem2D::cell(const CellQuery& query) const {
        fmt::format("D (cell problem on the lattice) = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]]", D.xx, D.xy, D.xy,
                    D.yy),
        fmt::format("u_t = {:.6f} u_xx + {:.6f} u_xy + {:.6f} u_yy", D.xx, 2 * D.xy, D.yy)}};
+}
+
+Report Problem2D::random_cell() const {
+  const auto rve = representative_volumes(cfg_);
+  const auto& big = rve.back();
+  const auto& half = rve[1];
+  const auto whole = effective_tensor(lattice_2d(cfg_));
+  // The ergodic value where theory has it: independent bonds whose log is symmetric about its mean
+  // have D = exp(<log k>) I on the square lattice, exactly (Keller's duality): lognormal exp(mu),
+  // two-phase at fraction 1/2 sqrt(k1 k2).
+  const auto& law = *cfg_.random;
+  std::optional<double> ergodic;
+  if (law.distribution == RandomMediumSpec::Distribution::lognormal) ergodic = std::exp(law.mu);
+  if (law.distribution == RandomMediumSpec::Distribution::two_phase && law.fraction == 0.5)
+    ergodic = std::sqrt(law.a1 * law.a2);
+  const auto mean = [](const RveTensorEstimate& e) {
+    return json::array({{e.xx.mean, e.xy.mean}, {e.xy.mean, e.yy.mean}});
+  };
+  const auto err = [](const RveTensorEstimate& e) {
+    return json::array({{e.xx.standard_error, e.xy.standard_error}, {e.xy.standard_error, e.yy.standard_error}});
+  };
+  // Converged: every component of the two largest windows agrees within twice their combined standard error.
+  const auto agree = [](const SampleStats& a, const SampleStats& b) {
+    return std::abs(a.mean - b.mean) <= 2.0 * std::hypot(a.standard_error, b.standard_error);
+  };
+  const bool converged = agree(big.xx, half.xx) && agree(big.xy, half.xy) && agree(big.yy, half.yy);
+  Report r{
+      {{"D", mean(big)},
+       {"D_stderr", err(big)},
+       {"D_realization", tensor_json(whole)},
+       {"ergodic", ergodic ? json(*ergodic) : json(nullptr)},
+       {"representative_volume", "windows"},
+       {"converged", converged}},
+      {fmt::format("lattice: one random realization of {} x {} sites ({}, seed {})", cfg_.kappa.mx, cfg_.kappa.my,
+                   cfg_.random->description(), cfg_.random->seed),
+       "representative volumes: disjoint W x W windows of the realization, each cell problem closed periodically:"}};
+  for (const auto& e : rve) {
+    r.json["windows"].push_back({{"window", e.window},
+                                 {"samples", e.samples},
+                                 {"D", mean(e)},
+                                 {"D_stderr", err(e)},
+                                 {"scatter", json::array({e.xx.scatter, e.xy.scatter, e.yy.scatter})}});
+    r.lines.push_back(
+        fmt::format("  window {:>5} x {:<5} x {:>5} samples: Dxx {:.6f} +- {:.2g}, Dxy {:+.6f} +- {:.2g}, "
+                    "Dyy {:.6f} +- {:.2g} (scatter of Dxx {:.3g})",
+                    e.window, e.window, e.samples, e.xx.mean, e.xx.standard_error, e.xy.mean, e.xy.standard_error,
+                    e.yy.mean, e.yy.standard_error, e.xx.scatter));
+  }
+  r.lines.push_back(fmt::format("D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]] (windows of {} x {}; {})", big.xx.mean,
+                                big.xy.mean, big.xy.mean, big.yy.mean, big.window, big.window,
+                                converged ? "converged: the two largest windows agree within their standard errors"
+                                          : "not converged: the two largest windows differ; use a larger cell.window"));
+  r.lines.push_back(fmt::format("the whole realization's cell problem = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]", whole.xx,
+                                whole.xy, whole.xy, whole.yy));
+  if (ergodic)
+    r.lines.push_back(fmt::format(
+        "ergodic D = {:.6f} I (exact for independent log-symmetric bonds): Dxx {:+.2f}, Dyy "
+        "{:+.2f} standard errors away",
+        *ergodic, (*ergodic - big.xx.mean) / big.xx.standard_error, (*ergodic - big.yy.mean) / big.yy.standard_error));
+  return r;
 }
 
 Report Problem2D::simulation_report(const Simulation& s, Device device) const {
@@ -376,9 +481,24 @@ void check_model(const Config2D& cfg, const learn::CoarseModelImpl& model, const
 }
 
 Report Problem2D::learning_report(const json& summary) const {
-  return {
+  Report r{
       {{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]}},
       {"D cell problem " + tensor_text(summary["D_cell"]), "D regression   " + tensor_text(summary["D_regression"])}};
+  if (summary.contains("D_cell_stderr")) {
+    // A random lattice: the regression's distance from the representative-volume estimate in its
+    // standard errors, component by component (xx, xy, yy).
+    const json &c = summary["D_cell"], &e = summary["D_cell_stderr"], &g = summary["D_regression"];
+    json z = json::array();
+    for (const auto& [i, j] : {std::pair{0, 0}, std::pair{0, 1}, std::pair{1, 1}})
+      z.push_back((g[i][j].get<double>() - c[i][j].get<double>()) / e[i][j].get<double>());
+    r.json["D_cell_stderr"] = e;
+    r.json["D_regression_standard_errors"] = z;
+    r.lines.push_back(
+        fmt::format("D regression - representative volumes: {:+.2f} (xx), {:+.2f} (xy), {:+.2f} (yy) "
+                    "standard errors",
+                    z[0].get<double>(), z[1].get<double>(), z[2].get<double>()));
+  }
+  return r;
 }
 
 }  // namespace patchlearn

@@ -112,6 +112,7 @@ double LatticeScheme2D::slow_rate(const EffectiveTensor& D) const {
 }
 
 void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
+  if (lattice.tables().whole_lattice) return;  // a random realization: every patch its own piece
   const int mx = lattice.tables().mx, my = lattice.tables().my;
   if (g.spacing % mx || g.spacing % my)
     throw ConfigError("patch.ratio", "the patch centres are " + std::to_string(g.spacing) +
@@ -218,6 +219,10 @@ bool LatticeScheme2D::rkc_interval(const kernels::RkcStage*, int, int, double*) 
 
 GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch) {
+  if (lattice.tables().whole_lattice)
+    throw ConfigError("scheme.type",
+                      "\"gap_tooth\" cannot simulate a random lattice yet: its teeth share one bond table (one "
+                      "phase of a periodic medium); use \"full_lattice\"");
   check_patch_phase(lattice, g);
   nl_ = LatticeNonlinearityTables(dev, lattice, g.first, g.n);
   std::vector<double> kE, kN;

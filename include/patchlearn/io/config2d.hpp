@@ -26,7 +26,12 @@ struct Config2D : SharedConfig {
   /// the bond tables and the u-dependence (lattice.conductance_factor, lattice.reaction,
   /// lattice.reaction_rate, lattice.u_range; default u range default_u_range(initial))
   KappaTables kappa = KappaTables::paper();
-  std::string kappa_kind = "table";  ///< table | lognormal
+  std::string kappa_kind = "table";  ///< table | lognormal | random
+  /// The law of a random lattice (kappa_kind "random"; its tables are the whole lattice's)
+  std::optional<RandomMediumSpec> random;
+  /// [cell] (random lattices): representative-volume windows of cell_window x cell_window sites,
+  /// cell_samples of them, disjoint (0: not random)
+  int cell_window = 0, cell_samples = 0;
   std::string placement = "reference";
   // [patch]
   int points = 5;

@@ -16,12 +16,18 @@
 // rho(p, q) f(u) (lattice.reaction = f(u); lattice.reaction_rate = rho, a table with the period of
 // the kappa tables, [p][q] with p along x, tiled from the origin like the tables; default all 1).
 // g must be finite and > 0 and f finite on the lattice's u range (lattice.u_range).
+//
+// Random lattices (issue 17, lattice.kappa = "random"): every bond of the whole N x N lattice drawn
+// independently (coeff/random_medium.hpp's laws), no period. The tables are then N x N with
+// whole_lattice set, read with the aligned placement from the lattice's origin, so every window
+// (the full lattice, a patch) is its own piece of the one realization.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "patchlearn/coeff/field.hpp"
+#include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/defs.hpp"
 
 namespace patchlearn {
@@ -33,6 +39,8 @@ struct KappaTables {
   std::optional<MediumExpression> conductance_factor, reaction;  ///< g(u), f(u)
   std::vector<double> reaction_rate;                             ///< rho, mx x my like cx; empty: all 1
   URange u_range;                                                ///< where g and f were checked
+  /// The tables are one random realization of the whole lattice, not a period (random_lattice).
+  bool whole_lattice = false;
   /// The key of the first u-dependent term (lattice.conductance_factor, lattice.reaction), ""
   /// when the lattice is linear.
   std::string nonlinear_key() const;
@@ -46,6 +54,12 @@ struct KappaTables {
   static KappaTables paper();
   /// Independent log-normal entries exp(sigma N(0,1)) from a seed.
   static KappaTables lognormal(int mx, int my, double sigma, std::uint64_t seed);
+  /// A random lattice of N x N sites: the x-bonds' N^2 values, then the y-bonds', in order from
+  /// one stream of `law` (RandomMediumSpec::draw), whole_lattice set.
+  static KappaTables random_lattice(int N, const RandomMediumSpec& law);
+  /// The W x W sub-tables from site (x0, y0) (indices mod the tables' size), a period of their own:
+  /// a representative-volume window closed periodically.
+  KappaTables window(int x0, int y0, int W) const;
 };
 
 enum class BondPlacement { Reference, Aligned };

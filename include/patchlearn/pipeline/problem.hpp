@@ -44,6 +44,14 @@ struct Simulation {
   double rmse_vs_homogenized = 0.0;
 };
 
+/// The statistics of independent estimates (the cell problems of disjoint representative-volume
+/// windows): their mean, its standard error s / sqrt(n) and the scatter s (the sample standard
+/// deviation, n - 1 in the denominator). At least two values.
+struct SampleStats {
+  double mean = 0, standard_error = 0, scatter = 0;
+};
+SampleStats sample_stats(const std::vector<double>& values);
+
 /// Where `cell` evaluates the effective coefficients: at the value u of a u-dependent medium, at the
 /// macro position x of a graded one.
 struct CellQuery {

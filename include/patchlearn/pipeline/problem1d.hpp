@@ -44,7 +44,7 @@ double cell_a_star(const Config1D& cfg);
 /// same cells).
 struct RveEstimate {
   int window = 0, samples = 0;
-  double a_star = 0, standard_error = 0, scatter = 0;
+  SampleStats a_star;
 };
 /// The estimates at the windows W / 4, W / 2 and W (W = cell.window), each over the cells that
 /// cell.samples windows of W cover (so the smaller windows have more samples): the trend with the

@@ -16,10 +16,22 @@ namespace patchlearn {
 
 PatchLayout2D layout_2d(const Config2D& cfg);
 Lattice2D lattice_2d(const Config2D& cfg);
-/// The effective PDE of the configured lattice (homog/effective.hpp).
+/// The effective PDE of the configured lattice (homog/effective.hpp); on a random lattice, with the
+/// representative-volume estimate of D (representative_volumes at cell.window).
 EffectiveLattice2D effective_lattice(const Config2D& cfg);
 /// The cell-problem tensor of the configured lattice's bond tables (D*(u) / g(u)).
 EffectiveTensor cell_tensor(const Config2D& cfg);
+
+/// The representative-volume estimate of D on a random lattice at one window size: the cell
+/// problems of `samples` disjoint W x W windows of the realization, each closed periodically
+/// (KappaTables::window), tiled from the origin row by row; each component's statistics.
+struct RveTensorEstimate {
+  int window = 0, samples = 0;
+  SampleStats xx, xy, yy;
+};
+/// The estimates at W / 4, W / 2 and W (W = cell.window), each over the sites that cell.samples
+/// windows of W cover. Random lattices only.
+std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg);
 
 /// Homogenized truth U, dU/dt [trajectory][time][P*P] (host) of trajectories [first, first + count):
 /// the exact tensor-homogenized solution on a linear lattice, the effective PDE solved on the
@@ -55,6 +67,9 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
   int dimension() const override { return 2; }
   std::vector<std::string> check_simulable() const override { return {}; }
   Report cell(const CellQuery& query) const override;
+  /// `cell` on a random lattice: representative-volume windows (representative_volumes), their
+  /// trend and convergence, and the whole realization's cell problem.
+  Report random_cell() const;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;

@@ -161,7 +161,7 @@ class FullLattice2D : public LatticeScheme2D {
 };
 
 /// ConfigError unless every patch sees the same phase of the medium (centre spacing a multiple of
-/// the diffusivity period).
+/// the diffusivity period); a random lattice (KappaTables::whole_lattice) has no phase to share.
 void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& layout);
 /// Gershgorin bounds of the spectral radius of A (the same the schemes use).
 double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& layout);
