@@ -19,23 +19,30 @@ const std::vector<std::string>& RandomMediumSpec::keys(const std::string& distri
   throw std::invalid_argument("RandomMediumSpec::keys: unknown distribution " + distribution);
 }
 
-void RandomMediumSpec::validate() const {
+std::string RandomMediumSpec::Keys::operator()(const std::string& parameter) const {
+  const auto it = renamed.find(parameter);
+  return section + "." + (it == renamed.end() ? parameter : it->second);
+}
+
+void RandomMediumSpec::validate() const { validate(Keys{}); }
+
+void RandomMediumSpec::validate(const Keys& key) const {
   switch (distribution) {
     case Distribution::lognormal:
-      if (!(sigma >= 0)) throw ConfigError("medium.sigma", num(sigma) + " must be >= 0");
+      if (!(sigma >= 0)) throw ConfigError(key("sigma"), num(sigma) + " must be >= 0");
       if (!(std::abs(mu) + 8 * sigma < 700))
-        throw ConfigError("medium.sigma", "medium.mu = " + num(mu) + " and sigma = " + num(sigma) +
-                                              " give values of a beyond the range of doubles");
+        throw ConfigError(key("sigma"), key("mu") + " = " + num(mu) + " and sigma = " + num(sigma) +
+                                            " give values of a beyond the range of doubles");
       break;
     case Distribution::uniform:
-      if (!(lo > 0)) throw ConfigError("medium.lo", num(lo) + " must be > 0 (a diffusivity is positive)");
-      if (!(hi > lo)) throw ConfigError("medium.hi", num(hi) + " must be > medium.lo = " + num(lo));
+      if (!(lo > 0)) throw ConfigError(key("lo"), num(lo) + " must be > 0 (a diffusivity is positive)");
+      if (!(hi > lo)) throw ConfigError(key("hi"), num(hi) + " must be > " + key("lo") + " = " + num(lo));
       break;
     case Distribution::two_phase:
-      if (!(a1 > 0)) throw ConfigError("medium.a1", num(a1) + " must be > 0 (a diffusivity is positive)");
-      if (!(a2 > 0)) throw ConfigError("medium.a2", num(a2) + " must be > 0 (a diffusivity is positive)");
+      if (!(a1 > 0)) throw ConfigError(key("a1"), num(a1) + " must be > 0 (a diffusivity is positive)");
+      if (!(a2 > 0)) throw ConfigError(key("a2"), num(a2) + " must be > 0 (a diffusivity is positive)");
       if (!(fraction > 0 && fraction < 1))
-        throw ConfigError("medium.fraction", num(fraction) + " is not a volume fraction; use 0 < fraction < 1");
+        throw ConfigError(key("fraction"), num(fraction) + " is not a volume fraction; use 0 < fraction < 1");
       break;
   }
 }

@@ -45,41 +45,11 @@ const std::map<std::string, std::set<std::string>>& schema() {
   return s;
 }
 
-/// The random medium's law: medium.distribution and its parameters (all required, none of another
-/// distribution's) and the seed.
+/// The random medium's law (parse_random_law) in [medium], whose other coefficient keys it refuses.
 RandomMediumSpec parse_random_medium(const Table& medium) {
-  if (!medium.has("distribution"))
-    throw ConfigError("medium.distribution",
-                      "missing; a random medium takes \"lognormal\", \"uniform\" or \"two_phase\"");
-  const std::string dist = medium.choice("distribution", "", {"lognormal", "uniform", "two_phase"});
-  for (const std::string other : {"lognormal", "uniform", "two_phase"}) {
-    if (other == dist) continue;
-    for (const auto& k : RandomMediumSpec::keys(other)) {
-      const auto& mine = RandomMediumSpec::keys(dist);
-      if (medium.has(k) && std::find(mine.begin(), mine.end(), k) == mine.end())
-        throw ConfigError(medium.key(k), "is a parameter of the " + other + " distribution, not of " + dist);
-    }
-  }
   for (const std::string k : {"mean", "amplitude", "expression", "table"})
     if (medium.has(k)) throw ConfigError(medium.key(k), "is not a parameter of a random medium");
-  for (const auto& k : RandomMediumSpec::keys(dist))
-    if (!medium.has(k)) throw ConfigError(medium.key(k), "missing; the " + dist + " distribution needs it");
-  if (!medium.has("seed"))
-    throw ConfigError("medium.seed", "missing; a random medium needs the seed of its realization");
-  RandomMediumSpec spec;
-  spec.distribution = dist == "lognormal" ? RandomMediumSpec::Distribution::lognormal
-                      : dist == "uniform" ? RandomMediumSpec::Distribution::uniform
-                                          : RandomMediumSpec::Distribution::two_phase;
-  spec.mu = medium.number("mu", 0);
-  spec.sigma = medium.number("sigma", 0);
-  spec.lo = medium.number("lo", 0);
-  spec.hi = medium.number("hi", 0);
-  spec.a1 = medium.number("a1", 0);
-  spec.a2 = medium.number("a2", 0);
-  spec.fraction = medium.number("fraction", 0);
-  spec.seed = static_cast<std::uint64_t>(medium.integer("seed", 0, 0, 9223372036854775807LL));
-  spec.validate();
-  return spec;
+  return parse_random_law(medium, {"lognormal", "uniform", "two_phase"}, {});
 }
 
 /// How the errors of a medium checked on its u range name that range.

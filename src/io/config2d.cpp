@@ -34,44 +34,10 @@ const std::map<std::string, std::set<std::string>>& schema() {
   return s;
 }
 
-/// The law of a random lattice: lattice.distribution ("lognormal" with lattice.mu, lattice.sigma;
-/// "two_phase" with lattice.k1, lattice.k2, lattice.fraction), all required, and lattice.seed.
+/// The law of a random lattice (parse_random_law): lognormal (lattice.mu, lattice.sigma) or
+/// two-phase (lattice.k1, lattice.k2, lattice.fraction), and lattice.seed.
 RandomMediumSpec parse_random_lattice(const Table& lattice) {
-  if (!lattice.has("distribution"))
-    throw ConfigError("lattice.distribution", "missing; a random lattice takes \"lognormal\" or \"two_phase\"");
-  RandomMediumSpec s;
-  const std::string dist = lattice.choice("distribution", "", {"lognormal", "two_phase"});
-  const std::vector<std::string> mine =
-      dist == "lognormal" ? std::vector<std::string>{"mu", "sigma"} : std::vector<std::string>{"k1", "k2", "fraction"};
-  for (const char* k : {"mu", "sigma", "k1", "k2", "fraction"}) {
-    const bool ours = std::find(mine.begin(), mine.end(), k) != mine.end();
-    if (!ours && lattice.has(k))
-      throw ConfigError(lattice.key(k), "is not a parameter of the " + dist + " distribution");
-    if (ours && !lattice.has(k)) throw ConfigError(lattice.key(k), "missing; the " + dist + " distribution needs it");
-  }
-  if (!lattice.has("seed"))
-    throw ConfigError("lattice.seed", "missing; a random lattice needs the seed of its realization");
-  s.distribution =
-      dist == "lognormal" ? RandomMediumSpec::Distribution::lognormal : RandomMediumSpec::Distribution::two_phase;
-  s.mu = lattice.number("mu", 0);
-  s.sigma = lattice.number("sigma", 0);
-  s.a1 = lattice.number("k1", 0);
-  s.a2 = lattice.number("k2", 0);
-  s.fraction = lattice.number("fraction", 0.5);
-  s.seed = static_cast<std::uint64_t>(lattice.integer("seed", 0, 0, 9223372036854775807LL));
-  try {
-    s.validate();
-  } catch (const ConfigError& e) {
-    // The law's checks name the 1D keys (medium.a1, ...): the lattice's are lattice.k1, ...
-    static const std::map<std::string, std::string> keys = {{"medium.mu", "lattice.mu"},
-                                                            {"medium.sigma", "lattice.sigma"},
-                                                            {"medium.a1", "lattice.k1"},
-                                                            {"medium.a2", "lattice.k2"},
-                                                            {"medium.fraction", "lattice.fraction"}};
-    const std::string what = e.what();
-    throw ConfigError(keys.count(e.key) ? keys.at(e.key) : e.key, what.substr(e.key.size() + 2));
-  }
-  return s;
+  return parse_random_law(lattice, {"lognormal", "two_phase"}, {"lattice", {{"a1", "k1"}, {"a2", "k2"}}});
 }
 
 /// [cell] of a random lattice: `samples` disjoint windows of W x W sites (Config2D::cell_window).

@@ -246,6 +246,45 @@ inline void check_rollout_steps(RolloutMethod method, double t_end, double dt) {
                                         "; at most 1e6 are allowed (use rollout.dt >= " + num(t_end / max_steps) + ")");
 }
 
+/// A random law from a config section (medium, lattice): `distribution`, one of `distributions`,
+/// its parameters under the section's names (`keys`), all required and none of another
+/// distribution's, and `seed`; checked (RandomMediumSpec::validate).
+inline RandomMediumSpec parse_random_law(const Table& t, const std::vector<std::string>& distributions,
+                                         const RandomMediumSpec::Keys& keys) {
+  std::string options;
+  for (const auto& d : distributions) options += (options.empty() ? "\"" : " or \"") + d + "\"";
+  if (!t.has("distribution")) throw ConfigError(keys("distribution"), "missing; it takes " + options);
+  const std::string dist = t.choice("distribution", "", distributions);
+  const auto name = [&](const std::string& p) {
+    const auto it = keys.renamed.find(p);
+    return it == keys.renamed.end() ? p : it->second;
+  };
+  const auto& mine = RandomMediumSpec::keys(dist);
+  for (const std::string other : {"lognormal", "uniform", "two_phase"}) {
+    if (other == dist) continue;
+    for (const auto& p : RandomMediumSpec::keys(other))
+      if (t.has(name(p)) && std::find(mine.begin(), mine.end(), p) == mine.end())
+        throw ConfigError(t.key(name(p)), "is a parameter of the " + other + " distribution, not of " + dist);
+  }
+  for (const auto& p : mine)
+    if (!t.has(name(p))) throw ConfigError(t.key(name(p)), "missing; the " + dist + " distribution needs it");
+  if (!t.has("seed")) throw ConfigError(keys("seed"), "missing; a random medium needs the seed of its realization");
+  RandomMediumSpec spec;
+  spec.distribution = dist == "lognormal" ? RandomMediumSpec::Distribution::lognormal
+                      : dist == "uniform" ? RandomMediumSpec::Distribution::uniform
+                                          : RandomMediumSpec::Distribution::two_phase;
+  spec.mu = t.number(name("mu"), 0);
+  spec.sigma = t.number(name("sigma"), 0);
+  spec.lo = t.number(name("lo"), 0);
+  spec.hi = t.number(name("hi"), 0);
+  spec.a1 = t.number(name("a1"), 0);
+  spec.a2 = t.number(name("a2"), 0);
+  spec.fraction = t.number(name("fraction"), 0);
+  spec.seed = static_cast<std::uint64_t>(t.integer("seed", 0, 0, 9223372036854775807LL));
+  spec.validate(keys);
+  return spec;
+}
+
 /// The keys of the sections every problem shares, added to a problem's own schema (which lists
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {

@@ -8,6 +8,7 @@
 // realization on every machine and thread count. The medium is one realization, not a period:
 // CoefficientField::random_cells makes it a field that is not periodic.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,15 @@ struct RandomMediumSpec {
 
   /// The medium.* keys each distribution takes ("lognormal", "uniform", "two_phase").
   static const std::vector<std::string>& keys(const std::string& distribution);
+  /// How a config names the parameters: its section and, where they differ, the keys of the
+  /// parameters ("a1" -> "k1" on the 2D lattice).
+  struct Keys {
+    std::string section = "medium";
+    std::map<std::string, std::string> renamed;
+    std::string operator()(const std::string& parameter) const;
+  };
   /// ConfigError naming the first parameter out of range (medium.sigma, medium.lo, ...).
+  void validate(const Keys& keys) const;
   void validate() const;
   /// The values of `cells` cells, in order.
   std::vector<double> draw(std::int64_t cells) const;
