@@ -128,8 +128,10 @@ std::vector<std::string> Problem1D::check_simulable() const {
   const auto& a = cfg_.patch_auto;
   line("patch.buffer_width", a.buffer_width, b.buffer,
        "the buffer ends' disturbance reaches the tooth within the burst", "widen the buffer or shorten the burst");
-  line("patch.burst", a.burst, b.corrector, "the micro-scale corrector is still forming when the estimate starts",
-       "lengthen the burst or patch.heal_substeps");
+  line("patch.burst", a.burst, b.corrector,
+       "the micro-scale corrector is still forming when the estimate starts (or, on a graded or u-dependent medium, "
+       "the lifted profile's rate drifts within the burst)",
+       "lengthen the burst or patch.heal_substeps, unless it is the drift, which a shorter burst shrinks");
   line("patch.substeps", a.substeps, b.time, "the implicit substeps' time error", "more substeps");
   return w;
 }

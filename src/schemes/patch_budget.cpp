@@ -106,6 +106,9 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
   double room = 0.5 * (start.buffer_width - geometry.tooth_width);
   if (free.buffer_width) room = 3.0 * std::sqrt(2.0 * a_hi * p.burst);
   const double target = tolerance / 3.0;
+  // The burst before the last lengthening, and whether lengthening it has stopped helping.
+  double shorter_burst = p.burst, shorter_room = room, last_corrector = 0.0;
+  bool lengthened = false, burst_stalled = false;
   // Each round lengthens the burst or the healing, doubles the substeps or widens the room by half;
   // 40 rounds reach any tolerance the arithmetic allows.
   for (int round = 0;; ++round) {
@@ -117,16 +120,31 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
       break;
     }
     if (round == 39) break;
+    if (lengthened && b.corrector >= last_corrector) {
+      // A corrector still forming decays with the healed time; an error that a longer burst does
+      // not shrink is the lifted profile's own drift over the burst (a graded or u-dependent
+      // medium, whose quadratic lift is not steady: its rate changes like burst x U_tt), which
+      // grows with it. Keep the shorter burst, stop lengthening it, and measure it again.
+      p.burst = shorter_burst;
+      room = shorter_room;
+      burst_stalled = true;
+      lengthened = false;
+      continue;
+    }
+    lengthened = false;
+    last_corrector = b.corrector;
     // The corrector's residual decays exponentially with the healed time, and backward Euler's
     // damping of it also shows as a time error: the burst grows first (by half, since each step
     // multiplies the decay), and the substeps double only once the corrector has formed.
     bool changed = false;
     if (b.corrector > target) {
-      if (free.burst && p.burst < max_burst) {
+      if (free.burst && !burst_stalled && p.burst < max_burst) {
         const double f = std::min(1.5, max_burst / p.burst);
+        shorter_burst = p.burst;
+        shorter_room = room;
         p.burst *= f;
         room *= std::sqrt(f);  // the same attenuation of the ends' disturbance
-        changed = true;
+        lengthened = changed = true;
       } else if (free.heal_substeps && p.heal_substeps + 2 < p.substeps) {
         p.heal_substeps += std::max(1, (p.substeps - p.heal_substeps - 2) / 2);
         changed = true;

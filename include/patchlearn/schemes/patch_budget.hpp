@@ -77,10 +77,11 @@ struct TunedPatch {
 /// relaxation times of the corrector's fast modes), 16 substeps healed over half of them, a buffer
 /// room (H - h)/2 of 3 diffusion lengths sqrt(2 a_hi burst). Then, until each error is at most
 /// tolerance / 3: a corrector error lengthens the burst by half (or, with the burst fixed, extends
-/// the healing); a time error, once the corrector is within its share, doubles the substeps (and
-/// the healing substeps); a buffer error widens the room by half. It stops when it meets the tolerance or when the
-/// errors left are owned by fixed parameters; the burst never exceeds max_burst (the macro step). The result records
-/// the budget it reached.
+/// the healing) -- unless the lengthening did not shrink it: that error is the lift's drift, which
+/// grows with the burst (graded media), so the shorter burst is kept; a time error, once the corrector is within its
+/// share, doubles the substeps (and the healing substeps); a buffer error widens the room by half. It stops when it
+/// meets the tolerance or when the errors left are owned by fixed parameters; the burst never exceeds max_burst (the
+/// macro step). The result records the budget it reached.
 TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& start,
                                  const PatchFreedom& free, double tolerance, double max_burst);
 
