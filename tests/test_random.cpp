@@ -11,6 +11,7 @@
 
 #include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/rng.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
@@ -348,4 +349,51 @@ TEST(RandomLattice, WhatARandomLatticeCannotDoIsRefusedByKey) {
   EXPECT_EQ(key_of_2d(random_lattice("[cell]\nwindow = 16\nsamples = 37\n")), "cell.samples");
   EXPECT_EQ(key_of_2d("[domain]\ndimension = 2\n[cell]\nwindow = 8\n"), "cell.window");  // a periodic lattice
   EXPECT_EQ(key_of_2d("[domain]\ndimension = 2\n[lattice]\nk1 = 2.0\n"), "lattice.k1");
+}
+
+TEST(RandomMedium, ACorrelatedLognormalFieldHasItsExponentialCovariance) {
+  // log a - mu is the AR(1) chain of the exponential covariance sampled at the cell centres: over
+  // 2e5 cells its variance is sigma^2 and its lag-k correlation exp(-k / c), to the sampling error
+  // of a correlated chain (~sqrt((1 + rho^2) / (1 - rho^2) / n) ~ 0.02 for c = 20).
+  RandomMediumSpec s = lognormal(0.2, 0.5, 11);
+  s.correlation = 20.0;
+  const auto a = s.draw(200000);
+  std::vector<double> g;
+  for (const double v : a) g.push_back(std::log(v) - 0.2);
+  const double m = mean(g), var = stddev(g) * stddev(g);
+  EXPECT_NEAR(m, 0.0, 4 * 0.5 * std::sqrt(2 * 20.0 / 200000.0));
+  EXPECT_NEAR(var / 0.25, 1.0, 0.08);
+  for (const int lag : {1, 10, 40}) {
+    double c = 0;
+    for (std::size_t k = 0; k + lag < g.size(); ++k) c += (g[k] - m) * (g[k + lag] - m);
+    c /= double(g.size() - lag) * var;
+    EXPECT_NEAR(c, std::exp(-lag / 20.0), 0.06) << lag;
+  }
+  // Without correlation the chain is the independent draws of before, bit for bit.
+  RandomMediumSpec i = lognormal(0.2, 0.5, 11);
+  Rng rng(11, 0);
+  rng.normal(0.2, 0.5);
+  rng.normal(0.2, 0.5);
+  EXPECT_EQ(i.draw(3)[2], std::exp(rng.normal(0.2, 0.5)));
+}
+
+TEST(RandomMedium, CorrelationIsForTheLognormalLawOnly) {
+  const auto key_of = [](const std::string& text) {
+    try {
+      parse_config_1d(text, "bad.toml");
+    } catch (const ConfigError& e) {
+      return e.key;
+    }
+    return std::string("accepted");
+  };
+  std::string t = kRandomCase;
+  t.replace(t.find("seed = 7"), 8, "seed = 7\ncorrelation = -1.0");
+  EXPECT_EQ(key_of(t), "medium.correlation");
+  t = kRandomCase;
+  t.replace(t.find("seed = 7"), 8, "seed = 7\ncorrelation = 5.0");
+  EXPECT_EQ(key_of(t), "accepted");
+  EXPECT_EQ(key_of("[medium]\ncoefficient = \"random\"\ndistribution = \"uniform\"\nlo = 1.0\nhi = 2.0\nseed = 1\n"
+                   "correlation = 5.0\n[scheme]\ntype = \"full_resolution\"\n"),
+            "medium.correlation");
+  EXPECT_EQ(key_of("[medium]\ncorrelation = 5.0\n"), "medium.correlation");
 }

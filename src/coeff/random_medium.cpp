@@ -30,6 +30,8 @@ void RandomMediumSpec::validate(const Keys& key) const {
   switch (distribution) {
     case Distribution::lognormal:
       if (!(sigma >= 0)) throw ConfigError(key("sigma"), num(sigma) + " must be >= 0");
+      if (!(correlation >= 0 && std::isfinite(correlation)))
+        throw ConfigError(key("correlation"), num(correlation) + " must be a finite length >= 0 (in cells, l / eps)");
       if (!(std::abs(mu) + 8 * sigma < 700))
         throw ConfigError(key("sigma"), key("mu") + " = " + num(mu) + " and sigma = " + num(sigma) +
                                             " give values of a beyond the range of doubles");
@@ -51,10 +53,16 @@ std::vector<double> RandomMediumSpec::draw(std::int64_t cells) const {
   validate();
   Rng rng(seed, 0);
   std::vector<double> a(static_cast<std::size_t>(cells));
+  // The correlated chain's memory (rho = 0: independent cells, the same draws as before).
+  const double rho = correlation > 0 ? std::exp(-1.0 / correlation) : 0.0, fresh = std::sqrt(1.0 - rho * rho);
+  double g = 0.0;
+  bool first = true;
   for (auto& v : a) {
     switch (distribution) {
       case Distribution::lognormal:
-        v = std::exp(rng.normal(mu, sigma));
+        g = first ? rng.normal(0.0, sigma) : rho * g + fresh * rng.normal(0.0, sigma);
+        first = false;
+        v = std::exp(mu + g);
         break;
       case Distribution::uniform:
         v = rng.uniform(lo, hi);
@@ -70,7 +78,9 @@ std::vector<double> RandomMediumSpec::draw(std::int64_t cells) const {
 std::string RandomMediumSpec::description() const {
   switch (distribution) {
     case Distribution::lognormal:
-      return fmt::format("lognormal, log a ~ N({}, {}^2)", num(mu), num(sigma));
+      return fmt::format(
+          "lognormal, log a ~ N({}, {}^2){}", num(mu), num(sigma),
+          correlation > 0 ? fmt::format(", exponential correlation over {} cells", num(correlation)) : std::string());
     case Distribution::uniform:
       return fmt::format("uniform on [{}, {})", num(lo), num(hi));
     case Distribution::two_phase:
@@ -81,7 +91,7 @@ std::string RandomMediumSpec::description() const {
 
 double RandomMediumSpec::ergodic_a_star() const {
   switch (distribution) {
-    case Distribution::lognormal:
+    case Distribution::lognormal:  // (correlated or not: the one-point law is the same)
       return std::exp(mu - 0.5 * sigma * sigma);
     case Distribution::uniform:
       return (hi - lo) / std::log(hi / lo);

@@ -23,7 +23,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
       {"medium",
        {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon", "drift",
-        "reaction", "u_range", "distribution", "mu", "sigma", "lo", "hi", "seed"}},
+        "reaction", "u_range", "distribution", "mu", "sigma", "lo", "hi", "seed", "correlation"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
@@ -49,7 +49,14 @@ const std::map<std::string, std::set<std::string>>& schema() {
 RandomMediumSpec parse_random_medium(const Table& medium) {
   for (const std::string k : {"mean", "amplitude", "expression", "table"})
     if (medium.has(k)) throw ConfigError(medium.key(k), "is not a parameter of a random medium");
-  return parse_random_law(medium, {"lognormal", "uniform", "two_phase"}, {});
+  RandomMediumSpec spec = parse_random_law(medium, {"lognormal", "uniform", "two_phase"}, {});
+  if (medium.has("correlation")) {
+    if (spec.distribution != RandomMediumSpec::Distribution::lognormal)
+      throw ConfigError("medium.correlation", "is for the lognormal distribution (a log-Gaussian field)");
+    spec.correlation = medium.number("correlation", 0);
+    spec.validate();
+  }
+  return spec;
 }
 
 /// How the errors of a medium checked on its u range name that range.
@@ -172,7 +179,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   const std::string kind =
       medium.choice("coefficient", "sinusoid", {"sinusoid", "laminate", "expression", "table", "random"});
   if (kind != "random")
-    for (const std::string k : {"distribution", "mu", "sigma", "lo", "hi", "seed"})
+    for (const std::string k : {"distribution", "mu", "sigma", "lo", "hi", "seed", "correlation"})
       if (medium.has(k)) throw ConfigError(medium.key(k), "is a key of random media (medium.coefficient = \"random\")");
   if (kind == "random") {
     c.random = parse_random_medium(medium);

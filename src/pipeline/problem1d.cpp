@@ -600,6 +600,16 @@ Report Problem1D::random_cell() const {
   r.lines.push_back(fmt::format("ergodic 1/E[1/a] of the distribution = {:.10g} ({:+.2f} standard errors)", ergodic,
                                 (ergodic - big.a_star.mean) / big.a_star.standard_error));
   r.lines.push_back(fmt::format("the whole realization's cell problem (the truth's a*) = {:.10g}", whole));
+  if (const double c = cfg_.random->correlation; c > 0 && big.window < 10 * c) {
+    // Disjoint windows of a correlated field are independent only when much longer than its
+    // correlation length: s / sqrt(n) then understates the standard error.
+    r.json["windows_correlated"] = true;
+    r.lines.push_back(
+        fmt::format("note: windows of {} periods are shorter than 10 correlation lengths ({} periods): "
+                    "their estimates are correlated and the standard error is too small; raise "
+                    "cell.window",
+                    big.window, c));
+  }
   return r;
 }
 

@@ -5,8 +5,12 @@
 //   uniform     a ~ U[lo, hi)                                 (medium.lo, medium.hi, 0 < lo < hi)
 //   two_phase   a = a1 with probability fraction, else a2     (medium.a1, medium.a2 > 0, 0 < fraction < 1)
 // The cells are drawn in order from one stream of Rng(medium.seed, 0), so a seed gives the same
-// realization on every machine and thread count. The medium is one realization, not a period:
-// CoefficientField::random_cells makes it a field that is not periodic.
+// realization on every machine and thread count.
+// A lognormal medium with medium.correlation = c = l / eps > 0 is a log-Gaussian field with the
+// exponential covariance sigma^2 exp(-|x - x'| / l), sampled at the cell centres: log a_k - mu is
+// the stationary AR(1) chain g_0 = sigma xi_0, g_k = rho g_{k-1} + sigma sqrt(1 - rho^2) xi_k with
+// rho = exp(-1 / c), exact for that covariance at the centres (the cells stay piecewise constant). The medium is one
+// realization, not a period: CoefficientField::random_cells makes it a field that is not periodic.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -22,6 +26,7 @@ struct RandomMediumSpec {
   double mu = 0, sigma = 0;               // lognormal
   double lo = 0, hi = 0;                  // uniform
   double a1 = 0, a2 = 0, fraction = 0.5;  // two_phase
+  double correlation = 0;                 // lognormal: l / eps in cells; 0: independent cells
   std::uint64_t seed = 0;
 
   /// The medium.* keys each distribution takes ("lognormal", "uniform", "two_phase").
