@@ -21,9 +21,11 @@
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
+#include "failure_support.hpp"
 #include "small_case.hpp"
 
 using namespace patchlearn;
+using patchlearn::testing_support::config_error_key;
 
 namespace {
 
@@ -242,12 +244,7 @@ TEST(GradedConfig, KeysAreCheckedAndTheTranslationInvariantRegressionIsWarned) {
   for (const auto& w : c.warnings) warned |= w.rfind("regression.position_basis", 0) == 0;
   EXPECT_TRUE(warned);
   const auto key_of = [](const std::string& text) {
-    try {
-      parse_config_1d(text, "bad.toml");
-    } catch (const ConfigError& e) {
-      return e.key;
-    }
-    return std::string("accepted");
+    return config_error_key([&] { parse_config_1d(text, "bad.toml"); });
   };
   // 11 macro nodes: 9 interior ones tell at most x^8 apart, and 4 sine-cosine pairs.
   EXPECT_EQ(key_of(config_text("[regression]\nposition_basis = \"polynomial\"\nposition_degree = 9\n")),

@@ -20,8 +20,10 @@
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/pipeline/problem2d.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
+#include "failure_support.hpp"
 
 using namespace patchlearn;
+using patchlearn::testing_support::config_error_key;
 
 namespace {
 
@@ -228,12 +230,7 @@ TEST(RandomMedium, RepresentativeVolumesAreDisjointWindowsWithTheirStandardError
 
 TEST(RandomMedium, WindowsThatCannotBeTakenAreRefusedByKey) {
   const auto key_of = [](const std::string& extra, const char* base) {
-    try {
-      parse_config_1d(std::string(base) + extra, "bad.toml");
-    } catch (const ConfigError& e) {
-      return e.key;
-    }
-    return std::string("accepted");
+    return config_error_key([&] { parse_config_1d(std::string(base) + extra, "bad.toml"); });
   };
   EXPECT_EQ(key_of("[cell]\nwindow = 3\n", kRandomCase), "cell.window");     // no trend over W/4
   EXPECT_EQ(key_of("[cell]\nwindow = 0\n", kRandomCase), "cell.window");     // under one period
@@ -270,12 +267,7 @@ wavenumbers = [1, 3]
 }
 
 std::string key_of_2d(const std::string& text) {
-  try {
-    parse_config_2d(text, "bad.toml");
-  } catch (const ConfigError& e) {
-    return e.key;
-  }
-  return "accepted";
+  return config_error_key([&] { parse_config_2d(text, "bad.toml"); });
 }
 
 }  // namespace
@@ -379,12 +371,7 @@ TEST(RandomMedium, ACorrelatedLognormalFieldHasItsExponentialCovariance) {
 
 TEST(RandomMedium, CorrelationIsForTheLognormalLawOnly) {
   const auto key_of = [](const std::string& text) {
-    try {
-      parse_config_1d(text, "bad.toml");
-    } catch (const ConfigError& e) {
-      return e.key;
-    }
-    return std::string("accepted");
+    return config_error_key([&] { parse_config_1d(text, "bad.toml"); });
   };
   std::string t = kRandomCase;
   t.replace(t.find("seed = 7"), 8, "seed = 7\ncorrelation = -1.0");
