@@ -27,6 +27,9 @@ def load(d):
     with h5py.File(path, "r") as f:
         out["data"] = {k: f[k][()] for k in ("U", "dUdt", "U_hom", "dUdt_hom", "t", "x")}
         out["data_attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        if "medium_a" in f:
+            out["medium"] = {"x": f["medium_x"][()], "a": f["medium_a"][()],
+                             "a_star_x": f["a_star_x"][()] if "a_star_x" in f else None}
         if "fine_u" in f:
             out["fine"] = {"u": f["fine_u"][()], "x": f["fine_x"][()], "t": float(f.attrs["fine_t"]),
                            "epsilon": float(f.attrs["epsilon"]), "tooth_width": float(f.attrs["tooth_width"])}
@@ -245,6 +248,33 @@ def fig_graded(r, figdir):
     return "fig_graded.png"
 
 
+def fig_medium(r, figdir):
+    """A medium that is not periodic (a random realization, a graded medium): a over the domain, the macro nodes
+    (dotted) and the teeth the patch schemes simulate (shaded), the local a*(x) of a graded one, and a zoom into
+    the middle macro interval."""
+    m, a = r["medium"], r["data_attrs"]
+    x = r["data"]["x"]
+    tooth = a.get("tooth_width")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    mid = len(x) // 2
+    for ax, lo, hi in ((axes[0], x[0], x[-1]), (axes[1], x[mid] - 0.5 * (x[1] - x[0]), x[mid] + 0.5 * (x[1] - x[0]))):
+        sel = (m["x"] >= lo) & (m["x"] <= hi)
+        ax.plot(m["x"][sel], m["a"][sel], "-", lw=0.4, color="tab:blue", label="a(x, x/eps) on the micro lattice")
+        if m["a_star_x"] is not None:
+            ax.plot(x, m["a_star_x"], "k-", lw=1.5, label="local a*(x) (cell problems)")
+        for xi in x[1:-1]:
+            if lo <= xi <= hi:
+                ax.axvline(xi, color="gray", ls=":", lw=0.8)
+                if tooth:
+                    ax.axvspan(xi - tooth / 2, xi + tooth / 2, color="tab:orange", alpha=0.4)
+        ax.set_xlim(lo, hi); ax.set_xlabel("x")
+    axes[0].set_ylabel("a"); axes[0].legend(fontsize=7)
+    axes[0].set_title(a.get("medium", "medium"), fontsize=8)
+    axes[1].set_title("zoom: one macro interval" + (" (teeth shaded)" if tooth else ""), fontsize=9)
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_medium.png"), dpi=120); plt.close(fig)
+    return "fig_medium.png"
+
+
 def front_positions(V, dx):
     """Where each state of V[T, M] falls through 1/2 (linear interpolation between nodes), NaN if nowhere."""
     out = np.full(V.shape[0], np.nan)
@@ -413,6 +443,8 @@ def main():
         figs.append(fig_effective(r, figdir))
     if s and "regression_graded" in s:
         figs.append(fig_graded(r, figdir))
+    if "medium" in r:
+        figs.append(fig_medium(r, figdir))
     lines = ["# patchlearn report", "", f"Directory: `{d}`", ""]
     a = r["data_attrs"]
     lines += ["## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "

@@ -251,6 +251,23 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
     w.attribute("epsilon", cfg.epsilon);
     w.attribute("tooth_width", cfg.tooth_width);
   }
+  if (!cfg.field->periodic()) {
+    // The medium over the whole domain (a random realization, a graded medium): its bond
+    // conductances, every `stride`-th one, at most ~20,000, for the report's figure.
+    const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
+    const auto bonds = static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx));
+    const index_t stride = std::max<index_t>(1, bonds / 20000);
+    const auto a = model.conductances(0, bonds);
+    std::vector<double> mx, ma;
+    for (index_t g = 0; g < bonds; g += stride) {
+      mx.push_back((static_cast<double>(g) + 0.5) * cfg.micro_dx);
+      ma.push_back(a[g]);
+    }
+    w.dataset("medium_x", {static_cast<index_t>(mx.size())}, mx);
+    w.dataset("medium_a", {static_cast<index_t>(ma.size())}, ma);
+    w.attribute("medium", cfg.field->description());
+    if (cfg.scheme != Scheme1D::FullResolution && sim.fine_u.empty()) w.attribute("tooth_width", cfg.tooth_width);
+  }
   if (sim.effective) {
     const json c = effective_curves_json(*sim.effective);
     const auto n = static_cast<index_t>(c["u"].size());
