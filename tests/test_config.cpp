@@ -247,7 +247,7 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"learn.lr_final", [&](const Config1D& x) { return n(x.learn.lr_final); }},
       {"learn.lbfgs_iterations", [&](const Config1D& x) { return n(x.learn.lbfgs_iterations); }},
       {"learn.standardize", [](const Config1D& x) { return std::string(x.learn.standardize ? "true" : "false"); }},
-      {"learn.precision", [](const Config1D& x) { return x.learn.precision; }},
+      {"learn.precision", [](const Config1D& x) { return std::string(name_of(x.learn.precision)); }},
       {"learn.train_trajectories", [&](const Config1D& x) { return n(x.train_trajectories); }},
       {"learn.validation_fraction", [&](const Config1D& x) { return n(x.learn.validation_fraction); }},
       {"learn.stencil", [&](const Config1D& x) { return n(x.stencil); }},

@@ -73,6 +73,16 @@ URange default_u_range(const InitialConditionParams& ic) {
   return {lo - margin, hi + margin};
 }
 
+const char* name_of(Activation a) {
+  static const char* const names[] = {"relu", "silu", "tanh"};  // in the enum's order
+  return names[static_cast<int>(a)];
+}
+
+const char* name_of(Precision p) {
+  static const char* const names[] = {"fp64", "fp32"};  // in the enum's order
+  return names[static_cast<int>(p)];
+}
+
 const char* name_of(Scheme1D s) {
   static const char* const names[] = {"patch_dynamics", "gap_tooth", "full_resolution"};  // in the enum's order
   return names[static_cast<int>(s)];

@@ -116,7 +116,7 @@ const char* name_of(Scheme2D s) {
 Config2D::Config2D() {
   learn.epochs = 10;
   learn.lbfgs_iterations = 50;
-  learn.precision = "fp32";
+  learn.precision = Precision::FP32;
   rollout.t_end = 1.0;
   rollout.dt = 1e-3;
   rollout.rtol = 1e-7;

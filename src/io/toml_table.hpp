@@ -225,8 +225,8 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   if (o.lr_final > o.lr)
     throw ConfigError("learn.lr_final", num(o.lr_final) + " must not exceed learn.lr = " + num(o.lr));
   o.standardize = learn.boolean("standardize", o.standardize);
-  o.precision = learn.choice("precision", o.precision, {"fp64", "fp32"});
-  o.activation = learn.choice("activation", o.activation, {"relu", "silu", "tanh"});
+  o.precision = learn.enumerated("precision", o.precision, {Precision::FP64, Precision::FP32});
+  o.activation = learn.enumerated("activation", o.activation, {Activation::ReLU, Activation::SiLU, Activation::Tanh});
   o.validation_fraction = learn.number("validation_fraction", o.validation_fraction);
   if (!(o.validation_fraction >= 0 && o.validation_fraction < 1))
     throw ConfigError("learn.validation_fraction", num(o.validation_fraction) + " must be in [0, 1)");

@@ -97,7 +97,7 @@ void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& 
 }
 
 TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device) {
-  const auto dtype = o.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
+  const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
   torch::manual_seed(o.seed);
   const auto perm = torch::randperm(Ud.size(0), torch::TensorOptions().dtype(torch::kLong).device(device));
@@ -213,13 +213,13 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
                         Observer& observer, const std::function<void(json&)>& complete) {
   const auto& o = task.options();
   const auto tdev = learn::torch_device(device);
-  const auto dtype = o.precision == "fp32" ? torch::kFloat32 : torch::kFloat64;
+  const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto [Uall, Rall] = task.training_states(data);
   const auto split = split_states(Uall, Rall, o, tdev);
 
   json summary = task.describe();
   summary["device"] = device_name(device);
-  summary["precision"] = o.precision;
+  summary["precision"] = name_of(o.precision);
   summary["train"] = {{"trajectories", task.train_trajectories()},
                       {"states", split.Utr.size(0)},
                       {"validation_states", split.Uval.size(0)}};

@@ -416,7 +416,7 @@ class LearningTask1D : public LearningTask {
   }
 
   learn::CoarseModel make_model(const std::string& net) const override {
-    return learn::make_model(net, cfg_.macro_nodes, dX_, cfg_.stencil, 0, cfg_.learn.activation,
+    return learn::make_model(net, cfg_.macro_nodes, dX_, cfg_.stencil, 0, name_of(cfg_.learn.activation),
                              cfg_.learn.position_input);
   }
 

@@ -17,14 +17,23 @@
 
 namespace patchlearn {
 
+/// The hidden layers' activation of the networks (learn.activation).
+enum class Activation { ReLU, SiLU, Tanh };
+/// Its name in configs and checkpoints: relu, silu, tanh.
+const char* name_of(Activation a);
+/// The networks' floating-point precision (learn.precision).
+enum class Precision { FP64, FP32 };
+/// Its name in configs and summaries: fp64, fp32.
+const char* name_of(Precision p);
+
 /// The [learn] keys the 1D and 2D problems share.
 struct LearnOptions {
   std::vector<std::string> networks{"functional", "discretized"};
   int epochs = 300, batch = 64, lbfgs_iterations = 0;
   double lr = 1e-3, lr_final = 1e-5;
   bool standardize = true;
-  std::string activation = "relu";  ///< relu | silu | tanh (the hidden layers')
-  std::string precision = "fp64";   ///< fp64 | fp32
+  Activation activation = Activation::ReLU;
+  Precision precision = Precision::FP64;
   double validation_fraction = 0.1;
   std::uint64_t seed = 0;
   int checkpoint_every = 0;
