@@ -332,8 +332,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
 void check_bench_sweep(const Config2D& c) {
   if (c.random)
-    throw ConfigError("lattice.kappa", "bench sweeps the lattice size, and a random lattice is one realization of "
-                                       "one size (its tables would be tiled on the others); bench a periodic lattice");
+    throw ConfigError("lattice.kappa",
+                      "bench sweeps the lattice size, and a random lattice is one realization of "
+                      "one size (its tables would be tiled on the others); bench a periodic lattice");
   // Each lattice size N sets patch.ratio = patches (points - 2) / N.
   for (const int N : c.bench.lattice) {
     const double n = N;
