@@ -49,9 +49,9 @@ void RandomMediumSpec::validate(const Keys& key) const {
   }
 }
 
-std::vector<double> RandomMediumSpec::draw(std::int64_t cells) const {
+std::vector<double> RandomMediumSpec::draw(std::int64_t cells, std::uint64_t realization) const {
   validate();
-  Rng rng(seed, 0);
+  Rng rng(seed, realization);
   std::vector<double> a(static_cast<std::size_t>(cells));
   // The correlated chain's memory (rho = 0: independent cells, the same draws as before).
   const double rho = correlation > 0 ? std::exp(-1.0 / correlation) : 0.0, fresh = std::sqrt(1.0 - rho * rho);
@@ -101,11 +101,12 @@ double RandomMediumSpec::ergodic_a_star() const {
   return 0.0;
 }
 
-CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon) {
+CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon, std::uint64_t realization) {
   const auto cells = static_cast<std::int64_t>(std::ceil(length / epsilon * (1 - 1e-12)));
   return CoefficientField::random_cells(
-      spec.draw(cells), fmt::format("random cells ({}, seed {}): one realization of {} cells over the domain",
-                                    spec.description(), spec.seed, cells));
+      spec.draw(cells, realization),
+      fmt::format("random cells ({}, seed {}): {} of {} cells over the domain", spec.description(), spec.seed,
+                  realization ? fmt::format("realization {}", realization) : std::string("one realization"), cells));
 }
 
 }  // namespace patchlearn

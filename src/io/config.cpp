@@ -21,9 +21,9 @@ using namespace config_detail;
 
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
-      {"medium",
-       {"coefficient", "mean", "amplitude", "a1", "a2", "fraction", "expression", "table", "epsilon", "drift",
-        "reaction", "u_range", "distribution", "mu", "sigma", "lo", "hi", "seed", "correlation"}},
+      {"medium", {"coefficient", "mean",    "amplitude", "a1",       "a2",          "fraction",     "expression",
+                  "table",       "epsilon", "drift",     "reaction", "u_range",     "distribution", "mu",
+                  "sigma",       "lo",      "hi",        "seed",     "correlation", "realizations"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
@@ -189,11 +189,17 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   const std::string kind =
       medium.choice("coefficient", "sinusoid", {"sinusoid", "laminate", "expression", "table", "random"});
   if (kind != "random")
-    for (const std::string k : {"distribution", "mu", "sigma", "lo", "hi", "seed", "correlation"})
+    for (const std::string k : {"distribution", "mu", "sigma", "lo", "hi", "seed", "correlation", "realizations"})
       if (medium.has(k)) throw ConfigError(medium.key(k), "is a key of random media (medium.coefficient = \"random\")");
   if (kind == "random") {
     c.random = parse_random_medium(medium);
     c.field = random_medium(*c.random, c.length, c.epsilon);
+    c.realizations = static_cast<int>(medium.integer("realizations", 1, 1, 1000000));
+    if (c.realizations > ic.trajectories)
+      c.warnings.push_back("medium.realizations: " + std::to_string(c.realizations) +
+                           " realizations for initial.trajectories = " + std::to_string(ic.trajectories) +
+                           "; trajectory b lives on realization b mod " + std::to_string(c.realizations) +
+                           ", so the realizations from " + std::to_string(ic.trajectories) + " on are unused");
   } else if (kind == "sinusoid") {
     c.field = CoefficientField::sinusoid(medium.number("mean", 1.1), medium.number("amplitude", 1.0));
   } else if (kind == "laminate") {

@@ -32,14 +32,24 @@ int cell_points(const Config1D& cfg) {
 }
 }  // namespace
 
+CoefficientField realization_field(const Config1D& cfg, int r) {
+  if (r == 0) return *cfg.field;
+  if (!cfg.random || r >= cfg.realizations)
+    throw std::logic_error("realization_field: no realization " + std::to_string(r));
+  return random_medium(*cfg.random, cfg.length, cfg.epsilon, static_cast<std::uint64_t>(r));
+}
+
+double realization_a_star(const Config1D& cfg, int r) {
+  // A random medium has no period: the truth's representative volume is the whole realization, the
+  // domain's lattice bonds closed periodically (in 1D the harmonic mean of the conductances, the
+  // finite-sample value of 1/E[1/a]).
+  const auto bonds = static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx));
+  return solve_cell_problem_1d(FineModel1D(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx).conductances(0, bonds))
+      .a_star;
+}
+
 double cell_a_star(const Config1D& cfg) {
-  if (!cfg.field->periodic()) {
-    // A random medium has no period: its representative volume is the whole realization, the
-    // domain's lattice bonds closed periodically (in 1D the harmonic mean of the conductances,
-    // the finite-sample value of 1/E[1/a]).
-    const auto bonds = static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx));
-    return solve_cell_problem_1d(FineModel1D(*cfg.field, cfg.epsilon, cfg.micro_dx).conductances(0, bonds)).a_star;
-  }
+  if (!cfg.field->periodic()) return realization_a_star(cfg, 0);
   const int n = cell_points(cfg);
   return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
 }
@@ -48,20 +58,23 @@ EffectiveMedium1D effective_medium(const Config1D& cfg) { return effective_mediu
 
 std::vector<RveEstimate> representative_volumes(const Config1D& cfg) {
   if (!cfg.random) throw std::logic_error("representative_volumes: the medium is not random");
-  const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
+  std::vector<FineModel1D> models;
+  for (int r = 0; r < cfg.realizations; ++r) models.emplace_back(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx);
   const double bonds_per_cell = cfg.epsilon / cfg.micro_dx;
   const int W = cfg.cell_window;
   std::vector<RveEstimate> out;
   for (const int w : {W / 4, W / 2, W}) {
     RveEstimate e;
     e.window = w;
-    e.samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W / w);
-    std::vector<double> a(static_cast<std::size_t>(e.samples));
-    for (int k = 0; k < e.samples; ++k) {
-      const auto first = static_cast<index_t>(std::llround(static_cast<double>(k) * w * bonds_per_cell));
-      const auto last = static_cast<index_t>(std::llround(static_cast<double>(k + 1) * w * bonds_per_cell));
-      a[k] = solve_cell_problem_1d(model.conductances(first, last - first)).a_star;
-    }
+    const int per = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W / w);
+    e.samples = per * cfg.realizations;
+    std::vector<double> a;
+    for (const auto& model : models)
+      for (int k = 0; k < per; ++k) {
+        const auto first = static_cast<index_t>(std::llround(static_cast<double>(k) * w * bonds_per_cell));
+        const auto last = static_cast<index_t>(std::llround(static_cast<double>(k + 1) * w * bonds_per_cell));
+        a.push_back(solve_cell_problem_1d(model.conductances(first, last - first)).a_star);
+      }
     e.a_star = sample_stats(a);
     out.push_back(e);
   }
@@ -140,28 +153,39 @@ namespace {
 
 // The full-resolution run of the initial conditions `ics` at `times` on the host arrays of a
 // CoarseData on `device`.
-CoarseData full_resolution_data(const Config1D& cfg, const FineModel1D& model, const PatchLayout1D& layout,
-                                Device device, const std::vector<std::function<double(double)>>& ics,
+// Trajectory `first` + b lives on models[(first + b) mod models.size()] (the realizations of a random
+// medium; one model otherwise).
+CoarseData full_resolution_data(const Config1D& cfg, const std::vector<FineModel1D>& models,
+                                const PatchLayout1D& layout, Device device,
+                                const std::vector<std::function<double(double)>>& ics, index_t first,
                                 const std::vector<double>& times, const std::function<void(double)>& prog) {
   FullResolutionParams p;
   p.rtol = cfg.full_rtol;
   p.dt0 = cfg.full_dt0;
-  FullResolution1D fr(model, layout, p, device);
+  std::vector<FullResolution1D> fr;
+  for (const auto& model : models) fr.emplace_back(model, layout, p, device);
   const auto nt = static_cast<index_t>(times.size()), count = static_cast<index_t>(ics.size()),
              M = static_cast<index_t>(cfg.macro_nodes);
   std::vector<double> U(count * nt * M), R(U.size());
   for (index_t b = 0; b < count; ++b) {
-    fr.run(ics[b], times, U.data() + b * nt * M, R.data() + b * nt * M, [&](double f) {
-      if (prog) prog((double(b) + f) / double(count));
-    });
+    fr[(first + b) % static_cast<index_t>(fr.size())].run(ics[b], times, U.data() + b * nt * M, R.data() + b * nt * M,
+                                                          [&](double f) {
+                                                            if (prog) prog((double(b) + f) / double(count));
+                                                          });
   }
-  return CoarseData::from_host(device, count, times, M, U, R, fr.point_steps());
+  double steps = 0;
+  for (const auto& f : fr) steps += f.point_steps();
+  return CoarseData::from_host(device, count, times, M, U, R, steps);
 }
 
 }  // namespace
 
 Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
   const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
+  // The media of the trajectories: realization b mod R of a random medium (only full resolution
+  // simulates those), the one medium otherwise.
+  std::vector<FineModel1D> models{model};
+  for (int r = 1; r < cfg.realizations; ++r) models.emplace_back(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx);
   const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width,
                              cfg.scheme == Scheme1D::PatchDynamics ? cfg.buffer_width : cfg.tooth_width);
   const auto ics = draw_initial_conditions(cfg.initial);
@@ -189,7 +213,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
         if (prog) prog(t / cfg.t_end);
       });
     }
-    return full_resolution_data(cfg, model, layout, device, sub, times, prog);
+    return full_resolution_data(cfg, models, layout, device, sub, first, times, prog);
   };
   Simulation1D sim;
   const std::string stage = "simulate (" + std::string(name_of(cfg.scheme)) + ")";
@@ -220,6 +244,25 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     sim.a_star_x = graded_coefficients(cfg, macro_positions(cfg, false)).a_star;
     sim.truth = graded_truth(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t,
                              cfg.rollout.rtol, cfg.u_range);
+  } else if (cfg.realizations > 1) {
+    // Each realization's trajectories against the effective PDE with that realization's a*.
+    const auto nt = sim.data.times;
+    sim.truth.U.resize(static_cast<std::size_t>(B * nt * M));
+    sim.truth.dUdt.resize(sim.truth.U.size());
+    for (int r = 0; r < cfg.realizations; ++r) {
+      sim.a_star_realizations.push_back(realization_a_star(cfg, r));
+      std::vector<index_t> own;
+      std::vector<std::function<double(double)>> sub;
+      for (index_t b = r; b < B; b += cfg.realizations) own.push_back(b), sub.push_back(icf[b]);
+      if (own.empty()) continue;
+      const auto t =
+          homogenized_truth(sim.a_star_realizations.back(), cfg.length, cfg.macro_nodes, per_macro, sub, sim.data.t);
+      for (std::size_t k = 0; k < own.size(); ++k) {
+        std::copy_n(t.U.begin() + k * nt * M, nt * M, sim.truth.U.begin() + own[k] * nt * M);
+        std::copy_n(t.dUdt.begin() + k * nt * M, nt * M, sim.truth.dUdt.begin() + own[k] * nt * M);
+      }
+    }
+    sim.a_star = sim.a_star_realizations.front();
   } else {
     sim.a_star = cell_a_star(cfg);
     sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
@@ -227,8 +270,9 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
   if (cfg.full_compare > 0 && cfg.scheme != Scheme1D::FullResolution) {
     const index_t n = std::min<index_t>(cfg.full_compare, B);
-    const auto full = full_resolution_data(cfg, model, layout, Device::CPU, {icf.begin(), icf.begin() + n}, sim.data.t,
-                                           [&](double f) { observer.progress("full resolution (compare)", f); });
+    const auto full =
+        full_resolution_data(cfg, models, layout, Device::CPU, {icf.begin(), icf.begin() + n}, 0, sim.data.t,
+                             [&](double f) { observer.progress("full resolution (compare)", f); });
     const auto U = sim.data.host_U();
     sim.rmse_vs_full_resolution = relative_mse({U.begin(), U.begin() + n * sim.data.times * M}, full.host_U());
     sim.full_resolution_trajectories = n;
@@ -277,6 +321,8 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
     w.dataset("a_star_x", {d.nodes}, sim.a_star_x);
   } else {
     w.attribute("a_star_cell", sim.a_star);
+    if (!sim.a_star_realizations.empty())
+      w.dataset("a_star_realizations", {static_cast<index_t>(sim.a_star_realizations.size())}, sim.a_star_realizations);
   }
   w.commit();
 }
@@ -587,6 +633,8 @@ Report Problem1D::random_cell() const {
   const RveEstimate& big = rve.back();
   const RveEstimate& half = rve[1];
   const double whole = cell_a_star(cfg_), ergodic = cfg_.random->ergodic_a_star();
+  std::vector<double> wholes{whole};
+  for (int r = 1; r < cfg_.realizations; ++r) wholes.push_back(realization_a_star(cfg_, r));
   // Converged: the two largest windows agree within twice their combined standard error.
   const bool converged = std::abs(big.a_star.mean - half.a_star.mean) <=
                          2.0 * std::hypot(big.a_star.standard_error, half.a_star.standard_error);
@@ -595,6 +643,7 @@ Report Problem1D::random_cell() const {
             {"a_star_stderr", big.a_star.standard_error},
             {"ergodic", ergodic},
             {"a_star_realization", whole},
+            {"a_star_realizations", wholes},
             {"harmonic_mean", cfg_.field->harmonic_mean()},
             {"representative_volume", "windows"},
             {"converged", converged}},
@@ -617,6 +666,14 @@ Report Problem1D::random_cell() const {
   r.lines.push_back(fmt::format("ergodic 1/E[1/a] of the distribution = {:.10g} ({:+.2f} standard errors)", ergodic,
                                 (ergodic - big.a_star.mean) / big.a_star.standard_error));
   r.lines.push_back(fmt::format("the whole realization's cell problem (the truth's a*) = {:.10g}", whole));
+  if (cfg_.realizations > 1) {
+    std::string all;
+    for (const double v : wholes) all += (all.empty() ? "" : ", ") + fmt::format("{:.6g}", v);
+    r.lines.back() = fmt::format(
+        "the {} realizations' cell problems (their trajectories' truth): {}; windows from "
+        "every realization",
+        cfg_.realizations, all);
+  }
   if (const double c = cfg_.random->correlation; c > 0 && big.window < 10 * c) {
     // Disjoint windows of a correlated field are independent only when much longer than its
     // correlation length: s / sqrt(n) then understates the standard error.
@@ -646,6 +703,7 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
                                   sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized));
   } else {
     r.json["a_star_cell"] = sim.a_star;
+    if (!sim.a_star_realizations.empty()) r.json["a_star_realizations"] = sim.a_star_realizations;
     r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})",
                                   sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star));
   }

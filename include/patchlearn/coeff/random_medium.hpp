@@ -41,8 +41,9 @@ struct RandomMediumSpec {
   /// ConfigError naming the first parameter out of range (medium.sigma, medium.lo, ...).
   void validate(const Keys& keys) const;
   void validate() const;
-  /// The values of `cells` cells, in order.
-  std::vector<double> draw(std::int64_t cells) const;
+  /// The values of `cells` cells, in order, of realization `realization` (its own stream of the
+  /// seed, Rng(seed, realization): realization 0 is the medium of a single-realization config).
+  std::vector<double> draw(std::int64_t cells, std::uint64_t realization = 0) const;
   /// One line naming the distribution and its parameters.
   std::string description() const;
   /// The ergodic effective diffusivity of a medium of independent cells in 1D, 1 / E[1/a], exact:
@@ -51,8 +52,9 @@ struct RandomMediumSpec {
   double ergodic_a_star() const;
 };
 
-/// The realization of `spec` over [0, length] with cells of length epsilon (the last cell may
-/// reach past L): a field of period-free cells, y = x / epsilon in [0, ceil(L / epsilon)).
-CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon);
+/// Realization `realization` of `spec` over [0, length] with cells of length epsilon (the last cell
+/// may reach past L): a field of period-free cells, y = x / epsilon in [0, ceil(L / epsilon)).
+CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon,
+                               std::uint64_t realization = 0);
 
 }  // namespace patchlearn

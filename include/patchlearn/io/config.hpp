@@ -99,6 +99,9 @@ struct Config1D : SharedConfig {
   std::optional<CoefficientField> field;
   /// The law of a random medium (medium.coefficient = "random"), none otherwise
   std::optional<RandomMediumSpec> random;
+  /// medium.realizations: independent media of that law; trajectory b lives on realization
+  /// b mod realizations (`field` is realization 0)
+  int realizations = 1;
   /// medium.u_range: where the medium is used and checked; default default_u_range(initial)
   URange u_range;
   double epsilon = 1e-3;

@@ -16,6 +16,8 @@ namespace patchlearn {
 
 struct Simulation1D : Simulation {
   double a_star = 0.0;  ///< from the cell problem on the micro lattice (a linear medium)
+  /// A random medium of several realizations: each one's a* (the truth of its trajectories)
+  std::vector<double> a_star_realizations;
   /// a*(u), c*(u), r*(u) from the cell problems over medium.u_range (a nonlinear medium)
   std::optional<EffectiveMedium1D> effective;
   /// The local a*(x) at the macro nodes from the cell problems (a graded medium)
@@ -34,6 +36,9 @@ struct Simulation1D : Simulation {
 /// or 1000 when eps/dx is not a whole number). A random medium's representative volume is its
 /// whole realization: the cell problem of all the domain's bonds (their harmonic mean).
 double cell_a_star(const Config1D& cfg);
+/// Realization r of a random medium (cfg.field for r = 0), and its whole-domain cell-problem a*.
+CoefficientField realization_field(const Config1D& cfg, int r);
+double realization_a_star(const Config1D& cfg, int r);
 
 /// The representative-volume estimate of a*(random media) at one window size: the cell problems of
 /// `samples` disjoint windows of `window` periods (cells) of the realization, each closed
@@ -47,8 +52,8 @@ struct RveEstimate {
   SampleStats a_star;
 };
 /// The estimates at the windows W / 4, W / 2 and W (W = cell.window), each over the cells that
-/// cell.samples windows of W cover (so the smaller windows have more samples): the trend with the
-/// window size. Random media only.
+/// cell.samples windows of W cover (so the smaller windows have more samples), in every
+/// realization (medium.realizations): the trend with the window size. Random media only.
 std::vector<RveEstimate> representative_volumes(const Config1D& cfg);
 
 /// A graded medium's local effective diffusivity a*(x) and its slope a*'(x) at the positions x,
