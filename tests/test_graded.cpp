@@ -19,9 +19,11 @@
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
 #include "failure_support.hpp"
+#include "report_check.hpp"
 #include "small_case.hpp"
 
 using namespace patchlearn;
@@ -284,4 +286,25 @@ TEST(GradedCell, GivesTheLocalAStarAndRefusesPositionsItCannotHave) {
   EXPECT_THROW(problem.cell({0.5, 0.5}), InputError);
   const auto periodic = parse_config_1d(testing_support::kSmallCase, "small.toml");
   EXPECT_THROW(Problem1D(periodic).cell({std::nullopt, 0.5}), InputError);
+}
+
+TEST(GradedRun, EndToEndWithThePositionBasisAndThePositionNets) {
+  // The whole `run` on a small graded case (full resolution, three trajectories, two epochs): the
+  // position nets train and roll out, the regression's a*(x) is scored at every interior node, and
+  // the report draws the medium and a*(x).
+  const std::string text = config_text(
+      "[scheme]\ntype = \"full_resolution\"\n[macro]\nt_end = 0.05\n[initial]\ntrajectories = 3\n"
+      "[learn]\ntrain_trajectories = 2\nepochs = 2\nposition_input = true\nactivation = \"silu\"\n"
+      "[rollout]\nt_end = 0.05\n[regression]\nposition_basis = \"polynomial\"\nposition_degree = 1\n");
+  auto problem = parse_problem(text, "graded.toml");
+  const auto dir = (std::filesystem::temp_directory_path() / "pl_graded_run").string();
+  std::filesystem::remove_all(dir);
+  const auto report = run(*problem, {dir, "cpu", false}, silent_observer());
+  const auto& g = report.json.at("regression_graded");
+  ASSERT_EQ(g.at("a_star_cell").size(), 9u);
+  ASSERT_EQ(g.at("a_star_regression").size(), 9u);
+  EXPECT_TRUE(std::isfinite(g.at("max_relative_error").get<double>()));
+  EXPECT_TRUE(report.json.contains("functional"));
+  testing_support::expect_report_figures(dir, {"fig_medium.png", "fig_graded.png"});
+  std::filesystem::remove_all(dir);
 }
