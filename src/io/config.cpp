@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -350,31 +351,11 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
         "\"fourier\"");
 
   // --- cell: representative-volume windows of a random medium
-  const Table cell(root, "cell");
-  if (!c.random) {
-    for (const char* k : {"window", "samples"})
-      if (cell.has(k))
-        throw ConfigError(cell.key(k),
-                          "representative-volume windows are for random media (medium.coefficient = "
-                          "\"random\"); a periodic medium's cell is one period");
-  } else {
-    const auto cells = static_cast<long long>(std::ceil(c.length / c.epsilon * (1 - 1e-12)));
-    c.cell_window = static_cast<int>(cell.integer("window", std::min<long long>(100, cells), 1, 1000000000));
-    if (c.cell_window < 4)
-      throw ConfigError("cell.window", std::to_string(c.cell_window) +
-                                           " periods leave no room for the trend over the window sizes W/4, W/2, "
-                                           "W; use at least 4");
-    if (c.cell_window > cells)
-      throw ConfigError("cell.window", std::to_string(c.cell_window) + " periods are larger than the domain's " +
-                                           std::to_string(cells) + " cells of the realization");
-    c.cell_samples = static_cast<int>(cell.integer("samples", cells / c.cell_window, 2, 1000000000));
-    if (static_cast<long long>(c.cell_samples) * c.cell_window > cells)
-      throw ConfigError("cell.samples",
-                        std::to_string(c.cell_samples) + " windows of " + std::to_string(c.cell_window) +
-                            " periods need " + std::to_string(static_cast<long long>(c.cell_samples) * c.cell_window) +
-                            " cells without overlap (independent windows); the realization has " +
-                            std::to_string(cells) + ": use at most " + std::to_string(cells / c.cell_window));
-  }
+  parse_cell_windows(
+      Table(root, "cell"),
+      {"random media (medium.coefficient = \"random\")", "periods",
+       c.random ? static_cast<long long>(c.field->extent()) : 0, 1, 100, std::numeric_limits<long long>::max()},
+      c.cell_window, c.cell_samples);
 
   // --- bench (its consistency with the rest: check_bench)
   const Table bench(root, "bench");

@@ -40,34 +40,6 @@ RandomMediumSpec parse_random_lattice(const Table& lattice) {
   return parse_random_law(lattice, {"lognormal", "two_phase"}, {"lattice", {{"a1", "k1"}, {"a2", "k2"}}});
 }
 
-/// [cell] of a random lattice: `samples` disjoint windows of W x W sites (Config2D::cell_window).
-void parse_cell_windows(const Table& cell, Config2D& c) {
-  if (!c.random) {
-    for (const char* k : {"window", "samples"})
-      if (cell.has(k))
-        throw ConfigError(cell.key(k),
-                          "representative-volume windows are for random lattices (lattice.kappa = "
-                          "\"random\"); a periodic lattice's cell is one period");
-    return;
-  }
-  const int N = c.kappa.mx;
-  c.cell_window = static_cast<int>(cell.integer("window", std::min(32, N), 1, 1000000));
-  if (c.cell_window < 4)
-    throw ConfigError("cell.window", std::to_string(c.cell_window) +
-                                         " sites leave no room for the trend over the window sizes W/4, W/2, W; use "
-                                         "at least 4");
-  if (c.cell_window > N)
-    throw ConfigError("cell.window", std::to_string(c.cell_window) + " sites are larger than the " + std::to_string(N) +
-                                         " x " + std::to_string(N) + " lattice");
-  const long long fit = static_cast<long long>(N / c.cell_window) * (N / c.cell_window);
-  c.cell_samples = static_cast<int>(cell.integer("samples", std::min<long long>(fit, 100), 2, 1000000000));
-  if (c.cell_samples > fit)
-    throw ConfigError("cell.samples", std::to_string(c.cell_samples) + " disjoint windows of " +
-                                          std::to_string(c.cell_window) + " x " + std::to_string(c.cell_window) +
-                                          " sites do not fit in the " + std::to_string(N) + " x " + std::to_string(N) +
-                                          " lattice; use at most " + std::to_string(fit));
-}
-
 /// A rectangular table of positive numbers (non-negative with `allow_zero`) given as an array of
 /// rows (row index along x).
 std::vector<double> kappa_table(const toml::table& root, const std::string& k, int& rows, int& cols,
@@ -245,7 +217,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     c.kappa = KappaTables::random_lattice(static_cast<int>(g.lattice_points()), *c.random);
     c.kappa.u_range = range;
   }
-  parse_cell_windows(Table(root, "cell"), c);
+  parse_cell_windows(Table(root, "cell"),
+                     {"random lattices (lattice.kappa = \"random\")", "sites", c.random ? c.kappa.mx : 0, 2, 32, 100},
+                     c.cell_window, c.cell_samples);
   const int m = c.points - 2;
   if (!c.kappa.whole_lattice && (m % c.kappa.mx || m % c.kappa.my))
     c.warnings.push_back(

@@ -285,6 +285,46 @@ inline RandomMediumSpec parse_random_law(const Table& t, const std::vector<std::
   return spec;
 }
 
+/// The [cell] keys of a problem's random media: representative-volume windows of `window` units per
+/// side (cells of a 1D medium, sites of a 2D lattice), `samples` of them, disjoint in the
+/// realization of `extent` units per side (0: the medium is not random, and the keys are refused).
+struct CellWindowRules {
+  std::string random_is;  ///< how a config selects a random medium, for the refusal
+  std::string unit;       ///< what a window's side counts: "periods" (1D), "sites" (2D)
+  long long extent = 0;   ///< the realization's cells (sites) per side; 0: not random
+  int dims = 1;           ///< windows of W (1D) or W x W (2D)
+  int default_window = 0;
+  long long max_default_samples = 0;  ///< the default is every disjoint window that fits, at most this
+};
+
+/// cell.window W (>= 4, for the trend over W/4, W/2, W; at most the extent) and cell.samples
+/// (>= 2, for a standard error; at most the (extent / W)^dims disjoint windows).
+inline void parse_cell_windows(const Table& cell, const CellWindowRules& r, int& window, int& samples) {
+  if (r.extent == 0) {
+    for (const char* k : {"window", "samples"})
+      if (cell.has(k))
+        throw ConfigError(cell.key(k), "representative-volume windows are for " + r.random_is +
+                                           "; a periodic medium's cell is one period");
+    return;
+  }
+  const std::string e = std::to_string(r.extent), realization = r.dims == 1 ? e + " cells" : e + " x " + e + " sites";
+  window = static_cast<int>(cell.integer("window", std::min<long long>(r.default_window, r.extent), 1, 1000000000));
+  const std::string w = std::to_string(window), side = r.dims == 1 ? w : w + " x " + w;
+  if (window < 4)
+    throw ConfigError("cell.window", w + " " + r.unit +
+                                         " leave no room for the trend over the window sizes W/4, W/2, W; "
+                                         "use at least 4");
+  if (window > r.extent)
+    throw ConfigError("cell.window", w + " " + r.unit + " are larger than the realization's " + realization);
+  long long fit = 1;
+  for (int d = 0; d < r.dims; ++d) fit *= r.extent / window;
+  samples = static_cast<int>(cell.integer("samples", std::min(fit, r.max_default_samples), 2, 1000000000));
+  if (samples > fit)
+    throw ConfigError("cell.samples", std::to_string(samples) + " windows of " + side + " " + r.unit +
+                                          " do not fit in the realization's " + realization +
+                                          " without overlap (independent windows); use at most " + std::to_string(fit));
+}
+
 /// The keys of the sections every problem shares, added to a problem's own schema (which lists
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
