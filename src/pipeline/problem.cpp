@@ -1,5 +1,6 @@
 #include "patchlearn/pipeline/problem.hpp"
 
+#include <cmath>
 #include <map>
 
 #include "patchlearn/core/error.hpp"
@@ -58,6 +59,10 @@ SampleStats sample_stats(const std::vector<double>& v) {
   s.scatter = std::sqrt(var / static_cast<double>(v.size() - 1));
   s.standard_error = s.scatter / std::sqrt(static_cast<double>(v.size()));
   return s;
+}
+
+bool estimates_agree(const SampleStats& a, const SampleStats& b) {
+  return std::abs(a.mean - b.mean) <= 2.0 * std::hypot(a.standard_error, b.standard_error);
 }
 
 nlohmann::json common_simulation_json(const Simulation& sim, const std::string& scheme, Device device) {

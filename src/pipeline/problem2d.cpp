@@ -402,11 +402,9 @@ Report Problem2D::random_cell() const {
   const auto err = [](const RveTensorEstimate& e) {
     return json::array({{e.xx.standard_error, e.xy.standard_error}, {e.xy.standard_error, e.yy.standard_error}});
   };
-  // Converged: every component of the two largest windows agrees within twice their combined standard error.
-  const auto agree = [](const SampleStats& a, const SampleStats& b) {
-    return std::abs(a.mean - b.mean) <= 2.0 * std::hypot(a.standard_error, b.standard_error);
-  };
-  const bool converged = agree(big.xx, half.xx) && agree(big.xy, half.xy) && agree(big.yy, half.yy);
+  // Converged: every component of the two largest windows agrees.
+  const bool converged =
+      estimates_agree(big.xx, half.xx) && estimates_agree(big.xy, half.xy) && estimates_agree(big.yy, half.yy);
   Report r{
       {{"D", mean(big)},
        {"D_stderr", err(big)},

@@ -51,6 +51,9 @@ struct SampleStats {
   double mean = 0, standard_error = 0, scatter = 0;
 };
 SampleStats sample_stats(const std::vector<double>& values);
+/// Whether two such estimates agree: their means within twice their combined standard error (how
+/// `cell` calls the representative volumes of its two largest windows converged).
+bool estimates_agree(const SampleStats& a, const SampleStats& b);
 
 /// Where `cell` evaluates the effective coefficients: at the value u of a u-dependent medium, at the
 /// macro position x of a graded one.
