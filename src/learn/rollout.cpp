@@ -36,10 +36,13 @@ torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
   const auto M = U.size(1);
   const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
              right = U.index({Slice(), Slice(2, M)});
-  const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
-  auto inner = torch::tensor(a_, opts) * (right - 2 * mid + left) / (dX_ * dX_);
-  if (slope_.size() > 1 || slope_.front() != 0.0)
-    inner = inner + torch::tensor(slope_, opts) * (right - left) / (2 * dX_);
+  if (!a_t_.defined() || a_t_.device() != U.device() || a_t_.scalar_type() != U.scalar_type()) {
+    const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
+    a_t_ = torch::tensor(a_, opts);
+    if (!slope_.empty()) slope_t_ = torch::tensor(slope_, opts);
+  }
+  auto inner = a_t_ * (right - 2 * mid + left) / (dX_ * dX_);
+  if (!slope_.empty()) inner = inner + slope_t_ * (right - left) / (2 * dX_);
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 

@@ -40,15 +40,16 @@ class ModelOperator : public TorchOperator {
 /// lift through each node and its neighbours), a*(x_i) D2 U + a*'(x_i) D1 U at the interior nodes.
 class HomogenizedTorchOperator : public TorchOperator {
  public:
-  HomogenizedTorchOperator(double a_star, double dX) : a_{a_star}, slope_{0.0}, dX_(dX) {}
+  HomogenizedTorchOperator(double a_star, double dX) : a_{a_star}, dX_(dX) {}
   /// a*(x_i) and a*'(x_i) at the interior nodes i = 1 .. M - 2.
   HomogenizedTorchOperator(std::vector<double> a, std::vector<double> slope, double dX)
       : a_(std::move(a)), slope_(std::move(slope)), dX_(dX) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 
  private:
-  std::vector<double> a_, slope_;  // one value each (constant) or one per interior node
+  std::vector<double> a_, slope_;  // a*: one value (constant) or one per interior node; a*': none or per node
   double dX_;
+  torch::Tensor a_t_, slope_t_;  // a_, slope_ on the states' device and dtype, made at the first rhs
 };
 
 /// The effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) of a u-dependent medium on the macro
