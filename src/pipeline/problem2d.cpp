@@ -35,40 +35,41 @@ EffectiveLattice2D effective_lattice(const Config2D& cfg) {
   if (!cfg.random) return effective_lattice(lattice_2d(cfg));
   // A random lattice: the representative-volume estimate at the largest window (the realization's
   // own cell problem, `cell`'s "D_realization", is a CG solve over all N^2 sites).
-  const auto big = representative_volumes(cfg).back();
+  const auto big = representative_volume(cfg, cfg.cell_window);
   EffectiveLattice2D e;
   e.D.xx = big.xx.mean;
   e.D.xy = big.xy.mean;
   e.D.yy = big.yy.mean;
+  e.D_standard_error = EffectiveTensor{big.xx.standard_error, big.xy.standard_error, big.yy.standard_error, 0.0};
   return e;
 }
 
 EffectiveTensor cell_tensor(const Config2D& cfg) { return effective_lattice(cfg).D; }
 
-std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
-  if (!cfg.random) throw std::logic_error("representative_volumes: the lattice is not random");
-  const int N = cfg.kappa.mx, W = cfg.cell_window;
+RveTensorEstimate representative_volume(const Config2D& cfg, int w) {
+  if (!cfg.random) throw std::logic_error("representative_volume: the lattice is not random");
+  const int N = cfg.kappa.mx, W = cfg.cell_window, per_row = N / w;
   const double h = layout_2d(cfg).h;
-  std::vector<RveTensorEstimate> out;
-  for (const int w : {W / 4, W / 2, W}) {
-    RveTensorEstimate e;
-    e.window = w;
-    e.samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W * W / (w * w));
-    const int per_row = N / w;
-    std::vector<double> xx, xy, yy;
-    for (int k = 0; k < e.samples; ++k) {
-      const auto D = effective_tensor(
-          Lattice2D(cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w), BondPlacement::Aligned, h, 0));
-      xx.push_back(D.xx);
-      xy.push_back(D.xy);
-      yy.push_back(D.yy);
-    }
-    e.xx = sample_stats(xx);
-    e.xy = sample_stats(xy);
-    e.yy = sample_stats(yy);
-    out.push_back(e);
+  RveTensorEstimate e;
+  e.window = w;
+  e.samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W * W / (w * w));
+  std::vector<double> xx, xy, yy;
+  for (int k = 0; k < e.samples; ++k) {
+    const auto D = effective_tensor(
+        Lattice2D(cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w), BondPlacement::Aligned, h, 0));
+    xx.push_back(D.xx);
+    xy.push_back(D.xy);
+    yy.push_back(D.yy);
   }
-  return out;
+  e.xx = sample_stats(xx);
+  e.xy = sample_stats(xy);
+  e.yy = sample_stats(yy);
+  return e;
+}
+
+std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
+  const int W = cfg.cell_window;
+  return {representative_volume(cfg, W / 4), representative_volume(cfg, W / 2), representative_volume(cfg, W)};
 }
 
 namespace {
@@ -329,12 +330,10 @@ class LearningTask2D : public LearningTask {
   json describe() const override {
     json d = {{"dimension", 2}, {"D_cell", {{e_.D.xx, e_.D.xy}, {e_.D.xy, e_.D.yy}}}};
     if (!e_.linear()) d["effective"] = curves_;
-    if (cfg_.random) {
+    if (const auto& se = e_.D_standard_error) {
       // D_cell is the representative-volume estimate: its standard errors, by which the
       // regression's D is judged (learning_report).
-      const auto big = representative_volumes(cfg_).back();
-      d["D_cell_stderr"] = {{big.xx.standard_error, big.xy.standard_error},
-                            {big.xy.standard_error, big.yy.standard_error}};
+      d["D_cell_stderr"] = {{se->xx, se->xy}, {se->xy, se->yy}};
     }
     return d;
   }

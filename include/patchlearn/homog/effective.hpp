@@ -29,6 +29,8 @@
 // homog/cell2d.hpp is linear in the bond tables, so its tensor at u is D*(u) = g(u) D with D the
 // tensor of the kappa tables; the reaction's period mean is r*(u) = <rho> f(u), <rho> the mean of
 // the reaction-rate table (the corrector does not enter: the reaction has no gradient).
+#include <optional>
+
 #include "patchlearn/coeff/chebyshev.hpp"
 #include "patchlearn/coeff/field.hpp"
 #include "patchlearn/homog/cell2d.hpp"
@@ -83,6 +85,9 @@ struct EffectiveLattice2D {
   EffectiveTensor D;  ///< the tensor of the bond tables (D*(u) / g(u))
   ChebyshevTable G, f;
   double rho_mean = 1.0;  ///< <rho>, the period mean of the site reaction rates
+  /// The standard errors of D's components where D is an estimate (a random lattice's
+  /// representative volumes); none where it is the cell problem's.
+  std::optional<EffectiveTensor> D_standard_error;
   bool linear() const { return !G.terms && !f.terms; }
 };
 EffectiveLattice2D effective_lattice(const Lattice2D& lattice);

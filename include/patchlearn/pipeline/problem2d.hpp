@@ -17,7 +17,7 @@ namespace patchlearn {
 PatchLayout2D layout_2d(const Config2D& cfg);
 Lattice2D lattice_2d(const Config2D& cfg);
 /// The effective PDE of the configured lattice (homog/effective.hpp); on a random lattice, with the
-/// representative-volume estimate of D (representative_volumes at cell.window).
+/// representative-volume estimate of D and its standard errors (representative_volume at cell.window).
 EffectiveLattice2D effective_lattice(const Config2D& cfg);
 /// The cell-problem tensor of the configured lattice's bond tables (D*(u) / g(u)).
 EffectiveTensor cell_tensor(const Config2D& cfg);
@@ -29,8 +29,10 @@ struct RveTensorEstimate {
   int window = 0, samples = 0;
   SampleStats xx, xy, yy;
 };
-/// The estimates at W / 4, W / 2 and W (W = cell.window), each over the sites that cell.samples
-/// windows of W cover. Random lattices only.
+/// The estimate at windows of w x w sites over the sites that cell.samples windows of
+/// cell.window cover. Random lattices only.
+RveTensorEstimate representative_volume(const Config2D& cfg, int w);
+/// The estimates at W / 4, W / 2 and W (W = cell.window): the trend with the window size.
 std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg);
 
 /// Homogenized truth U, dU/dt [trajectory][time][P*P] (host) of trajectories [first, first + count):
