@@ -39,19 +39,12 @@ CoefficientField graded(const std::string& expr = kGraded) {
   return CoefficientField::expression(expr, {}, "medium.u_range", 1e-3, 1.0);
 }
 
+// The shared small case (small_case.hpp) on graded1d's medium.
 std::string config_text(const std::string& extra) {
-  return std::string(R"toml(
-[medium]
-coefficient = "expression"
-expression = "1 + x + (0.5 + 0.4*x) * sin(2*pi*y)"
-epsilon = 1e-3
-[micro]
-dx = 1e-5
-[patch]
-tooth_width = 2e-3
-buffer_width = 1.2e-2
-rate_tolerance = 0.1
-)toml") + extra;
+  std::string text = testing_support::kSmallCase;
+  text.replace(text.find("[medium]\n"), 9,
+               std::string("[medium]\ncoefficient = \"expression\"\nexpression = \"") + kGraded + "\"\n");
+  return text + extra;
 }
 
 }  // namespace
