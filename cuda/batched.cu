@@ -221,6 +221,14 @@ __global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, in
   y[t] = lift_value(coef + s * ncoef, ncoef, static_cast<double>(j - centre) * dx);
 }
 
+// One thread per patch: the corrector is a prefix sum along the patch (patches are short; a
+// random medium's rows are few next to the lift's points).
+__global__ void k_lift_corrector(index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
+                                 index_t start, index_t nq, double* y) {
+  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (s < systems) lift_corrector_row(y + s * n, n, a + (s % windows) * (n - 1), a_star[s % windows], start, nq);
+}
+
 // One block per tooth: strided partial sums, then a shared-memory tree.
 __global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stride, index_t nq, const double* x,
                            double* out) {
@@ -389,6 +397,12 @@ void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, in
                     const double* x, double* out) {
   PL_LAUNCH(k_restrict, static_cast<unsigned>(systems * teeth), kBlock, 0)(n, teeth, start, stride, nq, x, out);
   check_launch("restrict");
+}
+
+void lift_corrector(index_t systems, index_t windows, index_t n, const double* a, const double* a_star, index_t start,
+                    index_t nq, double* y) {
+  PL_LAUNCH(k_lift_corrector, blocks_for(systems), kBlock, 0)(systems, windows, n, a, a_star, start, nq, y);
+  check_launch("lift corrector");
 }
 
 index_t count_nonfinite(const double* x, index_t count) {

@@ -163,17 +163,21 @@ TEST(BadInputs, ALatticeLeavingItsURangeOrBlowingUpStopsTheRun) {
   }
 }
 
-TEST(BadInputs, LearningRefusesRandomMediaAtOnce) {
-  // The rates of a random medium are not learnable yet (README, "Random media"): run stops before
-  // it simulates, with one line naming the key, and writes nothing.
+TEST(BadInputs, LearningRefusesFullResolutionDataOfARandomMediumAtOnce) {
+  // The tooth averages of a random medium at full resolution carry the corrector's random walk
+  // (README, "Random media"): run stops before it simulates, with one line naming the key, and
+  // writes nothing. (Patch dynamics data of a random medium are learned: configs/random1d.toml.)
   if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
   const fs::path out = fs::path(testing::TempDir()) / "random_run";
+  const fs::path cfg = fs::path(testing::TempDir()) / "random_full.toml";
   fs::remove_all(out);
-  const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " run '" + PATCHLEARN_SOURCE_DIR +
-                                          "/configs/random1d.toml' --out '" + out.string() + "' --device cpu");
+  std::ofstream(cfg) << "[medium]\ncoefficient = \"random\"\ndistribution = \"lognormal\"\nmu = 0.0\nsigma = 0.5\n"
+                     << "seed = 1\n[scheme]\ntype = \"full_resolution\"\n";
+  const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " run '" + cfg.string() + "' --out '" +
+                                          out.string() + "' --device cpu");
   EXPECT_EQ(status, 2) << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
-  EXPECT_NE(text.find("patchlearn: config error: medium.coefficient:"), std::string::npos) << text;
+  EXPECT_NE(text.find("patchlearn: config error: scheme.type:"), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
 }
 

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <tuple>
 
+#include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
@@ -51,6 +53,20 @@ void expect_close(const std::vector<double>& a, const std::vector<double>& b, do
   for (std::size_t i = 0; i < a.size(); ++i)
     if (!(std::abs(a[i] - b[i]) <= worst)) worst = std::abs(a[i] - b[i]);
   EXPECT_LE(worst, rel * scale) << what << ": max |cuda - cpu| = " << worst << " (scale " << scale << ")";
+}
+
+// The same macro states through patch dynamics on the CPU and on CUDA: the rates (differences of
+// tooth averages over the burst; nvcc may fuse multiply-adds) to 1e-9, the burst fields to round-off.
+void expect_same_patch_dynamics(PatchDynamics1D& cpu, PatchDynamics1D& gpu, const std::vector<double>& U,
+                                const std::string& what) {
+  const auto batch = static_cast<index_t>(U.size()) / cpu.nodes();
+  std::vector<double> rc(U.size());
+  Buffer<double> ug(Device::CUDA, U), rg(Device::CUDA, U.size());
+  cpu.rhs(U.data(), rc.data(), batch);
+  gpu.rhs(ug.data(), rg.data(), batch);
+  expect_close(rg.to_host(), rc, 1e-9, (what + " CUDA vs CPU dU/dt").c_str());
+  for (index_t b = 0; b < batch; ++b)
+    expect_close(gpu.patch_field(b), cpu.patch_field(b), 1e-13, (what + " burst fields").c_str());
 }
 
 }  // namespace
@@ -236,6 +252,24 @@ TEST(Gpu, PatchDynamicsBlockedBurst) {
   expect_close(rg.to_host(), rc, 1e-9, "blocked CUDA vs CPU dU/dt");
 }
 
+TEST(Gpu, PatchDynamicsRandomMedium) {
+  // A random medium: every patch lifted with its own corrector (kernels::lift_corrector, one
+  // thread per patch) before the burst, on CUDA against the CPU. The corrector's prefix sums are
+  // the same per-row arithmetic; the rates are differences of tooth averages over the burst.
+  REQUIRE_GPU();
+  RandomMediumSpec spec;
+  spec.mu = 0.0;
+  spec.sigma = 0.5;
+  spec.seed = 3;
+  const FineModel1D model(random_medium(spec, 1.0, 1e-3), 1e-3, 5e-5);
+  const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
+  PatchDynamicsParams p;
+  p.burst = 2e-7;
+  p.substeps = 4;
+  PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
+  expect_same_patch_dynamics(cpu, gpu, three_macro_states(), "random-medium");
+}
+
 TEST(Gpu, PatchDynamicsNonlinearMedium) {
   // A u-dependent diffusivity with a drift and a reaction: the linearly implicit burst (one thread
   // per patch, kernels/nonlinear.hpp) and the three-restriction estimate on CUDA against the CPU,
@@ -247,19 +281,13 @@ TEST(Gpu, PatchDynamicsNonlinearMedium) {
                          .with_terms("-u", "2 * (1 + 0.5*sin(2*pi*y)) * u * (1 - u)", r);
   const FineModel1D model(field, 1e-3, 5e-5);
   const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
-  const std::vector<double> U = three_macro_states();
   PatchDynamicsParams p;
   p.burst = 4e-6;
   p.substeps = 8;
   p.heal_substeps = 2;
   p.buffer_ends = kernels::EndRows::AveragedGradient;
   PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
-  std::vector<double> rc(U.size());
-  Buffer<double> ug(Device::CUDA, U), rg(Device::CUDA, U.size());
-  cpu.rhs(U.data(), rc.data(), 3);
-  gpu.rhs(ug.data(), rg.data(), 3);
-  expect_close(rg.to_host(), rc, 1e-9, "nonlinear CUDA vs CPU dU/dt");
-  for (int b = 0; b < 3; ++b) expect_close(gpu.patch_field(b), cpu.patch_field(b), 1e-13, "nonlinear burst fields");
+  expect_same_patch_dynamics(cpu, gpu, three_macro_states(), "nonlinear");
   // The fine rates of the burst's end fields.
   const index_t n = layout.points, systems = 3 * layout.patches();
   std::vector<double> y(systems * n);

@@ -235,12 +235,16 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   // --- scheme and patches
   c.scheme =
       scheme.enumerated("type", c.scheme, {Scheme1D::PatchDynamics, Scheme1D::GapTooth, Scheme1D::FullResolution});
-  if (c.field->random() && c.scheme != Scheme1D::FullResolution)
+  if (c.field->random() && c.scheme == Scheme1D::GapTooth)
     throw ConfigError("scheme.type",
-                      "\"" + std::string(name_of(c.scheme)) +
-                          "\" cannot simulate a random medium yet: its lift lacks the corrector, which on a random "
-                          "medium wanders over the cells and forms only by diffusion across the patch, so it swamps "
-                          "the estimate (README, random media); use \"full_resolution\"");
+                      "\"gap_tooth\" cannot simulate a random medium yet: its teeth's gradient conditions are "
+                      "averaged over one period, which a random medium has not (README, random media); use "
+                      "\"patch_dynamics\" or \"full_resolution\"");
+  if (c.field->random() && c.scheme == Scheme1D::PatchDynamics && c.realizations > 1)
+    throw ConfigError(
+        "medium.realizations",
+        std::to_string(c.realizations) +
+            " realizations: patch dynamics simulates one realization (set 1, or use \"full_resolution\")");
   c.tooth_width = patch.positive("tooth_width", c.tooth_width);
   c.patch_auto = {patch.is_auto("burst"), patch.is_auto("buffer_width"), patch.is_auto("substeps"),
                   patch.is_auto("heal_substeps")};
@@ -260,6 +264,16 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (!c.patch_auto.substeps) c.substeps = static_cast<int>(patch.integer("substeps", c.substeps, 1, 1000000));
   c.burst_method = patch.choice("method", c.burst_method, {"backward_euler", "crank_nicolson"});
   c.buffer_ends = patch.choice("buffer_ends", c.buffer_ends, {"dirichlet", "averaged_gradient"});
+  if (c.field->random() && c.scheme == Scheme1D::PatchDynamics)
+    for (const char* k : {"burst", "buffer_width", "substeps", "heal_substeps"})
+      if (patch.is_auto(k))
+        throw ConfigError(patch.key(k),
+                          "\"auto\" tunes against wider patches, which on a random medium sample other "
+                          "cells; give the value (README, random media)");
+  if (c.field->random() && c.scheme == Scheme1D::PatchDynamics && c.buffer_ends == "averaged_gradient")
+    throw ConfigError("patch.buffer_ends",
+                      "\"averaged_gradient\" keeps a gradient averaged over one period, which a random medium has not; "
+                      "use \"dirichlet\"");
   if (!c.patch_auto.heal_substeps)
     c.heal_substeps = static_cast<int>(patch.integer("heal_substeps", c.heal_substeps, 0, 1000000));
   if (!c.patch_auto.substeps && !c.patch_auto.heal_substeps && c.heal_substeps >= c.substeps)

@@ -134,17 +134,20 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
   fill([ncoef] { return ncoef; });
 }
 
+void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
+                    index_t start, index_t nq, double* y) {
+  PL_RETURN_IF_CUDA(dev, lift_corrector(systems, windows, n, a, a_star, start, nq, y));
+#pragma omp parallel for
+  for (index_t s = 0; s < systems; ++s)
+    lift_corrector_row(y + s * n, n, a + (s % windows) * (n - 1), a_star[s % windows], start, nq);
+}
+
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
                     const double* x, double* out) {
   PL_RETURN_IF_CUDA(dev, restrict_teeth(systems, n, teeth, start, stride, nq, x, out));
 #pragma omp parallel for collapse(2)
   for (index_t s = 0; s < systems; ++s)
-    for (index_t t = 0; t < teeth; ++t) {
-      const double* xs = x + s * n + start + t * stride;
-      double acc = 0.0;
-      for (index_t q = 0; q < nq; ++q) acc += simpson_weight(q, nq) * xs[q];
-      out[s * teeth + t] = acc;
-    }
+    for (index_t t = 0; t < teeth; ++t) out[s * teeth + t] = tooth_average(x + s * n, start + t * stride, nq);
 }
 
 void trbdf2_error_estimate(Device dev, const double* F, const double* d1, const double* d2, double h, double* out,

@@ -118,14 +118,18 @@ json effective_curves_json(const EffectiveMedium1D& m) {
 }
 
 void Problem1D::check_learnable() const {
-  if (cfg_.field->random())
-    throw ConfigError("medium.coefficient",
-                      "learning on a random medium is not supported yet (its full-resolution rates are dominated by "
-                      "the forming corrector; README, \"Random media\"): `simulate` and `cell` work on it");
+  if (cfg_.field->random() && cfg_.scheme == Scheme1D::FullResolution)
+    throw ConfigError(
+        "scheme.type",
+        "learning from full-resolution data of a random medium is not supported: the tooth averages carry "
+        "the corrector's random walk (an O(sqrt(eps)) shift of every node), which the translation-invariant "
+        "models cannot hold (README, \"Random media\"); learn from \"patch_dynamics\" data");
 }
 
 std::vector<std::string> Problem1D::check_simulable() const {
-  if (cfg_.scheme != Scheme1D::PatchDynamics) return {};
+  // (On a random medium the budget is not defined: its probes compare patches of other widths,
+  // which sample other cells, so they measure the medium's scatter, not the patch's error.)
+  if (cfg_.scheme != Scheme1D::PatchDynamics || cfg_.field->random()) return {};
   // The patch parameters against patch.rate_tolerance: each error over a third of it is named with
   // the key that owns it, when together they exceed it.
   const auto b = patch_error_budget(cfg_);

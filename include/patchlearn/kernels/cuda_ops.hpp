@@ -38,6 +38,8 @@ void store_snapshot(index_t batch, index_t M, index_t times, index_t n, const do
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y);
 void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
                     const double* x, double* out);
+void lift_corrector(index_t systems, index_t windows, index_t n, const double* a, const double* a_star, index_t start,
+                    index_t nq, double* y);
 index_t count_nonfinite(const double* x, index_t count);
 void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count);
 double max_abs(const double* x, index_t count);

@@ -67,6 +67,34 @@ PL_HD double simpson_weight(index_t q, index_t nq) {
   return w / (3.0 * static_cast<double>(nq - 1));
 }
 
+/// Simpson average of the nq points y[start ..].
+PL_HD double tooth_average(const double* y, index_t start, index_t nq) {
+  double acc = 0.0;
+  for (index_t q = 0; q < nq; ++q) acc += simpson_weight(q, nq) * y[start + q];
+  return acc;
+}
+
+/// One patch's lift with its own corrector (a linear medium that is not periodic), in place on a
+/// row of n points with bonds a_0 .. a_{n-2} of harmonic mean a_star: the increments become
+///     y'_{g+1} - y'_g = (a_star / a_g) (y_{g+1} - y_g),
+/// so that the bond fluxes a_g (y'_{g+1} - y'_g) / dx = a_star y_x carry no micro-scale fluctuation
+/// (the first-order corrector y + eps chi(x/eps) y_x with chi' = a_star/a - 1), then the row is
+/// shifted by the constant that keeps its Simpson average over the tooth [start, start + nq) (the
+/// macro value the lift was built to restrict to). On a periodic medium the corrector forms by
+/// itself within a period, in time ~eps^2/a; on a random one it is a random walk over the cells that
+/// forms only by diffusion across the whole patch, far slower than a burst.
+PL_HD void lift_corrector_row(double* y, index_t n, const double* a, double a_star, index_t start, index_t nq) {
+  const double before = tooth_average(y, start, nq);
+  double prev = y[0];
+  for (index_t g = 0; g + 1 < n; ++g) {
+    const double next = y[g + 1];
+    y[g + 1] = y[g] + a_star / a[g] * (next - prev);
+    prev = next;
+  }
+  const double shift = before - tooth_average(y, start, nq);
+  for (index_t j = 0; j < n; ++j) y[j] += shift;
+}
+
 /// TR-BDF2 (Bank et al. 1985; Hosea and Shampine 1996) with gamma = 2 - sqrt(2): a trapezoidal
 /// stage to t + gamma h, then BDF2 to t + h, both solving with the one matrix I - d h A
 /// (d = gamma / 2); second order and L-stable. In increment form, with F = A y_n:

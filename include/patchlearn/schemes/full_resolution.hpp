@@ -5,14 +5,13 @@
 // tridiagonal matrix I - d h A, in increment form; the step keeps the filtered local-error
 // estimate under rtol max|u(0)|). Steps are chosen freely (on a ladder of sqrt(2) rungs, so the
 // matrix is refactored only when the step changes), not clipped to the sample times: after each step the state is
-// restricted to the macro nodes with the same Simpson tooth average the patches use (U, its rate R(Au) and R(A^2 u)),
-// and samples inside the step are cubic Hermite interpolants of those. Full-resolution and patch data thus compare node
-// for node.
-// A nonlinear medium (a(y, u), drift, reaction) is integrated on the host by the extrapolated
-// linearly implicit Euler of micro/lattice_ivp.hpp on the same lattice (its bonds and points
-// carrying their Chebyshev series in u), with steps that end on the sample times; U and dU/dt are
-// the tooth averages of u and of the fine rate F(u) there. No homogenization theory enters: this
-// is the truth for media whose effective equation has no closed form.
+// restricted to the macro nodes with the same Simpson tooth average the patches use (U and its rate R(Au)),
+// and samples inside the step are the cubic Hermite interpolant of U and its derivative. Full-resolution and patch data
+// thus compare node for node. A nonlinear medium (a(y, u), drift, reaction) is integrated on the host by the
+// extrapolated linearly implicit Euler of micro/lattice_ivp.hpp on the same lattice (its bonds and points carrying
+// their Chebyshev series in u), with steps that end on the sample times; U and dU/dt are the tooth averages of u and of
+// the fine rate F(u) there. No homogenization theory enters: this is the truth for media whose effective equation has
+// no closed form.
 #include <functional>
 #include <vector>
 
@@ -43,9 +42,9 @@ class FullResolution1D {
   index_t accepted_steps() const { return accepted_; }
 
  private:
-  /// Tooth averages of u, A u and A^2 u at the macro nodes (the ends: u, 0, 0).
+  /// Tooth averages of u and A u at the macro nodes (the ends: u, 0).
   struct Restricted {
-    std::vector<double> U, rate, accel;
+    std::vector<double> U, rate;
   };
   Restricted restrict_state();
   /// Tooth averages of the host field x at the interior nodes into out[1 .. M-2].

@@ -21,6 +21,9 @@ class PatchMedium1D {
   bool nonlinear() const { return nonlinear_; }
   /// Linear media: the conductances [window][n - 1].
   const Buffer<double>& conductances() const { return cond_; }
+  /// A random medium (not periodic, so each window has its own corrector): the windows'
+  /// harmonic means of their conductances [window] (kernels::lift_corrector); empty otherwise.
+  const Buffer<double>& harmonic_means() const { return harmonic_; }
   /// Nonlinear media: `count` linearly implicit theta steps of dt of `systems` systems y (kernels::theta_steps).
   void theta_steps(index_t systems, int count, double dt, double theta, kernels::EndRows ends, index_t eo,
                    const double* left, const double* right, double* y);
@@ -34,7 +37,7 @@ class PatchMedium1D {
   double inv_dx_;
   bool nonlinear_;
   URange u_range_;
-  Buffer<double> cond_, series_a_, series_c_, series_r_, scratch_;
+  Buffer<double> cond_, harmonic_, series_a_, series_c_, series_r_, scratch_;
   kernels::MediumTables tables_;
 };
 
