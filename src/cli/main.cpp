@@ -158,6 +158,9 @@ int main(int argc, char** argv) {
   auto* u_option = cell->add_option("--u", u_value, "the value of u at which a u-dependent medium is homogenized");
   double x_value = 0.0;
   auto* x_option = cell->add_option("--x", x_value, "the macro position at which a graded medium is homogenized");
+  double y_value = 0.0;
+  auto* y_option =
+      cell->add_option("--y", y_value, "with --x, the macro position at which a modulated 2D lattice is homogenized");
 
   auto* validate = app.add_subcommand("validate", "check a config and report every problem");
   validate->add_option("config", config, "TOML config")->required();
@@ -240,6 +243,7 @@ int main(int argc, char** argv) {
       patchlearn::CellQuery q;
       if (*u_option) q.u = u_value;
       if (*x_option) q.x = x_value;
+      if (*y_option) q.y = y_value;
       print(patchlearn::cell(*problem, q), as_json);
     }
     if (*validate) print(patchlearn::validate(*problem), as_json);

@@ -39,7 +39,6 @@ const std::map<std::string, std::set<std::string>>& schema() {
         "front_position", "front_width"}},
       {"homogenized", {"dx"}},
       {"learn", {"train_trajectories", "train_t_max", "stencil"}},
-      {"regression", {"position_basis", "position_degree"}},
       {"cell", {"window", "samples"}},
       {"bench", {"epsilon", "full_rtol"}},
   });
@@ -342,22 +341,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.stencil = static_cast<int>(learn.integer("stencil", c.stencil, 3, 5));
   if (c.stencil != 3 && c.stencil != 5)
     throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
-  const Table reg(root, "regression");
-  c.position_basis = reg.choice("position_basis", c.position_basis, {"none", "polynomial", "fourier"});
-  c.position_degree = static_cast<int>(reg.integer("position_degree", c.position_degree, 1, 8));
-  if (reg.has("position_degree") && c.position_basis == "none")
-    throw ConfigError("regression.position_degree",
-                      "is set but regression.position_basis is \"none\"; choose \"polynomial\" or \"fourier\"");
-  if (c.position_basis == "polynomial" && c.position_degree > c.macro_nodes - 3)
-    throw ConfigError("regression.position_degree",
-                      std::to_string(c.position_degree) + " needs more than the " + std::to_string(c.macro_nodes - 2) +
-                          " interior macro nodes to tell the powers of x apart; use at most " +
-                          std::to_string(c.macro_nodes - 3));
-  if (c.position_basis == "fourier" && 2 * c.position_degree > c.macro_nodes - 3)
-    throw ConfigError("regression.position_degree",
-                      std::to_string(c.position_degree) + " gives " + std::to_string(2 * c.position_degree) +
-                          " sine and cosine factors, more than the " + std::to_string(c.macro_nodes - 2) +
-                          " interior macro nodes tell apart; use at most " + std::to_string((c.macro_nodes - 3) / 2));
+  check_position_degree(c, c.macro_nodes - 2, "interior macro nodes");
   if (c.field->graded() && c.position_basis == "none")
     c.warnings.push_back(
         "regression.position_basis: the medium is graded (x in medium.expression), but the regression's library is "

@@ -20,7 +20,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"domain", {"dimension", "length", "patches"}},
       {"lattice",
        {"kappa", "kappa_x", "kappa_y", "placement", "period", "sigma", "seed", "conductance_factor", "reaction",
-        "reaction_rate", "u_range", "distribution", "mu", "k1", "k2", "fraction"}},
+        "reaction_rate", "u_range", "distribution", "mu", "k1", "k2", "fraction", "modulation"}},
       {"cell", {"window", "samples"}},
       {"patch", {"points", "ratio", "coupling", "order"}},
       {"scheme", {"type"}},
@@ -164,14 +164,29 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     c.kappa = KappaTables::lognormal(period, period, lattice.number("sigma", 1.0),
                                      static_cast<std::uint64_t>(lattice.integer("seed", 1, 0, 9223372036854775807LL)));
   }
-  c.placement = lattice.choice("placement", c.random ? "aligned" : c.placement, {"reference", "aligned"});
-  if (c.random && c.placement != "aligned")
+  if (lattice.has("modulation")) {
+    if (c.random)
+      throw ConfigError("lattice.modulation",
+                        "modulates a periodic lattice; a random one (lattice.kappa = \"random\") "
+                        "is not supported with it");
+    c.modulation.emplace("lattice.modulation", lattice.choice("modulation", "", {}),
+                         std::vector<std::string>{"x", "y"});
+  }
+  const bool whole = c.random || c.modulation;
+  c.placement = lattice.choice("placement", whole ? "aligned" : c.placement, {"reference", "aligned"});
+  if (whole && c.placement != "aligned")
     throw ConfigError("lattice.placement",
-                      "\"reference\" tiles one period from every patch's first point; a random "
-                      "lattice has no period: use \"aligned\" (its default)");
-  if (c.random)
+                      std::string("\"reference\" tiles one period from every patch's first point; ") +
+                          (c.random ? "a random lattice has no period"
+                                    : "a modulated lattice's "
+                                      "bonds differ from patch "
+                                      "to patch") +
+                          ": use \"aligned\" (its default)");
+  if (whole)
     for (const char* k : {"conductance_factor", "reaction", "reaction_rate"})
-      if (lattice.has(k)) throw ConfigError(lattice.key(k), "a random lattice is linear for now");
+      if (lattice.has(k))
+        throw ConfigError(lattice.key(k),
+                          std::string(c.random ? "a random" : "a modulated") + " lattice is linear for now");
   // The u-dependence: g(u) on every bond, rho(p, q) f(u) at every site, checked on the u range.
   if (lattice.has("u_range")) {
     const auto r = lattice.range("u_range", {0, 0});
@@ -207,15 +222,23 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.coupling = patch.enumerated("coupling", c.coupling, {Coupling::Spectral, Coupling::Polynomial});
   c.order = static_cast<int>(patch.integer("order", c.order, 2, 64));
   c.scheme = scheme.enumerated("type", c.scheme, {Scheme2D::GapTooth, Scheme2D::FullLattice});
-  if (c.random) {
+  if (whole) {
+    // The whole lattice's bonds: gap-tooth's teeth share one bond table (one phase of a periodic medium).
     if (c.scheme != Scheme2D::FullLattice)
-      throw ConfigError("scheme.type",
-                        "\"gap_tooth\" cannot simulate a random lattice yet: its teeth share one bond "
-                        "table (one phase of a periodic medium); use \"full_lattice\"");
+      throw ConfigError("scheme.type", std::string("\"gap_tooth\" cannot simulate a ") +
+                                           (c.random ? "random" : "modulated") +
+                                           " lattice yet: its teeth share one bond table (one phase of a periodic "
+                                           "medium); use \"full_lattice\"");
     const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
-    const URange range = c.kappa.u_range;
-    c.kappa = KappaTables::random_lattice(static_cast<int>(g.lattice_points()), *c.random);
-    c.kappa.u_range = range;
+    const auto N = static_cast<int>(g.lattice_points());
+    if (c.random) {
+      const URange range = c.kappa.u_range;
+      c.kappa = KappaTables::random_lattice(N, *c.random);
+      c.kappa.u_range = range;
+    } else {
+      c.period = c.kappa;
+      c.kappa = c.period.modulated(N, g.h, g.first, *c.modulation);
+    }
   }
   parse_cell_windows(Table(root, "cell"),
                      {"random lattices (lattice.kappa = \"random\")", "sites", c.random ? c.kappa.mx : 0, 2, 32, 100},
@@ -272,6 +295,12 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
   // --- the shared sections, then the 2D [learn] keys
   parse_shared_sections(root, c, c.t_end, "time.t_end");
+  check_position_degree(c, c.patches, "patch centres per side");
+  if (c.modulation && c.position_basis == "none")
+    c.warnings.push_back(
+        "regression.position_basis: the lattice is modulated (lattice.modulation), but the regression's library is "
+        "translation invariant and can find only one average D; set position_basis = \"polynomial\" or "
+        "\"fourier\"");
   if (c.learn.position_input)
     throw ConfigError("learn.position_input", "the 2D networks have no position input yet (1D only)");
   c.train_fraction = learn.number("train_fraction", c.train_fraction);
@@ -309,6 +338,10 @@ void check_bench_sweep(const Config2D& c) {
     throw ConfigError("lattice.kappa",
                       "bench sweeps the lattice size, and a random lattice is one realization of "
                       "one size (its tables would be tiled on the others); bench a periodic lattice");
+  if (c.modulation)
+    throw ConfigError("lattice.modulation",
+                      "bench sweeps the lattice size, and a modulated lattice's tables are those of one size; bench "
+                      "an unmodulated lattice");
   // Each lattice size N sets patch.ratio = patches (points - 2) / N.
   for (const int N : c.bench.lattice) {
     const double n = N;

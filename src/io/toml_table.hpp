@@ -331,7 +331,7 @@ inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<st
   s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "activation",
                      "precision", "validation_fraction", "seed", "checkpoint_every", "position_input"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
-  s["regression"].insert("threshold");
+  s["regression"].insert({"threshold", "position_basis", "position_degree"});
   s["run"] = {"device", "chunk_trajectories"};
   s["bench"].insert({"rmse", "repeat_s"});
   return s;
@@ -355,11 +355,31 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
   r.rtol = roll.positive("rtol", r.rtol);
   r.atol = roll.positive("atol", r.atol);
   c.regression_threshold = reg.number("threshold", c.regression_threshold);
+  c.position_basis = reg.choice("position_basis", c.position_basis, {"none", "polynomial", "fourier"});
+  c.position_degree = static_cast<int>(reg.integer("position_degree", c.position_degree, 1, 8));
+  if (reg.has("position_degree") && c.position_basis == "none")
+    throw ConfigError("regression.position_degree",
+                      "is set but regression.position_basis is \"none\"; choose \"polynomial\" or \"fourier\"");
   c.device = run.choice("device", c.device, {});
   if (!is_device_name(c.device)) throw ConfigError("run.device", not_a_device(c.device));
   c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
   c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
+}
+
+/// The position basis's degree against the `positions` distinct macro positions along each axis
+/// (`what`: "interior macro nodes", "patch centres per side"): they must tell its factors apart.
+inline void check_position_degree(const SharedConfig& c, int positions, const std::string& what) {
+  const int d = c.position_degree;
+  if (c.position_basis == "polynomial" && d > positions - 1)
+    throw ConfigError("regression.position_degree",
+                      std::to_string(d) + " needs more than the " + std::to_string(positions) + " " + what +
+                          " to tell the powers apart; use at most " + std::to_string(positions - 1));
+  if (c.position_basis == "fourier" && 2 * d > positions - 1)
+    throw ConfigError("regression.position_degree",
+                      std::to_string(d) + " gives " + std::to_string(2 * d) +
+                          " sine and cosine factors, more than the " + std::to_string(positions) + " " + what +
+                          " tell apart; use at most " + std::to_string((positions - 1) / 2));
 }
 
 /// Parse TOML text; a syntax error is a ConfigError naming the line and column.

@@ -56,41 +56,72 @@ std::vector<double> library_columns(const DerivativeMap& d, const std::vector<st
   return to_vector(torch::stack(cols, -1));
 }
 
+/// The library `base` and each of its terms times every function of `position` ("1" times phi is phi).
+std::vector<std::string> position_terms(const std::vector<std::string>& base, const PositionBasis& position) {
+  std::vector<std::string> terms = base;
+  for (const auto& [name, phi] : position.functions())
+    for (const auto& t : base) terms.push_back(t == "1" ? name : name + "*" + t);
+  return terms;
+}
+
 }  // namespace
 
-std::vector<std::pair<std::string, std::function<double(double)>>> PositionBasis::functions() const {
-  std::vector<std::pair<std::string, std::function<double(double)>>> f;
-  for (int k = 1; k <= degree && kind != Kind::None; ++k) {
-    if (kind == Kind::Polynomial) {
-      f.emplace_back(k == 1 ? "x" : "x^" + std::to_string(k), [k](double x) { return std::pow(x, k); });
-    } else {
-      const double w = 2.0 * M_PI * k / length;
-      const std::string arg = fmt::format("({}pi x/L)", 2 * k);
-      f.emplace_back("sin" + arg, [w](double x) { return std::sin(w * x); });
-      f.emplace_back("cos" + arg, [w](double x) { return std::cos(w * x); });
+std::vector<std::pair<std::string, std::function<double(double, double)>>> PositionBasis::functions() const {
+  std::vector<std::pair<std::string, std::function<double(double, double)>>> f;
+  for (int axis = 0; axis < dimensions; ++axis) {
+    const std::string v = axis == 0 ? "x" : "y";
+    // The coordinate of this axis.
+    const auto at = [axis](double x, double y) { return axis == 0 ? x : y; };
+    for (int k = 1; k <= degree && kind != Kind::None; ++k) {
+      if (kind == Kind::Polynomial) {
+        f.emplace_back(k == 1 ? v : v + "^" + std::to_string(k),
+                       [k, at](double x, double y) { return std::pow(at(x, y), k); });
+      } else {
+        const double w = 2.0 * M_PI * k / length;
+        const std::string arg = fmt::format("({}pi {}/L)", 2 * k, v);
+        f.emplace_back("sin" + arg, [w, at](double x, double y) { return std::sin(w * at(x, y)); });
+        f.emplace_back("cos" + arg, [w, at](double x, double y) { return std::cos(w * at(x, y)); });
+      }
     }
   }
   return f;
 }
 
-double PositionBasis::coefficient_at(const RegressionResult& fit, const std::string& term, double x) const {
+double PositionBasis::coefficient_at(const RegressionResult& fit, const std::string& term, double x, double y) const {
   double c = fit.coefficient(term);
-  for (const auto& [name, phi] : functions()) c += fit.coefficient(name + "*" + term) * phi(x);
+  for (const auto& [name, phi] : functions()) c += fit.coefficient(name + "*" + term) * phi(x, y);
   return c;
 }
 
-DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, double dX) {
+DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, const std::vector<double>& x,
+                            const std::vector<double>& y) {
   if (basis.kind == PositionBasis::Kind::None) return d;
-  const torch::Tensor& U = d.at("U");  // [B, M - 2]: the interior nodes i = 1 .. M - 2
+  const torch::Tensor& U = d.at("U");  // [B, K]: the nodes at (x[k], y[k])
   const auto K = U.size(1);
-  // "x" carries the position itself, so "x^2" is its square (evaluate_terms' powers).
+  if (static_cast<int64_t>(x.size()) != K || (!y.empty() && y.size() != x.size()))
+    throw std::invalid_argument("with_position: one position per column of U");
+  // "x" carries the position itself, so "x^2" is its square (evaluate_terms' powers); so does "y".
   for (const auto& [name, phi] : basis.functions()) {
-    if (name.rfind("x^", 0) == 0) continue;
+    if (name.rfind("x^", 0) == 0 || name.rfind("y^", 0) == 0) continue;
     std::vector<double> v(static_cast<std::size_t>(K));
-    for (int64_t i = 0; i < K; ++i) v[i] = phi(static_cast<double>(i + 1) * dX);
+    for (int64_t k = 0; k < K; ++k) v[k] = phi(x[k], y.empty() ? 0.0 : y[k]);
     d[name] = torch::tensor(v, U.options()).unsqueeze(0).expand_as(U);
   }
   return d;
+}
+
+DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, double dX) {
+  std::vector<double> x(static_cast<std::size_t>(d.at("U").size(1)));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<double>(i + 1) * dX;
+  return with_position(std::move(d), basis, x);
+}
+
+DerivativeMap with_position_2d(DerivativeMap d, const PositionBasis& basis, const std::vector<double>& centres) {
+  if (basis.kind == PositionBasis::Kind::None) return d;
+  const std::size_t P = centres.size();
+  std::vector<double> x(P * P), y(P * P);
+  for (std::size_t k = 0; k < P * P; ++k) x[k] = centres[k % P], y[k] = centres[k / P];
+  return with_position(std::move(d), basis, x, y);
 }
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
@@ -100,9 +131,7 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
   const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
-  std::vector<std::string> terms = base;
-  for (const auto& [name, phi] : position.functions())
-    for (const auto& t : base) terms.push_back(t == "1" ? name : name + "*" + t);
+  const auto terms = position_terms(base, position);
   const auto theta = library_columns(with_position(macro_derivatives_1d(Ut, dX, stencil), position, dX), terms);
   auto res = stlsq(theta, to_vector(Rt.index({Slice(), Slice(1, M - 1)})), std::move(terms), threshold);
   res.a_star = res.coefficient("U_xx");
@@ -110,14 +139,15 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
 }
 
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
-                            double threshold) {
+                            double threshold, const PositionBasis& position, const std::vector<double>& centres) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble);
-  std::vector<std::string> terms = {"1",      "U",        "U^2",     "U^3",     "U_x",       "U*U_x",    "U^2*U_x",
-                                    "U_y",    "U*U_y",    "U^2*U_y", "U_xx",    "U*U_xx",    "U^2*U_xx", "U_xy",
-                                    "U*U_xy", "U^2*U_xy", "U_yy",    "U*U_yy",  "U^2*U_yy",  "U_xxxx",   "U_xxyy",
-                                    "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",    "U*U_y^2"};
-  const auto theta = library_columns(spectral_derivatives_2d(Ut, P, L), terms);
+  const std::vector<std::string> base = {
+      "1",      "U",      "U^2",      "U^3",     "U_x",     "U*U_x",     "U^2*U_x", "U_y",    "U*U_y",    "U^2*U_y",
+      "U_xx",   "U*U_xx", "U^2*U_xx", "U_xy",    "U*U_xy",  "U^2*U_xy",  "U_yy",    "U*U_yy", "U^2*U_yy", "U_xxxx",
+      "U_xxyy", "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",   "U*U_y^2"};
+  auto terms = position_terms(base, position);
+  const auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Ut, P, L), position, centres), terms);
   return stlsq(theta, dUdt, std::move(terms), threshold);
 }
 

@@ -85,7 +85,24 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
   const auto lam = D.xx * kx * kx + 2.0 * D.xy * ko.view({1, P_}) * ko.view({P_, 1}) + D.yy * ky * ky;
   const auto V = U.reshape({-1, P_, P_});
   const auto G = e_.G.terms ? chebyshev(e_.G, V).first : V;
-  auto out = torch::real(torch::fft::ifft2(torch::fft::fft2(G) * (-lam)));
+  torch::Tensor out;
+  if (e_.modulation) {
+    if (!A_.defined() || A_.device() != U.device() || A_.scalar_type() != U.scalar_type()) {
+      std::vector<double> a(static_cast<std::size_t>(P_) * P_);
+      for (int j = 0; j < P_; ++j)
+        for (int i = 0; i < P_; ++i)
+          a[j * P_ + i] = e_.modulation->at(origin_ + i * L_ / P_, origin_ + j * L_ / P_, 0.0);
+      A_ = to_tensor(a, {P_, P_}, U.device()).to(U.scalar_type());
+    }
+    const auto ikx = torch::complex(torch::zeros_like(ko), ko).view({1, P_}),
+               iky = torch::complex(torch::zeros_like(ko), ko).view({P_, 1});
+    const auto Gh = torch::fft::fft2(G);
+    const auto Gx = torch::real(torch::fft::ifft2(Gh * ikx)), Gy = torch::real(torch::fft::ifft2(Gh * iky));
+    const auto Fx = A_ * (D.xx * Gx + D.xy * Gy), Fy = A_ * (D.xy * Gx + D.yy * Gy);
+    out = torch::real(torch::fft::ifft2(torch::fft::fft2(Fx) * ikx + torch::fft::fft2(Fy) * iky));
+  } else {
+    out = torch::real(torch::fft::ifft2(torch::fft::fft2(G) * (-lam)));
+  }
   if (e_.f.terms) out = out + e_.rho_mean * chebyshev(e_.f, V).first;
   return out.reshape({-1, P_ * P_});
 }

@@ -52,6 +52,31 @@ KappaTables KappaTables::random_lattice(int N, const RandomMediumSpec& law) {
   return t;
 }
 
+KappaTables KappaTables::modulated(int N, double h, index_t origin, const MediumExpression& A) const {
+  KappaTables t = *this;
+  t.mx = t.my = N;
+  t.whole_lattice = true;
+  const auto n = static_cast<std::size_t>(N) * N;
+  t.cx.resize(n);
+  t.cy.resize(n);
+  const auto factor = [&](double x, double y) {
+    const double a = A.at(x, y, 0.0);
+    if (!(a > 0) || !std::isfinite(a))
+      throw ConfigError(A.key(), fmt::format("is {} at (x, y) = ({:.6g}, {:.6g}); it must be finite and > 0 on the "
+                                             "domain (it multiplies every bond)",
+                                             a, x, y));
+    return a;
+  };
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) {
+      const std::size_t k = static_cast<std::size_t>(i % mx) * my + j % my, w = static_cast<std::size_t>(i) * N + j;
+      const auto p = static_cast<double>(wrap(origin + i, N)), q = static_cast<double>(wrap(origin + j, N));
+      t.cx[w] = cx[k] * factor((p + 0.5) * h, q * h);
+      t.cy[w] = cy[k] * factor(p * h, (q + 0.5) * h);
+    }
+  return t;
+}
+
 KappaTables KappaTables::window(int x0, int y0, int W) const {
   KappaTables t;
   t.mx = t.my = W;

@@ -154,6 +154,18 @@ json score(const LearningTask& task, learn::TorchOperator& op, const EvaluationS
 
 }  // namespace
 
+learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int dimensions) {
+  using Kind = learn::PositionBasis::Kind;
+  learn::PositionBasis b;
+  b.kind = cfg.position_basis == "polynomial" ? Kind::Polynomial
+           : cfg.position_basis == "fourier"  ? Kind::Fourier
+                                              : Kind::None;
+  b.degree = cfg.position_degree;
+  b.length = length;
+  b.dimensions = dimensions;
+  return b;
+}
+
 json regression_json(const learn::RegressionResult& fit) {
   json coefficients = json::object();
   for (std::size_t j = 0; j < fit.terms.size(); ++j) coefficients[fit.terms[j]] = fit.stlsq[j];

@@ -365,13 +365,8 @@ class LearningTask1D : public LearningTask {
         a_star_(a_star),
         effective_(std::move(effective)),
         dX_(cfg.length / (cfg.macro_nodes - 1)),
-        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {
-    using Kind = learn::PositionBasis::Kind;
-    basis_.kind = cfg.position_basis == "polynomial" ? Kind::Polynomial
-                  : cfg.position_basis == "fourier"  ? Kind::Fourier
-                                                     : Kind::None;
-    basis_.degree = cfg.position_degree;
-    basis_.length = cfg.length;
+        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
+        basis_(position_basis(cfg, cfg.length, 1)) {
     if (cfg.field->graded()) graded_ = graded_coefficients(cfg, macro_positions(cfg, true));
   }
 
@@ -577,9 +572,9 @@ class LearningTask1D : public LearningTask {
   double a_star_;
   std::optional<EffectiveMedium1D> effective_;
   std::optional<GradedCoefficients> graded_;  ///< a*(x), a*'(x) at the interior nodes (a graded medium)
-  learn::PositionBasis basis_;
   double dX_;
   learn::RolloutParams rollout_;
+  learn::PositionBasis basis_;
 };
 
 }  // namespace
@@ -593,6 +588,7 @@ std::unique_ptr<LearningTask> learning_task_1d(const Config1D& cfg, double a_sta
 
 Report Problem1D::cell(const CellQuery& query) const {
   const std::optional<double>& u = query.u;
+  if (query.y) throw InputError("--y: a 1D medium has no y; run cell without it");
   if (query.x && !cfg_.field->graded())
     throw InputError("--x: the medium is not graded (medium.expression does not use x); run cell without it");
   if (cfg_.field->graded()) {

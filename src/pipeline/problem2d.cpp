@@ -32,6 +32,13 @@ Lattice2D lattice_2d(const Config2D& cfg) {
 }
 
 EffectiveLattice2D effective_lattice(const Config2D& cfg) {
+  if (cfg.modulation) {
+    // The period's own tensor; the local one is A(x, y) times it.
+    const auto g = layout_2d(cfg);
+    auto e = effective_lattice(Lattice2D(cfg.period, BondPlacement::Aligned, g.h, g.first));
+    e.modulation = cfg.modulation;
+    return e;
+  }
   if (!cfg.random) return effective_lattice(lattice_2d(cfg));
   // A random lattice: the representative-volume estimate at the largest window (the realization's
   // own cell problem, `cell`'s "D_realization", is a CG solve over all N^2 sites).
@@ -74,7 +81,7 @@ std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
 
 namespace {
 
-/// The truth of a u-dependent lattice: the effective PDE (SpectralHomogenizedOperator2D) on the
+/// The truth of a u-dependent or modulated lattice: the effective PDE (SpectralHomogenizedOperator2D) on the
 /// N x N grid of homogenized.grid, integrated by Dormand-Prince at rtol 1e-10, restricted to patch
 /// means through the trigonometric interpolant (patch_mean_modes).
 HomogenizedTruth effective_pde_truth_2d(const Config2D& cfg, const EffectiveLattice2D& e,
@@ -116,7 +123,7 @@ HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveLattic
   for (int x = 0; x < N; ++x) xs[x] = x * cfg.length / N;
   std::vector<std::vector<double>> samples(count, std::vector<double>(static_cast<std::size_t>(N) * N));
   for (int b = 0; b < count; ++b) ics[first + b].on_grid(xs, xs, samples[b].data());
-  if (!e.linear()) return effective_pde_truth_2d(cfg, e, samples, times);
+  if (!e.linear() || e.modulation) return effective_pde_truth_2d(cfg, e, samples, times);
   HomogenizedTruth tr;
   tr.U.resize(static_cast<std::size_t>(count) * T * M);
   tr.dUdt.resize(tr.U.size());
@@ -226,7 +233,9 @@ class LearningTask2D : public LearningTask {
       : cfg_(cfg),
         e_(std::move(e)),
         curves_(e_.linear() ? json() : effective_curves_json(lattice_2d(cfg))),
-        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol} {}
+        rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
+        basis_(position_basis(cfg, cfg.length, 2)),
+        centres_(layout_2d(cfg).centres) {}
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories(); }
@@ -243,7 +252,7 @@ class LearningTask2D : public LearningTask {
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
-                                       cfg_.regression_threshold);
+                                       cfg_.regression_threshold, basis_, centres_);
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
     observer.info(
         fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
@@ -260,14 +269,46 @@ class LearningTask2D : public LearningTask {
                                                          {"D_xy", {"U_xy", "U*U_xy", "U^2*U_xy"}, 0.5},
                                                          {"D_yy", {"U_yy", "U*U_yy", "U^2*U_yy"}},
                                                          {"reaction", {"1", "U", "U^2", "U^3"}}});
+    if (e_.modulation) extra["regression_modulated"] = local_tensors(reg, observer);
     return {reg, extra};
+  }
+
+  // A modulated lattice: D(x, y) as the equation has it (each coefficient with its position
+  // factors; D_xy half that of U_xy) at every patch centre, against A(x, y) D of the period's cell
+  // problem. The error of a centre is the largest component error over the largest diagonal entry.
+  json local_tensors(const learn::RegressionResult& reg, Observer& observer) const {
+    const int P = cfg_.patches;
+    json g = {{"centres", centres_}};
+    double worst = 0;
+    for (int J = 0; J < P; ++J)
+      for (int I = 0; I < P; ++I) {
+        const double x = centres_[I], y = centres_[J], a = e_.modulation->at(x, y, 0.0);
+        const double xx = basis_.coefficient_at(reg, "U_xx", x, y), xy = 0.5 * basis_.coefficient_at(reg, "U_xy", x, y),
+                     yy = basis_.coefficient_at(reg, "U_yy", x, y);
+        g["D_xx"].push_back(xx), g["D_xy"].push_back(xy), g["D_yy"].push_back(yy);
+        g["D_xx_cell"].push_back(a * e_.D.xx), g["D_xy_cell"].push_back(a * e_.D.xy);
+        g["D_yy_cell"].push_back(a * e_.D.yy);
+        const double err =
+            std::max({std::abs(xx - a * e_.D.xx), std::abs(xy - a * e_.D.xy), std::abs(yy - a * e_.D.yy)});
+        worst = std::max(worst, err / (a * std::max(e_.D.xx, e_.D.yy)));
+      }
+    g["max_relative_error"] = worst;
+    observer.info(
+        fmt::format("  D(x, y) at the {} patch centres against A(x, y) D of the cell problem: max relative "
+                    "error {:.2e}",
+                    P * P, worst));
+    return g;
   }
 
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
     const int P = cfg_.patches;
     const double L = cfg_.length;
     return std::make_unique<learn::DiscoveredOperator>(
-        fit, [P, L](const torch::Tensor& U) { return learn::spectral_derivatives_2d(U, P, L); }, false);
+        fit,
+        [P, L, basis = basis_, centres = centres_](const torch::Tensor& U) {
+          return learn::with_position_2d(learn::spectral_derivatives_2d(U, P, L), basis, centres);
+        },
+        false);
   }
 
   // The models are scored where they were trained: from the first snapshot at or after
@@ -289,7 +330,7 @@ class LearningTask2D : public LearningTask {
     // The exact coarse operator of patch means (on a linear lattice every mode below P/2 decays as
     // the truth's own), rolled out with the same integrator: its distance to the truth is the
     // integrator's alone there, and the coarse grid's aliasing of G(U) and f(U) beside.
-    learn::SpectralHomogenizedOperator2D coarse(e_, cfg_.patches, cfg_.length);
+    learn::SpectralHomogenizedOperator2D coarse(e_, cfg_.patches, cfg_.length, layout_2d(cfg_).centres[0]);
     e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
     return e;
   }
@@ -343,6 +384,8 @@ class LearningTask2D : public LearningTask {
   EffectiveLattice2D e_;
   json curves_;  ///< D*(u), r*(u) from the cell problems (effective_curves_json); null when linear
   learn::RolloutParams rollout_;
+  learn::PositionBasis basis_;   ///< regression.position_basis on [0, L)^2
+  std::vector<double> centres_;  ///< the patch centres X_I along each axis
 };
 
 json tensor_json(const EffectiveTensor& D) { return json::array({{D.xx, D.xy}, {D.xy, D.yy}}); }
@@ -361,7 +404,10 @@ std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const Effect
 // --- the problem
 
 Report Problem2D::cell(const CellQuery& query) const {
-  if (query.x) throw InputError("--x: the 2D lattice is not graded; run cell without it");
+  if ((query.x || query.y) && !cfg_.modulation)
+    throw InputError(std::string(query.x ? "--x" : "--y") +
+                     ": the lattice is not modulated (lattice.modulation); run cell without it");
+  if (cfg_.modulation) return modulated_cell(query);
   const std::optional<double>& u = query.u;
   const std::string key = cfg_.kappa.nonlinear_key();
   if (!u && !key.empty()) throw InputError("the lattice depends on u (" + key + "): give the value with --u VALUE");
@@ -380,6 +426,50 @@ Report Problem2D::cell(const CellQuery& query) const {
        fmt::format("D (cell problem on the lattice) = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]]", D.xx, D.xy, D.xy,
                    D.yy),
        fmt::format("u_t = {:.6f} u_xx + {:.6f} u_xy + {:.6f} u_yy", D.xx, 2 * D.xy, D.yy)}};
+}
+
+Report Problem2D::modulated_cell(const CellQuery& query) const {
+  if (query.u) throw InputError("--u: a modulated lattice is linear; run cell without it");
+  if (query.x.has_value() != query.y.has_value())
+    throw InputError(std::string(query.x ? "--y" : "--x") + ": give both --x and --y, the macro position");
+  const auto D = cell_tensor(cfg_);
+  const MediumExpression& A = *cfg_.modulation;
+  const auto local = [&](double x, double y) {
+    const double a = A.at(x, y, 0.0);
+    return EffectiveTensor{a * D.xx, a * D.xy, a * D.yy, 0.0};
+  };
+  const std::string medium = fmt::format("lattice: {} x {} diffusivity tables, aligned, modulated by A(x, y) = {}",
+                                         cfg_.period.mx, cfg_.period.my, A.text());
+  if (query.x) {
+    const double x = *query.x, y = *query.y;
+    for (const auto& [v, flag] : {std::pair{x, "--x"}, std::pair{y, "--y"}})
+      if (!(v >= 0 && v <= cfg_.length))
+        throw InputError(fmt::format("{} {}: outside the domain [0, {}]", flag, v, cfg_.length));
+    const auto Dl = local(x, y);
+    return {
+        {{"x", x}, {"y", y}, {"A", A.at(x, y, 0.0)}, {"D", tensor_json(Dl)}, {"D_period", tensor_json(D)}},
+        {medium, fmt::format("at (x, y) = ({:.10g}, {:.10g}): D = A(x, y) D_period = [[{:.10f}, {:.10f}], [{:.10f}, "
+                             "{:.10f}]]",
+                             x, y, Dl.xx, Dl.xy, Dl.xy, Dl.yy)}};
+  }
+  // The local tensor at every patch centre (X_I, Y_J), [J][I].
+  const auto g = layout_2d(cfg_);
+  json xs = json::array(), Dxx = json::array(), Dxy = json::array(), Dyy = json::array();
+  double lo = 1e300, hi = -1e300;
+  for (int J = 0; J < g.P; ++J)
+    for (int I = 0; I < g.P; ++I) {
+      const auto Dl = local(g.centres[I], g.centres[J]);
+      Dxx.push_back(Dl.xx), Dxy.push_back(Dl.xy), Dyy.push_back(Dl.yy);
+      lo = std::min(lo, Dl.xx / D.xx), hi = std::max(hi, Dl.xx / D.xx);
+    }
+  for (const double c : g.centres) xs.push_back(c);
+  return {{{"D_period", tensor_json(D)}, {"centres", xs}, {"D_xx", Dxx}, {"D_xy", Dxy}, {"D_yy", Dyy}},
+          {medium,
+           fmt::format("D_period (cell problem of one period) = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]]", D.xx, D.xy,
+                       D.xy, D.yy),
+           fmt::format("local D(x, y) = A(x, y) D_period; at the {} patch centres A = {:.6g} .. {:.6g} (JSON: D_xx, "
+                       "D_xy, D_yy [J][I] at (centres[I], centres[J])); --x X --y Y for one point",
+                       g.P * g.P, lo, hi)}};
 }
 
 Report Problem2D::random_cell() const {

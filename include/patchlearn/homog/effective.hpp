@@ -88,6 +88,9 @@ struct EffectiveLattice2D {
   /// The standard errors of D's components where D is an estimate (a random lattice's
   /// representative volumes); none where it is the cell problem's.
   std::optional<EffectiveTensor> D_standard_error;
+  /// A macro-modulated lattice's A(x, y) (lattice.modulation): the local tensor is A(x, y) D and
+  /// the effective equation u_t = div(A D grad u); none otherwise.
+  std::optional<MediumExpression> modulation;
   bool linear() const { return !G.terms && !f.terms; }
 };
 EffectiveLattice2D effective_lattice(const Lattice2D& lattice);

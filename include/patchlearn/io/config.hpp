@@ -81,6 +81,10 @@ struct SharedConfig {
   RolloutOptions rollout;
   // [regression]
   double regression_threshold = 1e-3;
+  /// The position basis of a position-aware regression (learn/regression.hpp: PositionBasis),
+  /// "none", "polynomial" or "fourier", and its degree (regression.position_basis, .position_degree)
+  std::string position_basis = "none";
+  int position_degree = 2;
   // [run]
   std::string device = "auto";
   int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth; GPU: all)
@@ -146,10 +150,6 @@ struct Config1D : SharedConfig {
   int train_trajectories = 8;  ///< the first ones train, the rest test
   double train_t_max = 1e300;  ///< use snapshots with t < train_t_max
   int stencil = 3;
-  // [regression], beside the shared keys: the position basis of a position-aware regression
-  // (learn/regression.hpp: PositionBasis), "none", "polynomial" or "fourier", and its degree
-  std::string position_basis = "none";
-  int position_degree = 2;
   // [cell] (random media): representative-volume windows of `cell_window` periods (cells), and
   // `cell_samples` of them, disjoint, from the realization (0: not random)
   int cell_window = 0, cell_samples = 0;

@@ -33,6 +33,11 @@ struct Config2D : SharedConfig {
   /// cell_samples of them, disjoint (0: not random)
   int cell_window = 0, cell_samples = 0;
   std::string placement = "reference";
+  /// lattice.modulation = A(x, y) (issue 17): `kappa` is then the whole lattice's bonds, `period`'s
+  /// tables tiled and multiplied by A at each bond (KappaTables::modulated), and the local effective
+  /// tensor is A(x, y) D with D the period's.
+  std::optional<MediumExpression> modulation;
+  KappaTables period;
   // [patch]
   int points = 5;
   double ratio = 0.1;

@@ -30,9 +30,14 @@ torch::Tensor evaluate_terms(const DerivativeMap& derivatives, const std::vector
 /// 1D: U, U_x, U_xx on the interior nodes of U [B, M] by the 3- or 5-point differences of
 /// kernels::macro_differences (5-point falls back to 3-point next to a boundary).
 DerivativeMap macro_derivatives_1d(const torch::Tensor& U, double dX, int stencil);
-/// The derivatives of the interior nodes with the position factors of `basis` (regression.hpp) at
-/// x_i = i dX beside them, so that terms such as "x^2*U_xx" evaluate.
+/// The derivatives with the position factors of `basis` (regression.hpp) beside them, so that
+/// terms such as "x^2*U_xx" evaluate: column k of U at (x[k], y[k]) (y empty in 1D).
+DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, const std::vector<double>& x,
+                            const std::vector<double>& y = {});
+/// 1D: the interior nodes i = 1 .. M - 2 of the macro grid, at x_i = i dX.
 DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, double dX);
+/// 2D: the P x P patch means [J][I] at (centres[I], centres[J]).
+DerivativeMap with_position_2d(DerivativeMap d, const PositionBasis& basis, const std::vector<double>& centres);
 /// 2D: U and its spectral derivatives up to fourth order on the periodic P x P grid, [B, P*P].
 DerivativeMap spectral_derivatives_2d(const torch::Tensor& U, int P, double L);
 

@@ -38,12 +38,14 @@ struct RegressionResult {
   double coefficient(const std::string& term) const;
 };
 
-/// Position-aware regression (issue 17, graded media): every library term T also appears times
-/// each basis function phi_k(x) of the macro position, so a coefficient varying across the domain
-/// [0, L] is expanded in the basis (a*(x) U_xx = sum_k c_k phi_k(x) U_xx):
+/// Position-aware regression (issue 17, graded media and modulated lattices): every library term T
+/// also appears times each basis function phi_k of the macro position, so a coefficient varying
+/// across the domain [0, L] (or [0, L)^2) is expanded in the basis (a*(x) U_xx = sum_k c_k phi_k(x) U_xx):
 ///   polynomial  phi_k = x^k, k = 1..degree, named "x", "x^2", ...
 ///   fourier     sin and cos(2 pi k x / L), k = 1..degree, named "sin(2pi x/L)", "cos(2pi x/L)",
 ///               "sin(4pi x/L)", ...
+/// In 2D (dimensions = 2) the same functions of y follow those of x ("y", "y^2", "sin(2pi y/L)", ...):
+/// an additive basis, without products of x and y factors.
 /// The factor comes first in a term's name ("x^2*U_xx", "cos(2pi x/L)*U_x"). None by default: the
 /// translation-invariant library.
 struct PositionBasis {
@@ -51,11 +53,12 @@ struct PositionBasis {
   Kind kind = Kind::None;
   int degree = 2;
   double length = 1.0;
-  /// The basis functions' names (the factors of the terms) and values: [name, phi].
-  std::vector<std::pair<std::string, std::function<double(double)>>> functions() const;
-  /// The value at x of the coefficient of `term` in `fit`: the sum over the position factors phi
-  /// (and 1) of the sparse coefficient of "phi*term" times phi(x).
-  double coefficient_at(const RegressionResult& fit, const std::string& term, double x) const;
+  int dimensions = 1;
+  /// The basis functions' names (the factors of the terms) and values at (x, y): [name, phi].
+  std::vector<std::pair<std::string, std::function<double(double, double)>>> functions() const;
+  /// The value at (x, y) of the coefficient of `term` in `fit`: the sum over the position factors
+  /// phi (and 1) of the sparse coefficient of "phi*term" times phi(x, y).
+  double coefficient_at(const RegressionResult& fit, const std::string& term, double x, double y = 0.0) const;
 };
 
 /// STLSQ of y on the columns of theta [rows][terms.size()] (the engine of both regressions).
@@ -75,8 +78,11 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
 /// an off-diagonal part). The fourth-order terms take up the lattice's next-order (O(h^2 k^4))
 /// correction of the rates, which would otherwise bias D by ~5e-4 through the fast modes.
 /// D = [[c(U_xx), c(U_xy)/2], [c(U_xy)/2, c(U_yy)]].
+/// With a position basis (dimensions 2) every term also appears times each of its functions, the
+/// node (I, J) of U's row-major [J][I] layout at (centres[I], centres[J]).
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
-                            double threshold);
+                            double threshold, const PositionBasis& position = {},
+                            const std::vector<double>& centres = {});
 
 /// Least squares min |A x - b| for a tall A [rows][cols] (row-major), by Householder QR.
 std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, int rows, int cols);

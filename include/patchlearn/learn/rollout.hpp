@@ -76,15 +76,21 @@ class EffectiveTorchOperator : public TorchOperator {
 /// (Nyquist dropped from the cross term; G(U) = U and no reaction on a linear lattice). On a linear
 /// lattice it is exact for patch means of modes below P/2: the exact coarse operator of 2D
 /// gap-tooth data. On the truth's fine grid it is the method of lines of the effective PDE.
+/// A modulated lattice (e.modulation = A) takes the flux form instead,
+///     dU/dt = d_x(A (Dxx U_x + Dxy U_y)) + d_y(A (Dxy U_x + Dyy U_y)),
+/// every derivative spectral (Nyquist dropped) and A sampled at the grid's nodes, node (i, j) at
+/// (origin + i L / P, origin + j L / P).
 class SpectralHomogenizedOperator2D : public TorchOperator {
  public:
-  SpectralHomogenizedOperator2D(EffectiveLattice2D e, int P, double L) : e_(std::move(e)), P_(P), L_(L) {}
+  SpectralHomogenizedOperator2D(EffectiveLattice2D e, int P, double L, double origin = 0.0)
+      : e_(std::move(e)), P_(P), L_(L), origin_(origin) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 
  private:
   EffectiveLattice2D e_;
   int P_;
-  double L_;
+  double L_, origin_;
+  torch::Tensor A_;  // the modulation at the nodes [j][i], on the device and dtype of the last rhs
 };
 
 /// An engine coarse operator (e.g. patch dynamics); U is moved to its device and back.

@@ -21,6 +21,12 @@
 // independently (coeff/random_medium.hpp's laws), no period. The tables are then N x N with
 // whole_lattice set, read with the aligned placement from the lattice's origin, so every window
 // (the full lattice, a patch) is its own piece of the one realization.
+//
+// Macro-modulated lattices (issue 17, lattice.modulation = A(x, y), an expression in the macro
+// position): one period of tables tiled over the whole lattice (aligned, from its origin) with every
+// bond multiplied by A at its midpoint, again whole_lattice tables. To leading order in the period
+// over the macro scale the local effective tensor is A(x, y) D, D the period's own: the local cell
+// problem has every bond scaled by the same constant.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -57,6 +63,11 @@ struct KappaTables {
   /// A random lattice of N x N sites: the x-bonds' N^2 values, then the y-bonds', in order from
   /// one stream of `law` (RandomMediumSpec::draw), whole_lattice set.
   static KappaTables random_lattice(int N, const RandomMediumSpec& law);
+  /// These periodic tables tiled over the whole N x N lattice of spacing h whose tables start at site
+  /// `origin` (table entry (i, j) is site (p, q) = (origin + i, origin + j) mod N, at (p h, q h)), the
+  /// x-bond multiplied by A((p + 1/2) h, q h) and the y-bond by A(p h, (q + 1/2) h): whole_lattice set.
+  /// ConfigError naming A's key at the first bond where A is not finite and > 0.
+  KappaTables modulated(int N, double h, index_t origin, const MediumExpression& A) const;
   /// The W x W sub-tables from site (x0, y0) (indices mod the tables' size), a period of their own:
   /// a representative-volume window closed periodically.
   KappaTables window(int x0, int y0, int W) const;

@@ -73,6 +73,9 @@ struct ModelPredictions {
   torch::Tensor rhs, rollout;
 };
 
+/// The position basis of regression.position_basis / .position_degree on [0, length]^dimensions.
+learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int dimensions);
+
 /// The regression's fit as the summary's "regression": equation, terms, least-squares and STLSQ
 /// coefficients (lists in library order), "coefficients" (every term's name mapped to its STLSQ
 /// coefficient, 0 for a dropped term), residual.

@@ -56,9 +56,9 @@ SampleStats sample_stats(const std::vector<double>& values);
 bool estimates_agree(const SampleStats& a, const SampleStats& b);
 
 /// Where `cell` evaluates the effective coefficients: at the value u of a u-dependent medium, at the
-/// macro position x of a graded one.
+/// macro position x of a graded 1D medium or (x, y) of a modulated 2D lattice.
 struct CellQuery {
-  std::optional<double> u, x;
+  std::optional<double> u, x, y;
 };
 
 class Problem {

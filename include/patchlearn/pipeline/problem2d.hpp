@@ -72,6 +72,9 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
   /// `cell` on a random lattice: representative-volume windows (representative_volumes), their
   /// trend and convergence, and the whole realization's cell problem.
   Report random_cell() const;
+  /// `cell` on a modulated lattice: A(x, y) times the period's tensor at (--x, --y), or at every
+  /// patch centre.
+  Report modulated_cell(const CellQuery& query) const;
   Report simulation_report(const Simulation& sim, Device device) const override;
   nlohmann::json run_extras(const Simulation& sim) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
