@@ -301,8 +301,6 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
         "regression.position_basis: the lattice is modulated (lattice.modulation), but the regression's library is "
         "translation invariant and can find only one average D; set position_basis = \"polynomial\" or "
         "\"fourier\"");
-  if (c.learn.position_input)
-    throw ConfigError("learn.position_input", "the 2D networks have no position input yet (1D only)");
   c.train_fraction = learn.number("train_fraction", c.train_fraction);
   if (!(c.train_fraction > 0 && c.train_fraction < 1))
     throw ConfigError("learn.train_fraction", num(c.train_fraction) + " must be in (0, 1)");

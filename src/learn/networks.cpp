@@ -162,33 +162,48 @@ torch::Tensor spectral_features_2d(const torch::Tensor& U, double L) {
       -1);
 }
 
-FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L, const std::string& activation)
-    : CoarseModelImpl(P * P, L / P, activation), P_(P) {
-  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(6, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
-  in_mean_ = register_buffer("in_mean", torch::zeros({6}));
-  in_std_ = register_buffer("in_std", torch::ones({6}));
+torch::Tensor periodic_positions_2d(int P, const torch::TensorOptions& opts) {
+  const auto phase = torch::arange(P, opts) * (2.0 * M_PI / P);
+  const auto x = phase.view({1, P}).expand({P, P}), y = phase.view({P, 1}).expand({P, P});
+  return torch::stack({torch::cos(x), torch::sin(x), torch::cos(y), torch::sin(y)}, -1);
+}
+
+FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L, const std::string& activation, bool position)
+    : CoarseModelImpl(P * P, L / P, activation, position), P_(P) {
+  const int n = position ? 10 : 6;
+  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(n, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
+  in_mean_ = register_buffer("in_mean", torch::zeros({n}));
+  in_std_ = register_buffer("in_std", torch::ones({n}));
   out_mean_ = register_buffer("out_mean", torch::zeros({1}));
   out_std_ = register_buffer("out_std", torch::ones({1}));
 }
 
+torch::Tensor FunctionalNet2DImpl::features(const torch::Tensor& U) const {
+  const auto f = spectral_features_2d(U.view({-1, P_, P_}), dX_ * P_);
+  if (!position_) return f;
+  const auto p = periodic_positions_2d(P_, f.options()).unsqueeze(0).expand({f.size(0), P_, P_, 4});
+  return torch::cat({f, p}, -1);
+}
+
 torch::Tensor FunctionalNet2DImpl::forward(const torch::Tensor& U) {
-  const auto f = (spectral_features_2d(U.view({-1, P_, P_}), dX_ * P_) - in_mean_) / in_std_;
+  const auto f = (features(U) - in_mean_) / in_std_;
   return (mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_).reshape({-1, nodes_});
 }
 
 void FunctionalNet2DImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
   torch::NoGradGuard g;
   if (!enabled) return;
-  const auto f = spectral_features_2d(U.view({-1, P_, P_}), dX_ * P_).reshape({-1, 6});
+  const auto f = features(U).reshape({-1, in_mean_.size(0)});
   in_mean_.copy_(f.mean(0));
   in_std_.copy_(f.std(0).clamp_min(1e-12));
   out_mean_.fill_(dUdt.mean().item<double>());
   out_std_.fill_(std::max(dUdt.std().item<double>(), 1e-12));
 }
 
-DiscretizedNet2DImpl::DiscretizedNet2DImpl(int P, double L, const std::string& activation)
-    : CoarseModelImpl(P * P, L / P, activation), P_(P) {
+DiscretizedNet2DImpl::DiscretizedNet2DImpl(int P, double L, const std::string& activation, bool position)
+    : CoarseModelImpl(P * P, L / P, activation, position), P_(P) {
   first_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, 32, 5)));
+  if (position) position_layer_ = register_module("position", nn::Conv2d(nn::Conv2dOptions(4, 32, 1).bias(false)));
   rest_ = register_module("rest", nn::Sequential(act(), nn::Conv2d(nn::Conv2dOptions(32, 32, 1)), act(),
                                                  nn::Conv2d(nn::Conv2dOptions(32, 1, 1))));
   whiten_ = register_buffer("whiten", torch::eye(25));
@@ -207,7 +222,9 @@ torch::Tensor DiscretizedNet2DImpl::windows(const torch::Tensor& x) const {
 torch::Tensor DiscretizedNet2DImpl::forward(const torch::Tensor& U) {
   const auto x = windows(((U - in_mean_) / in_std_).view({-1, 1, P_, P_}));
   const auto W = torch::matmul(first_->weight.view({32, 25}), whiten_).view({32, 1, 5, 5});
-  const auto h = torch::conv2d(x, W, first_->bias);
+  auto h = torch::conv2d(x, W, first_->bias);
+  if (position_)  // [1, 32, P, P], the same at every state of the batch
+    h = h + position_layer_->forward(periodic_positions_2d(P_, x.options()).permute({2, 0, 1}).unsqueeze(0));
   return (rest_->forward(h).squeeze(1) * out_std_ + out_mean_).reshape({-1, nodes_});
 }
 
@@ -230,9 +247,8 @@ CoarseModel make_model(const std::string& kind, int nodes, double dX, int stenci
                        const std::string& activation, bool position) {
   if (kind == "functional") return std::make_shared<FunctionalNetImpl>(nodes, dX, stencil, activation, position);
   if (kind == "discretized") return std::make_shared<DiscretizedNetImpl>(nodes, dX, activation, position);
-  if (position) throw ConfigError("learn.position_input", "the 2D networks have no position input yet");
-  if (kind == "functional2d") return std::make_shared<FunctionalNet2DImpl>(grid, dX * grid, activation);
-  if (kind == "discretized2d") return std::make_shared<DiscretizedNet2DImpl>(grid, dX * grid, activation);
+  if (kind == "functional2d") return std::make_shared<FunctionalNet2DImpl>(grid, dX * grid, activation, position);
+  if (kind == "discretized2d") return std::make_shared<DiscretizedNet2DImpl>(grid, dX * grid, activation, position);
   throw ConfigError(
       "learn.networks",
       "'" + kind + "' is not a network; use functional or discretized");  // (the 2D kinds are chosen by the 2D run)

@@ -337,7 +337,7 @@ class LearningTask2D : public LearningTask {
 
   learn::CoarseModel make_model(const std::string& net) const override {
     return learn::make_model(model_name(net), cfg_.patches * cfg_.patches, cfg_.length / cfg_.patches, 0, cfg_.patches,
-                             name_of(cfg_.learn.activation));
+                             name_of(cfg_.learn.activation), cfg_.learn.position_input);
   }
   std::string model_name(const std::string& net) const override { return net + "2d"; }
 

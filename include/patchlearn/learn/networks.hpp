@@ -9,6 +9,9 @@
 // across the domain) both also see the node's position s = 2 x / L - 1 in [-1, 1]: the functional
 // net as a fourth feature (U, U_x, U_xx, s), the discretized net as a position channel entering
 // the first layer through its own Conv1d(1->32, k=1) (so the whitening of the U windows is kept).
+// The 2D nets (periodic grid) see the periodic position features (cos, sin of 2 pi X / L and of
+// 2 pi Y / L, node (I, J) at (I L / P, J L / P)): four more MLP inputs for the functional net, four
+// channels through a Conv2d(4->32, 1x1) beside the first layer for the discretized one.
 // Inputs and outputs can be standardized (affine maps fitted on the training data and stored in
 // the model as buffers, so a checkpoint is self-contained). For the discretized net the
 // standardization also whitens the 3-point window: its first layer is parametrized as W = V A with
@@ -98,10 +101,14 @@ torch::Tensor spectral_derivative_2d(const torch::Tensor& U, double L, int px, i
 /// [B, P, P, 6] (the Nyquist mode is dropped from the odd derivatives).
 torch::Tensor spectral_features_2d(const torch::Tensor& U, double L);
 
-/// Paper Fig. 3a in 2D: the six spectral features through a pointwise MLP 6 -> 32 -> 32 -> 1.
+/// The periodic position features of the P x P grid (above): [P, P, 4], [J][I].
+torch::Tensor periodic_positions_2d(int P, const torch::TensorOptions& opts);
+
+/// Paper Fig. 3a in 2D: the six spectral features (and with `position` the four position
+/// features) through a pointwise MLP 6 (10) -> 32 -> 32 -> 1.
 class FunctionalNet2DImpl : public CoarseModelImpl {
  public:
-  FunctionalNet2DImpl(int P, double L, const std::string& activation = "relu");
+  FunctionalNet2DImpl(int P, double L, const std::string& activation = "relu", bool position = false);
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "functional2d"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
@@ -109,6 +116,7 @@ class FunctionalNet2DImpl : public CoarseModelImpl {
   int grid() const override { return P_; }
 
  private:
+  torch::Tensor features(const torch::Tensor& U) const;  // [B, P, P, 6 or 10]
   int P_;
   torch::nn::Sequential mlp_{nullptr};
 };
@@ -118,7 +126,7 @@ class FunctionalNet2DImpl : public CoarseModelImpl {
 /// as in 1D (first layer W = V A, A = C^{-1/2} of the windows' covariance).
 class DiscretizedNet2DImpl : public CoarseModelImpl {
  public:
-  DiscretizedNet2DImpl(int P, double L, const std::string& activation = "relu");
+  DiscretizedNet2DImpl(int P, double L, const std::string& activation = "relu", bool position = false);
   torch::Tensor forward(const torch::Tensor& U) override;
   std::string kind() const override { return "discretized2d"; }
   void fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) override;
@@ -128,16 +136,16 @@ class DiscretizedNet2DImpl : public CoarseModelImpl {
  private:
   torch::Tensor windows(const torch::Tensor& x) const;  // [B, 1, P+4, P+4] padded
   int P_;
-  torch::nn::Conv2d first_{nullptr};
+  torch::nn::Conv2d first_{nullptr}, position_layer_{nullptr};
   torch::nn::Sequential rest_{nullptr};
   torch::Tensor whiten_;  ///< A, [25, 25]
 };
 
 using CoarseModel = std::shared_ptr<CoarseModelImpl>;
 
-/// 1D: "functional" or "discretized" on `nodes` nodes with spacing dX, with the nodes' positions as
-/// input when `position`.
-/// 2D: "functional2d" or "discretized2d" on grid x grid patches of spacing dX (nodes = grid^2).
+/// 1D: "functional" or "discretized" on `nodes` nodes with spacing dX; 2D: "functional2d" or
+/// "discretized2d" on grid x grid patches of spacing dX (nodes = grid^2); with the nodes' positions
+/// as input when `position`.
 CoarseModel make_model(const std::string& kind, int nodes, double dX, int stencil, int grid = 0,
                        const std::string& activation = "relu", bool position = false);
 
