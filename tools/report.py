@@ -248,6 +248,46 @@ def fig_graded(r, figdir):
     return "fig_graded.png"
 
 
+def fig_patch_estimates(r, figdir):
+    """Patch dynamics on a medium that is not periodic: each node's own effective diffusivity, the least-squares fit
+    of its dU/dt to the second difference of U over the data, against the whole realization's a* (the truth's);
+    on a random medium the scatter of these estimates is that of the patches' harmonic means."""
+    U, R, x = r["data"]["U"], r["data"]["dUdt"], r["data"]["x"]
+    dX = x[1] - x[0]
+    D2 = (U[:, :, 2:] - 2 * U[:, :, 1:-1] + U[:, :, :-2]) / dX**2
+    est = np.array([np.vdot(D2[:, :, i], R[:, :, 1 + i]) / max(np.vdot(D2[:, :, i], D2[:, :, i]), 1e-300)
+                    for i in range(D2.shape[2])])
+    a_star = r["data_attrs"].get("a_star_cell")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(x[1:-1], est, "o", label=f"per-node estimates (mean {est.mean():.4f}, scatter {est.std(ddof=1):.3g})")
+    if a_star is not None:
+        ax.axhline(a_star, color="k", lw=1, label=f"a* of the realization {a_star:.4f}")
+    ax.set_xlabel("x"); ax.set_ylabel("a* estimate"); ax.legend(fontsize=7)
+    ax.set_title("The patches' estimates of a* (each patch's own piece of the medium)", fontsize=9)
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_patch_estimates.png"), dpi=120); plt.close(fig)
+    return "fig_patch_estimates.png"
+
+
+def fig_modulated(r, figdir):
+    """A modulated 2D lattice: D_xx(x, y) and D_yy(x, y) of the position regression at the patch centres against
+    A(x, y) D of the cell problem, and their relative difference."""
+    g = r["summary"]["regression_modulated"]
+    P = len(g["centres"])
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7))
+    for row, c in enumerate(("xx", "yy")):
+        reg = np.array(g[f"D_{c}"]).reshape(P, P)
+        cell = np.array(g[f"D_{c}_cell"]).reshape(P, P)
+        for ax, v, title, cmap in ((axes[row][0], cell, f"A(x, y) D_{c} (cell problem)", "viridis"),
+                                   (axes[row][1], reg, f"D_{c}(x, y), regression", "viridis"),
+                                   (axes[row][2], reg / cell - 1, "relative difference", "RdBu_r")):
+            im = ax.imshow(v, origin="lower", cmap=cmap, extent=[g["centres"][0], g["centres"][-1]] * 2)
+            ax.set_title(title, fontsize=9); fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(f"Modulated lattice: the local tensor at the patch centres (max relative error "
+                 f"{g['max_relative_error']:.1e})")
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_modulated.png"), dpi=110); plt.close(fig)
+    return "fig_modulated.png"
+
+
 def fig_medium(r, figdir):
     """A medium that is not periodic (a random realization, a graded medium): a over the domain, the macro nodes
     (dotted) and the teeth the patch schemes simulate (shaded), the local a*(x) of a graded one, and a zoom into
@@ -392,6 +432,8 @@ def report_2d(r, d, figdir):
     nonlinear = bool(s) and "effective" in s
     if nonlinear:
         figs.append(fig_effective(r, figdir))
+    if s and "regression_modulated" in s:
+        figs.append(fig_modulated(r, figdir))
     a = r["data_attrs"]
     lines = ["# patchlearn report (2D lattice)", "", f"Directory: `{d}`", "",
              "## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
@@ -405,6 +447,10 @@ def report_2d(r, d, figdir):
                   f"- gap-tooth against the truth at t = 0.3: rMSE {s.get('gap_tooth_vs_homogenized_rmse', float('nan')):.3e}"]
         if "regression_effective" in s:
             lines.append(f"- D*(u), r*(u) from the regression, {curve_accuracy(s['regression_effective'])}")
+        if "regression_modulated" in s:
+            lines.append(f"- D(x, y) of the position regression at the patch centres against A(x, y) D: max relative "
+                         f"error {s['regression_modulated']['max_relative_error']:.2e} (the cell problem row is the "
+                         f"period's D)")
         lines += ["",
                   "| model | rhs rMSE | rollout rMSE |", "|---|---|---|"]
         for k in scored_models(s):
@@ -445,6 +491,8 @@ def main():
         figs.append(fig_graded(r, figdir))
     if "medium" in r:
         figs.append(fig_medium(r, figdir))
+        if r["data_attrs"].get("scheme") == "patch_dynamics" and r["medium"]["a_star_x"] is None:
+            figs.append(fig_patch_estimates(r, figdir))
     lines = ["# patchlearn report", "", f"Directory: `{d}`", ""]
     a = r["data_attrs"]
     lines += ["## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
