@@ -234,16 +234,9 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   // --- scheme and patches
   c.scheme =
       scheme.enumerated("type", c.scheme, {Scheme1D::PatchDynamics, Scheme1D::GapTooth, Scheme1D::FullResolution});
-  if (c.field->random() && c.scheme == Scheme1D::GapTooth)
-    throw ConfigError("scheme.type",
-                      "\"gap_tooth\" cannot simulate a random medium yet: its teeth's gradient conditions are "
-                      "averaged over one period, which a random medium has not (README, random media); use "
-                      "\"patch_dynamics\" or \"full_resolution\"");
-  if (c.field->random() && c.scheme == Scheme1D::PatchDynamics && c.realizations > 1)
-    throw ConfigError(
-        "medium.realizations",
-        std::to_string(c.realizations) +
-            " realizations: patch dynamics simulates one realization (set 1, or use \"full_resolution\")");
+  if (c.field->random() && c.scheme != Scheme1D::FullResolution && c.realizations > 1)
+    throw ConfigError("medium.realizations", std::to_string(c.realizations) + " realizations: " + name_of(c.scheme) +
+                                                 " simulates one realization (set 1, or use \"full_resolution\")");
   c.tooth_width = patch.positive("tooth_width", c.tooth_width);
   c.patch_auto = {patch.is_auto("burst"), patch.is_auto("buffer_width"), patch.is_auto("substeps"),
                   patch.is_auto("heal_substeps")};

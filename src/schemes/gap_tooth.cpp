@@ -30,6 +30,17 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   left_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   right_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   out_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
+  if (medium_.harmonic_means().size() > 0) {
+    std::vector<double> a_star(static_cast<std::size_t>(P));
+    medium_.harmonic_means().copy_to_host(a_star.data(), a_star.size());
+    for (index_t p = 0; p < P; ++p) {
+      const auto a = model.conductances(teeth_.global_start(static_cast<int>(p) + 1), N - 1);
+      double inv_l = 0.0, inv_r = 0.0;
+      for (index_t g = 0; g < m_; ++g) inv_l += 1.0 / a[g], inv_r += 1.0 / a[N - 2 - g];
+      edge_left_.push_back(a_star[p] * inv_l / static_cast<double>(m_));
+      edge_right_.push_back(a_star[p] * inv_r / static_cast<double>(m_));
+    }
+  }
   if (medium_.nonlinear()) return;
   work_ = Buffer<double>(device_, y_.size());
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, batch * P, N);
@@ -58,8 +69,8 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
   for (index_t b = 0; b < batch_; ++b)
     for (int p = 0; p < P; ++p) {
       kernels::macro_differences(Umacro.data() + b * M, M, p + 1, 2, teeth_.macro_dx, D);
-      L[b * P + p] = w * (D[1] - D[2] * zr);
-      R[b * P + p] = w * (D[1] + D[2] * zr);
+      L[b * P + p] = w * (D[1] - D[2] * zr) * (edge_left_.empty() ? 1.0 : edge_left_[p]);
+      R[b * P + p] = w * (D[1] + D[2] * zr) * (edge_right_.empty() ? 1.0 : edge_right_[p]);
     }
   left_.copy_from_host(L);
   right_.copy_from_host(R);
@@ -93,6 +104,9 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
     Umacro[b * M + M - 1] = ics[b](teeth_.length);
   }
   y_.copy_from_host(y0);
+  if (medium_.harmonic_means().size() > 0)
+    kernels::lift_corrector(device_, batch_ * P, P, N, medium_.conductances().data(), medium_.harmonic_means().data(),
+                            0, N, y_.data());
   const auto nt = static_cast<index_t>(times.size());
   std::vector<double> hU(static_cast<std::size_t>(batch_ * nt * M), 0.0), hR(hU.size(), 0.0);
   auto load = [&](const std::vector<double>& avg) {

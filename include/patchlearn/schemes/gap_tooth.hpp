@@ -12,6 +12,12 @@
 // Steps are backward Euler of length dt; the slopes are recomputed from the current tooth
 // averages before every step. The reported dU/dt is the rate of the tooth averages over the
 // step that starts at the sample time.
+// A random medium (no period) has no period to average over: there the teeth start from the
+// initial condition lifted with each tooth's own corrector (kernels::lift_corrector), and the edge
+// condition prescribes the rise over the m points next to each edge that this corrector gives,
+//     u_m - u_0 = p_i' m dx a*_t <1/a>_edge,
+// a*_t the tooth's harmonic mean and <1/a>_edge the mean of 1/a over those m bonds, so the edge
+// flux is a*_t p_i' (on a periodic medium the factor a*_t <1/a> over one period is 1: eq. 9).
 // A nonlinear medium steps by linearly implicit Euler (kernels/nonlinear.hpp) with the same edge
 // rows; its tooth averages must stay inside medium.u_range (a RunError naming trajectory, node
 // and time otherwise).
@@ -53,6 +59,8 @@ class GapTooth1D {
   index_t batch_, m_;
   PatchMedium1D medium_;
   Buffer<double> y_, work_, left_, right_, out_;
+  /// A random medium: a*_t <1/a> at the left and right edges of each tooth (above); empty otherwise.
+  std::vector<double> edge_left_, edge_right_;
   double t_ = 0.0;  ///< the time of the teeth's state
   double dx2_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
