@@ -85,6 +85,11 @@ kernels::MediumTables EffectiveMedium1D::tables() const {
   return view(a.coef.data(), c.coef.data(), r.coef.data(), 1, false);
 }
 
+EffectiveTensor EffectiveLattice2D::local(double x, double y) const {
+  const double a = modulation ? modulation->at(x, y, 0.0) : 1.0;
+  return {a * D.xx, a * D.xy, a * D.yy, 0.0};
+}
+
 EffectiveLattice2D effective_lattice(const Lattice2D& lattice) {
   const KappaTables& t = lattice.tables();
   EffectiveLattice2D e;

@@ -28,6 +28,13 @@ torch::Tensor TorchOperator::jacobian(const torch::Tensor& U) {
   return torch::stack(rows, 1).detach();
 }
 
+namespace {
+/// Whether a cached coefficient tensor is not (yet) on the states' device and dtype.
+bool stale(const torch::Tensor& cache, const torch::Tensor& U) {
+  return !cache.defined() || cache.device() != U.device() || cache.scalar_type() != U.scalar_type();
+}
+}  // namespace
+
 torch::Tensor ModelOperator::rhs(const torch::Tensor& U) {
   return model_->forward(U.to(model_->output_scale().dtype())).to(U.dtype());
 }
@@ -36,7 +43,7 @@ torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
   const auto M = U.size(1);
   const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
              right = U.index({Slice(), Slice(2, M)});
-  if (!a_t_.defined() || a_t_.device() != U.device() || a_t_.scalar_type() != U.scalar_type()) {
+  if (stale(a_t_, U)) {
     const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
     a_t_ = torch::tensor(a_, opts);
     if (!slope_.empty()) slope_t_ = torch::tensor(slope_, opts);
@@ -80,14 +87,12 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
   const auto k = torch::fft::fftfreq(P_, L_ / (2.0 * M_PI * P_), opts);
   auto ko = k.clone();
   if (P_ % 2 == 0) ko.index_put_({P_ / 2}, 0.0);
-  const auto kx = k.view({1, P_}), ky = k.view({P_, 1});
   const auto& D = e_.D;
-  const auto lam = D.xx * kx * kx + 2.0 * D.xy * ko.view({1, P_}) * ko.view({P_, 1}) + D.yy * ky * ky;
   const auto V = U.reshape({-1, P_, P_});
   const auto G = e_.G.terms ? chebyshev(e_.G, V).first : V;
   torch::Tensor out;
   if (e_.modulation) {
-    if (!A_.defined() || A_.device() != U.device() || A_.scalar_type() != U.scalar_type()) {
+    if (stale(A_, U)) {
       std::vector<double> a(static_cast<std::size_t>(P_) * P_);
       for (int j = 0; j < P_; ++j)
         for (int i = 0; i < P_; ++i)
@@ -101,6 +106,8 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
     const auto Fx = A_ * (D.xx * Gx + D.xy * Gy), Fy = A_ * (D.xy * Gx + D.yy * Gy);
     out = torch::real(torch::fft::ifft2(torch::fft::fft2(Fx) * ikx + torch::fft::fft2(Fy) * iky));
   } else {
+    const auto kx = k.view({1, P_}), ky = k.view({P_, 1});
+    const auto lam = D.xx * kx * kx + 2.0 * D.xy * ko.view({1, P_}) * ko.view({P_, 1}) + D.yy * ky * ky;
     out = torch::real(torch::fft::ifft2(torch::fft::fft2(G) * (-lam)));
   }
   if (e_.f.terms) out = out + e_.rho_mean * chebyshev(e_.f, V).first;

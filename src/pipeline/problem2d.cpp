@@ -282,15 +282,14 @@ class LearningTask2D : public LearningTask {
     double worst = 0;
     for (int J = 0; J < P; ++J)
       for (int I = 0; I < P; ++I) {
-        const double x = centres_[I], y = centres_[J], a = e_.modulation->at(x, y, 0.0);
+        const double x = centres_[I], y = centres_[J];
+        const auto cell = e_.local(x, y);
         const double xx = basis_.coefficient_at(reg, "U_xx", x, y), xy = 0.5 * basis_.coefficient_at(reg, "U_xy", x, y),
                      yy = basis_.coefficient_at(reg, "U_yy", x, y);
         g["D_xx"].push_back(xx), g["D_xy"].push_back(xy), g["D_yy"].push_back(yy);
-        g["D_xx_cell"].push_back(a * e_.D.xx), g["D_xy_cell"].push_back(a * e_.D.xy);
-        g["D_yy_cell"].push_back(a * e_.D.yy);
-        const double err =
-            std::max({std::abs(xx - a * e_.D.xx), std::abs(xy - a * e_.D.xy), std::abs(yy - a * e_.D.yy)});
-        worst = std::max(worst, err / (a * std::max(e_.D.xx, e_.D.yy)));
+        g["D_xx_cell"].push_back(cell.xx), g["D_xy_cell"].push_back(cell.xy), g["D_yy_cell"].push_back(cell.yy);
+        const double err = std::max({std::abs(xx - cell.xx), std::abs(xy - cell.xy), std::abs(yy - cell.yy)});
+        worst = std::max(worst, err / std::max(cell.xx, cell.yy));
       }
     g["max_relative_error"] = worst;
     observer.info(
@@ -330,7 +329,7 @@ class LearningTask2D : public LearningTask {
     // The exact coarse operator of patch means (on a linear lattice every mode below P/2 decays as
     // the truth's own), rolled out with the same integrator: its distance to the truth is the
     // integrator's alone there, and the coarse grid's aliasing of G(U) and f(U) beside.
-    learn::SpectralHomogenizedOperator2D coarse(e_, cfg_.patches, cfg_.length, layout_2d(cfg_).centres[0]);
+    learn::SpectralHomogenizedOperator2D coarse(e_, cfg_.patches, cfg_.length, centres_[0]);
     e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
     return e;
   }
@@ -432,12 +431,9 @@ Report Problem2D::modulated_cell(const CellQuery& query) const {
   if (query.u) throw InputError("--u: a modulated lattice is linear; run cell without it");
   if (query.x.has_value() != query.y.has_value())
     throw InputError(std::string(query.x ? "--y" : "--x") + ": give both --x and --y, the macro position");
-  const auto D = cell_tensor(cfg_);
+  const auto e = effective_lattice(cfg_);
+  const auto& D = e.D;
   const MediumExpression& A = *cfg_.modulation;
-  const auto local = [&](double x, double y) {
-    const double a = A.at(x, y, 0.0);
-    return EffectiveTensor{a * D.xx, a * D.xy, a * D.yy, 0.0};
-  };
   const std::string medium = fmt::format("lattice: {} x {} diffusivity tables, aligned, modulated by A(x, y) = {}",
                                          cfg_.period.mx, cfg_.period.my, A.text());
   if (query.x) {
@@ -445,7 +441,7 @@ Report Problem2D::modulated_cell(const CellQuery& query) const {
     for (const auto& [v, flag] : {std::pair{x, "--x"}, std::pair{y, "--y"}})
       if (!(v >= 0 && v <= cfg_.length))
         throw InputError(fmt::format("{} {}: outside the domain [0, {}]", flag, v, cfg_.length));
-    const auto Dl = local(x, y);
+    const auto Dl = e.local(x, y);
     return {
         {{"x", x}, {"y", y}, {"A", A.at(x, y, 0.0)}, {"D", tensor_json(Dl)}, {"D_period", tensor_json(D)}},
         {medium, fmt::format("at (x, y) = ({:.10g}, {:.10g}): D = A(x, y) D_period = [[{:.10f}, {:.10f}], [{:.10f}, "
@@ -458,7 +454,7 @@ Report Problem2D::modulated_cell(const CellQuery& query) const {
   double lo = 1e300, hi = -1e300;
   for (int J = 0; J < g.P; ++J)
     for (int I = 0; I < g.P; ++I) {
-      const auto Dl = local(g.centres[I], g.centres[J]);
+      const auto Dl = e.local(g.centres[I], g.centres[J]);
       Dxx.push_back(Dl.xx), Dxy.push_back(Dl.xy), Dyy.push_back(Dl.yy);
       lo = std::min(lo, Dl.xx / D.xx), hi = std::max(hi, Dl.xx / D.xx);
     }

@@ -31,10 +31,10 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   right_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   out_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   if (medium_.harmonic_means().size() > 0) {
-    std::vector<double> a_star(static_cast<std::size_t>(P));
-    medium_.harmonic_means().copy_to_host(a_star.data(), a_star.size());
+    // The teeth's windows as the medium holds them: [tooth][N - 1] bonds, and their harmonic means.
+    const auto windows = medium_.conductances().to_host(), a_star = medium_.harmonic_means().to_host();
     for (index_t p = 0; p < P; ++p) {
-      const auto a = model.conductances(teeth_.global_start(static_cast<int>(p) + 1), N - 1);
+      const double* a = windows.data() + p * (N - 1);
       double inv_l = 0.0, inv_r = 0.0;
       for (index_t g = 0; g < m_; ++g) inv_l += 1.0 / a[g], inv_r += 1.0 / a[N - 2 - g];
       edge_left_.push_back(a_star[p] * inv_l / static_cast<double>(m_));

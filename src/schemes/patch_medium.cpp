@@ -23,16 +23,18 @@ PatchMedium1D::PatchMedium1D(const FineModel1D& model, const std::vector<index_t
     scratch_ = Buffer<double>(device_, static_cast<std::size_t>(kernels::theta_steps_scratch(device_, max_systems, n)));
     return;
   }
-  std::vector<double> cond(static_cast<std::size_t>(W * (n - 1))), harmonic(static_cast<std::size_t>(W));
+  const bool random = model.field().random();
+  std::vector<double> cond(static_cast<std::size_t>(W * (n - 1))), harmonic;
   for (index_t w = 0; w < W; ++w) {
     const auto a = model.conductances(firsts[w], n - 1);
     std::copy(a.begin(), a.end(), cond.begin() + w * (n - 1));
+    if (!random) continue;
     double inv = 0.0;
     for (const double v : a) inv += 1.0 / v;
-    harmonic[w] = static_cast<double>(a.size()) / inv;
+    harmonic.push_back(static_cast<double>(a.size()) / inv);
   }
   cond_ = Buffer<double>(device_, cond);
-  if (model.field().random()) harmonic_ = Buffer<double>(device_, harmonic);
+  if (random) harmonic_ = Buffer<double>(device_, harmonic);
 }
 
 void PatchMedium1D::theta_steps(index_t systems, int count, double dt, double theta, kernels::EndRows ends, index_t eo,

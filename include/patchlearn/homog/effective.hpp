@@ -92,6 +92,8 @@ struct EffectiveLattice2D {
   /// the effective equation u_t = div(A D grad u); none otherwise.
   std::optional<MediumExpression> modulation;
   bool linear() const { return !G.terms && !f.terms; }
+  /// The local tensor at the macro position (x, y): A(x, y) D on a modulated lattice, D otherwise.
+  EffectiveTensor local(double x, double y) const;
 };
 EffectiveLattice2D effective_lattice(const Lattice2D& lattice);
 
