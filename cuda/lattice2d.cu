@@ -14,30 +14,30 @@ namespace {
 // One thread per evolving point; consecutive threads walk the patches at one interior point (the
 // point-major state), so the reads coalesce, a warp takes one branch (all its points on the same
 // patch border or none), and the coupling sums of one patch row share their sources in cache.
-__global__ void k_gap_tooth(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                            const double* wm, double inv_h2, const double* U, double* dUdt, LatticeNonlinearity nl) {
+__global__ void k_gap_tooth(index_t batch, int P, int m, ToothBonds bonds, const double* wp, const double* wm,
+                            double inv_h2, const double* U, double* dUdt, LatticeNonlinearity nl) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
   if (t >= batch * per) return;
   const index_t b = t / per, r = t % per, k = r / PP, patch = r % PP;
   const int I = static_cast<int>(patch % P), J = static_cast<int>(patch / P);
   const int p = static_cast<int>(k % m), q = static_cast<int>(k / m);
-  dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, kE, kN, wp, wm, inv_h2, nl);
+  dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, bonds, wp, wm, inv_h2, nl);
 }
 
 // A whole sampling interval of the Chebyshev series for one trajectory per block, its three
 // vectors (T_k-1, T_k, the sum) in shared memory: each term reads T_k there and writes T_k-1 and
 // the sum at the thread's own points only, so one barrier per term orders it.
 __global__ void __launch_bounds__(1024)
-    k_gap_tooth_interval(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm,
-                         double inv_h2, double a, const double* c, int n, double* u) {
+    k_gap_tooth_interval(int P, int m, ToothBonds bonds, const double* wp, const double* wm, double inv_h2, double a,
+                         const double* c, int n, double* u) {
   PL_DYNAMIC_SHARED(double, vectors);
   const int PP = P * P, per = PP * m * m;
   double *Tkm1 = vectors, *Tk = vectors + per, *acc = vectors + 2 * per,
          *ub = u + blockIdx.x * static_cast<index_t>(per);
   const auto rate = [&](const double* T, int i) {
     const int patch = i % PP, k = i / PP;
-    return gap_tooth_rate(T, P, m, patch % P, patch / P, k % m, k / m, kE, kN, wp, wm, inv_h2);
+    return gap_tooth_rate(T, P, m, patch % P, patch / P, k % m, k / m, bonds, wp, wm, inv_h2);
   };
   for (int i = threadIdx.x; i < per; i += blockDim.x) Tkm1[i] = ub[i];
   __syncthreads();
@@ -115,10 +115,10 @@ __global__ void k_window_means(index_t batch, index_t N, int P, index_t first, i
 
 }  // namespace
 
-void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
+void gap_tooth_rates(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
+                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
   PL_LAUNCH(k_gap_tooth, blocks_for(batch * P * P * m * m), kBlock, 0)
-  (batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt, nl);
+  (batch, P, m, k, wp, wm, inv_h2, U, dUdt, nl);
   check_launch("gap-tooth rates");
 }
 
@@ -130,8 +130,8 @@ std::size_t gap_tooth_interval_bytes(int P, int m) {
 
 bool gap_tooth_interval_fits(int P, int m) { return gap_tooth_interval_bytes(P, m) <= shared_bytes_per_block(); }
 
-void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                                  const double* wm, double inv_h2, double rho, const double* c, int n, double* u) {
+void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
+                                  double inv_h2, double rho, const double* c, int n, double* u) {
   const std::size_t bytes = gap_tooth_interval_bytes(P, m);
   if (!gap_tooth_interval_fits(P, m))
     throw RunError("gap-tooth interval: " + std::to_string(P * P * m * m) +
@@ -143,7 +143,7 @@ void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE,
   const int per = P * P * m * m, rounds = (per + 1023) / 1024, threads = ((per + rounds - 1) / rounds + 31) / 32 * 32;
   if (batch > 0) {
     PL_LAUNCH(k_gap_tooth_interval, static_cast<unsigned>(batch), threads, bytes)
-    (P, m, kE, kN, wp, wm, inv_h2, 4.0 / rho, c, n, u);
+    (P, m, k, wp, wm, inv_h2, 4.0 / rho, c, n, u);
   }
   check_launch("gap-tooth interval");
 }

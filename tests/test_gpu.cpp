@@ -381,6 +381,36 @@ TEST(Gpu, Lattice2DRatesAndPropagation) {
   expect_close(Mg.to_host(), Mc.to_host(), 1e-14, "window means");
 }
 
+TEST(Gpu, GapToothOnARandomLattice) {
+  // Every tooth its own bonds (a random lattice): the CUDA kernel reads each tooth's table from the
+  // per-tooth layout, the CPU loop a plane per frame position. Rates ~1e-15 of their scale; the rkc
+  // stepper (the patch system is not symmetric) over two intervals ~1e-12 of the state.
+  REQUIRE_GPU();
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.25, Coupling::Spectral, 0);
+  RandomMediumSpec law;
+  law.mu = 0.0;
+  law.sigma = 0.5;
+  law.seed = 3;
+  const Lattice2D lat(KappaTables::random_lattice(static_cast<int>(g.lattice_points()), law), BondPlacement::Aligned,
+                      g.h, g.first);
+  InitialConditionParams2D p;
+  p.trajectories = 2;
+  p.k_hi = 3;
+  const auto ics = draw_initial_conditions_2d(p);
+  GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
+  const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 15);
+  Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
+  gc.rates(uc.data(), rc.data());
+  gg.rates(ug.data(), rg.data());
+  expect_close(rg.to_host(), rc.to_host(), 1e-13, "gap-tooth rates, own bonds");
+  const EffectiveTensor D{1.0, 0.0, 1.0};  // Keller's duality: exp(mu) I
+  Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
+      pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
+  const auto dc = simulate_lattice_2d(gc, pc, 0.01, 3, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 3, ics);
+  expect_close(dg.host_U(), dc.host_U(), 1e-12, "patch means, own bonds");
+  expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "rates of the means, own bonds");
+}
+
 TEST(Gpu, UDependentLatticeOnTheRkcStepper) {
   // g(u) on the bonds and a reaction on the sites: the CUDA kernels evaluate them per point
   // (site_rate), the CPU per plane of bonds; the CUDA rkc path goes stage by stage over the batch
@@ -426,23 +456,27 @@ TEST(Gpu, UDependentLatticeOnTheRkcStepper) {
 TEST(Gpu, GapToothChebyshevIntervalOnChip) {
   // A block per trajectory carries the whole series in shared memory (above the 48 KiB default for
   // the paper's 16 x 16 patches of 3 x 3, below it for 7 x 7 of 4 x 4); the CPU's thread per
-  // trajectory is the reference. Only contractions to FMA differ: ~1e-15 per term. (Weak coupling
-  // weights and rho = 200 keep the random operator's spectrum near [-rho, 0], so the terms stay
-  // bounded.)
+  // trajectory is the reference, with one bond table for all teeth and with one per tooth. Only
+  // contractions to FMA differ: ~1e-15 per term. (Weak coupling weights and rho = 200 keep the
+  // random operator's spectrum near [-rho, 0], so the terms stay bounded.)
   REQUIRE_GPU();
-  for (auto [P, m, terms] : {std::tuple{16, 3, 40}, std::tuple{7, 4, 9}}) {
-    ASSERT_TRUE(kernels::gap_tooth_interval_fits(Device::CUDA, P, m));
-    const int n = m + 2;
-    const index_t batch = 3, count = batch * P * P * m * m;
-    const auto kE = randoms(n * n, 21, 0.5, 2.0), kN = randoms(n * n, 22, 0.5, 2.0), wp = randoms(P * P, 23, -0.1, 0.1),
-               wm = randoms(P * P, 24, -0.1, 0.1), u = randoms(count, 25), c = randoms(terms, 26, 0.0, 0.3);
-    Buffer<double> ug(Device::CUDA, u), kEg(Device::CUDA, kE), kNg(Device::CUDA, kN), wpg(Device::CUDA, wp),
-        wmg(Device::CUDA, wm), cg(Device::CUDA, c);
-    std::vector<double> uc = u;
-    kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 1.0,
-                                          200.0, c.data(), terms, uc.data());
-    kernels::gap_tooth_chebyshev_interval(Device::CUDA, batch, P, m, kEg.data(), kNg.data(), wpg.data(), wmg.data(),
-                                          1.0, 200.0, cg.data(), terms, ug.data());
-    expect_close(ug.to_host(), uc, 1e-12, "gap-tooth Chebyshev interval");
-  }
+  for (const bool own : {false, true})
+    for (auto [P, m, terms] : {std::tuple{16, 3, 40}, std::tuple{7, 4, 9}}) {
+      ASSERT_TRUE(kernels::gap_tooth_interval_fits(Device::CUDA, P, m));
+      const int n = m + 2;
+      const index_t batch = 3, PP = static_cast<index_t>(P) * P, count = batch * PP * m * m, tables = own ? PP : 1;
+      const auto kE = randoms(n * n * tables, 21, 0.5, 2.0), kN = randoms(n * n * tables, 22, 0.5, 2.0),
+                 wp = randoms(P * P, 23, -0.1, 0.1), wm = randoms(P * P, 24, -0.1, 0.1), u = randoms(count, 25),
+                 c = randoms(terms, 26, 0.0, 0.3);
+      Buffer<double> ug(Device::CUDA, u), kEg(Device::CUDA, kE), kNg(Device::CUDA, kN), wpg(Device::CUDA, wp),
+          wmg(Device::CUDA, wm), cg(Device::CUDA, c);
+      std::vector<double> uc = u;
+      const index_t step = own ? 1 : 0;
+      kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, {kE.data(), kN.data(), tables, step}, wp.data(),
+                                            wm.data(), 1.0, 200.0, c.data(), terms, uc.data());
+      kernels::gap_tooth_chebyshev_interval(Device::CUDA, batch, P, m, {kEg.data(), kNg.data(), tables, step},
+                                            wpg.data(), wmg.data(), 1.0, 200.0, cg.data(), terms, ug.data());
+      expect_close(ug.to_host(), uc, 1e-12,
+                   own ? "gap-tooth Chebyshev interval, own bonds" : "gap-tooth Chebyshev interval");
+    }
 }

@@ -7,9 +7,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <string>
 
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/format.hpp"
 #include "patchlearn/homog/effective.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/io/config.hpp"
@@ -23,6 +25,7 @@
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/pipeline/problem2d.hpp"
 #include "patchlearn/learn/rollout.hpp"
+#include "patchlearn/schemes/lattice2d.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
 #include "failure_support.hpp"
 #include "report_check.hpp"
@@ -342,7 +345,13 @@ TEST(ModulatedLattice, EveryBondIsItsPeriodsTimesAAtItsMidpoint) {
   EXPECT_EQ(config_error_key([] { parse_config_2d(modulated("0.5 + sin(x)"), "bad.toml"); }), "lattice.modulation");
   std::string gap_tooth = modulated("1");
   gap_tooth.replace(gap_tooth.find("full_lattice"), 12, "gap_tooth");
-  EXPECT_EQ(config_error_key([&] { parse_config_2d(gap_tooth, "gap.toml"); }), "scheme.type");
+  EXPECT_EQ(config_error_key([&] { parse_config_2d(gap_tooth, "gap.toml"); }), "accepted");
+  EXPECT_EQ(config_error_key([&] { parse_config_2d(gap_tooth + "[fine]\nstepper = \"exponential\"\n", "gap.toml"); }),
+            "fine.stepper");  // the teeth's own bonds: not symmetric
+  // The teeth must share the phase of the tiled period: 29 sites of 3 between centres do not.
+  std::string off_phase = gap_tooth;
+  off_phase.replace(off_phase.find("ratio = 0.9"), 11, "ratio = 0.93103448275862066");
+  EXPECT_EQ(config_error_key([&] { parse_config_2d(off_phase, "gap.toml"); }), "patch.ratio");
   const auto random =
       "[domain]\ndimension = 2\n[lattice]\nkappa = \"random\"\ndistribution = \"lognormal\"\nmu = 0.0\nsigma = "
       "0.5\nseed = 1\n"
@@ -355,6 +364,28 @@ TEST(ModulatedLattice, EveryBondIsItsPeriodsTimesAAtItsMidpoint) {
                               "degree.toml");
             }),
             "regression.position_degree");
+}
+
+TEST(ModulatedLattice, GapToothTeethUnderAConstantModulationAreThePeriodicTeeth) {
+  // A = 1: the whole-lattice tables hold the period's values at every bond, so each tooth's own
+  // table equals the one the periodic teeth share, and the rates agree bit for bit; A = 2 doubles
+  // them exactly.
+  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
+  const auto N = static_cast<int>(g.lattice_points());
+  const KappaTables period = KappaTables::paper();
+  GapTooth2D periodic(Device::CPU, Lattice2D(period, BondPlacement::Aligned, g.h, g.first), g, 2);
+  std::vector<double> u(static_cast<std::size_t>(2 * periodic.state_size())), expected(u.size()), got(u.size());
+  std::mt19937_64 gen(8);
+  std::uniform_real_distribution<double> V(-1.0, 1.0);
+  for (auto& x : u) x = V(gen);
+  periodic.rates(u.data(), expected.data());
+  for (const double A : {1.0, 2.0}) {
+    const MediumExpression e("lattice.modulation", num(A), {"x", "y"});
+    GapTooth2D own(Device::CPU, Lattice2D(period.modulated(N, g.h, g.first, e), BondPlacement::Aligned, g.h, g.first),
+                   g, 2);
+    own.rates(u.data(), got.data());
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], A * expected[i]) << i;
+  }
 }
 
 TEST(ModulatedLattice, TheEffectiveOperatorIsTheFluxFormOfADGradU) {

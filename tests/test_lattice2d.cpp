@@ -189,83 +189,95 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
   // rates over all patches at once; every value must be the per-point gap_tooth_rate that the CUDA
   // kernel evaluates (same sums in the same order): for the paper's m = 3 (compiled for that
   // size) and other sizes, with P not a multiple of the register blocks, in the AVX2 version
-  // (where the CPU has it) and the baseline one (PATCHLEARN_CPU_BASELINE).
+  // (where the CPU has it) and the baseline one (PATCHLEARN_CPU_BASELINE), with one bond table
+  // shared by the teeth and with one per tooth (linear only).
   std::mt19937_64 gen(5);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   for (const bool baseline : {false, true})
     for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
       use_cpu_baseline(baseline);
       const int n = m + 2;
-      const index_t batch = 3, per = static_cast<index_t>(P) * P * m * m;
-      std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), U(batch * per), out(U.size());
-      for (auto* v : {&kE, &kN})
+      const index_t batch = 3, PP = static_cast<index_t>(P) * P, per = PP * m * m;
+      std::vector<double> kE(n * n), kN(n * n), kEp(n * n * PP), kNp(kEp.size()), wp(P * P), wm(P * P), U(batch * per),
+          out(U.size());
+      for (auto* v : {&kE, &kN, &kEp, &kNp})
         for (auto& x : *v) x = R(gen);
       for (auto* v : {&wp, &wm})
         for (auto& x : *v) x = V(gen);
       for (auto& x : U) x = V(gen);
       std::vector<double> rho(n * n);
       for (auto& x : rho) x = R(gen);
-      for (const auto& nl : nonlinearities(rho.data())) {
-        kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), 7.0, U.data(),
-                                 out.data(), nl);
-        double worst = 0, scale = 0;
-        for (index_t b = 0; b < batch; ++b)
-          for (int J = 0; J < P; ++J)
-            for (int I = 0; I < P; ++I)
-              for (int q = 0; q < m; ++q)
-                for (int p = 0; p < m; ++p) {
-                  const double ref = kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, kE.data(), kN.data(),
-                                                             wp.data(), wm.data(), 7.0, nl);
-                  const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
-                  worst = std::max(worst, std::abs(got - ref));
-                  scale = std::max(scale, std::abs(ref));
-                }
-        // Equal unless a compiler contracts to FMA (the u-dependent loop evaluates the series plane by
-        // plane, in the same order).
-        EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "")
-                                        << (nl.linear() ? "" : ", u-dependent");
-        EXPECT_GT(scale, 1.0);
-      }
+      for (const bool own : {false, true})
+        for (const auto& nl : nonlinearities(rho.data())) {
+          if (own && !nl.linear()) continue;
+          const kernels::ToothBonds k =
+              own ? kernels::ToothBonds{kEp.data(), kNp.data(), PP, 1} : kernels::ToothBonds{kE.data(), kN.data()};
+          kernels::gap_tooth_rates(Device::CPU, batch, P, m, k, wp.data(), wm.data(), 7.0, U.data(), out.data(), nl);
+          double worst = 0, scale = 0;
+          for (index_t b = 0; b < batch; ++b)
+            for (int J = 0; J < P; ++J)
+              for (int I = 0; I < P; ++I)
+                for (int q = 0; q < m; ++q)
+                  for (int p = 0; p < m; ++p) {
+                    const double ref =
+                        kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, k, wp.data(), wm.data(), 7.0, nl);
+                    const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
+                    worst = std::max(worst, std::abs(got - ref));
+                    scale = std::max(scale, std::abs(ref));
+                  }
+          // Equal unless a compiler contracts to FMA (the u-dependent loop evaluates the series plane by
+          // plane, in the same order).
+          EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "")
+                                          << (nl.linear() ? "" : ", u-dependent") << (own ? ", own bonds" : "");
+          EXPECT_GT(scale, 1.0);
+        }
       use_cpu_baseline(false);
     }
+  // The per-tooth layout: tooth (I, J)'s bond at frame position c is entry c P^2 + J P + I.
+  const kernels::ToothBonds own{nullptr, nullptr, 36, 1};
+  EXPECT_TRUE(own.per_patch());
+  EXPECT_EQ(own.at(7, 2 * 6 + 5), 7 * 36 + 17);
+  EXPECT_FALSE(kernels::ToothBonds{}.per_patch());
 }
 
 TEST(GapTooth2D, ChebyshevIntervalEqualsTheTermByTermLoop) {
   // One call carries each trajectory's series through all its terms on chip; its values must be
   // those of the batch-wide loop of kernels (chebyshev_start, gap_tooth_rates, chebyshev_step)
   // that Propagator2D runs for other schemes: the same arithmetic, bit for bit, for m = 3
-  // (compiled for that size) and other sizes, AVX2 and baseline versions, 2 to 9 terms.
+  // (compiled for that size) and other sizes, AVX2 and baseline versions, 2 to 9 terms, with
+  // shared and per-tooth bond tables.
   std::mt19937_64 gen(11);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0), C(0.0, 0.3);
   for (const bool baseline : {false, true})
-    for (auto [P, m, terms] : {std::tuple{16, 3, 9}, std::tuple{5, 2, 2}, std::tuple{7, 4, 5}}) {
-      use_cpu_baseline(baseline);
-      const int n = m + 2;
-      const index_t batch = 3, count = batch * P * P * m * m;
-      const double rho = 50.0, inv_h2 = 3.0, a = 4.0 / rho;
-      std::vector<double> kE(n * n), kN(n * n), wp(P * P), wm(P * P), u(count), c(terms);
-      for (auto* v : {&kE, &kN})
-        for (auto& x : *v) x = R(gen);
-      for (auto* v : {&wp, &wm})
-        for (auto& x : *v) x = V(gen);
-      for (auto& x : u) x = V(gen);
-      for (auto& x : c) x = C(gen);
-      // The loop: T_0 = u overwritten in place, T_1 in Tk, the sum in acc.
-      std::vector<double> Tkm1 = u, Tk(count), AT(count), acc(count);
-      kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2,
-                               Tkm1.data(), AT.data());
-      kernels::chebyshev_start(Device::CPU, count, a, AT.data(), Tkm1.data(), c[0], c[1], Tk.data(), acc.data());
-      for (int k = 1; k + 1 < terms; ++k) {
-        kernels::gap_tooth_rates(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(), inv_h2,
-                                 Tk.data(), AT.data());
-        kernels::chebyshev_step(Device::CPU, count, a, AT.data(), Tk.data(), Tkm1.data(), c[k + 1], acc.data());
-        std::swap(Tk, Tkm1);
+    for (const bool own : {false, true})
+      for (auto [P, m, terms] : {std::tuple{16, 3, 9}, std::tuple{5, 2, 2}, std::tuple{7, 4, 5}}) {
+        use_cpu_baseline(baseline);
+        const int n = m + 2;
+        const index_t batch = 3, PP = static_cast<index_t>(P) * P, count = batch * PP * m * m;
+        const double rho = 50.0, inv_h2 = 3.0, a = 4.0 / rho;
+        std::vector<double> kE(n * n * (own ? PP : 1)), kN(kE.size()), wp(P * P), wm(P * P), u(count), c(terms);
+        for (auto* v : {&kE, &kN})
+          for (auto& x : *v) x = R(gen);
+        for (auto* v : {&wp, &wm})
+          for (auto& x : *v) x = V(gen);
+        for (auto& x : u) x = V(gen);
+        for (auto& x : c) x = C(gen);
+        const kernels::ToothBonds k{kE.data(), kN.data(), own ? PP : 1, own ? 1 : 0};
+        // The loop: T_0 = u overwritten in place, T_1 in Tk, the sum in acc.
+        std::vector<double> Tkm1 = u, Tk(count), AT(count), acc(count);
+        kernels::gap_tooth_rates(Device::CPU, batch, P, m, k, wp.data(), wm.data(), inv_h2, Tkm1.data(), AT.data());
+        kernels::chebyshev_start(Device::CPU, count, a, AT.data(), Tkm1.data(), c[0], c[1], Tk.data(), acc.data());
+        for (int j = 1; j + 1 < terms; ++j) {
+          kernels::gap_tooth_rates(Device::CPU, batch, P, m, k, wp.data(), wm.data(), inv_h2, Tk.data(), AT.data());
+          kernels::chebyshev_step(Device::CPU, count, a, AT.data(), Tk.data(), Tkm1.data(), c[j + 1], acc.data());
+          std::swap(Tk, Tkm1);
+        }
+        kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, k, wp.data(), wm.data(), inv_h2, rho, c.data(),
+                                              terms, u.data());
+        use_cpu_baseline(false);
+        EXPECT_EQ(u, acc) << "P " << P << ", m " << m << ", " << terms << " terms" << (baseline ? ", baseline" : "")
+                          << (own ? ", own bonds" : "");
       }
-      kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, kE.data(), kN.data(), wp.data(), wm.data(),
-                                            inv_h2, rho, c.data(), terms, u.data());
-      use_cpu_baseline(false);
-      EXPECT_EQ(u, acc) << "P " << P << ", m " << m << ", " << terms << " terms" << (baseline ? ", baseline" : "");
-    }
 }
 
 TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {

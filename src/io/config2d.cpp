@@ -223,12 +223,6 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.order = static_cast<int>(patch.integer("order", c.order, 2, 64));
   c.scheme = scheme.enumerated("type", c.scheme, {Scheme2D::GapTooth, Scheme2D::FullLattice});
   if (whole) {
-    // The whole lattice's bonds: gap-tooth's teeth share one bond table (one phase of a periodic medium).
-    if (c.scheme != Scheme2D::FullLattice)
-      throw ConfigError("scheme.type", std::string("\"gap_tooth\" cannot simulate a ") +
-                                           (c.random ? "random" : "modulated") +
-                                           " lattice yet: its teeth share one bond table (one phase of a periodic "
-                                           "medium); use \"full_lattice\"");
     const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
     const auto N = static_cast<int>(g.lattice_points());
     if (c.random) {
@@ -244,17 +238,22 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                      {"random lattices (lattice.kappa = \"random\")", "sites", c.random ? c.kappa.mx : 0, 2, 32, 100},
                      c.cell_window, c.cell_samples);
   const int m = c.points - 2;
-  if (!c.kappa.whole_lattice && (m % c.kappa.mx || m % c.kappa.my))
+  // (A modulated lattice's tables tile a period of their own; a random one has none.)
+  const int tile_x = c.kappa.whole_lattice ? c.kappa.tile_mx : c.kappa.mx,
+            tile_y = c.kappa.whole_lattice ? c.kappa.tile_my : c.kappa.my;
+  if (tile_x && (m % tile_x || m % tile_y))
     c.warnings.push_back(
         "patch.points: the " + std::to_string(m) +
-        " evolving points per side are not a whole number of diffusivity periods (" + std::to_string(c.kappa.mx) +
-        " x " + std::to_string(c.kappa.my) +
+        " evolving points per side are not a whole number of diffusivity periods (" + std::to_string(tile_x) + " x " +
+        std::to_string(tile_y) +
         "); the EdgyInt coupling is then not self-adjoint and the effective tensor is only approximated");
 
   // --- time stepping
   // A u-dependent lattice has no exp(dt A): its default stepper is rkc, with rkc's tolerance.
-  const bool linear = c.kappa.nonlinear_key().empty();
-  c.stepper = fine.enumerated("stepper", linear ? c.stepper : FineStepper::RKC,
+  // So have gap-tooth teeth with bonds of their own (a random or modulated lattice): their patch
+  // system is not symmetric.
+  const bool linear = c.kappa.nonlinear_key().empty(), own_bonds = whole && c.scheme == Scheme2D::GapTooth;
+  c.stepper = fine.enumerated("stepper", linear && !own_bonds ? c.stepper : FineStepper::RKC,
                               {FineStepper::Exponential, FineStepper::RK4, FineStepper::RKC});
   c.fine_dt = fine.number("dt", c.fine_dt);
   if (c.fine_dt < 0) throw ConfigError("fine.dt", num(c.fine_dt) + " must be >= 0 (0: the largest stable step)");
@@ -264,6 +263,10 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   if (c.stepper == FineStepper::Exponential && !linear)
     throw ConfigError("fine.stepper", "exponential needs a linear lattice, and " + c.kappa.nonlinear_key() +
                                           " makes it u-dependent; use rkc");
+  if (c.stepper == FineStepper::Exponential && own_bonds)
+    throw ConfigError("fine.stepper", std::string("exponential needs a symmetric patch system, and the teeth of a ") +
+                                          (c.random ? "random" : "modulated") +
+                                          " lattice each have their own bonds; use rkc (the default here) or rk4");
   if (c.stepper == FineStepper::Exponential && c.coupling != Coupling::Spectral)
     throw ConfigError(
         "fine.stepper",

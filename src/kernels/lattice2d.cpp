@@ -51,11 +51,12 @@ template <class V>
 }
 
 /// One gap-tooth rate evaluation: the batch's patch values U and rates dUdt (point-major,
-/// [b][q][p][J][I]), the (m+2) x (m+2) bond tables of a patch, and both coupling matrices as
-/// given (wp, wm) and transposed.
+/// [b][q][p][J][I]), the teeth's bond tables (ToothBonds), and both coupling matrices as given
+/// (wp, wm) and transposed.
 struct GapToothProblem {
   int P, m;
-  const double *kE, *kN, *wp, *wm, *wpT, *wmT;
+  ToothBonds k;
+  const double *wp, *wm, *wpT, *wmT;
   double inv_h2;
   const double* U;
   double* dUdt;
@@ -120,9 +121,9 @@ index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl) {
 /// the west edge F(0, y) = F(m, y) Wm^T, the north edge F(x, m+1) = Wp F(x, 1) and the south
 /// edge F(x, 0) = Wm F(x, m). The rates at each interior position are then lattice_rate over
 /// all patches (a unit-stride loop the compiler vectorizes), with the bond values of that
-/// position, which every patch shares. On a u-dependent lattice each bond's factor g is computed
-/// once per evaluation into a plane (x-bonds between frame positions (x, y) and (x+1, y), y-bonds
-/// between (x, y) and (x, y+1)), not once from either end: the values site_rate gives, at half
+/// position: one value that every patch shares, or a plane of them, one per tooth (ToothBonds). On a u-dependent
+/// lattice each bond's factor g is computed once per evaluation into a plane (x-bonds between frame positions (x, y)
+/// and (x+1, y), y-bonds between (x, y) and (x, y+1)), not once from either end: the values site_rate gives, at half
 /// the series evaluations.
 ///
 /// Mc > 0 fixes the patch size m at compile time (the small loops over a patch then unroll).
@@ -169,9 +170,17 @@ struct GapToothTrajectory {
     for (int y = 1; y <= m; ++y)
       for (int x = 1; x <= m; ++x) {
         const int c = y * n + x;
-        const double kE = g.kE[c], kW = g.kE[c - 1], kN = g.kN[c], kS = g.kN[c - n];
         const double *u = F(x, y), *uE = F(x + 1, y), *uW = F(x - 1, y), *uN = F(x, y + 1), *uS = F(x, y - 1);
         double* out = g.dUdt + b * per + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+        if (g.k.per_patch()) {
+          // Every tooth its own bonds: one plane of each per frame position (a linear lattice).
+          const double *kE = g.k.kE + c * PP, *kW = kE - PP, *kN = g.k.kN + c * PP, *kS = kN - n * PP;
+#pragma omp simd
+          for (index_t i = 0; i < PP; ++i)
+            out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE[i], kW[i], kN[i], kS[i], g.inv_h2);
+          continue;
+        }
+        const double kE = g.k.kE[c], kW = g.k.kE[c - 1], kN = g.k.kN[c], kS = g.k.kN[c - n];
         if (nl.linear()) {
 #pragma omp simd
           for (index_t i = 0; i < PP; ++i)
@@ -202,15 +211,17 @@ struct GapToothCoupling {
   GapToothProblem g;
   GapToothCoupling(const GapToothCoupling&) = delete;
   GapToothCoupling& operator=(const GapToothCoupling&) = delete;
-  GapToothCoupling(int P, int m, const double* kE, const double* kN, const double* wp, const double* wm, double inv_h2,
+  GapToothCoupling(int P, int m, const ToothBonds& k, const double* wp, const double* wm, double inv_h2,
                    const LatticeNonlinearity& nl = {})
       : wpT(static_cast<std::size_t>(P) * P), wmT(wpT.size()) {
+    if (k.per_patch() && !nl.linear())
+      throw std::invalid_argument("gap-tooth: per-tooth bond tables are for linear lattices only");
     for (int I = 0; I < P; ++I)
       for (int K = 0; K < P; ++K) {
         wpT[K * P + I] = wp[I * P + K];
         wmT[K * P + I] = wm[I * P + K];
       }
-    g = GapToothProblem{P, m, kE, kN, wp, wm, wpT.data(), wmT.data(), inv_h2, nullptr, nullptr, nl};
+    g = GapToothProblem{P, m, k, wp, wm, wpT.data(), wmT.data(), inv_h2, nullptr, nullptr, nl};
   }
 };
 
@@ -353,10 +364,10 @@ struct ChebyshevUpdate {
 
 }  // namespace
 
-void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
-  PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, kE, kN, wp, wm, inv_h2, U, dUdt, nl));
-  GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2, nl);
+void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
+                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
+  PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, k, wp, wm, inv_h2, U, dUdt, nl));
+  GapToothCoupling coupling(P, m, k, wp, wm, inv_h2, nl);
   GapToothProblem& g = coupling.g;
   g.U = U;
   g.dUdt = dUdt;
@@ -364,21 +375,20 @@ void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, 
   gap_tooth_rates_cpu<0>(g, batch);
 }
 
-void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
-                                  const double* wp, const double* wm, double inv_h2, double rho, const double* c, int n,
-                                  double* u) {
+void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp,
+                                  const double* wm, double inv_h2, double rho, const double* c, int n, double* u) {
   if (n < 2) throw std::invalid_argument("gap_tooth_chebyshev_interval: at least two terms");
-  PL_RETURN_IF_CUDA(dev, gap_tooth_chebyshev_interval(batch, P, m, kE, kN, wp, wm, inv_h2, rho, c, n, u));
-  const GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2);
+  PL_RETURN_IF_CUDA(dev, gap_tooth_chebyshev_interval(batch, P, m, k, wp, wm, inv_h2, rho, c, n, u));
+  const GapToothCoupling coupling(P, m, k, wp, wm, inv_h2);
   if (m == 3) return gap_tooth_intervals_cpu<3>(coupling.g, batch, rho, c, n, u);
   gap_tooth_intervals_cpu<0>(coupling.g, batch, rho, c, n, u);
 }
 
-bool gap_tooth_rkc_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
-                            const double* wp, const double* wm, double inv_h2, const LatticeNonlinearity& nl,
-                            const RkcStage* stage, int s, int steps, double* u) {
+bool gap_tooth_rkc_interval(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp,
+                            const double* wm, double inv_h2, const LatticeNonlinearity& nl, const RkcStage* stage,
+                            int s, int steps, double* u) {
   if (dev != Device::CPU) return false;
-  const GapToothCoupling coupling(P, m, kE, kN, wp, wm, inv_h2, nl);
+  const GapToothCoupling coupling(P, m, k, wp, wm, inv_h2, nl);
   if (m == 3)
     gap_tooth_rkc_intervals_cpu<3>(coupling.g, batch, stage, s, steps, u);
   else

@@ -56,6 +56,8 @@ KappaTables KappaTables::modulated(int N, double h, index_t origin, const Medium
   KappaTables t = *this;
   t.mx = t.my = N;
   t.whole_lattice = true;
+  t.tile_mx = mx;
+  t.tile_my = my;
   const auto n = static_cast<std::size_t>(N) * N;
   t.cx.resize(n);
   t.cy.resize(n);

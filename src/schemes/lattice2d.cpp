@@ -112,8 +112,10 @@ double LatticeScheme2D::slow_rate(const EffectiveTensor& D) const {
 }
 
 void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
-  if (lattice.tables().whole_lattice) return;  // a random realization: every patch its own piece
-  const int mx = lattice.tables().mx, my = lattice.tables().my;
+  const KappaTables& t = lattice.tables();
+  // A random realization has no phase; a modulated lattice has its tiled period's.
+  if (t.whole_lattice && !t.tile_mx) return;
+  const int mx = t.whole_lattice ? t.tile_mx : t.mx, my = t.whole_lattice ? t.tile_my : t.my;
   if (g.spacing % mx || g.spacing % my)
     throw ConfigError("patch.ratio", "the patch centres are " + std::to_string(g.spacing) +
                                          " lattice points apart, not a multiple of the diffusivity period " +
@@ -122,25 +124,29 @@ void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
 }
 
 double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& g) {
-  std::vector<double> kE, kN;
-  lattice.window(g.first, g.first, g.n, kE, kN);
   // Gershgorin: |diagonal| + the absolute row sum; an edge neighbour spreads its bond over the
-  // coupling kernel, sum |w| = Lambda.
+  // coupling kernel, sum |w| = Lambda. The teeth share one window of bonds unless the tables are
+  // the whole lattice's; then every tooth's own window counts.
   double lp = 0.0, lm = 0.0;
   for (int k = 0; k < g.P; ++k) {
     lp += std::abs(g.wp[k]);
     lm += std::abs(g.wm[k]);
   }
   const double lam = std::max(lp, lm);
-  const int n = g.n;
+  const int n = g.n, teeth = lattice.tables().whole_lattice ? g.P : 1;
+  std::vector<double> kE, kN;
   double rho = 0.0;
-  for (int q = 1; q <= g.m; ++q)
-    for (int p = 1; p <= g.m; ++p) {
-      const double bonds[4] = {kE[q * n + p], kE[q * n + p - 1], kN[q * n + p], kN[(q - 1) * n + p]};
-      const bool edge[4] = {p == g.m, p == 1, q == g.m, q == 1};
-      double row = 0.0;
-      for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
-      rho = std::max(rho, row / (g.h * g.h));
+  for (int J = 0; J < teeth; ++J)
+    for (int I = 0; I < teeth; ++I) {
+      lattice.window(g.first + I * g.spacing, g.first + J * g.spacing, n, kE, kN);
+      for (int q = 1; q <= g.m; ++q)
+        for (int p = 1; p <= g.m; ++p) {
+          const double bonds[4] = {kE[q * n + p], kE[q * n + p - 1], kN[q * n + p], kN[(q - 1) * n + p]};
+          const bool edge[4] = {p == g.m, p == 1, q == g.m, q == 1};
+          double row = 0.0;
+          for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
+          rho = std::max(rho, row / (g.h * g.h));
+        }
     }
   return with_nonlinearity(lattice, rho);
 }
@@ -219,16 +225,34 @@ bool LatticeScheme2D::rkc_interval(const kernels::RkcStage*, int, int, double*) 
 
 GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
     : LatticeScheme2D(dev, g, batch) {
-  if (lattice.tables().whole_lattice)
-    throw ConfigError("scheme.type",
-                      "\"gap_tooth\" cannot simulate a random lattice yet: its teeth share one bond table (one "
-                      "phase of a periodic medium); use \"full_lattice\"");
   check_patch_phase(lattice, g);
   nl_ = LatticeNonlinearityTables(dev, lattice, g.first, g.n);
   std::vector<double> kE, kN;
-  lattice.window(g.first, g.first, g.n, kE, kN);
+  if (lattice.tables().whole_lattice) {
+    // Every tooth its own window of the lattice's bonds, position-major [c][J][I] (ToothBonds).
+    const std::string key = lattice.tables().nonlinear_key();
+    if (!key.empty()) throw ConfigError(key, "a random or modulated lattice is linear for now");
+    const index_t PP = static_cast<index_t>(g.P) * g.P, nn = static_cast<index_t>(g.n) * g.n;
+    std::vector<double> wE, wN;
+    kE.resize(nn * PP);
+    kN.resize(nn * PP);
+    for (int J = 0; J < g.P; ++J)
+      for (int I = 0; I < g.P; ++I) {
+        lattice.window(g.first + I * g.spacing, g.first + J * g.spacing, g.n, wE, wN);
+        for (index_t c = 0; c < nn; ++c) {
+          kE[c * PP + J * g.P + I] = wE[c];
+          kN[c * PP + J * g.P + I] = wN[c];
+        }
+      }
+    bonds_.stride = PP;
+    bonds_.patch_step = 1;
+  } else {
+    lattice.window(g.first, g.first, g.n, kE, kN);
+  }
   kE_ = Buffer<double>(dev, kE);
   kN_ = Buffer<double>(dev, kN);
+  bonds_.kE = kE_.data();
+  bonds_.kN = kN_.data();
   // The circulant matrices W[I][J] = w[(I - J) mod P].
   std::vector<double> Wp(static_cast<std::size_t>(g.P) * g.P), Wm(Wp.size());
   for (int I = 0; I < g.P; ++I)
@@ -243,24 +267,24 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
 
 void GapTooth2D::rates(const double* u, double* dudt) {
   const auto& g = layout_;
-  kernels::gap_tooth_rates(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(), 1.0 / (g.h * g.h), u,
-                           dudt, nl_.view());
+  kernels::gap_tooth_rates(dev_, batch_, g.P, g.m, bonds_, wp_.data(), wm_.data(), 1.0 / (g.h * g.h), u, dudt,
+                           nl_.view());
   point_steps_ += static_cast<double>(batch_ * state_size());
 }
 
 bool GapTooth2D::chebyshev_interval(const double* c, int n, double rho, double* u) {
   const auto& g = layout_;
   if (!linear() || !kernels::gap_tooth_interval_fits(dev_, g.P, g.m)) return false;
-  kernels::gap_tooth_chebyshev_interval(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(),
-                                        1.0 / (g.h * g.h), rho, c, n, u);
+  kernels::gap_tooth_chebyshev_interval(dev_, batch_, g.P, g.m, bonds_, wp_.data(), wm_.data(), 1.0 / (g.h * g.h), rho,
+                                        c, n, u);
   point_steps_ += static_cast<double>(n - 1) * static_cast<double>(batch_ * state_size());
   return true;
 }
 
 bool GapTooth2D::rkc_interval(const kernels::RkcStage* stage, int s, int steps, double* u) {
   const auto& g = layout_;
-  if (!kernels::gap_tooth_rkc_interval(dev_, batch_, g.P, g.m, kE_.data(), kN_.data(), wp_.data(), wm_.data(),
-                                       1.0 / (g.h * g.h), nl_.view(), stage, s, steps, u))
+  if (!kernels::gap_tooth_rkc_interval(dev_, batch_, g.P, g.m, bonds_, wp_.data(), wm_.data(), 1.0 / (g.h * g.h),
+                                       nl_.view(), stage, s, steps, u))
     return false;
   point_steps_ += static_cast<double>(steps) * s * static_cast<double>(batch_ * state_size());
   return true;
@@ -339,7 +363,8 @@ Propagator2D::Propagator2D(LatticeScheme2D& scheme, double interval, FineStepper
                         "exponential needs a linear lattice (exp(dt A)); use rkc for a u-dependent one");
     if (!scheme.symmetric())
       throw ConfigError("fine.stepper",
-                        "exponential needs a symmetric patch system (patch.coupling = \"spectral\"); use rk4");
+                        "exponential needs a symmetric patch system (patch.coupling = \"spectral\" on teeth that "
+                        "share one bond table, not a random or modulated lattice's); use rkc or rk4");
     cheb_ = exp_chebyshev_coefficients(0.5 * interval * rho, tolerance);
     cheb_dev_ = Buffer<double>(scheme.device(), cheb_);
     evaluations_ = static_cast<int>(cheb_.size()) - 1;

@@ -116,29 +116,28 @@ index_t count_nonfinite(Device dev, const double* x, index_t count);
 
 // --- 2D lattice (kernels/lattice2d.hpp) ---
 /// dUdt = gap-tooth rates of U[b][q][p][J][I] (P x P patches of m x m evolving points,
-/// point-major); kE, kN (m+2)^2 bond tables shared by all patches; wp, wm the P x P circulant
-/// coupling matrices; nl the u-dependence (site rates nl.rho indexed like kE), linear by default.
-void gap_tooth_rates(Device dev, index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt,
-                     const LatticeNonlinearity& nl = {});
+/// point-major); k the teeth's bond tables, one shared or one per tooth (ToothBonds); wp, wm the
+/// P x P circulant coupling matrices; nl the u-dependence (site rates nl.rho indexed like one
+/// shared bond table; a u-dependent lattice has no per-tooth tables), linear by default.
+void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
+                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl = {});
 /// u <- exp(dt A) u over one sampling interval for the gap-tooth patches of gap_tooth_rates, by the
 /// Chebyshev series c[0..n) (n >= 2, a device array) on [-rho, 0], each trajectory's series carried
 /// through in one go: the arithmetic of the term-by-term loop (chebyshev_start, gap_tooth_rate,
 /// chebyshev_update) without a pass through memory, a barrier across the batch or a launch per
 /// term. CPU: a trajectory per thread, its three vectors in that core's cache. CUDA: a block per
 /// trajectory, the vectors in shared memory, where gap_tooth_interval_fits.
-void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
-                                  const double* wp, const double* wm, double inv_h2, double rho, const double* c, int n,
-                                  double* u);
+void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp,
+                                  const double* wm, double inv_h2, double rho, const double* c, int n, double* u);
 bool gap_tooth_interval_fits(Device dev, int P, int m);
 /// u <- `steps` steps of the rkc method (stage[0..s), kernels/lattice2d.hpp: rkc_stage_value, the
 /// step folded into mu_dt and gamma_dt) for the gap-tooth patches of gap_tooth_rates, each
 /// trajectory carried through in one go as gap_tooth_chebyshev_interval does. CPU only (a thread
 /// per trajectory, its vectors in that core's cache); false on CUDA, where the caller goes stage
 /// by stage (gap_tooth_rates, rkc_stage).
-bool gap_tooth_rkc_interval(Device dev, index_t batch, int P, int m, const double* kE, const double* kN,
-                            const double* wp, const double* wm, double inv_h2, const LatticeNonlinearity& nl,
-                            const RkcStage* stage, int s, int steps, double* u);
+bool gap_tooth_rkc_interval(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp,
+                            const double* wm, double inv_h2, const LatticeNonlinearity& nl, const RkcStage* stage,
+                            int s, int steps, double* u);
 /// dudt = rates of the periodic N x N lattices u[b][y][x] with full bond tables kE, kN [y][x] and
 /// the u-dependence nl (site rates nl.rho [y][x]), linear by default.
 void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,

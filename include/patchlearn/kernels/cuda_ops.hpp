@@ -45,10 +45,10 @@ void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, 
 double max_abs(const double* x, index_t count);
 
 // 2D lattice (cuda/lattice2d.cu)
-void gap_tooth_rates(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                     const double* wm, double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl);
-void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const double* kE, const double* kN, const double* wp,
-                                  const double* wm, double inv_h2, double rho, const double* c, int n, double* u);
+void gap_tooth_rates(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
+                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl);
+void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
+                                  double inv_h2, double rho, const double* c, int n, double* u);
 bool gap_tooth_interval_fits(int P, int m);
 void chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1, double* T1,
                      double* acc);

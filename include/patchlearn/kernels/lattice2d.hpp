@@ -70,11 +70,24 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
   return s;
 }
 
-/// du/dt at interior point (p, q) of one patch, its m x m values patch[(q m + p) stride], given
-/// the edge values next to it (eE, eW, eN, eS; only those on the patch border are read). kE, kN
-/// are the patch's (m+2) x (m+2) bond tables, edges included (nl.rho likewise).
+/// The bond tables of the gap-tooth teeth, each over the (m+2) x (m+2) positions [y][x] of a patch
+/// frame, edges included (position c = y (m+2) + x). Either one table that every tooth shares (a
+/// periodic medium with every patch at the same phase: stride 1, patch_step 0) or one per tooth
+/// (a random or modulated lattice, each tooth its own piece of it: position-major [c][patch] with
+/// patch = J P + I, stride P^2, patch_step 1), so the one formula at() serves both.
+struct ToothBonds {
+  const double* kE = nullptr;  ///< x-bond between positions (x, y) and (x+1, y)
+  const double* kN = nullptr;  ///< y-bond between positions (x, y) and (x, y+1)
+  index_t stride = 1, patch_step = 0;
+  PL_HD bool per_patch() const { return patch_step != 0; }
+  PL_HD index_t at(index_t c, index_t patch) const { return c * stride + patch * patch_step; }
+};
+
+/// du/dt at interior point (p, q) of tooth `tooth`, its m x m values patch[(q m + p) stride], given
+/// the edge values next to it (eE, eW, eN, eS; only those on the patch border are read), with the
+/// tooth's bonds k (nl.rho indexed by the frame position: u-dependent lattices share one table).
 PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p, int q, double eE, double eW, double eN,
-                              double eS, const double* kE, const double* kN, double inv_h2,
+                              double eS, const ToothBonds& k, index_t tooth, double inv_h2,
                               const LatticeNonlinearity& nl = {}) {
   const auto at = [patch, stride, m](int pp, int qq) { return patch[(static_cast<index_t>(qq) * m + pp) * stride]; };
   const double u = at(p, q);
@@ -82,9 +95,9 @@ PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p,
   const double uW = p > 0 ? at(p - 1, q) : eW;
   const double uN = q + 1 < m ? at(p, q + 1) : eN;
   const double uS = q > 0 ? at(p, q - 1) : eS;
-  const int n = m + 2, x = p + 1, y = q + 1;
-  return site_rate(u, uE, uW, uN, uS, kE[y * n + x], kE[y * n + x - 1], kN[y * n + x], kN[(y - 1) * n + x], inv_h2, nl,
-                   y * n + x);
+  const int n = m + 2, c = (q + 1) * n + p + 1;
+  return site_rate(u, uE, uW, uN, uS, k.kE[k.at(c, tooth)], k.kE[k.at(c - 1, tooth)], k.kN[k.at(c, tooth)],
+                   k.kN[k.at(c - n, tooth)], inv_h2, nl, c);
 }
 
 /// du/dt at interior point (p, q) of patch (I, J) of one trajectory's patch values, stored
@@ -92,16 +105,16 @@ PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p,
 /// such planes). The edge values it needs are interpolated on the spot: Wp / Wm are the P x P
 /// circulant coupling matrices that give the right/top edge from the neighbours' first interior
 /// column/row (shift +r) and the left/bottom edge from their last (shift -r).
-PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, int q, const double* kE,
-                            const double* kN, const double* Wp, const double* Wm, double inv_h2,
-                            const LatticeNonlinearity& nl = {}) {
+PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, int q, const ToothBonds& k,
+                            const double* Wp, const double* Wm, double inv_h2, const LatticeNonlinearity& nl = {}) {
   const index_t PP = static_cast<index_t>(P) * P;
   const auto plane = [U, m, PP](int pp, int qq) { return U + (static_cast<index_t>(qq) * m + pp) * PP; };
   const double eE = p + 1 < m ? 0.0 : coupling_sum(Wp + I * P, P, plane(0, q) + J * P, 1);
   const double eW = p > 0 ? 0.0 : coupling_sum(Wm + I * P, P, plane(m - 1, q) + J * P, 1);
   const double eN = q + 1 < m ? 0.0 : coupling_sum(Wp + J * P, P, plane(p, 0) + I, P);
   const double eS = q > 0 ? 0.0 : coupling_sum(Wm + J * P, P, plane(p, m - 1) + I, P);
-  return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, kE, kN, inv_h2, nl);
+  return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, k,
+                          static_cast<index_t>(J) * P + I, inv_h2, nl);
 }
 
 /// The first two terms of the Chebyshev series for exp(dt A) u at one point, T_0 = u and

@@ -47,6 +47,9 @@ struct KappaTables {
   URange u_range;                                                ///< where g and f were checked
   /// The tables are one random realization of the whole lattice, not a period (random_lattice).
   bool whole_lattice = false;
+  /// Whole-lattice tables that tile one period up to a smooth factor (modulated): that period, which
+  /// the gap-tooth patches must share the phase of; 0 x 0 for a random lattice, which has none.
+  int tile_mx = 0, tile_my = 0;
   /// The key of the first u-dependent term (lattice.conductance_factor, lattice.reaction), ""
   /// when the lattice is linear.
   std::string nonlinear_key() const;

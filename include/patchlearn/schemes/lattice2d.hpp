@@ -134,11 +134,14 @@ class GapTooth2D : public LatticeScheme2D {
   bool rkc_interval(const kernels::RkcStage* stage, int s, int steps, double* u) override;
   void restrict_means(const double* u, double* U) override;
   double spectral_bound() const override { return rho_; }
-  bool symmetric() const override { return layout_.coupling == Coupling::Spectral && linear(); }
+  /// The spectral coupling is symmetric (EdgyInt) where the teeth share one bond table; with a table
+  /// per tooth the bond on one side of an edge is not the one on the other.
+  bool symmetric() const override { return layout_.coupling == Coupling::Spectral && linear() && !bonds_.per_patch(); }
   std::vector<double> sample(const std::vector<InitialCondition2D>& ics) const override;
 
  private:
   Buffer<double> kE_, kN_, wp_, wm_;
+  kernels::ToothBonds bonds_;  ///< views of kE_, kN_
   double rho_ = 0.0;
 };
 
@@ -161,7 +164,8 @@ class FullLattice2D : public LatticeScheme2D {
 };
 
 /// ConfigError unless every patch sees the same phase of the medium (centre spacing a multiple of
-/// the diffusivity period); a random lattice (KappaTables::whole_lattice) has no phase to share.
+/// the diffusivity period, for a modulated lattice the period it tiles); a random lattice has no
+/// phase to share.
 void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& layout);
 /// Gershgorin bounds of the spectral radius of A (the same the schemes use).
 double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& layout);
