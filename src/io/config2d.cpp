@@ -233,6 +233,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
       c.period = c.kappa;
       c.kappa = c.period.modulated(N, g.h, g.first, *c.modulation);
     }
+    if (c.scheme == Scheme2D::GapTooth)
+      check_gap_tooth_medium(Lattice2D(c.kappa, parse_bond_placement(c.placement), g.h, g.first), g);
   }
   parse_cell_windows(Table(root, "cell"),
                      {"random lattices (lattice.kappa = \"random\")", "sites", c.random ? c.kappa.mx : 0, 2, 32, 100},
