@@ -48,6 +48,19 @@ int steps_dividing(double interval, double dt) {
   return static_cast<int>(std::llround(r));
 }
 
+/// Calls visit(tooth, kE, kN) with the (m+2) x (m+2) bond window of every tooth (tooth = J P + I) of
+/// a whole-lattice table (random, modulated), or once, tooth 0, when the teeth share one window.
+template <class Visit>
+void for_each_tooth_window(const Lattice2D& lattice, const PatchLayout2D& g, Visit visit) {
+  const int teeth = lattice.tables().whole_lattice ? g.P : 1;
+  std::vector<double> kE, kN;
+  for (int J = 0; J < teeth; ++J)
+    for (int I = 0; I < teeth; ++I) {
+      lattice.window(g.first + I * g.spacing, g.first + J * g.spacing, g.n, kE, kN);
+      visit(static_cast<index_t>(J) * g.P + I, kE, kN);
+    }
+}
+
 /// A linear lattice's spectral bound raised for its u-dependence (LatticeScheme2D::spectral_bound).
 double with_nonlinearity(const Lattice2D& lattice, double linear_bound) {
   const LatticeNonlinearityTables nl(Device::CPU, lattice, 0, 0);
@@ -136,29 +149,25 @@ void check_gap_tooth_medium(const Lattice2D& lattice, const PatchLayout2D& g) {
 
 double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& g) {
   // Gershgorin: |diagonal| + the absolute row sum; an edge neighbour spreads its bond over the
-  // coupling kernel, sum |w| = Lambda. The teeth share one window of bonds unless the tables are
-  // the whole lattice's; then every tooth's own window counts.
+  // coupling kernel, sum |w| = Lambda; over every tooth's own window where the teeth have one.
   double lp = 0.0, lm = 0.0;
   for (int k = 0; k < g.P; ++k) {
     lp += std::abs(g.wp[k]);
     lm += std::abs(g.wm[k]);
   }
   const double lam = std::max(lp, lm);
-  const int n = g.n, teeth = lattice.tables().whole_lattice ? g.P : 1;
-  std::vector<double> kE, kN;
+  const int n = g.n;
   double rho = 0.0;
-  for (int J = 0; J < teeth; ++J)
-    for (int I = 0; I < teeth; ++I) {
-      lattice.window(g.first + I * g.spacing, g.first + J * g.spacing, n, kE, kN);
-      for (int q = 1; q <= g.m; ++q)
-        for (int p = 1; p <= g.m; ++p) {
-          const double bonds[4] = {kE[q * n + p], kE[q * n + p - 1], kN[q * n + p], kN[(q - 1) * n + p]};
-          const bool edge[4] = {p == g.m, p == 1, q == g.m, q == 1};
-          double row = 0.0;
-          for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
-          rho = std::max(rho, row / (g.h * g.h));
-        }
-    }
+  for_each_tooth_window(lattice, g, [&](index_t, const std::vector<double>& kE, const std::vector<double>& kN) {
+    for (int q = 1; q <= g.m; ++q)
+      for (int p = 1; p <= g.m; ++p) {
+        const double bonds[4] = {kE[q * n + p], kE[q * n + p - 1], kN[q * n + p], kN[(q - 1) * n + p]};
+        const bool edge[4] = {p == g.m, p == 1, q == g.m, q == 1};
+        double row = 0.0;
+        for (int b = 0; b < 4; ++b) row += bonds[b] * (1.0 + (edge[b] ? lam : 1.0));
+        rho = std::max(rho, row / (g.h * g.h));
+      }
+  });
   return with_nonlinearity(lattice, rho);
 }
 
@@ -238,28 +247,21 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
     : LatticeScheme2D(dev, g, batch) {
   check_gap_tooth_medium(lattice, g);
   nl_ = LatticeNonlinearityTables(dev, lattice, g.first, g.n);
-  std::vector<double> kE, kN;
+  // Every tooth its own window of a whole-lattice table, position-major [c][J][I] (ToothBonds).
   if (lattice.tables().whole_lattice) {
-    // Every tooth its own window of the lattice's bonds, position-major [c][J][I] (ToothBonds).
     const std::string key = lattice.tables().nonlinear_key();
     if (!key.empty()) throw ConfigError(key, "a random or modulated lattice is linear for now");
-    const index_t PP = static_cast<index_t>(g.P) * g.P, nn = static_cast<index_t>(g.n) * g.n;
-    std::vector<double> wE, wN;
-    kE.resize(nn * PP);
-    kN.resize(nn * PP);
-    for (int J = 0; J < g.P; ++J)
-      for (int I = 0; I < g.P; ++I) {
-        lattice.window(g.first + I * g.spacing, g.first + J * g.spacing, g.n, wE, wN);
-        for (index_t c = 0; c < nn; ++c) {
-          kE[c * PP + J * g.P + I] = wE[c];
-          kN[c * PP + J * g.P + I] = wN[c];
-        }
-      }
-    bonds_.stride = PP;
+    bonds_.stride = static_cast<index_t>(g.P) * g.P;
     bonds_.patch_step = 1;
-  } else {
-    lattice.window(g.first, g.first, g.n, kE, kN);
   }
+  const auto nn = static_cast<std::size_t>(g.n) * g.n;
+  std::vector<double> kE(nn * bonds_.stride), kN(kE.size());
+  for_each_tooth_window(lattice, g, [&](index_t tooth, const std::vector<double>& wE, const std::vector<double>& wN) {
+    for (std::size_t c = 0; c < nn; ++c) {
+      kE[bonds_.at(c, tooth)] = wE[c];
+      kN[bonds_.at(c, tooth)] = wN[c];
+    }
+  });
   kE_ = Buffer<double>(dev, kE);
   kN_ = Buffer<double>(dev, kN);
   bonds_.kE = kE_.data();
