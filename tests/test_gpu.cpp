@@ -382,30 +382,41 @@ TEST(Gpu, Lattice2DRatesAndPropagation) {
 }
 
 TEST(Gpu, GapToothOnAModulatedLattice) {
-  // Every tooth its own bonds (a modulated lattice): the CUDA kernel reads each tooth's table from
-  // the per-tooth layout, the CPU loop a plane per frame position. Rates ~1e-15 of their scale; the
-  // rkc stepper (the patch system is not symmetric) over two intervals ~1e-12 of the state.
+  // Every tooth its own bonds (a modulated lattice), linear and with g(u) and a reaction: the CUDA
+  // kernel reads each tooth's table from the per-tooth layout, the CPU loop a plane per frame
+  // position. Rates ~1e-15 of their scale; the rkc stepper (the patch system is not symmetric) over
+  // two intervals ~1e-12 of the state.
   REQUIRE_GPU();
   const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.25, Coupling::Spectral, 0);
   const MediumExpression A("lattice.modulation", "1 + 0.3*sin(x) + 0.2*cos(y)", {"x", "y"});
-  const Lattice2D lat(KappaTables::paper().modulated(static_cast<int>(g.lattice_points()), g.h, g.first, A),
-                      BondPlacement::Aligned, g.h, g.first);
+  KappaTables u_dependent = KappaTables::paper();
+  u_dependent.u_range = {-1.5, 1.5};
+  u_dependent.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});
+  u_dependent.reaction.emplace("lattice.reaction", "u - u^3", std::vector<std::string>{"u"});
+  u_dependent.reaction_rate = {0.5, 1.5, 1.0, 2.0, 0.25, 1.0, 1.0, 0.75, 1.0};
   InitialConditionParams2D p;
   p.trajectories = 2;
   p.k_hi = 3;
+  p.amplitude_lo = -0.3;
+  p.amplitude_hi = 0.3;
   const auto ics = draw_initial_conditions_2d(p);
-  GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
-  const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 15);
-  Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
-  gc.rates(uc.data(), rc.data());
-  gg.rates(ug.data(), rg.data());
-  expect_close(rg.to_host(), rc.to_host(), 1e-13, "gap-tooth rates, own bonds");
-  const EffectiveTensor D{2.0, 0.0, 2.0};  // about max A D: it only sets the steps, the same on both
-  Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
-      pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
-  const auto dc = simulate_lattice_2d(gc, pc, 0.01, 3, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 3, ics);
-  expect_close(dg.host_U(), dc.host_U(), 1e-12, "patch means, own bonds");
-  expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "rates of the means, own bonds");
+  for (const KappaTables& period : {KappaTables::paper(), u_dependent}) {
+    const Lattice2D lat(period.modulated(static_cast<int>(g.lattice_points()), g.h, g.first, A), BondPlacement::Aligned,
+                        g.h, g.first);
+    const std::string what = period.nonlinear_key().empty() ? "own bonds" : "own bonds, u-dependent";
+    GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
+    const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 15);
+    Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
+    gc.rates(uc.data(), rc.data());
+    gg.rates(ug.data(), rg.data());
+    expect_close(rg.to_host(), rc.to_host(), 1e-13, ("gap-tooth rates, " + what).c_str());
+    const EffectiveTensor D{2.0, 0.0, 2.0};  // about max A D: it only sets the steps, the same on both
+    Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
+        pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
+    const auto dc = simulate_lattice_2d(gc, pc, 0.01, 3, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 3, ics);
+    expect_close(dg.host_U(), dc.host_U(), 1e-12, ("patch means, " + what).c_str());
+    expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, ("rates of the means, " + what).c_str());
+  }
 }
 
 TEST(Gpu, UDependentLatticeOnTheRkcStepper) {

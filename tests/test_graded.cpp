@@ -388,6 +388,53 @@ TEST(ModulatedLattice, GapToothTeethUnderAConstantModulationAreThePeriodicTeeth)
   }
 }
 
+TEST(ModulatedLattice, AUDependentModulatedLatticeKeepsItsPeriodsReactionsAndGivesAGD) {
+  // g(u) = 1 + u^2/2 on every bond and rho(p, q)(u - u^3) on every site, the bonds modulated by A.
+  const std::string text =
+      "[domain]\ndimension = 2\npatches = 8\n[lattice]\nplacement = \"aligned\"\nmodulation = \"1 + "
+      "0.3*sin(x)\"\nconductance_factor = \"1 + 0.5*u^2\"\nreaction = \"u - u^3\"\nreaction_rate = [[0.5, 1.5, "
+      "1.0], [2.0, 0.25, 1.0], [1.0, 0.75, 1.0]]\nu_range = [-1.5, 1.5]\n[patch]\npoints = 5\nratio = 0.1\n"
+      "[initial]\ntrajectories = 2\n";
+  const auto c = parse_config_2d(text, "modulated_nonlinear.toml");
+  EXPECT_EQ(c.stepper, FineStepper::RKC);
+  const auto g = layout_2d(c);
+  const Lattice2D lat = lattice_2d(c), period(c.period, BondPlacement::Aligned, g.h, g.first);
+  // The site rates keep the period of the tables they were given with.
+  for (const auto& [x, y] : {std::pair{0, 0}, std::pair{7, 200}, std::pair{239, 5}})
+    EXPECT_EQ(lat.rho(x, y), period.rho(x, y)) << x << ", " << y;
+  EXPECT_EQ(lat.mean_rho(), period.mean_rho());
+  // cell --u: A(x, y) g(u) D_period at a point, r*(u) = <rho> f(u); without --u it asks for it.
+  const Problem2D problem(c);
+  EXPECT_THROW(problem.cell({std::nullopt, 1.0, 2.0}), InputError);
+  const auto D = Problem2D(parse_config_2d(modulated("1"), "m.toml")).cell({}).json["D_period"];
+  const auto at = problem.cell({1.0, 1.0, 2.0});
+  const double A = 1 + 0.3 * std::sin(1.0);
+  EXPECT_NEAR(at.json["D"][0][0].get<double>(), A * 1.5 * D[0][0].get<double>(), 1e-12);
+  EXPECT_NEAR(at.json["D"][1][1].get<double>(), A * 1.5 * D[1][1].get<double>(), 1e-12);
+  EXPECT_NEAR(at.json["reaction"].get<double>(), 0.0, 1e-15);  // f(1) = 0
+  EXPECT_NEAR(problem.cell({0.5, 1.0, 2.0}).json["reaction"].get<double>(), 0.375 * period.mean_rho(), 1e-14);
+  // Under A = 1 the teeth's own tables give the periodic teeth's rates, u-dependence included.
+  const MediumExpression one("lattice.modulation", "1", {"x", "y"});
+  GapTooth2D own(Device::CPU,
+                 Lattice2D(c.period.modulated(static_cast<int>(g.lattice_points()), g.h, g.first, one),
+                           BondPlacement::Aligned, g.h, g.first),
+                 g, 2),
+      shared(Device::CPU, period, g, 2);
+  std::vector<double> u(static_cast<std::size_t>(2 * own.state_size())), a(u.size()), b(u.size());
+  std::mt19937_64 gen(9);
+  std::uniform_real_distribution<double> V(-1.0, 1.0);
+  for (auto& v : u) v = V(gen);
+  own.rates(u.data(), a.data());
+  shared.rates(u.data(), b.data());
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  EXPECT_LE(worst, 1e-15 * scale);  // equal but for FMA contraction
+  EXPECT_NO_THROW(FullLattice2D(Device::CPU, lat, g, 1));
+}
+
 TEST(ModulatedLattice, TheEffectiveOperatorIsTheFluxFormOfADGradU) {
   // U = cos(x) + sin(2 y) on [0, 2 pi)^2, A = 1 + 0.3 sin x: div(A D grad U) in closed form. Every
   // product has wavenumbers <= 3, so on 16 points the pseudo-spectral operator is exact to round-off.
@@ -457,7 +504,8 @@ TEST(ModulatedLattice, CellGivesADAtAPointAndRefusesWhatItCannot) {
   EXPECT_NEAR(at.json["D"][0][1].get<double>(), A * D[0][1].get<double>(), 1e-13);
   EXPECT_THROW(problem.cell({std::nullopt, 1.0, std::nullopt}), InputError);  // --x without --y
   EXPECT_THROW(problem.cell({std::nullopt, 7.0, 1.0}), InputError);           // outside [0, L]
-  EXPECT_THROW(problem.cell({0.5, 1.0, 1.0}), InputError);                    // --u: linear
+  const auto at_u = problem.cell({0.5, 1.0, 2.0});                            // --u on a linear lattice: g = 1
+  EXPECT_NEAR(at_u.json["D"][0][0].get<double>(), A * D[0][0].get<double>(), 1e-13);
   const auto plain = parse_config_2d("[domain]\ndimension = 2\n", "plain.toml");
   EXPECT_THROW(Problem2D(plain).cell({std::nullopt, std::nullopt, 1.0}), InputError);
 }

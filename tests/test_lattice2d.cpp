@@ -190,7 +190,7 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
   // kernel evaluates (same sums in the same order): for the paper's m = 3 (compiled for that
   // size) and other sizes, with P not a multiple of the register blocks, in the AVX2 version
   // (where the CPU has it) and the baseline one (PATCHLEARN_CPU_BASELINE), with one bond table
-  // shared by the teeth and with one per tooth (linear only).
+  // shared by the teeth and with one per tooth.
   std::mt19937_64 gen(5);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   for (const bool baseline : {false, true})
@@ -209,7 +209,6 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
       for (auto& x : rho) x = R(gen);
       for (const bool own : {false, true})
         for (const auto& nl : nonlinearities(rho.data())) {
-          if (own && !nl.linear()) continue;
           const kernels::ToothBonds k =
               own ? kernels::ToothBonds{kEp.data(), kNp.data(), PP, 1} : kernels::ToothBonds{kE.data(), kN.data()};
           kernels::gap_tooth_rates(Device::CPU, batch, P, m, k, wp.data(), wm.data(), 7.0, U.data(), out.data(), nl);

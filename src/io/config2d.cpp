@@ -182,11 +182,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                                       "bonds differ from patch "
                                       "to patch") +
                           ": use \"aligned\" (its default)");
-  if (whole)
+  if (c.random)
     for (const char* k : {"conductance_factor", "reaction", "reaction_rate"})
-      if (lattice.has(k))
-        throw ConfigError(lattice.key(k),
-                          std::string(c.random ? "a random" : "a modulated") + " lattice is linear for now");
+      if (lattice.has(k)) throw ConfigError(lattice.key(k), "a random lattice is linear for now");
   // The u-dependence: g(u) on every bond, rho(p, q) f(u) at every site, checked on the u range.
   if (lattice.has("u_range")) {
     const auto r = lattice.range("u_range", {0, 0});

@@ -17,7 +17,9 @@ EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u) {
 
 EffectiveCoefficients2D effective_coefficients(const Config2D& cfg, double u) {
   const auto g = make_layout_2d(cfg.length, cfg.patches, cfg.points, cfg.ratio, cfg.coupling, cfg.order);
-  return effective_coefficients(Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first), u);
+  // A modulated lattice: its period's (the local coefficients are A(x, y) D*(u) and r*(u)).
+  return effective_coefficients(
+      Lattice2D(cfg.modulation ? cfg.period : cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first), u);
 }
 
 }  // namespace patchlearn

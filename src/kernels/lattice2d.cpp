@@ -167,17 +167,36 @@ struct GapToothTrajectory {
       for (int x = 1; x <= m; ++x)
         for (int y = 0; y <= m; ++y) factors(F(x, y), F(x, y + 1), by(x, y));
     }
+    // The reaction rho f(u) of frame position c into out (zero without one), the bonds go on top:
+    // rho times the series (the site rates are the period's, shared by the teeth).
+    const auto reaction = [&](const double* u, int c, double* out) {
+      if (!nl.f) return std::fill(out, out + PP, 0.0);
+      chebyshev_plane(nl.f, nl.nf, nl.u_mid, nl.u_scale, u, nullptr, PP, arg, b1, b2, out);
+      const double rho = nl.rho[c];
+#pragma omp simd
+      for (index_t i = 0; i < PP; ++i) out[i] = rho * out[i];
+    };
     for (int y = 1; y <= m; ++y)
       for (int x = 1; x <= m; ++x) {
         const int c = y * n + x;
         const double *u = F(x, y), *uE = F(x + 1, y), *uW = F(x - 1, y), *uN = F(x, y + 1), *uS = F(x, y - 1);
         double* out = g.dUdt + b * per + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
         if (g.k.per_patch()) {
-          // Every tooth its own bonds: one plane of each per frame position (a linear lattice).
+          // Every tooth its own bonds: one plane of each per frame position.
           const double *kE = g.k.kE + c * PP, *kW = kE - PP, *kN = g.k.kN + c * PP, *kS = kN - n * PP;
+          if (nl.linear()) {
 #pragma omp simd
-          for (index_t i = 0; i < PP; ++i)
-            out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE[i], kW[i], kN[i], kS[i], g.inv_h2);
+            for (index_t i = 0; i < PP; ++i)
+              out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE[i], kW[i], kN[i], kS[i], g.inv_h2);
+          } else {
+            const double *gE = bx(x, y), *gW = bx(x - 1, y), *gN = by(x, y), *gS = by(x, y - 1);
+            reaction(u, c, out);
+#pragma omp simd
+            for (index_t i = 0; i < PP; ++i)
+              out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE[i] * gE[i], kW[i] * gW[i], kN[i] * gN[i],
+                                    kS[i] * gS[i], g.inv_h2) +
+                       out[i];
+          }
           continue;
         }
         const double kE = g.k.kE[c], kW = g.k.kE[c - 1], kN = g.k.kN[c], kS = g.k.kN[c - n];
@@ -187,18 +206,12 @@ struct GapToothTrajectory {
             out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE, kW, kN, kS, g.inv_h2);
         } else {
           const double *gE = bx(x, y), *gW = bx(x - 1, y), *gN = by(x, y), *gS = by(x, y - 1);
-          // The reaction rho f(u) first, into out (zero without one), then the bonds on top.
-          if (nl.f) {
-            chebyshev_plane(nl.f, nl.nf, nl.u_mid, nl.u_scale, u, nullptr, PP, arg, b1, b2, out);
-          } else {
-            std::fill(out, out + PP, 0.0);
-          }
-          const double rho = nl.f ? nl.rho[c] : 0.0;
+          reaction(u, c, out);
 #pragma omp simd
           for (index_t i = 0; i < PP; ++i)
             out[i] = lattice_rate(u[i], uE[i], uW[i], uN[i], uS[i], kE * gE[i], kW * gW[i], kN * gN[i], kS * gS[i],
                                   g.inv_h2) +
-                     rho * out[i];
+                     out[i];
         }
       }
   }
@@ -214,8 +227,6 @@ struct GapToothCoupling {
   GapToothCoupling(int P, int m, const ToothBonds& k, const double* wp, const double* wm, double inv_h2,
                    const LatticeNonlinearity& nl = {})
       : wpT(static_cast<std::size_t>(P) * P), wmT(wpT.size()) {
-    if (k.per_patch() && !nl.linear())
-      throw std::invalid_argument("gap-tooth: per-tooth bond tables are for linear lattices only");
     for (int I = 0; I < P; ++I)
       for (int K = 0; K < P; ++K) {
         wpT[K * P + I] = wp[I * P + K];

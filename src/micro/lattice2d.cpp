@@ -105,10 +105,12 @@ Lattice2D::Lattice2D(KappaTables tables, BondPlacement placement, double h, inde
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_x", "every diffusivity must be finite and > 0");
   for (double v : t_.cy)
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_y", "every diffusivity must be finite and > 0");
-  if (!t_.reaction_rate.empty() && t_.reaction_rate.size() != t_.cx.size())
+  // The rates have the period of the tables (a modulated lattice's: the one it tiles).
+  const int mx = t_.tile_mx ? t_.tile_mx : t_.mx, my = t_.tile_my ? t_.tile_my : t_.my;
+  if (!t_.reaction_rate.empty() && t_.reaction_rate.size() != static_cast<std::size_t>(mx) * my)
     throw ConfigError("lattice.reaction_rate",
-                      "the reaction-rate table must have the period of the diffusivity tables, " +
-                          std::to_string(t_.mx) + " x " + std::to_string(t_.my));
+                      "the reaction-rate table must have the period of the diffusivity tables, " + std::to_string(mx) +
+                          " x " + std::to_string(my));
 }
 
 void KappaTables::require_linear() const {
@@ -137,14 +139,17 @@ std::string KappaTables::nonlinear_key() const {
 
 double Lattice2D::rho(index_t x, index_t y) const {
   if (t_.reaction_rate.empty()) return 1.0;
-  return t_.reaction_rate[wrap(x - origin_, t_.mx) * t_.my + wrap(y - origin_, t_.my)];
+  // The rates have the period of the tables; a modulated lattice's whole-lattice tables tile theirs.
+  const index_t mx = t_.tile_mx ? t_.tile_mx : t_.mx, my = t_.tile_my ? t_.tile_my : t_.my;
+  return t_.reaction_rate[wrap(x - origin_, mx) * my + wrap(y - origin_, my)];
 }
 
 double Lattice2D::mean_rho() const {
+  const index_t mx = t_.tile_mx ? t_.tile_mx : t_.mx, my = t_.tile_my ? t_.tile_my : t_.my;
   double sum = 0;
-  for (index_t y = 0; y < t_.my; ++y)
-    for (index_t x = 0; x < t_.mx; ++x) sum += rho(x, y);
-  return sum / (t_.mx * t_.my);
+  for (index_t y = 0; y < my; ++y)
+    for (index_t x = 0; x < mx; ++x) sum += rho(origin_ + x, origin_ + y);
+  return sum / static_cast<double>(mx * my);
 }
 
 double Lattice2D::kx(index_t x, index_t y) const {

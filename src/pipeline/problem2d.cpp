@@ -31,11 +31,20 @@ Lattice2D lattice_2d(const Config2D& cfg) {
   return Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
 }
 
+namespace {
+/// The lattice whose cell problem gives the effective coefficients: a modulated lattice's period
+/// (the local ones are A(x, y) times them), the lattice itself otherwise.
+Lattice2D cell_lattice(const Config2D& cfg) {
+  if (!cfg.modulation) return lattice_2d(cfg);
+  const auto g = layout_2d(cfg);
+  return Lattice2D(cfg.period, BondPlacement::Aligned, g.h, g.first);
+}
+}  // namespace
+
 EffectiveLattice2D effective_lattice(const Config2D& cfg) {
   if (cfg.modulation) {
     // The period's own tensor; the local one is A(x, y) times it.
-    const auto g = layout_2d(cfg);
-    auto e = effective_lattice(Lattice2D(cfg.period, BondPlacement::Aligned, g.h, g.first));
+    auto e = effective_lattice(cell_lattice(cfg));
     e.modulation = cfg.modulation;
     return e;
   }
@@ -232,7 +241,7 @@ class LearningTask2D : public LearningTask {
   LearningTask2D(const Config2D& cfg, EffectiveLattice2D e)
       : cfg_(cfg),
         e_(std::move(e)),
-        curves_(e_.linear() ? json() : effective_curves_json(lattice_2d(cfg))),
+        curves_(e_.linear() ? json() : effective_curves_json(cell_lattice(cfg))),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
         basis_(position_basis(cfg, cfg.length, 2)),
         centres_(layout_2d(cfg).centres) {}
@@ -274,16 +283,20 @@ class LearningTask2D : public LearningTask {
   }
 
   // A modulated lattice: D(x, y) as the equation has it (each coefficient with its position
-  // factors; D_xy half that of U_xy) at every patch centre, against A(x, y) D of the period's cell
-  // problem. The error of a centre is the largest component error over the largest diagonal entry.
+  // factors; D_xy half that of U_xy) at every patch centre, against A(x, y) g(0) D of the period's
+  // cell problem (g(0): the u-free part of the terms D g(U) : grad grad U, g = 1 on a linear
+  // lattice). The error of a centre is the largest component error over the largest diagonal entry.
   json local_tensors(const learn::RegressionResult& reg, Observer& observer) const {
     const int P = cfg_.patches;
-    json g = {{"centres", centres_}};
+    const auto& g_of_u = cfg_.kappa.conductance_factor;
+    const double g0 = g_of_u ? (*g_of_u)(0.0, 0.0) : 1.0;
+    json g = {{"centres", centres_}, {"g0", g0}};
     double worst = 0;
     for (int J = 0; J < P; ++J)
       for (int I = 0; I < P; ++I) {
         const double x = centres_[I], y = centres_[J];
-        const auto cell = e_.local(x, y);
+        auto cell = e_.local(x, y);
+        cell.xx *= g0, cell.xy *= g0, cell.yy *= g0;
         const double xx = basis_.coefficient_at(reg, "U_xx", x, y), xy = 0.5 * basis_.coefficient_at(reg, "U_xy", x, y),
                      yy = basis_.coefficient_at(reg, "U_yy", x, y);
         g["D_xx"].push_back(xx), g["D_xy"].push_back(xy), g["D_yy"].push_back(yy);
@@ -293,9 +306,9 @@ class LearningTask2D : public LearningTask {
       }
     g["max_relative_error"] = worst;
     observer.info(
-        fmt::format("  D(x, y) at the {} patch centres against A(x, y) D of the cell problem: max relative "
+        fmt::format("  D(x, y) at the {} patch centres against A(x, y) {}D of the cell problem: max relative "
                     "error {:.2e}",
-                    P * P, worst));
+                    P * P, g_of_u ? "g(0) " : "", worst));
     return g;
   }
 
@@ -428,25 +441,37 @@ Report Problem2D::cell(const CellQuery& query) const {
 }
 
 Report Problem2D::modulated_cell(const CellQuery& query) const {
-  if (query.u) throw InputError("--u: a modulated lattice is linear; run cell without it");
   if (query.x.has_value() != query.y.has_value())
     throw InputError(std::string(query.x ? "--y" : "--x") + ": give both --x and --y, the macro position");
-  const auto e = effective_lattice(cfg_);
+  const std::string key = cfg_.kappa.nonlinear_key();
+  if (!query.u && !key.empty())
+    throw InputError("the lattice depends on u (" + key + "): give the value with --u VALUE");
+  auto e = effective_lattice(cfg_);
+  double reaction = 0.0;
+  if (query.u) {
+    // The period's cell problem at that u: D*(u) (g(u) D) and r*(u); A(x, y) scales the bonds only.
+    const auto at_u = effective_coefficients(cfg_, *query.u);
+    e.D = at_u.D;
+    reaction = at_u.reaction;
+  }
   const auto& D = e.D;
   const MediumExpression& A = *cfg_.modulation;
-  const std::string medium = fmt::format("lattice: {} x {} diffusivity tables, aligned, modulated by A(x, y) = {}",
-                                         cfg_.period.mx, cfg_.period.my, A.text());
+  const std::string medium =
+      fmt::format("lattice: {} x {} diffusivity tables, aligned, modulated by A(x, y) = {}{}", cfg_.period.mx,
+                  cfg_.period.my, A.text(), query.u ? fmt::format(", at u = {:.15g}", *query.u) : "");
   if (query.x) {
     const double x = *query.x, y = *query.y;
     for (const auto& [v, flag] : {std::pair{x, "--x"}, std::pair{y, "--y"}})
       if (!(v >= 0 && v <= cfg_.length))
         throw InputError(fmt::format("{} {}: outside the domain [0, {}]", flag, v, cfg_.length));
     const auto Dl = e.local(x, y);
-    return {
-        {{"x", x}, {"y", y}, {"A", A.at(x, y, 0.0)}, {"D", tensor_json(Dl)}, {"D_period", tensor_json(D)}},
-        {medium, fmt::format("at (x, y) = ({:.10g}, {:.10g}): D = A(x, y) D_period = [[{:.10f}, {:.10f}], [{:.10f}, "
-                             "{:.10f}]]",
-                             x, y, Dl.xx, Dl.xy, Dl.xy, Dl.yy)}};
+    json j = {{"x", x}, {"y", y}, {"A", A.at(x, y, 0.0)}, {"D", tensor_json(Dl)}, {"D_period", tensor_json(D)}};
+    if (query.u) j["u"] = *query.u, j["reaction"] = reaction;
+    return {j,
+            {medium, fmt::format("at (x, y) = ({:.10g}, {:.10g}): D = A(x, y) D_period = [[{:.10f}, {:.10f}], "
+                                 "[{:.10f}, {:.10f}]]{}",
+                                 x, y, Dl.xx, Dl.xy, Dl.xy, Dl.yy,
+                                 query.u ? fmt::format(", reaction r* = {:.15g}", reaction) : "")}};
   }
   // The local tensor at every patch centre (X_I, Y_J), [J][I].
   const auto g = layout_2d(cfg_);
@@ -459,7 +484,9 @@ Report Problem2D::modulated_cell(const CellQuery& query) const {
       lo = std::min(lo, Dl.xx / D.xx), hi = std::max(hi, Dl.xx / D.xx);
     }
   for (const double c : g.centres) xs.push_back(c);
-  return {{{"D_period", tensor_json(D)}, {"centres", xs}, {"D_xx", Dxx}, {"D_xy", Dxy}, {"D_yy", Dyy}},
+  json j = {{"D_period", tensor_json(D)}, {"centres", xs}, {"D_xx", Dxx}, {"D_xy", Dxy}, {"D_yy", Dyy}};
+  if (query.u) j["u"] = *query.u, j["reaction"] = reaction;
+  return {j,
           {medium,
            fmt::format("D_period (cell problem of one period) = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]]", D.xx, D.xy,
                        D.xy, D.yy),

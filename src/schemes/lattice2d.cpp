@@ -249,8 +249,6 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
   nl_ = LatticeNonlinearityTables(dev, lattice, g.first, g.n);
   // Every tooth its own window of a whole-lattice table, position-major [c][J][I] (ToothBonds).
   if (lattice.tables().whole_lattice) {
-    const std::string key = lattice.tables().nonlinear_key();
-    if (!key.empty()) throw ConfigError(key, "a random or modulated lattice is linear for now");
     bonds_.stride = static_cast<index_t>(g.P) * g.P;
     bonds_.patch_step = 1;
   }

@@ -26,7 +26,9 @@
 // position): one period of tables tiled over the whole lattice (aligned, from its origin) with every
 // bond multiplied by A at its midpoint, again whole_lattice tables. To leading order in the period
 // over the macro scale the local effective tensor is A(x, y) D, D the period's own: the local cell
-// problem has every bond scaled by the same constant.
+// problem has every bond scaled by the same constant. A u-dependence combines with it: g(u) on the
+// modulated bonds, the reaction rates tiled with the period (tile_mx x tile_my), so locally
+// A(x, y) g(u) D and <rho> f(u).
 #include <cstdint>
 #include <optional>
 #include <string>
