@@ -121,10 +121,10 @@ index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl) {
 /// the west edge F(0, y) = F(m, y) Wm^T, the north edge F(x, m+1) = Wp F(x, 1) and the south
 /// edge F(x, 0) = Wm F(x, m). The rates at each interior position are then lattice_rate over
 /// all patches (a unit-stride loop the compiler vectorizes), with the bond values of that
-/// position: one value that every patch shares, or a plane of them, one per tooth (ToothBonds). On a u-dependent
-/// lattice each bond's factor g is computed once per evaluation into a plane (x-bonds between frame positions (x, y)
-/// and (x+1, y), y-bonds between (x, y) and (x, y+1)), not once from either end: the values site_rate gives, at half
-/// the series evaluations.
+/// position: one value that every patch shares, or a plane of them, one per tooth (ToothBonds).
+/// On a u-dependent lattice each bond's factor g is computed once per evaluation into a plane
+/// (x-bonds between frame positions (x, y) and (x+1, y), y-bonds between (x, y) and (x, y+1)),
+/// not once from either end: the values site_rate gives, at half the series evaluations.
 ///
 /// Mc > 0 fixes the patch size m at compile time (the small loops over a patch then unroll).
 template <int Mc>
