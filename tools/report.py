@@ -30,6 +30,8 @@ def load(d):
         if "medium_a" in f:
             out["medium"] = {"x": f["medium_x"][()], "a": f["medium_a"][()],
                              "a_star_x": f["a_star_x"][()] if "a_star_x" in f else None}
+        if "medium_kx" in f:
+            out["lattice_medium"] = f["medium_kx"][()]
         if "fine_u" in f:
             out["fine"] = {"u": f["fine_u"][()], "x": f["fine_x"][()], "t": float(f.attrs["fine_t"]),
                            "epsilon": float(f.attrs["epsilon"]), "tooth_width": float(f.attrs["tooth_width"])}
@@ -315,6 +317,34 @@ def fig_medium(r, figdir):
     return "fig_medium.png"
 
 
+def fig_lattice_medium(r, figdir):
+    """A 2D lattice that is not periodic (a random realization, a modulated lattice): the x-bonds over the whole
+    lattice with the patches' m x m evolving (restricted) points outlined, and a zoom into one macro cell."""
+    k, a = r["lattice_medium"], r["data_attrs"]
+    stride, N = int(a["medium_stride"]), int(a["lattice_points"])
+    first, spacing, m = int(a["patch_first"]), int(a["patch_spacing"]), int(a["patch_points"])
+    P = N // spacing
+    teeth = "teeth" if a.get("scheme") == "gap_tooth" else "restriction boxes"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    c = P // 2
+    for ax, (lo, hi) in ((axes[0], (0, N)), (axes[1], (first + c * spacing - spacing // 2, first + c * spacing + m + spacing // 2))):
+        i0, i1 = max(lo // stride, 0), min((hi + stride - 1) // stride, k.shape[0])
+        im = ax.imshow(np.log(k[i0:i1, i0:i1]), origin="lower", cmap="viridis",
+                       extent=(i0 * stride - 0.5, i1 * stride - 0.5, i0 * stride - 0.5, i1 * stride - 0.5))
+        for J in range(P):
+            for I in range(P):
+                x0, y0 = first + I * spacing, first + J * spacing
+                if lo - m <= x0 <= hi and lo - m <= y0 <= hi:
+                    ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), m, m, fill=False, ec="white", lw=0.6 if P > 8 and ax is axes[0] else 1.2))
+        ax.set_xlim(lo - 0.5, hi - 0.5); ax.set_ylim(lo - 0.5, hi - 0.5)
+        ax.set_xlabel("site x"); ax.set_ylabel("site y")
+        fig.colorbar(im, ax=ax, fraction=0.046, label="log kappa_x")
+    axes[0].set_title(f"{a.get('medium', 'medium')}\n{N} x {N} sites, the {teeth} outlined", fontsize=8)
+    axes[1].set_title("zoom: one macro cell", fontsize=9)
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_lattice_medium.png"), dpi=110); plt.close(fig)
+    return "fig_lattice_medium.png"
+
+
 def front_positions(V, dx):
     """Where each state of V[T, M] falls through 1/2 (linear interpolation between nodes), NaN if nowhere."""
     out = np.full(V.shape[0], np.nan)
@@ -434,6 +464,8 @@ def report_2d(r, d, figdir):
         figs.append(fig_effective(r, figdir))
     if s and "regression_modulated" in s:
         figs.append(fig_modulated(r, figdir))
+    if "lattice_medium" in r:
+        figs.append(fig_lattice_medium(r, figdir))
     a = r["data_attrs"]
     lines = ["# patchlearn report (2D lattice)", "", f"Directory: `{d}`", "",
              "## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "

@@ -196,6 +196,24 @@ void write_data_h5(const std::string& path, const Config2D& cfg, const Simulatio
   w.dataset("x", {g.P}, g.centres);
   w.dataset("D_cell", {2, 2}, {sim.D.xx, sim.D.xy, sim.D.xy, sim.D.yy});
   w.attribute("dimension", 2.0);
+  if (cfg.kappa.whole_lattice) {
+    // The medium over the whole lattice (a random realization, a modulated lattice) for the report's
+    // figure: the x-bonds [y][x] at every `stride`-th site in each direction, at most 512 x 512, with
+    // where the patches' evolving (restricted) m x m points start and repeat.
+    const Lattice2D lat = lattice_2d(cfg);
+    const index_t N = g.lattice_points(), stride = (N + 511) / 512, n = (N + stride - 1) / stride;
+    std::vector<double> kx(static_cast<std::size_t>(n * n));
+    for (index_t y = 0; y < n; ++y)
+      for (index_t x = 0; x < n; ++x) kx[y * n + x] = lat.kx(x * stride, y * stride);
+    w.dataset("medium_kx", {n, n}, kx);
+    w.attribute("medium_stride", static_cast<double>(stride));
+    w.attribute("lattice_points", static_cast<double>(N));
+    w.attribute("patch_first", static_cast<double>(g.first + 1));
+    w.attribute("patch_spacing", static_cast<double>(g.spacing));
+    w.attribute("patch_points", static_cast<double>(g.m));
+    w.attribute("medium", cfg.random ? "random lattice: " + cfg.random->description()
+                                     : "modulated lattice: A(x, y) = " + cfg.modulation->text());
+  }
   w.commit();
 }
 
