@@ -26,6 +26,8 @@ def load(d):
         sys.exit(f"report: {path} is missing (run `patchlearn simulate` or `run` first)")
     with h5py.File(path, "r") as f:
         out["data"] = {k: f[k][()] for k in ("U", "dUdt", "U_hom", "dUdt_hom", "t", "x")}
+        if "D_cell" in f:
+            out["data"]["D_cell"] = f["D_cell"][()]
         out["data_attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         if "medium_a" in f:
             out["medium"] = {"x": f["medium_x"][()], "a": f["medium_a"][()],
@@ -345,6 +347,43 @@ def fig_lattice_medium(r, figdir):
     return "fig_lattice_medium.png"
 
 
+def fig_patch_estimates_2d(r, figdir):
+    """A random lattice: each patch mean's own effective tensor, the least-squares fit of its dU/dt (samples after
+    t = 0, whose rates carry the initial layer) to the spectral U_xx, 2 U_xy, U_yy of the patch means over the
+    data, against the representative-volume estimate D (the truth's); their scatter is that of the patches'
+    pieces of the realization."""
+    U, R = r["data"]["U"][:, 1:], r["data"]["dUdt"][:, 1:]
+    P, L = U.shape[-1], float(r["data"]["x"][1] - r["data"]["x"][0]) * U.shape[-1]
+    k = 2 * np.pi * np.fft.fftfreq(P, L / P)
+    ko = k.copy()
+    if P % 2 == 0:
+        ko[P // 2] = 0.0
+    Uh = np.fft.fft2(U)
+    d = {"xx": np.real(np.fft.ifft2(-Uh * k[None, :] ** 2)), "xy": np.real(np.fft.ifft2(-Uh * ko[:, None] * ko[None, :])),
+         "yy": np.real(np.fft.ifft2(-Uh * k[:, None] ** 2))}
+    A = np.stack([d["xx"], 2 * d["xy"], d["yy"]], axis=-1).reshape(-1, P, P, 3)
+    b = R.reshape(-1, P, P)
+    est = np.zeros((P, P, 3))
+    for j in range(P):
+        for i in range(P):
+            est[j, i] = np.linalg.lstsq(A[:, j, i, :], b[:, j, i], rcond=None)[0]
+    Dc = r["data"].get("D_cell")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, c, name in ((axes[0], 0, "D_xx"), (axes[1], 2, "D_yy")):
+        im = ax.imshow(est[:, :, c], origin="lower", cmap="viridis"); fig.colorbar(im, ax=ax, fraction=0.046)
+        ax.set_title(f"{name} of each patch mean (scatter {est[:, :, c].std(ddof=1):.3g})", fontsize=9)
+        ax.set_xlabel("patch I"); ax.set_ylabel("patch J")
+    for c, name in ((0, "D_xx"), (2, "D_yy")):
+        axes[2].hist(est[:, :, c].ravel(), bins=24, alpha=0.5, label=f"{name}: mean {est[:, :, c].mean():.4f}")
+    if Dc is not None:
+        axes[2].axvline(Dc[0][0], color="C0", lw=1.5, label=f"D_xx of the representative volumes {Dc[0][0]:.4f}")
+        axes[2].axvline(Dc[1][1], color="C1", lw=1.5, ls="--", label=f"D_yy {Dc[1][1]:.4f}")
+    axes[2].legend(fontsize=7); axes[2].set_xlabel("estimate")
+    fig.suptitle("The patch means' own effective tensors on the random lattice (each its own piece of it)", fontsize=10)
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_patch_estimates_2d.png"), dpi=110); plt.close(fig)
+    return "fig_patch_estimates_2d.png"
+
+
 def front_positions(V, dx):
     """Where each state of V[T, M] falls through 1/2 (linear interpolation between nodes), NaN if nowhere."""
     out = np.full(V.shape[0], np.nan)
@@ -466,6 +505,8 @@ def report_2d(r, d, figdir):
         figs.append(fig_modulated(r, figdir))
     if "lattice_medium" in r:
         figs.append(fig_lattice_medium(r, figdir))
+        if str(r["data_attrs"].get("medium", "")).startswith("random") and r["data"]["U"].shape[1] > 4:
+            figs.append(fig_patch_estimates_2d(r, figdir))
     a = r["data_attrs"]
     lines = ["# patchlearn report (2D lattice)", "", f"Directory: `{d}`", "",
              "## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
