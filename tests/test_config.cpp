@@ -259,7 +259,7 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"rollout.rtol", [&](const Config1D& x) { return n(x.rollout.rtol); }},
       {"rollout.atol", [&](const Config1D& x) { return n(x.rollout.atol); }},
       {"regression.threshold", [&](const Config1D& x) { return n(x.regression_threshold); }},
-      {"regression.position_basis", [](const Config1D& x) { return x.position_basis; }},
+      {"regression.position_basis", [](const Config1D& x) { return std::string(name_of(x.position_basis)); }},
       {"regression.position_degree", [&](const Config1D& x) { return n(x.position_degree); }},
       {"learn.position_input",
        [](const Config1D& x) { return std::string(x.learn.position_input ? "true" : "false"); }},

@@ -299,7 +299,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // --- the shared sections, then the 2D [learn] keys
   parse_shared_sections(root, c, c.t_end, "time.t_end");
   check_position_degree(c, c.patches, "patch centres per side");
-  if (c.modulation && c.position_basis == "none")
+  if (c.modulation && c.position_basis == PositionBasisKind::None)
     c.warnings.push_back(
         "regression.position_basis: the lattice is modulated (lattice.modulation), but the regression's library is "
         "translation invariant and can find only one average D; set position_basis = \"polynomial\" or "

@@ -355,9 +355,11 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
   r.rtol = roll.positive("rtol", r.rtol);
   r.atol = roll.positive("atol", r.atol);
   c.regression_threshold = reg.number("threshold", c.regression_threshold);
-  c.position_basis = reg.choice("position_basis", c.position_basis, {"none", "polynomial", "fourier"});
+  c.position_basis =
+      reg.enumerated("position_basis", c.position_basis,
+                     {PositionBasisKind::None, PositionBasisKind::Polynomial, PositionBasisKind::Fourier});
   c.position_degree = static_cast<int>(reg.integer("position_degree", c.position_degree, 1, 8));
-  if (reg.has("position_degree") && c.position_basis == "none")
+  if (reg.has("position_degree") && c.position_basis == PositionBasisKind::None)
     throw ConfigError("regression.position_degree",
                       "is set but regression.position_basis is \"none\"; choose \"polynomial\" or \"fourier\"");
   c.device = run.choice("device", c.device, {});
@@ -371,11 +373,11 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
 /// (`what`: "interior macro nodes", "patch centres per side"): they must tell its factors apart.
 inline void check_position_degree(const SharedConfig& c, int positions, const std::string& what) {
   const int d = c.position_degree;
-  if (c.position_basis == "polynomial" && d > positions - 1)
+  if (c.position_basis == PositionBasisKind::Polynomial && d > positions - 1)
     throw ConfigError("regression.position_degree",
                       std::to_string(d) + " needs more than the " + std::to_string(positions) + " " + what +
                           " to tell the powers apart; use at most " + std::to_string(positions - 1));
-  if (c.position_basis == "fourier" && 2 * d > positions - 1)
+  if (c.position_basis == PositionBasisKind::Fourier && 2 * d > positions - 1)
     throw ConfigError("regression.position_degree",
                       std::to_string(d) + " gives " + std::to_string(2 * d) +
                           " sine and cosine factors, more than the " + std::to_string(positions) + " " + what +

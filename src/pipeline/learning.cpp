@@ -157,9 +157,17 @@ json score(const LearningTask& task, learn::TorchOperator& op, const EvaluationS
 learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int dimensions) {
   using Kind = learn::PositionBasis::Kind;
   learn::PositionBasis b;
-  b.kind = cfg.position_basis == "polynomial" ? Kind::Polynomial
-           : cfg.position_basis == "fourier"  ? Kind::Fourier
-                                              : Kind::None;
+  switch (cfg.position_basis) {
+    case PositionBasisKind::None:
+      b.kind = Kind::None;
+      break;
+    case PositionBasisKind::Polynomial:
+      b.kind = Kind::Polynomial;
+      break;
+    case PositionBasisKind::Fourier:
+      b.kind = Kind::Fourier;
+      break;
+  }
   b.degree = cfg.position_degree;
   b.length = length;
   b.dimensions = dimensions;

@@ -25,6 +25,10 @@ const char* name_of(Activation a);
 enum class Precision { FP64, FP32 };
 /// Its name in configs and summaries: fp64, fp32.
 const char* name_of(Precision p);
+/// The basis of x (and y) that a position-aware regression expands every coefficient in
+/// (regression.position_basis; learn/regression.hpp: PositionBasis): none, polynomial, fourier.
+enum class PositionBasisKind { None, Polynomial, Fourier };
+const char* name_of(PositionBasisKind k);
 
 /// The [learn] keys the 1D and 2D problems share.
 struct LearnOptions {
@@ -81,9 +85,9 @@ struct SharedConfig {
   RolloutOptions rollout;
   // [regression]
   double regression_threshold = 1e-3;
-  /// The position basis of a position-aware regression (learn/regression.hpp: PositionBasis),
-  /// "none", "polynomial" or "fourier", and its degree (regression.position_basis, .position_degree)
-  std::string position_basis = "none";
+  /// The position basis of a position-aware regression and its degree (regression.position_basis,
+  /// .position_degree).
+  PositionBasisKind position_basis = PositionBasisKind::None;
   int position_degree = 2;
   // [run]
   std::string device = "auto";
