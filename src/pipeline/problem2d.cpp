@@ -153,6 +153,16 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
   Simulation2D sim;
   const EffectiveLattice2D effective = effective_lattice(cfg);
   sim.D = effective.D;
+  // The fastest coarse decay the rkc stepper must follow: under the largest local tensor, A(x, y) D
+  // at the lattice's sites on a modulated lattice.
+  EffectiveTensor fastest = sim.D;
+  if (effective.modulation) {
+    const index_t N = g.lattice_points();
+    double a = 0.0;
+    for (index_t j = 0; j < N; ++j)
+      for (index_t i = 0; i < N; ++i) a = std::max(a, effective.modulation->at(i * g.h, j * g.h, 0.0));
+    fastest = {a * sim.D.xx, a * sim.D.xy, a * sim.D.yy, 0.0};
+  }
   const int B = cfg.initial.trajectories;
   const auto ics = draw_initial_conditions_2d(cfg.initial);
   const index_t samples = cfg.samples();
@@ -164,7 +174,7 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
       scheme = std::make_unique<GapTooth2D>(device, lattice, g, count);
     else
       scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
-    Propagator2D prop(*scheme, cfg.sample_dt, cfg.stepper, cfg.fine_dt, cfg.fine_tolerance, scheme->slow_rate(sim.D));
+    Propagator2D prop(*scheme, cfg.sample_dt, cfg.stepper, cfg.fine_dt, cfg.fine_tolerance, scheme->slow_rate(fastest));
     sim.fine_evaluations = prop.evaluations();
     return simulate_lattice_2d(*scheme, prop, cfg.sample_dt, samples, sub, [&](index_t k) {
       if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
