@@ -69,6 +69,27 @@ void expect_same_patch_dynamics(PatchDynamics1D& cpu, PatchDynamics1D& gpu, cons
     expect_close(gpu.patch_field(b), cpu.patch_field(b), 1e-13, (what + " burst fields").c_str());
 }
 
+/// The paper's tables with g(u) = 1 + u^2/2 on every bond and rho (u - u^3) on every site, rho a
+/// 3 x 3 table of mean 1 (configs/nonlinear2d.toml).
+KappaTables u_dependent_paper_tables() {
+  KappaTables t = KappaTables::paper();
+  t.u_range = {-1.5, 1.5};
+  t.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});
+  t.reaction.emplace("lattice.reaction", "u - u^3", std::vector<std::string>{"u"});
+  t.reaction_rate = {0.5, 1.5, 1.0, 2.0, 0.25, 1.0, 1.0, 0.75, 1.0};
+  return t;
+}
+
+/// Two initial conditions of amplitudes within +-0.3 (modes up to 3): inside that u range.
+std::vector<InitialCondition2D> small_initial_conditions() {
+  InitialConditionParams2D p;
+  p.trajectories = 2;
+  p.k_hi = 3;
+  p.amplitude_lo = -0.3;
+  p.amplitude_hi = 0.3;
+  return draw_initial_conditions_2d(p);
+}
+
 }  // namespace
 
 TEST(Gpu, TridiagonalSolve) {
@@ -389,18 +410,8 @@ TEST(Gpu, GapToothOnAModulatedLattice) {
   REQUIRE_GPU();
   const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.25, Coupling::Spectral, 0);
   const MediumExpression A("lattice.modulation", "1 + 0.3*sin(x) + 0.2*cos(y)", {"x", "y"});
-  KappaTables u_dependent = KappaTables::paper();
-  u_dependent.u_range = {-1.5, 1.5};
-  u_dependent.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});
-  u_dependent.reaction.emplace("lattice.reaction", "u - u^3", std::vector<std::string>{"u"});
-  u_dependent.reaction_rate = {0.5, 1.5, 1.0, 2.0, 0.25, 1.0, 1.0, 0.75, 1.0};
-  InitialConditionParams2D p;
-  p.trajectories = 2;
-  p.k_hi = 3;
-  p.amplitude_lo = -0.3;
-  p.amplitude_hi = 0.3;
-  const auto ics = draw_initial_conditions_2d(p);
-  for (const KappaTables& period : {KappaTables::paper(), u_dependent}) {
+  const auto ics = small_initial_conditions();
+  for (const KappaTables& period : {KappaTables::paper(), u_dependent_paper_tables()}) {
     const Lattice2D lat(period.modulated(static_cast<int>(g.lattice_points()), g.h, g.first, A), BondPlacement::Aligned,
                         g.h, g.first);
     const std::string what = period.nonlinear_key().empty() ? "own bonds" : "own bonds, u-dependent";
@@ -427,18 +438,9 @@ TEST(Gpu, UDependentLatticeOnTheRkcStepper) {
   // of a few hundred stages ~1e-12.
   REQUIRE_GPU();
   const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
-  KappaTables t = KappaTables::paper();
-  t.u_range = {-1.5, 1.5};
-  t.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});
-  t.reaction.emplace("lattice.reaction", "u - u^3", std::vector<std::string>{"u"});
-  t.reaction_rate = {0.5, 1.5, 1.0, 2.0, 0.25, 1.0, 1.0, 0.75, 1.0};
+  const KappaTables t = u_dependent_paper_tables();
   const Lattice2D lat(t, BondPlacement::Reference, g.h, g.first);
-  InitialConditionParams2D p;
-  p.trajectories = 2;
-  p.k_hi = 3;
-  p.amplitude_lo = -0.3;
-  p.amplitude_hi = 0.3;
-  const auto ics = draw_initial_conditions_2d(p);
+  const auto ics = small_initial_conditions();
   GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
   const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 13);
   Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());

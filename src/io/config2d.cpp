@@ -238,10 +238,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                      {"random lattices (lattice.kappa = \"random\")", "sites", c.random ? c.kappa.mx : 0, 2, 32, 100},
                      c.cell_window, c.cell_samples);
   const int m = c.points - 2;
-  // (A modulated lattice's tables tile a period of their own; a random one has none.)
-  const int tile_x = c.kappa.whole_lattice ? c.kappa.tile_mx : c.kappa.mx,
-            tile_y = c.kappa.whole_lattice ? c.kappa.tile_my : c.kappa.my;
-  if (tile_x && (m % tile_x || m % tile_y))
+  const int tile_x = c.kappa.period_x(), tile_y = c.kappa.period_y();
+  if (c.kappa.has_period() && (m % tile_x || m % tile_y))
     c.warnings.push_back(
         "patch.points: the " + std::to_string(m) +
         " evolving points per side are not a whole number of diffusivity periods (" + std::to_string(tile_x) + " x " +

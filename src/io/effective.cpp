@@ -15,11 +15,13 @@ EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u) {
   return effective_coefficients(*cfg.field, cell_points_per_period(cfg), u);
 }
 
-EffectiveCoefficients2D effective_coefficients(const Config2D& cfg, double u) {
+Lattice2D cell_lattice(const Config2D& cfg) {
   const auto g = make_layout_2d(cfg.length, cfg.patches, cfg.points, cfg.ratio, cfg.coupling, cfg.order);
-  // A modulated lattice: its period's (the local coefficients are A(x, y) D*(u) and r*(u)).
-  return effective_coefficients(
-      Lattice2D(cfg.modulation ? cfg.period : cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first), u);
+  return Lattice2D(cfg.modulation ? cfg.period : cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
+}
+
+EffectiveCoefficients2D effective_coefficients(const Config2D& cfg, double u) {
+  return effective_coefficients(cell_lattice(cfg), u);
 }
 
 }  // namespace patchlearn

@@ -105,8 +105,7 @@ Lattice2D::Lattice2D(KappaTables tables, BondPlacement placement, double h, inde
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_x", "every diffusivity must be finite and > 0");
   for (double v : t_.cy)
     if (!(v > 0) || !std::isfinite(v)) throw ConfigError("lattice.kappa_y", "every diffusivity must be finite and > 0");
-  // The rates have the period of the tables (a modulated lattice's: the one it tiles).
-  const int mx = t_.tile_mx ? t_.tile_mx : t_.mx, my = t_.tile_my ? t_.tile_my : t_.my;
+  const int mx = t_.period_x(), my = t_.period_y();
   if (!t_.reaction_rate.empty() && t_.reaction_rate.size() != static_cast<std::size_t>(mx) * my)
     throw ConfigError("lattice.reaction_rate",
                       "the reaction-rate table must have the period of the diffusivity tables, " + std::to_string(mx) +
@@ -139,13 +138,12 @@ std::string KappaTables::nonlinear_key() const {
 
 double Lattice2D::rho(index_t x, index_t y) const {
   if (t_.reaction_rate.empty()) return 1.0;
-  // The rates have the period of the tables; a modulated lattice's whole-lattice tables tile theirs.
-  const index_t mx = t_.tile_mx ? t_.tile_mx : t_.mx, my = t_.tile_my ? t_.tile_my : t_.my;
+  const index_t mx = t_.period_x(), my = t_.period_y();
   return t_.reaction_rate[wrap(x - origin_, mx) * my + wrap(y - origin_, my)];
 }
 
 double Lattice2D::mean_rho() const {
-  const index_t mx = t_.tile_mx ? t_.tile_mx : t_.mx, my = t_.tile_my ? t_.tile_my : t_.my;
+  const index_t mx = t_.period_x(), my = t_.period_y();
   double sum = 0;
   for (index_t y = 0; y < my; ++y)
     for (index_t x = 0; x < mx; ++x) sum += rho(origin_ + x, origin_ + y);

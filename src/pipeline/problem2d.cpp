@@ -31,16 +31,6 @@ Lattice2D lattice_2d(const Config2D& cfg) {
   return Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
 }
 
-namespace {
-/// The lattice whose cell problem gives the effective coefficients: a modulated lattice's period
-/// (the local ones are A(x, y) times them), the lattice itself otherwise.
-Lattice2D cell_lattice(const Config2D& cfg) {
-  if (!cfg.modulation) return lattice_2d(cfg);
-  const auto g = layout_2d(cfg);
-  return Lattice2D(cfg.period, BondPlacement::Aligned, g.h, g.first);
-}
-}  // namespace
-
 EffectiveLattice2D effective_lattice(const Config2D& cfg) {
   if (cfg.modulation) {
     // The period's own tensor; the local one is A(x, y) times it.

@@ -126,9 +126,8 @@ double LatticeScheme2D::slow_rate(const EffectiveTensor& D) const {
 
 void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
   const KappaTables& t = lattice.tables();
-  // A random realization has no phase; a modulated lattice has its tiled period's.
-  if (t.whole_lattice && !t.tile_mx) return;
-  const int mx = t.whole_lattice ? t.tile_mx : t.mx, my = t.whole_lattice ? t.tile_my : t.my;
+  if (!t.has_period()) return;  // a random realization has no phase to share
+  const int mx = t.period_x(), my = t.period_y();
   if (g.spacing % mx || g.spacing % my)
     throw ConfigError("patch.ratio", "the patch centres are " + std::to_string(g.spacing) +
                                          " lattice points apart, not a multiple of the diffusivity period " +
@@ -138,7 +137,7 @@ void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& g) {
 
 void check_gap_tooth_medium(const Lattice2D& lattice, const PatchLayout2D& g) {
   const KappaTables& t = lattice.tables();
-  if (t.whole_lattice && !t.tile_mx && g.spacing > g.m)
+  if (!t.has_period() && g.spacing > g.m)
     throw ConfigError("scheme.type",
                       "\"gap_tooth\" with gaps cannot simulate a random lattice: each edge value is interpolated "
                       "from the neighbours' interior values, which carry their own random corrector, an O(sigma) "

@@ -15,8 +15,12 @@ int cell_points_per_period(const Config1D& cfg);
 /// naming medium.u_range when u is outside it.
 EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u);
 
-/// D*(u), r*(u) of the lattice as the 2D schemes place it (the patch layout's spacing and origin);
-/// InputError naming lattice.u_range when u is outside it.
+/// The lattice whose cell problem gives the effective coefficients, placed as the 2D schemes place
+/// it (the patch layout's spacing and origin): a modulated lattice's period (the local coefficients
+/// are A(x, y) times its), the configured lattice otherwise.
+Lattice2D cell_lattice(const Config2D& cfg);
+
+/// D*(u), r*(u) of cell_lattice(cfg); InputError naming lattice.u_range when u is outside it.
 EffectiveCoefficients2D effective_coefficients(const Config2D& cfg, double u);
 
 }  // namespace patchlearn

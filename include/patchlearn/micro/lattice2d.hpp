@@ -52,6 +52,12 @@ struct KappaTables {
   /// Whole-lattice tables that tile one period up to a smooth factor (modulated): that period, which
   /// the gap-tooth patches must share the phase of; 0 x 0 for a random lattice, which has none.
   int tile_mx = 0, tile_my = 0;
+  /// Whether the tables repeat with a period the patches can share (all but a random lattice).
+  bool has_period() const { return !whole_lattice || tile_mx; }
+  /// The period the tables (and the reaction rates) repeat with: mx x my, a modulated lattice's
+  /// tiled one, the whole lattice for a random one.
+  int period_x() const { return tile_mx ? tile_mx : mx; }
+  int period_y() const { return tile_my ? tile_my : my; }
   /// The key of the first u-dependent term (lattice.conductance_factor, lattice.reaction), ""
   /// when the lattice is linear.
   std::string nonlinear_key() const;
