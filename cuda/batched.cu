@@ -158,18 +158,19 @@ __global__ void k_increment_rhs(index_t systems, index_t mats, index_t n, const 
                          right ? right[s] : 0.0);
 }
 
-// One thread per system through all `count` steps, its scratch in global memory (eight arrays of n
-// values per system, contiguous: each thread walks its own rows, so the accesses are not coalesced).
+// One thread per system through all `count` steps, its scratch in global memory (StepScratch's arrays
+// of n values per system, contiguous: each thread walks its own rows, so the accesses are not coalesced).
 __global__ void k_theta_steps(index_t systems, index_t n, MediumTables m, int count, double dt, double theta,
-                              double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
-                              double* y, double* scratch) {
+                              StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left,
+                              const double* right, double* y, double* scratch) {
   const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (s >= systems) return;
   const MediumTables ms = m.of_system(s, n);
   const StepScratch work = StepScratch::at(scratch + s * StepScratch::kArrays * n, n);
+  const bool keep = jac == StepJacobian::Frozen && count > 1;
   for (int k = 0; k < count; ++k)
-    theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0,
-                      work);
+    theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0, work,
+                      k == 0 ? StepJacobian::Exact : jac, keep);
 }
 
 __global__ void k_fine_rates(index_t systems, index_t n, MediumTables m, double inv_dx, const double* y, double* out) {
@@ -349,10 +350,11 @@ void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond,
   check_launch("increment rhs");
 }
 
-void theta_steps(index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta, double inv_dx,
-                 EndRows ends, index_t eo, const double* left, const double* right, double* y, double* scratch) {
+void theta_steps(index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
+                 StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
+                 double* y, double* scratch) {
   PL_LAUNCH(k_theta_steps, blocks_for(systems), kBlock, 0)
-  (systems, n, m, count, dt, theta, inv_dx, ends, eo, left, right, y, scratch);
+  (systems, n, m, count, dt, theta, jac, inv_dx, ends, eo, left, right, y, scratch);
   check_launch("nonlinear theta steps");
 }
 

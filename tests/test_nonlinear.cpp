@@ -123,6 +123,44 @@ TEST(NonlinearBurst, AMediumThatIgnoresUStepsLikeTheLinearModel) {
   }
 }
 
+TEST(NonlinearBurst, AFrozenJacobianIsExactOnAMediumThatIgnoresUAndFirstOrderOtherwise) {
+  // The W-method (kernels/nonlinear.hpp) keeps the first substep's factors. Where J does not
+  // change (a ignores u) those are every substep's own, so the two bursts agree to round-off: a
+  // few ulps of the field (~2e-16 x 1.2) per substep, 16 substeps, times the estimate's ~1 / burst
+  // (the quadratic through three restrictions 2e-6 apart): ~1e-9 of rates of size ~1. Otherwise the frozen step's local
+  // error differs from the exact one's by theta dt^2 (J_k - W) F = O(dt^3 k): over a fixed burst the two estimates
+  // differ by O(dt), i.e. halve with the step.
+  const PatchLayout1D layout(1.0, 11, 1e-5, 2e-3, 2.4e-2);
+  const auto U = smooth_states(11);
+  const auto estimates = [&](const CoefficientField& field, kernels::StepJacobian jac, int refine) {
+    PatchDynamicsParams p = quick_params();
+    p.jacobian = jac;
+    p.substeps *= refine;
+    p.heal_substeps *= refine;
+    std::vector<double> R(U.size());
+    PatchDynamics1D(FineModel1D(field, 1e-3, 1e-5), layout, p, Device::CPU, 3).rhs(U.data(), R.data(), 3);
+    return R;
+  };
+  const auto max_diff = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double d = 0;
+    for (std::size_t k = 0; k < a.size(); ++k) d = std::max(d, std::abs(a[k] - b[k]));
+    return d;
+  };
+  const auto ignoring = medium("1.1 + sin(2*pi*y) + 0*u");
+  const double round_off = max_diff(estimates(ignoring, kernels::StepJacobian::Frozen, 1),
+                                    estimates(ignoring, kernels::StepJacobian::Exact, 1));
+  EXPECT_LT(round_off, 1e-8);
+  const auto field = medium("(1.1 + sin(2*pi*y)) * (1 + 0.5*u)", "-u");
+  double d[2];
+  for (int k = 0; k < 2; ++k)
+    d[k] = max_diff(estimates(field, kernels::StepJacobian::Frozen, 1 << k),
+                    estimates(field, kernels::StepJacobian::Exact, 1 << k));
+  std::printf("frozen - exact estimate: %.3e where a ignores u; %.3e (16 substeps), %.3e (32)\n", round_off, d[0],
+              d[1]);
+  EXPECT_GT(d[0], 100 * round_off);
+  EXPECT_NEAR(d[0] / d[1], 2.0, 0.3);  // first order, with an O(dt) share of the next term
+}
+
 TEST(NonlinearBurst, EstimateIsTheEffectiveRateOfTheLift) {
   // The data target of issue 15: patch-dynamics dU/dt within 1e-5 relative of the effective rate
   // of the lifted profile, for a concentration-dependent diffusivity, a Burgers-type drift and a
@@ -135,17 +173,22 @@ TEST(NonlinearBurst, EstimateIsTheEffectiveRateOfTheLift) {
   for (const auto& field : media) {
     const FineModel1D model(field, 1e-3, 1e-5);
     const auto eff = effective_medium(field, 100);
-    std::vector<double> R(U.size());
-    PatchDynamics1D(model, layout, quick_params(), Device::CPU, 3).rhs(U.data(), R.data(), 3);
-    double err = 0, scale = 0;
-    for (int b = 0; b < 3; ++b)
-      for (int i = 1; i < 10; ++i) {
-        const double ref = lifted_rate(eff, U.data() + b * 11, i, 0.1, 2e-3);
-        err = std::max(err, std::abs(R[b * 11 + i] - ref));
-        scale = std::max(scale, std::abs(ref));
-      }
-    std::printf("%s: max |estimate - effective rate| / max |rate| = %.3e\n", field.description().c_str(), err / scale);
-    EXPECT_LT(err, 1e-5 * scale) << field.description();
+    for (auto jac : {kernels::StepJacobian::Frozen, kernels::StepJacobian::Exact}) {
+      PatchDynamicsParams p = quick_params();
+      p.jacobian = jac;
+      std::vector<double> R(U.size());
+      PatchDynamics1D(model, layout, p, Device::CPU, 3).rhs(U.data(), R.data(), 3);
+      double err = 0, scale = 0;
+      for (int b = 0; b < 3; ++b)
+        for (int i = 1; i < 10; ++i) {
+          const double ref = lifted_rate(eff, U.data() + b * 11, i, 0.1, 2e-3);
+          err = std::max(err, std::abs(R[b * 11 + i] - ref));
+          scale = std::max(scale, std::abs(ref));
+        }
+      std::printf("%s, %s Jacobian: max |estimate - effective rate| / max |rate| = %.3e\n", field.description().c_str(),
+                  name_of(jac), err / scale);
+      EXPECT_LT(err, 1e-5 * scale) << field.description() << ", " << name_of(jac);
+    }
   }
 }
 

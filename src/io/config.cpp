@@ -29,8 +29,8 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"micro", {"dx"}},
       {"scheme", {"type"}},
       {"patch",
-       {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "buffer_ends", "heal_substeps",
-        "rate_tolerance"}},
+       {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "jacobian", "buffer_ends",
+        "heal_substeps", "rate_tolerance"}},
       {"gap_tooth", {"dt"}},
       {"full_resolution", {"rtol", "dt0", "compare"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
@@ -108,6 +108,7 @@ PatchSetting Config1D::patch_setting() const {
   s.params.burst = burst;
   s.params.substeps = substeps;
   s.params.method = parse_burst_method(burst_method);
+  s.params.jacobian = burst_jacobian;
   s.params.lifting_degree = lifting_degree;
   s.params.buffer_ends = parse_buffer_ends(buffer_ends);
   s.params.heal_substeps = heal_substeps;
@@ -260,6 +261,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (!c.patch_auto.burst) c.burst = patch.positive("burst", c.burst);
   if (!c.patch_auto.substeps) c.substeps = static_cast<int>(patch.integer("substeps", c.substeps, 1, 1000000));
   c.burst_method = patch.choice("method", c.burst_method, {"backward_euler", "crank_nicolson"});
+  c.burst_jacobian =
+      patch.enumerated("jacobian", c.burst_jacobian, {kernels::StepJacobian::Frozen, kernels::StepJacobian::Exact});
   c.buffer_ends = patch.choice("buffer_ends", c.buffer_ends, {"dirichlet", "averaged_gradient"});
   if (c.field->random() && c.scheme == Scheme1D::PatchDynamics)
     for (const char* k : {"burst", "buffer_width", "substeps", "heal_substeps"})

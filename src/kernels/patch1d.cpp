@@ -17,19 +17,27 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
                          right ? right[s] : 0.0, out + s * n);
 }
 
+// The nonlinear systems a CPU thread steps side by side: 8 recurrences hide the latency of the
+// elimination's divisions and, with the scratch lane-minor, fill AVX2 vectors twice (BM_NonlinearBurst,
+// frozen Jacobian, 3 terms: 377 ms with 4 lanes, 335 ms with 8; bench/RESULTS.md).
+constexpr int kLanes = 8;
+
 void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
-                 double inv_dx, EndRows ends, index_t eo, const double* left, const double* right, double* y,
-                 double* scratch) {
-  PL_RETURN_IF_CUDA(dev, theta_steps(systems, n, m, count, dt, theta, inv_dx, ends, eo, left, right, y, scratch));
+                 StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
+                 double* y, double* scratch) {
+  PL_RETURN_IF_CUDA(dev, theta_steps(systems, n, m, count, dt, theta, jac, inv_dx, ends, eo, left, right, y, scratch));
   // Each thread steps kLanes systems side by side through all `count` steps (theta_step_lanes),
   // each held in that core's cache; a last group of fewer systems goes one by one.
-  constexpr int kLanes = 4;
   const index_t groups = (systems + kLanes - 1) / kLanes;
 #pragma omp parallel
   {
+    // The group's lanes side by side, or a last group of fewer systems one by one, each on its own
+    // share of the thread's scratch; the factors a Frozen step reuses stay there between steps.
     double* base = scratch + static_cast<index_t>(omp_get_thread_num()) * kLanes * StepScratch::kArrays * n;
-    StepScratch work[kLanes];
-    for (int k = 0; k < kLanes; ++k) work[k] = StepScratch::at(base + k * StepScratch::kArrays * n, n);
+    const StepScratch lanes_work = StepScratch::at(base, n, kLanes);
+    StepScratch one_work[kLanes];
+    for (int k = 0; k < kLanes; ++k) one_work[k] = StepScratch::at(base + k * StepScratch::kArrays * n, n);
+    const bool keep = jac == StepJacobian::Frozen && count > 1;
 #pragma omp for schedule(dynamic)
     for (index_t grp = 0; grp < groups; ++grp) {
       const int lanes = static_cast<int>(std::min<index_t>(kLanes, systems - grp * kLanes));
@@ -44,11 +52,12 @@ void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, 
         rv[k] = right ? right[s] : 0.0;
       }
       for (int step = 0; step < count; ++step) {
+        const StepJacobian sj = step == 0 ? StepJacobian::Exact : jac;
         if (lanes == kLanes) {
-          theta_step_lanes<kLanes>(n, ms, ys, dt, theta, inv_dx, ends, eo, lv, rv, work);
+          theta_step_lanes<kLanes>(n, ms, ys, dt, theta, inv_dx, ends, eo, lv, rv, lanes_work, sj, keep);
         } else {
           for (int k = 0; k < lanes; ++k)
-            theta_step_system(n, ms[k], ys[k], dt, theta, inv_dx, ends, eo, lv[k], rv[k], work[k]);
+            theta_step_system(n, ms[k], ys[k], dt, theta, inv_dx, ends, eo, lv[k], rv[k], one_work[k], sj, keep);
         }
       }
     }
@@ -56,7 +65,8 @@ void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, 
 }
 
 index_t theta_steps_scratch(Device dev, index_t systems, index_t n) {
-  return StepScratch::kArrays * n * (dev == Device::CUDA ? systems : 4 * static_cast<index_t>(omp_get_max_threads()));
+  return StepScratch::kArrays * n *
+         (dev == Device::CUDA ? systems : kLanes * static_cast<index_t>(omp_get_max_threads()));
 }
 
 void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,

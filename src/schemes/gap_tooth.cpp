@@ -76,8 +76,8 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
   right_.copy_from_host(R);
   const index_t systems = batch_ * P, N = teeth_.points;
   if (medium_.nonlinear()) {  // one linearly implicit Euler step (kernels/nonlinear.hpp)
-    medium_.theta_steps(systems, 1, params_.dt, 1.0, kernels::EndRows::AveragedGradient, m_, left_.data(),
-                        right_.data(), y_.data());
+    medium_.theta_steps(systems, 1, params_.dt, 1.0, kernels::StepJacobian::Exact, kernels::EndRows::AveragedGradient,
+                        m_, left_.data(), right_.data(), y_.data());
   } else {
     kernels::increment_rhs(device_, systems, P, N, medium_.conductances().data(), params_.dt / dx2_,
                            kernels::EndRows::AveragedGradient, m_, left_.data(), right_.data(), y_.data(),

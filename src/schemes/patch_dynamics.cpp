@@ -10,6 +10,8 @@
 
 namespace patchlearn {
 
+const char* kernels::name_of(kernels::StepJacobian j) { return j == kernels::StepJacobian::Exact ? "exact" : "frozen"; }
+
 BurstMethod parse_burst_method(const std::string& name) {
   if (name == "backward_euler") return BurstMethod::BackwardEuler;
   if (name == "crank_nicolson") return BurstMethod::CrankNicolson;
@@ -96,7 +98,8 @@ void PatchDynamics1D::substeps(index_t batch, int count) {
   const index_t systems = batch * layout_.patches(), N = layout_.points;
   const double dt = params_.burst / params_.substeps;
   if (medium_.nonlinear()) {
-    medium_.theta_steps(systems, count, dt, theta_, params_.buffer_ends, eo_, left_.data(), right_.data(), y_.data());
+    medium_.theta_steps(systems, count, dt, theta_, params_.jacobian, params_.buffer_ends, eo_, left_.data(),
+                        right_.data(), y_.data());
   } else if (blocked_) {
     solver_->fused_steps(y_.data(), systems, count, medium_.conductances().data(), dt / dx2_, params_.buffer_ends,
                          left_.data(), right_.data());

@@ -37,9 +37,9 @@ PatchMedium1D::PatchMedium1D(const FineModel1D& model, const std::vector<index_t
   if (random) harmonic_ = Buffer<double>(device_, harmonic);
 }
 
-void PatchMedium1D::theta_steps(index_t systems, int count, double dt, double theta, kernels::EndRows ends, index_t eo,
-                                const double* left, const double* right, double* y) {
-  kernels::theta_steps(device_, systems, n_, tables_, count, dt, theta, inv_dx_, ends, eo, left, right, y,
+void PatchMedium1D::theta_steps(index_t systems, int count, double dt, double theta, kernels::StepJacobian jac,
+                                kernels::EndRows ends, index_t eo, const double* left, const double* right, double* y) {
+  kernels::theta_steps(device_, systems, n_, tables_, count, dt, theta, jac, inv_dx_, ends, eo, left, right, y,
                        scratch_.data());
 }
 

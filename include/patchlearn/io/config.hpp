@@ -126,6 +126,8 @@ struct Config1D : SharedConfig {
   double burst = 1e-6;
   int substeps = 10;
   std::string burst_method = "backward_euler";
+  /// Nonlinear media: the substeps' Jacobian, frozen over each run of substeps or exact at each
+  kernels::StepJacobian burst_jacobian = kernels::StepJacobian::Frozen;
   std::string buffer_ends = "dirichlet";  ///< dirichlet | averaged_gradient
   int heal_substeps = 0;
   /// The keys among burst, buffer_width, substeps and heal_substeps given as "auto"

@@ -62,10 +62,12 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
 /// `count` linearly implicit theta steps of dt (kernels/nonlinear.hpp: theta_step_system) on every
 /// system y[s] of n points of the nonlinear medium m, each system held through all of them (one
 /// thread per system; on the CPU it stays in that core's cache). Ends as for increment_rhs.
+/// jac: Exact factors the Jacobian at every step; Frozen factors it at the first of the `count`
+/// steps and keeps it for the others (the W-method of kernels/nonlinear.hpp).
 /// scratch: theta_steps_scratch(dev, systems, n) values on the device.
 void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
-                 double inv_dx, EndRows ends, index_t eo, const double* left, const double* right, double* y,
-                 double* scratch);
+                 StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
+                 double* y, double* scratch);
 /// The scratch theta_steps needs: StepScratch::kArrays n-point arrays per CPU thread, or per system
 /// on CUDA.
 index_t theta_steps_scratch(Device dev, index_t systems, index_t n);

@@ -25,8 +25,9 @@ bool fused_steps_fit(index_t n);
 std::size_t shared_bytes_per_block();
 void increment_rhs(index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends, index_t eo,
                    const double* left, const double* right, const double* x, double* out);
-void theta_steps(index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta, double inv_dx,
-                 EndRows ends, index_t eo, const double* left, const double* right, double* y, double* scratch);
+void theta_steps(index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
+                 StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
+                 double* y, double* scratch);
 void fine_rates(index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y, double* out);
 void axpby(index_t count, double a, const double* x, double b, const double* y, double* out);
 void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,

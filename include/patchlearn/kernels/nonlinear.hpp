@@ -18,7 +18,14 @@
 // iteration it starts), theta = 1/2 the linearly implicit trapezoid (second order with the exact
 // Jacobian). For a linear medium J = L and this is the linear model's increment form
 // (kernels/diffusion.hpp) exactly, so a burst does not change scheme when a medium gains a u.
-// It needs one factorization per step instead of the linear model's one per run.
+//
+// Frozen Jacobian (a W-method): a run of steps may keep the factors of I - theta dt W with
+// W = J at the run's first state, and only evaluate F(u) (series values, no slopes) and
+// substitute at the later steps. Any W keeps the step consistent: u + (I - theta dt W)^{-1} dt F
+// = u + dt F + theta dt^2 W F + O(dt^3), so linearly implicit Euler stays first order, with a
+// local error changed by theta dt^2 (J(u) - W) F = O(dt^3 k) at the run's k-th step; the
+// trapezoid (theta = 1/2) drops to first order. Exact J costs a factorization per step (a
+// division in the elimination's dependency chain per point); frozen W costs one per run.
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
 
@@ -65,6 +72,10 @@ struct MediumTables {
     chebyshev_value_slope(tab + k * stride, n_terms, (u - u_mid) * u_scale, f, df);
     *df *= u_scale;
   }
+  /// Value alone of series k of table `tab` at u.
+  PL_HD double value(const double* tab, int n_terms, index_t stride, index_t k, double u) const {
+    return chebyshev_value(tab + k * stride, n_terms, (u - u_mid) * u_scale);
+  }
   /// This batch's tables restricted to system s's medium (element indices then start at 0).
   PL_HD MediumTables of_system(index_t s, index_t n) const {
     MediumTables t = *this;
@@ -80,6 +91,20 @@ struct MediumTables {
 /// A_j and dA_j/du of bond j at the mean of its two points' values u[j], u[j+1].
 PL_HD void bond_series(const MediumTables& m, index_t j, const double* u, double* A, double* dA) {
   m.eval(m.a, m.na, m.a_stride, j, 0.5 * (u[j] + u[j + 1]), A, dA);
+}
+
+/// A_j alone (bond_series without the slope).
+PL_HD double bond_value(const MediumTables& m, index_t j, const double* u) {
+  return m.value(m.a, m.na, m.a_stride, j, 0.5 * (u[j] + u[j + 1]));
+}
+
+/// The rate F_j of interior row j at u, given its two bonds' values Al (bond j-1), Ar (bond j).
+PL_HD double fine_rate(index_t j, const MediumTables& m, const double* u, double inv_dx, double Al, double Ar) {
+  const double ul = u[j - 1], u0 = u[j], ur = u[j + 1];
+  double F = (Ar * (ur - u0) - Al * (u0 - ul)) * (inv_dx * inv_dx);
+  if (m.nc) F += m.value(m.c, m.nc, m.c_stride, j, u0) * ((ur - ul) * (0.5 * inv_dx));
+  if (m.nr) F += m.value(m.r, m.nr, m.r_stride, j, u0);
+  return F;
 }
 
 /// Row j (interior) of the fine model at u, given its two bonds' series values (Al, dAl: bond
@@ -114,93 +139,139 @@ PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double in
 /// The rates F_j of one system (0 at the two end points, which are held).
 PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, double inv_dx, double* out) {
   out[0] = out[n - 1] = 0.0;
-  double Al, dAl, Ar, dAr, jl, jd, ju;
-  bond_series(m, 0, u, &Al, &dAl);
-  for (index_t j = 1; j < n - 1; ++j, Al = Ar, dAl = dAr) {
-    bond_series(m, j, u, &Ar, &dAr);
-    fine_row(j, m, u, inv_dx, Al, dAl, Ar, dAr, &out[j], &jl, &jd, &ju);
+  double Al = bond_value(m, 0, u);
+  for (index_t j = 1; j < n - 1; ++j) {
+    const double Ar = bond_value(m, j, u);
+    out[j] = fine_rate(j, m, u, inv_dx, Al, Ar);
+    Al = Ar;
   }
 }
 
-/// Scratch of one system's step: kArrays arrays of n values.
+/// Scratch of K systems stepped side by side: kArrays arrays of n rows of K values, lane-minor
+/// (row j of lane k at [j K + k]), so that one row's K lanes share a cache line and the loop over
+/// the lanes is one vector operation. cp, li, di hold the elimination's factors (row j, pivot
+/// d_j: cp_j = superdiagonal / d_j, li_j = sub-diagonal / d_j, di_j = dt / d_j), li and di kept
+/// for frozen-Jacobian steps, whose forward sweep is then g_j = di_j F_j - li_j g_{j-1}; v, w the
+/// spikes of averaged-gradient ends; g the increment.
 struct StepScratch {
-  static constexpr int kArrays = 4;
-  double *cp, *g, *v, *w;
-  PL_HD static StepScratch at(double* base, index_t n) { return {base, base + n, base + 2 * n, base + 3 * n}; }
+  static constexpr int kArrays = 6;
+  double *cp, *g, *v, *w, *li, *di;
+  PL_HD static StepScratch at(double* base, index_t n, int lanes = 1) {
+    const index_t a = n * lanes;
+    return {base, base + a, base + 2 * a, base + 3 * a, base + 4 * a, base + 5 * a};
+  }
 };
+
+/// The Jacobian a theta step uses: Exact assembles and factors J at the step's own state; Frozen
+/// reuses the factors an Exact step left in the scratch (the W-method of the header comment).
+enum class StepJacobian { Exact, Frozen };
 
 /// One linearly implicit theta step of K systems y[k][n] in place, side by side (see the header
 /// comment), the end rows closed as in the linear model (kernels/diffusion.hpp: implicit_row,
 /// increment_rhs; edge targets left[k], right[k]). Each system is assembled and eliminated in one
 /// forward sweep (each bond's series evaluated once) and back-substituted in one backward sweep,
-/// on its scratch s[k]: the interior solve with zero end increments (g) and, for averaged-gradient
-/// ends, the responses v, w to unit end increments (the spikes of kernels/tridiag.hpp with one
-/// chunk); the end increments p, q then solve the 2 x 2 system of the end rows, which couple to
-/// columns eo and n-1-eo:
+/// on the scratch s (StepScratch::at(base, n, K)): the interior solve with zero end increments (g)
+/// and, for averaged-gradient ends, the responses v, w to unit end increments (the spikes of
+/// kernels/tridiag.hpp with one chunk); the end increments p, q then solve the 2 x 2 system of the
+/// end rows, which couple to columns eo and n-1-eo:
 ///     -p + (g - p v - q w)[eo] = b_0,     q - (g - p v - q w)[n-1-eo] = b_{n-1}.
 /// Dirichlet ends have p = q = 0 and need neither spike. The forward sweep is a recurrence with a
 /// division in it, bound by latency; K > 1 interleaves K of them so that a core overlaps them.
+/// An Exact step stores its factors when `keep` (a Frozen step follows); a Frozen step's forward
+/// sweep only evaluates F and substitutes with them, and its spikes v, w (which depend on the
+/// matrix alone) are the Exact step's.
 template <int K>
 PL_HD void theta_step_lanes(index_t n, const MediumTables* m, double* const* y, double dt, double theta, double inv_dx,
-                            EndRows ends, index_t eo, const double* left, const double* right, const StepScratch* s) {
+                            EndRows ends, index_t eo, const double* left, const double* right, const StepScratch& s,
+                            StepJacobian jac = StepJacobian::Exact, bool keep = false) {
   const double c = theta * dt;
-  const bool grad = ends == EndRows::AveragedGradient;
+  const bool grad = ends == EndRows::AveragedGradient, exact = jac == StepJacobian::Exact;
   double Al[K], dAl[K], cp[K], g[K], v[K];
   for (int k = 0; k < K; ++k) {
-    bond_series(m[k], 0, y[k], &Al[k], &dAl[k]);
+    if (exact)
+      bond_series(m[k], 0, y[k], &Al[k], &dAl[k]);
+    else
+      Al[k] = bond_value(m[k], 0, y[k]);
     cp[k] = g[k] = v[k] = 0.0;
   }
-  for (index_t j = 1; j < n - 1; ++j)
-    for (int k = 0; k < K; ++k) {
-      double Ar, dAr, F, jl, jd, ju;
-      bond_series(m[k], j, y[k], &Ar, &dAr);
-      fine_row(j, m[k], y[k], inv_dx, Al[k], dAl[k], Ar, dAr, &F, &jl, &jd, &ju);
-      Al[k] = Ar;
-      dAl[k] = dAr;
-      const double l = -c * jl, u = -c * ju, inv = 1.0 / (1.0 - c * jd - l * cp[k]);
-      s[k].cp[j] = cp[k] = u * inv;
-      s[k].g[j] = g[k] = (dt * F - l * g[k]) * inv;
-      if (grad) s[k].v[j] = v[k] = (j == 1 ? l : -l * v[k]) * inv;
+  if (exact) {
+    for (index_t j = 1; j < n - 1; ++j)
+      for (int k = 0; k < K; ++k) {
+        const index_t e = j * K + k;
+        double Ar, dAr, F, jl, jd, ju;
+        bond_series(m[k], j, y[k], &Ar, &dAr);
+        fine_row(j, m[k], y[k], inv_dx, Al[k], dAl[k], Ar, dAr, &F, &jl, &jd, &ju);
+        Al[k] = Ar;
+        dAl[k] = dAr;
+        const double l = -c * jl, u = -c * ju, inv = 1.0 / (1.0 - c * jd - l * cp[k]);
+        if (keep) {
+          s.li[e] = l * inv;
+          s.di[e] = dt * inv;
+        }
+        s.cp[e] = cp[k] = u * inv;
+        s.g[e] = g[k] = (dt * F - l * g[k]) * inv;
+        if (grad) s.v[e] = v[k] = (j == 1 ? l : -l * v[k]) * inv;
+      }
+  } else {
+    for (index_t j = 1; j < n - 1; ++j) {
+      double F[K];
+      for (int k = 0; k < K; ++k) {
+        const double Ar = bond_value(m[k], j, y[k]);
+        F[k] = fine_rate(j, m[k], y[k], inv_dx, Al[k], Ar);
+        Al[k] = Ar;
+      }
+      for (int k = 0; k < K; ++k) {
+        const index_t e = j * K + k;
+        s.g[e] = g[k] = s.di[e] * F[k] - s.li[e] * g[k];
+      }
     }
+  }
   if (!grad) {
     double next[K];
     for (int k = 0; k < K; ++k) next[k] = 0.0;
     for (index_t j = n - 2; j >= 1; --j)
       for (int k = 0; k < K; ++k) {
-        next[k] = s[k].g[j] - s[k].cp[j] * next[k];
+        next[k] = s.g[j * K + k] - s.cp[j * K + k] * next[k];
         y[k][j] += next[k];
       }
     return;
   }
-  // w's forward sweep is zero but for the last interior row: w_{n-2} = u_{n-2} / den_{n-2} = cp_{n-2}.
-  for (int k = 0; k < K; ++k) s[k].w[n - 2] = s[k].cp[n - 2];
-  for (index_t j = n - 3; j >= 1; --j)
-    for (int k = 0; k < K; ++k) {
-      s[k].g[j] -= s[k].cp[j] * s[k].g[j + 1];
-      s[k].v[j] -= s[k].cp[j] * s[k].v[j + 1];
-      s[k].w[j] = -s[k].cp[j] * s[k].w[j + 1];
-    }
+  if (exact) {
+    // w's forward sweep is zero but for the last interior row: w_{n-2} = u_{n-2} / den_{n-2} = cp_{n-2}.
+    for (int k = 0; k < K; ++k) s.w[(n - 2) * K + k] = s.cp[(n - 2) * K + k];
+    for (index_t j = n - 3; j >= 1; --j)
+      for (int k = 0; k < K; ++k) {
+        const index_t e = j * K + k;
+        s.g[e] -= s.cp[e] * s.g[e + K];
+        s.v[e] -= s.cp[e] * s.v[e + K];
+        s.w[e] = -s.cp[e] * s.w[e + K];
+      }
+  } else {
+    for (index_t j = n - 3; j >= 1; --j)
+      for (int k = 0; k < K; ++k) s.g[j * K + k] -= s.cp[j * K + k] * s.g[(j + 1) * K + k];
+  }
   const index_t a = eo, b = n - 1 - eo;
   for (int k = 0; k < K; ++k) {
-    const StepScratch& sk = s[k];
+    const auto at = [&](const double* arr, index_t j) { return arr[j * K + k]; };
     const double b0 = increment_rhs(0, n, nullptr, y[k], 0.0, ends, eo, left[k], right[k]),
                  bn = increment_rhs(n - 1, n, nullptr, y[k], 0.0, ends, eo, left[k], right[k]);
     // [-(1 + v_a)  -w_a   ] [p]   [b0 - g_a]
     // [  v_b      1 + w_b ] [q] = [bn + g_b]
-    const double m00 = -(1.0 + sk.v[a]), m01 = -sk.w[a], m10 = sk.v[b], m11 = 1.0 + sk.w[b];
-    const double r0 = b0 - sk.g[a], r1 = bn + sk.g[b], det = m00 * m11 - m01 * m10;
+    const double m00 = -(1.0 + at(s.v, a)), m01 = -at(s.w, a), m10 = at(s.v, b), m11 = 1.0 + at(s.w, b);
+    const double r0 = b0 - at(s.g, a), r1 = bn + at(s.g, b), det = m00 * m11 - m01 * m10;
     const double p = (r0 * m11 - m01 * r1) / det, q = (m00 * r1 - m10 * r0) / det;
     double* yk = y[k];
     yk[0] += p;
-    for (index_t j = 1; j < n - 1; ++j) yk[j] += sk.g[j] - p * sk.v[j] - q * sk.w[j];
+    for (index_t j = 1; j < n - 1; ++j) yk[j] += at(s.g, j) - p * at(s.v, j) - q * at(s.w, j);
     yk[n - 1] += q;
   }
 }
 
-/// One linearly implicit theta step of one system y[n] in place.
+/// One linearly implicit theta step of one system y[n] in place (scratch StepScratch::at(base, n)).
 PL_HD void theta_step_system(index_t n, const MediumTables& m, double* y, double dt, double theta, double inv_dx,
-                             EndRows ends, index_t eo, double left, double right, StepScratch s) {
-  theta_step_lanes<1>(n, &m, &y, dt, theta, inv_dx, ends, eo, &left, &right, &s);
+                             EndRows ends, index_t eo, double left, double right, const StepScratch& s,
+                             StepJacobian jac = StepJacobian::Exact, bool keep = false) {
+  theta_step_lanes<1>(n, &m, &y, dt, theta, inv_dx, ends, eo, &left, &right, s, jac, keep);
 }
 
 }  // namespace patchlearn::kernels

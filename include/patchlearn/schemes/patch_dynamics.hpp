@@ -37,12 +37,19 @@ namespace patchlearn {
 /// Implicit fine stepping: theta = 1 backward Euler, theta = 1/2 Crank-Nicolson.
 enum class BurstMethod { BackwardEuler, CrankNicolson };
 BurstMethod parse_burst_method(const std::string& name);
+namespace kernels {
+/// "exact" or "frozen" (patch.jacobian).
+const char* name_of(StepJacobian j);
+}  // namespace kernels
 kernels::EndRows parse_buffer_ends(const std::string& name);
 
 struct PatchDynamicsParams {
   double burst = 1e-6;  ///< delta_t, the burst length
   int substeps = 10;    ///< implicit steps per burst
   BurstMethod method = BurstMethod::BackwardEuler;
+  /// Nonlinear media: the Jacobian of the linearly implicit substeps, factored at the first
+  /// substep of each run of them (Frozen, the W-method of kernels/nonlinear.hpp) or at every one.
+  kernels::StepJacobian jacobian = kernels::StepJacobian::Frozen;
   int lifting_degree = 2;
   kernels::EndRows buffer_ends = kernels::EndRows::Dirichlet;
   int heal_substeps = 0;   ///< 0: the reference estimator (R(delta_t) - U) / delta_t

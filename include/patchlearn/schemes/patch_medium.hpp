@@ -24,9 +24,10 @@ class PatchMedium1D {
   /// A random medium (not periodic, so each window has its own corrector): the windows'
   /// harmonic means of their conductances [window] (kernels::lift_corrector); empty otherwise.
   const Buffer<double>& harmonic_means() const { return harmonic_; }
-  /// Nonlinear media: `count` linearly implicit theta steps of dt of `systems` systems y (kernels::theta_steps).
-  void theta_steps(index_t systems, int count, double dt, double theta, kernels::EndRows ends, index_t eo,
-                   const double* left, const double* right, double* y);
+  /// Nonlinear media: `count` linearly implicit theta steps of dt of `systems` systems y, the
+  /// Jacobian factored at every step or at the first only (kernels::theta_steps).
+  void theta_steps(index_t systems, int count, double dt, double theta, kernels::StepJacobian jac,
+                   kernels::EndRows ends, index_t eo, const double* left, const double* right, double* y);
   /// RunError unless every value of the host array v[count] lies in the u range; `where(i)` names
   /// the place of value i in the message.
   void check_u_range(const std::vector<double>& v, const std::function<std::string(std::size_t)>& where) const;
