@@ -232,11 +232,22 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
         }
       use_cpu_baseline(false);
     }
-  // The per-tooth layout: tooth (I, J)'s bond at frame position c is entry c P^2 + J P + I.
-  const kernels::ToothBonds own{nullptr, nullptr, 36, 1};
+  // The per-tooth layout (m = 3, P = 6): tooth (I, J)'s x-bond east of (x, y) is entry
+  // ((y - 1) 4 + x) P^2 + J P + I, its y-bond north of (x, y) entry ((x - 1) 4 + y) P^2 + J P + I; a
+  // shared table is the frame [y][x]. Each per-tooth plane is one interior bond, used once.
+  const kernels::ToothBonds own{nullptr, nullptr, 36, 1}, shared{};
   EXPECT_TRUE(own.per_patch());
-  EXPECT_EQ(own.at(7, 2 * 6 + 5), 7 * 36 + 17);
-  EXPECT_FALSE(kernels::ToothBonds{}.per_patch());
+  EXPECT_FALSE(shared.per_patch());
+  EXPECT_EQ(own.east(2, 3, 3, 2 * 6 + 5), (2 * 4 + 2) * 36 + 17);
+  EXPECT_EQ(own.north(1, 0, 3, 17), 17);
+  EXPECT_EQ(shared.east(2, 3, 3, 17), 3 * 5 + 2);
+  std::vector<int> used(2 * kernels::ToothBonds::planes(3, true), 0);
+  for (int q = 1; q <= 3; ++q)
+    for (int p = 1; p <= 3; ++p) {
+      for (int x : {p - 1, p}) ++used[own.east_plane(x, q, 3)];
+      for (int y : {q - 1, q}) ++used[12 + own.north_plane(p, y, 3)];
+    }
+  for (std::size_t i = 0; i < used.size(); ++i) EXPECT_GE(used[i], 1) << "plane " << i << " is never read";
 }
 
 TEST(GapTooth2D, ChebyshevIntervalEqualsTheTermByTermLoop) {

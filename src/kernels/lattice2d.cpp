@@ -183,7 +183,8 @@ struct GapToothTrajectory {
         double* out = g.dUdt + b * per + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
         if (g.k.per_patch()) {
           // Every tooth its own bonds: one plane of each per frame position.
-          const double *kE = g.k.kE + c * PP, *kW = kE - PP, *kN = g.k.kN + c * PP, *kS = kN - n * PP;
+          const double *kE = g.k.kE + g.k.east_plane(x, y, m) * PP, *kW = g.k.kE + g.k.east_plane(x - 1, y, m) * PP,
+                       *kN = g.k.kN + g.k.north_plane(x, y, m) * PP, *kS = g.k.kN + g.k.north_plane(x, y - 1, m) * PP;
           if (nl.linear()) {
 #pragma omp simd
             for (index_t i = 0; i < PP; ++i)

@@ -246,18 +246,27 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
     : LatticeScheme2D(dev, g, batch) {
   check_gap_tooth_medium(lattice, g);
   nl_ = LatticeNonlinearityTables(dev, lattice, g.first, g.n);
-  // Every tooth its own window of a whole-lattice table, position-major [c][J][I] (ToothBonds).
+  // Every tooth its own window of a whole-lattice table, plane-major [plane][J][I], the bonds its
+  // interior uses (ToothBonds); a shared table is the whole frame.
   if (lattice.tables().whole_lattice) {
     bonds_.stride = static_cast<index_t>(g.P) * g.P;
     bonds_.patch_step = 1;
   }
-  const auto nn = static_cast<std::size_t>(g.n) * g.n;
-  std::vector<double> kE(nn * bonds_.stride), kN(kE.size());
+  std::vector<double> kE(
+      static_cast<std::size_t>(kernels::ToothBonds::planes(g.m, bonds_.per_patch()) * bonds_.stride)),
+      kN(kE.size());
   for_each_tooth_window(lattice, g, [&](index_t tooth, const std::vector<double>& wE, const std::vector<double>& wN) {
-    for (std::size_t c = 0; c < nn; ++c) {
-      kE[bonds_.at(c, tooth)] = wE[c];
-      kN[bonds_.at(c, tooth)] = wN[c];
-    }
+    for (int y = 0; y < g.n; ++y)
+      for (int x = 0; x < g.n; ++x) {
+        const double e = wE[static_cast<std::size_t>(y) * g.n + x], nb = wN[static_cast<std::size_t>(y) * g.n + x];
+        if (!bonds_.per_patch()) {
+          kE[bonds_.east(x, y, g.m, tooth)] = e;
+          kN[bonds_.north(x, y, g.m, tooth)] = nb;
+          continue;
+        }
+        if (x <= g.m && y >= 1 && y <= g.m) kE[bonds_.east(x, y, g.m, tooth)] = e;
+        if (x >= 1 && x <= g.m && y <= g.m) kN[bonds_.north(x, y, g.m, tooth)] = nb;
+      }
   });
   kE_ = Buffer<double>(dev, kE);
   kN_ = Buffer<double>(dev, kN);

@@ -70,17 +70,37 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
   return s;
 }
 
-/// The bond tables of the gap-tooth teeth, each over the (m+2) x (m+2) positions [y][x] of a patch
-/// frame, edges included (position c = y (m+2) + x). Either one table that every tooth shares (a
-/// periodic medium with every patch at the same phase: stride 1, patch_step 0) or one per tooth
-/// (a random or modulated lattice, each tooth its own piece of it: position-major [c][patch] with
-/// patch = J P + I, stride P^2, patch_step 1), so the one formula at() serves both.
+/// The bond tables of the gap-tooth teeth, over the positions (x, y) of a patch frame, edges
+/// included (0 <= x, y <= m+1). Either one table that every tooth shares (a periodic medium with
+/// every patch at the same phase: stride 1, patch_step 0), the whole frame [y][x], or one per tooth
+/// (a random or modulated lattice, each tooth its own piece of it: stride P^2, patch_step 1,
+/// plane-major [plane][patch] with patch = J P + I) holding only the bonds the m x m interior
+/// points use: m (m+1) x-bonds (x = 0..m, y = 1..m) and m (m+1) y-bonds (x = 1..m, y = 0..m),
+/// 2 m (m+1) / m^2 patch states per tooth instead of 2 (m+2)^2 / m^2. In both layouts the west
+/// bond's plane is the east one's minus 1 and the south bond's the north one's minus its step.
 struct ToothBonds {
   const double* kE = nullptr;  ///< x-bond between positions (x, y) and (x+1, y)
   const double* kN = nullptr;  ///< y-bond between positions (x, y) and (x, y+1)
   index_t stride = 1, patch_step = 0;
   PL_HD bool per_patch() const { return patch_step != 0; }
-  PL_HD index_t at(index_t c, index_t patch) const { return c * stride + patch * patch_step; }
+  /// The planes of the x-bond east of position (x, y) and of the y-bond north of it, for teeth of
+  /// m x m interior points.
+  PL_HD index_t east_plane(int x, int y, int m) const {
+    return per_patch() ? static_cast<index_t>(y - 1) * (m + 1) + x : static_cast<index_t>(y) * (m + 2) + x;
+  }
+  PL_HD index_t north_plane(int x, int y, int m) const {
+    return per_patch() ? static_cast<index_t>(x - 1) * (m + 1) + y : static_cast<index_t>(y) * (m + 2) + x;
+  }
+  PL_HD index_t east(int x, int y, int m, index_t patch) const {
+    return east_plane(x, y, m) * stride + patch * patch_step;
+  }
+  PL_HD index_t north(int x, int y, int m, index_t patch) const {
+    return north_plane(x, y, m) * stride + patch * patch_step;
+  }
+  /// Planes in each of kE, kN: (m+2)^2 shared, m (m+1) per tooth.
+  PL_HD static index_t planes(int m, bool per_patch) {
+    return per_patch ? static_cast<index_t>(m) * (m + 1) : static_cast<index_t>(m + 2) * (m + 2);
+  }
 };
 
 /// du/dt at interior point (p, q) of tooth `tooth`, its m x m values patch[(q m + p) stride], given
@@ -95,9 +115,9 @@ PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p,
   const double uW = p > 0 ? at(p - 1, q) : eW;
   const double uN = q + 1 < m ? at(p, q + 1) : eN;
   const double uS = q > 0 ? at(p, q - 1) : eS;
-  const int n = m + 2, c = (q + 1) * n + p + 1;
-  return site_rate(u, uE, uW, uN, uS, k.kE[k.at(c, tooth)], k.kE[k.at(c - 1, tooth)], k.kN[k.at(c, tooth)],
-                   k.kN[k.at(c - n, tooth)], inv_h2, nl, c);
+  const int x = p + 1, y = q + 1, c = y * (m + 2) + x;
+  return site_rate(u, uE, uW, uN, uS, k.kE[k.east(x, y, m, tooth)], k.kE[k.east(x - 1, y, m, tooth)],
+                   k.kN[k.north(x, y, m, tooth)], k.kN[k.north(x, y - 1, m, tooth)], inv_h2, nl, c);
 }
 
 /// du/dt at interior point (p, q) of patch (I, J) of one trajectory's patch values, stored
