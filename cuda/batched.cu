@@ -158,15 +158,16 @@ __global__ void k_increment_rhs(index_t systems, index_t mats, index_t n, const 
                          right ? right[s] : 0.0);
 }
 
-// One thread per system through all `count` steps, its scratch in global memory (StepScratch's arrays
-// of n values per system, contiguous: each thread walks its own rows, so the accesses are not coalesced).
+// One thread per system through all `count` steps, its scratch in global memory: every system a lane
+// of one StepScratch (row = systems), so that a warp's threads, at the same row, read and write
+// consecutive addresses.
 __global__ void k_theta_steps(index_t systems, index_t n, MediumTables m, int count, double dt, double theta,
                               StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left,
                               const double* right, double* y, double* scratch) {
   const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (s >= systems) return;
   const MediumTables ms = m.of_system(s, n);
-  const StepScratch work = StepScratch::at(scratch + s * StepScratch::kArrays * n, n);
+  const StepScratch work = StepScratch::lane(scratch, n, systems, s);
   const bool keep = jac == StepJacobian::Frozen && count > 1;
   for (int k = 0; k < count; ++k)
     theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0, work,

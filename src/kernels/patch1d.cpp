@@ -32,11 +32,11 @@ void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, 
 #pragma omp parallel
   {
     // The group's lanes side by side, or a last group of fewer systems one by one, each on its own
-    // share of the thread's scratch; the factors a Frozen step reuses stay there between steps.
+    // lane of the thread's scratch; the factors a Frozen step reuses stay there between steps.
     double* base = scratch + static_cast<index_t>(omp_get_thread_num()) * kLanes * StepScratch::kArrays * n;
     const StepScratch lanes_work = StepScratch::at(base, n, kLanes);
     StepScratch one_work[kLanes];
-    for (int k = 0; k < kLanes; ++k) one_work[k] = StepScratch::at(base + k * StepScratch::kArrays * n, n);
+    for (int k = 0; k < kLanes; ++k) one_work[k] = StepScratch::lane(base, n, kLanes, k);
     const bool keep = jac == StepJacobian::Frozen && count > 1;
 #pragma omp for schedule(dynamic)
     for (index_t grp = 0; grp < groups; ++grp) {
