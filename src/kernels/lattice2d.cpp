@@ -182,7 +182,7 @@ struct GapToothTrajectory {
         const double *u = F(x, y), *uE = F(x + 1, y), *uW = F(x - 1, y), *uN = F(x, y + 1), *uS = F(x, y - 1);
         double* out = g.dUdt + b * per + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
         if (g.k.per_patch()) {
-          // Every tooth its own bonds: one plane of each per frame position.
+          // Every tooth its own bonds: one plane per bond (ToothBonds' compact per-tooth planes).
           const double *kE = g.k.kE + g.k.east_plane(x, y, m) * PP, *kW = g.k.kE + g.k.east_plane(x - 1, y, m) * PP,
                        *kN = g.k.kN + g.k.north_plane(x, y, m) * PP, *kS = g.k.kN + g.k.north_plane(x, y - 1, m) * PP;
           if (nl.linear()) {

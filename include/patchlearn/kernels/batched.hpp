@@ -68,8 +68,8 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
 void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
                  StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
                  double* y, double* scratch);
-/// The scratch theta_steps needs: StepScratch::kArrays n-point arrays per CPU thread, or per system
-/// on CUDA.
+/// The scratch theta_steps needs: StepScratch::kArrays n-point arrays per system a CPU thread steps
+/// side by side (for each thread), or per system of the batch on CUDA.
 index_t theta_steps_scratch(Device dev, index_t systems, index_t n);
 /// out[s] = the nonlinear medium's rates F(y[s]) (0 at the held end points).
 void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,
