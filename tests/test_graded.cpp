@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
@@ -52,6 +53,50 @@ std::string config_text(const std::string& extra) {
   return text + extra;
 }
 
+// max |estimate - reference| / max |reference| of patch dynamics on graded1d's geometry (dx = 1e-5,
+// 11 nodes, teeth of 2e-3 in patches of 2.4e-2, averaged-gradient ends, the burst in 10 substeps
+// healed over 5) at the interior nodes of the two states U, the reference the tooth average
+// (Simpson) of rate(x, p, p', p'') along the quadratic lift p whose tooth averages are the node's
+// and its neighbours' values.
+double tooth_rate_error(const CoefficientField& f, double burst, const std::vector<double>& U,
+                        const std::function<double(double, double, double, double)>& rate) {
+  const FineModel1D model(f, 1e-3, 1e-5);
+  const PatchLayout1D layout(1.0, 11, 1e-5, 2e-3, 2.4e-2);
+  PatchDynamicsParams p;
+  p.burst = burst;
+  p.substeps = 10;
+  p.heal_substeps = 5;
+  p.buffer_ends = kernels::EndRows::AveragedGradient;
+  std::vector<double> R(U.size());
+  PatchDynamics1D(model, layout, p, Device::CPU, 2).rhs(U.data(), R.data(), 2);
+  const double dX = 0.1, h = 2e-3;
+  double err = 0, scale = 0;
+  for (int b = 0; b < 2; ++b)
+    for (int i = 1; i < 10; ++i) {
+      const double* u = U.data() + b * 11;
+      const double c2 = (u[i + 1] - 2 * u[i] + u[i - 1]) / (2 * dX * dX), c1 = (u[i + 1] - u[i - 1]) / (2 * dX);
+      const double c0 = u[i] - c2 * h * h / 12;
+      double acc = 0;
+      const int n = 201;
+      for (int q = 0; q < n; ++q) {
+        const double z = -0.5 * h + h * q / (n - 1);
+        const double w = (q == 0 || q == n - 1) ? 1.0 : (q % 2 ? 4.0 : 2.0);
+        acc += w * rate(i * dX + z, c0 + c1 * z + c2 * z * z, c1 + 2 * c2 * z, 2 * c2);
+      }
+      const double ref = acc / (3.0 * (n - 1));
+      err = std::max(err, std::abs(R[b * 11 + i] - ref));
+      scale = std::max(scale, std::abs(ref));
+    }
+  return err / scale;
+}
+
+// Two smooth macro states on the 11 nodes: [state][node].
+std::vector<double> two_states(const std::function<double(double)>& f0, const std::function<double(double)>& f1) {
+  std::vector<double> U(2 * 11);
+  for (int i = 0; i < 11; ++i) U[i] = f0(i / 10.0), U[11 + i] = f1(i / 10.0);
+  return U;
+}
+
 }  // namespace
 
 TEST(GradedMedium, TheFineModelSamplesAAtTheBondsPositionAndPeriod) {
@@ -83,8 +128,6 @@ TEST(GradedMedium, AMediumThatIsNotPositiveSomewhereInTheDomainIsRefusedWithTheP
     EXPECT_EQ(e.key, "medium.expression");
     EXPECT_NE(std::string(e.what()).find("x = "), std::string::npos) << e.what();
   }
-  EXPECT_THROW(graded("(1 + x) * (1 + u^2)"), ConfigError);  // graded media are linear for now
-  EXPECT_THROW(graded().with_terms("-u", "", {0, 1}), ConfigError);
 }
 
 TEST(GradedMedium, TheLocalCellProblemIsTheLocalHarmonicMean) {
@@ -132,41 +175,14 @@ TEST(GradedPatchDynamics, TheEstimateIsTheEffectiveRateOfTheLiftAtEveryPatch) {
   // medium), about burst x |a*'|^2 / a* ~ 4e-6 relative, and the buffer ends' disturbance, whose
   // room (H - h) / 2 = 1.1e-2 is only 2 diffusion lengths sqrt(2 a_max burst) where a reaches 2.9.
   // Measured: 1.5e-5 at this burst, 2.9e-6 at half of it (the ends' share falls fast): 3e-5 bounds it.
-  const auto f = graded();
-  const FineModel1D model(f, 1e-3, 1e-5);
-  const PatchLayout1D layout(1.0, 11, 1e-5, 2e-3, 2.4e-2);
-  PatchDynamicsParams p;
-  p.burst = 5e-6;
-  p.substeps = 10;
-  p.heal_substeps = 5;
-  p.buffer_ends = kernels::EndRows::AveragedGradient;
-  std::vector<double> U(2 * 11), R(U.size());
-  for (int i = 0; i < 11; ++i) {
-    const double x = i / 10.0;
-    U[i] = 0.8 + 0.4 * std::sin(2 * M_PI * x);
-    U[11 + i] = 0.5 + 0.6 * x * x;
-  }
-  PatchDynamics1D(model, layout, p, Device::CPU, 2).rhs(U.data(), R.data(), 2);
-  const double dX = 0.1, h = 2e-3;
-  double err = 0, scale = 0;
-  for (int b = 0; b < 2; ++b)
-    for (int i = 1; i < 10; ++i) {
-      const double* u = U.data() + b * 11;
-      const double c2 = (u[i + 1] - 2 * u[i] + u[i - 1]) / (2 * dX * dX), c1 = (u[i + 1] - u[i - 1]) / (2 * dX);
-      double acc = 0;  // Simpson over the tooth
-      const int n = 201;
-      for (int q = 0; q < n; ++q) {
-        const double x = i * dX - 0.5 * h + h * q / (n - 1), z = x - i * dX;
-        const double slope = (closed_form(x + 1e-6) - closed_form(x - 1e-6)) / 2e-6;
-        const double w = (q == 0 || q == n - 1) ? 1.0 : (q % 2 ? 4.0 : 2.0);
-        acc += w * (closed_form(x) * 2 * c2 + slope * (c1 + 2 * c2 * z));
-      }
-      const double ref = acc / (3.0 * (n - 1));
-      err = std::max(err, std::abs(R[b * 11 + i] - ref));
-      scale = std::max(scale, std::abs(ref));
-    }
-  std::printf("graded patch dynamics: max |estimate - effective rate| / max |rate| = %.3e\n", err / scale);
-  EXPECT_LT(err, 3e-5 * scale);
+  const auto U = two_states([](double x) { return 0.8 + 0.4 * std::sin(2 * M_PI * x); },
+                            [](double x) { return 0.5 + 0.6 * x * x; });
+  const double err = tooth_rate_error(graded(), 5e-6, U, [](double x, double, double p1, double p2) {
+    const double slope = (closed_form(x + 1e-6) - closed_form(x - 1e-6)) / 2e-6;
+    return closed_form(x) * p2 + slope * p1;
+  });
+  std::printf("graded patch dynamics: max |estimate - effective rate| / max |rate| = %.3e\n", err);
+  EXPECT_LT(err, 3e-5);
 }
 
 TEST(GradedPatchDynamics, AutoKeepsTheBurstShortWhereItsErrorIsTheLiftsDrift) {
@@ -311,6 +327,163 @@ TEST(GradedRun, EndToEndWithThePositionBasisAndThePositionNets) {
   EXPECT_TRUE(std::isfinite(g.at("max_relative_error").get<double>()));
   EXPECT_TRUE(report.json.contains("functional"));
   testing_support::expect_report_figures(dir, {"fig_medium.png", "fig_graded.png"});
+  std::filesystem::remove_all(dir);
+}
+
+// --- graded media that depend on u, with a drift and a reaction
+
+namespace {
+
+// a = (1 + x)(1 + u^2/2)(1.1 + sin 2 pi y), c = u (0.5 + x)(2 + sin 2 pi y), r = (1 + x sin 2 pi y)(u - u^3):
+//   a*(x, u) = (1 + x)(1 + u^2/2) sqrt(0.21),
+//   c*(x, u) = a* <c/a> = u (0.5 + x) <(2 + sin)/(1.1 + sin)> / <1/(1.1 + sin)>,
+//   r*(x, u) = u - u^3 (<sin> = 0).
+// (A drift with cos instead would carry an O(eps) correction of 7e-5 of the rate here, which the
+// effective PDE lacks: test_nonlinear, AHeterogeneousDriftCarriesAnOrderEpsilonCorrection...)
+const char* kGradedU = "(1 + x) * (1 + 0.5*u^2) * (1.1 + sin(2*pi*y))";
+const char* kGradedDrift = "u * (0.5 + x) * (2 + sin(2*pi*y))";
+const char* kGradedReaction = "(1 + x*sin(2*pi*y)) * (u - u^3)";
+
+double a_closed(double x, double u) { return (1 + x) * (1 + 0.5 * u * u) * std::sqrt(0.21); }
+// <(2 + sin)/(1.1 + sin)> / <1/(1.1 + sin)> by the midpoint rule, geometric for these smooth periodic
+// integrands: round-off at 4000 points.
+double drift_ratio() {
+  double num = 0, den = 0;
+  const int n = 4000;
+  for (int j = 0; j < n; ++j) {
+    const double y = (j + 0.5) / n;
+    num += (2 + std::sin(2 * M_PI * y)) / (1.1 + std::sin(2 * M_PI * y));
+    den += 1 / (1.1 + std::sin(2 * M_PI * y));
+  }
+  return num / den;
+}
+double c_closed(double x, double u) { return u * (0.5 + x) * drift_ratio(); }
+double r_closed(double u) { return u - u * u * u; }
+
+CoefficientField graded_u(URange r = {-2.5, 2.5}) {
+  return CoefficientField::expression(kGradedU, r, "medium.u_range", 1e-3, 1.0)
+      .with_terms(kGradedDrift, kGradedReaction, r);
+}
+
+std::string graded_u_text(const std::string& extra) {
+  std::string text = testing_support::kSmallCase;
+  text.replace(text.find("[medium]\n"), 9,
+               std::string("[medium]\ncoefficient = \"expression\"\nexpression = \"") + kGradedU + "\"\ndrift = \"" +
+                   kGradedDrift + "\"\nreaction = \"" + kGradedReaction + "\"\nu_range = [-2.5, 2.5]\n");
+  return text + extra + "[regression]\nposition_basis = \"polynomial\"\n";
+}
+
+}  // namespace
+
+TEST(GradedNonlinear, TheFineModelAndTheLocalCellProblemsFollowXAndU) {
+  const auto f = graded_u();
+  EXPECT_TRUE(f.graded());
+  EXPECT_TRUE(f.depends_on_u());
+  EXPECT_EQ(f.nonlinear_key(), "medium.expression");
+  // The fine model's series: bond g at x = (g + 1/2) dx, point g at g dx, y = x / eps. The series
+  // are polynomials in u of degree <= 3, exact at the Chebyshev points: round-off.
+  const FineModel1D model(f, 1e-3, 1e-5);
+  const auto t = model.medium_tables({70000, 123}, 4);
+  for (const double u : {-1.5, -0.3, 0.8, 1.5})
+    for (int k = 0; k < 3; ++k) {
+      const double x = (70000 + k + 0.5) * 1e-5, y = x / 1e-3;
+      EXPECT_NEAR(t.a.value(k, u), (1 + x) * (1 + 0.5 * u * u) * (1.1 + std::sin(2 * M_PI * y)), 1e-13);
+      const double xp = (123 + k) * 1e-5, yp = xp / 1e-3;
+      const double xb = (123 + k + 0.5) * 1e-5, yb = xb / 1e-3;  // the drift sits on the bonds
+      EXPECT_NEAR(t.c.value(3 + k, u), u * (0.5 + xb) * (2 + std::sin(2 * M_PI * yb)), 1e-13);
+      EXPECT_NEAR(t.r.value(4 + k, u), (1 + xp * std::sin(2 * M_PI * yp)) * (u - u * u * u), 1e-12);
+    }
+  // The local cell problems at (x, u) against the closed forms (midpoint rules on 100 points per
+  // period: geometric, round-off).
+  for (const double x : {0.0, 0.37, 1.0})
+    for (const double u : {-1.5, -0.2, 0.9, 1.5}) {
+      const auto e = local_effective_coefficients(f, x, 100, u);
+      EXPECT_NEAR(e.a_star, a_closed(x, u), 1e-13 * a_closed(x, u)) << x << " " << u;
+      EXPECT_NEAR(e.drift, c_closed(x, u), 1e-12) << x << " " << u;
+      EXPECT_NEAR(e.reaction, r_closed(u), 1e-13) << x << " " << u;
+    }
+  EXPECT_THROW(local_effective_coefficients(f, 1.2, 100, 0.0), InputError);
+  EXPECT_THROW(local_effective_coefficients(f, 0.5, 100, 2.6), InputError);
+}
+
+TEST(GradedNonlinear, CellGivesTheLocalCoefficientsAtXAndU) {
+  const auto c = parse_config_1d(graded_u_text(""), "graded_u.toml");
+  const Problem1D problem(c);
+  const auto at = problem.cell({0.5, 0.3, std::nullopt});
+  EXPECT_NEAR(at.json["a_star"].get<double>(), a_closed(0.3, 0.5), 1e-13);
+  EXPECT_NEAR(at.json["drift"].get<double>(), c_closed(0.3, 0.5), 1e-12);
+  EXPECT_NEAR(at.json["reaction"].get<double>(), r_closed(0.5), 1e-13);
+  // At the macro nodes: a*, its x-slope, c*, r* (the series' values, as precise as the cell problems).
+  const auto table = problem.cell({-1.0, std::nullopt, std::nullopt});
+  ASSERT_EQ(table.json["a_star"].size(), 11u);
+  for (int i = 0; i < 11; ++i) {
+    EXPECT_NEAR(table.json["a_star"][i].get<double>(), a_closed(i / 10.0, -1.0), 1e-12) << i;
+    EXPECT_NEAR(table.json["slope"][i].get<double>(), 1.5 * std::sqrt(0.21), 1e-8) << i;
+    EXPECT_NEAR(table.json["drift"][i].get<double>(), c_closed(i / 10.0, -1.0), 1e-12) << i;
+  }
+  EXPECT_THROW(problem.cell({}), InputError);                        // --u is needed
+  EXPECT_THROW(problem.cell({2.6, 0.3, std::nullopt}), InputError);  // outside medium.u_range
+  EXPECT_THROW(problem.cell({0.5, 1.3, std::nullopt}), InputError);  // outside the domain
+}
+
+TEST(GradedNonlinear, PatchDynamicsEstimatesTheLocalEffectiveRateOfTheLift) {
+  // Each patch sees its own piece of the graded u-dependent medium. The estimate must be the tooth
+  // average of the effective rate of the quadratic lift p through the node and its neighbours,
+  //   a*(x, p) p'' + d_u a*(x, p) p'^2 + d_x a*(x, p) p' + c*(x, p) p' + r*(x, p)
+  // (Simpson over the tooth with the closed forms), up to the biases of the linear graded test
+  // above (the rate's drift within the burst, the buffer ends) and the frozen Jacobian's O(dt),
+  // all of which a half-length burst shrinks.
+  const auto U = two_states([](double x) { return 0.3 + 0.5 * std::sin(2 * M_PI * x); },
+                            [](double x) { return -0.4 + 0.9 * x * x; });
+  const double s21 = std::sqrt(0.21);
+  const double err = tooth_rate_error(graded_u(), 2.5e-6, U, [&](double x, double v, double v1, double v2) {
+    return a_closed(x, v) * v2 + (1 + x) * v * s21 * v1 * v1 + (1 + 0.5 * v * v) * s21 * v1 + c_closed(x, v) * v1 +
+           r_closed(v);
+  });
+  std::printf("graded u-dependent patch dynamics: max |estimate - effective rate| / max |rate| = %.3e\n", err);
+  EXPECT_LT(err, 1e-5);  // issue 15's data target
+}
+
+TEST(GradedNonlinear, TheTruthFollowsFullResolutionAndTheExactCoarseOperatorFollowsTheTruth) {
+  // The theory-free check of the graded u-dependent truth: the whole fine lattice from the same
+  // initial conditions agrees with U_t = (a*(x, U) U_x)_x + c*(x, U) U_x + r*(x, U) at the macro
+  // nodes to the homogenization error, O(eps) ~ 1e-3 in U, i.e. ~1e-6 in eq. (24) (measured 3.4e-7 on
+  // [0, 0.25] to t = 0.002; 5.2e-8 on [0, 1] to t = 0.005).
+  const auto c = parse_config_1d(
+      graded_u_text("[domain]\nlength = 0.25\n[scheme]\ntype = \"full_resolution\"\n[macro]\nt_end = 0.002\n"
+                    "[initial]\ntrajectories = 2\nmodes = 4\namplitude = [-0.3, 0.3]\n"
+                    "positivity_shift = false\n[learn]\ntrain_trajectories = 1\n"
+                    "[rollout]\nt_end = 0.002\n"),
+      "graded_u.toml");
+  const auto sim = simulate_data(c, Device::CPU);
+  std::printf("full resolution of the graded u-dependent medium against its effective PDE: rMSE %.3e\n",
+              sim.rmse_vs_homogenized);
+  EXPECT_LT(sim.rmse_vs_homogenized, 1e-6);
+  EXPECT_TRUE(sim.a_star_x.empty());
+}
+
+TEST(GradedNonlinear, RunEndToEndScoresTheLocalCoefficientsAtEveryNode) {
+  // The whole `run` (patch dynamics, three trajectories, two epochs): the regression's a*(x, u),
+  // c*(x, u), r*(x, u) are scored at every interior node over medium.u_range, the summary line
+  // names them, and the report draws the medium.
+  const std::string text = graded_u_text(
+      "[macro]\nt_end = 0.02\n[initial]\ntrajectories = 3\nmodes = 4\namplitude = [-0.3, 0.3]\n"
+      "positivity_shift = false\n[learn]\ntrain_trajectories = 2\nepochs = 2\nposition_input = true\n"
+      "activation = \"silu\"\n[rollout]\nt_end = 0.02\n");
+  auto problem = parse_problem(text, "graded_u.toml");
+  const auto dir = (std::filesystem::temp_directory_path() / "pl_graded_u_run").string();
+  std::filesystem::remove_all(dir);
+  const auto report = run(*problem, {dir, "cpu", false}, silent_observer());
+  const auto& g = report.json.at("regression_graded_effective");
+  ASSERT_EQ(g.at("nodes").size(), 9u);
+  ASSERT_EQ(g.at("nodes")[4].at("a_star").size(), 33u);
+  for (const char* key : {"a_star_max_error", "drift_max_error", "reaction_max_error"})
+    EXPECT_TRUE(std::isfinite(g.at(key).get<double>())) << key;
+  // The cell problems' curve at the middle node is the closed form.
+  const auto& cell = g.at("nodes")[4].at("cell");
+  EXPECT_NEAR(cell.at("a_star")[0].get<double>(), a_closed(0.5, -2.5), 1e-11);
+  EXPECT_TRUE(report.json.contains("functional"));
+  testing_support::expect_report_figures(dir, {"fig_medium.png"});
   std::filesystem::remove_all(dir);
 }
 

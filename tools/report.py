@@ -564,7 +564,8 @@ def main():
         figs.append(fig_graded(r, figdir))
     if "medium" in r:
         figs.append(fig_medium(r, figdir))
-        if r["data_attrs"].get("scheme") == "patch_dynamics" and r["medium"]["a_star_x"] is None:
+        kind = r["data_attrs"].get("medium_kind", "graded" if r["medium"]["a_star_x"] is not None else "random")
+        if r["data_attrs"].get("scheme") == "patch_dynamics" and kind == "random":
             figs.append(fig_patch_estimates(r, figdir))
     lines = ["# patchlearn report", "", f"Directory: `{d}`", ""]
     a = r["data_attrs"]
@@ -576,6 +577,8 @@ def main():
     if s:
         if "regression_effective" in s:
             accuracy = curve_accuracy(s["regression_effective"])
+        elif "regression_graded_effective" in s:
+            accuracy = "a*(x, u), c*(x, u), r*(x, u) at the interior nodes " + curve_accuracy(s["regression_graded_effective"])
         elif "regression_graded" in s:
             accuracy = f"a*(x) against the local cell problems: max relative error {s['regression_graded']['max_relative_error']:.2e}"
         else:

@@ -63,7 +63,8 @@ struct MediumExpression::Parser {
 MediumExpression::MediumExpression(std::string key, const std::string& expr, const std::vector<std::string>& variables)
     : parser_(std::make_shared<Parser>()), key_(std::move(key)), text_(expr) {
   std::string names;
-  for (const auto& v : variables) names += (names.empty() ? "" : " and ") + v;
+  for (std::size_t i = 0; i < variables.size(); ++i)
+    names += (i == 0 ? "" : i + 1 == variables.size() ? " and " : ", ") + variables[i];
   try {
     auto& p = parser_->parser;
     for (const auto& v : variables) p.DefineVar(v, v == "x" ? &parser_->x : v == "y" ? &parser_->y : &parser_->u);
@@ -144,7 +145,7 @@ CoefficientField CoefficientField::laminate(double a1, double a2, double fractio
 CoefficientField CoefficientField::expression(const std::string& expr, URange u_range, const std::string& range_key,
                                               double epsilon, double length) {
   auto a = std::make_shared<const MediumExpression>("medium.expression", expr, std::vector<std::string>{"x", "y", "u"});
-  if (a->uses("x")) return graded(a, epsilon, length);
+  if (a->uses("x")) return graded(a, epsilon, length, u_range, range_key);
   if (!a->uses("u")) return CoefficientField([a](double y) { return (*a)(y, 0.0); }, "expression " + expr);
   // a(y, u): checked on the grid of [0, 1) x u_range, where min_ and max_ are taken.
   a->check(u_range, true, range_key);
@@ -163,56 +164,103 @@ CoefficientField CoefficientField::expression(const std::string& expr, URange u_
   return f;
 }
 
+namespace {
+
+// Calls f(x, y, u) on a graded medium's check grid: x_k = k L / nx (k <= nx) times the u check
+// grid of `r` (for_each_check_point, y over [0, 1) at 1024 points) when `in_u`, else times
+// y_j = j / 1024 at u = 0.
+void for_each_graded_point(double length, bool in_u, URange r,
+                           const std::function<void(double x, double y, double u)>& f) {
+  const int nx = in_u ? 32 : 256;
+  for (int k = 0; k <= nx; ++k) {
+    const double x = length * k / nx;
+    if (in_u)
+      for_each_check_point(r, true, [&](double y, double u) { f(x, y, u); });
+    else
+      for (int j = 0; j < 1024; ++j) f(x, j / 1024.0, 0.0);
+  }
+}
+
+// ConfigError naming e's key at the first point of the graded check grid where e is not finite
+// (or, with `positive`, not > 0); calls seen(v) with every value.
+void check_graded(const MediumExpression& e, double length, URange r, const std::string& range_key, bool positive,
+                  const std::function<void(double)>& seen = {}) {
+  const bool in_u = e.uses("u");
+  for_each_graded_point(length, in_u, r, [&](double x, double y, double u) {
+    const double v = e.at(x, y, u);
+    if (seen) seen(v);
+    if (std::isfinite(v) && (v > 0 || !positive)) return;
+    throw ConfigError(e.key(),
+                      fmt::format("'{}' = {} at x = {:.10g}, y = {:.10g}{}; {} on the domain [0, {:.10g}], "
+                                  "the period [0, 1){}",
+                                  e.text(), v, x, y, in_u ? fmt::format(", u = {:.10g}", u) : "",
+                                  positive ? "a diffusivity must be finite and > 0" : "it must be finite", length,
+                                  in_u ? fmt::format(" and {} [{:.10g}, {:.10g}]", range_key, r.lo, r.hi) : ""));
+  });
+}
+
+}  // namespace
+
 CoefficientField CoefficientField::graded(const std::shared_ptr<const MediumExpression>& a, double epsilon,
-                                          double length) {
+                                          double length, URange u_range, const std::string& range_key) {
   const std::string& expr = a->text();
   if (!(epsilon > 0 && length > 0))
     throw std::invalid_argument("CoefficientField::graded: '" + expr + "' uses x and needs the domain and epsilon");
-  if (a->uses("u"))
-    throw ConfigError("medium.expression", "'" + expr +
-                                               "' uses both x and u; a graded medium is linear for now (an "
-                                               "expression in x and y)");
   // The fine model's a(x, x / eps) at y = x / eps: the position is eps y.
-  CoefficientField f([a, epsilon](double y) { return a->at(epsilon * y, y, 0.0); }, "graded expression " + expr, {},
-                     false);
+  std::function<double(double)> linear = [a, epsilon](double y) { return a->at(epsilon * y, y, 0.0); };
+  if (a->uses("u"))
+    linear = [expr](double) -> double {
+      throw std::logic_error("a(y) of the u-dependent medium '" + expr + "': evaluate a(y, u)");
+    };
+  CoefficientField f(std::move(linear), "graded expression " + expr, {}, false);
   f.graded_ = a;
   f.length_ = length;
+  f.eps_ = epsilon;
   f.extent_ = length / epsilon;
-  constexpr int nx = 256, ny = 1024;
-  for (int k = 0; k <= nx; ++k)
-    for (int j = 0; j < ny; ++j) {
-      const double x = length * k / nx, y = static_cast<double>(j) / ny, v = a->at(x, y, 0.0);
-      if (!(std::isfinite(v) && v > 0))
-        throw ConfigError("medium.expression",
-                          fmt::format("'{}' = {} at x = {:.10g}, y = {:.10g}; a diffusivity must be finite and > 0 "
-                                      "on the domain [0, {:.10g}] and the period [0, 1)",
-                                      expr, v, x, y, length));
-      f.min_ = std::min(f.min_, v);
-      f.max_ = std::max(f.max_, v);
-    }
+  if (a->uses("u")) {
+    f.a_u_ = a;
+    f.u_range_ = u_range;
+  }
+  check_graded(*a, length, u_range, range_key, true, [&f](double v) {
+    f.min_ = std::min(f.min_, v);
+    f.max_ = std::max(f.max_, v);
+  });
   return f;
 }
 
 CoefficientField CoefficientField::at_position(double x) const {
   if (!graded_) throw std::logic_error("at_position: " + desc_ + " is not graded");
-  auto a = graded_;
-  return CoefficientField([a, x](double y) { return a->at(x, y, 0.0); }, fmt::format("{} at x = {:.10g}", desc_, x));
+  CoefficientField f = *this;
+  f.graded_.reset();
+  f.x_ = x;
+  f.extent_ = 0;
+  f.length_ = 0;
+  if (!a_u_) f.f_ = [a = graded_, x](double y) { return a->at(x, y, 0.0); };
+  f.desc_ = fmt::format("{} at x = {:.10g}", desc_, x);
+  return f;
 }
 
 CoefficientField CoefficientField::with_terms(const std::string& drift, const std::string& reaction, URange u_range,
                                               const std::string& range_key) const {
   if (a_u_ && (u_range.lo != u_range_.lo || u_range.hi != u_range_.hi))
     throw std::invalid_argument("with_terms: the u range differs from the one a(y, u) was checked on");
-  if (!periodic() && (!drift.empty() || !reaction.empty()))
-    throw ConfigError(
-        drift.empty() ? "medium.reaction" : "medium.drift",
-        std::string("a ") + (graded() ? "graded" : "random") + " medium is linear for now: no drift or reaction");
+  if (random() && (!drift.empty() || !reaction.empty()))
+    throw ConfigError(drift.empty() ? "medium.reaction" : "medium.drift",
+                      "a random medium is linear for now: no drift or reaction");
   CoefficientField f = *this;
   f.u_range_ = u_range;
   const auto term = [&](const std::string& key, const std::string& expr) -> std::shared_ptr<const MediumExpression> {
     if (expr.empty()) return nullptr;
-    auto e = std::make_shared<const MediumExpression>(key, expr, std::vector<std::string>{"y", "u"});
-    e->check(u_range, false, range_key);
+    auto e = std::make_shared<const MediumExpression>(key, expr, std::vector<std::string>{"x", "y", "u"});
+    if (e->uses("x") && !graded())
+      throw ConfigError(key, "'" + expr +
+                                 "' uses x, but medium.expression does not: x is the position of a graded medium, "
+                                 "whose diffusivity is an expression in x (add 0*x to it for a diffusivity that "
+                                 "does not vary)");
+    if (graded())
+      check_graded(*e, length_, u_range, range_key, false);
+    else
+      e->check(u_range, false, range_key);
     return e;
   };
   f.drift_ = term("medium.drift", drift);
@@ -311,8 +359,9 @@ double CoefficientField::harmonic_mean() const {
     return static_cast<double>(table_.size()) / s;
   }
   if (graded_) {
+    const int nx = a_u_ ? 32 : 64;
     double largest = 0;
-    for (int k = 0; k <= 64; ++k) largest = std::max(largest, at_position(length_ * k / 64).harmonic_mean());
+    for (int k = 0; k <= nx; ++k) largest = std::max(largest, at_position(length_ * k / nx).harmonic_mean());
     return largest;
   }
   if (!a_u_) return quadrature_harmonic_mean(f_);

@@ -51,6 +51,43 @@ double local_a_star(const CoefficientField& graded, double x, int n) {
   return solve_cell_problem_1d(graded.at_position(x).sample_period(n)).a_star;
 }
 
+EffectiveCoefficients1D local_effective_coefficients(const CoefficientField& graded, double x, int n, double u) {
+  if (!(x >= 0 && x <= graded.length()))
+    throw InputError(fmt::format("--x: {} is outside the domain [0, {:.10g}]", x, graded.length()));
+  return effective_coefficients(graded.at_position(x), n, u);
+}
+
+MediumSeries local_effective_series(const CoefficientField& graded, int n, const std::vector<double>& x_bonds,
+                                    const std::vector<double>& x_points) {
+  MediumSeries s;
+  if (graded.nonlinear_key().empty()) {
+    // a*(x) alone: one constant term per position (any finite range; the series ignore u).
+    s.a.terms = 1;
+    s.a.coef.reserve(x_bonds.size());
+    for (const double x : x_bonds) s.a.coef.push_back(local_a_star(graded, x, n));
+    return s;
+  }
+  const URange r = graded.u_range();
+  // Each cell problem gives all three coefficients; the tables ask for them position by position.
+  double cached_x = std::numeric_limits<double>::quiet_NaN(), cached_u = cached_x;
+  EffectiveCoefficients1D cached;
+  const auto at = [&](double x, double u) -> const EffectiveCoefficients1D& {
+    if (x != cached_x || u != cached_u)
+      cached = local_effective_coefficients(graded, x, n, u), cached_x = x, cached_u = u;
+    return cached;
+  };
+  const auto count = [](const std::vector<double>& xs) { return static_cast<index_t>(xs.size()); };
+  s.a = tabulate_in_u(
+      count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression");
+  if (graded.has_drift())
+    s.c = tabulate_in_u(
+        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift");
+  if (graded.has_reaction() && !x_points.empty())
+    s.r = tabulate_in_u(
+        count(x_points), [&](index_t k, double u) { return at(x_points[k], u).reaction; }, r, "medium.reaction");
+  return s;
+}
+
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
   const URange r = medium.u_range();
   EffectiveMedium1D m;

@@ -143,16 +143,15 @@ HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_per
                               const std::vector<double>& times, double rtol, URange range) {
   const index_t bonds = (macro_nodes - 1) * fine_per_macro;
   const double dx = length / static_cast<double>(bonds);
-  // One constant series (a single Chebyshev term) per bond: a*(x) at the bond's midpoint.
-  MediumSeries s;
-  s.a.terms = 1;
-  s.a.lo = range.lo;
-  s.a.hi = range.hi;
-  s.a.coef.resize(static_cast<std::size_t>(bonds));
-  for (index_t k = 0; k < bonds; ++k)
-    s.a.coef[k] = local_a_star(graded, (static_cast<double>(k) + 0.5) * dx, points_per_period);
-  return lattice_truth(s.view(s.a.coef.data(), nullptr, nullptr, 1, true), range, length, macro_nodes, fine_per_macro,
-                       ics, times, rtol);
+  // a*(x, u) and c*(x, u) at every bond's midpoint, r*(x, u) at every point: one series per element.
+  std::vector<double> x_bonds, x_points;
+  for (index_t k = 0; k <= bonds; ++k) {
+    if (k < bonds) x_bonds.push_back((static_cast<double>(k) + 0.5) * dx);
+    x_points.push_back(std::min(length, static_cast<double>(k) * dx));
+  }
+  const MediumSeries s = local_effective_series(graded, points_per_period, x_bonds, x_points);
+  return lattice_truth(s.view(s.a.coef.data(), s.c.coef.data(), s.r.coef.data(), 1, true), range, length, macro_nodes,
+                       fine_per_macro, ics, times, rtol);
 }
 
 }  // namespace patchlearn

@@ -43,30 +43,30 @@ torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
   const auto M = U.size(1);
   const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
              right = U.index({Slice(), Slice(2, M)});
-  if (stale(a_t_, U)) {
-    const auto opts = torch::TensorOptions().dtype(U.scalar_type()).device(U.device());
-    a_t_ = torch::tensor(a_, opts);
-    if (!slope_.empty()) slope_t_ = torch::tensor(slope_, opts);
-  }
-  auto inner = a_t_ * (right - 2 * mid + left) / (dX_ * dX_);
-  if (!slope_.empty()) inner = inner + slope_t_ * (right - left) / (2 * dX_);
-  return torch::constant_pad_nd(inner, {1, 1}, 0.0);
+  return torch::constant_pad_nd(a_ * (right - 2 * mid + left) / (dX_ * dX_), {1, 1}, 0.0);
 }
 
 namespace {
-// sum_k c_k T_k(t) of one series of a table and its u-derivative, elementwise (Clenshaw and its
-// derivative recurrence, as kernels::chebyshev_value_slope).
+// sum_k c_k T_k(t) of a table's series and its u-derivative, elementwise (Clenshaw and its
+// derivative recurrence, as kernels::chebyshev_value_slope): one series for every element of u,
+// or, for a table of several, series j for the elements u[..., j] of u's last dimension.
 std::pair<torch::Tensor, torch::Tensor> chebyshev(const ChebyshevTable& table, const torch::Tensor& u) {
   const auto t = (u - table.mid()) * table.scale();
+  const auto count = static_cast<int64_t>(table.coef.size()) / table.terms;
+  // c[k]: term k of every series, [count], broadcast over u's last dimension.
+  const auto c = torch::tensor(table.coef, torch::TensorOptions().dtype(torch::kFloat64))
+                     .reshape({count, table.terms})
+                     .t()
+                     .to(u.device(), u.scalar_type());
   auto b1 = torch::zeros_like(t), b2 = torch::zeros_like(t), d1 = torch::zeros_like(t), d2 = torch::zeros_like(t);
   for (int k = table.terms - 1; k >= 1; --k) {
-    auto b = table.coef[k] + 2.0 * t * b1 - b2, d = 2.0 * b1 + 2.0 * t * d1 - d2;
+    auto b = c[k] + 2.0 * t * b1 - b2, d = 2.0 * b1 + 2.0 * t * d1 - d2;
     b2 = b1;
     b1 = b;
     d2 = d1;
     d1 = d;
   }
-  return {table.coef[0] + t * b1 - b2, (b1 + t * d1 - d2) * table.scale()};
+  return {c[0] + t * b1 - b2, (b1 + t * d1 - d2) * table.scale()};
 }
 }  // namespace
 
@@ -77,6 +77,7 @@ torch::Tensor EffectiveTorchOperator::rhs(const torch::Tensor& U) {
   const auto D1 = (right - left) / (2.0 * dX_), D2 = (right - 2.0 * mid + left) / (dX_ * dX_);
   const auto [a, da] = chebyshev(m_.a, mid);
   auto inner = a * D2 + da * D1 * D1;
+  if (slope_.terms) inner = inner + chebyshev(slope_, mid).first * D1;
   if (m_.c.terms) inner = inner + chebyshev(m_.c, mid).first * D1;
   if (m_.r.terms) inner = inner + chebyshev(m_.r, mid).first;
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);

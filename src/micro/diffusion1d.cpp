@@ -10,8 +10,8 @@ namespace patchlearn {
 
 namespace {
 
-// The series of a, c and r for the bond and point positions y of the elements (bond k at
-// y_bond(k), point k at y_point(k)).
+// The series of a and c on the bonds and r on the points, for the positions y of the elements
+// (bond k at y_bond(k), point k at y_point(k)).
 FineModel1D::Tables tabulate(const CoefficientField& field, index_t bonds, index_t points,
                              const std::function<double(index_t)>& y_bond,
                              const std::function<double(index_t)>& y_point) {
@@ -21,7 +21,7 @@ FineModel1D::Tables tabulate(const CoefficientField& field, index_t bonds, index
       bonds, [&](index_t k, double u) { return field(y_bond(k), u); }, r, "medium.expression");
   if (field.has_drift())
     t.c = tabulate_in_u(
-        points, [&](index_t k, double u) { return field.drift(y_point(k), u); }, r, "medium.drift");
+        bonds, [&](index_t k, double u) { return field.drift(y_bond(k), u); }, r, "medium.drift");
   if (field.has_reaction())
     t.r = tabulate_in_u(
         points, [&](index_t k, double u) { return field.reaction(y_point(k), u); }, r, "medium.reaction");
@@ -49,7 +49,7 @@ FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
   if (std::abs(r - std::round(r)) < 1e-9 * r) per_period_ = static_cast<int>(std::lround(r));
   // The one-period shortcut needs a periodic medium; a random one is sampled bond by bond.
   if (per_period_ > 0 && !nonlinear() && field_.periodic()) period_ = field_.sample_period(per_period_);
-  if (per_period_ > 0 && nonlinear()) {
+  if (per_period_ > 0 && nonlinear() && field_.periodic()) {
     const double n = per_period_;
     phase_ = tabulate(
         field_, per_period_, per_period_, [n](index_t k) { return (static_cast<double>(k) + 0.5) / n; },
@@ -75,9 +75,10 @@ std::vector<double> FineModel1D::conductances(index_t first, index_t count) cons
 
 FineModel1D::Tables FineModel1D::medium_tables(const std::vector<index_t>& firsts, index_t n) const {
   if (!nonlinear()) throw std::logic_error("FineModel1D::medium_tables: the medium is linear");
-  if (per_period_ == 0) {
-    // Without a whole number of points per period every element is its own series: tabulate the
-    // windows' elements in order (window w's bonds are elements w (n - 1) .., its points w n ..).
+  if (phase_.a.terms == 0) {
+    // Without one period's tables (no whole number of points per period, or a graded medium) every
+    // element is its own series: tabulate the windows' elements in order (window w's bonds are
+    // elements w (n - 1) .., its points w n ..).
     const auto W = static_cast<index_t>(firsts.size());
     const auto bond_at = [&](index_t k) { return firsts[k / (n - 1)] + k % (n - 1); };
     const auto point_at = [&](index_t k) { return firsts[k / n] + k % n; };
@@ -88,7 +89,7 @@ FineModel1D::Tables FineModel1D::medium_tables(const std::vector<index_t>& first
   Tables out;
   for (const index_t first : firsts) {
     append(phase_.a, first, n - 1, per_period_, out.a);
-    append(phase_.c, first, n, per_period_, out.c);
+    append(phase_.c, first, n - 1, per_period_, out.c);
     append(phase_.r, first, n, per_period_, out.r);
   }
   return out;

@@ -204,13 +204,13 @@ std::string score_line(const std::string& name, const json& r) {
 }
 
 json regression_curves(const learn::RegressionResult& fit, const json& truth,
-                       const std::vector<CoefficientCurve>& curves) {
+                       const std::vector<CoefficientCurve>& curves, const learn::PositionBasis& basis, double x) {
   json out = {{"u", truth["u"]}};
   for (const auto& c : curves)
     for (const auto& point : truth["u"]) {
       const double u = point.get<double>();
       double v = 0, p = 1;
-      for (const auto& term : c.terms) v += fit.coefficient(term) * p, p *= u;
+      for (const auto& term : c.terms) v += basis.coefficient_at(fit, term, x) * p, p *= u;
       out[c.key].push_back(c.scale * v);
     }
   add_curve_errors(out, truth);

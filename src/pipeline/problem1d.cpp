@@ -83,17 +83,36 @@ std::vector<RveEstimate> representative_volumes(const Config1D& cfg) {
 
 GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<double>& xs) {
   const int n = cell_points(cfg);
-  // a*'(x) by central differences of the cell problems: the step's truncation error h^2 a*'''/6 and
-  // its round-off ~1e-16 a* / h balance near h = 1e-5 L, both far below the 1e-3 the targets need.
   const double h = 1e-5 * cfg.length;
   GradedCoefficients g;
   g.x = xs;
-  for (const double x : xs) {
-    g.a_star.push_back(local_a_star(*cfg.field, x, n));
-    const double lo = std::max(0.0, x - h), hi = std::min(cfg.length, x + h);
-    g.slope.push_back((local_a_star(*cfg.field, hi, n) - local_a_star(*cfg.field, lo, n)) / (hi - lo));
-  }
+  g.local = local_effective_series(*cfg.field, n, xs, xs);
+  // a*(x -+ h, u) in one table (one length for all), then differenced term by term.
+  std::vector<double> steps;
+  for (const double x : xs) steps.push_back(std::max(0.0, x - h));
+  for (const double x : xs) steps.push_back(std::min(cfg.length, x + h));
+  const ChebyshevTable d = local_effective_series(*cfg.field, n, steps, {}).a;
+  g.slope = d;
+  const std::size_t T = d.terms, count = xs.size();
+  g.slope.coef.resize(count * T);
+  for (std::size_t k = 0; k < count; ++k)
+    for (std::size_t i = 0; i < T; ++i)
+      g.slope.coef[k * T + i] = (d.coef[(count + k) * T + i] - d.coef[k * T + i]) / (steps[count + k] - steps[k]);
   return g;
+}
+
+EffectiveCoefficients1D GradedCoefficients::at(std::size_t k, double u) const {
+  EffectiveCoefficients1D e;
+  e.a_star = local.a.value(static_cast<index_t>(k), u);
+  if (local.c.terms) e.drift = local.c.value(static_cast<index_t>(k), u);
+  if (local.r.terms) e.reaction = local.r.value(static_cast<index_t>(k), u);
+  return e;
+}
+
+std::vector<double> GradedCoefficients::a_star() const {
+  std::vector<double> a;
+  for (std::size_t k = 0; k < x.size(); ++k) a.push_back(at(k).a_star);
+  return a;
 }
 
 std::vector<double> macro_positions(const Config1D& cfg, bool interior) {
@@ -104,11 +123,15 @@ std::vector<double> macro_positions(const Config1D& cfg, bool interior) {
 }
 
 json effective_curves_json(const EffectiveMedium1D& m) {
+  return effective_curves_json(m.a.lo, m.a.hi, [&m](double u) { return m.at(u); });
+}
+
+json effective_curves_json(double lo, double hi, const std::function<EffectiveCoefficients1D(double)>& at) {
   json out = {{"u", json::array()}, {"a_star", json::array()}, {"drift", json::array()}, {"reaction", json::array()}};
   constexpr int kPoints = 33;
   for (int k = 0; k < kPoints; ++k) {
-    const double u = m.a.lo + (m.a.hi - m.a.lo) * k / (kPoints - 1);
-    const auto e = m.at(u);
+    const double u = lo + (hi - lo) * k / (kPoints - 1);
+    const auto e = at(u);
     out["u"].push_back(u);
     out["a_star"].push_back(e.a_star);
     out["drift"].push_back(e.drift);
@@ -240,14 +263,14 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
         sim.fine_x[p * layout.points + j] = static_cast<double>(layout.global_start(p + 1) + j) * cfg.micro_dx;
   }
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
-  if (model.nonlinear()) {
+  if (cfg.field->graded()) {
+    if (!model.nonlinear()) sim.a_star_x = graded_coefficients(cfg, macro_positions(cfg, false)).a_star();
+    sim.truth = graded_truth(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t,
+                             cfg.rollout.rtol, cfg.u_range);
+  } else if (model.nonlinear()) {
     sim.effective = effective_medium(cfg);
     sim.truth =
         effective_truth(*sim.effective, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t, cfg.rollout.rtol);
-  } else if (cfg.field->graded()) {
-    sim.a_star_x = graded_coefficients(cfg, macro_positions(cfg, false)).a_star;
-    sim.truth = graded_truth(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t,
-                             cfg.rollout.rtol, cfg.u_range);
   } else if (cfg.realizations > 1) {
     // Each realization's trajectories against the effective PDE with that realization's a*.
     const auto nt = sim.data.times;
@@ -301,19 +324,22 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
   }
   if (!cfg.field->periodic()) {
     // The medium over the whole domain (a random realization, a graded medium): its bond
-    // conductances, every `stride`-th one, at most ~20,000, for the report's figure.
-    const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
+    // conductances (FineModel1D's bond-midpoint samples), every `stride`-th one, at most ~20,000,
+    // for the report's figure; a u-dependent one at the middle of its u range.
     const auto bonds = static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx));
     const index_t stride = std::max<index_t>(1, bonds / 20000);
-    const auto a = model.conductances(0, bonds);
+    const bool in_u = cfg.field->depends_on_u();
+    const double u_mid = in_u ? 0.5 * (cfg.u_range.lo + cfg.u_range.hi) : 0.0;
     std::vector<double> mx, ma;
     for (index_t g = 0; g < bonds; g += stride) {
       mx.push_back((static_cast<double>(g) + 0.5) * cfg.micro_dx);
-      ma.push_back(a[g]);
+      ma.push_back((*cfg.field)((static_cast<double>(g) + 0.5) * cfg.micro_dx / cfg.epsilon, u_mid));
     }
     w.dataset("medium_x", {static_cast<index_t>(mx.size())}, mx);
     w.dataset("medium_a", {static_cast<index_t>(ma.size())}, ma);
+    if (in_u) w.attribute("medium_a_u", u_mid);
     w.attribute("medium", cfg.field->description());
+    w.attribute("medium_kind", cfg.field->graded() ? "graded" : "random");
     if (cfg.scheme != Scheme1D::FullResolution && sim.fine_u.empty()) w.attribute("tooth_width", cfg.tooth_width);
   }
   if (sim.effective) {
@@ -323,7 +349,7 @@ void write_data_h5(const std::string& path, const Config1D& cfg, const Simulatio
       w.dataset(std::string("effective_") + key, {n}, c[key].get<std::vector<double>>());
   } else if (!sim.a_star_x.empty()) {
     w.dataset("a_star_x", {d.nodes}, sim.a_star_x);
-  } else {
+  } else if (!cfg.field->graded()) {
     w.attribute("a_star_cell", sim.a_star);
     if (!sim.a_star_realizations.empty())
       w.dataset("a_star_realizations", {static_cast<index_t>(sim.a_star_realizations.size())}, sim.a_star_realizations);
@@ -388,15 +414,37 @@ class LearningTask1D : public LearningTask {
     const int M = cfg_.macro_nodes;
     const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil,
                                     cfg_.regression_threshold, basis_);
+    if (graded_ && !cfg_.field->nonlinear_key().empty()) {
+      // a*(x, u), c*(x, u), r*(x, u) as the equation has them, node by node against the local cell
+      // problems there; the worst of each over the nodes.
+      json g = {{"x", graded_->x}, {"nodes", json::array()}};
+      const URange r = cfg_.field->u_range();
+      for (std::size_t i = 0; i < graded_->x.size(); ++i) {
+        const json truth = effective_curves_json(r.lo, r.hi, [&](double u) { return graded_->at(i, u); });
+        g["nodes"].push_back(regression_curves(reg, truth, graded_->x[i]));
+        g["nodes"].back()["cell"] = truth;
+        for (const char* key : {"a_star", "drift", "reaction"}) {
+          const std::string k = std::string(key) + "_max_error";
+          g[k] = std::max(g.value(k, 0.0), g["nodes"].back()[k].get<double>());
+        }
+      }
+      observer.info(fmt::format(
+          "regression: {}  (against the local cell problems at the interior nodes, max error / max size: a*(x, u) "
+          "{:.2e}, c*(x, u) {:.2e}, r*(x, u) {:.2e})",
+          reg.equation, g["a_star_max_error"].get<double>(), g["drift_max_error"].get<double>(),
+          g["reaction_max_error"].get<double>()));
+      return {reg, {{"regression", regression_json(reg)}, {"regression_graded_effective", g}}};
+    }
     if (graded_) {
       // a*(x) as the equation has it: the coefficient of U_xx with its position factors, at the
       // interior macro nodes, against the local cell problems there.
-      json g = {{"x", graded_->x}, {"a_star_cell", graded_->a_star}};
+      const auto cell = graded_->a_star();
+      json g = {{"x", graded_->x}, {"a_star_cell", cell}};
       double worst = 0;
       for (std::size_t i = 0; i < graded_->x.size(); ++i) {
         const double a = basis_.coefficient_at(reg, "U_xx", graded_->x[i]);
         g["a_star_regression"].push_back(a);
-        worst = std::max(worst, std::abs(a / graded_->a_star[i] - 1.0));
+        worst = std::max(worst, std::abs(a / cell[i] - 1.0));
       }
       g["max_relative_error"] = worst;
       observer.info(fmt::format("regression: {}  (a*(x) against the local cell problems: max relative error {:.2e})",
@@ -405,7 +453,9 @@ class LearningTask1D : public LearningTask {
     }
     if (effective_) {
       observer.info("regression: " + reg.equation);
-      return {reg, {{"regression", regression_json(reg)}, {"regression_effective", regression_curves(reg)}}};
+      return {reg,
+              {{"regression", regression_json(reg)},
+               {"regression_effective", regression_curves(reg, effective_curves_json(*effective_))}}};
     }
     observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
     return {reg,
@@ -452,7 +502,7 @@ class LearningTask1D : public LearningTask {
     if (effective_)
       coarse = std::make_unique<learn::EffectiveTorchOperator>(*effective_, dX_);
     else if (graded_)
-      coarse = std::make_unique<learn::HomogenizedTorchOperator>(graded_->a_star, graded_->slope, dX_);
+      coarse = std::make_unique<learn::EffectiveTorchOperator>(graded_->local, dX_, graded_->slope);
     else
       coarse = std::make_unique<learn::HomogenizedTorchOperator>(a_star_, dX_);
     e.exact_rhs = coarse->rhs(e.test_states);
@@ -518,7 +568,14 @@ class LearningTask1D : public LearningTask {
 
   json describe() const override {
     if (effective_) return {{"effective", effective_curves_json(*effective_)}};
-    if (graded_) return {{"graded", {{"x", graded_->x}, {"a_star_cell", graded_->a_star}}}};
+    if (graded_ && !cfg_.field->nonlinear_key().empty()) {
+      json nodes = json::array();
+      const URange r = cfg_.field->u_range();
+      for (std::size_t i = 0; i < graded_->x.size(); ++i)
+        nodes.push_back(effective_curves_json(r.lo, r.hi, [&](double u) { return graded_->at(i, u); }));
+      return {{"graded", {{"x", graded_->x}, {"effective", nodes}}}};
+    }
+    if (graded_) return {{"graded", {{"x", graded_->x}, {"a_star_cell", graded_->a_star()}}}};
     return {{"a_star_cell", a_star_}};
   }
 
@@ -560,18 +617,20 @@ class LearningTask1D : public LearningTask {
 
  private:
   // a*(u), c*(u), r*(u) as the regression's equation has them (the coefficients of the terms
-  // U^k*U_xx, U^k*U_x and U^k), on the effective medium's curve points, with their errors.
-  json regression_curves(const learn::RegressionResult& reg) const {
-    return patchlearn::regression_curves(reg, effective_curves_json(*effective_),
+  // U^k*U_xx, U^k*U_x and U^k, with their position factors at x on a graded medium), on the u
+  // points of the cell problems' curves `truth`, with their errors.
+  json regression_curves(const learn::RegressionResult& reg, const json& truth, double x = 0.0) const {
+    return patchlearn::regression_curves(reg, truth,
                                          {{"a_star", {"U_xx", "U*U_xx", "U^2*U_xx"}},
                                           {"drift", {"U_x", "U*U_x", "U^2*U_x"}},
-                                          {"reaction", {"1", "U", "U^2", "U^3"}}});
+                                          {"reaction", {"1", "U", "U^2", "U^3"}}},
+                                         basis_, x);
   }
 
   const Config1D& cfg_;
   double a_star_;
   std::optional<EffectiveMedium1D> effective_;
-  std::optional<GradedCoefficients> graded_;  ///< a*(x), a*'(x) at the interior nodes (a graded medium)
+  std::optional<GradedCoefficients> graded_;  ///< the local coefficients at the interior nodes (a graded medium)
   double dX_;
   learn::RolloutParams rollout_;
   learn::PositionBasis basis_;
@@ -591,25 +650,50 @@ Report Problem1D::cell(const CellQuery& query) const {
   if (query.y) throw InputError("--y: a 1D medium has no y; run cell without it");
   if (query.x && !cfg_.field->graded())
     throw InputError("--x: the medium is not graded (medium.expression does not use x); run cell without it");
+  const std::string key = cfg_.field->nonlinear_key();
+  if (!u && !key.empty()) throw InputError("the medium depends on u (" + key + "): give the value with --u VALUE");
   if (cfg_.field->graded()) {
-    if (u) throw InputError("--u: a graded medium is linear; run cell without it");
+    if (u && key.empty())
+      throw InputError("--u: this graded medium is linear (no u, drift or reaction); run cell without it");
+    const double at_u = u.value_or(0.0);
     if (query.x) {
       const double x = *query.x;
-      const double a = graded_coefficients(cfg_, {x}).a_star[0], hm = cfg_.field->at_position(x).harmonic_mean();
-      return {{{"x", x}, {"a_star", a}, {"harmonic_mean", hm}},
+      const auto e = local_effective_coefficients(*cfg_.field, x, cell_points(cfg_), at_u);
+      if (u)
+        return {{{"x", x}, {"u", *u}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}},
+                {"medium: " + cfg_.field->description(),
+                 fmt::format("at x = {:.15g}, u = {:.15g} (cell problem of the local period): a* = {:.15g}, drift c* "
+                             "= {:.15g}, reaction r* = {:.15g}",
+                             x, *u, e.a_star, e.drift, e.reaction),
+                 "U_t = (a*(x, U) U_x)_x + c*(x, U) U_x + r*(x, U)"}};
+      const double hm = cfg_.field->at_position(x).harmonic_mean();
+      return {{{"x", x}, {"a_star", e.a_star}, {"harmonic_mean", hm}},
               {"medium: " + cfg_.field->description(),
-               fmt::format("at x = {:.15g}: a* (cell problem of the local period) = {:.15g}", x, a),
+               fmt::format("at x = {:.15g}: a* (cell problem of the local period) = {:.15g}", x, e.a_star),
                fmt::format("local harmonic mean 1/<1/a(x, .)> = {:.15g}", hm)}};
     }
     const auto g = graded_coefficients(cfg_, macro_positions(cfg_, false));
-    Report r{{{"x", g.x}, {"a_star", g.a_star}, {"slope", g.slope}},
-             {"medium: " + cfg_.field->description(), "the local a*(x) at the macro nodes (cell problems):"}};
+    std::vector<double> a, slope, drift, reaction;
+    for (std::size_t i = 0; i < g.x.size(); ++i) {
+      const auto e = g.at(i, at_u);
+      a.push_back(e.a_star);
+      drift.push_back(e.drift);
+      reaction.push_back(e.reaction);
+      slope.push_back(g.slope.value(static_cast<index_t>(i), at_u));
+    }
+    Report r{
+        {{"x", g.x}, {"a_star", a}, {"slope", slope}},
+        {"medium: " + cfg_.field->description(),
+         u ? fmt::format("the local a*(x, u), a*' = d a*/dx, c*(x, u), r*(x, u) at the macro nodes and u = {:.15g} "
+                         "(cell problems):",
+                         *u)
+           : "the local a*(x) at the macro nodes (cell problems):"}};
+    if (u) r.json["u"] = *u, r.json["drift"] = drift, r.json["reaction"] = reaction;
     for (std::size_t i = 0; i < g.x.size(); ++i)
-      r.lines.push_back(fmt::format("  x = {:<10.6g} a* = {:.12g}   a*' = {:.6g}", g.x[i], g.a_star[i], g.slope[i]));
+      r.lines.push_back(fmt::format("  x = {:<10.6g} a* = {:.12g}   a*' = {:.6g}{}", g.x[i], a[i], slope[i],
+                                    u ? fmt::format("   c* = {:.12g}   r* = {:.12g}", drift[i], reaction[i]) : ""));
     return r;
   }
-  const std::string key = cfg_.field->nonlinear_key();
-  if (!u && !key.empty()) throw InputError("the medium depends on u (" + key + "): give the value with --u VALUE");
   if (u && !cfg_.field->periodic()) throw InputError("--u: a random medium is linear; run cell without it");
   if (u) {
     const auto e = effective_coefficients(cfg_, *u);
@@ -694,10 +778,12 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
     r.json["effective"] = effective_curves_json(*sim.effective);
     r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs the effective PDE {:.3e}",
                                   sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized));
-  } else if (!sim.a_star_x.empty()) {
-    r.json["a_star_x"] = sim.a_star_x;
-    r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs the effective PDE of a*(x) {:.3e}",
-                                  sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized));
+  } else if (cfg_.field->graded()) {
+    if (!sim.a_star_x.empty()) r.json["a_star_x"] = sim.a_star_x;
+    r.lines.push_back(
+        fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs the effective PDE of the local {} {:.3e}",
+                    sim.wall_s, sim.data.point_steps, sim.a_star_x.empty() ? "a*(x, u), c*(x, u), r*(x, u)" : "a*(x)",
+                    sim.rmse_vs_homogenized));
   } else {
     r.json["a_star_cell"] = sim.a_star;
     if (!sim.a_star_realizations.empty()) r.json["a_star_realizations"] = sim.a_star_realizations;
@@ -719,10 +805,10 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
 }
 
 std::unique_ptr<LearningTask> Problem1D::learning_task(const Simulation* sim) const {
+  if (cfg_.field->graded()) return learning_task_1d(cfg_, 0.0);  // its a*(x, u) comes from the cell problems
   if (!cfg_.field->nonlinear_key().empty())
     return learning_task_1d(cfg_, 0.0,
                             sim ? *dynamic_cast<const Simulation1D&>(*sim).effective : effective_medium(cfg_));
-  if (cfg_.field->graded()) return learning_task_1d(cfg_, 0.0);  // its a*(x) comes from the cell problems
   return learning_task_1d(cfg_, sim ? dynamic_cast<const Simulation1D&>(*sim).a_star : cell_a_star(cfg_));
 }
 
@@ -745,12 +831,16 @@ Report Problem1D::learning_report(const json& summary) const {
             {fmt::format("regression vs cell problems: a*(x) max relative error {:.2e} at the interior macro nodes",
                          g["max_relative_error"].get<double>())}};
   }
-  if (summary.contains("regression_effective")) {
-    const json& c = summary["regression_effective"];
-    return {{{"regression_effective", c}},
-            {fmt::format("regression vs cell problems: a*(u) {:.2e}, c*(u) {:.2e}, r*(u) {:.2e} (max error / max size)",
-                         c["a_star_max_error"].get<double>(), c["drift_max_error"].get<double>(),
-                         c["reaction_max_error"].get<double>())}};
+  for (const char* key : {"regression_effective", "regression_graded_effective"}) {
+    if (!summary.contains(key)) continue;
+    const json& c = summary[key];
+    const bool graded = std::string(key) == "regression_graded_effective";
+    return {
+        {{key, c}},
+        {fmt::format("regression vs cell problems{}: a*{} {:.2e}, c*{} {:.2e}, r*{} {:.2e} (max error / max size)",
+                     graded ? " at the interior nodes" : "", graded ? "(x, u)" : "(u)",
+                     c["a_star_max_error"].get<double>(), graded ? "(x, u)" : "(u)", c["drift_max_error"].get<double>(),
+                     graded ? "(x, u)" : "(u)", c["reaction_max_error"].get<double>())}};
   }
   return {{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
           {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),

@@ -13,12 +13,13 @@
 // shortcut) is not for them; they are linear (no u-dependence, drift or reaction) for now.
 //
 // Graded (macro-modulated) media (issue 17): an expression that uses the macro position x as well,
-// a(x, y) with y = x / eps, e.g. "(1 + x/2) * (1.1 + sin(2*pi*y))": a slowly varying micro-structure,
-// periodic in y at every fixed x. The fine model samples a(x, x / eps) at every bond (not
-// periodic(), like random cells), while at_position(x) is the locally periodic medium y -> a(x, y)
-// whose cell problem gives the local effective coefficient a*(x). Graded media are linear for now
-// (no u, drift or reaction); a is checked finite and > 0 on the grid x_k = k L / 256 (k <= 256)
-// times y_j = j / 1024.
+// a(x, y) or a(x, y, u) with y = x / eps, e.g. "(1 + x/2) * (1.1 + sin(2*pi*y))": a slowly varying
+// micro-structure, periodic in y at every fixed x. A drift or reaction of a graded medium may use x
+// too. The fine model samples a(x, x / eps, u) at every bond (not periodic(), like random cells),
+// while at_position(x) is the locally periodic medium y -> a(x, y, u) (with its drift and
+// reaction at x) whose cell problem gives the local effective coefficients a*(x, u), c*(x, u),
+// r*(x, u). A linear graded a is checked finite and > 0 on the grid x_k = k L / 256 (k <= 256)
+// times y_j = j / 1024; a u-dependent one on x_k = k L / 32 (k <= 32) times the u check grid below.
 //
 // The medium of u_t = (a(y, u) u_x)_x + c(y, u) u_x + r(y, u) (issue 15) is such a field with
 // optional drift c and reaction r (with_terms). Whatever depends on u is checked on the medium's
@@ -74,8 +75,8 @@ class CoefficientField {
   static CoefficientField sinusoid(double mean, double amplitude);
   static CoefficientField laminate(double a1, double a2, double fraction);
   /// An expression in y, or in y and u (then checked on the grid of [0, 1) x u_range, whose key
-  /// `range_key` the errors name), or in x and y: a graded medium on the domain [0, length] with
-  /// period epsilon (both needed only then; a ConfigError when x is used without them).
+  /// `range_key` the errors name), or in x and y (and u): a graded medium on the domain [0, length]
+  /// with period epsilon (both needed only then; a ConfigError when x is used without them).
   static CoefficientField expression(const std::string& expr, URange u_range = {},
                                      const std::string& range_key = "medium.u_range", double epsilon = 0,
                                      double length = 0);
@@ -87,8 +88,9 @@ class CoefficientField {
   static CoefficientField random_cells(std::vector<double> values, std::string desc);
 
   /// This medium with a drift c(y, u) (medium.drift) and a reaction r(y, u) (medium.reaction):
-  /// muParser expressions in y and u, "" for none, checked finite on the grid of [0, 1) x u_range.
-  /// u_range becomes the medium's (for an expression in u it must be the one it was built with).
+  /// muParser expressions in y and u (and x on a graded medium), "" for none, checked finite on the
+  /// grid of [0, 1) x u_range (times the graded grid of x). u_range becomes the medium's (for an
+  /// expression in u it must be the one it was built with).
   CoefficientField with_terms(const std::string& drift, const std::string& reaction, URange u_range,
                               const std::string& range_key = "medium.u_range") const;
 
@@ -96,11 +98,12 @@ class CoefficientField {
   /// periodic (std::out_of_range outside); a field that depends on u has no a(y)
   /// (std::logic_error): use a(y, u).
   double operator()(double y) const;
-  /// a(y, u): a(y) when the field does not depend on u.
-  double operator()(double y, double u) const { return a_u_ ? (*a_u_)(y, u) : f_(y); }
+  /// a(y, u): a(y) when the field does not depend on u. On a graded medium y = x / eps is the fine
+  /// lattice's position (x = eps y); on at_position(x) the x is that one.
+  double operator()(double y, double u) const { return a_u_ ? a_u_->at(x_of(y), y, u) : f_(y); }
   /// c(y, u) and r(y, u); 0 without a drift / reaction.
-  double drift(double y, double u) const { return drift_ ? (*drift_)(y, u) : 0.0; }
-  double reaction(double y, double u) const { return reaction_ ? (*reaction_)(y, u) : 0.0; }
+  double drift(double y, double u) const { return drift_ ? drift_->at(x_of(y), y, u) : 0.0; }
+  double reaction(double y, double u) const { return reaction_ ? reaction_->at(x_of(y), y, u) : 0.0; }
   /// Whether a(y + 1) = a(y); false for random cells, which cover only [0, extent()), and for
   /// graded media.
   bool periodic() const { return extent_ == 0; }
@@ -108,8 +111,9 @@ class CoefficientField {
   bool graded() const { return static_cast<bool>(graded_); }
   /// Whether the medium is a random realization (neither periodic nor graded).
   bool random() const { return !periodic() && !graded(); }
-  /// The locally periodic medium y -> a(x, y) of a graded medium at the macro position x
-  /// (std::logic_error for a medium that is not graded; ConfigError where a(x, .) is not > 0).
+  /// The locally periodic medium y -> a(x, y, u) of a graded medium at the macro position x, with
+  /// its drift and reaction at x (std::logic_error for a medium that is not graded). Cheap: nothing
+  /// is scanned, its min_value() and max_value() are the graded medium's bounds.
   CoefficientField at_position(double x) const;
   /// The domain [0, length()] of a graded medium (0 otherwise).
   double length() const { return length_; }
@@ -131,24 +135,30 @@ class CoefficientField {
   /// Smallest and largest value over a period (sampled densely, and exactly for tables and random
   /// cells, where the "period" is the whole realization); for a
   /// u-dependent field, over the check grid of [0, 1) x u_range; for a graded one over its check
-  /// grid of [0, L] x [0, 1).
+  /// grid of [0, L] x [0, 1) (x u_range).
   double min_value() const { return min_; }
   double max_value() const { return max_; }
   /// Harmonic mean 1 / <1/a> over a period (over all cells of a random realization): closed
   /// form for sinusoid, laminate, table and random cells,
   /// adaptive quadrature for expressions. For a u-dependent field, the largest harmonic mean over
-  /// the 65 check values of u; for a graded one the largest local harmonic mean over 65 positions
-  /// x_k = k L / 64 (what bounds such as an explicit stability limit need).
+  /// the 65 check values of u; for a graded one the largest local harmonic mean over the positions
+  /// x_k = k L / 64 (k L / 32 when it depends on u; what bounds such as an explicit stability
+  /// limit need).
   double harmonic_mean() const;
   const std::string& description() const { return desc_; }
 
  private:
   CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table = {}, bool scan = true);
-  static CoefficientField graded(const std::shared_ptr<const MediumExpression>& a, double epsilon, double length);
+  static CoefficientField graded(const std::shared_ptr<const MediumExpression>& a, double epsilon, double length,
+                                 URange u_range, const std::string& range_key);
+  /// The macro position x of the fast variable y: eps y on a graded medium, the fixed x_ otherwise.
+  double x_of(double y) const { return graded_ ? eps_ * y : x_; }
   std::function<double(double)> f_;
   std::shared_ptr<const MediumExpression> a_u_, drift_, reaction_;  // a(y, u) when a depends on u
   std::shared_ptr<const MediumExpression> graded_;                  // a(x, y) of a graded medium
   double length_ = 0;                                               // a graded medium's domain [0, length_]
+  double eps_ = 0;                                                  // a graded medium's period
+  double x_ = 0;                                                    // the macro position of at_position(x)
   URange u_range_;
   std::string desc_;
   std::vector<double> table_;  // non-empty for piecewise-constant fields (laminate, table)

@@ -61,7 +61,7 @@ struct EffectiveMedium1D : MediumSeries {
 };
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int points_per_period);
 
-/// The local effective diffusivity a*(x) of a graded medium a(x, y) (coeff/field.hpp) at the macro
+/// The local effective diffusivity a*(x) of a linear graded medium a(x, y) (coeff/field.hpp) at the macro
 /// position x: the cell problem of the locally periodic medium y -> a(x, y) on `points_per_period`
 /// (>= 2) points. The two-scale expansion above with a(x, y) keeps x as a parameter of the cell
 /// problem (d/dx -> d_x + eps^-1 d_y acts on the slow x of a only at order eps^0, inside the
@@ -69,6 +69,23 @@ EffectiveMedium1D effective_medium(const CoefficientField& medium, int points_pe
 /// gives U_t = (a*(x) U_x)_x, a*(x) = <1/a(x, .)>^-1, exact in 1D up to O(eps) (the local harmonic
 /// mean; the closed form is the tests' oracle). InputError when x lies outside the domain [0, L].
 double local_a_star(const CoefficientField& graded, double x, int points_per_period);
+
+/// The same with u: a*(x, u), c*(x, u), r*(x, u) of a graded medium (a, drift and reaction may
+/// depend on x and u) at the macro position x and the value u, effective_coefficients of the
+/// locally periodic medium at_position(x). The expansion above with x a parameter of the cell
+/// problem gives U_t = (a*(x, U) U_x)_x + c*(x, U) U_x + r*(x, U), the local coefficients those of
+/// the periodic u-dependent medium at x. InputError when x lies outside [0, L] or u outside the
+/// medium's u range.
+EffectiveCoefficients1D local_effective_coefficients(const CoefficientField& graded, double x, int points_per_period,
+                                                     double u);
+
+/// The local effective coefficients of a graded medium as per-element series in u
+/// (kernels/nonlinear.hpp, each element its own series): a*(x, u) and c*(x, u) at the bond
+/// positions `x_bonds`, r*(x, u) at the point positions `x_points` (empty tables without a drift /
+/// reaction, or without points), tabulated on the medium's u range. A linear graded medium gives
+/// one constant term a*(x) per bond.
+MediumSeries local_effective_series(const CoefficientField& graded, int points_per_period,
+                                    const std::vector<double>& x_bonds, const std::vector<double>& x_points);
 
 struct EffectiveCoefficients2D {
   EffectiveTensor D;    ///< D*(u): the cell problem's tensor of the bond tables times g(u)

@@ -66,7 +66,7 @@ namespace patchlearn {
 
 /// The truth of a u-dependent medium: its effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)
 /// with Dirichlet ends held at their initial values, discretized like the fine model
-/// (kernels/nonlinear.hpp: conservative, a* at the bond's mean U, drift centred) on the fine grid
+/// (kernels/nonlinear.hpp: conservative, a* and c* at the bond's mean U) on the fine grid
 /// of `fine_per_macro` intervals per macro interval, and integrated by extrapolated linearly
 /// implicit Euler (two half steps against one whole step, combined to second order; the
 /// difference is the error estimate of the step-size control, relative tolerance `rtol` on
@@ -77,10 +77,11 @@ HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length,
                                  index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
                                  const std::vector<double>& times, double rtol);
 
-/// The truth of a graded medium: U_t = (a*(x) U_x)_x with Dirichlet ends held, a*(x) the local
-/// effective diffusivity (homog/effective.hpp: local_a_star on `points_per_period` points) at every
-/// bond midpoint of the fine grid, discretized conservatively and integrated as effective_truth
-/// (the same lattice integrator, whose u-range check uses `range`).
+/// The truth of a graded medium: U_t = (a*(x, U) U_x)_x + c*(x, U) U_x + r*(x, U) with Dirichlet ends
+/// held, the local effective coefficients (homog/effective.hpp: local_effective_series on
+/// `points_per_period` points; a*(x) alone on a linear medium) at every bond midpoint (a*, c*) and
+/// point (r*) of the fine grid, discretized like the fine model and integrated as
+/// effective_truth (the same lattice integrator, whose u-range check uses `range`).
 HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_period, double length, int macro_nodes,
                               index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
                               const std::vector<double>& times, double rtol, URange range);

@@ -40,16 +40,11 @@ class ModelOperator : public TorchOperator {
 /// lift through each node and its neighbours), a*(x_i) D2 U + a*'(x_i) D1 U at the interior nodes.
 class HomogenizedTorchOperator : public TorchOperator {
  public:
-  HomogenizedTorchOperator(double a_star, double dX) : a_{a_star}, dX_(dX) {}
-  /// a*(x_i) and a*'(x_i) at the interior nodes i = 1 .. M - 2.
-  HomogenizedTorchOperator(std::vector<double> a, std::vector<double> slope, double dX)
-      : a_(std::move(a)), slope_(std::move(slope)), dX_(dX) {}
+  HomogenizedTorchOperator(double a_star, double dX) : a_(a_star), dX_(dX) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 
  private:
-  std::vector<double> a_, slope_;  // a*: one value (constant) or one per interior node; a*': none or per node
-  double dX_;
-  torch::Tensor a_t_, slope_t_;  // a_, slope_ on the states' device and dtype, made at the first rhs
+  double a_, dX_;
 };
 
 /// The effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) of a u-dependent medium on the macro
@@ -60,13 +55,20 @@ class HomogenizedTorchOperator : public TorchOperator {
 /// the conservative form differs from both by a*' dX^2 (D2 U)^2 / 4 + ..., percent-level on the
 /// shipped configs), so it is the exact coarse operator of nonlinear patch data. The series are
 /// evaluated by Clenshaw's recurrence in tensor ops, so the Jacobian comes from autograd.
+/// On a graded medium the coefficients are a*(x, U), c*(x, U), r*(x, U), one series per interior
+/// node, and the lift's rate gains d_x a*(x, U) D1 U (`a_slope`, one series per interior node):
+/// with one constant term per node (a linear graded medium) that is a*(x) D2 U + a*'(x) D1 U.
 class EffectiveTorchOperator : public TorchOperator {
  public:
-  EffectiveTorchOperator(EffectiveMedium1D medium, double dX) : m_(std::move(medium)), dX_(dX) {}
+  /// `medium`: one series per coefficient shared by every node, or one per interior node with the
+  /// x-slope of a* in `a_slope` (a graded medium).
+  EffectiveTorchOperator(MediumSeries medium, double dX, ChebyshevTable a_slope = {})
+      : m_(std::move(medium)), slope_(std::move(a_slope)), dX_(dX) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 
  private:
-  EffectiveMedium1D m_;
+  MediumSeries m_;
+  ChebyshevTable slope_;
   double dX_;
 };
 

@@ -33,7 +33,7 @@ class FineModel1D {
   /// Whether the medium depends on u or has a drift or a reaction.
   bool nonlinear() const { return !field_.nonlinear_key().empty(); }
   /// The nonlinear medium on windows of n points starting at each of `firsts`, window after
-  /// window: a on the n - 1 bonds, the drift c and the reaction r on the n points (empty tables
+  /// window: a and the drift c on the n - 1 bonds, the reaction r on the n points (empty tables
   /// without them), Chebyshev series in u on the medium's u range with one length per table.
   using Tables = MediumSeries;
   Tables medium_tables(const std::vector<index_t>& firsts, index_t n) const;
@@ -50,7 +50,7 @@ class FineModel1D {
   double eps_, dx_;
   int per_period_;
   std::vector<double> period_;  // a over one period when per_period_ > 0 (linear periodic media)
-  Tables phase_;                // one period's series when per_period_ > 0 (nonlinear media)
+  Tables phase_;                // one period's series when per_period_ > 0 (nonlinear periodic media)
 };
 
 }  // namespace patchlearn

@@ -5,6 +5,7 @@
 // and times (the homogenized solution, or the effective PDE of the nonlinear medium), the data.h5 that stores both, and
 // the learning task (functional and discretized networks, the 1D regression, the 3-point scheme of the homogenized /
 // effective PDE as the exact coarse operator).
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,7 +21,7 @@ struct Simulation1D : Simulation {
   std::vector<double> a_star_realizations;
   /// a*(u), c*(u), r*(u) from the cell problems over medium.u_range (a nonlinear medium)
   std::optional<EffectiveMedium1D> effective;
-  /// The local a*(x) at the macro nodes from the cell problems (a graded medium)
+  /// The local a*(x) at the macro nodes from the cell problems (a linear graded medium)
   std::vector<double> a_star_x;
   /// Patch dynamics only: the fine field in every patch of trajectory 0 after the burst that starts
   /// at the sample time fine_t nearest 0.05 (paper Fig. 2), and its positions: [patch][point].
@@ -56,10 +57,20 @@ struct RveEstimate {
 /// realization (medium.realizations): the trend with the window size. Random media only.
 std::vector<RveEstimate> representative_volumes(const Config1D& cfg);
 
-/// A graded medium's local effective diffusivity a*(x) and its slope a*'(x) at the positions x,
-/// from the cell problems on the config's micro lattice (homog/effective.hpp: local_a_star).
+/// A graded medium's local effective coefficients at the positions x, from the cell problems on
+/// the config's micro lattice (homog/effective.hpp: local_effective_series): a*(x, u), c*(x, u) and
+/// r*(x, u) as one series in u per position (one constant a*(x) each on a linear medium), and the
+/// x-slope of a* per position by central differences of the cell problems (the step's truncation
+/// error h^2 a*'''/6 and its round-off ~1e-16 a* / h balance near h = 1e-5 L, both far below the
+/// 1e-3 the targets need).
 struct GradedCoefficients {
-  std::vector<double> x, a_star, slope;
+  std::vector<double> x;
+  MediumSeries local;
+  ChebyshevTable slope;
+  /// The coefficients at position k and value u (u is ignored on a linear medium).
+  EffectiveCoefficients1D at(std::size_t k, double u = 0.0) const;
+  /// a*(x) at every position (a linear medium).
+  std::vector<double> a_star() const;
 };
 GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<double>& xs);
 /// The macro nodes' positions i L / (M - 1): all of them, or the interior ones.
@@ -70,8 +81,10 @@ std::vector<double> macro_positions(const Config1D& cfg, bool interior);
 EffectiveMedium1D effective_medium(const Config1D& cfg);
 
 /// a*(u), c*(u), r*(u) of the effective medium at 33 values of u across its range, as
-/// {"u": [...], "a_star": [...], "drift": [...], "reaction": [...]}.
+/// {"u": [...], "a_star": [...], "drift": [...], "reaction": [...]}; the same of any coefficients
+/// `at` on the range [lo, hi] (a graded medium's at one position).
 nlohmann::json effective_curves_json(const EffectiveMedium1D& medium);
+nlohmann::json effective_curves_json(double lo, double hi, const std::function<EffectiveCoefficients1D(double)>& at);
 
 /// Run the configured scheme; `observer` hears its progress. With `chunks`, trajectories run chunk
 /// by chunk, each committed to disk (pipeline/chunks.hpp: resumable).
