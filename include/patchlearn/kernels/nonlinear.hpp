@@ -94,56 +94,55 @@ struct MediumTables {
   }
 };
 
-/// Bond j's series at the mean of its two points' values u[j], u[j+1]: A_j, C_j (0 without a
-/// drift) and, from bond_series, their u-slopes.
-struct BondValues {
-  double A = 0, dA = 0, C = 0, dC = 0;
-};
-
-PL_HD BondValues bond_series(const MediumTables& m, index_t j, const double* u) {
+/// Bond j's series at the mean of its two points' values u[j], u[j+1]: A_j and C_j (0 without a
+/// drift) with their u-slopes. (Scalars, not a struct: the CPU's lanes keep each in its own array,
+/// one vector register per quantity.)
+PL_HD void bond_series(const MediumTables& m, index_t j, const double* u, double* A, double* dA, double* C,
+                       double* dC) {
   const double ub = 0.5 * (u[j] + u[j + 1]);
-  BondValues b;
-  m.eval(m.a, m.na, m.a_stride, j, ub, &b.A, &b.dA);
-  if (m.nc) m.eval(m.c, m.nc, m.c_stride, j, ub, &b.C, &b.dC);
-  return b;
+  m.eval(m.a, m.na, m.a_stride, j, ub, A, dA);
+  if (m.nc)
+    m.eval(m.c, m.nc, m.c_stride, j, ub, C, dC);
+  else
+    *C = *dC = 0.0;
 }
 
 /// bond_series without the slopes.
-PL_HD BondValues bond_value(const MediumTables& m, index_t j, const double* u) {
+PL_HD void bond_value(const MediumTables& m, index_t j, const double* u, double* A, double* C) {
   const double ub = 0.5 * (u[j] + u[j + 1]);
-  BondValues b;
-  b.A = m.value(m.a, m.na, m.a_stride, j, ub);
-  if (m.nc) b.C = m.value(m.c, m.nc, m.c_stride, j, ub);
-  return b;
+  *A = m.value(m.a, m.na, m.a_stride, j, ub);
+  *C = m.nc ? m.value(m.c, m.nc, m.c_stride, j, ub) : 0.0;
 }
 
-/// The rate F_j of interior row j at u, given its two bonds' values l (bond j-1) and r (bond j).
-PL_HD double fine_rate(index_t j, const MediumTables& m, const double* u, double inv_dx, const BondValues& l,
-                       const BondValues& r) {
+/// The rate F_j of interior row j at u, given its two bonds' values (Al, Cl: bond j-1; Ar, Cr: bond j).
+PL_HD double fine_rate(index_t j, const MediumTables& m, const double* u, double inv_dx, double Al, double Cl,
+                       double Ar, double Cr) {
   const double gl = u[j] - u[j - 1], gr = u[j + 1] - u[j];
-  double F = (r.A * gr - l.A * gl) * (inv_dx * inv_dx);
-  if (m.nc) F += (l.C * gl + r.C * gr) * (0.5 * inv_dx);
+  double F = (Ar * gr - Al * gl) * (inv_dx * inv_dx);
+  if (m.nc) F += (Cl * gl + Cr * gr) * (0.5 * inv_dx);
   if (m.nr) F += m.value(m.r, m.nr, m.r_stride, j, u[j]);
   return F;
 }
 
-/// Row j (interior) of the fine model at u, given its two bonds' series (l: bond j-1, r: bond j,
-/// with slopes): the rate F_j and the Jacobian entries J_{j,j-1}, J_{j,j}, J_{j,j+1}; inv_dx = 1 / dx.
-PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double inv_dx, const BondValues& l,
-                    const BondValues& r, double* F, double* jl, double* jd, double* ju) {
+/// Row j (interior) of the fine model at u, given its two bonds' series with their slopes (l: bond
+/// j-1, r: bond j): the rate F_j and the Jacobian entries J_{j,j-1}, J_{j,j}, J_{j,j+1};
+/// inv_dx = 1 / dx.
+PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double inv_dx, double Al, double dAl, double Cl,
+                    double dCl, double Ar, double dAr, double Cr, double dCr, double* F, double* jl, double* jd,
+                    double* ju) {
   const double gl = u[j] - u[j - 1], gr = u[j + 1] - u[j], h2 = inv_dx * inv_dx;
-  *F = (r.A * gr - l.A * gl) * h2;
+  *F = (Ar * gr - Al * gl) * h2;
   // d(flux_j)/du_{j+1} = A_j + A_j' g_j / 2, d(flux_j)/du_j = -A_j + A_j' g_j / 2.
-  *ju = (r.A + 0.5 * r.dA * gr) * h2;
-  *jl = (l.A - 0.5 * l.dA * gl) * h2;
-  *jd = (-r.A + 0.5 * r.dA * gr - l.A - 0.5 * l.dA * gl) * h2;
+  *ju = (Ar + 0.5 * dAr * gr) * h2;
+  *jl = (Al - 0.5 * dAl * gl) * h2;
+  *jd = (-Ar + 0.5 * dAr * gr - Al - 0.5 * dAl * gl) * h2;
   if (m.nc) {
     // The drift's bond terms C_b g_b / 2dx, with the same derivatives as the fluxes'.
     const double half = 0.5 * inv_dx;
-    *F += (l.C * gl + r.C * gr) * half;
-    *ju += (r.C + 0.5 * r.dC * gr) * half;
-    *jl += (-l.C + 0.5 * l.dC * gl) * half;
-    *jd += (l.C + 0.5 * l.dC * gl - r.C + 0.5 * r.dC * gr) * half;
+    *F += (Cl * gl + Cr * gr) * half;
+    *ju += (Cr + 0.5 * dCr * gr) * half;
+    *jl += (-Cl + 0.5 * dCl * gl) * half;
+    *jd += (Cl + 0.5 * dCl * gl - Cr + 0.5 * dCr * gr) * half;
   }
   if (m.nr) {
     double R, dR;
@@ -156,11 +155,13 @@ PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double in
 /// The rates F_j of one system (0 at the two end points, which are held).
 PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, double inv_dx, double* out) {
   out[0] = out[n - 1] = 0.0;
-  BondValues l = bond_value(m, 0, u);
+  double Al, Cl, Ar, Cr;
+  bond_value(m, 0, u, &Al, &Cl);
   for (index_t j = 1; j < n - 1; ++j) {
-    const BondValues r = bond_value(m, j, u);
-    out[j] = fine_rate(j, m, u, inv_dx, l, r);
-    l = r;
+    bond_value(m, j, u, &Ar, &Cr);
+    out[j] = fine_rate(j, m, u, inv_dx, Al, Cl, Ar, Cr);
+    Al = Ar;
+    Cl = Cr;
   }
 }
 
@@ -214,20 +215,25 @@ PL_HD void theta_step_lanes(index_t n, const MediumTables* m, double* const* y, 
   const double c = theta * dt;
   const bool grad = ends == EndRows::AveragedGradient, exact = jac == StepJacobian::Exact;
   const index_t row = Row > 0 ? Row : s.row;
-  BondValues bl[K];  // each lane's bond j - 1
-  double cp[K], g[K], v[K];
+  double Al[K], dAl[K], Cl[K], dCl[K], cp[K], g[K], v[K];  // A, C of each lane's bond j - 1
   for (int k = 0; k < K; ++k) {
-    bl[k] = exact ? bond_series(m[k], 0, y[k]) : bond_value(m[k], 0, y[k]);
+    if (exact)
+      bond_series(m[k], 0, y[k], &Al[k], &dAl[k], &Cl[k], &dCl[k]);
+    else
+      bond_value(m[k], 0, y[k], &Al[k], &Cl[k]);
     cp[k] = g[k] = v[k] = 0.0;
   }
   if (exact) {
     for (index_t j = 1; j < n - 1; ++j)
       for (int k = 0; k < K; ++k) {
         const index_t e = j * row + k;
-        double F, jl, jd, ju;
-        const BondValues br = bond_series(m[k], j, y[k]);
-        fine_row(j, m[k], y[k], inv_dx, bl[k], br, &F, &jl, &jd, &ju);
-        bl[k] = br;
+        double Ar, dAr, Cr, dCr, F, jl, jd, ju;
+        bond_series(m[k], j, y[k], &Ar, &dAr, &Cr, &dCr);
+        fine_row(j, m[k], y[k], inv_dx, Al[k], dAl[k], Cl[k], dCl[k], Ar, dAr, Cr, dCr, &F, &jl, &jd, &ju);
+        Al[k] = Ar;
+        dAl[k] = dAr;
+        Cl[k] = Cr;
+        dCl[k] = dCr;
         const double l = -c * jl, u = -c * ju, inv = 1.0 / (1.0 - c * jd - l * cp[k]);
         if (keep) {
           s.li[e] = l * inv;
@@ -241,9 +247,11 @@ PL_HD void theta_step_lanes(index_t n, const MediumTables* m, double* const* y, 
     for (index_t j = 1; j < n - 1; ++j) {
       double F[K];
       for (int k = 0; k < K; ++k) {
-        const BondValues br = bond_value(m[k], j, y[k]);
-        F[k] = fine_rate(j, m[k], y[k], inv_dx, bl[k], br);
-        bl[k] = br;
+        double Ar, Cr;
+        bond_value(m[k], j, y[k], &Ar, &Cr);
+        F[k] = fine_rate(j, m[k], y[k], inv_dx, Al[k], Cl[k], Ar, Cr);
+        Al[k] = Ar;
+        Cl[k] = Cr;
       }
       for (int k = 0; k < K; ++k) {
         const index_t e = j * row + k;
