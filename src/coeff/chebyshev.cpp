@@ -35,7 +35,7 @@ kernels::MediumTables MediumSeries::view(const double* a_values, const double* c
 }
 
 ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
-                             const std::string& key) {
+                             const std::string& key, double accuracy) {
   if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || !(r.hi > r.lo))
     throw ConfigError(
         key, fmt::format("a medium that depends on u needs a finite u range with lo < hi, not [{}, {}]", r.lo, r.hi));
@@ -65,11 +65,11 @@ ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, 
       size = std::max(size, norm);
       tail = std::max({tail, std::abs(coef[e * K + K - 1]), std::abs(coef[e * K + K - 2])});
     }
-    if (tail <= 1e-14 * size || size == 0) {
+    if (tail <= accuracy * size || size == 0) {
       int terms = 1;
       for (index_t e = 0; e < count; ++e)
         for (int k = K - 1; k >= terms; --k)
-          if (std::abs(coef[e * K + k]) > 1e-14 * size) terms = k + 1;
+          if (std::abs(coef[e * K + k]) > accuracy * size) terms = k + 1;
       t.terms = terms;
       t.coef.resize(static_cast<std::size_t>(count) * terms);
       for (index_t e = 0; e < count; ++e) std::copy_n(coef.begin() + e * K, terms, t.coef.begin() + e * terms);

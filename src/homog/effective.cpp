@@ -78,13 +78,16 @@ MediumSeries local_effective_series(const CoefficientField& graded, int n, const
   };
   const auto count = [](const std::vector<double>& xs) { return static_cast<index_t>(xs.size()); };
   s.a = tabulate_in_u(
-      count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression");
+      count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression",
+      kCellProblemAccuracy);
   if (graded.has_drift())
     s.c = tabulate_in_u(
-        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift");
+        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift",
+        kCellProblemAccuracy);
   if (graded.has_reaction() && !x_points.empty())
     s.r = tabulate_in_u(
-        count(x_points), [&](index_t k, double u) { return at(x_points[k], u).reaction; }, r, "medium.reaction");
+        count(x_points), [&](index_t k, double u) { return at(x_points[k], u).reaction; }, r, "medium.reaction",
+        kCellProblemAccuracy);
   return s;
 }
 
@@ -100,13 +103,13 @@ EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
     return cached;
   };
   m.a = tabulate_in_u(
-      1, [&](index_t, double u) { return at(u).a_star; }, r, "medium.expression");
+      1, [&](index_t, double u) { return at(u).a_star; }, r, "medium.expression", kCellProblemAccuracy);
   if (medium.has_drift())
     m.c = tabulate_in_u(
-        1, [&](index_t, double u) { return at(u).drift; }, r, "medium.drift");
+        1, [&](index_t, double u) { return at(u).drift; }, r, "medium.drift", kCellProblemAccuracy);
   if (medium.has_reaction())
     m.r = tabulate_in_u(
-        1, [&](index_t, double u) { return at(u).reaction; }, r, "medium.reaction");
+        1, [&](index_t, double u) { return at(u).reaction; }, r, "medium.reaction", kCellProblemAccuracy);
   return m;
 }
 

@@ -5,9 +5,11 @@
 // as a Chebyshev series in u on the medium's u range, evaluated by Clenshaw's recurrence
 // (kernels/nonlinear.hpp) on either backend. Sampled at K Chebyshev points, a function analytic
 // on the range has coefficients decaying geometrically, so K doubles until the last two are below
-// 1e-14 of the series' size (polynomials in u of degree < K are exact at the first K); the series
-// are then cut after their last coefficient above 1e-14 of that size (the transform's round-off
-// is ~K 1e-16), one length for the table.
+// the function's relative accuracy (1e-14 of the series' size for an expression; polynomials in u
+// of degree < K are exact at the first K); the series are then cut after their last coefficient
+// above it (the transform's round-off is ~K 1e-16), one length for the table. A function known
+// only to a coarser accuracy (a cell problem's coefficients: homog/effective.hpp) must say so, or
+// its round-off is tabulated as if it were signal, up to ~60 terms of noise.
 #include <functional>
 #include <string>
 #include <vector>
@@ -45,10 +47,11 @@ struct MediumSeries {
 /// The largest number of Chebyshev points tried before a function counts as not resolvable.
 inline constexpr int kMaxChebyshevPoints = 257;
 
-/// Tabulate f(k, u) for k < count on the finite range r. A function whose series has not converged
-/// at kMaxChebyshevPoints points (not smooth in u on the range) is a ConfigError naming `key`.
+/// Tabulate f(k, u) for k < count on the finite range r, f known to the relative `accuracy`. A
+/// function whose series has not converged at kMaxChebyshevPoints points (not smooth in u on the
+/// range) is a ConfigError naming `key`.
 ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
-                             const std::string& key);
+                             const std::string& key, double accuracy = 1e-14);
 /// One series: a medium expression of u alone (a 2D lattice's g or f), named by its key.
 ChebyshevTable tabulate_in_u(const MediumExpression& e, URange r);
 

@@ -39,6 +39,11 @@
 
 namespace patchlearn {
 
+/// The relative accuracy of the coefficients of a 1D cell problem, as their tables in u take it: the
+/// Thomas solve and the flux sum carry round-off of ~n eps (5e-15 to 1e-14 at n = 100 points per
+/// period), which tabulated to 1e-14 came out as ~60 Chebyshev terms of noise on a linear a*(u).
+inline constexpr double kCellProblemAccuracy = 1e-12;
+
 struct EffectiveCoefficients1D {
   double a_star = 0;    ///< a*(u), the effective diffusivity
   double drift = 0;     ///< c*(u), 0 without medium.drift
