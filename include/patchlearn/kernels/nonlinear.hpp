@@ -13,8 +13,8 @@
 // a* <c/a> over the bond midpoints, the midpoint rule of the closed form (geometric in the points
 // per period). On the points, with C_j (u_{j+1} - u_{j-1}) / 2dx, it would be a* <c (1/a_l + 1/a_r)/2>,
 // O(dy^2) off (2.3e-4 of c* at 100 points per period for c = 2 + sin 2 pi y on a = 1.1 + sin 2 pi y;
-// 0 for 2 + cos 2 pi y, by symmetry). The reaction
-// sits on the points (it has no gradient, so the corrector does not weight it). Each a_j, c_j, r_j
+// 0 for 2 + cos 2 pi y, by symmetry). The reaction sits on the points (it has no gradient, so the
+// corrector does not weight it). Each a_j, c_j, r_j
 // is a Chebyshev series in u over the medium's u range (MediumTables), so one element's value and
 // slope cost a Clenshaw sum of a few terms on either backend, with no expression parser on the device.
 //
