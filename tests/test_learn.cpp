@@ -53,7 +53,7 @@ TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {
   // Exact 3-point diffusion data: both networks can represent it, so a short run must cut the
   // (standardized) loss by far more than 100x from its initial value.
   const int M = 11;
-  learn::HomogenizedTorchOperator exact(0.4, 0.1);
+  learn::EffectiveTorchOperator exact(0.4, 0.1);
   const auto U = smooth_states(640, M, 1), R = exact.rhs(U);
   for (const char* kind : {"functional", "discretized"}) {
     auto model = learn::make_model(kind, M, 0.1, 3);
@@ -78,7 +78,7 @@ TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {
 }
 
 TEST(Learn, TrainingIsDeterministicForASeed) {
-  learn::HomogenizedTorchOperator exact(0.4, 0.1);
+  learn::EffectiveTorchOperator exact(0.4, 0.1);
   const auto U = smooth_states(128, 11, 2), R = exact.rhs(U);
   std::vector<double> losses;
   for (int run = 0; run < 2; ++run) {
@@ -96,7 +96,7 @@ TEST(Learn, TrainingIsDeterministicForASeed) {
 TEST(Learn, RegressionRecoversKnownCoefficient) {
   // Data from the exact scheme dU/dt = 0.37 U_xx: least squares is exact up to roundoff, so STLSQ
   // keeps only U_xx and recovers 0.37 to ~1e-12 (asserted: 1e-6 relative).
-  learn::HomogenizedTorchOperator exact(0.37, 0.05);
+  learn::EffectiveTorchOperator exact(0.37, 0.05);
   const auto U = smooth_states(200, 21, 4), R = exact.rhs(U);
   const auto res = learn::regress(learn::to_vector(U), learn::to_vector(R), 21, 0.05, 3, 1e-3);
   EXPECT_NEAR(res.a_star, 0.37, 0.37e-6);
@@ -136,7 +136,7 @@ TEST(Learn, RolloutOfHomogenizedOperatorMatchesSolver) {
   std::vector<double> ref(times.size() * M), rate(M), U0(M);
   for (std::size_t n = 0; n < times.size(); ++n) sol.evaluate(times[n], nodes, ref.data() + n * M, rate.data());
   for (int i = 0; i < M; ++i) U0[i] = ic(0.1 * i);
-  learn::HomogenizedTorchOperator op(a, 0.1);
+  learn::EffectiveTorchOperator op(a, 0.1);
   const auto u0 = learn::to_tensor(U0, {1, M}, torch::kCPU);
   const auto bdf = learn::rollout(op, u0, times, {RolloutMethod::BDF, 1e-5, 1e-9, 1e-12, 8, 1e-13});
   const auto dp = learn::rollout(op, u0, times, {RolloutMethod::Dopri5, 1e-4, 1e-10, 1e-13, 8, 1e-13});
@@ -280,7 +280,7 @@ TEST(Learn, ResumedTrainingReachesTheSameModel) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const auto U = smooth_states(48, 11, 7);
-  const auto R = learn::HomogenizedTorchOperator(0.45, 0.1).rhs(U);
+  const auto R = learn::EffectiveTorchOperator(0.45, 0.1).rhs(U);
   learn::TrainParams p;
   p.epochs = 6;
   p.checkpoint_every = 2;
@@ -357,7 +357,7 @@ ResumeCase resume_case(const std::string& name) {
   std::filesystem::remove_all(c.dir);
   std::filesystem::create_directories(c.dir);
   c.U = smooth_states(48, 11, 7);
-  c.R = learn::HomogenizedTorchOperator(0.45, 0.1).rhs(c.U);
+  c.R = learn::EffectiveTorchOperator(0.45, 0.1).rhs(c.U);
   c.p.epochs = 6;
   c.p.checkpoint_every = 2;
   c.p.lbfgs_iterations = 5;
@@ -510,7 +510,7 @@ TEST(Learn, DiscoveredEquationIsEvaluatedByTermName) {
   fit.stlsq = {0, 0, 0, 0.37, 0, 0};
   learn::DiscoveredOperator op(
       fit, [&](const torch::Tensor& V) { return learn::macro_derivatives_1d(V, dX, 3); }, true);
-  const auto exact = learn::HomogenizedTorchOperator(0.37, dX).rhs(U);
+  const auto exact = learn::EffectiveTorchOperator(0.37, dX).rhs(U);
   EXPECT_LT((op.rhs(U) - exact).abs().max().item<double>(), 1e-12 * exact.abs().max().item<double>());
   EXPECT_EQ(op.rhs(U).index({torch::indexing::Slice(), 0}).abs().max().item<double>(), 0.0);
   const auto d = learn::macro_derivatives_1d(U, dX, 3);

@@ -1,6 +1,7 @@
 #include "patchlearn/homog/effective.hpp"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -57,8 +58,39 @@ EffectiveCoefficients1D local_effective_coefficients(const CoefficientField& gra
   return effective_coefficients(graded.at_position(x), n, u);
 }
 
+namespace {
+/// a*, c* (one series in u per bond position) and r* (per point position) of `medium` over its
+/// u range (c* only if `drift`), `solve(x, u)` the cell problem there. It gives all three coefficients, and the tables
+/// ask for them at the same Chebyshev points in turn, so the last solve is kept.
+MediumSeries tabulate_effective(const CoefficientField& medium, const std::vector<double>& x_bonds,
+                                const std::vector<double>& x_points,
+                                const std::function<EffectiveCoefficients1D(double, double)>& solve, bool drift) {
+  const URange r = medium.u_range();
+  double cached_x = std::numeric_limits<double>::quiet_NaN(), cached_u = cached_x;
+  EffectiveCoefficients1D cached;
+  const auto at = [&](double x, double u) -> const EffectiveCoefficients1D& {
+    if (x != cached_x || u != cached_u) cached = solve(x, u), cached_x = x, cached_u = u;
+    return cached;
+  };
+  const auto count = [](const std::vector<double>& xs) { return static_cast<index_t>(xs.size()); };
+  MediumSeries s;
+  s.a = tabulate_in_u(
+      count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression",
+      kCellProblemAccuracy);
+  if (drift && medium.has_drift())
+    s.c = tabulate_in_u(
+        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift",
+        kCellProblemAccuracy);
+  if (medium.has_reaction() && !x_points.empty())
+    s.r = tabulate_in_u(
+        count(x_points), [&](index_t k, double u) { return at(x_points[k], u).reaction; }, r, "medium.reaction",
+        kCellProblemAccuracy);
+  return s;
+}
+}  // namespace
+
 MediumSeries local_effective_series(const CoefficientField& graded, int n, const std::vector<double>& x_bonds,
-                                    const std::vector<double>& x_points) {
+                                    const std::vector<double>& x_points, bool drift) {
   MediumSeries s;
   if (graded.nonlinear_key().empty()) {
     // a*(x) alone: one constant term per position (any finite range; the series ignore u).
@@ -67,49 +99,15 @@ MediumSeries local_effective_series(const CoefficientField& graded, int n, const
     for (const double x : x_bonds) s.a.coef.push_back(local_a_star(graded, x, n));
     return s;
   }
-  const URange r = graded.u_range();
-  // Each cell problem gives all three coefficients; the tables ask for them position by position.
-  double cached_x = std::numeric_limits<double>::quiet_NaN(), cached_u = cached_x;
-  EffectiveCoefficients1D cached;
-  const auto at = [&](double x, double u) -> const EffectiveCoefficients1D& {
-    if (x != cached_x || u != cached_u)
-      cached = local_effective_coefficients(graded, x, n, u), cached_x = x, cached_u = u;
-    return cached;
-  };
-  const auto count = [](const std::vector<double>& xs) { return static_cast<index_t>(xs.size()); };
-  s.a = tabulate_in_u(
-      count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression",
-      kCellProblemAccuracy);
-  if (graded.has_drift())
-    s.c = tabulate_in_u(
-        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift",
-        kCellProblemAccuracy);
-  if (graded.has_reaction() && !x_points.empty())
-    s.r = tabulate_in_u(
-        count(x_points), [&](index_t k, double u) { return at(x_points[k], u).reaction; }, r, "medium.reaction",
-        kCellProblemAccuracy);
-  return s;
+  return tabulate_effective(
+      graded, x_bonds, x_points, [&](double x, double u) { return local_effective_coefficients(graded, x, n, u); },
+      drift);
 }
 
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
-  const URange r = medium.u_range();
   EffectiveMedium1D m;
-  // The three coefficients share one cell problem per u; the Chebyshev points of every table are
-  // the same for the same number of points, so a small cache of the last solve serves all three.
-  double cached_u = std::numeric_limits<double>::quiet_NaN();
-  EffectiveCoefficients1D cached;
-  const auto at = [&](double u) -> const EffectiveCoefficients1D& {
-    if (u != cached_u) cached = effective_coefficients(medium, n, u), cached_u = u;
-    return cached;
-  };
-  m.a = tabulate_in_u(
-      1, [&](index_t, double u) { return at(u).a_star; }, r, "medium.expression", kCellProblemAccuracy);
-  if (medium.has_drift())
-    m.c = tabulate_in_u(
-        1, [&](index_t, double u) { return at(u).drift; }, r, "medium.drift", kCellProblemAccuracy);
-  if (medium.has_reaction())
-    m.r = tabulate_in_u(
-        1, [&](index_t, double u) { return at(u).reaction; }, r, "medium.reaction", kCellProblemAccuracy);
+  static_cast<MediumSeries&>(m) = tabulate_effective(
+      medium, {0.0}, {0.0}, [&](double, double u) { return effective_coefficients(medium, n, u); }, true);
   return m;
 }
 

@@ -11,14 +11,18 @@ namespace {
 double wavenumber(double L, int N, int i) { return 2.0 * M_PI / L * (i <= N / 2 ? i : i - N); }
 }  // namespace
 
+double patch_mean_factor(double k, int m, double h) {
+  double s = 0;
+  for (int j = 0; j < m; ++j) s += std::cos(k * (j - 0.5 * (m - 1)) * h);
+  return s / m;
+}
+
 std::vector<cd> patch_mean_modes(double L, int N, const std::vector<double>& centres, int m, double h) {
   const int P = static_cast<int>(centres.size());
   std::vector<cd> E(static_cast<std::size_t>(N) * P);
   for (int i = 0; i < N; ++i) {
-    const double k = wavenumber(L, N, i);
-    cd a = 0;
-    for (int j = 0; j < m; ++j) a += std::polar(1.0, k * (j - 0.5 * (m - 1)) * h);
-    for (int I = 0; I < P; ++I) E[i * P + I] = std::polar(1.0, k * centres[I]) * (a / static_cast<double>(m));
+    const double k = wavenumber(L, N, i), s = patch_mean_factor(k, m, h);
+    for (int I = 0; I < P; ++I) E[i * P + I] = s * std::polar(1.0, k * centres[I]);
   }
   return E;
 }

@@ -39,25 +39,26 @@ torch::Tensor ModelOperator::rhs(const torch::Tensor& U) {
   return model_->forward(U.to(model_->output_scale().dtype())).to(U.dtype());
 }
 
-torch::Tensor HomogenizedTorchOperator::rhs(const torch::Tensor& U) {
-  const auto M = U.size(1);
-  const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
-             right = U.index({Slice(), Slice(2, M)});
-  return torch::constant_pad_nd(a_ * (right - 2 * mid + left) / (dX_ * dX_), {1, 1}, 0.0);
-}
-
 namespace {
 // sum_k c_k T_k(t) of a table's series and its u-derivative, elementwise (Clenshaw and its
 // derivative recurrence, as kernels::chebyshev_value_slope): one series for every element of u,
 // or, for a table of several, series j for the elements u[..., j] of u's last dimension.
-std::pair<torch::Tensor, torch::Tensor> chebyshev(const ChebyshevTable& table, const torch::Tensor& u) {
-  const auto t = (u - table.mid()) * table.scale();
-  const auto count = static_cast<int64_t>(table.coef.size()) / table.terms;
+// `cache` keeps the coefficients as a tensor on u's device and dtype between calls.
+const torch::Tensor& coefficients(const ChebyshevTable& table, torch::Tensor& cache, const torch::Tensor& u) {
   // c[k]: term k of every series, [count], broadcast over u's last dimension.
-  const auto c = torch::tensor(table.coef, torch::TensorOptions().dtype(torch::kFloat64))
-                     .reshape({count, table.terms})
-                     .t()
-                     .to(u.device(), u.scalar_type());
+  if (stale(cache, u))
+    cache = torch::tensor(table.coef, torch::TensorOptions().dtype(torch::kFloat64))
+                .reshape({static_cast<int64_t>(table.coef.size()) / table.terms, table.terms})
+                .t()
+                .contiguous()
+                .to(u.device(), u.scalar_type());
+  return cache;
+}
+
+std::pair<torch::Tensor, torch::Tensor> chebyshev(const ChebyshevTable& table, torch::Tensor& cache,
+                                                  const torch::Tensor& u) {
+  const auto t = (u - table.mid()) * table.scale();
+  const auto& c = coefficients(table, cache, u);
   auto b1 = torch::zeros_like(t), b2 = torch::zeros_like(t), d1 = torch::zeros_like(t), d2 = torch::zeros_like(t);
   for (int k = table.terms - 1; k >= 1; --k) {
     auto b = c[k] + 2.0 * t * b1 - b2, d = 2.0 * b1 + 2.0 * t * d1 - d2;
@@ -75,11 +76,16 @@ torch::Tensor EffectiveTorchOperator::rhs(const torch::Tensor& U) {
   const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
              right = U.index({Slice(), Slice(2, M)});
   const auto D1 = (right - left) / (2.0 * dX_), D2 = (right - 2.0 * mid + left) / (dX_ * dX_);
-  const auto [a, da] = chebyshev(m_.a, mid);
-  auto inner = a * D2 + da * D1 * D1;
-  if (slope_.terms) inner = inner + chebyshev(slope_, mid).first * D1;
-  if (m_.c.terms) inner = inner + chebyshev(m_.c, mid).first * D1;
-  if (m_.r.terms) inner = inner + chebyshev(m_.r, mid).first;
+  torch::Tensor inner;
+  if (m_.a.terms == 1) {  // a* independent of U
+    inner = coefficients(m_.a, series_[0], mid)[0] * D2;
+  } else {
+    const auto [a, da] = chebyshev(m_.a, series_[0], mid);
+    inner = a * D2 + da * D1 * D1;
+  }
+  if (slope_.terms) inner = inner + chebyshev(slope_, series_[1], mid).first * D1;
+  if (m_.c.terms) inner = inner + chebyshev(m_.c, series_[2], mid).first * D1;
+  if (m_.r.terms) inner = inner + chebyshev(m_.r, series_[3], mid).first;
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 
@@ -90,7 +96,7 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
   if (P_ % 2 == 0) ko.index_put_({P_ / 2}, 0.0);
   const auto& D = e_.D;
   const auto V = U.reshape({-1, P_, P_});
-  const auto G = e_.G.terms ? chebyshev(e_.G, V).first : V;
+  const auto G = e_.G.terms ? chebyshev(e_.G, series_[0], V).first : V;
   torch::Tensor out;
   if (e_.modulation) {
     if (stale(A_, U)) {
@@ -111,7 +117,7 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
     const auto lam = D.xx * kx * kx + 2.0 * D.xy * ko.view({1, P_}) * ko.view({P_, 1}) + D.yy * ky * ky;
     out = torch::real(torch::fft::ifft2(torch::fft::fft2(G) * (-lam)));
   }
-  if (e_.f.terms) out = out + e_.rho_mean * chebyshev(e_.f, V).first;
+  if (e_.f.terms) out = out + e_.rho_mean * chebyshev(e_.f, series_[1], V).first;
   return out.reshape({-1, P_ * P_});
 }
 

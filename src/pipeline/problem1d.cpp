@@ -91,7 +91,7 @@ GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<do
   std::vector<double> steps;
   for (const double x : xs) steps.push_back(std::max(0.0, x - h));
   for (const double x : xs) steps.push_back(std::min(cfg.length, x + h));
-  const ChebyshevTable d = local_effective_series(*cfg.field, n, steps, {}).a;
+  const ChebyshevTable d = local_effective_series(*cfg.field, n, steps, {}, false).a;
   g.slope = d;
   const std::size_t T = d.terms, count = xs.size();
   g.slope.coef.resize(count * T);
@@ -510,7 +510,7 @@ class LearningTask1D : public LearningTask {
     else if (graded_)
       coarse = std::make_unique<learn::EffectiveTorchOperator>(graded_->local, dX_, graded_->slope);
     else
-      coarse = std::make_unique<learn::HomogenizedTorchOperator>(a_star_, dX_);
+      coarse = std::make_unique<learn::EffectiveTorchOperator>(a_star_, dX_);
     e.exact_rhs = coarse->rhs(e.test_states);
     e.coarse = learn::rollout(*coarse, e.U0, e.times, rollout_).U;
     return e;

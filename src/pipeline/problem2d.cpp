@@ -262,7 +262,7 @@ class LearningTask2D : public LearningTask {
         curves_(e_.linear() ? json() : effective_curves_json(cell_lattice(cfg))),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
         basis_(position_basis(cfg, cfg.length, 2)),
-        centres_(layout_2d(cfg).centres) {}
+        layout_(layout_2d(cfg)) {}
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories(); }
@@ -279,7 +279,7 @@ class LearningTask2D : public LearningTask {
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
-                                       cfg_.regression_threshold, basis_, centres_);
+                                       cfg_.regression_threshold, basis_, layout_.centres, patch_means());
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
     observer.info(
         fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
@@ -308,11 +308,11 @@ class LearningTask2D : public LearningTask {
     const int P = cfg_.patches;
     const auto& g_of_u = cfg_.kappa.conductance_factor;
     const double g0 = g_of_u ? (*g_of_u)(0.0, 0.0) : 1.0;
-    json g = {{"centres", centres_}, {"g0", g0}};
+    json g = {{"centres", layout_.centres}, {"g0", g0}};
     double worst = 0;
     for (int J = 0; J < P; ++J)
       for (int I = 0; I < P; ++I) {
-        const double x = centres_[I], y = centres_[J];
+        const double x = layout_.centres[I], y = layout_.centres[J];
         auto cell = e_.local(x, y);
         cell.xx *= g0, cell.xy *= g0, cell.yy *= g0;
         const double xx = basis_.coefficient_at(reg, "U_xx", x, y), xy = 0.5 * basis_.coefficient_at(reg, "U_xy", x, y),
@@ -333,12 +333,13 @@ class LearningTask2D : public LearningTask {
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
     const int P = cfg_.patches;
     const double L = cfg_.length;
-    return std::make_unique<learn::DiscoveredOperator>(
+    auto field = std::make_unique<learn::DiscoveredOperator>(
         fit,
-        [P, L, basis = basis_, centres = centres_](const torch::Tensor& U) {
+        [P, L, basis = basis_, centres = layout_.centres](const torch::Tensor& U) {
           return learn::with_position_2d(learn::spectral_derivatives_2d(U, P, L), basis, centres);
         },
         false);
+    return std::make_unique<learn::PatchMeanOperator>(std::move(field), P, L, patch_means());
   }
 
   // The models are scored where they were trained: from the first snapshot at or after
@@ -360,7 +361,7 @@ class LearningTask2D : public LearningTask {
     // The exact coarse operator of patch means (on a linear lattice every mode below P/2 decays as
     // the truth's own), rolled out with the same integrator: its distance to the truth is the
     // integrator's alone there, and the coarse grid's aliasing of G(U) and f(U) beside.
-    learn::SpectralHomogenizedOperator2D coarse(e_, cfg_.patches, cfg_.length, centres_[0]);
+    learn::SpectralHomogenizedOperator2D coarse(e_, cfg_.patches, cfg_.length, layout_.centres[0]);
     e.coarse = learn::rollout(coarse, e.U0, e.times, rollout_).U;
     return e;
   }
@@ -410,12 +411,15 @@ class LearningTask2D : public LearningTask {
   }
 
  private:
+  /// What a datum is: the mean of the m x m evolving points of a patch.
+  learn::PatchMeans patch_means() const { return {layout_.m, layout_.h}; }
+
   const Config2D& cfg_;
   EffectiveLattice2D e_;
   json curves_;  ///< D*(u), r*(u) from the cell problems (effective_curves_json); null when linear
   learn::RolloutParams rollout_;
-  learn::PositionBasis basis_;   ///< regression.position_basis on [0, L)^2
-  std::vector<double> centres_;  ///< the patch centres X_I along each axis
+  learn::PositionBasis basis_;  ///< regression.position_basis on [0, L)^2
+  PatchLayout2D layout_;        ///< the patches: centres X_I along each axis, the m x m means of spacing h
 };
 
 json tensor_json(const EffectiveTensor& D) { return json::array({{D.xx, D.xy}, {D.xy, D.yy}}); }

@@ -88,9 +88,10 @@ EffectiveCoefficients1D local_effective_coefficients(const CoefficientField& gra
 /// (kernels/nonlinear.hpp, each element its own series): a*(x, u) and c*(x, u) at the bond
 /// positions `x_bonds`, r*(x, u) at the point positions `x_points` (empty tables without a drift /
 /// reaction, or without points), tabulated on the medium's u range. A linear graded medium gives
-/// one constant term a*(x) per bond.
+/// one constant term a*(x) per bond. `drift` false leaves c* out (for a* alone, e.g. its x-slope).
 MediumSeries local_effective_series(const CoefficientField& graded, int points_per_period,
-                                    const std::vector<double>& x_bonds, const std::vector<double>& x_points);
+                                    const std::vector<double>& x_bonds, const std::vector<double>& x_points,
+                                    bool drift = true);
 
 struct EffectiveCoefficients2D {
   EffectiveTensor D;    ///< D*(u): the cell problem's tensor of the bond tables times g(u)

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,23 @@ class DiscoveredOperator : public TorchOperator {
   RegressionResult fit_;
   std::function<DerivativeMap(const torch::Tensor&)> derivatives_;
   bool interior_;
+};
+
+/// A 2D equation of the field seen through its patch means: rhs(U) = M field(M^-1 U), M the
+/// patch mean of every mode of the P x P grid (regress_2d, which fits the field's equation).
+class PatchMeanOperator : public TorchOperator {
+ public:
+  PatchMeanOperator(std::unique_ptr<TorchOperator> field, int P, double L, PatchMeans means)
+      : field_(std::move(field)), P_(P), L_(L), means_(means) {}
+  torch::Tensor rhs(const torch::Tensor& U) override {
+    return patch_means_2d(field_->rhs(point_values_2d(U, P_, L_, means_)), P_, L_, means_);
+  }
+
+ private:
+  std::unique_ptr<TorchOperator> field_;
+  int P_;
+  double L_;
+  PatchMeans means_;
 };
 
 }  // namespace patchlearn::learn

@@ -21,6 +21,8 @@
 // smooth states: condition number 2.8e2 without it, 2.9e2 with it, on unit-norm columns).
 // U_x*U_xx goes: neither the equation family nor that discretization produces it, so it could
 // only absorb noise.
+#include <torch/torch.h>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -80,9 +82,25 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
 /// D = [[c(U_xx), c(U_xy)/2], [c(U_xy)/2, c(U_yy)]].
 /// With a position basis (dimensions 2) every term also appears times each of its functions, the
 /// node (I, J) of U's row-major [J][I] layout at (centres[I], centres[J]).
+///
+/// Patch means are not point values: the mean over a patch's m x m points (spacing h) multiplies
+/// the mode exp(i k.x) by s(kx) s(ky) (homog/homogenized2d.hpp: patch_mean_factor), and it does
+/// not commute with a nonlinear rate (the mean of U^3 is not the cube of the mean: their difference
+/// is O((m h)^2) of the rate, 2e-3 of the U^2-weighted coefficients on the paper's lattice). Given
+/// `means`, states and rates are both divided by s(kx) s(ky) mode by mode before the fit, which
+/// turns the means' rates M N(U) back into the point values' N(U) on the grid's modes, so the
+/// equation found is the one of the field, not of its means (exact for a linear operator too, where
+/// the two coincide).
+struct PatchMeans {
+  int m = 1;       ///< points per side of the mean (1: the data are point values)
+  double h = 0.0;  ///< their spacing
+};
+/// The point values of the periodic P x P grid [B, P*P] on [0, L)^2 from its patch means, and back.
+torch::Tensor point_values_2d(const torch::Tensor& means, int P, double L, const PatchMeans& patch);
+torch::Tensor patch_means_2d(const torch::Tensor& values, int P, double L, const PatchMeans& patch);
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
-                            const std::vector<double>& centres = {});
+                            const std::vector<double>& centres = {}, const PatchMeans& means = {});
 
 /// Least squares min |A x - b| for a tall A [rows][cols] (row-major), by Householder QR.
 std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, int rows, int cols);

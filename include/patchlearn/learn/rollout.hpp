@@ -8,6 +8,7 @@
 //   dopri5  adaptive Dormand-Prince 5(4), one step size shared by the batch
 #include <torch/torch.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -35,18 +36,6 @@ class ModelOperator : public TorchOperator {
   CoarseModel model_;
 };
 
-/// The homogenized 3-point scheme a* (U_{i+1} - 2U_i + U_{i-1}) / dX^2, Dirichlet ends; on a graded
-/// medium, as patch dynamics represents U_t = (a*(x) U_x)_x (the effective rate of the quadratic
-/// lift through each node and its neighbours), a*(x_i) D2 U + a*'(x_i) D1 U at the interior nodes.
-class HomogenizedTorchOperator : public TorchOperator {
- public:
-  HomogenizedTorchOperator(double a_star, double dX) : a_(a_star), dX_(dX) {}
-  torch::Tensor rhs(const torch::Tensor& U) override;
-
- private:
-  double a_, dX_;
-};
-
 /// The effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) of a u-dependent medium on the macro
 /// grid as patch dynamics represents it: the effective rate of the quadratic lift through each
 /// node and its neighbours, a*(U) D2 U + a*'(U) (D1 U)^2 + c*(U) D1 U + r*(U) with the 3-point
@@ -58,8 +47,11 @@ class HomogenizedTorchOperator : public TorchOperator {
 /// On a graded medium the coefficients are a*(x, U), c*(x, U), r*(x, U), one series per interior
 /// node, and the lift's rate gains d_x a*(x, U) D1 U (`a_slope`, one series per interior node):
 /// with one constant term per node (a linear graded medium) that is a*(x) D2 U + a*'(x) D1 U.
+/// A linear periodic medium is the homogenized 3-point scheme a* D2 U.
 class EffectiveTorchOperator : public TorchOperator {
  public:
+  /// A constant a* (a linear periodic medium).
+  EffectiveTorchOperator(double a_star, double dX) : dX_(dX) { m_.a = {{a_star}, 1}; }
   /// `medium`: one series per coefficient shared by every node, or one per interior node with the
   /// x-slope of a* in `a_slope` (a graded medium).
   EffectiveTorchOperator(MediumSeries medium, double dX, ChebyshevTable a_slope = {})
@@ -70,6 +62,7 @@ class EffectiveTorchOperator : public TorchOperator {
   MediumSeries m_;
   ChebyshevTable slope_;
   double dX_;
+  std::array<torch::Tensor, 4> series_;  ///< a, slope, c, r as tensors on the last rhs' device and dtype
 };
 
 /// The effective equation of a 2D lattice (homog/effective.hpp: EffectiveLattice2D) on a periodic
@@ -92,7 +85,8 @@ class SpectralHomogenizedOperator2D : public TorchOperator {
   EffectiveLattice2D e_;
   int P_;
   double L_, origin_;
-  torch::Tensor A_;  // the modulation at the nodes [j][i], on the device and dtype of the last rhs
+  torch::Tensor A_;                      // the modulation at the nodes [j][i], on the device and dtype of the last rhs
+  std::array<torch::Tensor, 2> series_;  ///< G and f as tensors, likewise
 };
 
 /// An engine coarse operator (e.g. patch dynamics); U is moved to its device and back.
