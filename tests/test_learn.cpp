@@ -150,6 +150,26 @@ TEST(Learn, RolloutOfHomogenizedOperatorMatchesSolver) {
   EXPECT_LT((J - Jexact).abs().max().item<double>(), 1e-4 * Jexact.abs().max().item<double>());
 }
 
+TEST(Learn, ARolloutPastItsBoundStopsAsDiverged) {
+  // dU/dt = 50 U grows by e^5 = 148 by t = 0.1: past a bound of 100 times |U0| both integrators
+  // stop there with a RunError naming the time (ln 100 / 50 = 0.092), not at the end.
+  struct Growth : learn::TorchOperator {
+    torch::Tensor rhs(const torch::Tensor& U) override { return 50.0 * U; }
+  } growth;
+  const auto U0 = torch::ones({2, 5}, torch::kFloat64);
+  for (const auto method : {RolloutMethod::Dopri5, RolloutMethod::BDF}) {
+    learn::RolloutParams p{method, 1e-4, 1e-9, 1e-12};
+    EXPECT_NO_THROW(learn::rollout(growth, U0, {0.0, 0.05, 0.1}, p));
+    p.bound = 100.0;
+    try {
+      learn::rollout(growth, U0, {0.0, 0.05, 0.1}, p);
+      ADD_FAILURE() << "no error past the bound";
+    } catch (const RunError& e) {
+      EXPECT_NE(std::string(e.what()).find("rollout diverged at t = 0.092"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Learn, CheckpointRoundTripGivesIdenticalOutputs) {
   const auto dir = std::filesystem::path(testing::TempDir()) / "pl_ckpt";
   std::filesystem::create_directories(dir);

@@ -20,6 +20,7 @@
 #include "bench_table.hpp"
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/core/error.hpp"
+#include "patchlearn/core/process.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/ranks.hpp"
@@ -135,6 +136,7 @@ int fail_alone(const std::string& kind, const std::string& what, int status, boo
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_memory();
   // Under mpirun or srun, one of several ranks (pipeline/ranks.hpp): rank 0 alone prints.
   const RankSession ranks(argc, argv);
   const bool root = rank() == 0;

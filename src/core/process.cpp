@@ -1,10 +1,15 @@
 #include "patchlearn/core/process.hpp"
 
+#include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <set>
 
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -67,6 +72,18 @@ void lock_output_directory(const std::string& dir) {
   // The descriptor stays open (and the lock held) until the process ends; the system releases it
   // however the process ends.
   held.insert(canonical);
+}
+
+bool keep_freed_memory() {
+#if defined(__GLIBC__)
+  if (std::getenv("MALLOC_MMAP_MAX_") || std::getenv("GLIBC_TUNABLES")) return false;
+  // Every block from the heap (a thread's arena that cannot hold one falls back to the main
+  // arena), the heap grown 64 MB at a time and never trimmed.
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1 &&
+         mallopt(M_TOP_PAD, 64 << 20) == 1;
+#else
+  return false;
+#endif
 }
 
 }  // namespace patchlearn

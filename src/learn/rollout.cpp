@@ -1,6 +1,9 @@
 #include "patchlearn/learn/rollout.hpp"
 
 #include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/learn/tensors.hpp"
@@ -162,6 +165,18 @@ void check_finite(const torch::Tensor& U, double t) {
                    " (the model is unstable on these states)");
 }
 
+/// The accepted state at t stays within p.bound (RolloutParams).
+void check_bounded(const torch::Tensor& U, double t, double bound) {
+  if (bound == std::numeric_limits<double>::infinity()) return;
+  const double top = U.abs().max().item<double>();
+  if (!std::isfinite(top)) check_finite(U, t);
+  if (top > bound)
+    throw RunError(
+        fmt::format("rollout diverged at t = {:.6g}: max |U| = {:.6g} passed {:.6g} (the model is unstable "
+                    "on these states)",
+                    t, top, bound));
+}
+
 }  // namespace
 
 RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vector<double>& times,
@@ -195,6 +210,7 @@ RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vec
           k1 = k7;
           t += step;
           ++res.steps;
+          check_bounded(U, t, p.bound);
         }
         h = step * std::clamp(0.9 * std::pow(std::max(en, 1e-10), -0.2), 0.2, 5.0);
         if (h < 1e-10 * std::max(1.0, times.back()))
@@ -247,6 +263,7 @@ RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vec
         U = Y;
         t += p.dt;
         ++res.steps;
+        check_bounded(U, t, p.bound);
       }
       t = target;
       out.push_back(U);

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,9 @@ struct RolloutParams {
   double rtol = 1e-9, atol = 1e-12;
   int newton_max = 8;
   double newton_tol = 1e-13;  ///< on the Newton update, relative to max |U|
+  /// max |U| beyond which the rollout has diverged: a RunError at the first step past it, instead
+  /// of integrating a blow-up to the end (a dopri5 rollout of an unstable model takes ever more steps).
+  double bound = std::numeric_limits<double>::infinity();
 };
 
 struct RolloutResult {
