@@ -264,7 +264,9 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   }
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
   if (cfg.field->graded()) {
-    if (!model.nonlinear()) sim.a_star_x = graded_coefficients(cfg, macro_positions(cfg, false)).a_star();
+    if (!model.nonlinear())
+      for (const double x : macro_positions(cfg, false))
+        sim.a_star_x.push_back(local_a_star(*cfg.field, x, cell_points(cfg)));
     sim.truth = graded_truth(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t,
                              cfg.rollout.rtol, cfg.u_range);
   } else if (model.nonlinear()) {
