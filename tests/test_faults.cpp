@@ -1,5 +1,6 @@
 // The program under faults a user can meet: a full disk while committing a chunk or saving a
-// model, a report script that cannot run, an output path that is a file, and --json on failure.
+// model, a report script that cannot run, an output path that is a file, --json on failure, and
+// memory the allocator would map afresh at every training step (slow where page faults are).
 // Each must end with a non-zero status and exactly one line on stderr, leave no ".partial" file
 // and no report of an earlier run beside the new results. The full-disk cases mount a small tmpfs
 // (root only; they skip where mounting is not allowed: test_durable injects ENOSPC portably).
@@ -7,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,12 +16,14 @@
 #include <csignal>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <vector>
 #include <set>
 #include <string>
 
+#include "patchlearn/core/process.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/networks.hpp"
 #include "small_case.hpp"
@@ -93,6 +97,37 @@ void expect_one_line(const Result& r, const std::string& piece) {
 }
 
 }  // namespace
+
+TEST(Faults, FreedMemoryIsTakenAgainWithoutNewPageFaults) {
+#if defined(__SANITIZE_ADDRESS__) || !defined(__GLIBC__)
+  GTEST_SKIP() << "keep_freed_memory sets glibc's allocator, which ASan replaces";
+#else
+  // A policy the user set through glibc's variables stays.
+  setenv("MALLOC_MMAP_MAX_", "65536", 1);
+  EXPECT_FALSE(patchlearn::keep_freed_memory());
+  unsetenv("MALLOC_MMAP_MAX_");
+  unsetenv("GLIBC_TUNABLES");
+  ASSERT_TRUE(patchlearn::keep_freed_memory());
+  // A 64 MB block, freed and asked for again, is the same memory: touching it once more faults on
+  // no page. (By glibc's default it is unmapped at the free and mapped afresh: 16,384 faults.)
+  constexpr std::size_t bytes = std::size_t{64} << 20;
+  const auto touch_and_free = [] {
+    auto* p = static_cast<volatile char*>(std::malloc(bytes));
+    ASSERT_NE(p, nullptr);
+    for (std::size_t i = 0; i < bytes; i += 4096) p[i] = 1;
+    std::free(const_cast<char*>(p));
+  };
+  const auto faults = [] {
+    rusage r{};
+    getrusage(RUSAGE_SELF, &r);
+    return r.ru_minflt;
+  };
+  touch_and_free();
+  const long before = faults();
+  touch_and_free();
+  EXPECT_LT(faults() - before, 100);
+#endif
+}
 
 TEST(Faults, FullDiskWhileCommittingAChunk) {
   const auto root = fresh_dir("pl_fault_chunk");
