@@ -135,6 +135,11 @@ TEST(Learn2D, RegressionOfPatchMeansFindsTheFieldsEquation) {
   const auto Ut = torch::tensor(U, torch::kFloat64).reshape({B, Pm * Pm}),
              Rt = torch::tensor(R, torch::kFloat64).reshape({B, Pm * Pm});
   EXPECT_LT((op.rhs(Ut) - Rt).abs().max().item<double>(), 1e-9 * Rt.abs().max().item<double>());
+  // The map keeps its multiplier per dtype: in float32 the means and back agree to float32's rounding.
+  learn::PatchMeanMap map(Pm, L, means);
+  const auto U32 = Ut.to(torch::kFloat32);
+  EXPECT_LT((map.means(map.values(Ut)) - Ut).abs().max().item<double>(), 1e-13 * Ut.abs().max().item<double>());
+  EXPECT_LT((map.values(map.means(U32)) - U32).abs().max().item<double>(), 1e-5 * Ut.abs().max().item<double>());
 }
 
 TEST(Learn2D, BothNetworksLearnSyntheticAnisotropicDiffusion) {

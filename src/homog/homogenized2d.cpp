@@ -7,9 +7,7 @@ namespace patchlearn {
 
 using cd = std::complex<double>;
 
-namespace {
 double wavenumber(double L, int N, int i) { return 2.0 * M_PI / L * (i <= N / 2 ? i : i - N); }
-}  // namespace
 
 double patch_mean_factor(double k, int m, double h) {
   double s = 0;

@@ -139,42 +139,42 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   return res;
 }
 
-namespace {
-/// Every mode of the P x P grids multiplied by (s(kx) s(ky))^power (regress_2d).
-torch::Tensor scale_modes(const torch::Tensor& V, int P, double L, const PatchMeans& patch, int power) {
-  if (patch.m == 1) return V;
-  std::vector<double> s(static_cast<std::size_t>(P));
-  for (int i = 0; i < P; ++i)
-    s[i] = std::pow(patch_mean_factor(2.0 * M_PI / L * (i <= P / 2 ? i : i - P), patch.m, patch.h), power);
-  const auto S = torch::tensor(s, V.options().dtype(torch::kFloat64)).to(V.scalar_type());
-  const auto W = torch::fft::fft2(V.reshape({-1, P, P})) * (S.view({P, 1}) * S.view({1, P}));
-  return torch::real(torch::fft::ifft2(W)).reshape({-1, P * P}).contiguous();
-}
-}  // namespace
-
-torch::Tensor point_values_2d(const torch::Tensor& means, int P, double L, const PatchMeans& patch) {
-  return scale_modes(means, P, L, patch, -1);
+PatchMeanMap::PatchMeanMap(int P, double L, const PatchMeans& patch) : P_(P) {
+  if (patch.m == 1) return;
+  for (int i = 0; i < P; ++i) s_.push_back(patch_mean_factor(wavenumber(L, P, i), patch.m, patch.h));
 }
 
-torch::Tensor patch_means_2d(const torch::Tensor& values, int P, double L, const PatchMeans& patch) {
-  return scale_modes(values, P, L, patch, 1);
+torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tensor& cache) const {
+  if (s_.empty()) return V;
+  if (stale(cache, V)) {
+    std::vector<double> w(static_cast<std::size_t>(P_) * P_);
+    for (int j = 0; j < P_; ++j)
+      for (int i = 0; i < P_; ++i) w[j * P_ + i] = std::pow(s_[j] * s_[i], power);
+    cache = to_tensor(w, {P_, P_}, V.device(), V.scalar_type());
+  }
+  return torch::real(torch::fft::ifft2(torch::fft::fft2(V.reshape({-1, P_, P_})) * cache))
+      .reshape({-1, P_ * P_})
+      .contiguous();
 }
 
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position, const std::vector<double>& centres,
                             const PatchMeans& means) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
-  const auto Ut =
-      point_values_2d(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble), P, L, means);
-  const auto Rt =
-      point_values_2d(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble), P, L, means);
+  PatchMeanMap map(P, L, means);
+  const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
+  // The rates as point values (dUdt itself when the data are point values).
+  const auto rates =
+      means.m == 1
+          ? std::vector<double>()
+          : to_vector(map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble)));
   const std::vector<std::string> base = {
       "1",      "U",      "U^2",      "U^3",     "U_x",     "U*U_x",     "U^2*U_x", "U_y",    "U*U_y",    "U^2*U_y",
       "U_xx",   "U*U_xx", "U^2*U_xx", "U_xy",    "U*U_xy",  "U^2*U_xy",  "U_yy",    "U*U_yy", "U^2*U_yy", "U_xxxx",
       "U_xxyy", "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",   "U*U_y^2"};
   auto terms = position_terms(base, position);
   const auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Ut, P, L), position, centres), terms);
-  return stlsq(theta, to_vector(Rt), std::move(terms), threshold);
+  return stlsq(theta, means.m == 1 ? dUdt : rates, std::move(terms), threshold);
 }
 
 double RegressionResult::coefficient(const std::string& term) const {

@@ -31,13 +31,6 @@ torch::Tensor TorchOperator::jacobian(const torch::Tensor& U) {
   return torch::stack(rows, 1).detach();
 }
 
-namespace {
-/// Whether a cached coefficient tensor is not (yet) on the states' device and dtype.
-bool stale(const torch::Tensor& cache, const torch::Tensor& U) {
-  return !cache.defined() || cache.device() != U.device() || cache.scalar_type() != U.scalar_type();
-}
-}  // namespace
-
 torch::Tensor ModelOperator::rhs(const torch::Tensor& U) {
   return model_->forward(U.to(model_->output_scale().dtype())).to(U.dtype());
 }

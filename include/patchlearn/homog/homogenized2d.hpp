@@ -18,6 +18,10 @@ namespace patchlearn {
 /// s(k) = mean_j cos(k (j - (m - 1) / 2) h) (real, and >= 2 / pi for k m h <= pi).
 double patch_mean_factor(double k, int m, double h);
 
+/// The physical wavenumber of DFT index i of an N-point grid on [0, L): 2 pi / L times i for
+/// i <= N / 2, i - N above.
+double wavenumber(double L, int N, int i);
+
 /// The restriction of the trigonometric interpolant of an N-point grid on [0, L) to patch means:
 /// E[i][I] = exp(i k_i X_I) s(k_i), k_i the physical wavenumber of index i (i <= N/2 positive).
 /// A field with DFT coefficients c[ky][kx] (divided by N^2) has patch means

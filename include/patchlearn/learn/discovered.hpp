@@ -63,16 +63,12 @@ class DiscoveredOperator : public TorchOperator {
 class PatchMeanOperator : public TorchOperator {
  public:
   PatchMeanOperator(std::unique_ptr<TorchOperator> field, int P, double L, PatchMeans means)
-      : field_(std::move(field)), P_(P), L_(L), means_(means) {}
-  torch::Tensor rhs(const torch::Tensor& U) override {
-    return patch_means_2d(field_->rhs(point_values_2d(U, P_, L_, means_)), P_, L_, means_);
-  }
+      : field_(std::move(field)), map_(P, L, means) {}
+  torch::Tensor rhs(const torch::Tensor& U) override { return map_.means(field_->rhs(map_.values(U))); }
 
  private:
   std::unique_ptr<TorchOperator> field_;
-  int P_;
-  double L_;
-  PatchMeans means_;
+  PatchMeanMap map_;
 };
 
 }  // namespace patchlearn::learn

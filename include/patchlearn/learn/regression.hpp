@@ -95,9 +95,21 @@ struct PatchMeans {
   int m = 1;       ///< points per side of the mean (1: the data are point values)
   double h = 0.0;  ///< their spacing
 };
-/// The point values of the periodic P x P grid [B, P*P] on [0, L)^2 from its patch means, and back.
-torch::Tensor point_values_2d(const torch::Tensor& means, int P, double L, const PatchMeans& patch);
-torch::Tensor patch_means_2d(const torch::Tensor& values, int P, double L, const PatchMeans& patch);
+/// The patch mean on the periodic P x P grid [B, P*P] over [0, L)^2 as the Fourier multiplier
+/// s(kx) s(ky): `means` of point values, and the point `values` of means, mode by mode. The [P, P]
+/// multiplier and its inverse are made once and kept on the states' device and dtype.
+class PatchMeanMap {
+ public:
+  PatchMeanMap(int P, double L, const PatchMeans& patch);
+  torch::Tensor means(const torch::Tensor& values) { return apply(values, 1, symbol_); }
+  torch::Tensor values(const torch::Tensor& means) { return apply(means, -1, inverse_); }
+
+ private:
+  torch::Tensor apply(const torch::Tensor& V, int power, torch::Tensor& cache) const;
+  int P_;
+  std::vector<double> s_;  ///< s(k_i), i < P; empty for point values (m = 1)
+  torch::Tensor symbol_, inverse_;
+};
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
                             const std::vector<double>& centres = {}, const PatchMeans& means = {});

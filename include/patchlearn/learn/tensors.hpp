@@ -24,6 +24,12 @@ torch::Tensor to_tensor(const std::vector<double>& v, at::IntArrayRef sizes, tor
 /// Tensor -> host vector of doubles.
 std::vector<double> to_vector(const torch::Tensor& t);
 
+/// Whether a tensor an operator keeps between calls (coefficients, a symbol) must be made again:
+/// there is none yet, or the states U are on another device or dtype.
+inline bool stale(const torch::Tensor& cache, const torch::Tensor& U) {
+  return !cache.defined() || cache.device() != U.device() || cache.scalar_type() != U.scalar_type();
+}
+
 /// Relative MSE of paper eq. (24) (patchlearn::relative_mse) of two tensors, on the host.
 double relative_mse(const torch::Tensor& v, const torch::Tensor& ref);
 
