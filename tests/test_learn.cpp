@@ -77,6 +77,49 @@ TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {
   }
 }
 
+TEST(Learn, TheLbfgsPolishKeepsTheIterateOfLowestValidationLoss) {
+  // Targets with scatter no function of the state holds (30% independent noise on every rate, as a
+  // random medium's patches scatter): a long full-batch polish fits the training set's noise and
+  // the validation loss rises. With the validation set the polish keeps its lowest-validation iterate
+  // (never worse than where Adam left it), and that iterate generalizes better than the last one.
+  const int M = 11;
+  learn::EffectiveTorchOperator exact(0.4, 0.1);
+  const auto U = smooth_states(48, M, 4), Uval = smooth_states(48, M, 5);
+  torch::manual_seed(6);
+  const auto R = exact.rhs(U) * (1 + 0.3 * torch::randn_like(U)),
+             Rval = exact.rhs(Uval) * (1 + 0.3 * torch::randn_like(Uval));
+  const auto val_loss = [&](const learn::CoarseModel& m) {
+    torch::NoGradGuard g;
+    return ((m->forward(Uval) - Rval).index({Slice(), Slice(1, M - 1)}) / m->output_scale())
+        .pow(2)
+        .mean()
+        .item<double>();
+  };
+  learn::TrainParams p;
+  p.epochs = 20;
+  p.lbfgs_iterations = 1000;
+  p.seed = 3;
+  double kept = 0, last = 0;
+  for (const bool validate : {true, false}) {
+    torch::manual_seed(8);
+    auto model = learn::make_model("functional", M, 0.1, 3);
+    model->to(torch::kFloat64);
+    const auto log = validate ? learn::train(model, U, R, Uval, Rval, p) : learn::train(model, U, R, {}, {}, p);
+    (validate ? kept : last) = val_loss(model);
+    if (validate) {
+      std::printf("validation loss after Adam %.4e, kept iterate (L-BFGS iteration %d) %.4e\n", log.val_loss.back(),
+                  log.lbfgs_kept, kept);
+      EXPECT_LT(log.lbfgs_kept, p.lbfgs_iterations);
+      EXPECT_LE(kept, log.val_loss.back());
+      EXPECT_EQ(kept, log.final_val_loss);
+    } else {
+      EXPECT_EQ(log.lbfgs_kept, p.lbfgs_iterations);
+    }
+  }
+  std::printf("validation loss of the last iterate without a validation set %.4e\n", last);
+  EXPECT_LT(kept, last);
+}
+
 TEST(Learn, TrainingIsDeterministicForASeed) {
   learn::EffectiveTorchOperator exact(0.4, 0.1);
   const auto U = smooth_states(128, 11, 2), R = exact.rhs(U);

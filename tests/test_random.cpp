@@ -20,6 +20,7 @@
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
+#include "patchlearn/homog/cell1d.hpp"
 #include "patchlearn/homog/cell2d.hpp"
 #include "patchlearn/io/config2d.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
@@ -613,4 +614,63 @@ TEST(RandomMedium, SeveralRealizationsEachCarryTheirOwnTrajectories) {
   const auto rve2 = representative_volumes(parse_config_1d(two + "[cell]\nwindow = 100\n", "r"));
   EXPECT_EQ(rve2[2].samples, 2 * rve1[2].samples);
   EXPECT_EQ(key_of_realizations("realizations = 0"), "medium.realizations");
+}
+
+TEST(RandomMedium, TranslatesShareTheRealizationsAStarWhileEachPatchSeesAnotherPiece) {
+  // medium.translations = 2 with patch dynamics: trajectory b lives on the realization translated by
+  // (b mod 2) N / 2 of its N cells. Trajectory 0 is the untranslated run bit for bit; trajectory 1's
+  // rate at node i is the harmonic mean of the bonds its patch covers in the translate times the
+  // lift's curvature (the bound of PatchDynamicsRateIsEachPatchsHarmonicMeanTimesTheLiftsCurvature,
+  // margin 4.2 here), and the translate has the realization's cells, so its a*, to rounding.
+  std::string one = kRandomCase;
+  one.replace(one.find("type = \"full_resolution\""), 24, "type = \"patch_dynamics\"");
+  one.replace(one.find("tooth_width = 2e-3"), 18,
+              "tooth_width = 1e-2\nbuffer_width = 9e-2\nburst = 5e-6\nsubsteps = 10\nheal_substeps = 0\n"
+              "buffer_ends = \"dirichlet\"");
+  one.replace(one.find("t_end = 0.02"), 12, "t_end = 0.002");
+  std::string two = one;
+  two.replace(two.find("seed = 7"), 8, "seed = 7\ntranslations = 2");
+  const auto one_cfg = parse_config_1d(one, "random.toml"), two_cfg = parse_config_1d(two, "random.toml");
+  const auto media = trajectory_media(two_cfg);
+  ASSERT_EQ(media.size(), 2u);
+  const auto bonds = static_cast<index_t>(std::llround(two_cfg.length / two_cfg.micro_dx));
+  const auto whole = [&](const FineModel1D& m) { return solve_cell_problem_1d(m.conductances(0, bonds)).a_star; };
+  EXPECT_NEAR(whole(media[1]), whole(media[0]), 1e-12 * whole(media[0]));
+  const auto a = simulate_data(one_cfg, Device::CPU), b = simulate_data(two_cfg, Device::CPU);
+  EXPECT_EQ(b.a_star, a.a_star);
+  const auto Ua = a.data.host_U(), Ub = b.data.host_U(), Rb = b.data.host_dUdt();
+  const auto M = static_cast<index_t>(two_cfg.macro_nodes), per = static_cast<index_t>(Ua.size() / 2);
+  EXPECT_TRUE(std::equal(Ua.begin(), Ua.begin() + per, Ub.begin()));
+  const PatchLayout1D layout(two_cfg.length, two_cfg.macro_nodes, two_cfg.micro_dx, two_cfg.tooth_width,
+                             two_cfg.buffer_width);
+  const double dX = two_cfg.length / double(M - 1);
+  const auto patch_mean = [&](const FineModel1D& m, int i) {
+    const auto c = m.conductances(layout.global_start(i), layout.points - 1);
+    double inv = 0;
+    for (double v : c) inv += 1.0 / v;
+    return double(c.size()) / inv;
+  };
+  double worst = 0, scale = 0, moved = 0;
+  for (int i = 1; i < M - 1; ++i) {
+    const double* U = Ub.data() + per;  // trajectory 1 at t = 0
+    const double d2 = (U[i + 1] - 2 * U[i] + U[i - 1]) / (dX * dX), ap = patch_mean(media[1], i);
+    worst = std::max(worst, std::abs(Rb[per + i] - ap * d2));
+    scale = std::max(scale, std::abs(ap * d2));
+    moved = std::max(moved, std::abs(ap / patch_mean(media[0], i) - 1));
+  }
+  std::printf("translate 1: rate against its patches' a* D2 U %.3e relative; patches' a* moved by up to %.3g\n",
+              worst / scale, moved);
+  EXPECT_LT(worst, 1e-6 * scale);
+  EXPECT_GT(moved, 0.01);
+  const auto key = [&](const std::string& line) {
+    std::string t = one;
+    t.replace(t.find("seed = 7"), 8, "seed = 7\n" + line);
+    return config_error_key([&] { parse_config_1d(t, "bad.toml"); });
+  };
+  EXPECT_EQ(key("translations = 0"), "medium.translations");
+  EXPECT_EQ(key("translations = 1001"), "medium.translations");
+  EXPECT_EQ(key("translations = 2\nrealizations = 2"), "medium.translations");
+  std::string part = two;
+  part.replace(part.find("[micro]"), 7, "[domain]\nlength = 1.0005\n[micro]");
+  EXPECT_EQ(config_error_key([&] { parse_config_1d(part, "bad.toml"); }), "medium.translations");
 }

@@ -1,5 +1,6 @@
 #include "patchlearn/coeff/random_medium.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -101,12 +102,18 @@ double RandomMediumSpec::ergodic_a_star() const {
   return 0.0;
 }
 
-CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon, std::uint64_t realization) {
+CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon, std::uint64_t realization,
+                               std::int64_t shift) {
   const auto cells = static_cast<std::int64_t>(std::ceil(length / epsilon * (1 - 1e-12)));
+  auto values = spec.draw(cells, realization);
+  shift %= cells;
+  if (shift < 0) shift += cells;
+  std::rotate(values.begin(), values.begin() + shift, values.end());
   return CoefficientField::random_cells(
-      spec.draw(cells, realization),
-      fmt::format("random cells ({}, seed {}): {} of {} cells over the domain", spec.description(), spec.seed,
-                  realization ? fmt::format("realization {}", realization) : std::string("one realization"), cells));
+      std::move(values),
+      fmt::format("random cells ({}, seed {}): {}{} of {} cells over the domain", spec.description(), spec.seed,
+                  realization ? fmt::format("realization {}", realization) : std::string("one realization"),
+                  shift ? fmt::format(" translated by {} cells", shift) : std::string(), cells));
 }
 
 }  // namespace patchlearn

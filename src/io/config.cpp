@@ -24,7 +24,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
       {"medium", {"coefficient", "mean",    "amplitude", "a1",       "a2",          "fraction",     "expression",
                   "table",       "epsilon", "drift",     "reaction", "u_range",     "distribution", "mu",
-                  "sigma",       "lo",      "hi",        "seed",     "correlation", "realizations"}},
+                  "sigma",       "lo",      "hi",        "seed",     "correlation", "realizations", "translations"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
@@ -195,7 +195,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   const std::string kind =
       medium.choice("coefficient", "sinusoid", {"sinusoid", "laminate", "expression", "table", "random"});
   if (kind != "random")
-    for (const std::string k : {"distribution", "mu", "sigma", "lo", "hi", "seed", "correlation", "realizations"})
+    for (const std::string k :
+         {"distribution", "mu", "sigma", "lo", "hi", "seed", "correlation", "realizations", "translations"})
       if (medium.has(k)) throw ConfigError(medium.key(k), "is a key of random media (medium.coefficient = \"random\")");
   if (kind == "random") {
     c.random = parse_random_medium(medium);
@@ -206,6 +207,14 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                            " realizations for initial.trajectories = " + std::to_string(ic.trajectories) +
                            "; trajectory b lives on realization b mod " + std::to_string(c.realizations) +
                            ", so the realizations from " + std::to_string(ic.trajectories) + " on are unused");
+    c.translations = static_cast<int>(medium.integer("translations", 1, 1, 1000000));
+    if (c.translations > 1 && c.realizations > 1)
+      throw ConfigError("medium.translations", "translates the one realization; set medium.realizations = 1");
+    if (c.translations > ic.trajectories)
+      c.warnings.push_back("medium.translations: " + std::to_string(c.translations) +
+                           " translates for initial.trajectories = " + std::to_string(ic.trajectories) +
+                           "; trajectory b lives on translate b mod " + std::to_string(c.translations) +
+                           ", so the translates from " + std::to_string(ic.trajectories) + " on are unused");
   } else if (kind == "sinusoid") {
     c.field = CoefficientField::sinusoid(medium.number("mean", 1.1), medium.number("amplitude", 1.0));
   } else if (kind == "laminate") {
@@ -235,6 +244,24 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (per_period < 10)
     throw ConfigError("micro.dx", num(c.micro_dx) + " resolves medium.epsilon = " + num(c.epsilon) + " with only " +
                                       num(per_period) + " points per period; use micro.dx <= epsilon / 10");
+  if (c.translations > 1) {
+    // A translate by whole cells has the same bonds, so the same a*, only on whole cells of whole bonds.
+    const auto whole = [](double v) { return std::abs(v - std::round(v)) <= 1e-9 * v; };
+    const double cells = c.length / c.epsilon;
+    if (!whole(cells))
+      throw ConfigError("medium.translations",
+                        "translates by whole cells need a domain of whole cells: domain.length / "
+                        "medium.epsilon = " +
+                            num(cells));
+    if (!whole(per_period))
+      throw ConfigError("medium.translations",
+                        "translates by whole cells need whole bonds per cell: medium.epsilon / "
+                        "micro.dx = " +
+                            num(per_period));
+    if (c.translations > std::llround(cells))
+      throw ConfigError("medium.translations", std::to_string(c.translations) + " translates of a realization of " +
+                                                   num(std::round(cells)) + " cells; at most one per cell");
+  }
   const double DX = c.length / (c.macro_nodes - 1);
 
   // --- scheme and patches

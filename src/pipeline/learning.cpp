@@ -133,13 +133,16 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   });
   learn::save_model(model, path);
   if (o.lbfgs_iterations > 0)
-    observer.info(fmt::format("{}: after {} L-BFGS iterations: train loss {:.3e}  val loss {:.3e}", name,
-                              o.lbfgs_iterations, log.final_train_loss, log.final_val_loss));
+    observer.info(fmt::format("{}: after {} L-BFGS iterations{}: train loss {:.3e}  val loss {:.3e}", name,
+                              log.lbfgs_kept,
+                              log.lbfgs_kept < o.lbfgs_iterations ? " (the lowest validation loss)" : "",
+                              log.final_train_loss, log.final_val_loss));
   record["train_loss"] = log.train_loss;
   record["val_loss"] = log.val_loss;
   record["train_wall_s"] = log.wall_s;
   record["final_train_loss"] = log.final_train_loss;
   record["final_val_loss"] = log.final_val_loss;
+  record["lbfgs_iterations"] = log.lbfgs_kept;
   record["model"] = path;
   return log;
 }

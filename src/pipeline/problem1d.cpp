@@ -1,5 +1,6 @@
 #include "patchlearn/pipeline/problem1d.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -37,6 +38,16 @@ CoefficientField realization_field(const Config1D& cfg, int r) {
   if (!cfg.random || r >= cfg.realizations)
     throw std::logic_error("realization_field: no realization " + std::to_string(r));
   return random_medium(*cfg.random, cfg.length, cfg.epsilon, static_cast<std::uint64_t>(r));
+}
+
+std::vector<FineModel1D> trajectory_media(const Config1D& cfg) {
+  std::vector<FineModel1D> media;
+  for (int r = 0; r < cfg.realizations; ++r) media.emplace_back(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx);
+  const auto cells = std::llround(cfg.length / cfg.epsilon);
+  for (int r = 1; r < cfg.translations; ++r)
+    media.emplace_back(random_medium(*cfg.random, cfg.length, cfg.epsilon, 0, r * cells / cfg.translations),
+                       cfg.epsilon, cfg.micro_dx);
+  return media;
 }
 
 double realization_a_star(const Config1D& cfg, int r) {
@@ -180,8 +191,7 @@ namespace {
 
 // The full-resolution run of the initial conditions `ics` at `times` on the host arrays of a
 // CoarseData on `device`.
-// Trajectory `first` + b lives on models[(first + b) mod models.size()] (the realizations of a random
-// medium; one model otherwise).
+// Trajectory `first` + b lives on models[(first + b) mod models.size()] (trajectory_media).
 CoarseData full_resolution_data(const Config1D& cfg, const std::vector<FineModel1D>& models,
                                 const PatchLayout1D& layout, Device device,
                                 const std::vector<std::function<double(double)>>& ics, index_t first,
@@ -205,42 +215,83 @@ CoarseData full_resolution_data(const Config1D& cfg, const std::vector<FineModel
   return CoarseData::from_host(device, count, times, M, U, R, steps);
 }
 
+using InitialConditions = std::vector<std::function<double(double)>>;
+/// A patch scheme's run of some trajectories on one medium, with its progress in [0, 1].
+using SchemeRun =
+    std::function<CoarseData(const FineModel1D&, const InitialConditions&, const std::function<void(double)>&)>;
+
+// Trajectories [first, first + ics.size()) of a patch scheme, trajectory first + b on
+// media[(first + b) mod media.size()]: one batched run per medium, merged in trajectory order.
+CoarseData on_their_media(const std::vector<FineModel1D>& media, index_t first, const InitialConditions& ics,
+                          Device device, const SchemeRun& run, const std::function<void(double)>& prog) {
+  if (media.size() == 1) return run(media.front(), ics, prog);
+  const auto count = static_cast<index_t>(ics.size()), R = static_cast<index_t>(media.size());
+  std::vector<double> U, dUdt, t;
+  index_t nt = 0, M = 0, done = 0;
+  double steps = 0;
+  for (index_t r = 0; r < R; ++r) {
+    std::vector<index_t> own;
+    for (index_t b = 0; b < count; ++b)
+      if ((first + b) % R == r) own.push_back(b);
+    if (own.empty()) continue;
+    InitialConditions sub;
+    for (const index_t b : own) sub.push_back(ics[b]);
+    const auto part = run(media[r], sub, [&](double f) {
+      if (prog) prog((double(done) + f * double(own.size())) / double(count));
+    });
+    if (U.empty()) {
+      nt = part.times, M = part.nodes, t = part.t;
+      U.resize(count * nt * M), dUdt.resize(U.size());
+    }
+    const auto pU = part.host_U(), pR = part.host_dUdt();
+    for (std::size_t k = 0; k < own.size(); ++k) {
+      std::copy_n(pU.begin() + k * nt * M, nt * M, U.begin() + own[k] * nt * M);
+      std::copy_n(pR.begin() + k * nt * M, nt * M, dUdt.begin() + own[k] * nt * M);
+    }
+    steps += part.point_steps;
+    done += static_cast<index_t>(own.size());
+  }
+  return CoarseData::from_host(device, count, t, M, U, dUdt, steps);
+}
+
 }  // namespace
 
 Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
-  const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
-  // The media of the trajectories: realization b mod R of a random medium (only full resolution
-  // simulates those), the one medium otherwise.
-  std::vector<FineModel1D> models{model};
-  for (int r = 1; r < cfg.realizations; ++r) models.emplace_back(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx);
+  // The media of the trajectories (trajectory_media); the first is the configured medium.
+  const auto models = trajectory_media(cfg);
+  const FineModel1D& model = models.front();
   const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width,
                              cfg.scheme == Scheme1D::PatchDynamics ? cfg.buffer_width : cfg.tooth_width);
   const auto ics = draw_initial_conditions(cfg.initial);
-  std::vector<std::function<double(double)>> icf(ics.begin(), ics.end());
+  InitialConditions icf(ics.begin(), ics.end());
   const index_t B = cfg.initial.trajectories, M = cfg.macro_nodes;
   const auto times = cfg.sample_times();
   // Trajectories [first, first + count) with the configured scheme.
   const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
-    const std::vector<std::function<double(double)>> sub(icf.begin() + first, icf.begin() + first + count);
-    if (cfg.scheme == Scheme1D::PatchDynamics) {
-      PatchDynamics1D op(model, layout, cfg.patch_setting().params, device, count);
-      std::vector<double> U0(count * M);
-      for (index_t b = 0; b < count; ++b)
-        for (index_t i = 0; i < M; ++i) U0[b * M + i] = sub[b](layout.node_x(static_cast<int>(i)));
+    const InitialConditions sub(icf.begin() + first, icf.begin() + first + count);
+    if (cfg.scheme == Scheme1D::FullResolution)
+      return full_resolution_data(cfg, models, layout, device, sub, first, times, prog);
+    const SchemeRun run = [&](const FineModel1D& medium, const InitialConditions& group,
+                              const std::function<void(double)>& progress) -> CoarseData {
+      const auto n = static_cast<index_t>(group.size());
+      if (cfg.scheme == Scheme1D::GapTooth) {
+        GapToothParams p;
+        p.dt = cfg.gap_tooth_dt;
+        GapTooth1D gt(medium, layout, p, device, n);
+        return gt.run(group, times, [&](double t) {
+          if (progress) progress(t / cfg.t_end);
+        });
+      }
+      PatchDynamics1D op(medium, layout, cfg.patch_setting().params, device, n);
+      std::vector<double> U0(n * M);
+      for (index_t b = 0; b < n; ++b)
+        for (index_t i = 0; i < M; ++i) U0[b * M + i] = group[b](layout.node_x(static_cast<int>(i)));
       const index_t steps = cfg.macro_steps();
-      return integrate_coarse(op, cfg.integrator, cfg.macro_dt, steps, cfg.sample_every, U0, count, [&](index_t s) {
-        if (prog) prog(double(s) / double(steps));
+      return integrate_coarse(op, cfg.integrator, cfg.macro_dt, steps, cfg.sample_every, U0, n, [&](index_t s) {
+        if (progress) progress(double(s) / double(steps));
       });
-    }
-    if (cfg.scheme == Scheme1D::GapTooth) {
-      GapToothParams p;
-      p.dt = cfg.gap_tooth_dt;
-      GapTooth1D gt(model, layout, p, device, count);
-      return gt.run(sub, times, [&](double t) {
-        if (prog) prog(t / cfg.t_end);
-      });
-    }
-    return full_resolution_data(cfg, models, layout, device, sub, first, times, prog);
+    };
+    return on_their_media(models, first, sub, device, run, prog);
   };
   Simulation1D sim;
   const std::string stage = "simulate (" + std::string(name_of(cfg.scheme)) + ")";

@@ -54,7 +54,10 @@ struct RandomMediumSpec {
 
 /// Realization `realization` of `spec` over [0, length] with cells of length epsilon (the last cell
 /// may reach past L): a field of period-free cells, y = x / epsilon in [0, ceil(L / epsilon)).
+/// `shift` > 0 translates it cyclically by that many cells: cell k holds the realization's cell
+/// (k + shift) mod cells. A stationary medium's translate is an equally likely medium, and one over
+/// whole cells has the same cells, so the same whole-domain a*.
 CoefficientField random_medium(const RandomMediumSpec& spec, double length, double epsilon,
-                               std::uint64_t realization = 0);
+                               std::uint64_t realization = 0, std::int64_t shift = 0);
 
 }  // namespace patchlearn

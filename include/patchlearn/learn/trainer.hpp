@@ -27,7 +27,7 @@ struct TrainParams {
   double lr = 1e-3, lr_final = 1e-5;
   bool standardize = true;
   std::uint64_t seed = 0;
-  int lbfgs_iterations = 0;     ///< full-batch L-BFGS iterations after the Adam epochs
+  int lbfgs_iterations = 0;     ///< at most this many full-batch L-BFGS iterations after the Adam epochs
   int checkpoint_every = 0;     ///< 0: none
   std::string checkpoint_path;  ///< the exported model PATH; the resume checkpoint is PATH.state
   bool resume = false;          ///< continue from PATH.state when it exists
@@ -36,6 +36,9 @@ struct TrainParams {
 struct TrainLog {
   std::vector<double> train_loss, val_loss;             ///< per epoch, standardized MSE
   double final_train_loss = 0.0, final_val_loss = 0.0;  ///< after the L-BFGS polish
+  /// The L-BFGS iterations of the kept iterate: the one of lowest validation loss, checked every 50
+  /// (all of them without a validation set)
+  int lbfgs_kept = 0;
   double wall_s = 0.0;
   int epochs_done = 0;
 };

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/pipeline/bench.hpp"
 #include "patchlearn/pipeline/problem.hpp"
 
@@ -40,6 +41,11 @@ double cell_a_star(const Config1D& cfg);
 /// Realization r of a random medium (cfg.field for r = 0), and its whole-domain cell-problem a*.
 CoefficientField realization_field(const Config1D& cfg, int r);
 double realization_a_star(const Config1D& cfg, int r);
+/// The media the trajectories live on, trajectory b on medium b mod their count: the realizations
+/// (medium.realizations), the translates of the one realization (medium.translations: translate r
+/// by r N / R of its N cells, so that the patch at a node sees another piece of the medium in every
+/// translate while every translate keeps the realization's a*), or the one medium.
+std::vector<FineModel1D> trajectory_media(const Config1D& cfg);
 
 /// The representative-volume estimate of a*(random media) at one window size: the cell problems of
 /// `samples` disjoint windows of `window` periods (cells) of the realization, each closed
