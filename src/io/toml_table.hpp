@@ -354,7 +354,13 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
   check_rollout_steps(r.method, r.t_end, r.dt);
   r.rtol = roll.positive("rtol", r.rtol);
   r.atol = roll.positive("atol", r.atol);
-  c.regression_threshold = reg.number("threshold", c.regression_threshold);
+  if (reg.is_auto("threshold")) {
+    c.regression_threshold = SharedConfig::kChosenThreshold;
+  } else {
+    c.regression_threshold = reg.number("threshold", c.regression_threshold);
+    if (!(c.regression_threshold >= 0))
+      throw ConfigError("regression.threshold", num(c.regression_threshold) + " must be >= 0, or \"auto\"");
+  }
   c.position_basis =
       reg.enumerated("position_basis", c.position_basis,
                      {PositionBasisKind::None, PositionBasisKind::Polynomial, PositionBasisKind::Fourier});

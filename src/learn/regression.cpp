@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -183,9 +184,48 @@ double RegressionResult::coefficient(const std::string& term) const {
   return 0.0;
 }
 
+namespace {
+/// stlsq with a threshold chosen from the data (kAutoThreshold).
+RegressionResult stlsq_auto(const std::vector<double>& theta, const std::vector<double>& y,
+                            const std::vector<std::string>& terms) {
+  const std::size_t P = terms.size(), rows = y.size();
+  std::vector<double> fit_theta, fit_y, held_theta, held_y;
+  for (std::size_t r = 0; r < rows; ++r) {
+    auto& t = r % 5 == 4 ? held_theta : fit_theta;
+    (r % 5 == 4 ? held_y : fit_y).push_back(y[r]);
+    t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
+             theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
+  }
+  if (held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
+  double mean = 0;
+  for (double v : held_y) mean += v;
+  mean /= static_cast<double>(held_y.size());
+  std::vector<double> thresholds, errors;
+  for (int k = 0; k <= 18; ++k) {
+    thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
+    const auto f = stlsq(fit_theta, fit_y, terms, thresholds.back());
+    double num = 0, den = 0;
+    for (std::size_t r = 0; r < held_y.size(); ++r) {
+      double pred = 0;
+      for (std::size_t j = 0; j < P; ++j) pred += f.stlsq[j] * held_theta[r * P + j];
+      num += (pred - held_y[r]) * (pred - held_y[r]);
+      den += (held_y[r] - mean) * (held_y[r] - mean);
+    }
+    errors.push_back(num / den);
+  }
+  const double lowest = *std::min_element(errors.begin(), errors.end());
+  double chosen = thresholds.front();
+  for (std::size_t k = 0; k < thresholds.size(); ++k)
+    if (errors[k] <= 1.1 * lowest) chosen = thresholds[k];
+  return stlsq(theta, y, terms, chosen);
+}
+}  // namespace
+
 RegressionResult stlsq(const std::vector<double>& theta, const std::vector<double>& y, std::vector<std::string> terms,
                        double threshold) {
+  if (threshold < 0) return stlsq_auto(theta, y, terms);
   RegressionResult res;
+  res.threshold = threshold;
   res.terms = std::move(terms);
   const int P = static_cast<int>(res.terms.size());
   const int rows = static_cast<int>(y.size());

@@ -84,7 +84,10 @@ struct SharedConfig {
   // [rollout]
   RolloutOptions rollout;
   // [regression]
+  /// STLSQ's threshold; kChosenThreshold (regression.threshold = "auto"): chosen from the data
+  /// (learn::stlsq takes a negative threshold for that)
   double regression_threshold = 1e-3;
+  static constexpr double kChosenThreshold = -1.0;
   /// The position basis of a position-aware regression and its degree (regression.position_basis,
   /// .position_degree).
   PositionBasisKind position_basis = PositionBasisKind::None;
