@@ -123,7 +123,8 @@ class FunctionalNet2DImpl : public CoarseModelImpl {
 
 /// Paper Fig. 3b in 2D: periodic padding by 2, Conv2d(1 -> 32, 5 x 5) -> ReLU -> Conv2d(32 -> 32,
 /// 1 x 1) -> ReLU -> Conv2d(32 -> 1, 1 x 1). With standardization the 5 x 5 windows are whitened
-/// as in 1D (first layer W = V A, A = C^{-1/2} of the windows' covariance).
+/// as in 1D (first layer W = V A, A = C^{-1/2} of the windows' covariance, its eigenvalues floored
+/// at 1e-6 of the largest: directions smooth data hardly span are not amplified).
 class DiscretizedNet2DImpl : public CoarseModelImpl {
  public:
   DiscretizedNet2DImpl(int P, double L, const std::string& activation = "relu", bool position = false);
