@@ -185,7 +185,7 @@ double RegressionResult::coefficient(const std::string& term) const {
 }
 
 namespace {
-/// stlsq with a threshold chosen from the data (kAutoThreshold).
+/// stlsq with a threshold chosen from the data (a negative threshold: see regression.hpp).
 RegressionResult stlsq_auto(const std::vector<double>& theta, const std::vector<double>& y,
                             const std::vector<std::string>& terms) {
   const std::size_t P = terms.size(), rows = y.size();
