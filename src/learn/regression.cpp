@@ -10,6 +10,7 @@
 #include "patchlearn/homog/homogenized2d.hpp"
 #include "patchlearn/learn/discovered.hpp"
 #include "patchlearn/learn/tensors.hpp"
+#include "patchlearn/schemes/coarse_operator.hpp"
 
 using torch::indexing::Slice;
 
@@ -197,21 +198,15 @@ RegressionResult stlsq_auto(const std::vector<double>& theta, const std::vector<
              theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
   }
   if (held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
-  double mean = 0;
-  for (double v : held_y) mean += v;
-  mean /= static_cast<double>(held_y.size());
-  std::vector<double> thresholds, errors;
+  std::vector<double> thresholds, errors, pred(held_y.size());
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
     const auto f = stlsq(fit_theta, fit_y, terms, thresholds.back());
-    double num = 0, den = 0;
     for (std::size_t r = 0; r < held_y.size(); ++r) {
-      double pred = 0;
-      for (std::size_t j = 0; j < P; ++j) pred += f.stlsq[j] * held_theta[r * P + j];
-      num += (pred - held_y[r]) * (pred - held_y[r]);
-      den += (held_y[r] - mean) * (held_y[r] - mean);
+      pred[r] = 0;
+      for (std::size_t j = 0; j < P; ++j) pred[r] += f.stlsq[j] * held_theta[r * P + j];
     }
-    errors.push_back(num / den);
+    errors.push_back(patchlearn::relative_mse(pred, held_y));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
