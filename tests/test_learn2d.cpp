@@ -161,6 +161,48 @@ TEST(Learn2D, BothNetworksLearnSyntheticAnisotropicDiffusion) {
   }
 }
 
+TEST(Learn2D, TheGrowthPenaltyKeepsWavesTheDataNeverCarryFromGrowing) {
+  // States with |kx|, |ky| <= 2 on the 8 x 8 grid leave the discretized net's response to the
+  // shorter waves unconstrained by the fit. The rollout then follows the Jacobian's eigenvalues at
+  // the states it passes: the effective PDE's are <= 0 (diffusion), and an eigenvalue far above the
+  // data's rate scale mu = std(dU/dt) / std(U) is a wave that grows where nothing in the data
+  // grows. With the growth penalty (learn/trainer.hpp) no eigenvalue may exceed mu by much; the
+  // unpenalized net, trained from the same initialization on the same batches, is also measured.
+  const auto U = periodic_states(100, 4), Uval = periodic_states(30, 5);
+  learn::SpectralHomogenizedOperator2D op(tensor_lattice(1.1, 0.25, 0.7), P, L);
+  const auto R = op.rhs(U), Rval = op.rhs(Uval);
+  const double mu = (R.std() / U.std()).item<double>();
+  const auto largest_growth = [&](const learn::CoarseModel& m) {
+    double worst = -1e300;
+    for (int s = 0; s < 4; ++s) {
+      const auto u = Uval[s].unsqueeze(0).clone().requires_grad_(true);
+      const auto f = m->forward(u)[0];
+      auto J = torch::empty({P * P, P * P}, torch::kFloat64);
+      for (int i = 0; i < P * P; ++i) J[i] = torch::autograd::grad({f[i]}, {u}, {}, true)[0][0];
+      worst = std::max(worst, torch::real(torch::linalg::eigvals(J)).max().item<double>());
+    }
+    return worst;
+  };
+  double growth[2];
+  for (const double weight : {0.0, 1e-2}) {
+    torch::manual_seed(12);
+    auto m = learn::make_model("discretized2d", P * P, L / P, 0, P);
+    m->to(torch::kFloat64);
+    learn::TrainParams tp;
+    tp.epochs = 3;
+    tp.lbfgs_iterations = 150;
+    tp.growth_penalty = weight;
+    learn::train(m, U, R, Uval, Rval, tp);
+    growth[weight > 0] = largest_growth(m);
+    torch::NoGradGuard g;
+    std::printf("growth penalty %g: rates' relative MSE %.3e, largest eigenvalue %.3f (mu %.3f)\n", weight,
+                learn::relative_mse(m->forward(Uval), Rval), growth[weight > 0], mu);
+    EXPECT_LT(learn::relative_mse(m->forward(Uval), Rval), 1e-3);
+  }
+  EXPECT_LT(growth[1], 2 * mu);
+  EXPECT_LT(growth[1], growth[0]);
+}
+
 TEST(Learn2D, CheckpointRoundTripAndMismatchedModel) {
   const auto dir = std::filesystem::path(testing::TempDir()) / "pl_ckpt2d";
   std::filesystem::create_directories(dir);

@@ -224,6 +224,7 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   o.lr_final = learn.positive("lr_final", std::min(o.lr_final, o.lr));
   if (o.lr_final > o.lr)
     throw ConfigError("learn.lr_final", num(o.lr_final) + " must not exceed learn.lr = " + num(o.lr));
+  o.growth_penalty = learn.non_negative("growth_penalty", o.growth_penalty);
   o.standardize = learn.boolean("standardize", o.standardize);
   o.precision = learn.enumerated("precision", o.precision, {Precision::FP64, Precision::FP32});
   o.activation = learn.enumerated("activation", o.activation, {Activation::ReLU, Activation::SiLU, Activation::Tanh});
@@ -328,8 +329,9 @@ inline void parse_cell_windows(const Table& cell, const CellWindowRules& r, int&
 /// The keys of the sections every problem shares, added to a problem's own schema (which lists
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
-  s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "lr", "lr_final", "standardize", "activation",
-                     "precision", "validation_fraction", "seed", "checkpoint_every", "position_input"});
+  s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "growth_penalty", "lr", "lr_final",
+                     "standardize", "activation", "precision", "validation_fraction", "seed", "checkpoint_every",
+                     "position_input"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
   s["regression"].insert({"threshold", "position_basis", "position_degree"});
   s["run"] = {"device", "chunk_trajectories"};

@@ -2,6 +2,8 @@
 
 #include "patchlearn/core/format.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -22,6 +24,45 @@ torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const to
   return d.pow(2).mean();
 }
 
+// The growth probes (TrainParams::growth_penalty): the phases theta[N, M] of one plane wave per
+// state. In 2D theta = 2 pi (kx I + ky J) / P, the wavenumbers uniform over the P x P grid; in 1D
+// theta = pi k i / (M - 1), k uniform in 1..M-2. Drawn from their own generator, so the shuffles
+// and the next network's initialization do not depend on them.
+torch::Tensor wave_phases(const CoarseModel& model, int64_t count, std::uint64_t seed,
+                          const torch::TensorOptions& opts) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  torch::Tensor theta;
+  if (const int P = model->grid(); P > 0) {
+    const auto k = torch::randint(0, P, {count, 2}, gen, f64);
+    const auto I = torch::arange(P, f64).repeat({P}), J = torch::arange(P, f64).repeat_interleave(P);
+    theta = (2 * M_PI / P) * (k.narrow(1, 0, 1) * I + k.narrow(1, 1, 1) * J);
+  } else {
+    const int M = model->nodes();
+    theta = (M_PI / (M - 1)) * torch::randint(1, M - 1, {count, 1}, gen, f64) * torch::arange(M, f64);
+  }
+  return theta.to(opts);
+}
+
+// The fit in units of the targets' standard deviation, plus, with growth probes, the growth
+// penalty. The model's response to the waves A cos theta and A sin theta gives its Jacobian's local
+// symbol at every node x (the frozen-coefficient growth rate of that wave there):
+//   Re sigma_x = (cos theta_x dN_cos,x + sin theta_x dN_sin,x) / A,
+// dN the finite differences N(U + A cos theta) - N(U) and N(U + A sin theta) - N(U); every
+// Re sigma_x above the data's rate scale mu is penalized as (Re sigma_x / mu - 1)^2.
+torch::Tensor objective(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R,
+                        const torch::Tensor& theta, double weight, double mu, double amplitude) {
+  if (!theta.defined() || weight == 0.0) return loss_of(model, U, R);
+  const auto n = U.size(0), p = (n + 3) / 4;  // the first quarter of the states is probed
+  const auto c = torch::cos(theta.narrow(0, 0, p)), s = torch::sin(theta.narrow(0, 0, p));
+  const auto Up = U.narrow(0, 0, p);
+  const auto all = model->forward(torch::cat({U, Up + amplitude * c, Up + amplitude * s}));
+  const auto f = all.narrow(0, 0, n), fp = all.narrow(0, 0, p);
+  const auto fit = (model->interior(f - R) / model->output_scale()).pow(2).mean();
+  const auto sigma = model->interior(c * (all.narrow(0, n, p) - fp) + s * (all.narrow(0, n + p, p) - fp)) / amplitude;
+  return fit + weight * torch::relu(sigma / mu - 1).pow(2).mean();
+}
+
 std::string text(double v) { return fmt::format("{}", v); }  // the shortest form that reads back exactly
 
 // What an Adam checkpoint's continuation depends on, as "key=value" lines with the config's own
@@ -36,6 +77,7 @@ std::map<std::string, std::string> identity_of(const CoarseModel& model, const t
           {"learn.batch", std::to_string(p.batch)},
           {"learn.lr", text(p.lr)},
           {"learn.lr_final", text(p.lr_final)},
+          {"learn.growth_penalty", text(p.growth_penalty)},
           {"learn.standardize", p.standardize ? "true" : "false"},
           {"learn.seed", std::to_string(p.seed)},
           {"learn.precision", Utr.scalar_type() == torch::kFloat32 ? "fp32" : "fp64"},
@@ -172,10 +214,35 @@ int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const s
   return start;
 }
 
+// The growth penalty's settings for one training: the weight, the data's rate scale mu =
+// std(dU/dt) / std(U) over the interior nodes, and the probes' amplitude, 1% of std(U).
+struct Growth {
+  double weight = 0.0, mu = 1.0, amplitude = 0.0;
+  std::uint64_t seed = 0;
+  Growth(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const TrainParams& p)
+      : weight(p.growth_penalty), seed(p.seed) {
+    if (weight == 0.0 || Utr.size(0) == 0) return;
+    torch::NoGradGuard g;
+    const double su = model->interior(Utr).std().item<double>(), sr = model->interior(Rtr).std().item<double>();
+    if (!(su > 0) || !(sr > 0)) {
+      weight = 0.0;  // constant states or rates: no rate scale to bound the growth by
+      return;
+    }
+    mu = sr / su;
+    amplitude = 1e-2 * su;
+  }
+  /// The waves' phases for one pass over the states (Adam epoch e draws pass 2 e, the L-BFGS
+  /// polish 2 epochs + 1); undefined without the penalty.
+  torch::Tensor probes(const CoarseModel& model, const torch::Tensor& U, std::uint64_t pass) const {
+    if (weight == 0.0) return {};
+    return wave_phases(model, U.size(0), seed * 1000003ull + 7919ull * (pass + 1), U.options());
+  }
+};
+
 // One Adam epoch over shuffled mini-batches (the shuffle seeded by (seed, epoch), so a resumed run
 // draws the same batches); returns the mean training loss.
 double adam_epoch(const CoarseModel& model, torch::optim::Adam& opt, const torch::Tensor& Utr, const torch::Tensor& Rtr,
-                  const TrainParams& p, int e) {
+                  const TrainParams& p, const Growth& growth, int e) {
   const auto N = Utr.size(0);
   torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(e));
   // Cosine decay of the learning rate over the epochs.
@@ -183,12 +250,15 @@ double adam_epoch(const CoarseModel& model, torch::optim::Adam& opt, const torch
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
   model->train();
   const auto perm = torch::randperm(N, torch::TensorOptions().dtype(torch::kLong).device(Utr.device()));
+  const auto waves = growth.probes(model, Utr, 2 * static_cast<std::uint64_t>(e));
   double sum = 0.0;
   int64_t count = 0;
   for (int64_t s = 0; s < N; s += p.batch) {
     const auto idx = perm.index({Slice(s, std::min<int64_t>(s + p.batch, N))});
     opt.zero_grad();
-    auto loss = loss_of(model, Utr.index_select(0, idx), Rtr.index_select(0, idx));
+    auto loss =
+        objective(model, Utr.index_select(0, idx), Rtr.index_select(0, idx),
+                  waves.defined() ? waves.index_select(0, idx) : waves, growth.weight, growth.mu, growth.amplitude);
     loss.backward();
     opt.step();
     sum += loss.item<double>() * static_cast<double>(idx.size(0));
@@ -210,7 +280,8 @@ double adam_epoch(const CoarseModel& model, torch::optim::Adam& opt, const torch
 // 1.7x the floor). On clean data the validation loss falls with the training loss and the last
 // iterate is kept. Returns the iterations that produced the kept iterate.
 int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr,
-                 const torch::Tensor& Uval, const torch::Tensor& Rval, int iterations) {
+                 const torch::Tensor& Uval, const torch::Tensor& Rval, const Growth& growth, int epochs,
+                 int iterations) {
   constexpr int block = 50, patience = 5;
   torch::optim::LBFGS lbfgs(
       model->parameters(),
@@ -221,13 +292,17 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
   // that is ~10x faster per evaluation on a CPU).
   const auto N = Utr.size(0);
   const int64_t chunk = 1024;
+  // One fixed set of waves: the objective must not change between the line search's evaluations.
+  const auto waves = growth.probes(model, Utr, 2 * static_cast<std::uint64_t>(epochs) + 1);
   const auto closure = [&] {
     lbfgs.zero_grad();
     double total = 0.0;
     for (int64_t s = 0; s < N; s += chunk) {
       const auto n = std::min(chunk, N - s);
       auto loss =
-          loss_of(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n)) * (static_cast<double>(n) / static_cast<double>(N));
+          objective(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n), waves.defined() ? waves.narrow(0, s, n) : waves,
+                    growth.weight, growth.mu, growth.amplitude) *
+          (static_cast<double>(n) / static_cast<double>(N));
       loss.backward();
       total += loss.item<double>();
     }
@@ -282,6 +357,7 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
                      ": there is nothing to learn (check the data or initial.amplitude)");
   model->fit_standardization(Utr, Rtr, p.standardize);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(p.lr));
+  const Growth growth(model, Utr, Rtr, p);
   TrainLog log;
   Stopwatch clock;
   const bool checkpoints = p.checkpoint_every > 0 && !p.checkpoint_path.empty();
@@ -292,7 +368,7 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
     start = resume_checkpoint(model, opt, identity, p, Utr.device(), log, state_path);
   const bool validate = Uval.defined() && Uval.size(0) > 0;
   for (int e = start; e < p.epochs; ++e) {
-    const double train_loss = adam_epoch(model, opt, Utr, Rtr, p, e);
+    const double train_loss = adam_epoch(model, opt, Utr, Rtr, p, growth, e);
     double val_loss = std::nan("");
     if (validate) {
       torch::NoGradGuard g;
@@ -315,7 +391,8 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
   // resuming existed.
   torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(p.epochs - 1));
   (void)torch::randperm(Utr.size(0), torch::TensorOptions().dtype(torch::kLong).device(Utr.device()));
-  if (p.lbfgs_iterations > 0) log.lbfgs_kept = lbfgs_polish(model, Utr, Rtr, Uval, Rval, p.lbfgs_iterations);
+  if (p.lbfgs_iterations > 0)
+    log.lbfgs_kept = lbfgs_polish(model, Utr, Rtr, Uval, Rval, growth, p.epochs, p.lbfgs_iterations);
   model->eval();
   {
     torch::NoGradGuard g;

@@ -122,6 +122,10 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   tp.seed = o.seed;
   tp.checkpoint_every = o.checkpoint_every;
   tp.lbfgs_iterations = o.lbfgs_iterations;
+  // The discretized nets' whitened windows are what amplifies the waves the data never carry
+  // (learn/trainer.hpp); the functional nets see derivatives, which tie the short waves to the
+  // fitted coefficients, and train as before.
+  tp.growth_penalty = model->kind().rfind("discretized", 0) == 0 ? o.growth_penalty : 0.0;
   tp.checkpoint_path = path;
   tp.resume = o.resume;
   Stopwatch clock;

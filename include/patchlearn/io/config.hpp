@@ -35,6 +35,8 @@ struct LearnOptions {
   std::vector<std::string> networks{"functional", "discretized"};
   int epochs = 300, batch = 64, lbfgs_iterations = 0;
   double lr = 1e-3, lr_final = 1e-5;
+  /// The discretized nets' growth penalty (learn/trainer.hpp): its weight, 0 for none
+  double growth_penalty = 1e-2;
   bool standardize = true;
   Activation activation = Activation::ReLU;
   Precision precision = Precision::FP64;

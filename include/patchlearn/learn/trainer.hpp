@@ -13,6 +13,23 @@
 // continues from it and reaches the same parameters as an uninterrupted run, and refuses (an
 // InputError naming the file and the setting) a state whose settings or training data differ or
 // whose checksum does not match.
+//
+// Growth penalty. A net fitted on smooth states is constrained only along the directions those
+// states span: its response to the waves they never carry is whatever its initialization and the
+// whitening of its windows left, and a rollout grows it (nonlinear2d's discretized net: waves near
+// the grid scale grew at +35..+50 per unit time where the effective PDE damps them, and every
+// rollout diverged). So the first quarter of the states of every batch get one plane wave each, its
+// wavenumber drawn uniformly over the grid, and the model's response to A cos theta and A sin theta
+// (A = 1% of std(U)) gives its Jacobian's local symbol at every node, the growth rate of that wave
+// there with the coefficients frozen:
+//   Re sigma_x = (cos theta_x dN_cos,x + sin theta_x dN_sin,x) / A,  dN = N(U + wave) - N(U).
+// The objective adds growth_penalty * mean(max(0, Re sigma_x / mu - 1)^2), mu = std(dU/dt) / std(U)
+// the data's own rate scale: no wave may grow faster than the data's rates go. A parabolic
+// effective PDE meets that on every wave (diffusion damps the short ones; a reaction grows at its
+// slope, 1 against mu = 2.1 on nonlinear2d), so a model that already does pays nothing. The epochs'
+// training loss includes the term; the validation loss, the kept L-BFGS iterate and the final
+// losses are the fit alone.
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,10 +44,11 @@ struct TrainParams {
   double lr = 1e-3, lr_final = 1e-5;
   bool standardize = true;
   std::uint64_t seed = 0;
-  int lbfgs_iterations = 0;     ///< at most this many full-batch L-BFGS iterations after the Adam epochs
-  int checkpoint_every = 0;     ///< 0: none
-  std::string checkpoint_path;  ///< the exported model PATH; the resume checkpoint is PATH.state
-  bool resume = false;          ///< continue from PATH.state when it exists
+  int lbfgs_iterations = 0;      ///< at most this many full-batch L-BFGS iterations after the Adam epochs
+  double growth_penalty = 1e-2;  ///< weight of the growth penalty (above); 0: none
+  int checkpoint_every = 0;      ///< 0: none
+  std::string checkpoint_path;   ///< the exported model PATH; the resume checkpoint is PATH.state
+  bool resume = false;           ///< continue from PATH.state when it exists
 };
 
 struct TrainLog {
