@@ -246,14 +246,13 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                                       num(per_period) + " points per period; use micro.dx <= epsilon / 10");
   if (c.translations > 1) {
     // A translate by whole cells has the same bonds, so the same a*, only on whole cells of whole bonds.
-    const auto whole = [](double v) { return std::abs(v - std::round(v)) <= 1e-9 * v; };
     const double cells = c.length / c.epsilon;
-    if (!whole(cells))
+    if (!whole_number(cells))
       throw ConfigError("medium.translations",
                         "translates by whole cells need a domain of whole cells: domain.length / "
                         "medium.epsilon = " +
                             num(cells));
-    if (!whole(per_period))
+    if (!whole_number(per_period))
       throw ConfigError("medium.translations",
                         "translates by whole cells need whole bonds per cell: medium.epsilon / "
                         "micro.dx = " +
@@ -319,7 +318,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.t_end = macro.positive("t_end", c.t_end);
   c.sample_every = static_cast<int>(macro.integer("sample_every", c.sample_every, 1, 1000000000));
   const double steps = c.t_end / c.macro_dt;
-  if (std::abs(steps - std::round(steps)) > 1e-6 * steps)
+  if (!whole_number(steps, 1e-6))
     throw ConfigError("macro.t_end", num(c.t_end) + " is not a whole number of macro.dt = " + num(c.macro_dt));
   if (c.macro_steps() % c.sample_every)
     throw ConfigError("macro.sample_every", std::to_string(c.sample_every) + " does not divide the " +
@@ -339,7 +338,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   }
   if (c.scheme == Scheme1D::GapTooth) {
     const double r = c.macro_dt * c.sample_every / c.gap_tooth_dt;
-    if (std::abs(r - std::round(r)) > 1e-6 * r)
+    if (!whole_number(r, 1e-6))
       throw ConfigError("gap_tooth.dt",
                         num(c.gap_tooth_dt) + " must divide the sampling interval " + num(c.macro_dt * c.sample_every));
   }
@@ -347,7 +346,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   // --- homogenized truth
   c.homogenized_dx = homog.positive("dx", c.homogenized_dx);
   const double fine = DX / c.homogenized_dx;
-  if (std::abs(fine - std::round(fine)) > 1e-6 * fine || fine < 1)
+  if (!whole_number(fine, 1e-6) || fine < 1)
     throw ConfigError("homogenized.dx", num(c.homogenized_dx) + " must divide the macro spacing " + num(DX));
   if (c.length / c.homogenized_dx > kMaxHomogenizedIntervals + 0.5)
     throw ConfigError("homogenized.dx",
@@ -399,7 +398,7 @@ void check_bench_sweep(const Config1D& c) {
   const double DX = c.length / (c.macro_nodes - 1);
   for (const double e : c.bench.epsilon) {
     const double per = DX / (c.micro_dx * e / c.epsilon);
-    if (std::abs(per - std::round(per)) > 1e-6 * per)
+    if (!whole_number(per, 1e-6))
       throw ConfigError("bench.epsilon", num(e) + " scales micro.dx to " + num(c.micro_dx * e / c.epsilon) +
                                              ", which does not divide the macro spacing " + num(DX));
   }

@@ -285,7 +285,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.t_end = time.positive("t_end", c.t_end);
   c.sample_dt = time.positive("sample_dt", c.sample_dt);
   const double steps = c.t_end / c.sample_dt;
-  if (std::abs(steps - std::round(steps)) > 1e-6 * steps)
+  if (!whole_number(steps, 1e-6))
     throw ConfigError("time.t_end", num(c.t_end) + " is not a whole number of time.sample_dt = " + num(c.sample_dt));
 
   c.homogenized_grid = static_cast<int>(homog.integer("grid", c.homogenized_grid, 4, 4096));

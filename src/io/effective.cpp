@@ -8,7 +8,7 @@ namespace patchlearn {
 
 int cell_points_per_period(const Config1D& cfg) {
   const double r = cfg.epsilon / cfg.micro_dx;
-  return std::abs(r - std::round(r)) < 1e-9 * r ? static_cast<int>(std::lround(r)) : 1000;
+  return whole_number(r) ? static_cast<int>(std::lround(r)) : 1000;
 }
 
 EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u) {

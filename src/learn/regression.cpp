@@ -186,110 +186,143 @@ double RegressionResult::coefficient(const std::string& term) const {
 }
 
 namespace {
-/// stlsq with a threshold chosen from the data (a negative threshold: see regression.hpp).
-RegressionResult stlsq_auto(const std::vector<double>& theta, const std::vector<double>& y,
-                            const std::vector<std::string>& terms) {
-  const std::size_t P = terms.size(), rows = y.size();
+/// A library prepared for STLSQ on its rows: the work that does not depend on the threshold, done
+/// once. Two scales per column: its norm, to which it is scaled for the least squares (QR on raw
+/// columns whose norms differ by orders of magnitude loses the small ones' digits), and its
+/// standard deviation (the rms for a column constant up to rounding), which standardizes the
+/// threshold. Terms the data cannot tell apart from earlier ones (e.g. U_xxxx = 5 U_xx + 4 U when
+/// only wavenumbers 1 and 2 occur) are left out: modified Gram-Schmidt on the columns in library
+/// order drops a column whose part independent of the kept ones is below 1e-8 of its norm.
+class PreparedLibrary {
+ public:
+  PreparedLibrary(const std::vector<double>& theta, const std::vector<double>& y, std::size_t columns)
+      : theta_(theta),
+        y_(y),
+        P_(static_cast<int>(columns)),
+        rows_(static_cast<int>(y.size())),
+        norm_(P_, 1.0),
+        spread_(P_, 1.0) {
+    double ymean = 0;
+    for (double v : y_) ymean += v;
+    ymean /= rows_;
+    for (double v : y_) ystd_ += (v - ymean) * (v - ymean);
+    ystd_ = std::sqrt(ystd_ / rows_);
+    for (int j = 0; j < P_; ++j) {
+      double m = 0, s = 0, q = 0;
+      for (int r = 0; r < rows_; ++r) m += at(r, j);
+      m /= rows_;
+      for (int r = 0; r < rows_; ++r) {
+        s += (at(r, j) - m) * (at(r, j) - m);
+        q += at(r, j) * at(r, j);
+      }
+      if (q > 0) norm_[j] = std::sqrt(q);
+      spread_[j] = s > 1e-24 * q ? std::sqrt(s / rows_) : std::sqrt(q / rows_);
+    }
+    std::vector<std::vector<double>> basis;
+    for (int j = 0; j < P_; ++j) {
+      std::vector<double> v(rows_);
+      double n0 = 0;
+      for (int r = 0; r < rows_; ++r) n0 += (v[r] = at(r, j)) * v[r];
+      for (const auto& q : basis) {
+        double d = 0;
+        for (int r = 0; r < rows_; ++r) d += q[r] * v[r];
+        for (int r = 0; r < rows_; ++r) v[r] -= d * q[r];
+      }
+      double n1 = 0;
+      for (int r = 0; r < rows_; ++r) n1 += v[r] * v[r];
+      if (n0 == 0 || n1 < 1e-16 * n0) continue;
+      for (auto& x : v) x /= std::sqrt(n1);
+      basis.push_back(std::move(v));
+      independent_.push_back(j);
+    }
+    least_squares_ = fit(independent_);
+  }
+
+  /// Least squares on every independent column.
+  const std::vector<double>& least_squares() const { return least_squares_; }
+
+  /// STLSQ from the least squares: drop every term whose standardized coefficient |xi_j| std_j is
+  /// below threshold * std(y), refit, until nothing changes (at most 10 rounds).
+  std::vector<double> thresholded(double threshold) const {
+    auto active = independent_;
+    auto xi = least_squares_;
+    for (int it = 0; it < 10; ++it) {
+      std::vector<int> keep;
+      for (int j : active)
+        if (std::abs(xi[j]) * spread_[j] >= threshold * ystd_) keep.push_back(j);
+      if (keep.size() == active.size() || keep.empty()) break;
+      active = keep;
+      xi = fit(active);
+    }
+    return xi;
+  }
+
+  /// The library's prediction of every row's target with coefficients xi.
+  std::vector<double> predict(const std::vector<double>& xi) const {
+    std::vector<double> v(rows_, 0.0);
+    for (int r = 0; r < rows_; ++r)
+      for (int j = 0; j < P_; ++j) v[r] += xi[j] * at(r, j);
+    return v;
+  }
+
+ private:
+  double at(int r, int j) const { return theta_[static_cast<std::size_t>(r) * P_ + j]; }
+  std::vector<double> fit(const std::vector<int>& active) const {
+    const int k = static_cast<int>(active.size());
+    std::vector<double> A(static_cast<std::size_t>(rows_) * k);
+    for (int r = 0; r < rows_; ++r)
+      for (int c = 0; c < k; ++c) A[static_cast<std::size_t>(r) * k + c] = at(r, active[c]) / norm_[active[c]];
+    const auto xs = learn::least_squares(std::move(A), y_, rows_, k);
+    std::vector<double> xi(P_, 0.0);
+    for (int c = 0; c < k; ++c) xi[active[c]] = xs[c] / norm_[active[c]];
+    return xi;
+  }
+  const std::vector<double>& theta_;
+  const std::vector<double>& y_;
+  int P_, rows_;
+  double ystd_ = 0;
+  std::vector<double> norm_, spread_, least_squares_;
+  std::vector<int> independent_;
+};
+
+/// The threshold chosen from the data (a negative threshold: see regression.hpp): STLSQ on four
+/// rows in five at quarter-decade thresholds 1e-5 .. 10^-0.5, each scored on the held-out fifth;
+/// the largest whose error is within 10% of the lowest.
+double chosen_threshold(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
   std::vector<double> fit_theta, fit_y, held_theta, held_y;
-  for (std::size_t r = 0; r < rows; ++r) {
+  for (std::size_t r = 0; r < y.size(); ++r) {
     auto& t = r % 5 == 4 ? held_theta : fit_theta;
     (r % 5 == 4 ? held_y : fit_y).push_back(y[r]);
     t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
              theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
   }
   if (held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
-  std::vector<double> thresholds, errors, pred(held_y.size());
+  const PreparedLibrary fitting(fit_theta, fit_y, P), held(held_theta, held_y, P);
+  std::vector<double> thresholds, errors;
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
-    const auto f = stlsq(fit_theta, fit_y, terms, thresholds.back());
-    for (std::size_t r = 0; r < held_y.size(); ++r) {
-      pred[r] = 0;
-      for (std::size_t j = 0; j < P; ++j) pred[r] += f.stlsq[j] * held_theta[r * P + j];
-    }
-    errors.push_back(patchlearn::relative_mse(pred, held_y));
+    errors.push_back(patchlearn::relative_mse(held.predict(fitting.thresholded(thresholds.back())), held_y));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
   for (std::size_t k = 0; k < thresholds.size(); ++k)
     if (errors[k] <= 1.1 * lowest) chosen = thresholds[k];
-  return stlsq(theta, y, terms, chosen);
+  return chosen;
 }
 }  // namespace
 
 RegressionResult stlsq(const std::vector<double>& theta, const std::vector<double>& y, std::vector<std::string> terms,
                        double threshold) {
-  if (threshold < 0) return stlsq_auto(theta, y, terms);
+  if (threshold < 0) threshold = chosen_threshold(theta, y, terms.size());
   RegressionResult res;
   res.threshold = threshold;
   res.terms = std::move(terms);
-  const int P = static_cast<int>(res.terms.size());
-  const int rows = static_cast<int>(y.size());
-  // Two scales per column: its norm, to which it is scaled for the least squares (QR on raw
-  // columns whose norms differ by orders of magnitude loses the small ones' digits), and its
-  // standard deviation (the rms for a column constant up to rounding), which standardizes the threshold.
-  double ymean = 0, ystd = 0;
-  for (double v : y) ymean += v;
-  ymean /= rows;
-  for (double v : y) ystd += (v - ymean) * (v - ymean);
-  ystd = std::sqrt(ystd / rows);
-  std::vector<double> norm(P, 1.0), spread(P, 1.0);
-  for (int j = 0; j < P; ++j) {
-    double m = 0, s = 0, q = 0;
-    for (int r = 0; r < rows; ++r) m += theta[r * P + j];
-    m /= rows;
-    for (int r = 0; r < rows; ++r) {
-      s += (theta[r * P + j] - m) * (theta[r * P + j] - m);
-      q += theta[r * P + j] * theta[r * P + j];
-    }
-    if (q > 0) norm[j] = std::sqrt(q);
-    spread[j] = s > 1e-24 * q ? std::sqrt(s / rows) : std::sqrt(q / rows);
-  }
-  auto fit = [&](const std::vector<int>& active) {
-    const int k = static_cast<int>(active.size());
-    std::vector<double> A(static_cast<std::size_t>(rows) * k);
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < k; ++c) A[r * k + c] = theta[r * P + active[c]] / norm[active[c]];
-    const auto xs = least_squares(std::move(A), y, rows, k);
-    std::vector<double> xi(P, 0.0);
-    for (int c = 0; c < k; ++c) xi[active[c]] = xs[c] / norm[active[c]];
-    return xi;
-  };
-  // Terms the data cannot tell apart from earlier ones (e.g. U_xxxx = 5 U_xx + 4 U when only
-  // wavenumbers 1 and 2 occur) are left out: modified Gram-Schmidt on the columns in library
-  // order drops a column whose part independent of the kept ones is below 1e-8 of its norm.
-  std::vector<int> active;
-  {
-    std::vector<std::vector<double>> basis;
-    for (int j = 0; j < P; ++j) {
-      std::vector<double> v(rows);
-      double n0 = 0;
-      for (int r = 0; r < rows; ++r) n0 += (v[r] = theta[static_cast<std::size_t>(r) * P + j]) * v[r];
-      for (const auto& q : basis) {
-        double d = 0;
-        for (int r = 0; r < rows; ++r) d += q[r] * v[r];
-        for (int r = 0; r < rows; ++r) v[r] -= d * q[r];
-      }
-      double n1 = 0;
-      for (int r = 0; r < rows; ++r) n1 += v[r] * v[r];
-      if (n0 == 0 || n1 < 1e-16 * n0) continue;
-      for (auto& x : v) x /= std::sqrt(n1);
-      basis.push_back(std::move(v));
-      active.push_back(j);
-    }
-  }
-  res.least_squares = fit(active);
-  res.stlsq = res.least_squares;
-  for (int it = 0; it < 10; ++it) {
-    std::vector<int> keep;
-    for (int j : active)
-      if (std::abs(res.stlsq[j]) * spread[j] >= threshold * ystd) keep.push_back(j);
-    if (keep.size() == active.size() || keep.empty()) break;
-    active = keep;
-    res.stlsq = fit(active);
-  }
+  const PreparedLibrary library(theta, y, res.terms.size());
+  res.least_squares = library.least_squares();
+  res.stlsq = library.thresholded(threshold);
   res.equation = "dU/dt =";
   bool first = true;
-  for (int j = 0; j < P; ++j) {
+  for (std::size_t j = 0; j < res.terms.size(); ++j) {
     if (res.stlsq[j] == 0.0) continue;
     const bool constant = res.terms[j] == "1";
     res.equation +=
@@ -298,14 +331,7 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
     first = false;
   }
   if (first) res.equation += " 0";
-  double num = 0, den = 0;
-  for (int r = 0; r < rows; ++r) {
-    double pred = 0;
-    for (int j = 0; j < P; ++j) pred += res.stlsq[j] * theta[r * P + j];
-    num += (pred - y[r]) * (pred - y[r]);
-    den += (y[r] - ymean) * (y[r] - ymean);
-  }
-  res.relative_residual = num / den;
+  res.relative_residual = patchlearn::relative_mse(library.predict(res.stlsq), y);
   return res;
 }
 

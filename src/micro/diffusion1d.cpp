@@ -46,7 +46,7 @@ void append(const ChebyshevTable& src, index_t first, index_t count, index_t per
 FineModel1D::FineModel1D(CoefficientField field, double epsilon, double dx)
     : field_(std::move(field)), eps_(epsilon), dx_(dx), per_period_(0) {
   const double r = epsilon / dx;
-  if (std::abs(r - std::round(r)) < 1e-9 * r) per_period_ = static_cast<int>(std::lround(r));
+  if (whole_number(r)) per_period_ = static_cast<int>(std::lround(r));
   // The one-period shortcut needs a periodic medium; a random one is sampled bond by bond.
   if (per_period_ > 0 && !nonlinear() && field_.periodic()) period_ = field_.sample_period(per_period_);
   if (per_period_ > 0 && nonlinear() && field_.periodic()) {

@@ -53,7 +53,7 @@ PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, Coupling coup
   g.DX = L / P;
   g.h = ratio * g.DX / g.m;
   const double s = g.m / ratio;
-  if (std::abs(s - std::round(s)) > 1e-9 * s)
+  if (!whole_number(s))
     throw ConfigError("patch.ratio", num(ratio) + " puts the patch centres " + num(s) +
                                          " lattice points apart; (points - 2) / ratio must be a whole number");
   g.spacing = static_cast<index_t>(std::llround(s));

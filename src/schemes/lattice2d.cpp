@@ -43,7 +43,7 @@ std::vector<double> exp_chebyshev_coefficients(double z, double tolerance) {
 /// The number of steps dt in the interval (ConfigError naming fine.dt unless dt divides it).
 int steps_dividing(double interval, double dt) {
   const double r = interval / dt;
-  if (r < 0.5 || std::abs(r - std::round(r)) > 1e-9 * r)
+  if (r < 0.5 || !whole_number(r))
     throw ConfigError("fine.dt", num(dt) + " does not divide the sampling interval " + num(interval));
   return static_cast<int>(std::llround(r));
 }

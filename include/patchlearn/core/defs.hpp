@@ -8,8 +8,13 @@
 #define PL_HD inline
 #endif
 
+#include <cmath>
 #include <cstdint>
 
 namespace patchlearn {
 using index_t = std::int64_t;
-}
+
+/// Whether v is a whole number to the relative tolerance rel: ratios of lengths and times given in
+/// decimal are whole only up to rounding (0.3 / 0.01 is 29.999999999999996).
+inline bool whole_number(double v, double rel = 1e-9) { return std::abs(v - std::round(v)) <= rel * std::abs(v); }
+}  // namespace patchlearn
