@@ -192,11 +192,20 @@ TEST(Learn2D, TheGrowthPenaltyKeepsWavesTheDataNeverCarryFromGrowing) {
     tp.epochs = 3;
     tp.lbfgs_iterations = 150;
     tp.growth_penalty = weight;
-    learn::train(m, U, R, Uval, Rval, tp);
+    const auto log = learn::train(m, U, R, Uval, Rval, tp);
     growth[weight > 0] = largest_growth(m);
+    if (weight > 0) {
+      // The trainer's own measure: the local growth rates on its probe waves, and the same mu.
+      EXPECT_NEAR(log.rate_scale, mu, 1e-9 * mu);
+      EXPECT_LT(log.largest_growth, 2 * mu);
+    } else {
+      EXPECT_TRUE(std::isnan(log.largest_growth));
+    }
     torch::NoGradGuard g;
-    std::printf("growth penalty %g: rates' relative MSE %.3e, largest eigenvalue %.3f (mu %.3f)\n", weight,
-                learn::relative_mse(m->forward(Uval), Rval), growth[weight > 0], mu);
+    std::printf(
+        "growth penalty %g: rates' relative MSE %.3e, largest eigenvalue %.3f, largest local growth %.3f "
+        "(mu %.3f)\n",
+        weight, learn::relative_mse(m->forward(Uval), Rval), growth[weight > 0], log.largest_growth, mu);
     EXPECT_LT(learn::relative_mse(m->forward(Uval), Rval), 1e-3);
   }
   EXPECT_LT(growth[1], 2 * mu);

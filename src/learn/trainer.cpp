@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -44,23 +45,54 @@ torch::Tensor wave_phases(const CoarseModel& model, int64_t count, std::uint64_t
   return theta.to(opts);
 }
 
+// The model's Jacobian's local symbol at every interior node x for the waves of phases theta (the
+// frozen-coefficient growth rate of that wave there), from its responses f = N(U),
+// fc = N(U + A cos theta) and fs = N(U + A sin theta):
+//   Re sigma_x = (cos theta_x (fc - f)_x + sin theta_x (fs - f)_x) / A.
+torch::Tensor local_growth(const CoarseModel& model, const torch::Tensor& f, const torch::Tensor& fc,
+                           const torch::Tensor& fs, const torch::Tensor& theta, double amplitude) {
+  return model->interior(torch::cos(theta) * (fc - f) + torch::sin(theta) * (fs - f)) / amplitude;
+}
+
+// N(U) and the responses to the waves of phases theta on the first p states, in one forward pass:
+// [N(U); N(U_p + A cos theta); N(U_p + A sin theta)].
+torch::Tensor responses(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& theta,
+                        double amplitude) {
+  const auto p = theta.size(0);
+  const auto Up = U.narrow(0, 0, p);
+  return model->forward(torch::cat({U, Up + amplitude * torch::cos(theta), Up + amplitude * torch::sin(theta)}));
+}
+
 // The fit in units of the targets' standard deviation, plus, with growth probes, the growth
-// penalty. The model's response to the waves A cos theta and A sin theta gives its Jacobian's local
-// symbol at every node x (the frozen-coefficient growth rate of that wave there):
-//   Re sigma_x = (cos theta_x dN_cos,x + sin theta_x dN_sin,x) / A,
-// dN the finite differences N(U + A cos theta) - N(U) and N(U + A sin theta) - N(U); every
-// Re sigma_x above the data's rate scale mu is penalized as (Re sigma_x / mu - 1)^2.
+// penalty: the local growth rates of the first quarter of the states, each above the data's rate
+// scale mu penalized as (Re sigma_x / mu - 1)^2.
 torch::Tensor objective(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R,
                         const torch::Tensor& theta, double weight, double mu, double amplitude) {
   if (!theta.defined() || weight == 0.0) return loss_of(model, U, R);
-  const auto n = U.size(0), p = (n + 3) / 4;  // the first quarter of the states is probed
-  const auto c = torch::cos(theta.narrow(0, 0, p)), s = torch::sin(theta.narrow(0, 0, p));
-  const auto Up = U.narrow(0, 0, p);
-  const auto all = model->forward(torch::cat({U, Up + amplitude * c, Up + amplitude * s}));
-  const auto f = all.narrow(0, 0, n), fp = all.narrow(0, 0, p);
+  const auto n = U.size(0), p = (n + 3) / 4;
+  const auto all = responses(model, U, theta.narrow(0, 0, p), amplitude);
+  const auto f = all.narrow(0, 0, n);
   const auto fit = (model->interior(f - R) / model->output_scale()).pow(2).mean();
-  const auto sigma = model->interior(c * (all.narrow(0, n, p) - fp) + s * (all.narrow(0, n + p, p) - fp)) / amplitude;
+  const auto sigma = local_growth(model, f.narrow(0, 0, p), all.narrow(0, n, p), all.narrow(0, n + p, p),
+                                  theta.narrow(0, 0, p), amplitude);
   return fit + weight * torch::relu(sigma / mu - 1).pow(2).mean();
+}
+
+// The largest local growth rate over every state of U, each with its wave of phases theta.
+double largest_local_growth(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& theta,
+                            double amplitude) {
+  torch::NoGradGuard g;
+  double largest = -std::numeric_limits<double>::infinity();
+  const int64_t chunk = 1024;
+  for (int64_t s = 0; s < U.size(0); s += chunk) {
+    const auto n = std::min(chunk, U.size(0) - s);
+    const auto th = theta.narrow(0, s, n);
+    const auto all = responses(model, U.narrow(0, s, n), th, amplitude);
+    const auto sigma =
+        local_growth(model, all.narrow(0, 0, n), all.narrow(0, n, n), all.narrow(0, 2 * n, n), th, amplitude);
+    largest = std::max(largest, sigma.max().item<double>());
+  }
+  return largest;
 }
 
 std::string text(double v) { return fmt::format("{}", v); }  // the shortest form that reads back exactly
@@ -401,6 +433,11 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
   }
   if (!std::isfinite(log.final_train_loss))
     throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");
+  if (growth.weight > 0) {
+    log.rate_scale = growth.mu;
+    log.largest_growth = largest_local_growth(
+        model, Utr, growth.probes(model, Utr, 2 * static_cast<std::uint64_t>(p.epochs) + 1), growth.amplitude);
+  }
   if (checkpoints) {
     save_model(model, p.checkpoint_path);
     remove_quietly(state_path);  // finished: nothing left to resume

@@ -30,6 +30,7 @@
 // training loss includes the term; the validation loss, the kept L-BFGS iterate and the final
 // losses are the fit alone.
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -57,6 +58,9 @@ struct TrainLog {
   /// The L-BFGS iterations of the kept iterate: the one of lowest validation loss, checked every 50
   /// (all of them without a validation set)
   int lbfgs_kept = 0;
+  /// With the growth penalty: the trained model's largest local growth rate over the training
+  /// states (each with its wave of the L-BFGS polish), and the data's rate scale mu; NaN without it
+  double largest_growth = std::nan(""), rate_scale = std::nan("");
   double wall_s = 0.0;
   int epochs_done = 0;
 };
