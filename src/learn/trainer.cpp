@@ -20,9 +20,14 @@ using torch::indexing::Slice;
 
 namespace {
 
+// The fit of rates f to the targets R: their mean squared difference at the interior nodes, in
+// units of the targets' standard deviation.
+torch::Tensor fit_of(const CoarseModel& model, const torch::Tensor& f, const torch::Tensor& R) {
+  return (model->interior(f - R) / model->output_scale()).pow(2).mean();
+}
+
 torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R) {
-  const auto d = model->interior(model->forward(U) - R) / model->output_scale();
-  return d.pow(2).mean();
+  return fit_of(model, model->forward(U), R);
 }
 
 // The growth probes (TrainParams::growth_penalty): the phases theta[N, M] of one plane wave per
@@ -63,16 +68,15 @@ torch::Tensor responses(const CoarseModel& model, const torch::Tensor& U, const 
   return model->forward(torch::cat({U, Up + amplitude * torch::cos(theta), Up + amplitude * torch::sin(theta)}));
 }
 
-// The fit in units of the targets' standard deviation, plus, with growth probes, the growth
-// penalty: the local growth rates of the first quarter of the states, each above the data's rate
-// scale mu penalized as (Re sigma_x / mu - 1)^2.
+// The fit, plus, with growth probes, the growth penalty: the local growth rates of the first
+// quarter of the states, each above the data's rate scale mu penalized as (Re sigma_x / mu - 1)^2.
 torch::Tensor objective(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R,
                         const torch::Tensor& theta, double weight, double mu, double amplitude) {
   if (!theta.defined() || weight == 0.0) return loss_of(model, U, R);
   const auto n = U.size(0), p = (n + 3) / 4;
   const auto all = responses(model, U, theta.narrow(0, 0, p), amplitude);
   const auto f = all.narrow(0, 0, n);
-  const auto fit = (model->interior(f - R) / model->output_scale()).pow(2).mean();
+  const auto fit = fit_of(model, f, R);
   const auto sigma = local_growth(model, f.narrow(0, 0, p), all.narrow(0, n, p), all.narrow(0, n + p, p),
                                   theta.narrow(0, 0, p), amplitude);
   return fit + weight * torch::relu(sigma / mu - 1).pow(2).mean();
