@@ -186,6 +186,14 @@ double RegressionResult::coefficient(const std::string& term) const {
 }
 
 namespace {
+/// The prediction theta xi of every row of a library of P columns.
+std::vector<double> predict(const std::vector<double>& theta, std::size_t P, const std::vector<double>& xi) {
+  std::vector<double> v(theta.size() / P, 0.0);
+  for (std::size_t r = 0; r < v.size(); ++r)
+    for (std::size_t j = 0; j < P; ++j) v[r] += xi[j] * theta[r * P + j];
+  return v;
+}
+
 /// A library prepared for STLSQ on its rows: the work that does not depend on the threshold, done
 /// once. Two scales per column: its norm, to which it is scaled for the least squares (QR on raw
 /// columns whose norms differ by orders of magnitude loses the small ones' digits), and its
@@ -257,14 +265,6 @@ class PreparedLibrary {
     return xi;
   }
 
-  /// The library's prediction of every row's target with coefficients xi.
-  std::vector<double> predict(const std::vector<double>& xi) const {
-    std::vector<double> v(rows_, 0.0);
-    for (int r = 0; r < rows_; ++r)
-      for (int j = 0; j < P_; ++j) v[r] += xi[j] * at(r, j);
-    return v;
-  }
-
  private:
   double at(int r, int j) const { return theta_[static_cast<std::size_t>(r) * P_ + j]; }
   std::vector<double> fit(const std::vector<int>& active) const {
@@ -297,11 +297,11 @@ double chosen_threshold(const std::vector<double>& theta, const std::vector<doub
              theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
   }
   if (held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
-  const PreparedLibrary fitting(fit_theta, fit_y, P), held(held_theta, held_y, P);
+  const PreparedLibrary fitting(fit_theta, fit_y, P);
   std::vector<double> thresholds, errors;
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
-    errors.push_back(patchlearn::relative_mse(held.predict(fitting.thresholded(thresholds.back())), held_y));
+    errors.push_back(patchlearn::relative_mse(predict(held_theta, P, fitting.thresholded(thresholds.back())), held_y));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
@@ -331,7 +331,7 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
     first = false;
   }
   if (first) res.equation += " 0";
-  res.relative_residual = patchlearn::relative_mse(library.predict(res.stlsq), y);
+  res.relative_residual = patchlearn::relative_mse(predict(theta, res.terms.size(), res.stlsq), y);
   return res;
 }
 
