@@ -45,11 +45,13 @@ struct TrainParams {
   double lr = 1e-3, lr_final = 1e-5;
   bool standardize = true;
   std::uint64_t seed = 0;
-  int lbfgs_iterations = 0;      ///< at most this many full-batch L-BFGS iterations after the Adam epochs
-  double growth_penalty = 1e-2;  ///< weight of the growth penalty (above); 0: none
-  int checkpoint_every = 0;      ///< 0: none
-  std::string checkpoint_path;   ///< the exported model PATH; the resume checkpoint is PATH.state
-  bool resume = false;           ///< continue from PATH.state when it exists
+  int lbfgs_iterations = 0;  ///< at most this many full-batch L-BFGS iterations after the Adam epochs
+  /// Weight of the growth penalty (above); 0, the default, for none. The pipeline gives the
+  /// discretized nets learn.growth_penalty (0.01 unless set) and the functional nets none.
+  double growth_penalty = 0.0;
+  int checkpoint_every = 0;     ///< 0: none
+  std::string checkpoint_path;  ///< the exported model PATH; the resume checkpoint is PATH.state
+  bool resume = false;          ///< continue from PATH.state when it exists
 };
 
 struct TrainLog {
