@@ -250,6 +250,7 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"learn.precision", [](const Config1D& x) { return std::string(name_of(x.learn.precision)); }},
       {"learn.train_trajectories", [&](const Config1D& x) { return n(x.train_trajectories); }},
       {"learn.validation_fraction", [&](const Config1D& x) { return n(x.learn.validation_fraction); }},
+      {"learn.validation_split", [](const Config1D& x) { return std::string(name_of(x.learn.validation_split)); }},
       {"learn.stencil", [&](const Config1D& x) { return n(x.stencil); }},
       {"learn.seed", [&](const Config1D& x) { return n(static_cast<double>(x.learn.seed)); }},
       {"learn.checkpoint_every", [&](const Config1D& x) { return n(x.learn.checkpoint_every); }},

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 #include <filesystem>
 #include <fstream>
 
@@ -119,6 +120,44 @@ TEST(Learn, TheLbfgsPolishKeepsTheIterateOfLowestValidationLoss) {
   }
   std::printf("validation loss of the last iterate without a validation set %.4e\n", last);
   EXPECT_LT(kept, last);
+}
+
+TEST(Learn, ASplitByTrajectoryHoldsOutWholeTrajectories) {
+  // 7 trajectories of 5 states each, every value naming its trajectory: a split by trajectory puts
+  // all 5 states of a trajectory on one side, in their order; a split by state takes its share of
+  // the states from any trajectory.
+  const int trajectories = 7, per = 5, M = 3;
+  const auto owner = torch::arange(trajectories, torch::kFloat64).repeat_interleave(per);
+  const auto U = (owner.unsqueeze(1) + 0.01 * torch::arange(per, torch::kFloat64).repeat({trajectories}).unsqueeze(1))
+                     .expand({-1, M})
+                     .contiguous(),
+             R = -U;
+  LearnOptions o;
+  o.validation_fraction = 0.3;  // 2.1 trajectories: 2 held out
+  o.validation_split = ValidationSplit::Trajectories;
+  const auto split = split_states(U, R, trajectories, o, torch::kCPU);
+  ASSERT_EQ(split.Uval.size(0), 2 * per);
+  ASSERT_EQ(split.Utr.size(0), 5 * per);
+  std::set<int> held, trained;
+  for (const auto& [part, ids] : {std::pair{split.Uval, &held}, std::pair{split.Utr, &trained}})
+    for (int64_t s = 0; s < part.size(0); s += per)
+      for (int64_t k = 0; k < per; ++k) {
+        const double v = part[s + k][0].item<double>();
+        EXPECT_EQ(v, std::floor(v) + 0.01 * static_cast<double>(k)) << "states of one trajectory in order";
+        ids->insert(static_cast<int>(std::floor(v)));
+        EXPECT_EQ(std::floor(v), std::floor(part[s][0].item<double>())) << "a trajectory cut in two";
+      }
+  EXPECT_EQ(held.size(), 2u);
+  EXPECT_EQ(trained.size(), 5u);
+  for (const int t : held) EXPECT_FALSE(trained.count(t)) << "trajectory " << t << " on both sides";
+  EXPECT_TRUE(torch::equal(split.Rtr, -split.Utr));
+  // Any share holds out one trajectory at least; none that leaves nothing to train on.
+  o.validation_fraction = 0.01;
+  EXPECT_EQ(split_states(U, R, trajectories, o, torch::kCPU).Uval.size(0), per);
+  o.validation_fraction = 0.1;
+  EXPECT_THROW(split_states(U.index({Slice(0, per)}), R.index({Slice(0, per)}), 1, o, torch::kCPU), ConfigError);
+  o.validation_split = ValidationSplit::States;
+  EXPECT_EQ(split_states(U, R, trajectories, o, torch::kCPU).Uval.size(0), 3);  // floor(0.1 * 35)
 }
 
 TEST(Learn, TrainingIsDeterministicForASeed) {

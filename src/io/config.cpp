@@ -88,6 +88,11 @@ const char* name_of(PositionBasisKind k) {
   return names[static_cast<int>(k)];
 }
 
+const char* name_of(ValidationSplit s) {
+  static const char* const names[] = {"states", "trajectories"};  // in the enum's order
+  return names[static_cast<int>(s)];
+}
+
 const char* name_of(Scheme1D s) {
   static const char* const names[] = {"patch_dynamics", "gap_tooth", "full_resolution"};  // in the enum's order
   return names[static_cast<int>(s)];

@@ -231,6 +231,8 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   o.validation_fraction = learn.number("validation_fraction", o.validation_fraction);
   if (!(o.validation_fraction >= 0 && o.validation_fraction < 1))
     throw ConfigError("learn.validation_fraction", num(o.validation_fraction) + " must be in [0, 1)");
+  o.validation_split = learn.enumerated("validation_split", o.validation_split,
+                                        {ValidationSplit::States, ValidationSplit::Trajectories});
   o.seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
   o.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
   o.position_input = learn.boolean("position_input", o.position_input);
@@ -330,8 +332,8 @@ inline void parse_cell_windows(const Table& cell, const CellWindowRules& r, int&
 /// its own [learn] and [bench] keys beside these).
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
   s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "growth_penalty", "lr", "lr_final",
-                     "standardize", "activation", "precision", "validation_fraction", "seed", "checkpoint_every",
-                     "position_input"});
+                     "standardize", "activation", "precision", "validation_fraction", "validation_split", "seed",
+                     "checkpoint_every", "position_input"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
   s["regression"].insert({"threshold", "position_basis", "position_degree"});
   s["run"] = {"device", "chunk_trajectories"};

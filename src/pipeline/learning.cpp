@@ -100,13 +100,38 @@ void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& 
   file.dataset(name, std::vector<index_t>(t.sizes().begin(), t.sizes().end()), learn::to_vector(t));
 }
 
-TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device) {
+TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int trajectories, const LearnOptions& o,
+                        torch::Device device) {
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
+  const auto longs = torch::TensorOptions().dtype(torch::kLong).device(device);
   torch::manual_seed(o.seed);
-  const auto perm = torch::randperm(Ud.size(0), torch::TensorOptions().dtype(torch::kLong).device(device));
-  const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
-  const auto val_idx = perm.index({Slice(0, nval)}), tr_idx = perm.index({Slice(nval)});
+  torch::Tensor val_idx, tr_idx;
+  if (o.validation_split == ValidationSplit::States) {
+    const auto perm = torch::randperm(Ud.size(0), longs);
+    const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
+    val_idx = perm.index({Slice(0, nval)});
+    tr_idx = perm.index({Slice(nval)});
+  } else {
+    // Whole trajectories: the share rounded down, at least one where any is asked for.
+    if (trajectories < 1 || Ud.size(0) % trajectories != 0)
+      throw RunError(
+          fmt::format("{} training states are not {} trajectories of equal length", Ud.size(0), trajectories));
+    const int64_t per = Ud.size(0) / trajectories;
+    auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * trajectories));
+    if (o.validation_fraction > 0) nval = std::max<int64_t>(nval, 1);
+    if (nval >= trajectories)
+      throw ConfigError("learn.validation_split",
+                        fmt::format("\"trajectories\" holds out {} of the {} training trajectories and leaves none to "
+                                    "train on; use \"states\" or more trajectories",
+                                    nval, trajectories));
+    const auto perm = torch::randperm(trajectories, longs);
+    const auto states = [&](const torch::Tensor& which) {
+      return (which.unsqueeze(1) * per + torch::arange(per, longs).unsqueeze(0)).reshape({-1});
+    };
+    val_idx = states(std::get<0>(perm.index({Slice(0, nval)}).sort()));
+    tr_idx = states(std::get<0>(perm.index({Slice(nval)}).sort()));
+  }
   return {Ud.index_select(0, tr_idx), Rd.index_select(0, tr_idx), Ud.index_select(0, val_idx),
           Rd.index_select(0, val_idx)};
 }
@@ -253,14 +278,15 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   const auto tdev = learn::torch_device(device);
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto [Uall, Rall] = task.training_states(data);
-  const auto split = split_states(Uall, Rall, o, tdev);
+  const auto split = split_states(Uall, Rall, task.train_trajectories(), o, tdev);
 
   json summary = task.describe();
   summary["device"] = device_name(device);
   summary["precision"] = name_of(o.precision);
   summary["train"] = {{"trajectories", task.train_trajectories()},
                       {"states", split.Utr.size(0)},
-                      {"validation_states", split.Uval.size(0)}};
+                      {"validation_states", split.Uval.size(0)},
+                      {"validation_split", name_of(o.validation_split)}};
   const auto fitted = task.regression(Uall, Rall, observer);
   summary.update(fitted.summary);
 

@@ -29,6 +29,12 @@ const char* name_of(Precision p);
 /// (regression.position_basis; learn/regression.hpp: PositionBasis): none, polynomial, fourier.
 enum class PositionBasisKind { None, Polynomial, Fourier };
 const char* name_of(PositionBasisKind k);
+/// What the validation set holds out (learn.validation_split): single states drawn from every
+/// training trajectory, or whole trajectories. States of one trajectory are close in time and share
+/// its initial condition and, on a random medium, its piece of the medium; holding out whole
+/// trajectories measures how a model does on ones it has not seen, which is what its rollouts face.
+enum class ValidationSplit { States, Trajectories };
+const char* name_of(ValidationSplit s);
 
 /// The [learn] keys the 1D and 2D problems share.
 struct LearnOptions {
@@ -41,6 +47,7 @@ struct LearnOptions {
   Activation activation = Activation::ReLU;
   Precision precision = Precision::FP64;
   double validation_fraction = 0.1;
+  ValidationSplit validation_split = ValidationSplit::States;
   std::uint64_t seed = 0;
   int checkpoint_every = 0;
   /// The 1D networks see the nodes' positions (graded media; learn/networks.hpp)

@@ -39,12 +39,15 @@ LearningData learning_data(std::shared_ptr<const void> owner, const CoarseData& 
 LearningData read_learning_data(const std::string& path, std::size_t rank, const std::string& layout,
                                 index_t trajectories, torch::Device device, std::vector<index_t>& dims);
 
-/// Training states [N, M] split at random (seeded by the [learn] options) into training and
-/// validation parts, on `device` in the configured precision.
+/// Training states [N, M] of `trajectories` trajectories (trajectory-major, N / trajectories
+/// states each) split at random (seeded by the [learn] options) into training and validation parts
+/// by state or by whole trajectory (learn.validation_split), on `device` in the configured
+/// precision. ConfigError where a split by trajectory cannot hold out one and keep one.
 struct TrainSplit {
   torch::Tensor Utr, Rtr, Uval, Rval;
 };
-TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, const LearnOptions& o, torch::Device device);
+TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int trajectories, const LearnOptions& o,
+                        torch::Device device);
 
 /// Train `model` with the [learn] options, report its progress to `observer`, save it to `path`;
 /// returns the log and puts the loss history and checkpoint into `record`.
