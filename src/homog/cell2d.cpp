@@ -98,14 +98,14 @@ struct CellLevel {
 // multigrid on the levels (2 damped-Jacobi sweeps before and after each coarse correction, a fixed
 // number of sweeps on the coarsest level), a fixed linear and symmetric map, so the iteration stays
 // conjugate gradients. Why: unpreconditioned CG on an n x n random lattice takes O(n) iterations
-// (3234 at 480 x 480, log k ~ N(0, 0.5^2), 7.5 s on 2 cores); with the V-cycle 24 (0.43 s), and
-// the count grows like log n (20 at 32 x 32, 25 at 1024 x 1024).
+// (3234 at 480 x 480, log k ~ N(0, 0.5^2): ~3 s on 2 cores); with the V-cycle 24 (0.28 s), and the
+// count grows like log n (22 at 80 x 80, 25 at 1024 x 1024).
 class CellMultigrid {
  public:
   explicit CellMultigrid(CellLevel fine) {
     // Only a table large enough to share among threads is coarsened: below that plain CG is about
-    // as fast (64 x 64: 452 iterations in 26 ms against the V-cycle's 22 in 19 ms; 32 x 32: 7
-    // against 12 ms), and RVE windows are small and many.
+    // as fast (64 x 64: 452 iterations in 26 ms against the V-cycle's 22 in 19 ms), and RVE windows
+    // are small and many.
     const bool large = fine.threads();
     levels_.push_back(std::move(fine));
     while (large && levels_.back().mx % 2 == 0 && levels_.back().my % 2 == 0 && levels_.back().mx >= 8 &&
@@ -153,7 +153,8 @@ class CellMultigrid {
     const auto& L = levels_[l];
     const auto& C = levels_[l + 1];
     L.apply(x_[l], t_[l]);
-    for (int Y = 0; Y < C.my; ++Y)
+    // The residual summed over each aggregate (P^T), the coarse correction added to its sites (P).
+    each(L.threads(), C.my, [&](int Y) {
       for (int X = 0; X < C.mx; ++X) {
         double s = 0;
         for (int dy = 0; dy < 2; ++dy)
@@ -163,9 +164,11 @@ class CellMultigrid {
           }
         r_[l + 1][Y * C.mx + X] = s;
       }
+    });
     cycle(l + 1);
-    for (int y = 0; y < L.my; ++y)
+    each(L.threads(), L.my, [&](int y) {
       for (int x = 0; x < L.mx; ++x) x_[l][y * L.mx + x] += x_[l + 1][(y / 2) * C.mx + x / 2];
+    });
     jacobi(l, sweeps);
   }
 
