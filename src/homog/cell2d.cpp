@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "patchlearn/core/error.hpp"
 
 namespace patchlearn {
@@ -77,18 +79,21 @@ struct CellLevel {
     });
   }
 
-  // The next coarser level: sites aggregated 2 x 2, each coarse bond half the sum of the two fine
-  // bonds that cross between two aggregates. The sum is the Galerkin operator P^T (-L) P of the
-  // piecewise-constant prolongation P, which on smooth errors is twice the operator of the coarse
-  // lattice (spacing 2); halving it makes the coarse correction the right size there.
+  // The next coarser level: sites aggregated 2 x 2, each coarse bond the sum of the two fine bonds
+  // that cross between two aggregates: the Galerkin operator P^T (-L) P of the piecewise-constant
+  // prolongation P. On smooth errors it is twice the coarse lattice's own operator, so each level
+  // corrects half of what it should and the count grows like sqrt(n). Half of it corrects the
+  // right amount (24 iterations instead of 90 at 480 x 480), but a V-cycle of such
+  // over-corrections is not positive definite in general: at log k ~ N(0, 4^2) it diverged. With
+  // the Galerkin operator, symmetric smoothing and Jacobi sweeps from zero it is, at any contrast.
   CellLevel coarser() const {
     const int cx = mx / 2, cy = my / 2;
     std::vector<double> kx(static_cast<std::size_t>(cx) * cy), ky(kx.size());
     for (int Y = 0; Y < cy; ++Y)
       for (int X = 0; X < cx; ++X) {
         const int y = 2 * Y, x = 2 * X;
-        kx[Y * cx + X] = 0.5 * (KX[y * mx + x + 1] + KX[(y + 1) * mx + x + 1]);
-        ky[Y * cx + X] = 0.5 * (KY[(y + 1) * mx + x] + KY[(y + 1) * mx + x + 1]);
+        kx[Y * cx + X] = KX[y * mx + x + 1] + KX[(y + 1) * mx + x + 1];
+        ky[Y * cx + X] = KY[(y + 1) * mx + x] + KY[(y + 1) * mx + x + 1];
       }
     return {cx, cy, std::move(kx), std::move(ky)};
   }
@@ -98,14 +103,13 @@ struct CellLevel {
 // multigrid on the levels (2 damped-Jacobi sweeps before and after each coarse correction, a fixed
 // number of sweeps on the coarsest level), a fixed linear and symmetric map, so the iteration stays
 // conjugate gradients. Why: unpreconditioned CG on an n x n random lattice takes O(n) iterations
-// (3234 at 480 x 480, log k ~ N(0, 0.5^2): ~3 s on 2 cores); with the V-cycle 24 (0.28 s), and the
-// count grows like log n (22 at 80 x 80, 25 at 1024 x 1024).
+// (3234 at 480 x 480, log k ~ N(0, 0.5^2): 3.2-3.6 s on 2 cores); with the V-cycle 90 (0.76 s), and
+// the count grows like sqrt(n) (49, 68, 90, 124 at n = 80, 160, 480, 960).
 class CellMultigrid {
  public:
   explicit CellMultigrid(CellLevel fine) {
     // Only a table large enough to share among threads is coarsened: below that plain CG is about
-    // as fast (64 x 64: 452 iterations in 26 ms against the V-cycle's 22 in 19 ms), and RVE windows
-    // are small and many.
+    // as fast (80 x 80: 37 ms, with the V-cycle 23 ms), and RVE windows are small and many.
     const bool large = fine.threads();
     levels_.push_back(std::move(fine));
     while (large && levels_.back().mx % 2 == 0 && levels_.back().my % 2 == 0 && levels_.back().mx >= 8 &&
@@ -232,6 +236,19 @@ EffectiveTensor effective_tensor(const Lattice2D& lat, CellSolver solver) {
       rz = rz_new;
     }
     D.iterations = std::max(D.iterations, it);
+    // The true residual, not the recurrence's: 1e-15 to 1e-12 of b's where CG converged (bonds
+    // spanning 1e9 included); O(1) where it did not (log k ~ N(0, 5^2) on 128 x 128, without the
+    // preconditioner, after 10 n iterations). What looks finished must not be wrong.
+    L.apply(phi, Ap);
+    const double left = sum(threads, n, [&](int i) { return (b[i] - Ap[i]) * (b[i] - Ap[i]); });
+    const double res = bb > 0 ? std::sqrt(left / bb) : std::sqrt(left);  // b = 0: a laminate across e
+    if (!(res <= 1e-8)) {
+      const auto [lo, hi] = std::minmax_element(L.KX.begin(), L.KX.end());
+      throw RunError(
+          fmt::format("the 2D cell problem's conjugate gradients did not converge: residual {:.3g} of the "
+                      "right-hand side's after {} iterations (x-bonds from {:.3g} to {:.3g})",
+                      res, it, *lo, *hi));
+    }
     double fx = 0, fy = 0;
     for (int y = 0; y < my; ++y)
       for (int x = 0; x < mx; ++x) {

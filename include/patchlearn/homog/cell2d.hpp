@@ -10,8 +10,8 @@
 // 1e-15 of the right-hand side's. Plain CG takes O(n) iterations on an n x n table (3234 on a
 // 480 x 480 random lattice, log k ~ N(0, 0.5^2)); tables of more than 4096 sites whose sides
 // halve at least once to >= 4 (a random lattice's whole realization) are preconditioned by an
-// aggregation-multigrid V-cycle (2 x 2 aggregates, damped Jacobi), whose count grows like log n
-// (24 there).
+// aggregation-multigrid V-cycle (2 x 2 aggregates, Galerkin coarse operators, damped Jacobi), whose
+// count grows like sqrt(n) (90 there).
 #include "patchlearn/micro/lattice2d.hpp"
 
 namespace patchlearn {
