@@ -4,6 +4,7 @@
 // of the lift, the position-aware regression and networks, and the config and `cell` errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -519,6 +520,14 @@ TEST(ModulatedLattice, EveryBondIsItsPeriodsTimesAAtItsMidpoint) {
   std::string gap_tooth = modulated("1");
   gap_tooth.replace(gap_tooth.find("full_lattice"), 12, "gap_tooth");
   EXPECT_EQ(config_error_key([&] { parse_config_2d(gap_tooth, "gap.toml"); }), "accepted");
+  // The teeth's own bonds, 2 m (m + 1) per tooth (m = 27) against m^2 values of one trajectory's
+  // state: a default chunk holds at least ceil(2 (m + 1) / m) = 3 trajectories, and an explicit
+  // smaller one is warned of; teeth that share one table need no such chunk.
+  EXPECT_EQ(parse_config_2d(gap_tooth, "gap.toml").chunk_least, 3);
+  EXPECT_EQ(parse_config_2d(modulated("1"), "full.toml").chunk_least, 1);
+  const auto warned = parse_config_2d(gap_tooth + "[run]\nchunk_trajectories = 1\n", "gap.toml").warnings;
+  EXPECT_TRUE(std::any_of(warned.begin(), warned.end(),
+                          [](const std::string& w) { return w.rfind("run.chunk_trajectories:", 0) == 0; }));
   EXPECT_EQ(config_error_key([&] { parse_config_2d(gap_tooth + "[fine]\nstepper = \"exponential\"\n", "gap.toml"); }),
             "fine.stepper");  // the teeth's own bonds: not symmetric
   // The teeth must share the phase of the tiled period: 29 sites of 3 between centres do not.

@@ -77,7 +77,9 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   // that an interruption loses little), all of them at once on a GPU (which needs the whole batch
   // to fill the chip: a tenth would leave it mostly idle). Never dependent on the rank count, so
   // that any number of ranks computes the same chunks.
-  const index_t chunk = run.chunk > 0 ? run.chunk : device == Device::CUDA ? B : std::max<index_t>(1, (B + 9) / 10);
+  const index_t chunk = run.chunk > 0            ? run.chunk
+                        : device == Device::CUDA ? B
+                                                 : std::min<index_t>(B, std::max<index_t>(run.least, (B + 9) / 10));
   if (const index_t count = (B + chunk - 1) / chunk; count < ranks && me == 0)
     observer.warning(
         fmt::format("{} trajectories make {} chunk{} of {} for {} ranks, so {} rank{} will have nothing to "

@@ -20,7 +20,8 @@ namespace patchlearn {
 struct ChunkedRun {
   std::string dir;  ///< DIR/data.h5.chunks
   bool resume = false;
-  int chunk = 0;  ///< trajectories per chunk (0: a tenth of them, at least 1)
+  int chunk = 0;  ///< trajectories per chunk (0: a tenth of them, at least `least`)
+  int least = 1;  ///< SharedConfig::chunk_least
 };
 
 /// compute(first, count, progress) simulates trajectories [first, first + count); the result is
