@@ -80,7 +80,15 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   const index_t chunk = run.chunk > 0            ? run.chunk
                         : device == Device::CUDA ? B
                                                  : std::min<index_t>(B, std::max<index_t>(run.least, (B + 9) / 10));
-  if (const index_t count = (B + chunk - 1) / chunk; count < ranks && me == 0)
+  // The chunks (first, count): `chunk` trajectories each, the last one also taking a remainder
+  // smaller than run.least, so that no chunk holds fewer (ChunkedRun::least).
+  std::vector<std::pair<index_t, index_t>> spans;
+  for (index_t first = 0; first < B;) {
+    const index_t rest = B - first, count = rest - chunk < run.least ? rest : chunk;
+    spans.emplace_back(first, count);
+    first += count;
+  }
+  if (const auto count = static_cast<index_t>(spans.size()); count < ranks && me == 0)
     observer.warning(
         fmt::format("{} trajectories make {} chunk{} of {} for {} ranks, so {} rank{} will have nothing to "
                     "simulate: set run.chunk_trajectories to at most {}",
@@ -108,10 +116,9 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
     if (me == 0) parts.push_back(std::move(part));
   };
   together([&] {
-    index_t i = 0;
-    for (index_t first = 0; first < B; first += chunk, ++i) {
-      if (i % ranks != me) continue;
-      const index_t count = std::min(chunk, B - first);
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      if (static_cast<int>(i % ranks) != me) continue;
+      const auto [first, count] = spans[i];
       const std::string path = chunk_path(first, count);
       if (run.resume && fs::exists(path)) {
         keep(read_back(first, count));
@@ -136,10 +143,9 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   // Rank 0: the other ranks' chunks, read back; every chunk in order.
   std::vector<Part> all_parts;
   {
-    index_t i = 0;
     auto own = parts.begin();
-    for (index_t first = 0; first < B; first += chunk, ++i)
-      all_parts.push_back(i % ranks == 0 ? std::move(*own++) : read_back(first, std::min(chunk, B - first)));
+    for (std::size_t i = 0; i < spans.size(); ++i)
+      all_parts.push_back(i % ranks == 0 ? std::move(*own++) : read_back(spans[i].first, spans[i].second));
   }
   std::vector<double> t = all_parts.front().read.t;
   double point_steps = 0.0;
