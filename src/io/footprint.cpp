@@ -38,8 +38,10 @@ Footprint footprint_1d(const Config1D& c) {
 
 Footprint footprint_2d(const Config2D& c) {
   const double B = c.initial.trajectories, P = c.patches, T = static_cast<double>(c.samples());
-  const double together = c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B)
-                                                   : std::min(B, std::max<double>(c.chunk_least, std::ceil(B / 10.0)));
+  // (By default the last chunk also takes a remainder smaller than chunk_least: run_in_chunks.)
+  const double together = c.chunk_trajectories > 0
+                              ? std::min<double>(c.chunk_trajectories, B)
+                              : std::min(B, std::max<double>(c.chunk_least, std::ceil(B / 10.0)) + c.chunk_least - 1.0);
   // Lattice sites per trajectory: n x n in each of the P x P patches, or the whole N x N lattice
   // (N = P s, s = (n - 2) / ratio points between patch centres).
   const double n = c.points, s = std::round((n - 2.0) / c.ratio);

@@ -80,11 +80,13 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
   const index_t chunk = run.chunk > 0            ? run.chunk
                         : device == Device::CUDA ? B
                                                  : std::min<index_t>(B, std::max<index_t>(run.least, (B + 9) / 10));
-  // The chunks (first, count): `chunk` trajectories each, the last one also taking a remainder
-  // smaller than run.least, so that no chunk holds fewer (ChunkedRun::least).
+  // The chunks (first, count): `chunk` trajectories each; by default the last one also takes a
+  // remainder smaller than run.least, so that no chunk holds fewer (ChunkedRun::least). An explicit
+  // chunk size is kept as asked.
+  const index_t least = run.chunk > 0 ? 1 : run.least;
   std::vector<std::pair<index_t, index_t>> spans;
   for (index_t first = 0; first < B;) {
-    const index_t rest = B - first, count = rest - chunk < run.least ? rest : chunk;
+    const index_t rest = B - first, count = rest - chunk < least ? rest : chunk;
     spans.emplace_back(first, count);
     first += count;
   }

@@ -21,7 +21,7 @@ struct ChunkedRun {
   std::string dir;  ///< DIR/data.h5.chunks
   bool resume = false;
   int chunk = 0;  ///< trajectories per chunk (0: a tenth of them, at least `least`)
-  int least = 1;  ///< SharedConfig::chunk_least: no chunk, not even the last, holds fewer (unless B does)
+  int least = 1;  ///< SharedConfig::chunk_least: with the default size no chunk, not even the last, holds fewer
 };
 
 /// compute(first, count, progress) simulates trajectories [first, first + count); the result is
