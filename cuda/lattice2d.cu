@@ -15,14 +15,27 @@ namespace {
 // point-major state), so the reads coalesce, a warp takes one branch (all its points on the same
 // patch border or none), and the coupling sums of one patch row share their sources in cache.
 __global__ void k_gap_tooth(index_t batch, int P, int m, ToothBonds bonds, const double* wp, const double* wm,
-                            double inv_h2, const double* U, double* dUdt, LatticeNonlinearity nl) {
+                            double inv_h2, const double* U, double* dUdt, LatticeNonlinearity nl, const double* edges) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
   if (t >= batch * per) return;
   const index_t b = t / per, r = t % per, k = r / PP, patch = r % PP;
   const int I = static_cast<int>(patch % P), J = static_cast<int>(patch / P);
   const int p = static_cast<int>(k % m), q = static_cast<int>(k / m);
-  dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, bonds, wp, wm, inv_h2, nl);
+  dUdt[t] = gap_tooth_rate(U + b * per, P, m, I, J, p, q, bonds, wp, wm, inv_h2, nl,
+                           edges ? edges + b * 4 * m * PP : nullptr);
+}
+
+// One thread per ghost value [b][side][k][J][I] of the teeth's periodic closure.
+__global__ void k_closure_edges(index_t batch, int P, int m, ToothClosure c, const double* U, const double* M,
+                                double* edges) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  const index_t PP = static_cast<index_t>(P) * P, per = 4 * m * PP;
+  if (t >= batch * per) return;
+  const index_t b = t / per, r = t % per, patch = r % PP, sk = r / PP;
+  const int side = static_cast<int>(sk / m), k = static_cast<int>(sk % m) + 1;
+  edges[t] = closure_edge(U + b * PP * m * m, M + b * PP, P, m, side, k, static_cast<int>(patch % P),
+                          static_cast<int>(patch / P), c);
 }
 
 // A whole sampling interval of the Chebyshev series for one trajectory per block, its three
@@ -116,10 +129,16 @@ __global__ void k_window_means(index_t batch, index_t N, int P, index_t first, i
 }  // namespace
 
 void gap_tooth_rates(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
-                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
+                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl, const double* edges) {
   PL_LAUNCH(k_gap_tooth, blocks_for(batch * P * P * m * m), kBlock, 0)
-  (batch, P, m, k, wp, wm, inv_h2, U, dUdt, nl);
+  (batch, P, m, k, wp, wm, inv_h2, U, dUdt, nl, edges);
   check_launch("gap-tooth rates");
+}
+
+void closure_edges(index_t batch, int P, int m, const ToothClosure& c, const double* U, const double* M,
+                   double* edges) {
+  PL_LAUNCH(k_closure_edges, blocks_for(batch * 4 * m * P * P), kBlock, 0)(batch, P, m, c, U, M, edges);
+  check_launch("gap-tooth closure edges");
 }
 
 namespace {

@@ -436,6 +436,34 @@ TEST(Gpu, GapToothOnAModulatedLattice) {
   }
 }
 
+TEST(Gpu, ClosedTeethOfARandomLattice) {
+  // A random lattice with gaps: the teeth's ghost values from their periodic closure
+  // (kernels::ToothClosure), on CUDA one thread per ghost value summing over the means
+  // (closure_edge), on the CPU matrix products in the same order; then the rates read them. Rates
+  // ~1e-15 of their scale, the rkc stepper over two intervals ~1e-12 of the state.
+  REQUIRE_GPU();
+  const auto g = make_layout_2d(2 * M_PI, 8, 7, 0.5, Coupling::Spectral, 0);
+  RandomMediumSpec law;
+  law.sigma = 0.5;
+  law.seed = 9;
+  const Lattice2D lat(KappaTables::random_lattice(static_cast<int>(g.lattice_points()), law), BondPlacement::Aligned,
+                      g.h, g.first);
+  GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
+  ASSERT_TRUE(gc.closure().active() && gg.closure().active());
+  const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 16);
+  Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
+  gc.rates(uc.data(), rc.data());
+  gg.rates(ug.data(), rg.data());
+  expect_close(rg.to_host(), rc.to_host(), 1e-13, "closed teeth's rates");
+  const EffectiveTensor D{1.5, 0.0, 1.5};  // above the realization's D: it only sets the steps, the same on both
+  Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
+      pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
+  const auto ics = small_initial_conditions();
+  const auto dc = simulate_lattice_2d(gc, pc, 0.01, 3, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 3, ics);
+  expect_close(dg.host_U(), dc.host_U(), 1e-12, "closed teeth's means");
+  expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "rates of the closed teeth's means");
+}
+
 TEST(Gpu, UDependentLatticeOnTheRkcStepper) {
   // g(u) on the bonds and a reaction on the sites: the CUDA kernels evaluate them per point
   // (site_rate), the CPU per plane of bonds; the CUDA rkc path goes stage by stage over the batch

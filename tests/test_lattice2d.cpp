@@ -10,6 +10,7 @@
 #include <tuple>
 #include <utility>
 
+#include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/cell2d.hpp"
 #include "patchlearn/homog/homogenized2d.hpp"
@@ -425,6 +426,105 @@ TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {
     EXPECT_NEAR(Ua[i], Ub[i], 1e-12);
     EXPECT_NEAR(Ra[i], Rb[i], 1e-12 * 1e4);  // rates ~ 1/h^2 at t = 0
   }
+}
+
+namespace {
+/// A random lattice (log k ~ N(0, sigma^2), independent bonds) over the layout's whole lattice.
+Lattice2D random_lattice_2d(const PatchLayout2D& g, double sigma, std::uint64_t seed) {
+  RandomMediumSpec law;
+  law.sigma = sigma;
+  law.seed = seed;
+  return Lattice2D(KappaTables::random_lattice(static_cast<int>(g.lattice_points()), law), BondPlacement::Aligned, g.h,
+                   g.first);
+}
+}  // namespace
+
+TEST(GapTooth2D, ClosedTeethHoldTheirCellSolutionUnderAUniformGradient) {
+  // A random lattice with gaps: each tooth is closed as a periodic cell of its own points, driven
+  // by the gradient G at its borders (kernels::ToothClosure). With G uniform, the tooth's state
+  // u = G.x + h (Gx phi_x + Gy phi_y), phi its own cell correctors (solved here from the lattice's
+  // bonds at the tooth's sites), is steady: every rate vanishes to round-off of the bond fluxes
+  // kappa |G| / h, at the border points too, whose ghost values come from the scheme's factors.
+  const auto g = make_layout_2d(2 * M_PI, 4, 7, 0.5, Coupling::Spectral, 0);
+  const auto lat = random_lattice_2d(g, 0.5, 21);
+  ASSERT_TRUE(GapTooth2D::closed_teeth(lat, g));
+  GapTooth2D gt(Device::CPU, lat, g, 1);
+  ASSERT_TRUE(gt.closure().active());
+  const int P = g.P, m = g.m, n = g.n;
+  const index_t PP = static_cast<index_t>(P) * P;
+  const double Gx = 0.7, Gy = -0.4;
+  std::vector<double> u(static_cast<std::size_t>(gt.state_size())), edges(static_cast<std::size_t>(4 * m * PP));
+  double kmax = 0.0;
+  for (int J = 0; J < P; ++J)
+    for (int I = 0; I < P; ++I) {
+      std::vector<double> kE, kN;
+      lat.window(g.first + I * g.spacing, g.first + J * g.spacing, n, kE, kN);
+      KappaTables cell;
+      cell.mx = cell.my = m;
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j) {
+          cell.cx.push_back(kE[(j + 1) * n + i + 1]);
+          cell.cy.push_back(kN[(j + 1) * n + i + 1]);
+          kmax = std::max({kmax, kE[(j + 1) * n + i + 1], kN[(j + 1) * n + i + 1]});
+        }
+      const auto sol = cell_solution(Lattice2D(cell, BondPlacement::Aligned, g.h));
+      const index_t patch = static_cast<index_t>(J) * P + I;
+      const auto at = [&](int p, int q) -> double& { return u[(static_cast<std::size_t>(q) * m + p) * PP + patch]; };
+      for (int q = 0; q < m; ++q)
+        for (int p = 0; p < m; ++p)
+          at(p, q) = Gx * p * g.h + Gy * q * g.h + g.h * (Gx * sol.phi[0][q * m + p] + Gy * sol.phi[1][q * m + p]);
+      const auto& c = gt.closure();
+      for (int k = 1; k <= m; ++k) {
+        const double inner[4] = {at(m - 1, k - 1), at(0, k - 1), at(k - 1, m - 1), at(k - 1, 0)};
+        for (int side = 0; side < 4; ++side)
+          edges[(static_cast<std::size_t>(side) * m + k - 1) * PP + patch] = kernels::closure_ghost(
+              inner[side], g.h, c.factor(side, k, 0, m, P)[patch], Gx, c.factor(side, k, 1, m, P)[patch], Gy);
+      }
+    }
+  std::vector<double> rates(u.size()), unused(static_cast<std::size_t>(PP), 0.0);
+  kernels::gap_tooth_rates(Device::CPU, 1, P, m, gt.bonds(), unused.data(), unused.data(), 1.0 / (g.h * g.h), u.data(),
+                           rates.data(), {}, edges.data());
+  const double scale = kmax * std::hypot(Gx, Gy) / g.h;
+  for (const double r : rates) EXPECT_LT(std::abs(r), 1e-12 * scale);
+}
+
+TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
+  // The closure's interpolation: on a "random" lattice of equal bonds (sigma = 0) the correctors
+  // vanish and each ghost is the inner value plus h G, G the derivative of the means'
+  // interpolant (exact for the resolved modes once each mode is divided by the mean's factor s(k))
+  // at the border. For u = cos(x + 2y) every interior rate is the lattice Laplacian's -lambda u;
+  // at the borders h G differs from the lattice increment by the factor sinc(k h / 2), so the
+  // teeth's mean rates are -lambda times their means to (k h)^2 / 24 relative (k = 2 here). Without
+  // the division by s(k) they would be off by ~(k m h)^2 / 24, 1.7e-2.
+  const auto g = make_layout_2d(2 * M_PI, 8, 9, 0.5, Coupling::Spectral, 0);
+  const auto lat = random_lattice_2d(g, 0.0, 1);
+  GapTooth2D gt(Device::CPU, lat, g, 1);
+  ASSERT_TRUE(gt.closure().active());
+  const int P = g.P, m = g.m;
+  const index_t PP = static_cast<index_t>(P) * P;
+  std::vector<double> u(static_cast<std::size_t>(gt.state_size()));
+  for (int q = 0; q < m; ++q)
+    for (int p = 0; p < m; ++p)
+      for (int J = 0; J < P; ++J)
+        for (int I = 0; I < P; ++I) {
+          const double x = static_cast<double>(g.first + I * g.spacing + 1 + p) * g.h,
+                       y = static_cast<double>(g.first + J * g.spacing + 1 + q) * g.h;
+          u[((static_cast<std::size_t>(q) * m + p) * P + J) * P + I] = std::cos(x + 2 * y);
+        }
+  Buffer<double> ub(Device::CPU, u), rb(Device::CPU, u.size()), U(Device::CPU, static_cast<std::size_t>(PP)),
+      R(Device::CPU, static_cast<std::size_t>(PP));
+  gt.rates(ub.data(), rb.data());
+  gt.restrict_means(ub.data(), U.data());
+  gt.restrict_means(rb.data(), R.data());
+  const double h = g.h, lambda = 4.0 / (h * h) * (std::pow(std::sin(0.5 * h), 2) + std::pow(std::sin(h), 2));
+  const auto Um = U.to_host(), Rm = R.to_host();
+  double worst = 0.0;
+  for (index_t i = 0; i < PP; ++i) worst = std::max(worst, std::abs(Rm[i] + lambda * Um[i]) / lambda);
+  const double bound = std::pow(2 * h, 2) / 24;
+  std::printf("closed teeth on a uniform lattice: worst |R + lambda U| / lambda %.3g, (2 h)^2 / 24 = %.3g\n", worst,
+              bound);
+  EXPECT_LT(worst, bound);
+  EXPECT_GT(worst, 1e-3 * bound);  // the border error is there, at its order
 }
 
 TEST(FullLattice2D, ExponentialToleranceBoundsTheError) {

@@ -446,15 +446,20 @@ TEST(RandomLattice, EveryGapToothToothSeesItsOwnBonds) {
   // Each tooth's rates are those of the lattice model (paper eq. 25) with the realization's bonds
   // at the tooth's own sites, read here from the lattice itself: inside a tooth from its neighbours,
   // at its east side from the edge value the coupling interpolates, sum_K Wp[I][K] U_K at the
-  // first interior column. Gap-tooth runs a random lattice only without gaps (ratio 1, the teeth
-  // tiling the domain): across a gap the interpolated edge values miss the tooth's own corrector.
+  // first interior column, without gaps (ratio 1, the teeth tiling the domain). With gaps the teeth
+  // are closed periodically instead (ClosedTeeth* in test_lattice2d.cpp), which needs the spectral
+  // interpolant.
   std::string text = random_lattice("");
   text.replace(text.find("full_lattice"), 12, "gap_tooth");
-  EXPECT_EQ(key_of_2d(text), "scheme.type");
-  EXPECT_THROW(GapTooth2D(Device::CPU, lattice_2d(parse_config_2d(random_lattice(""), "r.toml")),
-                          layout_2d(parse_config_2d(random_lattice(""), "r.toml")), 1),
-               ConfigError);
+  EXPECT_EQ(key_of_2d(text), "accepted");
+  EXPECT_TRUE(GapTooth2D::closed_teeth(lattice_2d(parse_config_2d(text, "r.toml")),
+                                       layout_2d(parse_config_2d(text, "r.toml"))));
+  std::string polynomial = text;
+  polynomial.replace(polynomial.find("ratio = 0.25"), 12, "ratio = 0.25\ncoupling = \"polynomial\"\norder = 4");
+  EXPECT_EQ(key_of_2d(polynomial), "patch.coupling");
   text.replace(text.find("ratio = 0.25"), 12, "ratio = 1.0");
+  EXPECT_FALSE(GapTooth2D::closed_teeth(lattice_2d(parse_config_2d(text, "r.toml")),
+                                        layout_2d(parse_config_2d(text, "r.toml"))));
   const auto c = parse_config_2d(text, "random2d.toml");
   EXPECT_EQ(c.stepper, FineStepper::RKC);  // the default: the teeth's own bonds are not symmetric
   EXPECT_EQ(key_of_2d(text + "[fine]\nstepper = \"exponential\"\n"), "fine.stepper");
@@ -526,7 +531,8 @@ TEST(RandomLattice, WhatARandomLatticeCannotDoIsRefusedByKey) {
   EXPECT_EQ(key_of_2d(random_lattice("")), "accepted");
   std::string t = random_lattice("");
   t.replace(t.find("full_lattice"), 12, "gap_tooth");
-  EXPECT_EQ(key_of_2d(t), "scheme.type");  // gaps: EveryGapToothToothSeesItsOwnBonds
+  t.replace(t.find("ratio = 0.25"), 12, "ratio = 0.25\ncoupling = \"polynomial\"\norder = 4");
+  EXPECT_EQ(key_of_2d(t), "patch.coupling");  // gaps: closed teeth, driven by the spectral interpolant
   t = random_lattice("");
   t.replace(t.find("seed = 3"), 8, "seed = 3\nplacement = \"reference\"");
   EXPECT_EQ(key_of_2d(t), "lattice.placement");

@@ -182,7 +182,7 @@ class CellMultigrid {
 
 }  // namespace
 
-EffectiveTensor effective_tensor(const Lattice2D& lat, CellSolver solver) {
+CellSolution cell_solution(const Lattice2D& lat, CellSolver solver) {
   lat.tables().require_linear();
   const int mx = lat.tables().mx, my = lat.tables().my, n = mx * my;
   // The bonds once (Lattice2D::kx and ky wrap and place them on every call).
@@ -195,7 +195,8 @@ EffectiveTensor effective_tensor(const Lattice2D& lat, CellSolver solver) {
   CellMultigrid mg(CellLevel(mx, my, std::move(KX), std::move(KY)));
   const auto& L = mg.fine();
   const bool threads = L.threads(), precondition = solver == CellSolver::Multigrid && mg.active();
-  EffectiveTensor D;
+  CellSolution out;
+  EffectiveTensor& D = out.D;
   double flux[2][2];  // flux[e][direction]
   for (int e = 0; e < 2; ++e) {
     const double ex = e == 0 ? 1.0 : 0.0, ey = 1.0 - ex;
@@ -259,6 +260,7 @@ EffectiveTensor effective_tensor(const Lattice2D& lat, CellSolver solver) {
       }
     flux[e][0] = fx / n;
     flux[e][1] = fy / n;
+    out.phi[e] = std::move(phi);
   }
   D.xx = flux[0][0];
   D.yy = flux[1][1];
@@ -266,7 +268,9 @@ EffectiveTensor effective_tensor(const Lattice2D& lat, CellSolver solver) {
   D.asymmetry = std::abs(flux[1][0] - flux[0][1]);
   if (!(D.xx > 0 && D.yy > 0 && D.xx * D.yy > D.xy * D.xy))
     throw RunError("the 2D cell problem gave a tensor that is not positive definite");
-  return D;
+  return out;
 }
+
+EffectiveTensor effective_tensor(const Lattice2D& lat, CellSolver solver) { return cell_solution(lat, solver).D; }
 
 }  // namespace patchlearn

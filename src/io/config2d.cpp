@@ -253,7 +253,11 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // So have gap-tooth teeth with bonds of their own (a random or modulated lattice): their patch
   // system is not symmetric.
   const bool linear = c.kappa.nonlinear_key().empty(), own_bonds = whole && c.scheme == Scheme2D::GapTooth;
-  if (own_bonds) c.chunk_least = (2 * (m + 1) + m - 1) / m;
+  // Per tooth: 2 m (m + 1) bonds, and where the teeth are closed periodically (a random lattice with
+  // gaps, GapTooth2D::closed_teeth) 8 m ghost factors; a trajectory's state is m^2.
+  const int tooth_values =
+      2 * m * (m + 1) + (c.random && std::lround(m / c.ratio) > m && c.scheme == Scheme2D::GapTooth ? 8 * m : 0);
+  if (own_bonds) c.chunk_least = (tooth_values + m * m - 1) / (m * m);
   c.stepper = fine.enumerated("stepper", linear && !own_bonds ? c.stepper : FineStepper::RKC,
                               {FineStepper::Exponential, FineStepper::RK4, FineStepper::RKC});
   c.fine_dt = fine.number("dt", c.fine_dt);
@@ -301,10 +305,10 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   parse_shared_sections(root, c, c.t_end, "time.t_end");
   check_position_degree(c, c.patches, "patch centres per side");
   if (c.chunk_trajectories > 0 && c.chunk_trajectories < std::min(c.chunk_least, ic.trajectories))
-    c.warnings.push_back(fmt::format(
-        "run.chunk_trajectories: the teeth's own bond tables (2 m (m + 1) = {} values per tooth) outweigh the state "
-        "of a chunk of {} trajector{} ({} values per tooth each); {} or more keep them within it",
-        2 * m * (m + 1), c.chunk_trajectories, c.chunk_trajectories == 1 ? "y" : "ies", m * m, c.chunk_least));
+    c.warnings.push_back(
+        fmt::format("run.chunk_trajectories: the teeth's own tables ({} values per tooth) outweigh the state "
+                    "of a chunk of {} trajector{} ({} values per tooth each); {} or more keep them within it",
+                    tooth_values, c.chunk_trajectories, c.chunk_trajectories == 1 ? "y" : "ies", m * m, c.chunk_least));
   if (c.modulation && c.position_basis == PositionBasisKind::None)
     c.warnings.push_back(
         "regression.position_basis: the lattice is modulated (lattice.modulation), but the regression's library is "

@@ -61,6 +61,7 @@ struct GapToothProblem {
   const double* U;
   double* dUdt;
   LatticeNonlinearity nl;
+  const double* edges = nullptr;  ///< given edge planes [b][side][k] (ToothClosure), or computed here
 };
 
 /// The scratch of one trajectory's rates: 4 m edge planes, and for a u-dependent lattice the
@@ -134,8 +135,12 @@ struct GapToothTrajectory {
     const int P = g.P, m = Mc > 0 ? Mc : g.m, n = m + 2;
     const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
     const double* Ub = g.U + b * per;
-    // Edge planes: east (x = m+1), west (x = 0), north (y = m+1), south (y = 0), m of each.
-    const auto edge = [edges, m, PP](int side, int k) { return edges + (static_cast<index_t>(side) * m + k - 1) * PP; };
+    // Edge planes: east (x = m+1), west (x = 0), north (y = m+1), south (y = 0), m of each; given
+    // (the closure of a random lattice's teeth) or interpolated here into the scratch.
+    const double* planes = g.edges ? g.edges + b * 4 * m * PP : edges;
+    const auto edge = [planes, m, PP](int side, int k) {
+      return planes + (static_cast<index_t>(side) * m + k - 1) * PP;
+    };
     const auto F = [&](int x, int y) -> const double* {
       if (x == m + 1) return edge(0, y);
       if (x == 0) return edge(1, y);
@@ -143,11 +148,11 @@ struct GapToothTrajectory {
       if (y == 0) return edge(3, x);
       return Ub + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
     };
-    for (int k = 1; k <= m; ++k) {
-      coupling_product<V>(P, F(1, k), g.wpT, edge(0, k));
-      coupling_product<V>(P, F(m, k), g.wmT, edge(1, k));
-      coupling_product<V>(P, g.wp, F(k, 1), edge(2, k));
-      coupling_product<V>(P, g.wm, F(k, m), edge(3, k));
+    for (int k = 1; k <= m && !g.edges; ++k) {
+      coupling_product<V>(P, F(1, k), g.wpT, edges + (0 * static_cast<index_t>(m) + k - 1) * PP);
+      coupling_product<V>(P, F(m, k), g.wmT, edges + (1 * static_cast<index_t>(m) + k - 1) * PP);
+      coupling_product<V>(P, g.wp, F(k, 1), edges + (2 * static_cast<index_t>(m) + k - 1) * PP);
+      coupling_product<V>(P, g.wm, F(k, m), edges + (3 * static_cast<index_t>(m) + k - 1) * PP);
     }
     const LatticeNonlinearity& nl = g.nl;
     double* bonds = edges + 4 * static_cast<index_t>(m) * PP;
@@ -215,6 +220,50 @@ struct GapToothTrajectory {
                      out[i];
         }
       }
+  }
+};
+
+/// closure_edges for one trajectory, its G planes as matrix products (coupling_product: each sum
+/// in closure_gradient's order): on E and W sides A = M X^T once per side and component, then
+/// Y A for every point k; on N and S A = Y M, then A X^T. X^T is the transposed matrix stored
+/// after the others (ToothClosure). scratch: 4 P^2.
+struct ClosureTrajectory {
+  template <class V>
+  [[gnu::always_inline]] static inline void run(int P, int m, const ToothClosure& c, const double* U, const double* M,
+                                                double* edges, double* scratch) {
+    const index_t PP = static_cast<index_t>(P) * P;
+    const int transposed = 4 + 2 * m;
+    const auto T = [&](const double* X) { return X + transposed * PP; };
+    double *A[2] = {scratch, scratch + PP}, *G[2] = {scratch + 2 * PP, scratch + 3 * PP};
+    for (int side = 0; side < 4; ++side) {
+      const bool y_first = side >= 2;
+      // The border's matrices do not depend on k: the side's products with M once.
+      for (int comp = 0; comp < 2; ++comp) {
+        const double *Y, *X;
+        c.gradient_matrices(side, 1, comp, P, Y, X);
+        if (y_first)
+          coupling_product<V>(P, Y, M, A[comp]);
+        else
+          coupling_product<V>(P, M, T(X), A[comp]);
+      }
+      for (int k = 1; k <= m; ++k) {
+        for (int comp = 0; comp < 2; ++comp) {
+          const double *Y, *X;
+          c.gradient_matrices(side, k, comp, P, Y, X);
+          if (y_first)
+            coupling_product<V>(P, A[comp], T(X), G[comp]);
+          else
+            coupling_product<V>(P, Y, A[comp], G[comp]);
+        }
+        const int x = side == 0 ? m : side == 1 ? 1 : k, y = side == 2 ? m : side == 3 ? 1 : k;
+        const double* inner = U + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+        const double *fx = c.factor(side, k, 0, m, P), *fy = c.factor(side, k, 1, m, P);
+        double* out = edges + (static_cast<index_t>(side) * m + k - 1) * PP;
+        const double h = c.h, *gx = G[0], *gy = G[1];
+#pragma omp simd
+        for (index_t i = 0; i < PP; ++i) out[i] = closure_ghost(inner[i], h, fx[i], gx[i], fy[i], gy[i]);
+      }
+    }
   }
 };
 
@@ -377,14 +426,29 @@ struct ChebyshevUpdate {
 }  // namespace
 
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
-                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl) {
-  PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, k, wp, wm, inv_h2, U, dUdt, nl));
+                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl, const double* edges) {
+  PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, k, wp, wm, inv_h2, U, dUdt, nl, edges));
   GapToothCoupling coupling(P, m, k, wp, wm, inv_h2, nl);
   GapToothProblem& g = coupling.g;
   g.U = U;
   g.dUdt = dUdt;
+  g.edges = edges;
   if (m == 3) return gap_tooth_rates_cpu<3>(g, batch);  // the paper's 5 x 5 patches
   gap_tooth_rates_cpu<0>(g, batch);
+}
+
+void closure_edges(Device dev, index_t batch, int P, int m, const ToothClosure& c, const double* U, const double* M,
+                   double* edges) {
+  PL_RETURN_IF_CUDA(dev, closure_edges(batch, P, m, c, U, M, edges));
+  const bool avx2 = cpu_avx2();
+  const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
+#pragma omp parallel
+  {
+    std::vector<double> scratch(static_cast<std::size_t>(4 * PP));
+#pragma omp for
+    for (index_t b = 0; b < batch; ++b)
+      run_vectorized<ClosureTrajectory>(avx2, P, m, c, U + b * per, M + b * PP, edges + b * 4 * m * PP, scratch.data());
+  }
 }
 
 void gap_tooth_chebyshev_interval(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp,

@@ -12,6 +12,8 @@
 // halve at least once to >= 4 (a random lattice's whole realization) are preconditioned by an
 // aggregation-multigrid V-cycle (2 x 2 aggregates, Galerkin coarse operators, damped Jacobi), whose
 // count grows like sqrt(n) (90 there).
+#include <vector>
+
 #include "patchlearn/micro/lattice2d.hpp"
 
 namespace patchlearn {
@@ -26,6 +28,14 @@ struct EffectiveTensor {
 /// the table's sides allow it (the default), or not at all (the reference the tests compare with).
 enum class CellSolver { Multigrid, Plain };
 
+/// The cell problem's whole solution: D and the two correctors phi_x, phi_y on the period ([y][x],
+/// in units of h, each up to a constant that no bond increment sees).
+struct CellSolution {
+  EffectiveTensor D;
+  std::vector<double> phi[2];
+};
+
+CellSolution cell_solution(const Lattice2D& lattice, CellSolver solver = CellSolver::Multigrid);
 EffectiveTensor effective_tensor(const Lattice2D& lattice, CellSolver solver = CellSolver::Multigrid);
 
 }  // namespace patchlearn

@@ -120,9 +120,15 @@ index_t count_nonfinite(Device dev, const double* x, index_t count);
 /// dUdt = gap-tooth rates of U[b][q][p][J][I] (P x P patches of m x m evolving points,
 /// point-major); k the teeth's bond tables, one shared or one per tooth (ToothBonds); wp, wm the
 /// P x P circulant coupling matrices; nl the u-dependence (site rates nl.rho indexed like one
-/// shared bond table; a u-dependent lattice has no per-tooth tables), linear by default.
+/// shared bond table; a u-dependent lattice has no per-tooth tables), linear by default. Where
+/// `edges` is given (closure_edges, batch * 4 m P^2), the edge values are read from it instead.
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
-                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl = {});
+                     double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl = {},
+                     const double* edges = nullptr);
+/// edges[b][side][k][J][I] = the ghost values of the teeth's periodic closure (kernels/lattice2d.hpp:
+/// ToothClosure, closure_edge) of the states U (as gap_tooth_rates) with patch means M[b][J][I].
+void closure_edges(Device dev, index_t batch, int P, int m, const ToothClosure& c, const double* U, const double* M,
+                   double* edges);
 /// u <- exp(dt A) u over one sampling interval for the gap-tooth patches of gap_tooth_rates, by the
 /// Chebyshev series c[0..n) (n >= 2, a device array) on [-rho, 0], each trajectory's series carried
 /// through in one go: the arithmetic of the term-by-term loop (chebyshev_start, gap_tooth_rate,

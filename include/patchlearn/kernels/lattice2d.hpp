@@ -124,17 +124,113 @@ PL_HD double patch_point_rate(const double* patch, index_t stride, int m, int p,
 /// point-major: U[q][p][J][I], the P x P patches' values at one interior point side by side (m x m
 /// such planes). The edge values it needs are interpolated on the spot: Wp / Wm are the P x P
 /// circulant coupling matrices that give the right/top edge from the neighbours' first interior
-/// column/row (shift +r) and the left/bottom edge from their last (shift -r).
+/// column/row (shift +r) and the left/bottom edge from their last (shift -r). Or, where `edges` is
+/// given (the periodic closure of a random lattice's teeth, ToothClosure), they are read from its
+/// 4 m planes [side E, W, N, S][k][J][I].
 PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, int q, const ToothBonds& k,
-                            const double* Wp, const double* Wm, double inv_h2, const LatticeNonlinearity& nl = {}) {
-  const index_t PP = static_cast<index_t>(P) * P;
+                            const double* Wp, const double* Wm, double inv_h2, const LatticeNonlinearity& nl = {},
+                            const double* edges = nullptr) {
+  const index_t PP = static_cast<index_t>(P) * P, patch = static_cast<index_t>(J) * P + I;
   const auto plane = [U, m, PP](int pp, int qq) { return U + (static_cast<index_t>(qq) * m + pp) * PP; };
-  const double eE = p + 1 < m ? 0.0 : coupling_sum(Wp + I * P, P, plane(0, q) + J * P, 1);
-  const double eW = p > 0 ? 0.0 : coupling_sum(Wm + I * P, P, plane(m - 1, q) + J * P, 1);
-  const double eN = q + 1 < m ? 0.0 : coupling_sum(Wp + J * P, P, plane(p, 0) + I, P);
-  const double eS = q > 0 ? 0.0 : coupling_sum(Wm + J * P, P, plane(p, m - 1) + I, P);
+  const auto given = [edges, m, PP, patch](int side, int i) {
+    return edges[(static_cast<index_t>(side) * m + i) * PP + patch];
+  };
+  const double eE = p + 1 < m ? 0.0 : edges ? given(0, q) : coupling_sum(Wp + I * P, P, plane(0, q) + J * P, 1);
+  const double eW = p > 0 ? 0.0 : edges ? given(1, q) : coupling_sum(Wm + I * P, P, plane(m - 1, q) + J * P, 1);
+  const double eN = q + 1 < m ? 0.0 : edges ? given(2, p) : coupling_sum(Wp + J * P, P, plane(p, 0) + I, P);
+  const double eS = q > 0 ? 0.0 : edges ? given(3, p) : coupling_sum(Wm + J * P, P, plane(p, m - 1) + I, P);
   return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, k,
                           static_cast<index_t>(J) * P + I, inv_h2, nl);
+}
+
+/// The periodic closure of the gap-tooth teeth of a random lattice with gaps (GapTooth2D). Where
+/// the lattice is random, the interior values next to a neighbour's edge carry that neighbour's own
+/// corrector, so the EdgyInt coupling would put an O(sigma) error into every edge flux. Instead
+/// each tooth is closed as a periodic cell of its own m x m points, its wrap bonds its east and
+/// north boundary bonds, and driven by the macro gradient G of the patch means' trigonometric
+/// interpolant (deconvolved by the mean's factor s(k), homog/homogenized2d.hpp) at its borders:
+/// the ghost value beyond interior point k of side E, W, N, S (frame positions (m+1, k), (0, k),
+/// (k, m+1), (k, 0)) is
+///     ghost = inner + h (fx Gx + fy Gy),
+/// inner the interior value next to it and (fx, fy) from the tooth's own cell correctors
+/// (homog/cell2d.hpp): the increment of u = e.x + h phi_e across the wrap bond of that row or
+/// column, times the ratio of the wrap bond to the boundary bond on the west and south sides
+/// (negated there), so that every boundary bond carries the flux the wrap bond carries in the
+/// periodic cell. Under a uniform gradient the tooth's state is then exactly its cell solution
+/// (no net flux), and its mean's rate is D_tooth : grad grad U to leading order, D_tooth the
+/// tooth's own periodic cell tensor, whose scatter over the teeth shrinks with the tooth width.
+///
+/// kernels holds P x P circulant matrices W[I][K] = w[(I - K) mod P] (the coupling's orientation),
+/// and after them the same transposed: matrix(0..3) the interpolant's value and derivative at the
+/// border offsets +m h / 2 and -m h / 2 from the patch centre (+value, +derivative, -value,
+/// -derivative); matrix(4 + 2 (k - 1)) and matrix(5 + 2 (k - 1)) its value and derivative at the
+/// offset (k - (m + 1) / 2) h of interior point k = 1 .. m.
+struct ToothClosure {
+  const double* factors = nullptr;  ///< [side][k][component x, y] planes of P^2 (fx, fy)
+  const double* kernels = nullptr;  ///< (4 + 2 m) matrices, then their transposes
+  double h = 0;
+  PL_HD bool active() const { return factors != nullptr; }
+  PL_HD const double* matrix(int i, int P) const { return kernels + static_cast<index_t>(i) * P * P; }
+  PL_HD const double* factor(int side, int k, int component, int m, int P) const {
+    return factors + ((static_cast<index_t>(side) * m + k - 1) * 2 + component) * P * P;
+  }
+  /// The y and x matrices of G's component (0: x, 1: y) at point k of a side: on E and W the
+  /// x-derivative or x-value at the border offset, times the y-value or y-derivative at point k;
+  /// on N and S the y-value or y-derivative at the border offset, times the x-derivative or x-value
+  /// at point k.
+  PL_HD void gradient_matrices(int side, int k, int component, int P, const double*& Y, const double*& X) const {
+    const int border = side == 0 || side == 2 ? 0 : 2, at = 4 + 2 * (k - 1);
+    if (side < 2) {
+      X = matrix(border + (component == 0 ? 1 : 0), P);
+      Y = matrix(at + (component == 0 ? 0 : 1), P);
+    } else {
+      Y = matrix(border + (component == 0 ? 0 : 1), P);
+      X = matrix(at + (component == 0 ? 1 : 0), P);
+    }
+  }
+};
+
+/// One component of G at a border point of patch (I, J) from the means M[L][K] (P x P): on E and
+/// W sides sum_L Y[J][L] (sum_K M[L][K] X[I][K]), on N and S sum_K (sum_L Y[J][L] M[L][K]) X[I][K]
+/// (the order of the CPU's matrix products, so both give the same sums).
+PL_HD double closure_gradient(const double* M, int P, const double* Y, const double* X, int I, int J, bool y_first) {
+  double s = 0.0;
+  if (!y_first) {
+    for (int L = 0; L < P; ++L) {
+      double inner = 0.0;
+      for (int K = 0; K < P; ++K) inner += M[L * P + K] * X[I * P + K];
+      s += Y[J * P + L] * inner;
+    }
+  } else {
+    for (int K = 0; K < P; ++K) {
+      double inner = 0.0;
+      for (int L = 0; L < P; ++L) inner += Y[J * P + L] * M[L * P + K];
+      s += inner * X[I * P + K];
+    }
+  }
+  return s;
+}
+
+/// The ghost value of ToothClosure from the interior value next to it and G there.
+PL_HD double closure_ghost(double inner, double h, double fx, double gx, double fy, double gy) {
+  return inner + h * (fx * gx + fy * gy);
+}
+
+/// The ghost value at point k (1..m) of side `side` of patch (I, J) of one trajectory (U point-major,
+/// M its P x P patch means): the per-element form of kernels::closure_edges.
+PL_HD double closure_edge(const double* U, const double* M, int P, int m, int side, int k, int I, int J,
+                          const ToothClosure& c) {
+  const index_t PP = static_cast<index_t>(P) * P, patch = static_cast<index_t>(J) * P + I;
+  // The interior point next to the ghost: (m, k), (1, k), (k, m), (k, 1) in frame positions.
+  const int x = side == 0 ? m : side == 1 ? 1 : k, y = side == 2 ? m : side == 3 ? 1 : k;
+  const double inner = U[(static_cast<index_t>(y - 1) * m + x - 1) * PP + patch];
+  double g[2];
+  for (int comp = 0; comp < 2; ++comp) {
+    const double *Y, *X;
+    c.gradient_matrices(side, k, comp, P, Y, X);
+    g[comp] = closure_gradient(M, P, Y, X, I, J, side >= 2);
+  }
+  return closure_ghost(inner, c.h, c.factor(side, k, 0, m, P)[patch], g[0], c.factor(side, k, 1, m, P)[patch], g[1]);
 }
 
 /// The first two terms of the Chebyshev series for exp(dt A) u at one point, T_0 = u and

@@ -1,7 +1,8 @@
 #pragma once
 // Schemes for the 2D lattice model (micro/lattice2d.hpp), batched over trajectories on one device:
 //   GapTooth2D    P x P patches of m x m evolving points, edges from the EdgyInt coupling
-//                 (patch/layout2d.hpp); state point-major, [trajectory][q][p][J][I]
+//                 (patch/layout2d.hpp), or on a random lattice with gaps from each tooth's
+//                 periodic closure (kernels::ToothClosure); state point-major, [trajectory][q][p][J][I]
 //   FullLattice2D the whole periodic N x N lattice; state [trajectory][y][x]
 // Both restrict to the same patch means (the m x m points of each patch), so their coarse data
 // compare directly. On a linear lattice du/dt = A u; a u-dependent one (g(u) on the bonds, a
@@ -138,11 +139,22 @@ class GapTooth2D : public LatticeScheme2D {
   /// per tooth the bond on one side of an edge is not the one on the other.
   bool symmetric() const override { return layout_.coupling == Coupling::Spectral && linear() && !bonds_.per_patch(); }
   std::vector<double> sample(const std::vector<InitialCondition2D>& ics) const override;
+  /// Whether the teeth are closed periodically and driven by the means' gradient
+  /// (kernels::ToothClosure) instead of the EdgyInt coupling: a random lattice with gaps.
+  static bool closed_teeth(const Lattice2D& lattice, const PatchLayout2D& layout);
+  /// Views of the teeth's bond tables and of their closure (inactive unless closed_teeth), on the
+  /// scheme's device.
+  const kernels::ToothBonds& bonds() const { return bonds_; }
+  const kernels::ToothClosure& closure() const { return closure_; }
 
  private:
   Buffer<double> kE_, kN_, wp_, wm_;
   kernels::ToothBonds bonds_;  ///< views of kE_, kN_
   double rho_ = 0.0;
+  // The periodic closure (closed_teeth): its factors and matrices, the means and the ghost planes.
+  void close_teeth(const Lattice2D& lattice);
+  Buffer<double> closure_factors_, closure_kernels_, means_, edges_;
+  kernels::ToothClosure closure_;
 };
 
 class FullLattice2D : public LatticeScheme2D {
@@ -167,9 +179,8 @@ class FullLattice2D : public LatticeScheme2D {
 /// the diffusivity period, for a modulated lattice the period it tiles); a random lattice has no
 /// phase to share.
 void check_patch_phase(const Lattice2D& lattice, const PatchLayout2D& layout);
-/// check_patch_phase, and a ConfigError for a random lattice unless the teeth fill the domain
-/// (ratio 1, no gaps): the coupling interpolates the neighbours' interior values, which carry their
-/// own corrector, so every edge flux is off by O(sigma) (measured: bench/RESULTS.md, issue 17).
+/// check_patch_phase, and a ConfigError for a random lattice with gaps unless the coupling is
+/// spectral (its teeth are closed periodically and driven through the means' interpolant).
 void check_gap_tooth_medium(const Lattice2D& lattice, const PatchLayout2D& layout);
 /// Gershgorin bounds of the spectral radius of A (the same the schemes use).
 double gap_tooth_spectral_bound(const Lattice2D& lattice, const PatchLayout2D& layout);
