@@ -452,6 +452,9 @@ TEST(RandomLattice, EveryGapToothToothSeesItsOwnBonds) {
   std::string text = random_lattice("");
   text.replace(text.find("full_lattice"), 12, "gap_tooth");
   EXPECT_EQ(key_of_2d(text), "accepted");
+  // Each closed tooth holds its 2 m (m + 1) bonds and 8 m ghost factors beside a state of m^2 per
+  // trajectory: chunks of at least ceil(48 / 9) = 6 trajectories keep them within the chunk's state.
+  EXPECT_EQ(parse_config_2d(text, "r.toml").chunk_least, 6);
   EXPECT_TRUE(GapTooth2D::closed_teeth(lattice_2d(parse_config_2d(text, "r.toml")),
                                        layout_2d(parse_config_2d(text, "r.toml"))));
   std::string polynomial = text;
@@ -522,6 +525,7 @@ TEST(RandomLattice, RepresentativeVolumesEstimateTheErgodicTensorWithTheirStanda
   EXPECT_NEAR(rve[0].xx.scatter / big.xx.scatter, 4.0, 2.0);
   const auto report = Problem2D(c).cell({});
   EXPECT_NEAR(report.json["ergodic"].get<double>(), 1.0, 0.0);
+  EXPECT_GT(report.json["D_realization_iterations"].get<int>(), 0);
   EXPECT_NEAR(report.json["D"][0][0].get<double>(), big.xx.mean, 0.0);
   // The truth's D is that estimate.
   EXPECT_NEAR(effective_lattice(c).D.yy, big.yy.mean, 0.0);

@@ -116,6 +116,7 @@ class CellMultigrid {
            levels_.back().my >= 8)
       levels_.push_back(levels_.back().coarser());
     for (const auto& l : levels_) {
+      if (!active()) break;  // plain CG: no V-cycle, no scratch
       const std::size_t n = static_cast<std::size_t>(l.mx) * l.my;
       x_.emplace_back(n);
       r_.emplace_back(n);

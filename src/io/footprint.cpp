@@ -17,12 +17,33 @@ std::string gib(double bytes) { return fmt::format("{:.3g} GiB", bytes / (1024.0
 
 }  // namespace
 
+std::vector<std::pair<index_t, index_t>> chunk_spans(index_t B, int chunk, int least_default, Device device) {
+  const index_t size = chunk > 0                ? chunk
+                       : device == Device::CUDA ? B
+                                                : std::min<index_t>(B, std::max<index_t>(least_default, (B + 9) / 10));
+  const index_t least = chunk > 0 ? 1 : least_default;
+  std::vector<std::pair<index_t, index_t>> spans;
+  for (index_t first = 0; first < B;) {
+    const index_t rest = B - first, count = rest - size < least ? rest : size;
+    spans.emplace_back(first, count);
+    first += count;
+  }
+  return spans;
+}
+
+namespace {
+/// The most trajectories one chunk simulates together on the CPU.
+double largest_chunk(int trajectories, int chunk, int least) {
+  index_t most = 0;
+  for (const auto& span : chunk_spans(trajectories, chunk, least, Device::CPU)) most = std::max(most, span.second);
+  return static_cast<double>(most);
+}
+}  // namespace
+
 Footprint footprint_1d(const Config1D& c) {
   const double B = c.initial.trajectories, M = c.macro_nodes;
   const double T = static_cast<double>(c.sample_times().size());
-  // Trajectories simulated together: a chunk (run.chunk_trajectories, default a tenth).
-  const double together =
-      c.chunk_trajectories > 0 ? std::min<double>(c.chunk_trajectories, B) : std::max(1.0, std::ceil(B / 10.0));
+  const double together = largest_chunk(c.initial.trajectories, c.chunk_trajectories, c.chunk_least);
   double points = 0.0;  // fine points per trajectory
   if (c.scheme == Scheme1D::FullResolution)
     points = std::floor(c.length / c.micro_dx) + 1.0;
@@ -38,10 +59,7 @@ Footprint footprint_1d(const Config1D& c) {
 
 Footprint footprint_2d(const Config2D& c) {
   const double B = c.initial.trajectories, P = c.patches, T = static_cast<double>(c.samples());
-  // (By default the last chunk also takes a remainder smaller than chunk_least: run_in_chunks.)
-  const double together = c.chunk_trajectories > 0
-                              ? std::min<double>(c.chunk_trajectories, B)
-                              : std::min(B, std::max<double>(c.chunk_least, std::ceil(B / 10.0)) + c.chunk_least - 1.0);
+  const double together = largest_chunk(c.initial.trajectories, c.chunk_trajectories, c.chunk_least);
   // Lattice sites per trajectory: n x n in each of the P x P patches, or the whole N x N lattice
   // (N = P s, s = (n - 2) / ratio points between patch centres).
   const double n = c.points, s = std::round((n - 2.0) / c.ratio);

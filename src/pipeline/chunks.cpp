@@ -11,6 +11,7 @@
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
 #include "patchlearn/io/chunk_file.hpp"
+#include "patchlearn/io/footprint.hpp"
 #include "patchlearn/io/identity.hpp"
 #include "patchlearn/pipeline/ranks.hpp"
 
@@ -73,23 +74,8 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
     if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
   });
   const std::string identity = config_identity(config_text, run.dir, tables_not_affecting_simulation());
-  // By default a tenth of the trajectories per chunk on the CPU (whose cost is linear in them, so
-  // that an interruption loses little), all of them at once on a GPU (which needs the whole batch
-  // to fill the chip: a tenth would leave it mostly idle). Never dependent on the rank count, so
-  // that any number of ranks computes the same chunks.
-  const index_t chunk = run.chunk > 0            ? run.chunk
-                        : device == Device::CUDA ? B
-                                                 : std::min<index_t>(B, std::max<index_t>(run.least, (B + 9) / 10));
-  // The chunks (first, count): `chunk` trajectories each; by default the last one also takes a
-  // remainder smaller than run.least, so that no chunk holds fewer (ChunkedRun::least). An explicit
-  // chunk size is kept as asked.
-  const index_t least = run.chunk > 0 ? 1 : run.least;
-  std::vector<std::pair<index_t, index_t>> spans;
-  for (index_t first = 0; first < B;) {
-    const index_t rest = B - first, count = rest - chunk < least ? rest : chunk;
-    spans.emplace_back(first, count);
-    first += count;
-  }
+  const auto spans = chunk_spans(B, run.chunk, run.least, device);
+  const index_t chunk = spans.empty() ? 0 : spans.front().second;
   if (const auto count = static_cast<index_t>(spans.size()); count < ranks && me == 0)
     observer.warning(
         fmt::format("{} trajectories make {} chunk{} of {} for {} ranks, so {} rank{} will have nothing to "

@@ -543,6 +543,7 @@ Report Problem2D::random_cell() const {
       {{"D", mean(big)},
        {"D_stderr", err(big)},
        {"D_realization", tensor_json(whole)},
+       {"D_realization_iterations", whole.iterations},
        {"ergodic", ergodic ? json(*ergodic) : json(nullptr)},
        {"representative_volume", "windows"},
        {"converged", converged}},
@@ -565,8 +566,9 @@ Report Problem2D::random_cell() const {
                                 big.xy.mean, big.xy.mean, big.yy.mean, big.window, big.window,
                                 converged ? "converged: the two largest windows agree within their standard errors"
                                           : "not converged: the two largest windows differ; use a larger cell.window"));
-  r.lines.push_back(fmt::format("the whole realization's cell problem = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]", whole.xx,
-                                whole.xy, whole.xy, whole.yy));
+  r.lines.push_back(fmt::format(
+      "the whole realization's cell problem = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]] ({} conjugate-gradient iterations)",
+      whole.xx, whole.xy, whole.xy, whole.yy, whole.iterations));
   if (ergodic)
     r.lines.push_back(fmt::format(
         "ergodic D = {:.6f} I (exact for independent log-symmetric bonds): Dxx {:+.2f}, Dyy "

@@ -4,11 +4,22 @@
 // std::bad_alloc). The estimate is a lower bound: the arrays named here are certainly allocated
 // together, and the solvers' work arrays come on top.
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "patchlearn/core/device.hpp"
 
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/config2d.hpp"
 
 namespace patchlearn {
+
+/// The chunks (first, count) a resumable simulation of `trajectories` commits (pipeline/chunks.hpp):
+/// `chunk` each where given (> 0), kept as asked; by default a tenth of them on the CPU (its cost is
+/// linear in them, so an interruption loses little), at least `least` (SharedConfig::chunk_least),
+/// all at once on a GPU (which needs the whole batch to fill the chip), the last chunk taking any
+/// remainder smaller than `least`. Never dependent on the rank count.
+std::vector<std::pair<index_t, index_t>> chunk_spans(index_t trajectories, int chunk, int least, Device device);
 
 /// Bytes of the coarse data set (U, dU/dt and the homogenized truth's U and dU/dt, all
 /// trajectories) and of one fine state of the trajectories simulated together (a chunk).
