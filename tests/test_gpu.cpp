@@ -516,9 +516,9 @@ TEST(Gpu, GapToothChebyshevIntervalOnChip) {
           wmg(Device::CUDA, wm), cg(Device::CUDA, c);
       std::vector<double> uc = u;
       const index_t step = own ? 1 : 0;
-      kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, {kE.data(), kN.data(), tables, step}, wp.data(),
-                                            wm.data(), 1.0, 200.0, c.data(), terms, uc.data());
-      kernels::gap_tooth_chebyshev_interval(Device::CUDA, batch, P, m, {kEg.data(), kNg.data(), tables, step},
+      kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, {kE.data(), kN.data(), tables, step, {}},
+                                            wp.data(), wm.data(), 1.0, 200.0, c.data(), terms, uc.data());
+      kernels::gap_tooth_chebyshev_interval(Device::CUDA, batch, P, m, {kEg.data(), kNg.data(), tables, step, {}},
                                             wpg.data(), wmg.data(), 1.0, 200.0, cg.data(), terms, ug.data());
       expect_close(ug.to_host(), uc, 1e-12,
                    own ? "gap-tooth Chebyshev interval, own bonds" : "gap-tooth Chebyshev interval");

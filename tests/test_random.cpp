@@ -684,3 +684,19 @@ TEST(RandomMedium, TranslatesShareTheRealizationsAStarWhileEachPatchSeesAnotherP
   part.replace(part.find("[micro]"), 7, "[domain]\nlength = 1.0005\n[micro]");
   EXPECT_EQ(config_error_key([&] { parse_config_1d(part, "bad.toml"); }), "medium.translations");
 }
+
+TEST(RandomLattice, TheShippedConfigsRunTheSameRealizationOnTheLatticeAndOnClosedTeeth) {
+  // random2d.toml (box averages of the whole lattice) and random2d_teeth.toml (a quarter of it in
+  // closed teeth) share the lattice: the same 480 x 480 realization, the teeth every 30 sites.
+  const std::string dir = std::string(PATCHLEARN_SOURCE_DIR) + "/configs/";
+  const auto full = load_config_2d(dir + "random2d.toml"), teeth = load_config_2d(dir + "random2d_teeth.toml");
+  const auto gf = layout_2d(full), gt = layout_2d(teeth);
+  EXPECT_EQ(gf.lattice_points(), 480);
+  EXPECT_EQ(gt.lattice_points(), 480);
+  EXPECT_EQ(full.kappa.cx, teeth.kappa.cx);
+  EXPECT_EQ(full.scheme, Scheme2D::FullLattice);
+  EXPECT_EQ(teeth.scheme, Scheme2D::GapTooth);
+  EXPECT_TRUE(GapTooth2D::closed_teeth(lattice_2d(teeth), gt));
+  EXPECT_EQ(teeth.stepper, FineStepper::RKC);
+  EXPECT_EQ(teeth.chunk_least, 3);  // (2 15 16 + 8 15) / 15^2 = 2.7 trajectories' state
+}

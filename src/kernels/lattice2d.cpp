@@ -64,10 +64,12 @@ struct GapToothProblem {
   const double* edges = nullptr;  ///< given edge planes [b][side][k] (ToothClosure), or computed here
 };
 
-/// The scratch of one trajectory's rates: 4 m edge planes, and for a u-dependent lattice the
-/// 2 m (m+1) planes of bond factors g(u_mean) behind them.
-index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl) {
-  return static_cast<index_t>(P) * P * (4 * m + (nl.linear() ? 0 : 2 * m * (m + 1) + 3));
+/// The scratch of one trajectory's rates: 4 m edge planes, for a u-dependent lattice the
+/// 2 m (m+1) planes of bond factors g(u_mean) and 3 for their series behind them, and for closed
+/// teeth (ToothClosure) the means and ClosureTrajectory's 4 planes last.
+index_t nonlinear_planes(int m, const LatticeNonlinearity& nl) { return nl.linear() ? 0 : 2 * m * (m + 1) + 3; }
+index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl, const ToothClosure& closure) {
+  return static_cast<index_t>(P) * P * (4 * m + nonlinear_planes(m, nl) + (closure.active() ? 5 : 0));
 }
 
 /// out[i] = sum_k c_k T_k(t[i]) over a plane of `count` values, t[i] = (a[i] + b[i]) / 2 - mid) *
@@ -113,6 +115,50 @@ index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl) {
   for (index_t i = 0; i < count; ++i) out[i] = c0 + t[i] * b1[i] - b2[i];
 }
 
+/// closure_edges for one trajectory, its G planes as matrix products (coupling_product: each sum
+/// in closure_gradient's order): on E and W sides A = M X^T once per side and component, then
+/// Y A for every point k; on N and S A = Y M, then A X^T. X^T is the transposed matrix stored
+/// after the others (ToothClosure). scratch: 4 P^2.
+struct ClosureTrajectory {
+  template <class V>
+  [[gnu::always_inline]] static inline void run(int P, int m, const ToothClosure& c, const double* U, const double* M,
+                                                double* edges, double* scratch) {
+    const index_t PP = static_cast<index_t>(P) * P;
+    const int transposed = 4 + 2 * m;
+    const auto T = [&](const double* X) { return X + transposed * PP; };
+    double *A[2] = {scratch, scratch + PP}, *G[2] = {scratch + 2 * PP, scratch + 3 * PP};
+    for (int side = 0; side < 4; ++side) {
+      const bool y_first = side >= 2;
+      // The border's matrices do not depend on k: the side's products with M once.
+      for (int comp = 0; comp < 2; ++comp) {
+        const double *Y, *X;
+        c.gradient_matrices(side, 1, comp, P, Y, X);
+        if (y_first)
+          coupling_product<V>(P, Y, M, A[comp]);
+        else
+          coupling_product<V>(P, M, T(X), A[comp]);
+      }
+      for (int k = 1; k <= m; ++k) {
+        for (int comp = 0; comp < 2; ++comp) {
+          const double *Y, *X;
+          c.gradient_matrices(side, k, comp, P, Y, X);
+          if (y_first)
+            coupling_product<V>(P, A[comp], T(X), G[comp]);
+          else
+            coupling_product<V>(P, Y, A[comp], G[comp]);
+        }
+        const int x = side == 0 ? m : side == 1 ? 1 : k, y = side == 2 ? m : side == 3 ? 1 : k;
+        const double* inner = U + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
+        const double *fx = c.factor(side, k, 0, m, P), *fy = c.factor(side, k, 1, m, P);
+        double* out = edges + (static_cast<index_t>(side) * m + k - 1) * PP;
+        const double h = c.h, *gx = G[0], *gy = G[1];
+#pragma omp simd
+        for (index_t i = 0; i < PP; ++i) out[i] = closure_ghost(inner[i], h, fx[i], gx[i], fy[i], gy[i]);
+      }
+    }
+  }
+};
+
 /// The rates of trajectory b; `edges` holds gap_tooth_scratch values.
 ///
 /// Frame position (x, y), 0 <= x, y <= m+1, of every patch at once is one P x P matrix [J][I]:
@@ -148,7 +194,19 @@ struct GapToothTrajectory {
       if (y == 0) return edge(3, x);
       return Ub + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
     };
-    for (int k = 1; k <= m && !g.edges; ++k) {
+    if (!g.edges && g.k.closure.active()) {
+      // Closed teeth: the trajectory's means (in kernels::patch_means' order), then the ghosts.
+      double* M = edges + (4 * m + nonlinear_planes(m, g.nl)) * PP;
+      std::fill(M, M + PP, 0.0);
+      for (index_t k = 0; k < static_cast<index_t>(m) * m; ++k) {
+        const double* plane = Ub + k * PP;
+#pragma omp simd
+        for (index_t i = 0; i < PP; ++i) M[i] += plane[i];
+      }
+      for (index_t i = 0; i < PP; ++i) M[i] /= static_cast<double>(m * m);
+      ClosureTrajectory::run<V>(P, m, g.k.closure, Ub, M, edges, M + PP);
+    }
+    for (int k = 1; k <= m && !g.edges && !g.k.closure.active(); ++k) {
       coupling_product<V>(P, F(1, k), g.wpT, edges + (0 * static_cast<index_t>(m) + k - 1) * PP);
       coupling_product<V>(P, F(m, k), g.wmT, edges + (1 * static_cast<index_t>(m) + k - 1) * PP);
       coupling_product<V>(P, g.wp, F(k, 1), edges + (2 * static_cast<index_t>(m) + k - 1) * PP);
@@ -223,50 +281,6 @@ struct GapToothTrajectory {
   }
 };
 
-/// closure_edges for one trajectory, its G planes as matrix products (coupling_product: each sum
-/// in closure_gradient's order): on E and W sides A = M X^T once per side and component, then
-/// Y A for every point k; on N and S A = Y M, then A X^T. X^T is the transposed matrix stored
-/// after the others (ToothClosure). scratch: 4 P^2.
-struct ClosureTrajectory {
-  template <class V>
-  [[gnu::always_inline]] static inline void run(int P, int m, const ToothClosure& c, const double* U, const double* M,
-                                                double* edges, double* scratch) {
-    const index_t PP = static_cast<index_t>(P) * P;
-    const int transposed = 4 + 2 * m;
-    const auto T = [&](const double* X) { return X + transposed * PP; };
-    double *A[2] = {scratch, scratch + PP}, *G[2] = {scratch + 2 * PP, scratch + 3 * PP};
-    for (int side = 0; side < 4; ++side) {
-      const bool y_first = side >= 2;
-      // The border's matrices do not depend on k: the side's products with M once.
-      for (int comp = 0; comp < 2; ++comp) {
-        const double *Y, *X;
-        c.gradient_matrices(side, 1, comp, P, Y, X);
-        if (y_first)
-          coupling_product<V>(P, Y, M, A[comp]);
-        else
-          coupling_product<V>(P, M, T(X), A[comp]);
-      }
-      for (int k = 1; k <= m; ++k) {
-        for (int comp = 0; comp < 2; ++comp) {
-          const double *Y, *X;
-          c.gradient_matrices(side, k, comp, P, Y, X);
-          if (y_first)
-            coupling_product<V>(P, A[comp], T(X), G[comp]);
-          else
-            coupling_product<V>(P, Y, A[comp], G[comp]);
-        }
-        const int x = side == 0 ? m : side == 1 ? 1 : k, y = side == 2 ? m : side == 3 ? 1 : k;
-        const double* inner = U + (static_cast<index_t>(y - 1) * m + x - 1) * PP;
-        const double *fx = c.factor(side, k, 0, m, P), *fy = c.factor(side, k, 1, m, P);
-        double* out = edges + (static_cast<index_t>(side) * m + k - 1) * PP;
-        const double h = c.h, *gx = G[0], *gy = G[1];
-#pragma omp simd
-        for (index_t i = 0; i < PP; ++i) out[i] = closure_ghost(inner[i], h, fx[i], gx[i], fy[i], gy[i]);
-      }
-    }
-  }
-};
-
 /// A gap-tooth problem with its coupling matrices transposed (for GapToothTrajectory), U and dUdt
 /// left to the caller. g points into the object itself, so it is not copied.
 struct GapToothCoupling {
@@ -295,7 +309,7 @@ void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const
   const double a = 4.0 / rho;
 #pragma omp parallel firstprivate(g)
   {
-    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl))),
+    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl, g.k.closure))),
         work(static_cast<std::size_t>(3 * per));
 #pragma omp for
     for (index_t b = 0; b < batch; ++b) {
@@ -323,7 +337,7 @@ void gap_tooth_rkc_intervals_cpu(GapToothProblem g, index_t batch, const RkcStag
   const index_t per = static_cast<index_t>(g.P) * g.P * g.m * g.m;
 #pragma omp parallel firstprivate(g)
   {
-    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl))),
+    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl, g.k.closure))),
         work(static_cast<std::size_t>(4 * per));
 #pragma omp for
     for (index_t b = 0; b < batch; ++b) {
@@ -354,7 +368,7 @@ void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
   const bool avx2 = cpu_avx2();
 #pragma omp parallel
   {
-    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl)));
+    std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl, g.k.closure)));
 #pragma omp for
     for (index_t b = 0; b < batch; ++b) run_vectorized<GapToothTrajectory<Mc>>(avx2, g, b, edges.data());
   }
@@ -427,6 +441,8 @@ struct ChebyshevUpdate {
 
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
                      double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl, const double* edges) {
+  if (dev == Device::CUDA && k.closure.active() && !edges)
+    throw std::logic_error("gap_tooth_rates: closed teeth on CUDA need their edges (closure_edges)");
   PL_RETURN_IF_CUDA(dev, gap_tooth_rates(batch, P, m, k, wp, wm, inv_h2, U, dUdt, nl, edges));
   GapToothCoupling coupling(P, m, k, wp, wm, inv_h2, nl);
   GapToothProblem& g = coupling.g;

@@ -354,25 +354,30 @@ void GapTooth2D::close_teeth(const Lattice2D& lattice) {
   });
   closure_factors_ = Buffer<double>(dev_, factors);
   closure_kernels_ = Buffer<double>(dev_, mats);
-  closure_ = kernels::ToothClosure{closure_factors_.data(), closure_kernels_.data(), g.h};
-  means_ = Buffer<double>(dev_, static_cast<std::size_t>(batch_ * PP));
-  edges_ = Buffer<double>(dev_, static_cast<std::size_t>(batch_ * 4 * m * PP));
+  bonds_.closure = kernels::ToothClosure{closure_factors_.data(), closure_kernels_.data(), g.h};
+  if (dev_ == Device::CUDA) {  // the CPU computes each trajectory's ghosts within its own pass
+    means_ = Buffer<double>(dev_, static_cast<std::size_t>(batch_ * PP));
+    edges_ = Buffer<double>(dev_, static_cast<std::size_t>(batch_ * 4 * m * PP));
+  }
 }
 
 void GapTooth2D::rates(const double* u, double* dudt) {
   const auto& g = layout_;
-  if (closure_.active()) {
+  // Closed teeth on CUDA: every ghost from all the means first (on the CPU each trajectory's pass
+  // computes its own).
+  const bool precompute = bonds_.closure.active() && dev_ == Device::CUDA;
+  if (precompute) {
     restrict_means(u, means_.data());
-    kernels::closure_edges(dev_, batch_, g.P, g.m, closure_, u, means_.data(), edges_.data());
+    kernels::closure_edges(dev_, batch_, g.P, g.m, bonds_.closure, u, means_.data(), edges_.data());
   }
   kernels::gap_tooth_rates(dev_, batch_, g.P, g.m, bonds_, wp_.data(), wm_.data(), 1.0 / (g.h * g.h), u, dudt,
-                           nl_.view(), closure_.active() ? edges_.data() : nullptr);
+                           nl_.view(), precompute ? edges_.data() : nullptr);
   point_steps_ += static_cast<double>(batch_ * state_size());
 }
 
 bool GapTooth2D::chebyshev_interval(const double* c, int n, double rho, double* u) {
   const auto& g = layout_;
-  if (!linear() || closure_.active() || !kernels::gap_tooth_interval_fits(dev_, g.P, g.m)) return false;
+  if (!linear() || bonds_.closure.active() || !kernels::gap_tooth_interval_fits(dev_, g.P, g.m)) return false;
   kernels::gap_tooth_chebyshev_interval(dev_, batch_, g.P, g.m, bonds_, wp_.data(), wm_.data(), 1.0 / (g.h * g.h), rho,
                                         c, n, u);
   point_steps_ += static_cast<double>(n - 1) * static_cast<double>(batch_ * state_size());
@@ -381,7 +386,6 @@ bool GapTooth2D::chebyshev_interval(const double* c, int n, double rho, double* 
 
 bool GapTooth2D::rkc_interval(const kernels::RkcStage* stage, int s, int steps, double* u) {
   const auto& g = layout_;
-  if (closure_.active()) return false;  // stage by stage: every rate evaluation needs all the means first
   if (!kernels::gap_tooth_rkc_interval(dev_, batch_, g.P, g.m, bonds_, wp_.data(), wm_.data(), 1.0 / (g.h * g.h),
                                        nl_.view(), stage, s, steps, u))
     return false;

@@ -122,6 +122,8 @@ index_t count_nonfinite(Device dev, const double* x, index_t count);
 /// P x P circulant coupling matrices; nl the u-dependence (site rates nl.rho indexed like one
 /// shared bond table; a u-dependent lattice has no per-tooth tables), linear by default. Where
 /// `edges` is given (closure_edges, batch * 4 m P^2), the edge values are read from it instead.
+/// Closed teeth (k.closure active): on the CPU each trajectory's pass computes its own ghosts
+/// (its means, then ToothClosure's products); on CUDA `edges` must be given.
 void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
                      double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl = {},
                      const double* edges = nullptr);

@@ -70,6 +70,53 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
   return s;
 }
 
+/// The periodic closure of the gap-tooth teeth of a random lattice with gaps (GapTooth2D). Where
+/// the lattice is random, the interior values next to a neighbour's edge carry that neighbour's own
+/// corrector, so the EdgyInt coupling would put an O(sigma) error into every edge flux. Instead
+/// each tooth is closed as a periodic cell of its own m x m points, its wrap bonds its east and
+/// north boundary bonds, and driven by the macro gradient G of the patch means' trigonometric
+/// interpolant (deconvolved by the mean's factor s(k), homog/homogenized2d.hpp) at its borders:
+/// the ghost value beyond interior point k of side E, W, N, S (frame positions (m+1, k), (0, k),
+/// (k, m+1), (k, 0)) is
+///     ghost = inner + h (fx Gx + fy Gy),
+/// inner the interior value next to it and (fx, fy) from the tooth's own cell correctors
+/// (homog/cell2d.hpp): the increment of u = e.x + h phi_e across the wrap bond of that row or
+/// column, times the ratio of the wrap bond to the boundary bond on the west and south sides
+/// (negated there), so that every boundary bond carries the flux the wrap bond carries in the
+/// periodic cell. Under a uniform gradient the tooth's state is then exactly its cell solution
+/// (no net flux), and its mean's rate is D_tooth : grad grad U to leading order, D_tooth the
+/// tooth's own periodic cell tensor, whose scatter over the teeth shrinks with the tooth width.
+///
+/// kernels holds P x P circulant matrices W[I][K] = w[(I - K) mod P] (the coupling's orientation),
+/// and after them the same transposed: matrix(0..3) the interpolant's value and derivative at the
+/// border offsets +m h / 2 and -m h / 2 from the patch centre (+value, +derivative, -value,
+/// -derivative); matrix(4 + 2 (k - 1)) and matrix(5 + 2 (k - 1)) its value and derivative at the
+/// offset (k - (m + 1) / 2) h of interior point k = 1 .. m.
+struct ToothClosure {
+  const double* factors = nullptr;  ///< [side][k][component x, y] planes of P^2 (fx, fy)
+  const double* kernels = nullptr;  ///< (4 + 2 m) matrices, then their transposes
+  double h = 0;
+  PL_HD bool active() const { return factors != nullptr; }
+  PL_HD const double* matrix(int i, int P) const { return kernels + static_cast<index_t>(i) * P * P; }
+  PL_HD const double* factor(int side, int k, int component, int m, int P) const {
+    return factors + ((static_cast<index_t>(side) * m + k - 1) * 2 + component) * P * P;
+  }
+  /// The y and x matrices of G's component (0: x, 1: y) at point k of a side: on E and W the
+  /// x-derivative or x-value at the border offset, times the y-value or y-derivative at point k;
+  /// on N and S the y-value or y-derivative at the border offset, times the x-derivative or x-value
+  /// at point k.
+  PL_HD void gradient_matrices(int side, int k, int component, int P, const double*& Y, const double*& X) const {
+    const int border = side == 0 || side == 2 ? 0 : 2, at = 4 + 2 * (k - 1);
+    if (side < 2) {
+      X = matrix(border + (component == 0 ? 1 : 0), P);
+      Y = matrix(at + (component == 0 ? 0 : 1), P);
+    } else {
+      Y = matrix(border + (component == 0 ? 0 : 1), P);
+      X = matrix(at + (component == 0 ? 1 : 0), P);
+    }
+  }
+};
+
 /// The bond tables of the gap-tooth teeth, over the positions (x, y) of a patch frame, edges
 /// included (0 <= x, y <= m+1). Either one table that every tooth shares (a periodic medium with
 /// every patch at the same phase: stride 1, patch_step 0), the whole frame [y][x], or one per tooth
@@ -82,6 +129,7 @@ struct ToothBonds {
   const double* kE = nullptr;  ///< x-bond between positions (x, y) and (x+1, y)
   const double* kN = nullptr;  ///< y-bond between positions (x, y) and (x, y+1)
   index_t stride = 1, patch_step = 0;
+  ToothClosure closure;  ///< a random lattice's teeth with gaps: their periodic closure (inactive otherwise)
   PL_HD bool per_patch() const { return patch_step != 0; }
   /// The planes of the x-bond east of position (x, y) and of the y-bond north of it, for teeth of
   /// m x m interior points.
@@ -142,53 +190,6 @@ PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, 
   return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, k,
                           static_cast<index_t>(J) * P + I, inv_h2, nl);
 }
-
-/// The periodic closure of the gap-tooth teeth of a random lattice with gaps (GapTooth2D). Where
-/// the lattice is random, the interior values next to a neighbour's edge carry that neighbour's own
-/// corrector, so the EdgyInt coupling would put an O(sigma) error into every edge flux. Instead
-/// each tooth is closed as a periodic cell of its own m x m points, its wrap bonds its east and
-/// north boundary bonds, and driven by the macro gradient G of the patch means' trigonometric
-/// interpolant (deconvolved by the mean's factor s(k), homog/homogenized2d.hpp) at its borders:
-/// the ghost value beyond interior point k of side E, W, N, S (frame positions (m+1, k), (0, k),
-/// (k, m+1), (k, 0)) is
-///     ghost = inner + h (fx Gx + fy Gy),
-/// inner the interior value next to it and (fx, fy) from the tooth's own cell correctors
-/// (homog/cell2d.hpp): the increment of u = e.x + h phi_e across the wrap bond of that row or
-/// column, times the ratio of the wrap bond to the boundary bond on the west and south sides
-/// (negated there), so that every boundary bond carries the flux the wrap bond carries in the
-/// periodic cell. Under a uniform gradient the tooth's state is then exactly its cell solution
-/// (no net flux), and its mean's rate is D_tooth : grad grad U to leading order, D_tooth the
-/// tooth's own periodic cell tensor, whose scatter over the teeth shrinks with the tooth width.
-///
-/// kernels holds P x P circulant matrices W[I][K] = w[(I - K) mod P] (the coupling's orientation),
-/// and after them the same transposed: matrix(0..3) the interpolant's value and derivative at the
-/// border offsets +m h / 2 and -m h / 2 from the patch centre (+value, +derivative, -value,
-/// -derivative); matrix(4 + 2 (k - 1)) and matrix(5 + 2 (k - 1)) its value and derivative at the
-/// offset (k - (m + 1) / 2) h of interior point k = 1 .. m.
-struct ToothClosure {
-  const double* factors = nullptr;  ///< [side][k][component x, y] planes of P^2 (fx, fy)
-  const double* kernels = nullptr;  ///< (4 + 2 m) matrices, then their transposes
-  double h = 0;
-  PL_HD bool active() const { return factors != nullptr; }
-  PL_HD const double* matrix(int i, int P) const { return kernels + static_cast<index_t>(i) * P * P; }
-  PL_HD const double* factor(int side, int k, int component, int m, int P) const {
-    return factors + ((static_cast<index_t>(side) * m + k - 1) * 2 + component) * P * P;
-  }
-  /// The y and x matrices of G's component (0: x, 1: y) at point k of a side: on E and W the
-  /// x-derivative or x-value at the border offset, times the y-value or y-derivative at point k;
-  /// on N and S the y-value or y-derivative at the border offset, times the x-derivative or x-value
-  /// at point k.
-  PL_HD void gradient_matrices(int side, int k, int component, int P, const double*& Y, const double*& X) const {
-    const int border = side == 0 || side == 2 ? 0 : 2, at = 4 + 2 * (k - 1);
-    if (side < 2) {
-      X = matrix(border + (component == 0 ? 1 : 0), P);
-      Y = matrix(at + (component == 0 ? 0 : 1), P);
-    } else {
-      Y = matrix(border + (component == 0 ? 0 : 1), P);
-      X = matrix(at + (component == 0 ? 1 : 0), P);
-    }
-  }
-};
 
 /// One component of G at a border point of patch (I, J) from the means M[L][K] (P x P): on E and
 /// W sides sum_L Y[J][L] (sum_K M[L][K] X[I][K]), on N and S sum_K (sum_L Y[J][L] M[L][K]) X[I][K]

@@ -145,16 +145,16 @@ class GapTooth2D : public LatticeScheme2D {
   /// Views of the teeth's bond tables and of their closure (inactive unless closed_teeth), on the
   /// scheme's device.
   const kernels::ToothBonds& bonds() const { return bonds_; }
-  const kernels::ToothClosure& closure() const { return closure_; }
+  const kernels::ToothClosure& closure() const { return bonds_.closure; }
 
  private:
   Buffer<double> kE_, kN_, wp_, wm_;
   kernels::ToothBonds bonds_;  ///< views of kE_, kN_
   double rho_ = 0.0;
-  // The periodic closure (closed_teeth): its factors and matrices, the means and the ghost planes.
+  // The periodic closure (closed_teeth): its factors and matrices (viewed by bonds_.closure), and on
+  // CUDA the means and the ghost planes.
   void close_teeth(const Lattice2D& lattice);
   Buffer<double> closure_factors_, closure_kernels_, means_, edges_;
-  kernels::ToothClosure closure_;
 };
 
 class FullLattice2D : public LatticeScheme2D {
