@@ -7,14 +7,6 @@ namespace patchlearn {
 
 using cd = std::complex<double>;
 
-double wavenumber(double L, int N, int i) { return 2.0 * M_PI / L * (i <= N / 2 ? i : i - N); }
-
-double patch_mean_factor(double k, int m, double h) {
-  double s = 0;
-  for (int j = 0; j < m; ++j) s += std::cos(k * (j - 0.5 * (m - 1)) * h);
-  return s / m;
-}
-
 std::vector<cd> patch_mean_modes(double L, int N, const std::vector<double>& centres, int m, double h) {
   const int P = static_cast<int>(centres.size());
   std::vector<cd> E(static_cast<std::size_t>(N) * P);

@@ -35,6 +35,14 @@ std::vector<double> coupling_kernel(int P, double r, Coupling coupling, int orde
   return w;
 }
 
+double patch_mean_factor(double k, int m, double h) {
+  double s = 0;
+  for (int j = 0; j < m; ++j) s += std::cos(k * (j - 0.5 * (m - 1)) * h);
+  return s / m;
+}
+
+double wavenumber(double L, int N, int i) { return 2.0 * M_PI / L * (i <= N / 2 ? i : i - N); }
+
 PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, Coupling coupling, int order) {
   if (n < 3 || n % 2 == 0)
     throw ConfigError("patch.points",

@@ -8,7 +8,6 @@
 #include "patchlearn/core/format.hpp"
 
 #include "patchlearn/core/error.hpp"
-#include "patchlearn/homog/homogenized2d.hpp"
 #include "patchlearn/kernels/batched.hpp"
 
 namespace patchlearn {
@@ -306,6 +305,7 @@ bool GapTooth2D::closed_teeth(const Lattice2D& lattice, const PatchLayout2D& g) 
 }
 
 void GapTooth2D::close_teeth(const Lattice2D& lattice) {
+  lattice.tables().require_linear();  // the closure's correctors are the linear lattice's
   const auto& g = layout_;
   const int P = g.P, m = g.m, n = g.n;
   const index_t PP = static_cast<index_t>(P) * P;
@@ -353,8 +353,8 @@ void GapTooth2D::close_teeth(const Lattice2D& lattice) {
     }
   });
   closure_factors_ = Buffer<double>(dev_, factors);
-  closure_kernels_ = Buffer<double>(dev_, mats);
-  bonds_.closure = kernels::ToothClosure{closure_factors_.data(), closure_kernels_.data(), g.h};
+  closure_matrices_ = Buffer<double>(dev_, mats);
+  bonds_.closure = kernels::ToothClosure{closure_factors_.data(), closure_matrices_.data(), g.h};
   if (dev_ == Device::CUDA) {  // the CPU computes each trajectory's ghosts within its own pass
     means_ = Buffer<double>(dev_, static_cast<std::size_t>(batch_ * PP));
     edges_ = Buffer<double>(dev_, static_cast<std::size_t>(batch_ * 4 * m * PP));

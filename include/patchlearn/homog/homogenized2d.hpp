@@ -6,21 +6,14 @@
 //
 // The truth is compared with patch data through the same restriction the patches use: the mean
 // over the m x m evolving points (spacing h) around each patch centre. For a mode that mean is
-// exp(i k.X) s(kx) s(ky), s(k) = patch_mean_factor(k, m, h), so it is exact too.
+// exp(i k.X) s(kx) s(ky), s(k) = patch_mean_factor(k, m, h) (patch/layout2d.hpp), so it is exact too.
 #include <complex>
 #include <vector>
 
 #include "patchlearn/homog/cell2d.hpp"
+#include "patchlearn/patch/layout2d.hpp"  // patch_mean_factor, wavenumber
 
 namespace patchlearn {
-
-/// The patch mean of the mode exp(i k x) over m points of spacing h centred on x = 0:
-/// s(k) = mean_j cos(k (j - (m - 1) / 2) h) (real, and >= 2 / pi for k m h <= pi).
-double patch_mean_factor(double k, int m, double h);
-
-/// The physical wavenumber of DFT index i of an N-point grid on [0, L): 2 pi / L times i for
-/// i <= N / 2, i - N above.
-double wavenumber(double L, int N, int i);
 
 /// The restriction of the trigonometric interpolant of an N-point grid on [0, L) to patch means:
 /// E[i][I] = exp(i k_i X_I) s(k_i), k_i the physical wavenumber of index i (i <= N/2 positive).

@@ -87,17 +87,17 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
 /// (no net flux), and its mean's rate is D_tooth : grad grad U to leading order, D_tooth the
 /// tooth's own periodic cell tensor, whose scatter over the teeth shrinks with the tooth width.
 ///
-/// kernels holds P x P circulant matrices W[I][K] = w[(I - K) mod P] (the coupling's orientation),
+/// matrices holds P x P circulant matrices W[I][K] = w[(I - K) mod P] (the coupling's orientation),
 /// and after them the same transposed: matrix(0..3) the interpolant's value and derivative at the
 /// border offsets +m h / 2 and -m h / 2 from the patch centre (+value, +derivative, -value,
 /// -derivative); matrix(4 + 2 (k - 1)) and matrix(5 + 2 (k - 1)) its value and derivative at the
 /// offset (k - (m + 1) / 2) h of interior point k = 1 .. m.
 struct ToothClosure {
-  const double* factors = nullptr;  ///< [side][k][component x, y] planes of P^2 (fx, fy)
-  const double* kernels = nullptr;  ///< (4 + 2 m) matrices, then their transposes
+  const double* factors = nullptr;   ///< [side][k][component x, y] planes of P^2 (fx, fy)
+  const double* matrices = nullptr;  ///< (4 + 2 m) matrices, then their transposes
   double h = 0;
   PL_HD bool active() const { return factors != nullptr; }
-  PL_HD const double* matrix(int i, int P) const { return kernels + static_cast<index_t>(i) * P * P; }
+  PL_HD const double* matrix(int i, int P) const { return matrices + static_cast<index_t>(i) * P * P; }
   PL_HD const double* factor(int side, int k, int component, int m, int P) const {
     return factors + ((static_cast<index_t>(side) * m + k - 1) * 2 + component) * P * P;
   }

@@ -90,7 +90,7 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
 /// node (I, J) of U's row-major [J][I] layout at (centres[I], centres[J]).
 ///
 /// Patch means are not point values: the mean over a patch's m x m points (spacing h) multiplies
-/// the mode exp(i k.x) by s(kx) s(ky) (homog/homogenized2d.hpp: patch_mean_factor), and it does
+/// the mode exp(i k.x) by s(kx) s(ky) (patch/layout2d.hpp: patch_mean_factor), and it does
 /// not commute with a nonlinear rate (the mean of U^3 is not the cube of the mean: their difference
 /// is O((m h)^2) of the rate, 2e-3 of the U^2-weighted coefficients on the paper's lattice). Given
 /// `means`, states and rates are both divided by s(kx) s(ky) mode by mode before the fit, which

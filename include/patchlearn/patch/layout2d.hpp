@@ -43,4 +43,12 @@ PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, Coupling coup
 /// Circulant interpolation kernel at a shift of `r` patch spacings (see above).
 std::vector<double> coupling_kernel(int P, double r, Coupling coupling, int order);
 
+/// The patch mean of the mode exp(i k x) over m points of spacing h centred on x = 0:
+/// s(k) = mean_j cos(k (j - (m - 1) / 2) h) (real, and >= 2 / pi for k m h <= pi).
+double patch_mean_factor(double k, int m, double h);
+
+/// The physical wavenumber of DFT index i of an N-point grid on [0, L): 2 pi / L times i for
+/// i <= N / 2, i - N above.
+double wavenumber(double L, int N, int i);
+
 }  // namespace patchlearn

@@ -154,7 +154,7 @@ class GapTooth2D : public LatticeScheme2D {
   // The periodic closure (closed_teeth): its factors and matrices (viewed by bonds_.closure), and on
   // CUDA the means and the ghost planes.
   void close_teeth(const Lattice2D& lattice);
-  Buffer<double> closure_factors_, closure_kernels_, means_, edges_;
+  Buffer<double> closure_factors_, closure_matrices_, means_, edges_;
 };
 
 class FullLattice2D : public LatticeScheme2D {
