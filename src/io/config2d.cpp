@@ -253,11 +253,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // So have gap-tooth teeth with bonds of their own (a random or modulated lattice): their patch
   // system is not symmetric.
   const bool linear = c.kappa.nonlinear_key().empty(), own_bonds = whole && c.scheme == Scheme2D::GapTooth;
-  // Per tooth: 2 m (m + 1) bonds, and where the teeth are closed periodically (a random lattice with
-  // gaps, GapTooth2D::closed_teeth) 8 m ghost factors; a trajectory's state is m^2.
-  const int tooth_values =
-      2 * m * (m + 1) + (c.random && std::lround(m / c.ratio) > m && c.scheme == Scheme2D::GapTooth ? 8 * m : 0);
-  if (own_bonds) c.chunk_least = (tooth_values + m * m - 1) / (m * m);
+  int tooth_values = 0;  // the teeth's own tables, per tooth (below)
   c.stepper = fine.enumerated("stepper", linear && !own_bonds ? c.stepper : FineStepper::RKC,
                               {FineStepper::Exponential, FineStepper::RK4, FineStepper::RKC});
   c.fine_dt = fine.number("dt", c.fine_dt);
@@ -281,6 +277,13 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
     const Lattice2D lat(c.kappa, parse_bond_placement(c.placement), g.h, g.first);
     check_patch_phase(lat, g);
+    // Teeth with bonds of their own hold 2 m (m + 1) of them, closed teeth (GapTooth2D::closed_teeth)
+    // also 8 m ghost factors, beside a state of m^2 per trajectory: chunks of chunk_least
+    // trajectories keep them within the chunk's state.
+    if (own_bonds) {
+      tooth_values = 2 * m * (m + 1) + (GapTooth2D::closed_teeth(lat, g) ? 8 * m : 0);
+      c.chunk_least = (tooth_values + m * m - 1) / (m * m);
+    }
     const double rho =
         c.scheme == Scheme2D::GapTooth ? gap_tooth_spectral_bound(lat, g) : full_lattice_spectral_bound(lat, g);
     if (c.stepper == FineStepper::RK4 && c.fine_dt * rho > rk4_stability_limit())

@@ -63,7 +63,7 @@ void for_each_tooth_window(const Lattice2D& lattice, const PatchLayout2D& g, Vis
 
 /// The patch means' trigonometric interpolant at offset r from every patch centre, its value or its
 /// x-derivative, as a circulant kernel over d = I - K: each mode exp(i k x) of the means divided by
-/// the mean's factor s(k) (homog/homogenized2d.hpp), the Nyquist mode as its real part (like the
+/// the mean's factor s(k) (patch/layout2d.hpp), the Nyquist mode as its real part (like the
 /// coupling kernel, patch/layout2d.hpp).
 std::vector<double> mean_interpolant_kernel(const PatchLayout2D& g, double r, bool derivative) {
   std::vector<double> w(g.P, 0.0);

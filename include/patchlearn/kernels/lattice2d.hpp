@@ -75,7 +75,7 @@ PL_HD double coupling_sum(const double* W, int P, const double* src, index_t str
 /// corrector, so the EdgyInt coupling would put an O(sigma) error into every edge flux. Instead
 /// each tooth is closed as a periodic cell of its own m x m points, its wrap bonds its east and
 /// north boundary bonds, and driven by the macro gradient G of the patch means' trigonometric
-/// interpolant (deconvolved by the mean's factor s(k), homog/homogenized2d.hpp) at its borders:
+/// interpolant (deconvolved by the mean's factor s(k), patch/layout2d.hpp) at its borders:
 /// the ghost value beyond interior point k of side E, W, N, S (frame positions (m+1, k), (0, k),
 /// (k, m+1), (k, 0)) is
 ///     ghost = inner + h (fx Gx + fy Gy),
