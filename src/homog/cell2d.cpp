@@ -115,8 +115,8 @@ class CellMultigrid {
     while (large && levels_.back().mx % 2 == 0 && levels_.back().my % 2 == 0 && levels_.back().mx >= 8 &&
            levels_.back().my >= 8)
       levels_.push_back(levels_.back().coarser());
+    if (!active()) return;  // plain CG: no V-cycle, no scratch
     for (const auto& l : levels_) {
-      if (!active()) break;  // plain CG: no V-cycle, no scratch
       const std::size_t n = static_cast<std::size_t>(l.mx) * l.my;
       x_.emplace_back(n);
       r_.emplace_back(n);

@@ -105,9 +105,10 @@ struct SharedConfig {
   std::string device = "auto";
   int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth; GPU: all)
   /// The fewest trajectories of a default chunk: 2D gap-tooth teeth with bond tables of their own
-  /// (a random or modulated lattice) hold 2 m (m + 1) bonds each against m^2 values of one
-  /// trajectory's state, so a chunk of ceil(2 (m + 1) / m) trajectories keeps the tables within
-  /// the patch state's size (issue 17's memory bound). 1 otherwise.
+  /// (a random or modulated lattice) hold 2 m (m + 1) bonds each, closed teeth (a random lattice
+  /// with gaps) also 8 m ghost factors, against m^2 values of one trajectory's state, so a chunk of
+  /// ceil(those / m^2) trajectories keeps the tables within the patch state's size (issue 17's
+  /// memory bound). 1 otherwise.
   int chunk_least = 1;
   // [bench]
   BenchOptions bench;
