@@ -70,15 +70,27 @@ TEST(Learn2D, RegressionRecoversTheTensor) {
   EXPECT_EQ(reg.coefficient("U^2"), 0.0);
 }
 
-TEST(Learn2D, RegressionOfPatchMeansFindsTheFieldsEquation) {
-  // Patch means of a nonlinear field and of its rates, each the exact mean over the m x m points
-  // (spacing h) around a centre: U_t = div(g(U) D grad U) + U - U^3, g = 1 + U^2/2. Modes up to
-  // |k| = 2 make every rate harmonic |k| <= 6 < 16 / 2, so the grid resolves them all and the
-  // regression on the field's point values (the means divided by s(kx) s(ky)) is exact to round-off;
-  // on the means taken as point values the U^2-weighted terms are off by O((m h)^2).
-  const int Pm = 16, m = 3, B = 24;
-  const double h = 0.1 * (L / Pm) / m, Dxx = 1.1, Dxy = 0.2, Dyy = 0.7;
-  std::vector<double> U(static_cast<std::size_t>(B) * Pm * Pm), R(U.size());
+namespace {
+
+/// Means over the m x m points (spacing h) around each node of the Pm x Pm grid of a field with
+/// modes |kx|, |ky| <= 2 (amplitudes within 0.3) and of its rates under U_t = div(g(U) D grad U) +
+/// U - U^3, g = 1 + U^2/2, D = [[1.1, 0.2], [0.2, 0.7]]: B states, each rate harmonic within
+/// |k| = 6 (m = 1: point values).
+struct NonlinearFieldData {
+  std::vector<double> U, R;
+  std::map<std::string, double> truth;  ///< the equation's terms
+  /// The largest relative error of a fit's coefficients of those terms.
+  double worst(const learn::RegressionResult& fit) const {
+    double w = 0;
+    for (const auto& [term, c] : truth) w = std::max(w, std::abs(fit.coefficient(term) - c) / std::abs(c));
+    return w;
+  }
+};
+NonlinearFieldData nonlinear_field_data(int Pm, int m, double h, int B) {
+  const double Dxx = 1.1, Dxy = 0.2, Dyy = 0.7;
+  NonlinearFieldData d;
+  d.U.resize(static_cast<std::size_t>(B) * Pm * Pm);
+  d.R.resize(d.U.size());
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<double> amp(-0.3, 0.3), phase(0.0, 2 * M_PI);
   for (int b = 0; b < B; ++b) {
@@ -94,7 +106,7 @@ TEST(Learn2D, RegressionOfPatchMeansFindsTheFieldsEquation) {
         double u_mean = 0, r_mean = 0;
         for (int j = 0; j < m; ++j)
           for (int i = 0; i < m; ++i) {
-            const double x = I * L / Pm + (i - 1) * h, y = J * L / Pm + (j - 1) * h;
+            const double x = I * L / Pm + (i - 0.5 * (m - 1)) * h, y = J * L / Pm + (j - 0.5 * (m - 1)) * h;
             double u = 0, ux = 0, uy = 0, uxx = 0, uxy = 0, uyy = 0;
             for (const auto& q : modes) {
               const double c = q.a * std::cos(q.kx * x + q.ky * y + q.ph),
@@ -107,19 +119,28 @@ TEST(Learn2D, RegressionOfPatchMeansFindsTheFieldsEquation) {
                        u * (Dxx * ux * ux + 2 * Dxy * ux * uy + Dyy * uy * uy) + u - u * u * u) /
                       (m * m);
           }
-        U[(static_cast<std::size_t>(b) * Pm + J) * Pm + I] = u_mean;
-        R[(static_cast<std::size_t>(b) * Pm + J) * Pm + I] = r_mean;
+        d.U[(static_cast<std::size_t>(b) * Pm + J) * Pm + I] = u_mean;
+        d.R[(static_cast<std::size_t>(b) * Pm + J) * Pm + I] = r_mean;
       }
   }
-  const std::map<std::string, double> truth = {
-      {"U", 1.0},        {"U^3", -1.0},          {"U_xx", Dxx},   {"U^2*U_xx", Dxx / 2},
-      {"U_xy", 2 * Dxy}, {"U^2*U_xy", Dxy},      {"U_yy", Dyy},   {"U^2*U_yy", Dyy / 2},
-      {"U*U_x^2", Dxx},  {"U*U_x*U_y", 2 * Dxy}, {"U*U_y^2", Dyy}};
-  const auto worst = [&](const learn::RegressionResult& fit) {
-    double w = 0;
-    for (const auto& [term, c] : truth) w = std::max(w, std::abs(fit.coefficient(term) - c) / std::abs(c));
-    return w;
-  };
+  d.truth = {{"U", 1.0},        {"U^3", -1.0},          {"U_xx", Dxx},   {"U^2*U_xx", Dxx / 2},
+             {"U_xy", 2 * Dxy}, {"U^2*U_xy", Dxy},      {"U_yy", Dyy},   {"U^2*U_yy", Dyy / 2},
+             {"U*U_x^2", Dxx},  {"U*U_x*U_y", 2 * Dxy}, {"U*U_y^2", Dyy}};
+  return d;
+}
+
+}  // namespace
+
+TEST(Learn2D, RegressionOfPatchMeansFindsTheFieldsEquation) {
+  // Patch means of a nonlinear field and of its rates (nonlinear_field_data). Modes up to |k| = 2
+  // make every rate harmonic |k| <= 6 < 16 / 2, so the grid resolves them all and the regression on
+  // the field's point values (the means divided by s(kx) s(ky)) is exact to round-off; on the means
+  // taken as point values the U^2-weighted terms are off by O((m h)^2).
+  const int Pm = 16, m = 3, B = 24;
+  const double h = 0.1 * (L / Pm) / m;
+  const auto data = nonlinear_field_data(Pm, m, h, B);
+  const auto &U = data.U, &R = data.R;
+  const auto worst = [&](const learn::RegressionResult& fit) { return data.worst(fit); };
   const learn::PatchMeans means{m, h};
   const auto fit = learn::regress_2d(U, R, Pm, L, 1e-6, {}, {}, means);
   const auto naive = learn::regress_2d(U, R, Pm, L, 1e-6);
@@ -140,6 +161,38 @@ TEST(Learn2D, RegressionOfPatchMeansFindsTheFieldsEquation) {
   const auto U32 = Ut.to(torch::kFloat32);
   EXPECT_LT((map.means(map.values(Ut)) - Ut).abs().max().item<double>(), 1e-13 * Ut.abs().max().item<double>());
   EXPECT_LT((map.values(map.means(U32)) - U32).abs().max().item<double>(), 1e-5 * Ut.abs().max().item<double>());
+}
+
+TEST(Learn2D, TheSlowModesFitLeavesOutWhatTheFastModesCarry) {
+  // Point values of the nonlinear field's exact rates (every harmonic within |k| = 6), then an
+  // error on the fast modes only (max(|kx|, |ky|) >= 4, 1% of the rates' size), as aliasing puts
+  // there: the fit on the modes within 3 sees none of it and is exact to round-off, the fit on
+  // every mode takes the error into the coefficients.
+  const int Pm = 16, B = 24, K = 3;
+  auto data = nonlinear_field_data(Pm, 1, 0.0, B);
+  double rms = 0;
+  for (const double r : data.R) rms += r * r;
+  rms = std::sqrt(rms / static_cast<double>(data.R.size()));
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> amp(-0.01 * rms, 0.01 * rms), phase(0.0, 2 * M_PI);
+  for (int b = 0; b < B; ++b)
+    for (int kx = 0; kx <= Pm / 2; ++kx)
+      for (int ky = -Pm / 2 + 1; ky <= Pm / 2; ++ky) {
+        if (std::max(kx, std::abs(ky)) <= K) continue;
+        const double a = amp(rng), ph = phase(rng);
+        for (int J = 0; J < Pm; ++J)
+          for (int I = 0; I < Pm; ++I)
+            data.R[(static_cast<std::size_t>(b) * Pm + J) * Pm + I] += a * std::cos((kx * I + ky * J) * L / Pm + ph);
+      }
+  const auto slow = learn::regress_2d(data.U, data.R, Pm, L, 1e-6, {}, {}, {}, K);
+  const auto every = learn::regress_2d(data.U, data.R, Pm, L, 1e-6);
+  std::printf("fast-mode error: worst relative coefficient error %.2e on |k| <= %d, %.2e on every mode\n",
+              data.worst(slow), K, data.worst(every));
+  EXPECT_LT(data.worst(slow), 1e-9) << slow.equation;
+  EXPECT_GT(data.worst(every), 1e-4) << every.equation;
+  std::size_t kept = 0;
+  for (const double c : slow.stlsq) kept += c != 0.0;
+  EXPECT_EQ(kept, data.truth.size()) << slow.equation;
 }
 
 TEST(Learn2D, BothNetworksLearnSyntheticAnisotropicDiffusion) {

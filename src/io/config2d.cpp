@@ -31,6 +31,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"initial", {"trajectories", "modes", "wavenumbers", "amplitude", "phases", "seed"}},
       {"homogenized", {"grid"}},
       {"learn", {"train_fraction", "train_t_min"}},
+      {"regression", {"modes"}},
       {"bench", {"lattice", "tolerance"}},
   });
   return s;
@@ -317,6 +318,15 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
         "regression.position_basis: the lattice is modulated (lattice.modulation), but the regression's library is "
         "translation invariant and can find only one average D; set position_basis = \"polynomial\" or "
         "\"fourier\"");
+  const Table regression(root, "regression");
+  if (!regression.has("modes") || regression.is_auto("modes"))
+    c.regression_modes = c.kappa.nonlinear_key().empty() || c.position_basis != PositionBasisKind::None
+                             ? c.patches / 2
+                             : std::max(1, (c.patches - 1) / 4);
+  else if ((c.regression_modes = static_cast<int>(regression.integer("modes", 0, 1, 1 << 20))) > c.patches / 2)
+    throw ConfigError("regression.modes",
+                      std::to_string(c.regression_modes) +
+                          " is past the grid's last mode, domain.patches / 2 = " + std::to_string(c.patches / 2));
   c.train_fraction = learn.number("train_fraction", c.train_fraction);
   if (!(c.train_fraction > 0 && c.train_fraction < 1))
     throw ConfigError("learn.train_fraction", num(c.train_fraction) + " must be in (0, 1)");

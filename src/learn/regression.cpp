@@ -51,12 +51,31 @@ std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, 
 
 namespace {
 
-/// The library's columns theta [rows][terms] (row-major), each term evaluated from its name on
-/// the derivatives, as the discovered equation evaluates it.
-std::vector<double> library_columns(const DerivativeMap& d, const std::vector<std::string>& terms) {
+/// The library's columns [terms, rows...], each term evaluated from its name on the derivatives,
+/// as the discovered equation evaluates it.
+torch::Tensor library_columns(const DerivativeMap& d, const std::vector<std::string>& terms) {
   std::vector<torch::Tensor> cols;
-  for (const auto& t : terms) cols.push_back(evaluate_terms(d, {t}, {1.0}).reshape({-1}));
-  return to_vector(torch::stack(cols, -1));
+  for (const auto& t : terms) cols.push_back(evaluate_terms(d, {t}, {1.0}));
+  return torch::stack(cols);
+}
+
+/// theta [rows][terms] (row-major), as stlsq takes it, from the columns [terms, rows...].
+std::vector<double> row_major(const torch::Tensor& columns) {
+  return to_vector(columns.reshape({columns.size(0), -1}).t().contiguous());
+}
+
+/// V [..., P*P] times the Fourier multiplier w [P, P] of the periodic P x P grid, mode by mode.
+torch::Tensor multiply_modes(const torch::Tensor& V, const torch::Tensor& w, int P) {
+  return torch::real(torch::fft::ifft2(torch::fft::fft2(V.reshape({-1, P, P})) * w)).reshape(V.sizes()).contiguous();
+}
+
+/// The projection on the modes |kx|, |ky| <= K of the P x P grid (regress_2d's `modes`).
+torch::Tensor slow_modes(int P, int K, const torch::Tensor& like) {
+  std::vector<double> w(static_cast<std::size_t>(P) * P);
+  const auto slow = [&](int i) { return std::min(i, P - i) <= K; };  // |signed index| <= K
+  for (int j = 0; j < P; ++j)
+    for (int i = 0; i < P; ++i) w[j * P + i] = slow(i) && slow(j) ? 1.0 : 0.0;
+  return to_tensor(w, {P, P}, like.device(), like.scalar_type());
 }
 
 /// The library `base` and each of its terms times every function of `position` ("1" times phi is phi).
@@ -135,7 +154,8 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
   const auto terms = position_terms(base, position);
-  const auto theta = library_columns(with_position(macro_derivatives_1d(Ut, dX, stencil), position, dX), terms);
+  const auto theta =
+      row_major(library_columns(with_position(macro_derivatives_1d(Ut, dX, stencil), position, dX), terms));
   auto res = stlsq(theta, to_vector(Rt.index({Slice(), Slice(1, M - 1)})), std::move(terms), threshold);
   res.a_star = res.coefficient("U_xx");
   return res;
@@ -154,29 +174,29 @@ torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tens
       for (int i = 0; i < P_; ++i) w[j * P_ + i] = std::pow(s_[j] * s_[i], power);
     cache = to_tensor(w, {P_, P_}, V.device(), V.scalar_type());
   }
-  return torch::real(torch::fft::ifft2(torch::fft::fft2(V.reshape({-1, P_, P_})) * cache))
-      .reshape({-1, P_ * P_})
-      .contiguous();
+  return multiply_modes(V, cache, P_);
 }
 
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position, const std::vector<double>& centres,
-                            const PatchMeans& means) {
+                            const PatchMeans& means, int modes) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
   PatchMeanMap map(P, L, means);
   const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
   // The rates as point values (dUdt itself when the data are point values).
-  const auto rates =
-      means.m == 1
-          ? std::vector<double>()
-          : to_vector(map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble)));
+  auto rates = map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble));
   const std::vector<std::string> base = {
       "1",      "U",      "U^2",      "U^3",     "U_x",     "U*U_x",     "U^2*U_x", "U_y",    "U*U_y",    "U^2*U_y",
       "U_xx",   "U*U_xx", "U^2*U_xx", "U_xy",    "U*U_xy",  "U^2*U_xy",  "U_yy",    "U*U_yy", "U^2*U_yy", "U_xxxx",
       "U_xxyy", "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",   "U*U_y^2"};
   auto terms = position_terms(base, position);
-  const auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Ut, P, L), position, centres), terms);
-  return stlsq(theta, means.m == 1 ? dUdt : rates, std::move(terms), threshold);
+  auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Ut, P, L), position, centres), terms);
+  if (modes > 0 && 2 * modes < P) {
+    const auto w = slow_modes(P, modes, Ut);
+    theta = multiply_modes(theta, w, P);
+    rates = multiply_modes(rates, w, P);
+  }
+  return stlsq(row_major(theta), to_vector(rates), std::move(terms), threshold);
 }
 
 double RegressionResult::coefficient(const std::string& term) const {

@@ -278,17 +278,22 @@ class LearningTask2D : public LearningTask {
   }
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
-    const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
-                                       cfg_.regression_threshold, basis_, layout_.centres, patch_means());
+    const auto reg =
+        learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
+                          cfg_.regression_threshold, basis_, layout_.centres, patch_means(), cfg_.regression_modes);
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
     observer.info(
-        fmt::format("regression: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
+        fmt::format("regression{}: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
                     "[{:.6f}, {:.6f}]])",
+                    2 * cfg_.regression_modes < cfg_.patches
+                        ? fmt::format(" (on the modes |kx|, |ky| <= {})", cfg_.regression_modes)
+                        : "",
                     reg.equation, dxx, dxy, dxy, dyy, e_.D.xx, e_.D.xy, e_.D.xy, e_.D.yy));
     json extra = {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
                   {"D_regression_max_abs_error",
                    std::max({std::abs(dxx - e_.D.xx), std::abs(dxy - e_.D.xy), std::abs(dyy - e_.D.yy)})},
-                  {"regression", regression_json(reg)}};
+                  {"regression", regression_json(reg)},
+                  {"regression_modes", cfg_.regression_modes}};
     // A u-dependent lattice: D*(u) and r*(u) as the equation has them (D*_xy is half the U_xy curve).
     if (!e_.linear())
       extra["regression_effective"] = regression_curves(reg, curves_,

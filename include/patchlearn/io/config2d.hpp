@@ -57,6 +57,12 @@ struct Config2D : SharedConfig {
   int homogenized_grid = 32;
   // [learn], beside the shared keys (whose 2D defaults the constructor sets)
   double train_fraction = 0.85, train_t_min = 0.01;
+  // [regression], beside the shared keys
+  /// The Fourier modes the regression fits, |kx|, |ky| <= regression_modes (learn::regress_2d's
+  /// `modes`; regression.modes, "auto" by default): on a u-dependent lattice without a position basis
+  /// (patches - 1) / 4, the most whose cubic products alias onto none of them; otherwise patches / 2,
+  /// every mode (a linear lattice's terms are not products, and a position factor is not band-limited).
+  int regression_modes = 0;
 
   index_t samples() const;  ///< t_end / sample_dt + 1
   int train_trajectories() const;

@@ -116,9 +116,19 @@ class PatchMeanMap {
   std::vector<double> s_;  ///< s(k_i), i < P; empty for point values (m = 1)
   torch::Tensor symbol_, inverse_;
 };
+
+/// Only the slow modes (`modes` > 0): the fit is restricted to the grid's Fourier modes |kx|, |ky| <=
+/// modes, the rates and every column projected on them (for least squares the same as fitting
+/// those modes' coefficients). A library term is a pointwise product of up to three factors on the
+/// P x P grid (U^3, U^2*U_xx, U*U_x*U_y): what such a product of the field holds beyond the grid's
+/// Nyquist mode comes back on the grid's modes (aliasing), and so does the field's own content
+/// beyond it (the cubic harmonics of a nonlinear rate), so a column is not the field's term at the
+/// fast modes. Both errors land mostly there: a product of three factors each within K holds modes
+/// up to 3K, whose aliases k - P miss every mode within K when 4K < P. 0 (or P/2 and more): every
+/// mode.
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
-                            const std::vector<double>& centres = {}, const PatchMeans& means = {});
+                            const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0);
 
 /// Least squares min |A x - b| for a tall A [rows][cols] (row-major), by Householder QR.
 std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, int rows, int cols);
