@@ -553,6 +553,14 @@ TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
               bound);
   EXPECT_LT(worst, bound);
   EXPECT_GT(worst, 1e-3 * bound);  // the border error is there, at its order
+  // Each tooth's own cell tensor, what its mean's rate follows: the identity of equal bonds.
+  const auto D = GapTooth2D::tooth_tensors(lat, g);
+  ASSERT_EQ(D.size(), static_cast<std::size_t>(PP));
+  for (const auto& d : D) {
+    EXPECT_NEAR(d.xx, 1.0, 1e-12);
+    EXPECT_NEAR(d.xy, 0.0, 1e-12);
+    EXPECT_NEAR(d.yy, 1.0, 1e-12);
+  }
 }
 
 TEST(FullLattice2D, ExponentialToleranceBoundsTheError) {

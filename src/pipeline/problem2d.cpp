@@ -78,6 +78,25 @@ std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
   return {representative_volume(cfg, W / 4), representative_volume(cfg, W / 2), representative_volume(cfg, W)};
 }
 
+std::optional<RveTensorEstimate> closed_teeth_sample(const Config2D& cfg) {
+  const auto g = layout_2d(cfg);
+  const auto lattice = lattice_2d(cfg);
+  if (cfg.scheme != Scheme2D::GapTooth || !GapTooth2D::closed_teeth(lattice, g)) return std::nullopt;
+  std::vector<double> xx, xy, yy;
+  for (const auto& D : GapTooth2D::tooth_tensors(lattice, g)) {
+    xx.push_back(D.xx);
+    xy.push_back(D.xy);
+    yy.push_back(D.yy);
+  }
+  RveTensorEstimate e;
+  e.window = g.m;
+  e.samples = g.P * g.P;
+  e.xx = sample_stats(xx);
+  e.xy = sample_stats(xy);
+  e.yy = sample_stats(yy);
+  return e;
+}
+
 namespace {
 
 /// The truth of a u-dependent or modulated lattice: the effective PDE (SpectralHomogenizedOperator2D) on the
@@ -262,7 +281,8 @@ class LearningTask2D : public LearningTask {
         curves_(e_.linear() ? json() : effective_curves_json(cell_lattice(cfg))),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
         basis_(position_basis(cfg, cfg.length, 2)),
-        layout_(layout_2d(cfg)) {}
+        layout_(layout_2d(cfg)),
+        teeth_(closed_teeth_sample(cfg)) {}
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories(); }
@@ -412,6 +432,12 @@ class LearningTask2D : public LearningTask {
       // regression's D is judged (learning_report).
       d["D_cell_stderr"] = {{se->xx, se->xy}, {se->xy, se->yy}};
     }
+    if (teeth_) {
+      // What the closed teeth sample: the regression's D follows their mean, not the medium's.
+      const auto& t = *teeth_;
+      d["D_teeth"] = {{t.xx.mean, t.xy.mean}, {t.xy.mean, t.yy.mean}};
+      d["D_teeth_stderr"] = {{t.xx.standard_error, t.xy.standard_error}, {t.xy.standard_error, t.yy.standard_error}};
+    }
     return d;
   }
 
@@ -423,8 +449,9 @@ class LearningTask2D : public LearningTask {
   EffectiveLattice2D e_;
   json curves_;  ///< D*(u), r*(u) from the cell problems (effective_curves_json); null when linear
   learn::RolloutParams rollout_;
-  learn::PositionBasis basis_;  ///< regression.position_basis on [0, L)^2
-  PatchLayout2D layout_;        ///< the patches: centres X_I along each axis, the m x m means of spacing h
+  learn::PositionBasis basis_;              ///< regression.position_basis on [0, L)^2
+  PatchLayout2D layout_;                    ///< the patches: centres X_I along each axis, the m x m means of spacing h
+  std::optional<RveTensorEstimate> teeth_;  ///< closed teeth: their own cell tensors (closed_teeth_sample)
 };
 
 json tensor_json(const EffectiveTensor& D) { return json::array({{D.xx, D.xy}, {D.xy, D.yy}}); }
@@ -623,19 +650,38 @@ Report Problem2D::learning_report(const json& summary) const {
   Report r{
       {{"D_cell", summary["D_cell"]}, {"D_regression", summary["D_regression"]}},
       {"D cell problem " + tensor_text(summary["D_cell"]), "D regression   " + tensor_text(summary["D_regression"])}};
-  if (summary.contains("D_cell_stderr")) {
-    // A random lattice: the regression's distance from the representative-volume estimate in its
-    // standard errors, component by component (xx, xy, yy).
-    const json &c = summary["D_cell"], &e = summary["D_cell_stderr"], &g = summary["D_regression"];
+  // The distance of the regression's D from `ref` in standard errors, component by component (xx,
+  // xy, yy): the root sum of squares of those in `errors`. Stored under `key` and printed as `line`.
+  const auto distance = [&](const json& ref, const std::vector<json>& errors, const char* key, const char* line) {
+    const json& g = summary["D_regression"];
     json z = json::array();
-    for (const auto& [i, j] : {std::pair{0, 0}, std::pair{0, 1}, std::pair{1, 1}})
-      z.push_back((g[i][j].get<double>() - c[i][j].get<double>()) / e[i][j].get<double>());
-    r.json["D_cell_stderr"] = e;
-    r.json["D_regression_standard_errors"] = z;
-    r.lines.push_back(
-        fmt::format("D regression - representative volumes: {:+.2f} (xx), {:+.2f} (xy), {:+.2f} (yy) "
-                    "standard errors",
-                    z[0].get<double>(), z[1].get<double>(), z[2].get<double>()));
+    for (const auto& [i, j] : {std::pair{0, 0}, std::pair{0, 1}, std::pair{1, 1}}) {
+      double se2 = 0.0;
+      for (const json& e : errors) se2 += std::pow(e[i][j].get<double>(), 2);
+      z.push_back((g[i][j].get<double>() - ref[i][j].get<double>()) / std::sqrt(se2));
+    }
+    r.json[key] = z;
+    r.lines.push_back(fmt::format("{}: {:+.2f} (xx), {:+.2f} (xy), {:+.2f} (yy) standard errors", line,
+                                  z[0].get<double>(), z[1].get<double>(), z[2].get<double>()));
+  };
+  if (summary.contains("D_cell_stderr")) {
+    // A random lattice: the regression's distance from the representative-volume estimate.
+    r.json["D_cell_stderr"] = summary["D_cell_stderr"];
+    distance(summary["D_cell"], {summary["D_cell_stderr"]}, "D_regression_standard_errors",
+             "D regression - representative volumes");
+  }
+  if (summary.contains("D_teeth")) {
+    // Closed teeth: their mean cell tensor is what the patch means follow, so the regression is
+    // judged against it in its own standard errors, and against the representative volumes in
+    // both estimates' errors (the teeth are a sample of the medium too).
+    for (const char* k : {"D_teeth", "D_teeth_stderr"}) r.json[k] = summary[k];
+    r.lines.push_back("D teeth' cells " + tensor_text(summary["D_teeth"]));
+    distance(summary["D_teeth"], {summary["D_teeth_stderr"]}, "D_regression_teeth_standard_errors",
+             "D regression - teeth' cells");
+    if (summary.contains("D_cell_stderr"))
+      distance(summary["D_cell"], {summary["D_cell_stderr"], summary["D_teeth_stderr"]},
+               "D_regression_combined_standard_errors",
+               "D regression - representative volumes, in both estimates' errors");
   }
   return r;
 }

@@ -61,6 +61,25 @@ void for_each_tooth_window(const Lattice2D& lattice, const PatchLayout2D& g, Vis
     }
 }
 
+/// Every tooth closed as a periodic cell of its own m x m points (GapTooth2D::closed_teeth): its
+/// window's bonds, the east and north boundary bonds as the cell's wrap bonds, and the cell
+/// problem's solution, visited as (tooth, solution, window's east bonds, window's north bonds).
+template <class Visit>
+void for_each_tooth_cell(const Lattice2D& lattice, const PatchLayout2D& g, Visit visit) {
+  lattice.tables().require_linear();  // the cells' correctors are the linear lattice's
+  const int m = g.m, n = g.n;
+  for_each_tooth_window(lattice, g, [&](index_t tooth, const std::vector<double>& wE, const std::vector<double>& wN) {
+    KappaTables cell;
+    cell.mx = cell.my = m;
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) {
+        cell.cx.push_back(wE[static_cast<std::size_t>(j + 1) * n + i + 1]);
+        cell.cy.push_back(wN[static_cast<std::size_t>(j + 1) * n + i + 1]);
+      }
+    visit(tooth, cell_solution(Lattice2D(std::move(cell), BondPlacement::Aligned, g.h)), wE, wN);
+  });
+}
+
 /// The patch means' trigonometric interpolant at offset r from every patch centre, its value or its
 /// x-derivative, as a circulant kernel over d = I - K: each mode exp(i k x) of the means divided by
 /// the mean's factor s(k) (patch/layout2d.hpp), the Nyquist mode as its real part (like the
@@ -304,8 +323,16 @@ bool GapTooth2D::closed_teeth(const Lattice2D& lattice, const PatchLayout2D& g) 
   return !lattice.tables().has_period() && g.spacing > g.m;
 }
 
+std::vector<EffectiveTensor> GapTooth2D::tooth_tensors(const Lattice2D& lattice, const PatchLayout2D& layout) {
+  if (!closed_teeth(lattice, layout)) throw std::logic_error("GapTooth2D::tooth_tensors: the teeth are not closed");
+  std::vector<EffectiveTensor> D(static_cast<std::size_t>(layout.P) * layout.P);
+  for_each_tooth_cell(lattice, layout, [&](index_t tooth, const CellSolution& sol, const auto&, const auto&) {
+    D[static_cast<std::size_t>(tooth)] = sol.D;
+  });
+  return D;
+}
+
 void GapTooth2D::close_teeth(const Lattice2D& lattice) {
-  lattice.tables().require_linear();  // the closure's correctors are the linear lattice's
   const auto& g = layout_;
   const int P = g.P, m = g.m, n = g.n;
   const index_t PP = static_cast<index_t>(P) * P;
@@ -329,29 +356,23 @@ void GapTooth2D::close_teeth(const Lattice2D& lattice) {
   const auto factor = [&](int side, int k, int comp, index_t tooth) -> double& {
     return factors[((static_cast<std::size_t>(side) * m + k - 1) * 2 + comp) * PP + tooth];
   };
-  for_each_tooth_window(lattice, g, [&](index_t tooth, const std::vector<double>& wE, const std::vector<double>& wN) {
-    KappaTables cell;
-    cell.mx = cell.my = m;
-    for (int i = 0; i < m; ++i)
-      for (int j = 0; j < m; ++j) {
-        cell.cx.push_back(wE[static_cast<std::size_t>(j + 1) * n + i + 1]);
-        cell.cy.push_back(wN[static_cast<std::size_t>(j + 1) * n + i + 1]);
-      }
-    const CellSolution sol = cell_solution(Lattice2D(std::move(cell), BondPlacement::Aligned, g.h));
-    const auto phi = [&](int e, int x, int y) { return sol.phi[e][static_cast<std::size_t>(y) * m + x]; };
-    for (int k = 1; k <= m; ++k) {
-      // Across the wrap x-bond of row k (local row k - 1), and the wrap y-bond of column k.
-      const int j = k - 1;
-      const double ex = 1.0 + phi(0, 0, j) - phi(0, m - 1, j), ey = phi(1, 0, j) - phi(1, m - 1, j);
-      const double west = wE[static_cast<std::size_t>(k) * n + m] / wE[static_cast<std::size_t>(k) * n];
-      factor(0, k, 0, tooth) = ex, factor(0, k, 1, tooth) = ey;
-      factor(1, k, 0, tooth) = -west * ex, factor(1, k, 1, tooth) = -west * ey;
-      const double nx = phi(0, j, 0) - phi(0, j, m - 1), ny = 1.0 + phi(1, j, 0) - phi(1, j, m - 1);
-      const double south = wN[static_cast<std::size_t>(m) * n + k] / wN[k];
-      factor(2, k, 0, tooth) = nx, factor(2, k, 1, tooth) = ny;
-      factor(3, k, 0, tooth) = -south * nx, factor(3, k, 1, tooth) = -south * ny;
-    }
-  });
+  for_each_tooth_cell(
+      lattice, g,
+      [&](index_t tooth, const CellSolution& sol, const std::vector<double>& wE, const std::vector<double>& wN) {
+        const auto phi = [&](int e, int x, int y) { return sol.phi[e][static_cast<std::size_t>(y) * m + x]; };
+        for (int k = 1; k <= m; ++k) {
+          // Across the wrap x-bond of row k (local row k - 1), and the wrap y-bond of column k.
+          const int j = k - 1;
+          const double ex = 1.0 + phi(0, 0, j) - phi(0, m - 1, j), ey = phi(1, 0, j) - phi(1, m - 1, j);
+          const double west = wE[static_cast<std::size_t>(k) * n + m] / wE[static_cast<std::size_t>(k) * n];
+          factor(0, k, 0, tooth) = ex, factor(0, k, 1, tooth) = ey;
+          factor(1, k, 0, tooth) = -west * ex, factor(1, k, 1, tooth) = -west * ey;
+          const double nx = phi(0, j, 0) - phi(0, j, m - 1), ny = 1.0 + phi(1, j, 0) - phi(1, j, m - 1);
+          const double south = wN[static_cast<std::size_t>(m) * n + k] / wN[k];
+          factor(2, k, 0, tooth) = nx, factor(2, k, 1, tooth) = ny;
+          factor(3, k, 0, tooth) = -south * nx, factor(3, k, 1, tooth) = -south * ny;
+        }
+      });
   closure_factors_ = Buffer<double>(dev_, factors);
   closure_matrices_ = Buffer<double>(dev_, mats);
   bonds_.closure = kernels::ToothClosure{closure_factors_.data(), closure_matrices_.data(), g.h};

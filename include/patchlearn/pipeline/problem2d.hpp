@@ -3,6 +3,7 @@
 // the tensor-homogenized truth (homog/homogenized2d.hpp), both 2D networks, the regression that
 // recovers D, batched rollouts and the evaluation against the truth.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "patchlearn/homog/cell2d.hpp"
@@ -34,6 +35,10 @@ struct RveTensorEstimate {
 RveTensorEstimate representative_volume(const Config2D& cfg, int w);
 /// The estimates at W / 4, W / 2 and W (W = cell.window): the trend with the window size.
 std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg);
+/// Gap-tooth teeth closed as periodic cells of their own (GapTooth2D::closed_teeth): the statistics
+/// of their P^2 cell tensors (window m, the teeth's points per side), the sample of the medium their
+/// patch means follow; nullopt for any other scheme or lattice.
+std::optional<RveTensorEstimate> closed_teeth_sample(const Config2D& cfg);
 
 /// Homogenized truth U, dU/dt [trajectory][time][P*P] (host) of trajectories [first, first + count):
 /// the exact tensor-homogenized solution on a linear lattice, the effective PDE solved on the

@@ -142,6 +142,9 @@ class GapTooth2D : public LatticeScheme2D {
   /// Whether the teeth are closed periodically and driven by the means' gradient
   /// (kernels::ToothClosure) instead of the EdgyInt coupling: a random lattice with gaps.
   static bool closed_teeth(const Lattice2D& lattice, const PatchLayout2D& layout);
+  /// Each closed tooth's own periodic-cell tensor D_tooth, tooth (I, J) at J P + I: its patch mean's
+  /// rate is D_tooth : grad grad U, so these are what the teeth sample of the medium.
+  static std::vector<EffectiveTensor> tooth_tensors(const Lattice2D& lattice, const PatchLayout2D& layout);
   /// Views of the teeth's bond tables and of their closure (inactive unless closed_teeth), on the
   /// scheme's device.
   const kernels::ToothBonds& bonds() const { return bonds_; }
