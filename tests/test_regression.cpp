@@ -95,6 +95,54 @@ TEST(Regression, RecoversPolynomialEquationExactly) {
   EXPECT_LT(fit.relative_residual, 1e-24);
 }
 
+TEST(Regression, ToothAveragesFindTheFieldsEquation) {
+  // 1D data are tooth averages: of quadratic fields u = a + b x + c x^2, whose 3-point differences
+  // and local quadratic are exact, and of the truth's rate on them (an 8-point Gauss-Legendre
+  // average over the tooth, exact for its degree-6 polynomial in x). With the columns averaged over
+  // the same teeth (learn::ToothAverage) the fit is exact to rounding; taken at the centres, the
+  // nonlinear columns are off by O(w^2) (U_x^2 by w^2 U_xx^2 / 12) and the coefficients move.
+  const double w = 0.04;
+  const int n = 200;
+  const double gx[8] = {-0.9602898564975363, -0.7966664774136267, -0.5255324099163290, -0.1834346424956498,
+                        0.1834346424956498,  0.5255324099163290,  0.7966664774136267,  0.9602898564975363};
+  const double gw[8] = {0.1012285362903763, 0.2223810344533745, 0.3137066458778873, 0.3626837833783620,
+                        0.3626837833783620, 0.3137066458778873, 0.2223810344533745, 0.1012285362903763};
+  std::vector<double> U(static_cast<std::size_t>(n) * M), R(U.size(), 0.0);
+  torch::manual_seed(7);
+  const auto coef = torch::rand({n, 3}, torch::kFloat64);
+  for (int b = 0; b < n; ++b) {
+    const double a = 0.2 + coef[b][0].item<double>(), slope = 2 * coef[b][1].item<double>() - 1,
+                 c = 4 * coef[b][2].item<double>() - 2;
+    for (int i = 0; i < M; ++i) {
+      double u_mean = 0, r_mean = 0;
+      for (int g = 0; g < 8; ++g) {
+        const double x = i * dX + 0.5 * w * gx[g], u = a + slope * x + c * x * x, ux = slope + 2 * c * x, uxx = 2 * c;
+        u_mean += 0.5 * gw[g] * u;
+        r_mean += 0.5 * gw[g] * ((0.4 + 0.3 * u * u) * uxx + 0.6 * u * ux * ux + (0.2 - u) * ux + 0.5 * (u - u * u));
+      }
+      U[static_cast<std::size_t>(b) * M + i] = u_mean;
+      if (i > 0 && i < M - 1) R[static_cast<std::size_t>(b) * M + i] = r_mean;
+    }
+  }
+  const auto averaged = learn::regress(U, R, M, dX, 3, 1e-6, {}, w);
+  const auto centred = learn::regress(U, R, M, dX, 3, 1e-6);
+  const auto [present, absent] = check(averaged, kTruth1D, 1e-8);
+  double moved = 0;
+  for (const auto& [t, c] : kTruth1D) moved = std::max(moved, std::abs(centred.coefficient(t) / c - 1));
+  std::printf(
+      "tooth averages: largest relative coefficient error %.2e with the columns averaged, %.2e at the centres\n",
+      present, moved);
+  EXPECT_EQ(absent, 0.0);
+  EXPECT_GT(moved, 1e-5);
+  // The discovered equation averages its terms over the same teeth, and gives the data's rates.
+  learn::DiscoveredOperator op(
+      averaged, [](const torch::Tensor& V) { return learn::macro_derivatives_1d(V, dX, 3); }, true,
+      learn::ToothAverage{w});
+  const auto Ut = torch::tensor(U, torch::kFloat64).reshape({n, M}),
+             Rt = torch::tensor(R, torch::kFloat64).reshape({n, M});
+  EXPECT_LT((op.rhs(Ut) - Rt).abs().max().item<double>(), 1e-10 * Rt.abs().max().item<double>());
+}
+
 TEST(Regression, RecoversPolynomialEquationFromNoisyRates) {
   // Noise of 1e-9 times the rms rate: a coefficient moves by at most ~ noise x condition number
   // / its standardized coefficient ~ 1e-9 x 3e2 / 1e-2 ~ 3e-5, inside 1e-4 (random noise over

@@ -73,8 +73,27 @@ DerivativeMap spectral_derivatives_2d(const torch::Tensor& U, int P, double L) {
           {"U_yyyy", d(0, 4)}};
 }
 
+torch::Tensor ToothAverage::evaluate(const DerivativeMap& centre, const std::vector<std::string>& terms,
+                                     const std::vector<double>& coefficients) const {
+  if (width <= 0.0) return evaluate_terms(centre, terms, coefficients);
+  // Gauss-Legendre nodes and weights on [-1, 1].
+  static constexpr double node[4] = {-0.8611363115940526, -0.3399810435848563, 0.3399810435848563, 0.8611363115940526};
+  static constexpr double weight[4] = {0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538};
+  const torch::Tensor &U = centre.at("U"), &Ux = centre.at("U_x"), &Uxx = centre.at("U_xx");
+  torch::Tensor sum;
+  for (int g = 0; g < 4; ++g) {
+    const double z = 0.5 * width * node[g];
+    DerivativeMap at = centre;
+    at["U"] = U + Ux * z + 0.5 * (z * z - width * width / 12.0) * Uxx;
+    at["U_x"] = Ux + z * Uxx;
+    const auto v = 0.5 * weight[g] * evaluate_terms(at, terms, coefficients);
+    sum = g ? sum + v : v;
+  }
+  return sum;
+}
+
 torch::Tensor DiscoveredOperator::rhs(const torch::Tensor& U) {
-  const auto rates = evaluate_terms(derivatives_(U), fit_.terms, fit_.stlsq);
+  const auto rates = tooth_.evaluate(derivatives_(U), fit_.terms, fit_.stlsq);
   if (!interior_) return rates;
   auto out = torch::zeros_like(U);
   out.index_put_({Slice(), Slice(1, U.size(1) - 1)}, rates);

@@ -51,11 +51,12 @@ std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, 
 
 namespace {
 
-/// The library's columns [terms, rows...], each term evaluated from its name on the derivatives,
-/// as the discovered equation evaluates it.
-torch::Tensor library_columns(const DerivativeMap& d, const std::vector<std::string>& terms) {
+/// The library's columns [terms, rows...], each term evaluated from its name on the derivatives
+/// (averaged over the 1D teeth with `tooth`), as the discovered equation evaluates it.
+torch::Tensor library_columns(const DerivativeMap& d, const std::vector<std::string>& terms,
+                              const ToothAverage& tooth = {}) {
   std::vector<torch::Tensor> cols;
-  for (const auto& t : terms) cols.push_back(evaluate_terms(d, {t}, {1.0}));
+  for (const auto& t : terms) cols.push_back(tooth.evaluate(d, {t}, {1.0}));
   return torch::stack(cols);
 }
 
@@ -147,15 +148,15 @@ DerivativeMap with_position_2d(DerivativeMap d, const PositionBasis& basis, cons
 }
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold, const PositionBasis& position) {
+                         double threshold, const PositionBasis& position, double tooth_width) {
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
   const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
   const auto terms = position_terms(base, position);
-  const auto theta =
-      row_major(library_columns(with_position(macro_derivatives_1d(Ut, dX, stencil), position, dX), terms));
+  const auto theta = row_major(library_columns(with_position(macro_derivatives_1d(Ut, dX, stencil), position, dX),
+                                               terms, ToothAverage{tooth_width}));
   auto res = stlsq(theta, to_vector(Rt.index({Slice(), Slice(1, M - 1)})), std::move(terms), threshold);
   res.a_star = res.coefficient("U_xx");
   return res;

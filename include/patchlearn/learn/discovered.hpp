@@ -31,6 +31,24 @@ torch::Tensor evaluate_terms(const DerivativeMap& derivatives, const std::vector
 /// 1D: U, U_x, U_xx on the interior nodes of U [B, M] by the 3- or 5-point differences of
 /// kernels::macro_differences (5-point falls back to 3-point next to a boundary).
 DerivativeMap macro_derivatives_1d(const torch::Tensor& U, double dX, int stencil);
+
+/// 1D macro data are tooth averages, not point values: U_i and dU_i/dt are the averages over the
+/// tooth of width w about node i (the Simpson average the patches, the gap-tooth scheme and the
+/// full-resolution restriction all use), and the average of a nonlinear term is not the term of the
+/// averages: on a quadratic, U_x^2 averages to U_x^2 + w^2 U_xx^2 / 12 and U^2*U_xx to U^2 U_xx +
+/// w^2 U_x^2 U_xx / 12 + O(w^4). A term's tooth average is taken on the node's local quadratic
+///   q(z) = U_i + U_x z + U_xx (z^2 - w^2/12) / 2,   z the offset from the node,
+/// whose tooth average is U_i (U_x, U_xx the stencil's differences: the lift's profile, kernels/
+/// coarse.hpp), by 4-point Gauss-Legendre over the tooth, exact for the library's terms (at most
+/// degree 6 in z). Linear terms are their centre values, so a linear equation's fit is unchanged.
+/// Width 0: point values.
+struct ToothAverage {
+  double width = 0.0;
+  /// sum_j coefficients[j] * (the tooth average of term j) at every node of `centre` (U, U_x, U_xx
+  /// at the nodes; other entries, such as position factors, are taken as constant over the tooth).
+  torch::Tensor evaluate(const DerivativeMap& centre, const std::vector<std::string>& terms,
+                         const std::vector<double>& coefficients) const;
+};
 /// The derivatives with the position factors of `basis` (regression.hpp) beside them, so that
 /// terms such as "x^2*U_xx" evaluate: column k of U at (x[k], y[k]) (y empty in 1D).
 DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, const std::vector<double>& x,
@@ -47,15 +65,17 @@ class DiscoveredOperator : public TorchOperator {
  public:
   /// `derivatives` maps U [B, M] to the derivatives on the nodes the equation lives on, and
   /// `interior` says whether those are the interior nodes 1..M-2 (1D, Dirichlet ends held) or all.
+  /// `tooth`: the terms' averages over the 1D teeth (ToothAverage) rather than their centre values.
   DiscoveredOperator(RegressionResult fit, std::function<DerivativeMap(const torch::Tensor&)> derivatives,
-                     bool interior)
-      : fit_(std::move(fit)), derivatives_(std::move(derivatives)), interior_(interior) {}
+                     bool interior, ToothAverage tooth = {})
+      : fit_(std::move(fit)), derivatives_(std::move(derivatives)), interior_(interior), tooth_(tooth) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
 
  private:
   RegressionResult fit_;
   std::function<DerivativeMap(const torch::Tensor&)> derivatives_;
   bool interior_;
+  ToothAverage tooth_;
 };
 
 /// A 2D equation of the field seen through its patch means: rhs(U) = M field(M^-1 U), M the

@@ -74,9 +74,11 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
                        double threshold);
 
 /// U and dUdt: [N][M] macro states and rates (row-major); the interior nodes are the samples, at
-/// x_i = i dX for the position basis.
+/// x_i = i dX for the position basis. `tooth_width` > 0: the data are averages over teeth of that
+/// width, and so is every column (learn::ToothAverage, discovered.hpp), so the equation found is the
+/// field's.
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold, const PositionBasis& position = {});
+                         double threshold, const PositionBasis& position = {}, double tooth_width = 0.0);
 
 /// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
 ///   1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_y, U*U_y, U^2*U_y, U_xx, U*U_xx, U^2*U_xx, U_xy,

@@ -41,7 +41,8 @@ class ModelOperator : public TorchOperator {
 /// grid as patch dynamics represents it: the effective rate of the quadratic lift through each
 /// node and its neighbours, a*(U) D2 U + a*'(U) (D1 U)^2 + c*(U) D1 U + r*(U) with the 3-point
 /// differences D1, D2 (Dirichlet ends). That, not the conservative 3-point form, is what the
-/// patch estimates converge to (their bias against it is O(h^2) from the tooth average, ~1e-6;
+/// patch estimates converge to (up to their tooth average: O(w^2), 1e-6 to 2e-5 of the rates on
+/// steep profiles, which the regression's columns take into account (discovered.hpp: ToothAverage);
 /// the conservative form differs from both by a*' dX^2 (D2 U)^2 / 4 + ..., percent-level on the
 /// shipped configs), so it is the exact coarse operator of nonlinear patch data. The series are
 /// evaluated by Clenshaw's recurrence in tensor ops, so the Jacobian comes from autograd.
