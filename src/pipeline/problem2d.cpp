@@ -79,9 +79,10 @@ std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
 }
 
 std::optional<RveTensorEstimate> closed_teeth_sample(const Config2D& cfg) {
+  if (cfg.scheme != Scheme2D::GapTooth || cfg.kappa.has_period()) return std::nullopt;  // without copying tables
   const auto g = layout_2d(cfg);
   const auto lattice = lattice_2d(cfg);
-  if (cfg.scheme != Scheme2D::GapTooth || !GapTooth2D::closed_teeth(lattice, g)) return std::nullopt;
+  if (!GapTooth2D::closed_teeth(lattice, g)) return std::nullopt;
   std::vector<double> xx, xy, yy;
   for (const auto& D : GapTooth2D::tooth_tensors(lattice, g)) {
     xx.push_back(D.xx);
