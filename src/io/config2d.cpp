@@ -323,7 +323,9 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     c.regression_modes = c.kappa.nonlinear_key().empty() || c.position_basis != PositionBasisKind::None
                              ? c.patches / 2
                              : std::max(1, (c.patches - 1) / 4);
-  else if ((c.regression_modes = static_cast<int>(regression.integer("modes", 0, 1, 1 << 20))) > c.patches / 2)
+  else
+    c.regression_modes = static_cast<int>(regression.integer("modes", 0, 1, 1 << 20));
+  if (c.regression_modes > c.patches / 2)
     throw ConfigError("regression.modes",
                       std::to_string(c.regression_modes) +
                           " is past the grid's last mode, domain.patches / 2 = " + std::to_string(c.patches / 2));

@@ -52,25 +52,31 @@ EffectiveLattice2D effective_lattice(const Config2D& cfg) {
 
 EffectiveTensor cell_tensor(const Config2D& cfg) { return effective_lattice(cfg).D; }
 
+namespace {
+
+/// The statistics of a sample of tensors, each from a window of `window` x `window` sites.
+RveTensorEstimate tensor_sample(int window, const std::vector<EffectiveTensor>& D) {
+  std::vector<double> xx, xy, yy;
+  for (const auto& d : D) {
+    xx.push_back(d.xx);
+    xy.push_back(d.xy);
+    yy.push_back(d.yy);
+  }
+  return {window, static_cast<int>(D.size()), sample_stats(xx), sample_stats(xy), sample_stats(yy)};
+}
+
+}  // namespace
+
 RveTensorEstimate representative_volume(const Config2D& cfg, int w) {
   if (!cfg.random) throw std::logic_error("representative_volume: the lattice is not random");
   const int N = cfg.kappa.mx, W = cfg.cell_window, per_row = N / w;
   const double h = layout_2d(cfg).h;
-  RveTensorEstimate e;
-  e.window = w;
-  e.samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W * W / (w * w));
-  std::vector<double> xx, xy, yy;
-  for (int k = 0; k < e.samples; ++k) {
-    const auto D = effective_tensor(
-        Lattice2D(cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w), BondPlacement::Aligned, h, 0));
-    xx.push_back(D.xx);
-    xy.push_back(D.xy);
-    yy.push_back(D.yy);
-  }
-  e.xx = sample_stats(xx);
-  e.xy = sample_stats(xy);
-  e.yy = sample_stats(yy);
-  return e;
+  const auto samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W * W / (w * w));
+  std::vector<EffectiveTensor> D;
+  for (int k = 0; k < samples; ++k)
+    D.push_back(effective_tensor(
+        Lattice2D(cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w), BondPlacement::Aligned, h, 0)));
+  return tensor_sample(w, D);
 }
 
 std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
@@ -83,19 +89,7 @@ std::optional<RveTensorEstimate> closed_teeth_sample(const Config2D& cfg) {
   const auto g = layout_2d(cfg);
   const auto lattice = lattice_2d(cfg);
   if (!GapTooth2D::closed_teeth(lattice, g)) return std::nullopt;
-  std::vector<double> xx, xy, yy;
-  for (const auto& D : GapTooth2D::tooth_tensors(lattice, g)) {
-    xx.push_back(D.xx);
-    xy.push_back(D.xy);
-    yy.push_back(D.yy);
-  }
-  RveTensorEstimate e;
-  e.window = g.m;
-  e.samples = g.P * g.P;
-  e.xx = sample_stats(xx);
-  e.xy = sample_stats(xy);
-  e.yy = sample_stats(yy);
-  return e;
+  return tensor_sample(g.m, GapTooth2D::tooth_tensors(lattice, g));
 }
 
 namespace {
