@@ -514,6 +514,12 @@ TEST(GapTooth2D, ClosedTeethComputeTheirGhostsWithinEachTrajectorysPass) {
   double scale = 0;
   for (const double r : a) scale = std::max(scale, std::abs(r));
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-14 * scale) << i;
+  // A scheme built on teeth solved beforehand (what a simulate's chunks share) is the same scheme.
+  const auto closed = ClosedTeeth::solve(lat, g);
+  GapTooth2D shared(Device::CPU, lat, g, 3, &closed);
+  Buffer<double> again(Device::CPU, u.size());
+  shared.rates(ub.data(), again.data());
+  EXPECT_EQ(again.to_host(), a);
 }
 
 TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
@@ -554,7 +560,7 @@ TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
   EXPECT_LT(worst, bound);
   EXPECT_GT(worst, 1e-3 * bound);  // the border error is there, at its order
   // Each tooth's own cell tensor, what its mean's rate follows: the identity of equal bonds.
-  const auto D = GapTooth2D::tooth_tensors(lat, g);
+  const auto D = ClosedTeeth::solve(lat, g).tensors;
   ASSERT_EQ(D.size(), static_cast<std::size_t>(PP));
   for (const auto& d : D) {
     EXPECT_NEAR(d.xx, 1.0, 1e-12);

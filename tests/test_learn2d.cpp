@@ -313,8 +313,8 @@ grid = 16
   EXPECT_LT(sim->rmse_vs_homogenized, 1e-5);
   const auto data = learning_data(sim, sim->data);
   EXPECT_EQ(data.U.data_ptr<double>(), sim->data.U.data());  // zero-copy
-  const auto s =
-      train_and_evaluate(*learning_task_2d(cfg, effective_lattice(cfg)), data, Device::CPU, dir, silent_observer());
+  const auto s = train_and_evaluate(*learning_task_2d(cfg, effective_lattice(cfg), closed_teeth_sample(cfg)), data,
+                                    Device::CPU, dir, silent_observer());
   EXPECT_LT(s["D_regression_max_abs_error"].get<double>(), 1e-3);
   EXPECT_LT(s["functional"]["rhs_rmse"].get<double>(), 1e-2);
   EXPECT_LT(s["functional"]["rollout_rmse"].get<double>(), 1e-2);
@@ -383,7 +383,7 @@ threshold = 1e-4
     EXPECT_NEAR(reg.coefficient(term), value, 0.01 * std::abs(value)) << term << ": " << reg.equation;
   // The learning task's view of the same fit: D*(u) and r*(u) from the equation against the cell
   // problems' curves (summary "regression_effective" and "effective", drawn by the report).
-  const auto task = learning_task_2d(cfg, effective_lattice(cfg));
+  const auto task = learning_task_2d(cfg, effective_lattice(cfg), closed_teeth_sample(cfg));
   const auto M64 = static_cast<int64_t>(M), rows = static_cast<int64_t>(u.size()) / M64;
   const auto fitted = task->regression(learn::to_tensor(u, {rows, M64}, torch::kCPU),
                                        learn::to_tensor(r, {rows, M64}, torch::kCPU), silent_observer());

@@ -89,7 +89,7 @@ std::optional<RveTensorEstimate> closed_teeth_sample(const Config2D& cfg) {
   const auto g = layout_2d(cfg);
   const auto lattice = lattice_2d(cfg);
   if (!GapTooth2D::closed_teeth(lattice, g)) return std::nullopt;
-  return tensor_sample(g.m, GapTooth2D::tooth_tensors(lattice, g));
+  return tensor_sample(g.m, ClosedTeeth::solve(lattice, g).tensors);
 }
 
 namespace {
@@ -170,12 +170,18 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
   const int B = cfg.initial.trajectories;
   const auto ics = draw_initial_conditions_2d(cfg.initial);
   const index_t samples = cfg.samples();
+  // Closed teeth: their cell problems once, for every chunk and for the sample they hold.
+  std::optional<ClosedTeeth> closed;
+  if (cfg.scheme == Scheme2D::GapTooth && GapTooth2D::closed_teeth(lattice, g)) {
+    closed = ClosedTeeth::solve(lattice, g);
+    sim.teeth = tensor_sample(g.m, closed->tensors);
+  }
   // Trajectories [first, first + count) with the configured scheme.
   const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
     const std::vector<InitialCondition2D> sub(ics.begin() + first, ics.begin() + first + count);
     std::unique_ptr<LatticeScheme2D> scheme;
     if (cfg.scheme == Scheme2D::GapTooth)
-      scheme = std::make_unique<GapTooth2D>(device, lattice, g, count);
+      scheme = std::make_unique<GapTooth2D>(device, lattice, g, count, closed ? &*closed : nullptr);
     else
       scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
     Propagator2D prop(*scheme, cfg.sample_dt, cfg.stepper, cfg.fine_dt, cfg.fine_tolerance, scheme->slow_rate(fastest));
@@ -270,14 +276,14 @@ json effective_curves_json(const Lattice2D& lattice) {
 /// and the spectral tensor operator on the patch means as the exact coarse operator.
 class LearningTask2D : public LearningTask {
  public:
-  LearningTask2D(const Config2D& cfg, EffectiveLattice2D e)
+  LearningTask2D(const Config2D& cfg, EffectiveLattice2D e, std::optional<RveTensorEstimate> teeth)
       : cfg_(cfg),
         e_(std::move(e)),
         curves_(e_.linear() ? json() : effective_curves_json(cell_lattice(cfg))),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
         basis_(position_basis(cfg, cfg.length, 2)),
         layout_(layout_2d(cfg)),
-        teeth_(closed_teeth_sample(cfg)) {}
+        teeth_(std::move(teeth)) {}
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories(); }
@@ -458,8 +464,9 @@ std::string tensor_text(const json& D) {
 
 }  // namespace
 
-std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveLattice2D& e) {
-  return std::make_unique<LearningTask2D>(cfg, e);
+std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveLattice2D& e,
+                                               std::optional<RveTensorEstimate> teeth) {
+  return std::make_unique<LearningTask2D>(cfg, e, std::move(teeth));
 }
 
 // --- the problem
@@ -625,8 +632,8 @@ json Problem2D::run_extras(const Simulation& s) const {
 }
 
 std::unique_ptr<LearningTask> Problem2D::learning_task(const Simulation* sim) const {
-  (void)sim;
-  return learning_task_2d(cfg_, effective_lattice(cfg_));
+  return learning_task_2d(cfg_, effective_lattice(cfg_),
+                          sim ? dynamic_cast<const Simulation2D&>(*sim).teeth : closed_teeth_sample(cfg_));
 }
 
 LearningData Problem2D::load_data(const std::string& path, torch::Device device) const {

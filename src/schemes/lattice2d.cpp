@@ -276,7 +276,8 @@ bool LatticeScheme2D::chebyshev_interval(const double*, int, double, double*) { 
 
 bool LatticeScheme2D::rkc_interval(const kernels::RkcStage*, int, int, double*) { return false; }
 
-GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch)
+GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& g, index_t batch,
+                       const ClosedTeeth* closed)
     : LatticeScheme2D(dev, g, batch) {
   check_gap_tooth_medium(lattice, g);
   nl_ = LatticeNonlinearityTables(dev, lattice, g.first, g.n);
@@ -316,25 +317,56 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
   wp_ = Buffer<double>(dev, Wp);
   wm_ = Buffer<double>(dev, Wm);
   rho_ = gap_tooth_spectral_bound(lattice, g);
-  if (closed_teeth(lattice, g)) close_teeth(lattice);
+  if (!closed_teeth(lattice, g)) return;
+  if (!closed) {
+    close_teeth(ClosedTeeth::solve(lattice, g));
+  } else {
+    if (closed->factors.size() != static_cast<std::size_t>(8 * g.m) * g.P * g.P)
+      throw std::logic_error("GapTooth2D: the closed teeth were solved on another layout");
+    close_teeth(*closed);
+  }
 }
 
 bool GapTooth2D::closed_teeth(const Lattice2D& lattice, const PatchLayout2D& g) {
   return !lattice.tables().has_period() && g.spacing > g.m;
 }
 
-std::vector<EffectiveTensor> GapTooth2D::tooth_tensors(const Lattice2D& lattice, const PatchLayout2D& layout) {
-  if (!closed_teeth(lattice, layout)) throw std::logic_error("GapTooth2D::tooth_tensors: the teeth are not closed");
-  std::vector<EffectiveTensor> D(static_cast<std::size_t>(layout.P) * layout.P);
-  for_each_tooth_cell(lattice, layout, [&](index_t tooth, const CellSolution& sol, const auto&, const auto&) {
-    D[static_cast<std::size_t>(tooth)] = sol.D;
-  });
-  return D;
+ClosedTeeth ClosedTeeth::solve(const Lattice2D& lattice, const PatchLayout2D& g) {
+  if (!GapTooth2D::closed_teeth(lattice, g)) throw std::logic_error("ClosedTeeth::solve: the teeth are not closed");
+  check_gap_tooth_medium(lattice, g);
+  const int m = g.m, n = g.n;
+  const index_t PP = static_cast<index_t>(g.P) * g.P;
+  ClosedTeeth out;
+  out.tensors.resize(static_cast<std::size_t>(PP));
+  out.factors.resize(static_cast<std::size_t>(8 * m * PP));
+  const auto factor = [&](int side, int k, int comp, index_t tooth) -> double& {
+    return out.factors[((static_cast<std::size_t>(side) * m + k - 1) * 2 + comp) * PP + tooth];
+  };
+  // Every tooth's cell correctors on its own m x m points, and the ghost factors from them.
+  for_each_tooth_cell(
+      lattice, g,
+      [&](index_t tooth, const CellSolution& sol, const std::vector<double>& wE, const std::vector<double>& wN) {
+        out.tensors[static_cast<std::size_t>(tooth)] = sol.D;
+        const auto phi = [&](int e, int x, int y) { return sol.phi[e][static_cast<std::size_t>(y) * m + x]; };
+        for (int k = 1; k <= m; ++k) {
+          // Across the wrap x-bond of row k (local row k - 1), and the wrap y-bond of column k.
+          const int j = k - 1;
+          const double ex = 1.0 + phi(0, 0, j) - phi(0, m - 1, j), ey = phi(1, 0, j) - phi(1, m - 1, j);
+          const double west = wE[static_cast<std::size_t>(k) * n + m] / wE[static_cast<std::size_t>(k) * n];
+          factor(0, k, 0, tooth) = ex, factor(0, k, 1, tooth) = ey;
+          factor(1, k, 0, tooth) = -west * ex, factor(1, k, 1, tooth) = -west * ey;
+          const double nx = phi(0, j, 0) - phi(0, j, m - 1), ny = 1.0 + phi(1, j, 0) - phi(1, j, m - 1);
+          const double south = wN[static_cast<std::size_t>(m) * n + k] / wN[k];
+          factor(2, k, 0, tooth) = nx, factor(2, k, 1, tooth) = ny;
+          factor(3, k, 0, tooth) = -south * nx, factor(3, k, 1, tooth) = -south * ny;
+        }
+      });
+  return out;
 }
 
-void GapTooth2D::close_teeth(const Lattice2D& lattice) {
+void GapTooth2D::close_teeth(const ClosedTeeth& closed) {
   const auto& g = layout_;
-  const int P = g.P, m = g.m, n = g.n;
+  const int P = g.P, m = g.m;
   const index_t PP = static_cast<index_t>(P) * P;
   // The circulant matrices of kernels::ToothClosure, then their transposes.
   std::vector<std::vector<double>> w;
@@ -351,29 +383,7 @@ void GapTooth2D::close_teeth(const Lattice2D& lattice) {
         mats[i * PP + I * P + K] = w[i][(I - K + P) % P];
         mats[(count + i) * PP + K * P + I] = w[i][(I - K + P) % P];
       }
-  // Every tooth's cell correctors on its own m x m points, and the ghost factors from them.
-  std::vector<double> factors(static_cast<std::size_t>(8 * m * PP));
-  const auto factor = [&](int side, int k, int comp, index_t tooth) -> double& {
-    return factors[((static_cast<std::size_t>(side) * m + k - 1) * 2 + comp) * PP + tooth];
-  };
-  for_each_tooth_cell(
-      lattice, g,
-      [&](index_t tooth, const CellSolution& sol, const std::vector<double>& wE, const std::vector<double>& wN) {
-        const auto phi = [&](int e, int x, int y) { return sol.phi[e][static_cast<std::size_t>(y) * m + x]; };
-        for (int k = 1; k <= m; ++k) {
-          // Across the wrap x-bond of row k (local row k - 1), and the wrap y-bond of column k.
-          const int j = k - 1;
-          const double ex = 1.0 + phi(0, 0, j) - phi(0, m - 1, j), ey = phi(1, 0, j) - phi(1, m - 1, j);
-          const double west = wE[static_cast<std::size_t>(k) * n + m] / wE[static_cast<std::size_t>(k) * n];
-          factor(0, k, 0, tooth) = ex, factor(0, k, 1, tooth) = ey;
-          factor(1, k, 0, tooth) = -west * ex, factor(1, k, 1, tooth) = -west * ey;
-          const double nx = phi(0, j, 0) - phi(0, j, m - 1), ny = 1.0 + phi(1, j, 0) - phi(1, j, m - 1);
-          const double south = wN[static_cast<std::size_t>(m) * n + k] / wN[k];
-          factor(2, k, 0, tooth) = nx, factor(2, k, 1, tooth) = ny;
-          factor(3, k, 0, tooth) = -south * nx, factor(3, k, 1, tooth) = -south * ny;
-        }
-      });
-  closure_factors_ = Buffer<double>(dev_, factors);
+  closure_factors_ = Buffer<double>(dev_, closed.factors);
   closure_matrices_ = Buffer<double>(dev_, mats);
   bonds_.closure = kernels::ToothClosure{closure_factors_.data(), closure_matrices_.data(), g.h};
   if (dev_ == Device::CUDA) {  // the CPU computes each trajectory's ghosts within its own pass

@@ -48,8 +48,9 @@ HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveLattic
 
 struct Simulation2D : Simulation {
   EffectiveTensor D;
-  double rmse_vs_homogenized_t03 = 0.0;  ///< at the snapshot nearest t = 0.3
-  int fine_evaluations = 0;              ///< rate evaluations per sampling interval
+  std::optional<RveTensorEstimate> teeth;  ///< closed teeth: the sample they hold (closed_teeth_sample)
+  double rmse_vs_homogenized_t03 = 0.0;    ///< at the snapshot nearest t = 0.3
+  int fine_evaluations = 0;                ///< rate evaluations per sampling interval
 };
 
 /// With `chunks`: resumable, chunk by chunk (pipeline/chunks.hpp).
@@ -61,8 +62,10 @@ void write_data_h5(const std::string& path, const Config2D& cfg, const Simulatio
 /// (zero-copy from a simulation: learning_data(sim, sim->data), pipeline/learning.hpp).
 LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg, torch::Device device);
 
-/// The learning task of a 2D config whose effective PDE is e.
-std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveLattice2D& e);
+/// The learning task of a 2D config whose effective PDE is e, and whose closed teeth hold the
+/// sample `teeth` (closed_teeth_sample; a simulation's own).
+std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const EffectiveLattice2D& e,
+                                               std::optional<RveTensorEstimate> teeth);
 
 /// A saved model fits this problem's grid (InputError naming the file otherwise).
 void check_model(const Config2D& cfg, const learn::CoarseModelImpl& model, const std::string& path);

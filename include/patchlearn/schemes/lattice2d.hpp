@@ -123,9 +123,24 @@ class LatticeScheme2D {
   double point_steps_ = 0.0;
 };
 
+/// A random lattice's teeth with gaps, each closed as a periodic cell of its own m x m points
+/// (GapTooth2D::closed_teeth): from every tooth's cell correctors, the ghost factors of its closure
+/// (kernels::ToothClosure) and its cell tensor D_tooth. A closed tooth's patch mean's rate is
+/// D_tooth : grad grad U, so the tensors are the sample of the medium the teeth hold. Solved once
+/// per realization and layout, and shared by every GapTooth2D built on it (a simulate's chunks) and
+/// by the learning task's sample of the teeth.
+struct ClosedTeeth {
+  std::vector<double> factors;           ///< [side][k][component][tooth]: 8 m P^2 ghost factors
+  std::vector<EffectiveTensor> tensors;  ///< D_tooth, tooth (I, J) at J P + I
+  static ClosedTeeth solve(const Lattice2D& lattice, const PatchLayout2D& layout);
+};
+
 class GapTooth2D : public LatticeScheme2D {
  public:
-  GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& layout, index_t batch);
+  /// `closed`: the teeth's closure solved beforehand on the same lattice and layout, where the teeth
+  /// are closed (closed_teeth); solved here when null.
+  GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D& layout, index_t batch,
+             const ClosedTeeth* closed = nullptr);
   index_t state_size() const override { return static_cast<index_t>(layout_.P) * layout_.P * layout_.m * layout_.m; }
   void rates(const double* u, double* dudt) override;
   /// kernels::gap_tooth_chebyshev_interval: on the CPU always, on CUDA where a trajectory's
@@ -142,9 +157,6 @@ class GapTooth2D : public LatticeScheme2D {
   /// Whether the teeth are closed periodically and driven by the means' gradient
   /// (kernels::ToothClosure) instead of the EdgyInt coupling: a random lattice with gaps.
   static bool closed_teeth(const Lattice2D& lattice, const PatchLayout2D& layout);
-  /// Each closed tooth's own periodic-cell tensor D_tooth, tooth (I, J) at J P + I: its patch mean's
-  /// rate is D_tooth : grad grad U, so these are what the teeth sample of the medium.
-  static std::vector<EffectiveTensor> tooth_tensors(const Lattice2D& lattice, const PatchLayout2D& layout);
   /// Views of the teeth's bond tables and of their closure (inactive unless closed_teeth), on the
   /// scheme's device.
   const kernels::ToothBonds& bonds() const { return bonds_; }
@@ -156,7 +168,7 @@ class GapTooth2D : public LatticeScheme2D {
   double rho_ = 0.0;
   // The periodic closure (closed_teeth): its factors and matrices (viewed by bonds_.closure), and on
   // CUDA the means and the ghost planes.
-  void close_teeth(const Lattice2D& lattice);
+  void close_teeth(const ClosedTeeth& closed);
   Buffer<double> closure_factors_, closure_matrices_, means_, edges_;
 };
 
