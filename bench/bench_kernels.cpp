@@ -26,6 +26,17 @@
 #include "patchlearn/patch/layout1d.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
+#ifdef PATCHLEARN_BENCH_CUSPARSE
+#include <cusparse.h>
+
+#include "patchlearn/kernels/cuda_ops.hpp"
+#endif
+#ifdef PATCHLEARN_BENCH_THRUST
+#include <thrust/system/omp/execution_policy.h>
+#include <thrust/transform_reduce.h>
+
+#include "patchlearn/kernels/diffusion.hpp"
+#endif
 
 using namespace patchlearn;
 
@@ -36,7 +47,7 @@ constexpr index_t kMats = 9, kN = 80001, kSystems = 90;
 
 void sync(Device d) {
 #ifdef PATCHLEARN_HAVE_CUDA
-  if (d == Device::CUDA) cuda::synchronize();
+  if (d == Device::CUDA) patchlearn::cuda::synchronize();
 #endif
   (void)d;
 }
@@ -146,6 +157,40 @@ void BM_Tridiag(benchmark::State& st, Device d) {
   const LoopTimes t = timed(st, d, [&] { solver.solve(x.data(), kSystems); });
   report(st, d, static_cast<double>(kSystems * kN), 56.0, t);
 }
+
+#ifdef PATCHLEARN_BENCH_CUSPARSE
+// The library baseline of BM_Tridiag on the GPU: cuSPARSE's gtsv2StridedBatch (no pivoting) on the
+// same 90 systems, each with its own copy of its matrix as the library takes them. It factors as it
+// solves: it reads the three diagonals and x and writes x, 40 B/cell against our prefactored 56.
+void BM_TridiagCusparse(benchmark::State& st) {
+  const Device d = Device::CUDA;
+  if (!usable(d, st)) return;
+  const index_t cells = kSystems * kN;
+  Buffer<double> cond(d, field(kSystems * (kN - 1), 1.1)), l(d, cells), dg(d, cells), u(d, cells),
+      x(d, field(cells, 2.0));
+  kernels::cuda::assemble_diffusion(kSystems, kN, cond.data(), 1e7, kernels::EndRows::Dirichlet, l.data(), dg.data(),
+                                    u.data());
+  cusparseHandle_t h = nullptr;
+  if (cusparseCreate(&h) != CUSPARSE_STATUS_SUCCESS) return st.SkipWithError("cusparseCreate failed");
+  const int m = static_cast<int>(kN), batch = static_cast<int>(kSystems);
+  std::size_t bytes = 0;
+  if (cusparseDgtsv2StridedBatch_bufferSizeExt(h, m, l.data(), dg.data(), u.data(), x.data(), batch, m, &bytes) !=
+      CUSPARSE_STATUS_SUCCESS) {
+    cusparseDestroy(h);
+    return st.SkipWithError("cusparseDgtsv2StridedBatch_bufferSizeExt failed");
+  }
+  Buffer<double> work(d, bytes / sizeof(double) + 1);
+  cusparseStatus_t status = CUSPARSE_STATUS_SUCCESS;
+  const LoopTimes t = timed(st, d, [&] {
+    if (status == CUSPARSE_STATUS_SUCCESS)
+      status = cusparseDgtsv2StridedBatch(h, m, l.data(), dg.data(), u.data(), x.data(), batch, m, work.data());
+  });
+  cusparseDestroy(h);
+  if (status != CUSPARSE_STATUS_SUCCESS) return st.SkipWithError(cusparseGetErrorString(status));
+  report(st, d, static_cast<double>(cells), 40.0, t);
+}
+BENCHMARK(BM_TridiagCusparse)->UseRealTime()->Unit(benchmark::kMillisecond);
+#endif
 
 // Lift (write 8 B/cell) followed by restriction of the tooth (read 8 B per tooth cell).
 void BM_LiftRestrict(benchmark::State& st, Device d) {
@@ -321,7 +366,40 @@ void BM_GapToothInterval(benchmark::State& st, Device d) {
   report(st, d, static_cast<double>(n) * (terms - 1), 64.0, t);
 }
 
+// The max-norm over the paper batch (the error estimate's; the NaN guard's count is the same pass):
+// read 8 B/cell. kernels::max_abs: an OpenMP reduction on the CPU, Thrust's transform-reduce (CUB)
+// on CUDA.
+void BM_MaxNorm(benchmark::State& st, Device d) {
+  if (!usable(d, st)) return;
+  const index_t n = kSystems * kN;
+  Buffer<double> x(d, field(n, 1.0));
+  double m = 0.0;
+  const LoopTimes t = timed(st, d, [&] { m = std::max(m, kernels::max_abs(d, x.data(), n)); });
+  benchmark::DoNotOptimize(m);
+  report(st, d, static_cast<double>(n), 8.0, t);
+}
+
+#ifdef PATCHLEARN_BENCH_THRUST
+// The library baseline on the CPU: the same max-norm by Thrust's OpenMP backend.
+struct AbsOrInf {
+  double operator()(double x) const { return kernels::abs_or_inf(x); }
+};
+void BM_MaxNormThrustOmp(benchmark::State& st) {
+  const index_t n = kSystems * kN;
+  const auto x = field(n, 1.0);
+  double m = 0.0;
+  const LoopTimes t = timed(st, Device::CPU, [&] {
+    m = std::max(m, thrust::transform_reduce(thrust::omp::par, x.data(), x.data() + n, AbsOrInf{}, 0.0,
+                                             [](double a, double b) { return std::max(a, b); }));
+  });
+  benchmark::DoNotOptimize(m);
+  report(st, Device::CPU, static_cast<double>(n), 8.0, t);
+}
+BENCHMARK(BM_MaxNormThrustOmp)->UseRealTime()->Unit(benchmark::kMillisecond);
+#endif
+
 BENCHMARK_CAPTURE(BM_Copy, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MaxNorm, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Stencil, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Tridiag, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LiftRestrict, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -335,6 +413,7 @@ BENCHMARK_CAPTURE(BM_Lattice2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark
 BENCHMARK_CAPTURE(BM_GapTooth2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapToothInterval, Cpu, Device::CPU)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Copy, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MaxNorm, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Stencil, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Tridiag, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LiftRestrict, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);

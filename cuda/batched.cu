@@ -2,7 +2,6 @@
 // per-element function as the matching OpenMP loop in src/kernels/batched.cpp.
 #include "common.cuh"
 
-#include <cstring>
 #include <string>
 
 #include "patchlearn/core/error.hpp"
@@ -11,16 +10,6 @@
 
 namespace patchlearn::kernels::cuda {
 namespace {
-
-// One device word for the scalar reductions, allocated on first use and kept for the process.
-unsigned long long* reduction_scratch() {
-  static unsigned long long* p = [] {
-    unsigned long long* q = nullptr;
-    if (cudaMalloc(&q, sizeof(*q)) != cudaSuccess) throw RunError("out of GPU memory (reduction scratch)");
-    return q;
-  }();
-  return p;
-}
 
 __global__ void k_assemble(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l, double* d,
                            double* u) {
@@ -248,30 +237,10 @@ __global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stri
   if (threadIdx.x == 0) out[st] = part[0];
 }
 
-__global__ void k_count_nonfinite(const double* x, index_t count, unsigned long long* bad) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count && !isfinite(x[t])) atomicAdd(bad, 1ull);
-}
-
 __global__ void k_trbdf2_error(const double* F, const double* d1, const double* d2, double h, double* out,
                                index_t count) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t < count) out[t] = trbdf2_error(F[t], d1[t], d2[t], h);
-}
-
-// Block-wide max of |x|; one atomic per block on the bit pattern without the sign bit (the order of
-// non-negative doubles; abs_or_inf(-0.0) is -0.0, whose sign bit would beat every other value).
-__global__ void k_max_abs(const double* x, index_t count, unsigned long long* maxbits) {
-  PL_SHARED(double, part, kBlock);
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  part[threadIdx.x] = t < count ? abs_or_inf(x[t]) : 0.0;
-  __syncthreads();
-  for (unsigned h = blockDim.x / 2; h > 0; h >>= 1) {
-    if (threadIdx.x < h) part[threadIdx.x] = fmax(part[threadIdx.x], part[threadIdx.x + h]);
-    __syncthreads();
-  }
-  if (threadIdx.x == 0)
-    atomicMax(maxbits, static_cast<unsigned long long>(__double_as_longlong(part[0])) & 0x7fffffffffffffffull);
 }
 
 }  // namespace
@@ -279,19 +248,6 @@ __global__ void k_max_abs(const double* x, index_t count, unsigned long long* ma
 void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count) {
   PL_LAUNCH(k_trbdf2_error, blocks_for(count), kBlock, 0)(F, d1, d2, h, out, count);
   check_launch("TR-BDF2 error estimate");
-}
-
-double max_abs(const double* x, index_t count) {
-  if (count <= 0) return 0.0;
-  unsigned long long* bits = reduction_scratch();
-  check(cudaMemset(bits, 0, sizeof(*bits)), "memset (max-norm)");
-  PL_LAUNCH(k_max_abs, blocks_for(count), kBlock, 0)(x, count, bits);
-  check_launch("max-norm");
-  unsigned long long h = 0;
-  check(cudaMemcpy(&h, bits, sizeof(h), cudaMemcpyDeviceToHost), "copy to host (max-norm)");
-  double m;
-  memcpy(&m, &h, sizeof(m));
-  return m;
 }
 
 void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l, double* d,
@@ -406,17 +362,6 @@ void lift_corrector(index_t systems, index_t windows, index_t n, const double* a
                     index_t nq, double* y) {
   PL_LAUNCH(k_lift_corrector, blocks_for(systems), kBlock, 0)(systems, windows, n, a, a_star, start, nq, y);
   check_launch("lift corrector");
-}
-
-index_t count_nonfinite(const double* x, index_t count) {
-  if (count <= 0) return 0;
-  unsigned long long* bad = reduction_scratch();
-  check(cudaMemset(bad, 0, sizeof(*bad)), "memset (NaN check)");
-  PL_LAUNCH(k_count_nonfinite, blocks_for(count), kBlock, 0)(x, count, bad);
-  check_launch("NaN check");
-  unsigned long long h = 0;
-  check(cudaMemcpy(&h, bad, sizeof(h), cudaMemcpyDeviceToHost), "copy to host (NaN check)");
-  return static_cast<index_t>(h);
 }
 
 }  // namespace patchlearn::kernels::cuda

@@ -209,6 +209,20 @@ TEST(Gpu, ElementwiseKernels) {
   bad[77] = std::nan("");
   Buffer<double> badg(Device::CUDA, bad);
   EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, badg.data(), bad.size()), 1);
+  // One pass gives both (Thrust's transform-reduce): over many blocks, a NaN is an infinite norm,
+  // an infinity is counted, and an empty field has neither.
+  std::vector<double> big = randoms(100003, 5);
+  big[3] = -7.0;
+  Buffer<double> bigg(Device::CUDA, big);
+  EXPECT_EQ(kernels::max_abs(Device::CUDA, bigg.data(), big.size()), 7.0);
+  EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, bigg.data(), big.size()), 0);
+  big[99999] = -INFINITY;
+  big[5] = std::nan("");
+  Buffer<double> infg(Device::CUDA, big);
+  EXPECT_EQ(kernels::max_abs(Device::CUDA, infg.data(), big.size()), INFINITY);
+  EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, infg.data(), big.size()), 2);
+  EXPECT_EQ(kernels::max_abs(Device::CUDA, infg.data(), 0), 0.0);
+  EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, infg.data(), 0), 0);
 }
 
 TEST(Gpu, PatchDynamicsPaperCase) {

@@ -17,6 +17,9 @@ BUILD_DIR=${BUILD_DIR:-build}
 packages=(cmake ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libhdf5-dev libtomlplusplus-dev
           libmuparser-dev libcli11-dev libfmt-dev clang-format nlohmann-json3-dev libtorch-dev libopenblas0-openmp
           libopenmpi-dev openmpi-bin python3 python3-h5py python3-matplotlib)
+# Thrust, for the emulated CUDA backend's reductions (the test command): the CUDA toolkit's, else Debian's.
+[ -f /usr/local/cuda/include/cccl/thrust/version.h ] || [ -f /usr/local/cuda/include/thrust/version.h ] ||
+  packages+=(libthrust-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
