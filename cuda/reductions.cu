@@ -23,43 +23,47 @@ namespace {
 // Thrust's temporary storage for the field reductions (CUB's on CUDA), carved in order from one
 // device block kept for the process, so that a reduction allocates nothing once the block has
 // grown to what one needs (the NaN guard runs every macro step, the max-norm every adaptive step).
-// A request the block cannot hold gets a block of its own, freed when released; once nothing is
-// live, the kept block grows to the most a reduction has held at once.
+// A request the block cannot hold gets a block of its own, freed when released; the kept block
+// grows, while nothing is carved from it, to the most a reduction has held at once. Releasing
+// never throws (Thrust releases from destructors).
 class ReductionScratch {
  public:
   using value_type = char;
   char* allocate(std::ptrdiff_t bytes) {
-    const std::size_t n = (static_cast<std::size_t>(bytes) + 255) / 256 * 256;
-    ++live_;
-    held_ += n;
-    wanted_ = std::max(wanted_, held_);
-    if (used_ + n <= size_) {
-      char* p = block_ + used_;
-      used_ += n;
-      return p;
-    }
-    extra_.push_back(device_block(n));
-    return extra_.back();
-  }
-  void deallocate(char* p, std::size_t bytes) {
-    held_ -= (bytes + 255) / 256 * 256;
-    const auto it = std::find(extra_.begin(), extra_.end(), p);
-    if (it != extra_.end()) {
-      cudaFree(p);
-      extra_.erase(it);
-    }
-    if (--live_ > 0) return;
-    used_ = 0;
-    if (wanted_ > size_) {
+    const std::size_t n = rounded(static_cast<std::size_t>(bytes));
+    if (live_ == 0 && wanted_ > size_) {
       cudaFree(block_);
       block_ = nullptr;
       size_ = 0;
       block_ = device_block(wanted_);
       size_ = wanted_;
     }
+    char* p = nullptr;
+    if (used_ + n <= size_) {
+      p = block_ + used_;
+      used_ += n;
+    } else {
+      extra_.reserve(extra_.size() + 1);
+      p = device_block(n);
+      extra_.push_back(p);
+    }
+    ++live_;
+    held_ += n;
+    wanted_ = std::max(wanted_, held_);
+    return p;
+  }
+  void deallocate(char* p, std::size_t bytes) noexcept {
+    held_ -= rounded(bytes);
+    const auto it = std::find(extra_.begin(), extra_.end(), p);
+    if (it != extra_.end()) {
+      cudaFree(p);
+      extra_.erase(it);
+    }
+    if (--live_ == 0) used_ = 0;
   }
 
  private:
+  static std::size_t rounded(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
   static char* device_block(std::size_t bytes) {
     char* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) throw RunError("out of GPU memory (reduction scratch)");
