@@ -84,12 +84,23 @@ std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
   return {representative_volume(cfg, W / 4), representative_volume(cfg, W / 2), representative_volume(cfg, W)};
 }
 
+namespace {
+
+/// The configured scheme's closed teeth on this lattice (GapTooth2D::closed_teeth), solved; none
+/// for any other scheme or lattice.
+std::optional<ClosedTeeth> closed_teeth_of(const Config2D& cfg, const Lattice2D& lattice, const PatchLayout2D& g) {
+  if (cfg.scheme != Scheme2D::GapTooth || !GapTooth2D::closed_teeth(lattice, g)) return std::nullopt;
+  return ClosedTeeth::solve(lattice, g);
+}
+
+}  // namespace
+
 std::optional<RveTensorEstimate> closed_teeth_sample(const Config2D& cfg) {
   if (cfg.scheme != Scheme2D::GapTooth || cfg.kappa.has_period()) return std::nullopt;  // without copying tables
   const auto g = layout_2d(cfg);
-  const auto lattice = lattice_2d(cfg);
-  if (!GapTooth2D::closed_teeth(lattice, g)) return std::nullopt;
-  return tensor_sample(g.m, ClosedTeeth::solve(lattice, g).tensors);
+  const auto closed = closed_teeth_of(cfg, lattice_2d(cfg), g);
+  if (!closed) return std::nullopt;
+  return tensor_sample(g.m, closed->tensors);
 }
 
 namespace {
@@ -153,7 +164,7 @@ HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveLattic
 
 Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observer, const ChunkedRun* chunks) {
   const auto g = layout_2d(cfg);
-  const auto lattice = Lattice2D(cfg.kappa, parse_bond_placement(cfg.placement), g.h, g.first);
+  const auto lattice = lattice_2d(cfg);
   Simulation2D sim;
   const EffectiveLattice2D effective = effective_lattice(cfg);
   sim.D = effective.D;
@@ -171,11 +182,8 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
   const auto ics = draw_initial_conditions_2d(cfg.initial);
   const index_t samples = cfg.samples();
   // Closed teeth: their cell problems once, for every chunk and for the sample they hold.
-  std::optional<ClosedTeeth> closed;
-  if (cfg.scheme == Scheme2D::GapTooth && GapTooth2D::closed_teeth(lattice, g)) {
-    closed = ClosedTeeth::solve(lattice, g);
-    sim.teeth = tensor_sample(g.m, closed->tensors);
-  }
+  const std::optional<ClosedTeeth> closed = closed_teeth_of(cfg, lattice, g);
+  if (closed) sim.teeth = tensor_sample(g.m, closed->tensors);
   // Trajectories [first, first + count) with the configured scheme.
   const auto compute = [&](index_t first, index_t count, const std::function<void(double)>& prog) -> CoarseData {
     const std::vector<InitialCondition2D> sub(ics.begin() + first, ics.begin() + first + count);

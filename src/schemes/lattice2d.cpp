@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -318,13 +319,8 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
   wm_ = Buffer<double>(dev, Wm);
   rho_ = gap_tooth_spectral_bound(lattice, g);
   if (!closed_teeth(lattice, g)) return;
-  if (!closed) {
-    close_teeth(ClosedTeeth::solve(lattice, g));
-  } else {
-    if (closed->factors.size() != static_cast<std::size_t>(8 * g.m) * g.P * g.P)
-      throw std::logic_error("GapTooth2D: the closed teeth were solved on another layout");
-    close_teeth(*closed);
-  }
+  std::optional<ClosedTeeth> own;
+  close_teeth(closed ? *closed : own.emplace(ClosedTeeth::solve(lattice, g)));
 }
 
 bool GapTooth2D::closed_teeth(const Lattice2D& lattice, const PatchLayout2D& g) {
@@ -368,6 +364,8 @@ void GapTooth2D::close_teeth(const ClosedTeeth& closed) {
   const auto& g = layout_;
   const int P = g.P, m = g.m;
   const index_t PP = static_cast<index_t>(P) * P;
+  if (closed.factors.size() != static_cast<std::size_t>(8 * m * PP))
+    throw std::logic_error("GapTooth2D: the closed teeth were solved on another layout");
   // The circulant matrices of kernels::ToothClosure, then their transposes.
   std::vector<std::vector<double>> w;
   for (const double r : {0.5 * m * g.h, -0.5 * m * g.h})
