@@ -243,7 +243,25 @@ __global__ void k_trbdf2_error(const double* F, const double* d1, const double* 
   if (t < count) out[t] = trbdf2_error(F[t], d1[t], d2[t], h);
 }
 
+// A thread per value; only a bad value touches the record, and only while it would lower it (the
+// plain read first keeps a field of NaNs from queueing one atomic per value).
+__global__ void k_mark_bad_values(const double* x, index_t count, unsigned long long tag, double lo, double hi,
+                                  unsigned long long* first) {
+  const index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (i >= count) return;
+  const int slot = bad_value_slot(x[i], lo, hi);
+  const unsigned long long at = tag + static_cast<unsigned long long>(i);
+  if (slot >= 0 && at < first[slot]) atomicMin(first + slot, at);
+}
+
 }  // namespace
+
+void mark_bad_values(const double* x, index_t count, unsigned long long tag, double lo, double hi,
+                     unsigned long long* first) {
+  if (count == 0) return;
+  PL_LAUNCH(k_mark_bad_values, blocks_for(count), kBlock, 0)(x, count, tag, lo, hi, first);
+  check_launch("bad-value watch");
+}
 
 void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count) {
   PL_LAUNCH(k_trbdf2_error, blocks_for(count), kBlock, 0)(F, d1, d2, h, out, count);
@@ -281,6 +299,18 @@ std::size_t shared_bytes_per_block() {
     return static_cast<std::size_t>(optin);
   }();
   return bytes;
+}
+
+index_t resident_threads() {
+  static const index_t threads = [] {
+    int device = 0, sms = 0, per_sm = 0;
+    check(cudaGetDevice(&device), "current device");
+    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "multiprocessor count");
+    check(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxThreadsPerMultiProcessor, device),
+          "threads per multiprocessor");
+    return static_cast<index_t>(sms) * per_sm;
+  }();
+  return threads;
 }
 
 bool fused_steps_fit(index_t n) { return 2 * sizeof(double) * static_cast<std::size_t>(n) <= shared_bytes_per_block(); }

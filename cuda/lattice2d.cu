@@ -2,6 +2,7 @@
 // per-element function of kernels/lattice2d.hpp as the matching OpenMP loop in src/kernels/batched.cpp.
 #include "common.cuh"
 
+#include <algorithm>
 #include <string>
 
 #include "patchlearn/core/error.hpp"
@@ -74,12 +75,18 @@ __global__ void k_chebyshev_start(index_t count, double a, const double* Au, con
   if (t < count) kernels::chebyshev_start(a, Au[t], u[t], c0, c1, T1[t], acc[t]);
 }
 
-__global__ void k_lattice(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
-                          double* dudt, LatticeNonlinearity nl) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= batch * N * N) return;
-  const index_t b = t / (N * N), r = t % (N * N);
-  dudt[t] = periodic_lattice_rate(u + b * N * N, kE, kN, N, r % N, r / N, inv_h2, nl);
+// The full lattice: one thread per site and group of trajectories b = g, g + groups, ...: the
+// site's four bonds are read once for its whole group (at 4800^2 the two bond tables, 368 MB, are
+// far beyond L2, so a thread per trajectory and site read them from memory once per trajectory,
+// half of the step's traffic). Consecutive threads take consecutive sites, so every access of a
+// trajectory coalesces.
+__global__ void k_lattice(index_t batch, index_t groups, index_t N, const double* kE, const double* kN, double inv_h2,
+                          const double* u, double* dudt, LatticeNonlinearity nl) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, NN = N * N;
+  if (t >= groups * NN) return;
+  const index_t r = t % NN;
+  const PeriodicSite s = periodic_site(kE, kN, N, r % N, r / N);
+  for (index_t b = t / NN; b < batch; b += groups) dudt[b * NN + r] = periodic_site_rate(u + b * NN, s, inv_h2, nl);
 }
 
 __global__ void k_rkc_stage(index_t count, RkcStage s, const double* y0, const double* yjm1, const double* f,
@@ -88,13 +95,17 @@ __global__ void k_rkc_stage(index_t count, RkcStage s, const double* y0, const d
   if (t < count) yjm2[t] = rkc_stage_value(s, y0[t], yjm1[t], yjm2[t], f[t], f0[t]);
 }
 
-__global__ void k_lattice_chebyshev(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
-                                    double a, const double* Tk, double* Tkm1, double c, double* acc) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= batch * N * N) return;
-  const index_t b = t / (N * N), r = t % (N * N);
-  const double rate = periodic_lattice_rate(Tk + b * N * N, kE, kN, N, r % N, r / N, inv_h2);
-  chebyshev_update(a, rate, Tk[t], Tkm1[t], c, acc[t]);
+// One Chebyshev term on the full lattice, threads as in k_lattice.
+__global__ void k_lattice_chebyshev(index_t batch, index_t groups, index_t N, const double* kE, const double* kN,
+                                    double inv_h2, double a, const double* Tk, double* Tkm1, double c, double* acc) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, NN = N * N;
+  if (t >= groups * NN) return;
+  const index_t r = t % NN;
+  const PeriodicSite s = periodic_site(kE, kN, N, r % N, r / N);
+  for (index_t b = t / NN; b < batch; b += groups) {
+    const index_t i = b * NN + r;
+    chebyshev_update(a, periodic_site_rate(Tk + b * NN, s, inv_h2), Tk[i], Tkm1[i], c, acc[i]);
+  }
 }
 
 __global__ void k_chebyshev(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
@@ -124,6 +135,12 @@ __global__ void k_window_means(index_t batch, index_t N, int P, index_t first, i
       s += u[(b * N + y) * N + x];
     }
   U[t] = s / (static_cast<double>(m) * m);
+}
+
+// The trajectory groups of the full-lattice kernels: as few as fill the device with one thread per
+// site and group (one when the lattice alone fills it), so each thread serves the most trajectories.
+index_t trajectory_groups(index_t batch, index_t N) {
+  return std::clamp((resident_threads() + N * N - 1) / (N * N), index_t{1}, batch);
 }
 
 }  // namespace
@@ -175,7 +192,8 @@ void chebyshev_start(index_t count, double a, const double* Au, const double* u,
 
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                    double* dudt, const LatticeNonlinearity& nl) {
-  PL_LAUNCH(k_lattice, blocks_for(batch * N * N), kBlock, 0)(batch, N, kE, kN, inv_h2, u, dudt, nl);
+  const index_t groups = trajectory_groups(batch, N);
+  PL_LAUNCH(k_lattice, blocks_for(groups * N * N), kBlock, 0)(batch, groups, N, kE, kN, inv_h2, u, dudt, nl);
   check_launch("lattice rates");
 }
 
@@ -192,7 +210,9 @@ void chebyshev_step(index_t count, double a, const double* AT, const double* Tk,
 
 void lattice_chebyshev_step(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, double a,
                             const double* Tk, double* Tkm1, double c, double* acc) {
-  PL_LAUNCH(k_lattice_chebyshev, blocks_for(batch * N * N), kBlock, 0)(batch, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc);
+  const index_t groups = trajectory_groups(batch, N);
+  PL_LAUNCH(k_lattice_chebyshev, blocks_for(groups * N * N), kBlock, 0)
+  (batch, groups, N, kE, kN, inv_h2, a, Tk, Tkm1, c, acc);
   check_launch("lattice Chebyshev step");
 }
 

@@ -223,6 +223,17 @@ TEST(Gpu, ElementwiseKernels) {
   EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, infg.data(), big.size()), 2);
   EXPECT_EQ(kernels::max_abs(Device::CUDA, infg.data(), 0), 0.0);
   EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, infg.data(), 0), 0);
+  // The bad-value watch's record over passes with falling tags: on both devices the least tag of
+  // each kind (-7 at 3 is outside [-1, 1], the NaN at 5 the first non-finite value).
+  std::vector<unsigned long long> rec{kernels::kNoBadValue, kernels::kNoBadValue};
+  Buffer<unsigned long long> recg(Device::CUDA, rec);
+  for (const unsigned long long tag : {1000000ull, 0ull, 500000ull}) {
+    kernels::mark_bad_values(Device::CPU, big.data(), big.size(), tag, -1.0, 1.0, rec.data());
+    kernels::mark_bad_values(Device::CUDA, infg.data(), big.size(), tag, -1.0, 1.0, recg.data());
+  }
+  kernels::mark_bad_values(Device::CUDA, bigg.data(), 0, 0, -1.0, 1.0, recg.data());  // an empty pass
+  EXPECT_EQ(rec, (std::vector<unsigned long long>{5, 3}));
+  EXPECT_EQ(recg.to_host(), rec);
 }
 
 TEST(Gpu, PatchDynamicsPaperCase) {
@@ -422,6 +433,30 @@ TEST(Gpu, Lattice2DRatesAndPropagation) {
   fc.restrict_means(vc.data(), Mc.data());
   fg.restrict_means(vg.data(), Mg.data());
   expect_close(Mg.to_host(), Mc.to_host(), 1e-14, "window means");
+}
+
+TEST(Gpu, FullLatticeThreadsServeTrajectoryGroups) {
+  // A lattice too large for one thread per trajectory and site to be needed (400^2 sites against the
+  // device's 270,336 resident threads: 2 groups), so each CUDA thread reads its site's bonds once
+  // and loops over trajectories b = g, g + 2, ...: every trajectory of an odd batch must come out
+  // as the CPU's (the same operands in the same order: round-off only where a compiler fuses).
+  REQUIRE_GPU();
+  const index_t N = 400, batch = 5, size = batch * N * N;
+  const auto kE = randoms(N * N, 21, 0.5, 2.0), kN = randoms(N * N, 22, 0.5, 2.0);
+  const auto u = randoms(size, 23), acc0 = randoms(size, 24), prev = randoms(size, 25);
+  Buffer<double> kEg(Device::CUDA, kE), kNg(Device::CUDA, kN), ug(Device::CUDA, u), rg(Device::CUDA, size);
+  std::vector<double> r(size);
+  kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 4.0, u.data(), r.data());
+  kernels::lattice_rates(Device::CUDA, batch, N, kEg.data(), kNg.data(), 4.0, ug.data(), rg.data());
+  expect_close(rg.to_host(), r, 1e-14, "full-lattice rates over trajectory groups");
+  std::vector<double> Tkm1 = prev, acc = acc0;
+  Buffer<double> Tkm1g(Device::CUDA, prev), accg(Device::CUDA, acc0);
+  kernels::lattice_chebyshev_step(Device::CPU, batch, N, kE.data(), kN.data(), 4.0, 0.3, u.data(), Tkm1.data(), 0.7,
+                                  acc.data());
+  kernels::lattice_chebyshev_step(Device::CUDA, batch, N, kEg.data(), kNg.data(), 4.0, 0.3, ug.data(), Tkm1g.data(),
+                                  0.7, accg.data());
+  expect_close(Tkm1g.to_host(), Tkm1, 1e-14, "full-lattice Chebyshev term over trajectory groups");
+  expect_close(accg.to_host(), acc, 1e-14, "full-lattice Chebyshev sum over trajectory groups");
 }
 
 TEST(Gpu, GapToothOnAModulatedLattice) {

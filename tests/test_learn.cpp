@@ -14,6 +14,8 @@
 #include "patchlearn/learn/discovered.hpp"
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/tensors.hpp"
+
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include "patchlearn/learn/trainer.hpp"
 #include "failure_support.hpp"
 #include "report_check.hpp"
@@ -49,6 +51,21 @@ TEST(Learn, ZeroCopyViewOfSimulationBuffers) {
   sim.reset();
   EXPECT_FALSE(weak.expired());
   EXPECT_EQ(data.U[0][0][0].item<double>(), first);
+}
+
+TEST(Learn, AHandOverOnANonDefaultCurrentStreamIsRefused) {
+  // Our kernels run on the default stream: with LibTorch's current stream set elsewhere, a zero-copy
+  // view of a device buffer would let LibTorch read it unordered, so it stops with a RunError; back
+  // on the default stream it is handed over. Needs a GPU and a CUDA LibTorch (the device run).
+  if (!cuda_available() || !torch::cuda::is_available() || !c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA))
+    GTEST_SKIP() << "no CUDA GPU, or a CPU-only LibTorch";
+  const auto* cuda = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+  const auto dev = learn::torch_device(Device::CUDA);
+  auto data = std::make_shared<Buffer<double>>(Device::CUDA, 4);
+  const c10::Stream before = cuda->exchangeStream(cuda->getStreamFromGlobalPool(dev));
+  EXPECT_THROW(learn::view(data, *data, {4}), RunError);
+  cuda->exchangeStream(before);
+  EXPECT_EQ(learn::view(data, *data, {4}).data_ptr<double>(), data->data());
 }
 
 TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {

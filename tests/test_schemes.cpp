@@ -1,8 +1,10 @@
 // Patch dynamics, gap-tooth, full resolution and the homogenized solver, against each other.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
@@ -248,4 +250,78 @@ TEST(GapTooth, MatchesCoarseScheme) {
   const double r = relative_mse(d.host_U(), coarse.U);
   std::printf("gap-tooth vs coarse scheme rMSE = %.3e\n", r);
   EXPECT_LT(r, 1e-5);
+}
+
+namespace {
+
+/// dU/dt = -U, except that from macro step `bad_from` on (one rhs per Euler step) node 3 of
+/// trajectory 1 is NaN; with `refuse_nan`, an input holding a NaN makes the operator throw its own
+/// RunError, as a nonlinear medium's u-range check does.
+class TurnsNonFinite : public CoarseOperator {
+ public:
+  TurnsNonFinite(index_t bad_from, bool refuse_nan) : bad_from_(bad_from), refuse_nan_(refuse_nan) {}
+  int nodes() const override { return 5; }
+  void rhs(const double* U, double* dUdt, index_t batch) override {
+    for (index_t i = 0; i < batch * 5; ++i) {
+      if (refuse_nan_ && std::isnan(U[i])) throw RunError("U = nan is outside the operator's range");
+      dUdt[i] = -U[i];
+    }
+    if (calls_++ >= bad_from_) dUdt[5 + 3] = std::nan("");
+  }
+  index_t calls() const { return calls_; }
+
+ private:
+  index_t bad_from_, calls_ = 0;
+  bool refuse_nan_;
+};
+
+}  // namespace
+
+TEST(CoarseData, ANonFiniteRateStopsTheRunWhereItFirstAppearedWhateverCheckEvery) {
+  // The device's record is read every check_every steps, but the message names the step the NaN
+  // appeared at, also where the operator's own error came first; at most check_every - 1 steps run
+  // past it, and no data come back.
+  for (const bool refuse : {false, true})
+    for (const index_t every : {1, 4, 7, 100}) {
+      TurnsNonFinite op(5, refuse);
+      try {
+        integrate_coarse(op, MacroMethod::Euler, 1e-3, 20, 2, std::vector<double>(3 * 5, 1.0), 3, {}, every);
+        ADD_FAILURE() << "a NaN rate came back as data (check_every " << every << ")";
+      } catch (const RunError& e) {
+        EXPECT_NE(std::string(e.what()).find("non-finite dU/dt at macro step 5, trajectory 1, node 3"),
+                  std::string::npos)
+            << e.what();
+      }
+      const index_t read_at = std::min<index_t>((5 / every + 1) * every - 1, 20);  // the first read at or after 5
+      // Refused, the call at step 6 (its input holds the NaN) threw before it counted itself.
+      EXPECT_EQ(op.calls(), refuse ? 6 : read_at + 1) << "check_every " << every;
+    }
+  TurnsNonFinite fine(100, false);
+  EXPECT_THROW(integrate_coarse(fine, MacroMethod::Euler, 1e-3, 2, 1, std::vector<double>(5, 1.0), 1, {}, 0),
+               std::invalid_argument);
+}
+
+TEST(CoarseData, TheBadValueWatchKeepsTheEarliestOfEachKind) {
+  // Tags look * count + index: a later look never hides an earlier one, and within a look the
+  // lowest index wins; an outside value comes before a non-finite one of the same look.
+  BadValueWatch w(Device::CPU, 4);
+  const std::vector<double> good{0, 1, 2, 3}, late{0, INFINITY, 9, 1}, early{0, 1, 2, -5};
+  w.look(good.data(), 0, -10, 10);
+  EXPECT_FALSE(w.found());
+  w.look(late.data(), 3, 0, 5);
+  auto f = w.found();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->look, 3);
+  EXPECT_EQ(f->index, 2);
+  EXPECT_TRUE(f->outside);
+  w.look(early.data(), 4);  // no range: -5 is fine
+  f = w.found();
+  EXPECT_EQ(f->look, 3);
+  EXPECT_EQ(f->index, 2);
+  BadValueWatch v(Device::CPU, 4);
+  v.look(late.data(), 2);
+  f = v.found();
+  ASSERT_TRUE(f);
+  EXPECT_FALSE(f->outside);
+  EXPECT_EQ(f->index, 1);
 }

@@ -375,6 +375,7 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
   c.device = run.choice("device", c.device, {});
   if (!is_device_name(c.device)) throw ConfigError("run.device", not_a_device(c.device));
   c.chunk_trajectories = static_cast<int>(run.integer("chunk_trajectories", 0, 0, 1000000));
+  c.check_every = static_cast<int>(run.integer("check_every", c.check_every, 1, 1000000));
   c.bench.rmse = bench.positive("rmse", c.bench.rmse);
   c.bench.repeat_s = bench.non_negative("repeat_s", c.bench.repeat_s);
 }

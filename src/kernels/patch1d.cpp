@@ -183,4 +183,19 @@ index_t count_nonfinite(Device dev, const double* x, index_t count) {
   return bad;
 }
 
+void mark_bad_values(Device dev, const double* x, index_t count, unsigned long long tag, double lo, double hi,
+                     unsigned long long* first) {
+  PL_RETURN_IF_CUDA(dev, mark_bad_values(x, count, tag, lo, hi, first));
+  unsigned long long nonfinite = kNoBadValue, outside = kNoBadValue;
+#pragma omp parallel for reduction(min : nonfinite, outside)
+  for (index_t i = 0; i < count; ++i) {
+    const int slot = bad_value_slot(x[i], lo, hi);
+    const unsigned long long at = tag + static_cast<unsigned long long>(i);
+    if (slot == 0) nonfinite = std::min(nonfinite, at);
+    if (slot == 1) outside = std::min(outside, at);
+  }
+  first[0] = std::min(first[0], nonfinite);
+  first[1] = std::min(first[1], outside);
+}
+
 }  // namespace patchlearn::kernels

@@ -119,6 +119,7 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
 
 torch::Tensor EngineOperator::rhs(const torch::Tensor& U) {
   const auto dev = torch_device(op_.device());
+  require_default_stream(dev);
   auto x = U.detach().to(dev, torch::kFloat64).contiguous();
   auto out = torch::empty_like(x);
   op_.rhs(x.data_ptr<double>(), out.data_ptr<double>(), x.size(0));

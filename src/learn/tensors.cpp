@@ -1,5 +1,10 @@
 #include "patchlearn/learn/tensors.hpp"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
+#include <string>
+
+#include "patchlearn/core/error.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
 
 namespace patchlearn::learn {
@@ -9,7 +14,18 @@ torch::Device torch_device(Device d) {
                            : torch::Device(torch::kCPU);
 }
 
+void require_default_stream(torch::Device device) {
+  // The device-generic guard interface: present in every LibTorch, CUDA build or not.
+  if (!device.is_cuda() || !c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA)) return;
+  const auto* cuda = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+  if (cuda->getStream(device) != cuda->getDefaultStream(device))
+    throw RunError("LibTorch's current stream on " + device.str() +
+                   " is not the default stream, which patchlearn's CUDA kernels use: call patchlearn outside "
+                   "the stream guard");
+}
+
 torch::Tensor view(std::shared_ptr<const void> owner, const Buffer<double>& buf, at::IntArrayRef sizes) {
+  require_default_stream(torch_device(buf.device()));
   auto keep = std::make_shared<std::shared_ptr<const void>>(std::move(owner));
   return torch::from_blob(
       const_cast<double*>(buf.data()), sizes, [keep](void*) mutable { keep->reset(); },

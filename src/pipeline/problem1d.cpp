@@ -287,9 +287,12 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
       for (index_t b = 0; b < n; ++b)
         for (index_t i = 0; i < M; ++i) U0[b * M + i] = group[b](layout.node_x(static_cast<int>(i)));
       const index_t steps = cfg.macro_steps();
-      return integrate_coarse(op, cfg.integrator, cfg.macro_dt, steps, cfg.sample_every, U0, n, [&](index_t s) {
-        if (progress) progress(double(s) / double(steps));
-      });
+      return integrate_coarse(
+          op, cfg.integrator, cfg.macro_dt, steps, cfg.sample_every, U0, n,
+          [&](index_t s) {
+            if (progress) progress(double(s) / double(steps));
+          },
+          cfg.check_every);
     };
     return on_their_media(models, first, sub, device, run, prog);
   };

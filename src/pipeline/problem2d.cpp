@@ -194,9 +194,12 @@ Simulation2D simulate_data(const Config2D& cfg, Device device, Observer& observe
       scheme = std::make_unique<FullLattice2D>(device, lattice, g, count);
     Propagator2D prop(*scheme, cfg.sample_dt, cfg.stepper, cfg.fine_dt, cfg.fine_tolerance, scheme->slow_rate(fastest));
     sim.fine_evaluations = prop.evaluations();
-    return simulate_lattice_2d(*scheme, prop, cfg.sample_dt, samples, sub, [&](index_t k) {
-      if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
-    });
+    return simulate_lattice_2d(
+        *scheme, prop, cfg.sample_dt, samples, sub,
+        [&](index_t k) {
+          if (prog) prog(static_cast<double>(k) / static_cast<double>(samples));
+        },
+        cfg.check_every);
   };
   const std::string stage = "simulate (" + std::string(name_of(cfg.scheme)) + ", 2D)";
   sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, observer, stage, sim.wall_s);

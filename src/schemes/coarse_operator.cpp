@@ -35,6 +35,32 @@ CoarseData CoarseData::from_host(Device dev, index_t trajectories, std::vector<d
   return d;
 }
 
+BadValueWatch::BadValueWatch(Device dev, index_t count)
+    : count_(count), first_(dev, std::vector<unsigned long long>{kernels::kNoBadValue, kernels::kNoBadValue}) {}
+
+void BadValueWatch::look(const double* x, index_t n, double lo, double hi) {
+  // The record's tags n * count + i stay below kNoBadValue for any run that fits in memory;
+  // refuse rather than wrap.
+  if (count_ > 0 &&
+      static_cast<unsigned long long>(n) >= kernels::kNoBadValue / static_cast<unsigned long long>(count_) - 1)
+    throw RunError("bad-value watch: look " + std::to_string(n) + " of " + std::to_string(count_) +
+                   " values overflows its record");
+  kernels::mark_bad_values(first_.device(), x, count_, static_cast<unsigned long long>(n) * count_, lo, hi,
+                           first_.data());
+}
+
+std::optional<BadValueWatch::Found> BadValueWatch::found() const {
+  const auto first = first_.to_host();
+  const auto at = [&](unsigned long long tag, bool outside) {
+    return Found{static_cast<index_t>(tag / count_), static_cast<index_t>(tag % count_), outside};
+  };
+  if (first[0] == kernels::kNoBadValue && first[1] == kernels::kNoBadValue) return std::nullopt;
+  if (first[0] == kernels::kNoBadValue) return at(first[1], true);
+  if (first[1] == kernels::kNoBadValue) return at(first[0], false);
+  const Found nonfinite = at(first[0], false), outside = at(first[1], true);
+  return outside.look <= nonfinite.look ? outside : nonfinite;
+}
+
 namespace {
 
 // Names the first non-finite value of a batch (read back only when one exists).
@@ -50,8 +76,9 @@ void check_finite(const Buffer<double>& v, index_t M, index_t step, const char* 
 }  // namespace
 
 CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
-                            const std::vector<double>& U0, index_t batch,
-                            const std::function<void(index_t)>& progress) {
+                            const std::vector<double>& U0, index_t batch, const std::function<void(index_t)>& progress,
+                            index_t check_every) {
+  if (check_every < 1) throw std::invalid_argument("integrate_coarse: check_every must be at least 1");
   const Device dev = op.device();
   const index_t M = op.nodes(), size = batch * M;
   CoarseData d(dev, batch, steps / sample_every + 1, M);
@@ -59,20 +86,28 @@ CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, i
   const auto axpby = [&](double a, const Buffer<double>& x, double b, const Buffer<double>& y, Buffer<double>& out) {
     kernels::axpby(dev, size, a, x.data(), b, y.data(), out.data());
   };
+  BadValueWatch watch(dev, size);
+  const auto stop_at_nonfinite = [&] {
+    if (const auto f = watch.found())
+      throw RunError("non-finite dU/dt at macro step " + std::to_string(f->look) + ", trajectory " +
+                     std::to_string(f->index / M) + ", node " + std::to_string(f->index % M));
+  };
   // An operator's own run-time error (a nonlinear medium's state outside its u range, ...) gains
-  // the macro step and time it happened at.
+  // the macro step and time it happened at, unless a non-finite rate before it was the cause.
   index_t s = 0;
   const auto rhs = [&](const Buffer<double>& x, Buffer<double>& out) {
     try {
       op.rhs(x.data(), out.data(), batch);
     } catch (const RunError& e) {
+      stop_at_nonfinite();
       throw RunError(std::string(e.what()) + " (macro step " + std::to_string(s) +
                      ", t = " + std::to_string(static_cast<double>(s) * dt) + ")");
     }
   };
   for (; s <= steps; ++s) {
     rhs(U, k1);
-    check_finite(k1, M, s, "dU/dt");
+    watch.look(k1.data(), s);
+    if ((s + 1) % check_every == 0 || s == steps) stop_at_nonfinite();
     if (s % sample_every == 0) {
       const index_t n = s / sample_every;
       d.t[n] = static_cast<double>(s) * dt;

@@ -630,42 +630,47 @@ void Propagator2D::rkc_steps(double interval, double rho, double dt, double tole
 }
 
 CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, double interval, index_t samples,
-                               const std::vector<InitialCondition2D>& ics,
-                               const std::function<void(index_t)>& progress) {
+                               const std::vector<InitialCondition2D>& ics, const std::function<void(index_t)>& progress,
+                               index_t check_every) {
   const Device dev = scheme.device();
-  const index_t B = scheme.batch(), M = static_cast<index_t>(scheme.layout().P) * scheme.layout().P;
+  const int P = scheme.layout().P;
+  const index_t B = scheme.batch(), M = static_cast<index_t>(P) * P;
   if (static_cast<index_t>(ics.size()) != B)
     throw std::invalid_argument("simulate_lattice_2d: one initial condition per trajectory");
+  if (check_every < 1) throw std::invalid_argument("simulate_lattice_2d: check_every must be at least 1");
   CoarseData d(dev, B, samples, M);
   Buffer<double> u(dev, scheme.sample(ics)), du(dev, u.size()), U(dev, static_cast<std::size_t>(B * M)),
       R(dev, static_cast<std::size_t>(B * M));
+  // Sample k's means are look 2k (against lattice.u_range on a u-dependent lattice), their rates
+  // look 2k + 1; the values named in a message are read from the stored snapshots.
+  BadValueWatch watch(dev, B * M);
+  const URange range = scheme.linear() ? URange{} : scheme.nonlinearity().u_range();
+  const auto stop_at_bad_value = [&] {
+    const auto f = watch.found();
+    if (!f) return;
+    const index_t k = f->look / 2, b = f->index / M, patch = f->index % M;
+    const std::string where =
+        fmt::format("t = {} (sample {}), trajectory {}, patch ({}, {})", num(d.t[k]), k, b, patch % P, patch / P);
+    if (f->outside) {
+      double v = 0;
+      d.U.copy_to_host(&v, 1, static_cast<std::size_t>((b * samples + k) * M + patch));
+      throw RunError(
+          fmt::format("U = {:.6g} at {} is outside lattice.u_range [{:.6g}, {:.6g}], where g and f are "
+                      "tabulated; widen lattice.u_range",
+                      v, where, range.lo, range.hi));
+    }
+    throw RunError(fmt::format("non-finite {} at {}", f->look % 2 ? "dU/dt" : "U", where));
+  };
   for (index_t k = 0; k < samples; ++k) {
     d.t[k] = static_cast<double>(k) * interval;
     scheme.restrict_means(u.data(), U.data());
     scheme.rates(u.data(), du.data());
     scheme.restrict_means(du.data(), R.data());
-    if (!scheme.linear()) {
-      const URange r = scheme.nonlinearity().u_range();
-      const auto hu = U.to_host();
-      for (index_t i = 0; i < B * M; ++i)
-        if (std::isfinite(hu[i]) && !r.contains(hu[i]))
-          throw RunError(fmt::format(
-              "U = {:.6g} at t = {} (sample {}), trajectory {}, patch ({}, {}) is outside "
-              "lattice.u_range [{:.6g}, {:.6g}], where g and f are tabulated; widen "
-              "lattice.u_range",
-              hu[i], num(d.t[k]), k, i / M, i % M % scheme.layout().P, i % M / scheme.layout().P, r.lo, r.hi));
-    }
-    if (kernels::count_nonfinite(dev, U.data(), B * M) + kernels::count_nonfinite(dev, R.data(), B * M)) {
-      const auto hu = U.to_host(), hr = R.to_host();
-      for (index_t i = 0; i < B * M; ++i)
-        if (!std::isfinite(hu[i]) || !std::isfinite(hr[i]))
-          throw RunError(std::string("non-finite ") + (std::isfinite(hu[i]) ? "dU/dt" : "U") +
-                         " at t = " + num(d.t[k]) + " (sample " + std::to_string(k) + "), trajectory " +
-                         std::to_string(i / M) + ", patch (" + std::to_string(i % M % scheme.layout().P) + ", " +
-                         std::to_string(i % M / scheme.layout().P) + ")");
-    }
+    watch.look(U.data(), 2 * k, range.lo, range.hi);
+    watch.look(R.data(), 2 * k + 1);
     kernels::store_snapshot(dev, B, M, samples, k, U.data(), d.U.data());
     kernels::store_snapshot(dev, B, M, samples, k, R.data(), d.dUdt.data());
+    if ((k + 1) % check_every == 0 || k + 1 == samples) stop_at_bad_value();
     if (k + 1 < samples) prop.advance(u, k == 0);
     if (progress) progress(k + 1);
   }

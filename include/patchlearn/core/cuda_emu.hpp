@@ -74,7 +74,12 @@ enum cudaMemcpyKind {
   cudaMemcpyDefault = 4
 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
-enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlock = 8, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
+enum cudaDeviceAttr {
+  cudaDevAttrMaxSharedMemoryPerBlock = 8,
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrMaxThreadsPerMultiProcessor = 39,
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97
+};
 struct cudaDeviceProp {
   char name[256];
   std::size_t totalGlobalMem;
@@ -99,6 +104,7 @@ constexpr unsigned kMaxThreads = 1024, kMaxBlockXY = 1024, kMaxBlockZ = 64;
 constexpr unsigned long long kMaxGridX = 2147483647ull;
 constexpr unsigned kMaxGridYZ = 65535;
 constexpr std::size_t kSharedDefault = 48 << 10, kSharedOptin = 227 << 10, kGlobalMemory = 141ull << 30;
+constexpr int kMultiprocessors = 132, kThreadsPerMultiprocessor = 2048;
 constexpr std::size_t kFiberStack = 256 << 10;
 
 [[noreturn]] inline void fail(const std::string& what) {
@@ -547,22 +553,12 @@ Launch<P...> launch(const char* name, void (*fn)(P...), dim3 grid, dim3 block, s
   T* const name = ::patchlearn::emu::static_shared<T>(&name##_tag, (count))
 #define PL_DYNAMIC_SHARED(T, name) T* const name = ::patchlearn::emu::dynamic_shared<T>()
 
-// ----- atomics and intrinsics (the emulator runs one thread at a time) -----
+// ----- atomics (the emulator runs one thread at a time) -----
 
-inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+inline unsigned long long atomicMin(unsigned long long* p, unsigned long long v) {
   const unsigned long long old = *p;
-  *p = old + v;
+  *p = std::min(old, v);
   return old;
-}
-inline unsigned long long atomicMax(unsigned long long* p, unsigned long long v) {
-  const unsigned long long old = *p;
-  *p = std::max(old, v);
-  return old;
-}
-inline long long __double_as_longlong(double x) {
-  long long r;
-  std::memcpy(&r, &x, sizeof r);
-  return r;
 }
 
 // ----- runtime -----
@@ -611,15 +607,27 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   p->sharedMemPerBlock = patchlearn::emu::kSharedDefault;
   p->sharedMemPerBlockOptin = patchlearn::emu::kSharedOptin;
   p->maxThreadsPerBlock = 1024;
-  p->multiProcessorCount = 132;
+  p->multiProcessorCount = patchlearn::emu::kMultiprocessors;
   p->major = 9;
   p->minor = 0;
   return cudaSuccess;
 }
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
   if (d != 0) return patchlearn::emu::set_error(cudaErrorInvalidDevice);
-  *v = static_cast<int>(a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? patchlearn::emu::kSharedOptin
-                                                                     : patchlearn::emu::kSharedDefault);
+  switch (a) {
+    case cudaDevAttrMaxSharedMemoryPerBlock:
+      *v = static_cast<int>(patchlearn::emu::kSharedDefault);
+      break;
+    case cudaDevAttrMultiProcessorCount:
+      *v = patchlearn::emu::kMultiprocessors;
+      break;
+    case cudaDevAttrMaxThreadsPerMultiProcessor:
+      *v = patchlearn::emu::kThreadsPerMultiprocessor;
+      break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+      *v = static_cast<int>(patchlearn::emu::kSharedOptin);
+      break;
+  }
   return cudaSuccess;
 }
 template <class... P>

@@ -110,6 +110,10 @@ struct SharedConfig {
   /// ceil(those / m^2) trajectories keeps the tables within the patch state's size (issue 17's
   /// memory bound). 1 otherwise.
   int chunk_least = 1;
+  /// Macro steps (1D patch dynamics) or samples (2D) between the host's reads of the device's
+  /// record of the first non-finite or out-of-range value (BadValueWatch): the device is not made
+  /// to wait every step, and a bad value still stops the run naming where it first appeared.
+  int check_every = 16;
   // [bench]
   BenchOptions bench;
 

@@ -116,6 +116,14 @@ double max_abs(Device dev, const double* x, index_t count);
 /// Number of non-finite values in x (0 when all are finite).
 index_t count_nonfinite(Device dev, const double* x, index_t count);
 
+/// No bad value recorded (mark_bad_values).
+constexpr unsigned long long kNoBadValue = ~0ull;
+/// Records where x holds a bad value (bad_value_slot), without waiting for the pass to finish:
+/// first[slot] (in dev's memory) becomes the least of itself and tag + i over the bad x[i] of that
+/// slot. The device side of BadValueWatch (schemes/coarse_operator.hpp).
+void mark_bad_values(Device dev, const double* x, index_t count, unsigned long long tag, double lo, double hi,
+                     unsigned long long* first);
+
 // --- 2D lattice (kernels/lattice2d.hpp) ---
 /// dUdt = gap-tooth rates of U[b][q][p][J][I] (P x P patches of m x m evolving points,
 /// point-major); k the teeth's bond tables, one shared or one per tooth (ToothBonds); wp, wm the

@@ -42,6 +42,8 @@ void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, in
 void lift_corrector(index_t systems, index_t windows, index_t n, const double* a, const double* a_star, index_t start,
                     index_t nq, double* y);
 index_t count_nonfinite(const double* x, index_t count);
+void mark_bad_values(const double* x, index_t count, unsigned long long tag, double lo, double hi,
+                     unsigned long long* first);
 void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count);
 double max_abs(const double* x, index_t count);
 

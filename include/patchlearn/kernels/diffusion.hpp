@@ -124,4 +124,11 @@ PL_HD double abs_or_inf(double x) {
   return a <= 1.79769313486231570e308 ? a : 1.0 / 0.0;
 }
 
+/// The record slot of a bad value (mark_bad_values): 0 for a value that is not finite, 1 for a
+/// finite one outside [lo, hi], -1 for a good one.
+PL_HD int bad_value_slot(double x, double lo, double hi) {
+  if (abs_or_inf(x) > 1.79769313486231570e308) return 0;
+  return x < lo || x > hi ? 1 : -1;
+}
+
 }  // namespace patchlearn::kernels

@@ -52,14 +52,32 @@ PL_HD double site_rate(double u, double uE, double uW, double uN, double uS, dou
          nl.source(u, site);
 }
 
+/// Site (x, y) of a periodic N x N lattice with full bond tables kE[y][x], kN[y][x]: the offsets
+/// of it and its four neighbours and its four bond diffusivities, read once to serve every
+/// trajectory of a batch (the tables are one for the whole batch).
+struct PeriodicSite {
+  index_t c, e, w, n, s;
+  double kE, kW, kN, kS;
+};
+
+PL_HD PeriodicSite periodic_site(const double* kE, const double* kN, index_t N, index_t x, index_t y) {
+  const index_t xe = x + 1 == N ? 0 : x + 1, xw = x == 0 ? N - 1 : x - 1;
+  const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
+  return {y * N + x,     y * N + xe,     y * N + xw,    yn * N + x,    ys * N + x,
+          kE[y * N + x], kE[y * N + xw], kN[y * N + x], kN[ys * N + x]};
+}
+
+/// du/dt at a site of one trajectory's state u[y][x] (site rates nl.rho[y][x]).
+PL_HD double periodic_site_rate(const double* u, const PeriodicSite& s, double inv_h2,
+                                const LatticeNonlinearity& nl = {}) {
+  return site_rate(u[s.c], u[s.e], u[s.w], u[s.n], u[s.s], s.kE, s.kW, s.kN, s.kS, inv_h2, nl, s.c);
+}
+
 /// du/dt at global point (x, y) of a periodic N x N lattice u[y][x] with full bond tables (and
 /// site rates nl.rho[y][x]).
 PL_HD double periodic_lattice_rate(const double* u, const double* kE, const double* kN, index_t N, index_t x, index_t y,
                                    double inv_h2, const LatticeNonlinearity& nl = {}) {
-  const index_t xe = x + 1 == N ? 0 : x + 1, xw = x == 0 ? N - 1 : x - 1;
-  const index_t yn = y + 1 == N ? 0 : y + 1, ys = y == 0 ? N - 1 : y - 1;
-  return site_rate(u[y * N + x], u[y * N + xe], u[y * N + xw], u[yn * N + x], u[ys * N + x], kE[y * N + x],
-                   kE[y * N + xw], kN[y * N + x], kN[ys * N + x], inv_h2, nl, y * N + x);
+  return periodic_site_rate(u, periodic_site(kE, kN, N, x, y), inv_h2, nl);
 }
 
 /// sum_J W[J] src[J * stride]: one interpolated edge value, W the row of the circulant coupling

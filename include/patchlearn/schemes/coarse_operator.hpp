@@ -6,6 +6,8 @@
 // the macro integrators and the data driver below serve them all alike, on the operator's device,
 // so coarse data produced on a GPU stay there.
 #include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,12 +55,42 @@ struct CoarseData {
   std::vector<double> host_dUdt() const { return dUdt.to_host(); }
 };
 
+/// A watch over batched values for the first that is not finite or lies outside a range, kept in
+/// the values' device memory so that an integrator need not wait for the device at every step:
+/// look() is one pass queued behind the work that made the values (kernels::mark_bad_values),
+/// recording the earliest bad (look, index) of each kind; found() reads the record back, one
+/// synchronisation, which the integrators do every `check_every` looks (run.check_every) and at
+/// the end. Work after a bad value still runs until that check (NaNs propagate through the fixed
+/// steps of the patch schemes; nothing loops on them) but is never returned.
+class BadValueWatch {
+ public:
+  /// A watch over arrays of `count` values on `dev`.
+  BadValueWatch(Device dev, index_t count);
+  /// Looks at x[0 .. count) as look number n (n = 0, 1, ... in order; a later look never hides
+  /// an earlier one's bad value), against [lo, hi] for the `outside` kind.
+  void look(const double* x, index_t n, double lo = -std::numeric_limits<double>::infinity(),
+            double hi = std::numeric_limits<double>::infinity());
+  struct Found {
+    index_t look = 0, index = 0;
+    bool outside = false;  ///< finite but outside [lo, hi]; otherwise not finite
+  };
+  /// The earliest look's bad value, if any (an outside value before a non-finite one of the same
+  /// look: the range is the cause there). Waits for the device.
+  std::optional<Found> found() const;
+
+ private:
+  index_t count_;
+  Buffer<unsigned long long> first_;  ///< [not finite, outside]: least look * count + index
+};
+
 /// Integrate `op` from U0[batch][M] (host) with macro step dt for `steps` steps, recording U and the
 /// operator's own dU/dt at every `sample_every`-th step (and at t = 0). `progress` (may be empty)
-/// is called after each step with the number of steps done.
+/// is called after each step with the number of steps done. A non-finite dU/dt stops the run
+/// naming the step, trajectory and node where it first appeared; it is looked for on the device
+/// at every step and read back every `check_every` steps (BadValueWatch) and at the end.
 CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
                             const std::vector<double>& U0, index_t batch,
-                            const std::function<void(index_t)>& progress = {});
+                            const std::function<void(index_t)>& progress = {}, index_t check_every = 1);
 
 }  // namespace patchlearn
 

@@ -277,10 +277,12 @@ class Propagator2D {
 
 /// Integrate from the sampled initial conditions, recording the patch means and their rates at
 /// t = 0, interval, 2 interval, ... (samples values). NaN/Inf stop the run naming the time,
-/// trajectory and patch; so does a patch mean of a u-dependent lattice outside lattice.u_range
-/// (where g and f are tabulated and the stepper's stability bound holds).
+/// trajectory and patch where they first appeared; so does a patch mean of a u-dependent lattice
+/// outside lattice.u_range (where g and f are tabulated and the stepper's stability bound holds).
+/// Both are looked for on the device at every sample and read back every `check_every` samples
+/// (BadValueWatch, schemes/coarse_operator.hpp) and at the end.
 CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, double interval, index_t samples,
                                const std::vector<InitialCondition2D>& ics,
-                               const std::function<void(index_t)>& progress = {});
+                               const std::function<void(index_t)>& progress = {}, index_t check_every = 1);
 
 }  // namespace patchlearn
