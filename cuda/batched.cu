@@ -163,61 +163,12 @@ __global__ void k_theta_steps(index_t systems, index_t n, MediumTables m, int co
                       k == 0 ? StepJacobian::Exact : jac, keep);
 }
 
-__global__ void k_fine_rates(index_t systems, index_t n, MediumTables m, double inv_dx, const double* y, double* out) {
-  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (s < systems) fine_rates_system(n, m.of_system(s, n), y + s * n, inv_dx, out + s * n);
-}
-
-__global__ void k_axpby(index_t count, double a, const double* x, double b, const double* y, double* out) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count) out[t] = a * x[t] + b * y[t];
-}
-
-__global__ void k_lift_coefficients(index_t batch, int M, int degree, double dX, ToothMoments mu, const double* U,
-                                    double* coef) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  const int P = M - 2;
-  if (t >= batch * P) return;
-  const index_t b = t / P, p = t % P;
-  lift_coefficients(U + b * M, M, static_cast<int>(p) + 1, degree, dX, mu, coef + t * (degree + 1));
-}
-
-__global__ void k_lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
-  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (s < systems) out[s] = lift_value(coef + s * ncoef, ncoef, z1) - lift_value(coef + s * ncoef, ncoef, z0);
-}
-
-__global__ void k_patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                                  double* dUdt, const double* Rmid, double beta) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= batch * M) return;
-  const index_t b = t / M, j = t % M, P = M - 2;
-  dUdt[t] = (j == 0 || j == M - 1) ? 0.0
-                                   : patch_estimate(R[b * P + j - 1], R0 ? R0[b * P + j - 1] : U[t], span,
-                                                    Rmid ? Rmid[b * P + j - 1] : 0.0, beta);
-}
-
-__global__ void k_store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= batch * M) return;
-  const index_t b = t / M, j = t % M;
-  dst[(b * times + n) * M + j] = src[t];
-}
-
 __global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef,
                        double* y) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= systems * n) return;
   const index_t s = t / n, j = t % n;
   y[t] = lift_value(coef + s * ncoef, ncoef, static_cast<double>(j - centre) * dx);
-}
-
-// One thread per patch: the corrector is a prefix sum along the patch (patches are short; a
-// random medium's rows are few next to the lift's points).
-__global__ void k_lift_corrector(index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
-                                 index_t start, index_t nq, double* y) {
-  const index_t s = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (s < systems) lift_corrector_row(y + s * n, n, a + (s % windows) * (n - 1), a_star[s % windows], start, nq);
 }
 
 // One block per tooth: strided partial sums, then a shared-memory tree.
@@ -235,12 +186,6 @@ __global__ void k_restrict(index_t n, index_t teeth, index_t start, index_t stri
     __syncthreads();
   }
   if (threadIdx.x == 0) out[st] = part[0];
-}
-
-__global__ void k_trbdf2_error(const double* F, const double* d1, const double* d2, double h, double* out,
-                               index_t count) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count) out[t] = trbdf2_error(F[t], d1[t], d2[t], h);
 }
 
 // A thread per value; only a bad value touches the record, and only while it would lower it (the
@@ -261,11 +206,6 @@ void mark_bad_values(const double* x, index_t count, unsigned long long tag, dou
   if (count == 0) return;
   PL_LAUNCH(k_mark_bad_values, blocks_for(count), kBlock, 0)(x, count, tag, lo, hi, first);
   check_launch("bad-value watch");
-}
-
-void trbdf2_error_estimate(const double* F, const double* d1, const double* d2, double h, double* out, index_t count) {
-  PL_LAUNCH(k_trbdf2_error, blocks_for(count), kBlock, 0)(F, d1, d2, h, out, count);
-  check_launch("TR-BDF2 error estimate");
 }
 
 void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l, double* d,
@@ -345,38 +285,6 @@ void theta_steps(index_t systems, index_t n, const MediumTables& m, int count, d
   check_launch("nonlinear theta steps");
 }
 
-void fine_rates(index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y, double* out) {
-  PL_LAUNCH(k_fine_rates, blocks_for(systems), kBlock, 0)(systems, n, m, inv_dx, y, out);
-  check_launch("nonlinear rates");
-}
-
-void axpby(index_t count, double a, const double* x, double b, const double* y, double* out) {
-  PL_LAUNCH(k_axpby, blocks_for(count), kBlock, 0)(count, a, x, b, y, out);
-  check_launch("axpby");
-}
-
-void lift_coefficients(index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
-                       double* coef) {
-  PL_LAUNCH(k_lift_coefficients, blocks_for(batch * (M - 2)), kBlock, 0)(batch, M, degree, dX, mu, U, coef);
-  check_launch("lift coefficients");
-}
-
-void lift_rise(index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
-  PL_LAUNCH(k_lift_rise, blocks_for(systems), kBlock, 0)(systems, ncoef, coef, z0, z1, out);
-  check_launch("lift rise");
-}
-
-void patch_estimates(index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                     double* dUdt, const double* Rmid, double beta) {
-  PL_LAUNCH(k_patch_estimates, blocks_for(batch * M), kBlock, 0)(batch, M, R, U, R0, span, dUdt, Rmid, beta);
-  check_launch("patch estimates");
-}
-
-void store_snapshot(index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
-  PL_LAUNCH(k_store_snapshot, blocks_for(batch * M), kBlock, 0)(batch, M, times, n, src, dst);
-  check_launch("store snapshot");
-}
-
 void lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
   PL_LAUNCH(k_lift, blocks_for(systems * n), kBlock, 0)(systems, n, centre, dx, ncoef, coef, y);
   check_launch("lift");
@@ -386,12 +294,6 @@ void restrict_teeth(index_t systems, index_t n, index_t teeth, index_t start, in
                     const double* x, double* out) {
   PL_LAUNCH(k_restrict, static_cast<unsigned>(systems * teeth), kBlock, 0)(n, teeth, start, stride, nq, x, out);
   check_launch("restrict");
-}
-
-void lift_corrector(index_t systems, index_t windows, index_t n, const double* a, const double* a_star, index_t start,
-                    index_t nq, double* y) {
-  PL_LAUNCH(k_lift_corrector, blocks_for(systems), kBlock, 0)(systems, windows, n, a, a_star, start, nq, y);
-  check_launch("lift corrector");
 }
 
 }  // namespace patchlearn::kernels::cuda

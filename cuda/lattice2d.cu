@@ -69,12 +69,6 @@ __global__ void __launch_bounds__(1024)
   for (int i = threadIdx.x; i < per; i += blockDim.x) ub[i] = acc[i];
 }
 
-__global__ void k_chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1,
-                                  double* T1, double* acc) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count) kernels::chebyshev_start(a, Au[t], u[t], c0, c1, T1[t], acc[t]);
-}
-
 // The full lattice: one thread per site and group of trajectories b = g, g + groups, ...: the
 // site's four bonds are read once for its whole group (at 4800^2 the two bond tables, 368 MB, are
 // far beyond L2, so a thread per trajectory and site read them from memory once per trajectory,
@@ -87,12 +81,6 @@ __global__ void k_lattice(index_t batch, index_t groups, index_t N, const double
   const index_t r = t % NN;
   const PeriodicSite s = periodic_site(kE, kN, N, r % N, r / N);
   for (index_t b = t / NN; b < batch; b += groups) dudt[b * NN + r] = periodic_site_rate(u + b * NN, s, inv_h2, nl);
-}
-
-__global__ void k_rkc_stage(index_t count, RkcStage s, const double* y0, const double* yjm1, const double* f,
-                            const double* f0, double* yjm2) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count) yjm2[t] = rkc_stage_value(s, y0[t], yjm1[t], yjm2[t], f[t], f0[t]);
 }
 
 // One Chebyshev term on the full lattice, threads as in k_lattice.
@@ -108,12 +96,6 @@ __global__ void k_lattice_chebyshev(index_t batch, index_t groups, index_t N, co
   }
 }
 
-__global__ void k_chebyshev(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
-                            double* acc) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t < count) chebyshev_update(a, AT[t], Tk[t], Tkm1[t], c, acc[t]);
-}
-
 __global__ void k_patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   if (t >= batch * patches) return;
@@ -121,20 +103,6 @@ __global__ void k_patch_means(index_t batch, index_t points, index_t patches, co
   double s = 0.0;
   for (index_t k = 0; k < points; ++k) s += x[(b * points + k) * patches + i];
   out[t] = s / static_cast<double>(points);
-}
-
-__global__ void k_window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u,
-                               double* U) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= batch * P * P) return;
-  const index_t b = t / (static_cast<index_t>(P) * P), I = t % P, J = (t / P) % P;
-  double s = 0.0;
-  for (int q = 0; q < m; ++q)
-    for (int p = 0; p < m; ++p) {
-      const index_t y = (first + J * spacing + 1 + q) % N, x = (first + I * spacing + 1 + p) % N;
-      s += u[(b * N + y) * N + x];
-    }
-  U[t] = s / (static_cast<double>(m) * m);
 }
 
 // The trajectory groups of the full-lattice kernels: as few as fill the device with one thread per
@@ -184,28 +152,11 @@ void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const ToothBonds&
   check_launch("gap-tooth interval");
 }
 
-void chebyshev_start(index_t count, double a, const double* Au, const double* u, double c0, double c1, double* T1,
-                     double* acc) {
-  PL_LAUNCH(k_chebyshev_start, blocks_for(count), kBlock, 0)(count, a, Au, u, c0, c1, T1, acc);
-  check_launch("Chebyshev start");
-}
-
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                    double* dudt, const LatticeNonlinearity& nl) {
   const index_t groups = trajectory_groups(batch, N);
   PL_LAUNCH(k_lattice, blocks_for(groups * N * N), kBlock, 0)(batch, groups, N, kE, kN, inv_h2, u, dudt, nl);
   check_launch("lattice rates");
-}
-
-void rkc_stage(index_t count, const RkcStage& s, const double* y0, const double* yjm1, const double* f,
-               const double* f0, double* yjm2) {
-  PL_LAUNCH(k_rkc_stage, blocks_for(count), kBlock, 0)(count, s, y0, yjm1, f, f0, yjm2);
-  check_launch("RKC stage");
-}
-
-void chebyshev_step(index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c, double* acc) {
-  PL_LAUNCH(k_chebyshev, blocks_for(count), kBlock, 0)(count, a, AT, Tk, Tkm1, c, acc);
-  check_launch("Chebyshev step");
 }
 
 void lattice_chebyshev_step(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, double a,
@@ -219,11 +170,6 @@ void lattice_chebyshev_step(index_t batch, index_t N, const double* kE, const do
 void patch_means(index_t batch, index_t points, index_t patches, const double* x, double* out) {
   PL_LAUNCH(k_patch_means, blocks_for(batch * patches), kBlock, 0)(batch, points, patches, x, out);
   check_launch("patch means");
-}
-
-void window_means(index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u, double* U) {
-  PL_LAUNCH(k_window_means, blocks_for(batch * P * P), kBlock, 0)(batch, N, P, first, spacing, m, u, U);
-  check_launch("window means");
 }
 
 }  // namespace patchlearn::kernels::cuda

@@ -236,6 +236,21 @@ TEST(Gpu, ElementwiseKernels) {
   EXPECT_EQ(recg.to_host(), rec);
 }
 
+#ifdef PATCHLEARN_CUDA_EMU
+TEST(Gpu, TheEmulatorRefusesHostMemoryInALaunch) {
+  // The emulator checks every pointer a launch carries, a kernel's plain pointer arguments and the
+  // pointers an element-wise functor lists (kernels/elementwise.hpp): a host array handed to a CUDA
+  // kernel stops the process with one line naming the launch.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  std::vector<double> host(8, 1.0);
+  Buffer<double> dev(Device::CUDA, 8);
+  EXPECT_DEATH(kernels::axpby(Device::CUDA, 8, 1.0, dev.data(), 1.0, host.data(), dev.data()),
+               "launch of k_for_each_index<F>: pointer 1 of argument 1 .* is not in device memory");
+  EXPECT_DEATH(kernels::lift(Device::CUDA, 1, 8, 4, 0.1, 3, host.data(), dev.data()),
+               "launch of k_lift: pointer argument 5 .* is not in device memory");
+}
+#endif
+
 TEST(Gpu, PatchDynamicsPaperCase) {
   // Both backends solve with the same partition (chunks of 64: what CUDA uses), so only FMA
   // contraction on the GPU separates them: ~1 ulp per operation in u, which the estimate

@@ -22,6 +22,7 @@
 
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
+#include "patchlearn/kernels/elementwise.hpp"
 // PL_RETURN_IF_CUDA(dev, op(args)): on a CUDA device, return cuda::op(args) (a build without the
 // backend throws instead); otherwise go on to the CPU loop that follows.
 #ifdef PATCHLEARN_HAVE_CUDA
@@ -32,6 +33,26 @@
 #define PL_RETURN_IF_CUDA(dev, call) \
   if ((dev) == Device::CUDA) throw RunError("this patchlearn was built without the CUDA backend")
 #endif
+
+namespace patchlearn::kernels {
+
+/// f(i) for every i < count (a functor of kernels/elementwise.hpp): on CUDA the generic kernel of
+/// cuda/elementwise.cu, here an OpenMP loop, run by one thread below 4096 indices (the small
+/// per-node and per-patch work of a macro step, where starting the threads costs more than it).
+template <class F>
+void for_each_index(Device dev, index_t count, const F& f) {
+  if (dev == Device::CUDA) {
+#ifdef PATCHLEARN_HAVE_CUDA
+    return cuda::for_each_index(count, f);
+#else
+    throw RunError("this patchlearn was built without the CUDA backend");
+#endif
+  }
+#pragma omp parallel for if (count >= 4096)
+  for (index_t i = 0; i < count; ++i) f(i);
+}
+
+}  // namespace patchlearn::kernels
 
 namespace patchlearn::kernels::cpu {
 

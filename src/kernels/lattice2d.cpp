@@ -504,9 +504,7 @@ void lattice_rates(Device dev, index_t batch, index_t N, const double* kE, const
 
 void rkc_stage(Device dev, index_t count, const RkcStage& s, const double* y0, const double* yjm1, const double* f,
                const double* f0, double* yjm2) {
-  PL_RETURN_IF_CUDA(dev, rkc_stage(count, s, y0, yjm1, f, f0, yjm2));
-#pragma omp parallel for
-  for (index_t i = 0; i < count; ++i) yjm2[i] = rkc_stage_value(s, y0[i], yjm1[i], yjm2[i], f[i], f0[i]);
+  for_each_index(dev, count, RkcStageUpdate{s, y0, yjm1, f, f0, yjm2});
 }
 
 void lattice_chebyshev_step(Device dev, index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
@@ -520,16 +518,12 @@ void lattice_chebyshev_step(Device dev, index_t batch, index_t N, const double* 
 
 void chebyshev_start(Device dev, index_t count, double a, const double* Au, const double* u, double c0, double c1,
                      double* T1, double* acc) {
-  PL_RETURN_IF_CUDA(dev, chebyshev_start(count, a, Au, u, c0, c1, T1, acc));
-#pragma omp parallel for
-  for (index_t i = 0; i < count; ++i) chebyshev_start(a, Au[i], u[i], c0, c1, T1[i], acc[i]);
+  for_each_index(dev, count, ChebyshevStart{a, Au, u, c0, c1, T1, acc});
 }
 
 void chebyshev_step(Device dev, index_t count, double a, const double* AT, const double* Tk, double* Tkm1, double c,
                     double* acc) {
-  PL_RETURN_IF_CUDA(dev, chebyshev_step(count, a, AT, Tk, Tkm1, c, acc));
-#pragma omp parallel for
-  for (index_t i = 0; i < count; ++i) chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c, acc[i]);
+  for_each_index(dev, count, ChebyshevStep{a, AT, Tk, Tkm1, c, acc});
 }
 
 void patch_means(Device dev, index_t batch, index_t points, index_t patches, const double* x, double* out) {
@@ -549,19 +543,7 @@ void patch_means(Device dev, index_t batch, index_t points, index_t patches, con
 
 void window_means(Device dev, index_t batch, index_t N, int P, index_t first, index_t spacing, int m, const double* u,
                   double* U) {
-  PL_RETURN_IF_CUDA(dev, window_means(batch, N, P, first, spacing, m, u, U));
-#pragma omp parallel for collapse(3)
-  for (index_t b = 0; b < batch; ++b)
-    for (int J = 0; J < P; ++J)
-      for (int I = 0; I < P; ++I) {
-        double s = 0.0;
-        for (int q = 0; q < m; ++q)
-          for (int p = 0; p < m; ++p) {
-            const index_t y = (first + J * spacing + 1 + q) % N, x = (first + I * spacing + 1 + p) % N;
-            s += u[(b * N + y) * N + x];
-          }
-        U[(b * P + J) * P + I] = s / (static_cast<double>(m) * m);
-      }
+  for_each_index(dev, batch * P * P, WindowMeans{N, P, first, spacing, m, u, U});
 }
 
 }  // namespace patchlearn::kernels

@@ -71,48 +71,29 @@ index_t theta_steps_scratch(Device dev, index_t systems, index_t n) {
 
 void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,
                 double* out) {
-  PL_RETURN_IF_CUDA(dev, fine_rates(systems, n, m, inv_dx, y, out));
-#pragma omp parallel for
-  for (index_t s = 0; s < systems; ++s) fine_rates_system(n, m.of_system(s, n), y + s * n, inv_dx, out + s * n);
+  for_each_index(dev, systems, FineRates{n, m, inv_dx, y, out});
 }
 
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out) {
-  PL_RETURN_IF_CUDA(dev, axpby(count, a, x, b, y, out));
-#pragma omp parallel for
-  for (index_t i = 0; i < count; ++i) out[i] = a * x[i] + b * y[i];
+  for_each_index(dev, count, Axpby{a, x, b, y, out});
 }
 
 void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, const ToothMoments& mu, const double* U,
                        double* coef) {
-  PL_RETURN_IF_CUDA(dev, lift_coefficients(batch, M, degree, dX, mu, U, coef));
-  const int P = M - 2;
-  for (index_t b = 0; b < batch; ++b)
-    for (int p = 0; p < P; ++p)
-      kernels::lift_coefficients(U + b * M, M, p + 1, degree, dX, mu, coef + (b * P + p) * (degree + 1));
+  for_each_index(dev, batch * (M - 2), LiftCoefficients{M, degree, dX, mu, U, coef});
 }
 
 void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, double z0, double z1, double* out) {
-  PL_RETURN_IF_CUDA(dev, lift_rise(systems, ncoef, coef, z0, z1, out));
-  for (index_t s = 0; s < systems; ++s)
-    out[s] = lift_value(coef + s * ncoef, ncoef, z1) - lift_value(coef + s * ncoef, ncoef, z0);
+  for_each_index(dev, systems, LiftRise{ncoef, coef, z0, z1, out});
 }
 
 void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
                      double* dUdt, const double* Rmid, double beta) {
-  PL_RETURN_IF_CUDA(dev, patch_estimates(batch, M, R, U, R0, span, dUdt, Rmid, beta));
-  const int P = M - 2;
-  for (index_t b = 0; b < batch; ++b) {
-    dUdt[b * M] = dUdt[b * M + M - 1] = 0.0;
-    for (int p = 0; p < P; ++p)
-      dUdt[b * M + p + 1] =
-          patch_estimate(R[b * P + p], R0 ? R0[b * P + p] : U[b * M + p + 1], span, Rmid ? Rmid[b * P + p] : 0.0, beta);
-  }
+  for_each_index(dev, batch * M, PatchEstimates{M, R, U, R0, span, dUdt, Rmid, beta});
 }
 
 void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {
-  PL_RETURN_IF_CUDA(dev, store_snapshot(batch, M, times, n, src, dst));
-  for (index_t b = 0; b < batch; ++b)
-    for (index_t j = 0; j < M; ++j) dst[(b * times + n) * M + j] = src[b * M + j];
+  for_each_index(dev, batch * M, StoreSnapshot{M, times, n, src, dst});
 }
 
 void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef, double* y) {
@@ -146,10 +127,7 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 
 void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
                     index_t start, index_t nq, double* y) {
-  PL_RETURN_IF_CUDA(dev, lift_corrector(systems, windows, n, a, a_star, start, nq, y));
-#pragma omp parallel for
-  for (index_t s = 0; s < systems; ++s)
-    lift_corrector_row(y + s * n, n, a + (s % windows) * (n - 1), a_star[s % windows], start, nq);
+  for_each_index(dev, systems, LiftCorrector{windows, n, a, a_star, start, nq, y});
 }
 
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
@@ -162,9 +140,7 @@ void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index
 
 void trbdf2_error_estimate(Device dev, const double* F, const double* d1, const double* d2, double h, double* out,
                            index_t count) {
-  PL_RETURN_IF_CUDA(dev, trbdf2_error_estimate(F, d1, d2, h, out, count));
-#pragma omp parallel for
-  for (index_t i = 0; i < count; ++i) out[i] = trbdf2_error(F[i], d1[i], d2[i], h);
+  for_each_index(dev, count, TrBdf2Error{F, d1, d2, h, out});
 }
 
 double max_abs(Device dev, const double* x, index_t count) {

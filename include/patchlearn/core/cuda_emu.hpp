@@ -19,7 +19,8 @@
 //   - memory: cudaMalloc'd blocks are registered (filled with NaN like uninitialised device
 //     memory); every cudaMemcpy/cudaMemset/cudaFree checks that each pointer lies on the side its
 //     direction says (device: inside a registered block, with the whole range; host: not in one),
-//     and every pointer argument of a launch must be null or device memory.
+//     and every pointer argument of a launch, and every pointer an element-wise functor argument
+//     lists (pointers()), must be null or device memory.
 // What it cannot model is listed in README.md ("The CUDA backend without a GPU").
 #if !defined(__x86_64__)
 #include <ucontext.h>
@@ -500,12 +501,26 @@ T* static_shared(const void* tag, std::size_t count) {
   return reinterpret_cast<T*>(it->second.data);
 }
 
+// An argument that lists its pointers (an element-wise functor, kernels/elementwise.hpp).
+template <class T, class = void>
+struct lists_pointers : std::false_type {};
+template <class T>
+struct lists_pointers<T, std::void_t<decltype(std::declval<const T&>().pointers())>> : std::true_type {};
+
 template <class T>
 void check_argument(const char* name, int i, const T& v) {
   if constexpr (std::is_pointer_v<T>) {
     if (v && !on_device(v, 0))
       fail(std::string("launch of ") + name + ": pointer argument " + std::to_string(i) + " (" + hex(v) +
            ") is not in device memory");
+  } else if constexpr (lists_pointers<T>::value) {
+    int j = 0;
+    for (const void* p : v.pointers()) {
+      if (p && !on_device(p, 0))
+        fail(std::string("launch of ") + name + ": pointer " + std::to_string(j) + " of argument " + std::to_string(i) +
+             " (" + hex(p) + ") is not in device memory");
+      ++j;
+    }
   }
 }
 

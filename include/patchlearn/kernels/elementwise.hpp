@@ -1,0 +1,193 @@
+#pragma once
+// Element-wise work written once for both backends. Each functor below does the work of one index
+// i (PL_HD operator()(index_t i)); kernels::for_each_index (src/kernels/cpu_support.hpp) runs it
+// for every i < count as an OpenMP loop on the CPU, or on CUDA as one thread per index of the one
+// generic kernel of cuda/elementwise.cu, which instantiates it for each functor here. So the CPU
+// loop and the CUDA kernel cannot drift apart. The hand-tuned kernels (the chunked tridiagonal
+// solve, the fused and on-chip steps, the lattice and gap-tooth rates, the reductions) are not
+// element-wise in this sense and stay named kernels.
+//
+// Each functor also lists its pointers (pointers(), host only): the CUDA emulator checks that they
+// are device memory at every launch, as it checks a kernel's plain pointer arguments.
+#include <array>
+
+#include "patchlearn/core/defs.hpp"
+#include "patchlearn/kernels/coarse.hpp"
+#include "patchlearn/kernels/diffusion.hpp"
+#include "patchlearn/kernels/lattice2d.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
+
+namespace patchlearn::kernels {
+
+namespace cuda {
+/// f(i) for every i < count on the current GPU (cuda/elementwise.cu; instantiated for the functors
+/// of this header only).
+template <class F>
+void for_each_index(index_t count, const F& f);
+}  // namespace cuda
+
+/// out = a x + b y.
+struct Axpby {
+  static constexpr const char* name = "axpby";
+  double a;
+  const double* x;
+  double b;
+  const double* y;
+  double* out;
+  PL_HD void operator()(index_t i) const { out[i] = a * x[i] + b * y[i]; }
+  std::array<const void*, 3> pointers() const { return {x, y, out}; }
+};
+
+/// i = b * (M - 2) + p: the lift coefficients of interior node p + 1 of macro state b
+/// (kernels/coarse.hpp: lift_coefficients), degree + 1 of them at coef + i (degree + 1).
+struct LiftCoefficients {
+  static constexpr const char* name = "lift coefficients";
+  int M, degree;
+  double dX;
+  ToothMoments mu;
+  const double* U;
+  double* coef;
+  PL_HD void operator()(index_t i) const {
+    const index_t P = M - 2, b = i / P, p = i % P;
+    lift_coefficients(U + b * M, M, static_cast<int>(p) + 1, degree, dX, mu, coef + i * (degree + 1));
+  }
+  std::array<const void*, 2> pointers() const { return {U, coef}; }
+};
+
+/// out[s] = the rise of system s's lift (ncoef coefficients at coef + s ncoef) from z0 to z1.
+struct LiftRise {
+  static constexpr const char* name = "lift rise";
+  int ncoef;
+  const double* coef;
+  double z0, z1;
+  double* out;
+  PL_HD void operator()(index_t s) const {
+    out[s] = lift_value(coef + s * ncoef, ncoef, z1) - lift_value(coef + s * ncoef, ncoef, z0);
+  }
+  std::array<const void*, 2> pointers() const { return {coef, out}; }
+};
+
+/// i = b M + j: dU/dt at node j of macro state b from its patch's restrictions (kernels/coarse.hpp:
+/// patch_estimate; 0 at the two Dirichlet end nodes). R0 (or U where R0 is null) the start value,
+/// Rmid the mid-burst value of the three-point rate (null: none).
+struct PatchEstimates {
+  static constexpr const char* name = "patch estimates";
+  int M;
+  const double *R, *U, *R0;
+  double span;
+  double* dUdt;
+  const double* Rmid;
+  double beta;
+  PL_HD void operator()(index_t i) const {
+    const index_t b = i / M, j = i % M, P = M - 2, r = b * P + j - 1;
+    dUdt[i] = (j == 0 || j == M - 1) ? 0.0 : patch_estimate(R[r], R0 ? R0[r] : U[i], span, Rmid ? Rmid[r] : 0.0, beta);
+  }
+  std::array<const void*, 5> pointers() const { return {R, U, R0, dUdt, Rmid}; }
+};
+
+/// i = b M + j: dst[b][n][j] = src[b][j], snapshot n of `times` of a batch of M-node states.
+struct StoreSnapshot {
+  static constexpr const char* name = "store snapshot";
+  index_t M, times, n;
+  const double* src;
+  double* dst;
+  PL_HD void operator()(index_t i) const {
+    const index_t b = i / M, j = i % M;
+    dst[(b * times + n) * M + j] = src[i];
+  }
+  std::array<const void*, 2> pointers() const { return {src, dst}; }
+};
+
+/// System s's corrector lift (kernels/diffusion.hpp: lift_corrector_row) on window s mod windows.
+struct LiftCorrector {
+  static constexpr const char* name = "lift corrector";
+  index_t windows, n;
+  const double *a, *a_star;
+  index_t start, nq;
+  double* y;
+  PL_HD void operator()(index_t s) const {
+    lift_corrector_row(y + s * n, n, a + (s % windows) * (n - 1), a_star[s % windows], start, nq);
+  }
+  std::array<const void*, 3> pointers() const { return {a, a_star, y}; }
+};
+
+/// System s's fine rates on a nonlinear medium (kernels/nonlinear.hpp: fine_rates_system).
+struct FineRates {
+  static constexpr const char* name = "fine rates";
+  index_t n;
+  MediumTables m;
+  double inv_dx;
+  const double* y;
+  double* out;
+  PL_HD void operator()(index_t s) const { fine_rates_system(n, m.of_system(s, n), y + s * n, inv_dx, out + s * n); }
+  std::array<const void*, 5> pointers() const { return {m.a, m.c, m.r, y, out}; }
+};
+
+/// out = the TR-BDF2 local-error estimate at each point (kernels/diffusion.hpp: trbdf2_error; out
+/// may alias F).
+struct TrBdf2Error {
+  static constexpr const char* name = "TR-BDF2 error estimate";
+  const double *F, *d1, *d2;
+  double h;
+  double* out;
+  PL_HD void operator()(index_t i) const { out[i] = trbdf2_error(F[i], d1[i], d2[i], h); }
+  std::array<const void*, 4> pointers() const { return {F, d1, d2, out}; }
+};
+
+/// The Chebyshev series' first term at each point (kernels/lattice2d.hpp: chebyshev_start).
+struct ChebyshevStart {
+  static constexpr const char* name = "Chebyshev start";
+  double a;
+  const double *Au, *u;
+  double c0, c1;
+  double *T1, *acc;
+  PL_HD void operator()(index_t i) const { chebyshev_start(a, Au[i], u[i], c0, c1, T1[i], acc[i]); }
+  std::array<const void*, 4> pointers() const { return {Au, u, T1, acc}; }
+};
+
+/// One term of the Chebyshev recurrence at each point (kernels/lattice2d.hpp: chebyshev_update).
+struct ChebyshevStep {
+  static constexpr const char* name = "Chebyshev step";
+  double a;
+  const double *AT, *Tk;
+  double* Tkm1;
+  double c;
+  double* acc;
+  PL_HD void operator()(index_t i) const { chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c, acc[i]); }
+  std::array<const void*, 4> pointers() const { return {AT, Tk, Tkm1, acc}; }
+};
+
+/// One RKC stage at each point: yjm2 <- the stage value (kernels/lattice2d.hpp: rkc_stage_value).
+struct RkcStageUpdate {
+  static constexpr const char* name = "RKC stage";
+  RkcStage s;
+  const double *y0, *yjm1, *f, *f0;
+  double* yjm2;
+  PL_HD void operator()(index_t i) const { yjm2[i] = rkc_stage_value(s, y0[i], yjm1[i], yjm2[i], f[i], f0[i]); }
+  std::array<const void*, 5> pointers() const { return {y0, yjm1, f, f0, yjm2}; }
+};
+
+/// i = (b P + J) P + I: the mean of trajectory b's N x N lattice u over the m x m window of patch
+/// (I, J), positions first + I|J spacing + 1 .. + m (wrapped).
+struct WindowMeans {
+  static constexpr const char* name = "window means";
+  index_t N;
+  int P;
+  index_t first, spacing;
+  int m;
+  const double* u;
+  double* U;
+  PL_HD void operator()(index_t i) const {
+    const index_t b = i / (static_cast<index_t>(P) * P), J = (i / P) % P, I = i % P;
+    double s = 0.0;
+    for (int q = 0; q < m; ++q)
+      for (int p = 0; p < m; ++p) {
+        const index_t y = (first + J * spacing + 1 + q) % N, x = (first + I * spacing + 1 + p) % N;
+        s += u[(b * N + y) * N + x];
+      }
+    U[i] = s / (static_cast<double>(m) * m);
+  }
+  std::array<const void*, 2> pointers() const { return {u, U}; }
+};
+
+}  // namespace patchlearn::kernels
