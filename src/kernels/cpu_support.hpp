@@ -37,8 +37,9 @@
 namespace patchlearn::kernels {
 
 /// f(i) for every i < count (a functor of kernels/elementwise.hpp): on CUDA the generic kernel of
-/// cuda/elementwise.cu, here an OpenMP loop, run by one thread below 4096 indices (the small
-/// per-node and per-patch work of a macro step, where starting the threads costs more than it).
+/// cuda/elementwise.cu, here an OpenMP loop, run by one thread below 4096 indices of one value each
+/// (the small per-node and per-patch work of a macro step, where starting the threads costs more
+/// than it); indices that are whole systems are always spread over the threads.
 template <class F>
 void for_each_index(Device dev, index_t count, const F& f) {
   if (dev == Device::CUDA) {
@@ -48,7 +49,7 @@ void for_each_index(Device dev, index_t count, const F& f) {
     throw RunError("this patchlearn was built without the CUDA backend");
 #endif
   }
-#pragma omp parallel for if (count >= 4096)
+#pragma omp parallel for if (count >= 4096 || is_per_system <F>::value)
   for (index_t i = 0; i < count; ++i) f(i);
 }
 

@@ -8,8 +8,11 @@
 // element-wise in this sense and stay named kernels.
 //
 // Each functor also lists its pointers (pointers(), host only): the CUDA emulator checks that they
-// are device memory at every launch, as it checks a kernel's plain pointer arguments.
+// are device memory at every launch, as it checks a kernel's plain pointer arguments. A functor
+// whose index is a whole system (a row of thousands of points) says so (per_system), so that the
+// CPU spreads even a few of them over its threads.
 #include <array>
+#include <type_traits>
 
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/coarse.hpp"
@@ -18,6 +21,12 @@
 #include "patchlearn/kernels/nonlinear.hpp"
 
 namespace patchlearn::kernels {
+
+/// Whether a functor's index is a whole system (its per_system member; false without one).
+template <class F, class = void>
+struct is_per_system : std::false_type {};
+template <class F>
+struct is_per_system<F, std::void_t<decltype(F::per_system)>> : std::bool_constant<F::per_system> {};
 
 namespace cuda {
 /// f(i) for every i < count on the current GPU (cuda/elementwise.cu; instantiated for the functors
@@ -101,6 +110,7 @@ struct StoreSnapshot {
 /// System s's corrector lift (kernels/diffusion.hpp: lift_corrector_row) on window s mod windows.
 struct LiftCorrector {
   static constexpr const char* name = "lift corrector";
+  static constexpr bool per_system = true;
   index_t windows, n;
   const double *a, *a_star;
   index_t start, nq;
@@ -114,6 +124,7 @@ struct LiftCorrector {
 /// System s's fine rates on a nonlinear medium (kernels/nonlinear.hpp: fine_rates_system).
 struct FineRates {
   static constexpr const char* name = "fine rates";
+  static constexpr bool per_system = true;
   index_t n;
   MediumTables m;
   double inv_dx;
