@@ -1,10 +1,15 @@
-// The partitioned tridiagonal solver against a dense solve.
+// The partitioned tridiagonal solver against a dense solve, on each device: the Cpu/ instances are
+// unit tests, the Cuda/ ones gpu tests (tests/CMakeLists.txt), run on the emulated backend in CI and
+// on a GPU by bench/gpu_check.sh, skipped where neither is.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
+#include <tuple>
 
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/kernels/batched.hpp"
 
 using namespace patchlearn;
@@ -39,12 +44,13 @@ struct Case {
   index_t chunk, eo;
 };
 
-class Tridiag : public testing::TestWithParam<Case> {};
+class Tridiag : public testing::TestWithParam<std::tuple<Device, Case>> {};
 
 }  // namespace
 
 TEST_P(Tridiag, MatchesDenseSolve) {
-  const auto c = GetParam();
+  const auto [dev, c] = GetParam();
+  if (dev == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
   std::mt19937_64 gen(7);
   std::uniform_real_distribution<double> U(0.1, 2.0), S(-1.0, 1.0);
   const int n = c.n;
@@ -64,12 +70,13 @@ TEST_P(Tridiag, MatchesDenseSolve) {
       d[m * n + n - 1] = 1.0;
       l[m * n + n - 1] = -1.0;
     }
-  kernels::BatchedTridiag solver(Device::CPU, c.mats, n, c.chunk, c.eo);
+  kernels::BatchedTridiag solver(dev, c.mats, n, c.chunk, c.eo);
   solver.set_matrices(l, d, u);
   std::vector<double> b(c.systems * n);
   for (auto& v : b) v = S(gen);
-  std::vector<double> x = b;
-  solver.solve(x.data(), c.systems);
+  Buffer<double> xd(dev, b);
+  solver.solve(xd.data(), c.systems);
+  const std::vector<double> x = xd.to_host();
   for (int s = 0; s < c.systems; ++s) {
     const int m = s % c.mats;
     std::vector<double> A(n * n, 0.0);
@@ -83,15 +90,23 @@ TEST_P(Tridiag, MatchesDenseSolve) {
     const auto ref = dense_solve(A, std::vector<double>(b.begin() + s * n, b.begin() + (s + 1) * n), n);
     double scale = 0;
     for (double v : ref) scale = std::max(scale, std::abs(v));
-    // Diagonally dominant rows: forward error ~ n * machine epsilon * condition (small here).
+    // Diagonally dominant rows: forward error ~ n * machine epsilon * condition (small here), on
+    // either device (a fused multiply-add changes a rounding, not the bound).
     for (int i = 0; i < n; ++i) ASSERT_NEAR(x[s * n + i], ref[i], 1e-11 * scale) << "system " << s << " row " << i;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Partitions, Tridiag,
-                         testing::Values(Case{50, 1, 1, 0, 1}, Case{50, 3, 7, 0, 1}, Case{97, 2, 5, 8, 1},
-                                         Case{200, 3, 6, 17, 1}, Case{64, 1, 2, 2, 1}, Case{120, 2, 4, 0, 9},
-                                         Case{120, 2, 4, 16, 9}));
+// Chunk 0: one chunk (plain Thomas); the others partition the system, each device the same way.
+const auto kCases =
+    testing::Values(Case{50, 1, 1, 0, 1}, Case{50, 3, 7, 0, 1}, Case{97, 2, 5, 8, 1}, Case{200, 3, 6, 17, 1},
+                    Case{64, 1, 2, 2, 1}, Case{120, 2, 4, 0, 9}, Case{120, 2, 4, 16, 9});
+std::string case_name(const testing::TestParamInfo<Tridiag::ParamType>& info) {
+  const Case& c = std::get<1>(info.param);
+  return "n" + std::to_string(c.n) + "_mats" + std::to_string(c.mats) + "_systems" + std::to_string(c.systems) +
+         "_chunk" + std::to_string(c.chunk) + "_eo" + std::to_string(c.eo);
+}
+INSTANTIATE_TEST_SUITE_P(Cpu, Tridiag, testing::Combine(testing::Values(Device::CPU), kCases), case_name);
+INSTANTIATE_TEST_SUITE_P(Cuda, Tridiag, testing::Combine(testing::Values(Device::CUDA), kCases), case_name);
 
 TEST(FusedSteps, SameValuesAsTheUnblockedSteps) {
   // fused_steps runs increment_rhs, solve and the update system by system with the system held
