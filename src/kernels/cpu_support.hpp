@@ -42,13 +42,7 @@ namespace patchlearn::kernels {
 /// than it); indices that are whole systems are always spread over the threads.
 template <class F>
 void for_each_index(Device dev, index_t count, const F& f) {
-  if (dev == Device::CUDA) {
-#ifdef PATCHLEARN_HAVE_CUDA
-    return cuda::for_each_index(count, f);
-#else
-    throw RunError("this patchlearn was built without the CUDA backend");
-#endif
-  }
+  PL_RETURN_IF_CUDA(dev, for_each_index(count, f));
 #pragma omp parallel for if (count >= 4096 || is_per_system <F>::value)
   for (index_t i = 0; i < count; ++i) f(i);
 }
