@@ -261,7 +261,10 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"rollout.atol", [&](const Config1D& x) { return n(x.rollout.atol); }},
       {"regression.threshold", [&](const Config1D& x) { return n(x.regression_threshold); }},
       {"regression.position_basis", [](const Config1D& x) { return std::string(name_of(x.position_basis)); }},
-      {"regression.position_degree", [&](const Config1D& x) { return n(x.position_degree); }},
+      {"regression.position_degree",
+       [&](const Config1D& x) {
+         return x.position_degree == SharedConfig::kChosenDegree ? std::string("auto") : n(x.position_degree);
+       }},
       {"learn.position_input",
        [](const Config1D& x) { return std::string(x.learn.position_input ? "true" : "false"); }},
       {"run.device", [](const Config1D& x) { return x.device; }},

@@ -200,13 +200,10 @@ TEST(GradedPatchDynamics, AutoKeepsTheBurstShortWhereItsErrorIsTheLiftsDrift) {
   EXPECT_LT(c.patch_budget->total(), 1e-5);
 }
 
-TEST(PositionRegression, RecoversAPolynomialCoefficientAndItsSlopeTerm) {
-  // Rates of U_t = (a(x) U_x)_x as patch dynamics represents them, a(x_i) D2 U + a'(x_i) D1 U, with
-  // a(x) = 0.8 + 0.9 x + 0.3 x^2: the degree-2 polynomial basis holds the equation exactly, so the
-  // least squares recover it to round-off (the columns' condition number is ~1e3).
-  const int M = 11, N = 40;
-  const double dX = 0.1;
-  const auto a = [](double x) { return 0.8 + 0.9 * x + 0.3 * x * x; };
+/// Rates of U_t = (a(x) U_x)_x as patch dynamics represents them, a(x_i) D2 U + a'(x_i) D1 U, on N
+/// smooth states of M nodes dX apart (rates 0 at the ends): {U, R}.
+template <class A, class Slope>
+std::pair<std::vector<double>, std::vector<double>> graded_rates(int M, int N, double dX, const A& a, const Slope& da) {
   std::vector<double> U(N * M), R(N * M, 0.0);
   for (int n = 0; n < N; ++n)
     for (int i = 0; i < M; ++i) U[n * M + i] = std::sin(0.7 * n + 1.3 * i) + 0.1 * n * i * dX + std::cos(0.3 * n * i);
@@ -214,9 +211,19 @@ TEST(PositionRegression, RecoversAPolynomialCoefficientAndItsSlopeTerm) {
     for (int i = 1; i < M - 1; ++i) {
       const double* u = U.data() + n * M;
       const double x = i * dX;
-      R[n * M + i] =
-          a(x) * (u[i + 1] - 2 * u[i] + u[i - 1]) / (dX * dX) + (0.9 + 0.6 * x) * (u[i + 1] - u[i - 1]) / (2 * dX);
+      R[n * M + i] = a(x) * (u[i + 1] - 2 * u[i] + u[i - 1]) / (dX * dX) + da(x) * (u[i + 1] - u[i - 1]) / (2 * dX);
     }
+  return {U, R};
+}
+
+TEST(PositionRegression, RecoversAPolynomialCoefficientAndItsSlopeTerm) {
+  // graded_rates with a(x) = 0.8 + 0.9 x + 0.3 x^2: the degree-2 polynomial basis holds the
+  // equation exactly, so the least squares recover it to round-off (the columns' condition number
+  // is ~1e3).
+  const int M = 11, N = 40;
+  const double dX = 0.1;
+  const auto a = [](double x) { return 0.8 + 0.9 * x + 0.3 * x * x; };
+  const auto [U, R] = graded_rates(M, N, dX, a, [](double x) { return 0.9 + 0.6 * x; });
   learn::PositionBasis basis;
   basis.kind = learn::PositionBasis::Kind::Polynomial;
   basis.degree = 2;
@@ -236,6 +243,34 @@ TEST(PositionRegression, RecoversAPolynomialCoefficientAndItsSlopeTerm) {
   for (std::size_t k = 0; k < R.size(); ++k) EXPECT_NEAR(rates[k], R[k], 1e-7 * (1 + std::abs(R[k]))) << k;
 }
 
+TEST(PositionRegression, TheChosenDegreeFollowsACoefficientThatNoLowDegreeHolds) {
+  // graded_rates with a(x) = sqrt((1.5 - 0.6x)^2 - (0.3 + 0.2x)^2), the local harmonic mean of a
+  // graded sinusoid: no polynomial holds it, and the best quadratic is 1.2e-3 off at the nodes.
+  // "auto" raises the degree while the held-out error falls.
+  const int M = 11, N = 80;
+  const double dX = 0.1;
+  const auto a = [](double x) { return std::sqrt(std::pow(1.5 - 0.6 * x, 2) - std::pow(0.3 + 0.2 * x, 2)); };
+  const auto [U, R] =
+      graded_rates(M, N, dX, a, [&](double x) { return (-0.6 * (1.5 - 0.6 * x) - 0.2 * (0.3 + 0.2 * x)) / a(x); });
+  learn::PositionBasis basis;
+  basis.kind = learn::PositionBasis::Kind::Polynomial;
+  const auto worst = [&](const learn::RegressionResult& fit) {
+    double w = 0;
+    for (int i = 1; i < M - 1; ++i) w = std::max(w, std::abs(fit.coefficient_at("U_xx", i * dX) / a(i * dX) - 1));
+    return w;
+  };
+  basis.degree = 2;
+  const double fixed = worst(learn::regress(U, R, M, dX, 3, 1e-6, basis));
+  basis.degree = learn::PositionBasis::kChosenDegree;
+  const auto chosen = learn::regress(U, R, M, dX, 3, 1e-6, basis);
+  std::printf("a*(x) at the nodes: degree 2 %.2e, chosen degree %d %.2e\n", fixed, chosen.position.degree,
+              worst(chosen));
+  EXPECT_GT(fixed, 1e-3);
+  EXPECT_GT(chosen.position.degree, 2);
+  // Exact rates: the degree rises until the nodes' coefficients are round-off off.
+  EXPECT_LT(worst(chosen), 1e-6);
+}
+
 TEST(PositionRegression, FourierFactorsAreNamedAndEvaluated) {
   learn::PositionBasis basis;
   basis.kind = learn::PositionBasis::Kind::Fourier;
@@ -247,12 +282,22 @@ TEST(PositionRegression, FourierFactorsAreNamedAndEvaluated) {
   EXPECT_EQ(f[3].first, "cos(4pi x/L)");
   EXPECT_NEAR(f[0].second(0.5, 0.0), 1.0, 1e-15);  // sin(2 pi 0.5 / 2)
   EXPECT_NEAR(f[3].second(0.5, 0.0), -1.0, 1e-15);
-  // In 2D the functions of y follow those of x, named with y.
+  // In 2D the tensor product: the 4 functions of x, the 4 of y, and their 16 products.
   basis.dimensions = 2;
   const auto g = basis.functions();
-  ASSERT_EQ(g.size(), 8u);
-  EXPECT_EQ(g[4].first, "sin(2pi y/L)");
-  EXPECT_NEAR(g[4].second(0.0, 0.5), 1.0, 1e-15);
+  ASSERT_EQ(g.size(), 24u);
+  const auto named = [&](const std::string& name) {
+    const auto it = std::find_if(g.begin(), g.end(), [&](const auto& h) { return h.first == name; });
+    EXPECT_NE(it, g.end()) << name;
+    return it == g.end() ? std::function<double(double, double)>() : it->second;
+  };
+  EXPECT_NEAR(named("sin(2pi y/L)")(0.0, 0.5), 1.0, 1e-15);
+  EXPECT_NEAR(named("cos(4pi x/L)*sin(2pi y/L)")(0.5, 0.5), -1.0, 1e-15);
+  // Polynomials up to the total degree: x, x^2, y, x*y, y^2.
+  basis.kind = learn::PositionBasis::Kind::Polynomial;
+  std::vector<std::string> names;
+  for (const auto& h : basis.functions()) names.push_back(h.first);
+  EXPECT_EQ(names, (std::vector<std::string>{"x", "x^2", "y", "x*y", "y^2"}));
 }
 
 TEST(PositionNetworks, TheNetsSeeThePositionAndTheCheckpointKeepsIt) {
@@ -640,11 +685,12 @@ TEST(ModulatedLattice, TheEffectiveOperatorIsTheFluxFormOfADGradU) {
 }
 
 TEST(ModulatedLattice, ThePositionRegressionRecoversTheLocalTensor) {
-  // Exact rates of div(A D grad U) on smooth periodic states, A = 1 + 0.3 sin x + 0.2 cos y: the
-  // Fourier basis of degree 1 holds A and its gradient, so the fit's D(x, y) at every node is A D.
+  // Exact rates of div(A D grad U) on smooth periodic states, A = 1 + 0.3 sin x cos y + 0.2 cos y,
+  // not a sum of a function of x and one of y: the tensor-product Fourier basis of degree 1 holds
+  // A and its gradient, so the fit's D(x, y) at every node is A D.
   EffectiveLattice2D e;
   e.D = {1.3, 0.2, 0.9, 0.0};
-  e.modulation.emplace("lattice.modulation", "1 + 0.3*sin(x) + 0.2*cos(y)", std::vector<std::string>{"x", "y"});
+  e.modulation.emplace("lattice.modulation", "1 + 0.3*sin(x)*cos(y) + 0.2*cos(y)", std::vector<std::string>{"x", "y"});
   const int P = 12, N = 60;
   const double L = 2 * M_PI;
   std::vector<double> centres(P), U(N * P * P);
@@ -667,7 +713,7 @@ TEST(ModulatedLattice, ThePositionRegressionRecoversTheLocalTensor) {
   double worst = 0;
   for (const double x : centres)
     for (const double y : centres) {
-      const double A = 1 + 0.3 * std::sin(x) + 0.2 * std::cos(y);
+      const double A = 1 + 0.3 * std::sin(x) * std::cos(y) + 0.2 * std::cos(y);
       worst = std::max({worst, std::abs(basis.coefficient_at(fit, "U_xx", x, y) - A * 1.3),
                         std::abs(0.5 * basis.coefficient_at(fit, "U_xy", x, y) - A * 0.2),
                         std::abs(basis.coefficient_at(fit, "U_yy", x, y) - A * 0.9)});

@@ -882,14 +882,17 @@ TEST(Config2D, PaperConfigAndBadTables) {
   EXPECT_EQ(nl.stepper, FineStepper::RKC);
   EXPECT_EQ(nl.fine_tolerance, rkc_default_tolerance());
   EXPECT_EQ(key_of("conductance_factor = \"1 + u^2\"\n[fine]\nstepper = \"exponential\""), "fine.stepper");
-  // The regression's modes: (P - 1) / 4 on a u-dependent lattice, every mode on a linear one or with
-  // a position basis, or as given.
+  // The regression's modes: (P - 1) / 4 on a u-dependent lattice or with a Fourier position basis
+  // (products on the grid), every mode on a linear one or with a polynomial basis (not periodic),
+  // or as given.
   EXPECT_EQ(nl.regression_modes, 3);
   EXPECT_EQ(c.regression_modes, 8);
-  EXPECT_EQ(
-      parse_config_2d(head + "conductance_factor = \"1 + u^2\"\n[regression]\nposition_basis = \"fourier\"\n", "t")
-          .regression_modes,
-      8);
+  for (const char* medium : {"conductance_factor = \"1 + u^2\"\n", ""})
+    for (const auto& [basis, modes] : {std::pair{"fourier", 3}, std::pair{"polynomial", 8}})
+      EXPECT_EQ(
+          parse_config_2d(head + medium + "[regression]\nposition_basis = \"" + basis + "\"\n", "t").regression_modes,
+          modes)
+          << medium << basis;
   EXPECT_EQ(parse_config_2d(head + "reaction = \"u - u^3\"\n[regression]\nmodes = 5\n", "t").regression_modes, 5);
   EXPECT_EQ(key_of("[regression]\nmodes = 0"), "regression.modes");
   EXPECT_EQ(key_of("[regression]\nmodes = \"some\""), "regression.modes");

@@ -320,9 +320,10 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
         "\"fourier\"");
   const Table regression(root, "regression");
   if (!regression.has("modes") || regression.is_auto("modes"))
-    c.regression_modes = c.kappa.nonlinear_key().empty() || c.position_basis != PositionBasisKind::None
-                             ? c.patches / 2
-                             : std::max(1, (c.patches - 1) / 4);
+    c.regression_modes = (!c.kappa.nonlinear_key().empty() && c.position_basis == PositionBasisKind::None) ||
+                                 c.position_basis == PositionBasisKind::Fourier
+                             ? std::max(1, (c.patches - 1) / 4)
+                             : c.patches / 2;
   else
     c.regression_modes = static_cast<int>(regression.integer("modes", 0, 1, 1 << 20));
   if (c.regression_modes > c.patches / 2)

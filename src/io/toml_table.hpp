@@ -368,7 +368,9 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
   c.position_basis =
       reg.enumerated("position_basis", c.position_basis,
                      {PositionBasisKind::None, PositionBasisKind::Polynomial, PositionBasisKind::Fourier});
-  c.position_degree = static_cast<int>(reg.integer("position_degree", c.position_degree, 1, 8));
+  c.position_degree = reg.is_auto("position_degree")
+                          ? SharedConfig::kChosenDegree
+                          : static_cast<int>(reg.integer("position_degree", c.position_degree, 1, 8));
   if (reg.has("position_degree") && c.position_basis == PositionBasisKind::None)
     throw ConfigError("regression.position_degree",
                       "is set but regression.position_basis is \"none\"; choose \"polynomial\" or \"fourier\"");
@@ -384,6 +386,7 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
 /// (`what`: "interior macro nodes", "patch centres per side"): they must tell its factors apart.
 inline void check_position_degree(const SharedConfig& c, int positions, const std::string& what) {
   const int d = c.position_degree;
+  if (d == SharedConfig::kChosenDegree) return;  // "auto" stays within what the positions tell apart
   if (c.position_basis == PositionBasisKind::Polynomial && d > positions - 1)
     throw ConfigError("regression.position_degree",
                       std::to_string(d) + " needs more than the " + std::to_string(positions) + " " + what +

@@ -18,35 +18,9 @@ namespace patchlearn::learn {
 
 std::vector<double> least_squares(std::vector<double> A, std::vector<double> b, int rows, int cols) {
   if (rows < cols) throw std::invalid_argument("least_squares: fewer samples than terms");
-  for (int k = 0; k < cols; ++k) {
-    double norm = 0;
-    for (int r = k; r < rows; ++r) norm += A[r * cols + k] * A[r * cols + k];
-    norm = std::sqrt(norm);
-    if (norm == 0) continue;
-    const double alpha = A[k * cols + k] > 0 ? -norm : norm;
-    // v = x - alpha e1, stored in column k below (and on) the diagonal
-    A[k * cols + k] -= alpha;
-    double vnorm2 = 0;
-    for (int r = k; r < rows; ++r) vnorm2 += A[r * cols + k] * A[r * cols + k];
-    for (int c = k + 1; c < cols; ++c) {
-      double dot = 0;
-      for (int r = k; r < rows; ++r) dot += A[r * cols + k] * A[r * cols + c];
-      const double f = 2 * dot / vnorm2;
-      for (int r = k; r < rows; ++r) A[r * cols + c] -= f * A[r * cols + k];
-    }
-    double dot = 0;
-    for (int r = k; r < rows; ++r) dot += A[r * cols + k] * b[r];
-    const double f = 2 * dot / vnorm2;
-    for (int r = k; r < rows; ++r) b[r] -= f * A[r * cols + k];
-    A[k * cols + k] = alpha;  // R's diagonal
-  }
-  std::vector<double> x(cols, 0.0);
-  for (int k = cols - 1; k >= 0; --k) {
-    double s = b[k];
-    for (int c = k + 1; c < cols; ++c) s -= A[k * cols + c] * x[c];
-    x[k] = A[k * cols + k] != 0 ? s / A[k * cols + k] : 0.0;
-  }
-  return x;
+  const auto At = torch::from_blob(A.data(), {rows, cols}, torch::kDouble);
+  const auto bt = torch::from_blob(b.data(), {rows, 1}, torch::kDouble);
+  return to_vector(std::get<0>(torch::linalg_lstsq(At, bt, c10::nullopt, "gelsy")).flatten());
 }
 
 namespace {
@@ -89,23 +63,37 @@ std::vector<std::string> position_terms(const std::vector<std::string>& base, co
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::function<double(double, double)>>> PositionBasis::functions() const {
-  std::vector<std::pair<std::string, std::function<double(double, double)>>> f;
-  for (int axis = 0; axis < dimensions; ++axis) {
-    const std::string v = axis == 0 ? "x" : "y";
-    // The coordinate of this axis.
-    const auto at = [axis](double x, double y) { return axis == 0 ? x : y; };
-    for (int k = 1; k <= degree && kind != Kind::None; ++k) {
-      if (kind == Kind::Polynomial) {
-        f.emplace_back(k == 1 ? v : v + "^" + std::to_string(k),
-                       [k, at](double x, double y) { return std::pow(at(x, y), k); });
-      } else {
-        const double w = 2.0 * M_PI * k / length;
-        const std::string arg = fmt::format("({}pi {}/L)", 2 * k, v);
-        f.emplace_back("sin" + arg, [w, at](double x, double y) { return std::sin(w * at(x, y)); });
-        f.emplace_back("cos" + arg, [w, at](double x, double y) { return std::cos(w * at(x, y)); });
-      }
+std::vector<std::pair<int, PositionBasis::Function>> PositionBasis::axis_functions(int axis) const {
+  std::vector<std::pair<int, Function>> f;
+  const std::string v = axis == 0 ? "x" : "y";
+  // The coordinate of this axis.
+  const auto at = [axis](double x, double y) { return axis == 0 ? x : y; };
+  for (int k = 1; k <= degree && kind != Kind::None; ++k) {
+    if (kind == Kind::Polynomial) {
+      f.push_back({k, {k == 1 ? v : v + "^" + std::to_string(k), [k, at](double x, double y) {
+                         return std::pow(at(x, y), k);
+                       }}});
+    } else {
+      const double w = 2.0 * M_PI * k / length;
+      const std::string arg = fmt::format("({}pi {}/L)", 2 * k, v);
+      f.push_back({k, {"sin" + arg, [w, at](double x, double y) { return std::sin(w * at(x, y)); }}});
+      f.push_back({k, {"cos" + arg, [w, at](double x, double y) { return std::cos(w * at(x, y)); }}});
     }
+  }
+  return f;
+}
+
+std::vector<PositionBasis::Function> PositionBasis::functions() const {
+  const auto fx = axis_functions(0);
+  std::vector<Function> f;
+  for (const auto& [k, phi] : fx) f.push_back(phi);
+  if (dimensions < 2) return f;
+  for (const auto& [l, psi] : axis_functions(1)) {
+    f.push_back(psi);
+    for (const auto& [k, phi] : fx)
+      if (kind == Kind::Fourier || k + l <= degree)
+        f.push_back({phi.first + "*" + psi.first,
+                     [a = phi.second, b = psi.second](double x, double y) { return a(x, y) * b(x, y); }});
   }
   return f;
 }
@@ -123,13 +111,15 @@ DerivativeMap with_position(DerivativeMap d, const PositionBasis& basis, const s
   const auto K = U.size(1);
   if (static_cast<int64_t>(x.size()) != K || (!y.empty() && y.size() != x.size()))
     throw std::invalid_argument("with_position: one position per column of U");
-  // "x" carries the position itself, so "x^2" is its square (evaluate_terms' powers); so does "y".
-  for (const auto& [name, phi] : basis.functions()) {
-    if (name.rfind("x^", 0) == 0 || name.rfind("y^", 0) == 0) continue;
-    std::vector<double> v(static_cast<std::size_t>(K));
-    for (int64_t k = 0; k < K; ++k) v[k] = phi(x[k], y.empty() ? 0.0 : y[k]);
-    d[name] = torch::tensor(v, U.options()).unsqueeze(0).expand_as(U);
-  }
+  // The factors of one axis are all a term needs (products are split at '*'); "x" carries the
+  // position itself, so "x^2" is its square (evaluate_terms' powers); so does "y".
+  for (int axis = 0; axis < basis.dimensions; ++axis)
+    for (const auto& [order, phi] : basis.axis_functions(axis)) {
+      if (basis.kind == PositionBasis::Kind::Polynomial && order > 1) continue;
+      std::vector<double> v(static_cast<std::size_t>(K));
+      for (int64_t k = 0; k < K; ++k) v[k] = phi.second(x[k], y.empty() ? 0.0 : y[k]);
+      d[phi.first] = torch::tensor(v, U.options()).unsqueeze(0).expand_as(U);
+    }
   return d;
 }
 
@@ -145,59 +135,6 @@ DerivativeMap with_position_2d(DerivativeMap d, const PositionBasis& basis, cons
   std::vector<double> x(P * P), y(P * P);
   for (std::size_t k = 0; k < P * P; ++k) x[k] = centres[k % P], y[k] = centres[k / P];
   return with_position(std::move(d), basis, x, y);
-}
-
-RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold, const PositionBasis& position, double tooth_width) {
-  const auto N = static_cast<int64_t>(U.size() / M);
-  const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
-  const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
-  const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
-                                         "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
-  const auto terms = position_terms(base, position);
-  const auto theta = row_major(library_columns(with_position(macro_derivatives_1d(Ut, dX, stencil), position, dX),
-                                               terms, ToothAverage{tooth_width}));
-  auto res = stlsq(theta, to_vector(Rt.index({Slice(), Slice(1, M - 1)})), std::move(terms), threshold);
-  res.a_star = res.coefficient("U_xx");
-  return res;
-}
-
-PatchMeanMap::PatchMeanMap(int P, double L, const PatchMeans& patch) : P_(P) {
-  if (patch.m == 1) return;
-  for (int i = 0; i < P; ++i) s_.push_back(patch_mean_factor(wavenumber(L, P, i), patch.m, patch.h));
-}
-
-torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tensor& cache) const {
-  if (s_.empty()) return V;
-  if (stale(cache, V)) {
-    std::vector<double> w(static_cast<std::size_t>(P_) * P_);
-    for (int j = 0; j < P_; ++j)
-      for (int i = 0; i < P_; ++i) w[j * P_ + i] = std::pow(s_[j] * s_[i], power);
-    cache = to_tensor(w, {P_, P_}, V.device(), V.scalar_type());
-  }
-  return multiply_modes(V, cache, P_);
-}
-
-RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
-                            double threshold, const PositionBasis& position, const std::vector<double>& centres,
-                            const PatchMeans& means, int modes) {
-  const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
-  PatchMeanMap map(P, L, means);
-  const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
-  // The rates as point values (dUdt itself when the data are point values).
-  auto rates = map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble));
-  const std::vector<std::string> base = {
-      "1",      "U",      "U^2",      "U^3",     "U_x",     "U*U_x",     "U^2*U_x", "U_y",    "U*U_y",    "U^2*U_y",
-      "U_xx",   "U*U_xx", "U^2*U_xx", "U_xy",    "U*U_xy",  "U^2*U_xy",  "U_yy",    "U*U_yy", "U^2*U_yy", "U_xxxx",
-      "U_xxyy", "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",   "U*U_y^2"};
-  auto terms = position_terms(base, position);
-  auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Ut, P, L), position, centres), terms);
-  if (modes > 0 && 2 * modes < P) {
-    const auto w = slow_modes(P, modes, Ut);
-    theta = multiply_modes(theta, w, P);
-    rates = multiply_modes(rates, w, P);
-  }
-  return stlsq(row_major(theta), to_vector(rates), std::move(terms), threshold);
 }
 
 double RegressionResult::coefficient(const std::string& term) const {
@@ -220,8 +157,8 @@ std::vector<double> predict(const std::vector<double>& theta, std::size_t P, con
 /// columns whose norms differ by orders of magnitude loses the small ones' digits), and its
 /// standard deviation (the rms for a column constant up to rounding), which standardizes the
 /// threshold. Terms the data cannot tell apart from earlier ones (e.g. U_xxxx = 5 U_xx + 4 U when
-/// only wavenumbers 1 and 2 occur) are left out: modified Gram-Schmidt on the columns in library
-/// order drops a column whose part independent of the kept ones is below 1e-8 of its norm.
+/// only wavenumbers 1 and 2 occur) are left out: a column whose part independent of the earlier
+/// ones is below 1e-8 of its norm (LAPACK's blocked Householder QR in library order).
 class PreparedLibrary {
  public:
   PreparedLibrary(const std::vector<double>& theta, const std::vector<double>& y, std::size_t columns)
@@ -247,23 +184,13 @@ class PreparedLibrary {
       if (q > 0) norm_[j] = std::sqrt(q);
       spread_[j] = s > 1e-24 * q ? std::sqrt(s / rows_) : std::sqrt(q / rows_);
     }
-    std::vector<std::vector<double>> basis;
-    for (int j = 0; j < P_; ++j) {
-      std::vector<double> v(rows_);
-      double n0 = 0;
-      for (int r = 0; r < rows_; ++r) n0 += (v[r] = at(r, j)) * v[r];
-      for (const auto& q : basis) {
-        double d = 0;
-        for (int r = 0; r < rows_; ++r) d += q[r] * v[r];
-        for (int r = 0; r < rows_; ++r) v[r] -= d * q[r];
-      }
-      double n1 = 0;
-      for (int r = 0; r < rows_; ++r) n1 += v[r] * v[r];
-      if (n0 == 0 || n1 < 1e-16 * n0) continue;
-      for (auto& x : v) x /= std::sqrt(n1);
-      basis.push_back(std::move(v));
-      independent_.push_back(j);
-    }
+    // |R_jj| of the QR of the normalized columns in library order is the norm of column j's part
+    // independent of the columns before it.
+    const auto scaled = torch::from_blob(const_cast<double*>(theta_.data()), {rows_, P_}, torch::kDouble) /
+                        to_tensor(norm_, {1, P_}, torch::kCPU, torch::kDouble);
+    const auto independent = std::get<1>(torch::linalg_qr(scaled, "r")).diagonal().abs();
+    for (int j = 0; j < P_; ++j)
+      if (independent[j].item<double>() >= 1e-8) independent_.push_back(j);
     least_squares_ = fit(independent_);
   }
 
@@ -309,26 +236,68 @@ class PreparedLibrary {
 /// The threshold chosen from the data (a negative threshold: see regression.hpp): STLSQ on four
 /// rows in five at quarter-decade thresholds 1e-5 .. 10^-0.5, each scored on the held-out fifth;
 /// the largest whose error is within 10% of the lowest.
-double chosen_threshold(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
-  std::vector<double> fit_theta, fit_y, held_theta, held_y;
-  for (std::size_t r = 0; r < y.size(); ++r) {
-    auto& t = r % 5 == 4 ? held_theta : fit_theta;
-    (r % 5 == 4 ? held_y : fit_y).push_back(y[r]);
-    t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
-             theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
+/// The rows of a library of P columns split for choosing from the data: every fifth row held out.
+struct HeldOutSplit {
+  HeldOutSplit(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
+    for (std::size_t r = 0; r < y.size(); ++r) {
+      auto& t = r % 5 == 4 ? held_theta : fit_theta;
+      (r % 5 == 4 ? held_y : fit_y).push_back(y[r]);
+      t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
+               theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
+    }
   }
-  if (held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
-  const PreparedLibrary fitting(fit_theta, fit_y, P);
+  std::vector<double> fit_theta, fit_y, held_theta, held_y;
+};
+
+double chosen_threshold(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
+  const HeldOutSplit rows(theta, y, P);
+  if (rows.held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
+  const PreparedLibrary fitting(rows.fit_theta, rows.fit_y, P);
   std::vector<double> thresholds, errors;
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
-    errors.push_back(patchlearn::relative_mse(predict(held_theta, P, fitting.thresholded(thresholds.back())), held_y));
+    errors.push_back(
+        patchlearn::relative_mse(predict(rows.held_theta, P, fitting.thresholded(thresholds.back())), rows.held_y));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
   for (std::size_t k = 0; k < thresholds.size(); ++k)
     if (errors[k] <= 1.1 * lowest) chosen = thresholds[k];
   return chosen;
+}
+
+/// `position` with its degree chosen from the data where it is PositionBasis::kChosenDegree (see
+/// there), else as it is. `library(basis, every)` gives the library of `basis` (row-major) and the
+/// rates on every `every`-th of the `states` states, each `rows_per_state` rows; `positions` per
+/// axis and the library's size (`base_terms` times the basis functions and 1, at most
+/// kChosenColumns) bound the degree. Each degree is scored by LAPACK's least squares on its
+/// normalized columns (the STLSQ engine's own Householder QR is a plain loop, too slow to repeat).
+template <class Library>
+PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t states, int64_t rows_per_state,
+                                 std::size_t base_terms, const Library& library) {
+  if (position.kind == PositionBasis::Kind::None || position.degree != PositionBasis::kChosenDegree) return position;
+  const int64_t every = std::max<int64_t>(1, states * rows_per_state / 20000);
+  const int top = std::min(8, position.max_degree(positions));
+  std::vector<double> errors;  // errors[d - 1]: degree d's held-out error
+  int chosen = 1;
+  for (int d = 1; d <= top && d <= chosen + 2; ++d) {
+    position.degree = d;
+    const std::size_t P = base_terms * (1 + position.functions().size());
+    if (d > 1 && P > PositionBasis::kChosenColumns) break;
+    auto [theta, y] = library(position, every);
+    const auto rows = static_cast<int64_t>(y.size());
+    if (rows < static_cast<int64_t>(3 * P)) break;  // too few samples to score this degree
+    const auto A = torch::from_blob(theta.data(), {rows, static_cast<int64_t>(P)}, torch::kDouble);
+    const auto b = torch::from_blob(y.data(), {rows, 1}, torch::kDouble);
+    const auto held = torch::arange(rows) % 5 == 4, fit = held.logical_not();
+    const auto scale = A.index({fit}).norm(2, {0}, true).clamp_min(1e-300);
+    const auto xi = std::get<0>(torch::linalg_lstsq(A.index({fit}) / scale, b.index({fit}), c10::nullopt, "gelsy"));
+    errors.push_back(patchlearn::relative_mse(to_vector((A.index({held}) / scale).matmul(xi).flatten()),
+                                              to_vector(b.index({held}).flatten())));
+    if (errors.back() < 0.9 * errors[chosen - 1]) chosen = d;
+  }
+  position.degree = chosen;
+  return position;
 }
 }  // namespace
 
@@ -353,6 +322,78 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
   }
   if (first) res.equation += " 0";
   res.relative_residual = patchlearn::relative_mse(predict(theta, res.terms.size(), res.stlsq), y);
+  return res;
+}
+
+RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
+                         double threshold, const PositionBasis& position, double tooth_width) {
+  const auto N = static_cast<int64_t>(U.size() / M);
+  const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
+  const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
+  const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
+                                         "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
+  // The library of `basis` and the rates at the interior nodes of the states `every` apart.
+  const auto library = [&](const PositionBasis& basis, int64_t every) {
+    const auto rows = Slice(torch::indexing::None, torch::indexing::None, every);
+    return std::make_pair(
+        row_major(library_columns(with_position(macro_derivatives_1d(Ut.index({rows}), dX, stencil), basis, dX),
+                                  position_terms(base, basis), ToothAverage{tooth_width})),
+        to_vector(Rt.index({rows, Slice(1, M - 1)})));
+  };
+  const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library);
+  auto [theta, rates] = library(basis, 1);
+  auto res = stlsq(theta, rates, position_terms(base, basis), threshold);
+  res.position = basis;
+  res.a_star = res.coefficient("U_xx");
+  return res;
+}
+
+PatchMeanMap::PatchMeanMap(int P, double L, const PatchMeans& patch) : P_(P) {
+  if (patch.m == 1) return;
+  for (int i = 0; i < P; ++i) s_.push_back(patch_mean_factor(wavenumber(L, P, i), patch.m, patch.h));
+}
+
+torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tensor& cache) const {
+  if (s_.empty()) return V;
+  if (stale(cache, V)) {
+    std::vector<double> w(static_cast<std::size_t>(P_) * P_);
+    for (int j = 0; j < P_; ++j)
+      for (int i = 0; i < P_; ++i) w[j * P_ + i] = std::pow(s_[j] * s_[i], power);
+    cache = to_tensor(w, {P_, P_}, V.device(), V.scalar_type());
+  }
+  return multiply_modes(V, cache, P_);
+}
+
+RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
+                            double threshold, const PositionBasis& position, const std::vector<double>& centres,
+                            const PatchMeans& means, int modes) {
+  const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
+  PatchMeanMap map(P, L, means);
+  const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
+  // The rates as point values (dUdt itself when the data are point values).
+  const auto Rt = map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble));
+  const std::vector<std::string> base = {
+      "1",      "U",      "U^2",      "U^3",     "U_x",     "U*U_x",     "U^2*U_x", "U_y",    "U*U_y",    "U^2*U_y",
+      "U_xx",   "U*U_xx", "U^2*U_xx", "U_xy",    "U*U_xy",  "U^2*U_xy",  "U_yy",    "U*U_yy", "U^2*U_yy", "U_xxxx",
+      "U_xxyy", "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",   "U*U_y^2"};
+  // The library of `basis` and the rates of the states `every` apart (on the slow modes).
+  const auto library = [&](const PositionBasis& basis, int64_t every) {
+    const auto rows = Slice(torch::indexing::None, torch::indexing::None, every);
+    const auto Us = Ut.index({rows});
+    auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Us, P, L), basis, centres),
+                                 position_terms(base, basis));
+    auto rates = Rt.index({rows});
+    if (modes > 0 && 2 * modes < P) {
+      const auto w = slow_modes(P, modes, Us);
+      theta = multiply_modes(theta, w, P);
+      rates = multiply_modes(rates, w, P);
+    }
+    return std::make_pair(row_major(theta), to_vector(rates));
+  };
+  const auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
+  auto [theta, rates] = library(basis, 1);
+  auto res = stlsq(theta, rates, position_terms(base, basis), threshold);
+  res.position = basis;
   return res;
 }
 

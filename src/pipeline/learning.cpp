@@ -210,7 +210,8 @@ learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int 
       b.kind = Kind::Fourier;
       break;
   }
-  b.degree = cfg.position_degree;
+  b.degree =
+      cfg.position_degree == SharedConfig::kChosenDegree ? learn::PositionBasis::kChosenDegree : cfg.position_degree;
   b.length = length;
   b.dimensions = dimensions;
   return b;
@@ -219,10 +220,12 @@ learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int 
 json regression_json(const learn::RegressionResult& fit) {
   json coefficients = json::object();
   for (std::size_t j = 0; j < fit.terms.size(); ++j) coefficients[fit.terms[j]] = fit.stlsq[j];
-  return {{"equation", fit.equation},  {"coefficients", coefficients},
-          {"terms", fit.terms},        {"least_squares", fit.least_squares},
-          {"stlsq", fit.stlsq},        {"relative_residual", fit.relative_residual},
-          {"threshold", fit.threshold}};
+  json r = {{"equation", fit.equation},  {"coefficients", coefficients},
+            {"terms", fit.terms},        {"least_squares", fit.least_squares},
+            {"stlsq", fit.stlsq},        {"relative_residual", fit.relative_residual},
+            {"threshold", fit.threshold}};
+  if (fit.position.kind != learn::PositionBasis::Kind::None) r["position_degree"] = fit.position.degree;
+  return r;
 }
 
 json headline_scores(const json& r) {
@@ -247,13 +250,13 @@ std::string score_line(const std::string& name, const json& r) {
 }
 
 json regression_curves(const learn::RegressionResult& fit, const json& truth,
-                       const std::vector<CoefficientCurve>& curves, const learn::PositionBasis& basis, double x) {
+                       const std::vector<CoefficientCurve>& curves, double x) {
   json out = {{"u", truth["u"]}};
   for (const auto& c : curves)
     for (const auto& point : truth["u"]) {
       const double u = point.get<double>();
       double v = 0, p = 1;
-      for (const auto& term : c.terms) v += basis.coefficient_at(fit, term, x) * p, p *= u;
+      for (const auto& term : c.terms) v += fit.coefficient_at(term, x) * p, p *= u;
       out[c.key].push_back(c.scale * v);
     }
   add_curve_errors(out, truth);

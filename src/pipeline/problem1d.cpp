@@ -504,7 +504,7 @@ class LearningTask1D : public LearningTask {
       json g = {{"x", graded_->x}, {"a_star_cell", cell}};
       double worst = 0;
       for (std::size_t i = 0; i < graded_->x.size(); ++i) {
-        const double a = basis_.coefficient_at(reg, "U_xx", graded_->x[i]);
+        const double a = reg.coefficient_at("U_xx", graded_->x[i]);
         g["a_star_regression"].push_back(a);
         worst = std::max(worst, std::abs(a / cell[i] - 1.0));
       }
@@ -529,7 +529,7 @@ class LearningTask1D : public LearningTask {
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
     const double dX = dX_;
     const int stencil = cfg_.stencil;
-    const learn::PositionBasis basis = basis_;
+    const learn::PositionBasis basis = fit.position;
     return std::make_unique<learn::DiscoveredOperator>(
         fit,
         [dX, stencil, basis](const torch::Tensor& U) {
@@ -686,7 +686,7 @@ class LearningTask1D : public LearningTask {
                                          {{"a_star", {"U_xx", "U*U_xx", "U^2*U_xx"}},
                                           {"drift", {"U_x", "U*U_x", "U^2*U_x"}},
                                           {"reaction", {"1", "U", "U^2", "U^3"}}},
-                                         basis_, x);
+                                         x);
   }
 
   const Config1D& cfg_;

@@ -352,8 +352,8 @@ class LearningTask2D : public LearningTask {
         const double x = layout_.centres[I], y = layout_.centres[J];
         auto cell = e_.local(x, y);
         cell.xx *= g0, cell.xy *= g0, cell.yy *= g0;
-        const double xx = basis_.coefficient_at(reg, "U_xx", x, y), xy = 0.5 * basis_.coefficient_at(reg, "U_xy", x, y),
-                     yy = basis_.coefficient_at(reg, "U_yy", x, y);
+        const double xx = reg.coefficient_at("U_xx", x, y), xy = 0.5 * reg.coefficient_at("U_xy", x, y),
+                     yy = reg.coefficient_at("U_yy", x, y);
         g["D_xx"].push_back(xx), g["D_xy"].push_back(xy), g["D_yy"].push_back(yy);
         g["D_xx_cell"].push_back(cell.xx), g["D_xy_cell"].push_back(cell.xy), g["D_yy_cell"].push_back(cell.yy);
         const double err = std::max({std::abs(xx - cell.xx), std::abs(xy - cell.xy), std::abs(yy - cell.yy)});
@@ -372,7 +372,7 @@ class LearningTask2D : public LearningTask {
     const double L = cfg_.length;
     auto field = std::make_unique<learn::DiscoveredOperator>(
         fit,
-        [P, L, basis = basis_, centres = layout_.centres](const torch::Tensor& U) {
+        [P, L, basis = fit.position, centres = layout_.centres](const torch::Tensor& U) {
           return learn::with_position_2d(learn::spectral_derivatives_2d(U, P, L), basis, centres);
         },
         false);

@@ -98,9 +98,11 @@ struct SharedConfig {
   double regression_threshold = 1e-3;
   static constexpr double kChosenThreshold = -1.0;
   /// The position basis of a position-aware regression and its degree (regression.position_basis,
-  /// .position_degree).
+  /// .position_degree); kChosenDegree ("auto", the default): chosen from the data
+  /// (learn::PositionBasis::kChosenDegree).
   PositionBasisKind position_basis = PositionBasisKind::None;
-  int position_degree = 2;
+  static constexpr int kChosenDegree = 0;
+  int position_degree = kChosenDegree;
   // [run]
   std::string device = "auto";
   int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth; GPU: all)
