@@ -236,28 +236,20 @@ class PreparedLibrary {
 /// The threshold chosen from the data (a negative threshold: see regression.hpp): STLSQ on four
 /// rows in five at quarter-decade thresholds 1e-5 .. 10^-0.5, each scored on the held-out fifth;
 /// the largest whose error is within 10% of the lowest.
-/// The rows of a library of P columns split for choosing from the data: every fifth row held out.
-struct HeldOutSplit {
-  HeldOutSplit(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
-    for (std::size_t r = 0; r < y.size(); ++r) {
-      auto& t = r % 5 == 4 ? held_theta : fit_theta;
-      (r % 5 == 4 ? held_y : fit_y).push_back(y[r]);
-      t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
-               theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
-    }
-  }
-  std::vector<double> fit_theta, fit_y, held_theta, held_y;
-};
-
 double chosen_threshold(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
-  const HeldOutSplit rows(theta, y, P);
-  if (rows.held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
-  const PreparedLibrary fitting(rows.fit_theta, rows.fit_y, P);
+  std::vector<double> fit_theta, fit_y, held_theta, held_y;
+  for (std::size_t r = 0; r < y.size(); ++r) {
+    auto& t = r % 5 == 4 ? held_theta : fit_theta;
+    (r % 5 == 4 ? held_y : fit_y).push_back(y[r]);
+    t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
+             theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
+  }
+  if (held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
+  const PreparedLibrary fitting(fit_theta, fit_y, P);
   std::vector<double> thresholds, errors;
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
-    errors.push_back(
-        patchlearn::relative_mse(predict(rows.held_theta, P, fitting.thresholded(thresholds.back())), rows.held_y));
+    errors.push_back(patchlearn::relative_mse(predict(held_theta, P, fitting.thresholded(thresholds.back())), held_y));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
