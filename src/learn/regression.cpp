@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include "patchlearn/homog/homogenized2d.hpp"
@@ -233,23 +234,40 @@ class PreparedLibrary {
   std::vector<int> independent_;
 };
 
+/// A library's rows split for choosing from the data: every fifth row held out, the other four
+/// prepared for STLSQ, and a coefficient vector's eq.-(24) error on the held-out rows.
+class HeldOutFifth {
+ public:
+  HeldOutFifth(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) : P_(P) {
+    for (std::size_t r = 0; r < y.size(); ++r) {
+      auto& t = r % 5 == 4 ? held_theta_ : fit_theta_;
+      (r % 5 == 4 ? held_y_ : fit_y_).push_back(y[r]);
+      t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
+               theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
+    }
+    fitting_.emplace(fit_theta_, fit_y_, P);
+  }
+  const PreparedLibrary& fitting() const { return *fitting_; }
+  double error(const std::vector<double>& xi) const {
+    return patchlearn::relative_mse(predict(held_theta_, P_, xi), held_y_);
+  }
+
+ private:
+  std::size_t P_;
+  std::vector<double> fit_theta_, fit_y_, held_theta_, held_y_;
+  std::optional<PreparedLibrary> fitting_;  ///< on fit_theta_, fit_y_ (which it references)
+};
+
 /// The threshold chosen from the data (a negative threshold: see regression.hpp): STLSQ on four
 /// rows in five at quarter-decade thresholds 1e-5 .. 10^-0.5, each scored on the held-out fifth;
 /// the largest whose error is within 10% of the lowest.
 double chosen_threshold(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
-  std::vector<double> fit_theta, fit_y, held_theta, held_y;
-  for (std::size_t r = 0; r < y.size(); ++r) {
-    auto& t = r % 5 == 4 ? held_theta : fit_theta;
-    (r % 5 == 4 ? held_y : fit_y).push_back(y[r]);
-    t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
-             theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
-  }
-  if (held_y.size() < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");
-  const PreparedLibrary fitting(fit_theta, fit_y, P);
+  if (y.size() / 5 < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");  // held out
+  const HeldOutFifth rows(theta, y, P);
   std::vector<double> thresholds, errors;
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
-    errors.push_back(patchlearn::relative_mse(predict(held_theta, P, fitting.thresholded(thresholds.back())), held_y));
+    errors.push_back(rows.error(rows.fitting().thresholded(thresholds.back())));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
@@ -262,8 +280,8 @@ double chosen_threshold(const std::vector<double>& theta, const std::vector<doub
 /// there), else as it is. `library(basis, every)` gives the library of `basis` (row-major) and the
 /// rates on every `every`-th of the `states` states, each `rows_per_state` rows; `positions` per
 /// axis and the library's size (`base_terms` times the basis functions and 1, at most
-/// kChosenColumns) bound the degree. Each degree is scored by LAPACK's least squares on its
-/// normalized columns (the STLSQ engine's own Householder QR is a plain loop, too slow to repeat).
+/// kChosenColumns) bound the degree. Each degree is scored as chosen_threshold scores a threshold:
+/// its least squares on four rows in five, on the held-out fifth.
 template <class Library>
 PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t states, int64_t rows_per_state,
                                  std::size_t base_terms, const Library& library) {
@@ -276,16 +294,10 @@ PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t 
     position.degree = d;
     const std::size_t P = base_terms * (1 + position.functions().size());
     if (d > 1 && P > PositionBasis::kChosenColumns) break;
-    auto [theta, y] = library(position, every);
-    const auto rows = static_cast<int64_t>(y.size());
-    if (rows < static_cast<int64_t>(3 * P)) break;  // too few samples to score this degree
-    const auto A = torch::from_blob(theta.data(), {rows, static_cast<int64_t>(P)}, torch::kDouble);
-    const auto b = torch::from_blob(y.data(), {rows, 1}, torch::kDouble);
-    const auto held = torch::arange(rows) % 5 == 4, fit = held.logical_not();
-    const auto scale = A.index({fit}).norm(2, {0}, true).clamp_min(1e-300);
-    const auto xi = std::get<0>(torch::linalg_lstsq(A.index({fit}) / scale, b.index({fit}), c10::nullopt, "gelsy"));
-    errors.push_back(patchlearn::relative_mse(to_vector((A.index({held}) / scale).matmul(xi).flatten()),
-                                              to_vector(b.index({held}).flatten())));
+    const auto [theta, y] = library(position, every);
+    if (y.size() < 3 * P) break;  // too few samples to score this degree
+    const HeldOutFifth rows(theta, y, P);
+    errors.push_back(rows.error(rows.fitting().least_squares()));
     if (errors.back() < 0.9 * errors[chosen - 1]) chosen = d;
   }
   position.degree = chosen;
