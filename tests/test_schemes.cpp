@@ -301,6 +301,46 @@ TEST(CoarseData, ANonFiniteRateStopsTheRunWhereItFirstAppearedWhateverCheckEvery
                std::invalid_argument);
 }
 
+namespace {
+
+/// dU/dt = 1 at node 2 of trajectory 1 and 0 elsewhere, defined on U <= 1 (an operator's state
+/// range, like a nonlinear medium's u range); it never looks at its input itself.
+class Bounded : public CoarseOperator {
+ public:
+  int nodes() const override { return 5; }
+  StateRange state_range() const override { return {{-INFINITY, 1.0}, "medium.u_range"}; }
+  void rhs(const double*, double* dUdt, index_t batch) override {
+    std::fill(dUdt, dUdt + batch * 5, 0.0);
+    dUdt[5 + 2] = 1.0;
+  }
+};
+
+}  // namespace
+
+TEST(CoarseData, AStateOutsideTheOperatorsRangeStopsTheRunAtItsStepAndStage) {
+  // From U = 0.903 with dt = 0.01, node (1, 2) holds 0.903 + 0.01 s at step s. RK4 first leaves
+  // U <= 1 in step 9's last stage (0.993 + dt), Euler with step 10's state (1.003); RK2's stage
+  // (U + dt) does so in step 9 too. The message names it whatever check_every.
+  const std::vector<std::pair<MacroMethod, std::string>> cases{
+      {MacroMethod::RK4,
+       "U at macro step 9 (RK stage 3), trajectory 1, node 2 (t = 0.09) is outside "
+       "medium.u_range [-inf, 1]"},
+      {MacroMethod::RK2, "U at macro step 9 (RK stage 1), trajectory 1, node 2"},
+      {MacroMethod::Euler, "U at macro step 10, trajectory 1, node 2 (t = 0.1)"}};
+  for (const auto& [method, text] : cases)
+    for (const index_t every : {1, 3, 100}) {
+      Bounded op;
+      try {
+        integrate_coarse(op, method, 0.01, 40, 4, std::vector<double>(2 * 5, 0.903), 2, {}, every);
+        ADD_FAILURE() << "a state outside the range came back as data";
+      } catch (const RunError& e) {
+        EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+      }
+    }
+  Bounded inside;  // 9 Euler steps end at 0.993 on node (1, 2), inside
+  EXPECT_NO_THROW(integrate_coarse(inside, MacroMethod::Euler, 0.01, 9, 1, std::vector<double>(2 * 5, 0.903), 2));
+}
+
 TEST(CoarseData, TheBadValueWatchKeepsTheEarliestOfEachKind) {
   // Tags look * count + index: a later look never hides an earlier one, and within a look the
   // lowest index wins; an outside value comes before a non-finite one of the same look.

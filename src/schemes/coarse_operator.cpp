@@ -1,5 +1,7 @@
 #include "patchlearn/schemes/coarse_operator.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "patchlearn/core/error.hpp"
@@ -86,28 +88,42 @@ CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, i
   const auto axpby = [&](double a, const Buffer<double>& x, double b, const Buffer<double>& y, Buffer<double>& out) {
     kernels::axpby(dev, size, a, x.data(), b, y.data(), out.data());
   };
+  // Step s's looks: 5s its state U (against the operator's state range), 5s + 1 its rate k1,
+  // 5s + 1 + j the state of RK stage j + 1 (j = 1, 2, 3; j = 1 is RK2's one).
   BadValueWatch watch(dev, size);
-  const auto stop_at_nonfinite = [&] {
-    if (const auto f = watch.found())
-      throw RunError("non-finite dU/dt at macro step " + std::to_string(f->look) + ", trajectory " +
-                     std::to_string(f->index / M) + ", node " + std::to_string(f->index % M));
+  const StateRange range = op.state_range();
+  const bool bounded = range.bounded();
+  const auto stop_at_bad_value = [&] {
+    const auto f = watch.found();
+    if (!f) return;
+    const index_t step = f->look / 5, kind = f->look % 5;
+    const std::string where =
+        fmt::format("macro step {}{}, trajectory {}, node {}", step,
+                    kind >= 2 ? fmt::format(" (RK stage {})", kind - 1) : std::string(), f->index / M, f->index % M);
+    if (f->outside)
+      throw RunError(
+          fmt::format("U at {} (t = {:.6g}) is outside {} [{:.6g}, {:.6g}], where the operator is defined; "
+                      "widen {}",
+                      where, static_cast<double>(step) * dt, range.key, range.range.lo, range.range.hi, range.key));
+    throw RunError(fmt::format("non-finite {} at {}", kind == 1 ? "dU/dt" : "U", where));
   };
-  // An operator's own run-time error (a nonlinear medium's state outside its u range, ...) gains
-  // the macro step and time it happened at, unless a non-finite rate before it was the cause.
+  // An operator's own run-time error gains the macro step and time it happened at, unless a bad
+  // value before it was the cause.
   index_t s = 0;
-  const auto rhs = [&](const Buffer<double>& x, Buffer<double>& out) {
+  const auto rhs = [&](const Buffer<double>& x, Buffer<double>& out, index_t stage) {
+    if (bounded) watch.look(x.data(), 5 * s + (stage == 0 ? 0 : stage + 1), range.range.lo, range.range.hi);
     try {
       op.rhs(x.data(), out.data(), batch);
     } catch (const RunError& e) {
-      stop_at_nonfinite();
+      stop_at_bad_value();
       throw RunError(std::string(e.what()) + " (macro step " + std::to_string(s) +
                      ", t = " + std::to_string(static_cast<double>(s) * dt) + ")");
     }
   };
   for (; s <= steps; ++s) {
-    rhs(U, k1);
-    watch.look(k1.data(), s);
-    if ((s + 1) % check_every == 0 || s == steps) stop_at_nonfinite();
+    rhs(U, k1, 0);
+    watch.look(k1.data(), 5 * s + 1);
+    if ((s + 1) % check_every == 0 || s == steps) stop_at_bad_value();
     if (s % sample_every == 0) {
       const index_t n = s / sample_every;
       d.t[n] = static_cast<double>(s) * dt;
@@ -121,17 +137,17 @@ CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, i
         break;
       case MacroMethod::RK2:
         axpby(1.0, U, dt, k1, tmp);
-        rhs(tmp, k2);
+        rhs(tmp, k2, 1);
         axpby(1.0, k1, 1.0, k2, k2);
         axpby(1.0, U, 0.5 * dt, k2, U);
         break;
       case MacroMethod::RK4:
         axpby(1.0, U, 0.5 * dt, k1, tmp);
-        rhs(tmp, k2);
+        rhs(tmp, k2, 1);
         axpby(1.0, U, 0.5 * dt, k2, tmp);
-        rhs(tmp, k3);
+        rhs(tmp, k3, 2);
         axpby(1.0, U, dt, k3, tmp);
-        rhs(tmp, k4);
+        rhs(tmp, k4, 3);
         axpby(1.0, k1, 2.0, k2, k2);  // k2 <- k1 + 2 k2
         axpby(1.0, k2, 2.0, k3, k2);  //       + 2 k3
         axpby(1.0, k2, 1.0, k4, k2);  //       + k4

@@ -121,15 +121,12 @@ std::vector<double> PatchDynamics1D::patch_field(index_t b) const {
   return out;
 }
 
-void PatchDynamics1D::check_u_range(const double* U, index_t batch) const {
-  const index_t M = layout_.macro_nodes;
-  std::vector<double> host(static_cast<std::size_t>(batch * M));
-  detail::copy_bytes(Device::CPU, host.data(), device_, U, host.size() * sizeof(double));
-  medium_.check_u_range(host, [M](std::size_t i) { return fmt::format("trajectory {}, node {}", i / M, i % M); });
+StateRange PatchDynamics1D::state_range() const {
+  if (!medium_.nonlinear()) return {};
+  return {medium_.u_range(), "medium.u_range"};
 }
 
 void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
-  if (medium_.nonlinear()) check_u_range(U, batch);
   lift(U, batch);
   // Reference estimator: (R(delta_t) - U) / delta_t. Healed estimator: the rate between the end
   // of the healing substeps and the end of the burst, which drops the O(eps^2 / delta_t) jump of

@@ -11,15 +11,29 @@
 #include <string>
 #include <vector>
 
+#include "patchlearn/coeff/field.hpp"
 #include "patchlearn/core/buffer.hpp"
 #include "patchlearn/core/defs.hpp"
 
 namespace patchlearn {
 
+/// The macro states a coarse operator is defined on (a u-dependent medium's tabulated range) and
+/// the config key that sets them; unbounded by default.
+struct StateRange {
+  URange range;
+  std::string key;
+  bool bounded() const {
+    return range.lo > -std::numeric_limits<double>::infinity() || range.hi < std::numeric_limits<double>::infinity();
+  }
+};
+
 class CoarseOperator {
  public:
   virtual ~CoarseOperator() = default;
   virtual int nodes() const = 0;
+  /// Where rhs is defined. rhs does not check its input against it: integrate_coarse watches
+  /// every state it evaluates on the device (BadValueWatch), without a host copy per call.
+  virtual StateRange state_range() const { return {}; }
   /// The device whose memory U and dUdt live in.
   virtual Device device() const { return Device::CPU; }
   /// dUdt = F(U) for `batch` states; both arrays hold batch * nodes() values.
@@ -85,9 +99,10 @@ class BadValueWatch {
 
 /// Integrate `op` from U0[batch][M] (host) with macro step dt for `steps` steps, recording U and the
 /// operator's own dU/dt at every `sample_every`-th step (and at t = 0). `progress` (may be empty)
-/// is called after each step with the number of steps done. A non-finite dU/dt stops the run
-/// naming the step, trajectory and node where it first appeared; it is looked for on the device
-/// at every step and read back every `check_every` steps (BadValueWatch) and at the end.
+/// is called after each step with the number of steps done. A non-finite dU/dt, or a state
+/// (the step's own or an RK stage's) outside op.state_range(), stops the run naming the step,
+/// trajectory and node where it first appeared; both are looked for on the device at every step
+/// and read back every `check_every` steps (BadValueWatch) and at the end.
 CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
                             const std::vector<double>& U0, index_t batch,
                             const std::function<void(index_t)>& progress = {}, index_t check_every = 1);

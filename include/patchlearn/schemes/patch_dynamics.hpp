@@ -22,7 +22,7 @@
 // A nonlinear medium (a(y, u), drift, reaction) bursts with the linearly implicit theta method of
 // kernels/nonlinear.hpp on the same patches (one factorization per substep, each patch held by
 // one thread through its substeps); its macro states must stay inside medium.u_range, where the
-// medium's series are valid (a RunError naming the trajectory and node otherwise).
+// medium's series are valid (its state_range, which integrate_coarse watches).
 #include <memory>
 
 #include "patchlearn/core/buffer.hpp"
@@ -69,6 +69,7 @@ class PatchDynamics1D : public CoarseOperator {
   Device device() const override { return device_; }
   void rhs(const double* U, double* dUdt, index_t batch) override;
   double point_steps() const override { return point_steps_; }
+  StateRange state_range() const override;
   /// The fine field of state `b` of the last rhs() call at the end of its burst: [patch][point]
   /// (host copy; patch p sits at macro node p + 1, its point 0 at layout.global_start(p + 1)).
   std::vector<double> patch_field(index_t b) const;
@@ -83,8 +84,6 @@ class PatchDynamics1D : public CoarseOperator {
   kernels::ToothMoments moments_;
   Device device_;
   index_t max_batch_;
-  /// RunError unless every U[b][i] lies in the nonlinear medium's u range.
-  void check_u_range(const double* U, index_t batch) const;
   PatchMedium1D medium_;
   Buffer<double> y_, work_, coef_, left_, right_, healed_, middle_, restricted_;
   index_t eo_ = 1;

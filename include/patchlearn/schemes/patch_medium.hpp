@@ -19,6 +19,8 @@ class PatchMedium1D {
   PatchMedium1D(const FineModel1D& model, const std::vector<index_t>& firsts, index_t n, Device device,
                 index_t max_systems);
   bool nonlinear() const { return nonlinear_; }
+  /// Nonlinear media: the u range the medium's series are tabulated on (medium.u_range).
+  URange u_range() const { return u_range_; }
   /// Linear media: the conductances [window][n - 1].
   const Buffer<double>& conductances() const { return cond_; }
   /// A random medium (not periodic, so each window has its own corrector): the windows'
