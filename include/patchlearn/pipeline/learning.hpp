@@ -112,8 +112,9 @@ using TrajectoryViews = std::function<nlohmann::json(const torch::Tensor& truth,
                                                      const std::vector<double>& times)>;
 
 /// rhs_rmse, rollout_rmse (and, with a coarse operator, rollout_rmse_vs_coarse and floor_rmse),
-/// per-trajectory values, the MSE over time and the problem's trajectory views of one model; `out`
-/// receives its predictions.
+/// per-trajectory values, the MSE over time and the problem's trajectory views of one model (with
+/// a coarse operator, "front" also gets floor_relative_error: the exact coarse operator's front
+/// speed error, the grid's own); `out` receives its predictions.
 nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval,
                               const learn::RolloutParams& rollout, const TrajectoryViews& views,
                               ModelPredictions* out = nullptr);
