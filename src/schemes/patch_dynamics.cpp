@@ -4,8 +4,6 @@
 
 #include <cmath>
 
-#include <fmt/format.h>
-
 #include "patchlearn/core/error.hpp"
 
 namespace patchlearn {
