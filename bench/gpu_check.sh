@@ -182,7 +182,8 @@ if [ -x build-gpu/patchlearn ]; then
   # most of the chip idle (2 of 132 SMs for the 2D on-chip interval; launch latency for the 1D bursts)
   # while the full side's cost grows with them, so the GPU sweeps run with the paper's 10 trajectories
   # in 1D and 64 in 2D (rather than the paper's 100, to keep the full 4800^2 run well within this
-  # script's time; its five state vectors take ~59 GB). bench.json is kept whatever the report does.
+  # script's time; its five state vectors take ~59 GB). bench.json is kept whatever the report does,
+  # and a sweep cut short by its time limit leaves the sizes it finished in bench.jsonl.
   for spec in bench2d:64:90 bench1d:10:150; do
     IFS=: read -r b n cap <<<"$spec"
     sed "s/^trajectories = 2\$/trajectories = $n/" configs/$b.toml >"$W/$b.toml"
@@ -221,17 +222,23 @@ for r in runs:
     if r.get("error_occurred"): continue
     print(f'| {r["name"]} | {r["real_time"]:.3f} {r["time_unit"]} | {r.get("cells/s", 0):.3g} | {r.get("bytes/s", 0):.3g} | '
           f'{r.get("copy_B/s", 0):.3g} | {r.get("copy_%", float("nan")):.0f}% | {r.get("best_copy_%", float("nan")):.0f}% |')
+def sweep_lines(sweep):
+    for e in sweep:
+        size = f"{e['lattice']}^2" if "lattice" in e else f"eps {e['eps']:.0e}"
+        full = f"{e['full_wall_s']:.3f} s, x{e['wall_ratio']:.1f}" if "full_wall_s" in e else e.get("full_error", "-")
+        print(f"  {size}: patch {e['patch_wall_s']:.3f} s, full {full}, rMSE {e['patch_rmse']:.1e} / {e.get('full_rmse', float('nan')):.1e}")
 for name in ("bench1d", "bench2d"):
     try:
         path = os.path.join(out, name, "bench.json")  # written before the report, which may fail
+        if not os.path.exists(path) and os.path.exists(path + "l"):  # cut short: the sizes it finished
+            print(f"\n{name} did not finish; the sizes it measured:")
+            sweep_lines(json.loads(l) for l in open(path + "l") if l.strip())
+            continue
         b = json.load(open(path)) if os.path.exists(path) else \
             json.loads(open(os.path.join(out, name + ".json")).read().strip().splitlines()[-1])
         print(f"\n{name} on {b['device']}, {b['trajectories']} trajectories (speed-up = full / patch wall time at "
               f"matched rMSE <= {b['rmse_target']:.0e}):")
-        for e in b["sweep"]:
-            size = f"{e['lattice']}^2" if b["dimension"] == 2 else f"eps {e['eps']:.0e}"
-            full = f"{e['full_wall_s']:.3f} s, x{e['wall_ratio']:.1f}" if "full_wall_s" in e else e.get("full_error", "-")
-            print(f"  {size}: patch {e['patch_wall_s']:.3f} s, full {full}, rMSE {e['patch_rmse']:.1e} / {e.get('full_rmse', float('nan')):.1e}")
+        sweep_lines(b["sweep"])
         print(f"  exponents: patch {b['exponents']['patch']}, full {b['exponents']['full']}")
     except Exception as ex:
         print(f"\n{name}: no result ({ex})")

@@ -7,7 +7,9 @@
 #     non-zero status and one line naming rank 1, and leaves no data.h5;
 #  3. a rank killed (SIGKILL) while simulating stops the job, leaves no data.h5, and --resume
 #     with 3 ranks completes the committed chunks to the serial run's data (a longer case, six
-#     chunks of ~0.4 s, so that rank 1 is still at work when it is killed).
+#     chunks of ~0.4 s, so that rank 1 is still at work when it is killed);
+#  4. `mpirun -np 2 patchlearn run` trains on rank 0 alone, from the gathered data, to the serial
+#     run's models: every score and coefficient of the summary equal, one result line.
 # Usage: mpi_ranks.sh PATCHLEARN MPIEXEC SCRATCH_DIR
 set -euo pipefail
 bin=$1
@@ -126,4 +128,29 @@ grep -q 'rank 1' killed.err || fail "the launcher does not name rank 1: $(cat ki
 [ ! -e killed/data.h5 ] || fail "a data.h5 after a killed rank"
 "${mpi[@]}" -np 3 "$bin" simulate long1d.toml --out killed --resume --quiet > /dev/null
 same_data serial_long1d/data.h5 killed/data.h5
+
+# 4. The whole pipeline under two ranks (one thread each way, so the seeded training is the same).
+cat case1d.toml - > run1d.toml <<'EOF'
+[learn]
+epochs = 2
+lbfgs_iterations = 5
+train_trajectories = 4
+[rollout]
+t_end = 0.2
+EOF
+PATCHLEARN_PYTHON=/bin/true "$bin" run run1d.toml --out serial_run --quiet > /dev/null
+PATCHLEARN_PYTHON=/bin/true "${mpi[@]}" -np 2 "$bin" run run1d.toml --out ranks_run > ranks_run.out 2> ranks_run.err ||
+  fail "mpirun -np 2 run: $(cat ranks_run.err)"
+[ "$(grep -c '^wall .* outputs in ranks_run' ranks_run.out)" -eq 1 ] || fail "run: not one result line: $(cat ranks_run.out)"
+same_data serial_run/data.h5 ranks_run/data.h5
+/usr/bin/python3 - serial_run/summary.json ranks_run/summary.json <<'EOF'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for model in ("functional", "discretized", "regression"):
+    for key in ("rhs_rmse", "rollout_rmse", "rollout_rmse_per_trajectory", "floor_rmse"):
+        assert a[model][key] == b[model][key], f"{model} {key}: {a[model][key]} vs {b[model][key]}"
+assert a["regression"]["coefficients"] == b["regression"]["coefficients"], "the discovered equations differ"
+print("run under 2 ranks == serial run: every score and coefficient")
+EOF
+
 echo "mpi ranks: all checks passed"

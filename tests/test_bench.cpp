@@ -15,6 +15,8 @@
 #include <string>
 
 #include "patchlearn/pipeline/bench.hpp"
+#include "patchlearn/pipeline/jobs.hpp"
+#include "patchlearn/pipeline/problem.hpp"
 #include "report_check.hpp"
 
 using nlohmann::json;
@@ -99,6 +101,44 @@ TEST(Bench, LatticeSweep2DIsWellFormed) {
       EXPECT_EQ(e[side + "_tolerances_tried"].back()["tolerance"], e[side + "_tolerance"]) << side;
       EXPECT_GT(e[side + "_evaluations_per_sample"].get<int>(), 0) << side;
     }
+}
+
+TEST(Bench, EachSizeIsOnDiskAsSoonAsItIsMeasured) {
+  // A sweep cut short (a crash, a device lease's time limit) keeps the sizes it finished: when the
+  // second size starts, bench.jsonl holds the first one's entry, exactly as bench.json will; an
+  // earlier run's bench.json and bench.jsonl are gone by then, and bench.jsonl once bench.json is
+  // written.
+  const std::string dir = (fs::temp_directory_path() / "patchlearn_bench_lines").string();
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* stale : {"bench.json", "bench.jsonl"}) std::ofstream(fs::path(dir) / stale) << "{\"stale\": 1}\n";
+  const auto problem =
+      patchlearn::load_problem(std::string(PATCHLEARN_SOURCE_DIR) + "/tests/bench_configs/tiny2d.toml");
+  struct Probe : patchlearn::Observer {
+    fs::path lines, whole;
+    std::vector<std::string> seen;
+    bool probed = false, whole_seen = false;
+    void progress(const std::string& stage, double) override {
+      if (probed || stage.find("48^2") == std::string::npos) return;
+      probed = true;
+      whole_seen = fs::exists(whole);
+      std::ifstream in(lines);
+      for (std::string l; std::getline(in, l);) seen.push_back(l);
+    }
+  } probe;
+  probe.lines = fs::path(dir) / "bench.jsonl";
+  probe.whole = fs::path(dir) / "bench.json";
+  patchlearn::JobOptions o;
+  o.out = dir;
+  o.device = "cpu";
+  const auto report = patchlearn::bench(*problem, o, probe);
+  ASSERT_TRUE(probe.probed);
+  EXPECT_FALSE(probe.whole_seen);
+  ASSERT_EQ(probe.seen.size(), 1u);
+  EXPECT_EQ(json::parse(probe.seen[0]), report.json.at("sweep").at(0));
+  EXPECT_FALSE(fs::exists(probe.lines));
+  std::ifstream in(probe.whole);
+  EXPECT_EQ(json::parse(in), report.json);
 }
 
 TEST(Bench, ShortRunsAreRepeatedAndTheFastestKept) {

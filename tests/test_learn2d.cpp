@@ -250,6 +250,7 @@ TEST(Learn2D, TheGrowthPenaltyKeepsWavesTheDataNeverCarryFromGrowing) {
     if (weight > 0) {
       // The trainer's own measure: the local growth rates on its probe waves, and the same mu.
       EXPECT_NEAR(log.rate_scale, mu, 1e-9 * mu);
+      EXPECT_EQ(log.largest_bound, log.rate_scale);  // diffusion: a uniform shift does not grow
       EXPECT_LT(log.largest_growth, 2 * mu);
     } else {
       EXPECT_TRUE(std::isnan(log.largest_growth));

@@ -85,6 +85,27 @@ void write_file_durably(const std::string& partial, const std::string& path, con
   commit_partial(partial, path);
 }
 
+void append_line_durably(const std::string& path, const std::string& line) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (fd < 0) throw RunError(write_failure(path, errno));
+  const std::string text = line + "\n";
+  const char* p = text.data();
+  std::size_t n = text.size();
+  int err = 0;
+  while (n > 0 && err == 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w >= 0) {
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    } else if (errno != EINTR) {
+      err = errno;
+    }
+  }
+  if (err == 0 && ::fsync(fd) != 0 && errno != EINVAL) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err) throw RunError(write_failure(path, err));
+}
+
 std::uint64_t checksum64(const void* bytes, std::size_t n, std::uint64_t seed) {
   constexpr std::uint64_t prime = 0x100000001b3ull;
   const auto* p = static_cast<const unsigned char*>(bytes);

@@ -9,6 +9,8 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
@@ -59,44 +61,56 @@ torch::Tensor local_growth(const CoarseModel& model, const torch::Tensor& f, con
   return model->interior(torch::cos(theta) * (fc - f) + torch::sin(theta) * (fs - f)) / amplitude;
 }
 
-// N(U) and the responses to the waves of phases theta on the first p states, in one forward pass:
-// [N(U); N(U_p + A cos theta); N(U_p + A sin theta)].
+// N(U) and the responses on the first p states to the waves of phases theta and to a uniform
+// shift, in one forward pass: [N(U); N(U_p + A cos theta); N(U_p + A sin theta); N(U_p + A)].
 torch::Tensor responses(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& theta,
                         double amplitude) {
   const auto p = theta.size(0);
   const auto Up = U.narrow(0, 0, p);
-  return model->forward(torch::cat({U, Up + amplitude * torch::cos(theta), Up + amplitude * torch::sin(theta)}));
+  return model->forward(
+      torch::cat({U, Up + amplitude * torch::cos(theta), Up + amplitude * torch::sin(theta), Up + amplitude}));
 }
 
+// The local growth rates sigma [p, interior] of the first p states' waves, and the bound each is
+// held to: the data's rate scale mu, or the model's own growth rate of a uniform shift at that node
+// where that is larger (detached: the fit, not the penalty, sets it). `all` is responses(...).
+struct LocalGrowth {
+  torch::Tensor sigma, bound;
+  LocalGrowth(const CoarseModel& model, const torch::Tensor& all, int64_t n, const torch::Tensor& theta, double mu,
+              double amplitude) {
+    const auto p = theta.size(0);
+    const auto f = all.narrow(0, 0, p);
+    sigma = local_growth(model, f, all.narrow(0, n, p), all.narrow(0, n + p, p), theta, amplitude);
+    bound = torch::clamp_min(model->interior(all.narrow(0, n + 2 * p, p) - f).detach() / amplitude, mu);
+  }
+};
+
 // The fit, plus, with growth probes, the growth penalty: the local growth rates of the first
-// quarter of the states, each above the data's rate scale mu penalized as (Re sigma_x / mu - 1)^2.
+// quarter of the states, each above its bound penalized as (Re sigma_x / bound_x - 1)^2.
 torch::Tensor objective(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R,
                         const torch::Tensor& theta, double weight, double mu, double amplitude) {
   if (!theta.defined() || weight == 0.0) return loss_of(model, U, R);
   const auto n = U.size(0), p = (n + 3) / 4;
   const auto all = responses(model, U, theta.narrow(0, 0, p), amplitude);
-  const auto f = all.narrow(0, 0, n);
-  const auto fit = fit_of(model, f, R);
-  const auto sigma = local_growth(model, f.narrow(0, 0, p), all.narrow(0, n, p), all.narrow(0, n + p, p),
-                                  theta.narrow(0, 0, p), amplitude);
-  return fit + weight * torch::relu(sigma / mu - 1).pow(2).mean();
+  const LocalGrowth g(model, all, n, theta.narrow(0, 0, p), mu, amplitude);
+  return fit_of(model, all.narrow(0, 0, n), R) + weight * torch::relu(g.sigma / g.bound - 1).pow(2).mean();
 }
 
-// The largest local growth rate over every state of U, each with its wave of phases theta.
-double largest_local_growth(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& theta,
-                            double amplitude) {
-  torch::NoGradGuard g;
-  double largest = -std::numeric_limits<double>::infinity();
+// The largest local growth rate over every state of U, each with its wave of phases theta, and the
+// largest bound it was held to (above mu only where a uniform shift grows faster).
+std::pair<double, double> largest_local_growth(const CoarseModel& model, const torch::Tensor& U,
+                                               const torch::Tensor& theta, double mu, double amplitude) {
+  torch::NoGradGuard guard;
+  double largest = -std::numeric_limits<double>::infinity(), bound = mu;
   const int64_t chunk = 1024;
   for (int64_t s = 0; s < U.size(0); s += chunk) {
     const auto n = std::min(chunk, U.size(0) - s);
     const auto th = theta.narrow(0, s, n);
-    const auto all = responses(model, U.narrow(0, s, n), th, amplitude);
-    const auto sigma =
-        local_growth(model, all.narrow(0, 0, n), all.narrow(0, n, n), all.narrow(0, 2 * n, n), th, amplitude);
-    largest = std::max(largest, sigma.max().item<double>());
+    const LocalGrowth g(model, responses(model, U.narrow(0, s, n), th, amplitude), n, th, mu, amplitude);
+    largest = std::max(largest, g.sigma.max().item<double>());
+    bound = std::max(bound, g.bound.max().item<double>());
   }
-  return largest;
+  return {largest, bound};
 }
 
 std::string text(double v) { return fmt::format("{}", v); }  // the shortest form that reads back exactly
@@ -439,8 +453,9 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
     throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");
   if (growth.weight > 0) {
     log.rate_scale = growth.mu;
-    log.largest_growth = largest_local_growth(
-        model, Utr, growth.probes(model, Utr, 2 * static_cast<std::uint64_t>(p.epochs) + 1), growth.amplitude);
+    std::tie(log.largest_growth, log.largest_bound) =
+        largest_local_growth(model, Utr, growth.probes(model, Utr, 2 * static_cast<std::uint64_t>(p.epochs) + 1),
+                             growth.mu, growth.amplitude);
   }
   if (checkpoints) {
     save_model(model, p.checkpoint_path);

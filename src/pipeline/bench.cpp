@@ -157,7 +157,7 @@ double cost_exponent(const std::vector<double>& x, const std::vector<double>& co
   return den > 0 ? (n * sxy - sx * sy) / den : std::numeric_limits<double>::quiet_NaN();
 }
 
-json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
+json bench_sweep(const Config1D& cfg, Device device, Observer& observer, const SweepEntryHandler& on_entry) {
   if (cfg.field->random())
     throw ConfigError("medium.coefficient",
                       "bench sweeps epsilon with patch dynamics; neither applies to a random "
@@ -207,13 +207,14 @@ json bench_sweep(const Config1D& cfg, Device device, Observer& observer) {
                     {"patch_points", layout.patches() * layout.points},
                     {"full_points", lattice},
                     {"burst", c.burst}};
+    if (on_entry) on_entry(e);
     out["sweep"].push_back(e);
   }
   summarize(out);
   return out;
 }
 
-json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
+json bench_sweep(const Config2D& cfg, Device device, Observer& observer, const SweepEntryHandler& on_entry) {
   const auto& opt = cfg.bench;
   const bool exponential = cfg.stepper == FineStepper::Exponential;
   json out{{"dimension", 2},
@@ -276,6 +277,7 @@ json bench_sweep(const Config2D& cfg, Device device, Observer& observer) {
     const double lattice = double(N) * N, evolving = double(c.patches) * c.patches * m * m;
     e["lattice"] = N;
     e["nominal"] = {{"patch_points", evolving}, {"full_points", lattice}, {"ratio", lattice / evolving}};
+    if (on_entry) on_entry(e);
     out["sweep"].push_back(e);
   }
   summarize(out);

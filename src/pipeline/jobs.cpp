@@ -254,10 +254,16 @@ Report bench(const Problem& problem, const JobOptions& o, Observer& observer) {
   if (rank() != 0) return {};  // the sweep times one device (see README, "Several ranks")
   problem.check_bench();
   const Device dev = prepare_job(problem, o, observer, Start::checked);
+  // bench.jsonl holds the sizes measured so far, one line each, until bench.json (the whole sweep
+  // with its exponents) replaces it; an earlier run's files go first, so that neither can pass
+  // for this run's.
+  const std::string path = (fs::path(o.out) / "bench.json").string(), lines = path + "l";
+  remove_quietly(path);
+  remove_quietly(lines);
   Report r;
-  r.json = problem.bench(dev, observer);
-  const std::string path = (fs::path(o.out) / "bench.json").string();
+  r.json = problem.bench(dev, observer, [&](const json& entry) { append_line_durably(lines, entry.dump()); });
   write_json_file(path, r.json);
+  remove_quietly(lines);
   make_report(o.out, observer);
   r.lines.push_back("wrote " + path);
   return r;

@@ -177,10 +177,13 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   record["final_val_loss"] = log.final_val_loss;
   record["lbfgs_iterations"] = log.lbfgs_kept;
   if (std::isfinite(log.largest_growth)) {
-    observer.info(fmt::format("{}: largest local growth rate {:.3g} on its probe waves (the data's rate scale {:.3g})",
-                              name, log.largest_growth, log.rate_scale));
+    observer.info(
+        fmt::format("{}: largest local growth rate {:.3g} on its probe waves (the data's rate scale {:.3g}, the "
+                    "largest bound {:.3g})",
+                    name, log.largest_growth, log.rate_scale, log.largest_bound));
     record["largest_growth"] = log.largest_growth;
     record["rate_scale"] = log.rate_scale;
+    record["largest_bound"] = log.largest_bound;
   }
   record["model"] = path;
   return log;

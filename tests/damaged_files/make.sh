@@ -18,6 +18,18 @@ sed 's/^trajectories = 3$/trajectories = 3\nseed = 7/' "$here/tiny.toml" >other.
 mkdir -p d/data.h5.chunks && echo "not a chunk" >d/data.h5.chunks/chunk_1_1.h5
 "$bin" simulate other.toml --quiet --out d --resume >/dev/null 2>&1 && { echo "make.sh: expected a refusal"; exit 1; }
 
+# A training checkpoint: tiny_state.toml trains for 100000 epochs with a checkpoint after each, on
+# tiny_data.h5 (the data of the run above); interrupted once a checkpoint exists, it leaves
+# t/models/functional.pt.state, which a resume from the same config and data would continue.
+sed 's/^epochs = 2$/epochs = 100000\ncheckpoint_every = 1/' "$here/tiny.toml" >"$here/tiny_state.toml"
+grep -q '^checkpoint_every = 1$' "$here/tiny_state.toml" || { echo "make.sh: tiny.toml has no 'epochs = 2'"; exit 1; }
+cp o/data.h5 "$here/tiny_data.h5"
+"$bin" train "$here/tiny_state.toml" --data "$here/tiny_data.h5" --out t --quiet >/dev/null 2>&1 &
+for _ in $(seq 600); do [ -s t/models/functional.pt.state ] && break; sleep 0.05; done
+sleep 0.5
+kill -TERM $! && wait $! || true  # (a background job of a script ignores SIGINT)
+[ -s t/models/functional.pt.state ] || { echo "make.sh: no training checkpoint was left"; exit 1; }
+
 /usr/bin/python3 - "$here" <<'PY'
 import os, shutil, sys
 import h5py
@@ -46,5 +58,10 @@ data = open(model, "rb").read()
 mid = len(data) // 2  # inside the tensors' bytes, the bulk of the archive
 open(os.path.join(here, "model_flipped.pt"), "wb").write(data[:mid] + bytes(x ^ 0xFF for x in data[mid:mid + 16]) + data[mid + 16:])
 truncate(model, os.path.join(here, "model_truncated.pt"))
+state = "t/models/functional.pt.state"
+data = open(state, "rb").read()
+mid = len(data) // 2
+open(os.path.join(here, "state_flipped.pt.state"), "wb").write(data[:mid] + bytes(x ^ 0xFF for x in data[mid:mid + 16]) + data[mid + 16:])
+truncate(state, os.path.join(here, "state_truncated.pt.state"))
 PY
 echo "wrote the corpus in $here"

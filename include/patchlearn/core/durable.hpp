@@ -17,6 +17,10 @@ void commit_partial(const std::string& partial, const std::string& path);
 /// Write `bytes` to `partial` (created or truncated), checked, then commit_partial(partial, path).
 void write_file_durably(const std::string& partial, const std::string& path, const void* bytes, std::size_t n);
 
+/// Append `line` and a newline to `path` (created if absent) and fsync it: a log whose every
+/// finished line survives a crash or a kill. A failure throws a one-line RunError naming `path`.
+void append_line_durably(const std::string& path, const std::string& line);
+
 /// "cannot write PATH: REASON" with "(disk full?)" appended for ENOSPC/EDQUOT; errno_value is errno.
 std::string write_failure(const std::string& path, int errno_value);
 

@@ -32,9 +32,15 @@
 
 namespace patchlearn {
 
+/// Hears each size's entry of the sweep as soon as it is measured (the `bench` job appends it to
+/// OUT/bench.jsonl, so a sweep cut short by a crash or a time limit keeps its finished sizes).
+using SweepEntryHandler = std::function<void(const nlohmann::json& entry)>;
+
 /// The observer hears each stage (say "full resolution, eps = 1e-05") and its fraction.
-nlohmann::json bench_sweep(const Config1D& cfg, Device device, Observer& observer);
-nlohmann::json bench_sweep(const Config2D& cfg, Device device, Observer& observer);
+nlohmann::json bench_sweep(const Config1D& cfg, Device device, Observer& observer,
+                           const SweepEntryHandler& on_entry = {});
+nlohmann::json bench_sweep(const Config2D& cfg, Device device, Observer& observer,
+                           const SweepEntryHandler& on_entry = {});
 
 /// The exponent p of cost ~ C x^p fitted by least squares in log-log (NaN for fewer than 2 points).
 double cost_exponent(const std::vector<double>& x, const std::vector<double>& cost);

@@ -37,7 +37,8 @@ Report rollout(const Problem& problem, const std::string& model_path, const JobO
 Report learning_report(const Problem& problem, const nlohmann::json& summary);
 /// `run`: simulate, train, regression, rollout, evaluation and the report, into OUT.
 Report run(Problem& problem, const JobOptions& options, Observer& observer);
-/// `bench`: the cost of patch against full-resolution data over the config's sweep, OUT/bench.json.
+/// `bench`: the cost of patch against full-resolution data over the config's sweep, OUT/bench.json;
+/// while it runs, OUT/bench.jsonl holds each size measured so far as one JSON line.
 Report bench(const Problem& problem, const JobOptions& options, Observer& observer);
 /// `report`: figures and DIR/report.md from a run directory (tools/report.py, its output passed to
 /// the observer); RunError when the script fails, and then no report is left in DIR.

@@ -16,6 +16,7 @@
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/h5.hpp"
+#include "patchlearn/pipeline/bench.hpp"
 #include "patchlearn/pipeline/chunks.hpp"
 #include "patchlearn/pipeline/learning.hpp"
 #include "patchlearn/pipeline/observer.hpp"
@@ -108,8 +109,9 @@ class Problem {
   /// ConfigError (naming the key) when the learning stages cannot work on this medium: checked
   /// before `train`, `rollout` and `run` start.
   virtual void check_learnable() const {}
-  /// `bench`: the cost of coarse data by patches against the full-resolution simulation.
-  virtual nlohmann::json bench(Device device, Observer& observer) const = 0;
+  /// `bench`: the cost of coarse data by patches against the full-resolution simulation;
+  /// `on_entry` hears each size's entry as soon as it is measured.
+  virtual nlohmann::json bench(Device device, Observer& observer, const SweepEntryHandler& on_entry) const = 0;
   /// The checks only `bench` (and `validate`) need: the sweep against the rest of the config.
   virtual void check_bench() const = 0;
 };
@@ -148,7 +150,9 @@ class ProblemOf : public Problem {
     check_model(cfg_, *model, path);
     return model;
   }
-  nlohmann::json bench(Device device, Observer& observer) const override { return bench_sweep(cfg_, device, observer); }
+  nlohmann::json bench(Device device, Observer& observer, const SweepEntryHandler& on_entry) const override {
+    return bench_sweep(cfg_, device, observer, on_entry);
+  }
   void check_bench() const override { check_bench_sweep(cfg_); }
 
  protected:
