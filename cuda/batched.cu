@@ -19,12 +19,18 @@ __global__ void k_assemble(index_t mats, index_t n, const double* cond, double c
   implicit_row(j, n, cond + m * (n - 1), c, ends, l + m * n, d + m * n, u + m * n);
 }
 
-__global__ void k_factor_chunks(index_t mats, index_t n, index_t P, const double* l, const double* d, const double* u,
-                                double* cp, double* inv, double* v, double* w) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= mats * P) return;
-  const index_t m = t / P, k = t % P, o = m * n;
-  factor_chunk(separator(k, n, P) + 1, separator(k + 1, n, P), l + o, d + o, u + o, cp + o, inv + o, v + o, w + o);
+// Thomas factors and spikes of chunk k of matrix m, one thread each, and their lane-major copies.
+__global__ void k_factor_chunks(TridiagFactors f, const double* d, double* cp, double* inv, double* v, double* w,
+                                double* lanes) {
+  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, n = f.n, P = f.P;
+  if (t >= f.mats * P) return;
+  const index_t m = t / P, k = t % P, o = m * n, lo = separator(k, n, P) + 1, hi = separator(k + 1, n, P);
+  factor_chunk(lo, hi, f.l + o, d + o, f.u + o, cp + o, inv + o, v + o, w + o);
+  for (index_t j = 0; j < hi - lo; ++j) {
+    lanes[f.lane_at(m, SweepFactor::l, j, k)] = f.l[o + lo + j];
+    lanes[f.lane_at(m, SweepFactor::inv, j, k)] = inv[o + lo + j];
+    lanes[f.lane_at(m, SweepFactor::cp, j, k)] = cp[o + lo + j];
+  }
 }
 
 __global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d,
@@ -36,11 +42,70 @@ __global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo,
   factor_reduced(n, P, eo, l + o, d + o, u + o, v + o, w + o, rlow + r, rcp + r, rinv + r);
 }
 
+// The chunk sweeps (solve_chunk's arithmetic), one thread per chunk, consecutive chunks on
+// consecutive threads, in tiles of kTileRows rows. For each tile the block stages the next rows of
+// all its chunks in shared memory: consecutive threads move consecutive values of one chunk, so
+// every load and store of x is a contiguous run, where a thread walking its own chunk in x reads
+// a chunk's length apart from its neighbours. Each thread then sweeps its rows there with the
+// lane-major factors (contiguous across the threads too). The forward sweep takes the tiles first
+// to last and the back substitution last to first, each carrying its recurrence's value across;
+// the last tile stays in shared memory between the two.
+constexpr index_t kTileRows = 32, kSweepBlock = 128, kTileStride = kTileRows + 1;  // odd: no bank conflicts
+
 __global__ void k_solve_chunks(index_t systems, TridiagFactors f, double* x) {
-  const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (t >= systems * f.P) return;
-  const index_t s = t / f.P, k = t % f.P, o = f.at(s);
-  solve_chunk(separator(k, f.n, f.P) + 1, separator(k + 1, f.n, f.P), f.l + o, f.cp + o, f.inv + o, x + s * f.n);
+  PL_SHARED(double, tile, kSweepBlock* kTileStride);
+  PL_SHARED(index_t, first, kSweepBlock);  // each thread's first interior row in x
+  PL_SHARED(index_t, rows, kSweepBlock);   // and its count (0 for a thread past the last chunk)
+  const index_t T = blockDim.x, q = threadIdx.x, t = blockIdx.x * T + q, n = f.n, P = f.P;
+  const bool mine = t < systems * P;
+  const index_t s = mine ? t / P : 0, k = mine ? t % P : 0, m = s % f.mats, lo = separator(k, n, P) + 1;
+  const index_t len = mine ? separator(k + 1, n, P) - lo : 0;
+  first[q] = s * n + lo;
+  rows[q] = len;
+  // Rows j0 .. j0 + kTileRows - 1 of every chunk of the block between x and the tile: element e of
+  // the T x kTileRows tile is row e % kTileRows of thread e / kTileRows's chunk.
+  const auto stage = [&](index_t j0, bool load) {
+    for (index_t e = q; e < T * kTileRows; e += T) {
+      const index_t c = e / kTileRows, r = e % kTileRows;
+      if (j0 + r >= rows[c]) continue;
+      double& slot = tile[c * kTileStride + r];
+      double& value = x[first[c] + j0 + r];
+      if (load)
+        slot = value;
+      else
+        value = slot;
+    }
+  };
+  const auto at = [&](SweepFactor which, index_t j) { return f.lanes[f.lane_at(m, which, j, k)]; };
+  double* mine_row = tile + q * kTileStride;
+  const index_t tiles = (f.rows + kTileRows - 1) / kTileRows;
+  double p = 0.0;
+  for (index_t b = 0; b < tiles; ++b) {
+    const index_t j0 = b * kTileRows, top = j0 + kTileRows < len ? j0 + kTileRows : len;
+    __syncthreads();
+    stage(j0, true);
+    __syncthreads();
+    for (index_t j = j0; j < top; ++j)
+      mine_row[j - j0] = p = (mine_row[j - j0] - at(SweepFactor::l, j) * p) * at(SweepFactor::inv, j);
+    if (b + 1 < tiles) {
+      __syncthreads();
+      stage(j0, false);
+    }
+  }
+  double next = 0.0;  // the back substitution's value of the row after the tile
+  for (index_t b = tiles; b-- > 0;) {
+    const index_t j0 = b * kTileRows, top = j0 + kTileRows < len ? j0 + kTileRows : len;
+    if (b + 1 < tiles) {
+      __syncthreads();
+      stage(j0, true);
+      __syncthreads();
+    }
+    for (index_t j = top; j-- > j0;)
+      if (j + 1 < len) mine_row[j - j0] -= at(SweepFactor::cp, j) * (j + 1 < top ? mine_row[j + 1 - j0] : next);
+    if (top > j0) next = mine_row[0];
+    __syncthreads();
+    stage(j0, false);
+  }
 }
 
 // The composition of the maps of threads 0 .. pos-1 (in that order) for the thread at position
@@ -214,17 +279,22 @@ void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, E
   check_launch("assemble");
 }
 
-void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
-            double* cp, double* inv, double* v, double* w, double* rlow, double* rcp, double* rinv) {
-  PL_LAUNCH(k_factor_chunks, blocks_for(mats * P), kBlock, 0)(mats, n, P, l, d, u, cp, inv, v, w);
-  PL_LAUNCH(k_factor_reduced, blocks_for(mats), kBlock, 0)(mats, n, P, eo, l, d, u, v, w, rlow, rcp, rinv);
+void factor(const TridiagFactors& f, const double* d, double* cp, double* inv, double* v, double* w, double* rlow,
+            double* rcp, double* rinv, double* lanes) {
+  PL_LAUNCH(k_factor_chunks, blocks_for(f.mats * f.P), kBlock, 0)(f, d, cp, inv, v, w, lanes);
+  PL_LAUNCH(k_factor_reduced, blocks_for(f.mats), kBlock, 0)
+  (f.mats, f.n, f.P, f.eo, f.l, d, f.u, v, w, rlow, rcp, rinv);
   check_launch("factor");
 }
 
 void solve(index_t systems, const TridiagFactors& f, double* x) {
   if (systems < 1 || systems > 2147483647)
     throw RunError("CUDA tridiagonal solve of " + std::to_string(systems) + " systems: outside 1 .. 2^31-1");
-  PL_LAUNCH(k_solve_chunks, blocks_for(systems * f.P), kBlock, 0)(systems, f, x);
+  const index_t chunks = systems * f.P;
+  if ((chunks + kSweepBlock - 1) / kSweepBlock > 2147483647)
+    throw RunError("CUDA tridiagonal solve of " + std::to_string(chunks) + " chunks: more than 2^31-1 blocks");
+  PL_LAUNCH(k_solve_chunks, static_cast<unsigned>((chunks + kSweepBlock - 1) / kSweepBlock), kSweepBlock, 0)
+  (systems, f, x);
   PL_LAUNCH(k_solve_reduced, static_cast<unsigned>(systems), reduced_threads(f.P + 1), 0)(f, x);
   PL_LAUNCH(k_correct, blocks_for(systems * f.n), kBlock, 0)(systems, f, x);
   check_launch("tridiagonal solve");

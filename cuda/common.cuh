@@ -35,10 +35,6 @@ inline unsigned blocks_for(index_t count) {
   return static_cast<unsigned>(blocks);
 }
 
-/// The threads the device holds resident at once (multiprocessors x threads per multiprocessor;
-/// 270,336 on an H200): a kernel that loops inside each thread needs about this many to fill it.
-index_t resident_threads();
-
 /// Turns a failed CUDA call into a RunError naming what was being done.
 inline void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw RunError(std::string("CUDA ") + what + ": " + cudaGetErrorString(e));

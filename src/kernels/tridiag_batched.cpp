@@ -27,6 +27,8 @@ BatchedTridiag::BatchedTridiag(Device dev, index_t mats, index_t n, index_t chun
   rlow_ = Buffer<double>(dev, red);
   rcp_ = Buffer<double>(dev, red);
   rinv_ = Buffer<double>(dev, red);
+  if (dev == Device::CUDA)
+    lanes_ = Buffer<double>(dev, static_cast<std::size_t>(3 * mats * chunk_rows(n, chunks_) * chunks_));
 }
 
 void BatchedTridiag::set_matrices(const std::vector<double>& l, const std::vector<double>& d,
@@ -50,8 +52,8 @@ void BatchedTridiag::assemble_diffusion(const Buffer<double>& cond, double c, En
 }
 
 void BatchedTridiag::factor() {
-  PL_RETURN_IF_CUDA(dev_, factor(mats_, n_, chunks_, eo_, l_.data(), d_.data(), u_.data(), cp_.data(), inv_.data(),
-                                 v_.data(), w_.data(), rlow_.data(), rcp_.data(), rinv_.data()));
+  PL_RETURN_IF_CUDA(dev_, factor(factors(), d_.data(), cp_.data(), inv_.data(), v_.data(), w_.data(), rlow_.data(),
+                                 rcp_.data(), rinv_.data(), lanes_.data()));
   const index_t P = chunks_, n = n_;
 #pragma omp parallel for collapse(2)
   for (index_t m = 0; m < mats_; ++m)
@@ -68,8 +70,14 @@ void BatchedTridiag::factor() {
 }
 
 TridiagFactors BatchedTridiag::factors() const {
-  return {mats_,       n_,        chunks_,   eo_,          l_.data(),   u_.data(),   cp_.data(),
-          inv_.data(), v_.data(), w_.data(), rlow_.data(), rcp_.data(), rinv_.data()};
+  return {mats_,        n_,
+          chunks_,      eo_,
+          l_.data(),    u_.data(),
+          cp_.data(),   inv_.data(),
+          v_.data(),    w_.data(),
+          rlow_.data(), rcp_.data(),
+          rinv_.data(), dev_ == Device::CUDA ? chunk_rows(n_, chunks_) : 0,
+          lanes_.data()};
 }
 
 // Systems the CPU solves side by side in one thread (solve_systems): their Thomas recurrences

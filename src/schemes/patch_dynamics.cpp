@@ -2,9 +2,13 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "patchlearn/core/error.hpp"
+#ifdef PATCHLEARN_HAVE_CUDA
+#include "patchlearn/kernels/cuda_ops.hpp"
+#endif
 
 namespace patchlearn {
 
@@ -23,7 +27,13 @@ kernels::EndRows parse_buffer_ends(const std::string& name) {
 }
 
 index_t default_chunk_len(Device device, index_t systems, index_t n) {
-  if (device == Device::CUDA) return 64;
+  if (device == Device::CUDA) {
+#ifdef PATCHLEARN_HAVE_CUDA
+    return std::clamp<index_t>(systems * (n - 1) / kernels::cuda::resident_threads(), 16, 64);
+#else
+    throw RunError("a CUDA chunk length in a build without CUDA");
+#endif
+  }
   const index_t threads = omp_get_max_threads();
   if (systems >= 2 * threads || n < 4096) return 0;
   return std::max<index_t>(1024, n * systems / (4 * threads));

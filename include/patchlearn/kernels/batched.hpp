@@ -51,6 +51,7 @@ class BatchedTridiag {
   Device dev_;
   index_t mats_, n_, chunks_, eo_;
   Buffer<double> l_, d_, u_, cp_, inv_, v_, w_, rlow_, rcp_, rinv_;
+  Buffer<double> lanes_;  ///< CUDA: the sweep factors lane-major (TridiagFactors::lanes)
 };
 
 /// out[s] = increment right-hand side of x[s] (kernels/diffusion.hpp: increment_rhs). cond is

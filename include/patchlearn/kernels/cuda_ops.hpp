@@ -15,8 +15,13 @@ namespace patchlearn::kernels::cuda {
 
 void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, EndRows ends, double* l, double* d,
                         double* u);
-void factor(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
-            double* cp, double* inv, double* v, double* w, double* rlow, double* rcp, double* rinv);
+/// Factor the matrices f.l, d, f.u into the arrays f names (passed again here, writable), the
+/// lane-major copies included.
+void factor(const TridiagFactors& f, const double* d, double* cp, double* inv, double* v, double* w, double* rlow,
+            double* rcp, double* rinv, double* lanes);
+/// The threads the device holds resident at once (multiprocessors x threads per multiprocessor;
+/// 270,336 on an H200): a kernel that loops inside each thread needs about this many to fill it.
+index_t resident_threads();
 void solve(index_t systems, const TridiagFactors& f, double* x);
 void fused_steps(index_t systems, const TridiagFactors& f, int count, const double* cond, double alpha, EndRows ends,
                  const double* left, const double* right, double* y);

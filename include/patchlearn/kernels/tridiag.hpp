@@ -170,15 +170,35 @@ PL_HD void correct_element(index_t i, index_t n, index_t P, const double* v, con
   spike_correct(&x[i], x[separator(k, n, P)], x[separator(k + 1, n, P)], v[i], w[i]);
 }
 
+/// The most interior rows of any chunk: separators lie floor or ceil((n - 1) / P) apart, so
+/// ceil((n - 1) / P) - 1 = floor((n - 2) / P).
+PL_HD index_t chunk_rows(index_t n, index_t P) { return (n - 2) / P; }
+
+/// Which of the chunk sweep's factors a lane-major copy holds (TridiagFactors::lanes).
+enum class SweepFactor : index_t { l = 0, inv = 1, cp = 2 };
+
 /// The factors of `mats` prefactored matrices of size n, cut into P chunks (device pointers of
 /// the backend that uses them). System s uses matrix s % mats.
+///
+/// Lane-major copies (CUDA): the chunk sweeps of consecutive chunks run on consecutive threads,
+/// which step through their rows together. In the natural layout their factors at one step lie a
+/// chunk apart (512 B for 64-row chunks), so a warp's load touches 32 cache lines; `lanes` holds
+/// l, inv and cp again with row j of chunk k at (.. + j) * P + k, so that the same load is one
+/// contiguous run. `rows` = chunk_rows(n, P); null and 0 where the backend does not use them.
 struct TridiagFactors {
   index_t mats, n, P, eo;
   const double *l, *u, *cp, *inv, *v, *w, *rlow, *rcp, *rinv;
+  index_t rows = 0;
+  const double* lanes = nullptr;
   /// Offset of system s's matrix in l, u, cp, inv, v, w.
   PL_HD index_t at(index_t s) const { return (s % mats) * n; }
   /// Offset of system s's matrix in the reduced factors rlow, rcp, rinv.
   PL_HD index_t reduced_at(index_t s) const { return (s % mats) * (P + 1); }
+  /// Where factor `which` of row j (counted from the chunk's first interior row) of chunk k of
+  /// matrix m lies in `lanes`.
+  PL_HD index_t lane_at(index_t m, SweepFactor which, index_t j, index_t k) const {
+    return ((m * 3 + static_cast<index_t>(which)) * rows + j) * P + k;
+  }
 };
 
 /// The whole solve of K systems s[k] in place (values x[k]), by one thread: chunk sweeps (the K

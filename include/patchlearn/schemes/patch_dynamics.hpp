@@ -94,8 +94,10 @@ class PatchDynamics1D : public CoarseOperator {
 };
 
 /// Default chunk length of the partitioned tridiagonal solve for a batch of `systems` systems of
-/// n points: one chunk per system when the systems alone keep every CPU thread busy; on CUDA,
-/// short chunks so that systems x chunks fill the GPU.
+/// n points: one chunk per system when the systems alone keep every CPU thread busy. On CUDA, one
+/// thread sweeps each chunk: the longest chunks (at most 64 rows) that still give every thread the
+/// GPU holds resident a chunk, and at least 16 rows, below which the reduced system (a row per
+/// chunk) and the spikes cost more than the sweeps they shorten.
 index_t default_chunk_len(Device device, index_t systems, index_t n);
 
 }  // namespace patchlearn
