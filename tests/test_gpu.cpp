@@ -576,8 +576,8 @@ TEST(Gpu, GapToothChebyshevIntervalOnChip) {
       const int n = m + 2;
       const index_t batch = 3, PP = static_cast<index_t>(P) * P, count = batch * PP * m * m, tables = own ? PP : 1;
       const auto kE = randoms(n * n * tables, 21, 0.5, 2.0), kN = randoms(n * n * tables, 22, 0.5, 2.0),
-                 wp = randoms(P * P, 23, -0.1, 0.1), wm = randoms(P * P, 24, -0.1, 0.1), u = randoms(count, 25),
-                 c = randoms(terms, 26, 0.0, 0.3);
+                 wp = kernels::circulant(randoms(P, 23, -0.1, 0.1)), wm = kernels::circulant(randoms(P, 24, -0.1, 0.1)),
+                 u = randoms(count, 25), c = randoms(terms, 26, 0.0, 0.3);
       Buffer<double> ug(Device::CUDA, u), kEg(Device::CUDA, kE), kNg(Device::CUDA, kN), wpg(Device::CUDA, wp),
           wmg(Device::CUDA, wm), cg(Device::CUDA, c);
       std::vector<double> uc = u;

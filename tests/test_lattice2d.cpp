@@ -246,12 +246,14 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
       use_cpu_baseline(baseline);
       const int n = m + 2;
       const index_t batch = 3, PP = static_cast<index_t>(P) * P, per = PP * m * m;
-      std::vector<double> kE(n * n), kN(n * n), kEp(n * n * PP), kNp(kEp.size()), wp(P * P), wm(P * P), U(batch * per),
+      std::vector<double> kE(n * n), kN(n * n), kEp(n * n * PP), kNp(kEp.size()), wp(P), wm(P), U(batch * per),
           out(U.size());
       for (auto* v : {&kE, &kN, &kEp, &kNp})
         for (auto& x : *v) x = R(gen);
-      for (auto* v : {&wp, &wm})
+      for (auto* v : {&wp, &wm}) {  // the coupling matrices are circulant (kernels::coupling_sum)
         for (auto& x : *v) x = V(gen);
+        *v = kernels::circulant(*v);
+      }
       for (auto& x : U) x = V(gen);
       std::vector<double> rho(n * n);
       for (auto& x : rho) x = R(gen);
@@ -313,11 +315,13 @@ TEST(GapTooth2D, ChebyshevIntervalEqualsTheTermByTermLoop) {
         const int n = m + 2;
         const index_t batch = 3, PP = static_cast<index_t>(P) * P, count = batch * PP * m * m;
         const double rho = 50.0, inv_h2 = 3.0, a = 4.0 / rho;
-        std::vector<double> kE(n * n * (own ? PP : 1)), kN(kE.size()), wp(P * P), wm(P * P), u(count), c(terms);
+        std::vector<double> kE(n * n * (own ? PP : 1)), kN(kE.size()), wp(P), wm(P), u(count), c(terms);
         for (auto* v : {&kE, &kN})
           for (auto& x : *v) x = R(gen);
-        for (auto* v : {&wp, &wm})
+        for (auto* v : {&wp, &wm}) {
           for (auto& x : *v) x = V(gen);
+          *v = kernels::circulant(*v);
+        }
         for (auto& x : u) x = V(gen);
         for (auto& x : c) x = C(gen);
         const kernels::ToothBonds k{kE.data(), kN.data(), own ? PP : 1, own ? 1 : 0, {}};

@@ -308,15 +308,8 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
   kN_ = Buffer<double>(dev, kN);
   bonds_.kE = kE_.data();
   bonds_.kN = kN_.data();
-  // The circulant matrices W[I][J] = w[(I - J) mod P].
-  std::vector<double> Wp(static_cast<std::size_t>(g.P) * g.P), Wm(Wp.size());
-  for (int I = 0; I < g.P; ++I)
-    for (int J = 0; J < g.P; ++J) {
-      Wp[I * g.P + J] = g.wp[(I - J + g.P) % g.P];
-      Wm[I * g.P + J] = g.wm[(I - J + g.P) % g.P];
-    }
-  wp_ = Buffer<double>(dev, Wp);
-  wm_ = Buffer<double>(dev, Wm);
+  wp_ = Buffer<double>(dev, kernels::circulant(g.wp));
+  wm_ = Buffer<double>(dev, kernels::circulant(g.wm));
   rho_ = gap_tooth_spectral_bound(lattice, g);
   if (!closed_teeth(lattice, g)) return;
   std::optional<ClosedTeeth> own;

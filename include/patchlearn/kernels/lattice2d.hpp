@@ -14,6 +14,8 @@
 // through LatticeNonlinearity: g and f as Chebyshev series in u (coeff/chebyshev.hpp), the site
 // rates rho laid out like the bond tables. Its default is the linear lattice, whose rates are then
 // lattice_rate's to the bit.
+#include <vector>
+
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/nonlinear.hpp"
 
@@ -80,11 +82,24 @@ PL_HD double periodic_lattice_rate(const double* u, const double* kE, const doub
   return periodic_site_rate(u, periodic_site(kE, kN, N, x, y), inv_h2, nl);
 }
 
-/// sum_J W[J] src[J * stride]: one interpolated edge value, W the row of the circulant coupling
-/// matrix for the patch whose edge it is.
-PL_HD double coupling_sum(const double* W, int P, const double* src, index_t stride) {
+/// The P x P circulant matrix W[I][K] = w[(I - K) mod P] of a coupling vector w of P entries:
+/// the coupling of patch I to patch K depends on their distance around the period only.
+inline std::vector<double> circulant(const std::vector<double>& w) {
+  const int P = static_cast<int>(w.size());
+  std::vector<double> W(w.size() * w.size());
+  for (int I = 0; I < P; ++I)
+    for (int K = 0; K < P; ++K) W[static_cast<std::size_t>(I) * P + K] = w[(I - K + P) % P];
+  return W;
+}
+
+/// sum_L W[row][L] src[L * stride]: one interpolated edge value, W the P x P circulant coupling
+/// matrix and `row` the patch whose edge it is. A circulant's rows are its first row shifted,
+/// W[row][L] = W[0][(L - row) mod P], so the sum reads the first row only: the threads of
+/// consecutive patches then read consecutive entries of one short row (on a GPU one cache line),
+/// where the row of each would lie P entries apart. The values and their order are W's own.
+PL_HD double coupling_sum(const double* W, int P, int row, const double* src, index_t stride) {
   double s = 0.0;
-  for (int J = 0; J < P; ++J) s += W[J] * src[J * stride];
+  for (int L = 0, d = row == 0 ? 0 : P - row; L < P; ++L, d = d + 1 == P ? 0 : d + 1) s += W[d] * src[L * stride];
   return s;
 }
 
@@ -201,10 +216,10 @@ PL_HD double gap_tooth_rate(const double* U, int P, int m, int I, int J, int p, 
   const auto given = [edges, m, PP, patch](int side, int i) {
     return edges[(static_cast<index_t>(side) * m + i) * PP + patch];
   };
-  const double eE = p + 1 < m ? 0.0 : edges ? given(0, q) : coupling_sum(Wp + I * P, P, plane(0, q) + J * P, 1);
-  const double eW = p > 0 ? 0.0 : edges ? given(1, q) : coupling_sum(Wm + I * P, P, plane(m - 1, q) + J * P, 1);
-  const double eN = q + 1 < m ? 0.0 : edges ? given(2, p) : coupling_sum(Wp + J * P, P, plane(p, 0) + I, P);
-  const double eS = q > 0 ? 0.0 : edges ? given(3, p) : coupling_sum(Wm + J * P, P, plane(p, m - 1) + I, P);
+  const double eE = p + 1 < m ? 0.0 : edges ? given(0, q) : coupling_sum(Wp, P, I, plane(0, q) + J * P, 1);
+  const double eW = p > 0 ? 0.0 : edges ? given(1, q) : coupling_sum(Wm, P, I, plane(m - 1, q) + J * P, 1);
+  const double eN = q + 1 < m ? 0.0 : edges ? given(2, p) : coupling_sum(Wp, P, J, plane(p, 0) + I, P);
+  const double eS = q > 0 ? 0.0 : edges ? given(3, p) : coupling_sum(Wm, P, J, plane(p, m - 1) + I, P);
   return patch_point_rate(U + static_cast<index_t>(J) * P + I, PP, m, p, q, eE, eW, eN, eS, k,
                           static_cast<index_t>(J) * P + I, inv_h2, nl);
 }
