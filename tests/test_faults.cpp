@@ -330,25 +330,33 @@ TEST(Faults, TheDamagedFileCorpusIsRefusedFileByFile) {
 }
 
 TEST(Faults, AKilledJobTakesItsReportScriptWithIt) {
-  // A report "script" that would write a file after 3 s; patchlearn is terminated after 1 s and
-  // the script must not outlive it (no orphan writing into the run folder afterwards).
-  const auto root = fresh_dir("pl_fault_orphan");
-  const auto marker = root / "written_after_the_end";
-  const auto script = root / "slow_python.sh";
-  std::ofstream(script) << "#!/bin/sh\nexec python3 -c \"import time; time.sleep(3); open('" << marker.string()
-                        << "', 'w').write('x')\"\n";
-  fs::permissions(script, fs::perms::owner_all);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setenv("PATCHLEARN_PYTHON", script.c_str(), 1);
-    execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "report", root.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
+  // A report "script" that would write a file after 3 s; patchlearn is stopped after 1 s, by
+  // SIGTERM to it alone or by a terminal's Ctrl-C (SIGINT to its whole process group), and the
+  // script must not outlive it (no orphan writing into the run folder afterwards), the job must
+  // fail, and no report may be left.
+  for (const int sig : {SIGTERM, SIGINT}) {
+    SCOPED_TRACE(sig == SIGTERM ? "SIGTERM" : "SIGINT to the group");
+    const auto root = fresh_dir("pl_fault_orphan");
+    const auto marker = root / "written_after_the_end";
+    const auto script = root / "slow_python.sh";
+    std::ofstream(script) << "#!/bin/sh\nexec python3 -c \"import time; time.sleep(3); open('" << marker.string()
+                          << "', 'w').write('x')\"\n";
+    fs::permissions(script, fs::perms::owner_all);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      setpgid(0, 0);  // its own group, as a shell's foreground job
+      setenv("PATCHLEARN_PYTHON", script.c_str(), 1);
+      execl(PATCHLEARN_BINARY, PATCHLEARN_BINARY, "report", root.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    sleep(1);
+    kill(sig == SIGINT ? -pid : pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) || WEXITSTATUS(status) != 0);
+    sleep(3);
+    EXPECT_FALSE(fs::exists(marker));
+    EXPECT_FALSE(fs::exists(root / "report.md"));
   }
-  sleep(1);
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  sleep(4);
-  EXPECT_FALSE(fs::exists(marker));
 }
