@@ -355,7 +355,7 @@ TEST(Faults, AKilledJobTakesItsReportScriptWithIt) {
     int status = 0;
     waitpid(pid, &status, 0);
     EXPECT_TRUE(WIFSIGNALED(status) || WEXITSTATUS(status) != 0);
-    sleep(3);
+    sleep(4);
     EXPECT_FALSE(fs::exists(marker));
     EXPECT_FALSE(fs::exists(root / "report.md"));
   }

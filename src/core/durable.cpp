@@ -32,6 +32,21 @@ int sync_path(const std::string& path, int flags) {
   return err;
 }
 
+// Write all n bytes to fd, retrying interrupted and short writes; returns errno (0 on success).
+int write_all(int fd, const void* bytes, std::size_t n) {
+  const char* p = static_cast<const char*>(bytes);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::string write_failure(const std::string& path, int errno_value) {
@@ -65,18 +80,7 @@ void commit_partial(const std::string& partial, const std::string& path) {
 void write_file_durably(const std::string& partial, const std::string& path, const void* bytes, std::size_t n) {
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) throw RunError(write_failure(path, errno));
-  const char* p = static_cast<const char*>(bytes);
-  int err = 0;
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      break;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
+  int err = write_all(fd, bytes, n);
   if (::close(fd) != 0 && err == 0) err = errno;
   if (err) {
     remove_quietly(partial);
@@ -89,18 +93,7 @@ void append_line_durably(const std::string& path, const std::string& line) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
   if (fd < 0) throw RunError(write_failure(path, errno));
   const std::string text = line + "\n";
-  const char* p = text.data();
-  std::size_t n = text.size();
-  int err = 0;
-  while (n > 0 && err == 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w >= 0) {
-      p += w;
-      n -= static_cast<std::size_t>(w);
-    } else if (errno != EINTR) {
-      err = errno;
-    }
-  }
+  int err = write_all(fd, text.data(), text.size());
   if (err == 0 && ::fsync(fd) != 0 && errno != EINVAL) err = errno;
   if (::close(fd) != 0 && err == 0) err = errno;
   if (err) throw RunError(write_failure(path, err));
