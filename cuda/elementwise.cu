@@ -34,5 +34,12 @@ template void for_each_index(index_t, const ChebyshevStart&);
 template void for_each_index(index_t, const ChebyshevStep&);
 template void for_each_index(index_t, const RkcStageUpdate&);
 template void for_each_index(index_t, const WindowMeans&);
+template void for_each_index(index_t, const StageSum&);
+template void for_each_index(index_t, const ScaledError&);
+template void for_each_index(index_t, const ShiftedIdentity&);
+template void for_each_index(index_t, const LuFactor&);
+template void for_each_index(index_t, const LuSolve&);
+template void for_each_index(index_t, const PerturbNode&);
+template void for_each_index(index_t, const JacobianColumn&);
 
 }  // namespace patchlearn::kernels::cuda

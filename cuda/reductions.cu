@@ -108,7 +108,25 @@ FieldNorm field_norm(const double* x, index_t count, const char* what) {
   }
 }
 
+struct Square {
+  PL_HD double operator()(double x) const { return x * x; }
+};
+struct Sum {
+  PL_HD double operator()(double a, double b) const { return a + b; }
+};
+
 }  // namespace
+
+double sum_squares(const double* x, index_t count) {
+  if (count == 0) return 0.0;
+  try {
+    return thrust::transform_reduce(thrust::device(reduction_scratch()), x, x + count, Square{}, 0.0, Sum{});
+  } catch (const RunError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw RunError(std::string("sum of squares: ") + e.what());
+  }
+}
 
 double max_abs(const double* x, index_t count) { return count > 0 ? field_norm(x, count, "max-norm").max_abs : 0.0; }
 

@@ -310,32 +310,33 @@ TEST(Learn, LeastSquaresSolvesOverdeterminedSystem) {
   for (int c = 0; c < cols; ++c) EXPECT_NEAR(sol[c], x[c], 1e-12);
 }
 
-TEST(Learn, RolloutOfHomogenizedOperatorMatchesSolver) {
-  // The semi-discrete 3-point scheme on the macro grid, integrated exactly in time, is the
-  // reference. BDF2 with dt = 1e-5: global error ~ dt^2 |lambda|^3 t / 12 * |u| < 1e-6 for the
-  // stiffest mode (|lambda| <= 4 a / dX^2 = 160) -> tolerance 1e-6. Dormand-Prince with rtol 1e-10.
+TEST(Learn, ATensorOperatorIsACoarseOperator) {
+  // The effective PDE in tensor ops, through the raw-array interface every integrator uses: the
+  // rates equal the tensor rates bit for bit (zero-copy views), the autograd Jacobian equals the
+  // forward differences every coarse operator has by default (to their ~1e-9 relative round-off
+  // error here: 4 eps |F| / h with h = 1e-6), and the tensor rollout equals rollout_coarse.
   const int M = 11;
-  const double a = 0.4;
-  auto ic = [](double x) { return 1 + x + std::sin(M_PI * x) + 0.3 * std::sin(4 * M_PI * x); };
-  HomogenizedSolution1D sol(a, 1.0, M - 1, ic);
-  const std::vector<double> times{0.0, 0.01, 0.05, 0.1};
-  std::vector<index_t> nodes(M);
-  for (int i = 0; i < M; ++i) nodes[i] = i;
-  std::vector<double> ref(times.size() * M), rate(M), U0(M);
-  for (std::size_t n = 0; n < times.size(); ++n) sol.evaluate(times[n], nodes, ref.data() + n * M, rate.data());
-  for (int i = 0; i < M; ++i) U0[i] = ic(0.1 * i);
-  learn::EffectiveTorchOperator op(a, 0.1);
-  const auto u0 = learn::to_tensor(U0, {1, M}, torch::kCPU);
-  const auto bdf = learn::rollout(op, u0, times, {RolloutMethod::BDF, 1e-5, 1e-9, 1e-12, 8, 1e-13});
-  const auto dp = learn::rollout(op, u0, times, {RolloutMethod::Dopri5, 1e-4, 1e-10, 1e-13, 8, 1e-13});
-  const auto R = learn::to_tensor(ref, {1, static_cast<int64_t>(times.size()), M}, torch::kCPU);
-  EXPECT_LT((bdf.U - R).abs().max().item<double>(), 1e-6);
-  EXPECT_LT((dp.U - R).abs().max().item<double>(), 1e-8);
-  // Engine operators roll out through finite-difference Jacobians: same answer.
-  HomogenizedOperator engine(a, 1.0, M);
-  learn::EngineOperator eop(engine);
-  const auto J = eop.jacobian(u0), Jexact = op.jacobian(u0);
-  EXPECT_LT((J - Jexact).abs().max().item<double>(), 1e-4 * Jexact.abs().max().item<double>());
+  learn::EffectiveTorchOperator op(0.4, 0.1);
+  const auto U = smooth_states(3, M, 7);
+  op.on_grid(M, Device::CPU);
+  EXPECT_EQ(op.nodes(), M);
+  const auto host = learn::to_vector(U);
+  std::vector<double> rates(host.size()), J(3 * M * M), Jfd(J.size());
+  static_cast<CoarseOperator&>(op).rhs(host.data(), rates.data(), 3);
+  EXPECT_EQ(rates, learn::to_vector(op.rhs(U)));
+  static_cast<CoarseOperator&>(op).jacobian(host.data(), J.data(), 3);
+  op.CoarseOperator::jacobian(host.data(), Jfd.data(), 3);
+  double top = 0, diff = 0;
+  for (std::size_t i = 0; i < J.size(); ++i)
+    top = std::max(top, std::abs(J[i])), diff = std::max(diff, std::abs(J[i] - Jfd[i]));
+  EXPECT_NEAR(top, 80.0, 1e-12);  // 2 a / dX^2 on the diagonal
+  EXPECT_LT(diff, 1e-7 * top);
+  const std::vector<double> times{0.0, 0.02, 0.05};
+  const RolloutParams p{RolloutMethod::Dopri5, 1e-4, 1e-9, 1e-12};
+  const auto viaTensor = learn::rollout(op, U, times, p);
+  const auto direct = rollout_coarse(op, host.data(), 3, times, p);
+  EXPECT_EQ(learn::to_vector(viaTensor.U), direct.U.to_host());
+  EXPECT_EQ(viaTensor.steps, direct.steps);
 }
 
 TEST(Learn, ARolloutPastItsBoundStopsAsDiverged) {
@@ -346,7 +347,7 @@ TEST(Learn, ARolloutPastItsBoundStopsAsDiverged) {
   } growth;
   const auto U0 = torch::ones({2, 5}, torch::kFloat64);
   for (const auto method : {RolloutMethod::Dopri5, RolloutMethod::BDF}) {
-    learn::RolloutParams p{method, 1e-4, 1e-9, 1e-12};
+    RolloutParams p{method, 1e-4, 1e-9, 1e-12};
     EXPECT_NO_THROW(learn::rollout(growth, U0, {0.0, 0.05, 0.1}, p));
     p.bound = 100.0;
     try {

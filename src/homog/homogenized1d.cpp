@@ -59,16 +59,6 @@ void HomogenizedSolution1D::evaluate(double t, const std::vector<index_t>& nodes
   }
 }
 
-void HomogenizedOperator::rhs(const double* U, double* dUdt, index_t batch) {
-  const double c = a_ / (dx_ * dx_);
-  for (index_t b = 0; b < batch; ++b) {
-    const double* u = U + b * M_;
-    double* r = dUdt + b * M_;
-    r[0] = r[M_ - 1] = 0.0;
-    for (int i = 1; i < M_ - 1; ++i) r[i] = c * (u[i + 1] - 2.0 * u[i] + u[i - 1]);
-  }
-}
-
 HomogenizedTruth homogenized_truth(double a_star, double length, int macro_nodes, index_t fine_per_macro,
                                    const std::vector<std::function<double(double)>>& ics,
                                    const std::vector<double>& times) {

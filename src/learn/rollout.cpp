@@ -1,11 +1,7 @@
 #include "patchlearn/learn/rollout.hpp"
 
-#include <cmath>
-#include <limits>
+#include <memory>
 
-#include <fmt/format.h>
-
-#include "patchlearn/core/error.hpp"
 #include "patchlearn/learn/tensors.hpp"
 
 namespace patchlearn::learn {
@@ -117,155 +113,44 @@ torch::Tensor SpectralHomogenizedOperator2D::rhs(const torch::Tensor& U) {
   return out.reshape({-1, P_ * P_});
 }
 
-torch::Tensor EngineOperator::rhs(const torch::Tensor& U) {
-  const auto dev = torch_device(op_.device());
-  require_default_stream(dev);
-  auto x = U.detach().to(dev, torch::kFloat64).contiguous();
-  auto out = torch::empty_like(x);
-  op_.rhs(x.data_ptr<double>(), out.data_ptr<double>(), x.size(0));
-  return out.to(U.device(), U.scalar_type());
-}
-
-torch::Tensor EngineOperator::jacobian(const torch::Tensor& U) {
-  // Forward differences, perturbing one node at a time for the whole batch.
-  const auto M = U.size(1);
-  const auto F0 = rhs(U);
-  std::vector<torch::Tensor> cols;
-  for (int64_t j = 0; j < M; ++j) {
-    auto x = U.clone();
-    const double h = 1e-6 * std::max(1.0, U.index({Slice(), j}).abs().max().item<double>());
-    x.index_put_({Slice(), j}, x.index({Slice(), j}) + h);
-    cols.push_back((rhs(x) - F0) / h);
-  }
-  return torch::stack(cols, 2);
-}
-
 namespace {
 
-// Dormand-Prince 5(4) tableau.
-constexpr double c2 = 1.0 / 5, c3 = 3.0 / 10, c4 = 4.0 / 5, c5 = 8.0 / 9;
-constexpr double a21 = 1.0 / 5;
-constexpr double a31 = 3.0 / 40, a32 = 9.0 / 40;
-constexpr double a41 = 44.0 / 45, a42 = -56.0 / 15, a43 = 32.0 / 9;
-constexpr double a51 = 19372.0 / 6561, a52 = -25360.0 / 2187, a53 = 64448.0 / 6561, a54 = -212.0 / 729;
-constexpr double a61 = 9017.0 / 3168, a62 = -355.0 / 33, a63 = 46732.0 / 5247, a64 = 49.0 / 176, a65 = -5103.0 / 18656;
-constexpr double b1 = 35.0 / 384, b3 = 500.0 / 1113, b4 = 125.0 / 192, b5 = -2187.0 / 6784, b6 = 11.0 / 84;
-constexpr double e1 = 71.0 / 57600, e3 = -71.0 / 16695, e4 = 71.0 / 1920, e5 = -17253.0 / 339200, e6 = 22.0 / 525,
-                 e7 = -1.0 / 40;
-
-void check_finite(const torch::Tensor& U, double t) {
-  if (!torch::isfinite(U).all().item<bool>())
-    throw RunError("rollout produced non-finite values at t = " + std::to_string(t) +
-                   " (the model is unstable on these states)");
-}
-
-/// The accepted state at t stays within p.bound (RolloutParams).
-void check_bounded(const torch::Tensor& U, double t, double bound) {
-  if (bound == std::numeric_limits<double>::infinity()) return;
-  const double top = U.abs().max().item<double>();
-  if (!std::isfinite(top)) check_finite(U, t);
-  if (top > bound)
-    throw RunError(
-        fmt::format("rollout diverged at t = {:.6g}: max |U| = {:.6g} passed {:.6g} (the model is unstable "
-                    "on these states)",
-                    t, top, bound));
+// A float64 tensor [rows, cols...] over raw memory on `dev` (no copy, no ownership).
+torch::Tensor over(const double* p, at::IntArrayRef sizes, Device dev) {
+  return torch::from_blob(const_cast<double*>(p), sizes,
+                          torch::TensorOptions().dtype(torch::kFloat64).device(torch_device(dev)));
 }
 
 }  // namespace
 
+TorchOperator& TorchOperator::on_grid(int nodes, Device device) {
+  nodes_ = nodes;
+  device_ = device;
+  return *this;
+}
+
+void TorchOperator::rhs(const double* U, double* dUdt, index_t batch) {
+  require_default_stream(torch_device(device_));
+  torch::NoGradGuard no_grad;
+  over(dUdt, {batch, nodes_}, device_).copy_(rhs(over(U, {batch, nodes_}, device_)));
+}
+
+void TorchOperator::jacobian(const double* U, double* J, index_t batch) {
+  require_default_stream(torch_device(device_));
+  over(J, {batch, nodes_, nodes_}, device_).copy_(jacobian(over(U, {batch, nodes_}, device_)));
+}
+
 RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vector<double>& times,
                       const RolloutParams& p) {
-  torch::NoGradGuard no_grad;
-  RolloutResult res;
-  std::vector<torch::Tensor> out;
-  auto U = U0.clone();
-  double t = times.empty() ? 0.0 : times.front();
-  if (p.method == RolloutMethod::Dopri5) {
-    auto k1 = op.rhs(U);
-    ++res.rhs_evaluations;
-    double h = 1e-6;
-    for (double target : times) {
-      while (t < target - 1e-14 * std::max(1.0, target)) {
-        const double step = std::min(h, target - t);
-        auto k2 = op.rhs(U + step * a21 * k1);
-        auto k3 = op.rhs(U + step * (a31 * k1 + a32 * k2));
-        auto k4 = op.rhs(U + step * (a41 * k1 + a42 * k2 + a43 * k3));
-        auto k5 = op.rhs(U + step * (a51 * k1 + a52 * k2 + a53 * k3 + a54 * k4));
-        auto k6 = op.rhs(U + step * (a61 * k1 + a62 * k2 + a63 * k3 + a64 * k4 + a65 * k5));
-        auto Un = U + step * (b1 * k1 + b3 * k3 + b4 * k4 + b5 * k5 + b6 * k6);
-        auto k7 = op.rhs(Un);
-        res.rhs_evaluations += 6;
-        auto err = step * (e1 * k1 + e3 * k3 + e4 * k4 + e5 * k5 + e6 * k6 + e7 * k7);
-        auto sc = p.atol + p.rtol * torch::maximum(U.abs(), Un.abs());
-        const double en = (err / sc).pow(2).mean().sqrt().item<double>();
-        if (!std::isfinite(en)) check_finite(Un, t), throw RunError("rollout error estimate is not finite");
-        if (en <= 1.0) {
-          U = Un;
-          k1 = k7;
-          t += step;
-          ++res.steps;
-          check_bounded(U, t, p.bound);
-        }
-        h = step * std::clamp(0.9 * std::pow(std::max(en, 1e-10), -0.2), 0.2, 5.0);
-        if (h < 1e-10 * std::max(1.0, times.back()))
-          throw RunError("rollout: the Dormand-Prince step fell to " + std::to_string(h) +
-                         " at t = " + std::to_string(t) +
-                         " (the operator is stiff or unstable here; rollout.method = \"bdf\" handles stiffness)");
-      }
-      out.push_back(U);
-    }
-  } else {
-    // Simplified Newton: the iteration matrix I - g J is kept across steps and refreshed only when
-    // Newton converges slowly (always exact for linear operators, whose J is constant).
-    torch::Tensor Uprev, A;
-    double A_gamma = -1.0;
-    const auto M = U.size(1);
-    const auto eye = torch::eye(M, U.options()).unsqueeze(0);
-    for (double target : times) {
-      const auto n = static_cast<int64_t>(std::llround((target - t) / p.dt));
-      if (std::abs(n * p.dt - (target - t)) > 1e-9 * p.dt)
-        throw ConfigError("rollout.dt", std::to_string(p.dt) + " must divide the sample spacing");
-      for (int64_t s = 0; s < n; ++s) {
-        // BDF2: Y - 4/3 U + 1/3 Uprev - 2/3 h F(Y) = 0 (BDF1 on the first step).
-        const bool first = !Uprev.defined();
-        const double g = first ? p.dt : 2.0 / 3.0 * p.dt;
-        const auto base = first ? U : (4.0 / 3.0) * U - (1.0 / 3.0) * Uprev;
-        auto Y = first ? U.clone() : 2 * U - Uprev;  // predictor
-        const double scale = std::max(1.0, U.abs().max().item<double>());
-        bool converged = false;
-        for (int attempt = 0; attempt < 2 && !converged; ++attempt) {
-          if (attempt == 1 || g != A_gamma) {
-            A = eye - g * op.jacobian(Y);
-            A_gamma = g;
-          }
-          for (int it = 0; it < p.newton_max; ++it) {
-            const auto G = Y - base - g * op.rhs(Y);
-            ++res.rhs_evaluations;
-            const auto d = torch::linalg_solve(A, G.unsqueeze(-1)).squeeze(-1);
-            Y = Y - d;
-            if (d.abs().max().item<double>() <= p.newton_tol * scale) {
-              converged = it < p.newton_max / 2 || attempt == 1;
-              break;
-            }
-          }
-          if (!converged && attempt == 0) continue;
-          if (!converged)
-            throw RunError("rollout: Newton did not converge at t = " + std::to_string(t) +
-                           " (try a smaller rollout.dt)");
-        }
-        Uprev = U;
-        U = Y;
-        t += p.dt;
-        ++res.steps;
-        check_bounded(U, t, p.bound);
-      }
-      t = target;
-      out.push_back(U);
-    }
-  }
-  check_finite(U, t);
-  res.U = torch::stack(out, 1);
-  return res;
+  const auto start = U0.to(torch::kFloat64).contiguous();
+  const Device dev = start.is_cuda() ? Device::CUDA : Device::CPU;
+  op.on_grid(static_cast<int>(start.size(1)), dev);
+  auto r = std::make_shared<CoarseRollout>(rollout_coarse(op, start.data_ptr<double>(), start.size(0), times, p));
+  RolloutResult out;
+  out.U = view(r, r->U, {start.size(0), static_cast<int64_t>(times.size()), start.size(1)});
+  out.steps = r->steps;
+  out.rhs_evaluations = r->rhs_evaluations;
+  return out;
 }
 
 }  // namespace patchlearn::learn

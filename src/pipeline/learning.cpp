@@ -54,7 +54,7 @@ std::vector<double> per_trajectory_rmse(const torch::Tensor& Y, const torch::Ten
   return out;
 }
 
-json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const learn::RolloutParams& rp,
+json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const RolloutParams& rp,
                     const TrajectoryViews& views, ModelPredictions* out) {
   torch::NoGradGuard g;
   const auto pred = op.rhs(e.test_states);

@@ -454,7 +454,7 @@ class LearningTask1D : public LearningTask {
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories; }
-  const learn::RolloutParams& rollout_params() const override { return rollout_; }
+  const RolloutParams& rollout_params() const override { return rollout_; }
 
   std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const override {
     const int ntr = cfg_.train_trajectories, M = cfg_.macro_nodes;
@@ -694,7 +694,7 @@ class LearningTask1D : public LearningTask {
   std::optional<EffectiveMedium1D> effective_;
   std::optional<GradedCoefficients> graded_;  ///< the local coefficients at the interior nodes (a graded medium)
   double dX_;
-  learn::RolloutParams rollout_;
+  RolloutParams rollout_;
   learn::PositionBasis basis_;
 };
 

@@ -298,7 +298,7 @@ class LearningTask2D : public LearningTask {
 
   const LearnOptions& options() const override { return cfg_.learn; }
   int train_trajectories() const override { return cfg_.train_trajectories(); }
-  const learn::RolloutParams& rollout_params() const override { return rollout_; }
+  const RolloutParams& rollout_params() const override { return rollout_; }
 
   std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const override {
     const int M = cfg_.patches * cfg_.patches, ntr = cfg_.train_trajectories();
@@ -460,7 +460,7 @@ class LearningTask2D : public LearningTask {
   const Config2D& cfg_;
   EffectiveLattice2D e_;
   json curves_;  ///< D*(u), r*(u) from the cell problems (effective_curves_json); null when linear
-  learn::RolloutParams rollout_;
+  RolloutParams rollout_;
   learn::PositionBasis basis_;              ///< regression.position_basis on [0, L)^2
   PatchLayout2D layout_;                    ///< the patches: centres X_I along each axis, the m x m means of spacing h
   std::optional<RveTensorEstimate> teeth_;  ///< closed teeth: their own cell tensors (closed_teeth_sample)

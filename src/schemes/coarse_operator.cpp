@@ -1,23 +1,9 @@
 #include "patchlearn/schemes/coarse_operator.hpp"
 
-#include <fmt/format.h>
-
-#include <cmath>
-
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 
 namespace patchlearn {
-
-const char* name_of(RolloutMethod m) {
-  static const char* const names[] = {"dopri5", "bdf"};  // in the enum's order
-  return names[static_cast<int>(m)];
-}
-
-const char* name_of(MacroMethod m) {
-  static const char* const names[] = {"euler", "rk2", "rk4"};  // in the enum's order
-  return names[static_cast<int>(m)];
-}
 
 CoarseData::CoarseData(Device dev, index_t trajectories_, index_t times_, index_t nodes_)
     : trajectories(trajectories_),
@@ -63,102 +49,16 @@ std::optional<BadValueWatch::Found> BadValueWatch::found() const {
   return outside.look <= nonfinite.look ? outside : nonfinite;
 }
 
-namespace {
-
-// Names the first non-finite value of a batch (read back only when one exists).
-void check_finite(const Buffer<double>& v, index_t M, index_t step, const char* what) {
-  if (kernels::count_nonfinite(v.device(), v.data(), static_cast<index_t>(v.size())) == 0) return;
-  const auto h = v.to_host();
-  for (std::size_t i = 0; i < h.size(); ++i)
-    if (!std::isfinite(h[i]))
-      throw RunError(std::string("non-finite ") + what + " at macro step " + std::to_string(step) + ", trajectory " +
-                     std::to_string(i / M) + ", node " + std::to_string(i % M));
-}
-
-}  // namespace
-
-CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
-                            const std::vector<double>& U0, index_t batch, const std::function<void(index_t)>& progress,
-                            index_t check_every) {
-  if (check_every < 1) throw std::invalid_argument("integrate_coarse: check_every must be at least 1");
-  const Device dev = op.device();
-  const index_t M = op.nodes(), size = batch * M;
-  CoarseData d(dev, batch, steps / sample_every + 1, M);
-  Buffer<double> U(dev, U0), k1(dev, size), k2(dev, size), k3(dev, size), k4(dev, size), tmp(dev, size);
-  const auto axpby = [&](double a, const Buffer<double>& x, double b, const Buffer<double>& y, Buffer<double>& out) {
-    kernels::axpby(dev, size, a, x.data(), b, y.data(), out.data());
-  };
-  // Step s's looks: 5s its state U (against the operator's state range), 5s + 1 its rate k1,
-  // 5s + 1 + j the state of RK stage j + 1 (j = 1, 2, 3; j = 1 is RK2's one).
-  BadValueWatch watch(dev, size);
-  const StateRange range = op.state_range();
-  const bool bounded = range.bounded();
-  const auto stop_at_bad_value = [&] {
-    const auto f = watch.found();
-    if (!f) return;
-    const index_t step = f->look / 5, kind = f->look % 5;
-    const std::string where =
-        fmt::format("macro step {}{}, trajectory {}, node {}", step,
-                    kind >= 2 ? fmt::format(" (RK stage {})", kind - 1) : std::string(), f->index / M, f->index % M);
-    if (f->outside)
-      throw RunError(
-          fmt::format("U at {} (t = {:.6g}) is outside {} [{:.6g}, {:.6g}], where the operator is defined; "
-                      "widen {}",
-                      where, static_cast<double>(step) * dt, range.key, range.range.lo, range.range.hi, range.key));
-    throw RunError(fmt::format("non-finite {} at {}", kind == 1 ? "dU/dt" : "U", where));
-  };
-  // An operator's own run-time error gains the macro step and time it happened at, unless a bad
-  // value before it was the cause.
-  index_t s = 0;
-  const auto rhs = [&](const Buffer<double>& x, Buffer<double>& out, index_t stage) {
-    if (bounded) watch.look(x.data(), 5 * s + (stage == 0 ? 0 : stage + 1), range.range.lo, range.range.hi);
-    try {
-      op.rhs(x.data(), out.data(), batch);
-    } catch (const RunError& e) {
-      stop_at_bad_value();
-      throw RunError(std::string(e.what()) + " (macro step " + std::to_string(s) +
-                     ", t = " + std::to_string(static_cast<double>(s) * dt) + ")");
-    }
-  };
-  for (; s <= steps; ++s) {
-    rhs(U, k1, 0);
-    watch.look(k1.data(), 5 * s + 1);
-    if ((s + 1) % check_every == 0 || s == steps) stop_at_bad_value();
-    if (s % sample_every == 0) {
-      const index_t n = s / sample_every;
-      d.t[n] = static_cast<double>(s) * dt;
-      kernels::store_snapshot(dev, batch, M, d.times, n, U.data(), d.U.data());
-      kernels::store_snapshot(dev, batch, M, d.times, n, k1.data(), d.dUdt.data());
-    }
-    if (s == steps) break;
-    switch (method) {
-      case MacroMethod::Euler:
-        axpby(1.0, U, dt, k1, U);
-        break;
-      case MacroMethod::RK2:
-        axpby(1.0, U, dt, k1, tmp);
-        rhs(tmp, k2, 1);
-        axpby(1.0, k1, 1.0, k2, k2);
-        axpby(1.0, U, 0.5 * dt, k2, U);
-        break;
-      case MacroMethod::RK4:
-        axpby(1.0, U, 0.5 * dt, k1, tmp);
-        rhs(tmp, k2, 1);
-        axpby(1.0, U, 0.5 * dt, k2, tmp);
-        rhs(tmp, k3, 2);
-        axpby(1.0, U, dt, k3, tmp);
-        rhs(tmp, k4, 3);
-        axpby(1.0, k1, 2.0, k2, k2);  // k2 <- k1 + 2 k2
-        axpby(1.0, k2, 2.0, k3, k2);  //       + 2 k3
-        axpby(1.0, k2, 1.0, k4, k2);  //       + k4
-        axpby(1.0, U, dt / 6.0, k2, U);
-        break;
-    }
-    if (progress) progress(s + 1);
+void CoarseOperator::jacobian(const double* U, double* J, index_t batch) {
+  const Device dev = device();
+  const index_t M = nodes(), size = batch * M;
+  Buffer<double> F0(dev, size), F1(dev, size), x(dev, size);
+  rhs(U, F0.data(), batch);
+  for (index_t j = 0; j < M; ++j) {
+    kernels::perturb_node(dev, batch, M, j, U, x.data());
+    rhs(x.data(), F1.data(), batch);
+    kernels::jacobian_column(dev, batch, M, j, F0.data(), F1.data(), U, x.data(), J);
   }
-  check_finite(U, M, steps, "U");
-  d.point_steps = op.point_steps();
-  return d;
 }
 
 }  // namespace patchlearn

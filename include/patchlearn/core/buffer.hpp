@@ -57,6 +57,8 @@ class Buffer {
   void copy_from_host(const T* src, std::size_t n, std::size_t offset = 0) {
     detail::copy_bytes(dev_, data_ + offset, Device::CPU, src, n * sizeof(T));
   }
+  /// Copy n values from memory on this buffer's own device.
+  void copy_from_device(const T* src, std::size_t n) { detail::copy_bytes(dev_, data_, dev_, src, n * sizeof(T)); }
   void copy_to_host(T* dst, std::size_t n, std::size_t offset = 0) const {
     detail::copy_bytes(Device::CPU, dst, dev_, data_ + offset, n * sizeof(T));
   }

@@ -8,14 +8,13 @@
 // series, W_j(t) = sum_k b_k exp(lambda_k t) sin(k pi j / N), lambda_k = -4 a* / dx^2 sin^2(k pi / 2N).
 // That is stiff-safe at any t and leaves only the O(dx^2) spatial error.
 //
-// HomogenizedOperator is the same 3-point scheme as a coarse operator on any node set (the macro
-// grid itself gives the "exact coarse scheme" that patch data represent).
+// The same 3-point scheme as a coarse operator on the macro grid (the "exact coarse scheme" that
+// patch data represent) is learn::EffectiveTorchOperator, which covers every effective PDE.
 #include <functional>
 #include <vector>
 
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/homog/effective.hpp"
-#include "patchlearn/schemes/coarse_operator.hpp"
 
 namespace patchlearn {
 
@@ -32,17 +31,6 @@ class HomogenizedSolution1D {
   index_t N_;
   double left_, right_;
   std::vector<double> b_, lambda_, sine_;
-};
-
-class HomogenizedOperator : public CoarseOperator {
- public:
-  HomogenizedOperator(double a_star, double length, int nodes) : a_(a_star), dx_(length / (nodes - 1)), M_(nodes) {}
-  int nodes() const override { return M_; }
-  void rhs(const double* U, double* dUdt, index_t batch) override;
-
- private:
-  double a_, dx_;
-  int M_;
 };
 
 /// The most fine intervals a homogenized truth may have: its sine transform costs intervals² per

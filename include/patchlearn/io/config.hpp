@@ -12,7 +12,7 @@
 #include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
-#include "patchlearn/schemes/coarse_operator.hpp"
+#include "patchlearn/schemes/integrators.hpp"
 #include "patchlearn/schemes/patch_budget.hpp"
 
 namespace patchlearn {

@@ -125,6 +125,27 @@ constexpr unsigned long long kNoBadValue = ~0ull;
 void mark_bad_values(Device dev, const double* x, index_t count, unsigned long long tag, double lo, double hi,
                      unsigned long long* first);
 
+// --- coarse integrators (schemes/integrators.hpp), kernels/elementwise.hpp and kernels/dense.hpp ---
+/// out = x + h sum_j c[j] k[j] over the first n (<= StageSum::kMax) of k (x null: out = h * the sum).
+void stage_sum(Device dev, index_t count, double h, const double* x, int n, const double* c, const double* const* k,
+               double* out);
+/// out = e / (atol + rtol max(|u|, |v|)), element by element.
+void scaled_error(Device dev, index_t count, const double* e, const double* u, const double* v, double atol,
+                  double rtol, double* out);
+/// sum x^2 (not finite when any x is not).
+double sum_squares(Device dev, const double* x, index_t count);
+/// A = I - g J for `systems` blocks of n x n.
+void shifted_identity(Device dev, index_t systems, index_t n, double g, const double* J, double* A);
+/// Each n x n block of A becomes its LU factors with partial pivoting (pivots piv[systems][n]).
+void lu_factor(Device dev, index_t systems, index_t n, double* A, index_t* piv);
+/// Each b[s] becomes A[s]^-1 b[s] from lu_factor's factors.
+void lu_solve(Device dev, index_t systems, index_t n, const double* LU, const index_t* piv, double* b);
+/// x = U[systems][n] with node j moved by coarse_difference_step (a forward-difference column).
+void perturb_node(Device dev, index_t systems, index_t n, index_t j, const double* U, double* x);
+/// Column j of each state's Jacobian J[systems][n][n] from the rates F0 at U and F1 at x.
+void jacobian_column(Device dev, index_t systems, index_t n, index_t j, const double* F0, const double* F1,
+                     const double* U, const double* x, double* J);
+
 // --- 2D lattice (kernels/lattice2d.hpp) ---
 /// dUdt = gap-tooth rates of U[b][q][p][J][I] (P x P patches of m x m evolving points,
 /// point-major); k the teeth's bond tables, one shared or one per tooth (ToothBonds); wp, wm the

@@ -41,6 +41,7 @@ index_t count_nonfinite(const double* x, index_t count);
 void mark_bad_values(const double* x, index_t count, unsigned long long tag, double lo, double hi,
                      unsigned long long* first);
 double max_abs(const double* x, index_t count);
+double sum_squares(const double* x, index_t count);
 
 // 2D lattice (cuda/lattice2d.cu)
 void gap_tooth_rates(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,

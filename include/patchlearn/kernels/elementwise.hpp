@@ -16,6 +16,7 @@
 
 #include "patchlearn/core/defs.hpp"
 #include "patchlearn/kernels/coarse.hpp"
+#include "patchlearn/kernels/dense.hpp"
 #include "patchlearn/kernels/diffusion.hpp"
 #include "patchlearn/kernels/lattice2d.hpp"
 #include "patchlearn/kernels/nonlinear.hpp"
@@ -143,6 +144,102 @@ struct TrBdf2Error {
   double* out;
   PL_HD void operator()(index_t i) const { out[i] = trbdf2_error(F[i], d1[i], d2[i], h); }
   std::array<const void*, 4> pointers() const { return {F, d1, d2, out}; }
+};
+
+/// out = x + h (c[0] k[0] + ... + c[n-1] k[n-1]), the sum taken left to right (x null: out = h *
+/// the sum): a Runge-Kutta stage's state, a step's update or its error estimate (schemes/integrators).
+struct StageSum {
+  static constexpr const char* name = "stage sum";
+  static constexpr int kMax = 7;
+  int n;
+  double h;
+  const double* x;
+  double c[kMax];
+  const double* k[kMax];
+  double* out;
+  PL_HD void operator()(index_t i) const {
+    double s = c[0] * k[0][i];
+    for (int j = 1; j < n; ++j) s += c[j] * k[j][i];
+    out[i] = x ? x[i] + h * s : h * s;
+  }
+  std::array<const void*, kMax + 2> pointers() const { return {x, out, k[0], k[1], k[2], k[3], k[4], k[5], k[6]}; }
+};
+
+/// out = e / (atol + rtol max(|u|, |v|)): an adaptive step's error e, scaled by the mixed
+/// tolerance at the step's start u and end v.
+struct ScaledError {
+  static constexpr const char* name = "scaled error";
+  const double *e, *u, *v;
+  double atol, rtol;
+  double* out;
+  PL_HD void operator()(index_t i) const {
+    const double a = u[i] < 0 ? -u[i] : u[i], b = v[i] < 0 ? -v[i] : v[i];
+    out[i] = e[i] / (atol + rtol * (a > b ? a : b));
+  }
+  std::array<const void*, 4> pointers() const { return {e, u, v, out}; }
+};
+
+/// i = (b n + r) n + c: A = I - g J for n x n blocks (a Newton iteration matrix of an implicit step).
+struct ShiftedIdentity {
+  static constexpr const char* name = "shifted identity";
+  index_t n;
+  double g;
+  const double* J;
+  double* A;
+  PL_HD void operator()(index_t i) const {
+    const index_t r = (i / n) % n, c = i % n;
+    A[i] = (r == c ? 1.0 : 0.0) - g * J[i];
+  }
+  std::array<const void*, 2> pointers() const { return {J, A}; }
+};
+
+/// System s: the n x n block A[s] (row-major) becomes its LU factors with partial pivoting, the
+/// row taken at step k in piv[s][k] (dense_lu_factor).
+struct LuFactor {
+  static constexpr const char* name = "LU factor";
+  static constexpr bool per_system = true;
+  index_t n;
+  double* A;
+  index_t* piv;
+  PL_HD void operator()(index_t s) const { dense_lu_factor(A + s * n * n, n, piv + s * n); }
+  std::array<const void*, 2> pointers() const { return {A, piv}; }
+};
+
+/// System s: b[s] becomes A[s]^-1 b[s] from LuFactor's factors (dense_lu_solve).
+struct LuSolve {
+  static constexpr const char* name = "LU solve";
+  static constexpr bool per_system = true;
+  index_t n;
+  const double* LU;
+  const index_t* piv;
+  double* b;
+  PL_HD void operator()(index_t s) const { dense_lu_solve(LU + s * n * n, n, piv + s * n, b + s * n); }
+  std::array<const void*, 3> pointers() const { return {LU, piv, b}; }
+};
+
+/// i = b n + r: x = U with node j of every state moved by a forward-difference step,
+/// max(1, |U|) * 1e-6 (coarse_difference_step).
+struct PerturbNode {
+  static constexpr const char* name = "perturb node";
+  index_t n, j;
+  const double* U;
+  double* x;
+  PL_HD void operator()(index_t i) const { x[i] = i % n == j ? U[i] + coarse_difference_step(U[i]) : U[i]; }
+  std::array<const void*, 2> pointers() const { return {U, x}; }
+};
+
+/// i = b n + r: column j of state b's Jacobian, J[b][r][j] = (F1 - F0)[b][r] / (x - U)[b][j], from
+/// the rates F0 at U and F1 at PerturbNode's x (the step as represented, not as asked for).
+struct JacobianColumn {
+  static constexpr const char* name = "Jacobian column";
+  index_t n, j;
+  const double *F0, *F1, *U, *x;
+  double* J;
+  PL_HD void operator()(index_t i) const {
+    const index_t b = i / n, r = i % n;
+    J[(b * n + r) * n + j] = (F1[i] - F0[i]) / (x[b * n + j] - U[b * n + j]);
+  }
+  std::array<const void*, 5> pointers() const { return {F0, F1, U, x, J}; }
 };
 
 /// The Chebyshev series' first term at each point (kernels/lattice2d.hpp: chebyshev_start).

@@ -1,33 +1,40 @@
 #pragma once
-// Rollout: integrate a coarse operator from initial macro states U0[B, M] on the macro grid,
-// batched across initial conditions, on the operator's device. Any coarse operator can be rolled
-// out through TorchOperator: a learned network (Jacobian by autograd), the homogenized 3-point
-// scheme (tensor ops, Jacobian by autograd too) or an engine CoarseOperator such as patch dynamics
-// (Jacobian by finite differences, one batched evaluation per node).
-//   bdf     BDF2 with a fixed step (BDF1 for the first step), Newton iterations on the Jacobian
-//   dopri5  adaptive Dormand-Prince 5(4), one step size shared by the batch
+// Coarse operators written in tensor ops: a learned network, the effective PDE of a 1D medium or a
+// 2D lattice (Jacobians by autograd). Each is a CoarseOperator, so the integrators of
+// schemes/integrators.hpp roll it out like any other; rollout() below is their tensor front end.
 #include <torch/torch.h>
 
 #include <array>
-#include <limits>
-#include <string>
 #include <vector>
 
 #include "patchlearn/homog/effective.hpp"
 #include "patchlearn/learn/networks.hpp"
-#include "patchlearn/schemes/coarse_operator.hpp"
+#include "patchlearn/schemes/integrators.hpp"
 
 namespace patchlearn::learn {
 
-class TorchOperator {
+/// A coarse operator on tensors: rhs(U) maps states U[B, M] to their rates on U's device and in
+/// U's dtype. As a CoarseOperator it works on raw float64 arrays of on_grid()'s node count and
+/// device, viewed as tensors without a copy (torch::from_blob), the rates copied once into dUdt.
+class TorchOperator : public CoarseOperator {
  public:
-  virtual ~TorchOperator() = default;
   virtual torch::Tensor rhs(const torch::Tensor& U) = 0;
   /// dF/dU for each state: [B, M, M]. Default: autograd through rhs().
   virtual torch::Tensor jacobian(const torch::Tensor& U);
+
+  /// The node count and device the raw-array interface works on (rollout() sets them from its
+  /// initial states). A tensor operator is defined on any grid; the raw interface needs one.
+  TorchOperator& on_grid(int nodes, Device device);
+  int nodes() const override { return nodes_; }
+  Device device() const override { return device_; }
+  void rhs(const double* U, double* dUdt, index_t batch) override;
+  void jacobian(const double* U, double* J, index_t batch) override;
+
+ private:
+  int nodes_ = 0;
+  Device device_ = Device::CPU;
 };
 
-/// A trained network.
 class ModelOperator : public TorchOperator {
  public:
   explicit ModelOperator(CoarseModel model) : model_(std::move(model)) {}
@@ -91,34 +98,13 @@ class SpectralHomogenizedOperator2D : public TorchOperator {
   std::array<torch::Tensor, 2> series_;  ///< G and f as tensors, likewise
 };
 
-/// An engine coarse operator (e.g. patch dynamics); U is moved to its device and back.
-class EngineOperator : public TorchOperator {
- public:
-  explicit EngineOperator(CoarseOperator& op) : op_(op) {}
-  torch::Tensor rhs(const torch::Tensor& U) override;
-  torch::Tensor jacobian(const torch::Tensor& U) override;  // finite differences
-
- private:
-  CoarseOperator& op_;
-};
-
-struct RolloutParams {
-  RolloutMethod method = RolloutMethod::Dopri5;
-  double dt = 1e-4;  ///< bdf step (must divide the sample spacing)
-  double rtol = 1e-9, atol = 1e-12;
-  int newton_max = 8;
-  double newton_tol = 1e-13;  ///< on the Newton update, relative to max |U|
-  /// max |U| beyond which the rollout has diverged: a RunError at the first step past it, instead
-  /// of integrating a blow-up to the end (a dopri5 rollout of an unstable model takes ever more steps).
-  double bound = std::numeric_limits<double>::infinity();
-};
-
 struct RolloutResult {
-  torch::Tensor U;  ///< [B, T, M] at the sample times
+  torch::Tensor U;  ///< [B, T, M] at the sample times, on U0's device
   int64_t steps = 0, rhs_evaluations = 0;
 };
 
-/// U0 is the state at times[0]; the result holds the states at every one of `times` (ascending).
+/// rollout_coarse (schemes/integrators.hpp) of a tensor operator from U0 [B, M] (float64), on
+/// U0's device: U0 is the state at times[0], the result holds the states at every one of `times`.
 RolloutResult rollout(TorchOperator& op, const torch::Tensor& U0, const std::vector<double>& times,
                       const RolloutParams& params);
 

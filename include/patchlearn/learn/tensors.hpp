@@ -18,8 +18,8 @@ torch::Device torch_device(Device d);
 /// patchlearn's CUDA kernels run on the default stream, in order with LibTorch's work only while
 /// LibTorch's current stream on that device is the default one too (as it is unless a caller set
 /// another, e.g. with a CUDAStreamGuard). Every hand-over of device memory between the two
-/// (view(), EngineOperator) checks it and stops with a RunError otherwise, rather than let one read
-/// the other's memory before it is written. Nothing to check on the CPU.
+/// (view(), TorchOperator's raw-array interface) checks it and stops with a RunError otherwise, rather than let one
+/// read the other's memory before it is written. Nothing to check on the CPU.
 void require_default_stream(torch::Device device);
 
 /// A float64 tensor of shape `sizes` over buf's memory; `owner` must own buf.

@@ -115,9 +115,8 @@ using TrajectoryViews = std::function<nlohmann::json(const torch::Tensor& truth,
 /// per-trajectory values, the MSE over time and the problem's trajectory views of one model (with
 /// a coarse operator, "front" also gets floor_relative_error: the exact coarse operator's front
 /// speed error, the grid's own); `out` receives its predictions.
-nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval,
-                              const learn::RolloutParams& rollout, const TrajectoryViews& views,
-                              ModelPredictions* out = nullptr);
+nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& eval, const RolloutParams& rollout,
+                              const TrajectoryViews& views, ModelPredictions* out = nullptr);
 
 /// The regression on the training states: its result and the keys it adds to the summary (with
 /// "regression").
@@ -144,7 +143,7 @@ class LearningTask {
   /// A new network `net` (a name of learn.networks) and the file name it is saved under.
   virtual learn::CoarseModel make_model(const std::string& net) const = 0;
   virtual std::string model_name(const std::string& net) const { return net; }
-  virtual const learn::RolloutParams& rollout_params() const = 0;
+  virtual const RolloutParams& rollout_params() const = 0;
   /// The problem's TrajectoryViews of a model's rollout.
   virtual nlohmann::json trajectory_views(const torch::Tensor& truth, const torch::Tensor& model,
                                           const std::vector<double>& times) const = 0;

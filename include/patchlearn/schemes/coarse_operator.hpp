@@ -2,10 +2,9 @@
 // The one abstraction every way of knowing the macro dynamics shares: a coarse operator maps macro
 // states U[batch][M] (values at the macro nodes, in the memory of the operator's device) to
 // dU/dt[batch][M]. The two end nodes carry fixed Dirichlet values, so their rate is 0. Patch
-// dynamics, the homogenized finite-difference scheme and learned networks are coarse operators;
-// the macro integrators and the data driver below serve them all alike, on the operator's device,
-// so coarse data produced on a GPU stay there.
-#include <functional>
+// dynamics, gap-tooth, the effective (homogenized) PDE, learned networks and the regression's
+// discovered equation are coarse operators; the integrators of schemes/integrators.hpp serve them
+// all alike, on the operator's device, so coarse data produced on a GPU stay there.
 #include <limits>
 #include <optional>
 #include <string>
@@ -38,18 +37,13 @@ class CoarseOperator {
   virtual Device device() const { return Device::CPU; }
   /// dUdt = F(U) for `batch` states; both arrays hold batch * nodes() values.
   virtual void rhs(const double* U, double* dUdt, index_t batch) = 0;
+  /// J[b][i][j] = dF_i/dU_j at each of `batch` states (batch * nodes()^2 values on the device), for
+  /// implicit integrators. By default forward differences: one batched rhs per node, each node
+  /// moved by kernels::coarse_difference_step. Operators with an exact Jacobian override it.
+  virtual void jacobian(const double* U, double* J, index_t batch);
   /// Fine point-steps spent so far (0 for operators without a fine model).
   virtual double point_steps() const { return 0.0; }
 };
-
-/// Explicit macro integrators for projective steps: forward Euler, Heun's RK2, classical RK4.
-enum class MacroMethod { Euler, RK2, RK4 };
-/// Its name in configs and messages: euler, rk2, rk4.
-const char* name_of(MacroMethod m);
-/// Rollout integrators of a coarse model: adaptive Dormand-Prince 5(4), or BDF2 with a fixed step.
-enum class RolloutMethod { Dopri5, BDF };
-/// Its name in configs and messages: dopri5, bdf.
-const char* name_of(RolloutMethod m);
 
 /// Coarse data on the macro grid: U and dU/dt as [trajectory][time][node], in one allocation each
 /// on the device that produced them (t stays on the host).
@@ -96,16 +90,6 @@ class BadValueWatch {
   index_t count_;
   Buffer<unsigned long long> first_;  ///< [not finite, outside]: least look * count + index
 };
-
-/// Integrate `op` from U0[batch][M] (host) with macro step dt for `steps` steps, recording U and the
-/// operator's own dU/dt at every `sample_every`-th step (and at t = 0). `progress` (may be empty)
-/// is called after each step with the number of steps done. A non-finite dU/dt, or a state
-/// (the step's own or an RK stage's) outside op.state_range(), stops the run naming the step,
-/// trajectory and node where it first appeared; both are looked for on the device at every step
-/// and read back every `check_every` steps (BadValueWatch) and at the end.
-CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, index_t steps, index_t sample_every,
-                            const std::vector<double>& U0, index_t batch,
-                            const std::function<void(index_t)>& progress = {}, index_t check_every = 1);
 
 }  // namespace patchlearn
 
