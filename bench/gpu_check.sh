@@ -129,7 +129,7 @@ fi
 # Stage 1: what needs no LibTorch (the gpu tests, the kernel benchmarks and the numerics' unit tests
 # but test_bad_inputs, which runs the program), then the gpu tests while the program builds beside.
 numerics_tests=(test_coeff_cell test_effective test_nonlinear test_tridiag test_patch test_schemes test_config
-                test_lattice2d test_durable)
+                test_lattice2d test_durable test_integrators)
 run_step build "build test_gpu, bench_kernels, the numerics tests" 300 cmake --build build-gpu --target test_gpu \
   bench_kernels "${numerics_tests[@]}" -- -k 0 >>"$W/build.log" 2>&1 || grep -m20 -E 'error|FAILED' "$W/build.log"
 if [ $have_torch -eq 1 ]; then

@@ -37,7 +37,6 @@ class ThreePointScheme : public CoarseOperator {
       for (int i = 1; i < M_ - 1; ++i) r[i] = c_ * (u[i + 1] - 2.0 * u[i] + u[i - 1]);
     }
   }
-  double c() const { return c_; }
 
  private:
   double c_;
@@ -390,93 +389,7 @@ TEST(CoarseData, TheBadValueWatchKeepsTheEarliestOfEachKind) {
   EXPECT_EQ(f->index, 1);
 }
 
-TEST(Integrators, RolloutsOfTheThreePointSchemeMatchItsExactSolution) {
-  // The semi-discrete 3-point scheme on the macro grid, integrated exactly in time, is the
-  // reference. BDF2 with dt = 1e-5: global error ~ dt^2 |lambda|^3 t / 12 * |u| < 1e-6 for the
-  // stiffest mode (|lambda| <= 4 a / dX^2 = 160) -> tolerance 1e-6. Dormand-Prince with rtol 1e-10:
-  // its local errors are held to ~1e-10 |U|, summed over a few hundred steps -> 1e-8. Two states
-  // (the second the first reflected) share the batch, its step sizes and Newton matrices.
-  const int M = 11;
-  const double a = 0.4;
-  auto ic = [](double x) { return 1 + x + std::sin(M_PI * x) + 0.3 * std::sin(4 * M_PI * x); };
-  auto mirrored = [&](double x) { return ic(1.0 - x); };
-  const HomogenizedSolution1D sol(a, 1.0, M - 1, ic), sol2(a, 1.0, M - 1, mirrored);
-  const std::vector<double> times{0.0, 0.01, 0.05, 0.1};
-  std::vector<index_t> nodes(M);
-  for (int i = 0; i < M; ++i) nodes[i] = i;
-  std::vector<double> ref(2 * times.size() * M), rate(M);
-  for (std::size_t n = 0; n < times.size(); ++n) {
-    sol.evaluate(times[n], nodes, ref.data() + n * M, rate.data());
-    sol2.evaluate(times[n], nodes, ref.data() + (times.size() + n) * M, rate.data());
-  }
-  auto U0 = nodes_of(ic, M);
-  const auto U1 = nodes_of(mirrored, M);
-  U0.insert(U0.end(), U1.begin(), U1.end());
-  ThreePointScheme op(a, M);
-  const auto worst = [&](const CoarseRollout& r) {
-    const auto U = r.U.to_host();
-    double w = 0;
-    for (std::size_t i = 0; i < U.size(); ++i) w = std::max(w, std::abs(U[i] - ref[i]));
-    return w;
-  };
-  const auto bdf = rollout_coarse(op, U0.data(), 2, times, {RolloutMethod::BDF, 1e-5, 1e-9, 1e-12, 8, 1e-13});
-  const auto dp = rollout_coarse(op, U0.data(), 2, times, {RolloutMethod::Dopri5, 1e-4, 1e-10, 1e-13, 8, 1e-13});
-  EXPECT_LT(worst(bdf), 1e-6);
-  EXPECT_LT(worst(dp), 1e-8);
-  EXPECT_EQ(bdf.steps, 10000);
-  // A linear operator's Newton matrix is exact: one iteration and the check that it converged.
-  EXPECT_EQ(bdf.rhs_evaluations, 2 * bdf.steps);
-  EXPECT_GE(dp.rhs_evaluations, 6 * dp.steps + 1);  // six per step tried, FSAL: one more at the start
-}
-
-TEST(Integrators, TheFiniteDifferenceJacobianOfALinearOperatorIsItsMatrix) {
-  // The 3-point scheme's Jacobian is c (1, -2, 1) on the interior rows and zero on the end rows.
-  // Forward differences of a linear operator err only by the round-off of the two rates, ~4 eps
-  // c |U| / h with h = 1e-6 max(1, |U|): ~1e-9 c here, tested at 1e-7 c.
-  const int M = 9;
-  ThreePointScheme op(0.3, M);
-  auto U = nodes_of(smooth, M, 1);
-  const auto U2 = nodes_of([](double x) { return 40.0 * std::cos(x); }, M, 1);
-  U.insert(U.end(), U2.begin(), U2.end());
-  std::vector<double> J(2 * M * M);
-  op.jacobian(U.data(), J.data(), 2);
-  for (int b = 0; b < 2; ++b)
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < M; ++j) {
-        const bool interior = i > 0 && i < M - 1;
-        const double exact = !interior ? 0.0 : j == i ? -2 * op.c() : std::abs(i - j) == 1 ? op.c() : 0.0;
-        EXPECT_NEAR(J[(b * M + i) * M + j], exact, 1e-7 * op.c()) << b << " " << i << " " << j;
-      }
-}
-
-TEST(Integrators, TheBatchedLuSolvesSystemsThatNeedPivoting) {
-  // Each block has a zero diagonal entry, so elimination without row swaps would divide by zero;
-  // the solution of A x = b is checked by its residual, to round-off of the entries (~1e-15).
-  const index_t n = 4, B = 3;
-  std::vector<double> A(B * n * n), x(B * n), b(B * n);
-  for (index_t s = 0; s < B; ++s) {
-    for (index_t r = 0; r < n; ++r) {
-      for (index_t c = 0; c < n; ++c)
-        A[(s * n + r) * n + c] =
-            std::sin(1.0 + 3.0 * s + 1.7 * r * c + 0.9 * c * c + 0.4 * r * r) + (r == c ? 2.0 : 0.0);
-      x[s * n + r] = 1.0 + r - 0.5 * s;
-    }
-    A[(s * n + 0) * n + 0] = 0.0;
-    for (index_t r = 0; r < n; ++r) {
-      b[s * n + r] = 0.0;
-      for (index_t c = 0; c < n; ++c) b[s * n + r] += A[(s * n + r) * n + c] * x[s * n + c];
-    }
-  }
-  auto LU = A;
-  std::vector<index_t> piv(B * n);
-  kernels::lu_factor(Device::CPU, B, n, LU.data(), piv.data());
-  auto sol = b;
-  kernels::lu_solve(Device::CPU, B, n, LU.data(), piv.data(), sol.data());
-  EXPECT_NE(piv[0], 0);
-  for (index_t i = 0; i < B * n; ++i) EXPECT_NEAR(sol[i], x[i], 1e-12) << i;
-}
-
-TEST(Integrators, ARolloutStopsAtABadValueOrAStateOutsideTheOperatorsRange) {
+TEST(CoarseData, ARolloutStopsAtABadValueOrAStateOutsideTheOperatorsRange) {
   // A NaN rate (TurnsNonFinite: from its 6th call) makes the states non-finite; a state past the
   // operator's range (Bounded: node (1, 2) grows at rate 1 from 0.903, so it passes 1 at
   // t = 0.097) stops the rollout in the step that crosses it, for both integrators.
