@@ -200,41 +200,6 @@ TEST(Gpu, ElementwiseKernels) {
   kernels::trbdf2_error_estimate(Device::CUDA, xg.data(), d1g.data(), d2g.data(), 1e-3, og.data(), x.size());
   expect_close(og.to_host(), o, 1e-15, "TR-BDF2 error estimate");
   EXPECT_EQ(kernels::max_abs(Device::CPU, o.data(), o.size()), kernels::max_abs(Device::CUDA, og.data(), o.size()));
-  // A block of -0.0 (abs_or_inf keeps the sign bit) must not beat 0.5 in the bitwise max across
-  // blocks.
-  std::vector<double> zeros(3 * 256, 0.5);
-  std::fill(zeros.begin(), zeros.begin() + 256, -0.0);
-  Buffer<double> zg(Device::CUDA, zeros);
-  EXPECT_EQ(kernels::max_abs(Device::CUDA, zg.data(), zeros.size()), 0.5);
-  std::vector<double> bad = x;
-  bad[77] = std::nan("");
-  Buffer<double> badg(Device::CUDA, bad);
-  EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, badg.data(), bad.size()), 1);
-  // One pass gives both (Thrust's transform-reduce): over many blocks, a NaN is an infinite norm,
-  // an infinity is counted, and an empty field has neither.
-  std::vector<double> big = randoms(100003, 5);
-  big[3] = -7.0;
-  Buffer<double> bigg(Device::CUDA, big);
-  EXPECT_EQ(kernels::max_abs(Device::CUDA, bigg.data(), big.size()), 7.0);
-  EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, bigg.data(), big.size()), 0);
-  big[99999] = -INFINITY;
-  big[5] = std::nan("");
-  Buffer<double> infg(Device::CUDA, big);
-  EXPECT_EQ(kernels::max_abs(Device::CUDA, infg.data(), big.size()), INFINITY);
-  EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, infg.data(), big.size()), 2);
-  EXPECT_EQ(kernels::max_abs(Device::CUDA, infg.data(), 0), 0.0);
-  EXPECT_EQ(kernels::count_nonfinite(Device::CUDA, infg.data(), 0), 0);
-  // The bad-value watch's record over passes with falling tags: on both devices the least tag of
-  // each kind (-7 at 3 is outside [-1, 1], the NaN at 5 the first non-finite value).
-  std::vector<unsigned long long> rec{kernels::kNoBadValue, kernels::kNoBadValue};
-  Buffer<unsigned long long> recg(Device::CUDA, rec);
-  for (const unsigned long long tag : {1000000ull, 0ull, 500000ull}) {
-    kernels::mark_bad_values(Device::CPU, big.data(), big.size(), tag, -1.0, 1.0, rec.data());
-    kernels::mark_bad_values(Device::CUDA, infg.data(), big.size(), tag, -1.0, 1.0, recg.data());
-  }
-  kernels::mark_bad_values(Device::CUDA, bigg.data(), 0, 0, -1.0, 1.0, recg.data());  // an empty pass
-  EXPECT_EQ(rec, (std::vector<unsigned long long>{5, 3}));
-  EXPECT_EQ(recg.to_host(), rec);
 }
 
 #ifdef PATCHLEARN_CUDA_EMU

@@ -3,6 +3,7 @@
 // on the emulated backend in CI and on a GPU by bench/gpu_check.sh, skipped where neither is.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -148,6 +149,47 @@ TEST_P(Integrators, TheBatchedLuSolvesSystemsThatNeedPivoting) {
   const auto sol = xd.to_host();
   EXPECT_NE(piv.to_host()[0], 0);
   for (index_t i = 0; i < B * n; ++i) EXPECT_NEAR(sol[i], x[i], 1e-12) << i;
+}
+
+TEST_P(Integrators, TheFieldReductionsOverManyBlocks) {
+  // max_abs, count_nonfinite and sum_squares (the integrators' max-norms, NaN checks and error
+  // norm) over 100,003 values, many blocks and threads on either device, against exact answers:
+  // the values are small integers, so every sum of squares is exact in any order.
+  const Device dev = GetParam();
+  std::vector<double> x(100003);
+  double squares = 0;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<double>(static_cast<int>(i % 7) - 3), squares += x[i] * x[i];
+  x[4] = -7.0, squares += 49.0 - 1.0;
+  const Buffer<double> xd(dev, x);
+  EXPECT_EQ(kernels::max_abs(dev, xd.data(), x.size()), 7.0);
+  EXPECT_EQ(kernels::count_nonfinite(dev, xd.data(), x.size()), 0);
+  EXPECT_EQ(kernels::sum_squares(dev, xd.data(), x.size()), squares);
+  // A block of -0.0 (abs_or_inf keeps the sign bit) must not beat 0.5 in the bitwise max across
+  // blocks.
+  std::vector<double> zeros(3 * 256, 0.5);
+  std::fill(zeros.begin(), zeros.begin() + 256, -0.0);
+  const Buffer<double> zd(dev, zeros);
+  EXPECT_EQ(kernels::max_abs(dev, zd.data(), zeros.size()), 0.5);
+  // A NaN is an infinite max-norm and a non-finite sum; an infinity is counted; an empty field
+  // has neither.
+  x[99999] = -INFINITY;
+  x[5] = std::nan("");
+  const Buffer<double> bad(dev, x);
+  EXPECT_EQ(kernels::max_abs(dev, bad.data(), x.size()), INFINITY);
+  EXPECT_EQ(kernels::count_nonfinite(dev, bad.data(), x.size()), 2);
+  EXPECT_FALSE(std::isfinite(kernels::sum_squares(dev, bad.data(), x.size())));
+  EXPECT_EQ(kernels::max_abs(dev, bad.data(), 0), 0.0);
+  EXPECT_EQ(kernels::count_nonfinite(dev, bad.data(), 0), 0);
+  EXPECT_EQ(kernels::sum_squares(dev, bad.data(), 0), 0.0);
+  // The bad-value watch's record over passes with falling tags: the least tag of each kind (-7 at
+  // 4 is outside [-3, 3], the NaN at 5 the first non-finite value), and an empty pass changes
+  // nothing.
+  Buffer<unsigned long long> rec(dev, std::vector<unsigned long long>{kernels::kNoBadValue, kernels::kNoBadValue});
+  for (const unsigned long long tag : {1000000ull, 0ull, 500000ull})
+    kernels::mark_bad_values(dev, bad.data(), x.size(), tag, -3.0, 3.0, rec.data());
+  kernels::mark_bad_values(dev, bad.data(), 0, 0, -3.0, 3.0, rec.data());
+  EXPECT_EQ(rec.to_host(), (std::vector<unsigned long long>{5, 4}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpu, Integrators, testing::Values(Device::CPU));
