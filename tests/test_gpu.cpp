@@ -116,44 +116,6 @@ TEST(Gpu, TridiagonalSolve) {
     }
 }
 
-TEST(Gpu, FusedStepsInSharedMemory) {
-  // The temporally blocked steps (one block per system, in shared memory) against the unblocked
-  // CUDA steps with the same chunks (the same operations: equal up to FMA contraction, ~1e-15)
-  // and against the CPU's blocked steps (plain Thomas: the solve tolerance above). n = 4801 needs
-  // 77 KB of shared memory, beyond the 48 KB default; the paper's 80,001 points do not fit.
-  REQUIRE_GPU();
-  const index_t mats = 3, systems = 40;
-  const int steps = 5;
-  for (index_t n : {index_t{481}, index_t{4801}})
-    for (auto ends : {kernels::EndRows::Dirichlet, kernels::EndRows::AveragedGradient}) {
-      const index_t eo = ends == kernels::EndRows::Dirichlet ? 1 : 20;
-      const auto cond = randoms(mats * (n - 1), 3, 0.1, 2.1);
-      const auto y0 = randoms(systems * n, 4), edges = randoms(2 * systems, 5, -0.1, 0.1);
-      Buffer<double> cc(Device::CPU, cond), cg(Device::CUDA, cond), eg(Device::CUDA, edges);
-      const bool grad = ends == kernels::EndRows::AveragedGradient;
-      const double *lc = grad ? edges.data() : nullptr, *rc = grad ? edges.data() + systems : nullptr;
-      const double *lg = grad ? eg.data() : nullptr, *rg = grad ? eg.data() + systems : nullptr;
-      kernels::BatchedTridiag cpu(Device::CPU, mats, n, 0, eo), gpu(Device::CUDA, mats, n, 64, eo);
-      cpu.assemble_diffusion(cc, 1e5, ends);
-      gpu.assemble_diffusion(cg, 1e5, ends);
-      ASSERT_TRUE(gpu.fits_on_chip());
-      std::vector<double> yc = y0;
-      Buffer<double> fused(Device::CUDA, y0), plain(Device::CUDA, y0), work(Device::CUDA, y0.size());
-      cpu.fused_steps(yc.data(), systems, steps, cc.data(), 1e5, ends, lc, rc);
-      gpu.fused_steps(fused.data(), systems, steps, cg.data(), 1e5, ends, lg, rg);
-      for (int k = 0; k < steps; ++k) {
-        kernels::increment_rhs(Device::CUDA, systems, mats, n, cg.data(), 1e5, ends, eo, lg, rg, plain.data(),
-                               work.data());
-        gpu.solve(work.data(), systems);
-        kernels::axpby(Device::CUDA, systems * n, 1.0, plain.data(), 1.0, work.data(), plain.data());
-      }
-      expect_close(fused.to_host(), plain.to_host(), 1e-13, "fused vs unblocked CUDA steps");
-      expect_close(fused.to_host(), yc, 1e-10, "fused CUDA vs fused CPU steps");
-    }
-  kernels::BatchedTridiag paper(Device::CUDA, 9, 80001, 64, 1);
-  EXPECT_FALSE(paper.fits_on_chip());
-}
-
 TEST(Gpu, DeviceIndex) {
   REQUIRE_GPU();
   EXPECT_EQ(resolve_device("cuda:0"), Device::CUDA);
