@@ -88,6 +88,15 @@ void use_cpu_baseline(bool on) {
 
 }  // namespace
 
+// The schemes' tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu
+// tests (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
+class LatticeOnDevice : public testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
+  }
+};
+
 TEST(Cell2D, PaperTablesGiveTheFullTensor) {
   // REFERENCE §4.5: [[1.33997, 0.11047], [0.11047, 1.26458]] with the reference's placement, and
   // [[1.3346, 0.0424], [0.0424, 1.2484]] with the same-index reading of eq. (25).
@@ -414,15 +423,16 @@ TEST(InitialCondition2D, GridValuesEqualThePointwiseOnes) {
   }
 }
 
-TEST(GapTooth2D, PatchesFillingTheDomainEqualTheFullLattice) {
+TEST_P(LatticeOnDevice, GapToothPatchesFillingTheDomainEqualTheFullLattice) {
+  const Device dev = GetParam();
   // ratio = 1: each edge is the neighbour's interior point itself, so the patch system is the
   // whole 24 x 24 lattice; the rates agree to round-off, and so do the propagated patch means.
   const auto g = make_layout_2d(2 * M_PI, 8, 5, 1.0, Coupling::Spectral, 0);
   ASSERT_EQ(g.lattice_points(), 24);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto ics = two_ics();
-  GapTooth2D gt(Device::CPU, lat, g, 2);
-  FullLattice2D full(Device::CPU, lat, g, 2);
+  GapTooth2D gt(dev, lat, g, 2);
+  FullLattice2D full(dev, lat, g, 2);
   Propagator2D pg(gt, 0.01, FineStepper::Exponential), pf(full, 0.01, FineStepper::Exponential);
   const auto a = simulate_lattice_2d(gt, pg, 0.01, 4, ics), b = simulate_lattice_2d(full, pf, 0.01, 4, ics);
   const auto Ua = a.host_U(), Ub = b.host_U(), Ra = a.host_dUdt(), Rb = b.host_dUdt();
@@ -526,7 +536,8 @@ TEST(GapTooth2D, ClosedTeethComputeTheirGhostsWithinEachTrajectorysPass) {
   EXPECT_EQ(again.to_host(), a);
 }
 
-TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
+TEST_P(LatticeOnDevice, GapToothClosedTeethOfAUniformLatticeFollowItsLaplacian) {
+  const Device dev = GetParam();
   // The closure's interpolation: on a "random" lattice of equal bonds (sigma = 0) the correctors
   // vanish and each ghost is the inner value plus h G, G the derivative of the means'
   // interpolant (exact for the resolved modes once each mode is divided by the mean's factor s(k))
@@ -536,7 +547,7 @@ TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
   // the division by s(k) they would be off by ~(k m h)^2 / 24, 1.7e-2.
   const auto g = make_layout_2d(2 * M_PI, 8, 9, 0.5, Coupling::Spectral, 0);
   const auto lat = random_lattice_2d(g, 0.0, 1);
-  GapTooth2D gt(Device::CPU, lat, g, 1);
+  GapTooth2D gt(dev, lat, g, 1);
   ASSERT_TRUE(gt.closure().active());
   const int P = g.P, m = g.m;
   const index_t PP = static_cast<index_t>(P) * P;
@@ -549,8 +560,8 @@ TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
                        y = static_cast<double>(g.first + J * g.spacing + 1 + q) * g.h;
           u[((static_cast<std::size_t>(q) * m + p) * P + J) * P + I] = std::cos(x + 2 * y);
         }
-  Buffer<double> ub(Device::CPU, u), rb(Device::CPU, u.size()), U(Device::CPU, static_cast<std::size_t>(PP)),
-      R(Device::CPU, static_cast<std::size_t>(PP));
+  Buffer<double> ub(dev, u), rb(dev, u.size()), U(dev, static_cast<std::size_t>(PP)),
+      R(dev, static_cast<std::size_t>(PP));
   gt.rates(ub.data(), rb.data());
   gt.restrict_means(ub.data(), U.data());
   gt.restrict_means(rb.data(), R.data());
@@ -573,17 +584,18 @@ TEST(GapTooth2D, ClosedTeethOfAUniformLatticeFollowItsLaplacian) {
   }
 }
 
-TEST(FullLattice2D, ExponentialToleranceBoundsTheError) {
+TEST_P(LatticeOnDevice, FullLatticeExponentialToleranceBoundsTheError) {
+  const Device dev = GetParam();
   // Every Chebyshev coefficient of exp is positive and |T_k| <= 1 on the spectrum, so the dropped
   // tail bounds the error of one interval's propagator in the 2-norm. On smooth data the error is
   // close to that bound (T_k(1) = 1: the slow modes see the whole tail), so it is a real knob.
   const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.5, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
-  FullLattice2D full(Device::CPU, lat, g, 2);
+  FullLattice2D full(dev, lat, g, 2);
   const auto propagated = [&](double tolerance, int& evaluations) {
     Propagator2D prop(full, 0.01, FineStepper::Exponential, 0.0, tolerance);
     evaluations = prop.evaluations();
-    Buffer<double> u(Device::CPU, full.sample(two_ics()));
+    Buffer<double> u(dev, full.sample(two_ics()));
     prop.advance(u);
     return u.to_host();
   };
@@ -607,12 +619,13 @@ TEST(FullLattice2D, ExponentialToleranceBoundsTheError) {
   }
 }
 
-TEST(GapTooth2D, ExponentialAndRk4SteppersAgree) {
+TEST_P(LatticeOnDevice, GapToothExponentialAndRk4SteppersAgree) {
+  const Device dev = GetParam();
   // RK4 at its stability limit has a local error ~ (dt lambda)^5 / 120 on the slow modes: ~1e-15.
   const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto ics = two_ics();
-  GapTooth2D a(Device::CPU, lat, g, 2), b(Device::CPU, lat, g, 2);
+  GapTooth2D a(dev, lat, g, 2), b(dev, lat, g, 2);
   Propagator2D pe(a, 0.01, FineStepper::Exponential), pr(b, 0.01, FineStepper::RK4);
   const auto x = simulate_lattice_2d(a, pe, 0.01, 3, ics).host_U(),
              y = simulate_lattice_2d(b, pr, 0.01, 3, ics).host_U();
@@ -696,7 +709,8 @@ TEST(GapTooth2D, RkcIntervalEqualsTheStageByStageLoop) {
   EXPECT_LE(rkc_fused_against_stages(closed, closed.sample(two_ics()), stages), 1e-15 * 4 * stages);
 }
 
-TEST(GapTooth2D, RkcToleranceBoundsTheErrorAgainstTheExponential) {
+TEST_P(LatticeOnDevice, GapToothRkcToleranceBoundsTheErrorAgainstTheExponential) {
+  const Device dev = GetParam();
   // On a linear lattice the exponential stepper is exact to round-off, so the rkc stepper's
   // distance to it is its own error. Per interval that is at most the tolerance on every coarse
   // mode of unit amplitude, so after k intervals at most k tol sum|c| for patch means with Fourier
@@ -707,7 +721,7 @@ TEST(GapTooth2D, RkcToleranceBoundsTheErrorAgainstTheExponential) {
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto D = effective_tensor(lat);
   const auto ics = two_ics();
-  GapTooth2D a(Device::CPU, lat, g, 2);
+  GapTooth2D a(dev, lat, g, 2);
   Propagator2D pe(a, 0.01, FineStepper::Exponential);
   const auto x = simulate_lattice_2d(a, pe, 0.01, 6, ics).host_U();
   double c1 = 0;  // the larger sum |c| of the two trajectories' initial patch means
@@ -724,7 +738,7 @@ TEST(GapTooth2D, RkcToleranceBoundsTheErrorAgainstTheExponential) {
     c1 = std::max(c1, sum);
   }
   for (const double tol : {1e-4, 1e-6}) {
-    GapTooth2D b(Device::CPU, lat, g, 2);
+    GapTooth2D b(dev, lat, g, 2);
     Propagator2D pr(b, 0.01, FineStepper::RKC, 0.0, tol, b.slow_rate(D));
     const auto y = simulate_lattice_2d(b, pr, 0.01, 6, ics).host_U();
     for (int k = 0; k < 6; ++k) {
@@ -740,7 +754,8 @@ TEST(GapTooth2D, RkcToleranceBoundsTheErrorAgainstTheExponential) {
   }
 }
 
-TEST(GapTooth2D, RkcSettlesTheFastModesOfTheInitialCondition) {
+TEST_P(LatticeOnDevice, GapToothRkcSettlesTheFastModesOfTheInitialCondition) {
+  const Device dev = GetParam();
   // The sampled initial condition is not on the slow manifold: its fast intra-patch modes decay
   // with rates up to rho, and rkc damps them by only ~0.95 per step. The interval from it takes the
   // steps that follow the whole spectrum to the tolerance 1e-4, so the rates of the patch means one
@@ -752,11 +767,11 @@ TEST(GapTooth2D, RkcSettlesTheFastModesOfTheInitialCondition) {
   const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
   const auto D = effective_tensor(lat);
   const auto ics = two_ics();
-  GapTooth2D gt(Device::CPU, lat, g, 2);
+  GapTooth2D gt(dev, lat, g, 2);
   const auto rates_after_one_interval = [&](FineStepper stepper, bool settle) {
     Propagator2D prop(gt, 0.01, stepper, 0.0, stepper == FineStepper::RKC ? 1e-4 : exact_exponential_tolerance(),
                       gt.slow_rate(D));
-    Buffer<double> u(Device::CPU, gt.sample(ics)), du(Device::CPU, u.size()), R(Device::CPU, 2 * 64);
+    Buffer<double> u(dev, gt.sample(ics)), du(dev, u.size()), R(dev, 2 * 64);
     prop.advance(u, settle);
     gt.rates(u.data(), du.data());
     gt.restrict_means(du.data(), R.data());
@@ -804,7 +819,8 @@ TEST(GapTooth2D, UDependentLatticeRunsOnRkcAndRefusesTheExponential) {
   }
 }
 
-TEST(GapTooth2D, MatchesTheTensorHomogenizedTruth) {
+TEST_P(LatticeOnDevice, GapToothMatchesTheTensorHomogenizedTruth) {
+  const Device dev = GetParam();
   // REFERENCE §4.5: exact propagation of the paper's patch system is ~4e-8 from the cell-problem
   // tensor's solution at t = 0.3 (and 0.1 from the reference's swapped coefficients).
   const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, Coupling::Spectral, 0);
@@ -813,7 +829,7 @@ TEST(GapTooth2D, MatchesTheTensorHomogenizedTruth) {
   InitialConditionParams2D p;
   p.trajectories = 1;
   const auto ics = draw_initial_conditions_2d(p);
-  GapTooth2D gt(Device::CPU, lat, g, 1);
+  GapTooth2D gt(dev, lat, g, 1);
   Propagator2D prop(gt, 0.01, FineStepper::Exponential);
   const auto d = simulate_lattice_2d(gt, prop, 0.01, 31, ics);
   const int N = 32;
@@ -901,3 +917,6 @@ TEST(Config2D, PaperConfigAndBadTables) {
   EXPECT_EQ(key_of("[regression]\nmodes = 0"), "regression.modes");
   EXPECT_EQ(key_of("[regression]\nmodes = \"some\""), "regression.modes");
 }
+
+INSTANTIATE_TEST_SUITE_P(Cpu, LatticeOnDevice, testing::Values(Device::CPU));
+INSTANTIATE_TEST_SUITE_P(Cuda, LatticeOnDevice, testing::Values(Device::CUDA));
