@@ -81,6 +81,15 @@ double paper_estimate_error(double H, const PatchDynamicsParams& p, double* at04
 }
 }  // namespace
 
+// Scheme tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu tests
+// (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
+class SchemesOnDevice : public testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
+  }
+};
+
 TEST(PatchDynamics, PaperEstimateMatchesCoarseScheme) {
   // REFERENCE sec. 2.3: at x_i = 0.4 the burst estimate reproduces the 3-point scheme a* D2 to
   // ~1e-5 (LSODA 1.1e-5). What remains is (i) the O(eps^2/delta_t) jump of the tooth average while
@@ -118,7 +127,8 @@ TEST(PatchDynamics, CrankNicolsonAgrees) {
   EXPECT_LT(err, 2e-5);
 }
 
-TEST(PatchDynamics, Quick1dTrajectoryMatchesCoarseScheme) {
+TEST_P(SchemesOnDevice, PatchDynamicsQuick1dTrajectoryMatchesCoarseScheme) {
+  const Device dev = GetParam();
   // Patch dynamics represents the 3-point homogenized scheme; driven by the same forward-Euler
   // macro step, the trajectories differ by the estimate's ~4e-4 relative rate error (quick1d's
   // measured bias at eps = 1e-3), so the eq.-(24) rMSE is ~(4e-4)^2 * O(1) << 1e-6.
@@ -131,7 +141,7 @@ TEST(PatchDynamics, Quick1dTrajectoryMatchesCoarseScheme) {
   std::vector<double> U0(3 * 11);
   for (int b = 0; b < 3; ++b)
     for (int i = 0; i < 11; ++i) U0[b * 11 + i] = ics[b](0.1 * i);
-  PatchDynamics1D pd(model, layout, p, Device::CPU, 3);
+  PatchDynamics1D pd(model, layout, p, dev, 3);
   ThreePointScheme coarse(kAstar, 11);
   const auto a = integrate_coarse(pd, MacroMethod::Euler, 1e-3, 300, 1, U0, 3);
   const auto b = integrate_coarse(coarse, MacroMethod::Euler, 1e-3, 300, 1, U0, 3);
@@ -141,7 +151,8 @@ TEST(PatchDynamics, Quick1dTrajectoryMatchesCoarseScheme) {
   EXPECT_LE(rd, 1e-6);
 }
 
-TEST(PatchDynamics, TemporalBlockingGivesTheSameEstimates) {
+TEST_P(SchemesOnDevice, PatchDynamicsTemporalBlockingGivesTheSameEstimates) {
+  const Device dev = GetParam();
   // The temporally blocked burst (every patch stepped in cache through the substeps) performs
   // the unblocked burst's arithmetic operation for operation: equal estimates, bit for bit, for
   // both closures, both implicit methods and the healed estimator (two blocked runs per burst).
@@ -156,12 +167,14 @@ TEST(PatchDynamics, TemporalBlockingGivesTheSameEstimates) {
       p.buffer_ends = ends;
       p.heal_substeps = ends == kernels::EndRows::AveragedGradient ? 2 : 0;
       p.chunk_len = 60;  // a partitioned solve, not only Thomas
-      std::vector<double> blocked(U.size()), unblocked(U.size());
-      PatchDynamics1D a(model, layout, p, Device::CPU, 3);
+      PatchDynamics1D a(model, layout, p, dev, 3);
       p.temporal_blocking = false;
-      PatchDynamics1D b(model, layout, p, Device::CPU, 3);
-      a.rhs(U.data(), blocked.data(), 3);
-      b.rhs(U.data(), unblocked.data(), 3);
+      PatchDynamics1D b(model, layout, p, dev, 3);
+      const Buffer<double> Ud(dev, U);
+      Buffer<double> bd(dev, U.size()), ud(dev, U.size());
+      a.rhs(Ud.data(), bd.data(), 3);
+      b.rhs(Ud.data(), ud.data(), 3);
+      const auto blocked = bd.to_host(), unblocked = ud.to_host();
       EXPECT_EQ(blocked, unblocked);
       EXPECT_EQ(a.patch_field(2), b.patch_field(2));
       EXPECT_EQ(a.point_steps(), b.point_steps());
@@ -226,7 +239,8 @@ TEST(FullResolution, TrBdf2StepAndErrorEstimateOnTheScalarEquation) {
   }
 }
 
-TEST(FullResolution, ApproachesHomogenizedAsEpsShrinks) {
+TEST_P(SchemesOnDevice, FullResolutionApproachesHomogenizedAsEpsShrinks) {
+  const Device dev = GetParam();
   // The tooth average of the fine solution differs from the homogenized one by O(eps^2) corrector
   // terms; halving eps must shrink the error. The truth is the homogenized FD solution on a fine
   // grid (its own O(dx^2) error, dx = 1e-3, is far below the eps effect at these eps).
@@ -238,7 +252,7 @@ TEST(FullResolution, ApproachesHomogenizedAsEpsShrinks) {
     const PatchLayout1D teeth(1.0, 11, dx, 2 * eps, 2 * eps);
     FullResolutionParams p;
     p.rtol = 1e-7;
-    FullResolution1D fr(model, teeth, p, Device::CPU);
+    FullResolution1D fr(model, teeth, p, dev);
     std::vector<double> U(2 * 11), R(2 * 11);
     fr.run(smooth, times, U.data(), R.data());
     const auto truth = homogenized_truth(kAstar, 1.0, 11, 100, {smooth}, times);
@@ -256,7 +270,8 @@ TEST(GapTooth, MatchesCoarseScheme) {
   // sec. 3), so the gap-tooth trajectory follows the 3-point homogenized scheme. Reference: that
   // scheme integrated exactly in time. The fine step dt = 1e-5 adds a backward-Euler error of
   // about dt |lambda|/2 ~ 1e-3 relative in the fastest coarse mode (|lambda| <= 4 a*/dX^2 = 183),
-  // i.e. an rMSE of order 1e-7; bound 1e-5.
+  // i.e. an rMSE of order 1e-7; bound 1e-5. (CPU only: 10^4 fine steps take 29 s emulated; the
+  // CUDA gap-tooth is checked against the CPU in Gpu.GapToothAndFullResolution.)
   const double eps = 1e-3, dx = 1e-5;
   const FineModel1D model(CoefficientField::sinusoid(1.1, 1.0), eps, dx);
   const PatchLayout1D teeth(1.0, 11, dx, 2e-3, 2e-3);
@@ -417,3 +432,6 @@ TEST(CoarseData, ARolloutStopsAtABadValueOrAStateOutsideTheOperatorsRange) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Cpu, SchemesOnDevice, testing::Values(Device::CPU));
+INSTANTIATE_TEST_SUITE_P(Cuda, SchemesOnDevice, testing::Values(Device::CUDA));
