@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "patchlearn/coeff/chebyshev.hpp"
+#include "patchlearn/core/buffer.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/effective.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
@@ -68,13 +69,16 @@ double lifted_rate(const EffectiveMedium1D& m, const double* U, int i, double dX
 }
 
 // max |estimate - effective rate of the lift| / max |rate| of patch dynamics with `p` on `field`
-// at eps (100 lattice points per period), over smooth_states(11) on quick1d's geometry.
-double estimate_error(const CoefficientField& field, double eps, const PatchDynamicsParams& p) {
+// at eps (100 lattice points per period), over smooth_states(11) on quick1d's geometry, on `dev`.
+double estimate_error(const CoefficientField& field, double eps, const PatchDynamicsParams& p,
+                      Device dev = Device::CPU) {
   const PatchLayout1D layout(1.0, 11, eps / 100, 2e-3, 2.4e-2);
   const auto eff = effective_medium(field, 100);
   const auto U = smooth_states(11);
-  std::vector<double> R(U.size());
-  PatchDynamics1D(FineModel1D(field, eps, eps / 100), layout, p, Device::CPU, 3).rhs(U.data(), R.data(), 3);
+  const Buffer<double> Ud(dev, U);
+  Buffer<double> Rd(dev, U.size());
+  PatchDynamics1D(FineModel1D(field, eps, eps / 100), layout, p, dev, 3).rhs(Ud.data(), Rd.data(), 3);
+  const auto R = Rd.to_host();
   double err = 0, scale = 0;
   for (int b = 0; b < 3; ++b)
     for (int i = 1; i < 10; ++i) {
@@ -179,7 +183,16 @@ TEST(NonlinearBurst, AFrozenJacobianIsExactOnAMediumThatIgnoresUAndFirstOrderOth
   EXPECT_NEAR(d[0] / d[1], 2.0, 0.3);  // first order, with an O(dt) share of the next term
 }
 
-TEST(NonlinearBurst, EstimateIsTheEffectiveRateOfTheLift) {
+// Tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu tests
+// (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
+class NonlinearOnDevice : public testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
+  }
+};
+
+TEST_P(NonlinearOnDevice, TheBurstEstimateIsTheEffectiveRateOfTheLift) {
   // The data target of issue 15: patch-dynamics dU/dt within 1e-5 relative of the effective rate
   // of the lifted profile, for a concentration-dependent diffusivity, a Burgers-type drift, a
   // heterogeneous drift (weighted by the corrector; on the points instead of the bonds the
@@ -193,7 +206,7 @@ TEST(NonlinearBurst, EstimateIsTheEffectiveRateOfTheLift) {
     for (auto jac : {kernels::StepJacobian::Frozen, kernels::StepJacobian::Exact}) {
       PatchDynamicsParams p = quick_params();
       p.jacobian = jac;
-      const double err = estimate_error(field, 1e-3, p);
+      const double err = estimate_error(field, 1e-3, p, GetParam());
       std::printf("%s, %s Jacobian: max |estimate - effective rate| / max |rate| = %.3e\n", field.description().c_str(),
                   name_of(jac), err);
       EXPECT_LT(err, 1e-5) << field.description() << ", " << name_of(jac);
@@ -418,3 +431,6 @@ TEST(FullResolution, ANonlinearMediumFollowsItsEffectivePde) {
   EXPECT_LT(du2, 1.5 * du1);
   EXPECT_LT(dr2, 1.5 * dr1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Cpu, NonlinearOnDevice, testing::Values(Device::CPU));
+INSTANTIATE_TEST_SUITE_P(Cuda, NonlinearOnDevice, testing::Values(Device::CUDA));
