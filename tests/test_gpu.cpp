@@ -144,18 +144,6 @@ TEST(Gpu, ElementwiseKernels) {
                          lg.data(), rg.data(), xg.data(), og.data());
   expect_close(og.to_host(), o, 1e-15, "increment_rhs");
 
-  const auto coef = randoms(systems * 5, 7);
-  Buffer<double> kg(Device::CUDA, coef);
-  kernels::lift(Device::CPU, systems, n, 1500, 1e-4, 5, coef.data(), o.data());
-  kernels::lift(Device::CUDA, systems, n, 1500, 1e-4, 5, kg.data(), og.data());
-  expect_close(og.to_host(), o, 1e-15, "lift");
-
-  std::vector<double> r(systems * 3);
-  Buffer<double> rgb(Device::CUDA, r.size());
-  kernels::restrict_teeth(Device::CPU, systems, n, 3, 100, 1000, 801, x.data(), r.data());
-  kernels::restrict_teeth(Device::CUDA, systems, n, 3, 100, 1000, 801, xg.data(), rgb.data());
-  expect_close(rgb.to_host(), r, 1e-14, "restrict");
-
   const auto d1 = randoms(x.size(), 8), d2 = randoms(x.size(), 9);
   Buffer<double> d1g(Device::CUDA, d1), d2g(Device::CUDA, d2);
   kernels::trbdf2_error_estimate(Device::CPU, x.data(), d1.data(), d2.data(), 1e-3, o.data(), x.size());

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "patchlearn/core/buffer.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/patch/layout1d.hpp"
@@ -25,7 +26,17 @@ TEST(Layout1D, RejectsMisalignedWidths) {
   EXPECT_THROW(PatchLayout1D(1.0, 11, 3e-3, 6e-3, 1.2e-2), ConfigError);  // dX = 0.1 not on the lattice
 }
 
-TEST(Restriction, ExactForQuadratics) {
+// Tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu tests
+// (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
+class PatchOnDevice : public testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
+  }
+};
+
+TEST_P(PatchOnDevice, TheRestrictionIsExactForQuadratics) {
+  const Device dev = GetParam();
   // Simpson's rule is exact for cubics: the tooth average of z^2 is h^2/12, of z^3 is 0.
   const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
   const auto moments = L.tooth_moments();
@@ -43,12 +54,14 @@ TEST(Restriction, ExactForQuadratics) {
     const double z = static_cast<double>(j - L.centre) * L.dx;
     y[j] = 2.0 + 3.0e2 * z + 5.0e5 * z * z;
   }
-  double R = 0;
-  kernels::restrict_teeth(Device::CPU, 1, N, 1, L.tooth_start, 0, L.tooth_points, y.data(), &R);
-  EXPECT_NEAR(R, 2.0 + 5.0e5 * h * h / 12, 1e-14);
+  const Buffer<double> yd(dev, y);
+  Buffer<double> R(dev, 1);
+  kernels::restrict_teeth(dev, 1, N, 1, L.tooth_start, 0, L.tooth_points, yd.data(), R.data());
+  EXPECT_NEAR(R.to_host()[0], 2.0 + 5.0e5 * h * h / 12, 1e-14);
 }
 
-TEST(Lifting, ToothAverageIsExactlyU) {
+TEST_P(PatchOnDevice, TheToothAverageOfTheLiftIsExactlyU) {
+  const Device dev = GetParam();
   // The lifting's constant term is corrected with the discrete tooth moments, so the restriction
   // of the lift returns U to roundoff (|U| ~ 1-3, 1001-term sums: ~1e-15).
   const PatchLayout1D L(1.0, 11, 1e-7, 1e-4, 8e-3);
@@ -56,10 +69,12 @@ TEST(Lifting, ToothAverageIsExactlyU) {
     const int nc = degree + 1;
     std::vector<double> U(2 * 11);
     for (int i = 0; i < 22; ++i) U[i] = 1.5 + std::sin(1.3 * i) + 0.2 * i;
-    std::vector<double> coef(2 * 9 * nc), y(2 * 9 * L.points), R(18);
-    kernels::lift_coefficients(Device::CPU, 2, 11, degree, L.macro_dx, L.tooth_moments(), U.data(), coef.data());
-    kernels::lift(Device::CPU, 18, L.points, L.centre, L.dx, nc, coef.data(), y.data());
-    kernels::restrict_teeth(Device::CPU, 18, L.points, 1, L.tooth_start, 0, L.tooth_points, y.data(), R.data());
+    const Buffer<double> Ud(dev, U);
+    Buffer<double> cd(dev, 2 * 9 * nc), y(dev, 2 * 9 * L.points), Rd(dev, 18);
+    kernels::lift_coefficients(dev, 2, 11, degree, L.macro_dx, L.tooth_moments(), Ud.data(), cd.data());
+    kernels::lift(dev, 18, L.points, L.centre, L.dx, nc, cd.data(), y.data());
+    kernels::restrict_teeth(dev, 18, L.points, 1, L.tooth_start, 0, L.tooth_points, y.data(), Rd.data());
+    const auto R = Rd.to_host(), coef = cd.to_host();
     for (int b = 0; b < 2; ++b)
       for (int p = 0; p < 9; ++p) EXPECT_NEAR(R[b * 9 + p], U[b * 11 + p + 1], 1e-13) << "degree " << degree;
     if (degree == 2) {  // the reference's correction: c0 = U - h^2 D2 / 24
@@ -104,3 +119,6 @@ TEST(Lifting, QuarticUsesFivePointDifferences) {
   EXPECT_NEAR(D[2], (U[2] - 2 * U[1] + U[0]) / 0.01, 1e-12);
   EXPECT_EQ(D[4], 0.0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Cpu, PatchOnDevice, testing::Values(Device::CPU));
+INSTANTIATE_TEST_SUITE_P(Cuda, PatchOnDevice, testing::Values(Device::CUDA));
