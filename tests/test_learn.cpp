@@ -318,6 +318,8 @@ TEST(Learn, ATensorOperatorIsACoarseOperator) {
   const int M = 11;
   learn::EffectiveTorchOperator op(0.4, 0.1);
   const auto U = smooth_states(3, M, 7);
+  std::vector<double> unbound(M);
+  EXPECT_THROW(static_cast<CoarseOperator&>(op).rhs(unbound.data(), unbound.data(), 1), std::logic_error);
   op.on_grid(M, Device::CPU);
   EXPECT_EQ(op.nodes(), M);
   const auto host = learn::to_vector(U);

@@ -1,6 +1,7 @@
 #include "patchlearn/learn/rollout.hpp"
 
 #include <memory>
+#include <stdexcept>
 
 #include "patchlearn/learn/tensors.hpp"
 
@@ -130,12 +131,14 @@ TorchOperator& TorchOperator::on_grid(int nodes, Device device) {
 }
 
 void TorchOperator::rhs(const double* U, double* dUdt, index_t batch) {
+  if (nodes_ < 1) throw std::logic_error("TorchOperator: the raw-array interface needs on_grid() first");
   require_default_stream(torch_device(device_));
   torch::NoGradGuard no_grad;
   over(dUdt, {batch, nodes_}, device_).copy_(rhs(over(U, {batch, nodes_}, device_)));
 }
 
 void TorchOperator::jacobian(const double* U, double* J, index_t batch) {
+  if (nodes_ < 1) throw std::logic_error("TorchOperator: the raw-array interface needs on_grid() first");
   require_default_stream(torch_device(device_));
   over(J, {batch, nodes_, nodes_}, device_).copy_(jacobian(over(U, {batch, nodes_}, device_)));
 }

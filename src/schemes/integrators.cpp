@@ -317,6 +317,7 @@ void bdf2(RolloutRun& run, CoarseOperator& op, index_t batch, Buffer<double>& U,
 CoarseRollout rollout_coarse(CoarseOperator& op, const double* U0, index_t batch, const std::vector<double>& times,
                              const RolloutParams& p) {
   if (!std::is_sorted(times.begin(), times.end())) throw std::invalid_argument("rollout_coarse: times not ascending");
+  if (op.nodes() < 1) throw std::invalid_argument("rollout_coarse: the operator has no nodes");
   RolloutRun run(op, batch, p);
   const Device dev = run.device();
   const index_t M = op.nodes(), T = static_cast<index_t>(times.size());

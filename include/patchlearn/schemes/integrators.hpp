@@ -57,9 +57,10 @@ struct CoarseRollout {
 ///   bdf     BDF2 (BDF1 on the first step) with step dt; simplified Newton: the iteration matrix
 ///           I - g J is factored once and kept across steps, refreshed only when Newton converges
 ///           slowly (so once for a linear operator, whose J is constant)
-/// A non-finite value, an accepted state past params.bound, a state outside op.state_range(), a
-/// step size that collapses or a Newton iteration that fails stop the rollout with a RunError
-/// naming the time.
+/// A non-finite value, an accepted state past params.bound, a state outside op.state_range() (in
+/// any stage, also of a dopri5 step that would have been rejected: the operator was evaluated
+/// where it is not defined), a step size that collapses or a Newton iteration that fails stop the
+/// rollout with a RunError naming the time.
 CoarseRollout rollout_coarse(CoarseOperator& op, const double* U0, index_t batch, const std::vector<double>& times,
                              const RolloutParams& params);
 
