@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "patchlearn/core/error.hpp"
@@ -23,14 +24,18 @@ const char* name_of(MacroMethod m) {
 
 namespace {
 
-// Names the first non-finite value of a batch (read back only when one exists).
-void check_finite(const Buffer<double>& v, index_t M, index_t step, const char* what) {
-  if (kernels::count_nonfinite(v.device(), v.data(), static_cast<index_t>(v.size())) == 0) return;
+// The index of the first non-finite value of v, if any (read back to the host only when one exists).
+std::optional<std::size_t> first_nonfinite(const Buffer<double>& v) {
+  if (kernels::count_nonfinite(v.device(), v.data(), static_cast<index_t>(v.size())) == 0) return std::nullopt;
   const auto h = v.to_host();
-  for (std::size_t i = 0; i < h.size(); ++i)
-    if (!std::isfinite(h[i]))
-      throw RunError(std::string("non-finite ") + what + " at macro step " + std::to_string(step) + ", trajectory " +
-                     std::to_string(i / M) + ", node " + std::to_string(i % M));
+  return static_cast<std::size_t>(std::find_if(h.begin(), h.end(), [](double x) { return !std::isfinite(x); }) -
+                                  h.begin());
+}
+
+// Names the first non-finite value of a batch of M-node states.
+void check_finite(const Buffer<double>& v, index_t M, index_t step, const char* what) {
+  if (const auto i = first_nonfinite(v))
+    throw RunError(fmt::format("non-finite {} at macro step {}, trajectory {}, node {}", what, step, *i / M, *i % M));
 }
 
 }  // namespace
@@ -145,6 +150,8 @@ class RolloutRun {
         watch_(dev_, size_) {}
 
   Device device() const { return dev_; }
+  index_t batch() const { return batch_; }
+  index_t nodes() const { return op_.nodes(); }
   index_t size() const { return size_; }
   index_t evaluations() const { return evaluations_; }
 
@@ -153,6 +160,10 @@ class RolloutRun {
     op_.rhs(U, dUdt, batch_);
     ++evaluations_;
   }
+
+  /// The operator's Jacobian at U (not counted as rate evaluations; U is the Newton iterate that
+  /// rhs() is given next, which watches it).
+  void jacobian(const double* U, double* J) { op_.jacobian(U, J, batch_); }
 
   /// Stops where a state the operator was given in the step from t0 to t1 lay outside its range.
   void check_range(double t0, double t1) {
@@ -180,11 +191,11 @@ class RolloutRun {
   }
 
   void check_finite(const Buffer<double>& U, double t) const {
-    if (kernels::count_nonfinite(dev_, U.data(), size_) > 0)
+    if (const auto i = first_nonfinite(U))
       throw RunError(
-          fmt::format("rollout produced non-finite values at t = {:.6g} (the model is unstable on these "
-                      "states)",
-                      t));
+          fmt::format("rollout produced non-finite values at t = {:.6g}, trajectory {}, node {} (the model "
+                      "is unstable on these states)",
+                      t, *i / op_.nodes(), *i % op_.nodes()));
   }
 
  private:
@@ -204,8 +215,6 @@ void dopri5(RolloutRun& run, Buffer<double>& U, const std::vector<double>& times
   std::vector<Buffer<double>> k;
   for (int i = 0; i < 7; ++i) k.emplace_back(dev, size);
   Buffer<double> stage(dev, size), next(dev, size), err(dev, size);
-  const double* kp[7];
-  for (int i = 0; i < 7; ++i) kp[i] = k[i].data();
   double t = times.empty() ? 0.0 : times.front();
   run.rhs(U.data(), k[0].data());
   double h = 1e-6;
@@ -213,6 +222,8 @@ void dopri5(RolloutRun& run, Buffer<double>& U, const std::vector<double>& times
     const double target = times[n];
     while (t < target - 1e-14 * std::max(1.0, target)) {
       const double step = std::min(h, target - t);
+      const double* kp[7];
+      for (int i = 0; i < 7; ++i) kp[i] = k[i].data();
       for (int j = 1; j <= 5; ++j) {
         kernels::stage_sum(dev, size, step, U.data(), j, kA[j - 1], kp, stage.data());
         run.rhs(stage.data(), k[j].data());
@@ -230,7 +241,6 @@ void dopri5(RolloutRun& run, Buffer<double>& U, const std::vector<double>& times
       if (en <= 1.0) {
         std::swap(U, next);
         std::swap(k[0], k[6]);  // FSAL
-        std::swap(kp[0], kp[6]);
         t += step;
         ++steps;
         run.check_bound(U, t);
@@ -246,10 +256,10 @@ void dopri5(RolloutRun& run, Buffer<double>& U, const std::vector<double>& times
   }
 }
 
-void bdf2(RolloutRun& run, CoarseOperator& op, index_t batch, Buffer<double>& U, const std::vector<double>& times,
-          const RolloutParams& p, const std::function<void(index_t)>& sample, index_t& steps) {
+void bdf2(RolloutRun& run, Buffer<double>& U, const std::vector<double>& times, const RolloutParams& p,
+          const std::function<void(index_t)>& sample, index_t& steps) {
   const Device dev = run.device();
-  const index_t size = run.size(), M = op.nodes();
+  const index_t size = run.size(), M = run.nodes(), batch = run.batch();
   Buffer<double> prev(dev, size), base(dev, size), Y(dev, size), F(dev, size), d(dev, size);
   Buffer<double> J(dev, static_cast<std::size_t>(size * M)), A(dev, static_cast<std::size_t>(size * M));
   Buffer<index_t> pivots(dev, static_cast<std::size_t>(size));
@@ -278,7 +288,7 @@ void bdf2(RolloutRun& run, CoarseOperator& op, index_t batch, Buffer<double>& U,
       bool converged = false;
       for (int attempt = 0; attempt < 2 && !converged; ++attempt) {
         if (attempt == 1 || g != A_gamma) {
-          op.jacobian(Y.data(), J.data(), batch);
+          run.jacobian(Y.data(), J.data());
           kernels::shifted_identity(dev, batch, M, g, J.data(), A.data());
           kernels::lu_factor(dev, batch, M, A.data(), pivots.data());
           A_gamma = g;
@@ -329,7 +339,7 @@ CoarseRollout rollout_coarse(CoarseOperator& op, const double* U0, index_t batch
   if (p.method == RolloutMethod::Dopri5)
     dopri5(run, U, times, p, sample, out.steps);
   else
-    bdf2(run, op, batch, U, times, p, sample, out.steps);
+    bdf2(run, U, times, p, sample, out.steps);
   run.check_finite(U, times.empty() ? 0.0 : times.back());
   out.rhs_evaluations = run.evaluations();
   return out;

@@ -35,6 +35,7 @@ class TorchOperator : public CoarseOperator {
   Device device_ = Device::CPU;
 };
 
+/// A trained network.
 class ModelOperator : public TorchOperator {
  public:
   explicit ModelOperator(CoarseModel model) : model_(std::move(model)) {}
