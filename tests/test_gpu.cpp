@@ -20,13 +20,13 @@
 #include "patchlearn/schemes/integrators.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
+#include "on_device.hpp"
 
 using namespace patchlearn;
 
 namespace {
 
-#define REQUIRE_GPU() \
-  if (!cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)"
+#define REQUIRE_GPU() SKIP_UNLESS_USABLE(Device::CUDA)
 
 std::vector<double> randoms(std::size_t n, unsigned seed, double lo = -1, double hi = 1) {
   std::mt19937_64 g(seed);

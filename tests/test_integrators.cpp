@@ -1,6 +1,5 @@
 // The coarse integrators (schemes/integrators.hpp) and their kernels on each device, against exact
-// answers: the Cpu/ instances are unit tests, the Cuda/ ones gpu tests (tests/CMakeLists.txt), run
-// on the emulated backend in CI and on a GPU by bench/gpu_check.sh, skipped where neither is.
+// answers (on_device.hpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,35 +12,12 @@
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/schemes/integrators.hpp"
+#include "on_device.hpp"
+#include "three_point.hpp"
 
 using namespace patchlearn;
 
 namespace {
-
-/// The homogenized 3-point scheme a D2 U on M equispaced nodes of [0, 1] (Dirichlet ends), with
-/// the library's vector kernels on its device: the interior rates of the whole batch as one stage
-/// sum over shifted views (right, middle, left), then each state's two end rates set to 0.
-class ThreePoint : public CoarseOperator {
- public:
-  ThreePoint(Device dev, double a, int M) : dev_(dev), c_(a * (M - 1) * (M - 1)), M_(M) {}
-  int nodes() const override { return M_; }
-  Device device() const override { return dev_; }
-  void rhs(const double* U, double* dUdt, index_t batch) override {
-    const double coef[3] = {1.0, -2.0, 1.0};
-    const double* k[3] = {U + 2, U + 1, U};
-    kernels::stage_sum(dev_, batch * M_ - 2, c_, nullptr, 3, coef, k, dUdt + 1);
-    for (index_t b = 0; b < batch; ++b) {
-      detail::fill_zero(dev_, dUdt + b * M_, sizeof(double));
-      detail::fill_zero(dev_, dUdt + b * M_ + M_ - 1, sizeof(double));
-    }
-  }
-  double c() const { return c_; }
-
- private:
-  Device dev_;
-  double c_;
-  int M_;
-};
 
 std::vector<double> nodes_of(const std::function<double(double)>& f, int M) {
   std::vector<double> U(M);
@@ -49,12 +25,7 @@ std::vector<double> nodes_of(const std::function<double(double)>& f, int M) {
   return U;
 }
 
-class Integrators : public testing::TestWithParam<Device> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
-  }
-};
+using Integrators = OnDevice;
 
 }  // namespace
 
@@ -192,5 +163,4 @@ TEST_P(Integrators, TheFieldReductionsOverManyBlocks) {
   EXPECT_EQ(rec.to_host(), (std::vector<unsigned long long>{5, 4}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, Integrators, testing::Values(Device::CPU));
-INSTANTIATE_TEST_SUITE_P(Cuda, Integrators, testing::Values(Device::CUDA));
+INSTANTIATE_ON_EVERY_DEVICE(Integrators);

@@ -17,6 +17,7 @@
 #include "patchlearn/io/config2d.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
+#include "on_device.hpp"
 
 using namespace patchlearn;
 
@@ -88,14 +89,7 @@ void use_cpu_baseline(bool on) {
 
 }  // namespace
 
-// The schemes' tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu
-// tests (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
-class LatticeOnDevice : public testing::TestWithParam<Device> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
-  }
-};
+using LatticeOnDevice = OnDevice;  // on_device.hpp
 
 TEST(Cell2D, PaperTablesGiveTheFullTensor) {
   // REFERENCE §4.5: [[1.33997, 0.11047], [0.11047, 1.26458]] with the reference's placement, and
@@ -918,5 +912,4 @@ TEST(Config2D, PaperConfigAndBadTables) {
   EXPECT_EQ(key_of("[regression]\nmodes = \"some\""), "regression.modes");
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, LatticeOnDevice, testing::Values(Device::CPU));
-INSTANTIATE_TEST_SUITE_P(Cuda, LatticeOnDevice, testing::Values(Device::CUDA));
+INSTANTIATE_ON_EVERY_DEVICE(LatticeOnDevice);

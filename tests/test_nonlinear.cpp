@@ -15,6 +15,7 @@
 #include "patchlearn/schemes/full_resolution.hpp"
 #include "patchlearn/schemes/patch_budget.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
+#include "on_device.hpp"
 
 using namespace patchlearn;
 
@@ -183,14 +184,7 @@ TEST(NonlinearBurst, AFrozenJacobianIsExactOnAMediumThatIgnoresUAndFirstOrderOth
   EXPECT_NEAR(d[0] / d[1], 2.0, 0.3);  // first order, with an O(dt) share of the next term
 }
 
-// Tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu tests
-// (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
-class NonlinearOnDevice : public testing::TestWithParam<Device> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
-  }
-};
+using NonlinearOnDevice = OnDevice;  // on_device.hpp
 
 TEST_P(NonlinearOnDevice, TheBurstEstimateIsTheEffectiveRateOfTheLift) {
   // The data target of issue 15: patch-dynamics dU/dt within 1e-5 relative of the effective rate
@@ -432,5 +426,4 @@ TEST(FullResolution, ANonlinearMediumFollowsItsEffectivePde) {
   EXPECT_LT(dr2, 1.5 * dr1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, NonlinearOnDevice, testing::Values(Device::CPU));
-INSTANTIATE_TEST_SUITE_P(Cuda, NonlinearOnDevice, testing::Values(Device::CUDA));
+INSTANTIATE_ON_EVERY_DEVICE(NonlinearOnDevice);

@@ -7,6 +7,7 @@
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/patch/layout1d.hpp"
+#include "on_device.hpp"
 
 using namespace patchlearn;
 
@@ -26,14 +27,7 @@ TEST(Layout1D, RejectsMisalignedWidths) {
   EXPECT_THROW(PatchLayout1D(1.0, 11, 3e-3, 6e-3, 1.2e-2), ConfigError);  // dX = 0.1 not on the lattice
 }
 
-// Tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu tests
-// (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
-class PatchOnDevice : public testing::TestWithParam<Device> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
-  }
-};
+using PatchOnDevice = OnDevice;  // on_device.hpp
 
 TEST_P(PatchOnDevice, TheRestrictionIsExactForQuadratics) {
   const Device dev = GetParam();
@@ -120,5 +114,4 @@ TEST(Lifting, QuarticUsesFivePointDifferences) {
   EXPECT_EQ(D[4], 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, PatchOnDevice, testing::Values(Device::CPU));
-INSTANTIATE_TEST_SUITE_P(Cuda, PatchOnDevice, testing::Values(Device::CUDA));
+INSTANTIATE_ON_EVERY_DEVICE(PatchOnDevice);

@@ -15,33 +15,14 @@
 #include "patchlearn/schemes/gap_tooth.hpp"
 #include "patchlearn/schemes/integrators.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
+#include "on_device.hpp"
+#include "three_point.hpp"
 
 using namespace patchlearn;
 
 namespace {
 const double kAstar = std::sqrt(0.21);
 double smooth(double x) { return 1.0 + 0.5 * std::sin(2 * M_PI * x) + 0.3 * std::cos(3 * M_PI * x); }
-
-/// The homogenized 3-point scheme a* D2 U on M equispaced nodes of [0, 1] (Dirichlet ends), the
-/// coarse operator patch data represent: the reference of these tests, written out here (the
-/// library's is learn::EffectiveTorchOperator, which the numerics tests do not link).
-class ThreePointScheme : public CoarseOperator {
- public:
-  ThreePointScheme(double a, int M) : c_(a * (M - 1) * (M - 1)), M_(M) {}
-  int nodes() const override { return M_; }
-  void rhs(const double* U, double* dUdt, index_t batch) override {
-    for (index_t b = 0; b < batch; ++b) {
-      const double* u = U + b * M_;
-      double* r = dUdt + b * M_;
-      r[0] = r[M_ - 1] = 0.0;
-      for (int i = 1; i < M_ - 1; ++i) r[i] = c_ * (u[i + 1] - 2.0 * u[i] + u[i - 1]);
-    }
-  }
-
- private:
-  double c_;
-  int M_;
-};
 
 std::vector<double> nodes_of(const std::function<double(double)>& f, int M, int batch = 1) {
   std::vector<double> U(batch * M);
@@ -67,7 +48,7 @@ double paper_estimate_error(double H, const PatchDynamicsParams& p, double* at04
     for (int i = 0; i < 11; ++i) U[b * 11 + i] = f[b](0.1 * i);
   PatchDynamics1D op(model, layout, p, Device::CPU, B);
   op.rhs(U.data(), R.data(), B);
-  ThreePointScheme(kAstar, 11).rhs(U.data(), ref.data(), B);
+  ThreePoint(Device::CPU, kAstar, 11).rhs(U.data(), ref.data(), B);
   double worst = 0;
   for (int b = 0; b < B; ++b) {
     EXPECT_EQ(R[b * 11], 0.0);
@@ -81,14 +62,7 @@ double paper_estimate_error(double H, const PatchDynamicsParams& p, double* at04
 }
 }  // namespace
 
-// Scheme tests written once for every device: Cpu/ instances are unit tests, Cuda/ ones gpu tests
-// (tests/CMakeLists.txt), run on the emulated backend in CI and on a GPU by gpu_check.
-class SchemesOnDevice : public testing::TestWithParam<Device> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
-  }
-};
+using SchemesOnDevice = OnDevice;
 
 TEST(PatchDynamics, PaperEstimateMatchesCoarseScheme) {
   // REFERENCE sec. 2.3: at x_i = 0.4 the burst estimate reproduces the 3-point scheme a* D2 to
@@ -142,7 +116,7 @@ TEST_P(SchemesOnDevice, PatchDynamicsQuick1dTrajectoryMatchesCoarseScheme) {
   for (int b = 0; b < 3; ++b)
     for (int i = 0; i < 11; ++i) U0[b * 11 + i] = ics[b](0.1 * i);
   PatchDynamics1D pd(model, layout, p, dev, 3);
-  ThreePointScheme coarse(kAstar, 11);
+  ThreePoint coarse(Device::CPU, kAstar, 11);
   const auto a = integrate_coarse(pd, MacroMethod::Euler, 1e-3, 300, 1, U0, 3);
   const auto b = integrate_coarse(coarse, MacroMethod::Euler, 1e-3, 300, 1, U0, 3);
   const double r = relative_mse(a.host_U(), b.host_U()), rd = relative_mse(a.host_dUdt(), b.host_dUdt());
@@ -201,7 +175,7 @@ TEST(Homogenized, ExactTimeMatchesFineEulerSteps) {
   // The exact propagation equals many small explicit steps of the same 3-point scheme
   // (forward Euler error ~ dt * |lambda|^2 t / 2 ~ 1e-6 here).
   const int M = 41;
-  ThreePointScheme op(kAstar, M);
+  ThreePoint op(Device::CPU, kAstar, M);
   auto U0 = nodes_of(smooth, M);
   const auto d = integrate_coarse(op, MacroMethod::RK4, 1e-5, 2000, 2000, U0, 1);
   HomogenizedSolution1D sol(kAstar, 1.0, M - 1, smooth);
@@ -433,5 +407,4 @@ TEST(CoarseData, ARolloutStopsAtABadValueOrAStateOutsideTheOperatorsRange) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, SchemesOnDevice, testing::Values(Device::CPU));
-INSTANTIATE_TEST_SUITE_P(Cuda, SchemesOnDevice, testing::Values(Device::CUDA));
+INSTANTIATE_ON_EVERY_DEVICE(SchemesOnDevice);

@@ -11,6 +11,7 @@
 
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/kernels/batched.hpp"
+#include "on_device.hpp"
 
 using namespace patchlearn;
 
@@ -50,7 +51,7 @@ class Tridiag : public testing::TestWithParam<std::tuple<Device, Case>> {};
 
 TEST_P(Tridiag, MatchesDenseSolve) {
   const auto [dev, c] = GetParam();
-  if (dev == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
+  SKIP_UNLESS_USABLE(dev);
   std::mt19937_64 gen(7);
   std::uniform_real_distribution<double> U(0.1, 2.0), S(-1.0, 1.0);
   const int n = c.n;
@@ -125,7 +126,7 @@ TEST_P(FusedSteps, SameValuesAsTheUnblockedSteps) {
   // steps. One chunk (Thomas) and several, plain and averaged-gradient ends; n = 4801 needs 77 KB
   // of shared memory, past CUDA's 48 KB default.
   const auto [dev, c] = GetParam();
-  if (dev == Device::CUDA && !cuda_available()) GTEST_SKIP() << "no usable CUDA GPU (or a CPU-only build)";
+  SKIP_UNLESS_USABLE(dev);
   const index_t n = c.n, mats = 3, systems = 7;
   const int steps = 5;
   std::mt19937_64 gen(11);
