@@ -231,24 +231,6 @@ TEST(Gpu, PatchDynamicsBlockedBurst) {
   expect_close(rg.to_host(), rc, 1e-9, "blocked CUDA vs CPU dU/dt");
 }
 
-TEST(Gpu, PatchDynamicsRandomMedium) {
-  // A random medium: every patch lifted with its own corrector (kernels::lift_corrector, one
-  // thread per patch) before the burst, on CUDA against the CPU. The corrector's prefix sums are
-  // the same per-row arithmetic; the rates are differences of tooth averages over the burst.
-  REQUIRE_GPU();
-  RandomMediumSpec spec;
-  spec.mu = 0.0;
-  spec.sigma = 0.5;
-  spec.seed = 3;
-  const FineModel1D model(random_medium(spec, 1.0, 1e-3), 1e-3, 5e-5);
-  const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
-  PatchDynamicsParams p;
-  p.burst = 2e-7;
-  p.substeps = 4;
-  PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
-  expect_same_patch_dynamics(cpu, gpu, three_macro_states(), "random-medium");
-}
-
 TEST(Gpu, PatchDynamicsNonlinearMedium) {
   // A u-dependent diffusivity with a drift and a reaction, periodic and graded (every patch its
   // own tables): the linearly implicit burst (kernels/nonlinear.hpp) and the three-restriction
