@@ -303,7 +303,7 @@ TEST(PatchBudget, TheMeasuredBudgetAccountsForTheError) {
   // backward Euler damps the corrector).
   const PatchGeometry g{1.0, 11, 2e-3};
   const auto U = smooth_states(11);
-  const PatchProbe probe{g, U, 3};
+  const PatchProbe probe{g, U, 3, {}};
   for (const auto& [f, floor] : budget_media()) {
     const FineModel1D model(f, 1e-3, 1e-5);
     const auto b = measure_patch_errors(model, probe, quick_setting());
@@ -339,7 +339,7 @@ TEST(PatchBudget, FixedKeysStayAndBoundTheTuning) {
   // With the buffer fixed too thin for any corrector-healing burst of a = 3 + 2.5 sin, auto keeps
   // it, stops short and says so (met = false); the budget names the buffer.
   const PatchGeometry g{1.0, 11, 2e-3};
-  const PatchProbe probe{g, smooth_states(11), 3};
+  const PatchProbe probe{g, smooth_states(11), 3, {}};
   PatchSetting s = quick_setting();
   s.buffer_width = 4e-3;
   const FineModel1D model(medium("3 + 2.5*sin(2*pi*y) + 0*u"), 1e-3, 1e-5);

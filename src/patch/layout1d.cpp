@@ -46,7 +46,7 @@ PatchLayout1D::PatchLayout1D(double length_, int macro_nodes_, double dx_, doubl
 }
 
 index_t PatchLayout1D::global_start(int i) const {
-  return i * static_cast<index_t>(std::llround(macro_dx / dx)) - centre;
+  return (first_node + i) * static_cast<index_t>(std::llround(macro_dx / dx)) - centre;
 }
 
 std::vector<index_t> PatchLayout1D::patch_starts() const {

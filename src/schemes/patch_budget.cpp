@@ -17,10 +17,18 @@ double patch_width(const FineModel1D& model, double tooth_width, double room) {
 std::vector<double> estimate(const FineModel1D& model, const PatchProbe& probe, double width,
                              const PatchDynamicsParams& p) {
   const PatchGeometry& g = probe.geometry;
-  const PatchLayout1D layout(g.length, g.macro_nodes, model.dx(), g.tooth_width, width);
-  PatchDynamics1D op(model, layout, p, Device::CPU, probe.batch);
+  PatchLayout1D layout(g.length, g.macro_nodes, model.dx(), g.tooth_width, width);
   std::vector<double> R(probe.U.size());
-  op.rhs(probe.U.data(), R.data(), probe.batch);
+  if (probe.first_nodes.empty()) {
+    PatchDynamics1D(model, layout, p, Device::CPU, probe.batch).rhs(probe.U.data(), R.data(), probe.batch);
+    return R;
+  }
+  // One state at a time, each with its patches on its own piece of the medium.
+  for (index_t b = 0; b < probe.batch; ++b) {
+    layout.first_node = probe.first_nodes[static_cast<std::size_t>(b)];
+    const index_t at = b * g.macro_nodes;
+    PatchDynamics1D(model, layout, p, Device::CPU, 1).rhs(probe.U.data() + at, R.data() + at, 1);
+  }
   return R;
 }
 
@@ -35,7 +43,7 @@ double largest_gap(const std::vector<double>& a, const std::vector<double>& b) {
 PatchProbe probe_windows(const PatchGeometry& g, int lifting_degree, const std::vector<double>& U, index_t batch,
                          int count) {
   const int M = g.macro_nodes, half = lifting_degree / 2, n = 2 * half + 1;
-  if (M <= n) return {g, U, batch};  // the grid is no larger than a window
+  if (M <= n) return {g, U, batch, {}};  // the grid is no larger than a window
   // Candidate windows (state, centre node) and their first and second differences.
   struct Window {
     index_t b;
@@ -59,9 +67,11 @@ PatchProbe probe_windows(const PatchGeometry& g, int lifting_degree, const std::
   };
   take(&Window::d2, static_cast<std::size_t>((count + 1) / 2));
   take(&Window::d1, static_cast<std::size_t>(count));
-  PatchProbe p{{g.length * (n - 1) / (M - 1), n, g.tooth_width}, {}, static_cast<index_t>(chosen.size())};
-  for (const auto& w : chosen)
+  PatchProbe p{{g.length * (n - 1) / (M - 1), n, g.tooth_width}, {}, static_cast<index_t>(chosen.size()), {}};
+  for (const auto& w : chosen) {
     for (int k = -half; k <= half; ++k) p.U.push_back(U[w.b * M + w.i + k]);
+    p.first_nodes.push_back(w.i - half);
+  }
   return p;
 }
 

@@ -24,6 +24,10 @@ struct PatchLayout1D {
 
   double length, macro_dx, dx, tooth_width, patch_width;
   int macro_nodes;
+  /// The node of the medium's macro grid that this grid's node 0 sits on: a layout over a window
+  /// of the grid (the patch-parameter probe) keeps each patch on its own piece of a medium that
+  /// is not periodic. 0 for a layout of the whole domain.
+  int first_node = 0;
   index_t points;        // N, fine points per patch
   index_t centre;        // c, index of the patch centre
   index_t tooth_points;  // nq, odd

@@ -44,11 +44,15 @@ struct PatchGeometry {
 
 /// Macro states to probe on: windows of one patch's lifting stencil (lifting_degree + 1 macro
 /// nodes), each a state of a grid of that many nodes with the same spacing, so that a probe costs
-/// a few patches whatever the size of the macro grid.
+/// a few patches whatever the size of the macro grid. Each window's patch sits where it came from
+/// (first_nodes): on a graded or random medium the estimate's error depends on the piece of the
+/// medium under the patch (a graded diffusivity that grows across the domain drifts most where it
+/// is largest).
 struct PatchProbe {
   PatchGeometry geometry;
   std::vector<double> U;  ///< [batch][geometry.macro_nodes], host
   index_t batch = 0;
+  std::vector<int> first_nodes;  ///< per state, the medium's node under its node 0; empty: all 0
 };
 
 /// The `count` windows of the states U[batch][g.macro_nodes] where the estimate is hardest: half
