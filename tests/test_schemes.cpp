@@ -128,9 +128,12 @@ TEST_P(SchemesOnDevice, PatchDynamicsQuick1dTrajectoryMatchesCoarseScheme) {
 
 TEST_P(SchemesOnDevice, PatchDynamicsTemporalBlockingGivesTheSameEstimates) {
   const Device dev = GetParam();
-  // The temporally blocked burst (every patch stepped in cache through the substeps) performs
-  // the unblocked burst's arithmetic operation for operation: equal estimates, bit for bit, for
-  // both closures, both implicit methods and the healed estimator (two blocked runs per burst).
+  // The temporally blocked burst (every patch stepped in cache through the substeps; on CUDA in
+  // shared memory) performs the unblocked burst's arithmetic operation for operation: equal
+  // estimates for both closures, both implicit methods and the healed estimator (two blocked runs
+  // per burst). On the CPU bit for bit. nvcc may contract multiply-adds differently in the fused
+  // kernel (~1 ulp per operation): the fields within FusedSteps' 1e-13, and the estimates, which
+  // divide tooth-average differences by the estimate's span, within 1e-12 of the largest rate.
   const FineModel1D model(CoefficientField::sinusoid(1.1, 1.0), 1e-3, 5e-5);
   const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
   const auto U = nodes_of(smooth, 11, 3);
@@ -150,8 +153,21 @@ TEST_P(SchemesOnDevice, PatchDynamicsTemporalBlockingGivesTheSameEstimates) {
       a.rhs(Ud.data(), bd.data(), 3);
       b.rhs(Ud.data(), ud.data(), 3);
       const auto blocked = bd.to_host(), unblocked = ud.to_host();
-      EXPECT_EQ(blocked, unblocked);
-      EXPECT_EQ(a.patch_field(2), b.patch_field(2));
+      if (dev == Device::CPU) {
+        EXPECT_EQ(blocked, unblocked);
+        EXPECT_EQ(a.patch_field(2), b.patch_field(2));
+      } else {
+        const auto fa = a.patch_field(2), fb = b.patch_field(2);
+        double rate = 0, gap = 0, field_gap = 0;
+        for (std::size_t k = 0; k < blocked.size(); ++k) {
+          rate = std::max(rate, std::abs(unblocked[k]));
+          if (!(std::abs(blocked[k] - unblocked[k]) <= gap)) gap = std::abs(blocked[k] - unblocked[k]);  // NaN fails
+        }
+        for (std::size_t k = 0; k < fa.size(); ++k)
+          if (!(std::abs(fa[k] - fb[k]) <= field_gap)) field_gap = std::abs(fa[k] - fb[k]);
+        EXPECT_LE(gap, 1e-12 * rate);
+        EXPECT_LE(field_gap, 1e-13);
+      }
       EXPECT_EQ(a.point_steps(), b.point_steps());
       EXPECT_GT(std::abs(blocked[3]), 0.1);  // a real estimate (a* D2 of the profile)
     }
