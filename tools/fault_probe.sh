@@ -3,7 +3,7 @@
 # one line per case, "ok" or "FAIL" with what was seen. A case passes when the program gives either
 # a one-line message and the expected non-zero exit, leaving nothing that looks finished, or the
 # correct result. Needs root for the disk-full cases (a small tmpfs); without it those are skipped.
-#   usage: bash tools/fault_probe.sh build/patchlearn        (about 4 minutes on 2 cores)
+#   usage: bash tools/fault_probe.sh build/patchlearn        (about 90 s on 2 cores)
 set -uo pipefail
 bin=$(realpath "$1")
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +76,11 @@ signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.setpgid(0, 0)
 os.execv(sys.argv[1], sys.argv[1:])' "$@"
 }
+flip() {  # flip FILE: 16 bytes in the middle of the file inverted (inside a model's tensor data)
+  /usr/bin/python3 -c "
+import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); m = len(b) // 2
+b[m:m + 16] = bytes(x ^ 0xFF for x in b[m:m + 16]); open(p, 'wb').write(bytes(b))" "$1"
+}
 tmpfs() {  # tmpfs SIZE DIR: a small file system at DIR, or non-zero where mounting is not allowed
   mkdir -p "$2" && mount -t tmpfs -o "size=$1" tmpfs "$2" 2>/dev/null && mounts+=("$2")
 }
@@ -126,9 +131,7 @@ if [ -s ck/models/functional.pt.state ]; then
   with learn.epochs=100000 learn.checkpoint_every=1 learn.standardize=false >std.toml
   refuses "train --resume with learn.standardize changed" 2 "$bin" train std.toml --data base/data.h5 --out ck --resume --quiet
   cp -r ck ckf
-  /usr/bin/python3 -c "
-import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); m = len(b) // 2
-b[m:m + 16] = bytes(x ^ 0xFF for x in b[m:m + 16]); open(p, 'wb').write(bytes(b))" ckf/models/functional.pt.state
+  flip ckf/models/functional.pt.state
   refuses "flipped bytes in a .pt.state" 2 "$bin" train long.toml --data base/data.h5 --out ckf --resume --quiet
   says "flipped bytes in a .pt.state" "functional.pt.state"
 else
@@ -169,9 +172,7 @@ else
   bad "committed chunks" "the interrupted simulate left no chunk_0_1.h5"
 fi
 cp base/models/functional.pt flipped.pt
-/usr/bin/python3 -c "
-import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); m = len(b) // 2
-b[m:m + 16] = bytes(x ^ 0xFF for x in b[m:m + 16]); open(p, 'wb').write(bytes(b))" flipped.pt
+flip flipped.pt
 refuses "flipped bytes in a .pt" 2 "$bin" rollout "$tiny" --model flipped.pt
 says "flipped bytes in a .pt" "flipped.pt"
 grep -q "pt.state" err.txt && bad ".pt damage blamed on the .state" "$(cat err.txt)"
@@ -225,7 +226,6 @@ for how in missing interrupted killed; do
 done
 sleep 6
 [ -e report_wrote_late ] && bad "report killed" "the report script outlived patchlearn and wrote afterwards"
-cp "$src/tests/bench_configs/"*.toml . 2>/dev/null
 bench_cfg=$(ls "$src"/tests/bench_configs/*.toml | head -1)
 PATCHLEARN_PYTHON=/nonexistent "$bin" bench "$bench_cfg" --out bench_out --quiet >/dev/null 2>err.txt
 rc=$?
@@ -248,8 +248,7 @@ if grep -q 'rename(.*data.h5.partial' trace.txt; then
 else
   skip "fsync" "no rename of data.h5.partial traced"
 fi
-cp "$src/tests/damaged_files/chunk_truncated.h5" . 
-mkdir -p tr/data.h5.chunks && cp chunk_truncated.h5 tr/data.h5.chunks/chunk_0_1.h5
+mkdir -p tr/data.h5.chunks && cp "$src/tests/damaged_files/chunk_truncated.h5" tr/data.h5.chunks/chunk_0_1.h5
 refuses "a half-truncated chunk" 2 "$bin" simulate "$tiny" --out tr --resume --quiet
 grep -q "attribute" err.txt && bad "a half-truncated chunk" "blamed on an attribute: $(cat err.txt)"
 printf '%s\n' -1 -2 -3 >table.txt
@@ -282,7 +281,7 @@ refuses "micro.dx giving 1e9 points per patch" 2 "$bin" validate fine.toml
 with rollout.dt=1e-15 'rollout.method="bdf"' >bdf.toml
 refuses "rollout.dt = 1e-15 with BDF" 2 "$bin" validate bdf.toml
 sed 's/^patches = .*/patches = 1000/; s/^trajectories = .*/trajectories = 1/' "$src/configs/paper2d.toml" >p1000.toml
-grep -q '^patches = 1000' p1000.toml || echo "patches = 1000" >>p1000.toml
+grep -q '^patches = 1000' p1000.toml || bad "2D patches = 1000" "configs/paper2d.toml has no 'patches =' line to set"
 PATCHLEARN_PROGRESS_SECONDS=2 timeout 20 "$bin" simulate p1000.toml --out p1000 >/dev/null 2>p1000.txt
 if grep -q "%" p1000.txt; then ok "2D patches = 1000 shows progress  [$(grep % p1000.txt | tail -1 | head -c 120)]"; else
   bad "2D patches = 1000" "no progress line in 20 s: $(head -c 200 p1000.txt)"; fi

@@ -19,13 +19,9 @@ std::vector<double> estimate(const FineModel1D& model, const PatchProbe& probe, 
   const PatchGeometry& g = probe.geometry;
   PatchLayout1D layout(g.length, g.macro_nodes, model.dx(), g.tooth_width, width);
   std::vector<double> R(probe.U.size());
-  if (probe.first_nodes.empty()) {
-    PatchDynamics1D(model, layout, p, Device::CPU, probe.batch).rhs(probe.U.data(), R.data(), probe.batch);
-    return R;
-  }
   // One state at a time, each with its patches on its own piece of the medium.
   for (index_t b = 0; b < probe.batch; ++b) {
-    layout.first_node = probe.first_nodes[static_cast<std::size_t>(b)];
+    layout.first_node = probe.first_nodes.empty() ? 0 : probe.first_nodes[static_cast<std::size_t>(b)];
     const index_t at = b * g.macro_nodes;
     PatchDynamics1D(model, layout, p, Device::CPU, 1).rhs(probe.U.data() + at, R.data() + at, 1);
   }

@@ -34,7 +34,8 @@ struct PatchLayout1D {
   index_t tooth_start;   // c - (nq-1)/2
 
   int patches() const { return macro_nodes - 2; }
-  double node_x(int i) const { return i * macro_dx; }
+  /// Position of node i in the medium (first_node's place plus i dX).
+  double node_x(int i) const { return (first_node + i) * macro_dx; }
   /// Global lattice index of point 0 of the patch at macro node i (1 <= i <= M-2).
   index_t global_start(int i) const;
   /// global_start of every patch, in order (nodes 1 .. M-2).
