@@ -9,7 +9,7 @@
 #include <cmath>
 #include <random>
 #include <string>
-#include <tuple>
+#include <vector>
 
 #include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/error.hpp"
@@ -305,179 +305,71 @@ TEST(Gpu, GapToothAndFullResolution) {
   expect_close(Rg, Rc, 4 * a_max / (h * h) * u_tol * u_scale / rate_scale, "full resolution dU/dt");
 }
 
-TEST(Gpu, Lattice2DRatesAndPropagation) {
-  // The gap-tooth rates (edge sums on the fly on CUDA, matrix products on the CPU) and the
-  // periodic lattice rates differ only in summation order: ~1e-15 of the rate scale 1/h^2. The
-  // exponential propagation then agrees to ~1e-12 of the state.
+TEST(Gpu, Lattice2DGapToothOnBothBackends) {
+  // The whole 2D gap-tooth scheme on the CPU and on CUDA, on each kind of lattice: one bond table
+  // for all teeth, one per tooth (a modulated lattice, linear and with g(u) and a reaction), teeth
+  // closed as their own cells (a random lattice with gaps), and g(u) with a reaction on the
+  // paper's tables. Each kernel alone is checked against the host's per-point function on every
+  // device (LatticeOnDevice.*); here they run together: the coupling, the closure (CUDA precomputes
+  // the batch's ghosts, the CPU each trajectory's pass its own) and the stepper, the exponential on
+  // the paper's symmetric lattice, rkc otherwise (CUDA stage by stage over the batch, the CPU each
+  // trajectory through in one call). The same arithmetic in another order: rates ~1e-15 of their
+  // scale (1e-13 leaves room for the edge sums' P terms), states after three intervals of up to a
+  // few hundred stages ~1e-12, the rates of the means 1e-10.
   REQUIRE_GPU();
-  const auto g = make_layout_2d(2 * M_PI, 16, 5, 0.1, Coupling::Spectral, 0);
-  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
-  InitialConditionParams2D p;
-  p.trajectories = 3;
-  const auto ics = draw_initial_conditions_2d(p);
-  GapTooth2D gc(Device::CPU, lat, g, 3), gg(Device::CUDA, lat, g, 3);
-  const auto u = randoms(static_cast<std::size_t>(3 * gc.state_size()), 11);
-  Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
-  gc.rates(uc.data(), rc.data());
-  gg.rates(ug.data(), rg.data());
-  expect_close(rg.to_host(), rc.to_host(), 1e-13, "gap-tooth rates");
-  Propagator2D pc(gc, 0.01, FineStepper::Exponential), pg(gg, 0.01, FineStepper::Exponential);
-  const auto dc = simulate_lattice_2d(gc, pc, 0.01, 4, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 4, ics);
-  EXPECT_EQ(dg.device(), Device::CUDA);
-  expect_close(dg.host_U(), dc.host_U(), 1e-12, "gap-tooth patch means");
-  expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "gap-tooth rates of the means");
-
-  const auto gf = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
-  FullLattice2D fc(Device::CPU, Lattice2D(KappaTables::paper(), BondPlacement::Reference, gf.h, gf.first), gf, 2),
-      fg(Device::CUDA, Lattice2D(KappaTables::paper(), BondPlacement::Reference, gf.h, gf.first), gf, 2);
-  const auto v = randoms(static_cast<std::size_t>(2 * fc.state_size()), 12);
-  Buffer<double> vc(Device::CPU, v), vg(Device::CUDA, v), sc(Device::CPU, v.size()), sg(Device::CUDA, v.size());
-  fc.rates(vc.data(), sc.data());
-  fg.rates(vg.data(), sg.data());
-  expect_close(sg.to_host(), sc.to_host(), 1e-14, "full-lattice rates");
-  Buffer<double> Mc(Device::CPU, 2 * 64), Mg(Device::CUDA, 2 * 64);
-  fc.restrict_means(vc.data(), Mc.data());
-  fg.restrict_means(vg.data(), Mg.data());
-  expect_close(Mg.to_host(), Mc.to_host(), 1e-14, "window means");
-}
-
-TEST(Gpu, FullLatticeThreadsServeTrajectoryGroups) {
-  // A lattice too large for one thread per trajectory and site to be needed (400^2 sites against the
-  // device's 270,336 resident threads: 2 groups), so each CUDA thread reads its site's bonds once
-  // and loops over trajectories b = g, g + 2, ...: every trajectory of an odd batch must come out
-  // as the CPU's (the same operands in the same order: round-off only where a compiler fuses).
-  REQUIRE_GPU();
-  const index_t N = 400, batch = 5, size = batch * N * N;
-  const auto kE = randoms(N * N, 21, 0.5, 2.0), kN = randoms(N * N, 22, 0.5, 2.0);
-  const auto u = randoms(size, 23), acc0 = randoms(size, 24), prev = randoms(size, 25);
-  Buffer<double> kEg(Device::CUDA, kE), kNg(Device::CUDA, kN), ug(Device::CUDA, u), rg(Device::CUDA, size);
-  std::vector<double> r(size);
-  kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 4.0, u.data(), r.data());
-  kernels::lattice_rates(Device::CUDA, batch, N, kEg.data(), kNg.data(), 4.0, ug.data(), rg.data());
-  expect_close(rg.to_host(), r, 1e-14, "full-lattice rates over trajectory groups");
-  std::vector<double> Tkm1 = prev, acc = acc0;
-  Buffer<double> Tkm1g(Device::CUDA, prev), accg(Device::CUDA, acc0);
-  kernels::lattice_chebyshev_step(Device::CPU, batch, N, kE.data(), kN.data(), 4.0, 0.3, u.data(), Tkm1.data(), 0.7,
-                                  acc.data());
-  kernels::lattice_chebyshev_step(Device::CUDA, batch, N, kEg.data(), kNg.data(), 4.0, 0.3, ug.data(), Tkm1g.data(),
-                                  0.7, accg.data());
-  expect_close(Tkm1g.to_host(), Tkm1, 1e-14, "full-lattice Chebyshev term over trajectory groups");
-  expect_close(accg.to_host(), acc, 1e-14, "full-lattice Chebyshev sum over trajectory groups");
-}
-
-TEST(Gpu, GapToothOnAModulatedLattice) {
-  // Every tooth its own bonds (a modulated lattice), linear and with g(u) and a reaction: the CUDA
-  // kernel reads each tooth's table from the per-tooth layout, the CPU loop a plane per frame
-  // position. Rates ~1e-15 of their scale; the rkc stepper (the patch system is not symmetric) over
-  // two intervals ~1e-12 of the state.
-  REQUIRE_GPU();
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.25, Coupling::Spectral, 0);
+  struct Case {
+    std::string what;
+    PatchLayout2D layout;
+    Lattice2D lattice;
+    FineStepper stepper;
+    EffectiveTensor bound;  // about the largest D: it only sets rkc's steps, the same on both
+  };
+  const auto paper = make_layout_2d(2 * M_PI, 16, 5, 0.1, Coupling::Spectral, 0),
+             modulated = make_layout_2d(2 * M_PI, 8, 5, 0.25, Coupling::Spectral, 0),
+             gaps = make_layout_2d(2 * M_PI, 8, 7, 0.5, Coupling::Spectral, 0),
+             small = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
   const MediumExpression A("lattice.modulation", "1 + 0.3*sin(x) + 0.2*cos(y)", {"x", "y"});
+  RandomMediumSpec law;
+  law.sigma = 0.5;
+  law.seed = 9;
+  const auto tilted = [&](const KappaTables& period) {
+    return Lattice2D(period.modulated(static_cast<int>(modulated.lattice_points()), modulated.h, modulated.first, A),
+                     BondPlacement::Aligned, modulated.h, modulated.first);
+  };
+  const KappaTables u_dependent = u_dependent_paper_tables();
+  const std::vector<Case> cases = {
+      {"the paper's tables",
+       paper,
+       Lattice2D(KappaTables::paper(), BondPlacement::Reference, paper.h, paper.first),
+       FineStepper::Exponential,
+       {}},
+      {"own bonds", modulated, tilted(KappaTables::paper()), FineStepper::RKC, {2.0, 0.0, 2.0}},
+      {"own bonds, u-dependent", modulated, tilted(u_dependent), FineStepper::RKC, {2.0, 0.0, 2.0}},
+      {"closed teeth",
+       gaps,
+       Lattice2D(KappaTables::random_lattice(static_cast<int>(gaps.lattice_points()), law), BondPlacement::Aligned,
+                 gaps.h, gaps.first),
+       FineStepper::RKC,
+       {1.5, 0.0, 1.5}},
+      {"u-dependent", small, Lattice2D(u_dependent, BondPlacement::Reference, small.h, small.first), FineStepper::RKC,
+       effective_tensor(Lattice2D(u_dependent.linear_part(), BondPlacement::Reference, small.h, small.first))}};
   const auto ics = small_initial_conditions();
-  for (const KappaTables& period : {KappaTables::paper(), u_dependent_paper_tables()}) {
-    const Lattice2D lat(period.modulated(static_cast<int>(g.lattice_points()), g.h, g.first, A), BondPlacement::Aligned,
-                        g.h, g.first);
-    const std::string what = period.nonlinear_key().empty() ? "own bonds" : "own bonds, u-dependent";
-    GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
+  for (const auto& c : cases) {
+    GapTooth2D gc(Device::CPU, c.lattice, c.layout, 2), gg(Device::CUDA, c.lattice, c.layout, 2);
+    EXPECT_EQ(gc.closure().active(), c.what == "closed teeth");
     const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 15);
     Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
     gc.rates(uc.data(), rc.data());
     gg.rates(ug.data(), rg.data());
-    expect_close(rg.to_host(), rc.to_host(), 1e-13, ("gap-tooth rates, " + what).c_str());
-    const EffectiveTensor D{2.0, 0.0, 2.0};  // about max A D: it only sets the steps, the same on both
-    Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
-        pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
+    expect_close(rg.to_host(), rc.to_host(), 1e-13, (c.what + ": gap-tooth rates").c_str());
+    const bool rkc = c.stepper == FineStepper::RKC;
+    Propagator2D pc(gc, 0.01, c.stepper, 0.0, rkc ? 1e-4 : exact_exponential_tolerance(),
+                    rkc ? gc.slow_rate(c.bound) : 0.0),
+        pg(gg, 0.01, c.stepper, 0.0, rkc ? 1e-4 : exact_exponential_tolerance(), rkc ? gg.slow_rate(c.bound) : 0.0);
+    EXPECT_EQ(pc.evaluations(), pg.evaluations()) << c.what;
     const auto dc = simulate_lattice_2d(gc, pc, 0.01, 3, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 3, ics);
-    expect_close(dg.host_U(), dc.host_U(), 1e-12, ("patch means, " + what).c_str());
-    expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, ("rates of the means, " + what).c_str());
+    EXPECT_EQ(dg.device(), Device::CUDA);
+    expect_close(dg.host_U(), dc.host_U(), 1e-12, (c.what + ": patch means").c_str());
+    expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, (c.what + ": rates of the means").c_str());
   }
-}
-
-TEST(Gpu, ClosedTeethOfARandomLattice) {
-  // A random lattice with gaps: the teeth's ghost values from their periodic closure
-  // (kernels::ToothClosure), on CUDA one thread per ghost value summing over the means
-  // (closure_edge), on the CPU matrix products in the same order; then the rates read them. Rates
-  // ~1e-15 of their scale, the rkc stepper over two intervals ~1e-12 of the state.
-  REQUIRE_GPU();
-  const auto g = make_layout_2d(2 * M_PI, 8, 7, 0.5, Coupling::Spectral, 0);
-  RandomMediumSpec law;
-  law.sigma = 0.5;
-  law.seed = 9;
-  const Lattice2D lat(KappaTables::random_lattice(static_cast<int>(g.lattice_points()), law), BondPlacement::Aligned,
-                      g.h, g.first);
-  GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
-  ASSERT_TRUE(gc.closure().active() && gg.closure().active());
-  const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 16);
-  Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
-  gc.rates(uc.data(), rc.data());
-  gg.rates(ug.data(), rg.data());
-  expect_close(rg.to_host(), rc.to_host(), 1e-13, "closed teeth's rates");
-  const EffectiveTensor D{1.5, 0.0, 1.5};  // above the realization's D: it only sets the steps, the same on both
-  Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
-      pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
-  const auto ics = small_initial_conditions();
-  const auto dc = simulate_lattice_2d(gc, pc, 0.01, 3, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 3, ics);
-  expect_close(dg.host_U(), dc.host_U(), 1e-12, "closed teeth's means");
-  expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "rates of the closed teeth's means");
-}
-
-TEST(Gpu, UDependentLatticeOnTheRkcStepper) {
-  // g(u) on the bonds and a reaction on the sites: the CUDA kernels evaluate them per point
-  // (site_rate), the CPU per plane of bonds; the CUDA rkc path goes stage by stage over the batch
-  // (gap_tooth_rates, rkc_stage), the CPU one carries each trajectory through in one call. The
-  // same arithmetic in another order: rates ~1e-15 of their scale, states after three intervals
-  // of a few hundred stages ~1e-12.
-  REQUIRE_GPU();
-  const auto g = make_layout_2d(2 * M_PI, 8, 5, 0.1, Coupling::Spectral, 0);
-  const KappaTables t = u_dependent_paper_tables();
-  const Lattice2D lat(t, BondPlacement::Reference, g.h, g.first);
-  const auto ics = small_initial_conditions();
-  GapTooth2D gc(Device::CPU, lat, g, 2), gg(Device::CUDA, lat, g, 2);
-  const auto u = randoms(static_cast<std::size_t>(2 * gc.state_size()), 13);
-  Buffer<double> uc(Device::CPU, u), ug(Device::CUDA, u), rc(Device::CPU, u.size()), rg(Device::CUDA, u.size());
-  gc.rates(uc.data(), rc.data());
-  gg.rates(ug.data(), rg.data());
-  expect_close(rg.to_host(), rc.to_host(), 1e-13, "u-dependent gap-tooth rates");
-  const auto D = effective_tensor(Lattice2D(t.linear_part(), BondPlacement::Reference, g.h, g.first));
-  Propagator2D pc(gc, 0.01, FineStepper::RKC, 0.0, 1e-4, gc.slow_rate(D)),
-      pg(gg, 0.01, FineStepper::RKC, 0.0, 1e-4, gg.slow_rate(D));
-  EXPECT_EQ(pc.evaluations(), pg.evaluations());
-  const auto dc = simulate_lattice_2d(gc, pc, 0.01, 4, ics), dg = simulate_lattice_2d(gg, pg, 0.01, 4, ics);
-  expect_close(dg.host_U(), dc.host_U(), 1e-12, "u-dependent patch means");
-  expect_close(dg.host_dUdt(), dc.host_dUdt(), 1e-10, "u-dependent rates of the means");
-
-  FullLattice2D fc(Device::CPU, lat, g, 1), fg(Device::CUDA, lat, g, 1);
-  const auto v = randoms(static_cast<std::size_t>(fc.state_size()), 14);
-  Buffer<double> vc(Device::CPU, v), vg(Device::CUDA, v), sc(Device::CPU, v.size()), sg(Device::CUDA, v.size());
-  fc.rates(vc.data(), sc.data());
-  fg.rates(vg.data(), sg.data());
-  expect_close(sg.to_host(), sc.to_host(), 1e-14, "u-dependent full-lattice rates");
-}
-
-TEST(Gpu, GapToothChebyshevIntervalOnChip) {
-  // A block per trajectory carries the whole series in shared memory (above the 48 KiB default for
-  // the paper's 16 x 16 patches of 3 x 3, below it for 7 x 7 of 4 x 4); the CPU's thread per
-  // trajectory is the reference, with one bond table for all teeth and with one per tooth. Only
-  // contractions to FMA differ: ~1e-15 per term. (Weak coupling weights and rho = 200 keep the
-  // random operator's spectrum near [-rho, 0], so the terms stay bounded.)
-  REQUIRE_GPU();
-  for (const bool own : {false, true})
-    for (auto [P, m, terms] : {std::tuple{16, 3, 40}, std::tuple{7, 4, 9}}) {
-      ASSERT_TRUE(kernels::gap_tooth_interval_fits(Device::CUDA, P, m));
-      const int n = m + 2;
-      const index_t batch = 3, PP = static_cast<index_t>(P) * P, count = batch * PP * m * m, tables = own ? PP : 1;
-      const auto kE = randoms(n * n * tables, 21, 0.5, 2.0), kN = randoms(n * n * tables, 22, 0.5, 2.0),
-                 wp = kernels::circulant(randoms(P, 23, -0.1, 0.1)), wm = kernels::circulant(randoms(P, 24, -0.1, 0.1)),
-                 u = randoms(count, 25), c = randoms(terms, 26, 0.0, 0.3);
-      Buffer<double> ug(Device::CUDA, u), kEg(Device::CUDA, kE), kNg(Device::CUDA, kN), wpg(Device::CUDA, wp),
-          wmg(Device::CUDA, wm), cg(Device::CUDA, c);
-      std::vector<double> uc = u;
-      const index_t step = own ? 1 : 0;
-      kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, {kE.data(), kN.data(), tables, step, {}},
-                                            wp.data(), wm.data(), 1.0, 200.0, c.data(), terms, uc.data());
-      kernels::gap_tooth_chebyshev_interval(Device::CUDA, batch, P, m, {kEg.data(), kNg.data(), tables, step, {}},
-                                            wpg.data(), wmg.data(), 1.0, 200.0, cg.data(), terms, ug.data());
-      expect_close(ug.to_host(), uc, 1e-12,
-                   own ? "gap-tooth Chebyshev interval, own bonds" : "gap-tooth Chebyshev interval");
-    }
 }

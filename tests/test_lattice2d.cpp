@@ -57,15 +57,31 @@ std::vector<InitialCondition2D> two_ics() {
 // Series of g (positive on [-1, 1]) and f in t = u, for the u-dependent rate tests.
 const double kG[3] = {1.2, 0.3, 0.1}, kF[4] = {0.1, -0.5, 0.2, 0.05};
 
-/// The linear lattice, then g and f, g alone and f alone (site rates rho).
-std::vector<kernels::LatticeNonlinearity> nonlinearities(const double* rho) {
+/// The linear lattice, then g and f, g alone and f alone (series g and f, site rates rho: host
+/// or device arrays, as the kernel reads them).
+std::vector<kernels::LatticeNonlinearity> nonlinearities(const double* g, const double* f, const double* rho) {
   kernels::LatticeNonlinearity both, g_only, f_only;
-  both.g = g_only.g = kG;
+  both.g = g_only.g = g;
   both.ng = g_only.ng = 3;
-  both.f = f_only.f = kF;
+  both.f = f_only.f = f;
   both.nf = f_only.nf = 4;
   both.rho = f_only.rho = rho;
   return {{}, both, g_only, f_only};
+}
+
+/// max |a - b|, a NaN (in the emulated backend: a value no kernel wrote) counting as infinite.
+double max_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    if (!(std::abs(a[i] - b[i]) <= worst)) worst = std::abs(a[i] - b[i]);
+  return worst;
+}
+
+double max_magnitude(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
 }
 
 /// The paper lattice with g(u) = 1 + u^2 / 2 on every bond and the Allen-Cahn reaction
@@ -85,6 +101,12 @@ void use_cpu_baseline(bool on) {
     setenv("PATCHLEARN_CPU_BASELINE", "1", 1);
   else
     unsetenv("PATCHLEARN_CPU_BASELINE");
+}
+
+/// The versions of a kernel to run: on the CPU the AVX2 one (where the CPU has it) and the baseline
+/// (use_cpu_baseline); CUDA has one.
+std::vector<bool> cpu_versions(Device dev) {
+  return dev == Device::CPU ? std::vector<bool>{false, true} : std::vector<bool>{false};
 }
 
 }  // namespace
@@ -235,36 +257,49 @@ TEST(GapTooth2D, InteriorJacobianIsSymmetricUnderEdgyInt) {
   EXPECT_THROW(Propagator2D(poly, 0.01, FineStepper::Exponential), ConfigError);
 }
 
-TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
+TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
+  const Device dev = GetParam();
   // The CPU loop computes all edges of a trajectory as register-blocked matrix products and the
-  // rates over all patches at once; every value must be the per-point gap_tooth_rate that the CUDA
-  // kernel evaluates (same sums in the same order): for the paper's m = 3 (compiled for that
-  // size) and other sizes, with P not a multiple of the register blocks, in the AVX2 version
-  // (where the CPU has it) and the baseline one (PATCHLEARN_CPU_BASELINE), with one bond table
-  // shared by the teeth and with one per tooth.
+  // rates over all patches at once, the CUDA kernel one point a thread: every value must be the
+  // per-point gap_tooth_rate evaluated here on the host, for the paper's m = 3 (compiled for that
+  // size) and other sizes, with P not a multiple of the register blocks, linear and u-dependent,
+  // with one bond table shared by the teeth and with one per tooth; on the CPU in the AVX2
+  // version (where the CPU has it) and the baseline one (PATCHLEARN_CPU_BASELINE). The same sums in
+  // the same order: equal but for contraction to FMA, one rounding of at most the rate's own
+  // scale in each of the ~4 + 4P operations of a border point (2e-14 at P = 16 on CUDA, whose
+  // compiler contracts; the CPU loop contracts where the compiler does, within 1e-15 here).
   std::mt19937_64 gen(5);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
-  for (const bool baseline : {false, true})
+  const double tol = dev == Device::CPU ? 1e-15 : 2e-14;
+  const Buffer<double> g_series(dev, std::vector<double>(kG, kG + 3)), f_series(dev, std::vector<double>(kF, kF + 4));
+  for (const bool baseline : cpu_versions(dev))
     for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
       use_cpu_baseline(baseline);
       const int n = m + 2;
       const index_t batch = 3, PP = static_cast<index_t>(P) * P, per = PP * m * m;
       std::vector<double> kE(n * n), kN(n * n), kEp(n * n * PP), kNp(kEp.size()), wp(P), wm(P), U(batch * per),
-          out(U.size());
-      for (auto* v : {&kE, &kN, &kEp, &kNp})
+          rho(n * n);
+      for (auto* v : {&kE, &kN, &kEp, &kNp, &rho})
         for (auto& x : *v) x = R(gen);
       for (auto* v : {&wp, &wm}) {  // the coupling matrices are circulant (kernels::coupling_sum)
         for (auto& x : *v) x = V(gen);
         *v = kernels::circulant(*v);
       }
       for (auto& x : U) x = V(gen);
-      std::vector<double> rho(n * n);
-      for (auto& x : rho) x = R(gen);
+      const Buffer<double> kEd(dev, kE), kNd(dev, kN), kEpd(dev, kEp), kNpd(dev, kNp), wpd(dev, wp), wmd(dev, wm),
+          Ud(dev, U), rhod(dev, rho);
+      Buffer<double> out(dev, U.size());
+      const auto on_host = nonlinearities(kG, kF, rho.data()),
+                 on_dev = nonlinearities(g_series.data(), f_series.data(), rhod.data());
       for (const bool own : {false, true})
-        for (const auto& nl : nonlinearities(rho.data())) {
+        for (std::size_t v = 0; v < on_host.size(); ++v) {
+          const auto& nl = on_host[v];
           const kernels::ToothBonds k = own ? kernels::ToothBonds{kEp.data(), kNp.data(), PP, 1, {}}
                                             : kernels::ToothBonds{kE.data(), kN.data(), 1, 0, {}};
-          kernels::gap_tooth_rates(Device::CPU, batch, P, m, k, wp.data(), wm.data(), 7.0, U.data(), out.data(), nl);
+          const kernels::ToothBonds kd = own ? kernels::ToothBonds{kEpd.data(), kNpd.data(), PP, 1, {}}
+                                             : kernels::ToothBonds{kEd.data(), kNd.data(), 1, 0, {}};
+          kernels::gap_tooth_rates(dev, batch, P, m, kd, wpd.data(), wmd.data(), 7.0, Ud.data(), out.data(), on_dev[v]);
+          const auto got = out.to_host();
           double worst = 0, scale = 0;
           for (index_t b = 0; b < batch; ++b)
             for (int J = 0; J < P; ++J)
@@ -273,18 +308,19 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
                   for (int p = 0; p < m; ++p) {
                     const double ref =
                         kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, k, wp.data(), wm.data(), 7.0, nl);
-                    const double got = out[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I];
-                    worst = std::max(worst, std::abs(got - ref));
+                    const double d = got[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I] - ref;
+                    if (!(std::abs(d) <= worst)) worst = std::abs(d);  // a NaN (an unwritten value) fails
                     scale = std::max(scale, std::abs(ref));
                   }
-          // Equal unless a compiler contracts to FMA (the u-dependent loop evaluates the series plane by
-          // plane, in the same order).
-          EXPECT_LE(worst, 1e-15 * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "")
-                                          << (nl.linear() ? "" : ", u-dependent") << (own ? ", own bonds" : "");
+          EXPECT_LE(worst, tol * scale) << "P " << P << ", m " << m << (baseline ? ", baseline" : "")
+                                        << (nl.linear() ? "" : ", u-dependent") << (own ? ", own bonds" : "");
           EXPECT_GT(scale, 1.0);
         }
       use_cpu_baseline(false);
     }
+}
+
+TEST(GapTooth2D, PerToothBondTablesHaveOnePlanePerInteriorBond) {
   // The per-tooth layout (m = 3, P = 6): tooth (I, J)'s x-bond east of (x, y) is entry
   // ((y - 1) 4 + x) P^2 + J P + I, its y-bond north of (x, y) entry ((x - 1) 4 + y) P^2 + J P + I; a
   // shared table is the frame [y][x]. Each per-tooth plane is one interior bond, used once.
@@ -303,102 +339,139 @@ TEST(GapTooth2D, BatchedRatesEqualThePerPointFunction) {
   for (std::size_t i = 0; i < used.size(); ++i) EXPECT_GE(used[i], 1) << "plane " << i << " is never read";
 }
 
-TEST(GapTooth2D, ChebyshevIntervalEqualsTheTermByTermLoop) {
-  // One call carries each trajectory's series through all its terms on chip; its values must be
-  // those of the batch-wide loop of kernels (chebyshev_start, gap_tooth_rates, chebyshev_step)
-  // that Propagator2D runs for other schemes: the same arithmetic, bit for bit, for m = 3
-  // (compiled for that size) and other sizes, AVX2 and baseline versions, 2 to 9 terms, with
-  // shared and per-tooth bond tables.
+TEST_P(LatticeOnDevice, GapToothChebyshevIntervalEqualsTheTermByTermLoop) {
+  const Device dev = GetParam();
+  // One call carries each trajectory's series through all its terms on chip (on CUDA a block per
+  // trajectory with the vectors in shared memory: the paper's 16 x 16 patches of 3 x 3 need more
+  // than the 48 KiB default, 7 x 7 of 4 x 4 less); its values must be those of the batch-wide loop
+  // of kernels (chebyshev_start, gap_tooth_rates, chebyshev_step) that Propagator2D runs for other
+  // schemes: for m = 3 (compiled for that size) and other sizes, AVX2 and baseline versions on the
+  // CPU, 2 to 40 terms, with shared and per-tooth bond tables. The same arithmetic: bit for bit on
+  // the CPU; on CUDA the two kernels may contract to FMA differently, ~1e-15 of the terms' scale per
+  // term. (Weak coupling weights and rho above the lattice operator's spectral radius keep the
+  // terms bounded by the state.)
   std::mt19937_64 gen(11);
-  std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0), C(0.0, 0.3);
-  for (const bool baseline : {false, true})
+  std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0), W(-0.1, 0.1), C(0.0, 0.3);
+  for (const bool baseline : cpu_versions(dev))
     for (const bool own : {false, true})
-      for (auto [P, m, terms] : {std::tuple{16, 3, 9}, std::tuple{5, 2, 2}, std::tuple{7, 4, 5}}) {
+      for (auto [P, m, terms] : {std::tuple{16, 3, 40}, std::tuple{5, 2, 2}, std::tuple{7, 4, 9}}) {
+        ASSERT_TRUE(kernels::gap_tooth_interval_fits(dev, P, m));
         use_cpu_baseline(baseline);
         const int n = m + 2;
         const index_t batch = 3, PP = static_cast<index_t>(P) * P, count = batch * PP * m * m;
-        const double rho = 50.0, inv_h2 = 3.0, a = 4.0 / rho;
+        const double rho = 100.0, inv_h2 = 3.0, a = 4.0 / rho;
         std::vector<double> kE(n * n * (own ? PP : 1)), kN(kE.size()), wp(P), wm(P), u(count), c(terms);
         for (auto* v : {&kE, &kN})
           for (auto& x : *v) x = R(gen);
         for (auto* v : {&wp, &wm}) {
-          for (auto& x : *v) x = V(gen);
+          for (auto& x : *v) x = W(gen);
           *v = kernels::circulant(*v);
         }
         for (auto& x : u) x = V(gen);
         for (auto& x : c) x = C(gen);
-        const kernels::ToothBonds k{kE.data(), kN.data(), own ? PP : 1, own ? 1 : 0, {}};
+        const Buffer<double> kEd(dev, kE), kNd(dev, kN), wpd(dev, wp), wmd(dev, wm), cd(dev, c);
+        const kernels::ToothBonds k{kEd.data(), kNd.data(), own ? PP : 1, own ? 1 : 0, {}};
         // The loop: T_0 = u overwritten in place, T_1 in Tk, the sum in acc.
-        std::vector<double> Tkm1 = u, Tk(count), AT(count), acc(count);
-        kernels::gap_tooth_rates(Device::CPU, batch, P, m, k, wp.data(), wm.data(), inv_h2, Tkm1.data(), AT.data());
-        kernels::chebyshev_start(Device::CPU, count, a, AT.data(), Tkm1.data(), c[0], c[1], Tk.data(), acc.data());
+        Buffer<double> Tkm1(dev, u), Tk(dev, count), AT(dev, count), acc(dev, count), onchip(dev, u);
+        kernels::gap_tooth_rates(dev, batch, P, m, k, wpd.data(), wmd.data(), inv_h2, Tkm1.data(), AT.data());
+        kernels::chebyshev_start(dev, count, a, AT.data(), Tkm1.data(), c[0], c[1], Tk.data(), acc.data());
         for (int j = 1; j + 1 < terms; ++j) {
-          kernels::gap_tooth_rates(Device::CPU, batch, P, m, k, wp.data(), wm.data(), inv_h2, Tk.data(), AT.data());
-          kernels::chebyshev_step(Device::CPU, count, a, AT.data(), Tk.data(), Tkm1.data(), c[j + 1], acc.data());
+          kernels::gap_tooth_rates(dev, batch, P, m, k, wpd.data(), wmd.data(), inv_h2, Tk.data(), AT.data());
+          kernels::chebyshev_step(dev, count, a, AT.data(), Tk.data(), Tkm1.data(), c[j + 1], acc.data());
           std::swap(Tk, Tkm1);
         }
-        kernels::gap_tooth_chebyshev_interval(Device::CPU, batch, P, m, k, wp.data(), wm.data(), inv_h2, rho, c.data(),
-                                              terms, u.data());
+        kernels::gap_tooth_chebyshev_interval(dev, batch, P, m, k, wpd.data(), wmd.data(), inv_h2, rho, cd.data(),
+                                              terms, onchip.data());
         use_cpu_baseline(false);
-        EXPECT_EQ(u, acc) << "P " << P << ", m " << m << ", " << terms << " terms" << (baseline ? ", baseline" : "")
-                          << (own ? ", own bonds" : "");
+        const auto got = onchip.to_host(), want = acc.to_host();
+        const std::string what = "P " + std::to_string(P) + ", m " + std::to_string(m) + ", " + std::to_string(terms) +
+                                 " terms" + (baseline ? ", baseline" : "") + (own ? ", own bonds" : "");
+        if (dev == Device::CPU) {
+          EXPECT_EQ(got, want) << what;
+        } else {
+          EXPECT_LE(max_difference(got, want), 1e-15 * terms * max_magnitude(want)) << what;
+        }
       }
 }
 
-TEST(Lattice2D, BatchedRatesEqualThePerPointFunction) {
-  // The CPU loop takes interior neighbours from row pointers, in bands of rows; every value must
-  // still be periodic_lattice_rate's, wrapped ends included, on a small and a large lattice (N not
-  // a multiple of the band), in the AVX2 and the baseline version.
+TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
+  const Device dev = GetParam();
+  // The CPU loop takes interior neighbours from row pointers, in bands of rows; the CUDA kernel
+  // gives each thread a site and a group of trajectories (one group on the 600^2 lattice, two on
+  // 400^2, as many as trajectories on 37^2: cuda/lattice2d.cu, trajectory_groups). Every value
+  // must still be periodic_lattice_rate's on the host, wrapped ends included, linear and
+  // u-dependent, on the CPU in the AVX2 and the baseline version: equal but for FMA contraction
+  // (~1e-16 of the scale per operation, a dozen of them).
   std::mt19937_64 gen(9);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
-  for (const bool baseline : {false, true})
-    for (index_t N : {index_t{37}, index_t{600}}) {
+  const Buffer<double> g_series(dev, std::vector<double>(kG, kG + 3)), f_series(dev, std::vector<double>(kF, kF + 4));
+  for (const bool baseline : cpu_versions(dev))
+    for (index_t N : {index_t{37}, index_t{400}, index_t{600}}) {
       use_cpu_baseline(baseline);
-      const index_t batch = 2;
-      std::vector<double> kE(N * N), kN(N * N), u(batch * N * N), out(u.size());
-      for (auto* v : {&kE, &kN})
+      const index_t batch = 3;
+      std::vector<double> kE(N * N), kN(N * N), u(batch * N * N), rho(N * N);
+      for (auto* v : {&kE, &kN, &rho})
         for (auto& x : *v) x = R(gen);
       for (auto& x : u) x = V(gen);
-      std::vector<double> rho(N * N);
-      for (auto& x : rho) x = R(gen);
-      for (const auto& nl : nonlinearities(rho.data())) {
-        kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, u.data(), out.data(), nl);
+      const Buffer<double> kEd(dev, kE), kNd(dev, kN), ud(dev, u), rhod(dev, rho);
+      Buffer<double> out(dev, u.size());
+      const auto on_host = nonlinearities(kG, kF, rho.data()),
+                 on_dev = nonlinearities(g_series.data(), f_series.data(), rhod.data());
+      for (std::size_t v = 0; v < on_host.size(); ++v) {
+        kernels::lattice_rates(dev, batch, N, kEd.data(), kNd.data(), 3.0, ud.data(), out.data(), on_dev[v]);
+        const auto got = out.to_host();
         double worst = 0;
         for (index_t b = 0; b < batch; ++b)
           for (index_t y = 0; y < N; ++y)
-            for (index_t x = 0; x < N; ++x)
-              worst = std::max(worst, std::abs(out[(b * N + y) * N + x] -
-                                               kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(),
-                                                                              kN.data(), N, x, y, 3.0, nl)));
-        // The same function per point: equal but for FMA contraction in the vectorized loop.
-        EXPECT_LE(worst, nl.linear() ? 0.0 : 1e-14) << "N = " << N << (baseline ? ", baseline" : "");
+            for (index_t x = 0; x < N; ++x) {
+              const double d =
+                  got[(b * N + y) * N + x] -
+                  kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(), kN.data(), N, x, y, 3.0, on_host[v]);
+              if (!(std::abs(d) <= worst)) worst = std::abs(d);
+            }
+        EXPECT_LE(worst, dev == Device::CPU && on_host[v].linear() ? 0.0 : 1e-14)
+            << "N = " << N << (baseline ? ", baseline" : "") << (on_host[v].linear() ? "" : ", u-dependent");
       }
       use_cpu_baseline(false);
     }
 }
 
-TEST(Lattice2D, FusedChebyshevStepEqualsRatesThenStep) {
+TEST_P(LatticeOnDevice, FullLatticeFusedChebyshevStepEqualsRatesThenStep) {
+  const Device dev = GetParam();
   // lattice_chebyshev_step computes each rate where it uses it; the values must be those of
-  // lattice_rates followed by chebyshev_step, bit for bit, in both CPU versions.
+  // lattice_rates followed by chebyshev_step: bit for bit in both CPU versions; on CUDA, where the
+  // two kernels may contract differently, to ~1e-16 per operation of the values' scale (1). On the
+  // 400^2 lattice CUDA's threads serve two trajectory groups of an odd batch.
   std::mt19937_64 gen(13);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
-  const index_t N = 70, batch = 3, n = batch * N * N;
-  std::vector<double> kE(N * N), kN(N * N), Tk(n), Tkm1(n), acc(n);
-  for (auto* v : {&kE, &kN})
-    for (auto& x : *v) x = R(gen);
-  for (auto* v : {&Tk, &Tkm1, &acc})
-    for (auto& x : *v) x = V(gen);
-  std::vector<double> AT(n), want_Tkm1 = Tkm1, want_acc = acc;
-  kernels::lattice_rates(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, Tk.data(), AT.data());
-  kernels::chebyshev_step(Device::CPU, n, 0.7, AT.data(), Tk.data(), want_Tkm1.data(), 0.3, want_acc.data());
-  for (const bool baseline : {false, true}) {
-    use_cpu_baseline(baseline);
-    std::vector<double> got_Tkm1 = Tkm1, got_acc = acc;
-    kernels::lattice_chebyshev_step(Device::CPU, batch, N, kE.data(), kN.data(), 3.0, 0.7, Tk.data(), got_Tkm1.data(),
-                                    0.3, got_acc.data());
-    use_cpu_baseline(false);
-    EXPECT_EQ(got_Tkm1, want_Tkm1) << (baseline ? "baseline" : "");
-    EXPECT_EQ(got_acc, want_acc) << (baseline ? "baseline" : "");
+  for (const index_t N : {index_t{70}, index_t{400}}) {
+    const index_t batch = 3, n = batch * N * N;
+    std::vector<double> kE(N * N), kN(N * N), Tk(n), Tkm1(n), acc(n);
+    for (auto* v : {&kE, &kN})
+      for (auto& x : *v) x = R(gen);
+    for (auto* v : {&Tk, &Tkm1, &acc})
+      for (auto& x : *v) x = V(gen);
+    const Buffer<double> kEd(dev, kE), kNd(dev, kN), Tkd(dev, Tk);
+    Buffer<double> AT(dev, n), want_Tkm1(dev, Tkm1), want_acc(dev, acc);
+    kernels::lattice_rates(dev, batch, N, kEd.data(), kNd.data(), 3.0, Tkd.data(), AT.data());
+    kernels::chebyshev_step(dev, n, 0.7, AT.data(), Tkd.data(), want_Tkm1.data(), 0.3, want_acc.data());
+    for (const bool baseline : cpu_versions(dev)) {
+      use_cpu_baseline(baseline);
+      Buffer<double> got_Tkm1(dev, Tkm1), got_acc(dev, acc);
+      kernels::lattice_chebyshev_step(dev, batch, N, kEd.data(), kNd.data(), 3.0, 0.7, Tkd.data(), got_Tkm1.data(), 0.3,
+                                      got_acc.data());
+      use_cpu_baseline(false);
+      const std::string what = "N = " + std::to_string(N) + (baseline ? ", baseline" : "");
+      if (dev == Device::CPU) {
+        EXPECT_EQ(got_Tkm1.to_host(), want_Tkm1.to_host()) << what;
+        EXPECT_EQ(got_acc.to_host(), want_acc.to_host()) << what;
+      } else {
+        for (auto [got, want] : {std::pair{&got_Tkm1, &want_Tkm1}, std::pair{&got_acc, &want_acc}}) {
+          const auto w = want->to_host();
+          EXPECT_LE(max_difference(got->to_host(), w), 1e-14 * max_magnitude(w)) << what;
+        }
+      }
+    }
   }
 }
 
@@ -447,16 +520,18 @@ Lattice2D random_lattice_2d(const PatchLayout2D& g, double sigma, std::uint64_t 
 }
 }  // namespace
 
-TEST(GapTooth2D, ClosedTeethHoldTheirCellSolutionUnderAUniformGradient) {
+TEST_P(LatticeOnDevice, GapToothClosedTeethHoldTheirCellSolutionUnderAUniformGradient) {
+  const Device dev = GetParam();
   // A random lattice with gaps: each tooth is closed as a periodic cell of its own points, driven
   // by the gradient G at its borders (kernels::ToothClosure). With G uniform, the tooth's state
   // u = G.x + h (Gx phi_x + Gy phi_y), phi its own cell correctors (solved here from the lattice's
-  // bonds at the tooth's sites), is steady: every rate vanishes to round-off of the bond fluxes
-  // kappa |G| / h, at the border points too, whose ghost values come from the scheme's factors.
+  // bonds at the tooth's sites), is steady: every rate the device's kernel gives vanishes to
+  // round-off of the bond fluxes kappa |G| / h, at the border points too, whose ghost values come
+  // from the scheme's factors.
   const auto g = make_layout_2d(2 * M_PI, 4, 7, 0.5, Coupling::Spectral, 0);
   const auto lat = random_lattice_2d(g, 0.5, 21);
   ASSERT_TRUE(GapTooth2D::closed_teeth(lat, g));
-  GapTooth2D gt(Device::CPU, lat, g, 1);
+  GapTooth2D gt(Device::CPU, lat, g, 1);  // its closure factors, read here on the host
   ASSERT_TRUE(gt.closure().active());
   const int P = g.P, m = g.m, n = g.n;
   const index_t PP = static_cast<index_t>(P) * P;
@@ -489,11 +564,13 @@ TEST(GapTooth2D, ClosedTeethHoldTheirCellSolutionUnderAUniformGradient) {
               inner[side], g.h, c.factor(side, k, 0, m, P)[patch], Gx, c.factor(side, k, 1, m, P)[patch], Gy);
       }
     }
-  std::vector<double> rates(u.size()), unused(static_cast<std::size_t>(PP), 0.0);
-  kernels::gap_tooth_rates(Device::CPU, 1, P, m, gt.bonds(), unused.data(), unused.data(), 1.0 / (g.h * g.h), u.data(),
-                           rates.data(), {}, edges.data());
+  GapTooth2D on_dev(dev, lat, g, 1);
+  const Buffer<double> ud(dev, u), edges_d(dev, edges), unused(dev, std::vector<double>(PP, 0.0));
+  Buffer<double> rates(dev, u.size());
+  kernels::gap_tooth_rates(dev, 1, P, m, on_dev.bonds(), unused.data(), unused.data(), 1.0 / (g.h * g.h), ud.data(),
+                           rates.data(), {}, edges_d.data());
   const double scale = kmax * std::hypot(Gx, Gy) / g.h;
-  for (const double r : rates) EXPECT_LT(std::abs(r), 1e-12 * scale);
+  for (const double r : rates.to_host()) EXPECT_LT(std::abs(r), 1e-12 * scale);
 }
 
 TEST(GapTooth2D, ClosedTeethComputeTheirGhostsWithinEachTrajectorysPass) {
