@@ -34,7 +34,7 @@ std::vector<double> nodes_of(const std::function<double(double)>& f, int M, int 
 
 // Max over interior nodes and macro states of |estimate / (a* D2) - 1| for the paper's medium and
 // patch geometry (eps = 1e-5, dx = 1e-7, h = 1e-4), on the seed-42 ICs and two smooth profiles.
-double paper_estimate_error(double H, const PatchDynamicsParams& p, double* at04 = nullptr) {
+double paper_estimate_error(Device dev, double H, const PatchDynamicsParams& p, double* at04 = nullptr) {
   const FineModel1D model(CoefficientField::sinusoid(1.1, 1.0), 1e-5, 1e-7);
   const PatchLayout1D layout(1.0, 11, 1e-7, 1e-4, H);
   InitialConditionParams icp;
@@ -47,8 +47,10 @@ double paper_estimate_error(double H, const PatchDynamicsParams& p, double* at04
   std::vector<double> U(11 * B), R(U.size()), ref(U.size());
   for (int b = 0; b < B; ++b)
     for (int i = 0; i < 11; ++i) U[b * 11 + i] = f[b](0.1 * i);
-  PatchDynamics1D op(model, layout, p, Device::CPU, B);
-  op.rhs(U.data(), R.data(), B);
+  PatchDynamics1D op(model, layout, p, dev, B);
+  Buffer<double> Ud(dev, U), Rd(dev, U.size());
+  op.rhs(Ud.data(), Rd.data(), B);
+  R = Rd.to_host();
   ThreePoint(Device::CPU, kAstar, 11).rhs(U.data(), ref.data(), B);
   double worst = 0;
   for (int b = 0; b < B; ++b) {
@@ -65,30 +67,31 @@ double paper_estimate_error(double H, const PatchDynamicsParams& p, double* at04
 
 using SchemesOnDevice = OnDevice;
 
-TEST(PatchDynamics, PaperEstimateMatchesCoarseScheme) {
+TEST_P(SchemesOnDevice, PatchDynamicsPaperEstimateMatchesCoarseScheme) {
+  const Device dev = GetParam();
   // REFERENCE sec. 2.3: at x_i = 0.4 the burst estimate reproduces the 3-point scheme a* D2 to
   // ~1e-5 (LSODA 1.1e-5). What remains is (i) the O(eps^2/delta_t) jump of the tooth average while
   // the micro corrector forms, +6e-6 here, and (ii) with Dirichlet buffer ends, the deficit that
   // diffuses in from the pinned ends, which depends on the buffer: erfc((H-h)/2 / sqrt(4 a* dt)).
   PatchDynamicsParams p;  // backward Euler x 10, Dirichlet ends, reference estimator
   double at04 = 0;
-  const double wide = paper_estimate_error(1.2e-2, p, &at04);
+  const double wide = paper_estimate_error(dev, 1.2e-2, p, &at04);
   std::printf("Dirichlet ends, H = 1.2e-2: worst relative error %.3e (x=0.4: %.3e)\n", wide, at04);
   EXPECT_LT(std::abs(at04), 2e-5);
   EXPECT_LT(wide, 2e-5);
   // The paper's H = 8e-3 with Dirichlet ends is marginal: up to ~1e-3 on these profiles.
-  const double narrow = paper_estimate_error(8e-3, p);
+  const double narrow = paper_estimate_error(dev, 8e-3, p);
   std::printf("Dirichlet ends, H = 8e-3: worst relative error %.3e\n", narrow);
   EXPECT_LT(narrow, 3e-3);
   // Averaged-gradient ends remove (ii) at the paper's H.
   p.buffer_ends = kernels::EndRows::AveragedGradient;
-  const double ag = paper_estimate_error(8e-3, p, &at04);
+  const double ag = paper_estimate_error(dev, 8e-3, p, &at04);
   std::printf("averaged-gradient ends, H = 8e-3: worst relative error %.3e (x=0.4: %.3e)\n", ag, at04);
   EXPECT_LT(ag, 2e-5);
   // ... and healing over the first substep removes (i): what is left is backward Euler's error on
   // a rate that is constant once the corrector has formed, i.e. roundoff-level.
   p.heal_substeps = 1;
-  const double healed = paper_estimate_error(8e-3, p, &at04);
+  const double healed = paper_estimate_error(dev, 8e-3, p, &at04);
   std::printf("averaged-gradient ends + healed estimate: worst relative error %.3e\n", healed);
   EXPECT_LT(healed, 1e-7);
 }
@@ -97,7 +100,7 @@ TEST(PatchDynamics, CrankNicolsonAgrees) {
   PatchDynamicsParams p;
   p.method = BurstMethod::CrankNicolson;
   p.buffer_ends = kernels::EndRows::AveragedGradient;
-  const double err = paper_estimate_error(8e-3, p);
+  const double err = paper_estimate_error(Device::CPU, 8e-3, p);
   std::printf("Crank-Nicolson x 10: worst relative error %.3e\n", err);
   EXPECT_LT(err, 2e-5);
 }
