@@ -121,7 +121,10 @@ TEST(Chebyshev, SmoothFunctionsToRoundOffAndKinksRefused) {
   }
 }
 
-TEST(NonlinearBurst, AMediumThatIgnoresUStepsLikeTheLinearModel) {
+using NonlinearOnDevice = OnDevice;  // on_device.hpp
+
+TEST_P(NonlinearOnDevice, AMediumThatIgnoresUStepsLikeTheLinearModel) {
+  const Device dev = GetParam();
   // a(y, u) = 1.1 + sin(2 pi y) + 0 u takes the nonlinear path: its Jacobian is the linear
   // matrix, so the linearly implicit step is the linear increment form. The two differ by the
   // solver's arithmetic only (one factorization per step against one per run).
@@ -130,11 +133,11 @@ TEST(NonlinearBurst, AMediumThatIgnoresUStepsLikeTheLinearModel) {
   const FineModel1D ignoring(medium("1.1 + sin(2*pi*y) + 0*u"), 1e-3, 1e-5);
   ASSERT_TRUE(ignoring.nonlinear());
   const auto U = smooth_states(11);
-  std::vector<double> R(U.size());
-  PatchDynamics1D a(linear, layout, quick_params(), Device::CPU, 3),
-      b(ignoring, layout, quick_params(), Device::CPU, 3);
-  a.rhs(U.data(), R.data(), 3);
-  b.rhs(U.data(), R.data(), 3);
+  Buffer<double> Ud(dev, U), Rd(dev, U.size());
+  PatchDynamics1D a(linear, layout, quick_params(), dev, 3), b(ignoring, layout, quick_params(), dev, 3);
+  a.rhs(Ud.data(), Rd.data(), 3);
+  b.rhs(Ud.data(), Rd.data(), 3);
+  const auto R = Rd.to_host();
   for (int s = 0; s < 3; ++s) {
     const auto fa = a.patch_field(s), fb = b.patch_field(s);
     double diff = 0, change = 0;
@@ -146,7 +149,8 @@ TEST(NonlinearBurst, AMediumThatIgnoresUStepsLikeTheLinearModel) {
   }
 }
 
-TEST(NonlinearBurst, AFrozenJacobianIsExactOnAMediumThatIgnoresUAndFirstOrderOtherwise) {
+TEST_P(NonlinearOnDevice, AFrozenJacobianIsExactOnAMediumThatIgnoresUAndFirstOrderOtherwise) {
+  const Device dev = GetParam();
   // The W-method (kernels/nonlinear.hpp) keeps the first substep's factors. Where J does not
   // change (a ignores u) those are every substep's own, so the two bursts agree to round-off: a
   // few ulps of the field (~2e-16 x 1.2) per substep, 16 substeps, times the estimate's ~1 / burst
@@ -160,9 +164,9 @@ TEST(NonlinearBurst, AFrozenJacobianIsExactOnAMediumThatIgnoresUAndFirstOrderOth
     p.jacobian = jac;
     p.substeps *= refine;
     p.heal_substeps *= refine;
-    std::vector<double> R(U.size());
-    PatchDynamics1D(FineModel1D(field, 1e-3, 1e-5), layout, p, Device::CPU, 3).rhs(U.data(), R.data(), 3);
-    return R;
+    Buffer<double> Ud(dev, U), Rd(dev, U.size());
+    PatchDynamics1D(FineModel1D(field, 1e-3, 1e-5), layout, p, dev, 3).rhs(Ud.data(), Rd.data(), 3);
+    return Rd.to_host();
   };
   const auto max_diff = [](const std::vector<double>& a, const std::vector<double>& b) {
     double d = 0;
@@ -183,8 +187,6 @@ TEST(NonlinearBurst, AFrozenJacobianIsExactOnAMediumThatIgnoresUAndFirstOrderOth
   EXPECT_GT(d[0], 100 * round_off);
   EXPECT_NEAR(d[0] / d[1], 2.0, 0.3);  // first order, with an O(dt) share of the next term
 }
-
-using NonlinearOnDevice = OnDevice;  // on_device.hpp
 
 TEST_P(NonlinearOnDevice, TheBurstEstimateIsTheEffectiveRateOfTheLift) {
   // The data target of issue 15: patch-dynamics dU/dt within 1e-5 relative of the effective rate
