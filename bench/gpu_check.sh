@@ -193,12 +193,20 @@ if [ -x build-gpu/patchlearn ]; then
   done
 fi
 
-# Last: memcheck on the fast gpu tests (the whole-scheme gap-tooth comparison would take minutes under it).
+# Last: memcheck on the fast gpu tests, test_gpu's and then the Cuda/ instances of the
+# device-parameterized ones, binary by binary into one log (the whole-scheme runs, test_gpu's 1D
+# gap-tooth comparison and test_schemes, would take minutes under it).
 if [ -x build-gpu/tests/test_gpu ] && command -v compute-sanitizer >/dev/null; then
-  run_step memcheck "compute-sanitizer memcheck on the gpu tests" 60 compute-sanitizer --tool memcheck \
-    --error-exitcode 3 build-gpu/tests/test_gpu --gtest_filter='-Gpu.GapToothAndFullResolution' \
-    >"$W/memcheck.log" 2>&1
-  log "  memcheck: $(grep -m1 -E 'ERROR SUMMARY' "$W/memcheck.log")"
+  run_step memcheck "compute-sanitizer memcheck on the gpu tests" 90 bash -c '
+    rc=0
+    for t in test_gpu test_tridiag test_integrators test_lattice2d test_patch test_nonlinear; do
+      [ -x build-gpu/tests/$t ] || continue
+      filter="Cuda/*"; [ $t = test_gpu ] && filter="-Gpu.GapToothAndFullResolution"
+      echo "== $t"
+      compute-sanitizer --tool memcheck --error-exitcode 3 build-gpu/tests/$t --gtest_filter="$filter" || rc=$?
+    done
+    exit $rc' >"$W/memcheck.log" 2>&1
+  awk '/^== /{t=$2} /ERROR SUMMARY/{print t ": " $0}' "$W/memcheck.log" | while read -r l; do log "  memcheck $l"; done
 fi
 
 python3 - "$W" <<'PY' | tee "$W/table.md"
@@ -209,9 +217,21 @@ def grep(name, pattern):
         return next((l.strip() for l in open(os.path.join(out, name)) if re.search(pattern, l)), "-")
     except OSError:
         return "(no log)"
+def memcheck_summary():
+    try:
+        binary, lines = "?", []
+        for l in open(os.path.join(out, "memcheck.log")):
+            if l.startswith("== "):
+                binary = l[3:].strip()
+            elif "ERROR SUMMARY" in l:
+                lines.append(f"{binary} {l.split('ERROR SUMMARY:')[1].strip()}")
+        return ", ".join(lines) or "-"
+    except OSError:
+        return "(no log)"
+memcheck = memcheck_summary()
 print(f"gpu tests: {grep('ctest_gpu.log', 'tests passed|tests failed')}; numerics unit tests: "
       f"{grep('ctest_unit.log', 'tests passed|tests failed')}; all unit tests: "
-      f"{grep('ctest_all.log', 'tests passed|tests failed')}; memcheck: {grep('memcheck.log', 'ERROR SUMMARY')}\n")
+      f"{grep('ctest_all.log', 'tests passed|tests failed')}; memcheck: {memcheck}\n")
 print("| benchmark | time/iter | cells/s | bytes/s | copy B/s (same run) | % of copy (mean) | % of copy (best iteration) |")
 print("|---|---|---|---|---|---|---|")
 try:
