@@ -1,5 +1,8 @@
-// CPU and CUDA backends on the same inputs: every batched kernel and every scheme. Labelled `gpu`;
-// each test skips cleanly where no GPU is usable. Tolerances: the partitioned solve on CUDA
+// CPU and CUDA backends on the same inputs, beside the tests written once for every device
+// (tests/on_device.hpp, each device against an oracle): the chunked solve against plain Thomas,
+// the element-wise kernels, the 1D bursts (blocked, nonlinear, graded), the 1D gap-tooth and full
+// resolution, and the 2D gap-tooth scheme on every kind of lattice. Labelled `gpu`; each test
+// skips cleanly where no GPU is usable. Tolerances: the partitioned solve on CUDA
 // (short chunks) and plain Thomas on the CPU differ only by roundoff, ~1e-15 relative per solve,
 // amplified at most by the conditioning of the increment systems; the schemes' dU/dt divide tooth
 // averages by the burst, so they are compared to 1e-9 relative.
