@@ -49,13 +49,7 @@ std::vector<double> three_macro_states() {
 
 void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel, const char* what) {
   ASSERT_EQ(a.size(), b.size());
-  // NaN-aware maxima (std::max drops a NaN): an element the CUDA side never wrote reads as NaN in
-  // the emulated backend and must fail the comparison.
-  double scale = 0, worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!(std::abs(b[i]) <= scale)) scale = std::abs(b[i]);
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!(std::abs(a[i] - b[i]) <= worst)) worst = std::abs(a[i] - b[i]);
+  const double scale = max_magnitude(b), worst = max_difference(a, b);  // NaN-aware (on_device.hpp)
   EXPECT_LE(worst, rel * scale) << what << ": max |cuda - cpu| = " << worst << " (scale " << scale << ")";
 }
 

@@ -160,16 +160,8 @@ TEST_P(SchemesOnDevice, PatchDynamicsTemporalBlockingGivesTheSameEstimates) {
         EXPECT_EQ(blocked, unblocked);
         EXPECT_EQ(a.patch_field(2), b.patch_field(2));
       } else {
-        const auto fa = a.patch_field(2), fb = b.patch_field(2);
-        double rate = 0, gap = 0, field_gap = 0;
-        for (std::size_t k = 0; k < blocked.size(); ++k) {
-          rate = std::max(rate, std::abs(unblocked[k]));
-          if (!(std::abs(blocked[k] - unblocked[k]) <= gap)) gap = std::abs(blocked[k] - unblocked[k]);  // NaN fails
-        }
-        for (std::size_t k = 0; k < fa.size(); ++k)
-          if (!(std::abs(fa[k] - fb[k]) <= field_gap)) field_gap = std::abs(fa[k] - fb[k]);
-        EXPECT_LE(gap, 1e-12 * rate);
-        EXPECT_LE(field_gap, 1e-13);
+        EXPECT_LE(max_difference(blocked, unblocked), 1e-12 * max_magnitude(unblocked));  // NaN-aware
+        EXPECT_LE(max_difference(a.patch_field(2), b.patch_field(2)), 1e-13);
       }
       EXPECT_EQ(a.point_steps(), b.point_steps());
       EXPECT_GT(std::abs(blocked[3]), 0.1);  // a real estimate (a* D2 of the profile)
