@@ -206,7 +206,10 @@ if [ -x build-gpu/tests/test_gpu ] && command -v compute-sanitizer >/dev/null; t
       compute-sanitizer --tool memcheck --error-exitcode 3 build-gpu/tests/$t --gtest_filter="$filter" || rc=$?
     done
     exit $rc' >"$W/memcheck.log" 2>&1
-  awk '/^== /{t=$2} /ERROR SUMMARY/{print t ": " $0}' "$W/memcheck.log" | while read -r l; do log "  memcheck $l"; done
+  # One line per binary ("test_gpu 0 errors"), for the summary here and the table below.
+  awk '/^== /{t=$2} /ERROR SUMMARY:/{sub(/.*ERROR SUMMARY: */, ""); print t " " $0}' "$W/memcheck.log" \
+    >"$W/memcheck_summary.txt"
+  while read -r l; do log "  memcheck $l"; done <"$W/memcheck_summary.txt"
 fi
 
 python3 - "$W" <<'PY' | tee "$W/table.md"
@@ -217,18 +220,10 @@ def grep(name, pattern):
         return next((l.strip() for l in open(os.path.join(out, name)) if re.search(pattern, l)), "-")
     except OSError:
         return "(no log)"
-def memcheck_summary():
-    try:
-        binary, lines = "?", []
-        for l in open(os.path.join(out, "memcheck.log")):
-            if l.startswith("== "):
-                binary = l[3:].strip()
-            elif "ERROR SUMMARY" in l:
-                lines.append(f"{binary} {l.split('ERROR SUMMARY:')[1].strip()}")
-        return ", ".join(lines) or "-"
-    except OSError:
-        return "(no log)"
-memcheck = memcheck_summary()
+try:
+    memcheck = ", ".join(l.strip() for l in open(os.path.join(out, "memcheck_summary.txt"))) or "-"
+except OSError:
+    memcheck = "(no log)"
 print(f"gpu tests: {grep('ctest_gpu.log', 'tests passed|tests failed')}; numerics unit tests: "
       f"{grep('ctest_unit.log', 'tests passed|tests failed')}; all unit tests: "
       f"{grep('ctest_all.log', 'tests passed|tests failed')}; memcheck: {memcheck}\n")
