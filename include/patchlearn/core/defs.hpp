@@ -2,8 +2,16 @@
 // PL_HD marks per-element arithmetic shared by the CPU and CUDA backends: the same inline
 // function is compiled by g++ for the OpenMP loops and by nvcc for the kernels, so the CPU
 // tests exercise exactly the arithmetic the GPU runs.
+//
+// In the host-emulation build the emulated device code (cuda/*.cu through the host compiler, with
+// PATCHLEARN_EMULATED_DEVICE_CODE) and the CPU backend instantiate the same inline functions, and
+// the linker keeps one out-of-line copy of each: the device code could then run the CPU's copy,
+// compiled without the multiply-add contraction the device code gets. Forcing PL_HD functions
+// inline there keeps every one the device code calls in its own compilation.
 #if defined(__CUDACC__)
 #define PL_HD __host__ __device__ inline
+#elif defined(PATCHLEARN_EMULATED_DEVICE_CODE)
+#define PL_HD inline __attribute__((always_inline))
 #else
 #define PL_HD inline
 #endif
