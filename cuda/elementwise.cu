@@ -28,7 +28,6 @@ template void for_each_index(index_t, const LiftRise&);
 template void for_each_index(index_t, const PatchEstimates&);
 template void for_each_index(index_t, const StoreSnapshot&);
 template void for_each_index(index_t, const LiftCorrector&);
-template void for_each_index(index_t, const FineRates&);
 template void for_each_index(index_t, const TrBdf2Error&);
 template void for_each_index(index_t, const ChebyshevStart&);
 template void for_each_index(index_t, const ChebyshevStep&);

@@ -1,6 +1,6 @@
 // CPU and CUDA backends on the same inputs, beside the tests written once for every device
 // (tests/on_device.hpp, each device against an oracle): the chunked solve against plain Thomas,
-// the element-wise kernels, the 1D bursts (blocked, nonlinear, graded), the 1D gap-tooth and full
+// the element-wise kernels, the blocked 1D burst, the 1D gap-tooth and full
 // resolution, and the 2D gap-tooth scheme on every kind of lattice. Labelled `gpu`; each test
 // skips cleanly where no GPU is usable. Tolerances: the partitioned solve on CUDA
 // (short chunks) and plain Thomas on the CPU differ only by roundoff, ~1e-15 relative per solve,
@@ -178,50 +178,6 @@ TEST(Gpu, PatchDynamicsBlockedBurst) {
   p.heal_substeps = 2;
   PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
   expect_same_patch_dynamics(cpu, gpu, U, "blocked");
-}
-
-TEST(Gpu, PatchDynamicsNonlinearMedium) {
-  // A u-dependent diffusivity with a drift and a reaction, periodic and graded (every patch its
-  // own tables): the linearly implicit burst (kernels/nonlinear.hpp) and the three-restriction
-  // estimate on CUDA against the CPU, and the fine rates. Same per-element arithmetic; nvcc may fuse
-  // multiply-adds, so the fields agree to round-off and the rates (differences of tooth averages
-  // over the burst) to 1e-9.
-  REQUIRE_GPU();
-  const URange r{0.0, 2.0};
-  const std::vector<CoefficientField> media = {
-      CoefficientField::expression("(1.1 + sin(2*pi*y)) * (1 + 0.5*u)", r)
-          .with_terms("-u", "2 * (1 + 0.5*sin(2*pi*y)) * u * (1 - u)", r),
-      CoefficientField::expression("(1 + x) * (1.1 + sin(2*pi*y)) * (1 + 0.5*u)", r, "medium.u_range", 1e-3, 1.0)
-          .with_terms("u * (0.5 + x) * (2 + sin(2*pi*y))", "2 * (1 + x*sin(2*pi*y)) * u * (1 - u)", r)};
-  for (const auto& field : media) {
-    const FineModel1D model(field, 1e-3, 5e-5);
-    const PatchLayout1D layout(1.0, 11, 5e-5, 2e-3, 1.2e-2);
-    PatchDynamicsParams p;
-    p.burst = 4e-6;
-    p.substeps = 8;
-    p.heal_substeps = 2;
-    p.buffer_ends = kernels::EndRows::AveragedGradient;
-    PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
-    expect_same_patch_dynamics(cpu, gpu, three_macro_states(), field.description());
-    // The fine rates of the burst's end fields.
-    const index_t n = layout.points, systems = 3 * layout.patches();
-    std::vector<double> y(systems * n);
-    for (int b = 0; b < 3; ++b) {
-      const auto f = cpu.patch_field(b);
-      std::copy(f.begin(), f.end(), y.begin() + b * layout.patches() * n);
-    }
-    std::vector<index_t> firsts;
-    for (int q = 0; q < layout.patches(); ++q) firsts.push_back(layout.global_start(q + 1));
-    const auto t = model.medium_tables(firsts, n);
-    Buffer<double> ta(Device::CUDA, t.a.coef), tc(Device::CUDA, t.c.coef), tr(Device::CUDA, t.r.coef);
-    const auto mh = t.view(t.a.coef.data(), t.c.coef.data(), t.r.coef.data(), layout.patches(), true),
-               md = t.view(ta.data(), tc.data(), tr.data(), layout.patches(), true);
-    std::vector<double> fc(y.size());
-    Buffer<double> yg(Device::CUDA, y), fg(Device::CUDA, y.size());
-    kernels::fine_rates(Device::CPU, systems, n, mh, 1.0 / 5e-5, y.data(), fc.data());
-    kernels::fine_rates(Device::CUDA, systems, n, md, 1.0 / 5e-5, yg.data(), fg.data());
-    expect_close(fg.to_host(), fc, 1e-12, (field.description() + ": fine rates").c_str());
-  }
 }
 
 TEST(Gpu, GapToothAndFullResolution) {

@@ -31,6 +31,7 @@
 #include "patchlearn/schemes/patch_budget.hpp"
 #include "patchlearn/schemes/patch_dynamics.hpp"
 #include "failure_support.hpp"
+#include "lift_oracle.hpp"
 #include "report_check.hpp"
 #include "small_case.hpp"
 
@@ -57,11 +58,10 @@ std::string config_text(const std::string& extra) {
 
 // max |estimate - reference| / max |reference| of patch dynamics on graded1d's geometry (dx = 1e-5,
 // 11 nodes, teeth of 2e-3 in patches of 2.4e-2, averaged-gradient ends, the burst in 10 substeps
-// healed over 5) at the interior nodes of the two states U, the reference the tooth average
-// (Simpson) of rate(x, p, p', p'') along the quadratic lift p whose tooth averages are the node's
-// and its neighbours' values.
+// healed over 5) at the interior nodes of the two states U, the reference the tooth average of
+// rate(x, p, p', p'') along the lift (lift_oracle.hpp).
 double tooth_rate_error(const CoefficientField& f, double burst, const std::vector<double>& U,
-                        const std::function<double(double, double, double, double)>& rate) {
+                        const testing_support::LiftRate& rate) {
   const FineModel1D model(f, 1e-3, 1e-5);
   const PatchLayout1D layout(1.0, 11, 1e-5, 2e-3, 2.4e-2);
   PatchDynamicsParams p;
@@ -75,17 +75,7 @@ double tooth_rate_error(const CoefficientField& f, double burst, const std::vect
   double err = 0, scale = 0;
   for (int b = 0; b < 2; ++b)
     for (int i = 1; i < 10; ++i) {
-      const double* u = U.data() + b * 11;
-      const double c2 = (u[i + 1] - 2 * u[i] + u[i - 1]) / (2 * dX * dX), c1 = (u[i + 1] - u[i - 1]) / (2 * dX);
-      const double c0 = u[i] - c2 * h * h / 12;
-      double acc = 0;
-      const int n = 201;
-      for (int q = 0; q < n; ++q) {
-        const double z = -0.5 * h + h * q / (n - 1);
-        const double w = (q == 0 || q == n - 1) ? 1.0 : (q % 2 ? 4.0 : 2.0);
-        acc += w * rate(i * dX + z, c0 + c1 * z + c2 * z * z, c1 + 2 * c2 * z, 2 * c2);
-      }
-      const double ref = acc / (3.0 * (n - 1));
+      const double ref = testing_support::tooth_average_along_lift(U.data() + b * 11, i, dX, h, rate);
       err = std::max(err, std::abs(R[b * 11 + i] - ref));
       scale = std::max(scale, std::abs(ref));
     }
@@ -412,36 +402,14 @@ TEST(GradedRun, EndToEndWithThePositionBasisAndThePositionNets) {
 
 namespace {
 
-// a = (1 + x)(1 + u^2/2)(1.1 + sin 2 pi y), c = u (0.5 + x)(2 + sin 2 pi y), r = (1 + x sin 2 pi y)(u - u^3):
-//   a*(x, u) = (1 + x)(1 + u^2/2) sqrt(0.21),
-//   c*(x, u) = a* <c/a> = u (0.5 + x) <(2 + sin)/(1.1 + sin)> / <1/(1.1 + sin)>,
-//   r*(x, u) = u - u^3 (<sin> = 0).
-// (A drift with cos instead would carry an O(eps) correction of 7e-5 of the rate here, which the
-// effective PDE lacks: test_nonlinear, AHeterogeneousDriftCarriesAnOrderEpsilonCorrection...)
-const char* kGradedU = "(1 + x) * (1 + 0.5*u^2) * (1.1 + sin(2*pi*y))";
-const char* kGradedDrift = "u * (0.5 + x) * (2 + sin(2*pi*y))";
-const char* kGradedReaction = "(1 + x*sin(2*pi*y)) * (u - u^3)";
-
-double a_closed(double x, double u) { return (1 + x) * (1 + 0.5 * u * u) * std::sqrt(0.21); }
-// <(2 + sin)/(1.1 + sin)> / <1/(1.1 + sin)> by the midpoint rule, geometric for these smooth periodic
-// integrands: round-off at 4000 points.
-double drift_ratio() {
-  double num = 0, den = 0;
-  const int n = 4000;
-  for (int j = 0; j < n; ++j) {
-    const double y = (j + 0.5) / n;
-    num += (2 + std::sin(2 * M_PI * y)) / (1.1 + std::sin(2 * M_PI * y));
-    den += 1 / (1.1 + std::sin(2 * M_PI * y));
-  }
-  return num / den;
-}
-double c_closed(double x, double u) { return u * (0.5 + x) * drift_ratio(); }
-double r_closed(double u) { return u - u * u * u; }
-
-CoefficientField graded_u(URange r = {-2.5, 2.5}) {
-  return CoefficientField::expression(kGradedU, r, "medium.u_range", 1e-3, 1.0)
-      .with_terms(kGradedDrift, kGradedReaction, r);
-}
+// The graded u-dependent medium of lift_oracle.hpp and its closed forms.
+using testing_support::graded_a_closed;
+using testing_support::graded_c_closed;
+using testing_support::graded_r_closed;
+using testing_support::graded_u_medium;
+using testing_support::kGradedDrift;
+using testing_support::kGradedReaction;
+using testing_support::kGradedU;
 
 std::string graded_u_text(const std::string& extra) {
   std::string text = testing_support::kSmallCase;
@@ -454,7 +422,7 @@ std::string graded_u_text(const std::string& extra) {
 }  // namespace
 
 TEST(GradedNonlinear, TheFineModelAndTheLocalCellProblemsFollowXAndU) {
-  const auto f = graded_u();
+  const auto f = graded_u_medium();
   EXPECT_TRUE(f.graded());
   EXPECT_TRUE(f.depends_on_u());
   EXPECT_EQ(f.nonlinear_key(), "medium.expression");
@@ -476,9 +444,9 @@ TEST(GradedNonlinear, TheFineModelAndTheLocalCellProblemsFollowXAndU) {
   for (const double x : {0.0, 0.37, 1.0})
     for (const double u : {-1.5, -0.2, 0.9, 1.5}) {
       const auto e = local_effective_coefficients(f, x, 100, u);
-      EXPECT_NEAR(e.a_star, a_closed(x, u), 1e-13 * a_closed(x, u)) << x << " " << u;
-      EXPECT_NEAR(e.drift, c_closed(x, u), 1e-12) << x << " " << u;
-      EXPECT_NEAR(e.reaction, r_closed(u), 1e-13) << x << " " << u;
+      EXPECT_NEAR(e.a_star, graded_a_closed(x, u), 1e-13 * graded_a_closed(x, u)) << x << " " << u;
+      EXPECT_NEAR(e.drift, graded_c_closed(x, u), 1e-12) << x << " " << u;
+      EXPECT_NEAR(e.reaction, graded_r_closed(u), 1e-13) << x << " " << u;
     }
   EXPECT_THROW(local_effective_coefficients(f, 1.2, 100, 0.0), InputError);
   EXPECT_THROW(local_effective_coefficients(f, 0.5, 100, 2.6), InputError);
@@ -488,38 +456,20 @@ TEST(GradedNonlinear, CellGivesTheLocalCoefficientsAtXAndU) {
   const auto c = parse_config_1d(graded_u_text(""), "graded_u.toml");
   const Problem1D problem(c);
   const auto at = problem.cell({0.5, 0.3, std::nullopt});
-  EXPECT_NEAR(at.json["a_star"].get<double>(), a_closed(0.3, 0.5), 1e-13);
-  EXPECT_NEAR(at.json["drift"].get<double>(), c_closed(0.3, 0.5), 1e-12);
-  EXPECT_NEAR(at.json["reaction"].get<double>(), r_closed(0.5), 1e-13);
+  EXPECT_NEAR(at.json["a_star"].get<double>(), graded_a_closed(0.3, 0.5), 1e-13);
+  EXPECT_NEAR(at.json["drift"].get<double>(), graded_c_closed(0.3, 0.5), 1e-12);
+  EXPECT_NEAR(at.json["reaction"].get<double>(), graded_r_closed(0.5), 1e-13);
   // At the macro nodes: a*, its x-slope, c*, r* (the series' values, as precise as the cell problems).
   const auto table = problem.cell({-1.0, std::nullopt, std::nullopt});
   ASSERT_EQ(table.json["a_star"].size(), 11u);
   for (int i = 0; i < 11; ++i) {
-    EXPECT_NEAR(table.json["a_star"][i].get<double>(), a_closed(i / 10.0, -1.0), 1e-12) << i;
+    EXPECT_NEAR(table.json["a_star"][i].get<double>(), graded_a_closed(i / 10.0, -1.0), 1e-12) << i;
     EXPECT_NEAR(table.json["slope"][i].get<double>(), 1.5 * std::sqrt(0.21), 1e-8) << i;
-    EXPECT_NEAR(table.json["drift"][i].get<double>(), c_closed(i / 10.0, -1.0), 1e-12) << i;
+    EXPECT_NEAR(table.json["drift"][i].get<double>(), graded_c_closed(i / 10.0, -1.0), 1e-12) << i;
   }
   EXPECT_THROW(problem.cell({}), InputError);                        // --u is needed
   EXPECT_THROW(problem.cell({2.6, 0.3, std::nullopt}), InputError);  // outside medium.u_range
   EXPECT_THROW(problem.cell({0.5, 1.3, std::nullopt}), InputError);  // outside the domain
-}
-
-TEST(GradedNonlinear, PatchDynamicsEstimatesTheLocalEffectiveRateOfTheLift) {
-  // Each patch sees its own piece of the graded u-dependent medium. The estimate must be the tooth
-  // average of the effective rate of the quadratic lift p through the node and its neighbours,
-  //   a*(x, p) p'' + d_u a*(x, p) p'^2 + d_x a*(x, p) p' + c*(x, p) p' + r*(x, p)
-  // (Simpson over the tooth with the closed forms), up to the biases of the linear graded test
-  // above (the rate's drift within the burst, the buffer ends) and the frozen Jacobian's O(dt),
-  // all of which a half-length burst shrinks.
-  const auto U = two_states([](double x) { return 0.3 + 0.5 * std::sin(2 * M_PI * x); },
-                            [](double x) { return -0.4 + 0.9 * x * x; });
-  const double s21 = std::sqrt(0.21);
-  const double err = tooth_rate_error(graded_u(), 2.5e-6, U, [&](double x, double v, double v1, double v2) {
-    return a_closed(x, v) * v2 + (1 + x) * v * s21 * v1 * v1 + (1 + 0.5 * v * v) * s21 * v1 + c_closed(x, v) * v1 +
-           r_closed(v);
-  });
-  std::printf("graded u-dependent patch dynamics: max |estimate - effective rate| / max |rate| = %.3e\n", err);
-  EXPECT_LT(err, 1e-5);  // issue 15's data target
 }
 
 TEST(GradedNonlinear, TheTruthFollowsFullResolutionAndTheExactCoarseOperatorFollowsTheTruth) {
@@ -559,7 +509,7 @@ TEST(GradedNonlinear, RunEndToEndScoresTheLocalCoefficientsAtEveryNode) {
     EXPECT_TRUE(std::isfinite(g.at(key).get<double>())) << key;
   // The cell problems' curve at the middle node is the closed form.
   const auto& cell = g.at("nodes")[4].at("cell");
-  EXPECT_NEAR(cell.at("a_star")[0].get<double>(), a_closed(0.5, -2.5), 1e-11);
+  EXPECT_NEAR(cell.at("a_star")[0].get<double>(), graded_a_closed(0.5, -2.5), 1e-11);
   EXPECT_TRUE(report.json.contains("functional"));
   testing_support::expect_report_figures(dir, {"fig_medium.png"});
   std::filesystem::remove_all(dir);

@@ -69,11 +69,6 @@ index_t theta_steps_scratch(Device dev, index_t systems, index_t n) {
          (dev == Device::CUDA ? systems : kLanes * static_cast<index_t>(omp_get_max_threads()));
 }
 
-void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,
-                double* out) {
-  for_each_index(dev, systems, FineRates{n, m, inv_dx, y, out});
-}
-
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out) {
   for_each_index(dev, count, Axpby{a, x, b, y, out});
 }

@@ -72,10 +72,6 @@ void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, 
 /// The scratch theta_steps needs: StepScratch::kArrays n-point arrays per system a CPU thread steps
 /// side by side (for each thread), or per system of the batch on CUDA.
 index_t theta_steps_scratch(Device dev, index_t systems, index_t n);
-/// out[s] = the nonlinear medium's rates F(y[s]) (0 at the held end points).
-void fine_rates(Device dev, index_t systems, index_t n, const MediumTables& m, double inv_dx, const double* y,
-                double* out);
-
 /// out = a x + b y elementwise (out may alias x or y).
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out);
 

@@ -122,19 +122,6 @@ struct LiftCorrector {
   std::array<const void*, 3> pointers() const { return {a, a_star, y}; }
 };
 
-/// System s's fine rates on a nonlinear medium (kernels/nonlinear.hpp: fine_rates_system).
-struct FineRates {
-  static constexpr const char* name = "fine rates";
-  static constexpr bool per_system = true;
-  index_t n;
-  MediumTables m;
-  double inv_dx;
-  const double* y;
-  double* out;
-  PL_HD void operator()(index_t s) const { fine_rates_system(n, m.of_system(s, n), y + s * n, inv_dx, out + s * n); }
-  std::array<const void*, 5> pointers() const { return {m.a, m.c, m.r, y, out}; }
-};
-
 /// out = the TR-BDF2 local-error estimate at each point (kernels/diffusion.hpp: trbdf2_error; out
 /// may alias F).
 struct TrBdf2Error {
