@@ -2,13 +2,19 @@
 // The oracle of the 1D patch-dynamics estimate: the effective PDE's rate along the lift, averaged
 // over the tooth. The lift through node i is the quadratic p whose tooth averages (width h) are
 // U_{i-1}, U_i, U_{i+1} (exact for Simpson's averages); the estimate must be the tooth average of
-// rate(x, p, p', p'') along it, to the scheme's biases. Also the graded u-dependent medium whose
+// rate(x, p, p', p'') along it, to the scheme's biases (estimate_error). Also the graded u-dependent medium whose
 // local coefficients have closed forms (test_graded, and test_nonlinear on every device).
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "patchlearn/coeff/field.hpp"
+#include "patchlearn/core/buffer.hpp"
+#include "patchlearn/micro/diffusion1d.hpp"
+#include "patchlearn/patch/layout1d.hpp"
+#include "patchlearn/schemes/patch_dynamics.hpp"
 
 namespace patchlearn::testing_support {
 
@@ -28,6 +34,27 @@ inline double tooth_average_along_lift(const double* U, int i, double dX, double
     acc += w * rate(i * dX + z, c0 + c1 * z + c2 * z * z, c1 + 2 * c2 * z, 2 * c2);
   }
   return acc / (3.0 * (n - 1));
+}
+
+// max |estimate - reference| / max |reference| of patch dynamics with `p` on `model` and `layout`
+// (first node at x = 0), on `dev`, at the interior nodes of the macro states U[b][M]; the
+// reference is the tooth average of `rate` along the lift (lift_oracle.hpp).
+inline double estimate_error(const FineModel1D& model, const PatchLayout1D& layout, const PatchDynamicsParams& p,
+                             const std::vector<double>& U, const LiftRate& rate, Device dev = Device::CPU) {
+  const int M = layout.macro_nodes;
+  const index_t batch = static_cast<index_t>(U.size()) / M;
+  const Buffer<double> Ud(dev, U);
+  Buffer<double> Rd(dev, U.size());
+  PatchDynamics1D(model, layout, p, dev, batch).rhs(Ud.data(), Rd.data(), batch);
+  const auto R = Rd.to_host();
+  double err = 0, scale = 0;
+  for (index_t b = 0; b < batch; ++b)
+    for (int i = 1; i < M - 1; ++i) {
+      const double ref = tooth_average_along_lift(U.data() + b * M, i, layout.macro_dx, layout.tooth_width, rate);
+      err = std::max(err, std::abs(R[b * M + i] - ref));
+      scale = std::max(scale, std::abs(ref));
+    }
+  return err / scale;
 }
 
 // The graded u-dependent medium, a = (1 + x)(1 + u^2/2)(1.1 + sin 2 pi y),

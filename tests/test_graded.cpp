@@ -62,24 +62,13 @@ std::string config_text(const std::string& extra) {
 // rate(x, p, p', p'') along the lift (lift_oracle.hpp).
 double tooth_rate_error(const CoefficientField& f, double burst, const std::vector<double>& U,
                         const testing_support::LiftRate& rate) {
-  const FineModel1D model(f, 1e-3, 1e-5);
-  const PatchLayout1D layout(1.0, 11, 1e-5, 2e-3, 2.4e-2);
   PatchDynamicsParams p;
   p.burst = burst;
   p.substeps = 10;
   p.heal_substeps = 5;
   p.buffer_ends = kernels::EndRows::AveragedGradient;
-  std::vector<double> R(U.size());
-  PatchDynamics1D(model, layout, p, Device::CPU, 2).rhs(U.data(), R.data(), 2);
-  const double dX = 0.1, h = 2e-3;
-  double err = 0, scale = 0;
-  for (int b = 0; b < 2; ++b)
-    for (int i = 1; i < 10; ++i) {
-      const double ref = testing_support::tooth_average_along_lift(U.data() + b * 11, i, dX, h, rate);
-      err = std::max(err, std::abs(R[b * 11 + i] - ref));
-      scale = std::max(scale, std::abs(ref));
-    }
-  return err / scale;
+  return testing_support::estimate_error(FineModel1D(f, 1e-3, 1e-5), PatchLayout1D(1.0, 11, 1e-5, 2e-3, 2.4e-2), p, U,
+                                         rate);
 }
 
 // Two smooth macro states on the 11 nodes: [state][node].

@@ -62,27 +62,6 @@ LiftRate effective_rate(const EffectiveMedium1D& m) {
   };
 }
 
-// max |estimate - reference| / max |reference| of patch dynamics with `p` on `model` and `layout`
-// (first node at x = 0), on `dev`, at the interior nodes of the macro states U[b][M]; the
-// reference is the tooth average of `rate` along the lift (lift_oracle.hpp).
-double estimate_error(const FineModel1D& model, const PatchLayout1D& layout, const PatchDynamicsParams& p,
-                      const std::vector<double>& U, const LiftRate& rate, Device dev = Device::CPU) {
-  const int M = layout.macro_nodes;
-  const index_t batch = static_cast<index_t>(U.size()) / M;
-  const Buffer<double> Ud(dev, U);
-  Buffer<double> Rd(dev, U.size());
-  PatchDynamics1D(model, layout, p, dev, batch).rhs(Ud.data(), Rd.data(), batch);
-  const auto R = Rd.to_host();
-  double err = 0, scale = 0;
-  for (index_t b = 0; b < batch; ++b)
-    for (int i = 1; i < M - 1; ++i) {
-      const double ref = tooth_average_along_lift(U.data() + b * M, i, layout.macro_dx, layout.tooth_width, rate);
-      err = std::max(err, std::abs(R[b * M + i] - ref));
-      scale = std::max(scale, std::abs(ref));
-    }
-  return err / scale;
-}
-
 // quick1d's geometry at eps (100 lattice points per period).
 PatchLayout1D quick_layout(double eps) { return PatchLayout1D(1.0, 11, eps / 100, 2e-3, 2.4e-2); }
 
@@ -91,8 +70,8 @@ PatchLayout1D quick_layout(double eps) { return PatchLayout1D(1.0, 11, eps / 100
 double estimate_error(const CoefficientField& field, double eps, const PatchDynamicsParams& p,
                       Device dev = Device::CPU) {
   const auto eff = effective_medium(field, 100);
-  return estimate_error(FineModel1D(field, eps, eps / 100), quick_layout(eps), p, smooth_states(11),
-                        effective_rate(eff), dev);
+  return testing_support::estimate_error(FineModel1D(field, eps, eps / 100), quick_layout(eps), p, smooth_states(11),
+                                         effective_rate(eff), dev);
 }
 
 }  // namespace
@@ -274,8 +253,8 @@ namespace {
 double error_against_lift(const FineModel1D& model, const std::vector<double>& U, int M, double dX, double tooth,
                           const PatchSetting& s) {
   const auto eff = effective_medium(model.field(), 100);
-  return estimate_error(model, PatchLayout1D(dX * (M - 1), M, model.dx(), tooth, s.buffer_width), s.params, U,
-                        effective_rate(eff));
+  return testing_support::estimate_error(model, PatchLayout1D(dX * (M - 1), M, model.dx(), tooth, s.buffer_width),
+                                         s.params, U, effective_rate(eff));
 }
 
 // quick1d's patch parameters (burst 5e-6 in 10 substeps healed over 5, buffer 2.4e-2).
