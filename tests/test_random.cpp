@@ -638,6 +638,24 @@ TEST(RandomMedium, TranslatesShareTheRealizationsAStarWhileEachPatchSeesAnotherP
   EXPECT_EQ(config_error_key([&] { parse_config_1d(part, "bad.toml"); }), "medium.translations");
 }
 
+TEST(RandomMedium, TheRegressionChoosesItsThresholdFromTheDataUnlessTheConfigSetsIt) {
+  // A random medium's patches scatter, and a fixed threshold keeps terms the effective equation
+  // does not have: "auto" is its default there. A periodic medium keeps 1e-3, and a set threshold
+  // is kept on either.
+  constexpr double kAuto = SharedConfig::kChosenThreshold;
+  EXPECT_EQ(parse_config_1d(kRandomCase, "random.toml").regression_threshold, kAuto);
+  EXPECT_EQ(parse_config_2d(random_lattice(""), "random2d.toml").regression_threshold, kAuto);
+  EXPECT_EQ(parse_config_1d(std::string(kRandomCase) + "[regression]\nthreshold = 3e-3\n", "random.toml")
+                .regression_threshold,
+            3e-3);
+  EXPECT_EQ(parse_config_2d(random_lattice("[regression]\nthreshold = 0.0\n"), "random2d.toml").regression_threshold,
+            0.0);
+  std::string periodic = random_lattice("");
+  const auto from = periodic.find("kappa = "), to = periodic.find("[patch]");
+  periodic.replace(from, to - from, "kappa = \"table\"\n");  // the paper's 3 x 3 tables
+  EXPECT_EQ(parse_config_2d(periodic, "paper2d.toml").regression_threshold, 1e-3);
+}
+
 TEST(RandomLattice, TheShippedConfigsRunTheSameRealizationOnTheLatticeAndOnClosedTeeth) {
   // random2d.toml (box averages of the whole lattice) and random2d_teeth.toml (a quarter of it in
   // closed teeth) share the lattice: the same 480 x 480 realization, the teeth every 30 sites.

@@ -360,7 +360,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                           " are supported (use dx >= " + num(c.length / kMaxHomogenizedIntervals) + ")");
 
   // --- the shared sections, then the 1D [learn] keys
-  parse_shared_sections(root, c, c.t_end, "macro.t_end");
+  parse_shared_sections(root, c, c.t_end, "macro.t_end", c.random.has_value());
   const Table learn(root, "learn");
   // Default: 8 training trajectories (the paper's split) or all but one when there are fewer.
   c.train_trajectories = std::max(1, std::min(8, ic.trajectories - 1));

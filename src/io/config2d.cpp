@@ -306,7 +306,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                           std::to_string(ic.k_hi) + " so the initial conditions are represented exactly");
 
   // --- the shared sections, then the 2D [learn] keys
-  parse_shared_sections(root, c, c.t_end, "time.t_end");
+  parse_shared_sections(root, c, c.t_end, "time.t_end", c.random.has_value());
   check_position_degree(c, c.patches, "patch centres per side");
   if (c.chunk_trajectories > 0 && c.chunk_trajectories < std::min(c.chunk_least, ic.trajectories))
     c.warnings.push_back(
