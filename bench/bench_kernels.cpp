@@ -262,23 +262,36 @@ void BM_SmallPatchBurst(benchmark::State& st, Device d) {
 // same 10 backward-Euler steps of 20000 patches of 481 points, with a(y, u) a Chebyshev series of
 // `arg` terms per bond (3: quadratic in u), so that its cost per point-step compares directly with
 // the linear burst's (issue 15's target: at most 2x the linear burst on the CPU). Second arg: 0
-// factors the Jacobian at every step, 1 freezes it over the burst (the W-method).
+// factors the Jacobian at every step, 1 freezes it over the burst (the W-method). Third arg: 1
+// adds a drift c(y, u) on the bonds and a reaction r(y, u) on the points, series of as many terms.
 void BM_NonlinearBurst(benchmark::State& st, Device d) {
   if (!usable(d, st)) return;
   constexpr index_t mats = 19, n = 481, systems = 20000;
   constexpr int steps = 10;
   const int terms = static_cast<int>(st.range(0));
-  std::vector<double> series(static_cast<std::size_t>(mats * (n - 1) * terms), 0.0);
-  for (index_t k = 0; k < mats * (n - 1); ++k) {
-    series[k * terms] = 1.1;
-    for (int i = 1; i < terms; ++i) series[k * terms + i] = 0.3 / i;
-  }
-  Buffer<double> a(d, series), y(d, field(systems * n, 2.0)),
+  const bool drift_reaction = st.range(2) == 1;
+  const auto series = [&](index_t elements, double first) {
+    std::vector<double> s(static_cast<std::size_t>(elements * terms), 0.0);
+    for (index_t k = 0; k < elements; ++k) {
+      s[k * terms] = first;
+      for (int i = 1; i < terms; ++i) s[k * terms + i] = 0.3 / i;
+    }
+    return s;
+  };
+  Buffer<double> a(d, series(mats * (n - 1), 1.1)), c, r, y(d, field(systems * n, 2.0)),
       scratch(d, static_cast<std::size_t>(kernels::theta_steps_scratch(d, systems, n)));
   kernels::MediumTables m;
   m.a = a.data();
   m.na = terms;
   m.a_stride = terms;
+  if (drift_reaction) {
+    c = Buffer<double>(d, series(mats * (n - 1), 0.5));
+    r = Buffer<double>(d, series(mats * n, -0.2));
+    m.c = c.data();
+    m.r = r.data();
+    m.nc = m.nr = terms;
+    m.c_stride = m.r_stride = terms;
+  }
   m.mats = mats;
   m.u_mid = 2.0;
   m.u_scale = 1.0;
@@ -474,7 +487,7 @@ BENCHMARK_CAPTURE(BM_LiftRestrict, Cpu, Device::CPU)->UseRealTime()->Unit(benchm
 BENCHMARK_CAPTURE(BM_PaperBurst, Cpu, Device::CPU)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SmallPatchBurst, Cpu, Device::CPU)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_NonlinearBurst, Cpu, Device::CPU)
-    ->ArgsProduct({{1, 3}, {0, 1}})
+    ->ArgsProduct({{1, 3}, {0, 1}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Lattice2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -488,7 +501,7 @@ BENCHMARK_CAPTURE(BM_LiftRestrict, Cuda, Device::CUDA)->UseRealTime()->Unit(benc
 BENCHMARK_CAPTURE(BM_PaperBurst, Cuda, Device::CUDA)->Arg(1)->Arg(10)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SmallPatchBurst, Cuda, Device::CUDA)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_NonlinearBurst, Cuda, Device::CUDA)
-    ->ArgsProduct({{1, 3}, {0, 1}})
+    ->ArgsProduct({{1, 3}, {0, 1}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Lattice2D, Cuda, Device::CUDA)->UseRealTime()->Unit(benchmark::kMillisecond);
