@@ -278,8 +278,7 @@ void BM_NonlinearBurst(benchmark::State& st, Device d) {
     }
     return s;
   };
-  Buffer<double> a(d, series(mats * (n - 1), 1.1)), c, r, y(d, field(systems * n, 2.0)),
-      scratch(d, static_cast<std::size_t>(kernels::theta_steps_scratch(d, systems, n)));
+  Buffer<double> a(d, series(mats * (n - 1), 1.1)), c, r, y(d, field(systems * n, 2.0));
   kernels::MediumTables m;
   m.a = a.data();
   m.na = terms;
@@ -295,6 +294,7 @@ void BM_NonlinearBurst(benchmark::State& st, Device d) {
   m.mats = mats;
   m.u_mid = 2.0;
   m.u_scale = 1.0;
+  Buffer<double> scratch(d, static_cast<std::size_t>(kernels::theta_steps_scratch(d, systems, n, m)));
   const double dx = 1.0 / 481, dt = 2e4 * dx * dx;  // BM_SmallPatchBurst's dt / dx^2
   const auto jac = st.range(1) == 1 ? kernels::StepJacobian::Frozen : kernels::StepJacobian::Exact;
   const LoopTimes t = timed(st, d, [&] {

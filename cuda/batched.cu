@@ -223,9 +223,9 @@ __global__ void k_theta_steps(index_t systems, index_t n, MediumTables m, int co
   const MediumTables ms = m.of_system(s, n);
   const StepScratch work = StepScratch::lane(scratch, n, systems, s);
   const bool keep = jac == StepJacobian::Frozen && count > 1;
+  const double l = left ? left[s] : 0.0, r = right ? right[s] : 0.0;
   for (int k = 0; k < count; ++k)
-    theta_step_system(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, left ? left[s] : 0.0, right ? right[s] : 0.0, work,
-                      k == 0 ? StepJacobian::Exact : jac, keep);
+    theta_step(n, ms, y + s * n, dt, theta, inv_dx, ends, eo, l, r, work, k == 0 ? StepJacobian::Exact : jac, keep);
 }
 
 __global__ void k_lift(index_t systems, index_t n, index_t centre, double dx, int ncoef, const double* coef,

@@ -11,6 +11,8 @@
 #include "patchlearn/homog/effective.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/io/config.hpp"
+#include "patchlearn/kernels/batched.hpp"
+#include "patchlearn/kernels/nonlinear.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/schemes/full_resolution.hpp"
 #include "patchlearn/schemes/patch_budget.hpp"
@@ -208,6 +210,75 @@ TEST_P(NonlinearOnDevice, OnAGradedMediumTheEstimateIsTheLocalEffectiveRateOfThe
                                     graded_u_effective_rate, GetParam());
   std::printf("graded u-dependent patch dynamics: max |estimate - effective rate| / max |rate| = %.3e\n", err);
   EXPECT_LT(err, 1e-5);  // issue 15's data target
+}
+
+TEST(NonlinearBurst, TheCpuLanesStepEverySystemAsItWouldBeSteppedAlone) {
+  // The CPU steps several systems side by side, one per lane of a vector (4 with AVX2, 2 with the
+  // baseline), on their media's series packed per group (kernels/patch1d.cpp). Each lane does its
+  // system's operations in the scalar step's order, without multiply-adds on x86, so every system
+  // must come out bit for bit as kernels::theta_step leaves it alone. Media of different series
+  // lengths (a shared reaction series among them), 23 systems (a last group with spare lanes),
+  // 3 media (lanes of one group on different media) or 2 (groups that reuse the packed series),
+  // both end closures, and exact and frozen Jacobians, in both of the CPU's versions.
+  constexpr index_t n = 41, systems = 23;
+  const double dx = 1.0 / (n - 1);
+  for (const index_t mats : {index_t{3}, index_t{2}}) {
+    std::vector<double> a(mats * (n - 1) * 3), c(mats * (n - 1) * 2), r(4);
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = i % 3 == 0 ? 1.2 + 0.5 * std::sin(0.7 * i) : 0.1 / (i % 3);
+    for (std::size_t i = 0; i < c.size(); ++i) c[i] = std::cos(1.3 * i);
+    r = {0.3, -0.2, 0.1, 0.05};
+    kernels::MediumTables m;
+    m.a = a.data();
+    m.c = c.data();
+    m.r = r.data();
+    m.na = 3;
+    m.nc = 2;
+    m.nr = 4;
+    m.a_stride = 3;
+    m.c_stride = 2;
+    m.r_stride = 0;
+    m.mats = mats;
+    m.u_mid = 1.0;
+    m.u_scale = 1.0;
+    std::vector<double> y0(systems * n), left(systems), right(systems);
+    for (index_t s = 0; s < systems; ++s) {
+      for (index_t j = 0; j < n; ++j) y0[s * n + j] = 1.0 + 0.4 * std::sin(0.3 * j + s) + 0.05 * s;
+      left[s] = 0.01 * (s + 1);
+      right[s] = -0.02 * s;
+    }
+    for (const auto ends : {kernels::EndRows::Dirichlet, kernels::EndRows::AveragedGradient})
+      for (const auto jac : {kernels::StepJacobian::Exact, kernels::StepJacobian::Frozen})
+        for (const bool baseline : {false, true}) {
+          const int count = 3;
+          const double dt = 2e-3, theta = jac == kernels::StepJacobian::Exact ? 0.5 : 1.0;
+          const bool keep = jac == kernels::StepJacobian::Frozen;
+          std::vector<double> alone = y0, work(kernels::StepScratch::kArrays * n);
+          for (index_t s = 0; s < systems; ++s)
+            for (int k = 0; k < count; ++k)
+              kernels::theta_step(n, m.of_system(s, n), alone.data() + s * n, dt, theta, 1.0 / dx, ends, 2, left[s],
+                                  right[s], kernels::StepScratch::at(work.data(), n),
+                                  k == 0 ? kernels::StepJacobian::Exact : jac, keep);
+          if (baseline)
+            setenv("PATCHLEARN_CPU_BASELINE", "1", 1);
+          else
+            unsetenv("PATCHLEARN_CPU_BASELINE");
+          Buffer<double> y(Device::CPU, y0), L(Device::CPU, left), R(Device::CPU, right),
+              scratch(Device::CPU, kernels::theta_steps_scratch(Device::CPU, systems, n, m));
+          kernels::theta_steps(Device::CPU, systems, n, m, count, dt, theta, jac, 1.0 / dx, ends, 2, L.data(), R.data(),
+                               y.data(), scratch.data());
+          unsetenv("PATCHLEARN_CPU_BASELINE");
+          const auto lanes = y.to_host();
+          const double change = max_difference(alone, y0);
+          ASSERT_GT(change, 1e-3);  // the steps move the fields
+#ifdef __x86_64__
+          EXPECT_EQ(max_difference(lanes, alone), 0.0)
+#else  // where multiply-adds may be contracted differently in the two loops: round-off of the steps
+          EXPECT_LT(max_difference(lanes, alone), 1e-13)
+#endif
+              << "mats " << mats << ", ends " << static_cast<int>(ends) << ", frozen " << keep << ", baseline "
+              << baseline;
+        }
+  }
 }
 
 TEST(NonlinearBurst, AHeterogeneousDriftCarriesAnOrderEpsilonCorrectionThatTheEffectivePdeLacks) {

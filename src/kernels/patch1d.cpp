@@ -17,56 +17,135 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
                          right ? right[s] : 0.0, out + s * n);
 }
 
-// The nonlinear systems a CPU thread steps side by side: 8 recurrences hide the latency of the
-// elimination's divisions and, with the scratch lane-minor, fill AVX2 vectors twice (BM_NonlinearBurst,
-// frozen Jacobian, 3 terms: 377 ms with 4 lanes, 335 ms with 8; bench/RESULTS.md).
-constexpr int kLanes = 8;
+// The nonlinear systems a CPU thread steps side by side, one in each lane of a vector register:
+// each operation of the step is one vector instruction for all of them (4 lanes with AVX2, 2 with
+// the baseline's SSE2), and the lanes' recurrences overlap the elimination's division latency.
+// A group's states and media are packed lane-minor into the thread's scratch for the group's
+// `count` steps, so that a lane vector is one aligned load; a last group of fewer systems fills
+// its spare lanes with its last system, and writes back only its own. (Vectors of 8 doubles, two
+// AVX2 registers per operation, came out 3x slower: GCC spills them. BM_NonlinearBurst; bench/RESULTS.md.)
+/// The lanes of run_vectorized's V (of `Bytes` bytes): a vector of as many doubles at its natural
+/// alignment (as a template argument, V would lose its reduced one).
+template <std::size_t Bytes>
+struct LanesOf;
+template <>
+struct LanesOf<16> {
+  using type = double __attribute__((vector_size(16)));
+};
+template <>
+struct LanesOf<32> {
+  using type = double __attribute__((vector_size(32)));
+};
+constexpr int kMaxLanes = 4;
+
+/// The series of a table packed for a group: element e's term i of lane k at [e terms + i][k]
+/// (one element only when the table is shared, stride 0). Returns the lane vectors it takes.
+index_t packed_series(index_t elements, int terms, index_t stride) { return (stride ? elements : 1) * terms; }
+
+/// One thread's scratch for theta_steps, in lane vectors: the step's StepScratch, the group's
+/// states, and its media's series.
+index_t lanes_scratch(index_t n, const MediumTables& m) {
+  return (StepScratch::kArrays + 1) * n + packed_series(n - 1, m.na, m.a_stride) +
+         packed_series(n - 1, m.nc, m.c_stride) + packed_series(n, m.nr, m.r_stride);
+}
+
+/// One thread's share of theta_steps (inside the parallel region; cpu::run_vectorized).
+struct ThetaGroups {
+  struct Problem {
+    index_t systems, n;
+    MediumTables m;
+    int count;
+    double dt, theta;
+    StepJacobian jac;
+    double inv_dx;
+    EndRows ends;
+    index_t eo;
+    const double *left, *right;
+    double* y;
+  };
+
+  template <class V>
+  [[gnu::always_inline]] static inline void run(const Problem& p, double* scratch) {
+    using L = typename LanesOf<sizeof(V)>::type;
+    constexpr int K = sizeof(L) / sizeof(double);
+    static_assert(K <= kMaxLanes, "theta_steps_scratch holds kMaxLanes lanes");
+    const index_t n = p.n, groups = (p.systems + K - 1) / K;
+    L* work = reinterpret_cast<L*>(scratch);
+    L* ys = work + StepScratch::kArrays * n;
+    MediumTablesOf<L> t;
+    t.na = p.m.na;
+    t.nc = p.m.nc;
+    t.nr = p.m.nr;
+    t.a_stride = p.m.a_stride ? t.na : 0;
+    t.c_stride = p.m.c_stride ? t.nc : 0;
+    t.r_stride = p.m.r_stride ? t.nr : 0;
+    t.u_mid = p.m.u_mid;
+    t.u_scale = p.m.u_scale;
+    L* a_tab = ys + n;
+    L* c_tab = a_tab + packed_series(n - 1, t.na, t.a_stride);
+    L* r_tab = c_tab + packed_series(n - 1, t.nc, t.c_stride);
+    t.a = a_tab;
+    t.c = c_tab;
+    t.r = r_tab;
+    index_t media[K];  // the medium whose series each lane of the scratch holds (-1: none yet)
+    std::fill(media, media + K, index_t{-1});
+    const auto scratch_lanes = StepScratchOf<L>::at(work, n);
+    const bool keep = p.jac == StepJacobian::Frozen && p.count > 1;
+#pragma omp for schedule(dynamic)
+    for (index_t grp = 0; grp < groups; ++grp) {
+      const index_t first = grp * K, last = std::min<index_t>(first + K, p.systems) - 1;
+      index_t sys[K];
+      bool same = true;
+      for (int k = 0; k < K; ++k) {
+        sys[k] = std::min<index_t>(first + k, last);
+        same = same && media[k] == sys[k] % p.m.mats;
+      }
+      if (!same) {  // the group's media differ from the last group's: pack them
+        const auto pack = [&](const double* MediumTables::*tab, index_t elements, int terms, index_t stride, L* dst) {
+          const index_t count = stride ? elements : 1;
+          for (int k = 0; k < K; ++k) {
+            const double* src = p.m.of_system(sys[k], n).*tab;
+            for (index_t e = 0; e < count; ++e)
+              for (int i = 0; i < terms; ++i) dst[e * terms + i][k] = src[e * stride + i];
+          }
+        };
+        pack(&MediumTables::a, n - 1, t.na, p.m.a_stride, a_tab);
+        if (t.nc) pack(&MediumTables::c, n - 1, t.nc, p.m.c_stride, c_tab);
+        if (t.nr) pack(&MediumTables::r, n, t.nr, p.m.r_stride, r_tab);
+        for (int k = 0; k < K; ++k) media[k] = sys[k] % p.m.mats;
+      }
+      L left{}, right{};
+      for (int k = 0; k < K; ++k) {
+        const double* src = p.y + sys[k] * n;
+        for (index_t j = 0; j < n; ++j) ys[j][k] = src[j];
+        if (p.left) left[k] = p.left[sys[k]];
+        if (p.right) right[k] = p.right[sys[k]];
+      }
+      for (int step = 0; step < p.count; ++step)
+        theta_step<L, 1>(n, t, ys, p.dt, p.theta, p.inv_dx, p.ends, p.eo, left, right, scratch_lanes,
+                         step == 0 ? StepJacobian::Exact : p.jac, keep);
+      for (index_t s = first; s <= last; ++s)
+        for (index_t j = 0; j < n; ++j) p.y[s * n + j] = ys[j][s - first];
+    }
+  }
+};
 
 void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
                  StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
                  double* y, double* scratch) {
   PL_RETURN_IF_CUDA(dev, theta_steps(systems, n, m, count, dt, theta, jac, inv_dx, ends, eo, left, right, y, scratch));
-  // Each thread steps kLanes systems side by side through all `count` steps (theta_step_lanes),
-  // each held in that core's cache; a last group of fewer systems goes one by one.
-  const index_t groups = (systems + kLanes - 1) / kLanes;
+  // Each thread steps groups of systems side by side, each through all `count` steps, held in
+  // that core's cache.
+  const ThetaGroups::Problem p{systems, n, m, count, dt, theta, jac, inv_dx, ends, eo, left, right, y};
+  const index_t per_thread = kMaxLanes * lanes_scratch(n, m);
+  const bool avx2 = cpu_avx2();
 #pragma omp parallel
-  {
-    // The group's lanes side by side, or a last group of fewer systems one by one, each on its own
-    // lane of the thread's scratch; the factors a Frozen step reuses stay there between steps.
-    double* base = scratch + static_cast<index_t>(omp_get_thread_num()) * kLanes * StepScratch::kArrays * n;
-    const StepScratch lanes_work = StepScratch::at(base, n, kLanes);
-    StepScratch one_work[kLanes];
-    for (int k = 0; k < kLanes; ++k) one_work[k] = StepScratch::lane(base, n, kLanes, k);
-    const bool keep = jac == StepJacobian::Frozen && count > 1;
-#pragma omp for schedule(dynamic)
-    for (index_t grp = 0; grp < groups; ++grp) {
-      const int lanes = static_cast<int>(std::min<index_t>(kLanes, systems - grp * kLanes));
-      MediumTables ms[kLanes];
-      double* ys[kLanes];
-      double lv[kLanes], rv[kLanes];
-      for (int k = 0; k < lanes; ++k) {
-        const index_t s = grp * kLanes + k;
-        ms[k] = m.of_system(s, n);
-        ys[k] = y + s * n;
-        lv[k] = left ? left[s] : 0.0;
-        rv[k] = right ? right[s] : 0.0;
-      }
-      for (int step = 0; step < count; ++step) {
-        const StepJacobian sj = step == 0 ? StepJacobian::Exact : jac;
-        if (lanes == kLanes) {
-          theta_step_lanes<kLanes>(n, ms, ys, dt, theta, inv_dx, ends, eo, lv, rv, lanes_work, sj, keep);
-        } else {
-          for (int k = 0; k < lanes; ++k)
-            theta_step_system(n, ms[k], ys[k], dt, theta, inv_dx, ends, eo, lv[k], rv[k], one_work[k], sj, keep);
-        }
-      }
-    }
-  }
+  run_vectorized<ThetaGroups>(avx2, p, scratch + static_cast<index_t>(omp_get_thread_num()) * per_thread);
 }
 
-index_t theta_steps_scratch(Device dev, index_t systems, index_t n) {
-  return StepScratch::kArrays * n *
-         (dev == Device::CUDA ? systems : kLanes * static_cast<index_t>(omp_get_max_threads()));
+index_t theta_steps_scratch(Device dev, index_t systems, index_t n, const MediumTables& m) {
+  if (dev == Device::CUDA) return StepScratch::kArrays * n * systems;
+  return kMaxLanes * lanes_scratch(n, m) * static_cast<index_t>(omp_get_max_threads());
 }
 
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out) {

@@ -16,7 +16,7 @@ LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx,
   std::vector<double> y1(N), y2(N), scratch(kernels::StepScratch::kArrays * N);
   const auto work = kernels::StepScratch::at(scratch.data(), N);
   const auto step = [&](std::vector<double>& v, double h) {
-    kernels::theta_step_system(N, m, v.data(), h, 1.0, inv_dx, kernels::EndRows::Dirichlet, 1, 0, 0, work);
+    kernels::theta_step(N, m, v.data(), h, 1.0, inv_dx, kernels::EndRows::Dirichlet, 1, 0.0, 0.0, work);
   };
   LatticeIvpStats stats;
   double t = 0, h = 1e-6;

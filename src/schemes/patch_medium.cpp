@@ -20,7 +20,8 @@ PatchMedium1D::PatchMedium1D(const FineModel1D& model, const std::vector<index_t
     series_c_ = Buffer<double>(device_, t.c.coef);
     series_r_ = Buffer<double>(device_, t.r.coef);
     tables_ = t.view(series_a_.data(), series_c_.data(), series_r_.data(), W, true);
-    scratch_ = Buffer<double>(device_, static_cast<std::size_t>(kernels::theta_steps_scratch(device_, max_systems, n)));
+    scratch_ = Buffer<double>(device_,
+                              static_cast<std::size_t>(kernels::theta_steps_scratch(device_, max_systems, n, tables_)));
     return;
   }
   const bool random = model.field().random();

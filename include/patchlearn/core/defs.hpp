@@ -16,6 +16,16 @@
 #define PL_HD inline
 #endif
 
+// PL_HDI: a PL_HD function that the host compiler always inlines. The per-element functions the
+// CPU also runs on its lane vectors (kernels/nonlinear.hpp) are PL_HDI: inlined, they take the
+// instruction set of the function around them (AVX2 in a cpu::run_vectorized kernel), and no
+// vector crosses a call.
+#if defined(__CUDACC__)
+#define PL_HDI PL_HD
+#else
+#define PL_HDI inline __attribute__((always_inline))
+#endif
+
 #include <cmath>
 #include <cstdint>
 

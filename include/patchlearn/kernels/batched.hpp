@@ -60,18 +60,19 @@ class BatchedTridiag {
 void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const double* cond, double alpha, EndRows ends,
                    index_t eo, const double* left, const double* right, const double* x, double* out);
 
-/// `count` linearly implicit theta steps of dt (kernels/nonlinear.hpp: theta_step_system) on every
+/// `count` linearly implicit theta steps of dt (kernels/nonlinear.hpp: theta_step) on every
 /// system y[s] of n points of the nonlinear medium m, each system held through all of them (one
 /// thread per system; on the CPU it stays in that core's cache). Ends as for increment_rhs.
 /// jac: Exact factors the Jacobian at every step; Frozen factors it at the first of the `count`
 /// steps and keeps it for the others (the W-method of kernels/nonlinear.hpp).
-/// scratch: theta_steps_scratch(dev, systems, n) values on the device.
+/// scratch: theta_steps_scratch(dev, systems, n, m) values on the device.
 void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, int count, double dt, double theta,
                  StepJacobian jac, double inv_dx, EndRows ends, index_t eo, const double* left, const double* right,
                  double* y, double* scratch);
-/// The scratch theta_steps needs: StepScratch::kArrays n-point arrays per system a CPU thread steps
-/// side by side (for each thread), or per system of the batch on CUDA.
-index_t theta_steps_scratch(Device dev, index_t systems, index_t n);
+/// The scratch theta_steps needs on the medium m (its series' sizes): StepScratch::kArrays n-point
+/// arrays per system of the batch on CUDA; on the CPU, for each thread, those of the systems it
+/// steps side by side with their states and their media's series.
+index_t theta_steps_scratch(Device dev, index_t systems, index_t n, const MediumTables& m);
 /// out = a x + b y elementwise (out may alias x or y).
 void axpby(Device dev, index_t count, double a, const double* x, double b, const double* y, double* out);
 

@@ -17,6 +17,14 @@ PL_HD double flux_difference(const double* a, const double* u, index_t j) {
   return a[j] * (u[j + 1] - u[j]) - a[j - 1] * (u[j] - u[j - 1]);
 }
 
+/// The end rows of increment_rhs below (j = 0, or j = n - 1 when `last`), for a value type T (a
+/// double, or the CPU's lanes of several systems, kernels/nonlinear.hpp).
+template <class T>
+PL_HDI T end_increment_rhs(bool last, index_t n, const T* u, EndRows ends, index_t eo, const T& target) {
+  if (ends != EndRows::AveragedGradient) return T{};
+  return last ? target - (u[n - 1] - u[n - 1 - eo]) : target - (u[eo] - u[0]);
+}
+
 /// Right-hand side of the increment form of an implicit step. Solving (I - theta c L) D = r with
 ///   r_j = alpha * flux_difference_j                   (interior, alpha = c = dt / dx^2)
 ///   r_0 = r_{n-1} = 0                                  (Dirichlet ends keep their values)
@@ -26,8 +34,8 @@ PL_HD double flux_difference(const double* a, const double* u, index_t j) {
 /// paper case), which would otherwise turn 1e-16 relative errors in u into 1e-8 absolute ones.
 PL_HD double increment_rhs(index_t j, index_t n, const double* a, const double* u, double alpha, EndRows ends,
                            index_t eo, double left, double right) {
-  if (j == 0) return ends == EndRows::AveragedGradient ? left - (u[eo] - u[0]) : 0.0;
-  if (j == n - 1) return ends == EndRows::AveragedGradient ? right - (u[n - 1] - u[n - 1 - eo]) : 0.0;
+  if (j == 0) return end_increment_rhs(false, n, u, ends, eo, left);
+  if (j == n - 1) return end_increment_rhs(true, n, u, ends, eo, right);
   return alpha * flux_difference(a, u, j);
 }
 

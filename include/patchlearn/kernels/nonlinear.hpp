@@ -38,54 +38,63 @@
 
 namespace patchlearn::kernels {
 
+// Every function below is written for a value type T: a double (one system: CUDA's threads, the
+// CPU's full-resolution lattice), or on the CPU a GCC vector of the same element of several
+// systems, side by side in lanes (kernels/patch1d.cpp). The lanes do each system's operations in
+// its own order, so a system's values do not depend on which lane, or whether any, it ran in.
+
 /// f(t) = sum_k c_k T_k(t) and f'(t) for t in [-1, 1] (Clenshaw, with its derivative recurrence).
-PL_HD void chebyshev_value_slope(const double* c, int n, double t, double* f, double* df) {
-  double b1 = 0, b2 = 0, d1 = 0, d2 = 0;
+template <class T>
+PL_HDI void chebyshev_value_slope(const T* c, int n, T t, T* f, T* df) {
+  T b1{}, b2{}, d1{}, d2{};
   for (int k = n - 1; k >= 1; --k) {
-    const double b = c[k] + 2.0 * t * b1 - b2, d = 2.0 * b1 + 2.0 * t * d1 - d2;
+    const T b = c[k] + 2.0 * t * b1 - b2, d = 2.0 * b1 + 2.0 * t * d1 - d2;
     b2 = b1;
     b1 = b;
     d2 = d1;
     d1 = d;
   }
-  *f = (n > 0 ? c[0] : 0.0) + t * b1 - b2;
+  *f = (n > 0 ? c[0] : T{}) + t * b1 - b2;
   *df = b1 + t * d1 - d2;
 }
 
 /// f(t) = sum_k c_k T_k(t) for t in [-1, 1] (Clenshaw).
-PL_HD double chebyshev_value(const double* c, int n, double t) {
-  double b1 = 0, b2 = 0;
+template <class T>
+PL_HDI T chebyshev_value(const T* c, int n, T t) {
+  T b1{}, b2{};
   for (int k = n - 1; k >= 1; --k) {
-    const double b = c[k] + 2.0 * t * b1 - b2;
+    const T b = c[k] + 2.0 * t * b1 - b2;
     b2 = b1;
     b1 = b;
   }
-  return (n > 0 ? c[0] : 0.0) + t * b1 - b2;
+  return (n > 0 ? c[0] : T{}) + t * b1 - b2;
 }
 
 /// The medium of a batch of systems of n points, as Chebyshev series in u on [lo, hi]:
 /// a[(m (n-1) + j) * a_stride .. + na) is bond j of medium m (likewise c on the n - 1 bonds and r
 /// on the n points; nc = 0 or nr = 0: no drift / no reaction). A stride of 0 shares one series by every element
 /// (a homogeneous medium such as the effective PDE's). System s uses medium s % mats.
-struct MediumTables {
-  const double *a = nullptr, *c = nullptr, *r = nullptr;
+/// T = a lane vector: the series of one system's medium in each lane (the CPU packs them so).
+template <class T>
+struct MediumTablesOf {
+  const T *a = nullptr, *c = nullptr, *r = nullptr;
   int na = 0, nc = 0, nr = 0;
   index_t a_stride = 0, c_stride = 0, r_stride = 0;
   index_t mats = 1;
   double u_mid = 0, u_scale = 1;  ///< t = (u - u_mid) u_scale maps [lo, hi] onto [-1, 1]
 
   /// Value and du-slope of series k of table `tab` (n_terms terms, `stride` apart) at u.
-  PL_HD void eval(const double* tab, int n_terms, index_t stride, index_t k, double u, double* f, double* df) const {
+  PL_HDI void eval(const T* tab, int n_terms, index_t stride, index_t k, const T& u, T* f, T* df) const {
     chebyshev_value_slope(tab + k * stride, n_terms, (u - u_mid) * u_scale, f, df);
     *df *= u_scale;
   }
   /// Value alone of series k of table `tab` at u.
-  PL_HD double value(const double* tab, int n_terms, index_t stride, index_t k, double u) const {
+  PL_HDI T value(const T* tab, int n_terms, index_t stride, index_t k, const T& u) const {
     return chebyshev_value(tab + k * stride, n_terms, (u - u_mid) * u_scale);
   }
   /// This batch's tables restricted to system s's medium (element indices then start at 0).
-  PL_HD MediumTables of_system(index_t s, index_t n) const {
-    MediumTables t = *this;
+  PL_HDI MediumTablesOf of_system(index_t s, index_t n) const {
+    MediumTablesOf t = *this;
     const index_t m = s % mats;
     t.a += m * (n - 1) * a_stride;
     if (nc) t.c += m * (n - 1) * c_stride;
@@ -94,32 +103,34 @@ struct MediumTables {
     return t;
   }
 };
+using MediumTables = MediumTablesOf<double>;
 
 /// Bond j's series at the mean of its two points' values u[j], u[j+1]: A_j and C_j (0 without a
-/// drift) with their u-slopes. (Scalars, not a struct: the CPU's lanes keep each in its own array,
-/// one vector register per quantity.)
-PL_HD void bond_series(const MediumTables& m, index_t j, const double* u, double* A, double* dA, double* C,
-                       double* dC) {
-  const double ub = 0.5 * (u[j] + u[j + 1]);
+/// drift) with their u-slopes.
+template <class T>
+PL_HDI void bond_series(const MediumTablesOf<T>& m, index_t j, const T* u, T* A, T* dA, T* C, T* dC) {
+  const T ub = 0.5 * (u[j] + u[j + 1]);
   m.eval(m.a, m.na, m.a_stride, j, ub, A, dA);
   if (m.nc)
     m.eval(m.c, m.nc, m.c_stride, j, ub, C, dC);
   else
-    *C = *dC = 0.0;
+    *C = *dC = T{};
 }
 
 /// bond_series without the slopes.
-PL_HD void bond_value(const MediumTables& m, index_t j, const double* u, double* A, double* C) {
-  const double ub = 0.5 * (u[j] + u[j + 1]);
+template <class T>
+PL_HDI void bond_value(const MediumTablesOf<T>& m, index_t j, const T* u, T* A, T* C) {
+  const T ub = 0.5 * (u[j] + u[j + 1]);
   *A = m.value(m.a, m.na, m.a_stride, j, ub);
-  *C = m.nc ? m.value(m.c, m.nc, m.c_stride, j, ub) : 0.0;
+  *C = m.nc ? m.value(m.c, m.nc, m.c_stride, j, ub) : T{};
 }
 
 /// The rate F_j of interior row j at u, given its two bonds' values (Al, Cl: bond j-1; Ar, Cr: bond j).
-PL_HD double fine_rate(index_t j, const MediumTables& m, const double* u, double inv_dx, double Al, double Cl,
-                       double Ar, double Cr) {
-  const double gl = u[j] - u[j - 1], gr = u[j + 1] - u[j];
-  double F = (Ar * gr - Al * gl) * (inv_dx * inv_dx);
+template <class T>
+PL_HDI T fine_rate(index_t j, const MediumTablesOf<T>& m, const T* u, double inv_dx, const T& Al, const T& Cl,
+                   const T& Ar, const T& Cr) {
+  const T gl = u[j] - u[j - 1], gr = u[j + 1] - u[j];
+  T F = (Ar * gr - Al * gl) * (inv_dx * inv_dx);
   if (m.nc) F += (Cl * gl + Cr * gr) * (0.5 * inv_dx);
   if (m.nr) F += m.value(m.r, m.nr, m.r_stride, j, u[j]);
   return F;
@@ -128,10 +139,12 @@ PL_HD double fine_rate(index_t j, const MediumTables& m, const double* u, double
 /// Row j (interior) of the fine model at u, given its two bonds' series with their slopes (l: bond
 /// j-1, r: bond j): the rate F_j and the Jacobian entries J_{j,j-1}, J_{j,j}, J_{j,j+1};
 /// inv_dx = 1 / dx.
-PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double inv_dx, double Al, double dAl, double Cl,
-                    double dCl, double Ar, double dAr, double Cr, double dCr, double* F, double* jl, double* jd,
-                    double* ju) {
-  const double gl = u[j] - u[j - 1], gr = u[j + 1] - u[j], h2 = inv_dx * inv_dx;
+template <class T>
+PL_HDI void fine_row(index_t j, const MediumTablesOf<T>& m, const T* u, double inv_dx, const T& Al, const T& dAl,
+                     const T& Cl, const T& dCl, const T& Ar, const T& dAr, const T& Cr, const T& dCr, T* F, T* jl,
+                     T* jd, T* ju) {
+  const T gl = u[j] - u[j - 1], gr = u[j + 1] - u[j];
+  const double h2 = inv_dx * inv_dx;
   *F = (Ar * gr - Al * gl) * h2;
   // d(flux_j)/du_{j+1} = A_j + A_j' g_j / 2, d(flux_j)/du_j = -A_j + A_j' g_j / 2.
   *ju = (Ar + 0.5 * dAr * gr) * h2;
@@ -146,7 +159,7 @@ PL_HD void fine_row(index_t j, const MediumTables& m, const double* u, double in
     *jd += (Cl + 0.5 * dCl * gl - Cr + 0.5 * dCr * gr) * half;
   }
   if (m.nr) {
-    double R, dR;
+    T R, dR;
     m.eval(m.r, m.nr, m.r_stride, j, u[j], &R, &dR);
     *F += R;
     *jd += dR;
@@ -166,146 +179,122 @@ PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, 
   }
 }
 
-/// Scratch of systems stepped side by side: kArrays arrays of n rows, row j of lane k at
-/// [j row + k]. On the CPU the K lanes of one thread (row = K: one row's lanes share a cache line
-/// and the loop over them is one vector operation); on CUDA every system of the batch is a lane
-/// (row = systems, base offset by the system), so that a warp's threads touch consecutive
-/// addresses. cp, li, di hold the elimination's factors (row j, pivot d_j: cp_j = superdiagonal
-/// / d_j, li_j = sub-diagonal / d_j, di_j = dt / d_j), li and di kept for frozen-Jacobian steps,
-/// whose forward sweep is then g_j = di_j F_j - li_j g_{j-1}; v, w the spikes of
-/// averaged-gradient ends; g the increment.
-struct StepScratch {
+/// The scratch of a theta step: kArrays arrays of n rows, row j of a system at [j row]. On CUDA
+/// every system of the batch is a lane of one scratch (row = systems, base offset by the system),
+/// so that a warp's threads touch consecutive addresses; one system alone, or the CPU's lane
+/// vectors, have row = 1. cp, li, di hold the elimination's factors (row j, pivot d_j:
+/// cp_j = superdiagonal / d_j, li_j = sub-diagonal / d_j, di_j = dt / d_j), li and di kept for
+/// frozen-Jacobian steps, whose forward sweep is then g_j = di_j F_j - li_j g_{j-1}; v, w the
+/// spikes of averaged-gradient ends; g the increment.
+template <class T>
+struct StepScratchOf {
   static constexpr int kArrays = 6;
-  double *cp, *g, *v, *w, *li, *di;
+  T *cp, *g, *v, *w, *li, *di;
   index_t row;
   /// The scratch of `lanes` lanes at base (kArrays n lanes values).
-  PL_HD static StepScratch at(double* base, index_t n, index_t lanes = 1) {
+  PL_HDI static StepScratchOf at(T* base, index_t n, index_t lanes = 1) {
     const index_t a = n * lanes;
     return {base, base + a, base + 2 * a, base + 3 * a, base + 4 * a, base + 5 * a, lanes};
   }
-  /// Lane `lane` of the scratch of `lanes` lanes at base, alone (a K = 1 step on it).
-  PL_HD static StepScratch lane(double* base, index_t n, index_t lanes, index_t lane) {
+  /// Lane `lane` of the scratch of `lanes` lanes at base, alone.
+  PL_HDI static StepScratchOf lane(T* base, index_t n, index_t lanes, index_t lane) {
     return at(base + lane, n, lanes);  // every array shifted by the lane, the row kept
   }
 };
+using StepScratch = StepScratchOf<double>;
 
 /// The Jacobian a theta step uses: Exact assembles and factors J at the step's own state; Frozen
 /// reuses the factors an Exact step left in the scratch (the W-method of the header comment).
 enum class StepJacobian { Exact, Frozen };
 
-/// One linearly implicit theta step of K systems y[k][n] in place, side by side (see the header
-/// comment), the end rows closed as in the linear model (kernels/diffusion.hpp: implicit_row,
-/// increment_rhs; edge targets left[k], right[k]). Each system is assembled and eliminated in one
-/// forward sweep (each bond's series evaluated once) and back-substituted in one backward sweep,
-/// on the scratch s (row >= K; StepScratch): the interior solve with zero end increments (g)
-/// and, for averaged-gradient ends, the responses v, w to unit end increments (the spikes of
-/// kernels/tridiag.hpp with one chunk); the end increments p, q then solve the 2 x 2 system of the
-/// end rows, which couple to columns eo and n-1-eo:
+/// One linearly implicit theta step of a system y[n] in place (see the header comment), the end
+/// rows closed as in the linear model (kernels/diffusion.hpp: implicit_row, increment_rhs; edge
+/// targets left, right). The system is assembled and eliminated in one forward sweep (each bond's
+/// series evaluated once) and back-substituted in one backward sweep, on the scratch s: the
+/// interior solve with zero end increments (g) and, for averaged-gradient ends, the responses
+/// v, w to unit end increments (the spikes of kernels/tridiag.hpp with one chunk); the end
+/// increments p, q then solve the 2 x 2 system of the end rows, which couple to columns eo and
+/// n-1-eo:
 ///     -p + (g - p v - q w)[eo] = b_0,     q - (g - p v - q w)[n-1-eo] = b_{n-1}.
 /// Dirichlet ends have p = q = 0 and need neither spike. The forward sweep is a recurrence with a
-/// division in it, bound by latency; K > 1 interleaves K of them so that a core overlaps them.
+/// division in it, bound by latency: the CPU's lanes interleave several.
 /// An Exact step stores its factors when `keep` (a Frozen step follows); a Frozen step's forward
 /// sweep only evaluates F and substitutes with them, and its spikes v, w (which depend on the
-/// matrix alone) are the Exact step's.
-///
-/// Row > 0 fixes s.row at compile time (the CPU's lanes: 30% faster than reading it, BM_NonlinearBurst).
-template <int K, int Row = K>
-PL_HD void theta_step_lanes(index_t n, const MediumTables* m, double* const* y, double dt, double theta, double inv_dx,
-                            EndRows ends, index_t eo, const double* left, const double* right, const StepScratch& s,
-                            StepJacobian jac = StepJacobian::Exact, bool keep = false) {
+/// matrix alone) are the Exact step's. Row > 0 fixes s.row at compile time.
+template <class T, int Row = 0>
+PL_HDI void theta_step(index_t n, const MediumTablesOf<T>& m, T* y, double dt, double theta, double inv_dx,
+                       EndRows ends, index_t eo, const T& left, const T& right, const StepScratchOf<T>& s,
+                       StepJacobian jac = StepJacobian::Exact, bool keep = false) {
   const double c = theta * dt;
   const bool grad = ends == EndRows::AveragedGradient, exact = jac == StepJacobian::Exact;
   const index_t row = Row > 0 ? Row : s.row;
-  double Al[K], dAl[K], Cl[K], dCl[K], cp[K], g[K], v[K];  // A, C of each lane's bond j - 1
-  for (int k = 0; k < K; ++k) {
-    if (exact)
-      bond_series(m[k], 0, y[k], &Al[k], &dAl[k], &Cl[k], &dCl[k]);
-    else
-      bond_value(m[k], 0, y[k], &Al[k], &Cl[k]);
-    cp[k] = g[k] = v[k] = 0.0;
-  }
+  T Al, dAl, Cl, dCl;  // A, C of bond j - 1
+  if (exact)
+    bond_series(m, 0, y, &Al, &dAl, &Cl, &dCl);
+  else
+    bond_value(m, 0, y, &Al, &Cl);
+  T cp{}, g{}, v{};
   if (exact) {
-    for (index_t j = 1; j < n - 1; ++j)
-      for (int k = 0; k < K; ++k) {
-        const index_t e = j * row + k;
-        double Ar, dAr, Cr, dCr, F, jl, jd, ju;
-        bond_series(m[k], j, y[k], &Ar, &dAr, &Cr, &dCr);
-        fine_row(j, m[k], y[k], inv_dx, Al[k], dAl[k], Cl[k], dCl[k], Ar, dAr, Cr, dCr, &F, &jl, &jd, &ju);
-        Al[k] = Ar;
-        dAl[k] = dAr;
-        Cl[k] = Cr;
-        dCl[k] = dCr;
-        const double l = -c * jl, u = -c * ju, inv = 1.0 / (1.0 - c * jd - l * cp[k]);
-        if (keep) {
-          s.li[e] = l * inv;
-          s.di[e] = dt * inv;
-        }
-        s.cp[e] = cp[k] = u * inv;
-        s.g[e] = g[k] = (dt * F - l * g[k]) * inv;
-        if (grad) s.v[e] = v[k] = (j == 1 ? l : -l * v[k]) * inv;
+    for (index_t j = 1; j < n - 1; ++j) {
+      const index_t e = j * row;
+      T Ar, dAr, Cr, dCr, F, jl, jd, ju;
+      bond_series(m, j, y, &Ar, &dAr, &Cr, &dCr);
+      fine_row(j, m, y, inv_dx, Al, dAl, Cl, dCl, Ar, dAr, Cr, dCr, &F, &jl, &jd, &ju);
+      Al = Ar;
+      dAl = dAr;
+      Cl = Cr;
+      dCl = dCr;
+      const T l = -c * jl, u = -c * ju, inv = 1.0 / (1.0 - c * jd - l * cp);
+      if (keep) {
+        s.li[e] = l * inv;
+        s.di[e] = dt * inv;
       }
+      s.cp[e] = cp = u * inv;
+      s.g[e] = g = (dt * F - l * g) * inv;
+      if (grad) s.v[e] = v = (j == 1 ? l : -l * v) * inv;
+    }
   } else {
     for (index_t j = 1; j < n - 1; ++j) {
-      double F[K];
-      for (int k = 0; k < K; ++k) {
-        double Ar, Cr;
-        bond_value(m[k], j, y[k], &Ar, &Cr);
-        F[k] = fine_rate(j, m[k], y[k], inv_dx, Al[k], Cl[k], Ar, Cr);
-        Al[k] = Ar;
-        Cl[k] = Cr;
-      }
-      for (int k = 0; k < K; ++k) {
-        const index_t e = j * row + k;
-        s.g[e] = g[k] = s.di[e] * F[k] - s.li[e] * g[k];
-      }
+      const index_t e = j * row;
+      T Ar, Cr;
+      bond_value(m, j, y, &Ar, &Cr);
+      const T F = fine_rate(j, m, y, inv_dx, Al, Cl, Ar, Cr);
+      Al = Ar;
+      Cl = Cr;
+      s.g[e] = g = s.di[e] * F - s.li[e] * g;
     }
   }
   if (!grad) {
-    double next[K];
-    for (int k = 0; k < K; ++k) next[k] = 0.0;
-    for (index_t j = n - 2; j >= 1; --j)
-      for (int k = 0; k < K; ++k) {
-        next[k] = s.g[j * row + k] - s.cp[j * row + k] * next[k];
-        y[k][j] += next[k];
-      }
+    T next{};
+    for (index_t j = n - 2; j >= 1; --j) {
+      next = s.g[j * row] - s.cp[j * row] * next;
+      y[j] += next;
+    }
     return;
   }
   if (exact) {
     // w's forward sweep is zero but for the last interior row: w_{n-2} = u_{n-2} / den_{n-2} = cp_{n-2}.
-    for (int k = 0; k < K; ++k) s.w[(n - 2) * row + k] = s.cp[(n - 2) * row + k];
-    for (index_t j = n - 3; j >= 1; --j)
-      for (int k = 0; k < K; ++k) {
-        const index_t e = j * row + k;
-        s.g[e] -= s.cp[e] * s.g[e + row];
-        s.v[e] -= s.cp[e] * s.v[e + row];
-        s.w[e] = -s.cp[e] * s.w[e + row];
-      }
+    s.w[(n - 2) * row] = s.cp[(n - 2) * row];
+    for (index_t j = n - 3; j >= 1; --j) {
+      const index_t e = j * row;
+      s.g[e] -= s.cp[e] * s.g[e + row];
+      s.v[e] -= s.cp[e] * s.v[e + row];
+      s.w[e] = -s.cp[e] * s.w[e + row];
+    }
   } else {
-    for (index_t j = n - 3; j >= 1; --j)
-      for (int k = 0; k < K; ++k) s.g[j * row + k] -= s.cp[j * row + k] * s.g[(j + 1) * row + k];
+    for (index_t j = n - 3; j >= 1; --j) s.g[j * row] -= s.cp[j * row] * s.g[(j + 1) * row];
   }
   const index_t a = eo, b = n - 1 - eo;
-  for (int k = 0; k < K; ++k) {
-    const auto at = [&](const double* arr, index_t j) { return arr[j * row + k]; };
-    const double b0 = increment_rhs(0, n, nullptr, y[k], 0.0, ends, eo, left[k], right[k]),
-                 bn = increment_rhs(n - 1, n, nullptr, y[k], 0.0, ends, eo, left[k], right[k]);
-    // [-(1 + v_a)  -w_a   ] [p]   [b0 - g_a]
-    // [  v_b      1 + w_b ] [q] = [bn + g_b]
-    const double m00 = -(1.0 + at(s.v, a)), m01 = -at(s.w, a), m10 = at(s.v, b), m11 = 1.0 + at(s.w, b);
-    const double r0 = b0 - at(s.g, a), r1 = bn + at(s.g, b), det = m00 * m11 - m01 * m10;
-    const double p = (r0 * m11 - m01 * r1) / det, q = (m00 * r1 - m10 * r0) / det;
-    double* yk = y[k];
-    yk[0] += p;
-    for (index_t j = 1; j < n - 1; ++j) yk[j] += at(s.g, j) - p * at(s.v, j) - q * at(s.w, j);
-    yk[n - 1] += q;
-  }
-}
-
-/// One linearly implicit theta step of one system y[n] in place (scratch StepScratch::at(base, n)).
-PL_HD void theta_step_system(index_t n, const MediumTables& m, double* y, double dt, double theta, double inv_dx,
-                             EndRows ends, index_t eo, double left, double right, const StepScratch& s,
-                             StepJacobian jac = StepJacobian::Exact, bool keep = false) {
-  theta_step_lanes<1, 0>(n, &m, &y, dt, theta, inv_dx, ends, eo, &left, &right, s, jac, keep);
+  const auto at = [&](const T* arr, index_t j) -> const T& { return arr[j * row]; };
+  const T b0 = end_increment_rhs(false, n, y, ends, eo, left), bn = end_increment_rhs(true, n, y, ends, eo, right);
+  // [-(1 + v_a)  -w_a   ] [p]   [b0 - g_a]
+  // [  v_b      1 + w_b ] [q] = [bn + g_b]
+  const T m00 = -(1.0 + at(s.v, a)), m01 = -at(s.w, a), m10 = at(s.v, b), m11 = 1.0 + at(s.w, b);
+  const T r0 = b0 - at(s.g, a), r1 = bn + at(s.g, b), det = m00 * m11 - m01 * m10;
+  const T p = (r0 * m11 - m01 * r1) / det, q = (m00 * r1 - m10 * r0) / det;
+  y[0] += p;
+  for (index_t j = 1; j < n - 1; ++j) y[j] += at(s.g, j) - p * at(s.v, j) - q * at(s.w, j);
+  y[n - 1] += q;
 }
 
 }  // namespace patchlearn::kernels
