@@ -18,12 +18,13 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
 }
 
 // The nonlinear systems a CPU thread steps side by side, one in each lane of a vector register:
-// each operation of the step is one vector instruction for all of them (4 lanes with AVX2, 2 with
-// the baseline's SSE2), and the lanes' recurrences overlap the elimination's division latency.
+// each operation of the step, the elimination's division among them, is one vector instruction
+// for all of them (4 lanes with AVX2, 2 with the baseline's SSE2).
 // A group's states and media are packed lane-minor into the thread's scratch for the group's
 // `count` steps, so that a lane vector is one aligned load; a last group of fewer systems fills
 // its spare lanes with its last system, and writes back only its own. (Vectors of 8 doubles, two
-// AVX2 registers per operation, came out 3x slower: GCC spills them. BM_NonlinearBurst; bench/RESULTS.md.)
+// AVX2 registers per operation, came out ~3x slower: GCC spills them. BM_NonlinearBurst; bench/RESULTS.md.)
+
 /// The lanes of run_vectorized's V (of `Bytes` bytes): a vector of as many doubles at its natural
 /// alignment (as a template argument, V would lose its reduced one).
 template <std::size_t Bytes>
