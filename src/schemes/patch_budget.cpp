@@ -112,9 +112,10 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
   double room = 0.5 * (start.buffer_width - geometry.tooth_width);
   if (free.buffer_width) room = 3.0 * std::sqrt(2.0 * a_hi * p.burst);
   const double target = tolerance / 3.0;
-  // The burst before the last lengthening, and whether lengthening it has stopped helping.
+  // The burst (healing) before the last lengthening (extension), and whether that has stopped helping.
   double shorter_burst = p.burst, shorter_room = room, last_corrector = 0.0;
-  bool lengthened = false, burst_stalled = false;
+  int shorter_heal = p.heal_substeps;
+  bool lengthened = false, burst_stalled = false, healed_more = false, heal_stalled = false;
   // Each round lengthens the burst or the healing, doubles the substeps or widens the room by half;
   // 40 rounds reach any tolerance the arithmetic allows.
   for (int round = 0;; ++round) {
@@ -137,7 +138,17 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
       lengthened = false;
       continue;
     }
-    lengthened = false;
+    if (healed_more && b.corrector >= last_corrector) {
+      // Likewise for the healing: healing longer leaves a shorter span for the estimate, which
+      // the drift and the round-off of the tooth averages (divided by the span) then dominate.
+      // Unchecked, extending it took the span of an unseen drifting and reacting medium down to
+      // 4 of 32768 substeps, where the error had grown to 3e-3 (bench/RESULTS.md).
+      p.heal_substeps = shorter_heal;
+      heal_stalled = true;
+      healed_more = false;
+      continue;
+    }
+    lengthened = healed_more = false;
     last_corrector = b.corrector;
     // The corrector's residual decays exponentially with the healed time, and backward Euler's
     // damping of it also shows as a time error: the burst grows first (by half, since each step
@@ -151,9 +162,10 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
         p.burst *= f;
         room *= std::sqrt(f);  // the same attenuation of the ends' disturbance
         lengthened = changed = true;
-      } else if (free.heal_substeps && p.heal_substeps + 2 < p.substeps) {
+      } else if (free.heal_substeps && !heal_stalled && p.heal_substeps + 2 < p.substeps) {
+        shorter_heal = p.heal_substeps;
         p.heal_substeps += std::max(1, (p.substeps - p.heal_substeps - 2) / 2);
-        changed = true;
+        healed_more = changed = true;
       }
     }
     if (!changed && b.time > target && free.substeps) {

@@ -82,7 +82,8 @@ struct TunedPatch {
 /// room (H - h)/2 of 3 diffusion lengths sqrt(2 a_hi burst). Then, until each error is at most
 /// tolerance / 3: a corrector error lengthens the burst by half (or, with the burst fixed, extends
 /// the healing) -- unless the lengthening did not shrink it: that error is the lift's drift, which
-/// grows with the burst (graded media), so the shorter burst is kept; a time error, once the corrector is within its
+/// grows with the burst (graded media), so the shorter burst is kept (likewise a healing whose
+/// extension did not help: it shortens the estimate's span); a time error, once the corrector is within its
 /// share, doubles the substeps (and the healing substeps); a buffer error widens the room by half. It stops when it
 /// meets the tolerance or when the errors left are owned by fixed parameters; the burst never exceeds max_burst (the
 /// macro step). The result records the budget it reached.
