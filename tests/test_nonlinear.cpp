@@ -441,6 +441,27 @@ TEST(PatchBudget, ShippedConfigsWithAutoParametersEstimateTheEffectiveRate) {
   }
 }
 
+TEST(PatchBudget, ATolerancePastTheRoundOffStopsWhereNoChangeHelps) {
+  // For 1e-13 no parameters exist (the estimates' round-off is ~1e-12 of the rate): the tuner must
+  // stop with the best budget it found, within kMaxSubsteps, not keep doubling the substeps or
+  // widening the room until its 40 rounds cost hours (> 5 min before the changes had to help).
+  const PatchGeometry g{1.0, 11, 2e-3};
+  const auto U = smooth_states(11);
+  const PatchProbe probe = probe_windows(g, 2, U, 3);
+  const FineModel1D model(medium("1.1 + sin(2*pi*y) + 0*u"), 1e-3, 1e-5);
+  const PatchFreedom all{true, true, true, true};
+  const auto loose = tune_patch_parameters(model, probe, quick_setting(), all, 1e-6, 1e-3);
+  const auto tight = tune_patch_parameters(model, probe, quick_setting(), all, 1e-13, 1e-3);
+  std::printf(
+      "burst %.3e, %d substeps healed over %d, buffer %.4g: budget %.2e (buffer %.2e, corrector %.2e, "
+      "time %.2e)\n",
+      tight.setting.params.burst, tight.setting.params.substeps, tight.setting.params.heal_substeps,
+      tight.setting.buffer_width, tight.budget.total(), tight.budget.buffer, tight.budget.corrector, tight.budget.time);
+  EXPECT_FALSE(tight.met);
+  EXPECT_LE(tight.setting.params.substeps, kMaxSubsteps);
+  EXPECT_LT(tight.budget.total(), 1e-2 * loose.budget.total());  // it still went as far as it could
+}
+
 TEST(PatchBudget, AHealingThatDoesNotHelpIsNotExtended) {
   // nonlinear1d with a heterogeneous drift and reaction and every patch key "auto": the corrector
   // error here is the drift of the rate within the burst, which a longer healing does not shrink.

@@ -174,7 +174,11 @@ std::vector<std::string> Problem1D::check_simulable() const {
     if (err > tol / 3.0)
       w.push_back(fmt::format("{}: {}: {:.2g} relative error in dU/dt, over patch.rate_tolerance = {:g} ({}{})", key,
                               what, err, tol, remedy,
-                              chosen ? "; \"auto\" stopped at the limits of the fixed keys" : ", or \"auto\""));
+                              chosen
+                                  ? fmt::format("; \"auto\" found no change that shrinks it within the fixed keys and "
+                                                "{} substeps",
+                                                kMaxSubsteps)
+                                  : std::string(", or \"auto\"")));
   };
   const auto& a = cfg_.patch_auto;
   line("patch.buffer_width", a.buffer_width, b.buffer,

@@ -112,12 +112,33 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
   double room = 0.5 * (start.buffer_width - geometry.tooth_width);
   if (free.buffer_width) room = 3.0 * std::sqrt(2.0 * a_hi * p.burst);
   const double target = tolerance / 3.0;
-  // The burst (healing) before the last lengthening (extension), and whether that has stopped helping.
-  double shorter_burst = p.burst, shorter_room = room, last_corrector = 0.0;
-  int shorter_heal = p.heal_substeps;
-  bool lengthened = false, burst_stalled = false, healed_more = false, heal_stalled = false;
-  // Each round lengthens the burst or the healing, doubles the substeps or widens the room by half;
-  // 40 rounds reach any tolerance the arithmetic allows.
+
+  // Each change must shrink the error it is made for. One that did not is undone and not tried
+  // again: that error is not the change's to remove. A corrector error that a longer burst does
+  // not shrink is the lifted profile's own drift over the burst (a graded or u-dependent medium,
+  // whose quadratic lift is not steady: its rate changes like burst x U_tt), which grows with it;
+  // healing longer leaves a shorter span for the estimate, which the drift and the round-off of
+  // the tooth averages (divided by the span) then dominate (unchecked, it took the span of an
+  // unseen drifting and reacting medium down to 4 of 32768 substeps, error 3e-3: bench/RESULTS.md);
+  // the substeps' error is first order, so a doubling that does not shrink it by a fifth has met
+  // the round-off, as has a buffer error that a wider room (an erfc attenuation) does not shrink.
+  struct Change {
+    bool made = false, stalled = false;
+    double before = 0.0;  // its error before the change
+  } burst, heal, steps, widen;
+  double burst_factor = 1.0;
+  int heal_before = p.heal_substeps, steps_heal_before = p.heal_substeps;
+  const auto make = [](Change& c, double error) {
+    c.made = true;
+    c.before = error;
+  };
+  const auto failed = [](Change& c, double error, double shrink) {
+    const bool undo = c.made && !(error < shrink * c.before);
+    c.made = false;
+    if (undo) c.stalled = true;
+    return undo;
+  };
+  // 40 rounds reach any tolerance the arithmetic allows; kMaxSubsteps bounds the cost (README).
   for (int round = 0;; ++round) {
     if (free.buffer_width) t.setting.buffer_width = patch_width(model, geometry.tooth_width, room);
     t.budget = measure_patch_errors(model, probe, t.setting);
@@ -127,54 +148,54 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
       break;
     }
     if (round == 39) break;
-    if (lengthened && b.corrector >= last_corrector) {
-      // A corrector still forming decays with the healed time; an error that a longer burst does
-      // not shrink is the lifted profile's own drift over the burst (a graded or u-dependent
-      // medium, whose quadratic lift is not steady: its rate changes like burst x U_tt), which
-      // grows with it. Keep the shorter burst, stop lengthening it, and measure it again.
-      p.burst = shorter_burst;
-      room = shorter_room;
-      burst_stalled = true;
-      lengthened = false;
-      continue;
+    bool undone = false;
+    if (failed(burst, b.corrector, 1.0)) {
+      p.burst /= burst_factor;
+      room /= std::sqrt(burst_factor);
+      undone = true;
     }
-    if (healed_more && b.corrector >= last_corrector) {
-      // Likewise for the healing: healing longer leaves a shorter span for the estimate, which
-      // the drift and the round-off of the tooth averages (divided by the span) then dominate.
-      // Unchecked, extending it took the span of an unseen drifting and reacting medium down to
-      // 4 of 32768 substeps, where the error had grown to 3e-3 (bench/RESULTS.md).
-      p.heal_substeps = shorter_heal;
-      heal_stalled = true;
-      healed_more = false;
-      continue;
+    if (failed(heal, b.corrector, 1.0)) {
+      p.heal_substeps = heal_before;
+      undone = true;
     }
-    lengthened = healed_more = false;
-    last_corrector = b.corrector;
+    if (failed(steps, b.time, 0.8)) {
+      p.substeps /= 2;
+      p.heal_substeps = steps_heal_before;
+      undone = true;
+    }
+    if (failed(widen, b.buffer, 0.8)) {
+      room /= 1.5;
+      undone = true;
+    }
+    if (undone) continue;  // measure the parameters that helped again
     // The corrector's residual decays exponentially with the healed time, and backward Euler's
     // damping of it also shows as a time error: the burst grows first (by half, since each step
     // multiplies the decay), and the substeps double only once the corrector has formed.
     bool changed = false;
     if (b.corrector > target) {
-      if (free.burst && !burst_stalled && p.burst < max_burst) {
-        const double f = std::min(1.5, max_burst / p.burst);
-        shorter_burst = p.burst;
-        shorter_room = room;
-        p.burst *= f;
-        room *= std::sqrt(f);  // the same attenuation of the ends' disturbance
-        lengthened = changed = true;
-      } else if (free.heal_substeps && !heal_stalled && p.heal_substeps + 2 < p.substeps) {
-        shorter_heal = p.heal_substeps;
+      if (free.burst && !burst.stalled && p.burst < max_burst) {
+        burst_factor = std::min(1.5, max_burst / p.burst);
+        p.burst *= burst_factor;
+        room *= std::sqrt(burst_factor);  // the same attenuation of the ends' disturbance
+        make(burst, b.corrector);
+        changed = true;
+      } else if (free.heal_substeps && !heal.stalled && p.heal_substeps + 2 < p.substeps) {
+        heal_before = p.heal_substeps;
         p.heal_substeps += std::max(1, (p.substeps - p.heal_substeps - 2) / 2);
-        healed_more = changed = true;
+        make(heal, b.corrector);
+        changed = true;
       }
     }
-    if (!changed && b.time > target && free.substeps) {
+    if (!changed && b.time > target && free.substeps && !steps.stalled && 2 * p.substeps <= kMaxSubsteps) {
+      steps_heal_before = p.heal_substeps;
       p.substeps *= 2;
       if (free.heal_substeps) p.heal_substeps *= 2;
+      make(steps, b.time);
       changed = true;
     }
-    if (b.buffer > target && free.buffer_width) {
+    if (b.buffer > target && free.buffer_width && !widen.stalled) {
       room *= 1.5;
+      make(widen, b.buffer);
       changed = true;
     }
     if (!changed) break;

@@ -76,17 +76,22 @@ struct TunedPatch {
   bool met = false;  ///< every error within a third of the tolerance
 };
 
+/// The most substeps "auto" chooses: 256x its start of 16, so a burst costs at most that many
+/// times the default's; a tolerance that needs more is out of reach (validate says so).
+inline constexpr int kMaxSubsteps = 4096;
+
 /// Choose the free parameters for `tolerance` (fixed ones keep their values in `start`). They start
 /// from eps and the largest a over the medium's u range, a_hi: a burst of 4 eps^2 / a_hi (a few
 /// relaxation times of the corrector's fast modes), 16 substeps healed over half of them, a buffer
 /// room (H - h)/2 of 3 diffusion lengths sqrt(2 a_hi burst). Then, until each error is at most
 /// tolerance / 3: a corrector error lengthens the burst by half (or, with the burst fixed, extends
-/// the healing) -- unless the lengthening did not shrink it: that error is the lift's drift, which
-/// grows with the burst (graded media), so the shorter burst is kept (likewise a healing whose
-/// extension did not help: it shortens the estimate's span); a time error, once the corrector is within its
-/// share, doubles the substeps (and the healing substeps); a buffer error widens the room by half. It stops when it
-/// meets the tolerance or when the errors left are owned by fixed parameters; the burst never exceeds max_burst (the
-/// macro step). The result records the budget it reached.
+/// the healing); a time error, once the corrector is within its share, doubles the substeps (and
+/// the healing substeps, up to kMaxSubsteps); a buffer error widens the room by half. A change that
+/// did not shrink its error is undone and not made again: a corrector error that a longer burst
+/// does not shrink is the lift's drift, which grows with the burst (graded media), and a time or
+/// buffer error that does not shrink is round-off. It stops when it meets the tolerance or when no
+/// change is left that helps; the burst never exceeds max_burst (the macro step). The result
+/// records the budget it reached and whether that meets the tolerance.
 TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& start,
                                  const PatchFreedom& free, double tolerance, double max_burst);
 
