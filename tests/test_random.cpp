@@ -23,6 +23,8 @@
 #include "patchlearn/homog/cell1d.hpp"
 #include "patchlearn/homog/cell2d.hpp"
 #include "patchlearn/io/config2d.hpp"
+#include "patchlearn/learn/tensors.hpp"
+#include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/pipeline/problem2d.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
@@ -654,6 +656,42 @@ TEST(RandomMedium, TheRegressionChoosesItsThresholdFromTheDataUnlessTheConfigSet
   const auto from = periodic.find("kappa = "), to = periodic.find("[patch]");
   periodic.replace(from, to - from, "kappa = \"table\"\n");  // the paper's 3 x 3 tables
   EXPECT_EQ(parse_config_2d(periodic, "paper2d.toml").regression_threshold, 1e-3);
+}
+
+TEST(RandomMedium, TheRegressionsAStarIsScoredInTheRepresentativeVolumesStandardError) {
+  // Issue 17's 1D target: the regression's a* within 3 standard errors of 1/E[1/a]. The summary
+  // carries the representative volumes' estimate and standard error (what `cell` prints) and the
+  // ergodic value; rates that are exactly a D2U with a = 1/E[1/a] + 2 standard errors score +2.
+  const auto cfg = parse_config_1d(kRandomCase, "random.toml");
+  const auto task = learning_task_1d(cfg, cell_a_star(cfg));
+  const nlohmann::json d = task->describe();
+  const RveEstimate big = representative_volumes(cfg).back();
+  EXPECT_EQ(d["a_star_rve"].get<double>(), big.a_star.mean);
+  EXPECT_EQ(d["a_star_rve_stderr"].get<double>(), big.a_star.standard_error);
+  EXPECT_EQ(d["ergodic"].get<double>(), cfg.random->ergodic_a_star());
+  const double a = cfg.random->ergodic_a_star() + 2.0 * big.a_star.standard_error;
+  const int M = cfg.macro_nodes, N = 40;
+  const double dX = cfg.length / (M - 1);
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> coef(-1.0, 1.0);
+  std::vector<double> U(N * M), R(N * M, 0.0);
+  for (int n = 0; n < N; ++n) {
+    const double c1 = coef(rng), c2 = coef(rng), c3 = coef(rng);
+    for (int i = 0; i < M; ++i) {
+      const double x = i * dX;
+      U[n * M + i] = 2.0 + c1 * std::sin(M_PI * x) + c2 * std::cos(2 * M_PI * x) + c3 * std::sin(3 * M_PI * x);
+    }
+    for (int i = 1; i < M - 1; ++i)
+      R[n * M + i] = a * (U[n * M + i + 1] - 2.0 * U[n * M + i] + U[n * M + i - 1]) / (dX * dX);
+  }
+  nlohmann::json summary = d;
+  summary.update(task->regression(learn::to_tensor(U, {N, M}, torch::kCPU), learn::to_tensor(R, {N, M}, torch::kCPU),
+                                  silent_observer())
+                     .summary);
+  EXPECT_NEAR(summary["a_star_regression"].get<double>(), a, 1e-9);
+  EXPECT_NEAR(summary["a_star_regression_standard_errors"].get<double>(), 2.0, 1e-6);
+  const auto report = Problem1D(cfg).learning_report(summary);
+  EXPECT_EQ(report.json["a_star_regression_standard_errors"], summary["a_star_regression_standard_errors"]);
 }
 
 TEST(RandomLattice, TheShippedConfigsRunTheSameRealizationOnTheLatticeAndOnClosedTeeth) {

@@ -591,6 +591,10 @@ def main():
             accuracy = f"a*(x) against the local cell problems: max relative error {s['regression_graded']['max_relative_error']:.2e}"
         else:
             accuracy = f"a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e}"
+            if "a_star_regression_standard_errors" in s:  # a random medium
+                accuracy += (f" against the realization's cell problem; {s['a_star_regression_standard_errors']:+.2f} "
+                             f"standard errors from the ergodic 1/E[1/a] = {s['ergodic']:.10g} (standard error "
+                             f"{s['a_star_rve_stderr']:.3g}: the representative volumes' scatter / sqrt(windows))")
         lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` ({accuracy})", "",
                   "| model | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
         for k in scored_models(s):

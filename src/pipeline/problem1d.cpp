@@ -454,6 +454,10 @@ class LearningTask1D : public LearningTask {
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
         basis_(position_basis(cfg, cfg.length, 1)) {
     if (cfg.field->graded()) graded_ = graded_coefficients(cfg, macro_positions(cfg, true));
+    if (cfg.random && !effective_) {
+      const RveEstimate big = representative_volumes(cfg).back();
+      random_ = RandomTruth{big.a_star.mean, big.a_star.standard_error, cfg.random->ergodic_a_star()};
+    }
   }
 
   const LearnOptions& options() const override { return cfg_.learn; }
@@ -524,10 +528,11 @@ class LearningTask1D : public LearningTask {
                {"regression_effective", regression_curves(reg, effective_curves_json(*effective_))}}};
     }
     observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
-    return {reg,
-            {{"a_star_regression", reg.a_star},
-             {"a_star_regression_relative_error", reg.a_star / a_star_ - 1.0},
-             {"regression", regression_json(reg)}}};
+    json out = {{"a_star_regression", reg.a_star},
+                {"a_star_regression_relative_error", reg.a_star / a_star_ - 1.0},
+                {"regression", regression_json(reg)}};
+    if (random_) out["a_star_regression_standard_errors"] = (reg.a_star - random_->ergodic) / random_->stderr;
+    return {reg, out};
   }
 
   std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const override {
@@ -642,7 +647,15 @@ class LearningTask1D : public LearningTask {
       return {{"graded", {{"x", graded_->x}, {"effective", nodes}}}};
     }
     if (graded_) return {{"graded", {{"x", graded_->x}, {"a_star_cell", graded_->a_star()}}}};
-    return {{"a_star_cell", a_star_}};
+    json d = {{"a_star_cell", a_star_}};
+    if (random_) {
+      // The regression is judged against the distribution's a* in the representative volumes'
+      // standard error (learning_report); a_star_cell is the realization's, which the truth uses.
+      d["a_star_rve"] = random_->rve;
+      d["a_star_rve_stderr"] = random_->stderr;
+      d["ergodic"] = random_->ergodic;
+    }
+    return d;
   }
 
   // The functional net is a function f(U, U_x, U_xx) of the derivative features; the effective
@@ -700,6 +713,13 @@ class LearningTask1D : public LearningTask {
   double dX_;
   RolloutParams rollout_;
   learn::PositionBasis basis_;
+  /// A random medium's representative-volume estimate of a* (cell.window), its standard error
+  /// (window-to-window scatter / sqrt(windows): the uncertainty of the realizations' a* about the
+  /// distribution's), and the distribution's exact 1/E[1/a].
+  struct RandomTruth {
+    double rve, stderr, ergodic;
+  };
+  std::optional<RandomTruth> random_;
 };
 
 }  // namespace
@@ -908,9 +928,22 @@ Report Problem1D::learning_report(const json& summary) const {
                          c["drift_max_error"].get<double>(), graded ? "(x, u)" : "(u)",
                          c["reaction_max_error"].get<double>())}};
   }
-  return {{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
-          {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
-                       summary["a_star_regression"].get<double>())}};
+  Report r{{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
+           {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
+                        summary["a_star_regression"].get<double>())}};
+  if (summary.contains("a_star_regression_standard_errors")) {
+    // A random medium: the regression's a* against the distribution's exact 1/E[1/a], in the
+    // representative volumes' standard error.
+    for (const char* k : {"ergodic", "a_star_rve", "a_star_rve_stderr", "a_star_regression_standard_errors"})
+      r.json[k] = summary[k];
+    r.lines.push_back(
+        fmt::format("a* regression - ergodic 1/E[1/a] ({:.10g}): {:+.2f} standard errors ({:.3g}: the scatter of the "
+                    "representative "
+                    "volumes' a* ({:.10g}) / sqrt(windows), as `cell` gives it)",
+                    summary["ergodic"].get<double>(), summary["a_star_regression_standard_errors"].get<double>(),
+                    summary["a_star_rve_stderr"].get<double>(), summary["a_star_rve"].get<double>()));
+  }
+  return r;
 }
 
 }  // namespace patchlearn
