@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <regex>
+#include <set>
 
 #include "patchlearn/coeff/chebyshev.hpp"
 #include "patchlearn/core/buffer.hpp"
@@ -439,6 +440,46 @@ TEST(PatchBudget, ShippedConfigsWithAutoParametersEstimateTheEffectiveRate) {
     std::printf("%-16s %s: error %.2e\n", name, cfg.notes.front().c_str(), err);
     EXPECT_LT(err, 1e-5) << name;
   }
+}
+
+TEST(PatchBudget, AnAutoMethodIsTheCheaperOfTheTwoThatMeetsTheTolerance) {
+  // patch.method = "auto" tunes backward Euler and Crank-Nicolson and keeps the cheaper (substeps x
+  // patch width) that meets the tolerance: on quick1d's medium backward Euler's damping of the
+  // corrector wins, on a drifting, reacting medium Crank-Nicolson's second order.
+  // (Both configs give patch.method = "backward_euler"; rollout.method is another key.)
+  const std::regex patch_key("^(burst|buffer_width|substeps|heal_substeps) *=.*$|^(method) *= *\"backward_euler\".*$",
+                             std::regex::multiline);
+  std::string quick = read_config_text(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/quick1d.toml");
+  quick = std::regex_replace(quick, patch_key, "$1$2 = \"auto\"");
+  std::string drifting = read_config_text(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/nonlinear1d.toml");
+  drifting = std::regex_replace(drifting, patch_key, "$1$2 = \"auto\"");
+  drifting = std::regex_replace(drifting, std::regex("^expression *=.*$", std::regex::multiline),
+                                "expression = \"(1.2 + 0.8*cos(2*pi*y)) * (1 + 0.3*u + 0.2*u^2)\"\n"
+                                "drift = \"(0.5 + 0.3*sin(2*pi*y)) * u\"\n"
+                                "reaction = \"(1 + 0.5*sin(2*pi*y)) * u * (1 - u)\"");
+  drifting =
+      std::regex_replace(drifting, std::regex("^rate_tolerance *=.*$", std::regex::multiline), "rate_tolerance = 1e-6");
+  std::set<std::string> chosen;
+  for (const auto& [name, text] : {std::pair{"quick1d", quick}, std::pair{"drifting", drifting}}) {
+    const auto cfg = parse_config_1d(text, name);
+    ASSERT_TRUE(cfg.patch_budget);
+    EXPECT_LE(cfg.patch_budget->total(), cfg.rate_tolerance) << name;
+    const double cost = cfg.substeps * cfg.buffer_width;
+    for (const char* m : {"backward_euler", "crank_nicolson"}) {
+      const auto one = parse_config_1d(
+          std::regex_replace(text, std::regex("method = \"auto\""), std::string("method = \"") + m + "\""), name);
+      std::printf("%-9s %-15s %4d substeps, H %.4g, budget %.2e\n", name, m, one.substeps, one.buffer_width,
+                  one.patch_budget->total());
+      if (one.patch_budget->total() <= one.rate_tolerance) {
+        EXPECT_LE(cost, one.substeps * one.buffer_width) << name << " " << m;
+      }
+      if (m == cfg.burst_method) {
+        EXPECT_EQ(cost, one.substeps * one.buffer_width) << name;
+      }
+    }
+    chosen.insert(cfg.burst_method);
+  }
+  EXPECT_EQ(chosen.size(), 2u);  // each method wins somewhere
 }
 
 TEST(PatchBudget, ATolerancePastTheRoundOffStopsWhereNoChangeHelps) {

@@ -148,13 +148,14 @@ void choose_patch_parameters(Config1D& c) {
   c.burst = t.setting.params.burst;
   c.substeps = t.setting.params.substeps;
   c.heal_substeps = t.setting.params.heal_substeps;
+  c.burst_method = name_of(t.setting.params.method);
   c.patch_budget = t.budget;
   const auto& b = t.budget;
-  c.notes.push_back("patch: \"auto\" chose burst = " + num(c.burst) + ", substeps = " + std::to_string(c.substeps) +
-                    ", heal_substeps = " + std::to_string(c.heal_substeps) + ", buffer_width = " + num(c.buffer_width) +
-                    "; dU/dt error " + num(b.total()) + " (buffer " + num(b.buffer) + ", corrector " +
-                    num(b.corrector) + ", time " + num(b.time) +
-                    ") for patch.rate_tolerance = " + num(c.rate_tolerance));
+  c.notes.push_back("patch: \"auto\" chose " + (c.patch_auto.method ? "method = " + c.burst_method + ", " : "") +
+                    "burst = " + num(c.burst) + ", substeps = " + std::to_string(c.substeps) + ", heal_substeps = " +
+                    std::to_string(c.heal_substeps) + ", buffer_width = " + num(c.buffer_width) + "; dU/dt error " +
+                    num(b.total()) + " (buffer " + num(b.buffer) + ", corrector " + num(b.corrector) + ", time " +
+                    num(b.time) + ") for patch.rate_tolerance = " + num(c.rate_tolerance));
 }
 
 }  // namespace
@@ -291,12 +292,14 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.lifting_degree = lifting == "quadratic" ? 2 : 4;
   if (!c.patch_auto.burst) c.burst = patch.positive("burst", c.burst);
   if (!c.patch_auto.substeps) c.substeps = static_cast<int>(patch.integer("substeps", c.substeps, 1, 1000000));
-  c.burst_method = patch.choice("method", c.burst_method, {"backward_euler", "crank_nicolson"});
+  const std::string method = patch.choice("method", c.burst_method, {"backward_euler", "crank_nicolson", "auto"});
+  c.patch_auto.method = method == "auto";  // then the tuner chooses (schemes/patch_budget.hpp)
+  if (!c.patch_auto.method) c.burst_method = method;
   c.burst_jacobian =
       patch.enumerated("jacobian", c.burst_jacobian, {kernels::StepJacobian::Frozen, kernels::StepJacobian::Exact});
   c.buffer_ends = patch.choice("buffer_ends", c.buffer_ends, {"dirichlet", "averaged_gradient"});
   if (c.field->random() && c.scheme == Scheme1D::PatchDynamics)
-    for (const char* k : {"burst", "buffer_width", "substeps", "heal_substeps"})
+    for (const char* k : {"burst", "buffer_width", "substeps", "heal_substeps", "method"})
       if (patch.is_auto(k))
         throw ConfigError(patch.key(k),
                           "\"auto\" tunes against wider patches, which on a random medium sample other "

@@ -883,7 +883,8 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
                                   sim.rmse_vs_full_resolution, sim.full_resolution_trajectories);
   }
   if (cfg_.scheme == Scheme1D::PatchDynamics)  // the patch parameters the data were made with ("auto" resolved)
-    r.json["patch"] = {{"burst", cfg_.burst},
+    r.json["patch"] = {{"method", cfg_.burst_method},
+                       {"burst", cfg_.burst},
                        {"substeps", cfg_.substeps},
                        {"heal_substeps", cfg_.heal_substeps},
                        {"buffer_width", cfg_.buffer_width}};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace patchlearn {
 namespace {
@@ -100,8 +101,11 @@ PatchErrorBudget measure_patch_errors(const FineModel1D& model, const PatchProbe
   return b;
 }
 
-TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& start,
-                                 const PatchFreedom& free, double tolerance, double max_burst) {
+namespace {
+
+// The tuning for the burst method of `start` (tune_patch_parameters without the method's freedom).
+TunedPatch tune_for_method(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& start,
+                           const PatchFreedom& free, double tolerance, double max_burst) {
   const PatchGeometry& geometry = probe.geometry;
   const double eps = model.epsilon(), a_hi = model.field().max_value();
   TunedPatch t{start, {}, false};
@@ -201,6 +205,29 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
     if (!changed) break;
   }
   return t;
+}
+
+}  // namespace
+
+double TunedPatch::cost() const {
+  return static_cast<double>(setting.params.substeps) * setting.buffer_width;  // fine point-steps per unit length
+}
+
+TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& start,
+                                 const PatchFreedom& free, double tolerance, double max_burst) {
+  if (!free.method) return tune_for_method(model, probe, start, free, tolerance, max_burst);
+  // Both methods, each tuned: the cheaper of those that meet the tolerance, else the smaller budget.
+  std::vector<TunedPatch> tuned;
+  for (const BurstMethod m : {BurstMethod::BackwardEuler, BurstMethod::CrankNicolson}) {
+    PatchSetting s = start;
+    s.params.method = m;
+    tuned.push_back(tune_for_method(model, probe, s, free, tolerance, max_burst));
+  }
+  const auto better = [](const TunedPatch& a, const TunedPatch& b) {
+    if (a.met != b.met) return a.met;
+    return a.met ? a.cost() < b.cost() : a.budget.total() < b.budget.total();
+  };
+  return better(tuned[1], tuned[0]) ? tuned[1] : tuned[0];
 }
 
 }  // namespace patchlearn

@@ -14,6 +14,8 @@ namespace patchlearn {
 
 const char* kernels::name_of(kernels::StepJacobian j) { return j == kernels::StepJacobian::Exact ? "exact" : "frozen"; }
 
+const char* name_of(BurstMethod m) { return m == BurstMethod::CrankNicolson ? "crank_nicolson" : "backward_euler"; }
+
 BurstMethod parse_burst_method(const std::string& name) {
   if (name == "backward_euler") return BurstMethod::BackwardEuler;
   if (name == "crank_nicolson") return BurstMethod::CrankNicolson;

@@ -37,6 +37,7 @@ namespace patchlearn {
 /// Implicit fine stepping: theta = 1 backward Euler, theta = 1/2 Crank-Nicolson.
 enum class BurstMethod { BackwardEuler, CrankNicolson };
 BurstMethod parse_burst_method(const std::string& name);
+const char* name_of(BurstMethod m);  ///< the patch.method name
 namespace kernels {
 /// "exact" or "frozen" (patch.jacobian).
 const char* name_of(StepJacobian j);
