@@ -658,6 +658,27 @@ TEST(RandomMedium, TheRegressionChoosesItsThresholdFromTheDataUnlessTheConfigSet
   EXPECT_EQ(parse_config_2d(periodic, "paper2d.toml").regression_threshold, 1e-3);
 }
 
+TEST(RandomMedium, PatchKeysAreGivenNotTunedAndAnyBurstMethodIsAccepted) {
+  // "auto" patch keys tune against wider patches, which on a random medium sample other cells:
+  // each is refused by its key, the burst method too; an explicit method is kept.
+  std::string patch = kRandomCase;
+  patch.replace(patch.find("\"full_resolution\""), 17, "\"patch_dynamics\"");
+  patch.replace(patch.find("[patch]\n"), 8, "[patch]\nbuffer_ends = \"dirichlet\"\n");
+  const auto key_of = [&](const std::string& line) {
+    std::string t = patch;
+    t.replace(t.find("[patch]\n"), 8, "[patch]\n" + line + "\n");
+    return config_error_key([&] { parse_config_1d(t, "random.toml"); });
+  };
+  for (const char* k : {"burst", "buffer_width", "substeps", "heal_substeps", "method"})
+    EXPECT_EQ(key_of(std::string(k) + " = \"auto\""), std::string("patch.") + k);
+  for (const char* m : {"backward_euler", "crank_nicolson"}) {
+    EXPECT_EQ(key_of(std::string("method = \"") + m + "\""), "accepted") << m;
+    std::string t = patch;
+    t.replace(t.find("[patch]\n"), 8, std::string("[patch]\nmethod = \"") + m + "\"\n");
+    EXPECT_EQ(parse_config_1d(t, "random.toml").burst_method, m);
+  }
+}
+
 TEST(RandomMedium, TheRegressionsAStarIsScoredInTheRepresentativeVolumesStandardError) {
   // Issue 17's 1D target: the regression's a* within 3 standard errors of 1/E[1/a]. The summary
   // carries the representative volumes' estimate and standard error (what `cell` prints) and the

@@ -299,8 +299,12 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
       patch.enumerated("jacobian", c.burst_jacobian, {kernels::StepJacobian::Frozen, kernels::StepJacobian::Exact});
   c.buffer_ends = patch.choice("buffer_ends", c.buffer_ends, {"dirichlet", "averaged_gradient"});
   if (c.field->random() && c.scheme == Scheme1D::PatchDynamics)
-    for (const char* k : {"burst", "buffer_width", "substeps", "heal_substeps", "method"})
-      if (patch.is_auto(k))
+    for (const auto& [k, chosen] : {std::pair{"burst", c.patch_auto.burst},
+                                    {"buffer_width", c.patch_auto.buffer_width},
+                                    {"substeps", c.patch_auto.substeps},
+                                    {"heal_substeps", c.patch_auto.heal_substeps},
+                                    {"method", c.patch_auto.method}})
+      if (chosen)
         throw ConfigError(patch.key(k),
                           "\"auto\" tunes against wider patches, which on a random medium sample other "
                           "cells; give the value (README, random media)");

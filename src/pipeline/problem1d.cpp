@@ -939,8 +939,7 @@ Report Problem1D::learning_report(const json& summary) const {
       r.json[k] = summary[k];
     r.lines.push_back(
         fmt::format("a* regression - ergodic 1/E[1/a] ({:.10g}): {:+.2f} standard errors ({:.3g}: the scatter of the "
-                    "representative "
-                    "volumes' a* ({:.10g}) / sqrt(windows), as `cell` gives it)",
+                    "representative volumes' a* ({:.10g}) / sqrt(windows), as `cell` gives it)",
                     summary["ergodic"].get<double>(), summary["a_star_regression_standard_errors"].get<double>(),
                     summary["a_star_rve_stderr"].get<double>(), summary["a_star_rve"].get<double>()));
   }
