@@ -658,6 +658,23 @@ TEST(RandomMedium, TheRegressionChoosesItsThresholdFromTheDataUnlessTheConfigSet
   EXPECT_EQ(parse_config_2d(periodic, "paper2d.toml").regression_threshold, 1e-3);
 }
 
+TEST(RandomMedium, PatchSchemesOnARandomDiffusionFitPatchScalesByDefault) {
+  // The patches of a random 1D medium each see their own piece of it (learn/trainer.hpp: patch
+  // scales): on by default for the patch schemes; off for the full resolution (no patches), for a
+  // periodic medium, and where the config says so. The 2D lattice refuses the key.
+  std::string patch = kRandomCase;
+  patch.replace(patch.find("\"full_resolution\""), 17, "\"gap_tooth\"");
+  EXPECT_TRUE(parse_config_1d(patch, "random.toml").learn.patch_scales);
+  EXPECT_FALSE(parse_config_1d(patch + "[learn]\npatch_scales = false\n", "random.toml").learn.patch_scales);
+  EXPECT_FALSE(parse_config_1d(kRandomCase, "random.toml").learn.patch_scales);
+  EXPECT_TRUE(
+      parse_config_1d(std::string(kRandomCase) + "[learn]\npatch_scales = true\n", "random.toml").learn.patch_scales);
+  EXPECT_FALSE(parse_config_1d("[scheme]\ntype = \"gap_tooth\"\n", "quick.toml").learn.patch_scales);
+  EXPECT_EQ(
+      config_error_key([] { parse_config_2d(random_lattice("[learn]\npatch_scales = true\n"), "random2d.toml"); }),
+      "learn.patch_scales");
+}
+
 TEST(RandomMedium, PatchKeysAreGivenNotTunedAndAnyBurstMethodIsAccepted) {
   // "auto" patch keys tune against wider patches, which on a random medium sample other cells:
   // each is refused by its key, the burst method too; an explicit method is kept.

@@ -366,7 +366,9 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                           " intervals over domain.length; at most " + std::to_string(kMaxHomogenizedIntervals) +
                           " are supported (use dx >= " + num(c.length / kMaxHomogenizedIntervals) + ")");
 
-  // --- the shared sections, then the 1D [learn] keys
+  // --- the shared sections, then the 1D [learn] keys. The patches of a random medium (a(y) alone:
+  // random media are linear) each see their own piece of it: patch scales by default.
+  c.learn.patch_scales = c.field->random() && c.scheme != Scheme1D::FullResolution;
   parse_shared_sections(root, c, c.t_end, "macro.t_end", c.random.has_value());
   const Table learn(root, "learn");
   // Default: 8 training trajectories (the paper's split) or all but one when there are fewer.

@@ -307,6 +307,10 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
   // --- the shared sections, then the 2D [learn] keys
   parse_shared_sections(root, c, c.t_end, "time.t_end", c.random.has_value());
+  if (Table(root, "learn").has("patch_scales"))
+    throw ConfigError("learn.patch_scales",
+                      "is a 1D key: its scales are normalized as pieces in series conduct (their harmonic mean), and "
+                      "the teeth of a 2D lattice combine with no such closed form");
   check_position_degree(c, c.patches, "patch centres per side");
   if (c.chunk_trajectories > 0 && c.chunk_trajectories < std::min(c.chunk_least, ic.trajectories))
     c.warnings.push_back(

@@ -236,6 +236,7 @@ inline LearnOptions parse_learn_options(const Table& learn, LearnOptions o) {
   o.seed = static_cast<std::uint64_t>(learn.integer("seed", 0, 0, 9223372036854775807LL));
   o.checkpoint_every = static_cast<int>(learn.integer("checkpoint_every", 0, 0, 1000000));
   o.position_input = learn.boolean("position_input", o.position_input);
+  o.patch_scales = learn.boolean("patch_scales", o.patch_scales);
   return o;
 }
 
@@ -333,7 +334,7 @@ inline void parse_cell_windows(const Table& cell, const CellWindowRules& r, int&
 inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<std::string, std::set<std::string>> s) {
   s["learn"].insert({"networks", "epochs", "batch", "lbfgs_iterations", "growth_penalty", "lr", "lr_final",
                      "standardize", "activation", "precision", "validation_fraction", "validation_split", "seed",
-                     "checkpoint_every", "position_input"});
+                     "checkpoint_every", "position_input", "patch_scales"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
   s["regression"].insert({"threshold", "position_basis", "position_degree"});
   s["run"] = {"device", "chunk_trajectories"};

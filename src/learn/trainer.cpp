@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <tuple>
 #include <utility>
 
@@ -28,9 +29,41 @@ torch::Tensor fit_of(const CoarseModel& model, const torch::Tensor& f, const tor
   return (model->interior(f - R) / model->output_scale()).pow(2).mean();
 }
 
-torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R) {
-  return fit_of(model, model->forward(U), R);
+// With patch scales s [N, M] (undefined: none), the fit of s N(U).
+torch::Tensor loss_of(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R,
+                      const torch::Tensor& scale = {}) {
+  const auto f = model->forward(U);
+  return fit_of(model, scale.defined() ? f * scale : f, R);
 }
+
+// The patch scales of TrainParams (trainer.hpp): delta [G, M], one per group and node, trained with
+// the net; s = exp(delta) / mean(exp(-delta)) over the interior nodes, so that mean(1/s) = 1.
+struct PatchScales {
+  torch::Tensor delta;  ///< undefined without groups
+  int64_t groups = 0;
+  PatchScales(const CoarseModel& model, const torch::Tensor& train_groups, const torch::TensorOptions& opts) {
+    if (!train_groups.defined()) return;
+    groups = train_groups.numel() > 0 ? train_groups.max().item<int64_t>() + 1 : 0;
+    delta = torch::zeros({groups, model->nodes()}, opts).requires_grad_(true);
+  }
+  bool on() const { return delta.defined(); }
+  /// Every group's scales [G, M] (the nodes the fit does not see included).
+  torch::Tensor table(const CoarseModel& model) const {
+    return torch::exp(delta) * torch::exp(-model->interior(delta)).mean();
+  }
+  /// The scales of states of groups g [n] (-1: a group not trained, scale 1); undefined without.
+  torch::Tensor of(const CoarseModel& model, const torch::Tensor& g) const {
+    if (!on() || !g.defined()) return {};
+    const auto all = torch::cat({table(model), torch::ones({1, delta.size(1)}, delta.options())});
+    return all.index_select(0, torch::where(g < 0, torch::full_like(g, groups), g));
+  }
+  /// The net's parameters, and the scales where they are fitted.
+  std::vector<torch::Tensor> trainables(const CoarseModel& model) const {
+    auto v = model->parameters();
+    if (on()) v.push_back(delta);
+    return v;
+  }
+};
 
 // The growth probes (TrainParams::growth_penalty): the phases theta[N, M] of one plane wave per
 // state. In 2D theta = 2 pi (kx I + ky J) / P, the wavenumbers uniform over the P x P grid; in 1D
@@ -88,12 +121,14 @@ struct LocalGrowth {
 // The fit, plus, with growth probes, the growth penalty: the local growth rates of the first
 // quarter of the states, each above its bound penalized as (Re sigma_x / bound_x - 1)^2.
 torch::Tensor objective(const CoarseModel& model, const torch::Tensor& U, const torch::Tensor& R,
-                        const torch::Tensor& theta, double weight, double mu, double amplitude) {
-  if (!theta.defined() || weight == 0.0) return loss_of(model, U, R);
+                        const torch::Tensor& theta, double weight, double mu, double amplitude,
+                        const torch::Tensor& scale) {
+  if (!theta.defined() || weight == 0.0) return loss_of(model, U, R, scale);
   const auto n = U.size(0), p = (n + 3) / 4;
   const auto all = responses(model, U, theta.narrow(0, 0, p), amplitude);
   const LocalGrowth g(model, all, n, theta.narrow(0, 0, p), mu, amplitude);
-  return fit_of(model, all.narrow(0, 0, n), R) + weight * torch::relu(g.sigma / g.bound - 1).pow(2).mean();
+  const auto f = all.narrow(0, 0, n);
+  return fit_of(model, scale.defined() ? f * scale : f, R) + weight * torch::relu(g.sigma / g.bound - 1).pow(2).mean();
 }
 
 // The largest local growth rate over every state of U, each with its wave of phases theta, and the
@@ -121,17 +156,24 @@ std::string text(double v) { return fmt::format("{}", v); }  // the shortest for
 // after or between the saved epochs; changing them is fine.)
 std::map<std::string, std::string> identity_of(const CoarseModel& model, const torch::Tensor& Utr,
                                                const torch::Tensor& Rtr, const TrainParams& p) {
-  return {{"network", model->kind()},
-          {"learn.activation", model->activation()},
-          {"learn.epochs", std::to_string(p.epochs)},
-          {"learn.batch", std::to_string(p.batch)},
-          {"learn.lr", text(p.lr)},
-          {"learn.lr_final", text(p.lr_final)},
-          {"learn.growth_penalty", text(p.growth_penalty)},
-          {"learn.standardize", p.standardize ? "true" : "false"},
-          {"learn.seed", std::to_string(p.seed)},
-          {"learn.precision", Utr.scalar_type() == torch::kFloat32 ? "fp32" : "fp64"},
-          {"training data", checksum_hex(tensor_checksum(Rtr, tensor_checksum(Utr, Utr.size(0))))}};
+  std::map<std::string, std::string> id{
+      {"network", model->kind()},
+      {"learn.activation", model->activation()},
+      {"learn.epochs", std::to_string(p.epochs)},
+      {"learn.batch", std::to_string(p.batch)},
+      {"learn.lr", text(p.lr)},
+      {"learn.lr_final", text(p.lr_final)},
+      {"learn.growth_penalty", text(p.growth_penalty)},
+      {"learn.standardize", p.standardize ? "true" : "false"},
+      {"learn.seed", std::to_string(p.seed)},
+      {"learn.precision", Utr.scalar_type() == torch::kFloat32 ? "fp32" : "fp64"},
+      {"training data",
+       checksum_hex(tensor_checksum(
+           Rtr, tensor_checksum(
+                    Utr, p.train_groups.defined() ? tensor_checksum(p.train_groups, Utr.size(0)) : Utr.size(0))))}};
+  // Only where it is on, so that a checkpoint written before patch scales existed still resumes.
+  if (p.train_groups.defined()) id["learn.patch_scales"] = "true";
+  return id;
 }
 
 std::string serialize(const std::map<std::string, std::string>& m) {
@@ -180,9 +222,10 @@ std::uint64_t adam_checksum(torch::optim::Adam& opt) {
   return h;
 }
 
-std::uint64_t state_checksum(const CoarseModel& model, torch::optim::Adam& opt, int64_t epoch,
-                             const std::string& identity, const TrainLog& log) {
+std::uint64_t state_checksum(const CoarseModel& model, const PatchScales& scales, torch::optim::Adam& opt,
+                             int64_t epoch, const std::string& identity, const TrainLog& log) {
   std::uint64_t h = checksum64(&epoch, sizeof epoch, model_checksum(model));
+  if (scales.on()) h = tensor_checksum(scales.delta, h);
   h = checksum64(identity.data(), identity.size(), h);
   h = checksum64(log.train_loss.data(), log.train_loss.size() * sizeof(double), h);
   h = checksum64(log.val_loss.data(), log.val_loss.size() * sizeof(double), h);
@@ -191,26 +234,28 @@ std::uint64_t state_checksum(const CoarseModel& model, torch::optim::Adam& opt, 
 
 // The resume checkpoint PATH.state holds everything a continuation needs in one file, written
 // atomically: the model (parameters and standardization), Adam's moments, the epoch, the loss
-// history, the identity of the run and a checksum over all of it. (PATH itself is the exported
-// model; a resume never reads it, so the two can never be from different epochs.)
-void save_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, int epoch, const std::string& identity,
-                     const TrainLog& log, const std::string& state_path) {
+// history, the identity of the run, the patch scales and a checksum over all of it. (PATH itself is
+// the exported model; a resume never reads it, so the two can never be from different epochs.)
+void save_checkpoint(const CoarseModel& model, const PatchScales& scales, torch::optim::Adam& opt, int epoch,
+                     const std::string& identity, const TrainLog& log, const std::string& state_path) {
   torch::serialize::OutputArchive st, m;
   model->save(m);
   st.write("model", m);
+  if (scales.on()) st.write("patch_scales", scales.delta.detach());
   opt.save(st);
   st.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
   st.write("identity", c10::IValue(identity));
   st.write("train_loss", torch::tensor(log.train_loss, torch::kFloat64));
   st.write("val_loss", torch::tensor(log.val_loss, torch::kFloat64));
-  st.write("checksum", c10::IValue(checksum_hex(state_checksum(model, opt, epoch, identity, log))));
+  st.write("checksum", c10::IValue(checksum_hex(state_checksum(model, scales, opt, epoch, identity, log))));
   write_archive(st, state_path);
 }
 
 // Continue from PATH.state: returns the epoch it was saved after, with the model, Adam and the
 // loss history restored. InputError naming the file when it is damaged or from other settings.
-int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const std::string& identity,
-                      const TrainParams& p, const torch::Device& device, TrainLog& log, const std::string& state_path) {
+int resume_checkpoint(const CoarseModel& model, const PatchScales& scales, torch::optim::Adam& opt,
+                      const std::string& identity, const TrainParams& p, const torch::Device& device, TrainLog& log,
+                      const std::string& state_path) {
   const std::string afresh = "; delete " + state_path + " to train afresh";
   torch::serialize::InputArchive st;
   c10::IValue epoch, stored_identity, stored_checksum;
@@ -226,7 +271,9 @@ int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const s
                      afresh);
   // Settings first: a changed precision must be refused before any tensor of the other dtype is
   // loaded into the model.
-  const auto was = parse(stored_identity.toStringRef()), now = parse(identity);
+  const auto was = parse(stored_identity.toStringRef());
+  auto now = parse(identity);
+  for (const auto& kv : was) now.emplace(kv.first, "unset");  // a setting the checkpoint has and this run has not
   for (const auto& [key, value] : now) {
     const auto it = was.find(key);
     const std::string before = it == was.end() ? "unset" : it->second;
@@ -243,6 +290,13 @@ int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const s
     torch::serialize::InputArchive m;
     st.read("model", m);
     model->load(m);
+    if (scales.on()) {
+      torch::Tensor delta;
+      st.read("patch_scales", delta);
+      if (!delta.sizes().equals(scales.delta.sizes())) throw c10::Error("the patch scales' shape differs", "");
+      torch::NoGradGuard g;
+      scales.delta.copy_(delta);
+    }
     opt.load(st);
     st.read("epoch", epoch);
     st.read("train_loss", tl);
@@ -258,7 +312,7 @@ int resume_checkpoint(const CoarseModel& model, torch::optim::Adam& opt, const s
   log.train_loss.assign(tl.data_ptr<double>(), tl.data_ptr<double>() + tl.numel());
   log.val_loss.assign(vl.data_ptr<double>(), vl.data_ptr<double>() + vl.numel());
   const int start = static_cast<int>(epoch.toInt());
-  if (stored_checksum.toStringRef() != checksum_hex(state_checksum(model, opt, start, identity, log)))
+  if (stored_checksum.toStringRef() != checksum_hex(state_checksum(model, scales, opt, start, identity, log)))
     throw InputError("cannot resume training from '" + state_path +
                      "': it does not match its checksum (the file is damaged)" + afresh);
   return start;
@@ -292,7 +346,7 @@ struct Growth {
 // One Adam epoch over shuffled mini-batches (the shuffle seeded by (seed, epoch), so a resumed run
 // draws the same batches); returns the mean training loss.
 double adam_epoch(const CoarseModel& model, torch::optim::Adam& opt, const torch::Tensor& Utr, const torch::Tensor& Rtr,
-                  const TrainParams& p, const Growth& growth, int e) {
+                  const TrainParams& p, const Growth& growth, const PatchScales& scales, int e) {
   const auto N = Utr.size(0);
   torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(e));
   // Cosine decay of the learning rate over the epochs.
@@ -308,7 +362,8 @@ double adam_epoch(const CoarseModel& model, torch::optim::Adam& opt, const torch
     opt.zero_grad();
     auto loss =
         objective(model, Utr.index_select(0, idx), Rtr.index_select(0, idx),
-                  waves.defined() ? waves.index_select(0, idx) : waves, growth.weight, growth.mu, growth.amplitude);
+                  waves.defined() ? waves.index_select(0, idx) : waves, growth.weight, growth.mu, growth.amplitude,
+                  scales.of(model, scales.on() ? p.train_groups.index_select(0, idx) : torch::Tensor()));
     loss.backward();
     opt.step();
     sum += loss.item<double>() * static_cast<double>(idx.size(0));
@@ -330,11 +385,12 @@ double adam_epoch(const CoarseModel& model, torch::optim::Adam& opt, const torch
 // 1.7x the floor). On clean data the validation loss falls with the training loss and the last
 // iterate is kept. Returns the iterations that produced the kept iterate.
 int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr,
-                 const torch::Tensor& Uval, const torch::Tensor& Rval, const Growth& growth, int epochs,
-                 int iterations) {
+                 const torch::Tensor& Uval, const torch::Tensor& Rval, const Growth& growth, const PatchScales& scales,
+                 const TrainParams& p) {
   constexpr int block = 50, patience = 5;
+  const int epochs = p.epochs, iterations = p.lbfgs_iterations;
   torch::optim::LBFGS lbfgs(
-      model->parameters(),
+      scales.trainables(model),
       torch::optim::LBFGSOptions(1.0).history_size(50).tolerance_grad(1e-14).tolerance_change(1e-16).line_search_fn(
           "strong_wolfe"));
   // The full-batch loss and gradient, accumulated over chunks of states: the same numbers as one
@@ -349,10 +405,10 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
     double total = 0.0;
     for (int64_t s = 0; s < N; s += chunk) {
       const auto n = std::min(chunk, N - s);
-      auto loss =
-          objective(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n), waves.defined() ? waves.narrow(0, s, n) : waves,
-                    growth.weight, growth.mu, growth.amplitude) *
-          (static_cast<double>(n) / static_cast<double>(N));
+      auto loss = objective(model, Utr.narrow(0, s, n), Rtr.narrow(0, s, n),
+                            waves.defined() ? waves.narrow(0, s, n) : waves, growth.weight, growth.mu, growth.amplitude,
+                            scales.of(model, scales.on() ? p.train_groups.narrow(0, s, n) : torch::Tensor())) *
+                  (static_cast<double>(n) / static_cast<double>(N));
       loss.backward();
       total += loss.item<double>();
     }
@@ -361,7 +417,7 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
   const bool validate = Uval.defined() && Uval.size(0) > 0;
   const auto val_loss = [&] {
     torch::NoGradGuard g;
-    return loss_of(model, Uval, Rval).item<double>();
+    return loss_of(model, Uval, Rval, scales.of(model, p.val_groups)).item<double>();
   };
   double best = validate ? val_loss() : 0.0;
   std::vector<torch::Tensor> kept;
@@ -369,7 +425,7 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
   const auto keep = [&] {
     torch::NoGradGuard g;
     kept.clear();
-    for (const auto& q : model->parameters()) kept.push_back(q.detach().clone());
+    for (const auto& q : scales.trainables(model)) kept.push_back(q.detach().clone());
     kept_at = done;
   };
   if (validate) keep();
@@ -391,7 +447,7 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
   }
   if (!validate) return done;
   torch::NoGradGuard g;
-  const auto params = model->parameters();
+  const auto params = scales.trainables(model);
   for (std::size_t k = 0; k < params.size(); ++k) params[k].copy_(kept[k]);
   return kept_at;
 }
@@ -405,8 +461,13 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
     throw InputError("the training targets dU/dt of the " + model->kind() + " network are all " +
                      text(Rtr.flatten()[0].item<double>()) +
                      ": there is nothing to learn (check the data or initial.amplitude)");
+  const int64_t validation_states = Uval.defined() ? Uval.size(0) : 0;
+  if (p.train_groups.defined() && (p.train_groups.numel() != Utr.size(0) ||
+                                   (p.val_groups.defined() ? p.val_groups.numel() : 0) != validation_states))
+    throw std::invalid_argument("learn::train: the patch groups do not match the training and validation states");
   model->fit_standardization(Utr, Rtr, p.standardize);
-  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(p.lr));
+  const PatchScales scales(model, p.train_groups, Utr.options());
+  torch::optim::Adam opt(scales.trainables(model), torch::optim::AdamOptions(p.lr));
   const Growth growth(model, Utr, Rtr, p);
   TrainLog log;
   Stopwatch clock;
@@ -415,22 +476,22 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
   const std::string identity = serialize(identity_of(model, Utr, Rtr, p));
   int start = 0;
   if (p.resume && checkpoints && std::filesystem::exists(state_path))
-    start = resume_checkpoint(model, opt, identity, p, Utr.device(), log, state_path);
+    start = resume_checkpoint(model, scales, opt, identity, p, Utr.device(), log, state_path);
   const bool validate = Uval.defined() && Uval.size(0) > 0;
   for (int e = start; e < p.epochs; ++e) {
-    const double train_loss = adam_epoch(model, opt, Utr, Rtr, p, growth, e);
+    const double train_loss = adam_epoch(model, opt, Utr, Rtr, p, growth, scales, e);
     double val_loss = std::nan("");
     if (validate) {
       torch::NoGradGuard g;
       model->eval();
-      val_loss = loss_of(model, Uval, Rval).item<double>();
+      val_loss = loss_of(model, Uval, Rval, scales.of(model, p.val_groups)).item<double>();
     }
     log.train_loss.push_back(train_loss);
     log.val_loss.push_back(val_loss);
     log.epochs_done = e + 1;
     if (checkpoints && (e + 1) % p.checkpoint_every == 0) {
       save_model(model, p.checkpoint_path);
-      save_checkpoint(model, opt, e + 1, identity, log, state_path);
+      save_checkpoint(model, scales, opt, e + 1, identity, log, state_path);
     }
     if (on_epoch) on_epoch(e + 1, train_loss, val_loss);
   }
@@ -441,13 +502,18 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
   // resuming existed.
   torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(p.epochs - 1));
   (void)torch::randperm(Utr.size(0), torch::TensorOptions().dtype(torch::kLong).device(Utr.device()));
-  if (p.lbfgs_iterations > 0)
-    log.lbfgs_kept = lbfgs_polish(model, Utr, Rtr, Uval, Rval, growth, p.epochs, p.lbfgs_iterations);
+  if (p.lbfgs_iterations > 0) log.lbfgs_kept = lbfgs_polish(model, Utr, Rtr, Uval, Rval, growth, scales, p);
   model->eval();
   {
     torch::NoGradGuard g;
-    log.final_train_loss = loss_of(model, Utr, Rtr).item<double>();
-    log.final_val_loss = validate ? loss_of(model, Uval, Rval).item<double>() : std::nan("");
+    log.final_train_loss = loss_of(model, Utr, Rtr, scales.of(model, p.train_groups)).item<double>();
+    log.final_val_loss =
+        validate ? loss_of(model, Uval, Rval, scales.of(model, p.val_groups)).item<double>() : std::nan("");
+    if (scales.on()) {
+      const auto fitted = model->interior(scales.table(model));
+      log.patch_scales = static_cast<int>(fitted.numel());
+      log.patch_scale_spread = fitted.std().item<double>();
+    }
   }
   if (!std::isfinite(log.final_train_loss))
     throw RunError("non-finite training loss after the L-BFGS polish of the " + model->kind() + " network");

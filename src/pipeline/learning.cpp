@@ -110,18 +110,22 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int traj
   const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
   const auto longs = torch::TensorOptions().dtype(torch::kLong).device(device);
   torch::manual_seed(o.seed);
-  torch::Tensor val_idx, tr_idx;
+  const auto per_trajectory = [&] {
+    if (trajectories < 1 || Ud.size(0) % trajectories != 0)
+      throw RunError(
+          fmt::format("{} training states are not {} trajectories of equal length", Ud.size(0), trajectories));
+    return Ud.size(0) / trajectories;
+  };
+  torch::Tensor val_idx, tr_idx, groups;  // groups: each state's patch group, by trajectory
   if (o.validation_split == ValidationSplit::States) {
     const auto perm = torch::randperm(Ud.size(0), longs);
     const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
     val_idx = perm.index({Slice(0, nval)});
     tr_idx = perm.index({Slice(nval)});
+    if (o.patch_scales) groups = torch::arange(Ud.size(0), longs).div(per_trajectory(), "floor");
   } else {
     // Whole trajectories: the share rounded down, at least one where any is asked for.
-    if (trajectories < 1 || Ud.size(0) % trajectories != 0)
-      throw RunError(
-          fmt::format("{} training states are not {} trajectories of equal length", Ud.size(0), trajectories));
-    const int64_t per = Ud.size(0) / trajectories;
+    const int64_t per = per_trajectory();
     auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * trajectories));
     if (o.validation_fraction > 0) nval = std::max<int64_t>(nval, 1);
     if (nval >= trajectories)
@@ -133,11 +137,26 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int traj
     const auto states = [&](const torch::Tensor& which) {
       return (which.unsqueeze(1) * per + torch::arange(per, longs).unsqueeze(0)).reshape({-1});
     };
+    const auto trained = std::get<0>(perm.index({Slice(nval)}).sort());
     val_idx = states(std::get<0>(perm.index({Slice(0, nval)}).sort()));
-    tr_idx = states(std::get<0>(perm.index({Slice(nval)}).sort()));
+    tr_idx = states(trained);
+    if (o.patch_scales) {  // the trained trajectories numbered 0 .. G - 1 in order, the held-out ones -1
+      const auto rank = torch::full({trajectories}, -1, longs);
+      rank.index_put_({trained}, torch::arange(trained.numel(), longs));
+      groups = rank.repeat_interleave(per);
+    }
   }
-  return {Ud.index_select(0, tr_idx), Rd.index_select(0, tr_idx), Ud.index_select(0, val_idx),
-          Rd.index_select(0, val_idx)};
+  TrainSplit split{Ud.index_select(0, tr_idx),
+                   Rd.index_select(0, tr_idx),
+                   Ud.index_select(0, val_idx),
+                   Rd.index_select(0, val_idx),
+                   {},
+                   {}};
+  if (groups.defined()) {
+    split.Gtr = groups.index_select(0, tr_idx);
+    split.Gval = groups.index_select(0, val_idx);
+  }
+  return split;
 }
 
 learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& name, const LearnOptions& o,
@@ -157,6 +176,8 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   tp.growth_penalty = model->kind().rfind("discretized", 0) == 0 ? o.growth_penalty : 0.0;
   tp.checkpoint_path = path;
   tp.resume = o.resume;
+  tp.train_groups = d.Gtr;
+  tp.val_groups = d.Gval;
   Stopwatch clock;
   const auto log = learn::train(model, d.Utr, d.Rtr, d.Uval, d.Rval, tp, [&](int e, double tl, double vl) {
     observer.progress(name + ": training", static_cast<double>(e) / o.epochs);
@@ -184,6 +205,12 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
     record["largest_growth"] = log.largest_growth;
     record["rate_scale"] = log.rate_scale;
     record["largest_bound"] = log.largest_bound;
+  }
+  if (log.patch_scales > 0) {
+    observer.info(fmt::format("{}: {} patch scales fitted beside it, spread {:.3g} (their harmonic mean 1)", name,
+                              log.patch_scales, log.patch_scale_spread));
+    record["patch_scales"] = log.patch_scales;
+    record["patch_scale_spread"] = log.patch_scale_spread;
   }
   record["model"] = path;
   return log;
@@ -299,7 +326,8 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   summary["train"] = {{"trajectories", task.train_trajectories()},
                       {"states", split.Utr.size(0)},
                       {"validation_states", split.Uval.size(0)},
-                      {"validation_split", name_of(o.validation_split)}};
+                      {"validation_split", name_of(o.validation_split)},
+                      {"patch_scales", o.patch_scales}};
   const auto fitted = task.regression(Uall, Rall, observer);
   summary.update(fitted.summary);
 

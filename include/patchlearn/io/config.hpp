@@ -52,6 +52,10 @@ struct LearnOptions {
   int checkpoint_every = 0;
   /// The 1D networks see the nodes' positions (graded media; learn/networks.hpp)
   bool position_input = false;
+  /// One fitted scale per patch of every training trajectory beside the net (learn/trainer.hpp:
+  /// patch scales): the patches' scatter on a random 1D medium. Default on there for the patch
+  /// schemes, off elsewhere; a 1D key.
+  bool patch_scales = false;
   bool resume = false;  ///< not a TOML key: set by --resume (continue from the last checkpoint)
 };
 

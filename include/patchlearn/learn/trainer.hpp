@@ -34,6 +34,21 @@
 // and its front speed error to 1.09% against the grid's own 0.91%. The uniform shift's growth is
 // fitted, not penalized: the smooth training states carry it. The epochs' training loss includes
 // the term; the validation loss, the kept L-BFGS iterate and the final losses are the fit alone.
+//
+// Patch scales. On a medium that differs from patch to patch at random, the estimate at node x of
+// trajectory g is the rate of the piece of medium that patch sees: its own apparent coefficient
+// times the effective rate, a scatter (random1d: 17% from patch to patch on a correlated field)
+// that is constant along the trajectory and no function of the state can hold. A net fitted to it
+// learns it as U-dependence anyway, on the few hundred pieces it has seen (random1d with a
+// correlated field: rollouts 1.1-1.5x the floor on every seed). With patch groups the fit is
+// instead to s_{g,x} N(U)_x: one scale per patch (group g, node x), fitted with the net, the
+// mixed-effects model of the data. The scales are s = exp(delta) normalized so that the mean of
+// 1/s over the fitted patches is 1. In 1D the pieces lie in series along the medium, and pieces in
+// series conduct with the harmonic mean of their apparent coefficients, so that normalization
+// leaves the medium's own a* in N: the mean of 1/a_p over random1d's correlated patches gives
+// 0.9468 against the realization's a* 0.9487, the arithmetic mean 0.9729. The scales enter the
+// fit only (the validation loss and the final losses are the scaled fit; a validation state of a
+// held-out trajectory has scale 1): the saved model is N.
 
 #include <cmath>
 #include <functional>
@@ -54,6 +69,9 @@ struct TrainParams {
   /// Weight of the growth penalty (above); 0, the default, for none. The pipeline gives the
   /// discretized nets learn.growth_penalty (0.01 unless set) and the functional nets none.
   double growth_penalty = 0.0;
+  /// Patch scales (above): the group (a trajectory, 0 .. G - 1) of every training state [N] and of
+  /// every validation state (-1 for a group that was not trained), long; undefined for none.
+  torch::Tensor train_groups, val_groups;
   int checkpoint_every = 0;     ///< 0: none
   std::string checkpoint_path;  ///< the exported model PATH; the resume checkpoint is PATH.state
   bool resume = false;          ///< continue from PATH.state when it exists
@@ -69,6 +87,9 @@ struct TrainLog {
   /// states (each with its wave of the L-BFGS polish), the data's rate scale mu, and the largest
   /// bound a growth rate was held to (mu, or a uniform shift's growth where larger); NaN without it
   double largest_growth = std::nan(""), rate_scale = std::nan(""), largest_bound = std::nan("");
+  /// With patch scales: the fitted patches' count and the standard deviation of their scales
+  int patch_scales = 0;
+  double patch_scale_spread = std::nan("");
   double wall_s = 0.0;
   int epochs_done = 0;
 };

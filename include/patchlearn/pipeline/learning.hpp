@@ -42,9 +42,12 @@ LearningData read_learning_data(const std::string& path, std::size_t rank, const
 /// Training states [N, M] of `trajectories` trajectories (trajectory-major, N / trajectories
 /// states each) split at random (seeded by the [learn] options) into training and validation parts
 /// by state or by whole trajectory (learn.validation_split), on `device` in the configured
-/// precision. ConfigError where a split by trajectory cannot hold out one and keep one.
+/// precision. ConfigError where a split by trajectory cannot hold out one and keep one. With
+/// learn.patch_scales, Gtr and Gval are each state's patch group (learn::TrainParams): its
+/// trajectory among those trained (0 .. G - 1), -1 for a held-out trajectory's.
 struct TrainSplit {
   torch::Tensor Utr, Rtr, Uval, Rval;
+  torch::Tensor Gtr, Gval;  ///< undefined without patch scales
 };
 TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int trajectories, const LearnOptions& o,
                         torch::Device device);
