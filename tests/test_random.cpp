@@ -732,6 +732,47 @@ TEST(RandomMedium, TheRegressionsAStarIsScoredInTheRepresentativeVolumesStandard
   EXPECT_EQ(report.json["a_star_regression_standard_errors"], summary["a_star_regression_standard_errors"]);
 }
 
+TEST(RandomMedium, WithPatchScalesTheRegressionFindsTheHarmonicMeanOfThePatches) {
+  // Rates as a random medium's patches give them: patch (trajectory g, node i) its own a_p times
+  // D2U. The plain regression finds a pooled, D2U^2-weighted arithmetic mean of the a_p; with patch
+  // scales the rates are rescaled by each patch's factor to the first fit and refitted, which gives
+  // their harmonic mean H, the a* of pieces in series, to round-off: each patch's rates are exactly
+  // a_p times one common D2U column, whatever the first fit's size.
+  std::string text = kRandomCase;
+  text.replace(text.find("\"full_resolution\""), 17, "\"gap_tooth\"");
+  text.replace(text.find("trajectories = 2"), 16, "trajectories = 9\n[learn]\ntrain_trajectories = 8");
+  const auto cfg = parse_config_1d(text, "random.toml");
+  ASSERT_TRUE(cfg.learn.patch_scales);
+  const auto task = learning_task_1d(cfg, cell_a_star(cfg));
+  const int M = cfg.macro_nodes, G = 8, per = 12;
+  const double dX = cfg.length / (M - 1);
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> coef(-1.0, 1.0);
+  std::normal_distribution<double> z;
+  std::vector<double> U(G * per * M), R(G * per * M, 0.0), a(G * M);
+  double inverse = 0;
+  for (int g = 0; g < G; ++g)
+    for (int i = 1; i < M - 1; ++i) inverse += 1.0 / (a[g * M + i] = 0.9 * std::exp(0.4 * z(rng)));
+  const double H = G * (M - 2) / inverse;
+  for (int n = 0; n < G * per; ++n) {
+    const double c1 = coef(rng), c2 = coef(rng), c3 = coef(rng);
+    for (int i = 0; i < M; ++i) {
+      const double x = i * dX;
+      U[n * M + i] = 2.0 + c1 * std::sin(M_PI * x) + c2 * std::cos(2 * M_PI * x) + c3 * std::sin(3 * M_PI * x);
+    }
+    for (int i = 1; i < M - 1; ++i)
+      R[n * M + i] = a[(n / per) * M + i] * (U[n * M + i + 1] - 2.0 * U[n * M + i] + U[n * M + i - 1]) / (dX * dX);
+  }
+  const auto Ut = learn::to_tensor(U, {G * per, M}, torch::kCPU), Rt = learn::to_tensor(R, {G * per, M}, torch::kCPU);
+  const auto plain = task->regression(Ut, Rt, silent_observer()).summary;
+  const auto scaled = regression_with_patch_scales(*task, Ut, Rt, silent_observer()).summary;
+  const double with = scaled["a_star_regression"].get<double>(), without = plain["a_star_regression"].get<double>();
+  std::printf("harmonic mean %.9f: with patch scales %.9f, without %.9f\n", H, with, without);
+  EXPECT_NEAR(with, H, 1e-9 * H);
+  EXPECT_GT(std::abs(without - H), 0.05 * H);  // e^(0.4^2) - 1 = 0.17 between the two means of the law
+  EXPECT_EQ(scaled["regression_patch_scales"]["patches"].get<int>(), G * (M - 2));
+}
+
 TEST(RandomLattice, TheShippedConfigsRunTheSameRealizationOnTheLatticeAndOnClosedTeeth) {
   // random2d.toml (box averages of the whole lattice) and random2d_teeth.toml (a quarter of it in
   // closed teeth) share the lattice: the same 480 x 480 realization, the teeth every 30 sites.

@@ -312,6 +312,33 @@ void add_curve_errors(json& out, const json& truth) {
   }
 }
 
+FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
+                                              Observer& observer) {
+  const auto first = task.regression(U, R, silent_observer());
+  const int64_t G = task.train_trajectories();
+  if (G < 1 || U.size(0) % G != 0)
+    throw RunError(fmt::format("{} training states are not {} trajectories of equal length", U.size(0), G));
+  const auto per = U.size(0) / G;
+  const auto f = task.discovered(first.result)->rhs(U).to(R.dtype()).reshape({G, per, -1});
+  const auto r = R.reshape({G, per, -1});
+  const auto size = f.pow(2).sum(1);
+  const auto has_rates = size > 0;  // not the Dirichlet ends
+  auto scale = torch::where(has_rates, (r * f).sum(1) / torch::where(has_rates, size, torch::ones_like(size)),
+                            torch::ones_like(size));
+  const auto fitted = scale.masked_select(has_rates);
+  if (fitted.numel() == 0 || !torch::isfinite(fitted).all().item<bool>() || fitted.min().item<double>() <= 0) {
+    observer.warning(
+        "learn.patch_scales: some patch's rates are not a positive multiple of the regression's (kept the fit "
+        "without scales)");
+    return first;
+  }
+  scale = torch::where(has_rates, scale * (1.0 / fitted).mean(), scale);
+  auto out = task.regression(U, (r / scale.unsqueeze(1)).reshape_as(R), observer);
+  out.summary["regression_patch_scales"] = {{"patches", fitted.numel()},
+                                            {"spread", scale.masked_select(has_rates).std().item<double>()}};
+  return out;
+}
+
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
                         Observer& observer, const std::function<void(json&)>& complete) {
   const auto& o = task.options();
@@ -328,7 +355,8 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
                       {"validation_states", split.Uval.size(0)},
                       {"validation_split", name_of(o.validation_split)},
                       {"patch_scales", o.patch_scales}};
-  const auto fitted = task.regression(Uall, Rall, observer);
+  const auto fitted =
+      o.patch_scales ? regression_with_patch_scales(task, Uall, Rall, observer) : task.regression(Uall, Rall, observer);
   summary.update(fitted.summary);
 
   const auto eval = task.evaluation(&data, tdev);

@@ -128,6 +128,18 @@ struct FittedRegression {
   nlohmann::json summary;
 };
 
+class LearningTask;
+/// The task's regression with patch scales (learn.patch_scales; learn/trainer.hpp): a first fit,
+/// then each patch's rates (training trajectory g, node x: U and R [N, M] trajectory-major) divided
+/// by its scale, the least-squares factor between them and the first fit's rates there, normalized
+/// to a harmonic mean of 1 over the patches (pieces in series), and fitted again; the summary gains
+/// "regression_patch_scales" (their count and spread). One alternation of the nets' mixed-effects
+/// model: the first fit has the equation's shape, and the scales move its size from the patches'
+/// least-squares mean to their harmonic mean. The first fit, with a warning, where some patch's
+/// rates are no positive multiple of it.
+FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
+                                              Observer& observer);
+
 /// What a problem supplies to the one training and evaluation loop.
 class LearningTask {
  public:
