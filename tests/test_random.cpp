@@ -771,6 +771,11 @@ TEST(RandomMedium, WithPatchScalesTheRegressionFindsTheHarmonicMeanOfThePatches)
   EXPECT_NEAR(with, H, 1e-9 * H);
   EXPECT_GT(std::abs(without - H), 0.05 * H);  // e^(0.4^2) - 1 = 0.17 between the two means of the law
   EXPECT_EQ(scaled["regression_patch_scales"]["patches"].get<int>(), G * (M - 2));
+  nlohmann::json summary = task->describe();
+  summary.update(scaled);
+  const auto report = Problem1D(cfg).learning_report(summary);
+  EXPECT_EQ(report.json["regression_patch_scales"], scaled["regression_patch_scales"]);
+  EXPECT_NE(report.lines.back().find(std::to_string(G * (M - 2)) + " patch scales"), std::string::npos);
 }
 
 TEST(RandomLattice, TheShippedConfigsRunTheSameRealizationOnTheLatticeAndOnClosedTeeth) {

@@ -595,6 +595,10 @@ def main():
                 accuracy += (f" against the realization's cell problem; {s['a_star_regression_standard_errors']:+.2f} "
                              f"standard errors from the ergodic 1/E[1/a] = {s['ergodic']:.10g} (standard error "
                              f"{s['a_star_rve_stderr']:.3g}: the representative volumes' scatter / sqrt(windows))")
+            if "regression_patch_scales" in s:
+                p = s["regression_patch_scales"]
+                accuracy += (f"; fitted with {p['patches']} patch scales of spread {p['spread']:.3g}, harmonic mean 1 "
+                             "(`learn.patch_scales`)")
         lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` ({accuracy})", "",
                   "| model | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
         for k in scored_models(s):

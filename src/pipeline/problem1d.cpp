@@ -942,6 +942,12 @@ Report Problem1D::learning_report(const json& summary) const {
                     "representative volumes' a* ({:.10g}) / sqrt(windows), as `cell` gives it)",
                     summary["ergodic"].get<double>(), summary["a_star_regression_standard_errors"].get<double>(),
                     summary["a_star_rve_stderr"].get<double>(), summary["a_star_rve"].get<double>()));
+    if (summary.contains("regression_patch_scales")) {
+      const json& p = summary["regression_patch_scales"];
+      r.json["regression_patch_scales"] = p;
+      r.lines.push_back(fmt::format("regression fitted with {} patch scales of spread {:.3g} (harmonic mean 1)",
+                                    p["patches"].get<int>(), p["spread"].get<double>()));
+    }
   }
   return r;
 }
