@@ -477,7 +477,7 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
   int start = 0;
   if (p.resume && checkpoints && std::filesystem::exists(state_path))
     start = resume_checkpoint(model, scales, opt, identity, p, Utr.device(), log, state_path);
-  const bool validate = Uval.defined() && Uval.size(0) > 0;
+  const bool validate = validation_states > 0;
   for (int e = start; e < p.epochs; ++e) {
     const double train_loss = adam_epoch(model, opt, Utr, Rtr, p, growth, scales, e);
     double val_loss = std::nan("");

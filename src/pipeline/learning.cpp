@@ -104,28 +104,34 @@ void write_tensor(H5Writer& file, const std::string& name, const torch::Tensor& 
   file.dataset(name, std::vector<index_t>(t.sizes().begin(), t.sizes().end()), learn::to_vector(t));
 }
 
+namespace {
+
+// The states of each of `trajectories` trajectories among `states` trajectory-major training states.
+int64_t states_per_trajectory(int64_t states, int64_t trajectories) {
+  if (trajectories < 1 || states % trajectories != 0)
+    throw RunError(fmt::format("{} training states are not {} trajectories of equal length", states, trajectories));
+  return states / trajectories;
+}
+
+}  // namespace
+
 TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int trajectories, const LearnOptions& o,
                         torch::Device device) {
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
   const auto longs = torch::TensorOptions().dtype(torch::kLong).device(device);
   torch::manual_seed(o.seed);
-  const auto per_trajectory = [&] {
-    if (trajectories < 1 || Ud.size(0) % trajectories != 0)
-      throw RunError(
-          fmt::format("{} training states are not {} trajectories of equal length", Ud.size(0), trajectories));
-    return Ud.size(0) / trajectories;
-  };
   torch::Tensor val_idx, tr_idx, groups;  // groups: each state's patch group, by trajectory
   if (o.validation_split == ValidationSplit::States) {
     const auto perm = torch::randperm(Ud.size(0), longs);
     const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
     val_idx = perm.index({Slice(0, nval)});
     tr_idx = perm.index({Slice(nval)});
-    if (o.patch_scales) groups = torch::arange(Ud.size(0), longs).div(per_trajectory(), "floor");
+    if (o.patch_scales)
+      groups = torch::arange(Ud.size(0), longs).div(states_per_trajectory(Ud.size(0), trajectories), "floor");
   } else {
     // Whole trajectories: the share rounded down, at least one where any is asked for.
-    const int64_t per = per_trajectory();
+    const int64_t per = states_per_trajectory(Ud.size(0), trajectories);
     auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * trajectories));
     if (o.validation_fraction > 0) nval = std::max<int64_t>(nval, 1);
     if (nval >= trajectories)
@@ -315,10 +321,7 @@ void add_curve_errors(json& out, const json& truth) {
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
                                               Observer& observer) {
   const auto first = task.regression(U, R, silent_observer());
-  const int64_t G = task.train_trajectories();
-  if (G < 1 || U.size(0) % G != 0)
-    throw RunError(fmt::format("{} training states are not {} trajectories of equal length", U.size(0), G));
-  const auto per = U.size(0) / G;
+  const int64_t G = task.train_trajectories(), per = states_per_trajectory(U.size(0), G);
   const auto f = task.discovered(first.result)->rhs(U).to(R.dtype()).reshape({G, per, -1});
   const auto r = R.reshape({G, per, -1});
   const auto size = f.pow(2).sum(1);
