@@ -1,6 +1,7 @@
 #pragma once
-// Shared by the pipeline tests: run tools/report.py (Debian's python3) on a run directory and check
-// that every expected figure is a real PNG with content (not a blank canvas: > 10 kB).
+// Shared by the pipeline tests: run tools/report.py on a run directory, with the Python the program
+// itself would use (PATCHLEARN_PYTHON, else Debian's /usr/bin/python3), and check that every expected
+// figure is a real PNG with content (not a blank canvas: > 10 kB).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -12,8 +13,9 @@
 namespace patchlearn::testing_support {
 
 inline void expect_report_figures(const std::string& dir, std::initializer_list<const char*> pngs) {
-  const std::string cmd =
-      "/usr/bin/python3 " + std::string(PATCHLEARN_SOURCE_DIR) + "/tools/report.py " + dir + " > /dev/null";
+  const char* python = std::getenv("PATCHLEARN_PYTHON");
+  const std::string cmd = std::string(python ? python : "/usr/bin/python3") + " " + std::string(PATCHLEARN_SOURCE_DIR) +
+                          "/tools/report.py " + dir + " > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   for (const char* png : pngs) {
     const auto path = std::filesystem::path(dir) / "figures" / png;

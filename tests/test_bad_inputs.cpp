@@ -15,6 +15,7 @@
 #include <fstream>
 #include <string>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/config2d.hpp"
@@ -110,7 +111,7 @@ TEST(BadInputs, AReactionThatBlowsUpStopsTheRunNamingTrajectoryAndTime) {
   // and the time, and writes no data.h5.
   if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
   const fs::path dir = fs::path(testing::TempDir()) / "blow_up";
-  fs::remove_all(dir);
+  patchlearn::remove_tree_quietly(dir);
   fs::create_directories(dir);
   const fs::path cfg = dir / "c.toml", out = dir / "out";
   std::ofstream(cfg) << "[medium]\nreaction = \"20 * u^2\"\nu_range = [0, 3]\n[patch]\nbuffer_ends = "
@@ -144,7 +145,7 @@ TEST(BadInputs, ALatticeLeavingItsURangeOrBlowingUpStopsTheRun) {
        {"is outside lattice.u_range [-0.5, 0.5]"}}};
   for (std::size_t c = 0; c < cases.size(); ++c) {
     const fs::path dir = fs::path(testing::TempDir()) / ("lattice_stop" + std::to_string(c));
-    fs::remove_all(dir);
+    patchlearn::remove_tree_quietly(dir);
     fs::create_directories(dir);
     std::ofstream(dir / "c.toml") << cases[c].first;
     const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " simulate '" + (dir / "c.toml").string() +
@@ -170,7 +171,7 @@ TEST(BadInputs, LearningRefusesFullResolutionDataOfARandomMediumAtOnce) {
   if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
   const fs::path out = fs::path(testing::TempDir()) / "random_run";
   const fs::path cfg = fs::path(testing::TempDir()) / "random_full.toml";
-  fs::remove_all(out);
+  patchlearn::remove_tree_quietly(out);
   std::ofstream(cfg) << "[medium]\ncoefficient = \"random\"\ndistribution = \"lognormal\"\nmu = 0.0\nsigma = 0.5\n"
                      << "seed = 1\n[scheme]\ntype = \"full_resolution\"\n";
   const auto [status, text] = run_program(std::string(PATCHLEARN_BINARY) + " run '" + cfg.string() + "' --out '" +

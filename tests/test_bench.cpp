@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/pipeline/bench.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem.hpp"
@@ -36,7 +37,7 @@ std::pair<int, std::string> run_bench(const std::string& config, const std::stri
 
 json checked_bench(const std::string& name, std::size_t entries) {
   const std::string dir = (fs::temp_directory_path() / ("patchlearn_bench_" + name)).string();
-  fs::remove_all(dir);
+  patchlearn::remove_tree_quietly(dir);
   const auto [status, line] =
       run_bench(std::string(PATCHLEARN_SOURCE_DIR) + "/tests/bench_configs/" + name + ".toml", dir);
   EXPECT_EQ(status, 0);
@@ -109,7 +110,7 @@ TEST(Bench, EachSizeIsOnDiskAsSoonAsItIsMeasured) {
   // earlier run's bench.json and bench.jsonl are gone by then, and bench.jsonl once bench.json is
   // written.
   const std::string dir = (fs::temp_directory_path() / "patchlearn_bench_lines").string();
-  fs::remove_all(dir);
+  patchlearn::remove_tree_quietly(dir);
   fs::create_directories(dir);
   for (const char* stale : {"bench.json", "bench.jsonl"}) std::ofstream(fs::path(dir) / stale) << "{\"stale\": 1}\n";
   const auto problem =

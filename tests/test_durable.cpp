@@ -27,7 +27,7 @@ namespace {
 
 fs::path fresh_dir(const std::string& name) {
   const fs::path d = fs::path(testing::TempDir()) / name;
-  fs::remove_all(d);
+  remove_tree_quietly(d);
   fs::create_directories(d);
   return d;
 }

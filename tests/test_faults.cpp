@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/process.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/networks.hpp"
@@ -59,7 +60,7 @@ Result run(const std::string& args, const std::string& env = "") {
 fs::path fresh_dir(const std::string& name) {
   const fs::path d = fs::path(testing::TempDir()) / name;
   if (fs::exists(d)) std::system(("umount '" + d.string() + "' 2>/dev/null").c_str());
-  fs::remove_all(d);
+  patchlearn::remove_tree_quietly(d);
   fs::create_directories(d);
   return d;
 }

@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/format.hpp"
 #include "patchlearn/homog/effective.hpp"
@@ -376,7 +377,7 @@ TEST(GradedRun, EndToEndWithThePositionBasisAndThePositionNets) {
       "[rollout]\nt_end = 0.05\n[regression]\nposition_basis = \"polynomial\"\nposition_degree = 1\n");
   auto problem = parse_problem(text, "graded.toml");
   const auto dir = (std::filesystem::temp_directory_path() / "pl_graded_run").string();
-  std::filesystem::remove_all(dir);
+  remove_tree_quietly(dir);
   const auto report = run(*problem, {dir, "cpu", false}, silent_observer());
   const auto& g = report.json.at("regression_graded");
   ASSERT_EQ(g.at("a_star_cell").size(), 9u);
@@ -384,7 +385,7 @@ TEST(GradedRun, EndToEndWithThePositionBasisAndThePositionNets) {
   EXPECT_TRUE(std::isfinite(g.at("max_relative_error").get<double>()));
   EXPECT_TRUE(report.json.contains("functional"));
   testing_support::expect_report_figures(dir, {"fig_medium.png", "fig_graded.png"});
-  std::filesystem::remove_all(dir);
+  remove_tree_quietly(dir);
 }
 
 // --- graded media that depend on u, with a drift and a reaction
@@ -489,7 +490,7 @@ TEST(GradedNonlinear, RunEndToEndScoresTheLocalCoefficientsAtEveryNode) {
       "activation = \"silu\"\n[rollout]\nt_end = 0.02\n");
   auto problem = parse_problem(text, "graded_u.toml");
   const auto dir = (std::filesystem::temp_directory_path() / "pl_graded_u_run").string();
-  std::filesystem::remove_all(dir);
+  remove_tree_quietly(dir);
   const auto report = run(*problem, {dir, "cpu", false}, silent_observer());
   const auto& g = report.json.at("regression_graded_effective");
   ASSERT_EQ(g.at("nodes").size(), 9u);
@@ -501,7 +502,7 @@ TEST(GradedNonlinear, RunEndToEndScoresTheLocalCoefficientsAtEveryNode) {
   EXPECT_NEAR(cell.at("a_star")[0].get<double>(), graded_a_closed(0.5, -2.5), 1e-11);
   EXPECT_TRUE(report.json.contains("functional"));
   testing_support::expect_report_figures(dir, {"fig_medium.png"});
-  std::filesystem::remove_all(dir);
+  remove_tree_quietly(dir);
 }
 
 // --- macro-modulated 2D lattices (lattice.modulation)
@@ -722,7 +723,7 @@ TEST(ModulatedLattice, TheReportDrawsTheMediumAndItsPatches) {
   for (const auto& [text, name] : {std::pair{random, "random"}, std::pair{modulated_gap_tooth, "modulated"}}) {
     const auto cfg = parse_config_2d(text, std::string(name) + ".toml");
     const auto dir = (std::filesystem::path(testing::TempDir()) / ("pl_medium2d_" + std::string(name))).string();
-    std::filesystem::remove_all(dir);
+    remove_tree_quietly(dir);
     std::filesystem::create_directories(dir);
     const auto sim = simulate_data(cfg, Device::CPU);
     write_data_h5((std::filesystem::path(dir) / "data.h5").string(), cfg, sim, Device::CPU);
@@ -730,6 +731,6 @@ TEST(ModulatedLattice, TheReportDrawsTheMediumAndItsPatches) {
       testing_support::expect_report_figures(dir, {"fig_lattice_medium.png", "fig_patch_estimates_2d.png"});
     else
       testing_support::expect_report_figures(dir, {"fig_lattice_medium.png"});
-    std::filesystem::remove_all(dir);
+    remove_tree_quietly(dir);
   }
 }

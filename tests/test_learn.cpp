@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
@@ -562,7 +563,7 @@ TEST(Learn, ResumedTrainingReachesTheSameModel) {
   // Checkpoints every 2 epochs; a run cut after epoch 4 and resumed into a freshly built model
   // ends with exactly the parameters of the uninterrupted run (same batches, same Adam moments).
   const auto dir = std::filesystem::path(testing::TempDir()) / "pl_resume_train";
-  std::filesystem::remove_all(dir);
+  remove_tree_quietly(dir);
   std::filesystem::create_directories(dir);
   const auto U = smooth_states(48, 11, 7);
   const auto R = learn::EffectiveTorchOperator(0.45, 0.1).rhs(U);
@@ -643,7 +644,7 @@ struct ResumeCase {
 ResumeCase resume_case(const std::string& name) {
   ResumeCase c;
   c.dir = std::filesystem::path(testing::TempDir()) / name;
-  std::filesystem::remove_all(c.dir);
+  remove_tree_quietly(c.dir);
   std::filesystem::create_directories(c.dir);
   c.U = smooth_states(48, 11, 7);
   c.R = learn::EffectiveTorchOperator(0.45, 0.1).rhs(c.U);
@@ -737,7 +738,7 @@ TEST(Learn, DamagedCheckpointsAreRefusedNamingTheFile) {
 TEST(Learn, SavingAModelOnAFullDiskIsOneLineAndLeavesNoPartial) {
   if (!testing_support::dev_full_usable()) GTEST_SKIP() << "no /dev/full here";
   const auto dir = std::filesystem::path(testing::TempDir()) / "pl_model_full";
-  std::filesystem::remove_all(dir);
+  remove_tree_quietly(dir);
   std::filesystem::create_directories(dir);
   const auto path = (dir / "functional.pt").string();
   std::filesystem::create_symlink("/dev/full", path + ".partial");

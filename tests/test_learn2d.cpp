@@ -232,7 +232,7 @@ TEST(Learn2D, TheGrowthPenaltyKeepsWavesTheDataNeverCarryFromGrowing) {
       const auto f = m->forward(u)[0];
       auto J = torch::empty({P * P, P * P}, torch::kFloat64);
       for (int i = 0; i < P * P; ++i) J[i] = torch::autograd::grad({f[i]}, {u}, {}, true)[0][0];
-      worst = std::max(worst, torch::real(torch::linalg::eigvals(J)).max().item<double>());
+      worst = std::max(worst, torch::real(torch::linalg_eigvals(J)).max().item<double>());
     }
     return worst;
   };

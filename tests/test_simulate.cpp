@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "patchlearn/core/durable.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
@@ -137,7 +138,7 @@ TEST(Simulate, AStageThatReportsRarelyStillShowsItIsAlive) {
     if (elapsed.size() == 3) break;
   }
   pclose(p);
-  std::filesystem::remove_all(dir);
+  remove_tree_quietly(dir);
   ASSERT_GE(elapsed.size(), 3u) << "the stage's line was not repeated";
   for (std::size_t i = 1; i < elapsed.size(); ++i) EXPECT_GT(elapsed[i], elapsed[i - 1]);
 }
@@ -183,7 +184,7 @@ TEST(Simulate, InterruptedRunsResumeToBitIdenticalData) {
   // (a chunk the resumed config did not accept would be an error, exit 2, not a re-simulation).
   namespace fs = std::filesystem;
   const fs::path root = fs::path(testing::TempDir()) / "pl_resume";
-  fs::remove_all(root);
+  remove_tree_quietly(root);
   fs::create_directories(root);
   const std::string config = (root / "case.toml").string();
   std::ofstream(config) << testing_support::kSmallCase << "[macro]\nt_end = 0.2\n[initial]\ntrajectories = 4\n"

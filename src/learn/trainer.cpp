@@ -293,7 +293,7 @@ int resume_checkpoint(const CoarseModel& model, const PatchScales& scales, torch
     if (scales.on()) {
       torch::Tensor delta;
       st.read("patch_scales", delta);
-      if (!delta.sizes().equals(scales.delta.sizes())) throw c10::Error("the patch scales' shape differs", "");
+      TORCH_CHECK(delta.sizes().equals(scales.delta.sizes()), "the patch scales' shape differs");
       torch::NoGradGuard g;
       scales.delta.copy_(delta);
     }
