@@ -33,15 +33,6 @@ __global__ void k_factor_chunks(TridiagFactors f, const double* d, double* cp, d
   }
 }
 
-__global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d,
-                                 const double* u, const double* v, const double* w, double* rlow, double* rcp,
-                                 double* rinv) {
-  const index_t m = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
-  if (m >= mats) return;
-  const index_t o = m * n, r = m * (P + 1);
-  factor_reduced(n, P, eo, l + o, d + o, u + o, v + o, w + o, rlow + r, rcp + r, rinv + r);
-}
-
 // The chunk sweeps (solve_chunk's arithmetic), one thread per chunk, consecutive chunks on
 // consecutive threads, in tiles of kTileRows rows. For each tile the block stages the next rows of
 // all its chunks in shared memory: consecutive threads move consecutive values of one chunk, so
@@ -111,30 +102,90 @@ __global__ void k_solve_chunks(index_t systems, TridiagFactors f, double* x) {
 // The composition of the maps of threads 0 .. pos-1 (in that order) for the thread at position
 // pos of T, each bringing `mine`: an exclusive Hillis-Steele scan through `sh` (T maps). Every
 // thread of the block calls it.
-__device__ AffineMap block_exclusive_scan(AffineMap* sh, AffineMap mine, index_t pos, index_t T) {
+template <class Map>
+__device__ Map block_exclusive_scan(Map* sh, Map mine, index_t pos, index_t T, Map identity) {
   sh[pos] = mine;
   __syncthreads();
   for (index_t off = 1; off < T; off *= 2) {
-    const AffineMap v = pos >= off ? then(sh[pos - off], sh[pos]) : sh[pos];
+    const Map v = pos >= off ? then(sh[pos - off], sh[pos]) : sh[pos];
     __syncthreads();
     sh[pos] = v;
     __syncthreads();
   }
-  const AffineMap prefix = pos > 0 ? sh[pos - 1] : identity_map();
+  const Map prefix = pos > 0 ? sh[pos - 1] : identity;
   __syncthreads();  // sh is free again for the next scan
   return prefix;
+}
+
+// The largest block for a reduced system: a long one (one full-resolution system of 10^6-10^7
+// points has 10^5-10^6 reduced rows) is latency-bound row by row, and every thread shortens it.
+// Both reduced kernels use under 64 registers a thread (ptxas: 56 and 60 on sm_90), which the
+// bound below makes the compiler keep.
+constexpr int kReducedBlock = 1024;
+
+// The rows of the reduced system that thread t of T takes, [k0, k1): consecutive runs of about
+// (P + 1) / T rows.
+struct ReducedRun {
+  index_t k0, k1;
+  __device__ ReducedRun(index_t P, index_t T, index_t t) {
+    const index_t per = (P + T) / T;
+    k0 = t * per < P + 1 ? t * per : P + 1;
+    k1 = k0 + per < P + 1 ? k0 + per : P + 1;
+  }
+};
+
+// The reduced system's Thomas factors, one thread per matrix walking its rows in turn: the
+// factors of the CPU, for reduced systems of up to kSerialReducedRows rows.
+__global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo, const double* l, const double* d,
+                                 const double* u, const double* v, const double* w, double* rlow, double* rcp,
+                                 double* rinv) {
+  const index_t m = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
+  if (m >= mats) return;
+  const index_t o = m * n, r = m * (P + 1);
+  factor_reduced(n, P, eo, l + o, d + o, u + o, v + o, w + o, rlow + r, rcp + r, rinv + r);
+}
+
+// Longer reduced systems are factored by a block each (k_factor_reduced_scan). The walk is
+// latency-bound, about 4.5 us a row on an H200 (564 ms for the 125,000 rows of one
+// full-resolution system at eps = 1e-5, refactored at almost every step size the controller
+// chose: 105 s of bench1d's full side), so 4,096 rows take ~18 ms. Below that the walk stays:
+// the scan's incoming rcp, a ratio of products of many rows' maps, is less accurate than the
+// recurrence (emulated, on Gpu.TridiagonalSolve's stiff averaged-gradient systems, 626 rows:
+// 8.4e-8 from a long-double solve against the walk's 7.2e-9 and plain Thomas's 5.6e-9; on its
+// Dirichlet ones 3.0e-11 against 5.6e-12, of a solution of size 549).
+constexpr index_t kSerialReducedRows = 4096;
+
+// The reduced system's Thomas factors of matrix m by one block: a scan of the rows' fractional
+// maps (kernels/tridiag.hpp) gives each thread's run its incoming rcp, and each thread factors its
+// run from it. Same factors as factor_reduced up to rounding.
+__global__ void __launch_bounds__(kReducedBlock)
+    k_factor_reduced_scan(index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
+                          const double* v, const double* w, double* rlow, double* rcp, double* rinv) {
+  PL_SHARED(FractionalMap, scan, kReducedBlock);
+  const index_t m = blockIdx.x, o = m * n, r = m * (P + 1), T = blockDim.x, t = threadIdx.x;
+  const ReducedRun run_of(P, T, t);
+  FractionalMap run = identity_fractional_map();
+  for (index_t k = run_of.k0; k < run_of.k1; ++k) {
+    double lo, di, up;
+    reduced_row(k, n, P, eo, l + o, d + o, u + o, v + o, w + o, &lo, &di, &up);
+    run = then(run, reduced_factor_row(lo, di, up));
+  }
+  double prev = at_zero(block_exclusive_scan(scan, run, t, T, identity_fractional_map()));
+  for (index_t k = run_of.k0; k < run_of.k1; ++k)
+    prev = factor_reduced_row(k, n, P, eo, l + o, d + o, u + o, v + o, w + o, prev, rlow + r, rcp + r, rinv + r);
 }
 
 // The reduced system of system s by one block: the forward sweep and the back substitution each
 // as a scan of affine maps (kernels/tridiag.hpp) over runs of rows, one run per thread. Same
 // result as solve_reduced up to rounding. x holds g in the chunk interiors and b at the
 // separators on entry, the separator values on exit.
-__global__ void k_solve_reduced(TridiagFactors f, double* x) {
-  PL_SHARED(AffineMap, scan, kBlock);
+__global__ void __launch_bounds__(kReducedBlock) k_solve_reduced(TridiagFactors f, double* x) {
+  PL_SHARED(AffineMap, scan, kReducedBlock);
   const index_t s = blockIdx.x, n = f.n, P = f.P, o = f.at(s), r = f.reduced_at(s), T = blockDim.x, t = threadIdx.x;
   const double *l = f.l + o, *u = f.u + o, *rlow = f.rlow + r, *rcp = f.rcp + r, *rinv = f.rinv + r;
   double* xs = x + s * n;
-  const index_t per = (P + T) / T, k0 = t * per < P + 1 ? t * per : P + 1, k1 = k0 + per < P + 1 ? k0 + per : P + 1;
+  const ReducedRun run_of(P, T, t);
+  const index_t k0 = run_of.k0, k1 = run_of.k1;
   // Forward sweep: the right-hand sides r_k (read before any separator is overwritten; they read
   // b at their own separator and g inside the chunks) replace b, and each run composes its maps.
   AffineMap run = identity_map();
@@ -143,7 +194,7 @@ __global__ void k_solve_reduced(TridiagFactors f, double* x) {
     xs[separator(k, n, P)] = rk;
     run = then(run, reduced_forward_row(rk, rlow[k], rinv[k]));
   }
-  double z = block_exclusive_scan(scan, run, t, T).a;  // y_{k0-1}; the sweep starts from 0
+  double z = block_exclusive_scan(scan, run, t, T, identity_map()).a;  // y_{k0-1}; the sweep starts from 0
   for (index_t k = k0; k < k1; ++k) {
     double& y = xs[separator(k, n, P)];
     y = z = (y - rlow[k] * z) * rinv[k];
@@ -151,17 +202,18 @@ __global__ void k_solve_reduced(TridiagFactors f, double* x) {
   // Back substitution, runs in reverse order: thread T-1 first, from x_{P+1} = 0.
   run = identity_map();
   for (index_t k = k1; k-- > k0;) run = then(run, reduced_backward_row(xs[separator(k, n, P)], rcp[k]));
-  z = block_exclusive_scan(scan, run, T - 1 - t, T).a;  // x_{k1}
+  z = block_exclusive_scan(scan, run, T - 1 - t, T, identity_map()).a;  // x_{k1}
   for (index_t k = k1; k-- > k0;) {
     double& v = xs[separator(k, n, P)];
     v = z = v - rcp[k] * z;
   }
 }
 
-// Threads for a reduced system of rows unknowns: about four rows each, whole warps, at most kBlock.
+// Threads for a reduced system of rows unknowns: about four rows each, whole warps, at most
+// kReducedBlock.
 unsigned reduced_threads(index_t rows) {
   const index_t warps = (rows + 4 * 32 - 1) / (4 * 32);
-  return static_cast<unsigned>(warps * 32 < kBlock ? warps * 32 : kBlock);
+  return static_cast<unsigned>(warps * 32 < kReducedBlock ? warps * 32 : kReducedBlock);
 }
 
 __global__ void k_correct(index_t systems, TridiagFactors f, double* x) {
@@ -282,8 +334,13 @@ void assemble_diffusion(index_t mats, index_t n, const double* cond, double c, E
 void factor(const TridiagFactors& f, const double* d, double* cp, double* inv, double* v, double* w, double* rlow,
             double* rcp, double* rinv, double* lanes) {
   PL_LAUNCH(k_factor_chunks, blocks_for(f.mats * f.P), kBlock, 0)(f, d, cp, inv, v, w, lanes);
-  PL_LAUNCH(k_factor_reduced, blocks_for(f.mats), kBlock, 0)
-  (f.mats, f.n, f.P, f.eo, f.l, d, f.u, v, w, rlow, rcp, rinv);
+  if (f.P + 1 <= kSerialReducedRows) {
+    PL_LAUNCH(k_factor_reduced, blocks_for(f.mats), kBlock, 0)
+    (f.mats, f.n, f.P, f.eo, f.l, d, f.u, v, w, rlow, rcp, rinv);
+  } else {
+    PL_LAUNCH(k_factor_reduced_scan, static_cast<unsigned>(f.mats), reduced_threads(f.P + 1), 0)
+    (f.n, f.P, f.eo, f.l, d, f.u, v, w, rlow, rcp, rinv);
+  }
   check_launch("factor");
 }
 

@@ -122,12 +122,14 @@ TEST(Simulate, AStageThatReportsRarelyStillShowsItIsAlive) {
   // 0.5 s, the heartbeat repeats the stage's 0% line with a growing elapsed time. The test stops
   // reading after three such lines (closing the pipe ends the run at its next line); the 10 s
   // timeout only bounds a run whose setup a loaded machine slows (a 3 s one failed under ctest -j2).
+  // Pinned to the CPU: the test is about the heartbeat, and on a GPU the interval may end first.
   const auto dir = std::filesystem::temp_directory_path() / ("pl_heartbeat_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream((dir / "c.toml").string()) << "[domain]\ndimension = 2\npatches = 1000\n[initial]\ntrajectories = 1\n"
                                               "wavenumbers = [1, 2]\n[time]\nt_end = 0.02\n";
   const std::string cmd = "PATCHLEARN_PROGRESS_SECONDS=0.5 timeout -s INT 10 " + std::string(PATCHLEARN_BINARY) +
-                          " simulate '" + (dir / "c.toml").string() + "' --out '" + (dir / "out").string() + "' 2>&1";
+                          " simulate '" + (dir / "c.toml").string() + "' --device cpu --out '" +
+                          (dir / "out").string() + "' 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::vector<double> elapsed;

@@ -11,6 +11,7 @@
 
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/kernels/batched.hpp"
+#include "patchlearn/kernels/tridiag.hpp"
 #include "on_device.hpp"
 
 using namespace patchlearn;
@@ -37,6 +38,21 @@ std::vector<double> dense_solve(std::vector<double> A, std::vector<double> b, in
     for (int k = r + 1; k < n; ++k) s -= A[r * n + k] * x[k];
     x[r] = s / A[r * n + r];
   }
+  return x;
+}
+
+// Systems of more rows are checked against plain Thomas on the rows [l, d, u] (tridiagonal ones
+// only, eo = 1): diagonally dominant, so it is as accurate as the dense solve.
+constexpr int kDenseRows = 400;
+std::vector<double> thomas_solve(const std::vector<double>& A, std::vector<double> x, int n) {
+  std::vector<double> cp(n);
+  double prev = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double inv = 1.0 / (A[3 * i + 1] - (i > 0 ? A[3 * i] * prev : 0.0));
+    cp[i] = prev = A[3 * i + 2] * inv;
+    x[i] = (x[i] - (i > 0 ? A[3 * i] * x[i - 1] : 0.0)) * inv;
+  }
+  for (int i = n - 2; i >= 0; --i) x[i] -= cp[i] * x[i + 1];
   return x;
 }
 
@@ -80,15 +96,17 @@ TEST_P(Tridiag, MatchesDenseSolve) {
   const std::vector<double> x = xd.to_host();
   for (int s = 0; s < c.systems; ++s) {
     const int m = s % c.mats;
-    std::vector<double> A(n * n, 0.0);
+    std::vector<double> A(n <= kDenseRows ? n * n : 3 * n, 0.0);
+    const auto at = [&](int i, int j) -> double& { return n <= kDenseRows ? A[i * n + j] : A[3 * i + 1 + j - i]; };
     for (int i = 0; i < n; ++i) {
-      A[i * n + i] = d[m * n + i];
+      at(i, i) = d[m * n + i];
       const int left = (i == n - 1) ? n - 1 - static_cast<int>(c.eo) : i - 1;
       const int right = (i == 0) ? static_cast<int>(c.eo) : i + 1;
-      if (i > 0) A[i * n + left] += l[m * n + i];
-      if (i < n - 1) A[i * n + right] += u[m * n + i];
+      if (i > 0) at(i, left) += l[m * n + i];
+      if (i < n - 1) at(i, right) += u[m * n + i];
     }
-    const auto ref = dense_solve(A, std::vector<double>(b.begin() + s * n, b.begin() + (s + 1) * n), n);
+    const std::vector<double> bs(b.begin() + s * n, b.begin() + (s + 1) * n);
+    const auto ref = n <= kDenseRows ? dense_solve(A, bs, n) : thomas_solve(A, bs, n);
     double scale = 0;
     for (double v : ref) scale = std::max(scale, std::abs(v));
     // Diagonally dominant rows: forward error ~ n * machine epsilon * condition (small here), on
@@ -98,9 +116,12 @@ TEST_P(Tridiag, MatchesDenseSolve) {
 }
 
 // Chunk 0: one chunk (plain Thomas); the others partition the system, each device the same way.
-const auto kCases =
-    testing::Values(Case{50, 1, 1, 0, 1}, Case{50, 3, 7, 0, 1}, Case{97, 2, 5, 8, 1}, Case{200, 3, 6, 17, 1},
-                    Case{64, 1, 2, 2, 1}, Case{120, 2, 4, 0, 9}, Case{120, 2, 4, 16, 9});
+// The last two have reduced systems of 2,001 and 10,001 rows, which a GPU block solves as scans
+// over 512 threads of 4 rows and 1,024 threads of 10 rows; the second is long enough to be factored
+// by a scan too (cuda/batched.cu).
+const auto kCases = testing::Values(Case{50, 1, 1, 0, 1}, Case{50, 3, 7, 0, 1}, Case{97, 2, 5, 8, 1},
+                                    Case{200, 3, 6, 17, 1}, Case{64, 1, 2, 2, 1}, Case{120, 2, 4, 0, 9},
+                                    Case{120, 2, 4, 16, 9}, Case{4001, 2, 3, 2, 1}, Case{40001, 1, 2, 4, 1});
 std::string case_name(const testing::TestParamInfo<Tridiag::ParamType>& info) {
   const Case& c = std::get<1>(info.param);
   return "n" + std::to_string(c.n) + "_mats" + std::to_string(c.mats) + "_systems" + std::to_string(c.systems) +
@@ -108,6 +129,30 @@ std::string case_name(const testing::TestParamInfo<Tridiag::ParamType>& info) {
 }
 INSTANTIATE_TEST_SUITE_P(Cpu, Tridiag, testing::Combine(testing::Values(Device::CPU), kCases), case_name);
 INSTANTIATE_TEST_SUITE_P(Cuda, Tridiag, testing::Combine(testing::Values(Device::CUDA), kCases), case_name);
+
+TEST(Tridiag, TheThomasFactorizationComposesAsFractionalMaps) {
+  // The GPU factors a long reduced system as a scan of the rows' maps rcp_{k-1} -> rcp_k. Composed
+  // over any run of rows from the first, the map at 0 is the recurrence's rcp at the run's end: to
+  // rounding, since on diagonally dominant rows (those of the burst matrices, as here) the recurrence
+  // contracts. 100,000 rows, every fifth of diagonal ~1e6: the unscaled product would overflow.
+  std::mt19937_64 gen(3);
+  std::uniform_real_distribution<double> U(0.1, 2.0);
+  const int rows = 100000;
+  double rcp = 0.0, worst = 0.0;
+  kernels::FractionalMap prefix = kernels::identity_fractional_map();
+  for (int k = 0; k < rows; ++k) {
+    const double s = (k % 5 == 0) ? 1e6 : 3.0, lo = -s * U(gen), up = -s * U(gen), di = 1.0 - lo - up;
+    rcp = up / (di - lo * rcp);
+    prefix = kernels::then(prefix, kernels::reduced_factor_row(lo, di, up));
+    worst = std::max(worst, std::abs(kernels::at_zero(prefix) - rcp));
+  }
+  EXPECT_LT(worst, 1e-14);
+  // Composition is associative: runs composed first and then chained give the same map.
+  const auto row = [](double lo, double di, double up) { return kernels::reduced_factor_row(lo, di, up); };
+  const auto a = row(-1.0, 4.0, -2.0), b = row(-3.0, 7.0, -1.5), c = row(-0.5, 2.5, -1.0);
+  EXPECT_NEAR(kernels::at_zero(kernels::then(kernels::then(a, b), c)),
+              kernels::at_zero(kernels::then(a, kernels::then(b, c))), 1e-16);
+}
 
 namespace {
 

@@ -14,6 +14,8 @@
 // End rows may couple to a column `eo` away instead of their neighbour (row 0 to column eo,
 // row n-1 to column n-1-eo). This carries the gap-tooth averaged-gradient condition without
 // leaving the tridiagonal framework; eo = 1 is an ordinary tridiagonal matrix.
+#include <cmath>
+
 #include "patchlearn/core/defs.hpp"
 
 namespace patchlearn::kernels {
@@ -115,18 +117,23 @@ PL_HD double reduced_rhs(index_t k, index_t n, index_t P, index_t eo, const doub
   return r;
 }
 
+/// Row k of the reduced system's Thomas factors (rlow_k, rinv_k, rcp_k) from the previous row's
+/// rcp (0 before row 0); returns rcp_k.
+PL_HD double factor_reduced_row(index_t k, index_t n, index_t P, index_t eo, const double* l, const double* d,
+                                const double* u, const double* v, const double* w, double prev_cp, double* rlow,
+                                double* rcp, double* rinv) {
+  double lo, di, up;
+  reduced_row(k, n, P, eo, l, d, u, v, w, &lo, &di, &up);
+  rlow[k] = lo;
+  rinv[k] = 1.0 / (di - lo * prev_cp);
+  return rcp[k] = up * rinv[k];
+}
+
 /// Thomas factors of the reduced system of one matrix: rlow (lower coefficients), rcp, rinv.
 PL_HD void factor_reduced(index_t n, index_t P, index_t eo, const double* l, const double* d, const double* u,
                           const double* v, const double* w, double* rlow, double* rcp, double* rinv) {
   double prev_cp = 0.0;
-  for (index_t k = 0; k <= P; ++k) {
-    double lo, di, up;
-    reduced_row(k, n, P, eo, l, d, u, v, w, &lo, &di, &up);
-    rlow[k] = lo;
-    rinv[k] = 1.0 / (di - lo * prev_cp);
-    rcp[k] = up * rinv[k];
-    prev_cp = rcp[k];
-  }
+  for (index_t k = 0; k <= P; ++k) prev_cp = factor_reduced_row(k, n, P, eo, l, d, u, v, w, prev_cp, rlow, rcp, rinv);
 }
 
 /// Solve the reduced system of one system in place: x at the separators receives the solution.
@@ -157,6 +164,32 @@ PL_HD AffineMap identity_map() { return {0.0, 1.0}; }
 PL_HD AffineMap then(AffineMap first, AffineMap second) { return {second.a + second.b * first.a, second.b * first.b}; }
 PL_HD AffineMap reduced_forward_row(double r, double rlow, double rinv) { return {r * rinv, -rlow * rinv}; }
 PL_HD AffineMap reduced_backward_row(double y, double rcp) { return {y, -rcp}; }
+
+/// A linear fractional map z -> (a z + b) / (c z + d). The factorization of the reduced system is a
+/// chain of them: row k maps rcp_{k-1} to rcp_k = up_k / (di_k - lo_k rcp_{k-1}). They compose as
+/// the 2 x 2 matrices [[a, b], [c, d]] multiply, so a GPU block factors a long reduced system as a
+/// scan (as it solves one), each thread then factoring its run of rows from its incoming rcp with
+/// factor_reduced_row. A map is the same after scaling all four entries, so each composition is
+/// scaled by a power of two (exactly) to keep the largest near 1: products of thousands of rows
+/// would otherwise overflow.
+struct FractionalMap {
+  double a, b, c, d;
+};
+PL_HD FractionalMap identity_fractional_map() { return {1.0, 0.0, 0.0, 1.0}; }
+/// `first`, then `second`.
+PL_HD FractionalMap then(FractionalMap first, FractionalMap second) {
+  FractionalMap m{second.a * first.a + second.b * first.c, second.a * first.b + second.b * first.d,
+                  second.c * first.a + second.d * first.c, second.c * first.b + second.d * first.d};
+  const double big = std::fmax(std::fmax(std::fabs(m.a), std::fabs(m.b)), std::fmax(std::fabs(m.c), std::fabs(m.d)));
+  if (big > 0.0 && std::isfinite(big)) {
+    const int e = std::ilogb(big);
+    m = {std::scalbn(m.a, -e), std::scalbn(m.b, -e), std::scalbn(m.c, -e), std::scalbn(m.d, -e)};
+  }
+  return m;
+}
+PL_HD FractionalMap reduced_factor_row(double lo, double di, double up) { return {0.0, up, -lo, di}; }
+/// The map's value at z = 0 (the rcp before row 0).
+PL_HD double at_zero(FractionalMap m) { return m.b / m.d; }
 
 /// Whether point i is one of the separators.
 PL_HD bool is_separator(index_t i, index_t n, index_t P) { return separator((i * P + n - 2) / (n - 1), n, P) == i; }
