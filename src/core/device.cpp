@@ -188,6 +188,21 @@ bool cpu_times(double& total, double& idle) {
 
 }  // namespace
 
+namespace {
+std::atomic<int> chosen_cpu_threads{0};
+}  // namespace
+
+void use_cpu_threads(int n) {
+  omp_set_num_threads(n);
+  chosen_cpu_threads = n;
+}
+
+int cpu_threads() {
+  int n = chosen_cpu_threads;
+  if (n == 0 && !chosen_cpu_threads.compare_exchange_strong(n, omp_get_max_threads())) return n;
+  return chosen_cpu_threads;
+}
+
 int fit_threads_to_idle_cores() {
   if (std::getenv("OMP_NUM_THREADS")) return 0;
   const int cores = omp_get_num_procs();  // the cores this process may run on
@@ -197,7 +212,7 @@ int fit_threads_to_idle_cores() {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   if (!cpu_times(t1, i1) || t1 <= t0) return 0;
   const int busy = std::clamp(static_cast<int>(std::lround((1.0 - (i1 - i0) / (t1 - t0)) * cores)), 0, cores - 1);
-  if (busy > 0) omp_set_num_threads(cores - busy);
+  if (busy > 0) use_cpu_threads(cores - busy);
   return busy;
 }
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/schemes/coarse_operator.hpp"
 
@@ -12,6 +13,11 @@ namespace patchlearn::learn {
 torch::Device torch_device(Device d) {
   return d == Device::CUDA ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(current_gpu()))
                            : torch::Device(torch::kCPU);
+}
+
+void match_torch_threads() {
+  const int threads = cpu_threads();
+  if (torch::get_num_threads() != threads) torch::set_num_threads(threads);
 }
 
 void require_default_stream(torch::Device device) {

@@ -16,6 +16,7 @@
 #include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/core/timer.hpp"
+#include "patchlearn/learn/tensors.hpp"
 
 namespace patchlearn::learn {
 
@@ -457,6 +458,7 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
 TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const torch::Tensor& Uval,
                const torch::Tensor& Rval, const TrainParams& p,
                const std::function<void(int, double, double)>& on_epoch) {
+  match_torch_threads();
   if (Rtr.numel() > 0 && (Rtr.max() - Rtr.min()).item<double>() == 0.0)
     throw InputError("the training targets dU/dt of the " + model->kind() + " network are all " +
                      text(Rtr.flatten()[0].item<double>()) +

@@ -39,6 +39,7 @@ enum class Start { plain, checked, divided };
 // The common start of a job that writes into `out`: the config's warnings (and those of the
 // simulation checks), the device it takes, the folder.
 Device prepare_job(const Problem& problem, const JobOptions& o, Observer& observer, Start kind = Start::plain) {
+  learn::match_torch_threads();
   std::vector<std::string> more;
   Device dev = Device::CPU;
   const auto start = [&] {

@@ -344,6 +344,7 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
 
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
                         Observer& observer, const std::function<void(json&)>& complete) {
+  learn::match_torch_threads();
   const auto& o = task.options();
   const auto tdev = learn::torch_device(device);
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;

@@ -1,3 +1,4 @@
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/pipeline/ranks.hpp"
 
 #ifdef PATCHLEARN_HAVE_MPI
@@ -47,7 +48,7 @@ void take_share_of_node() {
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   const bool unbound = sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) == cores;
   if (!std::getenv("OMP_NUM_THREADS") && unbound)
-    omp_set_num_threads(static_cast<int>(std::max<long>(1, cores / local_size)));
+    use_cpu_threads(static_cast<int>(std::max<long>(1, cores / local_size)));
 }
 
 // What a rank's failure would have been alone: its message, the CLI's kind and exit status.

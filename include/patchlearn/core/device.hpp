@@ -35,4 +35,14 @@ std::string device_description(Device d);
 /// nothing).
 int fit_threads_to_idle_cores();
 
+/// The OpenMP threads the library's CPU work runs on: the count last given to use_cpu_threads (by
+/// fit_threads_to_idle_cores, or an MPI rank's share of its node), else omp_get_max_threads() as
+/// the first call finds it. LibTorch's first parallel operation sets the process's OpenMP threads
+/// to LibTorch's own default, the physical cores as it counts them (1 on this project's 2-vCPU
+/// machines, where 2 threads train 1.42x faster), unless it was given a count before: the jobs
+/// and the learning entry points hand it this one (learn::match_torch_threads).
+int cpu_threads();
+/// Run the library's CPU work on n threads (omp_set_num_threads), and remember n for cpu_threads().
+void use_cpu_threads(int n);
+
 }  // namespace patchlearn

@@ -15,6 +15,12 @@ namespace patchlearn::learn {
 
 torch::Device torch_device(Device d);
 
+/// LibTorch's CPU work on cpu_threads() threads (core/device.hpp), the library's own OpenMP loops
+/// too: without it LibTorch's first parallel operation would set both to its default (1 on a
+/// 2-vCPU machine). Every job calls it first (pipeline/jobs.cpp), and so do train and
+/// train_and_evaluate for a caller of the library.
+void match_torch_threads();
+
 /// patchlearn's CUDA kernels run on the default stream, in order with LibTorch's work only while
 /// LibTorch's current stream on that device is the default one too (as it is unless a caller set
 /// another, e.g. with a CUDAStreamGuard). Every hand-over of device memory between the two
