@@ -119,8 +119,8 @@ __device__ Map block_exclusive_scan(Map* sh, Map mine, index_t pos, index_t T, M
 
 // The largest block for a reduced system: a long one (one full-resolution system of 10^6-10^7
 // points has 10^5-10^6 reduced rows) is latency-bound row by row, and every thread shortens it.
-// Both reduced kernels use under 64 registers a thread (ptxas: 56 and 60 on sm_90), which the
-// bound below makes the compiler keep.
+// The reduced kernels use under 64 registers a thread (ptxas on sm_90: 58 for the solve, 48 for
+// the scan factorization), which __launch_bounds__ makes the compiler keep.
 constexpr int kReducedBlock = 1024;
 
 // The rows of the reduced system that thread t of T takes, [k0, k1): consecutive runs of about
@@ -146,9 +146,9 @@ __global__ void k_factor_reduced(index_t mats, index_t n, index_t P, index_t eo,
 }
 
 // Longer reduced systems are factored by a block each (k_factor_reduced_scan). The walk is
-// latency-bound, about 4.5 us a row on an H200 (564 ms for the 125,000 rows of one
-// full-resolution system at eps = 1e-5, refactored at almost every step size the controller
-// chose: 105 s of bench1d's full side), so 4,096 rows take ~18 ms. Below that the walk stays:
+// latency-bound: bench1d's full side took 564 ms a step on an H200 for one system whose reduced
+// system has 125,000 rows (eps = 1e-5), about 4.5 us a row if, as the step ladder allows, it was
+// refactored at every step; 4,096 rows would then take ~18 ms. Below that the walk stays:
 // the scan's incoming rcp, a ratio of products of many rows' maps, is less accurate than the
 // recurrence (emulated, on Gpu.TridiagonalSolve's stiff averaged-gradient systems, 626 rows:
 // 8.4e-8 from a long-double solve against the walk's 7.2e-9 and plain Thomas's 5.6e-9; on its
