@@ -1,5 +1,6 @@
 // The learning layer: zero-copy data, networks, training, regression, rollout, checkpoints.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <random>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/core/durable.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
@@ -57,6 +59,19 @@ TEST(Learn, ZeroCopyViewOfSimulationBuffers) {
   sim.reset();
   EXPECT_FALSE(weak.expired());
   EXPECT_EQ(data.U[0][0][0].item<double>(), first);
+}
+
+TEST(Learn, LibTorchKeepsTheLibrarysCpuThreads) {
+  // LibTorch's first parallel operation would set the process's OpenMP threads to its own default
+  // (1 on a 2-vCPU machine, our kernels included) unless it was given a count first. A fresh
+  // process (ctest runs each test alone): LibTorch has not run anything parallel yet.
+  use_cpu_threads(3);
+  learn::match_torch_threads();
+  const auto a = torch::rand({400, 400}, torch::kFloat64);
+  EXPECT_GT(a.matmul(a).sum().item<double>(), 0.0);  // parallel work in LibTorch
+  EXPECT_EQ(torch::get_num_threads(), 3);
+  EXPECT_EQ(omp_get_max_threads(), 3);
+  EXPECT_EQ(cpu_threads(), 3);
 }
 
 TEST(Learn, AHandOverOnANonDefaultCurrentStreamIsRefused) {
