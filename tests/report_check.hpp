@@ -1,7 +1,7 @@
 #pragma once
 // Shared by the pipeline tests: run tools/report.py on a run directory, with the Python the program
-// itself would use (PATCHLEARN_PYTHON, else Debian's /usr/bin/python3), and check that every expected
-// figure is a real PNG with content (not a blank canvas: > 10 kB).
+// itself uses (report_python, pipeline/jobs.hpp), and check that every expected figure is a real PNG
+// with content (not a blank canvas: > 10 kB).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -10,12 +10,13 @@
 #include <initializer_list>
 #include <string>
 
+#include "patchlearn/pipeline/jobs.hpp"
+
 namespace patchlearn::testing_support {
 
 inline void expect_report_figures(const std::string& dir, std::initializer_list<const char*> pngs) {
-  const char* python = std::getenv("PATCHLEARN_PYTHON");
-  const std::string cmd = std::string(python ? python : "/usr/bin/python3") + " " + std::string(PATCHLEARN_SOURCE_DIR) +
-                          "/tools/report.py " + dir + " > /dev/null";
+  const std::string cmd =
+      report_python() + " " + std::string(PATCHLEARN_SOURCE_DIR) + "/tools/report.py " + dir + " > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   for (const char* png : pngs) {
     const auto path = std::filesystem::path(dir) / "figures" / png;

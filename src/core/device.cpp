@@ -186,10 +186,8 @@ bool cpu_times(double& total, double& idle) {
   return total > 0;
 }
 
-}  // namespace
+std::atomic<int> chosen_cpu_threads{0};  // 0: none chosen yet
 
-namespace {
-std::atomic<int> chosen_cpu_threads{0};
 }  // namespace
 
 void use_cpu_threads(int n) {
@@ -198,8 +196,8 @@ void use_cpu_threads(int n) {
 }
 
 int cpu_threads() {
-  int n = chosen_cpu_threads;
-  if (n == 0 && !chosen_cpu_threads.compare_exchange_strong(n, omp_get_max_threads())) return n;
+  int none = 0;  // the first call without a chosen count takes OpenMP's
+  chosen_cpu_threads.compare_exchange_strong(none, omp_get_max_threads());
   return chosen_cpu_threads;
 }
 

@@ -134,15 +134,18 @@ Report learning_report(const Problem& problem, const json& summary) {
   return r;
 }
 
+std::string report_python() {
+  if (const char* env = std::getenv("PATCHLEARN_PYTHON")) return env;
+  return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
 void make_report(const std::string& dir, Observer& observer) {
   if (rank() != 0) return;
   if (!fs::is_directory(dir)) throw InputError("'" + dir + "' is not a run directory");
   // A report is made whole or not at all: the previous one goes first, so that a failed script
   // never leaves an old report beside new results.
   discard_report(dir);
-  // Debian's python3-matplotlib and python3-h5py live in /usr/bin/python3's site-packages.
-  std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  if (const char* env = std::getenv("PATCHLEARN_PYTHON")) python = env;
+  const std::string python = report_python();
   // A child that dies with patchlearn (core/process.hpp); its errors go to stderr.
   const ReportScript script;
   const int rc = run_child({python, script.path(), dir}, true);

@@ -1,4 +1,3 @@
-#include "patchlearn/core/device.hpp"
 #include "patchlearn/pipeline/ranks.hpp"
 
 #ifdef PATCHLEARN_HAVE_MPI
@@ -12,6 +11,7 @@
 #include <exception>
 #include <new>
 
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/core/error.hpp"
 #ifdef PATCHLEARN_HAVE_CUDA
 #include "patchlearn/core/cuda_runtime.hpp"

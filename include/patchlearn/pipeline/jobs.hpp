@@ -43,5 +43,8 @@ Report bench(const Problem& problem, const JobOptions& options, Observer& observ
 /// `report`: figures and DIR/report.md from a run directory (tools/report.py, its output passed to
 /// the observer); RunError when the script fails, and then no report is left in DIR.
 void make_report(const std::string& dir, Observer& observer);
+/// The Python make_report runs the script with: PATCHLEARN_PYTHON where set, else Debian's
+/// /usr/bin/python3 (whose site-packages hold python3-matplotlib and python3-h5py), else python3.
+std::string report_python();
 
 }  // namespace patchlearn
