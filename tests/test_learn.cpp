@@ -15,6 +15,7 @@
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/learn/discovered.hpp"
+#include "patchlearn/learn/flat_adam.hpp"
 #include "patchlearn/learn/regression.hpp"
 #include "patchlearn/learn/tensors.hpp"
 
@@ -572,6 +573,50 @@ TEST(Learn, NonlinearPipelineEndToEndOnAShortFisherRun) {
   testing_support::expect_report_figures(
       dir, {"fig2_snapshots.png", "fig4_rhs.png", "fig5_rollout.png", "fig8_mse_fourier.png", "loss.png",
             "fig_front.png", "fig_effective.png"});
+}
+
+TEST(Learn, FlatAdamIsLibTorchsAdam) {
+  // The trainer's Adam on one flat vector (step count and bias corrections as tensors, for CUDA
+  // graphs) against torch::optim::Adam on the same model, gradients and learning rates: 200 steps
+  // with the rate changed every 50 (as the cosine decay does every epoch). The two evaluate the
+  // same formula in a different order, so they differ by round-off: ~1e-16 relative per step, and
+  // Adam's m / sqrt(v) normalization keeps that from growing; 1e-12 of the parameters' scale bounds
+  // 200 steps with margin, while a wrong bias correction or moment (e.g. t off by one) moves the
+  // first steps by ~10% of the rate, 1e-4 here.
+  const auto U = smooth_states(32, 11, 5);
+  const auto R = learn::EffectiveTorchOperator(0.45, 0.1).rhs(U);
+  auto model = [&] {
+    torch::manual_seed(4);
+    auto m = learn::make_model("functional", 11, 0.1, 3);
+    m->to(torch::kFloat64);
+    m->fit_standardization(U, R, true);
+    return m;
+  };
+  auto a = model(), b = model();
+  torch::optim::Adam reference(a->parameters(), torch::optim::AdamOptions(1e-3));
+  {
+    learn::FlatAdam flat(b->parameters(), 1e-3);
+    for (int k = 0; k < 200; ++k) {
+      const double lr = 1e-3 / (1 + k / 50);
+      static_cast<torch::optim::AdamOptions&>(reference.param_groups()[0].options()).lr(lr);
+      flat.set_lr(lr);
+      const auto batch = torch::arange(k % 4 * 8, k % 4 * 8 + 8);
+      reference.zero_grad();
+      (a->forward(U.index_select(0, batch)) - R.index_select(0, batch)).pow(2).mean().backward();
+      reference.step();
+      const auto loss = (b->forward(U.index_select(0, batch)) - R.index_select(0, batch)).pow(2).mean();
+      flat.step(torch::autograd::grad({loss}, flat.params()));
+    }
+    EXPECT_EQ(flat.state().t.item<double>(), 200.0);
+  }
+  const auto pa = a->parameters(), pb = b->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (std::size_t k = 0; k < pa.size(); ++k) {
+    const double scale = pa[k].abs().max().item<double>();
+    EXPECT_LE((pa[k] - pb[k]).abs().max().item<double>(), 1e-12 * scale) << "parameter " << k;
+    // Done, the parameters own their storage again (no view into the flat buffer).
+    EXPECT_EQ(pb[k].storage().nbytes(), static_cast<std::size_t>(pb[k].numel()) * sizeof(double)) << k;
+  }
 }
 
 TEST(Learn, ResumedTrainingReachesTheSameModel) {

@@ -200,6 +200,9 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   record["train_loss"] = log.train_loss;
   record["val_loss"] = log.val_loss;
   record["train_wall_s"] = log.wall_s;
+  record["adam_wall_s"] = log.adam_wall_s;
+  record["lbfgs_wall_s"] = log.lbfgs_wall_s;
+  record["adam_steps"] = log.adam_steps;
   record["final_train_loss"] = log.final_train_loss;
   record["final_val_loss"] = log.final_val_loss;
   record["lbfgs_iterations"] = log.lbfgs_kept;

@@ -90,7 +90,11 @@ struct TrainLog {
   /// With patch scales: the fitted patches' count and the standard deviation of their scales
   int patch_scales = 0;
   double patch_scale_spread = std::nan("");
-  double wall_s = 0.0;
+  double wall_s = 0.0;                           ///< the whole training
+  double adam_wall_s = 0.0, lbfgs_wall_s = 0.0;  ///< its Adam epochs and its L-BFGS polish
+  /// How the Adam steps ran: "eager", "cuda_graphs" (replayed from CUDA graphs on a GPU), or
+  /// "eager (...)" with the reason a graph capture failed
+  std::string adam_steps;
   int epochs_done = 0;
 };
 
