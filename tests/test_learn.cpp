@@ -619,6 +619,45 @@ TEST(Learn, FlatAdamIsLibTorchsAdam) {
   }
 }
 
+TEST(Learn, OnAGpuTheStepsReplayedFromCudaGraphsAreTheEagerSteps) {
+  // Both networks, with the growth penalty and patch scales (every input the step gathers), a batch
+  // of 10 over 48 states (full batches and a tail of 8: both graphs captured and replayed), trained
+  // for 3 epochs with graphs and again eagerly from the same start. A graph replays the kernels the
+  // eager step launches, so the two agree to round-off (cuBLAS may pick another algorithm under
+  // capture: 1e-10 of the parameters' scale, where a replay that missed an update or read a stale
+  // batch would differ at the first step's scale, ~1e-3).
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device for LibTorch";
+  const torch::Device gpu(torch::kCUDA);
+  const auto U = smooth_states(48, 11, 7).to(gpu);
+  const auto R = learn::EffectiveTorchOperator(0.45, 0.1).rhs(smooth_states(48, 11, 7)).to(gpu);
+  learn::TrainParams p;
+  p.epochs = 3;
+  p.batch = 10;
+  p.seed = 2;
+  p.growth_penalty = 0.01;
+  p.train_groups = torch::arange(48, torch::TensorOptions().dtype(torch::kLong).device(gpu)).div(6, "floor");
+  for (const std::string kind : {"functional", "discretized"}) {
+    SCOPED_TRACE(kind);
+    auto fresh = [&] {
+      torch::manual_seed(1);
+      auto m = learn::make_model(kind, 11, 0.1, 3);
+      m->to(gpu, torch::kFloat64);
+      return m;
+    };
+    auto graphed = fresh(), eager = fresh();
+    p.cuda_graphs = true;
+    const auto a = learn::train(graphed, U, R, {}, {}, p);
+    p.cuda_graphs = false;
+    const auto b = learn::train(eager, U, R, {}, {}, p);
+    EXPECT_EQ(a.adam_steps, learn::cuda_graphs_built() ? "cuda_graphs" : "eager");
+    EXPECT_EQ(b.adam_steps, "eager");
+    const auto pa = graphed->parameters(), pb = eager->parameters();
+    for (std::size_t k = 0; k < pa.size(); ++k)
+      EXPECT_LE((pa[k] - pb[k]).abs().max().item<double>(), 1e-10 * pa[k].abs().max().item<double>()) << k;
+    for (int e = 0; e < p.epochs; ++e) EXPECT_NEAR(a.train_loss[e], b.train_loss[e], 1e-10 * b.train_loss[e]) << e;
+  }
+}
+
 TEST(Learn, ResumedTrainingReachesTheSameModel) {
   // Checkpoints every 2 epochs; a run cut after epoch 4 and resumed into a freshly built model
   // ends with exactly the parameters of the uninterrupted run (same batches, same Adam moments).

@@ -351,7 +351,7 @@ class AdamEpochs {
     loss_sum_ = torch::zeros({}, Utr.options().dtype(torch::kFloat64));
     if (growth.weight != 0.0) waves_ = growth.probes(model, Utr, 0);
 #ifdef PATCHLEARN_TORCH_CUDA_GRAPHS
-    if (Utr.is_cuda()) {
+    if (Utr.is_cuda() && p.cuda_graphs) {
       // Graphs are captured on a stream of their own; it starts after the work queued so far.
       c10::cuda::getCurrentCUDAStream().synchronize();
       stream_.emplace(c10::cuda::getStreamFromPool(false, Utr.device().index()));
@@ -529,6 +529,14 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
 }
 
 }  // namespace
+
+bool cuda_graphs_built() {
+#ifdef PATCHLEARN_TORCH_CUDA_GRAPHS
+  return true;
+#else
+  return false;
+#endif
+}
 
 TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr, const torch::Tensor& Uval,
                const torch::Tensor& Rval, const TrainParams& p,

@@ -72,6 +72,9 @@ struct TrainParams {
   /// Patch scales (above): the group (a trajectory, 0 .. G - 1) of every training state [N] and of
   /// every validation state (-1 for a group that was not trained), long; undefined for none.
   torch::Tensor train_groups, val_groups;
+  /// On a GPU, replay the Adam steps from CUDA graphs where this build can (cuda_graphs_built());
+  /// false runs them eagerly (the same arithmetic, one launch per operation).
+  bool cuda_graphs = true;
   int checkpoint_every = 0;     ///< 0: none
   std::string checkpoint_path;  ///< the exported model PATH; the resume checkpoint is PATH.state
   bool resume = false;          ///< continue from PATH.state when it exists
@@ -97,6 +100,10 @@ struct TrainLog {
   std::string adam_steps;
   int epochs_done = 0;
 };
+
+/// Whether this build replays training steps from CUDA graphs on a GPU (a CUDA backend and a
+/// LibTorch built with CUDA; PATCHLEARN_TORCH_CUDA_GRAPHS).
+bool cuda_graphs_built();
 
 /// Train `model` (already on the data's device and dtype) on Utr/Rtr [N, M]; Uval/Rval may be
 /// empty. `on_epoch(epoch, train, val)` is called after every epoch.
