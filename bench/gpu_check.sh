@@ -64,6 +64,8 @@ ctest_step() {
   log "$name: $(grep -E 'tests passed|tests failed' "$out" 2>/dev/null)"
   grep -E '^\s+[0-9]+ - .*(Failed|Timeout|Exception|SEGFAULT|Subprocess|Not Run)' "$out" 2>/dev/null | head -20 |
     while read -r l; do log "  $l"; done
+  # The failed assertions themselves (the runs pass --output-on-failure).
+  grep -E -A6 '^[^ ]+:[0-9]+: Failure$' "$out" 2>/dev/null | head -40 | cut -c1-300 | while read -r l; do log "    $l"; done
 }
 # The unit tests of this machine: every built one but those that need the source tree's tools or MPI.
 unit_tests=(-L unit -j 8 -E '^(install_consumer|format_check|dockerfile_static|mpi_ranks)$')
@@ -145,7 +147,7 @@ if [ -x build-gpu/tests/test_gpu ]; then
 else
   log "no test_gpu binary"
 fi
-ctest_step unit "numerics unit tests" 90 ctest_unit.log "${unit_tests[@]}" --timeout 80
+ctest_step unit "numerics unit tests" 90 ctest_unit.log "${unit_tests[@]}" --timeout 80 --output-on-failure
 if [ $have_torch -eq 1 ]; then
   log "waiting for the program's build"
   wait "$builder"
@@ -202,7 +204,7 @@ PY
   cp /tmp/paper1d_train_cpu/summary.json "$W/paper1d_train_cpu_summary.json" 2>/dev/null
 
   # Every unit test built (the numerics' again, and those of the learning layer and the program).
-  ctest_step apptests "all unit tests" 150 ctest_all.log "${unit_tests[@]}" --timeout 120
+  ctest_step apptests "all unit tests" 150 ctest_all.log "${unit_tests[@]}" --timeout 120 --output-on-failure
 
   # The sweeps' configs take 2 trajectories, which stand for the paper's data sets on a CPU, where
   # both sides' costs grow linearly with them. On a GPU the patch side of so few trajectories leaves

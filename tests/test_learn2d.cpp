@@ -195,6 +195,58 @@ TEST(Learn2D, TheSlowModesFitLeavesOutWhatTheFastModesCarry) {
   EXPECT_EQ(kept, data.truth.size()) << slow.equation;
 }
 
+TEST(Learn2D, TheDiscretizedNetsAreTheirConvolutions) {
+  // The discretized nets evaluate their convolutions as per-node linear maps (learn/networks.hpp);
+  // here against LibTorch's conv1d/conv2d with the same parameters and buffers (whitened first
+  // layer, position channels, periodic padding in 2D), on random weights and standardization.
+  // The two sum the same products in another order: 1e-13 of the outputs' scale.
+  auto expect_same = [](const torch::Tensor& a, const torch::Tensor& b) {
+    ASSERT_EQ(a.sizes(), b.sizes());
+    EXPECT_LE((a - b).abs().max().item<double>(), 1e-13 * b.abs().max().item<double>());
+  };
+  auto by_name = [](const learn::CoarseModel& m) {
+    std::map<std::string, torch::Tensor> t;
+    for (const auto& kv : m->named_parameters()) t[kv.key()] = kv.value().detach();
+    for (const auto& kv : m->named_buffers()) t[kv.key()] = kv.value();
+    return t;
+  };
+  torch::NoGradGuard g;
+  namespace F = torch::nn::functional;
+  {  // 1D, 11 nodes
+    torch::manual_seed(3);
+    auto m = learn::make_model("discretized", 11, 0.1, 3, 0, "silu", true);
+    m->to(torch::kFloat64);
+    const auto U = torch::rand({5, 11}, torch::kFloat64), R = torch::rand({5, 11}, torch::kFloat64);
+    m->fit_standardization(U, R, true);
+    auto t = by_name(m);
+    const auto x = ((U - t["in_mean"]) / t["in_std"]).unsqueeze(1);
+    auto h =
+        torch::conv1d(x, torch::matmul(t["conv1.weight"].view({32, 3}), t["whiten"]).view({32, 1, 3}), t["conv1.bias"]);
+    const auto s = torch::arange(1, 10, torch::kFloat64) * (2.0 / 10) - 1;
+    h = F::silu(h + torch::conv1d(s.view({1, 1, 9}), t["position.weight"]));
+    h = F::silu(torch::conv1d(h, t["rest.1.weight"], t["rest.1.bias"]));
+    h = torch::conv1d(h, t["rest.3.weight"], t["rest.3.bias"]).squeeze(1) * t["out_std"] + t["out_mean"];
+    expect_same(m->forward(U), torch::constant_pad_nd(h, {1, 1}, 0.0));
+  }
+  {  // 2D, P x P
+    torch::manual_seed(4);
+    auto m = learn::make_model("discretized2d", P * P, L / P, 3, P, "relu", true);
+    m->to(torch::kFloat64);
+    const auto U = periodic_states(5, 2), R = periodic_states(5, 3);
+    m->fit_standardization(U, R, true);
+    auto t = by_name(m);
+    const auto x = ((U - t["in_mean"]) / t["in_std"]).view({-1, 1, P, P});
+    const auto padded = F::pad(x, F::PadFuncOptions({2, 2, 2, 2}).mode(torch::kCircular));
+    auto h = torch::conv2d(padded, torch::matmul(t["conv1.weight"].view({32, 25}), t["whiten"]).view({32, 1, 5, 5}),
+                           t["conv1.bias"]);
+    const auto pos = learn::periodic_positions_2d(P, x.options()).permute({2, 0, 1}).unsqueeze(0);
+    h = torch::relu(h + torch::conv2d(pos, t["position.weight"]));
+    h = torch::relu(torch::conv2d(h, t["rest.1.weight"], t["rest.1.bias"]));
+    h = torch::conv2d(h, t["rest.3.weight"], t["rest.3.bias"]).squeeze(1) * t["out_std"] + t["out_mean"];
+    expect_same(m->forward(U), h.reshape({-1, P * P}));
+  }
+}
+
 TEST(Learn2D, BothNetworksLearnSyntheticAnisotropicDiffusion) {
   const auto U = periodic_states(100, 4), Uval = periodic_states(30, 5);
   learn::SpectralHomogenizedOperator2D op(tensor_lattice(1.1, 0.25, 0.7), P, L);

@@ -118,12 +118,38 @@ DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX, const std::string& 
   out_std_ = register_buffer("out_std", torch::ones({1}));
 }
 
+namespace {
+
+// The 3-point windows of x [B, M] at the interior nodes, [B, M-2, 3].
+torch::Tensor windows3(const torch::Tensor& x, int M) {
+  return torch::stack(
+      {x.index({Slice(), Slice(0, M - 2)}), x.index({Slice(), Slice(1, M - 1)}), x.index({Slice(), Slice(2, M)})}, -1);
+}
+
+// A stack of 1x1 convolutions and activations applied to channels-last features h [..., C]: each
+// convolution as the per-node linear map it is. The same function as the convolutions over
+// [B, C, ...], without cuDNN: its fp64 convolutions of the L-BFGS polish's large batches were
+// most of paper1d's training time on an H200.
+torch::Tensor pointwise(nn::Sequential layers, torch::Tensor h) {
+  for (auto& layer : *layers) {
+    if (const auto* c = layer.ptr()->as<nn::Conv1dImpl>())
+      h = torch::linear(h, c->weight.flatten(1), c->bias);
+    else if (const auto* c2 = layer.ptr()->as<nn::Conv2dImpl>())
+      h = torch::linear(h, c2->weight.flatten(1), c2->bias);
+    else
+      h = layer.forward(h);
+  }
+  return h;
+}
+
+}  // namespace
+
 torch::Tensor DiscretizedNetImpl::forward(const torch::Tensor& U) {
-  auto x = ((U - in_mean_) / in_std_).unsqueeze(1);  // [B, 1, M]
-  const auto W = torch::matmul(first_->weight.view({32, 3}), whiten_).view({32, 1, 3});
-  auto h = torch::conv1d(x, W, first_->bias);
-  if (position_) h = h + position_layer_->forward(interior_positions(U).unsqueeze(1));  // [1, 32, M-2]
-  return pad_ends(rest_->forward(h).squeeze(1) * out_std_ + out_mean_);
+  const auto w = windows3((U - in_mean_) / in_std_, nodes_);                                      // [B, M-2, 3]
+  auto h = torch::linear(w, torch::matmul(first_->weight.view({32, 3}), whiten_), first_->bias);  // [B, M-2, 32]
+  if (position_)                                                                                  // [1, M-2, 32]
+    h = h + interior_positions(U).unsqueeze(-1) * position_layer_->weight.view({1, 1, 32});
+  return pad_ends(pointwise(rest_, h).squeeze(-1) * out_std_ + out_mean_);
 }
 
 void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
@@ -132,13 +158,7 @@ void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch
   in_mean_.fill_(U.mean().item<double>());
   in_std_.fill_(std::max(U.std().item<double>(), 1e-12));
   // Whitening of the standardized 3-point windows: A = C^{-1/2} (eigenvalues floored for safety).
-  const auto x = (U - in_mean_) / in_std_;
-  const auto w = torch::stack({x.index({Slice(), Slice(0, nodes_ - 2)}), x.index({Slice(), Slice(1, nodes_ - 1)}),
-                               x.index({Slice(), Slice(2, nodes_)})},
-                              -1)
-                     .reshape({-1, 3});
-  const auto C = covariance(w);
-  whiten_.copy_(inverse_sqrt(C));
+  whiten_.copy_(inverse_sqrt(covariance(windows3((U - in_mean_) / in_std_, nodes_).reshape({-1, 3}))));
   const auto r = interior(dUdt);
   out_mean_.fill_(r.mean().item<double>());
   out_std_.fill_(std::max(r.std().item<double>(), 1e-12));
@@ -218,19 +238,20 @@ DiscretizedNet2DImpl::DiscretizedNet2DImpl(int P, double L, const std::string& a
   out_std_ = register_buffer("out_std", torch::ones({1}));
 }
 
-torch::Tensor DiscretizedNet2DImpl::windows(const torch::Tensor& x) const {
-  // Periodic padding by 2 on both axes.
+torch::Tensor DiscretizedNet2DImpl::windows(const torch::Tensor& U) const {
+  // Periodic padding by 2 on both axes, then every node's 5 x 5 window as a row (unfold).
+  const auto x = U.view({-1, 1, P_, P_});
   const auto y = torch::cat({x.narrow(-2, P_ - 2, 2), x, x.narrow(-2, 0, 2)}, -2);
-  return torch::cat({y.narrow(-1, P_ - 2, 2), y, y.narrow(-1, 0, 2)}, -1);
+  const auto padded = torch::cat({y.narrow(-1, P_ - 2, 2), y, y.narrow(-1, 0, 2)}, -1);
+  return torch::nn::functional::unfold(padded, torch::nn::functional::UnfoldFuncOptions({5, 5})).transpose(1, 2);
 }
 
 torch::Tensor DiscretizedNet2DImpl::forward(const torch::Tensor& U) {
-  const auto x = windows(((U - in_mean_) / in_std_).view({-1, 1, P_, P_}));
-  const auto W = torch::matmul(first_->weight.view({32, 25}), whiten_).view({32, 1, 5, 5});
-  auto h = torch::conv2d(x, W, first_->bias);
-  if (position_)  // [1, 32, P, P], the same at every state of the batch
-    h = h + position_layer_->forward(periodic_positions_2d(P_, x.options()).permute({2, 0, 1}).unsqueeze(0));
-  return (rest_->forward(h).squeeze(1) * out_std_ + out_mean_).reshape({-1, nodes_});
+  const auto w = windows((U - in_mean_) / in_std_);                                                // [B, P P, 25]
+  auto h = torch::linear(w, torch::matmul(first_->weight.view({32, 25}), whiten_), first_->bias);  // [B, P P, 32]
+  if (position_)  // [P P, 32], the same at every state of the batch
+    h = h + torch::linear(periodic_positions_2d(P_, w.options()).view({nodes_, 4}), position_layer_->weight.flatten(1));
+  return pointwise(rest_, h).squeeze(-1) * out_std_ + out_mean_;
 }
 
 void DiscretizedNet2DImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
@@ -238,12 +259,8 @@ void DiscretizedNet2DImpl::fit_standardization(const torch::Tensor& U, const tor
   if (!enabled) return;
   in_mean_.fill_(U.mean().item<double>());
   in_std_.fill_(std::max(U.std().item<double>(), 1e-12));
-  // The 5 x 5 windows of the standardized states, as rows [B P P, 25] (unfold of the padded grid).
-  const auto x = windows(((U - in_mean_) / in_std_).view({-1, 1, P_, P_}));
-  const auto w = torch::nn::functional::unfold(x, torch::nn::functional::UnfoldFuncOptions({5, 5}))
-                     .transpose(1, 2)
-                     .reshape({-1, 25});
-  whiten_.copy_(inverse_sqrt(covariance(w)));
+  // The 5 x 5 windows of the standardized states, as rows [B P P, 25].
+  whiten_.copy_(inverse_sqrt(covariance(windows((U - in_mean_) / in_std_).reshape({-1, 25}))));
   out_mean_.fill_(dUdt.mean().item<double>());
   out_std_.fill_(std::max(dUdt.std().item<double>(), 1e-12));
 }

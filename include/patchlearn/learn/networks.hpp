@@ -12,6 +12,9 @@
 // The 2D nets (periodic grid) see the periodic position features (cos, sin of 2 pi X / L and of
 // 2 pi Y / L, node (I, J) at (I L / P, J L / P)): four more MLP inputs for the functional net, four
 // channels through a Conv2d(4->32, 1x1) beside the first layer for the discretized one.
+// The convolutions are evaluated as the per-node linear maps they are (each node's window times
+// the kernel, channels last), not through cuDNN, whose fp64 convolutions of large batches were
+// most of paper1d's training time on an H200; the parameters keep the Conv1d/Conv2d shapes.
 // Inputs and outputs can be standardized (affine maps fitted on the training data and stored in
 // the model as buffers, so a checkpoint is self-contained). For the discretized net the
 // standardization also whitens the 3-point window: its first layer is parametrized as W = V A with
@@ -135,7 +138,7 @@ class DiscretizedNet2DImpl : public CoarseModelImpl {
   int grid() const override { return P_; }
 
  private:
-  torch::Tensor windows(const torch::Tensor& x) const;  // [B, 1, P+4, P+4] padded
+  torch::Tensor windows(const torch::Tensor& U) const;  // [B, P P, 25]: each node's periodic 5 x 5 window
   int P_;
   torch::nn::Conv2d first_{nullptr}, position_layer_{nullptr};
   torch::nn::Sequential rest_{nullptr};
