@@ -378,7 +378,7 @@ class AdamEpochs {
     // Cosine decay of the learning rate over the epochs.
     adam_.set_lr(p_.lr_final + 0.5 * (p_.lr - p_.lr_final) * (1 + std::cos(M_PI * e / std::max(1, p_.epochs - 1))));
     model_->train();
-    perm_.copy_(torch::randperm(N, perm_.options()));
+    perm_.copy_(torch::randperm(N, torch::kLong));  // the CPU's generator: the same batches on every device
     if (waves_.defined()) waves_.copy_(growth_.probes(model_, Utr_, 2 * static_cast<std::uint64_t>(e)));
     at_.zero_();
     loss_sum_.zero_();
@@ -592,7 +592,7 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
   // (the next network's initialization) is the same as in an uninterrupted run, and as before
   // resuming existed.
   torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(p.epochs - 1));
-  (void)torch::randperm(Utr.size(0), torch::TensorOptions().dtype(torch::kLong).device(Utr.device()));
+  (void)torch::randperm(Utr.size(0), torch::kLong);
   if (p.lbfgs_iterations > 0) log.lbfgs_kept = lbfgs_polish(model, Utr, Rtr, Uval, Rval, growth, scales, p);
   log.lbfgs_wall_s = clock.seconds() - log.adam_wall_s;
   model->eval();

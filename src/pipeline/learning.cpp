@@ -120,10 +120,12 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int traj
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
   const auto longs = torch::TensorOptions().dtype(torch::kLong).device(device);
+  // The split is drawn by the CPU's generator on every device: the same split on a CPU and a GPU
+  // (the training data a checkpoint is resumed with are the same on both).
   torch::manual_seed(o.seed);
   torch::Tensor val_idx, tr_idx, groups;  // groups: each state's patch group, by trajectory
   if (o.validation_split == ValidationSplit::States) {
-    const auto perm = torch::randperm(Ud.size(0), longs);
+    const auto perm = torch::randperm(Ud.size(0), torch::kLong).to(device);
     const auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * static_cast<double>(Ud.size(0))));
     val_idx = perm.index({Slice(0, nval)});
     tr_idx = perm.index({Slice(nval)});
@@ -139,7 +141,7 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int traj
                         fmt::format("\"trajectories\" holds out {} of the {} training trajectories and leaves none to "
                                     "train on; use \"states\" or more trajectories",
                                     nval, trajectories));
-    const auto perm = torch::randperm(trajectories, longs);
+    const auto perm = torch::randperm(trajectories, torch::kLong).to(device);
     const auto states = [&](const torch::Tensor& which) {
       return (which.unsqueeze(1) * per + torch::arange(per, longs).unsqueeze(0)).reshape({-1});
     };
