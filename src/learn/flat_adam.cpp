@@ -38,7 +38,13 @@ FlatAdam::FlatAdam(std::vector<torch::Tensor> params, double lr, const AdamState
 
 FlatAdam::~FlatAdam() {
   torch::NoGradGuard g;
-  for (auto& q : params_) q.set_data(q.detach().clone());
+  for (auto& q : params_) {
+    try {
+      q.set_data(q.detach().clone());
+    } catch (const c10::Error&) {
+      // Out of memory while unwinding: the parameter stays a (valid) view into the flat buffer.
+    }
+  }
 }
 
 void FlatAdam::step(const std::vector<torch::Tensor>& grads) {

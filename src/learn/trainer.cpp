@@ -28,8 +28,6 @@
 
 namespace patchlearn::learn {
 
-using torch::indexing::Slice;
-
 namespace {
 
 // The fit of rates f to the targets R: their mean squared difference at the interior nodes, in
@@ -363,7 +361,11 @@ class AdamEpochs {
   AdamEpochs& operator=(const AdamEpochs&) = delete;
 #ifdef PATCHLEARN_TORCH_CUDA_GRAPHS
   ~AdamEpochs() {
-    if (stream_) stream_->synchronize();  // the parameters' last updates, before anyone else reads them
+    try {
+      if (stream_) stream_->synchronize();  // the parameters' last updates, before anyone else reads them
+    } catch (const c10::Error&) {
+      // A device fault while unwinding: the error that is unwinding says what happened.
+    }
   }
 #endif
 
