@@ -5,7 +5,8 @@
 // `checkpoint_every` epochs. An optional full-batch L-BFGS polish (strong Wolfe line search)
 // follows the Adam epochs: the nets are tiny and the data exact to ~1e-6, so a second-order finish
 // reaches a far lower loss than Adam's noisy steps in the same time. A seed makes a run
-// deterministic on a given device (every epoch's shuffle is seeded by (seed, epoch), and after the
+// deterministic on a given device (every epoch's shuffle is seeded by (seed, epoch) and drawn by the
+// CPU's generator, so a CPU and a GPU train on the same batches, and after the
 // Adam epochs the global generator is reseeded by (seed, epochs), so whatever draws next — the
 // next network's initialization — does not depend on whether this run was resumed). With
 // checkpoints every N epochs, PATH.state holds the model, Adam's state, the loss history, the
