@@ -347,7 +347,7 @@ class AdamEpochs {
     perm_ = torch::empty({Utr.size(0)}, longs);
     at_ = torch::zeros({}, longs);
     loss_sum_ = torch::zeros({}, Utr.options().dtype(torch::kFloat64));
-    if (growth.weight != 0.0) waves_ = growth.probes(model, Utr, 0);
+    if (growth.weight != 0.0) waves_ = torch::empty_like(Utr);  // one wave phase per state and node (Growth::probes)
 #ifdef PATCHLEARN_TORCH_CUDA_GRAPHS
     if (Utr.is_cuda() && p.cuda_graphs) {
       // Graphs are captured on a stream of their own; it starts after the work queued so far.
