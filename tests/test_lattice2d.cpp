@@ -381,8 +381,9 @@ TEST_P(LatticeOnDevice, GapToothChebyshevIntervalEqualsTheTermByTermLoop) {
 TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
   const Device dev = GetParam();
   // The CPU loop takes interior neighbours from row pointers, in bands of rows; the CUDA kernel
-  // gives each thread a site and a group of trajectories (one group on the 600^2 lattice, two on
-  // 400^2, as many as trajectories on 37^2: cuda/lattice2d.cu, trajectory_groups). Every value
+  // gives each thread a site and a group of trajectories, taken four at a time (one group on the
+  // 600^2 lattice, so a thread takes four trajectories and then two; two on 400^2, three each; as
+  // many as trajectories on 37^2: cuda/lattice2d.cu, trajectory_groups). Every value
   // must still be periodic_lattice_rate's on the host, wrapped ends included, linear and
   // u-dependent, on the CPU in the AVX2 and the baseline version: the linear rates on the CPU bit
   // for bit, otherwise equal but for FMA contraction, at most an ulp of the scale in each of a dozen
@@ -395,7 +396,7 @@ TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
   for (const bool baseline : cpu_versions(dev))
     for (index_t N : {index_t{37}, index_t{400}, index_t{600}}) {
       use_cpu_baseline(baseline);
-      const index_t batch = 3;
+      const index_t batch = 6;
       std::vector<double> kE(N * N), kN(N * N), u(batch * N * N), rho(N * N);
       for (auto* v : {&kE, &kN, &rho})
         for (auto& x : *v) x = R(gen);
@@ -425,11 +426,12 @@ TEST_P(LatticeOnDevice, FullLatticeFusedChebyshevStepEqualsRatesThenStep) {
   // lattice_chebyshev_step computes each rate where it uses it; the values must be those of
   // lattice_rates followed by chebyshev_step: bit for bit in both CPU versions; on CUDA, where the
   // two kernels may contract differently, to ~1e-16 per operation of the values' scale (1). On the
-  // 400^2 lattice CUDA's threads serve two trajectory groups of an odd batch.
+  // 400^2 lattice CUDA's threads serve two trajectory groups of an odd batch, four trajectories at a
+  // time: the first group's threads take trajectories 0, 2, 4, 6 and then 8.
   std::mt19937_64 gen(13);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   for (const index_t N : {index_t{70}, index_t{400}}) {
-    const index_t batch = 3, n = batch * N * N;
+    const index_t batch = 9, n = batch * N * N;
     std::vector<double> kE(N * N), kN(N * N), Tk(n), Tkm1(n), acc(n);
     for (auto* v : {&kE, &kN})
       for (auto& x : *v) x = R(gen);
