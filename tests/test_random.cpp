@@ -2,6 +2,7 @@
 // statistics), its non-periodic fine model (every bond sampled from its own cell), the realization's harmonic mean as
 // a*, full resolution on it against the effective PDE with that a*, and gap-tooth with its
 // lifts carrying each patch's own corrector.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -273,6 +274,82 @@ TEST(RandomMedium, GapToothRateIsEachToothsHarmonicMeanTimesTheCurvature) {
               stddev(a_tooth) / mean(a_tooth));
   EXPECT_LT(worst, 1e-8);
   EXPECT_GT(stddev(a_tooth), 0.01 * mean(a_tooth));
+}
+
+TEST(RandomMedium, ThePatchCoverCountsTheCellsAndTheHarmonicMeanOfThePiecesSeen) {
+  // 100 cells of 100 bonds, gap-tooth teeth of 10 cells at the 4 interior nodes 20 cells apart.
+  const auto config = [](int translations, int trajectories) {
+    return parse_config_1d(fmt::format(R"(
+[medium]
+coefficient = "random"
+distribution = "lognormal"
+mu = 0.0
+sigma = 0.5
+seed = 3
+epsilon = 1e-2
+translations = {}
+[domain]
+macro_nodes = 6
+[micro]
+dx = 1e-4
+[patch]
+tooth_width = 0.1
+buffer_width = 0.1
+[scheme]
+type = "gap_tooth"
+[macro]
+dt = 1e-3
+t_end = 0.02
+[initial]
+trajectories = {}
+)",
+                                       translations, trajectories),
+                           "cover.toml");
+  };
+  // Ten translates by 10 cells, one trajectory each: the teeth start at 20 i - 5 + 10 r cells, so
+  // every cell lies in 4 teeth, and the pieces' harmonic mean is the realization's a* itself (each
+  // bond in 4 pieces; the cell problems' Thomas solves to round-off).
+  const auto even = patch_cover(config(10, 10));
+  ASSERT_TRUE(even);
+  EXPECT_EQ(even->least_seen, 4);
+  EXPECT_EQ(even->most_seen, 4);
+  EXPECT_EQ(even->unseen_fraction, 0.0);
+  EXPECT_LT(std::abs(even->deviation), 1e-12);
+  EXPECT_TRUE(Problem1D(config(10, 10)).check_simulable().empty());
+  // Four translates by 25 cells, six trajectories: b on translate b mod 4, so translates 0 and 1
+  // carry two trajectories each and 2 and 3 one. Translate r's cell c is the realization's cell
+  // c + 25 r, so the teeth start at 20 i - 5 + 25 r: every 25 cells, 10 lie in one tooth and 15 in
+  // two. The pieces' harmonic mean, each piece counted once per trajectory, computed here from the
+  // realization's bonds (a translate taken the other way round would swap weights 2 and 1).
+  const auto cfg = config(4, 6);
+  const auto uneven = patch_cover(cfg);
+  ASSERT_TRUE(uneven);
+  EXPECT_EQ(uneven->least_seen, 1);
+  EXPECT_EQ(uneven->most_seen, 2);
+  EXPECT_EQ(uneven->unseen_fraction, 0.0);
+  const auto bonds = FineModel1D(*cfg.field, cfg.epsilon, cfg.micro_dx).conductances(0, 10000);
+  double inverse = 0;
+  for (int r = 0; r < 4; ++r)
+    for (int i = 1; i <= 4; ++i) {
+      double piece = 0;  // the mean of 1/a over the tooth's 1000 bonds
+      for (int j = 0; j < 1000; ++j) piece += 1.0 / bonds[(2000 * i - 500 + 2500 * r + j) % 10000];
+      inverse += (r < 2 ? 2.0 : 1.0) * piece / 1000;
+    }
+  const double pieces = 24.0 / inverse;
+  ASSERT_EQ(uneven->a_star_pieces.size(), 1u);
+  EXPECT_NEAR(uneven->a_star_pieces[0], pieces, 1e-12 * pieces);
+  EXPECT_NEAR(uneven->deviation, pieces / cell_a_star(cfg) - 1, 1e-12);
+  std::printf("uneven cover: the pieces' harmonic mean %.6f, %+.3g%% from the realization's a*\n", pieces,
+              100 * uneven->deviation);
+  // The config that makes such data is warned about, naming the key.
+  const auto warnings = Problem1D(cfg).check_simulable();
+  ASSERT_GT(std::abs(uneven->deviation), 1e-3);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].rfind("medium.translations: ", 0), 0u) << warnings[0];
+  // Full resolution has no patches to cover the medium with.
+  auto full = cfg;
+  full.scheme = Scheme1D::FullResolution;
+  EXPECT_FALSE(patch_cover(full));
 }
 
 TEST(RandomMedium, TheErgodicValueIsTheDistributionsOneOverTheMeanOfOneOverA) {

@@ -7,6 +7,7 @@
 // effective PDE as the exact coarse operator).
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "patchlearn/io/config.hpp"
@@ -46,6 +47,25 @@ double realization_a_star(const Config1D& cfg, int r);
 /// by r N / R of its N cells, so that the patch at a node sees another piece of the medium in every
 /// translate while every translate keeps the realization's a*), or the one medium.
 std::vector<FineModel1D> trajectory_media(const Config1D& cfg);
+
+/// How the patches of a random medium sample it (patch schemes). The pieces of medium the patches
+/// see lie in series along it, and what their rates hold of a realization's a* is the harmonic
+/// mean of the pieces' own a* (each the harmonic mean of its patch's bonds), every piece counted as
+/// often as trajectories sample it: what learn.patch_scales' normalization leaves in the nets. That
+/// is the realization's a* only where every cell is seen equally often. Otherwise patch data pin
+/// a* only to the pieces' sampling error, and no model learned from them removes it: the truth is
+/// the effective PDE with the realization's a* (random1d's rollouts: a 1% error in a* is 1.18x the
+/// floor). No weighting of the pieces recovers it either where pieces overlap by part of their
+/// length (bench/RESULTS.md, "The patches' a*").
+struct PatchCover {
+  std::vector<double> a_star_pieces, a_star;  ///< per realization: the pieces' harmonic mean, the realization's a*
+  double deviation = 0;                       ///< a_star_pieces / a_star - 1, the largest in size
+  int least_seen = 0, most_seen = 0;          ///< pieces over a cell seen at all: fewest and most
+  double unseen_fraction = 0;                 ///< of the cells no patch sees
+};
+/// The cover of a random medium by the configured patches (std::nullopt for any other medium or
+/// for full resolution).
+std::optional<PatchCover> patch_cover(const Config1D& cfg);
 
 /// The representative-volume estimate of a*(random media) at one window size: the cell problems of
 /// `samples` disjoint windows of `window` periods (cells) of the realization, each closed
