@@ -72,9 +72,12 @@ __global__ void __launch_bounds__(1024)
 // The trajectories b = b0, b0 + groups, ... < batch of one full-lattice thread, kInFlight at a
 // time: `load` reads trajectory b's values and `store` writes them, and every load of the
 // kInFlight trajectories comes before any of their stores. Written as one loop, each trajectory's
-// loads waited for the last one's store (which may alias them), so a thread had one memory access
-// in flight: fewer bytes in flight than the memory's latency takes, BM_Lattice2D at 52% of copy on
-// the H200 with 8 trajectories a thread. kInFlight trajectories' loads can all be in flight.
+// loads waited for the last one's store (which may alias them): one trajectory in flight per
+// thread, 1,024 threads per SM at the kernel's 64 registers, 8 KB of new data per SM in flight
+// where HBM's ~4.8 TB/s x ~0.7 us of latency over 132 SMs asks for ~25 KB. BM_Lattice2D
+// measured 52% of copy on the H200. Now four: ptxas (sm_90) gives the linear rates 56 registers,
+// so 1,024 threads and 32 KB, and the Chebyshev term (24 B of new data a trajectory) 92, so 512
+// threads and 48 KB; both without spills.
 template <class Load, class Store>
 __device__ __forceinline__ void over_trajectories(index_t b0, index_t batch, index_t groups, Load load, Store store) {
   constexpr int kInFlight = 4;
@@ -94,20 +97,21 @@ __device__ __forceinline__ void over_trajectories(index_t b0, index_t batch, ind
 // far beyond L2, so a thread per trajectory and site read them from memory once per trajectory,
 // half of the step's traffic). Consecutive threads take consecutive sites, so every access of a
 // trajectory coalesces.
+// Linear: the linear lattice alone, a kernel of its own, so that it holds the registers its four
+// trajectories' loads need and no more (the u-dependent lattice's series take more).
+template <bool Linear>
 __global__ void k_lattice(index_t batch, index_t groups, index_t N, const double* kE, const double* kN, double inv_h2,
                           const double* u, double* dudt, LatticeNonlinearity nl) {
   const index_t t = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x, NN = N * N;
   if (t >= groups * NN) return;
   const index_t r = t % NN;
   const PeriodicSite s = periodic_site(kE, kN, N, r % N, r / N);
-  const auto store = [&](index_t b, double rate) { dudt[b * NN + r] = rate; };
-  // The linear lattice on its own branch: no test of nl between one trajectory's loads and the next's.
-  if (nl.linear())
-    over_trajectories(
-        t / NN, batch, groups, [&](index_t b) { return periodic_site_rate(u + b * NN, s, inv_h2); }, store);
-  else
-    over_trajectories(
-        t / NN, batch, groups, [&](index_t b) { return periodic_site_rate(u + b * NN, s, inv_h2, nl); }, store);
+  over_trajectories(
+      t / NN, batch, groups,
+      [&](index_t b) {
+        return Linear ? periodic_site_rate(u + b * NN, s, inv_h2) : periodic_site_rate(u + b * NN, s, inv_h2, nl);
+      },
+      [&](index_t b, double rate) { dudt[b * NN + r] = rate; });
 }
 
 // What one Chebyshev term reads at a site of one trajectory.
@@ -194,7 +198,10 @@ void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const ToothBonds&
 void lattice_rates(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2, const double* u,
                    double* dudt, const LatticeNonlinearity& nl) {
   const index_t groups = trajectory_groups(batch, N);
-  PL_LAUNCH(k_lattice, blocks_for(groups * N * N), kBlock, 0)(batch, groups, N, kE, kN, inv_h2, u, dudt, nl);
+  if (nl.linear())
+    PL_LAUNCH(k_lattice<true>, blocks_for(groups * N * N), kBlock, 0)(batch, groups, N, kE, kN, inv_h2, u, dudt, nl);
+  else
+    PL_LAUNCH(k_lattice<false>, blocks_for(groups * N * N), kBlock, 0)(batch, groups, N, kE, kN, inv_h2, u, dudt, nl);
   check_launch("lattice rates");
 }
 
