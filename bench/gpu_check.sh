@@ -8,7 +8,8 @@
 #               (PATCHLEARN_REQUIRE_TORCH=OFF: the numerics, test_gpu and bench_kernels still build)
 #   stage 1     test_gpu and bench_kernels (no LibTorch), then the program built in the background
 #               while `ctest -L gpu` runs
-#   stage 2     kernel benchmarks, paper2d end to end, nonlinear2d data, paper1d end to end (and its
+#   stage 2     kernel benchmarks, an ncu profile of the tridiagonal solve's and the lattice's
+#               kernels (where the toolkit has ncu and may read the counters), paper2d end to end, nonlinear2d data, paper1d end to end (and its
 #               nets trained again on the CPU), every unit test (the learning layer's on the
 #               machine's LibTorch), the bench2d and bench1d sweeps, and compute-sanitizer memcheck
 #               on the gpu tests last
@@ -170,6 +171,21 @@ log "$(grep -m1 -o 'training steps replayed from CUDA graphs' "$W/build.log" || 
 [ -x build-gpu/bench/bench_kernels ] && run_step kernels "kernel benchmarks" 80 build-gpu/bench/bench_kernels \
   --benchmark_min_time=0.1 --benchmark_format=json --benchmark_out="$W/bench_kernels.json" >"$W/bench_kernels.log" 2>&1
 
+# Where the two kernels below their targets spend their time: Nsight Compute's duration and DRAM
+# throughput per kernel launch (the tridiagonal solve's three kernels, the lattice rates), where
+# the toolkit has ncu and the machine lets it read the counters.
+NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+if [ -x build-gpu/bench/bench_kernels ] && [ -n "$NCU" ]; then
+  for k in "Tridiag k_solve_chunks|k_solve_reduced|k_correct 6" "Lattice2D k_lattice 2"; do
+    read -r bench kernels count <<<"$k"
+    run_step profile "ncu profile of BM_$bench/Cuda" 25 "$NCU" --csv --kernel-name "regex:$kernels" \
+      --launch-skip "$count" --launch-count "$count" --metrics gpu__time_duration.sum,dram__bytes.sum,\
+dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active \
+      build-gpu/bench/bench_kernels --benchmark_filter="^BM_$bench/Cuda" --benchmark_min_time=0.01 \
+      >"$W/ncu_$bench.csv" 2>"$W/ncu_$bench.err"
+  done
+fi
+
 if [ -x build-gpu/patchlearn ]; then
   run_step paper2d "paper2d end to end (run)" 90 build-gpu/patchlearn run configs/paper2d.toml --device cuda \
     --out /tmp/paper2d_run --json --quiet >"$W/paper2d_run.json" 2>"$W/paper2d_run.err"
@@ -273,6 +289,20 @@ for r in runs:
     if r.get("error_occurred"): continue
     print(f'| {r["name"]} | {r["real_time"]:.3f} {r["time_unit"]} | {r.get("cells/s", 0):.3g} | {r.get("bytes/s", 0):.3g} | '
           f'{r.get("copy_B/s", 0):.3g} | {r.get("copy_%", float("nan")):.0f}% | {r.get("best_copy_%", float("nan")):.0f}% |')
+# ncu's rows (one per launch and metric) as one line per launch.
+import csv
+for bench in ("Tridiag", "Lattice2D"):
+    try:
+        rows = [r for r in csv.DictReader(l for l in open(os.path.join(out, f"ncu_{bench}.csv")) if l.startswith('"'))]
+    except OSError:
+        continue
+    launches = {}
+    for r in rows:
+        name = re.search(r"k_\w+(<\w+>)?", r["Kernel Name"])
+        launches.setdefault((r["ID"], name.group(0) if name else r["Kernel Name"][:60]), {})[r["Metric Name"]] = (r["Metric Value"], r["Metric Unit"])
+    print(f"\nncu, BM_{bench}/Cuda:" + ("" if launches else " no rows (counters not readable? see ncu_" + bench + ".err)"))
+    for (i, name), m in launches.items():
+        print(f"  {name}: " + ", ".join(f"{k.split('.')[0]} {v} {u}" for k, (v, u) in m.items()))
 def sweep_lines(sweep):
     for e in sweep:
         size = f"{e['lattice']}^2" if "lattice" in e else f"eps {e['eps']:.0e}"
