@@ -72,6 +72,7 @@ std::vector<FineModel1D> trajectory_media(const Config1D& cfg) {
 }
 
 std::optional<PatchCover> patch_cover(const Config1D& cfg) {
+  // (A patch scheme runs one realization, on its translates: config.cpp refuses more.)
   if (!cfg.random || cfg.scheme == Scheme1D::FullResolution) return std::nullopt;
   const auto media = trajectory_media(cfg);
   const auto where = translates(cfg);
@@ -79,38 +80,32 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
   const auto cells = std::llround(cfg.length / cfg.epsilon);
   const auto K = static_cast<index_t>(media.size()), B = static_cast<index_t>(cfg.initial.trajectories);
   const index_t bonds = layout.points - 1;
-  std::vector<int> seen(static_cast<std::size_t>(cfg.realizations * cells), 0);
-  std::vector<double> inverse_sum(cfg.realizations, 0.0), count(cfg.realizations, 0.0);
+  std::vector<int> seen(static_cast<std::size_t>(cells), 0);
+  double inverse_sum = 0, count = 0;
   const auto cell_of = [&](index_t bond) {  // the cell of a bond's midpoint
     return static_cast<long long>(std::floor((static_cast<double>(bond) + 0.5) * cfg.micro_dx / cfg.epsilon));
   };
   for (index_t k = 0; k < std::min(K, B); ++k) {
     const double trajectories = static_cast<double>((B - k + K - 1) / K);  // b = k, k + K, ... < B
-    const auto [r, shift] = where[static_cast<std::size_t>(k)];
+    const long long shift = where[static_cast<std::size_t>(k)].shift;
     for (int i = 1; i <= layout.patches(); ++i) {
       const index_t first = layout.global_start(i);
-      inverse_sum[r] += trajectories / solve_cell_problem_1d(media[k].conductances(first, bonds)).a_star;
-      count[r] += trajectories;
+      inverse_sum += trajectories / solve_cell_problem_1d(media[k].conductances(first, bonds)).a_star;
+      count += trajectories;
       for (long long c = cell_of(first); c <= cell_of(first + bonds - 1); ++c)
-        ++seen[static_cast<std::size_t>(r * cells + (c + shift) % cells)];
+        ++seen[static_cast<std::size_t>((c + shift) % cells)];
     }
   }
   PatchCover out;
-  for (int r = 0; r < cfg.realizations; ++r) {
-    if (count[r] == 0) continue;  // a realization no trajectory lives on
-    out.a_star_pieces.push_back(count[r] / inverse_sum[r]);
-    out.a_star.push_back(realization_a_star(cfg, r));
-    if (const double d = out.a_star_pieces.back() / out.a_star.back() - 1; std::abs(d) > std::abs(out.deviation))
-      out.deviation = d;
-  }
-  const auto used = seen.begin() + static_cast<std::ptrdiff_t>(out.a_star.size() * cells);
+  out.a_star_pieces = count / inverse_sum;
+  out.a_star = realization_a_star(cfg, 0);
+  out.deviation = out.a_star_pieces / out.a_star - 1;
   out.least_seen = std::numeric_limits<int>::max();
-  for (auto c = seen.begin(); c != used; ++c) {
-    if (*c > 0) out.least_seen = std::min(out.least_seen, *c);
-    out.most_seen = std::max(out.most_seen, *c);
+  for (const int n : seen) {
+    if (n > 0) out.least_seen = std::min(out.least_seen, n);
+    out.most_seen = std::max(out.most_seen, n);
   }
-  out.unseen_fraction =
-      static_cast<double>(std::count(seen.begin(), used, 0)) / static_cast<double>(used - seen.begin());
+  out.unseen_fraction = static_cast<double>(std::count(seen.begin(), seen.end(), 0)) / static_cast<double>(cells);
   return out;
 }
 
@@ -229,9 +224,8 @@ namespace {
 std::string cover_line(const PatchCover& c) {
   return fmt::format(
       "the patches see {:.4g}% of the medium's cells, each {} to {} times; the harmonic mean of the "
-      "pieces they see is {:+.3g}% from the realization's a*{}",
-      100 * (1 - c.unseen_fraction), c.least_seen, c.most_seen, 100 * c.deviation,
-      c.a_star.size() > 1 ? " (the largest over the realizations)" : "");
+      "pieces they see is {:+.3g}% from the realization's a*",
+      100 * (1 - c.unseen_fraction), c.least_seen, c.most_seen, 100 * c.deviation);
 }
 nlohmann::json cover_json(const PatchCover& c) {
   return {{"a_star_pieces", c.a_star_pieces}, {"a_star", c.a_star},       {"deviation", c.deviation},
@@ -243,8 +237,10 @@ std::vector<std::string> Problem1D::check_simulable() const {
   // What the data can hold of a random medium's a* (PatchCover): past 0.1% it shows in the
   // rollouts against the floor (random1d: 1% is 1.18x it).
   if (const auto cover = patch_cover(cfg_); cover && std::abs(cover->deviation) > 1e-3)
-    return {fmt::format("{}: {}, which no model learned from these data can remove (README, \"Random media\")",
-                        cfg_.translations > 1 ? "medium.translations" : "medium.realizations", cover_line(*cover))};
+    return {
+        fmt::format("medium.translations: {}, which no model learned from these data can remove (README, "
+                    "\"Random media\")",
+                    cover_line(*cover))};
   // (On a random medium the budget is not defined: its probes compare patches of other widths,
   // which sample other cells, so they measure the medium's scatter, not the patch's error.)
   if (cfg_.scheme != Scheme1D::PatchDynamics || cfg_.field->random()) return {};

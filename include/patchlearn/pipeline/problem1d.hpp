@@ -58,10 +58,10 @@ std::vector<FineModel1D> trajectory_media(const Config1D& cfg);
 /// floor). No weighting of the pieces recovers it either where pieces overlap by part of their
 /// length (bench/RESULTS.md, "The patches' a*").
 struct PatchCover {
-  std::vector<double> a_star_pieces, a_star;  ///< per realization: the pieces' harmonic mean, the realization's a*
-  double deviation = 0;                       ///< a_star_pieces / a_star - 1, the largest in size
-  int least_seen = 0, most_seen = 0;          ///< pieces over a cell seen at all: fewest and most
-  double unseen_fraction = 0;                 ///< of the cells no patch sees
+  double a_star_pieces = 0, a_star = 0;  ///< the pieces' harmonic mean, the realization's a*
+  double deviation = 0;                  ///< a_star_pieces / a_star - 1
+  int least_seen = 0, most_seen = 0;     ///< pieces over a cell seen at all: fewest and most
+  double unseen_fraction = 0;            ///< of the cells no patch sees
 };
 /// The cover of a random medium by the configured patches (std::nullopt for any other medium or
 /// for full resolution).
