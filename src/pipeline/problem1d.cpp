@@ -80,11 +80,11 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
   const auto cells = std::llround(cfg.length / cfg.epsilon);
   const auto K = static_cast<index_t>(media.size()), B = static_cast<index_t>(cfg.initial.trajectories);
   const index_t bonds = layout.points - 1;
-  std::vector<int> seen(static_cast<std::size_t>(cells), 0);
+  // How much of each cell the pieces hold, in cell lengths: a piece whose end splits a cell holds
+  // part of it (its bonds there, each a bond's length).
+  std::vector<double> seen(static_cast<std::size_t>(cells), 0.0);
   double inverse_sum = 0, count = 0;
-  const auto cell_of = [&](index_t bond) {  // the cell of a bond's midpoint
-    return static_cast<long long>(std::floor((static_cast<double>(bond) + 0.5) * cfg.micro_dx / cfg.epsilon));
-  };
+  const double bond_share = cfg.micro_dx / cfg.epsilon;
   for (index_t k = 0; k < std::min(K, B); ++k) {
     const double trajectories = static_cast<double>((B - k + K - 1) / K);  // b = k, k + K, ... < B
     const long long shift = where[static_cast<std::size_t>(k)].shift;
@@ -92,16 +92,18 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
       const index_t first = layout.global_start(i);
       inverse_sum += trajectories / solve_cell_problem_1d(media[k].conductances(first, bonds)).a_star;
       count += trajectories;
-      for (long long c = cell_of(first); c <= cell_of(first + bonds - 1); ++c)
-        ++seen[static_cast<std::size_t>((c + shift) % cells)];
+      for (index_t j = first; j < first + bonds; ++j) {  // a bond's cell: the one its midpoint lies in
+        const auto c = static_cast<long long>(std::floor((static_cast<double>(j) + 0.5) * bond_share));
+        seen[static_cast<std::size_t>((c + shift) % cells)] += bond_share;
+      }
     }
   }
   PatchCover out;
   out.a_star_pieces = count / inverse_sum;
   out.a_star = realization_a_star(cfg, 0);
   out.deviation = out.a_star_pieces / out.a_star - 1;
-  out.least_seen = std::numeric_limits<int>::max();
-  for (const int n : seen) {
+  out.least_seen = std::numeric_limits<double>::infinity();
+  for (const double n : seen) {
     if (n > 0) out.least_seen = std::min(out.least_seen, n);
     out.most_seen = std::max(out.most_seen, n);
   }
@@ -223,7 +225,7 @@ namespace {
 // A patch cover in words: how the patches see the medium's cells and what that leaves of its a*.
 std::string cover_line(const PatchCover& c) {
   return fmt::format(
-      "the patches see {:.4g}% of the medium's cells, each {} to {} times; the harmonic mean of the "
+      "the patches see {:.4g}% of the medium's cells, each {:.3g} to {:.3g} times; the harmonic mean of the "
       "pieces they see is {:+.3g}% from the realization's a*",
       100 * (1 - c.unseen_fraction), c.least_seen, c.most_seen, 100 * c.deviation);
 }
@@ -236,11 +238,17 @@ nlohmann::json cover_json(const PatchCover& c) {
 std::vector<std::string> Problem1D::check_simulable() const {
   // What the data can hold of a random medium's a* (PatchCover): past 0.1% it shows in the
   // rollouts against the floor (random1d: 1% is 1.18x it).
-  if (const auto cover = patch_cover(cfg_); cover && std::abs(cover->deviation) > 1e-3)
+  // The cover is even where the translates' shift s = N / R cells divides the node spacing and the
+  // patch width: the pieces then start at every multiple of s (offset alike) equally often.
+  if (const auto cover = patch_cover(cfg_); cover && std::abs(cover->deviation) > 1e-3) {
+    const PatchLayout1D layout = patch_layout(cfg_);
     return {
-        fmt::format("medium.translations: {}, which no model learned from these data can remove (README, "
-                    "\"Random media\")",
-                    cover_line(*cover))};
+        fmt::format("medium.translations: {}, which no model learned from these data can remove; translates "
+                    "whose shift (N/R = {:g} cells now) divides the node spacing ({:g} cells) and the patch width "
+                    "({:g} cells) cover it evenly (README, \"Random media\")",
+                    cover_line(*cover), std::floor(cfg_.length / cfg_.epsilon / cfg_.translations),
+                    layout.macro_dx / cfg_.epsilon, layout.patch_width / cfg_.epsilon)};
+  }
   // (On a random medium the budget is not defined: its probes compare patches of other widths,
   // which sample other cells, so they measure the medium's scatter, not the patch's error.)
   if (cfg_.scheme != Scheme1D::PatchDynamics || cfg_.field->random()) return {};

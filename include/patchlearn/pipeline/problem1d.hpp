@@ -60,7 +60,8 @@ std::vector<FineModel1D> trajectory_media(const Config1D& cfg);
 struct PatchCover {
   double a_star_pieces = 0, a_star = 0;  ///< the pieces' harmonic mean, the realization's a*
   double deviation = 0;                  ///< a_star_pieces / a_star - 1
-  int least_seen = 0, most_seen = 0;     ///< pieces over a cell seen at all: fewest and most
+  double least_seen = 0, most_seen = 0;  ///< pieces over a cell seen at all, fewest and most (a piece
+                                         ///< holding part of a cell counts that part)
   double unseen_fraction = 0;            ///< of the cells no patch sees
 };
 /// The cover of a random medium by the configured patches (std::nullopt for any other medium or
