@@ -278,7 +278,8 @@ TEST(RandomMedium, GapToothRateIsEachToothsHarmonicMeanTimesTheCurvature) {
 
 TEST(RandomMedium, ThePatchCoverCountsTheCellsAndTheHarmonicMeanOfThePiecesSeen) {
   // 100 cells of 100 bonds, gap-tooth teeth of 10 cells at the 4 interior nodes 20 cells apart.
-  const auto config = [](int translations, int trajectories) {
+  // Trajectories of which the first `train` train (the pieces the patch scales see) and one tests.
+  const auto config = [](int translations, int train) {
     return parse_config_1d(fmt::format(R"(
 [medium]
 coefficient = "random"
@@ -302,11 +303,13 @@ dt = 1e-3
 t_end = 0.02
 [initial]
 trajectories = {}
+[learn]
+train_trajectories = {}
 )",
-                                       translations, trajectories),
+                                       translations, train + 1, train),
                            "cover.toml");
   };
-  // Ten translates by 10 cells, one trajectory each: the teeth start at 20 i - 5 + 10 r cells, so
+  // Ten translates by 10 cells, one training trajectory each: the teeth start at 20 i - 5 + 10 r cells, so
   // every cell lies in 4 teeth, and the pieces' harmonic mean is the realization's a* itself (each
   // bond in 4 pieces; the cell problems' Thomas solves to round-off).
   const auto even = patch_cover(config(10, 10));
@@ -316,11 +319,11 @@ trajectories = {}
   EXPECT_EQ(even->unseen_fraction, 0.0);
   EXPECT_LT(std::abs(even->deviation), 1e-12);
   EXPECT_TRUE(Problem1D(config(10, 10)).check_simulable().empty());
-  // Four translates by 25 cells, six trajectories: b on translate b mod 4, so translates 0 and 1
-  // carry two trajectories each and 2 and 3 one. Translate r's cell c is the realization's cell
-  // c + 25 r, so the teeth start at 20 i - 5 + 25 r: every 25 cells, 10 lie in one tooth and 15 in
-  // two. The pieces' harmonic mean, each piece counted once per trajectory, computed here from the
-  // realization's bonds (a translate taken the other way round would swap weights 2 and 1).
+  // Four translates by 25 cells, six training trajectories: b on translate b mod 4, so translates
+  // 0 and 1 carry two each and 2 and 3 one (the test trajectory, on translate 2, is not counted). Translate r's cell c
+  // is the realization's cell c + 25 r, so the teeth start at 20 i - 5 + 25 r: every 25 cells, 10 lie in one tooth and
+  // 15 in two. The pieces' harmonic mean, each piece counted once per trajectory, computed here from the realization's
+  // bonds (a translate taken the other way round would swap weights 2 and 1).
   const auto cfg = config(4, 6);
   const auto uneven = patch_cover(cfg);
   ASSERT_TRUE(uneven);
@@ -345,8 +348,9 @@ trajectories = {}
   ASSERT_GT(std::abs(uneven->deviation), 1e-3);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0].rfind("medium.translations: ", 0), 0u) << warnings[0];
-  EXPECT_NE(warnings[0].find("translates whose shift (N/R = 25 cells now) divides the node spacing (20 cells) and the "
-                             "patch width (10 cells) cover it evenly"),
+  EXPECT_NE(warnings[0].find("an even cover takes translates whose shift (N/R = 25 cells now) divides the node "
+                             "spacing (20 cells) and the patch width (10 cells), and a multiple of R = 4 training "
+                             "trajectories (learn.train_trajectories = 6 now)"),
             std::string::npos)
       << warnings[0];
   // Full resolution has no patches to cover the medium with.

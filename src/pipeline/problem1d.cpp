@@ -78,7 +78,8 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
   const auto where = translates(cfg);
   const PatchLayout1D layout = patch_layout(cfg);
   const auto cells = std::llround(cfg.length / cfg.epsilon);
-  const auto K = static_cast<index_t>(media.size()), B = static_cast<index_t>(cfg.initial.trajectories);
+  // The training trajectories' pieces: the ones the patch scales and the regression see.
+  const auto K = static_cast<index_t>(media.size()), B = static_cast<index_t>(cfg.train_trajectories);
   const index_t bonds = layout.points - 1;
   // How much of each cell the pieces hold, in cell lengths: a piece whose end splits a cell holds
   // part of it (its bonds there, each a bond's length).
@@ -239,15 +240,17 @@ std::vector<std::string> Problem1D::check_simulable() const {
   // What the data can hold of a random medium's a* (PatchCover): past 0.1% it shows in the
   // rollouts against the floor (random1d: 1% is 1.18x it).
   // The cover is even where the translates' shift s = N / R cells divides the node spacing and the
-  // patch width: the pieces then start at every multiple of s (offset alike) equally often.
+  // patch width, and every translate carries as many training trajectories: the pieces then start
+  // at every multiple of s (offset alike) equally often.
   if (const auto cover = patch_cover(cfg_); cover && std::abs(cover->deviation) > 1e-3) {
     const PatchLayout1D layout = patch_layout(cfg_);
-    return {
-        fmt::format("medium.translations: {}, which no model learned from these data can remove; translates "
-                    "whose shift (N/R = {:g} cells now) divides the node spacing ({:g} cells) and the patch width "
-                    "({:g} cells) cover it evenly (README, \"Random media\")",
-                    cover_line(*cover), std::floor(cfg_.length / cfg_.epsilon / cfg_.translations),
-                    layout.macro_dx / cfg_.epsilon, layout.patch_width / cfg_.epsilon)};
+    return {fmt::format(
+        "medium.translations: {}, which no model learned from these data can remove; an even cover "
+        "takes translates whose shift (N/R = {:g} cells now) divides the node spacing ({:g} cells) and "
+        "the patch width ({:g} cells), and a multiple of R = {} training trajectories "
+        "(learn.train_trajectories = {} now) (README, \"Random media\")",
+        cover_line(*cover), std::floor(cfg_.length / cfg_.epsilon / cfg_.translations), layout.macro_dx / cfg_.epsilon,
+        layout.patch_width / cfg_.epsilon, cfg_.translations, cfg_.train_trajectories)};
   }
   // (On a random medium the budget is not defined: its probes compare patches of other widths,
   // which sample other cells, so they measure the medium's scatter, not the patch's error.)

@@ -51,7 +51,8 @@ std::vector<FineModel1D> trajectory_media(const Config1D& cfg);
 /// How the patches of a random medium sample it (patch schemes). The pieces of medium the patches
 /// see lie in series along it, and what their rates hold of a realization's a* is the harmonic
 /// mean of the pieces' own a* (each the harmonic mean of its patch's bonds), every piece counted as
-/// often as trajectories sample it: what learn.patch_scales' normalization leaves in the nets. That
+/// often as training trajectories (learn.train_trajectories) sample it: what learn.patch_scales'
+/// normalization leaves in the nets. That
 /// is the realization's a* only where every cell is seen equally often. Otherwise patch data pin
 /// a* only to the pieces' sampling error, and no model learned from them removes it: the truth is
 /// the effective PDE with the realization's a* (random1d's rollouts: a 1% error in a* is 1.18x the
