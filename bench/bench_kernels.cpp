@@ -31,9 +31,6 @@
 
 #include "patchlearn/kernels/cuda_ops.hpp"
 #endif
-#ifdef PATCHLEARN_BENCH_CUBLAS
-#include <cublas_v2.h>
-#endif
 #ifdef PATCHLEARN_BENCH_THRUST
 #include <thrust/system/omp/execution_policy.h>
 #include <thrust/transform_reduce.h>
@@ -345,13 +342,11 @@ void BM_GapTooth2D(benchmark::State& st, Device d) {
                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 
-#ifdef PATCHLEARN_BENCH_CUBLAS
-// The spectral coupling's edge values as the library computes them, against our kernel that sums
-// them where each border point needs them (BM_GapTooth2D's kernel). Arg 0: P (P x P patches of the
-// paper's m = 3 points, 100 trajectories); arg 1: 0 ours, 1 cuBLAS: the 4 m edge planes of every
-// trajectory as 4 m DgemmStridedBatched calls over the batch (E_q = F(0, q) Wp^T, W_q = F(m-1, q)
-// Wm^T, N_p = Wp F(p, 0), S_p = Wm F(p, m-1), row-major P x P planes, kernels/lattice2d.hpp), then
-// the rates from those planes. Both do the same 8 P^3 m flops per trajectory; the library's
+// The spectral coupling's edge values as cuBLAS computes them (kernels::coupling_edges, which
+// GapTooth2D uses where kernels::coupling_edges_pay), against our kernel that sums them where each
+// border point needs them (BM_GapTooth2D's kernel). Arg 0: P (P x P patches of the paper's m = 3
+// points, 100 trajectories); arg 1: 0 ours, 1 cuBLAS's 4 m strided-batched GEMMs over the batch,
+// then the rates from those planes. Both do the same 8 P^3 m flops per trajectory; the library's
 // product runs on the tensor cores, ours as FMAs fed from cache, and pays a launch per GEMM. The
 // coupling matrices here are random (the time does not depend on them). flop/s as in
 // BM_GapTooth2D; the state's 16 B per point as the bytes.
@@ -369,46 +364,20 @@ void BM_GapToothCoupling(benchmark::State& st) {
   constexpr index_t batch = 100;
   GapTooth2D gt(d, Lattice2D(KappaTables::paper(), BondPlacement::Reference, g.h, g.first), g, batch);
   const int m = g.m;
-  const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m, n = batch * per;
+  const index_t PP = static_cast<index_t>(P) * P, n = batch * PP * m * m;
   Buffer<double> u(d, field(n, 1.0)), du(d, n), wp(d, field(PP, 0.1)), wm(d, field(PP, 0.2)),
       edges(d, static_cast<std::size_t>(batch * 4 * m * PP));
   const double inv_h2 = 1.0 / (g.h * g.h);
-  cublasHandle_t h = nullptr;
-  if (library && cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) return st.SkipWithError("cublasCreate failed");
-  cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
-  // C (row-major P x P) = A B is C^T = B^T A^T in cuBLAS's column-major terms.
-  const auto product = [&](bool a_transposed, const double* A, long long stride_a, bool b_transposed, const double* B,
-                           long long stride_b, double* C) {
-    const double one = 1.0, zero = 0.0;
-    if (status == CUBLAS_STATUS_SUCCESS)
-      status = cublasDgemmStridedBatched(h, b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                         a_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, P, P, P, &one, B, P, stride_b, A, P,
-                                         stride_a, &zero, C, P, 4LL * m * PP, static_cast<int>(batch));
-  };
-  const auto plane = [&](int p, int q) { return u.data() + (static_cast<index_t>(q) * m + p) * PP; };
-  const auto out = [&](int side, int k) { return edges.data() + (static_cast<index_t>(side) * m + k) * PP; };
   const LoopTimes t = timed(st, d, [&] {
-    if (!library) {
-      kernels::gap_tooth_rates(d, batch, P, m, gt.bonds(), wp.data(), wm.data(), inv_h2, u.data(), du.data());
-      return;
-    }
-    for (int k = 0; k < m; ++k) {
-      product(false, plane(0, k), per, true, wp.data(), 0, out(0, k));
-      product(false, plane(m - 1, k), per, true, wm.data(), 0, out(1, k));
-      product(false, wp.data(), 0, false, plane(k, 0), per, out(2, k));
-      product(false, wm.data(), 0, false, plane(k, m - 1), per, out(3, k));
-    }
+    if (library) kernels::coupling_edges(d, batch, P, m, wp.data(), wm.data(), u.data(), edges.data());
     kernels::gap_tooth_rates(d, batch, P, m, gt.bonds(), wp.data(), wm.data(), inv_h2, u.data(), du.data(), {},
-                             edges.data());
+                             library ? edges.data() : nullptr);
   });
-  if (h) cublasDestroy(h);
-  if (status != CUBLAS_STATUS_SUCCESS) return st.SkipWithError(cublasGetStatusString(status));
   report(st, d, static_cast<double>(n), 16.0, t);
   st.counters["flop/s"] = benchmark::Counter(static_cast<double>(batch) * (8.0 * PP * P * m + 12.0 * PP * m * m),
                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_GapToothCoupling)->ArgsProduct({{16, 32, 64, 128}, {0, 1}})->UseRealTime()->Unit(benchmark::kMillisecond);
-#endif
 
 // One sampling interval of the paper2d batch's gap-tooth patches by a Chebyshev series of 220
 // terms (the exact one at dt = 0.01; here every coefficient 1/220: the spectrum of the symmetric

@@ -1,8 +1,15 @@
 // CUDA kernels of the 2D lattice operations (see kernels/batched.hpp). Each kernel applies the same
 // per-element function of kernels/lattice2d.hpp as the matching OpenMP loop in src/kernels/batched.cpp.
 #include "common.cuh"
+#if defined(__CUDACC__)
+#include <cublas_v2.h>
+#else
+#include "patchlearn/core/cublas_emu.hpp"
+#endif
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "patchlearn/core/error.hpp"
@@ -167,6 +174,65 @@ void closure_edges(index_t batch, int P, int m, const ToothClosure& c, const dou
                    double* edges) {
   PL_LAUNCH(k_closure_edges, blocks_for(batch * 4 * m * P * P), kBlock, 0)(batch, P, m, c, U, M, edges);
   check_launch("gap-tooth closure edges");
+}
+
+namespace {
+
+// One cuBLAS handle per device, made at its first use and kept for the process: the driver frees it
+// at exit, where destroying it from a static destructor could run after the CUDA runtime's own
+// teardown. Its stream is the default one, like every kernel here.
+cublasHandle_t blas_handle() {
+  static std::mutex lock;
+  static std::map<int, cublasHandle_t> handles;
+  int device = 0;
+  check(cudaGetDevice(&device), "current device");
+  const std::lock_guard<std::mutex> hold(lock);
+  cublasHandle_t& h = handles[device];
+  if (!h) {
+    const cublasStatus_t s = cublasCreate(&h);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      h = nullptr;
+      const std::string what =
+          std::string("cuBLAS: cannot start on device ") + std::to_string(device) + ": " + cublasGetStatusString(s);
+      if (s == CUBLAS_STATUS_ALLOC_FAILED) throw OutOfMemory(what + "; reduce trajectories or patch count");
+      throw RunError(what);
+    }
+  }
+  return h;
+}
+
+}  // namespace
+
+void coupling_edges(index_t batch, int P, int m, const double* wp, const double* wm, const double* U, double* edges) {
+  // Row-major P x P planes: C = X Y is C^T = Y^T X^T in cuBLAS's column-major terms, so each product
+  // passes its factors swapped, and a row-major Y^T is Y's storage read as not transposed.
+  const long long PP = static_cast<long long>(P) * P, per = PP * m * m, out = 4LL * m * PP;
+  constexpr double one = 1.0, zero = 0.0;
+  const cublasHandle_t h = blas_handle();
+  // cuBLAS takes the batch count as an int; 65535 entries per call keeps it inside any grid limit.
+  for (index_t b0 = 0; b0 < batch; b0 += 65535) {
+    const int count = static_cast<int>(std::min<index_t>(65535, batch - b0));
+    const double* u = U + b0 * per;
+    double* e = edges + b0 * out;
+    const auto plane = [&](int p, int q) { return u + (static_cast<long long>(q) * m + p) * PP; };
+    // plane_left: C = F W^T (east and west), that is C^T = W F^T; else C = W F (north and south),
+    // that is C^T = F^T W^T.
+    const auto gemm = [&](const char* side, bool plane_left, const double* W, const double* F, double* C) {
+      const cublasStatus_t s = plane_left ? cublasDgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, P, P, P, &one, W, P,
+                                                                      0, F, P, per, &zero, C, P, out, count)
+                                          : cublasDgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, P, P, P, &one, F, P,
+                                                                      per, W, P, 0, &zero, C, P, out, count);
+      if (s != CUBLAS_STATUS_SUCCESS)
+        throw RunError(std::string("cuBLAS: the gap-tooth coupling's ") + side + " edges: " + cublasGetStatusString(s));
+    };
+    for (int k = 0; k < m; ++k) {
+      gemm("east", true, wp, plane(0, k), e + (0LL * m + k) * PP);
+      gemm("west", true, wm, plane(m - 1, k), e + (1LL * m + k) * PP);
+      gemm("north", false, wp, plane(k, 0), e + (2LL * m + k) * PP);
+      gemm("south", false, wm, plane(k, m - 1), e + (3LL * m + k) * PP);
+    }
+  }
+  check_launch("gap-tooth coupling edges (cuBLAS)");
 }
 
 namespace {

@@ -274,7 +274,7 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
       for (auto& x : U) x = V(gen);
       const Buffer<double> kEd(dev, kE), kNd(dev, kN), kEpd(dev, kEp), kNpd(dev, kNp), wpd(dev, wp), wmd(dev, wm),
           Ud(dev, U), rhod(dev, rho);
-      Buffer<double> out(dev, U.size());
+      Buffer<double> out(dev, U.size()), edges(dev, static_cast<std::size_t>(batch * 4 * m * PP));
       const auto on_host = nonlinearities(kG, kF, rho.data()),
                  on_dev = nonlinearities(g_series.data(), f_series.data(), rhod.data());
       for (const bool own : {false, true})
@@ -284,7 +284,6 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
                                             : kernels::ToothBonds{kE.data(), kN.data(), 1, 0, {}};
           const kernels::ToothBonds kd = own ? kernels::ToothBonds{kEpd.data(), kNpd.data(), PP, 1, {}}
                                              : kernels::ToothBonds{kEd.data(), kNd.data(), 1, 0, {}};
-          kernels::gap_tooth_rates(dev, batch, P, m, kd, wpd.data(), wmd.data(), 7.0, Ud.data(), out.data(), on_dev[v]);
           std::vector<double> want(U.size());
           for (index_t b = 0; b < batch; ++b)
             for (int J = 0; J < P; ++J)
@@ -294,13 +293,55 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
                     want[b * per + ((static_cast<index_t>(q) * m + p) * P + J) * P + I] =
                         kernels::gap_tooth_rate(U.data() + b * per, P, m, I, J, p, q, k, wp.data(), wm.data(), 7.0, nl);
           const double scale = max_magnitude(want);
-          EXPECT_LE(max_difference(out.to_host(), want), tol * scale)
-              << "P " << P << ", m " << m << (baseline ? ", baseline" : "") << (nl.linear() ? "" : ", u-dependent")
-              << (own ? ", own bonds" : "");
           EXPECT_GT(scale, 1.0);
+          // On CUDA also with the edge planes from the library's GEMMs (kernels::coupling_edges).
+          for (const bool library : {false, true}) {
+            if (library && dev != Device::CUDA) break;
+            if (library) kernels::coupling_edges(dev, batch, P, m, wpd.data(), wmd.data(), Ud.data(), edges.data());
+            kernels::gap_tooth_rates(dev, batch, P, m, kd, wpd.data(), wmd.data(), 7.0, Ud.data(), out.data(),
+                                     on_dev[v], library ? edges.data() : nullptr);
+            EXPECT_LE(max_difference(out.to_host(), want), tol * scale)
+                << "P " << P << ", m " << m << (baseline ? ", baseline" : "") << (nl.linear() ? "" : ", u-dependent")
+                << (own ? ", own bonds" : "") << (library ? ", library edges" : "");
+          }
         }
       use_cpu_baseline(false);
     }
+}
+
+TEST_P(LatticeOnDevice, GapToothRatesOfManyPatchesEqualThePerPointFunction) {
+  const Device dev = GetParam();
+  // From P = 64 GapTooth2D on CUDA takes its edge planes from the library's GEMMs
+  // (kernels::coupling_edges_pay); its rates must still be the per-point function's, to one rounding
+  // of the rate's scale in each of the ~4 + 4P operations of a border point (as
+  // GapToothBatchedRatesEqualThePerPointFunction) on either path. Two trajectories of random values.
+  constexpr int P = 64;
+  const auto g = make_layout_2d(2 * M_PI, P, 5, 0.1, Coupling::Spectral, 0);
+  const Lattice2D lat(KappaTables::paper(), BondPlacement::Reference, g.h, g.first);
+  EXPECT_EQ(kernels::coupling_edges_pay(dev, P), dev == Device::CUDA);
+  EXPECT_FALSE(kernels::coupling_edges_pay(dev, P / 2));
+  const index_t batch = 2, PP = static_cast<index_t>(P) * P, per = PP * g.m * g.m;
+  GapTooth2D on_dev(dev, lat, g, batch), on_host(Device::CPU, lat, g, batch);
+  std::mt19937_64 gen(3);
+  std::uniform_real_distribution<double> V(-1.0, 1.0);
+  std::vector<double> U(batch * per);
+  for (auto& x : U) x = V(gen);
+  const Buffer<double> Ud(dev, U);
+  Buffer<double> out(dev, U.size());
+  on_dev.rates(Ud.data(), out.data());
+  const std::vector<double> wp = kernels::circulant(g.wp), wm = kernels::circulant(g.wm);
+  const double inv_h2 = 1.0 / (g.h * g.h);
+  std::vector<double> want(U.size());
+  for (index_t b = 0; b < batch; ++b)
+    for (int J = 0; J < P; ++J)
+      for (int I = 0; I < P; ++I)
+        for (int q = 0; q < g.m; ++q)
+          for (int p = 0; p < g.m; ++p)
+            want[b * per + ((static_cast<index_t>(q) * g.m + p) * P + J) * P + I] = kernels::gap_tooth_rate(
+                U.data() + b * per, P, g.m, I, J, p, q, on_host.bonds(), wp.data(), wm.data(), inv_h2);
+  const double scale = max_magnitude(want), tol = (4 + 4 * P) * 0x1p-53;
+  EXPECT_GT(scale, inv_h2);
+  EXPECT_LE(max_difference(out.to_host(), want), tol * scale);
 }
 
 TEST(GapTooth2D, PerToothBondTablesHaveOnePlanePerInteriorBond) {

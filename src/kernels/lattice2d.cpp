@@ -488,6 +488,21 @@ bool gap_tooth_rkc_interval(Device dev, index_t batch, int P, int m, const Tooth
   return true;
 }
 
+void coupling_edges(Device dev, index_t batch, int P, int m, const double* wp, const double* wm, const double* U,
+                    double* edges) {
+  PL_RETURN_IF_CUDA(dev, coupling_edges(batch, P, m, wp, wm, U, edges));
+  throw std::logic_error("coupling_edges: the library's edge planes are a CUDA path; the CPU forms them in its pass");
+}
+
+bool coupling_edges_pay(Device dev, int P) {
+  // BM_GapToothCoupling on the H200, our kernel / cuBLAS + the same rates (ms, 100 trajectories of
+  // the paper's m = 3, two device runs): P = 16 0.018 / 0.098 and 0.019 / 0.134; P = 32 0.045 /
+  // 0.109 and 0.047 / 0.162; P = 64 0.217 / 0.177 and 0.219 / 0.214; P = 128 1.412 / 0.466 and
+  // 1.412 / 0.476 (bench/RESULTS.md). From 64 the library ties or wins, and its lead grows as P.
+  constexpr int kLibraryFrom = 64;
+  return dev == Device::CUDA && P >= kLibraryFrom;
+}
+
 bool gap_tooth_interval_fits(Device dev, int P, int m) {
 #ifdef PATCHLEARN_HAVE_CUDA
   if (dev == Device::CUDA) return cuda::gap_tooth_interval_fits(P, m);

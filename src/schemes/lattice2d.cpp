@@ -311,9 +311,13 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
   wp_ = Buffer<double>(dev, kernels::circulant(g.wp));
   wm_ = Buffer<double>(dev, kernels::circulant(g.wm));
   rho_ = gap_tooth_spectral_bound(lattice, g);
-  if (!closed_teeth(lattice, g)) return;
-  std::optional<ClosedTeeth> own;
-  close_teeth(closed ? *closed : own.emplace(ClosedTeeth::solve(lattice, g)));
+  if (closed_teeth(lattice, g)) {
+    std::optional<ClosedTeeth> own;
+    close_teeth(closed ? *closed : own.emplace(ClosedTeeth::solve(lattice, g)));
+  } else if (kernels::coupling_edges_pay(dev, g.P)) {
+    library_edges_ = true;
+    edges_ = Buffer<double>(dev, static_cast<std::size_t>(batch_ * 4 * g.m * g.P * g.P));
+  }
 }
 
 bool GapTooth2D::closed_teeth(const Lattice2D& lattice, const PatchLayout2D& g) {
@@ -386,9 +390,11 @@ void GapTooth2D::close_teeth(const ClosedTeeth& closed) {
 void GapTooth2D::rates(const double* u, double* dudt) {
   const auto& g = layout_;
   // Closed teeth on CUDA: every ghost from all the means first (on the CPU each trajectory's pass
-  // computes its own).
-  const bool precompute = bonds_.closure.active() && dev_ == Device::CUDA;
-  if (precompute) {
+  // computes its own). Many patches on CUDA: the coupling's edge planes by the library's GEMMs.
+  const bool precompute = (bonds_.closure.active() && dev_ == Device::CUDA) || library_edges_;
+  if (library_edges_) {
+    kernels::coupling_edges(dev_, batch_, g.P, g.m, wp_.data(), wm_.data(), u, edges_.data());
+  } else if (precompute) {
     restrict_means(u, means_.data());
     kernels::closure_edges(dev_, batch_, g.P, g.m, bonds_.closure, u, means_.data(), edges_.data());
   }

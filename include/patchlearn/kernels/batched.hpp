@@ -158,6 +158,17 @@ void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& 
 /// ToothClosure, closure_edge) of the states U (as gap_tooth_rates) with patch means M[b][J][I].
 void closure_edges(Device dev, index_t batch, int P, int m, const ToothClosure& c, const double* U, const double* M,
                    double* edges);
+/// edges[b][side][k][J][I] = the spectral coupling's edge values of the states U (the sums that
+/// gap_tooth_rates computes where `edges` is not given: E_q = F(0, q) Wp^T, W_q = F(m-1, q) Wm^T,
+/// N_p = Wp F(p, 0), S_p = Wm F(p, m-1), F(p, q) the P x P plane of interior point (p, q)) as
+/// cuBLAS's strided-batched GEMMs, 4 m of them over the whole batch. CUDA only: the CPU forms the
+/// same products within each trajectory's pass.
+void coupling_edges(Device dev, index_t batch, int P, int m, const double* wp, const double* wm, const double* U,
+                    double* edges);
+/// Whether coupling_edges then gap_tooth_rates with those edges is the faster way to the rates of
+/// P x P patches on `dev`: on CUDA from P = 64 (measured on the H200, bench_kernels'
+/// BM_GapToothCoupling; ours sums each edge value where it is needed and loses as P^3).
+bool coupling_edges_pay(Device dev, int P);
 /// u <- exp(dt A) u over one sampling interval for the gap-tooth patches of gap_tooth_rates, by the
 /// Chebyshev series c[0..n) (n >= 2, a device array) on [-rho, 0], each trajectory's series carried
 /// through in one go: the arithmetic of the term-by-term loop (chebyshev_start, gap_tooth_rate,

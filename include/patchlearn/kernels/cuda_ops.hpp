@@ -47,6 +47,7 @@ double sum_squares(const double* x, index_t count);
 void gap_tooth_rates(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
                      double inv_h2, const double* U, double* dUdt, const LatticeNonlinearity& nl, const double* edges);
 void closure_edges(index_t batch, int P, int m, const ToothClosure& c, const double* U, const double* M, double* edges);
+void coupling_edges(index_t batch, int P, int m, const double* wp, const double* wm, const double* U, double* edges);
 void gap_tooth_chebyshev_interval(index_t batch, int P, int m, const ToothBonds& k, const double* wp, const double* wm,
                                   double inv_h2, double rho, const double* c, int n, double* u);
 bool gap_tooth_interval_fits(int P, int m);
