@@ -183,11 +183,11 @@ namespace {
 // teardown. Its stream is the default one, like every kernel here.
 cublasHandle_t blas_handle() {
   static std::mutex lock;
-  static std::map<int, cublasHandle_t> handles;
+  static auto* const handles = new std::map<int, cublasHandle_t>;  // never destroyed, like the handles
   int device = 0;
   check(cudaGetDevice(&device), "current device");
   const std::lock_guard<std::mutex> hold(lock);
-  cublasHandle_t& h = handles[device];
+  cublasHandle_t& h = (*handles)[device];
   if (!h) {
     const cublasStatus_t s = cublasCreate(&h);
     if (s != CUBLAS_STATUS_SUCCESS) {
