@@ -59,6 +59,8 @@ ChunkFile sample_chunk(index_t first) {
   for (int i = 0; i < 24; ++i) {
     c.U.push_back(1.0 + 0.123456789 * i + first);
     c.dUdt.push_back(-0.5 * i - first);
+    c.truth_U.push_back(1.0 + 0.1234 * i + first);
+    c.truth_dUdt.push_back(-0.49 * i - first);
   }
   c.t = {0.0, 0.1, 0.2};
   c.point_steps = 1e6;
@@ -197,7 +199,26 @@ TEST(Durable, ChunksCarryTheirIdentityAndTrajectoryRange) {
   const auto back = read_chunk_file(b, 2, 2, "id1", dir.string());
   EXPECT_EQ(back.U, sample_chunk(2).U);
   EXPECT_EQ(back.t, sample_chunk(2).t);
+  EXPECT_EQ(back.truth_U, sample_chunk(2).truth_U);
+  EXPECT_EQ(back.truth_dUdt, sample_chunk(2).truth_dUdt);
   EXPECT_EQ(back.nodes, 4);
+  {  // A chunk of a patchlearn from before chunks held their truth: refused, with what to do.
+    const auto old = (dir / "chunk_4_2.h5").string();
+    const auto c = sample_chunk(4);
+    H5Writer w(old);
+    w.dataset("U", {2, 3, 4}, c.U);
+    w.dataset("dUdt", {2, 3, 4}, c.dUdt);
+    w.dataset("t", {3}, c.t);
+    w.dataset("point_steps", {1}, {c.point_steps});
+    w.dataset("wall_s", {1}, {c.wall_s});
+    w.attribute("identity", "id1");
+    w.attribute("first", 4.0);
+    w.attribute("count", 2.0);
+    w.commit();
+    const auto msg = message_of([&] { read_chunk_file(old, 4, 2, "id1", dir.string()); });
+    EXPECT_NE(msg.find("no dataset 'U_truth'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("delete it to simulate it again"), std::string::npos) << msg;
+  }
   // Another config's chunk.
   auto msg = message_of([&] { read_chunk_file(b, 2, 2, "id2", dir.string()); });
   EXPECT_NE(msg.find("differs in a setting that affects the data"), std::string::npos) << msg;

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "patchlearn/core/durable.hpp"
+#include "patchlearn/pipeline/chunks.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
@@ -233,4 +234,56 @@ TEST(Validate, PatchParametersThatMissTheRateToleranceWarnAndAutoMeetsIt) {
   const auto a = validate(*parse_problem(text, "auto.toml"));
   EXPECT_TRUE(a.json["warnings"].empty()) << a.json.dump();
   ASSERT_EQ(a.json["notes"].size(), 1u);
+}
+
+TEST(Chunks, EachChunkCarriesItsTruthAndAResumeReadsItBack) {
+  // The truth of trajectories [first, first + count) is computed with their chunk (on the rank that
+  // simulates it, pipeline/chunks.hpp), committed in the chunk file and read back on resume rather
+  // than computed again; without a truth function the chunks hold none.
+  const std::string dir = (std::filesystem::temp_directory_path() / "pl_chunk_truth").string();
+  remove_tree_quietly(dir);
+  const index_t B = 5, T = 2, M = 3;
+  const auto value = [](index_t b, index_t k, index_t i, double scale) { return scale * (100.0 * b + 10.0 * k + i); };
+  const auto compute = [&](index_t first, index_t count, const std::function<void(double)>&) {
+    std::vector<double> U, R;
+    for (index_t b = first; b < first + count; ++b)
+      for (index_t k = 0; k < T; ++k)
+        for (index_t i = 0; i < M; ++i) U.push_back(value(b, k, i, 1.0)), R.push_back(value(b, k, i, -1.0));
+    return CoarseData::from_host(Device::CPU, count, {0.0, 0.5}, M, U, R, 1.0);
+  };
+  std::vector<std::pair<index_t, index_t>> asked;
+  const TruthOfChunk truth = [&](index_t first, index_t count, const std::vector<double>& t) {
+    EXPECT_EQ(t, (std::vector<double>{0.0, 0.5}));
+    asked.emplace_back(first, count);
+    HomogenizedTruth h;
+    for (index_t b = first; b < first + count; ++b)
+      for (index_t k = 0; k < T; ++k)
+        for (index_t i = 0; i < M; ++i) h.U.push_back(value(b, k, i, 2.0)), h.dUdt.push_back(value(b, k, i, -2.0));
+    return h;
+  };
+  std::vector<double> want_U, want_R;
+  for (index_t b = 0; b < B; ++b)
+    for (index_t k = 0; k < T; ++k)
+      for (index_t i = 0; i < M; ++i) want_U.push_back(value(b, k, i, 2.0)), want_R.push_back(value(b, k, i, -2.0));
+  Observer quiet;
+  double wall = 0.0;
+  ChunkedRun run{dir, false, 2, 1};
+  auto first_run = run_in_chunks(&run, "x = 1", B, Device::CPU, compute, truth, quiet, "simulate", wall);
+  EXPECT_EQ(asked, (std::vector<std::pair<index_t, index_t>>{{0, 2}, {2, 2}, {4, 1}}));
+  EXPECT_EQ(first_run.truth.U, want_U);
+  EXPECT_EQ(first_run.truth.dUdt, want_R);
+  asked.clear();
+  run.resume = true;
+  const auto resumed = run_in_chunks(&run, "x = 1", B, Device::CPU, compute, truth, quiet, "simulate", wall);
+  EXPECT_TRUE(asked.empty());
+  EXPECT_EQ(resumed.truth.U, want_U);
+  EXPECT_EQ(resumed.truth.dUdt, want_R);
+  EXPECT_EQ(resumed.data.host_U(), first_run.data.host_U());
+  // No truth function: chunks without truth, and none returned; a resume with one refuses them.
+  run.resume = false;
+  const auto none = run_in_chunks(&run, "x = 1", B, Device::CPU, compute, {}, quiet, "simulate", wall);
+  EXPECT_TRUE(none.truth.U.empty());
+  run.resume = true;
+  EXPECT_THROW(run_in_chunks(&run, "x = 1", B, Device::CPU, compute, truth, quiet, "simulate", wall), InputError);
+  remove_tree_quietly(dir);
 }

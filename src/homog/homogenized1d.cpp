@@ -131,6 +131,12 @@ HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length,
 HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_period, double length, int macro_nodes,
                               index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
                               const std::vector<double>& times, double rtol, URange range) {
+  return GradedTruth(graded, points_per_period, length, macro_nodes, fine_per_macro, rtol, range)(ics, times);
+}
+
+GradedTruth::GradedTruth(const CoefficientField& graded, int points_per_period, double length, int macro_nodes,
+                         index_t fine_per_macro, double rtol, URange range)
+    : length_(length), rtol_(rtol), macro_nodes_(macro_nodes), fine_per_macro_(fine_per_macro), range_(range) {
   const index_t bonds = (macro_nodes - 1) * fine_per_macro;
   const double dx = length / static_cast<double>(bonds);
   // a*(x, u) and c*(x, u) at every bond's midpoint, r*(x, u) at every point: one series per element.
@@ -139,9 +145,14 @@ HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_per
     if (k < bonds) x_bonds.push_back((static_cast<double>(k) + 0.5) * dx);
     x_points.push_back(std::min(length, static_cast<double>(k) * dx));
   }
-  const MediumSeries s = local_effective_series(graded, points_per_period, x_bonds, x_points);
-  return lattice_truth(s.view(s.a.coef.data(), s.c.coef.data(), s.r.coef.data(), 1, true), range, length, macro_nodes,
-                       fine_per_macro, ics, times, rtol);
+  series_ = local_effective_series(graded, points_per_period, x_bonds, x_points);
+}
+
+HomogenizedTruth GradedTruth::operator()(const std::vector<std::function<double(double)>>& ics,
+                                         const std::vector<double>& times) const {
+  const MediumSeries& s = series_;
+  return lattice_truth(s.view(s.a.coef.data(), s.c.coef.data(), s.r.coef.data(), 1, true), range_, length_,
+                       macro_nodes_, fine_per_macro_, ics, times, rtol_);
 }
 
 }  // namespace patchlearn

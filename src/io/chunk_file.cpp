@@ -12,6 +12,10 @@ void write_chunk_file(const std::string& path, const ChunkFile& c, const std::st
   H5Writer out(path);
   out.dataset("U", {c.count, c.times, c.nodes}, c.U);
   out.dataset("dUdt", {c.count, c.times, c.nodes}, c.dUdt);
+  if (!c.truth_U.empty()) {
+    out.dataset("U_truth", {c.count, c.times, c.nodes}, c.truth_U);
+    out.dataset("dUdt_truth", {c.count, c.times, c.nodes}, c.truth_dUdt);
+  }
   out.dataset("t", {c.times}, c.t);
   out.dataset("point_steps", {1}, {c.point_steps});
   out.dataset("wall_s", {1}, {c.wall_s});
@@ -23,7 +27,7 @@ void write_chunk_file(const std::string& path, const ChunkFile& c, const std::st
 }
 
 ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count, const std::string& identity,
-                          const std::string& dir) {
+                          const std::string& dir, bool truth) {
   const std::string remedy = "; delete it to simulate it again, or remove " + dir + " or drop --resume";
   ChunkFile c;
   std::string stored;
@@ -41,15 +45,25 @@ ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count,
     throw InputError("'" + path + "' holds trajectories " + std::to_string(std::llround(f)) + ".." +
                      std::to_string(std::llround(f + n) - 1) + ", not " + std::to_string(first) + ".." +
                      std::to_string(first + count - 1) + " as its name says (copied or renamed?)" + remedy);
-  std::vector<index_t> dims, dims2;
+  std::vector<index_t> dims, dims2, dims3, dims4;
   c.first = first;
   c.count = count;
   c.U = h5_read(path, "U", &dims);
   c.dUdt = h5_read(path, "dUdt", &dims2);
   c.t = h5_read(path, "t");
+  if (truth) {
+    try {
+      c.truth_U = h5_read(path, "U_truth", &dims3);
+      c.truth_dUdt = h5_read(path, "dUdt_truth", &dims4);
+    } catch (const InputError& e) {  // chunks hold their truth since 2026-12-05
+      throw InputError(std::string(e.what()) + " (a chunk of an older patchlearn?)" + remedy);
+    }
+  } else {
+    dims3 = dims4 = dims;
+  }
   const auto ps = h5_read(path, "point_steps"), ws = h5_read(path, "wall_s");
-  if (dims.size() != 3 || dims != dims2 || dims[0] != count || dims[1] != static_cast<index_t>(c.t.size()) ||
-      ps.size() != 1 || ws.size() != 1)
+  if (dims.size() != 3 || dims != dims2 || dims != dims3 || dims != dims4 || dims[0] != count ||
+      dims[1] != static_cast<index_t>(c.t.size()) || ps.size() != 1 || ws.size() != 1)
     throw InputError("'" + path + "' is not a complete chunk of this run" + remedy);
   c.times = dims[1];
   c.nodes = dims[2];

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <stdexcept>
 #include <utility>
 
 #include "patchlearn/core/durable.hpp"
@@ -52,16 +53,17 @@ class Committed {
 
 }  // namespace
 
-CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t B, Device device,
-                         const std::function<CoarseData(index_t, index_t, const std::function<void(double)>&)>& compute,
-                         Observer& observer, const std::string& stage, double& wall_s) {
+ChunkedData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t B, Device device,
+                          const SimulateChunk& compute, const TruthOfChunk& truth, Observer& observer,
+                          const std::string& stage, double& wall_s) {
   const auto progress = [&](double f) { observer.progress(stage, f); };
   progress(0.0);  // the stage starts now, though its first step may take long
   if (!chunks) {
     Stopwatch clock;
-    auto d = compute(0, B, progress);
+    ChunkedData out{compute(0, B, progress), {}};
     wall_s = clock.seconds();
-    return d;
+    if (truth) out.truth = truth(0, B, out.data.t);
+    return out;
   }
   const ChunkedRun& run = *chunks;
   const int ranks = rank_count(), me = rank();
@@ -94,7 +96,8 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
     ChunkFile read;
   };
   const auto read_back = [&](index_t first, index_t count) {
-    return Part{first, count, {}, read_chunk_file(chunk_path(first, count), first, count, identity, run.dir)};
+    return Part{
+        first, count, {}, read_chunk_file(chunk_path(first, count), first, count, identity, run.dir, bool(truth))};
   };
   Committed committed(run.dir, ranks);
   // This rank's chunks (chunk i is rank i mod N's), each simulated and committed, or on resume
@@ -117,7 +120,10 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
             compute(first, count, [&](double f) { progress(committed.fraction(f * static_cast<double>(count), B)); });
         const auto& d = part.computed;
         const double wall = clock.seconds();
-        part.read = ChunkFile{first, count, d.times, d.nodes, d.host_U(), d.host_dUdt(), d.t, d.point_steps, wall};
+        auto tr = truth ? truth(first, count, d.t) : HomogenizedTruth{};
+        part.read = ChunkFile{
+            first,         count, d.times, d.nodes, d.host_U(), d.host_dUdt(), d.t, std::move(tr.U), std::move(tr.dUdt),
+            d.point_steps, wall};
         write_chunk_file(path, part.read, identity, config_text);
         part.read.U = {};  // the data stay on the device, in `computed`
         part.read.dUdt = {};
@@ -146,11 +152,20 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
     point_steps += p.read.point_steps;
     wall_s += p.read.wall_s;
   }
-  CoarseData all(device, B, T, M);
+  ChunkedData out{CoarseData(device, B, T, M), {}};
+  CoarseData& all = out.data;
   all.t = t;
   all.point_steps = point_steps;
+  if (truth) {
+    out.truth.U.reserve(static_cast<std::size_t>(B * T * M));
+    out.truth.dUdt.reserve(out.truth.U.capacity());
+  }
   for (const auto& p : all_parts) {
     const std::size_t n = static_cast<std::size_t>(p.count * T * M), off = static_cast<std::size_t>(p.first * T * M);
+    if (truth && (p.read.truth_U.size() != n || p.read.truth_dUdt.size() != n))
+      throw std::logic_error("run_in_chunks: a chunk's truth is not the shape of its data");
+    out.truth.U.insert(out.truth.U.end(), p.read.truth_U.begin(), p.read.truth_U.end());
+    out.truth.dUdt.insert(out.truth.dUdt.end(), p.read.truth_dUdt.begin(), p.read.truth_dUdt.end());
     if (p.read.U.empty()) {
       detail::copy_bytes(device, all.U.data() + off, device, p.computed.U.data(), n * sizeof(double));
       detail::copy_bytes(device, all.dUdt.data() + off, device, p.computed.dUdt.data(), n * sizeof(double));
@@ -159,7 +174,7 @@ CoarseData run_in_chunks(const ChunkedRun* chunks, const std::string& config_tex
       all.dUdt.copy_from_host(p.read.dUdt.data(), n, off);
     }
   }
-  return all;
+  return out;
 }
 
 void remove_chunks(const ChunkedRun& run) { remove_tree_quietly(run.dir); }

@@ -391,8 +391,47 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     return on_their_media(models, first, sub, device, run, prog);
   };
   Simulation1D sim;
+  const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
+  // What the data are scored against, on the rank that simulates them: a graded medium's local
+  // effective PDE, a nonlinear medium's effective PDE, each realization's homogenized solution
+  // (trajectory b is on realization b mod R), or the medium's.
+  if (model.nonlinear() && !cfg.field->graded()) sim.effective = effective_medium(cfg);
+  std::optional<GradedTruth> graded;
+  if (cfg.field->graded())
+    graded.emplace(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, cfg.rollout.rtol, cfg.u_range);
+  std::vector<double> a_stars;  // each realization's, or the one medium's
+  if (!cfg.field->graded() && !model.nonlinear())
+    for (int r = 0; r < std::max(1, cfg.realizations); ++r)
+      a_stars.push_back(cfg.realizations > 1 ? realization_a_star(cfg, r) : cell_a_star(cfg));
+  const auto truth = [&](index_t first, index_t count, const std::vector<double>& t) -> HomogenizedTruth {
+    const InitialConditions sub(icf.begin() + first, icf.begin() + first + count);
+    if (graded) return (*graded)(sub, t);
+    if (sim.effective)
+      return effective_truth(*sim.effective, cfg.length, cfg.macro_nodes, per_macro, sub, t, cfg.rollout.rtol);
+    const auto R = static_cast<index_t>(a_stars.size());
+    if (R == 1) return homogenized_truth(a_stars[0], cfg.length, cfg.macro_nodes, per_macro, sub, t);
+    const auto nt = static_cast<index_t>(t.size());
+    HomogenizedTruth out;
+    out.U.resize(static_cast<std::size_t>(count * nt * M));
+    out.dUdt.resize(out.U.size());
+    for (index_t r = 0; r < R; ++r) {
+      std::vector<index_t> own;
+      InitialConditions group;
+      for (index_t k = 0; k < count; ++k)
+        if ((first + k) % R == r) own.push_back(k), group.push_back(sub[k]);
+      if (own.empty()) continue;
+      const auto part = homogenized_truth(a_stars[r], cfg.length, cfg.macro_nodes, per_macro, group, t);
+      for (std::size_t k = 0; k < own.size(); ++k) {
+        std::copy_n(part.U.begin() + k * nt * M, nt * M, out.U.begin() + own[k] * nt * M);
+        std::copy_n(part.dUdt.begin() + k * nt * M, nt * M, out.dUdt.begin() + own[k] * nt * M);
+      }
+    }
+    return out;
+  };
   const std::string stage = "simulate (" + std::string(name_of(cfg.scheme)) + ")";
-  sim.data = run_in_chunks(chunks, cfg.text, B, device, compute, observer, stage, sim.wall_s);
+  auto chunked = run_in_chunks(chunks, cfg.text, B, device, compute, truth, observer, stage, sim.wall_s);
+  sim.data = std::move(chunked.data);
+  sim.truth = std::move(chunked.truth);
   if (cfg.scheme == Scheme1D::PatchDynamics) {
     // One more burst from trajectory 0's data at the sample nearest t = 0.05: the fine field the
     // coarse data come from (for the figures; not part of the timed run).
@@ -410,40 +449,11 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
       for (index_t j = 0; j < layout.points; ++j)
         sim.fine_x[p * layout.points + j] = static_cast<double>(layout.global_start(p + 1) + j) * cfg.micro_dx;
   }
-  const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
-  if (cfg.field->graded()) {
-    if (!model.nonlinear())
-      for (const double x : macro_positions(cfg, false))
-        sim.a_star_x.push_back(local_a_star(*cfg.field, x, cell_points(cfg)));
-    sim.truth = graded_truth(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t,
-                             cfg.rollout.rtol, cfg.u_range);
-  } else if (model.nonlinear()) {
-    sim.effective = effective_medium(cfg);
-    sim.truth =
-        effective_truth(*sim.effective, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t, cfg.rollout.rtol);
-  } else if (cfg.realizations > 1) {
-    // Each realization's trajectories against the effective PDE with that realization's a*.
-    const auto nt = sim.data.times;
-    sim.truth.U.resize(static_cast<std::size_t>(B * nt * M));
-    sim.truth.dUdt.resize(sim.truth.U.size());
-    for (int r = 0; r < cfg.realizations; ++r) {
-      sim.a_star_realizations.push_back(realization_a_star(cfg, r));
-      std::vector<index_t> own;
-      std::vector<std::function<double(double)>> sub;
-      for (index_t b = r; b < B; b += cfg.realizations) own.push_back(b), sub.push_back(icf[b]);
-      if (own.empty()) continue;
-      const auto t =
-          homogenized_truth(sim.a_star_realizations.back(), cfg.length, cfg.macro_nodes, per_macro, sub, sim.data.t);
-      for (std::size_t k = 0; k < own.size(); ++k) {
-        std::copy_n(t.U.begin() + k * nt * M, nt * M, sim.truth.U.begin() + own[k] * nt * M);
-        std::copy_n(t.dUdt.begin() + k * nt * M, nt * M, sim.truth.dUdt.begin() + own[k] * nt * M);
-      }
-    }
-    sim.a_star = sim.a_star_realizations.front();
-  } else {
-    sim.a_star = cell_a_star(cfg);
-    sim.truth = homogenized_truth(sim.a_star, cfg.length, cfg.macro_nodes, per_macro, icf, sim.data.t);
-  }
+  if (cfg.field->graded() && !model.nonlinear())
+    for (const double x : macro_positions(cfg, false))
+      sim.a_star_x.push_back(local_a_star(*cfg.field, x, cell_points(cfg)));
+  if (!a_stars.empty()) sim.a_star = a_stars.front();
+  if (cfg.realizations > 1) sim.a_star_realizations = a_stars;
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
   if (cfg.full_compare > 0 && cfg.scheme != Scheme1D::FullResolution) {
     const index_t n = std::min<index_t>(cfg.full_compare, B);

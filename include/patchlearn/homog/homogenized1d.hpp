@@ -74,4 +74,21 @@ HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_per
                               index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
                               const std::vector<double>& times, double rtol, URange range);
 
+/// graded_truth in two steps, for a truth computed piece by piece (a simulation's chunks): the
+/// local effective coefficients on the fine grid once, then the truth of any initial conditions.
+class GradedTruth {
+ public:
+  GradedTruth(const CoefficientField& graded, int points_per_period, double length, int macro_nodes,
+              index_t fine_per_macro, double rtol, URange range);
+  HomogenizedTruth operator()(const std::vector<std::function<double(double)>>& ics,
+                              const std::vector<double>& times) const;
+
+ private:
+  MediumSeries series_;
+  double length_, rtol_;
+  int macro_nodes_;
+  index_t fine_per_macro_;
+  URange range_;
+};
+
 }  // namespace patchlearn
