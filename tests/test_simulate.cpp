@@ -239,7 +239,8 @@ TEST(Validate, PatchParametersThatMissTheRateToleranceWarnAndAutoMeetsIt) {
 TEST(Chunks, EachChunkCarriesItsTruthAndAResumeReadsItBack) {
   // The truth of trajectories [first, first + count) is computed with their chunk (on the rank that
   // simulates it, pipeline/chunks.hpp), committed in the chunk file and read back on resume rather
-  // than computed again; without a truth function the chunks hold none.
+  // than computed again, unless the truth's own settings changed; without a truth function the
+  // chunks hold none.
   const std::string dir = (std::filesystem::temp_directory_path() / "pl_chunk_truth").string();
   remove_tree_quietly(dir);
   const index_t B = 5, T = 2, M = 3;
@@ -279,6 +280,18 @@ TEST(Chunks, EachChunkCarriesItsTruthAndAResumeReadsItBack) {
   EXPECT_EQ(resumed.truth.U, want_U);
   EXPECT_EQ(resumed.truth.dUdt, want_R);
   EXPECT_EQ(resumed.data.host_U(), first_run.data.host_U());
+  // The truth's settings changed (its grid), the data's did not: the chunks' data are read back and
+  // their truth is computed again.
+  int simulated = 0;
+  const SimulateChunk counting = [&](index_t first, index_t count, const std::function<void(double)>& p) {
+    ++simulated;
+    return compute(first, count, p);
+  };
+  const auto regridded = run_in_chunks(&run, "x = 1\n[homogenized]\ndx = 1e-4\n", B, Device::CPU, counting, truth,
+                                       quiet, "simulate", wall);
+  EXPECT_EQ(simulated, 0);
+  EXPECT_EQ(asked, (std::vector<std::pair<index_t, index_t>>{{0, 2}, {2, 2}, {4, 1}}));
+  EXPECT_EQ(regridded.truth.U, want_U);
   // No truth function: chunks without truth, and none returned; a resume with one refuses them.
   run.resume = false;
   const auto none = run_in_chunks(&run, "x = 1", B, Device::CPU, compute, {}, quiet, "simulate", wall);

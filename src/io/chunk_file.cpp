@@ -15,6 +15,7 @@ void write_chunk_file(const std::string& path, const ChunkFile& c, const std::st
   if (!c.truth_U.empty()) {
     out.dataset("U_truth", {c.count, c.times, c.nodes}, c.truth_U);
     out.dataset("dUdt_truth", {c.count, c.times, c.nodes}, c.truth_dUdt);
+    out.attribute("truth_identity", c.truth_identity);
   }
   out.dataset("t", {c.times}, c.t);
   out.dataset("point_steps", {1}, {c.point_steps});
@@ -55,6 +56,7 @@ ChunkFile read_chunk_file(const std::string& path, index_t first, index_t count,
     try {
       c.truth_U = h5_read(path, "U_truth", &dims3);
       c.truth_dUdt = h5_read(path, "dUdt_truth", &dims4);
+      c.truth_identity = h5_read_string_attribute(path, "truth_identity");
     } catch (const InputError& e) {  // chunks hold their truth since 2026-12-05
       throw InputError(std::string(e.what()) + " (a chunk of an older patchlearn?)" + remedy);
     }

@@ -21,4 +21,9 @@ const std::set<std::string>& tables_not_affecting_simulation() {
   return tables;
 }
 
+const std::set<std::string>& tables_not_affecting_truth() {
+  static const std::set<std::string> tables{"learn", "regression", "bench", "run"};
+  return tables;
+}
+
 }  // namespace patchlearn

@@ -75,7 +75,8 @@ ChunkedData run_in_chunks(const ChunkedRun* chunks, const std::string& config_te
     fs::create_directories(run.dir, ec);
     if (ec) throw InputError("cannot create '" + run.dir + "': " + ec.message());
   });
-  const std::string identity = config_identity(config_text, run.dir, tables_not_affecting_simulation());
+  const std::string identity = config_identity(config_text, run.dir, tables_not_affecting_simulation()),
+                    truth_identity = config_identity(config_text, run.dir, tables_not_affecting_truth());
   const auto spans = chunk_spans(B, run.chunk, run.least, device);
   const index_t chunk = spans.empty() ? 0 : spans.front().second;
   if (const auto count = static_cast<index_t>(spans.size()); count < ranks && me == 0)
@@ -95,9 +96,16 @@ ChunkedData run_in_chunks(const ChunkedRun* chunks, const std::string& config_te
     CoarseData computed;
     ChunkFile read;
   };
+  // A chunk whose truth was computed under other truth settings (the homogenized grid, the
+  // rollout's tolerance) keeps its data, and its truth is computed again.
   const auto read_back = [&](index_t first, index_t count) {
-    return Part{
-        first, count, {}, read_chunk_file(chunk_path(first, count), first, count, identity, run.dir, bool(truth))};
+    Part p{first, count, {}, read_chunk_file(chunk_path(first, count), first, count, identity, run.dir, bool(truth))};
+    if (truth && p.read.truth_identity != truth_identity) {
+      auto tr = truth(first, count, p.read.t);
+      p.read.truth_U = std::move(tr.U);
+      p.read.truth_dUdt = std::move(tr.dUdt);
+    }
+    return p;
   };
   Committed committed(run.dir, ranks);
   // This rank's chunks (chunk i is rank i mod N's), each simulated and committed, or on resume
@@ -121,9 +129,18 @@ ChunkedData run_in_chunks(const ChunkedRun* chunks, const std::string& config_te
         const auto& d = part.computed;
         const double wall = clock.seconds();
         auto tr = truth ? truth(first, count, d.t) : HomogenizedTruth{};
-        part.read = ChunkFile{
-            first,         count, d.times, d.nodes, d.host_U(), d.host_dUdt(), d.t, std::move(tr.U), std::move(tr.dUdt),
-            d.point_steps, wall};
+        part.read = ChunkFile{first,
+                              count,
+                              d.times,
+                              d.nodes,
+                              d.host_U(),
+                              d.host_dUdt(),
+                              d.t,
+                              std::move(tr.U),
+                              std::move(tr.dUdt),
+                              truth ? truth_identity : std::string(),
+                              d.point_steps,
+                              wall};
         write_chunk_file(path, part.read, identity, config_text);
         part.read.U = {};  // the data stay on the device, in `computed`
         part.read.dUdt = {};

@@ -14,6 +14,7 @@ struct ChunkFile {
   index_t first = 0, count = 0, times = 0, nodes = 0;
   std::vector<double> U, dUdt, t;           ///< U, dUdt: [count, times, nodes]
   std::vector<double> truth_U, truth_dUdt;  ///< the same trajectories' truth, like U (or none)
+  std::string truth_identity;               ///< config_identity of the truth's settings (io/identity.hpp)
   double point_steps = 0.0, wall_s = 0.0;
 };
 

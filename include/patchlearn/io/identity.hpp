@@ -13,5 +13,9 @@ std::string config_identity(const std::string& text, const std::string& origin, 
 /// The tables that do not change simulated coarse data (U, dU/dt, t): learning, rollout,
 /// regression, benchmark, run and homogenized-truth settings.
 const std::set<std::string>& tables_not_affecting_simulation();
+/// The tables that do not change the truth of the coarse data (U_hom, dU/dt_hom): those of
+/// tables_not_affecting_simulation but `rollout` (its rtol is the 1D effective-PDE truth's
+/// tolerance) and `homogenized` (the truth's grid).
+const std::set<std::string>& tables_not_affecting_truth();
 
 }  // namespace patchlearn
