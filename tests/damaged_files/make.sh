@@ -50,6 +50,7 @@ open(os.path.join(here, "data_text.h5"), "w").write("t,U\n0,1\n")
 open(os.path.join(here, "data_empty.h5"), "w").close()
 chunk = "c/data.h5.chunks/chunk_0_1.h5"
 flip(chunk, os.path.join(here, "chunk_flipped_U.h5"), "U")
+flip(chunk, os.path.join(here, "chunk_flipped_truth.h5"), "U_truth")
 truncate(chunk, os.path.join(here, "chunk_truncated.h5"))
 shutil.copy("d/data.h5.chunks/chunk_0_1.h5", os.path.join(here, "chunk_other_config.h5"))
 shutil.copy(chunk, os.path.join(here, "chunk_of_trajectory_0.h5"))  # whole, for another chunk's name
