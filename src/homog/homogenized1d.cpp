@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -62,6 +63,13 @@ void HomogenizedSolution1D::evaluate(double t, const std::vector<index_t>& nodes
 HomogenizedTruth homogenized_truth(double a_star, double length, int macro_nodes, index_t fine_per_macro,
                                    const std::vector<std::function<double(double)>>& ics,
                                    const std::vector<double>& times) {
+  return homogenized_truth(std::vector<double>(ics.size(), a_star), length, macro_nodes, fine_per_macro, ics, times);
+}
+
+HomogenizedTruth homogenized_truth(const std::vector<double>& a_star, double length, int macro_nodes,
+                                   index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                                   const std::vector<double>& times) {
+  if (a_star.size() != ics.size()) throw std::logic_error("homogenized_truth: one a* per initial condition");
   const index_t nt = static_cast<index_t>(times.size()), M = macro_nodes;
   HomogenizedTruth out;
   out.U.resize(ics.size() * nt * M);
@@ -70,7 +78,7 @@ HomogenizedTruth homogenized_truth(double a_star, double length, int macro_nodes
   for (index_t i = 0; i < M; ++i) nodes[i] = i * fine_per_macro;
 #pragma omp parallel for
   for (std::size_t tr = 0; tr < ics.size(); ++tr) {
-    HomogenizedSolution1D sol(a_star, length, (M - 1) * fine_per_macro, ics[tr]);
+    HomogenizedSolution1D sol(a_star[tr], length, (M - 1) * fine_per_macro, ics[tr]);
     for (index_t n = 0; n < nt; ++n) {
       const std::size_t o = (tr * nt + n) * M;
       sol.evaluate(times[n], nodes, out.U.data() + o, out.dUdt.data() + o);

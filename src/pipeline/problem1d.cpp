@@ -408,25 +408,9 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
     if (graded) return (*graded)(sub, t);
     if (sim.effective)
       return effective_truth(*sim.effective, cfg.length, cfg.macro_nodes, per_macro, sub, t, cfg.rollout.rtol);
-    const auto R = static_cast<index_t>(a_stars.size());
-    if (R == 1) return homogenized_truth(a_stars[0], cfg.length, cfg.macro_nodes, per_macro, sub, t);
-    const auto nt = static_cast<index_t>(t.size());
-    HomogenizedTruth out;
-    out.U.resize(static_cast<std::size_t>(count * nt * M));
-    out.dUdt.resize(out.U.size());
-    for (index_t r = 0; r < R; ++r) {
-      std::vector<index_t> own;
-      InitialConditions group;
-      for (index_t k = 0; k < count; ++k)
-        if ((first + k) % R == r) own.push_back(k), group.push_back(sub[k]);
-      if (own.empty()) continue;
-      const auto part = homogenized_truth(a_stars[r], cfg.length, cfg.macro_nodes, per_macro, group, t);
-      for (std::size_t k = 0; k < own.size(); ++k) {
-        std::copy_n(part.U.begin() + k * nt * M, nt * M, out.U.begin() + own[k] * nt * M);
-        std::copy_n(part.dUdt.begin() + k * nt * M, nt * M, out.dUdt.begin() + own[k] * nt * M);
-      }
-    }
-    return out;
+    std::vector<double> a(static_cast<std::size_t>(count));
+    for (index_t k = 0; k < count; ++k) a[k] = a_stars[(first + k) % static_cast<index_t>(a_stars.size())];
+    return homogenized_truth(a, cfg.length, cfg.macro_nodes, per_macro, sub, t);
   };
   const std::string stage = "simulate (" + std::string(name_of(cfg.scheme)) + ")";
   auto chunked = run_in_chunks(chunks, cfg.text, B, device, compute, truth, observer, stage, sim.wall_s);

@@ -315,7 +315,6 @@ GapTooth2D::GapTooth2D(Device dev, const Lattice2D& lattice, const PatchLayout2D
     std::optional<ClosedTeeth> own;
     close_teeth(closed ? *closed : own.emplace(ClosedTeeth::solve(lattice, g)));
   } else if (kernels::coupling_edges_pay(dev, g.P)) {
-    library_edges_ = true;
     edges_ = Buffer<double>(dev, static_cast<std::size_t>(batch_ * 4 * g.m * g.P * g.P));
   }
 }
@@ -389,14 +388,15 @@ void GapTooth2D::close_teeth(const ClosedTeeth& closed) {
 
 void GapTooth2D::rates(const double* u, double* dudt) {
   const auto& g = layout_;
-  // Closed teeth on CUDA: every ghost from all the means first (on the CPU each trajectory's pass
-  // computes its own). Many patches on CUDA: the coupling's edge planes by the library's GEMMs.
-  const bool precompute = (bonds_.closure.active() && dev_ == Device::CUDA) || library_edges_;
-  if (library_edges_) {
-    kernels::coupling_edges(dev_, batch_, g.P, g.m, wp_.data(), wm_.data(), u, edges_.data());
-  } else if (precompute) {
+  // Where the edge planes are kept (edges_, CUDA only), all of them first: closed teeth's ghosts
+  // from all the means, or the coupling's edges by the library's GEMMs for many patches. Otherwise
+  // each point's pass computes its own.
+  const bool precompute = edges_.size() > 0;
+  if (precompute && bonds_.closure.active()) {
     restrict_means(u, means_.data());
     kernels::closure_edges(dev_, batch_, g.P, g.m, bonds_.closure, u, means_.data(), edges_.data());
+  } else if (precompute) {
+    kernels::coupling_edges(dev_, batch_, g.P, g.m, wp_.data(), wm_.data(), u, edges_.data());
   }
   kernels::gap_tooth_rates(dev_, batch_, g.P, g.m, bonds_, wp_.data(), wm_.data(), 1.0 / (g.h * g.h), u, dudt,
                            nl_.view(), precompute ? edges_.data() : nullptr);

@@ -47,6 +47,11 @@ struct HomogenizedTruth {
 HomogenizedTruth homogenized_truth(double a_star, double length, int macro_nodes, index_t fine_per_macro,
                                    const std::vector<std::function<double(double)>>& ics,
                                    const std::vector<double>& times);
+/// The same with each initial condition's own a* (a_star[b] for ics[b]: trajectories on different
+/// realizations of a random medium).
+HomogenizedTruth homogenized_truth(const std::vector<double>& a_star, double length, int macro_nodes,
+                                   index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                                   const std::vector<double>& times);
 
 }  // namespace patchlearn
 

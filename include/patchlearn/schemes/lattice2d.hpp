@@ -167,11 +167,11 @@ class GapTooth2D : public LatticeScheme2D {
   kernels::ToothBonds bonds_;  ///< views of kE_, kN_
   double rho_ = 0.0;
   // The periodic closure (closed_teeth): its factors and matrices (viewed by bonds_.closure), and on
-  // CUDA the means and the ghost planes; or, with library_edges_ (kernels::coupling_edges_pay), the
-  // EdgyInt coupling's edge planes from the library.
+  // CUDA the means and the ghost planes; or, without a closure where kernels::coupling_edges_pay,
+  // the EdgyInt coupling's edge planes from the library. edges_ is empty where each pass computes
+  // its own.
   void close_teeth(const ClosedTeeth& closed);
   Buffer<double> closure_factors_, closure_matrices_, means_, edges_;
-  bool library_edges_ = false;
 };
 
 class FullLattice2D : public LatticeScheme2D {
