@@ -167,9 +167,9 @@ TEST(Config, BenchRepeatTime) {
 }
 
 TEST(Config, EachCommandChecksTheSectionsItUses) {
-  // A 2D lattice of period 4 with patch centres 32 points apart: the default bench sweep (480,
-  // 1440, 4800 on 16 patches, centres 30, 90, 300 apart) does not fit its period, which only
-  // `bench` and `validate` need to know.
+  // A 2D lattice of period 4 with a 4 x 4 patch interior and patch centres 32 points apart: the default bench sweep
+  // (480, 1440, 4800 on 16 patches, centres 30, 90, 300 apart) does not fit its period, which only `bench` and
+  // `validate` need to know.
   const auto c = parse_config_2d(R"(
 [domain]
 dimension = 2
@@ -177,7 +177,8 @@ dimension = 2
 kappa = "lognormal"
 period = 4
 [patch]
-ratio = 0.09375
+points = 6
+ratio = 0.125
 )",
                                  "period4");
   try {

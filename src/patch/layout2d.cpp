@@ -44,9 +44,8 @@ double patch_mean_factor(double k, int m, double h) {
 double wavenumber(double L, int N, int i) { return 2.0 * M_PI / L * (i <= N / 2 ? i : i - N); }
 
 PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, Coupling coupling, int order) {
-  if (n < 3 || n % 2 == 0)
-    throw ConfigError("patch.points",
-                      std::to_string(n) + " must be odd and >= 3 (a centre point and one edge each side)");
+  if (n < 3)
+    throw ConfigError("patch.points", std::to_string(n) + " must be >= 3 (an interior point and one edge each side)");
   if (P < 3) throw ConfigError("domain.patches", std::to_string(P) + " must be >= 3");
   if (!(ratio > 0 && ratio <= 1))
     throw ConfigError("patch.ratio", num(ratio) + " must be in (0, 1]: 1 means the patches fill the domain");
@@ -66,7 +65,7 @@ PatchLayout2D make_layout_2d(double L, int P, int n, double ratio, Coupling coup
                                          " lattice points apart; (points - 2) / ratio must be a whole number");
   g.spacing = static_cast<index_t>(std::llround(s));
   g.first = g.spacing / 2 - (n - 1) / 2;
-  for (int I = 0; I < P; ++I) g.centres.push_back(static_cast<double>(I * g.spacing + g.spacing / 2) * g.h);
+  for (int I = 0; I < P; ++I) g.centres.push_back((static_cast<double>(I * g.spacing + g.first) + 0.5 * (n - 1)) * g.h);
   g.coupling = coupling;
   g.order = order;
   g.wp = coupling_kernel(P, ratio, coupling, order);

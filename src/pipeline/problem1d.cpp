@@ -263,13 +263,14 @@ std::vector<std::string> Problem1D::check_simulable() const {
   if (b.total() <= tol) return w;
   const auto line = [&](const char* key, bool chosen, double err, const char* what, const char* remedy) {
     if (err > tol / 3.0)
-      w.push_back(fmt::format("{}: {}: {:.2g} relative error in dU/dt, over patch.rate_tolerance = {:g} ({}{})", key,
-                              what, err, tol, remedy,
-                              chosen
-                                  ? fmt::format("; \"auto\" found no change that shrinks it within the fixed keys and "
-                                                "{} substeps",
-                                                kMaxSubsteps)
-                                  : std::string(", or \"auto\"")));
+      w.push_back(
+          fmt::format("{}: {}: {:.2g} relative error in dU/dt, of {:.2g} in all, over "
+                      "patch.rate_tolerance = {:g} ({}{})",
+                      key, what, err, b.total(), tol, remedy,
+                      chosen ? fmt::format("; \"auto\" found no change that shrinks it within the fixed keys and "
+                                           "{} substeps",
+                                           kMaxSubsteps)
+                             : std::string(", or \"auto\"")));
   };
   const auto& a = cfg_.patch_auto;
   line("patch.buffer_width", a.buffer_width, b.buffer,
