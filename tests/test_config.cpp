@@ -192,6 +192,19 @@ ratio = 0.125
   EXPECT_EQ(parse_config_2d("[domain]\ndimension = 2\n[initial]\ntrajectories = 1\n", "t").initial.trajectories, 1);
 }
 
+TEST(Config, GapToothAndFullResolutionDataTrainFromTheirSecondSnapshot) {
+  // Their t = 0 snapshot is the initial condition's layer (learn.train_t_min in config.cpp); patch
+  // dynamics heals every snapshot.
+  const std::string sampled = std::string(kBase) + "[macro]\ndt = 2e-3\nt_end = 0.12\nsample_every = 3\n";
+  EXPECT_EQ(parse_config_1d(sampled, "t").train_t_min, 0.0);
+  for (const char* scheme : {"gap_tooth", "full_resolution"})
+    EXPECT_DOUBLE_EQ(parse_config_1d(sampled + "[scheme]\ntype = \"" + scheme + "\"\n", "t").train_t_min, 6e-3);
+  EXPECT_EQ(parse_config_1d(sampled + "[learn]\ntrain_t_min = 0.05\n", "t").train_t_min, 0.05);
+  EXPECT_EQ(error_key(sampled + "[learn]\ntrain_t_min = 0.12\n"), "learn.train_t_min");
+  EXPECT_EQ(error_key(sampled + "[learn]\ntrain_t_min = 0.05\ntrain_t_max = 0.04\n"), "learn.train_t_min");
+  EXPECT_EQ(error_key(sampled + "[learn]\ntrain_t_min = -1\n"), "learn.train_t_min");
+}
+
 TEST(Config, SizesBeyondMemoryAreRefusedUpFront) {
   // A micro grid of 1e-15 gives 1.2e13 points per patch: one fine state of a single trajectory
   // needs ~1e15 bytes, beyond any machine; the coarse data are tiny. Without a GPU (which might
@@ -252,6 +265,7 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"learn.train_trajectories", [&](const Config1D& x) { return n(x.train_trajectories); }},
       {"learn.validation_fraction", [&](const Config1D& x) { return n(x.learn.validation_fraction); }},
       {"learn.validation_split", [](const Config1D& x) { return std::string(name_of(x.learn.validation_split)); }},
+      {"learn.train_t_min", [&](const Config1D& x) { return n(x.train_t_min); }},
       {"learn.stencil", [&](const Config1D& x) { return n(x.stencil); }},
       {"learn.seed", [&](const Config1D& x) { return n(static_cast<double>(x.learn.seed)); }},
       {"learn.checkpoint_every", [&](const Config1D& x) { return n(x.learn.checkpoint_every); }},

@@ -526,7 +526,7 @@ torch::Tensor sine_amplitudes(const torch::Tensor& Y) {
   return torch::matmul(W, S) * (2.0 / static_cast<double>(M - 1));
 }
 
-/// The 1D learning task: states with t < learn.train_t_max, the 1D regression library, the unseen
+/// The 1D learning task: states with learn.train_t_min <= t < learn.train_t_max, the 1D regression library, the unseen
 /// test trajectories with their homogenized truth, and the 3-point scheme a* D2 as the exact
 /// coarse operator.
 class LearningTask1D : public LearningTask {
@@ -553,10 +553,11 @@ class LearningTask1D : public LearningTask {
     const int ntr = cfg_.train_trajectories, M = cfg_.macro_nodes;
     if (data.U.size(0) <= ntr)
       throw ConfigError("learn.train_trajectories", std::to_string(ntr) + " leaves no test trajectory in the data");
-    int64_t nt = 0;
+    int64_t t0 = 0, nt = 0;
+    while (t0 < static_cast<int64_t>(data.t.size()) && data.t[t0] < cfg_.train_t_min - 1e-12) ++t0;
     while (nt < static_cast<int64_t>(data.t.size()) && data.t[nt] < cfg_.train_t_max) ++nt;
-    return {data.U.index({Slice(0, ntr), Slice(0, nt)}).reshape({-1, M}),
-            data.dUdt.index({Slice(0, ntr), Slice(0, nt)}).reshape({-1, M})};
+    return {data.U.index({Slice(0, ntr), Slice(t0, nt)}).reshape({-1, M}),
+            data.dUdt.index({Slice(0, ntr), Slice(t0, nt)}).reshape({-1, M})};
   }
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {

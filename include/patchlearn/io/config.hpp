@@ -187,6 +187,9 @@ struct Config1D : SharedConfig {
   // [learn], beside the shared keys
   int train_trajectories = 8;  ///< the first ones train, the rest test
   double train_t_max = 1e300;  ///< use snapshots with t < train_t_max
+  /// and t >= train_t_min: gap-tooth and full-resolution data begin with a layer (default: skip
+  /// the t = 0 snapshot, see parse_config_1d), patch dynamics does not (default 0)
+  double train_t_min = 0.0;
   int stencil = 3;
   // [cell] (random media): representative-volume windows of `cell_window` periods (cells), and
   // `cell_samples` of them, disjoint, from the realization (0: not random)
