@@ -205,6 +205,16 @@ TEST(Config, GapToothAndFullResolutionDataTrainFromTheirSecondSnapshot) {
   EXPECT_EQ(error_key(sampled + "[learn]\ntrain_t_min = -1\n"), "learn.train_t_min");
 }
 
+TEST(Config, AToothOverPartOfAPeriodIsWarnedAbout) {
+  const auto warned = [](const Config1D& c) {
+    return std::any_of(c.warnings.begin(), c.warnings.end(),
+                       [](const std::string& w) { return w.rfind("patch.tooth_width", 0) == 0; });
+  };
+  EXPECT_FALSE(warned(parse_config_1d(kBase, "t")));  // 2 periods
+  EXPECT_TRUE(warned(parse_config_1d(                 // 2.5 periods
+      "[medium]\nepsilon = 8e-4\n[patch]\ntooth_width = 2e-3\nbuffer_width = 1.2e-2\nrate_tolerance = 0.1\n", "t")));
+}
+
 TEST(Config, SizesBeyondMemoryAreRefusedUpFront) {
   // A micro grid of 1e-15 gives 1.2e13 points per patch: one fine state of a single trajectory
   // needs ~1e15 bytes, beyond any machine; the coarse data are tiny. Without a GPU (which might

@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/schemes/lattice2d.hpp"
@@ -288,6 +290,16 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (c.tooth_width < c.epsilon)
     throw ConfigError("patch.tooth_width", num(c.tooth_width) + " is shorter than one period epsilon = " +
                                                num(c.epsilon) + "; a tooth must average over at least one period");
+  // A tooth of a fractional number of periods keeps part of a period of the micro-scale corrector
+  // eps chi(x/eps) U_x in its average: a bias of order eps/h in U and dU/dt. Measured on
+  // a = (2 + cos 2 pi y) exp(-0.3 u) with drift and reaction, teeth of 2.5 periods against 2: gap-tooth
+  // 3.8e-4 from the effective PDE against 3.9e-5, patch dynamics 2.7e-5 against 1.2e-5.
+  if (!c.field->random() && !whole_number(c.tooth_width / c.epsilon, 1e-6))
+    c.warnings.push_back(fmt::format(
+        "patch.tooth_width: {:g} is {:.4g} periods of the medium; a tooth average over part of a period keeps part of "
+        "the micro-scale corrector, a bias of order epsilon / tooth_width in U and dU/dt (use a whole number of "
+        "periods)",
+        c.tooth_width, c.tooth_width / c.epsilon));
   const std::string lifting = patch.choice("lifting", "quadratic", {"quadratic", "quartic"});
   c.lifting_degree = lifting == "quadratic" ? 2 : 4;
   if (!c.patch_auto.burst) c.burst = patch.positive("burst", c.burst);
