@@ -1042,9 +1042,14 @@ TEST(Config2D, PaperConfigAndBadTables) {
   EXPECT_EQ(key_of("conductance_factor = \"1 + u^2\"\n[fine]\nstepper = \"exponential\""), "fine.stepper");
   // The regression's modes: (P - 1) / 4 on a u-dependent lattice or with a Fourier position basis
   // (products on the grid), every mode on a linear one or with a polynomial basis (not periodic),
-  // or as given.
+  // the initial conditions' on a random one (the rest hold only its fluctuation), or as given.
   EXPECT_EQ(nl.regression_modes, 3);
   EXPECT_EQ(c.regression_modes, 8);
+  const std::string random = "kappa = \"random\"\ndistribution = \"lognormal\"\nmu = 0.0\nsigma = 0.5\nseed = 1\n";
+  EXPECT_EQ(parse_config_2d(head + random + "[initial]\nwavenumbers = [1, 5]\n", "t").regression_modes, 5);
+  EXPECT_EQ(parse_config_2d(head + random + "[initial]\nwavenumbers = [1, 5]\n[regression]\nmodes = 8\n", "t")
+                .regression_modes,
+            8);
   for (const char* medium : {"conductance_factor = \"1 + u^2\"\n", ""})
     for (const auto& [basis, modes] : {std::pair{"fourier", 3}, std::pair{"polynomial", 8}})
       EXPECT_EQ(
