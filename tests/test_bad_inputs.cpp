@@ -205,4 +205,14 @@ TEST(BadInputs, CellOfAUDependentMediumNeedsU) {
   std::tie(status, text) = run_program(cell + " --u 2");
   EXPECT_EQ(status, 2) << text;
   EXPECT_NE(text.find("medium.u_range"), std::string::npos) << text;
+  // A drift and a reaction of y alone: the same period means at every u, no --u needed.
+  // c* = a* <c / a> = 2 (<cos / (1.1 + sin)> = 0), r* = <1 + sin> = 1.
+  std::ofstream(cfg) << "[medium]\ncoefficient = \"expression\"\nexpression = \"1.1 + sin(2*pi*y)\"\n"
+                     << "drift = \"2 + cos(2*pi*y)\"\nreaction = \"1 + sin(2*pi*y)\"\n";
+  std::tie(status, text) = run_program(cell + " --json");
+  EXPECT_EQ(status, 0) << text;
+  const auto k = text.substr(text.rfind('{'));
+  EXPECT_NEAR(std::stod(k.substr(k.find("\"drift\":") + 8)), 2.0, 1e-9) << text;
+  EXPECT_NEAR(std::stod(k.substr(k.find("\"reaction\":") + 11)), 1.0, 1e-12) << text;
+  EXPECT_EQ(k.find("\"u\""), std::string::npos) << text;
 }

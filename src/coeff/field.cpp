@@ -286,6 +286,13 @@ std::string CoefficientField::nonlinear_key() const {
   return "";
 }
 
+std::string CoefficientField::u_key() const {
+  if (a_u_) return "medium.expression";
+  if (drift_ && drift_->uses("u")) return "medium.drift";
+  if (reaction_ && reaction_->uses("u")) return "medium.reaction";
+  return "";
+}
+
 CoefficientField CoefficientField::table(std::vector<double> values, const std::string& origin) {
   if (values.empty()) throw ConfigError("medium.table", origin + " holds no values");
   for (double v : values)

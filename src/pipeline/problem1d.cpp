@@ -822,8 +822,16 @@ Report Problem1D::cell(const CellQuery& query) const {
   if (query.y) throw InputError("--y: a 1D medium has no y; run cell without it");
   if (query.x && !cfg_.field->graded())
     throw InputError("--x: the medium is not graded (medium.expression does not use x); run cell without it");
-  const std::string key = cfg_.field->nonlinear_key();
-  if (!u && !key.empty()) throw InputError("the medium depends on u (" + key + "): give the value with --u VALUE");
+  // key: the first term the linear model lacks (drift, reaction or a u in a); u_key: the first
+  // that depends on u, which only --u can fix. A drift or reaction of y (and x) alone has the same
+  // period means at every u.
+  const std::string key = cfg_.field->nonlinear_key(), u_key = cfg_.field->u_key();
+  if (!u && !u_key.empty()) throw InputError("the medium depends on u (" + u_key + "): give the value with --u VALUE");
+  const std::string at_u_text = u ? fmt::format("u = {:.15g}", *u) : std::string("every u");
+  const auto with_u = [&](json j) {
+    if (u) j["u"] = *u;
+    return j;
+  };
   if (cfg_.field->graded()) {
     if (u && key.empty())
       throw InputError("--u: this graded medium is linear (no u, drift or reaction); run cell without it");
@@ -831,12 +839,12 @@ Report Problem1D::cell(const CellQuery& query) const {
     if (query.x) {
       const double x = *query.x;
       const auto e = local_effective_coefficients(*cfg_.field, x, cell_points(cfg_), at_u);
-      if (u)
-        return {{{"x", x}, {"u", *u}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}},
+      if (!key.empty())
+        return {with_u({{"x", x}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}}),
                 {"medium: " + cfg_.field->description(),
-                 fmt::format("at x = {:.15g}, u = {:.15g} (cell problem of the local period): a* = {:.15g}, drift c* "
+                 fmt::format("at x = {:.15g}, {} (cell problem of the local period): a* = {:.15g}, drift c* "
                              "= {:.15g}, reaction r* = {:.15g}",
-                             x, *u, e.a_star, e.drift, e.reaction),
+                             x, at_u_text, e.a_star, e.drift, e.reaction),
                  "U_t = (a*(x, U) U_x)_x + c*(x, U) U_x + r*(x, U)"}};
       const double hm = cfg_.field->at_position(x).harmonic_mean();
       return {{{"x", x}, {"a_star", e.a_star}, {"harmonic_mean", hm}},
@@ -856,23 +864,24 @@ Report Problem1D::cell(const CellQuery& query) const {
     Report r{
         {{"x", g.x}, {"a_star", a}, {"slope", slope}},
         {"medium: " + cfg_.field->description(),
-         u ? fmt::format("the local a*(x, u), a*' = d a*/dx, c*(x, u), r*(x, u) at the macro nodes and u = {:.15g} "
-                         "(cell problems):",
-                         *u)
-           : "the local a*(x) at the macro nodes (cell problems):"}};
-    if (u) r.json["u"] = *u, r.json["drift"] = drift, r.json["reaction"] = reaction;
+         !key.empty() ? fmt::format("the local a*(x, u), a*' = d a*/dx, c*(x, u), r*(x, u) at the macro nodes and {} "
+                                    "(cell problems):",
+                                    at_u_text)
+                      : "the local a*(x) at the macro nodes (cell problems):"}};
+    if (!key.empty()) r.json = with_u(r.json), r.json["drift"] = drift, r.json["reaction"] = reaction;
     for (std::size_t i = 0; i < g.x.size(); ++i)
-      r.lines.push_back(fmt::format("  x = {:<10.6g} a* = {:.12g}   a*' = {:.6g}{}", g.x[i], a[i], slope[i],
-                                    u ? fmt::format("   c* = {:.12g}   r* = {:.12g}", drift[i], reaction[i]) : ""));
+      r.lines.push_back(
+          fmt::format("  x = {:<10.6g} a* = {:.12g}   a*' = {:.6g}{}", g.x[i], a[i], slope[i],
+                      !key.empty() ? fmt::format("   c* = {:.12g}   r* = {:.12g}", drift[i], reaction[i]) : ""));
     return r;
   }
   if (u && !cfg_.field->periodic()) throw InputError("--u: a random medium is linear; run cell without it");
-  if (u) {
-    const auto e = effective_coefficients(cfg_, *u);
-    return {{{"u", *u}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}},
+  if (!key.empty()) {
+    const auto e = effective_coefficients(cfg_, u.value_or(0.0));
+    return {with_u({{"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}}),
             {"medium: " + cfg_.field->description(),
-             fmt::format("at u = {:.15g}: a* = {:.15g}, drift c* = {:.15g}, reaction r* = {:.15g}", *u, e.a_star,
-                         e.drift, e.reaction),
+             fmt::format("at {}: a* = {:.15g}, drift c* = {:.15g}, reaction r* = {:.15g}", at_u_text, e.a_star, e.drift,
+                         e.reaction),
              "U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)"}};
   }
   if (cfg_.random) return random_cell();

@@ -127,6 +127,9 @@ class CoefficientField {
   /// The key of the first term the linear fine model u_t = (a(y) u_x)_x lacks (medium.expression
   /// when a depends on u, medium.drift, medium.reaction), "" when it has none.
   std::string nonlinear_key() const;
+  /// The key of the first term that depends on u ("" when a, the drift and the reaction are
+  /// functions of position alone): what a u-dependent effective coefficient needs.
+  std::string u_key() const;
   /// ConfigError naming that key unless the medium is linear (what the fine-scale schemes model).
   void require_linear() const;
   /// Sample a at y_j = (j + 0.5) / n, j < n: the face-centred values of one period on a lattice
