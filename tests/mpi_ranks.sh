@@ -2,7 +2,8 @@
 # MPI ranks (pipeline/ranks.hpp), run through Open MPI's mpirun, oversubscribed (CI has 2 cores):
 #  1. `mpirun -np 2 patchlearn simulate` on a small 1D and a small 2D config gives a data.h5 equal
 #     to the serial one bit for bit (every dataset and attribute but the measured wall_s), with
-#     one result line and one device line (rank 0 alone prints);
+#     one result line and one device line (rank 0 alone prints); a u-dependent 2D config too, the
+#     serial run on two threads;
 #  2. a rank that fails (a damaged chunk of rank 1's share, on --resume) stops both ranks with a
 #     non-zero status and one line naming rank 1, and leaves no data.h5;
 #  3. a rank killed (SIGKILL) while simulating stops the job, leaves no data.h5, and --resume
@@ -57,14 +58,16 @@ t_end = 0.1
 chunk_trajectories = 3
 EOF
 
-# Whether two data.h5 files hold the same datasets and attributes, bit for bit (but wall_s).
+# Whether two data.h5 files hold the same datasets and attributes, bit for bit (but wall_s and
+# the attributes named after the two files).
 same_data() {
-  /usr/bin/python3 - "$1" "$2" <<'EOF'
+  /usr/bin/python3 - "$@" <<'EOF'
 import sys
 import h5py
 a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+skip = {"wall_s", *sys.argv[3:]}
 def attrs(o):
-    return {k: (v.tobytes() if hasattr(v, "tobytes") else v) for k, v in o.attrs.items() if k != "wall_s"}
+    return {k: (v.tobytes() if hasattr(v, "tobytes") else v) for k, v in o.attrs.items() if k not in skip}
 assert set(a) == set(b), f"datasets differ: {sorted(a)} vs {sorted(b)}"
 assert attrs(a) == attrs(b), "file attributes differ"
 for k in a:
@@ -85,6 +88,19 @@ for case in case1d case2d; do
   [ "$(grep -c '^device: .* on each of 2 ranks' ranks_$case.err)" -eq 1 ] || fail "$case: not one device line"
   [ ! -e ranks_$case/data.h5.chunks ] || fail "$case: the chunk folder is left"
 done
+
+# 1a. A u-dependent lattice, whose truth is an adaptive integration of its effective PDE: the
+# serial run on two threads, each rank on one, still bit for bit (LibTorch's reductions split by
+# the thread count; the truth runs on one).
+cat case2d.toml - > nonlinear2d.toml <<'EOF'
+[lattice]
+conductance_factor = "1 + 0.5*u^2"
+reaction = "u - u^3"
+EOF
+OMP_NUM_THREADS=2 "$bin" simulate nonlinear2d.toml --out serial_nonlinear2d --quiet
+"${mpi[@]}" -np 2 "$bin" simulate nonlinear2d.toml --out ranks_nonlinear2d --quiet > /dev/null 2> ranks_nonlinear2d.err ||
+  fail "mpirun -np 2 simulate nonlinear2d: $(cat ranks_nonlinear2d.err)"
+same_data serial_nonlinear2d/data.h5 ranks_nonlinear2d/data.h5 device  # "cpu (2 OpenMP threads)" and 1
 
 # 1b. One chunk for two ranks: one warning names the setting that gives both ranks work.
 sed 's/^chunk_trajectories = 3/chunk_trajectories = 8/' case2d.toml > onechunk2d.toml

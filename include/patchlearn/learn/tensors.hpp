@@ -21,6 +21,22 @@ torch::Device torch_device(Device d);
 /// train_and_evaluate for a caller of the library.
 void match_torch_threads();
 
+/// LibTorch on one thread while it lives, and on as many as before afterwards. Its parallel
+/// reductions split the work by the thread count, and an adaptive integrator's step follows the
+/// last bits of its error norm: a result that must not depend on the share of cores a process
+/// got (the truth in data.h5, bit for bit alike from a serial run and from any number of MPI
+/// ranks) is computed on one.
+class OneTorchThread {
+ public:
+  OneTorchThread() : was_(torch::get_num_threads()) { torch::set_num_threads(1); }
+  ~OneTorchThread() { torch::set_num_threads(was_); }
+  OneTorchThread(const OneTorchThread&) = delete;
+  OneTorchThread& operator=(const OneTorchThread&) = delete;
+
+ private:
+  int was_;
+};
+
 /// patchlearn's CUDA kernels run on the default stream, in order with LibTorch's work only while
 /// LibTorch's current stream on that device is the default one too (as it is unless a caller set
 /// another, e.g. with a CUDAStreamGuard). Every hand-over of device memory between the two

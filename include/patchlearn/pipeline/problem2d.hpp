@@ -49,7 +49,8 @@ HomogenizedTruth homogenized_truth_2d(const Config2D& cfg, const EffectiveLattic
 struct Simulation2D : Simulation {
   EffectiveTensor D;
   std::optional<RveTensorEstimate> teeth;  ///< closed teeth: the sample they hold (closed_teeth_sample)
-  double rmse_vs_homogenized_t03 = 0.0;    ///< at the snapshot nearest t = 0.3
+  double rmse_vs_homogenized_t03 = 0.0;    ///< at the snapshot nearest t = 0.3 (the last before it)
+  double t03 = 0.0;                        ///< that snapshot's time
   int fine_evaluations = 0;                ///< rate evaluations per sampling interval
 };
 
