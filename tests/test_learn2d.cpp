@@ -68,6 +68,13 @@ TEST(Learn2D, RegressionRecoversTheTensor) {
   EXPECT_NEAR(reg.coefficient("U_xy"), 0.5, 1e-10);
   EXPECT_NEAR(reg.coefficient("U_yy"), 0.7, 1e-10);
   EXPECT_EQ(reg.coefficient("U^2"), 0.0);
+  // A linear lattice's library: the 9 terms linear in U, the same tensor.
+  const auto lin = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), P, L, 1e-4, {}, {}, {}, 0, true);
+  EXPECT_EQ(lin.terms,
+            (std::vector<std::string>{"U", "U_x", "U_y", "U_xx", "U_xy", "U_yy", "U_xxxx", "U_xxyy", "U_yyyy"}));
+  EXPECT_NEAR(lin.coefficient("U_xx"), 1.1, 1e-10);
+  EXPECT_NEAR(lin.coefficient("U_xy"), 0.5, 1e-10);
+  EXPECT_NEAR(lin.coefficient("U_yy"), 0.7, 1e-10);
 }
 
 namespace {

@@ -323,9 +323,9 @@ class LearningTask2D : public LearningTask {
   }
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
-    const auto reg =
-        learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
-                          cfg_.regression_threshold, basis_, layout_.centres, patch_means(), cfg_.regression_modes);
+    const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
+                                       cfg_.regression_threshold, basis_, layout_.centres, patch_means(),
+                                       cfg_.regression_modes, e_.linear());
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
     observer.info(
         fmt::format("regression{}: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "

@@ -156,9 +156,14 @@ class PatchMeanMap {
 /// fast modes. Both errors land mostly there: a product of three factors each within K holds modes
 /// up to 3K, whose aliases k - P miss every mode within K when 4K < P. 0 (or P/2 and more): every
 /// mode.
+/// `linear`: the lattice has no u-dependence, so its effective equation is linear in U (a linear
+/// fine model's is) and the library keeps the terms linear in U: U, its first, second and fourth
+/// derivatives (9 instead of 28, so a position basis of degree d takes 9 (2d + 1)^2 columns: a
+/// Fourier degree 4 within PositionBasis::kChosenColumns, where the full library stops at 2).
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
-                            const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0);
+                            const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0,
+                            bool linear = false);
 
 /// Least squares min |A x - b| for a tall A [rows][cols] (row-major), by LAPACK's QR with column
 /// pivoting (gelsy, blocked; with geqrf for STLSQ's dependent columns it took a regression-only
