@@ -392,13 +392,13 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                                                       std::to_string(ic.trajectories));
   c.train_t_max = learn.positive("train_t_max", c.train_t_max);
   // The t = 0 snapshot of a gap-tooth or full-resolution run is the sampled initial condition,
-  // whose micro-structure has not formed: a full-resolution tooth then averages a's arithmetic
-  // mean instead of a*, and gap-tooth teeth hold the initial profile against edge gradients taken
-  // from the coarse interpolant. Its dU/dt is that layer's (gap-tooth, a = 2 exp(-0.3 u): 3.5% off
-  // the coarse operator at t = 0, 6.8e-5 one snapshot later; the regression trained on it found
-  // a spurious drift of 0.2 U_x). Both layers last ~h^2 / a, far shorter than a snapshot interval,
-  // so by default those schemes start training at the first snapshot after t = 0. Patch dynamics
-  // lifts and heals every snapshot: 0.
+  // whose micro-structure has not formed, and its dU/dt is that layer's: full resolution on
+  // a = 2 + cos 2 pi y 73% off the effective PDE's rate at t = 0 and 7e-4 one snapshot later;
+  // gap-tooth teeth hold the initial profile against edge gradients from the coarse interpolant
+  // (a = 2 exp(-0.3 u): 3.5% off the coarse operator at t = 0, 6.8e-5 one snapshot later; the
+  // regression trained on it found a spurious drift of 0.2 U_x). The layers last ~eps^2 / a and ~h^2 / a, far
+  // shorter than a snapshot interval, so by default those schemes start training at the first
+  // snapshot after t = 0. Patch dynamics lifts and heals every snapshot: 0.
   const double interval = c.macro_dt * c.sample_every;
   c.train_t_min = learn.number("train_t_min", c.scheme == Scheme1D::PatchDynamics ? 0.0 : interval);
   if (!(c.train_t_min >= 0 && c.train_t_min < std::min(c.t_end, c.train_t_max)))
