@@ -376,12 +376,14 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
   // The rates as point values (dUdt itself when the data are point values).
   const auto Rt = map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble));
-  const std::vector<std::string> base =
-      linear ? std::vector<std::string>{"U", "U_x", "U_y", "U_xx", "U_xy", "U_yy", "U_xxxx", "U_xxyy", "U_yyyy"}
-             : std::vector<std::string>{"1",      "U",        "U^2",     "U^3",     "U_x",       "U*U_x",    "U^2*U_x",
-                                        "U_y",    "U*U_y",    "U^2*U_y", "U_xx",    "U*U_xx",    "U^2*U_xx", "U_xy",
-                                        "U*U_xy", "U^2*U_xy", "U_yy",    "U*U_yy",  "U^2*U_yy",  "U_xxxx",   "U_xxyy",
-                                        "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",    "U*U_y^2"};
+  std::vector<std::string> base = {"1",      "U",        "U^2",     "U^3",     "U_x",       "U*U_x",    "U^2*U_x",
+                                   "U_y",    "U*U_y",    "U^2*U_y", "U_xx",    "U*U_xx",    "U^2*U_xx", "U_xy",
+                                   "U*U_xy", "U^2*U_xy", "U_yy",    "U*U_yy",  "U^2*U_yy",  "U_xxxx",   "U_xxyy",
+                                   "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",    "U*U_y^2"};
+  if (linear)  // U and its derivatives: no constant, power or product
+    base.erase(std::remove_if(base.begin(), base.end(),
+                              [](const std::string& t) { return t == "1" || t.find_first_of("^*") != t.npos; }),
+               base.end());
   // The library of `basis` and the rates of the states `every` apart (on the slow modes).
   const auto library = [&](const PositionBasis& basis, int64_t every) {
     const auto rows = Slice(torch::indexing::None, torch::indexing::None, every);
