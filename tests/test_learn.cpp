@@ -115,6 +115,10 @@ TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {
     ASSERT_EQ(log.train_loss.size(), 30u);
     std::printf("%s: loss %.3e -> %.3e\n", kind, before, log.final_train_loss);
     EXPECT_LT(log.final_train_loss, before / 100) << kind;
+    // 30 iterations are one block of a polish that is far from done on exact data: said so.
+    ASSERT_EQ(log.lbfgs_loss.size(), 2u) << kind;
+    EXPECT_EQ(log.lbfgs_loss.back(), log.final_train_loss) << kind;
+    EXPECT_TRUE(log.lbfgs_still_improving()) << kind << ": " << log.lbfgs_loss[0] << " -> " << log.lbfgs_loss[1];
   }
 }
 
@@ -153,6 +157,7 @@ TEST(Learn, TheLbfgsPolishKeepsTheIterateOfLowestValidationLoss) {
       EXPECT_LT(log.lbfgs_kept, p.lbfgs_iterations);
       EXPECT_LE(kept, log.val_loss.back());
       EXPECT_EQ(kept, log.final_val_loss);
+      EXPECT_FALSE(log.lbfgs_still_improving());  // stopped by its patience, not by running out
     } else {
       EXPECT_EQ(log.lbfgs_kept, p.lbfgs_iterations);
     }

@@ -451,6 +451,19 @@ def fig_loss(r, figdir, kinds):
     return "loss.png"
 
 
+def training_notes(s):
+    """A line for each net whose L-BFGS polish ran out while still gaining (summary `lbfgs_still_improving`)."""
+    notes = []
+    for k in ("functional", "discretized"):
+        q = s.get(k, {})
+        if q.get("lbfgs_still_improving"):
+            a, b = q["lbfgs_loss"][-2], q["lbfgs_loss"][-1]
+            notes.append(f"- {k}: the L-BFGS polish was still improving when its {q['lbfgs_iterations']} iterations "
+                         f"ran out (loss {a:.3e} -> {b:.3e} over the last 50): where the net is above its floor, "
+                         "more `learn.lbfgs_iterations` (or `learn.epochs`) may bring it down")
+    return notes + [""] if notes else []
+
+
 def report_2d(r, d, figdir):
     """2D lattice runs (data [trajectory, time, patch y, patch x]): paper Figs. 6-8."""
     s, ro, data = r.get("summary"), r.get("roll"), r["data"]
@@ -538,6 +551,7 @@ def report_2d(r, d, figdir):
             q = s[k]
             lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {score(q, 'rollout_rmse')} |")
         lines.append("")
+        lines += training_notes(s)
     figs += bench_figures(d, figdir)
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
     with open(os.path.join(d, "report.md"), "w") as f:
@@ -606,6 +620,7 @@ def main():
             lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {score(q, 'rollout_rmse')} | {score(q, 'rollout_rmse_vs_coarse')} | "
                          f"{score(q, 'floor_rmse')} |")
         lines.append("")
+        lines += training_notes(s)
     figs += bench_figures(d, figdir)
     lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
     with open(os.path.join(d, "report.md"), "w") as f:

@@ -232,8 +232,10 @@ int main(int argc, char** argv) {
   // take their share of the node instead (pipeline/ranks.hpp).
   if (rank_count() == 1 && (*sim || *train || *roll || *run || *bench))
     if (const int busy = fit_threads_to_idle_cores())
-      observer.info(fmt::format("{} of the {} cores are busy: {} OpenMP threads (OMP_NUM_THREADS overrides)", busy,
-                                omp_get_num_procs(), omp_get_max_threads()));
+      observer.info(
+          fmt::format("{} of the {} cores are busy: {} OpenMP threads (OMP_NUM_THREADS overrides; a net "
+                      "trained on other thread counts differs in its last digits)",
+                      busy, omp_get_num_procs(), omp_get_max_threads()));
   try {
     if (*report) {
       make_report(report_dir, observer);

@@ -9,6 +9,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -459,10 +460,11 @@ class AdamEpochs {
 // medium, each its own harmonic mean), the full-batch polish fits the scatter instead (random1d:
 // train loss 3.0e-3 -> 1.6e-3 while the validation loss rose 2.9e-3 -> 5.9e-3, and the rollouts
 // 1.7x the floor). On clean data the validation loss falls with the training loss and the last
-// iterate is kept. Returns the iterations that produced the kept iterate.
+// iterate is kept. Returns the iterations that produced the kept iterate; `history` gets the loss
+// the choice is made on before the polish and after each block.
 int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch::Tensor& Rtr,
                  const torch::Tensor& Uval, const torch::Tensor& Rval, const Growth& growth, const PatchScales& scales,
-                 const TrainParams& p) {
+                 const TrainParams& p, std::vector<double>& history) {
   constexpr int block = 50, patience = 5;
   const int epochs = p.epochs, iterations = p.lbfgs_iterations;
   torch::optim::LBFGS lbfgs(
@@ -497,7 +499,12 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
     torch::NoGradGuard g;
     return loss_of(model, Uval, Rval, scales.of(model, p.val_groups)).item<double>();
   };
+  const auto train_loss = [&] {
+    torch::NoGradGuard g;
+    return loss_of(model, Utr, Rtr, scales.of(model, p.train_groups)).item<double>();
+  };
   double best = validate ? val_loss() : 0.0;
+  history.assign(1, validate ? best : train_loss());
   std::vector<torch::Tensor> kept;
   int done = 0, kept_at = 0, since = 0;
   const auto keep = [&] {
@@ -513,8 +520,12 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
     options.max_iter(n).max_eval(n * 5 / 4);
     lbfgs.step(closure);
     done += n;
-    if (!validate) continue;
+    if (!validate) {
+      history.push_back(train_loss());
+      continue;
+    }
     const double v = val_loss();
+    history.push_back(v);
     if (v < best) {
       best = v;
       keep();
@@ -531,6 +542,14 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
 }
 
 }  // namespace
+
+bool TrainLog::lbfgs_still_improving() const {
+  // The last block's iterate is the one kept (a polish stopped by its patience ends on blocks that
+  // were not), and that block still gained.
+  const auto n = lbfgs_loss.size();
+  return n >= 2 && lbfgs_loss[n - 1] == *std::min_element(lbfgs_loss.begin(), lbfgs_loss.end()) &&
+         lbfgs_loss[n - 1] < (1.0 - kStillImproving) * lbfgs_loss[n - 2];
+}
 
 bool cuda_graphs_built() {
 #ifdef PATCHLEARN_TORCH_CUDA_GRAPHS
@@ -595,7 +614,8 @@ TrainLog train(const CoarseModel& model, const torch::Tensor& Utr, const torch::
   // resuming existed.
   torch::manual_seed(p.seed * 1000003ull + static_cast<std::uint64_t>(p.epochs - 1));
   (void)torch::randperm(Utr.size(0), torch::kLong);
-  if (p.lbfgs_iterations > 0) log.lbfgs_kept = lbfgs_polish(model, Utr, Rtr, Uval, Rval, growth, scales, p);
+  if (p.lbfgs_iterations > 0)
+    log.lbfgs_kept = lbfgs_polish(model, Utr, Rtr, Uval, Rval, growth, scales, p, log.lbfgs_loss);
   log.lbfgs_wall_s = clock.seconds() - log.adam_wall_s;
   model->eval();
   {

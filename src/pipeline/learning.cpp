@@ -194,11 +194,19 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
                                 e, o.epochs, tl, vl, clock.seconds(), clock.seconds() / e * (o.epochs - e)));
   });
   learn::save_model(model, path);
-  if (o.lbfgs_iterations > 0)
+  if (o.lbfgs_iterations > 0) {
+    // The polish's note: whether it kept an earlier iterate, or ran out while still gaining.
+    std::string note;
+    if (log.lbfgs_kept < o.lbfgs_iterations) note = " (the lowest validation loss)";
+    if (log.lbfgs_still_improving()) {
+      const auto n = log.lbfgs_loss.size();
+      note = fmt::format(" (still improving at the end: {} loss {:.3e} -> {:.3e} over the last 50)",
+                         std::isfinite(log.final_val_loss) ? "validation" : "training", log.lbfgs_loss[n - 2],
+                         log.lbfgs_loss[n - 1]);
+    }
     observer.info(fmt::format("{}: after {} L-BFGS iterations{}: train loss {:.3e}  val loss {:.3e}", name,
-                              log.lbfgs_kept,
-                              log.lbfgs_kept < o.lbfgs_iterations ? " (the lowest validation loss)" : "",
-                              log.final_train_loss, log.final_val_loss));
+                              log.lbfgs_kept, note, log.final_train_loss, log.final_val_loss));
+  }
   record["train_loss"] = log.train_loss;
   record["val_loss"] = log.val_loss;
   record["train_wall_s"] = log.wall_s;
@@ -208,6 +216,8 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   record["final_train_loss"] = log.final_train_loss;
   record["final_val_loss"] = log.final_val_loss;
   record["lbfgs_iterations"] = log.lbfgs_kept;
+  record["lbfgs_loss"] = log.lbfgs_loss;
+  record["lbfgs_still_improving"] = log.lbfgs_still_improving();
   if (std::isfinite(log.largest_growth)) {
     observer.info(
         fmt::format("{}: largest local growth rate {:.3g} on its probe waves (the data's rate scale {:.3g}, the "

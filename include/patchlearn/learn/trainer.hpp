@@ -87,6 +87,13 @@ struct TrainLog {
   /// The L-BFGS iterations of the kept iterate: the one of lowest validation loss, checked every 50
   /// (all of them without a validation set)
   int lbfgs_kept = 0;
+  /// The polish's loss before it and after each block of 50 iterations: the validation loss, or
+  /// the training loss without a validation set (what the kept iterate is chosen on)
+  std::vector<double> lbfgs_loss;
+  /// Whether the polish kept its last iterate and its last block still lowered that loss by more
+  /// than the fraction kStillImproving: more iterations would very likely give a better net
+  bool lbfgs_still_improving() const;
+  static constexpr double kStillImproving = 0.1;
   /// With the growth penalty: the trained model's largest local growth rate over the training
   /// states (each with its wave of the L-BFGS polish), the data's rate scale mu, and the largest
   /// bound a growth rate was held to (mu, or a uniform shift's growth where larger); NaN without it
