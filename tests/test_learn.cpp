@@ -354,6 +354,45 @@ TEST(Learn, RegressionRecoversKnownCoefficient) {
   EXPECT_LT(res.relative_residual, 1e-20);
 }
 
+TEST(Learn, ALibraryFoldedAChunkOfStatesAtATimeGivesTheWholeLeastSquares) {
+  // 7000 states of 101 nodes: 693,000 rows of 13 terms and the rate, 9.7e6 values, which regress
+  // folds into the QR factor in three chunks of states (2^22 values each), the held-out fifth by
+  // its global row index. Rates 0.37 U_xx + 0.5 U with 1e-3 relative noise, so that the least
+  // squares weigh every row: they must be those of the whole library at once (stlsq on it, built
+  // here by hand), to roundoff, and so must the chosen threshold.
+  const int M = 101, N = 7000;
+  const double dX = 0.01;
+  learn::EffectiveTorchOperator exact(0.37, dX);
+  const auto U = smooth_states(N, M, 9);
+  torch::manual_seed(4);
+  const auto R = (exact.rhs(U) + 0.5 * U) * (1 + 1e-3 * torch::randn_like(U));
+  const auto u = learn::to_vector(U), r = learn::to_vector(R);
+  const std::vector<std::string> terms = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
+                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
+  std::vector<double> theta, y;
+  for (int n = 0; n < N; ++n)
+    for (int i = 1; i < M - 1; ++i) {
+      const double* s = &u[static_cast<std::size_t>(n) * M + i];
+      const double v = s[0], vx = (s[1] - s[-1]) / (2 * dX), vxx = (s[1] - 2 * v + s[-1]) / (dX * dX);
+      for (const double c : {1.0, v, v * v, v * v * v, vx, v * vx, v * v * vx, vxx, v * vxx, v * v * vxx, vx * vx,
+                             v * vx * vx, vxx * vxx})
+        theta.push_back(c);
+      y.push_back(r[static_cast<std::size_t>(n) * M + i]);
+    }
+  for (const double threshold : {1e-3, -1.0}) {
+    const auto folded = learn::regress(u, r, M, dX, 3, threshold), whole = learn::stlsq(theta, y, terms, threshold);
+    ASSERT_EQ(folded.terms, terms);
+    EXPECT_EQ(folded.threshold, whole.threshold);
+    for (std::size_t j = 0; j < terms.size(); ++j) {
+      const double scale = std::max(1.0, std::abs(whole.least_squares[j]));
+      EXPECT_NEAR(folded.least_squares[j], whole.least_squares[j], 1e-8 * scale) << terms[j];
+      EXPECT_NEAR(folded.stlsq[j], whole.stlsq[j], 1e-8 * scale) << terms[j];
+    }
+    EXPECT_NEAR(folded.relative_residual, whole.relative_residual, 1e-8 * whole.relative_residual);
+    EXPECT_NEAR(folded.coefficient("U_xx"), 0.37, 1e-3) << folded.equation;
+  }
+}
+
 TEST(Learn, AChosenThresholdKeepsSmallTermsOfCleanDataAndDropsScatter) {
   // Four candidate columns of independent normal draws. Clean data y = 2 x1 + 1e-3 x2: x2's
   // standardized coefficient 5e-4 is under the default threshold 1e-3, but leaving it out raises the

@@ -35,10 +35,8 @@ torch::Tensor library_columns(const DerivativeMap& d, const std::vector<std::str
   return torch::stack(cols);
 }
 
-/// theta [rows][terms] (row-major), as stlsq takes it, from the columns [terms, rows...].
-std::vector<double> row_major(const torch::Tensor& columns) {
-  return to_vector(columns.reshape({columns.size(0), -1}).t().contiguous());
-}
+/// theta [rows, terms], as the folded library takes it, from the columns [terms, rows...].
+torch::Tensor library_rows(const torch::Tensor& columns) { return columns.reshape({columns.size(0), -1}).t(); }
 
 /// V [..., P*P] times the Fourier multiplier w [P, P] of the periodic P x P grid, mode by mode.
 torch::Tensor multiply_modes(const torch::Tensor& V, const torch::Tensor& w, int P) {
@@ -145,53 +143,104 @@ double RegressionResult::coefficient(const std::string& term) const {
 }
 
 namespace {
-/// The prediction theta xi of every row of a library of P columns.
-std::vector<double> predict(const std::vector<double>& theta, std::size_t P, const std::vector<double>& xi) {
-  std::vector<double> v(theta.size() / P, 0.0);
-  for (std::size_t r = 0; r < v.size(); ++r)
-    for (std::size_t j = 0; j < P; ++j) v[r] += xi[j] * theta[r * P + j];
-  return v;
-}
 
-/// A library prepared for STLSQ on its rows: the work that does not depend on the threshold, done
-/// once. Two scales per column: its norm, to which it is scaled for the least squares (QR on raw
-/// columns whose norms differ by orders of magnitude loses the small ones' digits), and its
+/// The rows [X | y] of a least-squares problem folded into the triangular factor R of their QR,
+/// with each column's count, mean and sum of squared deviations (merged as Chan et al.'s
+/// pairwise update). |X b - y|^2 = |R [b; -1]|^2 for every b, so every fit and error STLSQ needs
+/// is an (at most) (P+1) x (P+1) problem, and the library is never held whole: it is folded a
+/// chunk of states at a time (regress, regress_2d), at ~2 mn^2 flops, one QR of the whole.
+class FoldedRows {
+ public:
+  explicit FoldedRows(int64_t columns)
+      : mean_(torch::zeros({columns}, torch::kDouble)), m2_(torch::zeros({columns}, torch::kDouble)) {}
+
+  /// Fold the rows Xy [n, columns].
+  void add(const torch::Tensor& Xy) {
+    const auto n = Xy.size(0);
+    if (n == 0) return;
+    const auto mean = Xy.mean(0);
+    merge(n, mean, (Xy - mean).pow(2).sum(0), Xy);
+  }
+  /// Fold another's rows.
+  void add(const FoldedRows& o) {
+    if (o.rows_ > 0) merge(o.rows_, o.mean_, o.m2_, o.R_);
+  }
+
+  int64_t rows() const { return rows_; }
+  int64_t columns() const { return mean_.size(0); }
+  /// [min(rows, columns), columns], upper triangular
+  const torch::Tensor& R() const { return R_; }
+  double mean(int64_t j) const { return mean_[j].item<double>(); }
+  double m2(int64_t j) const { return m2_[j].item<double>(); }
+  /// Column j's sum of squares.
+  double squares(int64_t j) const { return R_.index({Slice(), j}).pow(2).sum().item<double>(); }
+  /// The eq.-(24) error sum (X xi - y)^2 / sum (y - mean y)^2 of the coefficients xi.
+  double relative_mse(const std::vector<double>& xi) const {
+    auto v = to_tensor(xi, {static_cast<int64_t>(xi.size())}, torch::kCPU, torch::kDouble);
+    v = torch::cat({v, -torch::ones({1}, torch::kDouble)});
+    return torch::mv(R_, v).pow(2).sum().item<double>() / m2(columns() - 1);
+  }
+
+ private:
+  void merge(int64_t n, const torch::Tensor& mean, const torch::Tensor& m2, const torch::Tensor& rows) {
+    const double na = static_cast<double>(rows_), nb = static_cast<double>(n), total = na + nb;
+    const auto delta = mean - mean_;
+    m2_ = m2_ + m2 + delta.pow(2) * (na * nb / total);
+    mean_ = mean_ + delta * (nb / total);
+    rows_ += n;
+    R_ = std::get<1>(torch::linalg_qr(R_.defined() ? torch::cat({R_, rows}) : rows.contiguous(), "r"));
+  }
+  int64_t rows_ = 0;
+  torch::Tensor R_, mean_, m2_;
+};
+
+/// A library's rows as STLSQ takes them: every fifth row (by its index) folded apart from the
+/// other four, for the choices made on held-out rows, and all of them.
+class LibraryRows {
+ public:
+  explicit LibraryRows(int64_t P) : four_(P + 1), fifth_(P + 1) {}
+  /// The next rows: theta [n, P] and their rates y [n].
+  void add(const torch::Tensor& theta, const torch::Tensor& y) {
+    const auto n = theta.size(0);
+    const auto Xy = torch::cat({theta.reshape({n, -1}), y.reshape({n, 1})}, 1).to(torch::kDouble);
+    const auto held = torch::arange(count_, count_ + n, torch::kLong).remainder(5) == 4;
+    four_.add(Xy.index({~held}));
+    fifth_.add(Xy.index({held}));
+    count_ += n;
+  }
+  const FoldedRows& four() const { return four_; }
+  const FoldedRows& fifth() const { return fifth_; }
+  FoldedRows all() const {
+    FoldedRows a = four_;
+    a.add(fifth_);
+    return a;
+  }
+
+ private:
+  FoldedRows four_, fifth_;
+  int64_t count_ = 0;
+};
+
+/// A library prepared for STLSQ on its folded rows: the work that does not depend on the threshold,
+/// done once. Two scales per column: its norm, to which it is scaled for the least squares (QR on
+/// raw columns whose norms differ by orders of magnitude loses the small ones' digits), and its
 /// standard deviation (the rms for a column constant up to rounding), which standardizes the
 /// threshold. Terms the data cannot tell apart from earlier ones (e.g. U_xxxx = 5 U_xx + 4 U when
 /// only wavenumbers 1 and 2 occur) are left out: a column whose part independent of the earlier
-/// ones is below 1e-8 of its norm (LAPACK's blocked Householder QR in library order).
+/// ones is below 1e-8 of its norm (|R_jj| of the QR in library order over the column's norm).
 class PreparedLibrary {
  public:
-  PreparedLibrary(const std::vector<double>& theta, const std::vector<double>& y, std::size_t columns)
-      : theta_(theta),
-        y_(y),
-        P_(static_cast<int>(columns)),
-        rows_(static_cast<int>(y.size())),
-        norm_(P_, 1.0),
-        spread_(P_, 1.0) {
-    double ymean = 0;
-    for (double v : y_) ymean += v;
-    ymean /= rows_;
-    for (double v : y_) ystd_ += (v - ymean) * (v - ymean);
-    ystd_ = std::sqrt(ystd_ / rows_);
+  explicit PreparedLibrary(const FoldedRows& rows)
+      : rows_(rows), P_(static_cast<int>(rows.columns() - 1)), norm_(P_, 1.0), spread_(P_, 1.0) {
+    const double n = static_cast<double>(rows.rows());
+    ystd_ = std::sqrt(rows.m2(P_) / n);
+    const auto& R = rows.R();
     for (int j = 0; j < P_; ++j) {
-      double m = 0, s = 0, q = 0;
-      for (int r = 0; r < rows_; ++r) m += at(r, j);
-      m /= rows_;
-      for (int r = 0; r < rows_; ++r) {
-        s += (at(r, j) - m) * (at(r, j) - m);
-        q += at(r, j) * at(r, j);
-      }
+      const double q = rows.squares(j), s = rows.m2(j);
       if (q > 0) norm_[j] = std::sqrt(q);
-      spread_[j] = s > 1e-24 * q ? std::sqrt(s / rows_) : std::sqrt(q / rows_);
+      spread_[j] = s > 1e-24 * q ? std::sqrt(s / n) : std::sqrt(q / n);
+      if (j < R.size(0) && std::abs(R[j][j].item<double>()) / norm_[j] >= 1e-8) independent_.push_back(j);
     }
-    // |R_jj| of the QR of the normalized columns in library order is the norm of column j's part
-    // independent of the columns before it.
-    const auto scaled = torch::from_blob(const_cast<double*>(theta_.data()), {rows_, P_}, torch::kDouble) /
-                        to_tensor(norm_, {1, P_}, torch::kCPU, torch::kDouble);
-    const auto independent = std::get<1>(torch::linalg_qr(scaled, "r")).diagonal().abs();
-    for (int j = 0; j < P_; ++j)
-      if (independent[j].item<double>() >= 1e-8) independent_.push_back(j);
     least_squares_ = fit(independent_);
   }
 
@@ -215,59 +264,41 @@ class PreparedLibrary {
   }
 
  private:
-  double at(int r, int j) const { return theta_[static_cast<std::size_t>(r) * P_ + j]; }
+  // Least squares on the columns `active`: min |R_active b - R_y|, the folded form of the rows'.
   std::vector<double> fit(const std::vector<int>& active) const {
-    const int k = static_cast<int>(active.size());
-    std::vector<double> A(static_cast<std::size_t>(rows_) * k);
-    for (int r = 0; r < rows_; ++r)
-      for (int c = 0; c < k; ++c) A[static_cast<std::size_t>(r) * k + c] = at(r, active[c]) / norm_[active[c]];
-    const auto xs = learn::least_squares(std::move(A), y_, rows_, k);
+    if (rows_.rows() < static_cast<int64_t>(active.size()))
+      throw std::invalid_argument("least_squares: fewer samples than terms");
+    const auto& R = rows_.R();
+    const int k = static_cast<int>(active.size()), m = static_cast<int>(R.size(0));
+    std::vector<double> A(static_cast<std::size_t>(m) * k), b(m);
+    const auto Ra = R.accessor<double, 2>();
+    for (int r = 0; r < m; ++r) {
+      b[r] = Ra[r][P_];
+      for (int c = 0; c < k; ++c) A[static_cast<std::size_t>(r) * k + c] = Ra[r][active[c]] / norm_[active[c]];
+    }
+    const auto xs = learn::least_squares(std::move(A), std::move(b), std::max(m, k), k);
     std::vector<double> xi(P_, 0.0);
     for (int c = 0; c < k; ++c) xi[active[c]] = xs[c] / norm_[active[c]];
     return xi;
   }
-  const std::vector<double>& theta_;
-  const std::vector<double>& y_;
-  int P_, rows_;
+  const FoldedRows& rows_;
+  int P_;
   double ystd_ = 0;
   std::vector<double> norm_, spread_, least_squares_;
   std::vector<int> independent_;
 };
 
-/// A library's rows split for choosing from the data: every fifth row held out, the other four
-/// prepared for STLSQ, and a coefficient vector's eq.-(24) error on the held-out rows.
-class HeldOutFifth {
- public:
-  HeldOutFifth(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) : P_(P) {
-    for (std::size_t r = 0; r < y.size(); ++r) {
-      auto& t = r % 5 == 4 ? held_theta_ : fit_theta_;
-      (r % 5 == 4 ? held_y_ : fit_y_).push_back(y[r]);
-      t.insert(t.end(), theta.begin() + static_cast<std::ptrdiff_t>(r * P),
-               theta.begin() + static_cast<std::ptrdiff_t>((r + 1) * P));
-    }
-    fitting_.emplace(fit_theta_, fit_y_, P);
-  }
-  const PreparedLibrary& fitting() const { return *fitting_; }
-  double error(const std::vector<double>& xi) const {
-    return patchlearn::relative_mse(predict(held_theta_, P_, xi), held_y_);
-  }
-
- private:
-  std::size_t P_;
-  std::vector<double> fit_theta_, fit_y_, held_theta_, held_y_;
-  std::optional<PreparedLibrary> fitting_;  ///< on fit_theta_, fit_y_ (which it references)
-};
-
 /// The threshold chosen from the data (a negative threshold: see regression.hpp): STLSQ on four
 /// rows in five at quarter-decade thresholds 1e-5 .. 10^-0.5, each scored on the held-out fifth;
 /// the largest whose error is within 10% of the lowest.
-double chosen_threshold(const std::vector<double>& theta, const std::vector<double>& y, std::size_t P) {
-  if (y.size() / 5 < P) throw std::invalid_argument("stlsq: too few samples to choose the threshold");  // held out
-  const HeldOutFifth rows(theta, y, P);
+double chosen_threshold(const LibraryRows& rows) {
+  if (rows.fifth().rows() < rows.fifth().columns() - 1)
+    throw std::invalid_argument("stlsq: too few samples to choose the threshold");  // held out
+  const PreparedLibrary fitting(rows.four());
   std::vector<double> thresholds, errors;
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
-    errors.push_back(rows.error(rows.fitting().thresholded(thresholds.back())));
+    errors.push_back(rows.fifth().relative_mse(fitting.thresholded(thresholds.back())));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
@@ -276,12 +307,28 @@ double chosen_threshold(const std::vector<double>& theta, const std::vector<doub
   return chosen;
 }
 
+/// The library rows of the `states` states, every `every`-th, folded a chunk of states at a time:
+/// `library(basis, rows)` gives the library theta [n, P] and rates y [n] of the states `rows`
+/// (a Slice), each `rows_per_state` rows.
+template <class Library>
+LibraryRows folded_library(const Library& library, const PositionBasis& basis, std::size_t P, int64_t states,
+                           int64_t every, int64_t rows_per_state) {
+  constexpr int64_t kChunkEntries = int64_t{1} << 22;  // 32 MB of library a chunk
+  const int64_t per_chunk = std::max<int64_t>(1, kChunkEntries / (rows_per_state * static_cast<int64_t>(P + 1)));
+  LibraryRows rows(static_cast<int64_t>(P));
+  for (int64_t s = 0; s < states; s += per_chunk * every) {
+    const auto [theta, y] = library(basis, Slice(s, std::min(states, s + per_chunk * every), every));
+    rows.add(theta, y);
+  }
+  return rows;
+}
+
 /// `position` with its degree chosen from the data where it is PositionBasis::kChosenDegree (see
-/// there), else as it is. `library(basis, every)` gives the library of `basis` (row-major) and the
-/// rates on every `every`-th of the `states` states, each `rows_per_state` rows; `positions` per
-/// axis and the library's size (`base_terms` times the basis functions and 1, at most
-/// kChosenColumns) bound the degree. Each degree is scored as chosen_threshold scores a threshold:
-/// its least squares on four rows in five, on the held-out fifth.
+/// there), else as it is. `library` (folded_library) gives the library of `basis` and the rates;
+/// `positions` per axis and the library's size (`base_terms` times the basis functions and 1, at
+/// most kChosenColumns) bound the degree. Each degree is scored as chosen_threshold scores a
+/// threshold: its least squares on four rows in five (of a subsample of ~20,000), on the held-out
+/// fifth.
 template <class Library>
 PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t states, int64_t rows_per_state,
                                  std::size_t base_terms, const Library& library) {
@@ -294,24 +341,23 @@ PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t 
     position.degree = d;
     const std::size_t P = base_terms * (1 + position.functions().size());
     if (d > 1 && P > PositionBasis::kChosenColumns) break;
-    const auto [theta, y] = library(position, every);
-    if (y.size() < 3 * P) break;  // too few samples to score this degree
-    const HeldOutFifth rows(theta, y, P);
-    errors.push_back(rows.error(rows.fitting().least_squares()));
+    const auto rows = folded_library(library, position, P, states, every, rows_per_state);
+    if (rows.four().rows() + rows.fifth().rows() < static_cast<int64_t>(3 * P)) break;  // too few to score it
+    errors.push_back(rows.fifth().relative_mse(PreparedLibrary(rows.four()).least_squares()));
     if (errors.back() < 0.9 * errors[chosen - 1]) chosen = d;
   }
   position.degree = chosen;
   return position;
 }
-}  // namespace
 
-RegressionResult stlsq(const std::vector<double>& theta, const std::vector<double>& y, std::vector<std::string> terms,
-                       double threshold) {
-  if (threshold < 0) threshold = chosen_threshold(theta, y, terms.size());
+/// STLSQ on folded library rows (stlsq below).
+RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, double threshold) {
+  if (threshold < 0) threshold = chosen_threshold(rows);
   RegressionResult res;
   res.threshold = threshold;
   res.terms = std::move(terms);
-  const PreparedLibrary library(theta, y, res.terms.size());
+  const auto all = rows.all();
+  const PreparedLibrary library(all);
   res.least_squares = library.least_squares();
   res.stlsq = library.thresholded(threshold);
   res.equation = "dU/dt =";
@@ -325,8 +371,18 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
     first = false;
   }
   if (first) res.equation += " 0";
-  res.relative_residual = patchlearn::relative_mse(predict(theta, res.terms.size(), res.stlsq), y);
+  res.relative_residual = all.relative_mse(res.stlsq);
   return res;
+}
+}  // namespace
+
+RegressionResult stlsq(const std::vector<double>& theta, const std::vector<double>& y, std::vector<std::string> terms,
+                       double threshold) {
+  const auto n = static_cast<int64_t>(y.size()), P = static_cast<int64_t>(terms.size());
+  LibraryRows rows(P);
+  rows.add(torch::from_blob(const_cast<double*>(theta.data()), {n, P}, torch::kDouble),
+           torch::from_blob(const_cast<double*>(y.data()), {n}, torch::kDouble));
+  return stlsq(rows, std::move(terms), threshold);
 }
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
@@ -336,17 +392,16 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
   const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
-  // The library of `basis` and the rates at the interior nodes of the states `every` apart.
-  const auto library = [&](const PositionBasis& basis, int64_t every) {
-    const auto rows = Slice(torch::indexing::None, torch::indexing::None, every);
+  // The library of `basis` and the rates at the interior nodes of the states `rows`.
+  const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     return std::make_pair(
-        row_major(library_columns(with_position(macro_derivatives_1d(Ut.index({rows}), dX, stencil), basis, dX),
-                                  position_terms(base, basis), ToothAverage{tooth_width})),
-        to_vector(Rt.index({rows, Slice(1, M - 1)})));
+        library_rows(library_columns(with_position(macro_derivatives_1d(Ut.index({rows}), dX, stencil), basis, dX),
+                                     position_terms(base, basis), ToothAverage{tooth_width})),
+        Rt.index({rows, Slice(1, M - 1)}).reshape({-1}));
   };
   const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library);
-  auto [theta, rates] = library(basis, 1);
-  auto res = stlsq(theta, rates, position_terms(base, basis), threshold);
+  const auto terms = position_terms(base, basis);
+  auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, M - 2), terms, threshold);
   res.position = basis;
   res.a_star = res.coefficient("U_xx");
   return res;
@@ -384,9 +439,8 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
     base.erase(std::remove_if(base.begin(), base.end(),
                               [](const std::string& t) { return t == "1" || t.find_first_of("^*") != t.npos; }),
                base.end());
-  // The library of `basis` and the rates of the states `every` apart (on the slow modes).
-  const auto library = [&](const PositionBasis& basis, int64_t every) {
-    const auto rows = Slice(torch::indexing::None, torch::indexing::None, every);
+  // The library of `basis` and the rates of the states `rows` (on the slow modes).
+  const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     const auto Us = Ut.index({rows});
     auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Us, P, L), basis, centres),
                                  position_terms(base, basis));
@@ -396,11 +450,11 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
       theta = multiply_modes(theta, w, P);
       rates = multiply_modes(rates, w, P);
     }
-    return std::make_pair(row_major(theta), to_vector(rates));
+    return std::make_pair(library_rows(theta), rates.reshape({-1}));
   };
   const auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
-  auto [theta, rates] = library(basis, 1);
-  auto res = stlsq(theta, rates, position_terms(base, basis), threshold);
+  const auto terms = position_terms(base, basis);
+  auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
   res.position = basis;
   return res;
 }
