@@ -123,6 +123,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
   // --- initial conditions (first: the lattice's default u range is theirs)
   auto& ic = c.initial;
+  ic.length = c.length;
   ic.trajectories = static_cast<int>(initial.integer("trajectories", ic.trajectories, 1, 1000000));
   ic.modes = static_cast<int>(initial.integer("modes", ic.modes, 1, 10000));
   const auto kr = initial.range("wavenumbers", {ic.k_lo, ic.k_hi});

@@ -88,7 +88,9 @@ std::vector<InitialCondition2D> draw_initial_conditions_2d(const InitialConditio
   for (int i = 0; i < p.trajectories; ++i) {
     Rng rng(p.seed, static_cast<std::uint64_t>(i));
     InitialCondition2D ic;
-    auto wavenumber = [&] { return std::floor(rng.uniform(p.k_lo, p.k_hi + 1.0)); };
+    // l whole periods of the domain (2 pi / L is exactly 1 for the paper's L = 2 pi).
+    const double unit = 2 * M_PI / p.length;
+    auto wavenumber = [&] { return std::floor(rng.uniform(p.k_lo, p.k_hi + 1.0)) * unit; };
     auto phase = [&] {
       return p.reference_phases ? M_PI * std::floor(rng.uniform(0.0, 2.0)) : rng.uniform(0.0, 2.0 * M_PI);
     };

@@ -49,11 +49,13 @@ std::vector<InitialCondition> draw_initial_conditions(const InitialConditionPara
 
 namespace patchlearn {
 
-/// Random initial conditions of paper eq. (28) on [0, 2 pi)^2:
-///     u(x, y, 0) = sum_{j < modes} a_j sin(lx_j x + px_j) sin(ly_j y + py_j),
-/// a_j uniform on [amplitude], lx_j, ly_j integers uniform on [k_lo, k_hi], phases uniform on
-/// [0, 2 pi) (the paper) or drawn from {0, pi} (the reference's code, REFERENCE §4.4).
+/// Random initial conditions of paper eq. (28) on the periodic [0, L)^2 (the paper's L = 2 pi):
+///     u(x, y, 0) = sum_{j < modes} a_j sin(2 pi (lx_j x / L) + px_j) sin(2 pi (ly_j y / L) + py_j),
+/// a_j uniform on [amplitude], lx_j, ly_j integers uniform on [k_lo, k_hi] (whole periods of the
+/// domain, so every condition is periodic on it), phases uniform on [0, 2 pi) (the paper) or drawn
+/// from {0, pi} (the reference's code, REFERENCE §4.4).
 struct InitialConditionParams2D {
+  double length = 6.283185307179586;  ///< L, the domain's side (domain.length; 2 pi)
   int trajectories = 100;
   int modes = 10;
   int k_lo = 1, k_hi = 5;
@@ -63,7 +65,7 @@ struct InitialConditionParams2D {
 };
 
 struct InitialCondition2D {
-  std::vector<double> a, lx, ly, px, py;
+  std::vector<double> a, lx, ly, px, py;  ///< lx, ly: the angular wavenumbers 2 pi l / L
   double operator()(double x, double y) const;
   /// The condition at every (xs[i], ys[k]) into out[k * xs.size() + i]: the values of
   /// operator(), bit for bit, with each mode's sines taken once per coordinate instead of once
