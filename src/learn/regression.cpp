@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <optional>
 #include <stdexcept>
 
 #include "patchlearn/homog/homogenized2d.hpp"
