@@ -168,7 +168,6 @@ class FoldedRows {
   int64_t columns() const { return mean_.size(0); }
   /// [min(rows, columns), columns], upper triangular
   const torch::Tensor& R() const { return R_; }
-  double mean(int64_t j) const { return mean_[j].item<double>(); }
   double m2(int64_t j) const { return m2_[j].item<double>(); }
   /// Column j's sum of squares.
   double squares(int64_t j) const { return R_.index({Slice(), j}).pow(2).sum().item<double>(); }
@@ -206,6 +205,7 @@ class LibraryRows {
     fifth_.add(Xy.index({held}));
     count_ += n;
   }
+  int64_t rows() const { return count_; }
   const FoldedRows& four() const { return four_; }
   const FoldedRows& fifth() const { return fifth_; }
   FoldedRows all() const {
@@ -262,10 +262,9 @@ class PreparedLibrary {
   }
 
  private:
-  // Least squares on the columns `active`: min |R_active b - R_y|, the folded form of the rows'.
+  // Least squares on the columns `active`: min |R_active b - R_y|, the folded form of the rows'
+  // (R has min(rows, P + 1) rows, so least_squares refuses fewer rows than terms as before).
   std::vector<double> fit(const std::vector<int>& active) const {
-    if (rows_.rows() < static_cast<int64_t>(active.size()))
-      throw std::invalid_argument("least_squares: fewer samples than terms");
     const auto& R = rows_.R();
     const int k = static_cast<int>(active.size()), m = static_cast<int>(R.size(0));
     std::vector<double> A(static_cast<std::size_t>(m) * k), b(m);
@@ -274,7 +273,7 @@ class PreparedLibrary {
       b[r] = Ra[r][P_];
       for (int c = 0; c < k; ++c) A[static_cast<std::size_t>(r) * k + c] = Ra[r][active[c]] / norm_[active[c]];
     }
-    const auto xs = learn::least_squares(std::move(A), std::move(b), std::max(m, k), k);
+    const auto xs = learn::least_squares(std::move(A), std::move(b), m, k);
     std::vector<double> xi(P_, 0.0);
     for (int c = 0; c < k; ++c) xi[active[c]] = xs[c] / norm_[active[c]];
     return xi;
@@ -340,7 +339,7 @@ PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t 
     const std::size_t P = base_terms * (1 + position.functions().size());
     if (d > 1 && P > PositionBasis::kChosenColumns) break;
     const auto rows = folded_library(library, position, P, states, every, rows_per_state);
-    if (rows.four().rows() + rows.fifth().rows() < static_cast<int64_t>(3 * P)) break;  // too few to score it
+    if (rows.rows() < static_cast<int64_t>(3 * P)) break;  // too few samples to score this degree
     errors.push_back(rows.fifth().relative_mse(PreparedLibrary(rows.four()).least_squares()));
     if (errors.back() < 0.9 * errors[chosen - 1]) chosen = d;
   }

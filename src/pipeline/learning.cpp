@@ -197,12 +197,13 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   if (o.lbfgs_iterations > 0) {
     // The polish's note: whether it kept an earlier iterate, or ran out while still gaining.
     std::string note;
-    if (log.lbfgs_kept < o.lbfgs_iterations) note = " (the lowest validation loss)";
     if (log.lbfgs_still_improving()) {
       const auto n = log.lbfgs_loss.size();
       note = fmt::format(" (still improving at the end: {} loss {:.3e} -> {:.3e} over the last 50)",
                          std::isfinite(log.final_val_loss) ? "validation" : "training", log.lbfgs_loss[n - 2],
                          log.lbfgs_loss[n - 1]);
+    } else if (log.lbfgs_kept < o.lbfgs_iterations) {
+      note = " (the lowest validation loss)";
     }
     observer.info(fmt::format("{}: after {} L-BFGS iterations{}: train loss {:.3e}  val loss {:.3e}", name,
                               log.lbfgs_kept, note, log.final_train_loss, log.final_val_loss));
