@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -205,7 +206,8 @@ TEST(Learn2D, TheSlowModesFitLeavesOutWhatTheFastModesCarry) {
 TEST(Learn2D, TheDiscretizedNetsAreTheirConvolutions) {
   // The discretized nets evaluate their convolutions as per-node linear maps (learn/networks.hpp);
   // here against LibTorch's conv1d/conv2d with the same parameters and buffers (whitened first
-  // layer, position channels, periodic padding in 2D), on random weights and standardization.
+  // layer, position channels, periodic padding in 2D, and the position head c(p) . [phi, h, 1]),
+  // on random weights (the head's position MLP included, which starts at zero) and standardization.
   // The two sum the same products in another order: 1e-13 of the outputs' scale.
   auto expect_same = [](const torch::Tensor& a, const torch::Tensor& b) {
     ASSERT_EQ(a.sizes(), b.sizes());
@@ -219,10 +221,24 @@ TEST(Learn2D, TheDiscretizedNetsAreTheirConvolutions) {
   };
   torch::NoGradGuard g;
   namespace F = torch::nn::functional;
+  auto randomize = [](const learn::CoarseModel& m) {
+    for (auto& p : m->parameters()) p.uniform_(-0.5, 0.5);
+  };
+  // The head's rates from its linear features phi and hidden layer h [B, C, N], on the N nodes'
+  // position features p [N, d] (learn/networks.hpp), through the activation `act`.
+  auto head = [](std::map<std::string, torch::Tensor>& t, const torch::Tensor& phi, const torch::Tensor& h,
+                 const torch::Tensor& p, const std::function<torch::Tensor(const torch::Tensor&)>& act) {
+    const auto c = F::linear(act(F::linear(p, t["head.C.0.weight"], t["head.C.0.bias"])), t["head.C.2.weight"],
+                             t["head.C.2.bias"]);
+    const auto x = torch::cat({phi, h}, 1).transpose(1, 2);  // [B, N, K]
+    const auto K = x.size(-1);
+    return (x * (c.narrow(1, 0, K) + t["head.w.weight"])).sum(-1) + c.select(1, K) + t["head.w.bias"];
+  };
   {  // 1D, 11 nodes
     torch::manual_seed(3);
     auto m = learn::make_model("discretized", 11, 0.1, 3, 0, "silu", true);
     m->to(torch::kFloat64);
+    randomize(m);
     const auto U = torch::rand({5, 11}, torch::kFloat64), R = torch::rand({5, 11}, torch::kFloat64);
     m->fit_standardization(U, R, true);
     auto t = by_name(m);
@@ -232,13 +248,15 @@ TEST(Learn2D, TheDiscretizedNetsAreTheirConvolutions) {
     const auto s = torch::arange(1, 10, torch::kFloat64) * (2.0 / 10) - 1;
     h = F::silu(h + torch::conv1d(s.view({1, 1, 9}), t["position.weight"]));
     h = F::silu(torch::conv1d(h, t["rest.1.weight"], t["rest.1.bias"]));
-    h = torch::conv1d(h, t["rest.3.weight"], t["rest.3.bias"]).squeeze(1) * t["out_std"] + t["out_mean"];
-    expect_same(m->forward(U), torch::constant_pad_nd(h, {1, 1}, 0.0));
+    const auto phi = torch::conv1d(x, t["whiten"].view({3, 1, 3}));
+    const auto r = head(t, phi, h, s.view({9, 1}), [](const torch::Tensor& z) { return F::silu(z); });
+    expect_same(m->forward(U), torch::constant_pad_nd(r * t["out_std"] + t["out_mean"], {1, 1}, 0.0));
   }
   {  // 2D, P x P
     torch::manual_seed(4);
     auto m = learn::make_model("discretized2d", P * P, L / P, 3, P, "relu", true);
     m->to(torch::kFloat64);
+    randomize(m);
     const auto U = periodic_states(5, 2), R = periodic_states(5, 3);
     m->fit_standardization(U, R, true);
     auto t = by_name(m);
@@ -249,8 +267,10 @@ TEST(Learn2D, TheDiscretizedNetsAreTheirConvolutions) {
     const auto pos = learn::periodic_positions_2d(P, x.options()).permute({2, 0, 1}).unsqueeze(0);
     h = torch::relu(h + torch::conv2d(pos, t["position.weight"]));
     h = torch::relu(torch::conv2d(h, t["rest.1.weight"], t["rest.1.bias"]));
-    h = torch::conv2d(h, t["rest.3.weight"], t["rest.3.bias"]).squeeze(1) * t["out_std"] + t["out_mean"];
-    expect_same(m->forward(U), h.reshape({-1, P * P}));
+    const auto phi = torch::conv2d(padded, t["whiten"].view({25, 1, 5, 5}));
+    const auto r = head(t, phi.flatten(2), h.flatten(2), pos.flatten(2)[0].t(),
+                        [](const torch::Tensor& z) { return torch::relu(z); });
+    expect_same(m->forward(U), r * t["out_std"] + t["out_mean"]);
   }
 }
 

@@ -50,6 +50,24 @@ torch::Tensor inverse_sqrt(const torch::Tensor& C) {
 }
 }  // namespace
 
+PositionHeadImpl::PositionHeadImpl(int linear, int hidden, int dims, const nn::AnyModule& activation) {
+  const int K = linear + hidden;
+  w_ = register_module("w", nn::Linear(K, 1));
+  nn::Sequential C(nn::Linear(dims, 16));
+  C->push_back(activation);
+  C->push_back(nn::Linear(16, K + 1));
+  C_ = register_module("C", C);
+  torch::NoGradGuard g;
+  for (auto& t : C_[2]->parameters()) t.zero_();
+}
+
+torch::Tensor PositionHeadImpl::forward(const torch::Tensor& phi, const torch::Tensor& h, const torch::Tensor& p) {
+  const auto x = torch::cat({phi, h}, -1);  // [B, N, K]
+  const auto K = x.size(-1);
+  const auto c = C_->forward(p);  // [N, K + 1]
+  return (x * (c.narrow(-1, 0, K) + w_->weight)).sum(-1) + (c.select(-1, K) + w_->bias);
+}
+
 torch::Tensor CoarseModelImpl::interior(const torch::Tensor& x) const {
   return x.index({Slice(), Slice(1, nodes_ - 1)});
 }
@@ -67,6 +85,37 @@ torch::Tensor CoarseModelImpl::interior_positions(const torch::Tensor& U) const 
   return (torch::arange(1, nodes_ - 1, opts) * (2.0 / (nodes_ - 1)) - 1.0).unsqueeze(0);
 }
 
+// InitOrder: each net creates its layers from the last to the first, the order in which GCC
+// evaluated the arguments of the one Sequential(...) that built each net before the position head
+// existed. A seed thus gives the same initial weights, and the nets without position input are
+// those of every figure recorded before it.
+nn::Sequential CoarseModelImpl::functional_layers(int features, int dims) {
+  const int n = position_ ? features + dims : features;
+  const nn::Linear last = position_ ? nn::Linear(nullptr) : nn::Linear(32, 1);
+  const nn::Linear hidden(32, 32), first(n, 32);
+  auto mlp = register_module("mlp", nn::Sequential(first, act(), hidden, act()));
+  if (position_)
+    head_ = register_module("head", PositionHead(features, 32, dims, act()));
+  else
+    mlp->push_back(last);
+  in_mean_ = register_buffer("in_mean", torch::zeros({n}));
+  in_std_ = register_buffer("in_std", torch::ones({n}));
+  out_mean_ = register_buffer("out_mean", torch::zeros({1}));
+  out_std_ = register_buffer("out_std", torch::ones({1}));
+  return mlp;
+}
+
+template <class Conv, class Options>
+nn::Sequential CoarseModelImpl::discretized_layers(int features, int dims) {
+  const Conv last = position_ ? Conv(nullptr) : Conv(Options(32, 1, 1));  // InitOrder
+  auto rest = register_module("rest", nn::Sequential(act(), Conv(Options(32, 32, 1)), act()));
+  if (position_)
+    head_ = register_module("head", PositionHead(features, 32, dims, act()));
+  else
+    rest->push_back(last);
+  return rest;
+}
+
 torch::Tensor CoarseModelImpl::pad_ends(const torch::Tensor& interior) const {
   return torch::constant_pad_nd(interior, {1, 1}, 0.0);
 }
@@ -75,12 +124,7 @@ FunctionalNetImpl::FunctionalNetImpl(int nodes, double dX, int stencil, const st
     : CoarseModelImpl(nodes, dX, activation, position) {
   if (stencil != 3 && stencil != 5) throw ConfigError("learn.stencil", std::to_string(stencil) + " must be 3 or 5");
   stencil_ = stencil;
-  const int n = position ? 4 : 3;
-  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(n, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
-  in_mean_ = register_buffer("in_mean", torch::zeros({n}));
-  in_std_ = register_buffer("in_std", torch::ones({n}));
-  out_mean_ = register_buffer("out_mean", torch::zeros({1}));
-  out_std_ = register_buffer("out_std", torch::ones({1}));
+  mlp_ = functional_layers(3, 1);
 }
 
 torch::Tensor FunctionalNetImpl::features(const torch::Tensor& U) const {
@@ -90,8 +134,10 @@ torch::Tensor FunctionalNetImpl::features(const torch::Tensor& U) const {
 }
 
 torch::Tensor FunctionalNetImpl::forward(const torch::Tensor& U) {
-  auto f = (features(U) - in_mean_) / in_std_;
-  return pad_ends(mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_);
+  const auto f = (features(U) - in_mean_) / in_std_;
+  if (!position_) return pad_ends(mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_);
+  return pad_ends(head_->forward(f.narrow(-1, 0, 3), mlp_->forward(f), interior_positions(U).t()) * out_std_ +
+                  out_mean_);
 }
 
 void FunctionalNetImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
@@ -109,8 +155,7 @@ DiscretizedNetImpl::DiscretizedNetImpl(int nodes, double dX, const std::string& 
     : CoarseModelImpl(nodes, dX, activation, position) {
   first_ = register_module("conv1", nn::Conv1d(nn::Conv1dOptions(1, 32, 3)));
   if (position) position_layer_ = register_module("position", nn::Conv1d(nn::Conv1dOptions(1, 32, 1).bias(false)));
-  rest_ = register_module("rest", nn::Sequential(act(), nn::Conv1d(nn::Conv1dOptions(32, 32, 1)), act(),
-                                                 nn::Conv1d(nn::Conv1dOptions(32, 1, 1))));
+  rest_ = discretized_layers<nn::Conv1d, nn::Conv1dOptions>(3, 1);
   whiten_ = register_buffer("whiten", torch::eye(3));
   in_mean_ = register_buffer("in_mean", torch::zeros({1}));
   in_std_ = register_buffer("in_std", torch::ones({1}));
@@ -147,9 +192,11 @@ torch::Tensor pointwise(nn::Sequential layers, torch::Tensor h) {
 torch::Tensor DiscretizedNetImpl::forward(const torch::Tensor& U) {
   const auto w = windows3((U - in_mean_) / in_std_, nodes_);                                      // [B, M-2, 3]
   auto h = torch::linear(w, torch::matmul(first_->weight.view({32, 3}), whiten_), first_->bias);  // [B, M-2, 32]
-  if (position_)                                                                                  // [1, M-2, 32]
-    h = h + interior_positions(U).unsqueeze(-1) * position_layer_->weight.view({1, 1, 32});
-  return pad_ends(pointwise(rest_, h).squeeze(-1) * out_std_ + out_mean_);
+  if (!position_) return pad_ends(pointwise(rest_, h).squeeze(-1) * out_std_ + out_mean_);
+  const auto s = interior_positions(U).t();  // [M-2, 1]
+  h = h + s * position_layer_->weight.view({1, 32});
+  // The whitened windows (A is symmetric) are the head's linear features.
+  return pad_ends(head_->forward(torch::matmul(w, whiten_), pointwise(rest_, h), s) * out_std_ + out_mean_);
 }
 
 void DiscretizedNetImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
@@ -195,12 +242,7 @@ torch::Tensor periodic_positions_2d(int P, const torch::TensorOptions& opts) {
 
 FunctionalNet2DImpl::FunctionalNet2DImpl(int P, double L, const std::string& activation, bool position)
     : CoarseModelImpl(P * P, L / P, activation, position), P_(P) {
-  const int n = position ? 10 : 6;
-  mlp_ = register_module("mlp", nn::Sequential(nn::Linear(n, 32), act(), nn::Linear(32, 32), act(), nn::Linear(32, 1)));
-  in_mean_ = register_buffer("in_mean", torch::zeros({n}));
-  in_std_ = register_buffer("in_std", torch::ones({n}));
-  out_mean_ = register_buffer("out_mean", torch::zeros({1}));
-  out_std_ = register_buffer("out_std", torch::ones({1}));
+  mlp_ = functional_layers(6, 4);
 }
 
 torch::Tensor FunctionalNet2DImpl::features(const torch::Tensor& U) const {
@@ -212,7 +254,10 @@ torch::Tensor FunctionalNet2DImpl::features(const torch::Tensor& U) const {
 
 torch::Tensor FunctionalNet2DImpl::forward(const torch::Tensor& U) {
   const auto f = (features(U) - in_mean_) / in_std_;
-  return (mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_).reshape({-1, nodes_});
+  if (!position_) return (mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_).reshape({-1, nodes_});
+  const auto g = f.reshape({-1, nodes_, f.size(-1)});
+  const auto p = periodic_positions_2d(P_, f.options()).view({nodes_, 4});
+  return head_->forward(g.narrow(-1, 0, 6), mlp_->forward(g), p) * out_std_ + out_mean_;
 }
 
 void FunctionalNet2DImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
@@ -229,8 +274,7 @@ DiscretizedNet2DImpl::DiscretizedNet2DImpl(int P, double L, const std::string& a
     : CoarseModelImpl(P * P, L / P, activation, position), P_(P) {
   first_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, 32, 5)));
   if (position) position_layer_ = register_module("position", nn::Conv2d(nn::Conv2dOptions(4, 32, 1).bias(false)));
-  rest_ = register_module("rest", nn::Sequential(act(), nn::Conv2d(nn::Conv2dOptions(32, 32, 1)), act(),
-                                                 nn::Conv2d(nn::Conv2dOptions(32, 1, 1))));
+  rest_ = discretized_layers<nn::Conv2d, nn::Conv2dOptions>(25, 4);
   whiten_ = register_buffer("whiten", torch::eye(25));
   in_mean_ = register_buffer("in_mean", torch::zeros({1}));
   in_std_ = register_buffer("in_std", torch::ones({1}));
@@ -249,9 +293,10 @@ torch::Tensor DiscretizedNet2DImpl::windows(const torch::Tensor& U) const {
 torch::Tensor DiscretizedNet2DImpl::forward(const torch::Tensor& U) {
   const auto w = windows((U - in_mean_) / in_std_);                                                // [B, P P, 25]
   auto h = torch::linear(w, torch::matmul(first_->weight.view({32, 25}), whiten_), first_->bias);  // [B, P P, 32]
-  if (position_)  // [P P, 32], the same at every state of the batch
-    h = h + torch::linear(periodic_positions_2d(P_, w.options()).view({nodes_, 4}), position_layer_->weight.flatten(1));
-  return pointwise(rest_, h).squeeze(-1) * out_std_ + out_mean_;
+  if (!position_) return pointwise(rest_, h).squeeze(-1) * out_std_ + out_mean_;
+  const auto p = periodic_positions_2d(P_, w.options()).view({nodes_, 4});
+  h = h + torch::linear(p, position_layer_->weight.flatten(1));  // [P P, 32], the same for every state
+  return head_->forward(torch::matmul(w, whiten_), pointwise(rest_, h), p) * out_std_ + out_mean_;
 }
 
 void DiscretizedNet2DImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {
@@ -316,6 +361,7 @@ void save_model(const CoarseModel& model, const std::string& path) {
   ar.write("patchlearn_grid", c10::IValue(static_cast<int64_t>(model->grid())));
   ar.write("patchlearn_activation", c10::IValue(model->activation()));
   ar.write("patchlearn_position", c10::IValue(model->position()));
+  ar.write("patchlearn_position_head", c10::IValue(model->position()));
   ar.write("patchlearn_checksum", c10::IValue(checksum_hex(model_checksum(model))));
   write_archive(ar, path);
 }
@@ -340,6 +386,12 @@ CoarseModel load_model(const std::string& path, torch::Device device) {
   ar.try_read("patchlearn_position", position);
   if (!grid.isInt() || !activation.isString() || !position.isBool())
     throw InputError("'" + path + "' is not a patchlearn model checkpoint (its header is damaged)");
+  // Position-aware nets saved before their last layer became a PositionHead lack it.
+  c10::IValue head(false);
+  if (position.toBool() && !(ar.try_read("patchlearn_position_head", head) && head.isBool() && head.toBool()))
+    throw InputError("'" + path +
+                     "' is a position-aware net of an older patchlearn, whose last layer did not depend on the "
+                     "position; train it again");
   CoarseModel model;
   try {
     model = make_model(kind.toStringRef(), static_cast<int>(nodes.toInt()), dx.toDouble(),

@@ -8,10 +8,12 @@
 // With position input (learn.position_input, for graded media whose effective operator varies
 // across the domain) both also see the node's position s = 2 x / L - 1 in [-1, 1]: the functional
 // net as a fourth feature (U, U_x, U_xx, s), the discretized net as a position channel entering
-// the first layer through its own Conv1d(1->32, k=1) (so the whitening of the U windows is kept).
+// the first layer through its own Conv1d(1->32, k=1) (so the whitening of the U windows is kept);
+// and their last layer is a PositionHead (below), whose weights vary with the position.
 // The 2D nets (periodic grid) see the periodic position features (cos, sin of 2 pi X / L and of
 // 2 pi Y / L, node (I, J) at (I L / P, J L / P)): four more MLP inputs for the functional net, four
-// channels through a Conv2d(4->32, 1x1) beside the first layer for the discretized one.
+// channels through a Conv2d(4->32, 1x1) beside the first layer for the discretized one, and the
+// same PositionHead of those four features.
 // The convolutions are evaluated as the per-node linear maps they are (each node's window times
 // the kernel, channels last), not through cuDNN, whose fp64 convolutions of large batches were
 // most of paper1d's training time on an H200; the parameters keep the Conv1d/Conv2d shapes.
@@ -33,6 +35,31 @@ namespace patchlearn::learn {
 /// (U, U_x, U_xx) at the interior nodes: [B, M-2, 3]. stencil 3 or 5 (5-point differences where
 /// they fit, 3-point next to the boundary).
 torch::Tensor derivative_features(const torch::Tensor& U, double dX, int stencil);
+
+/// The last layer of a position-aware net. The effective operator of a graded medium is, at each
+/// node, a function of the local state whose coefficients vary across the domain (in 1D a*(x) U_xx +
+/// a*'(x) U_x), so the rate at a node is
+///   c(p) . [phi, h, 1],   c(p) = w + C(p),
+/// the node's linear features phi (the standardized derivatives, or the whitened window), its last
+/// hidden layer h and 1, weighted by coefficients that vary with the node's position features p:
+/// w constant, C an MLP d -> 16 -> F + H + 1 whose last layer starts at zero (training starts from
+/// a plain output layer w . [phi, h, 1]). A linear operator with smoothly varying coefficients is
+/// then in the function class as such. With the position as one more input only, the MLP had to
+/// form the products x U_xx from its activations' curvature: on graded1d both nets stalled with
+/// the rates of unseen trajectories 7.7e-4 off (eq. 24), rolling out at 1.08x the coarse grid's
+/// floor; with the head 9.4e-7 and 1.9e-6 off, at 1.002x and 1.001x (bench/RESULTS.md).
+class PositionHeadImpl : public torch::nn::Module {
+ public:
+  /// F = `linear` features, H = `hidden` units, d = `dims` position features.
+  PositionHeadImpl(int linear, int hidden, int dims, const torch::nn::AnyModule& activation);
+  /// phi [B, N, F], h [B, N, H] and the N nodes' position features p [N, d] -> the rates [B, N].
+  torch::Tensor forward(const torch::Tensor& phi, const torch::Tensor& h, const torch::Tensor& p);
+
+ private:
+  torch::nn::Linear w_{nullptr};
+  torch::nn::Sequential C_{nullptr};
+};
+TORCH_MODULE(PositionHead);
 
 class CoarseModelImpl : public torch::nn::Module {
  public:
@@ -63,12 +90,24 @@ class CoarseModelImpl : public torch::nn::Module {
   torch::Tensor pad_ends(const torch::Tensor& interior) const;  // [B, M-2] -> [B, M]
   /// A new activation module of this model's kind.
   torch::nn::AnyModule act() const;
+  /// A functional net's layers on its `features` derivatives (and, with position, `dims` position
+  /// features after them): the pointwise MLP -> 32 -> 32, registered as "mlp" with the
+  /// standardization buffers, and its last layer, 32 -> 1 at the end of the MLP or the position
+  /// head (registered as "head", in head_).
+  torch::nn::Sequential functional_layers(int features, int dims);
+  /// A discretized net's layers after its first (Conv = Conv1d or Conv2d): activation, 1 x 1
+  /// convolution 32 -> 32, activation, registered as "rest", and its last layer, a 1 x 1
+  /// convolution 32 -> 1 at the end of "rest" or the position head of its `features` whitened
+  /// window values and `dims` position features.
+  template <class Conv, class Options>
+  torch::nn::Sequential discretized_layers(int features, int dims);
   int nodes_;
   double dX_;
   std::string activation_;
   bool position_ = false;
   int stencil_ = 3;
   torch::Tensor in_mean_, in_std_, out_mean_, out_std_;
+  PositionHead head_{nullptr};  ///< the last layer of a position-aware net
 };
 
 class FunctionalNetImpl : public CoarseModelImpl {
@@ -80,7 +119,7 @@ class FunctionalNetImpl : public CoarseModelImpl {
 
  private:
   torch::Tensor features(const torch::Tensor& U) const;  // [B, M-2, 3 or 4]
-  torch::nn::Sequential mlp_{nullptr};
+  torch::nn::Sequential mlp_{nullptr};                   // with position: the hidden layers only
 };
 
 class DiscretizedNetImpl : public CoarseModelImpl {
@@ -92,8 +131,8 @@ class DiscretizedNetImpl : public CoarseModelImpl {
 
  private:
   torch::nn::Conv1d first_{nullptr}, position_layer_{nullptr};
-  torch::nn::Sequential rest_{nullptr};
-  torch::Tensor whiten_;  ///< A, [3, 3]
+  torch::nn::Sequential rest_{nullptr};  // with position: up to the last hidden layer
+  torch::Tensor whiten_;                 ///< A, [3, 3]
 };
 
 // --- 2D, on the periodic P x P grid of patch means (states [B, P*P], row-major [J][I]) ---
@@ -121,7 +160,7 @@ class FunctionalNet2DImpl : public CoarseModelImpl {
  private:
   torch::Tensor features(const torch::Tensor& U) const;  // [B, P, P, 6 or 10]
   int P_;
-  torch::nn::Sequential mlp_{nullptr};
+  torch::nn::Sequential mlp_{nullptr};  // with position: the hidden layers only
 };
 
 /// Paper Fig. 3b in 2D: periodic padding by 2, Conv2d(1 -> 32, 5 x 5) -> ReLU -> Conv2d(32 -> 32,
@@ -141,8 +180,8 @@ class DiscretizedNet2DImpl : public CoarseModelImpl {
   torch::Tensor windows(const torch::Tensor& U) const;  // [B, P P, 25]: each node's periodic 5 x 5 window
   int P_;
   torch::nn::Conv2d first_{nullptr}, position_layer_{nullptr};
-  torch::nn::Sequential rest_{nullptr};
-  torch::Tensor whiten_;  ///< A, [25, 25]
+  torch::nn::Sequential rest_{nullptr};  // with position: up to the last hidden layer
+  torch::Tensor whiten_;                 ///< A, [25, 25]
 };
 
 using CoarseModel = std::shared_ptr<CoarseModelImpl>;
