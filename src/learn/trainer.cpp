@@ -495,16 +495,16 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
     return torch::tensor(total, Utr.options());
   };
   const bool validate = Uval.defined() && Uval.size(0) > 0;
-  const auto val_loss = [&] {
+  // The loss the kept iterate is chosen on (and `history` records): the validation loss, or the
+  // training loss without a validation set.
+  const auto chosen_loss = [&] {
     torch::NoGradGuard g;
-    return loss_of(model, Uval, Rval, scales.of(model, p.val_groups)).item<double>();
+    return (validate ? loss_of(model, Uval, Rval, scales.of(model, p.val_groups))
+                     : loss_of(model, Utr, Rtr, scales.of(model, p.train_groups)))
+        .item<double>();
   };
-  const auto train_loss = [&] {
-    torch::NoGradGuard g;
-    return loss_of(model, Utr, Rtr, scales.of(model, p.train_groups)).item<double>();
-  };
-  double best = validate ? val_loss() : 0.0;
-  history.assign(1, validate ? best : train_loss());
+  double best = chosen_loss();
+  history.assign(1, best);
   std::vector<torch::Tensor> kept;
   int done = 0, kept_at = 0, since = 0;
   const auto keep = [&] {
@@ -520,12 +520,9 @@ int lbfgs_polish(const CoarseModel& model, const torch::Tensor& Utr, const torch
     options.max_iter(n).max_eval(n * 5 / 4);
     lbfgs.step(closure);
     done += n;
-    if (!validate) {
-      history.push_back(train_loss());
-      continue;
-    }
-    const double v = val_loss();
+    const double v = chosen_loss();
     history.push_back(v);
+    if (!validate) continue;
     if (v < best) {
       best = v;
       keep();
