@@ -11,6 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
 BUILD_DIR=${BUILD_DIR:-build}
+# An unknown mode is refused before anything is installed or built.
+case "$mode" in
+  run | test) ;;
+  *)
+    echo "usage: tools/setup.sh [run|test]" >&2
+    exit 2
+    ;;
+esac
 
 # libopenblas0-openmp: Debian's LibTorch otherwise runs its matrix products on the reference BLAS
 # (~3x slower training); the OpenMP build shares libgomp with LibTorch and our kernels.
@@ -68,9 +76,5 @@ case "$mode" in
         echo "gpu_check.sh --dry-run skipped: tools/fetch_debs.sh could not download the packages"
       fi
     fi
-    ;;
-  *)
-    echo "usage: tools/setup.sh [run|test]" >&2
-    exit 2
     ;;
 esac
