@@ -292,7 +292,10 @@ TEST(Learn, TheGrowthPenaltyLetsAReactionGrowAtItsOwnRate) {
   // by mu or by the model's own growth of a uniform shift there, so the discretized net must reach
   // the reaction's slope; bounded by mu alone it was 76% short of it at the worst leading-edge node
   // here, and its rates' error 14x this test's bound, which slows a front. Its shorter waves stay
-  // below the bound.
+  // below the bound. The bounds sit between the two: over training seeds 1-6 (AVX-512 OpenBLAS,
+  // 2 threads) the rates' relative MSE was 4.1e-5 to 1.04e-4 and the leading edge's growth within
+  // 3.6% to 15% of r (1 - 2U); with the bound at mu alone 1.29e-3 to 1.40e-3 and 76% to 80% (seeds
+  // 2, 3, 5). The earlier bounds, 1e-4 and 10%, held for one seed on one machine's BLAS only.
   const int M = 21;
   const double h = 1.0 / (M - 1), a = 0.02, r = 40.0;
   const auto fronts = [&](int64_t n, uint64_t seed) {
@@ -321,7 +324,7 @@ TEST(Learn, TheGrowthPenaltyLetsAReactionGrowAtItsOwnRate) {
   tp.growth_penalty = 1e-2;
   const auto log = learn::train(m, U, R, Uval, Rval, tp);
   torch::NoGradGuard g;
-  EXPECT_LT(learn::relative_mse(m->forward(Uval), Rval), 1e-4);
+  EXPECT_LT(learn::relative_mse(m->forward(Uval), Rval), 4e-4);
   // The growth of a uniform shift at the leading-edge nodes of the unseen fronts (U < 0.02, where
   // r (1 - 2U) > 0.96 r), against the truth's there.
   const double A = 1e-4;
@@ -334,7 +337,7 @@ TEST(Learn, TheGrowthPenaltyLetsAReactionGrowAtItsOwnRate) {
       "mu %.2f, uniform-shift growth at the leading edge within %.3f of r (1 - 2U); largest local growth "
       "%.2f, largest bound %.2f\n",
       mu, worst, log.largest_growth, log.largest_bound);
-  EXPECT_LT(worst, 0.1);
+  EXPECT_LT(worst, 0.4);
   EXPECT_GT(log.largest_bound, 0.9 * r);
   EXPECT_LT(log.largest_growth, 1.1 * log.largest_bound);
 }
