@@ -21,6 +21,8 @@
 #ifdef PATCHLEARN_HAVE_CUDA
 #include "patchlearn/core/cuda_runtime.hpp"
 #endif
+#include "patchlearn/homog/effective.hpp"
+#include "patchlearn/homog/homogenized1d.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/micro/diffusion1d.hpp"
 #include "patchlearn/patch/layout1d.hpp"
@@ -379,6 +381,30 @@ void BM_GapToothCoupling(benchmark::State& st) {
 }
 BENCHMARK(BM_GapToothCoupling)->ArgsProduct({{16, 32, 64, 128}, {0, 1}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// The effective-PDE truth of a nonlinear 1D medium (homog/homogenized1d.hpp: effective_truth on
+// micro/lattice_ivp.hpp's extrapolated linearly implicit Euler): one trajectory on 201 points
+// (homogenized.dx = 5e-3), t from 0 to 1 with 501 samples, a(y, u), c(y) and r(y, u) all present,
+// at rtol = 10^-arg. The counter max_dU is the largest |U| difference from the same truth at rtol
+// 1e-13. One thread (the truth's trajectories are its parallel loop).
+void BM_EffectiveTruth(benchmark::State& st) {
+  const URange range{0.0, 1.3};
+  const auto field = CoefficientField::expression("1 + 0.3*u*sin(2*pi*y) + 0.3*cos(4*pi*y)", range)
+                         .with_terms("0.5*(1 + sin(2*pi*y))", "u*(1-u)*(1 + 0.5*sin(2*pi*y))", range);
+  const auto medium = effective_medium(field, 100);
+  const std::vector<std::function<double(double)>> ics = {[](double x) {
+    return 0.6 + 0.25 * std::sin(2 * M_PI * x) + 0.2 * std::cos(3 * M_PI * x) + 0.1 * std::sin(7 * x);
+  }};
+  std::vector<double> times;
+  for (int i = 0; i <= 500; ++i) times.push_back(0.002 * i);
+  const double rtol = std::pow(10.0, -static_cast<double>(st.range(0)));
+  const auto reference = effective_truth(medium, 1.0, 11, 20, ics, times, 1e-13);
+  HomogenizedTruth truth;
+  for (auto _ : st) truth = effective_truth(medium, 1.0, 11, 20, ics, times, rtol);
+  double du = 0;
+  for (std::size_t k = 0; k < truth.U.size(); ++k) du = std::max(du, std::abs(truth.U[k] - reference.U[k]));
+  st.counters["max_dU"] = du;
+}
+
 // One sampling interval of the paper2d batch's gap-tooth patches by a Chebyshev series of 220
 // terms (the exact one at dt = 0.01; here every coefficient 1/220: the spectrum of the symmetric
 // system keeps the terms bounded, and the sum, the state of the next iteration, stays near 1). Arg 0: term by term
@@ -459,6 +485,7 @@ BENCHMARK_CAPTURE(BM_NonlinearBurst, Cpu, Device::CPU)
     ->ArgsProduct({{1, 3}, {0, 1}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EffectiveTruth)->Arg(6)->Arg(9)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Lattice2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapTooth2D, Cpu, Device::CPU)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_GapToothInterval, Cpu, Device::CPU)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);

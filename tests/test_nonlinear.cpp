@@ -297,17 +297,25 @@ TEST(NonlinearBurst, AHeterogeneousDriftCarriesAnOrderEpsilonCorrectionThatTheEf
 
 TEST(EffectiveTruth, ALinearMediumMatchesTheExactHomogenizedSolution) {
   // a* (U) constant: the effective-PDE integrator against the sine-series solution that is exact
-  // in time on the same grid. Relative tolerance 1e-9 per step; the global error stays near it.
+  // in time on the same grid, so the difference is the integrator's alone. Its step keeps the local
+  // error estimate within rtol max |U|, and this dissipative problem does not accumulate the local
+  // errors: the global error stays below rtol max |U| at every tolerance (measured 0.18 to 0.37 of
+  // it at rtol 1e-5 ... 1e-11; the Aitken-Neville corrections at half their weight leave the value
+  // first order: 80 times the bound at rtol 1e-6, 2,300 times at 1e-9). The rate is the lattice operator of U, so its
+  // error is |U|'s amplified by up to 4 a* / dx^2 (7e4 here): checked at the tight tolerance.
   const auto field = medium("1.1 + sin(2*pi*y) + 0*u");
   const auto eff = effective_medium(field, 100);
   const std::vector<std::function<double(double)>> ics = {
       [](double x) { return 1 + 0.5 * std::sin(2 * M_PI * x) + 0.3 * std::cos(3 * M_PI * x); }};
   const std::vector<double> times = {0.0, 0.01, 0.1, 0.5};
-  const auto a = effective_truth(eff, 1.0, 11, 20, ics, times, 1e-9);
   const auto b = homogenized_truth(std::sqrt(0.21), 1.0, 11, 20, ics, times);
-  for (std::size_t k = 0; k < a.U.size(); ++k) {
-    EXPECT_NEAR(a.U[k], b.U[k], 1e-7) << k;
-    EXPECT_NEAR(a.dUdt[k], b.dUdt[k], 1e-6 * std::max(1.0, std::abs(b.dUdt[k]))) << k;
+  const double scale = *std::max_element(b.U.begin(), b.U.end());
+  for (const double rtol : {1e-6, 1e-9}) {
+    const auto a = effective_truth(eff, 1.0, 11, 20, ics, times, rtol);
+    for (std::size_t k = 0; k < a.U.size(); ++k) EXPECT_NEAR(a.U[k], b.U[k], rtol * scale) << rtol << " " << k;
+    if (rtol == 1e-9)
+      for (std::size_t k = 0; k < a.U.size(); ++k)
+        EXPECT_NEAR(a.dUdt[k], b.dUdt[k], 1e-6 * std::max(1.0, std::abs(b.dUdt[k]))) << k;
   }
 }
 

@@ -1,7 +1,9 @@
 #include "patchlearn/micro/lattice_ivp.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -13,40 +15,83 @@ LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx,
                                   const std::vector<double>& times, double rtol, URange range, const std::string& what,
                                   const std::function<void(std::size_t, const std::vector<double>&)>& sample) {
   const auto N = static_cast<index_t>(y.size());
-  std::vector<double> y1(N), y2(N), scratch(kernels::StepScratch::kArrays * N);
+  constexpr int K = kMaxExtrapolationLevels;
+  // P[c] holds column c of the extrapolation table's latest row (order c + 1), y the start.
+  std::vector<std::vector<double>> P(K, std::vector<double>(N));
+  std::vector<double> member(N), scratch(kernels::StepScratch::kArrays * N);
   const auto work = kernels::StepScratch::at(scratch.data(), N);
-  const auto step = [&](std::vector<double>& v, double h) {
-    kernels::theta_step(N, m, v.data(), h, 1.0, inv_dx, kernels::EndRows::Dirichlet, 1, 0.0, 0.0, work);
-  };
   LatticeIvpStats stats;
   double t = 0, h = 1e-6;
+  int target = 3;  // the members the step is planned for
   for (std::size_t n = 0; n < times.size(); ++n) {
     while (t < times[n]) {
       const bool last = t + h >= times[n] * (1 - 1e-14);
       const double hs = last ? times[n] - t : h;
-      y1 = y;
-      step(y1, hs);
-      y2 = y;
-      step(y2, 0.5 * hs);
-      step(y2, 0.5 * hs);
-      stats.point_steps += 3.0 * static_cast<double>(N);
-      double err = 0, scale = 0;
-      for (index_t j = 0; j < N; ++j) {
-        err = std::max(err, std::abs(y2[j] - y1[j]));
-        scale = std::max(scale, std::abs(y2[j]));
+      // err[k]: the error estimate of the order k - 1 value after k members, relative to rtol max |y|.
+      std::array<double, K + 1> err{};
+      int k = 1;
+      bool converged = false;
+      for (; k <= std::min(K, target + 1); ++k) {
+        // Member k: k substeps of hs / k. The first factors I - (hs / k) J(y) and keeps the factors,
+        // the others reuse them, so every member's matrix is J at the step's start (LIMEX).
+        std::vector<double>& u = P[k - 1];
+        member = y;
+        for (int s = 0; s < k; ++s)
+          kernels::theta_step(N, m, member.data(), hs / k, 1.0, inv_dx, kernels::EndRows::Dirichlet, 1, 0.0, 0.0, work,
+                              s == 0 ? kernels::StepJacobian::Exact : kernels::StepJacobian::Frozen, s == 0);
+        stats.point_steps += k * static_cast<double>(N);
+        // Aitken-Neville along the new row: T_{k,c+1} = T_{k,c} + (T_{k,c} - T_{k-1,c}) / (k / (k - c) - 1),
+        // each member's error expansion holding every power of h; the last correction estimates the
+        // error of T_{k,k-1}.
+        double e = 0, scale = 0;
+        for (index_t i = 0; i < N; ++i) {
+          double v = member[i], d = 0;
+          for (int c = 1; c < k; ++c) {
+            d = (v - P[c - 1][i]) / (static_cast<double>(k) / (k - c) - 1.0);
+            P[c - 1][i] = v;
+            v += d;
+          }
+          u[i] = v;
+          e = std::max(e, std::abs(d));
+          scale = std::max(scale, std::abs(v));
+        }
+        if (k == 1) continue;
+        err[k] = e / (rtol * std::max(scale, 1e-300));
+        // Converged: the first order whose estimate meets the tolerance (a step cut short by a
+        // sample time converges early and costs less).
+        if (err[k] <= 1.0) {
+          converged = true;
+          break;
+        }
+        if (!std::isfinite(err[k])) break;
       }
-      err /= rtol * std::max(scale, 1e-300);
-      if (!(err <= 1.0)) {  // also rejects a NaN estimate
-        if (!std::isfinite(err) || hs < 1e-14 * std::max(times[n], 1e-300))
+      if (!converged) {  // also a NaN estimate
+        const int last_k = std::min(k, std::min(K, target + 1));
+        if (!std::isfinite(err[last_k]) || hs < 1e-14 * std::max(times[n], 1e-300))
           throw RunError(fmt::format("{} failed at t = {:.6g}", what, t));
-        h = hs * std::max(0.2, 0.9 / std::sqrt(err));
+        h = hs * std::max(0.2, 0.9 * std::pow(err[last_k], -1.0 / last_k));
         continue;
       }
-      for (index_t j = 0; j < N; ++j) y[j] = 2.0 * y2[j] - y1[j];
+      std::swap(y, P[k - 1]);
       t = last ? times[n] : t + hs;
       ++stats.accepted;
-      const double grow = std::min(4.0, 0.9 / std::sqrt(std::max(err, 1e-12)));
-      if (!last || grow < 1.0) h = hs * grow;
+      // The next step's members and length: of the orders this step estimated, the one with the least
+      // work (k (k + 1) / 2 substeps) per unit step, one more member when that is the highest here.
+      double best = std::numeric_limits<double>::infinity(), next_h = hs;
+      for (int j = 2; j <= k; ++j) {
+        const double hj = hs * std::clamp(0.9 * std::pow(std::max(err[j], 1e-12), -1.0 / j), 0.2, 4.0);
+        const double cost = 0.5 * j * (j + 1) / hj;
+        if (cost < best) {
+          best = cost;
+          target = j;
+          next_h = hj;
+        }
+      }
+      if (target == k && k < K) {
+        next_h *= static_cast<double>(k + 2) / k;  // W_{k+1} / W_k: the next order at the same cost per step
+        ++target;
+      }
+      if (!last || next_h < hs) h = next_h;
       for (index_t j = 0; j < N; ++j)
         if (!range.contains(y[j]))
           throw RunError(
