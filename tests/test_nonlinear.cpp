@@ -313,9 +313,10 @@ TEST(EffectiveTruth, ALinearMediumMatchesTheExactHomogenizedSolution) {
   for (const double rtol : {1e-6, 1e-9}) {
     const auto a = effective_truth(eff, 1.0, 11, 20, ics, times, rtol);
     for (std::size_t k = 0; k < a.U.size(); ++k) EXPECT_NEAR(a.U[k], b.U[k], rtol * scale) << rtol << " " << k;
-    if (rtol == 1e-9)
+    if (rtol == 1e-9) {
       for (std::size_t k = 0; k < a.U.size(); ++k)
         EXPECT_NEAR(a.dUdt[k], b.dUdt[k], 1e-6 * std::max(1.0, std::abs(b.dUdt[k]))) << k;
+    }
   }
 }
 
