@@ -50,7 +50,8 @@ torch::Tensor inverse_sqrt(const torch::Tensor& C) {
 }
 }  // namespace
 
-PositionHeadImpl::PositionHeadImpl(int linear, int hidden, int dims, const nn::AnyModule& activation) {
+PositionHeadImpl::PositionHeadImpl(int linear, int hidden, int dims, const nn::AnyModule& activation)
+    : linear_(linear) {
   const int K = linear + hidden;
   w_ = register_module("w", nn::Linear(K, 1));
   nn::Sequential C(nn::Linear(dims, 16));
@@ -136,7 +137,8 @@ torch::Tensor FunctionalNetImpl::features(const torch::Tensor& U) const {
 torch::Tensor FunctionalNetImpl::forward(const torch::Tensor& U) {
   const auto f = (features(U) - in_mean_) / in_std_;
   if (!position_) return pad_ends(mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_);
-  return pad_ends(head_->forward(f.narrow(-1, 0, 3), mlp_->forward(f), interior_positions(U).t()) * out_std_ +
+  return pad_ends(head_->forward(f.narrow(-1, 0, head_->linear()), mlp_->forward(f), interior_positions(U).t()) *
+                      out_std_ +
                   out_mean_);
 }
 
@@ -257,7 +259,7 @@ torch::Tensor FunctionalNet2DImpl::forward(const torch::Tensor& U) {
   if (!position_) return (mlp_->forward(f).squeeze(-1) * out_std_ + out_mean_).reshape({-1, nodes_});
   const auto g = f.reshape({-1, nodes_, f.size(-1)});
   const auto p = periodic_positions_2d(P_, f.options()).view({nodes_, 4});
-  return head_->forward(g.narrow(-1, 0, 6), mlp_->forward(g), p) * out_std_ + out_mean_;
+  return head_->forward(g.narrow(-1, 0, head_->linear()), mlp_->forward(g), p) * out_std_ + out_mean_;
 }
 
 void FunctionalNet2DImpl::fit_standardization(const torch::Tensor& U, const torch::Tensor& dUdt, bool enabled) {

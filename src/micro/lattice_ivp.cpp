@@ -29,12 +29,11 @@ LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx,
       const double hs = last ? times[n] - t : h;
       // err[k]: the error estimate of the order k - 1 value after k members, relative to rtol max |y|.
       std::array<double, K + 1> err{};
+      const int most = std::min(K, target + 1);
       int k = 1;
-      bool converged = false;
-      for (; k <= std::min(K, target + 1); ++k) {
+      for (;; ++k) {
         // Member k: k substeps of hs / k. The first factors I - (hs / k) J(y) and keeps the factors,
         // the others reuse them, so every member's matrix is J at the step's start (LIMEX).
-        std::vector<double>& u = P[k - 1];
         member = y;
         for (int s = 0; s < k; ++s)
           kernels::theta_step(N, m, member.data(), hs / k, 1.0, inv_dx, kernels::EndRows::Dirichlet, 1, 0.0, 0.0, work,
@@ -51,25 +50,20 @@ LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx,
             P[c - 1][i] = v;
             v += d;
           }
-          u[i] = v;
+          P[k - 1][i] = v;
           e = std::max(e, std::abs(d));
           scale = std::max(scale, std::abs(v));
         }
         if (k == 1) continue;
         err[k] = e / (rtol * std::max(scale, 1e-300));
-        // Converged: the first order whose estimate meets the tolerance (a step cut short by a
-        // sample time converges early and costs less).
-        if (err[k] <= 1.0) {
-          converged = true;
-          break;
-        }
-        if (!std::isfinite(err[k])) break;
+        // Done at the first order whose estimate meets the tolerance (a step cut short by a sample
+        // time converges early and costs less), at a NaN, or at the planned order plus one.
+        if (err[k] <= 1.0 || !std::isfinite(err[k]) || k == most) break;
       }
-      if (!converged) {  // also a NaN estimate
-        const int last_k = std::min(k, std::min(K, target + 1));
-        if (!std::isfinite(err[last_k]) || hs < 1e-14 * std::max(times[n], 1e-300))
+      if (!(err[k] <= 1.0)) {  // also a NaN estimate
+        if (!std::isfinite(err[k]) || hs < 1e-14 * std::max(times[n], 1e-300))
           throw RunError(fmt::format("{} failed at t = {:.6g}", what, t));
-        h = hs * std::max(0.2, 0.9 * std::pow(err[last_k], -1.0 / last_k));
+        h = hs * std::max(0.2, 0.9 * std::pow(err[k], -1.0 / k));
         continue;
       }
       std::swap(y, P[k - 1]);

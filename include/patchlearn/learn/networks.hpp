@@ -54,8 +54,11 @@ class PositionHeadImpl : public torch::nn::Module {
   PositionHeadImpl(int linear, int hidden, int dims, const torch::nn::AnyModule& activation);
   /// phi [B, N, F], h [B, N, H] and the N nodes' position features p [N, d] -> the rates [B, N].
   torch::Tensor forward(const torch::Tensor& phi, const torch::Tensor& h, const torch::Tensor& p);
+  /// F, the linear features it weighs.
+  int linear() const { return linear_; }
 
  private:
+  int linear_;
   torch::nn::Linear w_{nullptr};
   torch::nn::Sequential C_{nullptr};
 };
