@@ -115,6 +115,24 @@ amplitude = [-0.3, 0.3]
     EXPECT_LT(sim.rmse_vs_homogenized, 1e-2) << block;
     EXPECT_LT(sim.rmse_vs_full_resolution, 1e-2) << block;
     EXPECT_EQ(sim.full_resolution_trajectories, compare.empty() ? 0 : 1) << block;
+    if (compare.empty()) continue;
+    // Beside it, on the same trajectory: the data against the effective PDE (eq. 24 over trajectory
+    // 0 alone, whose variance differs from the whole set's), and the full-resolution run against the
+    // effective PDE, homogenization's own error, which the patch data cannot beat: the data's error
+    // against full resolution is within it of their error against the effective PDE (triangle
+    // inequality on the root errors; the two eq. (24) denominators are the full run's and the
+    // truth's variances, equal to that error's order).
+    const auto U = sim.data.host_U();
+    const auto n = static_cast<std::ptrdiff_t>(sim.data.times * sim.data.nodes);
+    EXPECT_EQ(sim.rmse_vs_homogenized_compared,
+              relative_mse(std::vector<double>(U.begin(), U.begin() + n),
+                           std::vector<double>(sim.truth.U.begin(), sim.truth.U.begin() + n)))
+        << block;
+    std::printf("  on trajectory 0: vs the effective PDE %.3e, full resolution vs it %.3e\n",
+                sim.rmse_vs_homogenized_compared, sim.full_resolution_vs_homogenized);
+    EXPECT_NEAR(std::sqrt(sim.rmse_vs_full_resolution), std::sqrt(sim.rmse_vs_homogenized_compared),
+                1.01 * std::sqrt(sim.full_resolution_vs_homogenized))
+        << block;
   }
 }
 

@@ -30,8 +30,13 @@ struct Simulation1D : Simulation {
   double fine_t = 0.0;
   std::vector<double> fine_x, fine_u;
   /// With full_resolution.compare = n: eq. (24) of the data of the first n trajectories against the
-  /// full-resolution run of the same initial conditions (the theory-free truth), and n.
+  /// full-resolution run of the same initial conditions (the theory-free truth), and n. Eq. (24)
+  /// divides by the trajectories' own variance, so the same data against the effective PDE on those
+  /// n trajectories and the full-resolution run's own error against it (homogenization's error at
+  /// this eps) come beside it: the three are comparable, rmse_vs_homogenized (all trajectories) is not.
   double rmse_vs_full_resolution = 0.0;
+  double rmse_vs_homogenized_compared = 0.0;
+  double full_resolution_vs_homogenized = 0.0;
   index_t full_resolution_trajectories = 0;
 };
 
