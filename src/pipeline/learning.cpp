@@ -375,6 +375,23 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
                       {"validation_states", split.Uval.size(0)},
                       {"validation_split", name_of(o.validation_split)},
                       {"patch_scales", o.patch_scales}};
+  // The training states' rates against the exact coarse operator's: a grid that does not resolve
+  // the data (full-resolution rates are the PDE's own, not a 3-point scheme's) is said before any
+  // model is fitted to the difference.
+  if (const auto coarse = task.exact_coarse()) {
+    torch::NoGradGuard g;
+    const double d = learn::relative_mse(Rall, coarse->rhs(Uall));
+    summary["data_rhs_rmse"] = d;
+    observer.info(
+        fmt::format("data: dU/dt of the training states against the exact coarse operator {:.3e} (eq. 24)", d));
+    if (const double bound = task.tolerated_data_rhs_rmse(); !(d <= bound))
+      observer.warning(fmt::format(
+          "the data's dU/dt are {:.3g} (eq. 24) off the exact coarse operator's on the training states, above {:g}, "
+          "and every model on this grid fits the difference: the macro grid does not resolve the data "
+          "(full-resolution rates are the PDE's own, not the 3-point scheme's) or the patch parameters miss "
+          "patch.rate_tolerance; use more macro nodes, a later learn.train_t_min or patch data",
+          d, bound));
+  }
   const auto fitted =
       o.patch_scales ? regression_with_patch_scales(task, Uall, Rall, observer) : task.regression(Uall, Rall, observer);
   summary.update(fitted.summary);

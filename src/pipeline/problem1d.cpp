@@ -661,16 +661,22 @@ class LearningTask1D : public LearningTask {
     e.truth = learn::to_tensor(truth.U, {ntest, static_cast<int64_t>(e.times.size()), M}, device);
     e.test_states =
         data ? data->U.index({Slice(cfg_.train_trajectories)}).reshape({-1, M}).to(device) : e.truth.reshape({-1, M});
-    std::unique_ptr<learn::TorchOperator> coarse;
-    if (effective_)
-      coarse = std::make_unique<learn::EffectiveTorchOperator>(*effective_, dX_);
-    else if (graded_)
-      coarse = std::make_unique<learn::EffectiveTorchOperator>(graded_->local, dX_, graded_->slope);
-    else
-      coarse = std::make_unique<learn::EffectiveTorchOperator>(a_star_, dX_);
+    const auto coarse = exact_coarse();
     e.exact_rhs = coarse->rhs(e.test_states);
     e.coarse = learn::rollout(*coarse, e.U0, e.times, rollout_).U;
     return e;
+  }
+
+  std::unique_ptr<learn::TorchOperator> exact_coarse() const override {
+    if (effective_) return std::make_unique<learn::EffectiveTorchOperator>(*effective_, dX_);
+    if (graded_) return std::make_unique<learn::EffectiveTorchOperator>(graded_->local, dX_, graded_->slope);
+    return std::make_unique<learn::EffectiveTorchOperator>(a_star_, dX_);
+  }
+
+  double tolerated_data_rhs_rmse() const override {
+    if (cfg_.random) return LearningTask::tolerated_data_rhs_rmse();
+    const double patch = cfg_.scheme == Scheme1D::PatchDynamics ? cfg_.rate_tolerance * cfg_.rate_tolerance : 0.0;
+    return std::max(kUnresolvedDataRates, patch);
   }
 
   learn::CoarseModel make_model(const std::string& net) const override {

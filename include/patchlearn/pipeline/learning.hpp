@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -137,6 +138,12 @@ class LearningTask;
 /// model: the first fit has the equation's shape, and the scales move its size from the patches'
 /// least-squares mean to their harmonic mean. The first fit, with a warning, where some patch's
 /// rates are no positive multiple of it.
+/// Eq. (24) of the training data's dU/dt against the exact coarse operator's on the same states
+/// (1% rms), above which train_and_evaluate warns that every model on this grid would fit the
+/// difference (LearningTask::tolerated_data_rhs_rmse): a 3-point operator on 11 nodes against
+/// full-resolution rates of waves up to frequency 4 gave 0.1-2.7, patch-dynamics data 1e-13-1e-12.
+constexpr double kUnresolvedDataRates = 1e-4;
+
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
                                               Observer& observer);
 
@@ -155,6 +162,14 @@ class LearningTask {
   virtual std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const = 0;
   /// The unseen test set; `data` (may be null) supplies the test states when given.
   virtual EvaluationSet evaluation(const LearningData* data, torch::Device device) const = 0;
+  /// The exact coarse operator on the problem's own nodes (the effective PDE in the macro grid's
+  /// discretization), where it is a function of the node values alone; null where it is not (2D:
+  /// the patch means' operator needs the truth's modes).
+  virtual std::unique_ptr<learn::TorchOperator> exact_coarse() const { return nullptr; }
+  /// Eq. (24) of the data's dU/dt against exact_coarse()'s above which the data do not match the
+  /// grid: kUnresolvedDataRates, or the square of a looser patch.rate_tolerance for patch data;
+  /// infinite where they need not match (a random medium, whose every patch sees its own piece).
+  virtual double tolerated_data_rhs_rmse() const { return std::numeric_limits<double>::infinity(); }
   /// A new network `net` (a name of learn.networks) and the file name it is saved under.
   virtual learn::CoarseModel make_model(const std::string& net) const = 0;
   virtual std::string model_name(const std::string& net) const { return net; }
