@@ -616,6 +616,7 @@ TEST(Learn, DataTheMacroGridDoesNotResolveAreSaidBeforeAnyFit) {
       return l.find("the macro grid does not resolve the data") != std::string::npos;
     });
     EXPECT_EQ(warned, full) << scheme << " " << d;
+    EXPECT_EQ(s["data_rhs_unresolved"].get<bool>(), full) << scheme;  // report.md says it too
     EXPECT_EQ(d > kUnresolvedDataRates, full) << scheme << " " << d;
   }
 }

@@ -613,7 +613,15 @@ def main():
                 p = s["regression_patch_scales"]
                 accuracy += (f"; fitted with {p['patches']} patch scales of spread {p['spread']:.3g}, harmonic mean 1 "
                              "(`learn.patch_scales`)")
-        lines += ["## Learned effective PDE", "", f"- regression: `{s['regression']['equation']}` ({accuracy})", "",
+        if "data_rhs_rmse" in s:
+            data_line = f"- the training data's dU/dt against the exact coarse operator: {s['data_rhs_rmse']:.3e} (eq. 24)"
+            if s.get("data_rhs_unresolved"):
+                data_line += (" — **the macro grid does not resolve these data: every model below fits the difference** "
+                              "(README, summary.json)")
+            lines += ["## Learned effective PDE", "", data_line]
+        else:
+            lines += ["## Learned effective PDE", ""]
+        lines += [f"- regression: `{s['regression']['equation']}` ({accuracy})", "",
                   "| model | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
         for k in scored_models(s):
             q = s[k]

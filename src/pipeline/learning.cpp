@@ -384,7 +384,9 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
     summary["data_rhs_rmse"] = d;
     observer.info(
         fmt::format("data: dU/dt of the training states against the exact coarse operator {:.3e} (eq. 24)", d));
-    if (const double bound = task.tolerated_data_rhs_rmse(); !(d <= bound))
+    const double bound = task.tolerated_data_rhs_rmse();
+    summary["data_rhs_unresolved"] = !(d <= bound);
+    if (!(d <= bound))
       observer.warning(fmt::format(
           "the data's dU/dt are {:.3g} (eq. 24) off the exact coarse operator's on the training states, above {:g}, "
           "and every model on this grid fits the difference: the macro grid does not resolve the data "
