@@ -129,6 +129,12 @@ struct FittedRegression {
   nlohmann::json summary;
 };
 
+/// Eq. (24) of the training data's dU/dt against the exact coarse operator's on the same states
+/// (1% rms), above which train_and_evaluate warns that every model on this grid would fit the
+/// difference (LearningTask::tolerated_data_rhs_rmse): a 3-point operator on 11 nodes against
+/// full-resolution rates of waves up to frequency 4 gave 0.1-2.7, patch-dynamics data 1e-13-1e-12.
+constexpr double kUnresolvedDataRates = 1e-4;
+
 class LearningTask;
 /// The task's regression with patch scales (learn.patch_scales; learn/trainer.hpp): a first fit,
 /// then each patch's rates (training trajectory g, node x: U and R [N, M] trajectory-major) divided
@@ -138,12 +144,6 @@ class LearningTask;
 /// model: the first fit has the equation's shape, and the scales move its size from the patches'
 /// least-squares mean to their harmonic mean. The first fit, with a warning, where some patch's
 /// rates are no positive multiple of it.
-/// Eq. (24) of the training data's dU/dt against the exact coarse operator's on the same states
-/// (1% rms), above which train_and_evaluate warns that every model on this grid would fit the
-/// difference (LearningTask::tolerated_data_rhs_rmse): a 3-point operator on 11 nodes against
-/// full-resolution rates of waves up to frequency 4 gave 0.1-2.7, patch-dynamics data 1e-13-1e-12.
-constexpr double kUnresolvedDataRates = 1e-4;
-
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
                                               Observer& observer);
 
