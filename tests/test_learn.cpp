@@ -617,6 +617,13 @@ TEST(Learn, DataTheMacroGridDoesNotResolveAreSaidBeforeAnyFit) {
     });
     EXPECT_EQ(warned, full) << scheme << " " << d;
     EXPECT_EQ(s["data_rhs_unresolved"].get<bool>(), full) << scheme;  // report.md says it too
+    // And the results' lines (`train`, `run`) and their JSON.
+    const auto report = learning_report(Problem1D(cfg), s);
+    EXPECT_EQ(report.json["data_rhs_rmse"].get<double>(), d);
+    EXPECT_EQ(std::any_of(report.lines.begin(), report.lines.end(),
+                          [](const std::string& l) { return l.find("does not resolve them") != std::string::npos; }),
+              full)
+        << scheme;
     EXPECT_EQ(d > kUnresolvedDataRates, full) << scheme << " " << d;
   }
 }

@@ -121,6 +121,16 @@ ReportScript::ReportScript() {
 
 Report learning_report(const Problem& problem, const json& summary) {
   Report r = problem.learning_report(summary);
+  if (summary.contains("data_rhs_rmse")) {
+    r.json["data_rhs_rmse"] = summary["data_rhs_rmse"];
+    r.json["data_rhs_unresolved"] = summary.value("data_rhs_unresolved", false);
+    // Said again where the results are, since the training's warning has scrolled away by now.
+    if (r.json["data_rhs_unresolved"].get<bool>())
+      r.lines.push_back(
+          fmt::format("data {:.3e} off the exact coarse operator (eq. 24): the macro grid does not "
+                      "resolve them, and every model below fits the difference",
+                      summary["data_rhs_rmse"].get<double>()));
+  }
   r.json["equation"] = summary["regression"]["equation"];
   r.lines.push_back(summary["regression"]["equation"].get<std::string>());
   for (const auto& k : problem.shared().learn.networks) {
