@@ -584,9 +584,10 @@ TEST(Learn, DataTheMacroGridDoesNotResolveAreSaidBeforeAnyFit) {
   // the 3-point operator of their quadratic lift: they match the exact coarse operator to the
   // estimate's accuracy. Full-resolution rates are the PDE's own: the 3-point symbol
   // 2 - 2 cos(k dX) falls short of (k dX)^2 by (k dX)^2 / 12 relative, 3.3% for waves of frequency
-  // 1 on 11 nodes, and the Dirichlet ends' layers are not resolved either; the regression on such
-  // data finds spurious terms (a* 0.49 and a constant -1.4 here, on 41 nodes too), so the training
-  // says so before it fits.
+  // 1 on 11 nodes, and the O(eps) offset of the tooth averages at the pinned Dirichlet ends is not
+  // resolved either. The regression on such data finds spurious terms (quick1d's waves on 11 nodes:
+  // a* 0.65 for 0.458; waves of frequency <= 1 on 41 nodes: a* 0.49 and a constant -1.43), so the
+  // training says so before it fits.
   struct Warnings : Observer {
     std::vector<std::string> lines;
     void warning(const std::string& line) override { lines.push_back(line); }

@@ -206,8 +206,9 @@ Report simulate(const Problem& problem, const JobOptions& o, Observer& observer)
   r.json["data"] = data_path(o);
   // wall_s is the data's alone (what bench compares with full resolution); the job also computed
   // the truth (and any full_resolution.compare run) and wrote the file.
-  r.json["elapsed_s"] = clock.seconds();
-  r.lines.back() += fmt::format(" ({:.1f} s in all, with the truth and the file)", clock.seconds());
+  const double elapsed = clock.seconds();
+  r.json["elapsed_s"] = elapsed;
+  r.lines.back() += fmt::format(" ({:.1f} s in all, with the truth and the file)", elapsed);
   r.lines.front() = "wrote " + data_path(o) + ": " + r.lines.front();
   return r;
 }

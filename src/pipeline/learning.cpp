@@ -385,8 +385,9 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
     observer.info(
         fmt::format("data: dU/dt of the training states against the exact coarse operator {:.3e} (eq. 24)", d));
     const double bound = task.tolerated_data_rhs_rmse();
-    summary["data_rhs_unresolved"] = !(d <= bound);
-    if (!(d <= bound))
+    const bool unresolved = !(d <= bound);
+    summary["data_rhs_unresolved"] = unresolved;
+    if (unresolved)
       observer.warning(fmt::format(
           "the data's dU/dt are {:.3g} (eq. 24) off the exact coarse operator's on the training states, above {:g}, "
           "and every model on this grid fits the difference: the macro grid does not resolve the data "

@@ -446,13 +446,12 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
         full_resolution_data(cfg, models, layout, Device::CPU, {icf.begin(), icf.begin() + n}, 0, sim.data.t,
                              [&](double f) { observer.progress("full resolution (compare)", f); });
     const auto U = sim.data.host_U();
-    const auto first_n = [&](const std::vector<double>& v) {
-      return std::vector<double>(v.begin(), v.begin() + n * sim.data.times * M);
-    };
-    const auto full_U = full.host_U();
-    sim.rmse_vs_full_resolution = relative_mse(first_n(U), full_U);
-    sim.rmse_vs_homogenized_compared = relative_mse(first_n(U), first_n(sim.truth.U));
-    sim.full_resolution_vs_homogenized = relative_mse(full_U, first_n(sim.truth.U));
+    const auto values = static_cast<std::ptrdiff_t>(n * sim.data.times * M);
+    const std::vector<double> data(U.begin(), U.begin() + values),
+        truth(sim.truth.U.begin(), sim.truth.U.begin() + values), full_U = full.host_U();
+    sim.rmse_vs_full_resolution = relative_mse(data, full_U);
+    sim.rmse_vs_homogenized_compared = relative_mse(data, truth);
+    sim.full_resolution_vs_homogenized = relative_mse(full_U, truth);
     sim.full_resolution_trajectories = n;
   }
   return sim;
