@@ -242,16 +242,17 @@ CoefficientField CoefficientField::at_position(double x) const {
 
 CoefficientField CoefficientField::with_terms(const std::string& drift, const std::string& reaction, URange u_range,
                                               const std::string& range_key) const {
-  if (a_u_ && (u_range.lo != u_range_.lo || u_range.hi != u_range_.hi))
+  if ((a_u_ || factor_) && (u_range.lo != u_range_.lo || u_range.hi != u_range_.hi))
     throw std::invalid_argument("with_terms: the u range differs from the one a(y, u) was checked on");
-  if (random() && (!drift.empty() || !reaction.empty()))
-    throw ConfigError(drift.empty() ? "medium.reaction" : "medium.drift",
-                      "a random medium is linear for now: no drift or reaction");
   CoefficientField f = *this;
   f.u_range_ = u_range;
   const auto term = [&](const std::string& key, const std::string& expr) -> std::shared_ptr<const MediumExpression> {
     if (expr.empty()) return nullptr;
     auto e = std::make_shared<const MediumExpression>(key, expr, std::vector<std::string>{"x", "y", "u"});
+    if (random() && (e->uses("x") || e->uses("y")))
+      throw ConfigError(key, "'" + expr + "' uses " + (e->uses("x") ? "x" : "y") +
+                                 ", but the cells of a random medium have no period and no grading for it to vary "
+                                 "over: write it in u alone");
     if (e->uses("x") && !graded())
       throw ConfigError(key, "'" + expr +
                                  "' uses x, but medium.expression does not: x is the position of a graded medium, "
@@ -270,6 +271,63 @@ CoefficientField CoefficientField::with_terms(const std::string& drift, const st
   return f;
 }
 
+CoefficientField CoefficientField::with_factor(const std::string& factor, URange u_range,
+                                               const std::string& range_key) const {
+  if (!random())
+    throw ConfigError("medium.conductance_factor",
+                      "is the g(u) of a random medium's cells a_k g(u); on a periodic or graded medium write a(y, u) "
+                      "in medium.expression, e.g. \"(1 + 0.3*u) * (1.1 + sin(2*pi*y))\"");
+  auto g = std::make_shared<const MediumExpression>("medium.conductance_factor", factor, std::vector<std::string>{"u"});
+  g->check(u_range, true, range_key);
+  CoefficientField f = *this;
+  f.factor_ = g;
+  f.u_range_ = u_range;
+  // min and max of a_k g(u): the cells' extremes times g's on the check grid of u (a_k > 0, g > 0).
+  double g_lo = std::numeric_limits<double>::infinity(), g_hi = 0;
+  for_each_check_point(u_range, false, [&](double, double u) {
+    g_lo = std::min(g_lo, (*g)(0.0, u));
+    g_hi = std::max(g_hi, (*g)(0.0, u));
+  });
+  f.min_ = min_ * g_lo;
+  f.max_ = max_ * g_hi;
+  f.desc_ += "; conductance factor g(u) = " + factor;
+  return f;
+}
+
+CoefficientField CoefficientField::with_terms_of(const CoefficientField& other) const {
+  if (!random() || !other.random()) throw std::logic_error("with_terms_of: both media must be random");
+  CoefficientField f = *this;
+  f.factor_ = other.factor_;
+  f.drift_ = other.drift_;
+  f.reaction_ = other.reaction_;
+  f.u_range_ = other.u_range_;
+  const auto [lo, hi] = std::minmax_element(table_.begin(), table_.end());
+  f.min_ = *lo;
+  f.max_ = *hi;
+  if (other.factor_)
+    for_each_check_point(other.u_range_, false, [&](double, double u) {
+      const double g = other.factor(u);
+      f.min_ = std::min(f.min_, *lo * g);
+      f.max_ = std::max(f.max_, *hi * g);
+    });
+  f.desc_ = cells_desc_ + other.desc_.substr(other.cells_desc_.size());
+  return f;
+}
+
+CoefficientField CoefficientField::linear_part() const {
+  if (!random()) throw std::logic_error("linear_part: " + desc_ + " is not a random medium");
+  CoefficientField f = *this;
+  f.factor_.reset();
+  f.drift_.reset();
+  f.reaction_.reset();
+  f.u_range_ = {};
+  const auto [lo, hi] = std::minmax_element(table_.begin(), table_.end());
+  f.min_ = *lo;
+  f.max_ = *hi;
+  f.desc_ = cells_desc_;
+  return f;
+}
+
 void CoefficientField::require_linear() const {
   if (const std::string key = nonlinear_key(); !key.empty())
     throw ConfigError(
@@ -281,6 +339,7 @@ void CoefficientField::require_linear() const {
 
 std::string CoefficientField::nonlinear_key() const {
   if (a_u_) return "medium.expression";
+  if (factor_) return "medium.conductance_factor";
   if (drift_) return "medium.drift";
   if (reaction_) return "medium.reaction";
   return "";
@@ -288,6 +347,7 @@ std::string CoefficientField::nonlinear_key() const {
 
 std::string CoefficientField::u_key() const {
   if (a_u_) return "medium.expression";
+  if (factor_) return "medium.conductance_factor";
   if (drift_ && drift_->uses("u")) return "medium.drift";
   if (reaction_ && reaction_->uses("u")) return "medium.reaction";
   return "";
@@ -320,6 +380,7 @@ CoefficientField CoefficientField::random_cells(std::vector<double> values, std:
       },
       std::move(desc), std::move(values));
   f.extent_ = static_cast<double>(f.table_.size());
+  f.cells_desc_ = f.desc_;
   return f;
 }
 
@@ -363,7 +424,12 @@ double CoefficientField::harmonic_mean() const {
   if (!table_.empty()) {
     double s = 0;
     for (double v : table_) s += 1.0 / v;
-    return static_cast<double>(table_.size()) / s;
+    double g = 1.0;  // a random medium's a_k g(u): the largest g on the check grid
+    if (factor_) {
+      g = 0.0;
+      for_each_check_point(u_range_, false, [&](double, double u) { g = std::max(g, factor(u)); });
+    }
+    return g * static_cast<double>(table_.size()) / s;
   }
   if (graded_) {
     const int nx = a_u_ ? 32 : 64;

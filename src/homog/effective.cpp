@@ -24,25 +24,33 @@ void check_u(double u, URange r, const std::string& range_key) {
 
 }  // namespace
 
-EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, int n, double u) {
-  if (n < 2) throw std::invalid_argument("effective_coefficients: the cell problem needs at least 2 points per period");
+EffectiveCoefficients1D volume_coefficients(const CoefficientField& medium, index_t bonds, double dy, double u,
+                                            index_t first) {
+  if (bonds < 2) throw std::invalid_argument("volume_coefficients: the cell problem needs at least 2 bonds");
   check_u(u, medium.u_range(), "medium.u_range");
-  const double dy = 1.0 / n;
-  std::vector<double> a(static_cast<std::size_t>(n));
-  for (int j = 0; j < n; ++j) a[j] = medium((j + 0.5) * dy, u);
+  // Bond j at y_bond(j), point j at y_point(j), from bond / point `first` of the lattice.
+  const auto y_bond = [&](index_t j) { return (static_cast<double>(first + j) + 0.5) * dy; };
+  const auto y_point = [&](index_t j) { return static_cast<double>(first + j) * dy; };
+  std::vector<double> a(static_cast<std::size_t>(bonds));
+  for (index_t j = 0; j < bonds; ++j) a[j] = medium(y_bond(j), u);
   const CellSolution1D cell = solve_cell_problem_1d(a);
   EffectiveCoefficients1D e;
   e.a_star = cell.a_star;
   double drift = 0, reaction = 0;
-  for (int j = 0; j < n; ++j) {
+  for (index_t j = 0; j < bonds; ++j) {
     // The drift at bond j, weighted by the corrector's flux factor 1 + chi_y there.
     if (medium.has_drift())
-      drift += medium.drift((j + 0.5) * dy, u) * (1.0 + (cell.chi[(j + 1) % n] - cell.chi[j]) / dy);
-    if (medium.has_reaction()) reaction += medium.reaction(j * dy, u);
+      drift += medium.drift(y_bond(j), u) * (1.0 + (cell.chi[(j + 1) % bonds] - cell.chi[j]) / dy);
+    if (medium.has_reaction()) reaction += medium.reaction(y_point(j), u);
   }
-  e.drift = drift / n;
-  e.reaction = reaction / n;
+  e.drift = drift / static_cast<double>(bonds);
+  e.reaction = reaction / static_cast<double>(bonds);
   return e;
+}
+
+EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, int n, double u) {
+  if (n < 2) throw std::invalid_argument("effective_coefficients: the cell problem needs at least 2 points per period");
+  return volume_coefficients(medium, n, 1.0 / n, u);
 }
 
 double local_a_star(const CoefficientField& graded, double x, int n) {
@@ -105,9 +113,13 @@ MediumSeries local_effective_series(const CoefficientField& graded, int n, const
 }
 
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
+  return volume_effective_medium(medium, n, 1.0 / n);
+}
+
+EffectiveMedium1D volume_effective_medium(const CoefficientField& medium, index_t bonds, double dy) {
   EffectiveMedium1D m;
   static_cast<MediumSeries&>(m) = tabulate_effective(
-      medium, {0.0}, {0.0}, [&](double, double u) { return effective_coefficients(medium, n, u); }, true);
+      medium, {0.0}, {0.0}, [&](double, double u) { return volume_coefficients(medium, bonds, dy, u); }, true);
   return m;
 }
 

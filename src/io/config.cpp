@@ -24,9 +24,17 @@ using namespace config_detail;
 
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> s = with_shared_keys({
-      {"medium", {"coefficient", "mean",    "amplitude", "a1",       "a2",          "fraction",     "expression",
-                  "table",       "epsilon", "drift",     "reaction", "u_range",     "distribution", "mu",
-                  "sigma",       "lo",      "hi",        "seed",     "correlation", "realizations", "translations"}},
+      {"medium", {"coefficient",  "mean",
+                  "amplitude",    "a1",
+                  "a2",           "fraction",
+                  "expression",   "table",
+                  "epsilon",      "drift",
+                  "reaction",     "u_range",
+                  "distribution", "mu",
+                  "sigma",        "lo",
+                  "hi",           "seed",
+                  "correlation",  "realizations",
+                  "translations", "conductance_factor"}},
       {"domain", {"dimension", "length", "macro_nodes"}},
       {"micro", {"dx"}},
       {"scheme", {"type"}},
@@ -242,8 +250,16 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     if (!path.empty() && path[0] != '/') path = base_dir + "/" + path;
     c.field = CoefficientField::table_file(path);
   }
+  if (medium.has("conductance_factor"))
+    c.field = c.field->with_factor(medium.choice("conductance_factor", "", {}), c.u_range, u_range_key(medium));
   c.field = c.field->with_terms(medium.choice("drift", "", {}), medium.choice("reaction", "", {}), c.u_range,
                                 u_range_key(medium));
+  if (c.random && c.realizations > 1 && !c.field->nonlinear_key().empty())
+    throw ConfigError("medium.realizations",
+                      std::to_string(c.realizations) + " realizations of a nonlinear random medium (" +
+                          c.field->nonlinear_key() +
+                          "): its effective PDE is that of one realization; set 1 (medium.translations moves "
+                          "the patches over it)");
 
   // --- grids
   c.macro_nodes = static_cast<int>(domain.integer("macro_nodes", c.macro_nodes, 3, 100000));
@@ -378,8 +394,8 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                           " intervals over domain.length; at most " + std::to_string(kMaxHomogenizedIntervals) +
                           " are supported (use dx >= " + num(c.length / kMaxHomogenizedIntervals) + ")");
 
-  // --- the shared sections, then the 1D [learn] keys. The patches of a random medium (a(y) alone:
-  // random media are linear) each see their own piece of it: patch scales by default.
+  // --- the shared sections, then the 1D [learn] keys. The patches of a random medium each see their
+  // own piece of it, whose a* scales their diffusion: patch scales by default.
   c.learn.patch_scales = c.field->random() && c.scheme != Scheme1D::FullResolution;
   parse_shared_sections(root, c, c.t_end, "macro.t_end", c.random.has_value());
   const Table learn(root, "learn");

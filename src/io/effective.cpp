@@ -11,7 +11,11 @@ int cell_points_per_period(const Config1D& cfg) {
   return whole_number(r) ? static_cast<int>(std::lround(r)) : 1000;
 }
 
+index_t realization_bonds(const Config1D& cfg) { return static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx)); }
+
 EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u) {
+  if (cfg.random)  // no period: the representative volume is the whole realization's lattice
+    return volume_coefficients(*cfg.field, realization_bonds(cfg), cfg.micro_dx / cfg.epsilon, u);
   return effective_coefficients(*cfg.field, cell_points_per_period(cfg), u);
 }
 

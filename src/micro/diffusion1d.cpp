@@ -73,6 +73,11 @@ std::vector<double> FineModel1D::conductances(index_t first, index_t count) cons
   return a;
 }
 
+std::vector<double> FineModel1D::cell_conductances(index_t first, index_t count) const {
+  if (!field_.random()) return conductances(first, count);
+  return FineModel1D(field_.linear_part(), eps_, dx_).conductances(first, count);
+}
+
 FineModel1D::Tables FineModel1D::medium_tables(const std::vector<index_t>& firsts, index_t n) const {
   if (!nonlinear()) throw std::logic_error("FineModel1D::medium_tables: the medium is linear");
   if (phase_.a.terms == 0) {

@@ -336,26 +336,52 @@ void add_curve_errors(json& out, const json& truth) {
 
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
                                               Observer& observer) {
-  const auto first = task.regression(U, R, silent_observer());
   const int64_t G = task.train_trajectories(), per = states_per_trajectory(U.size(0), G);
-  const auto f = task.discovered(first.result)->rhs(U).to(R.dtype()).reshape({G, per, -1});
-  const auto r = R.reshape({G, per, -1});
-  const auto size = f.pow(2).sum(1);
-  const auto has_rates = size > 0;  // not the Dirichlet ends
-  auto scale = torch::where(has_rates, (r * f).sum(1) / torch::where(has_rates, size, torch::ones_like(size)),
-                            torch::ones_like(size));
-  const auto fitted = scale.masked_select(has_rates);
-  if (fitted.numel() == 0 || !torch::isfinite(fitted).all().item<bool>() || fitted.min().item<double>() <= 0) {
-    observer.warning(
-        "learn.patch_scales: some patch's rates are not a positive multiple of the regression's (kept the fit "
-        "without scales)");
-    return first;
+  const auto rates = [&](const learn::RegressionResult& fit) {
+    return task.discovered(fit)->rhs(U).to(R.dtype()).reshape({G, per, -1});
+  };
+  const auto scaled = task.scaled_terms();
+  const auto R3 = R.reshape({G, per, -1});
+  FittedRegression fit = task.regression(U, R, silent_observer());
+  torch::Tensor scale, n, has_rates;
+  int rounds = 0;
+  for (double change = 1.0; rounds < kPatchScaleRounds && change > kPatchScaleChange; ++rounds) {
+    // f: the fit's rates that a piece of the medium scales; n: the rest (none on a diffusion).
+    torch::Tensor f = rates(fit.result);
+    n = torch::zeros_like(f);
+    if (scaled) {
+      learn::RegressionResult part = fit.result;
+      for (std::size_t k = 0; k < part.terms.size(); ++k)
+        if (!scaled(part.terms[k])) part.stlsq[k] = 0.0;
+      const auto whole = f;
+      f = rates(part);
+      n = whole - f;
+    }
+    const auto r = R3 - n;
+    const auto size = f.pow(2).sum(1);
+    has_rates = size > 0;  // not the Dirichlet ends
+    auto s = torch::where(has_rates, (r * f).sum(1) / torch::where(has_rates, size, torch::ones_like(size)),
+                          torch::ones_like(size));
+    const auto fitted = s.masked_select(has_rates);
+    if (fitted.numel() == 0 || !torch::isfinite(fitted).all().item<bool>() || fitted.min().item<double>() <= 0) {
+      observer.warning(fmt::format(
+          "learn.patch_scales: some patch's rates are not a positive multiple of the regression's (kept the fit "
+          "{})",
+          rounds == 0 ? "without scales" : "of the last positive scales"));
+      break;
+    }
+    s = torch::where(has_rates, s * (1.0 / fitted).mean(), s);
+    change = scale.defined() ? (s / scale - 1.0).abs().max().item<double>() : 1.0;
+    scale = s;
+    fit = task.regression(U, (n + r / scale.unsqueeze(1)).reshape_as(R), silent_observer());
   }
-  scale = torch::where(has_rates, scale * (1.0 / fitted).mean(), scale);
-  auto out = task.regression(U, (r / scale.unsqueeze(1)).reshape_as(R), observer);
-  out.summary["regression_patch_scales"] = {{"patches", fitted.numel()},
-                                            {"spread", scale.masked_select(has_rates).std().item<double>()}};
-  return out;
+  if (!scale.defined()) return task.regression(U, R, observer);
+  // Said once, of the last fit.
+  fit = task.regression(U, (n + (R3 - n) / scale.unsqueeze(1)).reshape_as(R), observer);
+  fit.summary["regression_patch_scales"] = {{"patches", has_rates.sum().item<int64_t>()},
+                                            {"spread", scale.masked_select(has_rates).std().item<double>()},
+                                            {"rounds", rounds}};
+  return fit;
 }
 
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
@@ -365,7 +391,10 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   const auto tdev = learn::torch_device(device);
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto [Uall, Rall] = task.training_states(data);
-  const auto split = split_states(Uall, Rall, task.train_trajectories(), o, tdev);
+  // The nets' scales multiply their whole rate: not where the task scales only some terms.
+  LearnOptions net_options = o;
+  net_options.patch_scales = o.patch_scales && !task.scaled_terms();
+  const auto split = split_states(Uall, Rall, task.train_trajectories(), net_options, tdev);
 
   json summary = task.describe();
   summary["device"] = device_name(device);
@@ -374,7 +403,12 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
                       {"states", split.Utr.size(0)},
                       {"validation_states", split.Uval.size(0)},
                       {"validation_split", name_of(o.validation_split)},
-                      {"patch_scales", o.patch_scales}};
+                      {"patch_scales", o.patch_scales},
+                      {"net_patch_scales", net_options.patch_scales}};
+  if (o.patch_scales && !net_options.patch_scales)
+    observer.info(
+        "learn.patch_scales: the regression scales each patch's diffusion terms alone; the nets, whose rate "
+        "holds the drift or reaction beside the diffusion, train without scales");
   // The training states' rates against the exact coarse operator's: a grid that does not resolve
   // the data (full-resolution rates are the PDE's own, not a 3-point scheme's) is said before any
   // model is fitted to the difference.

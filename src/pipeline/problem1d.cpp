@@ -25,19 +25,11 @@ using torch::indexing::Slice;
 
 namespace patchlearn {
 
-namespace {
-// Points per period of the config's micro lattice (1000 when eps/dx is not a whole number).
-int cell_points(const Config1D& cfg) {
-  const FineModel1D model(*cfg.field, cfg.epsilon, cfg.micro_dx);
-  return model.points_per_period() > 0 ? model.points_per_period() : 1000;
-}
-}  // namespace
-
 CoefficientField realization_field(const Config1D& cfg, int r) {
   if (r == 0) return *cfg.field;
   if (!cfg.random || r >= cfg.realizations)
     throw std::logic_error("realization_field: no realization " + std::to_string(r));
-  return random_medium(*cfg.random, cfg.length, cfg.epsilon, static_cast<std::uint64_t>(r));
+  return random_medium(*cfg.random, cfg.length, cfg.epsilon, static_cast<std::uint64_t>(r)).with_terms_of(*cfg.field);
 }
 
 namespace {
@@ -65,9 +57,10 @@ PatchLayout1D patch_layout(const Config1D& cfg) {
 std::vector<FineModel1D> trajectory_media(const Config1D& cfg) {
   std::vector<FineModel1D> media;
   for (const auto [r, shift] : translates(cfg))
-    media.emplace_back(
-        shift == 0 ? realization_field(cfg, r) : random_medium(*cfg.random, cfg.length, cfg.epsilon, 0, shift),
-        cfg.epsilon, cfg.micro_dx);
+    media.emplace_back(shift == 0
+                           ? realization_field(cfg, r)
+                           : random_medium(*cfg.random, cfg.length, cfg.epsilon, 0, shift).with_terms_of(*cfg.field),
+                       cfg.epsilon, cfg.micro_dx);
   return media;
 }
 
@@ -91,7 +84,7 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
     const long long shift = where[static_cast<std::size_t>(k)].shift;
     for (int i = 1; i <= layout.patches(); ++i) {
       const index_t first = layout.global_start(i);
-      inverse_sum += trajectories / solve_cell_problem_1d(media[k].conductances(first, bonds)).a_star;
+      inverse_sum += trajectories / solve_cell_problem_1d(media[k].cell_conductances(first, bonds)).a_star;
       count += trajectories;
       for (index_t j = first; j < first + bonds; ++j) {  // a bond's cell: the one its midpoint lies in
         const auto c = static_cast<long long>(std::floor((static_cast<double>(j) + 0.5) * bond_share));
@@ -115,21 +108,24 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
 double realization_a_star(const Config1D& cfg, int r) {
   // A random medium has no period: the truth's representative volume is the whole realization, the
   // domain's lattice bonds closed periodically (in 1D the harmonic mean of the conductances, the
-  // finite-sample value of 1/E[1/a]).
-  const auto bonds = static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx));
-  return solve_cell_problem_1d(FineModel1D(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx).conductances(0, bonds))
+  // finite-sample value of 1/E[1/a]); of its cells alone when it is nonlinear (a*(u) = that g(u)).
+  return solve_cell_problem_1d(FineModel1D(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx)
+                                   .cell_conductances(0, realization_bonds(cfg)))
       .a_star;
 }
 
 double cell_a_star(const Config1D& cfg) {
   if (!cfg.field->periodic()) return realization_a_star(cfg, 0);
-  const int n = cell_points(cfg);
+  const int n = cell_points_per_period(cfg);
   return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
 }
 
-EffectiveMedium1D effective_medium(const Config1D& cfg) { return effective_medium(*cfg.field, cell_points(cfg)); }
+EffectiveMedium1D effective_medium(const Config1D& cfg) {
+  if (cfg.random) return volume_effective_medium(*cfg.field, realization_bonds(cfg), cfg.micro_dx / cfg.epsilon);
+  return effective_medium(*cfg.field, cell_points_per_period(cfg));
+}
 
-std::vector<RveEstimate> representative_volumes(const Config1D& cfg) {
+std::vector<RveEstimate> representative_volumes(const Config1D& cfg, std::optional<double> u) {
   if (!cfg.random) throw std::logic_error("representative_volumes: the medium is not random");
   std::vector<FineModel1D> models;
   for (int r = 0; r < cfg.realizations; ++r) models.emplace_back(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx);
@@ -146,7 +142,8 @@ std::vector<RveEstimate> representative_volumes(const Config1D& cfg) {
       for (int k = 0; k < per; ++k) {
         const auto first = static_cast<index_t>(std::llround(static_cast<double>(k) * w * bonds_per_cell));
         const auto last = static_cast<index_t>(std::llround(static_cast<double>(k + 1) * w * bonds_per_cell));
-        a.push_back(solve_cell_problem_1d(model.conductances(first, last - first)).a_star);
+        a.push_back(u ? volume_coefficients(model.field(), last - first, cfg.micro_dx / cfg.epsilon, *u, first).a_star
+                      : solve_cell_problem_1d(model.cell_conductances(first, last - first)).a_star);
       }
     e.a_star = sample_stats(a);
     out.push_back(e);
@@ -155,7 +152,7 @@ std::vector<RveEstimate> representative_volumes(const Config1D& cfg) {
 }
 
 GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<double>& xs) {
-  const int n = cell_points(cfg);
+  const int n = cell_points_per_period(cfg);
   const double h = 1e-5 * cfg.length;
   GradedCoefficients g;
   g.x = xs;
@@ -399,7 +396,8 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   if (model.nonlinear() && !cfg.field->graded()) sim.effective = effective_medium(cfg);
   std::optional<GradedTruth> graded;
   if (cfg.field->graded())
-    graded.emplace(*cfg.field, cell_points(cfg), cfg.length, cfg.macro_nodes, per_macro, cfg.rollout.rtol, cfg.u_range);
+    graded.emplace(*cfg.field, cell_points_per_period(cfg), cfg.length, cfg.macro_nodes, per_macro, cfg.rollout.rtol,
+                   cfg.u_range);
   std::vector<double> a_stars;  // each realization's, or the one medium's
   if (!cfg.field->graded() && !model.nonlinear())
     for (int r = 0; r < std::max(1, cfg.realizations); ++r)
@@ -436,7 +434,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   }
   if (cfg.field->graded() && !model.nonlinear())
     for (const double x : macro_positions(cfg, false))
-      sim.a_star_x.push_back(local_a_star(*cfg.field, x, cell_points(cfg)));
+      sim.a_star_x.push_back(local_a_star(*cfg.field, x, cell_points_per_period(cfg)));
   if (!a_stars.empty()) sim.a_star = a_stars.front();
   if (cfg.realizations > 1) sim.a_star_realizations = a_stars;
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
@@ -654,8 +652,8 @@ class LearningTask1D : public LearningTask {
     const auto per_macro = static_cast<index_t>(std::llround(dX_ / cfg_.homogenized_dx));
     const auto truth = effective_
                            ? effective_truth(*effective_, cfg_.length, M, per_macro, test, e.times, cfg_.rollout.rtol)
-                       : graded_ ? graded_truth(*cfg_.field, cell_points(cfg_), cfg_.length, M, per_macro, test,
-                                                e.times, cfg_.rollout.rtol, cfg_.u_range)
+                       : graded_ ? graded_truth(*cfg_.field, cell_points_per_period(cfg_), cfg_.length, M, per_macro,
+                                                test, e.times, cfg_.rollout.rtol, cfg_.u_range)
                                  : homogenized_truth(a_star_, cfg_.length, M, per_macro, test, e.times);
     e.truth = learn::to_tensor(truth.U, {ntest, static_cast<int64_t>(e.times.size()), M}, device);
     e.test_states =
@@ -670,6 +668,15 @@ class LearningTask1D : public LearningTask {
     if (effective_) return std::make_unique<learn::EffectiveTorchOperator>(*effective_, dX_);
     if (graded_) return std::make_unique<learn::EffectiveTorchOperator>(graded_->local, dX_, graded_->slope);
     return std::make_unique<learn::EffectiveTorchOperator>(a_star_, dX_);
+  }
+
+  // A piece of a random medium scales its diffusion (a*(U) U_x)_x = a* U_xx + a*' U_x^2 (the terms
+  // with U_xx or U_x^2, whatever factor of U), not the drift c(U) U_x or reaction r(U) beside it.
+  std::function<bool(const std::string&)> scaled_terms() const override {
+    if (!cfg_.random || (!cfg_.field->has_drift() && !cfg_.field->has_reaction())) return {};
+    return [](const std::string& term) {
+      return term.find("U_xx") != std::string::npos || term.find("U_x^2") != std::string::npos;
+    };
   }
 
   double tolerated_data_rhs_rmse() const override {
@@ -849,7 +856,7 @@ Report Problem1D::cell(const CellQuery& query) const {
     const double at_u = u.value_or(0.0);
     if (query.x) {
       const double x = *query.x;
-      const auto e = local_effective_coefficients(*cfg_.field, x, cell_points(cfg_), at_u);
+      const auto e = local_effective_coefficients(*cfg_.field, x, cell_points_per_period(cfg_), at_u);
       if (!key.empty())
         return {with_u({{"x", x}, {"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}}),
                 {"medium: " + cfg_.field->description(),
@@ -886,7 +893,12 @@ Report Problem1D::cell(const CellQuery& query) const {
                       !key.empty() ? fmt::format("   c* = {:.12g}   r* = {:.12g}", drift[i], reaction[i]) : ""));
     return r;
   }
-  if (u && !cfg_.field->periodic()) throw InputError("--u: a random medium is linear; run cell without it");
+  if (cfg_.random) {
+    if (u && key.empty())
+      throw InputError(
+          "--u: this random medium is linear (no conductance factor, drift or reaction); run cell without it");
+    return random_cell(key.empty() ? std::nullopt : std::optional<double>(u.value_or(0.0)));
+  }
   if (!key.empty()) {
     const auto e = effective_coefficients(cfg_, u.value_or(0.0));
     return {with_u({{"a_star", e.a_star}, {"drift", e.drift}, {"reaction", e.reaction}}),
@@ -895,20 +907,22 @@ Report Problem1D::cell(const CellQuery& query) const {
                          e.reaction),
              "U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U)"}};
   }
-  if (cfg_.random) return random_cell();
   const double a = cell_a_star(cfg_), hm = cfg_.field->harmonic_mean();
   return {{{"a_star", a}, {"harmonic_mean", hm}},
           {"medium: " + cfg_.field->description(), fmt::format("a* (cell problem on the micro lattice) = {:.15g}", a),
            fmt::format("harmonic mean 1/<1/a> = {:.15g}", hm)}};
 }
 
-Report Problem1D::random_cell() const {
+Report Problem1D::random_cell(std::optional<double> u) const {
   // The representative-volume estimates at three window sizes, the whole realization's cell
-  // problem (what the truth uses) and the distribution's exact ergodic value.
-  const auto rve = representative_volumes(cfg_);
+  // problem (what the truth uses) and the distribution's exact ergodic value; of a nonlinear medium
+  // all at the value u, with the drift and reaction of the whole realization there.
+  const auto rve = representative_volumes(cfg_, u);
   const RveEstimate& big = rve.back();
   const RveEstimate& half = rve[1];
-  const double whole = cell_a_star(cfg_), ergodic = cfg_.random->ergodic_a_star();
+  const EffectiveCoefficients1D at_u = u ? effective_coefficients(cfg_, *u) : EffectiveCoefficients1D{};
+  const double g = u ? cfg_.field->factor(*u) : 1.0;
+  const double whole = u ? at_u.a_star : cell_a_star(cfg_), ergodic = cfg_.random->ergodic_a_star() * g;
   std::vector<double> wholes{whole};
   for (int r = 1; r < cfg_.realizations; ++r) wholes.push_back(realization_a_star(cfg_, r));
   const bool converged = estimates_agree(big.a_star, half.a_star);
@@ -917,11 +931,18 @@ Report Problem1D::random_cell() const {
             {"ergodic", ergodic},
             {"a_star_realization", whole},
             {"a_star_realizations", wholes},
-            {"harmonic_mean", cfg_.field->harmonic_mean()},
+            {"harmonic_mean", u ? cfg_.field->linear_part().harmonic_mean() * g : cfg_.field->harmonic_mean()},
             {"representative_volume", "windows"},
             {"converged", converged}},
            {"medium: " + cfg_.field->description(),
-            "representative volumes: disjoint windows of the realization, each cell problem closed periodically:"}};
+            fmt::format("representative volumes{}: disjoint windows of the realization, each cell problem closed "
+                        "periodically:",
+                        u ? fmt::format(" at u = {:.15g}", *u) : std::string())}};
+  if (u) {
+    r.json["u"] = *u;
+    r.json["drift"] = at_u.drift;
+    r.json["reaction"] = at_u.reaction;
+  }
   for (const auto& e : rve) {
     r.json["windows"].push_back({{"window", e.window},
                                  {"samples", e.samples},
@@ -936,9 +957,15 @@ Report Problem1D::random_cell() const {
                                 big.a_star.standard_error, big.window,
                                 converged ? "converged: the two largest windows agree within their standard errors"
                                           : "not converged: the two largest windows differ; use a larger cell.window"));
-  r.lines.push_back(fmt::format("ergodic 1/E[1/a] of the distribution = {:.10g} ({:+.2f} standard errors)", ergodic,
+  r.lines.push_back(fmt::format("ergodic {} of the distribution = {:.10g} ({:+.2f} standard errors)",
+                                u ? "g(u) / E[1/a]" : "1/E[1/a]", ergodic,
                                 (ergodic - big.a_star.mean) / big.a_star.standard_error));
   r.lines.push_back(fmt::format("the whole realization's cell problem (the truth's a*) = {:.10g}", whole));
+  if (u)
+    r.lines.push_back(
+        fmt::format("the whole realization's drift c* = {:.15g}, reaction r* = {:.15g}; U_t = (a*(U) "
+                    "U_x)_x + c*(U) U_x + r*(U)",
+                    at_u.drift, at_u.reaction));
   if (cfg_.realizations > 1) {
     std::string all;
     for (const double v : wholes) all += (all.empty() ? "" : ", ") + fmt::format("{:.6g}", v);

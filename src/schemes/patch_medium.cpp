@@ -22,12 +22,12 @@ PatchMedium1D::PatchMedium1D(const FineModel1D& model, const std::vector<index_t
     tables_ = t.view(series_a_.data(), series_c_.data(), series_r_.data(), W, true);
     scratch_ = Buffer<double>(device_,
                               static_cast<std::size_t>(kernels::theta_steps_scratch(device_, max_systems, n, tables_)));
-    return;
   }
   const bool random = model.field().random();
+  if (nonlinear_ && !random) return;
   std::vector<double> cond(static_cast<std::size_t>(W * (n - 1))), harmonic;
   for (index_t w = 0; w < W; ++w) {
-    const auto a = model.conductances(firsts[w], n - 1);
+    const auto a = model.cell_conductances(firsts[w], n - 1);
     std::copy(a.begin(), a.end(), cond.begin() + w * (n - 1));
     if (!random) continue;
     double inv = 0.0;

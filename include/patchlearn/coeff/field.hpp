@@ -10,7 +10,12 @@
 // Random media (issue 17, coeff/random_medium.hpp) are not periodic: random_cells holds one value
 // per cell of length eps over the whole domain, a(y) = value floor(y) for y in [0, extent()), and
 // periodic() is false. Whatever repeats one period (sample_period, the fine model's one-period
-// shortcut) is not for them; they are linear (no u-dependence, drift or reaction) for now.
+// shortcut) is not for them. A random medium may be nonlinear in a separable way (with_factor,
+// with_terms): a(y, u) = a_k g(u) on cell k, with a drift c(u) and a reaction r(u) of u alone (the
+// cells carry no period for them to vary over). Its corrector at a fixed u, 1 + chi_y = a* / a,
+// is that of the cells alone (g(u) cancels), so linear_part(), the cells, lifts and closes the
+// patches at every u, and the effective coefficients are a*(u) = a*_cells g(u), c*(u) =
+// a*(u) <c / a> = c(u), r*(u) = r(u) (homog/effective.hpp computes them from the cell problem).
 //
 // Graded (macro-modulated) media (issue 17): an expression that uses the macro position x as well,
 // a(x, y) or a(x, y, u) with y = x / eps, e.g. "(1 + x/2) * (1.1 + sin(2*pi*y))": a slowly varying
@@ -91,8 +96,21 @@ class CoefficientField {
   /// muParser expressions in y and u (and x on a graded medium), "" for none, checked finite on the
   /// grid of [0, 1) x u_range (times the graded grid of x). u_range becomes the medium's (for an
   /// expression in u it must be the one it was built with).
+  /// On a random medium both must be expressions in u alone (ConfigError naming the key otherwise).
   CoefficientField with_terms(const std::string& drift, const std::string& reaction, URange u_range,
                               const std::string& range_key = "medium.u_range") const;
+  /// A random medium whose cells conduct a_k g(u) (medium.conductance_factor = g, an expression in
+  /// u, checked finite and > 0 on u_range); ConfigError naming the key on any other medium, whose
+  /// a(y, u) is written in medium.expression.
+  CoefficientField with_factor(const std::string& factor, URange u_range,
+                               const std::string& range_key = "medium.u_range") const;
+  /// These random cells with the conductance factor, drift, reaction and u range of `other` (the
+  /// configured medium): the other realizations and translates of a config.
+  CoefficientField with_terms_of(const CoefficientField& other) const;
+  /// A random medium's cells alone, without its conductance factor, drift and reaction: the linear
+  /// medium whose corrector and harmonic means are the nonlinear one's at every u (this medium
+  /// itself when it is linear; std::logic_error for a medium that is not random).
+  CoefficientField linear_part() const;
 
   /// a(y) for any real y (the period is applied), or for y in [0, extent()) when the field is not
   /// periodic (std::out_of_range outside); a field that depends on u has no a(y)
@@ -100,7 +118,9 @@ class CoefficientField {
   double operator()(double y) const;
   /// a(y, u): a(y) when the field does not depend on u. On a graded medium y = x / eps is the fine
   /// lattice's position (x = eps y); on at_position(x) the x is that one.
-  double operator()(double y, double u) const { return a_u_ ? a_u_->at(x_of(y), y, u) : f_(y); }
+  double operator()(double y, double u) const {
+    return a_u_ ? a_u_->at(x_of(y), y, u) : factor_ ? f_(y) * (*factor_)(0.0, u) : f_(y);
+  }
   /// c(y, u) and r(y, u); 0 without a drift / reaction.
   double drift(double y, double u) const { return drift_ ? drift_->at(x_of(y), y, u) : 0.0; }
   double reaction(double y, double u) const { return reaction_ ? reaction_->at(x_of(y), y, u) : 0.0; }
@@ -119,13 +139,16 @@ class CoefficientField {
   double length() const { return length_; }
   /// The y range [0, extent()) of a non-periodic field, 0 for a periodic one.
   double extent() const { return extent_; }
-  bool depends_on_u() const { return static_cast<bool>(a_u_); }
+  bool depends_on_u() const { return a_u_ || factor_; }
+  /// g(u) of a random medium's a_k g(u) (1 without medium.conductance_factor).
+  double factor(double u) const { return factor_ ? (*factor_)(0.0, u) : 1.0; }
   bool has_drift() const { return static_cast<bool>(drift_); }
   bool has_reaction() const { return static_cast<bool>(reaction_); }
   /// The u range the medium was checked on (set by expression() in u or with_terms()).
   URange u_range() const { return u_range_; }
   /// The key of the first term the linear fine model u_t = (a(y) u_x)_x lacks (medium.expression
-  /// when a depends on u, medium.drift, medium.reaction), "" when it has none.
+  /// when a depends on u, medium.conductance_factor, medium.drift, medium.reaction), "" when it has
+  /// none.
   std::string nonlinear_key() const;
   /// The key of the first term that depends on u ("" when a, the drift and the reaction are
   /// functions of position alone): what a u-dependent effective coefficient needs.
@@ -158,13 +181,14 @@ class CoefficientField {
   double x_of(double y) const { return graded_ ? eps_ * y : x_; }
   std::function<double(double)> f_;
   std::shared_ptr<const MediumExpression> a_u_, drift_, reaction_;  // a(y, u) when a depends on u
+  std::shared_ptr<const MediumExpression> factor_;                  // a random medium's g(u)
   std::shared_ptr<const MediumExpression> graded_;                  // a(x, y) of a graded medium
   double length_ = 0;                                               // a graded medium's domain [0, length_]
   double eps_ = 0;                                                  // a graded medium's period
   double x_ = 0;                                                    // the macro position of at_position(x)
   URange u_range_;
-  std::string desc_;
-  std::vector<double> table_;  // non-empty for piecewise-constant fields (laminate, table)
+  std::string desc_, cells_desc_;  // cells_desc_: a random medium's cells without factor and terms
+  std::vector<double> table_;      // non-empty for piecewise-constant fields (laminate, table)
   double min_ = 0, max_ = 0;
   double exact_harmonic_ = 0;  // > 0 where a closed form is known
   double extent_ = 0;          // > 0 for a non-periodic field: its y range [0, extent_)

@@ -55,6 +55,15 @@ struct EffectiveCoefficients1D {
 /// finite or lies outside the medium's u range.
 EffectiveCoefficients1D effective_coefficients(const CoefficientField& medium, int points_per_period, double u);
 
+/// The same on a representative volume of `bonds` (>= 2) lattice bonds of spacing dy in y, from
+/// lattice point `first`, closed periodically: bond j at y = (first + j + 1/2) dy, point j at
+/// y = (first + j) dy (a period is bonds = n, dy = 1/n, first = 0). A random medium has no period: its representative
+/// volume is the whole realization's lattice (dy = micro.dx / eps), the volume the linear truth's a* comes from, and
+/// the formulas above hold with <.> the mean over it (coeff/field.hpp: for its a_k g(u), c(u),
+/// r(u) they give a*(u) = a*_cells g(u), c*(u) = c(u), r*(u) = r(u), the tests' oracle).
+EffectiveCoefficients1D volume_coefficients(const CoefficientField& medium, index_t bonds, double dy, double u,
+                                            index_t first = 0);
+
 /// The effective medium of a u-dependent 1D medium over its whole u range: a*(u), c*(u), r*(u) as
 /// Chebyshev series (coeff/chebyshev.hpp) through effective_coefficients at the Chebyshev points,
 /// so the effective PDE U_t = (a*(U) U_x)_x + c*(U) U_x + r*(U) runs on the same per-element math
@@ -65,6 +74,8 @@ struct EffectiveMedium1D : MediumSeries {
   kernels::MediumTables tables() const;
 };
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int points_per_period);
+/// The effective medium through volume_coefficients: a random medium's, on its whole realization.
+EffectiveMedium1D volume_effective_medium(const CoefficientField& medium, index_t bonds, double dy);
 
 /// The local effective diffusivity a*(x) of a linear graded medium a(x, y) (coeff/field.hpp) at the macro
 /// position x: the cell problem of the locally periodic medium y -> a(x, y) on `points_per_period`

@@ -11,8 +11,13 @@ namespace patchlearn {
 /// number (the micro lattice repeats every period), else 1000.
 int cell_points_per_period(const Config1D& cfg);
 
-/// a*(u), c*(u), r*(u) of the medium on cell_points_per_period(cfg) points per period; InputError
-/// naming medium.u_range when u is outside it.
+/// The bonds of the whole domain's lattice, L / micro.dx: a random realization's representative
+/// volume (its a*, the effective medium of a nonlinear one).
+index_t realization_bonds(const Config1D& cfg);
+
+/// a*(u), c*(u), r*(u) of the medium on cell_points_per_period(cfg) points per period (a random
+/// medium: on its whole realization, realization_bonds); InputError naming medium.u_range when u
+/// is outside it.
 EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u);
 
 /// The lattice whose cell problem gives the effective coefficients, placed as the 2D schemes place

@@ -30,6 +30,9 @@ class FineModel1D {
   /// bond of its one realization, so each window gets its own piece (std::out_of_range for a
   /// window that reaches outside the realization's domain).
   std::vector<double> conductances(index_t first, index_t count) const;
+  /// The conductances of a random medium's cells alone (CoefficientField::linear_part), whose
+  /// corrector and harmonic means are the medium's at every u; conductances() on any other medium.
+  std::vector<double> cell_conductances(index_t first, index_t count) const;
   /// Whether the medium depends on u or has a drift or a reaction.
   bool nonlinear() const { return !field_.nonlinear_key().empty(); }
   /// The nonlinear medium on windows of n points starting at each of `firsts`, window after

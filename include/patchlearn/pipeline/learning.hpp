@@ -136,11 +136,19 @@ struct FittedRegression {
 constexpr double kUnresolvedDataRates = 1e-4;
 
 class LearningTask;
+/// The alternations of regression_with_patch_scales: at most kPatchScaleRounds, until no scale
+/// moves by more than kPatchScaleChange (relative).
+inline constexpr int kPatchScaleRounds = 8;
+inline constexpr double kPatchScaleChange = 1e-6;
+
 /// The task's regression with patch scales (learn.patch_scales; learn/trainer.hpp): a first fit,
 /// then each patch's rates (training trajectory g, node x: U and R [N, M] trajectory-major) divided
 /// by its scale, the least-squares factor between them and the first fit's rates there, normalized
 /// to a harmonic mean of 1 over the patches (pieces in series), and fitted again; the summary gains
-/// "regression_patch_scales" (their count and spread). One alternation of the nets' mixed-effects
+/// "regression_patch_scales" (their count and spread). Where the task scales only some terms
+/// (LearningTask::scaled_terms: a random medium's diffusion beside a drift or reaction), the first
+/// fit's rates split into those terms' d and the rest n, the scale is the least-squares factor
+/// between R - n and d, and the rates fitted again are n + (R - n) / s. One alternation of the nets' mixed-effects
 /// model: the first fit has the equation's shape, and the scales move its size from the patches'
 /// least-squares mean to their harmonic mean. The first fit, with a warning, where some patch's
 /// rates are no positive multiple of it.
@@ -170,6 +178,11 @@ class LearningTask {
   /// grid: kUnresolvedDataRates, or the square of a looser patch.rate_tolerance for patch data;
   /// infinite where they need not match (a random medium, whose every patch sees its own piece).
   virtual double tolerated_data_rhs_rmse() const { return std::numeric_limits<double>::infinity(); }
+  /// Which of the regression's terms a patch scale (learn.patch_scales) multiplies: none given (the
+  /// default) means the whole rate, as on a random diffusion. Where a drift or reaction shares the
+  /// rate, a piece of the medium scales only the diffusion: then the regression scales the terms
+  /// this names, and the nets, whose rate has no such split, train without scales.
+  virtual std::function<bool(const std::string& term)> scaled_terms() const { return {}; }
   /// A new network `net` (a name of learn.networks) and the file name it is saved under.
   virtual learn::CoarseModel make_model(const std::string& net) const = 0;
   virtual std::string model_name(const std::string& net) const { return net; }

@@ -87,8 +87,10 @@ struct RveEstimate {
 };
 /// The estimates at the windows W / 4, W / 2 and W (W = cell.window), each over the cells that
 /// cell.samples windows of W cover (so the smaller windows have more samples), in every
-/// realization (medium.realizations): the trend with the window size. Random media only.
-std::vector<RveEstimate> representative_volumes(const Config1D& cfg);
+/// realization (medium.realizations): the trend with the window size. Random media only. With u,
+/// the cell problems of the windows' bonds at that u (a nonlinear medium's a*(u)); without it, of
+/// the cells alone (CoefficientField::linear_part: a linear medium's a*).
+std::vector<RveEstimate> representative_volumes(const Config1D& cfg, std::optional<double> u = std::nullopt);
 
 /// A graded medium's local effective coefficients at the positions x, from the cell problems on
 /// the config's micro lattice (homog/effective.hpp: local_effective_series): a*(x, u), c*(x, u) and
@@ -151,8 +153,9 @@ class Problem1D : public ProblemOf<Config1D, Simulation1D> {
   void check_learnable() const override;
   Report cell(const CellQuery& query) const override;
   /// `cell` on a random medium: the representative-volume windows (representative_volumes), their
-  /// trend and convergence, the ergodic value and the whole realization's cell problem.
-  Report random_cell() const;
+  /// trend and convergence, the ergodic value and the whole realization's cell problem; of a
+  /// nonlinear random medium at the value u, with the drift and reaction.
+  Report random_cell(std::optional<double> u = std::nullopt) const;
   Report simulation_report(const Simulation& sim, Device device) const override;
   std::unique_ptr<LearningTask> learning_task(const Simulation* sim) const override;
   LearningData load_data(const std::string& path, torch::Device device) const override;

@@ -21,10 +21,12 @@ class PatchMedium1D {
   bool nonlinear() const { return nonlinear_; }
   /// Nonlinear media: the u range the medium's series are tabulated on (medium.u_range).
   URange u_range() const { return u_range_; }
-  /// Linear media: the conductances [window][n - 1].
+  /// Linear media: the conductances [window][n - 1]; a nonlinear random medium: its cells' alone
+  /// (CoefficientField::linear_part), which carry its corrector at every u; empty otherwise.
   const Buffer<double>& conductances() const { return cond_; }
   /// A random medium (not periodic, so each window has its own corrector): the windows'
-  /// harmonic means of their conductances [window] (kernels::lift_corrector); empty otherwise.
+  /// harmonic means of those conductances [window] (kernels::lift_corrector, the gap-tooth
+  /// edges); empty otherwise.
   const Buffer<double>& harmonic_means() const { return harmonic_; }
   /// Nonlinear media: `count` linearly implicit theta steps of dt of `systems` systems y, the
   /// Jacobian factored at every step or at the first only (kernels::theta_steps).
