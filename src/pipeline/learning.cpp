@@ -345,7 +345,8 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
   FittedRegression fit = task.regression(U, R, silent_observer());
   torch::Tensor scale, n, has_rates;
   int rounds = 0;
-  for (double change = 1.0; rounds < kPatchScaleRounds && change > kPatchScaleChange; ++rounds) {
+  double change = 1.0;  // the largest relative move of a scale in the last round
+  for (; rounds < kPatchScaleRounds && change > kPatchScaleChange; ++rounds) {
     // f: the fit's rates that a piece of the medium scales; n: the rest (none on a diffusion).
     torch::Tensor f = rates(fit.result);
     n = torch::zeros_like(f);
@@ -380,7 +381,8 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
   fit = task.regression(U, (n + (R3 - n) / scale.unsqueeze(1)).reshape_as(R), observer);
   fit.summary["regression_patch_scales"] = {{"patches", has_rates.sum().item<int64_t>()},
                                             {"spread", scale.masked_select(has_rates).std().item<double>()},
-                                            {"rounds", rounds}};
+                                            {"rounds", rounds},
+                                            {"settled", change <= kPatchScaleChange}};
   return fit;
 }
 

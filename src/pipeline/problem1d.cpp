@@ -1058,6 +1058,19 @@ void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const
 }
 
 Report Problem1D::learning_report(const json& summary) const {
+  // The regression's patch scales (a random medium), with whichever report.
+  const auto with_scales = [&summary](Report r) {
+    if (!summary.contains("regression_patch_scales")) return r;
+    const json& p = summary["regression_patch_scales"];
+    r.json["regression_patch_scales"] = p;
+    r.lines.push_back(fmt::format("regression fitted with {} patch scales of spread {:.3g} (harmonic mean 1){}",
+                                  p["patches"].get<int>(), p["spread"].get<double>(),
+                                  p.contains("rounds")
+                                      ? fmt::format(", {} alternations, {}", p["rounds"].get<int>(),
+                                                    p["settled"].get<bool>() ? "settled" : "not settled")
+                                      : std::string()));
+    return r;
+  };
   if (summary.contains("regression_graded")) {
     const json& g = summary["regression_graded"];
     return {{{"regression_graded", g}},
@@ -1068,12 +1081,13 @@ Report Problem1D::learning_report(const json& summary) const {
     if (!summary.contains(key)) continue;
     const json& c = summary[key];
     const bool graded = std::string(key) == "regression_graded_effective";
-    return {{{key, c}},
-            {fmt::format("regression vs cell problems{}: a*{} {:.2e}, c*{} {:.2e}, r*{} {:.2e} (max error / max size)",
-                         graded ? " at the interior nodes" : "", graded ? "(x, u)" : "(u)",
-                         c["a_star_max_error"].get<double>(), graded ? "(x, u) + da*/dx" : "(u)",
-                         c["drift_max_error"].get<double>(), graded ? "(x, u)" : "(u)",
-                         c["reaction_max_error"].get<double>())}};
+    return with_scales(
+        {{{key, c}},
+         {fmt::format("regression vs cell problems{}: a*{} {:.2e}, c*{} {:.2e}, r*{} {:.2e} (max error / max size)",
+                      graded ? " at the interior nodes" : "", graded ? "(x, u)" : "(u)",
+                      c["a_star_max_error"].get<double>(), graded ? "(x, u) + da*/dx" : "(u)",
+                      c["drift_max_error"].get<double>(), graded ? "(x, u)" : "(u)",
+                      c["reaction_max_error"].get<double>())}});
   }
   Report r{{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
            {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
@@ -1088,14 +1102,8 @@ Report Problem1D::learning_report(const json& summary) const {
                     "representative volumes' a* ({:.10g}) / sqrt(windows), as `cell` gives it)",
                     summary["ergodic"].get<double>(), summary["a_star_regression_standard_errors"].get<double>(),
                     summary["a_star_rve_stderr"].get<double>(), summary["a_star_rve"].get<double>()));
-    if (summary.contains("regression_patch_scales")) {
-      const json& p = summary["regression_patch_scales"];
-      r.json["regression_patch_scales"] = p;
-      r.lines.push_back(fmt::format("regression fitted with {} patch scales of spread {:.3g} (harmonic mean 1)",
-                                    p["patches"].get<int>(), p["spread"].get<double>()));
-    }
   }
-  return r;
+  return with_scales(r);
 }
 
 }  // namespace patchlearn
