@@ -282,16 +282,24 @@ CoefficientField CoefficientField::with_factor(const std::string& factor, URange
   CoefficientField f = *this;
   f.factor_ = g;
   f.u_range_ = u_range;
-  // min and max of a_k g(u): the cells' extremes times g's on the check grid of u (a_k > 0, g > 0).
-  double g_lo = std::numeric_limits<double>::infinity(), g_hi = 0;
-  for_each_check_point(u_range, false, [&](double, double u) {
-    g_lo = std::min(g_lo, (*g)(0.0, u));
-    g_hi = std::max(g_hi, (*g)(0.0, u));
-  });
-  f.min_ = min_ * g_lo;
-  f.max_ = max_ * g_hi;
+  f.cell_extremes();
   f.desc_ += "; conductance factor g(u) = " + factor;
   return f;
+}
+
+void CoefficientField::cell_extremes() {
+  // a_k > 0 and g > 0: the cells' extremes times g's on the check grid of the u range.
+  const auto [lo, hi] = std::minmax_element(table_.begin(), table_.end());
+  double g_lo = 1, g_hi = 1;
+  if (factor_) {
+    g_lo = std::numeric_limits<double>::infinity(), g_hi = 0;
+    for_each_check_point(u_range_, false, [&](double, double u) {
+      g_lo = std::min(g_lo, factor(u));
+      g_hi = std::max(g_hi, factor(u));
+    });
+  }
+  min_ = *lo * g_lo;
+  max_ = *hi * g_hi;
 }
 
 CoefficientField CoefficientField::with_terms_of(const CoefficientField& other) const {
@@ -301,15 +309,7 @@ CoefficientField CoefficientField::with_terms_of(const CoefficientField& other) 
   f.drift_ = other.drift_;
   f.reaction_ = other.reaction_;
   f.u_range_ = other.u_range_;
-  const auto [lo, hi] = std::minmax_element(table_.begin(), table_.end());
-  f.min_ = *lo;
-  f.max_ = *hi;
-  if (other.factor_)
-    for_each_check_point(other.u_range_, false, [&](double, double u) {
-      const double g = other.factor(u);
-      f.min_ = std::min(f.min_, *lo * g);
-      f.max_ = std::max(f.max_, *hi * g);
-    });
+  f.cell_extremes();
   f.desc_ = cells_desc_ + other.desc_.substr(other.cells_desc_.size());
   return f;
 }
@@ -321,9 +321,7 @@ CoefficientField CoefficientField::linear_part() const {
   f.drift_.reset();
   f.reaction_.reset();
   f.u_range_ = {};
-  const auto [lo, hi] = std::minmax_element(table_.begin(), table_.end());
-  f.min_ = *lo;
-  f.max_ = *hi;
+  f.cell_extremes();
   f.desc_ = cells_desc_;
   return f;
 }

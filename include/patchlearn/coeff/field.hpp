@@ -177,6 +177,9 @@ class CoefficientField {
   CoefficientField(std::function<double(double)> f, std::string desc, std::vector<double> table = {}, bool scan = true);
   static CoefficientField graded(const std::shared_ptr<const MediumExpression>& a, double epsilon, double length,
                                  URange u_range, const std::string& range_key);
+  /// A random medium's min_ and max_: its cells' extremes times g's on the u range (without a
+  /// conductance factor, the cells').
+  void cell_extremes();
   /// The macro position x of the fast variable y: eps y on a graded medium, the fixed x_ otherwise.
   double x_of(double y) const { return graded_ ? eps_ * y : x_; }
   std::function<double(double)> f_;
