@@ -334,6 +334,23 @@ void add_curve_errors(json& out, const json& truth) {
   }
 }
 
+namespace {
+
+/// The lines a fit says, held until it is known whether that fit is the one kept.
+class HeldLines : public Observer {
+ public:
+  void info(const std::string& line) override { lines_.emplace_back(false, line); }
+  void warning(const std::string& line) override { lines_.emplace_back(true, line); }
+  void say(Observer& to) const {
+    for (const auto& [warn, line] : lines_) warn ? to.warning(line) : to.info(line);
+  }
+
+ private:
+  std::vector<std::pair<bool, std::string>> lines_;
+};
+
+}  // namespace
+
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
                                               Observer& observer) {
   const int64_t G = task.train_trajectories(), per = states_per_trajectory(U.size(0), G);
@@ -342,16 +359,25 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
   };
   const auto scaled = task.scaled_terms();
   const auto R3 = R.reshape({G, per, -1});
-  FittedRegression fit = task.regression(U, R, silent_observer());
-  torch::Tensor scale, n, has_rates;
+  // A fit and what it says, said only once it is the one kept.
+  struct HeldFit {
+    FittedRegression fit;
+    HeldLines lines;
+  };
+  const auto fit_to = [&](const torch::Tensor& dUdt) {
+    HeldFit h;
+    h.fit = task.regression(U, dUdt, h.lines);
+    return h;
+  };
+  HeldFit held = fit_to(R);
+  torch::Tensor scale, has_rates;  // the scales of the kept fit, and which patches have rates
   int rounds = 0;
   double change = 1.0;  // the largest relative move of a scale in the last round
   for (; rounds < kPatchScaleRounds && change > kPatchScaleChange; ++rounds) {
     // f: the fit's rates that a piece of the medium scales; n: the rest (none on a diffusion).
-    torch::Tensor f = rates(fit.result);
-    n = torch::zeros_like(f);
+    torch::Tensor f = rates(held.fit.result), n = torch::zeros_like(f);
     if (scaled) {
-      learn::RegressionResult part = fit.result;
+      learn::RegressionResult part = held.fit.result;
       for (std::size_t k = 0; k < part.terms.size(); ++k)
         if (!scaled(part.terms[k])) part.stlsq[k] = 0.0;
       const auto whole = f;
@@ -360,10 +386,10 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
     }
     const auto r = R3 - n;
     const auto size = f.pow(2).sum(1);
-    has_rates = size > 0;  // not the Dirichlet ends
-    auto s = torch::where(has_rates, (r * f).sum(1) / torch::where(has_rates, size, torch::ones_like(size)),
-                          torch::ones_like(size));
-    const auto fitted = s.masked_select(has_rates);
+    const auto rated = size > 0;  // not the Dirichlet ends
+    auto s =
+        torch::where(rated, (r * f).sum(1) / torch::where(rated, size, torch::ones_like(size)), torch::ones_like(size));
+    const auto fitted = s.masked_select(rated);
     if (fitted.numel() == 0 || !torch::isfinite(fitted).all().item<bool>() || fitted.min().item<double>() <= 0) {
       observer.warning(fmt::format(
           "learn.patch_scales: some patch's rates are not a positive multiple of the regression's (kept the fit "
@@ -371,19 +397,18 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
           rounds == 0 ? "without scales" : "of the last positive scales"));
       break;
     }
-    s = torch::where(has_rates, s * (1.0 / fitted).mean(), s);
+    s = torch::where(rated, s * (1.0 / fitted).mean(), s);
     change = scale.defined() ? (s / scale - 1.0).abs().max().item<double>() : 1.0;
-    scale = s;
-    fit = task.regression(U, (n + r / scale.unsqueeze(1)).reshape_as(R), silent_observer());
+    scale = s, has_rates = rated;
+    held = fit_to((n + r / scale.unsqueeze(1)).reshape_as(R));
   }
-  if (!scale.defined()) return task.regression(U, R, observer);
-  // Said once, of the last fit.
-  fit = task.regression(U, (n + (R3 - n) / scale.unsqueeze(1)).reshape_as(R), observer);
-  fit.summary["regression_patch_scales"] = {{"patches", has_rates.sum().item<int64_t>()},
-                                            {"spread", scale.masked_select(has_rates).std().item<double>()},
-                                            {"rounds", rounds},
-                                            {"settled", change <= kPatchScaleChange}};
-  return fit;
+  held.lines.say(observer);
+  if (scale.defined())
+    held.fit.summary["regression_patch_scales"] = {{"patches", has_rates.sum().item<int64_t>()},
+                                                   {"spread", scale.masked_select(has_rates).std().item<double>()},
+                                                   {"rounds", rounds},
+                                                   {"settled", change <= kPatchScaleChange}};
+  return held.fit;
 }
 
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
