@@ -287,17 +287,20 @@ CoefficientField CoefficientField::with_factor(const std::string& factor, URange
   return f;
 }
 
+std::pair<double, double> CoefficientField::factor_range() const {
+  if (!factor_) return {1.0, 1.0};
+  double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  for_each_check_point(u_range_, false, [&](double, double u) {
+    lo = std::min(lo, factor(u));
+    hi = std::max(hi, factor(u));
+  });
+  return {lo, hi};
+}
+
 void CoefficientField::cell_extremes() {
-  // a_k > 0 and g > 0: the cells' extremes times g's on the check grid of the u range.
+  // a_k > 0 and g > 0: the cells' extremes times g's.
   const auto [lo, hi] = std::minmax_element(table_.begin(), table_.end());
-  double g_lo = 1, g_hi = 1;
-  if (factor_) {
-    g_lo = std::numeric_limits<double>::infinity(), g_hi = 0;
-    for_each_check_point(u_range_, false, [&](double, double u) {
-      g_lo = std::min(g_lo, factor(u));
-      g_hi = std::max(g_hi, factor(u));
-    });
-  }
+  const auto [g_lo, g_hi] = factor_range();
   min_ = *lo * g_lo;
   max_ = *hi * g_hi;
 }
@@ -422,12 +425,8 @@ double CoefficientField::harmonic_mean() const {
   if (!table_.empty()) {
     double s = 0;
     for (double v : table_) s += 1.0 / v;
-    double g = 1.0;  // a random medium's a_k g(u): the largest g on the check grid
-    if (factor_) {
-      g = 0.0;
-      for_each_check_point(u_range_, false, [&](double, double u) { g = std::max(g, factor(u)); });
-    }
-    return g * static_cast<double>(table_.size()) / s;
+    // a random medium's a_k g(u): at the largest g
+    return factor_range().second * static_cast<double>(table_.size()) / s;
   }
   if (graded_) {
     const int nx = a_u_ ? 32 : 64;

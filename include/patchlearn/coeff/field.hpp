@@ -36,6 +36,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace patchlearn {
@@ -180,6 +181,8 @@ class CoefficientField {
   /// A random medium's min_ and max_: its cells' extremes times g's on the u range (without a
   /// conductance factor, the cells').
   void cell_extremes();
+  /// The least and largest g on the check grid of the u range ({1, 1} without a factor).
+  std::pair<double, double> factor_range() const;
   /// The macro position x of the fast variable y: eps y on a graded medium, the fixed x_ otherwise.
   double x_of(double y) const { return graded_ ? eps_ * y : x_; }
   std::function<double(double)> f_;
