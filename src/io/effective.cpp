@@ -13,10 +13,16 @@ int cell_points_per_period(const Config1D& cfg) {
 
 index_t realization_bonds(const Config1D& cfg) { return static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx)); }
 
-EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u) {
+CellVolume cell_volume(const Config1D& cfg) {
   if (cfg.random)  // no period: the representative volume is the whole realization's lattice
-    return volume_coefficients(*cfg.field, realization_bonds(cfg), cfg.micro_dx / cfg.epsilon, u);
-  return effective_coefficients(*cfg.field, cell_points_per_period(cfg), u);
+    return {realization_bonds(cfg), cfg.micro_dx / cfg.epsilon};
+  const int n = cell_points_per_period(cfg);
+  return {n, 1.0 / n};
+}
+
+EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u) {
+  const auto v = cell_volume(cfg);
+  return volume_coefficients(*cfg.field, v.bonds, v.dy, u);
 }
 
 Lattice2D cell_lattice(const Config2D& cfg) {

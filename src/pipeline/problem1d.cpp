@@ -25,14 +25,12 @@ using torch::indexing::Slice;
 
 namespace patchlearn {
 
-CoefficientField realization_field(const Config1D& cfg, int r) {
-  if (r == 0) return *cfg.field;
-  if (!cfg.random || r >= cfg.realizations)
-    throw std::logic_error("realization_field: no realization " + std::to_string(r));
-  return random_medium(*cfg.random, cfg.length, cfg.epsilon, static_cast<std::uint64_t>(r)).with_terms_of(*cfg.field);
+namespace {
+// Realization `r` of the config's random medium, translated by `shift` cells, with its terms.
+CoefficientField random_field(const Config1D& cfg, std::uint64_t r, long long shift) {
+  return random_medium(*cfg.random, cfg.length, cfg.epsilon, r, shift).with_terms_of(*cfg.field);
 }
 
-namespace {
 // trajectory_media's media in order: which realization each is, translated by how many cells.
 struct Translate {
   int realization;
@@ -54,13 +52,17 @@ PatchLayout1D patch_layout(const Config1D& cfg) {
 }
 }  // namespace
 
+CoefficientField realization_field(const Config1D& cfg, int r) {
+  if (r == 0) return *cfg.field;
+  if (!cfg.random || r >= cfg.realizations)
+    throw std::logic_error("realization_field: no realization " + std::to_string(r));
+  return random_field(cfg, static_cast<std::uint64_t>(r), 0);
+}
+
 std::vector<FineModel1D> trajectory_media(const Config1D& cfg) {
   std::vector<FineModel1D> media;
   for (const auto [r, shift] : translates(cfg))
-    media.emplace_back(shift == 0
-                           ? realization_field(cfg, r)
-                           : random_medium(*cfg.random, cfg.length, cfg.epsilon, 0, shift).with_terms_of(*cfg.field),
-                       cfg.epsilon, cfg.micro_dx);
+    media.emplace_back(shift == 0 ? realization_field(cfg, r) : random_field(cfg, 0, shift), cfg.epsilon, cfg.micro_dx);
   return media;
 }
 
@@ -121,8 +123,8 @@ double cell_a_star(const Config1D& cfg) {
 }
 
 EffectiveMedium1D effective_medium(const Config1D& cfg) {
-  if (cfg.random) return volume_effective_medium(*cfg.field, realization_bonds(cfg), cfg.micro_dx / cfg.epsilon);
-  return effective_medium(*cfg.field, cell_points_per_period(cfg));
+  const auto v = cell_volume(cfg);
+  return volume_effective_medium(*cfg.field, v.bonds, v.dy);
 }
 
 std::vector<RveEstimate> representative_volumes(const Config1D& cfg, std::optional<double> u) {

@@ -15,9 +15,17 @@ int cell_points_per_period(const Config1D& cfg);
 /// volume (its a*, the effective medium of a nonlinear one).
 index_t realization_bonds(const Config1D& cfg);
 
-/// a*(u), c*(u), r*(u) of the medium on cell_points_per_period(cfg) points per period (a random
-/// medium: on its whole realization, realization_bonds); InputError naming medium.u_range when u
-/// is outside it.
+/// The lattice whose cell problem gives a 1D config's effective medium: one period on
+/// cell_points_per_period(cfg) points, or a random medium's whole realization (realization_bonds),
+/// as bonds of dy periods each.
+struct CellVolume {
+  index_t bonds;
+  double dy;
+};
+CellVolume cell_volume(const Config1D& cfg);
+
+/// a*(u), c*(u), r*(u) of the medium on its cell_volume(cfg); InputError naming medium.u_range when
+/// u is outside it.
 EffectiveCoefficients1D effective_coefficients(const Config1D& cfg, double u);
 
 /// The lattice whose cell problem gives the effective coefficients, placed as the 2D schemes place
