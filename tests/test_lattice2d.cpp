@@ -706,6 +706,60 @@ TEST_P(LatticeOnDevice, GapToothClosedTeethOfAUniformLatticeFollowItsLaplacian) 
   }
 }
 
+TEST_P(LatticeOnDevice, ClosedTeethOfAUDependentLatticeGiveTheBoxAverageOfItsRates) {
+  const Device dev = GetParam();
+  // Closed teeth on a u-dependent lattice: every bond kappa g(u) at the mean of its sites, every
+  // site f(u). Inside a tooth the rates are the lattice's own; across its border the ghost is the
+  // inner value plus h G (the correctors of equal bonds vanish), so the border bond carries
+  // g(u_b) G, G the means' interpolant's derivative at the bond's midpoint, against the lattice's
+  // g(u_b') (u(x + h) - u(x)) / h. Each tooth mean's rate is then the average over the tooth of the
+  // lattice's rates at the same u (evaluated here at every site of the smooth field), up to the
+  // border fluxes' O((k h)^2): like the linear lattice's (k h)^2 / 24 relative, with g's variation
+  // across the bond (g' u_xx h^2 / 8) beside it.
+  const auto g = make_layout_2d(2 * M_PI, 8, 9, 0.5, Coupling::Spectral, 0);
+  KappaTables t = random_lattice_2d(g, 0.0, 1).tables();
+  t.conductance_factor.emplace("lattice.conductance_factor", "1 + 0.5*u^2", std::vector<std::string>{"u"});
+  t.reaction.emplace("lattice.reaction", "u - u^3", std::vector<std::string>{"u"});
+  t.u_range = {-2.0, 2.0};
+  const Lattice2D lat(t, BondPlacement::Aligned, g.h, g.first);
+  GapTooth2D gt(dev, lat, g, 1);
+  ASSERT_TRUE(gt.closure().active());
+  ASSERT_FALSE(gt.linear());
+  const int P = g.P, m = g.m;
+  const index_t PP = static_cast<index_t>(P) * P;
+  const auto field = [&](index_t x, index_t y) { return 0.3 + 0.8 * std::cos(g.h * static_cast<double>(x + 2 * y)); };
+  const auto G = [](double u) { return 1 + 0.5 * u * u; };
+  std::vector<double> u(static_cast<std::size_t>(gt.state_size())), expected(static_cast<std::size_t>(PP), 0.0);
+  for (int J = 0; J < P; ++J)
+    for (int I = 0; I < P; ++I)
+      for (int q = 0; q < m; ++q)
+        for (int p = 0; p < m; ++p) {
+          const index_t x = g.first + I * g.spacing + 1 + p, y = g.first + J * g.spacing + 1 + q;
+          const double c = field(x, y);
+          u[((static_cast<std::size_t>(q) * m + p) * P + J) * P + I] = c;
+          double rate = c - c * c * c;
+          for (const auto& [dx, dy] : {std::pair{1, 0}, std::pair{-1, 0}, std::pair{0, 1}, std::pair{0, -1}}) {
+            const double nb = field(x + dx, y + dy);
+            rate += G(0.5 * (c + nb)) * (nb - c) / (g.h * g.h);
+          }
+          expected[static_cast<std::size_t>(J) * P + I] += rate / (m * m);
+        }
+  Buffer<double> ub(dev, u), rb(dev, u.size()), R(dev, static_cast<std::size_t>(PP));
+  gt.rates(ub.data(), rb.data());
+  gt.restrict_means(rb.data(), R.data());
+  const auto Rm = R.to_host();
+  double worst = 0.0, scale = 0.0;
+  for (index_t i = 0; i < PP; ++i) {
+    worst = std::max(worst, std::abs(Rm[i] - expected[i]));
+    scale = std::max(scale, std::abs(expected[i]));
+  }
+  const double kh2 = std::pow(2 * g.h, 2);
+  std::printf("closed teeth, u-dependent lattice: worst |R - box average| / max %.3g, (2 h)^2 = %.3g\n", worst / scale,
+              kh2);
+  EXPECT_LT(worst, kh2 / 4 * scale);
+  EXPECT_GT(scale, 1.0);
+}
+
 TEST_P(LatticeOnDevice, FullLatticeExponentialToleranceBoundsTheError) {
   const Device dev = GetParam();
   // Every Chebyshev coefficient of exp is positive and |T_k| <= 1 on the spectrum, so the dropped

@@ -613,6 +613,44 @@ TEST(RandomLattice, RepresentativeVolumesEstimateTheErgodicTensorWithTheirStanda
   EXPECT_NEAR(effective_lattice(c).D.yy, big.yy.mean, 0.0);
 }
 
+TEST(RandomLattice, AUDependentLatticesWindowsAreTheKappasTimesGAndItsSitesReactAtF) {
+  // At a fixed u every bond of a window conducts kappa g(u): its cell problem gives D*(u), here
+  // computed from the windows' bonds at u (KappaTables::at) and checked against the closed form
+  // g(u) times the kappa's windows. The conjugate gradients run the same iterations on the bonds
+  // scaled by g (every residual scales with it), so the two differ by their round-off, ~1e-15 of
+  // D per iteration. The sites react at f(u) (a random lattice has no period for a table of rates).
+  std::string text = random_lattice("[cell]\nwindow = 16\n");
+  text.replace(text.find("seed = 3"), 8,
+               "seed = 3\nconductance_factor = \"1 + 0.5*u^2\"\nreaction = \"u - u^3\"\nu_range = [-2.0, 2.0]");
+  const auto c = parse_config_2d(text, "r.toml");
+  const double u = 0.7, g = 1 + 0.5 * u * u, f = u - u * u * u;
+  const auto linear = representative_volumes(c), at_u = representative_volumes(c, u);
+  ASSERT_EQ(at_u.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(at_u[k].samples, linear[k].samples);
+    for (const auto& [a, b] : {std::pair{at_u[k].xx, linear[k].xx}, std::pair{at_u[k].xy, linear[k].xy},
+                               std::pair{at_u[k].yy, linear[k].yy}}) {
+      EXPECT_NEAR(a.mean, g * b.mean, 1e-12 * g);
+      EXPECT_NEAR(a.standard_error, g * b.standard_error, 1e-12 * g);
+    }
+  }
+  EXPECT_GT(linear[2].xx.mean, 0.9);  // the kappa's D, near exp(mu) I
+  const auto report = Problem2D(c).cell({u, std::nullopt, std::nullopt});
+  EXPECT_EQ(report.json["D"][0][0].get<double>(), at_u[2].xx.mean);
+  EXPECT_NEAR(report.json["reaction"].get<double>(), f, 1e-15);
+  EXPECT_NEAR(report.json["ergodic"].get<double>(), g, 1e-15);  // g(u) exp(mu), mu = 0
+  const auto whole = effective_tensor(Lattice2D(c.kappa.linear_part(), BondPlacement::Aligned, 1.0, 0));
+  EXPECT_NEAR(report.json["D_realization"][1][1].get<double>(), g * whole.yy, 1e-11 * g);
+  // The truth: the kappa's representative-volume D with g's antiderivative and f.
+  const auto e = effective_lattice(c);
+  EXPECT_EQ(e.D.xx, linear[2].xx.mean);
+  EXPECT_GT(e.G.terms, 0);
+  EXPECT_GT(e.f.terms, 0);
+  EXPECT_EQ(e.rho_mean, 1.0);
+  EXPECT_THROW(Problem2D(c).cell({}), InputError);                                 // --u is needed
+  EXPECT_THROW(Problem2D(c).cell({2.5, std::nullopt, std::nullopt}), InputError);  // outside u_range
+}
+
 TEST(RandomLattice, WhatARandomLatticeCannotDoIsRefusedByKey) {
   EXPECT_EQ(key_of_2d(random_lattice("")), "accepted");
   std::string t = random_lattice("");

@@ -44,6 +44,14 @@ double quadrature_harmonic_mean(const std::function<double(double)>& a) {
 
 }  // namespace
 
+void require_in_range(URange r, double u, const std::string& range_key) {
+  if (!std::isfinite(u) || !r.contains(u))
+    throw InputError(
+        fmt::format("{}: u = {} is outside [{:.10g}, {:.10g}], the range the medium was checked on; "
+                    "give a u inside it or widen {}",
+                    range_key, u, r.lo, r.hi, range_key));
+}
+
 void for_each_check_point(URange r, bool over_y, const std::function<void(double y, double u)>& f) {
   if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || r.lo > r.hi)
     throw std::invalid_argument(fmt::format("a medium's u range [{}, {}] must be finite with lo <= hi", r.lo, r.hi));

@@ -12,22 +12,10 @@
 #include "patchlearn/homog/cell1d.hpp"
 
 namespace patchlearn {
-namespace {
-
-void check_u(double u, URange r, const std::string& range_key) {
-  if (!std::isfinite(u) || !r.contains(u))
-    throw InputError(
-        fmt::format("{}: u = {} is outside [{:.10g}, {:.10g}], the range the medium was checked on; "
-                    "give a u inside it or widen {}",
-                    range_key, u, r.lo, r.hi, range_key));
-}
-
-}  // namespace
-
 EffectiveCoefficients1D volume_coefficients(const CoefficientField& medium, index_t bonds, double dy, double u,
                                             index_t first) {
   if (bonds < 2) throw std::invalid_argument("volume_coefficients: the cell problem needs at least 2 bonds");
-  check_u(u, medium.u_range(), "medium.u_range");
+  require_in_range(medium.u_range(), u, "medium.u_range");
   // Bond j at y_bond(j), point j at y_point(j), from bond / point `first` of the lattice.
   const auto y_bond = [&](index_t j) { return (static_cast<double>(first + j) + 0.5) * dy; };
   const auto y_point = [&](index_t j) { return static_cast<double>(first + j) * dy; };
@@ -141,9 +129,14 @@ EffectiveTensor EffectiveLattice2D::local(double x, double y) const {
 }
 
 EffectiveLattice2D effective_lattice(const Lattice2D& lattice) {
+  return effective_lattice(lattice, effective_tensor(Lattice2D(lattice.tables().linear_part(), lattice.placement(),
+                                                               lattice.h(), lattice.origin())));
+}
+
+EffectiveLattice2D effective_lattice(const Lattice2D& lattice, const EffectiveTensor& D) {
   const KappaTables& t = lattice.tables();
   EffectiveLattice2D e;
-  e.D = effective_tensor(Lattice2D(t.linear_part(), lattice.placement(), lattice.h(), lattice.origin()));
+  e.D = D;
   if (t.conductance_factor) {
     // G = integral of sum c_k T_k(s) ds / scale: int T_0 = T_1, int T_k = T_k+1 / 2(k+1) - T_k-1 / 2(k-1),
     // so C_1 = c_0 - c_2 / 2 and C_k = (c_k-1 - c_k+1) / 2k (k >= 2); C_0 = 0 (G is used through its
@@ -165,18 +158,15 @@ EffectiveLattice2D effective_lattice(const Lattice2D& lattice) {
 
 EffectiveCoefficients2D effective_coefficients(const Lattice2D& lattice, double u) {
   const KappaTables& t = lattice.tables();
-  check_u(u, t.u_range, "lattice.u_range");
-  // The bond tables at this u: the linear lattice of kappa g(u).
-  const double g = t.conductance_factor ? (*t.conductance_factor)(0.0, u) : 1.0;
-  KappaTables at_u;
-  at_u.mx = t.mx;
-  at_u.my = t.my;
-  for (const double k : t.cx) at_u.cx.push_back(k * g);
-  for (const double k : t.cy) at_u.cy.push_back(k * g);
   EffectiveCoefficients2D e;
-  e.D = effective_tensor(Lattice2D(at_u, lattice.placement(), lattice.h(), lattice.origin()));
-  if (t.reaction) e.reaction = (*t.reaction)(0.0, u) * lattice.mean_rho();
+  e.D = effective_tensor(Lattice2D(t.at(u), lattice.placement(), lattice.h(), lattice.origin()));
+  e.reaction = effective_reaction(lattice, u);
   return e;
+}
+
+double effective_reaction(const Lattice2D& lattice, double u) {
+  const auto& f = lattice.tables().reaction;
+  return f ? (*f)(0.0, u) * lattice.mean_rho() : 0.0;
 }
 
 }  // namespace patchlearn

@@ -187,9 +187,10 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
                                       "bonds differ from patch "
                                       "to patch") +
                           ": use \"aligned\" (its default)");
-  if (c.random)
-    for (const char* k : {"conductance_factor", "reaction", "reaction_rate"})
-      if (lattice.has(k)) throw ConfigError(lattice.key(k), "a random lattice is linear for now");
+  if (c.random && lattice.has("reaction_rate"))
+    throw ConfigError("lattice.reaction_rate",
+                      "is a table with the diffusivity tables' period, and a random lattice has none: its sites all "
+                      "react at f(u) (lattice.reaction)");
   // The u-dependence: g(u) on every bond, rho(p, q) f(u) at every site, checked on the u range.
   if (lattice.has("u_range")) {
     const auto r = lattice.range("u_range", {0, 0});
@@ -229,9 +230,11 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     const auto g = make_layout_2d(c.length, c.patches, c.points, c.ratio, c.coupling, c.order);
     const auto N = static_cast<int>(g.lattice_points());
     if (c.random) {
-      const URange range = c.kappa.u_range;
-      c.kappa = KappaTables::random_lattice(N, *c.random);
-      c.kappa.u_range = range;
+      KappaTables drawn = KappaTables::random_lattice(N, *c.random);
+      drawn.conductance_factor = c.kappa.conductance_factor;
+      drawn.reaction = c.kappa.reaction;
+      drawn.u_range = c.kappa.u_range;
+      c.kappa = std::move(drawn);
     } else {
       c.period = c.kappa;
       c.kappa = c.period.modulated(N, g.h, g.first, *c.modulation);

@@ -82,11 +82,15 @@ KappaTables KappaTables::modulated(int N, double h, index_t origin, const Medium
 KappaTables KappaTables::window(int x0, int y0, int W) const {
   KappaTables t;
   t.mx = t.my = W;
+  t.conductance_factor = conductance_factor;
+  t.reaction = reaction;
+  t.u_range = u_range;
   for (int i = 0; i < W; ++i)
     for (int j = 0; j < W; ++j) {
       const std::size_t k = static_cast<std::size_t>((x0 + i) % mx) * my + (y0 + j) % my;
       t.cx.push_back(cx[k]);
       t.cy.push_back(cy[k]);
+      if (!reaction_rate.empty()) t.reaction_rate.push_back(reaction_rate[k]);
     }
   return t;
 }
@@ -127,6 +131,17 @@ KappaTables KappaTables::linear_part() const {
   t.cx = cx;
   t.cy = cy;
   t.u_range = u_range;
+  return t;
+}
+
+KappaTables KappaTables::at(double u) const {
+  require_in_range(u_range, u, "lattice.u_range");
+  KappaTables t = linear_part();
+  if (conductance_factor) {
+    const double g = (*conductance_factor)(0.0, u);
+    for (double& k : t.cx) k *= g;
+    for (double& k : t.cy) k *= g;
+  }
   return t;
 }
 

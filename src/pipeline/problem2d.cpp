@@ -42,10 +42,7 @@ EffectiveLattice2D effective_lattice(const Config2D& cfg) {
   // A random lattice: the representative-volume estimate at the largest window (the realization's
   // own cell problem, `cell`'s "D_realization", is a CG solve over all N^2 sites).
   const auto big = representative_volume(cfg, cfg.cell_window);
-  EffectiveLattice2D e;
-  e.D.xx = big.xx.mean;
-  e.D.xy = big.xy.mean;
-  e.D.yy = big.yy.mean;
+  EffectiveLattice2D e = effective_lattice(lattice_2d(cfg), EffectiveTensor{big.xx.mean, big.xy.mean, big.yy.mean, 0});
   e.D_standard_error = EffectiveTensor{big.xx.standard_error, big.xy.standard_error, big.yy.standard_error, 0.0};
   return e;
 }
@@ -67,21 +64,22 @@ RveTensorEstimate tensor_sample(int window, const std::vector<EffectiveTensor>& 
 
 }  // namespace
 
-RveTensorEstimate representative_volume(const Config2D& cfg, int w) {
+RveTensorEstimate representative_volume(const Config2D& cfg, int w, std::optional<double> u) {
   if (!cfg.random) throw std::logic_error("representative_volume: the lattice is not random");
   const int N = cfg.kappa.mx, W = cfg.cell_window, per_row = N / w;
   const double h = layout_2d(cfg).h;
   const auto samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W * W / (w * w));
   std::vector<EffectiveTensor> D;
-  for (int k = 0; k < samples; ++k)
-    D.push_back(effective_tensor(
-        Lattice2D(cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w), BondPlacement::Aligned, h, 0)));
+  for (int k = 0; k < samples; ++k) {
+    const auto t = cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w);
+    D.push_back(effective_tensor(Lattice2D(u ? t.at(*u) : t.linear_part(), BondPlacement::Aligned, h, 0)));
+  }
   return tensor_sample(w, D);
 }
 
-std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg) {
+std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg, std::optional<double> u) {
   const int W = cfg.cell_window;
-  return {representative_volume(cfg, W / 4), representative_volume(cfg, W / 2), representative_volume(cfg, W)};
+  return {representative_volume(cfg, W / 4, u), representative_volume(cfg, W / 2, u), representative_volume(cfg, W, u)};
 }
 
 namespace {
@@ -273,8 +271,16 @@ LearningData load_learning_data_2d(const std::string& path, const Config2D& cfg,
 
 namespace {
 
-/// D*(u) and r*(u) of a u-dependent lattice from its cell problems at 33 values of u over its u range.
-json effective_curves_json(const Lattice2D& lattice) {
+/// D*(u) and r*(u) of a u-dependent lattice from its cell problems at 33 values of u over its u
+/// range: of cell_lattice(cfg), or on a random lattice of the truth's representative volumes (the
+/// windows of cell.window at each u).
+json effective_curves_json(const Config2D& cfg) {
+  const Lattice2D lattice = cell_lattice(cfg);
+  const auto at = [&](double u) {
+    if (!cfg.random) return effective_coefficients(lattice, u);
+    const auto rve = representative_volume(cfg, cfg.cell_window, u);
+    return EffectiveCoefficients2D{{rve.xx.mean, rve.xy.mean, rve.yy.mean, 0}, effective_reaction(lattice, u)};
+  };
   const URange r = lattice.tables().u_range;
   json out = {{"u", json::array()},
               {"D_xx", json::array()},
@@ -284,7 +290,7 @@ json effective_curves_json(const Lattice2D& lattice) {
   constexpr int kPoints = 33;
   for (int k = 0; k < kPoints; ++k) {
     const double u = r.lo + (r.hi - r.lo) * k / (kPoints - 1);
-    const auto e = effective_coefficients(lattice, u);
+    const auto e = at(u);
     out["u"].push_back(u);
     out["D_xx"].push_back(e.D.xx);
     out["D_xy"].push_back(e.D.xy);
@@ -303,7 +309,7 @@ class LearningTask2D : public LearningTask {
   LearningTask2D(const Config2D& cfg, EffectiveLattice2D e, std::optional<RveTensorEstimate> teeth)
       : cfg_(cfg),
         e_(std::move(e)),
-        curves_(e_.linear() ? json() : effective_curves_json(cell_lattice(cfg))),
+        curves_(e_.linear() ? json() : effective_curves_json(cfg)),
         rollout_{cfg.rollout.method, cfg.rollout.dt, cfg.rollout.rtol, cfg.rollout.atol},
         basis_(position_basis(cfg, cfg.length, 2)),
         layout_(layout_2d(cfg)),
@@ -503,6 +509,7 @@ Report Problem2D::cell(const CellQuery& query) const {
   const std::optional<double>& u = query.u;
   const std::string key = cfg_.kappa.nonlinear_key();
   if (!u && !key.empty()) throw InputError("the lattice depends on u (" + key + "): give the value with --u VALUE");
+  if (cfg_.random) return random_cell(u);
   if (u) {
     const auto e = effective_coefficients(cfg_, *u);
     const auto& D = e.D;
@@ -510,7 +517,6 @@ Report Problem2D::cell(const CellQuery& query) const {
             {fmt::format("at u = {:.15g}: D* = [[{:.10f}, {:.10f}], [{:.10f}, {:.10f}]], reaction r* = {:.15g}", *u,
                          D.xx, D.xy, D.xy, D.yy, e.reaction)}};
   }
-  if (cfg_.random) return random_cell();
   const auto D = cell_tensor(cfg_);
   return {
       {{"D", tensor_json(D)}},
@@ -575,19 +581,24 @@ Report Problem2D::modulated_cell(const CellQuery& query) const {
                        g.P * g.P, lo, hi)}};
 }
 
-Report Problem2D::random_cell() const {
-  const auto rve = representative_volumes(cfg_);
+Report Problem2D::random_cell(std::optional<double> u) const {
+  const auto rve = representative_volumes(cfg_, u);
   const auto& big = rve.back();
   const auto& half = rve[1];
-  const auto whole = effective_tensor(lattice_2d(cfg_));
+  // The realization's own cell problem, of its bonds at u (of the kappa alone without u).
+  const auto lattice = lattice_2d(cfg_);
+  const auto whole = effective_tensor(
+      Lattice2D(u ? cfg_.kappa.at(*u) : cfg_.kappa.linear_part(), lattice.placement(), lattice.h(), lattice.origin()));
+  const double g = u && cfg_.kappa.conductance_factor ? (*cfg_.kappa.conductance_factor)(0.0, *u) : 1.0;
   // The ergodic value where theory has it: independent bonds whose log is symmetric about its mean
   // have D = exp(<log k>) I on the square lattice, exactly (Keller's duality): lognormal exp(mu),
   // two-phase at fraction 1/2 sqrt(k1 k2).
   const auto& law = *cfg_.random;
   std::optional<double> ergodic;
-  if (law.distribution == RandomMediumSpec::Distribution::lognormal) ergodic = std::exp(law.mu);
+  // (At a value u, g(u) times it.)
+  if (law.distribution == RandomMediumSpec::Distribution::lognormal) ergodic = g * std::exp(law.mu);
   if (law.distribution == RandomMediumSpec::Distribution::two_phase && law.fraction == 0.5)
-    ergodic = std::sqrt(law.a1 * law.a2);
+    ergodic = g * std::sqrt(law.a1 * law.a2);
   const auto mean = [](const RveTensorEstimate& e) {
     return json::array({{e.xx.mean, e.xy.mean}, {e.xy.mean, e.yy.mean}});
   };
@@ -597,17 +608,24 @@ Report Problem2D::random_cell() const {
   // Converged: every component of the two largest windows agrees.
   const bool converged =
       estimates_agree(big.xx, half.xx) && estimates_agree(big.xy, half.xy) && estimates_agree(big.yy, half.yy);
-  Report r{
-      {{"D", mean(big)},
-       {"D_stderr", err(big)},
-       {"D_realization", tensor_json(whole)},
-       {"D_realization_iterations", whole.iterations},
-       {"ergodic", ergodic ? json(*ergodic) : json(nullptr)},
-       {"representative_volume", "windows"},
-       {"converged", converged}},
-      {fmt::format("lattice: one random realization of {} x {} sites ({}, seed {})", cfg_.kappa.mx, cfg_.kappa.my,
-                   cfg_.random->description(), cfg_.random->seed),
-       "representative volumes: disjoint W x W windows of the realization, each cell problem closed periodically:"}};
+  Report r{{{"D", mean(big)},
+            {"D_stderr", err(big)},
+            {"D_realization", tensor_json(whole)},
+            {"D_realization_iterations", whole.iterations},
+            {"ergodic", ergodic ? json(*ergodic) : json(nullptr)},
+            {"representative_volume", "windows"},
+            {"converged", converged}},
+           {fmt::format("lattice: one random realization of {} x {} sites ({}, seed {})", cfg_.kappa.mx, cfg_.kappa.my,
+                        cfg_.random->description(), cfg_.random->seed),
+            fmt::format("representative volumes: disjoint W x W windows of the realization, each cell problem closed "
+                        "periodically{}:",
+                        u ? fmt::format(" at u = {:.15g}", *u) : std::string())}};
+  if (u) {
+    const double reaction = effective_reaction(lattice, *u);
+    r.json["u"] = *u;
+    r.json["reaction"] = reaction;
+    r.lines.push_back(fmt::format("  the sites' reaction r* = <rho> f(u) = {:.15g}", reaction));
+  }
   for (const auto& e : rve) {
     r.json["windows"].push_back({{"window", e.window},
                                  {"samples", e.samples},
@@ -628,10 +646,11 @@ Report Problem2D::random_cell() const {
       "the whole realization's cell problem = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]] ({} conjugate-gradient iterations)",
       whole.xx, whole.xy, whole.xy, whole.yy, whole.iterations));
   if (ergodic)
-    r.lines.push_back(fmt::format(
-        "ergodic D = {:.6f} I (exact for independent log-symmetric bonds): Dxx {:+.2f}, Dyy "
-        "{:+.2f} standard errors away",
-        *ergodic, (*ergodic - big.xx.mean) / big.xx.standard_error, (*ergodic - big.yy.mean) / big.yy.standard_error));
+    r.lines.push_back(
+        fmt::format("ergodic D = {:.6f} I (exact for independent log-symmetric bonds{}): Dxx {:+.2f}, Dyy "
+                    "{:+.2f} standard errors away",
+                    *ergodic, u ? ", times g(u)" : "", (*ergodic - big.xx.mean) / big.xx.standard_error,
+                    (*ergodic - big.yy.mean) / big.yy.standard_error));
   return r;
 }
 

@@ -67,7 +67,8 @@ void for_each_tooth_window(const Lattice2D& lattice, const PatchLayout2D& g, Vis
 /// problem's solution, visited as (tooth, solution, window's east bonds, window's north bonds).
 template <class Visit>
 void for_each_tooth_cell(const Lattice2D& lattice, const PatchLayout2D& g, Visit visit) {
-  lattice.tables().require_linear();  // the cells' correctors are the linear lattice's
+  // The cells' correctors are the linear lattice's: at a fixed u, g(u) multiplies every bond of a
+  // cell and cancels from its cell problem (the tables below are the kappa alone).
   const int m = g.m, n = g.n;
   for_each_tooth_window(lattice, g, [&](index_t tooth, const std::vector<double>& wE, const std::vector<double>& wN) {
     KappaTables cell;

@@ -47,6 +47,9 @@ struct URange {
   double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
   bool contains(double u) const { return u >= lo && u <= hi; }
 };
+/// InputError naming `range_key` when u is not finite or lies outside r: a value asked for (cell
+/// --u) where the medium was not checked.
+void require_in_range(URange r, double u, const std::string& range_key);
 
 /// The check grid of a medium: calls f(y, u) at y_j = j / 1024 (j < 1024; only y = 0 when
 /// `over_y` is false) and u_k = lo + k (hi - lo) / 64 (k <= 64); r must be finite.

@@ -130,10 +130,15 @@ struct EffectiveLattice2D {
   EffectiveTensor local(double x, double y) const;
 };
 EffectiveLattice2D effective_lattice(const Lattice2D& lattice);
+/// The same with the tensor D of the lattice's bonds given: where it is an estimate (a random
+/// lattice's representative volumes) rather than the cell problem of the lattice's tables.
+EffectiveLattice2D effective_lattice(const Lattice2D& lattice, const EffectiveTensor& D);
 
 /// D*(u) and r*(u) of `lattice` at the fixed value u, from the 2D cell problem (effective_tensor)
 /// on its bond tables at that u and the period mean of its site reactions. InputError (naming
 /// lattice.u_range) when u is not finite or lies outside the lattice's u range.
 EffectiveCoefficients2D effective_coefficients(const Lattice2D& lattice, double u);
+/// r*(u) = f(u) <rho> of `lattice` (0 without lattice.reaction).
+double effective_reaction(const Lattice2D& lattice, double u);
 
 }  // namespace patchlearn

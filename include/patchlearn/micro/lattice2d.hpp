@@ -66,6 +66,10 @@ struct KappaTables {
   void require_linear() const;
   /// These tables without their u-dependence: the linear lattice of the kappa alone.
   KappaTables linear_part() const;
+  /// The linear lattice of these tables at the value u: every bond kappa g(u), the bonds whose cell
+  /// problem gives D*(u) (the kappa alone without a conductance factor). InputError naming
+  /// lattice.u_range when u is not finite or lies outside it.
+  KappaTables at(double u) const;
 
   /// The paper's 3 x 3 tables (C3x3.mat at full precision, REFERENCE §4.1).
   static KappaTables paper();
@@ -79,8 +83,8 @@ struct KappaTables {
   /// x-bond multiplied by A((p + 1/2) h, q h) and the y-bond by A(p h, (q + 1/2) h): whole_lattice set.
   /// ConfigError naming A's key at the first bond where A is not finite and > 0.
   KappaTables modulated(int N, double h, index_t origin, const MediumExpression& A) const;
-  /// The W x W sub-tables from site (x0, y0) (indices mod the tables' size), a period of their own:
-  /// a representative-volume window closed periodically.
+  /// The W x W sub-tables from site (x0, y0) (indices mod the tables' size), a period of their own
+  /// with the same u-dependence: a representative-volume window closed periodically.
   KappaTables window(int x0, int y0, int W) const;
 };
 

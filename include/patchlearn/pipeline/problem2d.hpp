@@ -31,10 +31,11 @@ struct RveTensorEstimate {
   SampleStats xx, xy, yy;
 };
 /// The estimate at windows of w x w sites over the sites that cell.samples windows of
-/// cell.window cover. Random lattices only.
-RveTensorEstimate representative_volume(const Config2D& cfg, int w);
+/// cell.window cover. Random lattices only. With u, the cell problems of the windows' bonds at
+/// that u (KappaTables::at: a u-dependent lattice's D*(u)); without it, of the kappa alone.
+RveTensorEstimate representative_volume(const Config2D& cfg, int w, std::optional<double> u = std::nullopt);
 /// The estimates at W / 4, W / 2 and W (W = cell.window): the trend with the window size.
-std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg);
+std::vector<RveTensorEstimate> representative_volumes(const Config2D& cfg, std::optional<double> u = std::nullopt);
 /// Gap-tooth teeth closed as periodic cells of their own (GapTooth2D::closed_teeth): the statistics
 /// of their P^2 cell tensors (window m, the teeth's points per side), the sample of the medium their
 /// patch means follow; nullopt for any other scheme or lattice.
@@ -79,8 +80,9 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
   std::vector<std::string> check_simulable() const override { return {}; }
   Report cell(const CellQuery& query) const override;
   /// `cell` on a random lattice: representative-volume windows (representative_volumes), their
-  /// trend and convergence, and the whole realization's cell problem.
-  Report random_cell() const;
+  /// trend and convergence, and the whole realization's cell problem; with u, all at that u, and
+  /// the reaction there.
+  Report random_cell(std::optional<double> u) const;
   /// `cell` on a modulated lattice: A(x, y) times the period's tensor at (--x, --y), or at every
   /// patch centre.
   Report modulated_cell(const CellQuery& query) const;
