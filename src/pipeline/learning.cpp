@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <functional>
 #include <filesystem>
 
@@ -318,17 +319,30 @@ json regression_curves(const learn::RegressionResult& fit, const json& truth,
       for (const auto& term : c.terms) v += fit.coefficient_at(term, x) * p, p *= u;
       out[c.key].push_back(c.scale * v);
     }
-  add_curve_errors(out, truth);
+  std::map<std::string, std::vector<std::string>> relative_to;
+  for (const auto& c : curves)
+    if (!c.relative_to.empty()) relative_to[c.key] = c.relative_to;
+  add_curve_errors(out, truth, relative_to);
   return out;
 }
 
-void add_curve_errors(json& out, const json& truth) {
+void add_curve_errors(json& out, const json& truth,
+                      const std::map<std::string, std::vector<std::string>>& relative_to) {
+  const auto magnitude = [&](const std::string& key) {
+    double size = 0;
+    for (const auto& v : truth[key]) size = std::max(size, std::abs(v.get<double>()));
+    return size;
+  };
   for (const auto& [key, ref] : truth.items()) {
     if (key == "u" || !out.contains(key)) continue;
     double err = 0, size = 0;
-    for (std::size_t k = 0; k < ref.size(); ++k) {
+    for (std::size_t k = 0; k < ref.size(); ++k)
       err = std::max(err, std::abs(out[key][k].get<double>() - ref[k].get<double>()));
-      size = std::max(size, std::abs(ref[k].get<double>()));
+    const auto other = relative_to.find(key);
+    if (other == relative_to.end()) {
+      size = magnitude(key);
+    } else {
+      for (const auto& k : other->second) size = std::max(size, magnitude(k));
     }
     out[key + "_max_error"] = size > 0 ? err / size : err;
   }

@@ -345,13 +345,15 @@ class LearningTask2D : public LearningTask {
                    std::max({std::abs(dxx - e_.D.xx), std::abs(dxy - e_.D.xy), std::abs(dyy - e_.D.yy)})},
                   {"regression", regression_json(reg)},
                   {"regression_modes", cfg_.regression_modes}};
-    // A u-dependent lattice: D*(u) and r*(u) as the equation has them (D*_xy is half the U_xy curve).
+    // A u-dependent lattice: D*(u) and r*(u) as the equation has them (D*_xy is half the U_xy curve,
+    // its error relative to the tensor's size: a nearly isotropic D has a D*_xy near 0).
     if (!e_.linear())
-      extra["regression_effective"] = regression_curves(reg, curves_,
-                                                        {{"D_xx", {"U_xx", "U*U_xx", "U^2*U_xx"}},
-                                                         {"D_xy", {"U_xy", "U*U_xy", "U^2*U_xy"}, 0.5},
-                                                         {"D_yy", {"U_yy", "U*U_yy", "U^2*U_yy"}},
-                                                         {"reaction", {"1", "U", "U^2", "U^3"}}});
+      extra["regression_effective"] =
+          regression_curves(reg, curves_,
+                            {{"D_xx", {"U_xx", "U*U_xx", "U^2*U_xx"}},
+                             {"D_xy", {"U_xy", "U*U_xy", "U^2*U_xy"}, 0.5, {"D_xx", "D_yy"}},
+                             {"D_yy", {"U_yy", "U*U_yy", "U^2*U_yy"}},
+                             {"reaction", {"1", "U", "U^2", "U^3"}}});
     if (e_.modulation) extra["regression_modulated"] = local_tensors(reg, observer);
     return {reg, extra};
   }

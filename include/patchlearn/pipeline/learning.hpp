@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -88,11 +89,14 @@ learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int 
 /// coefficient, 0 for a dropped term), residual.
 nlohmann::json regression_json(const learn::RegressionResult& fit);
 /// A coefficient curve of the regression's equation: sum_k scale c(terms[k]) u^k, c the coefficient
-/// of a term (a*(u) from U_xx, U*U_xx, U^2*U_xx; a 2D D*_xy(u) from U_xy, ... with scale 1/2).
+/// of a term (a*(u) from U_xx, U*U_xx, U^2*U_xx; a 2D D*_xy(u) from U_xy, ... with scale 1/2). Its
+/// error is relative to the largest magnitude of the curves `relative_to` names (a tensor's
+/// off-diagonal component: of the diagonal ones, the tensor's size), of its own by default.
 struct CoefficientCurve {
   std::string key;
   std::vector<std::string> terms;
   double scale = 1.0;
+  std::vector<std::string> relative_to = {};
 };
 /// The regression's curves on the points u of `truth` (the cell problems' curves: "u" and an array
 /// per key), each with its KEY_max_error (add_curve_errors); with a position basis, the
@@ -101,8 +105,9 @@ nlohmann::json regression_curves(const learn::RegressionResult& fit, const nlohm
                                  const std::vector<CoefficientCurve>& curves, double x = 0.0);
 /// Learned curves `out` (arrays on the points of `truth`) gain KEY_max_error for every key they
 /// share with truth: the largest error against truth's curve relative to that curve's largest
-/// magnitude (absolute where the curve is zero).
-void add_curve_errors(nlohmann::json& out, const nlohmann::json& truth);
+/// magnitude, or to the largest of the curves relative_to[KEY] names (absolute where it is zero).
+void add_curve_errors(nlohmann::json& out, const nlohmann::json& truth,
+                      const std::map<std::string, std::vector<std::string>>& relative_to = {});
 /// The headline scores of a model's evaluation (those present of rhs_rmse, rollout_rmse,
 /// rollout_rmse_vs_coarse, floor_rmse).
 nlohmann::json headline_scores(const nlohmann::json& scores);
