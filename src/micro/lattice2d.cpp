@@ -137,11 +137,9 @@ KappaTables KappaTables::linear_part() const {
 KappaTables KappaTables::at(double u) const {
   require_in_range(u_range, u, "lattice.u_range");
   KappaTables t = linear_part();
-  if (conductance_factor) {
-    const double g = (*conductance_factor)(0.0, u);
-    for (double& k : t.cx) k *= g;
-    for (double& k : t.cy) k *= g;
-  }
+  const double g = factor(u);
+  for (double& k : t.cx) k *= g;
+  for (double& k : t.cy) k *= g;
   return t;
 }
 

@@ -591,7 +591,7 @@ Report Problem2D::random_cell(std::optional<double> u) const {
   const auto lattice = lattice_2d(cfg_);
   const auto whole = effective_tensor(
       Lattice2D(u ? cfg_.kappa.at(*u) : cfg_.kappa.linear_part(), lattice.placement(), lattice.h(), lattice.origin()));
-  const double g = u && cfg_.kappa.conductance_factor ? (*cfg_.kappa.conductance_factor)(0.0, *u) : 1.0;
+  const double g = u ? cfg_.kappa.factor(*u) : 1.0;
   // The ergodic value where theory has it: independent bonds whose log is symmetric about its mean
   // have D = exp(<log k>) I on the square lattice, exactly (Keller's duality): lognormal exp(mu),
   // two-phase at fraction 1/2 sqrt(k1 k2).

@@ -70,6 +70,8 @@ struct KappaTables {
   /// problem gives D*(u) (the kappa alone without a conductance factor). InputError naming
   /// lattice.u_range when u is not finite or lies outside it.
   KappaTables at(double u) const;
+  /// g(u), 1 without a conductance factor.
+  double factor(double u) const { return conductance_factor ? (*conductance_factor)(0.0, u) : 1.0; }
 
   /// The paper's 3 x 3 tables (C3x3.mat at full precision, REFERENCE §4.1).
   static KappaTables paper();
