@@ -11,6 +11,7 @@
 #include "patchlearn/core/device.hpp"
 #include "patchlearn/core/durable.hpp"
 #include "patchlearn/pipeline/jobs.hpp"
+#include "patchlearn/pipeline/learning.hpp"
 #include "patchlearn/pipeline/problem1d.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/homog/homogenized1d.hpp"
@@ -88,6 +89,27 @@ TEST(Learn, AHandOverOnANonDefaultCurrentStreamIsRefused) {
   EXPECT_THROW(learn::view(data, *data, {4}), RunError);
   cuda->exchangeStream(before);
   EXPECT_EQ(learn::view(data, *data, {4}).data_ptr<double>(), data->data());
+}
+
+TEST(Learn, CurveErrorsAreRelativeToTheirSizeAndAlsoTakenOnTheDatasRange) {
+  // Curves on u = -2 .. 2: a learned D_xx off by 0.1 u^3 (0.8 at the ends, 0.1 inside the data's
+  // [-1, 1]); a D_xy whose truth is 0 and whose error 0.01 is taken against the tensor's size
+  // (D_xx up to 2); the errors on the data's range against the sizes there.
+  const std::vector<double> u = {-2, -1, 0, 1, 2};
+  nlohmann::json truth = {{"u", u}}, learned = {{"u", u}};
+  for (const double v : u) {
+    truth["D_xx"].push_back(1 + 0.5 * std::abs(v));
+    truth["D_xy"].push_back(0.0);
+    learned["D_xx"].push_back(1 + 0.5 * std::abs(v) + 0.1 * v * v * v);
+    learned["D_xy"].push_back(0.01);
+  }
+  const auto with_range = with_data_range(truth, torch::tensor({-1.0, 0.3, 1.0}));
+  add_curve_errors(learned, with_range, {{"D_xy", {"D_xx"}}});
+  EXPECT_DOUBLE_EQ(learned["D_xx_max_error"].get<double>(), 0.8 / 2.0);
+  EXPECT_DOUBLE_EQ(learned["D_xx_max_error_on_data"].get<double>(), 0.1 / 1.5);
+  EXPECT_DOUBLE_EQ(learned["D_xy_max_error"].get<double>(), 0.01 / 2.0);
+  EXPECT_DOUBLE_EQ(learned["D_xy_max_error_on_data"].get<double>(), 0.01 / 1.5);
+  EXPECT_EQ(learned["u_data"], nlohmann::json({-1.0, 1.0}));
 }
 
 TEST(Learn, TrainingOnSyntheticDiffusionLowersLossHundredfold) {

@@ -210,9 +210,16 @@ CURVE_NAMES = {"a_star": "a*(u)", "drift": "c*(u)", "D_xx": "D*_xx(u)", "D_xy": 
 
 
 def curve_accuracy(e):
-    """The largest errors of learned effective curves (KEY_max_error) as one phrase."""
-    return "against the cell problems: " + ", ".join(
+    """The largest errors of learned effective curves (KEY_max_error) as one phrase; where the curves say the
+    range of U the data visit (u_data), also the errors inside it (KEY_max_error_on_data)."""
+    phrase = "against the cell problems: " + ", ".join(
         f"{name} {e[k + '_max_error']:.2e}" for k, name in CURVE_NAMES.items() if k + "_max_error" in e)
+    if "u_data" in e:
+        lo, hi = e["u_data"]
+        phrase += f"; on the data's range of U [{lo:.3g}, {hi:.3g}]: " + ", ".join(
+            f"{name} {e[k + '_max_error_on_data']:.2e}" for k, name in CURVE_NAMES.items()
+            if k + "_max_error_on_data" in e)
+    return phrase
 
 
 def fig_effective(r, figdir):

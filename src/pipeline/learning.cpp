@@ -339,13 +339,27 @@ void add_curve_errors(json& out, const json& truth,
     for (std::size_t k = 0; k < ref.size(); ++k)
       err = std::max(err, std::abs(out[key][k].get<double>() - ref[k].get<double>()));
     const auto other = relative_to.find(key);
-    if (other == relative_to.end()) {
-      size = magnitude(key);
-    } else {
-      for (const auto& k : other->second) size = std::max(size, magnitude(k));
-    }
+    const std::vector<std::string> sizes = other == relative_to.end() ? std::vector<std::string>{key} : other->second;
+    for (const auto& k : sizes) size = std::max(size, magnitude(k));
     out[key + "_max_error"] = size > 0 ? err / size : err;
+    if (!truth.contains("u_data")) continue;
+    // The same on the points inside the range of U the data visit.
+    const double lo = truth["u_data"][0].get<double>(), hi = truth["u_data"][1].get<double>();
+    double err_in = 0, size_in = 0;
+    for (std::size_t k = 0; k < ref.size(); ++k) {
+      const double u = truth["u"][k].get<double>();
+      if (u < lo || u > hi) continue;
+      err_in = std::max(err_in, std::abs(out[key][k].get<double>() - ref[k].get<double>()));
+      for (const auto& s : sizes) size_in = std::max(size_in, std::abs(truth[s][k].get<double>()));
+    }
+    out[key + "_max_error_on_data"] = size_in > 0 ? err_in / size_in : err_in;
   }
+  if (truth.contains("u_data")) out["u_data"] = truth["u_data"];
+}
+
+json with_data_range(json truth, const torch::Tensor& U) {
+  truth["u_data"] = {U.min().item<double>(), U.max().item<double>()};
+  return truth;
 }
 
 namespace {

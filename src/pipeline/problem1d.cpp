@@ -582,7 +582,7 @@ class LearningTask1D : public LearningTask {
           e.drift += graded_->slope.value(static_cast<index_t>(i), u);
           return e;
         });
-        g["nodes"].push_back(regression_curves(reg, truth, graded_->x[i]));
+        g["nodes"].push_back(regression_curves(reg, with_data_range(truth, U), graded_->x[i]));
         g["nodes"].back()["cell"] = truth;
         for (const char* key : {"a_star", "drift", "reaction"}) {
           const std::string k = std::string(key) + "_max_error";
@@ -614,9 +614,10 @@ class LearningTask1D : public LearningTask {
     }
     if (effective_) {
       observer.info("regression: " + reg.equation);
-      return {reg,
-              {{"regression", regression_json(reg)},
-               {"regression_effective", regression_curves(reg, effective_curves_json(*effective_))}}};
+      return {
+          reg,
+          {{"regression", regression_json(reg)},
+           {"regression_effective", regression_curves(reg, with_data_range(effective_curves_json(*effective_), U))}}};
     }
     observer.info(fmt::format("regression: {}  (a* from the cell problem: {:.10g})", reg.equation, a_star_));
     json out = {{"a_star_regression", reg.a_star},

@@ -349,7 +349,7 @@ class LearningTask2D : public LearningTask {
     // its error relative to the tensor's size: a nearly isotropic D has a D*_xy near 0).
     if (!e_.linear())
       extra["regression_effective"] =
-          regression_curves(reg, curves_,
+          regression_curves(reg, with_data_range(curves_, U),
                             {{"D_xx", {"U_xx", "U*U_xx", "U^2*U_xx"}},
                              {"D_xy", {"U_xy", "U*U_xy", "U^2*U_xy"}, 0.5, {"D_xx", "D_yy"}},
                              {"D_yy", {"U_yy", "U*U_yy", "U^2*U_yy"}},

@@ -106,8 +106,14 @@ nlohmann::json regression_curves(const learn::RegressionResult& fit, const nlohm
 /// Learned curves `out` (arrays on the points of `truth`) gain KEY_max_error for every key they
 /// share with truth: the largest error against truth's curve relative to that curve's largest
 /// magnitude, or to the largest of the curves relative_to[KEY] names (absolute where it is zero).
+/// Where truth has "u_data" (with_data_range), also KEY_max_error_on_data: the same on the points
+/// inside that range, relative to the sizes there.
 void add_curve_errors(nlohmann::json& out, const nlohmann::json& truth,
                       const std::map<std::string, std::vector<std::string>>& relative_to = {});
+/// The curves `truth` with "u_data" = [min, max] of the states U: the range of u the data visit,
+/// inside the medium's u range, where the learned curves are determined (a term that matters only
+/// at the ends of u_range may be dropped by data that never go there).
+nlohmann::json with_data_range(nlohmann::json truth, const torch::Tensor& U);
 /// The headline scores of a model's evaluation (those present of rhs_rmse, rollout_rmse,
 /// rollout_rmse_vs_coarse, floor_rmse).
 nlohmann::json headline_scores(const nlohmann::json& scores);
