@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <functional>
 #include <filesystem>
@@ -328,31 +329,27 @@ json regression_curves(const learn::RegressionResult& fit, const json& truth,
 
 void add_curve_errors(json& out, const json& truth,
                       const std::map<std::string, std::vector<std::string>>& relative_to) {
-  const auto magnitude = [&](const std::string& key) {
-    double size = 0;
-    for (const auto& v : truth[key]) size = std::max(size, std::abs(v.get<double>()));
-    return size;
-  };
-  for (const auto& [key, ref] : truth.items()) {
-    if (key == "u" || !out.contains(key)) continue;
+  // The largest error of `key` relative to the largest magnitude of the curves `sizes`, over the
+  // points with lo <= u <= hi.
+  const auto worst = [&](const std::string& key, const std::vector<std::string>& sizes, double lo, double hi) {
     double err = 0, size = 0;
-    for (std::size_t k = 0; k < ref.size(); ++k)
-      err = std::max(err, std::abs(out[key][k].get<double>() - ref[k].get<double>()));
-    const auto other = relative_to.find(key);
-    const std::vector<std::string> sizes = other == relative_to.end() ? std::vector<std::string>{key} : other->second;
-    for (const auto& k : sizes) size = std::max(size, magnitude(k));
-    out[key + "_max_error"] = size > 0 ? err / size : err;
-    if (!truth.contains("u_data")) continue;
-    // The same on the points inside the range of U the data visit.
-    const double lo = truth["u_data"][0].get<double>(), hi = truth["u_data"][1].get<double>();
-    double err_in = 0, size_in = 0;
-    for (std::size_t k = 0; k < ref.size(); ++k) {
+    for (std::size_t k = 0; k < truth["u"].size(); ++k) {
       const double u = truth["u"][k].get<double>();
       if (u < lo || u > hi) continue;
-      err_in = std::max(err_in, std::abs(out[key][k].get<double>() - ref[k].get<double>()));
-      for (const auto& s : sizes) size_in = std::max(size_in, std::abs(truth[s][k].get<double>()));
+      err = std::max(err, std::abs(out[key][k].get<double>() - truth[key][k].get<double>()));
+      for (const auto& s : sizes) size = std::max(size, std::abs(truth[s][k].get<double>()));
     }
-    out[key + "_max_error_on_data"] = size_in > 0 ? err_in / size_in : err_in;
+    return size > 0 ? err / size : err;
+  };
+  constexpr double kAll = std::numeric_limits<double>::infinity();
+  for (const auto& [key, ref] : truth.items()) {
+    if (key == "u" || key == "u_data" || !out.contains(key)) continue;
+    const auto other = relative_to.find(key);
+    const std::vector<std::string> sizes = other == relative_to.end() ? std::vector<std::string>{key} : other->second;
+    out[key + "_max_error"] = worst(key, sizes, -kAll, kAll);
+    if (truth.contains("u_data"))  // the same on the range of U the data visit
+      out[key + "_max_error_on_data"] =
+          worst(key, sizes, truth["u_data"][0].get<double>(), truth["u_data"][1].get<double>());
   }
   if (truth.contains("u_data")) out["u_data"] = truth["u_data"];
 }
