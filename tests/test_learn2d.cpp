@@ -34,7 +34,7 @@ EffectiveLattice2D tensor_lattice(double xx, double xy, double yy) {
   return e;
 }
 
-torch::Tensor periodic_states(int64_t n, uint64_t seed) {
+torch::Tensor periodic_states(int64_t n, uint64_t seed, int P = ::P) {
   torch::manual_seed(seed);
   const auto x = torch::arange(P, torch::kFloat64) * (L / P);
   auto U = torch::zeros({n, P, P}, torch::kFloat64);
@@ -472,6 +472,61 @@ threshold = 1e-4
     EXPECT_LT(curves[std::string(key) + "_max_error"].get<double>(), 0.01) << key << " " << curves;
   const auto cell = task->describe()["effective"];
   EXPECT_NEAR(cell["D_xx"][16].get<double>(), D.xx * (1 + 0.5 * std::pow(cell["u"][16].get<double>(), 2)), 1e-12);
+}
+
+TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {
+  // Rates as the teeth of a u-dependent random lattice give them: tooth i its own diagonal tensor
+  // (a_i, b_i) times the diffusion div(g(U) grad U) in each direction, g = 1 + 0.5 U^2, plus the
+  // reaction U - U^3, which no piece of the medium scales. Made in the patch means' space with the
+  // task's own operator (learning_task_2d on nonlinear2d.toml's 16 x 16 means), so each tooth's
+  // rates are exactly a_i and b_i times the two directions' columns there. Without scales the fit
+  // pools the teeth's scatter (10%) into g's derivative; with a scale per tooth and direction,
+  // normalized to an arithmetic mean of 1, it finds the teeth's mean tensor times g and the
+  // reaction, up to the alternation's convergence (10 kPatchScaleChange, as in 1D).
+  const auto cfg = load_config_2d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/nonlinear2d.toml");
+  EXPECT_FALSE(cfg.learn.patch_scales);  // not a random lattice
+  const auto task = learning_task_2d(cfg, effective_lattice(cfg), closed_teeth_sample(cfg));
+  const int Pn = cfg.patches, M = Pn * Pn, G = task->train_trajectories(), per = 8;
+  const auto U = 0.4 * periodic_states(int64_t{G} * per, 11, Pn);
+  auto fit = task->regression(U, U, silent_observer()).result;  // the library's terms
+  const auto rates_of = [&](const std::map<std::string, double>& c) {
+    for (std::size_t k = 0; k < fit.terms.size(); ++k) {
+      const auto it = c.find(fit.terms[k]);
+      fit.stlsq[k] = it == c.end() ? 0.0 : it->second;
+    }
+    return task->discovered(fit)->rhs(U);
+  };
+  const auto Fxx = rates_of({{"U_xx", 1.0}, {"U^2*U_xx", 0.5}, {"U*U_x^2", 1.0}});
+  const auto Fyy = rates_of({{"U_yy", 1.0}, {"U^2*U_yy", 0.5}, {"U*U_y^2", 1.0}});
+  const auto Fr = rates_of({{"U", 1.0}, {"U^3", -1.0}});
+  torch::manual_seed(5);
+  const auto a = 1.0 + 0.2 * (torch::rand({M}, torch::kFloat64) - 0.5),
+             b = 0.8 + 0.2 * (torch::rand({M}, torch::kFloat64) - 0.5);
+  const auto R = a * Fxx + b * Fyy + Fr;
+  const double A = a.mean().item<double>(), B = b.mean().item<double>();
+  const auto plain = task->regression(U, R, silent_observer()).result;
+  const auto scaled = regression_with_patch_scales(*task, U, R, silent_observer());
+  const auto& s = scaled.result;
+  const std::map<std::string, double> truth{{"U_xx", A},         {"U^2*U_xx", A / 2}, {"U*U_x^2", A}, {"U_yy", B},
+                                            {"U^2*U_yy", B / 2}, {"U*U_y^2", B},      {"U", 1.0},     {"U^3", -1.0}};
+  std::printf("teeth's means %.6f, %.6f: with scales %s\n  without %s\n", A, B, s.equation.c_str(),
+              plain.equation.c_str());
+  const double tol = 10 * kPatchScaleChange;
+  for (std::size_t k = 0; k < s.terms.size(); ++k) {
+    const auto it = truth.find(s.terms[k]);
+    EXPECT_NEAR(s.stlsq[k], it == truth.end() ? 0.0 : it->second, tol) << s.terms[k];
+  }
+  double plain_worst = 0;  // the scatter the plain fit keeps, relative, on g's derivative
+  for (const auto& [term, c] : {std::pair{"U*U_x^2", A}, {"U*U_y^2", B}, {"U^2*U_xx", A / 2}, {"U^2*U_yy", B / 2}})
+    plain_worst = std::max(plain_worst, std::abs(plain.coefficient(term) / c - 1));
+  EXPECT_GT(plain_worst, 100 * tol);
+  const auto& p = scaled.summary["regression_patch_scales"];
+  EXPECT_EQ(p["patches"].get<int>(), M);
+  EXPECT_EQ(p["scales_per_patch"].get<int>(), 2);
+  EXPECT_TRUE(p["settled"].get<bool>());
+  // The scales' spread is that of a / A and b / B together.
+  const double spread = torch::cat({a / A, b / B}).std().item<double>();
+  EXPECT_NEAR(p["spread"].get<double>(), spread, 10 * tol);
 }
 
 TEST(Learn2D, CorruptOrMismatchedDataFilesAreClearErrors) {

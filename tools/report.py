@@ -222,6 +222,14 @@ def curve_accuracy(e):
     return phrase
 
 
+def patch_scales_phrase(p):
+    """The regression's patch scales (summary "regression_patch_scales", `learn.patch_scales`) as one phrase."""
+    per, mean = p.get("scales_per_patch", 1), p.get("mean", "harmonic")
+    scales = f"{p['patches']} patch scales" if per == 1 else f"{per} scales on each of {p['patches']} patches"
+    return (f"fitted with {scales} of spread {p['spread']:.3g}, {mean} mean 1{'' if per == 1 else ' in each group'} "
+            "(`learn.patch_scales`)")
+
+
 def fig_effective(r, figdir):
     """A nonlinear medium: a*(u), c*(u), r*(u) (the 2D lattice: D*(u), r*(u)) from the cell problems against
     the regression's and (1D) the functional net's (probed at quadratic states)."""
@@ -548,6 +556,8 @@ def report_2d(r, d, figdir):
                   f"- gap-tooth against the truth at t = 0.3: rMSE {s.get('gap_tooth_vs_homogenized_rmse', float('nan')):.3e}"]
         if "regression_effective" in s:
             lines.append(f"- D*(u), r*(u) from the regression, {curve_accuracy(s['regression_effective'])}")
+        if "regression_patch_scales" in s:
+            lines.append(f"- the regression {patch_scales_phrase(s['regression_patch_scales'])}")
         if "regression_modulated" in s:
             lines.append(f"- D(x, y) of the position regression at the patch centres against A(x, y) D: max relative "
                          f"error {s['regression_modulated']['max_relative_error']:.2e} (the cell problem row is the "
@@ -616,10 +626,8 @@ def main():
                 accuracy += (f" against the realization's cell problem; {s['a_star_regression_standard_errors']:+.2f} "
                              f"standard errors from the ergodic 1/E[1/a] = {s['ergodic']:.10g} (standard error "
                              f"{s['a_star_rve_stderr']:.3g}: the representative volumes' scatter / sqrt(windows))")
-            if "regression_patch_scales" in s:
-                p = s["regression_patch_scales"]
-                accuracy += (f"; fitted with {p['patches']} patch scales of spread {p['spread']:.3g}, harmonic mean 1 "
-                             "(`learn.patch_scales`)")
+        if "regression_patch_scales" in s:
+            accuracy += "; " + patch_scales_phrase(s["regression_patch_scales"])
         if "data_rhs_rmse" in s:
             data_line = f"- the training data's dU/dt against the exact coarse operator: {s['data_rhs_rmse']:.3e} (eq. 24)"
             if s.get("data_rhs_unresolved"):

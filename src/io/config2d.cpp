@@ -317,10 +317,17 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
 
   // --- the shared sections, then the 2D [learn] keys
   parse_shared_sections(root, c, c.t_end, "time.t_end", c.random.has_value());
-  if (Table(root, "learn").has("patch_scales"))
+  // learn.patch_scales: a scale per tooth and direction for the regression's diffusion terms
+  // (LearningTask2D::patch_scaling), which would take up a modulation's position dependence too. On
+  // by default where the teeth's scatter hides the equation's shape: a u-dependent random lattice
+  // (random_nonlinear2d.toml: g'(u) 5-20% off without, 1-2% with; README "Patch scales in 2D"). A
+  // linear one's shape is D alone, which they only move from the fit's pooled mean to the teeth's.
+  const bool position_dependent = c.modulation || c.position_basis != PositionBasisKind::None;
+  if (!Table(root, "learn").has("patch_scales"))
+    c.learn.patch_scales = c.random && !c.kappa.nonlinear_key().empty() && !position_dependent;
+  else if (c.learn.patch_scales && position_dependent)
     throw ConfigError("learn.patch_scales",
-                      "is a 1D key: its scales are normalized as pieces in series conduct (their harmonic mean), and "
-                      "the teeth of a 2D lattice combine with no such closed form");
+                      "would take up the position dependence that regression.position_basis is to find; set false");
   check_position_degree(c, c.patches, "patch centres per side");
   if (c.chunk_trajectories > 0 && c.chunk_trajectories < std::min(c.chunk_least, ic.trajectories))
     c.warnings.push_back(

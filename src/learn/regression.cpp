@@ -456,4 +456,21 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   return res;
 }
 
+std::pair<int, int> derivative_counts(const std::string& term) {
+  std::pair<int, int> n{0, 0};
+  std::size_t start = 0;
+  while (start <= term.size()) {
+    const std::size_t end = std::min(term.find('*', start), term.size());
+    const std::string factor = term.substr(start, end - start);
+    if (factor.rfind("U_", 0) == 0) {
+      const std::size_t caret = factor.find('^');
+      const std::string axes = factor.substr(2, caret == std::string::npos ? std::string::npos : caret - 2);
+      const int power = caret == std::string::npos ? 1 : std::stoi(factor.substr(caret + 1));
+      for (const char a : axes) (a == 'x' ? n.first : n.second) += power;
+    }
+    start = end + 1;
+  }
+  return n;
+}
+
 }  // namespace patchlearn::learn

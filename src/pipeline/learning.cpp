@@ -382,7 +382,14 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
   const auto rates = [&](const learn::RegressionResult& fit) {
     return task.discovered(fit)->rhs(U).to(R.dtype()).reshape({G, per, -1});
   };
-  const auto scaled = task.scaled_terms();
+  const PatchScaling scaling = task.patch_scaling();
+  const int64_t K = scaling.group ? scaling.groups : 1;
+  // A sum over each patch's states: [M] for a node of every trajectory, else [G, M].
+  const auto over_patch = [&](const torch::Tensor& t) {
+    return scaling.per_node ? t.sum(at::IntArrayRef{0, 1}) : t.sum(1);
+  };
+  // A patch's value [M] or [G, M] against the rates [G, per, M].
+  const auto spread_out = [&](const torch::Tensor& v) { return scaling.per_node ? v : v.unsqueeze(1); };
   const auto R3 = R.reshape({G, per, -1});
   // A fit and what it says, said only once it is the one kept.
   struct HeldFit {
@@ -395,26 +402,52 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
     return h;
   };
   HeldFit held = fit_to(R);
-  torch::Tensor scale, has_rates;  // the scales of the kept fit, and which patches have rates
+  torch::Tensor scale, has_rates;  // the kept fit's scales [..., K], and which of them have rates
   int rounds = 0;
   double change = 1.0;  // the largest relative move of a scale in the last round
   for (; rounds < kPatchScaleRounds && change > kPatchScaleChange; ++rounds) {
-    // f: the fit's rates that a piece of the medium scales; n: the rest (none on a diffusion).
-    torch::Tensor f = rates(held.fit.result), n = torch::zeros_like(f);
-    if (scaled) {
-      learn::RegressionResult part = held.fit.result;
-      for (std::size_t k = 0; k < part.terms.size(); ++k)
-        if (!scaled(part.terms[k])) part.stlsq[k] = 0.0;
-      const auto whole = f;
-      f = rates(part);
-      n = whole - f;
+    // f[k]: the fit's rates that scale k multiplies; n: the rest (none on a diffusion).
+    std::vector<torch::Tensor> f;
+    torch::Tensor n = torch::zeros_like(R3);
+    if (scaling.group) {
+      n = rates(held.fit.result);
+      for (int64_t k = 0; k < K; ++k) {
+        learn::RegressionResult part = held.fit.result;
+        for (std::size_t j = 0; j < part.terms.size(); ++j)
+          if (scaling.group(part.terms[j]) != k) part.stlsq[j] = 0.0;
+        f.push_back(rates(part));
+        n = n - f.back();
+      }
+    } else {
+      f.push_back(rates(held.fit.result));
     }
     const auto r = R3 - n;
-    const auto size = f.pow(2).sum(1);
-    const auto rated = size > 0;  // not the Dirichlet ends
-    auto s =
-        torch::where(rated, (r * f).sum(1) / torch::where(rated, size, torch::ones_like(size)), torch::ones_like(size));
-    const auto fitted = s.masked_select(rated);
+    // Each patch's normal equations A s = b; a group without rates there (A_kk = 0, the Dirichlet
+    // ends) gets the equation s_k = 1.
+    std::vector<torch::Tensor> rows, rhs;
+    for (int64_t k = 0; k < K; ++k) {
+      std::vector<torch::Tensor> row;
+      for (int64_t l = 0; l < K; ++l) row.push_back(over_patch(f[k] * f[l]));
+      rows.push_back(torch::stack(row, -1));
+      rhs.push_back(over_patch(r * f[k]));
+    }
+    const auto A = torch::stack(rows, -2), b = torch::stack(rhs, -1);
+    const auto size = A.diagonal(0, -2, -1);
+    const auto rated_k = size > 0, empty = rated_k.logical_not().to(A.dtype());
+    const auto rated = rated_k.any(-1);
+    const auto A1 = A + torch::diag_embed(empty), b1 = b + empty;
+    auto s = torch::linalg_solve(A1, b1);
+    if (K > 1) {
+      // Groups nearly collinear on a patch's states cannot be told apart there: one common scale.
+      const auto d = A1.diagonal(0, -2, -1).sqrt();
+      const auto C = A1 / (d.unsqueeze(-1) * d.unsqueeze(-2));
+      const auto collinear = std::get<0>(torch::linalg_eigh(C)).select(-1, 0) < kCollinearScales;
+      const auto on = rated_k.to(A.dtype());
+      const auto common = (b * on).sum(-1) / ((A * on.unsqueeze(-1) * on.unsqueeze(-2)).sum(at::IntArrayRef{-2, -1}) +
+                                              rated.logical_not().to(A.dtype()));
+      s = torch::where(collinear.unsqueeze(-1), torch::where(rated_k, common.unsqueeze(-1), torch::ones_like(s)), s);
+    }
+    const auto fitted = s.masked_select(rated_k);
     if (fitted.numel() == 0 || !torch::isfinite(fitted).all().item<bool>() || fitted.min().item<double>() <= 0) {
       observer.warning(fmt::format(
           "learn.patch_scales: some patch's rates are not a positive multiple of the regression's (kept the fit "
@@ -422,14 +455,32 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
           rounds == 0 ? "without scales" : "of the last positive scales"));
       break;
     }
-    s = torch::where(rated, s * (1.0 / fitted).mean(), s);
+    // Each group's scales normalized over the patches with its rates.
+    std::vector<torch::Tensor> normalized;
+    for (int64_t k = 0; k < K; ++k) {
+      const auto sk = s.select(-1, k), on = rated_k.select(-1, k);
+      const auto chosen = sk.masked_select(on);
+      const auto factor = scaling.harmonic ? (1.0 / chosen).mean() : 1.0 / chosen.mean();
+      normalized.push_back(torch::where(on, sk * factor, sk));
+    }
+    s = torch::stack(normalized, -1);
     change = scale.defined() ? (s / scale - 1.0).abs().max().item<double>() : 1.0;
-    scale = s, has_rates = rated;
-    held = fit_to((n + r / scale.unsqueeze(1)).reshape_as(R));
+    scale = s, has_rates = rated_k;
+    // Each patch's rate-weighted mean scale s, and its rates as at the mean: the groups' scales
+    // apart from s taken out with the fit's f_k, the rest divided by s as the data have it.
+    auto mean_scale = s.select(-1, 0), target = r;
+    if (K > 1) {
+      const auto weight = size * rated_k, one = torch::ones_like(mean_scale);
+      mean_scale = torch::where(rated, (s * weight).sum(-1) / torch::where(rated, weight.sum(-1), one), one);
+      for (int64_t k = 0; k < K; ++k) target = target - spread_out(s.select(-1, k) - mean_scale) * f[k];
+    }
+    held = fit_to((n + target / spread_out(mean_scale)).reshape_as(R));
   }
   held.lines.say(observer);
   if (scale.defined())
-    held.fit.summary["regression_patch_scales"] = {{"patches", has_rates.sum().item<int64_t>()},
+    held.fit.summary["regression_patch_scales"] = {{"patches", has_rates.any(-1).sum().item<int64_t>()},
+                                                   {"scales_per_patch", K},
+                                                   {"mean", scaling.harmonic ? "harmonic" : "arithmetic"},
                                                    {"spread", scale.masked_select(has_rates).std().item<double>()},
                                                    {"rounds", rounds},
                                                    {"settled", change <= kPatchScaleChange}};
@@ -445,7 +496,7 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   const auto [Uall, Rall] = task.training_states(data);
   // The nets' scales multiply their whole rate: not where the task scales only some terms.
   LearnOptions net_options = o;
-  net_options.patch_scales = o.patch_scales && !task.scaled_terms();
+  net_options.patch_scales = o.patch_scales && !task.patch_scaling().group;
   const auto split = split_states(Uall, Rall, task.train_trajectories(), net_options, tdev);
 
   json summary = task.describe();

@@ -1,5 +1,7 @@
 #include "patchlearn/pipeline/problem.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <map>
 
@@ -71,6 +73,24 @@ nlohmann::json common_simulation_json(const Simulation& sim, const std::string& 
           {"device", device_name(device)},
           {"scheme", scheme},
           {"rmse_vs_homogenized", sim.rmse_vs_homogenized}};
+}
+
+Report with_patch_scales(Report r, const nlohmann::json& summary) {
+  if (!summary.contains("regression_patch_scales")) return r;
+  const nlohmann::json& p = summary["regression_patch_scales"];
+  r.json["regression_patch_scales"] = p;
+  const int per = p.value("scales_per_patch", 1);
+  const std::string mean = p.value("mean", std::string("harmonic"));
+  r.lines.push_back(fmt::format(
+      "regression fitted with {} ({} mean 1{}){}",
+      per == 1 ? fmt::format("{} patch scales of spread {:.3g}", p["patches"].get<int>(), p["spread"].get<double>())
+               : fmt::format("{} scales on each of {} patches, spread {:.3g}", per, p["patches"].get<int>(),
+                             p["spread"].get<double>()),
+      mean, per == 1 ? "" : " in each group",
+      p.contains("rounds") ? fmt::format(", {} alternations, {}", p["rounds"].get<int>(),
+                                         p["settled"].get<bool>() ? "settled" : "not settled")
+                           : std::string()));
+  return r;
 }
 
 std::unique_ptr<Problem> parse_problem(const std::string& text, const std::string& origin,

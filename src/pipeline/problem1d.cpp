@@ -675,11 +675,13 @@ class LearningTask1D : public LearningTask {
 
   // A piece of a random medium scales its diffusion (a*(U) U_x)_x = a* U_xx + a*' U_x^2 (the terms
   // with U_xx or U_x^2, whatever factor of U), not the drift c(U) U_x or reaction r(U) beside it.
-  std::function<bool(const std::string&)> scaled_terms() const override {
-    if (!cfg_.random || (!cfg_.field->has_drift() && !cfg_.field->has_reaction())) return {};
-    return [](const std::string& term) {
-      return term.find("U_xx") != std::string::npos || term.find("U_x^2") != std::string::npos;
-    };
+  PatchScaling patch_scaling() const override {
+    PatchScaling p;
+    if (cfg_.random && (cfg_.field->has_drift() || cfg_.field->has_reaction()))
+      p.group = [](const std::string& term) {
+        return term.find("U_xx") != std::string::npos || term.find("U_x^2") != std::string::npos ? 0 : -1;
+      };
+    return p;
   }
 
   double tolerated_data_rhs_rmse() const override {
@@ -1061,19 +1063,6 @@ void check_model(const Config1D& cfg, const learn::CoarseModelImpl& model, const
 }
 
 Report Problem1D::learning_report(const json& summary) const {
-  // The regression's patch scales (a random medium), with whichever report.
-  const auto with_scales = [&summary](Report r) {
-    if (!summary.contains("regression_patch_scales")) return r;
-    const json& p = summary["regression_patch_scales"];
-    r.json["regression_patch_scales"] = p;
-    r.lines.push_back(fmt::format("regression fitted with {} patch scales of spread {:.3g} (harmonic mean 1){}",
-                                  p["patches"].get<int>(), p["spread"].get<double>(),
-                                  p.contains("rounds")
-                                      ? fmt::format(", {} alternations, {}", p["rounds"].get<int>(),
-                                                    p["settled"].get<bool>() ? "settled" : "not settled")
-                                      : std::string()));
-    return r;
-  };
   if (summary.contains("regression_graded")) {
     const json& g = summary["regression_graded"];
     return {{{"regression_graded", g}},
@@ -1084,13 +1073,14 @@ Report Problem1D::learning_report(const json& summary) const {
     if (!summary.contains(key)) continue;
     const json& c = summary[key];
     const bool graded = std::string(key) == "regression_graded_effective";
-    return with_scales(
+    return with_patch_scales(
         {{{key, c}},
          {fmt::format("regression vs cell problems{}: a*{} {:.2e}, c*{} {:.2e}, r*{} {:.2e} (max error / max size)",
                       graded ? " at the interior nodes" : "", graded ? "(x, u)" : "(u)",
                       c["a_star_max_error"].get<double>(), graded ? "(x, u) + da*/dx" : "(u)",
                       c["drift_max_error"].get<double>(), graded ? "(x, u)" : "(u)",
-                      c["reaction_max_error"].get<double>())}});
+                      c["reaction_max_error"].get<double>())}},
+        summary);
   }
   Report r{{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
            {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
@@ -1106,7 +1096,7 @@ Report Problem1D::learning_report(const json& summary) const {
                     summary["ergodic"].get<double>(), summary["a_star_regression_standard_errors"].get<double>(),
                     summary["a_star_rve_stderr"].get<double>(), summary["a_star_rve"].get<double>()));
   }
-  return with_scales(r);
+  return with_patch_scales(r, summary);
 }
 
 }  // namespace patchlearn

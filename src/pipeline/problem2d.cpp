@@ -358,6 +358,21 @@ class LearningTask2D : public LearningTask {
     return {reg, extra};
   }
 
+  // learn.patch_scales on a lattice: each tooth's own piece of the medium scales the diffusion in x
+  // and in y by its own factors (its cell tensor's diagonal against the mean's), in every
+  // trajectory alike; the off-diagonal and fourth-order terms and the reaction stay unscaled.
+  PatchScaling patch_scaling() const override {
+    PatchScaling p;
+    p.groups = 2;
+    p.group = [](const std::string& term) {
+      const auto [x, y] = learn::derivative_counts(term);
+      return x == 2 && y == 0 ? 0 : x == 0 && y == 2 ? 1 : -1;
+    };
+    p.per_node = true;
+    p.harmonic = false;
+    return p;
+  }
+
   // A modulated lattice: D(x, y) as the equation has it (each coefficient with its position
   // factors; D_xy half that of U_xy) at every patch centre, against A(x, y) g(0) D of the period's
   // cell problem (g(0): the u-free part of the terms D g(U) : grad grad U, g = 1 on a linear
@@ -730,7 +745,7 @@ Report Problem2D::learning_report(const json& summary) const {
                "D_regression_combined_standard_errors",
                "D regression - representative volumes, in both estimates' errors");
   }
-  return r;
+  return with_patch_scales(r, summary);
 }
 
 }  // namespace patchlearn

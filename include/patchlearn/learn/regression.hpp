@@ -25,6 +25,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace patchlearn::learn {
@@ -164,6 +165,11 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
                             double threshold, const PositionBasis& position = {},
                             const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0,
                             bool linear = false);
+
+/// The derivatives a term's factors take along x and along y, each counted with its factor's
+/// power: U*U_x^2 {2, 0}, U_xy {1, 1}, U^2*U_yy {0, 2}, U_xxyy {2, 2}, U^3 and position factors
+/// {0, 0}. A 2D diffusion's terms in one direction are those of {2, 0} or {0, 2}.
+std::pair<int, int> derivative_counts(const std::string& term);
 
 /// Least squares min |A x - b| for a tall A [rows][cols] (row-major), by LAPACK's QR with column
 /// pivoting (gelsy, blocked; with geqrf for STLSQ's dependent columns it took a regression-only

@@ -154,18 +154,43 @@ class LearningTask;
 /// the fit there (40 rounds: a*(u) 2.3e-3 off against 6.7e-4 after 8).
 inline constexpr int kPatchScaleRounds = 8;
 inline constexpr double kPatchScaleChange = 1e-6;
+/// Several scales per patch (PatchScaling::groups) are told apart only where their groups' rates
+/// are not nearly collinear over the patch's states: where the least eigenvalue of their
+/// correlation matrix is below this (two groups correlated above 0.99), one common scale. A scale
+/// difference's error grows like the rates' scatter over the square root of that eigenvalue.
+inline constexpr double kCollinearScales = 1e-2;
+
+/// How learn.patch_scales' scales enter a task's regression (LearningTask::patch_scaling).
+struct PatchScaling {
+  /// The scale of a patch that multiplies each regression term: 0 .. groups - 1, or -1 for a term
+  /// no piece of the medium scales. Empty (the default): one scale multiplies the whole rate (a
+  /// random diffusion in 1D), and the nets train beside the same scales; otherwise the nets, whose
+  /// rate has no such split, train without them.
+  std::function<int(const std::string& term)> group;
+  int groups = 1;
+  /// A patch is a node of every training trajectory (the 2D lattice: one realization under all of
+  /// them); otherwise a node of one trajectory (1D: trajectories live on translates and realizations).
+  bool per_node = false;
+  /// The mean of the scales held at 1: harmonic (1D: pieces in series conduct as their harmonic
+  /// mean, so the fit's a* is the whole medium's), or arithmetic (2D: the teeth of a lattice combine
+  /// with no closed form, so the fit's D stays their mean tensor, as without scales; the scales take
+  /// the teeth's scatter out of the equation's shape, the conductance factor's derivative and the
+  /// reaction).
+  bool harmonic = true;
+};
 
 /// The task's regression with patch scales (learn.patch_scales; learn/trainer.hpp): a first fit,
-/// then each patch's rates (training trajectory g, node x: U and R [N, M] trajectory-major) divided
-/// by its scale, the least-squares factor between them and the first fit's rates there, normalized
-/// to a harmonic mean of 1 over the patches (pieces in series), and fitted again; the summary gains
-/// "regression_patch_scales" (their count and spread). Where the task scales only some terms
-/// (LearningTask::scaled_terms: a random medium's diffusion beside a drift or reaction), the first
-/// fit's rates split into those terms' d and the rest n, the scale is the least-squares factor
-/// between R - n and d, and the rates fitted again are n + (R - n) / s. One alternation of the nets' mixed-effects
-/// model: the first fit has the equation's shape, and the scales move its size from the patches'
-/// least-squares mean to their harmonic mean. The first fit, with a warning, where some patch's
-/// rates are no positive multiple of it.
+/// then each patch's rates (training trajectory g, node x: U and R [N, M] trajectory-major) set
+/// against the fit's there and fitted again, alternated until the scales settle. The fit's rates
+/// split by PatchScaling::group into the groups' f_k and the rest n; a patch's scales s_k are the
+/// least-squares factors of R - n on the f_k (over its states; one common factor where the f_k are
+/// nearly collinear there), normalized per group (PatchScaling::harmonic), and the rates fitted
+/// again are n + (R - n - sum_k (s_k - s) f_k) / s, s the rate-weighted mean of the patch's s_k
+/// (one group: n + (R - n) / s). One alternation of the nets' mixed-effects model: the first fit
+/// has the equation's shape, and the scales move its size from the patches' least-squares mean to
+/// the mean the scaling names. The summary gains "regression_patch_scales" (their count, spread,
+/// scales per patch, rounds). The first fit, with a warning, where some patch's rates are no
+/// positive multiple of it.
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
                                               Observer& observer);
 
@@ -192,11 +217,11 @@ class LearningTask {
   /// grid: kUnresolvedDataRates, or the square of a looser patch.rate_tolerance for patch data;
   /// infinite where they need not match (a random medium, whose every patch sees its own piece).
   virtual double tolerated_data_rhs_rmse() const { return std::numeric_limits<double>::infinity(); }
-  /// Which of the regression's terms a patch scale (learn.patch_scales) multiplies: none given (the
-  /// default) means the whole rate, as on a random diffusion. Where a drift or reaction shares the
-  /// rate, a piece of the medium scales only the diffusion: then the regression scales the terms
-  /// this names, and the nets, whose rate has no such split, train without scales.
-  virtual std::function<bool(const std::string& term)> scaled_terms() const { return {}; }
+  /// How a patch's scales (learn.patch_scales) enter the regression: by default one scale of the
+  /// whole rate per node of each trajectory, normalized to a harmonic mean of 1 (a random 1D
+  /// diffusion). Where a drift or reaction shares the rate, a piece of the medium scales only the
+  /// diffusion; on a 2D lattice each direction's diffusion has its own scale.
+  virtual PatchScaling patch_scaling() const { return {}; }
   /// A new network `net` (a name of learn.networks) and the file name it is saved under.
   virtual learn::CoarseModel make_model(const std::string& net) const = 0;
   virtual std::string model_name(const std::string& net) const { return net; }

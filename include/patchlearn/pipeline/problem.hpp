@@ -126,6 +126,10 @@ void write_common_data(H5Writer& file, const std::vector<index_t>& node_dims, co
 /// rmse_vs_homogenized. The problem adds its own keys.
 nlohmann::json common_simulation_json(const Simulation& sim, const std::string& scheme, Device device);
 
+/// A learning report with the regression's patch scales (the summary's "regression_patch_scales",
+/// learn.patch_scales) added, in 1D and 2D alike: `r` unchanged without them.
+Report with_patch_scales(Report r, const nlohmann::json& summary);
+
 /// What every problem kind implements the same way from its own config type `Config` (a
 /// SharedConfig with a `scheme`) and simulation type `Sim`, through the overloads
 /// simulate_data(cfg, ...), write_data_h5(path, cfg, sim, device), bench_sweep(cfg, ...),
