@@ -42,7 +42,7 @@ EffectiveLattice2D effective_lattice(const Config2D& cfg) {
   // A random lattice: the representative-volume estimate at the largest window (the realization's
   // own cell problem, `cell`'s "D_realization", is a CG solve over all N^2 sites).
   const auto big = representative_volume(cfg, cfg.cell_window);
-  EffectiveLattice2D e = effective_lattice(lattice_2d(cfg), EffectiveTensor{big.xx.mean, big.xy.mean, big.yy.mean, 0});
+  EffectiveLattice2D e = effective_lattice(lattice_2d(cfg), big.mean());
   e.D_standard_error = EffectiveTensor{big.xx.standard_error, big.xy.standard_error, big.yy.standard_error, 0.0};
   return e;
 }
@@ -50,6 +50,8 @@ EffectiveLattice2D effective_lattice(const Config2D& cfg) {
 EffectiveTensor cell_tensor(const Config2D& cfg) { return effective_lattice(cfg).D; }
 
 namespace {
+
+json tensor_json(const EffectiveTensor& D) { return json::array({{D.xx, D.xy}, {D.xy, D.yy}}); }
 
 /// The statistics of a sample of tensors, each from a window of `window` x `window` sites.
 RveTensorEstimate tensor_sample(int window, const std::vector<EffectiveTensor>& D) {
@@ -279,7 +281,7 @@ json effective_curves_json(const Config2D& cfg) {
   const auto at = [&](double u) {
     if (!cfg.random) return effective_coefficients(lattice, u);
     const auto rve = representative_volume(cfg, cfg.cell_window, u);
-    return EffectiveCoefficients2D{{rve.xx.mean, rve.xy.mean, rve.yy.mean, 0}, effective_reaction(lattice, u)};
+    return EffectiveCoefficients2D{rve.mean(), effective_reaction(lattice, u)};
   };
   const URange r = lattice.tables().u_range;
   json out = {{"u", json::array()},
@@ -473,18 +475,18 @@ class LearningTask2D : public LearningTask {
   }
 
   json describe() const override {
-    json d = {{"dimension", 2}, {"D_cell", {{e_.D.xx, e_.D.xy}, {e_.D.xy, e_.D.yy}}}};
+    json d = {{"dimension", 2}, {"D_cell", tensor_json(e_.D)}};
     if (!e_.linear()) d["effective"] = curves_;
     if (const auto& se = e_.D_standard_error) {
       // D_cell is the representative-volume estimate: its standard errors, by which the
       // regression's D is judged (learning_report).
-      d["D_cell_stderr"] = {{se->xx, se->xy}, {se->xy, se->yy}};
+      d["D_cell_stderr"] = tensor_json(*se);
     }
     if (teeth_) {
       // What the closed teeth sample: the regression's D follows their mean, not the medium's.
       const auto& t = *teeth_;
-      d["D_teeth"] = {{t.xx.mean, t.xy.mean}, {t.xy.mean, t.yy.mean}};
-      d["D_teeth_stderr"] = {{t.xx.standard_error, t.xy.standard_error}, {t.xy.standard_error, t.yy.standard_error}};
+      d["D_teeth"] = tensor_json(t.mean());
+      d["D_teeth_stderr"] = tensor_json(t.standard_error());
     }
     return d;
   }
@@ -501,8 +503,6 @@ class LearningTask2D : public LearningTask {
   PatchLayout2D layout_;                    ///< the patches: centres X_I along each axis, the m x m means of spacing h
   std::optional<RveTensorEstimate> teeth_;  ///< closed teeth: their own cell tensors (closed_teeth_sample)
 };
-
-json tensor_json(const EffectiveTensor& D) { return json::array({{D.xx, D.xy}, {D.xy, D.yy}}); }
 
 std::string tensor_text(const json& D) {
   return fmt::format("[[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]", D[0][0].get<double>(), D[0][1].get<double>(),
@@ -616,17 +616,11 @@ Report Problem2D::random_cell(std::optional<double> u) const {
   if (law.distribution == RandomMediumSpec::Distribution::lognormal) ergodic = g * std::exp(law.mu);
   if (law.distribution == RandomMediumSpec::Distribution::two_phase && law.fraction == 0.5)
     ergodic = g * std::sqrt(law.a1 * law.a2);
-  const auto mean = [](const RveTensorEstimate& e) {
-    return json::array({{e.xx.mean, e.xy.mean}, {e.xy.mean, e.yy.mean}});
-  };
-  const auto err = [](const RveTensorEstimate& e) {
-    return json::array({{e.xx.standard_error, e.xy.standard_error}, {e.xy.standard_error, e.yy.standard_error}});
-  };
   // Converged: every component of the two largest windows agrees.
   const bool converged =
       estimates_agree(big.xx, half.xx) && estimates_agree(big.xy, half.xy) && estimates_agree(big.yy, half.yy);
-  Report r{{{"D", mean(big)},
-            {"D_stderr", err(big)},
+  Report r{{{"D", tensor_json(big.mean())},
+            {"D_stderr", tensor_json(big.standard_error())},
             {"D_realization", tensor_json(whole)},
             {"D_realization_iterations", whole.iterations},
             {"ergodic", ergodic ? json(*ergodic) : json(nullptr)},
@@ -646,8 +640,8 @@ Report Problem2D::random_cell(std::optional<double> u) const {
   for (const auto& e : rve) {
     r.json["windows"].push_back({{"window", e.window},
                                  {"samples", e.samples},
-                                 {"D", mean(e)},
-                                 {"D_stderr", err(e)},
+                                 {"D", tensor_json(e.mean())},
+                                 {"D_stderr", tensor_json(e.standard_error())},
                                  {"scatter", json::array({e.xx.scatter, e.xy.scatter, e.yy.scatter})}});
     r.lines.push_back(
         fmt::format("  window {:>5} x {:<5} x {:>5} samples: Dxx {:.6f} +- {:.2g}, Dxy {:+.6f} +- {:.2g}, "

@@ -29,6 +29,8 @@ EffectiveTensor cell_tensor(const Config2D& cfg);
 struct RveTensorEstimate {
   int window = 0, samples = 0;
   SampleStats xx, xy, yy;
+  EffectiveTensor mean() const { return {xx.mean, xy.mean, yy.mean}; }
+  EffectiveTensor standard_error() const { return {xx.standard_error, xy.standard_error, yy.standard_error}; }
 };
 /// The estimate at windows of w x w sites over the sites that cell.samples windows of
 /// cell.window cover. Random lattices only. With u, the cell problems of the windows' bonds at
