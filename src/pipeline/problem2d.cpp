@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <optional>
 
 #include <fmt/format.h>
@@ -71,11 +72,20 @@ RveTensorEstimate representative_volume(const Config2D& cfg, int w, std::optiona
   const int N = cfg.kappa.mx, W = cfg.cell_window, per_row = N / w;
   const double h = layout_2d(cfg).h;
   const auto samples = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W * W / (w * w));
-  std::vector<EffectiveTensor> D;
+  // The windows share the threads: each is too small for its own solve's (CellLevel::threads).
+  std::vector<EffectiveTensor> D(static_cast<std::size_t>(samples));
+  std::exception_ptr failure;  // the first, rethrown as it is (a u outside u_range: an InputError)
+#pragma omp parallel for schedule(dynamic)
   for (int k = 0; k < samples; ++k) {
-    const auto t = cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w);
-    D.push_back(effective_tensor(Lattice2D(u ? t.at(*u) : t.linear_part(), BondPlacement::Aligned, h, 0)));
+    try {
+      const auto t = cfg.kappa.window((k % per_row) * w, (k / per_row) * w, w);
+      D[k] = effective_tensor(Lattice2D(u ? t.at(*u) : t.linear_part(), BondPlacement::Aligned, h, 0));
+    } catch (...) {
+#pragma omp critical
+      if (!failure) failure = std::current_exception();
+    }
   }
+  if (failure) std::rethrow_exception(failure);
   return tensor_sample(w, D);
 }
 
