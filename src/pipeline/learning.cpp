@@ -374,6 +374,41 @@ class HeldLines : public Observer {
   std::vector<std::pair<bool, std::string>> lines_;
 };
 
+/// Each patch's least-squares scales [..., K] of its rates r on the groups' rates f[k] (sums over
+/// its states by `over_patch`), with which of them have rates there (`rated`, [..., K]) and the
+/// groups' sizes sum f_k^2 (`size`). A group without rates at a patch (the Dirichlet ends) gets 1;
+/// groups nearly collinear there (kCollinearScales) one common scale.
+struct PatchLeastSquares {
+  torch::Tensor scales, rated, size;
+};
+template <class OverPatch>
+PatchLeastSquares patch_least_squares(const std::vector<torch::Tensor>& f, const torch::Tensor& r,
+                                      const OverPatch& over_patch) {
+  const auto K = static_cast<int64_t>(f.size());
+  std::vector<torch::Tensor> rows, rhs;
+  for (int64_t k = 0; k < K; ++k) {
+    std::vector<torch::Tensor> row;
+    for (int64_t l = 0; l < K; ++l) row.push_back(over_patch(f[k] * f[l]));
+    rows.push_back(torch::stack(row, -1));
+    rhs.push_back(over_patch(r * f[k]));
+  }
+  const auto A = torch::stack(rows, -2), b = torch::stack(rhs, -1);
+  const auto size = A.diagonal(0, -2, -1);
+  const auto rated = size > 0, empty = rated.logical_not().to(A.dtype());
+  const auto A1 = A + torch::diag_embed(empty), b1 = b + empty;  // s_k = 1 where group k has no rates
+  auto s = torch::linalg_solve(A1, b1);
+  if (K > 1) {
+    const auto d = A1.diagonal(0, -2, -1).sqrt();
+    const auto C = A1 / (d.unsqueeze(-1) * d.unsqueeze(-2));
+    const auto collinear = std::get<0>(torch::linalg_eigh(C)).select(-1, 0) < kCollinearScales;
+    const auto on = rated.to(A.dtype()), any = rated.any(-1);
+    const auto common = (b * on).sum(-1) / ((A * on.unsqueeze(-1) * on.unsqueeze(-2)).sum(at::IntArrayRef{-2, -1}) +
+                                            any.logical_not().to(A.dtype()));
+    s = torch::where(collinear.unsqueeze(-1), torch::where(rated, common.unsqueeze(-1), torch::ones_like(s)), s);
+  }
+  return {s, rated, size};
+}
+
 }  // namespace
 
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
@@ -422,31 +457,8 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
       f.push_back(rates(held.fit.result));
     }
     const auto r = R3 - n;
-    // Each patch's normal equations A s = b; a group without rates there (A_kk = 0, the Dirichlet
-    // ends) gets the equation s_k = 1.
-    std::vector<torch::Tensor> rows, rhs;
-    for (int64_t k = 0; k < K; ++k) {
-      std::vector<torch::Tensor> row;
-      for (int64_t l = 0; l < K; ++l) row.push_back(over_patch(f[k] * f[l]));
-      rows.push_back(torch::stack(row, -1));
-      rhs.push_back(over_patch(r * f[k]));
-    }
-    const auto A = torch::stack(rows, -2), b = torch::stack(rhs, -1);
-    const auto size = A.diagonal(0, -2, -1);
-    const auto rated_k = size > 0, empty = rated_k.logical_not().to(A.dtype());
+    auto [s, rated_k, size] = patch_least_squares(f, r, over_patch);
     const auto rated = rated_k.any(-1);
-    const auto A1 = A + torch::diag_embed(empty), b1 = b + empty;
-    auto s = torch::linalg_solve(A1, b1);
-    if (K > 1) {
-      // Groups nearly collinear on a patch's states cannot be told apart there: one common scale.
-      const auto d = A1.diagonal(0, -2, -1).sqrt();
-      const auto C = A1 / (d.unsqueeze(-1) * d.unsqueeze(-2));
-      const auto collinear = std::get<0>(torch::linalg_eigh(C)).select(-1, 0) < kCollinearScales;
-      const auto on = rated_k.to(A.dtype());
-      const auto common = (b * on).sum(-1) / ((A * on.unsqueeze(-1) * on.unsqueeze(-2)).sum(at::IntArrayRef{-2, -1}) +
-                                              rated.logical_not().to(A.dtype()));
-      s = torch::where(collinear.unsqueeze(-1), torch::where(rated_k, common.unsqueeze(-1), torch::ones_like(s)), s);
-    }
     const auto fitted = s.masked_select(rated_k);
     if (fitted.numel() == 0 || !torch::isfinite(fitted).all().item<bool>() || fitted.min().item<double>() <= 0) {
       observer.warning(fmt::format(
@@ -510,8 +522,8 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
                       {"net_patch_scales", net_options.patch_scales}};
   if (o.patch_scales && !net_options.patch_scales)
     observer.info(
-        "learn.patch_scales: the regression scales each patch's diffusion terms alone; the nets, whose rate "
-        "holds the drift or reaction beside the diffusion, train without scales");
+        "learn.patch_scales: the regression scales each patch's diffusion terms alone (on a lattice, each "
+        "direction's); the nets, whose rate has no such split, train without scales");
   // The training states' rates against the exact coarse operator's: a grid that does not resolve
   // the data (full-resolution rates are the PDE's own, not a 3-point scheme's) is said before any
   // model is fitted to the difference.
