@@ -482,23 +482,25 @@ TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {
   // rates are exactly a_i and b_i times the two directions' columns there. Without scales the fit
   // pools the teeth's scatter (10%) into g's derivative; with a scale per tooth and direction,
   // normalized to an arithmetic mean of 1, it finds the teeth's mean tensor times g and the
-  // reaction, up to the alternation's convergence (10 kPatchScaleChange, as in 1D).
+  // reaction, up to the alternation's convergence (10 kPatchScaleChange, as in 1D). On states that
+  // vary along x alone the y scales have nothing to fit and stay 1.
   const auto cfg = load_config_2d(std::string(PATCHLEARN_SOURCE_DIR) + "/configs/nonlinear2d.toml");
   EXPECT_FALSE(cfg.learn.patch_scales);  // not a random lattice
   const auto task = learning_task_2d(cfg, effective_lattice(cfg), closed_teeth_sample(cfg));
-  const int Pn = cfg.patches, M = Pn * Pn, G = task->train_trajectories(), per = 8;
+  const int Pn = cfg.patches, M = Pn * Pn, G = task->train_trajectories(), per = 3;
   const auto U = 0.4 * periodic_states(int64_t{G} * per, 11, Pn);
   auto fit = task->regression(U, U, silent_observer()).result;  // the library's terms
-  const auto rates_of = [&](const std::map<std::string, double>& c) {
+  using Terms = std::map<std::string, double>;
+  const auto rates_of = [&](const torch::Tensor& V, const Terms& c) {
     for (std::size_t k = 0; k < fit.terms.size(); ++k) {
       const auto it = c.find(fit.terms[k]);
       fit.stlsq[k] = it == c.end() ? 0.0 : it->second;
     }
-    return task->discovered(fit)->rhs(U);
+    return task->discovered(fit)->rhs(V);
   };
-  const auto Fxx = rates_of({{"U_xx", 1.0}, {"U^2*U_xx", 0.5}, {"U*U_x^2", 1.0}});
-  const auto Fyy = rates_of({{"U_yy", 1.0}, {"U^2*U_yy", 0.5}, {"U*U_y^2", 1.0}});
-  const auto Fr = rates_of({{"U", 1.0}, {"U^3", -1.0}});
+  const Terms x_terms{{"U_xx", 1.0}, {"U^2*U_xx", 0.5}, {"U*U_x^2", 1.0}}, reaction{{"U", 1.0}, {"U^3", -1.0}};
+  const auto Fxx = rates_of(U, x_terms), Fr = rates_of(U, reaction);
+  const auto Fyy = rates_of(U, {{"U_yy", 1.0}, {"U^2*U_yy", 0.5}, {"U*U_y^2", 1.0}});
   torch::manual_seed(5);
   const auto a = 1.0 + 0.2 * (torch::rand({M}, torch::kFloat64) - 0.5),
              b = 0.8 + 0.2 * (torch::rand({M}, torch::kFloat64) - 0.5);
@@ -527,6 +529,17 @@ TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {
   // The scales' spread is that of a / A and b / B together.
   const double spread = torch::cat({a / A, b / B}).std().item<double>();
   EXPECT_NEAR(p["spread"].get<double>(), spread, 10 * tol);
+  // States that vary along x alone: the y group has no rates at any tooth, and its scales stay 1
+  // and out of the spread, which is that of a / A alone.
+  const auto Ux = U.reshape({-1, Pn, Pn}).mean(1, true).expand({-1, Pn, Pn}).reshape({-1, M}).contiguous();
+  const auto Rx = a * rates_of(Ux, x_terms) + rates_of(Ux, reaction);
+  const auto along_x = regression_with_patch_scales(*task, Ux, Rx, silent_observer());
+  std::printf("along x: %s\n", along_x.result.equation.c_str());
+  for (const auto& [term, c] : {std::pair{"U_xx", A}, {"U^2*U_xx", A / 2}, {"U*U_x^2", A}, {"U", 1.0}, {"U^3", -1.0}})
+    EXPECT_NEAR(along_x.result.coefficient(term), c, tol) << term;
+  EXPECT_EQ(along_x.summary["regression_patch_scales"]["patches"].get<int>(), M);
+  EXPECT_NEAR(along_x.summary["regression_patch_scales"]["spread"].get<double>(), (a / A).std().item<double>(),
+              10 * tol);
 }
 
 TEST(Learn2D, CorruptOrMismatchedDataFilesAreClearErrors) {
