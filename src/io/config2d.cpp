@@ -320,7 +320,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // learn.patch_scales: a scale per tooth and direction for the regression's diffusion terms
   // (LearningTask2D::patch_scaling), which would take up a modulation's position dependence too. On
   // by default where the teeth's scatter hides the equation's shape: a u-dependent random lattice
-  // (random_nonlinear2d.toml: g'(u) 5-20% off without, 1-2% with; README "Patch scales in 2D"). A
+  // (random_nonlinear2d.toml: g'(u) 5-20% off without, 1-2% with; README "Patch scales on a lattice"). A
   // linear one's shape is D alone, which they only move from the fit's pooled mean to the teeth's.
   const bool position_dependent = c.modulation || c.position_basis != PositionBasisKind::None;
   if (!Table(root, "learn").has("patch_scales"))
