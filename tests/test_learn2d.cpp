@@ -529,6 +529,18 @@ TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {
   // The scales' spread is that of a / A and b / B together.
   const double spread = torch::cat({a / A, b / B}).std().item<double>();
   EXPECT_NEAR(p["spread"].get<double>(), spread, 10 * tol);
+  // The report reads each tooth's scales against its own tensor (closed teeth: D_teeth_each, tooth
+  // (I, J) at J P + I like the patch means): here the tensors (a_i, b_i) themselves.
+  nlohmann::json summary = task->describe();
+  summary.update(scaled.summary);
+  summary["D_teeth_each"] = nlohmann::json::array();
+  for (int i = 0; i < M; ++i) summary["D_teeth_each"].push_back({a[i].item<double>(), 0.0, b[i].item<double>()});
+  const auto vs = Problem2D(cfg).learning_report(summary).json["patch_scales_vs_teeth"];
+  for (const char* axis : {"x", "y"}) {
+    EXPECT_NEAR(vs[axis]["correlation"].get<double>(), 1.0, 10 * tol) << axis;
+    EXPECT_LT(vs[axis]["rms_difference"].get<double>(), 10 * tol) << axis;
+  }
+  EXPECT_NEAR(vs["x"]["teeth_spread"].get<double>(), (a / A).std().item<double>(), 1e-12);
   // States that vary along x alone: the y group has no rates at any tooth, and its scales stay 1
   // and out of the spread, which is that of a / A alone.
   const auto Ux = U.reshape({-1, Pn, Pn}).mean(1, true).expand({-1, Pn, Pn}).reshape({-1, M}).contiguous();

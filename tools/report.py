@@ -230,6 +230,22 @@ def patch_scales_phrase(p):
             "(`learn.patch_scales`)")
 
 
+def scales_against_teeth(scales, teeth, k, component):
+    """The regression's scale k of every tooth against its cell tensor's component over their mean: the axis,
+    the correlation and the rms difference (as the program's learning report gives them)."""
+    ratio = [t[component] for t in teeth]
+    mean = sum(ratio) / len(ratio)
+    ratio = [v / mean for v in ratio]
+    scale = [v[k] for v in scales]
+    n = len(ratio)
+    mr, ms = sum(ratio) / n, sum(scale) / n
+    cov = sum((a - mr) * (b - ms) for a, b in zip(ratio, scale)) / (n - 1)
+    sr = (sum((a - mr) ** 2 for a in ratio) / (n - 1)) ** 0.5
+    ss = (sum((b - ms) ** 2 for b in scale) / (n - 1)) ** 0.5
+    rms = (sum((b - a) ** 2 for a, b in zip(ratio, scale)) / n) ** 0.5
+    return "xy"[k], cov / (sr * ss), rms
+
+
 def fig_effective(r, figdir):
     """A nonlinear medium: a*(u), c*(u), r*(u) (the 2D lattice: D*(u), r*(u)) from the cell problems against
     the regression's and (1D) the functional net's (probed at quadratic states)."""
@@ -558,6 +574,11 @@ def report_2d(r, d, figdir):
             lines.append(f"- D*(u), r*(u) from the regression, {curve_accuracy(s['regression_effective'])}")
         if "regression_patch_scales" in s:
             lines.append(f"- the regression {patch_scales_phrase(s['regression_patch_scales'])}")
+            scales = s["regression_patch_scales"].get("scales")
+            if scales and "D_teeth_each" in s and len(scales) == len(s["D_teeth_each"]):
+                lines.append("- the scales against each closed tooth's own cell tensor D_i / the teeth's mean: " + "; ".join(
+                    f"{axis} correlation {c:.3f}, rms difference {d:.2e}" for axis, c, d in
+                    (scales_against_teeth(scales, s["D_teeth_each"], k, comp) for k, comp, _ in ((0, 0, 0), (1, 2, 0)))))
         if "regression_modulated" in s:
             lines.append(f"- D(x, y) of the position regression at the patch centres against A(x, y) D: max relative "
                          f"error {s['regression_modulated']['max_relative_error']:.2e} (the cell problem row is the "

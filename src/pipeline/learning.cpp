@@ -496,6 +496,12 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
                                                    {"spread", scale.masked_select(has_rates).std().item<double>()},
                                                    {"rounds", rounds},
                                                    {"settled", change <= kPatchScaleChange}};
+  if (scale.defined() && scaling.per_node) {  // a lattice's teeth: their scales [M][K], to read against the medium
+    json each = json::array();
+    const auto host = scale.to(torch::kCPU, torch::kFloat64).contiguous();
+    for (int64_t i = 0; i < host.size(0); ++i) each.push_back(learn::to_vector(host[i]));
+    held.fit.summary["regression_patch_scales"]["scales"] = each;
+  }
   return held.fit;
 }
 

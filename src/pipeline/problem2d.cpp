@@ -4,6 +4,7 @@
 #include <cmath>
 #include <exception>
 #include <optional>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -62,7 +63,7 @@ RveTensorEstimate tensor_sample(int window, const std::vector<EffectiveTensor>& 
     xy.push_back(d.xy);
     yy.push_back(d.yy);
   }
-  return {window, static_cast<int>(D.size()), sample_stats(xx), sample_stats(xy), sample_stats(yy)};
+  return {window, static_cast<int>(D.size()), sample_stats(xx), sample_stats(xy), sample_stats(yy), D};
 }
 
 }  // namespace
@@ -497,6 +498,10 @@ class LearningTask2D : public LearningTask {
       const auto& t = *teeth_;
       d["D_teeth"] = tensor_json(t.mean());
       d["D_teeth_stderr"] = tensor_json(t.standard_error());
+      // Each tooth's [xx, xy, yy], against which the regression's patch scales are read.
+      json each = json::array();
+      for (const auto& D : t.each) each.push_back({D.xx, D.xy, D.yy});
+      d["D_teeth_each"] = each;
     }
     return d;
   }
@@ -749,7 +754,41 @@ Report Problem2D::learning_report(const json& summary) const {
                "D_regression_combined_standard_errors",
                "D regression - representative volumes, in both estimates' errors");
   }
-  return with_patch_scales(r, summary);
+  r = with_patch_scales(r, summary);
+  if (summary.contains("D_teeth_each") && summary.contains("regression_patch_scales") &&
+      summary["regression_patch_scales"].contains("scales")) {
+    // The scales the data gave each closed tooth, against what its own cell problem says: its
+    // tensor's diagonal over the teeth's mean (the scales' arithmetic mean is 1 too).
+    const json& each = summary["D_teeth_each"];
+    const json& scales = summary["regression_patch_scales"]["scales"];
+    if (each.size() == scales.size() && !each.empty() && scales[0].size() == 2) {
+      json cmp;
+      std::string line = "patch scales against the teeth's own cell tensors D_i / their mean:";
+      for (const auto& [k, name, component] : {std::tuple{0, "x", 0}, std::tuple{1, "y", 2}}) {
+        std::vector<double> ratio, scale;
+        for (std::size_t i = 0; i < each.size(); ++i) {
+          ratio.push_back(each[i][component].get<double>());
+          scale.push_back(scales[i][k].get<double>());
+        }
+        const auto rs = sample_stats(ratio);
+        for (double& v : ratio) v /= rs.mean;
+        const auto rr = sample_stats(ratio), ss = sample_stats(scale);
+        double cov = 0, diff = 0;
+        for (std::size_t i = 0; i < ratio.size(); ++i) {
+          cov += (ratio[i] - rr.mean) * (scale[i] - ss.mean);
+          diff += std::pow(scale[i] - ratio[i], 2);
+        }
+        const double n = static_cast<double>(ratio.size()), corr = cov / (n - 1) / (rr.scatter * ss.scatter),
+                     rms = std::sqrt(diff / n);
+        cmp[name] = {{"correlation", corr}, {"rms_difference", rms}, {"teeth_spread", rr.scatter}};
+        line += fmt::format(" {} correlation {:.3f}, rms difference {:.2e} (the teeth's spread {:.2e}){}", name, corr,
+                            rms, rr.scatter, k == 0 ? ";" : "");
+      }
+      r.json["patch_scales_vs_teeth"] = cmp;
+      r.lines.push_back(line);
+    }
+  }
+  return r;
 }
 
 }  // namespace patchlearn

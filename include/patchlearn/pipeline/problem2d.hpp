@@ -29,6 +29,7 @@ EffectiveTensor cell_tensor(const Config2D& cfg);
 struct RveTensorEstimate {
   int window = 0, samples = 0;
   SampleStats xx, xy, yy;
+  std::vector<EffectiveTensor> each;  ///< every window's tensor, in order (closed teeth: tooth (I, J) at J P + I)
   EffectiveTensor mean() const { return {xx.mean, xy.mean, yy.mean}; }
   EffectiveTensor standard_error() const { return {xx.standard_error, xy.standard_error, yy.standard_error}; }
 };
