@@ -420,6 +420,24 @@ def fig_patch_estimates_2d(r, figdir):
     return "fig_patch_estimates_2d.png"
 
 
+def fig_scales_against_teeth(s, figdir):
+    """Closed teeth with patch scales: each tooth's x and y scales, fitted by the regression from the patch means
+    alone, against its own cell tensor's D_xx and D_yy over the teeth's means."""
+    scales, teeth = np.asarray(s["regression_patch_scales"]["scales"]), np.asarray(s["D_teeth_each"])
+    ratios = teeth[:, [0, 2]] / teeth[:, [0, 2]].mean(0)  # D_xx and D_yy of each tooth over the teeth's mean
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    for k, comp, name in ((0, 0, "x"), (1, 2, "y")):
+        _, corr, rms = scales_against_teeth(scales.tolist(), teeth.tolist(), k, comp)
+        ax.plot(ratios[:, k], scales[:, k], "o" if k == 0 else "x", ms=3.5, alpha=0.7,
+                label=f"{name}: correlation {corr:.3f}, rms difference {rms:.2e}")
+    lo, hi = min(scales.min(), ratios.min()), max(scales.max(), ratios.max())
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    ax.set_xlabel("tooth's cell tensor D_i / the teeth's mean"); ax.set_ylabel("the regression's scale of the tooth")
+    ax.legend(fontsize=8); ax.set_title("Patch scales against the teeth's own cell problems", fontsize=10)
+    fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_scales_against_teeth.png"), dpi=110); plt.close(fig)
+    return "fig_scales_against_teeth.png"
+
+
 def front_positions(V, dx):
     """Where each state of V[T, M] falls through 1/2 (linear interpolation between nodes), NaN if nowhere."""
     out = np.full(V.shape[0], np.nan)
@@ -559,6 +577,8 @@ def report_2d(r, d, figdir):
         figs.append(fig_lattice_medium(r, figdir))
         if str(r["data_attrs"].get("medium", "")).startswith("random") and r["data"]["U"].shape[1] > 4:
             figs.append(fig_patch_estimates_2d(r, figdir))
+    if s and "D_teeth_each" in s and "scales" in s.get("regression_patch_scales", {}):
+        figs.append(fig_scales_against_teeth(s, figdir))
     a = r["data_attrs"]
     lines = ["# patchlearn report (2D lattice)", "", f"Directory: `{d}`", "",
              "## Data", "", f"- scheme: {a.get('scheme')}, device: {a.get('device')}, wall {a.get('wall_s', 0):.2f} s, "
