@@ -10,7 +10,6 @@
 #include <random>
 
 #include "patchlearn/pipeline/problem2d.hpp"
-#include "patchlearn/core/durable.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/h5.hpp"
 #include "patchlearn/learn/discovered.hpp"
@@ -553,77 +552,6 @@ TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {
   EXPECT_EQ(along_x.summary["regression_patch_scales"]["patches"].get<int>(), M);
   EXPECT_NEAR(along_x.summary["regression_patch_scales"]["spread"].get<double>(), (a / A).std().item<double>(),
               10 * tol);
-}
-
-TEST(Learn2D, AUDependentRandomLatticeOnClosedTeethRunsWithPatchScalesToItsReport) {
-  // The whole path on a small u-dependent random lattice: closed teeth, patch scales on by default,
-  // each tooth's scales and cell tensor in the summary, read against each other by the learning
-  // report and drawn by report.py. (Their agreement on exact rates: the test above.)
-  const auto cfg = parse_config_2d(R"(
-[domain]
-dimension = 2
-patches = 8
-[lattice]
-kappa = "random"
-distribution = "lognormal"
-mu = 0.0
-sigma = 0.5
-seed = 3
-conductance_factor = "1 + 0.5*u^2"
-reaction = "u - u^3"
-u_range = [-1.5, 1.5]
-[cell]
-window = 8
-samples = 8
-[patch]
-points = 7
-ratio = 0.5
-[scheme]
-type = "gap_tooth"
-[fine]
-stepper = "rkc"
-[initial]
-trajectories = 12
-modes = 4
-wavenumbers = [1, 2]
-amplitude = [-0.3, 0.3]
-[time]
-t_end = 0.2
-[learn]
-networks = ["functional"]
-epochs = 1
-precision = "fp64"
-train_fraction = 0.75
-[homogenized]
-grid = 16
-[regression]
-modes = 4
-)",
-                                   "tiny_random2d");
-  ASSERT_TRUE(cfg.learn.patch_scales);
-  const auto teeth = closed_teeth_sample(cfg);
-  ASSERT_TRUE(teeth.has_value());
-  const int M = cfg.patches * cfg.patches;
-  ASSERT_EQ(teeth->each.size(), static_cast<std::size_t>(M));
-  const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_tiny_random2d").string();
-  remove_tree_quietly(dir);
-  auto sim = std::make_shared<Simulation2D>(simulate_data(cfg, Device::CPU));
-  const auto s = train_and_evaluate(*learning_task_2d(cfg, effective_lattice(cfg), teeth),
-                                    learning_data(sim, sim->data), Device::CPU, dir, silent_observer());
-  ASSERT_TRUE(s.contains("regression_patch_scales")) << s.dump().substr(0, 400);
-  const auto& p = s["regression_patch_scales"];
-  EXPECT_EQ(p["scales_per_patch"].get<int>(), 2);
-  EXPECT_EQ(p["mean"].get<std::string>(), "arithmetic");
-  ASSERT_EQ(p["scales"].size(), static_cast<std::size_t>(M));
-  ASSERT_EQ(s["D_teeth_each"].size(), static_cast<std::size_t>(M));
-  EXPECT_DOUBLE_EQ(s["D_teeth_each"][5][2].get<double>(), teeth->each[5].yy);
-  const auto report = Problem2D(cfg).learning_report(s);
-  ASSERT_TRUE(report.json.contains("patch_scales_vs_teeth"));
-  std::printf("%s\n", report.lines.back().c_str());
-  for (const char* axis : {"x", "y"})
-    EXPECT_TRUE(std::isfinite(report.json["patch_scales_vs_teeth"][axis]["correlation"].get<double>()));
-  write_data_h5((std::filesystem::path(dir) / "data.h5").string(), cfg, *sim, Device::CPU);
-  testing_support::expect_report_figures(dir, {"fig_scales_against_teeth.png", "fig_patch_estimates_2d.png"});
 }
 
 TEST(Learn2D, CorruptOrMismatchedDataFilesAreClearErrors) {
