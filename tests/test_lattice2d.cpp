@@ -1121,8 +1121,11 @@ TEST(Config2D, PaperConfigAndBadTables) {
   // The regression's modes: (P - 1) / 4 on a u-dependent lattice or with a Fourier position basis
   // (products on the grid), every mode on a linear one or with a polynomial basis (not periodic),
   // the initial conditions' on a random one (the rest hold only its fluctuation), or as given.
+  // Only the first are where the regression starts, to take more if they do not identify its terms.
   EXPECT_EQ(nl.regression_modes, 3);
+  EXPECT_TRUE(nl.regression_modes_chosen);
   EXPECT_EQ(c.regression_modes, 8);
+  EXPECT_FALSE(c.regression_modes_chosen);
   const std::string random = "kappa = \"random\"\ndistribution = \"lognormal\"\nmu = 0.0\nsigma = 0.5\nseed = 1\n";
   EXPECT_EQ(parse_config_2d(head + random + "[initial]\nwavenumbers = [1, 5]\n", "t").regression_modes, 5);
   EXPECT_EQ(parse_config_2d(head + random + "[initial]\nwavenumbers = [1, 5]\n[regression]\nmodes = 8\n", "t")
@@ -1134,7 +1137,9 @@ TEST(Config2D, PaperConfigAndBadTables) {
           parse_config_2d(head + medium + "[regression]\nposition_basis = \"" + basis + "\"\n", "t").regression_modes,
           modes)
           << medium << basis;
-  EXPECT_EQ(parse_config_2d(head + "reaction = \"u - u^3\"\n[regression]\nmodes = 5\n", "t").regression_modes, 5);
+  const auto given = parse_config_2d(head + "reaction = \"u - u^3\"\n[regression]\nmodes = 5\n", "t");
+  EXPECT_EQ(given.regression_modes, 5);
+  EXPECT_FALSE(given.regression_modes_chosen);
   EXPECT_EQ(key_of("[regression]\nmodes = 0"), "regression.modes");
   EXPECT_EQ(key_of("[regression]\nmodes = \"some\""), "regression.modes");
 }

@@ -1030,6 +1030,17 @@ TEST(Learn, DiscoveredEquationIsEvaluatedByTermName) {
   const auto sum = learn::evaluate_terms(d, {"U*U_x", "U_x^2", "1"}, {2.0, -1.0, 0.5});
   EXPECT_TRUE(torch::allclose(sum, 2.0 * d.at("U") * d.at("U_x") - d.at("U_x").pow(2) + 0.5, 1e-14, 0));
   EXPECT_THROW(learn::evaluate_terms(d, {"U_xxx"}, {1.0}), std::invalid_argument);
+  // The names' one parser: factors with their powers, and the derivatives they take per axis.
+  const auto f = learn::term_factors("x^2*U^3*U_y^2");
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(std::make_pair(f[0].name, f[0].power), std::make_pair(std::string("x"), 2));
+  EXPECT_EQ(std::make_pair(f[1].name, f[1].power), std::make_pair(std::string("U"), 3));
+  EXPECT_EQ(std::make_pair(f[2].name, f[2].power), std::make_pair(std::string("U_y"), 2));
+  EXPECT_TRUE(learn::term_factors("1").empty());
+  EXPECT_EQ(learn::derivative_counts("U*U_x^2"), std::make_pair(2, 0));
+  EXPECT_EQ(learn::derivative_counts("U^2*U_yy"), std::make_pair(0, 2));
+  EXPECT_EQ(learn::derivative_counts("U_xxyy"), std::make_pair(2, 2));
+  EXPECT_EQ(learn::derivative_counts("x*U^3"), std::make_pair(0, 0));
   // 5-point differences where both neighbours exist, 3-point next to the ends.
   const auto x = torch::linspace(0, 1, M, torch::kFloat64).unsqueeze(0);
   const auto d5 = learn::macro_derivatives_1d(x.pow(4), dX, 5);

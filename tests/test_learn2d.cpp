@@ -201,6 +201,42 @@ TEST(Learn2D, TheSlowModesFitLeavesOutWhatTheFastModesCarry) {
   std::size_t kept = 0;
   for (const double c : slow.stlsq) kept += c != 0.0;
   EXPECT_EQ(kept, data.truth.size()) << slow.equation;
+  // The slow modes tell the terms apart (their fit misses only the fast modes' error), so modes
+  // chosen from K keep K.
+  const auto chosen = learn::regress_2d(data.U, data.R, Pm, L, 1e-6, {}, {}, {}, -K);
+  EXPECT_EQ(chosen.modes, K);
+  ASSERT_EQ(chosen.slow_mode_errors.size(), 1u);
+  EXPECT_LE(chosen.slow_mode_errors[0].second - chosen.every_mode_error, learn::kSlowModesIdentify);
+  EXPECT_LT(data.worst(chosen), 1e-9) << chosen.equation;
+}
+
+TEST(Learn2D, TheSlowModesGiveWayWhereTheyCannotTellTheTermsApart) {
+  // The nonlinear field's exact rates plus a hyperdiffusion -c (U_xxxx + U_yyyy). On |k| <= 1,
+  // k^4 = k^2, so U_xxxx is -U_xx there: the fit on those modes takes c into D, matches them and
+  // misses every other mode. Given, those modes are taken as they are; chosen from 1, the
+  // regression takes the first K whose fit holds on every mode: 2, where k^4 and k^2 part, exact.
+  const int Pm = 16, B = 24;
+  const double c = 0.02;
+  auto data = nonlinear_field_data(Pm, 1, 0.0, B);
+  const auto U = torch::tensor(data.U, torch::kFloat64).reshape({B, Pm * Pm});
+  const auto hyper = learn::evaluate_terms(learn::spectral_derivatives_2d(U, Pm, L), {"U_xxxx", "U_yyyy"}, {-c, -c});
+  const auto extra = learn::to_vector(hyper.reshape({-1}));
+  for (std::size_t i = 0; i < data.R.size(); ++i) data.R[i] += extra[i];
+  data.truth["U_xxxx"] = -c;
+  data.truth["U_yyyy"] = -c;
+  const auto given = learn::regress_2d(data.U, data.R, Pm, L, 1e-6, {}, {}, {}, 1);
+  EXPECT_EQ(given.modes, 1);
+  EXPECT_TRUE(given.slow_mode_errors.empty());
+  EXPECT_NEAR(given.coefficient("U_xx"), 1.1 + c, 1e-9) << given.equation;
+  const auto chosen = learn::regress_2d(data.U, data.R, Pm, L, 1e-6, {}, {}, {}, -1);
+  std::printf("|k| <= 1: worst relative coefficient error %.2e; chosen |k| <= %d: %.2e\n", data.worst(given),
+              chosen.modes, data.worst(chosen));
+  EXPECT_EQ(chosen.modes, 2) << chosen.equation;
+  EXPECT_LT(data.worst(chosen), 1e-9) << chosen.equation;
+  ASSERT_EQ(chosen.slow_mode_errors.size(), 2u);
+  EXPECT_EQ(chosen.slow_mode_errors[0].first, 1);
+  EXPECT_GT(chosen.slow_mode_errors[0].second - chosen.every_mode_error, learn::kSlowModesIdentify);
+  EXPECT_LE(chosen.slow_mode_errors[1].second - chosen.every_mode_error, learn::kSlowModesIdentify);
 }
 
 TEST(Learn2D, TheDiscretizedNetsAreTheirConvolutions) {
@@ -535,6 +571,7 @@ TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {
   summary.update(scaled.summary);
   summary["D_teeth_each"] = nlohmann::json::array();
   for (int i = 0; i < M; ++i) summary["D_teeth_each"].push_back({a[i].item<double>(), 0.0, b[i].item<double>()});
+  task->describe_fit(summary);
   const auto vs = Problem2D(cfg).learning_report(summary).json["patch_scales_vs_teeth"];
   for (const char* axis : {"x", "y"}) {
     EXPECT_NEAR(vs[axis]["correlation"].get<double>(), 1.0, 10 * tol) << axis;

@@ -230,22 +230,6 @@ def patch_scales_phrase(p):
             "(`learn.patch_scales`)")
 
 
-def scales_against_teeth(scales, teeth, k, component):
-    """The regression's scale k of every tooth against its cell tensor's component over their mean: the axis,
-    the correlation and the rms difference (as the program's learning report gives them)."""
-    ratio = [t[component] for t in teeth]
-    mean = sum(ratio) / len(ratio)
-    ratio = [v / mean for v in ratio]
-    scale = [v[k] for v in scales]
-    n = len(ratio)
-    mr, ms = sum(ratio) / n, sum(scale) / n
-    cov = sum((a - mr) * (b - ms) for a, b in zip(ratio, scale)) / (n - 1)
-    sr = (sum((a - mr) ** 2 for a in ratio) / (n - 1)) ** 0.5
-    ss = (sum((b - ms) ** 2 for b in scale) / (n - 1)) ** 0.5
-    rms = (sum((b - a) ** 2 for a, b in zip(ratio, scale)) / n) ** 0.5
-    return "xy"[k], cov / (sr * ss), rms
-
-
 def fig_effective(r, figdir):
     """A nonlinear medium: a*(u), c*(u), r*(u) (the 2D lattice: D*(u), r*(u)) from the cell problems against
     the regression's and (1D) the functional net's (probed at quadratic states)."""
@@ -426,10 +410,10 @@ def fig_scales_against_teeth(s, figdir):
     scales, teeth = np.asarray(s["regression_patch_scales"]["scales"]), np.asarray(s["D_teeth_each"])
     ratios = teeth[:, [0, 2]] / teeth[:, [0, 2]].mean(0)  # D_xx and D_yy of each tooth over the teeth's mean
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    for k, comp, name in ((0, 0, "x"), (1, 2, "y")):
-        _, corr, rms = scales_against_teeth(scales.tolist(), teeth.tolist(), k, comp)
+    for k, name in enumerate("xy"):
+        vs = s["patch_scales_vs_teeth"][name]
         ax.plot(ratios[:, k], scales[:, k], "o" if k == 0 else "x", ms=3.5, alpha=0.7,
-                label=f"{name}: correlation {corr:.3f}, rms difference {rms:.2e}")
+                label=f"{name}: correlation {vs['correlation']:.3f}, rms difference {vs['rms_difference']:.2e}")
     lo, hi = min(scales.min(), ratios.min()), max(scales.max(), ratios.max())
     ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
     ax.set_xlabel("tooth's cell tensor D_i / the teeth's mean"); ax.set_ylabel("the regression's scale of the tooth")
@@ -577,7 +561,7 @@ def report_2d(r, d, figdir):
         figs.append(fig_lattice_medium(r, figdir))
         if str(r["data_attrs"].get("medium", "")).startswith("random") and r["data"]["U"].shape[1] > 4:
             figs.append(fig_patch_estimates_2d(r, figdir))
-    if s and "D_teeth_each" in s and "scales" in s.get("regression_patch_scales", {}):
+    if s and "patch_scales_vs_teeth" in s:
         figs.append(fig_scales_against_teeth(s, figdir))
     a = r["data_attrs"]
     lines = ["# patchlearn report (2D lattice)", "", f"Directory: `{d}`", "",
@@ -594,11 +578,10 @@ def report_2d(r, d, figdir):
             lines.append(f"- D*(u), r*(u) from the regression, {curve_accuracy(s['regression_effective'])}")
         if "regression_patch_scales" in s:
             lines.append(f"- the regression {patch_scales_phrase(s['regression_patch_scales'])}")
-            scales = s["regression_patch_scales"].get("scales")
-            if scales and "D_teeth_each" in s and len(scales) == len(s["D_teeth_each"]):
+            if "patch_scales_vs_teeth" in s:
                 lines.append("- the scales against each closed tooth's own cell tensor D_i / the teeth's mean: " + "; ".join(
-                    f"{axis} correlation {c:.3f}, rms difference {d:.2e}" for axis, c, d in
-                    (scales_against_teeth(scales, s["D_teeth_each"], k, comp) for k, comp, _ in ((0, 0, 0), (1, 2, 0)))))
+                    f"{axis} correlation {v['correlation']:.3f}, rms difference {v['rms_difference']:.2e}"
+                    for axis, v in s["patch_scales_vs_teeth"].items()))
         if "regression_modulated" in s:
             lines.append(f"- D(x, y) of the position regression at the patch centres against A(x, y) D: max relative "
                          f"error {s['regression_modulated']['max_relative_error']:.2e} (the cell problem row is the "

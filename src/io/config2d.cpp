@@ -345,17 +345,20 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // fluctuation on every mode, and beyond the initial conditions' wavenumbers that is all those
   // modes hold; divided by the patch means' factor, they pull the fourth-order terms and D with
   // them (a two-phase 0.2 / 3 lattice: D 1.151 with all 8 modes, 1.087 with the conditions' 5,
-  // against the representative volumes' 1.096 +- 0.005): the conditions' modes.
+  // against the representative volumes' 1.096 +- 0.005): the conditions' modes. (P - 1) / 4 is
+  // where the regression starts: it takes more where those do not tell its terms apart.
   if (!regression.has("modes") || regression.is_auto("modes")) {
     if ((!c.kappa.nonlinear_key().empty() && c.position_basis == PositionBasisKind::None) ||
-        c.position_basis == PositionBasisKind::Fourier)
+        c.position_basis == PositionBasisKind::Fourier) {
       c.regression_modes = std::max(1, (c.patches - 1) / 4);
-    else if (c.random)
+      c.regression_modes_chosen = true;
+    } else if (c.random)
       c.regression_modes = std::min(c.patches / 2, std::max(1, ic.k_hi));
     else
       c.regression_modes = c.patches / 2;
-  } else
+  } else {
     c.regression_modes = static_cast<int>(regression.integer("modes", 0, 1, 1 << 20));
+  }
   if (c.regression_modes > c.patches / 2)
     throw ConfigError("regression.modes",
                       std::to_string(c.regression_modes) +

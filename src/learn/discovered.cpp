@@ -7,18 +7,6 @@
 using torch::indexing::Slice;
 
 namespace patchlearn::learn {
-namespace {
-
-/// One factor "NAME" or "NAME^k".
-torch::Tensor factor(const DerivativeMap& d, const std::string& f) {
-  const auto caret = f.find('^');
-  const std::string name = f.substr(0, caret);
-  const auto it = d.find(name);
-  if (it == d.end()) throw std::invalid_argument("discovered equation: unknown factor '" + name + "'");
-  return caret == std::string::npos ? it->second : it->second.pow(std::stoi(f.substr(caret + 1)));
-}
-
-}  // namespace
 
 torch::Tensor evaluate_terms(const DerivativeMap& d, const std::vector<std::string>& terms,
                              const std::vector<double>& coefficients) {
@@ -27,14 +15,10 @@ torch::Tensor evaluate_terms(const DerivativeMap& d, const std::vector<std::stri
   for (std::size_t j = 0; j < terms.size(); ++j) {
     if (coefficients[j] == 0.0) continue;
     torch::Tensor t = torch::ones_like(like);
-    std::size_t start = 0;
-    const std::string& name = terms[j];
-    while (start <= name.size()) {
-      const auto end = name.find('*', start);
-      const std::string f = name.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      if (!f.empty() && f != "1") t = t * factor(d, f);
-      if (end == std::string::npos) break;
-      start = end + 1;
+    for (const auto& [name, power] : term_factors(terms[j])) {
+      const auto it = d.find(name);
+      if (it == d.end()) throw std::invalid_argument("discovered equation: unknown factor '" + name + "'");
+      t = t * (power == 1 ? it->second : it->second.pow(power));
     }
     sum = sum + coefficients[j] * t;
   }

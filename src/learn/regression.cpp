@@ -436,40 +436,77 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
     base.erase(std::remove_if(base.begin(), base.end(),
                               [](const std::string& t) { return t == "1" || t.find_first_of("^*") != t.npos; }),
                base.end());
-  // The library of `basis` and the rates of the states `rows` (on the slow modes).
+  // The modes fitted: |kx|, |ky| <= K, 0 for every mode.
+  const auto within = [P](int K) { return 2 * K < P ? K : 0; };
+  int K = within(std::abs(modes));
+  // The library of `basis` and the rates of the states `rows` (on the modes within K).
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     const auto Us = Ut.index({rows});
     auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Us, P, L), basis, centres),
                                  position_terms(base, basis));
     auto rates = Rt.index({rows});
-    if (modes > 0 && 2 * modes < P) {
-      const auto w = slow_modes(P, modes, Us);
+    if (K > 0) {
+      const auto w = slow_modes(P, K, Us);
       theta = multiply_modes(theta, w, P);
       rates = multiply_modes(rates, w, P);
     }
     return std::make_pair(library_rows(theta), rates.reshape({-1}));
   };
-  const auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
+  auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
+  RegressionResult check;  // chosen modes: their check (see regression.hpp), on a subsample
+  if (K > 0 && modes < 0) {
+    const auto columns = position_terms(base, basis).size();
+    const int64_t every = std::max<int64_t>(1, N * P * P / 20000);
+    const int first = K;
+    K = 0;
+    const auto all = folded_library(library, basis, columns, N, every, P * P);
+    if (all.fifth().rows() >= static_cast<int64_t>(columns)) {
+      // A fit's held-out error on every mode.
+      const auto error_of = [&](const LibraryRows& rows) {
+        return all.fifth().relative_mse(PreparedLibrary(rows.four()).least_squares());
+      };
+      check.every_mode_error = error_of(all);
+      bool identify = false;
+      for (int k = first; k > 0 && !identify; k = within(k + 1)) {
+        K = k;
+        check.slow_mode_errors.push_back({k, error_of(folded_library(library, basis, columns, N, every, P * P))});
+        identify = check.slow_mode_errors.back().second - check.every_mode_error <= kSlowModesIdentify;
+      }
+      if (!identify) K = 0;  // every mode
+    } else {
+      K = first;  // too few samples to check
+    }
+    if (K != first) basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
+  }
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
   res.position = basis;
+  res.modes = K;
+  res.slow_mode_errors = check.slow_mode_errors;
+  res.every_mode_error = check.every_mode_error;
   return res;
+}
+
+std::vector<TermFactor> term_factors(const std::string& term) {
+  std::vector<TermFactor> factors;
+  std::size_t start = 0;
+  while (start <= term.size()) {
+    const std::size_t end = std::min(term.find('*', start), term.size());
+    const std::string f = term.substr(start, end - start);
+    if (!f.empty() && f != "1") {
+      const std::size_t caret = f.find('^');
+      factors.push_back({f.substr(0, caret), caret == std::string::npos ? 1 : std::stoi(f.substr(caret + 1))});
+    }
+    start = end + 1;
+  }
+  return factors;
 }
 
 std::pair<int, int> derivative_counts(const std::string& term) {
   std::pair<int, int> n{0, 0};
-  std::size_t start = 0;
-  while (start <= term.size()) {
-    const std::size_t end = std::min(term.find('*', start), term.size());
-    const std::string factor = term.substr(start, end - start);
-    if (factor.rfind("U_", 0) == 0) {
-      const std::size_t caret = factor.find('^');
-      const std::string axes = factor.substr(2, caret == std::string::npos ? std::string::npos : caret - 2);
-      const int power = caret == std::string::npos ? 1 : std::stoi(factor.substr(caret + 1));
-      for (const char a : axes) (a == 'x' ? n.first : n.second) += power;
-    }
-    start = end + 1;
-  }
+  for (const auto& [name, power] : term_factors(term))
+    if (name.rfind("U_", 0) == 0)
+      for (const char a : name.substr(2)) (a == 'x' ? n.first : n.second) += power;
   return n;
 }
 

@@ -553,6 +553,7 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   const auto fitted =
       o.patch_scales ? regression_with_patch_scales(task, Uall, Rall, observer) : task.regression(Uall, Rall, observer);
   summary.update(fitted.summary);
+  task.describe_fit(summary);
 
   const auto eval = task.evaluation(&data, tdev);
   std::error_code ec;
@@ -574,6 +575,12 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
     if (pred.rollout.defined()) put(name + "_rollout", pred.rollout);
     observer.info(score_line(name, r));
     if (r.contains("rollout_error")) observer.warning(name + ": " + r["rollout_error"].get<std::string>());
+    // Eq. (24) of 1: the rates' own spread about their mean, which a constant would match.
+    if (const double e = r["rhs_rmse"].get<double>(); !(e < 1.0))
+      observer.warning(
+          fmt::format("{}: its dU/dt on the unseen test states miss the exact ones by more than their own "
+                      "spread (rhs rMSE {:.3g}, eq. 24): it describes none of these data",
+                      name, e));
     return r;
   };
   for (const auto& net : o.networks) {

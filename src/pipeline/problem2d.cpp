@@ -342,22 +342,34 @@ class LearningTask2D : public LearningTask {
   }
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
-    const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
-                                       cfg_.regression_threshold, basis_, layout_.centres, patch_means(),
-                                       cfg_.regression_modes, e_.linear());
+    const auto reg =
+        learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
+                          cfg_.regression_threshold, basis_, layout_.centres, patch_means(),
+                          cfg_.regression_modes_chosen ? -cfg_.regression_modes : cfg_.regression_modes, e_.linear());
+    json extra = {{"regression_modes", reg.modes > 0 ? reg.modes : cfg_.patches / 2}};
+    if (!reg.slow_mode_errors.empty()) {
+      // The slow modes' check (learn::regress_2d): each tried K's held-out error on every mode.
+      json tried = json::object();
+      for (const auto& [k, e] : reg.slow_mode_errors) tried[std::to_string(k)] = e;
+      extra["regression_modes_check"] = {{"slow_mode_errors", tried}, {"every_mode_error", reg.every_mode_error}};
+      const auto& [first, error] = reg.slow_mode_errors.front();
+      if (reg.modes != first)
+        observer.info(fmt::format(
+            "regression.modes = \"auto\": the modes |kx|, |ky| <= {} do not tell the library's terms apart (their "
+            "fit's held-out error on every mode {:.3g}, the every-mode fit's {:.3g}); fitted on {}",
+            first, error, reg.every_mode_error,
+            reg.modes > 0 ? fmt::format("|kx|, |ky| <= {}", reg.modes) : std::string("every mode")));
+    }
     const double dxx = reg.coefficient("U_xx"), dxy = 0.5 * reg.coefficient("U_xy"), dyy = reg.coefficient("U_yy");
     observer.info(
         fmt::format("regression{}: {}\n  D = [[{:.6f}, {:.6f}], [{:.6f}, {:.6f}]]  (cell problem [[{:.6f}, {:.6f}], "
                     "[{:.6f}, {:.6f}]])",
-                    2 * cfg_.regression_modes < cfg_.patches
-                        ? fmt::format(" (on the modes |kx|, |ky| <= {})", cfg_.regression_modes)
-                        : "",
-                    reg.equation, dxx, dxy, dxy, dyy, e_.D.xx, e_.D.xy, e_.D.xy, e_.D.yy));
-    json extra = {{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
-                  {"D_regression_max_abs_error",
-                   std::max({std::abs(dxx - e_.D.xx), std::abs(dxy - e_.D.xy), std::abs(dyy - e_.D.yy)})},
-                  {"regression", regression_json(reg)},
-                  {"regression_modes", cfg_.regression_modes}};
+                    reg.modes > 0 ? fmt::format(" (on the modes |kx|, |ky| <= {})", reg.modes) : "", reg.equation, dxx,
+                    dxy, dxy, dyy, e_.D.xx, e_.D.xy, e_.D.xy, e_.D.yy));
+    extra.update(json{{"D_regression", {{dxx, dxy}, {dxy, dyy}}},
+                      {"D_regression_max_abs_error",
+                       std::max({std::abs(dxx - e_.D.xx), std::abs(dxy - e_.D.xy), std::abs(dyy - e_.D.yy)})},
+                      {"regression", regression_json(reg)}});
     // A u-dependent lattice: D*(u) and r*(u) as the equation has them (D*_xy is half the U_xy curve,
     // its error relative to the tensor's size: a nearly isotropic D has a D*_xy near 0).
     if (!e_.linear())
@@ -504,6 +516,38 @@ class LearningTask2D : public LearningTask {
       d["D_teeth_each"] = each;
     }
     return d;
+  }
+
+  void describe_fit(json& summary) const override {
+    if (!summary.contains("D_teeth_each") || !summary.contains("regression_patch_scales") ||
+        !summary["regression_patch_scales"].contains("scales"))
+      return;
+    // The scales the data gave each closed tooth, against what its own cell problem says: its
+    // tensor's diagonal over the teeth's mean (the scales' arithmetic mean is 1 too).
+    const json& each = summary["D_teeth_each"];
+    const json& scales = summary["regression_patch_scales"]["scales"];
+    if (each.size() != scales.size() || each.empty() || scales[0].size() != 2) return;
+    json cmp;
+    for (const auto& [k, name, component] : {std::tuple{0, "x", 0}, std::tuple{1, "y", 2}}) {
+      std::vector<double> ratio, scale;
+      for (std::size_t i = 0; i < each.size(); ++i) {
+        ratio.push_back(each[i][component].get<double>());
+        scale.push_back(scales[i][k].get<double>());
+      }
+      const auto rs = sample_stats(ratio);
+      for (double& v : ratio) v /= rs.mean;
+      const auto rr = sample_stats(ratio), ss = sample_stats(scale);
+      double cov = 0, diff = 0;
+      for (std::size_t i = 0; i < ratio.size(); ++i) {
+        cov += (ratio[i] - rr.mean) * (scale[i] - ss.mean);
+        diff += std::pow(scale[i] - ratio[i], 2);
+      }
+      const double n = static_cast<double>(ratio.size());
+      cmp[name] = {{"correlation", cov / (n - 1) / (rr.scatter * ss.scatter)},
+                   {"rms_difference", std::sqrt(diff / n)},
+                   {"teeth_spread", rr.scatter}};
+    }
+    summary["patch_scales_vs_teeth"] = cmp;
   }
 
  private:
@@ -755,38 +799,15 @@ Report Problem2D::learning_report(const json& summary) const {
                "D regression - representative volumes, in both estimates' errors");
   }
   r = with_patch_scales(r, summary);
-  if (summary.contains("D_teeth_each") && summary.contains("regression_patch_scales") &&
-      summary["regression_patch_scales"].contains("scales")) {
-    // The scales the data gave each closed tooth, against what its own cell problem says: its
-    // tensor's diagonal over the teeth's mean (the scales' arithmetic mean is 1 too).
-    const json& each = summary["D_teeth_each"];
-    const json& scales = summary["regression_patch_scales"]["scales"];
-    if (each.size() == scales.size() && !each.empty() && scales[0].size() == 2) {
-      json cmp;
-      std::string line = "patch scales against the teeth's own cell tensors D_i / their mean:";
-      for (const auto& [k, name, component] : {std::tuple{0, "x", 0}, std::tuple{1, "y", 2}}) {
-        std::vector<double> ratio, scale;
-        for (std::size_t i = 0; i < each.size(); ++i) {
-          ratio.push_back(each[i][component].get<double>());
-          scale.push_back(scales[i][k].get<double>());
-        }
-        const auto rs = sample_stats(ratio);
-        for (double& v : ratio) v /= rs.mean;
-        const auto rr = sample_stats(ratio), ss = sample_stats(scale);
-        double cov = 0, diff = 0;
-        for (std::size_t i = 0; i < ratio.size(); ++i) {
-          cov += (ratio[i] - rr.mean) * (scale[i] - ss.mean);
-          diff += std::pow(scale[i] - ratio[i], 2);
-        }
-        const double n = static_cast<double>(ratio.size()), corr = cov / (n - 1) / (rr.scatter * ss.scatter),
-                     rms = std::sqrt(diff / n);
-        cmp[name] = {{"correlation", corr}, {"rms_difference", rms}, {"teeth_spread", rr.scatter}};
-        line += fmt::format(" {} correlation {:.3f}, rms difference {:.2e} (the teeth's spread {:.2e}){}", name, corr,
-                            rms, rr.scatter, k == 0 ? ";" : "");
-      }
-      r.json["patch_scales_vs_teeth"] = cmp;
-      r.lines.push_back(line);
-    }
+  if (summary.contains("patch_scales_vs_teeth")) {
+    const json& cmp = summary["patch_scales_vs_teeth"];
+    r.json["patch_scales_vs_teeth"] = cmp;
+    std::string line = "patch scales against the teeth's own cell tensors D_i / their mean:";
+    for (const char* axis : {"x", "y"})
+      line += fmt::format(" {} correlation {:.3f}, rms difference {:.2e} (the teeth's spread {:.2e}){}", axis,
+                          cmp[axis]["correlation"].get<double>(), cmp[axis]["rms_difference"].get<double>(),
+                          cmp[axis]["teeth_spread"].get<double>(), axis[0] == 'x' ? ";" : "");
+    r.lines.push_back(line);
   }
   return r;
 }

@@ -63,6 +63,11 @@ struct Config2D : SharedConfig {
   /// (patches - 1) / 4, the most whose cubic products alias onto none of them; otherwise patches / 2,
   /// every mode (a linear lattice's terms are not products, and a position factor is not band-limited).
   int regression_modes = 0;
+  /// "auto" on a u-dependent lattice or with a Fourier basis: the modes above are the first tried,
+  /// and the regression takes more where they do not tell its terms apart (learn::regress_2d's
+  /// negative `modes`). A random linear lattice's fast modes hold only the medium's fluctuation, so
+  /// its modes are not checked against them; given modes are taken as they are.
+  bool regression_modes_chosen = false;
 
   index_t samples() const;  ///< t_end / sample_dt + 1
   int train_trajectories() const;

@@ -24,6 +24,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,6 +86,12 @@ struct RegressionResult {
   double relative_residual = 0.0;     ///< eq.-(24) rMSE of the sparse fit on the data
   double threshold = 0.0;             ///< the threshold of the sparse fit (as given, or as chosen)
   PositionBasis position;             ///< the position basis of the library (its degree as given, or as chosen)
+  /// 2D: the fit's modes |kx|, |ky| <= modes (0: every mode), as given or as chosen (regress_2d).
+  int modes = 0;
+  /// 2D on chosen slow modes: whether they tell the library's terms apart (regress_2d): each tried
+  /// K's held-out error on every mode, and the every-mode fit's own (empty, NaN: not checked).
+  std::vector<std::pair<int, double>> slow_mode_errors;
+  double every_mode_error = std::numeric_limits<double>::quiet_NaN();
   /// The sparse coefficient of a term (0 when it is not in the library or was dropped).
   double coefficient(const std::string& term) const;
   /// The coefficient of `term` with its position factors at (x, y) (PositionBasis::coefficient_at).
@@ -156,15 +163,40 @@ class PatchMeanMap {
 /// beyond it (the cubic harmonics of a nonlinear rate), so a column is not the field's term at the
 /// fast modes. Both errors land mostly there: a product of three factors each within K holds modes
 /// up to 3K, whose aliases k - P miss every mode within K when 4K < P. 0 (or P/2 and more): every
-/// mode.
+/// mode. The slow modes must still tell the library's terms apart, which they need not: on |k| <= 1
+/// U_xxxx is -U_xx, and with the data's energy on few modes, U_xxxx, U_xx and U are nearly
+/// dependent there (U_xxxx = 5 U_xx + 4 U on wavenumbers 1 and 2), which the fast modes' harmonics
+/// of the nonlinear terms would have told apart. A fit on such modes matches them and misses the
+/// rest. A negative `modes` chooses them, from -modes up: the least squares on the modes within K
+/// of four rows in five (a subsample of ~20,000) is scored by its eq.-(24) error on every mode of
+/// the held-out fifth, against the every-mode least squares' error there. Where the modes identify
+/// the terms, the two fits differ by the fast modes' aliasing and the data's noise, which both
+/// errors share and the slow fit leaves out (random_nonlinear2d's data: by 1e-6); where they do not,
+/// the slow fit's rates are off on every other mode (8 x 8 teeth on |k| <= 1: by 9.5, eq. 24). The
+/// first K whose error exceeds the every-mode fit's by at most kSlowModesIdentify is fitted, else
+/// every mode (RegressionResult::modes says which). A positive `modes` is taken as it is.
 /// `linear`: the lattice has no u-dependence, so its effective equation is linear in U (a linear
 /// fine model's is) and the library keeps the terms linear in U: U, its first, second and fourth
 /// derivatives (9 instead of 28, so a position basis of degree d takes 9 (2d + 1)^2 columns: a
 /// Fourier degree 4 within PositionBasis::kChosenColumns, where the full library stops at 2).
+/// How much more of the rates' variance (eq. 24) the slow modes' fit may miss on every mode than the
+/// every-mode fit before regress_2d finds that they do not tell the library's terms apart: 1% rms
+/// of the rates, the bound on data that a grid does not resolve (kUnresolvedDataRates).
+inline constexpr double kSlowModesIdentify = 1e-4;
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
                             const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0,
                             bool linear = false);
+
+/// One factor of a term's name and its power: "U_xx" {"U_xx", 1}, "U^2" {"U", 2}, "x^3" {"x", 3}.
+struct TermFactor {
+  std::string name;
+  int power = 1;
+};
+/// A term's factors, its name split at '*' and each factor at '^' (the naming above); the
+/// constant "1" has none. The one parser of term names: the discovered equation evaluates a term
+/// from it, and the regression's groups of terms are read from it.
+std::vector<TermFactor> term_factors(const std::string& term);
 
 /// The derivatives a term's factors take along x and along y, each counted with its factor's
 /// power: U*U_x^2 {2, 0}, U_xy {1, 1}, U^2*U_yy {0, 2}, U_xxyy {2, 2}, U^3 and position factors

@@ -231,6 +231,10 @@ class LearningTask {
                                           const std::vector<double>& times) const = 0;
   /// Keys that describe the problem in the summary (a_star_cell, D_cell, dimension, ...).
   virtual nlohmann::json describe() const = 0;
+  /// Keys read off the fitted regression against the description, added to the summary once the
+  /// regression is in it (none by default; a 2D lattice on closed teeth: its patch scales against
+  /// each tooth's own cell tensor, "patch_scales_vs_teeth").
+  virtual void describe_fit(nlohmann::json& summary) const { (void)summary; }
   /// Keys a trained network adds to its summary entry (empty by default; a nonlinear 1D medium:
   /// the effective coefficients probed from the functional net).
   virtual nlohmann::json model_views(learn::CoarseModelImpl& model) const {
