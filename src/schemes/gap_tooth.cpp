@@ -1,5 +1,6 @@
 #include "patchlearn/schemes/gap_tooth.hpp"
 
+#include <array>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -41,11 +42,56 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
       edge_right_.push_back(a_star[p] * inv_r / static_cast<double>(m_));
     }
   }
+  // Each tooth's corrector term of its edge periods: fixed where the conductances
+  // are (a linear medium, or a nonlinear random one's cells, whose corrector is its own at every
+  // u); a nonlinear periodic medium's a(y, u) gives series in u, read at the tooth's average.
+  const auto windows = medium_.conductances().to_host(), a_star = medium_.harmonic_means().to_host();
+  if (!windows.empty()) {
+    edge_chi_.terms = 1;
+    for (index_t p = 0; p < P; ++p) {
+      const auto e = edge_corrector(windows.data() + p * (N - 1), a_star.empty() ? 0.0 : a_star[p]);
+      edge_chi_.coef.insert(edge_chi_.coef.end(), e.begin(), e.end());
+    }
+  } else {
+    const auto tables = model.medium_tables(teeth_.patch_starts(), N);
+    std::vector<double> a(static_cast<std::size_t>(N - 1));
+    edge_chi_ = tabulate_in_u(
+        2 * P,
+        [&](index_t k, double u) {
+          for (index_t g = 0; g + 1 < N; ++g) a[g] = tables.a.value((k / 2) * (N - 1) + g, u);
+          return edge_corrector(a.data(), 0.0)[k % 2];
+        },
+        medium_.u_range(), "medium.expression", 1e-12);
+  }
   if (medium_.nonlinear()) return;
   work_ = Buffer<double>(device_, y_.size());
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, batch * P, N);
   solver_ = std::make_unique<kernels::BatchedTridiag>(device_, P, N, chunk == 0 ? 0 : std::max(chunk, m_ + 1), m_);
   solver_->assemble_diffusion(medium_.conductances(), params_.dt / dx2_, kernels::EndRows::AveragedGradient);
+}
+
+double GapTooth1D::third_difference(const double* U, int M, int i) const {
+  if (i < 2 || i > M - 3) return 0.0;
+  double D[5];
+  kernels::macro_differences(U, M, i, 4, teeth_.macro_dx, D);
+  return D[3];
+}
+
+std::array<double, 2> GapTooth1D::edge_corrector(const double* a, double a_star) const {
+  const index_t N = teeth_.points;
+  if (a_star == 0.0) {  // a periodic medium's a*: the harmonic mean over one period
+    double inv = 0.0;
+    for (index_t g = 0; g < m_; ++g) inv += 1.0 / a[g];
+    a_star = static_cast<double>(m_) / inv;
+  }
+  // a* <(x - x_e) / a> over the m bonds of each edge period, x_e its centre.
+  double left = 0.0, right = 0.0;
+  for (index_t g = 0; g < m_; ++g) {
+    const double z = (static_cast<double>(g) + 0.5 - 0.5 * static_cast<double>(m_)) * teeth_.dx;
+    left += z / a[g];
+    right += z / a[N - 1 - m_ + g];
+  }
+  return {a_star * left / static_cast<double>(m_), a_star * right / static_cast<double>(m_)};
 }
 
 std::vector<double> GapTooth1D::tooth_averages() {
@@ -69,8 +115,12 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
   for (index_t b = 0; b < batch_; ++b)
     for (int p = 0; p < P; ++p) {
       kernels::macro_differences(Umacro.data() + b * M, M, p + 1, 2, teeth_.macro_dx, D);
-      L[b * P + p] = w * (D[1] - D[2] * zr) * (edge_left_.empty() ? 1.0 : edge_left_[p]);
-      R[b * P + p] = w * (D[1] + D[2] * zr) * (edge_right_.empty() ? 1.0 : edge_right_[p]);
+      // The field's curvature at each edge period's centre, for the corrector's term.
+      const double u = Umacro[b * M + p + 1], U3 = third_difference(Umacro.data() + b * M, M, p + 1);
+      L[b * P + p] = w * ((D[1] - D[2] * zr) * (edge_left_.empty() ? 1.0 : edge_left_[p]) +
+                          (D[2] - U3 * zr) * edge_chi_.value(2 * p, u));
+      R[b * P + p] = w * ((D[1] + D[2] * zr) * (edge_right_.empty() ? 1.0 : edge_right_[p]) +
+                          (D[2] + U3 * zr) * edge_chi_.value(2 * p + 1, u));
     }
   left_.copy_from_host(L);
   right_.copy_from_host(R);
