@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "patchlearn/homog/homogenized2d.hpp"
@@ -453,7 +454,9 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
     return std::make_pair(library_rows(theta), rates.reshape({-1}));
   };
   auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
-  RegressionResult check;  // chosen modes: their check (see regression.hpp), on a subsample
+  // Chosen modes: their check (see regression.hpp), on a subsample.
+  std::vector<std::pair<int, double>> tried;  // each K's held-out error on every mode
+  double every_mode = std::numeric_limits<double>::quiet_NaN();
   if (K > 0 && modes < 0) {
     const auto columns = position_terms(base, basis).size();
     const int64_t every = std::max<int64_t>(1, N * P * P / 20000);
@@ -465,12 +468,12 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
       const auto error_of = [&](const LibraryRows& rows) {
         return all.fifth().relative_mse(PreparedLibrary(rows.four()).least_squares());
       };
-      check.every_mode_error = error_of(all);
+      every_mode = error_of(all);
       bool identify = false;
       for (int k = first; k > 0 && !identify; k = within(k + 1)) {
         K = k;
-        check.slow_mode_errors.push_back({k, error_of(folded_library(library, basis, columns, N, every, P * P))});
-        identify = check.slow_mode_errors.back().second - check.every_mode_error <= kSlowModesIdentify;
+        tried.push_back({k, error_of(folded_library(library, basis, columns, N, every, P * P))});
+        identify = tried.back().second - every_mode <= kSlowModesIdentify;
       }
       if (!identify) K = 0;  // every mode
     } else {
@@ -482,8 +485,8 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
   res.position = basis;
   res.modes = K;
-  res.slow_mode_errors = check.slow_mode_errors;
-  res.every_mode_error = check.every_mode_error;
+  res.slow_mode_errors = std::move(tried);
+  res.every_mode_error = every_mode;
   return res;
 }
 

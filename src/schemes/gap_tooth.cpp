@@ -31,26 +31,21 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   left_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   right_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
   out_ = Buffer<double>(device_, static_cast<std::size_t>(batch * P));
-  if (medium_.harmonic_means().size() > 0) {
-    // The teeth's windows as the medium holds them: [tooth][N - 1] bonds, and their harmonic means.
-    const auto windows = medium_.conductances().to_host(), a_star = medium_.harmonic_means().to_host();
-    for (index_t p = 0; p < P; ++p) {
-      const double* a = windows.data() + p * (N - 1);
-      double inv_l = 0.0, inv_r = 0.0;
-      for (index_t g = 0; g < m_; ++g) inv_l += 1.0 / a[g], inv_r += 1.0 / a[N - 2 - g];
-      edge_left_.push_back(a_star[p] * inv_l / static_cast<double>(m_));
-      edge_right_.push_back(a_star[p] * inv_r / static_cast<double>(m_));
-    }
-  }
-  // Each tooth's corrector term of its edge periods: fixed where the conductances
-  // are (a linear medium, or a nonlinear random one's cells, whose corrector is its own at every
-  // u); a nonlinear periodic medium's a(y, u) gives series in u, read at the tooth's average.
+  // Each tooth's edge means. Fixed where the medium holds the teeth's windows' conductances
+  // ([tooth][N - 1] bonds: a linear medium, or a nonlinear random one's cells, whose corrector is
+  // its own at every u), with their harmonic means on a random medium, whose flux factors they
+  // give; a nonlinear periodic medium's a(y, u) gives the corrector's term as series in u, read at
+  // the tooth's average.
   const auto windows = medium_.conductances().to_host(), a_star = medium_.harmonic_means().to_host();
   if (!windows.empty()) {
     edge_chi_.terms = 1;
     for (index_t p = 0; p < P; ++p) {
-      const auto e = edge_corrector(windows.data() + p * (N - 1), a_star.empty() ? 0.0 : a_star[p]);
-      edge_chi_.coef.insert(edge_chi_.coef.end(), e.begin(), e.end());
+      const auto e = edge_means(windows.data() + p * (N - 1), a_star.empty() ? 0.0 : a_star[p]);
+      if (!a_star.empty()) {
+        edge_left_.push_back(e.flux[0]);
+        edge_right_.push_back(e.flux[1]);
+      }
+      edge_chi_.coef.insert(edge_chi_.coef.end(), e.chi.begin(), e.chi.end());
     }
   } else {
     const auto tables = model.medium_tables(teeth_.patch_starts(), N);
@@ -59,7 +54,7 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
         2 * P,
         [&](index_t k, double u) {
           for (index_t g = 0; g + 1 < N; ++g) a[g] = tables.a.value((k / 2) * (N - 1) + g, u);
-          return edge_corrector(a.data(), 0.0)[k % 2];
+          return edge_means(a.data(), 0.0).chi[k % 2];
         },
         medium_.u_range(), "medium.expression", 1e-12);
   }
@@ -77,21 +72,18 @@ double GapTooth1D::third_difference(const double* U, int M, int i) const {
   return D[3];
 }
 
-std::array<double, 2> GapTooth1D::edge_corrector(const double* a, double a_star) const {
+GapTooth1D::EdgeMeans GapTooth1D::edge_means(const double* a, double a_star) const {
   const index_t N = teeth_.points;
-  if (a_star == 0.0) {  // a periodic medium's a*: the harmonic mean over one period
-    double inv = 0.0;
-    for (index_t g = 0; g < m_; ++g) inv += 1.0 / a[g];
-    a_star = static_cast<double>(m_) / inv;
-  }
-  // a* <(x - x_e) / a> over the m bonds of each edge period, x_e its centre.
-  double left = 0.0, right = 0.0;
+  const double m = static_cast<double>(m_);
+  // Over the m bonds of each edge period, x_e its centre: sums of 1/a and of (x - x_e)/a.
+  double inv_l = 0.0, inv_r = 0.0, z_l = 0.0, z_r = 0.0;
   for (index_t g = 0; g < m_; ++g) {
-    const double z = (static_cast<double>(g) + 0.5 - 0.5 * static_cast<double>(m_)) * teeth_.dx;
-    left += z / a[g];
-    right += z / a[N - 1 - m_ + g];
+    const double z = (static_cast<double>(g) + 0.5 - 0.5 * m) * teeth_.dx;
+    inv_l += 1.0 / a[g], inv_r += 1.0 / a[N - 2 - g];
+    z_l += z / a[g], z_r += z / a[N - 1 - m_ + g];
   }
-  return {a_star * left / static_cast<double>(m_), a_star * right / static_cast<double>(m_)};
+  if (a_star == 0.0) a_star = m / inv_l;  // a periodic medium's a*: the harmonic mean over one period
+  return {{a_star * inv_l / m, a_star * inv_r / m}, {a_star * z_l / m, a_star * z_r / m}};
 }
 
 std::vector<double> GapTooth1D::tooth_averages() {

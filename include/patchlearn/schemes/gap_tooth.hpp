@@ -65,9 +65,13 @@ class GapTooth1D {
 
  private:
   std::vector<double> tooth_averages();
-  /// a* <(x - x_e)/a> over the left and right edge periods of a tooth with bonds a[0 .. n-2] and
-  /// harmonic mean a_star (0: a periodic medium's, over one period).
-  std::array<double, 2> edge_corrector(const double* a, double a_star) const;
+  /// Means over the m bonds of a tooth's left and right edge periods (x_e each one's centre): the
+  /// flux factor a* <1/a> and the corrector's term a* <(x - x_e)/a> (above), for a tooth with bonds
+  /// a[0 .. n-2] and harmonic mean a_star (0: a periodic medium's, over one period).
+  struct EdgeMeans {
+    std::array<double, 2> flux, chi;
+  };
+  EdgeMeans edge_means(const double* a, double a_star) const;
   /// U_xxx at node i of a macro state U[M] by the 5-point difference; 0 next to a boundary, whose
   /// pinned value the corrected tooth averages beside it do not continue (a one-sided difference
   /// through it doubled those teeth's error on the laminate of the header).
