@@ -2,8 +2,8 @@
 # MPI ranks (pipeline/ranks.hpp), run through Open MPI's mpirun, oversubscribed (CI has 2 cores):
 #  1. `mpirun -np 2 patchlearn simulate` on a small 1D and a small 2D config gives a data.h5 equal
 #     to the serial one bit for bit (every dataset and attribute but the measured wall_s), with
-#     one result line and one device line (rank 0 alone prints); a u-dependent 2D config too, the
-#     serial run on two threads;
+#     one result line (the simulation time named as summed over the ranks) and one device line (rank
+#     0 alone prints); a u-dependent 2D config too, the serial run on two threads;
 #  2. a rank that fails (a damaged chunk of rank 1's share, on --resume) stops both ranks with a
 #     non-zero status and one line naming rank 1, and leaves no data.h5;
 #  3. a rank killed (SIGKILL) while simulating stops the job, leaves no data.h5, and --resume
@@ -85,6 +85,9 @@ for case in case1d case2d; do
     fail "mpirun -np 2 simulate $case: $(cat ranks_$case.err)"
   same_data serial_$case/data.h5 ranks_$case/data.h5
   [ "$(grep -c '^wrote ' ranks_$case.out)" -eq 1 ] || fail "$case: not one result line: $(cat ranks_$case.out)"
+  # The chunks' times add up over the ranks: the line calls them that, not the wall.
+  grep -q '^simulation time summed over 2 ranks .* s in all' ranks_$case.out ||
+    fail "$case: the summed simulation time is not named: $(cat ranks_$case.out)"
   [ "$(grep -c '^device: .* on each of 2 ranks' ranks_$case.err)" -eq 1 ] || fail "$case: not one device line"
   [ ! -e ranks_$case/data.h5.chunks ] || fail "$case: the chunk folder is left"
 done

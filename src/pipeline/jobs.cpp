@@ -117,6 +117,18 @@ ReportScript::ReportScript() {
   if (!out.flush()) throw RunError("cannot write the report script to '" + path_ + "'");
 }
 
+/// The problem's report of its data, with the ranks: their chunks' simulation times add up across
+/// them (wall_s), so the line says so where there are several.
+Report simulation_report(const Problem& problem, const Simulation& sim, Device dev) {
+  Report r = problem.simulation_report(sim, dev);
+  const int ranks = rank_count();
+  r.json["ranks"] = ranks;
+  std::string& line = r.lines.back();
+  if (ranks > 1 && line.rfind("wall ", 0) == 0)
+    line.replace(0, 5, fmt::format("simulation time summed over {} ranks ", ranks));
+  return r;
+}
+
 }  // namespace
 
 Report learning_report(const Problem& problem, const json& summary) {
@@ -202,7 +214,7 @@ Report simulate(const Problem& problem, const JobOptions& o, Observer& observer)
   Stopwatch clock;
   const auto sim = simulate_into(problem, o, dev, observer);
   if (!sim) return {};
-  Report r = problem.simulation_report(*sim, dev);
+  Report r = simulation_report(problem, *sim, dev);
   r.json["data"] = data_path(o);
   // wall_s is the data's alone (what bench compares with full resolution); the job also computed
   // the truth (and any full_resolution.compare run) and wrote the file.
@@ -250,7 +262,7 @@ Report run(Problem& problem, const JobOptions& o, Observer& observer) {
   Stopwatch clock;
   const auto sim = simulate_into(problem, o, dev, observer);
   if (!sim) return {};  // this rank's share is done; rank 0 trains
-  const Report simulated = problem.simulation_report(*sim, dev);
+  const Report simulated = simulation_report(problem, *sim, dev);
   const json extras = problem.run_extras(*sim);
   observer.info(simulated.lines.back());
   const auto task = problem.learning_task(sim.get());
