@@ -106,10 +106,8 @@ def report_bench(d, figdir):
     fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"
     lines += ["", "Cost exponents (wall time ~ eps^p): patch " + fmt(ex["patch"]) + ", full " + fmt(ex["full"]) + ".",
               "Full resolution is faster at eps = " + (", ".join(f"{e:.0e}" for e in b["full_faster_at_eps"]) or "none") + ".",
-              "", f"![{fig}](figures/{fig})", ""]
-    with open(os.path.join(d, "report.md"), "w") as f:
-        f.write("\n".join(lines))
-    print(os.path.join(d, "report.md"))
+              ""]
+    write_report(d, lines, [fig])
 
 
 def fig_snapshots(r, figdir):
@@ -497,6 +495,26 @@ def training_notes(s):
     return notes + [""] if notes else []
 
 
+def model_table(s):
+    """Each scored model's rates and rollouts (against the truth, the exact coarse operator's rollout
+    and the floor: in 2D the spectral operator, so the floor is the integrator's error alone), then
+    the training's notes."""
+    lines = ["| model | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
+    for k in scored_models(s):
+        q = s[k]
+        lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {score(q, 'rollout_rmse')} | {score(q, 'rollout_rmse_vs_coarse')} | "
+                     f"{score(q, 'floor_rmse')} |")
+    return lines + [""] + training_notes(s)
+
+
+def write_report(d, lines, figs):
+    """DIR/report.md: the lines, then the figures; its path on stdout."""
+    lines = lines + ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    print(os.path.join(d, "report.md"))
+
+
 def report_2d(r, d, figdir):
     """2D lattice runs (data [trajectory, time, patch y, patch x]): paper Figs. 6-8."""
     s, ro, data = r.get("summary"), r.get("roll"), r["data"]
@@ -586,18 +604,8 @@ def report_2d(r, d, figdir):
             lines.append(f"- D(x, y) of the position regression at the patch centres against A(x, y) D: max relative "
                          f"error {s['regression_modulated']['max_relative_error']:.2e} (the cell problem row is the "
                          f"period's D)")
-        lines += ["",
-                  "| model | rhs rMSE | rollout rMSE |", "|---|---|---|"]
-        for k in scored_models(s):
-            q = s[k]
-            lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {score(q, 'rollout_rmse')} |")
-        lines.append("")
-        lines += training_notes(s)
-    figs += bench_figures(d, figdir)
-    lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
-    with open(os.path.join(d, "report.md"), "w") as f:
-        f.write("\n".join(lines))
-    print(os.path.join(d, "report.md"))
+        lines += [""] + model_table(s)
+    write_report(d, lines, figs + bench_figures(d, figdir))
 
 
 def main():
@@ -660,19 +668,8 @@ def main():
             lines += ["## Learned effective PDE", "", data_line]
         else:
             lines += ["## Learned effective PDE", ""]
-        lines += [f"- regression: `{s['regression']['equation']}` ({accuracy})", "",
-                  "| model | rhs rMSE | rollout rMSE | vs coarse operator | floor |", "|---|---|---|---|---|"]
-        for k in scored_models(s):
-            q = s[k]
-            lines.append(f"| {k} | {q['rhs_rmse']:.3e} | {score(q, 'rollout_rmse')} | {score(q, 'rollout_rmse_vs_coarse')} | "
-                         f"{score(q, 'floor_rmse')} |")
-        lines.append("")
-        lines += training_notes(s)
-    figs += bench_figures(d, figdir)
-    lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in figs] + [""]
-    with open(os.path.join(d, "report.md"), "w") as f:
-        f.write("\n".join(lines))
-    print(os.path.join(d, "report.md"))
+        lines += [f"- regression: `{s['regression']['equation']}` ({accuracy})", ""] + model_table(s)
+    write_report(d, lines, figs + bench_figures(d, figdir))
 
 
 if __name__ == "__main__":
