@@ -16,6 +16,12 @@ double ChebyshevTable::value(index_t k, double u) const {
   return f;
 }
 
+double ChebyshevTable::slope(index_t k, double u) const {
+  double f, df;
+  kernels::chebyshev_value_slope(coef.data() + k * terms, terms, (u - mid()) * scale(), &f, &df);
+  return df * scale();
+}
+
 kernels::MediumTables MediumSeries::view(const double* a_values, const double* c_values, const double* r_values,
                                          index_t mats, bool per_element) const {
   kernels::MediumTables t;

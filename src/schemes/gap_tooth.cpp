@@ -57,6 +57,7 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
           return edge_means(a.data(), 0.0).chi[k % 2];
         },
         medium_.u_range(), "medium.expression", 1e-12);
+    tabulate_nonlinear_edges(tables);
   }
   if (medium_.nonlinear()) return;
   work_ = Buffer<double>(device_, y_.size());
@@ -65,11 +66,78 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   solver_->assemble_diffusion(medium_.conductances(), params_.dt / dx2_, kernels::EndRows::AveragedGradient);
 }
 
-double GapTooth1D::third_difference(const double* U, int M, int i) const {
-  if (i < 2 || i > M - 3) return 0.0;
-  double D[5];
-  kernels::macro_differences(U, M, i, 4, teeth_.macro_dx, D);
-  return D[3];
+void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
+  const index_t N = teeth_.points, P = teeth_.patches(), m = m_;
+  const double dx = teeth_.dx, mm = static_cast<double>(m);
+  const URange range = medium_.u_range();
+  // Bond g of edge period k (its first point j0 = the bond's index at g = 0) in the windows' tables.
+  const auto first = [&](index_t k) { return (k % 2 ? N - 1 - m : 0); };
+  const auto bond = [&](index_t k, index_t g) { return (k / 2) * (N - 1) + first(k) + g; };
+  const auto inv_mean = [&](index_t k, double u) {
+    double inv = 0.0;
+    for (index_t g = 0; g < m; ++g) inv += 1.0 / tables.a.value(bond(k, g), u);
+    return inv / mm;
+  };
+  edge_nl_.inv_a_star = tabulate_in_u(2 * P, inv_mean, range, "medium.expression", 1e-12);
+  edge_nl_.conductance_shift = tabulate_in_u(
+      2 * P,
+      [&](index_t k, double u) {
+        // psi at the bonds' midpoints: a* times the resistance from the period's start, less its mean.
+        const double a_star = 1.0 / inv_mean(k, u);
+        std::vector<double> psi(static_cast<std::size_t>(m));
+        double resistance = 0.0, mean = 0.0;
+        for (index_t g = 0; g < m; ++g) {
+          const double a = tables.a.value(bond(k, g), u);
+          psi[g] = a_star * (resistance + 0.5 * dx / a);
+          resistance += dx / a;
+          mean += psi[g] / mm;
+        }
+        double shift = 0.0;
+        for (index_t g = 0; g < m; ++g) {
+          const double a = tables.a.value(bond(k, g), u);
+          shift += tables.a.slope(bond(k, g), u) / (a * a) * (psi[g] - mean);
+        }
+        return a_star * shift / mm;
+      },
+      range, "medium.expression", 1e-12);
+  if (!tables.c.coef.empty())
+    edge_nl_.drift = tabulate_in_u(
+        2 * P,
+        [&](index_t k, double u) {
+          double c = 0.0;
+          for (index_t g = 0; g < m; ++g) c += tables.c.value(bond(k, g), u) / tables.a.value(bond(k, g), u);
+          return c / (mm * inv_mean(k, u));
+        },
+        range, "medium.drift", 1e-12);
+  if (!tables.r.coef.empty())
+    edge_nl_.reaction = tabulate_in_u(
+        2 * P,
+        [&](index_t k, double u) {
+          // The trapezoid over the period's m + 1 points.
+          const index_t j0 = (k / 2) * N + first(k);
+          double r = 0.5 * (tables.r.value(j0, u) + tables.r.value(j0 + m, u));
+          for (index_t j = 1; j < m; ++j) r += tables.r.value(j0 + j, u);
+          return r / mm;
+        },
+        range, "medium.reaction", 1e-12);
+}
+
+double GapTooth1D::nonlinear_rise(index_t k, int side, double u, const double* D, double rho, double rho_x) const {
+  const double w = static_cast<double>(m_) * teeth_.dx, zr = 0.5 * teeth_.tooth_width - 0.5 * w;
+  const double s = D[1] + side * D[2] * zr, ue = u + side * D[1] * zr;
+  const auto mean = [&](const ChebyshevTable& t) { return t.coef.empty() ? 0.0 : t.value(k, ue); };
+  const double q = rho + side * zr * rho_x - mean(edge_nl_.drift) * s - mean(edge_nl_.reaction);
+  return w * (s - mean(edge_nl_.conductance_shift) * s * s + edge_chi_.value(k, ue) * q * mean(edge_nl_.inv_a_star));
+}
+
+double GapTooth1D::curvature_slope(const double* U, int M, int i) const {
+  const auto curvature = [&](int j) {
+    if (j == 0 || j == M - 1) return 0.0;  // a held value: its rate is 0
+    double D[3];
+    kernels::macro_differences(U, M, j, 2, teeth_.macro_dx, D);
+    return D[2];
+  };
+  return (curvature(i + 1) - curvature(i - 1)) / (2 * teeth_.macro_dx);
 }
 
 GapTooth1D::EdgeMeans GapTooth1D::edge_means(const double* a, double a_star) const {
@@ -103,17 +171,30 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
   const int M = teeth_.macro_nodes, P = teeth_.patches();
   const double w = static_cast<double>(m_) * teeth_.dx, zr = 0.5 * teeth_.tooth_width - 0.5 * w;
   std::vector<double> L(static_cast<std::size_t>(batch_ * P)), R(L.size());
+  // A u-dependent medium's edge rows take the teeth's rates over the last step (none before the first).
+  const bool rated = !edge_nl_.inv_a_star.coef.empty() && last_U_.size() == Umacro.size();
   double D[3];
   for (index_t b = 0; b < batch_; ++b)
     for (int p = 0; p < P; ++p) {
-      kernels::macro_differences(Umacro.data() + b * M, M, p + 1, 2, teeth_.macro_dx, D);
+      const double* U = Umacro.data() + b * M;
+      kernels::macro_differences(U, M, p + 1, 2, teeth_.macro_dx, D);
+      if (rated) {
+        const double* before = last_U_.data() + b * M;
+        const auto rate = [&](int i) { return (U[i] - before[i]) / params_.dt; };
+        // The rate's slope between the neighbours (a boundary's pinned value has rate 0).
+        const double slope = (rate(p + 2) - rate(p)) / (2 * teeth_.macro_dx);
+        L[b * P + p] = nonlinear_rise(2 * p, -1, U[p + 1], D, rate(p + 1), slope);
+        R[b * P + p] = nonlinear_rise(2 * p + 1, 1, U[p + 1], D, rate(p + 1), slope);
+        continue;
+      }
       // The field's curvature at each edge period's centre, for the corrector's term.
-      const double u = Umacro[b * M + p + 1], U3 = third_difference(Umacro.data() + b * M, M, p + 1);
+      const double u = U[p + 1], U3 = curvature_slope(U, M, p + 1);
       L[b * P + p] = w * ((D[1] - D[2] * zr) * (edge_left_.empty() ? 1.0 : edge_left_[p]) +
                           (D[2] - U3 * zr) * edge_chi_.value(2 * p, u));
       R[b * P + p] = w * ((D[1] + D[2] * zr) * (edge_right_.empty() ? 1.0 : edge_right_[p]) +
                           (D[2] + U3 * zr) * edge_chi_.value(2 * p + 1, u));
     }
+  if (!edge_nl_.inv_a_star.coef.empty()) last_U_ = Umacro;
   left_.copy_from_host(L);
   right_.copy_from_host(R);
   const index_t systems = batch_ * P, N = teeth_.points;
@@ -146,6 +227,7 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
     Umacro[b * M + M - 1] = ics[b](teeth_.length);
   }
   y_.copy_from_host(y0);
+  last_U_.clear();
   if (medium_.harmonic_means().size() > 0)
     kernels::lift_corrector(device_, batch_ * P, P, N, medium_.conductances().data(), medium_.harmonic_means().data(),
                             0, N, y_.data());

@@ -30,6 +30,8 @@ struct ChebyshevTable {
   double scale() const { return 2.0 / (hi - lo); }
   /// Series k at u (for host use and tests).
   double value(index_t k, double u) const;
+  /// The derivative in u of series k at u.
+  double slope(index_t k, double u) const;
 };
 
 /// A medium's a (on bonds), c and r (on points) as tables of series in u on one range (c and r

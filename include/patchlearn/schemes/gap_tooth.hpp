@@ -19,16 +19,31 @@
 // a*_t the tooth's harmonic mean and <1/a>_edge the mean of 1/a over those m bonds, so the edge
 // flux is a*_t p_i' (on a periodic medium the factor a*_t <1/a> over one period is 1: eq. 9).
 // Inside a tooth the field settles to the profile whose bond fluxes are a*_t p' (a u_x = a* p'
-// at every bond, the quasi-steady state of a rate uniform over the tooth), whose rise over an edge
-// period [x0, x1] of centre x_e is
-//     (x1 - x0) [p'(x_e) a*<1/a> + p''(x_e) a*<(x - x_e)/a>]        (means over its m bonds),
-// p''(x_e) = p_i'' -+ (h - eps) / 2 U_xxx (U_xxx from the five nearest nodes, none next to a
-// boundary). The edge rows hold both terms; on a periodic medium a*<(x - x_e)/a> is (chi(x0) +
-// chi(x1)) / 2 of the corrector chi (chi' = a*/a - 1, period mean 0), on one of constant cells
-// 0 (a nonlinear medium's is a(y, u)'s at the tooth's average, from series in u). Without the
+// at every bond, the quasi-steady state of a rate uniform over the tooth). The flux q = a u_x
+// still varies over an edge period [x0, x1] of centre x_e, by q' = u_t there, so the rise is
+//     (x1 - x0) [p'(x_e) a*<1/a> + (q'(x_e) / a*) a*<(x - x_e)/a>]        (means over its m bonds).
+// The edge rows hold both terms; on a periodic medium a*<(x - x_e)/a> is (chi(x0) + chi(x1)) / 2
+// of the corrector chi (chi' = a*/a - 1, period mean 0), on one of constant cells 0. Without the
 // second term the teeth's rates carry a spurious s a* U_xxx, s that term: on an asymmetric laminate
 // (a = 0.6 on 17 of a period's 50 bonds, 2.2 on the rest, eps = 1e-3) s = 0.157 eps, every node's
 // rate 1e-3 off the exact coarse operator's (eq. 24 1.3e-6) and a drift of 0.2 fitted as 0.196.
+// What u_t is at x_e follows from how the teeth move: each tooth follows the quadratic through its
+// neighbours, whose slope changes as the neighbours' rates differ, so u_t(x_e) = rate -+ (h - eps)
+// / 2 (rate_{i+1} - rate_{i-1}) / 2 DX, a held boundary value's rate being 0. On a linear medium
+// the rates are a* D2 (3-point), and q'(x_e) / a* = D2 -+ (h - eps) / 2 (D2_{i+1} - D2_{i-1}) / 2 DX,
+// the 5-point U_xxx between teeth; next to a boundary D2_0 = 0 (any difference through the held
+// value instead, or none, left those teeth 1e-3 of their rates off).
+// A u-dependent medium (a(y, u) from series, periodic or graded) needs more: q' = u_t - c u_x - r
+// and a(y, u) varies over the period, u = u_e + s psi (u_e the period's mean, s = p'(x_e), psi the
+// ramp and corrector: psi' = a*/a, period mean 0), so the period conducts with a*(u_e) (1 + s
+// a*<(a_u / a^2) psi>). Its rates hold 3 a*' U_x U_xx + a*'' U_x^3 besides a* U_xxx, which
+// differences of the state do not give as the rates themselves do: its edge rows take the teeth's
+// rates over the last step, each period's rise
+//     (x1 - x0) [s - a*<(a_u / a^2) psi> s^2 + a*<(x - x_e)/a> (u_t(x_e) - c* s - r*) / a*],
+// c* and r* the drift's and reaction's period means, every mean at u_e from series in u per edge
+// (the first step, without rates yet, takes the linear form). Without them the teeth's rates carry
+// 3 a*<(x - x_e)/a> a*'(U) U_x U_xx: on the laminate above times 1 - 0.2u + 0.05u^2, 1e-4 of the
+// rates at the interior nodes.
 // A nonlinear medium steps by linearly implicit Euler (kernels/nonlinear.hpp) with the same edge
 // rows; its tooth averages must stay inside medium.u_range (a RunError naming trajectory, node and
 // time otherwise).
@@ -72,11 +87,16 @@ class GapTooth1D {
     std::array<double, 2> flux, chi;
   };
   EdgeMeans edge_means(const double* a, double a_star) const;
-  /// U_xxx at node i of a macro state U[M] by the 5-point difference; 0 next to a boundary, whose
-  /// pinned value the corrected tooth averages beside it do not continue (a one-sided difference
-  /// through it doubled those teeth's error on the laminate of the header).
-  double third_difference(const double* U, int M, int i) const;
+  /// The slope at node i of a macro state U[M] of the teeth's curvatures D2 (3-point), 0 at a
+  /// boundary: how fast tooth i's slope changes, the teeth's rates being a* D2 and a held
+  /// boundary's 0 (header). The 5-point U_xxx between teeth.
+  double curvature_slope(const double* U, int M, int i) const;
   void step(const std::vector<double>& Umacro);
+  /// edge_nl_ from the nonlinear medium's tables on the teeth's windows.
+  void tabulate_nonlinear_edges(const MediumSeries& tables);
+  /// The rise over edge period k (2p left, 2p + 1 right of tooth p, side -1 or +1) of a u-dependent
+  /// medium (above), for a tooth with average u, 3-point differences D and rate rho with slope rho_x.
+  double nonlinear_rise(index_t k, int side, double u, const double* D, double rho, double rho_x) const;
   PatchLayout1D teeth_;
   GapToothParams params_;
   Device device_;
@@ -88,6 +108,16 @@ class GapTooth1D {
   /// Each tooth's a*<(x - x_e)/a> over its left (series 2p) and right (2p + 1) edge periods
   /// (above), series in u of one term where it does not depend on u.
   ChebyshevTable edge_chi_;
+  /// A u-dependent medium's other edge means (above), per edge period as edge_chi_, series in u:
+  /// 1/a*, the conductance's shift with the slope a*<(a_u / a^2) psi>, and with a drift or a
+  /// reaction their means c* = a*<c/a> and r* (empty tables without them). Empty otherwise.
+  struct NonlinearEdges {
+    ChebyshevTable inv_a_star, conductance_shift, drift, reaction;
+  };
+  NonlinearEdges edge_nl_;
+  /// The macro state the last step started from ([batch][M], empty before the first step): the
+  /// teeth's rates over that step, which a u-dependent medium's edge rows take.
+  std::vector<double> last_U_;
   double t_ = 0.0;  ///< the time of the teeth's state
   double dx2_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
