@@ -167,20 +167,19 @@ std::vector<double> GapTooth1D::tooth_averages() {
   return R;
 }
 
-void GapTooth1D::step(const std::vector<double>& Umacro) {
+void GapTooth1D::step(const std::vector<double>& Umacro, const std::vector<double>& rates) {
   const int M = teeth_.macro_nodes, P = teeth_.patches();
   const double w = static_cast<double>(m_) * teeth_.dx, zr = 0.5 * teeth_.tooth_width - 0.5 * w;
   std::vector<double> L(static_cast<std::size_t>(batch_ * P)), R(L.size());
   // A u-dependent medium's edge rows take the teeth's rates over the last step (none before the first).
-  const bool rated = !edge_nl_.inv_a_star.coef.empty() && last_U_.size() == Umacro.size();
+  const bool rated = !edge_nl_.inv_a_star.coef.empty() && !rates.empty();
   double D[3];
   for (index_t b = 0; b < batch_; ++b)
     for (int p = 0; p < P; ++p) {
       const double* U = Umacro.data() + b * M;
       kernels::macro_differences(U, M, p + 1, 2, teeth_.macro_dx, D);
       if (rated) {
-        const double* before = last_U_.data() + b * M;
-        const auto rate = [&](int i) { return (U[i] - before[i]) / params_.dt; };
+        const auto rate = [&](int i) { return rates[b * M + i]; };
         // The rate's slope between the neighbours (a boundary's pinned value has rate 0).
         const double slope = (rate(p + 2) - rate(p)) / (2 * teeth_.macro_dx);
         L[b * P + p] = nonlinear_rise(2 * p, -1, U[p + 1], D, rate(p + 1), slope);
@@ -194,7 +193,6 @@ void GapTooth1D::step(const std::vector<double>& Umacro) {
       R[b * P + p] = w * ((D[1] + D[2] * zr) * (edge_right_.empty() ? 1.0 : edge_right_[p]) +
                           (D[2] + U3 * zr) * edge_chi_.value(2 * p + 1, u));
     }
-  if (!edge_nl_.inv_a_star.coef.empty()) last_U_ = Umacro;
   left_.copy_from_host(L);
   right_.copy_from_host(R);
   const index_t systems = batch_ * P, N = teeth_.points;
@@ -227,7 +225,6 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
     Umacro[b * M + M - 1] = ics[b](teeth_.length);
   }
   y_.copy_from_host(y0);
-  last_U_.clear();
   if (medium_.harmonic_means().size() > 0)
     kernels::lift_corrector(device_, batch_ * P, P, N, medium_.conductances().data(), medium_.harmonic_means().data(),
                             0, N, y_.data());
@@ -240,30 +237,40 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
   t_ = 0.0;
   auto avg = tooth_averages();
   load(avg);
-  for (index_t n = 0; n < nt; ++n) {
-    const auto steps = static_cast<index_t>(std::llround((times[n] - t_) / params_.dt));
-    for (index_t s = 0; s < steps; ++s) {
-      step(Umacro);
-      load(avg = tooth_averages());
-    }
-    t_ = times[n];
-    // Record U, then the rate over the next step (continuing from here).
-    step(Umacro);
+  // Each step sets the edges from the macro state extrapolated to its end, 2 U^k - U^(k-1), and the
+  // rate over it is recorded with the state it ends on (header); the first step (t = 0) has no
+  // earlier state and is recorded with the state it starts from.
+  std::vector<double> before, rates;  // the state the last step started from; the rates over it, [batch][M]
+  const auto advance = [&] {
+    std::vector<double> edges = Umacro;
+    if (!before.empty())
+      for (std::size_t i = 0; i < edges.size(); ++i) edges[i] = 2 * Umacro[i] - before[i];
+    before = Umacro;
+    step(edges, rates);
     const auto next = tooth_averages();
+    rates.assign(Umacro.size(), 0.0);  // 0 at the held boundary values
     for (index_t b = 0; b < batch_; ++b)
-      for (int j = 0; j < M; ++j) {
-        const std::size_t o = static_cast<std::size_t>((b * nt + n) * M + j);
-        hU[o] = Umacro[b * M + j];
-        if (j > 0 && j < M - 1) {
-          const double r = (next[b * P + j - 1] - avg[b * P + j - 1]) / params_.dt;
-          if (!std::isfinite(r))
-            throw RunError("non-finite gap-tooth rate at t = " + std::to_string(t_) + ", trajectory " +
-                           std::to_string(b));
-          hR[o] = r;
-        }
+      for (int p = 0; p < P; ++p) {
+        const double r = (next[b * P + p] - avg[b * P + p]) / params_.dt;
+        if (!std::isfinite(r))
+          throw RunError(fmt::format("non-finite gap-tooth rate at t = {:.6g}, trajectory {}", t_, b));
+        rates[b * M + p + 1] = r;
       }
     load(avg = next);
     t_ += params_.dt;
+  };
+  for (index_t n = 0; n < nt; ++n) {
+    const auto steps = static_cast<index_t>(std::llround((times[n] - t_) / params_.dt));
+    for (index_t s = 0; s < steps; ++s) advance();
+    t_ = times[n];
+    const std::vector<double> at = Umacro;
+    if (rates.empty()) advance();  // the rate over the first step, recorded with the state it starts from
+    for (index_t b = 0; b < batch_; ++b)
+      for (int j = 0; j < M; ++j) {
+        const std::size_t o = static_cast<std::size_t>((b * nt + n) * M + j);
+        hU[o] = at[b * M + j];
+        hR[o] = rates[b * M + j];
+      }
     if (progress) progress(t_);
   }
   return CoarseData::from_host(device_, batch_, times, M, hU, hR, point_steps_);

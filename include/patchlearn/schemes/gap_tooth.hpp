@@ -9,9 +9,14 @@
 // (exact for the quadratic p, whose slope is linear). Averaging over a whole period is what makes
 // the condition consistent with the homogenized flux a* p' instead of the local a(edge) p'.
 // The edge rows are algebraic and enter the implicit matrix as rows coupled m columns away.
-// Steps are backward Euler of length dt; the slopes are recomputed from the current tooth
-// averages before every step. The reported dU/dt is the rate of the tooth averages over the
-// step that starts at the sample time.
+// Steps are backward Euler of length dt. The teeth are quasi-steady, so they end a step on the
+// profile its edges set: before every step the edges are recomputed from the tooth averages
+// extrapolated to the step's end, 2 U^k - U^(k-1), and the reported dU/dt is the rate of the tooth
+// averages over the step that ends at the sample time (at t = 0, over the first step, from U^0).
+// With the edges from U^k instead, the rate pairs the level at the step's end with slopes of its
+// start: exact on a linear medium, whose flux ignores the level, first order in dt on a
+// u-dependent one (dt a*(U) a*'(U) U_xx^2 + ...: 1e-5 of the rates at dt = 1e-5 on the laminate
+// times 1 - 0.2u + 0.05u^2 below).
 // A random medium (no period) has no period to average over: there the teeth start from the
 // initial condition lifted with each tooth's own corrector (kernels::lift_corrector), and the edge
 // condition prescribes the rise over the m points next to each edge that this corrector gives,
@@ -91,7 +96,9 @@ class GapTooth1D {
   /// boundary: how fast tooth i's slope changes, the teeth's rates being a* D2 and a held
   /// boundary's 0 (header). The 5-point U_xxx between teeth.
   double curvature_slope(const double* U, int M, int i) const;
-  void step(const std::vector<double>& Umacro);
+  /// One step of the teeth, their edges set from the macro state Umacro ([batch][M]); `rates`: the
+  /// teeth's rates over the last step ([batch][M], 0 at the boundaries; empty before the first).
+  void step(const std::vector<double>& Umacro, const std::vector<double>& rates);
   /// edge_nl_ from the nonlinear medium's tables on the teeth's windows.
   void tabulate_nonlinear_edges(const MediumSeries& tables);
   /// The rise over edge period k (2p left, 2p + 1 right of tooth p, side -1 or +1) of a u-dependent
@@ -115,9 +122,6 @@ class GapTooth1D {
     ChebyshevTable inv_a_star, conductance_shift, drift, reaction;
   };
   NonlinearEdges edge_nl_;
-  /// The macro state the last step started from ([batch][M], empty before the first step): the
-  /// teeth's rates over that step, which a u-dependent medium's edge rows take.
-  std::vector<double> last_U_;
   double t_ = 0.0;  ///< the time of the teeth's state
   double dx2_;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
