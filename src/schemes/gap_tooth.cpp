@@ -10,6 +10,38 @@
 
 namespace patchlearn {
 
+namespace {
+
+/// A mean over each edge period as series in u (tabulate_in_u), `f` giving the mean and the mean of
+/// its terms' sizes, to 1e-12 of that size. A mean that cancels (the corrector's term on a cell
+/// symmetric about the edges, the conductance shift on a medium uniform in y, a drift of mean 0)
+/// holds the terms' round-off, which varies with u as no series resolves: tabulated to 1e-12 of
+/// itself, that was a ConfigError ("not smooth enough in u") even for a = 2 exp(-0.3 u). So the
+/// accuracy asked is relative to the terms (probed at 9 points of u), and a mean below 1e-10 of them
+/// everywhere is 0.
+ChebyshevTable tabulate_edge_means(index_t count, const std::function<std::array<double, 2>(index_t, double)>& f,
+                                   URange r, const std::string& key) {
+  constexpr int kProbes = 9;
+  double largest = 0.0, size = 0.0;
+  for (index_t e = 0; e < count; ++e)
+    for (int j = 0; j < kProbes; ++j) {
+      const auto [mean, terms] = f(e, r.lo + (r.hi - r.lo) * (j + 0.5) / kProbes);
+      largest = std::max(largest, std::abs(mean));
+      size = std::max(size, terms);
+    }
+  if (largest > 1e-10 * size)
+    return tabulate_in_u(
+        count, [&](index_t e, double u) { return f(e, u)[0]; }, r, key, 1e-12 * size / largest);
+  ChebyshevTable zero;
+  zero.terms = 1;
+  zero.lo = r.lo;
+  zero.hi = r.hi;
+  zero.coef.assign(static_cast<std::size_t>(count), 0.0);
+  return zero;
+}
+
+}  // namespace
+
 GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, const GapToothParams& params,
                        Device device, index_t batch)
     : teeth_(teeth.length, teeth.macro_nodes, teeth.dx, teeth.tooth_width, teeth.tooth_width),
@@ -50,13 +82,15 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
   } else {
     const auto tables = model.medium_tables(teeth_.patch_starts(), N);
     std::vector<double> a(static_cast<std::size_t>(N - 1));
-    edge_chi_ = tabulate_in_u(
+    // The corrector's term is at most half a period (|x - x_e| <= w / 2, a*<1/a> = 1).
+    const double half_period = 0.5 * static_cast<double>(m_) * teeth_.dx;
+    edge_chi_ = tabulate_edge_means(
         2 * P,
         [&](index_t k, double u) {
           for (index_t g = 0; g + 1 < N; ++g) a[g] = tables.a.value((k / 2) * (N - 1) + g, u);
-          return edge_means(a.data(), 0.0).chi[k % 2];
+          return std::array<double, 2>{edge_means(a.data(), 0.0).chi[k % 2], half_period};
         },
-        medium_.u_range(), "medium.expression", 1e-12);
+        medium_.u_range(), "medium.expression");
     tabulate_nonlinear_edges(tables);
   }
   if (medium_.nonlinear()) return;
@@ -79,7 +113,7 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
     return inv / mm;
   };
   edge_nl_.inv_a_star = tabulate_in_u(2 * P, inv_mean, range, "medium.expression", 1e-12);
-  edge_nl_.conductance_shift = tabulate_in_u(
+  edge_nl_.conductance_shift = tabulate_edge_means(
       2 * P,
       [&](index_t k, double u) {
         // psi at the bonds' midpoints: a* times the resistance from the period's start, less its mean.
@@ -92,34 +126,42 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
           resistance += dx / a;
           mean += psi[g] / mm;
         }
-        double shift = 0.0;
+        double shift = 0.0, size = 0.0;
         for (index_t g = 0; g < m; ++g) {
-          const double a = tables.a.value(bond(k, g), u);
-          shift += tables.a.slope(bond(k, g), u) / (a * a) * (psi[g] - mean);
+          const double a = tables.a.value(bond(k, g), u), term = tables.a.slope(bond(k, g), u) / (a * a);
+          shift += term * (psi[g] - mean);
+          size += std::abs(term) * (std::abs(psi[g]) + std::abs(mean));
         }
-        return a_star * shift / mm;
+        return std::array<double, 2>{a_star * shift / mm, a_star * size / mm};
       },
-      range, "medium.expression", 1e-12);
+      range, "medium.expression");
   if (!tables.c.coef.empty())
-    edge_nl_.drift = tabulate_in_u(
+    edge_nl_.drift = tabulate_edge_means(
         2 * P,
         [&](index_t k, double u) {
-          double c = 0.0;
-          for (index_t g = 0; g < m; ++g) c += tables.c.value(bond(k, g), u) / tables.a.value(bond(k, g), u);
-          return c / (mm * inv_mean(k, u));
+          double c = 0.0, size = 0.0;
+          for (index_t g = 0; g < m; ++g) {
+            const double term = tables.c.value(bond(k, g), u) / tables.a.value(bond(k, g), u);
+            c += term, size += std::abs(term);
+          }
+          const double a_star = 1.0 / inv_mean(k, u);
+          return std::array<double, 2>{a_star * c / mm, a_star * size / mm};
         },
-        range, "medium.drift", 1e-12);
+        range, "medium.drift");
   if (!tables.r.coef.empty())
-    edge_nl_.reaction = tabulate_in_u(
+    edge_nl_.reaction = tabulate_edge_means(
         2 * P,
         [&](index_t k, double u) {
           // The trapezoid over the period's m + 1 points.
           const index_t j0 = (k / 2) * N + first(k);
-          double r = 0.5 * (tables.r.value(j0, u) + tables.r.value(j0 + m, u));
-          for (index_t j = 1; j < m; ++j) r += tables.r.value(j0 + j, u);
-          return r / mm;
+          double r = 0.0, size = 0.0;
+          for (index_t j = 0; j <= m; ++j) {
+            const double term = (j == 0 || j == m ? 0.5 : 1.0) * tables.r.value(j0 + j, u);
+            r += term, size += std::abs(term);
+          }
+          return std::array<double, 2>{r / mm, size / mm};
         },
-        range, "medium.reaction", 1e-12);
+        range, "medium.reaction");
 }
 
 double GapTooth1D::nonlinear_rise(index_t k, int side, double u, const double* D, double rho, double rho_x) const {
