@@ -112,6 +112,15 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
     for (index_t g = 0; g < m; ++g) inv += 1.0 / tables.a.value(bond(k, g), u);
     return inv / mm;
   };
+  // The sum of `n` terms over the period and the sum of their sizes (tabulate_edge_means).
+  const auto sum_and_size = [&](index_t n, const auto& term) {
+    double sum = 0.0, size = 0.0;
+    for (index_t j = 0; j < n; ++j) {
+      const double t = term(j);
+      sum += t, size += std::abs(t);
+    }
+    return std::array<double, 2>{sum, size};
+  };
   edge_nl_.inv_a_star = tabulate_in_u(2 * P, inv_mean, range, "medium.expression", 1e-12);
   edge_nl_.conductance_shift = tabulate_edge_means(
       2 * P,
@@ -139,11 +148,8 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
     edge_nl_.drift = tabulate_edge_means(
         2 * P,
         [&](index_t k, double u) {
-          double c = 0.0, size = 0.0;
-          for (index_t g = 0; g < m; ++g) {
-            const double term = tables.c.value(bond(k, g), u) / tables.a.value(bond(k, g), u);
-            c += term, size += std::abs(term);
-          }
+          const auto [c, size] =
+              sum_and_size(m, [&](index_t g) { return tables.c.value(bond(k, g), u) / tables.a.value(bond(k, g), u); });
           const double a_star = 1.0 / inv_mean(k, u);
           return std::array<double, 2>{a_star * c / mm, a_star * size / mm};
         },
@@ -154,11 +160,8 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
         [&](index_t k, double u) {
           // The trapezoid over the period's m + 1 points.
           const index_t j0 = (k / 2) * N + first(k);
-          double r = 0.0, size = 0.0;
-          for (index_t j = 0; j <= m; ++j) {
-            const double term = (j == 0 || j == m ? 0.5 : 1.0) * tables.r.value(j0 + j, u);
-            r += term, size += std::abs(term);
-          }
+          const auto [r, size] = sum_and_size(
+              m + 1, [&](index_t j) { return (j == 0 || j == m ? 0.5 : 1.0) * tables.r.value(j0 + j, u); });
           return std::array<double, 2>{r / mm, size / mm};
         },
         range, "medium.reaction");
@@ -282,9 +285,10 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
   // Each step sets the edges from the macro state extrapolated to its end, 2 U^k - U^(k-1), and the
   // rate over it is recorded with the state it ends on (header); the first step (t = 0) has no
   // earlier state and is recorded with the state it starts from.
-  std::vector<double> before, rates;  // the state the last step started from; the rates over it, [batch][M]
+  // The state the last step started from, the rates over it and the state the next one's edges take, [batch][M].
+  std::vector<double> before, rates, edges;
   const auto advance = [&] {
-    std::vector<double> edges = Umacro;
+    edges = Umacro;
     if (!before.empty())
       for (std::size_t i = 0; i < edges.size(); ++i) edges[i] = 2 * Umacro[i] - before[i];
     before = Umacro;
