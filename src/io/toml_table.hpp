@@ -336,7 +336,7 @@ inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<st
                      "standardize", "activation", "precision", "validation_fraction", "validation_split", "seed",
                      "checkpoint_every", "position_input", "patch_scales"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
-  s["regression"].insert({"threshold", "position_basis", "position_degree"});
+  s["regression"].insert({"threshold", "position_basis", "position_degree", "weights"});
   s["run"] = {"device", "chunk_trajectories"};
   s["bench"].insert({"rmse", "repeat_s"});
   return s;
@@ -347,7 +347,8 @@ inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<st
 /// final time, set by the key `t_end_key`. On a random medium (`random_medium`) the regression's
 /// threshold defaults to "auto": the patches' scatter passes a fixed threshold with terms the
 /// effective equation does not have (a two-phase lattice at 3e-3: U, U^3 and fourth-order terms,
-/// D ~10 standard errors off), and "auto" leaves only the diffusion (README, "regression.threshold").
+/// D ~10 standard errors off), and "auto" leaves only the diffusion (README, "regression.threshold");
+/// and its regression.weights to "none" (learn/regression.hpp, "Weights").
 inline void parse_shared_sections(const toml::table& root, SharedConfig& c, double data_t_end,
                                   const std::string& t_end_key, bool random_medium) {
   const Table learn(root, "learn"), roll(root, "rollout"), reg(root, "regression"), run(root, "run"),
@@ -369,6 +370,8 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
     if (!(c.regression_threshold >= 0))
       throw ConfigError("regression.threshold", num(c.regression_threshold) + " must be >= 0, or \"auto\"");
   }
+  c.regression_weighted =
+      reg.choice("weights", random_medium ? "none" : "rates", {"rates", "none"}) == std::string("rates");
   c.position_basis =
       reg.enumerated("position_basis", c.position_basis,
                      {PositionBasisKind::None, PositionBasisKind::Polynomial, PositionBasisKind::Fourier});

@@ -51,6 +51,24 @@ torch::Tensor slow_modes(int P, int K, const torch::Tensor& like) {
   return to_tensor(w, {P, P}, like.device(), like.scalar_type());
 }
 
+/// Every state's weight in the fits (regression.hpp, "Weights"): 1 / the rms of its rates [N, K],
+/// floored at a tenth of the median state's; 1 everywhere unweighted or when that median is 0.
+torch::Tensor state_weights(const torch::Tensor& rates, bool weighted) {
+  const auto rms = rates.pow(2).mean(1).sqrt();
+  const double floor = 0.1 * rms.median().item<double>();
+  if (!weighted || !(floor > 0)) return torch::ones_like(rms);
+  return 1.0 / rms.clamp_min(floor);
+}
+
+/// The library rows theta [n K, terms] and rates [n, K] of n states, each state's rows times its
+/// weight w [n]: the rows and rates STLSQ fits.
+std::pair<torch::Tensor, torch::Tensor> weighted_rows(const torch::Tensor& theta, const torch::Tensor& rates,
+                                                      const torch::Tensor& w) {
+  const auto n = rates.size(0);
+  return {(theta.reshape({n, -1, theta.size(1)}) * w.view({n, 1, 1})).reshape({-1, theta.size(1)}),
+          (rates.reshape({n, -1}) * w.view({n, 1})).reshape({-1})};
+}
+
 /// The library `base` and each of its terms times every function of `position` ("1" times phi is phi).
 std::vector<std::string> position_terms(const std::vector<std::string>& base, const PositionBasis& position) {
   std::vector<std::string> terms = base;
@@ -384,23 +402,25 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 }
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold, const PositionBasis& position, double tooth_width) {
+                         double threshold, const PositionBasis& position, double tooth_width, bool weighted) {
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
   const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
-  // The library of `basis` and the rates at the interior nodes of the states `rows`.
+  const auto weight = state_weights(Rt.index({Slice(), Slice(1, M - 1)}), weighted);
+  // The library of `basis` and the rates at the interior nodes of the states `rows`, weighted.
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
-    return std::make_pair(
+    return weighted_rows(
         library_rows(library_columns(with_position(macro_derivatives_1d(Ut.index({rows}), dX, stencil), basis, dX),
                                      position_terms(base, basis), ToothAverage{tooth_width})),
-        Rt.index({rows, Slice(1, M - 1)}).reshape({-1}));
+        Rt.index({rows, Slice(1, M - 1)}), weight.index({rows}));
   };
   const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library);
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, M - 2), terms, threshold);
   res.position = basis;
+  res.weighted = weighted;
   res.a_star = res.coefficient("U_xx");
   return res;
 }
@@ -423,7 +443,7 @@ torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tens
 
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position, const std::vector<double>& centres,
-                            const PatchMeans& means, int modes, bool linear) {
+                            const PatchMeans& means, int modes, bool linear, bool weighted) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
   PatchMeanMap map(P, L, means);
   const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
@@ -440,7 +460,8 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   // The modes fitted: |kx|, |ky| <= K, 0 for every mode.
   const auto within = [P](int K) { return 2 * K < P ? K : 0; };
   int K = within(std::abs(modes));
-  // The library of `basis` and the rates of the states `rows` (on the modes within K).
+  const auto weight = state_weights(Rt, weighted);
+  // The library of `basis` and the rates of the states `rows` (on the modes within K), weighted.
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     const auto Us = Ut.index({rows});
     auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Us, P, L), basis, centres),
@@ -451,7 +472,7 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
       theta = multiply_modes(theta, w, P);
       rates = multiply_modes(rates, w, P);
     }
-    return std::make_pair(library_rows(theta), rates.reshape({-1}));
+    return weighted_rows(library_rows(theta), rates, weight.index({rows}));
   };
   auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
   // Chosen modes: their check (see regression.hpp), on a subsample.
@@ -484,6 +505,7 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
   res.position = basis;
+  res.weighted = weighted;
   res.modes = K;
   res.slow_mode_errors = std::move(tried);
   res.every_mode_error = every_mode;

@@ -278,10 +278,10 @@ learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int 
 json regression_json(const learn::RegressionResult& fit) {
   json coefficients = json::object();
   for (std::size_t j = 0; j < fit.terms.size(); ++j) coefficients[fit.terms[j]] = fit.stlsq[j];
-  json r = {{"equation", fit.equation},  {"coefficients", coefficients},
-            {"terms", fit.terms},        {"least_squares", fit.least_squares},
-            {"stlsq", fit.stlsq},        {"relative_residual", fit.relative_residual},
-            {"threshold", fit.threshold}};
+  json r = {{"equation", fit.equation},   {"coefficients", coefficients},
+            {"terms", fit.terms},         {"least_squares", fit.least_squares},
+            {"stlsq", fit.stlsq},         {"relative_residual", fit.relative_residual},
+            {"threshold", fit.threshold}, {"weights", fit.weighted ? "rates" : "none"}};
   if (fit.position.kind != learn::PositionBasis::Kind::None) r["position_degree"] = fit.position.degree;
   return r;
 }

@@ -105,6 +105,9 @@ struct SharedConfig {
   /// .position_degree); kChosenDegree ("auto", the default): chosen from the data
   /// (learn::PositionBasis::kChosenDegree).
   PositionBasisKind position_basis = PositionBasisKind::None;
+  /// regression.weights: "rates" (each state weighs by its rates; learn::regress) or "none"; by
+  /// default "rates" unless the medium is random.
+  bool regression_weighted = true;
   static constexpr int kChosenDegree = 0;
   int position_degree = kChosenDegree;
   // [run]

@@ -5,6 +5,19 @@
 // rest, repeat. Solved by Householder QR in double precision on the host, on columns scaled to
 // unit norm (the library's columns differ in scale by many orders: U^3 against U_xx / dX^2...).
 //
+// Weights (regression.weights = "rates", the default on a medium that is not random): every state
+// (one trajectory at one time) enters with its rows and rates divided by the rms of its rates,
+// floored at a tenth of the median state's. A deterministic medium's rate estimates err by amounts
+// that grow with the rates (a patch's burst and buffer terms, gap-tooth's O(w^2) tooth terms), and
+// the rates fall by orders of magnitude along a trajectory (a graded medium with a drift: rms 62 at
+// t = 0, 0.13 at t = 0.2), so unweighted rows let the steepest, least accurate states set every
+// coefficient (there: the drift's x*U^2*U_x 2.3e-4 off with patch dynamics, 5e-4 with gap-tooth;
+// weighted, 1.1e-5 and 4.9e-6). The floor is for states near rest, whose rate is far below the terms
+// that balance in it, and whose errors follow those terms. A random medium's errors are its
+// patches' scatter, a fraction of the diffusion terms whatever the rate: there the steep states
+// are what the coefficients stand on, and weighting them down broke the fit (random_nonlinear1d:
+// a*(u) 66% off), so its default is "none", every row alike.
+//
 // The library is polynomial in U times derivative terms, enough for the effective equation
 // U_t = (a(U) U_x)_x + c(U) U_x + r(U) with quadratic a and c and cubic r:
 //   1D: 1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_xx, U*U_xx, U^2*U_xx, U_x^2, U*U_x^2, U_xx^2
@@ -83,8 +96,9 @@ struct RegressionResult {
   std::vector<double> stlsq;          ///< sparse (0 for dropped terms)
   std::string equation;               ///< e.g. "dU/dt = 0.4582576 U_xx"
   double a_star = 0.0;                ///< coefficient of U_xx in the sparse fit (1D)
-  double relative_residual = 0.0;     ///< eq.-(24) rMSE of the sparse fit on the data
+  double relative_residual = 0.0;     ///< eq.-(24) rMSE of the sparse fit on the (weighted) rows
   double threshold = 0.0;             ///< the threshold of the sparse fit (as given, or as chosen)
+  bool weighted = false;              ///< whether each state weighed by its rates ("Weights" above)
   PositionBasis position;             ///< the position basis of the library (its degree as given, or as chosen)
   /// 2D: the fit's modes |kx|, |ky| <= modes (0: every mode), as given or as chosen (regress_2d).
   int modes = 0;
@@ -112,9 +126,10 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 /// U and dUdt: [N][M] macro states and rates (row-major); the interior nodes are the samples, at
 /// x_i = i dX for the position basis. `tooth_width` > 0: the data are averages over teeth of that
 /// width, and so is every column (learn::ToothAverage, discovered.hpp), so the equation found is the
-/// field's.
+/// field's. `weighted`: each state weighs by its rates (see "Weights" above), else every row alike.
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold, const PositionBasis& position = {}, double tooth_width = 0.0);
+                         double threshold, const PositionBasis& position = {}, double tooth_width = 0.0,
+                         bool weighted = true);
 
 /// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
 ///   1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_y, U*U_y, U^2*U_y, U_xx, U*U_xx, U^2*U_xx, U_xy,
@@ -186,7 +201,7 @@ inline constexpr double kSlowModesIdentify = 1e-4;
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
                             const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0,
-                            bool linear = false);
+                            bool linear = false, bool weighted = true);
 
 /// One factor of a term's name and its power: "U_xx" {"U_xx", 1}, "U^2" {"U", 2}, "x^3" {"x", 3}.
 struct TermFactor {
