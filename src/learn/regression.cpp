@@ -52,10 +52,10 @@ torch::Tensor slow_modes(int P, int K, const torch::Tensor& like) {
 }
 
 /// Every state's weight in the fits (regression.hpp, "Weights"): 1 / the rms of its rates [N, K],
-/// floored at a tenth of the median state's; 1 everywhere unweighted or when that median is 0.
+/// floored at three times the median state's; 1 everywhere unweighted or when that median is 0.
 torch::Tensor state_weights(const torch::Tensor& rates, bool weighted) {
   const auto rms = rates.pow(2).mean(1).sqrt();
-  const double floor = 0.1 * rms.median().item<double>();
+  const double floor = 3.0 * rms.median().item<double>();
   if (!weighted || !(floor > 0)) return torch::ones_like(rms);
   return 1.0 / rms.clamp_min(floor);
 }

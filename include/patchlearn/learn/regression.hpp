@@ -7,16 +7,18 @@
 //
 // Weights (regression.weights = "rates", the default on a medium that is not random): every state
 // (one trajectory at one time) enters with its rows and rates divided by the rms of its rates,
-// floored at a tenth of the median state's. A deterministic medium's rate estimates err by amounts
-// that grow with the rates (a patch's burst and buffer terms, gap-tooth's O(w^2) tooth terms), and
-// the rates fall by orders of magnitude along a trajectory (a graded medium with a drift: rms 62 at
-// t = 0, 0.13 at t = 0.2), so unweighted rows let the steepest, least accurate states set every
-// coefficient (there: the drift's x*U^2*U_x 2.3e-4 off with patch dynamics, 5e-4 with gap-tooth;
-// weighted, 1.1e-5 and 4.9e-6). The floor is for states near rest, whose rate is far below the terms
-// that balance in it, and whose errors follow those terms. A random medium's errors are its
-// patches' scatter, a fraction of the diffusion terms whatever the rate: there the steep states
-// are what the coefficients stand on, and weighting them down broke the fit (random_nonlinear1d:
-// a*(u) 66% off), so its default is "none", every row alike.
+// floored at three times the median state's, so only the states steeper than that weigh less, by
+// the bound over their rms. A deterministic medium's rate estimates err by amounts that grow with
+// the rates (a patch's burst and buffer terms, gap-tooth's O(w^2) tooth terms), and a trajectory's
+// first states are orders of magnitude steeper than the rest (a graded medium with a drift: rms 62
+// at t = 0, 0.13 at t = 0.2), so unweighted rows let them set every coefficient (there: the drift's
+// x*U^2*U_x 2.3e-4 off with patch dynamics, 5e-4 with gap-tooth; weighted, 8.8e-6 and 8.4e-5). The
+// floor is high because near rest the rate is the small difference of terms that balance, and its
+// errors follow those terms: weighting every state by its rates (a floor of a tenth of the median)
+// gave a graded medium with a drift and a long tail to rest spurious U-terms and a*(x, u) 7.8e-4 off.
+// A random medium's errors are its patches' scatter, a share of the diffusion terms at any rate, and
+// there weighting the steep states down broke the fit (random_nonlinear1d: a*(u) 66% off at a floor
+// of the median), so its default is "none", every row alike.
 //
 // The library is polynomial in U times derivative terms, enough for the effective equation
 // U_t = (a(U) U_x)_x + c(U) U_x + r(U) with quadratic a and c and cubic r:
