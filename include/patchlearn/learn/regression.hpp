@@ -17,8 +17,8 @@
 // errors follow those terms: weighting every state by its rates (a floor of a tenth of the median)
 // gave a graded medium with a drift and a long tail to rest spurious U-terms and a*(x, u) 7.8e-4 off.
 // A random medium's errors are its patches' scatter, a share of the diffusion terms at any rate, and
-// there weighting the steep states down broke the fit (random_nonlinear1d: a*(u) 66% off at a floor
-// of the median), so its default is "none", every row alike.
+// there weighting the steep states down broke the fit (random_nonlinear1d: a*(u) 66% to 130% off at
+// floors of a tenth of the median to the median), so its default is "none", every row alike.
 //
 // The library is polynomial in U times derivative terms, enough for the effective equation
 // U_t = (a(U) U_x)_x + c(U) U_x + r(U) with quadratic a and c and cubic r:
