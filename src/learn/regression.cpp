@@ -55,9 +55,9 @@ torch::Tensor slow_modes(int P, int K, const torch::Tensor& like) {
 /// floored at three times the median state's; 1 everywhere unweighted or when that median is 0.
 torch::Tensor state_weights(const torch::Tensor& rates, bool weighted) {
   const auto rms = rates.pow(2).mean(1).sqrt();
+  if (!weighted) return torch::ones_like(rms);
   const double floor = 3.0 * rms.median().item<double>();
-  if (!weighted || !(floor > 0)) return torch::ones_like(rms);
-  return 1.0 / rms.clamp_min(floor);
+  return floor > 0 ? 1.0 / rms.clamp_min(floor) : torch::ones_like(rms);
 }
 
 /// The library rows theta [n K, terms] and rates [n, K] of n states, each state's rows times its

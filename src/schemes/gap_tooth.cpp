@@ -29,15 +29,10 @@ ChebyshevTable tabulate_edge_means(index_t count, const std::function<std::array
       largest = std::max(largest, std::abs(mean));
       size = std::max(size, terms);
     }
-  if (largest > 1e-10 * size)
-    return tabulate_in_u(
-        count, [&](index_t e, double u) { return f(e, u)[0]; }, r, key, 1e-12 * size / largest);
-  ChebyshevTable zero;
-  zero.terms = 1;
-  zero.lo = r.lo;
-  zero.hi = r.hi;
-  zero.coef.assign(static_cast<std::size_t>(count), 0.0);
-  return zero;
+  const bool cancels = !(largest > 1e-10 * size);
+  return tabulate_in_u(
+      count, [&](index_t e, double u) { return cancels ? 0.0 : f(e, u)[0]; }, r, key,
+      cancels ? 1e-12 : 1e-12 * size / largest);
 }
 
 }  // namespace
