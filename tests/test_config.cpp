@@ -232,15 +232,16 @@ TEST(Config, SizesBeyondMemoryAreRefusedUpFront) {
   }
 }
 
-TEST(Config, RegressionWeightsByRatesExceptOnRandomMedia) {
-  // A random medium's rate errors are its patches' scatter, whatever the rates: unweighted rows
-  // (learn/regression.hpp, "Weights").
+TEST(Config, RegressionWeightsByResidualsExceptOnRandomMedia) {
+  // A random medium's rate errors are its patches' scatter, whatever the rates or residuals:
+  // unweighted rows (learn/regression.hpp, "Weights").
   const std::string dir = std::string(PATCHLEARN_SOURCE_DIR) + "/configs/";
-  EXPECT_TRUE(load_config_1d(dir + "nonlinear1d.toml").regression_weighted);
-  EXPECT_FALSE(load_config_1d(dir + "random1d.toml").regression_weighted);
-  EXPECT_TRUE(load_config_2d(dir + "graded2d.toml").regression_weighted);
-  EXPECT_FALSE(load_config_2d(dir + "random2d.toml").regression_weighted);
-  EXPECT_FALSE(parse_config_1d("[regression]\nweights = \"none\"\n", "t").regression_weighted);
+  EXPECT_EQ(load_config_1d(dir + "nonlinear1d.toml").regression_weights, RegressionWeights::Residuals);
+  EXPECT_EQ(load_config_1d(dir + "random1d.toml").regression_weights, RegressionWeights::None);
+  EXPECT_EQ(load_config_2d(dir + "graded2d.toml").regression_weights, RegressionWeights::Residuals);
+  EXPECT_EQ(load_config_2d(dir + "random2d.toml").regression_weights, RegressionWeights::None);
+  EXPECT_EQ(parse_config_1d("[regression]\nweights = \"none\"\n", "t").regression_weights, RegressionWeights::None);
+  EXPECT_EQ(parse_config_1d("[regression]\nweights = \"rates\"\n", "t").regression_weights, RegressionWeights::Rates);
   try {
     parse_config_1d("[regression]\nweights = \"rate\"\n", "t");
     FAIL() << "regression.weights = \"rate\" was taken";
@@ -303,7 +304,7 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"rollout.atol", [&](const Config1D& x) { return n(x.rollout.atol); }},
       {"regression.threshold", [&](const Config1D& x) { return n(x.regression_threshold); }},
       {"regression.position_basis", [](const Config1D& x) { return std::string(name_of(x.position_basis)); }},
-      {"regression.weights", [](const Config1D& x) { return std::string(x.regression_weighted ? "rates" : "none"); }},
+      {"regression.weights", [](const Config1D& x) { return std::string(name_of(x.regression_weights)); }},
       {"regression.position_degree",
        [&](const Config1D& x) {
          return x.position_degree == SharedConfig::kChosenDegree ? std::string("auto") : n(x.position_degree);

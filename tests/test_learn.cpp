@@ -406,7 +406,7 @@ TEST(Learn, ALibraryFoldedAChunkOfStatesAtATimeGivesTheWholeLeastSquares) {
     }
   for (const double threshold : {1e-3, -1.0}) {
     // Unweighted, as stlsq takes its rows (each state's weight would scale its rows alike).
-    const auto folded = learn::regress(u, r, M, dX, 3, threshold, {}, 0.0, false),
+    const auto folded = learn::regress(u, r, M, dX, 3, threshold, {}, 0.0, learn::Weights::None),
                whole = learn::stlsq(theta, y, terms, threshold);
     ASSERT_EQ(folded.terms, terms);
     EXPECT_EQ(folded.threshold, whole.threshold);

@@ -160,40 +160,83 @@ TEST(Regression, RecoversPolynomialEquationFromNoisyRates) {
   EXPECT_LT(present, 1e-5);
 }
 
+// The largest relative error of the true coefficients of kTruth1D in `fit`.
+double worst_coefficient(const learn::RegressionResult& fit) {
+  double worst = 0;
+  for (const auto& [t, c] : kTruth1D) worst = std::max(worst, std::abs(fit.coefficient(t) / c - 1));
+  return worst;
+}
+
+// `R` plus `size` times each state's rms rate in the shape of the rates' own second difference at
+// the interior nodes (as a tooth average leaves it on a patch's rate), on the states `rows`.
+torch::Tensor with_curvature_error(torch::Tensor R, double size, const Slice& rows = Slice()) {
+  const auto inner = Slice(1, M - 1);
+  const auto Rs = R.index({rows});
+  const auto curvature = torch::constant_pad_nd(
+      Rs.index({Slice(), Slice(2, M)}) - 2 * Rs.index({Slice(), inner}) + Rs.index({Slice(), Slice(0, M - 2)}), {1, 1},
+      0.0);
+  R.index_put_({rows},
+               Rs + size * curvature * (Rs.pow(2).mean(1, true).sqrt() / curvature.pow(2).mean(1, true).sqrt()));
+  return R;
+}
+
 TEST(Regression, StatesWeighByTheirRatesSoTheSteepestDoNotSetTheFit) {
   // Patch rates carry errors that grow with the rates, and a trajectory's first states are the
   // steepest: here 20 states with a wavenumber-8 ripple (rms rate 131 against 16.5) whose rates
   // carry a systematic error of 5e-6 of their own (the rates' own curvature, as a tooth average
-  // leaves it), beside 200 smooth states with exact rates. Weighted, a state above three times the
-  // median's rms rate weighs by that bound over its rms (the ripples' rows ~1/5 of their unweighted
-  // weight). The ripples also excite directions of the library the smooth states barely do, and
-  // there their error moves the coefficients at any weight short of zero; measured: 4.9e-5 weighted,
-  // 1.3e-4 unweighted. The bounds: the 1e-4, and at least twice better than unweighted.
+  // leaves it), beside 200 smooth states with exact rates. Weighted by rates, a state above three
+  // times the median's rms rate weighs by that bound over its rms (the ripples' rows ~1/5 of their
+  // unweighted weight). The ripples also excite directions of the library the smooth states barely
+  // do, and there their error moves the coefficients at any weight short of zero; measured: 4.9e-5
+  // by rates, 1.3e-4 unweighted. Weighted by residuals, each round weighs the ripples by the median
+  // residual (the smooth states', the last fit's own error) over theirs (their 5e-6), which the
+  // round before made smaller: 1.1e-7 after two. The bounds: the 1e-4 by rates, at least
+  // twice better than unweighted, and residuals ten times better than rates.
   const auto smooth = smooth_states(200, 6);
   const auto x = torch::linspace(0, 1, M, torch::kFloat64);
   const auto steep = smooth_states(20, 7) + 0.3 * torch::sin(8 * M_PI * x);
-  auto Rs = rates_1d(steep);
-  const auto inner = Slice(1, M - 1);
-  const auto curvature = torch::constant_pad_nd(
-      Rs.index({Slice(), Slice(2, M)}) - 2 * Rs.index({Slice(), inner}) + Rs.index({Slice(), Slice(0, M - 2)}), {1, 1},
-      0.0);
-  Rs = Rs + 5e-6 * curvature * (Rs.pow(2).mean(1, true).sqrt() / curvature.pow(2).mean(1, true).sqrt());
+  const auto Rs = with_curvature_error(rates_1d(steep), 5e-6);
   const auto U = learn::to_vector(torch::cat({smooth, steep})),
              R = learn::to_vector(torch::cat({rates_1d(smooth), Rs}));
   std::printf("rms rate: smooth states %.3g, steep ones %.3g\n", rates_1d(smooth).pow(2).mean().sqrt().item<double>(),
               Rs.pow(2).mean().sqrt().item<double>());
   const auto fit = learn::regress(U, R, M, dX, 3, 1e-3);
-  EXPECT_TRUE(fit.weighted);
+  EXPECT_EQ(fit.weights, learn::Weights::Residuals);
   const auto [present, absent] = check(fit, kTruth1D, 1e-4);
-  double unweighted = 0;
-  const auto plain = learn::regress(U, R, M, dX, 3, 1e-3, {}, 0.0, false);
-  for (const auto& [t, c] : kTruth1D) unweighted = std::max(unweighted, std::abs(plain.coefficient(t) / c - 1));
+  const auto by_rates = learn::regress(U, R, M, dX, 3, 1e-3, {}, 0.0, learn::Weights::Rates);
+  const auto plain = learn::regress(U, R, M, dX, 3, 1e-3, {}, 0.0, learn::Weights::None);
+  const double rates = worst_coefficient(by_rates), unweighted = worst_coefficient(plain);
   std::printf(
-      "steep states with 5e-6 errors: largest relative coefficient error %.2e weighted (absent terms %.2e), "
-      "%.2e unweighted\n",
-      present, absent, unweighted);
-  EXPECT_LT(present, 1e-4);
-  EXPECT_GT(unweighted, 2 * present);
+      "steep states with 5e-6 errors: largest relative coefficient error %.2e by residuals (absent terms %.2e), "
+      "%.2e by rates, %.2e unweighted\n",
+      present, absent, rates, unweighted);
+  EXPECT_LT(rates, 1e-4);
+  EXPECT_GT(unweighted, 2 * rates);
+  EXPECT_LT(10 * present, rates);
+}
+
+TEST(Regression, StatesWeighByTheirResidualsSoTheOnesThatErrDoNotSetTheFit) {
+  // Errors need not grow with the rates: 20 states as smooth and as steep as the 200 others, whose
+  // rates carry a systematic error of 1e-4 of their own (the curvature's shape, as above). Their
+  // rates set them apart from nothing, so weighting by rates weighs every state alike; their
+  // residuals of the first fit are ~1e-4 of their rates against the others' (the first fit's own
+  // error, which the 20 put there), and each round weighs them by the median residual over theirs,
+  // so each round shrinks the coefficients' error by about that ratio; measured: 2.2e-4 by rates,
+  // 2.1e-10 by residuals after the two rounds. The bounds: rates above 1e-5 (the premise: the 20
+  // set the rates-weighted fit), residuals a hundred times below.
+  const auto U = smooth_states(220, 8);
+  const auto R = with_curvature_error(rates_1d(U), 1e-4, Slice(200, 220));
+  const auto fit = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX, 3, 1e-3);
+  const auto by_rates =
+      learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX, 3, 1e-3, {}, 0.0, learn::Weights::Rates);
+  const auto [present, absent] = check(fit, kTruth1D, 1e-5);
+  const double rates = worst_coefficient(by_rates);
+  std::printf(
+      "20 states with 1e-4 errors: largest relative coefficient error %.2e by residuals (absent terms %.2e), "
+      "%.2e by rates\n",
+      present, absent, rates);
+  EXPECT_GT(rates, 1e-5);
+  EXPECT_LT(100 * present, rates);
 }
 
 TEST(Regression, RecoversPolynomialEquationOnTheLattice) {

@@ -98,6 +98,11 @@ const char* name_of(PositionBasisKind k) {
   return names[static_cast<int>(k)];
 }
 
+const char* name_of(RegressionWeights w) {
+  static const char* const names[] = {"none", "rates", "residuals"};  // in the enum's order
+  return names[static_cast<int>(w)];
+}
+
 const char* name_of(ValidationSplit s) {
   static const char* const names[] = {"states", "trajectories"};  // in the enum's order
   return names[static_cast<int>(s)];

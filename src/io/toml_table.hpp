@@ -370,8 +370,9 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
     if (!(c.regression_threshold >= 0))
       throw ConfigError("regression.threshold", num(c.regression_threshold) + " must be >= 0, or \"auto\"");
   }
-  c.regression_weighted =
-      reg.choice("weights", random_medium ? "none" : "rates", {"rates", "none"}) == std::string("rates");
+  c.regression_weights =
+      reg.enumerated("weights", random_medium ? RegressionWeights::None : RegressionWeights::Residuals,
+                     {RegressionWeights::Residuals, RegressionWeights::Rates, RegressionWeights::None});
   c.position_basis =
       reg.enumerated("position_basis", c.position_basis,
                      {PositionBasisKind::None, PositionBasisKind::Polynomial, PositionBasisKind::Fourier});

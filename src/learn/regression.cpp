@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <stdexcept>
 
@@ -51,13 +52,20 @@ torch::Tensor slow_modes(int P, int K, const torch::Tensor& like) {
   return to_tensor(w, {P, P}, like.device(), like.scalar_type());
 }
 
-/// Every state's weight in the fits (regression.hpp, "Weights"): 1 / the rms of its rates [N, K],
+/// Every state's weight in the first fit (regression.hpp, "Weights"): 1 / the rms of its rates [N, K],
 /// floored at three times the median state's; 1 everywhere unweighted or when that median is 0.
-torch::Tensor state_weights(const torch::Tensor& rates, bool weighted) {
+torch::Tensor state_weights(const torch::Tensor& rates, Weights weights) {
   const auto rms = rates.pow(2).mean(1).sqrt();
-  if (!weighted) return torch::ones_like(rms);
+  if (weights == Weights::None) return torch::ones_like(rms);
   const double floor = 3.0 * rms.median().item<double>();
   return floor > 0 ? 1.0 / rms.clamp_min(floor) : torch::ones_like(rms);
+}
+
+/// The weights of a round of "residuals" (regression.hpp, "Weights"): 1 / each state's rms residual
+/// r [N], floored at the median state's; undefined when that median is 0 (a fit exact on most states).
+torch::Tensor residual_weights(const torch::Tensor& r) {
+  const double median = r.median().item<double>();
+  return median > 0 ? 1.0 / r.clamp_min(median) : torch::Tensor();
 }
 
 /// The library rows theta [n K, terms] and rates [n, K] of n states, each state's rows times its
@@ -151,6 +159,11 @@ DerivativeMap with_position_2d(DerivativeMap d, const PositionBasis& basis, cons
   std::vector<double> x(P * P), y(P * P);
   for (std::size_t k = 0; k < P * P; ++k) x[k] = centres[k % P], y[k] = centres[k / P];
   return with_position(std::move(d), basis, x, y);
+}
+
+const char* name_of(Weights w) {
+  static const char* const names[] = {"none", "rates", "residuals"};  // in the enum's order
+  return names[static_cast<int>(w)];
 }
 
 double RegressionResult::coefficient(const std::string& term) const {
@@ -263,6 +276,13 @@ class PreparedLibrary {
 
   /// Least squares on every independent column.
   const std::vector<double>& least_squares() const { return least_squares_; }
+  /// Least squares on the columns `support` (those of them that are independent).
+  std::vector<double> least_squares(const std::vector<int>& support) const {
+    std::vector<int> active;
+    std::set_intersection(support.begin(), support.end(), independent_.begin(), independent_.end(),
+                          std::back_inserter(active));
+    return fit(active);
+  }
 
   /// STLSQ from the least squares: drop every term whose standardized coefficient |xi_j| std_j is
   /// below threshold * std(y), refit, until nothing changes (at most 10 rounds).
@@ -366,8 +386,27 @@ PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t 
   return position;
 }
 
-/// STLSQ on folded library rows (stlsq below).
-RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, double threshold) {
+/// Every state's rms residual of the coefficients xi [P]: `library` (folded_library) gives each
+/// state's rows times its weight w [states], so the residual of those rows over w.
+template <class Library>
+torch::Tensor state_residuals(const Library& library, const PositionBasis& basis, const std::vector<double>& xi,
+                              int64_t states, int64_t rows_per_state, const torch::Tensor& w) {
+  constexpr int64_t kChunkEntries = int64_t{1} << 22;
+  const auto P = static_cast<int64_t>(xi.size());
+  const int64_t per_chunk = std::max<int64_t>(1, kChunkEntries / (rows_per_state * (P + 1)));
+  const auto x = to_tensor(xi, {P}, torch::kCPU, torch::kDouble);
+  std::vector<torch::Tensor> rms;
+  for (int64_t s = 0; s < states; s += per_chunk) {
+    const auto [theta, y] = library(basis, Slice(s, std::min(states, s + per_chunk)));
+    const auto r = (torch::mv(theta.to(torch::kDouble), x) - y.to(torch::kDouble)).reshape({-1, rows_per_state});
+    rms.push_back(r.pow(2).mean(1).sqrt());
+  }
+  return torch::cat(rms) / w;
+}
+
+/// STLSQ on folded library rows (stlsq below); given a `support`, the least squares on those terms.
+RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, double threshold,
+                       const std::vector<int>* support = nullptr) {
   if (threshold < 0) threshold = chosen_threshold(rows);
   RegressionResult res;
   res.threshold = threshold;
@@ -375,7 +414,7 @@ RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, 
   const auto all = rows.all();
   const PreparedLibrary library(all);
   res.least_squares = library.least_squares();
-  res.stlsq = library.thresholded(threshold);
+  res.stlsq = support ? library.least_squares(*support) : library.thresholded(threshold);
   res.equation = "dU/dt =";
   bool first = true;
   for (std::size_t j = 0; j < res.terms.size(); ++j) {
@@ -390,6 +429,24 @@ RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, 
   res.relative_residual = all.relative_mse(res.stlsq);
   return res;
 }
+
+/// "residuals" (regression.hpp, "Weights"): kResidualRounds least-squares fits on the terms of `res`,
+/// each state weighted by its residual of the fit before; `weight`, the states' weights that
+/// `library` (folded_library) applies, is set for each. A round whose median residual is 0 ends them.
+template <class Library>
+void refit_by_residuals(RegressionResult& res, const Library& library, const PositionBasis& basis, int64_t states,
+                        int64_t rows_per_state, torch::Tensor& weight) {
+  std::vector<int> support;
+  for (std::size_t j = 0; j < res.stlsq.size(); ++j)
+    if (res.stlsq[j] != 0.0) support.push_back(static_cast<int>(j));
+  for (int round = 0; round < kResidualRounds; ++round) {
+    auto w = residual_weights(state_residuals(library, basis, res.stlsq, states, rows_per_state, weight));
+    if (!w.defined()) return;
+    weight = std::move(w);
+    res = stlsq(folded_library(library, basis, res.terms.size(), states, 1, rows_per_state), res.terms, res.threshold,
+                &support);
+  }
+}
 }  // namespace
 
 RegressionResult stlsq(const std::vector<double>& theta, const std::vector<double>& y, std::vector<std::string> terms,
@@ -402,13 +459,13 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 }
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold, const PositionBasis& position, double tooth_width, bool weighted) {
+                         double threshold, const PositionBasis& position, double tooth_width, Weights weights) {
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
   const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
-  const auto weight = state_weights(Rt.index({Slice(), Slice(1, M - 1)}), weighted);
+  auto weight = state_weights(Rt.index({Slice(), Slice(1, M - 1)}), weights);
   // The library of `basis` and the rates at the interior nodes of the states `rows`, weighted.
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     return weighted_rows(
@@ -419,8 +476,9 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library);
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, M - 2), terms, threshold);
+  if (weights == Weights::Residuals) refit_by_residuals(res, library, basis, N, M - 2, weight);
   res.position = basis;
-  res.weighted = weighted;
+  res.weights = weights;
   res.a_star = res.coefficient("U_xx");
   return res;
 }
@@ -443,7 +501,7 @@ torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tens
 
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position, const std::vector<double>& centres,
-                            const PatchMeans& means, int modes, bool linear, bool weighted) {
+                            const PatchMeans& means, int modes, bool linear, Weights weights) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
   PatchMeanMap map(P, L, means);
   const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
@@ -460,7 +518,7 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   // The modes fitted: |kx|, |ky| <= K, 0 for every mode.
   const auto within = [P](int K) { return 2 * K < P ? K : 0; };
   int K = within(std::abs(modes));
-  const auto weight = state_weights(Rt, weighted);
+  auto weight = state_weights(Rt, weights);
   // The library of `basis` and the rates of the states `rows` (on the modes within K), weighted.
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     const auto Us = Ut.index({rows});
@@ -504,8 +562,9 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   }
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
+  if (weights == Weights::Residuals) refit_by_residuals(res, library, basis, N, P * P, weight);
   res.position = basis;
-  res.weighted = weighted;
+  res.weights = weights;
   res.modes = K;
   res.slow_mode_errors = std::move(tried);
   res.every_mode_error = every_mode;

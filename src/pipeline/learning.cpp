@@ -275,13 +275,25 @@ learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int 
   return b;
 }
 
+learn::Weights regression_weights(const SharedConfig& cfg) {
+  switch (cfg.regression_weights) {
+    case RegressionWeights::None:
+      return learn::Weights::None;
+    case RegressionWeights::Rates:
+      return learn::Weights::Rates;
+    case RegressionWeights::Residuals:
+      break;
+  }
+  return learn::Weights::Residuals;
+}
+
 json regression_json(const learn::RegressionResult& fit) {
   json coefficients = json::object();
   for (std::size_t j = 0; j < fit.terms.size(); ++j) coefficients[fit.terms[j]] = fit.stlsq[j];
   json r = {{"equation", fit.equation},   {"coefficients", coefficients},
             {"terms", fit.terms},         {"least_squares", fit.least_squares},
             {"stlsq", fit.stlsq},         {"relative_residual", fit.relative_residual},
-            {"threshold", fit.threshold}, {"weights", fit.weighted ? "rates" : "none"}};
+            {"threshold", fit.threshold}, {"weights", learn::name_of(fit.weights)}};
   if (fit.position.kind != learn::PositionBasis::Kind::None) r["position_degree"] = fit.position.degree;
   return r;
 }

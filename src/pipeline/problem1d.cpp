@@ -568,7 +568,7 @@ class LearningTask1D : public LearningTask {
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const int M = cfg_.macro_nodes;
     const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil,
-                                    cfg_.regression_threshold, basis_, cfg_.tooth_width, cfg_.regression_weighted);
+                                    cfg_.regression_threshold, basis_, cfg_.tooth_width, regression_weights(cfg_));
     if (graded_ && !cfg_.field->nonlinear_key().empty()) {
       // a*(x, u), c*(x, u) + d a*/dx, r*(x, u) as the equation has them, node by node against the
       // local cell problems there; the worst of each over the nodes.

@@ -29,6 +29,10 @@ const char* name_of(Precision p);
 /// (regression.position_basis; learn/regression.hpp: PositionBasis): none, polynomial, fourier.
 enum class PositionBasisKind { None, Polynomial, Fourier };
 const char* name_of(PositionBasisKind k);
+/// How the states weigh in the regression's fits (regression.weights; learn/regression.hpp,
+/// "Weights"): none, rates, residuals.
+enum class RegressionWeights { None, Rates, Residuals };
+const char* name_of(RegressionWeights w);
 /// What the validation set holds out (learn.validation_split): single states drawn from every
 /// training trajectory, or whole trajectories. States of one trajectory are close in time and share
 /// its initial condition and, on a random medium, its piece of the medium; holding out whole
@@ -105,9 +109,9 @@ struct SharedConfig {
   /// .position_degree); kChosenDegree ("auto", the default): chosen from the data
   /// (learn::PositionBasis::kChosenDegree).
   PositionBasisKind position_basis = PositionBasisKind::None;
-  /// regression.weights: "rates" (each state weighs by its rates; learn::regress) or "none"; by
-  /// default "rates" unless the medium is random.
-  bool regression_weighted = true;
+  /// regression.weights (learn/regression.hpp, "Weights"); by default "residuals" unless the medium
+  /// is random ("none").
+  RegressionWeights regression_weights = RegressionWeights::Residuals;
   static constexpr int kChosenDegree = 0;
   int position_degree = kChosenDegree;
   // [run]

@@ -5,20 +5,41 @@
 // rest, repeat. Solved by Householder QR in double precision on the host, on columns scaled to
 // unit norm (the library's columns differ in scale by many orders: U^3 against U_xx / dX^2...).
 //
-// Weights (regression.weights = "rates", the default on a medium that is not random): every state
-// (one trajectory at one time) enters with its rows and rates divided by the rms of its rates,
-// floored at three times the median state's, so only the states steeper than that weigh less, by
-// the bound over their rms. A deterministic medium's rate estimates err by amounts that grow with
-// the rates (a patch's burst and buffer terms, gap-tooth's O(w^2) tooth terms), and a trajectory's
-// first states are orders of magnitude steeper than the rest (a graded medium with a drift: rms 62
-// at t = 0, 0.13 at t = 0.2), so unweighted rows let them set every coefficient (there: the drift's
-// x*U^2*U_x 2.3e-4 off with patch dynamics, 5e-4 with gap-tooth; weighted, 8.8e-6 and 8.4e-5). The
-// floor is high because near rest the rate is the small difference of terms that balance, and its
-// errors follow those terms: weighting every state by its rates (a floor of a tenth of the median)
-// gave a graded medium with a drift and a long tail to rest spurious U-terms and a*(x, u) 7.8e-4 off.
-// A random medium's errors are its patches' scatter, a share of the diffusion terms at any rate, and
-// there weighting the steep states down broke the fit (random_nonlinear1d: a*(u) 66% to 130% off at
-// floors of a tenth of the median to the median), so its default is "none", every row alike.
+// Weights (regression.weights; Weights below). A state is one trajectory at one time, and the fits
+// weigh each state's rows and rates alike, by a weight that should be the inverse of its rates'
+// error (least squares is then generalized least squares, the best linear unbiased fit when errors
+// differ from state to state). The errors are unknown; each choice estimates them:
+//   "rates"      by the rms of the state's rates, floored at three times the median state's, so only
+//                the states steeper than that weigh less, by the bound over their rms. A
+//                deterministic medium's rate estimates err by amounts that grow with the rates (a
+//                patch's burst and buffer terms, gap-tooth's O(w^2) tooth terms), and a trajectory's
+//                first states are orders of magnitude steeper than the rest (a graded medium with a
+//                drift: rms 62 at t = 0, 0.13 at t = 0.2), so unweighted rows let them set every
+//                coefficient (there: the drift's x*U^2*U_x 2.3e-4 off with patch dynamics, 5e-4 with
+//                gap-tooth; by rates 8.8e-6 and 8.4e-5). The floor is high because near rest the rate
+//                is the small difference of terms that balance, and its errors follow those terms, not
+//                the rate: a floor of a tenth of the median gave a graded medium with a drift and a long
+//                tail to rest spurious U-terms and a*(x, u) 7.8e-4 off.
+//   "residuals"  (the default on a medium that is not random) by the state's own residual: STLSQ on
+//                the rows weighted by rates chooses the terms; then, kResidualRounds times, each
+//                state's rms residual of the last fit, floored at the median state's, divides its rows
+//                and rates, and the least squares on the chosen terms is refitted. A state that errs
+//                more than the median weighs less by the ratio, the rest alike, whatever its rates: the
+//                residual sees errors that do not grow with the rates, and each round shrinks what the
+//                erring states put into the residuals of the others. The terms stay those of the rates-weighted
+//                STLSQ: the threshold is relative to the weighted rates' spread, and re-thresholding
+//                each round dropped graded1d's small x^k*U_xx terms (a*(x) 1.1e-5 -> 2.4e-4 off).
+//                Measured on unseen media (bench/RESULTS.md, "Residual weights"): gap-tooth fronts with
+//                a phase-varying drift, c*(u) 1.1e-4 -> 7.9e-6 of its size; a graded medium with a drift
+//                on gap-tooth, worst coefficient 2.7e-5 -> 3.9e-6; paper2d's D_xy 1.5e-4 -> 7e-5; graded2d's
+//                D(x, y) 3.1e-4 -> 3.3e-4 at 2.7x the regression's time (the Fourier basis' 700 columns
+//                built twice more per round).
+//   "none"       every row alike. A random medium's errors are its patches' scatter: each patch's own
+//                effective coefficients, the same offset in every state of a trajectory, a share of
+//                the diffusion terms at any rate or residual, not an error of the state. Weighted, that
+//                fit moved its diffusion most (random_nonlinear1d: a*(u) 6.7e-4 off unweighted, 6.8e-2
+//                by rates, 1.0e-2 by residuals, whose r*(u) went 1.1e-2 -> 9e-4 and c*(u) 3.8e-3 ->
+//                8.9e-3), so it is a random medium's default.
 //
 // The library is polynomial in U times derivative terms, enough for the effective equation
 // U_t = (a(U) U_x)_x + c(U) U_x + r(U) with quadratic a and c and cubic r:
@@ -47,6 +68,13 @@
 namespace patchlearn::learn {
 
 struct RegressionResult;
+
+/// How the states (one trajectory at one time) weigh in the fits (regression.weights; "Weights" above).
+enum class Weights { None, Rates, Residuals };
+/// Its name in configs and summaries: none, rates, residuals.
+const char* name_of(Weights w);
+/// The "residuals" fits after the first ("Weights" above).
+inline constexpr int kResidualRounds = 2;
 
 /// Position-aware regression (issue 17, graded media and modulated lattices): every library term T
 /// also appears times each basis function phi_k of the macro position, so a coefficient varying
@@ -100,7 +128,7 @@ struct RegressionResult {
   double a_star = 0.0;                ///< coefficient of U_xx in the sparse fit (1D)
   double relative_residual = 0.0;     ///< eq.-(24) rMSE of the sparse fit on the (weighted) rows
   double threshold = 0.0;             ///< the threshold of the sparse fit (as given, or as chosen)
-  bool weighted = false;              ///< whether each state weighed by its rates ("Weights" above)
+  Weights weights = Weights::None;    ///< how the states weighed ("Weights" above)
   PositionBasis position;             ///< the position basis of the library (its degree as given, or as chosen)
   /// 2D: the fit's modes |kx|, |ky| <= modes (0: every mode), as given or as chosen (regress_2d).
   int modes = 0;
@@ -128,10 +156,10 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 /// U and dUdt: [N][M] macro states and rates (row-major); the interior nodes are the samples, at
 /// x_i = i dX for the position basis. `tooth_width` > 0: the data are averages over teeth of that
 /// width, and so is every column (learn::ToothAverage, discovered.hpp), so the equation found is the
-/// field's. `weighted`: each state weighs by its rates (see "Weights" above), else every row alike.
+/// field's. `weights`: how the states weigh in the fits (see "Weights" above).
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold, const PositionBasis& position = {}, double tooth_width = 0.0,
-                         bool weighted = true);
+                         Weights weights = Weights::Residuals);
 
 /// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
 ///   1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_y, U*U_y, U^2*U_y, U_xx, U*U_xx, U^2*U_xx, U_xy,
@@ -203,7 +231,7 @@ inline constexpr double kSlowModesIdentify = 1e-4;
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
                             const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0,
-                            bool linear = false, bool weighted = true);
+                            bool linear = false, Weights weights = Weights::Residuals);
 
 /// One factor of a term's name and its power: "U_xx" {"U_xx", 1}, "U^2" {"U", 2}, "x^3" {"x", 3}.
 struct TermFactor {

@@ -83,6 +83,8 @@ struct ModelPredictions {
 
 /// The position basis of regression.position_basis / .position_degree on [0, length]^dimensions.
 learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int dimensions);
+/// The states' weights of regression.weights.
+learn::Weights regression_weights(const SharedConfig& cfg);
 
 /// The regression's fit as the summary's "regression": equation, terms, least-squares and STLSQ
 /// coefficients (lists in library order), "coefficients" (every term's name mapped to its STLSQ
