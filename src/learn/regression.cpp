@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iterator>
 #include <limits>
 #include <stdexcept>
 
@@ -276,13 +275,6 @@ class PreparedLibrary {
 
   /// Least squares on every independent column.
   const std::vector<double>& least_squares() const { return least_squares_; }
-  /// Least squares on the columns `support` (those of them that are independent).
-  std::vector<double> least_squares(const std::vector<int>& support) const {
-    std::vector<int> active;
-    std::set_intersection(support.begin(), support.end(), independent_.begin(), independent_.end(),
-                          std::back_inserter(active));
-    return fit(active);
-  }
 
   /// STLSQ from the least squares: drop every term whose standardized coefficient |xi_j| std_j is
   /// below threshold * std(y), refit, until nothing changes (at most 10 rounds).
@@ -404,9 +396,22 @@ torch::Tensor state_residuals(const Library& library, const PositionBasis& basis
   return torch::cat(rms) / w;
 }
 
-/// STLSQ on folded library rows (stlsq below); given a `support`, the least squares on those terms.
-RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, double threshold,
-                       const std::vector<int>* support = nullptr) {
+/// The equation "dU/dt = c1 t1 + c2 t2 ..." of the nonzero coefficients xi of `terms`.
+std::string equation_of(const std::vector<std::string>& terms, const std::vector<double>& xi) {
+  std::string equation = "dU/dt =";
+  bool first = true;
+  for (std::size_t j = 0; j < terms.size(); ++j) {
+    if (xi[j] == 0.0) continue;
+    const bool constant = terms[j] == "1";
+    equation += fmt::format("{}{:.7g}{}{}", first ? " " : (xi[j] < 0 ? " - " : " + "), first ? xi[j] : std::abs(xi[j]),
+                            constant ? "" : " ", constant ? "" : terms[j]);
+    first = false;
+  }
+  return first ? equation + " 0" : equation;
+}
+
+/// STLSQ on folded library rows (stlsq below).
+RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, double threshold) {
   if (threshold < 0) threshold = chosen_threshold(rows);
   RegressionResult res;
   res.threshold = threshold;
@@ -414,38 +419,38 @@ RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, 
   const auto all = rows.all();
   const PreparedLibrary library(all);
   res.least_squares = library.least_squares();
-  res.stlsq = support ? library.least_squares(*support) : library.thresholded(threshold);
-  res.equation = "dU/dt =";
-  bool first = true;
-  for (std::size_t j = 0; j < res.terms.size(); ++j) {
-    if (res.stlsq[j] == 0.0) continue;
-    const bool constant = res.terms[j] == "1";
-    res.equation +=
-        fmt::format("{}{:.7g}{}{}", first ? " " : (res.stlsq[j] < 0 ? " - " : " + "),
-                    first ? res.stlsq[j] : std::abs(res.stlsq[j]), constant ? "" : " ", constant ? "" : res.terms[j]);
-    first = false;
-  }
-  if (first) res.equation += " 0";
+  res.stlsq = library.thresholded(threshold);
+  res.equation = equation_of(res.terms, res.stlsq);
   res.relative_residual = all.relative_mse(res.stlsq);
   return res;
 }
 
 /// "residuals" (regression.hpp, "Weights"): kResidualRounds least-squares fits on the terms of `res`,
-/// each state weighted by its residual of the fit before; `weight`, the states' weights that
-/// `library` (folded_library) applies, is set for each. A round whose median residual is 0 ends them.
-template <class Library>
-void refit_by_residuals(RegressionResult& res, const Library& library, const PositionBasis& basis, int64_t states,
+/// each state weighted by its residual of the fit before. `columns(terms, basis, rows)` gives the
+/// rows of the terms `terms` of the states `rows` times `weight` [states], which each round sets; the
+/// rounds build only the fit's terms (graded2d: 14 of 700 columns).
+template <class Columns>
+void refit_by_residuals(RegressionResult& res, const Columns& columns, const PositionBasis& basis, int64_t states,
                         int64_t rows_per_state, torch::Tensor& weight) {
   std::vector<int> support;
+  std::vector<std::string> names;
+  std::vector<double> xi;
   for (std::size_t j = 0; j < res.stlsq.size(); ++j)
-    if (res.stlsq[j] != 0.0) support.push_back(static_cast<int>(j));
+    if (res.stlsq[j] != 0.0)
+      support.push_back(static_cast<int>(j)), names.push_back(res.terms[j]), xi.push_back(res.stlsq[j]);
+  if (support.empty()) return;
+  // The rows of the fit's terms (folded_library's `library`).
+  const auto library = [&](const PositionBasis& b, const Slice& rows) { return columns(names, b, rows); };
   for (int round = 0; round < kResidualRounds; ++round) {
-    auto w = residual_weights(state_residuals(library, basis, res.stlsq, states, rows_per_state, weight));
-    if (!w.defined()) return;
+    auto w = residual_weights(state_residuals(library, basis, xi, states, rows_per_state, weight));
+    if (!w.defined()) break;  // the fit is exact on most states
     weight = std::move(w);
-    res = stlsq(folded_library(library, basis, res.terms.size(), states, 1, rows_per_state), res.terms, res.threshold,
-                &support);
+    const auto rows = folded_library(library, basis, names.size(), states, 1, rows_per_state).all();
+    xi = PreparedLibrary(rows).least_squares();
+    res.relative_residual = rows.relative_mse(xi);
   }
+  for (std::size_t k = 0; k < support.size(); ++k) res.stlsq[support[k]] = xi[k];
+  res.equation = equation_of(res.terms, res.stlsq);
 }
 }  // namespace
 
@@ -466,17 +471,21 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
                                          "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
   auto weight = state_weights(Rt.index({Slice(), Slice(1, M - 1)}), weights);
-  // The library of `basis` and the rates at the interior nodes of the states `rows`, weighted.
-  const auto library = [&](const PositionBasis& basis, const Slice& rows) {
+  // The library terms `terms` of `basis` and the rates at the interior nodes of the states `rows`, weighted.
+  const auto columns = [&](const std::vector<std::string>& terms, const PositionBasis& basis, const Slice& rows) {
     return weighted_rows(
         library_rows(library_columns(with_position(macro_derivatives_1d(Ut.index({rows}), dX, stencil), basis, dX),
-                                     position_terms(base, basis), ToothAverage{tooth_width})),
+                                     terms, ToothAverage{tooth_width})),
         Rt.index({rows, Slice(1, M - 1)}), weight.index({rows}));
+  };
+  // The whole library of `basis` (folded_library's `library`).
+  const auto library = [&](const PositionBasis& basis, const Slice& rows) {
+    return columns(position_terms(base, basis), basis, rows);
   };
   const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library);
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, M - 2), terms, threshold);
-  if (weights == Weights::Residuals) refit_by_residuals(res, library, basis, N, M - 2, weight);
+  if (weights == Weights::Residuals) refit_by_residuals(res, columns, basis, N, M - 2, weight);
   res.position = basis;
   res.weights = weights;
   res.a_star = res.coefficient("U_xx");
@@ -519,11 +528,11 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   const auto within = [P](int K) { return 2 * K < P ? K : 0; };
   int K = within(std::abs(modes));
   auto weight = state_weights(Rt, weights);
-  // The library of `basis` and the rates of the states `rows` (on the modes within K), weighted.
-  const auto library = [&](const PositionBasis& basis, const Slice& rows) {
+  // The library terms `terms` of `basis` and the rates of the states `rows` (on the modes within K),
+  // weighted.
+  const auto columns = [&](const std::vector<std::string>& terms, const PositionBasis& basis, const Slice& rows) {
     const auto Us = Ut.index({rows});
-    auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Us, P, L), basis, centres),
-                                 position_terms(base, basis));
+    auto theta = library_columns(with_position_2d(spectral_derivatives_2d(Us, P, L), basis, centres), terms);
     auto rates = Rt.index({rows});
     if (K > 0) {
       const auto w = slow_modes(P, K, Us);
@@ -531,6 +540,10 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
       rates = multiply_modes(rates, w, P);
     }
     return weighted_rows(library_rows(theta), rates, weight.index({rows}));
+  };
+  // The whole library of `basis` (folded_library's `library`).
+  const auto library = [&](const PositionBasis& basis, const Slice& rows) {
+    return columns(position_terms(base, basis), basis, rows);
   };
   auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
   // Chosen modes: their check (see regression.hpp), on a subsample.
@@ -562,7 +575,7 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   }
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
-  if (weights == Weights::Residuals) refit_by_residuals(res, library, basis, N, P * P, weight);
+  if (weights == Weights::Residuals) refit_by_residuals(res, columns, basis, N, P * P, weight);
   res.position = basis;
   res.weights = weights;
   res.modes = K;

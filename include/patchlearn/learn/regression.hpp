@@ -32,8 +32,8 @@
 //                Measured on unseen media (bench/RESULTS.md, "Residual weights"): gap-tooth fronts with
 //                a phase-varying drift, c*(u) 1.1e-4 -> 7.9e-6 of its size; a graded medium with a drift
 //                on gap-tooth, worst coefficient 2.7e-5 -> 3.9e-6; paper2d's D_xy 1.5e-4 -> 7e-5; graded2d's
-//                D(x, y) 3.1e-4 -> 3.3e-4 at 2.7x the regression's time (the Fourier basis' 700 columns
-//                built twice more per round).
+//                D(x, y) 3.1e-4 -> 3.3e-4, its regression 17.7 -> 19.7 s (each round builds only the fit's
+//                terms, 14 of the 700 columns: built whole, 48.4 s).
 //   "none"       every row alike. A random medium's errors are its patches' scatter: each patch's own
 //                effective coefficients, the same offset in every state of a trajectory, a share of
 //                the diffusion terms at any rate or residual, not an error of the state. Weighted, that
@@ -122,7 +122,7 @@ struct PositionBasis {
 
 struct RegressionResult {
   std::vector<std::string> terms;
-  std::vector<double> least_squares;  ///< all terms
+  std::vector<double> least_squares;  ///< all terms, on the first fit's rows ("Weights" above)
   std::vector<double> stlsq;          ///< sparse (0 for dropped terms)
   std::string equation;               ///< e.g. "dU/dt = 0.4582576 U_xx"
   double a_star = 0.0;                ///< coefficient of U_xx in the sparse fit (1D)
