@@ -335,14 +335,19 @@ double chosen_threshold(const LibraryRows& rows) {
   return chosen;
 }
 
+/// The states of a chunk of the library with P terms, `rows_per_state` rows each: 32 MB of library.
+int64_t states_per_chunk(int64_t P, int64_t rows_per_state) {
+  constexpr int64_t kChunkEntries = int64_t{1} << 22;
+  return std::max<int64_t>(1, kChunkEntries / (rows_per_state * (P + 1)));
+}
+
 /// The library rows of the `states` states, every `every`-th, folded a chunk of states at a time:
 /// `library(basis, rows)` gives the library theta [n, P] and rates y [n] of the states `rows`
 /// (a Slice), each `rows_per_state` rows.
 template <class Library>
 LibraryRows folded_library(const Library& library, const PositionBasis& basis, std::size_t P, int64_t states,
                            int64_t every, int64_t rows_per_state) {
-  constexpr int64_t kChunkEntries = int64_t{1} << 22;  // 32 MB of library a chunk
-  const int64_t per_chunk = std::max<int64_t>(1, kChunkEntries / (rows_per_state * static_cast<int64_t>(P + 1)));
+  const int64_t per_chunk = states_per_chunk(static_cast<int64_t>(P), rows_per_state);
   LibraryRows rows(static_cast<int64_t>(P));
   for (int64_t s = 0; s < states; s += per_chunk * every) {
     const auto [theta, y] = library(basis, Slice(s, std::min(states, s + per_chunk * every), every));
@@ -383,9 +388,8 @@ PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t 
 template <class Library>
 torch::Tensor state_residuals(const Library& library, const PositionBasis& basis, const std::vector<double>& xi,
                               int64_t states, int64_t rows_per_state, const torch::Tensor& w) {
-  constexpr int64_t kChunkEntries = int64_t{1} << 22;
   const auto P = static_cast<int64_t>(xi.size());
-  const int64_t per_chunk = std::max<int64_t>(1, kChunkEntries / (rows_per_state * (P + 1)));
+  const int64_t per_chunk = states_per_chunk(P, rows_per_state);
   const auto x = to_tensor(xi, {P}, torch::kCPU, torch::kDouble);
   std::vector<torch::Tensor> rms;
   for (int64_t s = 0; s < states; s += per_chunk) {
