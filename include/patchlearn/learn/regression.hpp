@@ -33,7 +33,10 @@
 //                a phase-varying drift, c*(u) 1.1e-4 -> 7.9e-6 of its size; a graded medium with a drift
 //                on gap-tooth, worst coefficient 2.7e-5 -> 3.9e-6; paper2d's D_xy 1.5e-4 -> 7e-5; graded2d's
 //                D(x, y) 3.1e-4 -> 3.3e-4, its regression 17.7 -> 19.7 s (each round builds only the fit's
-//                terms, 14 of the 700 columns: built whole, 48.4 s).
+//                terms, 14 of the 700 columns: built whole, 48.4 s). Where the library holds the effective
+//                equation only approximately, the residuals are its truncation, not the state's error,
+//                and the premise fails: a = 2 exp(-0.3u), a*(u) held to its quadratic, came out 1.9e-2
+//                off on the data's range (by rates 1.1e-2, unweighted 4.8e-4; the README says so).
 //   "none"       every row alike. A random medium's errors are its patches' scatter: each patch's own
 //                effective coefficients, the same offset in every state of a trajectory, a share of
 //                the diffusion terms at any rate or residual, not an error of the state. Weighted, that
