@@ -51,20 +51,19 @@ torch::Tensor slow_modes(int P, int K, const torch::Tensor& like) {
   return to_tensor(w, {P, P}, like.device(), like.scalar_type());
 }
 
-/// Every state's weight in the first fit (regression.hpp, "Weights"): 1 / the rms of its rates [N, K],
-/// floored at three times the median state's; 1 everywhere unweighted or when that median is 0.
-torch::Tensor state_weights(const torch::Tensor& rates, Weights weights) {
-  const auto rms = rates.pow(2).mean(1).sqrt();
-  if (weights == Weights::None) return torch::ones_like(rms);
-  const double floor = 3.0 * rms.median().item<double>();
-  return floor > 0 ? 1.0 / rms.clamp_min(floor) : torch::ones_like(rms);
+/// The states' weights 1 / e for their error estimates e [N] (regression.hpp, "Weights"), e floored at
+/// `times` the median state's; undefined when that median is 0.
+torch::Tensor inverse_errors(const torch::Tensor& e, double times) {
+  const double floor = times * e.median().item<double>();
+  return floor > 0 ? 1.0 / e.clamp_min(floor) : torch::Tensor();
 }
 
-/// The weights of a round of "residuals" (regression.hpp, "Weights"): 1 / each state's rms residual
-/// r [N], floored at the median state's; undefined when that median is 0 (a fit exact on most states).
-torch::Tensor residual_weights(const torch::Tensor& r) {
-  const double median = r.median().item<double>();
-  return median > 0 ? 1.0 / r.clamp_min(median) : torch::Tensor();
+/// Every state's weight in the first fit: by rates, 1 / the rms of its rates [N, K] floored at three
+/// times the median state's; 1 everywhere unweighted or when that median is 0.
+torch::Tensor state_weights(const torch::Tensor& rates, Weights weights) {
+  const auto rms = rates.pow(2).mean(1).sqrt();
+  const auto w = weights == Weights::None ? torch::Tensor() : inverse_errors(rms, 3.0);
+  return w.defined() ? w : torch::ones_like(rms);
 }
 
 /// The library rows theta [n K, terms] and rates [n, K] of n states, each state's rows times its
@@ -446,7 +445,7 @@ void refit_by_residuals(RegressionResult& res, const Columns& columns, const Pos
   // The rows of the fit's terms (folded_library's `library`).
   const auto library = [&](const PositionBasis& b, const Slice& rows) { return columns(names, b, rows); };
   for (int round = 0; round < kResidualRounds; ++round) {
-    auto w = residual_weights(state_residuals(library, basis, xi, states, rows_per_state, weight));
+    auto w = inverse_errors(state_residuals(library, basis, xi, states, rows_per_state, weight), 1.0);
     if (!w.defined()) break;  // the fit is exact on most states
     weight = std::move(w);
     const auto rows = folded_library(library, basis, names.size(), states, 1, rows_per_state).all();
