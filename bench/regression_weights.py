@@ -7,9 +7,12 @@ then the regression alone is trained with every weighting (one functional epoch,
 run's own "vs cell problems" line is printed, with the worst relative coefficient against the closed
 forms where the effective equation is a polynomial the library holds.
 
-    python3 bench/regression_weights.py [--patchlearn build/patchlearn] [--out /tmp/weights]
+    python3 bench/regression_weights.py [--patchlearn build/patchlearn] [--out /tmp/weights] [--u-degree 2]
 
-About 3.5 minutes on 2 cores. Timings are not its point (run it on an idle machine all the same).
+--u-degree sets regression.u_degree in every fit (the library's degree in U; "auto" is the default);
+the data are simulated once per --out folder and reused.
+
+About 6 minutes on 2 cores (the lattice's simulation 1.5 of them). Timings are not its point (run it on an idle machine all the same).
 """
 import argparse
 import json
@@ -90,23 +93,31 @@ def media():
     ex = medium(config("nonlinear1d"), 'coefficient = "expression"\nexpression = "2*exp(-0.3*u)"\n'
                 'epsilon = 1e-3\nu_range = [0.0, 2.0]')
     m["a = 2 exp(-0.3u), gap-tooth"] = (auto_keys(sub(ex, "type", '"gap_tooth"')), None)
+    # The lattice's g(u) not a polynomial either: D*(u) = exp(0.4u) D on u in [-3.2, 3.2].
+    m["lattice, g = exp(0.4u)"] = (sub(config("nonlinear2d"), "conductance_factor", '"exp(0.4*u)"'), None)
     return m
 
 
-def regression_only(text, weights):
+def regression_only(text, weights, u_degree=None):
     text = sub(sub(sub(text, "networks", '["functional"]'), "epochs", "1"), "lbfgs_iterations", "0")
-    text = re.sub(r"(?m)^weights\s*=.*\n", "", text)
-    return text.replace("[regression]\n", f'[regression]\nweights = "{weights}"\n', 1)
+    text = re.sub(r"(?m)^(weights|u_degree)\s*=.*\n", "", text)
+    keys = f'weights = "{weights}"\n' + (f"u_degree = {u_degree}\n" if u_degree else "")
+    return text.replace("[regression]\n", "[regression]\n" + keys, 1)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--patchlearn", default=os.path.join(ROOT, "build", "patchlearn"))
     ap.add_argument("--out", default="/tmp/regression_weights")
+    ap.add_argument("--u-degree", default=None,
+                    help='regression.u_degree for every fit (a number, or "auto"); default: the config default')
     args = ap.parse_args()
+    u_degree = None if args.u_degree is None else (
+        '"auto"' if args.u_degree == "auto" else str(int(args.u_degree)))
     os.makedirs(args.out, exist_ok=True)
-    print("| medium | weights | vs cell problems (max error / max size) | worst coefficient |")
-    print("|---|---|---|---|")
+    print("| medium | weights | u degree | vs cell problems (max error / max size) | on the data's range | "
+          "worst coefficient |")
+    print("|---|---|---|---|---|---|")
     for k, (name, (text, truth)) in enumerate(media().items()):
         d = os.path.join(args.out, f"m{k}")
         os.makedirs(d, exist_ok=True)
@@ -118,19 +129,24 @@ def main():
                            stdout=subprocess.DEVNULL)
         for w in ["none", "rates", "residuals"]:
             cfg = os.path.join(d, w + ".toml")
-            open(cfg, "w").write(regression_only(text, w))
+            open(cfg, "w").write(regression_only(text, w, u_degree))
             out = os.path.join(d, w)
             log = subprocess.run([args.patchlearn, "train", cfg, "--data", data, "--out", out],
                                  check=True, capture_output=True, text=True).stdout
-            line = [ln for ln in log.splitlines() if "vs cell problems" in ln][-1]
-            line = line.split(":", 1)[1].replace("(max error / max size)", "").strip()
+            lines = [ln for ln in log.splitlines() if "vs cell problems" in ln]
+            line = lines[-1].split(":", 1)[1].split(" (max error")[0].strip() if lines else ""
             worst = ""
+            summary = json.load(open(os.path.join(out, "summary.json")))
+            reg = summary["regression"]
+            tail = "_max_error_on_data"
+            on_data = ", ".join(f"{k[:-len(tail)]} {v:.2e}" for k, v in summary.get("regression_effective", {}).items()
+                                if k.endswith(tail))
             if truth:
-                c = json.load(open(os.path.join(out, "summary.json")))["regression"]["coefficients"]
+                c = reg["coefficients"]
                 e, t = max((abs(c.get(t, 0.0) / v - 1), t) for t, v in truth.items())
                 absent = max((abs(v) for t, v in c.items() if t not in truth), default=0.0)
                 worst = f"{e:.2e} ({t}); absent terms {absent:.1e}"
-            print(f"| {name} | {w} | {line} | {worst} |", flush=True)
+            print(f"| {name} | {w} | {reg['u_degree']} | {line} | {on_data} | {worst} |", flush=True)
     return 0
 
 

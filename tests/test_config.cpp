@@ -232,16 +232,30 @@ TEST(Config, SizesBeyondMemoryAreRefusedUpFront) {
   }
 }
 
+TEST(Config, TheLibrarysDegreeInUIsChosenUnlessGiven) {
+  EXPECT_EQ(parse_config_1d("", "t").u_degree, learn::kChosenDegree);
+  EXPECT_EQ(parse_config_1d("[regression]\nu_degree = 4\n", "t").u_degree, 4);
+  EXPECT_EQ(parse_config_1d("[regression]\nu_degree = \"auto\"\n", "t").u_degree, learn::kChosenDegree);
+  for (const char* bad : {"0", "7", "2.5", "\"two\""}) {
+    try {
+      parse_config_1d(std::string("[regression]\nu_degree = ") + bad + "\n", "t");
+      ADD_FAILURE() << "regression.u_degree = " << bad << " was taken";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.key, "regression.u_degree") << e.what();
+    }
+  }
+}
+
 TEST(Config, RegressionWeightsByResidualsExceptOnRandomMedia) {
   // A random medium's rate errors are its patches' scatter, whatever the rates or residuals:
   // unweighted rows (learn/regression.hpp, "Weights").
   const std::string dir = std::string(PATCHLEARN_SOURCE_DIR) + "/configs/";
-  EXPECT_EQ(load_config_1d(dir + "nonlinear1d.toml").regression_weights, RegressionWeights::Residuals);
-  EXPECT_EQ(load_config_1d(dir + "random1d.toml").regression_weights, RegressionWeights::None);
-  EXPECT_EQ(load_config_2d(dir + "graded2d.toml").regression_weights, RegressionWeights::Residuals);
-  EXPECT_EQ(load_config_2d(dir + "random2d.toml").regression_weights, RegressionWeights::None);
-  EXPECT_EQ(parse_config_1d("[regression]\nweights = \"none\"\n", "t").regression_weights, RegressionWeights::None);
-  EXPECT_EQ(parse_config_1d("[regression]\nweights = \"rates\"\n", "t").regression_weights, RegressionWeights::Rates);
+  EXPECT_EQ(load_config_1d(dir + "nonlinear1d.toml").regression_weights, learn::Weights::Residuals);
+  EXPECT_EQ(load_config_1d(dir + "random1d.toml").regression_weights, learn::Weights::None);
+  EXPECT_EQ(load_config_2d(dir + "graded2d.toml").regression_weights, learn::Weights::Residuals);
+  EXPECT_EQ(load_config_2d(dir + "random2d.toml").regression_weights, learn::Weights::None);
+  EXPECT_EQ(parse_config_1d("[regression]\nweights = \"none\"\n", "t").regression_weights, learn::Weights::None);
+  EXPECT_EQ(parse_config_1d("[regression]\nweights = \"rates\"\n", "t").regression_weights, learn::Weights::Rates);
   try {
     parse_config_1d("[regression]\nweights = \"rate\"\n", "t");
     FAIL() << "regression.weights = \"rate\" was taken";
@@ -307,8 +321,10 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"regression.weights", [](const Config1D& x) { return std::string(name_of(x.regression_weights)); }},
       {"regression.position_degree",
        [&](const Config1D& x) {
-         return x.position_degree == SharedConfig::kChosenDegree ? std::string("auto") : n(x.position_degree);
+         return x.position_degree == learn::kChosenDegree ? std::string("auto") : n(x.position_degree);
        }},
+      {"regression.u_degree",
+       [&](const Config1D& x) { return x.u_degree == learn::kChosenDegree ? std::string("auto") : n(x.u_degree); }},
       {"learn.position_input",
        [](const Config1D& x) { return std::string(x.learn.position_input ? "true" : "false"); }},
       {"run.device", [](const Config1D& x) { return x.device; }},

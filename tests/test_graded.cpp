@@ -274,7 +274,7 @@ TEST(PositionRegression, TheChosenDegreeFollowsACoefficientThatNoLowDegreeHolds)
   };
   basis.degree = 2;
   const double fixed = worst(learn::regress(U, R, M, dX, 3, 1e-6, basis));
-  basis.degree = learn::PositionBasis::kChosenDegree;
+  basis.degree = learn::kChosenDegree;
   const auto chosen = learn::regress(U, R, M, dX, 3, 1e-6, basis);
   std::printf("a*(x) at the nodes: degree 2 %.2e, chosen degree %d %.2e\n", fixed, chosen.position.degree,
               worst(chosen));

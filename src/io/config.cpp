@@ -93,16 +93,6 @@ const char* name_of(Precision p) {
   return names[static_cast<int>(p)];
 }
 
-const char* name_of(PositionBasisKind k) {
-  static const char* const names[] = {"none", "polynomial", "fourier"};  // in the enum's order
-  return names[static_cast<int>(k)];
-}
-
-const char* name_of(RegressionWeights w) {
-  static const char* const names[] = {"none", "rates", "residuals"};  // in the enum's order
-  return names[static_cast<int>(w)];
-}
-
 const char* name_of(ValidationSplit s) {
   static const char* const names[] = {"states", "trajectories"};  // in the enum's order
   return names[static_cast<int>(s)];
@@ -430,7 +420,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (c.stencil != 3 && c.stencil != 5)
     throw ConfigError("learn.stencil", std::to_string(c.stencil) + " must be 3 or 5");
   check_position_degree(c, c.macro_nodes - 2, "interior macro nodes");
-  if (c.field->graded() && c.position_basis == PositionBasisKind::None)
+  if (c.field->graded() && c.position_basis == learn::PositionKind::None)
     c.warnings.push_back(
         "regression.position_basis: the medium is graded (x in medium.expression), but the regression's library is "
         "translation invariant and can find only one average a*; set position_basis = \"polynomial\" or "

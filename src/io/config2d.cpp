@@ -322,7 +322,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // by default where the teeth's scatter hides the equation's shape: a u-dependent random lattice
   // (random_nonlinear2d.toml: g'(u) 5-20% off without, 1-2% with; README "Patch scales on a lattice"). A
   // linear one's shape is D alone, which they only move from the fit's pooled mean to the teeth's.
-  const bool position_dependent = c.modulation || c.position_basis != PositionBasisKind::None;
+  const bool position_dependent = c.modulation || c.position_basis != learn::PositionKind::None;
   if (!Table(root, "learn").has("patch_scales"))
     c.learn.patch_scales = c.random && !c.kappa.nonlinear_key().empty() && !position_dependent;
   else if (c.learn.patch_scales && position_dependent)
@@ -334,7 +334,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
         fmt::format("run.chunk_trajectories: the teeth's own tables ({} values per tooth) outweigh the state "
                     "of a chunk of {} trajector{} ({} values per tooth each); {} or more keep them within it",
                     tooth_values, c.chunk_trajectories, c.chunk_trajectories == 1 ? "y" : "ies", m * m, c.chunk_least));
-  if (c.modulation && c.position_basis == PositionBasisKind::None)
+  if (c.modulation && c.position_basis == learn::PositionKind::None)
     c.warnings.push_back(
         "regression.position_basis: the lattice is modulated (lattice.modulation), but the regression's library is "
         "translation invariant and can find only one average D; set position_basis = \"polynomial\" or "
@@ -348,8 +348,8 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   // against the representative volumes' 1.096 +- 0.005): the conditions' modes. (P - 1) / 4 is
   // where the regression starts: it takes more where those do not tell its terms apart.
   if (!regression.has("modes") || regression.is_auto("modes")) {
-    if ((!c.kappa.nonlinear_key().empty() && c.position_basis == PositionBasisKind::None) ||
-        c.position_basis == PositionBasisKind::Fourier) {
+    if ((!c.kappa.nonlinear_key().empty() && c.position_basis == learn::PositionKind::None) ||
+        c.position_basis == learn::PositionKind::Fourier) {
       c.regression_modes = std::max(1, (c.patches - 1) / 4);
       c.regression_modes_chosen = true;
     } else if (c.random)

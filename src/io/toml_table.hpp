@@ -336,7 +336,7 @@ inline std::map<std::string, std::set<std::string>> with_shared_keys(std::map<st
                      "standardize", "activation", "precision", "validation_fraction", "validation_split", "seed",
                      "checkpoint_every", "position_input", "patch_scales"});
   s["rollout"] = {"method", "t_end", "dt", "rtol", "atol"};
-  s["regression"].insert({"threshold", "position_basis", "position_degree", "weights"});
+  s["regression"].insert({"threshold", "position_basis", "position_degree", "weights", "u_degree"});
   s["run"] = {"device", "chunk_trajectories"};
   s["bench"].insert({"rmse", "repeat_s"});
   return s;
@@ -370,16 +370,17 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
     if (!(c.regression_threshold >= 0))
       throw ConfigError("regression.threshold", num(c.regression_threshold) + " must be >= 0, or \"auto\"");
   }
-  c.regression_weights =
-      reg.enumerated("weights", random_medium ? RegressionWeights::None : RegressionWeights::Residuals,
-                     {RegressionWeights::Residuals, RegressionWeights::Rates, RegressionWeights::None});
-  c.position_basis =
-      reg.enumerated("position_basis", c.position_basis,
-                     {PositionBasisKind::None, PositionBasisKind::Polynomial, PositionBasisKind::Fourier});
+  using learn::PositionKind, learn::Weights;
+  c.regression_weights = reg.enumerated("weights", random_medium ? Weights::None : Weights::Residuals,
+                                        {Weights::Residuals, Weights::Rates, Weights::None});
+  c.position_basis = reg.enumerated("position_basis", c.position_basis,
+                                    {PositionKind::None, PositionKind::Polynomial, PositionKind::Fourier});
   c.position_degree = reg.is_auto("position_degree")
-                          ? SharedConfig::kChosenDegree
+                          ? learn::kChosenDegree
                           : static_cast<int>(reg.integer("position_degree", c.position_degree, 1, 8));
-  if (reg.has("position_degree") && c.position_basis == PositionBasisKind::None)
+  c.u_degree = reg.is_auto("u_degree") ? learn::kChosenDegree
+                                       : static_cast<int>(reg.integer("u_degree", c.u_degree, 1, learn::kMaxUDegree));
+  if (reg.has("position_degree") && c.position_basis == PositionKind::None)
     throw ConfigError("regression.position_degree",
                       "is set but regression.position_basis is \"none\"; choose \"polynomial\" or \"fourier\"");
   c.device = run.choice("device", c.device, {});
@@ -394,12 +395,12 @@ inline void parse_shared_sections(const toml::table& root, SharedConfig& c, doub
 /// (`what`: "interior macro nodes", "patch centres per side"): they must tell its factors apart.
 inline void check_position_degree(const SharedConfig& c, int positions, const std::string& what) {
   const int d = c.position_degree;
-  if (d == SharedConfig::kChosenDegree) return;  // "auto" stays within what the positions tell apart
-  if (c.position_basis == PositionBasisKind::Polynomial && d > positions - 1)
+  if (d == learn::kChosenDegree) return;  // "auto" stays within what the positions tell apart
+  if (c.position_basis == learn::PositionKind::Polynomial && d > positions - 1)
     throw ConfigError("regression.position_degree",
                       std::to_string(d) + " needs more than the " + std::to_string(positions) + " " + what +
                           " to tell the powers apart; use at most " + std::to_string(positions - 1));
-  if (c.position_basis == PositionBasisKind::Fourier && 2 * d > positions - 1)
+  if (c.position_basis == learn::PositionKind::Fourier && 2 * d > positions - 1)
     throw ConfigError("regression.position_degree",
                       std::to_string(d) + " gives " + std::to_string(2 * d) +
                           " sine and cosine factors, more than the " + std::to_string(positions) + " " + what +

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include "patchlearn/homog/homogenized2d.hpp"
@@ -159,9 +160,39 @@ DerivativeMap with_position_2d(DerivativeMap d, const PositionBasis& basis, cons
   return with_position(std::move(d), basis, x, y);
 }
 
-const char* name_of(Weights w) {
-  static const char* const names[] = {"none", "rates", "residuals"};  // in the enum's order
-  return names[static_cast<int>(w)];
+std::vector<std::string> u_series(const std::string& factor, int degree) {
+  std::vector<std::string> terms;
+  for (int k = 0; k <= degree; ++k) {
+    const std::string power = k == 0 ? "" : k == 1 ? "U" : "U^" + std::to_string(k);
+    terms.push_back(factor == "1" ? (k == 0 ? "1" : power) : (k == 0 ? factor : power + "*" + factor));
+  }
+  return terms;
+}
+
+namespace {
+/// The concatenation of the families `series` ({factor, degree} each, u_series).
+std::vector<std::string> families(const std::vector<std::pair<std::string, int>>& series) {
+  std::vector<std::string> terms;
+  for (const auto& [factor, degree] : series)
+    for (auto& t : u_series(factor, degree)) terms.push_back(std::move(t));
+  return terms;
+}
+}  // namespace
+
+std::vector<std::string> library_1d(int d) {
+  // r(U); c(U) U_x; a(U) U_xx; a'(U) U_x^2; the conservative differences' dX^2 term ("The library").
+  auto terms = families({{"1", d + 1}, {"U_x", d}, {"U_xx", d}, {"U_x^2", d - 1}});
+  terms.push_back("U_xx^2");
+  return terms;
+}
+
+std::vector<std::string> library_2d(int d, bool linear) {
+  if (linear) return {"U", "U_x", "U_y", "U_xx", "U_xy", "U_yy", "U_xxxx", "U_xxyy", "U_yyyy"};
+  // r(U); the drifts; g(U) D : grad grad U; the fourth-order terms; g'(U) grad U . D grad U.
+  auto terms = families({{"1", d + 1}, {"U_x", d}, {"U_y", d}, {"U_xx", d}, {"U_xy", d}, {"U_yy", d}});
+  for (const char* t : {"U_xxxx", "U_xxyy", "U_yyyy"}) terms.push_back(t);
+  for (auto& t : families({{"U_x^2", d - 1}, {"U_x*U_y", d - 1}, {"U_y^2", d - 1}})) terms.push_back(std::move(t));
+  return terms;
 }
 
 double RegressionResult::coefficient(const std::string& term) const {
@@ -355,31 +386,74 @@ LibraryRows folded_library(const Library& library, const PositionBasis& basis, s
   return rows;
 }
 
-/// `position` with its degree chosen from the data where it is PositionBasis::kChosenDegree (see
-/// there), else as it is. `library` (folded_library) gives the library of `basis` and the rates;
-/// `positions` per axis and the library's size (`base_terms` times the basis functions and 1, at
-/// most kChosenColumns) bound the degree. Each degree is scored as chosen_threshold scores a
-/// threshold: its least squares on four rows in five (of a subsample of ~20,000), on the held-out
-/// fifth.
+/// An eq.-(24) held-out error at or below this is the rounding of an exact fit: nothing is left for
+/// a higher degree to find.
+constexpr double kExactFit = 1e-20;
+
+/// The degree chosen from the data (regression.position_degree and .u_degree = "auto"): from
+/// `first` up to `top`, while one of the next two degrees lowers the held-out error below `gain`
+/// times the chosen degree's. `rows(d)` folds the library of degree d (folded_library, on a subsample), or gives
+/// nullopt where that library is too large or its samples too few to score it; each degree is scored as
+/// chosen_threshold scores a threshold: its least squares on four rows in five, on the held-out fifth.
+template <class Rows>
+int chosen_degree(int first, int top, double gain, const Rows& rows) {
+  std::vector<double> errors;  // errors[d - first]: degree d's held-out error
+  int chosen = first;
+  for (int d = first; d <= top && d <= chosen + 2; ++d) {
+    const std::optional<LibraryRows> r = rows(d);
+    if (!r) break;
+    errors.push_back(r->fifth().relative_mse(PreparedLibrary(r->four()).least_squares()));
+    if (errors[chosen - first] <= kExactFit) break;
+    if (errors.back() < gain * errors[chosen - first]) chosen = d;
+  }
+  return chosen;
+}
+
+/// States taken one in `every` so that a subsample holds about 20,000 rows.
+int64_t subsample(int64_t states, int64_t rows_per_state) {
+  return std::max<int64_t>(1, states * rows_per_state / 20000);
+}
+
+/// `position` with its degree chosen from the data where it is kChosenDegree (PositionBasis), else
+/// as it is. `library` (folded_library) gives the library of `basis` and the rates; `positions` per
+/// axis and the library's size (`base_terms` times the basis functions and 1, at most
+/// kChosenColumns) bound the degree.
 template <class Library>
 PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t states, int64_t rows_per_state,
                                  std::size_t base_terms, const Library& library) {
-  if (position.kind == PositionBasis::Kind::None || position.degree != PositionBasis::kChosenDegree) return position;
-  const int64_t every = std::max<int64_t>(1, states * rows_per_state / 20000);
-  const int top = std::min(8, position.max_degree(positions));
-  std::vector<double> errors;  // errors[d - 1]: degree d's held-out error
-  int chosen = 1;
-  for (int d = 1; d <= top && d <= chosen + 2; ++d) {
-    position.degree = d;
-    const std::size_t P = base_terms * (1 + position.functions().size());
-    if (d > 1 && P > PositionBasis::kChosenColumns) break;
-    const auto rows = folded_library(library, position, P, states, every, rows_per_state);
-    if (rows.rows() < static_cast<int64_t>(3 * P)) break;  // too few samples to score this degree
-    errors.push_back(rows.fifth().relative_mse(PreparedLibrary(rows.four()).least_squares()));
-    if (errors.back() < 0.9 * errors[chosen - 1]) chosen = d;
-  }
-  position.degree = chosen;
+  if (position.kind == PositionBasis::Kind::None || position.degree != kChosenDegree) return position;
+  const int64_t every = subsample(states, rows_per_state);
+  position.degree = chosen_degree(1, std::min(8, position.max_degree(positions)), 0.9, [&](int d) {
+    PositionBasis b = position;
+    b.degree = d;
+    const std::size_t P = base_terms * (1 + b.functions().size());
+    std::optional<LibraryRows> r;
+    if (d > 1 && P > PositionBasis::kChosenColumns) return r;
+    r = folded_library(library, b, P, states, every, rows_per_state);
+    if (r->rows() < static_cast<int64_t>(3 * P)) r.reset();  // too few samples to score this degree
+    return r;
+  });
   return position;
+}
+
+/// The library's degree in U (regression.hpp, "The library"): `u_degree` as given, or chosen from 2
+/// up to kMaxUDegree where it is kChosenDegree, a degree at a time while one of the next two at
+/// least halves the held-out error (kUDegreeGain). `library(base, basis, rows)` gives the rows of the
+/// library `base` (library_1d or library_2d of a degree) times `basis`.
+template <class Library>
+int chosen_u_degree(int u_degree, const std::function<std::vector<std::string>(int)>& library_of,
+                    const PositionBasis& basis, int64_t states, int64_t rows_per_state, const Library& library) {
+  if (u_degree != kChosenDegree) return u_degree;
+  const int64_t every = subsample(states, rows_per_state);
+  return chosen_degree(2, kMaxUDegree, kUDegreeGain, [&](int d) {
+    const auto terms = position_terms(library_of(d), basis);
+    std::optional<LibraryRows> r;
+    if (d > 2 && terms.size() > PositionBasis::kChosenColumns) return r;
+    const auto rows_of = [&](const PositionBasis& b, const Slice& rows) { return library(terms, b, rows); };
+    r = folded_library(rows_of, basis, terms.size(), states, every, rows_per_state);
+    if (r->rows() < static_cast<int64_t>(3 * terms.size())) r.reset();
+    return r;
+  });
 }
 
 /// Every state's rms residual of the coefficients xi [P]: `library` (folded_library) gives each
@@ -467,12 +541,12 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 }
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
-                         double threshold, const PositionBasis& position, double tooth_width, Weights weights) {
+                         double threshold, const PositionBasis& position, double tooth_width, Weights weights,
+                         int u_degree) {
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
-  const std::vector<std::string> base = {"1",    "U",      "U^2",      "U^3",   "U_x",     "U*U_x", "U^2*U_x",
-                                         "U_xx", "U*U_xx", "U^2*U_xx", "U_x^2", "U*U_x^2", "U_xx^2"};
+  auto base = library_1d(2);
   auto weight = state_weights(Rt.index({Slice(), Slice(1, M - 1)}), weights);
   // The library terms `terms` of `basis` and the rates at the interior nodes of the states `rows`, weighted.
   const auto columns = [&](const std::vector<std::string>& terms, const PositionBasis& basis, const Slice& rows) {
@@ -486,11 +560,14 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
     return columns(position_terms(base, basis), basis, rows);
   };
   const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library);
+  u_degree = chosen_u_degree(u_degree, library_1d, basis, N, M - 2, columns);
+  base = library_1d(u_degree);
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, M - 2), terms, threshold);
   if (weights == Weights::Residuals) refit_by_residuals(res, columns, basis, N, M - 2, weight);
   res.position = basis;
   res.weights = weights;
+  res.u_degree = u_degree;
   res.a_star = res.coefficient("U_xx");
   return res;
 }
@@ -513,20 +590,13 @@ torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tens
 
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position, const std::vector<double>& centres,
-                            const PatchMeans& means, int modes, bool linear, Weights weights) {
+                            const PatchMeans& means, int modes, bool linear, Weights weights, int u_degree) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
   PatchMeanMap map(P, L, means);
   const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
   // The rates as point values (dUdt itself when the data are point values).
   const auto Rt = map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble));
-  std::vector<std::string> base = {"1",      "U",        "U^2",     "U^3",     "U_x",       "U*U_x",    "U^2*U_x",
-                                   "U_y",    "U*U_y",    "U^2*U_y", "U_xx",    "U*U_xx",    "U^2*U_xx", "U_xy",
-                                   "U*U_xy", "U^2*U_xy", "U_yy",    "U*U_yy",  "U^2*U_yy",  "U_xxxx",   "U_xxyy",
-                                   "U_yyyy", "U_x^2",    "U*U_x^2", "U_x*U_y", "U*U_x*U_y", "U_y^2",    "U*U_y^2"};
-  if (linear)  // U and its derivatives: no constant, power or product
-    base.erase(std::remove_if(base.begin(), base.end(),
-                              [](const std::string& t) { return t == "1" || t.find_first_of("^*") != t.npos; }),
-               base.end());
+  auto base = library_2d(2, linear);
   // The modes fitted: |kx|, |ky| <= K, 0 for every mode.
   const auto within = [P](int K) { return 2 * K < P ? K : 0; };
   int K = within(std::abs(modes));
@@ -576,11 +646,19 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
     }
     if (K != first) basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
   }
+  if (linear) {
+    u_degree = 0;
+  } else {
+    u_degree = chosen_u_degree(
+        u_degree, [](int d) { return library_2d(d, false); }, basis, N, P * P, columns);
+    base = library_2d(u_degree, false);
+  }
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
   if (weights == Weights::Residuals) refit_by_residuals(res, columns, basis, N, P * P, weight);
   res.position = basis;
   res.weights = weights;
+  res.u_degree = u_degree;
   res.modes = K;
   res.slow_mode_errors = std::move(tried);
   res.every_mode_error = every_mode;

@@ -255,36 +255,12 @@ json score(const LearningTask& task, learn::TorchOperator& op, const EvaluationS
 }  // namespace
 
 learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int dimensions) {
-  using Kind = learn::PositionBasis::Kind;
   learn::PositionBasis b;
-  switch (cfg.position_basis) {
-    case PositionBasisKind::None:
-      b.kind = Kind::None;
-      break;
-    case PositionBasisKind::Polynomial:
-      b.kind = Kind::Polynomial;
-      break;
-    case PositionBasisKind::Fourier:
-      b.kind = Kind::Fourier;
-      break;
-  }
-  b.degree =
-      cfg.position_degree == SharedConfig::kChosenDegree ? learn::PositionBasis::kChosenDegree : cfg.position_degree;
+  b.kind = cfg.position_basis;
+  b.degree = cfg.position_degree;
   b.length = length;
   b.dimensions = dimensions;
   return b;
-}
-
-learn::Weights regression_weights(const SharedConfig& cfg) {
-  switch (cfg.regression_weights) {
-    case RegressionWeights::None:
-      return learn::Weights::None;
-    case RegressionWeights::Rates:
-      return learn::Weights::Rates;
-    case RegressionWeights::Residuals:
-      break;
-  }
-  return learn::Weights::Residuals;
 }
 
 json regression_json(const learn::RegressionResult& fit) {
@@ -293,7 +269,8 @@ json regression_json(const learn::RegressionResult& fit) {
   json r = {{"equation", fit.equation},   {"coefficients", coefficients},
             {"terms", fit.terms},         {"least_squares", fit.least_squares},
             {"stlsq", fit.stlsq},         {"relative_residual", fit.relative_residual},
-            {"threshold", fit.threshold}, {"weights", learn::name_of(fit.weights)}};
+            {"threshold", fit.threshold}, {"weights", learn::name_of(fit.weights)},
+            {"u_degree", fit.u_degree}};
   if (fit.position.kind != learn::PositionBasis::Kind::None) r["position_degree"] = fit.position.degree;
   return r;
 }
@@ -364,6 +341,21 @@ void add_curve_errors(json& out, const json& truth,
           worst(key, sizes, truth["u_data"][0].get<double>(), truth["u_data"][1].get<double>());
   }
   if (truth.contains("u_data")) out["u_data"] = truth["u_data"];
+}
+
+std::string curve_errors_text(const json& curves, const std::vector<std::pair<std::string, std::string>>& labels) {
+  // The labelled errors KEY + suffix, joined by ", ".
+  const auto errors = [&](const std::string& suffix) {
+    std::string text;
+    for (const auto& [key, label] : labels)
+      text += fmt::format("{}{} {:.2e}", text.empty() ? "" : ", ", label, curves[key + suffix].get<double>());
+    return text;
+  };
+  std::string text = errors("_max_error") + " (max error / max size";
+  if (curves.contains("u_data"))
+    text += fmt::format("; on the data's u in [{:.3g}, {:.3g}]: {}", curves["u_data"][0].get<double>(),
+                        curves["u_data"][1].get<double>(), errors("_max_error_on_data"));
+  return text + ")";
 }
 
 json with_data_range(json truth, const torch::Tensor& U) {

@@ -567,8 +567,9 @@ class LearningTask1D : public LearningTask {
 
   FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
     const int M = cfg_.macro_nodes;
-    const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil,
-                                    cfg_.regression_threshold, basis_, cfg_.tooth_width, regression_weights(cfg_));
+    const auto reg =
+        learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold,
+                       basis_, cfg_.tooth_width, cfg_.regression_weights, cfg_.u_degree);
     if (graded_ && !cfg_.field->nonlinear_key().empty()) {
       // a*(x, u), c*(x, u) + d a*/dx, r*(x, u) as the equation has them, node by node against the
       // local cell problems there; the worst of each over the nodes.
@@ -805,13 +806,14 @@ class LearningTask1D : public LearningTask {
 
  private:
   // a*(u), c*(u), r*(u) as the regression's equation has them (the coefficients of the terms
-  // U^k*U_xx, U^k*U_x and U^k, with their position factors at x on a graded medium), on the u
-  // points of the cell problems' curves `truth`, with their errors.
+  // U^k*U_xx, U^k*U_x and U^k up to the library's degree, with their position factors at x on a
+  // graded medium), on the u points of the cell problems' curves `truth`, with their errors.
   json regression_curves(const learn::RegressionResult& reg, const json& truth, double x = 0.0) const {
+    const int d = reg.u_degree;
     return patchlearn::regression_curves(reg, truth,
-                                         {{"a_star", {"U_xx", "U*U_xx", "U^2*U_xx"}},
-                                          {"drift", {"U_x", "U*U_x", "U^2*U_x"}},
-                                          {"reaction", {"1", "U", "U^2", "U^3"}}},
+                                         {{"a_star", learn::u_series("U_xx", d)},
+                                          {"drift", learn::u_series("U_x", d)},
+                                          {"reaction", learn::u_series("1", d + 1)}},
                                          x);
   }
 
@@ -1073,13 +1075,12 @@ Report Problem1D::learning_report(const json& summary) const {
     if (!summary.contains(key)) continue;
     const json& c = summary[key];
     const bool graded = std::string(key) == "regression_graded_effective";
+    const std::string xu = graded ? "(x, u)" : "(u)";
     return with_patch_scales(
         {{{key, c}},
-         {fmt::format("regression vs cell problems{}: a*{} {:.2e}, c*{} {:.2e}, r*{} {:.2e} (max error / max size)",
-                      graded ? " at the interior nodes" : "", graded ? "(x, u)" : "(u)",
-                      c["a_star_max_error"].get<double>(), graded ? "(x, u) + da*/dx" : "(u)",
-                      c["drift_max_error"].get<double>(), graded ? "(x, u)" : "(u)",
-                      c["reaction_max_error"].get<double>())}},
+         {fmt::format("regression vs cell problems{}: ", graded ? " at the interior nodes" : "") +
+          curve_errors_text(
+              c, {{"a_star", "a*" + xu}, {"drift", graded ? "c*(x, u) + da*/dx" : "c*(u)"}, {"reaction", "r*" + xu}})}},
         summary);
   }
   Report r{{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},

@@ -345,7 +345,7 @@ class LearningTask2D : public LearningTask {
     const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
                                        cfg_.regression_threshold, basis_, layout_.centres, patch_means(),
                                        cfg_.regression_modes_chosen ? -cfg_.regression_modes : cfg_.regression_modes,
-                                       e_.linear(), regression_weights(cfg_));
+                                       e_.linear(), cfg_.regression_weights, cfg_.u_degree);
     json extra = {{"regression_modes", reg.modes > 0 ? reg.modes : cfg_.patches / 2}};
     if (!reg.slow_mode_errors.empty()) {
       // The slow modes' check (learn::regress_2d): each tried K's held-out error on every mode.
@@ -375,10 +375,10 @@ class LearningTask2D : public LearningTask {
     if (!e_.linear())
       extra["regression_effective"] =
           regression_curves(reg, with_data_range(curves_, U),
-                            {{"D_xx", {"U_xx", "U*U_xx", "U^2*U_xx"}},
-                             {"D_xy", {"U_xy", "U*U_xy", "U^2*U_xy"}, 0.5, {"D_xx", "D_yy"}},
-                             {"D_yy", {"U_yy", "U*U_yy", "U^2*U_yy"}},
-                             {"reaction", {"1", "U", "U^2", "U^3"}}});
+                            {{"D_xx", learn::u_series("U_xx", reg.u_degree)},
+                             {"D_xy", learn::u_series("U_xy", reg.u_degree), 0.5, {"D_xx", "D_yy"}},
+                             {"D_yy", learn::u_series("U_yy", reg.u_degree)},
+                             {"reaction", learn::u_series("1", reg.u_degree + 1)}});
     if (e_.modulation) extra["regression_modulated"] = local_tensors(reg, observer);
     return {reg, extra};
   }
@@ -797,6 +797,15 @@ Report Problem2D::learning_report(const json& summary) const {
       distance(summary["D_cell"], {summary["D_cell_stderr"], summary["D_teeth_stderr"]},
                "D_regression_combined_standard_errors",
                "D regression - representative volumes, in both estimates' errors");
+  }
+  if (summary.contains("regression_effective")) {
+    // A u-dependent lattice: D*(u) and r*(u) as the equation has them against the cell problems'.
+    const json& c = summary["regression_effective"];
+    r.json["regression_effective"] = c;
+    r.lines.push_back(
+        "regression vs cell problems: " +
+        curve_errors_text(c,
+                          {{"D_xx", "D*_xx(u)"}, {"D_xy", "D*_xy(u)"}, {"D_yy", "D*_yy(u)"}, {"reaction", "r*(u)"}}));
   }
   r = with_patch_scales(r, summary);
   if (summary.contains("patch_scales_vs_teeth")) {

@@ -11,6 +11,7 @@
 #include "patchlearn/coeff/field.hpp"
 #include "patchlearn/coeff/random_medium.hpp"
 #include "patchlearn/core/defs.hpp"
+#include "patchlearn/learn/regression_choices.hpp"
 #include "patchlearn/micro/initial_conditions.hpp"
 #include "patchlearn/schemes/integrators.hpp"
 #include "patchlearn/schemes/patch_budget.hpp"
@@ -25,14 +26,6 @@ const char* name_of(Activation a);
 enum class Precision { FP64, FP32 };
 /// Its name in configs and summaries: fp64, fp32.
 const char* name_of(Precision p);
-/// The basis of x (and y) that a position-aware regression expands every coefficient in
-/// (regression.position_basis; learn/regression.hpp: PositionBasis): none, polynomial, fourier.
-enum class PositionBasisKind { None, Polynomial, Fourier };
-const char* name_of(PositionBasisKind k);
-/// How the states weigh in the regression's fits (regression.weights; learn/regression.hpp,
-/// "Weights"): none, rates, residuals.
-enum class RegressionWeights { None, Rates, Residuals };
-const char* name_of(RegressionWeights w);
 /// What the validation set holds out (learn.validation_split): single states drawn from every
 /// training trajectory, or whole trajectories. States of one trajectory are close in time and share
 /// its initial condition and, on a random medium, its piece of the medium; holding out whole
@@ -106,14 +99,15 @@ struct SharedConfig {
   double regression_threshold = 1e-3;
   static constexpr double kChosenThreshold = -1.0;
   /// The position basis of a position-aware regression and its degree (regression.position_basis,
-  /// .position_degree); kChosenDegree ("auto", the default): chosen from the data
-  /// (learn::PositionBasis::kChosenDegree).
-  PositionBasisKind position_basis = PositionBasisKind::None;
+  /// .position_degree); learn::kChosenDegree ("auto", the default): chosen from the data.
+  learn::PositionKind position_basis = learn::PositionKind::None;
+  int position_degree = learn::kChosenDegree;
   /// regression.weights (learn/regression.hpp, "Weights"); by default "residuals" unless the medium
   /// is random ("none").
-  RegressionWeights regression_weights = RegressionWeights::Residuals;
-  static constexpr int kChosenDegree = 0;
-  int position_degree = kChosenDegree;
+  learn::Weights regression_weights = learn::Weights::Residuals;
+  /// The library's degree in U (regression.u_degree; learn/regression.hpp, "The library");
+  /// learn::kChosenDegree ("auto", the default): chosen from the data.
+  int u_degree = learn::kChosenDegree;
   // [run]
   std::string device = "auto";
   int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth; GPU: all)

@@ -39,9 +39,10 @@ DerivativeMap macro_derivatives_1d(const torch::Tensor& U, double dX, int stenci
 /// w^2 U_x^2 U_xx / 12 + O(w^4). A term's tooth average is taken on the node's local quadratic
 ///   q(z) = U_i + U_x z + U_xx (z^2 - w^2/12) / 2,   z the offset from the node,
 /// whose tooth average is U_i (U_x, U_xx the stencil's differences: the lift's profile, kernels/
-/// coarse.hpp), by 4-point Gauss-Legendre over the tooth, exact for the library's terms (at most
-/// degree 6 in z). Linear terms are their centre values, so a linear equation's fit is unchanged.
-/// Width 0: point values.
+/// coarse.hpp), by 4-point Gauss-Legendre over the tooth, exact for terms of degree at most 7 in z
+/// (the library's at its degree 2 in U; a higher degree's U^k*U_xx is of degree 2k in z, and the rule
+/// misses its O(w^8) part, ~(w U_x / U)^8 of the term). Linear terms are their centre values, so a linear equation's
+/// fit is unchanged. Width 0: point values.
 struct ToothAverage {
   double width = 0.0;
   /// sum_j coefficients[j] * (the tooth average of term j) at every node of `centre` (U, U_x, U_xx

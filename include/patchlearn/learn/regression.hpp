@@ -35,8 +35,10 @@
 //                D(x, y) 3.1e-4 -> 3.3e-4, its regression 17.7 -> 19.7 s (each round builds only the fit's
 //                terms, 14 of the 700 columns: built whole, 48.4 s). Where the library holds the effective
 //                equation only approximately, the residuals are its truncation, not the state's error,
-//                and the premise fails: a = 2 exp(-0.3u), a*(u) held to its quadratic, came out 1.9e-2
-//                off on the data's range (by rates 1.1e-2, unweighted 4.8e-4; the README says so).
+//                and the premise fails: a = 2 exp(-0.3u), a*(u) held to its quadratic, came out 1.6e-2
+//                off on the data's range (by rates 8.8e-3, unweighted 3.6e-4). The library's degree in
+//                U, chosen from the data ("The library" below), removes the truncation: at the chosen
+//                degree 4, 8.9e-6 (by rates 8.5e-6; unweighted, at its chosen 3, 4.3e-5).
 //   "none"       every row alike. A random medium's errors are its patches' scatter: each patch's own
 //                effective coefficients, the same offset in every state of a trajectory, a share of
 //                the diffusion terms at any rate or residual, not an error of the state. Weighted, that
@@ -45,14 +47,16 @@
 //                8.9e-3), so it is a random medium's default.
 //
 // The library is polynomial in U times derivative terms, enough for the effective equation
-// U_t = (a(U) U_x)_x + c(U) U_x + r(U) with quadratic a and c and cubic r:
+// U_t = (a(U) U_x)_x + c(U) U_x + r(U) with a and c polynomials of degree d (regression.u_degree)
+// and r of degree d + 1; at d = 2:
 //   1D: 1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_xx, U*U_xx, U^2*U_xx, U_x^2, U*U_x^2, U_xx^2
-// (the derivatives from the macro finite differences of the regression's stencil). A term's
-// name is its factors joined by '*': the power of U first, then the derivatives in the order
-// U_x, U_y, U_xx, U_xy, U_yy, U_xxxx, U_xxyy, U_yyyy, each with an optional power "^k"; the
-// constant is "1". The discovered equation evaluates a term from that name (discovered.hpp), and
-// the library's columns are computed the same way, so the two cannot disagree.
-//
+// and each family one power longer per degree (library_1d). An a*(U) that is not a polynomial (a =
+// 2 exp(-0.3u): a*(u) = 2 exp(-0.3u) too) is held only to the library's degree, and the rest of it
+// is a model error in every state that no weighting can tell from the data's: "auto" (the default)
+// raises d from 2 while one of the next two degrees lowers the least-squares error on held-out rows
+// by more than 10% (as the position basis's degree is chosen), so a*(u) is expanded as far as the
+// data resolve it (bench/RESULTS.md, "The library's degree in U"). It never lowers d below 2: STLSQ
+// drops the powers a medium does not have.
 // Of the earlier library's U_x*U_xx and U_xx^2, U_xx^2 stays: in the 3-point differences the
 // conservative 3-point discretization of (a(U) U_x)_x with a quadratic a is exactly
 //   a(U) U_xx + a'(U) (U_x^2 + dX^2/4 U_xx^2) + a''/2 (3 dX^2/4 U_x^2 U_xx + dX^4/16 U_xx^3),
@@ -68,16 +72,31 @@
 #include <utility>
 #include <vector>
 
+#include "patchlearn/learn/regression_choices.hpp"
+
 namespace patchlearn::learn {
 
 struct RegressionResult;
 
-/// How the states (one trajectory at one time) weigh in the fits (regression.weights; "Weights" above).
-enum class Weights { None, Rates, Residuals };
-/// Its name in configs and summaries: none, rates, residuals.
-const char* name_of(Weights w);
 /// The "residuals" fits after the first ("Weights" above).
 inline constexpr int kResidualRounds = 2;
+
+/// How much a higher degree in U must lower the held-out error to be chosen ("The library" above):
+/// to this fraction of the chosen degree's. A power that a coefficient's expansion needs removes most
+/// of the error (a = 2 exp(-0.3u) on gap-tooth, fitted by rates: 2 -> 3 to 3.5e-4 of it, 3 -> 4 to
+/// 5.7e-3 of that). Powers that only follow the data's own errors lowered it to 0.55 - 1.12 of
+/// degree 2's on six unseen media (bench/regression_weights.py, every weighting), and to 0.27 on a
+/// Burgers-like one, whose fits STLSQ then left at degree 2's terms. At 0.9 (the position degree's
+/// gain) the gap-tooth fronts fitted unweighted went to degree 6 and kept its powers: c*(u) 6.4e-4
+/// -> 4.8e-2 off.
+inline constexpr double kUDegreeGain = 0.5;
+/// The terms factor, U*factor, U^2*factor, ..., U^degree*factor of a coefficient that is a polynomial
+/// in U ("1" as the factor: 1, U, ..., U^degree): the family of a*(U) in "U_xx", of r*(U) in "1".
+std::vector<std::string> u_series(const std::string& factor, int degree);
+/// The 1D library of degree `u_degree` in U ("The library" above).
+std::vector<std::string> library_1d(int u_degree);
+/// The 2D library of degree `u_degree` in U (regress_2d below); `linear`: the terms linear in U only.
+std::vector<std::string> library_2d(int u_degree, bool linear);
 
 /// Position-aware regression (issue 17, graded media and modulated lattices): every library term T
 /// also appears times each basis function phi_k of the macro position, so a coefficient varying
@@ -93,7 +112,7 @@ inline constexpr int kResidualRounds = 2;
 /// The factor comes first in a term's name ("x^2*U_xx", "cos(2pi x/L)*U_x"). None by default: the
 /// translation-invariant library.
 struct PositionBasis {
-  enum class Kind { None, Polynomial, Fourier };
+  using Kind = PositionKind;
   /// A basis function of the position: its name (a term's factor) and its value at (x, y).
   using Function = std::pair<std::string, std::function<double(double, double)>>;
   Kind kind = Kind::None;
@@ -105,7 +124,6 @@ struct PositionBasis {
   /// are then as fine as the data resolve (a graded a*(x) = sqrt of a quadratic: 3.5e-3 off at
   /// degree 2, 1.5e-6 at the 8 chosen). The cap keeps the STLSQ fit on all rows affordable: 2D
   /// Fourier bases stop at degree 2 (700 terms; degree 3 has 1372), 2D polynomials at 5 (588).
-  static constexpr int kChosenDegree = 0;
   static constexpr std::size_t kChosenColumns = 800;
   int degree = 2;
   double length = 1.0;
@@ -132,7 +150,9 @@ struct RegressionResult {
   double relative_residual = 0.0;     ///< eq.-(24) rMSE of the sparse fit on the (weighted) rows
   double threshold = 0.0;             ///< the threshold of the sparse fit (as given, or as chosen)
   Weights weights = Weights::None;    ///< how the states weighed ("Weights" above)
-  PositionBasis position;             ///< the position basis of the library (its degree as given, or as chosen)
+  /// The library's degree in U ("The library" above), as given or as chosen; 0: the 2D library linear in U.
+  int u_degree = 2;
+  PositionBasis position;  ///< the position basis of the library (its degree as given, or as chosen)
   /// 2D: the fit's modes |kx|, |ky| <= modes (0: every mode), as given or as chosen (regress_2d).
   int modes = 0;
   /// 2D on chosen slow modes: whether they tell the library's terms apart (regress_2d): each tried
@@ -159,21 +179,23 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 /// U and dUdt: [N][M] macro states and rates (row-major); the interior nodes are the samples, at
 /// x_i = i dX for the position basis. `tooth_width` > 0: the data are averages over teeth of that
 /// width, and so is every column (learn::ToothAverage, discovered.hpp), so the equation found is the
-/// field's. `weights`: how the states weigh in the fits (see "Weights" above).
+/// field's. `weights`: how the states weigh in the fits (see "Weights" above). `u_degree`: the
+/// library's degree in U ("The library" above), kChosenDegree to choose it from the data.
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold, const PositionBasis& position = {}, double tooth_width = 0.0,
-                         Weights weights = Weights::Residuals);
+                         Weights weights = Weights::Residuals, int u_degree = kChosenDegree);
 
 /// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
+/// (at the library's degree u_degree = 2; each family one power longer per degree, library_2d)
 ///   1, U, U^2, U^3, U_x, U*U_x, U^2*U_x, U_y, U*U_y, U^2*U_y, U_xx, U*U_xx, U^2*U_xx, U_xy,
 ///   U*U_xy, U^2*U_xy, U_yy, U*U_yy, U^2*U_yy, U_xxxx, U_xxyy, U_yyyy, U_x^2, U*U_x^2, U_x*U_y,
 ///   U*U_x*U_y, U_y^2, U*U_y^2
 /// (div(g(U) D grad U) with a quadratic g needs U*U_x*U_y beside U*U_x^2 and U*U_y^2 when D has
-/// an off-diagonal part). The fourth-order terms take up the lattice's next-order (O(h^2 k^4))
-/// correction of the rates, which would otherwise bias D by ~5e-4 through the fast modes.
-/// D = [[c(U_xx), c(U_xy)/2], [c(U_xy)/2, c(U_yy)]].
-/// With a position basis (dimensions 2) every term also appears times each of its functions, the
-/// node (I, J) of U's row-major [J][I] layout at (centres[I], centres[J]).
+/// an off-diagonal part). The degree is chosen as in 1D ("The library" above), after the modes. The fourth-order terms
+/// take up the lattice's next-order (O(h^2 k^4)) correction of the rates, which would otherwise bias D by ~5e-4 through
+/// the fast modes. D = [[c(U_xx), c(U_xy)/2], [c(U_xy)/2, c(U_yy)]]. With a position basis (dimensions 2) every term
+/// also appears times each of its functions, the node (I, J) of U's row-major [J][I] layout at (centres[I],
+/// centres[J]).
 ///
 /// Patch means are not point values: the mean over a patch's m x m points (spacing h) multiplies
 /// the mode exp(i k.x) by s(kx) s(ky) (patch/layout2d.hpp: patch_mean_factor), and it does
@@ -234,7 +256,7 @@ inline constexpr double kSlowModesIdentify = 1e-4;
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
                             const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0,
-                            bool linear = false, Weights weights = Weights::Residuals);
+                            bool linear = false, Weights weights = Weights::Residuals, int u_degree = kChosenDegree);
 
 /// One factor of a term's name and its power: "U_xx" {"U_xx", 1}, "U^2" {"U", 2}, "x^3" {"x", 3}.
 struct TermFactor {

@@ -83,8 +83,6 @@ struct ModelPredictions {
 
 /// The position basis of regression.position_basis / .position_degree on [0, length]^dimensions.
 learn::PositionBasis position_basis(const SharedConfig& cfg, double length, int dimensions);
-/// The states' weights of regression.weights.
-learn::Weights regression_weights(const SharedConfig& cfg);
 
 /// The regression's fit as the summary's "regression": equation, terms, least-squares and STLSQ
 /// coefficients (lists in library order), "coefficients" (every term's name mapped to its STLSQ
@@ -112,6 +110,11 @@ nlohmann::json regression_curves(const learn::RegressionResult& fit, const nlohm
 /// inside that range, relative to the sizes there.
 void add_curve_errors(nlohmann::json& out, const nlohmann::json& truth,
                       const std::map<std::string, std::vector<std::string>>& relative_to = {});
+/// "LABEL1 e1, LABEL2 e2, ... (max error / max size)" for the curves `labels` ({key, label}) of `curves`
+/// (add_curve_errors' KEY_max_error), followed where it has them by the same on the data's range
+/// ("; on the data's u in [lo, hi]: ..."): a curve is determined by the data only where they go.
+std::string curve_errors_text(const nlohmann::json& curves,
+                              const std::vector<std::pair<std::string, std::string>>& labels);
 /// The curves `truth` with "u_data" = [min, max] of the states U: the range of u the data visit,
 /// inside the medium's u range, where the learned curves are determined (a term that matters only
 /// at the ends of u_range may be dropped by data that never go there).
