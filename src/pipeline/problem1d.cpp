@@ -26,6 +26,16 @@ using torch::indexing::Slice;
 namespace patchlearn {
 
 namespace {
+
+/// The errors of the regression's a*, c*, r* curves `c` against the cell problems' (curve_errors_text);
+/// `graded`: the worst over the interior nodes of a*(x, u), c*(x, u) + da*/dx (the coefficient of U_x
+/// in the expanded rate) and r*(x, u).
+std::string effective_curve_errors(const json& c, bool graded) {
+  const std::string xu = graded ? "(x, u)" : "(u)";
+  return curve_errors_text(
+      c, {{"a_star", "a*" + xu}, {"drift", graded ? "c*(x, u) + da*/dx" : "c*(u)"}, {"reaction", "r*" + xu}});
+}
+
 // Realization `r` of the config's random medium, translated by `shift` cells, with its terms.
 CoefficientField random_field(const Config1D& cfg, std::uint64_t r, long long shift) {
   return random_medium(*cfg.random, cfg.length, cfg.epsilon, r, shift).with_terms_of(*cfg.field);
@@ -585,16 +595,15 @@ class LearningTask1D : public LearningTask {
         });
         g["nodes"].push_back(regression_curves(reg, with_data_range(truth, U), graded_->x[i]));
         g["nodes"].back()["cell"] = truth;
-        for (const char* key : {"a_star", "drift", "reaction"}) {
-          const std::string k = std::string(key) + "_max_error";
-          g[k] = std::max(g.value(k, 0.0), g["nodes"].back()[k].get<double>());
-        }
+        for (const char* key : {"a_star", "drift", "reaction"})
+          for (const char* over : {"_max_error", "_max_error_on_data"}) {
+            const std::string k = std::string(key) + over;
+            g[k] = std::max(g.value(k, 0.0), g["nodes"].back()[k].get<double>());
+          }
       }
-      observer.info(fmt::format(
-          "regression: {}  (against the local cell problems at the interior nodes, max error / max size: a*(x, u) "
-          "{:.2e}, c*(x, u) + da*/dx {:.2e}, r*(x, u) {:.2e})",
-          reg.equation, g["a_star_max_error"].get<double>(), g["drift_max_error"].get<double>(),
-          g["reaction_max_error"].get<double>()));
+      g["u_data"] = g["nodes"][0]["u_data"];
+      observer.info(fmt::format("regression: {}  (against the local cell problems at the interior nodes: {})",
+                                reg.equation, effective_curve_errors(g, true)));
       return {reg, {{"regression", regression_json(reg)}, {"regression_graded_effective", g}}};
     }
     if (graded_) {
@@ -1075,13 +1084,10 @@ Report Problem1D::learning_report(const json& summary) const {
     if (!summary.contains(key)) continue;
     const json& c = summary[key];
     const bool graded = std::string(key) == "regression_graded_effective";
-    const std::string xu = graded ? "(x, u)" : "(u)";
-    return with_patch_scales(
-        {{{key, c}},
-         {fmt::format("regression vs cell problems{}: ", graded ? " at the interior nodes" : "") +
-          curve_errors_text(
-              c, {{"a_star", "a*" + xu}, {"drift", graded ? "c*(x, u) + da*/dx" : "c*(u)"}, {"reaction", "r*" + xu}})}},
-        summary);
+    return with_patch_scales({{{key, c}},
+                              {fmt::format("regression vs cell problems{}: {}", graded ? " at the interior nodes" : "",
+                                           effective_curve_errors(c, graded))}},
+                             summary);
   }
   Report r{{{"a_star_cell", summary["a_star_cell"]}, {"a_star_regression", summary["a_star_regression"]}},
            {fmt::format("a* cell problem {:.10g}, regression {:.10g}", summary["a_star_cell"].get<double>(),
