@@ -84,6 +84,10 @@ TEST(Regression, LibraryHasCanonicalTermNames) {
                                           "U*U_x",    "U^2*U_x", "U^3*U_x", "U_xx",      "U*U_xx", "U^2*U_xx",
                                           "U^3*U_xx", "U_x^2",   "U*U_x^2", "U^2*U_x^2", "U_xx^2"};
   EXPECT_EQ(learn::library_1d(3), cubic);
+  const auto given = learn::regress(learn::to_vector(U), learn::to_vector(rates_1d(U)), M, dX, 3, 1e-3, {}, 0.0,
+                                    learn::Weights::Residuals, 3);
+  EXPECT_EQ(given.terms, cubic);
+  EXPECT_EQ(given.u_degree, 3);
 }
 
 TEST(Regression, RecoversPolynomialEquationExactly) {

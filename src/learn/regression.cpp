@@ -438,8 +438,9 @@ PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t 
 
 /// The library's degree in U (regression.hpp, "The library"): `u_degree` as given, or chosen from 2
 /// up to kMaxUDegree where it is kChosenDegree, a degree at a time while one of the next two at
-/// least halves the held-out error (kUDegreeGain). `library(base, basis, rows)` gives the rows of the
-/// library `base` (library_1d or library_2d of a degree) times `basis`.
+/// least halves the held-out error (kUDegreeGain). `library_of(d)` is the library of degree d
+/// (library_1d, library_2d), and `library(terms, basis, rows)` gives the rows of `terms` times `basis`
+/// of the states `rows`.
 template <class Library>
 int chosen_u_degree(int u_degree, const std::function<std::vector<std::string>(int)>& library_of,
                     const PositionBasis& basis, int64_t states, int64_t rows_per_state, const Library& library) {
@@ -546,7 +547,8 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
-  auto base = library_1d(2);
+  // The library of the given degree in U, or of 2 until the degree is chosen (after the position basis's).
+  auto base = library_1d(u_degree == kChosenDegree ? 2 : u_degree);
   auto weight = state_weights(Rt.index({Slice(), Slice(1, M - 1)}), weights);
   // The library terms `terms` of `basis` and the rates at the interior nodes of the states `rows`, weighted.
   const auto columns = [&](const std::vector<std::string>& terms, const PositionBasis& basis, const Slice& rows) {
@@ -596,7 +598,7 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
   // The rates as point values (dUdt itself when the data are point values).
   const auto Rt = map.values(torch::from_blob(const_cast<double*>(dUdt.data()), {N, P * P}, torch::kDouble));
-  auto base = library_2d(2, linear);
+  auto base = library_2d(u_degree == kChosenDegree ? 2 : u_degree, linear);  // as in regress
   // The modes fitted: |kx|, |ky| <= K, 0 for every mode.
   const auto within = [P](int K) { return 2 * K < P ? K : 0; };
   int K = within(std::abs(modes));
