@@ -414,6 +414,19 @@ int64_t subsample(int64_t states, int64_t rows_per_state) {
   return std::max<int64_t>(1, states * rows_per_state / 20000);
 }
 
+/// A degree's rows for chosen_degree: the library (folded_library's `library`) of `basis` with P
+/// columns folded on the subsample of `states`; nullopt where a raised degree's library exceeds
+/// PositionBasis::kChosenColumns or the rows are too few (< 3 P) to score it.
+template <class Library>
+std::optional<LibraryRows> degree_rows(const Library& library, const PositionBasis& basis, std::size_t P, bool raised,
+                                       int64_t states, int64_t rows_per_state) {
+  std::optional<LibraryRows> r;
+  if (raised && P > PositionBasis::kChosenColumns) return r;
+  r = folded_library(library, basis, P, states, subsample(states, rows_per_state), rows_per_state);
+  if (r->rows() < static_cast<int64_t>(3 * P)) r.reset();
+  return r;
+}
+
 /// `position` with its degree chosen from the data where it is kChosenDegree (PositionBasis), else
 /// as it is. `library` (folded_library) gives the library of `basis` and the rates; `positions` per
 /// axis and the library's size (`base_terms` times the basis functions and 1, at most
@@ -422,16 +435,10 @@ template <class Library>
 PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t states, int64_t rows_per_state,
                                  std::size_t base_terms, const Library& library) {
   if (position.kind == PositionBasis::Kind::None || position.degree != kChosenDegree) return position;
-  const int64_t every = subsample(states, rows_per_state);
   position.degree = chosen_degree(1, std::min(8, position.max_degree(positions)), 0.9, [&](int d) {
     PositionBasis b = position;
     b.degree = d;
-    const std::size_t P = base_terms * (1 + b.functions().size());
-    std::optional<LibraryRows> r;
-    if (d > 1 && P > PositionBasis::kChosenColumns) return r;
-    r = folded_library(library, b, P, states, every, rows_per_state);
-    if (r->rows() < static_cast<int64_t>(3 * P)) r.reset();  // too few samples to score this degree
-    return r;
+    return degree_rows(library, b, base_terms * (1 + b.functions().size()), d > 1, states, rows_per_state);
   });
   return position;
 }
@@ -445,15 +452,10 @@ template <class Library>
 int chosen_u_degree(int u_degree, const std::function<std::vector<std::string>(int)>& library_of,
                     const PositionBasis& basis, int64_t states, int64_t rows_per_state, const Library& library) {
   if (u_degree != kChosenDegree) return u_degree;
-  const int64_t every = subsample(states, rows_per_state);
   return chosen_degree(2, kMaxUDegree, kUDegreeGain, [&](int d) {
     const auto terms = position_terms(library_of(d), basis);
-    std::optional<LibraryRows> r;
-    if (d > 2 && terms.size() > PositionBasis::kChosenColumns) return r;
     const auto rows_of = [&](const PositionBasis& b, const Slice& rows) { return library(terms, b, rows); };
-    r = folded_library(rows_of, basis, terms.size(), states, every, rows_per_state);
-    if (r->rows() < static_cast<int64_t>(3 * terms.size())) r.reset();
-    return r;
+    return degree_rows(rows_of, basis, terms.size(), d > 2, states, rows_per_state);
   });
 }
 
