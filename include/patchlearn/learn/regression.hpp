@@ -53,10 +53,11 @@
 // and each family one power longer per degree (library_1d). An a*(U) that is not a polynomial (a =
 // 2 exp(-0.3u): a*(u) = 2 exp(-0.3u) too) is held only to the library's degree, and the rest of it
 // is a model error in every state that no weighting can tell from the data's: "auto" (the default)
-// raises d from 2 while one of the next two degrees lowers the least-squares error on held-out rows
-// by more than 10% (as the position basis's degree is chosen), so a*(u) is expanded as far as the
-// data resolve it (bench/RESULTS.md, "The library's degree in U"). It never lowers d below 2: STLSQ
-// drops the powers a medium does not have.
+// raises d from 2, up to kMaxUDegree, while one of the next two degrees lowers the least-squares
+// error on held-out rows to kUDegreeGain (half) of the chosen degree's or less (the position basis's
+// degree is chosen alike, at a gain of 0.9), so a*(u) is expanded as far as the data resolve it
+// (bench/RESULTS.md, "The library's degree in U" and "Past degree 6"). It never lowers d below 2:
+// STLSQ drops the powers a medium does not have.
 // Of the earlier library's U_x*U_xx and U_xx^2, U_xx^2 stays: in the 3-point differences the
 // conservative 3-point discretization of (a(U) U_x)_x with a quadratic a is exactly
 //   a(U) U_xx + a'(U) (U_x^2 + dX^2/4 U_xx^2) + a''/2 (3 dX^2/4 U_x^2 U_xx + dX^4/16 U_xx^3),
