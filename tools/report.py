@@ -230,16 +230,19 @@ def patch_scales_phrase(p):
 
 def fig_effective(r, figdir):
     """A nonlinear medium: a*(u), c*(u), r*(u) (the 2D lattice: D*(u), r*(u)) from the cell problems against
-    the regression's and (1D) the functional net's (probed at quadratic states)."""
+    the regression's and (1D) the functional net's (probed at quadratic states), the data's range of U shaded."""
     s = r["summary"]
     cell, reg = s["effective"], s.get("regression_effective", {})
     net = s.get("functional", {}).get("effective", {})
     keys = [k for k in CURVE_NAMES if k in cell and any(v != 0 for v in cell[k])]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
     for ax, k in zip(axes[0], keys):
+        if "u_data" in reg:  # beyond it the learned curves extrapolate
+            ax.axvspan(*reg["u_data"], color="0.92", zorder=0, label="the data's range of U")
         ax.plot(cell["u"], cell[k], "-", label="cell problems")
         if k in reg:
-            ax.plot(reg["u"], reg[k], "o", ms=4, label=f"regression (max error {reg[k + '_max_error']:.1e})")
+            on_data = f", {reg[k + '_max_error_on_data']:.1e} on the data" if k + "_max_error_on_data" in reg else ""
+            ax.plot(reg["u"], reg[k], "o", ms=4, label=f"regression (max error {reg[k + '_max_error']:.1e}{on_data})")
         if k in net:
             ax.plot(net["u"], net[k], "x", ms=4, label=f"functional net, probed (max error {net[k + '_max_error']:.1e})")
         ax.ticklabel_format(useOffset=False)
