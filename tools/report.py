@@ -220,6 +220,20 @@ def curve_accuracy(e):
     return phrase
 
 
+def fit_lines(reg):
+    """How the regression was fitted (summary "regression"): the library's degree in U, STLSQ's threshold and the
+    states' weights, each as given or as chosen from the data; one report line, none for an older summary."""
+    parts = []
+    if "u_degree" in reg:
+        d = reg["u_degree"]
+        parts.append("a library linear in U" if d == 0 else f"a library of degree {d} in U (`regression.u_degree`)")
+    if "threshold" in reg:
+        parts.append(f"STLSQ threshold {reg['threshold']:.3g}")
+    if "weights" in reg:
+        parts.append(f"weights \"{reg['weights']}\"")
+    return ["- the fit: " + ", ".join(parts)] if parts else []
+
+
 def patch_scales_phrase(p):
     """The regression's patch scales (summary "regression_patch_scales", `learn.patch_scales`) as one phrase."""
     per, mean = p.get("scales_per_patch", 1), p.get("mean", "harmonic")
@@ -607,7 +621,7 @@ def report_2d(r, d, figdir):
             lines.append(f"- D(x, y) of the position regression at the patch centres against A(x, y) D: max relative "
                          f"error {s['regression_modulated']['max_relative_error']:.2e} (the cell problem row is the "
                          f"period's D)")
-        lines += [""] + model_table(s)
+        lines += fit_lines(s["regression"]) + [""] + model_table(s)
     write_report(d, lines, figs + bench_figures(d, figdir))
 
 
@@ -671,7 +685,8 @@ def main():
             lines += ["## Learned effective PDE", "", data_line]
         else:
             lines += ["## Learned effective PDE", ""]
-        lines += [f"- regression: `{s['regression']['equation']}` ({accuracy})", ""] + model_table(s)
+        lines += [f"- regression: `{s['regression']['equation']}` ({accuracy})"]
+        lines += fit_lines(s["regression"]) + [""] + model_table(s)
     write_report(d, lines, figs + bench_figures(d, figdir))
 
 
