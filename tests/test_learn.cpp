@@ -686,10 +686,14 @@ TEST(Learn, NonlinearPipelineEndToEndOnAShortFisherRun) {
   EXPECT_NEAR(front["max_relative_error"].get<double>(), front["floor_relative_error"].get<double>(), 2e-3);
   // The functional net probed for a*(u), c*(u), r*(u) on the effective curve's points (its accuracy
   // after 3 epochs is not the point here: bench/RESULTS.md has it for the shipped configs).
+  // Scored like the regression's curves: over u_range and over the training states' range of U.
   const auto& probe = s["functional"]["effective"];
+  EXPECT_EQ(probe["u_data"], s["regression_effective"]["u_data"]);
   for (const char* k : {"a_star", "drift", "reaction"}) {
     ASSERT_EQ(probe[k].size(), 33u) << k;
     for (const auto& v : probe[k]) EXPECT_TRUE(std::isfinite(v.get<double>())) << k;
+    for (const char* over : {"_max_error", "_max_error_on_data"})
+      EXPECT_TRUE(std::isfinite(probe.value(std::string(k) + over, std::nan("")))) << k << over;
   }
   EXPECT_FALSE(s["discretized"].contains("effective"));
   write_data_h5(dir + "/data.h5", cfg, *sim, Device::CPU);

@@ -258,7 +258,9 @@ def fig_effective(r, figdir):
             on_data = f", {reg[k + '_max_error_on_data']:.1e} on the data" if k + "_max_error_on_data" in reg else ""
             ax.plot(reg["u"], reg[k], "o", ms=4, label=f"regression (max error {reg[k + '_max_error']:.1e}{on_data})")
         if k in net:
-            ax.plot(net["u"], net[k], "x", ms=4, label=f"functional net, probed (max error {net[k + '_max_error']:.1e})")
+            on_data = f", {net[k + '_max_error_on_data']:.1e} on the data" if k + "_max_error_on_data" in net else ""
+            ax.plot(net["u"], net[k], "x", ms=4,
+                    label=f"functional net, probed (max error {net[k + '_max_error']:.1e}{on_data})")
         ax.ticklabel_format(useOffset=False)
         if k in ("a_star", "D_xx", "D_yy"):
             ax.set_ylim(bottom=0)

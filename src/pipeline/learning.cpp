@@ -596,7 +596,7 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
     train_model(model, name, o, split, path, observer, r);
     learn::ModelOperator op(model);
     r.update(scored(name, op));
-    r.update(task.model_views(*model));
+    r.update(task.model_views(*model, Uall));
     summary[net] = r;
   }
   // The discovered equation, scored like a network.

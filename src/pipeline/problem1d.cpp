@@ -782,11 +782,12 @@ class LearningTask1D : public LearningTask {
   // c*(u) its slope in U_x (central differences, exact for that form: U_x^2 is even) and r*(u) its
   // value at U_x = U_xx = 0. The net is probed at the middle node of quadratic macro states, whose
   // 3- and 5-point differences are exactly (u, p, q), over the effective medium's curve points,
-  // with steps of the size of the data's derivatives (dq = 1, dp = 0.1).
-  json model_views(learn::CoarseModelImpl& model) const override {
+  // with steps of the size of the data's derivatives (dq = 1, dp = 0.1). Its errors are scored over
+  // u_range and over the training states' range of U (with_data_range), beyond which it extrapolates.
+  json model_views(learn::CoarseModelImpl& model, const torch::Tensor& Udata) const override {
     if (!effective_ || model.kind() != "functional") return json::object();
     torch::NoGradGuard no_grad;
-    const json truth = effective_curves_json(*effective_);
+    const json truth = with_data_range(effective_curves_json(*effective_), Udata);
     const int M = cfg_.macro_nodes, i = M / 2;
     const double dq = 1.0, dp = 0.1;
     const std::vector<std::pair<double, double>> probes = {{0, 0}, {0, dq}, {0, -dq}, {dp, 0}, {-dp, 0}};

@@ -241,9 +241,11 @@ class LearningTask {
   /// each tooth's own cell tensor, "patch_scales_vs_teeth").
   virtual void describe_fit(nlohmann::json& summary) const { (void)summary; }
   /// Keys a trained network adds to its summary entry (empty by default; a nonlinear 1D medium:
-  /// the effective coefficients probed from the functional net).
-  virtual nlohmann::json model_views(learn::CoarseModelImpl& model) const {
+  /// the effective coefficients probed from the functional net, scored also on the range of the
+  /// training states U, as the regression's curves are).
+  virtual nlohmann::json model_views(learn::CoarseModelImpl& model, const torch::Tensor& U) const {
     (void)model;
+    (void)U;
     return nlohmann::json::object();
   }
 };
