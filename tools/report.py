@@ -220,6 +220,14 @@ def curve_accuracy(e):
     return phrase
 
 
+def curve_errors(curves, k):
+    """A learned curve's largest error (KEY_max_error) and, where it has it, the same on the data's range of U."""
+    text = f"max error {curves[k + '_max_error']:.1e}"
+    if k + "_max_error_on_data" in curves:
+        text += f", {curves[k + '_max_error_on_data']:.1e} on the data"
+    return text
+
+
 def fit_lines(reg):
     """How the regression was fitted (summary "regression"): the library's degree in U, STLSQ's threshold and the
     states' weights, each as given or as chosen from the data; one report line, none for an older summary."""
@@ -255,12 +263,9 @@ def fig_effective(r, figdir):
             ax.axvspan(*reg["u_data"], color="0.92", zorder=0, label="the data's range of U")
         ax.plot(cell["u"], cell[k], "-", label="cell problems")
         if k in reg:
-            on_data = f", {reg[k + '_max_error_on_data']:.1e} on the data" if k + "_max_error_on_data" in reg else ""
-            ax.plot(reg["u"], reg[k], "o", ms=4, label=f"regression (max error {reg[k + '_max_error']:.1e}{on_data})")
+            ax.plot(reg["u"], reg[k], "o", ms=4, label=f"regression ({curve_errors(reg, k)})")
         if k in net:
-            on_data = f", {net[k + '_max_error_on_data']:.1e} on the data" if k + "_max_error_on_data" in net else ""
-            ax.plot(net["u"], net[k], "x", ms=4,
-                    label=f"functional net, probed (max error {net[k + '_max_error']:.1e}{on_data})")
+            ax.plot(net["u"], net[k], "x", ms=4, label=f"functional net, probed ({curve_errors(net, k)})")
         ax.ticklabel_format(useOffset=False)
         if k in ("a_star", "D_xx", "D_yy"):
             ax.set_ylim(bottom=0)
