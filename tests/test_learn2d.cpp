@@ -558,6 +558,13 @@ TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {
   for (const auto& [term, c] : {std::pair{"U*U_x^2", A}, {"U*U_y^2", B}, {"U^2*U_xx", A / 2}, {"U^2*U_yy", B / 2}})
     plain_worst = std::max(plain_worst, std::abs(plain.coefficient(term) / c - 1));
   EXPECT_GT(plain_worst, 100 * tol);
+  // The nets' targets, each tooth's rates put back at its mean scale: the fit's own rates (the
+  // teeth's mean tensor times the diffusion, plus the reaction), the scatter gone.
+  ASSERT_TRUE(scaled.descaled_rates.defined());
+  const auto own = task->discovered(s)->rhs(U);
+  const double size = own.abs().max().item<double>();
+  EXPECT_LT((scaled.descaled_rates - own).abs().max().item<double>(), tol * size);
+  EXPECT_GT((R - own).abs().max().item<double>(), 100 * tol * size);
   const auto& p = scaled.summary["regression_patch_scales"];
   EXPECT_EQ(p["patches"].get<int>(), M);
   EXPECT_EQ(p["scales_per_patch"].get<int>(), 2);

@@ -727,6 +727,10 @@ TEST(RandomLattice, AUDependentLatticeOnClosedTeethRunsWithPatchScalesToItsRepor
   const auto& p = s["regression_patch_scales"];
   EXPECT_EQ(p["scales_per_patch"].get<int>(), 2);
   EXPECT_EQ(p["mean"].get<std::string>(), "arithmetic");
+  // The net trained on the regression's rates at each tooth's mean scale, and the run says so.
+  EXPECT_FALSE(s["train"]["net_patch_scales"].get<bool>());
+  EXPECT_TRUE(s["train"]["net_rates_descaled"].get<bool>());
+  EXPECT_NE(lines.said.find("train on its rates put back at each patch's mean scale"), std::string::npos);
   ASSERT_EQ(p["scales"].size(), static_cast<std::size_t>(M));
   ASSERT_EQ(s["D_teeth_each"].size(), static_cast<std::size_t>(M));
   EXPECT_DOUBLE_EQ(s["D_teeth_each"][5][2].get<double>(), teeth->each[5].yy);
@@ -1155,6 +1159,13 @@ TEST(RandomMedium, WithAReactionThePatchScalesTakeTheDiffusionAlone) {
   EXPECT_NEAR(fit.coefficient("U"), 0.5, tol);
   EXPECT_NEAR(fit.coefficient("U^2"), -0.5, tol);
   EXPECT_TRUE(fitted.summary["regression_patch_scales"]["settled"].get<bool>());
+  // The nets' targets: each patch's rates put back at its mean scale, which on these rates are
+  // the fit's own rates H D2U + r(U) (no scatter left), where the data scatter with the a_p.
+  ASSERT_TRUE(fitted.descaled_rates.defined());
+  const auto own = task->discovered(fit)->rhs(Ut);
+  const double size = own.abs().max().item<double>();
+  EXPECT_LT((fitted.descaled_rates - own).abs().max().item<double>(), tol * size);
+  EXPECT_GT((Rt - own).abs().max().item<double>(), 0.05 * size);
   // Without scales the fit pools the patches' a_p into a weighted arithmetic mean.
   const double plain = task->regression(Ut, Rt, silent_observer()).result.coefficient("U_xx");
   EXPECT_GT(std::abs(plain - H), 0.05 * H);

@@ -441,6 +441,7 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
     return h;
   };
   HeldFit held = fit_to(R);
+  torch::Tensor held_rates = R;    // the rates the kept fit was fitted on
   torch::Tensor scale, has_rates;  // the kept fit's scales [..., K], and which of them have rates
   int rounds = 0;
   double change = 1.0;  // the largest relative move of a scale in the last round
@@ -490,9 +491,11 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
       mean_scale = torch::where(rated, (s * weight).sum(-1) / torch::where(rated, weight.sum(-1), one), one);
       for (int64_t k = 0; k < K; ++k) target = target - spread_out(s.select(-1, k) - mean_scale) * f[k];
     }
-    held = fit_to((n + target / spread_out(mean_scale)).reshape_as(R));
+    held_rates = (n + target / spread_out(mean_scale)).reshape_as(R);
+    held = fit_to(held_rates);
   }
   held.lines.say(observer);
+  if (scale.defined() && scaling.group) held.fit.descaled_rates = held_rates;
   if (scale.defined())
     held.fit.summary["regression_patch_scales"] = {{"patches", has_rates.any(-1).sum().item<int64_t>()},
                                                    {"scales_per_patch", K},
@@ -519,21 +522,10 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   // The nets' scales multiply their whole rate: not where the task scales only some terms.
   LearnOptions net_options = o;
   net_options.patch_scales = o.patch_scales && !task.patch_scaling().group;
-  const auto split = split_states(Uall, Rall, task.train_trajectories(), net_options, tdev);
 
   json summary = task.describe();
   summary["device"] = device_name(device);
   summary["precision"] = name_of(o.precision);
-  summary["train"] = {{"trajectories", task.train_trajectories()},
-                      {"states", split.Utr.size(0)},
-                      {"validation_states", split.Uval.size(0)},
-                      {"validation_split", name_of(o.validation_split)},
-                      {"patch_scales", o.patch_scales},
-                      {"net_patch_scales", net_options.patch_scales}};
-  if (o.patch_scales && !net_options.patch_scales)
-    observer.info(
-        "learn.patch_scales: the regression scales each patch's diffusion terms alone (on a lattice, each "
-        "direction's); the nets, whose rate has no such split, train without scales");
   // The training states' rates against the exact coarse operator's: a grid that does not resolve
   // the data (full-resolution rates are the PDE's own, not a 3-point scheme's) is said before any
   // model is fitted to the difference.
@@ -558,6 +550,23 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
       o.patch_scales ? regression_with_patch_scales(task, Uall, Rall, observer) : task.regression(Uall, Rall, observer);
   summary.update(fitted.summary);
   task.describe_fit(summary);
+  // Where the regression scaled some terms alone, the nets train on its rates at each patch's mean
+  // scale (FittedRegression::descaled_rates).
+  const bool descaled = fitted.descaled_rates.defined();
+  const auto split =
+      split_states(Uall, descaled ? fitted.descaled_rates : Rall, task.train_trajectories(), net_options, tdev);
+  summary["train"] = {{"trajectories", task.train_trajectories()},
+                      {"states", split.Utr.size(0)},
+                      {"validation_states", split.Uval.size(0)},
+                      {"validation_split", name_of(o.validation_split)},
+                      {"patch_scales", o.patch_scales},
+                      {"net_patch_scales", net_options.patch_scales},
+                      {"net_rates_descaled", descaled}};
+  if (descaled)
+    observer.info(
+        "learn.patch_scales: the regression scales each patch's diffusion terms alone (on a lattice, each "
+        "direction's); the nets, whose rate has no such split, train on its rates put back at each patch's "
+        "mean scale");
 
   const auto eval = task.evaluation(&data, tdev);
   std::error_code ec;

@@ -143,6 +143,10 @@ nlohmann::json evaluate_model(learn::TorchOperator& model, const EvaluationSet& 
 struct FittedRegression {
   learn::RegressionResult result;
   nlohmann::json summary;
+  /// With patch scales that take some terms alone (PatchScaling::group): the rates [N, M] the kept
+  /// fit was fitted on, each patch's put back at its mean scale (regression_with_patch_scales), the
+  /// nets' training targets; undefined otherwise.
+  torch::Tensor descaled_rates = {};
 };
 
 /// Eq. (24) of the training data's dU/dt against the exact coarse operator's on the same states
@@ -195,7 +199,13 @@ struct PatchScaling {
 /// has the equation's shape, and the scales move its size from the patches' least-squares mean to
 /// the mean the scaling names. The summary gains "regression_patch_scales" (their count, spread,
 /// scales per patch, rounds). The first fit, with a warning, where some patch's rates are no
-/// positive multiple of it.
+/// positive multiple of it. With PatchScaling::group the rates of the kept fit are also returned
+/// (FittedRegression::descaled_rates): a net's rate has no split into the groups' terms, so it
+/// cannot fit the scales beside it as it does a whole-rate scale, and trains on those rates
+/// instead. What they borrow from the fit is its split only: a patch's rates change by
+/// (1 - 1/s) times the fit's unscaled terms n, and an error in n enters the nets as that error
+/// times 1 - 1/s, whose mean over the patches is 0 under the harmonic normalization (and of the
+/// order of the scales' variance under the arithmetic one).
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
                                               Observer& observer);
 
