@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <random>
 #include <string>
@@ -741,6 +743,10 @@ TEST(RandomLattice, AUDependentLatticeOnClosedTeethRunsWithPatchScalesToItsRepor
     EXPECT_TRUE(std::isfinite(report.json["patch_scales_vs_teeth"][axis]["correlation"].get<double>()));
   write_data_h5((std::filesystem::path(dir) / "data.h5").string(), cfg, *sim, Device::CPU);
   testing_support::expect_report_figures(dir, {"fig_scales_against_teeth.png", "fig_patch_estimates_2d.png"});
+  std::ifstream md(std::filesystem::path(dir) / "report.md");
+  const std::string report_text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report_text.find("the nets trained on the regression's rates with each patch's scales taken out"),
+            std::string::npos);
   remove_tree_quietly(dir);
 }
 

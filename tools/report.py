@@ -242,6 +242,14 @@ def fit_lines(reg):
     return ["- the fit: " + ", ".join(parts)] if parts else []
 
 
+def net_rates_lines(s):
+    """Where the regression's patch scales took some terms alone, the nets trained on its descaled rates: one line."""
+    if not s.get("train", {}).get("net_rates_descaled"):
+        return []
+    return ["- the nets trained on the regression's rates with each patch's scales taken out "
+            "(`train.net_rates_descaled`: a net's rate has no split into the terms a piece of the medium scales)"]
+
+
 def patch_scales_phrase(p):
     """The regression's patch scales (summary "regression_patch_scales", `learn.patch_scales`) as one phrase."""
     per, mean = p.get("scales_per_patch", 1), p.get("mean", "harmonic")
@@ -628,7 +636,7 @@ def report_2d(r, d, figdir):
             lines.append(f"- D(x, y) of the position regression at the patch centres against A(x, y) D: max relative "
                          f"error {s['regression_modulated']['max_relative_error']:.2e} (the cell problem row is the "
                          f"period's D)")
-        lines += fit_lines(s["regression"]) + [""] + model_table(s)
+        lines += fit_lines(s["regression"]) + net_rates_lines(s) + [""] + model_table(s)
     write_report(d, lines, figs + bench_figures(d, figdir))
 
 
@@ -693,7 +701,7 @@ def main():
         else:
             lines += ["## Learned effective PDE", ""]
         lines += [f"- regression: `{s['regression']['equation']}` ({accuracy})"]
-        lines += fit_lines(s["regression"]) + [""] + model_table(s)
+        lines += fit_lines(s["regression"]) + net_rates_lines(s) + [""] + model_table(s)
     write_report(d, lines, figs + bench_figures(d, figdir))
 
 
