@@ -98,6 +98,21 @@ const char* name_of(ValidationSplit s) {
   return names[static_cast<int>(s)];
 }
 
+int held_out_trajectories(const LearnOptions& o, int trajectories) {
+  const int n = static_cast<int>(std::floor(o.validation_fraction * trajectories));
+  return o.validation_fraction > 0 ? std::max(n, 1) : n;
+}
+
+void check_validation_split(const LearnOptions& o, int trajectories) {
+  if (o.validation_split != ValidationSplit::Trajectories) return;
+  const int held = held_out_trajectories(o, trajectories);
+  if (held >= trajectories)
+    throw ConfigError("learn.validation_split",
+                      fmt::format("\"trajectories\" holds out {} of the {} training trajectories and leaves none to "
+                                  "train on; use \"states\" or more trajectories",
+                                  held, trajectories));
+}
+
 const char* name_of(Scheme1D s) {
   static const char* const names[] = {"patch_dynamics", "gap_tooth", "full_resolution"};  // in the enum's order
   return names[static_cast<int>(s)];
@@ -401,6 +416,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     throw ConfigError("learn.train_trajectories", std::to_string(c.train_trajectories) +
                                                       " leaves no test trajectory out of initial.trajectories = " +
                                                       std::to_string(ic.trajectories));
+  check_validation_split(c.learn, c.train_trajectories);
   c.train_t_max = learn.positive("train_t_max", c.train_t_max);
   // The t = 0 snapshot of a gap-tooth or full-resolution run is the sampled initial condition,
   // whose micro-structure has not formed, and its dU/dt is that layer's: full resolution on

@@ -366,6 +366,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
   c.train_fraction = learn.number("train_fraction", c.train_fraction);
   if (!(c.train_fraction > 0 && c.train_fraction < 1))
     throw ConfigError("learn.train_fraction", num(c.train_fraction) + " must be in (0, 1)");
+  check_validation_split(c.learn, c.train_trajectories());
   c.train_t_min = learn.number("train_t_min", c.train_t_min);
   if (!(c.train_t_min >= 0 && c.train_t_min < c.t_end))
     throw ConfigError("learn.train_t_min", num(c.train_t_min) + " must be in [0, time.t_end)");

@@ -134,15 +134,10 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int traj
     if (o.patch_scales)
       groups = torch::arange(Ud.size(0), longs).div(states_per_trajectory(Ud.size(0), trajectories), "floor");
   } else {
-    // Whole trajectories: the share rounded down, at least one where any is asked for.
+    // Whole trajectories (held_out_trajectories).
+    check_validation_split(o, trajectories);
     const int64_t per = states_per_trajectory(Ud.size(0), trajectories);
-    auto nval = static_cast<int64_t>(std::floor(o.validation_fraction * trajectories));
-    if (o.validation_fraction > 0) nval = std::max<int64_t>(nval, 1);
-    if (nval >= trajectories)
-      throw ConfigError("learn.validation_split",
-                        fmt::format("\"trajectories\" holds out {} of the {} training trajectories and leaves none to "
-                                    "train on; use \"states\" or more trajectories",
-                                    nval, trajectories));
+    const int64_t nval = held_out_trajectories(o, trajectories);
     const auto perm = torch::randperm(trajectories, torch::kLong).to(device);
     const auto states = [&](const torch::Tensor& which) {
       return (which.unsqueeze(1) * per + torch::arange(per, longs).unsqueeze(0)).reshape({-1});

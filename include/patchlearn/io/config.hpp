@@ -56,6 +56,14 @@ struct LearnOptions {
   bool resume = false;  ///< not a TOML key: set by --resume (continue from the last checkpoint)
 };
 
+/// The training trajectories learn.validation_split = "trajectories" holds out of `trajectories`:
+/// validation_fraction of them rounded down, at least one where any is asked for.
+int held_out_trajectories(const LearnOptions& o, int trajectories);
+/// ConfigError (learn.validation_split) where a split by whole trajectories holds out every one of
+/// the `trajectories` training trajectories. The config parsers check it, so that `validate` and
+/// `run` say it before any simulation; the split itself checks it again for library callers.
+void check_validation_split(const LearnOptions& o, int trajectories);
+
 /// The [bench] keys of `patchlearn bench`: the sweep, and the accuracy both ways of producing the
 /// coarse data must reach.
 struct BenchOptions {
