@@ -903,6 +903,42 @@ TEST(Learn, ResumeAfterTheLastEpochAlsoReproducesTheNextNetwork) {
     EXPECT_TRUE(torch::equal(next_a->parameters()[i], next_b->parameters()[i])) << i;
 }
 
+TEST(Learn, ResumeOnDerivedTargetsChecksTheRatesTheyCameFrom) {
+  // Targets derived from the data (a random medium's rates with the regression's patch scales taken
+  // out) can differ in their last bit from one invocation to the next: a resume checks the data's
+  // own rates (source_rates) instead, continues on targets one ulp off, and refuses a checkpoint
+  // whose targets were the data's rates themselves, or whose data differ.
+  auto rc = resume_case("pl_resume_derived");
+  const auto source = rc.R;
+  rc.R = 0.9 * source;  // the derived targets
+  rc.p.source_rates = source;
+  rc.interrupt("m.pt", 4);
+  auto p = rc.p;
+  p.resume = true;
+  const auto refused = [&](const learn::TrainParams& q, const std::string& what) {
+    auto n = rc.fresh(5);
+    EXPECT_NE(message_of([&] { learn::train(n, rc.U, rc.R, {}, {}, q); }).find(what), std::string::npos) << what;
+  };
+  auto other = p;
+  other.source_rates = 1.01 * source;
+  refused(other, "training data differ");
+  other.source_rates = torch::Tensor();
+  refused(other, "targets was derived from the data's rates there and is unset now");
+  // The same data's rates: the checkpoint continues, on targets one ulp off.
+  auto m = rc.fresh(5);
+  const auto last_bit = rc.R * (1.0 + std::ldexp(1.0, -52));
+  ASSERT_FALSE(torch::equal(last_bit, rc.R));
+  const auto resumed = learn::train(m, rc.U, last_bit, {}, {}, p);
+  // It continued the checkpoint: its first four epochs are the interrupted run's, as an
+  // uninterrupted run on the same targets has them.
+  auto whole = rc.p;
+  whole.checkpoint_path = (rc.dir / "whole.pt").string();
+  auto w = rc.fresh(1);
+  const auto log = learn::train(w, rc.U, rc.R, {}, {}, whole);
+  ASSERT_EQ(resumed.train_loss.size(), 6u);
+  for (int e = 0; e < 4; ++e) EXPECT_EQ(resumed.train_loss[e], log.train_loss[e]) << e;
+}
+
 TEST(Learn, ResumeRefusesChangedSettingsByName) {
   auto rc = resume_case("pl_resume_changed");
   rc.interrupt("m.pt", 4);

@@ -175,12 +175,13 @@ std::map<std::string, std::string> identity_of(const CoarseModel& model, const t
       {"learn.standardize", p.standardize ? "true" : "false"},
       {"learn.seed", std::to_string(p.seed)},
       {"learn.precision", Utr.scalar_type() == torch::kFloat32 ? "fp32" : "fp64"},
-      {"training data",
-       checksum_hex(tensor_checksum(
-           Rtr, tensor_checksum(
-                    Utr, p.train_groups.defined() ? tensor_checksum(p.train_groups, Utr.size(0)) : Utr.size(0))))}};
+      {"training data", checksum_hex(tensor_checksum(
+                            p.source_rates.defined() ? p.source_rates : Rtr,
+                            tensor_checksum(Utr, p.train_groups.defined() ? tensor_checksum(p.train_groups, Utr.size(0))
+                                                                          : Utr.size(0))))}};
   // Only where it is on, so that a checkpoint written before patch scales existed still resumes.
   if (p.train_groups.defined()) id["learn.patch_scales"] = "true";
+  if (p.source_rates.defined()) id["targets"] = "derived from the data's rates";
   return id;
 }
 

@@ -183,6 +183,7 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
   tp.resume = o.resume;
   tp.train_groups = d.Gtr;
   tp.val_groups = d.Gval;
+  tp.source_rates = d.Rtr_source;
   Stopwatch clock;
   const auto log = learn::train(model, d.Utr, d.Rtr, d.Uval, d.Rval, tp, [&](int e, double tl, double vl) {
     observer.progress(name + ": training", static_cast<double>(e) / o.epochs);
@@ -548,8 +549,9 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   // Where the regression scaled some terms alone, the nets train on its rates at each patch's mean
   // scale (FittedRegression::descaled_rates).
   const bool descaled = fitted.descaled_rates.defined();
-  const auto split =
+  auto split =
       split_states(Uall, descaled ? fitted.descaled_rates : Rall, task.train_trajectories(), net_options, tdev);
+  if (descaled) split.Rtr_source = split_states(Uall, Rall, task.train_trajectories(), net_options, tdev).Rtr;
   summary["train"] = {{"trajectories", task.train_trajectories()},
                       {"states", split.Utr.size(0)},
                       {"validation_states", split.Uval.size(0)},

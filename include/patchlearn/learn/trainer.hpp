@@ -73,6 +73,13 @@ struct TrainParams {
   /// Patch scales (above): the group (a trajectory, 0 .. G - 1) of every training state [N] and of
   /// every validation state (-1 for a group that was not trained), long; undefined for none.
   torch::Tensor train_groups, val_groups;
+  /// Where the targets Rtr are derived from the data rather than read (a random medium's rates with
+  /// the regression's patch scales taken out, pipeline/learning.hpp): the data's own rates of the
+  /// same training states, which a resumed training checks its data by. The derived targets come
+  /// out of the patch scales' reductions, whose last bit can differ from one invocation to the next
+  /// (measured: runs that differ only in learn.epochs, or a run and its --resume); the checkpoint
+  /// also records that its targets were derived. Undefined: Rtr itself.
+  torch::Tensor source_rates;
   /// On a GPU, replay the Adam steps from CUDA graphs where this build can (cuda_graphs_built());
   /// false runs them eagerly (the same arithmetic, one launch per operation).
   bool cuda_graphs = true;

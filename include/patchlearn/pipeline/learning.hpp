@@ -50,6 +50,9 @@ LearningData read_learning_data(const std::string& path, std::size_t rank, const
 struct TrainSplit {
   torch::Tensor Utr, Rtr, Uval, Rval;
   torch::Tensor Gtr, Gval;  ///< undefined without patch scales
+  /// Where Rtr are not the data's rates (FittedRegression::descaled_rates): the data's rates of the
+  /// same states (learn::TrainParams::source_rates); undefined otherwise.
+  torch::Tensor Rtr_source = {};
 };
 TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int trajectories, const LearnOptions& o,
                         torch::Device device);
