@@ -217,6 +217,9 @@ TEST(Learn, ASplitByTrajectoryHoldsOutWholeTrajectories) {
   EXPECT_EQ(trained.size(), 5u);
   for (const int t : held) EXPECT_FALSE(trained.count(t)) << "trajectory " << t << " on both sides";
   EXPECT_TRUE(torch::equal(split.Rtr, -split.Utr));
+  EXPECT_FALSE(split.Rtr_source.defined());
+  // Derived targets' source rates are split with them, state for state.
+  EXPECT_TRUE(torch::equal(split_states(U, R, trajectories, o, torch::kCPU, 2 * U).Rtr_source, 2 * split.Utr));
   // Any share holds out one trajectory at least; none that leaves nothing to train on.
   o.validation_fraction = 0.01;
   EXPECT_EQ(split_states(U, R, trajectories, o, torch::kCPU).Uval.size(0), per);

@@ -118,7 +118,7 @@ int64_t states_per_trajectory(int64_t states, int64_t trajectories) {
 }  // namespace
 
 TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int trajectories, const LearnOptions& o,
-                        torch::Device device) {
+                        torch::Device device, const torch::Tensor& source) {
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto Ud = U.to(device, dtype), Rd = R.to(device, dtype);
   const auto longs = torch::TensorOptions().dtype(torch::kLong).device(device);
@@ -157,6 +157,7 @@ TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int traj
                    Rd.index_select(0, val_idx),
                    {},
                    {}};
+  if (source.defined()) split.Rtr_source = source.to(device, dtype).index_select(0, tr_idx);
   if (groups.defined()) {
     split.Gtr = groups.index_select(0, tr_idx);
     split.Gval = groups.index_select(0, val_idx);
@@ -549,9 +550,8 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   // Where the regression scaled some terms alone, the nets train on its rates at each patch's mean
   // scale (FittedRegression::descaled_rates).
   const bool descaled = fitted.descaled_rates.defined();
-  auto split =
-      split_states(Uall, descaled ? fitted.descaled_rates : Rall, task.train_trajectories(), net_options, tdev);
-  if (descaled) split.Rtr_source = split_states(Uall, Rall, task.train_trajectories(), net_options, tdev).Rtr;
+  const auto split = split_states(Uall, descaled ? fitted.descaled_rates : Rall, task.train_trajectories(), net_options,
+                                  tdev, descaled ? Rall : torch::Tensor());
   summary["train"] = {{"trajectories", task.train_trajectories()},
                       {"states", split.Utr.size(0)},
                       {"validation_states", split.Uval.size(0)},

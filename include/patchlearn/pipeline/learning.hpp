@@ -44,7 +44,9 @@ LearningData read_learning_data(const std::string& path, std::size_t rank, const
 /// Training states [N, M] of `trajectories` trajectories (trajectory-major, N / trajectories
 /// states each) split at random (seeded by the [learn] options) into training and validation parts
 /// by state or by whole trajectory (learn.validation_split), on `device` in the configured
-/// precision. ConfigError where a split by trajectory cannot hold out one and keep one. With
+/// precision. ConfigError where a split by trajectory cannot hold out one and keep one. Where R are
+/// derived from the data's rates (FittedRegression::descaled_rates), `source` [N, M] gives those
+/// and the split's Rtr_source their training part, on the same states. With
 /// learn.patch_scales, Gtr and Gval are each state's patch group (learn::TrainParams): its
 /// trajectory among those trained (0 .. G - 1), -1 for a held-out trajectory's.
 struct TrainSplit {
@@ -55,7 +57,7 @@ struct TrainSplit {
   torch::Tensor Rtr_source = {};
 };
 TrainSplit split_states(const torch::Tensor& U, const torch::Tensor& R, int trajectories, const LearnOptions& o,
-                        torch::Device device);
+                        torch::Device device, const torch::Tensor& source = {});
 
 /// Train `model` with the [learn] options, report its progress to `observer`, save it to `path`;
 /// returns the log and puts the loss history and checkpoint into `record`.
