@@ -276,8 +276,8 @@ std::vector<std::string> Problem1D::check_simulable() const {
           fmt::format("{}: {}: {:.2g} relative error in dU/dt, of {:.2g} in all, over "
                       "patch.rate_tolerance = {:g} ({}{})",
                       key, what, err, b.total(), tol, remedy,
-                      chosen ? fmt::format("; \"auto\" found no change that shrinks it within the fixed keys and "
-                                           "{} substeps",
+                      chosen ? fmt::format("; \"auto\" found no change that shrinks it within the fixed keys "
+                                           "(a longer or shorter burst, a longer healing, up to {} substeps)",
                                            kMaxSubsteps)
                              : std::string(", or \"auto\"")));
   };

@@ -91,13 +91,18 @@ inline constexpr int kMaxSubsteps = 4096;
 /// the healing substeps, up to kMaxSubsteps); a buffer error widens the room by half. A change that
 /// did not shrink its error is undone and not made again: a corrector error that a longer burst
 /// does not shrink is the lift's drift, which grows with the burst (graded media), and a time or
-/// buffer error that does not shrink is round-off. It stops when it meets the tolerance or when no
-/// change is left that helps; the burst never exceeds max_burst (the macro step). The result
-/// records the budget it reached and whether that meets the tolerance. With the method free, both
-/// backward Euler and Crank-Nicolson are tuned and the cheaper that meets the tolerance is kept
-/// (the smaller budget if neither does): Crank-Nicolson's second order wins where the time share
-/// dominates (a drifting, reacting medium: 64 substeps against 256), backward Euler's damping where
-/// the corrector's does (quick1d: 16 against 64).
+/// buffer error that does not shrink is round-off. Where this misses the tolerance, a second tuning
+/// shortens the burst by a third instead (the drift's error grows like the burst squared), again
+/// after a longer healing has helped. Once neither the burst nor the healing can shrink a corrector
+/// error over the target, the substeps double only while the whole budget shrinks by a fifth, and
+/// the room widens only while the buffer error exceeds a third of the corrector's: an unreachable
+/// tolerance costs no more than the budget it reaches needs. It stops when it meets the tolerance
+/// or when no change is left that helps; the burst never exceeds max_burst (the macro step). The
+/// result records the budget it reached and whether that meets the tolerance. With the method free,
+/// both backward Euler and Crank-Nicolson are tuned; of all the tunings, the cheaper that meets the
+/// tolerance is kept (the smaller budget if none does): Crank-Nicolson's second order wins where
+/// the time share dominates (a drifting, reacting medium: 64 substeps against 256), backward
+/// Euler's damping where the corrector's does (quick1d: 16 against 64).
 TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& probe, const PatchSetting& start,
                                  const PatchFreedom& free, double tolerance, double max_burst);
 
