@@ -105,6 +105,42 @@ TEST(BadInputs, MissingConfigFile) {
   EXPECT_NE(out.find("cannot read config file"), std::string::npos) << out;
 }
 
+TEST(BadInputs, AURangeThatMissesTheInitialConditionsIsRefusedBeforeAnySimulation) {
+  // An explicit u range of a u-dependent medium that the initial conditions leave at t = 0: the
+  // run would stop at its first step. `validate` and `simulate` say so first (exit 2, one line
+  // naming the key, no data), in 1D (quick1d's positivity-shifted sums of 20 sines against
+  // [-0.3, 0.3]) and on the 2D lattice (10 modes of amplitude up to 1 against [-1, 1]); `cell`,
+  // which starts from no initial condition, still answers.
+  if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
+  const fs::path dir = fs::path(testing::TempDir()) / "u_range_start";
+  patchlearn::remove_tree_quietly(dir);
+  fs::create_directories(dir);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"medium.u_range",
+       "[medium]\ncoefficient = \"expression\"\nexpression = \"(1.1 + sin(2*pi*y)) * (1 + u)\"\n"
+       "u_range = [-0.3, 0.3]\n"},
+      {"lattice.u_range",
+       "[domain]\ndimension = 2\n[lattice]\nconductance_factor = \"1 + 0.1*u^2\"\nu_range = [-1, 1]\n"}};
+  for (const auto& [key, text] : cases) {
+    SCOPED_TRACE(key);
+    const fs::path cfg = dir / "c.toml", out = dir / "out";
+    std::ofstream(cfg) << text;
+    for (const std::string job : {"validate", "simulate"}) {
+      const auto [status, printed] =
+          run_program(std::string(PATCHLEARN_BINARY) + " --log-level error " + job + " '" + cfg.string() + "'" +
+                      (job == "simulate" ? " --out '" + out.string() + "'" : ""));
+      EXPECT_EQ(status, 2) << printed;
+      EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 1) << printed;
+      EXPECT_NE(printed.find(key + ": "), std::string::npos) << printed;
+      EXPECT_NE(printed.find("does not hold the initial conditions: trajectory "), std::string::npos) << printed;
+    }
+    EXPECT_FALSE(fs::exists(out / "data.h5"));
+    const auto [status, printed] =
+        run_program(std::string(PATCHLEARN_BINARY) + " cell '" + cfg.string() + "' --u 0.2 --json");
+    EXPECT_EQ(status, 0) << printed;
+  }
+}
+
 TEST(BadInputs, AReactionThatBlowsUpStopsTheRunNamingTrajectoryAndTime) {
   // u_t = (a u_x)_x + 20 u^2 blows up in finite time (~1 / (20 u0)) and leaves medium.u_range
   // [0, 3] before: simulate stops there with exit 1 and one line naming the trajectory, the node

@@ -113,6 +113,15 @@ void check_validation_split(const LearnOptions& o, int trajectories) {
                                   held, trajectories));
 }
 
+void check_initial_values_in_range(const std::vector<double>& values, std::size_t per, URange range,
+                                   const std::string& key) {
+  for (std::size_t k = 0; k < values.size(); ++k)
+    if (!range.contains(values[k]))
+      throw ConfigError(key, fmt::format("[{:.6g}, {:.6g}] does not hold the initial conditions: trajectory {} "
+                                         "starts at u = {:.6g}; widen it (or leave it out: its default holds them)",
+                                         range.lo, range.hi, k / per, values[k]));
+}
+
 const char* name_of(Scheme1D s) {
   static const char* const names[] = {"patch_dynamics", "gap_tooth", "full_resolution"};  // in the enum's order
   return names[static_cast<int>(s)];

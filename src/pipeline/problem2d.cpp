@@ -577,6 +577,20 @@ std::unique_ptr<LearningTask> learning_task_2d(const Config2D& cfg, const Effect
 
 // --- the problem
 
+std::vector<std::string> Problem2D::check_simulable() const {
+  if (cfg_.kappa.conductance_factor || cfg_.kappa.reaction) {
+    const auto g = layout_2d(cfg_);
+    const std::size_t per = g.centres.size() * g.centres.size();
+    std::vector<double> start;
+    for (const auto& u0 : draw_initial_conditions_2d(cfg_.initial)) {
+      start.resize(start.size() + per);
+      u0.on_grid(g.centres, g.centres, start.data() + start.size() - per);
+    }
+    check_initial_values_in_range(start, per, cfg_.kappa.u_range, "lattice.u_range");
+  }
+  return {};
+}
+
 Report Problem2D::cell(const CellQuery& query) const {
   if ((query.x || query.y) && !cfg_.modulation)
     throw InputError(std::string(query.x ? "--x" : "--y") +

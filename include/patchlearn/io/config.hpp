@@ -64,6 +64,15 @@ int held_out_trajectories(const LearnOptions& o, int trajectories);
 /// `run` say it before any simulation; the split itself checks it again for library callers.
 void check_validation_split(const LearnOptions& o, int trajectories);
 
+/// ConfigError (`key`, the u range) where an initial condition leaves `range` where the run starts
+/// from it: `values` holds each trajectory's `per` values there (the 1D macro nodes, the 2D patch
+/// centres), trajectory b's from b * per on. The run's own check would stop it at t = 0; the
+/// problems' check_simulable says it before any simulation, and `validate` with it (a lift or a
+/// patch mean that leaves the range between the nodes is still the run's to find). A default
+/// range, the initial conditions' bound, always holds them.
+void check_initial_values_in_range(const std::vector<double>& values, std::size_t per, URange range,
+                                   const std::string& key);
+
 /// The [bench] keys of `patchlearn bench`: the sweep, and the accuracy both ways of producing the
 /// coarse data must reach.
 struct BenchOptions {

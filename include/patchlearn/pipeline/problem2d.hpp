@@ -80,7 +80,7 @@ class Problem2D : public ProblemOf<Config2D, Simulation2D> {
  public:
   using ProblemOf::ProblemOf;
   int dimension() const override { return 2; }
-  std::vector<std::string> check_simulable() const override { return {}; }
+  std::vector<std::string> check_simulable() const override;
   Report cell(const CellQuery& query) const override;
   /// `cell` on a random lattice: representative-volume windows (representative_volumes), their
   /// trend and convergence, and the whole realization's cell problem; with u, all at that u, and
