@@ -1,6 +1,7 @@
 // 2D learning: spectral features, both 2D networks on synthetic anisotropic diffusion, the
 // regression that recovers the tensor, checkpoints and a tiny end-to-end 2D run.
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include <cmath>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <regex>
 
 #include "patchlearn/pipeline/problem2d.hpp"
 #include "patchlearn/core/error.hpp"
@@ -508,6 +510,82 @@ threshold = 1e-4
     EXPECT_LT(curves[std::string(key) + "_max_error"].get<double>(), 0.01) << key << " " << curves;
   const auto cell = task->describe()["effective"];
   EXPECT_NEAR(cell["D_xx"][16].get<double>(), D.xx * (1 + 0.5 * std::pow(cell["u"][16].get<double>(), 2)), 1e-12);
+}
+
+TEST(Learn2D, AModulatedUDependentLatticeIsScoredAtItsCentresAndUnresolvedDataAreSaid) {
+  // graded2d's A(x, y) = 1 + 0.3 sin x + 0.2 cos y on 16 x 16 patches with g(u) = 1 + 0.15u and a
+  // reaction -u/2. The equation's D*(u) at a position is A there times the period's g(u) D, so it
+  // is scored as D(x, y, u) / A(x, y) at every patch centre (the worst centre's error; against the
+  // period's curves alone a perfect fit read 20% off, A(0, 0) = 1.2). Initial conditions of
+  // wavenumbers 1 and 2 are resolved by the grid: the data within 1e-4 (eq. 24) of the exact
+  // coarse operator, no warning. Of wavenumbers 4 and 5 the products of modes pass the grid's
+  // P/2 = 8, which the spectral operator aliases: the data are off it and training says so before
+  // any fit.
+  const std::string text = R"toml(
+[domain]
+dimension = 2
+patches = 16
+[lattice]
+modulation = "1 + 0.3*sin(x) + 0.2*cos(y)"
+conductance_factor = "1 + 0.15*u"
+reaction = "-0.5*u"
+[patch]
+points = 5
+ratio = 0.1
+[fine]
+stepper = "rkc"
+[initial]
+trajectories = 10
+modes = 6
+amplitude = [-1.0, 1.0]
+[time]
+t_end = 0.2
+[learn]
+networks = ["functional"]
+epochs = 1
+lbfgs_iterations = 0
+train_fraction = 0.7
+train_t_min = 0.01
+[regression]
+threshold = 1e-4
+position_basis = "fourier"
+position_degree = 1
+u_degree = 1
+[homogenized]
+grid = 16
+)toml";
+  struct Warnings : Observer {
+    std::vector<std::string> lines;
+    void warning(const std::string& line) override { lines.push_back(line); }
+  };
+  for (const auto& [wavenumbers, resolved] : {std::pair{"[1, 2]", true}, std::pair{"[4, 5]", false}}) {
+    SCOPED_TRACE(wavenumbers);
+    const auto cfg = parse_config_2d(
+        std::regex_replace(text, std::regex("\\[initial\\]"), std::string("[initial]\nwavenumbers = ") + wavenumbers),
+        "modulated nonlinear2d");
+    auto sim = std::make_shared<Simulation2D>(simulate_data(cfg, Device::CPU));
+    Warnings seen;
+    const auto s = train_and_evaluate(*learning_task_2d(cfg, effective_lattice(cfg), closed_teeth_sample(cfg)),
+                                      learning_data(sim, sim->data), Device::CPU,
+                                      (std::filesystem::path(testing::TempDir()) / "pl_modulated_u").string(), seen);
+    const double d = s["data_rhs_rmse"].get<double>();
+    const auto& curves = s["regression_effective"];
+    std::printf("data against the exact coarse operator %.3e; D_xx(u) %.2e, D_yy(u) %.2e, r*(u) %.2e on the data\n", d,
+                curves["D_xx_max_error_on_data"].get<double>(), curves["D_yy_max_error_on_data"].get<double>(),
+                curves["reaction_max_error_on_data"].get<double>());
+    EXPECT_EQ(s["data_rhs_unresolved"].get<bool>(), !resolved) << d;
+    EXPECT_EQ(std::any_of(seen.lines.begin(), seen.lines.end(),
+                          [](const std::string& l) {
+                            return l.find("the macro grid does not resolve the data") != std::string::npos;
+                          }),
+              !resolved);
+    EXPECT_EQ(curves["centres"].get<int>(), 256);
+    if (resolved) {
+      for (const char* key : {"D_xx", "D_xy", "D_yy", "reaction"}) {
+        EXPECT_LT(curves[std::string(key) + "_max_error_on_data"].get<double>(), 1e-2) << key;
+      }
+    }
+  }
 }
 
 TEST(Learn2D, PatchScalesTakeEachToothsDiagonalTensorOutOfTheEquationsShape) {

@@ -625,7 +625,10 @@ def report_2d(r, d, figdir):
                   f"- regression: [[{Dr[0][0]:.6f}, {Dr[0][1]:.6f}], [{Dr[1][0]:.6f}, {Dr[1][1]:.6f}]] (`{s['regression']['equation']}`)",
                   f"- gap-tooth against the truth at t = 0.3: rMSE {s.get('gap_tooth_vs_homogenized_rmse', float('nan')):.3e}"]
         if "regression_effective" in s:
-            lines.append(f"- D*(u), r*(u) from the regression, {curve_accuracy(s['regression_effective'])}")
+            e = s["regression_effective"]
+            where = (f" (D(x, y, u) / A(x, y) at the {e['centres']} patch centres: their mean drawn, the worst centre's "
+                     "errors)" if "centres" in e else "")
+            lines.append(f"- D*(u), r*(u) from the regression{where}, {curve_accuracy(e)}")
         if "regression_patch_scales" in s:
             lines.append(f"- the regression {patch_scales_phrase(s['regression_patch_scales'])}")
             if "patch_scales_vs_teeth" in s:

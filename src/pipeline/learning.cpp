@@ -297,13 +297,13 @@ std::string score_line(const std::string& name, const json& r) {
 }
 
 json regression_curves(const learn::RegressionResult& fit, const json& truth,
-                       const std::vector<CoefficientCurve>& curves, double x) {
+                       const std::vector<CoefficientCurve>& curves, double x, double y) {
   json out = {{"u", truth["u"]}};
   for (const auto& c : curves)
     for (const auto& point : truth["u"]) {
       const double u = point.get<double>();
       double v = 0, p = 1;
-      for (const auto& term : c.terms) v += fit.coefficient_at(term, x) * p, p *= u;
+      for (const auto& term : c.terms) v += fit.coefficient_at(term, x, y) * p, p *= u;
       out[c.key].push_back(c.scale * v);
     }
   std::map<std::string, std::vector<std::string>> relative_to;
@@ -539,8 +539,10 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
       observer.warning(fmt::format(
           "the data's dU/dt are {:.3g} (eq. 24) off the exact coarse operator's on the training states, above {:g}, "
           "and every model on this grid fits the difference: the macro grid does not resolve the data "
-          "(full-resolution rates are the PDE's own, not the 3-point scheme's) or the patch parameters miss "
-          "patch.rate_tolerance; use more macro nodes, a later learn.train_t_min or patch data",
+          "(full-resolution rates are the PDE's own, not the 3-point scheme's; on a u-dependent 2D lattice, products "
+          "of modes past the P x P grid's P/2) or the patch parameters miss patch.rate_tolerance; use a finer macro "
+          "grid (domain.macro_nodes, domain.patches), slower initial conditions, a later learn.train_t_min or patch "
+          "data",
           d, bound));
   }
   const auto fitted =

@@ -105,9 +105,9 @@ struct CoefficientCurve {
 };
 /// The regression's curves on the points u of `truth` (the cell problems' curves: "u" and an array
 /// per key), each with its KEY_max_error (add_curve_errors); with a position basis, the
-/// coefficients at the position x (RegressionResult::coefficient_at).
+/// coefficients at the position (x, y) (RegressionResult::coefficient_at).
 nlohmann::json regression_curves(const learn::RegressionResult& fit, const nlohmann::json& truth,
-                                 const std::vector<CoefficientCurve>& curves, double x = 0.0);
+                                 const std::vector<CoefficientCurve>& curves, double x = 0.0, double y = 0.0);
 /// Learned curves `out` (arrays on the points of `truth`) gain KEY_max_error for every key they
 /// share with truth: the largest error against truth's curve relative to that curve's largest
 /// magnitude, or to the largest of the curves relative_to[KEY] names (absolute where it is zero).
