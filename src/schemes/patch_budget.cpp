@@ -200,9 +200,9 @@ TunedPatch tune_for_method(const FineModel1D& model, const PatchProbe& probe, co
     // Once the burst and the healing can shrink the corrector error no further, it bounds the
     // budget: the substeps then double only while that shrinks the whole budget by a fifth (finer
     // substeps also heal better, Crank-Nicolson's most), and the room widens only while the buffer
-    // error exceeds a third of the corrector's; unchecked, the drift of an unseen Burgers-like
-    // medium at eps = 5e-3 took backward Euler to 4096 substeps, 256x the cost, for a budget 1%
-    // smaller.
+    // error exceeds a third of the corrector's. Unchecked, the drift of an unseen Burgers-like
+    // medium at eps = 5e-3 took backward Euler to 4096 substeps for a budget of 5.5e-5, where 32
+    // Crank-Nicolson substeps on a shorter burst now reach 1.9e-5 (bench/RESULTS.md).
     const bool stuck = b.corrector > target && !burst_can_change && !heal_can_change;
     if (!changed && (b.time > target || stuck) && free.substeps && !steps.stalled && 2 * p.substeps <= kMaxSubsteps) {
       steps_heal_before = p.heal_substeps;
