@@ -24,6 +24,7 @@
 #include "patchlearn/learn/trainer.hpp"
 #include "failure_support.hpp"
 #include "report_check.hpp"
+#include "recorded_warnings.hpp"
 
 using namespace patchlearn;
 using testing_support::message_of;
@@ -615,10 +616,6 @@ TEST(Learn, DataTheMacroGridDoesNotResolveAreSaidBeforeAnyFit) {
   // resolved either. The regression on such data finds spurious terms (quick1d's waves on 11 nodes:
   // a* 0.65 for 0.458; waves of frequency <= 1 on 41 nodes: a* 0.49 and a constant -1.43), so the
   // training says so before it fits.
-  struct Warnings : Observer {
-    std::vector<std::string> lines;
-    void warning(const std::string& line) override { lines.push_back(line); }
-  };
   for (const char* scheme : {"patch_dynamics", "full_resolution"}) {
     std::string text(embedded_default_config());
     const std::string patch = "type = \"patch_dynamics\"";
@@ -634,16 +631,13 @@ TEST(Learn, DataTheMacroGridDoesNotResolveAreSaidBeforeAnyFit) {
     cfg.learn.epochs = 1;
     cfg.learn.lbfgs_iterations = 0;
     auto sim = std::make_shared<Simulation1D>(simulate_data(cfg, Device::CPU));
-    Warnings seen;
+    testing_support::RecordedWarnings seen;
     const auto s = train_and_evaluate(*learning_task_1d(cfg, sim->a_star), learning_data(sim, sim->data), Device::CPU,
                                       (std::filesystem::path(testing::TempDir()) / "pl_unresolved").string(), seen);
     const double d = s["data_rhs_rmse"].get<double>();
     std::printf("%s: data against the exact coarse operator %.3e\n", scheme, d);
     const bool full = std::string(scheme) == "full_resolution";
-    const bool warned = std::any_of(seen.lines.begin(), seen.lines.end(), [](const std::string& l) {
-      return l.find("the macro grid does not resolve the data") != std::string::npos;
-    });
-    EXPECT_EQ(warned, full) << scheme << " " << d;
+    EXPECT_EQ(seen.said("the macro grid does not resolve the data"), full) << scheme << " " << d;
     EXPECT_EQ(s["data_rhs_unresolved"].get<bool>(), full) << scheme;  // report.md says it too
     // And the results' lines (`train`, `run`) and their JSON.
     const auto report = learning_report(Problem1D(cfg), s);

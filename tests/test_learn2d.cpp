@@ -20,6 +20,7 @@
 #include "patchlearn/learn/tensors.hpp"
 #include "patchlearn/learn/trainer.hpp"
 #include "report_check.hpp"
+#include "recorded_warnings.hpp"
 
 using namespace patchlearn;
 
@@ -554,17 +555,13 @@ u_degree = 1
 [homogenized]
 grid = 16
 )toml";
-  struct Warnings : Observer {
-    std::vector<std::string> lines;
-    void warning(const std::string& line) override { lines.push_back(line); }
-  };
   for (const auto& [wavenumbers, resolved] : {std::pair{"[1, 2]", true}, std::pair{"[4, 5]", false}}) {
     SCOPED_TRACE(wavenumbers);
     const auto cfg = parse_config_2d(
         std::regex_replace(text, std::regex("\\[initial\\]"), std::string("[initial]\nwavenumbers = ") + wavenumbers),
         "modulated nonlinear2d");
     auto sim = std::make_shared<Simulation2D>(simulate_data(cfg, Device::CPU));
-    Warnings seen;
+    testing_support::RecordedWarnings seen;
     const auto s = train_and_evaluate(*learning_task_2d(cfg, effective_lattice(cfg), closed_teeth_sample(cfg)),
                                       learning_data(sim, sim->data), Device::CPU,
                                       (std::filesystem::path(testing::TempDir()) / "pl_modulated_u").string(), seen);
@@ -574,11 +571,7 @@ grid = 16
                 curves["D_xx_max_error_on_data"].get<double>(), curves["D_yy_max_error_on_data"].get<double>(),
                 curves["reaction_max_error_on_data"].get<double>());
     EXPECT_EQ(s["data_rhs_unresolved"].get<bool>(), !resolved) << d;
-    EXPECT_EQ(std::any_of(seen.lines.begin(), seen.lines.end(),
-                          [](const std::string& l) {
-                            return l.find("the macro grid does not resolve the data") != std::string::npos;
-                          }),
-              !resolved);
+    EXPECT_EQ(seen.said("the macro grid does not resolve the data"), !resolved);
     EXPECT_EQ(curves["centres"].get<int>(), 256);
     if (resolved) {
       for (const char* key : {"D_xx", "D_xy", "D_yy", "reaction"}) {

@@ -149,15 +149,19 @@ PatchSetting Config1D::patch_setting() const {
   return s;
 }
 
-PatchProbe patch_probe(const Config1D& cfg) {
+std::vector<double> initial_node_values(const Config1D& cfg, int trajectories) {
   InitialConditionParams ic = cfg.initial;
-  ic.trajectories = std::min(ic.trajectories, 2);
-  const auto ics = draw_initial_conditions(ic);
-  const auto batch = static_cast<index_t>(ics.size());
+  ic.trajectories = std::min(ic.trajectories, trajectories);
   const double DX = cfg.length / (cfg.macro_nodes - 1);
-  std::vector<double> U(batch * cfg.macro_nodes);
-  for (index_t b = 0; b < batch; ++b)
-    for (int i = 0; i < cfg.macro_nodes; ++i) U[b * cfg.macro_nodes + i] = ics[b](i * DX);
+  std::vector<double> U;
+  for (const auto& u0 : draw_initial_conditions(ic))
+    for (int i = 0; i < cfg.macro_nodes; ++i) U.push_back(u0(i * DX));
+  return U;
+}
+
+PatchProbe patch_probe(const Config1D& cfg) {
+  const auto U = initial_node_values(cfg, 2);
+  const auto batch = static_cast<index_t>(U.size() / static_cast<std::size_t>(cfg.macro_nodes));
   return probe_windows({cfg.length, cfg.macro_nodes, cfg.tooth_width}, cfg.lifting_degree, U, batch);
 }
 

@@ -246,13 +246,9 @@ nlohmann::json cover_json(const PatchCover& c) {
 }  // namespace
 
 std::vector<std::string> Problem1D::check_simulable() const {
-  if (!cfg_.field->nonlinear_key().empty()) {
-    const double DX = cfg_.length / (cfg_.macro_nodes - 1);
-    std::vector<double> start;
-    for (const auto& u0 : draw_initial_conditions(cfg_.initial))
-      for (int i = 0; i < cfg_.macro_nodes; ++i) start.push_back(u0(i * DX));
-    check_initial_values_in_range(start, static_cast<std::size_t>(cfg_.macro_nodes), cfg_.u_range, "medium.u_range");
-  }
+  if (!cfg_.field->nonlinear_key().empty())
+    check_initial_values_in_range(initial_node_values(cfg_, cfg_.initial.trajectories),
+                                  static_cast<std::size_t>(cfg_.macro_nodes), cfg_.u_range, "medium.u_range");
   // What the data can hold of a random medium's a* (PatchCover): past 0.1% it shows in the
   // rollouts against the floor (random1d: 1% is 1.18x it).
   // The cover is even where the translates' shift s = N / R cells divides the node spacing and the

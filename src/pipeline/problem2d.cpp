@@ -1,9 +1,9 @@
 #include "patchlearn/pipeline/problem2d.hpp"
 
 #include <algorithm>
-#include <map>
 #include <cmath>
 #include <exception>
+#include <map>
 #include <optional>
 #include <tuple>
 
@@ -423,9 +423,9 @@ class LearningTask2D : public LearningTask {
         for (const auto& key : tensor)
           for (auto& v : local[key]) v = A * v.get<double>();
         const json c = regression_curves(reg, local, curves, x, y);
-        for (const auto& [key, values] : sum) {
+        for (auto& [key, values] : sum) {
           const double scale = std::find(tensor.begin(), tensor.end(), key) != tensor.end() ? 1.0 / A : 1.0;
-          for (std::size_t k = 0; k < n; ++k) sum[key][k] += scale * c[key][k].get<double>();
+          for (std::size_t k = 0; k < n; ++k) values[k] += scale * c[key][k].get<double>();
           for (const char* over : {"_max_error", "_max_error_on_data"})
             if (c.contains(key + over))
               out[key + over] = std::max(out.value(key + over, 0.0), c[key + over].get<double>());

@@ -228,6 +228,9 @@ struct Config1D : SharedConfig {
 /// principle); a reaction may take it out: such a medium should give medium.u_range.
 URange default_u_range(const InitialConditionParams& ic);
 
+/// The first `trajectories` initial conditions (at most initial.trajectories) at the macro nodes:
+/// [trajectory][node], as the runs start from them.
+std::vector<double> initial_node_values(const Config1D& cfg, int trajectories);
 /// Where the patch parameters are probed: the hardest windows (schemes/patch_budget.hpp) of the
 /// first (at most two) initial conditions at the macro nodes.
 PatchProbe patch_probe(const Config1D& cfg);
