@@ -97,6 +97,60 @@ std::string random_patch_case() {
   return t;
 }
 
+// Patch dynamics lifted with each patch's corrector: trajectory b's rate at node i and t = 0 is the
+// harmonic mean of the bonds its patch covers in `medium` times D2 U (the bound of
+// PatchDynamicsRateIsEachPatchsHarmonicMeanTimesTheLiftsCurvature). The largest deviation from that,
+// relative to the largest such rate, and the patches' harmonic means.
+struct PatchRates {
+  double relative_error = 0;
+  std::vector<double> patch_means;
+};
+PatchRates rates_against_patch_means(const Config1D& cfg, const FineModel1D& medium, const Simulation1D& sim,
+                                     index_t b) {
+  const auto M = static_cast<index_t>(cfg.macro_nodes);
+  const PatchLayout1D layout(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width, cfg.buffer_width);
+  const double dX = cfg.length / double(M - 1);
+  const auto U = sim.data.host_U(), R = sim.data.host_dUdt();
+  const index_t at = b * sim.data.times * M;
+  PatchRates out;
+  double worst = 0, scale = 0;
+  for (int i = 1; i < M - 1; ++i) {
+    const auto c = medium.conductances(layout.global_start(i), layout.points - 1);
+    double inv = 0;
+    for (double v : c) inv += 1.0 / v;
+    const double ap = double(c.size()) / inv, d2 = (U[at + i + 1] - 2 * U[at + i] + U[at + i - 1]) / (dX * dX);
+    out.patch_means.push_back(ap);
+    worst = std::max(worst, std::abs(R[at + i] - ap * d2));
+    scale = std::max(scale, std::abs(ap * d2));
+  }
+  out.relative_error = worst / scale;
+  return out;
+}
+
+// random_patch_case with `trajectories` trajectories, and the same with `medium_lines` added to its
+// [medium]: both texts and configs, the second's trajectory media, and a medium's whole-domain a*
+// (the harmonic mean of all its bonds).
+struct PatchMediaCase {
+  std::string one_text, text;
+  Config1D one, cfg;
+  std::vector<FineModel1D> media;
+  double whole_a_star(const FineModel1D& m) const {
+    const auto bonds = static_cast<index_t>(std::llround(cfg.length / cfg.micro_dx));
+    return solve_cell_problem_1d(m.conductances(0, bonds)).a_star;
+  }
+};
+PatchMediaCase patch_media_case(const std::string& medium_lines, int trajectories) {
+  PatchMediaCase c;
+  c.one_text = random_patch_case();
+  c.one_text.replace(c.one_text.find("trajectories = 2"), 16, "trajectories = " + std::to_string(trajectories));
+  c.text = c.one_text;
+  c.text.replace(c.text.find("seed = 7"), 8, "seed = 7\n" + medium_lines);
+  c.one = parse_config_1d(c.one_text, "random.toml");
+  c.cfg = parse_config_1d(c.text, "random.toml");
+  c.media = trajectory_media(c.cfg);
+  return c;
+}
+
 // Rates as a random medium's patches give them, for G training trajectories of 12 states each: patch
 // (trajectory g, node i) its own a_p (lognormal, 0.9 e^(0.4 z)) times D2U, plus `reaction`(U), which no
 // piece scales; U smooth, in [-1, 5]. With the harmonic mean H of the a_p.
@@ -328,7 +382,7 @@ TEST(RandomMedium, GapToothRateIsEachToothsHarmonicMeanTimesTheCurvature) {
 TEST(RandomMedium, ThePatchCoverCountsTheCellsAndTheHarmonicMeanOfThePiecesSeen) {
   // 100 cells of 100 bonds, gap-tooth teeth of 10 cells at the 4 interior nodes 20 cells apart.
   // Trajectories of which the first `train` train (the pieces the patch scales see) and one tests.
-  const auto config = [](int translations, int train) {
+  const auto config = [](int translations, int train, int realizations = 1) {
     return parse_config_1d(fmt::format(R"(
 [medium]
 coefficient = "random"
@@ -338,6 +392,7 @@ sigma = 0.5
 seed = 3
 epsilon = 1e-2
 translations = {}
+realizations = {}
 [domain]
 macro_nodes = 6
 [micro]
@@ -355,7 +410,7 @@ trajectories = {}
 [learn]
 train_trajectories = {}
 )",
-                                       translations, train + 1, train),
+                                       translations, realizations, train + 1, train),
                            "cover.toml");
   };
   // Ten translates by 10 cells, one training trajectory each: the teeth start at 20 i - 5 + 10 r cells, so
@@ -390,18 +445,46 @@ train_trajectories = {}
   const double pieces = 24.0 / inverse;
   EXPECT_NEAR(uneven->a_star_pieces, pieces, 1e-12 * pieces);
   EXPECT_NEAR(uneven->deviation, pieces / cell_a_star(cfg) - 1, 1e-12);
-  std::printf("uneven cover: the pieces' harmonic mean %.6f, %+.3g%% from the realization's a*\n", pieces,
+  std::printf("uneven cover: the pieces' harmonic mean %.6f, %+.3g%% from the medium's a*\n", pieces,
               100 * uneven->deviation);
   // The config that makes such data is warned about, naming the key.
   const auto warnings = Problem1D(cfg).check_simulable();
   ASSERT_GT(std::abs(uneven->deviation), 1e-3);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0].rfind("medium.translations: ", 0), 0u) << warnings[0];
-  EXPECT_NE(warnings[0].find("an even cover takes translates whose shift (N/R = 25 cells now) divides the node "
-                             "spacing (20 cells) and the patch width (10 cells), and a multiple of R = 4 training "
-                             "trajectories (learn.train_trajectories = 6 now)"),
+  EXPECT_NE(warnings[0].find("an even cover takes T translates of each realization whose shift (N/T = 25 cells now) "
+                             "divides the node spacing (20 cells) and the patch width (10 cells), and a multiple of T "
+                             "x medium.realizations = 4 training trajectories (learn.train_trajectories = 6 now)"),
             std::string::npos)
       << warnings[0];
+  // Two realizations, each on the ten translates, a training trajectory per medium: every cell of both
+  // lies in 4 teeth, and the pieces hold the realizations in series, 2 / (1/a*_0 + 1/a*_1).
+  const auto two = config(10, 20, 2);
+  const auto both = patch_cover(two);
+  ASSERT_TRUE(both);
+  EXPECT_NEAR(both->least_seen, 4, 1e-12);
+  EXPECT_NEAR(both->most_seen, 4, 1e-12);
+  EXPECT_EQ(both->unseen_fraction, 0.0);
+  const double ensemble = 2 / (1 / realization_a_star(two, 0) + 1 / realization_a_star(two, 1));
+  EXPECT_NEAR(both->a_star, ensemble, 1e-15 * ensemble);
+  EXPECT_LT(std::abs(both->deviation), 1e-12);
+  EXPECT_TRUE(Problem1D(two).check_simulable().empty());
+  // Without translates each realization's teeth see 40 of its 100 cells, once each; the pieces'
+  // harmonic mean over both realizations' bonds, against their ensemble.
+  const auto bare = config(1, 2, 2);
+  const auto sparse = patch_cover(bare);
+  ASSERT_TRUE(sparse);
+  EXPECT_NEAR(sparse->unseen_fraction, 0.6, 1e-12);
+  EXPECT_NEAR(sparse->least_seen, 1, 1e-12);
+  EXPECT_NEAR(sparse->most_seen, 1, 1e-12);
+  double inverse_bare = 0;
+  for (int r = 0; r < 2; ++r) {
+    const auto c = FineModel1D(realization_field(bare, r), bare.epsilon, bare.micro_dx).conductances(0, 10000);
+    for (int i = 1; i <= 4; ++i)
+      for (int j = 0; j < 1000; ++j) inverse_bare += 1.0 / c[2000 * i - 500 + j] / 1000;
+  }
+  EXPECT_NEAR(sparse->a_star_pieces, 8 / inverse_bare, 1e-12);
+  EXPECT_NEAR(sparse->deviation, sparse->a_star_pieces / cell_a_star(bare) - 1, 1e-12);
   // Full resolution has no patches to cover the medium with.
   auto full = cfg;
   full.scheme = Scheme1D::FullResolution;
@@ -845,56 +928,79 @@ TEST(RandomMedium, SeveralRealizationsEachCarryTheirOwnTrajectories) {
   EXPECT_EQ(key_of_realizations("realizations = 0"), "medium.realizations");
 }
 
+TEST(RandomMedium, PatchSchemesRunSeveralRealizationsOnTheirTranslatesAndLearnTheirEnsemble) {
+  // medium.realizations = 2 and medium.translations = 2 with patch dynamics: medium k is realization
+  // k mod 2 translated by floor(k / 2) N / 2 cells, trajectory b on medium b mod 4. Trajectory 0 is
+  // the one-realization run bit for bit, every other one's rates are its own medium's patches' harmonic
+  // means times the lift's curvature, each trajectory's truth is its own realization's a*, and what a
+  // model learned from all of them holds is the realizations in series: a* = 2 / (1/a*_0 + 1/a*_1).
+  const auto c = patch_media_case("realizations = 2\ntranslations = 2", 4);
+  const auto& cfg = c.cfg;
+  const auto& media = c.media;
+  ASSERT_EQ(media.size(), 4u);
+  const double a0 = realization_a_star(cfg, 0), a1 = realization_a_star(cfg, 1);
+  // (A translate sums the same 1e5 bonds' 1/a in another order: n eps = 1.1e-11 bounds the difference.)
+  for (int k = 0; k < 4; ++k) EXPECT_NEAR(c.whole_a_star(media[k]), k % 2 ? a1 : a0, 1.1e-11 * a0) << "medium " << k;
+  EXPECT_GT(std::abs(a1 / a0 - 1), 1e-3);
+  const double ensemble = 2 / (1 / a0 + 1 / a1);
+  EXPECT_NEAR(cell_a_star(cfg), ensemble, 1e-15 * ensemble);
+  const auto a = simulate_data(c.one, Device::CPU), b = simulate_data(cfg, Device::CPU);
+  EXPECT_EQ(b.a_star, cell_a_star(cfg));
+  EXPECT_EQ(b.a_star_realizations, (std::vector<double>{a0, a1}));
+  const auto Ua = a.data.host_U(), Ub = b.data.host_U();
+  const auto per = static_cast<std::ptrdiff_t>(Ua.size() / 4);
+  EXPECT_TRUE(std::equal(Ua.begin(), Ua.begin() + per, Ub.begin()));
+  for (index_t k = 1; k < 4; ++k) {
+    const double e = rates_against_patch_means(cfg, media[k], b, k).relative_error;
+    std::printf("trajectory %lld (realization %lld): rate against its patches' a* D2 U %.3e relative\n",
+                static_cast<long long>(k), static_cast<long long>(k % 2), e);
+    EXPECT_LT(e, 1e-6);
+  }
+  // Each trajectory against its own realization's effective PDE: realization 0's truths are those of
+  // the one-realization run, realization 1's are not.
+  for (int k = 0; k < 4; ++k)
+    EXPECT_EQ(std::equal(a.truth.U.begin() + k * per, a.truth.U.begin() + (k + 1) * per, b.truth.U.begin() + k * per),
+              k % 2 == 0)
+        << "trajectory " << k;
+  // The cover is counted over both realizations' cells, against their ensemble.
+  const auto cover = patch_cover(cfg);
+  ASSERT_TRUE(cover);
+  EXPECT_EQ(cover->a_star, b.a_star);
+}
+
 TEST(RandomMedium, TranslatesShareTheRealizationsAStarWhileEachPatchSeesAnotherPiece) {
   // medium.translations = 2 with patch dynamics: trajectory b lives on the realization translated by
   // (b mod 2) N / 2 of its N cells. Trajectory 0 is the untranslated run bit for bit; trajectory 1's
   // rate at node i is the harmonic mean of the bonds its patch covers in the translate times the
   // lift's curvature (the bound of PatchDynamicsRateIsEachPatchsHarmonicMeanTimesTheLiftsCurvature,
   // margin 4.2 here), and the translate has the realization's cells, so its a*, to rounding.
-  const std::string one = random_patch_case();
-  std::string two = one;
-  two.replace(two.find("seed = 7"), 8, "seed = 7\ntranslations = 2");
-  const auto one_cfg = parse_config_1d(one, "random.toml"), two_cfg = parse_config_1d(two, "random.toml");
-  const auto media = trajectory_media(two_cfg);
+  const auto c = patch_media_case("translations = 2", 2);
+  const auto& two_cfg = c.cfg;
+  const auto& media = c.media;
   ASSERT_EQ(media.size(), 2u);
-  const auto bonds = static_cast<index_t>(std::llround(two_cfg.length / two_cfg.micro_dx));
-  const auto whole = [&](const FineModel1D& m) { return solve_cell_problem_1d(m.conductances(0, bonds)).a_star; };
-  EXPECT_NEAR(whole(media[1]), whole(media[0]), 1e-12 * whole(media[0]));
-  const auto a = simulate_data(one_cfg, Device::CPU), b = simulate_data(two_cfg, Device::CPU);
+  EXPECT_NEAR(c.whole_a_star(media[1]), c.whole_a_star(media[0]), 1e-12 * c.whole_a_star(media[0]));
+  const auto a = simulate_data(c.one, Device::CPU), b = simulate_data(two_cfg, Device::CPU);
   EXPECT_EQ(b.a_star, a.a_star);
-  const auto Ua = a.data.host_U(), Ub = b.data.host_U(), Rb = b.data.host_dUdt();
-  const auto M = static_cast<index_t>(two_cfg.macro_nodes), per = static_cast<index_t>(Ua.size() / 2);
+  const auto Ua = a.data.host_U(), Ub = b.data.host_U();
+  const auto per = static_cast<std::ptrdiff_t>(Ua.size() / 2);
   EXPECT_TRUE(std::equal(Ua.begin(), Ua.begin() + per, Ub.begin()));
-  const PatchLayout1D layout(two_cfg.length, two_cfg.macro_nodes, two_cfg.micro_dx, two_cfg.tooth_width,
-                             two_cfg.buffer_width);
-  const double dX = two_cfg.length / double(M - 1);
-  const auto patch_mean = [&](const FineModel1D& m, int i) {
-    const auto c = m.conductances(layout.global_start(i), layout.points - 1);
-    double inv = 0;
-    for (double v : c) inv += 1.0 / v;
-    return double(c.size()) / inv;
-  };
-  double worst = 0, scale = 0, moved = 0;
-  for (int i = 1; i < M - 1; ++i) {
-    const double* U = Ub.data() + per;  // trajectory 1 at t = 0
-    const double d2 = (U[i + 1] - 2 * U[i] + U[i - 1]) / (dX * dX), ap = patch_mean(media[1], i);
-    worst = std::max(worst, std::abs(Rb[per + i] - ap * d2));
-    scale = std::max(scale, std::abs(ap * d2));
-    moved = std::max(moved, std::abs(ap / patch_mean(media[0], i) - 1));
-  }
+  const auto translate = rates_against_patch_means(two_cfg, media[1], b, 1);
+  const auto untranslated = rates_against_patch_means(two_cfg, media[0], b, 0).patch_means;
+  double moved = 0;
+  for (std::size_t i = 0; i < untranslated.size(); ++i)
+    moved = std::max(moved, std::abs(translate.patch_means[i] / untranslated[i] - 1));
   std::printf("translate 1: rate against its patches' a* D2 U %.3e relative; patches' a* moved by up to %.3g\n",
-              worst / scale, moved);
-  EXPECT_LT(worst, 1e-6 * scale);
+              translate.relative_error, moved);
+  EXPECT_LT(translate.relative_error, 1e-6);
   EXPECT_GT(moved, 0.01);
   const auto key = [&](const std::string& line) {
-    std::string t = one;
+    std::string t = c.one_text;
     t.replace(t.find("seed = 7"), 8, "seed = 7\n" + line);
     return config_error_key([&] { parse_config_1d(t, "bad.toml"); });
   };
   EXPECT_EQ(key("translations = 0"), "medium.translations");
   EXPECT_EQ(key("translations = 1001"), "medium.translations");
-  EXPECT_EQ(key("translations = 2\nrealizations = 2"), "medium.translations");
-  std::string part = two;
+  std::string part = c.text;
   part.replace(part.find("[micro]"), 7, "[domain]\nlength = 1.0005\n[micro]");
   EXPECT_EQ(config_error_key([&] { parse_config_1d(part, "bad.toml"); }), "medium.translations");
 }

@@ -300,9 +300,9 @@ def fig_graded(r, figdir):
 def fig_patch_estimates(r, figdir):
     """Patch dynamics on a medium that is not periodic: each node's own effective diffusivity, the least-squares fit
     of its dU/dt to the second difference of U over each trajectory, against the whole realization's a* (the
-    truth's); on a random medium the scatter of these estimates is that of the patches' harmonic means. Under
-    medium.translations every translate puts another piece of the medium in each patch, so a node has one estimate
-    per translate; otherwise its trajectories agree."""
+    truth's; of several realizations their ensemble's); on a random medium the scatter of these estimates is that of
+    the patches' harmonic means. Under medium.translations and medium.realizations every medium puts another piece
+    in each patch, so a node has one estimate per medium; otherwise its trajectories agree."""
     U, R, x = r["data"]["U"], r["data"]["dUdt"], r["data"]["x"]
     dX = x[1] - x[0]
     D2 = (U[:, :, 2:] - 2 * U[:, :, 1:-1] + U[:, :, :-2]) / dX**2
@@ -311,11 +311,12 @@ def fig_patch_estimates(r, figdir):
     a_star = r["data_attrs"].get("a_star_cell")
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     xs = np.broadcast_to(x[1:-1], distinct.shape)
-    what = "per-node estimates" if len(distinct) == 1 else f"per-node estimates of {len(distinct)} translates"
+    what = "per-node estimates" if len(distinct) == 1 else f"per-node estimates of {len(distinct)} media"
     ax.plot(xs.ravel(), distinct.ravel(), "o", ms=3 if len(distinct) > 1 else 6, alpha=0.7,
             label=f"{what} (mean {distinct.mean():.4f}, scatter {distinct.std(ddof=1):.3g})")
     if a_star is not None:
-        ax.axhline(a_star, color="k", lw=1, label=f"a* of the realization {a_star:.4f}")
+        whose = "the realizations' ensemble" if "a_star_realizations" in r["summary"] else "the realization"
+        ax.axhline(a_star, color="k", lw=1, label=f"a* of {whose} {a_star:.4f}")
     ax.set_xlabel("x"); ax.set_ylabel("a* estimate"); ax.legend(fontsize=7)
     ax.set_title("The patches' estimates of a* (each patch's own piece of the medium)", fontsize=9)
     fig.tight_layout(); fig.savefig(os.path.join(figdir, "fig_patch_estimates.png"), dpi=120); plt.close(fig)
@@ -690,7 +691,9 @@ def main():
         else:
             accuracy = f"a* relative error {s.get('a_star_regression_relative_error', float('nan')):.2e}"
             if "a_star_regression_standard_errors" in s:  # a random medium
-                accuracy += (f" against the realization's cell problem; {s['a_star_regression_standard_errors']:+.2f} "
+                whose = ("the realizations' ensemble (in series)" if "a_star_realizations" in s
+                         else "the realization's cell problem")
+                accuracy += (f" against {whose}; {s['a_star_regression_standard_errors']:+.2f} "
                              f"standard errors from the ergodic 1/E[1/a] = {s['ergodic']:.10g} (standard error "
                              f"{s['a_star_rve_stderr']:.3g}: the representative volumes' scatter / sqrt(windows))")
         if "regression_patch_scales" in s:

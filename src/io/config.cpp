@@ -247,13 +247,13 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                            "; trajectory b lives on realization b mod " + std::to_string(c.realizations) +
                            ", so the realizations from " + std::to_string(ic.trajectories) + " on are unused");
     c.translations = static_cast<int>(medium.integer("translations", 1, 1, 1000000));
-    if (c.translations > 1 && c.realizations > 1)
-      throw ConfigError("medium.translations", "translates the one realization; set medium.realizations = 1");
-    if (c.translations > ic.trajectories)
-      c.warnings.push_back("medium.translations: " + std::to_string(c.translations) +
-                           " translates for initial.trajectories = " + std::to_string(ic.trajectories) +
-                           "; trajectory b lives on translate b mod " + std::to_string(c.translations) +
-                           ", so the translates from " + std::to_string(ic.trajectories) + " on are unused");
+    if (const long long media = static_cast<long long>(c.translations) * c.realizations;
+        c.translations > 1 && media > ic.trajectories)
+      c.warnings.push_back("medium.translations: " + std::to_string(c.translations) + " translates of " +
+                           std::to_string(c.realizations) +
+                           " realization(s) for initial.trajectories = " + std::to_string(ic.trajectories) +
+                           "; trajectory b lives on medium b mod " + std::to_string(media) + ", so the media from " +
+                           std::to_string(ic.trajectories) + " on are unused");
   } else if (kind == "sinusoid") {
     c.field = CoefficientField::sinusoid(medium.number("mean", 1.1), medium.number("amplitude", 1.0));
   } else if (kind == "laminate") {
@@ -313,9 +313,6 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   // --- scheme and patches
   c.scheme =
       scheme.enumerated("type", c.scheme, {Scheme1D::PatchDynamics, Scheme1D::GapTooth, Scheme1D::FullResolution});
-  if (c.field->random() && c.scheme != Scheme1D::FullResolution && c.realizations > 1)
-    throw ConfigError("medium.realizations", std::to_string(c.realizations) + " realizations: " + name_of(c.scheme) +
-                                                 " simulates one realization (set 1, or use \"full_resolution\")");
   c.tooth_width = patch.positive("tooth_width", c.tooth_width);
   c.patch_auto = {patch.is_auto("burst"), patch.is_auto("buffer_width"), patch.is_auto("substeps"),
                   patch.is_auto("heal_substeps")};

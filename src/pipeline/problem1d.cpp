@@ -42,15 +42,17 @@ CoefficientField random_field(const Config1D& cfg, std::uint64_t r, long long sh
 }
 
 // trajectory_media's media in order: which realization each is, translated by how many cells.
+// Medium k is realization k mod R translated by floor(k / R) N / T cells, so that trajectory b
+// (on medium b mod R T) lives on realization b mod R.
 struct Translate {
   int realization;
   long long shift;
 };
 std::vector<Translate> translates(const Config1D& cfg) {
   std::vector<Translate> out;
-  for (int r = 0; r < cfg.realizations; ++r) out.push_back({r, 0});
   const auto cells = std::llround(cfg.length / cfg.epsilon);
-  for (int r = 1; r < cfg.translations; ++r) out.push_back({0, r * cells / cfg.translations});
+  for (int t = 0; t < cfg.translations; ++t)
+    for (int r = 0; r < cfg.realizations; ++r) out.push_back({r, t * cells / cfg.translations});
   return out;
 }
 
@@ -72,12 +74,12 @@ CoefficientField realization_field(const Config1D& cfg, int r) {
 std::vector<FineModel1D> trajectory_media(const Config1D& cfg) {
   std::vector<FineModel1D> media;
   for (const auto [r, shift] : translates(cfg))
-    media.emplace_back(shift == 0 ? realization_field(cfg, r) : random_field(cfg, 0, shift), cfg.epsilon, cfg.micro_dx);
+    media.emplace_back(shift == 0 ? realization_field(cfg, r) : random_field(cfg, static_cast<std::uint64_t>(r), shift),
+                       cfg.epsilon, cfg.micro_dx);
   return media;
 }
 
 std::optional<PatchCover> patch_cover(const Config1D& cfg) {
-  // (A patch scheme runs one realization, on its translates: config.cpp refuses more.)
   if (!cfg.random || cfg.scheme == Scheme1D::FullResolution) return std::nullopt;
   const auto media = trajectory_media(cfg);
   const auto where = translates(cfg);
@@ -86,34 +88,34 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
   // The training trajectories' pieces: the ones the patch scales and the regression see.
   const auto K = static_cast<index_t>(media.size()), B = static_cast<index_t>(cfg.train_trajectories);
   const index_t bonds = layout.points - 1;
-  // How much of each cell the pieces hold, in cell lengths: a piece whose end splits a cell holds
-  // part of it (its bonds there, each a bond's length).
-  std::vector<double> seen(static_cast<std::size_t>(cells), 0.0);
+  // How much of each cell of every realization the pieces hold, in cell lengths: a piece whose end
+  // splits a cell holds part of it (its bonds there, each a bond's length).
+  std::vector<double> seen(static_cast<std::size_t>(cells * cfg.realizations), 0.0);
   double inverse_sum = 0, count = 0;
   const double bond_share = cfg.micro_dx / cfg.epsilon;
   for (index_t k = 0; k < std::min(K, B); ++k) {
     const double trajectories = static_cast<double>((B - k + K - 1) / K);  // b = k, k + K, ... < B
-    const long long shift = where[static_cast<std::size_t>(k)].shift;
+    const auto [realization, shift] = where[static_cast<std::size_t>(k)];
     for (int i = 1; i <= layout.patches(); ++i) {
       const index_t first = layout.global_start(i);
       inverse_sum += trajectories / solve_cell_problem_1d(media[k].cell_conductances(first, bonds)).a_star;
       count += trajectories;
       for (index_t j = first; j < first + bonds; ++j) {  // a bond's cell: the one its midpoint lies in
         const auto c = static_cast<long long>(std::floor((static_cast<double>(j) + 0.5) * bond_share));
-        seen[static_cast<std::size_t>((c + shift) % cells)] += bond_share;
+        seen[static_cast<std::size_t>(realization * cells + (c + shift) % cells)] += bond_share;
       }
     }
   }
   PatchCover out;
   out.a_star_pieces = count / inverse_sum;
-  out.a_star = realization_a_star(cfg, 0);
+  out.a_star = cell_a_star(cfg);
   out.deviation = out.a_star_pieces / out.a_star - 1;
   out.least_seen = std::numeric_limits<double>::infinity();
   for (const double n : seen) {
     if (n > 0) out.least_seen = std::min(out.least_seen, n);
     out.most_seen = std::max(out.most_seen, n);
   }
-  out.unseen_fraction = static_cast<double>(std::count(seen.begin(), seen.end(), 0)) / static_cast<double>(cells);
+  out.unseen_fraction = static_cast<double>(std::count(seen.begin(), seen.end(), 0)) / static_cast<double>(seen.size());
   return out;
 }
 
@@ -127,6 +129,12 @@ double realization_a_star(const Config1D& cfg, int r) {
 }
 
 double cell_a_star(const Config1D& cfg) {
+  if (cfg.random && cfg.realizations > 1) {
+    // R realizations of one length in series: their bonds' harmonic mean, R / sum_r 1 / a*_r.
+    double inverse = 0;
+    for (int r = 0; r < cfg.realizations; ++r) inverse += 1.0 / realization_a_star(cfg, r);
+    return cfg.realizations / inverse;
+  }
   if (!cfg.field->periodic()) return realization_a_star(cfg, 0);
   const int n = cell_points_per_period(cfg);
   return solve_cell_problem_1d(FineModel1D(*cfg.field, 1.0, 1.0 / n).conductances(0, n)).a_star;
@@ -236,7 +244,7 @@ namespace {
 std::string cover_line(const PatchCover& c) {
   return fmt::format(
       "the patches see {:.4g}% of the medium's cells, each {:.3g} to {:.3g} times; the harmonic mean of the "
-      "pieces they see is {:+.3g}% from the realization's a*",
+      "pieces they see is {:+.3g}% from the medium's a*",
       100 * (1 - c.unseen_fraction), c.least_seen, c.most_seen, 100 * c.deviation);
 }
 nlohmann::json cover_json(const PatchCover& c) {
@@ -251,18 +259,22 @@ std::vector<std::string> Problem1D::check_simulable() const {
                                   static_cast<std::size_t>(cfg_.macro_nodes), cfg_.u_range, "medium.u_range");
   // What the data can hold of a random medium's a* (PatchCover): past 0.1% it shows in the
   // rollouts against the floor (random1d: 1% is 1.18x it).
-  // The cover is even where the translates' shift s = N / R cells divides the node spacing and the
-  // patch width, and every translate carries as many training trajectories: the pieces then start
-  // at every multiple of s (offset alike) equally often.
+  // The cover is even where the translates' shift s = N / T cells divides the node spacing and the
+  // patch width, and every translate of every realization carries as many training trajectories:
+  // the pieces then start at every multiple of s (offset alike) equally often in every realization.
   if (const auto cover = patch_cover(cfg_); cover && std::abs(cover->deviation) > 1e-3) {
     const PatchLayout1D layout = patch_layout(cfg_);
-    return {fmt::format(
-        "medium.translations: {}, which no model learned from these data can remove; an even cover "
-        "takes translates whose shift (N/R = {:g} cells now) divides the node spacing ({:g} cells) and "
-        "the patch width ({:g} cells), and a multiple of R = {} training trajectories "
-        "(learn.train_trajectories = {} now) (README, \"Random media\")",
-        cover_line(*cover), std::floor(cfg_.length / cfg_.epsilon / cfg_.translations), layout.macro_dx / cfg_.epsilon,
-        layout.patch_width / cfg_.epsilon, cfg_.translations, cfg_.train_trajectories)};
+    return {
+        fmt::format("medium.translations: {}, which no model learned from these data can remove; an even cover "
+                    "takes T translates of each realization whose shift ({} now) divides the node spacing ({:g} "
+                    "cells) and the patch width ({:g} cells), and a multiple of T x medium.realizations = {} training "
+                    "trajectories (learn.train_trajectories = {} now) (README, \"Random media\")",
+                    cover_line(*cover),
+                    cfg_.translations > 1
+                        ? fmt::format("N/T = {:g} cells", std::floor(cfg_.length / cfg_.epsilon / cfg_.translations))
+                        : std::string("none: T = 1"),
+                    layout.macro_dx / cfg_.epsilon, layout.patch_width / cfg_.epsilon,
+                    cfg_.translations * cfg_.realizations, cfg_.train_trajectories)};
   }
   // (On a random medium the budget is not defined: its probes compare patches of other widths,
   // which sample other cells, so they measure the medium's scatter, not the patch's error.)
@@ -450,7 +462,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   if (cfg.field->graded() && !model.nonlinear())
     for (const double x : macro_positions(cfg, false))
       sim.a_star_x.push_back(local_a_star(*cfg.field, x, cell_points_per_period(cfg)));
-  if (!a_stars.empty()) sim.a_star = a_stars.front();
+  if (!a_stars.empty()) sim.a_star = a_stars.size() > 1 ? cell_a_star(cfg) : a_stars.front();
   if (cfg.realizations > 1) sim.a_star_realizations = a_stars;
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
   if (cfg.full_compare > 0 && cfg.scheme != Scheme1D::FullResolution) {
@@ -772,7 +784,12 @@ class LearningTask1D : public LearningTask {
     json d = {{"a_star_cell", a_star_}};
     if (random_) {
       // The regression is judged against the distribution's a* in the representative volumes'
-      // standard error (learning_report); a_star_cell is the realization's, which the truth uses.
+      // standard error (learning_report); a_star_cell is the realization's, which the truth uses
+      // (of several realizations their ensemble's, the realizations in series: cell_a_star).
+      if (cfg_.realizations > 1) {
+        d["a_star_realizations"] = json::array();
+        for (int r = 0; r < cfg_.realizations; ++r) d["a_star_realizations"].push_back(realization_a_star(cfg_, r));
+      }
       d["a_star_rve"] = random_->rve;
       d["a_star_rve_stderr"] = random_->stderr;
       d["ergodic"] = random_->ergodic;
@@ -942,7 +959,7 @@ Report Problem1D::random_cell(std::optional<double> u) const {
   const RveEstimate& half = rve[1];
   const EffectiveCoefficients1D at_u = u ? effective_coefficients(cfg_, *u) : EffectiveCoefficients1D{};
   const double g = u ? cfg_.field->factor(*u) : 1.0;
-  const double whole = u ? at_u.a_star : cell_a_star(cfg_), ergodic = cfg_.random->ergodic_a_star() * g;
+  const double whole = u ? at_u.a_star : realization_a_star(cfg_, 0), ergodic = cfg_.random->ergodic_a_star() * g;
   std::vector<double> wholes{whole};
   for (int r = 1; r < cfg_.realizations; ++r) wholes.push_back(realization_a_star(cfg_, r));
   const bool converged = estimates_agree(big.a_star, half.a_star);
@@ -993,6 +1010,11 @@ Report Problem1D::random_cell(std::optional<double> u) const {
         "the {} realizations' cell problems (their trajectories' truth): {}; windows from "
         "every realization",
         cfg_.realizations, all);
+    // What a model learned from all of them holds (cell_a_star, patch_cover): the realizations in series.
+    r.json["a_star_ensemble"] = cell_a_star(cfg_);
+    r.lines.push_back(
+        fmt::format("their ensemble, the realizations in series (the learned models' truth): a* = {:.10g}",
+                    r.json["a_star_ensemble"].get<double>()));
   }
   if (const double c = cfg_.random->correlation; c > 0 && big.window < 10 * c) {
     // Disjoint windows of a correlated field are independent only when much longer than its
@@ -1030,8 +1052,12 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
   } else {
     r.json["a_star_cell"] = sim.a_star;
     if (!sim.a_star_realizations.empty()) r.json["a_star_realizations"] = sim.a_star_realizations;
-    r.lines.push_back(fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g})",
-                                  sim.wall_s, sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star));
+    r.lines.push_back(
+        fmt::format("wall {:.3f} s, {:.4g} micro point-steps, rMSE vs homogenized {:.3e} (a* = {:.12g}{})", sim.wall_s,
+                    sim.data.point_steps, sim.rmse_vs_homogenized, sim.a_star,
+                    sim.a_star_realizations.empty()
+                        ? ""
+                        : ", the realizations' ensemble; each trajectory against its own realization's"));
     if (const auto cover = patch_cover(cfg_)) {
       r.json["patch_cover"] = cover_json(*cover);
       r.lines.insert(r.lines.end() - 1, cover_line(*cover));  // the wall line stays last: `run` prints it

@@ -153,12 +153,13 @@ struct Config1D : SharedConfig {
   std::optional<CoefficientField> field;
   /// The law of a random medium (medium.coefficient = "random"), none otherwise
   std::optional<RandomMediumSpec> random;
-  /// medium.realizations: independent media of that law; trajectory b lives on realization
-  /// b mod realizations (`field` is realization 0)
+  /// medium.realizations: R independent media of that law; trajectory b lives on realization
+  /// b mod R (`field` is realization 0)
   int realizations = 1;
-  /// medium.translations: R cyclic translates of the one realization, translate r by r N / R of its
-  /// N cells; trajectory b lives on translate b mod R. All share the realization's cells, so its a*,
-  /// while a patch at a given node sees a different piece of it in every translate
+  /// medium.translations: T cyclic translates of every realization, translate t by t N / T of its
+  /// N cells; trajectory b lives on translate floor(b / R) mod T of its realization. A translate
+  /// has its realization's cells, so its a*, while a patch at a given node sees a different piece
+  /// of it in every translate
   int translations = 1;
   /// medium.u_range: where the medium is used and checked; default default_u_range(initial)
   URange u_range;

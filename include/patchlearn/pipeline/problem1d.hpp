@@ -18,7 +18,9 @@
 namespace patchlearn {
 
 struct Simulation1D : Simulation {
-  double a_star = 0.0;  ///< from the cell problem on the micro lattice (a linear medium)
+  /// From the cell problem on the micro lattice (a linear medium): cell_a_star, so of several
+  /// realizations their ensemble's, which the learned models are scored against
+  double a_star = 0.0;
   /// A random medium of several realizations: each one's a* (the truth of its trajectories)
   std::vector<double> a_star_realizations;
   /// a*(u), c*(u), r*(u) from the cell problems over medium.u_range (a nonlinear medium)
@@ -42,33 +44,37 @@ struct Simulation1D : Simulation {
 
 /// The cell-problem a* for the configured medium on its micro lattice (eps/dx points per period,
 /// or 1000 when eps/dx is not a whole number). A random medium's representative volume is its
-/// whole realization: the cell problem of all the domain's bonds (their harmonic mean).
+/// whole realization: the cell problem of all the domain's bonds (their harmonic mean). Of several
+/// realizations (medium.realizations = R) it is their ensemble's, the R realizations in series,
+/// R / sum_r 1 / a*_r: what the patches of all of them hold together (PatchCover), so the truth of
+/// a model learned from them, while each trajectory's data follow their own realization's a*.
 double cell_a_star(const Config1D& cfg);
 /// Realization r of a random medium (cfg.field for r = 0), and its whole-domain cell-problem a*.
 CoefficientField realization_field(const Config1D& cfg, int r);
 double realization_a_star(const Config1D& cfg, int r);
-/// The media the trajectories live on, trajectory b on medium b mod their count: the realizations
-/// (medium.realizations), the translates of the one realization (medium.translations: translate r
-/// by r N / R of its N cells, so that the patch at a node sees another piece of the medium in every
-/// translate while every translate keeps the realization's a*), or the one medium.
+/// The media the trajectories live on, trajectory b on medium b mod their count: the R realizations
+/// (medium.realizations) and the T translates of each (medium.translations: translate t by t N / T
+/// of its N cells, so that the patch at a node sees another piece of the medium in every translate
+/// while every translate keeps its realization's a*), medium k being realization k mod R translated
+/// by floor(k / R) N / T cells; or the one medium.
 std::vector<FineModel1D> trajectory_media(const Config1D& cfg);
 
 /// How the patches of a random medium sample it (patch schemes). The pieces of medium the patches
-/// see lie in series along it, and what their rates hold of a realization's a* is the harmonic
-/// mean of the pieces' own a* (each the harmonic mean of its patch's bonds), every piece counted as
-/// often as training trajectories (learn.train_trajectories) sample it: what learn.patch_scales'
-/// normalization leaves in the nets. That
-/// is the realization's a* only where every cell is seen equally often. Otherwise patch data pin
-/// a* only to the pieces' sampling error, and no model learned from them removes it: the truth is
-/// the effective PDE with the realization's a* (random1d's rollouts: a 1% error in a* is 1.18x the
-/// floor). No weighting of the pieces recovers it either where pieces overlap by part of their
-/// length (bench/RESULTS.md, "The patches' a*").
+/// see lie in series along it, and what their rates hold of the medium's a* (a realization's, or
+/// several realizations' ensemble: cell_a_star) is the harmonic mean of the pieces' own a* (each
+/// the harmonic mean of its patch's bonds), every piece counted as often as training trajectories
+/// (learn.train_trajectories) sample it: what learn.patch_scales' normalization leaves in the nets.
+/// That is the medium's a* only where every cell of every realization is seen equally often.
+/// Otherwise patch data pin a* only to the pieces' sampling error, and no model learned from them
+/// removes it: the truth is the effective PDE with the medium's a* (random1d's rollouts: a 1% error
+/// in a* is 1.18x the floor). No weighting of the pieces recovers it either where pieces overlap by
+/// part of their length (bench/RESULTS.md, "The patches' a*").
 struct PatchCover {
-  double a_star_pieces = 0, a_star = 0;  ///< the pieces' harmonic mean, the realization's a*
+  double a_star_pieces = 0, a_star = 0;  ///< the pieces' harmonic mean, the medium's a* (cell_a_star)
   double deviation = 0;                  ///< a_star_pieces / a_star - 1
   double least_seen = 0, most_seen = 0;  ///< pieces over a cell seen at all, fewest and most (a piece
                                          ///< holding part of a cell counts that part)
-  double unseen_fraction = 0;            ///< of the cells no patch sees
+  double unseen_fraction = 0;            ///< of the cells (of every realization) no patch sees
 };
 /// The cover of a random medium by the configured patches (std::nullopt for any other medium or
 /// for full resolution).
