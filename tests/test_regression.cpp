@@ -91,6 +91,46 @@ TEST(Regression, LibraryHasCanonicalTermNames) {
   EXPECT_EQ(given.u_degree, 3);
 }
 
+TEST(Regression, TheDegreeInUIsScoredOnTrajectoriesItHasNotSeen) {
+  // Six trajectories of 20 states, each near its own level of U (0.3, 0.8, ..., 2.8, waves of 0.1),
+  // whose rates carry the truth plus an offset of its own (N(0, 0.02), the rates' scale ~0.5): an
+  // error shared by a trajectory's states, as a random medium's pieces or a patch scheme's bias
+  // give. A reaction of degree 5 in U (u_degree 4) interpolates six offsets at six levels, so every
+  // fifth row of the same states, held out, says the higher degree explains the rates; a trajectory
+  // held out says its offset is not a function of U that the others' fit predicts.
+  constexpr int G = 6, per = 20;
+  torch::manual_seed(5);
+  const auto x = torch::linspace(0, 1, M, torch::kFloat64);
+  std::vector<torch::Tensor> Us, Rs;
+  const auto offsets = 0.02 * torch::randn({G}, torch::kFloat64);
+  for (int g = 0; g < G; ++g) {
+    auto U = (0.3 + 0.5 * g) * torch::ones({per, 1}, torch::kFloat64);
+    for (int k = 1; k <= 3; ++k) U = U + 0.1 * torch::rand({per, 1}, torch::kFloat64) * torch::sin(M_PI * k * x) / k;
+    auto R = rates_1d(U);
+    R.index({Slice(), Slice(1, M - 1)}) += offsets[g];
+    Us.push_back(U);
+    Rs.push_back(R);
+  }
+  const auto U = learn::to_vector(torch::cat(Us)), R = learn::to_vector(torch::cat(Rs));
+  const auto rows = learn::regress(U, R, M, dX, 3, 1e-3, {}, 0.0, learn::Weights::None, learn::kChosenDegree, 1);
+  const auto whole = learn::regress(U, R, M, dX, 3, 1e-3, {}, 0.0, learn::Weights::None, learn::kChosenDegree, G);
+  // On a trajectory none of them saw (between two levels, without an offset), the truth's rates
+  // against each fit's.
+  const auto unseen = 1.05 + 0.1 * torch::rand({per, 1}, torch::kFloat64) * torch::sin(M_PI * x);
+  const auto truth = rates_1d(unseen).index({Slice(), Slice(1, M - 1)});
+  const auto off = [&](const learn::RegressionResult& fit) {
+    const auto got = learn::evaluate_terms(learn::macro_derivatives_1d(unseen, dX, 3), fit.terms, fit.stlsq);
+    return ((got - truth).pow(2).sum() / (truth - truth.mean()).pow(2).sum()).item<double>();
+  };
+  std::printf(
+      "held-out rows: degree %d, unseen trajectory's rates %.3e (eq. 24); held-out trajectories: degree %d, "
+      "%.3e\n",
+      rows.u_degree, off(rows), whole.u_degree, off(whole));
+  EXPECT_GT(rows.u_degree, 2);
+  EXPECT_EQ(whole.u_degree, 2);
+  EXPECT_LT(off(whole), off(rows));
+}
+
 TEST(Regression, RecoversPolynomialEquationExactly) {
   // Data exact up to rounding (~1e-16 relative): the coefficient errors are rounding amplified
   // by the condition number of the unit-norm columns (~3e2 on such states: U^k on U in [0.2, 2.6]

@@ -232,12 +232,15 @@ class FoldedRows {
   double m2(int64_t j) const { return m2_[j].item<double>(); }
   /// Column j's sum of squares.
   double squares(int64_t j) const { return R_.index({Slice(), j}).pow(2).sum().item<double>(); }
-  /// The eq.-(24) error sum (X xi - y)^2 / sum (y - mean y)^2 of the coefficients xi.
-  double relative_mse(const std::vector<double>& xi) const {
+  /// The residual sum (X xi - y)^2 of the coefficients xi (0 without rows).
+  double residual_squares(const std::vector<double>& xi) const {
+    if (rows_ == 0) return 0.0;
     auto v = to_tensor(xi, {static_cast<int64_t>(xi.size())}, torch::kCPU, torch::kDouble);
     v = torch::cat({v, -torch::ones({1}, torch::kDouble)});
-    return torch::mv(R_, v).pow(2).sum().item<double>() / m2(columns() - 1);
+    return torch::mv(R_, v).pow(2).sum().item<double>();
   }
+  /// The eq.-(24) error sum (X xi - y)^2 / sum (y - mean y)^2 of the coefficients xi.
+  double relative_mse(const std::vector<double>& xi) const { return residual_squares(xi) / m2(columns() - 1); }
 
  private:
   void merge(int64_t n, const torch::Tensor& mean, const torch::Tensor& m2, const torch::Tensor& rows) {
@@ -392,17 +395,16 @@ constexpr double kExactFit = 1e-20;
 
 /// The degree chosen from the data (regression.position_degree and .u_degree = "auto"): from
 /// `first` up to `top`, while one of the next two degrees lowers the held-out error below `gain`
-/// times the chosen degree's. `rows(d)` folds the library of degree d (folded_library, on a subsample), or gives
-/// nullopt where that library is too large or its samples too few to score it; each degree is scored as
-/// chosen_threshold scores a threshold: its least squares on four rows in five, on the held-out fifth.
-template <class Rows>
-int chosen_degree(int first, int top, double gain, const Rows& rows) {
+/// times the chosen degree's. `error_of(d)` is degree d's held-out error (degree_error), or nullopt
+/// where that library is too large or its samples too few to score it.
+template <class Error>
+int chosen_degree(int first, int top, double gain, const Error& error_of) {
   std::vector<double> errors;  // errors[d - first]: degree d's held-out error
   int chosen = first;
   for (int d = first; d <= top && d <= chosen + 2; ++d) {
-    const std::optional<LibraryRows> r = rows(d);
-    if (!r) break;
-    errors.push_back(r->fifth().relative_mse(PreparedLibrary(r->four()).least_squares()));
+    const std::optional<double> e = error_of(d);
+    if (!e) break;
+    errors.push_back(*e);
     if (errors[chosen - first] <= kExactFit) break;
     if (errors.back() < gain * errors[chosen - first]) chosen = d;
   }
@@ -414,17 +416,65 @@ int64_t subsample(int64_t states, int64_t rows_per_state) {
   return std::max<int64_t>(1, states * rows_per_state / 20000);
 }
 
-/// A degree's rows for chosen_degree: the library (folded_library's `library`) of `basis` with P
-/// columns folded on the subsample of `states`; nullopt where a raised degree's library exceeds
-/// PositionBasis::kChosenColumns or the rows are too few (< 3 P) to score it.
+/// The held-out error of a library's least squares over whole trajectories: the `states` are
+/// `trajectories` whole trajectories of equal length in order, subsampled one state in `every`;
+/// trajectory g lies in fold g mod K (K = min(trajectories, 5)), each fold is scored by the least
+/// squares of the others (its eq.-(24) error), and the error is the folds' median. nullopt where
+/// fewer than two folds hold rows.
 template <class Library>
-std::optional<LibraryRows> degree_rows(const Library& library, const PositionBasis& basis, std::size_t P, bool raised,
-                                       int64_t states, int64_t rows_per_state) {
-  std::optional<LibraryRows> r;
-  if (raised && P > PositionBasis::kChosenColumns) return r;
-  r = folded_library(library, basis, P, states, subsample(states, rows_per_state), rows_per_state);
-  if (r->rows() < static_cast<int64_t>(3 * P)) r.reset();
-  return r;
+std::optional<double> trajectory_fold_error(const Library& library, const PositionBasis& basis, std::size_t P,
+                                            int64_t states, int64_t every, int64_t rows_per_state, int trajectories) {
+  const int K = std::min(trajectories, 5);
+  const int64_t length = states / trajectories, per_chunk = states_per_chunk(static_cast<int64_t>(P), rows_per_state);
+  std::vector<FoldedRows> folds(static_cast<std::size_t>(K), FoldedRows(static_cast<int64_t>(P) + 1));
+  for (int g = 0; g < trajectories; ++g) {
+    const int64_t end = (g + 1) * length;
+    for (int64_t s = (g * length + every - 1) / every * every; s < end; s += per_chunk * every) {
+      const auto [theta, y] = library(basis, Slice(s, std::min(end, s + per_chunk * every), every));
+      const auto n = theta.size(0);
+      folds[static_cast<std::size_t>(g % K)].add(
+          torch::cat({theta.reshape({n, -1}), y.reshape({n, 1})}, 1).to(torch::kDouble));
+    }
+  }
+  if (std::count_if(folds.begin(), folds.end(), [](const FoldedRows& f) { return f.rows() > 0; }) < 2)
+    return std::nullopt;
+  std::vector<double> errors;  // each held-out fold's eq.-(24) error
+  for (int k = 0; k < K; ++k) {
+    FoldedRows others(static_cast<int64_t>(P) + 1);
+    for (int j = 0; j < K; ++j)
+      if (j != k) others.add(folds[static_cast<std::size_t>(j)]);
+    const auto& held = folds[static_cast<std::size_t>(k)];
+    if (held.rows() > 0 && held.m2(static_cast<int64_t>(P)) > 0)
+      errors.push_back(held.relative_mse(PreparedLibrary(others).least_squares()));
+  }
+  if (errors.empty()) return std::nullopt;
+  // Their median: the typical unseen trajectory, not one at the edge of the data's range, whose
+  // states the others' fit extrapolates to (bench/RESULTS.md, "Held-out trajectories").
+  std::sort(errors.begin(), errors.end());
+  const std::size_t n = errors.size();
+  return n % 2 ? errors[n / 2] : 0.5 * (errors[n / 2 - 1] + errors[n / 2]);
+}
+
+/// A degree's held-out error for chosen_degree: the least squares of the library (folded_library's
+/// `library`) of `basis` with P columns on a subsample of `states`, scored on whole held-out
+/// trajectories where the states are `trajectories` >= 2 of them (trajectory_fold_error), else as
+/// chosen_threshold scores a threshold (on four rows in five, against the fifth). Rows of one state
+/// are neighbouring patches of one field, and states of one trajectory follow one another, so rows
+/// held out of the same states share what a fit of too high a degree follows in them: on a
+/// modulated u-dependent lattice with 4 training trajectories, every fifth row chose degree 8
+/// (rollout 2.7e-6 against 3.2e-8 at degree 2; bench/RESULTS.md, "Held-out trajectories"). nullopt
+/// where a raised degree's library exceeds PositionBasis::kChosenColumns or the rows are too few
+/// (< 3 P) to score it.
+template <class Library>
+std::optional<double> degree_error(const Library& library, const PositionBasis& basis, std::size_t P, bool raised,
+                                   int64_t states, int64_t rows_per_state, int trajectories) {
+  if (raised && P > PositionBasis::kChosenColumns) return std::nullopt;
+  const int64_t every = subsample(states, rows_per_state);
+  if ((states + every - 1) / every * rows_per_state < static_cast<int64_t>(3 * P)) return std::nullopt;
+  if (trajectories >= 2 && states % trajectories == 0)
+    if (const auto e = trajectory_fold_error(library, basis, P, states, every, rows_per_state, trajectories)) return e;
+  const LibraryRows r = folded_library(library, basis, P, states, every, rows_per_state);
+  return r.fifth().relative_mse(PreparedLibrary(r.four()).least_squares());
 }
 
 /// `position` with its degree chosen from the data where it is kChosenDegree (PositionBasis), else
@@ -433,12 +483,13 @@ std::optional<LibraryRows> degree_rows(const Library& library, const PositionBas
 /// kChosenColumns) bound the degree.
 template <class Library>
 PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t states, int64_t rows_per_state,
-                                 std::size_t base_terms, const Library& library) {
+                                 std::size_t base_terms, const Library& library, int trajectories) {
   if (position.kind == PositionBasis::Kind::None || position.degree != kChosenDegree) return position;
   position.degree = chosen_degree(1, std::min(8, position.max_degree(positions)), 0.9, [&](int d) {
     PositionBasis b = position;
     b.degree = d;
-    return degree_rows(library, b, base_terms * (1 + b.functions().size()), d > 1, states, rows_per_state);
+    return degree_error(library, b, base_terms * (1 + b.functions().size()), d > 1, states, rows_per_state,
+                        trajectories);
   });
   return position;
 }
@@ -450,12 +501,13 @@ PositionBasis with_chosen_degree(PositionBasis position, int positions, int64_t 
 /// of the states `rows`.
 template <class Library>
 int chosen_u_degree(int u_degree, const std::function<std::vector<std::string>(int)>& library_of,
-                    const PositionBasis& basis, int64_t states, int64_t rows_per_state, const Library& library) {
+                    const PositionBasis& basis, int64_t states, int64_t rows_per_state, const Library& library,
+                    int trajectories) {
   if (u_degree != kChosenDegree) return u_degree;
   return chosen_degree(2, kMaxUDegree, kUDegreeGain, [&](int d) {
     const auto terms = position_terms(library_of(d), basis);
     const auto rows_of = [&](const PositionBasis& b, const Slice& rows) { return library(terms, b, rows); };
-    return degree_rows(rows_of, basis, terms.size(), d > 2, states, rows_per_state);
+    return degree_error(rows_of, basis, terms.size(), d > 2, states, rows_per_state, trajectories);
   });
 }
 
@@ -545,7 +597,7 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold, const PositionBasis& position, double tooth_width, Weights weights,
-                         int u_degree) {
+                         int u_degree, int trajectories) {
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
@@ -563,8 +615,8 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     return columns(position_terms(base, basis), basis, rows);
   };
-  const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library);
-  u_degree = chosen_u_degree(u_degree, library_1d, basis, N, M - 2, columns);
+  const auto basis = with_chosen_degree(position, M - 2, N, M - 2, base.size(), library, trajectories);
+  u_degree = chosen_u_degree(u_degree, library_1d, basis, N, M - 2, columns, trajectories);
   base = library_1d(u_degree);
   const auto terms = position_terms(base, basis);
   auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, M - 2), terms, threshold);
@@ -594,7 +646,8 @@ torch::Tensor PatchMeanMap::apply(const torch::Tensor& V, int power, torch::Tens
 
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position, const std::vector<double>& centres,
-                            const PatchMeans& means, int modes, bool linear, Weights weights, int u_degree) {
+                            const PatchMeans& means, int modes, bool linear, Weights weights, int u_degree,
+                            int trajectories) {
   const auto N = static_cast<int64_t>(U.size() / (static_cast<std::size_t>(P) * P));
   PatchMeanMap map(P, L, means);
   const auto Ut = map.values(torch::from_blob(const_cast<double*>(U.data()), {N, P * P}, torch::kDouble));
@@ -622,7 +675,7 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     return columns(position_terms(base, basis), basis, rows);
   };
-  auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
+  auto basis = with_chosen_degree(position, P, N, P * P, base.size(), library, trajectories);
   // Chosen modes: their check (see regression.hpp), on a subsample.
   std::vector<std::pair<int, double>> tried;  // each K's held-out error on every mode
   double every_mode = std::numeric_limits<double>::quiet_NaN();
@@ -648,13 +701,13 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
     } else {
       K = first;  // too few samples to check
     }
-    if (K != first) basis = with_chosen_degree(position, P, N, P * P, base.size(), library);
+    if (K != first) basis = with_chosen_degree(position, P, N, P * P, base.size(), library, trajectories);
   }
   if (linear) {
     u_degree = 0;
   } else {
     u_degree = chosen_u_degree(
-        u_degree, [](int d) { return library_2d(d, false); }, basis, N, P * P, columns);
+        u_degree, [](int d) { return library_2d(d, false); }, basis, N, P * P, columns, trajectories);
     base = library_2d(u_degree, false);
   }
   const auto terms = position_terms(base, basis);

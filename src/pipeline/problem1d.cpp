@@ -1,6 +1,7 @@
 #include "patchlearn/pipeline/problem1d.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -41,6 +42,10 @@ CoefficientField random_field(const Config1D& cfg, std::uint64_t r, long long sh
   return random_medium(*cfg.random, cfg.length, cfg.epsilon, r, shift).with_terms_of(*cfg.field);
 }
 
+// The realizations some trajectory lives on (trajectory b on realization b mod R): the others of
+// medium.realizations serve only cell's representative volumes.
+int used_realizations(const Config1D& cfg) { return std::min(cfg.realizations, std::max(1, cfg.initial.trajectories)); }
+
 // trajectory_media's media in order: which realization each is, translated by how many cells.
 // Medium k is realization k mod R translated by floor(k / R) N / T cells, so that trajectory b
 // (on medium b mod R T) lives on realization b mod R.
@@ -48,11 +53,14 @@ struct Translate {
   int realization;
   long long shift;
 };
+// Only the media some trajectory lives on: at most initial.trajectories of them.
 std::vector<Translate> translates(const Config1D& cfg) {
   std::vector<Translate> out;
   const auto cells = std::llround(cfg.length / cfg.epsilon);
-  for (int t = 0; t < cfg.translations; ++t)
-    for (int r = 0; r < cfg.realizations; ++r) out.push_back({r, t * cells / cfg.translations});
+  const int R = used_realizations(cfg);
+  const long long media =
+      std::min<long long>(static_cast<long long>(R) * cfg.translations, std::max(1, cfg.initial.trajectories));
+  for (long long k = 0; k < media; ++k) out.push_back({static_cast<int>(k % R), k / R * cells / cfg.translations});
   return out;
 }
 
@@ -90,7 +98,7 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
   const index_t bonds = layout.points - 1;
   // How much of each cell of every realization the pieces hold, in cell lengths: a piece whose end
   // splits a cell holds part of it (its bonds there, each a bond's length).
-  std::vector<double> seen(static_cast<std::size_t>(cells * cfg.realizations), 0.0);
+  std::vector<double> seen(static_cast<std::size_t>(cells * used_realizations(cfg)), 0.0);
   double inverse_sum = 0, count = 0;
   const double bond_share = cfg.micro_dx / cfg.epsilon;
   for (index_t k = 0; k < std::min(K, B); ++k) {
@@ -129,11 +137,11 @@ double realization_a_star(const Config1D& cfg, int r) {
 }
 
 double cell_a_star(const Config1D& cfg) {
-  if (cfg.random && cfg.realizations > 1) {
+  if (const int R = cfg.random ? used_realizations(cfg) : 1; R > 1) {
     // R realizations of one length in series: their bonds' harmonic mean, R / sum_r 1 / a*_r.
     double inverse = 0;
-    for (int r = 0; r < cfg.realizations; ++r) inverse += 1.0 / realization_a_star(cfg, r);
-    return cfg.realizations / inverse;
+    for (int r = 0; r < R; ++r) inverse += 1.0 / realization_a_star(cfg, r);
+    return R / inverse;
   }
   if (!cfg.field->periodic()) return realization_a_star(cfg, 0);
   const int n = cell_points_per_period(cfg);
@@ -147,25 +155,30 @@ EffectiveMedium1D effective_medium(const Config1D& cfg) {
 
 std::vector<RveEstimate> representative_volumes(const Config1D& cfg, std::optional<double> u) {
   if (!cfg.random) throw std::logic_error("representative_volumes: the medium is not random");
-  std::vector<FineModel1D> models;
-  for (int r = 0; r < cfg.realizations; ++r) models.emplace_back(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx);
   const double bonds_per_cell = cfg.epsilon / cfg.micro_dx;
   const int W = cfg.cell_window;
-  std::vector<RveEstimate> out;
-  for (const int w : {W / 4, W / 2, W}) {
-    RveEstimate e;
-    e.window = w;
-    const int per = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W / w);
-    e.samples = per * cfg.realizations;
-    std::vector<double> a;
-    for (const auto& model : models)
+  const std::array<int, 3> windows{W / 4, W / 2, W};
+  std::array<std::vector<double>, 3> a;  // each window size's estimates
+  // One realization at a time: a realization is the whole domain's lattice.
+  for (int r = 0; r < cfg.realizations; ++r) {
+    const FineModel1D model(realization_field(cfg, r), cfg.epsilon, cfg.micro_dx);
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+      const int w = windows[i], per = static_cast<int>(static_cast<long long>(cfg.cell_samples) * W / w);
       for (int k = 0; k < per; ++k) {
         const auto first = static_cast<index_t>(std::llround(static_cast<double>(k) * w * bonds_per_cell));
         const auto last = static_cast<index_t>(std::llround(static_cast<double>(k + 1) * w * bonds_per_cell));
-        a.push_back(u ? volume_coefficients(model.field(), last - first, cfg.micro_dx / cfg.epsilon, *u, first).a_star
-                      : solve_cell_problem_1d(model.cell_conductances(first, last - first)).a_star);
+        a[i].push_back(
+            u ? volume_coefficients(model.field(), last - first, cfg.micro_dx / cfg.epsilon, *u, first).a_star
+              : solve_cell_problem_1d(model.cell_conductances(first, last - first)).a_star);
       }
-    e.a_star = sample_stats(a);
+    }
+  }
+  std::vector<RveEstimate> out;
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    RveEstimate e;
+    e.window = windows[i];
+    e.samples = static_cast<int>(a[i].size());
+    e.a_star = sample_stats(a[i]);
     out.push_back(e);
   }
   return out;
@@ -274,7 +287,7 @@ std::vector<std::string> Problem1D::check_simulable() const {
                         ? fmt::format("N/T = {:g} cells", std::floor(cfg_.length / cfg_.epsilon / cfg_.translations))
                         : std::string("none: T = 1"),
                     layout.macro_dx / cfg_.epsilon, layout.patch_width / cfg_.epsilon,
-                    cfg_.translations * cfg_.realizations, cfg_.train_trajectories)};
+                    static_cast<long long>(cfg_.translations) * cfg_.realizations, cfg_.train_trajectories)};
   }
   // (On a random medium the budget is not defined: its probes compare patches of other widths,
   // which sample other cells, so they measure the medium's scatter, not the patch's error.)
@@ -427,7 +440,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
                    cfg.u_range);
   std::vector<double> a_stars;  // each realization's, or the one medium's
   if (!cfg.field->graded() && !model.nonlinear())
-    for (int r = 0; r < std::max(1, cfg.realizations); ++r)
+    for (int r = 0; r < used_realizations(cfg); ++r)
       a_stars.push_back(cfg.realizations > 1 ? realization_a_star(cfg, r) : cell_a_star(cfg));
   const auto truth = [&](index_t first, index_t count, const std::vector<double>& t) -> HomogenizedTruth {
     const InitialConditions sub(icf.begin() + first, icf.begin() + first + count);
@@ -594,7 +607,7 @@ class LearningTask1D : public LearningTask {
     const int M = cfg_.macro_nodes;
     const auto reg =
         learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold,
-                       basis_, cfg_.tooth_width, cfg_.regression_weights, cfg_.u_degree);
+                       basis_, cfg_.tooth_width, cfg_.regression_weights, cfg_.u_degree, cfg_.train_trajectories);
     if (graded_ && !cfg_.field->nonlinear_key().empty()) {
       // a*(x, u), c*(x, u) + d a*/dx, r*(x, u) as the equation has them, node by node against the
       // local cell problems there; the worst of each over the nodes.
@@ -788,7 +801,8 @@ class LearningTask1D : public LearningTask {
       // (of several realizations their ensemble's, the realizations in series: cell_a_star).
       if (cfg_.realizations > 1) {
         d["a_star_realizations"] = json::array();
-        for (int r = 0; r < cfg_.realizations; ++r) d["a_star_realizations"].push_back(realization_a_star(cfg_, r));
+        for (int r = 0; r < used_realizations(cfg_); ++r)
+          d["a_star_realizations"].push_back(realization_a_star(cfg_, r));
       }
       d["a_star_rve"] = random_->rve;
       d["a_star_rve_stderr"] = random_->stderr;

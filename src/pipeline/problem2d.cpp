@@ -346,7 +346,7 @@ class LearningTask2D : public LearningTask {
     const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
                                        cfg_.regression_threshold, basis_, layout_.centres, patch_means(),
                                        cfg_.regression_modes_chosen ? -cfg_.regression_modes : cfg_.regression_modes,
-                                       e_.linear(), cfg_.regression_weights, cfg_.u_degree);
+                                       e_.linear(), cfg_.regression_weights, cfg_.u_degree, cfg_.train_trajectories());
     json extra = {{"regression_modes", reg.modes > 0 ? reg.modes : cfg_.patches / 2}};
     if (!reg.slow_mode_errors.empty()) {
       // The slow modes' check (learn::regress_2d): each tried K's held-out error on every mode.

@@ -54,9 +54,13 @@
 // 2 exp(-0.3u): a*(u) = 2 exp(-0.3u) too) is held only to the library's degree, and the rest of it
 // is a model error in every state that no weighting can tell from the data's: "auto" (the default)
 // raises d from 2, up to kMaxUDegree, while one of the next two degrees lowers the least-squares
-// error on held-out rows to kUDegreeGain (half) of the chosen degree's or less (the position basis's
-// degree is chosen alike, at a gain of 0.9), so a*(u) is expanded as far as the data resolve it
-// (bench/RESULTS.md, "The library's degree in U" and "Past degree 6"). It never lowers d below 2:
+// error on held-out data to kUDegreeGain (half) of the chosen degree's or less (the position basis's
+// degree is chosen alike, at a gain of 0.9), so a*(u) is expanded as far as the data resolve it.
+// The held-out data are whole training trajectories (up to five folds, each scored by the fit of
+// the others) where the regression is told the states' trajectories, else every fifth row; rows of
+// the same states share the states' own errors, which powers of U can follow there and not on
+// trajectories they have not seen (bench/RESULTS.md, "The library's degree in U", "Past degree 6"
+// and "Held-out trajectories"). It never lowers d below 2:
 // STLSQ drops the powers a medium does not have.
 // Of the earlier library's U_x*U_xx and U_xx^2, U_xx^2 stays: in the 3-point differences the
 // conservative 3-point discretization of (a(U) U_x)_x with a quadratic a is exactly
@@ -120,7 +124,8 @@ struct PositionBasis {
   /// regression.position_degree = "auto": regress and regress_2d choose the degree from the data.
   /// The fits of a basis raised one degree at a time (up to 8, what the positions tell apart:
   /// max_degree, and a library of at most kChosenColumns terms) are scored by their least-squares
-  /// error on held-out rows (every fifth row of a subsample of at most ~20,000), and the degree
+  /// error on held-out data (whole trajectories, else every fifth row, of a subsample of at most
+  /// ~20,000 rows: "The library" above), and the degree
   /// rises while one of the next two lowers that error by more than 10%. The coefficient functions
   /// are then as fine as the data resolve (a graded a*(x) = sqrt of a quadratic: 3.5e-3 off at
   /// degree 2, 1.5e-6 at the 8 chosen). The cap keeps the STLSQ fit on all rows affordable: 2D
@@ -182,9 +187,12 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 /// width, and so is every column (learn::ToothAverage, discovered.hpp), so the equation found is the
 /// field's. `weights`: how the states weigh in the fits (see "Weights" above). `u_degree`: the
 /// library's degree in U ("The library" above), kChosenDegree to choose it from the data.
+/// `trajectories`: the states are that many whole trajectories of equal length, in order; with two
+/// or more, the degrees chosen from the data are scored on whole held-out trajectories ("The
+/// library" above), else on held-out rows.
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold, const PositionBasis& position = {}, double tooth_width = 0.0,
-                         Weights weights = Weights::Residuals, int u_degree = kChosenDegree);
+                         Weights weights = Weights::Residuals, int u_degree = kChosenDegree, int trajectories = 1);
 
 /// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
 /// (at the library's degree u_degree = 2; each family one power longer per degree, library_2d)
@@ -257,7 +265,8 @@ inline constexpr double kSlowModesIdentify = 1e-4;
 RegressionResult regress_2d(const std::vector<double>& U, const std::vector<double>& dUdt, int P, double L,
                             double threshold, const PositionBasis& position = {},
                             const std::vector<double>& centres = {}, const PatchMeans& means = {}, int modes = 0,
-                            bool linear = false, Weights weights = Weights::Residuals, int u_degree = kChosenDegree);
+                            bool linear = false, Weights weights = Weights::Residuals, int u_degree = kChosenDegree,
+                            int trajectories = 1);
 
 /// One factor of a term's name and its power: "U_xx" {"U_xx", 1}, "U^2" {"U", 2}, "x^3" {"x", 3}.
 struct TermFactor {

@@ -221,9 +221,10 @@ class LearningTask {
   virtual const LearnOptions& options() const = 0;
   /// The first this many trajectories train; the rest are the unseen test set.
   virtual int train_trajectories() const = 0;
-  /// Training states U, dU/dt [N, M] (any device, float64) from the whole data set.
+  /// Training states U, dU/dt [N, M] (any device, float64) from the whole data set: the
+  /// train_trajectories() trajectories whole, in order, each over the same times.
   virtual std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const = 0;
-  /// The regression on the training states.
+  /// The regression on the training states (its degrees scored on whole held-out trajectories).
   virtual FittedRegression regression(const torch::Tensor& U, const torch::Tensor& dUdt, Observer& observer) const = 0;
   /// The discovered equation of a regression as a model, in the problem's own discretization.
   virtual std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const = 0;

@@ -45,9 +45,9 @@ struct Simulation1D : Simulation {
 /// The cell-problem a* for the configured medium on its micro lattice (eps/dx points per period,
 /// or 1000 when eps/dx is not a whole number). A random medium's representative volume is its
 /// whole realization: the cell problem of all the domain's bonds (their harmonic mean). Of several
-/// realizations (medium.realizations = R) it is their ensemble's, the R realizations in series,
-/// R / sum_r 1 / a*_r: what the patches of all of them hold together (PatchCover), so the truth of
-/// a model learned from them, while each trajectory's data follow their own realization's a*.
+/// realizations (medium.realizations = R, those some trajectory lives on) it is their ensemble's, the R realizations in
+/// series, R / sum_r 1 / a*_r: what the patches of all of them hold together (PatchCover), so the truth of a model
+/// learned from them, while each trajectory's data follow their own realization's a*.
 double cell_a_star(const Config1D& cfg);
 /// Realization r of a random medium (cfg.field for r = 0), and its whole-domain cell-problem a*.
 CoefficientField realization_field(const Config1D& cfg, int r);
@@ -56,7 +56,7 @@ double realization_a_star(const Config1D& cfg, int r);
 /// (medium.realizations) and the T translates of each (medium.translations: translate t by t N / T
 /// of its N cells, so that the patch at a node sees another piece of the medium in every translate
 /// while every translate keeps its realization's a*), medium k being realization k mod R translated
-/// by floor(k / R) N / T cells; or the one medium.
+/// by floor(k / R) N / T cells (only those some trajectory lives on); or the one medium.
 std::vector<FineModel1D> trajectory_media(const Config1D& cfg);
 
 /// How the patches of a random medium sample it (patch schemes). The pieces of medium the patches
