@@ -1197,6 +1197,48 @@ TEST(RandomMedium, ANonlinearRandomMediumsCellProblemGivesTheCellsAStarTimesItsF
             "medium.conductance_factor");
 }
 
+TEST(RandomMedium, SeveralRealizationsOfANonlinearRandomMediumAreLearnedAsTheirEnsemble) {
+  // Two realizations of a_k g(u) with c(u) and r(u), each on two translates. In series they conduct
+  // with the cells' ensemble a*, 2 / (1/a*_0 + 1/a*_1), times g(u), and the flux factor a*/a_k has
+  // mean 1 over their union, so c*(u) = c(u) and r*(u) = r(u): effective_medium's ensemble, to its
+  // tables' accuracy. `cell --u` gives each realization's a*(u) and the ensemble's, and each
+  // trajectory's truth is its own realization's effective PDE. (a* to the n eps = 2e-11 of the
+  // cell problems' sums over 1e5 bonds, as in the test above; the tables' own accuracy is 1e-12.)
+  std::string text = nonlinear_random_case();
+  text.replace(text.find("translations = 2"), 16, "translations = 2\nrealizations = 2");
+  text.replace(text.find("trajectories = 2\n"), 17, "trajectories = 4\n");
+  const auto cfg = parse_config_1d(text, "random.toml");
+  const double a0 = realization_a_star(cfg, 0), a1 = realization_a_star(cfg, 1), cells = 2 / (1 / a0 + 1 / a1);
+  ASSERT_GT(std::abs(a1 / a0 - 1), 1e-3);
+  const auto effective = effective_medium(cfg);
+  for (const double u : {0.1, 0.75, 1.9}) {
+    const auto e = effective.at(u);
+    EXPECT_NEAR(e.a_star, cells * (1 + 0.3 * u), 2e-11 * cells) << u;
+    EXPECT_NEAR(e.drift, -0.5 * u, kCellProblemAccuracy) << u;
+    EXPECT_NEAR(e.reaction, 0.5 * u * (1 - u), kCellProblemAccuracy) << u;
+  }
+  CellQuery query;
+  query.u = 0.75;
+  const auto j = Problem1D(cfg).cell(query).json;
+  const auto wholes = j["a_star_realizations"].get<std::vector<double>>();
+  ASSERT_EQ(wholes.size(), 2u);
+  EXPECT_NEAR(wholes[1], a1 * 1.225, 2e-11 * a1);  // n eps over the 1e5 bonds, as above
+  EXPECT_NEAR(j["a_star_ensemble"].get<double>(), cells * 1.225, 2e-11 * cells);
+  const auto sim = simulate_data(cfg, Device::CPU);
+  ASSERT_TRUE(sim.effective);
+  EXPECT_NEAR(sim.effective->at(0.75).a_star, cells * 1.225, 2e-11 * cells);
+  const auto v = cell_volume(cfg);
+  const auto ics = draw_initial_conditions(cfg.initial);
+  const auto per_macro = static_cast<index_t>(std::llround(cfg.length / (cfg.macro_nodes - 1) / cfg.homogenized_dx));
+  for (const int b : {1, 2}) {  // on realization 1, and on realization 0's translate
+    const auto own = effective_truth(volume_effective_medium({realization_field(cfg, b % 2)}, v.bonds, v.dy),
+                                     cfg.length, cfg.macro_nodes, per_macro, {ics[b]}, sim.data.t, cfg.rollout.rtol);
+    EXPECT_TRUE(
+        std::equal(own.U.begin(), own.U.end(), sim.truth.U.begin() + b * static_cast<std::ptrdiff_t>(own.U.size())))
+        << "trajectory " << b;
+  }
+}
+
 TEST(RandomMedium, PatchDynamicsOnARandomReactionDiffusionGivesEachPatchsPieceOfTheEffectiveRate) {
   // A random diffusion with a reaction r(u) = 0.5 u (1 - u) takes the nonlinear fine model (every
   // bond's and point's series in u) with the linear cells' corrector lift. Trajectory 1 at t = 0

@@ -101,13 +101,32 @@ MediumSeries local_effective_series(const CoefficientField& graded, int n, const
 }
 
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
-  return volume_effective_medium(medium, n, 1.0 / n);
+  return volume_effective_medium({medium}, n, 1.0 / n);
 }
 
-EffectiveMedium1D volume_effective_medium(const CoefficientField& medium, index_t bonds, double dy) {
+EffectiveCoefficients1D volume_coefficients_in_series(const std::vector<CoefficientField>& media, index_t bonds,
+                                                      double dy, double u) {
+  if (media.size() == 1) return volume_coefficients(media.front(), bonds, dy, u);
+  double inverse = 0, flux = 0, reaction = 0;
+  for (const auto& medium : media) {
+    const auto e = volume_coefficients(medium, bonds, dy, u);
+    inverse += 1.0 / e.a_star;
+    flux += e.drift / e.a_star;
+    reaction += e.reaction;
+  }
+  const auto R = static_cast<double>(media.size());
+  EffectiveCoefficients1D e;
+  e.a_star = R / inverse;
+  e.drift = e.a_star * flux / R;
+  e.reaction = reaction / R;
+  return e;
+}
+
+EffectiveMedium1D volume_effective_medium(const std::vector<CoefficientField>& media, index_t bonds, double dy) {
   EffectiveMedium1D m;
   static_cast<MediumSeries&>(m) = tabulate_effective(
-      medium, {0.0}, {0.0}, [&](double, double u) { return volume_coefficients(medium, bonds, dy, u); }, true);
+      media.front(), {0.0}, {0.0}, [&](double, double u) { return volume_coefficients_in_series(media, bonds, dy, u); },
+      true);
   return m;
 }
 

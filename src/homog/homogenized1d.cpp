@@ -93,11 +93,13 @@ namespace patchlearn {
 
 namespace {
 
-// U and dU/dt at the macro nodes of the lattice model `m` (conservative, kernels/nonlinear.hpp) on
-// the fine grid of (macro_nodes - 1) fine_per_macro intervals, integrated by integrate_lattice.
-HomogenizedTruth lattice_truth(const kernels::MediumTables& m, URange range, double length, int macro_nodes,
-                               index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
-                               const std::vector<double>& times, double rtol) {
+// U and dU/dt at the macro nodes of the lattice model (conservative, kernels/nonlinear.hpp) on the
+// fine grid of (macro_nodes - 1) fine_per_macro intervals, integrated by integrate_lattice: m[b] for
+// ics[b], or m[0] for every one.
+HomogenizedTruth lattice_truth(const std::vector<kernels::MediumTables>& media, URange range, double length,
+                               int macro_nodes, index_t fine_per_macro,
+                               const std::vector<std::function<double(double)>>& ics, const std::vector<double>& times,
+                               double rtol) {
   const index_t nt = static_cast<index_t>(times.size()), M = macro_nodes, N = (M - 1) * fine_per_macro + 1;
   const double dx = length / static_cast<double>(N - 1), inv_dx = 1.0 / dx;
   HomogenizedTruth out;
@@ -107,6 +109,7 @@ HomogenizedTruth lattice_truth(const kernels::MediumTables& m, URange range, dou
 #pragma omp parallel for schedule(dynamic)
   for (std::size_t tr = 0; tr < ics.size(); ++tr) {
     std::vector<double> y(N), rate(N);
+    const kernels::MediumTables& m = media[media.size() == 1 ? 0 : tr];
     for (index_t j = 0; j < N; ++j) y[j] = ics[tr](static_cast<double>(j) * dx);
     try {
       integrate_lattice(m, inv_dx, y, times, rtol, range, fmt::format("the effective-PDE truth of trajectory {}", tr),
@@ -132,8 +135,18 @@ HomogenizedTruth lattice_truth(const kernels::MediumTables& m, URange range, dou
 HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length, int macro_nodes,
                                  index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
                                  const std::vector<double>& times, double rtol) {
-  return lattice_truth(medium.tables(), {medium.a.lo, medium.a.hi}, length, macro_nodes, fine_per_macro, ics, times,
+  return lattice_truth({medium.tables()}, {medium.a.lo, medium.a.hi}, length, macro_nodes, fine_per_macro, ics, times,
                        rtol);
+}
+
+HomogenizedTruth effective_truth(const std::vector<const EffectiveMedium1D*>& media, double length, int macro_nodes,
+                                 index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                                 const std::vector<double>& times, double rtol) {
+  if (media.size() != ics.size()) throw std::invalid_argument("effective_truth: one medium per initial condition");
+  std::vector<kernels::MediumTables> tables;
+  for (const auto* m : media) tables.push_back(m->tables());
+  return lattice_truth(tables, {media.front()->a.lo, media.front()->a.hi}, length, macro_nodes, fine_per_macro, ics,
+                       times, rtol);
 }
 
 HomogenizedTruth graded_truth(const CoefficientField& graded, int points_per_period, double length, int macro_nodes,
@@ -159,7 +172,7 @@ GradedTruth::GradedTruth(const CoefficientField& graded, int points_per_period, 
 HomogenizedTruth GradedTruth::operator()(const std::vector<std::function<double(double)>>& ics,
                                          const std::vector<double>& times) const {
   const MediumSeries& s = series_;
-  return lattice_truth(s.view(s.a.coef.data(), s.c.coef.data(), s.r.coef.data(), 1, true), range_, length_,
+  return lattice_truth({s.view(s.a.coef.data(), s.c.coef.data(), s.r.coef.data(), 1, true)}, range_, length_,
                        macro_nodes_, fine_per_macro_, ics, times, rtol_);
 }
 

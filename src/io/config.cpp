@@ -277,12 +277,6 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
     c.field = c.field->with_factor(medium.choice("conductance_factor", "", {}), c.u_range, u_range_key(medium));
   c.field = c.field->with_terms(medium.choice("drift", "", {}), medium.choice("reaction", "", {}), c.u_range,
                                 u_range_key(medium));
-  if (c.random && c.realizations > 1 && !c.field->nonlinear_key().empty())
-    throw ConfigError("medium.realizations",
-                      std::to_string(c.realizations) + " realizations of a nonlinear random medium (" +
-                          c.field->nonlinear_key() +
-                          "): its effective PDE is that of one realization; set 1 (medium.translations moves "
-                          "the patches over it)");
 
   // --- grids
   c.macro_nodes = static_cast<int>(domain.integer("macro_nodes", c.macro_nodes, 3, 100000));

@@ -150,7 +150,10 @@ double cell_a_star(const Config1D& cfg) {
 
 EffectiveMedium1D effective_medium(const Config1D& cfg) {
   const auto v = cell_volume(cfg);
-  return volume_effective_medium(*cfg.field, v.bonds, v.dy);
+  std::vector<CoefficientField> media{*cfg.field};
+  if (cfg.random)
+    for (int r = 1; r < used_realizations(cfg); ++r) media.push_back(realization_field(cfg, r));
+  return volume_effective_medium(media, v.bonds, v.dy);
 }
 
 std::vector<RveEstimate> representative_volumes(const Config1D& cfg, std::optional<double> u) {
@@ -431,9 +434,16 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   Simulation1D sim;
   const auto per_macro = static_cast<index_t>(std::llround(layout.macro_dx / cfg.homogenized_dx));
   // What the data are scored against, on the rank that simulates them: a graded medium's local
-  // effective PDE, a nonlinear medium's effective PDE, each realization's homogenized solution
-  // (trajectory b is on realization b mod R), or the medium's.
-  if (model.nonlinear() && !cfg.field->graded()) sim.effective = effective_medium(cfg);
+  // effective PDE, a nonlinear medium's effective PDE (each realization's: trajectory b is on
+  // realization b mod R), each realization's homogenized solution, or the medium's.
+  std::vector<EffectiveMedium1D> realization_media;
+  if (model.nonlinear() && !cfg.field->graded()) {
+    sim.effective = effective_medium(cfg);
+    if (cfg.random && used_realizations(cfg) > 1)
+      for (int r = 0; r < used_realizations(cfg); ++r)
+        realization_media.push_back(
+            volume_effective_medium({realization_field(cfg, r)}, cell_volume(cfg).bonds, cell_volume(cfg).dy));
+  }
   std::optional<GradedTruth> graded;
   if (cfg.field->graded())
     graded.emplace(*cfg.field, cell_points_per_period(cfg), cfg.length, cfg.macro_nodes, per_macro, cfg.rollout.rtol,
@@ -445,6 +455,12 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   const auto truth = [&](index_t first, index_t count, const std::vector<double>& t) -> HomogenizedTruth {
     const InitialConditions sub(icf.begin() + first, icf.begin() + first + count);
     if (graded) return (*graded)(sub, t);
+    if (!realization_media.empty()) {
+      std::vector<const EffectiveMedium1D*> own;  // trajectory b's realization's
+      for (index_t k = 0; k < count; ++k)
+        own.push_back(&realization_media[static_cast<std::size_t>(first + k) % realization_media.size()]);
+      return effective_truth(own, cfg.length, cfg.macro_nodes, per_macro, sub, t, cfg.rollout.rtol);
+    }
     if (sim.effective)
       return effective_truth(*sim.effective, cfg.length, cfg.macro_nodes, per_macro, sub, t, cfg.rollout.rtol);
     std::vector<double> a(static_cast<std::size_t>(count));
@@ -975,7 +991,10 @@ Report Problem1D::random_cell(std::optional<double> u) const {
   const double g = u ? cfg_.field->factor(*u) : 1.0;
   const double whole = u ? at_u.a_star : realization_a_star(cfg_, 0), ergodic = cfg_.random->ergodic_a_star() * g;
   std::vector<double> wholes{whole};
-  for (int r = 1; r < cfg_.realizations; ++r) wholes.push_back(realization_a_star(cfg_, r));
+  for (int r = 1; r < cfg_.realizations; ++r)
+    wholes.push_back(
+        u ? volume_coefficients(realization_field(cfg_, r), cell_volume(cfg_).bonds, cell_volume(cfg_).dy, *u).a_star
+          : realization_a_star(cfg_, r));
   const bool converged = estimates_agree(big.a_star, half.a_star);
   Report r{{{"a_star", big.a_star.mean},
             {"a_star_stderr", big.a_star.standard_error},
@@ -1025,7 +1044,7 @@ Report Problem1D::random_cell(std::optional<double> u) const {
         "every realization",
         cfg_.realizations, all);
     // What a model learned from all of them holds (cell_a_star, patch_cover): the realizations in series.
-    r.json["a_star_ensemble"] = cell_a_star(cfg_);
+    r.json["a_star_ensemble"] = u ? effective_medium(cfg_).at(*u).a_star : cell_a_star(cfg_);
     r.lines.push_back(
         fmt::format("their ensemble, the realizations in series (the learned models' truth): a* = {:.10g}",
                     r.json["a_star_ensemble"].get<double>()));

@@ -74,8 +74,15 @@ struct EffectiveMedium1D : MediumSeries {
   kernels::MediumTables tables() const;
 };
 EffectiveMedium1D effective_medium(const CoefficientField& medium, int points_per_period);
-/// The effective medium through volume_coefficients: a random medium's, on its whole realization.
-EffectiveMedium1D volume_effective_medium(const CoefficientField& medium, index_t bonds, double dy);
+/// volume_coefficients of media of one length in series (the realizations of a random medium's
+/// ensemble, each `bonds` bonds from bond 0): their union's cell problem, a* = R / sum_r 1/a*_r, the
+/// drift weighted by the flux factor a*/a, c* = a* mean_r(c*_r / a*_r), and r* = mean_r r*_r (in 1D the
+/// corrector's flux factor on a volume is exactly its a* over the bond's a). One medium: volume_coefficients.
+EffectiveCoefficients1D volume_coefficients_in_series(const std::vector<CoefficientField>& media, index_t bonds,
+                                                      double dy, double u);
+/// The effective medium through volume_coefficients: a random medium's, on its whole realization
+/// (several realizations: in series, volume_coefficients_in_series).
+EffectiveMedium1D volume_effective_medium(const std::vector<CoefficientField>& media, index_t bonds, double dy);
 
 /// The local effective diffusivity a*(x) of a linear graded medium a(x, y) (coeff/field.hpp) at the macro
 /// position x: the cell problem of the locally periodic medium y -> a(x, y) on `points_per_period`

@@ -69,6 +69,11 @@ namespace patchlearn {
 HomogenizedTruth effective_truth(const EffectiveMedium1D& medium, double length, int macro_nodes,
                                  index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
                                  const std::vector<double>& times, double rtol);
+/// The same with each initial condition's own medium (media[b] for ics[b]: trajectories on
+/// different realizations of a nonlinear random medium), on the first one's u range.
+HomogenizedTruth effective_truth(const std::vector<const EffectiveMedium1D*>& media, double length, int macro_nodes,
+                                 index_t fine_per_macro, const std::vector<std::function<double(double)>>& ics,
+                                 const std::vector<double>& times, double rtol);
 
 /// The truth of a graded medium: U_t = (a*(x, U) U_x)_x + c*(x, U) U_x + r*(x, U) with Dirichlet ends
 /// held, the local effective coefficients (homog/effective.hpp: local_effective_series on

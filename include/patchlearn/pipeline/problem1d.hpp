@@ -118,7 +118,9 @@ GradedCoefficients graded_coefficients(const Config1D& cfg, const std::vector<do
 std::vector<double> macro_positions(const Config1D& cfg, bool interior);
 
 /// The effective medium of a nonlinear config: effective_medium on the config's micro lattice
-/// (eps/dx points per period, or 1000).
+/// (eps/dx points per period, or 1000); of a random medium its whole realization's, and of several
+/// realizations their ensemble's (in series: volume_coefficients_in_series), what the learned
+/// models are scored against.
 EffectiveMedium1D effective_medium(const Config1D& cfg);
 
 /// a*(u), c*(u), r*(u) of the effective medium at 33 values of u across its range, as
