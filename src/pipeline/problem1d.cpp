@@ -1004,10 +1004,12 @@ Report Problem1D::random_cell(std::optional<double> u) const {
             {"harmonic_mean", u ? cfg_.field->linear_part().harmonic_mean() * g : cfg_.field->harmonic_mean()},
             {"representative_volume", "windows"},
             {"converged", converged}},
-           {"medium: " + cfg_.field->description(),
-            fmt::format("representative volumes{}: disjoint windows of the realization, each cell problem closed "
+           {"medium: " + cfg_.field->description() +
+                (cfg_.realizations > 1 ? fmt::format(" (the first of {} realizations)", cfg_.realizations) : ""),
+            fmt::format("representative volumes{}: disjoint windows of the {}, each cell problem closed "
                         "periodically:",
-                        u ? fmt::format(" at u = {:.15g}", *u) : std::string())}};
+                        u ? fmt::format(" at u = {:.15g}", *u) : std::string(),
+                        cfg_.realizations > 1 ? "realizations" : "realization")}};
   if (u) {
     r.json["u"] = *u;
     r.json["drift"] = at_u.drift;
