@@ -966,6 +966,13 @@ TEST(RandomMedium, PatchSchemesRunSeveralRealizationsOnTheirTranslatesAndLearnTh
   const auto cover = patch_cover(cfg);
   ASSERT_TRUE(cover);
   EXPECT_EQ(cover->a_star, b.a_star);
+  // The report of these data alone (simulate, no summary) draws the patches' estimates against the ensemble.
+  const auto dir = (std::filesystem::path(testing::TempDir()) / "pl_random_realizations").string();
+  remove_tree_quietly(dir);
+  std::filesystem::create_directories(dir);
+  write_data_h5(dir + "/data.h5", cfg, b, Device::CPU);
+  testing_support::expect_report_figures(dir, {"fig_patch_estimates.png"});
+  remove_tree_quietly(dir);
 }
 
 TEST(RandomMedium, TranslatesShareTheRealizationsAStarWhileEachPatchSeesAnotherPiece) {

@@ -28,6 +28,8 @@ def load(d):
         out["data"] = {k: f[k][()] for k in ("U", "dUdt", "U_hom", "dUdt_hom", "t", "x")}
         if "D_cell" in f:
             out["data"]["D_cell"] = f["D_cell"][()]
+        if "a_star_realizations" in f:  # a random medium's several realizations: each one's a*
+            out["data"]["a_star_realizations"] = f["a_star_realizations"][()]
         out["data_attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         if "medium_a" in f:
             out["medium"] = {"x": f["medium_x"][()], "a": f["medium_a"][()],
@@ -315,7 +317,7 @@ def fig_patch_estimates(r, figdir):
     ax.plot(xs.ravel(), distinct.ravel(), "o", ms=3 if len(distinct) > 1 else 6, alpha=0.7,
             label=f"{what} (mean {distinct.mean():.4f}, scatter {distinct.std(ddof=1):.3g})")
     if a_star is not None:
-        whose = "the realizations' ensemble" if "a_star_realizations" in r["summary"] else "the realization"
+        whose = "the realizations' ensemble" if "a_star_realizations" in r["data"] else "the realization"
         ax.axhline(a_star, color="k", lw=1, label=f"a* of {whose} {a_star:.4f}")
     ax.set_xlabel("x"); ax.set_ylabel("a* estimate"); ax.legend(fontsize=7)
     ax.set_title("The patches' estimates of a* (each patch's own piece of the medium)", fontsize=9)
