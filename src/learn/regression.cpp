@@ -255,6 +255,12 @@ class FoldedRows {
   torch::Tensor R_, mean_, m2_;
 };
 
+/// Rows [theta | y] in double: the library theta [n, P] beside its rates y [n], as FoldedRows folds them.
+torch::Tensor library_block(const torch::Tensor& theta, const torch::Tensor& y) {
+  const auto n = theta.size(0);
+  return torch::cat({theta.reshape({n, -1}), y.reshape({n, 1})}, 1).to(torch::kDouble);
+}
+
 /// A library's rows as STLSQ takes them: every fifth row (by its index) folded apart from the
 /// other four, for the choices made on held-out rows, and all of them.
 class LibraryRows {
@@ -263,7 +269,7 @@ class LibraryRows {
   /// The next rows: theta [n, P] and their rates y [n].
   void add(const torch::Tensor& theta, const torch::Tensor& y) {
     const auto n = theta.size(0);
-    const auto Xy = torch::cat({theta.reshape({n, -1}), y.reshape({n, 1})}, 1).to(torch::kDouble);
+    const auto Xy = library_block(theta, y);
     const auto held = torch::arange(count_, count_ + n, torch::kLong).remainder(5) == 4;
     four_.add(Xy.index({~held}));
     fifth_.add(Xy.index({held}));
@@ -431,9 +437,7 @@ std::optional<double> trajectory_fold_error(const Library& library, const Positi
     const int64_t end = (g + 1) * length;
     for (int64_t s = (g * length + every - 1) / every * every; s < end; s += per_chunk * every) {
       const auto [theta, y] = library(basis, Slice(s, std::min(end, s + per_chunk * every), every));
-      const auto n = theta.size(0);
-      folds[static_cast<std::size_t>(g % K)].add(
-          torch::cat({theta.reshape({n, -1}), y.reshape({n, 1})}, 1).to(torch::kDouble));
+      folds[static_cast<std::size_t>(g % K)].add(library_block(theta, y));
     }
   }
   if (std::count_if(folds.begin(), folds.end(), [](const FoldedRows& f) { return f.rows() > 0; }) < 2)

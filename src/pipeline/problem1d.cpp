@@ -46,6 +46,20 @@ CoefficientField random_field(const Config1D& cfg, std::uint64_t r, long long sh
 // medium.realizations serve only cell's representative volumes.
 int used_realizations(const Config1D& cfg) { return std::min(cfg.realizations, std::max(1, cfg.initial.trajectories)); }
 
+// Their fields, realization 0 (the configured medium) first.
+std::vector<CoefficientField> used_realization_fields(const Config1D& cfg) {
+  std::vector<CoefficientField> fields;
+  for (int r = 0; r < (cfg.random ? used_realizations(cfg) : 1); ++r) fields.push_back(realization_field(cfg, r));
+  return fields;
+}
+
+// Realizations of one length in series, from their own a*: their bonds' harmonic mean, R / sum_r 1 / a*_r.
+double in_series(const std::vector<double>& a_stars) {
+  double inverse = 0;
+  for (const double a : a_stars) inverse += 1.0 / a;
+  return static_cast<double>(a_stars.size()) / inverse;
+}
+
 // trajectory_media's media in order: which realization each is, translated by how many cells.
 // Medium k is realization k mod R translated by floor(k / R) N / T cells, so that trajectory b
 // (on medium b mod R T) lives on realization b mod R.
@@ -138,10 +152,9 @@ double realization_a_star(const Config1D& cfg, int r) {
 
 double cell_a_star(const Config1D& cfg) {
   if (const int R = cfg.random ? used_realizations(cfg) : 1; R > 1) {
-    // R realizations of one length in series: their bonds' harmonic mean, R / sum_r 1 / a*_r.
-    double inverse = 0;
-    for (int r = 0; r < R; ++r) inverse += 1.0 / realization_a_star(cfg, r);
-    return R / inverse;
+    std::vector<double> a_stars;
+    for (int r = 0; r < R; ++r) a_stars.push_back(realization_a_star(cfg, r));
+    return in_series(a_stars);
   }
   if (!cfg.field->periodic()) return realization_a_star(cfg, 0);
   const int n = cell_points_per_period(cfg);
@@ -150,10 +163,7 @@ double cell_a_star(const Config1D& cfg) {
 
 EffectiveMedium1D effective_medium(const Config1D& cfg) {
   const auto v = cell_volume(cfg);
-  std::vector<CoefficientField> media{*cfg.field};
-  if (cfg.random)
-    for (int r = 1; r < used_realizations(cfg); ++r) media.push_back(realization_field(cfg, r));
-  return volume_effective_medium(media, v.bonds, v.dy);
+  return volume_effective_medium(used_realization_fields(cfg), v.bonds, v.dy);
 }
 
 std::vector<RveEstimate> representative_volumes(const Config1D& cfg, std::optional<double> u) {
@@ -439,10 +449,9 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   std::vector<EffectiveMedium1D> realization_media;
   if (model.nonlinear() && !cfg.field->graded()) {
     sim.effective = effective_medium(cfg);
-    if (cfg.random && used_realizations(cfg) > 1)
-      for (int r = 0; r < used_realizations(cfg); ++r)
-        realization_media.push_back(
-            volume_effective_medium({realization_field(cfg, r)}, cell_volume(cfg).bonds, cell_volume(cfg).dy));
+    if (const auto v = cell_volume(cfg); cfg.random && used_realizations(cfg) > 1)
+      for (const auto& field : used_realization_fields(cfg))
+        realization_media.push_back(volume_effective_medium({field}, v.bonds, v.dy));
   }
   std::optional<GradedTruth> graded;
   if (cfg.field->graded())
@@ -491,7 +500,7 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   if (cfg.field->graded() && !model.nonlinear())
     for (const double x : macro_positions(cfg, false))
       sim.a_star_x.push_back(local_a_star(*cfg.field, x, cell_points_per_period(cfg)));
-  if (!a_stars.empty()) sim.a_star = a_stars.size() > 1 ? cell_a_star(cfg) : a_stars.front();
+  if (!a_stars.empty()) sim.a_star = a_stars.size() > 1 ? in_series(a_stars) : a_stars.front();
   if (cfg.realizations > 1) sim.a_star_realizations = a_stars;
   sim.rmse_vs_homogenized = relative_mse(sim.data.host_U(), sim.truth.U);
   if (cfg.full_compare > 0 && cfg.scheme != Scheme1D::FullResolution) {
@@ -991,10 +1000,10 @@ Report Problem1D::random_cell(std::optional<double> u) const {
   const double g = u ? cfg_.field->factor(*u) : 1.0;
   const double whole = u ? at_u.a_star : realization_a_star(cfg_, 0), ergodic = cfg_.random->ergodic_a_star() * g;
   std::vector<double> wholes{whole};
+  const auto v = cell_volume(cfg_);
   for (int r = 1; r < cfg_.realizations; ++r)
-    wholes.push_back(
-        u ? volume_coefficients(realization_field(cfg_, r), cell_volume(cfg_).bonds, cell_volume(cfg_).dy, *u).a_star
-          : realization_a_star(cfg_, r));
+    wholes.push_back(u ? volume_coefficients(realization_field(cfg_, r), v.bonds, v.dy, *u).a_star
+                       : realization_a_star(cfg_, r));
   const bool converged = estimates_agree(big.a_star, half.a_star);
   Report r{{{"a_star", big.a_star.mean},
             {"a_star_stderr", big.a_star.standard_error},
@@ -1046,7 +1055,7 @@ Report Problem1D::random_cell(std::optional<double> u) const {
         "every realization",
         cfg_.realizations, all);
     // What a model learned from all of them holds (cell_a_star, patch_cover): the realizations in series.
-    r.json["a_star_ensemble"] = u ? effective_medium(cfg_).at(*u).a_star : cell_a_star(cfg_);
+    r.json["a_star_ensemble"] = in_series({wholes.begin(), wholes.begin() + used_realizations(cfg_)});
     r.lines.push_back(
         fmt::format("their ensemble, the realizations in series (the learned models' truth): a* = {:.10g}",
                     r.json["a_star_ensemble"].get<double>()));
