@@ -19,6 +19,7 @@
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/io/config.hpp"
 #include "patchlearn/io/config2d.hpp"
+#include "patchlearn/micro/initial_conditions.hpp"
 
 using namespace patchlearn;
 namespace fs = std::filesystem;
@@ -162,6 +163,50 @@ TEST(BadInputs, AReactionThatBlowsUpStopsTheRunNamingTrajectoryAndTime) {
   EXPECT_NE(text.find("at macro step "), std::string::npos) << text;
   EXPECT_NE(text.find("(t = "), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out / "data.h5")) << text;
+}
+
+TEST(BadInputs, TheTrajectoryThatBlowsUpIsNamedAsInTheRunWhateverChunkAndRealizationItIsOn) {
+  // u_t = (a u_x)_x + 30 u^2 on two realizations of a random medium, in chunks of two trajectories:
+  // the trajectory that starts highest blows up first (~1 / (30 u0)), and by t = 0.005 it alone
+  // leaves medium.u_range. It is not in the first chunk, and its realization runs it alone in
+  // its chunk, so a message that numbered it within its chunk or its realization's group would
+  // name another trajectory. Every scheme names the run's.
+  if (std::string(PATCHLEARN_BINARY).empty()) GTEST_SKIP() << "the sanitizer build has no program";
+  const fs::path dir = fs::path(testing::TempDir()) / "blow_up_named";
+  patchlearn::remove_tree_quietly(dir);
+  fs::create_directories(dir);
+  const auto text = [](const std::string& scheme) {
+    return "[medium]\ncoefficient = \"random\"\ndistribution = \"uniform\"\nlo = 0.5\nhi = 1.5\nseed = 11\n"
+           "realizations = 2\nreaction = \"30 * u^2\"\nu_range = [-4, 4]\n[micro]\ndx = 1e-4\n[scheme]\ntype = \"" +
+           scheme +
+           "\"\n[patch]\nbuffer_width = 2e-2\nburst = 4e-6\nsubsteps = 16\nheal_substeps = 8\n[macro]\n"
+           "integrator = \"euler\"\nt_end = 0.005\nsample_every = 1\n[initial]\ntrajectories = 6\nmodes = 2\n"
+           "amplitude = [0.0, 1.0]\nseed = 3\n[learn]\ntrain_trajectories = 4\n[rollout]\nt_end = 0.005\n"
+           "[run]\nchunk_trajectories = 2\n";
+  };
+  const Config1D cfg = parse_config_1d(text("patch_dynamics"), "test");
+  const auto ics = draw_initial_conditions(cfg.initial);
+  std::size_t hot = 0;
+  double top = -1.0;
+  for (std::size_t b = 0; b < ics.size(); ++b)
+    for (int i = 0; i <= 1000; ++i)
+      if (const double u = ics[b](i * 1e-3); u > top) top = u, hot = b;
+  ASSERT_GE(hot, 2u) << "the highest start must lie beyond the first chunk";
+  const std::string named = "trajectory " + std::to_string(hot);
+  for (const std::string scheme : {"patch_dynamics", "gap_tooth", "full_resolution"}) {
+    SCOPED_TRACE(scheme);
+    const fs::path file = dir / (scheme + ".toml"), out = dir / scheme;
+    std::ofstream(file) << text(scheme);
+    const auto [status, printed] = run_program(std::string(PATCHLEARN_BINARY) + " --log-level error simulate '" +
+                                               file.string() + "' --out '" + out.string() + "' --device cpu");
+    EXPECT_EQ(status, 1) << printed;
+    EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 1) << printed;
+    EXPECT_NE(printed.find("outside medium.u_range"), std::string::npos) << printed;
+    const auto at = printed.find("trajectory ");
+    ASSERT_NE(at, std::string::npos) << printed;
+    EXPECT_EQ(printed.substr(at, named.size() + 1), named + (scheme == "full_resolution" ? " " : ",")) << printed;
+    EXPECT_FALSE(fs::exists(out / "data.h5")) << printed;
+  }
 }
 
 TEST(BadInputs, ALatticeLeavingItsURangeOrBlowingUpStopsTheRun) {

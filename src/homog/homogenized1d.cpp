@@ -1,5 +1,6 @@
 #include "patchlearn/homog/homogenized1d.hpp"
 
+#include <exception>
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -105,14 +106,16 @@ HomogenizedTruth lattice_truth(const std::vector<kernels::MediumTables>& media, 
   HomogenizedTruth out;
   out.U.resize(ics.size() * nt * M);
   out.dUdt.resize(out.U.size());
-  std::string failure;
+  // The failure of the lowest trajectory that fails, whichever thread meets it first.
+  std::exception_ptr failure;
+  std::size_t failed = ics.size();
 #pragma omp parallel for schedule(dynamic)
   for (std::size_t tr = 0; tr < ics.size(); ++tr) {
     std::vector<double> y(N), rate(N);
     const kernels::MediumTables& m = media[media.size() == 1 ? 0 : tr];
     for (index_t j = 0; j < N; ++j) y[j] = ics[tr](static_cast<double>(j) * dx);
     try {
-      integrate_lattice(m, inv_dx, y, times, rtol, range, fmt::format("the effective-PDE truth of trajectory {}", tr),
+      integrate_lattice(m, inv_dx, y, times, rtol, range, "the effective-PDE truth", static_cast<index_t>(tr),
                         [&](std::size_t n, const std::vector<double>& v) {
                           kernels::fine_rates_system(N, m, v.data(), inv_dx, rate.data());
                           const std::size_t o = (tr * nt + n) * M;
@@ -121,12 +124,12 @@ HomogenizedTruth lattice_truth(const std::vector<kernels::MediumTables>& media, 
                             out.dUdt[o + i] = rate[i * fine_per_macro];
                           }
                         });
-    } catch (const std::exception& e) {
+    } catch (...) {
 #pragma omp critical
-      if (failure.empty()) failure = e.what();
+      if (tr < failed) failed = tr, failure = std::current_exception();
     }
   }
-  if (!failure.empty()) throw RunError(failure);
+  if (failure) std::rethrow_exception(failure);
   return out;
 }
 

@@ -13,6 +13,7 @@ namespace patchlearn {
 
 LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx, std::vector<double>& y,
                                   const std::vector<double>& times, double rtol, URange range, const std::string& what,
+                                  index_t trajectory,
                                   const std::function<void(std::size_t, const std::vector<double>&)>& sample) {
   const auto N = static_cast<index_t>(y.size());
   constexpr int K = kMaxExtrapolationLevels;
@@ -62,7 +63,7 @@ LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx,
       }
       if (!(err[k] <= 1.0)) {  // also a NaN estimate
         if (!std::isfinite(err[k]) || hs < 1e-14 * std::max(times[n], 1e-300))
-          throw RunError(fmt::format("{} failed at t = {:.6g}", what, t));
+          throw TrajectoryError(what + " of ", trajectory, fmt::format(" failed at t = {:.6g}", t));
         h = hs * std::max(0.2, 0.9 * std::pow(err[k], -1.0 / k));
         continue;
       }
@@ -88,10 +89,10 @@ LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx,
       if (!last || next_h < hs) h = next_h;
       for (index_t j = 0; j < N; ++j)
         if (!range.contains(y[j]))
-          throw RunError(
-              fmt::format("{} reaches U = {:.6g} at t = {:.6g}, outside medium.u_range [{:.6g}, {:.6g}]; "
-                          "widen medium.u_range",
-                          what, y[j], t, range.lo, range.hi));
+          throw TrajectoryError(what + " of ", trajectory,
+                                fmt::format(" reaches U = {:.6g} at t = {:.6g}, outside medium.u_range [{:.6g}, "
+                                            "{:.6g}]; widen medium.u_range",
+                                            y[j], t, range.lo, range.hi));
     }
     sample(n, y);
   }

@@ -54,13 +54,23 @@ class Committed {
 }  // namespace
 
 ChunkedData run_in_chunks(const ChunkedRun* chunks, const std::string& config_text, index_t B, Device device,
-                          const SimulateChunk& compute, const TruthOfChunk& truth, Observer& observer,
+                          const SimulateChunk& compute, const TruthOfChunk& truth_of, Observer& observer,
                           const std::string& stage, double& wall_s) {
   const auto progress = [&](double f) { observer.progress(stage, f); };
   progress(0.0);  // the stage starts now, though its first step may take long
+  // compute(first, ...) and truth_of(first, ...) number a trajectory that fails within their batch;
+  // the message names it in the run.
+  const SimulateChunk simulate = [&](index_t first, index_t count, const std::function<void(double)>& prog) {
+    return numbered_from(first, [&] { return compute(first, count, prog); });
+  };
+  TruthOfChunk truth;  // none where there is no truth_of
+  if (truth_of)
+    truth = [&](index_t first, index_t count, const std::vector<double>& t) {
+      return numbered_from(first, [&] { return truth_of(first, count, t); });
+    };
   if (!chunks) {
     Stopwatch clock;
-    ChunkedData out{compute(0, B, progress), {}};
+    ChunkedData out{simulate(0, B, progress), {}};
     wall_s = clock.seconds();
     if (truth) out.truth = truth(0, B, out.data.t);
     return out;
@@ -125,7 +135,7 @@ ChunkedData run_in_chunks(const ChunkedRun* chunks, const std::string& config_te
         Stopwatch clock;
         Part part{first, count, {}, {}};
         part.computed =
-            compute(first, count, [&](double f) { progress(committed.fraction(f * static_cast<double>(count), B)); });
+            simulate(first, count, [&](double f) { progress(committed.fraction(f * static_cast<double>(count), B)); });
         const auto& d = part.computed;
         const double wall = clock.seconds();
         auto tr = truth ? truth(first, count, d.t) : HomogenizedTruth{};

@@ -70,7 +70,7 @@ json evaluate_model(learn::TorchOperator& op, const EvaluationSet& e, const Roll
   auto bounded = rp;
   if (const double top = e.truth.abs().max().item<double>(); top > 0) bounded.bound = 1e3 * top;
   try {
-    roll = learn::rollout(op, e.U0, e.times, bounded);
+    roll = numbered_from(e.first_trajectory, [&] { return learn::rollout(op, e.U0, e.times, bounded); });
   } catch (const RunError& err) {
     // A model that is unstable on the test states is a result too: it is scored on its
     // right-hand side and its rollout is reported as failed.
@@ -238,6 +238,14 @@ learn::TrainLog train_model(const learn::CoarseModel& model, const std::string& 
 }
 
 namespace {
+
+// The task's evaluation set, whose failures name the run's trajectories.
+EvaluationSet evaluation_of(const LearningTask& task, const LearningData* data, torch::Device device) {
+  const index_t first = task.train_trajectories();
+  auto e = numbered_from(first, [&] { return task.evaluation(data, device); });
+  e.first_trajectory = first;
+  return e;
+}
 
 // evaluate_model with the task's rollout and Fourier projection.
 json score(const LearningTask& task, learn::TorchOperator& op, const EvaluationSet& eval, ModelPredictions* out) {
@@ -567,7 +575,7 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
         "direction's); the nets, whose rate has no such split, train on its rates put back at each patch's "
         "mean scale");
 
-  const auto eval = task.evaluation(&data, tdev);
+  const auto eval = evaluation_of(task, &data, tdev);
   std::error_code ec;
   fs::create_directories(fs::path(out_dir) / "models", ec);
   if (ec) throw InputError("cannot create '" + (fs::path(out_dir) / "models").string() + "': " + ec.message());
@@ -618,7 +626,7 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
 
 json rollout_saved_model(const LearningTask& task, const learn::CoarseModel& model, Device device) {
   learn::ModelOperator op(model);
-  json r = score(task, op, task.evaluation(nullptr, learn::torch_device(device)), nullptr);
+  json r = score(task, op, evaluation_of(task, nullptr, learn::torch_device(device)), nullptr);
   r["kind"] = model->kind();
   return r;
 }

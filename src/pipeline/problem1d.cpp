@@ -351,10 +351,12 @@ CoarseData full_resolution_data(const Config1D& cfg, const std::vector<FineModel
              M = static_cast<index_t>(cfg.macro_nodes);
   std::vector<double> U(count * nt * M), R(U.size());
   for (index_t b = 0; b < count; ++b) {
-    fr[(first + b) % static_cast<index_t>(fr.size())].run(ics[b], times, U.data() + b * nt * M, R.data() + b * nt * M,
-                                                          [&](double f) {
-                                                            if (prog) prog((double(b) + f) / double(count));
-                                                          });
+    numbered_from(b, [&] {
+      fr[(first + b) % static_cast<index_t>(fr.size())].run(ics[b], times, U.data() + b * nt * M, R.data() + b * nt * M,
+                                                            [&](double f) {
+                                                              if (prog) prog((double(b) + f) / double(count));
+                                                            });
+    });
   }
   double steps = 0;
   for (const auto& f : fr) steps += f.point_steps();
@@ -382,9 +384,15 @@ CoarseData on_their_media(const std::vector<FineModel1D>& media, index_t first, 
     if (own.empty()) continue;
     InitialConditions sub;
     for (const index_t b : own) sub.push_back(ics[b]);
-    const auto part = run(media[r], sub, [&](double f) {
-      if (prog) prog((double(done) + f * double(own.size())) / double(count));
-    });
+    const auto part = [&] {
+      try {
+        return run(media[r], sub, [&](double f) {
+          if (prog) prog((double(done) + f * double(own.size())) / double(count));
+        });
+      } catch (const TrajectoryError& e) {  // about sub[k], trajectory own[k] of the batch
+        throw e.renumbered(own[static_cast<std::size_t>(e.trajectory)]);
+      }
+    }();
     if (U.empty()) {
       nt = part.times, M = part.nodes, t = part.t;
       U.resize(count * nt * M), dUdt.resize(U.size());

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/micro/lattice_ivp.hpp"
@@ -65,7 +67,7 @@ void FullResolution1D::run_nonlinear(const std::function<double(double)>& ic, co
   const double inv_dx = 1.0 / dx_;
   std::vector<double> y(N_), rate(N_);
   for (index_t g = 0; g < N_; ++g) y[g] = ic(static_cast<double>(g) * dx_);
-  const auto stats = integrate_lattice(m, inv_dx, y, times, params_.rtol, u_range_, "the full-resolution fine run",
+  const auto stats = integrate_lattice(m, inv_dx, y, times, params_.rtol, u_range_, "the full-resolution fine run", 0,
                                        [&](std::size_t n, const std::vector<double>& v) {
                                          kernels::fine_rates_system(N_, m, v.data(), inv_dx, rate.data());
                                          restrict_host(v, U + n * M);
@@ -147,7 +149,8 @@ void FullResolution1D::run(const std::function<double(double)>& ic, const std::v
     point_steps_ += 3.0 * static_cast<double>(N_);
     const double err = kernels::max_abs(device_, f_.data(), N_);
     if (!std::isfinite(err))
-      throw RunError("non-finite fine state in the full-resolution solve at t = " + std::to_string(t));
+      throw TrajectoryError("the full-resolution solve of ", 0,
+                            fmt::format(" met a non-finite state at t = {:.6g}", t));
     if (err <= tol) {
       kernels::axpby(device_, N_, 1.0, d1_.data(), 1.0, d2_.data(), d1_.data());
       kernels::axpby(device_, N_, 1.0, u_.data(), 1.0, d1_.data(), u_.data());

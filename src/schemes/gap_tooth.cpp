@@ -201,8 +201,7 @@ std::vector<double> GapTooth1D::tooth_averages() {
   out_.copy_to_host(R.data(), R.size());
   if (medium_.nonlinear()) {
     const index_t P = teeth_.patches();
-    medium_.check_u_range(
-        R, [&](std::size_t i) { return fmt::format("trajectory {}, node {} (t = {:.6g})", i / P, i % P + 1, t_); });
+    medium_.check_u_range(R, P, [&](std::size_t i) { return fmt::format("node {} (t = {:.6g})", i % P + 1, t_); });
   }
   return R;
 }
@@ -294,7 +293,7 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
       for (int p = 0; p < P; ++p) {
         const double r = (next[b * P + p] - avg[b * P + p]) / params_.dt;
         if (!std::isfinite(r))
-          throw RunError(fmt::format("non-finite gap-tooth rate at t = {:.6g}, trajectory {}", t_, b));
+          throw TrajectoryError(fmt::format("non-finite gap-tooth rate at t = {:.6g}, ", t_), b, "");
         rates[b * M + p + 1] = r;
       }
     load(avg = next);

@@ -35,7 +35,8 @@ std::optional<std::size_t> first_nonfinite(const Buffer<double>& v) {
 // Names the first non-finite value of a batch of M-node states.
 void check_finite(const Buffer<double>& v, index_t M, index_t step, const char* what) {
   if (const auto i = first_nonfinite(v))
-    throw RunError(fmt::format("non-finite {} at macro step {}, trajectory {}, node {}", what, step, *i / M, *i % M));
+    throw TrajectoryError(fmt::format("non-finite {} at macro step {}, ", what, step), static_cast<index_t>(*i) / M,
+                          fmt::format(", node {}", static_cast<index_t>(*i) % M));
 }
 
 }  // namespace
@@ -60,15 +61,16 @@ CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, i
     const auto f = watch.found();
     if (!f) return;
     const index_t step = f->look / 5, kind = f->look % 5;
-    const std::string where =
-        fmt::format("macro step {}{}, trajectory {}, node {}", step,
-                    kind >= 2 ? fmt::format(" (RK stage {})", kind - 1) : std::string(), f->index / M, f->index % M);
+    const std::string step_at =
+        fmt::format("macro step {}{}, ", step, kind >= 2 ? fmt::format(" (RK stage {})", kind - 1) : std::string());
+    const std::string node = fmt::format(", node {}", f->index % M);
     if (f->outside)
-      throw RunError(
-          fmt::format("U at {} (t = {:.6g}) is outside {} [{:.6g}, {:.6g}], where the operator is defined; "
-                      "widen {}",
-                      where, static_cast<double>(step) * dt, range.key, range.range.lo, range.range.hi, range.key));
-    throw RunError(fmt::format("non-finite {} at {}", kind == 1 ? "dU/dt" : "U", where));
+      throw TrajectoryError(
+          "U at " + step_at, f->index / M,
+          fmt::format("{} (t = {:.6g}) is outside {} [{:.6g}, {:.6g}], where the operator is "
+                      "defined; widen {}",
+                      node, static_cast<double>(step) * dt, range.key, range.range.lo, range.range.hi, range.key));
+    throw TrajectoryError(fmt::format("non-finite {} at {}", kind == 1 ? "dU/dt" : "U", step_at), f->index / M, node);
   };
   // An operator's own run-time error gains the macro step and time it happened at, unless a bad
   // value before it was the cause.
@@ -79,8 +81,9 @@ CoarseData integrate_coarse(CoarseOperator& op, MacroMethod method, double dt, i
       op.rhs(x.data(), out.data(), batch);
     } catch (const RunError& e) {
       stop_at_bad_value();
-      throw RunError(std::string(e.what()) + " (macro step " + std::to_string(s) +
-                     ", t = " + std::to_string(static_cast<double>(s) * dt) + ")");
+      const std::string when = fmt::format(" (macro step {}, t = {:.6g})", s, static_cast<double>(s) * dt);
+      if (const auto* about = dynamic_cast<const TrajectoryError*>(&e)) throw about->extended(when);
+      throw RunError(e.what() + when);
     }
   };
   for (; s <= steps; ++s) {
@@ -192,10 +195,9 @@ class RolloutRun {
 
   void check_finite(const Buffer<double>& U, double t) const {
     if (const auto i = first_nonfinite(U))
-      throw RunError(
-          fmt::format("rollout produced non-finite values at t = {:.6g}, trajectory {}, node {} (the model "
-                      "is unstable on these states)",
-                      t, *i / op_.nodes(), *i % op_.nodes()));
+      throw TrajectoryError(
+          fmt::format("rollout produced non-finite values at t = {:.6g}, ", t), static_cast<index_t>(*i) / op_.nodes(),
+          fmt::format(", node {} (the model is unstable on these states)", static_cast<index_t>(*i) % op_.nodes()));
   }
 
  private:

@@ -649,17 +649,17 @@ CoarseData simulate_lattice_2d(LatticeScheme2D& scheme, Propagator2D& prop, doub
     const auto f = watch.found();
     if (!f) return;
     const index_t k = f->look / 2, b = f->index / M, patch = f->index % M;
-    const std::string where =
-        fmt::format("t = {} (sample {}), trajectory {}, patch ({}, {})", num(d.t[k]), k, b, patch % P, patch / P);
+    const std::string when = fmt::format("t = {} (sample {}), ", num(d.t[k]), k),
+                      at = fmt::format(", patch ({}, {})", patch % P, patch / P);
     if (f->outside) {
       double v = 0;
       d.U.copy_to_host(&v, 1, static_cast<std::size_t>((b * samples + k) * M + patch));
-      throw RunError(
-          fmt::format("U = {:.6g} at {} is outside lattice.u_range [{:.6g}, {:.6g}], where g and f are "
-                      "tabulated; widen lattice.u_range",
-                      v, where, range.lo, range.hi));
+      throw TrajectoryError(fmt::format("U = {:.6g} at {}", v, when), b,
+                            fmt::format("{} is outside lattice.u_range [{:.6g}, {:.6g}], where g and f are "
+                                        "tabulated; widen lattice.u_range",
+                                        at, range.lo, range.hi));
     }
-    throw RunError(fmt::format("non-finite {} at {}", f->look % 2 ? "dU/dt" : "U", where));
+    throw TrajectoryError(fmt::format("non-finite {} at {}", f->look % 2 ? "dU/dt" : "U", when), b, at);
   };
   for (index_t k = 0; k < samples; ++k) {
     d.t[k] = static_cast<double>(k) * interval;

@@ -44,14 +44,14 @@ void PatchMedium1D::theta_steps(index_t systems, int count, double dt, double th
                        scratch_.data());
 }
 
-void PatchMedium1D::check_u_range(const std::vector<double>& v,
+void PatchMedium1D::check_u_range(const std::vector<double>& v, index_t per_trajectory,
                                   const std::function<std::string(std::size_t)>& where) const {
   for (std::size_t i = 0; i < v.size(); ++i)
     if (!u_range_.contains(v[i]))
-      throw RunError(
-          fmt::format("U = {:.6g} at {} is outside medium.u_range [{:.6g}, {:.6g}], where the medium is "
-                      "tabulated; widen medium.u_range",
-                      v[i], where(i), u_range_.lo, u_range_.hi));
+      throw TrajectoryError(fmt::format("U = {:.6g} at ", v[i]), static_cast<index_t>(i) / per_trajectory,
+                            fmt::format(", {} is outside medium.u_range [{:.6g}, {:.6g}], where the medium is "
+                                        "tabulated; widen medium.u_range",
+                                        where(i), u_range_.lo, u_range_.hi));
 }
 
 }  // namespace patchlearn

@@ -3,6 +3,9 @@
 // what would be valid; the CLI prints it and exits with status 2 (ConfigError, InputError) or 1.
 #include <stdexcept>
 #include <string>
+#include <utility>
+
+#include "patchlearn/core/defs.hpp"
 
 namespace patchlearn {
 
@@ -21,6 +24,38 @@ struct InputError : std::runtime_error {
 struct RunError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// A RunError in one trajectory of a batch, numbered within the batch that met it. Whoever ran
+/// that batch as a piece of a larger run (a chunk of the trajectories, one realization's
+/// trajectories, the test set) renumbers it, so that the message names the run's trajectory.
+struct TrajectoryError : RunError {
+  /// The message `before` + "trajectory N" + `after`.
+  TrajectoryError(std::string before, index_t trajectory, std::string after)
+      : RunError(before + "trajectory " + std::to_string(trajectory) + after),
+        trajectory(trajectory),
+        before_(std::move(before)),
+        after_(std::move(after)) {}
+  /// The same error about trajectory `run_index` instead.
+  TrajectoryError renumbered(index_t run_index) const { return {before_, run_index, after_}; }
+  /// The same error with `more` appended to its message.
+  TrajectoryError extended(const std::string& more) const { return {before_, trajectory, after_ + more}; }
+
+  index_t trajectory;
+
+ private:
+  std::string before_, after_;
+};
+
+/// f(), where f runs the batch of a run's trajectories [first, ...): its TrajectoryError is
+/// renumbered to the run's trajectory first + N.
+template <class F>
+decltype(auto) numbered_from(index_t first, F&& f) {
+  try {
+    return f();
+  } catch (const TrajectoryError& e) {
+    throw e.renumbered(first + e.trajectory);
+  }
+}
 
 /// An allocation failed on the host or the GPU (benchmarks then report the size as out of reach).
 struct OutOfMemory : RunError {

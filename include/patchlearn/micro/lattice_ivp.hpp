@@ -35,10 +35,12 @@ struct LatticeIvpStats {
 };
 
 /// Integrate y[n] (ends held) from t = 0 through `times` (increasing, >= 0) with relative local
-/// error `rtol`; after reaching times[k], sample(k, y). RunError naming `what` when the state
-/// leaves `range` (where the tables hold) or the step collapses.
+/// error `rtol`; after reaching times[k], sample(k, y). A TrajectoryError naming `what` (a run "of
+/// trajectory N", N = `trajectory` in the caller's batch) when the state leaves `range` (where the
+/// tables hold) or the step collapses.
 LatticeIvpStats integrate_lattice(const kernels::MediumTables& m, double inv_dx, std::vector<double>& y,
                                   const std::vector<double>& times, double rtol, URange range, const std::string& what,
+                                  index_t trajectory,
                                   const std::function<void(std::size_t, const std::vector<double>&)>& sample);
 
 }  // namespace patchlearn

@@ -40,7 +40,8 @@ struct ChunkedRun {
 /// spread over the ranks like its simulation, and a resumed run reads it back); the result is the
 /// whole data set on `device` (t from the chunks, point_steps summed) and its truth on the host.
 /// An empty `truth` gives no truth (for one whose cost does not shrink with the trajectories, which
-/// the caller computes for the whole set at once).
+/// the caller computes for the whole set at once). A TrajectoryError that either numbers within its
+/// batch is renumbered to the run's trajectory.
 /// `wall_s` receives the summed simulation time of all chunks (the truth not included), including
 /// those read back. Without `chunks`: one compute(0, trajectories), its truth, and nothing on disk.
 /// With several ranks, rank 0 returns the whole set once every rank has committed its chunks, and

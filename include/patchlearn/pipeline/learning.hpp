@@ -78,7 +78,8 @@ std::vector<double> per_trajectory_rmse(const torch::Tensor& Y, const torch::Ten
 struct EvaluationSet {
   std::vector<double> times;
   torch::Tensor U0, truth, test_states, exact_rhs;
-  torch::Tensor coarse;  ///< undefined where the problem has no separate coarse operator
+  torch::Tensor coarse;          ///< undefined where the problem has no separate coarse operator
+  index_t first_trajectory = 0;  ///< the run's index of test trajectory 0, which messages name
 };
 
 /// A model's predictions on an evaluation set: dU/dt on the test states and the rollout [B, T, M].

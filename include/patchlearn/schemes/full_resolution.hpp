@@ -35,7 +35,8 @@ class FullResolution1D {
                    Device device);
 
   /// Simulate one initial condition; U and dUdt receive [time][macro node] at the sample times.
-  /// `progress` (may be empty) gets the fraction of the time span done after every step.
+  /// `progress` (may be empty) gets the fraction of the time span done after every step. A run
+  /// that fails is a TrajectoryError about trajectory 0, this one.
   void run(const std::function<double(double)>& ic, const std::vector<double>& times, double* U, double* dUdt,
            const std::function<void(double)>& progress = {});
   double point_steps() const { return point_steps_; }

@@ -32,9 +32,10 @@ class PatchMedium1D {
   /// Jacobian factored at every step or at the first only (kernels::theta_steps).
   void theta_steps(index_t systems, int count, double dt, double theta, kernels::StepJacobian jac,
                    kernels::EndRows ends, index_t eo, const double* left, const double* right, double* y);
-  /// RunError unless every value of the host array v[count] lies in the u range; `where(i)` names
-  /// the place of value i in the message.
-  void check_u_range(const std::vector<double>& v, const std::function<std::string(std::size_t)>& where) const;
+  /// TrajectoryError unless every value of the host array v lies in the u range: value i is of
+  /// trajectory i / per_trajectory, at the place in it that `where(i)` names.
+  void check_u_range(const std::vector<double>& v, index_t per_trajectory,
+                     const std::function<std::string(std::size_t)>& where) const;
 
  private:
   Device device_;
