@@ -90,6 +90,9 @@ TEST(Config, ToothWiderThanMacroSpacing) {
 
 TEST(Config, BufferSmallerThanTooth) {
   EXPECT_EQ(error_key("[patch]\ntooth_width = 2e-3\nbuffer_width = 1e-3\n"), "patch.buffer_width");
+  // Gap-tooth teeth have no buffer: a tooth wider than the default buffer is theirs to choose.
+  const auto gap_tooth = parse_config_1d("[scheme]\ntype = \"gap_tooth\"\n[patch]\ntooth_width = 5e-2\n", "test");
+  EXPECT_EQ(gap_tooth.tooth_width, 5e-2);
 }
 
 TEST(Config, MicroGridNotResolvingEpsilon) {

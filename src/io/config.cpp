@@ -314,7 +314,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   if (c.tooth_width >= DX)
     throw ConfigError("patch.tooth_width", num(c.tooth_width) + " must be smaller than the macro spacing " + num(DX) +
                                                " (domain.length / (domain.macro_nodes - 1))");
-  if (!c.patch_auto.buffer_width && c.buffer_width < c.tooth_width)
+  if (c.scheme == Scheme1D::PatchDynamics && !c.patch_auto.buffer_width && c.buffer_width < c.tooth_width)
     throw ConfigError("patch.buffer_width", num(c.buffer_width) + " is smaller than patch.tooth_width = " +
                                                 num(c.tooth_width) + "; the buffer must contain the tooth (H >= h)");
   if (c.tooth_width < c.epsilon)

@@ -548,9 +548,10 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
           "the data's dU/dt are {:.3g} (eq. 24) off the exact coarse operator's on the training states, above {:g}, "
           "and every model on this grid fits the difference: the macro grid does not resolve the data "
           "(full-resolution rates are the PDE's own, not the 3-point scheme's; on a u-dependent 2D lattice, products "
-          "of modes past the P x P grid's P/2) or the patch parameters miss patch.rate_tolerance; use a finer macro "
-          "grid (domain.macro_nodes, domain.patches), slower initial conditions, a later learn.train_t_min or patch "
-          "data",
+          "of modes past the P x P grid's P/2), the patch parameters miss patch.rate_tolerance, or 1D gap-tooth "
+          "teeth step too long (their backward-Euler rates are first order in gap_tooth.dt on a u-dependent "
+          "medium); use a finer macro grid (domain.macro_nodes, domain.patches), slower initial conditions, a later "
+          "learn.train_t_min, patch data or a shorter gap_tooth.dt",
           d, bound));
   }
   const auto fitted =
