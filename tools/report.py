@@ -255,6 +255,10 @@ def net_rates_lines(s):
 def patch_scales_phrase(p):
     """The regression's patch scales (summary "regression_patch_scales", `learn.patch_scales`) as one phrase."""
     per, mean = p.get("scales_per_patch", 1), p.get("mean", "harmonic")
+    if p.get("known"):
+        return (f"fitted with each of {p['patches']} patches' own piece of the medium: its a*_p on the U_xx terms "
+                f"(spread {p['spread']:.3g}, harmonic mean 1), its tooth's corrector on the U_x^2 and drift terms "
+                "(`learn.patch_scales`)")
     scales = f"{p['patches']} patch scales" if per == 1 else f"{per} scales on each of {p['patches']} patches"
     return (f"fitted with {scales} of spread {p['spread']:.3g}, {mean} mean 1{'' if per == 1 else ' in each group'} "
             "(`learn.patch_scales`)")

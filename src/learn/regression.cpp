@@ -601,7 +601,7 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold, const PositionBasis& position, double tooth_width, Weights weights,
-                         int u_degree, int trajectories) {
+                         int u_degree, int trajectories, const TermScales* term_scales) {
   const auto N = static_cast<int64_t>(U.size() / M);
   const auto Ut = torch::from_blob(const_cast<double*>(U.data()), {N, M}, torch::kDouble);
   const auto Rt = torch::from_blob(const_cast<double*>(dUdt.data()), {N, M}, torch::kDouble);
@@ -610,11 +610,15 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   auto weight = state_weights(Rt.index({Slice(), Slice(1, M - 1)}), weights);
   // The library terms `terms` of `basis` and the rates at the interior nodes of the states `rows`, weighted.
   const auto columns = [&](const std::vector<std::string>& terms, const PositionBasis& basis, const Slice& rows) {
-    return weighted_rows(
-        library_rows(library_columns(with_position(macro_derivatives_1d(Ut.index({rows}), dX, stencil), basis, dX),
-                                     terms, ToothAverage{tooth_width})),
-        Rt.index({rows, Slice(1, M - 1)}), weight.index({rows}));
+    auto theta = library_columns(with_position(macro_derivatives_1d(Ut.index({rows}), dX, stencil), basis, dX), terms,
+                                 ToothAverage{tooth_width});
+    if (term_scales)  // each term of a group times its factors at the states' interior nodes
+      for (std::size_t j = 0; j < terms.size(); ++j)
+        if (const int k = term_scales->group(terms[j]); k >= 0)
+          theta[static_cast<int64_t>(j)] *= term_scales->factors.index({rows, Slice(1, M - 1), k});
+    return weighted_rows(library_rows(theta), Rt.index({rows, Slice(1, M - 1)}), weight.index({rows}));
   };
+
   // The whole library of `basis` (folded_library's `library`).
   const auto library = [&](const PositionBasis& basis, const Slice& rows) {
     return columns(position_terms(base, basis), basis, rows);

@@ -445,6 +445,63 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
     h.fit = task.regression(U, dUdt, h.lines);
     return h;
   };
+  // The groups' rates of a fit [G, per, M] each, and the rest n.
+  const auto split = [&](const learn::RegressionResult& fit, torch::Tensor& n) {
+    std::vector<torch::Tensor> f;
+    n = rates(fit);
+    for (int64_t k = 0; k < K; ++k) {
+      learn::RegressionResult part = fit;
+      for (std::size_t j = 0; j < part.terms.size(); ++j)
+        if (scaling.group(part.terms[j]) != k) part.stlsq[j] = 0.0;
+      f.push_back(rates(part));
+      n = n - f.back();
+    }
+    return f;
+  };
+  if (scaling.known.defined()) {
+    // One regression with the known factors on the terms, state by state (learn::TermScales), whose
+    // coefficients are the common operator's. The nets' rates: the common operator's plus each
+    // state's residual over its patch's rate-weighted mean factor. The equation is then fitted to
+    // those rates with the plain library, as the nets take them, and the rates are put back once
+    // more with that fit: the scaled library's threshold, chosen on rows of scattered factors, can
+    // drop a term the plain one keeps (a correlated medium's U*U_x^2: rollout 3.0x the floor
+    // without the second pass, 0.96x with it; bench/RESULTS.md, "Patch scales from the medium").
+    const auto factors = scaling.known.unsqueeze(1).expand({G, per, -1, K}).reshape({G * per, -1, K}).contiguous();
+    const learn::TermScales term_scales{scaling.group, factors};
+    const auto s = scaling.known.to(R.dtype());
+    torch::Tensor weight_sum;
+    const auto descale = [&](const learn::RegressionResult& fit) {
+      torch::Tensor n;
+      const auto f = split(fit, n);
+      torch::Tensor scaled = n, common = n, weighted = torch::zeros_like(s.select(-1, 0));
+      weight_sum = torch::zeros_like(weighted);
+      for (int64_t k = 0; k < K; ++k) {
+        const auto sk = s.select(-1, k), size = over_patch(f[k] * f[k]);
+        scaled = scaled + spread_out(sk) * f[k];
+        common = common + f[k];
+        weighted = weighted + sk * size, weight_sum = weight_sum + size;
+      }
+      const auto mean_scale =
+          torch::where(weight_sum > 0, weighted / weight_sum.clamp_min(1e-300), torch::ones_like(weighted));
+      return (common + (R3 - scaled) / spread_out(mean_scale)).reshape_as(R);
+    };
+    HeldLines unsaid;
+    auto descaled = descale(task.regression(U, R, unsaid, &term_scales).result);
+    HeldLines lines;
+    FittedRegression fitted = task.regression(U, descaled, lines);
+    descaled = descale(fitted.result);
+    lines = HeldLines();
+    fitted = task.regression(U, descaled, lines);
+    lines.say(observer);
+    fitted.descaled_rates = descaled;
+    fitted.summary["regression_patch_scales"] = {
+        {"patches", (weight_sum > 0).sum().item<int64_t>()},
+        {"scales_per_patch", K},
+        {"mean", "harmonic"},
+        {"known", true},
+        {"spread", s.select(-1, 0).masked_select(weight_sum > 0).std().item<double>()}};
+    return fitted;
+  }
   HeldFit held = fit_to(R);
   torch::Tensor held_rates = R;    // the rates the kept fit was fitted on
   torch::Tensor scale, has_rates;  // the kept fit's scales [..., K], and which of them have rates
@@ -454,18 +511,10 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
     // f[k]: the fit's rates that scale k multiplies; n: the rest (none on a diffusion).
     std::vector<torch::Tensor> f;
     torch::Tensor n = torch::zeros_like(R3);
-    if (scaling.group) {
-      n = rates(held.fit.result);
-      for (int64_t k = 0; k < K; ++k) {
-        learn::RegressionResult part = held.fit.result;
-        for (std::size_t j = 0; j < part.terms.size(); ++j)
-          if (scaling.group(part.terms[j]) != k) part.stlsq[j] = 0.0;
-        f.push_back(rates(part));
-        n = n - f.back();
-      }
-    } else {
+    if (scaling.group)
+      f = split(held.fit.result, n);
+    else
       f.push_back(rates(held.fit.result));
-    }
     const auto r = R3 - n;
     auto [s, rated_k, size] = patch_least_squares(f, r, over_patch);
     const auto rated = rated_k.any(-1);

@@ -81,6 +81,13 @@ Report with_patch_scales(Report r, const nlohmann::json& summary) {
   r.json["regression_patch_scales"] = p;
   const int per = p.value("scales_per_patch", 1);
   const std::string mean = p.value("mean", std::string("harmonic"));
+  if (p.value("known", false)) {
+    r.lines.push_back(fmt::format(
+        "regression fitted with each of {} patches' own piece of the medium: its a*_p on the U_xx terms (spread "
+        "{:.3g}, harmonic mean 1), its tooth's corrector on the U_x^2 and drift terms",
+        p["patches"].get<int>(), p["spread"].get<double>()));
+    return r;
+  }
   r.lines.push_back(fmt::format(
       "regression fitted with {} ({} mean 1{}){}",
       per == 1 ? fmt::format("{} patch scales of spread {:.3g}", p["patches"].get<int>(), p["spread"].get<double>())

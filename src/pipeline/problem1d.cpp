@@ -141,6 +141,28 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
   return out;
 }
 
+PieceFactors tooth_corrector_factors(const Config1D& cfg) {
+  const auto media = trajectory_media(cfg);
+  const PatchLayout1D layout = patch_layout(cfg);
+  const index_t G = cfg.train_trajectories, M = cfg.macro_nodes, bonds = layout.points - 1,
+                tooth_bonds = layout.tooth_points - 1;
+  PieceFactors out{std::vector<double>(static_cast<std::size_t>(G * M), 1.0),
+                   std::vector<double>(static_cast<std::size_t>(G * M), 1.0)};
+  for (index_t g = 0; g < G; ++g) {
+    const FineModel1D& medium = media[static_cast<std::size_t>(g) % media.size()];
+    for (int i = 1; i + 1 < M; ++i) {
+      const auto a = medium.cell_conductances(layout.global_start(i), bonds);
+      double patch = 0, tooth = 0;
+      for (const double v : a) patch += 1 / v;
+      for (index_t j = layout.tooth_start; j < layout.tooth_start + tooth_bonds; ++j) tooth += 1 / a[j];
+      const auto at = static_cast<std::size_t>(g * M + i);
+      out.patch[at] = static_cast<double>(bonds) / patch;
+      out.tooth[at] = out.patch[at] * tooth / static_cast<double>(tooth_bonds);
+    }
+  }
+  return out;
+}
+
 double realization_a_star(const Config1D& cfg, int r) {
   // A random medium has no period: the truth's representative volume is the whole realization, the
   // domain's lattice bonds closed periodically (in 1D the harmonic mean of the conductances, the
@@ -636,11 +658,12 @@ class LearningTask1D : public LearningTask {
             data.dUdt.index({Slice(0, ntr), Slice(t0, nt)}).reshape({-1, M})};
   }
 
-  FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
+  FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer,
+                              const learn::TermScales* scales) const override {
     const int M = cfg_.macro_nodes;
-    const auto reg =
-        learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil, cfg_.regression_threshold,
-                       basis_, cfg_.tooth_width, cfg_.regression_weights, cfg_.u_degree, cfg_.train_trajectories);
+    const auto reg = learn::regress(learn::to_vector(U), learn::to_vector(R), M, dX_, cfg_.stencil,
+                                    cfg_.regression_threshold, basis_, cfg_.tooth_width, cfg_.regression_weights,
+                                    cfg_.u_degree, cfg_.train_trajectories, scales);
     if (graded_ && !cfg_.field->nonlinear_key().empty()) {
       // a*(x, u), c*(x, u) + d a*/dx, r*(x, u) as the equation has them, node by node against the
       // local cell problems there; the worst of each over the nodes.
@@ -744,14 +767,28 @@ class LearningTask1D : public LearningTask {
     return std::make_unique<learn::EffectiveTorchOperator>(a_star_, dX_);
   }
 
-  // A piece of a random medium scales its diffusion (a*(U) U_x)_x = a* U_xx + a*' U_x^2 (the terms
-  // with U_xx or U_x^2, whatever factor of U), not the drift c(U) U_x or reaction r(U) beside it.
+  // A random medium that depends on u or has a drift or a reaction: each patch's rates are its own
+  // piece's, known from its cells (tooth_corrector_factors): its U_xx terms scale with s_p = a*_p
+  // over the training patches' harmonic mean, its U_x^2 terms with s_p t_p and its drift terms with
+  // t_p, the rest not at all. Scales fitted to the rates instead confound a patch's own a*_p with
+  // the U-dependence where the pieces scatter (a correlated medium: a*(u) 7.9e-2 off on the data's range, against
+  // 1.1e-4 with these; bench/RESULTS.md, "Patch scales from the medium").
   PatchScaling patch_scaling() const override {
     PatchScaling p;
-    if (cfg_.random && (cfg_.field->has_drift() || cfg_.field->has_reaction()))
-      p.group = [](const std::string& term) {
-        return term.find("U_xx") != std::string::npos || term.find("U_x^2") != std::string::npos ? 0 : -1;
-      };
+    if (!cfg_.random || cfg_.field->nonlinear_key().empty()) return p;
+    p.group = [](const std::string& term) {
+      if (term.find("U_xx") != std::string::npos) return 0;
+      if (term.find("U_x^2") != std::string::npos) return 1;
+      return term.find("U_x") != std::string::npos ? 2 : -1;
+    };
+    p.groups = 3;
+    const int G = cfg_.train_trajectories, M = cfg_.macro_nodes;
+    const auto f = tooth_corrector_factors(cfg_);
+    const auto t = learn::to_tensor(f.tooth, {G, M}, torch::kCPU, torch::kFloat64),
+               a = learn::to_tensor(f.patch, {G, M}, torch::kCPU, torch::kFloat64);
+    const auto interior = torch::zeros({G, M}, torch::kBool).index_put_({Slice(), Slice(1, M - 1)}, true);
+    const auto s = a * (1.0 / a.masked_select(interior)).mean();  // harmonic mean 1 over the patches
+    p.known = torch::stack({torch::where(interior, s, torch::ones_like(s)), torch::where(interior, s * t, t), t}, -1);
     return p;
   }
 

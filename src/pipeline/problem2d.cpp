@@ -342,7 +342,9 @@ class LearningTask2D : public LearningTask {
             data.dUdt.index({Slice(0, ntr), Slice(t0)}).reshape({-1, M})};
   }
 
-  FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer) const override {
+  FittedRegression regression(const torch::Tensor& U, const torch::Tensor& R, Observer& observer,
+                              const learn::TermScales* scales) const override {
+    if (scales) throw std::logic_error("Problem2D::regression: known term scales are 1D's");
     const auto reg = learn::regress_2d(learn::to_vector(U), learn::to_vector(R), cfg_.patches, cfg_.length,
                                        cfg_.regression_threshold, basis_, layout_.centres, patch_means(),
                                        cfg_.regression_modes_chosen ? -cfg_.regression_modes : cfg_.regression_modes,

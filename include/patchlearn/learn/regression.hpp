@@ -190,9 +190,19 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 /// `trajectories`: the states are that many whole trajectories of equal length, in order; with two
 /// or more, the degrees chosen from the data are scored on whole held-out trajectories ("The
 /// library" above), else on held-out rows.
+/// Known factors on groups of library terms, state by state and node by node: the data of
+/// patches that each hold their own piece of a random medium (pipeline PatchScaling::known). A term
+/// of group k >= 0 (`group` of its name) enters state n's row at node i times factors[n][i][k];
+/// a term of group -1 as it is. The fit's coefficients are then the common operator's.
+struct TermScales {
+  std::function<int(const std::string& term)> group;
+  torch::Tensor factors;  ///< [N, M, groups], double, on the CPU
+};
+
 RegressionResult regress(const std::vector<double>& U, const std::vector<double>& dUdt, int M, double dX, int stencil,
                          double threshold, const PositionBasis& position = {}, double tooth_width = 0.0,
-                         Weights weights = Weights::Residuals, int u_degree = kChosenDegree, int trajectories = 1);
+                         Weights weights = Weights::Residuals, int u_degree = kChosenDegree, int trajectories = 1,
+                         const TermScales* term_scales = nullptr);
 
 /// 2D: dU/dt with spectral derivatives of the periodic P x P states U[N][P*P] on [0, L)^2, on
 /// (at the library's degree u_degree = 2; each family one power longer per degree, library_2d)

@@ -192,6 +192,11 @@ struct PatchScaling {
   /// the teeth's scatter out of the equation's shape, the conductance factor's derivative and the
   /// reaction).
   bool harmonic = true;
+  /// Where defined ([G, M, groups], double on the CPU; 1D patches only), the groups' scales are not
+  /// fitted but known from the medium (Problem1D::patch_scaling: a u-dependent random medium's
+  /// pieces): one regression with each term of group k times its patch's known[..., k]
+  /// (learn::TermScales), whose coefficients are the common operator's, and no alternation.
+  torch::Tensor known;
 };
 
 /// The task's regression with patch scales (learn.patch_scales; learn/trainer.hpp): a first fit,
@@ -226,7 +231,9 @@ class LearningTask {
   /// train_trajectories() trajectories whole, in order, each over the same times.
   virtual std::pair<torch::Tensor, torch::Tensor> training_states(const LearningData& data) const = 0;
   /// The regression on the training states (its degrees scored on whole held-out trajectories).
-  virtual FittedRegression regression(const torch::Tensor& U, const torch::Tensor& dUdt, Observer& observer) const = 0;
+  /// `scales`: known factors on groups of terms, state by state (learn::TermScales; 1D only).
+  virtual FittedRegression regression(const torch::Tensor& U, const torch::Tensor& dUdt, Observer& observer,
+                                      const learn::TermScales* scales = nullptr) const = 0;
   /// The discovered equation of a regression as a model, in the problem's own discretization.
   virtual std::unique_ptr<learn::TorchOperator> discovered(const learn::RegressionResult& fit) const = 0;
   /// The unseen test set; `data` (may be null) supplies the test states when given.
