@@ -464,8 +464,9 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
     // state's residual over its patch's rate-weighted mean factor. The equation is then fitted to
     // those rates with the plain library, as the nets take them, and the rates are put back once
     // more with that fit: the scaled library's threshold, chosen on rows of scattered factors, can
-    // drop a term the plain one keeps (a correlated medium's U*U_x^2: rollout 3.0x the floor
-    // without the second pass, 0.96x with it; bench/RESULTS.md, "Patch scales from the medium").
+    // drop a term the plain one keeps (a correlated medium's U*U_x^2: rollout 3.0x the floor from
+    // the scaled fit alone, 1.00x after the two passes; bench/RESULTS.md, "Patch scales from the
+    // medium").
     const auto factors = scaling.known.unsqueeze(1).expand({G, per, -1, K}).reshape({G * per, -1, K}).contiguous();
     const learn::TermScales term_scales{scaling.group, factors};
     const auto s = scaling.known.to(R.dtype());

@@ -195,7 +195,9 @@ struct PatchScaling {
   /// Where defined ([G, M, groups], double on the CPU; 1D patches only), the groups' scales are not
   /// fitted but known from the medium (Problem1D::patch_scaling: a u-dependent random medium's
   /// pieces): one regression with each term of group k times its patch's known[..., k]
-  /// (learn::TermScales), whose coefficients are the common operator's, and no alternation.
+  /// (learn::TermScales), whose coefficients are the common operator's; the rates put back at that
+  /// operator (the nets' rates) and the equation fitted to them with the plain library, twice; no
+  /// alternation of scales.
   torch::Tensor known;
 };
 
