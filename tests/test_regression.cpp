@@ -131,6 +131,31 @@ TEST(Regression, TheDegreeInUIsScoredOnTrajectoriesItHasNotSeen) {
   EXPECT_LT(off(whole), off(rows));
 }
 
+TEST(Regression, TheThresholdIsChosenOnTrajectoriesItHasNotSeen) {
+  // Six trajectories of 20 states over the same range of U, whose rates carry dU/dt = 0.4 U_xx +
+  // 0.2 U_x plus an offset delta_g of each trajectory's own (a random medium's piece, a patch
+  // scheme's bias), which no term of the truth holds: the offsets' mean is a constant term that the
+  // pooled least squares keep. Rows of the same states held out share their trajectory's offset, so
+  // that term lowers their error (by the mean's square over the offsets' mean square, 16% here)
+  // and a threshold that keeps it is chosen; a trajectory held out has an offset of its own, which
+  // the others' mean does not predict, so the threshold chosen there drops it.
+  constexpr int G = 6, per = 20;
+  const std::vector<double> delta = {0.015, -0.005, 0.012, -0.003, 0.009, -0.006};
+  const Truth truth = {{"U_xx", 0.4}, {"U_x", 0.2}};
+  const auto U = smooth_states(G * per, 7);
+  auto R = torch::zeros_like(U);
+  R.index_put_({Slice(), Slice(1, M - 1)},
+               learn::evaluate_terms(learn::macro_derivatives_1d(U, dX, 3), {"U_xx", "U_x"}, {0.4, 0.2}));
+  for (int g = 0; g < G; ++g) R.index({Slice(g * per, (g + 1) * per), Slice(1, M - 1)}) += delta[g];
+  const auto u = learn::to_vector(U), r = learn::to_vector(R);
+  const auto rows = learn::regress(u, r, M, dX, 3, -1, {}, 0.0, learn::Weights::None, 2, 1);
+  const auto whole = learn::regress(u, r, M, dX, 3, -1, {}, 0.0, learn::Weights::None, 2, G);
+  std::printf("held-out rows: threshold %.3g, %s\nheld-out trajectories: threshold %.3g, %s\n", rows.threshold,
+              rows.equation.c_str(), whole.threshold, whole.equation.c_str());
+  EXPECT_NE(rows.coefficient("1"), 0.0);
+  check(whole, truth, 1e-3);  // the offsets left in the rates move the two by ~3e-4
+}
+
 TEST(Regression, RecoversPolynomialEquationExactly) {
   // Data exact up to rounding (~1e-16 relative): the coefficient errors are rounding amplified
   // by the condition number of the unit-norm columns (~3e2 on such states: U^k on U in [0.2, 2.6]

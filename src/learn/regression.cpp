@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -355,23 +356,28 @@ class PreparedLibrary {
   std::vector<int> independent_;
 };
 
-/// The threshold chosen from the data (a negative threshold: see regression.hpp): STLSQ on four
-/// rows in five at quarter-decade thresholds 1e-5 .. 10^-0.5, each scored on the held-out fifth;
-/// the largest whose error is within 10% of the lowest.
-double chosen_threshold(const LibraryRows& rows) {
-  if (rows.fifth().rows() < rows.fifth().columns() - 1)
-    throw std::invalid_argument("stlsq: too few samples to choose the threshold");  // held out
-  const PreparedLibrary fitting(rows.four());
+/// The threshold chosen from the data (a negative threshold: see regression.hpp): STLSQ at
+/// quarter-decade thresholds 1e-5 .. 10^-0.5, `error_of(t)` the held-out error of the fit at t; the
+/// largest whose error is within 10% of the lowest.
+double chosen_threshold(const std::function<double(double)>& error_of) {
   std::vector<double> thresholds, errors;
   for (int k = 0; k <= 18; ++k) {
     thresholds.push_back(std::pow(10.0, -5.0 + 0.25 * k));
-    errors.push_back(rows.fifth().relative_mse(fitting.thresholded(thresholds.back())));
+    errors.push_back(error_of(thresholds.back()));
   }
   const double lowest = *std::min_element(errors.begin(), errors.end());
   double chosen = thresholds.front();
   for (std::size_t k = 0; k < thresholds.size(); ++k)
     if (errors[k] <= 1.1 * lowest) chosen = thresholds[k];
   return chosen;
+}
+
+/// Scored on rows: STLSQ on four rows in five, each threshold's fit scored on the fifth.
+double chosen_threshold(const LibraryRows& rows) {
+  if (rows.fifth().rows() < rows.fifth().columns() - 1)
+    throw std::invalid_argument("stlsq: too few samples to choose the threshold");  // held out
+  const PreparedLibrary fitting(rows.four());
+  return chosen_threshold([&](double t) { return rows.fifth().relative_mse(fitting.thresholded(t)); });
 }
 
 /// The states of a chunk of the library with P terms, `rows_per_state` rows each: 32 MB of library.
@@ -422,14 +428,12 @@ int64_t subsample(int64_t states, int64_t rows_per_state) {
   return std::max<int64_t>(1, states * rows_per_state / 20000);
 }
 
-/// The held-out error of a library's least squares over whole trajectories: the `states` are
-/// `trajectories` whole trajectories of equal length in order, subsampled one state in `every`;
-/// trajectory g lies in fold g mod K (K = min(trajectories, 5)), each fold is scored by the least
-/// squares of the others (its eq.-(24) error), and the error is the folds' median. nullopt where
-/// fewer than two folds hold rows.
+/// The library's rows (folded_library's `library` of `basis` with P columns) in folds of whole
+/// trajectories: the `states` are `trajectories` whole trajectories of equal length in order,
+/// subsampled one state in `every`; trajectory g lies in fold g mod K (K = min(trajectories, 5)).
 template <class Library>
-std::optional<double> trajectory_fold_error(const Library& library, const PositionBasis& basis, std::size_t P,
-                                            int64_t states, int64_t every, int64_t rows_per_state, int trajectories) {
+std::vector<FoldedRows> trajectory_folds(const Library& library, const PositionBasis& basis, std::size_t P,
+                                         int64_t states, int64_t every, int64_t rows_per_state, int trajectories) {
   const int K = std::min(trajectories, 5);
   const int64_t length = states / trajectories, per_chunk = states_per_chunk(static_cast<int64_t>(P), rows_per_state);
   std::vector<FoldedRows> folds(static_cast<std::size_t>(K), FoldedRows(static_cast<int64_t>(P) + 1));
@@ -440,23 +444,59 @@ std::optional<double> trajectory_fold_error(const Library& library, const Positi
       folds[static_cast<std::size_t>(g % K)].add(library_block(theta, y));
     }
   }
-  if (std::count_if(folds.begin(), folds.end(), [](const FoldedRows& f) { return f.rows() > 0; }) < 2)
-    return std::nullopt;
-  std::vector<double> errors;  // each held-out fold's eq.-(24) error
-  for (int k = 0; k < K; ++k) {
-    FoldedRows others(static_cast<int64_t>(P) + 1);
-    for (int j = 0; j < K; ++j)
-      if (j != k) others.add(folds[static_cast<std::size_t>(j)]);
-    const auto& held = folds[static_cast<std::size_t>(k)];
-    if (held.rows() > 0 && held.m2(static_cast<int64_t>(P)) > 0)
-      errors.push_back(held.relative_mse(PreparedLibrary(others).least_squares()));
+  return folds;
+}
+
+/// Fits scored on whole held-out trajectories: for each fold (trajectory_folds) that holds rows of
+/// some spread, the library prepared on the other folds, whose fits are scored on it. `scored`, where
+/// given: the same folds' rows as they are scored (regress_2d's slow modes: fitted on the slow modes,
+/// scored on every mode).
+class TrajectoryFolds {
+ public:
+  explicit TrajectoryFolds(const std::vector<FoldedRows>& folds) : TrajectoryFolds(folds, folds) {}
+  TrajectoryFolds(const std::vector<FoldedRows>& fitted, const std::vector<FoldedRows>& scored) : folds_(scored) {
+    const auto P = fitted.front().columns() - 1;
+    for (std::size_t k = 0; k < fitted.size(); ++k) {
+      FoldedRows others(P + 1);
+      for (std::size_t j = 0; j < fitted.size(); ++j)
+        if (j != k) others.add(fitted[j]);
+      if (scored[k].rows() > 0 && scored[k].m2(P) > 0 && others.rows() >= P) {
+        held_.push_back(k);
+        others_.push_back(std::move(others));
+      }
+    }
+    for (const FoldedRows& o : others_) fitting_.emplace_back(o);
   }
-  if (errors.empty()) return std::nullopt;
-  // Their median: the typical unseen trajectory, not one at the edge of the data's range, whose
-  // states the others' fit extrapolates to (bench/RESULTS.md, "Held-out trajectories").
-  std::sort(errors.begin(), errors.end());
-  const std::size_t n = errors.size();
-  return n % 2 ? errors[n / 2] : 0.5 * (errors[n / 2 - 1] + errors[n / 2]);
+  /// At least two folds are scored.
+  bool scored() const { return held_.size() >= 2; }
+  /// The held-out folds' median eq.-(24) error of `fit` (the coefficients of a prepared library):
+  /// the typical unseen trajectory, not one at the edge of the data's range, whose states the
+  /// others' fit extrapolates to (bench/RESULTS.md, "Held-out trajectories").
+  double median_error(const std::function<std::vector<double>(const PreparedLibrary&)>& fit) const {
+    std::vector<double> errors;
+    for (std::size_t i = 0; i < held_.size(); ++i) errors.push_back(folds_[held_[i]].relative_mse(fit(fitting_[i])));
+    std::sort(errors.begin(), errors.end());
+    const std::size_t n = errors.size();
+    return n % 2 ? errors[n / 2] : 0.5 * (errors[n / 2 - 1] + errors[n / 2]);
+  }
+
+ private:
+  const std::vector<FoldedRows>& folds_;
+  std::vector<std::size_t> held_;
+  std::deque<FoldedRows> others_;  // a deque: the prepared libraries hold references to them
+  std::vector<PreparedLibrary> fitting_;
+};
+
+/// The held-out error of a library's least squares over whole trajectories (trajectory_folds):
+/// each fold scored by the least squares of the others, the folds' median. nullopt where fewer
+/// than two folds are scored.
+template <class Library>
+std::optional<double> trajectory_fold_error(const Library& library, const PositionBasis& basis, std::size_t P,
+                                            int64_t states, int64_t every, int64_t rows_per_state, int trajectories) {
+  const auto folds = trajectory_folds(library, basis, P, states, every, rows_per_state, trajectories);
+  const TrajectoryFolds fits(folds);
+  if (!fits.scored()) return std::nullopt;
+  return fits.median_error([](const PreparedLibrary& p) { return p.least_squares(); });
 }
 
 /// A degree's held-out error for chosen_degree: the least squares of the library (folded_library's
@@ -546,13 +586,11 @@ std::string equation_of(const std::vector<std::string>& terms, const std::vector
   return first ? equation + " 0" : equation;
 }
 
-/// STLSQ on folded library rows (stlsq below).
-RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, double threshold) {
-  if (threshold < 0) threshold = chosen_threshold(rows);
+/// STLSQ on all the folded library rows at a threshold >= 0.
+RegressionResult stlsq(const FoldedRows& all, std::vector<std::string> terms, double threshold) {
   RegressionResult res;
   res.threshold = threshold;
   res.terms = std::move(terms);
-  const auto all = rows.all();
   const PreparedLibrary library(all);
   res.least_squares = library.least_squares();
   res.stlsq = library.thresholded(threshold);
@@ -587,6 +625,33 @@ void refit_by_residuals(RegressionResult& res, const Columns& columns, const Pos
   }
   for (std::size_t k = 0; k < support.size(); ++k) res.stlsq[support[k]] = xi[k];
   res.equation = equation_of(res.terms, res.stlsq);
+}
+/// STLSQ on folded library rows, the threshold chosen on the held-out fifth where it is negative.
+RegressionResult stlsq(const LibraryRows& rows, std::vector<std::string> terms, double threshold) {
+  return stlsq(rows.all(), std::move(terms), threshold < 0 ? chosen_threshold(rows) : threshold);
+}
+
+/// STLSQ on the library `terms` (folded_library's `library` of `basis`) of the `states`. A negative
+/// threshold is chosen on whole held-out trajectories where the states are `trajectories` >= 2 of
+/// them (trajectory_folds; each threshold's STLSQ on the other folds scored on each, the median),
+/// else on held-out rows: rows of one trajectory's states share the errors that a low threshold's
+/// spurious terms follow in them.
+template <class Library>
+RegressionResult stlsq(const Library& library, const PositionBasis& basis, std::vector<std::string> terms,
+                       int64_t states, int64_t rows_per_state, double threshold, int trajectories) {
+  const auto P = terms.size();
+  if (threshold < 0 && trajectories >= 2 && states % trajectories == 0) {
+    const auto folds = trajectory_folds(library, basis, P, states, 1, rows_per_state, trajectories);
+    const TrajectoryFolds fits(folds);
+    if (fits.scored()) {
+      FoldedRows all(static_cast<int64_t>(P) + 1);
+      for (const FoldedRows& f : folds) all.add(f);
+      threshold = chosen_threshold(
+          [&](double t) { return fits.median_error([t](const PreparedLibrary& p) { return p.thresholded(t); }); });
+      return stlsq(all, std::move(terms), threshold);
+    }
+  }
+  return stlsq(folded_library(library, basis, P, states, 1, rows_per_state), std::move(terms), threshold);
 }
 }  // namespace
 
@@ -627,7 +692,7 @@ RegressionResult regress(const std::vector<double>& U, const std::vector<double>
   u_degree = chosen_u_degree(u_degree, library_1d, basis, N, M - 2, columns, trajectories);
   base = library_1d(u_degree);
   const auto terms = position_terms(base, basis);
-  auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, M - 2), terms, threshold);
+  auto res = stlsq(library, basis, terms, N, M - 2, threshold, trajectories);
   if (weights == Weights::Residuals) refit_by_residuals(res, columns, basis, N, M - 2, weight);
   res.position = basis;
   res.weights = weights;
@@ -692,17 +757,34 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
     const int64_t every = std::max<int64_t>(1, N * P * P / 20000);
     const int first = K;
     K = 0;
-    const auto all = folded_library(library, basis, columns, N, every, P * P);
-    if (all.fifth().rows() >= static_cast<int64_t>(columns)) {
-      // A fit's held-out error on every mode.
-      const auto error_of = [&](const LibraryRows& rows) {
-        return all.fifth().relative_mse(PreparedLibrary(rows.four()).least_squares());
+    // A fit of the library at the current K (its rows on the modes within K) scored on held-out
+    // rows on every mode: whole trajectories where the states are several (their folds' median, as
+    // the degrees are scored), else every fifth row. nullopt: too few samples to check.
+    std::function<std::optional<double>()> error_now;
+    std::vector<FoldedRows> every_mode_folds;
+    std::optional<LibraryRows> every_mode_rows;
+    if (trajectories >= 2 && N % trajectories == 0) {
+      every_mode_folds = trajectory_folds(library, basis, columns, N, every, P * P, trajectories);
+      error_now = [&]() -> std::optional<double> {
+        const TrajectoryFolds fits(trajectory_folds(library, basis, columns, N, every, P * P, trajectories),
+                                   every_mode_folds);
+        if (!fits.scored()) return std::nullopt;
+        return fits.median_error([](const PreparedLibrary& p) { return p.least_squares(); });
       };
-      every_mode = error_of(all);
+    } else {
+      every_mode_rows = folded_library(library, basis, columns, N, every, P * P);
+      error_now = [&]() -> std::optional<double> {
+        if (every_mode_rows->fifth().rows() < static_cast<int64_t>(columns)) return std::nullopt;
+        const LibraryRows rows = folded_library(library, basis, columns, N, every, P * P);
+        return every_mode_rows->fifth().relative_mse(PreparedLibrary(rows.four()).least_squares());
+      };
+    }
+    if (const auto e = error_now()) {
+      every_mode = *e;
       bool identify = false;
       for (int k = first; k > 0 && !identify; k = within(k + 1)) {
         K = k;
-        tried.push_back({k, error_of(folded_library(library, basis, columns, N, every, P * P))});
+        tried.push_back({k, error_now().value_or(std::numeric_limits<double>::infinity())});
         identify = tried.back().second - every_mode <= kSlowModesIdentify;
       }
       if (!identify) K = 0;  // every mode
@@ -719,7 +801,7 @@ RegressionResult regress_2d(const std::vector<double>& U, const std::vector<doub
     base = library_2d(u_degree, false);
   }
   const auto terms = position_terms(base, basis);
-  auto res = stlsq(folded_library(library, basis, terms.size(), N, 1, P * P), terms, threshold);
+  auto res = stlsq(library, basis, terms, N, P * P, threshold, trajectories);
   if (weights == Weights::Residuals) refit_by_residuals(res, columns, basis, N, P * P, weight);
   res.position = basis;
   res.weights = weights;

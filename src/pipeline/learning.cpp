@@ -421,12 +421,12 @@ PatchLeastSquares patch_least_squares(const std::vector<torch::Tensor>& f, const
 }  // namespace
 
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
-                                              Observer& observer) {
+                                              Observer& observer, const PatchScaling* given) {
   const int64_t G = task.train_trajectories(), per = states_per_trajectory(U.size(0), G);
   const auto rates = [&](const learn::RegressionResult& fit) {
     return task.discovered(fit)->rhs(U).to(R.dtype()).reshape({G, per, -1});
   };
-  const PatchScaling scaling = task.patch_scaling();
+  const PatchScaling scaling = given ? *given : task.patch_scaling();
   const int64_t K = scaling.group ? scaling.groups : 1;
   // A sum over each patch's states: [M] for a node of every trajectory, else [G, M].
   const auto over_patch = [&](const torch::Tensor& t) {
@@ -575,8 +575,9 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   const auto dtype = o.precision == Precision::FP32 ? torch::kFloat32 : torch::kFloat64;
   const auto [Uall, Rall] = task.training_states(data);
   // The nets' scales multiply their whole rate: not where the task scales only some terms.
+  const PatchScaling scaling = o.patch_scales ? task.patch_scaling() : PatchScaling{};
   LearnOptions net_options = o;
-  net_options.patch_scales = o.patch_scales && !task.patch_scaling().group;
+  net_options.patch_scales = o.patch_scales && !scaling.group;
 
   json summary = task.describe();
   summary["device"] = device_name(device);
@@ -604,8 +605,8 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
           "learn.train_t_min, patch data or a shorter gap_tooth.dt",
           d, bound));
   }
-  const auto fitted =
-      o.patch_scales ? regression_with_patch_scales(task, Uall, Rall, observer) : task.regression(Uall, Rall, observer);
+  const auto fitted = o.patch_scales ? regression_with_patch_scales(task, Uall, Rall, observer, &scaling)
+                                     : task.regression(Uall, Rall, observer);
   summary.update(fitted.summary);
   task.describe_fit(summary);
   // Where the regression scaled some terms alone, the nets train on its rates at each patch's mean

@@ -84,6 +84,21 @@ PatchLayout1D patch_layout(const Config1D& cfg) {
   return PatchLayout1D(cfg.length, cfg.macro_nodes, cfg.micro_dx, cfg.tooth_width,
                        cfg.scheme == Scheme1D::PatchDynamics ? cfg.buffer_width : cfg.tooth_width);
 }
+
+// The piece of a medium that patch i (1 .. patches) sees: its a*_p, the harmonic mean of the
+// patch's bonds (its periodic cell problem), and t_p = a*_p <1/a>_tooth (tooth_corrector_factors).
+struct Piece {
+  double a_star, tooth;
+};
+Piece piece_of(const FineModel1D& medium, const PatchLayout1D& layout, int i) {
+  const index_t bonds = layout.points - 1, tooth_bonds = layout.tooth_points - 1;
+  const auto a = medium.cell_conductances(layout.global_start(i), bonds);
+  double patch = 0, tooth = 0;
+  for (const double v : a) patch += 1 / v;
+  for (index_t j = layout.tooth_start; j < layout.tooth_start + tooth_bonds; ++j) tooth += 1 / a[j];
+  const double a_star = static_cast<double>(bonds) / patch;
+  return {a_star, a_star * tooth / static_cast<double>(tooth_bonds)};
+}
 }  // namespace
 
 CoefficientField realization_field(const Config1D& cfg, int r) {
@@ -120,7 +135,7 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
     const auto [realization, shift] = where[static_cast<std::size_t>(k)];
     for (int i = 1; i <= layout.patches(); ++i) {
       const index_t first = layout.global_start(i);
-      inverse_sum += trajectories / solve_cell_problem_1d(media[k].cell_conductances(first, bonds)).a_star;
+      inverse_sum += trajectories / piece_of(media[k], layout, i).a_star;
       count += trajectories;
       for (index_t j = first; j < first + bonds; ++j) {  // a bond's cell: the one its midpoint lies in
         const auto c = static_cast<long long>(std::floor((static_cast<double>(j) + 0.5) * bond_share));
@@ -144,20 +159,16 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
 PieceFactors tooth_corrector_factors(const Config1D& cfg) {
   const auto media = trajectory_media(cfg);
   const PatchLayout1D layout = patch_layout(cfg);
-  const index_t G = cfg.train_trajectories, M = cfg.macro_nodes, bonds = layout.points - 1,
-                tooth_bonds = layout.tooth_points - 1;
+  const index_t G = cfg.train_trajectories, M = cfg.macro_nodes;
   PieceFactors out{std::vector<double>(static_cast<std::size_t>(G * M), 1.0),
                    std::vector<double>(static_cast<std::size_t>(G * M), 1.0)};
   for (index_t g = 0; g < G; ++g) {
     const FineModel1D& medium = media[static_cast<std::size_t>(g) % media.size()];
-    for (int i = 1; i + 1 < M; ++i) {
-      const auto a = medium.cell_conductances(layout.global_start(i), bonds);
-      double patch = 0, tooth = 0;
-      for (const double v : a) patch += 1 / v;
-      for (index_t j = layout.tooth_start; j < layout.tooth_start + tooth_bonds; ++j) tooth += 1 / a[j];
+    for (int i = 1; i <= layout.patches(); ++i) {
+      const auto [a_star, tooth] = piece_of(medium, layout, i);
       const auto at = static_cast<std::size_t>(g * M + i);
-      out.patch[at] = static_cast<double>(bonds) / patch;
-      out.tooth[at] = out.patch[at] * tooth / static_cast<double>(tooth_bonds);
+      out.patch[at] = a_star;
+      out.tooth[at] = tooth;
     }
   }
   return out;

@@ -188,8 +188,11 @@ RegressionResult stlsq(const std::vector<double>& theta, const std::vector<doubl
 /// field's. `weights`: how the states weigh in the fits (see "Weights" above). `u_degree`: the
 /// library's degree in U ("The library" above), kChosenDegree to choose it from the data.
 /// `trajectories`: the states are that many whole trajectories of equal length, in order; with two
-/// or more, the degrees chosen from the data are scored on whole held-out trajectories ("The
-/// library" above), else on held-out rows.
+/// or more, the degrees and the threshold chosen from the data are scored on whole held-out
+/// trajectories ("The library" above; the threshold: each one's STLSQ on the other folds, the
+/// folds' median error), else on held-out rows. Rows of one trajectory's states share its own
+/// errors (a random medium's piece, an offset), which a low threshold's spurious terms follow:
+/// held-out rows reward them, a held-out trajectory does not.
 /// Known factors on groups of library terms, state by state and node by node: the data of
 /// patches that each hold their own piece of a random medium (pipeline PatchScaling::known). A term
 /// of group k >= 0 (`group` of its name) enters state n's row at node i times factors[n][i][k];
@@ -257,8 +260,10 @@ class PatchMeanMap {
 /// dependent there (U_xxxx = 5 U_xx + 4 U on wavenumbers 1 and 2), which the fast modes' harmonics
 /// of the nonlinear terms would have told apart. A fit on such modes matches them and misses the
 /// rest. A negative `modes` chooses them, from -modes up: the least squares on the modes within K
-/// of four rows in five (a subsample of ~20,000) is scored by its eq.-(24) error on every mode of
-/// the held-out fifth, against the every-mode least squares' error there. Where the modes identify
+/// (of a subsample of ~20,000 rows) is scored by its eq.-(24) error on every mode of held-out rows,
+/// against the every-mode least squares' error there: whole held-out trajectories where there are
+/// several (`trajectories`, the folds' median, as the degrees are scored), else four rows in five
+/// against the fifth. Where the modes identify
 /// the terms, the two fits differ by the fast modes' aliasing and the data's noise, which both
 /// errors share and the slow fit leaves out (random_nonlinear2d's data: by 1e-6); where they do not,
 /// the slow fit's rates are off on every other mode (8 x 8 teeth on |k| <= 1: by 9.5, eq. 24). The

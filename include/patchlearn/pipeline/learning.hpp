@@ -218,9 +218,10 @@ struct PatchScaling {
 /// instead. What they borrow from the fit is its split only: a patch's rates change by
 /// (1 - 1/s) times the fit's unscaled terms n, and an error in n enters the nets as that error
 /// times 1 - 1/s, whose mean over the patches is 0 under the harmonic normalization (and of the
-/// order of the scales' variance under the arithmetic one).
+/// order of the scales' variance under the arithmetic one). `scaling`: the task's patch_scaling()
+/// where a caller holds it already (null: asked of the task).
 FittedRegression regression_with_patch_scales(const LearningTask& task, const torch::Tensor& U, const torch::Tensor& R,
-                                              Observer& observer);
+                                              Observer& observer, const PatchScaling* scaling = nullptr);
 
 /// What a problem supplies to the one training and evaluation loop.
 class LearningTask {
