@@ -160,8 +160,9 @@ double cost_exponent(const std::vector<double>& x, const std::vector<double>& co
 json bench_sweep(const Config1D& cfg, Device device, Observer& observer, const SweepEntryHandler& on_entry) {
   if (cfg.field->random())
     throw ConfigError("medium.coefficient",
-                      "bench sweeps epsilon with patch dynamics; neither applies to a random "
-                      "medium yet (one realization, full resolution only)");
+                      "bench scales the patches with epsilon, so on a random medium each patch keeps the same number "
+                      "of cells and their sampling error, not epsilon, sets the data's error (no rung would meet "
+                      "bench.rmse); measure a random medium with run (its summary's patch_cover)");
   if (cfg.field->graded())
     throw ConfigError("medium.expression",
                       "bench compares against the homogenized equation of one a*; a graded medium (x in the "
