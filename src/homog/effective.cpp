@@ -3,6 +3,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <vector>
 
@@ -104,17 +105,18 @@ EffectiveMedium1D effective_medium(const CoefficientField& medium, int n) {
   return volume_effective_medium({medium}, n, 1.0 / n);
 }
 
-EffectiveCoefficients1D volume_coefficients_in_series(const std::vector<CoefficientField>& media, index_t bonds,
-                                                      double dy, double u) {
-  if (media.size() == 1) return volume_coefficients(media.front(), bonds, dy, u);
+namespace {
+// The coefficients of volumes of one length in series (volume_coefficients_in_series); one volume's
+// as they are.
+EffectiveCoefficients1D in_series(const std::vector<EffectiveCoefficients1D>& each) {
+  if (each.size() == 1) return each.front();
   double inverse = 0, flux = 0, reaction = 0;
-  for (const auto& medium : media) {
-    const auto e = volume_coefficients(medium, bonds, dy, u);
+  for (const auto& e : each) {
     inverse += 1.0 / e.a_star;
     flux += e.drift / e.a_star;
     reaction += e.reaction;
   }
-  const auto R = static_cast<double>(media.size());
+  const auto R = static_cast<double>(each.size());
   EffectiveCoefficients1D e;
   e.a_star = R / inverse;
   e.drift = e.a_star * flux / R;
@@ -122,12 +124,46 @@ EffectiveCoefficients1D volume_coefficients_in_series(const std::vector<Coeffici
   return e;
 }
 
-EffectiveMedium1D volume_effective_medium(const std::vector<CoefficientField>& media, index_t bonds, double dy) {
+// The effective medium of `solve(u)` over the u range of `medium` (whose keys name the series).
+EffectiveMedium1D effective_medium_of(const CoefficientField& medium,
+                                      const std::function<EffectiveCoefficients1D(double)>& solve) {
   EffectiveMedium1D m;
   static_cast<MediumSeries&>(m) = tabulate_effective(
-      media.front(), {0.0}, {0.0}, [&](double, double u) { return volume_coefficients_in_series(media, bonds, dy, u); },
-      true);
+      medium, {0.0}, {0.0}, [&](double, double u) { return solve(u); }, true);
   return m;
+}
+}  // namespace
+
+EffectiveCoefficients1D volume_coefficients_in_series(const std::vector<CoefficientField>& media, index_t bonds,
+                                                      double dy, double u) {
+  std::vector<EffectiveCoefficients1D> each;
+  for (const auto& medium : media) each.push_back(volume_coefficients(medium, bonds, dy, u));
+  return in_series(each);
+}
+
+EffectiveMedium1D volume_effective_medium(const std::vector<CoefficientField>& media, index_t bonds, double dy) {
+  return effective_medium_of(media.front(),
+                             [&](double u) { return volume_coefficients_in_series(media, bonds, dy, u); });
+}
+
+VolumeEffectiveMedia volume_effective_media(const std::vector<CoefficientField>& media, index_t bonds, double dy) {
+  // Each realization's coefficients at every u a tabulation visits, solved once: the tabulations
+  // visit the same Chebyshev points of one u range.
+  std::map<std::pair<std::size_t, double>, EffectiveCoefficients1D> solved;
+  const auto at = [&](std::size_t r, double u) -> const EffectiveCoefficients1D& {
+    auto it = solved.find({r, u});
+    if (it == solved.end()) it = solved.emplace(std::pair{r, u}, volume_coefficients(media[r], bonds, dy, u)).first;
+    return it->second;
+  };
+  VolumeEffectiveMedia out;
+  out.ensemble = effective_medium_of(media.front(), [&](double u) {
+    std::vector<EffectiveCoefficients1D> each;
+    for (std::size_t r = 0; r < media.size(); ++r) each.push_back(at(r, u));
+    return in_series(each);
+  });
+  for (std::size_t r = 0; r < media.size(); ++r)
+    out.each.push_back(effective_medium_of(media[r], [&](double u) { return at(r, u); }));
+  return out;
 }
 
 EffectiveCoefficients1D EffectiveMedium1D::at(double u) const {

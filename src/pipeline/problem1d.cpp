@@ -489,10 +489,14 @@ Simulation1D simulate_data(const Config1D& cfg, Device device, Observer& observe
   // realization b mod R), each realization's homogenized solution, or the medium's.
   std::vector<EffectiveMedium1D> realization_media;
   if (model.nonlinear() && !cfg.field->graded()) {
-    sim.effective = effective_medium(cfg);
-    if (const auto v = cell_volume(cfg); cfg.random && used_realizations(cfg) > 1)
-      for (const auto& field : used_realization_fields(cfg))
-        realization_media.push_back(volume_effective_medium({field}, v.bonds, v.dy));
+    if (cfg.random && used_realizations(cfg) > 1) {
+      const auto v = cell_volume(cfg);
+      auto media = volume_effective_media(used_realization_fields(cfg), v.bonds, v.dy);
+      sim.effective = std::move(media.ensemble);  // effective_medium(cfg)'s
+      realization_media = std::move(media.each);
+    } else {
+      sim.effective = effective_medium(cfg);
+    }
   }
   std::optional<GradedTruth> graded;
   if (cfg.field->graded())

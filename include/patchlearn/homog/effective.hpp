@@ -83,6 +83,14 @@ EffectiveCoefficients1D volume_coefficients_in_series(const std::vector<Coeffici
 /// The effective medium through volume_coefficients: a random medium's, on its whole realization
 /// (several realizations: in series, volume_coefficients_in_series).
 EffectiveMedium1D volume_effective_medium(const std::vector<CoefficientField>& media, index_t bonds, double dy);
+/// volume_effective_medium of the realizations in series and of each alone (what a simulation of
+/// several realizations scores its trajectories against), each realization's volume coefficients
+/// solved once at every u the tabulations visit: the same numbers as the separate calls.
+struct VolumeEffectiveMedia {
+  EffectiveMedium1D ensemble;
+  std::vector<EffectiveMedium1D> each;
+};
+VolumeEffectiveMedia volume_effective_media(const std::vector<CoefficientField>& media, index_t bonds, double dy);
 
 /// The local effective diffusivity a*(x) of a linear graded medium a(x, y) (coeff/field.hpp) at the macro
 /// position x: the cell problem of the locally periodic medium y -> a(x, y) on `points_per_period`
