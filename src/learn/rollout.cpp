@@ -64,21 +64,30 @@ std::pair<torch::Tensor, torch::Tensor> chebyshev(const ChebyshevTable& table, t
 }
 }  // namespace
 
-torch::Tensor EffectiveTorchOperator::rhs(const torch::Tensor& U) {
+EffectiveTorchOperator::Parts EffectiveTorchOperator::parts(const torch::Tensor& U) {
   const auto M = U.size(1);
   const auto left = U.index({Slice(), Slice(0, M - 2)}), mid = U.index({Slice(), Slice(1, M - 1)}),
              right = U.index({Slice(), Slice(2, M)});
   const auto D1 = (right - left) / (2.0 * dX_), D2 = (right - 2.0 * mid + left) / (dX_ * dX_);
-  torch::Tensor inner;
+  Parts p;
   if (m_.a.terms == 1) {  // a* independent of U
-    inner = coefficients(m_.a, series_[0], mid)[0] * D2;
+    p.diffusion = coefficients(m_.a, series_[0], mid)[0] * D2;
   } else {
     const auto [a, da] = chebyshev(m_.a, series_[0], mid);
-    inner = a * D2 + da * D1 * D1;
+    p.diffusion = a * D2;
+    p.gradient_squared = da * D1 * D1;
   }
-  if (slope_.terms) inner = inner + chebyshev(slope_, series_[1], mid).first * D1;
-  if (m_.c.terms) inner = inner + chebyshev(m_.c, series_[2], mid).first * D1;
-  if (m_.r.terms) inner = inner + chebyshev(m_.r, series_[3], mid).first;
+  if (slope_.terms) p.slope = chebyshev(slope_, series_[1], mid).first * D1;
+  if (m_.c.terms) p.drift = chebyshev(m_.c, series_[2], mid).first * D1;
+  if (m_.r.terms) p.reaction = chebyshev(m_.r, series_[3], mid).first;
+  return p;
+}
+
+torch::Tensor EffectiveTorchOperator::rhs(const torch::Tensor& U) {
+  const Parts p = parts(U);
+  auto inner = p.diffusion;
+  for (const auto* part : {&p.gradient_squared, &p.slope, &p.drift, &p.reaction})
+    if (part->defined()) inner = inner + *part;
   return torch::constant_pad_nd(inner, {1, 1}, 0.0);
 }
 

@@ -567,6 +567,11 @@ FittedRegression regression_with_patch_scales(const LearningTask& task, const to
   return held.fit;
 }
 
+torch::Tensor LearningTask::coarse_data_rates(const torch::Tensor& U) const {
+  const auto coarse = exact_coarse();
+  return coarse ? coarse->rhs(U) : torch::Tensor();
+}
+
 json train_and_evaluate(const LearningTask& task, const LearningData& data, Device device, const std::string& out_dir,
                         Observer& observer, const std::function<void(json&)>& complete) {
   learn::match_torch_threads();
@@ -585,9 +590,13 @@ json train_and_evaluate(const LearningTask& task, const LearningData& data, Devi
   // The training states' rates against the exact coarse operator's: a grid that does not resolve
   // the data (full-resolution rates are the PDE's own, not a 3-point scheme's) is said before any
   // model is fitted to the difference.
-  if (const auto coarse = task.exact_coarse()) {
+  torch::Tensor expected;
+  {
     torch::NoGradGuard g;
-    const double d = learn::relative_mse(Rall, coarse->rhs(Uall));
+    expected = task.coarse_data_rates(Uall);
+  }
+  if (expected.defined()) {
+    const double d = learn::relative_mse(Rall, expected);
     summary["data_rhs_rmse"] = d;
     observer.info(
         fmt::format("data: dU/dt of the training states against the exact coarse operator {:.3e} (eq. 24)", d));

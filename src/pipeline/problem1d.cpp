@@ -807,8 +807,35 @@ class LearningTask1D : public LearningTask {
     return p;
   }
 
+  // A random medium's patch p sees its own piece of it: its rates are the exact coarse operator's
+  // parts with s_p = a*_p / a* (a* the medium's, of its cells) on a*(U) D2 U, s_p t_p on
+  // a*'(U) (D1 U)^2 and t_p on the drift (tooth_corrector_factors, as patch_scaling), the reaction
+  // as it is. On a linear medium that is the lift's rate itself (a*_p D2 U); on a u-dependent one
+  // it leaves the model's own error (bench/RESULTS.md, "A data check on random media's patches").
+  torch::Tensor coarse_data_rates(const torch::Tensor& U) const override {
+    if (!cfg_.random || cfg_.scheme == Scheme1D::FullResolution) return LearningTask::coarse_data_rates(U);
+    auto op =
+        effective_ ? learn::EffectiveTorchOperator(*effective_, dX_) : learn::EffectiveTorchOperator(a_star_, dX_);
+    const auto parts = op.parts(U);
+    const int64_t G = cfg_.train_trajectories, M = cfg_.macro_nodes, per = U.size(0) / G;
+    const auto f = tooth_corrector_factors(cfg_);
+    const auto each_state = [&](const std::vector<double>& v) {  // [G, M] per patch -> [N, M - 2] per state
+      return learn::to_tensor(v, {G, 1, M}, torch::kCPU, torch::kFloat64)
+          .expand({G, per, M})
+          .reshape({G * per, M})
+          .index({Slice(), Slice(1, M - 1)})
+          .to(U.device(), U.scalar_type());
+    };
+    const auto s = each_state(f.patch) / (effective_ ? cell_a_star(cfg_) : a_star_), t = each_state(f.tooth);
+    auto inner = s * parts.diffusion;
+    if (parts.gradient_squared.defined()) inner = inner + s * t * parts.gradient_squared;
+    if (parts.drift.defined()) inner = inner + t * parts.drift;
+    if (parts.reaction.defined()) inner = inner + parts.reaction;
+    return torch::constant_pad_nd(inner, {1, 1}, 0.0);
+  }
+
   double tolerated_data_rhs_rmse() const override {
-    if (cfg_.random) return LearningTask::tolerated_data_rhs_rmse();
+    if (cfg_.random && cfg_.scheme == Scheme1D::FullResolution) return LearningTask::tolerated_data_rhs_rmse();
     const double patch = cfg_.scheme == Scheme1D::PatchDynamics ? cfg_.rate_tolerance * cfg_.rate_tolerance : 0.0;
     return std::max(kUnresolvedDataRates, patch);
   }

@@ -67,6 +67,14 @@ class EffectiveTorchOperator : public TorchOperator {
   EffectiveTorchOperator(MediumSeries medium, double dX, ChebyshevTable a_slope = {})
       : m_(std::move(medium)), slope_(std::move(a_slope)), dX_(dX) {}
   torch::Tensor rhs(const torch::Tensor& U) override;
+  /// The rate's parts at the interior nodes ([N, M - 2]; undefined where absent), which rhs sums:
+  /// a*(U) D2 U, a*'(U) (D1 U)^2, a graded medium's slope d_x a*(x, U) D1 U, c*(U) D1 U and r*(U).
+  /// A random medium's patch sees them times its own piece's factors (the data check of
+  /// Problem1D: LearningTask::coarse_data_rates).
+  struct Parts {
+    torch::Tensor diffusion, gradient_squared, slope, drift, reaction;
+  };
+  Parts parts(const torch::Tensor& U);
 
  private:
   MediumSeries m_;

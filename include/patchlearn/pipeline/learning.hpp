@@ -245,9 +245,14 @@ class LearningTask {
   /// discretization), where it is a function of the node values alone; null where it is not (2D:
   /// the patch means' operator needs the truth's modes).
   virtual std::unique_ptr<learn::TorchOperator> exact_coarse() const { return nullptr; }
-  /// Eq. (24) of the data's dU/dt against exact_coarse()'s above which the data do not match the
+  /// What the training states' dU/dt (U: training_states) should be: exact_coarse()'s rates, or on
+  /// a 1D random medium's patches each patch's own (its piece's factors on the operator's parts,
+  /// Problem1D); undefined without an exact coarse operator.
+  virtual torch::Tensor coarse_data_rates(const torch::Tensor& U) const;
+  /// Eq. (24) of the data's dU/dt against coarse_data_rates above which the data do not match the
   /// grid: kUnresolvedDataRates, or the square of a looser patch.rate_tolerance for patch data;
-  /// infinite where they need not match (a random medium, whose every patch sees its own piece).
+  /// infinite where they need not match (a 2D random lattice's teeth, full resolution on a random
+  /// medium: no model gives each tooth's own rates).
   virtual double tolerated_data_rhs_rmse() const { return std::numeric_limits<double>::infinity(); }
   /// How a patch's scales (learn.patch_scales) enter the regression: by default one scale of the
   /// whole rate per node of each trajectory, normalized to a harmonic mean of 1 (a random 1D
