@@ -1216,6 +1216,23 @@ TEST(RandomMedium, ANonlinearRandomMediumsCellProblemGivesTheCellsAStarTimesItsF
             "medium.conductance_factor");
 }
 
+TEST(RandomMedium, AHighContrastRealizationsEffectiveMediumIsTabulatedToItsRoundOff) {
+  // A lognormal medium of sigma 1.5 (conductances over ~4 decades) with g = 1 + 0.8u: its whole
+  // realization's cell problem at u, n = 1e5 bonds, carries round-off that its tables in u took for
+  // signal at kCellProblemAccuracy (a tail of ~3e-11 at 257 points: "not smooth enough in u", the
+  // config refused). Tabulated to n kVolumeRoundOff, a*(u) is the cells' a* times g(u) to the
+  // solves' own round-off (4e-9 at u = 0 here, where the two solves see the same conductances;
+  // 1e-7 bounds it with the room kVolumeRoundOff leaves for contrast).
+  std::string text = nonlinear_random_case(false);
+  text.replace(text.find("sigma = 0.5"), 11, "sigma = 1.5");
+  text.replace(text.find("conductance_factor = \"1 + 0.3*u\""), 32, "conductance_factor = \"1 + 0.8*u\"");
+  const auto cfg = parse_config_1d(text, "random.toml");
+  const double cells = realization_a_star(cfg, 0);
+  const auto effective = effective_medium(cfg);
+  for (const double u : {0.0, 0.7, 2.0})
+    EXPECT_NEAR(effective.at(u).a_star, cells * (1 + 0.8 * u), 1e-7 * cells * (1 + 0.8 * u)) << u;
+}
+
 TEST(RandomMedium, SeveralRealizationsOfANonlinearRandomMediumAreLearnedAsTheirEnsemble) {
   // Two realizations of a_k g(u) with c(u) and r(u), each on two translates. In series they conduct
   // with the cells' ensemble a*, 2 / (1/a*_0 + 1/a*_1), times g(u), and the flux factor a*/a_k has

@@ -1,5 +1,6 @@
 #include "patchlearn/homog/effective.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -61,7 +62,8 @@ namespace {
 /// ask for them at the same Chebyshev points in turn, so the last solve is kept.
 MediumSeries tabulate_effective(const CoefficientField& medium, const std::vector<double>& x_bonds,
                                 const std::vector<double>& x_points,
-                                const std::function<EffectiveCoefficients1D(double, double)>& solve, bool drift) {
+                                const std::function<EffectiveCoefficients1D(double, double)>& solve, bool drift,
+                                double accuracy = kCellProblemAccuracy) {
   const URange r = medium.u_range();
   double cached_x = std::numeric_limits<double>::quiet_NaN(), cached_u = cached_x;
   EffectiveCoefficients1D cached;
@@ -72,16 +74,14 @@ MediumSeries tabulate_effective(const CoefficientField& medium, const std::vecto
   const auto count = [](const std::vector<double>& xs) { return static_cast<index_t>(xs.size()); };
   MediumSeries s;
   s.a = tabulate_in_u(
-      count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression",
-      kCellProblemAccuracy);
+      count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression", accuracy);
   if (drift && medium.has_drift())
     s.c = tabulate_in_u(
-        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift",
-        kCellProblemAccuracy);
+        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift", accuracy);
   if (medium.has_reaction() && !x_points.empty())
     s.r = tabulate_in_u(
         count(x_points), [&](index_t k, double u) { return at(x_points[k], u).reaction; }, r, "medium.reaction",
-        kCellProblemAccuracy);
+        accuracy);
   return s;
 }
 }  // namespace
@@ -124,12 +124,15 @@ EffectiveCoefficients1D in_series(const std::vector<EffectiveCoefficients1D>& ea
   return e;
 }
 
-// The effective medium of `solve(u)` over the u range of `medium` (whose keys name the series).
-EffectiveMedium1D effective_medium_of(const CoefficientField& medium,
+// The effective medium of `solve(u)`, the coefficients of a volume of `bonds` bonds, over the u
+// range of `medium` (whose keys name the series), to the accuracy of those coefficients
+// (kCellProblemAccuracy, or n eps-like round-off on a larger volume).
+EffectiveMedium1D effective_medium_of(const CoefficientField& medium, index_t bonds,
                                       const std::function<EffectiveCoefficients1D(double)>& solve) {
   EffectiveMedium1D m;
   static_cast<MediumSeries&>(m) = tabulate_effective(
-      medium, {0.0}, {0.0}, [&](double, double u) { return solve(u); }, true);
+      medium, {0.0}, {0.0}, [&](double, double u) { return solve(u); }, true,
+      std::max(kCellProblemAccuracy, kVolumeRoundOff * static_cast<double>(bonds)));
   return m;
 }
 }  // namespace
@@ -142,7 +145,7 @@ EffectiveCoefficients1D volume_coefficients_in_series(const std::vector<Coeffici
 }
 
 EffectiveMedium1D volume_effective_medium(const std::vector<CoefficientField>& media, index_t bonds, double dy) {
-  return effective_medium_of(media.front(),
+  return effective_medium_of(media.front(), bonds,
                              [&](double u) { return volume_coefficients_in_series(media, bonds, dy, u); });
 }
 
@@ -156,13 +159,13 @@ VolumeEffectiveMedia volume_effective_media(const std::vector<CoefficientField>&
     return it->second;
   };
   VolumeEffectiveMedia out;
-  out.ensemble = effective_medium_of(media.front(), [&](double u) {
+  out.ensemble = effective_medium_of(media.front(), bonds, [&](double u) {
     std::vector<EffectiveCoefficients1D> each;
     for (std::size_t r = 0; r < media.size(); ++r) each.push_back(at(r, u));
     return in_series(each);
   });
   for (std::size_t r = 0; r < media.size(); ++r)
-    out.each.push_back(effective_medium_of(media[r], [&](double u) { return at(r, u); }));
+    out.each.push_back(effective_medium_of(media[r], bonds, [&](double u) { return at(r, u); }));
   return out;
 }
 

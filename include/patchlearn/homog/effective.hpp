@@ -43,6 +43,13 @@ namespace patchlearn {
 /// Thomas solve and the flux sum carry round-off of ~n eps (5e-15 to 1e-14 at n = 100 points per
 /// period), which tabulated to 1e-14 came out as ~60 Chebyshev terms of noise on a linear a*(u).
 inline constexpr double kCellProblemAccuracy = 1e-12;
+/// The same round-off per bond of a larger volume (a random medium's whole realization, n = 1e5 bonds
+/// and more), with room for its contrast: the effective medium's tables take
+/// max(kCellProblemAccuracy, n kVolumeRoundOff). A lognormal medium of sigma 1.5 on 1e5 bonds (four
+/// decades of conductance) carries ~1e-9 of round-off in each solve and left a tail of 3.1e-11 at
+/// 257 points, above 1e-12: it was refused as "not smooth enough in u". The truth needs nothing near
+/// that accuracy.
+inline constexpr double kVolumeRoundOff = 1e-14;
 
 struct EffectiveCoefficients1D {
   double a_star = 0;    ///< a*(u), the effective diffusivity
