@@ -1404,7 +1404,9 @@ TEST(RandomMedium, ARandomMediumsPatchDataAreCheckedAgainstEachPatchsOwnRates) {
               pieces, common);
   EXPECT_LT(pieces, 1e-5);
   EXPECT_GT(common, 100 * pieces);
-  EXPECT_EQ(learning_task_1d(cfg, 0.0, effective_medium(cfg))->tolerated_data_rhs_rmse(), kUnresolvedDataRates);
+  const auto task = learning_task_1d(cfg, 0.0, effective_medium(cfg));
+  EXPECT_EQ(task->tolerated_data_rhs_rmse(), kUnresolvedDataRates);
+  EXPECT_NE(task->coarse_data_reference().find("each patch's own rates"), std::string::npos);  // the lines say so
 
   cfg.scheme = Scheme1D::GapTooth;
   cfg.train_t_min = cfg.macro_dt;  // gap-tooth's default: the t = 0 rate is the teeth's initial layer's

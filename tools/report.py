@@ -705,7 +705,8 @@ def main():
         if "regression_patch_scales" in s:
             accuracy += "; " + patch_scales_phrase(s["regression_patch_scales"])
         if "data_rhs_rmse" in s:
-            data_line = f"- the training data's dU/dt against the exact coarse operator: {s['data_rhs_rmse']:.3e} (eq. 24)"
+            reference = s.get("data_rhs_reference", "the exact coarse operator's")
+            data_line = f"- the training data's dU/dt against {reference}: {s['data_rhs_rmse']:.3e} (eq. 24)"
             if s.get("data_rhs_unresolved"):
                 data_line += (" — **the macro grid does not resolve these data: every model below fits the difference** "
                               "(README, summary.json)")

@@ -138,10 +138,10 @@ Report learning_report(const Problem& problem, const json& summary) {
     r.json["data_rhs_unresolved"] = summary.value("data_rhs_unresolved", false);
     // Said again where the results are, since the training's warning has scrolled away by now.
     if (r.json["data_rhs_unresolved"].get<bool>())
-      r.lines.push_back(
-          fmt::format("data {:.3e} off the exact coarse operator (eq. 24): the macro grid does not "
-                      "resolve them, and every model below fits the difference",
-                      summary["data_rhs_rmse"].get<double>()));
+      r.lines.push_back(fmt::format(
+          "data {:.3e} off {} (eq. 24): the macro grid does not resolve them, and every model below fits the "
+          "difference",
+          summary["data_rhs_rmse"].get<double>(), summary.value("data_rhs_reference", "the exact coarse operator's")));
   }
   r.json["equation"] = summary["regression"]["equation"];
   r.lines.push_back(summary["regression"]["equation"].get<std::string>());

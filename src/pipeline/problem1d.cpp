@@ -834,6 +834,12 @@ class LearningTask1D : public LearningTask {
     return torch::constant_pad_nd(inner, {1, 1}, 0.0);
   }
 
+  std::string coarse_data_reference() const override {
+    return cfg_.random && cfg_.scheme != Scheme1D::FullResolution
+               ? "each patch's own rates (the exact coarse operator's parts times its piece's factors)"
+               : LearningTask::coarse_data_reference();
+  }
+
   double tolerated_data_rhs_rmse() const override {
     if (cfg_.random && cfg_.scheme == Scheme1D::FullResolution) return LearningTask::tolerated_data_rhs_rmse();
     const double patch = cfg_.scheme == Scheme1D::PatchDynamics ? cfg_.rate_tolerance * cfg_.rate_tolerance : 0.0;

@@ -249,6 +249,8 @@ class LearningTask {
   /// a 1D random medium's patches each patch's own (its piece's factors on the operator's parts,
   /// Problem1D); undefined without an exact coarse operator.
   virtual torch::Tensor coarse_data_rates(const torch::Tensor& U) const;
+  /// What coarse_data_rates are, as the data check's lines and summary.json's `data_rhs_reference` name them.
+  virtual std::string coarse_data_reference() const { return "the exact coarse operator's"; }
   /// Eq. (24) of the data's dU/dt against coarse_data_rates above which the data do not match the
   /// grid: kUnresolvedDataRates, or the square of a looser patch.rate_tolerance for patch data;
   /// infinite where they need not match (a 2D random lattice's teeth, full resolution on a random
