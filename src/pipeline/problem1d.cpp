@@ -798,7 +798,7 @@ class LearningTask1D : public LearningTask {
     };
     p.groups = 3;
     const int G = cfg_.train_trajectories, M = cfg_.macro_nodes;
-    const auto f = tooth_corrector_factors(cfg_);
+    const auto& f = pieces();
     const auto t = learn::to_tensor(f.tooth, {G, M}, torch::kCPU, torch::kFloat64),
                a = learn::to_tensor(f.patch, {G, M}, torch::kCPU, torch::kFloat64);
     const auto interior = torch::zeros({G, M}, torch::kBool).index_put_({Slice(), Slice(1, M - 1)}, true);
@@ -818,7 +818,7 @@ class LearningTask1D : public LearningTask {
         effective_ ? learn::EffectiveTorchOperator(*effective_, dX_) : learn::EffectiveTorchOperator(a_star_, dX_);
     const auto parts = op.parts(U);
     const int64_t G = cfg_.train_trajectories, M = cfg_.macro_nodes, per = U.size(0) / G;
-    const auto f = tooth_corrector_factors(cfg_);
+    const auto& f = pieces();
     const auto each_state = [&](const std::vector<double>& v) {  // [G, M] per patch -> [N, M - 2] per state
       return learn::to_tensor(v, {G, 1, M}, torch::kCPU, torch::kFloat64)
           .expand({G, per, M})
@@ -980,8 +980,17 @@ class LearningTask1D : public LearningTask {
   }
 
   const Config1D& cfg_;
+  /// The training patches' pieces of a random medium (tooth_corrector_factors), made once on first
+  /// use: the patch scales and the data check both read them, and each making builds every
+  /// trajectory's medium.
+  const PieceFactors& pieces() const {
+    if (!pieces_) pieces_ = tooth_corrector_factors(cfg_);
+    return *pieces_;
+  }
+
   double a_star_;
   std::optional<EffectiveMedium1D> effective_;
+  mutable std::optional<PieceFactors> pieces_;
   std::optional<GradedCoefficients> graded_;  ///< the local coefficients at the interior nodes (a graded medium)
   double dX_;
   RolloutParams rollout_;
