@@ -180,6 +180,30 @@ TEST(Gpu, PatchDynamicsBlockedBurst) {
   expect_same_patch_dynamics(cpu, gpu, U, "blocked");
 }
 
+TEST(Gpu, PatchDynamicsOnAURandomMediumLiftedOntoItsSlowManifold) {
+  // Lognormal cells (sigma 1) conducting a_k g(u), g = 1 + 0.3u, with a drift and a reaction: every
+  // patch is lifted by kernels::lift_slow_row (a march along the row with fixed-point and secant
+  // iterations) and stepped by the nonlinear burst, on both backends. The march is the same
+  // arithmetic on each (FMA aside) and stops at 1e-14 of the tooth average, so the rates agree to
+  // the 1e-9 of expect_same_patch_dynamics and the fields to round-off.
+  REQUIRE_GPU();
+  RandomMediumSpec law;
+  law.distribution = RandomMediumSpec::Distribution::lognormal;
+  law.sigma = 1.0;
+  law.seed = 5;
+  const URange range{0.0, 2.0};
+  const auto field =
+      random_medium(law, 1.0, 1e-3).with_factor("1 + 0.3*u", range).with_terms("-0.5*u", "0.5*u*(1 - u)", range);
+  const FineModel1D model(field, 1e-3, 5e-5);
+  const PatchLayout1D layout(1.0, 11, 5e-5, 4e-3, 2e-2);
+  PatchDynamicsParams p;
+  p.burst = 5e-6;
+  p.buffer_ends = kernels::EndRows::Dirichlet;
+  p.heal_substeps = 0;
+  PatchDynamics1D cpu(model, layout, p, Device::CPU, 3), gpu(model, layout, p, Device::CUDA, 3);
+  expect_same_patch_dynamics(cpu, gpu, three_macro_states(), "slow lift");
+}
+
 TEST(Gpu, GapToothAndFullResolution) {
   // Both backends use the same partition (chunks of 64), so only FMA on the GPU separates them.
   // U: ~1e-16 per step over some hundred adaptive steps, compared to 1e-10. The full-resolution

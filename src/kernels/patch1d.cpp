@@ -201,8 +201,8 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 }
 
 void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
-                    index_t start, index_t nq, double* y) {
-  for_each_index(dev, systems, LiftCorrector{windows, n, a, a_star, start, nq, y});
+                    const MediumTables& m, double dx, index_t start, index_t nq, double* y) {
+  for_each_index(dev, systems, LiftCorrector{windows, n, a, a_star, m, dx, start, nq, y});
 }
 
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,

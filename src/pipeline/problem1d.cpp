@@ -85,19 +85,13 @@ PatchLayout1D patch_layout(const Config1D& cfg) {
                        cfg.scheme == Scheme1D::PatchDynamics ? cfg.buffer_width : cfg.tooth_width);
 }
 
-// The piece of a medium that patch i (1 .. patches) sees: its a*_p, the harmonic mean of the
-// patch's bonds (its periodic cell problem), and t_p = a*_p <1/a>_tooth (tooth_corrector_factors).
-struct Piece {
-  double a_star, tooth;
-};
-Piece piece_of(const FineModel1D& medium, const PatchLayout1D& layout, int i) {
-  const index_t bonds = layout.points - 1, tooth_bonds = layout.tooth_points - 1;
-  const auto a = medium.cell_conductances(layout.global_start(i), bonds);
-  double patch = 0, tooth = 0;
-  for (const double v : a) patch += 1 / v;
-  for (index_t j = layout.tooth_start; j < layout.tooth_start + tooth_bonds; ++j) tooth += 1 / a[j];
-  const double a_star = static_cast<double>(bonds) / patch;
-  return {a_star, a_star * tooth / static_cast<double>(tooth_bonds)};
+// The a*_p of the piece of a medium that patch i (1 .. patches) sees: the harmonic mean of the
+// patch's bonds (its periodic cell problem).
+double piece_a_star(const FineModel1D& medium, const PatchLayout1D& layout, int i) {
+  const index_t bonds = layout.points - 1;
+  double inverse = 0;
+  for (const double v : medium.cell_conductances(layout.global_start(i), bonds)) inverse += 1 / v;
+  return static_cast<double>(bonds) / inverse;
 }
 }  // namespace
 
@@ -135,7 +129,7 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
     const auto [realization, shift] = where[static_cast<std::size_t>(k)];
     for (int i = 1; i <= layout.patches(); ++i) {
       const index_t first = layout.global_start(i);
-      inverse_sum += trajectories / piece_of(media[k], layout, i).a_star;
+      inverse_sum += trajectories / piece_a_star(media[k], layout, i);
       count += trajectories;
       for (index_t j = first; j < first + bonds; ++j) {  // a bond's cell: the one its midpoint lies in
         const auto c = static_cast<long long>(std::floor((static_cast<double>(j) + 0.5) * bond_share));
@@ -156,21 +150,15 @@ std::optional<PatchCover> patch_cover(const Config1D& cfg) {
   return out;
 }
 
-PieceFactors tooth_corrector_factors(const Config1D& cfg) {
+std::vector<double> patch_a_stars(const Config1D& cfg) {
   const auto media = trajectory_media(cfg);
   const PatchLayout1D layout = patch_layout(cfg);
   const index_t G = cfg.train_trajectories, M = cfg.macro_nodes;
-  PieceFactors out{std::vector<double>(static_cast<std::size_t>(G * M), 1.0),
-                   std::vector<double>(static_cast<std::size_t>(G * M), 1.0)};
-  for (index_t g = 0; g < G; ++g) {
-    const FineModel1D& medium = media[static_cast<std::size_t>(g) % media.size()];
-    for (int i = 1; i <= layout.patches(); ++i) {
-      const auto [a_star, tooth] = piece_of(medium, layout, i);
-      const auto at = static_cast<std::size_t>(g * M + i);
-      out.patch[at] = a_star;
-      out.tooth[at] = tooth;
-    }
-  }
+  std::vector<double> out(static_cast<std::size_t>(G * M), 1.0);
+  for (index_t g = 0; g < G; ++g)
+    for (int i = 1; i <= layout.patches(); ++i)
+      out[static_cast<std::size_t>(g * M + i)] =
+          piece_a_star(media[static_cast<std::size_t>(g) % media.size()], layout, i);
   return out;
 }
 
@@ -783,53 +771,47 @@ class LearningTask1D : public LearningTask {
   }
 
   // A random medium that depends on u or has a drift or a reaction: each patch's rates are its own
-  // piece's, known from its cells (tooth_corrector_factors): its U_xx terms scale with s_p = a*_p
-  // over the training patches' harmonic mean, its U_x^2 terms with s_p t_p and its drift terms with
-  // t_p, the rest not at all. Scales fitted to the rates instead confound a patch's own a*_p with
-  // the U-dependence where the pieces scatter (a correlated medium: a*(u) 7.9e-2 off on the data's range, against
-  // 1.1e-4 with these; bench/RESULTS.md, "Patch scales from the medium").
+  // piece's, known from its cells (patch_a_stars): its diffusion terms (U_xx, U_x^2) scale with
+  // s_p = a*_p over the training patches' harmonic mean, its drift and reaction not at all. Scales
+  // fitted to the rates instead confound a patch's own a*_p with the U-dependence where the pieces
+  // scatter (a correlated medium: a*(u) 7.9e-2 off on the data's range, against 1.1e-4 with these;
+  // bench/RESULTS.md, "Patch scales from the medium").
   PatchScaling patch_scaling() const override {
     PatchScaling p;
     if (!cfg_.random || cfg_.field->nonlinear_key().empty()) return p;
     p.group = [](const std::string& term) {
-      if (term.find("U_xx") != std::string::npos) return 0;
-      if (term.find("U_x^2") != std::string::npos) return 1;
-      return term.find("U_x") != std::string::npos ? 2 : -1;
+      return term.find("U_xx") != std::string::npos || term.find("U_x^2") != std::string::npos ? 0 : -1;
     };
-    p.groups = 3;
+    p.groups = 1;
     const int G = cfg_.train_trajectories, M = cfg_.macro_nodes;
-    const auto& f = pieces();
-    const auto t = learn::to_tensor(f.tooth, {G, M}, torch::kCPU, torch::kFloat64),
-               a = learn::to_tensor(f.patch, {G, M}, torch::kCPU, torch::kFloat64);
+    const auto a = learn::to_tensor(pieces(), {G, M}, torch::kCPU, torch::kFloat64);
     const auto interior = torch::zeros({G, M}, torch::kBool).index_put_({Slice(), Slice(1, M - 1)}, true);
     const auto s = a * (1.0 / a.masked_select(interior)).mean();  // harmonic mean 1 over the patches
-    p.known = torch::stack({torch::where(interior, s, torch::ones_like(s)), torch::where(interior, s * t, t), t}, -1);
+    p.known = torch::where(interior, s, torch::ones_like(s)).unsqueeze(-1);
     return p;
   }
 
   // A random medium's patch p sees its own piece of it: its rates are the exact coarse operator's
-  // parts with s_p = a*_p / a* (a* the medium's, of its cells) on a*(U) D2 U, s_p t_p on
-  // a*'(U) (D1 U)^2 and t_p on the drift (tooth_corrector_factors, as patch_scaling), the reaction
-  // as it is. On a linear medium that is the lift's rate itself (a*_p D2 U); on a u-dependent one
-  // it leaves the model's own error (bench/RESULTS.md, "A data check on random media's patches").
+  // parts with s_p = a*_p / a* (a* the medium's, of its cells) on the diffusion terms a*(U) D2 U and
+  // a*'(U) (D1 U)^2 (patch_a_stars, as patch_scaling), the drift and the reaction as they are. On a
+  // linear medium that is the lift's rate itself (a*_p D2 U); on a u-dependent one it leaves the
+  // model's own error (bench/RESULTS.md, "A data check on random media's patches").
   torch::Tensor coarse_data_rates(const torch::Tensor& U) const override {
     if (!cfg_.random || cfg_.scheme == Scheme1D::FullResolution) return LearningTask::coarse_data_rates(U);
     auto op =
         effective_ ? learn::EffectiveTorchOperator(*effective_, dX_) : learn::EffectiveTorchOperator(a_star_, dX_);
     const auto parts = op.parts(U);
     const int64_t G = cfg_.train_trajectories, M = cfg_.macro_nodes, per = U.size(0) / G;
-    const auto& f = pieces();
-    const auto each_state = [&](const std::vector<double>& v) {  // [G, M] per patch -> [N, M - 2] per state
-      return learn::to_tensor(v, {G, 1, M}, torch::kCPU, torch::kFloat64)
-          .expand({G, per, M})
-          .reshape({G * per, M})
-          .index({Slice(), Slice(1, M - 1)})
-          .to(U.device(), U.scalar_type());
-    };
-    const auto s = each_state(f.patch) / (effective_ ? cell_a_star(cfg_) : a_star_), t = each_state(f.tooth);
-    auto inner = s * parts.diffusion;
-    if (parts.gradient_squared.defined()) inner = inner + s * t * parts.gradient_squared;
-    if (parts.drift.defined()) inner = inner + t * parts.drift;
+    const auto s = learn::to_tensor(pieces(), {G, 1, M}, torch::kCPU, torch::kFloat64)  // [G, M] -> [N, M - 2]
+                       .expand({G, per, M})
+                       .reshape({G * per, M})
+                       .index({Slice(), Slice(1, M - 1)})
+                       .to(U.device(), U.scalar_type()) /
+                   (effective_ ? cell_a_star(cfg_) : a_star_);
+    auto diffusion = parts.diffusion;
+    if (parts.gradient_squared.defined()) diffusion = diffusion + parts.gradient_squared;
+    auto inner = s * diffusion;
+    if (parts.drift.defined()) inner = inner + parts.drift;
     if (parts.reaction.defined()) inner = inner + parts.reaction;
     return torch::constant_pad_nd(inner, {1, 1}, 0.0);
   }
@@ -980,17 +962,17 @@ class LearningTask1D : public LearningTask {
   }
 
   const Config1D& cfg_;
-  /// The training patches' pieces of a random medium (tooth_corrector_factors), made once on first
-  /// use: the patch scales and the data check both read them, and each making builds every
-  /// trajectory's medium.
-  const PieceFactors& pieces() const {
-    if (!pieces_) pieces_ = tooth_corrector_factors(cfg_);
+  /// The training patches' pieces of a random medium (patch_a_stars), made once on first use: the
+  /// patch scales and the data check both read them, and each making builds every trajectory's
+  /// medium.
+  const std::vector<double>& pieces() const {
+    if (!pieces_) pieces_ = patch_a_stars(cfg_);
     return *pieces_;
   }
 
   double a_star_;
   std::optional<EffectiveMedium1D> effective_;
-  mutable std::optional<PieceFactors> pieces_;
+  mutable std::optional<std::vector<double>> pieces_;
   std::optional<GradedCoefficients> graded_;  ///< the local coefficients at the interior nodes (a graded medium)
   double dX_;
   RolloutParams rollout_;

@@ -264,9 +264,7 @@ CoarseData GapTooth1D::run(const std::vector<std::function<double(double)>>& ics
     Umacro[b * M + M - 1] = ics[b](teeth_.length);
   }
   y_.copy_from_host(y0);
-  if (medium_.harmonic_means().size() > 0)
-    kernels::lift_corrector(device_, batch_ * P, P, N, medium_.conductances().data(), medium_.harmonic_means().data(),
-                            0, N, y_.data());
+  if (medium_.harmonic_means().size() > 0) medium_.lift_corrector(batch_ * P, 0, N, y_.data());
   const auto nt = static_cast<index_t>(times.size());
   std::vector<double> hU(static_cast<std::size_t>(batch_ * nt * M), 0.0), hR(hU.size(), 0.0);
   auto load = [&](const std::vector<double>& avg) {

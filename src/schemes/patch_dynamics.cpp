@@ -95,8 +95,7 @@ void PatchDynamics1D::lift(const double* U, index_t batch) {
   }
   kernels::lift(device_, systems, layout_.points, layout_.centre, layout_.dx, nc, coef_.data(), y_.data());
   if (medium_.harmonic_means().size() > 0)
-    kernels::lift_corrector(device_, systems, layout_.patches(), layout_.points, medium_.conductances().data(),
-                            medium_.harmonic_means().data(), layout_.tooth_start, layout_.tooth_points, y_.data());
+    medium_.lift_corrector(systems, layout_.tooth_start, layout_.tooth_points, y_.data());
 }
 
 void PatchDynamics1D::restrict_into(index_t batch, double* R) const {

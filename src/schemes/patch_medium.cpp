@@ -44,6 +44,11 @@ void PatchMedium1D::theta_steps(index_t systems, int count, double dt, double th
                        scratch_.data());
 }
 
+void PatchMedium1D::lift_corrector(index_t systems, index_t start, index_t nq, double* y) const {
+  kernels::lift_corrector(device_, systems, static_cast<index_t>(harmonic_.size()), n_, cond_.data(), harmonic_.data(),
+                          tables_, 1.0 / inv_dx_, start, nq, y);
+}
+
 void PatchMedium1D::check_u_range(const std::vector<double>& v, index_t per_trajectory,
                                   const std::function<std::string(std::size_t)>& where) const {
   for (std::size_t i = 0; i < v.size(); ++i)

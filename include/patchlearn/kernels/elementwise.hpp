@@ -114,12 +114,18 @@ struct LiftCorrector {
   static constexpr bool per_system = true;
   index_t windows, n;
   const double *a, *a_star;
+  MediumTables m;  ///< a u-dependent medium's series (m.na > 0): lift_slow_row; else lift_corrector_row
+  double dx;
   index_t start, nq;
   double* y;
   PL_HD void operator()(index_t s) const {
-    lift_corrector_row(y + s * n, n, a + (s % windows) * (n - 1), a_star[s % windows], start, nq);
+    const index_t w = s % windows;
+    if (m.na > 0)
+      lift_slow_row(y + s * n, n, m.of_system(w, n), a + w * (n - 1), a_star[w], dx, start, nq);
+    else
+      lift_corrector_row(y + s * n, n, a + w * (n - 1), a_star[w], start, nq);
   }
-  std::array<const void*, 3> pointers() const { return {a, a_star, y}; }
+  std::array<const void*, 5> pointers() const { return {a, a_star, y, m.a, m.c}; }
 };
 
 /// out = the TR-BDF2 local-error estimate at each point (kernels/diffusion.hpp: trbdf2_error; out

@@ -179,6 +179,75 @@ PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, 
   }
 }
 
+/// The most marches lift_slow_row takes to find its start value (three or four reach round-off).
+inline constexpr int kLiftMarches = 6;
+
+/// One patch's lift onto its slow manifold on a u-dependent random medium, in place on a row of n
+/// points: bond j's conductance A_j(u) = a_j g(u) (a_j = cond[j], the cells'; g the conductance
+/// factor), its drift C_j(u), a_star the harmonic mean of the a_j. The corrector lift alone
+/// (lift_corrector_row) makes every bond's flux a_star g(u) y_x, but g(u) and the drift then meet
+/// the corrector's fluctuation u - y, so the rate still varies from cell to cell. Those parts relax
+/// only as the fluctuation diffuses across the tooth, on the burst's own time scale: a tooth's drift
+/// rate moved from its instantaneous c t_p U_x (t_p = a_star <1/a>_tooth) by 3% rms between a
+/// burst of 2.5e-6 and one four times as long (lognormal cells sigma 0.5, 10-cell teeth; 25% at
+/// sigma 1.5, bench/RESULTS.md, "Random media's patches lifted onto their slow manifold").
+/// Here each bond's flux q_j = A_j(ubar_j) (u_{j+1} - u_j) / dx is chosen so that every point's rate
+///     (q_j - q_{j-1}) / dx + (p_{j-1} + p_j) / 2,   p_j = C_j(ubar_j) (u_{j+1} - u_j) / dx
+/// (the fine model's, reaction aside) equals (J_j - J_{j-1}) / dx for the flux of the lift itself,
+///     J_j = a_star g(ybar_j) (y_{j+1} - y_j) / dx + E^y_j,   E_j = E_{j-1} + dx (p_j + p_{j-1}) / 2,
+/// E^y the same sum over y's own drift terms: q_j = J_j - E^u_j, solved bond after bond for u_{j+1}
+/// (a scalar equation, by fixed-point iteration from the corrector lift's increment). The rate is
+/// then a_star (G(y))_xx + c(y) y_x at every point, G' = g: the continuum's total flux
+/// a g(u) u_x + C(u) (C' = c) is uniform across the cells, so the tooth's drift carries no t_p and
+/// its U_x^2 term a_star, not a_star t_p. Where g = 1 and there is no drift it is lift_corrector_row.
+/// The march starts from the u_0 that keeps the row's Simpson average over the tooth
+/// [start, start + nq): a constant shift afterwards would move g(u) and C(u) on every bond (a shift
+/// of 3.7e-4, one march's miss on a sigma = 1.5 medium, put rates 3e-4 off).
+PL_HD void lift_slow_row(double* y, index_t n, const MediumTables& m, const double* cond, double a_star, double dx,
+                         index_t start, index_t nq) {
+  const double before = tooth_average(y, start, nq);
+  const double inv_dx = 1.0 / dx;
+  const auto drift = [&](index_t j, double ub) { return m.nc ? m.value(m.c, m.nc, m.c_stride, j, ub) : 0.0; };
+  // March from u_0, writing u over y when `write` (y_{j+1} read before it is overwritten); returns
+  // the Simpson average of u over the tooth.
+  const auto march = [&](double u0, bool write) {
+    double yj = y[0], uj = u0, Ey = 0.0, Eu = 0.0, py = 0.0, pu = 0.0, avg = 0.0;
+    if (start == 0) avg += simpson_weight(0, nq) * uj;
+    if (write) y[0] = uj;
+    for (index_t j = 0; j + 1 < n; ++j) {
+      const double yn = y[j + 1], dy = yn - yj, yb = 0.5 * (yj + yn);
+      const double Ay = m.value(m.a, m.na, m.a_stride, j, yb), py_new = drift(j, yb) * dy * inv_dx;
+      if (j > 0) Ey += 0.5 * dx * (py_new + py);
+      const double J = a_star / cond[j] * Ay * dy * inv_dx + Ey;
+      // (A_j(ubar) / dx + C_j(ubar) / 2) D = J - E^u_{j-1} - dx p_{j-1} / 2 (bond 0: no drift sum).
+      const double rhs = J - (j > 0 ? Eu + 0.5 * dx * pu : 0.0);
+      double D = a_star / cond[j] * dy;
+      for (int it = 0; it < 3; ++it) {
+        const double ub = uj + 0.5 * D;
+        D = rhs / (m.value(m.a, m.na, m.a_stride, j, ub) * inv_dx + (j > 0 ? 0.5 * drift(j, ub) : 0.0));
+      }
+      const double pu_new = drift(j, uj + 0.5 * D) * D * inv_dx;
+      if (j > 0) Eu += 0.5 * dx * (pu_new + pu);
+      py = py_new, pu = pu_new, yj = yn, uj += D;
+      if (write) y[j + 1] = uj;
+      if (j + 1 >= start && j + 1 < start + nq) avg += simpson_weight(j + 1 - start, nq) * uj;
+    }
+    return avg;
+  };
+  // The start value whose march keeps the tooth average: secant steps from u_0 = y_0 (the average
+  // moves with u_0 at a slope near 1, off it by g's and the drift's change over the corrector).
+  double u0 = y[0], avg = march(u0, false), slope = 1.0;
+  const double tol = 1e-14 * (1.0 + (before < 0 ? -before : before));
+  for (int it = 0; it < kLiftMarches && (before - avg > tol || avg - before > tol); ++it) {
+    const double next = u0 + (before - avg) / slope, moved = march(next, false);
+    if (moved != avg) slope = (moved - avg) / (next - u0);
+    u0 = next, avg = moved;
+  }
+  march(u0, true);
+  const double shift = before - tooth_average(y, start, nq);
+  for (index_t j = 0; j < n; ++j) y[j] += shift;
+}
+
 /// The scratch of a theta step: kArrays arrays of n rows, row j of a system at [j row]. On CUDA
 /// every system of the batch is a lane of one scratch (row = systems, base offset by the system),
 /// so that a warp's threads touch consecutive addresses; one system alone, or the CPU's lane

@@ -80,18 +80,12 @@ struct PatchCover {
 /// for full resolution).
 std::optional<PatchCover> patch_cover(const Config1D& cfg);
 
-/// What each training patch's piece of a random medium does to its rates ([train_trajectories]
-/// [macro_nodes], 1 at the ends): `patch` its a*_p, the harmonic mean of the patch's cells (its
-/// trajectory's medium), and `tooth` t_p = a*_p <1/a>_tooth, <1/a> the mean of 1/a over the tooth's
-/// bonds. The corrector lift makes every bond's flux a*_p g(u) P' (kernels::lift_corrector_row), so
-/// the patch's U_xx terms carry a*_p, while the tooth's mean gradient is t_p P': a u-dependent
-/// medium's U_x^2 term (a*_p g'(U) (a*_p / a) P'^2 averaged over the tooth) carries a*_p t_p and a
-/// drift's c(U) U_x carries t_p. t_p scatters like the tooth's own cells (a correlated medium: 0.20,
-/// against 0.10 for independent cells) and is 1 where the tooth is the patch (gap-tooth).
-struct PieceFactors {
-  std::vector<double> patch, tooth;
-};
-PieceFactors tooth_corrector_factors(const Config1D& cfg);
+/// Each training patch's piece of a random medium ([train_trajectories][macro_nodes], 1 at the
+/// ends): its a*_p, the harmonic mean of the patch's cells (its trajectory's medium). The patch's
+/// lift (kernels::lift_corrector) makes its flux a*_p g(u) y_x + C(u) uniform across the cells, so
+/// its rate is a*_p (g(U) U_xx + g'(U) U_x^2) + c(U) U_x + r(U): a*_p scales the diffusion terms and
+/// nothing else.
+std::vector<double> patch_a_stars(const Config1D& cfg);
 
 /// The representative-volume estimate of a*(random media) at one window size: the cell problems of
 /// `samples` disjoint windows of `window` periods (cells) of the realization, each closed
