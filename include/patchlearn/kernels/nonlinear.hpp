@@ -179,8 +179,8 @@ PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, 
   }
 }
 
-/// The most marches lift_slow_row takes to find its start value (three or four reach round-off).
-inline constexpr int kLiftMarches = 6;
+/// The most Newton steps lift_slow_row takes on one bond (one or two reach round-off).
+inline constexpr int kLiftNewtonSteps = 8;
 
 /// One patch's lift onto its slow manifold on a u-dependent random medium, in place on a row of n
 /// points: bond j's conductance A_j(u) = a_j g(u) (a_j = cond[j], the cells'; g the conductance
@@ -196,7 +196,7 @@ inline constexpr int kLiftMarches = 6;
 /// (the fine model's, reaction aside) equals (J_j - J_{j-1}) / dx for the flux of the lift itself,
 ///     J_j = a_star g(ybar_j) (y_{j+1} - y_j) / dx + E^y_j,   E_j = E_{j-1} + dx (p_j + p_{j-1}) / 2,
 /// E^y the same sum over y's own drift terms: q_j = J_j - E^u_j, solved bond after bond for u_{j+1}
-/// (a scalar equation, by fixed-point iteration from the corrector lift's increment). The rate is
+/// (a scalar equation, by Newton's method from the corrector lift's increment). The rate is
 /// then a_star (G(y))_xx + c(y) y_x at every point, G' = g: the continuum's total flux
 /// a g(u) u_x + C(u) (C' = c) is uniform across the cells, so the tooth's drift carries no t_p and
 /// its U_x^2 term a_star, not a_star t_p. Where g = 1 and there is no drift it is lift_corrector_row.
@@ -207,43 +207,60 @@ PL_HD void lift_slow_row(double* y, index_t n, const MediumTables& m, const doub
                          index_t start, index_t nq) {
   const double before = tooth_average(y, start, nq);
   const double inv_dx = 1.0 / dx;
-  const auto drift = [&](index_t j, double ub) { return m.nc ? m.value(m.c, m.nc, m.c_stride, j, ub) : 0.0; };
-  // March from u_0, writing u over y when `write` (y_{j+1} read before it is overwritten); returns
-  // the Simpson average of u over the tooth.
+  const auto weight = [&](index_t j) { return j >= start && j < start + nq ? simpson_weight(j - start, nq) : 0.0; };
+  // March from u_0, writing u over y when `write` (y_{j+1} read before it is overwritten). Returns
+  // the Simpson average of u over the tooth and its derivative in u_0 (forward sensitivities).
+  struct Average {
+    double value, slope;
+  };
   const auto march = [&](double u0, bool write) {
-    double yj = y[0], uj = u0, Ey = 0.0, Eu = 0.0, py = 0.0, pu = 0.0, avg = 0.0;
-    if (start == 0) avg += simpson_weight(0, nq) * uj;
+    double yj = y[0], uj = u0, Ey = 0.0, Eu = 0.0, py = 0.0, pu = 0.0, ratio = 1.0;
+    double s = 1.0, dEu = 0.0, dpu = 0.0;  // du_j / du_0, dE^u_{j-1} / du_0, dp_{j-1} / du_0
+    Average avg{weight(0) * uj, weight(0)};
     if (write) y[0] = uj;
-    for (index_t j = 0; j + 1 < n; ++j) {
-      const double yn = y[j + 1], dy = yn - yj, yb = 0.5 * (yj + yn);
-      const double Ay = m.value(m.a, m.na, m.a_stride, j, yb), py_new = drift(j, yb) * dy * inv_dx;
+    // Without writing, the march ends with the tooth: no later point moves its average.
+    const index_t end = write ? n : start + nq;
+    for (index_t j = 0; j + 1 < end; ++j) {
+      const double yn = y[j + 1], dy = yn - yj, yb = 0.5 * (yj + yn), k = j > 0 ? 0.5 : 0.0;
+      const double Ay = m.value(m.a, m.na, m.a_stride, j, yb);
+      const double py_new = m.nc ? m.value(m.c, m.nc, m.c_stride, j, yb) * dy * inv_dx : 0.0;
       if (j > 0) Ey += 0.5 * dx * (py_new + py);
-      const double J = a_star / cond[j] * Ay * dy * inv_dx + Ey;
-      // (A_j(ubar) / dx + C_j(ubar) / 2) D = J - E^u_{j-1} - dx p_{j-1} / 2 (bond 0: no drift sum).
-      const double rhs = J - (j > 0 ? Eu + 0.5 * dx * pu : 0.0);
-      double D = a_star / cond[j] * dy;
-      for (int it = 0; it < 3; ++it) {
+      // Phi(D) = (A_j(ubar) / dx + k C_j(ubar)) D - rhs = 0, ubar = u_j + D / 2 (bond 0: no drift
+      // sum), by Newton's method from the last bond's ratio to the corrector lift's increment
+      // (a_star / a_j dy), which moves slowly along the row. Its error falls like
+      // (A' D / 2A) e^2, A' D / A ~ 1e-4 over a bond, so a step below 1e-4 of D leaves ~1e-13.
+      const double rhs = a_star / cond[j] * Ay * dy * inv_dx + Ey - (j > 0 ? Eu + 0.5 * dx * pu : 0.0);
+      const double increment = a_star / cond[j] * dy;
+      double D = ratio * increment, A = 0, dA = 0, C = 0, dC = 0, phi_D = 1;
+      for (int it = 0; it < kLiftNewtonSteps; ++it) {
         const double ub = uj + 0.5 * D;
-        D = rhs / (m.value(m.a, m.na, m.a_stride, j, ub) * inv_dx + (j > 0 ? 0.5 * drift(j, ub) : 0.0));
+        m.eval(m.a, m.na, m.a_stride, j, ub, &A, &dA);
+        if (m.nc) m.eval(m.c, m.nc, m.c_stride, j, ub, &C, &dC);
+        phi_D = A * inv_dx + k * C + (dA * inv_dx + k * dC) * 0.5 * D;
+        const double step = ((A * inv_dx + k * C) * D - rhs) / phi_D;
+        D -= step;
+        if (!(step * step > 1e-8 * D * D)) break;
       }
-      const double pu_new = drift(j, uj + 0.5 * D) * D * inv_dx;
-      if (j > 0) Eu += 0.5 * dx * (pu_new + pu);
-      py = py_new, pu = pu_new, yj = yn, uj += D;
+      if (increment != 0.0) ratio = D / increment;
+      const double pu_new = C * D * inv_dx;
+      // dD / du_0 from Phi = 0: u_j moves ubar, the drift sums move rhs.
+      const double dD = (-(j > 0 ? dEu + 0.5 * dx * dpu : 0.0) - (dA * inv_dx + k * dC) * D * s) / phi_D;
+      const double dpu_new = (dC * (s + 0.5 * dD) * D + C * dD) * inv_dx;
+      if (j > 0) Eu += 0.5 * dx * (pu_new + pu), dEu += 0.5 * dx * (dpu_new + dpu);
+      py = py_new, pu = pu_new, dpu = dpu_new, yj = yn, uj += D, s += dD;
       if (write) y[j + 1] = uj;
-      if (j + 1 >= start && j + 1 < start + nq) avg += simpson_weight(j + 1 - start, nq) * uj;
+      avg.value += weight(j + 1) * uj, avg.slope += weight(j + 1) * s;
     }
     return avg;
   };
-  // The start value whose march keeps the tooth average: secant steps from u_0 = y_0 (the average
-  // moves with u_0 at a slope near 1, off it by g's and the drift's change over the corrector).
-  double u0 = y[0], avg = march(u0, false), slope = 1.0;
-  const double tol = 1e-14 * (1.0 + (before < 0 ? -before : before));
-  for (int it = 0; it < kLiftMarches && (before - avg > tol || avg - before > tol); ++it) {
-    const double next = u0 + (before - avg) / slope, moved = march(next, false);
-    if (moved != avg) slope = (moved - avg) / (next - u0);
-    u0 = next, avg = moved;
-  }
-  march(u0, true);
+  // u_0 from the corrector lift's own tooth average (no series: its increments a_star / a_j dy),
+  // then one Newton step on the march's (which differs by g's and the drift's change over the
+  // corrector: 3.7e-2 on sigma = 1.5 cells, then ~1e-9), then the march that writes the row.
+  double v = y[0], linear = weight(0) * v;
+  for (index_t j = 0; j + 1 < n; ++j) linear += weight(j + 1) * (v += a_star / cond[j] * (y[j + 1] - y[j]));
+  const double u0 = y[0] + before - linear;
+  const Average first = march(u0, false);
+  march(u0 + (before - first.value) / first.slope, true);
   const double shift = before - tooth_average(y, start, nq);
   for (index_t j = 0; j < n; ++j) y[j] += shift;
 }
