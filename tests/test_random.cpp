@@ -1206,7 +1206,9 @@ TEST(RandomMedium, TheSlowLiftGivesEveryPointTheRateTheHomogeneousPieceGivesTheP
   for (index_t s = 0; s < 2; ++s)
     for (index_t g = 0; g < n; ++g) y[s * n + g] = 1.0 + 0.3 * std::sin(20.0 * g * dx + s);
   auto slow = y, corrector = y;
-  kernels::lift_corrector(Device::CPU, 2, 2, n, a.data(), a_star.data(), view, dx, start, nq, slow.data());
+  Buffer<double> scratch(Device::CPU, static_cast<std::size_t>(kernels::theta_steps_scratch(Device::CPU, 2, n, view)));
+  kernels::lift_corrector(Device::CPU, 2, 2, n, a.data(), a_star.data(), view, dx, start, nq, slow.data(),
+                          scratch.data());
   kernels::lift_corrector(Device::CPU, 2, 2, n, a.data(), a_star.data(), kernels::MediumTables{}, dx, start, nq,
                           corrector.data());
   for (index_t s = 0; s < 2; ++s) {

@@ -50,6 +50,56 @@ index_t lanes_scratch(index_t n, const MediumTables& m) {
          packed_series(n - 1, m.nc, m.c_stride) + packed_series(n, m.nr, m.r_stride);
 }
 
+/// A group's media packed lane-minor at `dst` (system sys[k] in lane k; packed_series's layout),
+/// as the lanes' view t; packed again only when the group's media differ from the last group's.
+template <class L, int K>
+struct PackedMedia {
+  MediumTablesOf<L> t;
+  L *a_tab, *c_tab, *r_tab;
+  index_t media[K];  // the medium whose series each lane holds (-1: none yet)
+  PackedMedia(const MediumTables& m, index_t n, L* dst) {
+    t.na = m.na;
+    t.nc = m.nc;
+    t.nr = m.nr;
+    t.a_stride = m.a_stride ? t.na : 0;
+    t.c_stride = m.c_stride ? t.nc : 0;
+    t.r_stride = m.r_stride ? t.nr : 0;
+    t.u_mid = m.u_mid;
+    t.u_scale = m.u_scale;
+    a_tab = dst;
+    c_tab = a_tab + packed_series(n - 1, t.na, t.a_stride);
+    r_tab = c_tab + packed_series(n - 1, t.nc, t.c_stride);
+    t.a = a_tab;
+    t.c = c_tab;
+    t.r = r_tab;
+    std::fill(media, media + K, index_t{-1});
+  }
+  void load(const MediumTables& m, index_t n, const index_t* sys) {
+    bool same = true;
+    for (int k = 0; k < K; ++k) same = same && media[k] == sys[k] % m.mats;
+    if (same) return;
+    const auto pack = [&](const double* MediumTables::*tab, index_t elements, int terms, index_t stride, L* dst) {
+      const index_t count = stride ? elements : 1;
+      for (int k = 0; k < K; ++k) {
+        const double* src = m.of_system(sys[k], n).*tab;
+        for (index_t e = 0; e < count; ++e)
+          for (int i = 0; i < terms; ++i) dst[e * terms + i][k] = src[e * stride + i];
+      }
+    };
+    pack(&MediumTables::a, n - 1, t.na, m.a_stride, a_tab);
+    if (t.nc) pack(&MediumTables::c, n - 1, t.nc, m.c_stride, c_tab);
+    if (t.nr) pack(&MediumTables::r, n, t.nr, m.r_stride, r_tab);
+    for (int k = 0; k < K; ++k) media[k] = sys[k] % m.mats;
+  }
+};
+
+/// The systems of group `grp` of K (a last group of fewer repeats its last system).
+template <int K>
+void group_systems(index_t grp, index_t systems, index_t* sys) {
+  const index_t first = grp * K, last = std::min<index_t>(first + K, systems) - 1;
+  for (int k = 0; k < K; ++k) sys[k] = std::min<index_t>(first + k, last);
+}
+
 /// One thread's share of theta_steps (inside the parallel region; cpu::run_vectorized).
 struct ThetaGroups {
   struct Problem {
@@ -73,48 +123,14 @@ struct ThetaGroups {
     const index_t n = p.n, groups = (p.systems + K - 1) / K;
     L* work = reinterpret_cast<L*>(scratch);
     L* ys = work + StepScratch::kArrays * n;
-    MediumTablesOf<L> t;
-    t.na = p.m.na;
-    t.nc = p.m.nc;
-    t.nr = p.m.nr;
-    t.a_stride = p.m.a_stride ? t.na : 0;
-    t.c_stride = p.m.c_stride ? t.nc : 0;
-    t.r_stride = p.m.r_stride ? t.nr : 0;
-    t.u_mid = p.m.u_mid;
-    t.u_scale = p.m.u_scale;
-    L* a_tab = ys + n;
-    L* c_tab = a_tab + packed_series(n - 1, t.na, t.a_stride);
-    L* r_tab = c_tab + packed_series(n - 1, t.nc, t.c_stride);
-    t.a = a_tab;
-    t.c = c_tab;
-    t.r = r_tab;
-    index_t media[K];  // the medium whose series each lane of the scratch holds (-1: none yet)
-    std::fill(media, media + K, index_t{-1});
+    PackedMedia<L, K> media(p.m, n, ys + n);
     const auto scratch_lanes = StepScratchOf<L>::at(work, n);
     const bool keep = p.jac == StepJacobian::Frozen && p.count > 1;
 #pragma omp for schedule(dynamic)
     for (index_t grp = 0; grp < groups; ++grp) {
-      const index_t first = grp * K, last = std::min<index_t>(first + K, p.systems) - 1;
       index_t sys[K];
-      bool same = true;
-      for (int k = 0; k < K; ++k) {
-        sys[k] = std::min<index_t>(first + k, last);
-        same = same && media[k] == sys[k] % p.m.mats;
-      }
-      if (!same) {  // the group's media differ from the last group's: pack them
-        const auto pack = [&](const double* MediumTables::*tab, index_t elements, int terms, index_t stride, L* dst) {
-          const index_t count = stride ? elements : 1;
-          for (int k = 0; k < K; ++k) {
-            const double* src = p.m.of_system(sys[k], n).*tab;
-            for (index_t e = 0; e < count; ++e)
-              for (int i = 0; i < terms; ++i) dst[e * terms + i][k] = src[e * stride + i];
-          }
-        };
-        pack(&MediumTables::a, n - 1, t.na, p.m.a_stride, a_tab);
-        if (t.nc) pack(&MediumTables::c, n - 1, t.nc, p.m.c_stride, c_tab);
-        if (t.nr) pack(&MediumTables::r, n, t.nr, p.m.r_stride, r_tab);
-        for (int k = 0; k < K; ++k) media[k] = sys[k] % p.m.mats;
-      }
+      group_systems<K>(grp, p.systems, sys);
+      media.load(p.m, n, sys);
       L left{}, right{};
       for (int k = 0; k < K; ++k) {
         const double* src = p.y + sys[k] * n;
@@ -123,10 +139,50 @@ struct ThetaGroups {
         if (p.right) right[k] = p.right[sys[k]];
       }
       for (int step = 0; step < p.count; ++step)
-        theta_step<L, 1>(n, t, ys, p.dt, p.theta, p.inv_dx, p.ends, p.eo, left, right, scratch_lanes,
+        theta_step<L, 1>(n, media.t, ys, p.dt, p.theta, p.inv_dx, p.ends, p.eo, left, right, scratch_lanes,
                          step == 0 ? StepJacobian::Exact : p.jac, keep);
-      for (index_t s = first; s <= last; ++s)
-        for (index_t j = 0; j < n; ++j) p.y[s * n + j] = ys[j][s - first];
+      for (index_t s = grp * K; s <= sys[K - 1]; ++s)
+        for (index_t j = 0; j < n; ++j) p.y[s * n + j] = ys[j][s - grp * K];
+    }
+  }
+};
+
+/// One thread's share of a u-dependent random medium's slow lift (lift_corrector): groups of rows
+/// side by side in the lanes, with their windows' conductances and harmonic means.
+struct LiftGroups {
+  struct Problem {
+    index_t systems, windows, n;
+    const double *cond, *a_star;
+    MediumTables m;
+    double dx;
+    index_t start, nq;
+    double* y;
+  };
+
+  template <class V>
+  [[gnu::always_inline]] static inline void run(const Problem& p, double* scratch) {
+    using L = typename LanesOf<sizeof(V)>::type;
+    constexpr int K = sizeof(L) / sizeof(double);
+    static_assert(K <= kMaxLanes, "theta_steps_scratch holds kMaxLanes lanes");
+    const index_t n = p.n, groups = (p.systems + K - 1) / K;
+    L* ys = reinterpret_cast<L*>(scratch);
+    L* conds = ys + n;
+    PackedMedia<L, K> media(p.m, n, conds + (n - 1));
+#pragma omp for schedule(dynamic)
+    for (index_t grp = 0; grp < groups; ++grp) {
+      index_t sys[K];
+      group_systems<K>(grp, p.systems, sys);
+      media.load(p.m, n, sys);
+      L a_star{};
+      for (int k = 0; k < K; ++k) {
+        const index_t w = sys[k] % p.windows;
+        for (index_t j = 0; j < n; ++j) ys[j][k] = p.y[sys[k] * n + j];
+        for (index_t j = 0; j + 1 < n; ++j) conds[j][k] = p.cond[w * (n - 1) + j];
+        a_star[k] = p.a_star[w];
+      }
+      lift_slow_row<L>(ys, n, media.t, conds, a_star, p.dx, p.start, p.nq);
+      for (index_t s = grp * K; s <= sys[K - 1]; ++s)
+        for (index_t j = 0; j < n; ++j) p.y[s * n + j] = ys[j][s - grp * K];
     }
   }
 };
@@ -201,7 +257,15 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 }
 
 void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
-                    const MediumTables& m, double dx, index_t start, index_t nq, double* y) {
+                    const MediumTables& m, double dx, index_t start, index_t nq, double* y, double* scratch) {
+  if (dev == Device::CPU && m.na > 0) {  // rows side by side in the lanes, as theta_steps steps them
+    const LiftGroups::Problem p{systems, windows, n, a, a_star, m, dx, start, nq, y};
+    const index_t per_thread = kMaxLanes * lanes_scratch(n, m);
+    const bool avx2 = cpu_avx2();
+#pragma omp parallel
+    run_vectorized<LiftGroups>(avx2, p, scratch + static_cast<index_t>(omp_get_thread_num()) * per_thread);
+    return;
+  }
   for_each_index(dev, systems, LiftCorrector{windows, n, a, a_star, m, dx, start, nq, y});
 }
 

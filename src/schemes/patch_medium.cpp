@@ -44,9 +44,9 @@ void PatchMedium1D::theta_steps(index_t systems, int count, double dt, double th
                        scratch_.data());
 }
 
-void PatchMedium1D::lift_corrector(index_t systems, index_t start, index_t nq, double* y) const {
+void PatchMedium1D::lift_corrector(index_t systems, index_t start, index_t nq, double* y) {
   kernels::lift_corrector(device_, systems, static_cast<index_t>(harmonic_.size()), n_, cond_.data(), harmonic_.data(),
-                          tables_, 1.0 / inv_dx_, start, nq, y);
+                          tables_, 1.0 / inv_dx_, start, nq, y, scratch_.data());
 }
 
 void PatchMedium1D::check_u_range(const std::vector<double>& v, index_t per_trajectory,

@@ -98,9 +98,11 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 /// (bonds a[w][0 .. n-2], harmonic mean a_star[w]), is lifted by lift_corrector_row
 /// (kernels/diffusion.hpp): fluxes a_star y_x, the same Simpson average over [start, start + nq).
 /// With the series of a u-dependent medium (m.na > 0; window w = its medium w, bonds dx apart), by
-/// lift_slow_row (kernels/nonlinear.hpp) instead: onto the patch's slow manifold.
+/// lift_slow_row (kernels/nonlinear.hpp) instead: onto the patch's slow manifold; the CPU then runs
+/// rows side by side in vector lanes, in `scratch` (theta_steps_scratch(dev, systems, n, m)
+/// doubles of a Buffer, aligned for the lanes, as theta_steps' own; unused otherwise).
 void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
-                    const MediumTables& m, double dx, index_t start, index_t nq, double* y);
+                    const MediumTables& m, double dx, index_t start, index_t nq, double* y, double* scratch = nullptr);
 
 /// out[s][t] = Simpson average of x[s][start + t*stride + q], q < nq, for t < teeth.
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,

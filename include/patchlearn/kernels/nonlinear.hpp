@@ -179,9 +179,6 @@ PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, 
   }
 }
 
-/// The most Newton steps lift_slow_row takes on one bond (one or two reach round-off).
-inline constexpr int kLiftNewtonSteps = 8;
-
 /// One patch's lift onto its slow manifold on a u-dependent random medium, in place on a row of n
 /// points: bond j's conductance A_j(u) = a_j g(u) (a_j = cond[j], the cells'; g the conductance
 /// factor), its drift C_j(u), a_star the harmonic mean of the a_j. The corrector lift alone
@@ -196,57 +193,61 @@ inline constexpr int kLiftNewtonSteps = 8;
 /// (the fine model's, reaction aside) equals (J_j - J_{j-1}) / dx for the flux of the lift itself,
 ///     J_j = a_star g(ybar_j) (y_{j+1} - y_j) / dx + E^y_j,   E_j = E_{j-1} + dx (p_j + p_{j-1}) / 2,
 /// E^y the same sum over y's own drift terms: q_j = J_j - E^u_j, solved bond after bond for u_{j+1}
-/// (a scalar equation, by Newton's method from the corrector lift's increment). The rate is
+/// (a scalar equation: two Newton steps from rhs / (A_j(ybar) / dx), whose error, A_j's change from
+/// ybar to ubar, is at most ~0.3 of it; Newton's error falls like (A' D / 2A) e^2, A' D / A < 1e-3
+/// over a bond, so two steps reach round-off). The rate is
 /// then a_star (G(y))_xx + c(y) y_x at every point, G' = g: the continuum's total flux
 /// a g(u) u_x + C(u) (C' = c) is uniform across the cells, so the tooth's drift carries no t_p and
 /// its U_x^2 term a_star, not a_star t_p. Where g = 1 and there is no drift it is lift_corrector_row.
 /// The march starts from the u_0 that keeps the row's Simpson average over the tooth
 /// [start, start + nq): a constant shift afterwards would move g(u) and C(u) on every bond (a shift
-/// of 3.7e-4, one march's miss on a sigma = 1.5 medium, put rates 3e-4 off).
-PL_HD void lift_slow_row(double* y, index_t n, const MediumTables& m, const double* cond, double a_star, double dx,
-                         index_t start, index_t nq) {
-  const double before = tooth_average(y, start, nq);
+/// of 3.7e-4, one march's miss on a sigma = 1.5 medium, put rates 3e-4 off). Written for a value
+/// type T like theta_step: a double (one row), or on the CPU a lane vector of rows side by side
+/// (kernels/patch1d.cpp), whose lanes take the same steps.
+template <class T>
+PL_HDI void lift_slow_row(T* y, index_t n, const MediumTablesOf<T>& m, const T* cond, const T& a_star, double dx,
+                          index_t start, index_t nq) {
   const double inv_dx = 1.0 / dx;
   const auto weight = [&](index_t j) { return j >= start && j < start + nq ? simpson_weight(j - start, nq) : 0.0; };
+  T before{};
+  for (index_t q = 0; q < nq; ++q) before += simpson_weight(q, nq) * y[start + q];
   // March from u_0, writing u over y when `write` (y_{j+1} read before it is overwritten). Returns
   // the Simpson average of u over the tooth and its derivative in u_0 (forward sensitivities).
   struct Average {
-    double value, slope;
+    T value, slope;
   };
-  const auto march = [&](double u0, bool write) {
-    double yj = y[0], uj = u0, Ey = 0.0, Eu = 0.0, py = 0.0, pu = 0.0, ratio = 1.0;
-    double s = 1.0, dEu = 0.0, dpu = 0.0;  // du_j / du_0, dE^u_{j-1} / du_0, dp_{j-1} / du_0
-    Average avg{weight(0) * uj, weight(0)};
+  const auto march = [&](const T& u0, bool write) {
+    T yj = y[0], uj = u0, Ey{}, Eu{}, py{}, pu{};
+    T s = T{} + 1.0, dEu{}, dpu{};  // du_j / du_0, dE^u_{j-1} / du_0, dp_{j-1} / du_0
+    Average avg{weight(0) * uj, T{} + weight(0)};
     if (write) y[0] = uj;
     // Without writing, the march ends with the tooth: no later point moves its average.
     const index_t end = write ? n : start + nq;
     for (index_t j = 0; j + 1 < end; ++j) {
-      const double yn = y[j + 1], dy = yn - yj, yb = 0.5 * (yj + yn), k = j > 0 ? 0.5 : 0.0;
-      const double Ay = m.value(m.a, m.na, m.a_stride, j, yb);
-      const double py_new = m.nc ? m.value(m.c, m.nc, m.c_stride, j, yb) * dy * inv_dx : 0.0;
+      const T yn = y[j + 1], dy = yn - yj, yb = 0.5 * (yj + yn);
+      const double k = j > 0 ? 0.5 : 0.0;
+      const T Ay = m.value(m.a, m.na, m.a_stride, j, yb);
+      const T Cy = m.nc ? m.value(m.c, m.nc, m.c_stride, j, yb) : T{};
+      const T py_new = Cy * dy * inv_dx;
       if (j > 0) Ey += 0.5 * dx * (py_new + py);
-      // Phi(D) = (A_j(ubar) / dx + k C_j(ubar)) D - rhs = 0, ubar = u_j + D / 2 (bond 0: no drift
-      // sum), by Newton's method from the last bond's ratio to the corrector lift's increment
-      // (a_star / a_j dy), which moves slowly along the row. Its error falls like
-      // (A' D / 2A) e^2, A' D / A ~ 1e-4 over a bond, so a step below 1e-4 of D leaves ~1e-13.
-      const double rhs = a_star / cond[j] * Ay * dy * inv_dx + Ey - (j > 0 ? Eu + 0.5 * dx * pu : 0.0);
-      const double increment = a_star / cond[j] * dy;
-      double D = ratio * increment, A = 0, dA = 0, C = 0, dC = 0, phi_D = 1;
-      for (int it = 0; it < kLiftNewtonSteps; ++it) {
-        const double ub = uj + 0.5 * D;
+      // Phi(D) = (A_j(ubar) / dx + k C_j(ubar)) D - rhs = 0, ubar = u_j + D / 2 (bond 0: no drift sum).
+      const T rhs = a_star / cond[j] * Ay * dy * inv_dx + Ey - (j > 0 ? Eu + 0.5 * dx * pu : T{});
+      T D = rhs / (Ay * inv_dx + k * Cy), A{}, dA{}, C{}, dC{}, inv_phi_D{};
+      for (int it = 0; it < 2; ++it) {
+        const T ub = uj + 0.5 * D;
         m.eval(m.a, m.na, m.a_stride, j, ub, &A, &dA);
         if (m.nc) m.eval(m.c, m.nc, m.c_stride, j, ub, &C, &dC);
-        phi_D = A * inv_dx + k * C + (dA * inv_dx + k * dC) * 0.5 * D;
-        const double step = ((A * inv_dx + k * C) * D - rhs) / phi_D;
-        D -= step;
-        if (!(step * step > 1e-8 * D * D)) break;
+        inv_phi_D = 1.0 / (A * inv_dx + k * C + (dA * inv_dx + k * dC) * 0.5 * D);
+        D -= ((A * inv_dx + k * C) * D - rhs) * inv_phi_D;
       }
-      if (increment != 0.0) ratio = D / increment;
-      const double pu_new = C * D * inv_dx;
+      const T pu_new = C * D * inv_dx;
       // dD / du_0 from Phi = 0: u_j moves ubar, the drift sums move rhs.
-      const double dD = (-(j > 0 ? dEu + 0.5 * dx * dpu : 0.0) - (dA * inv_dx + k * dC) * D * s) / phi_D;
-      const double dpu_new = (dC * (s + 0.5 * dD) * D + C * dD) * inv_dx;
-      if (j > 0) Eu += 0.5 * dx * (pu_new + pu), dEu += 0.5 * dx * (dpu_new + dpu);
+      const T dD = (-(j > 0 ? dEu + 0.5 * dx * dpu : T{}) - (dA * inv_dx + k * dC) * D * s) * inv_phi_D;
+      const T dpu_new = (dC * (s + 0.5 * dD) * D + C * dD) * inv_dx;
+      if (j > 0) {
+        Eu += 0.5 * dx * (pu_new + pu);
+        dEu += 0.5 * dx * (dpu_new + dpu);
+      }
       py = py_new, pu = pu_new, dpu = dpu_new, yj = yn, uj += D, s += dD;
       if (write) y[j + 1] = uj;
       avg.value += weight(j + 1) * uj, avg.slope += weight(j + 1) * s;
@@ -256,12 +257,17 @@ PL_HD void lift_slow_row(double* y, index_t n, const MediumTables& m, const doub
   // u_0 from the corrector lift's own tooth average (no series: its increments a_star / a_j dy),
   // then one Newton step on the march's (which differs by g's and the drift's change over the
   // corrector: 3.7e-2 on sigma = 1.5 cells, then ~1e-9), then the march that writes the row.
-  double v = y[0], linear = weight(0) * v;
-  for (index_t j = 0; j + 1 < n; ++j) linear += weight(j + 1) * (v += a_star / cond[j] * (y[j + 1] - y[j]));
-  const double u0 = y[0] + before - linear;
+  T v = y[0], linear = weight(0) * v;
+  for (index_t j = 0; j + 1 < n; ++j) {
+    v += a_star / cond[j] * (y[j + 1] - y[j]);
+    linear += weight(j + 1) * v;
+  }
+  const T u0 = y[0] + before - linear;
   const Average first = march(u0, false);
   march(u0 + (before - first.value) / first.slope, true);
-  const double shift = before - tooth_average(y, start, nq);
+  T after{};
+  for (index_t q = 0; q < nq; ++q) after += simpson_weight(q, nq) * y[start + q];
+  const T shift = before - after;
   for (index_t j = 0; j < n; ++j) y[j] += shift;
 }
 

@@ -31,7 +31,7 @@ class PatchMedium1D {
   /// A random medium: lift rows y [systems][n] (system s on window s % windows) with their window's
   /// own corrector, onto the patch's slow manifold where the medium depends on u or has a drift
   /// (kernels::lift_corrector), keeping each row's Simpson average over [start, start + nq).
-  void lift_corrector(index_t systems, index_t start, index_t nq, double* y) const;
+  void lift_corrector(index_t systems, index_t start, index_t nq, double* y);
   /// Nonlinear media: `count` linearly implicit theta steps of dt of `systems` systems y, the
   /// Jacobian factored at every step or at the first only (kernels::theta_steps).
   void theta_steps(index_t systems, int count, double dt, double theta, kernels::StepJacobian jac,
