@@ -179,6 +179,61 @@ PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, 
   }
 }
 
+/// Point j's Simpson weight over the tooth [start, start + nq) of lift_slow_row, 0 outside it.
+PL_HDI double tooth_weight(index_t j, index_t start, index_t nq) {
+  return j >= start && j < start + nq ? simpson_weight(j - start, nq) : 0.0;
+}
+
+/// A march's Simpson average of u over the tooth and its derivative in u_0 (lift_march).
+template <class T>
+struct LiftAverage {
+  T value, slope;
+};
+
+/// One march of lift_slow_row from u_0, writing u over y when `write` (y_{j+1} read before it is
+/// overwritten; without writing it ends with the tooth, as no later point moves its average), with
+/// the forward sensitivities of u to u_0.
+template <class T>
+PL_HDI LiftAverage<T> lift_march(T* y, index_t n, const MediumTablesOf<T>& m, const T* cond, const T& a_star, double dx,
+                                 index_t start, index_t nq, const T& u0, bool write) {
+  const double inv_dx = 1.0 / dx;
+  T yj = y[0], uj = u0, Ey{}, Eu{}, py{}, pu{};
+  T s = T{} + 1.0, dEu{}, dpu{};  // du_j / du_0, dE^u_{j-1} / du_0, dp_{j-1} / du_0
+  LiftAverage<T> avg{tooth_weight(0, start, nq) * uj, T{} + tooth_weight(0, start, nq)};
+  if (write) y[0] = uj;
+  const index_t end = write ? n : start + nq;
+  for (index_t j = 0; j + 1 < end; ++j) {
+    const T yn = y[j + 1], dy = yn - yj, yb = 0.5 * (yj + yn);
+    const double k = j > 0 ? 0.5 : 0.0;
+    const T Ay = m.value(m.a, m.na, m.a_stride, j, yb);
+    const T Cy = m.nc ? m.value(m.c, m.nc, m.c_stride, j, yb) : T{};
+    const T py_new = Cy * dy * inv_dx;
+    if (j > 0) Ey += 0.5 * dx * (py_new + py);
+    // Phi(D) = (A_j(ubar) / dx + k C_j(ubar)) D - rhs = 0, ubar = u_j + D / 2 (bond 0: no drift sum).
+    const T rhs = a_star / cond[j] * Ay * dy * inv_dx + Ey - (j > 0 ? Eu + 0.5 * dx * pu : T{});
+    T D = rhs / (Ay * inv_dx + k * Cy), A{}, dA{}, C{}, dC{}, inv_phi_D{};
+    for (int it = 0; it < 2; ++it) {
+      const T ub = uj + 0.5 * D;
+      m.eval(m.a, m.na, m.a_stride, j, ub, &A, &dA);
+      if (m.nc) m.eval(m.c, m.nc, m.c_stride, j, ub, &C, &dC);
+      inv_phi_D = 1.0 / (A * inv_dx + k * C + (dA * inv_dx + k * dC) * 0.5 * D);
+      D -= ((A * inv_dx + k * C) * D - rhs) * inv_phi_D;
+    }
+    const T pu_new = C * D * inv_dx;
+    // dD / du_0 from Phi = 0: u_j moves ubar, the drift sums move rhs.
+    const T dD = (-(j > 0 ? dEu + 0.5 * dx * dpu : T{}) - (dA * inv_dx + k * dC) * D * s) * inv_phi_D;
+    const T dpu_new = (dC * (s + 0.5 * dD) * D + C * dD) * inv_dx;
+    if (j > 0) {
+      Eu += 0.5 * dx * (pu_new + pu);
+      dEu += 0.5 * dx * (dpu_new + dpu);
+    }
+    py = py_new, pu = pu_new, dpu = dpu_new, yj = yn, uj += D, s += dD;
+    if (write) y[j + 1] = uj;
+    avg.value += tooth_weight(j + 1, start, nq) * uj, avg.slope += tooth_weight(j + 1, start, nq) * s;
+  }
+  return avg;
+}
+
 /// One patch's lift onto its slow manifold on a u-dependent random medium, in place on a row of n
 /// points: bond j's conductance A_j(u) = a_j g(u) (a_j = cond[j], the cells'; g the conductance
 /// factor), its drift C_j(u), a_star the harmonic mean of the a_j. The corrector lift alone
@@ -207,64 +262,19 @@ PL_HD void fine_rates_system(index_t n, const MediumTables& m, const double* u, 
 template <class T>
 PL_HDI void lift_slow_row(T* y, index_t n, const MediumTablesOf<T>& m, const T* cond, const T& a_star, double dx,
                           index_t start, index_t nq) {
-  const double inv_dx = 1.0 / dx;
-  const auto weight = [&](index_t j) { return j >= start && j < start + nq ? simpson_weight(j - start, nq) : 0.0; };
   T before{};
   for (index_t q = 0; q < nq; ++q) before += simpson_weight(q, nq) * y[start + q];
-  // March from u_0, writing u over y when `write` (y_{j+1} read before it is overwritten). Returns
-  // the Simpson average of u over the tooth and its derivative in u_0 (forward sensitivities).
-  struct Average {
-    T value, slope;
-  };
-  const auto march = [&](const T& u0, bool write) {
-    T yj = y[0], uj = u0, Ey{}, Eu{}, py{}, pu{};
-    T s = T{} + 1.0, dEu{}, dpu{};  // du_j / du_0, dE^u_{j-1} / du_0, dp_{j-1} / du_0
-    Average avg{weight(0) * uj, T{} + weight(0)};
-    if (write) y[0] = uj;
-    // Without writing, the march ends with the tooth: no later point moves its average.
-    const index_t end = write ? n : start + nq;
-    for (index_t j = 0; j + 1 < end; ++j) {
-      const T yn = y[j + 1], dy = yn - yj, yb = 0.5 * (yj + yn);
-      const double k = j > 0 ? 0.5 : 0.0;
-      const T Ay = m.value(m.a, m.na, m.a_stride, j, yb);
-      const T Cy = m.nc ? m.value(m.c, m.nc, m.c_stride, j, yb) : T{};
-      const T py_new = Cy * dy * inv_dx;
-      if (j > 0) Ey += 0.5 * dx * (py_new + py);
-      // Phi(D) = (A_j(ubar) / dx + k C_j(ubar)) D - rhs = 0, ubar = u_j + D / 2 (bond 0: no drift sum).
-      const T rhs = a_star / cond[j] * Ay * dy * inv_dx + Ey - (j > 0 ? Eu + 0.5 * dx * pu : T{});
-      T D = rhs / (Ay * inv_dx + k * Cy), A{}, dA{}, C{}, dC{}, inv_phi_D{};
-      for (int it = 0; it < 2; ++it) {
-        const T ub = uj + 0.5 * D;
-        m.eval(m.a, m.na, m.a_stride, j, ub, &A, &dA);
-        if (m.nc) m.eval(m.c, m.nc, m.c_stride, j, ub, &C, &dC);
-        inv_phi_D = 1.0 / (A * inv_dx + k * C + (dA * inv_dx + k * dC) * 0.5 * D);
-        D -= ((A * inv_dx + k * C) * D - rhs) * inv_phi_D;
-      }
-      const T pu_new = C * D * inv_dx;
-      // dD / du_0 from Phi = 0: u_j moves ubar, the drift sums move rhs.
-      const T dD = (-(j > 0 ? dEu + 0.5 * dx * dpu : T{}) - (dA * inv_dx + k * dC) * D * s) * inv_phi_D;
-      const T dpu_new = (dC * (s + 0.5 * dD) * D + C * dD) * inv_dx;
-      if (j > 0) {
-        Eu += 0.5 * dx * (pu_new + pu);
-        dEu += 0.5 * dx * (dpu_new + dpu);
-      }
-      py = py_new, pu = pu_new, dpu = dpu_new, yj = yn, uj += D, s += dD;
-      if (write) y[j + 1] = uj;
-      avg.value += weight(j + 1) * uj, avg.slope += weight(j + 1) * s;
-    }
-    return avg;
-  };
   // u_0 from the corrector lift's own tooth average (no series: its increments a_star / a_j dy),
   // then one Newton step on the march's (which differs by g's and the drift's change over the
   // corrector: 3.7e-2 on sigma = 1.5 cells, then ~1e-9), then the march that writes the row.
-  T v = y[0], linear = weight(0) * v;
+  T v = y[0], linear = tooth_weight(0, start, nq) * v;
   for (index_t j = 0; j + 1 < n; ++j) {
     v += a_star / cond[j] * (y[j + 1] - y[j]);
-    linear += weight(j + 1) * v;
+    linear += tooth_weight(j + 1, start, nq) * v;
   }
   const T u0 = y[0] + before - linear;
-  const Average first = march(u0, false);
-  march(u0 + (before - first.value) / first.slope, true);
+  const LiftAverage<T> first = lift_march(y, n, m, cond, a_star, dx, start, nq, u0, false);
+  lift_march(y, n, m, cond, a_star, dx, start, nq, u0 + (before - first.value) / first.slope, true);
   T after{};
   for (index_t q = 0; q < nq; ++q) after += simpson_weight(q, nq) * y[start + q];
   const T shift = before - after;
