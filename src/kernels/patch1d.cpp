@@ -101,6 +101,7 @@ struct PackedMedia {
 template <class L, int K, class Step>
 [[gnu::always_inline]] inline void for_each_group(index_t systems, index_t n, const MediumTables& m, double* y, L* ys,
                                                   L* tables, const Step& step) {
+  static_assert(K <= kMaxLanes, "theta_steps_scratch holds kMaxLanes lanes");
   PackedMedia<L, K> media(m, n, tables);
   const index_t groups = (systems + K - 1) / K;
 #pragma omp for schedule(dynamic)
@@ -136,7 +137,6 @@ struct ThetaGroups {
   [[gnu::always_inline]] static inline void run(const Problem& p, double* scratch) {
     using L = typename LanesOf<sizeof(V)>::type;
     constexpr int K = sizeof(L) / sizeof(double);
-    static_assert(K <= kMaxLanes, "theta_steps_scratch holds kMaxLanes lanes");
     const index_t n = p.n;
     L* work = reinterpret_cast<L*>(scratch);
     L* ys = work + StepScratch::kArrays * n;
@@ -173,7 +173,6 @@ struct LiftGroups {
   [[gnu::always_inline]] static inline void run(const Problem& p, double* scratch) {
     using L = typename LanesOf<sizeof(V)>::type;
     constexpr int K = sizeof(L) / sizeof(double);
-    static_assert(K <= kMaxLanes, "theta_steps_scratch holds kMaxLanes lanes");
     const index_t n = p.n;
     L* ys = reinterpret_cast<L*>(scratch);
     L* conds = ys + n;

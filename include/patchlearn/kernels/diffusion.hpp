@@ -75,9 +75,11 @@ PL_HD double simpson_weight(index_t q, index_t nq) {
   return w / (3.0 * static_cast<double>(nq - 1));
 }
 
-/// Simpson average of the nq points y[start ..].
-PL_HD double tooth_average(const double* y, index_t start, index_t nq) {
-  double acc = 0.0;
+/// Simpson average of the nq points y[start ..] (T a double, or on the CPU a lane vector of rows
+/// side by side: kernels/nonlinear.hpp's lift_slow_row).
+template <class T>
+PL_HDI T tooth_average(const T* y, index_t start, index_t nq) {
+  T acc{};
   for (index_t q = 0; q < nq; ++q) acc += simpson_weight(q, nq) * y[start + q];
   return acc;
 }

@@ -262,8 +262,7 @@ PL_HDI LiftAverage<T> lift_march(T* y, index_t n, const MediumTablesOf<T>& m, co
 template <class T>
 PL_HDI void lift_slow_row(T* y, index_t n, const MediumTablesOf<T>& m, const T* cond, const T& a_star, double dx,
                           index_t start, index_t nq) {
-  T before{};
-  for (index_t q = 0; q < nq; ++q) before += simpson_weight(q, nq) * y[start + q];
+  const T before = tooth_average(y, start, nq);
   // u_0 from the corrector lift's own tooth average (no series: its increments a_star / a_j dy),
   // then one Newton step on the march's (which differs by g's and the drift's change over the
   // corrector: 3.7e-2 on sigma = 1.5 cells, then ~1e-9), then the march that writes the row.
@@ -275,9 +274,7 @@ PL_HDI void lift_slow_row(T* y, index_t n, const MediumTablesOf<T>& m, const T* 
   const T u0 = y[0] + before - linear;
   const LiftAverage<T> first = lift_march(y, n, m, cond, a_star, dx, start, nq, u0, false);
   lift_march(y, n, m, cond, a_star, dx, start, nq, u0 + (before - first.value) / first.slope, true);
-  T after{};
-  for (index_t q = 0; q < nq; ++q) after += simpson_weight(q, nq) * y[start + q];
-  const T shift = before - after;
+  const T shift = before - tooth_average(y, start, nq);
   for (index_t j = 0; j < n; ++j) y[j] += shift;
 }
 
