@@ -220,8 +220,11 @@ struct GapToothTrajectory {
     };
     // Three planes for the series: its argument and Clenshaw's two partial sums.
     double *arg = bonds + 2 * static_cast<index_t>(m) * (m + 1) * PP, *b1 = arg + PP, *b2 = b1 + PP;
+    // The lambdas with loops are always_inline, as the run_avx2 around them needs: compiled apart,
+    // they had the baseline's target (SSE2) and the series ran at half width (avx2_kernels_inline).
     if (!nl.linear()) {
-      const auto factors = [&nl, PP, arg, b1, b2](const double* a, const double* c, double* out) {
+      const auto factors =
+          [&nl, PP, arg, b1, b2 ](const double* a, const double* c, double* out) __attribute__((always_inline)) {
         if (!nl.g) return std::fill(out, out + PP, 1.0);
         chebyshev_plane(nl.g, nl.ng, nl.u_mid, nl.u_scale, a, c, PP, arg, b1, b2, out);
       };
@@ -232,7 +235,7 @@ struct GapToothTrajectory {
     }
     // The reaction rho f(u) of frame position c into out (zero without one), the bonds go on top:
     // rho times the series (the site rates are the period's, shared by the teeth).
-    const auto reaction = [&](const double* u, int c, double* out) {
+    const auto reaction = [&](const double* u, int c, double* out) __attribute__((always_inline)) {
       if (!nl.f) return std::fill(out, out + PP, 0.0);
       chebyshev_plane(nl.f, nl.nf, nl.u_mid, nl.u_scale, u, nullptr, PP, arg, b1, b2, out);
       const double rho = nl.rho[c];

@@ -74,11 +74,12 @@ struct PackedMedia {
     t.r = r_tab;
     std::fill(media, media + K, index_t{-1});
   }
-  void load(const MediumTables& m, index_t n, const index_t* sys) {
+  [[gnu::always_inline]] void load(const MediumTables& m, index_t n, const index_t* sys) {
     bool same = true;
     for (int k = 0; k < K; ++k) same = same && media[k] == sys[k] % m.mats;
     if (same) return;
-    const auto pack = [&](const double* MediumTables::*tab, index_t elements, int terms, index_t stride, L* dst) {
+    const auto pack = [&](const double* MediumTables::*tab, index_t elements, int terms, index_t stride, L* dst)
+        __attribute__((always_inline)) {
       const index_t count = stride ? elements : 1;
       for (int k = 0; k < K; ++k) {
         const double* src = m.of_system(sys[k], n).*tab;
