@@ -321,7 +321,7 @@ TEST(RandomMedium, TheCorrectorLiftKeepsTheToothAverageAndMakesTheFluxSmooth) {
     for (index_t g = 0; g < n; ++g) u[s * n + g] = std::sin(3.0 * g * 1e-3 + s) + 0.5 * s;
   const auto U = u;
   kernels::lift_corrector(Device::CPU, 2, 2, n, a.data(), a_star.data(), kernels::MediumTables{}, cfg.micro_dx, start,
-                          nq, u.data());
+                          nq, u.data(), nullptr);
   for (index_t s = 0; s < 2; ++s) {
     const double* y = u.data() + s * n;
     const double* Y = U.data() + s * n;
@@ -1210,7 +1210,7 @@ TEST(RandomMedium, TheSlowLiftGivesEveryPointTheRateTheHomogeneousPieceGivesTheP
   kernels::lift_corrector(Device::CPU, 2, 2, n, a.data(), a_star.data(), view, dx, start, nq, slow.data(),
                           scratch.data());
   kernels::lift_corrector(Device::CPU, 2, 2, n, a.data(), a_star.data(), kernels::MediumTables{}, dx, start, nq,
-                          corrector.data());
+                          corrector.data(), nullptr);
   for (index_t s = 0; s < 2; ++s) {
     const auto m = view.of_system(s, n);
     const double* Y = y.data() + s * n;

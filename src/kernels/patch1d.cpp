@@ -263,6 +263,7 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
                     const MediumTables& m, double dx, index_t start, index_t nq, double* y, double* scratch) {
   if (dev == Device::CPU && m.na > 0) {  // rows side by side in the lanes, as theta_steps steps them
+    if (!scratch) throw std::invalid_argument("lift_corrector: the slow lift on the CPU needs its lanes' scratch");
     const LiftGroups::Problem p{systems, windows, n, a, a_star, m, dx, start, nq, y};
     const index_t per_thread = kMaxLanes * lanes_scratch(n, m);
     const bool avx2 = cpu_avx2();

@@ -100,9 +100,9 @@ void lift(Device dev, index_t systems, index_t n, index_t centre, double dx, int
 /// With the series of a u-dependent medium (m.na > 0; window w = its medium w, bonds dx apart), by
 /// lift_slow_row (kernels/nonlinear.hpp) instead: onto the patch's slow manifold; the CPU then runs
 /// rows side by side in vector lanes, in `scratch` (theta_steps_scratch(dev, systems, n, m)
-/// doubles of a Buffer, aligned for the lanes, as theta_steps' own; unused otherwise).
+/// doubles of a Buffer, aligned for the lanes, as theta_steps' own; unused otherwise, may be null).
 void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, const double* a, const double* a_star,
-                    const MediumTables& m, double dx, index_t start, index_t nq, double* y, double* scratch = nullptr);
+                    const MediumTables& m, double dx, index_t start, index_t nq, double* y, double* scratch);
 
 /// out[s][t] = Simpson average of x[s][start + t*stride + q], q < nq, for t < teeth.
 void restrict_teeth(Device dev, index_t systems, index_t n, index_t teeth, index_t start, index_t stride, index_t nq,
