@@ -119,6 +119,22 @@ inline bool cpu_avx2() {
 using double2 = double __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double))));
 using double4 = double __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double))));
 
+/// The lanes of run_vectorized's V (of `Bytes` bytes): a vector of as many doubles at its natural
+/// alignment (as a template argument, V would lose its reduced one), for systems stepped side by
+/// side, one in each lane.
+template <std::size_t Bytes>
+struct LanesOf;
+template <>
+struct LanesOf<16> {
+  using type = double __attribute__((vector_size(16)));
+};
+template <>
+struct LanesOf<32> {
+  using type = double __attribute__((vector_size(32)));
+};
+/// The lanes of the vectors run_vectorized(avx2, ...) runs its kernel on.
+inline int vector_lanes(bool avx2) { return avx2 ? 4 : 2; }
+
 /// Kernel::run<V>(args...) in a function compiled for AVX2 (V = double4) where `avx2`
 /// (cpu_avx2()), else in one compiled for the baseline (V = double2): one binary that uses AVX2
 /// where the CPU has it. Kernel::run must be always_inline, so that its loops are compiled for the

@@ -25,18 +25,6 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
 // its spare lanes with its last system, and writes back only its own. (Vectors of 8 doubles, two
 // AVX2 registers per operation, came out ~3x slower: GCC spills them. BM_NonlinearBurst; bench/RESULTS.md.)
 
-/// The lanes of run_vectorized's V (of `Bytes` bytes): a vector of as many doubles at its natural
-/// alignment (as a template argument, V would lose its reduced one).
-template <std::size_t Bytes>
-struct LanesOf;
-template <>
-struct LanesOf<16> {
-  using type = double __attribute__((vector_size(16)));
-};
-template <>
-struct LanesOf<32> {
-  using type = double __attribute__((vector_size(32)));
-};
 constexpr int kMaxLanes = 4;
 
 /// The series of a table packed for a group: element e's term i of lane k at [e terms + i][k]

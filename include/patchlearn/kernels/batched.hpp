@@ -35,8 +35,8 @@ class BatchedTridiag {
   void fused_steps(double* y, index_t systems, int count, const double* cond, double alpha, EndRows ends,
                    const double* left, const double* right) const;
   /// Whether fused_steps can hold its systems on chip: on CUDA two n-point arrays within one
-  /// block's shared memory; on the CPU the values and increments of the four systems each thread
-  /// steps side by side within half the last-level cache.
+  /// block's shared memory; on the CPU the values, increments and conductances of the systems
+  /// each thread steps side by side within half the last-level cache.
   bool fits_on_chip() const;
 
   /// Host copy of the diagonals (tests).
@@ -47,11 +47,14 @@ class BatchedTridiag {
 
  private:
   void factor();
+  void pack_lanes();
   TridiagFactors factors() const;
   Device dev_;
   index_t mats_, n_, chunks_, eo_;
   Buffer<double> l_, d_, u_, cp_, inv_, v_, w_, rlow_, rcp_, rinv_;
-  Buffer<double> lanes_;  ///< CUDA: the sweep factors lane-major (TridiagFactors::lanes)
+  Buffer<double> lanes_;         ///< CUDA: the sweep factors lane-major (TridiagFactors::lanes)
+  Buffer<double> packed_;        ///< CPU: the factors of groups of matrices side by side (pack_lanes)
+  index_t lanes_per_group_ = 0;  ///< CPU: the matrices of a group, the lanes fused_steps runs in
 };
 
 /// out[s] = increment right-hand side of x[s] (kernels/diffusion.hpp: increment_rhs). cond is

@@ -12,13 +12,15 @@ enum class EndRows : int {
   AveragedGradient = 1,  ///< u_{n-1} - u_{n-1-eo} = r and u_{eo} - u_0 = r (gap-tooth edges)
 };
 
-/// Flux difference a_j (u_{j+1}-u_j) - a_{j-1} (u_j-u_{j-1}) at interior point j.
-PL_HD double flux_difference(const double* a, const double* u, index_t j) {
+/// Flux difference a_j (u_{j+1}-u_j) - a_{j-1} (u_j-u_{j-1}) at interior point j. T here and below:
+/// a double, or on the CPU a vector of several systems' values in its lanes (kernels/nonlinear.hpp,
+/// BatchedTridiag::fused_steps), each operation the scalar one lane by lane.
+template <class T>
+PL_HDI T flux_difference(const T* a, const T* u, index_t j) {
   return a[j] * (u[j + 1] - u[j]) - a[j - 1] * (u[j] - u[j - 1]);
 }
 
-/// The end rows of increment_rhs below (j = 0, or j = n - 1 when `last`), for a value type T (a
-/// double, or the CPU's lanes of several systems, kernels/nonlinear.hpp).
+/// The end rows of increment_rhs below (j = 0, or j = n - 1 when `last`).
 template <class T>
 PL_HDI T end_increment_rhs(bool last, index_t n, const T* u, EndRows ends, index_t eo, const T& target) {
   if (ends != EndRows::AveragedGradient) return T{};
@@ -32,8 +34,9 @@ PL_HDI T end_increment_rhs(bool last, index_t n, const T* u, EndRows ends, index
 /// and setting u += D takes one theta-step. Solving for the increment, not for u itself, keeps
 /// the roundoff relative to the small change D: the matrix has condition ~ 4 c a_max (4e7 in the
 /// paper case), which would otherwise turn 1e-16 relative errors in u into 1e-8 absolute ones.
-PL_HD double increment_rhs(index_t j, index_t n, const double* a, const double* u, double alpha, EndRows ends,
-                           index_t eo, double left, double right) {
+template <class T>
+PL_HDI T increment_rhs(index_t j, index_t n, const T* a, const T* u, double alpha, EndRows ends, index_t eo,
+                       const T& left, const T& right) {
   if (j == 0) return end_increment_rhs(false, n, u, ends, eo, left);
   if (j == n - 1) return end_increment_rhs(true, n, u, ends, eo, right);
   return alpha * flux_difference(a, u, j);
@@ -41,9 +44,12 @@ PL_HD double increment_rhs(index_t j, index_t n, const double* a, const double* 
 
 /// The increment right-hand side of a whole system of n points (out[j] for every j): one
 /// thread's loop over a system, shared by the CPU's batched and blocked steps.
-PL_HD void increment_rhs_system(index_t n, const double* a, const double* u, double alpha, EndRows ends, index_t eo,
-                                double left, double right, double* out) {
-  for (index_t j = 0; j < n; ++j) out[j] = increment_rhs(j, n, a, u, alpha, ends, eo, left, right);
+template <class T>
+PL_HDI void increment_rhs_system(index_t n, const T* a, const T* u, double alpha, EndRows ends, index_t eo,
+                                 const T& left, const T& right, T* out) {
+  out[0] = end_increment_rhs(false, n, u, ends, eo, left);
+  for (index_t j = 1; j < n - 1; ++j) out[j] = alpha * flux_difference(a, u, j);
+  out[n - 1] = end_increment_rhs(true, n, u, ends, eo, right);
 }
 
 /// Row j of I - c L (c = theta dt / dx^2) for a system of n points.

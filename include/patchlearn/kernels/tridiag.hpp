@@ -54,12 +54,14 @@ PL_HD void factor_chunk(index_t lo, index_t hi, const double* l, const double* d
 /// g = A_kk^{-1} b on rows lo..hi-1 of K independent systems side by side (lane k: factors l[k],
 /// cp[k], inv[k], values x[k]; x holds b on entry, g on exit). The sweeps are recurrences, bound
 /// by the latency of each step; K > 1 interleaves K of them so that a core overlaps their steps.
-template <int K>
-PL_HD void solve_chunk_lanes(index_t lo, index_t hi, const double* const* l, const double* const* cp,
-                             const double* const* inv, double* const* x) {
+/// T is a double, or on the CPU a vector of several systems' values in its lanes (each operation
+/// the scalar one, lane by lane: the same values).
+template <int K, class T>
+PL_HDI void solve_chunk_lanes(index_t lo, index_t hi, const T* const* l, const T* const* cp, const T* const* inv,
+                              T* const* x) {
   if (lo >= hi) return;
-  double p[K];
-  for (int k = 0; k < K; ++k) p[k] = 0.0;
+  T p[K];
+  for (int k = 0; k < K; ++k) p[k] = T{};
   for (index_t i = lo; i < hi; ++i)
     for (int k = 0; k < K; ++k) x[k][i] = p[k] = (x[k][i] - l[k][i] * p[k]) * inv[k][i];
   for (index_t i = hi - 2; i >= lo; --i)
@@ -106,12 +108,12 @@ PL_HD void reduced_row(index_t k, index_t n, index_t P, index_t eo, const double
 }
 
 /// Right-hand side of reduced row k, from b at the separator and g in the neighbouring chunks.
-PL_HD double reduced_rhs(index_t k, index_t n, index_t P, index_t eo, const double* l, const double* u,
-                         const double* x) {
+template <class T>
+PL_HDI T reduced_rhs(index_t k, index_t n, index_t P, index_t eo, const T* l, const T* u, const T* x) {
   const index_t s = separator(k, n, P);
   index_t jl, ju;
   reduced_neighbours(k, n, P, eo, &jl, &ju);
-  double r = x[s];
+  T r = x[s];
   if (jl >= 0 && jl != separator(k - 1, n, P)) r -= l[s] * x[jl];
   if (ju >= 0 && ju != separator(k + 1, n, P)) r -= u[s] * x[ju];
   return r;
@@ -138,13 +140,14 @@ PL_HD void factor_reduced(index_t n, index_t P, index_t eo, const double* l, con
 
 /// Solve the reduced system of one system in place: x at the separators receives the solution.
 /// x holds g in the chunk interiors and b at the separators on entry.
-PL_HD void solve_reduced(index_t n, index_t P, index_t eo, const double* l, const double* u, const double* rlow,
-                         const double* rcp, const double* rinv, double* x) {
+template <class T>
+PL_HDI void solve_reduced(index_t n, index_t P, index_t eo, const T* l, const T* u, const T* rlow, const T* rcp,
+                          const T* rinv, T* x) {
   // The right-hand sides read g next to the separators, which the sweep does not touch, so each
   // separator slot can hold its forward-swept value.
-  double prev = 0.0;
+  T prev{};
   for (index_t k = 0; k <= P; ++k) {
-    const double r = reduced_rhs(k, n, P, eo, l, u, x);
+    const T r = reduced_rhs(k, n, P, eo, l, u, x);
     x[separator(k, n, P)] = prev = (r - rlow[k] * prev) * rinv[k];
   }
   for (index_t k = P - 1; k >= 0; --k) x[separator(k, n, P)] -= rcp[k] * x[separator(k + 1, n, P)];
@@ -195,7 +198,10 @@ PL_HD double at_zero(FractionalMap m) { return m.b / m.d; }
 PL_HD bool is_separator(index_t i, index_t n, index_t P) { return separator((i * P + n - 2) / (n - 1), n, P) == i; }
 
 /// Spike correction of one interior value, given the separator values xl, xr of its chunk.
-PL_HD void spike_correct(double* xi, double xl, double xr, double vi, double wi) { *xi -= xl * vi + xr * wi; }
+template <class T>
+PL_HDI void spike_correct(T* xi, const T& xl, const T& xr, const T& vi, const T& wi) {
+  *xi -= xl * vi + xr * wi;
+}
 
 /// Spike correction of interior element i (not a separator), locating its chunk.
 PL_HD void correct_element(index_t i, index_t n, index_t P, const double* v, const double* w, double* x) {
@@ -218,9 +224,13 @@ enum class SweepFactor : index_t { l = 0, inv = 1, cp = 2 };
 /// chunk apart (512 B for 64-row chunks), so a warp's load touches 32 cache lines; `lanes` holds
 /// l, inv and cp again with row j of chunk k at (.. + j) * P + k, so that the same load is one
 /// contiguous run. `rows` = chunk_rows(n, P); null and 0 where the backend does not use them.
-struct TridiagFactors {
+///
+/// T: a double, or on the CPU a vector whose lanes hold the factors of several matrices side by
+/// side (BatchedTridiag::fused_steps), which solve_systems then solves as one.
+template <class T>
+struct TridiagFactorsOf {
   index_t mats, n, P, eo;
-  const double *l, *u, *cp, *inv, *v, *w, *rlow, *rcp, *rinv;
+  const T *l, *u, *cp, *inv, *v, *w, *rlow, *rcp, *rinv;
   index_t rows = 0;
   const double* lanes = nullptr;
   /// Offset of system s's matrix in l, u, cp, inv, v, w.
@@ -233,13 +243,14 @@ struct TridiagFactors {
     return ((m * 3 + static_cast<index_t>(which)) * rows + j) * P + k;
   }
 };
+using TridiagFactors = TridiagFactorsOf<double>;
 
 /// The whole solve of K systems s[k] in place (values x[k]), by one thread: chunk sweeps (the K
 /// side by side), reduced system, spike correction, in that order.
-template <int K>
-PL_HD void solve_systems(const TridiagFactors& f, const index_t* s, double* const* x) {
+template <int K, class T>
+PL_HDI void solve_systems(const TridiagFactorsOf<T>& f, const index_t* s, T* const* x) {
   const index_t n = f.n, P = f.P;
-  const double *l[K], *cp[K], *inv[K];
+  const T *l[K], *cp[K], *inv[K];
   for (int k = 0; k < K; ++k) {
     const index_t o = f.at(s[k]);
     l[k] = f.l + o;
@@ -249,11 +260,11 @@ PL_HD void solve_systems(const TridiagFactors& f, const index_t* s, double* cons
   for (index_t c = 0; c < P; ++c) solve_chunk_lanes<K>(separator(c, n, P) + 1, separator(c + 1, n, P), l, cp, inv, x);
   for (int k = 0; k < K; ++k) {
     const index_t o = f.at(s[k]), r = f.reduced_at(s[k]);
-    double* xs = x[k];
+    T* xs = x[k];
     solve_reduced(n, P, f.eo, f.l + o, f.u + o, f.rlow + r, f.rcp + r, f.rinv + r, xs);
     for (index_t c = 0; c < P; ++c) {
       const index_t lo = separator(c, n, P), hi = separator(c + 1, n, P);
-      const double xl = xs[lo], xr = xs[hi];
+      const T xl = xs[lo], xr = xs[hi];
       for (index_t i = lo + 1; i < hi; ++i) spike_correct(&xs[i], xl, xr, f.v[o + i], f.w[o + i]);
     }
   }
