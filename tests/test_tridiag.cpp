@@ -171,11 +171,11 @@ TEST_P(FusedSteps, SameValuesAsTheUnblockedSteps) {
   // bit for bit, in the AVX2 lanes and the baseline's; nvcc may contract multiply-adds differently
   // in the two kernels, ~1 ulp per operation: 1e-13 relative after five steps. One chunk (Thomas)
   // and several, plain and averaged-gradient ends; n = 4801 needs 77 KB of shared memory, past
-  // CUDA's 48 KB default. 5 matrices and 12 systems: on the CPU, groups of lanes that run past the
-  // last matrix and past the batch's end.
+  // CUDA's 48 KB default. 5 matrices and 23 systems: on the CPU, groups of lanes of one matrix (the
+  // first four rows), and of consecutive matrices that run past the last matrix or the batch's end.
   const auto [dev, c] = GetParam();
   SKIP_UNLESS_USABLE(dev);
-  const index_t n = c.n, mats = 5, systems = 12;
+  const index_t n = c.n, mats = 5, systems = 23;
   const int steps = 5;
   std::mt19937_64 gen(11);
   std::uniform_real_distribution<double> A(0.1, 2.1), S(-1.0, 1.0);

@@ -18,9 +18,10 @@ std::string gib(double bytes) { return fmt::format("{:.3g} GiB", bytes / (1024.0
 }  // namespace
 
 std::vector<std::pair<index_t, index_t>> chunk_spans(index_t B, int chunk, int least_default, Device device) {
-  const index_t size = chunk > 0                ? chunk
-                       : device == Device::CUDA ? B
-                                                : std::min<index_t>(B, std::max<index_t>(least_default, (B + 9) / 10));
+  const index_t size = chunk > 0 ? chunk
+                       : device == Device::CUDA
+                           ? B
+                           : std::min<index_t>(B, std::max<index_t>({least_default, kCpuChunkFloor, (B + 9) / 10}));
   const index_t least = chunk > 0 ? 1 : least_default;
   std::vector<std::pair<index_t, index_t>> spans;
   for (index_t first = 0; first < B;) {

@@ -160,15 +160,18 @@ bool BatchedTridiag::fits_on_chip() const {
 namespace {
 
 /// One thread's share of fused_steps on the CPU (inside the parallel region; cpu::run_vectorized):
-/// the systems of each run of K consecutive matrices of one row of the batch side by side, one in
-/// each lane of a vector (K = 4 with AVX2, 2 with the baseline's SSE2), with the factors
-/// BatchedTridiag::pack_lanes laid out for them. Their states and conductances are packed
-/// lane-minor into the thread's scratch for all `count` steps; a group of fewer systems (past the
-/// last matrix, or the batch's end) fills its spare lanes with its last system and writes back only
-/// its own.
+/// K systems side by side, one in each lane of a vector (K = 4 with AVX2, 2 with the baseline's
+/// SSE2), their states packed lane-minor into the thread's scratch for all `count` steps. The batch
+/// is rows of `mats` systems (system s uses matrix s % mats). Its rows taken K at a time give
+/// groups of one matrix, whose factors and conductances each operation broadcasts to the lanes;
+/// the rows left over give groups of K consecutive matrices, whose factors
+/// BatchedTridiag::pack_lanes laid out side by side and whose conductances are packed with the
+/// states. A group of fewer systems (past the last matrix, or the batch's end) fills its spare
+/// lanes with its last system and writes back only its own.
 struct FusedGroups {
   struct Problem {
-    index_t mats, n, P, eo, systems;
+    TridiagFactors f;
+    index_t systems;
     const double* packed;
     int count;
     const double* cond;
@@ -178,42 +181,57 @@ struct FusedGroups {
     double* y;
   };
 
+  /// The `count` steps of the lanes ys (conductances a, factors f of the system s's matrix).
+  template <class A, class F, class L>
+  [[gnu::always_inline]] static inline void steps(const Problem& p, const A* a, const TridiagFactorsOf<F>& f, index_t s,
+                                                  const L& left, const L& right, L* ys, L* r) {
+    const index_t n = p.f.n;
+    for (int step = 0; step < p.count; ++step) {
+      increment_rhs_system(n, a, ys, p.alpha, p.ends, p.f.eo, left, right, r);
+      solve_systems<1>(f, &s, &r);
+      for (index_t j = 0; j < n; ++j) ys[j] += r[j];
+    }
+  }
+
   template <class V>
   [[gnu::always_inline]] static inline void run(const Problem& p) {
     using L = typename LanesOf<sizeof(V)>::type;
     constexpr int K = sizeof(L) / sizeof(double);
-    const index_t n = p.n, R = p.P + 1, mats = p.mats;
+    const index_t n = p.f.n, R = p.f.P + 1, mats = p.f.mats;
+    const index_t shared_rows = p.systems / mats / K * K, shared = shared_rows / K * mats;
     const index_t groups = (mats + K - 1) / K, group_size = K * (kPackedArrays * n + kPackedReduced * R);
-    const index_t items = (p.systems + mats - 1) / mats * groups;
+    const index_t items = shared + (p.systems - shared_rows * mats + mats - 1) / mats * groups;
     Buffer<double> scratch(Device::CPU, static_cast<std::size_t>(3 * n * K));  // aligned for L
     L *ys = reinterpret_cast<L*>(scratch.data()), *r = ys + n, *cond = r + n;
 #pragma omp for schedule(dynamic)
     for (index_t item = 0; item < items; ++item) {
-      const index_t g = item % groups, first = item / groups * mats + g * K;
-      const index_t count = std::min<index_t>({K, mats - g * K, p.systems - first});
+      const bool one_matrix = item < shared;
+      const index_t g = (item - shared) % groups, first = shared_rows * mats + (item - shared) / groups * mats + g * K;
+      const index_t count = one_matrix ? K : std::min<index_t>({K, mats - g * K, p.systems - first});
       if (count <= 0) continue;
       index_t sys[K];
       L left{}, right{};
       for (int k = 0; k < K; ++k) {
-        sys[k] = first + std::min<index_t>(k, count - 1);
-        const double *yk = p.y + sys[k] * n, *ck = p.cond + (sys[k] % mats) * (n - 1);
+        const index_t lane = std::min<index_t>(k, count - 1);
+        sys[k] = one_matrix ? (item / mats * K + lane) * mats + item % mats : first + lane;
+        const double* yk = p.y + sys[k] * n;
         for (index_t j = 0; j < n; ++j) ys[j][k] = yk[j];
-        for (index_t j = 0; j + 1 < n; ++j) cond[j][k] = ck[j];
         if (p.left) left[k] = p.left[sys[k]];
         if (p.right) right[k] = p.right[sys[k]];
       }
-      const L* f = reinterpret_cast<const L*>(p.packed + g * group_size);
-      const L* red = f + kPackedArrays * n;
-      const TridiagFactorsOf<L> lanes{1,         n,         p.P,       p.eo, f,       f + n,      f + 2 * n,
-                                      f + 3 * n, f + 4 * n, f + 5 * n, red,  red + R, red + 2 * R};
-      const index_t only = 0;
-      for (int step = 0; step < p.count; ++step) {
-        increment_rhs_system(n, cond, ys, p.alpha, p.ends, p.eo, left, right, r);
-        solve_systems<1>(lanes, &only, &r);
-        for (index_t j = 0; j < n; ++j) ys[j] += r[j];
+      if (one_matrix) {
+        steps(p, p.cond + (item % mats) * (n - 1), p.f, sys[0], left, right, ys, r);
+      } else {
+        for (int k = 0; k < K; ++k)
+          for (index_t j = 0; j + 1 < n; ++j) cond[j][k] = p.cond[(sys[k] % mats) * (n - 1) + j];
+        const L* f = reinterpret_cast<const L*>(p.packed + g * group_size);
+        const L* red = f + kPackedArrays * n;
+        const TridiagFactorsOf<L> lanes{1,         n,         p.f.P,     p.f.eo, f,       f + n,      f + 2 * n,
+                                        f + 3 * n, f + 4 * n, f + 5 * n, red,    red + R, red + 2 * R};
+        steps(p, cond, lanes, 0, left, right, ys, r);
       }
       for (index_t k = 0; k < count; ++k)
-        for (index_t j = 0; j < n; ++j) p.y[(first + k) * n + j] = ys[j][k];
+        for (index_t j = 0; j < n; ++j) p.y[sys[k] * n + j] = ys[j][k];
     }
   }
 };
@@ -226,8 +244,7 @@ void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const do
   PL_RETURN_IF_CUDA(dev_, fused_steps(systems, f, count, cond, alpha, ends, left, right, y));
   // Each thread steps groups of systems side by side in the lanes of a vector, each group through
   // all `count` steps, held in that core's cache.
-  const FusedGroups::Problem p{mats_, n_,   chunks_, eo_,   systems, packed_.data(), count, cond,
-                               alpha, ends, left,    right, y};
+  const FusedGroups::Problem p{f, systems, packed_.data(), count, cond, alpha, ends, left, right, y};
 #pragma omp parallel
   run_vectorized<FusedGroups>(lanes_per_group_ == vector_lanes(true), p);
 }

@@ -16,10 +16,18 @@ namespace patchlearn {
 
 /// The chunks (first, count) a resumable simulation of `trajectories` commits (pipeline/chunks.hpp):
 /// `chunk` each where given (> 0), kept as asked; by default a tenth of them on the CPU (its cost is
-/// linear in them, so an interruption loses little), at least `least` (SharedConfig::chunk_least),
-/// all at once on a GPU (which needs the whole batch to fill the chip), the last chunk taking any
-/// remainder smaller than `least`. Never dependent on the rank count.
+/// linear in them, so an interruption loses little) but at least kCpuChunkFloor, and at least
+/// `least` (SharedConfig::chunk_least), all at once on a GPU (which needs the whole batch to fill
+/// the chip), the last chunk taking any remainder smaller than `least`. Never dependent on the rank
+/// or thread count.
 std::vector<std::pair<index_t, index_t>> chunk_spans(index_t trajectories, int chunk, int least, Device device);
+/// The fewest trajectories of a default chunk on the CPU: fewer leave its lanes and threads idle.
+/// 1D patch dynamics steps the patches of one matrix four trajectories at a time in the lanes of an
+/// AVX2 vector (kernels::BatchedTridiag::fused_steps: quick1d's simulate took 3.5 s in chunks of
+/// one trajectory, 2.0 s in one chunk); 2D gap-tooth shares a chunk's trajectories among the
+/// threads (nonlinear2d's medium at the paper's geometry, 10 trajectories: 7.9 s in chunks of one,
+/// 4.4 s in one).
+constexpr int kCpuChunkFloor = 4;
 
 /// Bytes of the coarse data set (U, dU/dt and the homogenized truth's U and dU/dt, all
 /// trajectories) and of one fine state of the trajectories simulated together (a chunk).

@@ -14,9 +14,10 @@ enum class EndRows : int {
 
 /// Flux difference a_j (u_{j+1}-u_j) - a_{j-1} (u_j-u_{j-1}) at interior point j. T here and below:
 /// a double, or on the CPU a vector of several systems' values in its lanes (kernels/nonlinear.hpp,
-/// BatchedTridiag::fused_steps), each operation the scalar one lane by lane.
-template <class T>
-PL_HDI T flux_difference(const T* a, const T* u, index_t j) {
+/// BatchedTridiag::fused_steps), each operation the scalar one lane by lane; the conductances' A
+/// is T or, for lanes of one medium, a double broadcast to them.
+template <class A, class T>
+PL_HDI T flux_difference(const A* a, const T* u, index_t j) {
   return a[j] * (u[j + 1] - u[j]) - a[j - 1] * (u[j] - u[j - 1]);
 }
 
@@ -34,8 +35,8 @@ PL_HDI T end_increment_rhs(bool last, index_t n, const T* u, EndRows ends, index
 /// and setting u += D takes one theta-step. Solving for the increment, not for u itself, keeps
 /// the roundoff relative to the small change D: the matrix has condition ~ 4 c a_max (4e7 in the
 /// paper case), which would otherwise turn 1e-16 relative errors in u into 1e-8 absolute ones.
-template <class T>
-PL_HDI T increment_rhs(index_t j, index_t n, const T* a, const T* u, double alpha, EndRows ends, index_t eo,
+template <class A, class T>
+PL_HDI T increment_rhs(index_t j, index_t n, const A* a, const T* u, double alpha, EndRows ends, index_t eo,
                        const T& left, const T& right) {
   if (j == 0) return end_increment_rhs(false, n, u, ends, eo, left);
   if (j == n - 1) return end_increment_rhs(true, n, u, ends, eo, right);
@@ -44,8 +45,8 @@ PL_HDI T increment_rhs(index_t j, index_t n, const T* a, const T* u, double alph
 
 /// The increment right-hand side of a whole system of n points (out[j] for every j): one
 /// thread's loop over a system, shared by the CPU's batched and blocked steps.
-template <class T>
-PL_HDI void increment_rhs_system(index_t n, const T* a, const T* u, double alpha, EndRows ends, index_t eo,
+template <class A, class T>
+PL_HDI void increment_rhs_system(index_t n, const A* a, const T* u, double alpha, EndRows ends, index_t eo,
                                  const T& left, const T& right, T* out) {
   out[0] = end_increment_rhs(false, n, u, ends, eo, left);
   for (index_t j = 1; j < n - 1; ++j) out[j] = alpha * flux_difference(a, u, j);

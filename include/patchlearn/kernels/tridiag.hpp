@@ -55,9 +55,10 @@ PL_HD void factor_chunk(index_t lo, index_t hi, const double* l, const double* d
 /// cp[k], inv[k], values x[k]; x holds b on entry, g on exit). The sweeps are recurrences, bound
 /// by the latency of each step; K > 1 interleaves K of them so that a core overlaps their steps.
 /// T is a double, or on the CPU a vector of several systems' values in its lanes (each operation
-/// the scalar one, lane by lane: the same values).
-template <int K, class T>
-PL_HDI void solve_chunk_lanes(index_t lo, index_t hi, const T* const* l, const T* const* cp, const T* const* inv,
+/// the scalar one, lane by lane: the same values); F, the factors' type, is T or, for lanes that
+/// share one matrix, a double that each operation broadcasts to them.
+template <int K, class F, class T>
+PL_HDI void solve_chunk_lanes(index_t lo, index_t hi, const F* const* l, const F* const* cp, const F* const* inv,
                               T* const* x) {
   if (lo >= hi) return;
   T p[K];
@@ -108,8 +109,8 @@ PL_HD void reduced_row(index_t k, index_t n, index_t P, index_t eo, const double
 }
 
 /// Right-hand side of reduced row k, from b at the separator and g in the neighbouring chunks.
-template <class T>
-PL_HDI T reduced_rhs(index_t k, index_t n, index_t P, index_t eo, const T* l, const T* u, const T* x) {
+template <class F, class T>
+PL_HDI T reduced_rhs(index_t k, index_t n, index_t P, index_t eo, const F* l, const F* u, const T* x) {
   const index_t s = separator(k, n, P);
   index_t jl, ju;
   reduced_neighbours(k, n, P, eo, &jl, &ju);
@@ -140,9 +141,9 @@ PL_HD void factor_reduced(index_t n, index_t P, index_t eo, const double* l, con
 
 /// Solve the reduced system of one system in place: x at the separators receives the solution.
 /// x holds g in the chunk interiors and b at the separators on entry.
-template <class T>
-PL_HDI void solve_reduced(index_t n, index_t P, index_t eo, const T* l, const T* u, const T* rlow, const T* rcp,
-                          const T* rinv, T* x) {
+template <class F, class T>
+PL_HDI void solve_reduced(index_t n, index_t P, index_t eo, const F* l, const F* u, const F* rlow, const F* rcp,
+                          const F* rinv, T* x) {
   // The right-hand sides read g next to the separators, which the sweep does not touch, so each
   // separator slot can hold its forward-swept value.
   T prev{};
@@ -198,8 +199,8 @@ PL_HD double at_zero(FractionalMap m) { return m.b / m.d; }
 PL_HD bool is_separator(index_t i, index_t n, index_t P) { return separator((i * P + n - 2) / (n - 1), n, P) == i; }
 
 /// Spike correction of one interior value, given the separator values xl, xr of its chunk.
-template <class T>
-PL_HDI void spike_correct(T* xi, const T& xl, const T& xr, const T& vi, const T& wi) {
+template <class F, class T>
+PL_HDI void spike_correct(T* xi, const T& xl, const T& xr, const F& vi, const F& wi) {
   *xi -= xl * vi + xr * wi;
 }
 
@@ -247,10 +248,10 @@ using TridiagFactors = TridiagFactorsOf<double>;
 
 /// The whole solve of K systems s[k] in place (values x[k]), by one thread: chunk sweeps (the K
 /// side by side), reduced system, spike correction, in that order.
-template <int K, class T>
-PL_HDI void solve_systems(const TridiagFactorsOf<T>& f, const index_t* s, T* const* x) {
+template <int K, class F, class T>
+PL_HDI void solve_systems(const TridiagFactorsOf<F>& f, const index_t* s, T* const* x) {
   const index_t n = f.n, P = f.P;
-  const T *l[K], *cp[K], *inv[K];
+  const F *l[K], *cp[K], *inv[K];
   for (int k = 0; k < K; ++k) {
     const index_t o = f.at(s[k]);
     l[k] = f.l + o;

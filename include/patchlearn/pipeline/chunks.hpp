@@ -31,7 +31,7 @@ struct ChunkedData {
 struct ChunkedRun {
   std::string dir;  ///< DIR/data.h5.chunks
   bool resume = false;
-  int chunk = 0;  ///< trajectories per chunk (0: a tenth of them, at least `least`)
+  int chunk = 0;  ///< trajectories per chunk (0: the default of io/footprint.hpp: chunk_spans)
   int least = 1;  ///< SharedConfig::chunk_least: with the default size no chunk, not even the last, holds fewer
 };
 
