@@ -132,6 +132,11 @@ template <>
 struct LanesOf<32> {
   using type = double __attribute__((vector_size(32)));
 };
+/// The lane vector of run_vectorized's V, and how many systems it holds side by side.
+template <class V>
+using Lanes = typename LanesOf<sizeof(V)>::type;
+template <class L>
+constexpr int kLaneCount = sizeof(L) / sizeof(double);
 /// The lanes of the vectors run_vectorized(avx2, ...) runs its kernel on.
 inline int vector_lanes(bool avx2) { return avx2 ? 4 : 2; }
 

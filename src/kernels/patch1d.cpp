@@ -124,8 +124,8 @@ struct ThetaGroups {
 
   template <class V>
   [[gnu::always_inline]] static inline void run(const Problem& p, double* scratch) {
-    using L = typename LanesOf<sizeof(V)>::type;
-    constexpr int K = sizeof(L) / sizeof(double);
+    using L = Lanes<V>;
+    constexpr int K = kLaneCount<L>;
     const index_t n = p.n;
     L* work = reinterpret_cast<L*>(scratch);
     L* ys = work + StepScratch::kArrays * n;
@@ -160,8 +160,8 @@ struct LiftGroups {
 
   template <class V>
   [[gnu::always_inline]] static inline void run(const Problem& p, double* scratch) {
-    using L = typename LanesOf<sizeof(V)>::type;
-    constexpr int K = sizeof(L) / sizeof(double);
+    using L = Lanes<V>;
+    constexpr int K = kLaneCount<L>;
     const index_t n = p.n;
     L* ys = reinterpret_cast<L*>(scratch);
     L* conds = ys + n;

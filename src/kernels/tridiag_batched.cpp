@@ -195,8 +195,8 @@ struct FusedGroups {
 
   template <class V>
   [[gnu::always_inline]] static inline void run(const Problem& p) {
-    using L = typename LanesOf<sizeof(V)>::type;
-    constexpr int K = sizeof(L) / sizeof(double);
+    using L = Lanes<V>;
+    constexpr int K = kLaneCount<L>;
     const index_t n = p.f.n, R = p.f.P + 1, mats = p.f.mats;
     const index_t shared_rows = p.systems / mats / K * K, shared = shared_rows / K * mats;
     const index_t groups = (mats + K - 1) / K, group_size = K * (kPackedArrays * n + kPackedReduced * R);
