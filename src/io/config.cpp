@@ -459,6 +459,7 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
   c.bench.full_rtol = bench.ladder("full_rtol", c.bench.full_rtol);
 
   if (c.scheme == Scheme1D::PatchDynamics && c.patch_auto.any()) choose_patch_parameters(c);
+  c.chunk_floor = c.scheme == Scheme1D::FullResolution ? 1 : kCpuChunkFloor;
   check_fits_in_memory(footprint_1d(c), "initial.trajectories", "micro.dx");
   return c;
 }

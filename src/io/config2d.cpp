@@ -389,6 +389,7 @@ Config2D parse_config_2d(const std::string& text, const std::string& origin) {
     if (n != std::floor(n) || n > 1e6) throw ConfigError("bench.lattice", num(n) + " must be a whole number up to 1e6");
     c.bench.lattice.push_back(static_cast<int>(n));
   }
+  c.chunk_floor = c.scheme == Scheme2D::FullLattice ? 1 : kCpuChunkFloor;
   check_fits_in_memory(footprint_2d(c), "domain.patches",
                        c.scheme == Scheme2D::FullLattice ? "patch.ratio" : "patch.points");
   return c;

@@ -17,11 +17,12 @@ std::string gib(double bytes) { return fmt::format("{:.3g} GiB", bytes / (1024.0
 
 }  // namespace
 
-std::vector<std::pair<index_t, index_t>> chunk_spans(index_t B, int chunk, int least_default, Device device) {
+std::vector<std::pair<index_t, index_t>> chunk_spans(index_t B, int chunk, int least_default, int floor,
+                                                     Device device) {
   const index_t size = chunk > 0 ? chunk
                        : device == Device::CUDA
                            ? B
-                           : std::min<index_t>(B, std::max<index_t>({least_default, kCpuChunkFloor, (B + 9) / 10}));
+                           : std::min<index_t>(B, std::max<index_t>({least_default, floor, (B + 9) / 10}));
   const index_t least = chunk > 0 ? 1 : least_default;
   std::vector<std::pair<index_t, index_t>> spans;
   for (index_t first = 0; first < B;) {
@@ -34,9 +35,10 @@ std::vector<std::pair<index_t, index_t>> chunk_spans(index_t B, int chunk, int l
 
 namespace {
 /// The most trajectories one chunk simulates together on the CPU.
-double largest_chunk(int trajectories, int chunk, int least) {
+double largest_chunk(int trajectories, int chunk, int least, int floor) {
   index_t most = 0;
-  for (const auto& span : chunk_spans(trajectories, chunk, least, Device::CPU)) most = std::max(most, span.second);
+  for (const auto& span : chunk_spans(trajectories, chunk, least, floor, Device::CPU))
+    most = std::max(most, span.second);
   return static_cast<double>(most);
 }
 }  // namespace
@@ -44,7 +46,7 @@ double largest_chunk(int trajectories, int chunk, int least) {
 Footprint footprint_1d(const Config1D& c) {
   const double B = c.initial.trajectories, M = c.macro_nodes;
   const double T = static_cast<double>(c.sample_times().size());
-  const double together = largest_chunk(c.initial.trajectories, c.chunk_trajectories, c.chunk_least);
+  const double together = largest_chunk(c.initial.trajectories, c.chunk_trajectories, c.chunk_least, c.chunk_floor);
   double points = 0.0;  // fine points per trajectory
   if (c.scheme == Scheme1D::FullResolution)
     points = std::floor(c.length / c.micro_dx) + 1.0;
@@ -60,7 +62,7 @@ Footprint footprint_1d(const Config1D& c) {
 
 Footprint footprint_2d(const Config2D& c) {
   const double B = c.initial.trajectories, P = c.patches, T = static_cast<double>(c.samples());
-  const double together = largest_chunk(c.initial.trajectories, c.chunk_trajectories, c.chunk_least);
+  const double together = largest_chunk(c.initial.trajectories, c.chunk_trajectories, c.chunk_least, c.chunk_floor);
   // Lattice sites per trajectory: n x n in each of the P x P patches, or the whole N x N lattice
   // (N = P s, s = (n - 2) / ratio points between patch centres).
   const double n = c.points, s = std::round((n - 2.0) / c.ratio);

@@ -8,7 +8,7 @@ namespace patchlearn::kernels {
 using namespace cpu;
 
 BatchedTridiag::BatchedTridiag(Device dev, index_t mats, index_t n, index_t chunk_len, index_t end_offset)
-    : dev_(dev), mats_(mats), n_(n), eo_(end_offset) {
+    : dev_(dev), mats_(mats), n_(n), eo_(end_offset), lanes_per_group_(vector_lanes(cpu_avx2())) {
   if (n < 3) throw std::invalid_argument("BatchedTridiag: a system needs at least 3 points");
   // Chunks at least chunk_len long (>= eo + 1 so the end rows couple into their own chunk).
   const index_t len = chunk_len <= 0 ? n - 1 : std::max<index_t>(chunk_len, eo_ + 1);
@@ -67,19 +67,25 @@ void BatchedTridiag::factor() {
     factor_reduced(n, P, eo_, l_.data() + o, d_.data() + o, u_.data() + o, v_.data() + o, w_.data() + o,
                    rlow_.data() + r, rcp_.data() + r, rinv_.data() + r);
   }
-  pack_lanes();
+  // Only fused_steps reads the packed copy, and only where the systems fit on chip: a solver of
+  // large systems (the full-resolution ones) keeps no copy.
+  if (fits_on_chip())
+    pack_lanes();
+  else
+    packed_ = Buffer<double>();
 }
 
 // The factors of each run of `lanes_per_group_` consecutive matrices side by side, lane-minor: for
 // matrix group g, factor array q (l, u, cp, inv, v, w of n values, then rlow, rcp, rinv of P + 1),
 // value i of lane k at packed_[g group_size + offset(q) + i lanes + k]. Lanes past the last matrix
-// repeat it, so that every lane solves a finite system.
+// repeat it, so that every lane solves a finite system. The lanes are the vector's of the CPU when
+// the solver was made (lanes_per_group_), which fused_steps then runs.
 namespace {
 constexpr int kPackedArrays = 6, kPackedReduced = 3;
 }
 
 void BatchedTridiag::pack_lanes() {
-  const index_t K = lanes_per_group_ = vector_lanes(cpu_avx2()), n = n_, R = chunks_ + 1;
+  const index_t K = lanes_per_group_, n = n_, R = chunks_ + 1;
   const index_t groups = (mats_ + K - 1) / K, group_size = K * (kPackedArrays * n + kPackedReduced * R);
   packed_ = Buffer<double>(Device::CPU, static_cast<std::size_t>(groups * group_size));
   const double* full[kPackedArrays] = {l_.data(), u_.data(), cp_.data(), inv_.data(), v_.data(), w_.data()};
@@ -242,6 +248,7 @@ void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const do
                                  const double* left, const double* right) const {
   const TridiagFactors f = factors();
   PL_RETURN_IF_CUDA(dev_, fused_steps(systems, f, count, cond, alpha, ends, left, right, y));
+  if (packed_.size() == 0) throw std::logic_error("BatchedTridiag::fused_steps: the systems do not fit on chip");
   // Each thread steps groups of systems side by side in the lanes of a vector, each group through
   // all `count` steps, held in that core's cache.
   const FusedGroups::Problem p{f, systems, packed_.data(), count, cond, alpha, ends, left, right, y};

@@ -87,7 +87,7 @@ ChunkedData run_in_chunks(const ChunkedRun* chunks, const std::string& config_te
   });
   const std::string identity = config_identity(config_text, run.dir, tables_not_affecting_simulation()),
                     truth_identity = config_identity(config_text, run.dir, tables_not_affecting_truth());
-  const auto spans = chunk_spans(B, run.chunk, run.least, device);
+  const auto spans = chunk_spans(B, run.chunk, run.least, run.floor, device);
   const index_t chunk = spans.empty() ? 0 : spans.front().second;
   if (const auto count = static_cast<index_t>(spans.size()); count < ranks && me == 0)
     observer.warning(

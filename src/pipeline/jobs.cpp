@@ -72,8 +72,8 @@ std::string data_path(const JobOptions& o) { return (fs::path(o.out) / "data.h5"
 // the chunks is committed.
 std::shared_ptr<Simulation> simulate_into(const Problem& problem, const JobOptions& o, Device dev, Observer& observer) {
   const std::string path = data_path(o);
-  const ChunkedRun chunks{path + ".chunks", o.resume, problem.shared().chunk_trajectories,
-                          problem.shared().chunk_least};
+  const ChunkedRun chunks{path + ".chunks", o.resume, problem.shared().chunk_trajectories, problem.shared().chunk_least,
+                          problem.shared().chunk_floor};
   std::shared_ptr<Simulation> sim;
   try {
     sim = problem.simulate(dev, &chunks, observer);

@@ -134,6 +134,10 @@ struct SharedConfig {
   /// ceil(those / m^2) trajectories keeps the tables within the patch state's size (issue 17's
   /// memory bound). 1 otherwise.
   int chunk_least = 1;
+  /// The fewest trajectories of a default chunk on the CPU for its lanes and threads
+  /// (io/footprint.hpp: kCpuChunkFloor) in the patch schemes; 1 at full resolution, where one
+  /// trajectory's state is the whole domain's and a few of them may not fit in memory.
+  int chunk_floor = 1;
   /// Macro steps (1D patch dynamics) or samples (2D) between the host's reads of the device's
   /// record of the first non-finite or out-of-range value (BadValueWatch): the device is not made
   /// to wait every step, and a bad value still stops the run naming where it first appeared.

@@ -16,12 +16,14 @@ namespace patchlearn {
 
 /// The chunks (first, count) a resumable simulation of `trajectories` commits (pipeline/chunks.hpp):
 /// `chunk` each where given (> 0), kept as asked; by default a tenth of them on the CPU (its cost is
-/// linear in them, so an interruption loses little) but at least kCpuChunkFloor, and at least
-/// `least` (SharedConfig::chunk_least), all at once on a GPU (which needs the whole batch to fill
-/// the chip), the last chunk taking any remainder smaller than `least`. Never dependent on the rank
-/// or thread count.
-std::vector<std::pair<index_t, index_t>> chunk_spans(index_t trajectories, int chunk, int least, Device device);
-/// The fewest trajectories of a default chunk on the CPU: fewer leave its lanes and threads idle.
+/// linear in them, so an interruption loses little) but at least `floor` (SharedConfig::chunk_floor)
+/// and at least `least` (SharedConfig::chunk_least), all at once on a GPU (which needs the whole
+/// batch to fill the chip), the last chunk taking any remainder smaller than `least`. Never
+/// dependent on the rank or thread count.
+std::vector<std::pair<index_t, index_t>> chunk_spans(index_t trajectories, int chunk, int least, int floor,
+                                                     Device device);
+/// The fewest trajectories of a default chunk of the patch schemes on the CPU (SharedConfig::chunk_floor):
+/// fewer leave its lanes and threads idle.
 /// 1D patch dynamics steps the patches of one matrix four trajectories at a time in the lanes of an
 /// AVX2 vector (kernels::BatchedTridiag::fused_steps: quick1d's simulate took 3.5 s in chunks of
 /// one trajectory, 2.0 s in one chunk); 2D gap-tooth shares a chunk's trajectories among the

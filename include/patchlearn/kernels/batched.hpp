@@ -52,9 +52,9 @@ class BatchedTridiag {
   Device dev_;
   index_t mats_, n_, chunks_, eo_;
   Buffer<double> l_, d_, u_, cp_, inv_, v_, w_, rlow_, rcp_, rinv_;
-  Buffer<double> lanes_;         ///< CUDA: the sweep factors lane-major (TridiagFactors::lanes)
-  Buffer<double> packed_;        ///< CPU: the factors of groups of matrices side by side (pack_lanes)
-  index_t lanes_per_group_ = 0;  ///< CPU: the matrices of a group, the lanes fused_steps runs in
+  Buffer<double> lanes_;     ///< CUDA: the sweep factors lane-major (TridiagFactors::lanes)
+  Buffer<double> packed_;    ///< CPU, where fits_on_chip: the factors of groups of matrices side by side (pack_lanes)
+  index_t lanes_per_group_;  ///< CPU: the matrices of a group, the lanes fused_steps runs in
 };
 
 /// out[s] = increment right-hand side of x[s] (kernels/diffusion.hpp: increment_rhs). cond is

@@ -33,6 +33,7 @@ struct ChunkedRun {
   bool resume = false;
   int chunk = 0;  ///< trajectories per chunk (0: the default of io/footprint.hpp: chunk_spans)
   int least = 1;  ///< SharedConfig::chunk_least: with the default size no chunk, not even the last, holds fewer
+  int floor = 1;  ///< SharedConfig::chunk_floor: the fewest of a default chunk on the CPU
 };
 
 /// compute(first, count, progress) simulates trajectories [first, first + count) and truth(first,
