@@ -189,7 +189,7 @@ TEST_P(FusedSteps, SameValuesAsTheUnblockedSteps) {
     const auto ends = run % 2 ? kernels::EndRows::AveragedGradient : kernels::EndRows::Dirichlet;
     const bool grad = ends == kernels::EndRows::AveragedGradient, baseline = run >= 2;
     const index_t eo = grad ? 6 : 1;
-    if (baseline) setenv("PATCHLEARN_CPU_BASELINE", "1", 1);  // read when the solver factors
+    if (baseline) setenv("PATCHLEARN_CPU_BASELINE", "1", 1);  // read when the solver is made
     kernels::BatchedTridiag solver(dev, mats, n, c.chunk, eo);
     solver.assemble_diffusion(cond, alpha, ends);
     unsetenv("PATCHLEARN_CPU_BASELINE");

@@ -82,11 +82,15 @@ void BatchedTridiag::factor() {
 // the solver was made (lanes_per_group_), which fused_steps then runs.
 namespace {
 constexpr int kPackedArrays = 6, kPackedReduced = 3;
+/// Doubles of one group of `lanes` matrices of n points and R separators in the packed copy.
+index_t packed_group_size(index_t lanes, index_t n, index_t R) {
+  return lanes * (kPackedArrays * n + kPackedReduced * R);
 }
+}  // namespace
 
 void BatchedTridiag::pack_lanes() {
   const index_t K = lanes_per_group_, n = n_, R = chunks_ + 1;
-  const index_t groups = (mats_ + K - 1) / K, group_size = K * (kPackedArrays * n + kPackedReduced * R);
+  const index_t groups = (mats_ + K - 1) / K, group_size = packed_group_size(K, n, R);
   packed_ = Buffer<double>(Device::CPU, static_cast<std::size_t>(groups * group_size));
   const double* full[kPackedArrays] = {l_.data(), u_.data(), cp_.data(), inv_.data(), v_.data(), w_.data()};
   const double* reduced[kPackedReduced] = {rlow_.data(), rcp_.data(), rinv_.data()};
@@ -205,7 +209,7 @@ struct FusedGroups {
     constexpr int K = kLaneCount<L>;
     const index_t n = p.f.n, R = p.f.P + 1, mats = p.f.mats;
     const index_t shared_rows = p.systems / mats / K * K, shared = shared_rows / K * mats;
-    const index_t groups = (mats + K - 1) / K, group_size = K * (kPackedArrays * n + kPackedReduced * R);
+    const index_t groups = (mats + K - 1) / K, group_size = packed_group_size(K, n, R);
     const index_t items = shared + (p.systems - shared_rows * mats + mats - 1) / mats * groups;
     Buffer<double> scratch(Device::CPU, static_cast<std::size_t>(3 * n * K));  // aligned for L
     L *ys = reinterpret_cast<L*>(scratch.data()), *r = ys + n, *cond = r + n;
