@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "patchlearn/core/device.hpp"
@@ -49,3 +51,32 @@ inline double max_magnitude(const std::vector<double>& v) {
   }
   return m;
 }
+
+/// The versions of the CPU kernels that have vector versions (kernels/cpu_support.hpp: cpu_lanes)
+/// this machine runs, as values of PATCHLEARN_CPU_ISA: the baseline always, avx2 and avx512 where
+/// the CPU has them. On CUDA one, "" (the environment left as it is).
+inline std::vector<std::string> cpu_isas(patchlearn::Device dev) {
+  if (dev != patchlearn::Device::CPU) return {""};
+  std::vector<std::string> isas{"baseline"};
+#ifdef __x86_64__
+  if (__builtin_cpu_supports("avx2")) isas.push_back("avx2");
+  if (__builtin_cpu_supports("avx512f")) isas.push_back("avx512");
+#endif
+  return isas;
+}
+
+/// Runs the CPU kernels in version `isa` (PATCHLEARN_CPU_ISA; "" changes nothing) while it lives.
+class CpuIsa {
+ public:
+  explicit CpuIsa(const std::string& isa) : set_(!isa.empty()) {
+    if (set_) setenv("PATCHLEARN_CPU_ISA", isa.c_str(), 1);
+  }
+  ~CpuIsa() {
+    if (set_) unsetenv("PATCHLEARN_CPU_ISA");
+  }
+  CpuIsa(const CpuIsa&) = delete;
+  CpuIsa& operator=(const CpuIsa&) = delete;
+
+ private:
+  bool set_;
+};

@@ -80,20 +80,6 @@ Lattice2D nonlinear_paper_lattice(const PatchLayout2D& g) {
   return Lattice2D(t, BondPlacement::Reference, g.h, g.first);
 }
 
-// Runs the CPU loops that have an AVX2 version in their baseline version (kernels/batched.cpp).
-void use_cpu_baseline(bool on) {
-  if (on)
-    setenv("PATCHLEARN_CPU_BASELINE", "1", 1);
-  else
-    unsetenv("PATCHLEARN_CPU_BASELINE");
-}
-
-/// The versions of a kernel to run: on the CPU the AVX2 one (where the CPU has it) and the baseline
-/// (use_cpu_baseline); CUDA has one.
-std::vector<bool> cpu_versions(Device dev) {
-  return dev == Device::CPU ? std::vector<bool>{false, true} : std::vector<bool>{false};
-}
-
 }  // namespace
 
 using LatticeOnDevice = OnDevice;  // on_device.hpp
@@ -272,8 +258,8 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
   // rates over all patches at once, the CUDA kernel one point a thread: every value must be the
   // per-point gap_tooth_rate evaluated here on the host, for the paper's m = 3 (compiled for that
   // size) and other sizes, with P not a multiple of the register blocks, linear and u-dependent,
-  // with one bond table shared by the teeth and with one per tooth; on the CPU in the AVX2
-  // version (where the CPU has it) and the baseline one (PATCHLEARN_CPU_BASELINE). The same sums in
+  // with one bond table shared by the teeth and with one per tooth; on the CPU in every vector
+  // version this CPU runs (PATCHLEARN_CPU_ISA: the baseline, AVX2, AVX-512). The same sums in
   // the same order: equal but for contraction to FMA, one rounding of at most the rate's own
   // scale in each of the ~4 + 4P operations of a border point (2e-14 at P = 16 on CUDA, whose
   // compiler contracts: the per-point function compiled on the host with and without contraction
@@ -282,9 +268,9 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   const double tol = dev == Device::CPU ? 1e-15 : 2e-14;
   const Buffer<double> g_series(dev, std::vector<double>(kG, kG + 3)), f_series(dev, std::vector<double>(kF, kF + 4));
-  for (const bool baseline : cpu_versions(dev))
+  for (const std::string& isa : cpu_isas(dev))
     for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
-      use_cpu_baseline(baseline);
+      const CpuIsa version(isa);
       const int n = m + 2;
       const index_t batch = 3, PP = static_cast<index_t>(P) * P, per = PP * m * m;
       std::vector<double> kE(n * n), kN(n * n), kEp(n * n * PP), kNp(kEp.size()), wp(P), wm(P), U(batch * per),
@@ -325,11 +311,10 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
             kernels::gap_tooth_rates(dev, batch, P, m, kd, wpd.data(), wmd.data(), 7.0, Ud.data(), out.data(),
                                      on_dev[v], library ? edges.data() : nullptr);
             EXPECT_LE(max_difference(out.to_host(), want), tol * scale)
-                << "P " << P << ", m " << m << (baseline ? ", baseline" : "") << (nl.linear() ? "" : ", u-dependent")
+                << "P " << P << ", m " << m << ", CPU " << isa << (nl.linear() ? "" : ", u-dependent")
                 << (own ? ", own bonds" : "") << (library ? ", library edges" : "");
           }
         }
-      use_cpu_baseline(false);
     }
 }
 
@@ -393,7 +378,7 @@ TEST_P(LatticeOnDevice, GapToothChebyshevIntervalEqualsTheTermByTermLoop) {
   // trajectory with the vectors in shared memory: the paper's 16 x 16 patches of 3 x 3 need more
   // than the 48 KiB default, 7 x 7 of 4 x 4 less); its values must be those of the batch-wide loop
   // of kernels (chebyshev_start, gap_tooth_rates, chebyshev_step) that Propagator2D runs for other
-  // schemes: for m = 3 (compiled for that size) and other sizes, AVX2 and baseline versions on the
+  // schemes: for m = 3 (compiled for that size) and other sizes, every vector version on the
   // CPU, 2 to 40 terms, with shared and per-tooth bond tables. The same arithmetic: bit for bit on
   // the CPU; on CUDA the two kernels may contract to FMA differently: 1e-15 of the sum's scale per
   // term (this loop compiled on the host with and without contraction differs by at most 1.6e-16
@@ -401,11 +386,11 @@ TEST_P(LatticeOnDevice, GapToothChebyshevIntervalEqualsTheTermByTermLoop) {
   // terms bounded by the state.)
   std::mt19937_64 gen(11);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0), W(-0.1, 0.1), C(0.0, 0.3);
-  for (const bool baseline : cpu_versions(dev))
+  for (const std::string& isa : cpu_isas(dev))
     for (const bool own : {false, true})
       for (auto [P, m, terms] : {std::tuple{16, 3, 40}, std::tuple{5, 2, 2}, std::tuple{7, 4, 9}}) {
         ASSERT_TRUE(kernels::gap_tooth_interval_fits(dev, P, m));
-        use_cpu_baseline(baseline);
+        const CpuIsa version(isa);
         const int n = m + 2;
         const index_t batch = 3, PP = static_cast<index_t>(P) * P, count = batch * PP * m * m;
         const double rho = 100.0, inv_h2 = 3.0, a = 4.0 / rho;
@@ -431,10 +416,9 @@ TEST_P(LatticeOnDevice, GapToothChebyshevIntervalEqualsTheTermByTermLoop) {
         }
         kernels::gap_tooth_chebyshev_interval(dev, batch, P, m, k, wpd.data(), wmd.data(), inv_h2, rho, cd.data(),
                                               terms, onchip.data());
-        use_cpu_baseline(false);
         const auto got = onchip.to_host(), want = acc.to_host();
         const std::string what = "P " + std::to_string(P) + ", m " + std::to_string(m) + ", " + std::to_string(terms) +
-                                 " terms" + (baseline ? ", baseline" : "") + (own ? ", own bonds" : "");
+                                 " terms" + ", CPU " + isa + (own ? ", own bonds" : "");
         if (dev == Device::CPU) {
           EXPECT_EQ(got, want) << what;
         } else {
@@ -450,7 +434,7 @@ TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
   // 600^2 lattice, so a thread takes four trajectories and then two; two on 400^2, three each; as
   // many as trajectories on 37^2: cuda/lattice2d.cu, trajectory_groups). Every value
   // must still be periodic_lattice_rate's on the host, wrapped ends included, linear and
-  // u-dependent, on the CPU in the AVX2 and the baseline version: the linear rates on the CPU bit
+  // u-dependent, on the CPU in every vector version: the linear rates on the CPU bit
   // for bit, otherwise equal but for FMA contraction, at most an ulp of the scale in each of a dozen
   // operations: 2e-15 of the scale. (The host's per-point function compiled with and without
   // contraction differs by 3.7e-16 of the scale here, 1.4e-14 absolute: an absolute 1e-14 would
@@ -458,9 +442,9 @@ TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
   std::mt19937_64 gen(9);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   const Buffer<double> g_series(dev, std::vector<double>(kG, kG + 3)), f_series(dev, std::vector<double>(kF, kF + 4));
-  for (const bool baseline : cpu_versions(dev))
+  for (const std::string& isa : cpu_isas(dev))
     for (index_t N : {index_t{37}, index_t{400}, index_t{600}}) {
-      use_cpu_baseline(baseline);
+      const CpuIsa version(isa);
       const index_t batch = 6;
       std::vector<double> kE(N * N), kN(N * N), u(batch * N * N), rho(N * N);
       for (auto* v : {&kE, &kN, &rho})
@@ -480,9 +464,8 @@ TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
                   kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(), kN.data(), N, x, y, 3.0, on_host[v]);
         const double tol = dev == Device::CPU && on_host[v].linear() ? 0.0 : 2e-15;
         EXPECT_LE(max_difference(out.to_host(), want), tol * max_magnitude(want))
-            << "N = " << N << (baseline ? ", baseline" : "") << (on_host[v].linear() ? "" : ", u-dependent");
+            << "N = " << N << ", CPU " << isa << (on_host[v].linear() ? "" : ", u-dependent");
       }
-      use_cpu_baseline(false);
     }
 }
 
@@ -506,13 +489,12 @@ TEST_P(LatticeOnDevice, FullLatticeFusedChebyshevStepEqualsRatesThenStep) {
     Buffer<double> AT(dev, n), want_Tkm1(dev, Tkm1), want_acc(dev, acc);
     kernels::lattice_rates(dev, batch, N, kEd.data(), kNd.data(), 3.0, Tkd.data(), AT.data());
     kernels::chebyshev_step(dev, n, 0.7, AT.data(), Tkd.data(), want_Tkm1.data(), 0.3, want_acc.data());
-    for (const bool baseline : cpu_versions(dev)) {
-      use_cpu_baseline(baseline);
+    for (const std::string& isa : cpu_isas(dev)) {
+      const CpuIsa version(isa);
       Buffer<double> got_Tkm1(dev, Tkm1), got_acc(dev, acc);
       kernels::lattice_chebyshev_step(dev, batch, N, kEd.data(), kNd.data(), 3.0, 0.7, Tkd.data(), got_Tkm1.data(), 0.3,
                                       got_acc.data());
-      use_cpu_baseline(false);
-      const std::string what = "N = " + std::to_string(N) + (baseline ? ", baseline" : "");
+      const std::string what = "N = " + std::to_string(N) + ", CPU " + isa;
       if (dev == Device::CPU) {
         EXPECT_EQ(got_Tkm1.to_host(), want_Tkm1.to_host()) << what;
         EXPECT_EQ(got_acc.to_host(), want_acc.to_host()) << what;

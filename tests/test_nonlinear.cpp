@@ -214,13 +214,13 @@ TEST_P(NonlinearOnDevice, OnAGradedMediumTheEstimateIsTheLocalEffectiveRateOfThe
 }
 
 TEST(NonlinearBurst, TheCpuLanesStepEverySystemAsItWouldBeSteppedAlone) {
-  // The CPU steps several systems side by side, one per lane of a vector (4 with AVX2, 2 with the
-  // baseline), on their media's series packed per group (kernels/patch1d.cpp). Each lane does its
+  // The CPU steps several systems side by side, one per lane of a vector (8 with AVX-512, 4 with
+  // AVX2, 2 with the baseline), on their media's series packed per group (kernels/patch1d.cpp). Each lane does its
   // system's operations in the scalar step's order, without multiply-adds on x86, so every system
   // must come out bit for bit as kernels::theta_step leaves it alone. Media of different series
   // lengths (a shared reaction series among them), 23 systems (a last group with spare lanes),
   // 3 media (lanes of one group on different media) or 2 (groups that reuse the packed series),
-  // both end closures, and exact and frozen Jacobians, in both of the CPU's versions.
+  // both end closures, and exact and frozen Jacobians, in every vector version this CPU runs.
   constexpr index_t n = 41, systems = 23;
   const double dx = 1.0 / (n - 1);
   for (const index_t mats : {index_t{3}, index_t{2}}) {
@@ -249,7 +249,7 @@ TEST(NonlinearBurst, TheCpuLanesStepEverySystemAsItWouldBeSteppedAlone) {
     }
     for (const auto ends : {kernels::EndRows::Dirichlet, kernels::EndRows::AveragedGradient})
       for (const auto jac : {kernels::StepJacobian::Exact, kernels::StepJacobian::Frozen})
-        for (const bool baseline : {false, true}) {
+        for (const std::string& isa : cpu_isas(Device::CPU)) {
           const int count = 3;
           const double dt = 2e-3, theta = jac == kernels::StepJacobian::Exact ? 0.5 : 1.0;
           const bool keep = jac == kernels::StepJacobian::Frozen;
@@ -259,15 +259,11 @@ TEST(NonlinearBurst, TheCpuLanesStepEverySystemAsItWouldBeSteppedAlone) {
               kernels::theta_step(n, m.of_system(s, n), alone.data() + s * n, dt, theta, 1.0 / dx, ends, 2, left[s],
                                   right[s], kernels::StepScratch::at(work.data(), n),
                                   k == 0 ? kernels::StepJacobian::Exact : jac, keep);
-          if (baseline)
-            setenv("PATCHLEARN_CPU_BASELINE", "1", 1);
-          else
-            unsetenv("PATCHLEARN_CPU_BASELINE");
+          const CpuIsa version(isa);
           Buffer<double> y(Device::CPU, y0), L(Device::CPU, left), R(Device::CPU, right),
               scratch(Device::CPU, kernels::theta_steps_scratch(Device::CPU, systems, n, m));
           kernels::theta_steps(Device::CPU, systems, n, m, count, dt, theta, jac, 1.0 / dx, ends, 2, L.data(), R.data(),
                                y.data(), scratch.data());
-          unsetenv("PATCHLEARN_CPU_BASELINE");
           const auto lanes = y.to_host();
           const double change = max_difference(alone, y0);
           ASSERT_GT(change, 1e-3);  // the steps move the fields
@@ -276,8 +272,7 @@ TEST(NonlinearBurst, TheCpuLanesStepEverySystemAsItWouldBeSteppedAlone) {
 #else  // where multiply-adds may be contracted differently in the two loops: round-off of the steps
           EXPECT_LT(max_difference(lanes, alone), 1e-13)
 #endif
-              << "mats " << mats << ", ends " << static_cast<int>(ends) << ", frozen " << keep << ", baseline "
-              << baseline;
+              << "mats " << mats << ", ends " << static_cast<int>(ends) << ", frozen " << keep << ", CPU " << isa;
         }
   }
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <tuple>
@@ -168,14 +169,16 @@ TEST_P(FusedSteps, SameValuesAsTheUnblockedSteps) {
   // fused_steps runs increment_rhs, solve and the update with each system held on chip (a CPU
   // thread's cache, where several systems share the lanes of a vector; a CUDA block's shared
   // memory); the arithmetic is the same operation for operation. On the CPU the values must agree
-  // bit for bit, in the AVX2 lanes and the baseline's; nvcc may contract multiply-adds differently
-  // in the two kernels, ~1 ulp per operation: 1e-13 relative after five steps. One chunk (Thomas)
-  // and several, plain and averaged-gradient ends; n = 4801 needs 77 KB of shared memory, past
-  // CUDA's 48 KB default. 5 matrices and 23 systems: on the CPU, groups of lanes of one matrix (the
-  // first four rows), and of consecutive matrices that run past the last matrix or the batch's end.
+  // bit for bit, in the lanes of every vector version this CPU runs (AVX-512's 8, AVX2's 4, the
+  // baseline's 2); nvcc may contract multiply-adds differently in the two kernels, ~1 ulp per
+  // operation: 1e-13 relative after five steps. One chunk (Thomas) and several, plain and
+  // averaged-gradient ends; n = 4801 needs 77 KB of shared memory, past CUDA's 48 KB default.
+  // 9 matrices and 84 systems: on the CPU, groups of lanes of one matrix (the first eight rows, in
+  // every version), then a row of groups of consecutive matrices (full, and past the last matrix)
+  // and a group that runs past the batch's end.
   const auto [dev, c] = GetParam();
   SKIP_UNLESS_USABLE(dev);
-  const index_t n = c.n, mats = 5, systems = 23;
+  const index_t n = c.n, mats = 9, systems = 84;
   const int steps = 5;
   std::mt19937_64 gen(11);
   std::uniform_real_distribution<double> A(0.1, 2.1), S(-1.0, 1.0);
@@ -185,29 +188,29 @@ TEST_P(FusedSteps, SameValuesAsTheUnblockedSteps) {
   for (auto& e : edges) e = 0.1 * S(gen);
   const Buffer<double> cond(dev, cond_host), edge(dev, edges);
   const double alpha = 3e4;  // stiff: dt / dx^2 of a burst substep
-  for (int run = 0; run < (dev == Device::CPU ? 4 : 2); ++run) {
-    const auto ends = run % 2 ? kernels::EndRows::AveragedGradient : kernels::EndRows::Dirichlet;
-    const bool grad = ends == kernels::EndRows::AveragedGradient, baseline = run >= 2;
-    const index_t eo = grad ? 6 : 1;
-    if (baseline) setenv("PATCHLEARN_CPU_BASELINE", "1", 1);  // read when the solver is made
-    kernels::BatchedTridiag solver(dev, mats, n, c.chunk, eo);
-    solver.assemble_diffusion(cond, alpha, ends);
-    unsetenv("PATCHLEARN_CPU_BASELINE");
-    ASSERT_TRUE(solver.fits_on_chip());
-    const double* lp = grad ? edge.data() : nullptr;
-    const double* rp = grad ? edge.data() + systems : nullptr;
-    Buffer<double> unblocked(dev, y0), work(dev, y0.size()), fused(dev, y0);
-    for (int k = 0; k < steps; ++k) {
-      kernels::increment_rhs(dev, systems, mats, n, cond.data(), alpha, ends, eo, lp, rp, unblocked.data(),
-                             work.data());
-      solver.solve(work.data(), systems);
-      kernels::axpby(dev, systems * n, 1.0, unblocked.data(), 1.0, work.data(), unblocked.data());
+  for (const std::string& isa : cpu_isas(dev))
+    for (const auto ends : {kernels::EndRows::Dirichlet, kernels::EndRows::AveragedGradient}) {
+      const bool grad = ends == kernels::EndRows::AveragedGradient;
+      const index_t eo = grad ? 6 : 1;
+      std::optional<CpuIsa> version(std::in_place, isa);  // read when the solver is made, not after
+      kernels::BatchedTridiag solver(dev, mats, n, c.chunk, eo);
+      version.reset();
+      solver.assemble_diffusion(cond, alpha, ends);
+      ASSERT_TRUE(solver.fits_on_chip());
+      const double* lp = grad ? edge.data() : nullptr;
+      const double* rp = grad ? edge.data() + systems : nullptr;
+      Buffer<double> unblocked(dev, y0), work(dev, y0.size()), fused(dev, y0);
+      for (int k = 0; k < steps; ++k) {
+        kernels::increment_rhs(dev, systems, mats, n, cond.data(), alpha, ends, eo, lp, rp, unblocked.data(),
+                               work.data());
+        solver.solve(work.data(), systems);
+        kernels::axpby(dev, systems * n, 1.0, unblocked.data(), 1.0, work.data(), unblocked.data());
+      }
+      solver.fused_steps(fused.data(), systems, steps, cond.data(), alpha, ends, lp, rp);
+      const auto f = fused.to_host(), u = unblocked.to_host();
+      EXPECT_LE(max_difference(f, u), dev == Device::CPU ? 0.0 : 1e-13) << "eo " << eo << ", CPU " << isa;
+      EXPECT_GT(max_difference(f, y0), 0.1);  // the steps did something: the field moved
     }
-    solver.fused_steps(fused.data(), systems, steps, cond.data(), alpha, ends, lp, rp);
-    const auto f = fused.to_host(), u = unblocked.to_host();
-    EXPECT_LE(max_difference(f, u), dev == Device::CPU ? 0.0 : 1e-13) << "eo " << eo << (baseline ? ", baseline" : "");
-    EXPECT_GT(max_difference(f, y0), 0.1);  // the steps did something: the field moved
-  }
   if (dev == Device::CUDA) {  // the paper's 80,001-point patches do not fit
     EXPECT_FALSE(kernels::BatchedTridiag(dev, 9, 80001, 64, 1).fits_on_chip());
   }

@@ -1,7 +1,7 @@
 #pragma once
 // The CPU side of the batched kernels (internal to src/kernels): the dispatch to the CUDA backend,
-// the cache size, streaming stores, and the run-time choice between the x86-64 baseline and AVX2
-// versions of a loop. The kernel families are in tridiag_batched.cpp (the batched tridiagonal
+// the cache size, streaming stores, and the run-time choice among the x86-64 baseline, AVX2 and
+// AVX-512 versions of a loop. The kernel families are in tridiag_batched.cpp (the batched tridiagonal
 // solver), patch1d.cpp (the 1D patch operations and element-wise work) and lattice2d.cpp (the 2D
 // lattice and gap-tooth coupling).
 #include <omp.h>
@@ -103,21 +103,37 @@ void stream_row(double* y, index_t n, const F& value) {
   for (; j < n; ++j) y[j] = value(j, 0);
 }
 
-/// Whether the CPU loops that have an AVX2 version may run it: the CPU has AVX2 and the environment
-/// does not set PATCHLEARN_CPU_BASELINE (which lets the tests run both versions on one machine).
-inline bool cpu_avx2() {
+/// The widest vectors the CPU loops that have vector versions run on, in doubles: 8 (AVX-512),
+/// 4 (AVX2) or 2 (the x86-64 baseline's SSE2; also any other CPU, where GCC's vectors of 2 are what
+/// the target has). The widest the CPU has, unless PATCHLEARN_CPU_ISA caps it (`baseline`, `avx2`
+/// or `avx512`), which lets the tests run every version on one machine. Every version gives the
+/// same values: the kernels are compiled without contracting multiply-adds (-ffp-contract=off),
+/// and each lane does its system's operations in the same order.
+inline int cpu_lanes() {
+  int cap = 8;
+  if (const char* isa = std::getenv("PATCHLEARN_CPU_ISA")) {
+    const std::string name(isa);
+    if (name == "baseline")
+      cap = 2;
+    else if (name == "avx2")
+      cap = 4;
+    else if (name != "avx512")
+      throw RunError("PATCHLEARN_CPU_ISA='" + name + "': expected baseline, avx2 or avx512");
+  }
 #ifdef __x86_64__
-  return __builtin_cpu_supports("avx2") && std::getenv("PATCHLEARN_CPU_BASELINE") == nullptr;
-#else
-  return false;
+  if (cap >= 8 && __builtin_cpu_supports("avx512f")) return 8;
+  if (cap >= 4 && __builtin_cpu_supports("avx2")) return 4;
 #endif
+  return 2;
 }
 
 /// Vectors of GCC's vector extension, read and written at any double's alignment: two doubles
-/// (one register of the x86-64 baseline, SSE2, or of NEON) and four (one AVX register; only used
-/// in functions compiled for AVX2, elsewhere it would be split through memory).
+/// (one register of the x86-64 baseline, SSE2, or of NEON), four (one AVX register) and eight (one
+/// AVX-512 register); the wider ones only used in functions compiled for their instruction set,
+/// elsewhere they would be split through memory.
 using double2 = double __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double))));
 using double4 = double __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double))));
+using double8 = double __attribute__((vector_size(8 * sizeof(double)), aligned(sizeof(double))));
 
 /// The lanes of run_vectorized's V (of `Bytes` bytes): a vector of as many doubles at its natural
 /// alignment (as a template argument, V would lose its reduced one), for systems stepped side by
@@ -132,20 +148,24 @@ template <>
 struct LanesOf<32> {
   using type = double __attribute__((vector_size(32)));
 };
+template <>
+struct LanesOf<64> {
+  using type = double __attribute__((vector_size(64)));
+};
 /// The lane vector of run_vectorized's V, and how many systems it holds side by side.
 template <class V>
 using Lanes = typename LanesOf<sizeof(V)>::type;
 template <class L>
 constexpr int kLaneCount = sizeof(L) / sizeof(double);
-/// The lanes of the vectors run_vectorized(avx2, ...) runs its kernel on.
-inline int vector_lanes(bool avx2) { return avx2 ? 4 : 2; }
+/// The most lanes any version has (scratch sized for it serves every version).
+constexpr int kMaxLanes = 8;
 
-/// Kernel::run<V>(args...) in a function compiled for AVX2 (V = double4) where `avx2`
-/// (cpu_avx2()), else in one compiled for the baseline (V = double2): one binary that uses AVX2
-/// where the CPU has it. Kernel::run must be always_inline, so that its loops are compiled for the
-/// target of the function around it; that function is kept out of the caller's OpenMP region
-/// (inlined there, the gap-tooth trajectory ran ~40 % slower). Neither version uses FMA, so both
-/// give the same values.
+/// Kernel::run<V>(args...) in a function compiled for the instruction set of `lanes` (cpu_lanes()):
+/// AVX-512 with V = double8, AVX2 with V = double4, else the baseline with V = double2. One binary
+/// that uses the widest vectors the CPU has. Kernel::run must be always_inline, so that its loops
+/// are compiled for the target of the function around it; that function is kept out of the
+/// caller's OpenMP region (inlined there, the gap-tooth trajectory ran ~40 % slower). The AVX-512
+/// version also vectorizes the plain loops (omp simd) 8 wide: GCC would otherwise prefer 4.
 template <class Kernel, class... Args>
 [[gnu::noinline]] void run_baseline(Args... args) {
   Kernel::template run<double2>(args...);
@@ -155,13 +175,18 @@ template <class Kernel, class... Args>
 [[gnu::noinline, gnu::target("avx2")]] void run_avx2(Args... args) {
   Kernel::template run<double4>(args...);
 }
+template <class Kernel, class... Args>
+[[gnu::noinline, gnu::target("avx512f,prefer-vector-width=512")]] void run_avx512(Args... args) {
+  Kernel::template run<double8>(args...);
+}
 #endif
 template <class Kernel, class... Args>
-void run_vectorized(bool avx2, Args... args) {
+void run_vectorized(int lanes, Args... args) {
 #ifdef __x86_64__
-  if (avx2) return run_avx2<Kernel>(args...);
+  if (lanes == 8) return run_avx512<Kernel>(args...);
+  if (lanes == 4) return run_avx2<Kernel>(args...);
 #endif
-  (void)avx2;
+  (void)lanes;
   run_baseline<Kernel>(args...);
 }
 

@@ -35,7 +35,9 @@ template <class V, int MR, int NV>
 
 template <class V>
 [[gnu::always_inline]] inline void coupling_product(int P, const double* L, const double* R, double* out) {
-  constexpr int MR = 4, NV = 2, NR = NV * sizeof(V) / sizeof(double);
+  // Blocks of 4 rows by 8 columns (two vectors of 4, one of 8), 4 by 4 with the baseline's vectors
+  // of 2: the paper's P = 10 has one block of 8 columns and two columns left.
+  constexpr int W = sizeof(V) / sizeof(double), MR = 4, NV = W >= 8 ? 1 : 2, NR = NV * W;
   int c0 = 0;
   for (; c0 + NR <= P; c0 += NR) {
     int r0 = 0;
@@ -220,8 +222,8 @@ struct GapToothTrajectory {
     };
     // Three planes for the series: its argument and Clenshaw's two partial sums.
     double *arg = bonds + 2 * static_cast<index_t>(m) * (m + 1) * PP, *b1 = arg + PP, *b2 = b1 + PP;
-    // The lambdas with loops are always_inline, as the run_avx2 around them needs: compiled apart,
-    // they had the baseline's target (SSE2) and the series ran at half width (avx2_kernels_inline).
+    // The lambdas with loops are always_inline, as the run_avx2 or run_avx512 around them needs: compiled apart,
+    // they had the baseline's target (SSE2) and the series ran at half width (vector_kernels_inline).
     if (!nl.linear()) {
       const auto factors =
           [&nl, PP, arg, b1, b2 ](const double* a, const double* c, double* out) __attribute__((always_inline)) {
@@ -307,7 +309,7 @@ struct GapToothCoupling {
 /// all n terms in its own three vectors (T_k-1, T_k, A T_k), the sum building up in u itself.
 template <int Mc>
 void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const double* c, int n, double* u) {
-  const bool avx2 = cpu_avx2();
+  const int lanes = cpu_lanes();
   const index_t per = static_cast<index_t>(g.P) * g.P * g.m * g.m;
   const double a = 4.0 / rho;
 #pragma omp parallel firstprivate(g)
@@ -320,11 +322,11 @@ void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const
       std::copy(acc, acc + per, Tkm1);
       g.dUdt = AT;
       g.U = Tkm1;
-      run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+      run_vectorized<GapToothTrajectory<Mc>>(lanes, g, index_t{0}, edges.data());
       for (index_t i = 0; i < per; ++i) chebyshev_start(a, AT[i], Tkm1[i], c[0], c[1], Tk[i], acc[i]);
       for (int k = 1; k + 1 < n; ++k) {
         g.U = Tk;
-        run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+        run_vectorized<GapToothTrajectory<Mc>>(lanes, g, index_t{0}, edges.data());
         for (index_t i = 0; i < per; ++i) chebyshev_update(a, AT[i], Tk[i], Tkm1[i], c[k + 1], acc[i]);
         std::swap(Tk, Tkm1);
       }
@@ -336,7 +338,7 @@ void gap_tooth_intervals_cpu(GapToothProblem g, index_t batch, double rho, const
 /// and stages in its own four vectors (F(Y_0), Y_j-1, Y_j-2, F(Y_j-1)), Y_0 being u itself.
 template <int Mc>
 void gap_tooth_rkc_intervals_cpu(GapToothProblem g, index_t batch, const RkcStage* stage, int s, int steps, double* u) {
-  const bool avx2 = cpu_avx2();
+  const int lanes = cpu_lanes();
   const index_t per = static_cast<index_t>(g.P) * g.P * g.m * g.m;
 #pragma omp parallel firstprivate(g)
   {
@@ -348,7 +350,7 @@ void gap_tooth_rkc_intervals_cpu(GapToothProblem g, index_t batch, const RkcStag
       for (int step = 0; step < steps; ++step) {
         g.U = y0;
         g.dUdt = F0;
-        run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+        run_vectorized<GapToothTrajectory<Mc>>(lanes, g, index_t{0}, edges.data());
         for (index_t i = 0; i < per; ++i) {
           Yjm1[i] = y0[i] + stage[0].gamma_dt * F0[i];
           Yjm2[i] = y0[i];
@@ -356,7 +358,7 @@ void gap_tooth_rkc_intervals_cpu(GapToothProblem g, index_t batch, const RkcStag
         g.dUdt = F;
         for (int j = 1; j < s; ++j) {
           g.U = Yjm1;
-          run_vectorized<GapToothTrajectory<Mc>>(avx2, g, index_t{0}, edges.data());
+          run_vectorized<GapToothTrajectory<Mc>>(lanes, g, index_t{0}, edges.data());
           for (index_t i = 0; i < per; ++i) Yjm2[i] = rkc_stage_value(stage[j], y0[i], Yjm1[i], Yjm2[i], F[i], F0[i]);
           std::swap(Yjm1, Yjm2);
         }
@@ -368,12 +370,12 @@ void gap_tooth_rkc_intervals_cpu(GapToothProblem g, index_t batch, const RkcStag
 
 template <int Mc>
 void gap_tooth_rates_cpu(const GapToothProblem& g, index_t batch) {
-  const bool avx2 = cpu_avx2();
+  const int lanes = cpu_lanes();
 #pragma omp parallel
   {
     std::vector<double> edges(static_cast<std::size_t>(gap_tooth_scratch(g.P, g.m, g.nl, g.k.closure)));
 #pragma omp for
-    for (index_t b = 0; b < batch; ++b) run_vectorized<GapToothTrajectory<Mc>>(avx2, g, b, edges.data());
+    for (index_t b = 0; b < batch; ++b) run_vectorized<GapToothTrajectory<Mc>>(lanes, g, b, edges.data());
   }
 }
 
@@ -421,11 +423,11 @@ void lattice_bands(index_t batch, index_t N, const double* kE, const double* kN,
                    const LatticeNonlinearity& nl, const double* u, const SinkFor& sink_for) {
   using Band = LatticeBand<decltype(sink_for(index_t{0}))>;
   const index_t bands = (N + kLatticeBandRows - 1) / kLatticeBandRows;
-  const bool avx2 = cpu_avx2();
+  const int lanes = cpu_lanes();
 #pragma omp parallel for collapse(2) schedule(static)
   for (index_t k = 0; k < bands; ++k)
     for (index_t b = 0; b < batch; ++b)
-      run_vectorized<Band>(avx2, N, kE, kN, inv_h2, nl, u + b * N * N, sink_for(b), k * kLatticeBandRows);
+      run_vectorized<Band>(lanes, N, kE, kN, inv_h2, nl, u + b * N * N, sink_for(b), k * kLatticeBandRows);
 }
 
 /// Sinks of lattice_bands: store the rates, or take one Chebyshev step with them.
@@ -459,14 +461,15 @@ void gap_tooth_rates(Device dev, index_t batch, int P, int m, const ToothBonds& 
 void closure_edges(Device dev, index_t batch, int P, int m, const ToothClosure& c, const double* U, const double* M,
                    double* edges) {
   PL_RETURN_IF_CUDA(dev, closure_edges(batch, P, m, c, U, M, edges));
-  const bool avx2 = cpu_avx2();
+  const int lanes = cpu_lanes();
   const index_t PP = static_cast<index_t>(P) * P, per = PP * m * m;
 #pragma omp parallel
   {
     std::vector<double> scratch(static_cast<std::size_t>(4 * PP));
 #pragma omp for
     for (index_t b = 0; b < batch; ++b)
-      run_vectorized<ClosureTrajectory>(avx2, P, m, c, U + b * per, M + b * PP, edges + b * 4 * m * PP, scratch.data());
+      run_vectorized<ClosureTrajectory>(lanes, P, m, c, U + b * per, M + b * PP, edges + b * 4 * m * PP,
+                                        scratch.data());
   }
 }
 

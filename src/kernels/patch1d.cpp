@@ -19,13 +19,12 @@ void increment_rhs(Device dev, index_t systems, index_t mats, index_t n, const d
 
 // The nonlinear systems a CPU thread steps side by side, one in each lane of a vector register:
 // each operation of the step, the elimination's division among them, is one vector instruction
-// for all of them (4 lanes with AVX2, 2 with the baseline's SSE2).
+// for all of them (8 lanes with AVX-512, 4 with AVX2, 2 with the baseline's SSE2).
 // A group's states and media are packed lane-minor into the thread's scratch for the group's
 // `count` steps, so that a lane vector is one aligned load; a last group of fewer systems fills
-// its spare lanes with its last system, and writes back only its own. (Vectors of 8 doubles, two
-// AVX2 registers per operation, came out ~3x slower: GCC spills them. BM_NonlinearBurst; bench/RESULTS.md.)
-
-constexpr int kMaxLanes = 4;
+// its spare lanes with its last system, and writes back only its own. (Vectors of 8 doubles under
+// AVX2, two registers per operation, came out ~3x slower: GCC spills them; AVX-512 has 32
+// registers of 8. BM_NonlinearBurst; bench/RESULTS.md.)
 
 /// The series of a table packed for a group: element e's term i of lane k at [e terms + i][k]
 /// (one element only when the table is shared, stride 0). Returns the lane vectors it takes.
@@ -187,9 +186,9 @@ void theta_steps(Device dev, index_t systems, index_t n, const MediumTables& m, 
   // that core's cache.
   const ThetaGroups::Problem p{systems, n, m, count, dt, theta, jac, inv_dx, ends, eo, left, right, y};
   const index_t per_thread = kMaxLanes * lanes_scratch(n, m);
-  const bool avx2 = cpu_avx2();
+  const int lanes = cpu_lanes();
 #pragma omp parallel
-  run_vectorized<ThetaGroups>(avx2, p, scratch + static_cast<index_t>(omp_get_thread_num()) * per_thread);
+  run_vectorized<ThetaGroups>(lanes, p, scratch + static_cast<index_t>(omp_get_thread_num()) * per_thread);
 }
 
 index_t theta_steps_scratch(Device dev, index_t systems, index_t n, const MediumTables& m) {
@@ -254,9 +253,9 @@ void lift_corrector(Device dev, index_t systems, index_t windows, index_t n, con
     if (!scratch) throw std::invalid_argument("lift_corrector: the slow lift on the CPU needs its lanes' scratch");
     const LiftGroups::Problem p{systems, windows, n, a, a_star, m, dx, start, nq, y};
     const index_t per_thread = kMaxLanes * lanes_scratch(n, m);
-    const bool avx2 = cpu_avx2();
+    const int lanes = cpu_lanes();
 #pragma omp parallel
-    run_vectorized<LiftGroups>(avx2, p, scratch + static_cast<index_t>(omp_get_thread_num()) * per_thread);
+    run_vectorized<LiftGroups>(lanes, p, scratch + static_cast<index_t>(omp_get_thread_num()) * per_thread);
     return;
   }
   for_each_index(dev, systems, LiftCorrector{windows, n, a, a_star, m, dx, start, nq, y});

@@ -7,9 +7,21 @@ namespace patchlearn::kernels {
 
 using namespace cpu;
 
+namespace {
+/// Whether a CPU thread's `lanes` systems of n points (values, increments, conductances) fit in its
+/// share of half the last-level cache.
+bool lanes_fit_on_chip(index_t lanes, index_t n) {
+  return 3.0 * static_cast<double>(lanes) * sizeof(double) * static_cast<double>(n) * omp_get_max_threads() <=
+         0.5 * last_level_cache_bytes();
+}
+}  // namespace
+
 BatchedTridiag::BatchedTridiag(Device dev, index_t mats, index_t n, index_t chunk_len, index_t end_offset)
-    : dev_(dev), mats_(mats), n_(n), eo_(end_offset), lanes_per_group_(vector_lanes(cpu_avx2())) {
+    : dev_(dev), mats_(mats), n_(n), eo_(end_offset), lanes_per_group_(cpu_lanes()) {
   if (n < 3) throw std::invalid_argument("BatchedTridiag: a system needs at least 3 points");
+  // The widest vectors whose systems fit on chip: the paper's patches of 80,001 points fit in
+  // AVX2's 4 lanes and not in AVX-512's 8, and unblocked steps would cost 2.3x (BM_PaperBurst/Cpu/10).
+  while (lanes_per_group_ > 2 && !lanes_fit_on_chip(lanes_per_group_, n)) lanes_per_group_ /= 2;
   // Chunks at least chunk_len long (>= eo + 1 so the end rows couple into their own chunk).
   const index_t len = chunk_len <= 0 ? n - 1 : std::max<index_t>(chunk_len, eo_ + 1);
   chunks_ = std::max<index_t>(1, (n - 1) / len);
@@ -160,18 +172,14 @@ bool BatchedTridiag::fits_on_chip() const {
 #ifdef PATCHLEARN_HAVE_CUDA
   if (dev_ == Device::CUDA) return cuda::fused_steps_fit(n_);
 #endif
-  // Each thread's values, increments and conductances (3 arrays per lane) within half the
-  // last-level cache.
-  return 3.0 * static_cast<double>(lanes_per_group_) * sizeof(double) * static_cast<double>(n_) *
-             omp_get_max_threads() <=
-         0.5 * last_level_cache_bytes();
+  return lanes_fit_on_chip(lanes_per_group_, n_);
 }
 
 namespace {
 
 /// One thread's share of fused_steps on the CPU (inside the parallel region; cpu::run_vectorized):
-/// K systems side by side, one in each lane of a vector (K = 4 with AVX2, 2 with the baseline's
-/// SSE2), their states packed lane-minor into the thread's scratch for all `count` steps. The batch
+/// K systems side by side, one in each lane of a vector (K = 8 with AVX-512, 4 with AVX2, 2 with
+/// the baseline's SSE2), their states packed lane-minor into the thread's scratch for all `count` steps. The batch
 /// is rows of `mats` systems (system s uses matrix s % mats). Its rows taken K at a time give
 /// groups of one matrix, whose factors and conductances each operation broadcasts to the lanes;
 /// the rows left over give groups of K consecutive matrices, whose factors
@@ -257,7 +265,7 @@ void BatchedTridiag::fused_steps(double* y, index_t systems, int count, const do
   // all `count` steps, held in that core's cache.
   const FusedGroups::Problem p{f, systems, packed_.data(), count, cond, alpha, ends, left, right, y};
 #pragma omp parallel
-  run_vectorized<FusedGroups>(lanes_per_group_ == vector_lanes(true), p);
+  run_vectorized<FusedGroups>(lanes_per_group_, p);
 }
 
 }  // namespace patchlearn::kernels
