@@ -208,21 +208,22 @@ TEST(Config, GapToothAndFullResolutionDataTrainFromTheirSecondSnapshot) {
   EXPECT_EQ(error_key(sampled + "[learn]\ntrain_t_min = -1\n"), "learn.train_t_min");
 }
 
-TEST(Config, DefaultChunksOfThePatchSchemesHoldAtLeastFourTrajectoriesOnTheCpu) {
+TEST(Config, DefaultChunksOfThePatchSchemesHoldAtLeastEightTrajectoriesOnTheCpu) {
   // A tenth of the trajectories, but at least kCpuChunkFloor in the patch schemes (their lanes and
   // threads), 1 at full resolution (one trajectory can fill the memory); all at once on a GPU; an
   // explicit size as asked.
   using Spans = std::vector<std::pair<index_t, index_t>>;
   for (const char* scheme : {"patch_dynamics", "gap_tooth"})
-    EXPECT_EQ(parse_config_1d(std::string(kBase) + "[scheme]\ntype = \"" + scheme + "\"\n", "t").chunk_floor, 4);
+    EXPECT_EQ(parse_config_1d(std::string(kBase) + "[scheme]\ntype = \"" + scheme + "\"\n", "t").chunk_floor, 8);
   EXPECT_EQ(parse_config_1d(std::string(kBase) + "[scheme]\ntype = \"full_resolution\"\n", "t").chunk_floor, 1);
-  EXPECT_EQ(chunk_spans(10, 0, 1, 4, Device::CPU), (Spans{{0, 4}, {4, 4}, {8, 2}}));
-  EXPECT_EQ(chunk_spans(3, 0, 1, 4, Device::CPU), (Spans{{0, 3}}));
-  EXPECT_EQ(chunk_spans(60, 0, 1, 4, Device::CPU).size(), 10u);
+  EXPECT_EQ(chunk_spans(10, 0, 1, 8, Device::CPU), (Spans{{0, 8}, {8, 2}}));
+  EXPECT_EQ(chunk_spans(24, 0, 1, 8, Device::CPU), (Spans{{0, 8}, {8, 8}, {16, 8}}));
+  EXPECT_EQ(chunk_spans(3, 0, 1, 8, Device::CPU), (Spans{{0, 3}}));
+  EXPECT_EQ(chunk_spans(100, 0, 1, 8, Device::CPU).size(), 10u);
   EXPECT_EQ(chunk_spans(10, 0, 1, 1, Device::CPU).size(), 10u);
   EXPECT_EQ(chunk_spans(10, 0, 3, 1, Device::CPU), (Spans{{0, 3}, {3, 3}, {6, 4}}));
-  EXPECT_EQ(chunk_spans(10, 0, 1, 4, Device::CUDA), (Spans{{0, 10}}));
-  EXPECT_EQ(chunk_spans(10, 1, 1, 4, Device::CPU).size(), 10u);
+  EXPECT_EQ(chunk_spans(10, 0, 1, 8, Device::CUDA), (Spans{{0, 10}}));
+  EXPECT_EQ(chunk_spans(10, 1, 1, 8, Device::CPU).size(), 10u);
 }
 
 TEST(Config, AToothOverPartOfAPeriodIsWarnedAbout) {

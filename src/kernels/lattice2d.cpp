@@ -417,13 +417,15 @@ struct LatticeBand {
 /// of a band stay in cache across the batch (the tables are read about once, not once per
 /// trajectory), and each trajectory's band is one contiguous stretch that the prefetchers follow
 /// (row by row across the batch, 3 streams per trajectory, was ~15 % slower). The loop is also
-/// compiled for AVX2 (run_vectorized), another ~15 %.
+/// compiled for AVX2 (run_vectorized), another ~15 %, but not for AVX-512, which was slower
+/// (BM_Lattice2D/Cpu 2.1-2.3 ms with AVX2, 2.4-2.9 with AVX-512): a row's interior starts one value
+/// past a cache line, so every load of 8 values straddles two lines, against one in two of AVX2's.
 template <class SinkFor>
 void lattice_bands(index_t batch, index_t N, const double* kE, const double* kN, double inv_h2,
                    const LatticeNonlinearity& nl, const double* u, const SinkFor& sink_for) {
   using Band = LatticeBand<decltype(sink_for(index_t{0}))>;
   const index_t bands = (N + kLatticeBandRows - 1) / kLatticeBandRows;
-  const int lanes = cpu_lanes();
+  const int lanes = std::min(cpu_lanes(), 4);
 #pragma omp parallel for collapse(2) schedule(static)
   for (index_t k = 0; k < bands; ++k)
     for (index_t b = 0; b < batch; ++b)

@@ -127,7 +127,7 @@ struct SharedConfig {
   int u_degree = learn::kChosenDegree;
   // [run]
   std::string device = "auto";
-  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth, at least 4; GPU: all)
+  int chunk_trajectories = 0;  ///< trajectories per committed chunk of `simulate` (0: a tenth, at least 8; GPU: all)
   /// The fewest trajectories of a default chunk: 2D gap-tooth teeth with bond tables of their own
   /// (a random or modulated lattice) hold 2 m (m + 1) bonds each, closed teeth (a random lattice
   /// with gaps) also 8 m ghost factors, against m^2 values of one trajectory's state, so a chunk of

@@ -24,12 +24,13 @@ std::vector<std::pair<index_t, index_t>> chunk_spans(index_t trajectories, int c
                                                      Device device);
 /// The fewest trajectories of a default chunk of the patch schemes on the CPU (SharedConfig::chunk_floor):
 /// fewer leave its lanes and threads idle.
-/// 1D patch dynamics steps the patches of one matrix four trajectories at a time in the lanes of an
-/// AVX2 vector (kernels::BatchedTridiag::fused_steps: quick1d's simulate took 3.5 s in chunks of
-/// one trajectory, 2.0 s in one chunk); 2D gap-tooth shares a chunk's trajectories among the
+/// 1D patch dynamics steps the patches of one matrix eight trajectories at a time in the lanes of an
+/// AVX-512 vector, four with AVX2 (kernels::BatchedTridiag::fused_steps: quick1d's simulate took
+/// 3.5 s in chunks of one trajectory, 2.0 s in one chunk with AVX2; with AVX-512 3.4-3.5 s in
+/// chunks of 4, 2.2-2.6 s in chunks of 8); 2D gap-tooth shares a chunk's trajectories among the
 /// threads (nonlinear2d's medium at the paper's geometry, 10 trajectories: 7.9 s in chunks of one,
-/// 4.4 s in one).
-constexpr int kCpuChunkFloor = 4;
+/// 4.4 s in one). One floor for every CPU, so that a run's chunks do not depend on the machine.
+constexpr int kCpuChunkFloor = 8;
 
 /// Bytes of the coarse data set (U, dU/dt and the homogenized truth's U and dU/dt, all
 /// trajectories) and of one fine state of the trajectories simulated together (a chunk).
