@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "patchlearn/core/device.hpp"
+#include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/kernels/tridiag.hpp"
 #include "on_device.hpp"
@@ -224,3 +225,17 @@ std::string fused_name(const testing::TestParamInfo<FusedSteps::ParamType>& info
 }
 INSTANTIATE_TEST_SUITE_P(Cpu, FusedSteps, testing::Combine(testing::Values(Device::CPU), kFusedCases), fused_name);
 INSTANTIATE_TEST_SUITE_P(Cuda, FusedSteps, testing::Combine(testing::Values(Device::CUDA), kFusedCases), fused_name);
+
+TEST(FusedSteps, AnUnknownCpuVersionIsNamedInTheError) {
+  // PATCHLEARN_CPU_ISA caps the CPU kernels' vectors; a value that names no version stops the run
+  // with a line that names the variable and the values it takes, rather than running some version.
+  const CpuIsa version("avx3");
+  try {
+    kernels::BatchedTridiag solver(Device::CPU, 1, 11, 0);
+    FAIL() << "no error";
+  } catch (const RunError& e) {
+    EXPECT_NE(std::string(e.what()).find("PATCHLEARN_CPU_ISA='avx3': expected baseline, avx2 or avx512"),
+              std::string::npos)
+        << e.what();
+  }
+}
