@@ -54,19 +54,21 @@ std::vector<InitialCondition2D> two_ics() {
   return draw_initial_conditions_2d(p);
 }
 
-// Series of g (positive on [-1, 1]) and f in t = u, for the u-dependent rate tests.
-const double kG[3] = {1.2, 0.3, 0.1}, kF[4] = {0.1, -0.5, 0.2, 0.05};
+// Series in t = u for the u-dependent rate tests, one after the other: g (3 terms, positive on
+// [-1, 1]), f (4) and a denominator q (3, positive) for g / q and f / q.
+const std::vector<double> kSeries = {1.2, 0.3, 0.1, 0.1, -0.5, 0.2, 0.05, 1.5, 0.2, 0.3};
 
-/// The linear lattice, then g and f, g alone and f alone (series g and f, site rates rho: host
-/// or device arrays, as the kernel reads them).
-std::vector<kernels::LatticeNonlinearity> nonlinearities(const double* g, const double* f, const double* rho) {
-  kernels::LatticeNonlinearity both, g_only, f_only;
+/// The linear lattice, then g and f, g alone, f alone, and g / q and f / q (kSeries, site rates
+/// rho: host or device arrays, as the kernel reads them).
+std::vector<kernels::LatticeNonlinearity> nonlinearities(const double* series, const double* rho) {
+  const kernels::SeriesRatioView g{series, nullptr, 3, 0}, f{series + 3, nullptr, 4, 0};
+  kernels::LatticeNonlinearity both, g_only, f_only, ratios;
   both.g = g_only.g = g;
-  both.ng = g_only.ng = 3;
   both.f = f_only.f = f;
-  both.nf = f_only.nf = 4;
-  both.rho = f_only.rho = rho;
-  return {{}, both, g_only, f_only};
+  ratios.g = {series, series + 7, 3, 3};
+  ratios.f = {series + 3, series + 7, 4, 3};
+  both.rho = f_only.rho = ratios.rho = rho;
+  return {{}, both, g_only, f_only, ratios};
 }
 
 /// The paper lattice with g(u) = 1 + u^2 / 2 on every bond and the Allen-Cahn reaction
@@ -267,7 +269,7 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
   std::mt19937_64 gen(5);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
   const double tol = dev == Device::CPU ? 1e-15 : 2e-14;
-  const Buffer<double> g_series(dev, std::vector<double>(kG, kG + 3)), f_series(dev, std::vector<double>(kF, kF + 4));
+  const Buffer<double> series(dev, kSeries);
   for (const std::string& isa : cpu_isas(dev))
     for (auto [P, m] : {std::pair{5, 3}, std::pair{6, 4}, std::pair{7, 1}, std::pair{10, 2}, std::pair{16, 3}}) {
       const CpuIsa version(isa);
@@ -285,8 +287,8 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
       const Buffer<double> kEd(dev, kE), kNd(dev, kN), kEpd(dev, kEp), kNpd(dev, kNp), wpd(dev, wp), wmd(dev, wm),
           Ud(dev, U), rhod(dev, rho);
       Buffer<double> out(dev, U.size()), edges(dev, static_cast<std::size_t>(batch * 4 * m * PP));
-      const auto on_host = nonlinearities(kG, kF, rho.data()),
-                 on_dev = nonlinearities(g_series.data(), f_series.data(), rhod.data());
+      const auto on_host = nonlinearities(kSeries.data(), rho.data()),
+                 on_dev = nonlinearities(series.data(), rhod.data());
       for (const bool own : {false, true})
         for (std::size_t v = 0; v < on_host.size(); ++v) {
           const auto& nl = on_host[v];
@@ -441,7 +443,7 @@ TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
   // fail on a GPU.)
   std::mt19937_64 gen(9);
   std::uniform_real_distribution<double> R(0.5, 2.0), V(-1.0, 1.0);
-  const Buffer<double> g_series(dev, std::vector<double>(kG, kG + 3)), f_series(dev, std::vector<double>(kF, kF + 4));
+  const Buffer<double> series(dev, kSeries);
   for (const std::string& isa : cpu_isas(dev))
     for (index_t N : {index_t{37}, index_t{400}, index_t{600}}) {
       const CpuIsa version(isa);
@@ -452,8 +454,8 @@ TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
       for (auto& x : u) x = V(gen);
       const Buffer<double> kEd(dev, kE), kNd(dev, kN), ud(dev, u), rhod(dev, rho);
       Buffer<double> out(dev, u.size());
-      const auto on_host = nonlinearities(kG, kF, rho.data()),
-                 on_dev = nonlinearities(g_series.data(), f_series.data(), rhod.data());
+      const auto on_host = nonlinearities(kSeries.data(), rho.data()),
+                 on_dev = nonlinearities(series.data(), rhod.data());
       for (std::size_t v = 0; v < on_host.size(); ++v) {
         kernels::lattice_rates(dev, batch, N, kEd.data(), kNd.data(), 3.0, ud.data(), out.data(), on_dev[v]);
         std::vector<double> want(u.size());

@@ -108,6 +108,66 @@ TEST(Chebyshev, SmoothFunctionsToRoundOffAndKinksRefused) {
   }
 }
 
+namespace {
+/// fit_in_u of `expr` on r, checked against the expression at 1000 points off the fit's and the check's:
+/// within 1e-14 of the largest value, the accuracy it promises (the evaluation's own round-off,
+/// a few ulps, is inside it).
+SeriesRatio checked_fit(const std::string& expr, URange r) {
+  const MediumExpression e("lattice.conductance_factor", expr, {"u"});
+  const SeriesRatio s = fit_in_u(e, r);
+  double err = 0, size = 0;
+  for (int k = 0; k < 1000; ++k) {
+    const double u = r.lo + (r.hi - r.lo) * (k + 0.3183) / 1000;
+    err = std::max(err, std::abs(s.value(u) - e(0.0, u)));
+    size = std::max(size, std::abs(e(0.0, u)));
+  }
+  EXPECT_LE(err, 1e-14 * size) << expr;
+  return s;
+}
+}  // namespace
+
+TEST(Chebyshev, AFunctionWithPolesNearTheRangeBecomesARatioOfShortSeries) {
+  // 1 / (1 + 0.3 u^2) on [-3.2, 3.2] (poles at +-1.83i) needs ~60 Chebyshev terms; it is a ratio
+  // of 1 and 3 terms: cost 6 Clenshaw steps, not 60.
+  const MediumExpression e("lattice.conductance_factor", "1/(1 + 0.3*u^2)", {"u"});
+  const int series = tabulate_in_u(e, {-3.2, 3.2}).terms;
+  EXPECT_GT(series, 50);
+  const SeriesRatio r = checked_fit("1/(1 + 0.3*u^2)", {-3.2, 3.2});
+  EXPECT_EQ(r.p.terms, 1);
+  EXPECT_EQ(r.q.terms, 3);
+  // Michaelis-Menten kinetics u / (0.2 + u) on [0, 3] (pole at -0.2): 2 and 2 terms.
+  const SeriesRatio mm = checked_fit("u/(0.2 + u)", {0.0, 3.0});
+  EXPECT_EQ(mm.p.terms, 2);
+  EXPECT_EQ(mm.q.terms, 2);
+  // The slope, which bounds the reaction's stiffness, is the ratio's: -0.6 u / (1 + 0.3 u^2)^2.
+  for (double u : {-2.0, 0.5, 3.0}) EXPECT_NEAR(r.slope(u), -0.6 * u / std::pow(1 + 0.3 * u * u, 2), 1e-13);
+}
+
+TEST(Chebyshev, ARatioIsTakenOnlyWhereItIsCheaper) {
+  // A polynomial stays its exact short series; exp(0.3 u) (an entire function: 14 terms) is a series
+  // or a cheaper ratio, either to the accuracy.
+  for (const char* poly : {"1 + 0.5*u^2", "u - u^3", "2"}) {
+    const SeriesRatio s = checked_fit(poly, {-3.2, 3.2});
+    EXPECT_EQ(s.q.terms, 0) << poly;
+    EXPECT_EQ(s.p.coef, tabulate_in_u(MediumExpression("k", poly, {"u"}), {-3.2, 3.2}).coef) << poly;
+  }
+  const SeriesRatio s = checked_fit("exp(0.3*u)", {-3.2, 3.2});
+  EXPECT_LE(s.cost(), tabulate_in_u(MediumExpression("k", "exp(0.3*u)", {"u"}), {-3.2, 3.2}).terms);
+}
+
+TEST(Chebyshev, APoleOrKinkInsideTheRangeIsRefused) {
+  // 1 / (u - 0.3) on [0, 1] is a ratio of 1 and 2 terms, but with its pole in the range; |u - 0.7|
+  // is no ratio at all. Both: ConfigError naming the key.
+  for (const char* bad : {"1/(u - 0.3)", "abs(u - 0.7)"}) {
+    try {
+      fit_in_u(MediumExpression("lattice.reaction", bad, {"u"}), {0.0, 1.0});
+      ADD_FAILURE() << bad << " was fitted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.key, "lattice.reaction") << bad;
+    }
+  }
+}
+
 using NonlinearOnDevice = OnDevice;  // on_device.hpp
 
 TEST_P(NonlinearOnDevice, AMediumThatIgnoresUStepsLikeTheLinearModel) {

@@ -67,28 +67,19 @@ struct GapToothProblem {
 };
 
 /// The scratch of one trajectory's rates: 4 m edge planes, for a u-dependent lattice the
-/// 2 m (m+1) planes of bond factors g(u_mean) and 3 for their series behind them, and for closed
+/// 2 m (m+1) planes of bond factors g(u_mean) and 4 for their series behind them, and for closed
 /// teeth (ToothClosure) the means and ClosureTrajectory's 4 planes last.
-index_t nonlinear_planes(int m, const LatticeNonlinearity& nl) { return nl.linear() ? 0 : 2 * m * (m + 1) + 3; }
+index_t nonlinear_planes(int m, const LatticeNonlinearity& nl) { return nl.linear() ? 0 : 2 * m * (m + 1) + 4; }
 index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl, const ToothClosure& closure) {
   return static_cast<index_t>(P) * P * (4 * m + nonlinear_planes(m, nl) + (closure.active() ? 5 : 0));
 }
 
-/// out[i] = sum_k c_k T_k(t[i]) over a plane of `count` values, t[i] = (a[i] + b[i]) / 2 - mid) *
-/// scale (b == nullptr: (a[i] - mid) * scale), by Clenshaw's recurrence (kernels::chebyshev_value,
-/// the same operations) run term by term across the plane, so every step is one unit-stride loop;
-/// t, b1, b2 are scratch planes of `count` values. The first steps, where the partial sums are
-/// still 0 and c_n-1, are folded into the first pass.
-[[gnu::always_inline]] inline void chebyshev_plane(const double* c, int n, double mid, double scale, const double* a,
-                                                   const double* b, index_t count, double* t, double* b1, double* b2,
-                                                   double* out) {
-  if (b) {
-#pragma omp simd
-    for (index_t i = 0; i < count; ++i) t[i] = (0.5 * (a[i] + b[i]) - mid) * scale;
-  } else {
-#pragma omp simd
-    for (index_t i = 0; i < count; ++i) t[i] = (a[i] - mid) * scale;
-  }
+/// out[i] = sum_k c_k T_k(t[i]) over a plane of `count` values by Clenshaw's recurrence
+/// (kernels::chebyshev_value, the same operations) run term by term across the plane, so every
+/// step is one unit-stride loop; b1, b2 are scratch planes of `count` values. The first steps,
+/// where the partial sums are still 0 and c_n-1, are folded into the first pass.
+[[gnu::always_inline]] inline void chebyshev_plane(const double* c, int n, const double* t, index_t count, double* b1,
+                                                   double* b2, double* out) {
   const double c0 = n > 0 ? c[0] : 0.0;
   if (n <= 1) return std::fill(out, out + count, c0);
   // k = n - 1: b1 = c_n-1 (from b1 = b2 = 0), b2 = 0; then k = n - 2 .. 1.
@@ -115,6 +106,26 @@ index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl, const Too
   }
 #pragma omp simd
   for (index_t i = 0; i < count; ++i) out[i] = c0 + t[i] * b1[i] - b2[i];
+}
+
+/// out[i] = s(t[i]) (kernels::SeriesRatioView: p, or p / q) over a plane of `count` values,
+/// t[i] = ((a[i] + b[i]) / 2 - mid) scale (b == nullptr: (a[i] - mid) scale); t, b1, b2 and qv
+/// are scratch planes of `count` values (qv for a ratio's q).
+[[gnu::always_inline]] inline void series_plane(const SeriesRatioView& s, double mid, double scale, const double* a,
+                                                const double* b, index_t count, double* t, double* b1, double* b2,
+                                                double* qv, double* out) {
+  if (b) {
+#pragma omp simd
+    for (index_t i = 0; i < count; ++i) t[i] = (0.5 * (a[i] + b[i]) - mid) * scale;
+  } else {
+#pragma omp simd
+    for (index_t i = 0; i < count; ++i) t[i] = (a[i] - mid) * scale;
+  }
+  chebyshev_plane(s.p, s.np, t, count, b1, b2, out);
+  if (!s.q) return;
+  chebyshev_plane(s.q, s.nq, t, count, b1, b2, qv);
+#pragma omp simd
+  for (index_t i = 0; i < count; ++i) out[i] = out[i] / qv[i];
 }
 
 /// closure_edges for one trajectory, its G planes as matrix products (coupling_product: each sum
@@ -220,15 +231,15 @@ struct GapToothTrajectory {
     const auto by = [bonds, m, PP](int x, int y) {
       return bonds + (static_cast<index_t>(m) * (m + 1) + static_cast<index_t>(x - 1) * (m + 1) + y) * PP;
     };
-    // Three planes for the series: its argument and Clenshaw's two partial sums.
-    double *arg = bonds + 2 * static_cast<index_t>(m) * (m + 1) * PP, *b1 = arg + PP, *b2 = b1 + PP;
+    // Four planes for the series: its argument, Clenshaw's two partial sums and a ratio's q.
+    double *arg = bonds + 2 * static_cast<index_t>(m) * (m + 1) * PP, *b1 = arg + PP, *b2 = b1 + PP, *qv = b2 + PP;
     // The lambdas with loops are always_inline, as the run_avx2 or run_avx512 around them needs: compiled apart,
     // they had the baseline's target (SSE2) and the series ran at half width (vector_kernels_inline).
     if (!nl.linear()) {
       const auto factors =
-          [&nl, PP, arg, b1, b2 ](const double* a, const double* c, double* out) __attribute__((always_inline)) {
+          [&nl, PP, arg, b1, b2, qv ](const double* a, const double* c, double* out) __attribute__((always_inline)) {
         if (!nl.g) return std::fill(out, out + PP, 1.0);
-        chebyshev_plane(nl.g, nl.ng, nl.u_mid, nl.u_scale, a, c, PP, arg, b1, b2, out);
+        series_plane(nl.g, nl.u_mid, nl.u_scale, a, c, PP, arg, b1, b2, qv, out);
       };
       for (int y = 1; y <= m; ++y)
         for (int x = 0; x <= m; ++x) factors(F(x, y), F(x + 1, y), bx(x, y));
@@ -239,7 +250,7 @@ struct GapToothTrajectory {
     // rho times the series (the site rates are the period's, shared by the teeth).
     const auto reaction = [&](const double* u, int c, double* out) __attribute__((always_inline)) {
       if (!nl.f) return std::fill(out, out + PP, 0.0);
-      chebyshev_plane(nl.f, nl.nf, nl.u_mid, nl.u_scale, u, nullptr, PP, arg, b1, b2, out);
+      series_plane(nl.f, nl.u_mid, nl.u_scale, u, nullptr, PP, arg, b1, b2, qv, out);
       const double rho = nl.rho[c];
 #pragma omp simd
       for (index_t i = 0; i < PP; ++i) out[i] = rho * out[i];

@@ -112,14 +112,20 @@ double with_nonlinearity(const Lattice2D& lattice, double linear_bound) {
 LatticeNonlinearityTables::LatticeNonlinearityTables(Device dev, const Lattice2D& lattice, index_t x0, index_t n)
     : range_(lattice.tables().u_range) {
   const KappaTables& t = lattice.tables();
+  // p's coefficients then q's, on the device.
+  const auto on_device = [dev](const SeriesRatio& s) {
+    std::vector<double> c = s.p.coef;
+    c.insert(c.end(), s.q.coef.begin(), s.q.coef.end());
+    return Buffer<double>(dev, c);
+  };
   if (t.conductance_factor) {
-    g_ = tabulate_in_u(*t.conductance_factor, t.u_range);
-    g_dev_ = Buffer<double>(dev, g_.coef);
+    g_ = fit_in_u(*t.conductance_factor, t.u_range);
+    g_dev_ = on_device(g_);
   }
   double rho_max = 0.0;
   if (t.reaction) {
-    f_ = tabulate_in_u(*t.reaction, t.u_range);
-    f_dev_ = Buffer<double>(dev, f_.coef);
+    f_ = fit_in_u(*t.reaction, t.u_range);
+    f_dev_ = on_device(f_);
     std::vector<double> rho(static_cast<std::size_t>(n * n));
     for (index_t y = 0; y < n; ++y)
       for (index_t x = 0; x < n; ++x) rho[y * n + x] = lattice.rho(x0 + x, x0 + y);
@@ -127,30 +133,22 @@ LatticeNonlinearityTables::LatticeNonlinearityTables(Device dev, const Lattice2D
     for (index_t y = 0; y < t.my; ++y)
       for (index_t x = 0; x < t.mx; ++x) rho_max = std::max(rho_max, std::abs(lattice.rho(x, y)));
   }
-  if (g_.terms) max_factor_ = 0.0;
+  if (g_.p.terms) max_factor_ = 0.0;
   for (int k = 0; k <= 1024 && !linear(); ++k) {
     const double u = t.u_range.lo + k * (t.u_range.hi - t.u_range.lo) / 1024;
-    if (g_.terms) max_factor_ = std::max(max_factor_, g_.value(0, u));
-    if (f_.terms) {
-      double f, df;
-      kernels::chebyshev_value_slope(f_.coef.data(), f_.terms, (u - f_.mid()) * f_.scale(), &f, &df);
-      max_slope_ = std::max(max_slope_, rho_max * std::abs(df * f_.scale()));
-    }
+    if (g_.p.terms) max_factor_ = std::max(max_factor_, g_.value(u));
+    if (f_.p.terms) max_slope_ = std::max(max_slope_, rho_max * std::abs(f_.slope(u)));
   }
 }
 
 kernels::LatticeNonlinearity LatticeNonlinearityTables::view() const {
   kernels::LatticeNonlinearity nl;
-  if (g_.terms) {
-    nl.g = g_dev_.data();
-    nl.ng = g_.terms;
-  }
-  if (f_.terms) {
-    nl.f = f_dev_.data();
-    nl.nf = f_.terms;
+  if (g_.p.terms) nl.g = g_.view(g_dev_.data(), g_dev_.data() + g_.p.terms);
+  if (f_.p.terms) {
+    nl.f = f_.view(f_dev_.data(), f_dev_.data() + f_.p.terms);
     nl.rho = rho_dev_.data();
   }
-  const ChebyshevTable& any = g_.terms ? g_ : f_;
+  const ChebyshevTable& any = g_.p.terms ? g_.p : f_.p;
   nl.u_mid = any.mid();
   nl.u_scale = any.scale();
   return nl;

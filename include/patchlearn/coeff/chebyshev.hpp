@@ -54,7 +54,35 @@ inline constexpr int kMaxChebyshevPoints = 257;
 /// range) is a ConfigError naming `key`.
 ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
                              const std::string& key, double accuracy = 1e-14);
-/// One series: a medium expression of u alone (a 2D lattice's g or f), named by its key.
+/// One series: a medium expression of u alone, named by its key.
 ChebyshevTable tabulate_in_u(const MediumExpression& e, URange r);
+
+/// A function of u alone (a 2D lattice's g or f) as the ratio p / q of two Chebyshev series on one
+/// range, or as p alone (q empty). A function with poles near the range (1 / (1 + u^2),
+/// Michaelis-Menten u / (K + u)) needs a long series, ~60 terms for 1 / (1 + 0.3 u^2) on [-3.2, 3.2],
+/// each a Clenshaw step at every bond of every evaluation; as a ratio it is 1 and 3 terms and a
+/// division. fit_in_u takes the ratio only where it is cheaper and verified to the same accuracy.
+struct SeriesRatio {
+  ChebyshevTable p, q;
+  double value(double u) const;
+  /// d/du of the function at u.
+  double slope(double u) const;
+  /// One evaluation's cost in Clenshaw steps: p's terms, and for a ratio q's and 2 more (the
+  /// division and the extra pass over the values, each measured at about one step).
+  int cost() const { return p.terms + (q.terms ? q.terms + 2 : 0); }
+  /// The device view (kernels/nonlinear.hpp) with the coefficients at p_values and q_values.
+  kernels::SeriesRatioView view(const double* p_values, const double* q_values) const;
+};
+
+/// An expression of u alone at relative accuracy 1e-14, as cheap to evaluate as it can be:
+/// tabulate_in_u's series, or a ratio p / q of lower cost, fitted by linearized least squares
+/// (Sanathanan-Koerner reweighting, q's first coefficient 1) at 128 Chebyshev points and accepted only
+/// if, on 4097 points across the range, q keeps one sign with |q| >= 1e-3 max |q| (no pole, nor a
+/// pole-zero pair slipped between the points: with at most 8 terms, q cannot dip below that bound
+/// between two of them unless it comes near it at one) and p / q is within 1e-14 max |f| of the
+/// expression. A function the series cannot resolve is tried as a ratio too (though a pole that close
+/// mostly leaves q's values, near its dip, with cancellation past that accuracy); failing that, the
+/// series' ConfigError.
+SeriesRatio fit_in_u(const MediumExpression& e, URange r);
 
 }  // namespace patchlearn

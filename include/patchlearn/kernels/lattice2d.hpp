@@ -11,9 +11,9 @@
 // interior point next to it needs it.
 //
 // A u-dependent lattice (micro/lattice2d.hpp: g(u) on every bond, rho f(u) on every site) enters
-// through LatticeNonlinearity: g and f as Chebyshev series in u (coeff/chebyshev.hpp), the site
-// rates rho laid out like the bond tables. Its default is the linear lattice, whose rates are then
-// lattice_rate's to the bit.
+// through LatticeNonlinearity: g and f as Chebyshev series in u, or ratios of two
+// (coeff/chebyshev.hpp), the site rates rho laid out like the bond tables. Its default is the
+// linear lattice, whose rates are then lattice_rate's to the bit.
 #include <vector>
 
 #include "patchlearn/core/defs.hpp"
@@ -22,20 +22,15 @@
 namespace patchlearn::kernels {
 
 struct LatticeNonlinearity {
-  const double* g = nullptr;    ///< g's series (ng terms); nullptr: every bond keeps its kappa
-  const double* f = nullptr;    ///< f's series (nf terms); nullptr: no reaction
-  const double* rho = nullptr;  ///< site reaction rates, indexed like the bond tables
-  int ng = 0, nf = 0;
+  SeriesRatioView g;              ///< empty: every bond keeps its kappa
+  SeriesRatioView f;              ///< empty: no reaction
+  const double* rho = nullptr;    ///< site reaction rates, indexed like the bond tables
   double u_mid = 0, u_scale = 1;  ///< t = (u - u_mid) u_scale maps the u range onto [-1, 1]
   PL_HD bool linear() const { return !g && !f; }
   /// g at the mean of a bond's two values (1 without g).
-  PL_HD double factor(double ua, double ub) const {
-    return g ? chebyshev_value(g, ng, (0.5 * (ua + ub) - u_mid) * u_scale) : 1.0;
-  }
+  PL_HD double factor(double ua, double ub) const { return g ? g((0.5 * (ua + ub) - u_mid) * u_scale) : 1.0; }
   /// rho f(u) at site `site` (0 without f).
-  PL_HD double source(double u, index_t site) const {
-    return f ? rho[site] * chebyshev_value(f, nf, (u - u_mid) * u_scale) : 0.0;
-  }
+  PL_HD double source(double u, index_t site) const { return f ? rho[site] * f((u - u_mid) * u_scale) : 0.0; }
 };
 
 /// du/dt at a point from its four neighbours and the four bond diffusivities (paper eq. 25).

@@ -70,6 +70,18 @@ PL_HDI T chebyshev_value(const T* c, int n, T t) {
   return (n > 0 ? c[0] : T{}) + t * b1 - b2;
 }
 
+/// A function of u alone (a 2D lattice's g or f) as two Chebyshev series in t = (u - mid) scale:
+/// p(t) / q(t), or p(t) alone when q is null (coeff/chebyshev.hpp: SeriesRatio, which chooses).
+struct SeriesRatioView {
+  const double *p = nullptr, *q = nullptr;
+  int np = 0, nq = 0;
+  PL_HD explicit operator bool() const { return p != nullptr; }
+  PL_HD double operator()(double t) const {
+    const double v = chebyshev_value(p, np, t);
+    return q ? v / chebyshev_value(q, nq, t) : v;
+  }
+};
+
 /// The medium of a batch of systems of n points, as Chebyshev series in u on [lo, hi]:
 /// a[(m (n-1) + j) * a_stride .. + na) is bond j of medium m (likewise c on the n - 1 bonds and r
 /// on the n points; nc = 0 or nr = 0: no drift / no reaction). A stride of 0 shares one series by every element

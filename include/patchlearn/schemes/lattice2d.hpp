@@ -50,13 +50,13 @@
 namespace patchlearn {
 
 /// The u-dependence of a lattice on a device (kernels/lattice2d.hpp: LatticeNonlinearity): g and f
-/// as Chebyshev series on the lattice's u range and the site reaction rates of an n x n window from
-/// lattice point (x0, x0). Empty (the linear view) for a linear lattice.
+/// as Chebyshev series, or ratios of two (fit_in_u), on the lattice's u range and the site reaction
+/// rates of an n x n window from lattice point (x0, x0). Empty (the linear view) for a linear lattice.
 class LatticeNonlinearityTables {
  public:
   LatticeNonlinearityTables() = default;
   LatticeNonlinearityTables(Device dev, const Lattice2D& lattice, index_t x0, index_t n);
-  bool linear() const { return !g_.terms && !f_.terms; }
+  bool linear() const { return !g_.p.terms && !f_.p.terms; }
   kernels::LatticeNonlinearity view() const;
   /// max g and max |rho f'| over the u range (sampled at 1025 points; 1 and 0 when absent).
   double max_factor() const { return max_factor_; }
@@ -66,8 +66,8 @@ class LatticeNonlinearityTables {
 
  private:
   URange range_;
-  ChebyshevTable g_, f_;
-  Buffer<double> g_dev_, f_dev_, rho_dev_;
+  SeriesRatio g_, f_;
+  Buffer<double> g_dev_, f_dev_, rho_dev_;  ///< g's p then q, likewise f's
   double max_factor_ = 1.0, max_slope_ = 0.0;
 };
 
