@@ -52,18 +52,18 @@ inline double max_magnitude(const std::vector<double>& v) {
   return m;
 }
 
-/// The versions of the CPU kernels that have vector versions (kernels/cpu_support.hpp: cpu_lanes)
-/// this machine runs, as values of PATCHLEARN_CPU_ISA: the baseline always, avx2 and avx512 where
-/// the CPU has them. On CUDA one, "" (the environment left as it is).
+/// The vector versions of the CPU kernels this machine runs (patchlearn::cpu_versions), as values
+/// of PATCHLEARN_CPU_ISA: the baseline always, avx2 and avx512 where the CPU has them. On CUDA
+/// one, "" (the environment left as it is).
 inline std::vector<std::string> cpu_isas(patchlearn::Device dev) {
   if (dev != patchlearn::Device::CPU) return {""};
-  std::vector<std::string> isas{"baseline"};
-#ifdef __x86_64__
-  if (__builtin_cpu_supports("avx2")) isas.push_back("avx2");
-  if (__builtin_cpu_supports("avx512f")) isas.push_back("avx512");
-#endif
+  std::vector<std::string> isas;
+  for (const auto& v : patchlearn::cpu_versions()) isas.push_back(v.name);
   return isas;
 }
+
+/// ", CPU <isa>" for a failure message, "" for cpu_isas' CUDA entry.
+inline std::string isa_label(const std::string& isa) { return isa.empty() ? "" : ", CPU " + isa; }
 
 /// Runs the CPU kernels in version `isa` (PATCHLEARN_CPU_ISA; "" changes nothing) while it lives.
 class CpuIsa {

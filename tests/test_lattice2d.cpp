@@ -313,7 +313,7 @@ TEST_P(LatticeOnDevice, GapToothBatchedRatesEqualThePerPointFunction) {
             kernels::gap_tooth_rates(dev, batch, P, m, kd, wpd.data(), wmd.data(), 7.0, Ud.data(), out.data(),
                                      on_dev[v], library ? edges.data() : nullptr);
             EXPECT_LE(max_difference(out.to_host(), want), tol * scale)
-                << "P " << P << ", m " << m << ", CPU " << isa << (nl.linear() ? "" : ", u-dependent")
+                << "P " << P << ", m " << m << isa_label(isa) << (nl.linear() ? "" : ", u-dependent")
                 << (own ? ", own bonds" : "") << (library ? ", library edges" : "");
           }
         }
@@ -466,7 +466,7 @@ TEST_P(LatticeOnDevice, FullLatticeBatchedRatesEqualThePerPointFunction) {
                   kernels::periodic_lattice_rate(u.data() + b * N * N, kE.data(), kN.data(), N, x, y, 3.0, on_host[v]);
         const double tol = dev == Device::CPU && on_host[v].linear() ? 0.0 : 2e-15;
         EXPECT_LE(max_difference(out.to_host(), want), tol * max_magnitude(want))
-            << "N = " << N << ", CPU " << isa << (on_host[v].linear() ? "" : ", u-dependent");
+            << "N = " << N << isa_label(isa) << (on_host[v].linear() ? "" : ", u-dependent");
       }
     }
 }

@@ -332,7 +332,7 @@ TEST(NonlinearBurst, TheCpuLanesStepEverySystemAsItWouldBeSteppedAlone) {
 #else  // where multiply-adds may be contracted differently in the two loops: round-off of the steps
           EXPECT_LT(max_difference(lanes, alone), 1e-13)
 #endif
-              << "mats " << mats << ", ends " << static_cast<int>(ends) << ", frozen " << keep << ", CPU " << isa;
+              << "mats " << mats << ", ends " << static_cast<int>(ends) << ", frozen " << keep << isa_label(isa);
         }
   }
 }

@@ -209,7 +209,7 @@ TEST_P(FusedSteps, SameValuesAsTheUnblockedSteps) {
       }
       solver.fused_steps(fused.data(), systems, steps, cond.data(), alpha, ends, lp, rp);
       const auto f = fused.to_host(), u = unblocked.to_host();
-      EXPECT_LE(max_difference(f, u), dev == Device::CPU ? 0.0 : 1e-13) << "eo " << eo << ", CPU " << isa;
+      EXPECT_LE(max_difference(f, u), dev == Device::CPU ? 0.0 : 1e-13) << "eo " << eo << isa_label(isa);
       EXPECT_GT(max_difference(f, y0), 0.1);  // the steps did something: the field moved
     }
   if (dev == Device::CUDA) {  // the paper's 80,001-point patches do not fit

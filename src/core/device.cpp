@@ -214,4 +214,13 @@ int fit_threads_to_idle_cores() {
   return busy;
 }
 
+std::vector<CpuVersion> cpu_versions() {
+  std::vector<CpuVersion> v{{"baseline", 2}};
+#ifdef __x86_64__
+  if (__builtin_cpu_supports("avx2")) v.push_back({"avx2", 4});
+  if (__builtin_cpu_supports("avx512f")) v.push_back({"avx512", 8});
+#endif
+  return v;
+}
+
 }  // namespace patchlearn

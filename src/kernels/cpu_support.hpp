@@ -20,6 +20,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "patchlearn/core/device.hpp"
 #include "patchlearn/core/error.hpp"
 #include "patchlearn/kernels/batched.hpp"
 #include "patchlearn/kernels/elementwise.hpp"
@@ -120,11 +121,10 @@ inline int cpu_lanes() {
     else if (name != "avx512")
       throw RunError("PATCHLEARN_CPU_ISA='" + name + "': expected baseline, avx2 or avx512");
   }
-#ifdef __x86_64__
-  if (cap >= 8 && __builtin_cpu_supports("avx512f")) return 8;
-  if (cap >= 4 && __builtin_cpu_supports("avx2")) return 4;
-#endif
-  return 2;
+  int lanes = 2;
+  for (const CpuVersion& v : cpu_versions())
+    if (v.lanes <= cap) lanes = v.lanes;
+  return lanes;
 }
 
 /// Vectors of GCC's vector extension, read and written at any double's alignment: two doubles

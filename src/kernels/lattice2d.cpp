@@ -200,7 +200,7 @@ struct GapToothTrajectory {
     const auto edge = [planes, m, PP](int side, int k) {
       return planes + (static_cast<index_t>(side) * m + k - 1) * PP;
     };
-    const auto F = [&](int x, int y) -> const double* {
+    const auto F = [&](int x, int y) __attribute__((always_inline))->const double* {
       if (x == m + 1) return edge(0, y);
       if (x == 0) return edge(1, y);
       if (y == m + 1) return edge(2, x);

@@ -3,6 +3,7 @@
 // always built, or the CUDA backend, built when nvcc is found. `auto` takes CUDA when a GPU is
 // usable and says which it took.
 #include <string>
+#include <vector>
 
 namespace patchlearn {
 
@@ -44,5 +45,15 @@ int fit_threads_to_idle_cores();
 int cpu_threads();
 /// Run the library's CPU work on n threads (omp_set_num_threads), and remember n for cpu_threads().
 void use_cpu_threads(int n);
+
+/// A vector version of the CPU kernels' hot loops: its name in PATCHLEARN_CPU_ISA and its lanes
+/// (doubles per vector).
+struct CpuVersion {
+  std::string name;
+  int lanes;
+};
+/// The versions this CPU runs, narrowest first: "baseline" (2 lanes: SSE2, or any other CPU's
+/// vectors of two), then "avx2" (4) and "avx512" (8) where the x86-64 CPU has them.
+std::vector<CpuVersion> cpu_versions();
 
 }  // namespace patchlearn
