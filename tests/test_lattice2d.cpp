@@ -58,17 +58,20 @@ std::vector<InitialCondition2D> two_ics() {
 // [-1, 1]), f (4) and a denominator q (3, positive) for g / q and f / q.
 const std::vector<double> kSeries = {1.2, 0.3, 0.1, 0.1, -0.5, 0.2, 0.05, 1.5, 0.2, 0.3};
 
-/// The linear lattice, then g and f, g alone, f alone, and g / q and f / q (kSeries, site rates
-/// rho: host or device arrays, as the kernel reads them).
+/// The linear lattice, then g and f, g alone, f alone, g / q and f / q, and g and f / q with the
+/// same coefficients taken as powers of t (kSeries, site rates rho: host or device arrays, as the
+/// kernel reads them).
 std::vector<kernels::LatticeNonlinearity> nonlinearities(const double* series, const double* rho) {
   const kernels::SeriesRatioView g{series, nullptr, 3, 0}, f{series + 3, nullptr, 4, 0};
-  kernels::LatticeNonlinearity both, g_only, f_only, ratios;
+  kernels::LatticeNonlinearity both, g_only, f_only, ratios, powers;
   both.g = g_only.g = g;
   both.f = f_only.f = f;
   ratios.g = {series, series + 7, 3, 3};
   ratios.f = {series + 3, series + 7, 4, 3};
-  both.rho = f_only.rho = ratios.rho = rho;
-  return {{}, both, g_only, f_only, ratios};
+  powers.g = {series, nullptr, 3, 0, true};
+  powers.f = {series + 3, series + 7, 4, 3, true};
+  both.rho = f_only.rho = ratios.rho = powers.rho = rho;
+  return {{}, both, g_only, f_only, ratios, powers};
 }
 
 /// The paper lattice with g(u) = 1 + u^2 / 2 on every bond and the Allen-Cahn reaction

@@ -109,9 +109,10 @@ TEST(Chebyshev, SmoothFunctionsToRoundOffAndKinksRefused) {
 }
 
 namespace {
-/// fit_in_u of `expr` on r, checked against the expression at 1000 points off the fit's and the check's:
-/// within 1e-14 of the largest value, the accuracy it promises (the evaluation's own round-off,
-/// a few ulps, is inside it).
+/// fit_in_u of `expr` on r, checked against the expression at 1000 points off the fit's and the
+/// check's: a ratio or powers of t within 1e-14 of the largest value (what fit_in_u verifies), a
+/// Chebyshev series within 1e-14 of its coefficients' sum (tabulate_in_u's cut); the evaluation's
+/// own round-off, a few ulps, is inside either.
 SeriesRatio checked_fit(const std::string& expr, URange r) {
   const MediumExpression e("lattice.conductance_factor", expr, {"u"});
   const SeriesRatio s = fit_in_u(e, r);
@@ -120,6 +121,10 @@ SeriesRatio checked_fit(const std::string& expr, URange r) {
     const double u = r.lo + (r.hi - r.lo) * (k + 0.3183) / 1000;
     err = std::max(err, std::abs(s.value(u) - e(0.0, u)));
     size = std::max(size, std::abs(e(0.0, u)));
+  }
+  if (!s.monomial && !s.q.terms) {
+    size = 0;
+    for (double c : s.p.coef) size += std::abs(c);
   }
   EXPECT_LE(err, 1e-14 * size) << expr;
   return s;
@@ -143,16 +148,23 @@ TEST(Chebyshev, AFunctionWithPolesNearTheRangeBecomesARatioOfShortSeries) {
   for (double u : {-2.0, 0.5, 3.0}) EXPECT_NEAR(r.slope(u), -0.6 * u / std::pow(1 + 0.3 * u * u, 2), 1e-13);
 }
 
-TEST(Chebyshev, ARatioIsTakenOnlyWhereItIsCheaper) {
-  // A polynomial stays its exact short series; exp(0.3 u) (an entire function: 14 terms) is a series
-  // or a cheaper ratio, either to the accuracy.
+TEST(Chebyshev, ARatioIsTakenOnlyWhereItIsCheaperAndPowersOfTWhereTheyKeepTheAccuracy) {
+  // A polynomial stays as short as its series, in powers of t (Horner); exp(0.3 u) (an entire
+  // function: 14 terms) is a series or a cheaper ratio, either to the accuracy, and in powers of t
+  // (all of them positive, so Horner does not cancel). cos(20 u) on [-1, 1] has power coefficients
+  // up to ~1e7 of alternating sign: its values would lose ~1e-9, so it stays a Chebyshev series.
   for (const char* poly : {"1 + 0.5*u^2", "u - u^3", "2"}) {
     const SeriesRatio s = checked_fit(poly, {-3.2, 3.2});
     EXPECT_EQ(s.q.terms, 0) << poly;
-    EXPECT_EQ(s.p.coef, tabulate_in_u(MediumExpression("k", poly, {"u"}), {-3.2, 3.2}).coef) << poly;
+    EXPECT_TRUE(s.monomial) << poly;
+    EXPECT_EQ(s.p.terms, tabulate_in_u(MediumExpression("k", poly, {"u"}), {-3.2, 3.2}).terms) << poly;
   }
   const SeriesRatio s = checked_fit("exp(0.3*u)", {-3.2, 3.2});
   EXPECT_LE(s.cost(), tabulate_in_u(MediumExpression("k", "exp(0.3*u)", {"u"}), {-3.2, 3.2}).terms);
+  EXPECT_TRUE(s.monomial);
+  const SeriesRatio c = checked_fit("cos(20*u)", {-1.0, 1.0});
+  EXPECT_FALSE(c.monomial);
+  EXPECT_EQ(c.q.terms, 0);
 }
 
 TEST(Chebyshev, APoleOrKinkInsideTheRangeIsRefused) {

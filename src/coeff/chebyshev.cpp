@@ -94,19 +94,42 @@ ChebyshevTable tabulate_in_u(const MediumExpression& e, URange r) {
       1, [&e](index_t, double u) { return e(0.0, u); }, r, e.key());
 }
 
+namespace {
+
+/// The value and t-derivative at t of one of a SeriesRatio's polynomials (Clenshaw, or Horner with
+/// its derivative for the powers of t).
+void polynomial_value_slope(const ChebyshevTable& c, bool monomial, double t, double* f, double* df) {
+  if (!monomial) return kernels::chebyshev_value_slope(c.coef.data(), c.terms, t, f, df);
+  double v = 0, d = 0;
+  for (int k = c.terms - 1; k >= 0; --k) {
+    d = v + t * d;
+    v = c.coef[k] + t * v;
+  }
+  *f = v;
+  *df = d;
+}
+
+}  // namespace
+
 double SeriesRatio::value(double u) const {
-  const double v = p.value(0, u);
-  return q.terms ? v / q.value(0, u) : v;
+  const double t = (u - p.mid()) * p.scale();
+  double f, df, g, dg;
+  polynomial_value_slope(p, monomial, t, &f, &df);
+  if (!q.terms) return f;
+  polynomial_value_slope(q, monomial, t, &g, &dg);
+  return f / g;
 }
 
 double SeriesRatio::slope(double u) const {
-  if (!q.terms) return p.slope(0, u);
-  const double qv = q.value(0, u);
-  return (p.slope(0, u) * qv - p.value(0, u) * q.slope(0, u)) / (qv * qv);
+  const double t = (u - p.mid()) * p.scale();
+  double f, df, g = 1, dg = 0;
+  polynomial_value_slope(p, monomial, t, &f, &df);
+  if (q.terms) polynomial_value_slope(q, monomial, t, &g, &dg);
+  return (df * g - f * dg) / (g * g) * p.scale();
 }
 
 kernels::SeriesRatioView SeriesRatio::view(const double* p_values, const double* q_values) const {
-  return {p_values, q.terms ? q_values : nullptr, p.terms, q.terms};
+  return {p_values, q.terms ? q_values : nullptr, p.terms, q.terms, monomial};
 }
 
 namespace {
@@ -184,6 +207,31 @@ bool fit_ratio(const std::vector<double>& t, const std::vector<double>& f, int n
 
 }  // namespace
 
+namespace {
+
+/// The powers of t of a Chebyshev series' coefficients (T_k = 2t T_k-1 - T_k-2).
+std::vector<double> to_monomial(const std::vector<double>& c) {
+  const std::size_t n = c.size();
+  std::vector<double> a(n, 0.0), prev(n, 0.0), cur(n, 0.0), next(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    if (k == 0) {
+      cur[0] = 1;
+    } else if (k == 1) {
+      prev = cur;
+      cur.assign(n, 0.0);
+      cur[1] = 1;
+    } else {
+      for (std::size_t i = 0; i < n; ++i) next[i] = (i > 0 ? 2 * cur[i - 1] : 0.0) - prev[i];
+      prev = cur;
+      cur = next;
+    }
+    for (std::size_t i = 0; i <= k; ++i) a[i] += c[k] * cur[i];
+  }
+  return a;
+}
+
+}  // namespace
+
 SeriesRatio fit_in_u(const MediumExpression& e, URange r) {
   constexpr double kAccuracy = 1e-14;
   constexpr int kFitPoints = 128, kCheckPoints = 4097, kMaxP = 16, kMaxQ = 8;
@@ -195,9 +243,6 @@ SeriesRatio fit_in_u(const MediumExpression& e, URange r) {
     if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || !(r.hi > r.lo)) throw;
     unresolved = err;
   }
-  // Ratios strictly cheaper than the series (any ratio when there is none).
-  const int budget = unresolved ? kMaxP + kMaxQ + 2 : s.cost() - 1;
-  if (budget < 5) return s;
   ChebyshevTable range;
   range.lo = r.lo;
   range.hi = r.hi;
@@ -213,40 +258,52 @@ SeriesRatio fit_in_u(const MediumExpression& e, URange r) {
     }
     return std::pair{t, f};
   };
-  const auto [tf, ff] = sample(kFitPoints, [](int i) { return std::cos(M_PI * (i + 0.5) / kFitPoints); });
   const auto [tc, fc] = sample(kCheckPoints, [](int i) { return -1.0 + 2.0 * i / (kCheckPoints - 1); });
   double fmax = 0;
   for (double v : fc) fmax = std::max(fmax, std::abs(v));
-  const auto verified = [&](const std::vector<double>& p, const std::vector<double>& q) {
-    std::vector<double> qv(kCheckPoints);
+  // s as the device evaluates it, at the check points: q of one sign with |q| >= 1e-3 max |q|
+  // (q_0 = 1 is q's mean, so that sign is +), and within the accuracy of the expression.
+  const auto verified = [&](const SeriesRatio& s) {
+    const kernels::SeriesRatioView v = s.view(s.p.coef.data(), s.q.coef.data());
+    std::vector<double> qv(kCheckPoints, 1.0);
     double qmax = 0;
-    for (int i = 0; i < kCheckPoints; ++i) {
-      qv[i] = kernels::chebyshev_value(q.data(), static_cast<int>(q.size()), tc[i]);
+    for (int i = 0; i < kCheckPoints && v.q; ++i) {
+      qv[i] = v.polynomial(v.q, v.nq, tc[i]);
       qmax = std::max(qmax, std::abs(qv[i]));
     }
     for (int i = 0; i < kCheckPoints; ++i) {
-      if (!(qv[i] >= 1e-3 * qmax)) return false;  // q_0 = 1 is q's mean: one sign means positive
-      const double v = kernels::chebyshev_value(p.data(), static_cast<int>(p.size()), tc[i]) / qv[i];
-      if (!(std::abs(v - fc[i]) <= kAccuracy * fmax)) return false;
+      if (v.q && !(qv[i] >= 1e-3 * qmax)) return false;
+      if (!(std::abs(v.polynomial(v.p, v.np, tc[i]) / qv[i] - fc[i]) <= kAccuracy * fmax)) return false;
     }
     return true;
   };
+  // Ratios strictly cheaper than the series (any ratio when there is none).
+  const int budget = unresolved ? kMaxP + kMaxQ + 2 : s.cost() - 1;
   std::vector<double> p, q;
-  for (int cost = 5; cost <= budget; ++cost)
-    for (int nq = 2; nq <= kMaxQ; ++nq) {
-      const int np = cost - 2 - nq;
-      if (np < 1 || np > kMaxP) continue;
-      if (!fit_ratio(tf, ff, np, nq, p, q) || !verified(p, q)) continue;
-      SeriesRatio ratio;
-      ratio.p = ratio.q = range;
-      ratio.p.terms = np;
-      ratio.p.coef = p;
-      ratio.q.terms = nq;
-      ratio.q.coef = q;
-      return ratio;
-    }
-  if (unresolved) throw *unresolved;
-  return s;
+  bool found = false;
+  if (budget >= 5) {
+    const auto [tf, ff] = sample(kFitPoints, [](int i) { return std::cos(M_PI * (i + 0.5) / kFitPoints); });
+    for (int cost = 5; cost <= budget && !found; ++cost)
+      for (int nq = 2; nq <= kMaxQ && !found; ++nq) {
+        const int np = cost - 2 - nq;
+        if (np < 1 || np > kMaxP || !fit_ratio(tf, ff, np, nq, p, q)) continue;
+        SeriesRatio ratio;
+        ratio.p = ratio.q = range;
+        ratio.p.terms = np;
+        ratio.p.coef = p;
+        ratio.q.terms = nq;
+        ratio.q.coef = q;
+        if ((found = verified(ratio))) s = ratio;
+      }
+  }
+  if (unresolved && !found) throw *unresolved;
+  // The same polynomials in powers of t where Horner keeps the accuracy (not where the
+  // conversion cancels: a series with large coefficients of alternating sign).
+  SeriesRatio powers = s;
+  powers.monomial = true;
+  powers.p.coef = to_monomial(s.p.coef);
+  if (s.q.terms) powers.q.coef = to_monomial(s.q.coef);
+  return verified(powers) ? powers : s;
 }
 
 }  // namespace patchlearn

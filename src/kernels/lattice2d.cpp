@@ -108,6 +108,20 @@ index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl, const Too
   for (index_t i = 0; i < count; ++i) out[i] = c0 + t[i] * b1[i] - b2[i];
 }
 
+/// out[i] = sum_k c_k t[i]^k over a plane of `count` values by Horner's rule (kernels::monomial_value,
+/// the same operations), term by term across the plane.
+[[gnu::always_inline]] inline void monomial_plane(const double* c, int n, const double* t, index_t count, double* out) {
+  if (n <= 1) return std::fill(out, out + count, n > 0 ? c[0] : 0.0);
+  const double top = c[n - 1], next = c[n - 2];
+#pragma omp simd
+  for (index_t i = 0; i < count; ++i) out[i] = next + t[i] * top;
+  for (int k = n - 3; k >= 0; --k) {
+    const double ck = c[k];
+#pragma omp simd
+    for (index_t i = 0; i < count; ++i) out[i] = ck + t[i] * out[i];
+  }
+}
+
 /// out[i] = s(t[i]) (kernels::SeriesRatioView: p, or p / q) over a plane of `count` values,
 /// t[i] = ((a[i] + b[i]) / 2 - mid) scale (b == nullptr: (a[i] - mid) scale); t, b1, b2 and qv
 /// are scratch planes of `count` values (qv for a ratio's q).
@@ -121,9 +135,15 @@ index_t gap_tooth_scratch(int P, int m, const LatticeNonlinearity& nl, const Too
 #pragma omp simd
     for (index_t i = 0; i < count; ++i) t[i] = (a[i] - mid) * scale;
   }
-  chebyshev_plane(s.p, s.np, t, count, b1, b2, out);
+  const auto polynomial = [&](const double* c, int n, double* dst) __attribute__((always_inline)) {
+    if (s.monomial)
+      monomial_plane(c, n, t, count, dst);
+    else
+      chebyshev_plane(c, n, t, count, b1, b2, dst);
+  };
+  polynomial(s.p, s.np, out);
   if (!s.q) return;
-  chebyshev_plane(s.q, s.nq, t, count, b1, b2, qv);
+  polynomial(s.q, s.nq, qv);
 #pragma omp simd
   for (index_t i = 0; i < count; ++i) out[i] = out[i] / qv[i];
 }

@@ -91,15 +91,29 @@ PL_HDI T chebyshev_value(const T* c, int n, T t) {
   return c[0] + t * b1 - b2;
 }
 
-/// A function of u alone (a 2D lattice's g or f) as two Chebyshev series in t = (u - mid) scale:
-/// p(t) / q(t), or p(t) alone when q is null (coeff/chebyshev.hpp: SeriesRatio, which chooses).
+/// f(t) = sum_k c_k t^k (Horner: two operations a term, against Clenshaw's three or four).
+template <class T>
+PL_HDI T monomial_value(const T* c, int n, T t) {
+  if (n <= 0) return T{};
+  T acc = c[n - 1];
+  for (int k = n - 2; k >= 0; --k) acc = c[k] + t * acc;
+  return acc;
+}
+
+/// A function of u alone (a 2D lattice's g or f) as two polynomials in t = (u - mid) scale:
+/// p(t) / q(t), or p(t) alone when q is null, each a Chebyshev series or, when `monomial`, in
+/// powers of t (coeff/chebyshev.hpp: SeriesRatio, which chooses).
 struct SeriesRatioView {
   const double *p = nullptr, *q = nullptr;
   int np = 0, nq = 0;
+  bool monomial = false;
   PL_HD explicit operator bool() const { return p != nullptr; }
+  PL_HD double polynomial(const double* c, int n, double t) const {
+    return monomial ? monomial_value(c, n, t) : chebyshev_value(c, n, t);
+  }
   PL_HD double operator()(double t) const {
-    const double v = chebyshev_value(p, np, t);
-    return q ? v / chebyshev_value(q, nq, t) : v;
+    const double v = polynomial(p, np, t);
+    return q ? v / polynomial(q, nq, t) : v;
   }
 };
 
