@@ -43,7 +43,7 @@ kernels::MediumTables MediumSeries::view(const double* a_values, const double* c
 
 ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
                              const std::string& key, double accuracy) {
-  if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || !(r.hi > r.lo))
+  if (!r.finite_interval())
     throw ConfigError(
         key, fmt::format("a medium that depends on u needs a finite u range with lo < hi, not [{}, {}]", r.lo, r.hi));
   ChebyshevTable t;
@@ -205,10 +205,6 @@ bool fit_ratio(const std::vector<double>& t, const std::vector<double>& f, int n
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 /// The powers of t of a Chebyshev series' coefficients (T_k = 2t T_k-1 - T_k-2).
 std::vector<double> to_monomial(const std::vector<double>& c) {
   const std::size_t n = c.size();
@@ -240,7 +236,7 @@ SeriesRatio fit_in_u(const MediumExpression& e, URange r) {
   try {
     s.p = tabulate_in_u(e, r);
   } catch (const ConfigError& err) {
-    if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || !(r.hi > r.lo)) throw;
+    if (!r.finite_interval()) throw;
     unresolved = err;
   }
   ChebyshevTable range;

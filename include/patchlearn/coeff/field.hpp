@@ -32,6 +32,7 @@
 // (k <= 64), a must be finite and > 0, c and r finite; a ConfigError names the key and the point.
 // The linear fine model (a(y) sampled once into bond conductances) is untouched: a field that does
 // not depend on u evaluates a(y) as before; a u-dependent one has only a(y, u).
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -46,6 +47,8 @@ namespace patchlearn {
 struct URange {
   double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
   bool contains(double u) const { return u >= lo && u <= hi; }
+  /// Both ends finite and lo < hi: a range a function of u can be tabulated on.
+  bool finite_interval() const { return std::isfinite(lo) && std::isfinite(hi) && hi > lo; }
 };
 /// InputError naming `range_key` when u is not finite or lies outside r: a value asked for (cell
 /// --u) where the medium was not checked.
