@@ -121,6 +121,12 @@ TEST(Config, WrongTypesAndRanges) {
   EXPECT_EQ(error_key("[macro]\nt_end = 0.9995\n"), "macro.t_end");
   EXPECT_EQ(error_key("[patch]\nburst = 2e-3\n"), "patch.burst");
   EXPECT_EQ(error_key("[patch]\nheal_substeps = 10\n"), "patch.heal_substeps");
+  EXPECT_EQ(error_key("[patch]\nestimate_degree = 4\n"), "patch.estimate_degree");
+  EXPECT_EQ(error_key("[patch]\nestimate_degree = \"cubic\"\n"), "patch.estimate_degree");
+  // A cubic needs three substeps after the healing (on a nonlinear medium, where it applies).
+  EXPECT_EQ(error_key("[medium]\ncoefficient = \"expression\"\nexpression = \"1.1 + sin(2*pi*y) + u\"\n"
+                      "u_range = [0, 2]\n[patch]\nsubsteps = 10\nheal_substeps = 8\nestimate_degree = 3\n"),
+            "patch.estimate_degree");
   EXPECT_EQ(error_key("[initial]\namplitude = [1.0, -1.0]\n"), "initial.amplitude");
   EXPECT_EQ(error_key("[homogenized]\ndx = 3e-3\n"), "homogenized.dx");
   EXPECT_EQ(error_key("[scheme]\ntype = \"gap_tooth\"\n[gap_tooth]\ndt = 3e-4\n"), "gap_tooth.dt");
@@ -305,6 +311,8 @@ TEST(Config, ReadmeDefaultsAreTheBuiltInOnes) {
       {"patch.method", [](const Config1D& x) { return x.burst_method; }},
       {"patch.buffer_ends", [](const Config1D& x) { return x.buffer_ends; }},
       {"patch.heal_substeps", [&](const Config1D& x) { return n(x.heal_substeps); }},
+      {"patch.estimate_degree",
+       [&](const Config1D& x) { return x.estimate_degree == 0 ? std::string("auto") : n(x.estimate_degree); }},
       {"gap_tooth.dt", [&](const Config1D& x) { return n(x.gap_tooth_dt); }},
       {"full_resolution.rtol", [&](const Config1D& x) { return n(x.full_rtol); }},
       {"full_resolution.dt0", [&](const Config1D& x) { return n(x.full_dt0); }},

@@ -40,7 +40,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"scheme", {"type"}},
       {"patch",
        {"tooth_width", "buffer_width", "lifting", "burst", "substeps", "method", "jacobian", "buffer_ends",
-        "heal_substeps", "rate_tolerance"}},
+        "heal_substeps", "estimate_degree", "rate_tolerance"}},
       {"gap_tooth", {"dt"}},
       {"full_resolution", {"rtol", "dt0", "compare"}},
       {"macro", {"dt", "integrator", "t_end", "sample_every"}},
@@ -146,6 +146,7 @@ PatchSetting Config1D::patch_setting() const {
   s.params.lifting_degree = lifting_degree;
   s.params.buffer_ends = parse_buffer_ends(buffer_ends);
   s.params.heal_substeps = heal_substeps;
+  s.params.estimate_degree = estimate_degree > 0 ? estimate_degree : 2;
   return s;
 }
 
@@ -182,13 +183,18 @@ void choose_patch_parameters(Config1D& c) {
   c.substeps = t.setting.params.substeps;
   c.heal_substeps = t.setting.params.heal_substeps;
   c.burst_method = name_of(t.setting.params.method);
+  c.estimate_degree = t.setting.params.estimate_degree;
   c.patch_budget = t.budget;
   const auto& b = t.budget;
   c.notes.push_back("patch: \"auto\" chose " + (c.patch_auto.method ? "method = " + c.burst_method + ", " : "") +
-                    "burst = " + num(c.burst) + ", substeps = " + std::to_string(c.substeps) + ", heal_substeps = " +
-                    std::to_string(c.heal_substeps) + ", buffer_width = " + num(c.buffer_width) + "; dU/dt error " +
-                    num(b.total()) + " (buffer " + num(b.buffer) + ", corrector " + num(b.corrector) + ", time " +
-                    num(b.time) + ") for patch.rate_tolerance = " + num(c.rate_tolerance));
+                    "burst = " + num(c.burst) + ", substeps = " + std::to_string(c.substeps) +
+                    ", heal_substeps = " + std::to_string(c.heal_substeps) + ", buffer_width = " + num(c.buffer_width) +
+                    (c.patch_auto.estimate_degree && !c.field->nonlinear_key().empty()
+                         ? ", estimate_degree = " + std::to_string(c.estimate_degree)
+                         : "") +
+                    "; dU/dt error " + num(b.total()) + " (buffer " + num(b.buffer) + ", corrector " +
+                    num(b.corrector) + ", time " + num(b.time) +
+                    ") for patch.rate_tolerance = " + num(c.rate_tolerance));
 }
 
 }  // namespace
@@ -356,10 +362,21 @@ Config1D parse_config_1d(const std::string& text, const std::string& origin, con
                       "use \"dirichlet\"");
   if (!c.patch_auto.heal_substeps)
     c.heal_substeps = static_cast<int>(patch.integer("heal_substeps", c.heal_substeps, 0, 1000000));
+  // The estimate's degree in time: "auto" lets the tuner choose it; absent, it is chosen with the
+  // other "auto" keys, and is 2 where none is "auto".
+  const bool degree_auto = patch.is_auto("estimate_degree");
+  c.estimate_degree = degree_auto ? 0 : static_cast<int>(patch.integer("estimate_degree", 0, 1, 3));
+  c.patch_auto.estimate_degree = c.estimate_degree == 0 && (degree_auto || c.patch_auto.any());
   if (!c.patch_auto.substeps && !c.patch_auto.heal_substeps && c.heal_substeps >= c.substeps)
     throw ConfigError(
         "patch.heal_substeps",
         std::to_string(c.heal_substeps) + " must be smaller than patch.substeps = " + std::to_string(c.substeps));
+  if (!c.field->nonlinear_key().empty() && c.estimate_degree > 0 && !c.patch_auto.substeps &&
+      !c.patch_auto.heal_substeps && c.estimate_degree > c.substeps - c.heal_substeps)
+    throw ConfigError(
+        "patch.estimate_degree",
+        std::to_string(c.estimate_degree) + " needs as many substeps after the " +
+            "healing; patch.substeps - patch.heal_substeps = " + std::to_string(c.substeps - c.heal_substeps));
   c.rate_tolerance = patch.positive("rate_tolerance", c.rate_tolerance);
   c.gap_tooth_dt = gap.positive("dt", c.gap_tooth_dt);
   c.full_rtol = full.positive("rtol", c.full_rtol);

@@ -209,9 +209,12 @@ void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, doubl
   for_each_index(dev, systems, LiftRise{ncoef, coef, z0, z1, out});
 }
 
-void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                     double* dUdt, const double* Rmid, double beta) {
-  for_each_index(dev, batch * M, PatchEstimates{M, R, U, R0, span, dUdt, Rmid, beta});
+void patch_estimates(Device dev, index_t batch, int M, const double* R, int d, const double* w, const double* U,
+                     const double* R0, double* dUdt) {
+  if (d < 1 || d > kMaxEstimateDegree) throw std::invalid_argument("patch_estimates: degree out of range");
+  PatchEstimates f{M, R, U, R0, batch * (M - 2), d, {}, dUdt};
+  std::copy(w, w + d, f.w);
+  for_each_index(dev, batch * M, f);
 }
 
 void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst) {

@@ -349,7 +349,8 @@ std::vector<std::string> Problem1D::check_simulable() const {
   line("patch.burst", a.burst, b.corrector,
        "the micro-scale corrector is still forming when the estimate starts (or, on a graded or u-dependent medium, "
        "the lifted profile's rate drifts within the burst)",
-       "lengthen the burst or patch.heal_substeps, unless it is the drift, which a shorter burst shrinks");
+       "lengthen the burst or patch.heal_substeps, unless it is the drift, which a shorter burst or "
+       "patch.estimate_degree = 3 shrinks");
   line("patch.substeps", a.substeps, b.time, "the implicit substeps' time error", "more substeps");
   return w;
 }
@@ -1203,11 +1204,15 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
         sim.full_resolution_vs_homogenized);
   }
   if (cfg_.scheme == Scheme1D::PatchDynamics)  // the patch parameters the data were made with ("auto" resolved)
-    r.json["patch"] = {{"method", cfg_.burst_method},
-                       {"burst", cfg_.burst},
-                       {"substeps", cfg_.substeps},
-                       {"heal_substeps", cfg_.heal_substeps},
-                       {"buffer_width", cfg_.buffer_width}};
+    r.json["patch"] = {
+        {"method", cfg_.burst_method},
+        {"burst", cfg_.burst},
+        {"substeps", cfg_.substeps},
+        {"heal_substeps", cfg_.heal_substeps},
+        {"estimate_degree", cfg_.field->nonlinear_key().empty() ? 1
+                                                                : std::min(cfg_.patch_setting().params.estimate_degree,
+                                                                           cfg_.substeps - cfg_.heal_substeps)},
+        {"buffer_width", cfg_.buffer_width}};
   return r;
 }
 

@@ -236,13 +236,21 @@ TunedPatch tune_patch_parameters(const FineModel1D& model, const PatchProbe& pro
   std::vector<TunedPatch> tuned;
   std::vector<BurstMethod> methods{start.params.method};
   if (free.method) methods = {BurstMethod::BackwardEuler, BurstMethod::CrankNicolson};
-  for (const BurstMethod m : methods) {
-    PatchSetting s = start;
-    s.params.method = m;
-    tuned.push_back(tune_for_method(model, probe, s, free, tolerance, max_burst, false));
-    if (!tuned.back().met && free.burst)
-      tuned.push_back(tune_for_method(model, probe, s, free, tolerance, max_burst, true));
-  }
+  const auto tune_degree = [&](int degree) {
+    for (const BurstMethod m : methods) {
+      PatchSetting s = start;
+      s.params.method = m;
+      s.params.estimate_degree = degree;
+      tuned.push_back(tune_for_method(model, probe, s, free, tolerance, max_burst, false));
+      if (!tuned.back().met && free.burst)
+        tuned.push_back(tune_for_method(model, probe, s, free, tolerance, max_burst, true));
+    }
+  };
+  tune_degree(start.params.estimate_degree);
+  // A nonlinear medium's estimate may also take a cubic in time where the start's degree misses.
+  const bool met = std::any_of(tuned.begin(), tuned.end(), [](const TunedPatch& t) { return t.met; });
+  if (free.estimate_degree && model.nonlinear() && !met && start.params.estimate_degree < kernels::kMaxEstimateDegree)
+    tune_degree(kernels::kMaxEstimateDegree);
   const auto better = [](const TunedPatch& a, const TunedPatch& b) {
     if (a.met != b.met) return a.met;
     return a.met ? a.cost() < b.cost() : a.budget.total() < b.budget.total();

@@ -59,9 +59,10 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
                       std::to_string(params_.heal_substeps) +
                           " must be >= 0 and < patch.substeps = " + std::to_string(params_.substeps));
   coef_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * (params_.lifting_degree + 1)));
-  restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
+  if (params_.estimate_degree < 1 || params_.estimate_degree > kernels::kMaxEstimateDegree)
+    throw ConfigError("patch.estimate_degree", std::to_string(params_.estimate_degree) + " must be 1, 2 or 3");
+  restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * estimate_degree()));
   healed_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
-  middle_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   theta_ = params_.method == BurstMethod::BackwardEuler ? 1.0 : 0.5;
   const double dt = params_.burst / params_.substeps;
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, max_batch * P, N);
@@ -135,37 +136,52 @@ StateRange PatchDynamics1D::state_range() const {
   return {medium_.u_range(), "medium.u_range"};
 }
 
+int PatchDynamics1D::estimate_degree() const {
+  return medium_.nonlinear() ? std::min(params_.estimate_degree, params_.substeps - params_.heal_substeps) : 1;
+}
+
+std::vector<double> patch_estimate_weights(const std::vector<double>& t) {
+  // L_k'(0) = sum_{i != k} 1 / (t_k - t_i) prod_{j != k, i} (0 - t_j) / (t_k - t_j).
+  const std::size_t n = t.size();
+  std::vector<double> w(n, 0.0);
+  for (std::size_t k = 0; k < n; ++k)
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i == k) continue;
+      double term = 1.0 / (t[k] - t[i]);
+      for (std::size_t j = 0; j < n; ++j)
+        if (j != k && j != i) term *= -t[j] / (t[k] - t[j]);
+      w[k] += term;
+    }
+  return w;
+}
+
 void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
   lift(U, batch);
   // Reference estimator: (R(delta_t) - U) / delta_t. Healed estimator: the rate between the end
   // of the healing substeps and the end of the burst, which drops the O(eps^2 / delta_t) jump of
   // the tooth average while the micro-scale corrector forms. A nonlinear medium's macro rate
   // changes within the burst (a linear medium's does not for a quadratic lift), which biases
-  // those two-point rates by O(delta_t); there the rate is the derivative at the burst's start of
-  // the quadratic through three restrictions (end of healing, middle of the rest, end).
-  const int S = params_.substeps, h = params_.heal_substeps;
-  const bool healed = h > 0, three = medium_.nonlinear() && S - h >= 2;
-  const int m = (h + S) / 2;
-  if (healed) {
+  // those two-point rates by O(delta_t^d) for a polynomial of degree d in time; there the rate
+  // is the derivative at the burst's start of the polynomial through d + 1 restrictions (the end
+  // of healing, then d more evenly spread over the rest of the burst; estimate_degree()).
+  const int S = params_.substeps, h = params_.heal_substeps, d = estimate_degree();
+  const index_t stride = batch * layout_.patches();
+  if (h > 0) {
     substeps(batch, h);
     restrict_into(batch, healed_.data());
   }
-  if (three) {
-    substeps(batch, m - h);
-    restrict_into(batch, middle_.data());
+  const double dt = params_.burst / S;
+  std::vector<double> t{h * dt};
+  for (int k = 1, done = h; k <= d; ++k) {
+    const int at = h + k * (S - h) / d;
+    substeps(batch, at - done);
+    restrict_into(batch, restricted_.data() + (k - 1) * stride);
+    t.push_back(at * dt);
+    done = at;
   }
-  substeps(batch, S - (three ? m : h));
-  restrict_into(batch, restricted_.data());
-  const double dt = params_.burst / S, ta = h * dt, tb = m * dt, tc = S * dt;
-  double span = params_.burst * static_cast<double>(S - h) / S, beta = 0.0;
-  if (three) {
-    // Derivative weights at t = 0 of the quadratic through (ta, tb, tc).
-    const double wb = -(ta + tc) / ((tb - ta) * (tb - tc)), wc = -(ta + tb) / ((tc - ta) * (tc - tb));
-    span = 1.0 / wc;
-    beta = wb / wc;
-  }
-  kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), U,
-                           healed ? healed_.data() : nullptr, span, dUdt, three ? middle_.data() : nullptr, beta);
+  const auto w = patch_estimate_weights(t);
+  kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), d, w.data() + 1, U,
+                           h > 0 ? healed_.data() : nullptr, dUdt);
 }
 
 }  // namespace patchlearn

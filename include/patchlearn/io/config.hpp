@@ -185,7 +185,11 @@ struct Config1D : SharedConfig {
   kernels::StepJacobian burst_jacobian = kernels::StepJacobian::Frozen;
   std::string buffer_ends = "dirichlet";  ///< dirichlet | averaged_gradient
   int heal_substeps = 0;
-  /// The keys among burst, buffer_width, substeps and heal_substeps given as "auto"
+  /// patch.estimate_degree: the degree in time of a nonlinear medium's estimate (PatchDynamicsParams);
+  /// 0: "auto", chosen with the other "auto" keys, 2 where none is (patch_setting() resolves it)
+  int estimate_degree = 0;
+  /// The keys among burst, buffer_width, substeps, heal_substeps, method and estimate_degree the
+  /// tuner chooses ("auto"; estimate_degree also when unset and another key is "auto")
   PatchFreedom patch_auto;
   /// patch.rate_tolerance: the relative error of the dU/dt estimate the patch parameters must reach
   double rate_tolerance = 1e-6;

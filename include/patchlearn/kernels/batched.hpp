@@ -86,10 +86,10 @@ void lift_coefficients(Device dev, index_t batch, int M, int degree, double dX, 
 /// Rise of each lift over [z0, z1]: out[s] = p_s(z1) - p_s(z0) (buffer-end targets).
 void lift_rise(Device dev, index_t systems, int ncoef, const double* coef, double z0, double z1, double* out);
 
-/// dUdt[b][p+1] = patch_estimate(R[b][p], base, span, Rmid[b][p], beta) with base = R0[b][p] if R0
-/// else U[b][p+1] (Rmid may be nullptr when beta = 0); the two end nodes get 0.
-void patch_estimates(Device dev, index_t batch, int M, const double* R, const double* U, const double* R0, double span,
-                     double* dUdt, const double* Rmid = nullptr, double beta = 0.0);
+/// dUdt[b][p+1] = patch_estimate of the restrictions R[k][b][p] (k < d, weights w[k]) with
+/// base = R0[b][p] if R0 else U[b][p+1]; the two end nodes get 0.
+void patch_estimates(Device dev, index_t batch, int M, const double* R, int d, const double* w, const double* U,
+                     const double* R0, double* dUdt);
 
 /// dst[(b * times + n) * M + j] = src[b * M + j]: store one snapshot of a batch of macro states.
 void store_snapshot(Device dev, index_t batch, index_t M, index_t times, index_t n, const double* src, double* dst);

@@ -42,13 +42,18 @@ PL_HD void lift_coefficients(const double* U, int M, int i, int degree, double d
   c[0] = D[0] - corr;
 }
 
-/// Patch-dynamics estimate (R - base) / span (paper eq. 11; base = U_i or the healed R), or with
-/// a restriction `mid` between the two, ((R - base) + beta (mid - base)) / span: the derivative at
-/// the burst's start of the quadratic through the three restrictions (span = 1 / w_end and
-/// beta = w_mid / w_end with the interpolant's derivative weights; the base weight is minus their
-/// sum, so base cancels exactly).
-PL_HD double patch_estimate(double R, double base, double span, double mid = 0.0, double beta = 0.0) {
-  return ((R - base) + beta * (mid - base)) / span;
+/// The most restrictions after the first that a patch-dynamics estimate combines (a cubic in time).
+inline constexpr int kMaxEstimateDegree = 3;
+
+/// Patch-dynamics estimate from restrictions R_0 = base (U_i, or the healed R) and R_1 .. R_d later
+/// in the burst: sum_k w_k (R_k - base), the derivative at the burst's start of the polynomial
+/// through the d + 1 restrictions (w_k its Lagrange weights, patch_estimate_weights; the base's
+/// weight is minus their sum, so base cancels exactly). d = 1 is paper eq. 11, (R - base) / span.
+/// R_k = R[k - 1][r], the restrictions `stride` apart.
+PL_HD double patch_estimate(const double* R, index_t stride, index_t r, double base, int d, const double* w) {
+  double e = 0.0;
+  for (int k = 0; k < d; ++k) e += w[k] * (R[k * stride + r] - base);
+  return e;
 }
 
 }  // namespace patchlearn::kernels

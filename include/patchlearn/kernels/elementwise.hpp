@@ -78,21 +78,20 @@ struct LiftRise {
 };
 
 /// i = b M + j: dU/dt at node j of macro state b from its patch's restrictions (kernels/coarse.hpp:
-/// patch_estimate; 0 at the two Dirichlet end nodes). R0 (or U where R0 is null) the start value,
-/// Rmid the mid-burst value of the three-point rate (null: none).
+/// patch_estimate; 0 at the two Dirichlet end nodes). R0 (or U where R0 is null) the start value.
 struct PatchEstimates {
   static constexpr const char* name = "patch estimates";
   int M;
-  const double *R, *U, *R0;
-  double span;
+  const double *R, *U, *R0;  ///< R: [d][stride] restrictions; R0: the base's, or null for U
+  index_t stride;            ///< the batch's patches, batch (M - 2)
+  int d;
+  double w[kMaxEstimateDegree];
   double* dUdt;
-  const double* Rmid;
-  double beta;
   PL_HD void operator()(index_t i) const {
     const index_t b = i / M, j = i % M, P = M - 2, r = b * P + j - 1;
-    dUdt[i] = (j == 0 || j == M - 1) ? 0.0 : patch_estimate(R[r], R0 ? R0[r] : U[i], span, Rmid ? Rmid[r] : 0.0, beta);
+    dUdt[i] = (j == 0 || j == M - 1) ? 0.0 : patch_estimate(R, stride, r, R0 ? R0[r] : U[i], d, w);
   }
-  std::array<const void*, 5> pointers() const { return {R, U, R0, dUdt, Rmid}; }
+  std::array<const void*, 4> pointers() const { return {R, U, R0, dUdt}; }
 };
 
 /// i = b M + j: dst[b][n][j] = src[b][j], snapshot n of `times` of a batch of M-node states.

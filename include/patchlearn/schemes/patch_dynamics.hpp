@@ -24,6 +24,7 @@
 // one thread through its substeps); its macro states must stay inside medium.u_range, where the
 // medium's series are valid (its state_range, which integrate_coarse watches).
 #include <memory>
+#include <vector>
 
 #include "patchlearn/core/buffer.hpp"
 #include "patchlearn/kernels/batched.hpp"
@@ -53,7 +54,12 @@ struct PatchDynamicsParams {
   kernels::StepJacobian jacobian = kernels::StepJacobian::Frozen;
   int lifting_degree = 2;
   kernels::EndRows buffer_ends = kernels::EndRows::Dirichlet;
-  int heal_substeps = 0;   ///< 0: the reference estimator (R(delta_t) - U) / delta_t
+  int heal_substeps = 0;  ///< 0: the reference estimator (R(delta_t) - U) / delta_t
+  /// Nonlinear media: the degree d in time of the polynomial through the restrictions (the
+  /// healed one and d more) whose derivative at the burst's start is the estimate, so that the
+  /// lifted profile's drifting rate errs like burst^d; at most substeps - heal_substeps. A linear
+  /// medium's lifted rate is steady: 1, the healed two-point rate.
+  int estimate_degree = 2;
   index_t chunk_len = -1;  ///< tridiagonal partition length (-1: the backend's default)
   /// Run the substeps temporally blocked (BatchedTridiag::fused_steps: every patch held on chip
   /// through them) whenever a patch fits; false always takes the unblocked path. Same values.
@@ -86,7 +92,9 @@ class PatchDynamics1D : public CoarseOperator {
   Device device_;
   index_t max_batch_;
   PatchMedium1D medium_;
-  Buffer<double> y_, work_, coef_, left_, right_, healed_, middle_, restricted_;
+  /// The polynomial degree of this medium's estimate (PatchDynamicsParams::estimate_degree).
+  int estimate_degree() const;
+  Buffer<double> y_, work_, coef_, left_, right_, healed_, restricted_;
   index_t eo_ = 1;
   bool blocked_ = false;
   std::unique_ptr<kernels::BatchedTridiag> solver_;
@@ -100,5 +108,9 @@ class PatchDynamics1D : public CoarseOperator {
 /// GPU holds resident a chunk, and at least 16 rows, below which the reduced system (a row per
 /// chunk) and the spikes cost more than the sweeps they shorten.
 index_t default_chunk_len(Device device, index_t systems, index_t n);
+
+/// The weights w_k of the derivative at t = 0 of the polynomial through values at times t_k:
+/// p'(0) = sum_k w_k f(t_k) (Lagrange; they sum to 0).
+std::vector<double> patch_estimate_weights(const std::vector<double>& t);
 
 }  // namespace patchlearn
