@@ -89,6 +89,22 @@ ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, 
   }
 }
 
+ChebyshevTable tabulate_means_in_u(index_t count, const std::function<std::array<double, 2>(index_t, double)>& f,
+                                   URange r, const std::string& key, double accuracy) {
+  constexpr int kProbes = 9;
+  double largest = 0.0, size = 0.0;
+  for (index_t e = 0; e < count; ++e)
+    for (int j = 0; j < kProbes; ++j) {
+      const auto [mean, terms] = f(e, r.lo + (r.hi - r.lo) * (j + 0.5) / kProbes);
+      largest = std::max(largest, std::abs(mean));
+      size = std::max({size, terms, std::abs(mean)});  // a mean is no larger than its terms
+    }
+  const bool cancels = !(largest > 100.0 * accuracy * size);
+  return tabulate_in_u(
+      count, [&](index_t e, double u) { return cancels ? 0.0 : f(e, u)[0]; }, r, key,
+      cancels ? accuracy : accuracy * size / largest);
+}
+
 ChebyshevTable tabulate_in_u(const MediumExpression& e, URange r) {
   return tabulate_in_u(
       1, [&e](index_t, double u) { return e(0.0, u); }, r, e.key());

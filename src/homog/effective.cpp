@@ -1,6 +1,7 @@
 #include "patchlearn/homog/effective.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -26,15 +27,25 @@ EffectiveCoefficients1D volume_coefficients(const CoefficientField& medium, inde
   const CellSolution1D cell = solve_cell_problem_1d(a);
   EffectiveCoefficients1D e;
   e.a_star = cell.a_star;
-  double drift = 0, reaction = 0;
+  double drift = 0, reaction = 0, drift_terms = 0, reaction_terms = 0;
   for (index_t j = 0; j < bonds; ++j) {
     // The drift at bond j, weighted by the corrector's flux factor 1 + chi_y there.
-    if (medium.has_drift())
-      drift += medium.drift(y_bond(j), u) * (1.0 + (cell.chi[(j + 1) % bonds] - cell.chi[j]) / dy);
-    if (medium.has_reaction()) reaction += medium.reaction(y_point(j), u);
+    if (medium.has_drift()) {
+      const double c = medium.drift(y_bond(j), u) * (1.0 + (cell.chi[(j + 1) % bonds] - cell.chi[j]) / dy);
+      drift += c;
+      drift_terms += std::abs(c);
+    }
+    if (medium.has_reaction()) {
+      const double r = medium.reaction(y_point(j), u);
+      reaction += r;
+      reaction_terms += std::abs(r);
+    }
   }
-  e.drift = drift / static_cast<double>(bonds);
-  e.reaction = reaction / static_cast<double>(bonds);
+  const double n = static_cast<double>(bonds);
+  e.drift = drift / n;
+  e.reaction = reaction / n;
+  e.drift_terms = drift_terms / n;
+  e.reaction_terms = reaction_terms / n;
   return e;
 }
 
@@ -75,13 +86,22 @@ MediumSeries tabulate_effective(const CoefficientField& medium, const std::vecto
   MediumSeries s;
   s.a = tabulate_in_u(
       count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).a_star; }, r, "medium.expression", accuracy);
+  // c* and r* are means whose terms may cancel (a drift or reaction of mean 0 over the period).
+  using Mean = double EffectiveCoefficients1D::*;
+  const auto means = [&](const std::vector<double>& xs, Mean mean, Mean terms, const char* key) {
+    return tabulate_means_in_u(
+        count(xs),
+        [&](index_t k, double u) {
+          const auto& e = at(xs[k], u);
+          return std::array<double, 2>{e.*mean, e.*terms};
+        },
+        r, key, accuracy);
+  };
   if (drift && medium.has_drift())
-    s.c = tabulate_in_u(
-        count(x_bonds), [&](index_t k, double u) { return at(x_bonds[k], u).drift; }, r, "medium.drift", accuracy);
+    s.c = means(x_bonds, &EffectiveCoefficients1D::drift, &EffectiveCoefficients1D::drift_terms, "medium.drift");
   if (medium.has_reaction() && !x_points.empty())
-    s.r = tabulate_in_u(
-        count(x_points), [&](index_t k, double u) { return at(x_points[k], u).reaction; }, r, "medium.reaction",
-        accuracy);
+    s.r = means(x_points, &EffectiveCoefficients1D::reaction, &EffectiveCoefficients1D::reaction_terms,
+                "medium.reaction");
   return s;
 }
 }  // namespace
@@ -110,17 +130,21 @@ namespace {
 // as they are.
 EffectiveCoefficients1D in_series(const std::vector<EffectiveCoefficients1D>& each) {
   if (each.size() == 1) return each.front();
-  double inverse = 0, flux = 0, reaction = 0;
+  double inverse = 0, flux = 0, reaction = 0, flux_terms = 0, reaction_terms = 0;
   for (const auto& e : each) {
     inverse += 1.0 / e.a_star;
     flux += e.drift / e.a_star;
     reaction += e.reaction;
+    flux_terms += e.drift_terms / e.a_star;
+    reaction_terms += e.reaction_terms;
   }
   const auto R = static_cast<double>(each.size());
   EffectiveCoefficients1D e;
   e.a_star = R / inverse;
   e.drift = e.a_star * flux / R;
   e.reaction = reaction / R;
+  e.drift_terms = e.a_star * flux_terms / R;
+  e.reaction_terms = reaction_terms / R;
   return e;
 }
 

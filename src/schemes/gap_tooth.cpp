@@ -10,33 +10,6 @@
 
 namespace patchlearn {
 
-namespace {
-
-/// A mean over each edge period as series in u (tabulate_in_u), `f` giving the mean and the mean of
-/// its terms' sizes, to 1e-12 of that size. A mean that cancels (the corrector's term on a cell
-/// symmetric about the edges, the conductance shift on a medium uniform in y, a drift of mean 0)
-/// holds the terms' round-off, which varies with u as no series resolves: tabulated to 1e-12 of
-/// itself, that was a ConfigError ("not smooth enough in u") even for a = 2 exp(-0.3 u). So the
-/// accuracy asked is relative to the terms (probed at 9 points of u), and a mean below 1e-10 of them
-/// everywhere is 0.
-ChebyshevTable tabulate_edge_means(index_t count, const std::function<std::array<double, 2>(index_t, double)>& f,
-                                   URange r, const std::string& key) {
-  constexpr int kProbes = 9;
-  double largest = 0.0, size = 0.0;
-  for (index_t e = 0; e < count; ++e)
-    for (int j = 0; j < kProbes; ++j) {
-      const auto [mean, terms] = f(e, r.lo + (r.hi - r.lo) * (j + 0.5) / kProbes);
-      largest = std::max(largest, std::abs(mean));
-      size = std::max(size, terms);
-    }
-  const bool cancels = !(largest > 1e-10 * size);
-  return tabulate_in_u(
-      count, [&](index_t e, double u) { return cancels ? 0.0 : f(e, u)[0]; }, r, key,
-      cancels ? 1e-12 : 1e-12 * size / largest);
-}
-
-}  // namespace
-
 GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, const GapToothParams& params,
                        Device device, index_t batch)
     : teeth_(teeth.length, teeth.macro_nodes, teeth.dx, teeth.tooth_width, teeth.tooth_width),
@@ -79,13 +52,13 @@ GapTooth1D::GapTooth1D(const FineModel1D& model, const PatchLayout1D& teeth, con
     std::vector<double> a(static_cast<std::size_t>(N - 1));
     // The corrector's term is at most half a period (|x - x_e| <= w / 2, a*<1/a> = 1).
     const double half_period = 0.5 * static_cast<double>(m_) * teeth_.dx;
-    edge_chi_ = tabulate_edge_means(
+    edge_chi_ = tabulate_means_in_u(
         2 * P,
         [&](index_t k, double u) {
           for (index_t g = 0; g + 1 < N; ++g) a[g] = tables.a.value((k / 2) * (N - 1) + g, u);
           return std::array<double, 2>{edge_means(a.data(), 0.0).chi[k % 2], half_period};
         },
-        medium_.u_range(), "medium.expression");
+        medium_.u_range(), "medium.expression", 1e-12);
     tabulate_nonlinear_edges(tables);
   }
   if (medium_.nonlinear()) return;
@@ -107,7 +80,7 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
     for (index_t g = 0; g < m; ++g) inv += 1.0 / tables.a.value(bond(k, g), u);
     return inv / mm;
   };
-  // The sum of `n` terms over the period and the sum of their sizes (tabulate_edge_means).
+  // The sum of `n` terms over the period and the sum of their sizes (tabulate_means_in_u, to 1e-12 of the terms).
   const auto sum_and_size = [&](index_t n, const auto& term) {
     double sum = 0.0, size = 0.0;
     for (index_t j = 0; j < n; ++j) {
@@ -117,7 +90,7 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
     return std::array<double, 2>{sum, size};
   };
   edge_nl_.inv_a_star = tabulate_in_u(2 * P, inv_mean, range, "medium.expression", 1e-12);
-  edge_nl_.conductance_shift = tabulate_edge_means(
+  edge_nl_.conductance_shift = tabulate_means_in_u(
       2 * P,
       [&](index_t k, double u) {
         // psi at the bonds' midpoints: a* times the resistance from the period's start, less its mean.
@@ -138,9 +111,9 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
         }
         return std::array<double, 2>{a_star * shift / mm, a_star * size / mm};
       },
-      range, "medium.expression");
+      range, "medium.expression", 1e-12);
   if (!tables.c.coef.empty())
-    edge_nl_.drift = tabulate_edge_means(
+    edge_nl_.drift = tabulate_means_in_u(
         2 * P,
         [&](index_t k, double u) {
           const auto [c, size] =
@@ -148,9 +121,9 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
           const double a_star = 1.0 / inv_mean(k, u);
           return std::array<double, 2>{a_star * c / mm, a_star * size / mm};
         },
-        range, "medium.drift");
+        range, "medium.drift", 1e-12);
   if (!tables.r.coef.empty())
-    edge_nl_.reaction = tabulate_edge_means(
+    edge_nl_.reaction = tabulate_means_in_u(
         2 * P,
         [&](index_t k, double u) {
           // The trapezoid over the period's m + 1 points.
@@ -159,7 +132,7 @@ void GapTooth1D::tabulate_nonlinear_edges(const MediumSeries& tables) {
               m + 1, [&](index_t j) { return (j == 0 || j == m ? 0.5 : 1.0) * tables.r.value(j0 + j, u); });
           return std::array<double, 2>{r / mm, size / mm};
         },
-        range, "medium.reaction");
+        range, "medium.reaction", 1e-12);
 }
 
 double GapTooth1D::nonlinear_rise(index_t k, int side, double u, const double* D, double rho, double rho_x) const {

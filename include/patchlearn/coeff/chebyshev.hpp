@@ -10,6 +10,7 @@
 // above it (the transform's round-off is ~K 1e-16), one length for the table. A function known
 // only to a coarser accuracy (a cell problem's coefficients: homog/effective.hpp) must say so, or
 // its round-off is tabulated as if it were signal, up to ~60 terms of noise.
+#include <array>
 #include <functional>
 #include <string>
 #include <vector>
@@ -54,6 +55,14 @@ inline constexpr int kMaxChebyshevPoints = 257;
 /// range) is a ConfigError naming `key`.
 ChebyshevTable tabulate_in_u(index_t count, const std::function<double(index_t, double)>& f, URange r,
                              const std::string& key, double accuracy = 1e-14);
+/// A mean that may cancel, tabulated like tabulate_in_u: f(k, u) = {the mean, the mean of its
+/// terms' sizes}. A mean of terms that cancel (a drift of mean 0 over the period, the corrector's
+/// term on a cell symmetric about an edge) holds their round-off, which varies with u as no series
+/// resolves: tabulated to `accuracy` of itself, that was a ConfigError ("not smooth enough in u")
+/// even for smooth media. So `accuracy` is relative to the terms (probed at 9 values of u), and a
+/// mean below 100 accuracy of them everywhere is 0.
+ChebyshevTable tabulate_means_in_u(index_t count, const std::function<std::array<double, 2>(index_t, double)>& f,
+                                   URange r, const std::string& key, double accuracy);
 /// One series: a medium expression of u alone, named by its key.
 ChebyshevTable tabulate_in_u(const MediumExpression& e, URange r);
 

@@ -55,6 +55,9 @@ struct EffectiveCoefficients1D {
   double a_star = 0;    ///< a*(u), the effective diffusivity
   double drift = 0;     ///< c*(u), 0 without medium.drift
   double reaction = 0;  ///< r*(u), 0 without medium.reaction
+  /// The means of the sizes of the terms c* and r* average, the scale of their round-off: a drift
+  /// or reaction of mean 0 leaves only that (tabulate_means_in_u).
+  double drift_terms = 0, reaction_terms = 0;
 };
 
 /// a*(u), c*(u), r*(u) of `medium` from the cell problem on a lattice of `points_per_period`
