@@ -146,7 +146,7 @@ PatchSetting Config1D::patch_setting() const {
   s.params.lifting_degree = lifting_degree;
   s.params.buffer_ends = parse_buffer_ends(buffer_ends);
   s.params.heal_substeps = heal_substeps;
-  s.params.estimate_degree = estimate_degree > 0 ? estimate_degree : 2;
+  if (estimate_degree > 0) s.params.estimate_degree = estimate_degree;  // "auto" unresolved: the params' default
   return s;
 }
 

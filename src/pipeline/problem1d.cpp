@@ -1204,15 +1204,12 @@ Report Problem1D::simulation_report(const Simulation& s, Device device) const {
         sim.full_resolution_vs_homogenized);
   }
   if (cfg_.scheme == Scheme1D::PatchDynamics)  // the patch parameters the data were made with ("auto" resolved)
-    r.json["patch"] = {
-        {"method", cfg_.burst_method},
-        {"burst", cfg_.burst},
-        {"substeps", cfg_.substeps},
-        {"heal_substeps", cfg_.heal_substeps},
-        {"estimate_degree", cfg_.field->nonlinear_key().empty() ? 1
-                                                                : std::min(cfg_.patch_setting().params.estimate_degree,
-                                                                           cfg_.substeps - cfg_.heal_substeps)},
-        {"buffer_width", cfg_.buffer_width}};
+    r.json["patch"] = {{"method", cfg_.burst_method},
+                       {"burst", cfg_.burst},
+                       {"substeps", cfg_.substeps},
+                       {"heal_substeps", cfg_.heal_substeps},
+                       {"estimate_degree", cfg_.patch_setting().params.degree_on(!cfg_.field->nonlinear_key().empty())},
+                       {"buffer_width", cfg_.buffer_width}};
   return r;
 }
 

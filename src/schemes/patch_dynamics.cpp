@@ -61,10 +61,18 @@ PatchDynamics1D::PatchDynamics1D(const FineModel1D& model, const PatchLayout1D& 
   coef_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * (params_.lifting_degree + 1)));
   if (params_.estimate_degree < 1 || params_.estimate_degree > kernels::kMaxEstimateDegree)
     throw ConfigError("patch.estimate_degree", std::to_string(params_.estimate_degree) + " must be 1, 2 or 3");
-  restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * estimate_degree()));
-  healed_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   theta_ = params_.method == BurstMethod::BackwardEuler ? 1.0 : 0.5;
   const double dt = params_.burst / params_.substeps;
+  // The estimate's restrictions: the healed one, then d more evenly spread over the rest of the burst.
+  const int S = params_.substeps, h = params_.heal_substeps, d = params_.degree_on(medium_.nonlinear());
+  std::vector<double> times{h * dt};
+  for (int k = 1; k <= d; ++k) {
+    stops_.push_back(h + k * (S - h) / d);
+    times.push_back(stops_.back() * dt);
+  }
+  weights_ = patch_estimate_weights(times);
+  restricted_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P * d));
+  healed_ = Buffer<double>(device_, static_cast<std::size_t>(max_batch * P));
   const index_t chunk = params_.chunk_len >= 0 ? params_.chunk_len : default_chunk_len(device_, max_batch * P, N);
   if (params_.buffer_ends == kernels::EndRows::AveragedGradient) {
     eo_ = model.points_per_period();
@@ -136,10 +144,6 @@ StateRange PatchDynamics1D::state_range() const {
   return {medium_.u_range(), "medium.u_range"};
 }
 
-int PatchDynamics1D::estimate_degree() const {
-  return medium_.nonlinear() ? std::min(params_.estimate_degree, params_.substeps - params_.heal_substeps) : 1;
-}
-
 std::vector<double> patch_estimate_weights(const std::vector<double>& t) {
   // L_k'(0) = sum_{i != k} 1 / (t_k - t_i) prod_{j != k, i} (0 - t_j) / (t_k - t_j).
   const std::size_t n = t.size();
@@ -163,24 +167,18 @@ void PatchDynamics1D::rhs(const double* U, double* dUdt, index_t batch) {
   // changes within the burst (a linear medium's does not for a quadratic lift), which biases
   // those two-point rates by O(delta_t^d) for a polynomial of degree d in time; there the rate
   // is the derivative at the burst's start of the polynomial through d + 1 restrictions (the end
-  // of healing, then d more evenly spread over the rest of the burst; estimate_degree()).
-  const int S = params_.substeps, h = params_.heal_substeps, d = estimate_degree();
+  // of healing, then d more evenly spread over the rest of the burst: stops_, weights_).
+  const int h = params_.heal_substeps, d = static_cast<int>(stops_.size());
   const index_t stride = batch * layout_.patches();
   if (h > 0) {
     substeps(batch, h);
     restrict_into(batch, healed_.data());
   }
-  const double dt = params_.burst / S;
-  std::vector<double> t{h * dt};
-  for (int k = 1, done = h; k <= d; ++k) {
-    const int at = h + k * (S - h) / d;
-    substeps(batch, at - done);
-    restrict_into(batch, restricted_.data() + (k - 1) * stride);
-    t.push_back(at * dt);
-    done = at;
+  for (int k = 0, done = h; k < d; done = stops_[k++]) {
+    substeps(batch, stops_[k] - done);
+    restrict_into(batch, restricted_.data() + k * stride);
   }
-  const auto w = patch_estimate_weights(t);
-  kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), d, w.data() + 1, U,
+  kernels::patch_estimates(device_, batch, layout_.macro_nodes, restricted_.data(), d, weights_.data() + 1, U,
                            h > 0 ? healed_.data() : nullptr, dUdt);
 }
 

@@ -23,6 +23,7 @@
 // kernels/nonlinear.hpp on the same patches (one factorization per substep, each patch held by
 // one thread through its substeps); its macro states must stay inside medium.u_range, where the
 // medium's series are valid (its state_range, which integrate_coarse watches).
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -60,6 +61,9 @@ struct PatchDynamicsParams {
   /// lifted profile's drifting rate errs like burst^d; at most substeps - heal_substeps. A linear
   /// medium's lifted rate is steady: 1, the healed two-point rate.
   int estimate_degree = 2;
+  /// The degree the estimate takes on a medium: estimate_degree, at most substeps - heal_substeps,
+  /// on a nonlinear one; 1 on a linear one.
+  int degree_on(bool nonlinear) const { return nonlinear ? std::min(estimate_degree, substeps - heal_substeps) : 1; }
   index_t chunk_len = -1;  ///< tridiagonal partition length (-1: the backend's default)
   /// Run the substeps temporally blocked (BatchedTridiag::fused_steps: every patch held on chip
   /// through them) whenever a patch fits; false always takes the unblocked path. Same values.
@@ -92,8 +96,11 @@ class PatchDynamics1D : public CoarseOperator {
   Device device_;
   index_t max_batch_;
   PatchMedium1D medium_;
-  /// The polynomial degree of this medium's estimate (PatchDynamicsParams::estimate_degree).
-  int estimate_degree() const;
+  /// The restrictions the estimate takes after the healed one: the substep each ends (as many as
+  /// params_.degree_on this medium), and the derivative weights at the burst's start of the
+  /// polynomial through all of them, weights_[0] the healed restriction's (patch_estimate_weights).
+  std::vector<int> stops_;
+  std::vector<double> weights_;
   Buffer<double> y_, work_, coef_, left_, right_, healed_, restricted_;
   index_t eo_ = 1;
   bool blocked_ = false;
